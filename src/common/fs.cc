@@ -1,0 +1,163 @@
+#include "common/fs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include <fmt/format.h>
+
+namespace replimail::fs {
+namespace {
+
+Status errno_status(std::string_view what, const std::string& path) {
+  return Status(Code::kIoError, fmt::format("{} {}: {}", what, path, std::strerror(errno)));
+}
+
+}  // namespace
+
+std::string dirname(const std::string& path) {
+  auto slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+bool exists(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+Status make_dirs(const std::string& path, unsigned mode) {
+  if (path.empty()) return Status(Code::kInvalidArgument, "make_dirs: empty path");
+  std::string cur;
+  size_t pos = 0;
+  while (pos != std::string::npos) {
+    pos = path.find('/', pos + 1);
+    cur = path.substr(0, pos);
+    if (cur.empty()) continue;
+    if (::mkdir(cur.c_str(), mode) != 0 && errno != EEXIST) return errno_status("mkdir", cur);
+  }
+  return Status::ok();
+}
+
+Status fsync_fd(int fd, std::string_view what) {
+  if (::fsync(fd) != 0)
+    return Status(Code::kIoError, fmt::format("fsync {}: {}", what, std::strerror(errno)));
+  return Status::ok();
+}
+
+Status fsync_dir(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return errno_status("open dir", dir);
+  Status s = fsync_fd(fd, dir);
+  ::close(fd);
+  return s;
+}
+
+Status write_all(int fd, std::string_view data, std::string_view what) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status(Code::kIoError, fmt::format("write {}: {}", what, std::strerror(errno)));
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return Status::ok();
+}
+
+Status write_file_atomic(const std::string& path, std::string_view data, unsigned mode) {
+  std::string tmp = fmt::format("{}.tmp.{}", path, ::getpid());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (fd < 0) return errno_status("create", tmp);
+  Status s = write_all(fd, data, tmp);
+  if (s) s = fsync_fd(fd, tmp);
+  if (::close(fd) != 0 && s) s = errno_status("close", tmp);
+  if (s && ::rename(tmp.c_str(), path.c_str()) != 0) s = errno_status("rename", path);
+  if (!s) {
+    ::unlink(tmp.c_str());
+    return s;
+  }
+  return fsync_dir(dirname(path));
+}
+
+Result<std::string> read_file(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return Status(Code::kNotFound, path);
+    return errno_status("open", path);
+  }
+  std::string out;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      Status s = errno_status("read", path);
+      ::close(fd);
+      return s;
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+
+Status remove_file(const std::string& path) {
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) return errno_status("unlink", path);
+  return Status::ok();
+}
+
+FileLock::~FileLock() { release(); }
+
+FileLock& FileLock::operator=(FileLock&& o) noexcept {
+  if (this != &o) {
+    release();
+    fd_ = o.fd_;
+    o.fd_ = -1;
+  }
+  return *this;
+}
+
+void FileLock::release() {
+  if (fd_ >= 0) {
+    ::close(fd_);  // closing drops the fcntl lock
+    fd_ = -1;
+  }
+}
+
+static Result<FileLock> lock_impl(const std::string& path, bool wait, FileLock (*make)(int)) {
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0 && errno == ENOENT) {
+    if (Status s = make_dirs(dirname(path)); !s) return s;
+    fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  }
+  if (fd < 0) return errno_status("open lock", path);
+  struct flock fl {};
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  for (;;) {
+    if (::fcntl(fd, wait ? F_SETLKW : F_SETLK, &fl) == 0) return make(fd);
+    if (errno == EINTR) continue;
+    int e = errno;
+    ::close(fd);
+    if (!wait && (e == EAGAIN || e == EACCES))
+      return Status(Code::kMailboxLocked, fmt::format("{} is locked", path));
+    errno = e;
+    return errno_status("lock", path);
+  }
+}
+
+Result<FileLock> FileLock::acquire(const std::string& path) {
+  return lock_impl(path, true, [](int fd) { return FileLock(fd); });
+}
+
+Result<FileLock> FileLock::try_acquire(const std::string& path) {
+  return lock_impl(path, false, [](int fd) { return FileLock(fd); });
+}
+
+}  // namespace replimail::fs

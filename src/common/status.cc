@@ -1,0 +1,42 @@
+#include "common/status.h"
+
+namespace replimail {
+
+std::string_view code_name(Code c) {
+  switch (c) {
+    case Code::kOk: return "OK";
+    case Code::kIoError: return "IMAP_IOERROR";
+    case Code::kMailboxNonexistent: return "IMAP_MAILBOX_NONEXISTENT";
+    case Code::kMailboxExists: return "IMAP_MAILBOX_EXISTS";
+    case Code::kMailboxBadName: return "IMAP_MAILBOX_BADNAME";
+    case Code::kMailboxLocked: return "IMAP_MAILBOX_LOCKED";
+    case Code::kMailboxMoved: return "IMAP_MAILBOX_MOVED";
+    case Code::kMailboxNotSupported: return "IMAP_MAILBOX_NOTSUPPORTED";
+    case Code::kInvalidUser: return "IMAP_INVALID_USER";
+    case Code::kPermissionDenied: return "IMAP_PERMISSION_DENIED";
+    case Code::kQuotaExceeded: return "IMAP_QUOTA_EXCEEDED";
+    case Code::kMessageTooLarge: return "IMAP_MESSAGE_TOO_LARGE";
+    case Code::kProtocolError: return "IMAP_PROTOCOL_ERROR";
+    case Code::kProtocolBadParameters: return "IMAP_PROTOCOL_BAD_PARAMETERS";
+    case Code::kSyncChecksum: return "IMAP_SYNC_CHECKSUM";
+    case Code::kSyncChanged: return "IMAP_SYNC_CHANGED";
+    case Code::kAgain: return "IMAP_AGAIN";
+    case Code::kNotFound: return "IMAP_NOTFOUND";
+    case Code::kInvalidArgument: return "IMAP_INVALID_ARGUMENT";
+    case Code::kConfigError: return "IMAP_CONFIG_ERROR";
+    case Code::kInternal: return "IMAP_INTERNAL";
+  }
+  return "IMAP_UNKNOWN";
+}
+
+std::string Status::to_string() const {
+  if (is_ok()) return "OK";
+  std::string s(code_name(code_));
+  if (!message_.empty()) {
+    s += ": ";
+    s += message_;
+  }
+  return s;
+}
+
+}  // namespace replimail
