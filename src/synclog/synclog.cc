@@ -1,0 +1,194 @@
+#include "synclog/synclog.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "common/fs.h"
+
+namespace replimail::synclog {
+
+namespace {
+
+// Cyrus's SYNC_LOG_RETRIES: how often a writer re-opens a log that a reader
+// renamed away between our open() and our lock.
+constexpr int kRetries = 64;
+
+Status errno_status(const std::string& what) {
+  return Status(Code::kIoError, what + ": " + std::strerror(errno));
+}
+
+int lock_fd(int fd, short type) {
+  struct flock fl {};
+  fl.l_type = type;
+  fl.l_whence = SEEK_SET;
+  for (;;) {
+    int r = ::fcntl(fd, F_SETLKW, &fl);
+    if (r == 0 || errno != EINTR) return r;
+  }
+}
+
+int open_log(const std::string& path) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  if (fd < 0 && errno == ENOENT && fs::make_dirs(fs::dirname(path), 0755)) {
+    fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  }
+  return fd;
+}
+
+}  // namespace
+
+std::string log_path(const std::string& configdirectory, const std::string& channel) {
+  if (channel.empty()) return configdirectory + "/sync/log";
+  return configdirectory + "/sync/" + channel + "/log";
+}
+
+std::vector<std::string> parse_channel_list(std::string_view value) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i < value.size()) {
+    while (i < value.size() && (value[i] == ' ' || value[i] == '\t')) ++i;
+    size_t start = i;
+    while (i < value.size() && value[i] != ' ' && value[i] != '\t') ++i;
+    if (i == start) break;
+    std::string token(value.substr(start, i - start));
+    if (token == "\"\"") token.clear();
+    if (std::find(out.begin(), out.end(), token) == out.end()) out.push_back(std::move(token));
+  }
+  return out;
+}
+
+Status append_lines(const std::string& path, std::string_view formatted) {
+  for (int attempt = 0; attempt < kRetries; ++attempt) {
+    int fd = open_log(path);
+    if (fd < 0) return errno_status("open " + path);
+    if (lock_fd(fd, F_WRLCK) < 0) {
+      Status s = errno_status("lock " + path);
+      ::close(fd);
+      return s;
+    }
+    // A reader may have renamed the file to log-run after our open(); its
+    // lock+unlock only waits for writers already holding the lock, so we
+    // must notice and append to the new file instead.
+    struct stat by_fd {};
+    struct stat by_name {};
+    if (::fstat(fd, &by_fd) == 0 && ::stat(path.c_str(), &by_name) == 0 &&
+        by_fd.st_ino == by_name.st_ino && by_fd.st_dev == by_name.st_dev) {
+      Status s = fs::write_all(fd, formatted, path);
+      if (s) s = fs::fsync_fd(fd, path);
+      lock_fd(fd, F_UNLCK);
+      ::close(fd);
+      return s;
+    }
+    lock_fd(fd, F_UNLCK);
+    ::close(fd);
+  }
+  return Status(Code::kIoError,
+                "log " + path + " renamed under us " + std::to_string(kRetries) + " times");
+}
+
+SyncLog::SyncLog(const Config& cfg)
+    : confdir_(cfg.configdirectory()),
+      enabled_(cfg.get_bool("sync_log")),
+      chain_(cfg.get_bool("sync_log_chain")),
+      channels_(parse_channel_list(cfg.get("sync_log_channels"))),
+      unsuppressable_(parse_channel_list(cfg.get("sync_log_unsuppressable_channels"))) {
+  if (channels_.empty()) channels_.push_back("");
+}
+
+std::vector<std::string> SyncLog::channels() const {
+  if (!enabled_) return {};
+  if (!suppressed_.load()) return channels_;
+  std::vector<std::string> out;
+  for (const auto& c : channels_) {
+    if (std::find(unsuppressable_.begin(), unsuppressable_.end(), c) != unsuppressable_.end()) {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+void SyncLog::suppress() {
+  if (!chain_) suppressed_.store(true);
+}
+
+void SyncLog::write_all_channels(const std::string& formatted, std::string_view what) {
+  for (const auto& channel : channels()) {
+    std::string path = log_path(confdir_, channel);
+    Status s = append_lines(path, formatted);
+    if (!s) {
+      spdlog::error("sync_log: event lost for channel '{}' ({}): {}: {}", channel, path,
+                    s.to_string(), what);
+    }
+  }
+}
+
+void SyncLog::log(const std::vector<Line>& lines) {
+  if (!enabled_ || lines.empty()) return;
+  std::string formatted;
+  for (const auto& line : lines) {
+    auto f = format_line(line);
+    if (!f) {
+      spdlog::error("sync_log: event lost, cannot format {} line: {}", line.keyword,
+                    f.status().to_string());
+      continue;
+    }
+    formatted += *f;
+  }
+  if (formatted.empty()) return;
+  std::string_view what(formatted);
+  what.remove_suffix(1);
+  write_all_channels(formatted, what);
+}
+
+Status SyncLog::log_raw(std::string_view text) {
+  if (text.find_first_of("\r\n") != std::string_view::npos) {
+    return Status(Code::kInvalidArgument, "line break in raw sync log line");
+  }
+  if (text.empty()) return Status(Code::kInvalidArgument, "empty raw sync log line");
+  if (text.size() + 1 > kMaxLineLength) {
+    return Status(Code::kInvalidArgument, "raw sync log line too long");
+  }
+  if (!enabled_) return Status::ok();
+  std::string formatted(text);
+  formatted.push_back('\n');
+  Status result;
+  for (const auto& channel : channels()) {
+    std::string path = log_path(confdir_, channel);
+    Status s = append_lines(path, formatted);
+    if (!s) {
+      spdlog::error("sync_log: event lost for channel '{}' ({}): {}: {}", channel, path,
+                    s.to_string(), text);
+      result = s;
+    }
+  }
+  return result;
+}
+
+void SyncLog::user(const std::string& userid) { log({{"USER", {userid}}}); }
+void SyncLog::unuser(const std::string& userid) { log({{"UNUSER", {userid}}}); }
+void SyncLog::meta(const std::string& userid) { log({{"META", {userid}}}); }
+void SyncLog::mailbox(const std::string& name) { log({{"MAILBOX", {name}}}); }
+void SyncLog::append(const std::string& name) { log({{"APPEND", {name}}}); }
+void SyncLog::doublemailbox(const std::string& from, const std::string& to) {
+  log({{"DOUBLEMAILBOX", {from, to}}});
+}
+void SyncLog::unmailbox(const std::string& name) { log({{"UNMAILBOX", {name}}}); }
+void SyncLog::rename(const std::string& oldname, const std::string& newname) {
+  log({{"RENAME", {oldname, newname}}, {"MAILBOX", {oldname}}, {"MAILBOX", {newname}}});
+}
+void SyncLog::quota(const std::string& root) { log({{"QUOTA", {root}}}); }
+void SyncLog::annotation(const std::string& name) { log({{"ANNOTATION", {name}}}); }
+void SyncLog::seen(const std::string& userid, const std::string& uniqueid) {
+  log({{"SEEN", {userid, uniqueid}}});
+}
+void SyncLog::sub(const std::string& userid, const std::string& name) {
+  log({{"SUB", {userid, name}}});
+}
+
+}  // namespace replimail::synclog
