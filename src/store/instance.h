@@ -1,0 +1,131 @@
+// An instance (a "slot"): its configdirectory and partitions, the mailbox
+// list, per-user data, quota, annotations and the sync log. One Instance per
+// process. Every mutation goes through Instance or a MailboxTxn it hands out,
+// and every mutation writes its sync-log lines after the change is committed
+// and before the call returns — so no protocol can forget to log.
+//
+// Thread-compatible: use one Instance from one thread at a time.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/config.h"
+#include "common/status.h"
+#include "store/annotations.h"
+#include "store/append.h"
+#include "store/mailbox.h"
+#include "store/mboxlist.h"
+#include "store/mboxname.h"
+#include "store/quota.h"
+#include "store/staged_message.h"
+#include "store/userdata.h"
+
+namespace replimail::synclog {
+class SyncLog;
+}
+
+namespace replimail::store {
+
+struct CreateOptions {
+  std::string partition;     // "" = defaultpartition
+  std::string acl;           // "" = default_acl(name)
+  std::string uniqueid;      // "" = a fresh UUID (the replica passes its master's)
+  uint32_t uidvalidity = 0;  // 0 = next_uidvalidity (above any tombstone's)
+  std::string mbtype = "e";
+  uint64_t createdmodseq = 0;  // 0 = a fresh modseq
+  // A quota root created at the new mailbox with this STORAGE limit (KiB),
+  // if >= 0 (autocreate_quota).
+  int64_t quota_storage_kib = -1;
+  int64_t quota_messages = -1;
+};
+
+class Instance {
+ public:
+  // Opens the instance described by `cfg`: creates configdirectory and the
+  // databases if missing and checks that defaultpartition is configured.
+  static Result<std::unique_ptr<Instance>> open(const Config& cfg);
+  ~Instance();
+
+  const Config& config() const { return cfg_; }
+  synclog::SyncLog& synclog() { return *synclog_; }
+  MailboxList& mailboxes() { return *mboxlist_; }
+  UserData& userdata() { return *userdata_; }
+  QuotaDb& quota() { return *quota_; }
+  AnnotationDb& annotations() { return *annotations_; }
+
+  // ---- Mailbox list ----
+  // The real mailbox called `name`; kMailboxNonexistent if none (tombstones
+  // and intermediates do not count).
+  Result<MailboxEntry> lookup(std::string_view name);
+  // Creates a mailbox (its directory, index and mailboxes.db entry); over a
+  // tombstone the UIDVALIDITY is raised above the tombstone's, over an
+  // intermediate its uniqueid is reused. Logs MAILBOX (and QUOTA).
+  Result<MailboxEntry> create_mailbox(std::string_view name, const CreateOptions& opts = {});
+  // Deletes a mailbox: its entry becomes a tombstone (or an intermediate if
+  // it has children), its files and index are removed, quota usage released,
+  // mailbox annotations dropped. Logs UNMAILBOX.
+  Status delete_mailbox(std::string_view name);
+  // Renames a mailbox and everything below it (same uniqueids; the old names
+  // become tombstones; annotations and quota usage follow). Logs RENAME +
+  // MAILBOX old + MAILBOX new for each.
+  Status rename_mailbox(std::string_view oldname, std::string_view newname);
+  // Replaces the ACL (bumps FOLDERMODSEQ). Logs MAILBOX.
+  Status set_acl(std::string_view name, std::string_view acl);
+  // Opens a real mailbox for reading and writing.
+  Result<std::unique_ptr<Mailbox>> open_mailbox(std::string_view name);
+  // The filesystem path of a configured partition; kConfigError if unknown.
+  Result<std::string> partition_path(std::string_view partition) const;
+
+  // ---- Delivery ----
+  // A new staging file on `partition` ("" = defaultpartition).
+  Result<std::unique_ptr<StagedMessage>> stage_message(std::string_view partition = "");
+  // Appends a batch (see append.h): one transaction and directory fsync per
+  // mailbox, quota checked per request, one sync-log write (MAILBOX + APPEND
+  // per mailbox) for the whole batch, then returns.
+  std::vector<AppendResult> append(const std::vector<AppendRequest>& requests);
+  // OK if `bytes` in `messages` messages fit the quota of `mboxname`;
+  // kQuotaExceeded otherwise.
+  Status check_quota(std::string_view mboxname, uint64_t bytes, uint64_t messages = 1);
+
+  // ---- Flags and expunge (one transaction each) ----
+  // Logs MAILBOX; quota usage follows expunges.
+  Status store_flags(std::string_view name, const std::vector<uint32_t>& uids,
+                     uint32_t system_flags, const std::vector<std::string>& user_flags, bool add);
+  Status expunge(std::string_view name, const std::vector<uint32_t>& uids);
+  // Commits `txn` (of mailbox `mbox`), applies its quota usage change, and
+  // writes its sync-log lines. The one way callers holding a MailboxTxn
+  // (sync_server, imapd) finish it.
+  Status commit(Mailbox& mbox, MailboxTxn& txn);
+
+  // ---- User data (each logs its line) ----
+  Status set_seen(std::string_view userid, const SeenRecord& rec);  // SEEN userid uniqueid
+  Status set_subscribed(std::string_view userid, std::string_view mboxname,
+                        bool subscribed);  // SUB userid name
+  // Sets quota limits on `root` (creating it, computing its usage from the
+  // mailboxes under it). Logs QUOTA root.
+  Status set_quota(std::string_view root, int64_t storage_kib, int64_t messages,
+                   uint64_t modseq = 0);
+  Status remove_quota(std::string_view root);  // QUOTA root
+  // Mailbox annotation (MAILBOX name) or server annotation when `mboxname`
+  // is "" (ANNOTATION ""). An empty value deletes.
+  Status set_annotation(std::string_view mboxname, std::string_view entry, std::string_view userid,
+                        std::string_view value);
+
+ private:
+  Instance(Config cfg);
+  Result<MailboxEntry> real_entry(std::string_view name);
+  Status recompute_quota_usage(std::string_view root);
+
+  Config cfg_;
+  std::unique_ptr<synclog::SyncLog> synclog_;
+  std::unique_ptr<MailboxList> mboxlist_;
+  std::unique_ptr<UserData> userdata_;
+  std::unique_ptr<QuotaDb> quota_;
+  std::unique_ptr<AnnotationDb> annotations_;
+};
+
+}  // namespace replimail::store

@@ -1,0 +1,173 @@
+// One mailbox's storage: the directory `<partition>/uuid/<u0>/<u1>/<uniqueid>/`
+// holding one plain RFC 5322 file per message (`<uid>.`) and the index
+// `cyrus.index.db` (SQLite, WAL, synchronous=FULL): a header row of counters,
+// one row per record, the mailbox's user-flag slots and per-message
+// annotations.
+//
+// Concurrency: any number of processes may open the same mailbox. A write
+// transaction (MailboxTxn) takes SQLite's write lock with BEGIN IMMEDIATE, so
+// writers are serialised and UIDs are never reused; readers see committed
+// state only.
+//
+// Expunge policy: an expunged record stays in the index (flag
+// kFlagExpunged, new modseq) so replicas learn of it; its message file is
+// removed as soon as the expunge is committed.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "store/mboxlist.h"
+#include "store/record.h"
+#include "synclog/line.h"
+
+namespace replimail::synclog {
+class SyncLog;
+}
+
+namespace replimail::store {
+
+class SqliteDb;
+class StagedMessage;
+class MailboxTxn;
+
+// The directory of a mailbox on `partition_path` (Cyrus 3.6 uuid layout).
+std::string mailbox_dir(const std::string& partition_path, const std::string& uniqueid);
+// The file holding message `uid` in mailbox directory `dir`: "<dir>/<uid>.".
+std::string message_file(const std::string& dir, uint32_t uid);
+
+class Mailbox {
+ public:
+  // Creates the directory and an empty index for `entry` with `counters`
+  // (uidvalidity, highestmodseq taken from it). kMailboxExists if an index
+  // is already there.
+  static Status create(const MailboxEntry& entry, const std::string& dir,
+                       const MailboxCounters& counters);
+  // Opens the mailbox of `entry` stored in `dir`. `synclog` (may be null in
+  // tests of this class alone) receives MAILBOX/APPEND lines on commit.
+  static Result<std::unique_ptr<Mailbox>> open(const MailboxEntry& entry, const std::string& dir,
+                                               synclog::SyncLog* synclog);
+  ~Mailbox();
+
+  const MailboxEntry& entry() const { return entry_; }
+  const std::string& name() const { return entry_.name; }
+  const std::string& dir() const { return dir_; }
+  std::string message_path(uint32_t uid) const { return message_file(dir_, uid); }
+
+  // Committed state.
+  Result<MailboxCounters> counters();
+  Result<IndexRecord> record(uint32_t uid);
+  // Records in UID order with modseq > `since_modseq` (0: all), expunged ones
+  // included; stops when `fn` returns false.
+  Status for_each_record(uint64_t since_modseq, const std::function<bool(const IndexRecord&)>& fn);
+  // Per-message annotations of `uid`, sorted by entry then userid.
+  Result<std::vector<MessageAnnotation>> annotations(uint32_t uid);
+  // The mailbox's user flags in slot order.
+  Result<std::vector<std::string>> user_flag_slots();
+  // Opens message `uid` for reading; returns the fd (caller closes).
+  Result<int> open_message(uint32_t uid) const;
+
+  // Starts a write transaction (blocks while another writer holds it).
+  Result<std::unique_ptr<MailboxTxn>> begin();
+
+  // One-transaction conveniences. Each bumps MODSEQ of the changed records.
+  // Adds (`add`) or removes system/user flags on `uids`.
+  Status store_flags(const std::vector<uint32_t>& uids, uint32_t system_flags,
+                     const std::vector<std::string>& user_flags, bool add);
+  Status expunge(const std::vector<uint32_t>& uids);
+
+ private:
+  friend class MailboxTxn;
+  Mailbox(MailboxEntry entry, std::string dir, std::unique_ptr<SqliteDb> db,
+          synclog::SyncLog* synclog);
+
+  MailboxEntry entry_;
+  std::string dir_;
+  std::unique_ptr<SqliteDb> db_;
+  synclog::SyncLog* synclog_;
+};
+
+// A write transaction on one mailbox. Either append_new() (the store assigns
+// UID and MODSEQ: delivery, IMAP APPEND) or put_record() (the caller gives
+// every field: the replica applying its master's record). Counters, CRCs and
+// quota usage are maintained incrementally. Destroying an uncommitted
+// transaction rolls it back and unlinks the files it linked.
+class MailboxTxn {
+ public:
+  ~MailboxTxn();
+  MailboxTxn(const MailboxTxn&) = delete;
+  MailboxTxn& operator=(const MailboxTxn&) = delete;
+
+  // Counters as changed so far by this transaction.
+  const MailboxCounters& counters() const { return counters_; }
+  // Replaces the counters (replica side). CRCs and quota usage are kept:
+  // they are always derived from the records.
+  void set_counters(const MailboxCounters& c);
+
+  // Next MODSEQ (HIGHESTMODSEQ + 1), recorded as the new HIGHESTMODSEQ.
+  uint64_t next_modseq();
+
+  // Links `msg`'s file as the next UID and adds its record (MODSEQ =
+  // next_modseq(), LAST_UPDATED = now, SAVEDATE = now, CREATEDMODSEQ = MODSEQ).
+  // REQUIRES: msg.finished().
+  Result<IndexRecord> append_new(const StagedMessage& msg, uint32_t system_flags,
+                                 const std::vector<std::string>& user_flags, int64_t internaldate);
+  // Writes `record` exactly as given (no new UID or MODSEQ). If the UID is
+  // new, `file` (a finished message file whose SHA-1 is record.guid) is
+  // linked (or copied) in, unless the record is expunged and `file` is "".
+  // Raises LAST_UID and HIGHESTMODSEQ to cover the record.
+  Status put_record(const IndexRecord& record, const std::string& file);
+  Result<IndexRecord> record(uint32_t uid);
+  // Changes flags of an existing record, bumping its MODSEQ.
+  Status set_flags(uint32_t uid, uint32_t system_flags, const std::vector<std::string>& user_flags);
+  // Marks a record expunged (new MODSEQ); its file goes after commit.
+  Status expunge(uint32_t uid);
+  // Sets (value "" deletes) a per-message annotation, bumping MODSEQ.
+  Status set_annotation(uint32_t uid, const std::string& entry, const std::string& userid,
+                        const std::string& value);
+  // Recomputes SYNC_CRC, SYNC_CRC_ANNOT and quota usage from all records.
+  Status recompute_derived();
+
+  // Makes the changes durable: fsyncs the mailbox directory if files were
+  // linked, commits, removes files of expunged records, then writes the sync
+  // log (MAILBOX, and APPEND if anything was appended). Quota usage deltas
+  // are reported by delta_messages()/delta_bytes() for the caller to apply.
+  Status commit();
+  // Commits without writing the sync log; the caller logs `log_lines()`
+  // (batching several mailboxes into one write).
+  Status commit_deferred_log();
+  // The sync-log lines this transaction's changes call for (none if nothing
+  // changed).
+  std::vector<synclog::Line> log_lines() const;
+  // Change of (messages, bytes) in quota usage made by this transaction.
+  int64_t delta_messages() const { return delta_messages_; }
+  int64_t delta_bytes() const { return delta_bytes_; }
+  bool appended() const { return appended_; }
+  bool changed() const { return changed_; }
+
+ private:
+  friend class Mailbox;
+  explicit MailboxTxn(Mailbox* mbox);
+  Status load();
+  Status write_record(const IndexRecord& r, bool insert);
+  Status link_file(const std::string& src, uint32_t uid);
+  Status do_commit(bool write_log);
+
+  Mailbox* mbox_;
+  MailboxCounters counters_;
+  bool open_ = false;
+  bool appended_ = false;
+  bool changed_ = false;
+  int64_t delta_messages_ = 0;
+  int64_t delta_bytes_ = 0;
+  std::vector<std::string> linked_files_;
+  std::vector<std::string> expunged_files_;
+  std::vector<std::string> flag_slots_;
+};
+
+}  // namespace replimail::store

@@ -1,0 +1,102 @@
+// mailboxes.db: the instance's mailbox list, in SQLite (WAL, synchronous=FULL)
+// at `<configdirectory>/mailboxes.db`. Every mailbox by internal name with its
+// uniqueid, type, partition, ACL, uidvalidity and modseqs; a deleted mailbox
+// leaves a tombstone (type gains 'd', uniqueid kept) that is never dropped;
+// the former names of every uniqueid are kept as history (for renames).
+//
+// Thread-compatible; several processes may use the same file concurrently
+// (writers are serialised by SQLite's write lock).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace replimail::store {
+
+class SqliteDb;
+
+struct MailboxEntry {
+  std::string name;
+  std::string uniqueid;
+  // Cyrus MBOXTYPE letters: "e" plain email, then flags: 'd' deleted
+  // (tombstone), 'i' intermediate.
+  std::string mbtype = "e";
+  std::string partition;
+  std::string acl;
+  uint32_t uidvalidity = 0;
+  uint64_t createdmodseq = 0;
+  uint64_t foldermodseq = 0;
+  int64_t mtime = 0;
+
+  bool is_tombstone() const { return mbtype.find('d') != std::string::npos; }
+  bool is_intermediate() const { return mbtype.find('i') != std::string::npos; }
+  // A real mailbox with storage: neither tombstone nor intermediate.
+  bool is_real() const { return !is_tombstone() && !is_intermediate(); }
+  bool operator==(const MailboxEntry&) const = default;
+};
+
+// A name a uniqueid used to have.
+struct NameHistory {
+  std::string name;
+  int64_t mtime = 0;
+  uint32_t uidvalidity = 0;
+  uint64_t createdmodseq = 0;
+  uint64_t foldermodseq = 0;
+  std::string mbtype;
+  std::string partition;
+  bool operator==(const NameHistory&) const = default;
+};
+
+class MailboxList {
+ public:
+  // Opens (creating if missing) the database at `path`.
+  static Result<std::unique_ptr<MailboxList>> open(const std::string& path);
+  ~MailboxList();
+
+  // The entry for `name`, tombstones and intermediates included;
+  // kMailboxNonexistent if there is none.
+  Result<MailboxEntry> lookup(std::string_view name);
+  // The current (non-tombstone if any) entry holding `uniqueid`.
+  Result<MailboxEntry> lookup_uniqueid(std::string_view uniqueid);
+  // Calls `fn` for every entry whose name starts with `prefix`, in name
+  // order; stops early when `fn` returns false.
+  Status list(std::string_view prefix, bool include_tombstones,
+              const std::function<bool(const MailboxEntry&)>& fn);
+  // Entries named `name` or below it (`name.*`), excluding tombstones.
+  Result<std::vector<MailboxEntry>> list_tree(std::string_view name);
+  // Every userid owning at least one real mailbox, sorted.
+  Result<std::vector<std::string>> users();
+  // Former names of `uniqueid`, oldest first (the current name excluded).
+  Result<std::vector<NameHistory>> history(std::string_view uniqueid);
+
+  // Writes `entry` (insert or replace by name). If the uniqueid was known
+  // under another name, that name is appended to its history.
+  Status put(const MailboxEntry& entry);
+  // Writes several entries in one transaction.
+  Status put_all(const std::vector<MailboxEntry>& entries);
+
+  // Instance-wide counters, each strictly increasing and durable.
+  // A fresh modseq for folder-level changes.
+  Result<uint64_t> next_modseq();
+  // Raises the modseq counter to at least `modseq` (replica side).
+  Status raise_modseq(uint64_t modseq);
+  // max(now, last issued + 1, `floor` + 1): a UIDVALIDITY for a new mailbox.
+  Result<uint32_t> next_uidvalidity(uint32_t floor);
+
+ private:
+  explicit MailboxList(std::unique_ptr<SqliteDb> db);
+  Status put_locked(const MailboxEntry& entry);
+  std::unique_ptr<SqliteDb> db_;
+};
+
+// A random lower-case UUID (version 4, 36 characters), as Cyrus 3.6 gives
+// new mailboxes.
+std::string make_uniqueid();
+
+}  // namespace replimail::store
