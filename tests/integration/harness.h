@@ -1,0 +1,152 @@
+// Integration-test harness: runs real replimail instances on loopback.
+//
+// An Instance owns a fresh state directory (configs, sasldb, configdirectory,
+// partition, logs), renders imapd.conf and cyrus.conf from its Options, starts
+// `master -D` as a child process and stops it by PID (TERM, then KILL) when
+// destroyed. Admin tools and Python client scripts run as child processes
+// whose exit status and output are captured.
+//
+// Everything here is for tests: failures are reported as gtest failures or as
+// returned values, never as exceptions. Not thread-safe; one Instance per test.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace replimail::testing {
+
+// Where the binaries and the source tree are (compile definitions).
+std::string bin_dir();
+std::string source_dir();
+// tests/integration/py/<name>.
+std::string py_script(const std::string& name);
+
+// The outcome of a child process run to completion.
+struct RunResult {
+  int exit_code = -1;  // exit status, or 128+signal if it was killed
+  std::string out;     // everything written to stdout
+  std::string err;     // everything written to stderr
+  bool ok() const { return exit_code == 0; }
+  // "exit N\nstdout:...\nstderr:..." for failure messages.
+  std::string describe() const;
+};
+
+// Runs argv[0] (a path) with `argv`, feeding `input` on stdin, and waits for
+// it. A child still running after `timeout` is killed (exit_code 128+9).
+RunResult run(const std::vector<std::string>& argv, const std::string& input = "",
+              std::chrono::seconds timeout = std::chrono::seconds(120));
+
+// A loopback TCP port that was free a moment ago (bind port 0, read, close).
+int free_port();
+// True once 127.0.0.1:port accepts a connection, false after `timeout`.
+bool wait_for_port(int port, std::chrono::milliseconds timeout);
+
+// A unique, empty directory under $TMPDIR, removed (recursively) when the
+// object is destroyed unless REPLIMAIL_KEEP_STATE is set in the environment.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// True if `pid` exists and is not a zombie.
+bool pid_alive(pid_t pid);
+// The parent PID of `pid`, or -1 if it does not exist.
+pid_t parent_of(pid_t pid);
+// PIDs of every live (non-zombie) process whose process group is `pgid`.
+std::vector<pid_t> processes_in_group(pid_t pgid);
+
+// SHA-1 of a file's bytes as 40 lower-case hex digits ("" if unreadable).
+std::string sha1_file(const std::string& path);
+// Reads a whole file ("" if unreadable).
+std::string slurp(const std::string& path);
+// Writes a whole file; false on error.
+bool spit(const std::string& path, const std::string& data);
+// Splits `text` into lines (without their line ends).
+std::vector<std::string> lines_of(const std::string& text);
+// Parses `key: value` lines (as printed by `cyr_mbox info`) into a map.
+std::map<std::string, std::string> parse_key_values(const std::string& text);
+
+class Instance {
+ public:
+  struct Options {
+    // sync_log_channels; empty means the unnamed default channel.
+    std::vector<std::string> channels = {"replica", "squatter"};
+    bool sync_log = true;
+    // SASL users created in the instance's sasldb: userid -> password.
+    std::map<std::string, std::string> users = {{"admin", "adminpw"}};
+    std::string admins = "admin";
+    // Extra imapd.conf lines, appended verbatim ("key: value").
+    std::vector<std::string> imapd_extra;
+    // Service-name -> program args for cyrus.conf SERVICES entries that
+    // listen on a fresh loopback port each; "lmtp" -> "lmtpd -a" by default.
+    std::map<std::string, std::string> services = {{"lmtp", "lmtpd -a"}};
+    // Prefork for every service.
+    int prefork = 1;
+  };
+
+  explicit Instance(Options options);
+  Instance() : Instance(Options{}) {}
+  ~Instance();
+  Instance(const Instance&) = delete;
+  Instance& operator=(const Instance&) = delete;
+
+  // Writes configs, creates sasldb users and starts master; waits (up to
+  // `timeout`) for the pidfile and for every service port to accept.
+  // Returns "" on success, else what went wrong plus the master log.
+  std::string start(std::chrono::seconds timeout = std::chrono::seconds(15));
+  // TERM to master, wait up to `grace`, then KILL. Returns master's exit code
+  // (128+signal if killed), or -1 if it was not running.
+  int stop(std::chrono::seconds grace = std::chrono::seconds(10));
+  // Starts master with the given (possibly broken) config files as they are
+  // on disk and waits for it to exit; for start-up failure tests.
+  RunResult run_master_to_exit(std::chrono::seconds timeout = std::chrono::seconds(15));
+
+  pid_t master_pid() const { return master_pid_; }
+  // Port of a configured service ("lmtp", "imap", ...); -1 if not configured.
+  int port(const std::string& service) const;
+  int lmtp_port() const { return port("lmtp"); }
+
+  const std::string& state_dir() const { return dir_.path(); }
+  std::string imapd_conf() const { return state_dir() + "/etc/imapd.conf"; }
+  std::string cyrus_conf() const { return state_dir() + "/etc/cyrus.conf"; }
+  std::string config_dir() const { return state_dir() + "/conf"; }
+  std::string partition_dir() const { return state_dir() + "/spool"; }
+  std::string master_log_path() const { return state_dir() + "/log/master.log"; }
+  std::string master_log() const { return slurp(master_log_path()); }
+  // The sync log of `channel` ("" = the unnamed default channel).
+  std::string channel_log_path(const std::string& channel) const;
+  std::string channel_log(const std::string& channel) const {
+    return slurp(channel_log_path(channel));
+  }
+
+  // Runs <bin>/<tool> -C imapd.conf args...
+  RunResult tool(const std::string& tool, const std::vector<std::string>& args) const;
+  // Runs python3 <tests/integration/py/script> args...
+  RunResult python(const std::string& script, const std::vector<std::string>& args) const;
+
+  // The directory holding a mailbox's message files, found through
+  // `cyr_mbox info` (its uniqueid); "" if the mailbox does not exist.
+  std::string mailbox_dir(const std::string& mboxname) const;
+
+  // (Re)writes imapd.conf and cyrus.conf from the options.
+  void write_configs() const;
+
+ private:
+  Options options_;
+  TempDir dir_;
+  std::map<std::string, int> ports_;
+  pid_t master_pid_ = -1;
+};
+
+}  // namespace replimail::testing

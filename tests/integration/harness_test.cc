@@ -1,0 +1,75 @@
+// The harness itself: process running, output capture, ports, configs.
+#include "harness.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+namespace replimail::testing {
+namespace {
+
+TEST(Harness, RunCapturesOutputAndExitCode) {
+  auto r = run({"/bin/sh", "-c", "echo out; echo err >&2; exit 3"});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_EQ(r.out, "out\n");
+  EXPECT_EQ(r.err, "err\n");
+}
+
+TEST(Harness, RunFeedsStdin) {
+  std::string big(200000, 'x');
+  auto r = run({"/bin/cat"}, big);
+  ASSERT_TRUE(r.ok()) << r.describe();
+  EXPECT_EQ(r.out, big);
+}
+
+TEST(Harness, RunKillsAChildPastItsTimeout) {
+  auto r = run({"/bin/sleep", "30"}, "", std::chrono::seconds(1));
+  EXPECT_EQ(r.exit_code, 128 + 9);
+}
+
+TEST(Harness, FreePortIsBindableAndNotListening) {
+  int port = free_port();
+  ASSERT_GT(port, 0);
+  EXPECT_FALSE(wait_for_port(port, std::chrono::milliseconds(50)));
+}
+
+TEST(Harness, PythonHelperDeliversNothingToAClosedPort) {
+  Instance inst;
+  auto r = inst.python("lmtp_deliver.py", {"--port", std::to_string(free_port()), "-n", "1"});
+  EXPECT_EQ(r.exit_code, 1) << r.describe();
+  EXPECT_NE(r.out.find("\"errors\": [\"conn 0"), std::string::npos) << r.out;
+}
+
+TEST(Harness, WritesCyrusFormatConfigs) {
+  Instance::Options o;
+  o.channels = {"replica", "squatter"};
+  o.imapd_extra = {"maxmessagesize: 1000"};
+  Instance inst(o);
+  auto imapd = slurp(inst.imapd_conf());
+  EXPECT_NE(imapd.find("configdirectory: " + inst.config_dir() + "\n"), std::string::npos);
+  EXPECT_NE(imapd.find("sync_log_channels: replica squatter\n"), std::string::npos);
+  EXPECT_NE(imapd.find("maxmessagesize: 1000\n"), std::string::npos);
+  auto cyrus = slurp(inst.cyrus_conf());
+  EXPECT_NE(cyrus.find("lmtp cmd=\"lmtpd -C " + inst.imapd_conf() +
+                       " -a\" listen=\"127.0.0.1:" + std::to_string(inst.lmtp_port()) + "\""),
+            std::string::npos)
+      << cyrus;
+  EXPECT_EQ(inst.channel_log_path("replica"), inst.config_dir() + "/sync/replica/log");
+  EXPECT_EQ(inst.channel_log_path(""), inst.config_dir() + "/sync/log");
+}
+
+TEST(Harness, TempDirIsRemoved) {
+  std::string path;
+  {
+    TempDir d;
+    path = d.path();
+    ASSERT_TRUE(std::filesystem::is_directory(path));
+    spit(path + "/f", "x");
+  }
+  if (getenv("REPLIMAIL_KEEP_STATE") == nullptr) {
+    EXPECT_FALSE(std::filesystem::exists(path));
+  }
+}
+
+}  // namespace
+}  // namespace replimail::testing
