@@ -46,8 +46,9 @@ Result<std::string> format_line(const Line& line) {
       return Status(Code::kInvalidArgument, "bad sync log keyword '" + line.keyword + "'");
     }
   }
-  if (line.args.empty()) {
-    return Status(Code::kInvalidArgument, "sync log line " + line.keyword + " without argument");
+  if (line.args.empty() || line.args.size() > 2) {
+    return Status(Code::kInvalidArgument,
+                  "sync log line " + line.keyword + " needs one or two arguments");
   }
   std::string out = line.keyword;
   for (const auto& arg : line.args) {

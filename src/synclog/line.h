@@ -36,8 +36,9 @@ inline constexpr size_t kMaxLineLength = 4096;
 // over-long values give kInvalidArgument.
 Result<std::string> quote_value(std::string_view value);
 
-// "KEYWORD arg1 arg2\n". REQUIRES nothing: a keyword that is empty or not a
-// plain word, a bad argument, or a line over kMaxLineLength is an error.
+// "KEYWORD arg1 [arg2]\n". A keyword that is empty or not a plain word, other
+// than one or two arguments, a bad argument, or a line over kMaxLineLength is
+// an error.
 Result<std::string> format_line(const Line& line);
 
 // The outcome of reading one line at `pos` of a log.
