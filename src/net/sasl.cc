@@ -1,0 +1,258 @@
+#include "net/sasl.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sasl/sasl.h>
+#include <sys/socket.h>
+
+#include <map>
+#include <mutex>
+
+#include "common/log.h"
+
+namespace replimail::net {
+
+namespace {
+
+// libsasl2 keeps the callbacks given to sasl_server_init for the life of the
+// process and expects option strings it is handed to stay valid, so the
+// configuration and every looked-up value live here.
+struct SaslGlobals {
+  std::mutex mu;
+  bool initialised = false;
+  std::string appname;
+  Config config;
+  std::map<std::string, std::string> answers;  // option key -> value handed out
+};
+
+SaslGlobals& globals() {
+  static SaslGlobals* g = new SaslGlobals();
+  return *g;
+}
+
+// Cyrus's lookup order: "sasl_<plugin>_<option>", then "sasl_<option>".
+int getopt_cb(void* /*context*/, const char* plugin_name, const char* option, const char** result,
+              unsigned* len) {
+  SaslGlobals& g = globals();
+  std::lock_guard<std::mutex> lock(g.mu);
+  std::vector<std::string> keys;
+  if (plugin_name != nullptr) keys.push_back(std::string("sasl_") + plugin_name + "_" + option);
+  keys.push_back(std::string("sasl_") + option);
+  for (const std::string& key : keys) {
+    std::string value = g.config.get(key);
+    if (value.empty()) continue;
+    auto [it, inserted] = g.answers.insert_or_assign(key, std::move(value));
+    *result = it->second.c_str();
+    if (len != nullptr) *len = static_cast<unsigned>(it->second.size());
+    return SASL_OK;
+  }
+  return SASL_FAIL;
+}
+
+int log_cb(void* /*context*/, int level, const char* message) {
+  switch (level) {
+    case SASL_LOG_ERR:
+      spdlog::error("sasl: {}", message);
+      break;
+    case SASL_LOG_FAIL:
+    case SASL_LOG_WARN:
+      spdlog::warn("sasl: {}", message);
+      break;
+    case SASL_LOG_NOTE:
+      spdlog::info("sasl: {}", message);
+      break;
+    default:
+      spdlog::debug("sasl: {}", message);
+      break;
+  }
+  return SASL_OK;
+}
+
+using GenericCallback = int (*)();
+
+// libsasl2's callback table stores every callback as int(*)(); going through
+// void* is how its own users convert.
+template <typename F>
+GenericCallback as_generic(F* f) {
+  return reinterpret_cast<GenericCallback>(reinterpret_cast<void*>(f));
+}
+
+const sasl_callback_t* callbacks() {
+  static const sasl_callback_t kCallbacks[] = {
+      {SASL_CB_GETOPT, as_generic(&getopt_cb), nullptr},
+      {SASL_CB_LOG, as_generic(&log_cb), nullptr},
+      {SASL_CB_LIST_END, nullptr, nullptr},
+  };
+  return kCallbacks;
+}
+
+std::string sasl_error(int rc) {
+  // Do not tell a client whether the user exists (Cyrus does the same).
+  return sasl_errstring(rc == SASL_NOUSER ? SASL_BADAUTH : rc, nullptr, nullptr);
+}
+
+}  // namespace
+
+struct Libsasl2Server::Conn {
+  sasl_conn_t* conn = nullptr;
+  ~Conn() {
+    if (conn != nullptr) sasl_dispose(&conn);
+  }
+};
+
+Status sasl_init(const Config& config, std::string_view appname) {
+  SaslGlobals& g = globals();
+  {
+    std::lock_guard<std::mutex> lock(g.mu);
+    if (g.initialised) {
+      if (g.appname != appname || g.config.path() != config.path()) {
+        return Status(Code::kInternal, "sasl_init called twice with different settings");
+      }
+      return Status::ok();
+    }
+    g.appname = std::string(appname);
+    g.config = config;
+  }
+  int rc = sasl_server_init(callbacks(), g.appname.c_str());
+  if (rc != SASL_OK) {
+    return Status(Code::kConfigError,
+                  "sasl_server_init: " + std::string(sasl_errstring(rc, nullptr, nullptr)));
+  }
+  std::lock_guard<std::mutex> lock(g.mu);
+  g.initialised = true;
+  return Status::ok();
+}
+
+Libsasl2Server::Libsasl2Server(SaslEndpoint endpoint, bool allow_plaintext, int min_ssf)
+    : endpoint_(std::move(endpoint)),
+      allow_plaintext_(allow_plaintext),
+      min_ssf_(min_ssf),
+      conn_(std::make_unique<Conn>()) {}
+
+Libsasl2Server::~Libsasl2Server() = default;
+
+Result<std::unique_ptr<Libsasl2Server>> Libsasl2Server::create(const Config& config,
+                                                               SaslEndpoint endpoint) {
+  {
+    SaslGlobals& g = globals();
+    std::lock_guard<std::mutex> lock(g.mu);
+    if (!g.initialised) return Status(Code::kInternal, "sasl_init() has not been called");
+  }
+  bool plaintext = config.get_bool("allowplaintext") || endpoint.secure_channel;
+  std::unique_ptr<Libsasl2Server> s(new Libsasl2Server(
+      std::move(endpoint), plaintext, static_cast<int>(config.get_int("sasl_minimum_layer"))));
+  Status st = s->renew();
+  if (!st.is_ok()) return st;
+  return s;
+}
+
+Status Libsasl2Server::renew() {
+  conn_ = std::make_unique<Conn>();
+  used_ = false;
+  auto opt = [](const std::string& s) { return s.empty() ? nullptr : s.c_str(); };
+  int rc = sasl_server_new(endpoint_.service.c_str(), opt(endpoint_.server_fqdn), nullptr,
+                           opt(endpoint_.local_ip_port), opt(endpoint_.remote_ip_port), nullptr, 0,
+                           &conn_->conn);
+  if (rc != SASL_OK) {
+    return Status(Code::kInternal,
+                  "sasl_server_new: " + std::string(sasl_errstring(rc, nullptr, nullptr)));
+  }
+  sasl_security_properties_t props{};
+  props.min_ssf = static_cast<sasl_ssf_t>(min_ssf_);
+  // No security layer is wired into our streams, so none is ever negotiated
+  // (sasl_maximum_layer is ignored); a sasl_minimum_layer above 0 therefore
+  // refuses every mechanism, which is the safe reading of it.
+  props.max_ssf = 0;
+  props.maxbufsize = 0;
+  props.security_flags = SASL_SEC_NOANONYMOUS;
+  if (!allow_plaintext_) props.security_flags |= SASL_SEC_NOPLAINTEXT;
+  rc = sasl_setprop(conn_->conn, SASL_SEC_PROPS, &props);
+  if (rc != SASL_OK) {
+    return Status(Code::kInternal, "sasl_setprop(SEC_PROPS): " + sasl_error(rc));
+  }
+  return Status::ok();
+}
+
+std::vector<std::string> Libsasl2Server::mechanisms() {
+  const char* list = nullptr;
+  unsigned len = 0;
+  int count = 0;
+  std::vector<std::string> mechs;
+  if (sasl_listmech(conn_->conn, nullptr, "", " ", "", &list, &len, &count) != SASL_OK) {
+    return mechs;
+  }
+  std::string_view all(list, len);
+  while (!all.empty()) {
+    size_t sp = all.find(' ');
+    if (sp != 0) mechs.emplace_back(all.substr(0, sp));
+    if (sp == std::string_view::npos) break;
+    all.remove_prefix(sp + 1);
+  }
+  return mechs;
+}
+
+SaslStep Libsasl2Server::result(int rc, const char* out, unsigned outlen) {
+  SaslStep step;
+  if (rc == SASL_OK || rc == SASL_CONTINUE) {
+    step.kind = rc == SASL_OK ? SaslStep::Kind::kOk : SaslStep::Kind::kContinue;
+    if (out != nullptr) step.data.assign(out, outlen);
+    return step;
+  }
+  step.kind = rc == SASL_NOMECH ? SaslStep::Kind::kNoMech : SaslStep::Kind::kFailed;
+  step.error = sasl_error(rc);
+  spdlog::info("sasl: authentication failed: {}", sasl_errdetail(conn_->conn));
+  return step;
+}
+
+SaslStep Libsasl2Server::start(std::string_view mechanism,
+                               std::optional<std::string_view> initial) {
+  if (used_) {
+    Status st = renew();
+    if (!st.is_ok()) return SaslStep{SaslStep::Kind::kFailed, "", st.message()};
+  }
+  used_ = true;
+  std::string mech(mechanism);
+  const char* out = nullptr;
+  unsigned outlen = 0;
+  int rc = sasl_server_start(conn_->conn, mech.c_str(), initial ? initial->data() : nullptr,
+                             initial ? static_cast<unsigned>(initial->size()) : 0, &out, &outlen);
+  return result(rc, out, outlen);
+}
+
+SaslStep Libsasl2Server::step(std::string_view response) {
+  const char* out = nullptr;
+  unsigned outlen = 0;
+  int rc = sasl_server_step(conn_->conn, response.data(), static_cast<unsigned>(response.size()),
+                            &out, &outlen);
+  return result(rc, out, outlen);
+}
+
+std::string Libsasl2Server::username() {
+  const void* value = nullptr;
+  if (sasl_getprop(conn_->conn, SASL_USERNAME, &value) != SASL_OK || value == nullptr) return "";
+  return static_cast<const char*>(value);
+}
+
+std::string sasl_ip_port(int fd, bool local) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof(ss);
+  auto* sa = reinterpret_cast<sockaddr*>(&ss);
+  int rc = local ? getsockname(fd, sa, &len) : getpeername(fd, sa, &len);
+  if (rc != 0) return "";
+  char host[INET6_ADDRSTRLEN] = {0};
+  unsigned port = 0;
+  if (ss.ss_family == AF_INET) {
+    auto* in = reinterpret_cast<sockaddr_in*>(&ss);
+    inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+    port = ntohs(in->sin_port);
+  } else if (ss.ss_family == AF_INET6) {
+    auto* in6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+    port = ntohs(in6->sin6_port);
+  } else {
+    return "";
+  }
+  return std::string(host) + ";" + std::to_string(port);
+}
+
+}  // namespace replimail::net

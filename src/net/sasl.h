@@ -1,0 +1,108 @@
+// Server-side SASL authentication: an abstract per-connection exchange, and
+// its implementation over libsasl2 (Cyrus SASL), configured from imapd.conf
+// the way Cyrus configures it.
+//
+// Protocol-neutral: challenges and responses are raw bytes; the protocol
+// layer (LMTP, IMAP, POP3, sync) does its own base64 and framing. Shared by
+// lmtpd, imapd, pop3d and sync_server.
+//
+// libsasl2 options are looked up in imapd.conf as "sasl_<plugin>_<option>"
+// then "sasl_<option>" (sasl_pwcheck_method, sasl_mech_list,
+// sasl_auxprop_plugin, sasl_sasldb_path, ...), so a per-instance sasldb
+// made with `saslpasswd2 -f <file> -c <user>` is used when
+// `sasl_sasldb_path: <file>` is set.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/config.h"
+#include "common/status.h"
+
+namespace replimail::net {
+
+// The outcome of one step of an authentication exchange.
+struct SaslStep {
+  enum class Kind {
+    kContinue,  // send `data` as a challenge and wait for the client's response
+    kOk,        // authenticated; `data` is optional additional success data
+    kFailed,    // refused (bad credentials, malformed response); `error` says why
+    kNoMech,    // the mechanism is unknown or not allowed here
+  };
+  Kind kind = Kind::kFailed;
+  std::string data;
+  std::string error;
+};
+
+// One connection's authentication state. Not thread-safe.
+class SaslServer {
+ public:
+  virtual ~SaslServer() = default;
+  // Mechanism names offered on this connection (e.g. {"PLAIN", "SCRAM-SHA-1"}).
+  virtual std::vector<std::string> mechanisms() = 0;
+  // Begins an exchange; a previous unfinished or failed one is discarded.
+  // `initial` is the client's initial response, if it sent one ("" is an
+  // empty initial response, unlike nullopt).
+  virtual SaslStep start(std::string_view mechanism, std::optional<std::string_view> initial) = 0;
+  // Continues the exchange with the client's response.
+  // REQUIRES: the previous start()/step() returned kContinue.
+  virtual SaslStep step(std::string_view response) = 0;
+  // The authenticated (authorisation) identity. REQUIRES: a step returned kOk.
+  virtual std::string username() = 0;
+};
+
+// Initialises libsasl2's server side for this process: app name `appname`
+// (Cyrus uses the program name; ours are "replimail"), options from `config`
+// (copied; later calls with another config are refused). Idempotent for
+// the same process. Logs through spdlog.
+Status sasl_init(const Config& config, std::string_view appname = "replimail");
+
+// Where a connection comes from, for libsasl2 (mechanisms that bind to the
+// endpoints) and its security decisions.
+struct SaslEndpoint {
+  std::string service = "lmtp";  // the SASL service name ("imap", "pop", "lmtp", "csync")
+  std::string server_fqdn;       // "" lets libsasl2 use the host name (as saslpasswd2 does)
+  std::string local_ip_port;     // "a.b.c.d;port" or "" (unix socket)
+  std::string remote_ip_port;
+  // The channel itself is trusted or encrypted (unix socket, TLS): plaintext
+  // mechanisms are allowed even when imapd.conf's allowplaintext is off.
+  bool secure_channel = false;
+};
+
+// A libsasl2 server connection. REQUIRES: sasl_init() succeeded.
+class Libsasl2Server : public SaslServer {
+ public:
+  static Result<std::unique_ptr<Libsasl2Server>> create(const Config& config,
+                                                        SaslEndpoint endpoint);
+  ~Libsasl2Server() override;
+  Libsasl2Server(const Libsasl2Server&) = delete;
+  Libsasl2Server& operator=(const Libsasl2Server&) = delete;
+
+  std::vector<std::string> mechanisms() override;
+  SaslStep start(std::string_view mechanism, std::optional<std::string_view> initial) override;
+  SaslStep step(std::string_view response) override;
+  std::string username() override;
+
+ private:
+  struct Conn;
+  Libsasl2Server(SaslEndpoint endpoint, bool allow_plaintext, int min_ssf);
+  // Disposes the current libsasl2 connection and opens a fresh one, as
+  // libsasl2 requires after a failed or finished exchange.
+  Status renew();
+  SaslStep result(int rc, const char* out, unsigned outlen);
+
+  SaslEndpoint endpoint_;
+  bool allow_plaintext_;
+  int min_ssf_;
+  std::unique_ptr<Conn> conn_;
+  bool used_ = false;  // the current connection has seen a start()
+};
+
+// "a.b.c.d;port" / "v6addr;port" for libsasl2 from a connected socket's
+// endpoint; "" for a unix socket or on error.
+std::string sasl_ip_port(int fd, bool local);
+
+}  // namespace replimail::net

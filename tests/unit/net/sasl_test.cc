@@ -1,0 +1,143 @@
+#include "net/sasl.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+namespace replimail::net {
+namespace {
+
+// One sasldb for the whole suite: libsasl2 is initialised once per process.
+class SaslTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    char tmpl[] = "/tmp/rm_sasl_XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = new std::string(tmpl);
+    std::string db = *dir_ + "/sasldb2";
+    // saslpasswd2 -p reads the password from stdin.
+    std::string cmd = "printf secret | saslpasswd2 -p -f " + db + " -c alice";
+    ASSERT_EQ(std::system(cmd.c_str()), 0);
+    auto cfg = Config::parse(
+        "sasl_pwcheck_method: auxprop\nsasl_auxprop_plugin: sasldb\nsasl_sasldb_path: " + db +
+            "\nsasl_mech_list: PLAIN LOGIN\n",
+        "test.conf");
+    ASSERT_TRUE(cfg.ok());
+    config_ = new Config(*cfg);
+    ASSERT_TRUE(sasl_init(*config_).is_ok());
+  }
+  static void TearDownTestSuite() {
+    std::filesystem::remove_all(*dir_);
+    delete dir_;
+    delete config_;
+  }
+
+  std::unique_ptr<Libsasl2Server> server(bool allowplaintext, bool secure = false) {
+    Config c = *config_;
+    c.set("allowplaintext", allowplaintext ? "yes" : "no");
+    SaslEndpoint ep;
+    ep.secure_channel = secure;
+    auto s = Libsasl2Server::create(c, ep);
+    EXPECT_TRUE(s.ok()) << s.status().to_string();
+    return s.ok() ? std::move(*s) : nullptr;
+  }
+
+  static std::string plain(std::string_view user, std::string_view pass) {
+    std::string r;
+    r.push_back('\0');
+    r.append(user);
+    r.push_back('\0');
+    r.append(pass);
+    return r;
+  }
+
+  static std::string* dir_;
+  static Config* config_;
+};
+
+std::string* SaslTest::dir_ = nullptr;
+Config* SaslTest::config_ = nullptr;
+
+TEST_F(SaslTest, MechanismsFollowMechListAndPlaintextPolicy) {
+  auto open = server(true);
+  ASSERT_TRUE(open);
+  auto mechs = open->mechanisms();
+  EXPECT_NE(std::find(mechs.begin(), mechs.end(), "PLAIN"), mechs.end());
+  EXPECT_EQ(std::find(mechs.begin(), mechs.end(), "CRAM-MD5"), mechs.end());
+
+  auto closed = server(false);
+  ASSERT_TRUE(closed);
+  auto none = closed->mechanisms();
+  EXPECT_EQ(std::find(none.begin(), none.end(), "PLAIN"), none.end());
+
+  auto unix_socket = server(false, true);
+  ASSERT_TRUE(unix_socket);
+  auto local = unix_socket->mechanisms();
+  EXPECT_NE(std::find(local.begin(), local.end(), "PLAIN"), local.end());
+}
+
+TEST_F(SaslTest, PlainWithInitialResponse) {
+  auto s = server(true);
+  ASSERT_TRUE(s);
+  SaslStep st = s->start("PLAIN", plain("alice", "secret"));
+  EXPECT_EQ(st.kind, SaslStep::Kind::kOk) << st.error;
+  EXPECT_EQ(s->username(), "alice");
+}
+
+TEST_F(SaslTest, PlainWithoutInitialResponseThenWrongPasswordThenRetry) {
+  auto s = server(true);
+  ASSERT_TRUE(s);
+  SaslStep st = s->start("PLAIN", std::nullopt);
+  ASSERT_EQ(st.kind, SaslStep::Kind::kContinue);
+  EXPECT_EQ(st.data, "");
+  st = s->step(plain("alice", "wrong"));
+  EXPECT_EQ(st.kind, SaslStep::Kind::kFailed);
+  EXPECT_FALSE(st.error.empty());
+
+  // A failed exchange does not poison the connection.
+  st = s->start("PLAIN", plain("alice", "secret"));
+  EXPECT_EQ(st.kind, SaslStep::Kind::kOk) << st.error;
+  EXPECT_EQ(s->username(), "alice");
+}
+
+TEST_F(SaslTest, UnknownUserLooksLikeBadPassword) {
+  auto s = server(true);
+  ASSERT_TRUE(s);
+  SaslStep bad_user = s->start("PLAIN", plain("mallory", "secret"));
+  SaslStep bad_pass = s->start("PLAIN", plain("alice", "nope"));
+  EXPECT_EQ(bad_user.kind, SaslStep::Kind::kFailed);
+  EXPECT_EQ(bad_pass.kind, SaslStep::Kind::kFailed);
+  EXPECT_EQ(bad_user.error, bad_pass.error);
+}
+
+TEST_F(SaslTest, UnknownMechanismAndPlaintextRefused) {
+  auto s = server(true);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->start("X-NO-SUCH", std::nullopt).kind, SaslStep::Kind::kNoMech);
+  auto closed = server(false);
+  ASSERT_TRUE(closed);
+  SaslStep st = closed->start("PLAIN", plain("alice", "secret"));
+  EXPECT_NE(st.kind, SaslStep::Kind::kOk);
+}
+
+TEST_F(SaslTest, LoginMechanismTwoSteps) {
+  auto s = server(true);
+  ASSERT_TRUE(s);
+  SaslStep st = s->start("LOGIN", std::nullopt);
+  ASSERT_EQ(st.kind, SaslStep::Kind::kContinue);
+  st = s->step("alice");
+  ASSERT_EQ(st.kind, SaslStep::Kind::kContinue);
+  st = s->step("secret");
+  EXPECT_EQ(st.kind, SaslStep::Kind::kOk) << st.error;
+  EXPECT_EQ(s->username(), "alice");
+}
+
+TEST(SaslIpPort, NotASocket) { EXPECT_EQ(sasl_ip_port(-1, true), ""); }
+
+}  // namespace
+}  // namespace replimail::net
