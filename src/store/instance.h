@@ -110,6 +110,9 @@ class Instance {
   Status set_quota(std::string_view root, int64_t storage_kib, int64_t messages,
                    uint64_t modseq = 0);
   Status remove_quota(std::string_view root);  // QUOTA root
+  // Recomputes the usage of quota root `root` from its mailboxes' counters
+  // (reconstruct; no sync-log line: usage is not replicated).
+  Status recompute_quota_usage(std::string_view root);
   // Mailbox annotation (MAILBOX name) or server annotation when `mboxname`
   // is "" (ANNOTATION ""). An empty value deletes.
   Status set_annotation(std::string_view mboxname, std::string_view entry, std::string_view userid,
@@ -118,7 +121,6 @@ class Instance {
  private:
   Instance(Config cfg);
   Result<MailboxEntry> real_entry(std::string_view name);
-  Status recompute_quota_usage(std::string_view root);
 
   Config cfg_;
   std::unique_ptr<synclog::SyncLog> synclog_;

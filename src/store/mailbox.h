@@ -73,13 +73,8 @@ class Mailbox {
   Result<int> open_message(uint32_t uid) const;
 
   // Starts a write transaction (blocks while another writer holds it).
+  // Finish it with Instance::commit() so quota usage and the sync log follow.
   Result<std::unique_ptr<MailboxTxn>> begin();
-
-  // One-transaction conveniences. Each bumps MODSEQ of the changed records.
-  // Adds (`add`) or removes system/user flags on `uids`.
-  Status store_flags(const std::vector<uint32_t>& uids, uint32_t system_flags,
-                     const std::vector<std::string>& user_flags, bool add);
-  Status expunge(const std::vector<uint32_t>& uids);
 
  private:
   friend class MailboxTxn;

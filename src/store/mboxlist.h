@@ -80,6 +80,9 @@ class MailboxList {
   Status put(const MailboxEntry& entry);
   // Writes several entries in one transaction.
   Status put_all(const std::vector<MailboxEntry>& entries);
+  // Writes `entry` only if no real (non-tombstone, non-intermediate) entry
+  // has its name, atomically; kMailboxExists otherwise.
+  Status insert_new(const MailboxEntry& entry);
 
   // Instance-wide counters, each strictly increasing and durable.
   // A fresh modseq for folder-level changes.

@@ -59,4 +59,12 @@ class StagedMessage {
 // Streams `src` (a finished message file) into the staged message in chunks.
 Status stage_copy_from_fd(StagedMessage& msg, int src_fd);
 
+// The GUID (SHA-1, 40 lower-case hex digits) and size of the file at `path`,
+// read in chunks.
+struct FileDigest {
+  std::string guid;
+  uint64_t size = 0;
+};
+Result<FileDigest> digest_file(const std::string& path);
+
 }  // namespace replimail::store

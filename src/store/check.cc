@@ -1,0 +1,220 @@
+#include "store/check.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fmt/format.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <map>
+
+#include "common/fs.h"
+#include "store/instance.h"
+#include "store/sync_crc.h"
+
+namespace replimail::store {
+namespace {
+
+// "123." → 123; anything else → 0.
+uint32_t message_uid(const std::string& n) {
+  if (n.size() < 2 || n.back() != '.') return 0;
+  uint64_t v = 0;
+  for (size_t i = 0; i + 1 < n.size(); i++) {
+    if (n[i] < '0' || n[i] > '9') return 0;
+    v = v * 10 + static_cast<uint64_t>(n[i] - '0');
+    if (v > 0xffffffffULL) return 0;
+  }
+  return static_cast<uint32_t>(v);
+}
+
+Result<std::vector<std::string>> list_dir(const std::string& dir) {
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) {
+    if (errno == ENOENT) return std::vector<std::string>();
+    return Status(Code::kIoError, fmt::format("opendir {}", dir));
+  }
+  std::vector<std::string> out;
+  while (struct dirent* de = ::readdir(d)) out.emplace_back(de->d_name);
+  ::closedir(d);
+  return out;
+}
+
+struct Live {
+  uint64_t size;
+  std::string guid;
+};
+
+}  // namespace
+
+std::string_view problem_kind_name(CheckProblem::Kind k) {
+  switch (k) {
+    case CheckProblem::Kind::kOrphanFile:
+      return "orphan-file";
+    case CheckProblem::Kind::kMissingFile:
+      return "missing-file";
+    case CheckProblem::Kind::kWrongSize:
+      return "wrong-size";
+    case CheckProblem::Kind::kWrongGuid:
+      return "wrong-guid";
+    case CheckProblem::Kind::kCounterBehind:
+      return "counter-behind";
+    case CheckProblem::Kind::kDerivedMismatch:
+      return "derived-mismatch";
+    case CheckProblem::Kind::kStaleStage:
+      return "stale-stage";
+  }
+  return "unknown";
+}
+
+Result<CheckReport> check_mailbox(Instance& inst, const std::string& name,
+                                  const CheckOptions& opts) {
+  auto mbox = inst.open_mailbox(name);
+  if (!mbox.ok()) return mbox.status();
+  // The write lock gives a stable view even while others deliver: no append
+  // can be half-way (file linked, row not yet committed) while we look.
+  auto txn = (*mbox)->begin();
+  if (!txn.ok()) return txn.status();
+  CheckReport report;
+  report.mailbox = name;
+  auto add = [&](CheckProblem::Kind k, uint32_t uid, std::string detail) {
+    report.problems.push_back({k, uid, std::move(detail)});
+  };
+
+  std::map<uint32_t, Live> live;
+  std::map<uint32_t, bool> known;  // uid → expunged
+  uint32_t max_uid = 0;
+  uint64_t max_modseq = 0;
+  Status s = (*mbox)->for_each_record(0, [&](const IndexRecord& r) {
+    known[r.uid] = r.expunged();
+    if (!r.expunged()) live[r.uid] = {r.size, r.guid};
+    max_uid = std::max(max_uid, r.uid);
+    max_modseq = std::max(max_modseq, r.modseq);
+    return true;
+  });
+  if (!s) return s;
+
+  auto names = list_dir((*mbox)->dir());
+  if (!names.ok()) return names.status();
+  std::vector<std::string> orphans;
+  std::map<uint32_t, bool> present;
+  for (const auto& n : *names) {
+    uint32_t uid = message_uid(n);
+    if (uid == 0) continue;
+    auto it = known.find(uid);
+    if (it == known.end() || it->second) {
+      add(CheckProblem::Kind::kOrphanFile, uid,
+          it == known.end() ? "file without index record" : "file of an expunged record");
+      orphans.push_back((*mbox)->dir() + "/" + n);
+    } else {
+      present[uid] = true;
+    }
+  }
+
+  std::vector<uint32_t> missing;
+  std::vector<std::pair<uint32_t, FileDigest>> rewrite;
+  for (const auto& [uid, l] : live) {
+    std::string path = (*mbox)->message_path(uid);
+    if (!present.count(uid)) {
+      add(CheckProblem::Kind::kMissingFile, uid, path);
+      missing.push_back(uid);
+      continue;
+    }
+    FileDigest d;
+    if (opts.verify_content) {
+      auto dg = digest_file(path);
+      if (!dg.ok()) return dg.status();
+      d = *dg;
+    } else {
+      struct stat st;
+      if (::stat(path.c_str(), &st) != 0)
+        return Status(Code::kIoError, fmt::format("stat {}", path));
+      d.size = static_cast<uint64_t>(st.st_size);
+      d.guid = l.guid;
+    }
+    bool bad = false;
+    if (d.size != l.size) {
+      add(CheckProblem::Kind::kWrongSize, uid,
+          fmt::format("record says {} bytes, file has {}", l.size, d.size));
+      bad = true;
+    }
+    if (d.guid != l.guid) {
+      add(CheckProblem::Kind::kWrongGuid, uid,
+          fmt::format("record GUID {}, file SHA-1 {}", l.guid, d.guid));
+      bad = true;
+    }
+    if (bad) rewrite.emplace_back(uid, d);
+  }
+
+  MailboxCounters c = (*txn)->counters();
+  if (c.last_uid < max_uid || c.highestmodseq < max_modseq)
+    add(CheckProblem::Kind::kCounterBehind, 0,
+        fmt::format("LAST_UID {} (max {}), HIGHESTMODSEQ {} (max {})", c.last_uid, max_uid,
+                    c.highestmodseq, max_modseq));
+
+  // Compare stored CRCs and usage with a recomputation.
+  s = (*txn)->recompute_derived();
+  if (!s) return s;
+  const MailboxCounters& d = (*txn)->counters();
+  if (d.sync_crc != c.sync_crc || d.sync_crc_annot != c.sync_crc_annot || d.exists != c.exists ||
+      d.quota_used != c.quota_used)
+    add(CheckProblem::Kind::kDerivedMismatch, 0,
+        fmt::format("stored crc {} annot {} exists {} used {}; computed {} {} {} {}", c.sync_crc,
+                    c.sync_crc_annot, c.exists, c.quota_used, d.sync_crc, d.sync_crc_annot,
+                    d.exists, d.quota_used));
+
+  if (!opts.repair || report.ok()) return report;
+
+  for (const auto& path : orphans) ::unlink(path.c_str());
+  if (!orphans.empty()) {
+    s = fs::fsync_dir((*mbox)->dir());
+    if (!s) return s;
+  }
+  for (uint32_t uid : missing) {
+    s = (*txn)->expunge(uid);
+    if (!s) return s;
+  }
+  for (const auto& [uid, dg] : rewrite) {
+    auto r = (*txn)->record(uid);
+    if (!r.ok()) return r.status();
+    IndexRecord n = *r;
+    n.size = dg.size;
+    n.guid = dg.guid;
+    n.modseq = (*txn)->next_modseq();
+    s = (*txn)->put_record(n, "");
+    if (!s) return s;
+  }
+  MailboxCounters fixed = (*txn)->counters();
+  fixed.last_uid = std::max(fixed.last_uid, max_uid);
+  fixed.highestmodseq = std::max(fixed.highestmodseq, max_modseq);
+  (*txn)->set_counters(fixed);
+  s = (*txn)->recompute_derived();
+  if (!s) return s;
+  s = inst.commit(**mbox, **txn);
+  if (!s) return s;
+  report.repaired = true;
+  return report;
+}
+
+Result<std::vector<CheckProblem>> check_staging(Instance& inst, bool repair) {
+  std::vector<CheckProblem> out;
+  for (const auto& p : inst.config().partitions()) {
+    auto path = inst.partition_path(p);
+    if (!path.ok()) continue;
+    std::string dir = *path + "/stage.";
+    auto names = list_dir(dir);
+    if (!names.ok()) return names.status();
+    for (const auto& n : *names) {
+      if (n == "." || n == "..") continue;
+      long pid = std::strtol(n.c_str(), nullptr, 10);
+      if (pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM)) continue;
+      out.push_back({CheckProblem::Kind::kStaleStage, 0, dir + "/" + n});
+      if (repair) ::unlink((dir + "/" + n).c_str());
+    }
+  }
+  return out;
+}
+
+}  // namespace replimail::store

@@ -1,0 +1,509 @@
+#include "store/instance.h"
+
+#include <dirent.h>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <ctime>
+#include <map>
+
+#include "common/fs.h"
+#include "store/acl.h"
+#include "store/sync_crc.h"
+#include "synclog/synclog.h"
+
+namespace replimail::store {
+namespace {
+
+// Removes every file in `dir`, then the directory itself.
+Status remove_dir_files(const std::string& dir) {
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return Status::ok();
+  while (struct dirent* de = ::readdir(d)) {
+    std::string n = de->d_name;
+    if (n == "." || n == "..") continue;
+    ::unlink((dir + "/" + n).c_str());
+  }
+  ::closedir(d);
+  ::rmdir(dir.c_str());
+  return fs::fsync_dir(fs::dirname(dir));
+}
+
+bool same_flag(const std::string& a, const std::string& b) {
+  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
+
+}  // namespace
+
+Instance::Instance(Config cfg) : cfg_(std::move(cfg)) {}
+Instance::~Instance() = default;
+
+Result<std::unique_ptr<Instance>> Instance::open(const Config& cfg) {
+  std::string confdir = cfg.configdirectory();
+  if (confdir.empty()) return Status(Code::kConfigError, "configdirectory is not set");
+  if (!cfg.partition_path(cfg.defaultpartition()))
+    return Status(Code::kConfigError,
+                  fmt::format("defaultpartition \"{}\" has no partition-{} setting",
+                              cfg.defaultpartition(), cfg.defaultpartition()));
+  Status s = fs::make_dirs(confdir, 0750);
+  if (!s) return s;
+  std::unique_ptr<Instance> inst(new Instance(cfg));
+  inst->synclog_ = std::make_unique<synclog::SyncLog>(cfg);
+  auto mbl = MailboxList::open(confdir + "/mailboxes.db");
+  if (!mbl.ok()) return mbl.status();
+  inst->mboxlist_ = std::move(*mbl);
+  auto ud = UserData::open(confdir + "/user.db");
+  if (!ud.ok()) return ud.status();
+  inst->userdata_ = std::move(*ud);
+  auto q = QuotaDb::open(confdir + "/quota.db");
+  if (!q.ok()) return q.status();
+  inst->quota_ = std::move(*q);
+  auto an = AnnotationDb::open(confdir + "/annotations.db");
+  if (!an.ok()) return an.status();
+  inst->annotations_ = std::move(*an);
+  return inst;
+}
+
+Result<std::string> Instance::partition_path(std::string_view partition) const {
+  std::string p = partition.empty() ? cfg_.defaultpartition() : std::string(partition);
+  auto path = cfg_.partition_path(p);
+  if (!path) return Status(Code::kConfigError, fmt::format("unknown partition \"{}\"", p));
+  return *path;
+}
+
+Result<MailboxEntry> Instance::real_entry(std::string_view name) {
+  auto e = mboxlist_->lookup(name);
+  if (!e.ok()) return e.status();
+  if (!e->is_real()) return Status(Code::kMailboxNonexistent, std::string(name));
+  return e;
+}
+
+Result<MailboxEntry> Instance::lookup(std::string_view name) { return real_entry(name); }
+
+Result<MailboxEntry> Instance::create_mailbox(std::string_view name, const CreateOptions& opts) {
+  Status s = validate_mboxname(name);
+  if (!s) return s;
+  uint32_t uidvalidity_floor = 0;
+  std::string uniqueid = opts.uniqueid;
+  auto existing = mboxlist_->lookup(name);
+  if (existing.ok()) {
+    if (existing->is_real()) return Status(Code::kMailboxExists, std::string(name));
+    if (existing->is_tombstone()) uidvalidity_floor = existing->uidvalidity;
+    if (existing->is_intermediate() && uniqueid.empty()) uniqueid = existing->uniqueid;
+  } else if (existing.status().code() != Code::kMailboxNonexistent) {
+    return existing.status();
+  }
+  if (!uniqueid.empty()) {
+    auto holder = mboxlist_->lookup_uniqueid(uniqueid);
+    if (holder.ok() && holder->is_real() && holder->name != name)
+      return Status(Code::kMailboxMoved,
+                    fmt::format("uniqueid {} belongs to {}", uniqueid, holder->name));
+  } else {
+    uniqueid = make_uniqueid();
+  }
+
+  MailboxEntry e;
+  e.name = std::string(name);
+  e.uniqueid = uniqueid;
+  e.mbtype = opts.mbtype.empty() ? "e" : opts.mbtype;
+  e.partition = opts.partition.empty() ? cfg_.defaultpartition() : opts.partition;
+  auto ppath = partition_path(e.partition);
+  if (!ppath.ok()) return ppath.status();
+  e.acl = opts.acl.empty() ? default_acl(name) : opts.acl;
+  if (opts.uidvalidity != 0) {
+    e.uidvalidity = opts.uidvalidity;
+  } else {
+    auto v = mboxlist_->next_uidvalidity(uidvalidity_floor);
+    if (!v.ok()) return v.status();
+    e.uidvalidity = *v;
+  }
+  if (opts.createdmodseq != 0) {
+    e.createdmodseq = opts.createdmodseq;
+    s = mboxlist_->raise_modseq(opts.createdmodseq);
+    if (!s) return s;
+  } else {
+    auto m = mboxlist_->next_modseq();
+    if (!m.ok()) return m.status();
+    e.createdmodseq = *m;
+  }
+  e.foldermodseq = e.createdmodseq;
+  e.mtime = ::time(nullptr);
+
+  std::string dir = mailbox_dir(*ppath, e.uniqueid);
+  if (e.is_real()) {
+    MailboxCounters c;
+    c.uidvalidity = e.uidvalidity;
+    c.highestmodseq = e.createdmodseq;
+    c.sync_crc_annot = kAnnotCrcSeed;
+    c.options = "P";  // a new mailbox uses POP3 new-UIDL format, as Cyrus's do
+    s = Mailbox::create(e, dir, c);
+    if (!s) return s;
+  }
+  s = mboxlist_->insert_new(e);
+  if (!s) {
+    // Lost a race with another creator: our directory was never visible.
+    if (e.is_real()) {
+      Status r = remove_dir_files(dir);
+      if (!r) spdlog::warn("create {}: cleanup: {}", name, r.to_string());
+    }
+    return s;
+  }
+  std::vector<synclog::Line> lines = {{"MAILBOX", {e.name}}};
+  if (opts.quota_storage_kib >= 0 || opts.quota_messages >= 0) {
+    auto q = quota_->set_limits(name, opts.quota_storage_kib, opts.quota_messages);
+    if (!q.ok())
+      spdlog::error("quota for new mailbox {}: {}", name, q.status().to_string());
+    else
+      lines.push_back({"QUOTA", {e.name}});
+  }
+  synclog_->log(lines);
+  return e;
+}
+
+Status Instance::delete_mailbox(std::string_view name) {
+  auto e = real_entry(name);
+  if (!e.ok()) return e.status();
+  bool has_children = false;
+  Status s = mboxlist_->list(std::string(name) + ".", false, [&](const MailboxEntry&) {
+    has_children = true;
+    return false;
+  });
+  if (!s) return s;
+  auto ppath = partition_path(e->partition);
+  if (!ppath.ok()) return ppath.status();
+  std::string dir = mailbox_dir(*ppath, e->uniqueid);
+  MailboxCounters usage;
+  {
+    auto mbox = Mailbox::open(*e, dir, nullptr);
+    if (mbox.ok()) {
+      auto c = (*mbox)->counters();
+      if (c.ok()) usage = *c;
+    }
+  }
+  auto modseq = mboxlist_->next_modseq();
+  if (!modseq.ok()) return modseq.status();
+  MailboxEntry t = *e;
+  t.mbtype = has_children ? "ei" : "ed";
+  t.foldermodseq = *modseq;
+  t.mtime = ::time(nullptr);
+  s = mboxlist_->put(t);
+  if (!s) return s;
+  s = quota_->add_usage(name, -static_cast<int64_t>(usage.quota_used),
+                        -static_cast<int64_t>(usage.exists));
+  if (!s) spdlog::warn("delete {}: quota usage: {}", name, s.to_string());
+  s = annotations_->remove_mailbox(name);
+  if (!s) spdlog::warn("delete {}: annotations: {}", name, s.to_string());
+  s = remove_dir_files(dir);
+  if (!s) spdlog::warn("delete {}: {}", name, s.to_string());
+  synclog_->unmailbox(std::string(name));
+  return Status::ok();
+}
+
+Status Instance::rename_mailbox(std::string_view oldname, std::string_view newname) {
+  Status s = validate_mboxname(newname);
+  if (!s) return s;
+  if (oldname == newname || mboxname_is_child(oldname, newname))
+    return Status(Code::kMailboxBadName, fmt::format("cannot rename {} to {}", oldname, newname));
+  auto root = real_entry(oldname);
+  if (!root.ok()) return root.status();
+  auto tree = mboxlist_->list_tree(oldname);
+  if (!tree.ok()) return tree.status();
+  auto modseq = mboxlist_->next_modseq();
+  if (!modseq.ok()) return modseq.status();
+  int64_t now = ::time(nullptr);
+  std::vector<MailboxEntry> puts;
+  std::vector<synclog::Line> lines;
+  std::vector<std::pair<MailboxEntry, std::string>> moved;
+  for (const auto& e : *tree) {
+    std::string target = std::string(newname) + e.name.substr(oldname.size());
+    s = validate_mboxname(target);
+    if (!s) return s;
+    auto clash = mboxlist_->lookup(target);
+    if (clash.ok() && !clash->is_tombstone()) return Status(Code::kMailboxExists, target);
+    MailboxEntry t = e;
+    t.mbtype = "ed";
+    t.foldermodseq = *modseq;
+    t.mtime = now;
+    MailboxEntry n = e;
+    n.name = target;
+    n.foldermodseq = *modseq;
+    n.mtime = now;
+    puts.push_back(t);
+    puts.push_back(n);
+    moved.emplace_back(e, target);
+    lines.push_back({"RENAME", {e.name, target}});
+    lines.push_back({"MAILBOX", {e.name}});
+    lines.push_back({"MAILBOX", {target}});
+  }
+  s = mboxlist_->put_all(puts);
+  if (!s) return s;
+  for (const auto& [e, target] : moved) {
+    if (e.is_real()) {
+      auto mbox = open_mailbox(target);
+      if (mbox.ok()) {
+        auto c = (*mbox)->counters();
+        if (c.ok()) {
+          Status q = quota_->add_usage(e.name, -static_cast<int64_t>(c->quota_used),
+                                       -static_cast<int64_t>(c->exists));
+          if (q)
+            q = quota_->add_usage(target, static_cast<int64_t>(c->quota_used),
+                                  static_cast<int64_t>(c->exists));
+          if (!q) spdlog::warn("rename {}: quota usage: {}", e.name, q.to_string());
+        }
+      }
+    }
+    Status a = annotations_->rename(e.name, target);
+    if (!a) spdlog::warn("rename {}: annotations: {}", e.name, a.to_string());
+  }
+  synclog_->log(lines);
+  return Status::ok();
+}
+
+Status Instance::set_acl(std::string_view name, std::string_view acl) {
+  auto e = real_entry(name);
+  if (!e.ok()) return e.status();
+  auto modseq = mboxlist_->next_modseq();
+  if (!modseq.ok()) return modseq.status();
+  e->acl = std::string(acl);
+  e->foldermodseq = *modseq;
+  e->mtime = ::time(nullptr);
+  Status s = mboxlist_->put(*e);
+  if (!s) return s;
+  synclog_->mailbox(e->name);
+  return Status::ok();
+}
+
+Result<std::unique_ptr<Mailbox>> Instance::open_mailbox(std::string_view name) {
+  auto e = real_entry(name);
+  if (!e.ok()) return e.status();
+  auto ppath = partition_path(e->partition);
+  if (!ppath.ok()) return ppath.status();
+  return Mailbox::open(*e, mailbox_dir(*ppath, e->uniqueid), synclog_.get());
+}
+
+Result<std::unique_ptr<StagedMessage>> Instance::stage_message(std::string_view partition) {
+  std::string p = partition.empty() ? cfg_.defaultpartition() : std::string(partition);
+  auto ppath = partition_path(p);
+  if (!ppath.ok()) return ppath.status();
+  return StagedMessage::create(*ppath + "/stage.", p);
+}
+
+std::vector<AppendResult> Instance::append(const std::vector<AppendRequest>& requests) {
+  std::vector<AppendResult> results(requests.size());
+  // Group by mailbox, keeping first-appearance order.
+  std::vector<std::string> order;
+  std::map<std::string, std::vector<size_t>> groups;
+  for (size_t i = 0; i < requests.size(); i++) {
+    auto [it, fresh] = groups.try_emplace(requests[i].mailbox);
+    if (fresh) order.push_back(requests[i].mailbox);
+    it->second.push_back(i);
+  }
+  std::vector<synclog::Line> lines;
+  for (const auto& name : order) {
+    const auto& idxs = groups[name];
+    auto fail_all = [&](const Status& st) {
+      for (size_t i : idxs) results[i] = AppendResult{st, 0, 0};
+    };
+    auto mbox = open_mailbox(name);
+    if (!mbox.ok()) {
+      fail_all(mbox.status());
+      continue;
+    }
+    auto txn = (*mbox)->begin();
+    if (!txn.ok()) {
+      fail_all(txn.status());
+      continue;
+    }
+    std::vector<size_t> appended;
+    uint64_t pending_bytes = 0, pending_msgs = 0;
+    for (size_t i : idxs) {
+      const AppendRequest& req = requests[i];
+      if (req.message == nullptr || !req.message->finished()) {
+        results[i].status = Status(Code::kInternal, "append of an unfinished message");
+        continue;
+      }
+      if (req.check_quota) {
+        Status q = quota_->check(name, pending_bytes + req.message->size(), pending_msgs + 1);
+        if (!q) {
+          results[i].status = q;
+          continue;
+        }
+      }
+      auto rec =
+          (*txn)->append_new(*req.message, req.system_flags, req.user_flags, req.internaldate);
+      if (!rec.ok()) {
+        results[i].status = rec.status();
+        continue;
+      }
+      pending_bytes += rec->size;
+      pending_msgs++;
+      results[i].uid = rec->uid;
+      results[i].uidvalidity = (*txn)->counters().uidvalidity;
+      appended.push_back(i);
+    }
+    if (appended.empty()) continue;
+    Status s = (*txn)->commit_deferred_log();
+    if (!s) {
+      for (size_t i : appended) results[i] = AppendResult{s, 0, 0};
+      continue;
+    }
+    Status q = quota_->add_usage(name, (*txn)->delta_bytes(), (*txn)->delta_messages());
+    if (!q) spdlog::warn("append {}: quota usage: {}", name, q.to_string());
+    for (auto& l : (*txn)->log_lines()) lines.push_back(std::move(l));
+  }
+  if (!lines.empty()) synclog_->log(lines);
+  return results;
+}
+
+Status Instance::check_quota(std::string_view mboxname, uint64_t bytes, uint64_t messages) {
+  return quota_->check(mboxname, bytes, messages);
+}
+
+Status Instance::commit(Mailbox& mbox, MailboxTxn& txn) {
+  Status s = txn.commit_deferred_log();
+  if (!s) return s;
+  Status q = quota_->add_usage(mbox.name(), txn.delta_bytes(), txn.delta_messages());
+  if (!q) spdlog::warn("{}: quota usage: {}", mbox.name(), q.to_string());
+  auto lines = txn.log_lines();
+  if (!lines.empty()) synclog_->log(lines);
+  return Status::ok();
+}
+
+Status Instance::store_flags(std::string_view name, const std::vector<uint32_t>& uids,
+                             uint32_t system_flags, const std::vector<std::string>& user_flags,
+                             bool add) {
+  auto mbox = open_mailbox(name);
+  if (!mbox.ok()) return mbox.status();
+  auto txn = (*mbox)->begin();
+  if (!txn.ok()) return txn.status();
+  for (uint32_t uid : uids) {
+    auto rec = (*txn)->record(uid);
+    if (!rec.ok()) {
+      if (rec.status().code() == Code::kNotFound) continue;
+      return rec.status();
+    }
+    if (rec->expunged()) continue;
+    uint32_t sys = add ? (rec->system_flags | system_flags) : (rec->system_flags & ~system_flags);
+    sys &= ~kFlagExpunged;
+    std::vector<std::string> uf;
+    if (add) {
+      uf = rec->user_flags;
+      for (const auto& f : user_flags) {
+        bool have = false;
+        for (const auto& g : uf) have = have || same_flag(f, g);
+        if (!have) uf.push_back(f);
+      }
+    } else {
+      for (const auto& g : rec->user_flags) {
+        bool drop = false;
+        for (const auto& f : user_flags) drop = drop || same_flag(f, g);
+        if (!drop) uf.push_back(g);
+      }
+    }
+    bool same_user = uf.size() == rec->user_flags.size();
+    if (sys == (rec->system_flags & ~kFlagExpunged) && same_user) continue;
+    Status s = (*txn)->set_flags(uid, sys, uf);
+    if (!s) return s;
+  }
+  return commit(**mbox, **txn);
+}
+
+Status Instance::expunge(std::string_view name, const std::vector<uint32_t>& uids) {
+  auto mbox = open_mailbox(name);
+  if (!mbox.ok()) return mbox.status();
+  auto txn = (*mbox)->begin();
+  if (!txn.ok()) return txn.status();
+  for (uint32_t uid : uids) {
+    Status s = (*txn)->expunge(uid);
+    if (!s && s.code() != Code::kNotFound) return s;
+  }
+  return commit(**mbox, **txn);
+}
+
+Status Instance::set_seen(std::string_view userid, const SeenRecord& rec) {
+  Status s = validate_userid(userid);
+  if (!s) return s;
+  s = userdata_->set_seen(userid, rec);
+  if (!s) return s;
+  synclog_->seen(std::string(userid), rec.uniqueid);
+  return Status::ok();
+}
+
+Status Instance::set_subscribed(std::string_view userid, std::string_view mboxname,
+                                bool subscribed) {
+  Status s = validate_userid(userid);
+  if (!s) return s;
+  s = validate_mboxname(mboxname);
+  if (!s) return s;
+  s = userdata_->set_subscribed(userid, mboxname, subscribed);
+  if (!s) return s;
+  synclog_->sub(std::string(userid), std::string(mboxname));
+  return Status::ok();
+}
+
+Status Instance::recompute_quota_usage(std::string_view root) {
+  uint64_t bytes = 0, messages = 0;
+  std::vector<MailboxEntry> tree;
+  auto t = mboxlist_->list_tree(root);
+  if (!t.ok()) return t.status();
+  for (const auto& e : *t) {
+    if (!e.is_real()) continue;
+    auto governing = quota_->find_root(e.name);
+    if (!governing.ok()) return governing.status();
+    if (!governing->has_value() || (*governing)->root != root) continue;
+    auto mbox = open_mailbox(e.name);
+    if (!mbox.ok()) continue;
+    auto c = (*mbox)->counters();
+    if (!c.ok()) return c.status();
+    bytes += c->quota_used;
+    messages += c->exists;
+  }
+  return quota_->set_usage(root, bytes, messages);
+}
+
+Status Instance::set_quota(std::string_view root, int64_t storage_kib, int64_t messages,
+                           uint64_t modseq) {
+  Status s = validate_mboxname(root);
+  if (!s) return s;
+  auto q = quota_->set_limits(root, storage_kib, messages, modseq);
+  if (!q.ok()) return q.status();
+  s = recompute_quota_usage(root);
+  if (!s) return s;
+  synclog_->quota(std::string(root));
+  return Status::ok();
+}
+
+Status Instance::remove_quota(std::string_view root) {
+  auto q = quota_->get(root);
+  if (!q.ok()) return q.status();
+  Status s = quota_->remove(root);
+  if (!s) return s;
+  synclog_->quota(std::string(root));
+  return Status::ok();
+}
+
+Status Instance::set_annotation(std::string_view mboxname, std::string_view entry,
+                                std::string_view userid, std::string_view value) {
+  Annotation a{std::string(mboxname), std::string(entry), std::string(userid), std::string(value),
+               0};
+  if (mboxname.empty()) {
+    Status s = annotations_->set(a);
+    if (!s) return s;
+    synclog_->annotation("");
+    return Status::ok();
+  }
+  // A mailbox annotation change is a change of the mailbox: it takes the
+  // mailbox's next modseq, and the mailbox is logged.
+  auto mbox = open_mailbox(mboxname);
+  if (!mbox.ok()) return mbox.status();
+  auto txn = (*mbox)->begin();
+  if (!txn.ok()) return txn.status();
+  a.modseq = (*txn)->next_modseq();
+  Status s = annotations_->set(a);
+  if (!s) return s;
+  return commit(**mbox, **txn);
+}
+
+}  // namespace replimail::store

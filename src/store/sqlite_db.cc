@@ -1,0 +1,120 @@
+#include "store/sqlite_db.h"
+
+#include <fmt/format.h>
+#include <sqlite3.h>
+
+namespace replimail::store {
+namespace {
+
+// Writers of one mailbox queue behind each other; a delivery burst from many
+// processes must wait, not fail.
+constexpr int kBusyTimeoutMs = 120000;
+
+}  // namespace
+
+SqliteStmt::~SqliteStmt() {
+  if (stmt_ != nullptr) {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+}
+
+SqliteStmt& SqliteStmt::bind(int i, int64_t v) {
+  sqlite3_bind_int64(stmt_, i, v);
+  return *this;
+}
+
+SqliteStmt& SqliteStmt::bind(int i, std::string_view v) {
+  sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+  return *this;
+}
+
+Result<bool> SqliteStmt::step() {
+  int rc = sqlite3_step(stmt_);
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  return Status(Code::kIoError, fmt::format("sqlite {}: {}", sqlite3_db_filename(db_, "main"),
+                                            sqlite3_errmsg(db_)));
+}
+
+Status SqliteStmt::run() {
+  while (true) {
+    auto r = step();
+    if (!r.ok()) return r.status();
+    if (!*r) return Status::ok();
+  }
+}
+
+int64_t SqliteStmt::int64(int col) const { return sqlite3_column_int64(stmt_, col); }
+
+std::string SqliteStmt::text(int col) const {
+  const unsigned char* p = sqlite3_column_text(stmt_, col);
+  if (p == nullptr) return {};
+  return std::string(reinterpret_cast<const char*>(p),
+                     static_cast<size_t>(sqlite3_column_bytes(stmt_, col)));
+}
+
+bool SqliteStmt::is_null(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
+
+Result<std::unique_ptr<SqliteDb>> SqliteDb::open(const std::string& path) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(
+      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    sqlite3_close(db);
+    return Status(Code::kIoError, fmt::format("open {}: {}", path, msg));
+  }
+  sqlite3_busy_timeout(db, kBusyTimeoutMs);
+  std::unique_ptr<SqliteDb> out(new SqliteDb(db, path));
+  Status s =
+      out->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;");
+  if (!s) return s;
+  return out;
+}
+
+SqliteDb::~SqliteDb() {
+  for (auto& [sql, stmt] : cache_) sqlite3_finalize(stmt);
+  sqlite3_close(db_);
+}
+
+Status SqliteDb::error(std::string_view what) const {
+  return Status(Code::kIoError, fmt::format("sqlite {} {}: {}", what, path_, sqlite3_errmsg(db_)));
+}
+
+Status SqliteDb::exec(std::string_view sql) {
+  std::string s(sql);
+  char* err = nullptr;
+  int rc = sqlite3_exec(db_, s.c_str(), nullptr, nullptr, &err);
+  if (rc != SQLITE_OK) {
+    std::string msg = err ? err : sqlite3_errstr(rc);
+    sqlite3_free(err);
+    return Status(Code::kIoError, fmt::format("sqlite {}: {} ({})", path_, msg, s));
+  }
+  return Status::ok();
+}
+
+Result<SqliteStmt> SqliteDb::prepare(const std::string& sql) {
+  auto it = cache_.find(sql);
+  if (it == cache_.end()) {
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_prepare_v2(db_, sql.c_str(), static_cast<int>(sql.size()), &stmt, nullptr) !=
+        SQLITE_OK)
+      return error("prepare");
+    it = cache_.emplace(sql, stmt).first;
+  }
+  return SqliteStmt(it->second, db_);
+}
+
+Status SqliteDb::begin_immediate() { return exec("BEGIN IMMEDIATE"); }
+Status SqliteDb::begin_read() { return exec("BEGIN"); }
+Status SqliteDb::commit() { return exec("COMMIT"); }
+
+void SqliteDb::rollback() {
+  if (in_transaction()) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+}
+
+bool SqliteDb::in_transaction() const { return sqlite3_get_autocommit(db_) == 0; }
+int64_t SqliteDb::changes() const { return sqlite3_changes64(db_); }
+
+}  // namespace replimail::store

@@ -1,0 +1,74 @@
+// A thin SQLite connection for the store's databases: opened in WAL mode
+// with synchronous=FULL (a commit is on disk when it returns) and a long
+// busy timeout (writers from several processes queue rather than fail).
+// Prepared statements are cached per connection. Internal to store/.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "common/status.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace replimail::store {
+
+// A cached statement in use; reset (and its bindings cleared) on destruction.
+class SqliteStmt {
+ public:
+  SqliteStmt(sqlite3_stmt* stmt, sqlite3* db) : stmt_(stmt), db_(db) {}
+  ~SqliteStmt();
+  SqliteStmt(SqliteStmt&& o) noexcept : stmt_(o.stmt_), db_(o.db_) { o.stmt_ = nullptr; }
+  SqliteStmt(const SqliteStmt&) = delete;
+  SqliteStmt& operator=(const SqliteStmt&) = delete;
+
+  // Parameters are numbered from 1.
+  SqliteStmt& bind(int i, int64_t v);
+  SqliteStmt& bind(int i, std::string_view v);
+  // A row is ready (true) or the statement is done (false).
+  Result<bool> step();
+  // Steps to completion, ignoring rows.
+  Status run();
+  int64_t int64(int col) const;
+  std::string text(int col) const;
+  bool is_null(int col) const;
+
+ private:
+  sqlite3_stmt* stmt_;
+  sqlite3* db_;
+};
+
+class SqliteDb {
+ public:
+  // Opens (creating if missing) the database at `path`.
+  static Result<std::unique_ptr<SqliteDb>> open(const std::string& path);
+  ~SqliteDb();
+
+  // Runs one or more statements without results.
+  Status exec(std::string_view sql);
+  // A cached prepared statement for `sql`.
+  Result<SqliteStmt> prepare(const std::string& sql);
+  // Transactions. begin_immediate() takes the write lock at once, waiting
+  // for other writers up to the busy timeout.
+  Status begin_immediate();
+  Status begin_read();
+  Status commit();
+  void rollback();
+  bool in_transaction() const;
+  int64_t changes() const;
+  const std::string& path() const { return path_; }
+
+ private:
+  SqliteDb(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+  Status error(std::string_view what) const;
+
+  sqlite3* db_;
+  std::string path_;
+  std::unordered_map<std::string, sqlite3_stmt*> cache_;
+};
+
+}  // namespace replimail::store

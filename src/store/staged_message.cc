@@ -1,0 +1,131 @@
+#include "store/staged_message.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <openssl/evp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+
+#include "common/fs.h"
+#include "store/mboxlist.h"
+
+namespace replimail::store {
+
+struct StagedMessage::Hasher {
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  ~Hasher() { EVP_MD_CTX_free(ctx); }
+};
+
+namespace {
+
+Status io_error(std::string_view what, const std::string& path) {
+  return Status(Code::kIoError, fmt::format("{} {}: {}", what, path, std::strerror(errno)));
+}
+
+}  // namespace
+
+StagedMessage::StagedMessage(int fd, std::string path, std::string partition)
+    : fd_(fd), path_(std::move(path)), partition_(std::move(partition)) {}
+
+StagedMessage::~StagedMessage() {
+  if (fd_ >= 0) ::close(fd_);
+  ::unlink(path_.c_str());
+}
+
+Result<std::unique_ptr<StagedMessage>> StagedMessage::create(const std::string& stage_dir,
+                                                             const std::string& partition) {
+  Status s = fs::make_dirs(stage_dir, 0750);
+  if (!s) return s;
+  static std::atomic<uint64_t> counter{0};
+  // "<pid>-<n>-<random>": the PID lets check_staging() tell stale files.
+  std::string path =
+      fmt::format("{}/{}-{}-{}", stage_dir, ::getpid(), counter++, make_uniqueid().substr(0, 8));
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+  if (fd < 0) return io_error("create staging file", path);
+  std::unique_ptr<StagedMessage> msg(new StagedMessage(fd, path, partition));
+  msg->hasher_ = std::make_unique<Hasher>();
+  if (msg->hasher_->ctx == nullptr ||
+      EVP_DigestInit_ex(msg->hasher_->ctx, EVP_sha1(), nullptr) != 1)
+    return Status(Code::kInternal, "SHA-1 initialisation failed");
+  return msg;
+}
+
+Status StagedMessage::write(std::string_view bytes) {
+  if (finished_ || fd_ < 0) return Status(Code::kInternal, "write to a finished staged message");
+  Status s = fs::write_all(fd_, bytes, path_);
+  if (!s) return s;
+  EVP_DigestUpdate(hasher_->ctx, bytes.data(), bytes.size());
+  size_ += bytes.size();
+  return Status::ok();
+}
+
+Status StagedMessage::truncate() {
+  if (finished_ || fd_ < 0) return Status(Code::kInternal, "truncate a finished staged message");
+  if (::ftruncate(fd_, 0) != 0 || ::lseek(fd_, 0, SEEK_SET) != 0)
+    return io_error("truncate", path_);
+  EVP_DigestInit_ex(hasher_->ctx, EVP_sha1(), nullptr);
+  size_ = 0;
+  return Status::ok();
+}
+
+Status StagedMessage::finish() {
+  if (finished_ || fd_ < 0) return Status(Code::kInternal, "staged message finished twice");
+  Status s = fs::fsync_fd(fd_, path_);
+  int fd = fd_;
+  fd_ = -1;
+  if (::close(fd) != 0 && s) s = io_error("close", path_);
+  if (!s) return s;
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(hasher_->ctx, md, &len);
+  guid_.clear();
+  for (unsigned int i = 0; i < len; i++) guid_ += fmt::format("{:02x}", md[i]);
+  finished_ = true;
+  return Status::ok();
+}
+
+Result<FileDigest> digest_file(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return io_error("open", path);
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(ctx, EVP_sha1(), nullptr);
+  FileDigest out;
+  char buf[65536];
+  Status s;
+  while (true) {
+    ssize_t n = ::read(fd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) s = io_error("read", path);
+    if (n <= 0) break;
+    EVP_DigestUpdate(ctx, buf, static_cast<size_t>(n));
+    out.size += static_cast<uint64_t>(n);
+  }
+  ::close(fd);
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(ctx, md, &len);
+  EVP_MD_CTX_free(ctx);
+  if (!s) return s;
+  for (unsigned int i = 0; i < len; i++) out.guid += fmt::format("{:02x}", md[i]);
+  return out;
+}
+
+Status stage_copy_from_fd(StagedMessage& msg, int src_fd) {
+  char buf[65536];
+  while (true) {
+    ssize_t n = ::read(src_fd, buf, sizeof(buf));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return io_error("read", msg.path());
+    }
+    if (n == 0) return Status::ok();
+    Status s = msg.write(std::string_view(buf, static_cast<size_t>(n)));
+    if (!s) return s;
+  }
+}
+
+}  // namespace replimail::store
