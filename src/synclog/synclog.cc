@@ -117,33 +117,41 @@ void SyncLog::suppress() {
   if (!chain_) suppressed_.store(true);
 }
 
-void SyncLog::write_all_channels(const std::string& formatted, std::string_view what) {
+Status SyncLog::write_all_channels(const std::string& formatted, std::string_view what) {
+  Status result;
   for (const auto& channel : channels()) {
     std::string path = log_path(confdir_, channel);
     Status s = append_lines(path, formatted);
     if (!s) {
       spdlog::error("sync_log: event lost for channel '{}' ({}): {}: {}", channel, path,
                     s.to_string(), what);
+      if (result) result = s;
     }
   }
+  return result;
 }
 
-void SyncLog::log(const std::vector<Line>& lines) {
-  if (!enabled_ || lines.empty()) return;
+void SyncLog::log(const std::vector<Line>& lines) { (void)write(lines); }
+
+Status SyncLog::write(const std::vector<Line>& lines) {
+  if (!enabled_ || lines.empty()) return Status::ok();
+  Status result;
   std::string formatted;
   for (const auto& line : lines) {
     auto f = format_line(line);
     if (!f) {
       spdlog::error("sync_log: event lost, cannot format {} line: {}", line.keyword,
                     f.status().to_string());
+      if (result) result = f.status();
       continue;
     }
     formatted += *f;
   }
-  if (formatted.empty()) return;
+  if (formatted.empty()) return result;
   std::string_view what(formatted);
   what.remove_suffix(1);
-  write_all_channels(formatted, what);
+  Status s = write_all_channels(formatted, what);
+  return result ? s : result;
 }
 
 Status SyncLog::log_raw(std::string_view text) {
@@ -155,19 +163,7 @@ Status SyncLog::log_raw(std::string_view text) {
     return Status(Code::kInvalidArgument, "raw sync log line too long");
   }
   if (!enabled_) return Status::ok();
-  std::string formatted(text);
-  formatted.push_back('\n');
-  Status result;
-  for (const auto& channel : channels()) {
-    std::string path = log_path(confdir_, channel);
-    Status s = append_lines(path, formatted);
-    if (!s) {
-      spdlog::error("sync_log: event lost for channel '{}' ({}): {}: {}", channel, path,
-                    s.to_string(), text);
-      result = s;
-    }
-  }
-  return result;
+  return write_all_channels(std::string(text) + "\n", text);
 }
 
 void SyncLog::user(const std::string& userid) { log({{"USER", {userid}}}); }

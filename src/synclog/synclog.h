@@ -53,6 +53,10 @@ class SyncLog {
   // that cannot be formatted (CR/LF in a name) is logged and dropped; the
   // others are still written.
   void log(const std::vector<Line>& lines);
+  // log() for callers that want to know: the first error (a line that could
+  // not be formatted, a channel that could not be written), after trying
+  // every line and channel. Errors are logged either way.
+  Status write(const std::vector<Line>& lines);
   // Writes `text` (one line, no CR/LF; LF appended) to every enabled
   // channel, as cyr_synclog does without a type flag.
   Status log_raw(std::string_view text);
@@ -87,7 +91,7 @@ class SyncLog {
   const std::string& configdirectory() const { return confdir_; }
 
  private:
-  void write_all_channels(const std::string& formatted, std::string_view what);
+  Status write_all_channels(const std::string& formatted, std::string_view what);
 
   std::string confdir_;
   bool enabled_ = false;

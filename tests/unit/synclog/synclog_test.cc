@@ -115,6 +115,8 @@ TEST(SyncLog, BadLineIsDroppedOthersWritten) {
   SyncLog log(make_config(d.path(), "sync_log: 1\n"));
   log.log({{"MAILBOX", {"a\nUSER evil"}}, {"MAILBOX", {"b"}}});
   EXPECT_EQ(slurp(d.path() + "/sync/log"), "MAILBOX b\n");
+  EXPECT_EQ(log.write({{"MAILBOX", {"c"}}, {"USER", {"\r"}}}).code(), Code::kInvalidArgument);
+  EXPECT_EQ(slurp(d.path() + "/sync/log"), "MAILBOX b\nMAILBOX c\n");
 }
 
 TEST(SyncLog, RawLines) {
@@ -131,6 +133,8 @@ TEST(SyncLog, UnwritableChannelIsReportedNotFatal) {
   ASSERT_TRUE(fs::write_file_atomic(d.path() + "/sync", "a file, not a directory"));
   SyncLog log(make_config(d.path(), "sync_log: 1\nsync_log_channels: c\n"));
   log.mailbox("user.bob");
+  EXPECT_EQ(log.write({{"MAILBOX", {"user.bob"}}}).code(), Code::kIoError);
+  EXPECT_EQ(log.log_raw("MAILBOX x").code(), Code::kIoError);
   EXPECT_FALSE(append_lines(log_path(d.path(), "c"), "MAILBOX x\n"));
 }
 
