@@ -25,6 +25,9 @@
 #include <sstream>
 #include <thread>
 
+#include "common/config.h"
+#include "store/instance.h"
+
 namespace replimail::testing {
 
 namespace {
@@ -255,26 +258,22 @@ std::vector<pid_t> processes_in_group(pid_t pgid) {
   return out;
 }
 
-std::string sha1_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return "";
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
-  EVP_DigestInit_ex(ctx.get(), EVP_sha1(), nullptr);
-  char buf[65536];
-  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
-    EVP_DigestUpdate(ctx.get(), buf, static_cast<size_t>(in.gcount()));
-  }
+std::string sha1_hex(std::string_view data) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int md_len = 0;
-  EVP_DigestFinal_ex(ctx.get(), md, &md_len);
+  EVP_Digest(data.data(), data.size(), md, &md_len, EVP_sha1(), nullptr);
   static const char* hex = "0123456789abcdef";
   std::string out;
   for (unsigned int i = 0; i < md_len; ++i) {
-    unsigned char c = md[i];
-    out += hex[c >> 4];
-    out += hex[c & 15];
+    out += hex[md[i] >> 4];
+    out += hex[md[i] & 15];
   }
   return out;
+}
+
+std::string sha1_file(const std::string& path) {
+  if (!std::filesystem::exists(path)) return "";
+  return sha1_hex(slurp(path));
 }
 
 std::string slurp(const std::string& path) {
@@ -461,14 +460,36 @@ RunResult Instance::python(const std::string& script, const std::vector<std::str
   return run(argv);
 }
 
-std::string Instance::mailbox_dir(const std::string& mboxname) const {
-  auto info = tool("cyr_mbox", {"info", mboxname});
-  if (!info.ok()) return "";
-  auto kv = parse_key_values(info.out);
-  const std::string uniqueid = kv["uniqueid"];
-  if (uniqueid.size() < 2) return "";
-  return partition_dir() + "/uuid/" + uniqueid.substr(0, 1) + "/" + uniqueid.substr(1, 1) + "/" +
-         uniqueid;
+Instance::Snapshot Instance::snapshot(const std::string& mboxname) const {
+  Snapshot snap;
+  auto cfg = Config::load(imapd_conf());
+  if (!cfg.ok()) {
+    snap.error = cfg.status().to_string();
+    return snap;
+  }
+  auto inst = store::Instance::open(*cfg);
+  if (!inst.ok()) {
+    snap.error = inst.status().to_string();
+    return snap;
+  }
+  auto mbox = (*inst)->open_mailbox(mboxname);
+  if (!mbox.ok()) {
+    snap.error = mbox.status().to_string();
+    return snap;
+  }
+  snap.dir = (*mbox)->dir();
+  auto counters = (*mbox)->counters();
+  if (!counters.ok()) {
+    snap.error = counters.status().to_string();
+    return snap;
+  }
+  snap.counters = *counters;
+  Status st = (*mbox)->for_each_record(0, [&](const store::IndexRecord& rec) {
+    snap.records.push_back(rec);
+    return true;
+  });
+  if (!st.is_ok()) snap.error = st.to_string();
+  return snap;
 }
 
 }  // namespace replimail::testing

@@ -15,7 +15,10 @@
 #include <chrono>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "store/record.h"
 
 namespace replimail::testing {
 
@@ -66,7 +69,8 @@ pid_t parent_of(pid_t pid);
 // PIDs of every live (non-zombie) process whose process group is `pgid`.
 std::vector<pid_t> processes_in_group(pid_t pgid);
 
-// SHA-1 of a file's bytes as 40 lower-case hex digits ("" if unreadable).
+// SHA-1 as 40 lower-case hex digits, of bytes or of a file ("" if missing).
+std::string sha1_hex(std::string_view data);
 std::string sha1_file(const std::string& path);
 // Reads a whole file ("" if unreadable).
 std::string slurp(const std::string& path);
@@ -135,9 +139,15 @@ class Instance {
   // Runs python3 <tests/integration/py/script> args...
   RunResult python(const std::string& script, const std::vector<std::string>& args) const;
 
-  // The directory holding a mailbox's message files, found through
-  // `cyr_mbox info` (its uniqueid); "" if the mailbox does not exist.
-  std::string mailbox_dir(const std::string& mboxname) const;
+  // A mailbox as committed in the store, read through the store API (the
+  // same code the servers use, opened by this test process).
+  struct Snapshot {
+    std::string error;  // "" on success
+    std::string dir;    // the mailbox's directory on its partition
+    store::MailboxCounters counters;
+    std::vector<store::IndexRecord> records;  // UID order, expunged included
+  };
+  Snapshot snapshot(const std::string& mboxname) const;
 
   // (Re)writes imapd.conf and cyrus.conf from the options.
   void write_configs() const;

@@ -5,13 +5,14 @@ usage: lmtp_deliver.py --port P [--rcpt alice ...] [-n 100] [--conns 1]
                        [--prefix m] [--size 600]
 
 Message i goes over connection i % conns. Output:
-  {"acked": [ids...], "refused": {id: "code text"}, "bytes": {id: n},
-   "seconds": s}
-where an id is "<prefix>-<i>" and bytes is the size of the message sent
-(before the server adds its own headers). Exit status 0 when every message
+  {"acked": [ids...], "refused": {id: "code text"},
+   "sent": {id: [size, sha1]}, "errors": [...], "seconds": s}
+where an id is "<prefix>-<i>" and sent gives the size and SHA-1 of the
+message as sent (before the server adds its own headers). Exit status 0 when every message
 was acknowledged with 250 for every recipient, else 1.
 """
 import argparse
+import hashlib
 import json
 import sys
 import threading
@@ -31,7 +32,7 @@ def main():
     a = ap.parse_args()
     rcpts = a.rcpt or ["alice"]
 
-    acked, refused, sizes = [], {}, {}
+    acked, refused, sent = [], {}, {}
     lock = threading.Lock()
     errors = []
 
@@ -43,7 +44,7 @@ def main():
                 res = lmtpkit.deliver(conn, "sender@example.com", rcpts, msg)
                 mid = "%s-%d" % (a.prefix, i)
                 with lock:
-                    sizes[mid] = len(msg)
+                    sent[mid] = [len(msg), hashlib.sha1(msg).hexdigest()]
                     bad = {r: v for r, v in res.items() if v[0] != 250}
                     if bad:
                         refused[mid] = " ".join("%s:%d %s" % (r, v[0], v[1])
@@ -61,7 +62,7 @@ def main():
         t.start()
     for t in threads:
         t.join()
-    out = {"acked": acked, "refused": refused, "bytes": sizes, "errors": errors,
+    out = {"acked": acked, "refused": refused, "sent": sent, "errors": errors,
            "seconds": round(time.monotonic() - t0, 3)}
     print(json.dumps(out))
     sys.exit(0 if len(acked) == a.n and not errors else 1)

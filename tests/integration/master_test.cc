@@ -1,0 +1,87 @@
+// master as a process supervisor, and the run command built on it.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <string>
+#include <thread>
+
+#include "harness.h"
+
+namespace replimail::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Waits until no live process is left in the group, up to `timeout`.
+std::vector<pid_t> survivors(pid_t pgid, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto left = processes_in_group(pgid);
+  while (!left.empty() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);
+    left = processes_in_group(pgid);
+  }
+  return left;
+}
+
+TEST(Master, SigtermLeavesNoChildProcess) {
+  Instance::Options o;
+  o.prefork = 2;
+  Instance inst(o);
+  ASSERT_EQ(inst.start(), "");
+  ASSERT_TRUE(inst.tool("cyr_mbox", {"create", "user.alice"}).ok());
+  // Serve a few connections so that lmtpd children exist and have worked.
+  auto r = inst.python("lmtp_deliver.py",
+                       {"--port", std::to_string(inst.lmtp_port()), "-n", "20", "--conns", "3"});
+  ASSERT_TRUE(r.ok()) << r.describe();
+  pid_t master = inst.master_pid();
+  auto before = processes_in_group(master);
+  EXPECT_GE(before.size(), 2u) << "master and its lmtpd children";
+  EXPECT_EQ(inst.stop(), 0);
+  auto left = survivors(master, 3000ms);
+  EXPECT_TRUE(left.empty()) << left.size() << " processes of master's group survived, first pid "
+                            << left.front();
+}
+
+TEST(Master, RestartsAnLmtpdThatDied) {
+  Instance inst;
+  ASSERT_EQ(inst.start(), "");
+  ASSERT_TRUE(inst.tool("cyr_mbox", {"create", "user.alice"}).ok());
+  pid_t master = inst.master_pid();
+  for (pid_t pid : processes_in_group(master)) {
+    if (pid != master && parent_of(pid) == master) kill(pid, SIGKILL);
+  }
+  auto r = inst.python("lmtp_deliver.py", {"--port", std::to_string(inst.lmtp_port()), "-n", "5"});
+  EXPECT_TRUE(r.ok()) << r.describe();
+  EXPECT_TRUE(pid_alive(master));
+}
+
+// `./dev run` = examples/run.sh BIN STATE; `./dev stop` = examples/stop.sh.
+TEST(RunCommand, StartsThePrimaryDeliversSamplesAndStops) {
+  TempDir state;
+  const int lmtp = free_port();
+  setenv("REPLIMAIL_LMTP_PORT", std::to_string(lmtp).c_str(), 1);
+  auto up = run({source_dir() + "/examples/run.sh", bin_dir(), state.path()}, "", 60s);
+  unsetenv("REPLIMAIL_LMTP_PORT");
+  const std::string pidfile = state.path() + "/run/master.pid";
+  pid_t master = static_cast<pid_t>(atoi(slurp(pidfile).c_str()));
+  ASSERT_TRUE(up.ok()) << up.describe() << slurp(state.path() + "/primary/log/master.log");
+  ASSERT_GT(master, 0);
+  EXPECT_TRUE(pid_alive(master));
+  EXPECT_NE(up.out.find("127.0.0.1:" + std::to_string(lmtp)), std::string::npos) << up.out;
+  EXPECT_NE(up.out.find("demo / demopw"), std::string::npos) << up.out;
+  EXPECT_NE(up.out.find("exists: 3"), std::string::npos) << up.out;
+  EXPECT_NE(up.out.find("APPEND user.demo"), std::string::npos) << up.out;
+  EXPECT_TRUE(wait_for_port(lmtp, 1s));
+
+  auto down = run({source_dir() + "/examples/stop.sh", state.path()}, "", 30s);
+  EXPECT_TRUE(down.ok()) << down.describe();
+  EXPECT_FALSE(pid_alive(master));
+  if (pid_alive(master)) kill(master, SIGKILL);
+  EXPECT_FALSE(std::filesystem::exists(pidfile));
+  EXPECT_FALSE(wait_for_port(lmtp, 200ms));
+}
+
+}  // namespace
+}  // namespace replimail::testing
