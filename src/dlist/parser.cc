@@ -1,0 +1,592 @@
+#include "dlist/parser.h"
+
+#include <algorithm>
+
+namespace replimail::dlist {
+
+namespace {
+
+constexpr size_t kMaxFileHeader = 1200;
+constexpr size_t kMaxSizeDigits = 20;
+
+bool ends_atom(char c) {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '(' || c == ')' || c == '"';
+}
+
+// "123" -> 123; nullopt if empty, not all digits, or over `max`.
+std::optional<uint64_t> parse_size(std::string_view s, uint64_t max) {
+  if (s.empty() || s.size() > kMaxSizeDigits) return std::nullopt;
+  uint64_t n = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return std::nullopt;
+    uint64_t d = static_cast<uint64_t>(c - '0');
+    if (n > (UINT64_MAX - d) / 10) return std::nullopt;
+    n = n * 10 + d;
+  }
+  if (n > max) return std::nullopt;
+  return n;
+}
+
+}  // namespace
+
+Status MemoryFileSink::begin(const FileRef& ref) {
+  guid_ = ref.guid;
+  data_.clear();
+  return Status::ok();
+}
+
+Status MemoryFileSink::write(std::string_view bytes) {
+  data_.append(bytes);
+  return Status::ok();
+}
+
+Result<std::string> MemoryFileSink::finish() {
+  files_[guid_] = std::move(data_);
+  data_.clear();
+  return "memory:" + guid_;
+}
+
+void MemoryFileSink::discard() { data_.clear(); }
+
+Parser::Parser(FileSink* sink, Limits limits, bool status_lines)
+    : sink_(sink), limits_(limits), status_lines_(status_lines) {
+  reset();
+}
+
+Parser::~Parser() {
+  if (file_open_) sink_->discard();
+}
+
+void Parser::reset() {
+  st_ = St::kSep;
+  stack_.clear();
+  stack_.push_back(Frame{Value::list(), std::nullopt});
+  token_.clear();
+  values_ = 0;
+  held_ = 0;
+  prev_ = 0;
+  mid_line_ = false;
+  failed_ = false;
+}
+
+bool Parser::expecting_key() const {
+  const Frame& f = stack_.back();
+  return f.value.is_kvlist() && !f.key;
+}
+
+bool Parser::hold(size_t n) {
+  held_ += n;
+  if (held_ > limits_.max_line_memory) {
+    fail("line holds too much data");
+    return false;
+  }
+  return true;
+}
+
+void Parser::fail(std::string message) {
+  if (file_open_) sink_->discard();
+  file_open_ = false;
+  if (!failed_) error_ = Status(Code::kProtocolError, std::move(message));
+  failed_ = true;
+  st_ = St::kSkip;
+  stack_.resize(1);
+  stack_[0].value.children().clear();
+  token_.clear();
+}
+
+void Parser::fail_skip(std::string message, uint64_t body) {
+  fail(std::move(message));
+  remaining_ = body;
+  seen_cr_ = false;
+  st_ = St::kSkipEol;
+}
+
+void Parser::complete(Value v) {
+  if (++values_ > limits_.max_values) {
+    fail("too many values in line");
+    return;
+  }
+  Frame& f = stack_.back();
+  if (f.value.is_kvlist() && !f.key) {
+    auto k = v.str();
+    if (!k && !v.is_nil()) {
+      fail("kvlist key must be a string");
+      return;
+    }
+    f.key = k ? std::string(*k) : std::string("NIL");
+  } else if (f.value.is_kvlist()) {
+    f.value.add(std::move(*f.key), std::move(v));
+    f.key.reset();
+  } else {
+    f.value.push(std::move(v));
+  }
+  st_ = St::kAfterValue;
+}
+
+bool Parser::open(Value container) {
+  if (expecting_key()) {
+    fail("kvlist key must be a string");
+    return false;
+  }
+  if (stack_.size() > limits_.max_depth) {
+    fail("dlist nested too deeply");
+    return false;
+  }
+  stack_.push_back(Frame{std::move(container), std::nullopt});
+  st_ = St::kSep;
+  return true;
+}
+
+void Parser::close() {
+  if (top()) {
+    fail("unexpected ')'");
+    return;
+  }
+  if (stack_.back().key) {
+    fail("kvlist key without value");
+    return;
+  }
+  Value v = std::move(stack_.back().value);
+  stack_.pop_back();
+  complete(std::move(v));
+}
+
+bool Parser::status_word_here() const {
+  if (!status_lines_ || !top()) return false;
+  const auto& items = stack_[0].value.children();
+  if (items.size() == 2) {
+    if (!items[0].str()) return false;
+  } else if (items.size() != 1) {
+    return false;
+  }
+  auto w = items.back().str();
+  return items.back().kind() == Value::Kind::kAtom &&
+         (*w == "OK" || *w == "NO" || *w == "BAD" || *w == "BYE");
+}
+
+void Parser::finish_atom() {
+  if (flag_) {
+    if (token_.size() < 2) {
+      fail("empty flag");
+      return;
+    }
+    complete(Value::flag(std::move(token_)));
+  } else if (token_ == "NIL") {
+    complete(Value::nil());
+  } else {
+    complete(Value::atom(std::move(token_)));
+  }
+  token_.clear();
+}
+
+void Parser::finish_file_header() {
+  // partition SP guid SP size; the partition is an atom or quoted string.
+  std::string_view h(token_);
+  std::string partition;
+  if (!h.empty() && h[0] == '"') {
+    size_t i = 1;
+    for (; i < h.size() && h[i] != '"'; ++i) {
+      if (h[i] == '\\' && i + 1 < h.size()) ++i;
+      partition.push_back(h[i]);
+    }
+    if (i >= h.size()) {
+      fail("bad file literal partition");
+      return;
+    }
+    h.remove_prefix(i + 1);
+  } else {
+    size_t sp = h.find(' ');
+    partition = std::string(h.substr(0, sp));
+    h.remove_prefix(sp == std::string_view::npos ? h.size() : sp);
+  }
+  size_t sp2 = h.size() > 1 ? h.find(' ', 1) : std::string_view::npos;
+  if (partition.empty() || h.empty() || h[0] != ' ' || sp2 == std::string_view::npos) {
+    fail("bad file literal header");
+    return;
+  }
+  std::string_view guid = h.substr(1, sp2 - 1);
+  std::string_view size_text = h.substr(sp2 + 1);
+  auto size = parse_size(size_text, UINT64_MAX);
+  if (!size) {
+    fail("bad file literal size");
+    return;
+  }
+  if (*size > limits_.max_file) {
+    fail_skip("file literal too large", *size);
+    return;
+  }
+  if (!is_guid(guid)) {
+    fail_skip("bad file literal guid", *size);
+    return;
+  }
+  if (!sink_) {
+    fail_skip("file literal not accepted here", *size);
+    return;
+  }
+  file_ = FileRef{std::move(partition), std::string(guid), *size, ""};
+  for (char& c : file_.guid) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  token_.clear();
+  seen_cr_ = false;
+  st_ = St::kFileEol;
+}
+
+Parser::Fed Parser::feed(std::string_view data) {
+  size_t i = 0;
+  const size_t n = data.size();
+  auto line_done = [&](Event e) {
+    ++i;
+    if (e == Event::kLine) line_ = std::move(stack_[0].value.children());
+    reset();
+    return Fed{e, i};
+  };
+  while (i < n) {
+    const char c = data[i];
+    mid_line_ = true;
+    switch (st_) {
+      case St::kSep:
+      case St::kAfterValue:
+        if (c == ' ' || c == '\t') {
+          st_ = St::kSep;
+          ++i;
+        } else if (c == '\r' || c == '\n') {
+          if (!top()) {
+            st_ = St::kSep;
+            ++i;
+          } else if (c == '\n') {
+            return line_done(Event::kLine);
+          } else {
+            st_ = St::kCr;
+            ++i;
+          }
+        } else if (c == ')') {
+          ++i;
+          close();
+        } else if (st_ == St::kAfterValue) {
+          fail("garbage after value");
+        } else if (c == '(') {
+          ++i;
+          open(Value::list());
+        } else if (c == '%') {
+          ++i;
+          st_ = St::kPercent;
+        } else if (c == '{') {
+          ++i;
+          token_.clear();
+          plus_ = false;
+          st_ = St::kLitHeader;
+        } else if (c == '"') {
+          ++i;
+          token_.clear();
+          st_ = St::kQuoted;
+        } else {
+          ++i;
+          token_.assign(1, c);
+          flag_ = c == '\\';
+          st_ = St::kAtom;
+        }
+        break;
+
+      case St::kCr:
+        if (c == '\n') return line_done(Event::kLine);
+        fail("CR without LF");
+        break;
+
+      case St::kAtom:
+        if (ends_atom(c)) {
+          finish_atom();
+          if (st_ == St::kAfterValue && c == ' ' && status_word_here()) {
+            ++i;
+            token_.clear();
+            st_ = St::kText;
+          }
+        } else if (token_.size() >= limits_.max_token) {
+          fail("atom too long");
+        } else if (hold(1)) {
+          token_.push_back(c);
+          ++i;
+        }
+        break;
+
+      case St::kText:
+        if (c == '\n') {
+          if (!token_.empty() && token_.back() == '\r') token_.pop_back();
+          stack_[0].value.push(Value::atom(std::move(token_)));
+          token_.clear();
+          return line_done(Event::kLine);
+        } else if (token_.size() >= limits_.max_token) {
+          fail("status text too long");
+        } else if (hold(1)) {
+          token_.push_back(c);
+          ++i;
+        }
+        break;
+
+      case St::kQuoted:
+        if (c == '"') {
+          ++i;
+          Value v = Value::atom(std::move(token_));
+          token_.clear();
+          complete(std::move(v));
+        } else if (c == '\r' || c == '\n') {
+          fail("unterminated quoted string");
+        } else if (token_.size() >= limits_.max_token) {
+          fail("quoted string too long");
+        } else if (c == '\\') {
+          ++i;
+          st_ = St::kQuotedEsc;
+        } else if (hold(1)) {
+          token_.push_back(c);
+          ++i;
+        }
+        break;
+
+      case St::kQuotedEsc:
+        if (c == '\r' || c == '\n') {
+          fail("unterminated quoted string");
+        } else if (hold(1)) {
+          token_.push_back(c);
+          ++i;
+          st_ = St::kQuoted;
+        }
+        break;
+
+      case St::kPercent:
+        if (c == '(') {
+          ++i;
+          open(Value::kvlist());
+        } else if (c == '{') {
+          ++i;
+          if (expecting_key()) {
+            // The header and body that follow must still be skipped whole.
+            fail("kvlist key must be a string");
+            skip_file_header_ = true;
+            st_ = St::kSkipHeader;
+          } else {
+            token_.clear();
+            st_ = St::kFileHeader;
+          }
+        } else {
+          fail("'%' not followed by '(' or '{'");
+        }
+        break;
+
+      case St::kLitHeader:
+        if (c >= '0' && c <= '9' && !plus_ && token_.size() < kMaxSizeDigits) {
+          token_.push_back(c);
+          ++i;
+        } else if (c == '+' && !plus_) {
+          plus_ = true;
+          ++i;
+        } else if (c == '}') {
+          ++i;
+          auto size = parse_size(token_, UINT64_MAX);
+          if (!size) {
+            fail("bad literal size");
+          } else if (*size > limits_.max_literal) {
+            fail_skip("literal too large", *size);
+          } else {
+            remaining_ = *size;
+            seen_cr_ = false;
+            token_.clear();
+            st_ = St::kLitEol;
+          }
+        } else {
+          fail("bad literal");
+        }
+        break;
+
+      case St::kLitEol:
+      case St::kFileEol:
+        if (c == '\r' && !seen_cr_) {
+          seen_cr_ = true;
+          ++i;
+        } else if (c != '\n') {
+          fail("literal size not followed by a line break");
+        } else {
+          ++i;
+          if (st_ == St::kFileEol) {
+            Status s = sink_->begin(file_);
+            if (!s) {
+              fail_skip(s.to_string(), file_.size);
+              st_ = St::kSkipBody;
+              break;
+            }
+            file_open_ = true;
+            st_ = St::kFileBody;
+            remaining_ = file_.size;
+          } else if (held_ + remaining_ > limits_.max_line_memory) {
+            fail_skip("line holds too much data", remaining_);
+            st_ = St::kSkipBody;
+            break;
+          } else {
+            held_ += remaining_;
+            token_.reserve(remaining_);
+            st_ = St::kLitBody;
+          }
+        }
+        // A zero-length body is complete without another byte.
+        if (st_ == St::kLitBody && remaining_ == 0) {
+          Value v = Value::literal(std::move(token_));
+          token_.clear();
+          complete(std::move(v));
+        } else if (st_ == St::kFileBody && remaining_ == 0) {
+          file_open_ = false;
+          auto path = sink_->finish();
+          if (!path) {
+            fail(path.status().to_string());
+            break;
+          }
+          file_.path = *path;
+          complete(Value::file(std::move(file_)));
+        }
+        break;
+
+      case St::kLitBody:
+      case St::kFileBody: {
+        size_t take = static_cast<size_t>(std::min<uint64_t>(remaining_, n - i));
+        std::string_view chunk = data.substr(i, take);
+        i += take;
+        remaining_ -= take;
+        if (st_ == St::kLitBody) {
+          token_.append(chunk);
+          if (remaining_ == 0) {
+            Value v = Value::literal(std::move(token_));
+            token_.clear();
+            complete(std::move(v));
+          }
+          break;
+        }
+        if (Status s = sink_->write(chunk); !s) {
+          uint64_t left = remaining_;
+          fail(s.to_string());
+          remaining_ = left;
+          st_ = St::kSkipBody;
+          break;
+        }
+        if (remaining_ == 0) {
+          file_open_ = false;
+          auto path = sink_->finish();
+          if (!path) {
+            fail(path.status().to_string());
+            break;
+          }
+          file_.path = *path;
+          complete(Value::file(std::move(file_)));
+        }
+        break;
+      }
+
+      case St::kFileHeader:
+        if (c == '}') {
+          ++i;
+          finish_file_header();
+        } else if (c == '\r' || c == '\n' || token_.size() >= kMaxFileHeader) {
+          fail("bad file literal header");
+        } else {
+          token_.push_back(c);
+          ++i;
+        }
+        break;
+
+      // Error recovery: find the end of the line without mistaking the
+      // bytes of a literal or file literal for it.
+      case St::kSkip:
+        if (c == '\n') return line_done(Event::kBadLine);
+        if (c == '{') {
+          skip_file_header_ = prev_ == '%';
+          token_.clear();
+          st_ = St::kSkipHeader;
+        }
+        prev_ = c;
+        ++i;
+        break;
+
+      case St::kSkipHeader:
+        if (c == '\n') return line_done(Event::kBadLine);
+        ++i;
+        if (c != '}') {
+          token_.push_back(c);
+          if (token_.size() > kMaxFileHeader) st_ = St::kSkip;
+          break;
+        }
+        {
+          std::string_view h(token_);
+          if (skip_file_header_) {
+            size_t sp = h.rfind(' ');
+            h = sp == std::string_view::npos ? std::string_view() : h.substr(sp + 1);
+          } else if (!h.empty() && h.back() == '+') {
+            h.remove_suffix(1);
+          }
+          auto size = parse_size(h, UINT64_MAX);
+          token_.clear();
+          if (size) {
+            remaining_ = *size;
+            seen_cr_ = false;
+            st_ = St::kSkipEol;
+          } else {
+            st_ = St::kSkip;
+          }
+        }
+        break;
+
+      case St::kSkipEol:
+        if (c == '\r' && !seen_cr_) {
+          seen_cr_ = true;
+          ++i;
+        } else if (c == '\n') {
+          ++i;
+          st_ = remaining_ ? St::kSkipBody : St::kSkip;
+        } else {
+          st_ = St::kSkip;
+        }
+        break;
+
+      case St::kSkipBody: {
+        size_t take = static_cast<size_t>(std::min<uint64_t>(remaining_, n - i));
+        i += take;
+        remaining_ -= take;
+        if (remaining_ == 0) {
+          prev_ = 0;
+          st_ = St::kSkip;
+        }
+        break;
+      }
+    }
+  }
+  return Fed{Event::kNeedMore, n};
+}
+
+std::vector<Value> Parser::take_line() { return std::move(line_); }
+
+Result<std::vector<Value>> parse_line(std::string_view bytes, FileSink* sink, Limits limits) {
+  Parser p(sink, limits);
+  std::string owned;
+  if (bytes.empty() || bytes.back() != '\n') {
+    owned.assign(bytes);
+    owned += "\r\n";
+    bytes = owned;
+  }
+  Parser::Fed fed = p.feed(bytes);
+  if (fed.event == Parser::Event::kBadLine) return p.error();
+  if (fed.event == Parser::Event::kNeedMore) {
+    return Status(Code::kProtocolError, "incomplete dlist line");
+  }
+  if (fed.consumed != bytes.size()) return Status(Code::kProtocolError, "bytes after dlist line");
+  return p.take_line();
+}
+
+Result<Value> keyed(std::vector<Value> values, size_t at) {
+  if (values.size() != at + 2) {
+    return Status(Code::kProtocolError,
+                  values.size() < at + 2 ? "missing dlist value" : "garbage after dlist value");
+  }
+  const Value& key = values[at];
+  if (key.kind() != Value::Kind::kAtom && key.kind() != Value::Kind::kLiteral) {
+    return Status(Code::kProtocolError, "dlist key must be a string");
+  }
+  Value v = std::move(values[at + 1]);
+  v.set_key(std::string(*key.str()));
+  return v;
+}
+
+}  // namespace replimail::dlist

@@ -1,0 +1,182 @@
+#include "dlist/printer.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace replimail::dlist {
+
+namespace {
+
+constexpr size_t kMaxQuoted = 1024;
+
+bool atom_ok(std::string_view s) {
+  if (s.size() >= kMaxQuoted || s == "NIL") return false;
+  for (char ch : s) {
+    auto c = static_cast<unsigned char>(ch);
+    // Cyrus tests "< 0x1f", so 0x1F itself passes: kept for byte equality.
+    if (c < 0x1f || c >= 0x7f) return false;
+    switch (c) {
+      case ' ':
+      case '{':
+      case '(':
+      case ')':
+      case '"':
+      case '%':
+      case '*':
+      case '\\':
+        return false;
+      default:
+        break;
+    }
+  }
+  return true;
+}
+
+bool quoted_ok(std::string_view s) {
+  if (s.size() >= kMaxQuoted) return false;
+  for (char ch : s) {
+    auto c = static_cast<unsigned char>(ch);
+    if (c >= 0x80 || c == '\r' || c == '\n' || c == '\0' || c == '"' || c == '%' || c == '\\') {
+      return false;
+    }
+  }
+  return true;
+}
+
+void append_literal(std::string_view s, std::string* out) {
+  *out += "{";
+  *out += std::to_string(s.size());
+  *out += "+}\r\n";
+  out->append(s);
+}
+
+}  // namespace
+
+Status Output::write_file(const FileRef& ref) {
+  int fd = ::open(ref.path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return Status(Code::kIoError, "open " + ref.path + ": " + std::strerror(errno));
+  }
+  char buf[65536];
+  uint64_t left = ref.size;
+  Status s;
+  while (s && left > 0) {
+    ssize_t n = ::read(fd, buf, left < sizeof buf ? left : sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      s = Status(Code::kIoError, "read " + ref.path + ": " + std::strerror(errno));
+    } else if (n == 0) {
+      s = Status(Code::kIoError, "file " + ref.path + " shorter than " + std::to_string(ref.size));
+    } else {
+      left -= static_cast<uint64_t>(n);
+      s = write(std::string_view(buf, static_cast<size_t>(n)));
+    }
+  }
+  ::close(fd);
+  return s;
+}
+
+Status StringOutput::write(std::string_view bytes) {
+  out_.append(bytes);
+  return Status::ok();
+}
+
+void append_astring(std::string_view s, std::string* out) {
+  if (s.empty()) {
+    *out += "\"\"";
+  } else if (atom_ok(s)) {
+    out->append(s);
+  } else if (quoted_ok(s)) {
+    *out += '"';
+    out->append(s);
+    *out += '"';
+  } else {
+    append_literal(s, out);
+  }
+}
+
+namespace {
+
+// Prints into `buf`, handing it to `out` only before a file body so that
+// small values are not written one token at a time.
+Status print_into(const Value& v, std::string* buf, Output& out) {
+  switch (v.kind()) {
+    case Value::Kind::kNil:
+      *buf += "NIL";
+      return Status::ok();
+    case Value::Kind::kAtom:
+      append_astring(*v.str(), buf);
+      return Status::ok();
+    case Value::Kind::kLiteral:
+      append_literal(*v.str(), buf);
+      return Status::ok();
+    case Value::Kind::kFlag:
+    case Value::Kind::kNum:
+    case Value::Kind::kHex64:
+    case Value::Kind::kGuid:
+      buf->append(*v.str());
+      return Status::ok();
+    case Value::Kind::kList:
+    case Value::Kind::kKvList: {
+      *buf += v.is_kvlist() ? "%(" : "(";
+      bool first = true;
+      for (const auto& c : v.children()) {
+        if (!first) *buf += ' ';
+        first = false;
+        if (v.is_kvlist()) {
+          append_astring(c.key(), buf);
+          *buf += ' ';
+        }
+        if (Status s = print_into(c, buf, out); !s) return s;
+      }
+      *buf += ')';
+      return Status::ok();
+    }
+    case Value::Kind::kFile: {
+      const FileRef& f = *v.file();
+      *buf += "%{";
+      append_astring(f.partition, buf);
+      *buf += ' ';
+      *buf += f.guid;
+      *buf += ' ';
+      *buf += std::to_string(f.size);
+      *buf += "}\r\n";
+      if (Status s = out.write(*buf); !s) return s;
+      buf->clear();
+      return out.write_file(f);
+    }
+  }
+  return Status(Code::kInternal, "unknown dlist kind");
+}
+
+Status print(const Value& v, bool with_key, Output& out) {
+  std::string buf;
+  if (with_key) {
+    append_astring(v.key(), &buf);
+    buf += ' ';
+  }
+  if (Status s = print_into(v, &buf, out); !s) return s;
+  return buf.empty() ? Status::ok() : out.write(buf);
+}
+
+}  // namespace
+
+Status print_value(const Value& v, Output& out) { return print(v, false, out); }
+Status print_item(const Value& v, Output& out) { return print(v, true, out); }
+
+Result<std::string> to_wire(const Value& v) {
+  StringOutput out;
+  if (Status s = print_value(v, out); !s) return s;
+  return out.take();
+}
+
+Result<std::string> item_to_wire(const Value& v) {
+  StringOutput out;
+  if (Status s = print_item(v, out); !s) return s;
+  return out.take();
+}
+
+}  // namespace replimail::dlist
