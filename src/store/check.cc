@@ -217,4 +217,58 @@ Result<std::vector<CheckProblem>> check_staging(Instance& inst, bool repair) {
   return out;
 }
 
+Result<size_t> reconstruct(Instance& inst, const std::vector<std::string>& names, bool recursive,
+                           const CheckOptions& opts,
+                           const std::function<void(const std::string&)>& out) {
+  std::vector<std::string> targets;
+  auto collect = [&](std::string_view prefix, bool exact) -> Status {
+    return inst.mailboxes().list(prefix, false, [&](const MailboxEntry& e) {
+      if (e.is_real() &&
+          (!exact || e.name == prefix ||
+           (recursive && e.name.size() > prefix.size() && e.name[prefix.size()] == '.')))
+        targets.push_back(e.name);
+      return true;
+    });
+  };
+  if (names.empty()) {
+    Status s = collect("", false);
+    if (!s) return s;
+  } else {
+    for (const auto& n : names) {
+      auto e = inst.lookup(n);
+      if (!e.ok()) return e.status();
+      Status s = collect(n, true);
+      if (!s) return s;
+    }
+  }
+  size_t problems = 0;
+  for (const auto& name : targets) {
+    auto r = check_mailbox(inst, name, opts);
+    if (!r.ok()) {
+      out(fmt::format("{}: {}", name, r.status().to_string()));
+      problems++;
+      continue;
+    }
+    for (const auto& p : r->problems)
+      out(fmt::format("{}: {} uid {}: {}", name, problem_kind_name(p.kind), p.uid, p.detail));
+    if (r->repaired) out(fmt::format("{}: repaired", name));
+    problems += r->problems.size();
+  }
+  auto stale = check_staging(inst, opts.repair);
+  if (!stale.ok()) return stale.status();
+  for (const auto& p : *stale)
+    out(fmt::format("staging: {}: {}{}", problem_kind_name(p.kind), p.detail,
+                    opts.repair ? " (removed)" : ""));
+  problems += stale->size();
+  if (opts.repair) {
+    auto roots = inst.quota().list("");
+    if (!roots.ok()) return roots.status();
+    for (const auto& q : *roots) {
+      Status s = inst.recompute_quota_usage(q.root);
+      if (!s) return s;
+    }
+  }
+  return problems;
+}
+
 }  // namespace replimail::store

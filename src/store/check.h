@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -56,5 +57,15 @@ Result<CheckReport> check_mailbox(Instance& inst, const std::string& name,
                                   const CheckOptions& opts);
 // Removes staging files of dead processes on every partition.
 Result<std::vector<CheckProblem>> check_staging(Instance& inst, bool repair);
+
+// What reconstruct does: checks the named mailboxes (every mailbox when
+// `names` is empty; with `recursive`, each name's children too) and the
+// staging directories; with opts.repair also fixes them and recomputes the
+// usage of every quota root. Each finding is passed to `out` as one line
+// ("user.alice: orphan-file uid 7: file without index record"). Returns the
+// number of problems found.
+Result<size_t> reconstruct(Instance& inst, const std::vector<std::string>& names, bool recursive,
+                           const CheckOptions& opts,
+                           const std::function<void(const std::string&)>& out);
 
 }  // namespace replimail::store

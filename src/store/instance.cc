@@ -197,7 +197,16 @@ Status Instance::delete_mailbox(std::string_view name) {
   if (!s) spdlog::warn("delete {}: annotations: {}", name, s.to_string());
   s = remove_dir_files(dir);
   if (!s) spdlog::warn("delete {}: {}", name, s.to_string());
-  synclog_->unmailbox(std::string(name));
+  std::vector<synclog::Line> lines = {{"UNMAILBOX", {std::string(name)}}};
+  // A quota root goes with the last mailbox it governs.
+  if (!has_children && quota_->get(name).ok()) {
+    s = quota_->remove(name);
+    if (s)
+      lines.push_back({"QUOTA", {std::string(name)}});
+    else
+      spdlog::warn("delete {}: quota root: {}", name, s.to_string());
+  }
+  synclog_->log(lines);
   return Status::ok();
 }
 
