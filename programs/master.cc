@@ -1,0 +1,153 @@
+// master: starts and supervises the processes cyrus.conf lists.
+//
+//   master -C imapd.conf -M cyrus.conf [-p pidfile] [-D | -d] [-L logfile] [-l backlog] [-v]
+//
+// -D stays in the foreground (what tests use); -d detaches, and the parent
+// exits 0 only once the pidfile is written, 1 if start-up failed. -L sends
+// master's and every child's stderr to a file.
+#include <fcntl.h>
+#include <getopt.h>
+#include <spdlog/spdlog.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "common/config.h"
+#include "common/log.h"
+#include "master/cyrus_conf.h"
+#include "master/supervisor.h"
+
+namespace {
+
+void usage() {
+  std::fprintf(stderr,
+               "usage: master [-C imapd.conf] [-M cyrus.conf] [-p pidfile] [-D | -d] "
+               "[-L logfile] [-l backlog] [-v]\n");
+}
+
+// Children and a detached master change directory, so every path given on
+// the command line is made absolute first.
+std::string absolute(const std::string& path) {
+  if (path.empty() || path[0] == '/') return path;
+  char cwd[4096];
+  if (!::getcwd(cwd, sizeof cwd)) return path;
+  return std::string(cwd) + "/" + path;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  replimail::master::MasterOptions options;
+  options.cyrus_conf = "/etc/cyrus.conf";
+  std::string logfile;
+  bool daemonise = false;
+  bool verbose = false;
+  int c;
+  while ((c = ::getopt(argc, argv, "C:M:p:DdL:l:v")) != -1) {
+    switch (c) {
+      case 'C':
+        options.imapd_conf = absolute(optarg);
+        break;
+      case 'M':
+        options.cyrus_conf = absolute(optarg);
+        break;
+      case 'p':
+        options.pidfile = absolute(optarg);
+        break;
+      case 'D':
+        daemonise = false;
+        break;
+      case 'd':
+        daemonise = true;
+        break;
+      case 'L':
+        logfile = absolute(optarg);
+        break;
+      case 'l':
+        options.backlog = std::atoi(optarg);
+        break;
+      case 'v':
+        verbose = true;
+        break;
+      default:
+        usage();
+        return 64;
+    }
+  }
+  if (optind != argc || options.backlog <= 0) {
+    usage();
+    return 64;
+  }
+  if (!logfile.empty()) {
+    int fd = ::open(logfile.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) {
+      std::perror(logfile.c_str());
+      return 1;
+    }
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    ::close(fd);
+  }
+  replimail::init_logging("master", verbose);
+
+  if (!options.imapd_conf.empty()) {
+    auto config = replimail::Config::load(options.imapd_conf);
+    if (!config) {
+      spdlog::error("{}", config.status().message());
+      return 1;
+    }
+  }
+  auto bin_dir = replimail::master::self_exe_dir();
+  if (!bin_dir) {
+    spdlog::error("{}", bin_dir.status().message());
+    return 1;
+  }
+  options.bin_dir = *bin_dir;
+
+  if (daemonise) {
+    int ready[2];
+    if (::pipe2(ready, O_CLOEXEC) != 0) {
+      spdlog::error("pipe: {}", std::strerror(errno));
+      return 1;
+    }
+    pid_t pid = ::fork();
+    if (pid < 0) {
+      spdlog::error("fork: {}", std::strerror(errno));
+      return 1;
+    }
+    if (pid > 0) {
+      ::close(ready[1]);
+      char b = 0;
+      ssize_t n;
+      do {
+        n = ::read(ready[0], &b, 1);
+      } while (n < 0 && errno == EINTR);
+      return n == 1 ? 0 : 1;
+    }
+    ::close(ready[0]);
+    ::setsid();
+    if (::chdir("/") != 0) return 1;
+    int devnull = ::open("/dev/null", O_RDWR);
+    ::dup2(devnull, 0);
+    if (logfile.empty()) {
+      ::dup2(devnull, 1);
+      ::dup2(devnull, 2);
+    }
+    if (devnull > 2) ::close(devnull);
+    // The logger was built before forking; its name carries the old pid.
+    spdlog::drop_all();
+    replimail::init_logging("master", verbose);
+    int fd = ready[1];
+    options.on_ready = [fd] {
+      ssize_t ignored = ::write(fd, "1", 1);
+      (void)ignored;
+      ::close(fd);
+    };
+  }
+  replimail::master::Supervisor supervisor(std::move(options));
+  return supervisor.run();
+}

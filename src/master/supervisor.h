@@ -1,0 +1,55 @@
+// The master process: runs cyrus.conf's process table as an explicit event
+// loop. One poll() waits on a self-pipe fed by the signal handlers (which
+// only write the signal number), the listeners of services that need
+// another worker, the services' status pipes, and the DAEMON fd-3 pipes;
+// timers (EVENTS, daemon restarts, fork-rate retries) bound its timeout.
+//
+// Life cycle: START entries run in order, each to completion (a failure is
+// fatal); DAEMON wait=y entries start one by one and must write "ok\r\n" on
+// fd 3; every SERVICES listener opens; prefork workers, the other daemons
+// and the start-up EVENTS launch; then the pidfile is written and "ready"
+// logged. SIGHUP re-reads cyrus.conf (START excepted) and applies the
+// difference; SIGTERM/SIGINT/SIGQUIT stop every child (TERM, then KILL after
+// the grace period), remove the pidfile and end run() with 0.
+//
+// Every child gets "-C <imapd.conf>" when master was given -C and its cmd
+// has no -C of its own (a convenience over Cyrus), and runs in its own
+// process group, which master signals as a whole.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace replimail::master {
+
+struct MasterOptions {
+  std::string imapd_conf;  // -C: passed on to children; empty: nothing added
+  std::string cyrus_conf;  // -M
+  std::string pidfile;     // -p: empty means none
+  std::string bin_dir;     // where bare program names in cmd= resolve
+  int backlog = 32;        // -l
+  std::chrono::milliseconds stop_grace{5000};
+  // Called once, right after the pidfile is written (daemonise handshake).
+  std::function<void()> on_ready;
+};
+
+class Supervisor {
+ public:
+  explicit Supervisor(MasterOptions options);
+  ~Supervisor();
+  Supervisor(const Supervisor&) = delete;
+  Supervisor& operator=(const Supervisor&) = delete;
+
+  // Runs master until it is told to stop. Returns the process exit code:
+  // 0 after a requested stop, non-zero when start-up failed.
+  // REQUIRES: called once, from a single-threaded process.
+  int run();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace replimail::master
