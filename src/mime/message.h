@@ -1,0 +1,164 @@
+// A parsed RFC 5322 / MIME message, as IMAP FETCH and SEARCH need it.
+//
+// The message bytes are mapped read-only from their file (or owned, for
+// bytes given in memory) and never copied whole; the part tree records byte
+// offsets into them. Parsing follows Cyrus 3.6's message.c: the same
+// boundary rules, the same defaults and the same answers for malformed MIME,
+// so that ENVELOPE and BODYSTRUCTURE print exactly what Cyrus prints. Any
+// input parses (malformed MIME degrades to a text part, never a crash).
+//
+// Decoding for SEARCH (RFC 2047 words, base64/quoted-printable bodies,
+// charsets to UTF-8) goes through GMime.
+//
+// A Message is immutable after construction and safe to read from several
+// threads at once.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/status.h"
+
+namespace replimail::mime {
+
+// One body part: a leaf, a multipart (children are its parts) or a
+// message/rfc822 (exactly one child: the encapsulated message, whose own
+// header block is that child's header).
+struct Part {
+  // Offsets into Message::bytes(). The header block is
+  // [header_begin, body_begin) including the blank line that ends it; the
+  // body is [body_begin, body_end).
+  size_t header_begin = 0;
+  size_t body_begin = 0;
+  size_t body_end = 0;
+
+  // Content-Type, as Cyrus keeps it: type/subtype upper-cased, parameters
+  // with upper-cased attribute names and values as written (unquoted).
+  std::string type = "TEXT";
+  std::string subtype = "PLAIN";
+  std::vector<std::pair<std::string, std::string>> params;
+  // Content-Transfer-Encoding upper-cased; empty if absent (printed 7BIT).
+  std::string encoding;
+  // Content-ID, Content-Description, Content-MD5, Content-Location, as
+  // written (unfolded, trimmed); empty when absent.
+  std::string id, description, md5, location;
+  bool has_id = false, has_description = false, has_md5 = false, has_location = false;
+  // Content-Disposition: upper-cased value (empty when absent) and params.
+  std::string disposition;
+  std::vector<std::pair<std::string, std::string>> disposition_params;
+  // Content-Language values, as written.
+  std::vector<std::string> language;
+
+  // Lines of the body (text/* and message/rfc822), as Cyrus counts them.
+  uint32_t lines = 0;
+
+  // Nested parts (multipart) or the single encapsulated message.
+  std::vector<Part> children;
+
+  // The body octets as Cyrus sizes them.
+  size_t body_size() const { return body_end - body_begin; }
+  bool is_multipart() const { return type == "MULTIPART"; }
+  bool is_message() const { return type == "MESSAGE" && subtype == "RFC822"; }
+};
+
+// What a FETCH BODY[<section>] names (RFC 3501 6.4.5), without <partial>.
+struct Section {
+  enum class Kind {
+    kAll,               // BODY[] or BODY[1.2]: the whole message or part
+    kHeader,            // HEADER
+    kHeaderFields,      // HEADER.FIELDS (a b)
+    kHeaderFieldsNot,   // HEADER.FIELDS.NOT (a b)
+    kText,              // TEXT
+    kMime,              // MIME (only after a part number)
+  };
+  std::vector<uint32_t> path;       // part numbers, 1-based; empty: the message
+  Kind kind = Kind::kAll;
+  std::vector<std::string> fields;  // for the HEADER.FIELDS kinds, upper-cased
+};
+
+// Parses the text between the brackets of BODY[...] ("1.2.HEADER.FIELDS
+// (From To)", "TEXT", ""). Case-insensitive. kProtocolBadParameters on bad
+// syntax.
+Result<Section> parse_section(std::string_view spec);
+
+// The bytes a section names: a view into the message where the section is
+// a contiguous range, or its own storage where it is assembled (HEADER.FIELDS).
+class SectionBytes {
+ public:
+  explicit SectionBytes(std::string_view view) : view_(view) {}
+  explicit SectionBytes(std::string owned)
+      : owned_(std::make_shared<std::string>(std::move(owned))), view_(*owned_) {}
+  std::string_view data() const { return view_; }
+
+ private:
+  std::shared_ptr<std::string> owned_;
+  std::string_view view_;
+};
+
+class Message {
+ public:
+  // Maps and parses the message file at `path`. kIoError if unreadable.
+  static Result<Message> open(const std::string& path);
+  // Parses bytes held in memory (tests, APPEND before the file exists).
+  static Message from_bytes(std::string bytes);
+
+  Message(Message&&) noexcept;
+  Message& operator=(Message&&) noexcept;
+  ~Message();
+
+  std::string_view bytes() const;
+  // The root part: the message itself (its header is the message header).
+  const Part& root() const;
+
+  // FETCH ENVELOPE: "(date subject from sender reply-to to cc bcc
+  // in-reply-to message-id)" with Cyrus's rules (sender/reply-to default to
+  // from, NIL for missing fields, address groups, quoting and literals).
+  std::string envelope() const;
+  // FETCH BODYSTRUCTURE, with extension data, as Cyrus prints it.
+  std::string bodystructure() const;
+  // FETCH BODY (no extension data).
+  std::string body() const;
+
+  // FETCH BODY[section]. kNotFound when the part path does not exist, so
+  // IMAP can answer with an empty string as Cyrus does.
+  Result<SectionBytes> section(const Section& section) const;
+
+  // --- SEARCH support -------------------------------------------------------
+
+  // Values of every header field `name` (case-insensitive) in the message
+  // header, unfolded, RFC 2047 words decoded, converted to UTF-8.
+  std::vector<std::string> header_values(std::string_view name) const;
+  // The whole message header block, decoded as header_values() decodes.
+  std::string header_text() const;
+  // Decoded text of every text part (transfer encoding undone, charset to
+  // UTF-8, HTML reduced to text), parts separated by newlines. Headers of
+  // nested messages are included, as Cyrus's BODY search does.
+  std::string body_text() const;
+
+  // SEARCH HEADER name needle: any value of `name` contains `needle`
+  // (an empty needle matches when the field exists).
+  bool header_matches(std::string_view name, std::string_view needle) const;
+  // SEARCH BODY needle.
+  bool body_matches(std::string_view needle) const;
+  // SEARCH TEXT needle: header or body.
+  bool text_matches(std::string_view needle) const;
+
+ private:
+  struct Rep;
+  explicit Message(std::unique_ptr<Rep> rep);
+  std::unique_ptr<Rep> rep_;
+};
+
+// Folds UTF-8 text for case-insensitive comparison (Unicode case folding
+// and NFKC), as SEARCH compares strings. Invalid UTF-8 is taken byte-wise.
+std::string search_fold(std::string_view utf8);
+
+// True if `needle` occurs in `haystack`, both UTF-8, case-insensitively.
+bool contains_folded(std::string_view haystack, std::string_view needle);
+
+}  // namespace replimail::mime
