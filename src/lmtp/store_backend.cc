@@ -1,0 +1,181 @@
+#include "lmtp/store_backend.h"
+
+#include <algorithm>
+#include <cctype>
+#include <map>
+
+#include "common/log.h"
+#include "store/acl.h"
+#include "store/mboxname.h"
+
+namespace replimail::lmtp {
+
+namespace {
+
+class StagedSink : public MessageSink {
+ public:
+  explicit StagedSink(std::unique_ptr<store::StagedMessage> msg) : msg_(std::move(msg)) {}
+  Status write(std::string_view bytes) override { return msg_->write(bytes); }
+  store::StagedMessage& message() { return *msg_; }
+
+ private:
+  std::unique_ptr<store::StagedMessage> msg_;
+};
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+}  // namespace
+
+StoreBackend::StoreBackend(store::Instance& instance)
+    : instance_(instance),
+      downcase_(instance.config().get_bool("lmtp_downcase_rcpt")),
+      unixhierarchysep_(instance.config().get_bool("unixhierarchysep")),
+      autocreate_(instance.config().get_bool("autocreate_post")),
+      autocreate_quota_kib_(instance.config().get_int("autocreate_quota")),
+      autocreate_quota_messages_(instance.config().get_int("autocreate_quota_messages")),
+      strict_quota_(instance.config().get_bool("lmtp_strict_quota")) {}
+
+std::string StoreBackend::detail_mailbox(const std::string& userid, const std::string& inbox,
+                                         const std::string& detail) {
+  std::string ext = detail;
+  if (unixhierarchysep_) {
+    // External "a/b.c" is internal "a.b^c".
+    for (char& c : ext) {
+      if (c == '.') {
+        c = '^';
+      } else if (c == '/') {
+        c = '.';
+      }
+    }
+  }
+  std::string name = inbox + "." + ext;
+  if (!store::validate_mboxname(name).is_ok() || !store::mboxname_is_child(inbox, name)) {
+    return "";
+  }
+  auto entry = instance_.lookup(name);
+  if (!entry.ok()) return "";
+  if (!store::acl_has_right(entry->acl, "anyone", 'p') &&
+      !store::acl_has_right(entry->acl, userid, 'p')) {
+    return "";
+  }
+  return name;
+}
+
+Result<Recipient> StoreBackend::resolve_recipient(const Address& address, bool ignorequota,
+                                                  uint64_t size_hint) {
+  Recipient r;
+  r.userid = downcase_ ? lower(address.user) : address.user;
+  if (!store::validate_userid(r.userid).is_ok()) {
+    return Status(Code::kMailboxNonexistent, "invalid userid " + r.userid);
+  }
+  std::string inbox = store::user_inbox(r.userid);
+  auto entry = instance_.lookup(inbox);
+  if (!entry.ok()) {
+    if (entry.status().code() != Code::kMailboxNonexistent) return entry.status();
+    if (!autocreate_) return entry.status();
+    r.mailbox = inbox;
+    r.autocreate = true;
+    return r;
+  }
+  r.mailbox = inbox;
+  if (address.detail && !address.detail->empty()) {
+    std::string folder = detail_mailbox(r.userid, inbox, *address.detail);
+    if (!folder.empty()) r.mailbox = folder;
+  }
+  if (!ignorequota) {
+    Status q = strict_quota_ ? instance_.check_quota(r.mailbox, size_hint, 1)
+                             : instance_.check_quota(r.mailbox, 0, 1);
+    if (!q.is_ok()) return q;
+  }
+  return r;
+}
+
+Result<std::unique_ptr<MessageSink>> StoreBackend::begin_message() {
+  auto staged = instance_.stage_message();
+  if (!staged.ok()) return staged.status();
+  return std::unique_ptr<MessageSink>(std::make_unique<StagedSink>(std::move(*staged)));
+}
+
+Status StoreBackend::ensure_inbox(const Recipient& r) {
+  store::CreateOptions opts;
+  opts.quota_storage_kib = autocreate_quota_kib_;
+  opts.quota_messages = autocreate_quota_messages_;
+  auto created = instance_.create_mailbox(r.mailbox, opts);
+  if (created.ok()) {
+    spdlog::info("lmtp: autocreated {} for {}", r.mailbox, r.userid);
+    return Status::ok();
+  }
+  // Another delivery created it first.
+  if (created.status().code() == Code::kMailboxExists) return Status::ok();
+  return created.status();
+}
+
+std::vector<Status> StoreBackend::deliver(MessageSink& sink,
+                                          const std::vector<Recipient>& recipients) {
+  std::vector<Status> out(recipients.size());
+  store::StagedMessage& msg = static_cast<StagedSink&>(sink).message();
+  Status fin = msg.finish();
+  if (!fin.is_ok()) {
+    std::fill(out.begin(), out.end(), fin);
+    return out;
+  }
+  // One append per distinct mailbox: "alice" and "Alice" get one copy, as
+  // Cyrus's duplicate delivery suppression would leave them.
+  std::vector<store::AppendRequest> requests;
+  std::map<std::string, size_t> request_of;
+  std::vector<size_t> slot(recipients.size(), SIZE_MAX);
+  for (size_t i = 0; i < recipients.size(); ++i) {
+    const Recipient& r = recipients[i];
+    if (r.autocreate) {
+      Status s = ensure_inbox(r);
+      if (!s.is_ok()) {
+        out[i] = s;
+        continue;
+      }
+    }
+    bool check = !r.ignorequota;
+    if (check && !strict_quota_) {
+      // Cyrus's default: accept while the root is not already full.
+      Status q = instance_.check_quota(r.mailbox, 0, 1);
+      if (!q.is_ok()) {
+        out[i] = q;
+        continue;
+      }
+      check = false;
+    }
+    auto [it, inserted] = request_of.emplace(r.mailbox, requests.size());
+    if (inserted) {
+      store::AppendRequest req;
+      req.mailbox = r.mailbox;
+      req.message = &msg;
+      req.check_quota = check;
+      requests.push_back(std::move(req));
+    } else if (check) {
+      requests[it->second].check_quota = true;
+    }
+    slot[i] = it->second;
+  }
+  std::vector<store::AppendResult> results = instance_.append(requests);
+  for (size_t i = 0; i < recipients.size(); ++i) {
+    if (slot[i] == SIZE_MAX) continue;
+    if (slot[i] >= results.size()) {
+      out[i] = Status(Code::kInternal, "append returned too few results");
+      continue;
+    }
+    const store::AppendResult& res = results[slot[i]];
+    out[i] = res.status;
+    if (res.status.is_ok()) {
+      spdlog::info("lmtp: Delivered: {} to mailbox: {} uid {} size {} guid {}", recipients[i].path,
+                   recipients[i].mailbox, res.uid, msg.size(), msg.guid());
+    } else {
+      spdlog::warn("lmtp: delivery of {} to {} failed: {}", recipients[i].path,
+                   recipients[i].mailbox, res.status.to_string());
+    }
+  }
+  return out;
+}
+
+}  // namespace replimail::lmtp
