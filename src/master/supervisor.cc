@@ -360,9 +360,12 @@ void Supervisor::Impl::on_exit(pid_t pid, int status) {
   Child c = it->second;
   children.erase(it);
   bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-  auto log_level = clean || stopping ? spdlog::level::info : spdlog::level::warn;
+  // Exits master asked for (stop, removal, replacement) are not warnings.
+  bool asked = stopping || (c.daemon && (c.daemon->removed || c.daemon->restart_now)) ||
+               (c.service && (c.service->retired || c.generation != c.service->generation));
+  auto log_level = clean || asked ? spdlog::level::info : spdlog::level::warn;
   spdlog::log(log_level, "{} {} pid {} {}", kind_name(c.kind), c.name, pid, describe_exit(status));
-  if (c.kind == Kind::kService && c.ready && !clean && !stopping && c.service) {
+  if (c.kind == Kind::kService && c.ready && !clean && !asked && c.service) {
     Service& s = *c.service;
     auto now = Clock::now();
     s.failures = now - s.last_failure < kFailureWindow ? s.failures + 1 : 1;
