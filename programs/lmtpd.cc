@@ -1,0 +1,158 @@
+// lmtpd: the LMTP delivery service (Cyrus's lmtpd), run by master for each
+// connection on an lmtp listener, or with -X on stdin/stdout.
+//
+//   lmtpd [-C imapd.conf] [-U uses] [-T timeout] [-X] [-D] [-a]
+//
+//   -a  pre-authorise every connection (a trusted local listener), as in
+//       Cyrus. Without it a TCP client must AUTH before MAIL; a unix-socket
+//       (or pipe) client is trusted.
+// The other flags are the generic service flags (net/service.h).
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "common/config.h"
+#include "common/log.h"
+#include "lmtp/session.h"
+#include "lmtp/store_backend.h"
+#include "net/sasl.h"
+#include "net/service.h"
+#include "net/stream.h"
+#include "store/instance.h"
+
+namespace {
+
+using namespace replimail;
+
+constexpr int kExitUsage = 64;   // EX_USAGE
+constexpr int kExitConfig = 78;  // EX_CONFIG
+// How long a client may stay silent (RFC 5321 4.5.3.2 suggests minutes).
+constexpr std::chrono::seconds kClientTimeout{300};
+constexpr size_t kReadChunk = 64 * 1024;
+
+std::string host_name() {
+  char buf[256] = {0};
+  if (gethostname(buf, sizeof(buf) - 1) != 0) return "localhost";
+  return buf;
+}
+
+// "127.0.0.1;40212" (libsasl2's form) → "[127.0.0.1]", as Cyrus names a
+// client in its Received header.
+std::string client_host(const std::string& ip_port, const net::Connection& conn) {
+  if (ip_port.empty()) return conn.is_unix ? "unix socket" : conn.peer;
+  return "[" + ip_port.substr(0, ip_port.rfind(';')) + "]";
+}
+
+struct Lmtpd {
+  const Config& config;
+  store::Instance& instance;
+  bool preauth_flag;
+  std::string servername;
+
+  void serve(net::Connection& conn) {
+    std::string remote = net::sasl_ip_port(conn.in_fd, false);
+    // Only a TCP client (one with an IP address) must authenticate.
+    bool trusted = preauth_flag || remote.empty();
+
+    net::SaslEndpoint ep;
+    ep.service = "lmtp";
+    // Left to libsasl2 (the host name), which is the realm `saslpasswd2 -c
+    // user` files users under. Cyrus passes servername here, so with Cyrus a
+    // servername other than the host name needs `saslpasswd2 -u`; ours
+    // accepts the plain form. A user in another realm logs in as user@realm.
+    ep.server_fqdn = "";
+    ep.local_ip_port = net::sasl_ip_port(conn.in_fd, true);
+    ep.remote_ip_port = remote;
+    ep.secure_channel = remote.empty();
+    std::unique_ptr<net::SaslServer> sasl;
+    auto created = net::Libsasl2Server::create(config, ep);
+    if (created.ok()) {
+      sasl = std::move(*created);
+    } else {
+      spdlog::error("lmtpd: SASL unavailable: {}", created.status().to_string());
+    }
+
+    lmtp::SessionOptions opts;
+    opts.servername = servername;
+    int64_t max = config.get_int("maxmessagesize");
+    opts.max_message_size = max > 0 ? static_cast<uint64_t>(max) : 0;
+    opts.preauth = trusted;
+    opts.over_quota_perm_failure = config.get_bool("lmtp_over_quota_perm_failure");
+    opts.client_host = client_host(remote, conn);
+
+    lmtp::StoreBackend backend(instance);
+    lmtp::Session session(backend, sasl.get(), opts);
+    net::Stream stream(conn.in_fd, conn.out_fd);
+    stream.set_timeout(kClientTimeout);
+    spdlog::info("lmtpd: connection from {}{}", conn.peer, trusted ? " (trusted)" : "");
+
+    while (true) {
+      std::string out = session.take_output();
+      if (!out.empty()) {
+        Status w = stream.write(out);
+        // With pipelined input waiting, replies are batched (RFC 2920).
+        if (w.is_ok() && !stream.input_pending()) w = stream.flush();
+        if (!w.is_ok()) {
+          spdlog::info("lmtpd: {}: write failed: {}", conn.peer, w.to_string());
+          return;
+        }
+      }
+      if (session.closed()) break;
+      auto data = stream.read_some(kReadChunk);
+      if (!data.ok()) {
+        if (stream.timed_out()) {
+          (void)stream.write_flush("421 4.4.2 " + servername + " Connection timed out\r\n");
+        }
+        if (session.state() == lmtp::Session::State::kData) {
+          spdlog::warn("lmtpd: {}: connection lost during DATA; message discarded", conn.peer);
+        }
+        break;
+      }
+      session.feed(*data);
+    }
+    (void)stream.flush();
+  }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  init_logging("lmtpd");
+  auto options = net::parse_service_options(argc, argv);
+  if (!options.ok()) {
+    spdlog::error("{}", options.status().message());
+    return kExitUsage;
+  }
+  bool preauth = false;
+  for (size_t i = 1; i < options->args.size(); ++i) {
+    if (options->args[i] == "-a") {
+      preauth = true;
+    } else {
+      spdlog::error(
+          "unknown option {}; usage: lmtpd [-C imapd.conf] [-U uses] [-T timeout] "
+          "[-X] [-D] [-a]",
+          options->args[i]);
+      return kExitUsage;
+    }
+  }
+  auto config = Config::load(options->config_path);
+  if (!config.ok()) {
+    spdlog::error("{}", config.status().to_string());
+    return kExitConfig;
+  }
+  for (const std::string& w : config->warnings()) spdlog::warn("{}", w);
+  auto instance = store::Instance::open(*config);
+  if (!instance.ok()) {
+    spdlog::error("cannot open the mail store: {}", instance.status().to_string());
+    return kExitConfig;
+  }
+  Status s = net::sasl_init(*config, "replimail");
+  if (!s.is_ok()) spdlog::error("SASL: {}; AUTH will not be offered", s.to_string());
+  std::string servername = config->get("servername");
+  if (servername.empty()) servername = host_name();
+  Lmtpd lmtpd{*config, **instance, preauth, servername};
+  return net::serve(*options, [&lmtpd](net::Connection& conn) { lmtpd.serve(conn); });
+}
