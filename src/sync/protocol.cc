@@ -1,0 +1,444 @@
+#include "sync/protocol.h"
+
+#include <fmt/format.h>
+
+#include <cstdlib>
+
+namespace replimail::sync {
+namespace {
+
+using dlist::Value;
+
+// Cyrus's "unlimited" for the legacy LIMIT key.
+constexpr uint64_t kUnlimited = 4294967295u;
+
+Status bad(std::string_view what) {
+  return Status(Code::kProtocolBadParameters, std::string(what));
+}
+
+// Reads the number `key` of kvlist `v` into `*out`. A missing key is an
+// error only when `required`; a malformed one always is.
+template <typename T>
+Status get_num(const Value& v, std::string_view key, bool required, T* out) {
+  const Value* f = v.find(key);
+  if (f == nullptr) return required ? bad(fmt::format("missing {}", key)) : Status::ok();
+  auto n = f->num();
+  if (!n) return bad(fmt::format("{} is not a number", key));
+  *out = static_cast<T>(*n);
+  return Status::ok();
+}
+
+Status get_str(const Value& v, std::string_view key, bool required, std::string* out) {
+  const Value* f = v.find(key);
+  if (f == nullptr) return required ? bad(fmt::format("missing {}", key)) : Status::ok();
+  if (f->is_nil()) {
+    out->clear();
+    return Status::ok();
+  }
+  auto s = f->str();
+  if (!s) return bad(fmt::format("{} is not a string", key));
+  *out = std::string(*s);
+  return Status::ok();
+}
+
+Status need_kvlist(const Value& v, std::string_view what) {
+  return v.is_kvlist() ? Status::ok() : bad(fmt::format("{} is not a kvlist", what));
+}
+
+Value annotation_kv(std::string_view entry, std::string_view userid, uint64_t modseq,
+                    std::string_view value) {
+  Value a = Value::kvlist();
+  a.add("ENTRY", Value::atom(std::string(entry)));
+  a.add("USERID", Value::atom(std::string(userid)));
+  a.add("MODSEQ", Value::num(modseq));
+  a.add("VALUE", Value::atom(std::string(value)));
+  return a;
+}
+
+Result<std::vector<AnnotationItem>> annotations_from(const Value& list) {
+  if (!list.is_list()) return bad("ANNOTATIONS is not a list");
+  std::vector<AnnotationItem> out;
+  for (const Value& a : list.children()) {
+    Status s = need_kvlist(a, "annotation");
+    if (!s) return s;
+    AnnotationItem item;
+    s = get_str(a, "ENTRY", true, &item.entry);
+    if (s) s = get_str(a, "USERID", true, &item.userid);
+    if (s) s = get_num(a, "MODSEQ", false, &item.modseq);
+    if (s) s = get_str(a, "VALUE", true, &item.value);
+    if (!s) return s;
+    out.push_back(std::move(item));
+  }
+  return out;
+}
+
+Value annotations_to(const std::vector<AnnotationItem>& items) {
+  Value l = Value::list();
+  for (const auto& a : items) l.push(annotation_kv(a.entry, a.userid, a.modseq, a.value));
+  return l;
+}
+
+}  // namespace
+
+Value to_dlist(const RecordItem& item) {
+  const store::IndexRecord& r = item.record;
+  Value v = Value::kvlist();
+  v.add("UID", Value::num(r.uid));
+  v.add("MODSEQ", Value::num(r.modseq));
+  v.add("LAST_UPDATED", Value::num(static_cast<uint64_t>(r.last_updated)));
+  Value flags = Value::list();
+  for (auto& f : store::system_flag_names(r.system_flags)) flags.push(Value::flag(f));
+  for (const auto& f : r.user_flags) flags.push(Value::atom(f));
+  v.add("FLAGS", std::move(flags));
+  v.add("INTERNALDATE", Value::num(static_cast<uint64_t>(r.internaldate)));
+  v.add("SIZE", Value::num(r.size));
+  v.add("GUID", r.guid.size() == 40 ? Value::guid(r.guid) : Value::atom(r.guid));
+  Value annots = annotations_to(item.annotations);
+  if (r.savedate != 0)
+    annots.push(annotation_kv(kSavedateEntry, "", 0, std::to_string(r.savedate)));
+  if (r.createdmodseq != 0)
+    annots.push(annotation_kv(kCreatedModseqEntry, "", 0, std::to_string(r.createdmodseq)));
+  if (annots.size() > 0) v.add("ANNOTATIONS", std::move(annots));
+  return v;
+}
+
+Result<RecordItem> record_from_dlist(const Value& v) {
+  Status s = need_kvlist(v, "RECORD item");
+  if (!s) return s;
+  RecordItem item;
+  store::IndexRecord& r = item.record;
+  s = get_num(v, "UID", true, &r.uid);
+  if (s) s = get_num(v, "MODSEQ", true, &r.modseq);
+  if (s) s = get_num(v, "LAST_UPDATED", true, &r.last_updated);
+  if (s) s = get_num(v, "INTERNALDATE", true, &r.internaldate);
+  if (s) s = get_num(v, "SIZE", true, &r.size);
+  if (!s) return s;
+  const Value* g = v.find("GUID");
+  if (g == nullptr || !g->guid()) return bad("RECORD without a valid GUID");
+  r.guid = *g->guid();
+  const Value* flags = v.find("FLAGS");
+  if (flags == nullptr || !flags->is_list()) return bad("RECORD without FLAGS list");
+  for (const Value& f : flags->children()) {
+    auto name = f.str();
+    if (!name || name->empty()) return bad("malformed flag");
+    if ((*name)[0] == '\\') {
+      // Unknown system flags are ignored, as Cyrus does (after logging).
+      r.system_flags |= store::system_flag_bit(*name);
+    } else {
+      r.user_flags.emplace_back(*name);
+    }
+  }
+  if (const Value* a = v.find("ANNOTATIONS")) {
+    auto annots = annotations_from(*a);
+    if (!annots.ok()) return annots.status();
+    for (auto& x : *annots) {
+      bool shared = x.userid.empty();
+      if (shared && x.entry == kSavedateEntry) {
+        r.savedate = std::strtoll(x.value.c_str(), nullptr, 10);
+      } else if (shared && x.entry == kCreatedModseqEntry) {
+        r.createdmodseq = std::strtoull(x.value.c_str(), nullptr, 10);
+      } else if (shared && x.entry == kThridEntry) {
+        // Conversation ids are not kept by this store.
+      } else {
+        item.annotations.push_back(std::move(x));
+      }
+    }
+  }
+  return item;
+}
+
+Value to_dlist(const MailboxState& m, MailboxForm form) {
+  Value v = Value::kvlist();
+  v.add("UNIQUEID", Value::atom(m.uniqueid));
+  v.add("MBOXNAME", Value::atom(m.mboxname));
+  if (!m.mbtype.empty()) v.add("MBOXTYPE", Value::atom(m.mbtype));
+  if (m.intermediate() && form == MailboxForm::kApply) {
+    v.add("HIGHESTMODSEQ", Value::num(m.highestmodseq));
+    v.add("CREATEDMODSEQ", Value::num(m.createdmodseq));
+    v.add("FOLDERMODSEQ", Value::num(m.foldermodseq));
+    return v;
+  }
+  v.add("SYNC_CRC", Value::num(m.sync_crc));
+  if (m.sync_crc_annot && !m.intermediate()) v.add("SYNC_CRC_ANNOT", Value::num(*m.sync_crc_annot));
+  v.add("LAST_UID", Value::num(m.last_uid));
+  v.add("HIGHESTMODSEQ", Value::num(m.intermediate() ? 0 : m.highestmodseq));
+  v.add("RECENTUID", Value::num(m.recentuid));
+  v.add("RECENTTIME", Value::num(static_cast<uint64_t>(m.recenttime)));
+  v.add("LAST_APPENDDATE", Value::num(static_cast<uint64_t>(m.last_appenddate)));
+  v.add("POP3_LAST_LOGIN", Value::num(static_cast<uint64_t>(m.pop3_last_login)));
+  v.add("POP3_SHOW_AFTER", Value::num(static_cast<uint64_t>(m.pop3_show_after)));
+  if (m.xconvmodseq != 0) v.add("XCONVMODSEQ", Value::num(m.xconvmodseq));
+  if (m.raclmodseq != 0) v.add("RACLMODSEQ", Value::num(m.raclmodseq));
+  v.add("UIDVALIDITY", Value::num(m.uidvalidity));
+  v.add("PARTITION", Value::atom(m.partition));
+  v.add("ACL", m.acl.empty() && m.intermediate() ? Value::nil() : Value::atom(m.acl));
+  v.add("OPTIONS", Value::atom(m.options));
+  if (!m.quotaroot.empty()) v.add("QUOTAROOT", Value::atom(m.quotaroot));
+  if (m.createdmodseq != 0) v.add("CREATEDMODSEQ", Value::num(m.createdmodseq));
+  if (m.foldermodseq != 0) v.add("FOLDERMODSEQ", Value::num(m.foldermodseq));
+  if (!m.annotations.empty()) v.add("ANNOTATIONS", annotations_to(m.annotations));
+  if (m.since_modseq) {
+    v.add("SINCE_MODSEQ", Value::num(*m.since_modseq));
+    v.add("SINCE_CRC", Value::num(m.since_crc));
+    v.add("SINCE_CRC_ANNOT", Value::num(m.since_crc_annot));
+  }
+  if (m.records) {
+    Value recs = Value::list();
+    for (const auto& r : *m.records) recs.push(to_dlist(r));
+    v.add("RECORD", std::move(recs));
+  }
+  return v;
+}
+
+Result<MailboxState> mailbox_from_dlist(const Value& v) {
+  Status s = need_kvlist(v, "MAILBOX");
+  if (!s) return s;
+  MailboxState m;
+  s = get_str(v, "UNIQUEID", true, &m.uniqueid);
+  if (s) s = get_str(v, "MBOXNAME", true, &m.mboxname);
+  if (s) s = get_str(v, "MBOXTYPE", false, &m.mbtype);
+  if (s) s = get_num(v, "HIGHESTMODSEQ", true, &m.highestmodseq);
+  if (!s) return s;
+  if (m.mbtype == "e") m.mbtype.clear();
+  bool real = !m.intermediate();
+  s = get_num(v, "SYNC_CRC", false, &m.sync_crc);
+  if (s && v.find("SYNC_CRC_ANNOT") != nullptr) {
+    uint32_t a = 0;
+    s = get_num(v, "SYNC_CRC_ANNOT", true, &a);
+    m.sync_crc_annot = a;
+  }
+  if (s) s = get_num(v, "LAST_UID", real, &m.last_uid);
+  if (s) s = get_num(v, "RECENTUID", real, &m.recentuid);
+  if (s) s = get_num(v, "RECENTTIME", real, &m.recenttime);
+  if (s) s = get_num(v, "LAST_APPENDDATE", real, &m.last_appenddate);
+  if (s) s = get_num(v, "POP3_LAST_LOGIN", real, &m.pop3_last_login);
+  if (s) s = get_num(v, "POP3_SHOW_AFTER", false, &m.pop3_show_after);
+  if (s) s = get_num(v, "XCONVMODSEQ", false, &m.xconvmodseq);
+  if (s) s = get_num(v, "RACLMODSEQ", false, &m.raclmodseq);
+  if (s) s = get_num(v, "UIDVALIDITY", real, &m.uidvalidity);
+  if (s) s = get_str(v, "PARTITION", real, &m.partition);
+  if (s) s = get_str(v, "ACL", real, &m.acl);
+  if (s) s = get_str(v, "OPTIONS", real, &m.options);
+  if (s) s = get_str(v, "QUOTAROOT", false, &m.quotaroot);
+  if (s) s = get_num(v, "CREATEDMODSEQ", false, &m.createdmodseq);
+  if (s) s = get_num(v, "FOLDERMODSEQ", false, &m.foldermodseq);
+  if (!s) return s;
+  if (const Value* a = v.find("ANNOTATIONS")) {
+    auto annots = annotations_from(*a);
+    if (!annots.ok()) return annots.status();
+    m.annotations = std::move(*annots);
+  }
+  if (v.find("SINCE_MODSEQ") != nullptr) {
+    uint64_t since = 0;
+    s = get_num(v, "SINCE_MODSEQ", true, &since);
+    if (s) s = get_num(v, "SINCE_CRC", false, &m.since_crc);
+    if (s) s = get_num(v, "SINCE_CRC_ANNOT", false, &m.since_crc_annot);
+    if (!s) return s;
+    m.since_modseq = since;
+  }
+  if (const Value* recs = v.find("RECORD")) {
+    if (!recs->is_list()) return bad("RECORD is not a list");
+    std::vector<RecordItem> items;
+    items.reserve(recs->size());
+    for (const Value& r : recs->children()) {
+      auto item = record_from_dlist(r);
+      if (!item.ok()) return item.status();
+      items.push_back(std::move(*item));
+    }
+    m.records = std::move(items);
+  }
+  return m;
+}
+
+Value to_dlist(const QuotaItem& q) {
+  Value v = Value::kvlist();
+  v.add("ROOT", Value::atom(q.root));
+  v.add("LIMIT",
+        Value::num(q.storage_kib >= 0 ? static_cast<uint64_t>(q.storage_kib) : kUnlimited));
+  if (q.storage_kib >= 0) v.add("STORAGE", Value::num(static_cast<uint64_t>(q.storage_kib)));
+  if (q.messages >= 0) v.add("MESSAGE", Value::num(static_cast<uint64_t>(q.messages)));
+  v.add("MODSEQ", Value::num(q.modseq));
+  return v;
+}
+
+Result<QuotaItem> quota_from_dlist(const Value& v) {
+  Status s = need_kvlist(v, "QUOTA");
+  if (!s) return s;
+  QuotaItem q;
+  uint64_t limit = kUnlimited;
+  s = get_str(v, "ROOT", true, &q.root);
+  if (s) s = get_num(v, "LIMIT", false, &limit);
+  if (s) s = get_num(v, "MODSEQ", false, &q.modseq);
+  if (!s) return s;
+  q.storage_kib = limit == kUnlimited ? -1 : static_cast<int64_t>(limit);
+  if (v.find("STORAGE") != nullptr) {
+    s = get_num(v, "STORAGE", true, &q.storage_kib);
+    if (!s) return s;
+  }
+  if (v.find("MESSAGE") != nullptr) {
+    s = get_num(v, "MESSAGE", true, &q.messages);
+    if (!s) return s;
+  }
+  return q;
+}
+
+Value to_dlist(const SeenItem& s, bool with_userid) {
+  Value v = Value::kvlist();
+  if (with_userid) v.add("USERID", Value::atom(s.userid));
+  v.add("UNIQUEID", Value::atom(s.seen.uniqueid));
+  v.add("LASTREAD", Value::num(static_cast<uint64_t>(s.seen.lastread)));
+  v.add("LASTUID", Value::num(s.seen.lastuid));
+  v.add("LASTCHANGE", Value::num(static_cast<uint64_t>(s.seen.lastchange)));
+  v.add("SEENUIDS", Value::atom(s.seen.seenuids));
+  return v;
+}
+
+Result<SeenItem> seen_from_dlist(const Value& v, bool with_userid) {
+  Status s = need_kvlist(v, "SEEN");
+  if (!s) return s;
+  SeenItem item;
+  if (with_userid) s = get_str(v, "USERID", true, &item.userid);
+  if (s) s = get_str(v, "UNIQUEID", true, &item.seen.uniqueid);
+  if (s) s = get_num(v, "LASTREAD", true, &item.seen.lastread);
+  if (s) s = get_num(v, "LASTUID", true, &item.seen.lastuid);
+  if (s) s = get_num(v, "LASTCHANGE", true, &item.seen.lastchange);
+  if (s) s = get_str(v, "SEENUIDS", true, &item.seen.seenuids);
+  if (!s) return s;
+  return item;
+}
+
+Value atom_list(const std::vector<std::string>& items) {
+  Value l = Value::list();
+  for (const auto& i : items) l.push(Value::atom(i));
+  return l;
+}
+
+Result<std::vector<std::string>> atoms_from_dlist(const Value& v) {
+  if (!v.is_list()) return bad("expected a list");
+  std::vector<std::string> out;
+  for (const Value& c : v.children()) {
+    auto s = c.str();
+    if (!s) return bad("expected a list of strings");
+    out.emplace_back(*s);
+  }
+  return out;
+}
+
+Value to_dlist(const ReserveRequest& r) {
+  Value v = Value::kvlist();
+  v.add("PARTITION", Value::atom(r.partition));
+  v.add("MBOXNAME", atom_list(r.mboxnames));
+  Value g = Value::list();
+  for (const auto& guid : r.guids) g.push(Value::guid(guid));
+  v.add("GUID", std::move(g));
+  return v;
+}
+
+Result<ReserveRequest> reserve_from_dlist(const Value& v) {
+  Status s = need_kvlist(v, "RESERVE");
+  if (!s) return s;
+  ReserveRequest r;
+  s = get_str(v, "PARTITION", true, &r.partition);
+  if (!s) return s;
+  const Value* names = v.find("MBOXNAME");
+  const Value* guids = v.find("GUID");
+  if (names == nullptr || guids == nullptr) return bad("RESERVE needs MBOXNAME and GUID");
+  auto n = atoms_from_dlist(*names);
+  if (!n.ok()) return n.status();
+  r.mboxnames = std::move(*n);
+  if (!guids->is_list()) return bad("GUID is not a list");
+  for (const Value& g : guids->children()) {
+    auto guid = g.guid();
+    if (!guid) return bad("malformed GUID in RESERVE");
+    r.guids.push_back(*guid);
+  }
+  return r;
+}
+
+Value to_dlist(const RenameRequest& r) {
+  Value v = Value::kvlist();
+  v.add("OLDMBOXNAME", Value::atom(r.oldname));
+  v.add("NEWMBOXNAME", Value::atom(r.newname));
+  v.add("PARTITION", Value::atom(r.partition));
+  if (r.uidvalidity != 0) v.add("UIDVALIDITY", Value::num(r.uidvalidity));
+  return v;
+}
+
+Result<RenameRequest> rename_from_dlist(const Value& v) {
+  Status s = need_kvlist(v, "RENAME");
+  if (!s) return s;
+  RenameRequest r;
+  s = get_str(v, "OLDMBOXNAME", true, &r.oldname);
+  if (s) s = get_str(v, "NEWMBOXNAME", true, &r.newname);
+  if (s) s = get_str(v, "PARTITION", true, &r.partition);
+  if (s) s = get_num(v, "UIDVALIDITY", false, &r.uidvalidity);
+  if (!s) return s;
+  return r;
+}
+
+Value to_dlist(const ExpungeRequest& e) {
+  Value v = Value::kvlist();
+  v.add("MBOXNAME", Value::atom(e.mboxname));
+  v.add("UNIQUEID", Value::atom(e.uniqueid));
+  Value uids = Value::list();
+  for (uint32_t u : e.uids) uids.push(Value::num(u));
+  v.add("UID", std::move(uids));
+  return v;
+}
+
+Result<ExpungeRequest> expunge_from_dlist(const Value& v) {
+  Status s = need_kvlist(v, "EXPUNGE");
+  if (!s) return s;
+  ExpungeRequest e;
+  s = get_str(v, "MBOXNAME", true, &e.mboxname);
+  if (s) s = get_str(v, "UNIQUEID", true, &e.uniqueid);
+  if (!s) return s;
+  const Value* uids = v.find("UID");
+  if (uids == nullptr || !uids->is_list()) return bad("EXPUNGE without UID list");
+  for (const Value& u : uids->children()) {
+    auto n = u.num32();
+    if (!n) return bad("malformed UID in EXPUNGE");
+    e.uids.push_back(*n);
+  }
+  return e;
+}
+
+Value to_dlist(const SubRequest& s) {
+  Value v = Value::kvlist();
+  v.add("USERID", Value::atom(s.userid));
+  v.add("MBOXNAME", Value::atom(s.mboxname));
+  return v;
+}
+
+Result<SubRequest> sub_from_dlist(const Value& v) {
+  Status s = need_kvlist(v, "SUB");
+  if (!s) return s;
+  SubRequest r;
+  s = get_str(v, "USERID", true, &r.userid);
+  if (s) s = get_str(v, "MBOXNAME", true, &r.mboxname);
+  if (!s) return s;
+  return r;
+}
+
+Value to_dlist(const ServerAnnotation& a, bool with_value) {
+  Value v = Value::kvlist();
+  v.add("MBOXNAME", Value::atom(a.mboxname));
+  v.add("ENTRY", Value::atom(a.entry));
+  v.add("USERID", Value::atom(a.userid));
+  if (with_value) v.add("VALUE", Value::atom(a.value));
+  return v;
+}
+
+Result<ServerAnnotation> annotation_from_dlist(const Value& v, bool with_value) {
+  Status s = need_kvlist(v, "ANNOTATION");
+  if (!s) return s;
+  ServerAnnotation a;
+  s = get_str(v, "MBOXNAME", true, &a.mboxname);
+  if (s) s = get_str(v, "ENTRY", true, &a.entry);
+  if (s) s = get_str(v, "USERID", true, &a.userid);
+  if (s && with_value) s = get_str(v, "VALUE", true, &a.value);
+  if (!s) return s;
+  return a;
+}
+
+}  // namespace replimail::sync
