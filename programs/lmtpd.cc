@@ -59,11 +59,10 @@ struct Lmtpd {
 
     net::SaslEndpoint ep;
     ep.service = "lmtp";
-    // Left to libsasl2 (the host name), which is the realm `saslpasswd2 -c
-    // user` files users under. Cyrus passes servername here, so with Cyrus a
-    // servername other than the host name needs `saslpasswd2 -u`; ours
-    // accepts the plain form. A user in another realm logs in as user@realm.
-    ep.server_fqdn = "";
+    // As in Cyrus: the realm of users without one is servername, so users
+    // are made with `saslpasswd2 -f <sasldb> -u <servername> -c <user>`
+    // (without servername, libsasl2 uses the host name, as saslpasswd2 does).
+    ep.server_fqdn = config.get("servername");
     ep.local_ip_port = net::sasl_ip_port(conn.in_fd, true);
     ep.remote_ip_port = remote;
     ep.secure_channel = remote.empty();

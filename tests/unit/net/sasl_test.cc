@@ -23,6 +23,8 @@ class SaslTest : public ::testing::Test {
     // saslpasswd2 -p reads the password from stdin.
     std::string cmd = "printf secret | saslpasswd2 -p -f " + db + " -c alice";
     ASSERT_EQ(std::system(cmd.c_str()), 0);
+    cmd = "printf hunter2 | saslpasswd2 -p -f " + db + " -u mx.example.test -c bob";
+    ASSERT_EQ(std::system(cmd.c_str()), 0);
     auto cfg = Config::parse(
         "sasl_pwcheck_method: auxprop\nsasl_auxprop_plugin: sasldb\nsasl_sasldb_path: " + db +
             "\nsasl_mech_list: PLAIN LOGIN\n",
@@ -37,11 +39,13 @@ class SaslTest : public ::testing::Test {
     delete config_;
   }
 
-  std::unique_ptr<Libsasl2Server> server(bool allowplaintext, bool secure = false) {
+  std::unique_ptr<Libsasl2Server> server(bool allowplaintext, bool secure = false,
+                                         std::string fqdn = "") {
     Config c = *config_;
     c.set("allowplaintext", allowplaintext ? "yes" : "no");
     SaslEndpoint ep;
     ep.secure_channel = secure;
+    ep.server_fqdn = std::move(fqdn);
     auto s = Libsasl2Server::create(c, ep);
     EXPECT_TRUE(s.ok()) << s.status().to_string();
     return s.ok() ? std::move(*s) : nullptr;
@@ -135,6 +139,19 @@ TEST_F(SaslTest, LoginMechanismTwoSteps) {
   st = s->step("secret");
   EXPECT_EQ(st.kind, SaslStep::Kind::kOk) << st.error;
   EXPECT_EQ(s->username(), "alice");
+}
+
+TEST_F(SaslTest, ServerNameIsTheDefaultRealm) {
+  auto s = server(true, false, "mx.example.test");
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->start("PLAIN", plain("bob", "hunter2")).kind, SaslStep::Kind::kOk);
+  // alice lives in the host name's realm, not in mx.example.test.
+  EXPECT_EQ(s->start("PLAIN", plain("alice", "secret")).kind, SaslStep::Kind::kFailed);
+  auto host = server(true);
+  ASSERT_TRUE(host);
+  EXPECT_EQ(host->start("PLAIN", plain("bob", "hunter2")).kind, SaslStep::Kind::kFailed);
+  EXPECT_EQ(host->start("PLAIN", plain("bob@mx.example.test", "hunter2")).kind,
+            SaslStep::Kind::kOk);
 }
 
 TEST(SaslIpPort, NotASocket) { EXPECT_EQ(sasl_ip_port(-1, true), ""); }
