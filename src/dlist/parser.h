@@ -43,7 +43,8 @@ namespace replimail::dlist {
 class FileSink {
  public:
   virtual ~FileSink() = default;
-  // A file literal starts; `ref.path` is empty. An error fails the line.
+  // A file literal starts; `ref.path` is empty. An error fails the line
+  // (and nothing is to be discarded).
   virtual Status begin(const FileRef& ref) = 0;
   virtual Status write(std::string_view bytes) = 0;
   // Every byte arrived. Returns where the file now is (stored in the
