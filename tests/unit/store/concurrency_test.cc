@@ -1,0 +1,105 @@
+// Several processes deliver to one mailbox at once: no UID is lost,
+// duplicated or reused, and the counters add up.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <set>
+
+#include "store_test_util.h"
+
+namespace replimail::store {
+namespace {
+
+using testing::sha1_hex;
+using testing::TempInstance;
+
+constexpr int kProcs = 4;
+constexpr int kPerProc = 250;
+
+// Runs in a forked child: its own Instance, kPerProc single-message batches.
+int child_deliver(const Config& cfg, int child) {
+  auto inst = Instance::open(cfg);
+  if (!inst.ok()) return 2;
+  for (int i = 0; i < kPerProc; i++) {
+    auto msg = (*inst)->stage_message();
+    if (!msg.ok()) return 3;
+    std::string body = fmt::format("Subject: child {} message {}\r\n\r\nbody {} {}\r\n", child, i,
+                                   child, std::string(static_cast<size_t>(i % 50), 'x'));
+    if (!(*msg)->write(body).is_ok() || !(*msg)->finish().is_ok()) return 4;
+    AppendRequest req;
+    req.mailbox = "user.alice";
+    req.message = msg->get();
+    auto res = (*inst)->append({req});
+    if (!res[0].status.is_ok() || res[0].uid == 0) return 5;
+  }
+  return 0;
+}
+
+TEST(ConcurrencyTest, FourProcessesAppendingToOneMailbox) {
+  TempInstance t;
+  ASSERT_TRUE(t.inst().create_mailbox("user.alice").ok());
+  ASSERT_TRUE(t.inst().set_quota("user.alice", -1, 100000).is_ok());
+  t.take_log();
+  std::vector<pid_t> pids;
+  for (int c = 0; c < kProcs; c++) {
+    pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) ::_exit(child_deliver(t.cfg(), c));
+    pids.push_back(pid);
+  }
+  for (pid_t pid : pids) {
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0);
+  }
+
+  auto m = t.inst().open_mailbox("user.alice");
+  ASSERT_TRUE(m.ok());
+  std::set<uint32_t> uids;
+  std::set<std::string> guids;
+  uint64_t bytes = 0;
+  uint64_t max_modseq = 0;
+  ASSERT_TRUE((*m)->for_each_record(0,
+                                    [&](const IndexRecord& r) {
+                                      uids.insert(r.uid);
+                                      guids.insert(r.guid);
+                                      bytes += r.size;
+                                      max_modseq = std::max(max_modseq, r.modseq);
+                                      auto data = fs::read_file((*m)->message_path(r.uid));
+                                      EXPECT_TRUE(data.ok());
+                                      if (data.ok()) {
+                                        EXPECT_EQ(data->size(), r.size);
+                                        EXPECT_EQ(sha1_hex(*data), r.guid);
+                                      }
+                                      return true;
+                                    })
+                  .is_ok());
+  const size_t total = kProcs * kPerProc;
+  EXPECT_EQ(uids.size(), total);
+  EXPECT_EQ(*uids.begin(), 1u);
+  EXPECT_EQ(*uids.rbegin(), total);
+  EXPECT_EQ(guids.size(), total);
+  auto c = (*m)->counters();
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->last_uid, total);
+  EXPECT_EQ(c->exists, total);
+  EXPECT_EQ(c->quota_used, bytes);
+  EXPECT_EQ(c->highestmodseq, max_modseq);
+  auto q = t.inst().quota().get("user.alice");
+  EXPECT_EQ(q->message_used, total);
+  EXPECT_EQ(q->storage_used, bytes);
+  // Every append was logged, none torn.
+  size_t appends = 0, mailboxes = 0;
+  for (const auto& l : t.take_log()) {
+    if (l.keyword == "APPEND") appends++;
+    if (l.keyword == "MAILBOX") mailboxes++;
+    EXPECT_EQ(l.args, (std::vector<std::string>{"user.alice"}));
+  }
+  EXPECT_EQ(appends, total);
+  EXPECT_EQ(mailboxes, total);
+}
+
+}  // namespace
+}  // namespace replimail::store

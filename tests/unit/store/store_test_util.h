@@ -1,0 +1,104 @@
+// A throw-away instance under a temporary directory for store tests, with
+// one sync-log channel ("replica") whose lines the tests read back.
+#pragma once
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/config.h"
+#include "common/fs.h"
+#include "store/instance.h"
+#include "synclog/line.h"
+#include "synclog/synclog.h"
+
+namespace replimail::store::testing {
+
+inline std::string sha1_hex(std::string_view bytes) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(bytes.data(), bytes.size(), md, &len, EVP_sha1(), nullptr);
+  std::string out;
+  for (unsigned int i = 0; i < len; i++) out += fmt::format("{:02x}", md[i]);
+  return out;
+}
+
+class TempInstance {
+ public:
+  TempInstance() {
+    char tmpl[] = "/tmp/replimail-store-XXXXXX";
+    root_ = ::mkdtemp(tmpl);
+    auto cfg = Config::parse(fmt::format("configdirectory: {0}/conf\n"
+                                         "partition-default: {0}/part\n"
+                                         "partition-other: {0}/other\n"
+                                         "sync_log: 1\n"
+                                         "sync_log_channels: replica\n",
+                                         root_),
+                             "test.conf");
+    EXPECT_TRUE(cfg.ok()) << cfg.status().to_string();
+    cfg_ = *cfg;
+    reopen();
+  }
+  ~TempInstance() {
+    inst_.reset();
+    std::filesystem::remove_all(root_);
+  }
+
+  void reopen() {
+    inst_.reset();
+    auto inst = Instance::open(cfg_);
+    EXPECT_TRUE(inst.ok()) << inst.status().to_string();
+    inst_ = std::move(*inst);
+  }
+
+  Instance& inst() { return *inst_; }
+  const Config& cfg() const { return cfg_; }
+  const std::string& root() const { return root_; }
+
+  std::string log_path() const { return synclog::log_path(cfg_.configdirectory(), "replica"); }
+  // The sync-log lines written so far (and forgets them).
+  std::vector<synclog::Line> take_log() {
+    auto data = fs::read_file(log_path());
+    fs::remove_file(log_path());
+    if (!data.ok()) return {};
+    return synclog::parse_log(*data).lines;
+  }
+
+  // A finished staged message holding `body`.
+  std::unique_ptr<StagedMessage> stage(std::string_view body) {
+    auto msg = inst_->stage_message();
+    EXPECT_TRUE(msg.ok()) << msg.status().to_string();
+    EXPECT_TRUE((*msg)->write(body).is_ok());
+    EXPECT_TRUE((*msg)->finish().is_ok());
+    return std::move(*msg);
+  }
+
+  // Delivers `body` to `mailbox`; returns its UID (0 on failure).
+  uint32_t deliver(const std::string& mailbox, std::string_view body) {
+    auto msg = stage(body);
+    AppendRequest req;
+    req.mailbox = mailbox;
+    req.message = msg.get();
+    auto res = inst_->append({req});
+    EXPECT_TRUE(res[0].status.is_ok()) << res[0].status.to_string();
+    return res[0].uid;
+  }
+
+ private:
+  std::string root_;
+  Config cfg_;
+  std::unique_ptr<Instance> inst_;
+};
+
+inline synclog::Line L(std::string kw, std::vector<std::string> args) {
+  return synclog::Line{std::move(kw), std::move(args)};
+}
+
+}  // namespace replimail::store::testing
