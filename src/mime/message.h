@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -26,42 +27,54 @@
 
 namespace replimail::mime {
 
-// One body part: a leaf, a multipart (children are its parts) or a
-// message/rfc822 (exactly one child: the encapsulated message, whose own
-// header block is that child's header).
+// An address of an ENVELOPE, as Cyrus's parseaddr produces it. A group
+// start has no domain; a group end has neither mailbox nor domain.
+struct Address {
+  std::optional<std::string> name, route, mailbox, domain;
+};
+
+// The envelope fields of a message header. Absent string fields are
+// nullopt (printed NIL); an absent or empty address list is empty.
+struct Envelope {
+  std::optional<std::string> date, subject, in_reply_to, message_id;
+  std::vector<Address> from, sender, reply_to, to, cc, bcc;
+};
+
+using Params = std::vector<std::pair<std::string, std::string>>;
+
+// One body part, with the sizes Cyrus's message.c computes: a leaf, a
+// multipart (children are its parts) or a message/rfc822 (exactly one
+// child: the encapsulated message).
 struct Part {
-  // Offsets into Message::bytes(). The header block is
-  // [header_begin, body_begin) including the blank line that ends it; the
-  // body is [body_begin, body_end).
-  size_t header_begin = 0;
-  size_t body_begin = 0;
-  size_t body_end = 0;
+  // Offsets into Message::bytes(): the header block (with the blank line
+  // that ends it, when there is one) and the content.
+  size_t header_offset = 0, header_size = 0;
+  size_t content_offset = 0, content_size = 0;
+  // Lines as Cyrus counts them (content lines exclude the CRLF before a
+  // boundary).
+  uint32_t header_lines = 0, content_lines = 0;
+  // Length and lines of the boundary that ended this part (parse state).
+  size_t boundary_size = 0;
+  uint32_t boundary_lines = 0;
 
-  // Content-Type, as Cyrus keeps it: type/subtype upper-cased, parameters
-  // with upper-cased attribute names and values as written (unquoted).
-  std::string type = "TEXT";
-  std::string subtype = "PLAIN";
-  std::vector<std::pair<std::string, std::string>> params;
-  // Content-Transfer-Encoding upper-cased; empty if absent (printed 7BIT).
-  std::string encoding;
-  // Content-ID, Content-Description, Content-MD5, Content-Location, as
-  // written (unfolded, trimmed); empty when absent.
-  std::string id, description, md5, location;
-  bool has_id = false, has_description = false, has_md5 = false, has_location = false;
-  // Content-Disposition: upper-cased value (empty when absent) and params.
-  std::string disposition;
-  std::vector<std::pair<std::string, std::string>> disposition_params;
-  // Content-Language values, as written.
-  std::vector<std::string> language;
+  // Content-Type: type/subtype upper-cased, parameters with upper-cased
+  // names and unquoted values, RFC 2231 continuations folded.
+  std::string type, subtype;
+  Params params;
+  // Content-Transfer-Encoding upper-cased; nullopt when absent (7BIT).
+  std::optional<std::string> encoding;
+  std::optional<std::string> id, description, md5, location;
+  // Content-Disposition value upper-cased, and its parameters.
+  std::optional<std::string> disposition;
+  Params disposition_params;
+  std::vector<std::string> language;  // Content-Language, upper-cased
 
-  // Lines of the body (text/* and message/rfc822), as Cyrus counts them.
-  uint32_t lines = 0;
+  // The header's envelope fields (meaningful for the root and for the
+  // child of a message/rfc822 part).
+  Envelope envelope;
 
-  // Nested parts (multipart) or the single encapsulated message.
   std::vector<Part> children;
 
-  // The body octets as Cyrus sizes them.
-  size_t body_size() const { return body_end - body_begin; }
   bool is_multipart() const { return type == "MULTIPART"; }
   bool is_message() const { return type == "MESSAGE" && subtype == "RFC822"; }
 };

@@ -1,0 +1,301 @@
+#include "mime/fields.h"
+
+#include <cctype>
+#include <cstring>
+
+namespace replimail::mime {
+namespace {
+
+constexpr const char* kTspecials = "()<>@,;:\\\"/[]?=";
+
+bool is_space(char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; }
+bool is_tspecial(char c) { return c != '\0' && std::strchr(kTspecials, c) != nullptr; }
+bool is_ctl(char c) { return static_cast<signed char>(c) < ' '; }
+
+std::string upper(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// Skips blanks, folds and (nested) comments. Returns nullptr at the end of
+// the field, as Cyrus's message_parse_rfc822space does. `p` points into a
+// NUL-terminated copy of the field value.
+const char* skip_space(const char* p) {
+  if (!p) return nullptr;
+  while (*p && (is_space(*p) || *p == '(')) {
+    if (*p == '\n') {
+      ++p;
+      if (*p != ' ' && *p != '\t') return nullptr;
+    } else if (*p == '(') {
+      ++p;
+      int level = 1;
+      while (level) {
+        switch (*p) {
+          case '\n':
+            ++p;
+            if (*p == ' ' || *p == '\t') break;
+            return nullptr;
+          case '\0':
+            return nullptr;
+          case '\\':
+            ++p;
+            if (!*p) return nullptr;
+            break;
+          case '(':
+            ++level;
+            break;
+          case ')':
+            --level;
+            break;
+        }
+        ++p;
+      }
+    } else {
+      ++p;
+    }
+  }
+  return *p ? p : nullptr;
+}
+
+// A parameter list after the ';' that follows a type or disposition.
+Params parse_params(const char* p) {
+  Params out;
+  for (;;) {
+    p = skip_space(p);
+    if (!p) return out;
+    const char* attr = p;
+    bool bad = false;
+    for (; *p && !is_space(*p) && *p != '=' && *p != '('; ++p) {
+      if (is_ctl(*p) || is_tspecial(*p)) {
+        bad = true;
+        break;
+      }
+    }
+    std::string attribute;
+    const char* value = nullptr;
+    size_t valuelen = 0;
+    if (!bad) {
+      attribute.assign(attr, p - attr);
+      p = skip_space(p);
+      if (!p) return out;
+      if (*p++ != '=') {
+        bad = true;
+      } else {
+        p = skip_space(p);
+        if (!p) return out;
+        value = p;
+        if (*p == '"') {
+          ++p;
+          while (*p && *p != '"') {
+            if (*p == '\\') {
+              ++p;
+              if (!*p) return out;
+            }
+            if (*p == '\r') {
+              if (p[1] == '\n' && (p[2] == ' ' || p[2] == '\t')) {
+                p += 2;
+              } else {
+                return out;
+              }
+            }
+            ++p;
+          }
+          if (!*p++) return out;
+        } else {
+          for (; *p && !is_space(*p) && *p != ';' && *p != '('; ++p) {
+            if (is_ctl(*p) || is_tspecial(*p)) {
+              bad = true;
+              break;
+            }
+          }
+        }
+        if (!bad) {
+          valuelen = p - value;
+          p = skip_space(p);
+          if (p && *p++ != ';') bad = true;
+        }
+      }
+    }
+    if (bad) {
+      p += std::strcspn(p, ";\r\n");
+      if (*p == ';') ++p;
+      continue;
+    }
+    std::string v;
+    if (*value == '"') {
+      const char* q = value + 1;
+      while (*q != '"') {
+        if (*q == '\\') {
+          ++q;
+        } else if (*q == '\r') {
+          q += 2;
+        }
+        v.push_back(*q++);
+      }
+    } else {
+      v.assign(value, valuelen);
+    }
+    out.emplace_back(upper(attribute), std::move(v));
+    if (!p) return out;
+  }
+}
+
+bool needs_2231_escape(unsigned char c) {
+  return c <= ' ' || c >= 0x7f || c == '*' || c == '\'' || c == '%' || is_tspecial(c);
+}
+
+std::string escape_2231(const std::string& s) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (needs_2231_escape(c)) {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+  }
+  return out;
+}
+
+// RFC 2231 continuations: "foo*0", "foo*1*", ... folded into "foo" or
+// "foo*" (when any section uses the extended syntax), in section order.
+void fold_params(Params& params) {
+  for (size_t i = 0; i < params.size(); ++i) {
+    std::string& attr = params[i].first;
+    size_t star = attr.find('*');
+    if (star == std::string::npos || star + 1 >= attr.size() || attr[star + 1] != '0') continue;
+    bool initial_ext = attr.size() == star + 3 && attr[star + 2] == '*';
+    if (attr.size() != star + 2 && !initial_ext) continue;
+    bool is_extended = initial_ext;
+    std::string base = attr.substr(0, star);
+    for (int section = 1; section < 100; ++section) {
+      std::string simple = base + "*" + std::to_string(section);
+      size_t j = 0;
+      bool ext = false;
+      for (; j < params.size(); ++j) {
+        if (params[j].first == simple) break;
+        if (params[j].first == simple + "*") {
+          ext = true;
+          break;
+        }
+      }
+      if (j == params.size()) break;
+      std::string value = params[j].second;
+      if (!ext) {
+        params[i].second += is_extended ? escape_2231(value) : value;
+      } else if (is_extended) {
+        params[i].second += value;
+      } else {
+        params[i].second = "''" + escape_2231(params[i].second) + value;
+        is_extended = true;
+      }
+      params.erase(params.begin() + j);
+      if (j < i) --i;
+    }
+    params[i].first = base + (is_extended ? "*" : "");
+  }
+}
+
+// Reads a token ending at a blank, '(' or one of `stops`; false if a
+// control character or tspecial appears in it.
+bool token(const char*& p, const char* stops, std::string& out) {
+  const char* start = p;
+  for (; *p && !is_space(*p) && *p != '(' && !std::strchr(stops, *p); ++p) {
+    if (is_ctl(*p) || is_tspecial(*p)) return false;
+  }
+  out.assign(start, p - start);
+  return true;
+}
+
+}  // namespace
+
+std::string parse_unstructured(std::string_view value) {
+  size_t i = 0;
+  while (i < value.size() && (value[i] == ' ' || value[i] == '\t')) ++i;
+  std::string out;
+  out.reserve(value.size() - i);
+  for (; i < value.size(); ++i) {
+    char c = value[i];
+    if (c == '\0') break;
+    if (c == '\n') {
+      if (!out.empty() && out.back() == '\r') out.pop_back();
+      continue;
+    }
+    out.push_back(c);
+  }
+  return out;
+}
+
+ContentType parse_content_type(std::string_view value) {
+  std::string buf(value);
+  ContentType ct;
+  const char* p = skip_space(buf.c_str());
+  if (!p) return ct;
+  std::string type, subtype;
+  if (!token(p, "/", type)) return ct;
+  p = skip_space(p);
+  if (!p || *p++ != '/') return ct;
+  p = skip_space(p);
+  if (!p) return ct;
+  if (!token(p, ";", subtype)) return ct;
+  p = skip_space(p);
+  if (p && *p != ';') return ct;
+  ct.type = upper(type);
+  ct.subtype = upper(subtype);
+  if (p) {
+    ct.params = parse_params(p + 1);
+    fold_params(ct.params);
+  }
+  return ct;
+}
+
+Disposition parse_disposition(std::string_view value) {
+  std::string buf(value);
+  Disposition d;
+  const char* p = skip_space(buf.c_str());
+  if (!p) return d;
+  std::string token_text;
+  if (!token(p, ";", token_text)) return d;
+  p = skip_space(p);
+  if (p && *p != ';') return d;
+  d.value = upper(token_text);
+  if (p) {
+    d.params = parse_params(p + 1);
+    fold_params(d.params);
+  }
+  return d;
+}
+
+std::optional<std::string> parse_encoding(std::string_view value) {
+  std::string buf(value);
+  const char* p = skip_space(buf.c_str());
+  if (!p) return std::nullopt;
+  std::string tok;
+  if (!token(p, "", tok)) return std::nullopt;
+  p = skip_space(p);
+  if (p) return std::nullopt;
+  return upper(tok);
+}
+
+std::vector<std::string> parse_language(std::string_view value) {
+  std::string buf(value);
+  std::vector<std::string> out;
+  const char* p = buf.c_str();
+  for (;;) {
+    p = skip_space(p);
+    if (!p) return out;
+    const char* start = p;
+    for (; *p && !is_space(*p) && *p != ',' && *p != '('; ++p) {
+      if (*p != '-' && !std::isalpha(static_cast<unsigned char>(*p))) return out;
+    }
+    std::string v(start, p - start);
+    p = skip_space(p);
+    if (p && *p++ != ',') return out;
+    out.push_back(upper(v));
+    if (!p) return out;
+  }
+}
+
+}  // namespace replimail::mime

@@ -1,0 +1,241 @@
+// Text of a message for SEARCH: header fields with RFC 2047 words decoded,
+// bodies with their transfer encoding undone and their charset converted to
+// UTF-8, HTML reduced to its text. Decoding and conversion go through GMime
+// (and GLib's Unicode tables for folding).
+#include <gmime/gmime.h>
+
+#include <cctype>
+#include <cstring>
+#include <mutex>
+#include <string>
+
+#include "mime/message.h"
+
+namespace replimail::mime {
+namespace {
+
+void ensure_gmime() {
+  static std::once_flag once;
+  std::call_once(once, [] { g_mime_init(); });
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Any bytes as valid UTF-8 (invalid sequences replaced).
+std::string make_valid(std::string_view s) {
+  if (g_utf8_validate(s.data(), static_cast<gssize>(s.size()), nullptr)) return std::string(s);
+  gchar* v = g_utf8_make_valid(s.data(), static_cast<gssize>(s.size()));
+  std::string out(v);
+  g_free(v);
+  return out;
+}
+
+std::string decode_header_value(const std::string& raw) {
+  ensure_gmime();
+  gchar* d = g_mime_utils_header_decode_text(nullptr, raw.c_str());
+  std::string out = d ? d : raw;
+  g_free(d);
+  return make_valid(out);
+}
+
+// Each field of a header block as (name, unfolded value).
+template <typename Fn>
+void for_each_field(std::string_view header, Fn&& fn) {
+  size_t p = 0;
+  while (p < header.size() && header[p] != '\r' && header[p] != '\n') {
+    size_t next = p;
+    do {
+      size_t nl = header.find('\n', next);
+      next = nl == std::string_view::npos ? header.size() : nl + 1;
+    } while (next < header.size() && (header[next] == ' ' || header[next] == '\t'));
+    std::string_view field = header.substr(p, next - p);
+    size_t colon = field.find(':');
+    if (colon != std::string_view::npos) {
+      std::string value;
+      for (char c : field.substr(colon + 1)) {
+        if (c != '\r' && c != '\n') value.push_back(c);
+      }
+      size_t b = value.find_first_not_of(" \t");
+      value.erase(0, b == std::string::npos ? value.size() : b);
+      fn(field.substr(0, colon), value);
+    }
+    p = next;
+  }
+}
+
+std::string decoded_header(std::string_view header) {
+  std::string out;
+  for_each_field(header, [&](std::string_view name, const std::string& value) {
+    out.append(name);
+    out += ": ";
+    out += decode_header_value(value);
+    out += '\n';
+  });
+  return out;
+}
+
+std::string undo_transfer_encoding(std::string_view body, const std::optional<std::string>& enc) {
+  GMimeContentEncoding e = GMIME_CONTENT_ENCODING_DEFAULT;
+  if (enc && *enc == "BASE64") e = GMIME_CONTENT_ENCODING_BASE64;
+  if (enc && *enc == "QUOTED-PRINTABLE") e = GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE;
+  if (e == GMIME_CONTENT_ENCODING_DEFAULT) return std::string(body);
+  GMimeEncoding state;
+  g_mime_encoding_init_decode(&state, e);
+  std::string out(g_mime_encoding_outlen(&state, body.size()), '\0');
+  size_t n = g_mime_encoding_step(&state, body.data(), body.size(), out.data());
+  out.resize(n);
+  return out;
+}
+
+std::string to_utf8(const std::string& bytes, const Part& part) {
+  std::string charset = "us-ascii";
+  for (const auto& [name, value] : part.params) {
+    if (name == "CHARSET" && !value.empty()) charset = value;
+  }
+  if (iequals(charset, "us-ascii") || iequals(charset, "utf-8")) return make_valid(bytes);
+  iconv_t cd = g_mime_iconv_open("UTF-8", charset.c_str());
+  if (cd == reinterpret_cast<iconv_t>(-1)) return make_valid(bytes);
+  char* converted = g_mime_iconv_strndup(cd, bytes.data(), bytes.size());
+  g_mime_iconv_close(cd);
+  if (!converted) return make_valid(bytes);
+  std::string out = make_valid(converted);
+  g_free(converted);
+  return out;
+}
+
+// Crude HTML to text: tags dropped (script/style content too), a few
+// entities decoded.
+std::string html_to_text(const std::string& html) {
+  std::string out;
+  size_t i = 0;
+  while (i < html.size()) {
+    char c = html[i];
+    if (c == '<') {
+      size_t end = html.find('>', i);
+      if (end == std::string::npos) break;
+      std::string tag = html.substr(i + 1, end - i - 1);
+      for (char& t : tag) t = static_cast<char>(std::tolower(static_cast<unsigned char>(t)));
+      i = end + 1;
+      for (const char* skip : {"script", "style"}) {
+        if (tag.rfind(skip, 0) == 0) {
+          size_t close = html.find(std::string("</") + skip, i);
+          if (close == std::string::npos) {
+            // Closing tags may differ in case; search case-insensitively.
+            std::string lower = html.substr(i);
+            for (char& t : lower) t = static_cast<char>(std::tolower(static_cast<unsigned char>(t)));
+            size_t rel = lower.find(std::string("</") + skip);
+            close = rel == std::string::npos ? html.size() : i + rel;
+          }
+          i = close;
+        }
+      }
+      out += ' ';
+    } else if (c == '&') {
+      static const std::pair<const char*, const char*> kEntities[] = {
+          {"&amp;", "&"}, {"&lt;", "<"}, {"&gt;", ">"}, {"&quot;", "\""},
+          {"&apos;", "'"}, {"&nbsp;", " "}, {"&#39;", "'"}};
+      bool done = false;
+      for (const auto& [ent, rep] : kEntities) {
+        if (html.compare(i, std::strlen(ent), ent) == 0) {
+          out += rep;
+          i += std::strlen(ent);
+          done = true;
+          break;
+        }
+      }
+      if (!done) {
+        out += c;
+        ++i;
+      }
+    } else {
+      out += c;
+      ++i;
+    }
+  }
+  return out;
+}
+
+void collect_body_text(std::string_view msg, const Part& p, std::string& out) {
+  if (p.is_multipart()) {
+    for (const Part& c : p.children) collect_body_text(msg, c, out);
+    return;
+  }
+  if (p.is_message()) {
+    if (p.children.empty()) return;
+    const Part& inner = p.children[0];
+    out += decoded_header(msg.substr(inner.header_offset, inner.header_size));
+    collect_body_text(msg, inner, out);
+    return;
+  }
+  if (p.type != "TEXT") return;
+  std::string_view raw = msg.substr(p.content_offset, p.content_size);
+  std::string text = to_utf8(undo_transfer_encoding(raw, p.encoding), p);
+  if (p.subtype == "HTML") text = html_to_text(text);
+  out += text;
+  out += '\n';
+}
+
+}  // namespace
+
+std::vector<std::string> Message::header_values(std::string_view name) const {
+  std::vector<std::string> out;
+  const Part& r = root();
+  for_each_field(bytes().substr(r.header_offset, r.header_size),
+                 [&](std::string_view field, const std::string& value) {
+                   if (iequals(field, name)) out.push_back(decode_header_value(value));
+                 });
+  return out;
+}
+
+std::string Message::header_text() const {
+  const Part& r = root();
+  return decoded_header(bytes().substr(r.header_offset, r.header_size));
+}
+
+std::string Message::body_text() const {
+  std::string out;
+  collect_body_text(bytes(), root(), out);
+  return out;
+}
+
+bool Message::header_matches(std::string_view name, std::string_view needle) const {
+  for (const std::string& v : header_values(name)) {
+    if (contains_folded(v, needle)) return true;
+  }
+  return false;
+}
+
+bool Message::body_matches(std::string_view needle) const {
+  return contains_folded(body_text(), needle);
+}
+
+bool Message::text_matches(std::string_view needle) const {
+  return contains_folded(header_text(), needle) || body_matches(needle);
+}
+
+std::string search_fold(std::string_view utf8) {
+  std::string valid = make_valid(utf8);
+  gchar* norm = g_utf8_normalize(valid.data(), static_cast<gssize>(valid.size()), G_NORMALIZE_NFKC);
+  if (!norm) return valid;
+  gchar* folded = g_utf8_casefold(norm, -1);
+  std::string out(folded);
+  g_free(folded);
+  g_free(norm);
+  return out;
+}
+
+bool contains_folded(std::string_view haystack, std::string_view needle) {
+  if (needle.empty()) return true;
+  return search_fold(haystack).find(search_fold(needle)) != std::string::npos;
+}
+
+}  // namespace replimail::mime
