@@ -22,7 +22,8 @@ Status bad(std::string_view why) {
   return Status(Code::kProtocolBadParameters, "Invalid body section: " + std::string(why));
 }
 
-// A resolved part: where its MIME header and its content are.
+// A resolved part: where its MIME header and its content are. A multipart
+// without parts has no content (Cyrus shows it as empty text).
 struct Entry {
   const Part* part;
   size_t header_offset, header_size, content_offset, content_size;
@@ -157,7 +158,7 @@ Result<Section> parse_section(std::string_view spec) {
 Result<SectionBytes> Message::section(const Section& section) const {
   std::string_view msg = bytes();
   const Part& root = this->root();
-  Entry e{&root, root.header_offset, root.header_size, root.content_offset, root.content_size};
+  Entry e = entry_for(root);
   if (section.path.empty()) {
     if (section.kind == Section::Kind::kAll) return SectionBytes(msg);
   } else {
@@ -177,11 +178,15 @@ Result<SectionBytes> Message::section(const Section& section) const {
     // HEADER, TEXT and HEADER.FIELDS name the message inside a
     // message/rfc822 part.
     if (!body->is_message() || body->children.empty()) {
+      // Cyrus answers HEADER.FIELDS of any other part with an empty header.
+      if (section.kind == Section::Kind::kHeaderFields ||
+          section.kind == Section::Kind::kHeaderFieldsNot) {
+        return SectionBytes(std::string("\r\n"));
+      }
       return Status(Code::kNotFound, "not a message/rfc822 part");
     }
     const Part& inner = body->children[0];
-    e = {&inner, inner.header_offset, inner.header_size, inner.content_offset,
-         inner.content_size};
+    e = entry_for(inner);
   }
   std::string_view header = msg.substr(e.header_offset, e.header_size);
   switch (section.kind) {
