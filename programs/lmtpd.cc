@@ -21,6 +21,7 @@
 #include "net/sasl.h"
 #include "net/service.h"
 #include "net/stream.h"
+#include "store/check.h"
 #include "store/instance.h"
 
 namespace {
@@ -147,6 +148,14 @@ int main(int argc, char** argv) {
   if (!instance.ok()) {
     spdlog::error("cannot open the mail store: {}", instance.status().to_string());
     return kExitConfig;
+  }
+  // A worker killed mid-DATA leaves its staging file behind; the next worker
+  // to start removes it (files of live writers are kept).
+  auto stale = store::check_staging(**instance, true);
+  if (!stale.ok()) {
+    spdlog::warn("staging check: {}", stale.status().to_string());
+  } else {
+    for (const auto& p : *stale) spdlog::info("removed stale staging file {}", p.detail);
   }
   Status s = net::sasl_init(*config, "replimail");
   if (!s.is_ok()) spdlog::error("SASL: {}; AUTH will not be offered", s.to_string());

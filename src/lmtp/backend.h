@@ -26,6 +26,17 @@ struct Recipient {
   bool autocreate = false;
 };
 
+// What RCPT TO asks of the backend.
+struct RcptQuery {
+  Address address;
+  bool ignorequota = false;  // RCPT ... IGNOREQUOTA
+  uint64_t size_hint = 0;    // MAIL FROM ... SIZE=, 0 if not declared
+  // The identity whose rights decide delivery to a +detail folder: MAIL
+  // FROM AUTH=, else the SASL-authenticated user; "" is anonymous (the
+  // rights of "anyone"), as for a pre-authorised MTA in Cyrus.
+  std::string authuser;
+};
+
 // Where the bytes of one message go while DATA is read. Owned by the
 // session; destroying it without delivering discards the message.
 class MessageSink {
@@ -39,14 +50,13 @@ class Backend {
  public:
   virtual ~Backend() = default;
 
-  // Decides whether `address` can receive mail, at RCPT time. `size_hint`
-  // is the size the client declared with MAIL FROM SIZE= (0 if unknown),
-  // for an early quota check. Errors, each answered with its own reply:
+  // Decides whether `query.address` can receive mail, at RCPT time
+  // (size_hint serves an early quota check). Errors, each answered with its
+  // own reply:
   // kMailboxNonexistent (550 5.1.1), kQuotaExceeded (452 4.2.2 / 552 5.2.2),
   // kPermissionDenied (550 5.7.1), kMailboxBadName (550 5.1.1),
   // kIoError / kMailboxLocked / kAgain (451 4.3.0).
-  virtual Result<Recipient> resolve_recipient(const Address& address, bool ignorequota,
-                                              uint64_t size_hint) = 0;
+  virtual Result<Recipient> resolve_recipient(const RcptQuery& query) = 0;
 
   // Starts a message for the current transaction.
   virtual Result<std::unique_ptr<MessageSink>> begin_message() = 0;

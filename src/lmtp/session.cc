@@ -166,6 +166,7 @@ void Session::cmd_mail(std::string_view args) {
     return;
   }
   sender_ = std::move(mail->reverse_path);
+  mail_auth_ = std::move(mail->auth);
   declared_size_ = mail->size.value_or(0);
   state_ = State::kMail;
   reply("250 2.1.0 ok");
@@ -181,7 +182,12 @@ void Session::cmd_rcpt(std::string_view args) {
     reply("501 5.5.4 " + rcpt.status().message());
     return;
   }
-  auto resolved = backend_.resolve_recipient(rcpt->address, rcpt->ignorequota, declared_size_);
+  RcptQuery query;
+  query.address = rcpt->address;
+  query.ignorequota = rcpt->ignorequota;
+  query.size_hint = declared_size_;
+  query.authuser = mail_auth_ ? *mail_auth_ : auth_user_;
+  auto resolved = backend_.resolve_recipient(query);
   if (!resolved.ok()) {
     spdlog::info("lmtp: RCPT <{}> refused: {}", rcpt->path, resolved.status().to_string());
     reply(status_reply(resolved.status()));
@@ -280,6 +286,7 @@ void Session::finish_data() {
 
 void Session::reset_transaction() {
   sender_.clear();
+  mail_auth_.reset();
   declared_size_ = 0;
   recipients_.clear();
   sink_.reset();

@@ -106,6 +106,7 @@ class Session {
 
   // The mail transaction.
   std::string sender_;
+  std::optional<std::string> mail_auth_;  // MAIL FROM AUTH=
   uint64_t declared_size_ = 0;
   std::vector<Recipient> recipients_;
 

@@ -38,8 +38,8 @@ StoreBackend::StoreBackend(store::Instance& instance)
       autocreate_quota_messages_(instance.config().get_int("autocreate_quota_messages")),
       strict_quota_(instance.config().get_bool("lmtp_strict_quota")) {}
 
-std::string StoreBackend::detail_mailbox(const std::string& userid, const std::string& inbox,
-                                         const std::string& detail) {
+std::string StoreBackend::detail_mailbox(const std::string& inbox, const std::string& detail,
+                                         const std::string& authuser) {
   std::string ext = detail;
   if (unixhierarchysep_) {
     // External "a/b.c" is internal "a.b^c".
@@ -57,15 +57,15 @@ std::string StoreBackend::detail_mailbox(const std::string& userid, const std::s
   }
   auto entry = instance_.lookup(name);
   if (!entry.ok()) return "";
-  if (!store::acl_has_right(entry->acl, "anyone", 'p') &&
-      !store::acl_has_right(entry->acl, userid, 'p')) {
-    return "";
-  }
+  bool may_post = store::acl_has_right(entry->acl, "anyone", 'p') ||
+                  (!authuser.empty() && (instance_.config().is_admin(authuser) ||
+                                         store::acl_has_right(entry->acl, authuser, 'p')));
+  if (!may_post) return "";
   return name;
 }
 
-Result<Recipient> StoreBackend::resolve_recipient(const Address& address, bool ignorequota,
-                                                  uint64_t size_hint) {
+Result<Recipient> StoreBackend::resolve_recipient(const RcptQuery& query) {
+  const Address& address = query.address;
   Recipient r;
   r.userid = downcase_ ? lower(address.user) : address.user;
   if (!store::validate_userid(r.userid).is_ok()) {
@@ -82,11 +82,11 @@ Result<Recipient> StoreBackend::resolve_recipient(const Address& address, bool i
   }
   r.mailbox = inbox;
   if (address.detail && !address.detail->empty()) {
-    std::string folder = detail_mailbox(r.userid, inbox, *address.detail);
+    std::string folder = detail_mailbox(inbox, *address.detail, query.authuser);
     if (!folder.empty()) r.mailbox = folder;
   }
-  if (!ignorequota) {
-    Status q = strict_quota_ ? instance_.check_quota(r.mailbox, size_hint, 1)
+  if (!query.ignorequota) {
+    Status q = strict_quota_ ? instance_.check_quota(r.mailbox, query.size_hint, 1)
                              : instance_.check_quota(r.mailbox, 0, 1);
     if (!q.is_ok()) return q;
   }

@@ -5,10 +5,11 @@
 //   `user`         → the INBOX `user.<user>` (the user part lower-cased when
 //                    lmtp_downcase_rcpt is on, Cyrus's default).
 //   `user+detail`  → `user.<user>.<detail>` when that mailbox exists and its
-//                    ACL grants post ('p') to "anyone" or to the user; else
-//                    the INBOX. The detail is an external name: with
-//                    unixhierarchysep '/' separates levels and '.' is stored
-//                    as '^'; a detail that does not make a valid mailbox name
+//                    ACL grants post ('p') to "anyone" or to the delivery's
+//                    identity (RcptQuery::authuser; an admin may post
+//                    anywhere), as Cyrus checks it; else the INBOX. The detail is an external name:
+//                    with unixhierarchysep '/' separates levels and '.' is stored as '^'; a detail
+//                    that does not make a valid mailbox name
 //                    ("..", control characters) falls back to the INBOX, so
 //                    no recipient ever names anything outside the user's tree.
 //   A missing INBOX is created at first delivery when autocreate_post is on
@@ -34,15 +35,14 @@ class StoreBackend : public Backend {
   // `instance` must outlive the backend. Options are read from its config.
   explicit StoreBackend(store::Instance& instance);
 
-  Result<Recipient> resolve_recipient(const Address& address, bool ignorequota,
-                                      uint64_t size_hint) override;
+  Result<Recipient> resolve_recipient(const RcptQuery& query) override;
   Result<std::unique_ptr<MessageSink>> begin_message() override;
   std::vector<Status> deliver(MessageSink& sink, const std::vector<Recipient>& recipients) override;
 
  private:
   // The mailbox `user+detail` names, or "" to use the INBOX.
-  std::string detail_mailbox(const std::string& userid, const std::string& inbox,
-                             const std::string& detail);
+  std::string detail_mailbox(const std::string& inbox, const std::string& detail,
+                             const std::string& authuser);
   Status ensure_inbox(const Recipient& r);
 
   store::Instance& instance_;

@@ -23,9 +23,11 @@ class FakeBackend : public Backend {
     std::string data;
   };
 
-  Result<Recipient> resolve_recipient(const Address& address, bool ignorequota,
-                                      uint64_t size_hint) override {
-    last_size_hint = size_hint;
+  Result<Recipient> resolve_recipient(const RcptQuery& query) override {
+    const Address& address = query.address;
+    bool ignorequota = query.ignorequota;
+    last_size_hint = query.size_hint;
+    last_authuser = query.authuser;
     if (address.user == "full" && !ignorequota) return Status(Code::kQuotaExceeded, "full");
     static const std::set<std::string> kUsers = {"alice", "bob", "full", "late"};
     if (!kUsers.count(address.user)) return Status(Code::kMailboxNonexistent, address.user);
@@ -59,6 +61,7 @@ class FakeBackend : public Backend {
   bool fail_writes = false;
   bool fail_begin = false;
   uint64_t last_size_hint = 0;
+  std::string last_authuser;
 };
 
 class FakeSasl : public net::SaslServer {
@@ -334,6 +337,18 @@ TEST_F(SessionTest, AuthExchangeContinuationCancelAndFailure) {
   EXPECT_EQ(talk(*s, "AUTH PLAIN\r\nAGFsaWNlAHNlY3JldA==\r\n"),
             "334 \r\n235 2.7.0 Authentication successful\r\n");
   EXPECT_EQ(talk(*s, "MAIL FROM:<a@b>\r\n"), "250 2.1.0 ok\r\n");
+}
+
+TEST_F(SessionTest, RcptIdentityIsAuthParamElseSaslUser) {
+  FakeSasl sasl;
+  auto s = open(false, &sasl);
+  talk(*s, "LHLO c\r\nAUTH PLAIN AGFsaWNlAHNlY3JldA==\r\nMAIL FROM:<a@b>\r\nRCPT TO:<bob>\r\n");
+  EXPECT_EQ(backend_.last_authuser, "alice");
+  talk(*s, "RSET\r\nMAIL FROM:<a@b> AUTH=carol\r\nRCPT TO:<bob>\r\n");
+  EXPECT_EQ(backend_.last_authuser, "carol");
+  auto anon = open();
+  talk(*anon, "LHLO c\r\nMAIL FROM:<a@b>\r\nRCPT TO:<bob>\r\n");
+  EXPECT_EQ(backend_.last_authuser, "");
 }
 
 TEST_F(SessionTest, AuthNotOfferedWithoutSasl) {

@@ -44,11 +44,14 @@ class StoreBackendTest : public ::testing::Test {
     ASSERT_TRUE(e.ok()) << e.status().to_string();
   }
 
-  Result<Recipient> resolve(std::string_view addr, bool ignorequota = false) {
+  Result<Recipient> resolve(std::string_view addr, std::string authuser = "") {
     auto a = parse_address(addr);
     EXPECT_TRUE(a.ok()) << addr;
     if (!a.ok()) return a.status();
-    return backend_->resolve_recipient(*a, ignorequota, 0);
+    RcptQuery q;
+    q.address = *a;
+    q.authuser = std::move(authuser);
+    return backend_->resolve_recipient(q);
   }
 
   // One LMTP conversation against the real store; returns the replies.
@@ -109,14 +112,20 @@ TEST_F(StoreBackendTest, DowncaseCanBeTurnedOff) {
 }
 
 TEST_F(StoreBackendTest, DetailNeedsAnExistingFolderWithPostRight) {
-  open();
+  open("admins: cyrus\n");
   create("user.alice");
   create("user.alice.lists", "alice\tlrs\tanyone\tp\t");
-  create("user.alice.own");  // default ACL: the owner holds 'p'
+  create("user.alice.own");  // default ACL: the owner holds 'p', anyone nothing
   create("user.alice.closed", "alice\tlrs\t");
-  create("user.alice.a.b");
+  create("user.alice.a.b", "anyone\tp\t");
   EXPECT_EQ(resolve("alice+lists")->mailbox, "user.alice.lists");
-  EXPECT_EQ(resolve("alice+own")->mailbox, "user.alice.own");
+  // Anonymous delivery (a pre-authorised MTA) has only the rights of anyone;
+  // an identity (AUTH= or SASL) brings its own, and an admin's.
+  EXPECT_EQ(resolve("alice+own")->mailbox, "user.alice");
+  EXPECT_EQ(resolve("alice+own", "alice")->mailbox, "user.alice.own");
+  EXPECT_EQ(resolve("alice+own", "bob")->mailbox, "user.alice");
+  EXPECT_EQ(resolve("alice+own", "cyrus")->mailbox, "user.alice.own");
+  EXPECT_EQ(resolve("alice+closed", "alice")->mailbox, "user.alice");
   EXPECT_EQ(resolve("alice+closed")->mailbox, "user.alice");
   EXPECT_EQ(resolve("alice+missing")->mailbox, "user.alice");
   EXPECT_EQ(resolve("alice+a/b")->mailbox, "user.alice.a.b");
