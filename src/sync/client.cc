@@ -1,0 +1,493 @@
+#include "sync/client.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <map>
+
+#include "store/mboxname.h"
+#include "sync/protocol.h"
+#include "sync/reconcile.h"
+#include "sync/state.h"
+#include "synclog/work.h"
+
+namespace replimail::sync {
+namespace {
+
+using dlist::Value;
+
+constexpr size_t kReserveChunk = 8192;
+constexpr size_t kUploadChunk = 1024;
+constexpr int kMaxTries = 3;
+
+Value keyed(std::string key, Value v) {
+  v.set_key(std::move(key));
+  return v;
+}
+
+}  // namespace
+
+SyncClient::SyncClient(store::Instance& instance, ReplicaConnection& conn, FetchSink& fetched,
+                       ClientOptions options)
+    : inst_(instance), conn_(conn), fetched_(fetched), opts_(std::move(options)) {}
+
+Status SyncClient::restart() {
+  uploaded_.clear();
+  missing_.clear();
+  fetched_.clear();
+  return conn_.simple("RESTART");
+}
+
+Status SyncClient::fail(const std::string& user, const std::string& mailbox, Status s) {
+  report(user, mailbox, s);
+  return s;
+}
+
+void SyncClient::report(const std::string& user, const std::string& mailbox,
+                        const Status& s) const {
+  spdlog::error("SYNCERROR channel={} user={} mailbox={}: {}",
+                opts_.channel.empty() ? "\"\"" : opts_.channel, user.empty() ? "-" : user,
+                mailbox.empty() ? "-" : mailbox, s.to_string());
+}
+
+Result<UserState> SyncClient::get_user(const std::string& userid, bool meta_only) {
+  auto reply = conn_.command("GET", keyed(meta_only ? "META" : "USER", Value::atom(userid)));
+  UserState u;
+  if (!reply.ok()) {
+    // A replica without the user answers "no such mailbox": it is empty.
+    if (reply.status().code() == Code::kMailboxNonexistent) return u;
+    return reply.status();
+  }
+  for (const Value& item : reply->items) {
+    if (item.key() == "MAILBOX") {
+      auto m = mailbox_from_dlist(item);
+      if (!m.ok()) return m.status();
+      u.mailboxes.push_back(std::move(*m));
+    } else if (item.key() == "QUOTA") {
+      auto q = quota_from_dlist(item);
+      if (!q.ok()) return q.status();
+      u.quotas.push_back(std::move(*q));
+    } else if (item.key() == "SEEN") {
+      auto s = seen_from_dlist(item, false);
+      if (!s.ok()) return s.status();
+      u.seen.push_back(std::move(*s));
+    } else if (item.key() == "LSUB") {
+      auto l = atoms_from_dlist(item);
+      if (!l.ok()) return l.status();
+      u.lsub = std::move(*l);
+    }
+  }
+  return u;
+}
+
+Result<std::optional<MailboxState>> SyncClient::fetch_remote(const std::string& name) {
+  auto reply = conn_.command("GET", keyed("MAILBOXES", atom_list({name})));
+  if (!reply.ok()) return reply.status();
+  for (const Value& item : reply->items) {
+    if (item.key() != "MAILBOX") continue;
+    auto m = mailbox_from_dlist(item);
+    if (!m.ok()) return m.status();
+    if (m->mboxname == name) return std::optional<MailboxState>(std::move(*m));
+  }
+  return std::optional<MailboxState>();
+}
+
+Status SyncClient::sync_user(const std::string& userid) {
+  Status s = store::validate_userid(userid);
+  if (!s) return fail(userid, "", s);
+  for (int attempt = 0;; attempt++) {
+    auto remote = get_user(userid, false);
+    if (!remote.ok()) return fail(userid, "", remote.status());
+    // User deletion is driven by UNUSER only: no INBOX here, nothing to do.
+    auto inbox = inst_.lookup(store::user_inbox(userid));
+    if (!inbox.ok()) {
+      if (inbox.status().code() == Code::kMailboxNonexistent) return Status::ok();
+      return fail(userid, "", inbox.status());
+    }
+    auto entries = user_entries(inst_, userid);
+    if (!entries.ok()) return fail(userid, "", entries.status());
+    std::vector<store::MailboxEntry> local;
+    for (const auto& e : *entries)
+      if (e.is_real()) local.push_back(e);
+    s = do_folders(local, remote->mailboxes, true);
+    if (s.code() == Code::kAgain) {
+      if (attempt + 1 >= kMaxTries)
+        return fail(userid, "", Status(Code::kSyncChanged, "folders kept changing"));
+      continue;
+    }
+    if (!s) return s;
+    auto mine = user_state(inst_, userid, true);
+    if (!mine.ok()) return fail(userid, "", mine.status());
+    s = sync_quotas(mine->quotas, remote->quotas);
+    if (!s) return s;
+    return sync_seen_and_subs(userid, *remote);
+  }
+}
+
+Status SyncClient::sync_meta(const std::string& userid) {
+  auto remote = get_user(userid, true);
+  if (!remote.ok()) return fail(userid, "", remote.status());
+  return sync_seen_and_subs(userid, *remote);
+}
+
+Status SyncClient::sync_seen_and_subs(const std::string& userid, const UserState& remote) {
+  auto mine = user_state(inst_, userid, false);
+  if (!mine.ok()) return fail(userid, "", mine.status());
+  std::set<std::string> theirs(remote.lsub.begin(), remote.lsub.end());
+  std::set<std::string> ours(mine->lsub.begin(), mine->lsub.end());
+  for (const auto& name : ours) {
+    if (theirs.contains(name)) continue;
+    auto r = conn_.command("APPLY", keyed("SUB", to_dlist(SubRequest{userid, name})));
+    if (!r.ok()) return fail(userid, name, r.status());
+  }
+  for (const auto& name : theirs) {
+    if (ours.contains(name)) continue;
+    auto r = conn_.command("APPLY", keyed("UNSUB", to_dlist(SubRequest{userid, name})));
+    if (!r.ok()) return fail(userid, name, r.status());
+  }
+  for (const auto& seen : mine->seen) {
+    bool same = false;
+    for (const auto& r : remote.seen) same = same || r.seen == seen.seen;
+    if (same) continue;
+    SeenItem item{userid, seen.seen};
+    auto r = conn_.command("APPLY", keyed("SEEN", to_dlist(item, true)));
+    // Seen uploads are best effort, as in Cyrus.
+    if (!r.ok()) report(userid, seen.seen.uniqueid, r.status());
+  }
+  return Status::ok();
+}
+
+Status SyncClient::sync_quotas(const std::vector<QuotaItem>& local,
+                               const std::vector<QuotaItem>& remote) {
+  for (const auto& q : local) {
+    bool same = false;
+    for (const auto& r : remote)
+      same =
+          same || (r.root == q.root && r.storage_kib == q.storage_kib && r.messages == q.messages);
+    if (same) continue;
+    auto r = conn_.command("APPLY", keyed("QUOTA", to_dlist(q)));
+    if (!r.ok()) return fail("", q.root, r.status());
+  }
+  for (const auto& r : remote) {
+    bool kept = false;
+    for (const auto& q : local) kept = kept || q.root == r.root;
+    if (kept) continue;
+    auto reply = conn_.command("APPLY", keyed("UNQUOTA", Value::atom(r.root)));
+    if (!reply.ok()) return fail("", r.root, reply.status());
+  }
+  return Status::ok();
+}
+
+Status SyncClient::sync_quota_root(const std::string& root) {
+  std::vector<QuotaItem> local, remote;
+  auto q = quota_item(inst_, root);
+  if (q.ok()) local.push_back(*q);
+  auto reply = conn_.command("GET", keyed("QUOTA", Value::atom(root)));
+  if (!reply.ok()) return fail("", root, reply.status());
+  for (const Value& item : reply->items) {
+    auto r = quota_from_dlist(item);
+    if (r.ok()) remote.push_back(*r);
+  }
+  return sync_quotas(local, remote);
+}
+
+Status SyncClient::sync_mailboxes(const std::vector<std::string>& names) {
+  for (int attempt = 0;; attempt++) {
+    std::vector<store::MailboxEntry> local;
+    std::vector<std::string> ask;
+    std::set<std::string> seen_names;
+    auto want = [&](const std::string& n) {
+      if (seen_names.insert(n).second) ask.push_back(n);
+    };
+    for (const auto& n : names) {
+      want(n);
+      auto e = inst_.mailboxes().lookup(n);
+      if (!e.ok() || e->is_tombstone() || e->is_intermediate()) continue;
+      local.push_back(*e);
+      // Former names of the same uniqueid, so that a rename is recognised.
+      auto hist = inst_.mailboxes().history(e->uniqueid);
+      if (hist.ok())
+        for (const auto& h : *hist) want(h.name);
+    }
+    auto reply = conn_.command("GET", keyed("MAILBOXES", atom_list(ask)));
+    if (!reply.ok()) return fail("", names.empty() ? "" : names[0], reply.status());
+    std::vector<MailboxState> remote;
+    for (const Value& item : reply->items) {
+      auto m = mailbox_from_dlist(item);
+      if (!m.ok()) return fail("", "", m.status());
+      remote.push_back(std::move(*m));
+    }
+    Status s = do_folders(local, remote, false);
+    if (s.code() != Code::kAgain) return s;
+    if (attempt + 1 >= kMaxTries)
+      return fail("", "", Status(Code::kSyncChanged, "folders kept changing"));
+  }
+}
+
+Status SyncClient::sync_all() {
+  auto users = inst_.mailboxes().users();
+  if (!users.ok()) return fail("", "", users.status());
+  Status result;
+  for (const auto& u : *users) {
+    Status s = sync_user(u);
+    if (!s && result) result = s;
+    s = restart();
+    if (!s) return fail(u, "", s);
+  }
+  std::vector<std::string> shared;
+  Status s = inst_.mailboxes().list("", false, [&](const store::MailboxEntry& e) {
+    if (e.is_real() && store::mboxname_owner(e.name).empty() &&
+        synclog::mboxname_userid(e.name).empty())
+      shared.push_back(e.name);
+    return true;
+  });
+  if (!s) return fail("", "", s);
+  for (const auto& name : shared) {
+    s = sync_mailboxes({name});
+    if (!s && result) result = s;
+  }
+  return result;
+}
+
+Status SyncClient::reserve(const std::vector<MailboxState>& local,
+                           const std::map<std::string, std::optional<MailboxState>>& remote) {
+  // partition -> (replica folder names, GUIDs)
+  std::map<std::string, std::pair<std::vector<std::string>, std::vector<std::string>>> parts;
+  std::set<std::string> collected;
+  for (const auto& m : local) {
+    auto it = remote.find(m.mboxname);
+    const std::optional<MailboxState>* r = it == remote.end() ? nullptr : &it->second;
+    uint32_t from_uid = (r && r->has_value()) ? (*r)->last_uid : 0;
+    std::string partition = opts_.partition.empty() ? m.partition : opts_.partition;
+    auto& [folders, guids] = parts[partition];
+    if (r && r->has_value()) folders.push_back((*r)->mboxname);
+    auto mbox = inst_.open_mailbox(m.mboxname);
+    if (!mbox.ok()) continue;  // vanished meanwhile: its delete is replicated separately
+    Status s = (*mbox)->for_each_record(0, [&](const store::IndexRecord& rec) {
+      if (rec.uid > from_uid && !rec.expunged() && !uploaded_.contains(rec.guid) &&
+          collected.insert(rec.guid).second)
+        guids.push_back(rec.guid);
+      return true;
+    });
+    if (!s) return fail("", m.mboxname, s);
+  }
+  for (auto& [partition, fg] : parts) {
+    auto& [folders, guids] = fg;
+    if (folders.empty()) {
+      // The replica has none of these folders: everything is missing.
+      missing_.insert(guids.begin(), guids.end());
+      continue;
+    }
+    for (size_t i = 0; i < guids.size(); i += kReserveChunk) {
+      ReserveRequest req{
+          partition, folders,
+          std::vector<std::string>(guids.begin() + static_cast<std::ptrdiff_t>(i),
+                                   guids.begin() + static_cast<std::ptrdiff_t>(
+                                                       std::min(guids.size(), i + kReserveChunk)))};
+      auto reply = conn_.command("APPLY", keyed("RESERVE", to_dlist(req)));
+      if (!reply.ok()) return fail("", folders.front(), reply.status());
+      for (const Value& item : reply->items) {
+        if (item.key() != "MISSING") continue;
+        auto list = atoms_from_dlist(item);
+        if (!list.ok()) return fail("", folders.front(), list.status());
+        missing_.insert(list->begin(), list->end());
+      }
+    }
+  }
+  return Status::ok();
+}
+
+Status SyncClient::do_folders(const std::vector<store::MailboxEntry>& local,
+                              const std::vector<MailboxState>& remote, bool delete_remote) {
+  std::vector<MailboxState> mine;
+  for (const auto& e : local) {
+    auto m = mailbox_state(inst_, e, false);
+    if (!m.ok()) {
+      if (m.status().code() == Code::kMailboxNonexistent) continue;
+      return fail(store::mboxname_owner(e.name), e.name, m.status());
+    }
+    mine.push_back(std::move(*m));
+  }
+  auto plan = plan_folders(mine, remote, delete_remote, [&](const std::string& name) {
+    auto e = inst_.mailboxes().lookup(name);
+    return e.ok() && e->is_tombstone();
+  });
+  if (!plan.ok()) return fail("", "", plan.status());
+  for (const auto& name : plan->orphans)
+    if (delete_remote)
+      spdlog::warn("channel={} mailbox={}: on the replica only and no tombstone here; left alone",
+                   opts_.channel.empty() ? "\"\"" : opts_.channel, name);
+  Status s = reserve(mine, plan->updates);
+  if (!s) return s;
+  for (const auto& name : plan->unmailbox) {
+    auto r = conn_.command("APPLY", keyed("UNMAILBOX", Value::atom(name)));
+    if (!r.ok() && r.status().code() != Code::kMailboxNonexistent)
+      return fail(store::mboxname_owner(name), name, r.status());
+  }
+  if (!plan->renames.empty()) {
+    for (RenameRequest r : plan->renames) {
+      if (!opts_.partition.empty()) r.partition = opts_.partition;
+      auto reply = conn_.command("APPLY", keyed("RENAME", to_dlist(r)));
+      if (!reply.ok()) return fail(store::mboxname_owner(r.oldname), r.oldname, reply.status());
+    }
+    return Status(Code::kAgain, "renamed folders");
+  }
+  Status result;
+  for (const auto& e : local) {
+    auto it = plan->updates.find(e.name);
+    if (it == plan->updates.end()) continue;
+    s = update_mailbox(e, it->second);
+    if (!s && result) result = s;
+  }
+  return result;
+}
+
+Status SyncClient::update_mailbox(const store::MailboxEntry& entry,
+                                  std::optional<MailboxState> remote) {
+  const std::string user = store::mboxname_owner(entry.name);
+  Status s = update_once(entry, remote, true);
+  if (s.code() == Code::kSyncChecksum || s.code() == Code::kSyncChanged) {
+    spdlog::info("{}: {}; recalculating and trying again", entry.name, s.to_string());
+    auto fresh = fetch_remote(entry.name);
+    if (!fresh.ok()) return fail(user, entry.name, fresh.status());
+    s = update_once(entry, *fresh, false);
+  }
+  if (opts_.no_copyback) return s ? s : fail(user, entry.name, s);
+  if (s.code() == Code::kAgain || s.code() == Code::kSyncChecksum) {
+    Status f = full_update(entry);
+    if (!f) return fail(user, entry.name, f);
+    auto fresh = fetch_remote(entry.name);
+    if (!fresh.ok()) return fail(user, entry.name, fresh.status());
+    s = update_once(entry, *fresh, false);
+  }
+  return s ? s : fail(user, entry.name, s);
+}
+
+Status SyncClient::update_once(const store::MailboxEntry& entry,
+                               const std::optional<MailboxState>& remote, bool since) {
+  auto mbox = inst_.open_mailbox(entry.name);
+  if (!mbox.ok()) {
+    // Deleted meanwhile: the delete is replicated on its own.
+    return mbox.status().code() == Code::kMailboxNonexistent ? Status::ok() : mbox.status();
+  }
+  auto state = mailbox_state(inst_, (*mbox)->entry(), false);
+  if (!state.ok()) return state.status();
+  MailboxState m = std::move(*state);
+  if (remote && m.uniqueid != remote->uniqueid) return Status(Code::kMailboxMoved, entry.name);
+  if (remote && mailbox_unchanged(m, *remote)) return Status::ok();
+  if (!opts_.partition.empty()) m.partition = opts_.partition;
+  uint64_t from = remote ? remote->highestmodseq : 0;
+  uint32_t from_uid = remote ? remote->last_uid : 0;
+  auto records = record_items(**mbox, from);
+  if (!records.ok()) return records.status();
+  if (remote && since && remote->highestmodseq != 0) {
+    m.since_modseq = remote->highestmodseq;
+    m.since_crc = remote->sync_crc;
+    m.since_crc_annot = remote->sync_crc_annot.value_or(0);
+  }
+  std::vector<dlist::FileRef> files;
+  std::set<std::string> queued;
+  for (const auto& item : *records) {
+    const auto& r = item.record;
+    if (r.uid <= from_uid || r.expunged()) continue;
+    if (!missing_.contains(r.guid) || uploaded_.contains(r.guid) || !queued.insert(r.guid).second)
+      continue;
+    files.push_back(dlist::FileRef{m.partition, r.guid, r.size, (*mbox)->message_path(r.uid)});
+  }
+  m.records = std::move(*records);
+  Status s = upload(files);
+  if (!s) return s;
+  auto reply = conn_.command("APPLY", keyed("MAILBOX", to_dlist(m)));
+  if (!reply.ok()) return reply.status();
+  stats_.mailboxes_applied++;
+  return Status::ok();
+}
+
+Status SyncClient::upload(const std::vector<dlist::FileRef>& files) {
+  for (size_t i = 0; i < files.size(); i += kUploadChunk) {
+    Value list = Value::list();
+    size_t end = std::min(files.size(), i + kUploadChunk);
+    for (size_t j = i; j < end; j++) {
+      // Re-check the file against its record before sending it, as Cyrus
+      // does: a damaged file must not reach the replica.
+      auto d = store::digest_file(files[j].path);
+      if (!d.ok() || d->guid != files[j].guid || d->size != files[j].size) {
+        spdlog::error("message file {} does not match GUID {}; not sent", files[j].path,
+                      files[j].guid);
+        list.push(Value::nil());
+        continue;
+      }
+      list.push(Value::file(files[j]));
+    }
+    auto reply = conn_.command("APPLY", keyed("MESSAGE", std::move(list)));
+    if (!reply.ok()) return reply.status();
+    for (size_t j = i; j < end; j++) {
+      uploaded_.insert(files[j].guid);
+      missing_.erase(files[j].guid);
+      stats_.messages_uploaded++;
+      stats_.bytes_uploaded += files[j].size;
+    }
+  }
+  return Status::ok();
+}
+
+Status SyncClient::sync_sub(const std::string& userid, const std::string& mboxname) {
+  auto subs = inst_.userdata().subscriptions(userid);
+  if (!subs.ok()) return fail(userid, mboxname, subs.status());
+  bool on = std::find(subs->begin(), subs->end(), mboxname) != subs->end();
+  auto r =
+      conn_.command("APPLY", keyed(on ? "SUB" : "UNSUB", to_dlist(SubRequest{userid, mboxname})));
+  if (!r.ok()) return fail(userid, mboxname, r.status());
+  return Status::ok();
+}
+
+Status SyncClient::sync_unmailbox(const std::string& name) {
+  auto e = inst_.mailboxes().lookup(name);
+  if (e.ok() && !e->is_tombstone()) return Status::ok();  // exists again
+  if (!e.ok()) {
+    spdlog::info("attempt to UNMAILBOX {} without a tombstone", name);
+    return Status::ok();
+  }
+  auto r = conn_.command("APPLY", keyed("UNMAILBOX", Value::atom(name)));
+  if (!r.ok() && r.status().code() != Code::kMailboxNonexistent)
+    return fail(store::mboxname_owner(name), name, r.status());
+  return Status::ok();
+}
+
+Status SyncClient::sync_unuser(const std::string& userid) {
+  auto inbox = inst_.lookup(store::user_inbox(userid));
+  if (inbox.ok()) return Status::ok();  // the user exists here: not deleted
+  auto r = conn_.command("APPLY", keyed("UNUSER", Value::atom(userid)));
+  if (!r.ok()) return fail(userid, "", r.status());
+  return Status::ok();
+}
+
+Status SyncClient::sync_lines(const std::vector<synclog::Line>& lines) {
+  synclog::SyncWork work = synclog::build_work(lines, inst_.config().get("deletedprefix"));
+  Status result;
+  auto keep = [&](Status s) {
+    if (!s && result) result = s;
+  };
+  for (const auto& [user, names] : work.mailbox_groups) {
+    keep(sync_mailboxes(names));
+    Status s = restart();
+    if (!s) return fail(user, "", s);
+  }
+  for (const auto& root : work.quota) keep(sync_quota_root(root));
+  for (const auto& [user, uniqueid] : work.seen) keep(sync_meta(user));
+  for (const auto& [user, name] : work.sub) keep(sync_sub(user, name));
+  for (const auto& name : work.unmailbox) keep(sync_unmailbox(name));
+  for (const auto& user : work.meta) keep(sync_meta(user));
+  for (const auto& user : work.user) {
+    keep(sync_user(user));
+    Status s = restart();
+    if (!s) return fail(user, "", s);
+  }
+  for (const auto& user : work.unuser) keep(sync_unuser(user));
+  if (!work.annotation.empty())
+    spdlog::info("server annotations are not replicated by this client; {} item(s) skipped",
+                 work.annotation.size());
+  return result;
+}
+
+}  // namespace replimail::sync

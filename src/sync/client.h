@@ -1,0 +1,127 @@
+// sync_client's one-shot work (reference §5.2–§5.7): bring the replica's
+// copy of users, mailboxes, subscriptions, seen state and quotas in line
+// with this (master) instance. It always compares current state (GET, then
+// APPLY of the differences), so running it again changes nothing and sends
+// no message.
+//
+// Messages travel only when the replica lacks them: GUIDs are reserved
+// first (APPLY RESERVE), only the MISSING ones are uploaded as file literals
+// (APPLY MESSAGE), then APPLY MAILBOX carries the records with MODSEQ above
+// the replica's HIGHESTMODSEQ. A CRC mismatch falls back to a full update
+// (GET FULLMAILBOX and a record-by-record merge that renumbers split-brain
+// UIDs on the master so that no message is lost).
+//
+// Every replication error is logged in one line naming the channel, user,
+// mailbox and cause. Not thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "dlist/parser.h"
+#include "store/instance.h"
+#include "store/staged_message.h"
+#include "sync/connection.h"
+#include "sync/types.h"
+#include "synclog/line.h"
+
+namespace replimail::sync {
+
+// Receives the message files of GET FETCH replies (full update copyback)
+// into staging files of the local instance; they are removed by clear().
+class FetchSink : public dlist::FileSink {
+ public:
+  explicit FetchSink(store::Instance& instance) : inst_(instance) {}
+  Status begin(const dlist::FileRef& ref) override;
+  Status write(std::string_view bytes) override;
+  Result<std::string> finish() override;
+  void discard() override;
+  void clear() { files_.clear(); }
+
+ private:
+  store::Instance& inst_;
+  std::string guid_;
+  std::unique_ptr<store::StagedMessage> msg_;
+  std::vector<std::unique_ptr<store::StagedMessage>> files_;
+};
+
+struct ClientOptions {
+  std::string channel;       // for logs ("" = default channel)
+  std::string partition;     // -p: destination partition; "" = the master's
+  bool no_copyback = false;  // -O: never run a full update
+};
+
+struct ClientStats {
+  uint64_t messages_uploaded = 0;
+  uint64_t bytes_uploaded = 0;
+  uint64_t mailboxes_applied = 0;
+  uint64_t full_updates = 0;
+};
+
+class SyncClient {
+ public:
+  // `fetched` must be the sink `conn` was opened with.
+  SyncClient(store::Instance& instance, ReplicaConnection& conn, FetchSink& fetched,
+             ClientOptions options);
+
+  // -u: everything of one user (§5.2).
+  Status sync_user(const std::string& userid);
+  // -m: these mailboxes, as one batch (no remote deletes).
+  Status sync_mailboxes(const std::vector<std::string>& names);
+  // -A: every user, then every shared mailbox.
+  Status sync_all();
+  // -f / rolling: the work of one sync log's lines (§1.9).
+  Status sync_lines(const std::vector<synclog::Line>& lines);
+  // Seen state and subscriptions of a user (META).
+  Status sync_meta(const std::string& userid);
+
+  const ClientStats& stats() const { return stats_; }
+
+ private:
+  // The mailbox set sync: reserve, deletes, renames, updates. kAgain after
+  // renames (the caller refetches the replica state and repeats).
+  Status do_folders(const std::vector<store::MailboxEntry>& local,
+                    const std::vector<MailboxState>& remote, bool delete_remote);
+  Status reserve(const std::vector<MailboxState>& local,
+                 const std::map<std::string, std::optional<MailboxState>>& remote);
+  // §5.5: one mailbox, with the CRC retry and full-update ladder.
+  Status update_mailbox(const store::MailboxEntry& entry, std::optional<MailboxState> remote);
+  // One attempt: kSyncChecksum / kSyncChanged / kAgain tell the caller to
+  // escalate. `since`: send SINCE_* (first attempt).
+  Status update_once(const store::MailboxEntry& entry, const std::optional<MailboxState>& remote,
+                     bool since);
+  Status upload(const std::vector<dlist::FileRef>& files);
+  // §5.7, see sync/full_update.cc.
+  Status full_update(const store::MailboxEntry& entry);
+  Result<std::optional<MailboxState>> fetch_remote(const std::string& name);
+  Status sync_quotas(const std::vector<QuotaItem>& local, const std::vector<QuotaItem>& remote);
+  Status sync_quota_root(const std::string& root);
+  Status sync_seen_and_subs(const std::string& userid, const UserState& remote);
+  Status sync_sub(const std::string& userid, const std::string& mboxname);
+  Status sync_unmailbox(const std::string& name);
+  Status sync_unuser(const std::string& userid);
+  // RESTART: the replica drops its staged files, so uploads start afresh.
+  Status restart();
+  Result<UserState> get_user(const std::string& userid, bool meta_only);
+  // Logs a replication error in one line (and returns it).
+  void report(const std::string& user, const std::string& mailbox, const Status& s) const;
+  Status fail(const std::string& user, const std::string& mailbox, Status s);
+
+  store::Instance& inst_;
+  ReplicaConnection& conn_;
+  FetchSink& fetched_;
+  ClientOptions opts_;
+  ClientStats stats_;
+  // GUIDs the replica reported MISSING and that were not uploaded yet.
+  std::set<std::string> missing_;
+  // GUIDs uploaded in this session (staged on the replica until RESTART).
+  std::set<std::string> uploaded_;
+};
+
+}  // namespace replimail::sync

@@ -1,0 +1,176 @@
+#include "sync/connection.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/evp.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "dlist/framing.h"
+#include "dlist/printer.h"
+#include "net/socket.h"
+
+namespace replimail::sync {
+namespace {
+
+std::string b64(std::string_view in) {
+  std::string out(4 * ((in.size() + 2) / 3), '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(in.data()),
+                          static_cast<int>(in.size()));
+  out.resize(static_cast<size_t>(n));
+  return out;
+}
+
+std::string line_text(const std::vector<dlist::Value>& line) {
+  std::string out;
+  for (const auto& v : line) {
+    if (!out.empty()) out += ' ';
+    out += dlist::debug_string(v);
+  }
+  return out;
+}
+
+bool is_atom(const dlist::Value& v, std::string_view word) {
+  auto s = v.str();
+  return s && *s == word;
+}
+
+}  // namespace
+
+ReplicaConnection::ReplicaConnection(int fd, ConnectOptions opts, dlist::FileSink* sink)
+    : fd_(fd),
+      opts_(std::move(opts)),
+      io_(std::make_unique<Transport>(fd, fd)),
+      parser_(std::make_unique<dlist::Parser>(sink, dlist::Limits{}, true)) {
+  io_->set_timeout(opts_.timeout);
+}
+
+ReplicaConnection::~ReplicaConnection() {
+  parser_.reset();
+  io_.reset();
+  ::close(fd_);
+}
+
+Result<std::unique_ptr<ReplicaConnection>> ReplicaConnection::open(const ConnectOptions& opts,
+                                                                   dlist::FileSink* sink) {
+  auto fd = net::connect_to(opts.host, opts.port);
+  if (!fd.ok()) return fd.status();
+  if (!opts.host.starts_with("/")) {
+    int one = 1;
+    ::setsockopt(*fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    ::setsockopt(*fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+  }
+  std::unique_ptr<ReplicaConnection> c(new ReplicaConnection(*fd, opts, sink));
+  Status s = c->handshake();
+  if (!s) return s;
+  return c;
+}
+
+Result<std::vector<dlist::Value>> ReplicaConnection::read_line() {
+  auto ev = io_->read_line(*parser_);
+  if (!ev.ok()) {
+    return Status(Code::kIoError, io_->eof() ? "replica closed the connection"
+                                             : "reading from replica: " + ev.status().message());
+  }
+  if (*ev == dlist::Parser::Event::kBadLine)
+    return Status(Code::kProtocolError, "malformed reply: " + parser_->error().message());
+  auto line = parser_->take_line();
+  if (opts_.verbose >= 2) spdlog::info("< {}", line_text(line));
+  return line;
+}
+
+Status ReplicaConnection::handshake() {
+  for (;;) {
+    auto line = read_line();
+    if (!line.ok()) return line.status();
+    if (line->size() >= 2 && is_atom((*line)[0], "*")) {
+      if (is_atom((*line)[1], "OK")) break;
+      auto cap = (*line)[1].str();
+      if (!cap) continue;
+      caps_.emplace_back(*cap);
+      if (*cap == "SASL")
+        for (size_t i = 2; i < line->size(); i++)
+          mechs_.emplace_back((*line)[i].str().value_or(""));
+      continue;
+    }
+    auto r = dlist::response_from(*line);
+    if (r) return dlist::to_status(*r);
+    return Status(Code::kProtocolError, "unexpected banner line: " + line_text(*line));
+  }
+  if (!opts_.host.starts_with("/")) {
+    if (std::find(mechs_.begin(), mechs_.end(), "PLAIN") == mechs_.end())
+      return Status(Code::kPermissionDenied, "replica does not offer SASL PLAIN");
+    std::string resp = std::string(1, '\0') + opts_.authname + '\0' + opts_.password;
+    Status s = io_->write_flush("AUTHENTICATE PLAIN " + b64(resp) + "\r\n");
+    if (!s) return s;
+    auto line = read_line();
+    if (!line.ok()) return line.status();
+    auto r = dlist::response_from(*line);
+    if (!r) return Status(Code::kProtocolError, "unexpected reply to AUTHENTICATE");
+    if (r->kind != dlist::Response::Kind::kOk)
+      return Status(Code::kPermissionDenied,
+                    "authentication as " + opts_.authname + " failed: " + r->text);
+  }
+  bool offered = std::find(caps_.begin(), caps_.end(), "COMPRESS") != caps_.end();
+  if (offered && opts_.allow_compression) {
+    Status s = io_->write_flush("COMPRESS DEFLATE\r\n");
+    if (!s) return s;
+    auto line = read_line();
+    if (!line.ok()) return line.status();
+    auto r = dlist::response_from(*line);
+    if (r && r->kind == dlist::Response::Kind::kOk) {
+      s = io_->start_compression();
+      if (!s) return s;
+    } else {
+      spdlog::warn("replica refused COMPRESS DEFLATE; continuing uncompressed");
+    }
+  }
+  if (opts_.require_compression && !io_->compressed())
+    return Status(Code::kProtocolError, "compression required (-z) but not negotiated");
+  return Status::ok();
+}
+
+Result<Reply> ReplicaConnection::read_reply() {
+  Reply reply;
+  for (;;) {
+    auto line = read_line();
+    if (!line.ok()) return line.status();
+    if (!line->empty() && is_atom((*line)[0], "*")) {
+      auto item = dlist::keyed(std::move(*line), 1);
+      if (!item.ok()) return item.status();
+      reply.items.push_back(std::move(*item));
+      continue;
+    }
+    auto r = dlist::response_from(*line);
+    if (!r) return Status(Code::kProtocolError, "unexpected reply line: " + line_text(*line));
+    Status s = dlist::to_status(*r);
+    if (!s) return s;
+    return reply;
+  }
+}
+
+Result<Reply> ReplicaConnection::command(const std::string& verb, const dlist::Value& keyed) {
+  if (opts_.verbose >= 1) {
+    std::string text = dlist::debug_string(keyed);
+    if (text.size() > 300) text = text.substr(0, 300) + "...";
+    spdlog::info("> {} {} {}", verb, keyed.key(), text);
+  }
+  Status s = io_->write(verb + " ");
+  if (s) s = dlist::print_item(keyed, *io_);
+  if (s) s = io_->write_flush("\r\n");
+  if (!s) return s;
+  return read_reply();
+}
+
+Status ReplicaConnection::simple(const std::string& verb) {
+  if (opts_.verbose >= 1) spdlog::info("> {}", verb);
+  Status s = io_->write_flush(verb + "\r\n");
+  if (!s) return s;
+  return read_reply().status();
+}
+
+}  // namespace replimail::sync

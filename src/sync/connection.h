@@ -1,0 +1,73 @@
+// sync_client's connection to a replica's sync_server (reference §4.1.1):
+// connect, read the banner's capability lines, AUTHENTICATE PLAIN (skipped
+// on a unix socket), COMPRESS DEFLATE when offered, then one command at a
+// time: the request line goes out with non-synchronising literals and file
+// literals streamed from their files, and the reply's untagged items are
+// collected until the status line.
+//
+// Connection states: kBanner → kAuthenticated → (kCompressed) → kClosed.
+// Not thread-safe.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "dlist/parser.h"
+#include "dlist/value.h"
+#include "sync/transport.h"
+
+namespace replimail::sync {
+
+struct ConnectOptions {
+  std::string host;  // name, address, or an absolute unix socket path
+  uint16_t port = 2005;
+  std::string authname;
+  std::string password;
+  bool require_compression = false;  // -z: fail if not compressed
+  bool allow_compression = true;
+  int verbose = 0;  // 1: log commands; 2: also replies
+  std::chrono::milliseconds timeout{30 * 60 * 1000};
+};
+
+// The untagged items and final status of one command.
+struct Reply {
+  std::vector<dlist::Value> items;  // keyed: MAILBOX, QUOTA, MISSING, ...
+};
+
+class ReplicaConnection {
+ public:
+  // Connects and logs in. `sink` (may be null) receives file literals of
+  // replies (GET FETCH); it must outlive the connection.
+  static Result<std::unique_ptr<ReplicaConnection>> open(const ConnectOptions& opts,
+                                                         dlist::FileSink* sink = nullptr);
+  ~ReplicaConnection();
+
+  // Sends "VERB KEY value" and reads the reply. A NO / BAD / BYE becomes the
+  // returned Status (see dlist::to_status); the connection stays usable
+  // after NO and BAD.
+  Result<Reply> command(const std::string& verb, const dlist::Value& keyed);
+  // RESTART, NOOP, EXIT (no argument).
+  Status simple(const std::string& verb);
+
+  bool compressed() const { return io_->compressed(); }
+  const std::vector<std::string>& capabilities() const { return caps_; }
+  uint64_t bytes_out() const { return io_->bytes_out(); }
+
+ private:
+  ReplicaConnection(int fd, ConnectOptions opts, dlist::FileSink* sink);
+  Status handshake();
+  // Reads one line; kProtocolError on a malformed one.
+  Result<std::vector<dlist::Value>> read_line();
+  Result<Reply> read_reply();
+
+  int fd_;
+  ConnectOptions opts_;
+  std::unique_ptr<Transport> io_;
+  std::unique_ptr<dlist::Parser> parser_;
+  std::vector<std::string> caps_;
+  std::vector<std::string> mechs_;
+};
+
+}  // namespace replimail::sync

@@ -1,0 +1,362 @@
+#include "sync/replica.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <map>
+
+#include "store/mboxname.h"
+#include "store/sync_crc.h"
+#include "sync/state.h"
+
+namespace replimail::sync {
+namespace {
+
+Status checksum(const std::string& name, const std::string& why) {
+  return Status(Code::kSyncChecksum, fmt::format("{}: {}", name, why));
+}
+
+}  // namespace
+
+Replica::Replica(store::Instance& instance, ReserveList& reserve)
+    : inst_(instance), reserve_(reserve) {}
+
+Result<UserState> Replica::get_user(std::string_view userid, bool with_mailboxes) {
+  Status s = store::validate_userid(userid);
+  if (!s) return s;
+  return user_state(inst_, userid, with_mailboxes);
+}
+
+Result<std::vector<MailboxState>> Replica::get_mailboxes(const std::vector<std::string>& names) {
+  std::vector<MailboxState> out;
+  for (const auto& n : names) {
+    auto e = inst_.mailboxes().lookup(n);
+    if (!e.ok()) {
+      if (e.status().code() == Code::kMailboxNonexistent) continue;
+      return e.status();
+    }
+    if (e->is_tombstone()) continue;
+    auto m = mailbox_state(inst_, *e, false);
+    if (!m.ok()) return m.status();
+    out.push_back(std::move(*m));
+  }
+  return out;
+}
+
+Result<std::vector<MailboxState>> Replica::get_uniqueids(
+    const std::vector<std::string>& uniqueids) {
+  std::vector<MailboxState> out;
+  for (const auto& id : uniqueids) {
+    auto e = inst_.mailboxes().lookup_uniqueid(id);
+    if (!e.ok() || e->is_tombstone()) continue;
+    auto m = mailbox_state(inst_, *e, false);
+    if (!m.ok()) return m.status();
+    out.push_back(std::move(*m));
+  }
+  return out;
+}
+
+Result<MailboxState> Replica::get_fullmailbox(std::string_view name) {
+  auto e = inst_.mailboxes().lookup(name);
+  if (!e.ok()) return e.status();
+  if (e->is_tombstone()) return Status(Code::kMailboxNonexistent, std::string(name));
+  return mailbox_state(inst_, *e, true);
+}
+
+Result<QuotaItem> Replica::get_quota(std::string_view root) { return quota_item(inst_, root); }
+
+Result<std::vector<ServerAnnotation>> Replica::get_annotations(std::string_view name) {
+  auto list = inst_.annotations().list(name);
+  if (!list.ok()) return list.status();
+  std::vector<ServerAnnotation> out;
+  for (const auto& a : *list) out.push_back({a.mboxname, a.entry, a.userid, a.value});
+  return out;
+}
+
+Status Replica::apply_placeholder(const MailboxState& m) {
+  auto existing = inst_.mailboxes().lookup(m.mboxname);
+  if (existing.ok() && existing->is_real()) {
+    // The master turned a mailbox into an intermediate: the real one goes.
+    Status s = inst_.delete_mailbox(m.mboxname);
+    if (!s) return s;
+  }
+  store::MailboxEntry e;
+  e.name = m.mboxname;
+  e.uniqueid = m.uniqueid;
+  e.mbtype = m.mbtype;
+  e.partition = m.partition.empty() ? inst_.config().defaultpartition() : m.partition;
+  e.acl = m.acl;
+  e.uidvalidity = m.uidvalidity;
+  e.createdmodseq = m.createdmodseq;
+  e.foldermodseq = m.highestmodseq;
+  e.mtime = ::time(nullptr);
+  Status s = inst_.mailboxes().raise_modseq(m.highestmodseq);
+  if (!s) return s;
+  return inst_.mailboxes().put(e);
+}
+
+Status Replica::create_for(const MailboxState& m) {
+  store::CreateOptions o;
+  o.partition = m.partition;
+  if (!inst_.partition_path(o.partition).ok()) o.partition = "";
+  o.acl = m.acl;
+  o.uniqueid = m.uniqueid;
+  o.uidvalidity = m.uidvalidity;
+  o.createdmodseq = m.createdmodseq;
+  auto e = inst_.create_mailbox(m.mboxname, o);
+  return e.status();
+}
+
+Status Replica::apply_mailbox(const MailboxState& m) {
+  Status s = store::validate_mboxname(m.mboxname);
+  if (!s) return s;
+  if (m.uniqueid.empty())
+    return Status(Code::kProtocolBadParameters, "APPLY MAILBOX without UNIQUEID");
+  if (!m.mbtype.empty() && m.mbtype != "e") {
+    if (m.intermediate() || m.mbtype.find('d') != std::string::npos) return apply_placeholder(m);
+    return Status(Code::kMailboxNotSupported,
+                  fmt::format("{}: mailbox type {} is not supported", m.mboxname, m.mbtype));
+  }
+  if (!m.records) return Status(Code::kProtocolBadParameters, "APPLY MAILBOX without RECORD");
+
+  bool created = false;
+  auto existing = inst_.lookup(m.mboxname);
+  if (!existing.ok()) {
+    if (existing.status().code() != Code::kMailboxNonexistent) return existing.status();
+    s = create_for(m);
+    if (!s) return s;
+    created = true;
+  } else if (existing->uniqueid != m.uniqueid) {
+    auto mbox = inst_.open_mailbox(m.mboxname);
+    if (!mbox.ok()) return mbox.status();
+    auto c = (*mbox)->counters();
+    if (!c.ok()) return c.status();
+    if (!force_ && c->last_uid != 0)
+      return Status(Code::kMailboxMoved, fmt::format("{} has uniqueid {}, master has {}",
+                                                     m.mboxname, existing->uniqueid, m.uniqueid));
+    mbox->reset();
+    s = inst_.delete_mailbox(m.mboxname);
+    if (!s) return s;
+    s = create_for(m);
+    if (!s) return s;
+    created = true;
+  }
+  auto mbox = inst_.open_mailbox(m.mboxname);
+  if (!mbox.ok()) return mbox.status();
+  s = apply_records(**mbox, m, created);
+  if (!s) return s;
+
+  // Mailbox-level state in mailboxes.db: ACL and folder modseq from the master.
+  auto e = inst_.mailboxes().lookup(m.mboxname);
+  if (!e.ok()) return e.status();
+  store::MailboxEntry n = *e;
+  n.acl = m.acl;
+  n.uidvalidity = m.uidvalidity;
+  if (m.foldermodseq != 0) n.foldermodseq = m.foldermodseq;
+  if (m.createdmodseq != 0) n.createdmodseq = m.createdmodseq;
+  if (!(n == *e)) {
+    s = inst_.mailboxes().put(n);
+    if (!s) return s;
+  }
+  s = inst_.mailboxes().raise_modseq(m.highestmodseq);
+  if (!s) return s;
+  s = apply_mailbox_annotations(m);
+  if (!s) return s;
+
+  auto c = (*mbox)->counters();
+  if (!c.ok()) return c.status();
+  if (!store::crc_matches(m.sync_crc, c->sync_crc) ||
+      (m.sync_crc_annot && !store::crc_matches(*m.sync_crc_annot, c->sync_crc_annot)))
+    return checksum(m.mboxname,
+                    fmt::format("CRC mismatch after apply: master {}/{} replica {}/{}", m.sync_crc,
+                                m.sync_crc_annot.value_or(0), c->sync_crc, c->sync_crc_annot));
+  return Status::ok();
+}
+
+Status Replica::apply_records(store::Mailbox& mbox, const MailboxState& m, bool created) {
+  auto txn_r = mbox.begin();
+  if (!txn_r.ok()) return txn_r.status();
+  store::MailboxTxn& txn = **txn_r;
+  store::MailboxCounters local = txn.counters();
+  const std::string& name = m.mboxname;
+  // A freshly created mailbox takes every record as new.
+  uint64_t local_hms = created ? 0 : local.highestmodseq;
+
+  if (!created && m.since_modseq) {
+    if (*m.since_modseq != local.highestmodseq ||
+        !store::crc_matches(m.since_crc, local.sync_crc) ||
+        !store::crc_matches(m.since_crc_annot, local.sync_crc_annot))
+      return Status(Code::kSyncChanged, fmt::format("{}: replica changed since modseq {} (now {})",
+                                                    name, *m.since_modseq, local.highestmodseq));
+  }
+  if (!force_ && !created) {
+    if (local_hms > m.highestmodseq)
+      return checksum(name, fmt::format("replica HIGHESTMODSEQ {} above master's {}", local_hms,
+                                        m.highestmodseq));
+    if (local.uidvalidity > m.uidvalidity)
+      return checksum(name, fmt::format("replica UIDVALIDITY {} above master's {}",
+                                        local.uidvalidity, m.uidvalidity));
+    if (local.last_uid > m.last_uid)
+      return checksum(
+          name, fmt::format("replica LAST_UID {} above master's {}", local.last_uid, m.last_uid));
+  }
+
+  uint32_t prev_uid = 0;
+  for (const RecordItem& item : *m.records) {
+    const store::IndexRecord& rec = item.record;
+    if (rec.uid <= prev_uid)
+      return Status(Code::kProtocolBadParameters,
+                    fmt::format("{}: records not in ascending UID order at {}", name, rec.uid));
+    prev_uid = rec.uid;
+    auto old = txn.record(rec.uid);
+    if (old.ok()) {
+      if (old->expunged() && rec.expunged()) continue;
+      if (old->guid != rec.guid)
+        return checksum(
+            name, fmt::format("uid {}: GUID {} here, {} on master", rec.uid, old->guid, rec.guid));
+      if (!force_ && old->modseq > rec.modseq)
+        return checksum(name, fmt::format("uid {}: replica MODSEQ {} above master's {}", rec.uid,
+                                          old->modseq, rec.modseq));
+      if (!force_ && old->expunged() && !rec.expunged())
+        return checksum(name, fmt::format("uid {}: expunged here, not on master", rec.uid));
+    } else if (old.status().code() != Code::kNotFound) {
+      return old.status();
+    } else if (rec.uid <= local.last_uid) {
+      if (rec.expunged()) continue;
+      return checksum(
+          name, fmt::format("uid {}: missing here below LAST_UID {}", rec.uid, local.last_uid));
+    }
+    if (old.ok() && *old == rec && item.annotations.empty()) continue;
+    std::string file;
+    if (!old.ok()) {
+      file = reserve_.find(rec.guid);
+      if (file.empty() && !rec.expunged())
+        return Status(Code::kIoError,
+                      fmt::format("{}: uid {}: message {} was neither reserved nor uploaded", name,
+                                  rec.uid, rec.guid));
+    }
+    Status s = txn.put_record(rec, file);
+    if (!s) return s;
+    if (!rec.expunged() && !item.annotations.empty()) {
+      // Per-message annotations: set, then restore the master's MODSEQ,
+      // which set_annotation() bumps.
+      for (const auto& a : item.annotations) {
+        s = txn.set_annotation(rec.uid, a.entry, a.userid, a.value);
+        if (!s) return s;
+      }
+      s = txn.put_record(rec, "");
+      if (!s) return s;
+    }
+  }
+
+  store::MailboxCounters c = txn.counters();
+  c.last_uid = std::max(c.last_uid, m.last_uid);
+  c.highestmodseq = m.highestmodseq;
+  c.recentuid = m.recentuid;
+  c.recenttime = m.recenttime;
+  c.last_appenddate = m.last_appenddate;
+  c.pop3_last_login = m.pop3_last_login;
+  c.pop3_show_after = m.pop3_show_after;
+  c.uidvalidity = m.uidvalidity;
+  c.options = m.options;
+  if (!(c == txn.counters())) txn.set_counters(c);
+  return inst_.commit(mbox, txn);
+}
+
+Status Replica::apply_mailbox_annotations(const MailboxState& m) {
+  auto have = inst_.annotations().list(m.mboxname);
+  if (!have.ok()) return have.status();
+  for (const auto& a : *have) {
+    bool kept = std::any_of(m.annotations.begin(), m.annotations.end(), [&](const auto& x) {
+      return x.entry == a.entry && x.userid == a.userid;
+    });
+    if (kept) continue;
+    store::Annotation del = a;
+    del.value.clear();
+    Status s = inst_.annotations().set(del);
+    if (!s) return s;
+  }
+  for (const auto& x : m.annotations) {
+    store::Annotation a{m.mboxname, x.entry, x.userid, x.value, x.modseq};
+    auto cur = inst_.annotations().get(m.mboxname, x.entry, x.userid);
+    if (cur.ok() && *cur == a) continue;
+    Status s = inst_.annotations().set(a);
+    if (!s) return s;
+  }
+  return Status::ok();
+}
+
+Status Replica::apply_unmailbox(std::string_view name) { return inst_.delete_mailbox(name); }
+
+Status Replica::apply_rename(const RenameRequest& r) {
+  if (r.oldname == r.newname)
+    return Status::ok();  // partition moves: one partition per mailbox here
+  return inst_.rename_mailbox(r.oldname, r.newname);
+}
+
+Status Replica::apply_expunge(const ExpungeRequest& e) {
+  auto mbox = inst_.open_mailbox(e.mboxname);
+  if (!mbox.ok()) return mbox.status();
+  if ((*mbox)->entry().uniqueid != e.uniqueid)
+    return Status(Code::kMailboxMoved, fmt::format("{} has uniqueid {}, not {}", e.mboxname,
+                                                   (*mbox)->entry().uniqueid, e.uniqueid));
+  auto txn = (*mbox)->begin();
+  if (!txn.ok()) return txn.status();
+  for (uint32_t uid : e.uids) {
+    auto r = (*txn)->record(uid);
+    if (!r.ok()) {
+      if (r.status().code() == Code::kNotFound) continue;
+      return r.status();
+    }
+    if (r->expunged()) continue;
+    store::IndexRecord x = *r;
+    x.system_flags |= store::kFlagExpunged;
+    Status s = (*txn)->put_record(x, "");
+    if (!s) return s;
+  }
+  return inst_.commit(**mbox, **txn);
+}
+
+Status Replica::apply_sub(const SubRequest& s, bool subscribe) {
+  return inst_.set_subscribed(s.userid, s.mboxname, subscribe);
+}
+
+Status Replica::apply_seen(const SeenItem& s) { return inst_.set_seen(s.userid, s.seen); }
+
+Status Replica::apply_quota(const QuotaItem& q) {
+  return inst_.set_quota(q.root, q.storage_kib, q.messages, q.modseq);
+}
+
+Status Replica::apply_unquota(std::string_view root) { return inst_.remove_quota(root); }
+
+Status Replica::apply_annotation(const ServerAnnotation& a) {
+  return inst_.set_annotation(a.mboxname, a.entry, a.userid, a.value);
+}
+
+Status Replica::apply_unuser(std::string_view userid) {
+  if (userid.empty()) return Status::ok();
+  Status s = store::validate_userid(userid);
+  if (!s) return s;
+  auto entries = user_entries(inst_, userid);
+  if (!entries.ok()) return entries.status();
+  std::vector<store::MailboxEntry> list = std::move(*entries);
+  // Children before parents: reverse name order puts "a.b" before "a".
+  std::sort(list.begin(), list.end(), [](const auto& a, const auto& b) { return a.name > b.name; });
+  for (const auto& e : list) {
+    if (!e.is_real()) continue;
+    s = inst_.delete_mailbox(e.name);
+    if (!s && s.code() != Code::kMailboxNonexistent) return s;
+  }
+  std::string inbox = store::user_inbox(userid);
+  auto roots = inst_.quota().list(inbox);
+  if (!roots.ok()) return roots.status();
+  for (const auto& q : *roots) {
+    if (q.root != inbox && !store::mboxname_is_child(inbox, q.root)) continue;
+    s = inst_.remove_quota(q.root);
+    if (!s && s.code() != Code::kNotFound) return s;
+  }
+  return inst_.userdata().delete_user(userid);
+}
+
+}  // namespace replimail::sync

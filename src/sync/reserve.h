@@ -1,0 +1,63 @@
+// The replica's per-connection reserve list (reference §3.5, §4.5): message
+// files, by GUID, that the next APPLY MAILBOX may append. Files come from
+// APPLY RESERVE (hard links of message files the replica already holds) or
+// from APPLY MESSAGE (file literals streamed into a fresh staging file).
+// Everything lives in `<partition>/sync./<pid>/` and is removed by clear()
+// (RESTART, EXIT, end of session) and by the destructor.
+//
+// Not thread-safe; one per connection.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "store/instance.h"
+#include "store/staged_message.h"
+
+namespace replimail::sync {
+
+class ReserveList {
+ public:
+  explicit ReserveList(store::Instance& instance);
+  ~ReserveList();
+  ReserveList(const ReserveList&) = delete;
+  ReserveList& operator=(const ReserveList&) = delete;
+
+  // APPLY RESERVE: for each GUID of `guids` not yet held, looks through the
+  // records of `mboxnames` (replica mailboxes; unknown names are skipped)
+  // for a message file with that GUID, verifies its SHA-1 and links it into
+  // the staging directory. Returns the GUIDs still missing, in request order.
+  Result<std::vector<std::string>> reserve(const std::string& partition,
+                                           const std::vector<std::string>& mboxnames,
+                                           const std::vector<std::string>& guids);
+
+  // A fresh staging file for an APPLY MESSAGE file literal on `partition`.
+  Result<std::unique_ptr<store::StagedMessage>> begin_upload(const std::string& partition);
+  // Registers a finished upload. Its SHA-1 must equal `guid`, else the file
+  // is dropped and kIoError returned. An already-held GUID is kept as is.
+  Status finish_upload(const std::string& guid, std::unique_ptr<store::StagedMessage> msg);
+
+  // The staged file holding `guid`, or "" if none.
+  std::string find(const std::string& guid) const;
+  size_t size() const { return files_.size(); }
+
+  // Removes every staged file and the staging directories.
+  void clear();
+
+ private:
+  Result<std::string> stage_dir(const std::string& partition);
+
+  struct Entry {
+    std::string path;
+    std::unique_ptr<store::StagedMessage> upload;  // set for uploads: unlinks on destruction
+  };
+  store::Instance& instance_;
+  std::map<std::string, Entry> files_;
+  std::map<std::string, std::string> dirs_;  // partition -> staging dir
+};
+
+}  // namespace replimail::sync

@@ -1,0 +1,407 @@
+#include "sync/server.h"
+
+#include <openssl/evp.h>
+#include <spdlog/spdlog.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <thread>
+
+#include "dlist/framing.h"
+#include "sync/protocol.h"
+#include "synclog/synclog.h"
+
+namespace replimail::sync {
+namespace {
+
+using dlist::Value;
+
+std::string upper(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  return out;
+}
+
+std::string word_of(const Value& v) {
+  auto s = v.str();
+  return s ? upper(*s) : std::string();
+}
+
+std::optional<std::string> b64_decode(std::string_view in) {
+  if (in == "=") return std::string();
+  if (in.size() % 4 != 0) return std::nullopt;
+  std::string out(in.size() / 4 * 3, '\0');
+  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(in.data()),
+                          static_cast<int>(in.size()));
+  if (n < 0) return std::nullopt;
+  size_t pad = 0;
+  if (!in.empty() && in.back() == '=') pad++;
+  if (in.size() > 1 && in[in.size() - 2] == '=') pad++;
+  out.resize(static_cast<size_t>(n) - pad);
+  return out;
+}
+
+std::string b64_encode(std::string_view in) {
+  std::string out(4 * ((in.size() + 2) / 3), '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(in.data()),
+                          static_cast<int>(in.size()));
+  out.resize(static_cast<size_t>(n));
+  return out;
+}
+
+// Streams APPLY MESSAGE file literals into staging files of the reserve
+// list; a finished file is registered under its GUID at once.
+class UploadSink : public dlist::FileSink {
+ public:
+  explicit UploadSink(ReserveList& reserve) : reserve_(reserve) {}
+  Status begin(const dlist::FileRef& ref) override {
+    auto msg = reserve_.begin_upload(ref.partition);
+    if (!msg.ok()) return msg.status();
+    msg_ = std::move(*msg);
+    guid_ = ref.guid;
+    return Status::ok();
+  }
+  Status write(std::string_view bytes) override { return msg_->write(bytes); }
+  Result<std::string> finish() override {
+    Status s = reserve_.finish_upload(guid_, std::move(msg_));
+    if (!s) return s;
+    return reserve_.find(guid_);
+  }
+  void discard() override { msg_.reset(); }
+
+ private:
+  ReserveList& reserve_;
+  std::unique_ptr<store::StagedMessage> msg_;
+  std::string guid_;
+};
+
+Result<std::string> atom_arg(const Value& v) {
+  auto s = v.str();
+  if (!s) return Status(Code::kProtocolBadParameters, "expected an atom");
+  return std::string(*s);
+}
+
+}  // namespace
+
+SyncServer::SyncServer(store::Instance& instance, Transport& transport, net::SaslServer* sasl,
+                       ServerOptions options)
+    : inst_(instance),
+      io_(transport),
+      sasl_(sasl),
+      opts_(std::move(options)),
+      reserve_(instance),
+      replica_(instance, reserve_),
+      sink_(std::make_unique<UploadSink>(reserve_)),
+      parser_(std::make_unique<dlist::Parser>(sink_.get())) {}
+
+SyncServer::~SyncServer() = default;
+
+void SyncServer::reply(const std::string& line) {
+  Status s = io_.write_flush(line);
+  if (!s) {
+    spdlog::info("sync_server {}: write failed: {}", opts_.peer, s.to_string());
+    state_ = State::kDone;
+  }
+}
+
+Status SyncServer::send_banner() {
+  std::string b;
+  if (state_ != State::kAuthenticated && sasl_ != nullptr) {
+    auto mechs = sasl_->mechanisms();
+    if (!mechs.empty()) {
+      b += "* SASL";
+      for (const auto& m : mechs) b += " " + m;
+      b += "\r\n";
+    }
+  }
+  if (!io_.compressed()) b += "* COMPRESS DEFLATE\r\n";
+  b += "* SIEVE-MAILBOX\r\n";
+  b += "* OK " + opts_.servername + " Cyrus sync server replimail\r\n";
+  return io_.write_flush(b);
+}
+
+void SyncServer::run() {
+  // A replica does not re-log what it receives (unless sync_log_chain).
+  inst_.synclog().suppress();
+  if (opts_.preauth) {
+    state_ = State::kAuthenticated;
+    admin_ = true;
+  }
+  Status s = send_banner();
+  if (!s) return;
+  if (state_ == State::kGreeting) state_ = State::kUnauthenticated;
+  while (state_ != State::kDone) {
+    auto ev = io_.read_line(*parser_);
+    if (!ev.ok()) {
+      if (!io_.eof())
+        spdlog::info("sync_server {}: connection ended: {}", opts_.peer, ev.status().to_string());
+      break;
+    }
+    if (*ev == dlist::Parser::Event::kBadLine) {
+      spdlog::warn("sync_server {}: bad input: {}", opts_.peer, parser_->error().to_string());
+      reply(dlist::bad_line("IMAP_PROTOCOL_ERROR Failed to parse line: " +
+                            parser_->error().message()));
+      continue;
+    }
+    dispatch(parser_->take_line());
+  }
+  reserve_.clear();
+}
+
+void SyncServer::dispatch(std::vector<Value> line) {
+  if (line.empty()) return reply(dlist::bad_line("Null command"));
+  std::string cmd = word_of(line[0]);
+  if (cmd == "NOOP") return reply(dlist::ok_line("Noop completed"));
+  if (cmd == "EXIT") {
+    reply(dlist::ok_line("Finished"));
+    state_ = State::kDone;
+    return;
+  }
+  if (cmd == "RESTART") {
+    reserve_.clear();
+    return reply(dlist::ok_line("Restarting"));
+  }
+  if (cmd == "AUTHENTICATE") return authenticate(line);
+  if (cmd == "COMPRESS") return compress(line);
+  if (cmd != "GET" && cmd != "APPLY" && cmd != "RESTORE")
+    return reply(dlist::bad_line("IMAP_PROTOCOL_ERROR Unrecognized command"));
+  if (state_ != State::kAuthenticated) return reply(dlist::no_line("Please authenticate first"));
+  if (!admin_) return reply(dlist::no_line("Permission denied"));
+  if (line.size() < 2) return reply(dlist::bad_line("Missing required argument to " + cmd));
+  auto item = dlist::keyed(std::move(line), 1);
+  if (!item.ok())
+    return reply(dlist::bad_line("IMAP_PROTOCOL_ERROR Failed to parse " + cmd + " line"));
+  Status s = cmd == "GET" ? get(*item) : apply(*item);
+  if (!s) {
+    spdlog::warn("sync_server {}: {} {}: {}", opts_.peer, cmd, item->key(), s.to_string());
+    return reply(dlist::no_line(s.code()));
+  }
+  reply(dlist::ok_line());
+}
+
+void SyncServer::authenticate(const std::vector<Value>& line) {
+  if (state_ == State::kAuthenticated) return reply(dlist::bad_line("Already authenticated"));
+  if (line.size() < 2 || line.size() > 3)
+    return reply(dlist::bad_line("Missing required argument to Authenticate"));
+  if (sasl_ == nullptr) return reply(dlist::bad_line("Invalid mechanism"));
+  std::string mech = word_of(line[1]);
+  std::optional<std::string> initial;
+  if (line.size() == 3) {
+    auto raw = line[2].str();
+    initial = raw ? b64_decode(*raw) : std::nullopt;
+    if (!initial) return reply(dlist::bad_line("Invalid base64 in initial response"));
+  }
+  net::SaslStep step = sasl_->start(mech, initial);
+  while (step.kind == net::SaslStep::Kind::kContinue) {
+    reply("+ " + b64_encode(step.data) + "\r\n");
+    if (state_ == State::kDone) return;
+    auto ev = io_.read_line(*parser_);
+    if (!ev.ok()) {
+      state_ = State::kDone;
+      return;
+    }
+    if (*ev == dlist::Parser::Event::kBadLine)
+      return reply(dlist::no_line("Error reading client response: malformed line"));
+    auto resp = parser_->take_line();
+    std::string text = resp.empty() ? std::string() : std::string(resp[0].str().value_or(""));
+    if (text == "*") return reply(dlist::bad_line("Client canceled authentication"));
+    auto decoded = b64_decode(text);
+    if (!decoded) return reply(dlist::bad_line("Invalid base64 in client response"));
+    step = sasl_->step(*decoded);
+  }
+  if (step.kind == net::SaslStep::Kind::kNoMech) return reply(dlist::bad_line("Invalid mechanism"));
+  if (step.kind != net::SaslStep::Kind::kOk) {
+    auto pause = inst_.config().get_duration("failedloginpause");
+    spdlog::warn("sync_server {}: authentication failed: {}", opts_.peer, step.error);
+    std::this_thread::sleep_for(pause);
+    return reply(dlist::no_line(step.error.empty() ? "authentication failure" : step.error));
+  }
+  user_ = sasl_->username();
+  admin_ = inst_.config().is_admin(user_);
+  state_ = State::kAuthenticated;
+  spdlog::info("sync_server {}: login {}{}", opts_.peer, user_, admin_ ? " (admin)" : "");
+  reply(dlist::ok_line("Success (no protection)"));
+}
+
+void SyncServer::compress(const std::vector<Value>& line) {
+  std::string alg = line.size() > 1 ? word_of(line[1]) : std::string();
+  if (io_.compressed()) return reply(dlist::no_line("Compression already active: DEFLATE"));
+  if (alg != "DEFLATE") return reply(dlist::no_line("Unknown compression algorithm: " + alg));
+  reply(dlist::ok_line("DEFLATE active"));
+  Status s = io_.start_compression();
+  if (!s) {
+    spdlog::error("sync_server {}: compression: {}", opts_.peer, s.to_string());
+    state_ = State::kDone;
+  }
+}
+
+Status SyncServer::untagged(const std::string& key, Value v) {
+  v.set_key(key);
+  return dlist::write_untagged(v, io_);
+}
+
+Status SyncServer::get(const Value& item) {
+  const std::string key = upper(item.key());
+  if (key == "USER" || key == "META") {
+    auto userid = atom_arg(item);
+    if (!userid.ok()) return userid.status();
+    auto u = replica_.get_user(*userid, key == "USER");
+    if (!u.ok()) return u.status();
+    for (const auto& m : u->mailboxes) {
+      Status s = untagged("MAILBOX", to_dlist(m, MailboxForm::kReply));
+      if (!s) return s;
+    }
+    for (const auto& q : u->quotas) {
+      Status s = untagged("QUOTA", to_dlist(q));
+      if (!s) return s;
+    }
+    for (const auto& seen : u->seen) {
+      Status s = untagged("SEEN", to_dlist(seen, false));
+      if (!s) return s;
+    }
+    if (!u->lsub.empty()) return untagged("LSUB", atom_list(u->lsub));
+    return Status::ok();
+  }
+  if (key == "MAILBOXES" || key == "UNIQUEIDS") {
+    auto names = atoms_from_dlist(item);
+    if (!names.ok()) return names.status();
+    auto list =
+        key == "MAILBOXES" ? replica_.get_mailboxes(*names) : replica_.get_uniqueids(*names);
+    if (!list.ok()) return list.status();
+    for (const auto& m : *list) {
+      Status s = untagged("MAILBOX", to_dlist(m, MailboxForm::kReply));
+      if (!s) return s;
+    }
+    return Status::ok();
+  }
+  if (key == "FULLMAILBOX") {
+    auto name = atom_arg(item);
+    if (!name.ok()) return name.status();
+    auto m = replica_.get_fullmailbox(*name);
+    if (!m.ok()) return m.status();
+    return untagged("MAILBOX", to_dlist(*m, MailboxForm::kReply));
+  }
+  if (key == "QUOTA") {
+    auto root = atom_arg(item);
+    if (!root.ok()) return root.status();
+    auto q = replica_.get_quota(*root);
+    if (!q.ok()) return q.status().code() == Code::kNotFound ? Status::ok() : q.status();
+    return untagged("QUOTA", to_dlist(*q));
+  }
+  if (key == "ANNOTATION") {
+    auto name = atom_arg(item);
+    if (!name.ok()) return name.status();
+    auto list = replica_.get_annotations(*name);
+    if (!list.ok()) return list.status();
+    for (const auto& a : *list) {
+      Status s = untagged("ANNOTATION", to_dlist(a, true));
+      if (!s) return s;
+    }
+    return Status::ok();
+  }
+  if (key == "FETCH") {
+    auto name = item.find_str("MBOXNAME");
+    auto uid = item.find_num("UID");
+    auto g = item.find("GUID");
+    if (!name || !uid || g == nullptr || !g->guid())
+      return Status(Code::kProtocolBadParameters, "FETCH needs MBOXNAME, GUID and UID");
+    auto mbox = inst_.open_mailbox(*name);
+    if (!mbox.ok()) return mbox.status();
+    auto rec = (*mbox)->record(static_cast<uint32_t>(*uid));
+    if (!rec.ok() || rec->guid != *g->guid() || rec->expunged())
+      return Status(Code::kMailboxNonexistent, "no such message");
+    dlist::FileRef ref{(*mbox)->entry().partition, rec->guid, rec->size,
+                       (*mbox)->message_path(rec->uid)};
+    return untagged("MESSAGE", Value::file(ref));
+  }
+  return Status(Code::kProtocolError, "unknown GET " + key);
+}
+
+Status SyncServer::apply(const Value& item) {
+  std::string key = upper(item.key());
+  if (key.starts_with("LOCAL_")) key = key.substr(6);
+  if (key == "RESERVE") {
+    auto r = reserve_from_dlist(item);
+    if (!r.ok()) return r.status();
+    auto missing = reserve_.reserve(r->partition, r->mboxnames, r->guids);
+    if (!missing.ok()) return missing.status();
+    if (missing->empty()) return Status::ok();
+    Value l = Value::list();
+    for (const auto& g : *missing) l.push(Value::guid(g));
+    return untagged("MISSING", std::move(l));
+  }
+  if (key == "MESSAGE") {
+    // The file literals were staged while the line was parsed.
+    if (!item.is_list()) return Status(Code::kProtocolBadParameters, "MESSAGE is not a list");
+    return Status::ok();
+  }
+  if (key == "MAILBOX") {
+    auto m = mailbox_from_dlist(item);
+    if (!m.ok()) return m.status();
+    return replica_.apply_mailbox(*m);
+  }
+  if (key == "UNMAILBOX") {
+    auto name = atom_arg(item);
+    if (!name.ok()) return name.status();
+    return replica_.apply_unmailbox(*name);
+  }
+  if (key == "RENAME") {
+    auto r = rename_from_dlist(item);
+    if (!r.ok()) return r.status();
+    return replica_.apply_rename(*r);
+  }
+  if (key == "EXPUNGE") {
+    auto e = expunge_from_dlist(item);
+    if (!e.ok()) return e.status();
+    return replica_.apply_expunge(*e);
+  }
+  if (key == "SUB" || key == "UNSUB") {
+    auto s = sub_from_dlist(item);
+    if (!s.ok()) return s.status();
+    return replica_.apply_sub(*s, key == "SUB");
+  }
+  if (key == "SEEN") {
+    auto s = seen_from_dlist(item, true);
+    if (!s.ok()) return s.status();
+    return replica_.apply_seen(*s);
+  }
+  if (key == "QUOTA") {
+    auto q = quota_from_dlist(item);
+    if (!q.ok()) return q.status();
+    return replica_.apply_quota(*q);
+  }
+  if (key == "UNQUOTA") {
+    auto root = atom_arg(item);
+    if (!root.ok()) return root.status();
+    return replica_.apply_unquota(*root);
+  }
+  if (key == "ANNOTATION" || key == "UNANNOTATION") {
+    auto a = annotation_from_dlist(item, key == "ANNOTATION");
+    if (!a.ok()) return a.status();
+    return replica_.apply_annotation(*a);
+  }
+  if (key == "UNUSER") {
+    auto userid = atom_arg(item);
+    if (!userid.ok()) return userid.status();
+    return replica_.apply_unuser(*userid);
+  }
+  if (key == "FORCE") {
+    replica_.set_force(true);
+    return Status::ok();
+  }
+  if (key == "CAPABILITIES") {
+    auto caps = atoms_from_dlist(item);
+    if (!caps.ok()) return caps.status();
+    std::vector<std::string> enabled;
+    for (const auto& c : *caps)
+      if (upper(c) == "SIEVE-MAILBOX") enabled.push_back("SIEVE-MAILBOX");
+    return untagged("ENABLED", atom_list(enabled));
+  }
+  return Status(Code::kProtocolError, "unknown APPLY " + key);
+}
+
+}  // namespace replimail::sync

@@ -1,0 +1,71 @@
+// sync_server: one csync session on the replica (reference §3). The banner
+// and capability lines, AUTHENTICATE (SASL, only `admins` may replicate),
+// COMPRESS DEFLATE, and the command loop of GET / APPLY / RESTART / EXIT /
+// NOOP, each answered with exactly one status line in Cyrus's wording.
+//
+// Session states, in order: kGreeting → kUnauthenticated → kAuthenticated
+// (as an admin, or as a non-admin whose commands are all refused) → kDone.
+//
+// Not thread-safe; one session per connection.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/config.h"
+#include "dlist/parser.h"
+#include "dlist/value.h"
+#include "net/sasl.h"
+#include "store/instance.h"
+#include "sync/replica.h"
+#include "sync/reserve.h"
+#include "sync/transport.h"
+
+namespace replimail::sync {
+
+struct ServerOptions {
+  // Name in the "* OK <servername> ..." banner line.
+  std::string servername = "localhost";
+  // The connection is pre-authenticated as an admin (unix socket, -X).
+  bool preauth = false;
+  std::string peer;  // for logs
+};
+
+class SyncServer {
+ public:
+  // `sasl` may be null when `options.preauth` is set.
+  SyncServer(store::Instance& instance, Transport& transport, net::SaslServer* sasl,
+             ServerOptions options);
+  ~SyncServer();
+
+  // Runs the session to its end (EXIT, peer closed, timeout).
+  void run();
+
+ private:
+  enum class State { kGreeting, kUnauthenticated, kAuthenticated, kDone };
+
+  Status send_banner();
+  // Handles one parsed command line.
+  void dispatch(std::vector<dlist::Value> line);
+  void authenticate(const std::vector<dlist::Value>& line);
+  void compress(const std::vector<dlist::Value>& line);
+  // GET and APPLY: the status line to send after any untagged data.
+  Status get(const dlist::Value& item);
+  Status apply(const dlist::Value& item);
+  Status untagged(const std::string& key, dlist::Value v);
+  void reply(const std::string& line);
+
+  store::Instance& inst_;
+  Transport& io_;
+  net::SaslServer* sasl_;
+  ServerOptions opts_;
+  ReserveList reserve_;
+  Replica replica_;
+  std::unique_ptr<dlist::FileSink> sink_;
+  std::unique_ptr<dlist::Parser> parser_;
+  State state_ = State::kGreeting;
+  std::string user_;
+  bool admin_ = false;
+};
+
+}  // namespace replimail::sync
