@@ -84,14 +84,18 @@ int serve_stdio(const Handler& handler) {
 bool wait_for_connection(const ServiceOptions& options, int use_count, const sigset_t& wait_mask) {
   for (;;) {
     if (g_stop_signal) return false;
-    struct pollfd p {
-      kListenFd, POLLIN, 0
-    };
+    // The status pipe's write end reports POLLERR once master, the only
+    // reader, is gone: an idle worker must not outlive its master.
+    struct pollfd p[2] = {{kListenFd, POLLIN, 0}, {kStatusFd, 0, 0}};
     struct timespec ts {
       options.idle_timeout.count(), 0
     };
     bool timed = use_count > 0 && options.idle_timeout.count() > 0;
-    int n = ::ppoll(&p, 1, timed ? &ts : nullptr, &wait_mask);
+    int n = ::ppoll(p, 2, timed ? &ts : nullptr, &wait_mask);
+    if (n > 0 && (p[1].revents & (POLLERR | POLLHUP | POLLNVAL))) {
+      spdlog::info("master is gone, exiting");
+      return false;
+    }
     if (n > 0) return true;
     if (n == 0) {
       spdlog::debug("idle for {}s, exiting", options.idle_timeout.count());

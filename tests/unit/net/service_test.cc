@@ -91,6 +91,7 @@ class ServeTest : public ::testing::Test {
       // Either descriptor may itself be 3 or 4: move both clear first.
       int status = ::fcntl(status_[1], F_DUPFD, 10);
       int listen = ::fcntl(listen_fd_, F_DUPFD, 10);
+      ::close(status_[0]);  // only master reads the status pipe
       ::dup2(status, kStatusFd);
       ::dup2(listen, kListenFd);
       ::setenv("CYRUS_SERVICE", "echo", 1);
@@ -196,6 +197,14 @@ TEST_F(ServeTest, SighupDuringSessionLetsItFinish) {
   ASSERT_TRUE(s.write_flush("late\r\n").is_ok());
   EXPECT_EQ(*s.read_line(100), "echo:late");
   ::close(*c);
+  EXPECT_EQ(wait_exit(), 0);
+}
+
+TEST_F(ServeTest, IdleWorkerExitsWhenMasterIsGone) {
+  start({"echo"});
+  EXPECT_EQ(next_message(), kServiceAvailable);
+  ::close(status_[0]);
+  status_[0] = ::open("/dev/null", O_RDONLY);
   EXPECT_EQ(wait_exit(), 0);
 }
 
