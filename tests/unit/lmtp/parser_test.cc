@@ -289,3 +289,35 @@ TEST(HeaderStripper, KeepsLookalikesAndShortLines) {
 
 }  // namespace
 }  // namespace replimail::lmtp
+
+namespace replimail::lmtp {
+namespace {
+
+// Random bytes, biased towards the characters the grammar cares about:
+// every parser must return (a value or an error), never crash or hang.
+TEST(ParserRobustness, RandomInputs) {
+  std::mt19937 rng(2033);
+  static constexpr std::string_view kInteresting = "<>@+\"\\:=. \r\n\t,[]FROMTOSIZEBODY8BITMIME";
+  for (int i = 0; i < 20000; ++i) {
+    std::string s(rng() % 48, '\0');
+    for (char& c : s) {
+      c = rng() % 3 == 0 ? static_cast<char>(rng()) : kInteresting[rng() % kInteresting.size()];
+    }
+    (void)parse_command(s);
+    (void)parse_address(s);
+    (void)parse_mail_from(s);
+    (void)parse_mail_from("FROM:" + s);
+    (void)parse_rcpt_to("TO:" + s);
+    (void)parse_auth(s);
+    (void)parse_lhlo(s);
+    auto b = base64_decode(s);
+    if (b.ok()) EXPECT_LE(b->size(), s.size());
+    HeaderStripper h("Return-Path");
+    std::string out;
+    h.feed(s, &out);
+    EXPECT_LE(out.size(), s.size());
+  }
+}
+
+}  // namespace
+}  // namespace replimail::lmtp
