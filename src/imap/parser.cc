@@ -251,7 +251,8 @@ Result<SequenceSet> parse_sequence_set(std::string_view text) {
   size_t pos = 0;
   while (true) {
     size_t comma = text.find(',', pos);
-    std::string_view part = text.substr(pos, comma == std::string_view::npos ? text.npos : comma - pos);
+    std::string_view part =
+        text.substr(pos, comma == std::string_view::npos ? text.npos : comma - pos);
     size_t colon = part.find(':');
     auto lo = number(part.substr(0, colon));
     auto hi = colon == std::string_view::npos ? lo : number(part.substr(colon + 1));

@@ -47,9 +47,9 @@ std::optional<LiteralHeader> trailing_literal(std::string_view line);
 struct Value {
   enum class Kind { kAtom, kString, kList };
   Kind kind = Kind::kAtom;
-  std::string text;           // atom or string contents
-  std::vector<Value> items;   // list members
-  bool literal = false;       // string came as a literal
+  std::string text;          // atom or string contents
+  std::vector<Value> items;  // list members
+  bool literal = false;      // string came as a literal
 
   bool is_atom() const { return kind == Kind::kAtom; }
   bool is_string() const { return kind == Kind::kString; }
@@ -109,14 +109,14 @@ struct FetchItem {
     kInternalDate,
     kRfc822Size,
     kEnvelope,
-    kBody,           // BODY without section: non-extensible BODYSTRUCTURE
+    kBody,  // BODY without section: non-extensible BODYSTRUCTURE
     kBodyStructure,
     kUid,
     kModseq,
-    kSection,        // BODY[...] / BODY.PEEK[...] / BINARY[...]
-    kRfc822,         // = BODY[] (sets \Seen)
-    kRfc822Header,   // = BODY.PEEK[HEADER]
-    kRfc822Text,     // = BODY[TEXT] (sets \Seen)
+    kSection,       // BODY[...] / BODY.PEEK[...] / BINARY[...]
+    kRfc822,        // = BODY[] (sets \Seen)
+    kRfc822Header,  // = BODY.PEEK[HEADER]
+    kRfc822Text,    // = BODY[TEXT] (sets \Seen)
   };
   Kind kind = Kind::kFlags;
   bool peek = false;

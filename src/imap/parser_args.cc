@@ -72,13 +72,17 @@ Result<FetchItem> parse_fetch_item(std::string_view text) {
   std::string name = to_upper(text.substr(0, bracket));
   using K = FetchItem::Kind;
   if (bracket == std::string_view::npos) {
-    static const std::pair<const char*, K> kSimple[] = {
-        {"FLAGS", K::kFlags},         {"INTERNALDATE", K::kInternalDate},
-        {"RFC822.SIZE", K::kRfc822Size}, {"ENVELOPE", K::kEnvelope},
-        {"BODY", K::kBody},           {"BODYSTRUCTURE", K::kBodyStructure},
-        {"UID", K::kUid},             {"MODSEQ", K::kModseq},
-        {"RFC822", K::kRfc822},       {"RFC822.HEADER", K::kRfc822Header},
-        {"RFC822.TEXT", K::kRfc822Text}};
+    static const std::pair<const char*, K> kSimple[] = {{"FLAGS", K::kFlags},
+                                                        {"INTERNALDATE", K::kInternalDate},
+                                                        {"RFC822.SIZE", K::kRfc822Size},
+                                                        {"ENVELOPE", K::kEnvelope},
+                                                        {"BODY", K::kBody},
+                                                        {"BODYSTRUCTURE", K::kBodyStructure},
+                                                        {"UID", K::kUid},
+                                                        {"MODSEQ", K::kModseq},
+                                                        {"RFC822", K::kRfc822},
+                                                        {"RFC822.HEADER", K::kRfc822Header},
+                                                        {"RFC822.TEXT", K::kRfc822Text}};
     for (const auto& [n, k] : kSimple) {
       if (name == n) {
         item.kind = k;

@@ -157,7 +157,8 @@ TEST(FetchTest, ItemsAndMacros) {
   ASSERT_TRUE(f.ok());
   ASSERT_EQ(f->items.size(), 4u);
   EXPECT_EQ(f->items[3].kind, FetchItem::Kind::kEnvelope);
-  f = parse_fetch(args_of("a FETCH 1 (UID BODY.PEEK[1.2.HEADER.FIELDS (from \"to\")]<5.10> BODY[])"));
+  f = parse_fetch(
+      args_of("a FETCH 1 (UID BODY.PEEK[1.2.HEADER.FIELDS (from \"to\")]<5.10> BODY[])"));
   ASSERT_TRUE(f.ok()) << f.status().message();
   ASSERT_EQ(f->items.size(), 3u);
   const FetchItem& s = f->items[1];
@@ -214,14 +215,14 @@ TEST(StoreTest, Forms) {
 }
 
 TEST(SearchTest, Keys) {
-  auto s = parse_search(args_of(
-      "a SEARCH CHARSET UTF-8 OR FROM alice (SUBJECT \"hi there\" UNSEEN) NOT 2:4 SINCE "
-      "1-Feb-1994 LARGER 100 HEADER X-Foo bar UID 1:* MODSEQ 5 NEW KEYWORD $Junk TEXT x"));
+  auto s = parse_search(
+      args_of("a SEARCH CHARSET UTF-8 OR FROM alice (SUBJECT \"hi there\" UNSEEN) NOT 2:4 SINCE "
+              "1-Feb-1994 LARGER 100 HEADER X-Foo bar UID 1:* MODSEQ 5 NEW KEYWORD $Junk TEXT x"));
   ASSERT_TRUE(s.ok()) << s.status().message();
   EXPECT_EQ(s->charset, "UTF-8");
   EXPECT_TRUE(s->uses_modseq);
   const auto& k = s->key.children;
-  ASSERT_EQ(k.size(), 9u);
+  ASSERT_EQ(k.size(), 10u);
   EXPECT_EQ(k[0].op, SearchKey::Op::kOr);
   EXPECT_EQ(k[0].children[0].field, "FROM");
   EXPECT_EQ(k[0].children[1].children[1].op, SearchKey::Op::kNot);
@@ -232,7 +233,9 @@ TEST(SearchTest, Keys) {
   EXPECT_EQ(k[5].op, SearchKey::Op::kUid);
   EXPECT_EQ(k[6].number, 5);
   EXPECT_EQ(k[7].op, SearchKey::Op::kAnd);
-  EXPECT_EQ(k[8].op, SearchKey::Op::kText);
+  EXPECT_EQ(k[8].op, SearchKey::Op::kFlag);
+  EXPECT_EQ(k[8].text, "$Junk");
+  EXPECT_EQ(k[9].op, SearchKey::Op::kText);
 }
 
 TEST(SearchTest, ReturnOptions) {

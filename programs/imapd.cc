@@ -1,0 +1,168 @@
+// imapd: the IMAP service (Cyrus's imapd), run by master for each connection
+// on an imap listener, or with -X on stdin/stdout.
+//
+//   imapd [-C imapd.conf] [-U uses] [-T timeout] [-X] [-D] [-s]
+//
+//   -s  implicit TLS (the imaps listener), as in Cyrus: the TLS handshake
+//       starts at once, before the greeting.
+// The other flags are the generic service flags (net/service.h).
+#include <unistd.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "common/config.h"
+#include "common/log.h"
+#include "imap/session.h"
+#include "imap/transport.h"
+#include "net/sasl.h"
+#include "net/service.h"
+#include "store/instance.h"
+
+namespace {
+
+using namespace replimail;
+
+constexpr int kExitUsage = 64;   // EX_USAGE
+constexpr int kExitConfig = 78;  // EX_CONFIG
+// How often an idle connection is polled: IDLE sees other sessions'
+// changes within this delay.
+constexpr std::chrono::milliseconds kTick{500};
+constexpr std::chrono::seconds kHandshakeTimeout{60};
+
+std::string host_name() {
+  char buf[256] = {0};
+  if (gethostname(buf, sizeof(buf) - 1) != 0) return "localhost";
+  return buf;
+}
+
+struct Imapd {
+  const Config& config;
+  store::Instance& instance;
+  const imap::TlsContext* tls;  // null without a certificate
+  bool implicit_tls;
+  std::string servername;
+
+  void serve(net::Connection& conn) {
+    imap::Transport transport(conn.in_fd, conn.out_fd);
+    if (implicit_tls) {
+      if (!tls) {
+        spdlog::error("imapd: -s without tls_server_cert/tls_server_key");
+        return;
+      }
+      Status st = transport.start_tls(*tls, kHandshakeTimeout);
+      if (!st.is_ok()) {
+        spdlog::info("imapd: {}: {}", conn.peer, st.to_string());
+        return;
+      }
+    }
+    std::string remote = net::sasl_ip_port(conn.in_fd, false);
+    std::string local = net::sasl_ip_port(conn.in_fd, true);
+    auto sasl_factory = [&](bool secure) -> std::unique_ptr<net::SaslServer> {
+      net::SaslEndpoint ep;
+      ep.service = "imap";
+      ep.server_fqdn = config.get("servername");
+      ep.local_ip_port = local;
+      ep.remote_ip_port = remote;
+      ep.secure_channel = secure;
+      auto created = net::Libsasl2Server::create(config, ep);
+      if (!created.ok()) {
+        spdlog::error("imapd: SASL unavailable: {}", created.status().to_string());
+        return nullptr;
+      }
+      return std::move(created).value();
+    };
+    imap::SessionOptions opts;
+    opts.servername = servername;
+    int64_t max = config.get_int("maxmessagesize");
+    if (max > 0) opts.max_literal = static_cast<uint64_t>(max);
+    opts.tls_available = tls != nullptr;
+    opts.secure = implicit_tls || conn.is_unix;
+    opts.allow_plaintext = config.get_bool("allowplaintext");
+    opts.ns = imap::NamespaceOptions::from_config(config);
+    imap::Session session(instance, sasl_factory, opts);
+    spdlog::info("imapd: connection from {}{}", conn.peer, implicit_tls ? " (TLS)" : "");
+
+    int64_t timeout_min = config.get_int("timeout");
+    auto autologout = std::chrono::minutes(timeout_min > 0 ? timeout_min : 30);
+    auto last_input = std::chrono::steady_clock::now();
+    while (true) {
+      std::string out = session.take_output();
+      if (!out.empty() && !transport.write(out).is_ok()) return;
+      if (session.closed()) return;
+      if (session.wants_starttls()) {
+        Status st = transport.start_tls(*tls, kHandshakeTimeout);
+        if (!st.is_ok()) {
+          spdlog::info("imapd: {}: {}", conn.peer, st.to_string());
+          return;
+        }
+        session.tls_started();
+        continue;
+      }
+      bool timed_out = false;
+      auto data = transport.read(kTick, &timed_out);
+      if (!data.ok()) return;
+      if (timed_out) {
+        if (std::chrono::steady_clock::now() - last_input > autologout) {
+          (void)transport.write("* BYE Autologout; idle for too long\r\n");
+          return;
+        }
+        session.tick();
+        continue;
+      }
+      last_input = std::chrono::steady_clock::now();
+      session.feed(*data);
+    }
+  }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  init_logging("imapd");
+  auto options = net::parse_service_options(argc, argv);
+  if (!options.ok()) {
+    spdlog::error("{}", options.status().message());
+    return kExitUsage;
+  }
+  bool implicit_tls = false;
+  for (size_t i = 1; i < options->args.size(); ++i) {
+    if (options->args[i] == "-s") {
+      implicit_tls = true;
+    } else {
+      spdlog::error(
+          "unknown option {}; usage: imapd [-C imapd.conf] [-U uses] [-T timeout] "
+          "[-X] [-D] [-s]",
+          options->args[i]);
+      return kExitUsage;
+    }
+  }
+  auto config = Config::load(options->config_path);
+  if (!config.ok()) {
+    spdlog::error("{}", config.status().to_string());
+    return kExitConfig;
+  }
+  for (const std::string& w : config->warnings()) spdlog::warn("{}", w);
+  auto instance = store::Instance::open(*config);
+  if (!instance.ok()) {
+    spdlog::error("cannot open the mail store: {}", instance.status().to_string());
+    return kExitConfig;
+  }
+  Status s = net::sasl_init(*config, "replimail");
+  if (!s.is_ok()) spdlog::error("SASL: {}; logins will fail", s.to_string());
+  std::unique_ptr<imap::TlsContext> tls;
+  if (!config->get("tls_server_cert").empty()) {
+    auto ctx = imap::TlsContext::create(*config);
+    if (!ctx.ok()) {
+      spdlog::error("{}", ctx.status().to_string());
+      if (implicit_tls) return kExitConfig;
+    } else {
+      tls = std::move(ctx).value();
+    }
+  }
+  std::string servername = config->get("servername");
+  if (servername.empty()) servername = host_name();
+  Imapd imapd{*config, **instance, tls.get(), implicit_tls, servername};
+  return net::serve(*options, [&imapd](net::Connection& conn) { imapd.serve(conn); });
+}

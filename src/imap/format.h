@@ -1,0 +1,27 @@
+// IMAP response syntax helpers: strings (quoted or literal), NIL, flag
+// lists. Pure.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace replimail::imap {
+
+// An astring/nstring for a response: a quoted string when `s` is short
+// 7-bit text without CR, LF, NUL; otherwise a literal "{n}\r\n<bytes>".
+std::string imap_string(std::string_view s);
+// imap_string, or NIL when `s` is empty.
+std::string imap_nstring(std::string_view s);
+
+// "(\Seen \Recent $Junk)" from system flag bits, \Recent and keywords.
+std::string flag_list(uint32_t system_flags, bool recent, const std::vector<std::string>& keywords);
+
+// Base64 (RFC 4648, with padding) for AUTHENTICATE. decode: nullopt on bad
+// input; "=" alone is the empty string (SASL-IR's empty initial response).
+std::string base64_encode(std::string_view bytes);
+std::optional<std::string> base64_decode(std::string_view text);
+
+}  // namespace replimail::imap

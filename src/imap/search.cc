@@ -1,0 +1,137 @@
+#include "imap/search.h"
+
+#include <algorithm>
+#include <cctype>
+#include <ctime>
+#include <string>
+
+#include "store/record.h"
+
+namespace replimail::imap {
+namespace {
+
+int64_t day_of(int64_t t) { return t - (((t % 86400) + 86400) % 86400); }
+
+bool has_flag(const MessageView& m, const std::string& flag) {
+  if (iequals(flag, "\\Recent")) return m.recent;
+  if (!flag.empty() && flag[0] == '\\') {
+    uint32_t bit = store::system_flag_bit(flag);
+    return bit != 0 && (m.system_flags & bit) != 0;
+  }
+  return std::any_of(m.keywords.begin(), m.keywords.end(),
+                     [&](const std::string& k) { return iequals(k, flag); });
+}
+
+}  // namespace
+
+std::optional<int64_t> rfc5322_day(std::string_view date) {
+  // Tokens of letters or digits; the first number is the day, then a month
+  // name, then the year.
+  std::vector<std::string> tokens;
+  std::string cur;
+  for (char c : date) {
+    if (std::isalnum(static_cast<unsigned char>(c))) {
+      cur += c;
+    } else if (!cur.empty()) {
+      tokens.push_back(std::move(cur));
+      cur.clear();
+    }
+    if (c == ':' && tokens.size() >= 3) break;  // the time starts
+  }
+  if (!cur.empty()) tokens.push_back(cur);
+  static const char* kMonths[] = {"jan", "feb", "mar", "apr", "may", "jun",
+                                  "jul", "aug", "sep", "oct", "nov", "dec"};
+  int day = -1, month = -1, year = -1;
+  for (const auto& t : tokens) {
+    bool digits = std::all_of(t.begin(), t.end(), [](char c) { return c >= '0' && c <= '9'; });
+    if (digits && t.size() <= 4) {
+      int v = std::stoi(t);
+      if (day < 0 && month < 0 && t.size() <= 2) {
+        day = v;
+      } else if (month >= 0 && year < 0) {
+        year = t.size() <= 2 ? (v < 50 ? 2000 + v : 1900 + v) : v;
+        break;
+      }
+    } else if (month < 0 && t.size() >= 3) {
+      for (int i = 0; i < 12; ++i) {
+        if (iequals(t.substr(0, 3), kMonths[i])) month = i;
+      }
+    }
+  }
+  if (day < 1 || day > 31 || month < 0 || year < 1900) return std::nullopt;
+  std::tm tm{};
+  tm.tm_mday = day;
+  tm.tm_mon = month;
+  tm.tm_year = year - 1900;
+  return static_cast<int64_t>(timegm(&tm));
+}
+
+bool search_matches(const SearchKey& key, const SearchContext& ctx) {
+  using Op = SearchKey::Op;
+  const MessageView& m = *ctx.message;
+  switch (key.op) {
+    case Op::kAll:
+      return true;
+    case Op::kAnd:
+      return std::all_of(key.children.begin(), key.children.end(),
+                         [&](const SearchKey& k) { return search_matches(k, ctx); });
+    case Op::kOr:
+      return search_matches(key.children[0], ctx) || search_matches(key.children[1], ctx);
+    case Op::kNot:
+      return !search_matches(key.children[0], ctx);
+    case Op::kFlag:
+      return has_flag(m, key.text);
+    case Op::kSequence:
+      if (key.set.saved) {
+        return ctx.saved &&
+               std::find(ctx.saved->begin(), ctx.saved->end(), m.uid) != ctx.saved->end();
+      }
+      return key.set.contains(ctx.seq, ctx.max_seq);
+    case Op::kUid:
+      if (key.set.saved) {
+        return ctx.saved &&
+               std::find(ctx.saved->begin(), ctx.saved->end(), m.uid) != ctx.saved->end();
+      }
+      return key.set.contains(m.uid, ctx.max_uid);
+    case Op::kBefore:
+      return day_of(m.internaldate) < key.number;
+    case Op::kOn:
+      return day_of(m.internaldate) == key.number;
+    case Op::kSince:
+      return day_of(m.internaldate) >= key.number;
+    case Op::kSentBefore:
+    case Op::kSentOn:
+    case Op::kSentSince: {
+      const mime::Message* msg = ctx.parsed();
+      if (!msg) return false;
+      auto dates = msg->header_values("Date");
+      if (dates.empty()) return false;
+      auto day = rfc5322_day(dates[0]);
+      if (!day) return false;
+      if (key.op == Op::kSentBefore) return *day < key.number;
+      if (key.op == Op::kSentOn) return *day == key.number;
+      return *day >= key.number;
+    }
+    case Op::kLarger:
+      return m.size > static_cast<uint64_t>(key.number);
+    case Op::kSmaller:
+      return m.size < static_cast<uint64_t>(key.number);
+    case Op::kHeader: {
+      const mime::Message* msg = ctx.parsed();
+      return msg && msg->header_matches(key.field, key.text);
+    }
+    case Op::kBody: {
+      const mime::Message* msg = ctx.parsed();
+      return msg && msg->body_matches(key.text);
+    }
+    case Op::kText: {
+      const mime::Message* msg = ctx.parsed();
+      return msg && msg->text_matches(key.text);
+    }
+    case Op::kModseq:
+      return m.modseq >= static_cast<uint64_t>(key.number);
+  }
+  return false;
+}
+
+}  // namespace replimail::imap

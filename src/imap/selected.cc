@@ -1,0 +1,197 @@
+#include "imap/selected.h"
+
+#include <algorithm>
+#include <ctime>
+
+#include "imap/format.h"
+#include "imap/parser.h"
+#include "store/mboxname.h"
+
+namespace replimail::imap {
+namespace {
+
+std::set<uint32_t> parse_seen(const std::string& seenuids) {
+  std::set<uint32_t> out;
+  if (seenuids.empty()) return out;
+  auto set = parse_sequence_set(seenuids);
+  if (!set.ok()) return out;
+  for (const auto& r : set->ranges) {
+    uint32_t lo = std::min(r.lo, r.hi), hi = std::max(r.lo, r.hi);
+    if (hi == kStar || hi - lo > 10'000'000) continue;
+    for (uint32_t u = lo; u <= hi; ++u) out.insert(u);
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<SelectedMailbox>> SelectedMailbox::open(store::Instance& instance,
+                                                               const std::string& name,
+                                                               const std::string& userid,
+                                                               bool readonly) {
+  auto mbox = instance.open_mailbox(name);
+  if (!mbox.ok()) return mbox.status();
+  std::unique_ptr<SelectedMailbox> sel(new SelectedMailbox());
+  sel->name_ = name;
+  sel->userid_ = userid;
+  sel->mbox_ = std::move(mbox).value();
+  sel->readonly_ = readonly;
+  sel->owner_seen_ = store::mboxname_owner(name) == userid;
+  if (!sel->owner_seen_) {
+    auto seen = instance.userdata().seen(userid, sel->mbox_->entry().uniqueid);
+    if (seen.ok()) sel->seen_uids_ = parse_seen(seen->seenuids);
+  }
+  auto counters = sel->mbox_->counters();
+  if (!counters.ok()) return counters.status();
+  sel->recentuid_ = counters->recentuid;
+  if (!readonly && counters->last_uid > counters->recentuid) {
+    // Claim \Recent for this session, as Cyrus does for a read-write select.
+    auto txn = sel->mbox_->begin();
+    if (!txn.ok()) return txn.status();
+    store::MailboxCounters c = (*txn)->counters();
+    c.recentuid = c.last_uid;
+    c.recenttime = std::time(nullptr);
+    (*txn)->set_counters(c);
+    Status st = instance.commit(*sel->mbox_, **txn);
+    if (!st.is_ok()) return st;
+  }
+  sel->uidvalidity_ = counters->uidvalidity;
+  sel->uidnext_ = counters->last_uid + 1;
+  sel->highestmodseq_ = counters->highestmodseq;
+  Status st = sel->mbox_->for_each_record(0, [&](const store::IndexRecord& r) {
+    if (!r.expunged()) sel->msgs_.push_back(sel->view_of(r));
+    return true;
+  });
+  if (!st.is_ok()) return st;
+  return sel;
+}
+
+MessageView SelectedMailbox::view_of(const store::IndexRecord& r) const {
+  MessageView v;
+  v.uid = r.uid;
+  v.modseq = r.modseq;
+  v.system_flags = r.system_flags & ~store::kFlagExpunged;
+  if (!owner_seen_) {
+    v.system_flags &= ~store::kFlagSeen;
+    if (seen_uids_.count(r.uid)) v.system_flags |= store::kFlagSeen;
+  }
+  v.keywords = r.user_flags;
+  v.size = r.size;
+  v.internaldate = r.internaldate;
+  v.recent = r.uid > recentuid_ && !readonly_;
+  return v;
+}
+
+uint32_t SelectedMailbox::recent_count() const {
+  return static_cast<uint32_t>(
+      std::count_if(msgs_.begin(), msgs_.end(), [](const MessageView& m) { return m.recent; }));
+}
+
+uint32_t SelectedMailbox::seq_of(uint32_t uid) const {
+  auto it = std::lower_bound(msgs_.begin(), msgs_.end(), uid,
+                             [](const MessageView& m, uint32_t u) { return m.uid < u; });
+  if (it == msgs_.end() || it->uid != uid) return 0;
+  return static_cast<uint32_t>(it - msgs_.begin()) + 1;
+}
+
+void SelectedMailbox::update(const store::IndexRecord& rec) {
+  uint32_t seq = seq_of(rec.uid);
+  if (seq == 0) return;
+  bool recent = msgs_[seq - 1].recent;
+  msgs_[seq - 1] = view_of(rec);
+  msgs_[seq - 1].recent = recent;
+}
+
+Status SelectedMailbox::refresh(const RefreshOptions& opts, std::string* out) {
+  auto counters = mbox_->counters();
+  if (!counters.ok()) return counters.status();
+  std::vector<store::IndexRecord> changed;
+  if (counters->highestmodseq != highestmodseq_) {
+    Status st = mbox_->for_each_record(highestmodseq_, [&](const store::IndexRecord& r) {
+      changed.push_back(r);
+      return true;
+    });
+    if (!st.is_ok()) return st;
+    highestmodseq_ = counters->highestmodseq;
+  }
+  uint32_t old_exists = exists();
+  std::vector<uint32_t> appended;
+  for (const auto& r : changed) {
+    uint32_t seq = seq_of(r.uid);
+    if (r.expunged()) {
+      if (seq) pending_expunge_.insert(r.uid);
+      continue;
+    }
+    if (seq == 0) {
+      if (r.uid >= uidnext_ || msgs_.empty() || r.uid > msgs_.back().uid) {
+        msgs_.push_back(view_of(r));
+        appended.push_back(r.uid);
+      }
+      continue;
+    }
+    MessageView& m = msgs_[seq - 1];
+    MessageView now = view_of(r);
+    bool flags_changed = now.system_flags != m.system_flags || now.keywords != m.keywords;
+    bool recent = m.recent;
+    m = now;
+    m.recent = recent;
+    if ((flags_changed || opts.condstore) && !opts.quiet.count(r.uid)) {
+      *out += "* " + std::to_string(seq) + " FETCH (";
+      if (opts.with_uid) *out += "UID " + std::to_string(m.uid) + " ";
+      *out += "FLAGS " + flag_list(m.system_flags, m.recent, m.keywords);
+      if (opts.condstore) *out += " MODSEQ (" + std::to_string(m.modseq) + ")";
+      *out += ")\r\n";
+    }
+  }
+  if (opts.allow_expunge && !pending_expunge_.empty()) {
+    std::vector<uint32_t> gone(pending_expunge_.begin(), pending_expunge_.end());
+    pending_expunge_.clear();
+    if (opts.qresync) {
+      for (uint32_t uid : gone) {
+        uint32_t seq = seq_of(uid);
+        if (seq) msgs_.erase(msgs_.begin() + (seq - 1));
+      }
+      *out += "* VANISHED " + format_sequence(gone) + "\r\n";
+    } else {
+      // Highest first, so each number is valid when the client applies it.
+      for (auto it = gone.rbegin(); it != gone.rend(); ++it) {
+        uint32_t seq = seq_of(*it);
+        if (!seq) continue;
+        msgs_.erase(msgs_.begin() + (seq - 1));
+        *out += "* " + std::to_string(seq) + " EXPUNGE\r\n";
+      }
+    }
+    old_exists = std::min<uint32_t>(old_exists, exists());
+  }
+  uidnext_ = std::max(uidnext_, counters->last_uid + 1);
+  if (!appended.empty()) {
+    *out += "* " + std::to_string(exists()) + " EXISTS\r\n";
+    *out += "* " + std::to_string(recent_count()) + " RECENT\r\n";
+  }
+  return Status();
+}
+
+Status SelectedMailbox::set_seen(store::Instance& instance, const std::vector<uint32_t>& uids,
+                                 bool seen) {
+  for (uint32_t uid : uids) {
+    if (seen) {
+      seen_uids_.insert(uid);
+    } else {
+      seen_uids_.erase(uid);
+    }
+    uint32_t seq = seq_of(uid);
+    if (seq) {
+      auto& f = msgs_[seq - 1].system_flags;
+      f = seen ? (f | store::kFlagSeen) : (f & ~store::kFlagSeen);
+    }
+  }
+  store::SeenRecord rec;
+  rec.uniqueid = mbox_->entry().uniqueid;
+  rec.lastread = std::time(nullptr);
+  rec.lastchange = rec.lastread;
+  rec.lastuid = uidnext_ - 1;
+  rec.seenuids = format_sequence(std::vector<uint32_t>(seen_uids_.begin(), seen_uids_.end()));
+  return instance.set_seen(userid_, rec);
+}
+
+}  // namespace replimail::imap

@@ -1,0 +1,403 @@
+// Framing, dispatch, and the connection-level commands.
+#include "imap/session.h"
+
+#include <spdlog/spdlog.h>
+
+#include "imap/format.h"
+
+namespace replimail::imap {
+
+namespace {
+bool is_any(std::string_view name, std::initializer_list<std::string_view> names) {
+  for (auto n : names) {
+    if (name == n) return true;
+  }
+  return false;
+}
+}  // namespace
+
+Session::Session(store::Instance& instance, SaslFactory sasl, SessionOptions options)
+    : instance_(instance),
+      sasl_factory_(std::move(sasl)),
+      options_(std::move(options)),
+      ns_(options_.ns, "", false) {
+  reply("* OK [CAPABILITY " + capabilities() + "] " + options_.servername +
+        " replimail IMAP server ready");
+}
+
+Session::~Session() = default;
+
+std::string Session::take_output() { return std::exchange(out_, {}); }
+
+void Session::reply(std::string_view line) {
+  out_ += line;
+  out_ += "\r\n";
+}
+
+void Session::feed(std::string_view bytes) {
+  while (!bytes.empty() && state_ != State::kLogout && !starttls_pending_) {
+    if (skip_left_ > 0) {
+      size_t n = static_cast<size_t>(std::min<uint64_t>(skip_left_, bytes.size()));
+      skip_left_ -= n;
+      bytes.remove_prefix(n);
+      continue;
+    }
+    if (literal_left_ > 0) {
+      size_t n = static_cast<size_t>(std::min<uint64_t>(literal_left_, bytes.size()));
+      pending_.append(bytes.substr(0, n));
+      literal_left_ -= n;
+      bytes.remove_prefix(n);
+      continue;
+    }
+    size_t nl = bytes.find('\n');
+    if (nl == std::string_view::npos) {
+      if (!discarding_line_) line_.append(bytes);
+      if (line_.size() > kMaxLine) {
+        discarding_line_ = true;
+        line_.clear();
+      }
+      return;
+    }
+    if (!discarding_line_) line_.append(bytes.substr(0, nl));
+    bytes.remove_prefix(nl + 1);
+    std::string line = std::exchange(line_, {});
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (drop_rest_) {
+      // The tail of a refused command: skip it, and any literal it announces.
+      auto lit = trailing_literal(line);
+      drop_rest_ = lit && !lit->synchronising;
+      if (drop_rest_) skip_left_ = lit->size;
+      continue;
+    }
+    if (discarding_line_ || line.size() > kMaxLine) {
+      discarding_line_ = false;
+      pending_.clear();
+      reply("* BAD Line too long");
+      continue;
+    }
+    handle_line(line);
+  }
+}
+
+void Session::handle_line(std::string_view line) {
+  if (state_ == State::kAuthenticating) return auth_response(line);
+  if (state_ == State::kIdle) return idle_line(line);
+  pending_ += line;
+  if (auto lit = trailing_literal(line)) {
+    if (lit->size > options_.max_literal) {
+      std::string tag = pending_.substr(0, pending_.find(' '));
+      pending_.clear();
+      if (!lit->synchronising) skip_left_ = lit->size;
+      // The rest of the command follows the literal on a line of its own.
+      drop_rest_ = !lit->synchronising;
+      reply((tag.empty() ? "*" : tag) + " NO [TOOBIG] Literal too large");
+      return;
+    }
+    pending_ += "\r\n";
+    literal_left_ = lit->size;
+    if (lit->synchronising) reply("+ go ahead");
+    return;
+  }
+  std::string command = std::exchange(pending_, {});
+  execute(command);
+}
+
+void Session::execute(std::string_view bytes) {
+  std::string tag;
+  auto cmd = parse_command(bytes, &tag);
+  if (!cmd.ok()) {
+    reply((tag.empty() ? "*" : tag) + " BAD " + cmd.status().message());
+    return;
+  }
+  dispatch(*cmd);
+}
+
+void Session::dispatch(const Command& cmd) {
+  const std::string& n = cmd.name;
+  if (cmd.uid && !is_any(n, {"FETCH", "STORE", "SEARCH", "COPY", "MOVE", "EXPUNGE"})) {
+    return tagged(cmd, "BAD", "Unrecognized UID subcommand");
+  }
+  if (n == "CAPABILITY") return cmd_capability(cmd);
+  if (n == "NOOP") return tagged(cmd, "OK", "Completed");
+  if (n == "LOGOUT") {
+    reply("* BYE LOGOUT received");
+    tagged(cmd, "OK", "Completed");
+    state_ = State::kLogout;
+    return;
+  }
+  if (n == "ID") return cmd_id(cmd);
+  if (state_ == State::kNotAuthenticated) {
+    if (n == "LOGIN") return cmd_login(cmd);
+    if (n == "AUTHENTICATE") return cmd_authenticate(cmd);
+    if (n == "STARTTLS") return cmd_starttls(cmd);
+    static const std::initializer_list<std::string_view> kLater = {
+        "SELECT",   "EXAMINE", "CREATE",    "DELETE",   "RENAME",     "SUBSCRIBE", "UNSUBSCRIBE",
+        "LIST",     "LSUB",    "STATUS",    "APPEND",   "NAMESPACE",  "IDLE",      "ENABLE",
+        "GETACL",   "SETACL",  "DELETEACL", "MYRIGHTS", "LISTRIGHTS", "GETQUOTA",  "GETQUOTAROOT",
+        "SETQUOTA", "CHECK",   "CLOSE",     "UNSELECT", "EXPUNGE",    "SEARCH",    "FETCH",
+        "STORE",    "COPY",    "MOVE"};
+    if (is_any(n, kLater)) return tagged(cmd, "BAD", "Please login first");
+    return tagged(cmd, "BAD", "Unrecognized command");
+  }
+  if (n == "LOGIN" || n == "AUTHENTICATE") return tagged(cmd, "BAD", "Already authenticated");
+  if (n == "STARTTLS") return tagged(cmd, "BAD", "Already authenticated");
+  if (n == "ENABLE") return cmd_enable(cmd);
+  if (n == "SELECT" || n == "EXAMINE") return cmd_select(cmd);
+  if (n == "CREATE") return cmd_create(cmd);
+  if (n == "DELETE") return cmd_delete(cmd);
+  if (n == "RENAME") return cmd_rename(cmd);
+  if (n == "SUBSCRIBE") return cmd_subscribe(cmd, true);
+  if (n == "UNSUBSCRIBE") return cmd_subscribe(cmd, false);
+  if (n == "LIST") return cmd_list(cmd, false);
+  if (n == "LSUB") return cmd_list(cmd, true);
+  if (n == "STATUS") return cmd_status(cmd);
+  if (n == "APPEND") return cmd_append(cmd);
+  if (n == "NAMESPACE") return cmd_namespace(cmd);
+  if (n == "IDLE") return cmd_idle(cmd);
+  if (n == "GETACL") return cmd_getacl(cmd);
+  if (n == "SETACL") return cmd_setacl(cmd, false);
+  if (n == "DELETEACL") return cmd_setacl(cmd, true);
+  if (n == "MYRIGHTS") return cmd_myrights(cmd);
+  if (n == "LISTRIGHTS") return cmd_listrights(cmd);
+  if (n == "GETQUOTA") return cmd_getquota(cmd, true);
+  if (n == "GETQUOTAROOT") return cmd_getquota(cmd, false);
+  if (n == "SETQUOTA") return cmd_setquota(cmd);
+  static const std::initializer_list<std::string_view> kSelected = {
+      "CHECK", "CLOSE", "UNSELECT", "EXPUNGE", "SEARCH", "FETCH", "STORE", "COPY", "MOVE"};
+  if (!is_any(n, kSelected)) return tagged(cmd, "BAD", "Unrecognized command");
+  if (state_ != State::kSelected) return tagged(cmd, "BAD", "Please select a mailbox first");
+  if (n == "CHECK") return tagged(cmd, "OK", "Completed");
+  if (n == "CLOSE") return cmd_close(cmd, true);
+  if (n == "UNSELECT") return cmd_close(cmd, false);
+  if (n == "EXPUNGE") return cmd_expunge(cmd);
+  if (n == "SEARCH") return cmd_search(cmd);
+  if (n == "FETCH") return cmd_fetch(cmd);
+  if (n == "STORE") return cmd_store(cmd);
+  if (n == "COPY") return cmd_copy(cmd, false);
+  return cmd_copy(cmd, true);
+}
+
+void Session::tagged(const Command& cmd, std::string_view status, std::string_view text) {
+  if (selected_ && state_ == State::kSelected) {
+    // RFC 3501 §7.4.1: no EXPUNGE while the client may hold sequence numbers
+    // from a FETCH, STORE or SEARCH; their UID forms may have them.
+    SelectedMailbox::RefreshOptions ro;
+    ro.allow_expunge = cmd.uid || !is_any(cmd.name, {"FETCH", "STORE", "SEARCH"});
+    ro.qresync = qresync_;
+    ro.condstore = false;
+    ro.with_uid = cmd.uid;
+    ro.quiet = std::exchange(quiet_uids_, {});
+    Status st = selected_->refresh(ro, &out_);
+    if (!st.is_ok()) spdlog::warn("imap: refresh {}: {}", selected_->name(), st.to_string());
+  }
+  out_ += cmd.tag;
+  out_ += ' ';
+  out_ += status;
+  out_ += ' ';
+  out_ += text;
+  out_ += "\r\n";
+}
+
+void Session::tagged_error(const Command& cmd, const Status& st) {
+  switch (st.code()) {
+    case Code::kMailboxNonexistent:
+      return tagged(cmd, "NO", "[NONEXISTENT] Mailbox does not exist");
+    case Code::kMailboxExists:
+      return tagged(cmd, "NO", "[ALREADYEXISTS] Mailbox already exists");
+    case Code::kPermissionDenied:
+      return tagged(cmd, "NO", "[NOPERM] Permission denied");
+    case Code::kQuotaExceeded:
+      return tagged(cmd, "NO", "[OVERQUOTA] Over quota");
+    case Code::kMessageTooLarge:
+      return tagged(cmd, "NO", "[TOOBIG] Message too large");
+    case Code::kMailboxBadName:
+      return tagged(cmd, "NO", "[CANNOT] Invalid mailbox name: " + st.message());
+    case Code::kInvalidUser:
+      return tagged(cmd, "NO", "[CANNOT] Invalid user: " + st.message());
+    case Code::kProtocolError:
+    case Code::kProtocolBadParameters:
+    case Code::kInvalidArgument:
+      return tagged(cmd, "BAD", st.message());
+    case Code::kMailboxLocked:
+      return tagged(cmd, "NO", "[INUSE] Mailbox is locked");
+    default:
+      spdlog::error("imap: {} {}: {}", cmd.tag, cmd.name, st.to_string());
+      return tagged(cmd, "NO", "[SERVERBUG] " + st.message());
+  }
+}
+
+std::string Session::capabilities() const {
+  std::string caps = "IMAP4rev1 LITERAL+ ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN";
+  if (state_ == State::kNotAuthenticated) {
+    if (options_.tls_available && !options_.secure) caps += " STARTTLS";
+    if (!options_.secure && !options_.allow_plaintext) {
+      caps += " LOGINDISABLED";
+    } else {
+      caps += " AUTH=PLAIN";
+    }
+    caps += " SASL-IR";
+    return caps;
+  }
+  caps +=
+      " CONDSTORE QRESYNC ACL RIGHTS=kxten QUOTA LIST-EXTENDED LIST-STATUS SPECIAL-USE "
+      "CREATE-SPECIAL-USE ESEARCH SEARCHRES WITHIN";
+  return caps;
+}
+
+void Session::cmd_capability(const Command& cmd) {
+  reply("* CAPABILITY " + capabilities());
+  tagged(cmd, "OK", "Completed");
+}
+
+void Session::cmd_id(const Command& cmd) {
+  reply("* ID (\"name\" \"replimail\" \"vendor\" \"replimail\" \"support-url\" NIL)");
+  tagged(cmd, "OK", "Completed");
+}
+
+void Session::cmd_login(const Command& cmd) {
+  if (cmd.args.size() != 2 || !cmd.args[0].is_astring() || !cmd.args[1].is_astring()) {
+    return tagged(cmd, "BAD", "Invalid LOGIN arguments");
+  }
+  if (!options_.secure && !options_.allow_plaintext) {
+    return tagged(cmd, "NO", "[PRIVACYREQUIRED] Login only available under a layer");
+  }
+  if (!sasl_) sasl_ = sasl_factory_(options_.secure);
+  if (!sasl_) return tagged(cmd, "NO", "[UNAVAILABLE] Authentication unavailable");
+  std::string plain = std::string(1, '\0') + cmd.args[0].text + '\0' + cmd.args[1].text;
+  net::SaslStep step = sasl_->start("PLAIN", plain);
+  if (step.kind != net::SaslStep::Kind::kOk) {
+    spdlog::info("imap: badlogin {}: {}", cmd.args[0].text, step.error);
+    return tagged(cmd, "NO", "[AUTHENTICATIONFAILED] Login failed: authentication failure");
+  }
+  auth_tag_ = cmd.tag;
+  login_done(sasl_->username());
+}
+
+void Session::cmd_authenticate(const Command& cmd) {
+  if (cmd.args.empty() || cmd.args.size() > 2 || !cmd.args[0].is_atom()) {
+    return tagged(cmd, "BAD", "Invalid AUTHENTICATE arguments");
+  }
+  if (!sasl_) sasl_ = sasl_factory_(options_.secure);
+  if (!sasl_) return tagged(cmd, "NO", "[UNAVAILABLE] Authentication unavailable");
+  std::optional<std::string> initial;
+  if (cmd.args.size() == 2) {
+    initial = base64_decode(cmd.args[1].text);
+    if (!initial) return tagged(cmd, "BAD", "Invalid base64 in initial response");
+  }
+  auth_tag_ = cmd.tag;
+  std::string mech = to_upper(cmd.args[0].text);
+  if ((mech == "PLAIN" || mech == "LOGIN") && !options_.secure && !options_.allow_plaintext) {
+    return tagged(cmd, "NO", "[PRIVACYREQUIRED] Plaintext authentication requires TLS");
+  }
+  auth_step(initial ? sasl_->start(mech, *initial) : sasl_->start(mech, std::nullopt));
+}
+
+void Session::auth_step(const net::SaslStep& step) {
+  Command cmd;
+  cmd.tag = auth_tag_;
+  cmd.name = "AUTHENTICATE";
+  switch (step.kind) {
+    case net::SaslStep::Kind::kContinue:
+      state_ = State::kAuthenticating;
+      reply("+ " + base64_encode(step.data));
+      return;
+    case net::SaslStep::Kind::kOk:
+      login_done(sasl_->username());
+      return;
+    case net::SaslStep::Kind::kNoMech:
+      state_ = State::kNotAuthenticated;
+      return tagged(cmd, "NO", "Mechanism not supported");
+    case net::SaslStep::Kind::kFailed:
+      state_ = State::kNotAuthenticated;
+      spdlog::info("imap: badlogin: {}", step.error);
+      return tagged(cmd, "NO", "[AUTHENTICATIONFAILED] authentication failure");
+  }
+}
+
+void Session::auth_response(std::string_view line) {
+  if (line == "*") {
+    state_ = State::kNotAuthenticated;
+    Command cmd;
+    cmd.tag = auth_tag_;
+    return tagged(cmd, "BAD", "Authentication cancelled");
+  }
+  auto data = base64_decode(line);
+  if (!data) {
+    state_ = State::kNotAuthenticated;
+    Command cmd;
+    cmd.tag = auth_tag_;
+    return tagged(cmd, "BAD", "Invalid base64 in response");
+  }
+  auth_step(sasl_->step(*data));
+}
+
+void Session::login_done(const std::string& user) {
+  userid_ = user;
+  is_admin_ = instance_.config().is_admin(user);
+  ns_ = Namespace(options_.ns, user, is_admin_);
+  state_ = State::kAuthenticated;
+  spdlog::info("imap: login: {}{}", user, is_admin_ ? " (admin)" : "");
+  Command cmd;
+  cmd.tag = auth_tag_;
+  tagged(cmd, "OK", "[CAPABILITY " + capabilities() + "] User logged in");
+}
+
+void Session::cmd_starttls(const Command& cmd) {
+  if (!options_.tls_available || options_.secure) {
+    return tagged(cmd, "NO", "TLS not available");
+  }
+  tagged(cmd, "OK", "Begin TLS negotiation now");
+  starttls_pending_ = true;
+}
+
+void Session::tls_started() {
+  starttls_pending_ = false;
+  options_.secure = true;
+  sasl_.reset();
+  // Anything the client pipelined before the handshake is discarded.
+  line_.clear();
+  pending_.clear();
+}
+
+void Session::cmd_enable(const Command& cmd) {
+  std::string enabled;
+  for (const Value& v : cmd.args) {
+    if (v.is_atom("CONDSTORE")) {
+      condstore_ = true;
+      enabled += " CONDSTORE";
+    } else if (v.is_atom("QRESYNC")) {
+      condstore_ = qresync_ = true;
+      enabled += " QRESYNC";
+    }
+  }
+  if (cmd.args.empty()) return tagged(cmd, "BAD", "Missing capability");
+  reply("* ENABLED" + enabled);
+  tagged(cmd, "OK", "Completed");
+}
+
+void Session::cmd_idle(const Command& cmd) {
+  if (!cmd.args.empty()) return tagged(cmd, "BAD", "Unexpected arguments");
+  idle_tag_ = cmd.tag;
+  state_before_idle_ = state_;
+  state_ = State::kIdle;
+  reply("+ idling");
+}
+
+void Session::idle_line(std::string_view line) {
+  state_ = state_before_idle_;
+  Command cmd;
+  cmd.tag = idle_tag_;
+  cmd.name = "IDLE";
+  if (!iequals(line, "DONE")) return tagged(cmd, "BAD", "Invalid Idle continuation");
+  tagged(cmd, "OK", "Completed");
+}
+
+void Session::tick() {
+  if (state_ != State::kIdle || !selected_) return;
+  SelectedMailbox::RefreshOptions ro;
+  ro.qresync = qresync_;
+  Status st = selected_->refresh(ro, &out_);
+  if (!st.is_ok()) spdlog::warn("imap: idle refresh {}: {}", selected_->name(), st.to_string());
+}
+
+}  // namespace replimail::imap

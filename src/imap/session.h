@@ -1,0 +1,180 @@
+// The IMAP4rev1 server protocol state machine (RFC 3501 with LITERAL+,
+// SASL-IR, ID, ENABLE, IDLE, NAMESPACE, UIDPLUS, MOVE, UNSELECT, CONDSTORE,
+// QRESYNC, ACL/RIGHTS, QUOTA, LIST-EXTENDED, LIST-STATUS, SPECIAL-USE,
+// ESEARCH), over bytes: the caller feeds what it reads from the client and
+// writes back what take_output() returns; tick() lets an IDLE session notice
+// other sessions' changes. No sockets (TLS is the caller's: it starts the
+// handshake when wants_starttls() turns true, then calls tls_started()), so
+// a whole conversation can be unit-tested as a transcript.
+//
+// Framing: a command line ending in a literal `{n}` waits for n bytes (after
+// "+ go ahead" for a synchronising literal), then for the rest of the line;
+// the assembled command goes to parse_command(). Lines over kMaxLine and
+// literals over SessionOptions::max_literal get BAD (the literal's bytes are
+// skipped, non-synchronising ones included), and the session carries on.
+//
+// Every change goes through store::Instance (so the sync log records it);
+// every mailbox access is checked against the mailbox's ACL.
+//
+// Not thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "imap/namespace.h"
+#include "imap/parser.h"
+#include "imap/selected.h"
+#include "net/sasl.h"
+#include "store/instance.h"
+
+namespace replimail::imap {
+
+struct SessionOptions {
+  std::string servername = "localhost";
+  // Largest literal accepted (APPEND included); Cyrus's maxmessagesize.
+  uint64_t max_literal = 64 * 1024 * 1024;
+  // STARTTLS may be offered (a certificate is configured).
+  bool tls_available = false;
+  // The connection is already encrypted (imaps) or local.
+  bool secure = false;
+  // allowplaintext: LOGIN and PLAIN without TLS.
+  bool allow_plaintext = true;
+  NamespaceOptions ns;
+};
+
+// Makes the SASL server for the connection; `secure` says whether the channel
+// is encrypted (called again after STARTTLS).
+using SaslFactory = std::function<std::unique_ptr<net::SaslServer>(bool secure)>;
+
+class Session {
+ public:
+  // The states of a connection; every transition happens in session.cc.
+  enum class State {
+    kNotAuthenticated,
+    kAuthenticating,  // inside AUTHENTICATE, waiting for a client response line
+    kAuthenticated,
+    kSelected,
+    kIdle,  // inside IDLE, waiting for DONE
+    kLogout,
+  };
+
+  // The greeting is queued at once.
+  Session(store::Instance& instance, SaslFactory sasl, SessionOptions options);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  void feed(std::string_view bytes);
+  std::string take_output();
+  // Reports other sessions' changes while in IDLE (call about once a second).
+  void tick();
+
+  State state() const { return state_; }
+  bool closed() const { return state_ == State::kLogout; }
+  const std::string& userid() const { return userid_; }
+  // STARTTLS was accepted: the caller flushes output, runs the TLS handshake
+  // and then calls tls_started().
+  bool wants_starttls() const { return starttls_pending_; }
+  void tls_started();
+
+ private:
+  // ---- framing (session.cc) ----
+  void handle_line(std::string_view line);
+  void execute(std::string_view bytes);
+  void dispatch(const Command& cmd);
+  void reply(std::string_view line);
+  void tagged(const Command& cmd, std::string_view status, std::string_view text);
+  void tagged_error(const Command& cmd, const Status& st);
+  std::string capabilities() const;
+  void after_command(const Command& cmd);
+
+  // ---- connection and authentication (session.cc) ----
+  void cmd_capability(const Command& cmd);
+  void cmd_login(const Command& cmd);
+  void cmd_authenticate(const Command& cmd);
+  void auth_response(std::string_view line);
+  void auth_step(const net::SaslStep& step);
+  void login_done(const std::string& user);
+  void cmd_starttls(const Command& cmd);
+  void cmd_id(const Command& cmd);
+  void cmd_enable(const Command& cmd);
+  void cmd_idle(const Command& cmd);
+  void idle_line(std::string_view line);
+
+  // ---- mailboxes (session_mailbox.cc) ----
+  Result<std::string> mailbox_arg(const Value& v) const;
+  std::string rights_of(const store::MailboxEntry& e) const;
+  // The entry of `name` if the user may see it ('l' or 'r'); otherwise
+  // kMailboxNonexistent, hiding its existence.
+  Result<store::MailboxEntry> visible(const std::string& name);
+  std::string external(const std::string& name) const;
+  void cmd_create(const Command& cmd);
+  void cmd_delete(const Command& cmd);
+  void cmd_rename(const Command& cmd);
+  void cmd_subscribe(const Command& cmd, bool subscribe);
+  void cmd_list(const Command& cmd, bool lsub);
+  void cmd_status(const Command& cmd);
+  Result<std::string> status_items(const std::string& name, const std::vector<Value>& items);
+  void cmd_namespace(const Command& cmd);
+  void cmd_append(const Command& cmd);
+
+  // ---- rights and quota (session_admin.cc) ----
+  void cmd_getacl(const Command& cmd);
+  void cmd_setacl(const Command& cmd, bool remove);
+  void cmd_myrights(const Command& cmd);
+  void cmd_listrights(const Command& cmd);
+  void cmd_getquota(const Command& cmd, bool by_root);
+  void cmd_setquota(const Command& cmd);
+  std::string quota_response(const store::QuotaRoot& q) const;
+
+  // ---- the selected mailbox (session_select.cc) ----
+  void cmd_select(const Command& cmd);
+  void cmd_close(const Command& cmd, bool expunge);
+  void cmd_expunge(const Command& cmd);
+  void cmd_store(const Command& cmd);
+  void cmd_copy(const Command& cmd, bool move);
+  void cmd_search(const Command& cmd);
+  void cmd_fetch(const Command& cmd);
+  Status fetch_one(uint32_t seq, const FetchRequest& req, bool uid_cmd, std::string* out);
+  Status expunge_uids(const std::vector<uint32_t>& uids);
+  std::vector<uint32_t> saved_or(const SequenceSet& set, bool uid,
+                                 std::vector<uint32_t> resolved) const;
+
+  store::Instance& instance_;
+  SaslFactory sasl_factory_;
+  std::unique_ptr<net::SaslServer> sasl_;
+  SessionOptions options_;
+  State state_ = State::kNotAuthenticated;
+  State state_before_idle_ = State::kAuthenticated;
+
+  std::string out_;
+  // Framing.
+  std::string pending_;           // the command assembled so far
+  uint64_t literal_left_ = 0;     // bytes of a literal still to read into pending_
+  uint64_t skip_left_ = 0;        // bytes of a refused literal still to discard
+  bool discarding_line_ = false;  // the current line went over kMaxLine
+  bool drop_rest_ = false;        // the next line ends a refused command
+  std::string line_;              // a line not yet terminated
+
+  std::string userid_;
+  bool is_admin_ = false;
+  Namespace ns_;
+  bool starttls_pending_ = false;
+  bool condstore_ = false;
+  bool qresync_ = false;
+  std::string auth_tag_;
+  std::string idle_tag_;
+  std::unique_ptr<SelectedMailbox> selected_;
+  std::vector<uint32_t> saved_uids_;  // SEARCHRES `$`
+  // UIDs the current command reported itself (no FETCH from the refresh).
+  std::set<uint32_t> quiet_uids_;
+};
+
+}  // namespace replimail::imap

@@ -1,0 +1,279 @@
+// FETCH and SEARCH.
+#include <algorithm>
+
+#include "imap/format.h"
+#include "imap/search.h"
+#include "imap/session.h"
+#include "mime/message.h"
+#include "store/record.h"
+
+namespace replimail::imap {
+namespace {
+
+using K = FetchItem::Kind;
+
+bool sets_seen(const FetchItem& it) {
+  return (it.kind == K::kSection && !it.peek) || it.kind == K::kRfc822 || it.kind == K::kRfc822Text;
+}
+
+mime::Section to_mime(const FetchItem& it) {
+  mime::Section s;
+  s.path = it.part;
+  s.fields = it.fields;
+  using MK = mime::Section::Kind;
+  if (it.kind == K::kRfc822Header) {
+    s.kind = MK::kHeader;
+  } else if (it.kind == K::kRfc822Text) {
+    s.kind = MK::kText;
+  } else if (it.specifier == "HEADER") {
+    s.kind = MK::kHeader;
+  } else if (it.specifier == "HEADER.FIELDS") {
+    s.kind = MK::kHeaderFields;
+  } else if (it.specifier == "HEADER.FIELDS.NOT") {
+    s.kind = MK::kHeaderFieldsNot;
+  } else if (it.specifier == "TEXT") {
+    s.kind = MK::kText;
+  } else if (it.specifier == "MIME") {
+    s.kind = MK::kMime;
+  } else {
+    s.kind = MK::kAll;
+  }
+  return s;
+}
+
+std::string literal(std::string_view bytes) {
+  return "{" + std::to_string(bytes.size()) + "}\r\n" + std::string(bytes);
+}
+
+// Explicit message numbers beyond the mailbox are a client error (BAD).
+bool sequence_in_range(const SequenceSet& set, uint32_t exists) {
+  for (const auto& r : set.ranges) {
+    if ((r.lo != kStar && r.lo > exists) || (r.hi != kStar && r.hi > exists)) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Status Session::fetch_one(uint32_t seq, const FetchRequest& req, bool uid_cmd, std::string* out) {
+  const MessageView& m = selected_->at(seq);
+  std::optional<mime::Message> msg;
+  auto parsed = [&]() -> Result<const mime::Message*> {
+    if (!msg) {
+      auto opened = mime::Message::open(selected_->mailbox().message_path(m.uid));
+      if (!opened.ok()) return opened.status();
+      msg.emplace(std::move(opened).value());
+    }
+    return &*msg;
+  };
+  std::vector<std::string> parts;
+  bool has_uid = false, has_modseq = false;
+  if (uid_cmd) {
+    parts.push_back("UID " + std::to_string(m.uid));
+    has_uid = true;
+  }
+  for (const FetchItem& it : req.items) {
+    switch (it.kind) {
+      case K::kFlags:
+        parts.push_back("FLAGS " + flag_list(m.system_flags, m.recent, m.keywords));
+        break;
+      case K::kInternalDate:
+        parts.push_back("INTERNALDATE \"" + format_date_time(m.internaldate) + "\"");
+        break;
+      case K::kRfc822Size:
+        parts.push_back("RFC822.SIZE " + std::to_string(m.size));
+        break;
+      case K::kUid:
+        if (!has_uid) parts.push_back("UID " + std::to_string(m.uid));
+        has_uid = true;
+        break;
+      case K::kModseq:
+        if (!has_modseq) parts.push_back("MODSEQ (" + std::to_string(m.modseq) + ")");
+        has_modseq = true;
+        break;
+      case K::kEnvelope:
+      case K::kBody:
+      case K::kBodyStructure: {
+        auto p = parsed();
+        if (!p.ok()) return p.status();
+        if (it.kind == K::kEnvelope) parts.push_back("ENVELOPE " + (*p)->envelope());
+        if (it.kind == K::kBody) parts.push_back("BODY " + (*p)->body());
+        if (it.kind == K::kBodyStructure) parts.push_back("BODYSTRUCTURE " + (*p)->bodystructure());
+        break;
+      }
+      case K::kRfc822: {
+        auto p = parsed();
+        if (!p.ok()) return p.status();
+        parts.push_back("RFC822 " + literal((*p)->bytes()));
+        break;
+      }
+      case K::kRfc822Header:
+      case K::kRfc822Text:
+      case K::kSection: {
+        auto p = parsed();
+        if (!p.ok()) return p.status();
+        auto sec = (*p)->section(to_mime(it));
+        std::string_view bytes = sec.ok() ? sec->data() : std::string_view();
+        if (it.partial_start) {
+          bytes = *it.partial_start >= bytes.size()
+                      ? std::string_view()
+                      : bytes.substr(*it.partial_start, it.partial_length);
+        }
+        std::string name = it.kind == K::kRfc822Header ? "RFC822.HEADER"
+                           : it.kind == K::kRfc822Text ? "RFC822.TEXT"
+                                                       : it.response_name;
+        parts.push_back(name + " " + literal(bytes));
+        break;
+      }
+    }
+  }
+  if (condstore_ && !has_modseq && req.changedsince) {
+    parts.push_back("MODSEQ (" + std::to_string(m.modseq) + ")");
+  }
+  *out += "* " + std::to_string(seq) + " FETCH (";
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (i) *out += ' ';
+    *out += parts[i];
+  }
+  *out += ")\r\n";
+  return Status();
+}
+
+void Session::cmd_fetch(const Command& cmd) {
+  auto req = parse_fetch(cmd.args);
+  if (!req.ok()) return tagged_error(cmd, req.status());
+  if (!cmd.uid && !req->set.saved && !sequence_in_range(req->set, selected_->exists())) {
+    return tagged(cmd, "BAD", "Invalid sequence in FETCH");
+  }
+  if (req->vanished && (!cmd.uid || !qresync_)) {
+    return tagged(cmd, "BAD", "VANISHED requires UID FETCH and QRESYNC");
+  }
+  bool wants_modseq = req->changedsince.has_value();
+  for (const auto& it : req->items) wants_modseq = wants_modseq || it.kind == K::kModseq;
+  if (wants_modseq) condstore_ = true;
+  std::vector<uint32_t> seqs = saved_or(req->set, cmd.uid, selected_->resolve(req->set, cmd.uid));
+  if (req->changedsince) {
+    std::erase_if(seqs, [&](uint32_t s) { return selected_->at(s).modseq <= *req->changedsince; });
+  }
+  if (req->vanished) {
+    std::vector<uint32_t> gone;
+    uint32_t last = selected_->uidnext() - 1;
+    Status st =
+        selected_->mailbox().for_each_record(*req->changedsince, [&](const store::IndexRecord& r) {
+          if (r.expunged() && req->set.contains(r.uid, last)) gone.push_back(r.uid);
+          return true;
+        });
+    if (!st.is_ok()) return tagged_error(cmd, st);
+    if (!gone.empty()) reply("* VANISHED (EARLIER) " + format_sequence(gone));
+  }
+  // Reading a body section sets \Seen (RFC 3501 §6.4.5) unless read-only.
+  bool mark_seen =
+      !selected_->readonly() && std::any_of(req->items.begin(), req->items.end(), sets_seen);
+  if (mark_seen) {
+    auto e = instance_.lookup(selected_->name());
+    mark_seen = e.ok() && rights_of(*e).find('s') != std::string::npos;
+  }
+  if (mark_seen) {
+    std::vector<uint32_t> unseen;
+    for (uint32_t s : seqs) {
+      if (!(selected_->at(s).system_flags & store::kFlagSeen))
+        unseen.push_back(selected_->at(s).uid);
+    }
+    if (!unseen.empty()) {
+      if (selected_->owner_seen()) {
+        Status st = instance_.store_flags(selected_->name(), unseen, store::kFlagSeen, {}, true);
+        if (!st.is_ok()) return tagged_error(cmd, st);
+        for (uint32_t uid : unseen) {
+          auto rec = selected_->mailbox().record(uid);
+          if (rec.ok()) selected_->update(*rec);
+        }
+      } else {
+        Status st = selected_->set_seen(instance_, unseen, true);
+        if (!st.is_ok()) return tagged_error(cmd, st);
+      }
+      bool has_flags = std::any_of(req->items.begin(), req->items.end(),
+                                   [](const FetchItem& it) { return it.kind == K::kFlags; });
+      if (!has_flags) {
+        FetchItem f;
+        f.kind = K::kFlags;
+        req->items.push_back(f);
+      }
+    }
+  }
+  for (uint32_t s : seqs) {
+    Status st = fetch_one(s, *req, cmd.uid, &out_);
+    if (!st.is_ok()) {
+      reply("* NO Cannot read message " + std::to_string(s) + ": " + st.message());
+      continue;
+    }
+    quiet_uids_.insert(selected_->at(s).uid);
+  }
+  tagged(cmd, "OK", "Completed");
+}
+
+void Session::cmd_search(const Command& cmd) {
+  auto req = parse_search(cmd.args);
+  if (!req.ok()) return tagged_error(cmd, req.status());
+  if (!req->charset.empty() && req->charset != "UTF-8" && req->charset != "US-ASCII") {
+    return tagged(cmd, "NO", "[BADCHARSET (US-ASCII UTF-8)] Unsupported charset");
+  }
+  if (req->uses_modseq) condstore_ = true;
+  std::vector<uint32_t> matches;  // seq or UID per the command
+  std::vector<uint32_t> matched_uids;
+  uint64_t max_modseq = 0;
+  uint32_t exists = selected_->exists();
+  uint32_t max_uid = exists ? selected_->at(exists).uid : 0;
+  std::vector<uint32_t> saved = saved_uids_;
+  for (uint32_t seq = 1; seq <= exists; ++seq) {
+    const MessageView& m = selected_->at(seq);
+    std::optional<mime::Message> msg;
+    bool failed = false;
+    SearchContext ctx;
+    ctx.seq = seq;
+    ctx.message = &m;
+    ctx.max_seq = exists;
+    ctx.max_uid = max_uid;
+    ctx.saved = &saved;
+    ctx.parsed = [&]() -> const mime::Message* {
+      if (!msg && !failed) {
+        auto opened = mime::Message::open(selected_->mailbox().message_path(m.uid));
+        if (opened.ok()) {
+          msg.emplace(std::move(opened).value());
+        } else {
+          failed = true;
+        }
+      }
+      return msg ? &*msg : nullptr;
+    };
+    if (!search_matches(req->key, ctx)) continue;
+    matches.push_back(cmd.uid ? m.uid : seq);
+    matched_uids.push_back(m.uid);
+    max_modseq = std::max(max_modseq, m.modseq);
+  }
+  if (!req->esearch) {
+    std::string line = "* SEARCH";
+    for (uint32_t n : matches) line += " " + std::to_string(n);
+    if (req->uses_modseq && !matches.empty()) {
+      line += " (MODSEQ " + std::to_string(max_modseq) + ")";
+    }
+    reply(line);
+    return tagged(cmd, "OK", "Completed");
+  }
+  const auto& opts = req->return_options;
+  auto has = [&](const char* o) { return std::find(opts.begin(), opts.end(), o) != opts.end(); };
+  if (has("SAVE")) saved_uids_ = matched_uids;
+  if (has("SAVE") && opts.size() == 1) return tagged(cmd, "OK", "Completed");
+  std::string line = "* ESEARCH (TAG " + imap_string(cmd.tag) + ")";
+  if (cmd.uid) line += " UID";
+  if (!matches.empty()) {
+    if (has("MIN")) line += " MIN " + std::to_string(matches.front());
+    if (has("MAX")) line += " MAX " + std::to_string(matches.back());
+    if (has("ALL")) line += " ALL " + format_sequence(matches);
+  }
+  if (has("COUNT")) line += " COUNT " + std::to_string(matches.size());
+  if (req->uses_modseq && !matches.empty()) line += " MODSEQ " + std::to_string(max_modseq);
+  reply(line);
+  tagged(cmd, "OK", "Completed");
+}
+
+}  // namespace replimail::imap

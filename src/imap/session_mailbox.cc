@@ -1,0 +1,489 @@
+// Mailbox-level commands: CREATE, DELETE, RENAME, (UN)SUBSCRIBE, LIST, LSUB,
+// STATUS, NAMESPACE, APPEND.
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "imap/format.h"
+#include "imap/session.h"
+#include "store/acl.h"
+#include "store/mboxname.h"
+#include "store/record.h"
+#include "store/staged_message.h"
+
+namespace replimail::imap {
+namespace {
+
+constexpr std::string_view kImplicitOwnerRights = "lkxan";
+constexpr std::string_view kSpecialUseEntry = "/specialuse";
+
+Status denied() { return Status(Code::kPermissionDenied, "permission denied"); }
+Status nonexistent() { return Status(Code::kMailboxNonexistent, "mailbox does not exist"); }
+
+// IMAP LIST pattern match: '*' matches anything, '%' anything but `sep`.
+bool match(std::string_view pat, std::string_view name, char sep) {
+  while (!pat.empty()) {
+    char p = pat[0];
+    if (p == '*' || p == '%') {
+      pat.remove_prefix(1);
+      for (size_t i = 0; i <= name.size(); ++i) {
+        if (match(pat, name.substr(i), sep)) return true;
+        if (i < name.size() && p == '%' && name[i] == sep) return false;
+      }
+      return false;
+    }
+    if (name.empty() || name[0] != p) return false;
+    pat.remove_prefix(1);
+    name.remove_prefix(1);
+  }
+  return name.empty();
+}
+
+// INBOX is case-insensitive in names and patterns.
+bool list_match(std::string_view pat, const std::string& name, char sep) {
+  if (match(pat, name, sep)) return true;
+  if (name == "INBOX" || name.starts_with("INBOX" + std::string(1, sep))) {
+    if (pat.size() >= 5 && iequals(pat.substr(0, 5), "INBOX")) {
+      return match(std::string("INBOX") + std::string(pat.substr(5)), name, sep);
+    }
+  }
+  return false;
+}
+
+uint32_t flags_from(const std::vector<Value>& items, std::vector<std::string>* keywords,
+                    Status* st) {
+  uint32_t bits = 0;
+  for (const Value& v : items) {
+    if (!v.is_atom() || v.text.empty()) {
+      *st = Status(Code::kProtocolError, "Invalid flag");
+      return 0;
+    }
+    if (v.text[0] == '\\') {
+      uint32_t b = store::system_flag_bit(v.text);
+      if (b == 0 || b == store::kFlagExpunged) {
+        *st = Status(Code::kProtocolError, "Invalid system flag " + v.text);
+        return 0;
+      }
+      bits |= b;
+    } else if (std::find(keywords->begin(), keywords->end(), v.text) == keywords->end()) {
+      keywords->push_back(v.text);
+    }
+  }
+  return bits;
+}
+
+}  // namespace
+
+Result<std::string> Session::mailbox_arg(const Value& v) const {
+  if (!v.is_astring()) return Status(Code::kProtocolError, "Invalid mailbox name");
+  return ns_.to_internal(v.text);
+}
+
+std::string Session::external(const std::string& name) const {
+  auto ext = ns_.to_external(name);
+  return ext ? *ext : name;
+}
+
+std::string Session::rights_of(const store::MailboxEntry& e) const {
+  if (is_admin_) return std::string(store::kOwnerRights);
+  bool owner = store::mboxname_owner(e.name) == userid_;
+  std::string out;
+  for (char c : store::kOwnerRights) {
+    if (store::acl_has_right(e.acl, userid_, c) ||
+        (owner && kImplicitOwnerRights.find(c) != std::string_view::npos)) {
+      out += c;
+    }
+  }
+  return out;
+}
+
+Result<store::MailboxEntry> Session::visible(const std::string& name) {
+  auto e = instance_.lookup(name);
+  if (!e.ok()) return e.status();
+  std::string r = rights_of(*e);
+  if (r.find('l') == std::string::npos && r.find('r') == std::string::npos) return nonexistent();
+  return e;
+}
+
+void Session::cmd_create(const Command& cmd) {
+  if (cmd.args.empty() || cmd.args.size() > 2 || !cmd.args[0].is_astring()) {
+    return tagged(cmd, "BAD", "Invalid CREATE arguments");
+  }
+  std::string ext = cmd.args[0].text;
+  if (!ext.empty() && ext.back() == ns_.separator()) ext.pop_back();
+  auto name = ns_.to_internal(ext);
+  if (!name.ok()) return tagged_error(cmd, name.status());
+  std::string specialuse;
+  if (cmd.args.size() == 2) {
+    const Value& p = cmd.args[1];
+    if (!p.is_list() || p.items.size() != 2 || !p.items[0].is_atom("USE") ||
+        !p.items[1].is_list()) {
+      return tagged(cmd, "BAD", "Invalid CREATE parameters");
+    }
+    static const char* kUses[] = {"\\All",  "\\Archive", "\\Drafts", "\\Flagged",
+                                  "\\Junk", "\\Sent",    "\\Trash"};
+    for (const Value& u : p.items[1].items) {
+      bool known = false;
+      for (const char* k : kUses) known = known || iequals(u.text, k);
+      if (!known) return tagged(cmd, "NO", "[USEATTR] Unsupported special-use attribute");
+      specialuse += (specialuse.empty() ? "" : " ") + u.text;
+    }
+  }
+  if (!is_admin_) {
+    if (store::mboxname_is_inbox(*name) || *name == "user") return tagged_error(cmd, denied());
+    bool allowed = false;
+    for (std::string p = store::mboxname_parent(*name); !p.empty(); p = store::mboxname_parent(p)) {
+      auto parent = instance_.lookup(p);
+      if (!parent.ok()) continue;
+      allowed = rights_of(*parent).find('k') != std::string::npos;
+      break;
+    }
+    if (!allowed) return tagged_error(cmd, denied());
+  }
+  auto created = instance_.create_mailbox(*name);
+  if (!created.ok()) return tagged_error(cmd, created.status());
+  if (!specialuse.empty()) {
+    std::string owner = store::mboxname_owner(*name);
+    Status st = instance_.set_annotation(*name, kSpecialUseEntry, owner, specialuse);
+    if (!st.is_ok()) return tagged_error(cmd, st);
+  }
+  tagged(cmd, "OK", "Completed");
+}
+
+void Session::cmd_delete(const Command& cmd) {
+  if (cmd.args.size() != 1) return tagged(cmd, "BAD", "Invalid DELETE arguments");
+  auto name = mailbox_arg(cmd.args[0]);
+  if (!name.ok()) return tagged_error(cmd, name.status());
+  auto e = visible(*name);
+  if (!e.ok()) return tagged_error(cmd, e.status());
+  if (rights_of(*e).find('x') == std::string::npos) return tagged_error(cmd, denied());
+  if (store::mboxname_is_inbox(*name) && !is_admin_) {
+    return tagged(cmd, "NO", "[CANNOT] Cannot delete INBOX");
+  }
+  if (selected_ && selected_->name() == *name) {
+    selected_.reset();
+    state_ = State::kAuthenticated;
+  }
+  if (store::mboxname_is_inbox(*name)) {
+    // Deleting a user (an administrator's DELETE user/alice) removes every
+    // mailbox of the user, deepest first.
+    auto tree = instance_.mailboxes().list_tree(*name);
+    if (!tree.ok()) return tagged_error(cmd, tree.status());
+    std::vector<store::MailboxEntry> all = std::move(tree).value();
+    std::sort(all.begin(), all.end(),
+              [](const auto& a, const auto& b) { return a.name.size() > b.name.size(); });
+    for (const auto& m : all) {
+      if (!m.is_real()) continue;
+      Status st = instance_.delete_mailbox(m.name);
+      if (!st.is_ok()) return tagged_error(cmd, st);
+    }
+    return tagged(cmd, "OK", "Completed");
+  }
+  Status st = instance_.delete_mailbox(*name);
+  if (!st.is_ok()) return tagged_error(cmd, st);
+  tagged(cmd, "OK", "Completed");
+}
+
+void Session::cmd_rename(const Command& cmd) {
+  if (cmd.args.size() != 2) return tagged(cmd, "BAD", "Invalid RENAME arguments");
+  auto from = mailbox_arg(cmd.args[0]);
+  if (!from.ok()) return tagged_error(cmd, from.status());
+  auto to = mailbox_arg(cmd.args[1]);
+  if (!to.ok()) return tagged_error(cmd, to.status());
+  auto e = visible(*from);
+  if (!e.ok()) return tagged_error(cmd, e.status());
+  if (rights_of(*e).find('x') == std::string::npos) return tagged_error(cmd, denied());
+  if (store::mboxname_is_inbox(*from)) {
+    return tagged(cmd, "NO", "[CANNOT] Renaming INBOX is not supported");
+  }
+  if (!is_admin_) {
+    bool allowed = false;
+    for (std::string p = store::mboxname_parent(*to); !p.empty(); p = store::mboxname_parent(p)) {
+      auto parent = instance_.lookup(p);
+      if (!parent.ok()) continue;
+      allowed = rights_of(*parent).find('k') != std::string::npos;
+      break;
+    }
+    if (!allowed) return tagged_error(cmd, denied());
+  }
+  if (selected_ &&
+      (selected_->name() == *from || store::mboxname_is_child(*from, selected_->name()))) {
+    selected_.reset();
+    state_ = State::kAuthenticated;
+  }
+  Status st = instance_.rename_mailbox(*from, *to);
+  if (!st.is_ok()) return tagged_error(cmd, st);
+  tagged(cmd, "OK", "Completed");
+}
+
+void Session::cmd_subscribe(const Command& cmd, bool subscribe) {
+  if (cmd.args.size() != 1) return tagged(cmd, "BAD", "Invalid arguments");
+  auto name = mailbox_arg(cmd.args[0]);
+  if (!name.ok()) return tagged_error(cmd, name.status());
+  if (subscribe) {
+    auto e = visible(*name);
+    if (!e.ok()) return tagged_error(cmd, e.status());
+  }
+  Status st = instance_.set_subscribed(userid_, *name, subscribe);
+  if (!st.is_ok()) return tagged_error(cmd, st);
+  tagged(cmd, "OK", "Completed");
+}
+
+void Session::cmd_namespace(const Command& cmd) {
+  reply("* NAMESPACE " + ns_.namespace_response());
+  tagged(cmd, "OK", "Completed");
+}
+
+void Session::cmd_list(const Command& cmd, bool lsub) {
+  const auto& a = cmd.args;
+  size_t i = 0;
+  std::set<std::string> select_opts, return_opts;
+  std::vector<Value> status_req;
+  if (!lsub && i < a.size() && a[i].is_list()) {
+    for (const Value& v : a[i].items) select_opts.insert(to_upper(v.text));
+    ++i;
+  }
+  if (i + 2 > a.size() || !a[i].is_astring()) return tagged(cmd, "BAD", "Invalid LIST arguments");
+  std::string reference = a[i++].text;
+  std::vector<std::string> patterns;
+  if (a[i].is_list()) {
+    for (const Value& v : a[i].items) patterns.push_back(v.text);
+  } else {
+    patterns.push_back(a[i].text);
+  }
+  ++i;
+  if (!lsub && i + 1 < a.size() && a[i].is_atom("RETURN") && a[i + 1].is_list()) {
+    const auto& items = a[i + 1].items;
+    for (size_t j = 0; j < items.size(); ++j) {
+      std::string o = to_upper(items[j].text);
+      return_opts.insert(o);
+      if (o == "STATUS" && j + 1 < items.size() && items[j + 1].is_list()) {
+        status_req = items[++j].items;
+      }
+    }
+    i += 2;
+  }
+  if (i != a.size()) return tagged(cmd, "BAD", "Invalid LIST arguments");
+  const char sep = ns_.separator();
+  const std::string verb = lsub ? "LSUB" : "LIST";
+  if (patterns.size() == 1 && patterns[0].empty()) {
+    reply("* " + verb + " (\\Noselect) \"" + std::string(1, sep) + "\" \"\"");
+    return tagged(cmd, "OK", "Completed");
+  }
+  bool only_subscribed = lsub || select_opts.count("SUBSCRIBED");
+  bool want_subscribed = only_subscribed || return_opts.count("SUBSCRIBED");
+  std::set<std::string> subscribed;
+  if (want_subscribed) {
+    auto subs = instance_.userdata().subscriptions(userid_);
+    if (subs.ok()) subscribed.insert(subs->begin(), subs->end());
+  }
+  struct Item {
+    std::string internal;
+    bool exists = false;
+    bool has_children = false;
+  };
+  std::map<std::string, Item> items;
+  Status st = instance_.mailboxes().list("", false, [&](const store::MailboxEntry& e) {
+    if (!e.is_real()) return true;
+    if (rights_of(e).find('l') == std::string::npos) return true;
+    auto ext = ns_.to_external(e.name);
+    if (!ext) return true;
+    Item& it = items[*ext];
+    it.internal = e.name;
+    it.exists = true;
+    return true;
+  });
+  if (!st.is_ok()) return tagged_error(cmd, st);
+  if (only_subscribed) {
+    for (const auto& s : subscribed) {
+      auto ext = ns_.to_external(s);
+      if (ext && !items.count(*ext)) items[*ext].internal = s;
+    }
+  }
+  // Ancestors: \HasChildren, and \Noselect placeholders for '%' patterns.
+  std::map<std::string, Item> parents;
+  for (const auto& [ext, it] : items) {
+    for (size_t p = ext.find(sep); p != std::string::npos; p = ext.find(sep, p + 1)) {
+      std::string anc = ext.substr(0, p);
+      auto found = items.find(anc);
+      if (found != items.end()) {
+        found->second.has_children = true;
+      } else if (!only_subscribed) {
+        parents[anc].has_children = true;
+      }
+    }
+  }
+  for (const auto& [ext, it] : items) {
+    bool matched = false;
+    for (const auto& pat : patterns) matched = matched || list_match(reference + pat, ext, sep);
+    if (!matched) continue;
+    bool is_sub = subscribed.count(it.internal) > 0;
+    if (only_subscribed && !is_sub) continue;
+    std::string specialuse;
+    if (it.exists &&
+        (return_opts.count("SPECIAL-USE") || select_opts.count("SPECIAL-USE") || !lsub)) {
+      auto ann = instance_.annotations().get(it.internal, kSpecialUseEntry,
+                                             store::mboxname_owner(it.internal));
+      if (ann.ok()) specialuse = ann->value;
+    }
+    if (select_opts.count("SPECIAL-USE") && specialuse.empty()) continue;
+    std::string attrs;
+    auto add = [&](std::string_view s) {
+      if (!attrs.empty()) attrs += ' ';
+      attrs += s;
+    };
+    if (!it.exists) add(lsub ? "\\Noselect" : "\\NonExistent");
+    if (!lsub) add(it.has_children ? "\\HasChildren" : "\\HasNoChildren");
+    if (want_subscribed && is_sub && !lsub) add("\\Subscribed");
+    if (!specialuse.empty()) add(specialuse);
+    reply("* " + verb + " (" + attrs + ") \"" + std::string(1, sep) + "\" " + imap_string(ext));
+    if (!status_req.empty() && it.exists) {
+      auto s = status_items(it.internal, status_req);
+      if (s.ok()) reply("* STATUS " + imap_string(ext) + " (" + *s + ")");
+    }
+  }
+  bool wildcard_only_star = true;
+  for (const auto& pat : patterns) {
+    if (pat.find('%') != std::string::npos) wildcard_only_star = false;
+  }
+  if (!wildcard_only_star) {
+    for (const auto& [ext, it] : parents) {
+      bool matched = false;
+      for (const auto& pat : patterns) matched = matched || list_match(reference + pat, ext, sep);
+      if (!matched) continue;
+      reply("* " + verb + " (\\Noselect \\HasChildren) \"" + std::string(1, sep) + "\" " +
+            imap_string(ext));
+    }
+  }
+  tagged(cmd, "OK", "Completed");
+}
+
+Result<std::string> Session::status_items(const std::string& name,
+                                          const std::vector<Value>& items) {
+  auto e = visible(name);
+  if (!e.ok()) return e.status();
+  if (rights_of(*e).find('r') == std::string::npos) return denied();
+  auto mbox = instance_.open_mailbox(name);
+  if (!mbox.ok()) return mbox.status();
+  auto c = (*mbox)->counters();
+  if (!c.ok()) return c.status();
+  bool owner = store::mboxname_owner(name) == userid_;
+  std::string out;
+  for (const Value& v : items) {
+    std::string item = to_upper(v.text);
+    uint64_t value = 0;
+    if (item == "MESSAGES") {
+      value = c->exists;
+    } else if (item == "UIDNEXT") {
+      value = c->last_uid + 1;
+    } else if (item == "UIDVALIDITY") {
+      value = c->uidvalidity;
+    } else if (item == "HIGHESTMODSEQ") {
+      value = c->highestmodseq;
+    } else if (item == "SIZE") {
+      value = c->quota_used;
+    } else if (item == "RECENT" || item == "UNSEEN") {
+      std::set<uint32_t> seen;
+      if (!owner && item == "UNSEEN") {
+        auto rec = instance_.userdata().seen(userid_, e->uniqueid);
+        if (rec.ok() && !rec->seenuids.empty()) {
+          auto set = parse_sequence_set(rec->seenuids);
+          if (set.ok()) {
+            Status st = (*mbox)->for_each_record(0, [&](const store::IndexRecord& r) {
+              if (set->contains(r.uid, c->last_uid)) seen.insert(r.uid);
+              return true;
+            });
+            if (!st.is_ok()) return st;
+          }
+        }
+      }
+      Status st = (*mbox)->for_each_record(0, [&](const store::IndexRecord& r) {
+        if (r.expunged()) return true;
+        if (item == "RECENT") {
+          value += r.uid > c->recentuid;
+        } else {
+          bool is_seen = owner ? (r.system_flags & store::kFlagSeen) != 0 : seen.count(r.uid) > 0;
+          value += !is_seen;
+        }
+        return true;
+      });
+      if (!st.is_ok()) return st;
+    } else {
+      return Status(Code::kProtocolError, "Invalid STATUS item " + v.text.substr(0, 64));
+    }
+    if (!out.empty()) out += ' ';
+    out += item + " " + std::to_string(value);
+  }
+  return out;
+}
+
+void Session::cmd_status(const Command& cmd) {
+  if (cmd.args.size() != 2 || !cmd.args[1].is_list() || cmd.args[1].items.empty()) {
+    return tagged(cmd, "BAD", "Invalid STATUS arguments");
+  }
+  auto name = mailbox_arg(cmd.args[0]);
+  if (!name.ok()) return tagged_error(cmd, name.status());
+  auto s = status_items(*name, cmd.args[1].items);
+  if (!s.ok()) return tagged_error(cmd, s.status());
+  reply("* STATUS " + imap_string(external(*name)) + " (" + *s + ")");
+  tagged(cmd, "OK", "Completed");
+}
+
+void Session::cmd_append(const Command& cmd) {
+  const auto& a = cmd.args;
+  if (a.size() < 2 || a.size() > 4 || !a.back().is_string()) {
+    return tagged(cmd, "BAD", "Invalid APPEND arguments");
+  }
+  auto name = mailbox_arg(a[0]);
+  if (!name.ok()) return tagged_error(cmd, name.status());
+  std::vector<std::string> keywords;
+  uint32_t flags = 0;
+  int64_t internaldate = 0;
+  for (size_t i = 1; i + 1 < a.size(); ++i) {
+    if (a[i].is_list() && i == 1) {
+      Status st;
+      flags = flags_from(a[i].items, &keywords, &st);
+      if (!st.is_ok()) return tagged_error(cmd, st);
+    } else if (a[i].is_string()) {
+      auto t = parse_date_time(a[i].text);
+      if (!t) return tagged(cmd, "BAD", "Invalid date-time");
+      internaldate = *t;
+    } else {
+      return tagged(cmd, "BAD", "Invalid APPEND arguments");
+    }
+  }
+  const std::string& body = a.back().text;
+  if (body.empty()) return tagged(cmd, "NO", "Message has no content");
+  auto e = instance_.lookup(*name);
+  if (!e.ok()) {
+    if (e.status().code() == Code::kMailboxNonexistent) {
+      return tagged(cmd, "NO", "[TRYCREATE] Mailbox does not exist");
+    }
+    return tagged_error(cmd, e.status());
+  }
+  std::string rights = rights_of(*e);
+  if (rights.find('i') == std::string::npos) {
+    bool hidden = rights.find('l') == std::string::npos && rights.find('r') == std::string::npos;
+    return tagged_error(cmd, hidden ? Status(Code::kMailboxNonexistent, "") : denied());
+  }
+  if (store::mboxname_owner(*name) != userid_) flags &= ~store::kFlagSeen;
+  auto staged = instance_.stage_message(e->partition);
+  if (!staged.ok()) return tagged_error(cmd, staged.status());
+  Status st = (*staged)->write(body);
+  if (st.is_ok()) st = (*staged)->finish();
+  if (!st.is_ok()) return tagged_error(cmd, st);
+  store::AppendRequest req;
+  req.mailbox = *name;
+  req.message = staged->get();
+  req.system_flags = flags;
+  req.user_flags = keywords;
+  req.internaldate = internaldate;
+  auto results = instance_.append({req});
+  if (results.empty()) return tagged(cmd, "NO", "[SERVERBUG] append failed");
+  if (!results[0].status.is_ok()) return tagged_error(cmd, results[0].status);
+  tagged(cmd, "OK",
+         "[APPENDUID " + std::to_string(results[0].uidvalidity) + " " +
+             std::to_string(results[0].uid) + "] Completed");
+}
+
+}  // namespace replimail::imap

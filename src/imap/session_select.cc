@@ -1,0 +1,348 @@
+// The selected state: SELECT/EXAMINE, CLOSE, UNSELECT, EXPUNGE, STORE,
+// COPY, MOVE.
+#include <unistd.h>
+
+#include <algorithm>
+#include <map>
+
+#include "imap/format.h"
+#include "imap/session.h"
+#include "store/mboxname.h"
+#include "store/staged_message.h"
+
+namespace replimail::imap {
+namespace {
+Status denied() { return Status(Code::kPermissionDenied, "permission denied"); }
+}  // namespace
+
+std::vector<uint32_t> Session::saved_or(const SequenceSet& set, bool uid,
+                                        std::vector<uint32_t> resolved) const {
+  if (!set.saved) return resolved;
+  std::vector<uint32_t> out;
+  for (uint32_t u : saved_uids_) {
+    uint32_t seq = selected_->seq_of(u);
+    if (seq) out.push_back(seq);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+void Session::cmd_select(const Command& cmd) {
+  bool examine = cmd.name == "EXAMINE";
+  if (cmd.args.empty() || cmd.args.size() > 2) return tagged(cmd, "BAD", "Invalid arguments");
+  if (selected_) {
+    selected_.reset();
+    state_ = State::kAuthenticated;
+    if (qresync_) reply("* OK [CLOSED] Ok");
+  }
+  auto name = mailbox_arg(cmd.args[0]);
+  if (!name.ok()) return tagged_error(cmd, name.status());
+  std::optional<uint64_t> qr_modseq;
+  std::optional<SequenceSet> qr_known;
+  uint32_t qr_validity = 0;
+  if (cmd.args.size() == 2) {
+    const Value& p = cmd.args[1];
+    if (!p.is_list() || p.items.empty()) return tagged(cmd, "BAD", "Invalid SELECT parameters");
+    if (p.items[0].is_atom("CONDSTORE") && p.items.size() == 1) {
+      condstore_ = true;
+    } else if (p.items[0].is_atom("QRESYNC") && p.items.size() == 2 && p.items[1].is_list()) {
+      if (!qresync_) return tagged(cmd, "BAD", "QRESYNC not enabled");
+      const auto& q = p.items[1].items;
+      if (q.size() < 2) return tagged(cmd, "BAD", "Invalid QRESYNC parameters");
+      qr_validity = static_cast<uint32_t>(std::strtoul(q[0].text.c_str(), nullptr, 10));
+      qr_modseq = std::strtoull(q[1].text.c_str(), nullptr, 10);
+      if (q.size() >= 3 && q[2].is_atom()) {
+        auto known = parse_sequence_set(q[2].text);
+        if (!known.ok()) return tagged_error(cmd, known.status());
+        qr_known = std::move(known).value();
+      }
+    } else {
+      return tagged(cmd, "BAD", "Invalid SELECT parameters");
+    }
+  }
+  auto e = visible(*name);
+  if (!e.ok()) return tagged_error(cmd, e.status());
+  if (rights_of(*e).find('r') == std::string::npos) return tagged_error(cmd, denied());
+  auto sel = SelectedMailbox::open(instance_, *name, userid_, examine);
+  if (!sel.ok()) return tagged_error(cmd, sel.status());
+  selected_ = std::move(sel).value();
+  state_ = State::kSelected;
+  std::vector<std::string> keywords;
+  if (auto slots = selected_->mailbox().user_flag_slots(); slots.ok()) keywords = *slots;
+  std::string kw;
+  for (const auto& k : keywords) kw += " " + k;
+  reply("* FLAGS (\\Answered \\Flagged \\Draft \\Deleted \\Seen" + kw + ")");
+  reply(std::string("* OK [PERMANENTFLAGS (") +
+        (examine ? "" : "\\Answered \\Flagged \\Draft \\Deleted \\Seen" + kw + " \\*") + ")] Ok");
+  reply("* " + std::to_string(selected_->exists()) + " EXISTS");
+  reply("* " + std::to_string(selected_->recent_count()) + " RECENT");
+  for (uint32_t seq = 1; seq <= selected_->exists(); ++seq) {
+    if (!(selected_->at(seq).system_flags & store::kFlagSeen)) {
+      reply("* OK [UNSEEN " + std::to_string(seq) + "] Ok");
+      break;
+    }
+  }
+  reply("* OK [UIDVALIDITY " + std::to_string(selected_->uidvalidity()) + "] Ok");
+  reply("* OK [UIDNEXT " + std::to_string(selected_->uidnext()) + "] Ok");
+  reply("* OK [HIGHESTMODSEQ " + std::to_string(selected_->highestmodseq()) + "] Ok");
+  if (qr_modseq && qr_validity == selected_->uidvalidity()) {
+    std::vector<uint32_t> vanished;
+    Status st = selected_->mailbox().for_each_record(*qr_modseq, [&](const store::IndexRecord& r) {
+      if (r.expunged() && (!qr_known || qr_known->contains(r.uid, UINT32_MAX - 1))) {
+        vanished.push_back(r.uid);
+      }
+      return true;
+    });
+    if (!st.is_ok()) return tagged_error(cmd, st);
+    if (!vanished.empty()) reply("* VANISHED (EARLIER) " + format_sequence(vanished));
+    for (uint32_t seq = 1; seq <= selected_->exists(); ++seq) {
+      const MessageView& m = selected_->at(seq);
+      if (m.modseq <= *qr_modseq) continue;
+      reply("* " + std::to_string(seq) + " FETCH (UID " + std::to_string(m.uid) + " FLAGS " +
+            flag_list(m.system_flags, m.recent, m.keywords) + " MODSEQ (" +
+            std::to_string(m.modseq) + "))");
+    }
+  }
+  tagged(cmd, "OK", examine ? "[READ-ONLY] Completed" : "[READ-WRITE] Completed");
+}
+
+Status Session::expunge_uids(const std::vector<uint32_t>& uids) {
+  if (uids.empty()) return Status();
+  return instance_.expunge(selected_->name(), uids);
+}
+
+void Session::cmd_close(const Command& cmd, bool expunge) {
+  if (!cmd.args.empty()) return tagged(cmd, "BAD", "Unexpected arguments");
+  if (expunge && !selected_->readonly()) {
+    auto e = instance_.lookup(selected_->name());
+    if (e.ok() && rights_of(*e).find('e') != std::string::npos) {
+      std::vector<uint32_t> uids;
+      Status st = selected_->mailbox().for_each_record(0, [&](const store::IndexRecord& r) {
+        if (!r.expunged() && (r.system_flags & store::kFlagDeleted)) uids.push_back(r.uid);
+        return true;
+      });
+      if (st.is_ok()) st = expunge_uids(uids);
+      if (!st.is_ok()) return tagged_error(cmd, st);
+    }
+  }
+  selected_.reset();
+  state_ = State::kAuthenticated;
+  tagged(cmd, "OK", "Completed");
+}
+
+void Session::cmd_expunge(const Command& cmd) {
+  std::optional<SequenceSet> only;
+  if (cmd.uid) {
+    if (cmd.args.size() != 1 || !cmd.args[0].is_atom()) {
+      return tagged(cmd, "BAD", "Invalid UID EXPUNGE arguments");
+    }
+    auto set = parse_sequence_set(cmd.args[0].text);
+    if (!set.ok()) return tagged_error(cmd, set.status());
+    only = std::move(set).value();
+  } else if (!cmd.args.empty()) {
+    return tagged(cmd, "BAD", "Unexpected arguments");
+  }
+  if (selected_->readonly()) return tagged(cmd, "NO", "[READ-ONLY] Mailbox is read-only");
+  auto e = instance_.lookup(selected_->name());
+  if (!e.ok()) return tagged_error(cmd, e.status());
+  if (rights_of(*e).find('e') == std::string::npos) return tagged_error(cmd, denied());
+  std::vector<uint32_t> uids;
+  uint32_t last = selected_->uidnext() - 1;
+  Status st = selected_->mailbox().for_each_record(0, [&](const store::IndexRecord& r) {
+    if (r.expunged() || !(r.system_flags & store::kFlagDeleted)) return true;
+    if (only && !only->contains(r.uid, last)) return true;
+    if (only && only->saved &&
+        std::find(saved_uids_.begin(), saved_uids_.end(), r.uid) == saved_uids_.end()) {
+      return true;
+    }
+    uids.push_back(r.uid);
+    return true;
+  });
+  if (st.is_ok()) st = expunge_uids(uids);
+  if (!st.is_ok()) return tagged_error(cmd, st);
+  tagged(cmd, "OK", "Completed");
+}
+
+void Session::cmd_store(const Command& cmd) {
+  auto req = parse_store(cmd.args);
+  if (!req.ok()) return tagged_error(cmd, req.status());
+  if (req->unchangedsince) condstore_ = true;
+  if (selected_->readonly()) return tagged(cmd, "NO", "[READ-ONLY] Mailbox is read-only");
+  auto e = instance_.lookup(selected_->name());
+  if (!e.ok()) return tagged_error(cmd, e.status());
+  std::string rights = rights_of(*e);
+  uint32_t bits = 0;
+  std::vector<std::string> keywords;
+  for (const auto& f : req->flags) {
+    if (f[0] == '\\') {
+      bits |= store::system_flag_bit(f);
+    } else if (std::find(keywords.begin(), keywords.end(), f) == keywords.end()) {
+      keywords.push_back(f);
+    }
+  }
+  auto need = [&](char r) { return rights.find(r) != std::string::npos; };
+  if (((bits & store::kFlagSeen) && !need('s')) || ((bits & store::kFlagDeleted) && !need('t')) ||
+      (((bits & ~(store::kFlagSeen | store::kFlagDeleted)) || !keywords.empty()) && !need('w'))) {
+    return tagged_error(cmd, denied());
+  }
+  std::vector<uint32_t> seqs = saved_or(req->set, cmd.uid, selected_->resolve(req->set, cmd.uid));
+  const bool owner_seen = selected_->owner_seen();
+  std::vector<uint32_t> modified;
+  std::vector<uint32_t> changed_uids;
+  std::vector<uint32_t> seen_on, seen_off;
+  {
+    auto txn = selected_->mailbox().begin();
+    if (!txn.ok()) return tagged_error(cmd, txn.status());
+    for (uint32_t seq : seqs) {
+      uint32_t uid = selected_->at(seq).uid;
+      auto rec = (*txn)->record(uid);
+      if (!rec.ok() || rec->expunged()) continue;
+      if (req->unchangedsince && rec->modseq > *req->unchangedsince) {
+        modified.push_back(cmd.uid ? uid : seq);
+        continue;
+      }
+      uint32_t sys = rec->system_flags & ~store::kFlagExpunged;
+      std::vector<std::string> kw = rec->user_flags;
+      uint32_t mask = owner_seen ? ~0u : ~store::kFlagSeen;
+      switch (req->op) {
+        case StoreRequest::Op::kReplace:
+          sys = (sys & ~mask) | (bits & mask);
+          kw = keywords;
+          break;
+        case StoreRequest::Op::kAdd:
+          sys |= bits & mask;
+          for (const auto& k : keywords) {
+            if (std::find(kw.begin(), kw.end(), k) == kw.end()) kw.push_back(k);
+          }
+          break;
+        case StoreRequest::Op::kRemove:
+          sys &= ~(bits & mask);
+          std::erase_if(kw, [&](const std::string& k) {
+            return std::find(keywords.begin(), keywords.end(), k) != keywords.end();
+          });
+          break;
+      }
+      if (!owner_seen) {
+        bool was = selected_->at(seq).system_flags & store::kFlagSeen;
+        bool want = req->op == StoreRequest::Op::kRemove ? (was && !(bits & store::kFlagSeen))
+                    : req->op == StoreRequest::Op::kAdd  ? (was || (bits & store::kFlagSeen))
+                                                         : (bits & store::kFlagSeen) != 0;
+        if (want != was) (want ? seen_on : seen_off).push_back(uid);
+      }
+      if (sys != (rec->system_flags & ~store::kFlagExpunged) || kw != rec->user_flags) {
+        Status st = (*txn)->set_flags(uid, sys, kw);
+        if (!st.is_ok()) return tagged_error(cmd, st);
+        changed_uids.push_back(uid);
+      }
+    }
+    Status st = instance_.commit(selected_->mailbox(), **txn);
+    if (!st.is_ok()) return tagged_error(cmd, st);
+  }
+  for (uint32_t uid : changed_uids) {
+    auto rec = selected_->mailbox().record(uid);
+    if (rec.ok()) selected_->update(*rec);
+  }
+  for (auto* list : {&seen_on, &seen_off}) {
+    if (list->empty()) continue;
+    Status st = selected_->set_seen(instance_, *list, list == &seen_on);
+    if (!st.is_ok()) return tagged_error(cmd, st);
+  }
+  for (uint32_t seq : seqs) {
+    const MessageView& m = selected_->at(seq);
+    if (std::find(modified.begin(), modified.end(), cmd.uid ? m.uid : seq) != modified.end()) {
+      continue;
+    }
+    quiet_uids_.insert(m.uid);
+    if (req->silent && !req->unchangedsince) continue;
+    std::string line = "* " + std::to_string(seq) + " FETCH (";
+    if (!req->silent) line += "FLAGS " + flag_list(m.system_flags, m.recent, m.keywords);
+    if (cmd.uid) line += std::string(req->silent ? "" : " ") + "UID " + std::to_string(m.uid);
+    if (condstore_) {
+      line += std::string(req->silent && !cmd.uid ? "" : " ") + "MODSEQ (" +
+              std::to_string(m.modseq) + ")";
+    }
+    reply(line + ")");
+  }
+  if (!modified.empty()) {
+    std::sort(modified.begin(), modified.end());
+    return tagged(cmd, "OK",
+                  "[MODIFIED " + format_sequence(modified) + "] Conditional STORE failed");
+  }
+  tagged(cmd, "OK", "Completed");
+}
+
+void Session::cmd_copy(const Command& cmd, bool move) {
+  if (cmd.args.size() != 2 || !cmd.args[0].is_atom()) {
+    return tagged(cmd, "BAD", "Invalid arguments");
+  }
+  auto set = parse_sequence_set(cmd.args[0].text);
+  if (!set.ok()) return tagged_error(cmd, set.status());
+  auto dest = mailbox_arg(cmd.args[1]);
+  if (!dest.ok()) return tagged_error(cmd, dest.status());
+  auto de = instance_.lookup(*dest);
+  if (!de.ok()) {
+    if (de.status().code() == Code::kMailboxNonexistent) {
+      return tagged(cmd, "NO", "[TRYCREATE] Mailbox does not exist");
+    }
+    return tagged_error(cmd, de.status());
+  }
+  if (rights_of(*de).find('i') == std::string::npos) return tagged_error(cmd, denied());
+  if (move) {
+    if (selected_->readonly()) return tagged(cmd, "NO", "[READ-ONLY] Mailbox is read-only");
+    auto se = instance_.lookup(selected_->name());
+    if (!se.ok()) return tagged_error(cmd, se.status());
+    std::string r = rights_of(*se);
+    if (r.find('t') == std::string::npos || r.find('e') == std::string::npos) {
+      return tagged_error(cmd, denied());
+    }
+  }
+  std::vector<uint32_t> seqs = saved_or(*set, cmd.uid, selected_->resolve(*set, cmd.uid));
+  if (seqs.empty()) return tagged(cmd, "OK", "No messages");
+  uint64_t bytes = 0;
+  for (uint32_t seq : seqs) bytes += selected_->at(seq).size;
+  if (*dest != selected_->name() || !move) {
+    Status q = instance_.check_quota(*dest, bytes, seqs.size());
+    if (!q.is_ok()) return tagged_error(cmd, q);
+  }
+  bool dest_owner_seen = store::mboxname_owner(*dest) == userid_;
+  std::vector<std::unique_ptr<store::StagedMessage>> staged;
+  std::vector<store::AppendRequest> reqs;
+  std::vector<uint32_t> src_uids;
+  for (uint32_t seq : seqs) {
+    const MessageView& m = selected_->at(seq);
+    auto fd = selected_->mailbox().open_message(m.uid);
+    if (!fd.ok()) return tagged_error(cmd, fd.status());
+    auto msg = instance_.stage_message(de->partition);
+    Status st = msg.ok() ? store::stage_copy_from_fd(**msg, *fd) : msg.status();
+    ::close(*fd);
+    if (st.is_ok()) st = (*msg)->finish();
+    if (!st.is_ok()) return tagged_error(cmd, st);
+    store::AppendRequest r;
+    r.mailbox = *dest;
+    r.message = msg->get();
+    r.system_flags = m.system_flags & (dest_owner_seen ? ~0u : ~store::kFlagSeen);
+    r.user_flags = m.keywords;
+    r.internaldate = m.internaldate;
+    r.check_quota = false;
+    staged.push_back(std::move(msg).value());
+    reqs.push_back(std::move(r));
+    src_uids.push_back(m.uid);
+  }
+  auto results = instance_.append(reqs);
+  std::vector<uint32_t> dst_uids;
+  uint32_t validity = 0;
+  for (const auto& r : results) {
+    if (!r.status.is_ok()) return tagged_error(cmd, r.status);
+    dst_uids.push_back(r.uid);
+    validity = r.uidvalidity;
+  }
+  std::string code = "[COPYUID " + std::to_string(validity) + " " + format_sequence(src_uids) +
+                     " " + format_sequence(dst_uids) + "]";
+  if (!move) return tagged(cmd, "OK", code + " Completed");
+  reply("* OK " + code + " Completed");
+  Status st = expunge_uids(src_uids);
+  if (!st.is_ok()) return tagged_error(cmd, st);
+  tagged(cmd, "OK", "Completed");
+}
+
+}  // namespace replimail::imap

@@ -1,0 +1,325 @@
+#include "imap/session.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+
+#include "imap/format.h"
+
+namespace replimail::imap {
+namespace {
+
+namespace fsys = std::filesystem;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+// PLAIN only; the password of user X is "Xpw".
+class FakeSasl : public net::SaslServer {
+ public:
+  std::vector<std::string> mechanisms() override { return {"PLAIN"}; }
+  net::SaslStep start(std::string_view mech, std::optional<std::string_view> initial) override {
+    net::SaslStep s;
+    if (mech != "PLAIN") {
+      s.kind = net::SaslStep::Kind::kNoMech;
+      return s;
+    }
+    if (!initial) {
+      s.kind = net::SaslStep::Kind::kContinue;
+      return s;
+    }
+    return step(*initial);
+  }
+  net::SaslStep step(std::string_view resp) override {
+    net::SaslStep s;
+    size_t a = resp.find('\0');
+    size_t b = a == resp.npos ? a : resp.find('\0', a + 1);
+    if (b == resp.npos) return s;
+    std::string user(resp.substr(a + 1, b - a - 1));
+    if (resp.substr(b + 1) != user + "pw") return s;
+    user_ = user;
+    s.kind = net::SaslStep::Kind::kOk;
+    return s;
+  }
+  std::string username() override { return user_; }
+
+ private:
+  std::string user_;
+};
+
+const char kMessage[] =
+    "From: Alice <alice@example.com>\r\n"
+    "To: bob@example.com\r\n"
+    "Subject: hello there\r\n"
+    "Date: Tue, 1 Jul 2003 10:52:37 +0200\r\n"
+    "Message-ID: <1@example.com>\r\n"
+    "\r\n"
+    "The body mentions zebras.\r\n";
+
+class SessionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/rm_imap_session_XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    std::string text = "configdirectory: " + dir_ + "/conf\npartition-default: " + dir_ +
+                       "/spool\nsync_log: 1\nadmins: admin\n";
+    auto cfg = Config::parse(text, "imapd.conf");
+    ASSERT_TRUE(cfg.ok());
+    auto inst = store::Instance::open(*cfg);
+    ASSERT_TRUE(inst.ok()) << inst.status().to_string();
+    instance_ = std::move(*inst);
+    for (const char* u : {"user.alice", "user.bob"}) ASSERT_TRUE(instance_->create_mailbox(u).ok());
+  }
+  void TearDown() override {
+    instance_.reset();
+    fsys::remove_all(dir_);
+  }
+
+  std::unique_ptr<Session> session(SessionOptions o = {}) {
+    o.max_literal = 1000;
+    auto s = std::make_unique<Session>(
+        *instance_, [](bool) { return std::make_unique<FakeSasl>(); }, o);
+    s->take_output();
+    return s;
+  }
+  std::unique_ptr<Session> login(const std::string& user) {
+    auto s = session();
+    std::string out = run(*s, "l LOGIN " + user + " " + user + "pw\r\n");
+    EXPECT_THAT(out, HasSubstr("l OK"));
+    return s;
+  }
+  static std::string run(Session& s, std::string_view input) {
+    s.feed(input);
+    return s.take_output();
+  }
+  static std::string append_cmd(const std::string& tag, const std::string& mbox,
+                                std::string_view msg, std::string_view flags = "") {
+    return tag + " APPEND " + mbox + " " + std::string(flags) + (flags.empty() ? "" : " ") + "{" +
+           std::to_string(msg.size()) + "+}\r\n" + std::string(msg) + "\r\n";
+  }
+
+  std::string dir_;
+  std::unique_ptr<store::Instance> instance_;
+};
+
+TEST_F(SessionTest, GreetingCapabilityAndLogin) {
+  Session s(
+      *instance_, [](bool) { return std::make_unique<FakeSasl>(); }, SessionOptions{});
+  std::string greeting = s.take_output();
+  EXPECT_THAT(greeting, HasSubstr("* OK [CAPABILITY IMAP4rev1"));
+  EXPECT_THAT(greeting, HasSubstr("AUTH=PLAIN"));
+  EXPECT_THAT(run(s, "a SELECT INBOX\r\n"), HasSubstr("a BAD Please login first"));
+  EXPECT_THAT(run(s, "b LOGIN alice wrong\r\n"), HasSubstr("b NO [AUTHENTICATIONFAILED]"));
+  EXPECT_THAT(run(s, "c LOGIN alice alicepw\r\n"), HasSubstr("c OK [CAPABILITY"));
+  EXPECT_EQ(s.state(), Session::State::kAuthenticated);
+  EXPECT_THAT(run(s, "d CAPABILITY\r\n"), HasSubstr("CONDSTORE"));
+  std::string out = run(s, "e LOGOUT\r\n");
+  EXPECT_THAT(out, HasSubstr("* BYE"));
+  EXPECT_TRUE(s.closed());
+}
+
+TEST_F(SessionTest, AuthenticatePlain) {
+  auto s = session();
+  std::string ir = base64_encode(std::string("\0bob\0bobpw", 10));
+  EXPECT_THAT(run(*s, "a AUTHENTICATE PLAIN " + ir + "\r\n"), HasSubstr("a OK"));
+  auto t = session();
+  EXPECT_EQ(run(*t, "b AUTHENTICATE PLAIN\r\n"), "+ \r\n");
+  EXPECT_THAT(run(*t, base64_encode(std::string("\0bob\0nope", 9)) + "\r\n"),
+              HasSubstr("b NO [AUTHENTICATIONFAILED]"));
+  EXPECT_THAT(run(*t, "c AUTHENTICATE PLAIN\r\n*\r\n"), HasSubstr("c BAD"));
+  EXPECT_THAT(run(*t, "d AUTHENTICATE CRAM-MD5\r\n"), HasSubstr("d NO"));
+}
+
+TEST_F(SessionTest, PlaintextRefusedWithoutTls) {
+  SessionOptions o;
+  o.allow_plaintext = false;
+  o.tls_available = true;
+  Session s(
+      *instance_, [](bool) { return std::make_unique<FakeSasl>(); }, o);
+  EXPECT_THAT(s.take_output(), HasSubstr("STARTTLS LOGINDISABLED"));
+  EXPECT_THAT(run(s, "a LOGIN alice alicepw\r\n"), HasSubstr("a NO [PRIVACYREQUIRED]"));
+  EXPECT_THAT(run(s, "b STARTTLS\r\nc NOOP\r\n"), HasSubstr("b OK"));
+  EXPECT_TRUE(s.wants_starttls());
+  s.tls_started();
+  EXPECT_THAT(run(s, "c LOGIN alice alicepw\r\n"), HasSubstr("c OK"));
+}
+
+TEST_F(SessionTest, MailboxCommands) {
+  auto s = login("alice");
+  EXPECT_THAT(run(*s, "1 CREATE Work\r\n"), HasSubstr("1 OK"));
+  EXPECT_THAT(run(*s, "2 CREATE Work/2024\r\n"), HasSubstr("2 OK"));
+  EXPECT_THAT(run(*s, "3 CREATE Work\r\n"), HasSubstr("3 NO [ALREADYEXISTS]"));
+  EXPECT_THAT(run(*s, "3b CREATE Sent (USE (\\Sent))\r\n"), HasSubstr("3b OK"));
+  std::string list = run(*s, "4 LIST \"\" *\r\n");
+  EXPECT_THAT(list, HasSubstr("* LIST (\\HasNoChildren) \"/\" \"INBOX\""));
+  EXPECT_THAT(list, HasSubstr("* LIST (\\HasChildren) \"/\" \"Work\""));
+  EXPECT_THAT(list, HasSubstr("* LIST (\\HasNoChildren) \"/\" \"Work/2024\""));
+  EXPECT_THAT(list, HasSubstr("* LIST (\\HasNoChildren \\Sent) \"/\" \"Sent\""));
+  EXPECT_THAT(list, Not(HasSubstr("bob")));
+  EXPECT_THAT(run(*s, "5 LIST \"\" %\r\n"), Not(HasSubstr("2024")));
+  EXPECT_THAT(run(*s, "6 LIST \"\" \"\"\r\n"), HasSubstr("* LIST (\\Noselect) \"/\" \"\""));
+  EXPECT_THAT(run(*s, "7 SUBSCRIBE Work\r\n"), HasSubstr("7 OK"));
+  EXPECT_THAT(run(*s, "8 LSUB \"\" *\r\n"), HasSubstr("* LSUB () \"/\" \"Work\""));
+  EXPECT_THAT(run(*s, "9 LIST (SUBSCRIBED) \"\" * RETURN (STATUS (MESSAGES))\r\n"),
+              HasSubstr("* STATUS \"Work\" (MESSAGES 0)"));
+  EXPECT_THAT(run(*s, "10 RENAME Work Jobs\r\n"), HasSubstr("10 OK"));
+  list = run(*s, "11 LIST \"\" J*\r\n");
+  EXPECT_THAT(list, HasSubstr("\"Jobs/2024\""));
+  EXPECT_THAT(run(*s, "12 DELETE Jobs/2024\r\n"), HasSubstr("12 OK"));
+  EXPECT_THAT(run(*s, "13 DELETE Jobs/2024\r\n"), HasSubstr("13 NO [NONEXISTENT]"));
+  EXPECT_THAT(run(*s, "14 STATUS INBOX (MESSAGES UIDNEXT UNSEEN)\r\n"),
+              HasSubstr("* STATUS \"INBOX\" (MESSAGES 0 UIDNEXT 1 UNSEEN 0)"));
+  EXPECT_THAT(run(*s, "15 NAMESPACE\r\n"), HasSubstr("* NAMESPACE ((\"\" \"/\"))"));
+  EXPECT_THAT(run(*s, "16 CREATE \"bad&Jjo\"\r\n"), HasSubstr("16 NO [CANNOT]"));
+  EXPECT_THAT(run(*s, "17 DELETE INBOX\r\n"), HasSubstr("17 NO"));
+}
+
+TEST_F(SessionTest, AppendSelectFetchStoreSearchExpunge) {
+  auto s = login("alice");
+  std::string out = run(*s, append_cmd("a", "INBOX", kMessage, "(\\Flagged $Work)"));
+  EXPECT_THAT(out, HasSubstr("a OK [APPENDUID "));
+  out = run(*s, append_cmd("b", "INBOX", "Subject: second\r\n\r\nnothing\r\n"));
+  EXPECT_THAT(out, HasSubstr("b OK [APPENDUID "));
+  out = run(*s, "c SELECT INBOX\r\n");
+  EXPECT_THAT(out, HasSubstr("* 2 EXISTS"));
+  EXPECT_THAT(out, HasSubstr("* 2 RECENT"));
+  EXPECT_THAT(out, HasSubstr("[UIDNEXT 3]"));
+  EXPECT_THAT(out, HasSubstr("c OK [READ-WRITE]"));
+  out = run(*s, "d FETCH 1 (FLAGS RFC822.SIZE UID ENVELOPE)\r\n");
+  EXPECT_THAT(out, HasSubstr("FLAGS (\\Flagged \\Recent $Work)"));
+  EXPECT_THAT(out, HasSubstr("RFC822.SIZE " + std::to_string(sizeof(kMessage) - 1)));
+  EXPECT_THAT(out, HasSubstr("\"hello there\""));
+  out = run(*s, "e FETCH 1 BODY.PEEK[HEADER.FIELDS (Subject)]\r\n");
+  EXPECT_THAT(out, HasSubstr("BODY[HEADER.FIELDS (SUBJECT)] {"));
+  EXPECT_THAT(out, HasSubstr("Subject: hello there"));
+  EXPECT_THAT(out, Not(HasSubstr("\\Seen")));
+  out = run(*s, "f FETCH 1 BODY[TEXT]<4.4>\r\n");
+  EXPECT_THAT(out, HasSubstr("BODY[TEXT]<4> {4}\r\nbody"));
+  EXPECT_THAT(out, HasSubstr("\\Seen"));
+  EXPECT_THAT(run(*s, "g SEARCH UNSEEN\r\n"), HasSubstr("* SEARCH 2\r\n"));
+  EXPECT_THAT(run(*s, "h SEARCH BODY zebras\r\n"), HasSubstr("* SEARCH 1\r\n"));
+  EXPECT_THAT(run(*s, "i UID SEARCH FROM alice SENTON 1-Jul-2003\r\n"),
+              HasSubstr("* SEARCH 1\r\n"));
+  EXPECT_THAT(run(*s, "j SEARCH OR KEYWORD $Work SUBJECT second\r\n"),
+              HasSubstr("* SEARCH 1 2\r\n"));
+  EXPECT_THAT(run(*s, "k SEARCH RETURN (MIN MAX COUNT) ALL\r\n"),
+              HasSubstr("* ESEARCH (TAG \"k\") MIN 1 MAX 2 COUNT 2"));
+  out = run(*s, "l STORE 2 +FLAGS (\\Deleted)\r\n");
+  EXPECT_THAT(out, HasSubstr("* 2 FETCH (FLAGS (\\Deleted \\Recent))"));
+  out = run(*s, "m UID STORE 1 (UNCHANGEDSINCE 1) FLAGS (\\Answered)\r\n");
+  EXPECT_THAT(out, HasSubstr("m OK [MODIFIED 1]"));
+  out = run(*s, "n EXPUNGE\r\n");
+  EXPECT_THAT(out, HasSubstr("* 2 EXPUNGE"));
+  EXPECT_THAT(out, HasSubstr("n OK"));
+  EXPECT_THAT(run(*s, "o FETCH 2 FLAGS\r\n"), HasSubstr("o BAD"));
+  EXPECT_THAT(run(*s, "p FETCH 1 (FLAGS) (CHANGEDSINCE 1)\r\n"), HasSubstr("MODSEQ ("));
+  EXPECT_THAT(run(*s, "q CLOSE\r\n"), HasSubstr("q OK"));
+  EXPECT_EQ(s->state(), Session::State::kAuthenticated);
+}
+
+TEST_F(SessionTest, CopyMoveWithUidplus) {
+  auto s = login("alice");
+  run(*s, "0 CREATE Archive\r\n");
+  run(*s, append_cmd("a", "INBOX", kMessage));
+  run(*s, append_cmd("b", "INBOX", kMessage));
+  run(*s, "c SELECT INBOX\r\n");
+  EXPECT_THAT(run(*s, "d COPY 1:2 Archive\r\n"), HasSubstr("d OK [COPYUID "));
+  EXPECT_THAT(run(*s, "e COPY 1 Nowhere\r\n"), HasSubstr("e NO [TRYCREATE]"));
+  std::string out = run(*s, "f UID MOVE 1 Archive\r\n");
+  EXPECT_THAT(out, HasSubstr("* OK [COPYUID "));
+  EXPECT_THAT(out, HasSubstr("* 1 EXPUNGE"));
+  EXPECT_THAT(run(*s, "g STATUS Archive (MESSAGES)\r\n"), HasSubstr("(MESSAGES 3)"));
+}
+
+TEST_F(SessionTest, TwoSessionsAndIdle) {
+  auto a = login("alice");
+  auto b = login("alice");
+  run(*a, "1 SELECT INBOX\r\n");
+  run(*b, "1 SELECT INBOX\r\n");
+  EXPECT_EQ(run(*b, "2 IDLE\r\n"), "+ idling\r\n");
+  run(*a, append_cmd("2", "INBOX", kMessage));
+  b->tick();
+  EXPECT_THAT(b->take_output(), HasSubstr("* 1 EXISTS"));
+  EXPECT_THAT(run(*b, "DONE\r\n"), HasSubstr("2 OK"));
+  run(*a, "3 STORE 1 +FLAGS (\\Flagged)\r\n");
+  EXPECT_THAT(run(*b, "3 NOOP\r\n"), HasSubstr("* 1 FETCH (FLAGS (\\Flagged"));
+  run(*a, "4 STORE 1 +FLAGS (\\Deleted)\r\n5 EXPUNGE\r\n");
+  std::string out = run(*b, "4 FETCH 1:* FLAGS\r\n");
+  EXPECT_THAT(out, Not(HasSubstr("EXPUNGE")));  // not during FETCH
+  EXPECT_THAT(run(*b, "5 NOOP\r\n"), HasSubstr("* 1 EXPUNGE"));
+}
+
+TEST_F(SessionTest, AclsHideAndGrant) {
+  auto bob = login("bob");
+  EXPECT_THAT(run(*bob, "1 SELECT \"Other Users/alice\"\r\n"), HasSubstr("1 NO [NONEXISTENT]"));
+  EXPECT_THAT(run(*bob, "2 LIST \"\" *\r\n"), Not(HasSubstr("alice")));
+  auto alice = login("alice");
+  EXPECT_THAT(run(*alice, "1 SETACL INBOX bob lr\r\n"), HasSubstr("1 OK"));
+  EXPECT_THAT(run(*alice, "2 GETACL INBOX\r\n"), HasSubstr("\"bob\" \"lr\""));
+  EXPECT_THAT(run(*alice, "3 MYRIGHTS INBOX\r\n"), HasSubstr("lrswipkxtecdan"));
+  EXPECT_THAT(run(*alice, "4 LISTRIGHTS INBOX bob\r\n"), HasSubstr("* LISTRIGHTS"));
+  EXPECT_THAT(run(*bob, "3 EXAMINE \"Other Users/alice\"\r\n"), HasSubstr("3 OK [READ-ONLY]"));
+  EXPECT_THAT(run(*bob, "4 SETACL \"Other Users/alice\" bob lrswipkxtecdan\r\n"),
+              HasSubstr("4 NO [NOPERM]"));
+  EXPECT_THAT(run(*bob, append_cmd("5", "\"Other Users/alice\"", kMessage)),
+              HasSubstr("5 NO [NOPERM]"));
+  EXPECT_THAT(run(*alice, "5 DELETEACL INBOX bob\r\n"), HasSubstr("5 OK"));
+  EXPECT_THAT(run(*bob, "6 MYRIGHTS \"Other Users/alice\"\r\n"), HasSubstr("6 NO [NONEXISTENT]"));
+}
+
+TEST_F(SessionTest, AdminCreatesUserSetsQuota) {
+  auto admin = login("admin");
+  EXPECT_THAT(run(*admin, "1 CREATE user/carol\r\n"), HasSubstr("1 OK"));
+  EXPECT_THAT(run(*admin, "2 SETQUOTA user/carol (STORAGE 1)\r\n"), HasSubstr("2 OK"));
+  EXPECT_THAT(run(*admin, "3 GETQUOTAROOT user/carol\r\n"),
+              HasSubstr("* QUOTA \"user/carol\" (STORAGE 0 1)"));
+  auto carol = login("carol");
+  EXPECT_THAT(run(*carol, "1 SETQUOTA INBOX (STORAGE 100)\r\n"), HasSubstr("1 NO [NOPERM]"));
+  std::string big(900, 'x');
+  EXPECT_THAT(run(*carol, append_cmd("2", "INBOX", "Subject: a\r\n\r\n" + big)), HasSubstr("2 OK"));
+  EXPECT_THAT(run(*carol, append_cmd("3", "INBOX", "Subject: b\r\n\r\n" + big)),
+              HasSubstr("3 NO [OVERQUOTA]"));
+  EXPECT_THAT(run(*admin, "4 DELETE user/carol\r\n"), HasSubstr("4 OK"));
+  EXPECT_FALSE(instance_->lookup("user.carol").ok());
+}
+
+TEST_F(SessionTest, BadInputKeepsConnectionUsable) {
+  auto s = login("alice");
+  EXPECT_THAT(run(*s, "1 FETCH 1 (FLAGS\r\n"), HasSubstr("1 BAD"));
+  EXPECT_THAT(run(*s, "2 LIST \"\" \"*\r\n"), HasSubstr("2 BAD"));
+  EXPECT_THAT(run(*s, "3 SEARCH " + std::string(50, '(') + "ALL" + std::string(50, ')') + "\r\n"),
+              HasSubstr("3 BAD"));
+  EXPECT_THAT(run(*s, "4 APPEND INBOX {5000}\r\n"), HasSubstr("4 NO [TOOBIG]"));
+  EXPECT_THAT(run(*s, "5 APPEND INBOX {5000+}\r\n" + std::string(5000, 'x') + "\r\n"),
+              HasSubstr("5 NO [TOOBIG]"));
+  EXPECT_THAT(run(*s, std::string(kMaxLine + 10, 'a') + "\r\n"), HasSubstr("* BAD Line too long"));
+  EXPECT_THAT(run(*s, "6 FROB\r\n"), HasSubstr("6 BAD"));
+  EXPECT_THAT(run(*s, "7 FETCH 1 FLAGS\r\n"), HasSubstr("7 BAD Please select"));
+  EXPECT_THAT(run(*s, "8 NOOP\r\n"), HasSubstr("8 OK"));
+}
+
+TEST_F(SessionTest, SyncLiteralGetsContinuation) {
+  auto s = session();
+  EXPECT_EQ(run(*s, "a LOGIN {5}\r\n"), "+ go ahead\r\n");
+  EXPECT_THAT(run(*s, "alice alicepw\r\n"), HasSubstr("a OK"));
+}
+
+TEST_F(SessionTest, CondstoreAndQresync) {
+  auto s = login("alice");
+  run(*s, append_cmd("a", "INBOX", kMessage));
+  EXPECT_THAT(run(*s, "b ENABLE QRESYNC\r\n"), HasSubstr("* ENABLED QRESYNC"));
+  std::string out = run(*s, "c SELECT INBOX\r\n");
+  EXPECT_THAT(out, HasSubstr("[HIGHESTMODSEQ "));
+  auto pos = out.find("[UIDVALIDITY ");
+  ASSERT_NE(pos, std::string::npos);
+  std::string validity = out.substr(pos + 13, out.find(']', pos) - pos - 13);
+  run(*s, "d STORE 1 +FLAGS (\\Deleted)\r\ne EXPUNGE\r\n");
+  out = run(*s, "f SELECT INBOX (QRESYNC (" + validity + " 1))\r\n");
+  EXPECT_THAT(out, HasSubstr("* OK [CLOSED]"));
+  EXPECT_THAT(out, HasSubstr("* VANISHED (EARLIER) 1"));
+}
+
+}  // namespace
+}  // namespace replimail::imap
