@@ -1,0 +1,127 @@
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "mime/message.h"
+#include "mime/structure.h"
+
+namespace replimail::mime {
+namespace {
+
+constexpr std::string_view kMsg =
+    "From: =?UTF-8?B?SsO8cmdlbg==?= <j@example.de>\r\n"
+    "Subject: =?ISO-8859-1?Q?Gr=FC=DFe?= aus\r\n"
+    " =?UTF-8?Q?K=C3=B6ln?=\r\n"
+    "X-Plain: value\r\n"
+    "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+    "--b\r\nContent-Type: text/plain; charset=iso-8859-1\r\n"
+    "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+    "Sch=F6ne Gr=FC=DFe\r\n"
+    "--b\r\nContent-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+    "PHA+SGFsbG8gPGI+V2VsdDwvYj4gJmFtcDsgPHNjcmlwdD5oaWRkZW48L3NjcmlwdD48L3A+\r\n"
+    "--b\r\nContent-Type: application/octet-stream\r\n\r\nneedle-in-binary\r\n"
+    "--b\r\nContent-Type: message/rfc822\r\n\r\nSubject: =?utf-8?q?Inner_=C3=A9?=\r\n\r\n"
+    "inner text\r\n--b--\r\n";
+
+TEST(MimeSearch, HeaderValuesAreDecodedToUtf8) {
+  Message m = Message::from_bytes(std::string(kMsg));
+  EXPECT_EQ(m.header_values("subject"), std::vector<std::string>{"Grüße aus Köln"});
+  EXPECT_EQ(m.header_values("FROM"), std::vector<std::string>{"Jürgen <j@example.de>"});
+  EXPECT_EQ(m.header_values("x-plain"), std::vector<std::string>{"value"});
+  EXPECT_TRUE(m.header_values("missing").empty());
+}
+
+TEST(MimeSearch, HeaderMatching) {
+  Message m = Message::from_bytes(std::string(kMsg));
+  EXPECT_TRUE(m.header_matches("Subject", "GRÜSSE"));
+  EXPECT_TRUE(m.header_matches("Subject", "grüße"));
+  EXPECT_TRUE(m.header_matches("subject", "KÖLN"));
+  EXPECT_TRUE(m.header_matches("X-Plain", ""));
+  EXPECT_FALSE(m.header_matches("X-Missing", ""));
+  EXPECT_FALSE(m.header_matches("Subject", "berlin"));
+}
+
+TEST(MimeSearch, BodyTextDecodesTransferEncodingCharsetAndHtml) {
+  Message m = Message::from_bytes(std::string(kMsg));
+  std::string text = m.body_text();
+  EXPECT_NE(text.find("Schöne Grüße"), std::string::npos) << text;
+  EXPECT_NE(text.find("Hallo"), std::string::npos) << text;
+  EXPECT_NE(text.find("Welt"), std::string::npos) << text;
+  EXPECT_NE(text.find("&"), std::string::npos) << text;
+  EXPECT_EQ(text.find("<b>"), std::string::npos) << text;
+  EXPECT_EQ(text.find("hidden"), std::string::npos) << text;
+  EXPECT_EQ(text.find("needle-in-binary"), std::string::npos) << text;
+  EXPECT_NE(text.find("Inner é"), std::string::npos) << text;
+  EXPECT_NE(text.find("inner text"), std::string::npos) << text;
+  EXPECT_TRUE(m.body_matches("SCHÖNE"));
+  EXPECT_TRUE(m.body_matches("welt"));
+  EXPECT_FALSE(m.body_matches("x-plain"));
+  EXPECT_TRUE(m.text_matches("x-plain"));
+  EXPECT_TRUE(m.text_matches("hallo"));
+  EXPECT_FALSE(m.text_matches("absent words"));
+}
+
+TEST(MimeSearch, FoldingIsUnicodeAware) {
+  EXPECT_TRUE(contains_folded("STRASSE", "strasse"));
+  EXPECT_TRUE(contains_folded("Straße", "STRASSE"));
+  EXPECT_TRUE(contains_folded("ÀÉÎ", "àéî"));
+  EXPECT_TRUE(contains_folded("anything", ""));
+  EXPECT_FALSE(contains_folded("abc", "abd"));
+  // Invalid UTF-8 is tolerated.
+  EXPECT_TRUE(contains_folded("ab\xff" "cd", "CD"));
+}
+
+// Malformed and random input never crashes and keeps offsets in range.
+void check_offsets(const Part& p, size_t size, int depth = 0) {
+  ASSERT_LE(p.header_offset + p.header_size, size);
+  ASSERT_LE(p.content_offset + p.content_size, size);
+  ASSERT_LT(depth, kMaxNesting + 2);
+  for (const Part& c : p.children) check_offsets(c, size, depth + 1);
+}
+
+TEST(MimeRobustness, RandomBytesParse) {
+  std::mt19937 rng(12345);
+  const std::string alphabet = "--\r\n:; =\"\\()<>@,boundary=b multipart/mixed message/rfc822 Ax\x80";
+  for (int i = 0; i < 2000; ++i) {
+    std::string msg;
+    size_t len = rng() % 400;
+    for (size_t j = 0; j < len; ++j) msg += alphabet[rng() % alphabet.size()];
+    Message m = Message::from_bytes(msg);
+    check_offsets(m.root(), msg.size());
+    (void)m.bodystructure();
+    (void)m.envelope();
+    (void)m.body_text();
+    for (const char* spec : {"1", "1.MIME", "2.HEADER", "TEXT", "HEADER.FIELDS (A)", "1.1.1"}) {
+      (void)m.section(*parse_section(spec));
+    }
+  }
+}
+
+TEST(MimeRobustness, DeepNestingIsBounded) {
+  std::string msg;
+  for (int i = 0; i < 5000; ++i) msg += "Content-Type: message/rfc822\r\n\r\n";
+  msg += "body\r\n";
+  Message m = Message::from_bytes(msg);
+  check_offsets(m.root(), msg.size());
+  EXPECT_FALSE(m.bodystructure().empty());
+
+  std::string multi;
+  for (int i = 0; i < 5000; ++i) {
+    multi += "Content-Type: multipart/mixed; boundary=b" + std::to_string(i) + "\r\n\r\n--b" +
+             std::to_string(i) + "\r\n";
+  }
+  Message n = Message::from_bytes(multi);
+  check_offsets(n.root(), multi.size());
+  EXPECT_FALSE(n.bodystructure().empty());
+}
+
+TEST(MimeRobustness, NulBytesAndBareLineFeeds) {
+  std::string msg("Subject: a\0b\nFrom: x\0@y\n\nbody\0more\n", 36);
+  Message m = Message::from_bytes(msg);
+  check_offsets(m.root(), msg.size());
+  EXPECT_FALSE(m.envelope().empty());
+  (void)m.body_text();
+}
+
+}  // namespace
+}  // namespace replimail::mime
