@@ -126,16 +126,22 @@ class MasterProcessTest : public ::testing::Test {
     return path(name);
   }
 
-  // Starts master -D; false if its pidfile did not appear.
-  bool start_master() {
+  // Starts master (-D unless `flags` says otherwise); false if its pidfile
+  // did not appear.
+  bool start_master(std::vector<std::string> flags = {"-D"}) {
+    std::vector<std::string> args = {"master",           "-C", path("imapd.conf"), "-M",
+                                     path("cyrus.conf"), "-p", path("master.pid")};
+    args.insert(args.end(), flags.begin(), flags.end());
     pid_ = ::fork();
     if (pid_ == 0) {
       int log = ::open(path("master.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
       ::dup2(log, 1);
       ::dup2(log, 2);
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
       std::string bin = std::string(REPLIMAIL_BIN_DIR) + "/master";
-      ::execl(bin.c_str(), "master", "-C", path("imapd.conf").c_str(), "-M",
-              path("cyrus.conf").c_str(), "-p", path("master.pid").c_str(), "-D", nullptr);
+      ::execv(bin.c_str(), argv.data());
       ::_exit(127);
     }
     return wait_until([&] { return ::access(path("master.pid").c_str(), F_OK) == 0 || exited(); });
@@ -388,6 +394,86 @@ TEST_F(MasterProcessTest, UnixSocketServiceAndEventsAtStartup) {
   EXPECT_NE(::access(sock.c_str(), F_OK), 0);
   // period=0: it ran once only.
   EXPECT_EQ(trace_count("event"), 1);
+}
+
+TEST_F(MasterProcessTest, WaitDaemonReportsOkBeforeServicesAndStopsLast) {
+  uint16_t port = free_port();
+  std::string waiter = script("waiter.sh", "waiter",
+                              "trap 'echo \"waiter-term $$\" >> " + path("trace") +
+                                  "; exit 0' TERM\nsleep 0.3\nprintf 'ok\\r\\n' >&3\n"
+                                  "while true; do sleep 0.05; done");
+  std::string plain = script("plain.sh", "plain",
+                             "trap 'echo \"plain-term $$\" >> " + path("trace") +
+                                 "; exit 0' TERM\n"
+                                 "while true; do sleep 0.05; done");
+  write_file("cyrus.conf",
+             "SERVICES {\n  echo cmd=echo_service listen=127.0.0.1:" + std::to_string(port) +
+                 "\n}\nDAEMON {\n  p cmd=" + plain + "\n  w cmd=" + waiter + " wait=y\n}\n");
+  ASSERT_TRUE(start_master());
+  ASSERT_FALSE(exited());
+  std::string log = read_text(path("master.log"));
+  ASSERT_NE(log.find("daemon w: ready"), std::string::npos);
+  EXPECT_LT(log.find("daemon w: ready"), log.find("service echo: listening"));
+  ASSERT_TRUE(wait_until([&] { return trace_count("plain") == 1; }));
+  ::kill(pid_, SIGTERM);
+  ASSERT_TRUE(wait_until([&] { return exited(); }));
+  EXPECT_EQ(WEXITSTATUS(exit_status_), 0);
+  std::string trace = read_text(path("trace"));
+  ASSERT_NE(trace.find("waiter-term"), std::string::npos) << trace;
+  EXPECT_LT(trace.find("plain-term"), trace.find("waiter-term"));
+}
+
+TEST_F(MasterProcessTest, WaitDaemonThatNeverSaysOkIsFatal) {
+  write_file("cyrus.conf", "DAEMON {\n  w cmd=" + script("w.sh", "w", "exit 0") + " wait=yes\n}\n");
+  ASSERT_TRUE(start_master());
+  ASSERT_TRUE(wait_until([&] { return exited(); }));
+  EXPECT_NE(WEXITSTATUS(exit_status_), 0);
+  EXPECT_NE(read_text(path("master.log")).find("did not report ok"), std::string::npos);
+}
+
+TEST_F(MasterProcessTest, SighupAddsRemovesAndReplacesServices) {
+  uint16_t p1 = free_port();
+  uint16_t p2 = free_port();
+  uint16_t p3 = free_port();
+  auto line = [](const std::string& name, const std::string& cmd, uint16_t port) {
+    return "  " + name + " cmd=\"" + cmd + "\" listen=127.0.0.1:" + std::to_string(port) +
+           " prefork=1\n";
+  };
+  write_file("cyrus.conf", "SERVICES {\n" + line("keep", "echo_service -g one", p1) +
+                               line("gone", "echo_service", p2) + "}\n");
+  ASSERT_TRUE(start_master());
+  ASSERT_TRUE(wait_until([&] { return kids("echo_service").size() == 2; }));
+  EXPECT_EQ(EchoClient(p1).greeting().rfind("one ", 0), 0u);
+  EXPECT_FALSE(EchoClient(p2).greeting().empty());
+
+  write_file("cyrus.conf", "SERVICES {\n" + line("keep", "echo_service -g two", p1) +
+                               line("added", "echo_service", p3) + "}\n");
+  ::kill(pid_, SIGHUP);
+  // The changed cmd takes effect on the same listener; the removed service
+  // stops listening; the new one serves.
+  ASSERT_TRUE(wait_until([&] { return EchoClient(p1).greeting().rfind("two ", 0) == 0; }));
+  EXPECT_TRUE(wait_until([&] { return !net::connect_to("127.0.0.1", p2).ok(); }));
+  EXPECT_NE(EchoClient(p3).greeting().find(" added "), std::string::npos);
+  EXPECT_TRUE(kids("echo_service -g one").empty());
+  EXPECT_FALSE(exited());
+}
+
+TEST_F(MasterProcessTest, DaemoniseWritesPidfileThenDetaches) {
+  write_file("cyrus.conf", "DAEMON {\n  d cmd=" + script("d.sh", "d", "exec sleep 1007") + "\n}\n");
+  std::string logfile = path("detached.log");
+  ASSERT_TRUE(start_master({"-d", "-L", logfile}));
+  // The launching process exits 0 once the detached master is ready.
+  ASSERT_TRUE(wait_until([&] { return exited(); }));
+  EXPECT_EQ(WEXITSTATUS(exit_status_), 0);
+  pid_t detached = static_cast<pid_t>(std::atoi(read_text(path("master.pid")).c_str()));
+  ASSERT_GT(detached, 0);
+  EXPECT_TRUE(alive(detached));
+  pid_ = -1;
+  ASSERT_TRUE(wait_until([&] { return trace_count("d") == 1; }));
+  EXPECT_NE(read_text(logfile).find("ready"), std::string::npos);
+  ::kill(detached, SIGTERM);
+  EXPECT_TRUE(wait_until([&] { return !alive(detached); }));
+  EXPECT_NE(::access(path("master.pid").c_str(), F_OK), 0);
 }
 
 }  // namespace
