@@ -177,6 +177,10 @@ void Session::cmd_rcpt(std::string_view args) {
     reply("503 5.5.1 Need MAIL command");
     return;
   }
+  if (recipients_.size() >= kMaxRecipients) {
+    reply("452 4.5.3 Too many recipients");
+    return;
+  }
   auto rcpt = parse_rcpt_to(args);
   if (!rcpt.ok()) {
     reply("501 5.5.4 " + rcpt.status().message());

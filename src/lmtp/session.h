@@ -43,6 +43,10 @@ struct SessionOptions {
   std::function<std::time_t()> clock = [] { return std::time(nullptr); };
 };
 
+// Recipients accepted in one transaction; RFC 5321 4.5.3.1.8 asks for at
+// least 100. Bounds the memory a client can make a session hold.
+inline constexpr size_t kMaxRecipients = 1000;
+
 class Session {
  public:
   // The states of a connection; every transition happens in session.cc.

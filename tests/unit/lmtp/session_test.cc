@@ -271,6 +271,17 @@ TEST_F(SessionTest, OverlongCommandLineIsRefusedAndSkipped) {
   EXPECT_EQ(talk(*s, exact), "250 2.0.0 ok\r\n");
 }
 
+TEST_F(SessionTest, RecipientCountIsBounded) {
+  auto s = open();
+  talk(*s, "LHLO c\r\nMAIL FROM:<a@b>\r\n");
+  std::string many;
+  for (size_t i = 0; i < kMaxRecipients; ++i) many += "RCPT TO:<alice>\r\n";
+  s->feed(many);
+  (void)s->take_output();
+  EXPECT_EQ(talk(*s, "RCPT TO:<bob>\r\n"), "452 4.5.3 Too many recipients\r\n");
+  EXPECT_EQ(talk(*s, "DATA\r\n"), "354 go ahead\r\n");
+}
+
 TEST_F(SessionTest, ExistingReturnPathIsReplaced) {
   auto s = open();
   talk(*s,
