@@ -82,14 +82,14 @@ struct Part {
 // What a FETCH BODY[<section>] names (RFC 3501 6.4.5), without <partial>.
 struct Section {
   enum class Kind {
-    kAll,               // BODY[] or BODY[1.2]: the whole message or part
-    kHeader,            // HEADER
-    kHeaderFields,      // HEADER.FIELDS (a b)
-    kHeaderFieldsNot,   // HEADER.FIELDS.NOT (a b)
-    kText,              // TEXT
-    kMime,              // MIME (only after a part number)
+    kAll,              // BODY[] or BODY[1.2]: the whole message or part
+    kHeader,           // HEADER
+    kHeaderFields,     // HEADER.FIELDS (a b)
+    kHeaderFieldsNot,  // HEADER.FIELDS.NOT (a b)
+    kText,             // TEXT
+    kMime,             // MIME (only after a part number)
   };
-  std::vector<uint32_t> path;       // part numbers, 1-based; empty: the message
+  std::vector<uint32_t> path;  // part numbers, 1-based; empty: the message
   Kind kind = Kind::kAll;
   std::vector<std::string> fields;  // for the HEADER.FIELDS kinds, upper-cased
 };

@@ -131,7 +131,8 @@ std::string html_to_text(const std::string& html) {
           if (close == std::string::npos) {
             // Closing tags may differ in case; search case-insensitively.
             std::string lower = html.substr(i);
-            for (char& t : lower) t = static_cast<char>(std::tolower(static_cast<unsigned char>(t)));
+            for (char& t : lower)
+              t = static_cast<char>(std::tolower(static_cast<unsigned char>(t)));
             size_t rel = lower.find(std::string("</") + skip);
             close = rel == std::string::npos ? html.size() : i + rel;
           }
@@ -141,7 +142,7 @@ std::string html_to_text(const std::string& html) {
       out += ' ';
     } else if (c == '&') {
       static const std::pair<const char*, const char*> kEntities[] = {
-          {"&amp;", "&"}, {"&lt;", "<"}, {"&gt;", ">"}, {"&quot;", "\""},
+          {"&amp;", "&"},  {"&lt;", "<"},   {"&gt;", ">"}, {"&quot;", "\""},
           {"&apos;", "'"}, {"&nbsp;", " "}, {"&#39;", "'"}};
       bool done = false;
       for (const auto& [ent, rep] : kEntities) {

@@ -45,7 +45,8 @@ const Part* message_table(const Part& inner, uint32_t n) {
 
 // Part `n` (1-based) of `body`'s section table, or nullptr.
 const Part* table_part(const Part& body, uint32_t n) {
-  if (body.is_message()) return body.children.empty() ? nullptr : message_table(body.children[0], n);
+  if (body.is_message())
+    return body.children.empty() ? nullptr : message_table(body.children[0], n);
   if (n >= 1 && n <= body.children.size()) return &body.children[n - 1];
   return nullptr;
 }
@@ -60,7 +61,8 @@ std::string prune_header(std::string_view header, const std::vector<std::string>
   while (p < header.size() && header[p] != '\r') {
     size_t colon = header.find(':', p);
     size_t eol = header.find('\n', p);
-    bool has_colon = colon != std::string_view::npos && (eol == std::string_view::npos || colon < eol);
+    bool has_colon =
+        colon != std::string_view::npos && (eol == std::string_view::npos || colon < eol);
     if (has_colon) {
       std::string name = upper(header.substr(p, colon - p));
       bool listed = false;

@@ -39,8 +39,7 @@ class Parser {
  public:
   explicit Parser(std::string_view msg) : msg_(msg) {}
 
-  void parse_body(Part& body, DefaultType def, std::vector<std::string>& boundaries,
-                  int nesting) {
+  void parse_body(Part& body, DefaultType def, std::vector<std::string>& boundaries, int nesting) {
     bool saw_boundary = parse_headers(body, def, boundaries);
     if (body.is_multipart() && nesting < kMaxNesting) {
       if (!saw_boundary) parse_multipart(body, boundaries, nesting);

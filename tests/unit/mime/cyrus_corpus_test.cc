@@ -116,7 +116,8 @@ TEST(MessageFile, EmptyFileParses) {
   { std::ofstream out(tmp, std::ios::binary); }
   auto m = Message::open(tmp.string());
   ASSERT_TRUE(m.ok());
-  EXPECT_EQ(m->bodystructure(), R"(("TEXT" "PLAIN" ("CHARSET" "us-ascii") NIL NIL "7BIT" 0 0 NIL NIL NIL NIL))");
+  EXPECT_EQ(m->bodystructure(),
+            R"(("TEXT" "PLAIN" ("CHARSET" "us-ascii") NIL NIL "7BIT" 0 0 NIL NIL NIL NIL))");
   EXPECT_EQ(m->envelope(), "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)");
   fsys::remove(tmp);
 }

@@ -68,7 +68,10 @@ TEST(MimeSearch, FoldingIsUnicodeAware) {
   EXPECT_TRUE(contains_folded("anything", ""));
   EXPECT_FALSE(contains_folded("abc", "abd"));
   // Invalid UTF-8 is tolerated.
-  EXPECT_TRUE(contains_folded("ab\xff" "cd", "CD"));
+  EXPECT_TRUE(
+      contains_folded("ab\xff"
+                      "cd",
+                      "CD"));
 }
 
 // Malformed and random input never crashes and keeps offsets in range.
@@ -81,7 +84,8 @@ void check_offsets(const Part& p, size_t size, int depth = 0) {
 
 TEST(MimeRobustness, RandomBytesParse) {
   std::mt19937 rng(12345);
-  const std::string alphabet = "--\r\n:; =\"\\()<>@,boundary=b multipart/mixed message/rfc822 Ax\x80";
+  const std::string alphabet =
+      "--\r\n:; =\"\\()<>@,boundary=b multipart/mixed message/rfc822 Ax\x80";
   for (int i = 0; i < 2000; ++i) {
     std::string msg;
     size_t len = rng() % 400;

@@ -53,7 +53,8 @@ std::string fetch(const Message& m, std::string_view spec) {
   auto s = parse_section(spec);
   EXPECT_TRUE(s.ok()) << spec;
   auto got = m.section(*s);
-  return got.ok() ? std::string(got->data()) : "<" + std::string(code_name(got.status().code())) + ">";
+  return got.ok() ? std::string(got->data())
+                  : "<" + std::string(code_name(got.status().code())) + ">";
 }
 
 TEST(MimeSection, FetchesParts) {
@@ -64,7 +65,8 @@ TEST(MimeSection, FetchesParts) {
   EXPECT_EQ(fetch(m, "2.HEADER"), "Subject: inner\r\n\r\n");
   EXPECT_EQ(fetch(m, "2.TEXT"), "inner body");
   EXPECT_EQ(fetch(m, "2.1"), "inner body");
-  EXPECT_EQ(fetch(m, "HEADER.FIELDS (x-long SUBJECT)"), "Subject: s\r\nX-Long: one\r\n two\r\n\r\n");
+  EXPECT_EQ(fetch(m, "HEADER.FIELDS (x-long SUBJECT)"),
+            "Subject: s\r\nX-Long: one\r\n two\r\n\r\n");
   EXPECT_EQ(fetch(m, "HEADER.FIELDS.NOT (x-long subject content-type)"), "From: a@b\r\n\r\n");
   EXPECT_EQ(fetch(m, "3"), "<IMAP_NOTFOUND>");
   EXPECT_EQ(fetch(m, "1.HEADER"), "<IMAP_NOTFOUND>");
