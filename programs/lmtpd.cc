@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "common/config.h"
 #include "common/log.h"
@@ -82,6 +83,8 @@ struct Lmtpd {
     opts.preauth = trusted;
     opts.over_quota_perm_failure = config.get_bool("lmtp_over_quota_perm_failure");
     opts.client_host = client_host(remote, conn);
+    auto pause = config.get_duration("failedloginpause");
+    opts.on_auth_failure = [pause] { std::this_thread::sleep_for(pause); };
 
     lmtp::StoreBackend backend(instance);
     lmtp::Session session(backend, sasl.get(), opts);

@@ -361,6 +361,7 @@ void Session::auth_result(const net::SaslStep& step) {
       return;
     case net::SaslStep::Kind::kFailed:
       spdlog::warn("lmtp: badlogin: {} {}", options_.client_host, step.error);
+      if (options_.on_auth_failure) options_.on_auth_failure();
       reply("535 5.7.8 Authentication credentials invalid");
       return;
   }

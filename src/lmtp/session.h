@@ -41,6 +41,9 @@ struct SessionOptions {
   std::string client_host = "unknown";
   // Wall clock for the Received header; tests pin it.
   std::function<std::time_t()> clock = [] { return std::time(nullptr); };
+  // Called after a failed AUTH, before its reply is queued: lmtpd sleeps
+  // failedloginpause there, as Cyrus does, to slow password guessing.
+  std::function<void()> on_auth_failure;
 };
 
 // Recipients accepted in one transaction; RFC 5321 4.5.3.1.8 asks for at

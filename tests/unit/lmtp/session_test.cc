@@ -331,6 +331,17 @@ TEST_F(SessionTest, AuthenticationRequiredWithoutPreauth) {
   EXPECT_NE(msg.find("with LMTPA\r\n"), std::string::npos);
 }
 
+TEST_F(SessionTest, FailedAuthCallsTheHook) {
+  FakeSasl sasl;
+  SessionOptions o;
+  int failures = 0;
+  o.on_auth_failure = [&failures] { ++failures; };
+  Session s(backend_, &sasl, o);
+  s.feed("LHLO c\r\nAUTH PLAIN AGFsaWNlAHdyb25n\r\nAUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n");
+  EXPECT_EQ(failures, 1);
+  EXPECT_EQ(s.auth_user(), "alice");
+}
+
 TEST_F(SessionTest, AuthExchangeContinuationCancelAndFailure) {
   FakeSasl sasl;
   auto s = open(false, &sasl);
