@@ -21,6 +21,9 @@ namespace replimail::lmtp {
 // Longest command line accepted, without its line ending. RFC 5321 asks for
 // at least 512; Cyrus accepts more, and so do we.
 inline constexpr size_t kMaxCommandLine = 4096;
+// Longest SASL response line inside an AUTH exchange: RFC 4954 4 asks for
+// at least 12288 octets (Kerberos tokens are large).
+inline constexpr size_t kMaxAuthLine = 16384;
 
 enum class Verb {
   kLhlo,

@@ -52,7 +52,8 @@ void Session::feed(std::string_view bytes) {
     std::string_view piece = bytes.substr(0, lf);
     if (!discarding_long_line_) {
       // +1: a CR before the LF does not count against the limit.
-      if (line_.size() + piece.size() > kMaxCommandLine + 1) {
+      size_t limit = state_ == State::kAuth ? kMaxAuthLine : kMaxCommandLine;
+      if (line_.size() + piece.size() > limit + 1) {
         discarding_long_line_ = true;
         line_.clear();
       } else {
@@ -63,7 +64,13 @@ void Session::feed(std::string_view bytes) {
     bytes.remove_prefix(lf + 1);
     if (discarding_long_line_) {
       discarding_long_line_ = false;
-      reply("500 5.5.2 Line too long");
+      if (state_ == State::kAuth) {
+        // The exchange cannot go on without the response we dropped.
+        state_ = state_before_auth_;
+        reply("501 5.5.4 Authentication response too long");
+      } else {
+        reply("500 5.5.2 Line too long");
+      }
       continue;
     }
     std::string line;

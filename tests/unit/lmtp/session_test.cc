@@ -331,6 +331,19 @@ TEST_F(SessionTest, AuthenticationRequiredWithoutPreauth) {
   EXPECT_NE(msg.find("with LMTPA\r\n"), std::string::npos);
 }
 
+TEST_F(SessionTest, AuthResponsesMayBeLongButNotUnbounded) {
+  FakeSasl sasl;
+  auto s = open(false, &sasl);
+  talk(*s, "LHLO c\r\n");
+  std::string big(kMaxCommandLine + 100, 'A');  // valid base64, wrong credentials
+  EXPECT_EQ(talk(*s, "AUTH PLAIN\r\n" + big + "\r\n"),
+            "334 \r\n535 5.7.8 Authentication credentials invalid\r\n");
+  std::string huge(kMaxAuthLine + 4, 'A');
+  EXPECT_EQ(talk(*s, "AUTH PLAIN\r\n" + huge + "\r\nNOOP\r\n"),
+            "334 \r\n501 5.5.4 Authentication response too long\r\n250 2.0.0 ok\r\n");
+  EXPECT_EQ(s->state(), Session::State::kReady);
+}
+
 TEST_F(SessionTest, FailedAuthCallsTheHook) {
   FakeSasl sasl;
   SessionOptions o;
