@@ -82,6 +82,15 @@ Result<MailboxEntry> Instance::real_entry(std::string_view name) {
 
 Result<MailboxEntry> Instance::lookup(std::string_view name) { return real_entry(name); }
 
+Status Instance::still_live(const Mailbox& mbox) {
+  auto now = mboxlist_->lookup(mbox.name());
+  if (!now.ok()) return now.status();
+  if (!now->is_real() || now->uniqueid != mbox.entry().uniqueid)
+    return Status(Code::kMailboxNonexistent,
+                  fmt::format("{} was deleted or renamed meanwhile", mbox.name()));
+  return Status::ok();
+}
+
 Result<MailboxEntry> Instance::create_mailbox(std::string_view name, const CreateOptions& opts) {
   Status s = validate_mboxname(name);
   if (!s) return s;
@@ -174,13 +183,16 @@ Status Instance::delete_mailbox(std::string_view name) {
   auto ppath = partition_path(e->partition);
   if (!ppath.ok()) return ppath.status();
   std::string dir = mailbox_dir(*ppath, e->uniqueid);
+  // Hold the mailbox's write lock while it becomes a tombstone, so that no
+  // append commits into it afterwards (appends re-check under the lock).
+  auto mbox = Mailbox::open(*e, dir, nullptr);
+  std::unique_ptr<MailboxTxn> lock;
   MailboxCounters usage;
-  {
-    auto mbox = Mailbox::open(*e, dir, nullptr);
-    if (mbox.ok()) {
-      auto c = (*mbox)->counters();
-      if (c.ok()) usage = *c;
-    }
+  if (mbox.ok()) {
+    auto txn = (*mbox)->begin();
+    if (!txn.ok()) return txn.status();
+    lock = std::move(*txn);
+    usage = lock->counters();
   }
   auto modseq = mboxlist_->next_modseq();
   if (!modseq.ok()) return modseq.status();
@@ -197,6 +209,7 @@ Status Instance::delete_mailbox(std::string_view name) {
   if (!s) spdlog::warn("delete {}: annotations: {}", name, s.to_string());
   s = remove_dir_files(dir);
   if (!s) spdlog::warn("delete {}: {}", name, s.to_string());
+  lock.reset();
   std::vector<synclog::Line> lines = {{"UNMAILBOX", {std::string(name)}}};
   // A quota root goes with the last mailbox it governs.
   if (!has_children && quota_->get(name).ok()) {
@@ -323,6 +336,13 @@ std::vector<AppendResult> Instance::append(const std::vector<AppendRequest>& req
     auto txn = (*mbox)->begin();
     if (!txn.ok()) {
       fail_all(txn.status());
+      continue;
+    }
+    // Under the mailbox lock: a delete or rename that won the lock first
+    // has made this name a tombstone, and the message must not go in.
+    Status live = still_live(**mbox);
+    if (!live) {
+      fail_all(live);
       continue;
     }
     std::vector<size_t> appended;

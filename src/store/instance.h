@@ -121,6 +121,8 @@ class Instance {
  private:
   Instance(Config cfg);
   Result<MailboxEntry> real_entry(std::string_view name);
+  // OK if `mbox`'s name still holds its uniqueid as a real mailbox.
+  Status still_live(const Mailbox& mbox);
 
   Config cfg_;
   std::unique_ptr<synclog::SyncLog> synclog_;

@@ -524,6 +524,24 @@ Status MailboxTxn::expunge(uint32_t uid) {
   return Status::ok();
 }
 
+Status MailboxTxn::write_annotation(const MessageAnnotation& a) {
+  if (a.value.empty()) {
+    auto st = mbox_->db_->prepare("DELETE FROM annotations WHERE uid=? AND entry=? AND userid=?");
+    if (!st.ok()) return st.status();
+    st->bind(1, int64_t{a.uid}).bind(2, a.entry).bind(3, a.userid);
+    return st->run();
+  }
+  auto st = mbox_->db_->prepare(
+      "INSERT OR REPLACE INTO annotations(uid, entry, userid, value, modseq) VALUES(?,?,?,?,?)");
+  if (!st.ok()) return st.status();
+  st->bind(1, int64_t{a.uid})
+      .bind(2, a.entry)
+      .bind(3, a.userid)
+      .bind(4, a.value)
+      .bind(5, static_cast<int64_t>(a.modseq));
+  return st->run();
+}
+
 Status MailboxTxn::set_annotation(uint32_t uid, const std::string& entry, const std::string& userid,
                                   const std::string& value) {
   auto old = mbox_->record(uid);
@@ -533,24 +551,7 @@ Status MailboxTxn::set_annotation(uint32_t uid, const std::string& entry, const 
   IndexRecord r = *old;
   r.modseq = next_modseq();
   r.last_updated = ::time(nullptr);
-  Status s;
-  if (value.empty()) {
-    auto st = mbox_->db_->prepare("DELETE FROM annotations WHERE uid=? AND entry=? AND userid=?");
-    if (!st.ok()) return st.status();
-    st->bind(1, int64_t{uid}).bind(2, entry).bind(3, userid);
-    s = st->run();
-  } else {
-    auto st = mbox_->db_->prepare(
-        "INSERT OR REPLACE INTO annotations(uid, entry, userid, value, modseq) "
-        "VALUES(?,?,?,?,?)");
-    if (!st.ok()) return st.status();
-    st->bind(1, int64_t{uid})
-        .bind(2, entry)
-        .bind(3, userid)
-        .bind(4, value)
-        .bind(5, static_cast<int64_t>(r.modseq));
-    s = st->run();
-  }
+  Status s = write_annotation({uid, entry, userid, value, r.modseq});
   if (!s) return s;
   s = write_record(r, false);
   if (!s) return s;
@@ -558,6 +559,20 @@ Status MailboxTxn::set_annotation(uint32_t uid, const std::string& entry, const 
   if (!after.ok()) return after.status();
   counters_.sync_crc ^= record_crc(*old) ^ record_crc(r);
   counters_.sync_crc_annot ^= record_annot_crc(*old, *before) ^ record_annot_crc(r, *after);
+  return Status::ok();
+}
+
+Status MailboxTxn::put_annotation(const MessageAnnotation& a) {
+  auto rec = mbox_->record(a.uid);
+  if (!rec.ok()) return rec.status();
+  auto before = read_annotations(*mbox_->db_, a.uid);
+  if (!before.ok()) return before.status();
+  Status s = write_annotation(a);
+  if (!s) return s;
+  auto after = read_annotations(*mbox_->db_, a.uid);
+  if (!after.ok()) return after.status();
+  counters_.sync_crc_annot ^= record_annot_crc(*rec, *before) ^ record_annot_crc(*rec, *after);
+  changed_ = true;
   return Status::ok();
 }
 

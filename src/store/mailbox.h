@@ -63,7 +63,8 @@ class Mailbox {
   Result<MailboxCounters> counters();
   Result<IndexRecord> record(uint32_t uid);
   // Records in UID order with modseq > `since_modseq` (0: all), expunged ones
-  // included; stops when `fn` returns false.
+  // included; stops when `fn` returns false. `fn` may call record() and
+  // annotations() but not for_each_record() on the same Mailbox.
   Status for_each_record(uint64_t since_modseq, const std::function<bool(const IndexRecord&)>& fn);
   // Per-message annotations of `uid`, sorted by entry then userid.
   Result<std::vector<MessageAnnotation>> annotations(uint32_t uid);
@@ -125,6 +126,10 @@ class MailboxTxn {
   // Sets (value "" deletes) a per-message annotation, bumping MODSEQ.
   Status set_annotation(uint32_t uid, const std::string& entry, const std::string& userid,
                         const std::string& value);
+  // Stores a per-message annotation exactly as given (its modseq kept, the
+  // record's MODSEQ untouched; an empty value deletes): the replica applying
+  // its master's annotations. CRCs follow.
+  Status put_annotation(const MessageAnnotation& a);
   // Recomputes SYNC_CRC, SYNC_CRC_ANNOT and quota usage from all records.
   Status recompute_derived();
 
@@ -152,6 +157,7 @@ class MailboxTxn {
   Status write_record(const IndexRecord& r, bool insert);
   Status link_file(const std::string& src, uint32_t uid);
   Status do_commit(bool write_log);
+  Status write_annotation(const MessageAnnotation& a);
 
   Mailbox* mbox_;
   MailboxCounters counters_;

@@ -65,7 +65,8 @@ class MailboxList {
   // The current (non-tombstone if any) entry holding `uniqueid`.
   Result<MailboxEntry> lookup_uniqueid(std::string_view uniqueid);
   // Calls `fn` for every entry whose name starts with `prefix`, in name
-  // order; stops early when `fn` returns false.
+  // order; stops early when `fn` returns false. `fn` may call lookup() but
+  // not list() on the same MailboxList.
   Status list(std::string_view prefix, bool include_tombstones,
               const std::function<bool(const MailboxEntry&)>& fn);
   // Entries named `name` or below it (`name.*`), excluding tombstones.

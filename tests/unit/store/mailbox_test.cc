@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <set>
 
@@ -43,6 +45,13 @@ class MailboxTest : public ::testing::Test {
     ASSERT_TRUE(e.ok());
     entry = *e;
     t.take_log();
+  }
+  // The storage of user.alice even once its name is a tombstone.
+  std::unique_ptr<Mailbox> open_after_delete() {
+    auto ppath = t.inst().partition_path(entry.partition);
+    auto m = Mailbox::open(entry, mailbox_dir(*ppath, entry.uniqueid), nullptr);
+    EXPECT_TRUE(m.ok()) << m.status().to_string();
+    return std::move(*m);
   }
   std::unique_ptr<Mailbox> open(const std::string& name = "user.alice") {
     auto m = t.inst().open_mailbox(name);
@@ -297,6 +306,65 @@ TEST_F(MailboxTest, MessageAnnotationsFeedTheAnnotCrc) {
   ASSERT_TRUE(t.inst().commit(*m, **txn2).is_ok());
   EXPECT_EQ(m->annotations(1)->size(), 1u);
   expect_derived_consistent(t, "user.alice");
+}
+
+TEST_F(MailboxTest, PutAnnotationKeepsModseqs) {
+  t.deliver("user.alice", kMsg1);
+  auto m = open();
+  auto before = m->record(1);
+  uint64_t hms = m->counters()->highestmodseq;
+  auto txn = m->begin();
+  ASSERT_TRUE(txn.ok());
+  ASSERT_TRUE((*txn)->put_annotation({1, "/comment", "", "from master", 3}).is_ok());
+  EXPECT_EQ((*txn)->put_annotation({9, "/comment", "", "x", 3}).code(), Code::kNotFound);
+  ASSERT_TRUE(t.inst().commit(*m, **txn).is_ok());
+  EXPECT_EQ(*m->record(1), *before);
+  EXPECT_EQ(m->counters()->highestmodseq, hms);
+  auto annots = m->annotations(1);
+  ASSERT_EQ(annots->size(), 1u);
+  EXPECT_EQ((*annots)[0].modseq, 3u);
+  EXPECT_EQ(m->counters()->sync_crc_annot, kAnnotCrcSeed ^ record_annot_crc(*before, *annots));
+  expect_derived_consistent(t, "user.alice");
+}
+
+TEST_F(MailboxTest, AppendWaitingForTheLockSeesADeleteThatWonIt) {
+  // A child process holds the mailbox lock, as delete_mailbox() does, turns
+  // the name into a tombstone and releases. Our append, which opened the
+  // mailbox and waited for the lock meanwhile, must refuse rather than
+  // write into the deleted mailbox.
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    auto inst = Instance::open(t.cfg());
+    if (!inst.ok()) ::_exit(2);
+    auto m = (*inst)->open_mailbox("user.alice");
+    if (!m.ok()) ::_exit(3);
+    auto txn = (*m)->begin();
+    if (!txn.ok()) ::_exit(4);
+    if (::write(ready[1], "x", 1) != 1) ::_exit(5);
+    ::usleep(500 * 1000);
+    MailboxEntry tomb = (*m)->entry();
+    tomb.mbtype = "ed";
+    if (!(*inst)->mailboxes().put(tomb).is_ok()) ::_exit(6);
+    txn->reset();
+    ::_exit(0);
+  }
+  ::close(ready[1]);
+  char c;
+  ASSERT_EQ(::read(ready[0], &c, 1), 1);
+  ::close(ready[0]);
+  auto msg = t.stage(kMsg1);
+  auto res = t.inst().append({{"user.alice", msg.get()}});
+  EXPECT_EQ(res[0].status.code(), Code::kMailboxNonexistent) << res[0].status.to_string();
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  auto m = open_after_delete();
+  EXPECT_EQ(m->counters()->last_uid, 0u);
+  EXPECT_FALSE(fs::exists(m->message_path(1)));
 }
 
 TEST_F(MailboxTest, UncommittedTransactionLeavesNothing) {
