@@ -1,0 +1,430 @@
+#include "pop3/session.h"
+
+#include <fmt/format.h>
+
+#include <cstring>
+
+#include "pop3/parser.h"
+
+namespace replimail::pop3 {
+namespace {
+
+constexpr const char* kB64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+std::string b64_encode(std::string_view in) {
+  std::string out;
+  size_t i = 0;
+  while (i + 2 < in.size()) {
+    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
+    for (int s = 18; s >= 0; s -= 6) out += kB64[(v >> s) & 63];
+    i += 3;
+  }
+  if (i + 1 == in.size()) {
+    uint32_t v = uint8_t(in[i]) << 16;
+    out += kB64[(v >> 18) & 63];
+    out += kB64[(v >> 12) & 63];
+    out += "==";
+  } else if (i + 2 == in.size()) {
+    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8);
+    out += kB64[(v >> 18) & 63];
+    out += kB64[(v >> 12) & 63];
+    out += kB64[(v >> 6) & 63];
+    out += '=';
+  }
+  return out;
+}
+
+// RFC 4648 with padding; "=" alone is the empty string (RFC 5034).
+std::optional<std::string> b64_decode(std::string_view in) {
+  if (in == "=") return std::string();
+  if (in.size() % 4 != 0) return std::nullopt;
+  std::string out;
+  for (size_t i = 0; i < in.size(); i += 4) {
+    uint32_t v = 0;
+    int pad = 0;
+    for (size_t j = 0; j < 4; ++j) {
+      char c = in[i + j];
+      int d;
+      if (c == '=' && i + 4 == in.size() && j >= 2) {
+        ++pad;
+        d = 0;
+      } else {
+        if (pad) return std::nullopt;
+        const char* p = c ? std::strchr(kB64, c) : nullptr;
+        if (!p) return std::nullopt;
+        d = static_cast<int>(p - kB64);
+      }
+      v = (v << 6) | static_cast<uint32_t>(d);
+    }
+    out += static_cast<char>((v >> 16) & 255);
+    if (pad < 2) out += static_cast<char>((v >> 8) & 255);
+    if (pad < 1) out += static_cast<char>(v & 255);
+  }
+  return out;
+}
+
+}  // namespace
+
+Session::Session(Backend& backend, net::SaslServer* sasl, SessionOptions options)
+    : backend_(backend), sasl_(sasl), options_(std::move(options)) {
+  reply(fmt::format("+OK {} replimail POP3 server ready", options_.servername));
+}
+
+std::string Session::take_output() {
+  std::string out;
+  out.swap(out_);
+  return out;
+}
+
+void Session::reply(std::string_view line) {
+  out_.append(line);
+  out_ += "\r\n";
+}
+
+void Session::tls_started() {
+  starttls_requested_ = false;
+  options_.tls_available = false;
+}
+
+void Session::feed(std::string_view bytes) {
+  while (!bytes.empty() && state_ != State::kClosed && !starttls_requested_) {
+    size_t nl = bytes.find('\n');
+    std::string_view chunk = bytes.substr(0, nl == std::string_view::npos ? bytes.size() : nl);
+    bytes.remove_prefix(nl == std::string_view::npos ? bytes.size() : nl + 1);
+    if (!discarding_long_line_) {
+      if (line_.size() + chunk.size() > kMaxCommandLine + 1) {
+        discarding_long_line_ = true;
+        line_.clear();
+      } else {
+        line_.append(chunk);
+      }
+    }
+    if (nl == std::string_view::npos) break;
+    if (discarding_long_line_) {
+      discarding_long_line_ = false;
+      reply("-ERR Line too long");
+      continue;
+    }
+    std::string line;
+    line.swap(line_);
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    handle_line(line);
+  }
+}
+
+void Session::handle_line(std::string_view line) {
+  switch (state_) {
+    case State::kSasl:
+      auth_response(line);
+      break;
+    case State::kAuthorization:
+    case State::kUserGiven:
+      authorization_command(line);
+      break;
+    case State::kTransaction:
+      transaction_command(line);
+      break;
+    case State::kClosed:
+      break;
+  }
+}
+
+void Session::cmd_capa() {
+  reply("+OK List of capabilities follows");
+  bool logged_in = state_ == State::kTransaction;
+  if (!logged_in && sasl_) {
+    std::string mechs;
+    for (const std::string& m : sasl_->mechanisms()) mechs += " " + m;
+    if (!mechs.empty()) reply("SASL" + mechs);
+  }
+  if (!logged_in && options_.tls_available) reply("STLS");
+  reply("EXPIRE NEVER");
+  reply("LOGIN-DELAY 0");
+  reply("TOP");
+  reply("UIDL");
+  reply("PIPELINING");
+  reply("RESP-CODES");
+  reply("AUTH-RESP-CODE");
+  if (!logged_in) reply("USER");
+  reply("IMPLEMENTATION replimail POP3");
+  reply(".");
+}
+
+void Session::authorization_command(std::string_view line) {
+  Command cmd = parse_command(line);
+  switch (cmd.verb) {
+    case Verb::kCapa:
+      cmd_capa();
+      return;
+    case Verb::kNoop:
+      reply("+OK");
+      return;
+    case Verb::kQuit:
+      reply("+OK");
+      state_ = State::kClosed;
+      return;
+    case Verb::kUser:
+      if (state_ == State::kUserGiven) {
+        reply("-ERR [AUTH] Must give PASS command");
+      } else if (cmd.args.size() != 1) {
+        reply("-ERR Invalid syntax");
+      } else {
+        pending_user_ = std::string(cmd.args[0]);
+        state_ = State::kUserGiven;
+        reply("+OK Name is a valid mailbox");
+      }
+      return;
+    case Verb::kPass:
+      if (state_ != State::kUserGiven) {
+        reply("-ERR [AUTH] Must give USER command");
+      } else {
+        cmd_pass(cmd.rest);
+      }
+      return;
+    case Verb::kAuth:
+      cmd_auth(cmd.args);
+      return;
+    case Verb::kStls:
+      if (!options_.tls_available) {
+        reply("-ERR STLS not available");
+      } else if (!cmd.args.empty()) {
+        reply("-ERR Unexpected extra arguments");
+      } else {
+        reply("+OK Begin TLS negotiation now");
+        starttls_requested_ = true;
+      }
+      return;
+    default:
+      reply("-ERR Unrecognized command");
+      return;
+  }
+}
+
+void Session::cmd_pass(std::string_view password) {
+  std::string user = pending_user_;
+  pending_user_.clear();
+  state_ = State::kAuthorization;
+  if (!sasl_) {
+    reply("-ERR [AUTH] Invalid login");
+    return;
+  }
+  // A password check is a PLAIN exchange with no authorisation identity.
+  std::string plain;
+  plain += '\0';
+  plain += user;
+  plain += '\0';
+  plain.append(password);
+  net::SaslStep step = sasl_->start("PLAIN", plain);
+  if (step.kind != net::SaslStep::Kind::kOk) {
+    reply("-ERR [AUTH] Invalid login");
+    return;
+  }
+  login(sasl_->username());
+}
+
+void Session::cmd_auth(const std::vector<std::string_view>& args) {
+  if (!sasl_) {
+    reply("-ERR [AUTH] authenticating: no mechanism available");
+    return;
+  }
+  if (args.empty()) {
+    reply("+OK List of supported mechanisms follows");
+    for (const std::string& m : sasl_->mechanisms()) reply(m);
+    reply(".");
+    return;
+  }
+  if (args.size() > 2) {
+    reply("-ERR Invalid syntax");
+    return;
+  }
+  std::optional<std::string> initial;
+  if (args.size() == 2) {
+    initial = b64_decode(args[1]);
+    if (!initial) {
+      reply("-ERR [AUTH] authenticating: bad base64 initial response");
+      return;
+    }
+  }
+  net::SaslStep step =
+      initial ? sasl_->start(args[0], std::string_view(*initial)) : sasl_->start(args[0], {});
+  auth_result(step);
+}
+
+void Session::auth_response(std::string_view line) {
+  state_ = State::kAuthorization;
+  if (line == "*") {
+    reply("-ERR [AUTH] authenticating: client canceled authentication");
+    return;
+  }
+  auto decoded = b64_decode(line);
+  if (!decoded) {
+    reply("-ERR [AUTH] authenticating: bad base64 response");
+    return;
+  }
+  auth_result(sasl_->step(*decoded));
+}
+
+void Session::auth_result(const net::SaslStep& step) {
+  switch (step.kind) {
+    case net::SaslStep::Kind::kContinue:
+      state_ = State::kSasl;
+      reply("+ " + b64_encode(step.data));
+      return;
+    case net::SaslStep::Kind::kOk:
+      login(sasl_->username());
+      return;
+    case net::SaslStep::Kind::kNoMech:
+      reply("-ERR [AUTH] authenticating: no mechanism available");
+      return;
+    case net::SaslStep::Kind::kFailed:
+      reply("-ERR [AUTH] authenticating: authentication failure");
+      return;
+  }
+}
+
+void Session::login(const std::string& userid) {
+  auto drop = backend_.open(userid);
+  if (!drop.ok()) {
+    state_ = State::kAuthorization;
+    reply("-ERR [SYS/PERM] Unable to locate maildrop: " + drop.status().message());
+    return;
+  }
+  user_ = userid;
+  maildrop_ = std::move(*drop);
+  entries_.clear();
+  for (const MaildropMessage& m : maildrop_.messages) entries_.push_back({m, false});
+  state_ = State::kTransaction;
+  reply("+OK Mailbox locked and ready");
+}
+
+Session::Entry* Session::message_arg(std::string_view arg) {
+  auto n = parse_number(arg);
+  if (!n) {
+    reply("-ERR Invalid number");
+    return nullptr;
+  }
+  if (*n < 1 || *n > entries_.size() || entries_[*n - 1].deleted) {
+    reply("-ERR No such message");
+    return nullptr;
+  }
+  return &entries_[*n - 1];
+}
+
+std::string Session::uidl_of(const Entry& e) const {
+  if (maildrop_.new_uidl) return fmt::format("{}.{}", maildrop_.uidvalidity, e.msg.uid);
+  return std::to_string(e.msg.uid);
+}
+
+void Session::transaction_command(std::string_view line) {
+  Command cmd = parse_command(line);
+  switch (cmd.verb) {
+    case Verb::kCapa:
+      cmd_capa();
+      return;
+    case Verb::kNoop:
+      reply(cmd.args.empty() ? "+OK" : "-ERR Unexpected extra argument");
+      return;
+    case Verb::kQuit:
+      cmd_quit_transaction();
+      return;
+    case Verb::kStat: {
+      uint64_t count = 0, bytes = 0;
+      for (const Entry& e : entries_) {
+        if (e.deleted) continue;
+        ++count;
+        bytes += e.msg.size;
+      }
+      reply(fmt::format("+OK {} {}", count, bytes));
+      return;
+    }
+    case Verb::kList:
+      cmd_list(cmd.args, false);
+      return;
+    case Verb::kUidl:
+      cmd_list(cmd.args, true);
+      return;
+    case Verb::kRetr:
+      cmd_retr(cmd.args, false);
+      return;
+    case Verb::kTop:
+      cmd_retr(cmd.args, true);
+      return;
+    case Verb::kDele: {
+      if (cmd.args.size() != 1) {
+        reply(cmd.args.empty() ? "-ERR Missing argument" : "-ERR Unexpected extra argument");
+        return;
+      }
+      Entry* e = message_arg(cmd.args[0]);
+      if (!e) return;
+      e->deleted = true;
+      reply("+OK message deleted");
+      return;
+    }
+    case Verb::kRset:
+      for (Entry& e : entries_) e.deleted = false;
+      reply("+OK");
+      return;
+    default:
+      reply("-ERR Unrecognized command");
+      return;
+  }
+}
+
+void Session::cmd_list(const std::vector<std::string_view>& args, bool uidl) {
+  if (args.size() > 1) {
+    reply("-ERR Unexpected extra argument");
+    return;
+  }
+  if (args.size() == 1) {
+    Entry* e = message_arg(args[0]);
+    if (!e) return;
+    size_t n = static_cast<size_t>(e - entries_.data()) + 1;
+    reply(uidl ? fmt::format("+OK {} {}", n, uidl_of(*e))
+               : fmt::format("+OK {} {}", n, e->msg.size));
+    return;
+  }
+  reply(uidl ? "+OK unique-id listing follows" : "+OK scan listing follows");
+  for (size_t i = 0; i < entries_.size(); ++i) {
+    const Entry& e = entries_[i];
+    if (e.deleted) continue;
+    reply(uidl ? fmt::format("{} {}", i + 1, uidl_of(e)) : fmt::format("{} {}", i + 1, e.msg.size));
+  }
+  reply(".");
+}
+
+void Session::cmd_retr(const std::vector<std::string_view>& args, bool top) {
+  size_t want = top ? 2 : 1;
+  if (args.size() != want) {
+    reply(args.size() < want ? "-ERR Missing argument" : "-ERR Unexpected extra argument");
+    return;
+  }
+  std::optional<uint32_t> lines;
+  if (top) {
+    lines = parse_number(args[1]);
+    if (!lines) {
+      reply("-ERR Invalid number");
+      return;
+    }
+  }
+  Entry* e = message_arg(args[0]);
+  if (!e) return;
+  auto bytes = backend_.read(e->msg.uid);
+  if (!bytes.ok()) {
+    reply("-ERR [SYS/TEMP] Could not read message: " + bytes.status().message());
+    return;
+  }
+  reply("+OK Message follows");
+  append_multiline(out_, *bytes, lines);
+}
+
+void Session::cmd_quit_transaction() {
+  std::vector<uint32_t> uids;
+  for (const Entry& e : entries_) {
+    if (e.deleted) uids.push_back(e.msg.uid);
+  }
+  Status s = uids.empty() ? Status::ok() : backend_.expunge(uids);
+  reply(s.is_ok() ? "+OK" : "-ERR [SYS/TEMP] Unable to expunge: " + s.message());
+  state_ = State::kClosed;
+}
+
+}  // namespace replimail::pop3
