@@ -166,6 +166,7 @@ std::string html_to_text(const std::string& html) {
 }
 
 void collect_body_text(std::string_view msg, const Part& p, std::string& out) {
+  ensure_gmime();
   if (p.is_multipart()) {
     for (const Part& c : p.children) collect_body_text(msg, c, out);
     return;
