@@ -71,9 +71,9 @@ bool Supervisor::Impl::may_fork(const Service& s) const {
   return s.entry.maxchild < 0 || workers(s) < s.entry.maxchild;
 }
 
-void Supervisor::Impl::spawn_worker(Service& s) {
+bool Supervisor::Impl::spawn_worker(Service& s) {
   auto now = Clock::now();
-  if (!s.forkrate.allows(now)) return;
+  if (!s.forkrate.allows(now)) return false;
   SpawnSpec spec;
   spec.argv = command(s.entry.argv);
   spec.env = {{"CYRUS_SERVICE", s.entry.name}, {"CYRUS_ID", std::to_string(s.next_id++)}};
@@ -82,7 +82,7 @@ void Supervisor::Impl::spawn_worker(Service& s) {
   auto pid = spawn(spec);
   if (!pid) {
     spdlog::error("service {}: {}", s.entry.name, pid.status().message());
-    return;
+    return false;
   }
   s.forkrate.record(now);
   // Counted ready from the start (as Cyrus does): its first message will be
@@ -90,6 +90,7 @@ void Supervisor::Impl::spawn_worker(Service& s) {
   // forking a crowd.
   children[*pid] = Child{Kind::kService, s.entry.name, &s, nullptr, true, s.generation, now};
   spdlog::info("service {}: spawned worker pid {}", s.entry.name, *pid);
+  return true;
 }
 
 // ---- Events -----------------------------------------------------------------

@@ -230,8 +230,9 @@ void Supervisor::Impl::tick() {
   auto now = Clock::now();
   for (auto& sp : services) {
     Service& s = *sp;
-    while (!s.retired && !s.disabled && ready_workers(s) < s.entry.prefork && may_fork(s))
-      spawn_worker(s);
+    while (!s.retired && !s.disabled && ready_workers(s) < s.entry.prefork && may_fork(s)) {
+      if (!spawn_worker(s)) break;  // retried after kForkRetry (see next_timeout_ms)
+    }
   }
   for (auto& dp : daemons) {
     Daemon& d = *dp;
@@ -307,17 +308,20 @@ void Supervisor::Impl::wait_and_dispatch(int timeout_ms) {
     if (errno != EINTR) spdlog::error("poll: {}", std::strerror(errno));
     return;
   }
-  size_t i = 0;
-  if (fds[i++].revents) drain_signals();
+  size_t i = 1;
   for (Service* s : status_for)
     if (fds[i++].revents) read_status(*s);
   for (Service* s : listen_for) {
     // A connection is waiting and no worker is free: fork one (the status
     // pipe read above may already have supplied one).
-    if (fds[i++].revents && !s->retired && ready_workers(*s) == 0 && may_fork(*s)) spawn_worker(*s);
+    if (fds[i++].revents && !s->retired && ready_workers(*s) == 0 && may_fork(*s))
+      (void)spawn_worker(*s);
   }
   for (Daemon* d : daemon_for)
     if (fds[i++].revents) read_daemon_pipe(*d);
+  // Last: reaping may free retired services and removed daemons, which the
+  // pointers above refer to.
+  if (fds[0].revents) drain_signals();
 }
 
 void Supervisor::Impl::drain_signals() {

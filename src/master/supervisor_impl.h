@@ -105,7 +105,8 @@ struct Supervisor::Impl {
   // Services.
   Result<std::unique_ptr<Service>> make_service(const ServiceEntry& e);
   void retire(Service& s);
-  void spawn_worker(Service& s);
+  // Forks one worker; false if the fork rate or fork() said no.
+  bool spawn_worker(Service& s);
   int workers(const Service& s) const;
   int ready_workers(const Service& s) const;
   bool may_fork(const Service& s) const;
