@@ -87,9 +87,11 @@ class Value {
   std::vector<Value>& children() { return children_; }
   size_t size() const { return children_.size(); }
 
-  // Appends an unkeyed member. REQUIRES: is_list(). Returns the member.
+  // Appends an unkeyed member. REQUIRES: is_list(). Returns the member; the
+  // reference is valid until the next push/add on this container.
   Value& push(Value v);
-  // Appends a keyed member. REQUIRES: is_kvlist(). Returns the member.
+  // Appends a keyed member. REQUIRES: is_kvlist(). Returns the member, valid
+  // as push()'s.
   Value& add(std::string key, Value v);
   // The first member of a kvlist with `key`; nullptr if none (or not a kvlist).
   const Value* find(std::string_view key) const;

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 
 #include "common/fs.h"
 
@@ -64,6 +65,11 @@ std::vector<std::string> parse_channel_list(std::string_view value) {
 }
 
 Status append_lines(const std::string& path, std::string_view formatted) {
+  // fcntl locks belong to the process, so they do not order this process's
+  // own threads: one thread's unlock would release another's lock while it
+  // still writes, and a reader could take the file over in between.
+  static std::mutex in_process;
+  std::lock_guard<std::mutex> guard(in_process);
   for (int attempt = 0; attempt < kRetries; ++attempt) {
     int fd = open_log(path);
     if (fd < 0) return errno_status("open " + path);

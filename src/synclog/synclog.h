@@ -17,8 +17,8 @@
 // algorithm, so Cyrus and replimail processes can share a log). A write that
 // fails is logged at error level naming the channel and path: the event is
 // lost, loudly. Thread safety: a SyncLog may be used from several threads;
-// fcntl locks exclude other processes only, but O_APPEND single writes keep
-// lines whole between threads too.
+// appends from one process are serialized by a mutex, since fcntl locks only
+// exclude other processes.
 #pragma once
 
 #include <atomic>

@@ -44,13 +44,13 @@ TEST(Value, Containers) {
   Value& flags = kv.add("FLAGS", Value::list());
   flags.push(Value::flag("\\Seen"));
   flags.push(Value::atom("$Important"));
+  EXPECT_EQ(flags.find("x"), nullptr);
   kv.add("UID", Value::num(5));
   EXPECT_EQ(kv.size(), 3u);
   EXPECT_EQ(kv.find_num("UID"), 4u);
   EXPECT_EQ(kv.find("FLAGS")->size(), 2u);
   EXPECT_EQ(kv.find("NOPE"), nullptr);
   EXPECT_EQ(kv.find_str("NOPE"), std::nullopt);
-  EXPECT_EQ(flags.find("x"), nullptr);
   EXPECT_TRUE(kv.is_container());
   EXPECT_FALSE(kv.is_scalar());
   EXPECT_EQ(debug_string(kv), "%(UID='4' FLAGS=('\\Seen' '$Important') UID='5')");

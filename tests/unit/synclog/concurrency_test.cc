@@ -6,6 +6,7 @@
 
 #include <map>
 #include <set>
+#include <thread>
 
 #include "synclog/reader.h"
 #include "synclog/synclog.h"
@@ -23,40 +24,23 @@ std::string name_for(int writer, int event) {
          std::string(300, static_cast<char>('a' + writer));
 }
 
-TEST(SyncLogConcurrency, EveryLineExactlyOnceAcrossRenames) {
-  TestDir d;
-  auto cfg = Config::parse("configdirectory: " + d.path() + "\nsync_log: 1\nsync_log_channels: r\n",
-                           "t.conf");
-  ASSERT_TRUE(cfg.ok());
-  std::vector<pid_t> pids;
-  for (int w = 0; w < kWriters; ++w) {
-    pid_t pid = ::fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      SyncLog log(*cfg);
-      for (int e = 0; e < kEventsPerWriter; ++e) {
-        // Odd events are three-line batches that must stay together.
-        if (e % 2) {
-          log.rename(name_for(w, e), name_for(w, e) + "x");
-        } else {
-          log.mailbox(name_for(w, e));
-        }
-      }
-      ::_exit(0);
-    }
-    pids.push_back(pid);
-  }
-
-  std::vector<Line> all;
+// Takes the channel's log over again and again until every writer process
+// has exited, then once more. Returns all lines read; counts parse errors.
+struct Collected {
+  std::vector<Line> lines;
   size_t errors = 0;
   int runs = 0;
+};
+
+Collected collect_until_exit(const std::string& confdir, std::vector<pid_t> pids) {
+  Collected out;
   auto drain = [&] {
-    LogReader r = LogReader::for_channel(d.path(), "r");
+    LogReader r = LogReader::for_channel(confdir, "r");
     Status s = r.begin();
     if (s.code() == Code::kAgain) return;
     ASSERT_TRUE(s) << s.to_string();
-    ++runs;
-    errors += r.errors().size();
+    ++out.runs;
+    out.errors += r.errors().size();
     // A batch never straddles two files: it is one write under the lock.
     for (size_t i = 0; i < r.lines().size(); ++i) {
       if (r.lines()[i].keyword == "RENAME") {
@@ -65,10 +49,9 @@ TEST(SyncLogConcurrency, EveryLineExactlyOnceAcrossRenames) {
         EXPECT_EQ(r.lines()[i + 2], (Line{"MAILBOX", {r.lines()[i].args[1]}}));
       }
     }
-    all.insert(all.end(), r.lines().begin(), r.lines().end());
+    out.lines.insert(out.lines.end(), r.lines().begin(), r.lines().end());
     ASSERT_TRUE(r.end());
   };
-
   size_t running = pids.size();
   while (running > 0) {
     drain();
@@ -85,16 +68,37 @@ TEST(SyncLogConcurrency, EveryLineExactlyOnceAcrossRenames) {
     }
   }
   drain();
+  return out;
+}
 
-  EXPECT_EQ(errors, 0u);
-  EXPECT_GT(runs, 1);
+Config channel_config(const std::string& confdir) {
+  auto cfg = Config::parse("configdirectory: " + confdir + "\nsync_log: 1\nsync_log_channels: r\n",
+                           "t.conf");
+  EXPECT_TRUE(cfg.ok());
+  return *cfg;
+}
+
+// Writer `w` logs its events: even ones as MAILBOX, odd ones as a RENAME
+// batch (three lines that must stay together).
+void write_events(SyncLog& log, int w) {
+  for (int e = 0; e < kEventsPerWriter; ++e) {
+    if (e % 2) {
+      log.rename(name_for(w, e), name_for(w, e) + "x");
+    } else {
+      log.mailbox(name_for(w, e));
+    }
+  }
+}
+
+void expect_each_once(const Collected& got, int writers) {
+  EXPECT_EQ(got.errors, 0u);
+  EXPECT_GT(got.runs, 1);
   std::map<std::string, int> seen;
-  for (const auto& l : all) {
+  for (const auto& l : got.lines) {
     if (l.keyword == "MAILBOX") ++seen[l.args[0]];
   }
-  // Each MAILBOX event once; each rename adds its two MAILBOX lines.
   size_t expected = 0;
-  for (int w = 0; w < kWriters; ++w) {
+  for (int w = 0; w < writers; ++w) {
     for (int e = 0; e < kEventsPerWriter; ++e) {
       EXPECT_EQ(seen[name_for(w, e)], 1) << w << "/" << e;
       ++expected;
@@ -105,7 +109,39 @@ TEST(SyncLogConcurrency, EveryLineExactlyOnceAcrossRenames) {
     }
   }
   EXPECT_EQ(seen.size(), expected);
-  EXPECT_EQ(all.size(), static_cast<size_t>(kWriters * kEventsPerWriter * 2));
+  EXPECT_EQ(got.lines.size(), static_cast<size_t>(writers * kEventsPerWriter * 2));
+}
+
+TEST(SyncLogConcurrency, EveryLineExactlyOnceAcrossRenames) {
+  TestDir d;
+  Config cfg = channel_config(d.path());
+  std::vector<pid_t> pids;
+  for (int w = 0; w < kWriters; ++w) {
+    pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      SyncLog log(cfg);
+      write_events(log, w);
+      ::_exit(0);
+    }
+    pids.push_back(pid);
+  }
+  expect_each_once(collect_until_exit(d.path(), pids), kWriters);
+}
+
+TEST(SyncLogConcurrency, ThreadsOfOneProcessToo) {
+  TestDir d;
+  Config cfg = channel_config(d.path());
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    SyncLog log(cfg);
+    std::vector<std::thread> threads;
+    for (int w = 0; w < kWriters; ++w) threads.emplace_back([&log, w] { write_events(log, w); });
+    for (auto& t : threads) t.join();
+    ::_exit(0);
+  }
+  expect_each_once(collect_until_exit(d.path(), {pid}), kWriters);
 }
 
 }  // namespace
