@@ -33,7 +33,7 @@ SyncClient::SyncClient(store::Instance& instance, ReplicaConnection& conn, Fetch
 
 Status SyncClient::restart() {
   uploaded_.clear();
-  missing_.clear();
+  reserved_.clear();
   fetched_.clear();
   return conn_.simple("RESTART");
 }
@@ -273,11 +273,8 @@ Status SyncClient::reserve(const std::vector<MailboxState>& local,
   }
   for (auto& [partition, fg] : parts) {
     auto& [folders, guids] = fg;
-    if (folders.empty()) {
-      // The replica has none of these folders: everything is missing.
-      missing_.insert(guids.begin(), guids.end());
-      continue;
-    }
+    // Without any of these folders the replica has none of the messages.
+    if (folders.empty()) continue;
     for (size_t i = 0; i < guids.size(); i += kReserveChunk) {
       ReserveRequest req{
           partition, folders,
@@ -286,12 +283,15 @@ Status SyncClient::reserve(const std::vector<MailboxState>& local,
                                                        std::min(guids.size(), i + kReserveChunk)))};
       auto reply = conn_.command("APPLY", keyed("RESERVE", to_dlist(req)));
       if (!reply.ok()) return fail("", folders.front(), reply.status());
+      std::set<std::string> missing;
       for (const Value& item : reply->items) {
         if (item.key() != "MISSING") continue;
         auto list = atoms_from_dlist(item);
         if (!list.ok()) return fail("", folders.front(), list.status());
-        missing_.insert(list->begin(), list->end());
+        missing.insert(list->begin(), list->end());
       }
+      for (const auto& g : req.guids)
+        if (!missing.contains(g)) reserved_.insert(g);
     }
   }
   return Status::ok();
@@ -390,7 +390,7 @@ Status SyncClient::update_once(const store::MailboxEntry& entry,
   for (const auto& item : *records) {
     const auto& r = item.record;
     if (r.uid <= from_uid || r.expunged()) continue;
-    if (!missing_.contains(r.guid) || uploaded_.contains(r.guid) || !queued.insert(r.guid).second)
+    if (reserved_.contains(r.guid) || uploaded_.contains(r.guid) || !queued.insert(r.guid).second)
       continue;
     files.push_back(dlist::FileRef{m.partition, r.guid, r.size, (*mbox)->message_path(r.uid)});
   }
@@ -423,7 +423,6 @@ Status SyncClient::upload(const std::vector<dlist::FileRef>& files) {
     if (!reply.ok()) return reply.status();
     for (size_t j = i; j < end; j++) {
       uploaded_.insert(files[j].guid);
-      missing_.erase(files[j].guid);
       stats_.messages_uploaded++;
       stats_.bytes_uploaded += files[j].size;
     }

@@ -118,8 +118,8 @@ class SyncClient {
   FetchSink& fetched_;
   ClientOptions opts_;
   ClientStats stats_;
-  // GUIDs the replica reported MISSING and that were not uploaded yet.
-  std::set<std::string> missing_;
+  // GUIDs the replica holds staged after APPLY RESERVE (not MISSING).
+  std::set<std::string> reserved_;
   // GUIDs uploaded in this session (staged on the replica until RESTART).
   std::set<std::string> uploaded_;
 };

@@ -52,10 +52,16 @@ RunResult sync_user(const Instance& primary, const Instance& replica, const std:
 }
 
 // Both copies of `name` are identical: counters, every record, every file.
-void expect_same_mailbox(const Instance& primary, const Instance& replica,
-                         const std::string& name) {
+// With `live_only`, expunged records are left out: after a split brain each
+// side keeps its own expunged copy of the conflicting UID, as Cyrus does.
+void expect_same_mailbox(const Instance& primary, const Instance& replica, const std::string& name,
+                         bool live_only = false) {
   auto p = primary.snapshot(name);
   auto r = replica.snapshot(name);
+  if (live_only) {
+    for (auto* snap : {&p, &r})
+      std::erase_if(snap->records, [](const store::IndexRecord& x) { return x.expunged(); });
+  }
   ASSERT_EQ(p.error, "") << name;
   ASSERT_EQ(r.error, "") << name;
   EXPECT_EQ(p.counters, r.counters) << name;
@@ -177,7 +183,7 @@ TEST(Sync, SplitBrainKeepsBothMessages) {
   }
   auto second = sync_user(primary, replica, "bob");
   ASSERT_TRUE(second.ok()) << second.describe();
-  expect_same_mailbox(primary, replica, "user.bob");
+  expect_same_mailbox(primary, replica, "user.bob", true);
   auto snap = primary.snapshot("user.bob");
   size_t live = 0;
   for (const auto& r : snap.records) live += r.expunged() ? 0 : 1;
