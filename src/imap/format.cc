@@ -25,6 +25,19 @@ std::string imap_string(std::string_view s) {
   return out;
 }
 
+std::string imap_astring(std::string_view s) {
+  bool atom = !s.empty() && s.size() < 1024 && s != "NIL" && s != "nil";
+  for (char c : s) {
+    unsigned char u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u >= 0x7f || c == '(' || c == ')' || c == '{' || c == '%' || c == '*' ||
+        c == '"' || c == '\\' || c == ']') {
+      atom = false;
+      break;
+    }
+  }
+  return atom ? std::string(s) : imap_string(s);
+}
+
 std::string imap_nstring(std::string_view s) { return s.empty() ? "NIL" : imap_string(s); }
 
 std::string flag_list(uint32_t system_flags, bool recent,

@@ -13,6 +13,9 @@ namespace replimail::imap {
 // An astring/nstring for a response: a quoted string when `s` is short
 // 7-bit text without CR, LF, NUL; otherwise a literal "{n}\r\n<bytes>".
 std::string imap_string(std::string_view s);
+// An atom when `s` is a non-empty atom (no specials, not NIL), otherwise
+// imap_string(), as Cyrus prints mailbox names and identifiers.
+std::string imap_astring(std::string_view s);
 // imap_string, or NIL when `s` is empty.
 std::string imap_nstring(std::string_view s);
 

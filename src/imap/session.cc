@@ -240,7 +240,7 @@ std::string Session::capabilities() const {
   }
   caps +=
       " CONDSTORE QRESYNC ACL RIGHTS=kxten QUOTA LIST-EXTENDED LIST-STATUS SPECIAL-USE "
-      "CREATE-SPECIAL-USE ESEARCH SEARCHRES WITHIN";
+      "CREATE-SPECIAL-USE ESEARCH SEARCHRES";
   return caps;
 }
 

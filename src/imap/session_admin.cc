@@ -44,9 +44,9 @@ void Session::cmd_getacl(const Command& cmd) {
   auto e = visible(*name);
   if (!e.ok()) return tagged_error(cmd, e.status());
   if (rights_of(*e).find('a') == std::string::npos) return tagged_error(cmd, denied());
-  std::string line = "* ACL " + imap_string(external(*name));
+  std::string line = "* ACL " + imap_astring(external(*name));
   for (const auto& [id, rights] : store::parse_acl(e->acl)) {
-    line += " " + imap_string(id) + " " + imap_string(rights);
+    line += " " + imap_astring(id) + " " + imap_astring(rights);
   }
   reply(line);
   tagged(cmd, "OK", "Completed");
@@ -104,7 +104,7 @@ void Session::cmd_myrights(const Command& cmd) {
   if (!name.ok()) return tagged_error(cmd, name.status());
   auto e = visible(*name);
   if (!e.ok()) return tagged_error(cmd, e.status());
-  reply("* MYRIGHTS " + imap_string(external(*name)) + " " + imap_string(rights_of(*e)));
+  reply("* MYRIGHTS " + imap_astring(external(*name)) + " " + imap_astring(rights_of(*e)));
   tagged(cmd, "OK", "Completed");
 }
 
@@ -121,8 +121,8 @@ void Session::cmd_listrights(const Command& cmd) {
   bool owner = store::mboxname_owner(*name) == id;
   // The owner always holds the implicit owner rights; anything else may be
   // granted one letter at a time.
-  std::string line = "* LISTRIGHTS " + imap_string(external(*name)) + " " + imap_string(id) + " " +
-                     (owner ? "\"lkxan\"" : "\"\"");
+  std::string line = "* LISTRIGHTS " + imap_astring(external(*name)) + " " + imap_astring(id) +
+                     " " + (owner ? "\"lkxan\"" : "\"\"");
   for (char c : std::string_view("lrswipkxtecdan")) {
     if (owner && std::string_view("lkxan").find(c) != std::string_view::npos) continue;
     line += ' ';
@@ -143,7 +143,7 @@ std::string Session::quota_response(const store::QuotaRoot& q) const {
     if (!items.empty()) items += ' ';
     items += "MESSAGE " + std::to_string(q.message_used) + " " + std::to_string(q.message_limit);
   }
-  return "* QUOTA " + imap_string(external(q.root)) + " (" + items + ")";
+  return "* QUOTA " + imap_astring(external(q.root)) + " (" + items + ")";
 }
 
 void Session::cmd_getquota(const Command& cmd, bool by_root) {
@@ -168,8 +168,8 @@ void Session::cmd_getquota(const Command& cmd, bool by_root) {
   if (!e.ok()) return tagged_error(cmd, e.status());
   auto root = instance_.quota().find_root(*name);
   if (!root.ok()) return tagged_error(cmd, root.status());
-  std::string line = "* QUOTAROOT " + imap_string(external(*name));
-  if (*root) line += " " + imap_string(external((*root)->root));
+  std::string line = "* QUOTAROOT " + imap_astring(external(*name));
+  if (*root) line += " " + imap_astring(external((*root)->root));
   reply(line);
   if (*root) reply(quota_response(**root));
   tagged(cmd, "OK", "Completed");

@@ -336,10 +336,10 @@ void Session::cmd_list(const Command& cmd, bool lsub) {
     if (!lsub) add(it.has_children ? "\\HasChildren" : "\\HasNoChildren");
     if (want_subscribed && is_sub && !lsub) add("\\Subscribed");
     if (!specialuse.empty()) add(specialuse);
-    reply("* " + verb + " (" + attrs + ") \"" + std::string(1, sep) + "\" " + imap_string(ext));
+    reply("* " + verb + " (" + attrs + ") \"" + std::string(1, sep) + "\" " + imap_astring(ext));
     if (!status_req.empty() && it.exists) {
       auto s = status_items(it.internal, status_req);
-      if (s.ok()) reply("* STATUS " + imap_string(ext) + " (" + *s + ")");
+      if (s.ok()) reply("* STATUS " + imap_astring(ext) + " (" + *s + ")");
     }
   }
   bool wildcard_only_star = true;
@@ -352,7 +352,7 @@ void Session::cmd_list(const Command& cmd, bool lsub) {
       for (const auto& pat : patterns) matched = matched || list_match(reference + pat, ext, sep);
       if (!matched) continue;
       reply("* " + verb + " (\\Noselect \\HasChildren) \"" + std::string(1, sep) + "\" " +
-            imap_string(ext));
+            imap_astring(ext));
     }
   }
   tagged(cmd, "OK", "Completed");
@@ -425,7 +425,7 @@ void Session::cmd_status(const Command& cmd) {
   if (!name.ok()) return tagged_error(cmd, name.status());
   auto s = status_items(*name, cmd.args[1].items);
   if (!s.ok()) return tagged_error(cmd, s.status());
-  reply("* STATUS " + imap_string(external(*name)) + " (" + *s + ")");
+  reply("* STATUS " + imap_astring(external(*name)) + " (" + *s + ")");
   tagged(cmd, "OK", "Completed");
 }
 
