@@ -1,0 +1,149 @@
+#include "store/mailbox_index.h"
+
+#include <errno.h>
+#include <fmt/format.h>
+
+#include <cstring>
+
+namespace replimail::store::index {
+
+const char* const kSchema = R"(
+CREATE TABLE IF NOT EXISTS header(
+  id INTEGER PRIMARY KEY CHECK (id = 1), last_uid INTEGER NOT NULL, highestmodseq INTEGER NOT NULL,
+  recentuid INTEGER NOT NULL, recenttime INTEGER NOT NULL, last_appenddate INTEGER NOT NULL,
+  pop3_last_login INTEGER NOT NULL, pop3_show_after INTEGER NOT NULL,
+  uidvalidity INTEGER NOT NULL, options TEXT NOT NULL, sync_crc INTEGER NOT NULL,
+  sync_crc_annot INTEGER NOT NULL, exists_count INTEGER NOT NULL, quota_used INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS records(
+  uid INTEGER PRIMARY KEY, modseq INTEGER NOT NULL, last_updated INTEGER NOT NULL,
+  system_flags INTEGER NOT NULL, user_flags TEXT NOT NULL, internaldate INTEGER NOT NULL,
+  size INTEGER NOT NULL, guid TEXT NOT NULL, savedate INTEGER NOT NULL,
+  createdmodseq INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS records_modseq ON records(modseq);
+CREATE TABLE IF NOT EXISTS flag_slots(slot INTEGER PRIMARY KEY, name TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS annotations(
+  uid INTEGER NOT NULL, entry TEXT NOT NULL, userid TEXT NOT NULL, value TEXT NOT NULL,
+  modseq INTEGER NOT NULL, PRIMARY KEY (uid, entry, userid));
+)";
+
+const char* const kRecordColumns =
+    "uid, modseq, last_updated, system_flags, user_flags, internaldate, size, guid, savedate, "
+    "createdmodseq";
+
+Status io_error(std::string_view what, const std::string& path) {
+  return Status(Code::kIoError, fmt::format("{} {}: {}", what, path, std::strerror(errno)));
+}
+
+std::vector<std::string> split_flags(const std::string& s) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (pos < s.size()) {
+    size_t sp = s.find(' ', pos);
+    if (sp == std::string::npos) sp = s.size();
+    if (sp > pos) out.push_back(s.substr(pos, sp - pos));
+    pos = sp + 1;
+  }
+  return out;
+}
+
+std::string join_flags(const std::vector<std::string>& flags) {
+  std::string out;
+  for (const auto& f : flags) {
+    if (!out.empty()) out += ' ';
+    out += f;
+  }
+  return out;
+}
+
+IndexRecord read_record(const SqliteStmt& st) {
+  IndexRecord r;
+  r.uid = static_cast<uint32_t>(st.int64(0));
+  r.modseq = static_cast<uint64_t>(st.int64(1));
+  r.last_updated = st.int64(2);
+  r.system_flags = static_cast<uint32_t>(st.int64(3));
+  r.user_flags = split_flags(st.text(4));
+  r.internaldate = st.int64(5);
+  r.size = static_cast<uint64_t>(st.int64(6));
+  r.guid = st.text(7);
+  r.savedate = st.int64(8);
+  r.createdmodseq = static_cast<uint64_t>(st.int64(9));
+  return r;
+}
+
+Result<MailboxCounters> read_counters(SqliteDb& db) {
+  auto st = db.prepare(
+      "SELECT last_uid, highestmodseq, recentuid, recenttime, last_appenddate, pop3_last_login, "
+      "pop3_show_after, uidvalidity, options, sync_crc, sync_crc_annot, exists_count, quota_used "
+      "FROM header WHERE id = 1");
+  if (!st.ok()) return st.status();
+  auto row = st->step();
+  if (!row.ok()) return row.status();
+  if (!*row) return Status(Code::kIoError, fmt::format("{}: index header missing", db.path()));
+  MailboxCounters c;
+  c.last_uid = static_cast<uint32_t>(st->int64(0));
+  c.highestmodseq = static_cast<uint64_t>(st->int64(1));
+  c.recentuid = static_cast<uint32_t>(st->int64(2));
+  c.recenttime = st->int64(3);
+  c.last_appenddate = st->int64(4);
+  c.pop3_last_login = st->int64(5);
+  c.pop3_show_after = st->int64(6);
+  c.uidvalidity = static_cast<uint32_t>(st->int64(7));
+  c.options = st->text(8);
+  c.sync_crc = static_cast<uint32_t>(st->int64(9));
+  c.sync_crc_annot = static_cast<uint32_t>(st->int64(10));
+  c.exists = static_cast<uint64_t>(st->int64(11));
+  c.quota_used = static_cast<uint64_t>(st->int64(12));
+  return c;
+}
+
+Status write_counters(SqliteDb& db, const MailboxCounters& c) {
+  auto st = db.prepare(
+      "INSERT OR REPLACE INTO header(id, last_uid, highestmodseq, recentuid, recenttime, "
+      "last_appenddate, pop3_last_login, pop3_show_after, uidvalidity, options, sync_crc, "
+      "sync_crc_annot, exists_count, quota_used) VALUES(1,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+  if (!st.ok()) return st.status();
+  st->bind(1, int64_t{c.last_uid})
+      .bind(2, static_cast<int64_t>(c.highestmodseq))
+      .bind(3, int64_t{c.recentuid})
+      .bind(4, c.recenttime)
+      .bind(5, c.last_appenddate)
+      .bind(6, c.pop3_last_login)
+      .bind(7, c.pop3_show_after)
+      .bind(8, int64_t{c.uidvalidity})
+      .bind(9, c.options)
+      .bind(10, int64_t{c.sync_crc})
+      .bind(11, int64_t{c.sync_crc_annot})
+      .bind(12, static_cast<int64_t>(c.exists))
+      .bind(13, static_cast<int64_t>(c.quota_used));
+  return st->run();
+}
+
+Result<std::vector<MessageAnnotation>> read_annotations(SqliteDb& db, uint32_t uid) {
+  auto st = db.prepare(
+      "SELECT entry, userid, value, modseq FROM annotations WHERE uid = ? "
+      "ORDER BY entry, userid");
+  if (!st.ok()) return st.status();
+  st->bind(1, int64_t{uid});
+  std::vector<MessageAnnotation> out;
+  while (true) {
+    auto row = st->step();
+    if (!row.ok()) return row.status();
+    if (!*row) return out;
+    out.push_back(
+        {uid, st->text(0), st->text(1), st->text(2), static_cast<uint64_t>(st->int64(3))});
+  }
+}
+
+Result<std::vector<std::string>> read_slots(SqliteDb& db) {
+  auto st = db.prepare("SELECT name FROM flag_slots ORDER BY slot");
+  if (!st.ok()) return st.status();
+  std::vector<std::string> out;
+  while (true) {
+    auto row = st->step();
+    if (!row.ok()) return row.status();
+    if (!*row) return out;
+    out.push_back(st->text(0));
+  }
+}
+
+}  // namespace replimail::store::index

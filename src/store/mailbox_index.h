@@ -1,0 +1,36 @@
+// The on-disk form of a mailbox index (`cyrus.index.db`): its schema and
+// the row <-> struct conversions shared by Mailbox and MailboxTxn.
+// Internal to store/.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "store/record.h"
+#include "store/sqlite_db.h"
+
+namespace replimail::store::index {
+
+inline constexpr const char* kIndexFile = "cyrus.index.db";
+// CREATE ... IF NOT EXISTS statements for every table of the index.
+extern const char* const kSchema;
+// The record columns, in read_record()'s order.
+extern const char* const kRecordColumns;
+
+Status io_error(std::string_view what, const std::string& path);
+// User flags are stored as one space-separated text column.
+std::vector<std::string> split_flags(const std::string& s);
+std::string join_flags(const std::vector<std::string>& flags);
+// A record from a row selected with kRecordColumns.
+IndexRecord read_record(const SqliteStmt& st);
+Result<MailboxCounters> read_counters(SqliteDb& db);
+Status write_counters(SqliteDb& db, const MailboxCounters& c);
+// Annotations of `uid`, sorted by entry then userid.
+Result<std::vector<MessageAnnotation>> read_annotations(SqliteDb& db, uint32_t uid);
+// User flag names in slot order.
+Result<std::vector<std::string>> read_slots(SqliteDb& db);
+
+}  // namespace replimail::store::index

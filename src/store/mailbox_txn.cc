@@ -1,0 +1,396 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <ctime>
+
+#include "common/fs.h"
+#include "store/mailbox.h"
+#include "store/mailbox_index.h"
+#include "store/sqlite_db.h"
+#include "store/staged_message.h"
+#include "store/sync_crc.h"
+#include "synclog/synclog.h"
+
+namespace replimail::store {
+
+using namespace index;
+
+namespace {
+
+// Copies `src` to a new file `dst` and fsyncs it (cross-partition append).
+Status copy_file(const std::string& src, const std::string& dst) {
+  int in = ::open(src.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0) return io_error("open", src);
+  int out = ::open(dst.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+  if (out < 0) {
+    ::close(in);
+    return io_error("create", dst);
+  }
+  Status s;
+  char buf[65536];
+  while (s) {
+    ssize_t n = ::read(in, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) s = io_error("read", src);
+    if (n <= 0) break;
+    s = fs::write_all(out, std::string_view(buf, static_cast<size_t>(n)), dst);
+  }
+  if (s) s = fs::fsync_fd(out, dst);
+  ::close(in);
+  ::close(out);
+  if (!s) ::unlink(dst.c_str());
+  return s;
+}
+
+}  // namespace
+
+MailboxTxn::MailboxTxn(Mailbox* mbox) : mbox_(mbox) {}
+
+MailboxTxn::~MailboxTxn() {
+  if (!open_) return;
+  mbox_->db_->rollback();
+  for (const auto& f : linked_files_) ::unlink(f.c_str());
+}
+
+Status MailboxTxn::load() {
+  auto c = read_counters(*mbox_->db_);
+  if (!c.ok()) return c.status();
+  counters_ = *c;
+  auto slots = read_slots(*mbox_->db_);
+  if (!slots.ok()) return slots.status();
+  flag_slots_ = std::move(*slots);
+  return Status::ok();
+}
+
+void MailboxTxn::set_counters(const MailboxCounters& c) {
+  MailboxCounters n = c;
+  n.sync_crc = counters_.sync_crc;
+  n.sync_crc_annot = counters_.sync_crc_annot;
+  n.exists = counters_.exists;
+  n.quota_used = counters_.quota_used;
+  counters_ = n;
+  changed_ = true;
+}
+
+uint64_t MailboxTxn::next_modseq() {
+  changed_ = true;
+  return ++counters_.highestmodseq;
+}
+
+Result<IndexRecord> MailboxTxn::record(uint32_t uid) { return mbox_->record(uid); }
+
+Status MailboxTxn::link_file(const std::string& src, uint32_t uid) {
+  std::string dst = message_file(mbox_->dir_, uid);
+  // We hold the mailbox write lock and `uid` is not in the index, so a file
+  // already at `dst` is an orphan of a crashed append: it was never
+  // acknowledged and may go.
+  for (int attempt = 0; attempt < 2; attempt++) {
+    if (::link(src.c_str(), dst.c_str()) == 0) {
+      linked_files_.push_back(dst);
+      return Status::ok();
+    }
+    if (errno == EEXIST) {
+      ::unlink(dst.c_str());
+      continue;
+    }
+    if (errno == EXDEV || errno == EPERM || errno == EMLINK) {
+      Status s = copy_file(src, dst);
+      if (s) linked_files_.push_back(dst);
+      return s;
+    }
+    return io_error("link " + src + " to", dst);
+  }
+  return io_error("link", dst);
+}
+
+// Canonicalises user flags to the mailbox's slot spelling and order,
+// creating slots for new flags.
+static Result<std::vector<std::string>> canonical_flags(SqliteDb& db,
+                                                        std::vector<std::string>& slots,
+                                                        const std::vector<std::string>& flags) {
+  std::vector<bool> set(slots.size(), false);
+  for (const auto& f : flags) {
+    if (f.empty() || f.find(' ') != std::string::npos || f[0] == '\\')
+      return Status(Code::kInvalidArgument, fmt::format("invalid user flag \"{}\"", f));
+    size_t i = 0;
+    for (; i < slots.size(); i++)
+      if (slots[i].size() == f.size() && strncasecmp(slots[i].data(), f.data(), f.size()) == 0)
+        break;
+    if (i == slots.size()) {
+      auto st = db.prepare("INSERT INTO flag_slots(slot, name) VALUES(?, ?)");
+      if (!st.ok()) return st.status();
+      st->bind(1, static_cast<int64_t>(i)).bind(2, f);
+      Status s = st->run();
+      if (!s) return s;
+      slots.push_back(f);
+      set.push_back(false);
+    }
+    set[i] = true;
+  }
+  std::vector<std::string> out;
+  for (size_t i = 0; i < slots.size(); i++)
+    if (set[i]) out.push_back(slots[i]);
+  return out;
+}
+
+Status MailboxTxn::write_record(const IndexRecord& r, bool insert) {
+  auto st = mbox_->db_->prepare(
+      insert ? fmt::format("INSERT INTO records({}) VALUES(?,?,?,?,?,?,?,?,?,?)", kRecordColumns)
+             : std::string("UPDATE records SET modseq=?2, last_updated=?3, system_flags=?4, "
+                           "user_flags=?5, internaldate=?6, size=?7, guid=?8, savedate=?9, "
+                           "createdmodseq=?10 WHERE uid=?1"));
+  if (!st.ok()) return st.status();
+  st->bind(1, int64_t{r.uid})
+      .bind(2, static_cast<int64_t>(r.modseq))
+      .bind(3, r.last_updated)
+      .bind(4, int64_t{r.system_flags})
+      .bind(5, join_flags(r.user_flags))
+      .bind(6, r.internaldate)
+      .bind(7, static_cast<int64_t>(r.size))
+      .bind(8, r.guid)
+      .bind(9, r.savedate)
+      .bind(10, static_cast<int64_t>(r.createdmodseq));
+  changed_ = true;
+  return st->run();
+}
+
+Result<IndexRecord> MailboxTxn::append_new(const StagedMessage& msg, uint32_t system_flags,
+                                           const std::vector<std::string>& user_flags,
+                                           int64_t internaldate) {
+  if (!msg.finished()) return Status(Code::kInternal, "append of an unfinished staged message");
+  auto flags = canonical_flags(*mbox_->db_, flag_slots_, user_flags);
+  if (!flags.ok()) return flags.status();
+  int64_t now = ::time(nullptr);
+  IndexRecord r;
+  r.uid = counters_.last_uid + 1;
+  Status s = link_file(msg.path(), r.uid);
+  if (!s) return s;
+  r.modseq = next_modseq();
+  r.last_updated = now;
+  r.system_flags = system_flags & ~kFlagExpunged;
+  r.user_flags = std::move(*flags);
+  r.internaldate = internaldate != 0 ? internaldate : now;
+  r.size = msg.size();
+  r.guid = msg.guid();
+  r.savedate = now;
+  r.createdmodseq = r.modseq;
+  s = write_record(r, true);
+  if (!s) return s;
+  counters_.last_uid = r.uid;
+  counters_.last_appenddate = now;
+  counters_.exists++;
+  counters_.quota_used += r.size;
+  counters_.sync_crc ^= record_crc(r);
+  counters_.sync_crc_annot ^= record_annot_crc(r, {});
+  delta_messages_++;
+  delta_bytes_ += static_cast<int64_t>(r.size);
+  appended_ = true;
+  return r;
+}
+
+Status MailboxTxn::put_record(const IndexRecord& in, const std::string& file) {
+  if (in.uid == 0) return Status(Code::kInvalidArgument, "record with UID 0");
+  auto flags = canonical_flags(*mbox_->db_, flag_slots_, in.user_flags);
+  if (!flags.ok()) return flags.status();
+  IndexRecord r = in;
+  r.user_flags = std::move(*flags);
+  auto annots = read_annotations(*mbox_->db_, r.uid);
+  if (!annots.ok()) return annots.status();
+  auto old = mbox_->record(r.uid);
+  bool exists = old.ok();
+  if (!exists && old.status().code() != Code::kNotFound) return old.status();
+  if (exists) {
+    counters_.sync_crc ^= record_crc(*old);
+    counters_.sync_crc_annot ^= record_annot_crc(*old, *annots);
+    if (!old->expunged()) {
+      counters_.exists--;
+      counters_.quota_used -= old->size;
+      delta_messages_--;
+      delta_bytes_ -= static_cast<int64_t>(old->size);
+      if (r.expunged()) expunged_files_.push_back(message_file(mbox_->dir_, r.uid));
+    }
+  } else if (!file.empty()) {
+    Status s = link_file(file, r.uid);
+    if (!s) return s;
+    appended_ = true;
+  } else if (!r.expunged()) {
+    return Status(
+        Code::kInvalidArgument,
+        fmt::format("{}: new record uid {} without a message file", mbox_->name(), r.uid));
+  }
+  Status s = write_record(r, !exists);
+  if (!s) return s;
+  if (!r.expunged()) {
+    counters_.exists++;
+    counters_.quota_used += r.size;
+    delta_messages_++;
+    delta_bytes_ += static_cast<int64_t>(r.size);
+  }
+  counters_.sync_crc ^= record_crc(r);
+  counters_.sync_crc_annot ^= record_annot_crc(r, *annots);
+  if (r.uid > counters_.last_uid) counters_.last_uid = r.uid;
+  if (r.modseq > counters_.highestmodseq) counters_.highestmodseq = r.modseq;
+  return Status::ok();
+}
+
+Status MailboxTxn::set_flags(uint32_t uid, uint32_t system_flags,
+                             const std::vector<std::string>& user_flags) {
+  auto old = mbox_->record(uid);
+  if (!old.ok()) return old.status();
+  if (old->expunged())
+    return Status(Code::kNotFound, fmt::format("{}: uid {} is expunged", mbox_->name(), uid));
+  auto flags = canonical_flags(*mbox_->db_, flag_slots_, user_flags);
+  if (!flags.ok()) return flags.status();
+  IndexRecord r = *old;
+  r.system_flags = system_flags & ~kFlagExpunged;
+  r.user_flags = std::move(*flags);
+  r.modseq = next_modseq();
+  r.last_updated = ::time(nullptr);
+  Status s = write_record(r, false);
+  if (!s) return s;
+  auto annots = read_annotations(*mbox_->db_, uid);
+  if (!annots.ok()) return annots.status();
+  counters_.sync_crc ^= record_crc(*old) ^ record_crc(r);
+  counters_.sync_crc_annot ^= record_annot_crc(*old, *annots) ^ record_annot_crc(r, *annots);
+  return Status::ok();
+}
+
+Status MailboxTxn::expunge(uint32_t uid) {
+  auto old = mbox_->record(uid);
+  if (!old.ok()) return old.status();
+  if (old->expunged()) return Status::ok();
+  auto annots = read_annotations(*mbox_->db_, uid);
+  if (!annots.ok()) return annots.status();
+  IndexRecord r = *old;
+  r.system_flags |= kFlagExpunged;
+  r.modseq = next_modseq();
+  r.last_updated = ::time(nullptr);
+  Status s = write_record(r, false);
+  if (!s) return s;
+  counters_.sync_crc ^= record_crc(*old);
+  counters_.sync_crc_annot ^= record_annot_crc(*old, *annots);
+  counters_.exists--;
+  counters_.quota_used -= old->size;
+  delta_messages_--;
+  delta_bytes_ -= static_cast<int64_t>(old->size);
+  expunged_files_.push_back(message_file(mbox_->dir_, uid));
+  return Status::ok();
+}
+
+Status MailboxTxn::write_annotation(const MessageAnnotation& a) {
+  if (a.value.empty()) {
+    auto st = mbox_->db_->prepare("DELETE FROM annotations WHERE uid=? AND entry=? AND userid=?");
+    if (!st.ok()) return st.status();
+    st->bind(1, int64_t{a.uid}).bind(2, a.entry).bind(3, a.userid);
+    return st->run();
+  }
+  auto st = mbox_->db_->prepare(
+      "INSERT OR REPLACE INTO annotations(uid, entry, userid, value, modseq) VALUES(?,?,?,?,?)");
+  if (!st.ok()) return st.status();
+  st->bind(1, int64_t{a.uid})
+      .bind(2, a.entry)
+      .bind(3, a.userid)
+      .bind(4, a.value)
+      .bind(5, static_cast<int64_t>(a.modseq));
+  return st->run();
+}
+
+Status MailboxTxn::set_annotation(uint32_t uid, const std::string& entry, const std::string& userid,
+                                  const std::string& value) {
+  auto old = mbox_->record(uid);
+  if (!old.ok()) return old.status();
+  auto before = read_annotations(*mbox_->db_, uid);
+  if (!before.ok()) return before.status();
+  IndexRecord r = *old;
+  r.modseq = next_modseq();
+  r.last_updated = ::time(nullptr);
+  Status s = write_annotation({uid, entry, userid, value, r.modseq});
+  if (!s) return s;
+  s = write_record(r, false);
+  if (!s) return s;
+  auto after = read_annotations(*mbox_->db_, uid);
+  if (!after.ok()) return after.status();
+  counters_.sync_crc ^= record_crc(*old) ^ record_crc(r);
+  counters_.sync_crc_annot ^= record_annot_crc(*old, *before) ^ record_annot_crc(r, *after);
+  return Status::ok();
+}
+
+Status MailboxTxn::put_annotation(const MessageAnnotation& a) {
+  auto rec = mbox_->record(a.uid);
+  if (!rec.ok()) return rec.status();
+  auto before = read_annotations(*mbox_->db_, a.uid);
+  if (!before.ok()) return before.status();
+  Status s = write_annotation(a);
+  if (!s) return s;
+  auto after = read_annotations(*mbox_->db_, a.uid);
+  if (!after.ok()) return after.status();
+  counters_.sync_crc_annot ^= record_annot_crc(*rec, *before) ^ record_annot_crc(*rec, *after);
+  changed_ = true;
+  return Status::ok();
+}
+
+Status MailboxTxn::recompute_derived() {
+  MailboxCounters d = counters_;
+  d.sync_crc = 0;
+  d.sync_crc_annot = kAnnotCrcSeed;
+  d.exists = 0;
+  d.quota_used = 0;
+  std::vector<IndexRecord> live;
+  Status s = mbox_->for_each_record(0, [&](const IndexRecord& r) {
+    if (!r.expunged()) live.push_back(r);
+    return true;
+  });
+  if (!s) return s;
+  for (const auto& r : live) {
+    auto annots = read_annotations(*mbox_->db_, r.uid);
+    if (!annots.ok()) return annots.status();
+    d.sync_crc ^= record_crc(r);
+    d.sync_crc_annot ^= record_annot_crc(r, *annots);
+    d.exists++;
+    d.quota_used += r.size;
+  }
+  delta_messages_ += static_cast<int64_t>(d.exists) - static_cast<int64_t>(counters_.exists);
+  delta_bytes_ += static_cast<int64_t>(d.quota_used) - static_cast<int64_t>(counters_.quota_used);
+  if (!(d == counters_)) changed_ = true;
+  counters_ = d;
+  return Status::ok();
+}
+
+std::vector<synclog::Line> MailboxTxn::log_lines() const {
+  std::vector<synclog::Line> out;
+  if (changed_) out.push_back({"MAILBOX", {mbox_->name()}});
+  if (appended_) out.push_back({"APPEND", {mbox_->name()}});
+  return out;
+}
+
+Status MailboxTxn::do_commit(bool write_log) {
+  if (!open_) return Status(Code::kInternal, "commit of a finished transaction");
+  Status s = write_counters(*mbox_->db_, counters_);
+  // The links must be durable before the index row that points at them.
+  if (s && !linked_files_.empty()) s = fs::fsync_dir(mbox_->dir_);
+  if (s) s = mbox_->db_->commit();
+  if (!s) {
+    mbox_->db_->rollback();
+    for (const auto& f : linked_files_) ::unlink(f.c_str());
+    open_ = false;
+    return s;
+  }
+  open_ = false;
+  linked_files_.clear();
+  for (const auto& f : expunged_files_) ::unlink(f.c_str());
+  if (write_log && mbox_->synclog_ != nullptr) {
+    auto lines = log_lines();
+    if (!lines.empty()) mbox_->synclog_->log(lines);
+  }
+  return Status::ok();
+}
+
+Status MailboxTxn::commit() { return do_commit(true); }
+Status MailboxTxn::commit_deferred_log() { return do_commit(false); }
+
+}  // namespace replimail::store
