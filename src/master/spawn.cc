@@ -20,10 +20,13 @@ namespace {
 [[noreturn]] void exec_child(const SpawnSpec& spec, char* const* argv, char* const* envp,
                              int devnull) {
   ::setpgid(0, 0);
+  // Signals are blocked since before fork(): master's handlers must never
+  // run here (they would feed master's self-pipe). Anything sent meanwhile
+  // stays pending and takes its default action once unblocked.
+  for (int sig = 1; sig < NSIG; ++sig) ::signal(sig, SIG_DFL);
   sigset_t none;
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
-  for (int sig = 1; sig < NSIG; ++sig) ::signal(sig, SIG_DFL);
 
   // Move the inherited descriptors out of the 3/4 slots before placing them.
   int status = spec.status_fd >= 0 ? ::fcntl(spec.status_fd, F_DUPFD, 10) : -1;
@@ -69,7 +72,11 @@ Result<pid_t> spawn(const SpawnSpec& spec) {
   for (auto& e : env_strings) envp.push_back(e.data());
   envp.push_back(nullptr);
   int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  sigset_t all, saved;
+  sigfillset(&all);
+  ::sigprocmask(SIG_SETMASK, &all, &saved);
   pid_t pid = ::fork();
+  if (pid != 0) ::sigprocmask(SIG_SETMASK, &saved, nullptr);
   if (pid < 0) {
     Status s(Code::kIoError, fmt::format("fork for {}: {}", spec.argv[0], std::strerror(errno)));
     if (devnull >= 0) ::close(devnull);

@@ -221,11 +221,12 @@ TEST_F(MasterProcessTest, StartRunsToCompletionBeforeServicesAndDaemons) {
   std::string log = read_text(path("master.log"));
   EXPECT_LT(log.find("start init pid"), log.find("service echo: listening"));
   EXPECT_NE(log.find("ready"), std::string::npos);
-  // The child got master's -C.
-  EXPECT_EQ(kids("sleep 1000").size(), 1u);
+  EXPECT_TRUE(wait_until([&] { return kids("sleep 1000").size() == 1; }));
   EchoClient c(port);
   EXPECT_NE(c.greeting().find(" echo 127.0.0.1:"), std::string::npos);
   EXPECT_EQ(c.echo("ping"), "ping");
+  // Children get master's -C.
+  EXPECT_EQ(kids("echo_service -C " + path("imapd.conf")).size(), 1u);
 }
 
 TEST_F(MasterProcessTest, FailingStartIsFatal) {
