@@ -149,6 +149,9 @@ void SyncServer::run() {
     }
     dispatch(parser_->take_line());
   }
+  // A file literal cut off by the peer is discarded by the parser; only
+  // then can the staging directory go.
+  parser_.reset();
   reserve_.clear();
 }
 

@@ -5,13 +5,17 @@
 // primary through the store (as imapd makes them) must converge again, and
 // a repeated sync must upload nothing.
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "common/config.h"
 #include "harness.h"
+#include "net/socket.h"
 #include "store/instance.h"
 #include "store/staged_message.h"
 
@@ -222,6 +226,90 @@ TEST(Sync, WrongPasswordAndNonAdminAreRefused) {
   auto good = sync_user(primary3, replica, "carol");
   EXPECT_TRUE(good.ok()) << good.describe();
   EXPECT_EQ(replica.snapshot("user.carol").error, "");
+}
+
+TEST(Sync, MailboxAllAndLogFileModesConverge) {
+  Instance replica(replica_options());
+  ASSERT_EQ(replica.start(), "");
+  Instance primary(primary_options());
+  ASSERT_EQ(primary.start(), "");
+  for (const char* m : {"user.dave", "user.dave.Lists", "user.erin", "shared.news"})
+    ASSERT_TRUE(primary.tool("cyr_mbox", {"create", m}).ok());
+  ASSERT_EQ(deliver(primary, "dave", 4, "d"), "");
+  std::string target = "127.0.0.1:" + std::to_string(replica.port("csync"));
+
+  // -m: just these mailboxes.
+  auto m = primary.tool("sync_client", {"-v", "-S", target, "-m", "user.dave.Lists"});
+  ASSERT_TRUE(m.ok()) << m.describe();
+  expect_same_mailbox(primary, replica, "user.dave.Lists");
+  EXPECT_NE(replica.snapshot("user.dave").error, "");
+
+  // -A: every user and the shared mailboxes.
+  auto all = primary.tool("sync_client", {"-v", "-S", target, "-A"});
+  ASSERT_TRUE(all.ok()) << all.describe();
+  for (const char* name : {"user.dave", "user.dave.Lists", "user.erin", "shared.news"})
+    expect_same_mailbox(primary, replica, name);
+
+  // -f: the primary's own channel log, replayed.
+  ASSERT_EQ(deliver(primary, "erin", 2, "e"), "");
+  auto f =
+      primary.tool("sync_client", {"-v", "-S", target, "-f", primary.channel_log_path("replica")});
+  ASSERT_TRUE(f.ok()) << f.describe();
+  EXPECT_NE(f.out.find("uploaded 2 messages"), std::string::npos) << f.out;
+  expect_same_mailbox(primary, replica, "user.erin");
+  // Replaying the same log again is harmless and sends nothing.
+  auto f2 =
+      primary.tool("sync_client", {"-v", "-S", target, "-f", primary.channel_log_path("replica")});
+  ASSERT_TRUE(f2.ok()) << f2.describe();
+  EXPECT_NE(f2.out.find("uploaded 0 messages"), std::string::npos) << f2.out;
+}
+
+// Sends `input` to a fresh csync connection and returns everything the
+// server wrote until it closed the connection.
+std::string converse(int port, const std::string& input) {
+  auto fd = net::connect_to("127.0.0.1", static_cast<uint16_t>(port));
+  if (!fd.ok()) return "connect failed";
+  std::string all = input;
+  while (!all.empty()) {
+    ssize_t n = ::write(*fd, all.data(), all.size());
+    if (n <= 0) break;
+    all.erase(0, static_cast<size_t>(n));
+  }
+  ::shutdown(*fd, SHUT_WR);
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(*fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  ::close(*fd);
+  return out;
+}
+
+TEST(Sync, GarbageGetsBadAndTheServerStaysUp) {
+  Instance replica(replica_options());
+  ASSERT_EQ(replica.start(), "");
+  int port = replica.port("csync");
+  std::string out =
+      converse(port,
+               "GET USER alice\r\n"
+               "AUTHENTICATE PLAIN AGFkbWluAGFkbWlucHc=\r\n"
+               "APPLY MAILBOX %(UNIQUEID x MBOXNAME ))\r\n"
+               "APPLY MAILBOX %(UNIQUEID x MBOXNAME user.a)\r\n"
+               "BOGUS\r\n"
+               "APPLY MESSAGE (%{default 0123456789012345678901234567890123456789 5}\r\n"
+               "ab");
+  EXPECT_NE(out.find("* OK "), std::string::npos) << out;
+  EXPECT_NE(out.find("NO Please authenticate first"), std::string::npos) << out;
+  EXPECT_NE(out.find("OK Success"), std::string::npos) << out;
+  EXPECT_NE(out.find("BAD IMAP_PROTOCOL_ERROR"), std::string::npos) << out;
+  EXPECT_NE(out.find("NO IMAP_PROTOCOL_BAD_PARAMETERS"), std::string::npos) << out;
+  EXPECT_NE(out.find("BAD IMAP_PROTOCOL_ERROR Unrecognized command"), std::string::npos) << out;
+  // A truncated upload leaves no staged file behind.
+  EXPECT_FALSE(std::filesystem::exists(replica.partition_dir() + "/sync./") &&
+               !std::filesystem::is_empty(replica.partition_dir() + "/sync./"));
+  // Still serving.
+  std::string again = converse(port, "NOOP\r\nEXIT\r\n");
+  EXPECT_NE(again.find("OK Noop completed"), std::string::npos) << again;
+  EXPECT_NE(again.find("OK Finished"), std::string::npos) << again;
 }
 
 }  // namespace
