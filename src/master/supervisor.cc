@@ -199,6 +199,9 @@ int Supervisor::Impl::run() {
     schedule(events.back(), now, true);
   }
   tick();
+  // Logged first, so that whoever sees the pidfile also finds this line.
+  spdlog::info("ready: {} service(s), {} daemon(s), {} event(s)", services.size(), daemons.size(),
+               events.size());
   if (!options.pidfile.empty()) {
     if (Status ps = fs::write_file_atomic(options.pidfile, fmt::format("{}\n", ::getpid())); !ps) {
       spdlog::error("pidfile: {}", ps.message());
@@ -206,8 +209,6 @@ int Supervisor::Impl::run() {
       return 1;
     }
   }
-  spdlog::info("ready: {} service(s), {} daemon(s), {} event(s)", services.size(), daemons.size(),
-               events.size());
   if (options.on_ready) options.on_ready();
 
   while (!stopping) {

@@ -7,8 +7,8 @@
 // Life cycle: START entries run in order, each to completion (a failure is
 // fatal); DAEMON wait=y entries start one by one and must write "ok\r\n" on
 // fd 3; every SERVICES listener opens; prefork workers, the other daemons
-// and the start-up EVENTS launch; then the pidfile is written and "ready"
-// logged. SIGHUP re-reads cyrus.conf (START excepted) and applies the
+// and the start-up EVENTS launch; then "ready" is logged and the pidfile
+// written. SIGHUP re-reads cyrus.conf (START excepted) and applies the
 // difference; SIGTERM/SIGINT/SIGQUIT stop every child (TERM, then KILL after
 // the grace period), remove the pidfile and end run() with 0.
 //
