@@ -258,6 +258,35 @@ std::vector<pid_t> processes_in_group(pid_t pgid) {
   return out;
 }
 
+std::vector<pid_t> descendants_of(pid_t root) {
+  std::multimap<pid_t, pid_t> children;  // parent -> child, live processes only
+  DIR* d = opendir("/proc");
+  if (d == nullptr) return {};
+  while (dirent* e = readdir(d)) {
+    char* end = nullptr;
+    long pid = strtol(e->d_name, &end, 10);
+    if (end == e->d_name || *end != '\0') continue;
+    char state = 0;
+    pid_t ppid = 0, pgrp = 0;
+    if (proc_stat(static_cast<pid_t>(pid), &state, &ppid, &pgrp) && state != 'Z' && state != 'X') {
+      children.emplace(ppid, static_cast<pid_t>(pid));
+    }
+  }
+  closedir(d);
+  std::vector<pid_t> out;
+  std::vector<pid_t> todo = {root};
+  while (!todo.empty()) {
+    pid_t p = todo.back();
+    todo.pop_back();
+    auto [lo, hi] = children.equal_range(p);
+    for (auto it = lo; it != hi; ++it) {
+      out.push_back(it->second);
+      todo.push_back(it->second);
+    }
+  }
+  return out;
+}
+
 std::string sha1_hex(std::string_view data) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int md_len = 0;
@@ -397,8 +426,7 @@ std::string Instance::start(std::chrono::seconds timeout) {
   }
   if (pid == 0) {
     child_common_setup();
-    // Its own process group, so that every process it leaves behind can be
-    // found (processes_in_group) and no terminal signal reaches it.
+    // Its own process group, so that no terminal signal reaches it.
     setpgid(0, 0);
     int null_fd = open("/dev/null", O_RDONLY);
     dup2(null_fd, 0);

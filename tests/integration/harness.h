@@ -67,7 +67,12 @@ bool pid_alive(pid_t pid);
 // The parent PID of `pid`, or -1 if it does not exist.
 pid_t parent_of(pid_t pid);
 // PIDs of every live (non-zombie) process whose process group is `pgid`.
+// master's workers may run in process groups of their own: to find them use
+// descendants_of(master).
 std::vector<pid_t> processes_in_group(pid_t pgid);
+// PIDs of the live (non-zombie) descendants of `pid`: children, their
+// children, and so on.
+std::vector<pid_t> descendants_of(pid_t pid);
 
 // SHA-1 as 40 lower-case hex digits, of bytes or of a file ("" if missing).
 std::string sha1_hex(std::string_view data);

@@ -14,14 +14,17 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// Waits until no live process is left in the group, up to `timeout`.
-std::vector<pid_t> survivors(pid_t pgid, std::chrono::milliseconds timeout) {
+// The pids among `pids` still alive after up to `timeout`.
+std::vector<pid_t> survivors(const std::vector<pid_t>& pids, std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
-  auto left = processes_in_group(pgid);
-  while (!left.empty() && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(20ms);
-    left = processes_in_group(pgid);
-  }
+  std::vector<pid_t> left;
+  do {
+    left.clear();
+    for (pid_t p : pids) {
+      if (pid_alive(p)) left.push_back(p);
+    }
+    if (!left.empty()) std::this_thread::sleep_for(20ms);
+  } while (!left.empty() && std::chrono::steady_clock::now() < deadline);
   return left;
 }
 
@@ -35,12 +38,11 @@ TEST(Master, SigtermLeavesNoChildProcess) {
   auto r = inst.python("lmtp_deliver.py",
                        {"--port", std::to_string(inst.lmtp_port()), "-n", "20", "--conns", "3"});
   ASSERT_TRUE(r.ok()) << r.describe();
-  pid_t master = inst.master_pid();
-  auto before = processes_in_group(master);
-  EXPECT_GE(before.size(), 2u) << "master and its lmtpd children";
+  auto children = descendants_of(inst.master_pid());
+  EXPECT_GE(children.size(), 2u) << "prefork=2 lmtpd workers";
   EXPECT_EQ(inst.stop(), 0);
-  auto left = survivors(master, 3000ms);
-  EXPECT_TRUE(left.empty()) << left.size() << " processes of master's group survived, first pid "
+  auto left = survivors(children, 3000ms);
+  EXPECT_TRUE(left.empty()) << left.size() << " children of master survived, first pid "
                             << left.front();
 }
 
@@ -49,8 +51,8 @@ TEST(Master, RestartsAnLmtpdThatDied) {
   ASSERT_EQ(inst.start(), "");
   ASSERT_TRUE(inst.tool("cyr_mbox", {"create", "user.alice"}).ok());
   pid_t master = inst.master_pid();
-  for (pid_t pid : processes_in_group(master)) {
-    if (pid != master && parent_of(pid) == master) kill(pid, SIGKILL);
+  for (pid_t pid : descendants_of(master)) {
+    if (parent_of(pid) == master) kill(pid, SIGKILL);
   }
   auto r = inst.python("lmtp_deliver.py", {"--port", std::to_string(inst.lmtp_port()), "-n", "5"});
   EXPECT_TRUE(r.ok()) << r.describe();
