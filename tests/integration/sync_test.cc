@@ -5,12 +5,14 @@
 // primary through the store (as imapd makes them) must converge again, and
 // a repeated sync must upload nothing.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/config.h"
@@ -262,6 +264,51 @@ TEST(Sync, MailboxAllAndLogFileModesConverge) {
       primary.tool("sync_client", {"-v", "-S", target, "-f", primary.channel_log_path("replica")});
   ASSERT_TRUE(f2.ok()) << f2.describe();
   EXPECT_NE(f2.out.find("uploaded 0 messages"), std::string::npos) << f2.out;
+}
+
+// The PIDs of `program` processes running with `inst`'s imapd.conf (so
+// only processes of this test's own master).
+std::vector<pid_t> children_named(const Instance& inst, const std::string& program) {
+  std::vector<pid_t> out;
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    std::string name = e.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::string cmd = slurp(e.path().string() + "/cmdline");
+    if (cmd.find(program) != std::string::npos && cmd.find(inst.imapd_conf()) != std::string::npos)
+      out.push_back(static_cast<pid_t>(std::stoi(name)));
+  }
+  return out;
+}
+
+TEST(Sync, ServerKilledMidSyncThenConverges) {
+  Instance replica(replica_options());
+  ASSERT_EQ(replica.start(), "");
+  Instance primary(primary_options());
+  ASSERT_EQ(primary.start(), "");
+  ASSERT_TRUE(primary.tool("cyr_mbox", {"create", "user.frank"}).ok());
+  auto r = primary.python("lmtp_deliver.py", {"--port", std::to_string(primary.lmtp_port()), "-n",
+                                              "400", "--rcpt", "frank", "--size", "20000"});
+  ASSERT_TRUE(r.ok()) << r.describe();
+  RunResult interrupted;
+  std::thread sync([&] { interrupted = sync_user(primary, replica, "frank"); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  auto servers = children_named(replica, "sync_server");
+  for (pid_t pid : servers) ::kill(pid, SIGKILL);
+  sync.join();
+  EXPECT_FALSE(servers.empty());
+  // Whatever the first run managed, the second one converges.
+  auto second = sync_user(primary, replica, "frank");
+  ASSERT_TRUE(second.ok()) << second.describe() << interrupted.describe();
+  expect_same_mailbox(primary, replica, "user.frank");
+  auto third = sync_user(primary, replica, "frank");
+  ASSERT_TRUE(third.ok()) << third.describe();
+  EXPECT_NE(third.out.find("uploaded 0 messages"), std::string::npos) << third.out;
+  // No message file twice: exactly one file per live record.
+  auto snap = replica.snapshot("user.frank");
+  size_t files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(snap.dir))
+    if (e.path().filename().string().back() == '.') files++;
+  EXPECT_EQ(files, 400u);
 }
 
 // Sends `input` to a fresh csync connection and returns everything the
