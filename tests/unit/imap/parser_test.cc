@@ -257,3 +257,55 @@ TEST(SearchTest, Errors) {
 
 }  // namespace
 }  // namespace replimail::imap
+
+namespace replimail::imap {
+namespace {
+
+// Random commands built from IMAP's special characters and keywords: every
+// parser must return (a value or an error) without crashing.
+TEST(ParserRobustnessTest, RandomInputNeverCrashes) {
+  const std::vector<std::string> pieces = {"(",          ")",
+                                           "[",          "]",
+                                           "{",          "}",
+                                           "{3}\r\n",    "{2+}\r\n",
+                                           "~{1}\r\n",   "\"",
+                                           "\\",         " ",
+                                           "*",          "%",
+                                           "$",          ":",
+                                           ",",          "<",
+                                           ">",          ".",
+                                           "0",          "1",
+                                           "4294967295", "BODY",
+                                           "PEEK",       "HEADER.FIELDS",
+                                           "OR",         "NOT",
+                                           "UID",        "FLAGS",
+                                           "MODSEQ",     "CHANGEDSINCE",
+                                           "\r\n",       "\xff",
+                                           "a",          "SINCE",
+                                           "1-Jan-2000"};
+  uint32_t seed = 12345;
+  auto next = [&] {
+    seed = seed * 1103515245 + 12345;
+    return (seed >> 16) & 0x7fff;
+  };
+  int parsed = 0;
+  for (int i = 0; i < 20000; ++i) {
+    std::string cmd = "t ";
+    cmd += (std::vector<std::string>{"FETCH 1 ", "STORE 1 ", "SEARCH ", "LIST ", "X "})[next() % 5];
+    int n = static_cast<int>(next() % 30);
+    for (int j = 0; j < n; ++j) cmd += pieces[next() % pieces.size()];
+    std::string tag;
+    auto c = parse_command(cmd, &tag);
+    EXPECT_EQ(tag, "t");
+    if (!c.ok()) continue;
+    ++parsed;
+    (void)parse_fetch(c->args);
+    (void)parse_store(c->args);
+    (void)parse_search(c->args);
+    for (const auto& v : c->args) (void)parse_sequence_set(v.text);
+  }
+  EXPECT_GT(parsed, 1000);
+}
+
+}  // namespace
+}  // namespace replimail::imap
