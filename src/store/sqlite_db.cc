@@ -1,5 +1,7 @@
 #include "store/sqlite_db.h"
 
+#include <unistd.h>
+
 #include <fmt/format.h>
 #include <sqlite3.h>
 
@@ -67,10 +69,21 @@ Result<std::unique_ptr<SqliteDb>> SqliteDb::open(const std::string& path) {
   }
   sqlite3_busy_timeout(db, kBusyTimeoutMs);
   std::unique_ptr<SqliteDb> out(new SqliteDb(db, path));
-  Status s =
-      out->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;");
-  if (!s) return s;
-  return out;
+  // Switching a database to WAL needs an exclusive lock, and SQLite answers
+  // SQLITE_BUSY at once, without its busy handler, while another process is
+  // creating or recovering the same file; so retry until the busy timeout.
+  constexpr const char* kPragmas =
+      "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;";
+  for (int waited_ms = 0;; waited_ms += 10) {
+    int prc = sqlite3_exec(db, kPragmas, nullptr, nullptr, nullptr);
+    if (prc == SQLITE_OK) return out;
+    if ((prc & 0xff) != SQLITE_BUSY || waited_ms >= kBusyTimeoutMs) {
+      Status s = out->exec(kPragmas);  // once more, for the error text
+      if (!s) return s;
+      return out;
+    }
+    ::usleep(10000);
+  }
 }
 
 SqliteDb::~SqliteDb() {
