@@ -57,21 +57,8 @@ struct Imapd {
         return;
       }
     }
-    std::string remote = net::sasl_ip_port(conn.in_fd, false);
-    std::string local = net::sasl_ip_port(conn.in_fd, true);
-    auto sasl_factory = [&](bool secure) -> std::unique_ptr<net::SaslServer> {
-      net::SaslEndpoint ep;
-      ep.service = "imap";
-      ep.server_fqdn = config.get("servername");
-      ep.local_ip_port = local;
-      ep.remote_ip_port = remote;
-      ep.secure_channel = secure;
-      auto created = net::Libsasl2Server::create(config, ep);
-      if (!created.ok()) {
-        spdlog::error("imapd: SASL unavailable: {}", created.status().to_string());
-        return nullptr;
-      }
-      return std::move(created).value();
+    auto sasl_factory = [&](bool secure) {
+      return net::sasl_server_for_connection(config, conn.in_fd, "imap", secure);
     };
     imap::SessionOptions opts;
     opts.servername = servername;

@@ -59,22 +59,8 @@ struct Lmtpd {
     // Only a TCP client (one with an IP address) must authenticate.
     bool trusted = preauth_flag || remote.empty();
 
-    net::SaslEndpoint ep;
-    ep.service = "lmtp";
-    // As in Cyrus: the realm of users without one is servername, so users
-    // are made with `saslpasswd2 -f <sasldb> -u <servername> -c <user>`
-    // (without servername, libsasl2 uses the host name, as saslpasswd2 does).
-    ep.server_fqdn = config.get("servername");
-    ep.local_ip_port = net::sasl_ip_port(conn.in_fd, true);
-    ep.remote_ip_port = remote;
-    ep.secure_channel = remote.empty();
-    std::unique_ptr<net::SaslServer> sasl;
-    auto created = net::Libsasl2Server::create(config, ep);
-    if (created.ok()) {
-      sasl = std::move(*created);
-    } else {
-      spdlog::error("lmtpd: SASL unavailable: {}", created.status().to_string());
-    }
+    std::unique_ptr<net::SaslServer> sasl =
+        net::sasl_server_for_connection(config, conn.in_fd, "lmtp");
 
     lmtp::SessionOptions opts;
     opts.servername = servername;

@@ -43,20 +43,8 @@ struct Pop3d {
   std::string servername;
 
   void serve(net::Connection& conn) {
-    std::string remote = net::sasl_ip_port(conn.in_fd, false);
-    net::SaslEndpoint ep;
-    ep.service = "pop";
-    ep.server_fqdn = config.get("servername");
-    ep.local_ip_port = net::sasl_ip_port(conn.in_fd, true);
-    ep.remote_ip_port = remote;
-    ep.secure_channel = remote.empty();
-    std::unique_ptr<net::SaslServer> sasl;
-    auto created = net::Libsasl2Server::create(config, ep);
-    if (created.ok()) {
-      sasl = std::move(*created);
-    } else {
-      spdlog::error("pop3d: SASL unavailable: {}", created.status().to_string());
-    }
+    std::unique_ptr<net::SaslServer> sasl =
+        net::sasl_server_for_connection(config, conn.in_fd, "pop");
 
     pop3::SessionOptions opts;
     opts.servername = servername;

@@ -75,20 +75,8 @@ int main(int argc, char** argv) {
   if (timeout < std::chrono::seconds(3)) timeout = std::chrono::seconds(3);
 
   return net::serve(*options, [&](net::Connection& conn) {
-    std::string remote = net::sasl_ip_port(conn.in_fd, false);
-    net::SaslEndpoint ep;
-    ep.service = "csync";
-    ep.server_fqdn = config->get("servername");
-    ep.local_ip_port = net::sasl_ip_port(conn.in_fd, true);
-    ep.remote_ip_port = remote;
-    ep.secure_channel = remote.empty() || external_ssf;
-    std::unique_ptr<net::SaslServer> sasl;
-    auto created = net::Libsasl2Server::create(*config, ep);
-    if (created.ok()) {
-      sasl = std::move(*created);
-    } else {
-      spdlog::error("sync_server: SASL unavailable: {}", created.status().to_string());
-    }
+    std::unique_ptr<net::SaslServer> sasl =
+        net::sasl_server_for_connection(*config, conn.in_fd, "csync", external_ssf);
     sync::Transport transport(conn.in_fd, conn.out_fd);
     transport.set_timeout(std::chrono::duration_cast<std::chrono::milliseconds>(timeout));
     sync::ServerOptions opts;

@@ -255,4 +255,21 @@ std::string sasl_ip_port(int fd, bool local) {
   return std::string(host) + ";" + std::to_string(port);
 }
 
+std::unique_ptr<SaslServer> sasl_server_for_connection(const Config& config, int fd,
+                                                       std::string_view service,
+                                                       bool secure_channel) {
+  SaslEndpoint ep;
+  ep.service = std::string(service);
+  ep.server_fqdn = config.get("servername");
+  ep.local_ip_port = sasl_ip_port(fd, true);
+  ep.remote_ip_port = sasl_ip_port(fd, false);
+  ep.secure_channel = secure_channel || ep.remote_ip_port.empty();
+  auto created = Libsasl2Server::create(config, ep);
+  if (!created.ok()) {
+    spdlog::error("{}: SASL unavailable: {}", service, created.status().to_string());
+    return nullptr;
+  }
+  return std::move(created).value();
+}
+
 }  // namespace replimail::net

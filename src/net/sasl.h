@@ -105,4 +105,13 @@ class Libsasl2Server : public SaslServer {
 // endpoint; "" for a unix socket or on error.
 std::string sasl_ip_port(int fd, bool local);
 
+// The SASL server for one connection on `fd` of `service` ("imap", "lmtp",
+// "pop", "csync"): its endpoint comes from the socket's addresses and the
+// realm from `servername`, as in Cyrus. A connection without a remote IP
+// (unix socket, pipe) counts as a secure channel, as does `secure_channel`.
+// Returns nullptr, after logging why, when libsasl2 refuses.
+std::unique_ptr<SaslServer> sasl_server_for_connection(const Config& config, int fd,
+                                                       std::string_view service,
+                                                       bool secure_channel = false);
+
 }  // namespace replimail::net
