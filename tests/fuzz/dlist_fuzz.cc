@@ -1,7 +1,5 @@
-// libFuzzer entry point for the dlist parser. Not part of the default build:
-//
-//   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -I src \
-//     tests/fuzz/dlist_fuzz.cc src/dlist/*.cc src/common/status.cc -o dlist_fuzz
+// libFuzzer entry point for the dlist parser: `tests/fuzz/run dlist 600`
+// fuzzes for ten minutes; the ordinary test suite replays its corpus.
 //
 // Each input is fed twice, whole and in small chunks (chunk sizes taken from
 // the first byte); the two runs must agree, and every parsed line without
