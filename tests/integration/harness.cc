@@ -385,16 +385,31 @@ void Instance::write_configs() const {
   std::ostringstream cyrus;
   cyrus << "# cyrus.conf written by the integration-test harness\n"
         << "SERVICES {\n";
-  for (const auto& [name, cmd] : options_.services) {
+  auto with_conf = [&](const std::string& cmd) {
     auto space = cmd.find(' ');
     std::string program = cmd.substr(0, space);
     std::string rest = space == std::string::npos ? "" : cmd.substr(space);
-    cyrus << "  " << name << " cmd=\"" << program << " -C " << imapd_conf() << rest
-          << "\" listen=\"127.0.0.1:" << ports_.at(name) << "\" prefork=" << options_.prefork
-          << "\n";
+    return program + " -C " + imapd_conf() + rest;
+  };
+  for (const auto& [name, cmd] : options_.services) {
+    if (!ports_.count(name)) ports_[name] = free_port();
+    cyrus << "  " << name << " cmd=\"" << with_conf(cmd) << "\" listen=\"127.0.0.1:"
+          << ports_.at(name) << "\" prefork=" << options_.prefork << "\n";
   }
   cyrus << "}\n";
+  if (!options_.daemons.empty()) {
+    cyrus << "DAEMON {\n";
+    for (const auto& [name, cmd] : options_.daemons) {
+      cyrus << "  " << name << " cmd=\"" << with_conf(cmd) << "\"\n";
+    }
+    cyrus << "}\n";
+  }
   spit(cyrus_conf(), cyrus.str());
+}
+
+void Instance::reload() {
+  write_configs();
+  if (master_pid_ > 0) ::kill(master_pid_, SIGHUP);
 }
 
 int Instance::port(const std::string& service) const {

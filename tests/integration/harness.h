@@ -102,6 +102,10 @@ class Instance {
     std::map<std::string, std::string> services = {{"lmtp", "lmtpd -a"}};
     // Prefork for every service.
     int prefork = 1;
+    // Name -> program args for cyrus.conf DAEMON entries (e.g. "syncreplica"
+    // -> "sync_client -r -n replica"); " -C imapd.conf" is added after the
+    // program name as for services.
+    std::map<std::string, std::string> daemons;
   };
 
   explicit Instance(Options options);
@@ -156,11 +160,16 @@ class Instance {
 
   // (Re)writes imapd.conf and cyrus.conf from the options.
   void write_configs() const;
+  // The options, to change before write_configs() / reload(). A service
+  // added here gets a fresh port at the next write_configs().
+  Options& options() { return options_; }
+  // write_configs(), then SIGHUP to master (which re-reads cyrus.conf).
+  void reload();
 
  private:
   Options options_;
   TempDir dir_;
-  std::map<std::string, int> ports_;
+  mutable std::map<std::string, int> ports_;
   pid_t master_pid_ = -1;
 };
 
