@@ -1,18 +1,26 @@
 #!/usr/bin/env bash
-# examples/run.sh BIN_DIR STATE_DIR — start the replimail example instance on
-# loopback (called by `./dev run`).
+# examples/run.sh BIN_DIR STATE_DIR — start the replimail example on loopback:
+# a primary and two replicas (called by `./dev run`).
 #
-# Creates the state folder layout, renders examples/<role>/{imapd,cyrus}.conf.in,
-# creates the SASL users, starts `master` in the background (its PID recorded
-# in STATE_DIR/run/master.pid), creates the demo user's INBOX, delivers a few
-# sample messages over LMTP, shows the mailbox and the sync log, and leaves the
-# instance running. Stop it with `./dev stop` (examples/stop.sh STATE_DIR).
+# Lays out STATE_DIR/<instance> for primary, replica1 and replica2, renders
+# examples/<instance>/{imapd,cyrus}.conf.in, creates the SASL users and starts
+# one `master` per instance in the background (PIDs in STATE_DIR/run/*.pid:
+# master.pid is the primary's). The replicas run sync_server and imapd; the
+# primary runs lmtpd, imapd and, under master's DAEMON section, one rolling
+# `sync_client -r -n <channel>` per replica. Then it creates the demo user's
+# INBOX on the primary, delivers sample messages over LMTP, waits until each
+# replica shows them through IMAP, prints `sync_status` and the ports, and
+# leaves everything running. Stop it with `./dev stop` (examples/stop.sh).
 #
-# Environment: REPLIMAIL_LMTP_PORT (default 24024), REPLIMAIL_CHANNELS
-# (sync_log_channels, default "replica").
-#
-# Each instance is one call of start_instance NAME ROLE PIDFILE with its ports
-# in the environment, so more instances (replicas) are one call each.
+# Environment (all optional):
+#   REPLIMAIL_LMTP_PORT, REPLIMAIL_IMAP_PORT          primary (24024, 24143)
+#   REPLIMAIL_REPLICA1_SYNC_PORT, _REPLICA1_IMAP_PORT  replica1 (24205, 24243)
+#   REPLIMAIL_REPLICA2_SYNC_PORT, _REPLICA2_IMAP_PORT  replica2 (24305, 24343)
+#   REPLIMAIL_FREE_PORTS=1   every port not given above is a free one instead
+#   REPLIMAIL_REPLICAS       replicas to start (default "replica1 replica2")
+#   REPLIMAIL_CHANNELS       sync_log_channels (default: the replicas + squatter)
+#   REPLIMAIL_SAMPLES        sample messages to deliver (default 3)
+# The ports in use are written to STATE_DIR/run/ports (NAME=PORT lines).
 set -euo pipefail
 
 if [ $# -ne 2 ]; then
@@ -24,8 +32,9 @@ BIN=$(cd "$1" && pwd)
 mkdir -p "$2"
 STATE=$(cd "$2" && pwd)
 
-LMTP_PORT=${REPLIMAIL_LMTP_PORT:-24024}
-CHANNELS=${REPLIMAIL_CHANNELS:-replica}
+REPLICAS=${REPLIMAIL_REPLICAS:-replica1 replica2}
+CHANNELS=${REPLIMAIL_CHANNELS:-$REPLICAS squatter}
+SAMPLES=${REPLIMAIL_SAMPLES:-3}
 ADMIN_PASS=adminpw
 DEMO_PASS=demopw
 
@@ -39,24 +48,69 @@ pid_alive() {
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# render TEMPLATE OUT NAME: fills in the @KEY@ placeholders.
-render() {
-  sed -e "s|@STATE@|$STATE/$3|g" -e "s|@SERVERNAME@|replimail-$3|g" \
-      -e "s|@LMTP_PORT@|$LMTP_PORT|g" -e "s|@CHANNELS@|$CHANNELS|g" "$1" > "$2"
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# start_instance NAME ROLE PIDFILE: lays out STATE/NAME, renders ROLE's
-# configs, creates the SASL users and starts master; waits for its pidfile.
+# port VALUE DEFAULT: VALUE if set, else a free port with REPLIMAIL_FREE_PORTS=1, else DEFAULT.
+port() {
+  if [ -n "$1" ]; then echo "$1"
+  elif [ "${REPLIMAIL_FREE_PORTS:-}" = 1 ]; then free_port
+  else echo "$2"; fi
+}
+
+LMTP_PORT=$(port "${REPLIMAIL_LMTP_PORT:-}" 24024)
+IMAP_PORT=$(port "${REPLIMAIL_IMAP_PORT:-}" 24143)
+REPLICA1_SYNC_PORT=$(port "${REPLIMAIL_REPLICA1_SYNC_PORT:-}" 24205)
+REPLICA1_IMAP_PORT=$(port "${REPLIMAIL_REPLICA1_IMAP_PORT:-}" 24243)
+REPLICA2_SYNC_PORT=$(port "${REPLIMAIL_REPLICA2_SYNC_PORT:-}" 24305)
+REPLICA2_IMAP_PORT=$(port "${REPLIMAIL_REPLICA2_IMAP_PORT:-}" 24343)
+
+# imap_port_of INSTANCE / sync_port_of INSTANCE
+imap_port_of() {
+  case "$1" in
+    primary) echo "$IMAP_PORT" ;; replica1) echo "$REPLICA1_IMAP_PORT" ;;
+    replica2) echo "$REPLICA2_IMAP_PORT" ;; *) die "unknown instance $1" ;;
+  esac
+}
+sync_port_of() {
+  case "$1" in
+    replica1) echo "$REPLICA1_SYNC_PORT" ;; replica2) echo "$REPLICA2_SYNC_PORT" ;;
+    *) die "unknown replica $1" ;;
+  esac
+}
+
+# render TEMPLATE OUT NAME: fills in the @KEY@ placeholders and leaves out the
+# rolling client (DAEMON entry "-r -n <replica>") of a replica not started.
+render() {
+  local sync="" drop=() r
+  [ "$3" = primary ] || sync=$(sync_port_of "$3")
+  for r in replica1 replica2; do
+    [[ " $REPLICAS " == *" $r "* ]] || drop+=(-e "/ -r -n $r\"/d")
+  done
+  sed "${drop[@]}" -e "s|@STATE@|$STATE/$3|g" -e "s|@SERVERNAME@|replimail-$3|g" \
+      -e "s|@LMTP_PORT@|$LMTP_PORT|g" -e "s|@IMAP_PORT@|$(imap_port_of "$3")|g" \
+      -e "s|@SYNC_PORT@|$sync|g" -e "s|@CHANNELS@|$CHANNELS|g" \
+      -e "s|@REPLICA1_SYNC_PORT@|$REPLICA1_SYNC_PORT|g" \
+      -e "s|@REPLICA2_SYNC_PORT@|$REPLICA2_SYNC_PORT|g" "$1" > "$2"
+}
+
+# start_instance NAME PIDFILE PORT...: lays out STATE/NAME, renders its
+# configs, creates the SASL users and starts master; waits for its pidfile
+# and for every PORT to accept connections.
 start_instance() {
-  local name=$1 role=$2 pidfile=$3 dir="$STATE/$1"
+  local name=$1 pidfile=$2 dir="$STATE/$1" p
+  shift 2
   local old; old=$(cat "$pidfile" 2>/dev/null || true)
   if pid_alive "$old"; then
     die "$name is already running (master pid $old); stop it with ./dev stop"
   fi
-  port_open "$LMTP_PORT" && die "port $LMTP_PORT is taken; set REPLIMAIL_LMTP_PORT"
+  for p in "$@"; do
+    port_open "$p" && die "port $p ($name) is taken; set the REPLIMAIL_*_PORT variables or REPLIMAIL_FREE_PORTS=1"
+  done
   mkdir -p "$dir"/{etc,conf,spool,log} "$STATE/run"
-  render "$EXAMPLES/$role/imapd.conf.in" "$dir/etc/imapd.conf" "$name"
-  render "$EXAMPLES/$role/cyrus.conf.in" "$dir/etc/cyrus.conf" "$name"
+  render "$EXAMPLES/$name/imapd.conf.in" "$dir/etc/imapd.conf" "$name"
+  render "$EXAMPLES/$name/cyrus.conf.in" "$dir/etc/cyrus.conf" "$name"
   printf '%s\n' "$ADMIN_PASS" | saslpasswd2 -p -f "$dir/etc/sasldb2" -u "replimail-$name" -c admin
   printf '%s\n' "$DEMO_PASS" | saslpasswd2 -p -f "$dir/etc/sasldb2" -u "replimail-$name" -c demo
   rm -f "$pidfile"
@@ -71,24 +125,41 @@ $(tail -n 20 "$dir/log/master.log")"
     sleep 0.1
   done
   [ -s "$pidfile" ] || die "master of $name wrote no pidfile; see $dir/log/master.log"
-  for i in $(seq 1 100); do port_open "$LMTP_PORT" && break; sleep 0.1; done
-  port_open "$LMTP_PORT" || die "LMTP port $LMTP_PORT of $name does not accept"
+  for p in "$@"; do
+    for i in $(seq 1 100); do port_open "$p" && break; sleep 0.1; done
+    port_open "$p" || die "port $p of $name does not accept; see $dir/log/master.log"
+  done
   say "$name: master running, pid $(cat "$pidfile")"
 }
 
-start_instance primary primary "$STATE/run/master.pid"
+mkdir -p "$STATE/run"
+# Replicas first, so that the primary's rolling clients find them at once.
+for r in $REPLICAS; do
+  start_instance "$r" "$STATE/run/$r.pid" "$(sync_port_of "$r")" "$(imap_port_of "$r")"
+done
+start_instance primary "$STATE/run/master.pid" "$LMTP_PORT" "$IMAP_PORT"
+{
+  echo "LMTP_PORT=$LMTP_PORT"
+  echo "IMAP_PORT=$IMAP_PORT"
+  for r in $REPLICAS; do
+    echo "${r^^}_SYNC_PORT=$(sync_port_of "$r")"
+    echo "${r^^}_IMAP_PORT=$(imap_port_of "$r")"
+  done
+} > "$STATE/run/ports"
 CONF="$STATE/primary/etc/imapd.conf"
 
 if ! "$BIN/cyr_mbox" -C "$CONF" info user.demo >/dev/null 2>&1; then
   "$BIN/cyr_mbox" -C "$CONF" create user.demo
 fi
 
-python3 - "$LMTP_PORT" <<'PY'
+python3 - "$LMTP_PORT" "$SAMPLES" <<'PY'
 import smtplib, sys, time
 from email.message import EmailMessage
-port = int(sys.argv[1])
+port, n = int(sys.argv[1]), int(sys.argv[2])
+subjects = ["Welcome to replimail", "Your sync log", "Replication"]
 lmtp = smtplib.LMTP("127.0.0.1", port)
-for i, subject in enumerate(["Welcome to replimail", "Your sync log", "Replication"], 1):
+for i in range(1, n + 1):
+    subject = subjects[i - 1] if i <= len(subjects) else "Sample %d" % i
     m = EmailMessage()
     m["From"] = "postmaster@example.com"
     m["To"] = "demo@example.com"
@@ -101,22 +172,92 @@ lmtp.quit()
 PY
 
 say ""
-say "== cyr_mbox info user.demo"
+say "== cyr_mbox info user.demo (primary)"
 "$BIN/cyr_mbox" -C "$CONF" info user.demo
-for ch in $CHANNELS; do
+
+# The squatter channel has no reader here, so its log keeps what was written
+# (the replication channels' logs are taken over by their rolling clients).
+if [[ " $CHANNELS " == *" squatter "* ]]; then
   say ""
-  say "== tail of the sync log of channel '$ch' ($STATE/primary/conf/sync/$ch/log)"
-  tail -n 6 "$STATE/primary/conf/sync/$ch/log" 2>/dev/null || say "(no log yet)"
-done
+  say "== tail of the sync log of channel 'squatter' ($STATE/primary/conf/sync/squatter/log)"
+  tail -n 6 "$STATE/primary/conf/sync/squatter/log" 2>/dev/null || say "(no log yet)"
+fi
+
+# What each instance shows through IMAP, logged in as demo: the replicas must
+# reach the primary's count (the rolling clients replicate within
+# milliseconds; allow 20 s for a slow start).
+say ""
+say "== user.demo seen through IMAP (STATUS INBOX, as demo)"
+rc=0
+python3 - "$DEMO_PASS" "primary:$IMAP_PORT" \
+  $(for r in $REPLICAS; do printf '%s:%s ' "$r" "$(imap_port_of "$r")"; done) <<'PY' || rc=$?
+import imaplib, re, sys, time
+password, targets = sys.argv[1], [t.split(":") for t in sys.argv[2:]]
+
+def status(port):
+    c = imaplib.IMAP4("127.0.0.1", int(port))
+    try:
+        c.login("demo", password)
+        typ, data = c.status("INBOX", "(MESSAGES UIDNEXT)")
+        if typ != "OK":
+            return None
+        m = re.search(rb"MESSAGES (\d+) UIDNEXT (\d+)", data[0])
+        return (int(m.group(1)), int(m.group(2)))
+    finally:
+        c.logout()
+
+t0 = time.monotonic()
+want = status(targets[0][1])
+print("%-9s 127.0.0.1:%-5s %d messages, UIDNEXT %d" % (targets[0][0], targets[0][1], *want))
+ok = True
+for name, port in targets[1:]:
+    got = None
+    while time.monotonic() - t0 < 20:
+        try:
+            got = status(port)
+        except (OSError, imaplib.IMAP4.error):
+            got = None
+        if got == want:
+            break
+        time.sleep(0.05)
+    if got == want:
+        print("%-9s 127.0.0.1:%-5s %d messages, UIDNEXT %d (replicated, seen %.2f s after "
+              "the primary was read)" % (name, port, *got, time.monotonic() - t0))
+    else:
+        ok = False
+        print("%-9s 127.0.0.1:%-5s NOT caught up after 20 s: %s" % (name, port, got))
+sys.exit(0 if ok else 1)
+PY
+
+say ""
+say "== sync_status"
+if [ -x "$BIN/sync_status" ]; then
+  "$BIN/sync_status" -C "$CONF" || true
+else
+  say "(no $BIN/sync_status)"
+fi
 
 cat <<INFO
 
-replimail primary is running (master pid $(cat "$STATE/run/master.pid")).
-  LMTP      127.0.0.1:$LMTP_PORT   (pre-authorised: lmtpd -a)
-  configs   $STATE/primary/etc/imapd.conf, cyrus.conf
-  logs      $STATE/primary/log/master.log
+replimail is running: a primary and its replicas ($REPLICAS), on loopback.
+  primary   master pid $(cat "$STATE/run/master.pid")
+            LMTP 127.0.0.1:$LMTP_PORT (pre-authorised: lmtpd -a)   IMAP 127.0.0.1:$IMAP_PORT
+            sync_log_channels: $CHANNELS
+INFO
+for r in $REPLICAS; do
+  say "  $r  master pid $(cat "$STATE/run/$r.pid")"
+  say "            sync_server 127.0.0.1:$(sync_port_of "$r")   IMAP 127.0.0.1:$(imap_port_of "$r")"
+done
+cat <<INFO
+  configs   $STATE/<instance>/etc/imapd.conf, cyrus.conf
+  logs      $STATE/<instance>/log/master.log
   users     admin / $ADMIN_PASS  (administrator)   demo / $DEMO_PASS   (test passwords)
-  tools     $BIN/cyr_mbox -C $CONF list
+  tools     $BIN/sync_status -C $CONF [-j]
+            $BIN/cyr_mbox -C $CONF list
             $BIN/ctl_mboxlist -C $CONF -d
 Stop it with: ./dev stop   (or: $EXAMPLES/stop.sh $STATE)
 INFO
+if [ "$rc" != 0 ]; then
+  say "run.sh: a replica did not catch up; see $STATE/primary/log/master.log" >&2
+  exit "$rc"
+fi

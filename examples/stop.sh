@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # examples/stop.sh STATE_DIR — stop what examples/run.sh started, by the PIDs
 # it recorded in STATE_DIR/run/*.pid (never by process name): TERM, then KILL
-# after 10 seconds. State is kept.
+# after 10 seconds. The primary (master.pid) goes first, so that its rolling
+# sync_clients stop before their replicas do. State is kept.
 set -euo pipefail
 
 if [ $# -ne 1 ]; then
@@ -17,6 +18,7 @@ pid_alive() {
 
 shopt -s nullglob
 stopped=0
+# master.pid (the primary) sorts before replica*.pid.
 for pidfile in "$STATE"/run/*.pid; do
   pid=$(tr -dc '0-9' <"$pidfile")
   if pid_alive "$pid"; then
