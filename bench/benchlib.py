@@ -1,0 +1,314 @@
+"""Shared pieces of the replimail-vs-Cyrus benchmarks (run-initial-sync,
+run-imap): instances of both systems on free loopback ports, corpus loading
+over LMTP, peak-memory probes, and the JSON result file.
+
+replimail instances are laid out here (not by examples/run.sh, whose primary
+runs rolling sync_clients that would replicate during the load). The Cyrus
+3.6 pair is the reference peer's (../shared/peer/cyrus/setup.sh) in a state
+folder of our own, on free ports. Every process is stopped by the PID we
+recorded. Both systems run with their default durability: replimail's
+fsyncs (stage file, mailbox directory, SQLite FULL, sync log) and Cyrus's.
+"""
+import imaplib
+import json
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(BENCH)
+PEER_HOME = os.environ.get("PEER_HOME", os.path.join(os.path.dirname(ROOT), "shared", "peer",
+                                                     "cyrus"))
+CYRUS_BIN = "/usr/lib/cyrus/bin"
+USER, PASSWORD = "testuser", "testpw"
+
+
+def log(msg):
+    print("[%s] %s" % (time.strftime("%H:%M:%S"), msg), file=sys.stderr, flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_open(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def wait_ports(ports, seconds=30):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if all(port_open(p) for p in ports):
+            return
+        time.sleep(0.1)
+    raise RuntimeError("ports %s not listening after %d s" % (ports, seconds))
+
+
+def alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(") ", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def children_map():
+    kids = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name) as f:
+                fields = f.read().rsplit(") ", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z":
+            kids.setdefault(int(fields[1]), []).append(int(name))
+    return kids
+
+
+def descendants(pid):
+    kids, out, todo = children_map(), [], [pid]
+    while todo:
+        for c in kids.get(todo.pop(), []):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+def comm(pid):
+    try:
+        with open("/proc/%d/comm" % pid) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def vm_hwm_kb(pid):
+    """Peak resident set (VmHWM) of a live process, in KiB; 0 if gone."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class PeakWatcher:
+    """Polls every `period` s the VmHWM of each descendant of `root` whose
+    name is `name` (the sync_server a master forked), keeping the largest."""
+
+    def __init__(self, root, name, period=0.02):
+        self.root, self.name, self.period = root, name, period
+        self.peak_kb, self.pids = 0, set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.is_set():
+            for pid in descendants(self.root):
+                if comm(pid) == self.name:
+                    self.pids.add(pid)
+                    self.peak_kb = max(self.peak_kb, vm_hwm_kb(pid))
+            self._stop.wait(self.period)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def run_measured(argv, **kw):
+    """Runs argv to completion: (exit code, stdout, stderr, seconds, peak RSS
+    KiB of the process itself from wait4)."""
+    t0 = time.monotonic()
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+    out_chunks, err_chunks = [], []
+    readers = [threading.Thread(target=lambda s=s, c=c: c.append(s.read()))
+               for s, c in ((p.stdout, out_chunks), (p.stderr, err_chunks))]
+    for r in readers:
+        r.start()
+    _, status, usage = os.wait4(p.pid, 0)
+    seconds = time.monotonic() - t0
+    for r in readers:
+        r.join()
+    p.returncode = os.waitstatus_to_exitcode(status)
+    return (p.returncode, out_chunks[0].decode(errors="replace"),
+            err_chunks[0].decode(errors="replace"), seconds, usage.ru_maxrss)
+
+
+class Replimail:
+    """One replimail instance under its own master: role "primary" (LMTP,
+    IMAP, sync log with channel replica) or "replica" (sync_server, IMAP)."""
+
+    def __init__(self, bin_dir, state, role, replica_sync_port=0):
+        self.bin, self.dir, self.role = bin_dir, os.path.join(state, role), role
+        self.ports = {"imap": free_port()}
+        if role == "primary":
+            self.ports["lmtp"] = free_port()
+        else:
+            self.ports["csync"] = free_port()
+        self.replica_sync_port = replica_sync_port
+        self.conf = os.path.join(self.dir, "etc", "imapd.conf")
+        self.proc = None
+
+    def start(self):
+        for sub in ("etc", "conf", "spool", "log", "run"):
+            os.makedirs(os.path.join(self.dir, sub), exist_ok=True)
+        lines = ["configdirectory: %s/conf" % self.dir, "defaultpartition: default",
+                 "partition-default: %s/spool" % self.dir,
+                 "servername: replimail-%s" % self.role, "admins: admin",
+                 "sasl_pwcheck_method: auxprop", "sasl_auxprop_plugin: sasldb",
+                 "sasl_sasldb_path: %s/etc/sasldb2" % self.dir, "sasl_mech_list: PLAIN",
+                 "allowplaintext: yes", "maxmessagesize: 104857600"]
+        if self.role == "primary":
+            lines += ["sync_log: 1", "sync_log_channels: replica",
+                      "sync_authname: admin", "sync_password: adminpw",
+                      "replica_sync_host: 127.0.0.1",
+                      "replica_sync_port: %d" % self.replica_sync_port]
+        else:
+            lines += ["sync_log: 0"]
+        with open(self.conf, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        svc = {"imap": "imapd", "lmtp": "lmtpd -a", "csync": "sync_server"}
+        with open(os.path.join(self.dir, "etc", "cyrus.conf"), "w") as f:
+            f.write("SERVICES {\n")
+            for name, port in self.ports.items():
+                prog, _, args = svc[name].partition(" ")
+                cmd = " ".join(x for x in (prog, "-C", self.conf, args) if x)
+                f.write('  %s cmd="%s" listen="127.0.0.1:%d" prefork=1\n' % (name, cmd, port))
+            f.write("}\n")
+        for user, pw in (("admin", "adminpw"), (USER, PASSWORD)):
+            subprocess.run(["saslpasswd2", "-p", "-c", "-f", self.dir + "/etc/sasldb2", "-u",
+                            "replimail-" + self.role, user], input=pw.encode(), check=True)
+        self.proc = subprocess.Popen(
+            [self.bin + "/master", "-C", self.conf, "-M", self.dir + "/etc/cyrus.conf", "-p",
+             self.dir + "/run/master.pid", "-D"],
+            stdout=open(self.dir + "/log/master.log", "ab"), stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True)
+        wait_ports(list(self.ports.values()))
+        log("replimail %s: master pid %d, ports %s" % (self.role, self.proc.pid, self.ports))
+
+    def create_user(self):
+        subprocess.run([self.bin + "/cyr_mbox", "-C", self.conf, "create", "user." + USER],
+                       check=True, stdout=subprocess.DEVNULL)
+
+    def master_pid(self):
+        return self.proc.pid
+
+    def sync_argv(self, replica):
+        return [self.bin + "/sync_client", "-C", self.conf, "-v", "-S",
+                "127.0.0.1:%d" % replica.ports["csync"], "-u", USER]
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class CyrusPeer:
+    """The reference peer's Cyrus 3.6 primary + replica in `state`, on free
+    ports (setup.sh creates both; the primary's channel is "replica")."""
+
+    def __init__(self, state):
+        self.dir = state
+        self.env = dict(os.environ,
+                        PRIMARY_IMAP_PORT=str(free_port()), PRIMARY_LMTP_PORT=str(free_port()),
+                        REPLICA_IMAP_PORT=str(free_port()), REPLICA_SYNC_PORT=str(free_port()))
+        self.primary = {"imap": int(self.env["PRIMARY_IMAP_PORT"]),
+                        "lmtp": int(self.env["PRIMARY_LMTP_PORT"])}
+        self.replica = {"imap": int(self.env["REPLICA_IMAP_PORT"]),
+                        "csync": int(self.env["REPLICA_SYNC_PORT"])}
+
+    @staticmethod
+    def why_unavailable():
+        if os.geteuid() != 0:
+            return "the Cyrus peer needs root"
+        if not os.access(PEER_HOME + "/setup.sh", os.X_OK):
+            return "no peer scripts in %s" % PEER_HOME
+        return ""
+
+    def start(self):
+        r = subprocess.run([PEER_HOME + "/setup.sh", self.dir], env=self.env,
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError("cyrus setup.sh failed:\n" + r.stdout[-2000:] + r.stderr[-3000:])
+        imap = imaplib.IMAP4("127.0.0.1", self.primary["imap"])
+        imap.login("admin", "adminpw")
+        typ, data = imap.create("user/" + USER)
+        if typ != "OK":
+            raise RuntimeError("cyrus: CREATE user/%s: %r" % (USER, data))
+        imap.logout()
+        log("cyrus: primary %s, replica %s, state %s" % (self.primary, self.replica, self.dir))
+
+    def master_pid(self, inst):
+        with open(os.path.join(self.dir, inst, "run", "master.pid")) as f:
+            return int(f.read().strip())
+
+    def sync_argv(self):
+        return ["setpriv", "--reuid=cyrus", "--regid=mail", "--init-groups", "--",
+                CYRUS_BIN + "/sync_client", "-C", self.dir + "/primary/etc/imapd.conf",
+                "-n", "replica", "-v", "-u", USER]
+
+    def stop(self):
+        if os.path.exists(os.path.join(self.dir, ".cyrus-peer")):
+            subprocess.run([PEER_HOME + "/stop.sh", self.dir], env=self.env,
+                           capture_output=True)
+
+
+def deliver(port, n, conns, seed, label):
+    """bench/lmtp_delivery.py: N corpus messages to USER over `conns`
+    connections; its JSON (delivered, seconds, msgs_per_s, ...)."""
+    r = subprocess.run([sys.executable, BENCH + "/lmtp_delivery.py", "--port", str(port),
+                        "--rcpt", USER, "-n", str(n), "-c", str(conns), "--seed", str(seed),
+                        "--label", label], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError("delivery to %s failed: %s %s" % (label, r.stdout, r.stderr[-2000:]))
+    return json.loads(r.stdout)
+
+
+def status(port, mailbox="INBOX"):
+    """(MESSAGES, UIDNEXT) of USER's mailbox."""
+    imap = imaplib.IMAP4("127.0.0.1", port)
+    imap.login(USER, PASSWORD)
+    typ, data = imap.status(mailbox, "(MESSAGES UIDNEXT)")
+    imap.logout()
+    words = data[0].decode().replace("(", " ").replace(")", " ").split()
+    return int(words[words.index("MESSAGES") + 1]), int(words[words.index("UIDNEXT") + 1])
+
+
+def machine():
+    return {"cores": os.cpu_count(), "kernel": " ".join(platform.uname()[i] for i in (0, 2, 4)),
+            "loadavg": [round(x, 2) for x in os.getloadavg()]}
+
+
+def write_result(path, doc):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(doc, f, indent=2)
+    log("results written to %s" % path)
+
+
+def ratio(a, b):
+    return round(a / b, 2) if a and b else None
+
