@@ -154,7 +154,7 @@ def _attachment(r, size, i):
     if r.random() < 0.2:
         fancy = "Bericht Übersicht %d.%s" % (i, ext)
         disp = "attachment;\n filename*=utf-8''" + "".join(
-            chr(b) if chr(b).isalnum() or chr(b) in ".-" else "%%%02X" % b
+            chr(b) if b < 128 and (chr(b).isalnum() or chr(b) in ".-") else "%%%02X" % b
             for b in fancy.encode("utf-8"))
     else:
         disp = 'attachment; filename="%s"' % name
