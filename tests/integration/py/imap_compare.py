@@ -2,9 +2,9 @@
 them message by message, and print one JSON object.
 
 usage: imap_compare.py --user U --password W [--mailbox INBOX] [--wait 30]
-                       PORT [PORT ...]
+                       [HOST:]PORT [[HOST:]PORT ...]
 
-The first PORT is the reference (the primary). Until --wait seconds have
+The first server is the reference (the primary); HOST defaults to 127.0.0.1. Until --wait seconds have
 passed, STATUS (MESSAGES UIDNEXT HIGHESTMODSEQ) is polled on every server
 every 20 ms until all answer the same (replication copies MODSEQs, so equal
 HIGHESTMODSEQs mean every flag change arrived too). Then each server is read
@@ -14,6 +14,7 @@ of the whole message. Output:
   {"converged": bool, "seconds": s, "status": {port: [messages, uidnext, hms]},
    "equal": bool, "differences": [text, ... (at most 20)],
    "messages": {port: n}, "ids": {port: {x-test-id: count}}}
+keyed by each server's argument as given.
 where ids counts each X-Test-Id header value (see lmtpkit) per server, so
 the caller can check that nothing was lost or duplicated. Exit 0 when the
 servers converged and are equal, else 1.
@@ -29,17 +30,22 @@ import time
 FETCH_RE = re.compile(rb"UID (\d+)|FLAGS \(([^)]*)\)|INTERNALDATE \"([^\"]*)\"")
 
 
+def open_imap(server):
+    host, _, port = server.rpartition(":")
+    return imaplib.IMAP4(host or "127.0.0.1", int(port))
+
+
 def connect(port, user, password, mailbox):
-    c = imaplib.IMAP4("127.0.0.1", port)
+    c = open_imap(port)
     c.login(user, password)
     typ, data = c.select(mailbox, readonly=True)
     if typ != "OK":
-        raise RuntimeError("SELECT %s on %d: %r" % (mailbox, port, data))
+        raise RuntimeError("SELECT %s on %s: %r" % (mailbox, port, data))
     return c
 
 
 def status(port, user, password, mailbox):
-    c = imaplib.IMAP4("127.0.0.1", port)
+    c = open_imap(port)
     try:
         c.login(user, password)
         typ, data = c.status(mailbox, "(MESSAGES UIDNEXT HIGHESTMODSEQ)")
@@ -59,7 +65,7 @@ def dump(port, user, password, mailbox):
     try:
         typ, data = c.uid("FETCH", "1:*", "(FLAGS INTERNALDATE BODY.PEEK[])")
         if typ != "OK":
-            raise RuntimeError("UID FETCH on %d: %r" % (port, data))
+            raise RuntimeError("UID FETCH on %s: %r" % (port, data))
         for i, item in enumerate(data):
             if not isinstance(item, tuple):
                 continue
@@ -89,7 +95,7 @@ def main():
     ap.add_argument("--password", required=True)
     ap.add_argument("--mailbox", default="INBOX")
     ap.add_argument("--wait", type=float, default=30)
-    ap.add_argument("ports", type=int, nargs="+")
+    ap.add_argument("ports", nargs="+")
     a = ap.parse_args()
 
     t0 = time.monotonic()
@@ -118,12 +124,12 @@ def main():
         missing = sorted(set(ref) - set(d))
         extra = sorted(set(d) - set(ref))
         if missing:
-            diffs.append("port %d lacks %d UIDs, first %s" % (p, len(missing), missing[:5]))
+            diffs.append("%s lacks %d UIDs, first %s" % (p, len(missing), missing[:5]))
         if extra:
-            diffs.append("port %d has %d extra UIDs, first %s" % (p, len(extra), extra[:5]))
+            diffs.append("%s has %d extra UIDs, first %s" % (p, len(extra), extra[:5]))
         for uid in sorted(set(ref) & set(d)):
             if ref[uid] != d[uid] and len(diffs) < 20:
-                diffs.append("port %d UID %d: %r != %r" % (p, uid, d[uid][:3], ref[uid][:3]))
+                diffs.append("%s UID %d: %r != %r" % (p, uid, d[uid][:3], ref[uid][:3]))
     ids = {}
     for p, d in dumps.items():
         counts = {}

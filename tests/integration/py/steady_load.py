@@ -3,7 +3,7 @@ it goes, and print one JSON object describing what was acknowledged.
 
 usage: steady_load.py --lmtp-port P --user U [-n 2000] [--rate 100]
                       [--prefix m] [--imap-port Q --password W --flag-every 10]
-                      [--retry 30] [--start 0]
+                      [--retry 30] [--start 0] [--reconnect-every K]
 
 Message i (ids "<prefix>-<i>", from lmtpkit, i from --start) is sent at
 t0 + i/rate. Every --flag-every deliveries, when --imap-port is given, one
@@ -12,7 +12,9 @@ UID STORE changes flags of earlier messages of the user's INBOX (set \\Seen,
 changes as well as new messages. When a connection fails (the server is
 being killed and restarted), the message in flight counts as not
 acknowledged and the script reconnects every 100 ms for up to --retry
-seconds, then goes on with the next message. Output:
+seconds, then goes on with the next message. --reconnect-every K opens a new
+LMTP connection every K messages, as an MTA does, so that lmtpd processes
+started after a configuration reload take over. Output:
   {"acked": [ids], "failed": [ids], "flag_changes": n, "errors": [first 20],
    "seconds": s}
 Exit 0 when every message was acknowledged, else 1.
@@ -60,6 +62,7 @@ def main():
     ap.add_argument("--password")
     ap.add_argument("--flag-every", type=int, default=10)
     ap.add_argument("--retry", type=float, default=30)
+    ap.add_argument("--reconnect-every", type=int, default=0)
     a = ap.parse_args()
 
     def make_imap():
@@ -80,6 +83,12 @@ def main():
         if wait > 0:
             time.sleep(wait)
         mid = "%s-%d" % (a.prefix, i)
+        if a.reconnect_every and k and k % a.reconnect_every == 0 and lmtp.conn is not None:
+            try:
+                lmtp.conn.quit()
+            except Exception:  # the next get() reconnects either way
+                pass
+            lmtp.drop()
         try:
             res = lmtpkit.deliver(lmtp.get(), "sender@example.com", [a.user],
                                   lmtpkit.make_message(a.prefix, i, a.user, a.size))
