@@ -1,0 +1,118 @@
+// Bootstrap of a replica (sync_client -A [-n CHANNEL]): every user, then
+// every shared mailbox, with per-user progress kept by the instance so that
+// an interrupted bootstrap resumes and the system can say when the replica
+// is ready (the part of FastMail's cyrus_firstsync.pl the seed wishes were
+// in Cyrus itself).
+//
+// Progress lives in $configdirectory/sync/<channel>/bootstrap.json (beside
+// the channel's log; $configdirectory/sync/bootstrap.json for the default
+// channel), written atomically after users complete (at most every 200 ms,
+// and always at the end): the user list taken at the start, each user done
+// or pending, start and finish times. A bootstrap whose file says finished
+// starts over with a fresh list; an unfinished one continues with its
+// pending users (users created since are replicated by the rolling client
+// from the channel's log anyway).
+//
+// The JSON, resume and progress-bar helpers are pure; Bootstrap does I/O.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "store/instance.h"
+#include "sync/client.h"
+#include "sync/connection.h"
+
+namespace replimail::sync {
+
+struct BootstrapUser {
+  std::string user;
+  bool done = false;
+  int64_t finished = 0;  // unix ms
+
+  bool operator==(const BootstrapUser&) const = default;
+};
+
+struct BootstrapProgress {
+  std::string channel;
+  int64_t started = 0;   // unix ms
+  int64_t finished = 0;  // unix ms; 0 while in progress
+  std::vector<BootstrapUser> users;
+  bool shared_done = false;  // the shared (non-user) mailboxes
+  uint64_t messages = 0;     // uploaded so far, all runs together
+
+  size_t done_count() const;
+  bool operator==(const BootstrapProgress&) const = default;
+};
+
+std::string bootstrap_path(const std::string& configdirectory, const std::string& channel);
+std::string to_json(const BootstrapProgress& p);
+Result<BootstrapProgress> bootstrap_from_json(std::string_view json);
+// The progress file of `channel`; nullopt if there is none or it is
+// unreadable (logged).
+std::optional<BootstrapProgress> load_bootstrap(const std::string& configdirectory,
+                                                const std::string& channel);
+
+// The progress a new -A run works from: `previous` if it is unfinished
+// (resume), else a fresh one over `users` started at `now_ms`.
+BootstrapProgress start_or_resume(const std::optional<BootstrapProgress>& previous,
+                                  const std::string& channel, const std::vector<std::string>& users,
+                                  int64_t now_ms);
+// "none" (never bootstrapped), "ready" (finished), "bootstrap 37/120 users".
+std::string bootstrap_summary(const std::optional<BootstrapProgress>& p);
+// One progress-bar line (no newline): bar, users done/total, messages
+// uploaded, rate and ETA, at most `width` columns wide.
+std::string progress_line(size_t done, size_t total, uint64_t messages,
+                          std::chrono::milliseconds elapsed, size_t width = 79);
+
+struct BootstrapOptions {
+  std::string channel;
+  ConnectOptions connect;
+  ClientOptions client;
+  bool progress_bar = false;  // draw on stderr (when it is a terminal)
+};
+
+class Bootstrap {
+ public:
+  Bootstrap(store::Instance& instance, BootstrapOptions options);
+
+  // Runs (or resumes) the bootstrap. OK when every user and shared mailbox
+  // was synced; otherwise the first error, with the failed users left
+  // pending in the progress file for the next run. A user that fails is
+  // logged and the walk goes on, as Cyrus's -A does; a replica that cannot
+  // be reached ends the run.
+  Status run();
+
+  const ClientStats& stats() const { return stats_; }
+  // Users skipped because an earlier, interrupted run had done them.
+  size_t resumed_done() const { return resumed_done_; }
+
+ private:
+  Status connect();
+  // Syncs through a fresh SyncClient (its RESERVE bookkeeping is per
+  // session), then RESTART; drops the connection if it is broken.
+  Status with_client(const std::function<Status(SyncClient&)>& work);
+  void save(bool force);
+  void draw(bool final);
+
+  store::Instance& inst_;
+  BootstrapOptions opts_;
+  std::string path_;
+  BootstrapProgress progress_;
+  FetchSink sink_;
+  std::unique_ptr<ReplicaConnection> conn_;
+  ClientStats stats_;
+  size_t resumed_done_ = 0;
+  std::chrono::steady_clock::time_point begun_;
+  std::chrono::steady_clock::time_point last_save_{};
+  uint64_t messages_at_start_ = 0;
+};
+
+}  // namespace replimail::sync

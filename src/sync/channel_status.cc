@@ -1,0 +1,235 @@
+#include "sync/channel_status.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "common/fs.h"
+#include "sync/bootstrap.h"
+#include "synclog/synclog.h"
+
+namespace replimail::sync {
+
+using json = nlohmann::json;
+
+int64_t unix_ms_now() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string channel_dir(const std::string& configdirectory, const std::string& channel) {
+  return fs::dirname(synclog::log_path(configdirectory, channel));
+}
+
+std::string status_path(const std::string& configdirectory, const std::string& channel) {
+  return channel_dir(configdirectory, channel) + "/status.json";
+}
+
+std::string to_json(const ChannelStatus& s) {
+  json j = {{"channel", s.channel},
+            {"pid", s.pid},
+            {"connected", s.connected},
+            {"replica", s.replica},
+            {"state", s.state},
+            {"last_success", s.last_success},
+            {"last_error", s.last_error},
+            {"last_error_time", s.last_error_time},
+            {"batches", s.batches},
+            {"lines_applied", s.lines_applied},
+            {"last_lag_ms", s.last_lag_ms},
+            {"updated", s.updated}};
+  return j.dump() + "\n";
+}
+
+Result<ChannelStatus> status_from_json(std::string_view text) {
+  json j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object())
+    return Status(Code::kInvalidArgument, "status: not a JSON object");
+  ChannelStatus s;
+  try {
+    s.channel = j.at("channel").get<std::string>();
+    s.pid = j.at("pid").get<int64_t>();
+    s.connected = j.at("connected").get<bool>();
+    s.replica = j.at("replica").get<std::string>();
+    s.state = j.value("state", "");
+    s.last_success = j.at("last_success").get<int64_t>();
+    s.last_error = j.at("last_error").get<std::string>();
+    s.last_error_time = j.at("last_error_time").get<int64_t>();
+    s.batches = j.at("batches").get<uint64_t>();
+    s.lines_applied = j.at("lines_applied").get<uint64_t>();
+    s.last_lag_ms = j.at("last_lag_ms").get<int64_t>();
+    s.updated = j.value("updated", int64_t{0});
+  } catch (const json::exception& e) {
+    return Status(Code::kInvalidArgument, std::string("status: ") + e.what());
+  }
+  return s;
+}
+
+StatusFile::StatusFile(std::string path, std::chrono::milliseconds min_interval)
+    : path_(std::move(path)), min_interval_(min_interval) {}
+
+void StatusFile::update(ChannelStatus status, bool force) {
+  pending_ = std::move(status);
+  dirty_ = true;
+  if (force || std::chrono::steady_clock::now() - last_write_ >= min_interval_) write(pending_);
+}
+
+void StatusFile::flush() {
+  if (dirty_) write(pending_);
+}
+
+std::optional<std::chrono::milliseconds> StatusFile::flush_due() const {
+  if (!dirty_) return std::nullopt;
+  return std::chrono::duration_cast<std::chrono::milliseconds>(last_write_ + min_interval_ -
+                                                               std::chrono::steady_clock::now());
+}
+
+void StatusFile::write(ChannelStatus& s) {
+  s.updated = unix_ms_now();
+  Status w = fs::write_file_atomic(path_, to_json(s));
+  if (!w) spdlog::warn("cannot write {}: {}", path_, w.to_string());
+  last_write_ = std::chrono::steady_clock::now();
+  dirty_ = false;
+}
+
+Result<uint64_t> count_lines(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return uint64_t{0};
+    return Status(Code::kIoError, fmt::format("open {}: {}", path, std::strerror(errno)));
+  }
+  uint64_t n = 0;
+  char buf[65536];
+  for (;;) {
+    ssize_t got = ::read(fd, buf, sizeof buf);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) {
+      Status s(Code::kIoError, fmt::format("read {}: {}", path, std::strerror(errno)));
+      ::close(fd);
+      return s;
+    }
+    if (got == 0) break;
+    for (ssize_t i = 0; i < got; i++) n += buf[i] == '\n';
+  }
+  ::close(fd);
+  return n;
+}
+
+std::optional<int64_t> file_birth_ms(const std::string& path) {
+  struct statx sx {};
+  if (::statx(AT_FDCWD, path.c_str(), 0, STATX_BTIME | STATX_MTIME, &sx) < 0) return std::nullopt;
+  const struct statx_timestamp& t = (sx.stx_mask & STATX_BTIME) ? sx.stx_btime : sx.stx_mtime;
+  return t.tv_sec * int64_t{1000} + t.tv_nsec / 1000000;
+}
+
+ChannelReport inspect_channel(const std::string& configdirectory, const std::string& channel,
+                              int64_t now_ms) {
+  ChannelReport r;
+  r.channel = channel;
+  const std::string log = synclog::log_path(configdirectory, channel);
+  for (const std::string& path : {log + "-run", log}) {
+    auto n = count_lines(path);
+    if (n.ok()) r.backlog_lines += *n;
+    if (r.oldest_age_ms >= 0) continue;
+    if (auto born = file_birth_ms(path)) r.oldest_age_ms = std::max<int64_t>(0, now_ms - *born);
+  }
+  const std::string sp = status_path(configdirectory, channel);
+  if (fs::exists(sp)) {
+    auto text = fs::read_file(sp);
+    auto st = text.ok() ? status_from_json(*text) : Result<ChannelStatus>(text.status());
+    if (st.ok()) {
+      r.status = *st;
+      pid_t pid = static_cast<pid_t>(st->pid);
+      r.client_alive = pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM);
+    } else {
+      r.status_error = st.status().to_string();
+    }
+  }
+  r.bootstrap = bootstrap_summary(load_bootstrap(configdirectory, channel));
+  return r;
+}
+
+namespace {
+
+json report_object(const ChannelReport& r) {
+  json j = {{"channel", r.channel},
+            {"backlog_lines", r.backlog_lines},
+            {"oldest_age_ms", r.oldest_age_ms},
+            {"client_alive", r.client_alive},
+            {"bootstrap", r.bootstrap}};
+  if (r.status) {
+    j["connected"] = r.client_alive && r.status->connected;
+    j["replica"] = r.status->replica;
+    j["state"] = r.client_alive ? r.status->state : "not running";
+    j["pid"] = r.status->pid;
+    j["last_success"] = r.status->last_success;
+    j["last_error"] = r.status->last_error;
+    j["last_error_time"] = r.status->last_error_time;
+    j["batches"] = r.status->batches;
+    j["lines_applied"] = r.status->lines_applied;
+    j["last_lag_ms"] = r.status->last_lag_ms;
+  } else {
+    j["connected"] = false;
+    j["state"] = r.status_error.empty() ? "never ran" : "unreadable status";
+    if (!r.status_error.empty()) j["status_error"] = r.status_error;
+  }
+  return j;
+}
+
+std::string ago(int64_t then_ms, int64_t now_ms) {
+  if (then_ms <= 0) return "never";
+  double s = static_cast<double>(now_ms - then_ms) / 1000.0;
+  return fmt::format("{:.1f} s ago", s < 0 ? 0.0 : s);
+}
+
+}  // namespace
+
+std::string reports_json(const std::vector<ChannelReport>& reports) {
+  json list = json::array();
+  for (const auto& r : reports) list.push_back(report_object(r));
+  return json{{"channels", list}}.dump() + "\n";
+}
+
+std::string reports_text(const std::vector<ChannelReport>& reports, int64_t now_ms) {
+  std::string out;
+  for (const auto& r : reports) {
+    json j = report_object(r);
+    out += fmt::format("channel {}\n", r.channel.empty() ? "\"\"" : r.channel);
+    out += fmt::format("  client       {}\n", r.client_alive
+                                                  ? fmt::format("running (pid {})", r.status->pid)
+                                                  : std::string("not running"));
+    out += fmt::format("  state        {}{}\n", j["state"].get<std::string>(),
+                       r.status && !r.status->replica.empty() ? " to " + r.status->replica : "");
+    out += fmt::format("  connected    {}\n", j["connected"].get<bool>() ? "yes" : "no");
+    out += fmt::format("  backlog      {} lines, oldest {}\n", r.backlog_lines,
+                       r.oldest_age_ms < 0
+                           ? std::string("-")
+                           : fmt::format("{:.1f} s", static_cast<double>(r.oldest_age_ms) / 1000));
+    if (r.status) {
+      out += fmt::format("  last success {}\n", ago(r.status->last_success, now_ms));
+      out += fmt::format("  lag          {}\n", r.status->last_lag_ms < 0
+                                                    ? std::string("-")
+                                                    : fmt::format("{} ms", r.status->last_lag_ms));
+      if (!r.status->last_error.empty())
+        out += fmt::format("  last error   {} ({})\n", r.status->last_error,
+                           ago(r.status->last_error_time, now_ms));
+      out += fmt::format("  applied      {} lines in {} batches\n", r.status->lines_applied,
+                         r.status->batches);
+    } else if (!r.status_error.empty()) {
+      out += fmt::format("  status       {}\n", r.status_error);
+    }
+    out += fmt::format("  bootstrap    {}\n", r.bootstrap);
+  }
+  return out;
+}
+
+}  // namespace replimail::sync

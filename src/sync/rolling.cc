@@ -1,0 +1,548 @@
+#include "sync/rolling.h"
+
+#include <fmt/format.h>
+#include <poll.h>
+#include <spdlog/spdlog.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <set>
+#include <thread>
+
+#include "common/fs.h"
+#include "net/socket.h"
+#include "store/instance.h"
+#include "synclog/reader.h"
+#include "synclog/synclog.h"
+#include "synclog/work.h"
+
+namespace replimail::sync {
+
+using std::chrono::milliseconds;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+std::string channel_label(const std::string& channel) { return channel.empty() ? "\"\"" : channel; }
+
+milliseconds since(Clock::time_point t) {
+  return std::chrono::duration_cast<milliseconds>(Clock::now() - t);
+}
+
+// The byte size of a file, 0 if it does not exist.
+off_t file_size(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 ? st.st_size : 0;
+}
+
+}  // namespace
+
+Result<ConnectOptions> channel_connect_options(const Config& cfg, const std::string& channel,
+                                               const std::string& server) {
+  ConnectOptions co;
+  std::string host = server.empty() ? cfg.channel_get(channel, "sync_host") : server;
+  if (host.empty()) {
+    return Status(Code::kConfigError, fmt::format("no replica: set {}sync_host or use -S",
+                                                  channel.empty() ? "" : channel + "_"));
+  }
+  // host[:port][/tls][/noauth]: the flags are not supported; the port is.
+  if (size_t slash = host.find('/'); slash != std::string::npos && slash != 0)
+    host = host.substr(0, slash);
+  std::string port = cfg.channel_get(channel, "sync_port");
+  if (!host.starts_with("/")) {
+    size_t colon = host.rfind(':');
+    if (colon != std::string::npos && host.find(':') == colon) {
+      port = host.substr(colon + 1);
+      host = host.substr(0, colon);
+    }
+  }
+  co.host = host;
+  if (!host.starts_with("/")) {
+    auto p = net::resolve_port(port.empty() ? "csync" : port);
+    if (!p.ok()) return Status(Code::kConfigError, "sync port: " + p.status().to_string());
+    co.port = *p;
+  }
+  co.authname = cfg.channel_get(channel, "sync_authname");
+  co.password = cfg.channel_get(channel, "sync_password");
+  auto t = cfg.get_duration("sync_timeout");
+  co.timeout = std::chrono::duration_cast<milliseconds>(std::max(t, std::chrono::seconds(3)));
+  return co;
+}
+
+milliseconds ReconnectBackoff::next(milliseconds attempt_took, milliseconds outage) {
+  milliseconds wait;
+  if (attempt_took < kCheapAttempt) {
+    wait = outage < kFastPhase ? kFastWait : kCheapWait;
+  } else {
+    slow_failures_ = std::min(slow_failures_ + 1, 30);
+    wait = milliseconds(1000) * (int64_t{1} << std::min(slow_failures_ - 1, 20));
+  }
+  return maxwait_.count() > 0 ? std::min(wait, maxwait_) : wait;
+}
+
+milliseconds user_retry_delay(int failures, milliseconds maxwait) {
+  milliseconds wait = milliseconds(1000) * (int64_t{1} << std::clamp(failures - 1, 0, 20));
+  return maxwait.count() > 0 ? std::min(wait, maxwait) : wait;
+}
+
+std::string line_user(const synclog::Line& line, std::string_view deletedprefix) {
+  if (line.args.empty()) return "";
+  const std::string& k = line.keyword;
+  if (k == "USER" || k == "UNUSER" || k == "META" || k == "SIEVE" || k == "SEEN" || k == "SUB" ||
+      k == "UNSUB")
+    return line.args[0];
+  if (k == "MAILBOX" || k == "APPEND" || k == "DOUBLEMAILBOX" || k == "RENAME" ||
+      k == "UNMAILBOX" || k == "QUOTA")
+    return synclog::mboxname_userid(line.args[0], deletedprefix);
+  return "";
+}
+
+std::vector<std::vector<UserUnit>> plan_batches(const std::vector<synclog::Line>& lines,
+                                                size_t batch_size, std::string_view deletedprefix) {
+  std::vector<std::vector<UserUnit>> batches;
+  const size_t step = batch_size == 0 ? std::max<size_t>(lines.size(), 1) : batch_size;
+  for (size_t start = 0; start < lines.size(); start += step) {
+    std::vector<UserUnit> units;
+    std::map<std::string, size_t> index;
+    std::set<std::pair<std::string, std::vector<std::string>>> seen;
+    for (size_t i = start; i < std::min(lines.size(), start + step); i++) {
+      const synclog::Line& line = lines[i];
+      if (!seen.insert({line.keyword, line.args}).second) continue;
+      std::string user = line_user(line, deletedprefix);
+      auto [it, fresh] = index.try_emplace(user, units.size());
+      if (fresh) units.push_back(UserUnit{user, {}});
+      units[it->second].lines.push_back(line);
+    }
+    batches.push_back(std::move(units));
+  }
+  return batches;
+}
+
+Result<RollingOptions> RollingOptions::from_config(const Config& cfg, const std::string& channel) {
+  RollingOptions o;
+  o.channel = channel;
+  o.client.channel = channel;
+  auto conn = channel_connect_options(cfg, channel, "");
+  if (!conn.ok()) return conn.status();
+  o.connect = *conn;
+  auto number = [&](const std::string& key, int64_t dflt) -> Result<int64_t> {
+    auto raw = cfg.channel_raw(channel, key);
+    if (!raw) return dflt;
+    try {
+      size_t used = 0;
+      int64_t v = std::stoll(*raw, &used);
+      if (used == raw->size() && v >= 0) return v;
+    } catch (const std::exception&) {
+    }
+    return Status(Code::kConfigError, fmt::format("{}: not a number: {}", key, *raw));
+  };
+  auto duration = [&](const std::string& key, milliseconds dflt) -> Result<milliseconds> {
+    auto raw = cfg.channel_raw(channel, key);
+    if (!raw) return dflt;
+    auto d = parse_duration(*raw);
+    if (!d) return Status(Code::kConfigError, fmt::format("{}: not a duration: {}", key, *raw));
+    return std::chrono::duration_cast<milliseconds>(*d);
+  };
+  auto batch = number("sync_batchsize", 8192);
+  auto workers = number("sync_client_workers", 4);
+  auto repeat = duration("sync_repeat_interval", milliseconds(1000));
+  auto maxwait = duration("sync_reconnect_maxwait", milliseconds(20000));
+  for (const Status& s : {batch.status(), workers.status(), repeat.status(), maxwait.status()})
+    if (!s) return s;
+  o.batch_size = static_cast<size_t>(*batch);
+  o.workers = static_cast<int>(std::clamp<int64_t>(*workers, 1, 64));
+  // Cyrus polls every 100 ms when the interval is 0.
+  o.repeat_interval = repeat->count() > 0 ? *repeat : milliseconds(100);
+  o.reconnect_maxwait = *maxwait;
+  o.shutdown_file = cfg.channel_get(channel, "sync_shutdown_file");
+  if (o.shutdown_file.empty())
+    o.shutdown_file = channel_dir(cfg.configdirectory(), channel) + "/shutdown";
+  return o;
+}
+
+// One parallel lane: its own store handle, fetch sink and connection, in
+// that order so that the connection (which writes into the sink, which
+// stages into the store) goes first.
+struct RollingClient::Worker {
+  std::unique_ptr<store::Instance> inst;
+  std::unique_ptr<FetchSink> sink;
+  std::unique_ptr<ReplicaConnection> conn;
+
+  Status open_store(const Config& cfg) {
+    if (inst) return Status::ok();
+    auto i = store::Instance::open(cfg);
+    if (!i.ok()) return i.status();
+    inst = std::move(*i);
+    sink = std::make_unique<FetchSink>(*inst);
+    return Status::ok();
+  }
+
+  Status connect(const Config& cfg, const ConnectOptions& co) {
+    if (conn) return Status::ok();
+    if (Status s = open_store(cfg); !s) return s;
+    auto c = ReplicaConnection::open(co, sink.get());
+    if (!c.ok()) return c.status();
+    conn = std::move(*c);
+    return Status::ok();
+  }
+
+  // Syncs one user's lines through a fresh SyncClient (its RESERVE
+  // bookkeeping must not outlive the replica's staging). After a failure
+  // the connection is pinged and dropped if dead, as Cyrus does; a
+  // connection that had gone stale while idle (the replica's sync_server
+  // restarted) is replaced and the user tried once more at once.
+  Status run(const Config& cfg, const RollingOptions& opts, const UserUnit& unit) {
+    for (bool retried = false;; retried = true) {
+      const bool reused = conn != nullptr;
+      if (Status s = connect(cfg, opts.connect); !s) {
+        spdlog::error("SYNCERROR channel={} user={} mailbox=-: connecting to {}: {}",
+                      channel_label(opts.channel), unit.user.empty() ? "-" : unit.user,
+                      opts.connect.host, s.to_string());
+        return s;
+      }
+      SyncClient client(*inst, *conn, *sink, opts.client);
+      Status s = client.sync_lines(unit.lines);
+      if (s || conn->simple("NOOP")) return s;
+      conn.reset();
+      if (!reused || retried) return s;
+    }
+  }
+
+  void close() {
+    if (!conn) return;
+    Status s = conn->simple("EXIT");
+    if (!s) spdlog::debug("EXIT: {}", s.to_string());
+    conn.reset();
+  }
+};
+
+RollingClient::RollingClient(const Config& cfg, RollingOptions options)
+    : cfg_(cfg),
+      opts_(std::move(options)),
+      log_path_(synclog::log_path(cfg.configdirectory(), opts_.channel)),
+      backoff_(opts_.reconnect_maxwait),
+      status_file_(status_path(cfg.configdirectory(), opts_.channel)),
+      deletedprefix_(cfg.get("deletedprefix")) {
+  for (int i = 0; i < std::max(1, opts_.workers); i++)
+    workers_.push_back(std::make_unique<Worker>());
+  status_.channel = opts_.channel;
+  status_.pid = ::getpid();
+  status_.replica = opts_.connect.host.starts_with("/")
+                        ? opts_.connect.host
+                        : fmt::format("{}:{}", opts_.connect.host, opts_.connect.port);
+  status_.state = state_name(state_);
+}
+
+RollingClient::~RollingClient() {
+  if (inotify_fd_ >= 0) ::close(inotify_fd_);
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+}
+
+const char* RollingClient::state_name(State s) {
+  switch (s) {
+    case State::kConnecting:
+      return "connecting";
+    case State::kIdle:
+      return "idle";
+    case State::kSyncing:
+      return "syncing";
+    case State::kBackoff:
+      return "backoff";
+    case State::kStopped:
+      return "stopped";
+  }
+  return "?";
+}
+
+void RollingClient::request_stop() {
+  stop_.store(true);
+  if (wake_fd_ >= 0) {
+    uint64_t one = 1;
+    ssize_t n = ::write(wake_fd_, &one, sizeof one);
+    (void)n;
+  }
+}
+
+bool RollingClient::should_stop() { return stop_.load() || fs::exists(opts_.shutdown_file); }
+
+void RollingClient::set_state(State s) {
+  if (s == state_) return;
+  state_ = s;
+  status_.state = state_name(s);
+  // Syncing and idle alternate with every pass: rate-limited. The others
+  // are rare and worth showing at once.
+  publish(s != State::kSyncing && s != State::kIdle);
+}
+
+void RollingClient::set_error(const std::string& what) {
+  status_.last_error = what;
+  status_.last_error_time = unix_ms_now();
+  publish(true);
+}
+
+void RollingClient::publish(bool force) {
+  status_.connected = workers_[0]->conn != nullptr;
+  status_file_.update(status_, force);
+}
+
+Status RollingClient::setup() {
+  const std::string dir = fs::dirname(log_path_);
+  if (Status s = fs::make_dirs(dir); !s) return s;
+  if (Status s = workers_[0]->open_store(cfg_); !s) return s;
+  wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wake_fd_ < 0) return Status(Code::kIoError, fmt::format("eventfd: {}", std::strerror(errno)));
+  inotify_fd_ = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (inotify_fd_ >= 0 &&
+      ::inotify_add_watch(inotify_fd_, dir.c_str(), IN_MOVED_TO | IN_MODIFY | IN_CLOSE_WRITE) < 0) {
+    ::close(inotify_fd_);
+    inotify_fd_ = -1;
+  }
+  if (inotify_fd_ < 0)
+    spdlog::warn("channel {}: no inotify on {} ({}); polling every {} ms",
+                 channel_label(opts_.channel), dir, std::strerror(errno),
+                 opts_.repeat_interval.count());
+  return Status::ok();
+}
+
+Status RollingClient::connect_first() {
+  Status s = workers_[0]->connect(cfg_, opts_.connect);
+  status_.connected = static_cast<bool>(s);
+  return s;
+}
+
+std::vector<const UserUnit*> RollingClient::run_batch(const std::vector<UserUnit>& units) {
+  const auto now = Clock::now();
+  std::vector<const UserUnit*> todo, failed;
+  for (const auto& u : units) {
+    auto d = deferred_.find(u.user);
+    (d != deferred_.end() && d->second.until > now ? failed : todo).push_back(&u);
+  }
+  std::vector<Status> results(todo.size());
+  const size_t lanes = std::min(workers_.size(), todo.size());
+  if (lanes <= 1) {
+    for (size_t i = 0; i < todo.size(); i++) results[i] = workers_[0]->run(cfg_, opts_, *todo[i]);
+  } else {
+    std::atomic<size_t> next{0};
+    std::vector<std::thread> threads;
+    for (size_t w = 0; w < lanes; w++) {
+      threads.emplace_back([&, w] {
+        for (size_t i; (i = next.fetch_add(1)) < todo.size();)
+          results[i] = workers_[w]->run(cfg_, opts_, *todo[i]);
+      });
+    }
+    for (auto& t : threads) t.join();
+  }
+  for (size_t i = 0; i < todo.size(); i++) {
+    const UserUnit& u = *todo[i];
+    if (results[i]) {
+      deferred_.erase(u.user);
+      status_.lines_applied += u.lines.size();
+      continue;
+    }
+    failed.push_back(&u);
+    Deferral& d = deferred_[u.user];
+    d.failures++;
+    d.until = Clock::now() + user_retry_delay(d.failures, opts_.reconnect_maxwait);
+    status_.last_error =
+        fmt::format("user {}: {}", u.user.empty() ? "-" : u.user, results[i].to_string());
+    status_.last_error_time = unix_ms_now();
+  }
+  return failed;
+}
+
+Status RollingClient::requeue(const std::vector<synclog::Line>& lines) {
+  std::string text;
+  for (const auto& line : lines) {
+    auto f = synclog::format_line(line);
+    if (f.ok()) text += *f;
+  }
+  const off_t before = file_size(log_path_);
+  Status s = synclog::append_lines(log_path_, text);
+  if (!s) return s;
+  spdlog::info("channel {}: {} line(s) of failed users queued again", channel_label(opts_.channel),
+               lines.size());
+  // Our own append must not wake us; other writers' lines (already there,
+  // or added since) must.
+  if (inotify_fd_ >= 0) {
+    char buf[4096];
+    while (::read(inotify_fd_, buf, sizeof buf) > 0) {
+    }
+  }
+  requeue_external_ = before > 0 || file_size(log_path_) > before + static_cast<off_t>(text.size());
+  return Status::ok();
+}
+
+RollingClient::Pass RollingClient::pass() {
+  auto reader = synclog::LogReader::for_channel(cfg_.configdirectory(), opts_.channel);
+  Status s = reader.begin();
+  if (s.code() == Code::kAgain) return Pass::kNothing;
+  if (!s) {
+    spdlog::error("SYNCERROR channel={} user=- mailbox=-: {}", channel_label(opts_.channel),
+                  s.to_string());
+    set_error(s.to_string());
+    return Pass::kKept;
+  }
+  const std::optional<int64_t> born = file_birth_ms(reader.work_path());
+  set_state(State::kSyncing);
+  auto batches = plan_batches(reader.lines(), opts_.batch_size, deletedprefix_);
+  std::vector<synclog::Line> failed;
+  for (size_t b = 0; b < batches.size(); b++) {
+    for (const UserUnit* u : run_batch(batches[b]))
+      failed.insert(failed.end(), u->lines.begin(), u->lines.end());
+    status_.batches++;
+    publish(false);
+    if (b + 1 < batches.size() && should_stop()) return Pass::kStopped;  // log-run kept
+  }
+  if (!failed.empty()) {
+    if (opts_.once) return Pass::kKept;
+    // Only worth re-queueing if the replica is there; otherwise the whole
+    // log-run waits for it, and the users were not at fault.
+    if (!connect_first()) {
+      deferred_.clear();
+      set_error(status_.last_error);
+      return Pass::kKept;
+    }
+    if (Status q = requeue(failed); !q) {
+      spdlog::error("SYNCERROR channel={} user=- mailbox=-: re-queueing failed lines: {}",
+                    channel_label(opts_.channel), q.to_string());
+      set_error(q.to_string());
+      return Pass::kKept;
+    }
+  }
+  if (Status e = reader.end(); !e) {
+    set_error(e.to_string());
+    return Pass::kKept;
+  }
+  status_.last_success = unix_ms_now();
+  if (born) status_.last_lag_ms = std::max<int64_t>(0, status_.last_success - *born);
+  if (!failed.empty()) {
+    publish(true);
+    return Pass::kRequeued;
+  }
+  return Pass::kDone;
+}
+
+void RollingClient::wait(milliseconds timeout, bool on_log) {
+  const auto deadline = Clock::now() + timeout;
+  const std::string shutdown_name = opts_.shutdown_file.substr(opts_.shutdown_file.rfind('/') + 1);
+  for (;;) {
+    if (should_stop()) return;
+    auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) return;
+    // The status file is brought up to date while idle, rate limit allowing.
+    milliseconds slice = std::min(left, milliseconds(1000));
+    if (auto due = status_file_.flush_due()) {
+      if (due->count() <= 0) {
+        status_file_.flush();
+      } else {
+        slice = std::min(slice, *due);
+      }
+    }
+    struct pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {inotify_fd_, POLLIN, 0}};
+    int n = ::poll(fds, inotify_fd_ >= 0 ? 2 : 1, static_cast<int>(slice.count()));
+    if (n < 0 && errno != EINTR) return;
+    if (n <= 0) continue;
+    if (fds[0].revents) return;
+    if (inotify_fd_ < 0 || !fds[1].revents) continue;
+    alignas(struct inotify_event) char buf[8192];
+    bool grew = false;
+    ssize_t got;
+    while ((got = ::read(inotify_fd_, buf, sizeof buf)) > 0) {
+      for (char* p = buf; p < buf + got;) {
+        auto* ev = reinterpret_cast<struct inotify_event*>(p);
+        std::string_view name = ev->len ? std::string_view(ev->name) : std::string_view();
+        if (ev->mask & IN_Q_OVERFLOW) grew = true;
+        if (name == "log" || name == shutdown_name) grew = true;
+        p += sizeof(struct inotify_event) + ev->len;
+      }
+    }
+    if (grew && on_log) return;
+  }
+}
+
+void RollingClient::shutdown_connections() {
+  for (auto& w : workers_) w->close();
+}
+
+int RollingClient::run() {
+  if (Status s = setup(); !s) {
+    spdlog::error("channel {}: {}", channel_label(opts_.channel), s.to_string());
+    return 1;
+  }
+  publish(true);
+  int rc = 0;
+  Clock::time_point outage_start{};
+  bool in_outage = false;
+  while (!should_stop()) {
+    if (!workers_[0]->conn) {
+      set_state(State::kConnecting);
+      const auto t0 = Clock::now();
+      Status c = connect_first();
+      if (!c) {
+        std::string what = fmt::format("connecting to {}: {}", status_.replica, c.to_string());
+        if (!in_outage || opts_.once)
+          spdlog::error("SYNCERROR channel={} user=- mailbox=-: {}", channel_label(opts_.channel),
+                        what);
+        set_error(what);
+        if (opts_.once) {
+          rc = 1;
+          break;
+        }
+        if (!in_outage) outage_start = t0;
+        in_outage = true;
+        milliseconds delay = backoff_.next(since(t0), since(outage_start));
+        set_state(State::kBackoff);
+        wait(delay, false);
+        continue;
+      }
+      if (in_outage)
+        spdlog::info("channel {}: connected to {} after {} ms", channel_label(opts_.channel),
+                     status_.replica, since(outage_start).count());
+      in_outage = false;
+      backoff_.reset();
+      publish(true);
+    }
+    requeue_external_ = false;
+    Pass p = pass();
+    if (p == Pass::kStopped) break;
+    if (p == Pass::kKept) {
+      if (opts_.once) {
+        rc = 1;
+        break;
+      }
+      // Without a connection the loop reconnects (with backoff) and then
+      // reprocesses log-run; with one, the log itself is the trouble.
+      if (workers_[0]->conn) {
+        set_state(State::kIdle);
+        wait(opts_.repeat_interval, false);
+      }
+      continue;
+    }
+    set_state(State::kIdle);
+    if (p == Pass::kDone || (p == Pass::kRequeued && requeue_external_)) continue;
+    if (opts_.once) break;  // kNothing: drained
+    milliseconds timeout = opts_.repeat_interval;
+    for (const auto& [user, d] : deferred_)
+      timeout = std::min(
+          timeout, std::max(milliseconds(0),
+                            std::chrono::duration_cast<milliseconds>(d.until - Clock::now())));
+    wait(timeout, true);
+  }
+  set_state(State::kStopped);
+  shutdown_connections();
+  if (fs::exists(opts_.shutdown_file)) {
+    spdlog::info("channel {}: shutdown file {} found; stopping", channel_label(opts_.channel),
+                 opts_.shutdown_file);
+    if (Status s = fs::remove_file(opts_.shutdown_file); !s)
+      spdlog::warn("cannot remove {}: {}", opts_.shutdown_file, s.to_string());
+  }
+  publish(true);
+  return rc;
+}
+
+}  // namespace replimail::sync

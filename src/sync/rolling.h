@@ -1,0 +1,191 @@
+// Rolling replication of one channel (sync_client -r -n CHANNEL), Cyrus's
+// sync_client rolling loop (reference §1.7–§1.9) with three changes where
+// Cyrus's users hurt (§9): it wakes on inotify as soon as the channel's log
+// grows (sync_repeat_interval is only the fallback poll), the users of one
+// batch are synced in parallel over several connections so that one slow
+// or failing user does not stall the channel, and it reports its state in
+// status.json (sync/channel_status.h).
+//
+// The loop, as a state machine (RollingClient::State):
+//
+//   kConnecting ──ok──> kIdle <──────────────┐
+//        ^  │fail                 │log grew / poll     │
+//        │  v                     v                    │
+//      kBackoff          kSyncing: take over log → log-run (LogReader,
+//                          a log-run left by a crash first), split into
+//                          batches of sync_batchsize lines, each batch's
+//                          users in parallel; all done → end() (unlink)
+//
+// A user whose sync fails while the replica is reachable has its lines
+// appended to the channel's log again (synclog::append_lines, as Cyrus's
+// sync_client re-queues deferred work) and is retried after a per-user
+// backoff, while the others go on; log-run is then ended. When the replica
+// is unreachable, log-run is kept for the next attempt (at-least-once) and
+// the client reconnects with ReconnectBackoff. Replaying lines is harmless:
+// every sync compares current state.
+//
+// Stopping: request_stop() (SIGTERM) or the shutdown file makes the client
+// finish the batch in progress, EXIT its connections and return 0 (the
+// shutdown file is removed, as Cyrus does).
+//
+// Threads: run() and request_stop() may be called from different threads
+// (request_stop() is async-signal-safe); each worker thread owns its own
+// store::Instance and ReplicaConnection (Instance is thread-compatible).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/config.h"
+#include "common/status.h"
+#include "sync/channel_status.h"
+#include "sync/client.h"
+#include "sync/connection.h"
+#include "synclog/line.h"
+
+namespace replimail::sync {
+
+// How to reach the replica of `channel`: <channel>_sync_host (or `server`,
+// sync_client -S, when not empty) as host, host:port or a unix socket path
+// (a /tls or /noauth suffix is dropped), <channel>_sync_port (default the
+// csync service), <channel>_sync_authname / _sync_password, sync_timeout
+// (at least 3 s). kConfigError when no host is configured or the port does
+// not resolve.
+Result<ConnectOptions> channel_connect_options(const Config& cfg, const std::string& channel,
+                                               const std::string& server);
+
+// Waits between attempts to reach a replica. Pure.
+//
+// A connect attempt that fails fast (refused: the replica's sync_server is
+// down but its host is up) costs nothing, so those are retried every 250 ms
+// for the first 5 s of an outage and then every second: the client is back
+// within a second of the replica. Slow failures (timeouts: host or network
+// gone) back off 1 s, 2 s, 4 s, ... up to `maxwait`.
+class ReconnectBackoff {
+ public:
+  static constexpr std::chrono::milliseconds kCheapAttempt{200};
+  static constexpr std::chrono::milliseconds kFastPhase{5000};
+  static constexpr std::chrono::milliseconds kFastWait{250};
+  static constexpr std::chrono::milliseconds kCheapWait{1000};
+
+  explicit ReconnectBackoff(std::chrono::milliseconds maxwait) : maxwait_(maxwait) {}
+  // The wait after a failed attempt that took `attempt_took`, the outage
+  // having lasted `outage` so far.
+  std::chrono::milliseconds next(std::chrono::milliseconds attempt_took,
+                                 std::chrono::milliseconds outage);
+  void reset() { slow_failures_ = 0; }
+
+ private:
+  std::chrono::milliseconds maxwait_;
+  int slow_failures_ = 0;
+};
+
+// The wait before retrying a user whose sync failed `failures` times in a
+// row: 1 s, 2 s, 4 s, ... capped at `maxwait`. Pure.
+std::chrono::milliseconds user_retry_delay(int failures, std::chrono::milliseconds maxwait);
+
+// The work of one user in one batch: the lines concerning that user ("" for
+// shared mailboxes and server-wide items), without duplicates, in log order.
+struct UserUnit {
+  std::string user;
+  std::vector<synclog::Line> lines;
+};
+
+// The userid a line concerns: USER/UNUSER/META/SIEVE/SEEN/SUB/UNSUB name it;
+// MAILBOX/APPEND/DOUBLEMAILBOX/RENAME/UNMAILBOX/QUOTA the owner of their
+// first mailbox name; "" for shared mailboxes and ANNOTATION.
+std::string line_user(const synclog::Line& line, std::string_view deletedprefix = "DELETED");
+
+// Splits a log's lines into batches of at most `batch_size` lines (0 = one
+// batch), each batch into per-user units in first-seen order. Pure.
+std::vector<std::vector<UserUnit>> plan_batches(const std::vector<synclog::Line>& lines,
+                                                size_t batch_size,
+                                                std::string_view deletedprefix = "DELETED");
+
+struct RollingOptions {
+  std::string channel;
+  ConnectOptions connect;
+  ClientOptions client;
+  bool once = false;         // -1: one pass; run() returns 0 when drained, 1 on failure
+  size_t batch_size = 8192;  // sync_batchsize: log lines per batch
+  int workers = 4;           // sync_client_workers: parallel connections
+  std::chrono::milliseconds repeat_interval{1000};     // sync_repeat_interval
+  std::chrono::milliseconds reconnect_maxwait{20000};  // sync_reconnect_maxwait
+  std::string shutdown_file;                           // sync_shutdown_file
+
+  // Reads <channel>_sync_batchsize, sync_client_workers,
+  // <channel>_sync_repeat_interval, sync_reconnect_maxwait (default 20 s,
+  // not Cyrus's 20 min: see ReconnectBackoff) and
+  // <channel>_sync_shutdown_file (default <channel dir>/shutdown).
+  static Result<RollingOptions> from_config(const Config& cfg, const std::string& channel);
+};
+
+class RollingClient {
+ public:
+  enum class State { kConnecting, kIdle, kSyncing, kBackoff, kStopped };
+
+  RollingClient(const Config& cfg, RollingOptions options);
+  ~RollingClient();
+  RollingClient(const RollingClient&) = delete;
+  RollingClient& operator=(const RollingClient&) = delete;
+
+  // Runs the loop until stopped (0) or, with `once`, until the log is
+  // drained (0) or a pass failed (1). Fatal set-up errors (the store or the
+  // channel directory unusable) also return 1.
+  int run();
+  // Finish the current batch and stop. Async-signal-safe.
+  void request_stop();
+
+  static const char* state_name(State s);
+
+ private:
+  struct Worker;
+  enum class Pass { kNothing, kDone, kRequeued, kKept, kStopped };
+
+  Status setup();
+  // Connects worker 0 (the one that proves the replica is reachable).
+  Status connect_first();
+  // Takes over the log and syncs it (see the header comment).
+  Pass pass();
+  // Runs one batch's units on the workers; returns the units that failed
+  // or were deferred.
+  std::vector<const UserUnit*> run_batch(const std::vector<UserUnit>& units);
+  Status requeue(const std::vector<synclog::Line>& lines);
+  // Sleeps up to `timeout`; returns early when the log grew (if
+  // `on_log`), on request_stop() or when the shutdown file appears.
+  void wait(std::chrono::milliseconds timeout, bool on_log);
+  bool should_stop();
+  void set_state(State s);
+  void set_error(const std::string& what);
+  void publish(bool force);
+  void shutdown_connections();
+
+  const Config& cfg_;
+  RollingOptions opts_;
+  std::string log_path_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  ReconnectBackoff backoff_;
+  ChannelStatus status_;
+  StatusFile status_file_;
+  State state_ = State::kConnecting;
+  int inotify_fd_ = -1;
+  int wake_fd_ = -1;  // eventfd written by request_stop()
+  std::atomic<bool> stop_{false};
+  // Users whose last sync failed: failures in a row, retry not before.
+  struct Deferral {
+    int failures = 0;
+    std::chrono::steady_clock::time_point until;
+  };
+  std::map<std::string, Deferral> deferred_;
+  // Set by requeue(): the log holds lines other writers added.
+  bool requeue_external_ = false;
+  std::string deletedprefix_;
+};
+
+}  // namespace replimail::sync
