@@ -1,0 +1,165 @@
+// status.json round trip, the rate-limited writer, and what sync_status
+// reads from a channel's files.
+#include "sync/channel_status.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "common/fs.h"
+#include "sync/bootstrap.h"
+
+namespace replimail::sync {
+namespace {
+
+class ChannelStatusTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "chstatus-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::string dir_;
+};
+
+ChannelStatus sample() {
+  ChannelStatus s;
+  s.channel = "replica";
+  s.pid = 4242;
+  s.connected = true;
+  s.replica = "127.0.0.1:2005";
+  s.state = "idle";
+  s.last_success = 1790000000123;
+  s.last_error = "user bob: IMAP_MAILBOX_LOCKED: \"user.bob\"";
+  s.last_error_time = 1790000000001;
+  s.batches = 17;
+  s.lines_applied = 9000;
+  s.last_lag_ms = 4;
+  s.updated = 1790000000200;
+  return s;
+}
+
+TEST_F(ChannelStatusTest, JsonRoundTrip) {
+  ChannelStatus s = sample();
+  auto back = status_from_json(to_json(s));
+  ASSERT_TRUE(back.ok()) << back.status().to_string();
+  EXPECT_EQ(*back, s);
+  // The field names are the interface sync_status and R2's tests read.
+  auto j = nlohmann::json::parse(to_json(s));
+  for (const char* key : {"channel", "pid", "connected", "replica", "last_success", "last_error",
+                          "last_error_time", "batches", "lines_applied", "last_lag_ms"})
+    EXPECT_TRUE(j.contains(key)) << key;
+}
+
+TEST_F(ChannelStatusTest, MalformedJsonIsAnError) {
+  EXPECT_FALSE(status_from_json("").ok());
+  EXPECT_FALSE(status_from_json("[1,2]").ok());
+  EXPECT_FALSE(status_from_json("{\"channel\": 3}").ok());
+  EXPECT_FALSE(status_from_json("{\"channel\": \"x\"}").ok());
+}
+
+TEST_F(ChannelStatusTest, WriterRateLimitsButForcesStateChanges) {
+  StatusFile f(dir_ + "/status.json", std::chrono::milliseconds(300));
+  ChannelStatus s = sample();
+  f.update(s, false);  // first write: nothing written before
+  s.batches = 18;
+  f.update(s, false);  // within 300 ms: held back
+  auto text = fs::read_file(f.path());
+  ASSERT_TRUE(text.ok());
+  EXPECT_EQ(status_from_json(*text)->batches, 17u);
+  ASSERT_TRUE(f.flush_due().has_value());
+  EXPECT_GT(f.flush_due()->count(), 0);
+  s.batches = 19;
+  f.update(s, true);  // forced
+  EXPECT_EQ(status_from_json(*fs::read_file(f.path()))->batches, 19u);
+  EXPECT_FALSE(f.flush_due().has_value());
+  s.batches = 20;
+  f.update(s, false);
+  f.flush();
+  EXPECT_EQ(status_from_json(*fs::read_file(f.path()))->batches, 20u);
+  EXPECT_GT(status_from_json(*fs::read_file(f.path()))->updated, 0);
+}
+
+TEST_F(ChannelStatusTest, CountsLinesOfMissingAndPresentFiles) {
+  EXPECT_EQ(*count_lines(dir_ + "/none"), 0u);
+  ASSERT_TRUE(fs::write_file_atomic(dir_ + "/f", "A x\nB y\nC z\n"));
+  EXPECT_EQ(*count_lines(dir_ + "/f"), 3u);
+  EXPECT_FALSE(file_birth_ms(dir_ + "/none").has_value());
+  auto born = file_birth_ms(dir_ + "/f");
+  ASSERT_TRUE(born.has_value());
+  EXPECT_LE(std::abs(*born - unix_ms_now()), 5000);
+}
+
+TEST_F(ChannelStatusTest, InspectsBacklogStatusAndBootstrap) {
+  const std::string conf = dir_ + "/conf";
+  EXPECT_EQ(channel_dir(conf, "replica"), conf + "/sync/replica");
+  EXPECT_EQ(channel_dir(conf, ""), conf + "/sync");
+  ASSERT_TRUE(fs::make_dirs(channel_dir(conf, "replica")));
+
+  // Nothing there yet: no backlog, never ran.
+  int64_t now = unix_ms_now();
+  ChannelReport empty = inspect_channel(conf, "replica", now);
+  EXPECT_EQ(empty.backlog_lines, 0u);
+  EXPECT_EQ(empty.oldest_age_ms, -1);
+  EXPECT_FALSE(empty.status.has_value());
+  EXPECT_FALSE(empty.client_alive);
+  EXPECT_EQ(empty.bootstrap, "none");
+
+  ASSERT_TRUE(fs::write_file_atomic(conf + "/sync/replica/log-run", "MAILBOX user.a\nUSER b\n"));
+  ASSERT_TRUE(fs::write_file_atomic(conf + "/sync/replica/log", "MAILBOX user.c\n"));
+  ChannelStatus mine = sample();
+  mine.pid = ::getpid();
+  ASSERT_TRUE(fs::write_file_atomic(status_path(conf, "replica"), to_json(mine)));
+  BootstrapProgress bp;
+  bp.channel = "replica";
+  bp.started = 1;
+  bp.users = {{"a", true, 5}, {"b", false, 0}, {"c", false, 0}};
+  ASSERT_TRUE(fs::write_file_atomic(bootstrap_path(conf, "replica"), to_json(bp)));
+
+  now = unix_ms_now() + 1500;
+  ChannelReport r = inspect_channel(conf, "replica", now);
+  EXPECT_EQ(r.backlog_lines, 3u);
+  EXPECT_GE(r.oldest_age_ms, 1500);
+  ASSERT_TRUE(r.status.has_value());
+  EXPECT_TRUE(r.client_alive);  // our own pid
+  EXPECT_EQ(r.bootstrap, "bootstrap 1/3 users");
+
+  auto j = nlohmann::json::parse(reports_json({r, empty}));
+  ASSERT_EQ(j["channels"].size(), 2u);
+  EXPECT_EQ(j["channels"][0]["channel"], "replica");
+  EXPECT_EQ(j["channels"][0]["backlog_lines"], 3);
+  EXPECT_EQ(j["channels"][0]["connected"], true);
+  EXPECT_EQ(j["channels"][0]["last_lag_ms"], 4);
+  EXPECT_EQ(j["channels"][0]["bootstrap"], "bootstrap 1/3 users");
+  EXPECT_EQ(j["channels"][1]["connected"], false);
+  EXPECT_EQ(j["channels"][1]["state"], "never ran");
+
+  std::string text = reports_text({r}, now);
+  EXPECT_NE(text.find("channel replica"), std::string::npos) << text;
+  EXPECT_NE(text.find("backlog      3 lines"), std::string::npos) << text;
+  EXPECT_NE(text.find("running (pid"), std::string::npos) << text;
+  EXPECT_NE(text.find("bootstrap 1/3 users"), std::string::npos) << text;
+
+  // A dead pid is reported as not running and not connected.
+  mine.pid = 0x3ffffff0;
+  ASSERT_TRUE(fs::write_file_atomic(status_path(conf, "replica"), to_json(mine)));
+  ChannelReport dead = inspect_channel(conf, "replica", now);
+  EXPECT_FALSE(dead.client_alive);
+  auto jd = nlohmann::json::parse(reports_json({dead}));
+  EXPECT_EQ(jd["channels"][0]["connected"], false);
+  EXPECT_EQ(jd["channels"][0]["state"], "not running");
+
+  // A garbled status file is reported, not fatal.
+  ASSERT_TRUE(fs::write_file_atomic(status_path(conf, "replica"), "{garbage"));
+  ChannelReport bad = inspect_channel(conf, "replica", now);
+  EXPECT_FALSE(bad.status.has_value());
+  EXPECT_NE(bad.status_error, "");
+}
+
+}  // namespace
+}  // namespace replimail::sync
