@@ -3,8 +3,12 @@
 #include <algorithm>
 #include <cctype>
 #include <ctime>
+#include <iterator>
 #include <string>
 
+#include "search/extract.h"
+#include "search/index.h"
+#include "store/mboxname.h"
 #include "store/record.h"
 
 namespace replimail::imap {
@@ -22,7 +26,81 @@ bool has_flag(const MessageView& m, const std::string& flag) {
                      [&](const std::string& k) { return iequals(k, flag); });
 }
 
+std::vector<uint32_t> merged(const std::vector<uint32_t>& a, const std::vector<uint32_t>& b) {
+  std::vector<uint32_t> out;
+  std::set_union(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(out));
+  return out;
+}
+
+std::vector<uint32_t> minus(const std::vector<uint32_t>& a, const std::vector<uint32_t>& b) {
+  std::vector<uint32_t> out;
+  std::set_difference(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(out));
+  return out;
+}
+
+bool has(const std::vector<uint32_t>& sorted, uint32_t uid) {
+  return std::binary_search(sorted.begin(), sorted.end(), uid);
+}
+
 }  // namespace
+
+IndexAnswers IndexAnswers::prepare(store::Instance& instance, SelectedMailbox& mailbox,
+                                   const SearchKey& key) {
+  IndexAnswers out;
+  if (!search::index_enabled(instance.config())) return out;
+  const std::string owner = store::mboxname_owner(mailbox.name());
+  auto reader = search::IndexReader::open(search::index_path(instance.config(), owner));
+  if (!reader.ok()) return out;
+  const std::string& uniqueid = mailbox.mailbox().entry().uniqueid;
+  auto state = (*reader)->state(uniqueid);
+  if (!state.ok() || !*state || (*state)->uidvalidity != mailbox.uidvalidity()) return out;
+  auto covered = (*reader)->covered(uniqueid);
+  if (!covered.ok() || covered->empty()) return out;
+  out.covered_ = std::move(covered).value();
+  out.add(key, **reader, uniqueid);
+  return out;
+}
+
+void IndexAnswers::add(const SearchKey& key, search::IndexReader& reader,
+                       const std::string& uniqueid) {
+  using Op = SearchKey::Op;
+  using search::Field;
+  for (const SearchKey& child : key.children) add(child, reader, uniqueid);
+  auto match = [&](Field f) { return reader.match(uniqueid, f, key.text); };
+  if (key.op == Op::kBody) {
+    auto a = match(Field::kBody);
+    if (a.ok()) answers_[&key] = std::move(a).value();
+  } else if (key.op == Op::kText) {
+    auto h = match(Field::kHeaders);
+    auto b = match(Field::kBody);
+    if (!h.ok() || !b.ok()) return;
+    search::TextAnswer a;
+    a.sure = merged(h->sure, b->sure);
+    a.maybe = minus(merged(h->maybe, b->maybe), a.sure);
+    answers_[&key] = std::move(a);
+  } else if (key.op == Op::kHeader && !key.text.empty()) {
+    if (auto field = search::header_field(key.field)) {
+      auto a = match(*field);
+      if (a.ok()) answers_[&key] = std::move(a).value();
+    } else {
+      // Any field's value is in the header text, but a term found there may
+      // belong to another field: candidates only.
+      auto a = match(Field::kHeaders);
+      if (!a.ok()) return;
+      a->maybe = merged(a->sure, a->maybe);
+      a->sure.clear();
+      answers_[&key] = std::move(a).value();
+    }
+  }
+}
+
+IndexAnswers::Verdict IndexAnswers::verdict(const SearchKey& key, uint32_t uid) const {
+  auto it = answers_.find(&key);
+  if (it == answers_.end() || !has(covered_, uid)) return Verdict::kScan;
+  if (has(it->second.sure, uid)) return Verdict::kMatch;
+  if (has(it->second.maybe, uid)) return Verdict::kScan;
+  return Verdict::kNoMatch;
+}
 
 std::optional<int64_t> rfc5322_day(std::string_view date) {
   // Tokens of letters or digits; the first number is the day, then a month
@@ -69,6 +147,10 @@ std::optional<int64_t> rfc5322_day(std::string_view date) {
 bool search_matches(const SearchKey& key, const SearchContext& ctx) {
   using Op = SearchKey::Op;
   const MessageView& m = *ctx.message;
+  if (ctx.index && (key.op == Op::kHeader || key.op == Op::kBody || key.op == Op::kText)) {
+    auto v = ctx.index->verdict(key, m.uid);
+    if (v != IndexAnswers::Verdict::kScan) return v == IndexAnswers::Verdict::kMatch;
+  }
   switch (key.op) {
     case Op::kAll:
       return true;

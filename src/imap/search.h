@@ -1,9 +1,15 @@
-// Evaluation of SEARCH keys (parser.h) against one message. Text keys scan
-// the message through mime::Message (loaded only when a key needs it).
+// Evaluation of SEARCH keys (parser.h) against one message. Text keys
+// (TEXT, BODY, HEADER and FROM/TO/CC/BCC/SUBJECT) are answered from the
+// full-text index (search/) for the messages it covers, when
+// `search_engine: xapian`; the others, and what the index can only narrow
+// down, scan the message through mime::Message (loaded only when a key
+// needs it). The index answers exactly what a scan answers (search/query.h),
+// so results never depend on how much is indexed.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string_view>
 #include <vector>
@@ -11,8 +17,31 @@
 #include "imap/parser.h"
 #include "imap/selected.h"
 #include "mime/message.h"
+#include "search/query.h"
+#include "store/instance.h"
 
 namespace replimail::imap {
+
+// What the index says about the text keys of one SEARCH in one mailbox.
+// Empty (every text key scans) when the index is off, missing, unreadable
+// or not about this mailbox's UIDVALIDITY.
+class IndexAnswers {
+ public:
+  // Looks up every text key of `key` in the index of `mailbox`'s owner.
+  // REQUIRES: `key` outlives the IndexAnswers (answers are per key node).
+  static IndexAnswers prepare(store::Instance& instance, SelectedMailbox& mailbox,
+                              const SearchKey& key);
+
+  enum class Verdict { kScan, kMatch, kNoMatch };
+  // The index's verdict on text key `key` for message `uid`.
+  Verdict verdict(const SearchKey& key, uint32_t uid) const;
+
+ private:
+  void add(const SearchKey& key, search::IndexReader& reader, const std::string& uniqueid);
+
+  std::vector<uint32_t> covered_;  // sorted
+  std::map<const SearchKey*, search::TextAnswer> answers_;
+};
 
 struct SearchContext {
   uint32_t seq = 0;
@@ -23,6 +52,8 @@ struct SearchContext {
   std::function<const mime::Message*()> parsed;
   // UIDs of the saved search result (`$`).
   const std::vector<uint32_t>* saved = nullptr;
+  // The index's answers for this search, or null to scan every text key.
+  const IndexAnswers* index = nullptr;
 };
 
 bool search_matches(const SearchKey& key, const SearchContext& ctx);

@@ -1,0 +1,243 @@
+// squatter: builds and maintains the full-text search index (search/),
+// with Cyrus's modes and flag names.
+//
+//   squatter [-C conf] [-v] [-i] [-S secs]             every mailbox
+//   squatter [-C conf] [-v] [-i] [-r] mailbox...        those mailboxes (-r: and below)
+//   squatter [-C conf] [-v] [-i] -u user...             those users' mailboxes
+//   squatter [-C conf] [-v] [-S secs] -R [-n channel] [-d]   rolling on a channel
+//   squatter [-C conf] [-v] -f synclogfile              what a saved sync log names
+//   squatter [-C conf] -e "words" mailbox               stemmed word search (debug)
+//
+// Without -i a mailbox is indexed from scratch, and a user's whole index is
+// rebuilt from the store (the repair for a damaged index). -R implies -i;
+// it backgrounds itself unless -d is given or master runs it (CYRUS_ISDAEMON);
+// SIGTERM, SIGINT or SIGHUP make it finish the current pass and exit 0.
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "common/config.h"
+#include "common/log.h"
+#include "search/index.h"
+#include "search/indexer.h"
+#include "search/query.h"
+#include "search/rolling.h"
+#include "store/instance.h"
+#include "store/mboxname.h"
+#include "synclog/reader.h"
+
+using namespace replimail;
+
+namespace {
+
+constexpr int kExitUsage = 64;
+constexpr int kExitConfig = 78;
+constexpr int kExitTempFail = 75;
+
+std::atomic<bool> g_stop{false};
+
+void on_signal(int) { g_stop.store(true); }
+
+int usage() {
+  std::fprintf(stderr,
+               "usage: squatter [-C conf] [-v] [-i] [-S secs] [-r] [mailbox...]\n"
+               "       squatter [-C conf] [-v] [-i] -u user...\n"
+               "       squatter [-C conf] [-v] [-S secs] -R [-n channel] [-d]\n"
+               "       squatter [-C conf] [-v] -f synclogfile\n"
+               "       squatter [-C conf] -e words mailbox\n");
+  return kExitUsage;
+}
+
+void report(const std::string& what, const search::IndexStats& s) {
+  spdlog::info("squatter: {}: {} mailbox(es), {} indexed, {} linked, {} removed, {} unreadable",
+               what, s.mailboxes, s.indexed, s.linked, s.removed, s.unreadable);
+}
+
+int run_rolling(store::Instance& instance, const std::string& channel,
+                std::chrono::milliseconds pause, bool foreground) {
+  if (!foreground && std::getenv("CYRUS_ISDAEMON") == nullptr && ::daemon(0, 1) != 0) {
+    spdlog::error("squatter: cannot background: {}", std::strerror(errno));
+    return 1;
+  }
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP}) ::sigaction(sig, &sa, nullptr);
+  search::RollingSquatter rolling(instance, channel, pause);
+  Status s = rolling.run(g_stop);
+  if (!s) {
+    spdlog::error("squatter: {}", s.to_string());
+    return 1;
+  }
+  return 0;
+}
+
+int run_file(store::Instance& instance, const std::string& file) {
+  auto reader = synclog::LogReader::for_file(file);
+  Status s = reader.begin();
+  if (!s) {
+    spdlog::error("squatter: {}: {}", file, s.to_string());
+    return 1;
+  }
+  auto r = search::process_work(instance, search::work_from_lines(reader.lines()), true,
+                                std::chrono::milliseconds(0));
+  report(file, r.stats);
+  return r.failed == 0 && r.requeued.empty() ? 0 : 1;
+}
+
+int run_words(store::Instance& instance, const std::string& words, const std::string& name) {
+  auto entry = instance.lookup(name);
+  if (!entry.ok()) {
+    spdlog::error("squatter: {}: {}", name, entry.status().to_string());
+    return 1;
+  }
+  auto reader =
+      search::IndexReader::open(search::index_path(instance.config(), store::mboxname_owner(name)));
+  if (!reader.ok()) {
+    spdlog::error("squatter: {}", reader.status().to_string());
+    return 1;
+  }
+  std::string lang = instance.config().raw("search_stem_language").value_or("english");
+  auto uids = (*reader)->match_words(entry->uniqueid, words, lang.empty() ? "english" : lang);
+  if (!uids.ok()) {
+    spdlog::error("squatter: {}", uids.status().to_string());
+    return 1;
+  }
+  std::printf("%s:", name.c_str());
+  for (uint32_t uid : *uids) std::printf(" %u", uid);
+  std::printf("\n");
+  return 0;
+}
+
+// The mailboxes to index for the named sources; users[] when -u.
+Result<std::vector<std::string>> expand(store::Instance& instance,
+                                        const std::vector<std::string>& names, bool recursive) {
+  std::vector<std::string> out;
+  for (const std::string& n : names) {
+    if (!recursive) {
+      out.push_back(n);
+      continue;
+    }
+    auto tree = instance.mailboxes().list_tree(n);
+    if (!tree.ok()) return tree.status();
+    for (const auto& e : *tree) {
+      if (e.is_real()) out.push_back(e.name);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string conf = "/etc/imapd.conf", channel = "squatter", file, words;
+  bool rolling = false, foreground = false, incremental = false, users = false, recursive = false,
+       verbose = false;
+  int sleep_secs = 0;
+  int opt;
+  while ((opt = ::getopt(argc, argv, "C:Rn:df:iurS:ve:")) != -1) {
+    switch (opt) {
+      case 'C':
+        conf = optarg;
+        break;
+      case 'R':
+        rolling = true;
+        break;
+      case 'n':
+        channel = optarg;
+        break;
+      case 'd':
+        foreground = true;
+        break;
+      case 'f':
+        file = optarg;
+        break;
+      case 'i':
+        incremental = true;
+        break;
+      case 'u':
+        users = true;
+        break;
+      case 'r':
+        recursive = true;
+        break;
+      case 'S':
+        sleep_secs = std::atoi(optarg);
+        break;
+      case 'v':
+        verbose = true;
+        break;
+      case 'e':
+        words = optarg;
+        break;
+      default:
+        return usage();
+    }
+  }
+  std::vector<std::string> args(argv + optind, argv + argc);
+  int modes = (rolling ? 1 : 0) + (!file.empty() ? 1 : 0) + (!words.empty() ? 1 : 0);
+  if (modes > 1 || ((rolling || !file.empty()) && !args.empty()) ||
+      (!words.empty() && args.size() != 1) || (users && args.empty())) {
+    return usage();
+  }
+  init_logging("squatter", verbose);
+  auto config = Config::load(conf);
+  if (!config.ok()) {
+    spdlog::error("{}", config.status().to_string());
+    return kExitConfig;
+  }
+  if (!search::index_enabled(*config)) {
+    spdlog::warn("squatter: search_engine is not xapian in {}: imapd will not use the index", conf);
+  }
+  auto instance = store::Instance::open(*config);
+  if (!instance.ok()) {
+    spdlog::error("cannot open the mail store: {}", instance.status().to_string());
+    return kExitTempFail;
+  }
+  store::Instance& inst = **instance;
+  const auto pause = std::chrono::milliseconds(1000L * sleep_secs);
+  if (rolling) return run_rolling(inst, channel, pause, foreground);
+  if (!file.empty()) return run_file(inst, file);
+  if (!words.empty()) return run_words(inst, words, args[0]);
+
+  search::Indexer indexer(inst, true);
+  int rc = 0;
+  auto one = [&](const std::string& what, Result<search::IndexStats> r) {
+    if (r.ok()) {
+      report(what, *r);
+    } else {
+      spdlog::error("squatter: {}: {}", what, r.status().to_string());
+      rc = 1;
+    }
+    if (pause.count() > 0) ::sleep(static_cast<unsigned>(sleep_secs));
+  };
+  if (users || args.empty()) {
+    std::vector<std::string> who = args;
+    if (args.empty()) {
+      auto all = inst.mailboxes().users();
+      if (!all.ok()) {
+        spdlog::error("squatter: {}", all.status().to_string());
+        return 1;
+      }
+      who = *all;
+      who.push_back("");  // shared mailboxes
+    }
+    for (const std::string& u : who) {
+      one(u.empty() ? "shared mailboxes" : u, indexer.index_user(u, incremental));
+    }
+    return rc;
+  }
+  auto names = expand(inst, args, recursive);
+  if (!names.ok()) {
+    spdlog::error("squatter: {}", names.status().to_string());
+    return 1;
+  }
+  for (const std::string& n : *names) one(n, indexer.index_mailbox(n, incremental));
+  return rc;
+}

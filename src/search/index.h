@@ -1,0 +1,99 @@
+// The per-user full-text index: one Xapian database per mailbox owner.
+//
+// Location: `searchpartition-<defaultpartition>` if set, else
+// `<configdirectory>/search`; inside it `<userid>/xapian` (a '.' in the
+// userid spelled '^' as in mailbox names; shared mailboxes under
+// `%SHARED/xapian`).
+//
+// Documents are messages keyed by GUID (term "Q<guid>"), so a message in
+// several folders is indexed once; each place it lives in has a location
+// term "XK<mailbox uniqueid>:<uid>". The text terms are those of
+// search/terms.h under each field's prefix (search/extract.h); a field
+// holding a term longer than kMaxTermBytes gets the marker "XL<prefix>"
+// instead. Subject and body words also go in stemmed ("Z" terms, Xapian's
+// stemmer for `search_stem_language`, default english).
+//
+// Per mailbox the metadata "mailbox:<uniqueid>" records how far it has been
+// indexed (MailboxState). It is written in the same transaction as the
+// documents, so state and content commit together and survive kill -9.
+//
+// One writer per database at a time (Xapian's lock); readers (query.h) see
+// committed revisions only.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/config.h"
+#include "common/status.h"
+#include "search/extract.h"
+
+namespace replimail::search {
+
+// The directory of `userid`'s database ("" = shared mailboxes).
+std::string index_path(const Config& cfg, std::string_view userid);
+// True when imapd.conf says search_engine: xapian.
+bool index_enabled(const Config& cfg);
+
+// How far a mailbox has been indexed: every record with modseq <=
+// highestmodseq has been seen (indexed, or its location removed if
+// expunged), for this uidvalidity.
+struct MailboxState {
+  uint32_t uidvalidity = 0;
+  uint32_t last_uid = 0;
+  uint64_t highestmodseq = 0;
+  bool operator==(const MailboxState&) const = default;
+};
+std::string format_state(const MailboxState& s);
+std::optional<MailboxState> parse_state(std::string_view text);
+
+// Term names shared by the writer and the readers.
+std::string guid_term(std::string_view guid);
+std::string location_prefix(std::string_view uniqueid);
+std::string location_term(std::string_view uniqueid, uint32_t uid);
+std::string long_term_marker(Field field);
+std::string state_key(std::string_view uniqueid);
+
+class IndexWriter {
+ public:
+  enum class Mode {
+    kOpen,       // create if missing
+    kOverwrite,  // start empty (rebuild)
+  };
+  // Opens `path` for writing. kMailboxLocked if another writer holds it;
+  // kInternal if it is damaged (rebuild with kOverwrite); kIoError else.
+  // Every method answers kInternal for damage found later.
+  static Result<std::unique_ptr<IndexWriter>> open(const std::string& path, Mode mode,
+                                                   const std::string& stem_language = "english");
+  ~IndexWriter();
+
+  // True if a document for `guid` exists.
+  Result<bool> has_message(std::string_view guid);
+  // True if (uniqueid, uid) is indexed.
+  Result<bool> has_location(std::string_view uniqueid, uint32_t uid);
+  // Adds the document for `guid` (replacing any) with one location.
+  Status add_message(std::string_view guid, const Extracted& text, std::string_view uniqueid,
+                     uint32_t uid);
+  // Adds a location to the existing document of `guid`; kNotFound if none.
+  Status add_location(std::string_view guid, std::string_view uniqueid, uint32_t uid);
+  // Removes a location; a document left without any is deleted.
+  Status remove_location(std::string_view uniqueid, uint32_t uid);
+  // Removes every location of a mailbox and its state.
+  Status clear_mailbox(std::string_view uniqueid);
+
+  Result<std::optional<MailboxState>> state(std::string_view uniqueid);
+  // Takes effect with the next commit().
+  Status set_state(std::string_view uniqueid, const MailboxState& state);
+  // Makes everything so far durable, atomically.
+  Status commit();
+
+ private:
+  struct Rep;
+  explicit IndexWriter(std::unique_ptr<Rep> rep);
+  std::unique_ptr<Rep> rep_;
+};
+
+}  // namespace replimail::search

@@ -1,0 +1,163 @@
+#include "search/query.h"
+
+#include <xapian.h>
+
+#include <algorithm>
+#include <charconv>
+
+#include "common/fs.h"
+#include "mime/message.h"
+#include "search/terms.h"
+
+namespace replimail::search {
+namespace {
+
+Status read_error(const Xapian::Error& e) {
+  return Status(Code::kIoError, "search index read: " + e.get_description());
+}
+
+// A set of document ids, dense over the database's id range.
+using DocSet = std::vector<char>;
+
+}  // namespace
+
+struct IndexReader::Rep {
+  Xapian::Database db;
+  std::map<std::string, std::map<unsigned, std::vector<uint32_t>>, std::less<>> locations;
+};
+
+IndexReader::IndexReader(std::unique_ptr<Rep> rep) : rep_(std::move(rep)) {}
+IndexReader::~IndexReader() = default;
+
+Result<std::unique_ptr<IndexReader>> IndexReader::open(const std::string& path) {
+  if (!fs::exists(path)) return Status(Code::kNotFound, "no search index at " + path);
+  try {
+    auto rep = std::make_unique<Rep>();
+    rep->db = Xapian::Database(path);
+    return std::unique_ptr<IndexReader>(new IndexReader(std::move(rep)));
+  } catch (const Xapian::Error& e) {
+    return Status(Code::kIoError, "search index " + path + ": " + e.get_description());
+  }
+}
+
+Result<std::optional<MailboxState>> IndexReader::state(std::string_view uniqueid) {
+  try {
+    return parse_state(rep_->db.get_metadata(state_key(uniqueid)));
+  } catch (const Xapian::Error& e) {
+    return read_error(e);
+  }
+}
+
+Result<const std::map<unsigned, std::vector<uint32_t>>*> IndexReader::locations(
+    std::string_view uniqueid) {
+  auto found = rep_->locations.find(uniqueid);
+  if (found != rep_->locations.end()) return &found->second;
+  try {
+    std::map<unsigned, std::vector<uint32_t>> map;
+    std::string prefix = location_prefix(uniqueid);
+    for (auto t = rep_->db.allterms_begin(prefix); t != rep_->db.allterms_end(prefix); ++t) {
+      std::string term = *t;
+      uint32_t uid = 0;
+      const char* b = term.data() + prefix.size();
+      auto [p, ec] = std::from_chars(b, term.data() + term.size(), uid);
+      if (ec != std::errc() || p != term.data() + term.size()) continue;
+      for (auto d = rep_->db.postlist_begin(term); d != rep_->db.postlist_end(term); ++d) {
+        map[*d].push_back(uid);
+      }
+    }
+    auto [it, inserted] = rep_->locations.emplace(std::string(uniqueid), std::move(map));
+    return &it->second;
+  } catch (const Xapian::Error& e) {
+    return read_error(e);
+  }
+}
+
+Result<std::vector<uint32_t>> IndexReader::covered(std::string_view uniqueid) {
+  auto locs = locations(uniqueid);
+  if (!locs.ok()) return locs.status();
+  std::vector<uint32_t> out;
+  for (const auto& [doc, uids] : **locs) out.insert(out.end(), uids.begin(), uids.end());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+Result<TextAnswer> IndexReader::match(std::string_view uniqueid, Field field,
+                                      std::string_view needle) {
+  std::vector<NeedleRun> runs = needle_runs(mime::search_fold(needle));
+  if (runs.empty()) {
+    return Status(Code::kInvalidArgument, "needle has no term characters; scan instead");
+  }
+  auto locs = locations(uniqueid);
+  if (!locs.ok()) return locs.status();
+  try {
+    Xapian::Database& db = rep_->db;
+    const size_t size = db.get_lastdocid() + 1;
+    const std::string prefix(field_prefix(field));
+    auto add_postings = [&](const std::string& term, DocSet& set) {
+      for (auto d = db.postlist_begin(term); d != db.postlist_end(term); ++d) set[*d] = 1;
+    };
+    DocSet candidates;
+    for (const NeedleRun& run : runs) {
+      DocSet docs(size, 0);
+      // A run that must start a term is a prefix: only those terms are read.
+      std::string scan = run.starts_term ? prefix + run.text : prefix;
+      for (auto t = db.allterms_begin(scan); t != db.allterms_end(scan); ++t) {
+        std::string term = *t;
+        if (run_fits(run, std::string_view(term).substr(prefix.size()))) add_postings(term, docs);
+      }
+      if (candidates.empty()) {
+        candidates = std::move(docs);
+      } else {
+        for (size_t i = 0; i < size; ++i) candidates[i] = candidates[i] && docs[i];
+      }
+    }
+    const bool exact = runs.size() == 1 && !runs[0].starts_term && !runs[0].ends_term;
+    DocSet long_terms(size, 0);
+    add_postings(long_term_marker(field), long_terms);
+    TextAnswer answer;
+    for (const auto& [doc, uids] : **locs) {
+      if (doc >= size) continue;
+      if (candidates[doc] && exact) {
+        answer.sure.insert(answer.sure.end(), uids.begin(), uids.end());
+      } else if (candidates[doc] || long_terms[doc]) {
+        answer.maybe.insert(answer.maybe.end(), uids.begin(), uids.end());
+      }
+    }
+    std::sort(answer.sure.begin(), answer.sure.end());
+    std::sort(answer.maybe.begin(), answer.maybe.end());
+    return answer;
+  } catch (const Xapian::Error& e) {
+    return read_error(e);
+  }
+}
+
+Result<std::vector<uint32_t>> IndexReader::match_words(std::string_view uniqueid,
+                                                       std::string_view words,
+                                                       const std::string& stem_language) {
+  auto locs = locations(uniqueid);
+  if (!locs.ok()) return locs.status();
+  try {
+    Xapian::QueryParser parser;
+    parser.set_stemmer(Xapian::Stem(stem_language));
+    parser.set_stemming_strategy(Xapian::QueryParser::STEM_ALL_Z);
+    parser.set_default_op(Xapian::Query::OP_AND);
+    Xapian::Query query = parser.parse_query(std::string(words), 0);
+    Xapian::Enquire enquire(rep_->db);
+    enquire.set_query(query);
+    enquire.set_weighting_scheme(Xapian::BoolWeight());
+    Xapian::MSet mset = enquire.get_mset(0, rep_->db.get_doccount());
+    std::vector<uint32_t> out;
+    for (auto m = mset.begin(); m != mset.end(); ++m) {
+      auto found = (*locs)->find(*m);
+      if (found != (*locs)->end()) {
+        out.insert(out.end(), found->second.begin(), found->second.end());
+      }
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  } catch (const Xapian::Error& e) {
+    return read_error(e);
+  }
+}
+
+}  // namespace replimail::search

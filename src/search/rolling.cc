@@ -1,0 +1,160 @@
+#include "search/rolling.h"
+
+#include <poll.h>
+#include <spdlog/spdlog.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <thread>
+
+#include "common/fs.h"
+#include "synclog/reader.h"
+#include "synclog/synclog.h"
+
+namespace replimail::search {
+namespace {
+
+void sort_unique(std::vector<std::string>& v) {
+  std::sort(v.begin(), v.end());
+  v.erase(std::unique(v.begin(), v.end()), v.end());
+}
+
+constexpr auto kPollNet = std::chrono::seconds(1);
+constexpr auto kLockedRetry = std::chrono::milliseconds(200);
+
+}  // namespace
+
+LogWork work_from_lines(const std::vector<synclog::Line>& lines) {
+  LogWork w;
+  for (const synclog::Line& l : lines) {
+    if (l.args.empty()) continue;
+    if (l.keyword == "APPEND" || l.keyword == "MAILBOX") {
+      w.mailboxes.push_back(l.args[0]);
+    } else if (l.keyword == "USER") {
+      w.users.push_back(l.args[0]);
+    }
+  }
+  sort_unique(w.users);
+  sort_unique(w.mailboxes);
+  return w;
+}
+
+PassResult process_work(store::Instance& instance, const LogWork& work, bool block,
+                        std::chrono::milliseconds pause) {
+  Indexer indexer(instance, block);
+  PassResult out;
+  bool first = true;
+  auto between = [&] {
+    if (!first && pause.count() > 0) std::this_thread::sleep_for(pause);
+    first = false;
+  };
+  for (const std::string& user : work.users) {
+    between();
+    auto r = indexer.index_user(user, true);
+    if (r.ok()) {
+      out.stats += *r;
+    } else if (r.status().code() == Code::kMailboxLocked) {
+      out.requeued.push_back(user);
+    } else {
+      spdlog::error("squatter: user {}: {}", user, r.status().to_string());
+      out.failed++;
+    }
+  }
+  for (const std::string& name : work.mailboxes) {
+    between();
+    auto r = indexer.index_mailbox(name, true);
+    if (r.ok()) {
+      out.stats += *r;
+    } else if (r.status().code() == Code::kMailboxLocked) {
+      out.requeued.push_back(name);
+    } else if (r.status().code() == Code::kMailboxNonexistent) {
+      spdlog::debug("squatter: {} no longer exists", name);
+    } else {
+      spdlog::error("squatter: {}: {}", name, r.status().to_string());
+      out.failed++;
+    }
+  }
+  return out;
+}
+
+RollingSquatter::RollingSquatter(store::Instance& instance, std::string channel,
+                                 std::chrono::milliseconds pause)
+    : instance_(instance), channel_(std::move(channel)), pause_(pause) {}
+
+Result<PassResult> RollingSquatter::run_once() {
+  const std::string confdir = instance_.config().configdirectory();
+  auto reader = synclog::LogReader::for_channel(confdir, channel_);
+  Status s = reader.begin();
+  if (!s) return s;
+  LogWork work = work_from_lines(reader.lines());
+  PassResult r = process_work(instance_, work, false, pause_);
+  if (!r.requeued.empty()) {
+    // Back on the channel under the keyword that named them, for the next
+    // pass (after the current writer is done).
+    std::string text;
+    for (const std::string& name : r.requeued) {
+      bool user = std::binary_search(work.users.begin(), work.users.end(), name);
+      auto line = synclog::format_line({user ? "USER" : "APPEND", {name}});
+      if (line.ok()) text += *line;
+    }
+    Status a = synclog::append_lines(synclog::log_path(confdir, channel_), text);
+    if (!a) return a;
+  }
+  Status e = reader.end();
+  if (!e) return e;
+  if (r.stats.mailboxes > 0) {
+    spdlog::info("squatter: indexed {} mailbox(es): {} new, {} linked, {} removed",
+                 r.stats.mailboxes, r.stats.indexed, r.stats.linked, r.stats.removed);
+  }
+  return r;
+}
+
+Status RollingSquatter::run(const std::atomic<bool>& stop) {
+  const std::string confdir = instance_.config().configdirectory();
+  const std::string log = synclog::log_path(confdir, channel_);
+  const std::string dir = fs::dirname(log);
+  const std::string shutdown = confdir + "/msg/shutdown";
+  Status made = fs::make_dirs(dir);
+  if (!made) return made;
+  int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (fd >= 0 && inotify_add_watch(fd, dir.c_str(), IN_CREATE | IN_MOVED_TO | IN_MODIFY) < 0) {
+    ::close(fd);
+    fd = -1;
+  }
+  if (fd < 0) spdlog::warn("squatter: no inotify on {}; polling every second", dir);
+  spdlog::info("squatter: rolling on channel {} ({})", channel_, log);
+  while (!stop.load()) {
+    if (fs::exists(shutdown)) {
+      spdlog::info("squatter: {} exists; exiting", shutdown);
+      break;
+    }
+    // Drain inotify events before the pass, so a write during the pass
+    // wakes the next wait.
+    if (fd >= 0) {
+      char buf[4096];
+      while (::read(fd, buf, sizeof buf) > 0) {
+      }
+    }
+    auto r = run_once();
+    if (r.ok() && r->requeued.empty()) continue;  // there may be more already
+    if (r.ok()) {
+      // Another process holds an index: give it time before retrying.
+      std::this_thread::sleep_for(kLockedRetry);
+      continue;
+    }
+    if (r.status().code() != Code::kAgain) {
+      spdlog::error("squatter: channel {}: {}", channel_, r.status().to_string());
+    }
+    if (fd >= 0) {
+      pollfd p{fd, POLLIN, 0};
+      ::poll(&p, 1, static_cast<int>(std::chrono::milliseconds(kPollNet).count()));
+    } else {
+      std::this_thread::sleep_for(kPollNet);
+    }
+  }
+  if (fd >= 0) ::close(fd);
+  return Status::ok();
+}
+
+}  // namespace replimail::search

@@ -1,0 +1,66 @@
+// squatter's sync-log modes: -R (rolling on a channel) and -f (one file).
+//
+// The channel's log is taken over with synclog::LogReader exactly as a
+// rolling sync_client takes over its own (log -> log-run, at-least-once:
+// log-run is unlinked only after every mailbox it names was indexed or
+// re-queued). As Cyrus's squatter, APPEND names a mailbox to index and USER
+// a user; we also take MAILBOX (so expunges and flag changes reach the index
+// promptly; an incremental pass over an unchanged mailbox costs one query).
+// Every mailbox is indexed incrementally; one whose index another process
+// is writing is re-queued as "APPEND name" on the channel; a mailbox that no
+// longer exists is skipped; other failures are logged and dropped.
+//
+// Waiting: inotify on the channel's directory wakes the loop as soon as a
+// writer creates or appends to the log, with a one-second poll as a net.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "search/indexer.h"
+#include "store/instance.h"
+#include "synclog/line.h"
+
+namespace replimail::search {
+
+// What a batch of log lines asks for, sorted and de-duplicated.
+struct LogWork {
+  std::vector<std::string> users;
+  std::vector<std::string> mailboxes;
+  bool operator==(const LogWork&) const = default;
+};
+LogWork work_from_lines(const std::vector<synclog::Line>& lines);
+
+struct PassResult {
+  IndexStats stats;
+  std::vector<std::string> requeued;  // mailboxes locked by another writer
+  size_t failed = 0;                  // logged and dropped
+};
+
+// Indexes what `work` names (incrementally), sleeping `pause` between
+// mailboxes (-S). With `block` locked indexes are waited for, else
+// reported in `requeued`.
+PassResult process_work(store::Instance& instance, const LogWork& work, bool block,
+                        std::chrono::milliseconds pause);
+
+class RollingSquatter {
+ public:
+  RollingSquatter(store::Instance& instance, std::string channel, std::chrono::milliseconds pause);
+  // One pass: take over the log, index, re-queue what was locked, end the
+  // log. kAgain when nothing was logged; kIoError if the log could not be
+  // read or the re-queue could not be written (log-run is then kept).
+  Result<PassResult> run_once();
+  // Passes until `stop` is set or the shutdown file
+  // (<configdirectory>/msg/shutdown) exists.
+  Status run(const std::atomic<bool>& stop);
+
+ private:
+  store::Instance& instance_;
+  std::string channel_;
+  std::chrono::milliseconds pause_;
+};
+
+}  // namespace replimail::search

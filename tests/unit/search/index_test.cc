@@ -1,0 +1,178 @@
+#include "search/index.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "mime/message.h"
+#include "search/query.h"
+
+namespace replimail::search {
+namespace {
+
+class IndexTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/rm_search_index_XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    path_ = dir_ + "/alice/xapian";
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  void add(const std::string& guid, const std::string& bytes, uint32_t uid,
+           const std::string& mbox = "mbox1") {
+    auto w = IndexWriter::open(path_, IndexWriter::Mode::kOpen);
+    ASSERT_TRUE(w.ok()) << w.status().to_string();
+    auto msg = mime::Message::from_bytes(bytes);
+    ASSERT_TRUE((*w)->add_message(guid, extract(msg), mbox, uid).is_ok());
+    ASSERT_TRUE((*w)->commit().is_ok());
+  }
+  TextAnswer match(Field f, const std::string& needle, const std::string& mbox = "mbox1") {
+    auto r = IndexReader::open(path_);
+    EXPECT_TRUE(r.ok()) << r.status().to_string();
+    auto a = (*r)->match(mbox, f, needle);
+    EXPECT_TRUE(a.ok()) << a.status().to_string();
+    return a.ok() ? *a : TextAnswer{};
+  }
+
+  std::string dir_, path_;
+};
+
+using Uids = std::vector<uint32_t>;
+
+TEST(IndexPaths, SearchPartitionOrConfigDirectory) {
+  auto cfg = Config::parse("configdirectory: /c\npartition-default: /p\n", "x");
+  ASSERT_TRUE(cfg.ok());
+  EXPECT_EQ(index_path(*cfg, "john.doe"), "/c/search/john^doe/xapian");
+  EXPECT_EQ(index_path(*cfg, ""), "/c/search/%SHARED/xapian");
+  cfg->set("searchpartition-default", "/s");
+  EXPECT_EQ(index_path(*cfg, "bob"), "/s/bob/xapian");
+  EXPECT_FALSE(index_enabled(*cfg));
+  cfg->set("search_engine", "xapian");
+  EXPECT_TRUE(index_enabled(*cfg));
+}
+
+TEST(IndexPaths, StateRoundTrips) {
+  MailboxState s{1700000000, 42, 12345678901ULL};
+  EXPECT_EQ(parse_state(format_state(s)), s);
+  EXPECT_EQ(parse_state(""), std::nullopt);
+  EXPECT_EQ(parse_state("1 2"), std::nullopt);
+  EXPECT_EQ(parse_state("1 2 x"), std::nullopt);
+}
+
+TEST_F(IndexTest, SingleRunNeedlesAreExact) {
+  add("g1", "Subject: Hello World\r\n\r\nThe quick brown fox\r\n", 1);
+  add("g2", "Subject: other\r\n\r\nfoxes are quick\r\n", 2);
+  add("g3", "Subject: none\r\n\r\nnothing here\r\n", 3);
+  EXPECT_EQ(match(Field::kBody, "QUICK").sure, (Uids{1, 2}));
+  EXPECT_EQ(match(Field::kBody, "ox").sure, (Uids{1, 2}));  // substring of a term
+  EXPECT_TRUE(match(Field::kBody, "ox").maybe.empty());
+  EXPECT_EQ(match(Field::kSubject, "ell").sure, (Uids{1}));
+  EXPECT_EQ(match(Field::kHeaders, "subject").sure, (Uids{1, 2, 3}));
+  EXPECT_TRUE(match(Field::kBody, "zebra").sure.empty());
+}
+
+TEST_F(IndexTest, PhrasesAreCandidates) {
+  add("g1", "Subject: a\r\n\r\nthe quick brown fox\r\n", 1);
+  add("g2", "Subject: b\r\n\r\nbrown, quick!\r\n", 2);
+  add("g3", "Subject: c\r\n\r\nquick\r\n", 3);
+  auto a = match(Field::kBody, "ick bro");
+  EXPECT_TRUE(a.sure.empty());
+  EXPECT_EQ(a.maybe, (Uids{1, 2}));  // both have a term ending "ick" and one starting "bro"
+  a = match(Field::kBody, " quick ");
+  EXPECT_EQ(a.maybe, (Uids{1, 2, 3}));
+}
+
+TEST_F(IndexTest, LongTermsMakeCandidates) {
+  std::string blob(300, 'a');
+  add("g1", "Subject: a\r\n\r\n" + blob + "\r\n", 1);
+  add("g2", "Subject: b\r\n\r\nshort\r\n", 2);
+  auto a = match(Field::kBody, "aaa");
+  EXPECT_TRUE(a.sure.empty());
+  EXPECT_EQ(a.maybe, (Uids{1}));
+}
+
+TEST_F(IndexTest, NeedleWithoutTermCharactersIsRefused) {
+  add("g1", "Subject: a\r\n\r\nx\r\n", 1);
+  auto r = IndexReader::open(path_);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ((*r)->match("mbox1", Field::kBody, " - ").status().code(), Code::kInvalidArgument);
+}
+
+TEST_F(IndexTest, OneDocumentPerGuidWithLocations) {
+  add("g1", "Subject: a\r\n\r\nshared words\r\n", 5);
+  {
+    auto w = IndexWriter::open(path_, IndexWriter::Mode::kOpen);
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE((*w)->add_location("g1", "mbox2", 9).is_ok());
+    EXPECT_EQ((*w)->add_location("nope", "mbox2", 10).code(), Code::kNotFound);
+    ASSERT_TRUE((*w)->commit().is_ok());
+  }
+  EXPECT_EQ(match(Field::kBody, "words", "mbox2").sure, (Uids{9}));
+  EXPECT_EQ(match(Field::kBody, "words", "mbox1").sure, (Uids{5}));
+  {
+    auto w = IndexWriter::open(path_, IndexWriter::Mode::kOpen);
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE((*w)->remove_location("mbox1", 5).is_ok());
+    EXPECT_TRUE(*(*w)->has_message("g1"));
+    ASSERT_TRUE((*w)->remove_location("mbox2", 9).is_ok());
+    EXPECT_FALSE(*(*w)->has_message("g1"));  // no location left: deleted
+    ASSERT_TRUE((*w)->commit().is_ok());
+  }
+  auto r = IndexReader::open(path_);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE((*r)->covered("mbox1")->empty());
+}
+
+TEST_F(IndexTest, StateCommitsWithDocumentsOnly) {
+  {
+    auto w = IndexWriter::open(path_, IndexWriter::Mode::kOpen);
+    ASSERT_TRUE(w.ok());
+    auto msg = mime::Message::from_bytes("Subject: a\r\n\r\nx\r\n");
+    ASSERT_TRUE((*w)->add_message("g1", extract(msg), "m", 1).is_ok());
+    ASSERT_TRUE((*w)->set_state("m", {7, 1, 3}).is_ok());
+    // Before the commit a reader sees neither the document nor the state.
+    auto r = IndexReader::open(path_);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(*(*r)->state("m"), std::nullopt);
+    EXPECT_TRUE((*r)->covered("m")->empty());
+    ASSERT_TRUE((*w)->commit().is_ok());
+  }
+  auto r = IndexReader::open(path_);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*(*r)->state("m"), (MailboxState{7, 1, 3}));
+  EXPECT_EQ(*(*r)->covered("m"), (Uids{1}));
+}
+
+TEST_F(IndexTest, SecondWriterIsLockedOut) {
+  auto w1 = IndexWriter::open(path_, IndexWriter::Mode::kOpen);
+  ASSERT_TRUE(w1.ok());
+  auto w2 = IndexWriter::open(path_, IndexWriter::Mode::kOpen);
+  ASSERT_FALSE(w2.ok());
+  EXPECT_EQ(w2.status().code(), Code::kMailboxLocked);
+}
+
+TEST_F(IndexTest, StemmedWords) {
+  add("g1", "Subject: Running\r\n\r\nShe runs every morning\r\n", 1);
+  add("g2", "Subject: x\r\n\r\nA runner ran\r\n", 2);
+  auto r = IndexReader::open(path_);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*(*r)->match_words("mbox1", "run"), (Uids{1}));  // runs, running -> run
+  EXPECT_EQ(*(*r)->match_words("mbox1", "mornings"), (Uids{1}));
+}
+
+TEST_F(IndexTest, DamagedDatabaseIsReportedAndOverwritable) {
+  add("g1", "Subject: a\r\n\r\nx\r\n", 1);
+  for (const auto& f : std::filesystem::directory_iterator(path_)) {
+    std::filesystem::resize_file(f.path(), 0);
+  }
+  auto w = IndexWriter::open(path_, IndexWriter::Mode::kOpen);
+  ASSERT_FALSE(w.ok());
+  EXPECT_EQ(w.status().code(), Code::kInternal) << w.status().to_string();
+  auto fresh = IndexWriter::open(path_, IndexWriter::Mode::kOverwrite);
+  ASSERT_TRUE(fresh.ok()) << fresh.status().to_string();
+}
+
+}  // namespace
+}  // namespace replimail::search
