@@ -15,9 +15,9 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "imap/session.h"
-#include "imap/transport.h"
 #include "net/sasl.h"
 #include "net/service.h"
+#include "net/tls.h"
 #include "store/instance.h"
 
 namespace {
@@ -40,12 +40,12 @@ std::string host_name() {
 struct Imapd {
   const Config& config;
   store::Instance& instance;
-  const imap::TlsContext* tls;  // null without a certificate
+  const net::TlsContext* tls;  // null without a certificate
   bool implicit_tls;
   std::string servername;
 
   void serve(net::Connection& conn) {
-    imap::Transport transport(conn.in_fd, conn.out_fd);
+    net::Transport transport(conn.in_fd, conn.out_fd);
     if (implicit_tls) {
       if (!tls) {
         spdlog::error("imapd: -s without tls_server_cert/tls_server_key");
@@ -138,9 +138,9 @@ int main(int argc, char** argv) {
   }
   Status s = net::sasl_init(*config, "replimail");
   if (!s.is_ok()) spdlog::error("SASL: {}; logins will fail", s.to_string());
-  std::unique_ptr<imap::TlsContext> tls;
+  std::unique_ptr<net::TlsContext> tls;
   if (!config->get("tls_server_cert").empty()) {
-    auto ctx = imap::TlsContext::create(*config);
+    auto ctx = net::TlsContext::create(*config);
     if (!ctx.ok()) {
       spdlog::error("{}", ctx.status().to_string());
       if (implicit_tls) return kExitConfig;

@@ -1,11 +1,14 @@
 // pop3d: the POP3 service (Cyrus's pop3d), run by master for each
 // connection on a pop3 listener, or with -X on stdin/stdout.
 //
-//   pop3d [-C imapd.conf] [-U uses] [-T timeout] [-X] [-D]
+//   pop3d [-C imapd.conf] [-U uses] [-T timeout] [-X] [-D] [-s]
 //
-// The flags are the generic service flags (net/service.h). Users log in
-// with USER/PASS or AUTH through libsasl2 (sasl_* options of imapd.conf);
-// plaintext logins follow `allowplaintext`.
+//   -s  implicit TLS (the pop3s listener), as in Cyrus: the TLS handshake
+//       starts at once, before the greeting.
+// The other flags are the generic service flags (net/service.h). Users log
+// in with USER/PASS or AUTH through libsasl2 (sasl_* options of imapd.conf);
+// plaintext logins follow `allowplaintext`. STLS (RFC 2595) is offered when
+// tls_server_cert and tls_server_key are set.
 #include <unistd.h>
 
 #include <chrono>
@@ -16,7 +19,7 @@
 #include "common/log.h"
 #include "net/sasl.h"
 #include "net/service.h"
-#include "net/stream.h"
+#include "net/tls.h"
 #include "pop3/session.h"
 #include "pop3/store_backend.h"
 #include "store/instance.h"
@@ -29,7 +32,7 @@ constexpr int kExitUsage = 64;   // EX_USAGE
 constexpr int kExitConfig = 78;  // EX_CONFIG
 // RFC 1939 3: an autologout timer of at least 10 minutes.
 constexpr std::chrono::seconds kClientTimeout{600};
-constexpr size_t kReadChunk = 16 * 1024;
+constexpr std::chrono::seconds kHandshakeTimeout{60};
 
 std::string host_name() {
   char buf[256] = {0};
@@ -40,39 +43,65 @@ std::string host_name() {
 struct Pop3d {
   const Config& config;
   store::Instance& instance;
+  const net::TlsContext* tls;  // null without a certificate
+  bool implicit_tls;
   std::string servername;
 
   void serve(net::Connection& conn) {
+    net::Transport transport(conn.in_fd, conn.out_fd);
+    if (implicit_tls) {
+      if (!tls) {
+        spdlog::error("pop3d: -s without tls_server_cert/tls_server_key");
+        return;
+      }
+      Status st = transport.start_tls(*tls, kHandshakeTimeout);
+      if (!st.is_ok()) {
+        spdlog::info("pop3d: {}: {}", conn.peer, st.to_string());
+        return;
+      }
+    }
+    bool secure = implicit_tls || conn.is_unix;
     std::unique_ptr<net::SaslServer> sasl =
-        net::sasl_server_for_connection(config, conn.in_fd, "pop");
+        net::sasl_server_for_connection(config, conn.in_fd, "pop", secure);
 
     pop3::SessionOptions opts;
     opts.servername = servername;
+    opts.tls_available = tls != nullptr;
+    opts.secure = secure;
+    opts.allow_plaintext = config.get_bool("allowplaintext");
     pop3::StoreBackend backend(instance);
     pop3::Session session(backend, sasl.get(), opts);
-    net::Stream stream(conn.in_fd, conn.out_fd);
-    stream.set_timeout(kClientTimeout);
-    spdlog::info("pop3d: connection from {}", conn.peer);
+    spdlog::info("pop3d: connection from {}{}", conn.peer, implicit_tls ? " (TLS)" : "");
 
     while (true) {
       std::string out = session.take_output();
       if (!out.empty()) {
-        Status w = stream.write(out);
-        if (w.is_ok() && !stream.input_pending()) w = stream.flush();
+        Status w = transport.write(out);
         if (!w.is_ok()) {
           spdlog::info("pop3d: {}: write failed: {}", conn.peer, w.to_string());
           return;
         }
       }
       if (session.closed()) break;
-      auto data = stream.read_some(kReadChunk);
-      if (!data.ok()) {
-        if (stream.timed_out()) (void)stream.write_flush("-ERR Autologout; idle for too long\r\n");
+      if (session.starttls_requested()) {
+        Status st = transport.start_tls(*tls, kHandshakeTimeout);
+        if (!st.is_ok()) {
+          spdlog::info("pop3d: {}: {}", conn.peer, st.to_string());
+          return;
+        }
+        sasl = net::sasl_server_for_connection(config, conn.in_fd, "pop", true);
+        session.tls_started(sasl.get());
+        continue;
+      }
+      bool timed_out = false;
+      auto data = transport.read(kClientTimeout, &timed_out);
+      if (!data.ok()) break;
+      if (timed_out) {
+        (void)transport.write("-ERR Autologout; idle for too long\r\n");
         break;
       }
       session.feed(*data);
     }
-    (void)stream.flush();
     if (!session.user().empty()) spdlog::info("pop3d: {} logged out", session.user());
   }
 };
@@ -86,11 +115,17 @@ int main(int argc, char** argv) {
     spdlog::error("{}", options.status().message());
     return kExitUsage;
   }
-  if (options->args.size() > 1) {
-    spdlog::error(
-        "unknown option {}; usage: pop3d [-C imapd.conf] [-U uses] [-T timeout] [-X] [-D]",
-        options->args[1]);
-    return kExitUsage;
+  bool implicit_tls = false;
+  for (size_t i = 1; i < options->args.size(); ++i) {
+    if (options->args[i] == "-s") {
+      implicit_tls = true;
+    } else {
+      spdlog::error(
+          "unknown option {}; usage: pop3d [-C imapd.conf] [-U uses] [-T timeout] [-X] [-D] "
+          "[-s]",
+          options->args[i]);
+      return kExitUsage;
+    }
   }
   auto config = Config::load(options->config_path);
   if (!config.ok()) {
@@ -105,8 +140,18 @@ int main(int argc, char** argv) {
   }
   Status s = net::sasl_init(*config, "replimail");
   if (!s.is_ok()) spdlog::error("SASL: {}; nobody can log in", s.to_string());
+  std::unique_ptr<net::TlsContext> tls;
+  if (!config->get("tls_server_cert").empty()) {
+    auto ctx = net::TlsContext::create(*config);
+    if (!ctx.ok()) {
+      spdlog::error("{}", ctx.status().to_string());
+      if (implicit_tls) return kExitConfig;
+    } else {
+      tls = std::move(ctx).value();
+    }
+  }
   std::string servername = config->get("servername");
   if (servername.empty()) servername = host_name();
-  Pop3d pop3d{*config, **instance, servername};
+  Pop3d pop3d{*config, **instance, tls.get(), implicit_tls, servername};
   return net::serve(*options, [&pop3d](net::Connection& conn) { pop3d.serve(conn); });
 }

@@ -81,9 +81,14 @@ void Session::reply(std::string_view line) {
   out_ += "\r\n";
 }
 
-void Session::tls_started() {
+void Session::tls_started(net::SaslServer* sasl) {
   starttls_requested_ = false;
-  options_.tls_available = false;
+  options_.secure = true;
+  sasl_ = sasl;
+  pending_user_.clear();
+  state_ = State::kAuthorization;
+  line_.clear();
+  discarding_long_line_ = false;
 }
 
 void Session::feed(std::string_view bytes) {
@@ -137,7 +142,7 @@ void Session::cmd_capa() {
     for (const std::string& m : sasl_->mechanisms()) mechs += " " + m;
     if (!mechs.empty()) reply("SASL" + mechs);
   }
-  if (!logged_in && options_.tls_available) reply("STLS");
+  if (!logged_in && options_.tls_available && !options_.secure) reply("STLS");
   reply("EXPIRE NEVER");
   reply("LOGIN-DELAY 0");
   reply("TOP");
@@ -145,7 +150,7 @@ void Session::cmd_capa() {
   reply("PIPELINING");
   reply("RESP-CODES");
   reply("AUTH-RESP-CODE");
-  if (!logged_in) reply("USER");
+  if (!logged_in && plaintext_allowed()) reply("USER");
   reply("IMPLEMENTATION replimail POP3");
   reply(".");
 }
@@ -164,7 +169,9 @@ void Session::authorization_command(std::string_view line) {
       state_ = State::kClosed;
       return;
     case Verb::kUser:
-      if (state_ == State::kUserGiven) {
+      if (!plaintext_allowed()) {
+        reply("-ERR [AUTH] USER command only available under a layer");
+      } else if (state_ == State::kUserGiven) {
         reply("-ERR [AUTH] Must give PASS command");
       } else if (cmd.args.size() != 1) {
         reply("-ERR Invalid syntax");
@@ -185,7 +192,7 @@ void Session::authorization_command(std::string_view line) {
       cmd_auth(cmd.args);
       return;
     case Verb::kStls:
-      if (!options_.tls_available) {
+      if (!options_.tls_available || options_.secure) {
         reply("-ERR STLS not available");
       } else if (!cmd.args.empty()) {
         reply("-ERR Unexpected extra arguments");

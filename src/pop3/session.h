@@ -24,8 +24,13 @@ namespace replimail::pop3 {
 
 struct SessionOptions {
   std::string servername = "localhost";  // in the greeting
-  // STLS is offered (a TLS context is configured) and not yet done.
+  // STLS may be offered (a TLS context is configured).
   bool tls_available = false;
+  // The connection is already encrypted (pop3s, after STLS) or local.
+  bool secure = false;
+  // imapd.conf's allowplaintext: USER/PASS without TLS. When false, USER is
+  // refused (and not in CAPA) until the connection is secure.
+  bool allow_plaintext = true;
 };
 
 class Session {
@@ -49,9 +54,11 @@ class Session {
   bool closed() const { return state_ == State::kClosed; }
   const std::string& user() const { return user_; }
   // STLS was accepted: the caller starts TLS after writing the output, then
-  // calls tls_started().
+  // calls tls_started() with the SASL server for the now secure channel
+  // (which may be null; it replaces the one given to the constructor).
+  // Input the client sent before the handshake is discarded (RFC 2595 §3.1).
   bool starttls_requested() const { return starttls_requested_; }
-  void tls_started();
+  void tls_started(net::SaslServer* sasl);
 
  private:
   struct Entry {
@@ -63,6 +70,7 @@ class Session {
   void authorization_command(std::string_view line);
   void transaction_command(std::string_view line);
   void cmd_capa();
+  bool plaintext_allowed() const { return options_.secure || options_.allow_plaintext; }
   void cmd_pass(std::string_view password);
   void cmd_auth(const std::vector<std::string_view>& args);
   void auth_response(std::string_view line);

@@ -40,6 +40,8 @@ TEST(Pop3, PoplibSessionsRetrieveDeleteAndExpungeAtQuit) {
   for (const char* cap : {"TOP", "UIDL", "USER", "SASL", "PIPELINING", "RESP-CODES"}) {
     EXPECT_NE(std::find(out["capa"].begin(), out["capa"].end(), cap), out["capa"].end()) << cap;
   }
+  // No certificate configured: no STLS.
+  EXPECT_EQ(std::find(out["capa"].begin(), out["capa"].end(), "STLS"), out["capa"].end());
   EXPECT_EQ(out["bad_password"], "-ERR [AUTH] Invalid login");
   EXPECT_EQ(out["pass"], "+OK Mailbox locked and ready");
   EXPECT_EQ(out["stat"], json::array({3, total}));
@@ -64,6 +66,47 @@ TEST(Pop3, PoplibSessionsRetrieveDeleteAndExpungeAtQuit) {
   EXPECT_EQ(after.counters.exists, 2u);
   EXPECT_GT(after.counters.pop3_last_login, 0);
   EXPECT_NE(inst.channel_log("replica").find("MAILBOX user.alice"), std::string::npos);
+}
+
+TEST(Pop3, StlsAndPop3sWithoutPlaintextLogins) {
+  TempDir certs;
+  std::string key = certs.path() + "/key.pem";
+  std::string cert = certs.path() + "/cert.pem";
+  auto gen = run({"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                  "-subj", "/CN=replimail-test", "-keyout", key, "-out", cert});
+  ASSERT_TRUE(gen.ok()) << gen.describe();
+  Instance::Options opts;
+  opts.users = {{"admin", "adminpw"}, {"alice", "alicepw"}};
+  opts.services = {{"lmtp", "lmtpd -a"}, {"pop3", "pop3d"}, {"pop3s", "pop3d -s"}};
+  opts.imapd_extra = {"tls_server_cert: " + cert, "tls_server_key: " + key, "allowplaintext: no"};
+  Instance inst(opts);
+  ASSERT_EQ(inst.start(), "");
+  auto created = inst.tool("cyr_mbox", {"create", "user.alice"});
+  ASSERT_TRUE(created.ok()) << created.describe();
+  auto d = inst.python("lmtp_deliver.py",
+                       {"--port", std::to_string(inst.lmtp_port()), "-n", "2", "--rcpt", "alice"});
+  ASSERT_TRUE(d.ok()) << d.describe();
+
+  auto r = inst.python("pop3_cases.py", {"--port", std::to_string(inst.port("pop3")), "--tls-port",
+                                         std::to_string(inst.port("pop3s")), "--user", "alice",
+                                         "--password", "alicepw"});
+  ASSERT_TRUE(r.ok()) << r.describe() << inst.master_log();
+  json out = json::parse(r.out);
+  auto has = [](const json& list, const char* cap) {
+    return std::find(list.begin(), list.end(), cap) != list.end();
+  };
+  EXPECT_TRUE(has(out["capa"], "STLS")) << out["capa"];
+  EXPECT_FALSE(has(out["capa"], "USER")) << out["capa"];
+  EXPECT_EQ(out["user_before_stls"], "-ERR [AUTH] USER command only available under a layer");
+  EXPECT_EQ(out["stls"], "+OK Begin TLS negotiation now");
+  EXPECT_FALSE(has(out["capa_tls"], "STLS")) << out["capa_tls"];
+  EXPECT_TRUE(has(out["capa_tls"], "USER")) << out["capa_tls"];
+  EXPECT_EQ(out["stls_again"], "-ERR STLS not available");
+  EXPECT_EQ(out["pass"], "+OK Mailbox locked and ready");
+  EXPECT_EQ(out["stat"][0], 2);
+  EXPECT_FALSE(has(out["capa_pop3s"], "STLS")) << out["capa_pop3s"];
+  EXPECT_EQ(out["pass_pop3s"], "+OK Mailbox locked and ready");
+  EXPECT_EQ(out["stat_pop3s"][0], 2);
 }
 
 }  // namespace

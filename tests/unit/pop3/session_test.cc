@@ -241,5 +241,48 @@ TEST_F(Pop3SessionTest, StlsRefusedWithoutTls) {
   EXPECT_TRUE(tls.starttls_requested());
 }
 
+TEST_F(Pop3SessionTest, StlsDiscardsPipelinedInputAndIsNotOfferedTwice) {
+  Session tls(backend, &sasl, SessionOptions{"x", true});
+  tls.take_output();
+  tls.feed("USER bob\r\nSTLS\r\nPASS secret\r\nUSER mallory");
+  EXPECT_EQ(tls.take_output(), "+OK Name is a valid mailbox\r\n+OK Begin TLS negotiation now\r\n");
+  FakeSasl secure_sasl;
+  tls.tls_started(&secure_sasl);
+  EXPECT_FALSE(tls.starttls_requested());
+  // Neither the USER before STLS nor the bytes sent after it survive.
+  tls.feed("\r\nPASS secret\r\n");
+  EXPECT_EQ(tls.take_output(),
+            "-ERR Unrecognized command\r\n-ERR [AUTH] Must give USER command\r\n");
+  tls.feed("CAPA\r\n");
+  EXPECT_EQ(tls.take_output().find("STLS"), std::string::npos);
+  tls.feed("STLS\r\nUSER bob\r\nPASS secret\r\n");
+  EXPECT_EQ(tls.take_output(),
+            "-ERR STLS not available\r\n+OK Name is a valid mailbox\r\n"
+            "+OK Mailbox locked and ready\r\n");
+  EXPECT_EQ(secure_sasl.username(), "bob");
+}
+
+TEST_F(Pop3SessionTest, NoPlaintextUserBeforeStls) {
+  SessionOptions opts{"x", true};
+  opts.allow_plaintext = false;
+  Session tls(backend, &sasl, opts);
+  tls.take_output();
+  tls.feed("CAPA\r\n");
+  std::string capa = tls.take_output();
+  EXPECT_NE(capa.find("\r\nSTLS\r\n"), std::string::npos);
+  EXPECT_EQ(capa.find("\r\nUSER\r\n"), std::string::npos);
+  tls.feed("USER bob\r\nPASS secret\r\n");
+  EXPECT_EQ(tls.take_output(),
+            "-ERR [AUTH] USER command only available under a layer\r\n"
+            "-ERR [AUTH] Must give USER command\r\n");
+  tls.feed("STLS\r\n");
+  tls.take_output();
+  tls.tls_started(&sasl);
+  tls.feed("CAPA\r\n");
+  EXPECT_NE(tls.take_output().find("\r\nUSER\r\n"), std::string::npos);
+  tls.feed("USER bob\r\nPASS secret\r\n");
+  EXPECT_EQ(tls.take_output(), "+OK Name is a valid mailbox\r\n+OK Mailbox locked and ready\r\n");
+}
+
 }  // namespace
 }  // namespace replimail::pop3
