@@ -224,6 +224,14 @@ Result<Command> parse_command(std::string_view bytes, std::string* tag_out) {
   return cmd;
 }
 
+bool announces_append_message(std::string_view command) {
+  if (!trailing_literal(command)) return false;
+  size_t open = command.rfind('{');
+  if (open > 0 && command[open - 1] == '~') --open;
+  auto prefix = parse_command(command.substr(0, open), nullptr);
+  return prefix.ok() && !prefix->uid && prefix->name == "APPEND" && !prefix->args.empty();
+}
+
 // ---- Sequence sets ----
 
 bool SequenceSet::contains(uint32_t n, uint32_t largest) const {

@@ -30,6 +30,9 @@ namespace replimail::imap {
 inline constexpr size_t kMaxLine = 64 * 1024;
 // Deepest nesting of parenthesised lists and of search keys.
 inline constexpr int kMaxNesting = 32;
+// Largest literal held in memory: any literal but an APPEND message (those
+// are streamed to disk and limited by maxmessagesize instead).
+inline constexpr uint64_t kMaxInlineLiteral = 1024 * 1024;
 
 // A literal announced at the end of a line: `{n}`, `{n+}` or `~{n}`.
 struct LiteralHeader {
@@ -66,6 +69,14 @@ struct Command {
   bool uid = false;
   std::vector<Value> args;
 };
+
+// True if the literal announced at the end of `command` (a command as
+// assembled so far, ending with the literal's header) is a message of an
+// APPEND (RFC 3501, RFC 3502 MULTIAPPEND): the command is a valid APPEND up
+// to the header and its mailbox argument is complete. The session streams
+// such a literal to a staging file and leaves an empty literal ("{0}") in
+// its place.
+bool announces_append_message(std::string_view command);
 
 // Parses a whole command (see the header comment). On a syntax error after
 // a valid tag the tag is returned in `*tag_out` so the session can answer

@@ -41,27 +41,20 @@ Result<std::unique_ptr<SelectedMailbox>> SelectedMailbox::open(store::Instance& 
     auto seen = instance.userdata().seen(userid, sel->mbox_->entry().uniqueid);
     if (seen.ok()) sel->seen_uids_ = parse_seen(seen->seenuids);
   }
+  sel->instance_ = &instance;
   auto counters = sel->mbox_->counters();
   if (!counters.ok()) return counters.status();
-  sel->recentuid_ = counters->recentuid;
-  if (!readonly && counters->last_uid > counters->recentuid) {
-    // Claim \Recent for this session, as Cyrus does for a read-write select.
-    auto txn = sel->mbox_->begin();
-    if (!txn.ok()) return txn.status();
-    store::MailboxCounters c = (*txn)->counters();
-    c.recentuid = c.last_uid;
-    c.recenttime = std::time(nullptr);
-    (*txn)->set_counters(c);
-    Status st = instance.commit(*sel->mbox_, **txn);
-    if (!st.is_ok()) return st;
-  }
+  // Only messages up to LAST_UID as read here make the initial view; later
+  // ones have a higher MODSEQ and come with the first refresh().
   sel->uidvalidity_ = counters->uidvalidity;
   sel->uidnext_ = counters->last_uid + 1;
   sel->highestmodseq_ = counters->highestmodseq;
   Status st = sel->mbox_->for_each_record(0, [&](const store::IndexRecord& r) {
-    if (!r.expunged()) sel->msgs_.push_back(sel->view_of(r));
+    if (!r.expunged() && r.uid < sel->uidnext_) sel->msgs_.push_back(sel->view_of(r));
     return true;
   });
+  if (!st.is_ok()) return st;
+  st = sel->mark_new_recent(0);
   if (!st.is_ok()) return st;
   return sel;
 }
@@ -78,8 +71,37 @@ MessageView SelectedMailbox::view_of(const store::IndexRecord& r) const {
   v.keywords = r.user_flags;
   v.size = r.size;
   v.internaldate = r.internaldate;
-  v.recent = r.uid > recentuid_ && !readonly_;
   return v;
+}
+
+Result<uint32_t> SelectedMailbox::claim_recent(uint32_t upto) {
+  auto txn = mbox_->begin();
+  if (!txn.ok()) return txn.status();
+  store::MailboxCounters c = (*txn)->counters();
+  uint32_t before = c.recentuid;
+  if (before >= upto) return before;
+  c.recentuid = upto;
+  c.recenttime = std::time(nullptr);
+  (*txn)->set_counters(c);
+  Status st = instance_->commit(*mbox_, **txn);
+  if (!st.is_ok()) return st;
+  return before;
+}
+
+Status SelectedMailbox::mark_new_recent(size_t first) {
+  if (first >= msgs_.size()) return Status();
+  uint32_t recentuid = 0;
+  if (readonly_) {
+    auto c = mbox_->counters();
+    if (!c.ok()) return c.status();
+    recentuid = c->recentuid;
+  } else {
+    auto claimed = claim_recent(msgs_.back().uid);
+    if (!claimed.ok()) return claimed.status();
+    recentuid = *claimed;
+  }
+  for (size_t i = first; i < msgs_.size(); ++i) msgs_[i].recent = msgs_[i].uid > recentuid;
+  return Status();
 }
 
 uint32_t SelectedMailbox::recent_count() const {
@@ -114,7 +136,6 @@ Status SelectedMailbox::refresh(const RefreshOptions& opts, std::string* out) {
     if (!st.is_ok()) return st;
     highestmodseq_ = counters->highestmodseq;
   }
-  uint32_t old_exists = exists();
   std::vector<uint32_t> appended;
   for (const auto& r : changed) {
     uint32_t seq = seq_of(r.uid);
@@ -161,10 +182,12 @@ Status SelectedMailbox::refresh(const RefreshOptions& opts, std::string* out) {
         *out += "* " + std::to_string(seq) + " EXPUNGE\r\n";
       }
     }
-    old_exists = std::min<uint32_t>(old_exists, exists());
   }
   uidnext_ = std::max(uidnext_, counters->last_uid + 1);
   if (!appended.empty()) {
+    // The new messages are the last ones, expunges notwithstanding.
+    Status st = mark_new_recent(msgs_.size() - appended.size());
+    if (!st.is_ok()) return st;
     *out += "* " + std::to_string(exists()) + " EXISTS\r\n";
     *out += "* " + std::to_string(recent_count()) + " RECENT\r\n";
   }

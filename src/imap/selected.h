@@ -6,6 +6,13 @@
 // responses that bring the client up to date — how sessions see each other's
 // changes, at every command and every second of IDLE.
 //
+// \Recent (RFC 3501 §2.3.2) goes to exactly one session: a read-write
+// session claims every message above the mailbox's RECENTUID it reports
+// (at SELECT and when refresh() finds new messages), raising RECENTUID in
+// the same transaction that read it, so two sessions cannot both claim one
+// message. A read-only (EXAMINE) view shows the unclaimed messages as
+// \Recent without claiming them.
+//
 // \Seen follows Cyrus: the mailbox owner's \Seen lives in the index record;
 // every other user's in the store's seen state (a UID set per user and
 // mailbox uniqueid).
@@ -39,6 +46,7 @@ class SelectedMailbox {
  public:
   // Opens `name` for `userid`. `readonly` for EXAMINE or without write
   // rights. A read-write select claims \Recent (raises RECENTUID).
+  // `instance` must outlive the view.
   static Result<std::unique_ptr<SelectedMailbox>> open(store::Instance& instance,
                                                        const std::string& name,
                                                        const std::string& userid, bool readonly);
@@ -92,7 +100,13 @@ class SelectedMailbox {
  private:
   SelectedMailbox() = default;
   MessageView view_of(const store::IndexRecord& rec) const;
+  // Claims \Recent on messages up to `upto` in one transaction and returns
+  // the RECENTUID found there: messages above it are this session's.
+  Result<uint32_t> claim_recent(uint32_t upto);
+  // Marks the new messages msgs_[first..] \Recent as this view sees them.
+  Status mark_new_recent(size_t first);
 
+  store::Instance* instance_ = nullptr;
   std::string name_;
   std::string userid_;
   std::unique_ptr<store::Mailbox> mbox_;
@@ -100,7 +114,6 @@ class SelectedMailbox {
   bool owner_seen_ = true;
   uint32_t uidvalidity_ = 0;
   uint32_t uidnext_ = 1;
-  uint32_t recentuid_ = 0;
   uint64_t highestmodseq_ = 0;
   std::vector<MessageView> msgs_;
   std::set<uint32_t> pending_expunge_;

@@ -44,9 +44,16 @@ void Session::feed(std::string_view bytes) {
     }
     if (literal_left_ > 0) {
       size_t n = static_cast<size_t>(std::min<uint64_t>(literal_left_, bytes.size()));
-      pending_.append(bytes.substr(0, n));
+      if (!staging_) {
+        pending_.append(bytes.substr(0, n));
+      } else {
+        StagedLiteral& m = staged_.back();
+        m.check.feed(bytes.substr(0, n));
+        if (m.file && staging_status_.is_ok()) staging_status_ = m.file->write(bytes.substr(0, n));
+      }
       literal_left_ -= n;
       bytes.remove_prefix(n);
+      if (literal_left_ == 0 && staging_) end_message_literal();
       continue;
     }
     size_t nl = bytes.find('\n');
@@ -71,7 +78,7 @@ void Session::feed(std::string_view bytes) {
     }
     if (discarding_line_ || line.size() > kMaxLine) {
       discarding_line_ = false;
-      pending_.clear();
+      reset_command();
       reply("* BAD Line too long");
       continue;
     }
@@ -84,22 +91,37 @@ void Session::handle_line(std::string_view line) {
   if (state_ == State::kIdle) return idle_line(line);
   pending_ += line;
   if (auto lit = trailing_literal(line)) {
-    if (lit->size > options_.max_literal) {
+    bool message = announces_append_message(pending_);
+    if (lit->size > (message ? options_.max_literal : kMaxInlineLiteral)) {
       std::string tag = pending_.substr(0, pending_.find(' '));
-      pending_.clear();
+      reset_command();
       if (!lit->synchronising) skip_left_ = lit->size;
       // The rest of the command follows the literal on a line of its own.
       drop_rest_ = !lit->synchronising;
       reply((tag.empty() ? "*" : tag) + " NO [TOOBIG] Literal too large");
       return;
     }
+    if (lit->synchronising) reply("+ go ahead");
+    if (message) return begin_message_literal(lit->size, lit->binary);
     pending_ += "\r\n";
     literal_left_ = lit->size;
-    if (lit->synchronising) reply("+ go ahead");
     return;
   }
+  finish_command();
+}
+
+void Session::finish_command() {
   std::string command = std::exchange(pending_, {});
   execute(command);
+  reset_command();
+}
+
+void Session::reset_command() {
+  pending_.clear();
+  staged_.clear();
+  staging_status_ = Status();
+  staging_ = false;
+  literal_left_ = 0;
 }
 
 void Session::execute(std::string_view bytes) {
@@ -227,7 +249,8 @@ void Session::tagged_error(const Command& cmd, const Status& st) {
 }
 
 std::string Session::capabilities() const {
-  std::string caps = "IMAP4rev1 LITERAL+ ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN";
+  std::string caps =
+      "IMAP4rev1 LITERAL+ ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN MULTIAPPEND";
   if (state_ == State::kNotAuthenticated) {
     if (options_.tls_available && !options_.secure) caps += " STARTTLS";
     if (!options_.secure && !options_.allow_plaintext) {
@@ -356,7 +379,7 @@ void Session::tls_started() {
   sasl_.reset();
   // Anything the client pipelined before the handshake is discarded.
   line_.clear();
-  pending_.clear();
+  reset_command();
 }
 
 void Session::cmd_enable(const Command& cmd) {

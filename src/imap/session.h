@@ -9,9 +9,13 @@
 //
 // Framing: a command line ending in a literal `{n}` waits for n bytes (after
 // "+ go ahead" for a synchronising literal), then for the rest of the line;
-// the assembled command goes to parse_command(). Lines over kMaxLine and
-// literals over SessionOptions::max_literal get BAD (the literal's bytes are
-// skipped, non-synchronising ones included), and the session carries on.
+// the assembled command goes to parse_command(). An APPEND's message
+// literals are not assembled but streamed, as they arrive, to staging files
+// on the target mailbox's partition (so a 50 MB message never sits in
+// memory); the command then carries an empty literal in each one's place.
+// Lines over kMaxLine, message literals over SessionOptions::max_literal and
+// other literals over kMaxInlineLiteral get NO [TOOBIG] (the literal's bytes
+// are skipped, non-synchronising ones included), and the session carries on.
 //
 // Every change goes through store::Instance (so the sync log records it);
 // every mailbox access is checked against the mailbox's ACL.
@@ -28,6 +32,7 @@
 #include <string_view>
 #include <vector>
 
+#include "imap/message_check.h"
 #include "imap/namespace.h"
 #include "imap/parser.h"
 #include "imap/selected.h"
@@ -93,7 +98,15 @@ class Session {
   void tagged(const Command& cmd, std::string_view status, std::string_view text);
   void tagged_error(const Command& cmd, const Status& st);
   std::string capabilities() const;
-  void after_command(const Command& cmd);
+  // A command is complete: run it, then drop its staged messages.
+  void finish_command();
+  // Starts streaming a message literal of `size` bytes (a literal8 if
+  // `binary`) for the APPEND assembled so far in pending_
+  // (session_append.cc).
+  void begin_message_literal(uint64_t size, bool binary);
+  void end_message_literal();
+  // Forgets a partly read command (its staged messages included).
+  void reset_command();
 
   // ---- connection and authentication (session.cc) ----
   void cmd_capability(const Command& cmd);
@@ -123,6 +136,8 @@ class Session {
   void cmd_status(const Command& cmd);
   Result<std::string> status_items(const std::string& name, const std::vector<Value>& items);
   void cmd_namespace(const Command& cmd);
+
+  // ---- APPEND and MULTIAPPEND (session_append.cc) ----
   void cmd_append(const Command& cmd);
 
   // ---- rights and quota (session_admin.cc) ----
@@ -162,6 +177,16 @@ class Session {
   bool discarding_line_ = false;  // the current line went over kMaxLine
   bool drop_rest_ = false;        // the next line ends a refused command
   std::string line_;              // a line not yet terminated
+  // The current command's APPEND messages, in order; the literal being read
+  // goes to the last one while `staging_`. A null file or a non-OK
+  // `staging_status_` means staging failed and the APPEND will answer NO.
+  struct StagedLiteral {
+    std::unique_ptr<store::StagedMessage> file;
+    MessageCheck check;
+  };
+  std::vector<StagedLiteral> staged_;
+  Status staging_status_;
+  bool staging_ = false;
 
   std::string userid_;
   bool is_admin_ = false;

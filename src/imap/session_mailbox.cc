@@ -1,5 +1,5 @@
 // Mailbox-level commands: CREATE, DELETE, RENAME, (UN)SUBSCRIBE, LIST, LSUB,
-// STATUS, NAMESPACE, APPEND.
+// STATUS, NAMESPACE.
 #include <algorithm>
 #include <map>
 #include <set>
@@ -9,7 +9,7 @@
 #include "store/acl.h"
 #include "store/mboxname.h"
 #include "store/record.h"
-#include "store/staged_message.h"
+#include "store/user_delete.h"
 
 namespace replimail::imap {
 namespace {
@@ -48,28 +48,6 @@ bool list_match(std::string_view pat, const std::string& name, char sep) {
     }
   }
   return false;
-}
-
-uint32_t flags_from(const std::vector<Value>& items, std::vector<std::string>* keywords,
-                    Status* st) {
-  uint32_t bits = 0;
-  for (const Value& v : items) {
-    if (!v.is_atom() || v.text.empty()) {
-      *st = Status(Code::kProtocolError, "Invalid flag");
-      return 0;
-    }
-    if (v.text[0] == '\\') {
-      uint32_t b = store::system_flag_bit(v.text);
-      if (b == 0 || b == store::kFlagExpunged) {
-        *st = Status(Code::kProtocolError, "Invalid system flag " + v.text);
-        return 0;
-      }
-      bits |= b;
-    } else if (std::find(keywords->begin(), keywords->end(), v.text) == keywords->end()) {
-      keywords->push_back(v.text);
-    }
-  }
-  return bits;
 }
 
 }  // namespace
@@ -165,18 +143,10 @@ void Session::cmd_delete(const Command& cmd) {
     state_ = State::kAuthenticated;
   }
   if (store::mboxname_is_inbox(*name)) {
-    // Deleting a user (an administrator's DELETE user/alice) removes every
-    // mailbox of the user, deepest first.
-    auto tree = instance_.mailboxes().list_tree(*name);
-    if (!tree.ok()) return tagged_error(cmd, tree.status());
-    std::vector<store::MailboxEntry> all = std::move(tree).value();
-    std::sort(all.begin(), all.end(),
-              [](const auto& a, const auto& b) { return a.name.size() > b.name.size(); });
-    for (const auto& m : all) {
-      if (!m.is_real()) continue;
-      Status st = instance_.delete_mailbox(m.name);
-      if (!st.is_ok()) return tagged_error(cmd, st);
-    }
+    // An administrator's DELETE user/alice deletes the user (mailboxes, seen
+    // state, subscriptions, quota root; UNUSER for the replicas).
+    Status st = store::delete_user(instance_, store::mboxname_owner(*name));
+    if (!st.is_ok()) return tagged_error(cmd, st);
     return tagged(cmd, "OK", "Completed");
   }
   Status st = instance_.delete_mailbox(*name);
@@ -427,63 +397,6 @@ void Session::cmd_status(const Command& cmd) {
   if (!s.ok()) return tagged_error(cmd, s.status());
   reply("* STATUS " + imap_astring(external(*name)) + " (" + *s + ")");
   tagged(cmd, "OK", "Completed");
-}
-
-void Session::cmd_append(const Command& cmd) {
-  const auto& a = cmd.args;
-  if (a.size() < 2 || a.size() > 4 || !a.back().is_string()) {
-    return tagged(cmd, "BAD", "Invalid APPEND arguments");
-  }
-  auto name = mailbox_arg(a[0]);
-  if (!name.ok()) return tagged_error(cmd, name.status());
-  std::vector<std::string> keywords;
-  uint32_t flags = 0;
-  int64_t internaldate = 0;
-  for (size_t i = 1; i + 1 < a.size(); ++i) {
-    if (a[i].is_list() && i == 1) {
-      Status st;
-      flags = flags_from(a[i].items, &keywords, &st);
-      if (!st.is_ok()) return tagged_error(cmd, st);
-    } else if (a[i].is_string()) {
-      auto t = parse_date_time(a[i].text);
-      if (!t) return tagged(cmd, "BAD", "Invalid date-time");
-      internaldate = *t;
-    } else {
-      return tagged(cmd, "BAD", "Invalid APPEND arguments");
-    }
-  }
-  const std::string& body = a.back().text;
-  if (body.empty()) return tagged(cmd, "NO", "Message has no content");
-  auto e = instance_.lookup(*name);
-  if (!e.ok()) {
-    if (e.status().code() == Code::kMailboxNonexistent) {
-      return tagged(cmd, "NO", "[TRYCREATE] Mailbox does not exist");
-    }
-    return tagged_error(cmd, e.status());
-  }
-  std::string rights = rights_of(*e);
-  if (rights.find('i') == std::string::npos) {
-    bool hidden = rights.find('l') == std::string::npos && rights.find('r') == std::string::npos;
-    return tagged_error(cmd, hidden ? Status(Code::kMailboxNonexistent, "") : denied());
-  }
-  if (store::mboxname_owner(*name) != userid_) flags &= ~store::kFlagSeen;
-  auto staged = instance_.stage_message(e->partition);
-  if (!staged.ok()) return tagged_error(cmd, staged.status());
-  Status st = (*staged)->write(body);
-  if (st.is_ok()) st = (*staged)->finish();
-  if (!st.is_ok()) return tagged_error(cmd, st);
-  store::AppendRequest req;
-  req.mailbox = *name;
-  req.message = staged->get();
-  req.system_flags = flags;
-  req.user_flags = keywords;
-  req.internaldate = internaldate;
-  auto results = instance_.append({req});
-  if (results.empty()) return tagged(cmd, "NO", "[SERVERBUG] append failed");
-  if (!results[0].status.is_ok()) return tagged_error(cmd, results[0].status);
-  tagged(cmd, "OK",
-         "[APPENDUID " + std::to_string(results[0].uidvalidity) + " " +
-             std::to_string(results[0].uid) + "] Completed");
 }
 
 }  // namespace replimail::imap

@@ -81,6 +81,22 @@ TEST(ParserTest, TrailingLiteral) {
   EXPECT_FALSE(trailing_literal("a X {99999999999999999999999}"));
 }
 
+TEST(ParserTest, AppendMessageLiterals) {
+  EXPECT_TRUE(announces_append_message("a APPEND INBOX {123}"));
+  EXPECT_TRUE(
+      announces_append_message("a append INBOX (\\Seen) \"1-Feb-2024 10:00:00 +0000\" {5+}"));
+  EXPECT_TRUE(announces_append_message("a APPEND INBOX ~{7}"));
+  // MULTIAPPEND: a later message, after the stand-in of the first.
+  EXPECT_TRUE(announces_append_message("a APPEND INBOX {0}\r\n (\\Flagged) {9}"));
+  // The mailbox name itself as a literal, then a message after it.
+  EXPECT_FALSE(announces_append_message("a APPEND {5}"));
+  EXPECT_TRUE(announces_append_message("a APPEND {5}\r\nINBOX {9}"));
+  EXPECT_FALSE(announces_append_message("a LOGIN alice {5}"));
+  EXPECT_FALSE(announces_append_message("a UID APPEND INBOX {5}"));
+  EXPECT_FALSE(announces_append_message("a APPEND INBOX (\\Seen {5}"));
+  EXPECT_FALSE(announces_append_message("a APPEND INBOX"));
+}
+
 TEST(ParserTest, NestedLists) {
   Command c = parse_ok("a x (a (b c) ((d)))");
   ASSERT_EQ(c.args.size(), 1u);

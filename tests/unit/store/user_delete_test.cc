@@ -8,16 +8,16 @@
 namespace replimail::store {
 namespace {
 
-using testing::L;
 using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
+using testing::L;
 
 TEST(DeleteUser, RemovesMailboxesUserDataAndQuotaThenLogsUnuser) {
   testing::TempInstance t;
   Instance& inst = t.inst();
-  for (const char* name : {"user.alice", "user.alice.Sent", "user.alice.Sent.2024", "user.bob",
-                           "user.alicexyz"}) {
+  for (const char* name :
+       {"user.alice", "user.alice.Sent", "user.alice.Sent.2024", "user.bob", "user.alicexyz"}) {
     ASSERT_TRUE(inst.create_mailbox(name).ok()) << name;
   }
   t.deliver("user.alice", "Subject: a\r\n\r\nx\r\n");
