@@ -11,11 +11,15 @@
 
 #include "common/fs.h"
 #include "store/acl.h"
+#include "store/mailbox_index.h"
 #include "store/sync_crc.h"
 #include "synclog/synclog.h"
 
 namespace replimail::store {
 namespace {
+
+// Mailbox indexes a process keeps open between uses (see IndexPool).
+constexpr size_t kIdleIndexes = 16;
 
 // Removes every file in `dir`, then the directory itself.
 Status remove_dir_files(const std::string& dir) {
@@ -51,6 +55,7 @@ Result<std::unique_ptr<Instance>> Instance::open(const Config& cfg) {
   if (!s) return s;
   std::unique_ptr<Instance> inst(new Instance(cfg));
   inst->synclog_ = std::make_unique<synclog::SyncLog>(cfg);
+  inst->index_pool_ = std::make_shared<IndexPool>(kIdleIndexes);
   auto mbl = MailboxList::open(confdir + "/mailboxes.db");
   if (!mbl.ok()) return mbl.status();
   inst->mboxlist_ = std::move(*mbl);
@@ -183,6 +188,7 @@ Status Instance::delete_mailbox(std::string_view name) {
   auto ppath = partition_path(e->partition);
   if (!ppath.ok()) return ppath.status();
   std::string dir = mailbox_dir(*ppath, e->uniqueid);
+  index_pool_->forget(dir + "/" + index::kIndexFile);
   // Hold the mailbox's write lock while it becomes a tombstone, so that no
   // append commits into it afterwards (appends re-check under the lock).
   auto mbox = Mailbox::open(*e, dir, nullptr);
@@ -302,7 +308,7 @@ Result<std::unique_ptr<Mailbox>> Instance::open_mailbox(std::string_view name) {
   if (!e.ok()) return e.status();
   auto ppath = partition_path(e->partition);
   if (!ppath.ok()) return ppath.status();
-  return Mailbox::open(*e, mailbox_dir(*ppath, e->uniqueid), synclog_.get());
+  return Mailbox::open(*e, mailbox_dir(*ppath, e->uniqueid), synclog_.get(), index_pool_);
 }
 
 Result<std::unique_ptr<StagedMessage>> Instance::stage_message(std::string_view partition) {

@@ -17,6 +17,7 @@
 #include "common/status.h"
 #include "store/annotations.h"
 #include "store/append.h"
+#include "store/index_pool.h"
 #include "store/mailbox.h"
 #include "store/mboxlist.h"
 #include "store/mboxname.h"
@@ -127,6 +128,8 @@ class Instance {
   Config cfg_;
   std::unique_ptr<synclog::SyncLog> synclog_;
   std::unique_ptr<MailboxList> mboxlist_;
+  // Idle mailbox index connections reused by open_mailbox().
+  std::shared_ptr<IndexPool> index_pool_;
   std::unique_ptr<UserData> userdata_;
   std::unique_ptr<QuotaDb> quota_;
   std::unique_ptr<AnnotationDb> annotations_;

@@ -11,6 +11,7 @@
 #include <ctime>
 
 #include "common/fs.h"
+#include "store/index_pool.h"
 #include "store/mailbox_index.h"
 #include "store/sqlite_db.h"
 #include "store/staged_message.h"
@@ -32,10 +33,16 @@ std::string message_file(const std::string& dir, uint32_t uid) {
 }
 
 Mailbox::Mailbox(MailboxEntry entry, std::string dir, std::unique_ptr<SqliteDb> db,
-                 synclog::SyncLog* synclog)
-    : entry_(std::move(entry)), dir_(std::move(dir)), db_(std::move(db)), synclog_(synclog) {}
+                 synclog::SyncLog* synclog, std::shared_ptr<IndexPool> pool)
+    : entry_(std::move(entry)),
+      dir_(std::move(dir)),
+      db_(std::move(db)),
+      synclog_(synclog),
+      pool_(std::move(pool)) {}
 
-Mailbox::~Mailbox() = default;
+Mailbox::~Mailbox() {
+  if (pool_) pool_->release(std::move(db_));
+}
 
 Status Mailbox::create(const MailboxEntry& entry, const std::string& dir,
                        const MailboxCounters& counters) {
@@ -63,15 +70,20 @@ Status Mailbox::create(const MailboxEntry& entry, const std::string& dir,
 }
 
 Result<std::unique_ptr<Mailbox>> Mailbox::open(const MailboxEntry& entry, const std::string& dir,
-                                               synclog::SyncLog* synclog) {
+                                               synclog::SyncLog* synclog,
+                                               std::shared_ptr<IndexPool> pool) {
   std::string path = dir + "/" + kIndexFile;
   if (!fs::exists(path))
     return Status(Code::kMailboxNonexistent, fmt::format("{}: index {} missing", entry.name, path));
-  auto db = SqliteDb::open(path);
+  bool fresh = true;
+  auto db = pool ? pool->acquire(path, &fresh) : SqliteDb::open(path);
   if (!db.ok()) return db.status();
-  Status s = (*db)->exec(kSchema);
-  if (!s) return s;
-  return std::unique_ptr<Mailbox>(new Mailbox(entry, dir, std::move(*db), synclog));
+  if (fresh) {
+    Status s = (*db)->exec(kSchema);
+    if (!s) return s;
+  }
+  return std::unique_ptr<Mailbox>(
+      new Mailbox(entry, dir, std::move(*db), synclog, std::move(pool)));
 }
 
 Result<MailboxCounters> Mailbox::counters() { return read_counters(*db_); }

@@ -33,6 +33,7 @@ class SyncLog;
 namespace replimail::store {
 
 class SqliteDb;
+class IndexPool;
 class StagedMessage;
 class MailboxTxn;
 
@@ -50,8 +51,11 @@ class Mailbox {
                        const MailboxCounters& counters);
   // Opens the mailbox of `entry` stored in `dir`. `synclog` (may be null in
   // tests of this class alone) receives MAILBOX/APPEND lines on commit.
+  // `pool` (may be null) lends an idle connection to the index and takes it
+  // back when the Mailbox is destroyed.
   static Result<std::unique_ptr<Mailbox>> open(const MailboxEntry& entry, const std::string& dir,
-                                               synclog::SyncLog* synclog);
+                                               synclog::SyncLog* synclog,
+                                               std::shared_ptr<IndexPool> pool = nullptr);
   ~Mailbox();
 
   const MailboxEntry& entry() const { return entry_; }
@@ -80,12 +84,13 @@ class Mailbox {
  private:
   friend class MailboxTxn;
   Mailbox(MailboxEntry entry, std::string dir, std::unique_ptr<SqliteDb> db,
-          synclog::SyncLog* synclog);
+          synclog::SyncLog* synclog, std::shared_ptr<IndexPool> pool);
 
   MailboxEntry entry_;
   std::string dir_;
   std::unique_ptr<SqliteDb> db_;
   synclog::SyncLog* synclog_;
+  std::shared_ptr<IndexPool> pool_;  // takes db_ back on destruction; may be null
 };
 
 // A write transaction on one mailbox. Either append_new() (the store assigns
