@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -196,7 +197,46 @@ Result<int> open_listener(const ListenAddress& addr, int backlog) {
   return fd;
 }
 
-Result<int> connect_to(const std::string& host, uint16_t port) {
+namespace {
+
+// connect() on a non-blocking `fd`, waiting at most `timeout` for the
+// answer; the descriptor is made blocking again on success.
+Status connect_within(int fd, const struct sockaddr* sa, socklen_t len,
+                      std::chrono::milliseconds timeout, const std::string& what) {
+  int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0)
+    return errno_status("fcntl", what);
+  if (::connect(fd, sa, len) != 0) {
+    if (errno != EINPROGRESS) return errno_status("connect", what);
+    struct pollfd p {};
+    p.fd = fd;
+    p.events = POLLOUT;
+    int n;
+    do {
+      n = ::poll(&p, 1, static_cast<int>(timeout.count()));
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) return errno_status("poll", what);
+    if (n == 0) {
+      return Status(Code::kIoError,
+                    fmt::format("connect {}: timed out after {} ms", what, timeout.count()));
+    }
+    int err = 0;
+    socklen_t errlen = sizeof err;
+    if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &errlen) != 0)
+      return errno_status("getsockopt", what);
+    if (err != 0) {
+      errno = err;
+      return errno_status("connect", what);
+    }
+  }
+  if (::fcntl(fd, F_SETFL, flags) != 0) return errno_status("fcntl", what);
+  return Status::ok();
+}
+
+}  // namespace
+
+Result<int> connect_to(const std::string& host, uint16_t port,
+                       std::chrono::milliseconds timeout) {
   if (!host.empty() && host.front() == '/') {
     if (host.size() >= sizeof(sockaddr_un::sun_path))
       return Status(Code::kInvalidArgument, fmt::format("unix socket path too long: {}", host));
@@ -227,11 +267,13 @@ Result<int> connect_to(const std::string& host, uint16_t port) {
       out = errno_status("socket", what);
       continue;
     }
-    if (::connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+    Status c = connect_within(fd, ai->ai_addr, static_cast<socklen_t>(ai->ai_addrlen), timeout,
+                              what);
+    if (c) {
       out = fd;
       break;
     }
-    out = errno_status("connect", what);
+    out = c;
     ::close(fd);
   }
   ::freeaddrinfo(res);

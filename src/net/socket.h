@@ -4,6 +4,7 @@
 
 #include <sys/socket.h>
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -45,9 +46,13 @@ Result<uint16_t> resolve_port(std::string_view port);
 Result<int> open_listener(const ListenAddress& addr, int backlog);
 
 // Connects to host:port (trying every address getaddrinfo gives) or, when
-// `host` starts with '/', to that unix socket (port ignored).
-// The descriptor is close-on-exec; the caller owns it.
-Result<int> connect_to(const std::string& host, uint16_t port);
+// `host` starts with '/', to that unix socket (port ignored). A TCP attempt
+// that gets no answer within `timeout` (e.g. the link to the host is cut)
+// fails with kIoError "timed out" instead of waiting for the kernel's SYN
+// retries (about two minutes); 10 s is Cyrus's client_timeout default.
+// The descriptor is blocking and close-on-exec; the caller owns it.
+Result<int> connect_to(const std::string& host, uint16_t port,
+                       std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
 // Printable endpoint names, "127.0.0.1:143", "[::1]:143" or "unix:/path"
 // (with an unnamed unix peer "unix").

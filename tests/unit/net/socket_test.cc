@@ -1,9 +1,12 @@
 #include "net/socket.h"
 
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+#include <chrono>
 
 namespace replimail::net {
 namespace {
@@ -163,6 +166,30 @@ TEST(ConnectTest, RefusedAndMissingSocket) {
   ::close(*l);
   EXPECT_FALSE(connect_to("127.0.0.1", port).ok());
   EXPECT_FALSE(connect_to("/nonexistent/socket", 0).ok());
+}
+
+TEST(ConnectTest, UnansweredConnectGivesUpAtTheTimeout) {
+  // 192.0.2.0/24 is reserved for documentation: nothing answers there, so
+  // the attempt either times out or is refused as unreachable at once;
+  // either way it must not wait for the kernel's SYN retries.
+  auto start = std::chrono::steady_clock::now();
+  auto c = connect_to("192.0.2.1", 9, std::chrono::milliseconds(300));
+  auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_FALSE(c.ok());
+  EXPECT_LT(took, std::chrono::seconds(2)) << c.status().to_string();
+}
+
+TEST(ConnectTest, ConnectedDescriptorIsBlocking) {
+  ListenAddress a;
+  a.host = "127.0.0.1";
+  a.family = AF_INET;
+  auto l = open_listener(a, 8);
+  ASSERT_TRUE(l.ok());
+  auto c = connect_to("127.0.0.1", bound_port(*l), std::chrono::milliseconds(500));
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  EXPECT_EQ(::fcntl(*c, F_GETFL) & O_NONBLOCK, 0);
+  ::close(*c);
+  ::close(*l);
 }
 
 }  // namespace
