@@ -20,6 +20,7 @@
 #include "common/log.h"
 #include "master/cyrus_conf.h"
 #include "master/supervisor.h"
+#include "synclog/channels.h"
 
 namespace {
 
@@ -100,6 +101,8 @@ int main(int argc, char** argv) {
       spdlog::error("{}", config.status().message());
       return 1;
     }
+    for (const std::string& w : replimail::synclog::check_channels(*config))
+      spdlog::warn("sync log: {}", w);
   }
   auto bin_dir = replimail::master::self_exe_dir();
   if (!bin_dir) {
