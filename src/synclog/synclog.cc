@@ -64,19 +64,24 @@ std::vector<std::string> parse_channel_list(std::string_view value) {
   return out;
 }
 
-Status append_lines(const std::string& path, std::string_view formatted) {
-  // fcntl locks belong to the process, so they do not order this process's
-  // own threads: one thread's unlock would release another's lock while it
-  // still writes, and a reader could take the file over in between.
-  static std::mutex in_process;
-  std::lock_guard<std::mutex> guard(in_process);
+namespace {
+
+// One log file, open and locked with `formatted` written, awaiting fsync.
+struct Locked {
+  int fd = -1;
+  Status status;
+};
+
+// Opens `path`, takes its lock and writes `formatted` (Cyrus's writer, up
+// to the fsync). On success the returned fd is still locked.
+Locked lock_and_write(const std::string& path, std::string_view formatted) {
   for (int attempt = 0; attempt < kRetries; ++attempt) {
     int fd = open_log(path);
-    if (fd < 0) return errno_status("open " + path);
+    if (fd < 0) return {-1, errno_status("open " + path)};
     if (lock_fd(fd, F_WRLCK) < 0) {
       Status s = errno_status("lock " + path);
       ::close(fd);
-      return s;
+      return {-1, s};
     }
     // A reader may have renamed the file to log-run after our open(); its
     // lock+unlock only waits for writers already holding the lock, so we
@@ -86,16 +91,51 @@ Status append_lines(const std::string& path, std::string_view formatted) {
     if (::fstat(fd, &by_fd) == 0 && ::stat(path.c_str(), &by_name) == 0 &&
         by_fd.st_ino == by_name.st_ino && by_fd.st_dev == by_name.st_dev) {
       Status s = fs::write_all(fd, formatted, path);
-      if (s) s = fs::fsync_fd(fd, path);
+      if (s) return {fd, s};
       lock_fd(fd, F_UNLCK);
       ::close(fd);
-      return s;
+      return {-1, s};
     }
     lock_fd(fd, F_UNLCK);
     ::close(fd);
   }
-  return Status(Code::kIoError,
-                "log " + path + " renamed under us " + std::to_string(kRetries) + " times");
+  return {-1, Status(Code::kIoError, "log " + path + " renamed under us " +
+                                         std::to_string(kRetries) + " times")};
+}
+
+// fcntl locks belong to the process, so they do not order this process's
+// own threads: one thread's unlock would release another's lock while it
+// still writes, and a reader could take the file over in between.
+std::mutex in_process;
+
+}  // namespace
+
+std::vector<Status> append_to_logs(const std::vector<std::string>& paths,
+                                   std::string_view formatted) {
+  std::lock_guard<std::mutex> guard(in_process);
+  // Every file is written before any is flushed, so that the flushes
+  // share the filesystem's journal commits instead of paying one each.
+  // Locks are taken in the order given (the configured channel order,
+  // the same in every process).
+  std::vector<Locked> locked;
+  locked.reserve(paths.size());
+  for (const auto& path : paths) locked.push_back(lock_and_write(path, formatted));
+  std::vector<Status> out;
+  out.reserve(paths.size());
+  for (size_t i = 0; i < paths.size(); ++i) {
+    Status s = locked[i].status;
+    if (locked[i].fd >= 0) {
+      s = fs::fsync_fd(locked[i].fd, paths[i]);
+      lock_fd(locked[i].fd, F_UNLCK);
+      ::close(locked[i].fd);
+    }
+    out.push_back(s);
+  }
+  return out;
+}
+
+Status append_lines(const std::string& path, std::string_view formatted) {
+  return append_to_logs({path}, formatted)[0];
 }
 
 SyncLog::SyncLog(const Config& cfg)
@@ -125,9 +165,14 @@ void SyncLog::suppress() {
 
 Status SyncLog::write_all_channels(const std::string& formatted, std::string_view what) {
   Status result;
-  for (const auto& channel : channels()) {
-    std::string path = log_path(confdir_, channel);
-    Status s = append_lines(path, formatted);
+  std::vector<std::string> chans = channels();
+  std::vector<std::string> paths;
+  for (const auto& channel : chans) paths.push_back(log_path(confdir_, channel));
+  std::vector<Status> written = append_to_logs(paths, formatted);
+  for (size_t i = 0; i < chans.size(); ++i) {
+    const std::string& channel = chans[i];
+    const std::string& path = paths[i];
+    const Status& s = written[i];
     if (!s) {
       spdlog::error("sync_log: event lost for channel '{}' ({}): {}: {}", channel, path,
                     s.to_string(), what);
