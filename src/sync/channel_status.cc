@@ -207,8 +207,9 @@ std::string reports_text(const std::vector<ChannelReport>& reports, int64_t now_
     out += fmt::format("  client       {}\n", r.client_alive
                                                   ? fmt::format("running (pid {})", r.status->pid)
                                                   : std::string("not running"));
-    out += fmt::format("  state        {}{}\n", j["state"].get<std::string>(),
-                       r.status && !r.status->replica.empty() ? " to " + r.status->replica : "");
+    out += fmt::format("  state        {}\n", j["state"].get<std::string>());
+    if (r.status && !r.status->replica.empty())
+      out += fmt::format("  replica      {}\n", r.status->replica);
     out += fmt::format("  connected    {}\n", j["connected"].get<bool>() ? "yes" : "no");
     out += fmt::format("  backlog      {} lines, oldest {}\n", r.backlog_lines,
                        r.oldest_age_ms < 0

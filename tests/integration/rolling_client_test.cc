@@ -1,0 +1,325 @@
+// Rolling replication end to end: a primary whose master runs
+// `sync_client -r -n replica` as a DAEMON, a replica instance running
+// sync_server; mail delivered over LMTP must reach the replica on its own,
+// through a replica outage (backlog visible in `sync_status -j`), a
+// SIGKILLed sync_client (master restarts it; it finishes the log-run), a
+// shutdown file, and the bootstrap (`sync_client -A -n replica`) resuming
+// only the users an interrupted run left pending.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "harness.h"
+
+extern char** environ;
+
+namespace replimail::testing {
+namespace {
+
+using std::chrono::milliseconds;
+using Clock = std::chrono::steady_clock;
+
+Instance::Options replica_options() {
+  Instance::Options o;
+  o.services = {{"lmtp", "lmtpd -a"}, {"csync", "sync_server"}};
+  o.imapd_extra = {"failedloginpause: 0"};
+  return o;
+}
+
+Instance::Options primary_options(int replica_port, bool daemon) {
+  Instance::Options o;
+  o.imapd_extra = {"replica_sync_host: 127.0.0.1:" + std::to_string(replica_port),
+                   "replica_sync_authname: admin", "replica_sync_password: adminpw",
+                   "sync_authname: admin", "sync_password: adminpw"};
+  if (daemon) o.daemons = {{"syncreplica", "sync_client -r -n replica"}};
+  return o;
+}
+
+std::string deliver(const Instance& primary, const std::string& rcpt, int n,
+                    const std::string& prefix, int size = 600) {
+  auto r = primary.python("lmtp_deliver.py",
+                          {"--port", std::to_string(primary.lmtp_port()), "-n", std::to_string(n),
+                           "--rcpt", rcpt, "--prefix", prefix, "--size", std::to_string(size)});
+  return r.ok() ? "" : r.describe();
+}
+
+size_t live_records(const Instance& inst, const std::string& mailbox) {
+  auto snap = inst.snapshot(mailbox);
+  if (!snap.error.empty()) return 0;
+  size_t n = 0;
+  for (const auto& r : snap.records) n += r.expunged() ? 0 : 1;
+  return n;
+}
+
+// Polls until `pred` holds or `limit` passes.
+template <typename Pred>
+bool eventually(Pred pred, milliseconds limit = milliseconds(20000)) {
+  auto t0 = Clock::now();
+  while (Clock::now() - t0 < limit) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  return pred();
+}
+
+// The "replica" entry of `sync_status -j`.
+nlohmann::json channel_status(const Instance& primary, const std::string& channel = "replica") {
+  auto r = primary.tool("sync_status", {"-j"});
+  if (!r.ok()) return nlohmann::json();
+  auto j = nlohmann::json::parse(r.out, nullptr, false);
+  if (!j.is_object()) return nlohmann::json();
+  for (const auto& c : j["channels"])
+    if (c["channel"] == channel) return c;
+  return nlohmann::json();
+}
+
+// Every record and file of `name` equal on both sides.
+void expect_same(const Instance& primary, const Instance& replica, const std::string& name) {
+  auto p = primary.snapshot(name);
+  auto r = replica.snapshot(name);
+  ASSERT_EQ(p.error, "") << name;
+  ASSERT_EQ(r.error, "") << name;
+  EXPECT_EQ(p.counters, r.counters) << name;
+  ASSERT_EQ(p.records.size(), r.records.size()) << name;
+  for (size_t i = 0; i < p.records.size(); i++) EXPECT_EQ(p.records[i], r.records[i]) << name;
+  size_t files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(r.dir))
+    if (e.path().filename().string().back() == '.') files++;
+  EXPECT_EQ(files, live_records(replica, name)) << name << ": one file per live message";
+}
+
+pid_t sync_client_of(const Instance& inst) {
+  for (pid_t pid : descendants_of(inst.master_pid())) {
+    std::string cmd = slurp("/proc/" + std::to_string(pid) + "/cmdline");
+    if (cmd.find("sync_client") != std::string::npos) return pid;
+  }
+  return -1;
+}
+
+TEST(RollingClient, DaemonFollowsTheLogThroughAReplicaOutage) {
+  Instance replica(replica_options());
+  ASSERT_EQ(replica.start(), "");
+  Instance primary(primary_options(replica.port("csync"), true));
+  ASSERT_EQ(primary.start(), "");
+  ASSERT_TRUE(primary.tool("cyr_mbox", {"create", "user.alice"}).ok());
+  ASSERT_TRUE(primary.tool("cyr_mbox", {"create", "user.bob"}).ok());
+  ASSERT_EQ(deliver(primary, "alice", 20, "a"), "");
+  ASSERT_EQ(deliver(primary, "bob", 5, "b"), "");
+  ASSERT_TRUE(eventually([&] {
+    return live_records(replica, "user.alice") == 20 && live_records(replica, "user.bob") == 5;
+  })) << primary.master_log();
+  auto up = channel_status(primary);
+  EXPECT_EQ(up["client_alive"], true) << up.dump();
+  EXPECT_EQ(up["connected"], true) << up.dump();
+  EXPECT_GE(up["last_lag_ms"].get<int64_t>(), 0) << up.dump();
+
+  // Replica down: the backlog grows and shows; the squatter channel does not
+  // care.
+  replica.stop();
+  ASSERT_EQ(deliver(primary, "alice", 10, "c"), "");
+  nlohmann::json down;
+  ASSERT_TRUE(eventually([&] {
+    down = channel_status(primary);
+    return down.is_object() && down["connected"] == false &&
+           down["backlog_lines"].get<int64_t>() > 0;
+  })) << down.dump();
+  EXPECT_GE(down["oldest_age_ms"].get<int64_t>(), 0) << down.dump();
+  EXPECT_NE(down["last_error"].get<std::string>(), "") << down.dump();
+  EXPECT_EQ(down["client_alive"], true) << down.dump();
+
+  // Back: it reconnects on its own and the backlog drains.
+  auto back_at = Clock::now();
+  ASSERT_EQ(replica.start(), "");
+  ASSERT_TRUE(eventually([&] { return live_records(replica, "user.alice") == 30; }))
+      << primary.master_log();
+  auto caught_up = std::chrono::duration_cast<milliseconds>(Clock::now() - back_at);
+  std::printf("replica restart to caught up: %lld ms\n", static_cast<long long>(caught_up.count()));
+  expect_same(primary, replica, "user.alice");
+  expect_same(primary, replica, "user.bob");
+  nlohmann::json after;
+  ASSERT_TRUE(eventually([&] {
+    after = channel_status(primary);
+    return after["connected"] == true && after["backlog_lines"] == 0;
+  })) << after.dump();
+  EXPECT_EQ(after["bootstrap"], "none");
+}
+
+TEST(RollingClient, KilledMidBatchIsRestartedAndConverges) {
+  Instance replica(replica_options());
+  ASSERT_EQ(replica.start(), "");
+  Instance primary(primary_options(replica.port("csync"), true));
+  ASSERT_EQ(primary.start(), "");
+  ASSERT_TRUE(primary.tool("cyr_mbox", {"create", "user.frank"}).ok());
+  // Build a big backlog while the replica is away, so that the client is
+  // busy with it when killed.
+  replica.stop();
+  ASSERT_EQ(deliver(primary, "frank", 300, "f", 20000), "");
+  ASSERT_EQ(replica.start(), "");
+  // Kill it while it uploads: the replica stages the files it receives
+  // under sync./<pid>/.
+  const std::string staging = replica.partition_dir() + "/sync./";
+  bool mid_upload = eventually(
+      [&] {
+        std::error_code ec;
+        for (auto it = std::filesystem::recursive_directory_iterator(staging, ec);
+             !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
+          if (it->is_regular_file(ec)) return true;
+        return false;
+      },
+      milliseconds(15000));
+  std::printf("sync_client killed %s\n", mid_upload ? "mid-upload" : "later");
+  pid_t victim = sync_client_of(primary);
+  ASSERT_GT(victim, 0);
+  ::kill(victim, SIGKILL);
+  ASSERT_TRUE(eventually([&] {
+    pid_t now = sync_client_of(primary);
+    return now > 0 && now != victim;
+  })) << primary.master_log();
+  ASSERT_TRUE(
+      eventually([&] { return live_records(replica, "user.frank") == 300; }, milliseconds(40000)))
+      << primary.master_log();
+  expect_same(primary, replica, "user.frank");
+  EXPECT_TRUE(eventually(
+      [&] { return !std::filesystem::exists(primary.channel_log_path("replica") + "-run"); }));
+}
+
+TEST(RollingClient, ShutdownFileAndChannelCheck) {
+  Instance replica(replica_options());
+  ASSERT_EQ(replica.start(), "");
+  Instance primary(primary_options(replica.port("csync"), false));
+  ASSERT_EQ(primary.start(), "");
+  ASSERT_TRUE(primary.tool("cyr_mbox", {"create", "user.gina"}).ok());
+  ASSERT_EQ(deliver(primary, "gina", 3, "g"), "");
+
+  // -1: one pass, exit 0 once drained.
+  auto once = primary.tool("sync_client", {"-r", "-1", "-n", "replica"});
+  EXPECT_EQ(once.exit_code, 0) << once.describe();
+  EXPECT_EQ(live_records(replica, "user.gina"), 3u);
+
+  // A channel nothing is logged to is refused.
+  auto wrong = primary.tool("sync_client", {"-r", "-n", "nosuch"});
+  EXPECT_EQ(wrong.exit_code, 78) << wrong.describe();
+  EXPECT_NE(wrong.err.find("sync_log_channels"), std::string::npos) << wrong.describe();
+
+  // The shutdown file stops a running client with exit 0 and is removed.
+  RunResult rolling;
+  std::thread t([&] { rolling = primary.tool("sync_client", {"-r", "-n", "replica"}); });
+  ASSERT_TRUE(eventually([&] { return channel_status(primary)["client_alive"] == true; }));
+  ASSERT_EQ(deliver(primary, "gina", 2, "h"), "");
+  ASSERT_TRUE(eventually([&] { return live_records(replica, "user.gina") == 5; }));
+  std::string shutdown =
+      std::filesystem::path(primary.channel_log_path("replica")).parent_path().string() +
+      "/shutdown";
+  ASSERT_TRUE(spit(shutdown, ""));
+  t.join();
+  EXPECT_EQ(rolling.exit_code, 0) << rolling.describe();
+  EXPECT_FALSE(std::filesystem::exists(shutdown));
+  auto st = channel_status(primary);
+  EXPECT_EQ(st["client_alive"], false) << st.dump();
+  EXPECT_EQ(st["state"], "not running") << st.dump();
+}
+
+// Starts `argv` without waiting; returns its pid.
+pid_t spawn(const std::vector<std::string>& argv) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+  pid_t pid = -1;
+  if (posix_spawn(&pid, args[0], &fa, nullptr, args.data(), environ) != 0) pid = -1;
+  posix_spawn_file_actions_destroy(&fa);
+  return pid;
+}
+
+TEST(RollingClient, BootstrapResumesOnlyPendingUsers) {
+  Instance replica(replica_options());
+  ASSERT_EQ(replica.start(), "");
+  Instance primary(primary_options(replica.port("csync"), false));
+  ASSERT_EQ(primary.start(), "");
+  const std::vector<std::string> users = {"u1", "u2", "u3", "u4", "u5", "u6"};
+  for (const auto& u : users) {
+    ASSERT_TRUE(primary.tool("cyr_mbox", {"create", "user." + u}).ok());
+    ASSERT_EQ(deliver(primary, u, 150, u, 8000), "");
+  }
+  const std::string progress =
+      std::filesystem::path(primary.channel_log_path("replica")).parent_path().string() +
+      "/bootstrap.json";
+
+  // Interrupted: SIGKILL once some users are done and some are not.
+  pid_t pid =
+      spawn({bin_dir() + "/sync_client", "-C", primary.imapd_conf(), "-A", "-n", "replica"});
+  ASSERT_GT(pid, 0);
+  size_t done_at_kill = 0;
+  bool caught = eventually(
+      [&] {
+        auto j = nlohmann::json::parse(slurp(progress), nullptr, false);
+        if (!j.is_object()) return false;
+        done_at_kill = j["done"].get<size_t>();
+        return done_at_kill >= 1;
+      },
+      milliseconds(30000));
+  ::kill(pid, SIGKILL);
+  int wstatus = 0;
+  ::waitpid(pid, &wstatus, 0);
+  ASSERT_TRUE(caught) << slurp(progress);
+  auto mid = nlohmann::json::parse(slurp(progress));
+  done_at_kill = mid["done"].get<size_t>();
+  std::printf("bootstrap killed with %zu/6 users done%s\n", done_at_kill,
+              mid["finished"].get<int64_t>() != 0 ? " (it had finished)" : "");
+  if (mid["finished"].get<int64_t>() == 0) {
+    EXPECT_EQ(channel_status(primary)["bootstrap"],
+              "bootstrap " + std::to_string(done_at_kill) + "/6 users");
+  }
+
+  // Resume: only the pending users are synced.
+  auto resumed = primary.tool("sync_client", {"-v", "-A", "-n", "replica"});
+  ASSERT_TRUE(resumed.ok()) << resumed.describe();
+  if (mid["finished"].get<int64_t>() == 0) {
+    EXPECT_NE(resumed.out.find("; " + std::to_string(done_at_kill) + " users done before"),
+              std::string::npos)
+        << resumed.out;
+  }
+  for (const auto& u : users) expect_same(primary, replica, "user." + u);
+  EXPECT_EQ(channel_status(primary)["bootstrap"], "ready");
+
+  // Deterministic resume: a progress file saying u1..u4 are done (they are
+  // not on this second replica) makes -A sync u5 and u6 only.
+  Instance replica2(replica_options());
+  ASSERT_EQ(replica2.start(), "");
+  nlohmann::json fake = {{"channel", "second"}, {"started", 1},
+                         {"finished", 0},       {"shared_done", false},
+                         {"messages", 0},       {"users", nlohmann::json::array()}};
+  for (const auto& u : users)
+    fake["users"].push_back({{"user", u}, {"done", u != "u5" && u != "u6"}, {"finished", 0}});
+  const std::string second_dir = primary.config_dir() + "/sync/second";
+  std::filesystem::create_directories(second_dir);
+  ASSERT_TRUE(spit(second_dir + "/bootstrap.json", fake.dump()));
+  const std::string target = "127.0.0.1:" + std::to_string(replica2.port("csync"));
+  auto partial = primary.tool("sync_client", {"-v", "-A", "-n", "second", "-S", target});
+  ASSERT_TRUE(partial.ok()) << partial.describe();
+  EXPECT_NE(partial.out.find("uploaded 300 messages"), std::string::npos) << partial.out;
+  EXPECT_NE(partial.out.find("; 4 users done before"), std::string::npos) << partial.out;
+  EXPECT_NE(replica2.snapshot("user.u1").error, "");
+  expect_same(primary, replica2, "user.u5");
+  expect_same(primary, replica2, "user.u6");
+  // Finished: the next -A starts over and takes everyone.
+  auto full = primary.tool("sync_client", {"-v", "-A", "-n", "second", "-S", target});
+  ASSERT_TRUE(full.ok()) << full.describe();
+  EXPECT_NE(full.out.find("; 0 users done before"), std::string::npos) << full.out;
+  for (const auto& u : users) expect_same(primary, replica2, "user." + u);
+}
+
+}  // namespace
+}  // namespace replimail::testing
