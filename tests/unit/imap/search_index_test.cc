@@ -1,0 +1,257 @@
+// SEARCH text keys answered from the full-text index must equal a scan:
+// varied generated messages, many needles, every text key, with some
+// messages left unindexed and some expunged after indexing.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "imap/parser.h"
+#include "imap/search.h"
+#include "imap/selected.h"
+#include "search/indexer.h"
+#include "store/instance.h"
+#include "store/staged_message.h"
+
+namespace replimail::imap {
+namespace {
+
+const std::vector<std::string> kWords = {
+    "apple", "banana", "Cherry", "delta", "echo",   "foxtrot", "Grüße", "straße",
+    "café",  "naïve",  "привет", "мир",   "日本語", "hello",   "world", "quick",
+    "brown", "jumps",  "over",   "lazy",  "dog",    "e-mail",  "x@y.z", "foo.bar",
+    "50%",   "C++",    "ÉCOLE",  "über",  "Ωmega",  "résumé",  "naive", "strasse"};
+
+std::string words(std::mt19937& rng, int n) {
+  std::string out;
+  for (int i = 0; i < n; ++i) {
+    if (i) out += (rng() % 7 == 0) ? ", " : " ";
+    out += kWords[rng() % kWords.size()];
+  }
+  return out;
+}
+
+std::string base64(const std::string& s) {
+  static const char* t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  size_t i = 0;
+  for (; i + 2 < s.size(); i += 3) {
+    unsigned v = (unsigned char)s[i] << 16 | (unsigned char)s[i + 1] << 8 | (unsigned char)s[i + 2];
+    for (int k = 18; k >= 0; k -= 6) out += t[(v >> k) & 63];
+  }
+  if (i + 1 == s.size()) {
+    unsigned v = (unsigned char)s[i] << 16;
+    out += t[(v >> 18) & 63];
+    out += t[(v >> 12) & 63];
+    out += "==";
+  } else if (i + 2 == s.size()) {
+    unsigned v = (unsigned char)s[i] << 16 | (unsigned char)s[i + 1] << 8;
+    out += t[(v >> 18) & 63];
+    out += t[(v >> 12) & 63];
+    out += t[(v >> 6) & 63];
+    out += '=';
+  }
+  return out;
+}
+
+std::string qp(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (c >= 0x80 || c == '=') {
+      char buf[4];
+      std::snprintf(buf, sizeof buf, "=%02X", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+std::string generate(std::mt19937& rng, int i) {
+  std::string subject = words(rng, 1 + rng() % 4);
+  std::string h = "From: " + words(rng, 1) + " <user" + std::to_string(rng() % 20) +
+                  "@example.com>\r\nTo: rcpt" + std::to_string(rng() % 5) + "@example.org\r\n";
+  if (rng() % 3 == 0) h += "Cc: " + words(rng, 2) + " <cc@example.net>\r\n";
+  if (rng() % 5 == 0) h += "X-Tag: " + words(rng, 2) + "\r\n";
+  h += "Message-ID: <m" + std::to_string(i) + "@gen>\r\n";
+  if (rng() % 4 == 0) {
+    h += "Subject: =?UTF-8?B?" + base64(subject) + "?=\r\n";
+  } else {
+    h += "Subject: " + subject + "\r\n";
+  }
+  std::string body = words(rng, 5 + rng() % 30);
+  switch (rng() % 4) {
+    case 0:
+      return h + "Content-Type: text/plain; charset=utf-8\r\n\r\n" + body + "\r\n";
+    case 1:
+      return h +
+             "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: "
+             "quoted-printable\r\n\r\n" +
+             qp(body) + "\r\n";
+    case 2:
+      return h +
+             "Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+             base64("<p>" + body + "</p>") + "\r\n";
+    default:
+      return h +
+             "Content-Type: multipart/alternative; boundary=b1\r\n\r\n--b1\r\nContent-Type: "
+             "text/plain\r\n\r\n" +
+             words(rng, 6) + "\r\n--b1\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<b>" +
+             body + "</b>\r\n--b1--\r\n";
+  }
+}
+
+class SearchIndexTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/rm_imap_search_XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    auto cfg = Config::parse("configdirectory: " + dir_ + "/conf\npartition-default: " + dir_ +
+                                 "/spool\nsearch_engine: xapian\n",
+                             "imapd.conf");
+    ASSERT_TRUE(cfg.ok());
+    auto inst = store::Instance::open(*cfg);
+    ASSERT_TRUE(inst.ok());
+    instance_ = std::move(*inst);
+    ASSERT_TRUE(instance_->create_mailbox("user.alice").ok());
+  }
+  void TearDown() override {
+    instance_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  void deliver(const std::string& bytes) {
+    auto staged = instance_->stage_message();
+    ASSERT_TRUE(staged.ok());
+    ASSERT_TRUE((*staged)->write(bytes).is_ok());
+    ASSERT_TRUE((*staged)->finish().is_ok());
+    store::AppendRequest req;
+    req.mailbox = "user.alice";
+    req.message = staged->get();
+    ASSERT_TRUE(instance_->append({req})[0].status.is_ok());
+  }
+  // UIDs matching `criteria` (a SEARCH command's arguments; "%N" stands
+  // for `needle`, sent as a literal), with or without the index.
+  std::vector<uint32_t> search(std::string criteria, bool use_index,
+                               const std::string& needle = "") {
+    size_t at = criteria.find("%N");
+    if (at != std::string::npos) {
+      criteria.replace(at, 2, "{" + std::to_string(needle.size()) + "}\r\n" + needle);
+    }
+    std::string tag;
+    auto cmd = parse_command("t SEARCH " + criteria, &tag);
+    EXPECT_TRUE(cmd.ok()) << criteria << ": " << cmd.status().message();
+    if (!cmd.ok()) return {};
+    auto req = parse_search(cmd->args);
+    EXPECT_TRUE(req.ok()) << criteria << ": " << req.status().message();
+    if (!req.ok()) return {};
+    auto sel = SelectedMailbox::open(*instance_, "user.alice", "alice", true);
+    EXPECT_TRUE(sel.ok());
+    SelectedMailbox& s = **sel;
+    IndexAnswers answers;
+    if (use_index) answers = IndexAnswers::prepare(*instance_, s, req->key);
+    std::vector<uint32_t> out;
+    for (uint32_t seq = 1; seq <= s.exists(); ++seq) {
+      const MessageView& m = s.at(seq);
+      std::optional<mime::Message> msg;
+      SearchContext ctx;
+      ctx.seq = seq;
+      ctx.message = &m;
+      ctx.max_seq = s.exists();
+      ctx.max_uid = s.at(s.exists()).uid;
+      ctx.index = use_index ? &answers : nullptr;
+      ctx.parsed = [&]() -> const mime::Message* {
+        if (!msg) {
+          scanned_++;
+          auto o = mime::Message::open(s.mailbox().message_path(m.uid));
+          if (!o.ok()) return nullptr;
+          msg.emplace(std::move(o).value());
+        }
+        return &*msg;
+      };
+      if (search_matches(req->key, ctx)) out.push_back(m.uid);
+    }
+    return out;
+  }
+
+  std::string dir_;
+  std::unique_ptr<store::Instance> instance_;
+  size_t scanned_ = 0;
+};
+
+TEST_F(SearchIndexTest, IndexAnswersEqualScans) {
+  std::mt19937 rng(6);
+  for (int i = 0; i < 150; ++i) deliver(generate(rng, i));
+  search::Indexer indexer(*instance_, false);
+  ASSERT_TRUE(indexer.index_mailbox("user.alice", true).ok());
+  for (int i = 150; i < 170; ++i) deliver(generate(rng, i));  // not indexed
+  std::vector<uint32_t> gone;
+  for (uint32_t uid = 5; uid < 170; uid += 23) gone.push_back(uid);
+  ASSERT_TRUE(instance_->expunge("user.alice", gone).is_ok());
+
+  std::vector<std::string> needles = {
+      "apple",       "APP",     "ana",    "err",   "grüsse",  "STRASSE", "straße",
+      "cafe",        "café",    "привет", "ИВЕ",   "日本",    "e-mail",  "mail",
+      "x@y",         "y.z",     "o.b",    "50",    "c++",     "+",       "hello world",
+      "quick brown", "ick bro", "lo, wo", " dog",  "dog ",    "école",   "ωmega",
+      "sum",         "a",       "zzz",    "rcpt1", "example", "m12@gen", "user1"};
+  std::vector<std::string> keys = {"BODY", "TEXT", "SUBJECT", "FROM", "TO", "CC", "BCC"};
+  size_t compared = 0, nonempty = 0;
+  for (const std::string& n : needles) {
+    std::vector<std::string> criteria;
+    for (const std::string& k : keys) criteria.push_back("CHARSET UTF-8 " + k + " %N");
+    criteria.push_back("CHARSET UTF-8 HEADER Message-ID %N");
+    criteria.push_back("CHARSET UTF-8 HEADER X-Tag %N");
+    criteria.push_back("CHARSET UTF-8 NOT BODY %N");
+    criteria.push_back("CHARSET UTF-8 OR SUBJECT %N BODY dog");
+    criteria.push_back("CHARSET UTF-8 UID 1:100 TEXT %N");
+    for (const std::string& c : criteria) {
+      auto scan = search(c, false, n);
+      auto indexed = search(c, true, n);
+      EXPECT_EQ(indexed, scan) << c << " with " << n;
+      compared++;
+      if (!scan.empty()) nonempty++;
+    }
+  }
+  EXPECT_GT(nonempty, compared / 3);
+}
+
+TEST_F(SearchIndexTest, SingleWordsNeedNoScanOfIndexedMessages) {
+  std::mt19937 rng(7);
+  for (int i = 0; i < 50; ++i) deliver(generate(rng, i));
+  search::Indexer indexer(*instance_, false);
+  ASSERT_TRUE(indexer.index_mailbox("user.alice", true).ok());
+  deliver(generate(rng, 50));
+  scanned_ = 0;
+  search("BODY apple", true);
+  EXPECT_EQ(scanned_, 1u);  // only the unindexed message
+  scanned_ = 0;
+  search("BODY apple", false);
+  EXPECT_EQ(scanned_, 51u);
+}
+
+TEST_F(SearchIndexTest, WithoutSearchEngineNothingIsAnswered) {
+  deliver("Subject: x\r\n\r\napple\r\n");
+  search::Indexer indexer(*instance_, false);
+  ASSERT_TRUE(indexer.index_mailbox("user.alice", true).ok());
+  Config cfg = instance_->config();
+  cfg.set("search_engine", "none");
+  auto plain = store::Instance::open(cfg);
+  ASSERT_TRUE(plain.ok());
+  auto sel = SelectedMailbox::open(**plain, "user.alice", "alice", true);
+  ASSERT_TRUE(sel.ok());
+  SearchKey key;
+  key.op = SearchKey::Op::kBody;
+  key.text = "apple";
+  auto answers = IndexAnswers::prepare(**plain, **sel, key);
+  EXPECT_EQ(answers.verdict(key, 1), IndexAnswers::Verdict::kScan);
+  auto on = IndexAnswers::prepare(*instance_, **sel, key);
+  EXPECT_EQ(on.verdict(key, 1), IndexAnswers::Verdict::kMatch);
+}
+
+}  // namespace
+}  // namespace replimail::imap
