@@ -333,6 +333,22 @@ TEST_F(RollingTest, UnreachableReplicaKeepsTheWork) {
   EXPECT_FALSE(fs::exists(chan_dir() + "/log-run"));
 }
 
+TEST_F(RollingTest, OnePassWithAFailingUserKeepsLogRunAndFails) {
+  start_server();
+  ASSERT_TRUE(primary_->create_mailbox("user.hal").ok());
+  deliver("user.hal", 1);
+  ASSERT_TRUE(synclog::append_lines(synclog::log_path(primary_cfg_.configdirectory(), "replica"),
+                                    "USER bad/user\n"));
+  RollingClient client(primary_cfg_, options(true));
+  EXPECT_EQ(client.run(), 1);
+  EXPECT_EQ(replica_exists("user.hal"), 1);  // the others went through
+  auto kept = fs::read_file(chan_dir() + "/log-run");
+  ASSERT_TRUE(kept.ok());  // everything stays for the next run
+  EXPECT_NE(kept->find("USER bad/user"), std::string::npos);
+  EXPECT_NE(kept->find("MAILBOX user.hal"), std::string::npos);
+  EXPECT_FALSE(fs::exists(chan_dir() + "/log"));
+}
+
 TEST_F(RollingTest, FollowsTheLogOnInotifyAndStopsOnRequest) {
   start_server();
   ASSERT_TRUE(primary_->create_mailbox("user.dave").ok());
@@ -388,6 +404,7 @@ TEST_F(RollingTest, ReconnectsWithinASecondOfTheReplicasReturn) {
   EXPECT_EQ(replica_exists("user.erin"), -1);
   start_server();
   milliseconds took = until_replica_has("user.erin", 2, milliseconds(5000));
+  std::printf("replica back to messages on it: %lld ms\n", static_cast<long long>(took.count()));
   EXPECT_LE(took, milliseconds(1500)) << "from the replica's return to the messages on it";
   client.request_stop();
   loop.join();
