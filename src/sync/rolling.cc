@@ -356,16 +356,18 @@ std::vector<const UserUnit*> RollingClient::run_batch(const std::vector<UserUnit
 }
 
 Status RollingClient::requeue(const std::vector<synclog::Line>& lines) {
+  // A user deferred in several batches of one pass has lines in each.
   std::string text;
+  std::set<std::string> once;
   for (const auto& line : lines) {
     auto f = synclog::format_line(line);
-    if (f.ok()) text += *f;
+    if (f.ok() && once.insert(*f).second) text += *f;
   }
   const off_t before = file_size(log_path_);
   Status s = synclog::append_lines(log_path_, text);
   if (!s) return s;
   spdlog::info("channel {}: {} line(s) of failed users queued again", channel_label(opts_.channel),
-               lines.size());
+               once.size());
   // Our own append must not wake us; other writers' lines (already there,
   // or added since) must.
   if (inotify_fd_ >= 0) {
