@@ -251,7 +251,7 @@ TEST(RollingClient, BootstrapResumesOnlyPendingUsers) {
   const std::vector<std::string> users = {"u1", "u2", "u3", "u4", "u5", "u6"};
   for (const auto& u : users) {
     ASSERT_TRUE(primary.tool("cyr_mbox", {"create", "user." + u}).ok());
-    ASSERT_EQ(deliver(primary, u, 150, u, 8000), "");
+    ASSERT_EQ(deliver(primary, u, 80, u, 8000), "");
   }
   const std::string progress =
       std::filesystem::path(primary.channel_log_path("replica")).parent_path().string() +
@@ -309,7 +309,7 @@ TEST(RollingClient, BootstrapResumesOnlyPendingUsers) {
   const std::string target = "127.0.0.1:" + std::to_string(replica2.port("csync"));
   auto partial = primary.tool("sync_client", {"-v", "-A", "-n", "second", "-S", target});
   ASSERT_TRUE(partial.ok()) << partial.describe();
-  EXPECT_NE(partial.out.find("uploaded 300 messages"), std::string::npos) << partial.out;
+  EXPECT_NE(partial.out.find("uploaded 160 messages"), std::string::npos) << partial.out;
   EXPECT_NE(partial.out.find("; 4 users done before"), std::string::npos) << partial.out;
   EXPECT_NE(replica2.snapshot("user.u1").error, "");
   expect_same(primary, replica2, "user.u5");
