@@ -141,7 +141,6 @@ int run_rolling(const Config& cfg, const std::string& channel, const std::string
   sigemptyset(&sa.sa_mask);
   ::sigaction(SIGTERM, &sa, nullptr);
   ::sigaction(SIGINT, &sa, nullptr);
-  ::signal(SIGPIPE, SIG_IGN);
   spdlog::info("rolling replication of channel {} to {} ({} workers, batches of {} lines)",
                channel.empty() ? "\"\"" : channel, opts->connect.host, opts->workers,
                opts->batch_size);
@@ -217,6 +216,8 @@ int main(int argc, char** argv) {
     }
   }
   init_logging("sync_client", logverbose || verbose > 0);
+  // A replica that goes away mid-write gives an error, not a dead client.
+  ::signal(SIGPIPE, SIG_IGN);
   std::vector<std::string> args(argv + optind, argv + argc);
   if ((mode == 0 && file.empty()) || (mode == 'r' && !file.empty()) || (once && mode != 'r')) {
     usage();

@@ -28,6 +28,9 @@
 // finish the batch in progress, EXIT its connections and return 0 (the
 // shutdown file is removed, as Cyrus does).
 //
+// REQUIRES: SIGPIPE ignored (a replica that goes away mid-write must give an
+// error, not kill the process); sync_client does it at start.
+//
 // Threads: run() and request_stop() may be called from different threads
 // (request_stop() is async-signal-safe); each worker thread owns its own
 // store::Instance and ReplicaConnection (Instance is thread-compatible).

@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -115,6 +116,8 @@ TEST(PlanBatches, SplitsByLinesThenByUserWithoutDuplicates) {
 class RollingTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    // As sync_client does: a replica that goes away must not kill us.
+    ::signal(SIGPIPE, SIG_IGN);
     std::string tmpl = (std::filesystem::temp_directory_path() / "rolling-XXXXXX").string();
     ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
     dir_ = tmpl;
@@ -409,6 +412,28 @@ TEST_F(RollingTest, ReconnectsWithinASecondOfTheReplicasReturn) {
   client.request_stop();
   loop.join();
   EXPECT_EQ(rc, 0);
+}
+
+TEST_F(RollingTest, StaleConnectionAfterAReplicaRestartIsReplacedAtOnce) {
+  start_server();
+  ASSERT_TRUE(primary_->create_mailbox("user.ivy").ok());
+  RollingClient client(primary_cfg_, options(false));
+  int rc = -1;
+  std::thread loop([&] { rc = client.run(); });
+  deliver("user.ivy", 1);
+  ASSERT_LT(until_replica_has("user.ivy", 1, milliseconds(5000)), milliseconds(5000));
+  // The replica's sync_server goes away and comes back while the client
+  // idles on its old connection.
+  stop_server();
+  start_server();
+  deliver("user.ivy", 1);
+  // Not re-queued with a retry delay (>= 1 s): retried on a new connection.
+  milliseconds took = until_replica_has("user.ivy", 2, milliseconds(5000));
+  EXPECT_LT(took, milliseconds(900));
+  client.request_stop();
+  loop.join();
+  EXPECT_EQ(rc, 0);
+  EXPECT_FALSE(fs::exists(chan_dir() + "/log"));
 }
 
 TEST_F(RollingTest, FailingUserIsQueuedAgainWhileOthersGoThrough) {
