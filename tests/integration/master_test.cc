@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include <filesystem>
+#include <map>
 #include <string>
 #include <thread>
 
@@ -59,29 +60,49 @@ TEST(Master, RestartsAnLmtpdThatDied) {
   EXPECT_TRUE(pid_alive(master));
 }
 
-// `./dev run` = examples/run.sh BIN STATE; `./dev stop` = examples/stop.sh.
-TEST(RunCommand, StartsThePrimaryDeliversSamplesAndStops) {
+// `./dev run` = examples/run.sh BIN STATE: a primary and two replicas, the
+// samples replicated by the rolling clients; `./dev stop` = examples/stop.sh.
+TEST(RunCommand, StartsThePrimaryAndTwoReplicasReplicatesSamplesAndStops) {
   TempDir state;
   const int lmtp = free_port();
   setenv("REPLIMAIL_LMTP_PORT", std::to_string(lmtp).c_str(), 1);
-  auto up = run({source_dir() + "/examples/run.sh", bin_dir(), state.path()}, "", 60s);
+  setenv("REPLIMAIL_FREE_PORTS", "1", 1);
+  auto up = run({source_dir() + "/examples/run.sh", bin_dir(), state.path()}, "", 90s);
   unsetenv("REPLIMAIL_LMTP_PORT");
-  const std::string pidfile = state.path() + "/run/master.pid";
-  pid_t master = static_cast<pid_t>(atoi(slurp(pidfile).c_str()));
+  unsetenv("REPLIMAIL_FREE_PORTS");
+  std::map<std::string, pid_t> masters;
+  for (const char* name : {"master", "replica1", "replica2"}) {
+    masters[name] = static_cast<pid_t>(atoi(slurp(state.path() + "/run/" + name + ".pid").c_str()));
+  }
   ASSERT_TRUE(up.ok()) << up.describe() << slurp(state.path() + "/primary/log/master.log");
-  ASSERT_GT(master, 0);
-  EXPECT_TRUE(pid_alive(master));
+  for (const auto& [name, pid] : masters) {
+    ASSERT_GT(pid, 0) << name;
+    EXPECT_TRUE(pid_alive(pid)) << name;
+  }
   EXPECT_NE(up.out.find("127.0.0.1:" + std::to_string(lmtp)), std::string::npos) << up.out;
   EXPECT_NE(up.out.find("demo / demopw"), std::string::npos) << up.out;
   EXPECT_NE(up.out.find("exists: 3"), std::string::npos) << up.out;
   EXPECT_NE(up.out.find("APPEND user.demo"), std::string::npos) << up.out;
+  // Counts read through IMAP on each replica.
+  for (const char* r : {"replica1", "replica2"}) {
+    auto line = up.out.find(std::string(r) + " ");
+    ASSERT_NE(line, std::string::npos) << up.out;
+    auto eol = up.out.find('\n', line);
+    EXPECT_NE(up.out.substr(line, eol - line).find("3 messages, UIDNEXT 4 (replicated"),
+              std::string::npos)
+        << up.out;
+  }
+  EXPECT_NE(up.out.find("== sync_status"), std::string::npos) << up.out;
   EXPECT_TRUE(wait_for_port(lmtp, 1s));
+  EXPECT_EQ(lines_of(slurp(state.path() + "/run/ports")).size(), 6u) << "NAME=PORT lines";
 
-  auto down = run({source_dir() + "/examples/stop.sh", state.path()}, "", 30s);
+  auto down = run({source_dir() + "/examples/stop.sh", state.path()}, "", 60s);
   EXPECT_TRUE(down.ok()) << down.describe();
-  EXPECT_FALSE(pid_alive(master));
-  if (pid_alive(master)) kill(master, SIGKILL);
-  EXPECT_FALSE(std::filesystem::exists(pidfile));
+  for (const auto& [name, pid] : masters) {
+    EXPECT_FALSE(pid_alive(pid)) << name;
+    if (pid_alive(pid)) kill(pid, SIGKILL);
+    EXPECT_FALSE(std::filesystem::exists(state.path() + "/run/" + name + ".pid")) << name;
+  }
   EXPECT_FALSE(wait_for_port(lmtp, 200ms));
 }
 
