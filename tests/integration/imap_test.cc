@@ -2,6 +2,7 @@
 // master + imapd, then the sync log checked for imapd's mutations.
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <string>
 
 #include "harness.h"
@@ -90,6 +91,94 @@ TEST(Imap, BadInputGetsNoOrBadAndTheConnectionStays) {
   ASSERT_EQ(inst.start(), "");
   create_users(inst);
   run_cases(inst, {"bad_input"});
+}
+
+TEST(Imap, MultiappendAndRecent) {
+  Instance inst(imap_options());
+  ASSERT_EQ(inst.start(), "");
+  create_users(inst);
+  run_cases(inst, {"multiappend_recent"});
+  auto snap = inst.snapshot("user.alice.Multi");
+  ASSERT_EQ(snap.error, "");
+  EXPECT_EQ(snap.counters.exists, 6u);
+  EXPECT_EQ(snap.counters.recentuid, 6u);
+}
+
+// The peak resident memory (VmHWM, KiB) of `pid`, 0 if unknown.
+long peak_rss_kib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return 0;
+}
+
+TEST(Imap, FiftyMegabyteAppendIsStreamedNotHeld) {
+  auto o = imap_options();
+  o.imapd_extra = {"maxmessagesize: 60000000"};
+  Instance inst(o);
+  ASSERT_EQ(inst.start(), "");
+  create_users(inst);
+  run_cases(inst, {"big_append"});
+  auto snap = inst.snapshot("user.alice");
+  ASSERT_EQ(snap.error, "");
+  ASSERT_EQ(snap.records.size(), 1u);
+  EXPECT_GT(snap.records[0].size, 50'000'000u);
+  // The worker that took the APPEND (prefork 1: one imapd, kept for the next
+  // connection) never held the message: its peak is far below 50 MB.
+  int imapds = 0;
+  for (pid_t pid : descendants_of(inst.master_pid())) {
+    if (slurp("/proc/" + std::to_string(pid) + "/comm") != "imapd\n") continue;
+    ++imapds;
+    EXPECT_LT(peak_rss_kib(pid), 25 * 1024) << "imapd " << pid;
+  }
+  EXPECT_GE(imapds, 1);
+}
+
+TEST(Imap, AdminDeletesAUser) {
+  Instance inst(imap_options());
+  ASSERT_EQ(inst.start(), "");
+  create_users(inst);
+  run_cases(inst, {"delete_user"});
+  EXPECT_NE(inst.snapshot("user.alice").error, "");
+  EXPECT_EQ(inst.snapshot("user.bob").error, "");
+  std::string log = inst.channel_log("replica");
+  EXPECT_NE(log.find("UNMAILBOX user.alice.Lists.cooking"), std::string::npos) << log;
+  EXPECT_NE(log.find("QUOTA user.alice"), std::string::npos) << log;
+  EXPECT_NE(log.find("UNUSER alice"), std::string::npos) << log;
+}
+
+TEST(Imap, ReplicaDropsAUserDeletedWithCyradm) {
+  Instance::Options ro;
+  ro.services = {{"csync", "sync_server"}};
+  Instance replica(ro);
+  ASSERT_EQ(replica.start(), "");
+  auto po = imap_options();
+  po.imapd_extra = {"sync_authname: admin", "sync_password: adminpw"};
+  Instance primary(po);
+  ASSERT_EQ(primary.start(), "");
+  create_users(primary);
+  ASSERT_TRUE(primary.tool("cyr_mbox", {"create", "user.bob.Lists"}).ok());
+  std::string target = "127.0.0.1:" + std::to_string(replica.port("csync"));
+  auto first = primary.tool("sync_client", {"-v", "-S", target, "-u", "bob"});
+  ASSERT_TRUE(first.ok()) << first.describe();
+  ASSERT_EQ(replica.snapshot("user.bob.Lists").error, "");
+
+  auto r = run({"/usr/bin/cyradm", "--user", "admin", "--password", "adminpw", "--auth", "PLAIN",
+                "--notls", "--norc", "--port", std::to_string(primary.port("imap")), "127.0.0.1"},
+               "dm user/bob\nlm\n", std::chrono::seconds(60));
+  ASSERT_TRUE(r.ok()) << r.describe();
+  EXPECT_EQ(r.out.find("user/bob"), std::string::npos) << r.describe();
+  EXPECT_EQ(r.err.find("cyradm:"), std::string::npos) << r.describe();
+  std::string log = primary.channel_log("replica");
+  ASSERT_NE(log.find("UNUSER bob"), std::string::npos) << log;
+
+  auto replay =
+      primary.tool("sync_client", {"-v", "-S", target, "-f", primary.channel_log_path("replica")});
+  ASSERT_TRUE(replay.ok()) << replay.describe();
+  EXPECT_NE(replica.snapshot("user.bob").error, "");
+  EXPECT_NE(replica.snapshot("user.bob.Lists").error, "");
 }
 
 TEST(Imap, StarttlsAndImplicitTls) {

@@ -295,38 +295,148 @@ def case_acl_quota(a):
 
 def case_bad_input(a):
     s, f = raw(a.port)
-    def cmd(data, tag):
-        return raw_cmd(s, f, data, tag)
-    r = cmd(b"a1 LOGIN alice alicepw\r\n", "a1")
+    noop = [0]
+
+    def cmd(data, tag, want, what):
+        """Sends a bad command, checks the reply, then that NOOP still works."""
+        r = raw_cmd(s, f, data, tag)
+        check(any(w in r for w in want), "%s %r" % (what, r[:200]))
+        noop[0] += 1
+        t = "n%d" % noop[0]
+        r = raw_cmd(s, f, t.encode() + b" NOOP\r\n", t)
+        check(t.encode() + b" OK" in r, "usable after %s %r" % (what, r[:200]))
+
+    r = raw_cmd(s, f, b"a1 LOGIN alice alicepw\r\n", "a1")
     check(b"a1 OK" in r, "raw login %r" % r)
-    r = cmd(b"a2 FETCH 1 (FLAGS\r\n", "a2")
-    check(b"a2 BAD" in r, "unbalanced paren %r" % r)
-    r = cmd(b"a3 LIST \"\" \"*\r\n", "a3")
-    check(b"a3 BAD" in r, "unterminated quote %r" % r)
-    r = cmd(b"a4 SEARCH " + b"(" * 200 + b"ALL" + b")" * 200 + b"\r\n", "a4")
-    check(b"a4 BAD" in r, "deep nesting %r" % r)
-    r = cmd(b"a5 APPEND INBOX {999999999}\r\n", "a5")
-    check(b"a5 NO" in r or b"a5 BAD" in r, "literal over limit %r" % r)
+    cmd(b"a2 FETCH 1 (FLAGS\r\n", "a2", [b"a2 BAD"], "unbalanced paren")
+    cmd(b"a2b SEARCH (ALL))\r\n", "a2b", [b"a2b BAD"], "extra close paren")
+    cmd(b"a3 LIST \"\" \"*\r\n", "a3", [b"a3 BAD"], "unterminated quote")
+    cmd(b"a4 SEARCH " + b"(" * 200 + b"ALL" + b")" * 200 + b"\r\n", "a4", [b"a4 BAD"],
+        "deep nesting")
+    cmd(b"a4b FETCH 1 (" + b"(" * 100 + b")" * 100 + b")\r\n", "a4b", [b"a4b BAD"],
+        "deep list nesting")
+    cmd(b"a5 APPEND INBOX {999999999}\r\n", "a5", [b"a5 NO", b"a5 BAD"], "literal over limit")
     # A non-synchronising literal is sent anyway; the server skips it.
-    r = cmd(b"a6 APPEND INBOX {200000+}\r\n" + b"x" * 200000 + b"\r\n", "a6")
-    check(b"a6 NO" in r or b"a6 BAD" in r, "non-sync literal over limit %r" % r)
-    r = cmd(b"a7 CREATE \"bad&Jjo\"\r\n", "a7")
-    check(b"a7 NO" in r, "bad mUTF-7 %r" % r)
-    r = cmd(b"a8 SELECT \"Other Users/bob\"\r\n", "a8")
-    check(b"a8 NO" in r, "other user's mailbox %r" % r)
-    r = cmd(b"x" * 70000 + b"\r\n", "*")
-    check(b"BAD" in r, "line too long %r" % r[:100])
-    r = cmd(b"a9 BLURDYBLOOP\r\n", "a9")
-    check(b"a9 BAD" in r, "unknown command %r" % r)
-    r = cmd(b"a10 NOOP\r\n", "a10")
-    check(b"a10 OK" in r, "connection still usable %r" % r)
+    cmd(b"a6 APPEND INBOX {200000+}\r\n" + b"x" * 200000 + b"\r\n", "a6", [b"a6 NO", b"a6 BAD"],
+        "non-sync literal over limit")
+    cmd(b"a6b LOGIN {2000000+}\r\n" + b"x" * 2000000 + b" x\r\n", "a6b", [b"a6b NO", b"a6b BAD"],
+        "huge literal outside APPEND")
+    cmd(b"a7 CREATE \"bad&Jjo\"\r\n", "a7", [b"a7 NO"], "bad mUTF-7")
+    cmd(b"a7b CREATE \"&AOQ\"\r\n", "a7b", [b"a7b NO"], "bad mUTF-7 (unterminated)")
+    cmd(b"a7c CREATE \"8bit\xc3\xa4\"\r\n", "a7c", [b"a7c NO", b"a7c BAD"],
+        "bad mUTF-7 (raw 8-bit)")
+    cmd(b"a8 SELECT \"Other Users/bob\"\r\n", "a8", [b"a8 NO"], "other user's mailbox")
+    cmd(b"a8b STATUS \"Other Users/bob\" (MESSAGES)\r\n", "a8b", [b"a8b NO"],
+        "other user's mailbox STATUS")
+    cmd(b"a8c APPEND \"Other Users/bob\" {5+}\r\nhello\r\n", "a8c", [b"a8c NO"],
+        "other user's mailbox APPEND")
+    cmd(b"a8d DELETE \"Other Users/bob\"\r\n", "a8d", [b"a8d NO"], "other user's mailbox DELETE")
+    cmd(b"a8e GETACL \"Other Users/bob\"\r\n", "a8e", [b"a8e NO"], "other user's mailbox GETACL")
+    cmd(b"x" * 70000 + b"\r\n", "*", [b"BAD"], "line too long")
+    cmd(b"a9 BLURDYBLOOP\r\n", "a9", [b"a9 BAD"], "unknown command")
     s.close()
     s, f = raw(a.port)
-    r = raw_cmd(s, f, b"b1 CREATE foo\r\n", "b1")
-    check(b"b1 BAD" in r, "command before login %r" % r)
-    r = raw_cmd(s, f, b"b2 LOGIN alice alicepw\r\n", "b2")
-    check(b"b2 OK" in r, "login after error %r" % r)
+    for tag, line in (("b1", b"CREATE foo"), ("b2", b"SELECT INBOX"), ("b3", b"LIST \"\" *"),
+                      ("b4", b"APPEND INBOX {3+}\r\nabc"), ("b5", b"FETCH 1 FLAGS")):
+        r = raw_cmd(s, f, tag.encode() + b" " + line + b"\r\n", tag)
+        check(tag.encode() + b" BAD" in r, "command before login %s %r" % (line, r))
+    r = raw_cmd(s, f, b"b9 LOGIN alice alicepw\r\n", "b9")
+    check(b"b9 OK" in r, "login after error %r" % r)
     s.close()
+
+
+def case_multiappend_recent(a):
+    s, f = raw(a.port)
+    r = raw_cmd(s, f, b"m1 LOGIN alice alicepw\r\n", "m1")
+    check(b"MULTIAPPEND" in r, "MULTIAPPEND advertised %r" % r)
+    raw_cmd(s, f, b"m2 CREATE Multi\r\n", "m2")
+    m = MESSAGE
+    data = (b"m3 APPEND Multi (\\Flagged) {%d+}\r\n" % len(m) + m +
+            b" \"01-Feb-2024 10:00:00 +0000\" {%d+}\r\n" % len(m) + m +
+            b" {%d+}\r\n" % len(m) + m + b"\r\n")
+    r = raw_cmd(s, f, data, "m3")
+    check(b"m3 OK [APPENDUID " in r and b" 1:3]" in r, "multiappend %r" % r)
+    # All or nothing: the second message names a bad flag.
+    data = (b"m4 APPEND Multi {%d+}\r\n" % len(m) + m + b" (\\Bogus) {%d+}\r\n" % len(m) + m +
+            b"\r\n")
+    r = raw_cmd(s, f, data, "m4")
+    check(b"m4 BAD" in r, "multiappend with a bad flag %r" % r)
+    # Synchronising literals: a continuation for each message.
+    s.sendall(b"m5 APPEND Multi {%d}\r\n" % len(m))
+    check(f.readline().startswith(b"+"), "continuation for message 1")
+    s.sendall(m + b" {%d}\r\n" % len(m))
+    check(f.readline().startswith(b"+"), "continuation for message 2")
+    r = raw_cmd(s, f, m + b"\r\n", "m5")
+    check(b"m5 OK [APPENDUID " in r and b" 4:5]" in r, "sync multiappend %r" % r)
+    s.close()
+
+    # \Recent: EXAMINE sees and keeps it, the first SELECT takes it.
+    ex = connect(a.port, "alice")
+    typ, data = ex.select("Multi", readonly=True)
+    check(data == [b"5"], "examine %r" % data)
+    check(ex.untagged_responses.get("RECENT") == [b"5"], "examine RECENT %r" %
+          ex.untagged_responses)
+    c1 = connect(a.port, "alice")
+    c1.select("Multi")
+    check(c1.untagged_responses.get("RECENT") == [b"5"], "first select RECENT %r" %
+          c1.untagged_responses)
+    typ, data = c1.fetch("1", "(FLAGS INTERNALDATE)")
+    check(b"\\Flagged \\Recent" in data[0], "flags %r" % data)
+    typ, data = c1.fetch("2", "INTERNALDATE")
+    check(b"01-Feb-2024 10:00:00 +0000" in data[0], "internaldate %r" % data)
+    c2 = connect(a.port, "alice")
+    c2.select("Multi")
+    check(c2.untagged_responses.get("RECENT") == [b"0"], "second select RECENT %r" %
+          c2.untagged_responses)
+    typ, data = c2.fetch("1:5", "FLAGS")
+    check(not any(b"\\Recent" in d for d in data), "no \\Recent for session 2 %r" % data)
+    ok(ex.append("Multi", None, None, MESSAGE), "append a sixth")
+    c2.noop()
+    check(c2.untagged_responses.get("RECENT", [])[-1:] == [b"1"], "session 2 told first %r" %
+          c2.untagged_responses)
+    c1.noop()
+    typ, data = c1.fetch("6", "FLAGS")
+    check(b"\\Recent" not in data[0], "session 1 told second %r" % data)
+    for c in (ex, c1, c2):
+        c.logout()
+
+
+def case_big_append(a):
+    """A 50 MB APPEND (imapd's memory is checked by the caller)."""
+    size = 50 * 1024 * 1024
+    body = b"Subject: big\r\n\r\n" + (b"y" * 998 + b"\r\n") * (size // 1000)
+    c = connect(a.port, "alice")
+    typ, data = c.append("INBOX", None, None, body)
+    check(typ == "OK", "50 MB append %r" % data)
+    c.select("INBOX")
+    typ, data = c.fetch("1", "RFC822.SIZE")
+    check(("RFC822.SIZE %d" % len(body)).encode() in data[0], "size %r" % data)
+    c.logout()
+
+
+def case_delete_user(a):
+    alice = connect(a.port, "alice")
+    ok(alice.create("Lists"), "create Lists")
+    ok(alice.create("Lists/cooking"), "create Lists/cooking")
+    ok(alice.subscribe("Lists/cooking"), "subscribe")
+    ok(alice.append("Lists", None, None, MESSAGE), "append")
+    alice.logout()
+    adm = connect(a.port, "admin")
+    ok(adm.setquota("user/alice", "(STORAGE 1000)"), "quota")
+    typ, data = adm.delete("user/alice/Lists")
+    check(typ == "OK", "admin deletes a folder %r" % data)
+    ok(adm.delete("user/alice"), "admin deletes the user")
+    typ, data = adm.list('""', "user/alice*")
+    check(data == [None], "user gone %r" % data)
+    typ, data = adm.getquotaroot("user/alice")
+    check(typ == "NO", "quota root gone %r" % data)
+    adm.logout()
+    alice = connect(a.port, "alice")
+    typ, data = alice.lsub('""', "*")
+    check(data == [None], "subscriptions gone %r" % data)
+    typ, data = alice.select("INBOX")
+    check(typ == "NO", "INBOX gone %r" % data)
+    alice.logout()
 
 
 def case_tls(a):
@@ -351,8 +461,14 @@ CASES = {
     "concurrency": case_concurrency,
     "acl_quota": case_acl_quota,
     "bad_input": case_bad_input,
+    "multiappend_recent": case_multiappend_recent,
     "tls": case_tls,
+    "big_append": case_big_append,
+    "delete_user": case_delete_user,
 }
+
+# Cases that need a configuration of their own; run only when named.
+SPECIAL = ("tls", "big_append", "delete_user")
 
 
 def main():
@@ -361,7 +477,7 @@ def main():
     ap.add_argument("--tls-port", type=int, default=0)
     ap.add_argument("--case", action="append")
     a = ap.parse_args()
-    for name in a.case or [n for n in CASES if n != "tls"]:
+    for name in a.case or [n for n in CASES if n not in SPECIAL]:
         try:
             CASES[name](a)
         except Exception as e:  # a crash of one case is a failure, not the end
