@@ -308,10 +308,8 @@ Status SyncClient::do_folders(const std::vector<store::MailboxEntry>& local,
     }
     mine.push_back(std::move(*m));
   }
-  auto plan = plan_folders(mine, remote, delete_remote, [&](const std::string& name) {
-    auto e = inst_.mailboxes().lookup(name);
-    return e.ok() && e->is_tombstone();
-  });
+  auto plan = plan_folders(mine, remote, delete_remote,
+                           [&](const MailboxState& r) { return deleted_here(r.uniqueid); });
   if (!plan.ok()) return fail("", "", plan.status());
   for (const auto& name : plan->orphans)
     if (delete_remote)
@@ -440,11 +438,28 @@ Status SyncClient::sync_sub(const std::string& userid, const std::string& mboxna
   return Status::ok();
 }
 
+bool SyncClient::deleted_here(const std::string& uniqueid) {
+  auto e = inst_.mailboxes().lookup_uniqueid(uniqueid);
+  return e.ok() && e->is_tombstone();
+}
+
 Status SyncClient::sync_unmailbox(const std::string& name) {
   auto e = inst_.mailboxes().lookup(name);
   if (e.ok() && !e->is_tombstone()) return Status::ok();  // exists again
   if (!e.ok()) {
     spdlog::info("attempt to UNMAILBOX {} without a tombstone", name);
+    return Status::ok();
+  }
+  // A delete replayed late must not remove another mailbox that took the
+  // name since: only the uniqueid this master deleted goes.
+  auto remote = fetch_remote(name);
+  if (!remote.ok()) return fail(store::mboxname_owner(name), name, remote.status());
+  if (!remote->has_value()) return Status::ok();
+  if (!deleted_here((*remote)->uniqueid)) {
+    spdlog::warn(
+        "channel={} mailbox={}: replica's uniqueid {} is not the one deleted here ({}); "
+        "left alone",
+        opts_.channel.empty() ? "\"\"" : opts_.channel, name, (*remote)->uniqueid, e->uniqueid);
     return Status::ok();
   }
   auto r = conn_.command("APPLY", keyed("UNMAILBOX", Value::atom(name)));

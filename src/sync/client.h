@@ -104,7 +104,11 @@ class SyncClient {
   Status sync_quota_root(const std::string& root);
   Status sync_seen_and_subs(const std::string& userid, const UserState& remote);
   Status sync_sub(const std::string& userid, const std::string& mboxname);
+  // APPLY UNMAILBOX of a name this master deleted, only if the replica's
+  // mailbox of that name is the one deleted (its uniqueid is a tombstone here).
   Status sync_unmailbox(const std::string& name);
+  // True if `uniqueid` was a mailbox here and is now deleted (tombstone).
+  bool deleted_here(const std::string& uniqueid);
   Status sync_unuser(const std::string& userid);
   // RESTART: the replica drops its staged files, so uploads start afresh.
   Status restart();

@@ -420,6 +420,28 @@ Result<SubRequest> sub_from_dlist(const Value& v) {
   return r;
 }
 
+Value to_dlist(const SieveItem& item) {
+  Value v = Value::kvlist();
+  v.add("FILENAME", Value::atom(item.filename));
+  v.add("LAST_UPDATE", Value::num(static_cast<uint64_t>(item.last_update)));
+  v.add("GUID", Value::guid(item.guid));
+  v.add("ISACTIVE", Value::num(item.active ? 1 : 0));
+  return v;
+}
+
+Result<SieveRequest> sieve_from_dlist(const Value& v, std::string_view command) {
+  Status s = need_kvlist(v, command);
+  if (!s) return s;
+  SieveRequest r;
+  const bool upload = command == "SIEVE";
+  s = get_str(v, "USERID", true, &r.userid);
+  if (s) s = get_str(v, "FILENAME", command != "UNACTIVATE_SIEVE", &r.filename);
+  if (s) s = get_num(v, "LAST_UPDATE", upload, &r.last_update);
+  if (s) s = get_str(v, "CONTENT", upload, &r.content);
+  if (!s) return s;
+  return r;
+}
+
 Value to_dlist(const ServerAnnotation& a, bool with_value) {
   Value v = Value::kvlist();
   v.add("MBOXNAME", Value::atom(a.mboxname));

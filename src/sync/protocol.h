@@ -41,6 +41,11 @@ Result<SubRequest> sub_from_dlist(const dlist::Value& v);
 // `with_value`: ANNOTATION (true) or UNANNOTATION (false).
 dlist::Value to_dlist(const ServerAnnotation& a, bool with_value);
 Result<ServerAnnotation> annotation_from_dlist(const dlist::Value& v, bool with_value);
+dlist::Value to_dlist(const SieveItem& item);
+// APPLY `command` (SIEVE, UNSIEVE, ACTIVATE_SIEVE, UNACTIVATE_SIEVE):
+// USERID always, FILENAME but for UNACTIVATE_SIEVE, LAST_UPDATE and CONTENT
+// for SIEVE.
+Result<SieveRequest> sieve_from_dlist(const dlist::Value& v, std::string_view command);
 // A plain list of atoms (GUIDs, names) and back.
 dlist::Value atom_list(const std::vector<std::string>& items);
 Result<std::vector<std::string>> atoms_from_dlist(const dlist::Value& v);

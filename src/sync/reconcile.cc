@@ -32,7 +32,7 @@ Result<std::vector<RenameRequest>> order_renames(std::vector<RenameRequest> rena
 
 Result<FolderPlan> plan_folders(const std::vector<MailboxState>& master,
                                 const std::vector<MailboxState>& replica, bool delete_remote,
-                                const std::function<bool(const std::string&)>& has_tombstone) {
+                                const std::function<bool(const MailboxState&)>& deleted_here) {
   FolderPlan plan;
   std::map<std::string, const MailboxState*> by_uniqueid;
   for (const auto& r : replica) by_uniqueid[r.uniqueid] = &r;
@@ -54,7 +54,7 @@ Result<FolderPlan> plan_folders(const std::vector<MailboxState>& master,
   }
   for (const auto& r : replica) {
     if (matched.contains(r.uniqueid)) continue;
-    if (delete_remote && has_tombstone(r.mboxname))
+    if (delete_remote && deleted_here(r))
       plan.unmailbox.push_back(r.mboxname);
     else
       plan.orphans.push_back(r.mboxname);

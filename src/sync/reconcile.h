@@ -32,11 +32,13 @@ struct FolderPlan {
 // Matches `master` folders to `replica` folders by uniqueid. A replica folder
 // with another name (or partition) gets a rename. With `delete_remote` (full
 // user sync), replica folders without a master match are deleted when
-// `has_tombstone(name)` holds, else reported as orphans.
+// `deleted_here(replica_folder)` holds — the master deleted that very
+// mailbox, i.e. holds a tombstone for its uniqueid, so a folder that merely
+// reuses a deleted name is never removed — else reported as orphans.
 // kAgain when renames cannot be ordered (a cycle).
 Result<FolderPlan> plan_folders(const std::vector<MailboxState>& master,
                                 const std::vector<MailboxState>& replica, bool delete_remote,
-                                const std::function<bool(const std::string&)>& has_tombstone);
+                                const std::function<bool(const MailboxState&)>& deleted_here);
 
 // Orders renames so that no target is still a pending source; kAgain if
 // impossible.

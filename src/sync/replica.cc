@@ -20,12 +20,17 @@ Status checksum(const std::string& name, const std::string& why) {
 }  // namespace
 
 Replica::Replica(store::Instance& instance, ReserveList& reserve)
-    : inst_(instance), reserve_(reserve) {}
+    : inst_(instance), reserve_(reserve), sieve_(instance.config()) {}
 
 Result<UserState> Replica::get_user(std::string_view userid, bool with_mailboxes) {
   Status s = store::validate_userid(userid);
   if (!s) return s;
-  return user_state(inst_, userid, with_mailboxes);
+  auto u = user_state(inst_, userid, with_mailboxes);
+  if (!u.ok()) return u;
+  auto scripts = sieve_.list(userid);
+  if (!scripts.ok()) return scripts.status();
+  u->sieve = std::move(*scripts);
+  return u;
 }
 
 Result<std::vector<MailboxState>> Replica::get_mailboxes(const std::vector<std::string>& names) {
@@ -287,7 +292,31 @@ Status Replica::apply_mailbox_annotations(const MailboxState& m) {
   return Status::ok();
 }
 
-Status Replica::apply_unmailbox(std::string_view name) { return inst_.delete_mailbox(name); }
+Status Replica::remove_mailbox(std::string_view name) {
+  const Config& cfg = inst_.config();
+  const std::string prefix = cfg.get("deletedprefix");
+  if (cfg.get("delete_mode") != "delayed" || name.starts_with(prefix + "."))
+    return inst_.delete_mailbox(name);
+  // Our rename moves a whole subtree; Cyrus's delayed delete moves one
+  // mailbox. A mailbox that still has children is deleted at once instead
+  // (it becomes an intermediate, as in immediate mode).
+  bool children = false;
+  Status s =
+      inst_.mailboxes().list(std::string(name) + ".", false, [&](const store::MailboxEntry& e) {
+        children = children || e.is_real();
+        return !children;
+      });
+  if (!s) return s;
+  if (children) return inst_.delete_mailbox(name);
+  std::string target = fmt::format("{}.{}.{:X}", prefix, name, ::time(nullptr));
+  spdlog::info("delete_mode delayed: {} kept as {}", name, target);
+  return inst_.rename_mailbox(name, target);
+}
+
+Status Replica::apply_unmailbox(std::string_view name) {
+  if (!inst_.lookup(name).ok()) return inst_.delete_mailbox(name);
+  return remove_mailbox(name);
+}
 
 Status Replica::apply_rename(const RenameRequest& r) {
   if (r.oldname == r.newname)
@@ -334,6 +363,30 @@ Status Replica::apply_annotation(const ServerAnnotation& a) {
   return inst_.set_annotation(a.mboxname, a.entry, a.userid, a.value);
 }
 
+Status Replica::apply_sieve(const SieveRequest& r) {
+  Status s = store::validate_userid(r.userid);
+  if (!s) return s;
+  return sieve_.put(r.userid, r.filename, r.last_update, r.content);
+}
+
+Status Replica::apply_unsieve(const SieveRequest& r) {
+  Status s = store::validate_userid(r.userid);
+  if (!s) return s;
+  return sieve_.remove(r.userid, r.filename);
+}
+
+Status Replica::apply_activate_sieve(const SieveRequest& r) {
+  Status s = store::validate_userid(r.userid);
+  if (!s) return s;
+  return sieve_.activate(r.userid, r.filename);
+}
+
+Status Replica::apply_unactivate_sieve(const SieveRequest& r) {
+  Status s = store::validate_userid(r.userid);
+  if (!s) return s;
+  return sieve_.deactivate(r.userid);
+}
+
 Status Replica::apply_unuser(std::string_view userid) {
   if (userid.empty()) return Status::ok();
   Status s = store::validate_userid(userid);
@@ -343,9 +396,11 @@ Status Replica::apply_unuser(std::string_view userid) {
   std::vector<store::MailboxEntry> list = std::move(*entries);
   // Children before parents: reverse name order puts "a.b" before "a".
   std::sort(list.begin(), list.end(), [](const auto& a, const auto& b) { return a.name > b.name; });
+  const bool delayed = inst_.config().get("delete_mode") == "delayed";
+  const std::string kept = inst_.config().get("deletedprefix") + ".";
   for (const auto& e : list) {
-    if (!e.is_real()) continue;
-    s = inst_.delete_mailbox(e.name);
+    if (!e.is_real() || (delayed && e.name.starts_with(kept))) continue;
+    s = remove_mailbox(e.name);
     if (!s && s.code() != Code::kMailboxNonexistent) return s;
   }
   std::string inbox = store::user_inbox(userid);
@@ -356,6 +411,8 @@ Status Replica::apply_unuser(std::string_view userid) {
     s = inst_.remove_quota(q.root);
     if (!s && s.code() != Code::kNotFound) return s;
   }
+  s = sieve_.remove_user(userid);
+  if (!s) return s;
   return inst_.userdata().delete_user(userid);
 }
 

@@ -16,6 +16,7 @@
 #include "common/status.h"
 #include "store/instance.h"
 #include "sync/reserve.h"
+#include "sync/sieve.h"
 #include "sync/types.h"
 
 namespace replimail::sync {
@@ -27,7 +28,7 @@ class Replica {
   // APPLY FORCE: overwrite rather than refuse a replica that is ahead.
   void set_force(bool force) { force_ = force; }
 
-  // GET USER / GET META.
+  // GET USER / GET META, with the legacy sieve scripts (sync/sieve.h).
   Result<UserState> get_user(std::string_view userid, bool with_mailboxes);
   // GET MAILBOXES: the existing, non-tombstone ones among `names`.
   Result<std::vector<MailboxState>> get_mailboxes(const std::vector<std::string>& names);
@@ -42,7 +43,9 @@ class Replica {
 
   // APPLY MAILBOX (§5.6). REQUIRES: m.records is set for a real mailbox.
   Status apply_mailbox(const MailboxState& m);
-  // APPLY UNMAILBOX: immediate deletion (tombstone left).
+  // APPLY UNMAILBOX. With `delete_mode: delayed` (the default) a real
+  // mailbox without children is renamed to DELETED.<name>.<HEX time>, as a
+  // Cyrus primary deletes; otherwise it is deleted at once (tombstone left).
   Status apply_unmailbox(std::string_view name);
   Status apply_rename(const RenameRequest& r);
   // APPLY EXPUNGE: marks the listed records expunged, keeping their MODSEQ.
@@ -53,20 +56,29 @@ class Replica {
   Status apply_unquota(std::string_view root);
   // APPLY ANNOTATION / UNANNOTATION (empty value).
   Status apply_annotation(const ServerAnnotation& a);
-  // APPLY UNUSER: all the user's mailboxes (children first), subscriptions,
-  // seen state and quota roots.
+  // APPLY SIEVE / UNSIEVE / ACTIVATE_SIEVE / UNACTIVATE_SIEVE (sync/sieve.h).
+  Status apply_sieve(const SieveRequest& r);
+  Status apply_unsieve(const SieveRequest& r);
+  Status apply_activate_sieve(const SieveRequest& r);
+  Status apply_unactivate_sieve(const SieveRequest& r);
+  // APPLY UNUSER: all the user's mailboxes (children first; kept under
+  // DELETED. as APPLY UNMAILBOX keeps them), subscriptions,
+  // seen state, quota roots and sieve scripts.
   Status apply_unuser(std::string_view userid);
 
  private:
   // Writes an intermediate (or other storage-less) mailboxes.db entry.
   Status apply_placeholder(const MailboxState& m);
   Status create_for(const MailboxState& m);
+  // Deletes a real mailbox as delete_mode says (see apply_unmailbox).
+  Status remove_mailbox(std::string_view name);
   // The record pass and counters, in one transaction of `mbox`.
   Status apply_records(store::Mailbox& mbox, const MailboxState& m, bool created);
   Status apply_mailbox_annotations(const MailboxState& m);
 
   store::Instance& inst_;
   ReserveList& reserve_;
+  SieveStore sieve_;
   bool force_ = false;
 };
 

@@ -75,8 +75,7 @@ Result<std::vector<std::string>> ReserveList::reserve(const std::string& partiti
   return missing;
 }
 
-Result<std::unique_ptr<store::StagedMessage>> ReserveList::begin_upload(
-    const std::string& partition) {
+Result<std::unique_ptr<UploadFile>> ReserveList::begin_upload(const std::string& partition) {
   auto dir = stage_dir(partition);
   if (!dir.ok()) {
     // The master's partition is not configured here: stage on the default
@@ -84,11 +83,20 @@ Result<std::unique_ptr<store::StagedMessage>> ReserveList::begin_upload(
     dir = stage_dir(instance_.config().defaultpartition());
     if (!dir.ok()) return dir.status();
   }
-  return store::StagedMessage::create(*dir, partition);
+  unsynced_.insert(*dir);
+  return UploadFile::create(*dir);
 }
 
-Status ReserveList::finish_upload(const std::string& guid,
-                                  std::unique_ptr<store::StagedMessage> msg) {
+Status ReserveList::sync_uploads() {
+  for (const auto& dir : unsynced_) {
+    Status s = sync_filesystem(dir);
+    if (!s) return s;
+  }
+  unsynced_.clear();
+  return Status::ok();
+}
+
+Status ReserveList::finish_upload(const std::string& guid, std::unique_ptr<UploadFile> msg) {
   if (!msg->finished()) {
     Status s = msg->finish();
     if (!s) return s;
@@ -113,6 +121,7 @@ void ReserveList::clear() {
   files_.clear();  // uploads unlink their own files
   for (const auto& [partition, dir] : dirs_) ::rmdir(dir.c_str());
   dirs_.clear();
+  unsynced_.clear();
 }
 
 }  // namespace replimail::sync

@@ -1,7 +1,8 @@
 // The replica's per-connection reserve list (reference §3.5, §4.5): message
 // files, by GUID, that the next APPLY MAILBOX may append. Files come from
 // APPLY RESERVE (hard links of message files the replica already holds) or
-// from APPLY MESSAGE (file literals streamed into a fresh staging file).
+// from APPLY MESSAGE (file literals streamed into a fresh staging file, made
+// durable per command by sync_uploads(); see sync/upload.h).
 // Everything lives in `<partition>/sync./<pid>/` and is removed by clear()
 // (RESTART, EXIT, end of session) and by the destructor.
 //
@@ -10,13 +11,14 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "common/status.h"
 #include "store/instance.h"
-#include "store/staged_message.h"
+#include "sync/upload.h"
 
 namespace replimail::sync {
 
@@ -36,10 +38,14 @@ class ReserveList {
                                            const std::vector<std::string>& guids);
 
   // A fresh staging file for an APPLY MESSAGE file literal on `partition`.
-  Result<std::unique_ptr<store::StagedMessage>> begin_upload(const std::string& partition);
+  Result<std::unique_ptr<UploadFile>> begin_upload(const std::string& partition);
   // Registers a finished upload. Its SHA-1 must equal `guid`, else the file
   // is dropped and kIoError returned. An already-held GUID is kept as is.
-  Status finish_upload(const std::string& guid, std::unique_ptr<store::StagedMessage> msg);
+  Status finish_upload(const std::string& guid, std::unique_ptr<UploadFile> msg);
+  // Makes every upload registered since the last call durable: one syncfs()
+  // per staging filesystem. The server calls it before answering APPLY
+  // MESSAGE, so APPLY MAILBOX only ever links files that are on disk.
+  Status sync_uploads();
 
   // The staged file holding `guid`, or "" if none.
   std::string find(const std::string& guid) const;
@@ -53,11 +59,12 @@ class ReserveList {
 
   struct Entry {
     std::string path;
-    std::unique_ptr<store::StagedMessage> upload;  // set for uploads: unlinks on destruction
+    std::unique_ptr<UploadFile> upload;  // set for uploads: unlinks on destruction
   };
   store::Instance& instance_;
   std::map<std::string, Entry> files_;
   std::map<std::string, std::string> dirs_;  // partition -> staging dir
+  std::set<std::string> unsynced_;           // staging dirs with uploads not yet synced
 };
 
 }  // namespace replimail::sync

@@ -75,7 +75,7 @@ class UploadSink : public dlist::FileSink {
 
  private:
   ReserveList& reserve_;
-  std::unique_ptr<store::StagedMessage> msg_;
+  std::unique_ptr<UploadFile> msg_;
   std::string guid_;
 };
 
@@ -119,7 +119,9 @@ Status SyncServer::send_banner() {
     }
   }
   if (!io_.compressed()) b += "* COMPRESS DEFLATE\r\n";
-  b += "* SIEVE-MAILBOX\r\n";
+  // No "* SIEVE-MAILBOX": sieve scripts travel as legacy APPLY SIEVE items
+  // into the user's sieve directory (sync/sieve.h), because this store has
+  // no sieve-type mailbox to hold a replicated #sieve folder.
   b += "* OK " + opts_.servername + " Cyrus sync server replimail\r\n";
   return io_.write_flush(b);
 }
@@ -266,7 +268,14 @@ Status SyncServer::get(const Value& item) {
       Status s = untagged("SEEN", to_dlist(seen, false));
       if (!s) return s;
     }
-    if (!u->lsub.empty()) return untagged("LSUB", atom_list(u->lsub));
+    if (!u->lsub.empty()) {
+      Status s = untagged("LSUB", atom_list(u->lsub));
+      if (!s) return s;
+    }
+    for (const auto& script : u->sieve) {
+      Status s = untagged("SIEVE", to_dlist(script));
+      if (!s) return s;
+    }
     return Status::ok();
   }
   if (key == "MAILBOXES" || key == "UNIQUEIDS") {
@@ -338,9 +347,10 @@ Status SyncServer::apply(const Value& item) {
     return untagged("MISSING", std::move(l));
   }
   if (key == "MESSAGE") {
-    // The file literals were staged while the line was parsed.
+    // The file literals were staged while the line was parsed; one syncfs
+    // makes the whole batch durable (group commit, sync/upload.h).
     if (!item.is_list()) return Status(Code::kProtocolBadParameters, "MESSAGE is not a list");
-    return Status::ok();
+    return reserve_.sync_uploads();
   }
   if (key == "MAILBOX") {
     auto m = mailbox_from_dlist(item);
@@ -387,6 +397,14 @@ Status SyncServer::apply(const Value& item) {
     if (!a.ok()) return a.status();
     return replica_.apply_annotation(*a);
   }
+  if (key == "SIEVE" || key == "UNSIEVE" || key == "ACTIVATE_SIEVE" || key == "UNACTIVATE_SIEVE") {
+    auto r = sieve_from_dlist(item, key);
+    if (!r.ok()) return r.status();
+    if (key == "SIEVE") return replica_.apply_sieve(*r);
+    if (key == "UNSIEVE") return replica_.apply_unsieve(*r);
+    if (key == "ACTIVATE_SIEVE") return replica_.apply_activate_sieve(*r);
+    return replica_.apply_unactivate_sieve(*r);
+  }
   if (key == "UNUSER") {
     auto userid = atom_arg(item);
     if (!userid.ok()) return userid.status();
@@ -397,12 +415,10 @@ Status SyncServer::apply(const Value& item) {
     return Status::ok();
   }
   if (key == "CAPABILITIES") {
+    // None of the capabilities a client may enable (SIEVE-MAILBOX in 3.6)
+    // is offered, so nothing is enabled and no ENABLED item is sent.
     auto caps = atoms_from_dlist(item);
-    if (!caps.ok()) return caps.status();
-    std::vector<std::string> enabled;
-    for (const auto& c : *caps)
-      if (upper(c) == "SIEVE-MAILBOX") enabled.push_back("SIEVE-MAILBOX");
-    return untagged("ENABLED", atom_list(enabled));
+    return caps.ok() ? Status::ok() : caps.status();
   }
   return Status(Code::kProtocolError, "unknown APPLY " + key);
 }

@@ -29,8 +29,9 @@ Status Transport::start_compression() {
   in->inflate = true;
   if (inflateInit2(&in->z, -MAX_WBITS) != Z_OK) return Status(Code::kInternal, "inflateInit2");
   auto out = std::make_unique<Zlib>();
-  if (deflateInit2(&out->z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -MAX_WBITS, 8, Z_DEFAULT_STRATEGY) !=
-      Z_OK) {
+  // Level 1: deflate at the default level was 70% of sync_client's CPU in
+  // an initial sync of 10,000 messages; any level inflates the same way.
+  if (deflateInit2(&out->z, Z_BEST_SPEED, Z_DEFLATED, -MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
     return Status(Code::kInternal, "deflateInit2");
   }
   zin_ = std::move(in);

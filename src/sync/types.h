@@ -124,12 +124,34 @@ struct ServerAnnotation {
   bool operator==(const ServerAnnotation&) const = default;
 };
 
+// One `* SIEVE %(FILENAME f LAST_UPDATE t GUID g ISACTIVE 0|1)` item of a
+// GET USER / GET META reply (legacy sieve, without SIEVE-MAILBOX). The
+// active script is listed twice: "<name>.script" (ISACTIVE 0, content GUID)
+// and "<name>.bc" (ISACTIVE 1, all-zero GUID), as Cyrus lists it.
+struct SieveItem {
+  std::string filename;
+  int64_t last_update = 0;
+  std::string guid;  // SHA-1 of the content, 40 hex digits
+  bool active = false;
+  bool operator==(const SieveItem&) const = default;
+};
+
+// APPLY SIEVE (with content), UNSIEVE and ACTIVATE_SIEVE (without).
+struct SieveRequest {
+  std::string userid;
+  std::string filename;
+  int64_t last_update = 0;
+  std::string content;
+  bool operator==(const SieveRequest&) const = default;
+};
+
 // Everything a GET USER / GET META reply carries.
 struct UserState {
   std::vector<MailboxState> mailboxes;
   std::vector<QuotaItem> quotas;
   std::vector<SeenItem> seen;
   std::vector<std::string> lsub;
+  std::vector<SieveItem> sieve;
 };
 
 }  // namespace replimail::sync

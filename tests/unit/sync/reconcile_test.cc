@@ -33,7 +33,7 @@ store::IndexRecord rec(uint32_t uid, uint64_t modseq, const std::string& guid_ch
   return r;
 }
 
-auto no_tombstones = [](const std::string&) { return false; };
+auto no_tombstones = [](const MailboxState&) { return false; };
 
 TEST(Reconcile, MatchesByUniqueidAndPlansRenames) {
   std::vector<MailboxState> master = {mbox("user.a", "u1"), mbox("user.a.New", "u2"),
@@ -56,11 +56,14 @@ TEST(Reconcile, DeletesOnlyWithTombstoneAndOnlyInUserSync) {
   std::vector<MailboxState> master = {mbox("user.a", "u1")};
   std::vector<MailboxState> replica = {mbox("user.a", "u1"), mbox("user.a.Gone", "u9"),
                                        mbox("user.a.Stray", "u8")};
-  auto tomb = [](const std::string& n) { return n == "user.a.Gone"; };
+  // The master deleted uniqueid u9; "user.a.Reused" has a name the master
+  // deleted too, but its uniqueid u7 is not the deleted one.
+  replica.push_back(mbox("user.a.Reused", "u7"));
+  auto tomb = [](const MailboxState& r) { return r.uniqueid == "u9"; };
   auto plan = plan_folders(master, replica, true, tomb);
   ASSERT_TRUE(plan.ok());
   EXPECT_EQ(plan->unmailbox, std::vector<std::string>{"user.a.Gone"});
-  EXPECT_EQ(plan->orphans, std::vector<std::string>{"user.a.Stray"});
+  EXPECT_EQ(plan->orphans, (std::vector<std::string>{"user.a.Stray", "user.a.Reused"}));
   auto logdriven = plan_folders(master, replica, false, tomb);
   ASSERT_TRUE(logdriven.ok());
   EXPECT_TRUE(logdriven->unmailbox.empty());

@@ -177,9 +177,44 @@ TEST_F(ReplicaTest, UnuserRemovesMailboxesSubsAndQuota) {
   ASSERT_TRUE(replica_->apply_unuser("alice"));
   auto gone = replica_->get_user("alice", true);
   ASSERT_TRUE(gone.ok());
-  EXPECT_TRUE(gone->mailboxes.empty());
+  // delete_mode: delayed (the default): the mailboxes are kept under
+  // DELETED., which GET USER lists as Cyrus does; a second UNUSER keeps them.
+  ASSERT_EQ(gone->mailboxes.size(), 2u);
+  for (const auto& m : gone->mailboxes)
+    EXPECT_TRUE(m.mboxname.starts_with("DELETED.user.alice.")) << m.mboxname;
+  EXPECT_EQ(gone->mailboxes[0].uniqueid, u->mailboxes[0].uniqueid);
+  EXPECT_FALSE(inst_->lookup("user.alice").ok());
   EXPECT_TRUE(gone->quotas.empty());
   EXPECT_TRUE(gone->lsub.empty());
+  ASSERT_TRUE(replica_->apply_unuser("alice"));
+  auto again = replica_->get_user("alice", true);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->mailboxes.size(), 2u);
+}
+
+TEST_F(ReplicaTest, UnmailboxHonoursDelayedDelete) {
+  ASSERT_TRUE(inst_->create_mailbox("user.bob").ok());
+  ASSERT_TRUE(inst_->create_mailbox("user.bob.Old").ok());
+  ASSERT_TRUE(inst_->create_mailbox("user.bob.Parent").ok());
+  ASSERT_TRUE(inst_->create_mailbox("user.bob.Parent.Child").ok());
+  auto old = inst_->lookup("user.bob.Old");
+  ASSERT_TRUE(old.ok());
+  ASSERT_TRUE(replica_->apply_unmailbox("user.bob.Old"));
+  EXPECT_FALSE(inst_->lookup("user.bob.Old").ok());
+  std::vector<std::string> kept;
+  ASSERT_TRUE(inst_->mailboxes().list("DELETED.user.bob.Old.", false, [&](const auto& e) {
+    kept.push_back(e.uniqueid);
+    return true;
+  }));
+  EXPECT_EQ(kept, std::vector<std::string>{old->uniqueid});
+  // A DELETED copy itself, and a mailbox with children, go at once.
+  ASSERT_TRUE(replica_->apply_unmailbox("user.bob.Parent"));
+  EXPECT_FALSE(inst_->lookup("user.bob.Parent").ok());
+  EXPECT_TRUE(inst_->lookup("user.bob.Parent.Child").ok());
+  auto deleted = inst_->mailboxes().lookup_uniqueid(old->uniqueid);
+  ASSERT_TRUE(deleted.ok());
+  ASSERT_TRUE(replica_->apply_unmailbox(deleted->name));
+  EXPECT_FALSE(inst_->lookup(deleted->name).ok());
 }
 
 }  // namespace

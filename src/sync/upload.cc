@@ -1,0 +1,89 @@
+#include "sync/upload.h"
+
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+
+#include "common/fs.h"
+
+namespace replimail::sync {
+
+struct UploadFile::Hasher {
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  ~Hasher() { EVP_MD_CTX_free(ctx); }
+};
+
+namespace {
+
+Status errno_status(const std::string& what) {
+  return Status(Code::kIoError, what + ": " + std::strerror(errno));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<UploadFile>> UploadFile::create(const std::string& dir) {
+  static std::atomic<uint64_t> counter{0};
+  std::string path =
+      dir + "/upload." + std::to_string(::getpid()) + "." + std::to_string(counter.fetch_add(1));
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+  if (fd < 0) return errno_status(path);
+  std::unique_ptr<UploadFile> f(new UploadFile(fd, path));
+  if (f->hasher_->ctx == nullptr || EVP_DigestInit_ex(f->hasher_->ctx, EVP_sha1(), nullptr) != 1)
+    return Status(Code::kInternal, "SHA-1 init failed");
+  return f;
+}
+
+UploadFile::UploadFile(int fd, std::string path)
+    : fd_(fd), path_(std::move(path)), hasher_(std::make_unique<Hasher>()) {}
+
+UploadFile::~UploadFile() {
+  if (fd_ >= 0) ::close(fd_);
+  ::unlink(path_.c_str());
+}
+
+Status UploadFile::write(std::string_view bytes) {
+  if (finished_ || fd_ < 0) return Status(Code::kInternal, "write to a finished upload");
+  Status s = fs::write_all(fd_, bytes, path_);
+  if (!s) return s;
+  EVP_DigestUpdate(hasher_->ctx, bytes.data(), bytes.size());
+  size_ += bytes.size();
+  return Status::ok();
+}
+
+Status UploadFile::finish() {
+  if (finished_ || fd_ < 0) return Status(Code::kInternal, "upload finished twice");
+  int fd = fd_;
+  fd_ = -1;
+  if (::close(fd) != 0) return errno_status(path_);
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  if (EVP_DigestFinal_ex(hasher_->ctx, md, &n) != 1)
+    return Status(Code::kInternal, "SHA-1 final failed");
+  static const char* hex = "0123456789abcdef";
+  guid_.clear();
+  for (unsigned int i = 0; i < n; i++) {
+    guid_ += hex[md[i] >> 4];
+    guid_ += hex[md[i] & 15];
+  }
+  finished_ = true;
+  return Status::ok();
+}
+
+Status sync_filesystem(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return errno_status(dir);
+  int rc = ::syncfs(fd);
+  int err = errno;
+  ::close(fd);
+  if (rc != 0) {
+    errno = err;
+    return errno_status("syncfs " + dir);
+  }
+  return Status::ok();
+}
+
+}  // namespace replimail::sync

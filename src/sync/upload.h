@@ -1,0 +1,58 @@
+// One APPLY MESSAGE file literal being received on a replica: streamed into
+// a staging file while its SHA-1 (the GUID) and size are computed.
+//
+// Group commit: finish() does NOT fsync. The server makes a whole APPLY
+// MESSAGE command durable at once with sync_filesystem() before it answers
+// OK — one syncfs() per command instead of one fsync() per file — so no
+// record can be committed (APPLY MAILBOX comes later) over a file that is
+// not on disk.
+//
+// The file is unlinked when the object is destroyed. Not thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+
+namespace replimail::sync {
+
+class UploadFile {
+ public:
+  // A fresh file in `dir` (which must exist), named after the PID and a
+  // per-process counter.
+  static Result<std::unique_ptr<UploadFile>> create(const std::string& dir);
+  ~UploadFile();
+  UploadFile(const UploadFile&) = delete;
+  UploadFile& operator=(const UploadFile&) = delete;
+
+  // REQUIRES: !finished().
+  Status write(std::string_view bytes);
+  // Closes the file (without fsync) and fixes guid() and size().
+  Status finish();
+
+  bool finished() const { return finished_; }
+  uint64_t size() const { return size_; }
+  // 40 lower-case hex digits. REQUIRES: finished().
+  const std::string& guid() const { return guid_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  struct Hasher;
+  UploadFile(int fd, std::string path);
+
+  int fd_ = -1;
+  std::string path_;
+  std::unique_ptr<Hasher> hasher_;
+  uint64_t size_ = 0;
+  std::string guid_;
+  bool finished_ = false;
+};
+
+// syncfs() of the filesystem holding `dir`: every file written there so far
+// (by this process or any other) is durable when it returns OK.
+Status sync_filesystem(const std::string& dir);
+
+}  // namespace replimail::sync
