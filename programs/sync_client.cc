@@ -46,6 +46,7 @@
 #include "sync/client.h"
 #include "sync/connection.h"
 #include "sync/rolling.h"
+#include "synclog/channels.h"
 #include "synclog/reader.h"
 #include "synclog/synclog.h"
 
@@ -85,20 +86,18 @@ void on_stop_signal(int) {
 }
 
 // Refuses (kConfigError) a rolling client for a channel nothing is logged
-// to, and warns when sync_log_channels names only squatter: replication is
-// then silently off (Cyrus issue #2248).
+// to, and logs synclog::check_channels()'s warnings (e.g. sync_log_channels
+// naming only squatter: replication silently off, Cyrus issue #2248).
 Status check_channel(const Config& cfg, const std::string& channel) {
-  auto raw = cfg.raw("sync_log_channels");
-  std::vector<std::string> channels =
-      raw ? synclog::parse_channel_list(*raw) : std::vector<std::string>{""};
-  if (!channels.empty() && std::all_of(channels.begin(), channels.end(),
-                                       [](const std::string& c) { return c == "squatter"; }))
-    spdlog::warn("sync_log_channels lists only squatter: nothing is logged for replication");
+  for (const auto& w : synclog::check_channels(cfg)) spdlog::warn("{}", w);
   if (!cfg.get_bool("sync_log")) {
     spdlog::warn("sync_log is off: no change is logged to channel {}",
                  channel.empty() ? "\"\"" : channel);
     return Status::ok();
   }
+  auto raw = cfg.raw("sync_log_channels");
+  std::vector<std::string> channels =
+      raw ? synclog::parse_channel_list(*raw) : std::vector<std::string>{""};
   if (std::find(channels.begin(), channels.end(), channel) == channels.end())
     return Status(Code::kConfigError,
                   fmt::format("channel {} is not in sync_log_channels ({}): its log is never "
