@@ -110,7 +110,8 @@ std::string format_sequence(const std::vector<uint32_t>& sorted);
 std::optional<int64_t> parse_date(std::string_view text);
 // "17-Jul-1996 02:44:25 -0700" (date-time) → Unix seconds.
 std::optional<int64_t> parse_date_time(std::string_view text);
-// Unix seconds → "17-Jul-1996 09:44:25 +0000".
+// Unix seconds → "17-Jul-1996 09:44:25 +0000" (RFC 3501 date-day-fixed: a
+// day below 10 is space-padded, " 1-Feb-2024 ...", as Cyrus sends it).
 std::string format_date_time(int64_t t);
 
 // ---- FETCH (RFC 3501 §6.4.5, RFC 7162) ----

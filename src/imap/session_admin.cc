@@ -136,7 +136,8 @@ void Session::cmd_listrights(const Command& cmd) {
 std::string Session::quota_response(const store::QuotaRoot& q) const {
   std::string items;
   if (q.storage_limit_kib >= 0) {
-    items += "STORAGE " + std::to_string((q.storage_used + 1023) / 1024) + " " +
+    // Whole KiB used, rounded down as Cyrus does.
+    items += "STORAGE " + std::to_string(q.storage_used / 1024) + " " +
              std::to_string(q.storage_limit_kib);
   }
   if (q.message_limit >= 0) {

@@ -224,6 +224,7 @@ void Session::cmd_search(const Command& cmd) {
   uint32_t exists = selected_->exists();
   uint32_t max_uid = exists ? selected_->at(exists).uid : 0;
   std::vector<uint32_t> saved = saved_uids_;
+  IndexAnswers index = IndexAnswers::prepare(instance_, *selected_, req->key);
   for (uint32_t seq = 1; seq <= exists; ++seq) {
     const MessageView& m = selected_->at(seq);
     std::optional<mime::Message> msg;
@@ -234,6 +235,7 @@ void Session::cmd_search(const Command& cmd) {
     ctx.max_seq = exists;
     ctx.max_uid = max_uid;
     ctx.saved = &saved;
+    ctx.index = &index;
     ctx.parsed = [&]() -> const mime::Message* {
       if (!msg && !failed) {
         auto opened = mime::Message::open(selected_->mailbox().message_path(m.uid));

@@ -64,6 +64,11 @@ std::string Session::external(const std::string& name) const {
 
 std::string Session::rights_of(const store::MailboxEntry& e) const {
   if (is_admin_) return std::string(store::kOwnerRights);
+  // Mailboxes Cyrus's delayed delete moved under deletedprefix are for
+  // administrators only, whatever their ACL says.
+  std::string deleted = instance_.config().get("deletedprefix");
+  if (deleted.empty()) deleted = "DELETED";
+  if (e.name == deleted || e.name.starts_with(deleted + ".")) return "";
   bool owner = store::mboxname_owner(e.name) == userid_;
   std::string out;
   for (char c : store::kOwnerRights) {

@@ -71,7 +71,7 @@ TEST_F(SessionTest, MultiappendAddsEveryMessageInOneCommand) {
   out = run(*s, "b SELECT INBOX\r\nd FETCH 1:2 (FLAGS INTERNALDATE BODY.PEEK[HEADER])\r\n");
   EXPECT_THAT(out, HasSubstr("* 2 EXISTS"));
   EXPECT_THAT(out, HasSubstr("* 1 FETCH (FLAGS (\\Flagged \\Recent) INTERNALDATE "
-                             "\"01-Feb-2024 10:00:00 +0000\""));
+                             "\" 1-Feb-2024 10:00:00 +0000\""));
   EXPECT_THAT(out, HasSubstr("Subject: two"));
   EXPECT_THAT(out, HasSubstr("* 2 FETCH (FLAGS (\\Recent)"));
 }

@@ -163,6 +163,10 @@ TEST(DateTest, ParseAndFormat) {
   ASSERT_TRUE(t);
   EXPECT_EQ(format_date_time(*t), "17-Jul-1996 09:44:25 +0000");
   EXPECT_TRUE(parse_date_time(" 7-Jul-1996 02:44:25 +0000"));
+  // date-day-fixed: one-digit days are space-padded, and parse back.
+  auto early = parse_date_time(" 1-Feb-2024 10:00:00 +0000");
+  ASSERT_TRUE(early);
+  EXPECT_EQ(format_date_time(*early), " 1-Feb-2024 10:00:00 +0000");
   EXPECT_FALSE(parse_date_time("17-Jul-1996 02:44 -0700"));
 }
 

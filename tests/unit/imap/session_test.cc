@@ -211,6 +211,29 @@ TEST_F(SessionTest, BadInputKeepsConnectionUsable) {
   EXPECT_THAT(run(*s, "8 NOOP\r\n"), HasSubstr("8 OK"));
 }
 
+TEST_F(SessionTest, DeletedMailboxesAreForAdminsOnly) {
+  store::CreateOptions o;
+  o.acl = "alice\tlrswipkxtecdan\t";
+  ASSERT_TRUE(instance_->create_mailbox("DELETED.user.alice.Old.6B0799F4", o).ok());
+  auto s = login("alice");
+  EXPECT_THAT(run(*s, "a LIST \"\" \"*\"\r\n"), Not(HasSubstr("DELETED")));
+  EXPECT_THAT(run(*s, "b SELECT \"Shared Folders/DELETED/user/alice/Old/6B0799F4\"\r\n"),
+              HasSubstr("b NO [NONEXISTENT]"));
+  auto admin = login("admin");
+  EXPECT_THAT(run(*admin, "c LIST \"\" \"DELETED*\"\r\n"), HasSubstr("6B0799F4"));
+}
+
+TEST_F(SessionTest, QuotaUsageRoundsDownToKib) {
+  auto admin = login("admin");
+  EXPECT_THAT(run(*admin, "q SETQUOTA user/alice (STORAGE 100)\r\n"), HasSubstr("q OK"));
+  auto s = login("alice");
+  // Two messages of about 700 bytes: 1.4 KiB in all.
+  std::string msg = "Subject: q\r\n\r\n" + std::string(700, 'x');
+  EXPECT_THAT(run(*s, append_cmd("a", "INBOX", msg)), HasSubstr("a OK"));
+  EXPECT_THAT(run(*s, append_cmd("c", "INBOX", msg)), HasSubstr("c OK"));
+  EXPECT_THAT(run(*s, "b GETQUOTAROOT INBOX\r\n"), HasSubstr("(STORAGE 1 100)"));
+}
+
 TEST_F(SessionTest, SyncLiteralGetsContinuation) {
   auto s = session();
   EXPECT_EQ(run(*s, "a LOGIN {5}\r\n"), "+ go ahead\r\n");
