@@ -209,18 +209,20 @@ Status SyncClient::sync_mailboxes(const std::vector<std::string>& names) {
       if (hist.ok())
         for (const auto& h : *hist) want(h.name);
     }
+    const std::string first = names.empty() ? "" : names[0];
     auto reply = conn_.command("GET", keyed("MAILBOXES", atom_list(ask)));
-    if (!reply.ok()) return fail("", names.empty() ? "" : names[0], reply.status());
+    if (!reply.ok()) return fail(store::mboxname_owner(first), first, reply.status());
     std::vector<MailboxState> remote;
     for (const Value& item : reply->items) {
       auto m = mailbox_from_dlist(item);
-      if (!m.ok()) return fail("", "", m.status());
+      if (!m.ok()) return fail(store::mboxname_owner(first), first, m.status());
       remote.push_back(std::move(*m));
     }
     Status s = do_folders(local, remote, false);
     if (s.code() != Code::kAgain) return s;
     if (attempt + 1 >= kMaxTries)
-      return fail("", "", Status(Code::kSyncChanged, "folders kept changing"));
+      return fail(store::mboxname_owner(first), first,
+                  Status(Code::kSyncChanged, "folders kept changing"));
   }
 }
 
