@@ -20,10 +20,10 @@ Shape (per message, drawn independently):
 
 Library:  message(seed, i, rcpt, max_size=None) -> (sender, bytes)
           internaldate(seed, i) -> Unix seconds (the message's Date:)
-Command:  corpus.py -n N [--seed S] [--rcpt USER] [--max-size BYTES]
-                    (--out DIR | --stats)
-          --out writes DIR/<i>.eml for i in 0..N-1 (and DIR/index.json with
-          each file's size and internaldate); --stats prints the size
+Command:  corpus.py -n N [--first K] [--seed S] [--rcpt USER]
+                    [--max-size BYTES] (--out DIR | --stats)
+          --out writes DIR/<i>.eml for i in K..K+N-1 (K = 0 by default, so
+          several processes can share the work); --stats prints the size
           distribution. --max-size caps what the attachments add (a message
           may exceed it by its text part, at most ~40 KB).
 """
@@ -253,6 +253,7 @@ def message(seed, i, rcpt="user", max_size=None):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("-n", type=int, required=True)
+    ap.add_argument("--first", type=int, default=0)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--rcpt", default="user")
     ap.add_argument("--max-size", type=int)
@@ -261,19 +262,15 @@ def main():
     a = ap.parse_args()
     if not a.out and not a.stats:
         ap.error("--out DIR or --stats")
-    sizes, index = [], []
+    sizes = []
     if a.out:
         os.makedirs(a.out, exist_ok=True)
-    for i in range(a.n):
+    for i in range(a.first, a.first + a.n):
         _, data = message(a.seed, i, a.rcpt, a.max_size)
         sizes.append(len(data))
         if a.out:
             with open(os.path.join(a.out, "%d.eml" % i), "wb") as f:
                 f.write(data)
-            index.append({"i": i, "size": len(data), "internaldate": internaldate(a.seed, i)})
-    if a.out:
-        with open(os.path.join(a.out, "index.json"), "w") as f:
-            json.dump({"seed": a.seed, "n": a.n, "messages": index}, f)
     if a.stats:
         s = sorted(sizes)
         pct = lambda p: s[min(len(s) - 1, int(p * len(s)))]

@@ -7,12 +7,14 @@
 // messages.
 //
 // The messages are written through the store API (batched appends, the path
-// lmtpd takes, without LMTP's per-message round trips) so the test fits in
-// CI time; delivery over LMTP is what delivery_test and bench/ cover.
+// lmtpd takes, without LMTP's per-message round trips; 4 writers on disjoint
+// folders) so the test fits in CI time; delivery over LMTP is what
+// delivery_test and bench/ cover.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <chrono>
+#include <future>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -70,15 +72,25 @@ uint32_t system_flags(int i) {
   return f;
 }
 
-// Writes the corpus into the primary's folders (message i to folder i % 20),
-// in batches, as one delivery process would.
-std::string load(store::Instance& st, const std::string& corpus_dir,
-                 const std::vector<std::string>& names) {
-  for (int first = 0; first < kMessages; first += kBatch) {
+// Writes the corpus messages of folders `part`, `part` + kLoaders, ... into
+// the primary (message i to folder i % 20), in batches, as one delivery
+// process would; kLoaders of these run at once on disjoint folders.
+constexpr int kLoaders = 4;
+std::string load(const std::string& conf, const std::string& corpus_dir,
+                 const std::vector<std::string>& names, int part) {
+  auto cfg = Config::load(conf);
+  if (!cfg.ok()) return cfg.status().to_string();
+  auto st = store::Instance::open(*cfg);
+  if (!st.ok()) return st.status().to_string();
+  std::vector<int> mine;
+  for (int i = 0; i < kMessages; i++)
+    if (static_cast<int>(i % names.size()) % kLoaders == part) mine.push_back(i);
+  for (size_t first = 0; first < mine.size(); first += kBatch) {
     std::vector<std::unique_ptr<store::StagedMessage>> staged;
     std::vector<store::AppendRequest> reqs;
-    for (int i = first; i < std::min(kMessages, first + kBatch); i++) {
-      auto msg = st.stage_message();
+    for (size_t k = first; k < std::min(mine.size(), first + kBatch); k++) {
+      int i = mine[k];
+      auto msg = (*st)->stage_message();
       if (!msg.ok()) return msg.status().to_string();
       std::string bytes = slurp(corpus_dir + "/" + std::to_string(i) + ".eml");
       if (bytes.empty()) return "corpus message " + std::to_string(i) + " missing";
@@ -96,7 +108,7 @@ std::string load(store::Instance& st, const std::string& corpus_dir,
       reqs.push_back(req);
       staged.push_back(std::move(*msg));
     }
-    for (const auto& r : st.append(reqs))
+    for (const auto& r : (*st)->append(reqs))
       if (!r.status) return r.status.to_string();
   }
   return "";
@@ -129,7 +141,13 @@ TEST(SyncLarge, TenThousandMessagesReplicateAndCompareEqualThroughImap) {
     auto st = store::Instance::open(*cfg);
     ASSERT_TRUE(st.ok()) << st.status().to_string();
     for (const auto& n : names) ASSERT_TRUE((*st)->create_mailbox(n).ok()) << n;
-    ASSERT_EQ(load(**st, corpus.path(), names), "");
+    std::vector<std::future<std::string>> loaders;
+    for (int part = 0; part < kLoaders; part++) {
+      loaders.push_back(std::async(std::launch::async, [&, part] {
+        return load(primary.imapd_conf(), corpus.path(), names, part);
+      }));
+    }
+    for (auto& l : loaders) ASSERT_EQ(l.get(), "");
     std::cerr << "primary loaded at " << since() << "\n";
     // Expunge every 50th UID of each INBOX, subscribe to some folders, and
     // give every user a quota.
@@ -174,6 +192,9 @@ TEST(SyncLarge, TenThousandMessagesReplicateAndCompareEqualThroughImap) {
   EXPECT_NE(second.out.find("uploaded 0 messages"), std::string::npos) << second.out;
   EXPECT_NE(second.out.find("applied 0 mailboxes"), std::string::npos) << second.out;
   std::cerr << "second sync done at " << since() << ": " << second.out;
+  primary.stop();
+  replica.stop();
+  std::cerr << "both stopped at " << since() << "\n";
 }
 
 }  // namespace
