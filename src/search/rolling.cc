@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <spdlog/spdlog.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -21,6 +22,12 @@ void sort_unique(std::vector<std::string>& v) {
 }
 
 constexpr auto kPollNet = std::chrono::seconds(1);
+
+// Size of the file at `path`, 0 if it does not exist.
+off_t file_size(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 ? st.st_size : 0;
+}
 constexpr auto kLockedRetry = std::chrono::milliseconds(200);
 
 }  // namespace
@@ -136,7 +143,12 @@ Status RollingSquatter::run(const std::atomic<bool>& stop) {
       while (::read(fd, buf, sizeof buf) > 0) {
       }
     }
-    auto r = run_once();
+    // A log that exists but is still empty was just created by a writer
+    // that has yet to lock and check it: taking it over now would make the
+    // writer retry, and a loop doing so forever would starve it. Its write
+    // wakes us.
+    Result<PassResult> r = Status(Code::kAgain, "empty log");
+    if (fs::exists(log + "-run") || file_size(log) > 0) r = run_once();
     if (r.ok() && r->requeued.empty()) continue;  // there may be more already
     if (r.ok()) {
       // Another process holds an index: give it time before retrying.

@@ -11,7 +11,9 @@
 // longer exists is skipped; other failures are logged and dropped.
 //
 // Waiting: inotify on the channel's directory wakes the loop as soon as a
-// writer creates or appends to the log, with a one-second poll as a net.
+// writer appends to the log, with a one-second poll as a net. An empty log
+// is left alone: its writer has not checked it yet (synclog.h's retry on
+// rename), and taking it over would make that writer start again.
 #pragma once
 
 #include <atomic>
