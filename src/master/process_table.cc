@@ -149,12 +149,15 @@ void Supervisor::Impl::reload() {
       to_open.push_back(&e);
       continue;
     }
-    if (s.entry.argv != e.argv) {
-      spdlog::info("service {}: cmd changed, replacing its workers", e.name);
-      int old = s.generation++;
-      signal_children([&](const Child& c) { return c.service == &s && c.generation <= old; },
-                      SIGHUP);
-    }
+    // Every kept service's workers are replaced, as Cyrus's master does:
+    // SIGHUP makes an idle worker exit at once and a busy one after its
+    // connection, and the new workers read imapd.conf afresh (a channel
+    // added to sync_log_channels, say), not only when the cmd changed.
+    spdlog::info("service {}: {}, replacing its workers", e.name,
+                 s.entry.argv != e.argv ? "cmd changed" : "reloading");
+    int old = s.generation++;
+    signal_children([&](const Child& c) { return c.service == &s && c.generation <= old; },
+                    SIGHUP);
     s.entry = e;
     s.forkrate.set_limit(e.maxforkrate);
     s.disabled = false;

@@ -28,7 +28,7 @@ struct Service {
   int listen_fd = -1;
   int status_r = -1;
   int status_w = -1;
-  int generation = 0;  // bumped when cmd changes; older workers are sent SIGHUP
+  int generation = 0;  // bumped at every reload; older workers are sent SIGHUP
   bool retired = false;
   bool disabled = false;
   int failures = 0;
