@@ -380,6 +380,9 @@ Status RollingClient::requeue(const std::vector<synclog::Line>& lines) {
 }
 
 RollingClient::Pass RollingClient::pass() {
+  // A writer creates the log before it writes its line; taking over an
+  // empty log would only send it round its inode-change retries.
+  if (file_size(log_path_) == 0 && !fs::exists(log_path_ + "-run")) return Pass::kNothing;
   auto reader = synclog::LogReader::for_channel(cfg_.configdirectory(), opts_.channel);
   Status s = reader.begin();
   if (s.code() == Code::kAgain) return Pass::kNothing;
