@@ -83,6 +83,8 @@ constexpr Option kOptions[] = {
     {"fulldirhash", Kind::kSwitch, "0"},
     {"search_engine", Kind::kString, "none"},
     {"search_index_headers", Kind::kSwitch, "1"},
+    // replimail: the Xapian stemmer squatter and SEARCH use (not a Cyrus option).
+    {"search_stem_language", Kind::kString, "english"},
     {"syslog_prefix", Kind::kString, ""},
     {"lmtpsocket", Kind::kString, ""},
     {"idlesocket", Kind::kString, ""},
