@@ -1,6 +1,6 @@
-// BODYSTRUCTURE, ENVELOPE and BODY against a live Cyrus 3.6 (issue 3): the
-// reference peer's Cyrus (../shared/peer/cyrus/setup.sh, Debian packages) in
-// a temporary directory on free ports, and a replimail instance, get the
+// BODYSTRUCTURE, ENVELOPE and BODY against a live Cyrus 3.6 (issue 3): a
+// Cyrus from Debian's packages (py/cyrus_instance.py) in a temporary
+// directory on a free port, and a replimail instance, get the
 // same messages by APPEND — tests/data/mime/*.eml and 16 of bench/corpus.py —
 // and py/cyrus_mime_compare.py compares what each answers, byte for byte.
 // Skipped, with the reason, where Cyrus cannot run (packages missing, not
@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -20,31 +19,19 @@
 namespace replimail::testing {
 namespace {
 
-// The reference peer's scripts: $PEER_HOME, else ../shared/peer/cyrus beside
-// the source tree.
-std::string peer_home() {
-  const char* env = getenv("PEER_HOME");
-  return env != nullptr ? env : source_dir() + "/../shared/peer/cyrus";
-}
-
-// Why the peer's Cyrus cannot run here, or "".
+// Why Cyrus 3.6 cannot run here, or "" (py/cyrus_instance.py available).
 std::string why_no_cyrus() {
   if (geteuid() != 0) return "Cyrus runs as the cyrus user: the test must run as root";
-  for (const std::string& path : {peer_home() + "/setup.sh", std::string("/usr/sbin/cyrmaster"),
-                                  std::string("/usr/lib/cyrus/bin/imapd")}) {
-    if (access(path.c_str(), X_OK) != 0)
-      return path + " is missing (install the Debian cyrus packages: " + peer_home() +
-             "/setup.sh does)";
-  }
-  return "";
+  auto r = run({"/usr/bin/python3", py_script("cyrus_instance.py"), "available"});
+  return r.ok() ? "" : r.out + r.err;
 }
 
-// Stops the peer's instances in `dir` (by the PIDs it recorded) when the
-// test ends, however it ends.
+// Stops the Cyrus started in `dir` (by the PID it recorded) when the test
+// ends, however it ends.
 class CyrusGuard {
  public:
   explicit CyrusGuard(std::string dir) : dir_(std::move(dir)) {}
-  ~CyrusGuard() { run({peer_home() + "/stop.sh", dir_}); }
+  ~CyrusGuard() { run({"/usr/bin/python3", py_script("cyrus_instance.py"), "stop", dir_}); }
   CyrusGuard(const CyrusGuard&) = delete;
   CyrusGuard& operator=(const CyrusGuard&) = delete;
 
@@ -70,19 +57,13 @@ TEST(CyrusMime, EnvelopeAndBodystructureEqualCyrus36) {
   std::string cyrus_dir = tmp.path() + "/cyrus";
   int cyrus_port = free_port();
   CyrusGuard guard(cyrus_dir);
-  // Every port of the pair on a free one; no syslog sink (/dev/log is the
-  // machine's, not this test's).
-  auto started = run({"/usr/bin/env", "PRIMARY_IMAP_PORT=" + std::to_string(cyrus_port),
-                      "PRIMARY_LMTP_PORT=" + std::to_string(free_port()),
-                      "REPLICA_IMAP_PORT=" + std::to_string(free_port()),
-                      "REPLICA_SYNC_PORT=" + std::to_string(free_port()), "SYSLOG_SINK=no",
-                      peer_home() + "/setup.sh", cyrus_dir});
-  ASSERT_TRUE(started.ok()) << started.describe();
   // Keep 8-bit header bytes as sent (Cyrus's default turns them into 'X'),
-  // so both servers store the same bytes. Each imapd reads imapd.conf when
-  // it starts (prefork=0: one per connection), so this applies from now on.
-  std::string conf = cyrus_dir + "/primary/etc/imapd.conf";
-  ASSERT_TRUE(spit(conf, slurp(conf) + "munge8bit: no\n"));
+  // so both servers store the same bytes.
+  auto started = run({"/usr/bin/python3", py_script("cyrus_instance.py"), "start", cyrus_dir,
+                      "--servername", "cyrus-mime", "--imap-port", std::to_string(cyrus_port),
+                      "--users", "admin:adminpw,testuser:testpw", "--admins", "admin", "--conf",
+                      "munge8bit: no"});
+  ASSERT_TRUE(started.ok()) << started.describe();
 
   Instance::Options o;
   o.users = {{"admin", "adminpw"}, {"testuser", "testpw"}};
