@@ -19,6 +19,7 @@
 #include "net/service.h"
 #include "net/tls.h"
 #include "store/instance.h"
+#include "store/startup.h"
 
 namespace {
 
@@ -125,17 +126,13 @@ int main(int argc, char** argv) {
       return kExitUsage;
     }
   }
-  auto config = Config::load(options->config_path);
-  if (!config.ok()) {
-    spdlog::error("{}", config.status().to_string());
+  auto configured = store::open_configured(options->config_path);
+  if (!configured.ok()) {
+    spdlog::error("{}", configured.status().to_string());
     return kExitConfig;
   }
-  for (const std::string& w : config->warnings()) spdlog::warn("{}", w);
-  auto instance = store::Instance::open(*config);
-  if (!instance.ok()) {
-    spdlog::error("cannot open the mail store: {}", instance.status().to_string());
-    return kExitConfig;
-  }
+  const Config* config = &configured->config;
+  store::Instance* instance = configured->instance.get();
   Status s = net::sasl_init(*config, "replimail");
   if (!s.is_ok()) spdlog::error("SASL: {}; logins will fail", s.to_string());
   std::unique_ptr<net::TlsContext> tls;
@@ -150,6 +147,6 @@ int main(int argc, char** argv) {
   }
   std::string servername = config->get("servername");
   if (servername.empty()) servername = host_name();
-  Imapd imapd{*config, **instance, tls.get(), implicit_tls, servername};
+  Imapd imapd{*config, *instance, tls.get(), implicit_tls, servername};
   return net::serve(*options, [&imapd](net::Connection& conn) { imapd.serve(conn); });
 }

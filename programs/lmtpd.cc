@@ -24,6 +24,7 @@
 #include "net/stream.h"
 #include "store/check.h"
 #include "store/instance.h"
+#include "store/startup.h"
 
 namespace {
 
@@ -127,20 +128,16 @@ int main(int argc, char** argv) {
       return kExitUsage;
     }
   }
-  auto config = Config::load(options->config_path);
-  if (!config.ok()) {
-    spdlog::error("{}", config.status().to_string());
+  auto configured = store::open_configured(options->config_path);
+  if (!configured.ok()) {
+    spdlog::error("{}", configured.status().to_string());
     return kExitConfig;
   }
-  for (const std::string& w : config->warnings()) spdlog::warn("{}", w);
-  auto instance = store::Instance::open(*config);
-  if (!instance.ok()) {
-    spdlog::error("cannot open the mail store: {}", instance.status().to_string());
-    return kExitConfig;
-  }
+  const Config* config = &configured->config;
+  store::Instance* instance = configured->instance.get();
   // A worker killed mid-DATA leaves its staging file behind; the next worker
   // to start removes it (files of live writers are kept).
-  auto stale = store::check_staging(**instance, true);
+  auto stale = store::check_staging(*instance, true);
   if (!stale.ok()) {
     spdlog::warn("staging check: {}", stale.status().to_string());
   } else {
@@ -150,6 +147,6 @@ int main(int argc, char** argv) {
   if (!s.is_ok()) spdlog::error("SASL: {}; AUTH will not be offered", s.to_string());
   std::string servername = config->get("servername");
   if (servername.empty()) servername = host_name();
-  Lmtpd lmtpd{*config, **instance, preauth, servername};
+  Lmtpd lmtpd{*config, *instance, preauth, servername};
   return net::serve(*options, [&lmtpd](net::Connection& conn) { lmtpd.serve(conn); });
 }

@@ -23,6 +23,7 @@
 #include "pop3/session.h"
 #include "pop3/store_backend.h"
 #include "store/instance.h"
+#include "store/startup.h"
 
 namespace {
 
@@ -127,17 +128,13 @@ int main(int argc, char** argv) {
       return kExitUsage;
     }
   }
-  auto config = Config::load(options->config_path);
-  if (!config.ok()) {
-    spdlog::error("{}", config.status().to_string());
+  auto configured = store::open_configured(options->config_path);
+  if (!configured.ok()) {
+    spdlog::error("{}", configured.status().to_string());
     return kExitConfig;
   }
-  for (const std::string& w : config->warnings()) spdlog::warn("{}", w);
-  auto instance = store::Instance::open(*config);
-  if (!instance.ok()) {
-    spdlog::error("cannot open the mail store: {}", instance.status().to_string());
-    return kExitConfig;
-  }
+  const Config* config = &configured->config;
+  store::Instance* instance = configured->instance.get();
   Status s = net::sasl_init(*config, "replimail");
   if (!s.is_ok()) spdlog::error("SASL: {}; nobody can log in", s.to_string());
   std::unique_ptr<net::TlsContext> tls;
@@ -152,6 +149,6 @@ int main(int argc, char** argv) {
   }
   std::string servername = config->get("servername");
   if (servername.empty()) servername = host_name();
-  Pop3d pop3d{*config, **instance, tls.get(), implicit_tls, servername};
+  Pop3d pop3d{*config, *instance, tls.get(), implicit_tls, servername};
   return net::serve(*options, [&pop3d](net::Connection& conn) { pop3d.serve(conn); });
 }

@@ -18,6 +18,7 @@
 #include "net/sasl.h"
 #include "net/service.h"
 #include "store/instance.h"
+#include "store/startup.h"
 #include "sync/server.h"
 #include "sync/transport.h"
 
@@ -56,17 +57,13 @@ int main(int argc, char** argv) {
       return kExitUsage;
     }
   }
-  auto config = Config::load(options->config_path);
-  if (!config.ok()) {
-    spdlog::error("{}", config.status().to_string());
+  auto configured = store::open_configured(options->config_path);
+  if (!configured.ok()) {
+    spdlog::error("{}", configured.status().to_string());
     return kExitConfig;
   }
-  for (const std::string& w : config->warnings()) spdlog::warn("{}", w);
-  auto instance = store::Instance::open(*config);
-  if (!instance.ok()) {
-    spdlog::error("cannot open the mail store: {}", instance.status().to_string());
-    return kExitConfig;
-  }
+  const Config* config = &configured->config;
+  store::Instance* instance = configured->instance.get();
   Status s = net::sasl_init(*config, "replimail");
   if (!s.is_ok()) spdlog::error("SASL: {}; AUTHENTICATE will not be offered", s.to_string());
   std::string servername = config->get("servername");
@@ -84,7 +81,7 @@ int main(int argc, char** argv) {
     opts.preauth = conn.is_unix || conn.is_stdio;
     opts.peer = conn.peer;
     spdlog::info("sync_server: connection from {}", conn.peer);
-    sync::SyncServer server(**instance, transport, sasl.get(), opts);
+    sync::SyncServer server(*instance, transport, sasl.get(), opts);
     server.run();
   });
 }

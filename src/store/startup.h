@@ -1,0 +1,25 @@
+// What a mail service (imapd, pop3d, lmtpd, sync_server) does first: load
+// imapd.conf, log its warnings (unknown options, deprecated names), and open
+// the instance it describes.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "common/config.h"
+#include "common/status.h"
+#include "store/instance.h"
+
+namespace replimail::store {
+
+struct Configured {
+  Config config;
+  std::unique_ptr<Instance> instance;
+};
+
+// The config at `config_path` and its instance. A config error names the file
+// and line; a store that cannot be opened is reported as "cannot open the
+// mail store: ...". The caller logs the status and exits (EX_CONFIG).
+Result<Configured> open_configured(const std::string& config_path);
+
+}  // namespace replimail::store
