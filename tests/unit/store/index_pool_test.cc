@@ -100,7 +100,10 @@ TEST_F(IndexPoolTest, MailboxesShareThePoolAndSeeOtherWriters) {
   ASSERT_TRUE(staged.ok());
   ASSERT_TRUE((*staged)->write("Subject: x\r\n\r\nbody\r\n").is_ok());
   ASSERT_TRUE((*staged)->finish().is_ok());
-  auto res = (*other)->append({AppendRequest{"user.pool", staged->get()}});
+  AppendRequest req;
+  req.mailbox = "user.pool";
+  req.message = staged->get();
+  auto res = (*other)->append({req});
   ASSERT_TRUE(res[0].status.is_ok()) << res[0].status.to_string();
   auto m = t.inst().open_mailbox("user.pool");
   ASSERT_TRUE(m.ok());
