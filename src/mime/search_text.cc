@@ -9,6 +9,7 @@
 #include <mutex>
 #include <string>
 
+#include "common/ascii.h"
 #include "mime/message.h"
 
 namespace replimail::mime {
@@ -17,17 +18,6 @@ namespace {
 void ensure_gmime() {
   static std::once_flag once;
   std::call_once(once, [] { g_mime_init(); });
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i]))) {
-      return false;
-    }
-  }
-  return true;
 }
 
 // Any bytes as valid UTF-8 (invalid sequences replaced).

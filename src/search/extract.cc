@@ -5,6 +5,8 @@
 #include <cctype>
 #include <mutex>
 
+#include "common/ascii.h"
+
 namespace replimail::search {
 namespace {
 
@@ -16,17 +18,6 @@ constexpr std::array<std::pair<std::string_view, Field>, 6> kHeaderFields = {{
     {"subject", Field::kSubject},
     {"message-id", Field::kMessageId},
 }};
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i]))) {
-      return false;
-    }
-  }
-  return true;
-}
 
 // A parameter value as UTF-8: RFC 2231 values arrive decoded by the parser;
 // RFC 2047 words (which many mailers put in names anyway) are decoded here.
