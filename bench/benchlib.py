@@ -1,6 +1,8 @@
-"""Shared pieces of the replimail-vs-Cyrus benchmarks (run-initial-sync,
-run-imap): instances of both systems on free loopback ports, corpus loading
-over LMTP, peak-memory probes, and the JSON result file.
+"""Shared pieces of the replimail-vs-Cyrus benchmarks (bench/run and its
+run-* scripts): instances of both systems on free loopback ports, corpus
+loading over LMTP, peak-memory probes (PeakWatcher for one program,
+TreePeaks for every process of each side) and the result document of
+/work/notes/bench-contract.md (new_doc, add_figure, finish_doc).
 
 replimail instances are laid out here (not by examples/run.sh, whose primary
 runs rolling sync_clients that would replicate during the load). The Cyrus
@@ -13,6 +15,7 @@ import imaplib
 import json
 import os
 import platform
+import re
 import signal
 import socket
 import subprocess
@@ -205,8 +208,8 @@ class Replimail:
         wait_ports(list(self.ports.values()))
         log("replimail %s: master pid %d, ports %s" % (self.role, self.proc.pid, self.ports))
 
-    def create_user(self):
-        subprocess.run([self.bin + "/cyr_mbox", "-C", self.conf, "create", "user." + USER],
+    def create_user(self, name=USER):
+        subprocess.run([self.bin + "/cyr_mbox", "-C", self.conf, "create", "user." + name],
                        check=True, stdout=subprocess.DEVNULL)
 
     def master_pid(self):
@@ -265,6 +268,30 @@ class CyrusPeer:
         with open(os.path.join(self.dir, inst, "run", "master.pid")) as f:
             return int(f.read().strip())
 
+    def create_users(self, names):
+        imap = imaplib.IMAP4("127.0.0.1", self.primary["imap"])
+        imap.login("admin", "adminpw")
+        for name in names:
+            typ, data = imap.create("user/" + name)
+            if typ != "OK":
+                raise RuntimeError("cyrus: CREATE user/%s: %r" % (name, data))
+        imap.logout()
+
+    def delete_replica_user(self):
+        """Removes USER from the replica (as admin over IMAP), so that the
+        next sync_client -u USER is an initial sync again (admin first gives
+        itself the x right, which DELETE needs). Cyrus's default
+        delete_mode (delayed) keeps the files under DELETED/, where sync does
+        not look for them."""
+        imap = imaplib.IMAP4("127.0.0.1", self.replica["imap"])
+        imap.login("admin", "adminpw")
+        typ, data = imap.setacl("user/" + USER, "admin", "lrswipkxtecda")
+        if typ == "OK":
+            typ, data = imap.delete("user/" + USER)
+        imap.logout()
+        if typ != "OK":
+            raise RuntimeError("cyrus replica: DELETE user/%s: %r" % (USER, data))
+
     def sync_argv(self):
         return ["setpriv", "--reuid=cyrus", "--regid=mail", "--init-groups", "--",
                 CYRUS_BIN + "/sync_client", "-C", self.dir + "/primary/etc/imapd.conf",
@@ -276,12 +303,12 @@ class CyrusPeer:
                            capture_output=True)
 
 
-def deliver(port, n, conns, seed, label):
-    """bench/lmtp_delivery.py: N corpus messages to USER over `conns`
-    connections; its JSON (delivered, seconds, msgs_per_s, ...)."""
+def deliver(port, n, conns, seed, label, first=0, rcpt=USER):
+    """bench/lmtp_delivery.py: corpus messages first..first+n-1 to `rcpt`
+    over `conns` connections; its JSON (delivered, seconds, msgs_per_s, ...)."""
     r = subprocess.run([sys.executable, BENCH + "/lmtp_delivery.py", "--port", str(port),
-                        "--rcpt", USER, "-n", str(n), "-c", str(conns), "--seed", str(seed),
-                        "--label", label], capture_output=True, text=True)
+                        "--rcpt", rcpt, "-n", str(n), "--first", str(first), "-c", str(conns),
+                        "--seed", str(seed), "--label", label], capture_output=True, text=True)
     if r.returncode != 0:
         raise RuntimeError("delivery to %s failed: %s %s" % (label, r.stdout, r.stderr[-2000:]))
     return json.loads(r.stdout)
@@ -298,8 +325,18 @@ def status(port, mailbox="INBOX"):
 
 
 def machine():
-    return {"cores": os.cpu_count(), "kernel": " ".join(platform.uname()[i] for i in (0, 2, 4)),
+    """Where and under what load a figure was taken."""
+    info = {"cores": os.cpu_count(), "kernel": " ".join(platform.uname()[i] for i in (0, 2, 4)),
             "loadavg": [round(x, 2) for x in os.getloadavg()]}
+    try:
+        with open("/proc/cpuinfo") as f:
+            info["cpu"] = next(line.split(":", 1)[1].strip() for line in f
+                               if line.startswith("model name"))
+        with open("/proc/meminfo") as f:
+            info["mem_gib"] = round(int(f.readline().split()[1]) / 2**20, 1)
+    except (OSError, StopIteration):
+        pass
+    return info
 
 
 def write_result(path, doc):
@@ -312,3 +349,169 @@ def write_result(path, doc):
 def ratio(a, b):
     return round(a / b, 2) if a and b else None
 
+
+
+class TreePeaks:
+    """The largest VmHWM (KiB) per program name (comm) over every process of
+    each side: all descendants of the roots given to watch(side, pid), the
+    roots included, polled every `period` s by a thread; plus what note()
+    is told about clients the script ran itself (their wait4 ru_maxrss).
+    result() is the contract's "peak_rss_kib": {side: {comm: KiB}}.
+    A process living shorter than `period` may be missed; one that grows
+    after the last poll before it exits is seen at that poll's size."""
+
+    def __init__(self, period=0.1):
+        self.period = period
+        self._roots, self._peaks = {}, {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def watch(self, side, pid):
+        with self._lock:
+            self._roots.setdefault(side, set()).add(pid)
+            self._peaks.setdefault(side, {})
+
+    def note(self, side, name, kib):
+        with self._lock:
+            peaks = self._peaks.setdefault(side, {})
+            peaks[name] = max(peaks.get(name, 0), kib)
+
+    def poll(self):
+        kids = children_map()
+        with self._lock:
+            roots = {side: set(pids) for side, pids in self._roots.items()}
+        for side, pids in roots.items():
+            todo, seen = list(pids), set()
+            while todo:
+                pid = todo.pop()
+                if pid in seen:
+                    continue
+                seen.add(pid)
+                todo.extend(kids.get(pid, []))
+                kib = vm_hwm_kb(pid)
+                if kib:
+                    self.note(side, comm(pid), kib)
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.poll()
+            self._stop.wait(self.period)
+
+    def result(self):
+        with self._lock:
+            return {side: dict(sorted(p.items())) for side, p in self._peaks.items()}
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.poll()
+
+
+def utc_now():
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def new_doc(benchmark, **extra):
+    """The contract's result document, to be filled by add_figure()."""
+    doc = {"benchmark": benchmark, "when": utc_now(), "machine_start": machine(),
+           "figures": [], "peak_rss_kib": {}}
+    doc.update(extra)
+    return doc
+
+
+def add_figure(doc, name, title, unit, better, n, replimail, cyrus):
+    """Appends one figure; "ratio" is how many times better replimail is
+    (replimail/cyrus if better is "higher", cyrus/replimail if "lower")."""
+    assert better in ("higher", "lower")
+    r = ratio(replimail, cyrus) if better == "higher" else ratio(cyrus, replimail)
+    doc["figures"].append({"name": name, "title": title, "unit": unit, "better": better,
+                           "n": n, "replimail": replimail, "cyrus": cyrus, "ratio": r})
+
+
+def finish_doc(doc, peaks):
+    doc["machine_end"] = machine()
+    doc["peak_rss_kib"] = peaks.result()
+
+
+def print_figures(doc):
+    for f in doc["figures"]:
+        print("%-34s n=%-7d replimail %10s | cyrus %10s %-6s | ratio %s"
+              % (f["name"], f["n"], f["replimail"], f["cyrus"], f["unit"], f["ratio"]),
+              flush=True)
+
+
+LITERAL_END = re.compile(rb"\{(\d+)\}$")
+
+
+class RawImap:
+    """A minimal IMAP client for timing: command() sends one command and
+    reads every response byte up to its tagged completion (skipping over
+    literals); returns (status line, untagged FETCH count, SEARCH numbers,
+    bytes read). A tagged NO/BAD raises RuntimeError."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        self.buf, self.pos, self.tag = b"", 0, 0
+        self._line()  # greeting
+
+    def _fill(self):
+        data = self.sock.recv(1 << 20)
+        if not data:
+            raise RuntimeError("server closed the connection")
+        self.buf = self.buf[self.pos:] + data
+        self.pos = 0
+
+    def _line(self):
+        while True:
+            i = self.buf.find(b"\r\n", self.pos)
+            if i >= 0:
+                line = self.buf[self.pos:i]
+                self.pos = i + 2
+                return line
+            self._fill()
+
+    def _skip(self, n):
+        while len(self.buf) - self.pos < n:
+            n -= len(self.buf) - self.pos
+            self.pos = len(self.buf)
+            self._fill()
+        self.pos += n
+
+    def command(self, text):
+        self.tag += 1
+        tag = b"b%d" % self.tag
+        self.sock.sendall(tag + b" " + text.encode() + b"\r\n")
+        fetches, found, nbytes = 0, [], 0
+        while True:
+            line = self._line()
+            nbytes += len(line) + 2
+            if line.startswith(b"* ") and b" FETCH " in line[:24]:
+                fetches += 1
+            while True:
+                m = LITERAL_END.search(line)
+                if not m:
+                    break
+                self._skip(int(m.group(1)))
+                nbytes += int(m.group(1))
+                line = self._line()
+                nbytes += len(line) + 2
+            if line.startswith(tag + b" "):
+                if not line.startswith(tag + b" OK"):
+                    raise RuntimeError("%s: %r" % (text, line))
+                return line, fetches, found, nbytes
+            if line.startswith(b"* SEARCH"):
+                found += line.split()[2:]
+
+    def close(self):
+        self.sock.close()
+
+
+def imap_session(port, user=USER, password=PASSWORD):
+    c = RawImap(port)
+    c.command("LOGIN %s %s" % (user, password))
+    return c

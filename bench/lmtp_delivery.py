@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """LMTP delivery load: N generated messages over C concurrent connections.
 
-usage: lmtp_delivery.py --port P --rcpt USER [-n 1000] [-c 1] [--seed 1]
-                        [--host 127.0.0.1] [--label name]
+usage: lmtp_delivery.py --port P --rcpt USER [-n 1000] [--first K] [-c 1]
+                        [--seed 1] [--host 127.0.0.1] [--label name]
 
 Messages are bench/corpus.py's, deterministic for (seed, index): mostly
 2-20 KB, a tail of attachments to several MB, several charsets and MIME
-shapes (see corpus.py). Connection k sends messages k, k+C, k+2C, ... one
-transaction each, in its own process; all messages are generated before the
-clock starts, and the clock stops when the last connection has quit.
+shapes (see corpus.py). Messages K..K+N-1 of the corpus are sent (--first K,
+default 0, so a mailbox can grow by steps with the same bytes on every run):
+connection k sends messages K+k, K+k+C, ... one transaction each, in its own
+process; all messages are generated before the clock starts, and the clock
+stops when the last connection has quit.
 
 Prints one JSON object: label, n, conns, delivered, failed, bytes, seconds,
 msgs_per_s, mb_per_s. Exit status 1 if any delivery was refused.
@@ -26,7 +28,8 @@ from corpus import message  # noqa: E402
 
 
 def connection(args, k, barrier, results):
-    msgs = [message(args.seed, i, args.rcpt) for i in range(k, args.n, args.conns)]
+    msgs = [message(args.seed, i, args.rcpt)
+            for i in range(args.first + k, args.first + args.n, args.conns)]
     barrier.wait()
     ok, size = 0, sum(len(m) for _, m in msgs)
     try:
@@ -53,6 +56,7 @@ def main():
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--rcpt", required=True)
     ap.add_argument("-n", type=int, default=1000)
+    ap.add_argument("--first", type=int, default=0)
     ap.add_argument("-c", "--conns", type=int, default=1)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--label", default="")
@@ -74,7 +78,7 @@ def main():
     failed = sum(g[1] for g in got)
     size = sum(g[2] for g in got)
     print(json.dumps({
-        "label": args.label, "n": args.n, "conns": args.conns,
+        "label": args.label, "n": args.n, "first": args.first, "conns": args.conns,
         "delivered": delivered, "failed": failed, "bytes": size,
         "avg_size": size // max(1, args.n), "seconds": round(seconds, 3),
         "msgs_per_s": round(delivered / seconds, 1),

@@ -1,0 +1,279 @@
+#!/usr/bin/env python3
+"""bench/growth.py — how costs grow with the mailbox: one INBOX on each side
+(replimail, Cyrus 3.6) is loaded once, by steps, and measured at every step.
+bench/run-initial-sync, bench/run-imap and bench/run run it.
+
+usage: bench/growth.py [-n 1000,10000,100000] [--parts sync,imap] [-b BUILD_DIR]
+                       [-o OUT.json] [-p PEER_DIR] [-c CONNS] [-r REPEAT]
+                       [--seed S] [--no-peer] [--verify] [--quick | --full]
+
+  -n LIST     ascending mailbox sizes (default 1000,10000; --quick 300,1000,3000;
+              --full 1000,10000,100000)
+  --parts P   what to measure at each size: sync (initial sync to an empty
+              replica), imap (FETCH and SEARCH); default both
+  -b DIR      replimail build directory holding bin/ (default ./build-release
+              or $BUILD_DIR)
+  -o FILE     JSON results (default bench/results/growth-<time>.json); it is
+              rewritten after every size, "complete": false until the end
+  -p DIR      state folder of the Cyrus peer (default /tmp/cyrus-peer-suite-growth)
+  -c CONNS    LMTP connections loading each side (default 8)
+  -r REPEAT   runs of each IMAP command, the median is the figure (default
+              5 up to 3,000 messages, 3 up to 30,000, then 1)
+  --verify    after each sync, compare each primary with its replica message
+              by message through IMAP (tests/integration/py/sync_large_compare.py)
+
+At each size n, in this order:
+  1. load: deliver corpus messages have..n-1 (bench/corpus.py, seed S) to
+     testuser's INBOX on each primary over LMTP, replimail first (figure
+     lmtp_delivery_rate_growing); set \\Seen on every 2nd message, \\Flagged
+     on every 7th, $Label1 on every 11th (over IMAP, as testuser);
+  2. imap: in one session per side (EXAMINE INBOX) time each command from
+     sending it to its tagged OK with every byte read, sides alternating,
+     REPEAT times: FETCH 1:* (BODY.PEEK[HEADER]), FETCH 1:* (FLAGS),
+     SEARCH SUBJECT "quarterly", SEARCH FLAGGED (SEARCH TEXT is
+     bench/run-search's, with and without the index); the sides must find
+     the same number of messages;
+  3. sync: an empty replica for each side — a new replimail replica
+     instance; on Cyrus, the peer's replica after DELETE user/testuser as
+     admin — then one `sync_client -v -u testuser` timed on each (Cyrus's
+     as the cyrus user, channel replica, COMPRESS on as Cyrus always does;
+     replimail's without -z); sync_client's peak RSS from wait4(), the
+     replica's sync_server's by polling VmHWM every 20 ms; each replica must
+     show its primary's MESSAGES and UIDNEXT afterwards.
+Both sides run with their default durability (see docs/PERFORMANCE.md).
+Exit status 1 if a check failed (the reason is printed), 2 on a usage error.
+"""
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchlib as bl  # noqa: E402
+
+OPS = [("imap_fetch_headers", "FETCH 1:* (BODY.PEEK[HEADER])"),
+       ("imap_fetch_flags", "FETCH 1:* (FLAGS)"),
+       ("imap_search_subject", 'SEARCH SUBJECT "quarterly"'),
+       ("imap_search_flagged", "SEARCH FLAGGED")]
+MIB = 1024.0
+
+
+def set_flags(port, first, n):
+    """Flags on sequence numbers first+1..n (the messages just loaded)."""
+    c = bl.imap_session(port)
+    c.command("SELECT INBOX")
+    for flag, step in (("\\Seen", 2), ("\\Flagged", 7), ("$Label1", 11)):
+        seqs = [s for s in range(step, n + 1, step) if s > first]
+        for i in range(0, len(seqs), 500):
+            c.command("STORE %s +FLAGS.SILENT (%s)" % (",".join(map(str, seqs[i:i + 500])), flag))
+    c.command("LOGOUT")
+    c.close()
+
+
+def measure_imap(doc, sides, n, repeat):
+    sessions = {}
+    for label, side in sides.items():
+        sessions[label] = bl.imap_session(side["imap"])
+        sessions[label].command("EXAMINE INBOX")
+    raw = doc.setdefault("imap", {}).setdefault(str(n), {})
+    for name, cmd in OPS:
+        times = {label: [] for label in sessions}
+        answers = {}
+        for _ in range(repeat):
+            for label, c in sessions.items():
+                t0 = time.monotonic()
+                _, fetched, found, nbytes = c.command(cmd)
+                times[label].append(time.monotonic() - t0)
+                answers[label] = {"fetched": fetched, "matches": len(found), "bytes": nbytes}
+        entry = {"command": cmd}
+        for label in sessions:
+            entry[label] = dict(answers[label], runs_s=[round(t, 4) for t in times[label]])
+        raw[name] = entry
+        ms = {label: round(statistics.median(times[label]) * 1000, 1) for label in sessions}
+        bl.add_figure(doc, name, cmd, "ms", "lower", n, ms["replimail"], ms.get("cyrus"))
+        if "cyrus" in answers:
+            a, b = answers["replimail"], answers["cyrus"]
+            check(doc, "%s at n=%d: same answer" % (cmd, n),
+                  a["fetched"] == b["fetched"] and a["matches"] == b["matches"],
+                  "replimail %d fetched/%d found, cyrus %d/%d"
+                  % (a["fetched"], a["matches"], b["fetched"], b["matches"]))
+        bl.print_figures({"figures": doc["figures"][-1:]})
+    for c in sessions.values():
+        c.command("LOGOUT")
+        c.close()
+
+
+def sync_once(label, argv, replica_master, peaks):
+    with bl.PeakWatcher(replica_master, "sync_server", period=0.02) as w:
+        code, out, err, seconds, client_kib = bl.run_measured(argv, cwd="/")
+    if code != 0:
+        raise RuntimeError("%s sync_client exit %d:\n%s\n%s" % (label, code, out, err[-3000:]))
+    peaks.note(label, "sync_client", client_kib)
+    return {"seconds": round(seconds, 3), "sync_client_peak_rss_kib": client_kib,
+            "sync_server_peak_rss_kib": w.peak_kb, "client_output": out.strip()[-300:]}
+
+
+def verify(doc, label, port_a, port_b, n):
+    cmp = os.path.join(bl.ROOT, "tests", "integration", "py", "sync_large_compare.py")
+    r = subprocess.run([sys.executable, cmp, "--a", str(port_a), "--b", str(port_b),
+                        "--user", "%s:%s" % (bl.USER, bl.PASSWORD)],
+                       capture_output=True, text=True)
+    check(doc, "%s replica equals primary message by message at n=%d" % (label, n),
+          r.returncode == 0, r.stdout.strip()[-300:] + r.stderr.strip()[-300:])
+
+
+def measure_sync(doc, a, state, bin_dir, primary, cyrus, n, nbytes, peaks):
+    runs = doc.setdefault("sync", {}).setdefault(str(n), {})
+    replica = bl.Replimail(bin_dir, state, "replica-%d" % n)
+    try:
+        replica.start()
+        peaks.watch("replimail", replica.master_pid())
+        bl.log("replimail: initial sync of %d messages" % n)
+        runs["replimail"] = sync_once("replimail", primary.sync_argv(replica),
+                                      replica.master_pid(), peaks)
+        want = bl.status(primary.ports["imap"])
+        got = bl.status(replica.ports["imap"])
+        check(doc, "replimail replica shows the primary's (MESSAGES, UIDNEXT) at n=%d" % n,
+              want == got and want[0] == n, "primary %s, replica %s" % (want, got))
+        if a.verify:
+            verify(doc, "replimail", primary.ports["imap"], replica.ports["imap"], n)
+    finally:
+        replica.stop()
+        shutil.rmtree(replica.dir, ignore_errors=True)
+    if cyrus:
+        if doc["sync"].keys() - {str(n)}:
+            cyrus.delete_replica_user()
+        bl.log("cyrus: initial sync of %d messages" % n)
+        runs["cyrus"] = sync_once("cyrus", cyrus.sync_argv(), cyrus.master_pid("replica"), peaks)
+        want = bl.status(cyrus.primary["imap"])
+        got = bl.status(cyrus.replica["imap"])
+        check(doc, "cyrus replica shows the primary's (MESSAGES, UIDNEXT) at n=%d" % n,
+              want == got and want[0] == n, "primary %s, replica %s" % (want, got))
+        if a.verify:
+            verify(doc, "cyrus", cyrus.primary["imap"], cyrus.replica["imap"], n)
+    rm, cy = runs["replimail"], runs.get("cyrus")
+    title = "initial sync of one user, %s messages" % format(n, ",")
+    bl.add_figure(doc, "initial_sync_seconds", title, "s", "lower", n, rm["seconds"],
+                  cy and cy["seconds"])
+    bl.add_figure(doc, "initial_sync_rate", title, "msg/s", "higher", n,
+                  round(n / rm["seconds"], 1), cy and round(n / cy["seconds"], 1))
+    bl.add_figure(doc, "initial_sync_mb_per_s", title, "MB/s", "higher", n,
+                  round(nbytes / rm["seconds"] / 1e6, 2),
+                  cy and round(nbytes / cy["seconds"] / 1e6, 2))
+    for prog in ("sync_client", "sync_server"):
+        key = prog + "_peak_rss_kib"
+        bl.add_figure(doc, prog + "_peak_rss", prog + " peak RSS during the initial sync", "MiB",
+                      "lower", n, round(rm[key] / MIB, 1), cy and round(cy[key] / MIB, 1))
+    bl.print_figures({"figures": doc["figures"][-5:]})
+
+
+def check(doc, what, ok, detail):
+    doc["checks"].append({"what": what, "ok": bool(ok), "detail": detail})
+    if not ok:
+        bl.log("CHECK FAILED: %s: %s" % (what, detail))
+
+
+def parse_sizes(text):
+    sizes = [int(x) for x in text.split(",") if x]
+    if not sizes or sizes != sorted(set(sizes)) or sizes[0] <= 0:
+        raise argparse.ArgumentTypeError("sizes must be ascending positive integers: %r" % text)
+    return sizes
+
+
+def main(argv=None, benchmark="growth", default_parts="sync,imap"):
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("-n", type=parse_sizes)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--full", action="store_true")
+    ap.add_argument("--parts", default=default_parts)
+    ap.add_argument("-b", default=os.environ.get("BUILD_DIR",
+                                                 os.path.join(bl.ROOT, "build-release")))
+    ap.add_argument("-o")
+    ap.add_argument("-p", default="/tmp/cyrus-peer-suite-growth")
+    ap.add_argument("-c", type=int, default=8)
+    ap.add_argument("-r", type=int)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--no-peer", action="store_true")
+    ap.add_argument("--verify", action="store_true")
+    a = ap.parse_args(argv)
+    sizes = a.n or parse_sizes("300,1000,3000" if a.quick else
+                               "1000,10000,100000" if a.full else "1000,10000")
+    parts = set(a.parts.split(","))
+    if not parts or parts - {"sync", "imap"}:
+        ap.error("--parts takes sync, imap or both")
+    bin_dir = os.path.abspath(a.b) + "/bin"
+    if not os.access(bin_dir + "/master", os.X_OK):
+        sys.exit("no %s/master; build first (bench/run builds build-release)" % bin_dir)
+    out = a.o or os.path.join(bl.BENCH, "results", "%s-%s.json"
+                              % (benchmark, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())))
+    if not a.no_peer and bl.CyrusPeer.why_unavailable():
+        sys.exit("cannot run the Cyrus peer: %s (or use --no-peer)"
+                 % bl.CyrusPeer.why_unavailable())
+
+    doc = bl.new_doc(benchmark, sizes=sizes, parts=sorted(parts), seed=a.seed, load_conns=a.c,
+                     complete=False, checks=[], steps=[])
+    state = tempfile.mkdtemp(prefix="replimail-growth-")
+    primary = bl.Replimail(bin_dir, state, "primary")
+    cyrus = None if a.no_peer else bl.CyrusPeer(os.path.abspath(a.p))
+    with bl.TreePeaks() as peaks:
+        try:
+            primary.start()
+            primary.create_user()
+            peaks.watch("replimail", primary.master_pid())
+            sides = {"replimail": {"imap": primary.ports["imap"], "lmtp": primary.ports["lmtp"]}}
+            if cyrus:
+                cyrus.start()
+                peaks.watch("cyrus", cyrus.master_pid("primary"))
+                peaks.watch("cyrus", cyrus.master_pid("replica"))
+                sides["cyrus"] = dict(cyrus.primary)
+            have, nbytes = 0, 0
+            for n in sizes:
+                step = {"n": n, "machine_start": bl.machine(), "load": {}}
+                rates = {}
+                for label, side in sides.items():
+                    bl.log("%s: loading messages %d..%d" % (label, have, n - 1))
+                    d = bl.deliver(side["lmtp"], n - have, min(a.c, n - have), a.seed, label,
+                                   first=have)
+                    step["load"][label] = d
+                    rates[label] = d["msgs_per_s"]
+                    set_flags(side["imap"], have, n)
+                nbytes += step["load"]["replimail"]["bytes"]
+                bl.add_figure(doc, "lmtp_delivery_rate_growing",
+                              "LMTP delivery, %d connections, into a mailbox growing to n" % a.c,
+                              "msg/s", "higher", n, rates["replimail"], rates.get("cyrus"))
+                bl.print_figures({"figures": doc["figures"][-1:]})
+                have = n
+                if "imap" in parts:
+                    repeat = a.r or (5 if n <= 3000 else 3 if n <= 30000 else 1)
+                    measure_imap(doc, sides, n, repeat)
+                if "sync" in parts:
+                    measure_sync(doc, a, state, bin_dir, primary, cyrus, n, nbytes, peaks)
+                step["bytes"] = nbytes
+                step["machine_end"] = bl.machine()
+                doc["steps"].append(step)
+                doc["peak_rss_kib"] = peaks.result()
+                bl.write_result(out, doc)
+        except Exception as e:  # noqa: BLE001 — recorded, printed and the exit status
+            check(doc, "the run completes", False, "%s: %s" % (type(e).__name__, e))
+        finally:
+            primary.stop()
+            if cyrus:
+                cyrus.stop()
+            if not os.environ.get("KEEP_STATE"):
+                shutil.rmtree(state, ignore_errors=True)
+    bl.finish_doc(doc, peaks)
+    doc["complete"] = len(doc["steps"]) == len(sizes)
+    bl.write_result(out, doc)
+    failed = [c for c in doc["checks"] if not c["ok"]]
+    for c in failed:
+        print("FAILED: %s: %s" % (c["what"], c["detail"]), file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
