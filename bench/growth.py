@@ -156,7 +156,7 @@ def measure_sync(doc, a, state, bin_dir, primary, cyrus, n, nbytes, peaks):
         if a.verify:
             verify(doc, "cyrus", cyrus.primary["imap"], cyrus.replica["imap"], n)
     rm, cy = runs["replimail"], runs.get("cyrus")
-    title = "initial sync of one user, %s messages" % format(n, ",")
+    title = "initial sync of one user's INBOX to an empty replica"
     bl.add_figure(doc, "initial_sync_seconds", title, "s", "lower", n, rm["seconds"],
                   cy and cy["seconds"])
     bl.add_figure(doc, "initial_sync_rate", title, "msg/s", "higher", n,

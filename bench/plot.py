@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """bench/plot.py — one PNG per figure of a suite result that was measured at
 3 or more mailbox sizes: replimail's and Cyrus's values against the number
-of messages (log-scale x), so that cost growth is visible.
+of messages (log-scale x; log-scale y too when the values span more than
+20x), so that cost growth is visible.
 
 usage: bench/plot.py SUITE.json [OUT_DIR]
   OUT_DIR defaults to SUITE.json without .json; files are <figure name>.png.
@@ -38,6 +39,9 @@ def plot(doc, out_dir, min_points=3):
             if xs:
                 ax.plot(xs, ys, style, label=label)
         ax.set_xscale("log")
+        values = [v for p in points for v in p[1:] if v]
+        if values and max(values) > 20 * min(values):
+            ax.set_yscale("log")
         ax.set_xlabel("messages (n)")
         ax.set_ylabel("%s (%s is better)" % (f["unit"], f["better"]))
         ax.set_title("%s\n%s" % (name, f["title"]), fontsize=9)
