@@ -7,7 +7,7 @@ usage: bench/growth.py [-n 1000,10000,100000] [--parts sync,imap] [-b BUILD_DIR]
                        [-o OUT.json] [-p PEER_DIR] [-c CONNS] [-r REPEAT]
                        [--seed S] [--no-peer] [--verify] [--quick | --full]
 
-  -n LIST     ascending mailbox sizes (default 1000,10000; --quick 300,1000,3000;
+  -n LIST     ascending mailbox sizes (default 1000,10000; --quick 200,500,1000;
               --full 1000,10000,100000)
   --parts P   what to measure at each size: sync (initial sync to an empty
               replica), imap (FETCH and SEARCH); default both
@@ -201,7 +201,7 @@ def main(argv=None, benchmark="growth", default_parts="sync,imap"):
     ap.add_argument("--no-peer", action="store_true")
     ap.add_argument("--verify", action="store_true")
     a = ap.parse_args(argv)
-    sizes = a.n or parse_sizes("300,1000,3000" if a.quick else
+    sizes = a.n or parse_sizes("200,500,1000" if a.quick else
                                "1000,10000,100000" if a.full else "1000,10000")
     parts = set(a.parts.split(","))
     if not parts or parts - {"sync", "imap"}:
