@@ -75,6 +75,7 @@ std::string location_term(std::string_view uniqueid, uint32_t uid) {
 }
 std::string long_term_marker(Field field) { return "XL" + std::string(field_prefix(field)); }
 std::string state_key(std::string_view uniqueid) { return "mailbox:" + std::string(uniqueid); }
+std::string format_key() { return "format"; }
 
 struct IndexWriter::Rep {
   Xapian::WritableDatabase db;
@@ -93,6 +94,9 @@ Result<std::unique_ptr<IndexWriter>> IndexWriter::open(const std::string& path, 
     int flags =
         mode == Mode::kOverwrite ? Xapian::DB_CREATE_OR_OVERWRITE : Xapian::DB_CREATE_OR_OPEN;
     rep->db = Xapian::WritableDatabase(path, flags | Xapian::DB_BACKEND_GLASS);
+    if (rep->db.get_doccount() == 0 && rep->db.get_metadata(format_key()).empty()) {
+      rep->db.set_metadata(format_key(), std::string(kFormat));
+    }
     rep->words.set_stemmer(Xapian::Stem(stem_language));
     rep->words.set_stemming_strategy(Xapian::TermGenerator::STEM_ALL_Z);
     return std::unique_ptr<IndexWriter>(new IndexWriter(std::move(rep)));
@@ -129,14 +133,17 @@ Status IndexWriter::add_message(std::string_view guid, const Extracted& text,
     for (size_t f = 0; f < kFieldCount; ++f) {
       Field field = static_cast<Field>(f);
       std::string prefix(field_prefix(field));
+      Xapian::termpos pos = 0;
       for (const std::string& value : text.values[f]) {
         for (std::string_view term : split_terms(value)) {
+          ++pos;
           if (term.size() > kMaxTermBytes) {
             doc.add_boolean_term(long_term_marker(field));
           } else {
-            doc.add_boolean_term(prefix + std::string(term));
+            doc.add_posting(prefix + std::string(term), pos, 0);
           }
         }
+        ++pos;  // no needle spans two values: keep them out of each other's phrases
       }
     }
     rep_->words.set_document(doc);

@@ -13,6 +13,12 @@
 // instead. Subject and body words also go in stemmed ("Z" terms, Xapian's
 // stemmer for `search_stem_language`, default english).
 //
+// Each field term carries its positions in the field (a value's terms are
+// numbered on, with a gap between values), so a needle of several runs is
+// narrowed to the documents holding its runs' terms in a row. An index begun
+// before positions were stored lacks the metadata format_key() == kFormat;
+// readers then narrow by the runs' terms alone until squatter rebuilds it.
+//
 // Per mailbox the metadata "mailbox:<uniqueid>" records how far it has been
 // indexed (MailboxState). It is written in the same transaction as the
 // documents, so state and content commit together and survive kill -9.
@@ -56,6 +62,9 @@ std::string location_prefix(std::string_view uniqueid);
 std::string location_term(std::string_view uniqueid, uint32_t uid);
 std::string long_term_marker(Field field);
 std::string state_key(std::string_view uniqueid);
+// Metadata naming the index format; set when a writer opens an empty index.
+std::string format_key();
+inline constexpr std::string_view kFormat = "positions";
 
 class IndexWriter {
  public:

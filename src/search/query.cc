@@ -19,10 +19,16 @@ Status read_error(const Xapian::Error& e) {
 // A set of document ids, dense over the database's id range.
 using DocSet = std::vector<char>;
 
+// Above this many terms over all runs a phrase query costs more than the
+// scan of the candidates it would spare (a short run inside terms matches
+// most of the vocabulary).
+constexpr size_t kMaxPhraseTerms = 2000;
+
 }  // namespace
 
 struct IndexReader::Rep {
   Xapian::Database db;
+  bool positions = false;  // every field term carries its positions (index.h)
   std::map<std::string, std::map<unsigned, std::vector<uint32_t>>, std::less<>> locations;
 };
 
@@ -34,6 +40,7 @@ Result<std::unique_ptr<IndexReader>> IndexReader::open(const std::string& path) 
   try {
     auto rep = std::make_unique<Rep>();
     rep->db = Xapian::Database(path);
+    rep->positions = rep->db.get_metadata(format_key()) == kFormat;
     return std::unique_ptr<IndexReader>(new IndexReader(std::move(rep)));
   } catch (const Xapian::Error& e) {
     return Status(Code::kIoError, "search index " + path + ": " + e.get_description());
@@ -96,19 +103,45 @@ Result<TextAnswer> IndexReader::match(std::string_view uniqueid, Field field,
     auto add_postings = [&](const std::string& term, DocSet& set) {
       for (auto d = db.postlist_begin(term); d != db.postlist_end(term); ++d) set[*d] = 1;
     };
-    DocSet candidates;
-    for (const NeedleRun& run : runs) {
-      DocSet docs(size, 0);
-      // A run that must start a term is a prefix: only those terms are read.
-      std::string scan = run.starts_term ? prefix + run.text : prefix;
+    // Per run, the terms that can hold it. A run that must start a term is
+    // a prefix: only those terms are read.
+    std::vector<std::vector<std::string>> fitting(runs.size());
+    size_t total = 0;
+    for (size_t r = 0; r < runs.size(); ++r) {
+      std::string scan = runs[r].starts_term ? prefix + runs[r].text : prefix;
       for (auto t = db.allterms_begin(scan); t != db.allterms_end(scan); ++t) {
         std::string term = *t;
-        if (run_fits(run, std::string_view(term).substr(prefix.size()))) add_postings(term, docs);
+        if (run_fits(runs[r], std::string_view(term).substr(prefix.size()))) {
+          fitting[r].push_back(std::move(term));
+        }
       }
-      if (candidates.empty()) {
-        candidates = std::move(docs);
-      } else {
-        for (size_t i = 0; i < size; ++i) candidates[i] = candidates[i] && docs[i];
+      total += fitting[r].size();
+    }
+    DocSet candidates(size, 0);
+    if (runs.size() > 1 && rep_->positions && total <= kMaxPhraseTerms) {
+      // Separators only lie between a needle's runs, so where the text holds
+      // the needle its runs are in consecutive terms.
+      std::vector<Xapian::Query> each;
+      for (const auto& terms : fitting) {
+        each.emplace_back(Xapian::Query::OP_OR, terms.begin(), terms.end());
+      }
+      Xapian::Enquire enquire(db);
+      enquire.set_query(
+          Xapian::Query(Xapian::Query::OP_PHRASE, each.begin(), each.end(), runs.size()));
+      enquire.set_weighting_scheme(Xapian::BoolWeight());
+      Xapian::MSet mset = enquire.get_mset(0, db.get_doccount());
+      for (auto m = mset.begin(); m != mset.end(); ++m) {
+        if (*m < size) candidates[*m] = 1;
+      }
+    } else {
+      for (size_t r = 0; r < runs.size(); ++r) {
+        DocSet docs(size, 0);
+        for (const std::string& term : fitting[r]) add_postings(term, docs);
+        if (r == 0) {
+          candidates = std::move(docs);
+        } else {
+          for (size_t i = 0; i < size; ++i) candidates[i] = candidates[i] && docs[i];
+        }
       }
     }
     const bool exact = runs.size() == 1 && !runs[0].starts_term && !runs[0].ends_term;

@@ -1,6 +1,7 @@
 #include "search/index.h"
 
 #include <gtest/gtest.h>
+#include <xapian.h>
 
 #include <filesystem>
 
@@ -77,11 +78,34 @@ TEST_F(IndexTest, PhrasesAreCandidates) {
   add("g1", "Subject: a\r\n\r\nthe quick brown fox\r\n", 1);
   add("g2", "Subject: b\r\n\r\nbrown, quick!\r\n", 2);
   add("g3", "Subject: c\r\n\r\nquick\r\n", 3);
+  add("g4", "Subject: d\r\n\r\nquick, brown\r\n", 4);
   auto a = match(Field::kBody, "ick bro");
   EXPECT_TRUE(a.sure.empty());
-  EXPECT_EQ(a.maybe, (Uids{1, 2}));  // both have a term ending "ick" and one starting "bro"
+  // g2 has a term ending "ick" and one starting "bro", but not in a row.
+  EXPECT_EQ(a.maybe, (Uids{1, 4}));
   a = match(Field::kBody, " quick ");
-  EXPECT_EQ(a.maybe, (Uids{1, 2, 3}));
+  EXPECT_EQ(a.maybe, (Uids{1, 2, 3, 4}));
+  EXPECT_EQ(match(Field::kBody, "brown fox quick").maybe, (Uids{}));
+}
+
+TEST_F(IndexTest, PhrasesDoNotSpanTwoValues) {
+  add("g1", "To: x@quick\r\nTo: brown@y\r\n\r\nbody\r\n", 1);
+  add("g2", "To: x@quick brown@y\r\n\r\nbody\r\n", 2);
+  EXPECT_EQ(match(Field::kTo, "quick brown").maybe, (Uids{2}));
+}
+
+TEST_F(IndexTest, IndexWithoutPositionsNarrowsByTermsAlone) {
+  add("g1", "Subject: a\r\n\r\nthe quick brown fox\r\n", 1);
+  add("g2", "Subject: b\r\n\r\nbrown, quick!\r\n", 2);
+  {
+    // What an index written before positions were stored says of itself.
+    Xapian::WritableDatabase db(path_, Xapian::DB_OPEN);
+    db.set_metadata(format_key(), "");
+    db.commit();
+  }
+  add("g3", "Subject: c\r\n\r\nbrown quick\r\n", 3);
+  EXPECT_EQ(match(Field::kBody, "ick bro").maybe, (Uids{1, 2, 3}));
+  EXPECT_EQ(match(Field::kBody, "quick brown").maybe, (Uids{1, 2, 3}));
 }
 
 TEST_F(IndexTest, LongTermsMakeCandidates) {
