@@ -53,8 +53,8 @@ WORDS = ("mail store replica channel rolling sync log uniqueid tombstone "
 #   - and did not grow: median lag of the last fifth of the messages at most
 #     KEEP_UP_GROWTH_MS above that of the first fifth.
 KEEP_UP_DELIVERED = 0.9
-KEEP_UP_BOUND_MS = 2000.0
-KEEP_UP_GROWTH_MS = 500.0
+KEEP_UP_BOUND_MS = 5000.0
+KEEP_UP_GROWTH_MS = 1000.0
 KEEP_UP_RULE = ("keeps up = primary accepted >= %d%% of the asked rate, every message on the "
                 "replica, p99 lag and drain < %.0f ms, median lag of the last fifth <= first "
                 "fifth + %.0f ms" % (KEEP_UP_DELIVERED * 100, KEEP_UP_BOUND_MS,
@@ -107,14 +107,17 @@ def wait_uidnext(c, target, timeout):
     raise TimeoutError("replica did not settle (UIDNEXT %s, want %s)" % (u, target))
 
 
-def sender(port, user, label, size, rate, conns, k0, n, t0, out):
-    """One LMTP connection: messages k0, k0+conns, ... of the schedule."""
+def sender(port, user, label, size, rate, conns, k0, n, t0, stop_at, out):
+    """One LMTP connection: messages k0, k0+conns, ... of the schedule, none
+    sent after stop_at."""
     acks, errors = [], []
     msgs = [(k, make_message(label, k, user, size)) for k in range(k0, n, conns)]
     try:
         lmtp = smtplib.LMTP("127.0.0.1", port, timeout=120)
         lmtp.ehlo("bench.example")
         for k, msg in msgs:
+            if time.monotonic() > stop_at:
+                break
             wait = t0 + k / rate - time.monotonic()
             if wait > 0:
                 time.sleep(wait)
@@ -133,8 +136,10 @@ def sender(port, user, label, size, rate, conns, k0, n, t0, out):
 
 
 def measure(lmtp_port, replica_imap_port, primary_imap_port, user, password, n, rate,
-            conns=1, poll=0.002, size=2000, label="run", settle=60.0):
-    """One run (see the module comment); returns its result object."""
+            conns=1, poll=0.002, size=2000, label="run", settle=60.0, max_seconds=None):
+    """One run (see the module comment); returns its result object. With
+    max_seconds, no message is sent later than that after the start (a
+    primary slower than the rate then gets fewer than n)."""
     repl = login(replica_imap_port, user, password)
     prim = login(primary_imap_port, user, password)
     base = uidnext(prim)
@@ -142,12 +147,13 @@ def measure(lmtp_port, replica_imap_port, primary_imap_port, user, password, n, 
     wait_uidnext(repl, base, settle)
 
     seen_at = []
+    want = [n]  # lowered to the number acknowledged once delivery is over
     errors = []
-    stop_at = [None]
+    give_up = [None]
     polls = [0]
 
     def probe():
-        while len(seen_at) < n:
+        while len(seen_at) < want[0]:
             try:
                 u = uidnext(repl)
             except Exception as e:  # noqa: BLE001 (reported, probing stops)
@@ -155,16 +161,17 @@ def measure(lmtp_port, replica_imap_port, primary_imap_port, user, password, n, 
                 return
             now = time.monotonic()
             polls[0] += 1
-            while len(seen_at) < n and u > base + len(seen_at):
+            while len(seen_at) < want[0] and u > base + len(seen_at):
                 seen_at.append(now)
-            if stop_at[0] is not None and now > stop_at[0]:
+            if give_up[0] is not None and now > give_up[0]:
                 return
             time.sleep(poll)
 
     out = mp.Queue()
     t0 = time.monotonic() + 0.5 + 0.05 * conns  # every sender connected and waiting
+    stop_at = t0 + (max_seconds if max_seconds else 1e9)
     procs = [mp.Process(target=sender, args=(lmtp_port, user, label, size, rate, conns, k, n,
-                                             t0, out)) for k in range(conns)]
+                                             t0, stop_at, out)) for k in range(conns)]
     for p in procs:
         p.start()
     prober = threading.Thread(target=probe)
@@ -178,14 +185,15 @@ def measure(lmtp_port, replica_imap_port, primary_imap_port, user, password, n, 
     for p in procs:
         p.join()
     acked.sort()
+    want[0] = len(acked)
     t_last = acked[-1] if acked else time.monotonic()
-    stop_at[0] = time.monotonic() + settle
+    give_up[0] = time.monotonic() + settle
     prober.join()
     t_end = time.monotonic()
     repl.logout()
 
     lags = [(s - a) * 1000.0 for a, s in zip(acked, seen_at)]
-    seen_all = len(seen_at) == n
+    seen_all = len(seen_at) == len(acked)
     delivery_s = max(t_last - t0, 1e-3)
     res = {"label": label, "n": n, "rate": rate, "conns": conns, "acked": len(acked),
            "seen": len(seen_at), "delivery_seconds": round(delivery_s, 3),
@@ -209,8 +217,8 @@ def keeps_up(r):
     if r["achieved_rate"] < KEEP_UP_DELIVERED * r["rate"]:
         return False, "primary accepted only %.1f/s of %g/s" % (r["achieved_rate"], r["rate"])
     if r["acked"] != r["n"]:
-        return False, "%d of %d messages refused (%s)" % (r["n"] - r["acked"], r["n"],
-                                                          "; ".join(r["errors"][:2]))
+        return False, "%d of %d messages refused or not sent in time (%s)" % (
+            r["n"] - r["acked"], r["n"], "; ".join(r["errors"][:2]))
     if r["seen"] != r["n"]:
         return False, "only %d of %d messages reached the replica" % (r["seen"], r["n"])
     lag = r["lag_ms"]

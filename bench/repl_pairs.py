@@ -205,13 +205,15 @@ class TreePeaks:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def sample(self):
+        kids = bl.children_map()
         for name, roots in self.sides.items():
-            peaks = self.peaks[name]
-            for root in roots():
-                for pid in [root] + bl.descendants(root):
-                    kb, c = bl.vm_hwm_kb(pid), bl.comm(pid)
-                    if kb and c:
-                        peaks[c] = max(peaks.get(c, 0), kb)
+            peaks, todo = self.peaks[name], list(roots())
+            while todo:
+                pid = todo.pop()
+                todo += kids.get(pid, [])
+                kb, c = bl.vm_hwm_kb(pid), bl.comm(pid)
+                if kb and c:
+                    peaks[c] = max(peaks.get(c, 0), kb)
 
     def _run(self):
         while not self._stop.is_set():
