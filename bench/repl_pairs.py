@@ -65,6 +65,14 @@ def connected_to(port):
     return False
 
 
+def tail_matching(path, word, lines):
+    try:
+        with open(path, errors="replace") as f:
+            return [x.rstrip() for x in f if word in x][-lines:]
+    except OSError:
+        return []
+
+
 def wait_user(port, seconds):
     """Waits until USER can log in to `port` and STATUS its INBOX."""
     deadline = time.monotonic() + seconds
@@ -145,6 +153,11 @@ class ReplimailPair:
         d = os.path.join(self.state, "primary", "conf", "sync", "replica1")
         return file_size(d + "/log") + file_size(d + "/log-run")
 
+    def client_log(self, lines=12):
+        """The last lines the rolling client logged (primary's master.log)."""
+        return tail_matching(os.path.join(self.state, "primary", "log", "master.log"),
+                             "replica1", lines)
+
     def stop(self):
         subprocess.run([os.path.join(bl.ROOT, "examples", "stop.sh"), self.state],
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -187,6 +200,11 @@ class CyrusPair:
     def backlog_bytes(self):
         d = os.path.join(self.dir, "primary", "conf", "sync", "replica")
         return file_size(d + "/log") + file_size(d + "/log-run")
+
+    def client_log(self, lines=12):
+        """The last lines sync_client logged (the peer's syslog sink, when
+        this peer started it; else nothing)."""
+        return tail_matching(os.path.join(self.dir, "log", "syslog.log"), "sync_client", lines)
 
     def stop(self):
         self.peer.stop()
