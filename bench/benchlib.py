@@ -31,6 +31,12 @@ CYRUS_BIN = "/usr/lib/cyrus/bin"
 USER, PASSWORD = "testuser", "testpw"
 
 
+def exit_on_sigterm():
+    """SIGTERM ends the script through SystemExit, so that its finally
+    blocks stop every instance it started (bench/run forwards its SIGTERM)."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+
 def log(msg):
     print("[%s] %s" % (time.strftime("%H:%M:%S"), msg), file=sys.stderr, flush=True)
 

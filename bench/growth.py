@@ -201,6 +201,7 @@ def main(argv=None, benchmark="growth", default_parts="sync,imap"):
     ap.add_argument("--no-peer", action="store_true")
     ap.add_argument("--verify", action="store_true")
     a = ap.parse_args(argv)
+    bl.exit_on_sigterm()
     sizes = a.n or parse_sizes("200,500,1000" if a.quick else
                                "1000,10000,100000" if a.full else "1000,10000")
     parts = set(a.parts.split(","))
