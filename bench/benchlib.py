@@ -13,6 +13,7 @@ fsyncs (stage file, mailbox directory, SQLite FULL, sync log) and Cyrus's.
 """
 import imaplib
 import json
+import multiprocessing as mp
 import os
 import platform
 import re
@@ -24,6 +25,7 @@ import threading
 import time
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, BENCH)
 ROOT = os.path.dirname(BENCH)
 PEER_HOME = os.environ.get("PEER_HOME", os.path.join(os.path.dirname(ROOT), "shared", "peer",
                                                      "cyrus"))
@@ -335,6 +337,51 @@ def deliver(port, n, conns, seed, label, first=0, rcpt=USER):
     return json.loads(r.stdout)
 
 
+def _append_worker(port, first, n, conns, batch, seed, k, out):
+    from corpus import internaldate, message
+    try:
+        c = imap_session(port)
+        done, nbytes = 0, 0
+        for start in range(first + k * batch, first + n, conns * batch):
+            parts = [b"APPEND INBOX"]
+            for i in range(start, min(start + batch, first + n)):
+                _, msg = message(seed, i, USER)
+                date = time.strftime("%d-%b-%Y %H:%M:%S +0000", time.gmtime(internaldate(seed, i)))
+                parts.append(b'() "%s" {%d+}\r\n%s' % (date.encode(), len(msg), msg))
+                nbytes += len(msg)
+            c.command(b" ".join(parts))
+            done += len(parts) - 1
+        c.command("LOGOUT")
+        out.put((done, nbytes, None))
+    except Exception as e:  # noqa: BLE001 — the parent reports it
+        out.put((0, 0, repr(e)))
+
+
+def append(port, n, conns, seed, label, first=0, batch=100):
+    """IMAP MULTIAPPEND (RFC 3502, LITERAL+) of corpus messages first..first+n-1
+    to USER's INBOX, `batch` per command, over `conns` sessions, INTERNALDATE
+    the corpus's: the fast way to fill a mailbox on both sides (one
+    transaction per command). Messages are made inside the timed part.
+    Returns deliver()'s fields (delivered, seconds, msgs_per_s, ...)."""
+    out = mp.Queue()
+    procs = [mp.Process(target=_append_worker, args=(port, first, n, conns, batch, seed, k, out))
+             for k in range(conns)]
+    t0 = time.monotonic()
+    for p in procs:
+        p.start()
+    got = [out.get() for _ in procs]
+    seconds = time.monotonic() - t0
+    for p in procs:
+        p.join()
+    errors = [g[2] for g in got if g[2]]
+    done, nbytes = sum(g[0] for g in got), sum(g[1] for g in got)
+    if errors or done != n:
+        raise RuntimeError("append to %s: %d of %d appended: %s" % (label, done, n, errors[:3]))
+    return {"label": label, "n": n, "first": first, "conns": conns, "batch": batch,
+            "delivered": done, "bytes": nbytes, "seconds": round(seconds, 3),
+            "msgs_per_s": round(done / seconds, 1), "mb_per_s": round(nbytes / seconds / 1e6, 2)}
+
+
 def status(port, mailbox="INBOX"):
     """(MESSAGES, UIDNEXT) of USER's mailbox."""
     imap = imaplib.IMAP4("127.0.0.1", port)
@@ -504,9 +551,11 @@ class RawImap:
         self.pos += n
 
     def command(self, text):
+        """text: str, or bytes sent as they are (e.g. literals of mail)."""
         self.tag += 1
         tag = b"b%d" % self.tag
-        self.sock.sendall(tag + b" " + text.encode() + b"\r\n")
+        raw = text if isinstance(text, bytes) else text.encode()
+        self.sock.sendall(tag + b" " + raw + b"\r\n")
         fetches, found, nbytes = 0, [], 0
         while True:
             line = self._line()
@@ -523,7 +572,7 @@ class RawImap:
                 nbytes += len(line) + 2
             if line.startswith(tag + b" "):
                 if not line.startswith(tag + b" OK"):
-                    raise RuntimeError("%s: %r" % (text, line))
+                    raise RuntimeError("%s: %r" % (raw[:200], line))
                 return line, fetches, found, nbytes
             if line.startswith(b"* SEARCH"):
                 found += line.split()[2:]
