@@ -6,37 +6,28 @@
 //   -s  implicit TLS (the imaps listener), as in Cyrus: the TLS handshake
 //       starts at once, before the greeting.
 // The other flags are the generic service flags (net/service.h).
-#include <unistd.h>
+#include <spdlog/spdlog.h>
 
 #include <chrono>
 #include <memory>
 #include <string>
 
 #include "common/config.h"
-#include "common/log.h"
 #include "imap/session.h"
 #include "net/sasl.h"
 #include "net/service.h"
 #include "net/tls.h"
+#include "service/startup.h"
 #include "store/instance.h"
-#include "store/startup.h"
 
 namespace {
 
 using namespace replimail;
 
-constexpr int kExitUsage = 64;   // EX_USAGE
-constexpr int kExitConfig = 78;  // EX_CONFIG
 // How often an idle connection is polled: IDLE sees other sessions'
 // changes within this delay.
 constexpr std::chrono::milliseconds kTick{500};
 constexpr std::chrono::seconds kHandshakeTimeout{60};
-
-std::string host_name() {
-  char buf[256] = {0};
-  if (gethostname(buf, sizeof(buf) - 1) != 0) return "localhost";
-  return buf;
-}
 
 struct Imapd {
   const Config& config;
@@ -108,45 +99,10 @@ struct Imapd {
 }  // namespace
 
 int main(int argc, char** argv) {
-  init_logging("imapd");
-  auto options = net::parse_service_options(argc, argv);
-  if (!options.ok()) {
-    spdlog::error("{}", options.status().message());
-    return kExitUsage;
-  }
-  bool implicit_tls = false;
-  for (size_t i = 1; i < options->args.size(); ++i) {
-    if (options->args[i] == "-s") {
-      implicit_tls = true;
-    } else {
-      spdlog::error(
-          "unknown option {}; usage: imapd [-C imapd.conf] [-U uses] [-T timeout] "
-          "[-X] [-D] [-s]",
-          options->args[i]);
-      return kExitUsage;
-    }
-  }
-  auto configured = store::open_configured(options->config_path);
-  if (!configured.ok()) {
-    spdlog::error("{}", configured.status().to_string());
-    return kExitConfig;
-  }
-  const Config* config = &configured->config;
-  store::Instance* instance = configured->instance.get();
-  Status s = net::sasl_init(*config, "replimail");
-  if (!s.is_ok()) spdlog::error("SASL: {}; logins will fail", s.to_string());
-  std::unique_ptr<net::TlsContext> tls;
-  if (!config->get("tls_server_cert").empty()) {
-    auto ctx = net::TlsContext::create(*config);
-    if (!ctx.ok()) {
-      spdlog::error("{}", ctx.status().to_string());
-      if (implicit_tls) return kExitConfig;
-    } else {
-      tls = std::move(ctx).value();
-    }
-  }
-  std::string servername = config->get("servername");
-  if (servername.empty()) servername = host_name();
-  Imapd imapd{*config, *instance, tls.get(), implicit_tls, servername};
-  return net::serve(*options, [&imapd](net::Connection& conn) { imapd.serve(conn); });
+  auto started =
+      service::start(argc, argv, {"imapd", {{"-s", ""}}, "logins will fail", /*tls=*/true, "-s"});
+  if (!started.ok()) return service::fail(started.status());
+  Imapd imapd{started->config(), started->instance(), started->tls.get(), started->has("-s"),
+              started->servername};
+  return net::serve(started->options, [&imapd](net::Connection& conn) { imapd.serve(conn); });
 }

@@ -9,37 +9,28 @@
 // in with USER/PASS or AUTH through libsasl2 (sasl_* options of imapd.conf);
 // plaintext logins follow `allowplaintext`. STLS (RFC 2595) is offered when
 // tls_server_cert and tls_server_key are set.
-#include <unistd.h>
+#include <spdlog/spdlog.h>
 
 #include <chrono>
 #include <memory>
 #include <string>
 
 #include "common/config.h"
-#include "common/log.h"
 #include "net/sasl.h"
 #include "net/service.h"
 #include "net/tls.h"
 #include "pop3/session.h"
 #include "pop3/store_backend.h"
+#include "service/startup.h"
 #include "store/instance.h"
-#include "store/startup.h"
 
 namespace {
 
 using namespace replimail;
 
-constexpr int kExitUsage = 64;   // EX_USAGE
-constexpr int kExitConfig = 78;  // EX_CONFIG
 // RFC 1939 3: an autologout timer of at least 10 minutes.
 constexpr std::chrono::seconds kClientTimeout{600};
 constexpr std::chrono::seconds kHandshakeTimeout{60};
-
-std::string host_name() {
-  char buf[256] = {0};
-  if (gethostname(buf, sizeof(buf) - 1) != 0) return "localhost";
-  return buf;
-}
 
 struct Pop3d {
   const Config& config;
@@ -110,45 +101,10 @@ struct Pop3d {
 }  // namespace
 
 int main(int argc, char** argv) {
-  init_logging("pop3d");
-  auto options = net::parse_service_options(argc, argv);
-  if (!options.ok()) {
-    spdlog::error("{}", options.status().message());
-    return kExitUsage;
-  }
-  bool implicit_tls = false;
-  for (size_t i = 1; i < options->args.size(); ++i) {
-    if (options->args[i] == "-s") {
-      implicit_tls = true;
-    } else {
-      spdlog::error(
-          "unknown option {}; usage: pop3d [-C imapd.conf] [-U uses] [-T timeout] [-X] [-D] "
-          "[-s]",
-          options->args[i]);
-      return kExitUsage;
-    }
-  }
-  auto configured = store::open_configured(options->config_path);
-  if (!configured.ok()) {
-    spdlog::error("{}", configured.status().to_string());
-    return kExitConfig;
-  }
-  const Config* config = &configured->config;
-  store::Instance* instance = configured->instance.get();
-  Status s = net::sasl_init(*config, "replimail");
-  if (!s.is_ok()) spdlog::error("SASL: {}; nobody can log in", s.to_string());
-  std::unique_ptr<net::TlsContext> tls;
-  if (!config->get("tls_server_cert").empty()) {
-    auto ctx = net::TlsContext::create(*config);
-    if (!ctx.ok()) {
-      spdlog::error("{}", ctx.status().to_string());
-      if (implicit_tls) return kExitConfig;
-    } else {
-      tls = std::move(ctx).value();
-    }
-  }
-  std::string servername = config->get("servername");
-  if (servername.empty()) servername = host_name();
-  Pop3d pop3d{*config, *instance, tls.get(), implicit_tls, servername};
-  return net::serve(*options, [&pop3d](net::Connection& conn) { pop3d.serve(conn); });
+  auto started =
+      service::start(argc, argv, {"pop3d", {{"-s", ""}}, "nobody can log in", /*tls=*/true, "-s"});
+  if (!started.ok()) return service::fail(started.status());
+  Pop3d pop3d{started->config(), started->instance(), started->tls.get(), started->has("-s"),
+              started->servername};
+  return net::serve(started->options, [&pop3d](net::Connection& conn) { pop3d.serve(conn); });
 }
