@@ -153,8 +153,9 @@ class ReplimailPair:
         d = os.path.join(self.state, "primary", "conf", "sync", "replica1")
         return file_size(d + "/log") + file_size(d + "/log-run")
 
-    def client_log(self, lines=12):
-        """The last lines the rolling client logged (primary's master.log)."""
+    def client_log(self, pids, lines=12):
+        """The last lines the rolling client logged (primary's master.log;
+        `pids` unused: the log is this instance's own)."""
         return tail_matching(os.path.join(self.state, "primary", "log", "master.log"),
                              "replica1", lines)
 
@@ -201,10 +202,16 @@ class CyrusPair:
         d = os.path.join(self.dir, "primary", "conf", "sync", "replica")
         return file_size(d + "/log") + file_size(d + "/log-run")
 
-    def client_log(self, lines=12):
-        """The last lines sync_client logged (the peer's syslog sink, when
-        this peer started it; else nothing)."""
-        return tail_matching(os.path.join(self.dir, "log", "syslog.log"), "sync_client", lines)
+    def client_log(self, pids, lines=12):
+        """The last lines the sync_client processes `pids` logged (the peer's
+        syslog sink, when this peer started it, serves every Cyrus instance
+        of the machine: the PIDs pick ours)."""
+        words = tuple("sync_client[%d]" % p for p in pids)
+        try:
+            with open(os.path.join(self.dir, "log", "syslog.log"), errors="replace") as f:
+                return [x.rstrip() for x in f if any(w in x for w in words)][-lines:]
+        except OSError:
+            return []
 
     def stop(self):
         self.peer.stop()
@@ -219,6 +226,7 @@ class TreePeaks:
     def __init__(self, sides, period=0.1):
         self.sides, self.period = sides, period
         self.peaks = {name: {} for name in sides}
+        self.pids = {name: {} for name in sides}  # {side: {comm: frozenset of PIDs seen}}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -232,6 +240,9 @@ class TreePeaks:
                 kb, c = bl.vm_hwm_kb(pid), bl.comm(pid)
                 if kb and c:
                     peaks[c] = max(peaks.get(c, 0), kb)
+                    seen = self.pids[name].get(c, frozenset())
+                    if pid not in seen:  # a new frozenset: readers on other threads see either
+                        self.pids[name][c] = seen | {pid}
 
     def _run(self):
         while not self._stop.is_set():
