@@ -4,7 +4,8 @@
 // index cannot answer alone. match() therefore splits the needle into runs
 // (terms.h) and finds, per run, every term of the field that can hold it
 // (a prefix scan when the run must start a term, a pass over the field's
-// terms otherwise): the documents having such terms for every run are the
+// terms otherwise): the documents having such terms for every run, in
+// consecutive positions when the index stores them (index.h), are the
 // candidates. For a needle that is a single run with no separator around it
 // the candidates are exactly the matches ("sure"); otherwise they must be
 // checked against the message ("maybe"). Documents with a term too long to
