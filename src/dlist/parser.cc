@@ -101,12 +101,23 @@ void Parser::fail_skip(std::string message, uint64_t body) {
   st_ = St::kSkipEol;
 }
 
+void Parser::stream_members(std::string key, MemberSink* sink) {
+  member_key_ = std::move(key);
+  member_sink_ = sink;
+}
+
 void Parser::complete(Value v) {
   if (++values_ > limits_.max_values) {
     fail("too many values in line");
     return;
   }
   Frame& f = stack_.back();
+  if (f.streamed && member_sink_->member(stack_[0].value.children(), stack_[1].value, v)) {
+    values_ = stream_values_;
+    held_ = stream_held_;
+    st_ = St::kAfterValue;
+    return;
+  }
   if (f.value.is_kvlist() && !f.key) {
     auto k = v.str();
     if (!k && !v.is_nil()) {
@@ -132,7 +143,15 @@ bool Parser::open(Value container) {
     fail("dlist nested too deeply");
     return false;
   }
-  stack_.push_back(Frame{std::move(container), std::nullopt});
+  // The streamed list: a list value of key member_key_ in a kvlist that is
+  // a value of the line (stack_[0] is the line itself).
+  bool streamed = member_sink_ != nullptr && container.is_list() && stack_.size() == 2 &&
+                  stack_[1].value.is_kvlist() && stack_[1].key == member_key_;
+  stack_.push_back(Frame{std::move(container), std::nullopt, streamed});
+  if (streamed) {
+    stream_values_ = values_;
+    stream_held_ = held_;
+  }
   st_ = St::kSep;
   return true;
 }

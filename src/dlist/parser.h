@@ -69,6 +69,19 @@ class MemoryFileSink : public FileSink {
   std::map<std::string, std::string> files_;
 };
 
+// Takes, one at a time, the members of a list that would make a line too
+// big to hold: `APPLY MAILBOX %(... RECORD (...))` with 100,000 records.
+// See Parser::stream_members().
+class MemberSink {
+ public:
+  virtual ~MemberSink() = default;
+  // A member of the streamed list is complete. `line`: the line's values
+  // before the kvlist (`APPLY`, `MAILBOX`); `head`: the kvlist's members
+  // read so far (those before the list). Returns true if it took `member`
+  // (the line then does not hold it), false to leave it in the list.
+  virtual bool member(const std::vector<Value>& line, const Value& head, Value& member) = 0;
+};
+
 struct Limits {
   size_t max_depth = 64;                 // nested lists/kvlists
   size_t max_token = 64 * 1024;          // one atom, quoted string, key or status text
@@ -99,6 +112,15 @@ class Parser {
   ~Parser();
   Parser(const Parser&) = delete;
   Parser& operator=(const Parser&) = delete;
+
+  // From now on, each member of a list that is the value of key `key` in a
+  // kvlist that is itself a value of the line (not nested deeper) goes to
+  // `sink` as soon as it is complete; what the sink takes is not held, nor
+  // counted against the line's limits. If the line turns out malformed
+  // after members were taken, the line is still reported as kBadLine; the
+  // sink's owner must then drop what it received. `sink` must outlive the
+  // parser.
+  void stream_members(std::string key, MemberSink* sink);
 
   Fed feed(std::string_view bytes);
   // The values of the completed line. REQUIRES: the last event was kLine.
@@ -132,6 +154,7 @@ class Parser {
   struct Frame {
     Value value;
     std::optional<std::string> key;  // kvlist: key read, value pending
+    bool streamed = false;           // members go to member_sink_
   };
 
   void reset();
@@ -151,6 +174,12 @@ class Parser {
   bool status_word_here() const;
 
   FileSink* sink_;
+  MemberSink* member_sink_ = nullptr;
+  std::string member_key_;
+  // values_ and held_ when the streamed list opened: restored after each
+  // member taken, so that only what the line holds counts.
+  size_t stream_values_ = 0;
+  uint64_t stream_held_ = 0;
   Limits limits_;
   bool status_lines_;
 

@@ -162,7 +162,42 @@ Status print(const Value& v, bool with_key, Output& out) {
   return buf.empty() ? Status::ok() : out.write(buf);
 }
 
+// Members are printed into one buffer, handed on once it is this big.
+constexpr size_t kStreamBuffer = 64 * 1024;
+
 }  // namespace
+
+Status StreamedItem::open(const Value& head, std::string_view list_key) {
+  if (!head.is_kvlist()) return Status(Code::kInternal, "streamed item head is not a kvlist");
+  append_astring(head.key(), &buf_);
+  buf_ += " %(";
+  for (const auto& c : head.children()) {
+    append_astring(c.key(), &buf_);
+    buf_ += ' ';
+    if (Status s = print_into(c, &buf_, out_); !s) return s;
+    buf_ += ' ';
+  }
+  append_astring(list_key, &buf_);
+  buf_ += " (";
+  return Status::ok();
+}
+
+Status StreamedItem::add(const Value& member) {
+  if (!first_) buf_ += ' ';
+  first_ = false;
+  if (Status s = print_into(member, &buf_, out_); !s) return s;
+  if (buf_.size() < kStreamBuffer) return Status::ok();
+  Status s = out_.write(buf_);
+  buf_.clear();
+  return s;
+}
+
+Status StreamedItem::close() {
+  buf_ += "))";
+  Status s = out_.write(buf_);
+  buf_.clear();
+  return s;
+}
 
 Status print_value(const Value& v, Output& out) { return print(v, false, out); }
 Status print_item(const Value& v, Output& out) { return print(v, true, out); }

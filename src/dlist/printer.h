@@ -53,6 +53,26 @@ Status print_value(const Value& v, Output& out);
 // Prints "KEY value" (the top-level form: `MAILBOX %(...)`).
 Status print_item(const Value& v, Output& out);
 
+// Prints one keyed kvlist item whose last member is a list, member by
+// member, so that the list is never held whole (APPLY MAILBOX with its
+// RECORD list): `KEY %(<head's members> LISTKEY (m1 m2 ...))`, byte for
+// byte what print_item() prints for the same value built whole.
+// Usage: open(), add() per member, close(). Not thread-safe.
+class StreamedItem {
+ public:
+  explicit StreamedItem(Output& out) : out_(out) {}
+  // Prints `head` (a keyed kvlist) and the list's key, up to its "(".
+  Status open(const Value& head, std::string_view list_key);
+  Status add(const Value& member);
+  // Prints "))".
+  Status close();
+
+ private:
+  Output& out_;
+  std::string buf_;
+  bool first_ = true;
+};
+
 // print_value / print_item into a string. File literals read their files.
 Result<std::string> to_wire(const Value& v);
 Result<std::string> item_to_wire(const Value& v);
