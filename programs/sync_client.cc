@@ -21,7 +21,8 @@
 //   -p PART      destination partition on the replica
 //   -v           verbose: commands to stderr, a summary line on stdout (-v -v: replies too)
 //   -l           verbose logging
-//   -z           require compression
+//   -z           require compression (also to a replica on this host, where it is
+//                otherwise skipped: see sync/connection.h)
 //   -o           accepted for Cyrus compatibility (unused, as in Cyrus 3.6)
 //   -O           no copyback: never run a full update
 // Exit status: 0 on success, 1 if anything failed, 64 on a usage error, 78 on

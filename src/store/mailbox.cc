@@ -41,6 +41,7 @@ Mailbox::Mailbox(MailboxEntry entry, std::string dir, std::unique_ptr<SqliteDb> 
       pool_(std::move(pool)) {}
 
 Mailbox::~Mailbox() {
+  if (reading_) end_read();
   if (pool_) pool_->release(std::move(db_));
 }
 
@@ -123,6 +124,18 @@ Result<int> Mailbox::open_message(uint32_t uid) const {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return io_error("open message", path);
   return fd;
+}
+
+Status Mailbox::begin_read() {
+  Status s = db_->begin_read();
+  reading_ = s.is_ok();
+  return s;
+}
+
+void Mailbox::end_read() {
+  if (!reading_) return;
+  db_->rollback();
+  reading_ = false;
 }
 
 Result<std::unique_ptr<MailboxTxn>> Mailbox::begin() {

@@ -77,6 +77,13 @@ class Mailbox {
   // Opens message `uid` for reading; returns the fd (caller closes).
   Result<int> open_message(uint32_t uid) const;
 
+  // A read snapshot: every read until end_read() sees the same committed
+  // state (an SQLite read transaction; writers in other processes go on).
+  // sync_client reads a mailbox's counters, uploads its new messages and
+  // streams its records from one snapshot. Ended by the destructor too.
+  Status begin_read();
+  void end_read();
+
   // Starts a write transaction (blocks while another writer holds it).
   // Finish it with Instance::commit() so quota usage and the sync log follow.
   Result<std::unique_ptr<MailboxTxn>> begin();
@@ -91,6 +98,7 @@ class Mailbox {
   std::unique_ptr<SqliteDb> db_;
   synclog::SyncLog* synclog_;
   std::shared_ptr<IndexPool> pool_;  // takes db_ back on destruction; may be null
+  bool reading_ = false;             // begin_read() without end_read()
 };
 
 // A write transaction on one mailbox. Either append_new() (the store assigns

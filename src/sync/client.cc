@@ -17,7 +17,10 @@ namespace {
 using dlist::Value;
 
 constexpr size_t kReserveChunk = 8192;
-constexpr size_t kUploadChunk = 1024;
+// An APPLY MESSAGE carries up to this many files or bytes: the replica
+// makes each command durable with one syncfs (group commit).
+constexpr size_t kUploadFiles = 4096;
+constexpr uint64_t kUploadBytes = 64 << 20;
 constexpr int kMaxTries = 3;
 
 Value keyed(std::string key, Value v) {
@@ -253,48 +256,60 @@ Status SyncClient::sync_all() {
 
 Status SyncClient::reserve(const std::vector<MailboxState>& local,
                            const std::map<std::string, std::optional<MailboxState>>& remote) {
-  // partition -> (replica folder names, GUIDs)
-  std::map<std::string, std::pair<std::vector<std::string>, std::vector<std::string>>> parts;
-  std::set<std::string> collected;
+  auto partition_of = [&](const MailboxState& m) {
+    return opts_.partition.empty() ? m.partition : opts_.partition;
+  };
+  // partition -> the replica's folders there (where it may hold copies).
+  std::map<std::string, std::vector<std::string>> folders;
   for (const auto& m : local) {
+    auto& f = folders[partition_of(m)];
     auto it = remote.find(m.mboxname);
-    const std::optional<MailboxState>* r = it == remote.end() ? nullptr : &it->second;
-    uint32_t from_uid = (r && r->has_value()) ? (*r)->last_uid : 0;
-    std::string partition = opts_.partition.empty() ? m.partition : opts_.partition;
-    auto& [folders, guids] = parts[partition];
-    if (r && r->has_value()) folders.push_back((*r)->mboxname);
+    if (it != remote.end() && it->second.has_value()) f.push_back(it->second->mboxname);
+  }
+  // GUIDs of the next APPLY RESERVE, per partition; sent every kReserveChunk.
+  std::map<std::string, std::vector<std::string>> pending;
+  auto send = [&](const std::string& partition) -> Status {
+    std::vector<std::string>& guids = pending[partition];
+    if (guids.empty()) return Status::ok();
+    ReserveRequest req{partition, folders[partition], std::move(guids)};
+    guids.clear();
+    auto reply = conn_.command("APPLY", keyed("RESERVE", to_dlist(req)));
+    if (!reply.ok()) return reply.status();
+    GuidSet missing;
+    for (const Value& item : reply->items) {
+      if (item.key() != "MISSING") continue;
+      auto list = atoms_from_dlist(item);
+      if (!list.ok()) return list.status();
+      for (const auto& g : *list) missing.insert(g);
+    }
+    for (const auto& g : req.guids)
+      if (!missing.contains(g)) reserved_.insert(g);
+    return Status::ok();
+  };
+  GuidSet collected;
+  for (const auto& m : local) {
+    const std::string partition = partition_of(m);
+    // Without any of these folders the replica has none of the messages.
+    if (folders[partition].empty()) continue;
+    auto it = remote.find(m.mboxname);
+    uint32_t from_uid = (it != remote.end() && it->second) ? it->second->last_uid : 0;
     auto mbox = inst_.open_mailbox(m.mboxname);
     if (!mbox.ok()) continue;  // vanished meanwhile: its delete is replicated separately
+    Status sent;
     Status s = (*mbox)->for_each_record(0, [&](const store::IndexRecord& rec) {
-      if (rec.uid > from_uid && !rec.expunged() && !uploaded_.contains(rec.guid) &&
-          collected.insert(rec.guid).second)
-        guids.push_back(rec.guid);
-      return true;
+      if (rec.uid <= from_uid || rec.expunged() || uploaded_.contains(rec.guid) ||
+          !collected.insert(rec.guid))
+        return true;
+      pending[partition].push_back(rec.guid);
+      if (pending[partition].size() >= kReserveChunk) sent = send(partition);
+      return static_cast<bool>(sent);
     });
+    if (s) s = sent;
     if (!s) return fail("", m.mboxname, s);
   }
-  for (auto& [partition, fg] : parts) {
-    auto& [folders, guids] = fg;
-    // Without any of these folders the replica has none of the messages.
-    if (folders.empty()) continue;
-    for (size_t i = 0; i < guids.size(); i += kReserveChunk) {
-      ReserveRequest req{
-          partition, folders,
-          std::vector<std::string>(guids.begin() + static_cast<std::ptrdiff_t>(i),
-                                   guids.begin() + static_cast<std::ptrdiff_t>(
-                                                       std::min(guids.size(), i + kReserveChunk)))};
-      auto reply = conn_.command("APPLY", keyed("RESERVE", to_dlist(req)));
-      if (!reply.ok()) return fail("", folders.front(), reply.status());
-      std::set<std::string> missing;
-      for (const Value& item : reply->items) {
-        if (item.key() != "MISSING") continue;
-        auto list = atoms_from_dlist(item);
-        if (!list.ok()) return fail("", folders.front(), list.status());
-        missing.insert(list->begin(), list->end());
-      }
-      for (const auto& g : req.guids)
-        if (!missing.contains(g)) reserved_.insert(g);
-    }
+  for (const auto& [partition, f] : folders) {
+    Status s = send(partition);
+    if (!s) return fail("", f.empty() ? "" : f.front(), s);
   }
   return Status::ok();
 }
@@ -370,7 +385,12 @@ Status SyncClient::update_once(const store::MailboxEntry& entry,
     // Deleted meanwhile: the delete is replicated on its own.
     return mbox.status().code() == Code::kMailboxNonexistent ? Status::ok() : mbox.status();
   }
-  auto state = mailbox_state(inst_, (*mbox)->entry(), false);
+  store::Mailbox& mb = **mbox;
+  // Counters, uploads and RECORD list from one snapshot of the index, so
+  // that every record sent has its message uploaded or reserved.
+  Status s = mb.begin_read();
+  if (!s) return s;
+  auto state = mailbox_state(inst_, mb);
   if (!state.ok()) return state.status();
   MailboxState m = std::move(*state);
   if (remote && m.uniqueid != remote->uniqueid) return Status(Code::kMailboxMoved, entry.name);
@@ -378,54 +398,73 @@ Status SyncClient::update_once(const store::MailboxEntry& entry,
   if (!opts_.partition.empty()) m.partition = opts_.partition;
   uint64_t from = remote ? remote->highestmodseq : 0;
   uint32_t from_uid = remote ? remote->last_uid : 0;
-  auto records = record_items(**mbox, from);
-  if (!records.ok()) return records.status();
   if (remote && since && remote->highestmodseq != 0) {
     m.since_modseq = remote->highestmodseq;
     m.since_crc = remote->sync_crc;
     m.since_crc_annot = remote->sync_crc_annot.value_or(0);
   }
-  std::vector<dlist::FileRef> files;
-  std::set<std::string> queued;
-  for (const auto& item : *records) {
-    const auto& r = item.record;
-    if (r.uid <= from_uid || r.expunged()) continue;
-    if (reserved_.contains(r.guid) || uploaded_.contains(r.guid) || !queued.insert(r.guid).second)
-      continue;
-    files.push_back(dlist::FileRef{m.partition, r.guid, r.size, (*mbox)->message_path(r.uid)});
-  }
-  m.records = std::move(*records);
-  Status s = upload(files);
+
+  // Upload the messages the replica lacks, a batch at a time.
+  std::vector<dlist::FileRef> batch;
+  GuidSet in_batch;
+  uint64_t batch_bytes = 0;
+  Status sent;
+  s = mb.for_each_record(from, [&](const store::IndexRecord& r) {
+    if (r.uid <= from_uid || r.expunged() || reserved_.contains(r.guid) ||
+        uploaded_.contains(r.guid) || !in_batch.insert(r.guid))
+      return true;
+    batch.push_back(dlist::FileRef{m.partition, r.guid, r.size, mb.message_path(r.uid)});
+    batch_bytes += r.size;
+    if (batch.size() < kUploadFiles && batch_bytes < kUploadBytes) return true;
+    sent = upload(batch);
+    batch.clear();
+    in_batch.clear();
+    batch_bytes = 0;
+    return static_cast<bool>(sent);
+  });
+  if (s) s = sent;
+  if (s) s = upload(batch);
   if (!s) return s;
-  auto reply = conn_.command("APPLY", keyed("MAILBOX", to_dlist(m)));
+
+  // APPLY MAILBOX, its RECORD list read from the index as it is sent.
+  Value head = to_dlist(m);
+  head.set_key("MAILBOX");
+  auto reply =
+      conn_.command_streamed("APPLY", head, "RECORD", [&](const ReplicaConnection::Emit& emit) {
+        Status result;
+        Status st = mb.for_each_record(from, [&](const store::IndexRecord& r) {
+          auto item = record_item(mb, r);
+          result = item.ok() ? emit(to_dlist(*item)) : item.status();
+          return static_cast<bool>(result);
+        });
+        return st ? result : st;
+      });
+  mb.end_read();
   if (!reply.ok()) return reply.status();
   stats_.mailboxes_applied++;
   return Status::ok();
 }
 
 Status SyncClient::upload(const std::vector<dlist::FileRef>& files) {
-  for (size_t i = 0; i < files.size(); i += kUploadChunk) {
-    Value list = Value::list();
-    size_t end = std::min(files.size(), i + kUploadChunk);
-    for (size_t j = i; j < end; j++) {
-      // Re-check the file against its record before sending it, as Cyrus
-      // does: a damaged file must not reach the replica.
-      auto d = store::digest_file(files[j].path);
-      if (!d.ok() || d->guid != files[j].guid || d->size != files[j].size) {
-        spdlog::error("message file {} does not match GUID {}; not sent", files[j].path,
-                      files[j].guid);
-        list.push(Value::nil());
-        continue;
-      }
-      list.push(Value::file(files[j]));
+  if (files.empty()) return Status::ok();
+  Value list = Value::list();
+  for (const auto& f : files) {
+    // Re-check the file against its record before sending it, as Cyrus
+    // does: a damaged file must not reach the replica.
+    auto d = store::digest_file(f.path);
+    if (!d.ok() || d->guid != f.guid || d->size != f.size) {
+      spdlog::error("message file {} does not match GUID {}; not sent", f.path, f.guid);
+      list.push(Value::nil());
+      continue;
     }
-    auto reply = conn_.command("APPLY", keyed("MESSAGE", std::move(list)));
-    if (!reply.ok()) return reply.status();
-    for (size_t j = i; j < end; j++) {
-      uploaded_.insert(files[j].guid);
-      stats_.messages_uploaded++;
-      stats_.bytes_uploaded += files[j].size;
-    }
+    list.push(Value::file(f));
+  }
+  auto reply = conn_.command("APPLY", keyed("MESSAGE", std::move(list)));
+  if (!reply.ok()) return reply.status();
+  for (const auto& f : files) {
+    uploaded_.insert(f.guid);
+    stats_.messages_uploaded++;
+    stats_.bytes_uploaded += f.size;
   }
   return Status::ok();
 }

@@ -6,10 +6,13 @@
 //
 // Messages travel only when the replica lacks them: GUIDs are reserved
 // first (APPLY RESERVE), only the MISSING ones are uploaded as file literals
-// (APPLY MESSAGE), then APPLY MAILBOX carries the records with MODSEQ above
-// the replica's HIGHESTMODSEQ. A CRC mismatch falls back to a full update
-// (GET FULLMAILBOX and a record-by-record merge that renumbers split-brain
-// UIDs on the master so that no message is lost).
+// (APPLY MESSAGE, in batches of up to 4096 files or 64 MB), then APPLY
+// MAILBOX carries the records with MODSEQ above the replica's HIGHESTMODSEQ.
+// Both are read from one snapshot of the mailbox's index and streamed:
+// memory does not grow with the mailbox but for the GUID sets below (about
+// 50 bytes per message uploaded or reserved in the session). A CRC mismatch falls back to a full
+// update (GET FULLMAILBOX and a record-by-record merge that renumbers split-brain UIDs on the
+// master so that no message is lost).
 //
 // Every replication error is logged in one line naming the channel, user,
 // mailbox and cause. Not thread-safe.
@@ -28,6 +31,7 @@
 #include "store/instance.h"
 #include "store/staged_message.h"
 #include "sync/connection.h"
+#include "sync/guid_set.h"
 #include "sync/types.h"
 #include "synclog/line.h"
 
@@ -123,9 +127,9 @@ class SyncClient {
   ClientOptions opts_;
   ClientStats stats_;
   // GUIDs the replica holds staged after APPLY RESERVE (not MISSING).
-  std::set<std::string> reserved_;
+  GuidSet reserved_;
   // GUIDs uploaded in this session (staged on the replica until RESTART).
-  std::set<std::string> uploaded_;
+  GuidSet uploaded_;
 };
 
 }  // namespace replimail::sync

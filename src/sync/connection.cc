@@ -1,10 +1,12 @@
 #include "sync/connection.h"
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -32,6 +34,24 @@ std::string line_text(const std::vector<dlist::Value>& line) {
     out += dlist::debug_string(v);
   }
   return out;
+}
+
+// True if `fd` is a unix socket or connected to a loopback address.
+bool local_peer(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return false;
+  if (ss.ss_family == AF_UNIX) return true;
+  if (ss.ss_family == AF_INET) {
+    auto* in = reinterpret_cast<const sockaddr_in*>(&ss);
+    return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+  }
+  if (ss.ss_family == AF_INET6) {
+    auto* in6 = reinterpret_cast<const sockaddr_in6*>(&ss);
+    if (IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr)) return true;
+    return IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) && in6->sin6_addr.s6_addr[12] == 127;
+  }
+  return false;
 }
 
 bool is_atom(const dlist::Value& v, std::string_view word) {
@@ -116,7 +136,8 @@ Status ReplicaConnection::handshake() {
                     "authentication as " + opts_.authname + " failed: " + r->text);
   }
   bool offered = std::find(caps_.begin(), caps_.end(), "COMPRESS") != caps_.end();
-  if (offered && opts_.allow_compression) {
+  bool wanted = opts_.require_compression || (opts_.allow_compression && !local_peer(fd_));
+  if (offered && wanted) {
     Status s = io_->write_flush("COMPRESS DEFLATE\r\n");
     if (!s) return s;
     auto line = read_line();
@@ -163,6 +184,34 @@ Result<Reply> ReplicaConnection::command(const std::string& verb, const dlist::V
   if (s) s = dlist::print_item(keyed, *io_);
   if (s) s = io_->write_flush("\r\n");
   if (!s) return s;
+  return read_reply();
+}
+
+Result<Reply> ReplicaConnection::command_streamed(
+    const std::string& verb, const dlist::Value& head, std::string_view list_key,
+    const std::function<Status(const Emit&)>& members) {
+  size_t count = 0;
+  dlist::StreamedItem item(*io_);
+  Status s = io_->write(verb + " ");
+  if (s) s = item.open(head, list_key);
+  if (s) {
+    s = members([&](const dlist::Value& member) {
+      count++;
+      return item.add(member);
+    });
+  }
+  if (s) s = item.close();
+  if (s) s = io_->write_flush("\r\n");
+  if (!s) {
+    // Part of the line may have gone out: nothing more can be said on it.
+    ::shutdown(fd_, SHUT_RDWR);
+    return s;
+  }
+  if (opts_.verbose >= 1) {
+    std::string text = dlist::debug_string(head);
+    if (text.size() > 300) text = text.substr(0, 300) + "...";
+    spdlog::info("> {} {} {} + {} ({} members)", verb, head.key(), text, list_key, count);
+  }
   return read_reply();
 }
 

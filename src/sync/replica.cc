@@ -118,12 +118,28 @@ Status Replica::apply_mailbox(const MailboxState& m) {
   if (!s) return s;
   if (m.uniqueid.empty())
     return Status(Code::kProtocolBadParameters, "APPLY MAILBOX without UNIQUEID");
-  if (!m.mbtype.empty() && m.mbtype != "e") {
-    if (m.intermediate() || m.mbtype.find('d') != std::string::npos) return apply_placeholder(m);
+  if (!m.mbtype.empty() && m.mbtype != "e" &&
+      (m.intermediate() || m.mbtype.find('d') != std::string::npos))
+    return apply_placeholder(m);
+  if (!m.records && (m.mbtype.empty() || m.mbtype == "e"))
+    return Status(Code::kProtocolBadParameters, "APPLY MAILBOX without RECORD");
+  auto apply = begin_mailbox(m);
+  if (!apply.ok()) return apply.status();
+  for (const RecordItem& item : *m.records) {
+    s = (*apply)->add(item);
+    if (!s) return s;
+  }
+  return (*apply)->finish(m);
+}
+
+Result<std::unique_ptr<MailboxApply>> Replica::begin_mailbox(const MailboxState& m) {
+  Status s = store::validate_mboxname(m.mboxname);
+  if (!s) return s;
+  if (m.uniqueid.empty())
+    return Status(Code::kProtocolBadParameters, "APPLY MAILBOX without UNIQUEID");
+  if (!m.mbtype.empty() && m.mbtype != "e")
     return Status(Code::kMailboxNotSupported,
                   fmt::format("{}: mailbox type {} is not supported", m.mboxname, m.mbtype));
-  }
-  if (!m.records) return Status(Code::kProtocolBadParameters, "APPLY MAILBOX without RECORD");
 
   bool created = false;
   auto existing = inst_.lookup(m.mboxname);
@@ -147,43 +163,15 @@ Status Replica::apply_mailbox(const MailboxState& m) {
     if (!s) return s;
     created = true;
   }
+  std::unique_ptr<MailboxApply> apply(new MailboxApply(*this, m.mboxname, created));
   auto mbox = inst_.open_mailbox(m.mboxname);
   if (!mbox.ok()) return mbox.status();
-  s = apply_records(**mbox, m, created);
-  if (!s) return s;
-
-  // Mailbox-level state in mailboxes.db: ACL and folder modseq from the master.
-  auto e = inst_.mailboxes().lookup(m.mboxname);
-  if (!e.ok()) return e.status();
-  store::MailboxEntry n = *e;
-  n.acl = m.acl;
-  n.uidvalidity = m.uidvalidity;
-  if (m.foldermodseq != 0) n.foldermodseq = m.foldermodseq;
-  if (m.createdmodseq != 0) n.createdmodseq = m.createdmodseq;
-  if (!(n == *e)) {
-    s = inst_.mailboxes().put(n);
-    if (!s) return s;
-  }
-  s = inst_.mailboxes().raise_modseq(m.highestmodseq);
-  if (!s) return s;
-  s = apply_mailbox_annotations(m);
-  if (!s) return s;
-
-  auto c = (*mbox)->counters();
-  if (!c.ok()) return c.status();
-  if (!store::crc_matches(m.sync_crc, c->sync_crc) ||
-      (m.sync_crc_annot && !store::crc_matches(*m.sync_crc_annot, c->sync_crc_annot)))
-    return checksum(m.mboxname,
-                    fmt::format("CRC mismatch after apply: master {}/{} replica {}/{}", m.sync_crc,
-                                m.sync_crc_annot.value_or(0), c->sync_crc, c->sync_crc_annot));
-  return Status::ok();
-}
-
-Status Replica::apply_records(store::Mailbox& mbox, const MailboxState& m, bool created) {
-  auto txn_r = mbox.begin();
-  if (!txn_r.ok()) return txn_r.status();
-  store::MailboxTxn& txn = **txn_r;
-  store::MailboxCounters local = txn.counters();
+  apply->mbox_ = std::move(*mbox);
+  auto txn = apply->mbox_->begin();
+  if (!txn.ok()) return txn.status();
+  apply->txn_ = std::move(*txn);
+  const store::MailboxCounters& local = apply->txn_->counters();
+  apply->local_last_uid_ = local.last_uid;
   const std::string& name = m.mboxname;
   // A freshly created mailbox takes every record as new.
   uint64_t local_hms = created ? 0 : local.highestmodseq;
@@ -206,55 +194,72 @@ Status Replica::apply_records(store::Mailbox& mbox, const MailboxState& m, bool 
       return checksum(
           name, fmt::format("replica LAST_UID {} above master's {}", local.last_uid, m.last_uid));
   }
+  return apply;
+}
 
-  uint32_t prev_uid = 0;
-  for (const RecordItem& item : *m.records) {
-    const store::IndexRecord& rec = item.record;
-    if (rec.uid <= prev_uid)
-      return Status(Code::kProtocolBadParameters,
-                    fmt::format("{}: records not in ascending UID order at {}", name, rec.uid));
-    prev_uid = rec.uid;
-    auto old = txn.record(rec.uid);
-    if (old.ok()) {
-      if (old->expunged() && rec.expunged()) continue;
-      if (old->guid != rec.guid)
-        return checksum(
-            name, fmt::format("uid {}: GUID {} here, {} on master", rec.uid, old->guid, rec.guid));
-      if (!force_ && old->modseq > rec.modseq)
-        return checksum(name, fmt::format("uid {}: replica MODSEQ {} above master's {}", rec.uid,
-                                          old->modseq, rec.modseq));
-      if (!force_ && old->expunged() && !rec.expunged())
-        return checksum(name, fmt::format("uid {}: expunged here, not on master", rec.uid));
-    } else if (old.status().code() != Code::kNotFound) {
-      return old.status();
-    } else if (rec.uid <= local.last_uid) {
-      if (rec.expunged()) continue;
+MailboxApply::MailboxApply(Replica& replica, std::string name, bool created)
+    : replica_(replica), name_(std::move(name)), created_(created) {}
+
+// The transaction goes before the mailbox it belongs to (rolled back if
+// not committed).
+MailboxApply::~MailboxApply() { txn_.reset(); }
+
+Status MailboxApply::add(const RecordItem& item) {
+  const store::IndexRecord& rec = item.record;
+  const std::string& name = name_;
+  const bool force = replica_.force_;
+  store::MailboxTxn& txn = *txn_;
+  if (rec.uid <= prev_uid_)
+    return Status(Code::kProtocolBadParameters,
+                  fmt::format("{}: records not in ascending UID order at {}", name, rec.uid));
+  prev_uid_ = rec.uid;
+  // A mailbox created by this APPLY has no record yet: no lookup needed.
+  auto old = created_ ? Result<store::IndexRecord>(Status(Code::kNotFound, "new mailbox"))
+                      : txn.record(rec.uid);
+  if (old.ok()) {
+    if (old->expunged() && rec.expunged()) return Status::ok();
+    if (old->guid != rec.guid)
       return checksum(
-          name, fmt::format("uid {}: missing here below LAST_UID {}", rec.uid, local.last_uid));
-    }
-    if (old.ok() && *old == rec && item.annotations.empty()) continue;
-    std::string file;
-    if (!old.ok()) {
-      file = reserve_.find(rec.guid);
-      if (file.empty() && !rec.expunged())
-        return Status(Code::kIoError,
-                      fmt::format("{}: uid {}: message {} was neither reserved nor uploaded", name,
-                                  rec.uid, rec.guid));
-    }
-    Status s = txn.put_record(rec, file);
-    if (!s) return s;
-    if (!rec.expunged() && !item.annotations.empty()) {
-      // Per-message annotations: set, then restore the master's MODSEQ,
-      // which set_annotation() bumps.
-      for (const auto& a : item.annotations) {
-        s = txn.set_annotation(rec.uid, a.entry, a.userid, a.value);
-        if (!s) return s;
-      }
-      s = txn.put_record(rec, "");
+          name, fmt::format("uid {}: GUID {} here, {} on master", rec.uid, old->guid, rec.guid));
+    if (!force && old->modseq > rec.modseq)
+      return checksum(name, fmt::format("uid {}: replica MODSEQ {} above master's {}", rec.uid,
+                                        old->modseq, rec.modseq));
+    if (!force && old->expunged() && !rec.expunged())
+      return checksum(name, fmt::format("uid {}: expunged here, not on master", rec.uid));
+  } else if (old.status().code() != Code::kNotFound) {
+    return old.status();
+  } else if (rec.uid <= local_last_uid_) {
+    if (rec.expunged()) return Status::ok();
+    return checksum(
+        name, fmt::format("uid {}: missing here below LAST_UID {}", rec.uid, local_last_uid_));
+  }
+  if (old.ok() && *old == rec && item.annotations.empty()) return Status::ok();
+  std::string file;
+  if (!old.ok()) {
+    file = replica_.reserve_.find(rec.guid);
+    if (file.empty() && !rec.expunged())
+      return Status(Code::kIoError,
+                    fmt::format("{}: uid {}: message {} was neither reserved nor uploaded", name,
+                                rec.uid, rec.guid));
+  }
+  Status s = txn.put_record(rec, file);
+  if (!s) return s;
+  if (!rec.expunged() && !item.annotations.empty()) {
+    // Per-message annotations: set, then restore the master's MODSEQ,
+    // which set_annotation() bumps.
+    for (const auto& a : item.annotations) {
+      s = txn.set_annotation(rec.uid, a.entry, a.userid, a.value);
       if (!s) return s;
     }
+    s = txn.put_record(rec, "");
+    if (!s) return s;
   }
+  return Status::ok();
+}
 
+Status MailboxApply::finish(const MailboxState& m) {
+  store::Instance& inst = replica_.inst_;
+  store::MailboxTxn& txn = *txn_;
   store::MailboxCounters c = txn.counters();
   c.last_uid = std::max(c.last_uid, m.last_uid);
   c.highestmodseq = m.highestmodseq;
@@ -266,7 +271,35 @@ Status Replica::apply_records(store::Mailbox& mbox, const MailboxState& m, bool 
   c.uidvalidity = m.uidvalidity;
   c.options = m.options;
   if (!(c == txn.counters())) txn.set_counters(c);
-  return inst_.commit(mbox, txn);
+  Status s = inst.commit(*mbox_, txn);
+  txn_.reset();
+  if (!s) return s;
+
+  // Mailbox-level state in mailboxes.db: ACL and folder modseq from the master.
+  auto e = inst.mailboxes().lookup(m.mboxname);
+  if (!e.ok()) return e.status();
+  store::MailboxEntry n = *e;
+  n.acl = m.acl;
+  n.uidvalidity = m.uidvalidity;
+  if (m.foldermodseq != 0) n.foldermodseq = m.foldermodseq;
+  if (m.createdmodseq != 0) n.createdmodseq = m.createdmodseq;
+  if (!(n == *e)) {
+    s = inst.mailboxes().put(n);
+    if (!s) return s;
+  }
+  s = inst.mailboxes().raise_modseq(m.highestmodseq);
+  if (!s) return s;
+  s = replica_.apply_mailbox_annotations(m);
+  if (!s) return s;
+
+  auto now = mbox_->counters();
+  if (!now.ok()) return now.status();
+  if (!store::crc_matches(m.sync_crc, now->sync_crc) ||
+      (m.sync_crc_annot && !store::crc_matches(*m.sync_crc_annot, now->sync_crc_annot)))
+    return checksum(m.mboxname,
+                    fmt::format("CRC mismatch after apply: master {}/{} replica {}/{}", m.sync_crc,
+                                m.sync_crc_annot.value_or(0), now->sync_crc, now->sync_crc_annot));
+  return Status::ok();
 }
 
 Status Replica::apply_mailbox_annotations(const MailboxState& m) {

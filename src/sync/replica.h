@@ -9,6 +9,7 @@
 // Not thread-safe; one per connection.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -20,6 +21,37 @@
 #include "sync/types.h"
 
 namespace replimail::sync {
+
+class Replica;
+
+// One APPLY MAILBOX applied record by record, so that sync_server never
+// holds the whole RECORD list (Replica::begin_mailbox). Everything goes in
+// one mailbox transaction, rolled back unless finish() commits it.
+class MailboxApply {
+ public:
+  ~MailboxApply();
+  MailboxApply(const MailboxApply&) = delete;
+  MailboxApply& operator=(const MailboxApply&) = delete;
+
+  // The next RECORD member (UIDs must ascend).
+  Status add(const RecordItem& item);
+  // Commits with the counters of `m` (the request's mailbox fields; its
+  // records are not looked at), then writes the mailboxes.db entry and the
+  // mailbox annotations and checks the CRCs.
+  Status finish(const MailboxState& m);
+
+ private:
+  friend class Replica;
+  MailboxApply(Replica& replica, std::string name, bool created);
+
+  Replica& replica_;
+  std::string name_;
+  bool created_;
+  std::unique_ptr<store::Mailbox> mbox_;
+  std::unique_ptr<store::MailboxTxn> txn_;
+  uint32_t local_last_uid_ = 0;
+  uint32_t prev_uid_ = 0;
+};
 
 class Replica {
  public:
@@ -43,6 +75,12 @@ class Replica {
 
   // APPLY MAILBOX (§5.6). REQUIRES: m.records is set for a real mailbox.
   Status apply_mailbox(const MailboxState& m);
+  // APPLY MAILBOX of a plain mailbox in steps: `head` holds the mailbox
+  // fields (its records are not looked at); creates the mailbox if needed,
+  // starts its transaction and refuses a replica that changed since
+  // SINCE_MODSEQ or is ahead of the master. kMailboxNotSupported for other
+  // mailbox types (apply_mailbox() handles those).
+  Result<std::unique_ptr<MailboxApply>> begin_mailbox(const MailboxState& head);
   // APPLY UNMAILBOX. With `delete_mode: delayed` (the default) a real
   // mailbox without children is renamed to DELETED.<name>.<HEX time>, as a
   // Cyrus primary deletes; otherwise it is deleted at once (tombstone left).
@@ -72,9 +110,8 @@ class Replica {
   Status create_for(const MailboxState& m);
   // Deletes a real mailbox as delete_mode says (see apply_unmailbox).
   Status remove_mailbox(std::string_view name);
-  // The record pass and counters, in one transaction of `mbox`.
-  Status apply_records(store::Mailbox& mbox, const MailboxState& m, bool created);
   Status apply_mailbox_annotations(const MailboxState& m);
+  friend class MailboxApply;
 
   store::Instance& inst_;
   ReserveList& reserve_;

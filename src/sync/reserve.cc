@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <set>
 
 #include "common/fs.h"
 
@@ -17,7 +16,7 @@ ReserveList::ReserveList(store::Instance& instance) : instance_(instance) {}
 
 ReserveList::~ReserveList() { clear(); }
 
-Result<std::string> ReserveList::stage_dir(const std::string& partition) {
+Result<uint16_t> ReserveList::stage_dir(const std::string& partition) {
   auto it = dirs_.find(partition);
   if (it != dirs_.end()) return it->second;
   auto ppath = instance_.partition_path(partition);
@@ -25,16 +24,24 @@ Result<std::string> ReserveList::stage_dir(const std::string& partition) {
   std::string dir = fmt::format("{}/sync./{}", *ppath, ::getpid());
   Status s = fs::make_dirs(dir, 0750);
   if (!s) return s;
-  dirs_[partition] = dir;
-  return dir;
+  auto index = static_cast<uint16_t>(dir_paths_.size());
+  dir_paths_.push_back(std::move(dir));
+  dirs_[partition] = index;
+  return index;
+}
+
+std::string ReserveList::path_of(const Guid& g, uint16_t dir) const {
+  return dir_paths_[dir] + "/" + g.hex();
 }
 
 Result<std::vector<std::string>> ReserveList::reserve(const std::string& partition,
                                                       const std::vector<std::string>& mboxnames,
                                                       const std::vector<std::string>& guids) {
-  std::set<std::string> wanted;
-  for (const auto& g : guids)
-    if (!files_.contains(g)) wanted.insert(g);
+  std::unordered_map<Guid, bool, GuidHash> wanted;
+  for (const auto& g : guids) {
+    auto guid = Guid::parse(g);
+    if (guid && !files_.contains(*guid)) wanted[*guid] = true;
+  }
   if (!wanted.empty()) {
     auto dir = stage_dir(partition);
     if (!dir.ok()) return dir.status();
@@ -42,9 +49,11 @@ Result<std::vector<std::string>> ReserveList::reserve(const std::string& partiti
       if (wanted.empty()) break;
       auto mbox = instance_.open_mailbox(name);
       if (!mbox.ok()) continue;  // a folder of the batch the replica does not have
-      std::vector<std::pair<std::string, uint32_t>> hits;
+      std::vector<std::pair<Guid, uint32_t>> hits;
       Status s = (*mbox)->for_each_record(0, [&](const store::IndexRecord& r) {
-        if (!r.expunged() && wanted.contains(r.guid)) hits.emplace_back(r.guid, r.uid);
+        if (r.expunged()) return true;
+        auto g = Guid::parse(r.guid);
+        if (g && wanted.contains(*g)) hits.emplace_back(*g, r.uid);
         return true;
       });
       if (!s) return s;
@@ -53,29 +62,33 @@ Result<std::vector<std::string>> ReserveList::reserve(const std::string& partiti
         std::string src = (*mbox)->message_path(uid);
         // Trust a file only if it still hashes to its GUID.
         auto d = store::digest_file(src);
-        if (!d.ok() || d->guid != guid) {
-          spdlog::warn("reserve: {} uid {}: file does not match GUID {}", name, uid, guid);
+        if (!d.ok() || d->guid != guid.hex()) {
+          spdlog::warn("reserve: {} uid {}: file does not match GUID {}", name, uid, guid.hex());
           continue;
         }
-        std::string dst = *dir + "/" + guid;
+        std::string dst = path_of(guid, *dir);
         ::unlink(dst.c_str());
         if (::link(src.c_str(), dst.c_str()) != 0) {
           spdlog::warn("reserve: link {} to {}: {}", src, dst, std::strerror(errno));
           continue;
         }
-        files_[guid] = Entry{dst, nullptr};
+        files_[guid] = *dir;
         wanted.erase(guid);
       }
     }
   }
   std::vector<std::string> missing;
-  for (const auto& g : guids)
-    if (!files_.contains(g) && std::find(missing.begin(), missing.end(), g) == missing.end())
-      missing.push_back(g);
+  GuidSet listed;
+  for (const auto& g : guids) {
+    auto guid = Guid::parse(g);
+    if (guid && files_.contains(*guid)) continue;
+    if (listed.insert(g)) missing.push_back(g);
+  }
   return missing;
 }
 
-Result<std::unique_ptr<UploadFile>> ReserveList::begin_upload(const std::string& partition) {
+Result<std::unique_ptr<UploadFile>> ReserveList::begin_upload(const std::string& partition,
+                                                              const std::string& guid) {
   auto dir = stage_dir(partition);
   if (!dir.ok()) {
     // The master's partition is not configured here: stage on the default
@@ -84,12 +97,14 @@ Result<std::unique_ptr<UploadFile>> ReserveList::begin_upload(const std::string&
     if (!dir.ok()) return dir.status();
   }
   unsynced_.insert(*dir);
-  return UploadFile::create(*dir);
+  auto g = Guid::parse(guid);
+  if (g && !files_.contains(*g)) return UploadFile::create(path_of(*g, *dir));
+  return UploadFile::create(fmt::format("{}/upload.{}", dir_paths_[*dir], scratch_++));
 }
 
 Status ReserveList::sync_uploads() {
-  for (const auto& dir : unsynced_) {
-    Status s = sync_filesystem(dir);
+  for (uint16_t dir : unsynced_) {
+    Status s = sync_filesystem(dir_paths_[dir]);
     if (!s) return s;
   }
   unsynced_.clear();
@@ -104,23 +119,32 @@ Status ReserveList::finish_upload(const std::string& guid, std::unique_ptr<Uploa
   if (msg->guid() != guid)
     return Status(Code::kIoError,
                   fmt::format("uploaded message {} has SHA-1 {}", guid, msg->guid()));
-  if (files_.contains(guid)) return Status::ok();
-  std::string path = msg->path();
-  files_[guid] = Entry{path, std::move(msg)};
-  return Status::ok();
+  auto g = Guid::parse(guid);
+  if (!g || files_.contains(*g)) return Status::ok();
+  // begin_upload() named the file after its GUID in one of our directories.
+  for (size_t i = 0; i < dir_paths_.size(); i++) {
+    auto dir = static_cast<uint16_t>(i);
+    if (msg->path() != path_of(*g, dir)) continue;
+    msg->keep();
+    files_[*g] = dir;
+    return Status::ok();
+  }
+  return Status(Code::kInternal, fmt::format("upload {} is not a staging file", msg->path()));
 }
 
 std::string ReserveList::find(const std::string& guid) const {
-  auto it = files_.find(guid);
-  return it == files_.end() ? std::string() : it->second.path;
+  auto g = Guid::parse(guid);
+  if (!g) return std::string();
+  auto it = files_.find(*g);
+  return it == files_.end() ? std::string() : path_of(it->first, it->second);
 }
 
 void ReserveList::clear() {
-  for (auto& [guid, e] : files_)
-    if (!e.upload) ::unlink(e.path.c_str());
-  files_.clear();  // uploads unlink their own files
-  for (const auto& [partition, dir] : dirs_) ::rmdir(dir.c_str());
+  for (const auto& [guid, dir] : files_) ::unlink(path_of(guid, dir).c_str());
+  files_.clear();
+  for (const auto& dir : dir_paths_) ::rmdir(dir.c_str());
   dirs_.clear();
+  dir_paths_.clear();
   unsynced_.clear();
 }
 

@@ -3,8 +3,10 @@
 // APPLY RESERVE (hard links of message files the replica already holds) or
 // from APPLY MESSAGE (file literals streamed into a fresh staging file, made
 // durable per command by sync_uploads(); see sync/upload.h).
-// Everything lives in `<partition>/sync./<pid>/` and is removed by clear()
-// (RESTART, EXIT, end of session) and by the destructor.
+// Everything lives in `<partition>/sync./<pid>/<guid>` and is removed by
+// clear() (RESTART, EXIT, end of session) and by the destructor. The list
+// itself holds about 50 bytes per GUID (sync/guid_set.h), whatever the
+// number of messages of the session.
 //
 // Not thread-safe; one per connection.
 #pragma once
@@ -14,10 +16,12 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "common/status.h"
 #include "store/instance.h"
+#include "sync/guid_set.h"
 #include "sync/upload.h"
 
 namespace replimail::sync {
@@ -37,10 +41,14 @@ class ReserveList {
                                            const std::vector<std::string>& mboxnames,
                                            const std::vector<std::string>& guids);
 
-  // A fresh staging file for an APPLY MESSAGE file literal on `partition`.
-  Result<std::unique_ptr<UploadFile>> begin_upload(const std::string& partition);
+  // A staging file for an APPLY MESSAGE file literal on `partition` that
+  // declares `guid`: `<dir>/<guid>` itself, or a scratch file if that GUID
+  // is already held (or is not 40 hex digits).
+  Result<std::unique_ptr<UploadFile>> begin_upload(const std::string& partition,
+                                                   const std::string& guid);
   // Registers a finished upload. Its SHA-1 must equal `guid`, else the file
-  // is dropped and kIoError returned. An already-held GUID is kept as is.
+  // is dropped and kIoError returned. An already-held GUID is kept as is
+  // (the scratch file goes).
   Status finish_upload(const std::string& guid, std::unique_ptr<UploadFile> msg);
   // Makes every upload registered since the last call durable: one syncfs()
   // per staging filesystem. The server calls it before answering APPLY
@@ -55,16 +63,16 @@ class ReserveList {
   void clear();
 
  private:
-  Result<std::string> stage_dir(const std::string& partition);
+  // The index in dir_paths_ of `partition`'s staging directory (created).
+  Result<uint16_t> stage_dir(const std::string& partition);
+  std::string path_of(const Guid& g, uint16_t dir) const;
 
-  struct Entry {
-    std::string path;
-    std::unique_ptr<UploadFile> upload;  // set for uploads: unlinks on destruction
-  };
   store::Instance& instance_;
-  std::map<std::string, Entry> files_;
-  std::map<std::string, std::string> dirs_;  // partition -> staging dir
-  std::set<std::string> unsynced_;           // staging dirs with uploads not yet synced
+  std::unordered_map<Guid, uint16_t, GuidHash> files_;  // GUID -> staging dir index
+  std::map<std::string, uint16_t> dirs_;                // partition -> staging dir index
+  std::vector<std::string> dir_paths_;
+  std::set<uint16_t> unsynced_;  // staging dirs with uploads not yet synced
+  uint64_t scratch_ = 0;         // names of scratch files
 };
 
 }  // namespace replimail::sync

@@ -59,7 +59,7 @@ class UploadSink : public dlist::FileSink {
  public:
   explicit UploadSink(ReserveList& reserve) : reserve_(reserve) {}
   Status begin(const dlist::FileRef& ref) override {
-    auto msg = reserve_.begin_upload(ref.partition);
+    auto msg = reserve_.begin_upload(ref.partition, ref.guid);
     if (!msg.ok()) return msg.status();
     msg_ = std::move(*msg);
     guid_ = ref.guid;
@@ -87,6 +87,80 @@ Result<std::string> atom_arg(const Value& v) {
 
 }  // namespace
 
+// Applies the RECORD members of an APPLY MAILBOX line while the line is
+// parsed (a dlist::MemberSink). It starts at the first member, from the
+// mailbox fields read so far, and only for an authenticated admin; a line
+// whose fields before RECORD do not make a plain mailbox is left to the
+// usual whole-line path. After the first error the remaining members are
+// dropped and finish() reports that error.
+class RecordStream : public dlist::MemberSink {
+ public:
+  explicit RecordStream(Replica& replica) : replica_(replica) {}
+
+  void enable(bool on) { enabled_ = on; }
+  bool started() const { return started_; }
+
+  bool member(const std::vector<Value>& line, const Value& head, Value& member) override {
+    if (declined_) return false;
+    if (!started_) {
+      if (!enabled_ || line.size() != 2 || word_of(line[0]) != "APPLY" ||
+          word_of(line[1]) != "MAILBOX") {
+        declined_ = true;
+        return false;
+      }
+      auto m = mailbox_from_dlist(head);
+      if (!m.ok() || !(m->mbtype.empty() || m->mbtype == "e")) {
+        declined_ = true;
+        return false;
+      }
+      started_ = true;
+      head_ = std::move(*m);
+      auto apply = replica_.begin_mailbox(head_);
+      if (apply.ok())
+        apply_ = std::move(*apply);
+      else
+        error_ = apply.status();
+    }
+    if (!error_) return true;
+    auto item = record_from_dlist(member);
+    error_ = item.ok() ? apply_->add(*item) : item.status();
+    return true;
+  }
+
+  // The line is complete; `m` is its whole MAILBOX item, whose RECORD list
+  // the parser left empty. REQUIRES: started().
+  Status finish(const MailboxState& m) {
+    Status s = error_;
+    if (s) {
+      MailboxState fields = m;
+      fields.records.reset();
+      s = fields == head_ ? apply_->finish(m)
+                          : Status(Code::kProtocolBadParameters,
+                                   "APPLY MAILBOX: mailbox fields after the RECORD list");
+    }
+    reset();
+    return s;
+  }
+
+  // Drops an unfinished apply (rolled back) and readies for the next line.
+  void reset() {
+    apply_.reset();
+    head_ = MailboxState();
+    error_ = Status::ok();
+    started_ = false;
+    declined_ = false;
+  }
+
+ private:
+  Replica& replica_;
+  bool enabled_ = false;
+  bool started_ = false;
+  bool declined_ = false;
+  MailboxState head_;
+  std::unique_ptr<MailboxApply> apply_;
+  Status error_;
+};
+
 SyncServer::SyncServer(store::Instance& instance, Transport& transport, net::SaslServer* sasl,
                        ServerOptions options)
     : inst_(instance),
@@ -95,8 +169,11 @@ SyncServer::SyncServer(store::Instance& instance, Transport& transport, net::Sas
       opts_(std::move(options)),
       reserve_(instance),
       replica_(instance, reserve_),
+      records_(std::make_unique<RecordStream>(replica_)),
       sink_(std::make_unique<UploadSink>(reserve_)),
-      parser_(std::make_unique<dlist::Parser>(sink_.get())) {}
+      parser_(std::make_unique<dlist::Parser>(sink_.get())) {
+  parser_->stream_members("RECORD", records_.get());
+}
 
 SyncServer::~SyncServer() = default;
 
@@ -137,6 +214,7 @@ void SyncServer::run() {
   if (!s) return;
   if (state_ == State::kGreeting) state_ = State::kUnauthenticated;
   while (state_ != State::kDone) {
+    records_->enable(state_ == State::kAuthenticated && admin_);
     auto ev = io_.read_line(*parser_);
     if (!ev.ok()) {
       if (!io_.eof())
@@ -145,14 +223,18 @@ void SyncServer::run() {
     }
     if (*ev == dlist::Parser::Event::kBadLine) {
       spdlog::warn("sync_server {}: bad input: {}", opts_.peer, parser_->error().to_string());
+      records_->reset();
       reply(dlist::bad_line("IMAP_PROTOCOL_ERROR Failed to parse line: " +
                             parser_->error().message()));
       continue;
     }
     dispatch(parser_->take_line());
+    records_->reset();
   }
   // A file literal cut off by the peer is discarded by the parser; only
-  // then can the staging directory go.
+  // then can the staging directory go. An APPLY MAILBOX cut off mid-list
+  // is rolled back first (its transaction unlinks the files it linked).
+  records_->reset();
   parser_.reset();
   reserve_.clear();
 }
@@ -355,6 +437,7 @@ Status SyncServer::apply(const Value& item) {
   if (key == "MAILBOX") {
     auto m = mailbox_from_dlist(item);
     if (!m.ok()) return m.status();
+    if (records_->started()) return records_->finish(*m);
     return replica_.apply_mailbox(*m);
   }
   if (key == "UNMAILBOX") {

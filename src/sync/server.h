@@ -6,6 +6,11 @@
 // Session states, in order: kGreeting → kUnauthenticated → kAuthenticated
 // (as an admin, or as a non-admin whose commands are all refused) → kDone.
 //
+// APPLY MAILBOX is applied while it is read: each RECORD member goes into
+// the mailbox transaction as soon as it is parsed (RecordStream), so memory
+// does not grow with the number of records; the status line is sent once
+// the whole line has arrived, exactly as if it had been parsed first.
+//
 // Not thread-safe; one session per connection.
 #pragma once
 
@@ -30,6 +35,8 @@ struct ServerOptions {
   bool preauth = false;
   std::string peer;  // for logs
 };
+
+class RecordStream;
 
 class SyncServer {
  public:
@@ -61,6 +68,7 @@ class SyncServer {
   ServerOptions opts_;
   ReserveList reserve_;
   Replica replica_;
+  std::unique_ptr<RecordStream> records_;
   std::unique_ptr<dlist::FileSink> sink_;
   std::unique_ptr<dlist::Parser> parser_;
   State state_ = State::kGreeting;

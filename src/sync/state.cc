@@ -9,24 +9,35 @@
 namespace replimail::sync {
 
 Result<std::vector<RecordItem>> record_items(store::Mailbox& mbox, uint64_t since_modseq) {
-  std::vector<RecordItem> out;
+  std::vector<store::IndexRecord> recs;
   Status s = mbox.for_each_record(since_modseq, [&](const store::IndexRecord& r) {
-    out.push_back(RecordItem{r, {}});
+    recs.push_back(r);
     return true;
   });
   if (!s) return s;
-  for (auto& item : out) {
-    if (item.record.expunged()) continue;
-    auto annots = mbox.annotations(item.record.uid);
-    if (!annots.ok()) return annots.status();
-    for (const auto& a : *annots)
-      item.annotations.push_back(AnnotationItem{a.entry, a.userid, a.modseq, a.value});
+  std::vector<RecordItem> out;
+  out.reserve(recs.size());
+  for (const auto& r : recs) {
+    auto item = record_item(mbox, r);
+    if (!item.ok()) return item.status();
+    out.push_back(std::move(*item));
   }
   return out;
 }
 
-Result<MailboxState> mailbox_state(store::Instance& inst, const store::MailboxEntry& entry,
-                                   bool with_records, uint64_t since_modseq) {
+Result<RecordItem> record_item(store::Mailbox& mbox, const store::IndexRecord& r) {
+  RecordItem item{r, {}};
+  if (r.expunged()) return item;
+  auto annots = mbox.annotations(r.uid);
+  if (!annots.ok()) return annots.status();
+  for (const auto& a : *annots)
+    item.annotations.push_back(AnnotationItem{a.entry, a.userid, a.modseq, a.value});
+  return item;
+}
+
+namespace {
+
+MailboxState entry_fields(const store::MailboxEntry& entry) {
   MailboxState m;
   m.uniqueid = entry.uniqueid;
   m.mboxname = entry.name;
@@ -36,13 +47,14 @@ Result<MailboxState> mailbox_state(store::Instance& inst, const store::MailboxEn
   m.acl = entry.acl;
   m.createdmodseq = entry.createdmodseq;
   m.foldermodseq = entry.foldermodseq;
-  if (entry.is_intermediate()) {
-    m.highestmodseq = entry.foldermodseq;
-    return m;
-  }
-  auto mbox = inst.open_mailbox(entry.name);
-  if (!mbox.ok()) return mbox.status();
-  auto c = (*mbox)->counters();
+  return m;
+}
+
+}  // namespace
+
+Result<MailboxState> mailbox_state(store::Instance& inst, store::Mailbox& mbox) {
+  MailboxState m = entry_fields(mbox.entry());
+  auto c = mbox.counters();
   if (!c.ok()) return c.status();
   m.sync_crc = c->sync_crc;
   m.sync_crc_annot = c->sync_crc_annot;
@@ -55,17 +67,29 @@ Result<MailboxState> mailbox_state(store::Instance& inst, const store::MailboxEn
   m.pop3_show_after = c->pop3_show_after;
   m.uidvalidity = c->uidvalidity;
   m.options = c->options;
-  auto root = inst.quota().find_root(entry.name);
+  auto root = inst.quota().find_root(m.mboxname);
   if (root.ok() && root->has_value()) m.quotaroot = (*root)->root;
-  auto annots = inst.annotations().list(entry.name);
+  auto annots = inst.annotations().list(m.mboxname);
   if (!annots.ok()) return annots.status();
   for (const auto& a : *annots)
     m.annotations.push_back(AnnotationItem{a.entry, a.userid, a.modseq, a.value});
-  if (with_records) {
-    auto recs = record_items(**mbox, since_modseq);
-    if (!recs.ok()) return recs.status();
-    m.records = std::move(*recs);
+  return m;
+}
+
+Result<MailboxState> mailbox_state(store::Instance& inst, const store::MailboxEntry& entry,
+                                   bool with_records, uint64_t since_modseq) {
+  if (entry.is_intermediate()) {
+    MailboxState m = entry_fields(entry);
+    m.highestmodseq = entry.foldermodseq;
+    return m;
   }
+  auto mbox = inst.open_mailbox(entry.name);
+  if (!mbox.ok()) return mbox.status();
+  auto m = mailbox_state(inst, **mbox);
+  if (!m.ok() || !with_records) return m;
+  auto recs = record_items(**mbox, since_modseq);
+  if (!recs.ok()) return recs.status();
+  m->records = std::move(*recs);
   return m;
 }
 

@@ -21,6 +21,13 @@ namespace replimail::sync {
 Result<MailboxState> mailbox_state(store::Instance& inst, const store::MailboxEntry& entry,
                                    bool with_records, uint64_t since_modseq = 0);
 
+// The state of the open real mailbox `mbox`, without records, its counters
+// read through `mbox` (so within its read snapshot, if one is open).
+Result<MailboxState> mailbox_state(store::Instance& inst, store::Mailbox& mbox);
+
+// The RECORD item of `r` in `mbox`, with its per-message annotations.
+Result<RecordItem> record_item(store::Mailbox& mbox, const store::IndexRecord& r);
+
 // The RECORD items of `mbox` with MODSEQ > `since_modseq`, in UID order,
 // each with its per-message annotations.
 Result<std::vector<RecordItem>> record_items(store::Mailbox& mbox, uint64_t since_modseq);

@@ -4,7 +4,6 @@
 #include <openssl/evp.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
 #include <cstring>
 
@@ -25,10 +24,7 @@ Status errno_status(const std::string& what) {
 
 }  // namespace
 
-Result<std::unique_ptr<UploadFile>> UploadFile::create(const std::string& dir) {
-  static std::atomic<uint64_t> counter{0};
-  std::string path =
-      dir + "/upload." + std::to_string(::getpid()) + "." + std::to_string(counter.fetch_add(1));
+Result<std::unique_ptr<UploadFile>> UploadFile::create(const std::string& path) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
   if (fd < 0) return errno_status(path);
   std::unique_ptr<UploadFile> f(new UploadFile(fd, path));
@@ -42,7 +38,7 @@ UploadFile::UploadFile(int fd, std::string path)
 
 UploadFile::~UploadFile() {
   if (fd_ >= 0) ::close(fd_);
-  ::unlink(path_.c_str());
+  if (!kept_) ::unlink(path_.c_str());
 }
 
 Status UploadFile::write(std::string_view bytes) {
@@ -58,11 +54,15 @@ Status UploadFile::finish() {
   if (finished_ || fd_ < 0) return Status(Code::kInternal, "upload finished twice");
   int fd = fd_;
   fd_ = -1;
+  // Start writing the data back now, so that the syncfs() of the whole
+  // command (group commit) finds little left to write.
+  ::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
   if (::close(fd) != 0) return errno_status(path_);
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int n = 0;
-  if (EVP_DigestFinal_ex(hasher_->ctx, md, &n) != 1)
-    return Status(Code::kInternal, "SHA-1 final failed");
+  bool done = EVP_DigestFinal_ex(hasher_->ctx, md, &n) == 1;
+  hasher_.reset();
+  if (!done) return Status(Code::kInternal, "SHA-1 final failed");
   static const char* hex = "0123456789abcdef";
   guid_.clear();
   for (unsigned int i = 0; i < n; i++) {

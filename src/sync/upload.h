@@ -7,7 +7,8 @@
 // record can be committed (APPLY MAILBOX comes later) over a file that is
 // not on disk.
 //
-// The file is unlinked when the object is destroyed. Not thread-safe.
+// The file is unlinked when the object is destroyed, unless keep() was
+// called. Not thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -21,9 +22,8 @@ namespace replimail::sync {
 
 class UploadFile {
  public:
-  // A fresh file in `dir` (which must exist), named after the PID and a
-  // per-process counter.
-  static Result<std::unique_ptr<UploadFile>> create(const std::string& dir);
+  // The file `path` (its directory must exist), created or truncated.
+  static Result<std::unique_ptr<UploadFile>> create(const std::string& path);
   ~UploadFile();
   UploadFile(const UploadFile&) = delete;
   UploadFile& operator=(const UploadFile&) = delete;
@@ -32,6 +32,8 @@ class UploadFile {
   Status write(std::string_view bytes);
   // Closes the file (without fsync) and fixes guid() and size().
   Status finish();
+  // The file stays when this object goes. REQUIRES: finished().
+  void keep() { kept_ = true; }
 
   bool finished() const { return finished_; }
   uint64_t size() const { return size_; }
@@ -49,6 +51,7 @@ class UploadFile {
   uint64_t size_ = 0;
   std::string guid_;
   bool finished_ = false;
+  bool kept_ = false;
 };
 
 // syncfs() of the filesystem holding `dir`: every file written there so far

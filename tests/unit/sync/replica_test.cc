@@ -4,11 +4,13 @@
 #include "sync/replica.h"
 
 #include <gtest/gtest.h>
+#include <openssl/sha.h>
 
 #include <cstdlib>
 #include <filesystem>
 
 #include "store/sync_crc.h"
+#include "sync/guid_set.h"
 #include "sync/state.h"
 
 namespace replimail::sync {
@@ -39,13 +41,22 @@ class ReplicaTest : public ::testing::Test {
 
   // Uploads `text` as APPLY MESSAGE would; returns its GUID.
   std::string upload(const std::string& text) {
-    auto msg = reserve_->begin_upload("default");
+    std::string guid = sha1_hex(text);
+    auto msg = reserve_->begin_upload("default", guid);
     EXPECT_TRUE(msg.ok());
     EXPECT_TRUE((*msg)->write(text));
     EXPECT_TRUE((*msg)->finish());
-    std::string guid = (*msg)->guid();
+    EXPECT_EQ((*msg)->guid(), guid);
     EXPECT_TRUE(reserve_->finish_upload(guid, std::move(*msg)));
     return guid;
+  }
+
+  static std::string sha1_hex(const std::string& text) {
+    unsigned char md[SHA_DIGEST_LENGTH];
+    SHA1(reinterpret_cast<const unsigned char*>(text.data()), text.size(), md);
+    Guid g;
+    std::copy(md, md + SHA_DIGEST_LENGTH, g.bytes.begin());
+    return g.hex();
   }
 
   static RecordItem record(uint32_t uid, uint64_t modseq, const std::string& guid, uint64_t size,
@@ -113,6 +124,46 @@ TEST_F(ReplicaTest, CreatesWithMasterIdentityAndKeepsUidsAndModseqs) {
   auto again = replica_->get_fullmailbox("user.alice");
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(*again, *got);
+}
+
+TEST_F(ReplicaTest, StepwiseApplyCommitsOnlyAtFinish) {
+  std::string a = "Subject: a\r\n\r\nA\r\n", b = "Subject: b\r\n\r\nBB\r\n";
+  std::string ga = upload(a), gb = upload(b);
+  auto m = master_state({record(3, 5, ga, a.size()), record(7, 9, gb, b.size())});
+  MailboxState head = m;
+  head.records.reset();
+  {
+    // Abandoned half-way (the connection dropped): nothing of it stays.
+    auto apply = replica_->begin_mailbox(head);
+    ASSERT_TRUE(apply.ok()) << apply.status().to_string();
+    ASSERT_TRUE((*apply)->add(m.records->at(0)));
+  }
+  auto none = replica_->get_fullmailbox("user.alice");
+  ASSERT_TRUE(none.ok()) << none.status().to_string();
+  EXPECT_EQ(none->records->size(), 0u);
+  EXPECT_EQ(none->last_uid, 0u);
+
+  auto apply = replica_->begin_mailbox(head);
+  ASSERT_TRUE(apply.ok());
+  ASSERT_TRUE((*apply)->add(m.records->at(0)));
+  // UIDs must ascend.
+  EXPECT_EQ((*apply)->add(m.records->at(0)).code(), Code::kProtocolBadParameters);
+  apply->reset();
+  auto fresh = replica_->begin_mailbox(head);
+  ASSERT_TRUE(fresh.ok()) << fresh.status().to_string();
+  ASSERT_TRUE((*fresh)->add(m.records->at(0)));
+  ASSERT_TRUE((*fresh)->add(m.records->at(1)));
+  ASSERT_TRUE((*fresh)->finish(m));
+  auto got = replica_->get_fullmailbox("user.alice");
+  ASSERT_TRUE(got.ok());
+  ASSERT_EQ(got->records->size(), 2u);
+  EXPECT_EQ(got->last_uid, 7u);
+  EXPECT_EQ(got->sync_crc, m.sync_crc);
+
+  // A mailbox type that is not plain mail cannot be applied stepwise.
+  MailboxState other = head;
+  other.mbtype = "x";
+  EXPECT_EQ(replica_->begin_mailbox(other).status().code(), Code::kMailboxNotSupported);
 }
 
 TEST_F(ReplicaTest, RefusesSplitBrainMissingFilesAndReplicaAhead) {
