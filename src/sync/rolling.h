@@ -66,14 +66,15 @@ Result<ConnectOptions> channel_connect_options(const Config& cfg, const std::str
 // Waits between attempts to reach a replica. Pure.
 //
 // A connect attempt that fails fast (refused: the replica's sync_server is
-// down but its host is up) costs nothing, so those are retried every 250 ms
-// for the first 5 s of an outage and then every second: the client is back
-// within a second of the replica. Slow failures (timeouts: host or network
+// down but its host is up) costs well under a millisecond, so those are
+// retried every 250 ms for the first 10 minutes of an outage (a replica
+// restarted after a long outage is reached within 0.25 s) and then every
+// second. Slow failures (timeouts: host or network
 // gone) back off 1 s, 2 s, 4 s, ... up to `maxwait`.
 class ReconnectBackoff {
  public:
   static constexpr std::chrono::milliseconds kCheapAttempt{200};
-  static constexpr std::chrono::milliseconds kFastPhase{5000};
+  static constexpr std::chrono::milliseconds kFastPhase{10 * 60 * 1000};
   static constexpr std::chrono::milliseconds kFastWait{250};
   static constexpr std::chrono::milliseconds kCheapWait{1000};
 

@@ -35,9 +35,10 @@ using Clock = std::chrono::steady_clock;
 TEST(ReconnectBackoff, CheapFailuresRetryFastThenEverySecond) {
   ReconnectBackoff b(milliseconds(20000));
   EXPECT_EQ(b.next(milliseconds(1), milliseconds(0)), milliseconds(250));
-  EXPECT_EQ(b.next(milliseconds(1), milliseconds(4900)), milliseconds(250));
-  EXPECT_EQ(b.next(milliseconds(1), milliseconds(5000)), milliseconds(1000));
+  EXPECT_EQ(b.next(milliseconds(1), milliseconds(102000)), milliseconds(250));
+  EXPECT_EQ(b.next(milliseconds(1), milliseconds(599999)), milliseconds(250));
   EXPECT_EQ(b.next(milliseconds(1), milliseconds(600000)), milliseconds(1000));
+  EXPECT_EQ(b.next(milliseconds(1), milliseconds(3600000)), milliseconds(1000));
 }
 
 TEST(ReconnectBackoff, SlowFailuresDoubleUpToMaxwait) {
