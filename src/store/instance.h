@@ -84,9 +84,10 @@ class Instance {
   // ---- Delivery ----
   // A new staging file on `partition` ("" = defaultpartition).
   Result<std::unique_ptr<StagedMessage>> stage_message(std::string_view partition = "");
-  // Appends a batch (see append.h): one transaction and directory fsync per
-  // mailbox, quota checked per request, one sync-log write (MAILBOX + APPEND
-  // per mailbox) for the whole batch, then returns.
+  // Appends a batch (see append.h): one transaction per mailbox, quota
+  // checked per request; after the commits, the mailboxes' directories are
+  // flushed while one sync-log write (MAILBOX + APPEND per mailbox) for the
+  // whole batch goes out, then it returns.
   std::vector<AppendResult> append(const std::vector<AppendRequest>& requests);
   // OK if `bytes` in `messages` messages fit the quota of `mboxname`;
   // kQuotaExceeded otherwise.
@@ -97,9 +98,11 @@ class Instance {
   Status store_flags(std::string_view name, const std::vector<uint32_t>& uids,
                      uint32_t system_flags, const std::vector<std::string>& user_flags, bool add);
   Status expunge(std::string_view name, const std::vector<uint32_t>& uids);
-  // Commits `txn` (of mailbox `mbox`), applies its quota usage change, and
-  // writes its sync-log lines. The one way callers holding a MailboxTxn
-  // (sync_server, imapd) finish it.
+  // Commits `txn` (of mailbox `mbox`), applies its quota usage change,
+  // flushes the directory of the files it linked and writes its sync-log
+  // lines. The one way callers holding a MailboxTxn (sync_server, imapd)
+  // finish it. An error after the commit (the flush) leaves the changes
+  // visible and logged, but not known to be durable: do not acknowledge.
   Status commit(Mailbox& mbox, MailboxTxn& txn);
 
   // ---- User data (each logs its line) ----
@@ -124,6 +127,10 @@ class Instance {
   Result<MailboxEntry> real_entry(std::string_view name);
   // OK if `mbox`'s name still holds its uniqueid as a real mailbox.
   Status still_live(const Mailbox& mbox);
+  // After commits: fsyncs each of `dirs` (one status each, in order) and
+  // writes `lines` to the sync log, at the same time.
+  std::vector<Status> flush_and_log(const std::vector<std::string>& dirs,
+                                    const std::vector<synclog::Line>& lines);
 
   Config cfg_;
   std::unique_ptr<synclog::SyncLog> synclog_;

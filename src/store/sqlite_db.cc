@@ -1,9 +1,17 @@
 #include "store/sqlite_db.h"
 
-#include <unistd.h>
-
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <sqlite3.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <set>
+#include <utility>
 
 namespace replimail::store {
 namespace {
@@ -11,6 +19,13 @@ namespace {
 // Writers of one mailbox queue behind each other; a delivery burst from many
 // processes must wait, not fail.
 constexpr int kBusyTimeoutMs = 120000;
+
+// The database files (device, inode) this process holds a writer flock() on.
+// A second connection of the same process to such a file must not block on
+// flock() (the holder may be its own caller); it falls back to SQLite's busy
+// timeout, as before the queue existed.
+std::mutex held_mu;
+std::set<std::pair<dev_t, ino_t>> held;
 
 }  // namespace
 
@@ -89,6 +104,41 @@ Result<std::unique_ptr<SqliteDb>> SqliteDb::open(const std::string& path) {
 SqliteDb::~SqliteDb() {
   for (auto& [sql, stmt] : cache_) sqlite3_finalize(stmt);
   sqlite3_close(db_);
+  unlock_writer();
+  if (lock_fd_ >= 0) ::close(lock_fd_);
+}
+
+Status SqliteDb::lock_writer() {
+  if (lock_fd_ < 0) {
+    lock_fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+    if (lock_fd_ < 0) return Status::ok();  // BEGIN IMMEDIATE reports the real problem
+  }
+  struct stat st;
+  if (::fstat(lock_fd_, &st) != 0) return Status::ok();
+  std::pair<dev_t, ino_t> key(st.st_dev, st.st_ino);
+  {
+    std::lock_guard<std::mutex> guard(held_mu);
+    if (held.count(key) != 0) return Status::ok();
+  }
+  while (::flock(lock_fd_, LOCK_EX) != 0) {
+    if (errno != EINTR)
+      return Status(Code::kIoError, fmt::format("flock {}: {}", path_, std::strerror(errno)));
+  }
+  std::lock_guard<std::mutex> guard(held_mu);
+  held.insert(key);
+  writer_locked_ = true;
+  return Status::ok();
+}
+
+void SqliteDb::unlock_writer() {
+  if (!writer_locked_) return;
+  struct stat st;
+  if (::fstat(lock_fd_, &st) == 0) {
+    std::lock_guard<std::mutex> guard(held_mu);
+    held.erase({st.st_dev, st.st_ino});
+  }
+  ::flock(lock_fd_, LOCK_UN);
+  writer_locked_ = false;
 }
 
 Status SqliteDb::error(std::string_view what) const {
@@ -119,12 +169,26 @@ Result<SqliteStmt> SqliteDb::prepare(const std::string& sql) {
   return SqliteStmt(it->second, db_);
 }
 
-Status SqliteDb::begin_immediate() { return exec("BEGIN IMMEDIATE"); }
+Status SqliteDb::begin_immediate() {
+  Status s = lock_writer();
+  if (s) s = exec("BEGIN IMMEDIATE");
+  if (!s) unlock_writer();
+  return s;
+}
+
 Status SqliteDb::begin_read() { return exec("BEGIN"); }
-Status SqliteDb::commit() { return exec("COMMIT"); }
+
+Status SqliteDb::commit() {
+  Status s = exec("COMMIT");
+  // A failed COMMIT may leave the transaction open (the caller rolls back)
+  // or may have rolled it back already.
+  if (!in_transaction()) unlock_writer();
+  return s;
+}
 
 void SqliteDb::rollback() {
   if (in_transaction()) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  unlock_writer();
 }
 
 bool SqliteDb::in_transaction() const { return sqlite3_get_autocommit(db_) == 0; }

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <mutex>
+#include <thread>
 
 #include "common/fs.h"
 
@@ -113,24 +114,26 @@ std::mutex in_process;
 std::vector<Status> append_to_logs(const std::vector<std::string>& paths,
                                    std::string_view formatted) {
   std::lock_guard<std::mutex> guard(in_process);
-  // Every file is written before any is flushed, so that the flushes
-  // share the filesystem's journal commits instead of paying one each.
+  // Every file is written before any is flushed.
   // Locks are taken in the order given (the configured channel order,
   // the same in every process).
   std::vector<Locked> locked;
   locked.reserve(paths.size());
   for (const auto& path : paths) locked.push_back(lock_and_write(path, formatted));
-  std::vector<Status> out;
-  out.reserve(paths.size());
-  for (size_t i = 0; i < paths.size(); ++i) {
-    Status s = locked[i].status;
-    if (locked[i].fd >= 0) {
-      s = fs::fsync_fd(locked[i].fd, paths[i]);
-      lock_fd(locked[i].fd, F_UNLCK);
-      ::close(locked[i].fd);
-    }
-    out.push_back(s);
-  }
+  std::vector<Status> out(paths.size());
+  auto flush = [&](size_t i) {
+    out[i] = locked[i].status;
+    if (locked[i].fd < 0) return;
+    out[i] = fs::fsync_fd(locked[i].fd, paths[i]);
+    lock_fd(locked[i].fd, F_UNLCK);
+    ::close(locked[i].fd);
+  };
+  // The flushes run at once, one thread per further log: flushes issued
+  // together wait for one journal commit, flushes in turn for one each.
+  std::vector<std::thread> others;
+  for (size_t i = 1; i < paths.size(); ++i) others.emplace_back(flush, i);
+  if (!paths.empty()) flush(0);
+  for (auto& t : others) t.join();
   return out;
 }
 

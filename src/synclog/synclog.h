@@ -43,8 +43,9 @@ std::string log_path(const std::string& configdirectory, const std::string& chan
 // explicit per-channel write sync_client and squatter use to re-queue work.
 Status append_lines(const std::string& path, std::string_view formatted);
 // append_lines() to several logs at once: each is locked and written, then
-// each is fsynced and unlocked, so that the flushes share journal commits.
-// One status per path, in order.
+// all are fsynced at the same time (one thread per log beyond the first), so
+// that the flushes share journal commits, and unlocked. One status per path,
+// in order.
 std::vector<Status> append_to_logs(const std::vector<std::string>& paths,
                                    std::string_view formatted);
 

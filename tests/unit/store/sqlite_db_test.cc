@@ -1,0 +1,129 @@
+#include "store/sqlite_db.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/file.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+#include "store_test_util.h"
+
+namespace replimail::store {
+namespace {
+
+using testing::TempInstance;
+
+class SqliteDbTest : public ::testing::Test {
+ protected:
+  SqliteDbTest() : path_(t_.root() + "/queue.db") {
+    auto db = SqliteDb::open(path_);
+    EXPECT_TRUE(db.ok());
+    EXPECT_TRUE((*db)->exec("CREATE TABLE t (x INTEGER)").is_ok());
+  }
+  // True if another open file description can take the writer flock now.
+  bool writer_lock_free() {
+    int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+    EXPECT_GE(fd, 0);
+    bool free = ::flock(fd, LOCK_EX | LOCK_NB) == 0;
+    ::close(fd);
+    return free;
+  }
+  TempInstance t_;
+  std::string path_;
+};
+
+TEST_F(SqliteDbTest, WriterHoldsTheQueueUntilCommitOrRollback) {
+  auto db = SqliteDb::open(path_);
+  ASSERT_TRUE(db.ok());
+  EXPECT_TRUE(writer_lock_free());
+  ASSERT_TRUE((*db)->begin_immediate().is_ok());
+  EXPECT_FALSE(writer_lock_free());
+  ASSERT_TRUE((*db)->exec("INSERT INTO t VALUES (1)").is_ok());
+  ASSERT_TRUE((*db)->commit().is_ok());
+  EXPECT_TRUE(writer_lock_free());
+
+  ASSERT_TRUE((*db)->begin_immediate().is_ok());
+  EXPECT_FALSE(writer_lock_free());
+  (*db)->rollback();
+  EXPECT_TRUE(writer_lock_free());
+  // A reader does not queue.
+  ASSERT_TRUE((*db)->begin_read().is_ok());
+  EXPECT_TRUE(writer_lock_free());
+  (*db)->rollback();
+}
+
+TEST_F(SqliteDbTest, ClosingAnOpenTransactionReleasesTheQueue) {
+  {
+    auto db = SqliteDb::open(path_);
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE((*db)->begin_immediate().is_ok());
+    EXPECT_FALSE(writer_lock_free());
+  }
+  EXPECT_TRUE(writer_lock_free());
+}
+
+TEST_F(SqliteDbTest, AnotherProcessWaitsForTheWriterAndSeesItsRow) {
+  // The child is forked before the parent opens a connection (SQLite
+  // connections must not cross fork()); it starts writing once told to.
+  int go[2];
+  ASSERT_EQ(::pipe(go), 0);
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    char c;
+    ::close(go[1]);
+    if (::read(go[0], &c, 1) != 1) ::_exit(5);
+    // Queues behind the parent's transaction, then adds row 2 after 1.
+    auto other = SqliteDb::open(path_);
+    if (!other.ok() || !(*other)->begin_immediate().is_ok()) ::_exit(1);
+    {
+      auto st = (*other)->prepare("SELECT count(*) FROM t");
+      if (!st.ok() || !*st->step() || st->int64(0) != 1) ::_exit(2);
+    }
+    if (!(*other)->exec("INSERT INTO t VALUES (2)").is_ok()) ::_exit(3);
+    ::_exit((*other)->commit().is_ok() ? 0 : 4);
+  }
+  ::close(go[0]);
+  auto db = SqliteDb::open(path_);
+  ASSERT_TRUE(db.ok());
+  ASSERT_TRUE((*db)->begin_immediate().is_ok());
+  ASSERT_TRUE((*db)->exec("INSERT INTO t VALUES (1)").is_ok());
+  ASSERT_EQ(::write(go[1], "x", 1), 1);
+  ::close(go[1]);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_TRUE((*db)->commit().is_ok());
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  auto st = (*db)->prepare("SELECT count(*) FROM t");
+  ASSERT_TRUE(st.ok());
+  ASSERT_TRUE(*st->step());
+  EXPECT_EQ(st->int64(0), 2);
+}
+
+TEST_F(SqliteDbTest, SecondWriterOfTheSameProcessFallsBackToTheBusyTimeout) {
+  auto first = SqliteDb::open(path_);
+  auto second = SqliteDb::open(path_);
+  ASSERT_TRUE(first.ok());
+  ASSERT_TRUE(second.ok());
+  ASSERT_TRUE((*first)->begin_immediate().is_ok());
+  // The second connection must not wait on the first one's flock() (that
+  // would hang this thread forever): it waits in SQLite, which gives up
+  // only after its busy timeout, so let the first writer finish meanwhile.
+  std::thread finisher([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    EXPECT_TRUE((*first)->commit().is_ok());
+  });
+  EXPECT_TRUE((*second)->begin_immediate().is_ok());
+  finisher.join();
+  EXPECT_TRUE((*second)->exec("INSERT INTO t VALUES (3)").is_ok());
+  EXPECT_TRUE((*second)->commit().is_ok());
+  EXPECT_TRUE(writer_lock_free());
+}
+
+}  // namespace
+}  // namespace replimail::store
