@@ -38,13 +38,20 @@ StagedMessage::~StagedMessage() {
 
 Result<std::unique_ptr<StagedMessage>> StagedMessage::create(const std::string& stage_dir,
                                                              const std::string& partition) {
-  Status s = fs::make_dirs(stage_dir, 0750);
-  if (!s) return s;
   static std::atomic<uint64_t> counter{0};
-  // "<pid>-<n>-<random>": the PID lets check_staging() tell stale files.
-  std::string path =
-      fmt::format("{}/{}-{}-{}", stage_dir, ::getpid(), counter++, make_uniqueid().substr(0, 8));
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+  // Drawn once per process: a file a crashed process with the same PID left
+  // behind cannot collide with ours.
+  static const std::string tag = make_uniqueid().substr(0, 8);
+  // "<pid>-<n>-<tag>": the PID lets check_staging() tell stale files.
+  std::string path = fmt::format("{}/{}-{}-{}", stage_dir, ::getpid(), counter++, tag);
+  constexpr int kFlags = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC;
+  int fd = ::open(path.c_str(), kFlags, 0640);
+  if (fd < 0 && errno == ENOENT) {
+    // The staging directory is made on first use.
+    Status s = fs::make_dirs(stage_dir, 0750);
+    if (!s) return s;
+    fd = ::open(path.c_str(), kFlags, 0640);
+  }
   if (fd < 0) return io_error("create staging file", path);
   std::unique_ptr<StagedMessage> msg(new StagedMessage(fd, path, partition));
   msg->hasher_ = std::make_unique<Hasher>();

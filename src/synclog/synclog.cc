@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -73,18 +74,48 @@ struct Locked {
   Status status;
 };
 
-// Opens `path`, takes its lock and writes `formatted` (Cyrus's writer, up
-// to the fsync). On success the returned fd is still locked.
+// fcntl locks belong to the process, so they do not order this process's
+// own threads: one thread's unlock would release another's lock while it
+// still writes, and a reader could take the file over in between.
+std::mutex in_process;
+
+// The log files this process keeps open, by path (guarded by in_process).
+// A delivery writes every channel's log, so opening and closing each of
+// them per write cost three system calls a channel; the identity check
+// below works as well on a file opened long ago.
+std::map<std::string, int>& open_logs() {
+  static auto* logs = new std::map<std::string, int>();
+  return *logs;
+}
+
+int cached_log(const std::string& path) {
+  auto it = open_logs().find(path);
+  if (it != open_logs().end()) return it->second;
+  int fd = open_log(path);
+  if (fd >= 0) open_logs().emplace(path, fd);
+  return fd;
+}
+
+void close_log(const std::string& path) {
+  auto it = open_logs().find(path);
+  if (it == open_logs().end()) return;
+  ::close(it->second);
+  open_logs().erase(it);
+}
+
+// Takes the lock of the log at `path` and writes `formatted` (Cyrus's
+// writer, up to the fsync). On success the returned fd is still locked.
+// REQUIRES: in_process held.
 Locked lock_and_write(const std::string& path, std::string_view formatted) {
   for (int attempt = 0; attempt < kRetries; ++attempt) {
-    int fd = open_log(path);
+    int fd = cached_log(path);
     if (fd < 0) return {-1, errno_status("open " + path)};
     if (lock_fd(fd, F_WRLCK) < 0) {
       Status s = errno_status("lock " + path);
-      ::close(fd);
+      close_log(path);
       return {-1, s};
     }
-    // A reader may have renamed the file to log-run after our open(); its
+    // A reader may have renamed the file to log-run since we opened it; its
     // lock+unlock only waits for writers already holding the lock, so we
     // must notice and append to the new file instead.
     struct stat by_fd {};
@@ -94,20 +125,15 @@ Locked lock_and_write(const std::string& path, std::string_view formatted) {
       Status s = fs::write_all(fd, formatted, path);
       if (s) return {fd, s};
       lock_fd(fd, F_UNLCK);
-      ::close(fd);
+      close_log(path);
       return {-1, s};
     }
     lock_fd(fd, F_UNLCK);
-    ::close(fd);
+    close_log(path);
   }
   return {-1, Status(Code::kIoError, "log " + path + " renamed under us " +
                                          std::to_string(kRetries) + " times")};
 }
-
-// fcntl locks belong to the process, so they do not order this process's
-// own threads: one thread's unlock would release another's lock while it
-// still writes, and a reader could take the file over in between.
-std::mutex in_process;
 
 }  // namespace
 
@@ -126,7 +152,6 @@ std::vector<Status> append_to_logs(const std::vector<std::string>& paths,
     if (locked[i].fd < 0) return;
     out[i] = fs::fsync_fd(locked[i].fd, paths[i]);
     lock_fd(locked[i].fd, F_UNLCK);
-    ::close(locked[i].fd);
   };
   // The flushes run at once, one thread per further log: flushes issued
   // together wait for one journal commit, flushes in turn for one each.

@@ -39,8 +39,10 @@ std::string log_path(const std::string& configdirectory, const std::string& chan
 // Appends `lines` to the log at `path` with Cyrus's writer algorithm: open
 // O_APPEND|O_CREAT 0640 (creating directories 0755), blocking fcntl lock,
 // retry if the file was renamed away meanwhile (up to 64 times), one write,
-// fsync, unlock, close. Ignores sync_log and suppression: this is the
-// explicit per-channel write sync_client and squatter use to re-queue work.
+// fsync, unlock. Unlike Cyrus, the process keeps the file open for its next
+// append (the rename check covers a file opened long ago). Ignores sync_log
+// and suppression: this is the explicit per-channel write sync_client and
+// squatter use to re-queue work.
 Status append_lines(const std::string& path, std::string_view formatted);
 // append_lines() to several logs at once: each is locked and written, then
 // all are fsynced at the same time (one thread per log beyond the first), so

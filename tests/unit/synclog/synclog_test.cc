@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
 
 #include "common/fs.h"
 #include "test_dir.h"
@@ -136,6 +139,22 @@ TEST(SyncLog, UnwritableChannelIsReportedNotFatal) {
   EXPECT_EQ(log.write({{"MAILBOX", {"user.bob"}}}).code(), Code::kIoError);
   EXPECT_EQ(log.log_raw("MAILBOX x").code(), Code::kIoError);
   EXPECT_FALSE(append_lines(log_path(d.path(), "c"), "MAILBOX x\n"));
+}
+
+TEST(SyncLog, LogTakenOverOrRemovedBetweenAppendsGetsANewFile) {
+  TestDir d;
+  SyncLog log(make_config(d.path(), "sync_log: 1\nsync_log_channels: c\n"));
+  std::string path = log_path(d.path(), "c");
+  log.mailbox("user.a");
+  ASSERT_EQ(::rename(path.c_str(), (path + "-run").c_str()), 0);
+  log.mailbox("user.b");
+  EXPECT_EQ(slurp(path + "-run"), "MAILBOX user.a\n");
+  EXPECT_EQ(slurp(path), "MAILBOX user.b\n");
+  ASSERT_EQ(::unlink(path.c_str()), 0);
+  log.mailbox("user.c");
+  EXPECT_EQ(slurp(path), "MAILBOX user.c\n");
+  log.mailbox("user.d");
+  EXPECT_EQ(slurp(path), "MAILBOX user.c\nMAILBOX user.d\n");
 }
 
 }  // namespace
