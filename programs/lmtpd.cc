@@ -22,25 +22,17 @@
 #include "net/sasl.h"
 #include "net/service.h"
 #include "net/stream.h"
+#include "service/startup.h"
 #include "store/check.h"
 #include "store/instance.h"
-#include "store/startup.h"
 
 namespace {
 
 using namespace replimail;
 
-constexpr int kExitUsage = 64;   // EX_USAGE
-constexpr int kExitConfig = 78;  // EX_CONFIG
 // How long a client may stay silent (RFC 5321 4.5.3.2 suggests minutes).
 constexpr std::chrono::seconds kClientTimeout{300};
 constexpr size_t kReadChunk = 64 * 1024;
-
-std::string host_name() {
-  char buf[256] = {0};
-  if (gethostname(buf, sizeof(buf) - 1) != 0) return "localhost";
-  return buf;
-}
 
 // "127.0.0.1;40212" (libsasl2's form) → "[127.0.0.1]", as Cyrus names a
 // client in its Received header.
@@ -110,43 +102,17 @@ struct Lmtpd {
 }  // namespace
 
 int main(int argc, char** argv) {
-  init_logging("lmtpd");
-  auto options = net::parse_service_options(argc, argv);
-  if (!options.ok()) {
-    spdlog::error("{}", options.status().message());
-    return kExitUsage;
-  }
-  bool preauth = false;
-  for (size_t i = 1; i < options->args.size(); ++i) {
-    if (options->args[i] == "-a") {
-      preauth = true;
-    } else {
-      spdlog::error(
-          "unknown option {}; usage: lmtpd [-C imapd.conf] [-U uses] [-T timeout] "
-          "[-X] [-D] [-a]",
-          options->args[i]);
-      return kExitUsage;
-    }
-  }
-  auto configured = store::open_configured(options->config_path);
-  if (!configured.ok()) {
-    spdlog::error("{}", configured.status().to_string());
-    return kExitConfig;
-  }
-  const Config* config = &configured->config;
-  store::Instance* instance = configured->instance.get();
+  auto started = service::start(argc, argv, {"lmtpd", {{"-a", ""}}, "AUTH will not be offered"});
+  if (!started.ok()) return service::fail(started.status());
+  store::Instance& instance = started->instance();
   // A worker killed mid-DATA leaves its staging file behind; the next worker
   // to start removes it (files of live writers are kept).
-  auto stale = store::check_staging(*instance, true);
+  auto stale = store::check_staging(instance, true);
   if (!stale.ok()) {
     spdlog::warn("staging check: {}", stale.status().to_string());
   } else {
     for (const auto& p : *stale) spdlog::info("removed stale staging file {}", p.detail);
   }
-  Status s = net::sasl_init(*config, "replimail");
-  if (!s.is_ok()) spdlog::error("SASL: {}; AUTH will not be offered", s.to_string());
-  std::string servername = config->get("servername");
-  if (servername.empty()) servername = host_name();
-  Lmtpd lmtpd{*config, *instance, preauth, servername};
-  return net::serve(*options, [&lmtpd](net::Connection& conn) { lmtpd.serve(conn); });
+  Lmtpd lmtpd{started->config(), instance, started->has("-a"), started->servername};
+  return net::serve(started->options, [&lmtpd](net::Connection& conn) { lmtpd.serve(conn); });
 }
