@@ -118,26 +118,21 @@ def vm_hwm_kb(pid):
     return 0
 
 
-class PeakWatcher:
-    """Polls every `period` s the VmHWM of each descendant of `root` whose
-    name is `name` (the sync_server a master forked), keeping the largest.
-    The process tree is walked only every `rescan` s (a walk reads all of
-    /proc: ~8 ms of CPU here), the processes found in between."""
+class Poller:
+    """Calls poll() every `period` s on a thread while inside `with`, and
+    once more on leaving it (what the work did last is sampled too)."""
 
-    def __init__(self, root, name, period=0.02, rescan=0.5):
-        self.root, self.name, self.period, self.rescan = root, name, period, rescan
-        self.peak_kb, self.pids = 0, set()
+    def __init__(self, period):
+        self.period = period
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
+    def poll(self):
+        raise NotImplementedError
+
     def _run(self):
-        scanned = 0.0
         while not self._stop.is_set():
-            if time.monotonic() - scanned >= self.rescan:
-                self.pids.update(p for p in descendants(self.root) if comm(p) == self.name)
-                scanned = time.monotonic()
-            for pid in self.pids:
-                self.peak_kb = max(self.peak_kb, vm_hwm_kb(pid))
+            self.poll()
             self._stop.wait(self.period)
 
     def __enter__(self):
@@ -147,6 +142,27 @@ class PeakWatcher:
     def __exit__(self, *exc):
         self._stop.set()
         self._thread.join()
+        self.poll()
+
+
+class PeakWatcher(Poller):
+    """Polls every `period` s the VmHWM of each descendant of `root` whose
+    name is `name` (the sync_server a master forked), keeping the largest.
+    The process tree is walked only every `rescan` s (a walk reads all of
+    /proc: ~8 ms of CPU here), the processes found in between."""
+
+    def __init__(self, root, name, period=0.02, rescan=0.5):
+        super().__init__(period)
+        self.root, self.name, self.rescan = root, name, rescan
+        self.peak_kb, self.pids = 0, set()
+        self._scanned = 0.0
+
+    def poll(self):
+        if time.monotonic() - self._scanned >= self.rescan:
+            self.pids.update(p for p in descendants(self.root) if comm(p) == self.name)
+            self._scanned = time.monotonic()
+        for pid in self.pids:
+            self.peak_kb = max(self.peak_kb, vm_hwm_kb(pid))
 
 
 def run_measured(argv, period=0.01, **kw):
@@ -419,7 +435,7 @@ def ratio(a, b):
 
 
 
-class TreePeaks:
+class TreePeaks(Poller):
     """The largest VmHWM (KiB) per program name (comm) over every process of
     each side: all descendants of the roots given to watch(side, pid), the
     roots included, polled every `period` s by a thread; plus what note()
@@ -429,11 +445,9 @@ class TreePeaks:
     after the last poll before it exits is seen at that poll's size."""
 
     def __init__(self, period=0.25):
-        self.period = period
+        super().__init__(period)
         self._roots, self._peaks = {}, {}
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
     def watch(self, side, pid):
         with self._lock:
@@ -461,23 +475,9 @@ class TreePeaks:
                 if kib:
                     self.note(side, comm(pid), kib)
 
-    def _run(self):
-        while not self._stop.is_set():
-            self.poll()
-            self._stop.wait(self.period)
-
     def result(self):
         with self._lock:
             return {side: dict(sorted(p.items())) for side, p in self._peaks.items()}
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self.poll()
 
 
 def utc_now():

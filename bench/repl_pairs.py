@@ -16,7 +16,6 @@ Every process is stopped by the PID recorded when it was started.
 import os
 import signal
 import subprocess
-import threading
 import time
 
 import benchlib as bl
@@ -217,20 +216,19 @@ class CyrusPair:
         self.peer.stop()
 
 
-class TreePeaks:
+class TreePeaks(bl.Poller):
     """Polls every `period` s every process under each side's roots (a
     callable returning the current root PIDs: masters restarted during the
     run are followed) and keeps the largest VmHWM per program name (comm):
     {side: {comm: KiB}}."""
 
     def __init__(self, sides, period=0.1):
-        self.sides, self.period = sides, period
+        super().__init__(period)
+        self.sides = sides
         self.peaks = {name: {} for name in sides}
         self.pids = {name: {} for name in sides}  # {side: {comm: frozenset of PIDs seen}}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def sample(self):
+    def poll(self):
         kids = bl.children_map()
         for name, roots in self.sides.items():
             peaks, todo = self.peaks[name], list(roots())
@@ -244,15 +242,3 @@ class TreePeaks:
                     if pid not in seen:  # a new frozenset: readers on other threads see either
                         self.pids[name][c] = seen | {pid}
 
-    def _run(self):
-        while not self._stop.is_set():
-            self.sample()
-            self._stop.wait(self.period)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
