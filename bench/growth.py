@@ -131,6 +131,16 @@ def verify(doc, label, port_a, port_b, n):
           r.returncode == 0, r.stdout.strip()[-300:] + r.stderr.strip()[-300:])
 
 
+def check_replica(doc, a, label, primary_port, replica_port, n):
+    """After an initial sync: the replica shows the primary's MESSAGES and
+    UIDNEXT (and n messages); with --verify, message by message too."""
+    want, got = bl.status(primary_port), bl.status(replica_port)
+    check(doc, "%s replica shows the primary's (MESSAGES, UIDNEXT) at n=%d" % (label, n),
+          want == got and want[0] == n, "primary %s, replica %s" % (want, got))
+    if a.verify:
+        verify(doc, label, primary_port, replica_port, n)
+
+
 def measure_sync(doc, a, state, bin_dir, primary, cyrus, n, nbytes, peaks):
     runs = doc.setdefault("sync", {}).setdefault(str(n), {})
     replica = bl.Replimail(bin_dir, state, "replica-%d" % n)
@@ -140,12 +150,7 @@ def measure_sync(doc, a, state, bin_dir, primary, cyrus, n, nbytes, peaks):
         bl.log("replimail: initial sync of %d messages" % n)
         runs["replimail"] = sync_once("replimail", primary.sync_argv(replica),
                                       replica.master_pid(), peaks)
-        want = bl.status(primary.ports["imap"])
-        got = bl.status(replica.ports["imap"])
-        check(doc, "replimail replica shows the primary's (MESSAGES, UIDNEXT) at n=%d" % n,
-              want == got and want[0] == n, "primary %s, replica %s" % (want, got))
-        if a.verify:
-            verify(doc, "replimail", primary.ports["imap"], replica.ports["imap"], n)
+        check_replica(doc, a, "replimail", primary.ports["imap"], replica.ports["imap"], n)
     finally:
         replica.stop()
         shutil.rmtree(replica.dir, ignore_errors=True)
@@ -154,12 +159,7 @@ def measure_sync(doc, a, state, bin_dir, primary, cyrus, n, nbytes, peaks):
             cyrus.delete_replica_user()
         bl.log("cyrus: initial sync of %d messages" % n)
         runs["cyrus"] = sync_once("cyrus", cyrus.sync_argv(), cyrus.master_pid("replica"), peaks)
-        want = bl.status(cyrus.primary["imap"])
-        got = bl.status(cyrus.replica["imap"])
-        check(doc, "cyrus replica shows the primary's (MESSAGES, UIDNEXT) at n=%d" % n,
-              want == got and want[0] == n, "primary %s, replica %s" % (want, got))
-        if a.verify:
-            verify(doc, "cyrus", cyrus.primary["imap"], cyrus.replica["imap"], n)
+        check_replica(doc, a, "cyrus", cyrus.primary["imap"], cyrus.replica["imap"], n)
     rm, cy = runs["replimail"], runs.get("cyrus")
     title = "initial sync of one user's INBOX to an empty replica"
     bl.add_figure(doc, "initial_sync_seconds", title, "s", "lower", n, rm["seconds"],

@@ -40,34 +40,42 @@ BLOCK = os.urandom(4096)
 MIB_BLOCK = os.urandom(1 << 20)
 
 
+def per_second(seconds, step):
+    """Runs step(i) for i = 0, 1, ... during `seconds`; steps per second."""
+    count, t0 = 0, time.monotonic()
+    while time.monotonic() - t0 < seconds:
+        step(count)
+        count += 1
+    return count / (time.monotonic() - t0)
+
+
 def durable_create_rate(folder, seconds):
     dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    count, t0 = 0, time.monotonic()
+
+    def create(i):
+        fd = os.open(os.path.join(folder, "f%d" % i), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(fd, BLOCK)
+        os.fsync(fd)
+        os.close(fd)
+        os.fsync(dfd)
+
     try:
-        while time.monotonic() - t0 < seconds:
-            fd = os.open(os.path.join(folder, "f%d" % count), os.O_WRONLY | os.O_CREAT | os.O_EXCL,
-                         0o600)
-            os.write(fd, BLOCK)
-            os.fsync(fd)
-            os.close(fd)
-            os.fsync(dfd)
-            count += 1
+        return per_second(seconds, create)
     finally:
         os.close(dfd)
-    return count / (time.monotonic() - t0)
 
 
 def fsync_rate(folder, seconds):
     fd = os.open(os.path.join(folder, "fsync"), os.O_WRONLY | os.O_CREAT, 0o600)
-    count, t0 = 0, time.monotonic()
+
+    def overwrite(_):
+        os.pwrite(fd, BLOCK, 0)
+        os.fsync(fd)
+
     try:
-        while time.monotonic() - t0 < seconds:
-            os.pwrite(fd, BLOCK, 0)
-            os.fsync(fd)
-            count += 1
+        return per_second(seconds, overwrite)
     finally:
         os.close(fd)
-    return count / (time.monotonic() - t0)
 
 
 def seq_write_mb_s(folder, seconds):
