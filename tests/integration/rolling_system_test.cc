@@ -255,13 +255,27 @@ void create_alice(const Instance& primary) {
   ASSERT_TRUE(r.ok()) << r.describe();
 }
 
+// A primary logging to channels repa and repb, one replica on each.
+struct TwoReplicas {
+  Instance a{replica_options()}, b{replica_options()};
+  Instance primary{primary_options({{"repa", &a}, {"repb", &b}})};
+
+  // Starts the replicas, then the primary, and creates alice's INBOX; ""
+  // or why an instance did not start.
+  std::string start() {
+    for (Instance* i : {&a, &b, &primary}) {
+      std::string why = i->start();
+      if (!why.empty()) return why;
+    }
+    create_alice(primary);
+    return "";
+  }
+};
+
 TEST(RollingSystem, TwoChannelsCarryEveryDeliveryAndFlagChange) {
-  Instance a(replica_options()), b(replica_options());
-  Instance primary(primary_options({{"repa", &a}, {"repb", &b}}));
-  ASSERT_EQ(a.start(), "");
-  ASSERT_EQ(b.start(), "");
-  ASSERT_EQ(primary.start(), "");
-  create_alice(primary);
+  TwoReplicas set;
+  ASSERT_EQ(set.start(), "");
+  Instance &a = set.a, &b = set.b, &primary = set.primary;
 
   auto t0 = Clock::now();
   auto acked = load(primary, 2000, 100, "s",
@@ -276,12 +290,9 @@ TEST(RollingSystem, TwoChannelsCarryEveryDeliveryAndFlagChange) {
 }
 
 TEST(RollingSystem, StoppedReplicaBacklogGrowsThenDrains) {
-  Instance a(replica_options()), b(replica_options());
-  Instance primary(primary_options({{"repa", &a}, {"repb", &b}}));
-  ASSERT_EQ(a.start(), "");
-  ASSERT_EQ(b.start(), "");
-  ASSERT_EQ(primary.start(), "");
-  create_alice(primary);
+  TwoReplicas set;
+  ASSERT_EQ(set.start(), "");
+  Instance &a = set.a, &b = set.b, &primary = set.primary;
   auto acked = load(primary, 50, 200, "before");
   expect_replicated(compare({imap_server(primary), imap_server(a), imap_server(b)}), acked);
 
@@ -309,12 +320,9 @@ TEST(RollingSystem, StoppedReplicaBacklogGrowsThenDrains) {
 }
 
 TEST(RollingSystem, PrimaryMasterKilledDuringDeliveryLosesNoAcknowledgedMessage) {
-  Instance a(replica_options()), b(replica_options());
-  Instance primary(primary_options({{"repa", &a}, {"repb", &b}}));
-  ASSERT_EQ(a.start(), "");
-  ASSERT_EQ(b.start(), "");
-  ASSERT_EQ(primary.start(), "");
-  create_alice(primary);
+  TwoReplicas set;
+  ASSERT_EQ(set.start(), "");
+  Instance &a = set.a, &b = set.b, &primary = set.primary;
 
   auto loader = start_load(primary, 600, 100, "k", {"--retry", "60"});
   std::this_thread::sleep_for(2500ms);
