@@ -9,6 +9,8 @@
 
 #include <fmt/format.h>
 
+#include "os/env.h"
+
 namespace replimail::fs {
 namespace {
 
@@ -38,28 +40,30 @@ Status make_dirs(const std::string& path, unsigned mode) {
     pos = path.find('/', pos + 1);
     cur = path.substr(0, pos);
     if (cur.empty()) continue;
-    if (::mkdir(cur.c_str(), mode) != 0 && errno != EEXIST) return errno_status("mkdir", cur);
+    if (os::env().mkdir(cur, mode) != 0 && errno != EEXIST) return errno_status("mkdir", cur);
   }
   return Status::ok();
 }
 
 Status fsync_fd(int fd, std::string_view what) {
-  if (::fsync(fd) != 0)
+  if (os::env().fsync(fd) != 0)
     return Status(Code::kIoError, fmt::format("fsync {}: {}", what, std::strerror(errno)));
   return Status::ok();
 }
 
 Status fsync_dir(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  os::Env& env = os::env();
+  int fd = env.open_dir(dir);
   if (fd < 0) return errno_status("open dir", dir);
-  Status s = fsync_fd(fd, dir);
-  ::close(fd);
+  Status s;
+  if (env.fsync_dir(fd) != 0) s = errno_status("fsync dir", dir);
+  env.close(fd);
   return s;
 }
 
 Status write_all(int fd, std::string_view data, std::string_view what) {
   while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
+    ssize_t n = os::env().write(fd, data.data(), data.size());
     if (n < 0) {
       if (errno == EINTR) continue;
       return Status(Code::kIoError, fmt::format("write {}: {}", what, std::strerror(errno)));
@@ -70,22 +74,23 @@ Status write_all(int fd, std::string_view data, std::string_view what) {
 }
 
 Status write_file_atomic(const std::string& path, std::string_view data, unsigned mode) {
+  os::Env& env = os::env();
   std::string tmp = fmt::format("{}.tmp.{}", path, ::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  int fd = env.open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   if (fd < 0) return errno_status("create", tmp);
   Status s = write_all(fd, data, tmp);
   if (s) s = fsync_fd(fd, tmp);
-  if (::close(fd) != 0 && s) s = errno_status("close", tmp);
-  if (s && ::rename(tmp.c_str(), path.c_str()) != 0) s = errno_status("rename", path);
+  if (env.close(fd) != 0 && s) s = errno_status("close", tmp);
+  if (s && env.rename(tmp, path) != 0) s = errno_status("rename", path);
   if (!s) {
-    ::unlink(tmp.c_str());
+    env.unlink(tmp);
     return s;
   }
   return fsync_dir(dirname(path));
 }
 
 Result<std::string> read_file(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  int fd = os::env().open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ENOENT) return Status(Code::kNotFound, path);
     return errno_status("open", path);
@@ -97,18 +102,18 @@ Result<std::string> read_file(const std::string& path) {
     if (n < 0) {
       if (errno == EINTR) continue;
       Status s = errno_status("read", path);
-      ::close(fd);
+      os::env().close(fd);
       return s;
     }
     if (n == 0) break;
     out.append(buf, static_cast<size_t>(n));
   }
-  ::close(fd);
+  os::env().close(fd);
   return out;
 }
 
 Status remove_file(const std::string& path) {
-  if (::unlink(path.c_str()) != 0 && errno != ENOENT) return errno_status("unlink", path);
+  if (os::env().unlink(path) != 0 && errno != ENOENT) return errno_status("unlink", path);
   return Status::ok();
 }
 
@@ -125,16 +130,16 @@ FileLock& FileLock::operator=(FileLock&& o) noexcept {
 
 void FileLock::release() {
   if (fd_ >= 0) {
-    ::close(fd_);  // closing drops the fcntl lock
+    os::env().close(fd_);  // closing drops the fcntl lock
     fd_ = -1;
   }
 }
 
 static Result<FileLock> lock_impl(const std::string& path, bool wait, FileLock (*make)(int)) {
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  int fd = os::env().open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0 && errno == ENOENT) {
     if (Status s = make_dirs(dirname(path)); !s) return s;
-    fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    fd = os::env().open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   }
   if (fd < 0) return errno_status("open lock", path);
   struct flock fl {};
@@ -144,7 +149,7 @@ static Result<FileLock> lock_impl(const std::string& path, bool wait, FileLock (
     if (::fcntl(fd, wait ? F_SETLKW : F_SETLK, &fl) == 0) return make(fd);
     if (errno == EINTR) continue;
     int e = errno;
-    ::close(fd);
+    os::env().close(fd);
     if (!wait && (e == EAGAIN || e == EACCES))
       return Status(Code::kMailboxLocked, fmt::format("{} is locked", path));
     errno = e;

@@ -1,5 +1,7 @@
 // Filesystem helpers. Durability is explicit and lives here: nothing else in
-// replimail hand-rolls "write temp, fsync, rename, fsync dir".
+// replimail hand-rolls "write temp, fsync, rename, fsync dir". Every call
+// goes through the current os::Env (os/env.h), so tests can make any of them
+// fail; a descriptor whose fsync failed stays failed (fsync_fd, write_all).
 #pragma once
 
 #include <string>

@@ -12,6 +12,7 @@
 #include <map>
 
 #include "common/fs.h"
+#include "os/env.h"
 #include "store/instance.h"
 #include "store/sync_crc.h"
 
@@ -167,7 +168,7 @@ Result<CheckReport> check_mailbox(Instance& inst, const std::string& name,
 
   if (!opts.repair || report.ok()) return report;
 
-  for (const auto& path : orphans) ::unlink(path.c_str());
+  for (const auto& path : orphans) os::env().unlink(path);
   if (!orphans.empty()) {
     s = fs::fsync_dir((*mbox)->dir());
     if (!s) return s;
@@ -211,7 +212,7 @@ Result<std::vector<CheckProblem>> check_staging(Instance& inst, bool repair) {
       long pid = std::strtol(n.c_str(), nullptr, 10);
       if (pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM)) continue;
       out.push_back({CheckProblem::Kind::kStaleStage, 0, dir + "/" + n});
-      if (repair) ::unlink((dir + "/" + n).c_str());
+      if (repair) os::env().unlink(dir + "/" + n);
     }
   }
   return out;

@@ -11,6 +11,7 @@
 #include <map>
 
 #include "common/fs.h"
+#include "os/env.h"
 #include "store/acl.h"
 #include "store/mailbox_index.h"
 #include "store/sync_crc.h"
@@ -29,10 +30,10 @@ Status remove_dir_files(const std::string& dir) {
   while (struct dirent* de = ::readdir(d)) {
     std::string n = de->d_name;
     if (n == "." || n == "..") continue;
-    ::unlink((dir + "/" + n).c_str());
+    os::env().unlink(dir + "/" + n);
   }
   ::closedir(d);
-  ::rmdir(dir.c_str());
+  os::env().rmdir(dir);
   return fs::fsync_dir(fs::dirname(dir));
 }
 

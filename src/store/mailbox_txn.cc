@@ -9,6 +9,7 @@
 #include <ctime>
 
 #include "common/fs.h"
+#include "os/env.h"
 #include "store/mailbox.h"
 #include "store/mailbox_index.h"
 #include "store/sqlite_db.h"
@@ -26,7 +27,7 @@ namespace {
 Status copy_file(const std::string& src, const std::string& dst) {
   int in = ::open(src.c_str(), O_RDONLY | O_CLOEXEC);
   if (in < 0) return io_error("open", src);
-  int out = ::open(dst.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+  int out = os::env().open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
   if (out < 0) {
     ::close(in);
     return io_error("create", dst);
@@ -42,8 +43,8 @@ Status copy_file(const std::string& src, const std::string& dst) {
   }
   if (s) s = fs::fsync_fd(out, dst);
   ::close(in);
-  ::close(out);
-  if (!s) ::unlink(dst.c_str());
+  os::env().close(out);
+  if (!s) os::env().unlink(dst);
   return s;
 }
 
@@ -54,7 +55,7 @@ MailboxTxn::MailboxTxn(Mailbox* mbox) : mbox_(mbox) {}
 MailboxTxn::~MailboxTxn() {
   if (!open_) return;
   mbox_->db_->rollback();
-  for (const auto& f : linked_files_) ::unlink(f.c_str());
+  for (const auto& f : linked_files_) os::env().unlink(f);
 }
 
 Status MailboxTxn::load() {
@@ -90,12 +91,12 @@ Status MailboxTxn::link_file(const std::string& src, uint32_t uid) {
   // already at `dst` is an orphan of a crashed append: it was never
   // acknowledged and may go.
   for (int attempt = 0; attempt < 2; attempt++) {
-    if (::link(src.c_str(), dst.c_str()) == 0) {
+    if (os::env().link(src, dst) == 0) {
       linked_files_.push_back(dst);
       return Status::ok();
     }
     if (errno == EEXIST) {
-      ::unlink(dst.c_str());
+      os::env().unlink(dst);
       continue;
     }
     if (errno == EXDEV || errno == EPERM || errno == EMLINK) {
@@ -374,14 +375,14 @@ Status MailboxTxn::do_commit(bool write_log) {
   if (s) s = mbox_->db_->commit();
   if (!s) {
     mbox_->db_->rollback();
-    for (const auto& f : linked_files_) ::unlink(f.c_str());
+    for (const auto& f : linked_files_) os::env().unlink(f);
     open_ = false;
     return s;
   }
   open_ = false;
   bool linked = !linked_files_.empty();
   linked_files_.clear();
-  for (const auto& f : expunged_files_) ::unlink(f.c_str());
+  for (const auto& f : expunged_files_) os::env().unlink(f);
   if (!write_log) return Status::ok();
   // The new links are flushed after the commit, once the write lock is
   // released, so that the mailbox's other writers do not queue behind this

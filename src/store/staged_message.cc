@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "common/fs.h"
+#include "os/env.h"
 #include "store/mboxlist.h"
 
 namespace replimail::store {
@@ -32,8 +33,8 @@ StagedMessage::StagedMessage(int fd, std::string path, std::string partition)
     : fd_(fd), path_(std::move(path)), partition_(std::move(partition)) {}
 
 StagedMessage::~StagedMessage() {
-  if (fd_ >= 0) ::close(fd_);
-  ::unlink(path_.c_str());
+  if (fd_ >= 0) os::env().close(fd_);
+  os::env().unlink(path_);
 }
 
 Result<std::unique_ptr<StagedMessage>> StagedMessage::create(const std::string& stage_dir,
@@ -45,12 +46,12 @@ Result<std::unique_ptr<StagedMessage>> StagedMessage::create(const std::string& 
   // "<pid>-<n>-<tag>": the PID lets check_staging() tell stale files.
   std::string path = fmt::format("{}/{}-{}-{}", stage_dir, ::getpid(), counter++, tag);
   constexpr int kFlags = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC;
-  int fd = ::open(path.c_str(), kFlags, 0640);
+  int fd = os::env().open(path, kFlags, 0640);
   if (fd < 0 && errno == ENOENT) {
     // The staging directory is made on first use.
     Status s = fs::make_dirs(stage_dir, 0750);
     if (!s) return s;
-    fd = ::open(path.c_str(), kFlags, 0640);
+    fd = os::env().open(path, kFlags, 0640);
   }
   if (fd < 0) return io_error("create staging file", path);
   std::unique_ptr<StagedMessage> msg(new StagedMessage(fd, path, partition));
@@ -72,7 +73,7 @@ Status StagedMessage::write(std::string_view bytes) {
 
 Status StagedMessage::truncate() {
   if (finished_ || fd_ < 0) return Status(Code::kInternal, "truncate a finished staged message");
-  if (::ftruncate(fd_, 0) != 0 || ::lseek(fd_, 0, SEEK_SET) != 0)
+  if (os::env().ftruncate(fd_, 0) != 0 || ::lseek(fd_, 0, SEEK_SET) != 0)
     return io_error("truncate", path_);
   EVP_DigestInit_ex(hasher_->ctx, EVP_sha1(), nullptr);
   size_ = 0;
@@ -84,7 +85,7 @@ Status StagedMessage::finish() {
   Status s = fs::fsync_fd(fd_, path_);
   int fd = fd_;
   fd_ = -1;
-  if (::close(fd) != 0 && s) s = io_error("close", path_);
+  if (os::env().close(fd) != 0 && s) s = io_error("close", path_);
   if (!s) return s;
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;

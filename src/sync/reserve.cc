@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "common/fs.h"
+#include "os/env.h"
 
 namespace replimail::sync {
 
@@ -67,8 +68,8 @@ Result<std::vector<std::string>> ReserveList::reserve(const std::string& partiti
           continue;
         }
         std::string dst = path_of(guid, *dir);
-        ::unlink(dst.c_str());
-        if (::link(src.c_str(), dst.c_str()) != 0) {
+        os::env().unlink(dst);
+        if (os::env().link(src, dst) != 0) {
           spdlog::warn("reserve: link {} to {}: {}", src, dst, std::strerror(errno));
           continue;
         }
@@ -140,9 +141,9 @@ std::string ReserveList::find(const std::string& guid) const {
 }
 
 void ReserveList::clear() {
-  for (const auto& [guid, dir] : files_) ::unlink(path_of(guid, dir).c_str());
+  for (const auto& [guid, dir] : files_) os::env().unlink(path_of(guid, dir));
   files_.clear();
-  for (const auto& dir : dir_paths_) ::rmdir(dir.c_str());
+  for (const auto& dir : dir_paths_) os::env().rmdir(dir);
   dirs_.clear();
   dir_paths_.clear();
   unsynced_.clear();

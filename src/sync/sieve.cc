@@ -13,6 +13,7 @@
 #include <filesystem>
 
 #include "common/fs.h"
+#include "os/env.h"
 
 namespace replimail::sync {
 namespace {
@@ -163,10 +164,10 @@ Status SieveStore::activate(std::string_view userid, std::string_view bcname) {
     return Status(Code::kMailboxNonexistent, "no sieve script " + base);
   // A new link renamed over the old one: the switch is atomic.
   std::string tmp = *dir + "/" + std::string(kDefault) + ".NEW";
-  ::unlink(tmp.c_str());
-  if (::symlink(std::string(bcname).c_str(), tmp.c_str()) != 0) return errno_status(tmp);
+  os::env().unlink(tmp);
+  if (os::env().symlink(std::string(bcname), tmp) != 0) return errno_status(tmp);
   std::string link = *dir + "/" + std::string(kDefault);
-  if (::rename(tmp.c_str(), link.c_str()) != 0) return errno_status(link);
+  if (os::env().rename(tmp, link) != 0) return errno_status(link);
   return fs::fsync_dir(*dir);
 }
 
@@ -174,7 +175,7 @@ Status SieveStore::deactivate(std::string_view userid) {
   auto dir = user_dir(userid);
   if (!dir.ok()) return dir.status();
   std::string link = *dir + "/" + std::string(kDefault);
-  if (::unlink(link.c_str()) != 0) {
+  if (os::env().unlink(link) != 0) {
     if (errno == ENOENT) return Status::ok();
     return errno_status(link);
   }

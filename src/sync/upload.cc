@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "common/fs.h"
+#include "os/env.h"
 
 namespace replimail::sync {
 
@@ -25,7 +26,7 @@ Status errno_status(const std::string& what) {
 }  // namespace
 
 Result<std::unique_ptr<UploadFile>> UploadFile::create(const std::string& path) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+  int fd = os::env().open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
   if (fd < 0) return errno_status(path);
   std::unique_ptr<UploadFile> f(new UploadFile(fd, path));
   if (f->hasher_->ctx == nullptr || EVP_DigestInit_ex(f->hasher_->ctx, EVP_sha1(), nullptr) != 1)
@@ -37,8 +38,8 @@ UploadFile::UploadFile(int fd, std::string path)
     : fd_(fd), path_(std::move(path)), hasher_(std::make_unique<Hasher>()) {}
 
 UploadFile::~UploadFile() {
-  if (fd_ >= 0) ::close(fd_);
-  if (!kept_) ::unlink(path_.c_str());
+  if (fd_ >= 0) os::env().close(fd_);
+  if (!kept_) os::env().unlink(path_);
 }
 
 Status UploadFile::write(std::string_view bytes) {
@@ -57,7 +58,7 @@ Status UploadFile::finish() {
   // Start writing the data back now, so that the syncfs() of the whole
   // command (group commit) finds little left to write.
   ::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-  if (::close(fd) != 0) return errno_status(path_);
+  if (os::env().close(fd) != 0) return errno_status(path_);
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int n = 0;
   bool done = EVP_DigestFinal_ex(hasher_->ctx, md, &n) == 1;
@@ -74,11 +75,11 @@ Status UploadFile::finish() {
 }
 
 Status sync_filesystem(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int fd = os::env().open_dir(dir);
   if (fd < 0) return errno_status(dir);
-  int rc = ::syncfs(fd);
+  int rc = os::env().syncfs(fd);
   int err = errno;
-  ::close(fd);
+  os::env().close(fd);
   if (rc != 0) {
     errno = err;
     return errno_status("syncfs " + dir);

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "common/fs.h"
+#include "os/env.h"
 #include "synclog/synclog.h"
 
 namespace replimail::synclog {
@@ -57,11 +58,11 @@ Status LogReader::begin() {
     if (fs::exists(work_path_)) {
       reprocessing_ = true;
       spdlog::info("Reprocessing sync log file {}", work_path_);
-    } else if (::rename(log_path_.c_str(), work_path_.c_str()) < 0) {
+    } else if (os::env().rename(log_path_, work_path_) < 0) {
       if (errno == ENOENT) return Status(Code::kAgain, "no sync log " + log_path_);
       return errno_status("rename " + log_path_);
     }
-    fd = ::open(work_path_.c_str(), O_RDWR | O_CLOEXEC);
+    fd = os::env().open(work_path_, O_RDWR | O_CLOEXEC);
     if (fd < 0) return errno_status("open " + work_path_);
     // Waits out any writer that opened the file before the rename and still
     // holds the lock; its line is then complete in the file we read.
@@ -73,7 +74,7 @@ Status LogReader::begin() {
     }
     if (r < 0) {
       Status s = errno_status("lock " + work_path_);
-      ::close(fd);
+      os::env().close(fd);
       return s;
     }
     fl.l_type = F_UNLCK;
@@ -82,11 +83,11 @@ Status LogReader::begin() {
     fd = ::dup(STDIN_FILENO);
     if (fd < 0) return errno_status("dup stdin");
   } else {
-    fd = ::open(work_path_.c_str(), O_RDONLY | O_CLOEXEC);
+    fd = os::env().open(work_path_, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return errno_status("open " + work_path_);
   }
   auto data = read_fd(fd, work_path_);
-  ::close(fd);
+  os::env().close(fd);
   if (!data) return data.status();
   ParsedLog parsed = parse_log(*data);
   for (const auto& e : parsed.errors) spdlog::warn("sync log {}: {}", work_path_, e);
@@ -97,7 +98,7 @@ Status LogReader::begin() {
 
 Status LogReader::end() {
   if (!channel_) return Status::ok();
-  if (::unlink(work_path_.c_str()) < 0 && errno != ENOENT) {
+  if (os::env().unlink(work_path_) < 0 && errno != ENOENT) {
     return errno_status("unlink " + work_path_);
   }
   return Status::ok();

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "common/fs.h"
+#include "os/env.h"
 
 namespace replimail::synclog {
 
@@ -37,9 +38,9 @@ int lock_fd(int fd, short type) {
 }
 
 int open_log(const std::string& path) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  int fd = os::env().open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
   if (fd < 0 && errno == ENOENT && fs::make_dirs(fs::dirname(path), 0755)) {
-    fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    fd = os::env().open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
   }
   return fd;
 }
@@ -99,7 +100,7 @@ int cached_log(const std::string& path) {
 void close_log(const std::string& path) {
   auto it = open_logs().find(path);
   if (it == open_logs().end()) return;
-  ::close(it->second);
+  os::env().close(it->second);
   open_logs().erase(it);
 }
 
