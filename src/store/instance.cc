@@ -75,6 +75,8 @@ Result<std::unique_ptr<Instance>> Instance::open(const Config& cfg) {
 
 Result<std::string> Instance::partition_path(std::string_view partition) const {
   std::string p = partition.empty() ? cfg_.defaultpartition() : std::string(partition);
+  Status s = validate_partition(p);
+  if (!s) return s;
   auto path = cfg_.partition_path(p);
   if (!path) return Status(Code::kConfigError, fmt::format("unknown partition \"{}\"", p));
   return *path;
@@ -119,6 +121,8 @@ Result<MailboxEntry> Instance::create_mailbox(std::string_view name, const Creat
   } else {
     uniqueid = make_uniqueid();
   }
+  s = validate_uniqueid(uniqueid);
+  if (!s) return s;
 
   MailboxEntry e;
   e.name = std::string(name);
@@ -147,7 +151,9 @@ Result<MailboxEntry> Instance::create_mailbox(std::string_view name, const Creat
   e.foldermodseq = e.createdmodseq;
   e.mtime = ::time(nullptr);
 
-  std::string dir = mailbox_dir(*ppath, e.uniqueid);
+  auto mdir = mailbox_dir(*ppath, e.uniqueid);
+  if (!mdir.ok()) return mdir.status();
+  const std::string& dir = *mdir;
   if (e.is_real()) {
     MailboxCounters c;
     c.uidvalidity = e.uidvalidity;
@@ -189,7 +195,9 @@ Status Instance::delete_mailbox(std::string_view name) {
   if (!s) return s;
   auto ppath = partition_path(e->partition);
   if (!ppath.ok()) return ppath.status();
-  std::string dir = mailbox_dir(*ppath, e->uniqueid);
+  auto mdir = mailbox_dir(*ppath, e->uniqueid);
+  if (!mdir.ok()) return mdir.status();
+  const std::string& dir = *mdir;
   index_pool_->forget(dir + "/" + index::kIndexFile);
   // Hold the mailbox's write lock while it becomes a tombstone, so that no
   // append commits into it afterwards (appends re-check under the lock).
@@ -310,7 +318,9 @@ Result<std::unique_ptr<Mailbox>> Instance::open_mailbox(std::string_view name) {
   if (!e.ok()) return e.status();
   auto ppath = partition_path(e->partition);
   if (!ppath.ok()) return ppath.status();
-  return Mailbox::open(*e, mailbox_dir(*ppath, e->uniqueid), synclog_.get(), index_pool_);
+  auto dir = mailbox_dir(*ppath, e->uniqueid);
+  if (!dir.ok()) return dir.status();
+  return Mailbox::open(*e, *dir, synclog_.get(), index_pool_);
 }
 
 Result<std::unique_ptr<StagedMessage>> Instance::stage_message(std::string_view partition) {

@@ -13,6 +13,7 @@
 #include "common/fs.h"
 #include "store/index_pool.h"
 #include "store/mailbox_index.h"
+#include "store/mboxname.h"
 #include "store/sqlite_db.h"
 #include "store/staged_message.h"
 #include "store/sync_crc.h"
@@ -22,8 +23,11 @@ namespace replimail::store {
 
 using namespace index;
 
-std::string mailbox_dir(const std::string& partition_path, const std::string& uniqueid) {
-  std::string u0 = uniqueid.size() > 0 ? uniqueid.substr(0, 1) : "_";
+Result<std::string> mailbox_dir(const std::string& partition_path, const std::string& uniqueid) {
+  Status s = validate_uniqueid(uniqueid);
+  if (!s) return s;
+  if (partition_path.empty()) return Status(Code::kConfigError, "empty partition path");
+  std::string u0 = uniqueid.substr(0, 1);
   std::string u1 = uniqueid.size() > 1 ? uniqueid.substr(1, 1) : "_";
   return fmt::format("{}/uuid/{}/{}/{}", partition_path, u0, u1, uniqueid);
 }

@@ -38,7 +38,10 @@ class StagedMessage;
 class MailboxTxn;
 
 // The directory of a mailbox on `partition_path` (Cyrus 3.6 uuid layout).
-std::string mailbox_dir(const std::string& partition_path, const std::string& uniqueid);
+// kMailboxBadName unless `uniqueid` passes validate_uniqueid() (a uniqueid
+// such as "../../x" must never become a path), kConfigError for an empty
+// partition path.
+Result<std::string> mailbox_dir(const std::string& partition_path, const std::string& uniqueid);
 // The file holding message `uid` in mailbox directory `dir`: "<dir>/<uid>.".
 std::string message_file(const std::string& dir, uint32_t uid);
 

@@ -12,6 +12,7 @@
 #include "os/env.h"
 #include "store/mailbox.h"
 #include "store/mailbox_index.h"
+#include "store/mboxname.h"
 #include "store/sqlite_db.h"
 #include "store/staged_message.h"
 #include "store/sync_crc.h"
@@ -196,6 +197,8 @@ Result<IndexRecord> MailboxTxn::append_new(const StagedMessage& msg, uint32_t sy
 
 Status MailboxTxn::put_record(const IndexRecord& in, const std::string& file) {
   if (in.uid == 0) return Status(Code::kInvalidArgument, "record with UID 0");
+  Status valid = validate_guid(in.guid);
+  if (!valid) return valid;
   auto flags = canonical_flags(*mbox_->db_, flag_slots_, in.user_flags);
   if (!flags.ok()) return flags.status();
   IndexRecord r = in;

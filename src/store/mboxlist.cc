@@ -209,6 +209,12 @@ Result<std::vector<NameHistory>> MailboxList::history(std::string_view uniqueid)
 }
 
 Status MailboxList::put_locked(const MailboxEntry& e) {
+  // What reaches a path later (uniqueid, partition) is checked before it
+  // is stored, whoever the caller.
+  Status valid = validate_mboxname(e.name);
+  if (valid && (e.is_real() || !e.uniqueid.empty())) valid = validate_uniqueid(e.uniqueid);
+  if (valid && (e.is_real() || !e.partition.empty())) valid = validate_partition(e.partition);
+  if (!valid) return valid;
   if (!e.is_tombstone()) {
     // The uniqueid's other names become history (a rename).
     auto old = db_->prepare(

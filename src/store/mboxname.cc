@@ -17,7 +17,61 @@ bool is_base64_char(char c) {
          c == ',';
 }
 
+// `s` for an error message: bytes outside printable ASCII as \xNN, at most
+// 80 of them.
+std::string printable(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size() && i < 80; i++) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c >= 0x7f || c == '\\')
+      out += fmt::format("\\x{:02x}", c);
+    else
+      out += static_cast<char>(c);
+  }
+  if (s.size() > 80) out += "...";
+  return out;
+}
+
+bool is_id_char(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '_';
+}
+
 }  // namespace
+
+Status validate_uniqueid(std::string_view uniqueid) {
+  auto bad = [&](std::string_view why) {
+    return Status(Code::kMailboxBadName,
+                  fmt::format("invalid uniqueid \"{}\": {}", printable(uniqueid), why));
+  };
+  if (uniqueid.empty()) return bad("empty");
+  if (uniqueid.size() > 64) return bad("too long");
+  for (char c : uniqueid)
+    if (!is_id_char(c)) return bad("only letters, digits, '-' and '_' allowed");
+  return Status::ok();
+}
+
+Status validate_partition(std::string_view partition) {
+  auto bad = [&](std::string_view why) {
+    return Status(Code::kMailboxBadName,
+                  fmt::format("invalid partition \"{}\": {}", printable(partition), why));
+  };
+  if (partition.empty()) return bad("empty");
+  if (partition.size() > 64) return bad("too long");
+  if (partition.front() == '.') return bad("starts with '.'");
+  for (char c : partition)
+    if (!is_id_char(c) && c != '.') return bad("only letters, digits, '.', '-' and '_' allowed");
+  return Status::ok();
+}
+
+Status validate_guid(std::string_view guid) {
+  bool ok = guid.size() == 40;
+  for (char c : guid)
+    ok = ok && ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'));
+  if (ok) return Status::ok();
+  return Status(Code::kInvalidArgument,
+                fmt::format("invalid GUID \"{}\": not 40 hex digits", printable(guid)));
+}
 
 Status validate_mboxname(std::string_view name) {
   if (name.empty()) return bad_name(name, "empty");

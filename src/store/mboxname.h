@@ -20,6 +20,21 @@ Status validate_mboxname(std::string_view name);
 // no '^' (the '.'-escape), not "." or "..". kInvalidUser otherwise.
 Status validate_userid(std::string_view userid);
 
+// Names that become path components inside the store. Each is checked
+// against its grammar wherever the store builds a path from it, so that a
+// caller (or a replication peer) that forgot to check can never make the
+// store touch a file outside its partitions: no '/', no NUL or other control
+// character, never empty, "." or "..".
+//
+// A mailbox uniqueid: 1 to 64 of [A-Za-z0-9_-] (Cyrus 3 UUIDs and 24-letter
+// base-36 ids, older 16-digit hex ids). kMailboxBadName otherwise.
+Status validate_uniqueid(std::string_view uniqueid);
+// A partition name (the <name> of a partition-<name> setting): 1 to 64 of
+// [A-Za-z0-9_.-], not starting with '.'. kMailboxBadName otherwise.
+Status validate_partition(std::string_view partition);
+// A message GUID: 40 hexadecimal digits (SHA-1). kInvalidArgument otherwise.
+Status validate_guid(std::string_view guid);
+
 // "alice" → "user.alice"; "john.doe" → "user.john^doe".
 // REQUIRES: validate_userid(userid).
 std::string user_inbox(std::string_view userid);

@@ -49,7 +49,7 @@ class MailboxTest : public ::testing::Test {
   // The storage of user.alice even once its name is a tombstone.
   std::unique_ptr<Mailbox> open_after_delete() {
     auto ppath = t.inst().partition_path(entry.partition);
-    auto m = Mailbox::open(entry, mailbox_dir(*ppath, entry.uniqueid), nullptr);
+    auto m = Mailbox::open(entry, mailbox_dir(*ppath, entry.uniqueid).value(), nullptr);
     EXPECT_TRUE(m.ok()) << m.status().to_string();
     return std::move(*m);
   }
