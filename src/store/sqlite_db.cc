@@ -84,11 +84,20 @@ Result<std::unique_ptr<SqliteDb>> SqliteDb::open(const std::string& path) {
   }
   sqlite3_busy_timeout(db, kBusyTimeoutMs);
   std::unique_ptr<SqliteDb> out(new SqliteDb(db, path));
+  // The -wal and -shm files stay when the last connection closes (the WAL
+  // emptied by its checkpoint): SQLite would otherwise delete them by name,
+  // and the next reader would have to create them, which a full disk
+  // refuses (issue 13, item 11); and a connection closed after its
+  // database was deleted and recreated (a mailbox removed, then made again
+  // with the same uniqueid) would delete the new database's files.
+  int persist = 1;
+  sqlite3_file_control(db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
   // Switching a database to WAL needs an exclusive lock, and SQLite answers
   // SQLITE_BUSY at once, without its busy handler, while another process is
   // creating or recovering the same file; so retry until the busy timeout.
   constexpr const char* kPragmas =
-      "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;";
+      "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF; "
+      "PRAGMA journal_size_limit=1048576;";
   for (int waited_ms = 0;; waited_ms += 10) {
     int prc = sqlite3_exec(db, kPragmas, nullptr, nullptr, nullptr);
     if (prc == SQLITE_OK) return out;
@@ -110,8 +119,12 @@ SqliteDb::~SqliteDb() {
 
 Status SqliteDb::lock_writer() {
   if (lock_fd_ < 0) {
-    lock_fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
-    if (lock_fd_ < 0) return Status::ok();  // BEGIN IMMEDIATE reports the real problem
+    // Never the database file itself (see the header).
+    std::string lock_path = path_ + kWriterLockSuffix;
+    lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    // Unwritable (another user's file, or no room for it): SQLite's own
+    // locking still serialises writers, only less promptly.
+    if (lock_fd_ < 0) return Status::ok();
   }
   struct stat st;
   if (::fstat(lock_fd_, &st) != 0) return Status::ok();
@@ -122,7 +135,8 @@ Status SqliteDb::lock_writer() {
   }
   while (::flock(lock_fd_, LOCK_EX) != 0) {
     if (errno != EINTR)
-      return Status(Code::kIoError, fmt::format("flock {}: {}", path_, std::strerror(errno)));
+      return Status(Code::kIoError, fmt::format("flock {}{}: {}", path_, kWriterLockSuffix,
+                                                std::strerror(errno)));
   }
   std::lock_guard<std::mutex> guard(held_mu);
   held.insert(key);

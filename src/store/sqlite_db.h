@@ -4,12 +4,23 @@
 // Prepared statements are cached per connection. Internal to store/.
 //
 // Writers queue in the kernel: begin_immediate() first takes an exclusive
-// flock() on the database file, held until commit() or rollback(). SQLite's
-// own busy handler polls the write lock with sleeps of 1, 2, 5, 10... ms, so
-// eight processes appending to one mailbox spent most of their time asleep
-// while the lock was free; a blocked flock() is woken the moment the holder
-// lets go. flock() locks belong to the open file description, so they do not
-// disturb SQLite's fcntl() locks on the same file.
+// flock() on a lock file beside the database (`<path>-lock`), held until
+// commit() or rollback(). SQLite's own busy handler polls the write lock with
+// sleeps of 1, 2, 5, 10... ms, so eight processes appending to one mailbox
+// spent most of their time asleep while the lock was free; a blocked flock()
+// is woken the moment the holder lets go.
+//
+// Nothing but SQLite may open a database file (or its -wal or -shm): closing
+// any descriptor of a file drops every POSIX lock the process holds on it,
+// including those SQLite holds for this process's other connections, and
+// other processes then checkpoint and delete the WAL under them ("How To
+// Corrupt An SQLite Database File", 2.2). Several connections of one process
+// to one file are safe: SQLite shares their locks and defers closing a
+// descriptor while another connection holds locks on the same file.
+//
+// The -wal and -shm files are kept when the last connection closes (the WAL
+// truncated): reading a database never has to create a file, so readers work
+// on a full disk.
 #pragma once
 
 #include <cstdint>
@@ -50,6 +61,9 @@ class SqliteStmt {
   sqlite3* db_;
 };
 
+// The writer lock file of a database is its path plus this suffix.
+inline constexpr const char* kWriterLockSuffix = "-lock";
+
 class SqliteDb {
  public:
   // Opens (creating if missing) the database at `path`.
@@ -80,7 +94,7 @@ class SqliteDb {
 
   sqlite3* db_;
   std::string path_;
-  int lock_fd_ = -1;            // the database file, for flock(); opened on first write
+  int lock_fd_ = -1;            // `path_-lock`, for flock(); opened on first write
   bool writer_locked_ = false;  // this connection holds the flock()
   std::unordered_map<std::string, sqlite3_stmt*> cache_;
 };

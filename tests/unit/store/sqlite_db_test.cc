@@ -6,7 +6,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <filesystem>
 #include <thread>
 
 #include "store_test_util.h"
@@ -25,7 +27,9 @@ class SqliteDbTest : public ::testing::Test {
   }
   // True if another open file description can take the writer flock now.
   bool writer_lock_free() {
-    int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+    // Made by the first writer; until then nobody holds it.
+    int fd = ::open((path_ + kWriterLockSuffix).c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) return true;
     EXPECT_GE(fd, 0);
     bool free = ::flock(fd, LOCK_EX | LOCK_NB) == 0;
     ::close(fd);
@@ -103,6 +107,59 @@ TEST_F(SqliteDbTest, AnotherProcessWaitsForTheWriterAndSeesItsRow) {
   ASSERT_TRUE(st.ok());
   ASSERT_TRUE(*st->step());
   EXPECT_EQ(st->int64(0), 2);
+}
+
+// A connection that wrote and is then closed must leave the POSIX locks of
+// the process's other connections to the same file alone: while one is open,
+// no other process may checkpoint and delete the WAL (closing a second
+// descriptor of the database file used to drop them all).
+TEST_F(SqliteDbTest, ClosingAWriterKeepsTheOtherConnectionsLocks) {
+  int go[2];
+  ASSERT_EQ(::pipe(go), 0);
+  pid_t child = ::fork();  // before any connection of this test exists
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    char c;
+    ::close(go[1]);
+    if (::read(go[0], &c, 1) != 1) ::_exit(5);
+    // The last connection of this process: on close SQLite checkpoints and
+    // deletes the WAL if no other process holds the database.
+    auto other = SqliteDb::open(path_);
+    if (!other.ok()) ::_exit(1);
+    {
+      auto st = (*other)->prepare("SELECT count(*) FROM t");
+      if (!st.ok() || !*st->step() || st->int64(0) != 1) ::_exit(2);
+    }
+    other->reset();
+    ::_exit(0);
+  }
+  ::close(go[0]);
+  auto reader = SqliteDb::open(path_);
+  ASSERT_TRUE(reader.ok());
+  {
+    auto st = (*reader)->prepare("SELECT count(*) FROM t");
+    ASSERT_TRUE(st.ok());
+    ASSERT_TRUE(*st->step());
+  }
+  {
+    auto writer = SqliteDb::open(path_);
+    ASSERT_TRUE(writer.ok());
+    ASSERT_TRUE((*writer)->begin_immediate().is_ok());
+    ASSERT_TRUE((*writer)->exec("INSERT INTO t VALUES (1)").is_ok());
+    ASSERT_TRUE((*writer)->commit().is_ok());
+  }
+  ASSERT_TRUE(fs::exists(path_ + "-wal"));
+  ASSERT_EQ(::write(go[1], "x", 1), 1);
+  ::close(go[1]);
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  ASSERT_EQ(WEXITSTATUS(status), 0);
+  // The frame written above is still in the WAL: no checkpoint reset it.
+  std::error_code ec;
+  auto wal_size = std::filesystem::file_size(path_ + "-wal", ec);
+  EXPECT_TRUE(!ec && wal_size > 0)
+      << "another process checkpointed and removed the WAL under a reader";
 }
 
 TEST_F(SqliteDbTest, SecondWriterOfTheSameProcessFallsBackToTheBusyTimeout) {

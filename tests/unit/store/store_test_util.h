@@ -58,6 +58,9 @@ class TempInstance {
     inst_ = std::move(*inst);
   }
 
+  // Closes the instance (every database connection), e.g. before fork():
+  // SQLite connections must not cross it. reopen() opens it again.
+  void close() { inst_.reset(); }
   Instance& inst() { return *inst_; }
   const Config& cfg() const { return cfg_; }
   const std::string& root() const { return root_; }
