@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <ctime>
 
+#include <spdlog/spdlog.h>
+
 #include "imap/format.h"
 #include "imap/parser.h"
 #include "store/mboxname.h"
@@ -97,8 +99,17 @@ Status SelectedMailbox::mark_new_recent(size_t first) {
     recentuid = c->recentuid;
   } else {
     auto claimed = claim_recent(msgs_.back().uid);
-    if (!claimed.ok()) return claimed.status();
-    recentuid = *claimed;
+    if (claimed.ok()) {
+      recentuid = *claimed;
+    } else {
+      // Claiming \Recent is a write; reading must not depend on it (a full
+      // spool refuses writes, yet the user must be able to open the mailbox
+      // and expunge). These messages stay \Recent for the next session.
+      spdlog::warn("imap: {}: cannot claim \\Recent: {}", name_, claimed.status().to_string());
+      auto c = mbox_->counters();
+      if (!c.ok()) return c.status();
+      recentuid = c->recentuid;
+    }
   }
   for (size_t i = first; i < msgs_.size(); ++i) msgs_[i].recent = msgs_[i].uid > recentuid;
   return Status();

@@ -293,7 +293,13 @@ void Session::login(const std::string& userid) {
   auto drop = backend_.open(userid);
   if (!drop.ok()) {
     state_ = State::kAuthorization;
-    reply("-ERR [SYS/PERM] Unable to locate maildrop: " + drop.status().message());
+    // A missing or invalid maildrop is permanent; a failing disk or
+    // database is not (the client may try again later).
+    Code code = drop.status().code();
+    bool perm = code == Code::kMailboxNonexistent || code == Code::kInvalidUser ||
+                code == Code::kMailboxBadName || code == Code::kPermissionDenied;
+    reply(std::string(perm ? "-ERR [SYS/PERM]" : "-ERR [SYS/TEMP]") +
+          " Unable to locate maildrop: " + drop.status().message());
     return;
   }
   user_ = userid;

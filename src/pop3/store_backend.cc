@@ -5,6 +5,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include <spdlog/spdlog.h>
+
 #include "store/mboxname.h"
 #include "store/record.h"
 
@@ -21,14 +23,10 @@ Result<Maildrop> StoreBackend::open(const std::string& userid) {
   mailbox_ = std::move(*mbox);
 
   // POP3_LAST_LOGIN is a mailbox counter: change it in a transaction so
-  // that the MAILBOX line reaches the sync log.
-  auto txn = mailbox_->begin();
-  if (!txn.ok()) return txn.status();
-  store::MailboxCounters c = (*txn)->counters();
-  c.pop3_last_login = static_cast<int64_t>(clock_());
-  (*txn)->set_counters(c);
-  Status s = instance_.commit(*mailbox_, **txn);
-  if (!s) return s;
+  // that the MAILBOX line reaches the sync log. It is a write: if it fails
+  // (a full spool), the user still gets the maildrop to read and delete.
+  Status s = record_login();
+  if (!s) spdlog::warn("pop3: {}: last login not recorded: {}", userid, s.to_string());
 
   auto counters = mailbox_->counters();
   if (!counters.ok()) return counters.status();
@@ -44,6 +42,15 @@ Result<Maildrop> StoreBackend::open(const std::string& userid) {
   });
   if (!s) return s;
   return drop;
+}
+
+Status StoreBackend::record_login() {
+  auto txn = mailbox_->begin();
+  if (!txn.ok()) return txn.status();
+  store::MailboxCounters c = (*txn)->counters();
+  c.pop3_last_login = static_cast<int64_t>(clock_());
+  (*txn)->set_counters(c);
+  return instance_.commit(*mailbox_, **txn);
 }
 
 Result<std::string> StoreBackend::read(uint32_t uid) {

@@ -27,6 +27,8 @@ class StoreBackend : public Backend {
   Status expunge(const std::vector<uint32_t>& uids) override;
 
  private:
+  // Sets POP3_LAST_LOGIN of the open maildrop (a write transaction).
+  Status record_login();
   store::Instance& instance_;
   std::function<std::time_t()> clock_;
   std::unique_ptr<store::Mailbox> mailbox_;

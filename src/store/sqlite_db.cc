@@ -85,11 +85,11 @@ Result<std::unique_ptr<SqliteDb>> SqliteDb::open(const std::string& path) {
   sqlite3_busy_timeout(db, kBusyTimeoutMs);
   std::unique_ptr<SqliteDb> out(new SqliteDb(db, path));
   // The -wal and -shm files stay when the last connection closes (the WAL
-  // emptied by its checkpoint): SQLite would otherwise delete them by name,
-  // and the next reader would have to create them, which a full disk
-  // refuses (issue 13, item 11); and a connection closed after its
-  // database was deleted and recreated (a mailbox removed, then made again
-  // with the same uniqueid) would delete the new database's files.
+  // truncated after its checkpoint, see journal_size_limit): otherwise
+  // SQLite deletes them, and the next process to read would have to create
+  // them again, which a full disk refuses (issue 13, item 11). Their space
+  // stays allocated to them, so a reader that re-initialises the -shm gets
+  // it back.
   int persist = 1;
   sqlite3_file_control(db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
   // Switching a database to WAL needs an exclusive lock, and SQLite answers

@@ -16,6 +16,7 @@ class FakeBackend : public Backend {
   Result<Maildrop> open(const std::string& userid) override {
     opened.push_back(userid);
     if (userid == "nobox") return Status(Code::kMailboxNonexistent, "user.nobox");
+    if (userid == "broken") return Status(Code::kIoError, "database or disk is full");
     return drop;
   }
   Result<std::string> read(uint32_t uid) override {
@@ -203,6 +204,17 @@ TEST_F(Pop3SessionTest, EmptyAndMissingMaildrops) {
             "+OK Name is a valid mailbox\r\n"
             "-ERR [SYS/PERM] Unable to locate maildrop: user.nobox\r\n"
             "-ERR Unrecognized command\r\n");
+}
+
+// A failing disk or database is a temporary condition, not a missing
+// maildrop (issue 13, item 11).
+TEST_F(Pop3SessionTest, AnUnreadableMaildropIsATemporaryError) {
+  Session other(backend, &sasl, SessionOptions{});
+  other.take_output();
+  other.feed("USER broken\r\nPASS secret\r\n");
+  EXPECT_EQ(other.take_output(),
+            "+OK Name is a valid mailbox\r\n"
+            "-ERR [SYS/TEMP] Unable to locate maildrop: database or disk is full\r\n");
 }
 
 TEST_F(Pop3SessionTest, PipelinedAndSplitInput) {

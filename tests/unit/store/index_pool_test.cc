@@ -58,32 +58,6 @@ TEST_F(IndexPoolTest, ReplacedFileGetsANewConnection) {
   EXPECT_EQ(pool.idle(), 0u);
 }
 
-// Closing a pooled connection whose file was replaced must not touch the
-// new database's -wal or -shm (SQLite's last close deletes them by name).
-TEST_F(IndexPoolTest, ClosingAStaleConnectionLeavesTheNewDatabasesWal) {
-  IndexPool pool(4);
-  std::string p = db_path("a.db");
-  bool fresh = false;
-  auto db = pool.acquire(p, &fresh);
-  ASSERT_TRUE(db.ok());
-  pool.release(std::move(*db));
-  for (const char* suffix : {"", "-wal", "-shm"}) ::unlink((p + suffix).c_str());
-  // The new database holds its row only in its WAL while `writer` is open.
-  auto writer = SqliteDb::open(p);
-  ASSERT_TRUE(writer.ok());
-  ASSERT_TRUE((*writer)->exec("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (7)").is_ok());
-  auto again = pool.acquire(p, &fresh);  // closes the stale connection
-  ASSERT_TRUE(again.ok());
-  EXPECT_TRUE(fresh);
-  EXPECT_TRUE(fs::exists(p + "-wal"));
-  auto st = (*again)->prepare("SELECT COUNT(*) FROM t");
-  ASSERT_TRUE(st.ok());
-  auto row = st->step();
-  ASSERT_TRUE(row.ok()) << row.status().to_string();
-  ASSERT_TRUE(*row);
-  EXPECT_EQ(st->int64(0), 1);
-}
-
 TEST_F(IndexPoolTest, CapacityForgetAndOpenTransactions) {
   IndexPool pool(2);
   bool fresh = false;
