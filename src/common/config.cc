@@ -34,6 +34,8 @@ constexpr Option kOptions[] = {
     {"autocreate_quota_messages", Kind::kInt, "-1"},
     {"autocreate_inbox_folders", Kind::kString, ""},
     {"autocreate_subscribe_folders", Kind::kString, ""},
+    {"autocreate_users", Kind::kString, "anyone"},
+    {"autocreate_acl", Kind::kString, ""},
     {"lmtp_downcase_rcpt", Kind::kSwitch, "1"},
     {"lmtp_fuzzy_mailbox_match", Kind::kSwitch, "0"},
     {"lmtp_over_quota_perm_failure", Kind::kSwitch, "0"},
@@ -116,7 +118,7 @@ bool is_family_key(std::string_view key) {
     return key.size() >= s.size() && key.substr(key.size() - s.size()) == s;
   };
   if (starts("partition-") || starts("metapartition-") || starts("archivepartition-") ||
-      starts("searchpartition-"))
+      starts("searchpartition-") || starts("xlist-"))
     return true;
   // <channel>_sync_*, <shorthost>_mechs, <service>_<option> overrides.
   for (const auto& o : kOptions)

@@ -4,6 +4,8 @@
 #include <spdlog/spdlog.h>
 
 #include "imap/format.h"
+#include "store/autocreate.h"
+#include "store/mboxname.h"
 
 namespace replimail::imap {
 
@@ -360,6 +362,16 @@ void Session::login_done(const std::string& user) {
   ns_ = Namespace(options_.ns, user, is_admin_);
   state_ = State::kAuthenticated;
   spdlog::info("imap: login: {}{}", user, is_admin_ ? " (admin)" : "");
+  if (!is_admin_ && store::autocreate_on_login(instance_.config())) {
+    // Cyrus's imapd creates a missing INBOX at login (autocreate_quota >= 0);
+    // a failure is logged and the login still succeeds, as there.
+    std::string inbox = store::user_inbox(user);
+    if (store::validate_userid(user).is_ok() &&
+        instance_.lookup(inbox).status().code() == Code::kMailboxNonexistent) {
+      Status made = store::autocreate_user(instance_, user);
+      if (!made) spdlog::warn("imap: autocreate {}: {}", user, made.to_string());
+    }
+  }
   Command cmd;
   cmd.tag = auth_tag_;
   tagged(cmd, "OK", "[CAPABILITY " + capabilities() + "] User logged in");

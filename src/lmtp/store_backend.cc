@@ -6,6 +6,7 @@
 
 #include "common/log.h"
 #include "store/acl.h"
+#include "store/autocreate.h"
 #include "store/mboxname.h"
 
 namespace replimail::lmtp {
@@ -33,9 +34,7 @@ StoreBackend::StoreBackend(store::Instance& instance)
     : instance_(instance),
       downcase_(instance.config().get_bool("lmtp_downcase_rcpt")),
       unixhierarchysep_(instance.config().get_bool("unixhierarchysep")),
-      autocreate_(instance.config().get_bool("autocreate_post")),
-      autocreate_quota_kib_(instance.config().get_int("autocreate_quota")),
-      autocreate_quota_messages_(instance.config().get_int("autocreate_quota_messages")),
+      autocreate_(store::autocreate_on_post(instance.config())),
       strict_quota_(instance.config().get_bool("lmtp_strict_quota")) {}
 
 std::string StoreBackend::detail_mailbox(const std::string& inbox, const std::string& detail,
@@ -100,17 +99,7 @@ Result<std::unique_ptr<MessageSink>> StoreBackend::begin_message() {
 }
 
 Status StoreBackend::ensure_inbox(const Recipient& r) {
-  store::CreateOptions opts;
-  opts.quota_storage_kib = autocreate_quota_kib_;
-  opts.quota_messages = autocreate_quota_messages_;
-  auto created = instance_.create_mailbox(r.mailbox, opts);
-  if (created.ok()) {
-    spdlog::info("lmtp: autocreated {} for {}", r.mailbox, r.userid);
-    return Status::ok();
-  }
-  // Another delivery created it first.
-  if (created.status().code() == Code::kMailboxExists) return Status::ok();
-  return created.status();
+  return store::autocreate_user(instance_, r.userid);
 }
 
 std::vector<Status> StoreBackend::deliver(MessageSink& sink,

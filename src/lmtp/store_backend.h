@@ -13,8 +13,9 @@
 //                    ("..", control characters) falls back to the INBOX, so
 //                    no recipient ever names anything outside the user's tree.
 //   A missing INBOX is created at first delivery when autocreate_post is on
-//   (with an autocreate_quota KiB quota root when >= 0); otherwise the
-//   recipient is unknown (kMailboxNonexistent → 550 5.1.1).
+//   and autocreate_quota >= 0 (store/autocreate: Cyrus's rules, quota 0 =
+//   unlimited); otherwise the recipient is unknown (kMailboxNonexistent →
+//   550 5.1.1).
 // Quota: with lmtp_strict_quota the message must fit; otherwise (Cyrus's
 // default) it is refused only when the quota root is already full. RCPT
 // IGNOREQUOTA skips the check.
@@ -49,8 +50,6 @@ class StoreBackend : public Backend {
   bool downcase_;
   bool unixhierarchysep_;
   bool autocreate_;
-  int64_t autocreate_quota_kib_;
-  int64_t autocreate_quota_messages_;
   bool strict_quota_;
 };
 

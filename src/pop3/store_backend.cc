@@ -7,6 +7,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "store/autocreate.h"
 #include "store/mboxname.h"
 #include "store/record.h"
 
@@ -19,6 +20,13 @@ Result<Maildrop> StoreBackend::open(const std::string& userid) {
   Status valid = store::validate_userid(userid);
   if (!valid) return valid;
   auto mbox = instance_.open_mailbox(store::user_inbox(userid));
+  if (!mbox.ok() && mbox.status().code() == Code::kMailboxNonexistent &&
+      store::autocreate_on_login(instance_.config())) {
+    // Cyrus's pop3d creates a missing INBOX at login (autocreate_quota >= 0).
+    Status made = store::autocreate_user(instance_, userid);
+    if (!made) return made;
+    mbox = instance_.open_mailbox(store::user_inbox(userid));
+  }
   if (!mbox.ok()) return mbox.status();
   mailbox_ = std::move(*mbox);
 

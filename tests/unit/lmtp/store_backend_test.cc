@@ -5,9 +5,11 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "lmtp/session.h"
+#include "store/acl.h"
 
 namespace replimail::lmtp {
 namespace {
@@ -195,6 +197,65 @@ TEST_F(StoreBackendTest, AutocreatePostCreatesInboxWithQuota) {
   EXPECT_EQ(records("user.carol").size(), 1u);
   // The 1 KiB autocreate quota is now full: the next RCPT is refused.
   EXPECT_NE(out.find("452 4.2.2 Over quota\r\n"), std::string::npos) << out;
+}
+
+// imapd.conf(5): autocreate_quota 0 creates the INBOX with unlimited quota.
+// The most common Cyrus setting; it once gave a 0 KiB quota that refused all
+// mail after the first.
+TEST_F(StoreBackendTest, AutocreateQuotaZeroIsUnlimited) {
+  open("autocreate_post: yes\nautocreate_quota: 0\n");
+  std::string big(3000, 'x');
+  std::string out = lmtp("LHLO c\r\nMAIL FROM:<s@x>\r\nRCPT TO:<dave>\r\nDATA\r\n" + big +
+                         "\r\n.\r\nMAIL FROM:<s@x>\r\nRCPT TO:<dave>\r\nDATA\r\n" + big +
+                         "\r\n.\r\n");
+  EXPECT_EQ(out.find("452"), std::string::npos) << out;
+  EXPECT_EQ(records("user.dave").size(), 2u);
+  auto root = instance_->quota().find_root("user.dave");
+  ASSERT_TRUE(root.ok());
+  EXPECT_FALSE(root->has_value()) << "a quota root was created";
+}
+
+// Cyrus autocreates at delivery only when autocreate_quota >= 0 as well.
+TEST_F(StoreBackendTest, AutocreatePostWithDefaultQuotaCreatesNothing) {
+  open("autocreate_post: yes\n");
+  std::string out = lmtp("LHLO c\r\nMAIL FROM:<s@x>\r\nRCPT TO:<erin>\r\n");
+  EXPECT_NE(out.find("550 5.1.1"), std::string::npos) << out;
+  EXPECT_EQ(instance_->lookup("user.erin").status().code(), Code::kMailboxNonexistent);
+}
+
+TEST_F(StoreBackendTest, AutocreateMessageQuotaAndFolders) {
+  open(
+      "autocreate_post: yes\nautocreate_quota: 0\nautocreate_quota_messages: 5\n"
+      "autocreate_inbox_folders: Sent | Trash|Spam/Old\nautocreate_subscribe_folders: Trash\n"
+      "xlist-trash: Trash\nautocreate_acl: Sent anyone p\n");
+  std::string out = lmtp("LHLO c\r\nMAIL FROM:<s@x>\r\nRCPT TO:<fay>\r\nDATA\r\nx\r\n.\r\n");
+  EXPECT_NE(out.find("250 2.1.5"), std::string::npos) << out;
+  auto root = instance_->quota().get("user.fay");
+  ASSERT_TRUE(root.ok()) << root.status().to_string();
+  EXPECT_EQ(root->message_limit, 5);
+  EXPECT_EQ(root->storage_limit_kib, -1);
+  ASSERT_TRUE(instance_->lookup("user.fay.Sent").ok());
+  ASSERT_TRUE(instance_->lookup("user.fay.Trash").ok());
+  ASSERT_TRUE(instance_->lookup("user.fay.Spam.Old").ok());
+  EXPECT_TRUE(store::acl_has_right(instance_->lookup("user.fay.Sent")->acl, "anyone", 'p'));
+  auto subs = instance_->userdata().subscriptions("fay");
+  ASSERT_TRUE(subs.ok());
+  std::set<std::string> got(subs->begin(), subs->end());
+  EXPECT_EQ(got, (std::set<std::string>{"user.fay", "user.fay.Trash"}));
+  auto use = instance_->annotations().get("user.fay.Trash", "/specialuse", "fay");
+  ASSERT_TRUE(use.ok());
+  EXPECT_EQ(use->value, "\\Trash");
+}
+
+// Admins and users outside autocreate_users get no INBOX.
+TEST_F(StoreBackendTest, AutocreateUsersAndAdmins) {
+  open("autocreate_post: yes\nautocreate_quota: 0\nadmins: root\nautocreate_users: gil\n");
+  std::string out = lmtp(
+      "LHLO c\r\nMAIL FROM:<s@x>\r\nRCPT TO:<gil>\r\nRCPT TO:<hal>\r\nRCPT TO:<root>\r\n"
+      "DATA\r\nx\r\n.\r\n");
+  EXPECT_TRUE(instance_->lookup("user.gil").ok()) << out;
+  EXPECT_FALSE(instance_->lookup("user.hal").ok()) << out;
+  EXPECT_FALSE(instance_->lookup("user.root").ok()) << out;
 }
 
 TEST_F(StoreBackendTest, QuotaStrictAndIgnoreQuota) {
