@@ -86,6 +86,21 @@ const sasl_callback_t* callbacks() {
   return kCallbacks;
 }
 
+std::string ascii_lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+// Mechanisms whose server messages do not depend on the connection (no
+// nonce), so the client's responses can be replayed on a fresh one.
+bool replayable(std::string_view mechanism) {
+  std::string m = ascii_lower(mechanism);
+  return m == "plain" || m == "login";
+}
+
 std::string sasl_error(int rc) {
   // Do not tell a client whether the user exists (Cyrus does the same).
   return sasl_errstring(rc == SASL_NOUSER ? SASL_BADAUTH : rc, nullptr, nullptr);
@@ -127,7 +142,10 @@ Libsasl2Server::Libsasl2Server(SaslEndpoint endpoint, bool allow_plaintext, int 
     : endpoint_(std::move(endpoint)),
       allow_plaintext_(allow_plaintext),
       min_ssf_(min_ssf),
-      conn_(std::make_unique<Conn>()) {}
+      conn_(std::make_unique<Conn>()) {
+  realms_.push_back(ascii_lower(endpoint_.server_fqdn));
+  if (realms_[0] != endpoint_.server_fqdn) realms_.push_back(endpoint_.server_fqdn);
+}
 
 Libsasl2Server::~Libsasl2Server() = default;
 
@@ -141,18 +159,22 @@ Result<std::unique_ptr<Libsasl2Server>> Libsasl2Server::create(const Config& con
   bool plaintext = config.get_bool("allowplaintext") || endpoint.secure_channel;
   std::unique_ptr<Libsasl2Server> s(new Libsasl2Server(
       std::move(endpoint), plaintext, static_cast<int>(config.get_int("sasl_minimum_layer"))));
-  Status st = s->renew();
+  Status st = s->renew(0);
   if (!st.is_ok()) return st;
   return s;
 }
 
-Status Libsasl2Server::renew() {
+Status Libsasl2Server::renew(size_t realm) {
   conn_ = std::make_unique<Conn>();
   used_ = false;
+  conn_realm_ = realm;
   auto opt = [](const std::string& s) { return s.empty() ? nullptr : s.c_str(); };
-  int rc = sasl_server_new(endpoint_.service.c_str(), opt(endpoint_.server_fqdn), nullptr,
-                           opt(endpoint_.local_ip_port), opt(endpoint_.remote_ip_port), nullptr, 0,
-                           &conn_->conn);
+  // The first realm is libsasl2's own default (no user_realm); any other is
+  // given explicitly, and libsasl2 then appends it to the user name.
+  int rc =
+      sasl_server_new(endpoint_.service.c_str(), opt(endpoint_.server_fqdn),
+                      realm == 0 ? nullptr : realms_[realm].c_str(), opt(endpoint_.local_ip_port),
+                      opt(endpoint_.remote_ip_port), nullptr, 0, &conn_->conn);
   if (rc != SASL_OK) {
     return Status(Code::kInternal,
                   "sasl_server_new: " + std::string(sasl_errstring(rc, nullptr, nullptr)));
@@ -207,30 +229,56 @@ SaslStep Libsasl2Server::result(int rc, const char* out, unsigned outlen) {
 SaslStep Libsasl2Server::start(std::string_view mechanism,
                                std::optional<std::string_view> initial) {
   if (used_) {
-    Status st = renew();
+    Status st = renew(0);
     if (!st.is_ok()) return SaslStep{SaslStep::Kind::kFailed, "", st.message()};
   }
   used_ = true;
-  std::string mech(mechanism);
+  mechanism_ = std::string(mechanism);
+  initial_ = initial ? std::optional<std::string>(*initial) : std::nullopt;
+  responses_.clear();
   const char* out = nullptr;
   unsigned outlen = 0;
-  int rc = sasl_server_start(conn_->conn, mech.c_str(), initial ? initial->data() : nullptr,
-                             initial ? static_cast<unsigned>(initial->size()) : 0, &out, &outlen);
+  int rc = sasl_server_start(conn_->conn, mechanism_.c_str(), initial_ ? initial_->data() : nullptr,
+                             initial_ ? static_cast<unsigned>(initial_->size()) : 0, &out, &outlen);
+  if (rc == SASL_NOUSER) rc = retry_in_other_realms(rc, &out, &outlen);
   return result(rc, out, outlen);
 }
 
 SaslStep Libsasl2Server::step(std::string_view response) {
+  responses_.emplace_back(response);
   const char* out = nullptr;
   unsigned outlen = 0;
   int rc = sasl_server_step(conn_->conn, response.data(), static_cast<unsigned>(response.size()),
                             &out, &outlen);
+  if (rc == SASL_NOUSER) rc = retry_in_other_realms(rc, &out, &outlen);
   return result(rc, out, outlen);
+}
+
+int Libsasl2Server::retry_in_other_realms(int rc, const char** out, unsigned* outlen) {
+  if (!replayable(mechanism_)) return rc;
+  for (size_t realm = 1; realm < realms_.size() && rc == SASL_NOUSER; ++realm) {
+    if (!renew(realm).is_ok()) return rc;
+    used_ = true;
+    rc = sasl_server_start(conn_->conn, mechanism_.c_str(), initial_ ? initial_->data() : nullptr,
+                           initial_ ? static_cast<unsigned>(initial_->size()) : 0, out, outlen);
+    for (size_t i = 0; i < responses_.size() && rc == SASL_CONTINUE; ++i) {
+      rc = sasl_server_step(conn_->conn, responses_[i].data(),
+                            static_cast<unsigned>(responses_[i].size()), out, outlen);
+    }
+  }
+  return rc;
 }
 
 std::string Libsasl2Server::username() {
   const void* value = nullptr;
   if (sasl_getprop(conn_->conn, SASL_USERNAME, &value) != SASL_OK || value == nullptr) return "";
-  return static_cast<const char*>(value);
+  std::string name = static_cast<const char*>(value);
+  if (conn_realm_ > 0) {
+    std::string added = "@" + realms_[conn_realm_];
+    if (name.size() > added.size() && name.ends_with(added))
+      name.resize(name.size() - added.size());
+  }
+  return name;
 }
 
 std::string sasl_ip_port(int fd, bool local) {

@@ -64,8 +64,14 @@ Status sasl_init(const Config& config, std::string_view appname = "replimail");
 // endpoints) and its security decisions.
 struct SaslEndpoint {
   std::string service = "lmtp";  // the SASL service name ("imap", "pop", "lmtp", "csync")
-  std::string server_fqdn;       // "" lets libsasl2 use the host name (as saslpasswd2 does)
-  std::string local_ip_port;     // "a.b.c.d;port" or "" (unix socket)
+  // The server's name and the users' default realm; "" lets libsasl2 use
+  // the host name (as saslpasswd2 does). A realm is a domain name, so its
+  // case does not matter: libsasl2 lowercases a default realm taken from
+  // here, while `saslpasswd2 -u Mail.Example.ORG` stores it as written, so a
+  // user unknown in the lowercased realm is looked up again in the realm as
+  // written (PLAIN and LOGIN, whose exchanges can be replayed).
+  std::string server_fqdn;
+  std::string local_ip_port;  // "a.b.c.d;port" or "" (unix socket)
   std::string remote_ip_port;
   // The channel itself is trusted or encrypted (unix socket, TLS): plaintext
   // mechanisms are allowed even when imapd.conf's allowplaintext is off.
@@ -89,16 +95,27 @@ class Libsasl2Server : public SaslServer {
  private:
   struct Conn;
   Libsasl2Server(SaslEndpoint endpoint, bool allow_plaintext, int min_ssf);
-  // Disposes the current libsasl2 connection and opens a fresh one, as
-  // libsasl2 requires after a failed or finished exchange.
-  Status renew();
+  // Disposes the current libsasl2 connection and opens a fresh one for
+  // realms_[realm], as libsasl2 requires after a failed or finished exchange.
+  Status renew(size_t realm);
+  // After "user not found" in realms_[0]: the exchange so far replayed in
+  // the other spellings of the realm; the last return code.
+  int retry_in_other_realms(int rc, const char** out, unsigned* outlen);
   SaslStep result(int rc, const char* out, unsigned outlen);
 
   SaslEndpoint endpoint_;
   bool allow_plaintext_;
   int min_ssf_;
+  // The realms a user without one is looked up in, in order: the server
+  // name lowercased (as libsasl2 uses it), then as written if that differs.
+  std::vector<std::string> realms_;
   std::unique_ptr<Conn> conn_;
-  bool used_ = false;  // the current connection has seen a start()
+  size_t conn_realm_ = 0;  // the index in realms_ conn_ was made for
+  bool used_ = false;      // the current connection has seen a start()
+  // The exchange so far, for replaying it in another realm.
+  std::string mechanism_;
+  std::optional<std::string> initial_;
+  std::vector<std::string> responses_;
 };
 
 // "a.b.c.d;port" / "v6addr;port" for libsasl2 from a connected socket's

@@ -366,7 +366,7 @@ void Instance::write_configs() const {
         << "configdirectory: " << s << "/conf\n"
         << "defaultpartition: default\n"
         << "partition-default: " << s << "/spool\n"
-        << "servername: replimail-test\n"
+        << "servername: " << options_.servername << "\n"
         << "admins: " << options_.admins << "\n"
         << "sasl_pwcheck_method: auxprop\n"
         << "sasl_auxprop_plugin: sasldb\n"
@@ -424,7 +424,7 @@ std::string Instance::channel_log_path(const std::string& channel) const {
 std::string Instance::start(std::chrono::seconds timeout) {
   for (const auto& [user, password] : options_.users) {
     auto r = run({"/usr/sbin/saslpasswd2", "-p", "-f", state_dir() + "/etc/sasldb2", "-u",
-                  "replimail-test", "-c", user},
+                  options_.servername, "-c", user},
                  password + "\n");
     if (!r.ok()) return "saslpasswd2 " + user + ": " + r.describe();
   }

@@ -95,6 +95,9 @@ class Instance {
     // SASL users created in the instance's sasldb: userid -> password.
     std::map<std::string, std::string> users = {{"admin", "adminpw"}};
     std::string admins = "admin";
+    // imapd.conf's servername; the sasldb users are made in this realm
+    // (`saslpasswd2 -u <servername>`, as the example configs say).
+    std::string servername = "replimail-test";
     // Extra imapd.conf lines, appended verbatim ("key: value").
     std::vector<std::string> imapd_extra;
     // Service-name -> program args for cyrus.conf SERVICES entries that

@@ -25,6 +25,12 @@ class SaslTest : public ::testing::Test {
     ASSERT_EQ(std::system(cmd.c_str()), 0);
     cmd = "printf hunter2 | saslpasswd2 -p -f " + db + " -u mx.example.test -c bob";
     ASSERT_EQ(std::system(cmd.c_str()), 0);
+    // The realm as an administrator types it (docs: `-u <servername>`), and
+    // as libsasl2 itself spells a default realm (lowercased).
+    cmd = "printf carolpw | saslpasswd2 -p -f " + db + " -u Mail.Example.ORG -c carol";
+    ASSERT_EQ(std::system(cmd.c_str()), 0);
+    cmd = "printf davepw | saslpasswd2 -p -f " + db + " -u mail.example.org -c dave";
+    ASSERT_EQ(std::system(cmd.c_str()), 0);
     auto cfg = Config::parse(
         "sasl_pwcheck_method: auxprop\nsasl_auxprop_plugin: sasldb\nsasl_sasldb_path: " + db +
             "\nsasl_mech_list: PLAIN LOGIN\n",
@@ -152,6 +158,30 @@ TEST_F(SaslTest, ServerNameIsTheDefaultRealm) {
   EXPECT_EQ(host->start("PLAIN", plain("bob", "hunter2")).kind, SaslStep::Kind::kFailed);
   EXPECT_EQ(host->start("PLAIN", plain("bob@mx.example.test", "hunter2")).kind,
             SaslStep::Kind::kOk);
+}
+
+TEST_F(SaslTest, ServerNameWithCapitalsFindsUsersInEitherSpellingOfTheRealm) {
+  auto s = server(true, false, "Mail.Example.ORG");
+  ASSERT_TRUE(s);
+  SaslStep st = s->start("PLAIN", plain("carol", "carolpw"));
+  EXPECT_EQ(st.kind, SaslStep::Kind::kOk) << st.error;
+  EXPECT_EQ(s->username(), "carol");
+  st = s->start("PLAIN", plain("dave", "davepw"));
+  EXPECT_EQ(st.kind, SaslStep::Kind::kOk) << st.error;
+  EXPECT_EQ(s->username(), "dave");
+  // The exchange is replayed in the realm as written, step by step.
+  st = s->start("LOGIN", std::nullopt);
+  ASSERT_EQ(st.kind, SaslStep::Kind::kContinue);
+  ASSERT_EQ(s->step("carol").kind, SaslStep::Kind::kContinue);
+  st = s->step("carolpw");
+  EXPECT_EQ(st.kind, SaslStep::Kind::kOk) << st.error;
+  st = s->start("PLAIN", std::nullopt);
+  ASSERT_EQ(st.kind, SaslStep::Kind::kContinue);
+  EXPECT_EQ(s->step(plain("carol", "carolpw")).kind, SaslStep::Kind::kOk);
+  // Case changes where users are found, not which passwords are right.
+  EXPECT_EQ(s->start("PLAIN", plain("carol", "davepw")).kind, SaslStep::Kind::kFailed);
+  EXPECT_EQ(s->start("PLAIN", plain("mallory", "carolpw")).kind, SaslStep::Kind::kFailed);
+  EXPECT_EQ(s->start("PLAIN", plain("bob", "hunter2")).kind, SaslStep::Kind::kFailed);
 }
 
 TEST(SaslIpPort, NotASocket) { EXPECT_EQ(sasl_ip_port(-1, true), ""); }
