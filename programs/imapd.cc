@@ -55,7 +55,16 @@ struct Imapd {
     imap::SessionOptions opts;
     opts.servername = servername;
     int64_t max = config.get_int("maxmessagesize");
-    if (max > 0) opts.max_literal = static_cast<uint64_t>(max);
+    if (max > 0) opts.max_message = static_cast<uint64_t>(max);
+    // As Cyrus: 0 (or less) is "a large internally-defined limit".
+    auto bytes = [&](const char* key, uint64_t unlimited) {
+      int64_t v = config.get_int(key);
+      return v > 0 ? static_cast<uint64_t>(v) : unlimited;
+    };
+    opts.max_literal = bytes("maxliteral", imap::kMaxInternalLimit);
+    opts.max_command = bytes("maxargssize", imap::kMaxInternalLimit);
+    opts.parse.max_word = bytes("maxword", imap::kMaxInternalLimit);
+    opts.parse.max_quoted = bytes("maxquoted", imap::kMaxInternalLimit);
     opts.tls_available = tls != nullptr;
     opts.secure = implicit_tls || conn.is_unix;
     opts.allow_plaintext = config.get_bool("allowplaintext");

@@ -30,7 +30,7 @@ bool ends_atom(char c) {
 
 class Tokenizer {
  public:
-  explicit Tokenizer(std::string_view in) : in_(in) {}
+  Tokenizer(std::string_view in, const ParseLimits& limits) : in_(in), limits_(limits) {}
 
   bool at_end() const { return pos_ >= in_.size(); }
   char peek() const { return in_[pos_]; }
@@ -41,6 +41,7 @@ class Tokenizer {
     size_t start = pos_;
     while (pos_ < in_.size() && !ends_atom(in_[pos_])) ++pos_;
     if (pos_ == start) return bad("Missing required argument");
+    if (pos_ - start > limits_.max_word) return bad(kWordTooLong);
     return std::string(in_.substr(start, pos_ - start));
   }
 
@@ -90,6 +91,7 @@ class Tokenizer {
         if (c != '\\' && c != '"') return bad("Invalid escape in quoted string");
       }
       v.text.push_back(c);
+      if (v.text.size() > limits_.max_quoted) return bad("[TOOBIG] Quoted value too long");
     }
     return bad("Unterminated quoted string");
   }
@@ -132,12 +134,16 @@ class Tokenizer {
       ++pos_;
     }
     if (pos_ == start) return bad("Invalid character in argument");
+    if (pos_ - start > limits_.max_word) return bad(kWordTooLong);
     Value v;
     v.text.assign(in_.substr(start, pos_ - start));
     return v;
   }
 
+  static constexpr const char* kWordTooLong = "[TOOBIG] Word too long";
+
   std::string_view in_;
+  ParseLimits limits_;
   size_t pos_ = 0;
 };
 
@@ -184,8 +190,9 @@ std::optional<LiteralHeader> trailing_literal(std::string_view line) {
   return h;
 }
 
-Result<Command> parse_command(std::string_view bytes, std::string* tag_out) {
-  Tokenizer t(bytes);
+Result<Command> parse_command(std::string_view bytes, std::string* tag_out,
+                              const ParseLimits& limits) {
+  Tokenizer t(bytes, limits);
   Command cmd;
   size_t sp = bytes.find(' ');
   std::string_view tag = bytes.substr(0, sp);
@@ -224,12 +231,27 @@ Result<Command> parse_command(std::string_view bytes, std::string* tag_out) {
   return cmd;
 }
 
-bool announces_append_message(std::string_view command) {
-  if (!trailing_literal(command)) return false;
+namespace {
+// The command before the literal header it ends with, parsed; nullopt if it
+// ends with none or does not parse.
+std::optional<Command> before_trailing_literal(std::string_view command) {
+  if (!trailing_literal(command)) return std::nullopt;
   size_t open = command.rfind('{');
   if (open > 0 && command[open - 1] == '~') --open;
   auto prefix = parse_command(command.substr(0, open), nullptr);
-  return prefix.ok() && !prefix->uid && prefix->name == "APPEND" && !prefix->args.empty();
+  if (!prefix.ok()) return std::nullopt;
+  return std::move(prefix).value();
+}
+}  // namespace
+
+bool announces_append_message(std::string_view command) {
+  auto prefix = before_trailing_literal(command);
+  return prefix && !prefix->uid && prefix->name == "APPEND" && !prefix->args.empty();
+}
+
+bool announces_append_mailbox(std::string_view command) {
+  auto prefix = before_trailing_literal(command);
+  return prefix && !prefix->uid && prefix->name == "APPEND" && prefix->args.empty();
 }
 
 // ---- Sequence sets ----

@@ -26,13 +26,18 @@
 
 namespace replimail::imap {
 
-// Longest command line (one line, literals excluded) the session accepts.
+// Longest command line (one line, literals excluded) the session accepts;
+// it bounds every atom and quoted string too.
 inline constexpr size_t kMaxLine = 64 * 1024;
 // Deepest nesting of parenthesised lists and of search keys.
 inline constexpr int kMaxNesting = 32;
-// Largest literal held in memory: any literal but an APPEND message (those
-// are streamed to disk and limited by maxmessagesize instead).
-inline constexpr uint64_t kMaxInlineLiteral = 1024 * 1024;
+
+// Cyrus's maxword and maxquoted: the longest atom and quoted string (its
+// contents, unescaped) parse_command() accepts.
+struct ParseLimits {
+  size_t max_word = SIZE_MAX;
+  size_t max_quoted = SIZE_MAX;
+};
 
 // A literal announced at the end of a line: `{n}`, `{n+}` or `~{n}`.
 struct LiteralHeader {
@@ -77,11 +82,16 @@ struct Command {
 // such a literal to a staging file and leaves an empty literal ("{0}") in
 // its place.
 bool announces_append_message(std::string_view command);
+// True if the literal announced at the end of `command` is the mailbox name
+// of an APPEND ("a APPEND {5}"): the messages follow it.
+bool announces_append_mailbox(std::string_view command);
 
 // Parses a whole command (see the header comment). On a syntax error after
 // a valid tag the tag is returned in `*tag_out` so the session can answer
-// "<tag> BAD ..."; otherwise the session answers "* BAD ...".
-Result<Command> parse_command(std::string_view bytes, std::string* tag_out);
+// "<tag> BAD ..."; otherwise the session answers "* BAD ...". An atom or a
+// quoted string over `limits` is a syntax error ("[TOOBIG] ...").
+Result<Command> parse_command(std::string_view bytes, std::string* tag_out,
+                              const ParseLimits& limits = {});
 
 // Case-insensitive ASCII equality.
 bool iequals(std::string_view a, std::string_view b);

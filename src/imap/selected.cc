@@ -147,6 +147,11 @@ Status SelectedMailbox::refresh(const RefreshOptions& opts, std::string* out) {
     if (!st.is_ok()) return st;
     highestmodseq_ = counters->highestmodseq;
   }
+  for (const auto& r : changed) {
+    if (r.expunged()) continue;
+    Status st = announce_new_keywords(r.user_flags, out);
+    if (!st.is_ok()) return st;
+  }
   std::vector<uint32_t> appended;
   for (const auto& r : changed) {
     uint32_t seq = seq_of(r.uid);
@@ -201,6 +206,30 @@ Status SelectedMailbox::refresh(const RefreshOptions& opts, std::string* out) {
     if (!st.is_ok()) return st;
     *out += "* " + std::to_string(exists()) + " EXISTS\r\n";
     *out += "* " + std::to_string(recent_count()) + " RECENT\r\n";
+  }
+  return Status();
+}
+
+Status SelectedMailbox::announce_flags(std::string* out) {
+  auto slots = mbox_->user_flag_slots();
+  if (!slots.ok()) return slots.status();
+  std::string kw;
+  for (const auto& k : *slots) {
+    if (k.empty()) continue;
+    kw += " " + k;
+    announced_keywords_.insert(k);
+  }
+  *out += "* FLAGS (\\Answered \\Flagged \\Draft \\Deleted \\Seen" + kw + ")\r\n";
+  *out += std::string("* OK [PERMANENTFLAGS (") +
+          (readonly_ ? "" : "\\Answered \\Flagged \\Draft \\Deleted \\Seen" + kw + " \\*") +
+          ")] Ok\r\n";
+  return Status();
+}
+
+Status SelectedMailbox::announce_new_keywords(const std::vector<std::string>& keywords,
+                                              std::string* out) {
+  for (const auto& k : keywords) {
+    if (!announced_keywords_.count(k)) return announce_flags(out);
   }
   return Status();
 }

@@ -92,6 +92,16 @@ class SelectedMailbox {
   };
   Status refresh(const RefreshOptions& opts, std::string* out);
 
+  // The untagged FLAGS and PERMANENTFLAGS responses (as SELECT sends them)
+  // for the mailbox's keywords now, appended to `*out`; they count as
+  // announced from then on.
+  Status announce_flags(std::string* out);
+  // RFC 3501 §7.2.6 / RFC 9051 §7.3.5: a client learns of a new keyword
+  // from FLAGS before any FETCH shows it. If `keywords` holds one that was
+  // not announced yet, appends the FLAGS and PERMANENTFLAGS responses to
+  // `*out`.
+  Status announce_new_keywords(const std::vector<std::string>& keywords, std::string* out);
+
   // Changes the user's \Seen on `uids` (the seen state, for non-owners).
   Status set_seen(store::Instance& instance, const std::vector<uint32_t>& uids, bool seen);
   // Replaces the view of `uid` after the session changed it itself.
@@ -117,7 +127,8 @@ class SelectedMailbox {
   uint64_t highestmodseq_ = 0;
   std::vector<MessageView> msgs_;
   std::set<uint32_t> pending_expunge_;
-  std::set<uint32_t> seen_uids_;  // non-owner seen state
+  std::set<uint32_t> seen_uids_;              // non-owner seen state
+  std::set<std::string> announced_keywords_;  // in the last FLAGS response
 };
 
 }  // namespace replimail::imap

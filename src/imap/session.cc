@@ -3,6 +3,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "imap/format.h"
 #include "store/autocreate.h"
 #include "store/mboxname.h"
@@ -23,6 +25,7 @@ Session::Session(store::Instance& instance, SaslFactory sasl, SessionOptions opt
       sasl_factory_(std::move(sasl)),
       options_(std::move(options)),
       ns_(options_.ns, "", false) {
+  reader_.set_limits(reader_limits());
   reply("* OK [CAPABILITY " + capabilities() + "] " + options_.servername +
         " replimail IMAP server ready");
 }
@@ -38,97 +41,74 @@ void Session::reply(std::string_view line) {
 
 void Session::feed(std::string_view bytes) {
   while (!bytes.empty() && state_ != State::kLogout && !starttls_pending_) {
-    if (skip_left_ > 0) {
-      size_t n = static_cast<size_t>(std::min<uint64_t>(skip_left_, bytes.size()));
-      skip_left_ -= n;
-      bytes.remove_prefix(n);
-      continue;
-    }
-    if (literal_left_ > 0) {
-      size_t n = static_cast<size_t>(std::min<uint64_t>(literal_left_, bytes.size()));
-      if (!staging_) {
-        pending_.append(bytes.substr(0, n));
-      } else {
-        StagedLiteral& m = staged_.back();
-        m.check.feed(bytes.substr(0, n));
-        if (m.file && staging_status_.is_ok()) staging_status_ = m.file->write(bytes.substr(0, n));
-      }
-      literal_left_ -= n;
-      bytes.remove_prefix(n);
-      if (literal_left_ == 0 && staging_) end_message_literal();
-      continue;
-    }
-    size_t nl = bytes.find('\n');
-    if (nl == std::string_view::npos) {
-      if (!discarding_line_) line_.append(bytes);
-      if (line_.size() > kMaxLine) {
-        discarding_line_ = true;
-        line_.clear();
-      }
-      return;
-    }
-    if (!discarding_line_) line_.append(bytes.substr(0, nl));
-    bytes.remove_prefix(nl + 1);
-    std::string line = std::exchange(line_, {});
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (drop_rest_) {
-      // The tail of a refused command: skip it, and any literal it announces.
-      auto lit = trailing_literal(line);
-      drop_rest_ = lit && !lit->synchronising;
-      if (drop_rest_) skip_left_ = lit->size;
-      continue;
-    }
-    if (discarding_line_ || line.size() > kMaxLine) {
-      discarding_line_ = false;
-      reset_command();
-      reply("* BAD Line too long");
-      continue;
-    }
-    handle_line(line);
+    reader_.set_raw_lines(state_ == State::kAuthenticating || state_ == State::kIdle);
+    bytes.remove_prefix(reader_.feed(bytes, *this));
   }
 }
 
-void Session::handle_line(std::string_view line) {
+ReaderLimits Session::reader_limits() const {
+  ReaderLimits l;
+  l.line = kMaxLine;
+  if (state_ == State::kNotAuthenticated || state_ == State::kAuthenticating) {
+    l.literal = std::min(kMaxPreauthLiteral, options_.max_literal);
+    l.message = kMaxPreauthLiteral;
+    l.command = kMaxLine;
+  } else {
+    l.literal = options_.max_literal;
+    l.message = options_.max_message;
+    l.command = options_.max_command;
+  }
+  return l;
+}
+
+void Session::command(std::string_view bytes) {
+  execute(bytes);
+  drop_staged();
+}
+
+void Session::raw_line(std::string_view line) {
   if (state_ == State::kAuthenticating) return auth_response(line);
-  if (state_ == State::kIdle) return idle_line(line);
-  pending_ += line;
-  if (auto lit = trailing_literal(line)) {
-    bool message = announces_append_message(pending_);
-    if (lit->size > (message ? options_.max_literal : kMaxInlineLiteral)) {
-      std::string tag = pending_.substr(0, pending_.find(' '));
-      reset_command();
-      if (!lit->synchronising) skip_left_ = lit->size;
-      // The rest of the command follows the literal on a line of its own.
-      drop_rest_ = !lit->synchronising;
-      reply((tag.empty() ? "*" : tag) + " NO [TOOBIG] Literal too large");
-      return;
-    }
-    if (lit->synchronising) reply("+ go ahead");
-    if (message) return begin_message_literal(lit->size, lit->binary);
-    pending_ += "\r\n";
-    literal_left_ = lit->size;
-    return;
+  idle_line(line);
+}
+
+void Session::go_ahead() { reply("+ go ahead"); }
+
+void Session::refused(std::string_view tag, CommandReader::Refusal why, bool synchronising) {
+  drop_staged();
+  const char* text = "";
+  switch (why) {
+    case CommandReader::Refusal::kLineTooLong:
+      return reply("* BAD Line too long");
+    case CommandReader::Refusal::kLiteralTooLarge:
+      text = "[TOOBIG] Literal size exceeds fixed limit";
+      break;
+    case CommandReader::Refusal::kMessageTooLarge:
+      text = "[TOOBIG] Message size exceeds fixed limit";
+      break;
+    case CommandReader::Refusal::kCommandTooLarge:
+      text = "[TOOBIG] Command arguments total size exceeds fixed limit";
+      break;
   }
-  finish_command();
+  std::string who = tag.empty() ? "*" : std::string(tag);
+  if (state_ != State::kNotAuthenticated) return reply(who + " NO " + text);
+  reply(who + " BAD " + text + " before login");
+  if (!synchronising) {
+    // The client is sending it anyway: end the connection instead of reading
+    // what an unauthenticated peer pushes.
+    reply(std::string("* BYE ") + text);
+    state_ = State::kLogout;
+  }
 }
 
-void Session::finish_command() {
-  std::string command = std::exchange(pending_, {});
-  execute(command);
-  reset_command();
-}
-
-void Session::reset_command() {
-  pending_.clear();
+void Session::drop_staged() {
   staged_.clear();
   staging_status_ = Status();
-  staging_ = false;
-  literal_left_ = 0;
+  staging_partition_.clear();
 }
 
 void Session::execute(std::string_view bytes) {
   std::string tag;
-  auto cmd = parse_command(bytes, &tag);
+  auto cmd = parse_command(bytes, &tag, options_.parse);
   if (!cmd.ok()) {
     reply((tag.empty() ? "*" : tag) + " BAD " + cmd.status().message());
     return;
@@ -144,9 +124,11 @@ void Session::dispatch(const Command& cmd) {
   if (n == "CAPABILITY") return cmd_capability(cmd);
   if (n == "NOOP") return tagged(cmd, "OK", "Completed");
   if (n == "LOGOUT") {
+    // RFC 3501 §6.1.3: after BYE only the tagged OK. The state changes
+    // first so that tagged() reports no more changes of the mailbox.
+    state_ = State::kLogout;
     reply("* BYE LOGOUT received");
     tagged(cmd, "OK", "Completed");
-    state_ = State::kLogout;
     return;
   }
   if (n == "ID") return cmd_id(cmd);
@@ -361,6 +343,7 @@ void Session::login_done(const std::string& user) {
   is_admin_ = instance_.config().is_admin(user);
   ns_ = Namespace(options_.ns, user, is_admin_);
   state_ = State::kAuthenticated;
+  reader_.set_limits(reader_limits());
   spdlog::info("imap: login: {}{}", user, is_admin_ ? " (admin)" : "");
   if (!is_admin_ && store::autocreate_on_login(instance_.config())) {
     // Cyrus's imapd creates a missing INBOX at login (autocreate_quota >= 0);
@@ -390,8 +373,8 @@ void Session::tls_started() {
   options_.secure = true;
   sasl_.reset();
   // Anything the client pipelined before the handshake is discarded.
-  line_.clear();
-  reset_command();
+  reader_.reset();
+  drop_staged();
 }
 
 void Session::cmd_enable(const Command& cmd) {

@@ -7,15 +7,17 @@
 // handshake when wants_starttls() turns true, then calls tls_started()), so
 // a whole conversation can be unit-tested as a transcript.
 //
-// Framing: a command line ending in a literal `{n}` waits for n bytes (after
-// "+ go ahead" for a synchronising literal), then for the rest of the line;
-// the assembled command goes to parse_command(). An APPEND's message
-// literals are not assembled but streamed, as they arrive, to staging files
-// on the target mailbox's partition (so a 50 MB message never sits in
-// memory); the command then carries an empty literal in each one's place.
-// Lines over kMaxLine, message literals over SessionOptions::max_literal and
-// other literals over kMaxInlineLiteral get NO [TOOBIG] (the literal's bytes
-// are skipped, non-synchronising ones included), and the session carries on.
+// Framing is a CommandReader's: the assembled command goes to
+// parse_command(). An APPEND's message literals are not assembled but
+// streamed, as they arrive, to staging files on the target mailbox's
+// partition (so a 50 MB message never sits in memory); the command then
+// carries an empty literal in each one's place. After login, lines over
+// kMaxLine, message literals over max_message, other literals over
+// max_literal and commands over max_command get NO [TOOBIG] (a refused
+// non-synchronising literal's bytes are skipped), and the session carries
+// on. Before login every literal is limited to kMaxPreauthLiteral and a
+// command to kMaxLine, and a refused literal gets BAD; a non-synchronising
+// one also ends the connection (BYE), as Cyrus does, rather than being read.
 //
 // Every change goes through store::Instance (so the sync log records it);
 // every mailbox access is checked against the mailbox's ACL.
@@ -32,6 +34,7 @@
 #include <string_view>
 #include <vector>
 
+#include "imap/command_reader.h"
 #include "imap/message_check.h"
 #include "imap/namespace.h"
 #include "imap/parser.h"
@@ -41,10 +44,23 @@
 
 namespace replimail::imap {
 
+// Before login: the largest literal (RFC 7888's LITERAL- bound).
+inline constexpr uint64_t kMaxPreauthLiteral = 4096;
+// What a size option of 0 ("unlimited" in Cyrus: a large internal limit)
+// stands for: the most a command may hold in memory.
+inline constexpr uint64_t kMaxInternalLimit = 16 * 1024 * 1024;
+
 struct SessionOptions {
   std::string servername = "localhost";
-  // Largest literal accepted (APPEND included); Cyrus's maxmessagesize.
-  uint64_t max_literal = 64 * 1024 * 1024;
+  // Largest APPEND message (streamed to disk); Cyrus's maxmessagesize.
+  uint64_t max_message = 64 * 1024 * 1024;
+  // Largest other literal (held in memory); Cyrus's maxliteral.
+  uint64_t max_literal = 128 * 1024;
+  // Largest command held in memory, lines and literals (APPEND messages
+  // excepted); Cyrus's maxargssize.
+  uint64_t max_command = kMaxInternalLimit;
+  // Cyrus's maxword and maxquoted (a line bounds both to kMaxLine anyway).
+  ParseLimits parse;
   // STARTTLS may be offered (a certificate is configured).
   bool tls_available = false;
   // The connection is already encrypted (imaps) or local.
@@ -58,7 +74,7 @@ struct SessionOptions {
 // is encrypted (called again after STARTTLS).
 using SaslFactory = std::function<std::unique_ptr<net::SaslServer>(bool secure)>;
 
-class Session {
+class Session : private CommandReader::Sink {
  public:
   // The states of a connection; every transition happens in session.cc.
   enum class State {
@@ -72,7 +88,7 @@ class Session {
 
   // The greeting is queued at once.
   Session(store::Instance& instance, SaslFactory sasl, SessionOptions options);
-  ~Session();
+  ~Session() override;
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
@@ -90,23 +106,25 @@ class Session {
   void tls_started();
 
  private:
-  // ---- framing (session.cc) ----
-  void handle_line(std::string_view line);
+  // ---- framing (session.cc): what the CommandReader delivers ----
+  void command(std::string_view bytes) override;
+  void raw_line(std::string_view line) override;
+  void go_ahead() override;
+  void refused(std::string_view tag, CommandReader::Refusal why, bool synchronising) override;
+  // Streams a message literal of `size` bytes (a literal8 if `binary`) for
+  // the APPEND in `command_so_far` to a staging file (session_append.cc).
+  void message_begin(std::string_view command_so_far, uint64_t size, bool binary) override;
+  void message_data(std::string_view bytes) override;
+  void message_end() override;
+  ReaderLimits reader_limits() const;
   void execute(std::string_view bytes);
   void dispatch(const Command& cmd);
   void reply(std::string_view line);
   void tagged(const Command& cmd, std::string_view status, std::string_view text);
   void tagged_error(const Command& cmd, const Status& st);
   std::string capabilities() const;
-  // A command is complete: run it, then drop its staged messages.
-  void finish_command();
-  // Starts streaming a message literal of `size` bytes (a literal8 if
-  // `binary`) for the APPEND assembled so far in pending_
-  // (session_append.cc).
-  void begin_message_literal(uint64_t size, bool binary);
-  void end_message_literal();
-  // Forgets a partly read command (its staged messages included).
-  void reset_command();
+  // Forgets the current command's staged messages.
+  void drop_staged();
 
   // ---- connection and authentication (session.cc) ----
   void cmd_capability(const Command& cmd);
@@ -170,23 +188,18 @@ class Session {
   State state_before_idle_ = State::kAuthenticated;
 
   std::string out_;
-  // Framing.
-  std::string pending_;           // the command assembled so far
-  uint64_t literal_left_ = 0;     // bytes of a literal still to read into pending_
-  uint64_t skip_left_ = 0;        // bytes of a refused literal still to discard
-  bool discarding_line_ = false;  // the current line went over kMaxLine
-  bool drop_rest_ = false;        // the next line ends a refused command
-  std::string line_;              // a line not yet terminated
+  CommandReader reader_;
   // The current command's APPEND messages, in order; the literal being read
-  // goes to the last one while `staging_`. A null file or a non-OK
-  // `staging_status_` means staging failed and the APPEND will answer NO.
+  // goes to the last one. A null file or a non-OK `staging_status_` means
+  // staging failed and the APPEND will answer NO. `staging_partition_` is
+  // the target's partition, looked up at the first message.
   struct StagedLiteral {
     std::unique_ptr<store::StagedMessage> file;
     MessageCheck check;
   };
   std::vector<StagedLiteral> staged_;
   Status staging_status_;
-  bool staging_ = false;
+  std::string staging_partition_;
 
   std::string userid_;
   bool is_admin_ = false;

@@ -45,28 +45,24 @@ struct AppendItem {
 
 }  // namespace
 
-void Session::begin_message_literal(uint64_t size, bool binary) {
-  // pending_ ends with the literal's header; an empty literal stands in for
-  // the message in the command that parse_command() will see.
-  size_t open = pending_.rfind('{');
-  if (open > 0 && pending_[open - 1] == '~') --open;
-  pending_.resize(open);
-  pending_ += "{0}\r\n";
+void Session::message_begin(std::string_view command_so_far, uint64_t /*size*/, bool binary) {
   std::unique_ptr<store::StagedMessage> msg;
   // Before login nothing touches the disk: the bytes are discarded and the
   // command refused when complete.
   if (state_ == State::kAuthenticated || state_ == State::kSelected) {
-    // Staged on the target's partition, so the append is a hard link.
-    std::string partition;
-    auto prefix = parse_command(pending_, nullptr);
-    if (prefix.ok() && !prefix->args.empty()) {
-      auto name = mailbox_arg(prefix->args[0]);
-      if (name.ok()) {
-        auto e = instance_.lookup(*name);
-        if (e.ok()) partition = e->partition;
+    // Staged on the target's partition, so the append is a hard link. The
+    // mailbox is looked up once per command, at its first message.
+    if (staged_.empty()) {
+      auto prefix = parse_command(command_so_far, nullptr, options_.parse);
+      if (prefix.ok() && !prefix->args.empty()) {
+        auto name = mailbox_arg(prefix->args[0]);
+        if (name.ok()) {
+          auto e = instance_.lookup(*name);
+          if (e.ok()) staging_partition_ = e->partition;
+        }
       }
     }
-    auto staged = instance_.stage_message(partition);
+    auto staged = instance_.stage_message(staging_partition_);
     if (staged.ok()) {
       msg = std::move(staged).value();
     } else if (staging_status_.is_ok()) {
@@ -74,13 +70,15 @@ void Session::begin_message_literal(uint64_t size, bool binary) {
     }
   }
   staged_.push_back({std::move(msg), MessageCheck(binary)});
-  staging_ = true;
-  literal_left_ = size;
-  if (size == 0) end_message_literal();
 }
 
-void Session::end_message_literal() {
-  staging_ = false;
+void Session::message_data(std::string_view bytes) {
+  StagedLiteral& m = staged_.back();
+  m.check.feed(bytes);
+  if (m.file && staging_status_.is_ok()) staging_status_ = m.file->write(bytes);
+}
+
+void Session::message_end() {
   StagedLiteral& m = staged_.back();
   if (m.file && staging_status_.is_ok()) staging_status_ = m.file->finish();
 }

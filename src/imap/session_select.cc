@@ -67,13 +67,11 @@ void Session::cmd_select(const Command& cmd) {
   if (!sel.ok()) return tagged_error(cmd, sel.status());
   selected_ = std::move(sel).value();
   state_ = State::kSelected;
-  std::vector<std::string> keywords;
-  if (auto slots = selected_->mailbox().user_flag_slots(); slots.ok()) keywords = *slots;
-  std::string kw;
-  for (const auto& k : keywords) kw += " " + k;
-  reply("* FLAGS (\\Answered \\Flagged \\Draft \\Deleted \\Seen" + kw + ")");
-  reply(std::string("* OK [PERMANENTFLAGS (") +
-        (examine ? "" : "\\Answered \\Flagged \\Draft \\Deleted \\Seen" + kw + " \\*") + ")] Ok");
+  if (Status st = selected_->announce_flags(&out_); !st.is_ok()) {
+    selected_.reset();
+    state_ = State::kAuthenticated;
+    return tagged_error(cmd, st);
+  }
   reply("* " + std::to_string(selected_->exists()) + " EXISTS");
   reply("* " + std::to_string(selected_->recent_count()) + " RECENT");
   for (uint32_t seq = 1; seq <= selected_->exists(); ++seq) {
@@ -245,6 +243,10 @@ void Session::cmd_store(const Command& cmd) {
   for (auto* list : {&seen_on, &seen_off}) {
     if (list->empty()) continue;
     Status st = selected_->set_seen(instance_, *list, list == &seen_on);
+    if (!st.is_ok()) return tagged_error(cmd, st);
+  }
+  if (req->op != StoreRequest::Op::kRemove) {
+    Status st = selected_->announce_new_keywords(keywords, &out_);
     if (!st.is_ok()) return tagged_error(cmd, st);
   }
   for (uint32_t seq : seqs) {

@@ -10,7 +10,10 @@
 //  - the typed parsers (sequence sets, FETCH, STORE, SEARCH, dates) accept
 //    the arguments without crashing; a sequence set printed back parses to
 //    the same ranges; a date-time formatted back parses to the same instant;
-//  - a literal the framing would stream as an APPEND message is a literal.
+//  - a literal the framing would stream as an APPEND message is a literal;
+//  - the command reader, fed the input in two pieces under small limits,
+//    never holds more than its limits allow, and every command it hands
+//    over is within them.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -19,6 +22,7 @@
 #include <string_view>
 #include <vector>
 
+#include "imap/command_reader.h"
 #include "imap/parser.h"
 
 namespace {
@@ -113,11 +117,50 @@ void check_typed(const Command& cmd) {
   }
 }
 
+constexpr ReaderLimits kSmall = {/*line=*/64, /*literal=*/32, /*message=*/48, /*command=*/128};
+
+// Checks what the reader hands over against kSmall.
+class CheckingSink : public CommandReader::Sink {
+ public:
+  void command(std::string_view bytes) override { require(bytes.size() <= kSmall.command); }
+  void raw_line(std::string_view) override { require(false); }
+  void go_ahead() override {}
+  void message_begin(std::string_view so_far, uint64_t size, bool) override {
+    require(size <= kSmall.message && so_far.size() <= kSmall.command + 8);
+    left_ = size;
+  }
+  void message_data(std::string_view bytes) override {
+    require(bytes.size() <= left_);
+    left_ -= bytes.size();
+  }
+  void message_end() override { require(left_ == 0); }
+  void refused(std::string_view, CommandReader::Refusal, bool) override {}
+
+ private:
+  uint64_t left_ = 0;
+};
+
+void check_reader(std::string_view data) {
+  CommandReader reader(kSmall);
+  CheckingSink sink;
+  std::string_view parts[] = {data.substr(0, data.size() / 2), data.substr(data.size() / 2)};
+  for (std::string_view part : parts) {
+    while (!part.empty()) {
+      size_t used = reader.feed(part, sink);
+      require(used > 0 && used <= part.size());
+      part.remove_prefix(used);
+      require(reader.held() <= kSmall.command + kSmall.line + 1);
+    }
+  }
+  require(reader.bytes_examined() <= 8 * data.size() + 64);
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
   std::string_view data(reinterpret_cast<const char*>(bytes), size);
   if (announces_append_message(data)) require(trailing_literal(data).has_value());
+  check_reader(data);
 
   std::string tag = "unset";
   auto cmd = parse_command(data, &tag);

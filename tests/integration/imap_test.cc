@@ -93,6 +93,35 @@ TEST(Imap, BadInputGetsNoOrBadAndTheConnectionStays) {
   run_cases(inst, {"bad_input"});
 }
 
+TEST(Imap, NothingAfterByeAndNewKeywordsAnnouncedBeforeFetch) {
+  Instance inst(imap_options());
+  ASSERT_EQ(inst.start(), "");
+  create_users(inst);
+  run_cases(inst, {"response_order"});
+}
+
+TEST(Imap, ServernameWithCapitalsStillLetsUsersLogIn) {
+  auto o = imap_options();
+  o.servername = "Mail.Example.ORG";
+  Instance inst(o);
+  ASSERT_EQ(inst.start(), "");
+  create_users(inst);
+  run_cases(inst, {"login"});
+}
+
+TEST(Imap, LargeLiteralsAreRefusedAndNeverAccumulate) {
+  auto o = imap_options();
+  o.imapd_extra = {"maxliteral: 1048576", "maxargssize: 8388608"};
+  Instance inst(o);
+  ASSERT_EQ(inst.start(), "");
+  create_users(inst);
+  auto r = inst.python("imap_cases.py",
+                       {"--port", std::to_string(inst.port("imap")), "--master-pid",
+                        std::to_string(inst.master_pid()), "--case", "hostile_literals"});
+  EXPECT_TRUE(r.ok()) << r.describe();
+  EXPECT_EQ(r.out.rfind("ok ", 0), 0u) << r.out;
+}
+
 TEST(Imap, MultiappendAndRecent) {
   Instance inst(imap_options());
   ASSERT_EQ(inst.start(), "");

@@ -9,6 +9,7 @@ Prints one line per failed check and exits 1 if any failed; prints
 """
 import argparse
 import imaplib
+import os
 import socket
 import ssl
 import sys
@@ -454,6 +455,182 @@ def case_tls(a):
     c.logout()
 
 
+def lines_until(f, tag):
+    """Reads response lines up to and including the one tagged `tag`."""
+    out = []
+    while True:
+        line = f.readline()
+        if not line:
+            return out
+        out.append(line.rstrip(b"\r\n"))
+        if line.startswith(tag.encode() + b" "):
+            return out
+
+
+def first_index(lines, prefix):
+    for i, line in enumerate(lines):
+        if line.startswith(prefix):
+            return i
+    return -1
+
+
+def case_login(a):
+    """LOGIN of every harness user, then SELECT: the realm is the servername."""
+    for user in ("alice", "bob", "admin"):
+        c = connect(a.port, user)
+        ok(c.select("INBOX" if user != "admin" else "user/alice"), "select as " + user)
+        c.logout()
+
+
+def imapd_workers(master_pid):
+    """PIDs of the imapd processes under master (read from /proc)."""
+    children = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        if fields[0] != "Z":
+            children.setdefault(int(fields[1]), []).append(int(d))
+    out, todo = [], [master_pid]
+    while todo:
+        pid = todo.pop()
+        for child in children.get(pid, []):
+            todo.append(child)
+            try:
+                with open("/proc/%d/comm" % child) as f:
+                    if f.read().strip() == "imapd":
+                        out.append(child)
+            except OSError:
+                pass
+    return out
+
+
+def status_kib(pid, field):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def case_hostile_literals(a):
+    """Large literals before and after login: clear refusals, and the
+    worker's peak memory (VmHWM) stays near where it started."""
+    mib = 1024 * 1024
+    workers = imapd_workers(a.master_pid)
+    check(workers, "imapd workers under master %d" % a.master_pid)
+    start = max([status_kib(p, "VmRSS") for p in workers] + [0])
+
+    # Before login, a synchronising literal over the bound is not invited.
+    s, f = raw(a.port)
+    s.sendall(b"s1 LOGIN {1048576}\r\n")
+    r = lines_until(f, "s1")
+    check(r and r[-1].startswith(b"s1 BAD [TOOBIG]") and not any(l.startswith(b"+") for l in r),
+          "sync literal before login %r" % r)
+    s.sendall(b"s2 NOOP\r\n")
+    check(lines_until(f, "s2")[-1:] == [b"s2 OK Completed"], "usable after refusal")
+    # A pushed one ends the connection: it is refused on its header, before
+    # any of its bytes (the reply is read before they are sent).
+    s.sendall(b"m1 NOOP {1048576+}\r\n")
+    r = lines_until(f, "m1")
+    check(r and r[-1].startswith(b"m1 BAD [TOOBIG] Literal size"), "pushed literal before login %r" % r)
+    bye = f.readline()
+    check(bye.startswith(b"* BYE [TOOBIG]"), "BYE after pushed literal %r" % bye)
+    check(f.readline() == b"", "closed after BYE")
+    s.close()
+    # Small literals, but more than a command may hold before login (64 KiB):
+    # refused at the header of the one that would pass the bound.
+    s, f = raw(a.port)
+    s.sendall(b"m2 NOOP")
+    for _ in range(16):
+        s.sendall(b" {4000+}\r\n" + b"x" * 4000)
+    s.sendall(b" {4000+}\r\n")
+    r = lines_until(f, "m2")
+    check(r and r[-1].startswith(b"m2 BAD [TOOBIG] Command arguments total size"),
+          "many literals before login %r" % r)
+    check(f.readline().startswith(b"* BYE [TOOBIG]"), "BYE after many literals")
+    s.close()
+
+    # After login: literals are bounded by maxliteral, a command by
+    # maxargssize; over them, NO and the bytes are skipped, not kept.
+    s, f = raw(a.port)
+    s.sendall(b"l1 LOGIN alice alicepw\r\n")
+    check(lines_until(f, "l1")[-1].startswith(b"l1 OK"), "login")
+    s.sendall(b"p1 NOOP {1048576+}\r\n")
+    for _ in range(127):
+        s.sendall(b"x" * mib + b" {1048576+}\r\n")
+    s.sendall(b"x" * mib + b"\r\np2 NOOP {2097152+}\r\n" + b"y" * (2 * mib) + b"\r\n")
+    r = lines_until(f, "p1")
+    check(r and r[-1].startswith(b"p1 NO [TOOBIG] Command arguments total size exceeds"),
+          "128 MiB command after login %r" % r)
+    r = lines_until(f, "p2")
+    check(r and r[-1].startswith(b"p2 NO [TOOBIG] Literal size exceeds fixed limit"),
+          "literal over maxliteral %r" % r)
+    s.sendall(b"p3 NOOP\r\n")
+    check(lines_until(f, "p3")[-1:] == [b"p3 OK Completed"], "usable after refusals")
+    peak = max([status_kib(p, "VmHWM") for p in imapd_workers(a.master_pid)] + [0])
+    # maxargssize is 8 MiB: one command's bytes, a copy while it grows, and
+    # slack; 128 MiB were sent.
+    check(peak - start < 40 * 1024, "imapd peak RSS %d KiB, started at %d KiB" % (peak, start))
+    s.close()
+
+
+def case_response_order(a):
+    """RFC 3501 §6.1.3 and §7.2.6, checked line by line on raw sockets:
+    nothing but the tagged OK after BYE, and a new keyword announced by
+    FLAGS (and PERMANENTFLAGS) before any FETCH shows it."""
+    b = connect(a.port, "bob")
+    for _ in range(2):
+        ok(b.append("INBOX", None, None, MESSAGE), "append for order")
+    s, f = raw(a.port)
+    s.sendall(b"o1 LOGIN bob bobpw\r\no2 SELECT INBOX\r\n")
+    lines_until(f, "o1")
+    sel = lines_until(f, "o2")
+    check(any(l.startswith(b"o2 OK") for l in sel), "select %r" % sel)
+
+    s.sendall(b"o3 STORE 1 +FLAGS ($Label1)\r\n")
+    r = lines_until(f, "o3")
+    flags, perm = first_index(r, b"* FLAGS ("), first_index(r, b"* OK [PERMANENTFLAGS (")
+    fetch = first_index(r, b"* 1 FETCH (FLAGS (")
+    check(fetch >= 0 and b"$Label1" in r[fetch], "own STORE FETCH %r" % r)
+    check(0 <= flags < perm < fetch, "own new keyword: FLAGS, PERMANENTFLAGS, FETCH %r" % r)
+    check(flags >= 0 and b"$Label1" in r[flags] and b"$Label1" in r[perm],
+          "own new keyword in FLAGS and PERMANENTFLAGS %r" % r)
+    s.sendall(b"o4 STORE 2 +FLAGS ($Label1)\r\n")
+    r = lines_until(f, "o4")
+    check(first_index(r, b"* FLAGS") < 0, "a known keyword is not announced again %r" % r)
+
+    # Another session adds a keyword: announced at the next NOOP, first.
+    ok(b.select("INBOX"), "select in second session")
+    ok(b.store("1", "+FLAGS", "($Label2)"), "second session adds $Label2")
+    s.sendall(b"o5 NOOP\r\n")
+    r = lines_until(f, "o5")
+    flags, fetch = first_index(r, b"* FLAGS ("), first_index(r, b"* 1 FETCH (")
+    check(fetch >= 0 and b"$Label2" in r[fetch], "other session's FETCH %r" % r)
+    check(0 <= flags < fetch and b"$Label2" in r[flags],
+          "other session's new keyword: FLAGS before FETCH %r" % r)
+
+    # Pending changes of the selected mailbox are not reported after BYE.
+    ok(b.append("INBOX", None, None, MESSAGE), "append before logout")
+    ok(b.store("1", "+FLAGS", "(\\Flagged)"), "store before logout")
+    s.sendall(b"o6 LOGOUT\r\n")
+    r = lines_until(f, "o6")
+    bye = first_index(r, b"* BYE")
+    check(bye >= 0 and r[bye + 1:] == [r[-1]] and r[-1].startswith(b"o6 OK"),
+          "after BYE only the tagged OK %r" % r)
+    check(f.readline() == b"", "connection closed after LOGOUT")
+    s.close()
+    b.logout()
+
+
 CASES = {
     "basic": case_basic,
     "mailboxes": case_mailboxes,
@@ -465,16 +642,20 @@ CASES = {
     "tls": case_tls,
     "big_append": case_big_append,
     "delete_user": case_delete_user,
+    "response_order": case_response_order,
+    "login": case_login,
+    "hostile_literals": case_hostile_literals,
 }
 
 # Cases that need a configuration of their own; run only when named.
-SPECIAL = ("tls", "big_append", "delete_user")
+SPECIAL = ("tls", "big_append", "delete_user", "response_order", "hostile_literals")
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--tls-port", type=int, default=0)
+    ap.add_argument("--master-pid", type=int, default=0)
     ap.add_argument("--case", action="append")
     a = ap.parse_args()
     for name in a.case or [n for n in CASES if n not in SPECIAL]:

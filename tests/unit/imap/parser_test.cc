@@ -275,6 +275,21 @@ TEST(SearchTest, Errors) {
   }
 }
 
+TEST(ParserTest, WordAndQuotedLimits) {
+  ParseLimits l;
+  l.max_word = 5;
+  l.max_quoted = 4;
+  EXPECT_TRUE(parse_command("a LOGIN alice \"pass\"", nullptr, l).ok());
+  auto r = parse_command("a LOGIN alices x", nullptr, l);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(), "[TOOBIG] Word too long");
+  r = parse_command("a LOGIN x \"passw\"", nullptr, l);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(), "[TOOBIG] Quoted value too long");
+  // Literals have limits of their own (maxliteral, in the reader).
+  EXPECT_TRUE(parse_command("a LOGIN {6}\r\nalices x", nullptr, l).ok());
+}
+
 }  // namespace
 }  // namespace replimail::imap
 

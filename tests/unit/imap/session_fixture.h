@@ -77,7 +77,7 @@ class SessionTest : public ::testing::Test {
   }
 
   std::unique_ptr<Session> session(SessionOptions o = {}) {
-    o.max_literal = 1000;
+    o.max_message = 1000;
     auto s = std::make_unique<Session>(
         *instance_, [](bool) { return std::make_unique<FakeSasl>(); }, o);
     s->take_output();

@@ -12,6 +12,7 @@ namespace {
 using test::FakeSasl;
 using test::kMessage;
 using test::SessionTest;
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -253,6 +254,101 @@ TEST_F(SessionTest, CondstoreAndQresync) {
   out = run(*s, "f SELECT INBOX (QRESYNC (" + validity + " 1))\r\n");
   EXPECT_THAT(out, HasSubstr("* OK [CLOSED]"));
   EXPECT_THAT(out, HasSubstr("* VANISHED (EARLIER) 1"));
+}
+
+// Untagged responses of one reply, in order, without their line ends.
+std::vector<std::string> reply_lines(const std::string& out) {
+  std::vector<std::string> lines;
+  size_t pos = 0;
+  while (pos < out.size()) {
+    size_t end = out.find("\r\n", pos);
+    if (end == std::string::npos) end = out.size();
+    lines.push_back(out.substr(pos, end - pos));
+    pos = end + 2;
+  }
+  return lines;
+}
+
+TEST_F(SessionTest, LogoutSendsOnlyTheTaggedOkAfterBye) {
+  auto a = login("alice");
+  auto b = login("alice");
+  run(*b, append_cmd("a", "INBOX", kMessage));
+  run(*a, "1 SELECT INBOX\r\n");
+  run(*b, append_cmd("b", "INBOX", kMessage));
+  run(*b, "c SELECT INBOX\r\nd STORE 1 +FLAGS (\\Flagged)\r\n");
+  EXPECT_THAT(reply_lines(run(*a, "2 LOGOUT\r\n")),
+              ElementsAre("* BYE LOGOUT received", "2 OK Completed"));
+  EXPECT_TRUE(a->closed());
+}
+
+TEST_F(SessionTest, NewKeywordIsAnnouncedBeforeTheFetchThatShowsIt) {
+  auto a = login("alice");
+  run(*a, append_cmd("a", "INBOX", kMessage));
+  run(*a, append_cmd("b", "INBOX", kMessage));
+  run(*a, "1 SELECT INBOX\r\n");
+  EXPECT_THAT(reply_lines(run(*a, "2 STORE 1 +FLAGS ($Label1)\r\n")),
+              ElementsAre("* FLAGS (\\Answered \\Flagged \\Draft \\Deleted \\Seen $Label1)",
+                          "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Draft \\Deleted "
+                          "\\Seen $Label1 \\*)] Ok",
+                          "* 1 FETCH (FLAGS (\\Recent $Label1))", "2 OK Completed"));
+  // Known now: not announced again.
+  EXPECT_THAT(reply_lines(run(*a, "3 STORE 2 +FLAGS ($Label1)\r\n")),
+              ElementsAre("* 2 FETCH (FLAGS (\\Recent $Label1))", "3 OK Completed"));
+
+  // Another session's new keyword comes with the next refresh, FLAGS first.
+  auto b = login("alice");
+  run(*b, "1 SELECT INBOX\r\n2 STORE 2 +FLAGS ($Label2)\r\n");
+  auto lines = reply_lines(run(*a, "4 NOOP\r\n"));
+  ASSERT_EQ(lines.size(), 4u) << ::testing::PrintToString(lines);
+  EXPECT_EQ(lines[0], "* FLAGS (\\Answered \\Flagged \\Draft \\Deleted \\Seen $Label1 $Label2)");
+  EXPECT_THAT(lines[1], HasSubstr("PERMANENTFLAGS"));
+  EXPECT_EQ(lines[2], "* 2 FETCH (FLAGS (\\Recent $Label1 $Label2))");
+}
+
+TEST_F(SessionTest, LiteralsBeforeLoginAreSmallAndAFloodEndsTheConnection) {
+  auto s = session();
+  // Never invited, and the connection stays.
+  std::string out = run(*s, "s1 LOGIN {5000}\r\n");
+  EXPECT_THAT(out, HasSubstr("s1 BAD [TOOBIG]"));
+  EXPECT_THAT(out, Not(HasSubstr("+ go ahead")));
+  EXPECT_THAT(run(*s, "s2 NOOP\r\n"), HasSubstr("s2 OK"));
+  // Small ones are fine before login.
+  EXPECT_THAT(run(*s, "s3 ID ({4+}\r\nname {3+}\r\nfoo)\r\n"), HasSubstr("s3 OK"));
+  // A pushed literal over the bound ends the connection: nothing is read.
+  out = run(*s, "m1 NOOP {1048576+}\r\n" + std::string(1 << 20, 'x') + "m2 NOOP\r\n");
+  EXPECT_THAT(out, HasSubstr("m1 BAD [TOOBIG] Literal size exceeds fixed limit"));
+  EXPECT_THAT(out, HasSubstr("* BYE [TOOBIG]"));
+  EXPECT_THAT(out, Not(HasSubstr("m2")));
+  EXPECT_TRUE(s->closed());
+
+  // Many literals each under the bound: the command's bound ends it.
+  auto t = session();
+  std::string many = "m1 NOOP";
+  for (int i = 0; i < 40; ++i) many += " {4000+}\r\n" + std::string(4000, 'x');
+  out = run(*t, many + "\r\n");
+  EXPECT_THAT(out, HasSubstr("m1 BAD [TOOBIG] Command arguments total size exceeds fixed limit"));
+  EXPECT_TRUE(t->closed());
+}
+
+TEST_F(SessionTest, LiteralAndCommandLimitsAfterLogin) {
+  SessionOptions o;
+  o.max_literal = 2000;
+  o.max_command = 10000;
+  auto s = session(o);
+  ASSERT_THAT(run(*s, "l LOGIN alice alicepw\r\n"), HasSubstr("l OK"));
+  std::string out = run(*s, "1 NOOP {2001}\r\n");
+  EXPECT_THAT(out, HasSubstr("1 NO [TOOBIG] Literal size exceeds fixed limit"));
+  EXPECT_THAT(out, Not(HasSubstr("+ go ahead")));
+  EXPECT_THAT(run(*s, "2 SEARCH TEXT {1500+}\r\n" + std::string(1500, 'q') + "\r\n"),
+              HasSubstr("2 BAD Please select"));
+  std::string big = "3 SEARCH";
+  for (int i = 0; i < 8; ++i) big += " TEXT {1500+}\r\n" + std::string(1500, 'q');
+  EXPECT_THAT(run(*s, big + "\r\n"),
+              HasSubstr("3 NO [TOOBIG] Command arguments total size exceeds fixed limit"));
+  EXPECT_THAT(run(*s, "4 NOOP {2001+}\r\n" + std::string(2001, 'z') + "\r\n"),
+              HasSubstr("4 NO [TOOBIG] Literal size exceeds fixed limit"));
+  EXPECT_THAT(run(*s, "5 NOOP\r\n"), HasSubstr("5 OK"));
+  EXPECT_FALSE(s->closed());
 }
 
 }  // namespace
