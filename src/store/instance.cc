@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include <ctime>
-#include <future>
 #include <map>
 
 #include "common/fs.h"
@@ -341,9 +340,6 @@ std::vector<AppendResult> Instance::append(const std::vector<AppendRequest>& req
     it->second.push_back(i);
   }
   std::vector<synclog::Line> lines;
-  // Per committed mailbox: its directory (new links to flush) and requests.
-  std::vector<std::string> dirs;
-  std::vector<std::vector<size_t>> flushed_requests;
   for (const auto& name : order) {
     const auto& idxs = groups[name];
     auto fail_all = [&](const Status& st) {
@@ -402,36 +398,9 @@ std::vector<AppendResult> Instance::append(const std::vector<AppendRequest>& req
     Status q = quota_->add_usage(name, (*txn)->delta_bytes(), (*txn)->delta_messages());
     if (!q) spdlog::warn("append {}: quota usage: {}", name, q.to_string());
     for (auto& l : (*txn)->log_lines()) lines.push_back(std::move(l));
-    dirs.push_back((*mbox)->dir());
-    flushed_requests.push_back(std::move(appended));
   }
-  std::vector<Status> durable = flush_and_log(dirs, lines);
-  for (size_t m = 0; m < dirs.size(); m++) {
-    if (durable[m]) continue;
-    spdlog::error("append: {}: {}", dirs[m], durable[m].to_string());
-    for (size_t i : flushed_requests[m]) results[i].status = durable[m];
-  }
+  if (!lines.empty()) synclog_->log(lines);
   return results;
-}
-
-std::vector<Status> Instance::flush_and_log(const std::vector<std::string>& dirs,
-                                            const std::vector<synclog::Line>& lines) {
-  auto flush_dirs = [&dirs] {
-    std::vector<Status> out;
-    for (const auto& d : dirs) out.push_back(fs::fsync_dir(d));
-    return out;
-  };
-  if (dirs.empty() || lines.empty() || synclog_->channels().empty()) {
-    std::vector<Status> out = flush_dirs();
-    if (!lines.empty()) synclog_->log(lines);
-    return out;
-  }
-  // The directories are flushed beside the sync log's write and flushes, so
-  // that all of them share the filesystem's journal commits instead of
-  // waiting for one each in turn.
-  std::future<std::vector<Status>> flushed = std::async(std::launch::async, flush_dirs);
-  synclog_->log(lines);
-  return flushed.get();
 }
 
 Status Instance::check_quota(std::string_view mboxname, uint64_t bytes, uint64_t messages) {
@@ -443,10 +412,9 @@ Status Instance::commit(Mailbox& mbox, MailboxTxn& txn) {
   if (!s) return s;
   Status q = quota_->add_usage(mbox.name(), txn.delta_bytes(), txn.delta_messages());
   if (!q) spdlog::warn("{}: quota usage: {}", mbox.name(), q.to_string());
-  std::vector<std::string> dirs;
-  if (txn.appended()) dirs.push_back(mbox.dir());
-  std::vector<Status> durable = flush_and_log(dirs, txn.log_lines());
-  return durable.empty() ? Status::ok() : durable[0];
+  auto lines = txn.log_lines();
+  if (!lines.empty()) synclog_->log(lines);
+  return Status::ok();
 }
 
 Status Instance::store_flags(std::string_view name, const std::vector<uint32_t>& uids,

@@ -98,11 +98,10 @@ class Instance {
   Status store_flags(std::string_view name, const std::vector<uint32_t>& uids,
                      uint32_t system_flags, const std::vector<std::string>& user_flags, bool add);
   Status expunge(std::string_view name, const std::vector<uint32_t>& uids);
-  // Commits `txn` (of mailbox `mbox`), applies its quota usage change,
-  // flushes the directory of the files it linked and writes its sync-log
-  // lines. The one way callers holding a MailboxTxn (sync_server, imapd)
-  // finish it. An error after the commit (the flush) leaves the changes
-  // visible and logged, but not known to be durable: do not acknowledge.
+  // Commits `txn` (of mailbox `mbox`; the directory of the files it linked
+  // is flushed first), applies its quota usage change and writes its
+  // sync-log lines. The one way callers holding a MailboxTxn (sync_server,
+  // imapd) finish it. An error means nothing was committed.
   Status commit(Mailbox& mbox, MailboxTxn& txn);
 
   // ---- User data (each logs its line) ----
@@ -127,10 +126,6 @@ class Instance {
   Result<MailboxEntry> real_entry(std::string_view name);
   // OK if `mbox`'s name still holds its uniqueid as a real mailbox.
   Status still_live(const Mailbox& mbox);
-  // After commits: fsyncs each of `dirs` (one status each, in order) and
-  // writes `lines` to the sync log, at the same time.
-  std::vector<Status> flush_and_log(const std::vector<std::string>& dirs,
-                                    const std::vector<synclog::Line>& lines);
 
   Config cfg_;
   std::unique_ptr<synclog::SyncLog> synclog_;

@@ -149,15 +149,16 @@ class MailboxTxn {
   // Recomputes SYNC_CRC, SYNC_CRC_ANNOT and quota usage from all records.
   Status recompute_derived();
 
-  // Makes the changes durable: commits the index (its write lock is then
-  // released), removes files of expunged records, fsyncs the mailbox
-  // directory if files were linked, then writes the sync log (MAILBOX, and
-  // APPEND if anything was appended). Quota usage deltas are reported by
-  // delta_messages()/delta_bytes() for the caller to apply.
+  // Makes the changes durable: fsyncs the mailbox directory if files were
+  // linked (a failure rolls everything back), commits the index (its write
+  // lock is then released), removes files of expunged records, then writes
+  // the sync log (MAILBOX, and APPEND if anything was appended). Quota
+  // usage deltas are reported by delta_messages()/delta_bytes() for the
+  // caller to apply.
   Status commit();
-  // Commits the index only: the caller fsyncs the directory of linked files
-  // and logs `log_lines()` (Instance::flush_and_log, batching several
-  // mailboxes) before it acknowledges anything.
+  // As commit() without the sync log: the caller logs `log_lines()`
+  // (Instance::append, batching several mailboxes) before it acknowledges
+  // anything.
   Status commit_deferred_log();
   // The sync-log lines this transaction's changes call for (none if nothing
   // changed).

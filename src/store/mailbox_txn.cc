@@ -375,6 +375,11 @@ std::vector<synclog::Line> MailboxTxn::log_lines() const {
 Status MailboxTxn::do_commit(bool write_log) {
   if (!open_) return Status(Code::kInternal, "commit of a finished transaction");
   Status s = write_counters(*mbox_->db_, counters_);
+  // The new links are flushed before the index commit, under the write
+  // lock: a record is never committed (seen by other sessions, replicated)
+  // for a file whose directory entry may not survive, and a failed flush
+  // rolls the whole transaction back, leaving no trace.
+  if (s && !linked_files_.empty()) s = fs::fsync_dir(mbox_->dir_);
   if (s) s = mbox_->db_->commit();
   if (!s) {
     mbox_->db_->rollback();
@@ -383,23 +388,14 @@ Status MailboxTxn::do_commit(bool write_log) {
     return s;
   }
   open_ = false;
-  bool linked = !linked_files_.empty();
   linked_files_.clear();
   for (const auto& f : expunged_files_) os::env().unlink(f);
   if (!write_log) return Status::ok();
-  // The new links are flushed after the commit, once the write lock is
-  // released, so that the mailbox's other writers do not queue behind this
-  // flush; nothing is acknowledged before it returns. A crash in between
-  // can leave a durable record whose link is lost: reconstruct expunges a
-  // record without its file (its sender, never answered, delivers again),
-  // as it removes a file without a record in the opposite case.
-  Status durable;
-  if (linked) durable = fs::fsync_dir(mbox_->dir_);
   if (mbox_->synclog_ != nullptr) {
     auto lines = log_lines();
     if (!lines.empty()) mbox_->synclog_->log(lines);
   }
-  return durable;
+  return Status::ok();
 }
 
 Status MailboxTxn::commit() { return do_commit(true); }

@@ -104,12 +104,25 @@ Result<std::unique_ptr<UploadFile>> ReserveList::begin_upload(const std::string&
 }
 
 Status ReserveList::sync_uploads() {
+  Status s;
   for (uint16_t dir : unsynced_) {
-    Status s = sync_filesystem(dir_paths_[dir]);
-    if (!s) return s;
+    s = sync_filesystem(dir_paths_[dir]);
+    if (!s) break;
   }
   unsynced_.clear();
-  return Status::ok();
+  if (!s) {
+    // PostgreSQL's fsync lesson: after a failed flush nobody knows what of
+    // these files reached the disk, and a later syncfs that succeeds does
+    // not say. They are dropped, so that the master uploads them again.
+    for (const Guid& g : unsynced_files_) {
+      auto it = files_.find(g);
+      if (it == files_.end()) continue;
+      os::env().unlink(path_of(g, it->second));
+      files_.erase(it);
+    }
+  }
+  unsynced_files_.clear();
+  return s;
 }
 
 Status ReserveList::finish_upload(const std::string& guid, std::unique_ptr<UploadFile> msg) {
@@ -128,6 +141,7 @@ Status ReserveList::finish_upload(const std::string& guid, std::unique_ptr<Uploa
     if (msg->path() != path_of(*g, dir)) continue;
     msg->keep();
     files_[*g] = dir;
+    unsynced_files_.push_back(*g);
     return Status::ok();
   }
   return Status(Code::kInternal, fmt::format("upload {} is not a staging file", msg->path()));
@@ -143,6 +157,7 @@ std::string ReserveList::find(const std::string& guid) const {
 void ReserveList::clear() {
   for (const auto& [guid, dir] : files_) os::env().unlink(path_of(guid, dir));
   files_.clear();
+  unsynced_files_.clear();
   for (const auto& dir : dir_paths_) os::env().rmdir(dir);
   dirs_.clear();
   dir_paths_.clear();

@@ -52,7 +52,9 @@ class ReserveList {
   Status finish_upload(const std::string& guid, std::unique_ptr<UploadFile> msg);
   // Makes every upload registered since the last call durable: one syncfs()
   // per staging filesystem. The server calls it before answering APPLY
-  // MESSAGE, so APPLY MAILBOX only ever links files that are on disk.
+  // MESSAGE, so APPLY MAILBOX only ever links files that are on disk. On
+  // failure those uploads are dropped (find() no longer has them, reserve()
+  // reports them missing): a failed flush is never retried into an OK.
   Status sync_uploads();
 
   // The staged file holding `guid`, or "" if none.
@@ -72,6 +74,7 @@ class ReserveList {
   std::map<std::string, uint16_t> dirs_;                // partition -> staging dir index
   std::vector<std::string> dir_paths_;
   std::set<uint16_t> unsynced_;  // staging dirs with uploads not yet synced
+  std::vector<Guid> unsynced_files_;  // uploads not yet synced
   uint64_t scratch_ = 0;         // names of scratch files
 };
 

@@ -125,6 +125,9 @@ Locked lock_and_write(const std::string& path, std::string_view formatted) {
         by_fd.st_ino == by_name.st_ino && by_fd.st_dev == by_name.st_dev) {
       Status s = fs::write_all(fd, formatted, path);
       if (s) return {fd, s};
+      // A torn write (a full disk takes part of it) would glue the next
+      // writer's line onto a partial one: cut the file back first.
+      os::env().ftruncate(fd, by_fd.st_size);
       lock_fd(fd, F_UNLCK);
       close_log(path);
       return {-1, s};
@@ -160,6 +163,10 @@ std::vector<Status> append_to_logs(const std::vector<std::string>& paths,
   for (size_t i = 1; i < paths.size(); ++i) others.emplace_back(flush, i);
   if (!paths.empty()) flush(0);
   for (auto& t : others) t.join();
+  // A descriptor whose flush failed is poisoned (os/env.h): the next
+  // append opens the log afresh instead of failing on it.
+  for (size_t i = 0; i < paths.size(); ++i)
+    if (!out[i] && locked[i].fd >= 0) close_log(paths[i]);
   return out;
 }
 

@@ -1,0 +1,215 @@
+// Faults at the OS boundary (os::FaultEnv) on a replica: APPLY MESSAGE
+// (upload, syncfs) then APPLY MAILBOX with one file call failing at any
+// step either completes or leaves no trace, and the master's retry (the
+// same commands again, as sync_client sends them) then completes.
+#include <dirent.h>
+#include <gtest/gtest.h>
+#include <openssl/sha.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <set>
+
+#include "os/fault_env.h"
+#include "store/check.h"
+#include "store/mailbox.h"
+#include "store/sync_crc.h"
+#include "sync/replica.h"
+
+namespace replimail::sync {
+namespace {
+
+using os::Fault;
+using os::FaultEnv;
+using os::Op;
+
+const std::string kText = "Subject: a\r\n\r\n" + std::string(100000, 'a') + "\r\n";
+const std::string kBox = "user.alice";
+
+std::string sha1_hex(const std::string& text) {
+  unsigned char md[SHA_DIGEST_LENGTH];
+  SHA1(reinterpret_cast<const unsigned char*>(text.data()), text.size(), md);
+  Guid g;
+  std::copy(md, md + SHA_DIGEST_LENGTH, g.bytes.begin());
+  return g.hex();
+}
+
+size_t count_files(const std::string& dir) {
+  std::error_code ec;
+  size_t n = 0;
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
+    if (it->is_regular_file()) n++;
+  return n;
+}
+
+// A replica instance and one connection's reserve list.
+struct Replica1 {
+  std::string dir;
+  std::unique_ptr<store::Instance> inst;
+  std::unique_ptr<ReserveList> reserve;
+  std::unique_ptr<Replica> replica;
+  Replica1() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "syncfault-XXXXXX").string();
+    EXPECT_NE(::mkdtemp(tmpl.data()), nullptr);
+    dir = tmpl;
+    auto cfg = Config::parse("configdirectory: " + dir + "/conf\npartition-default: " + dir +
+                                 "/spool\ndefaultpartition: default\n",
+                             "t.conf");
+    EXPECT_TRUE(cfg.ok());
+    auto i = store::Instance::open(*cfg);
+    EXPECT_TRUE(i.ok()) << i.status().to_string();
+    inst = std::move(*i);
+    reserve = std::make_unique<ReserveList>(*inst);
+    replica = std::make_unique<Replica>(*inst, *reserve);
+  }
+  ~Replica1() {
+    replica.reset();
+    reserve.reset();
+    inst.reset();
+    std::filesystem::remove_all(dir);
+  }
+};
+
+MailboxState master_state(const std::string& guid) {
+  RecordItem r;
+  r.record.uid = 1;
+  r.record.modseq = 2;
+  r.record.last_updated = 1700000002;
+  r.record.internaldate = 1700000000;
+  r.record.size = kText.size();
+  r.record.guid = guid;
+  r.record.savedate = 1700000000;
+  r.record.createdmodseq = 2;
+  MailboxState m;
+  m.uniqueid = "0f6ab43c-7e2e-4b0c-9d6f-1c2d3e4f5a6b";
+  m.mboxname = kBox;
+  m.partition = "default";
+  m.acl = "alice\tlrswipkxtecdan\t";
+  m.options = "P";
+  m.uidvalidity = 1700000001;
+  m.createdmodseq = 1;
+  m.foldermodseq = 1;
+  m.last_uid = 1;
+  m.highestmodseq = 2;
+  m.sync_crc = store::record_crc(r.record);
+  m.sync_crc_annot = store::kAnnotCrcSeed ^ store::record_annot_crc(r.record, {});
+  m.records = std::vector<RecordItem>{r};
+  return m;
+}
+
+// What sync_client makes the replica do for one new message: APPLY RESERVE
+// (which GUIDs are missing), APPLY MESSAGE for those (upload, then one
+// syncfs), APPLY MAILBOX. OK only if every command was.
+Status replicate(Replica1& r) {
+  const std::string guid = sha1_hex(kText);
+  auto missing = r.reserve->reserve("default", {kBox}, {guid});
+  if (!missing.ok()) return missing.status();
+  if (!missing->empty()) {
+    auto msg = r.reserve->begin_upload("default", guid);
+    if (!msg.ok()) return msg.status();
+    Status s = (*msg)->write(kText);
+    if (s) s = (*msg)->finish();
+    if (s) s = r.reserve->finish_upload(guid, std::move(*msg));
+    if (s) s = r.reserve->sync_uploads();
+    if (!s) return s;
+  }
+  return r.replica->apply_mailbox(master_state(guid));
+}
+
+// After the session: the mailbox holds the message with its file, or the
+// message is not there at all; nothing is left in staging; the index agrees
+// with the files.
+void expect_complete_or_no_trace(Replica1& r, bool acknowledged) {
+  auto mbox = r.inst->open_mailbox(kBox);
+  std::vector<store::IndexRecord> records;
+  if (mbox.ok()) {
+    ASSERT_TRUE((*mbox)->for_each_record(0, [&](const store::IndexRecord& rec) {
+      records.push_back(rec);
+      return true;
+    }));
+    auto report = store::check_mailbox(*r.inst, kBox, {.verify_content = true});
+    ASSERT_TRUE(report.ok());
+    EXPECT_TRUE(report->ok()) << report->problems[0].detail;
+  } else {
+    EXPECT_EQ(mbox.status().code(), Code::kMailboxNonexistent);
+  }
+  if (acknowledged) {
+    ASSERT_EQ(records.size(), 1u);
+    EXPECT_EQ(records[0].guid, sha1_hex(kText));
+  } else {
+    EXPECT_TRUE(records.empty());
+  }
+  r.reserve->clear();
+  EXPECT_EQ(count_files(r.dir + "/spool/sync."), 0u);
+}
+
+struct Case {
+  Op op;
+  int error;
+};
+
+class ReplicaFault : public ::testing::TestWithParam<Case> {};
+
+TEST_P(ReplicaFault, ApplyCompletesOrLeavesNoTraceAndTheRetryCompletes) {
+  Case c = GetParam();
+  const std::string spool = "/spool/";
+  int n = 0;
+  {
+    Replica1 r;
+    FaultEnv f;
+    os::ScopedEnv scope(&f);
+    ASSERT_TRUE(replicate(r).is_ok());
+    n = f.calls(c.op, spool);
+  }
+  for (int i = 1; i <= n; i++) {
+    SCOPED_TRACE(std::string(os::op_name(c.op)) + " call " + std::to_string(i));
+    Replica1 r;
+    FaultEnv f;
+    os::ScopedEnv scope(&f);
+    f.inject({c.op, i, false, spool, c.error});
+    Status s = replicate(r);
+    f.clear();
+    // The connection goes on: the master sends the same commands again.
+    if (!s) {
+      Status again = replicate(r);
+      EXPECT_TRUE(again.is_ok()) << s.to_string() << ", then " << again.to_string();
+    }
+    expect_complete_or_no_trace(r, true);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryStep, ReplicaFault,
+                         ::testing::Values(Case{Op::kOpen, EIO}, Case{Op::kMkdir, ENOSPC},
+                                           Case{Op::kWrite, ENOSPC}, Case{Op::kSyncfs, EIO},
+                                           Case{Op::kClose, EIO}, Case{Op::kLink, EIO},
+                                           Case{Op::kFsyncDir, EIO}),
+                         [](const ::testing::TestParamInfo<Case>& i) {
+                           std::string n = os::op_name(i.param.op);
+                           for (auto& ch : n)
+                             if (ch == '-') ch = '_';
+                           return n;
+                         });
+
+// PostgreSQL's fsync lesson for syncfs: an upload whose flush failed is not
+// on disk as far as anyone knows, and a later syncfs that succeeds proves
+// nothing about it. The replica must ask for it again, not link it.
+TEST(ReplicaFault, AnUploadWhoseSyncfsFailedIsAskedForAgain) {
+  Replica1 r;
+  FaultEnv f;
+  os::ScopedEnv scope(&f);
+  const std::string guid = sha1_hex(kText);
+  auto msg = r.reserve->begin_upload("default", guid);
+  ASSERT_TRUE(msg.ok());
+  ASSERT_TRUE((*msg)->write(kText));
+  ASSERT_TRUE(r.reserve->finish_upload(guid, std::move(*msg)));
+  f.inject(Fault::nth_call(Op::kSyncfs, 1));
+  EXPECT_FALSE(r.reserve->sync_uploads().is_ok());
+  auto missing = r.reserve->reserve("default", {kBox}, {guid});
+  ASSERT_TRUE(missing.ok());
+  EXPECT_EQ(*missing, std::vector<std::string>{guid});
+  EXPECT_EQ(r.reserve->find(guid), "");
+}
+
+}  // namespace
+}  // namespace replimail::sync
