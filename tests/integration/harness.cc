@@ -8,12 +8,14 @@
 #include <openssl/evp.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -22,6 +24,8 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -159,7 +163,39 @@ RunResult run(const std::vector<std::string>& argv, const std::string& input,
   return result;
 }
 
-int free_port() {
+namespace {
+
+// free_port() hands out ports below the kernel's ephemeral range, which
+// neither bind(port 0) nor an outgoing connection ever picks, and reserves
+// each one machine-wide with an flock on /tmp/replimail-test-ports/<port>,
+// held until this process exits: two test processes never get the same
+// port, and nothing else takes it between free_port() and master's bind.
+constexpr int kLowestPort = 10000;
+const char* const kPortLockDir = "/tmp/replimail-test-ports";
+
+int ephemeral_low() {
+  int lo = 32768, hi = 60999;
+  std::ifstream in("/proc/sys/net/ipv4/ip_local_port_range");
+  in >> lo >> hi;
+  return lo;
+}
+
+// True if nothing (listener, connection, TIME_WAIT) uses 127.0.0.1:port.
+bool port_unused(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  // No SO_REUSEADDR: any socket still bound to the port makes this fail.
+  bool ok = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  close(fd);
+  return ok;
+}
+
+// The old way, for a machine whose ephemeral range leaves no room below it.
+int kernel_chosen_port() {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
   sockaddr_in addr{};
@@ -174,6 +210,46 @@ int free_port() {
   }
   close(fd);
   return port;
+}
+
+}  // namespace
+
+int free_port() {
+  static std::mutex mu;
+  static std::set<int> handed_out;
+  std::lock_guard<std::mutex> lock(mu);
+  const int low = kLowestPort, high = std::min(ephemeral_low(), 65536) - 1;
+  if (high - low < 100) return kernel_chosen_port();
+  mkdir(kPortLockDir, 0777);
+  chmod(kPortLockDir, 01777);
+  // Start somewhere different in every process, so parallel tests rarely
+  // contend for the same lock files.
+  unsigned seed = static_cast<unsigned>(getpid()) * 2654435761u ^
+                  static_cast<unsigned>(Clock::now().time_since_epoch().count());
+  const int span = high - low + 1;
+  for (int i = 0; i < span; ++i) {
+    int port = low + static_cast<int>((seed + static_cast<unsigned>(i) * 7919u) % span);
+    if (handed_out.count(port)) continue;
+    std::string path = std::string(kPortLockDir) + "/" + std::to_string(port);
+    int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (fd < 0) return kernel_chosen_port();
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0 || !port_unused(port)) {
+      close(fd);
+      continue;
+    }
+    handed_out.insert(port);  // fd stays open: the reservation lasts as long as we do
+    return port;
+  }
+  return kernel_chosen_port();
+}
+
+bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds limit) {
+  auto deadline = Clock::now() + limit;
+  while (Clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return pred();
 }
 
 bool wait_for_port(int port, std::chrono::milliseconds timeout) {

@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <string>
 #include <string_view>
@@ -43,8 +44,14 @@ struct RunResult {
 RunResult run(const std::vector<std::string>& argv, const std::string& input = "",
               std::chrono::seconds timeout = std::chrono::seconds(120));
 
-// A loopback TCP port that was free a moment ago (bind port 0, read, close).
+// A loopback TCP port nobody uses, reserved for this process until it exits:
+// below the ephemeral range (so no outgoing connection takes it meanwhile)
+// and locked machine-wide against other test processes. The same port is
+// never handed out twice in one process.
 int free_port();
+// Polls `pred` every 20 ms until it holds (true) or `limit` has passed
+// (false, after one last try). For waiting on a state, never on a time.
+bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds limit);
 // True once 127.0.0.1:port accepts a connection, false after `timeout`.
 bool wait_for_port(int port, std::chrono::milliseconds timeout);
 
@@ -67,8 +74,7 @@ bool pid_alive(pid_t pid);
 // The parent PID of `pid`, or -1 if it does not exist.
 pid_t parent_of(pid_t pid);
 // PIDs of every live (non-zombie) process whose process group is `pgid`.
-// master's workers may run in process groups of their own: to find them use
-// descendants_of(master).
+// An Instance's master leads its own group, and its children stay in it.
 std::vector<pid_t> processes_in_group(pid_t pgid);
 // PIDs of the live (non-zombie) descendants of `pid`: children, their
 // children, and so on.
