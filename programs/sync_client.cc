@@ -25,8 +25,9 @@
 //                otherwise skipped: see sync/connection.h)
 //   -o           accepted for Cyrus compatibility (unused, as in Cyrus 3.6)
 //   -O           no copyback: never run a full update
-// Exit status: 0 on success, 1 if anything failed, 64 on a usage error, 78 on
-// a configuration error (e.g. -r for a channel sync_log_channels does not log).
+// Exit status: 0 on success, 1 if anything failed, 64 on a usage error, 75 with
+// -r when another rolling client already runs for the channel, 78 on a
+// configuration error (e.g. -r for a channel sync_log_channels does not log).
 #include <fmt/format.h>
 #include <signal.h>
 #include <unistd.h>

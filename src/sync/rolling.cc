@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 #include <poll.h>
 #include <spdlog/spdlog.h>
+#include <fcntl.h>
 #include <sys/eventfd.h>
+#include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -239,6 +241,7 @@ RollingClient::RollingClient(const Config& cfg, RollingOptions options)
 }
 
 RollingClient::~RollingClient() {
+  unlock_channel();
   if (inotify_fd_ >= 0) ::close(inotify_fd_);
   if (wake_fd_ >= 0) ::close(wake_fd_);
 }
@@ -290,9 +293,46 @@ void RollingClient::publish(bool force) {
   status_file_.update(status_, force);
 }
 
+Status RollingClient::lock_channel(const std::string& dir) {
+  const std::string path = dir + "/client.lock";
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return Status(Code::kIoError, fmt::format("{}: {}", path, std::strerror(errno)));
+  int rc;
+  while ((rc = ::flock(fd, LOCK_EX | LOCK_NB)) != 0 && errno == EINTR) {
+  }
+  if (rc != 0) {
+    int err = errno;
+    char buf[32] = {};
+    ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+    ::close(fd);
+    if (err != EWOULDBLOCK)
+      return Status(Code::kIoError, fmt::format("flock {}: {}", path, std::strerror(err)));
+    std::string holder(buf, n > 0 ? static_cast<size_t>(n) : 0);
+    while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
+    return Status(Code::kAgain,
+                  fmt::format("another rolling sync_client (pid {}) holds {}; exiting",
+                              holder.empty() ? "?" : holder, path));
+  }
+  // The pid is only for the message above; the flock is what counts, and
+  // the kernel drops it however the holder dies.
+  std::string pid = fmt::format("{}\n", ::getpid());
+  if (::ftruncate(fd, 0) != 0 ||
+      ::pwrite(fd, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size()))
+    spdlog::warn("channel {}: writing {}: {}", channel_label(opts_.channel), path,
+                 std::strerror(errno));
+  lock_fd_ = fd;
+  return Status::ok();
+}
+
+void RollingClient::unlock_channel() {
+  if (lock_fd_ >= 0) ::close(lock_fd_);
+  lock_fd_ = -1;
+}
+
 Status RollingClient::setup() {
   const std::string dir = fs::dirname(log_path_);
   if (Status s = fs::make_dirs(dir); !s) return s;
+  if (Status s = lock_channel(dir); !s) return s;
   if (Status s = workers_[0]->open_store(cfg_); !s) return s;
   wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wake_fd_ < 0) return Status(Code::kIoError, fmt::format("eventfd: {}", std::strerror(errno)));
@@ -476,6 +516,11 @@ void RollingClient::shutdown_connections() {
 
 int RollingClient::run() {
   if (Status s = setup(); !s) {
+    unlock_channel();
+    if (s.code() == Code::kAgain) {
+      spdlog::error("channel {}: {}", channel_label(opts_.channel), s.message());
+      return kExitLocked;
+    }
     spdlog::error("channel {}: {}", channel_label(opts_.channel), s.to_string());
     return 1;
   }
@@ -547,6 +592,7 @@ int RollingClient::run() {
       spdlog::warn("cannot remove {}: {}", opts_.shutdown_file, s.to_string());
   }
   publish(true);
+  unlock_channel();
   return rc;
 }
 

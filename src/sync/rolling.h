@@ -24,6 +24,12 @@
 // the client reconnects with ReconnectBackoff. Replaying lines is harmless:
 // every sync compares current state.
 //
+// One channel has one rolling client: run() first takes an exclusive flock
+// on <channel dir>/client.lock (holding it, with its pid inside, until it
+// returns) and returns kExitLocked, after one log line naming the
+// holder, when another client has it. Two clients on one log would both take
+// it over and replicate the same lines out of order.
+//
 // Stopping: request_stop() (SIGTERM) or the shutdown file makes the client
 // finish the batch in progress, EXIT its connections and return 0 (the
 // shutdown file is removed, as Cyrus does).
@@ -139,9 +145,14 @@ class RollingClient {
   RollingClient(const RollingClient&) = delete;
   RollingClient& operator=(const RollingClient&) = delete;
 
+  // What run() returns when another rolling client holds the channel
+  // (EX_TEMPFAIL: master's DAEMON backoff tries again later).
+  static constexpr int kExitLocked = 75;
+
   // Runs the loop until stopped (0) or, with `once`, until the log is
   // drained (0) or a pass failed (1). Fatal set-up errors (the store or the
-  // channel directory unusable) also return 1.
+  // channel directory unusable) also return 1; kExitLocked if another
+  // rolling client runs for the channel.
   int run();
   // Finish the current batch and stop. Async-signal-safe.
   void request_stop();
@@ -152,6 +163,9 @@ class RollingClient {
   struct Worker;
   enum class Pass { kNothing, kDone, kRequeued, kKept, kStopped };
 
+  // Takes the channel's client.lock; kAgain (naming the holder) if taken.
+  Status lock_channel(const std::string& dir);
+  void unlock_channel();
   Status setup();
   // Connects worker 0 (the one that proves the replica is reachable).
   Status connect_first();
@@ -178,6 +192,7 @@ class RollingClient {
   ChannelStatus status_;
   StatusFile status_file_;
   State state_ = State::kConnecting;
+  int lock_fd_ = -1;  // client.lock, flocked while run() runs
   int inotify_fd_ = -1;
   int wake_fd_ = -1;  // eventfd written by request_stop()
   std::atomic<bool> stop_{false};
