@@ -17,22 +17,32 @@ Result<std::unique_ptr<Service>> Supervisor::Impl::make_service(const ServiceEnt
   auto svc = std::make_unique<Service>();
   svc->entry = e;
   svc->forkrate.set_limit(e.maxforkrate);
-  auto fd = net::open_listener(e.address, options.backlog);
-  if (!fd)
-    return Status(Code::kIoError, fmt::format("service {}: {}", e.name, fd.status().message()));
-  svc->listen_fd = *fd;
-  // Workers that lose the race for a connection must not block in accept().
-  set_nonblocking(svc->listen_fd);
   int fds[2];
-  if (Status s = make_pipe(fds); !s) {
-    close_fd(svc->listen_fd);
-    return s;
-  }
+  if (Status s = make_pipe(fds); !s) return s;
   svc->status_r = fds[0];
   svc->status_w = fds[1];
   set_nonblocking(svc->status_r);
-  spdlog::info("service {}: listening on {}", e.name, e.address.to_string());
+  (void)open_listener(*svc);
   return svc;
+}
+
+bool Supervisor::Impl::open_listener(Service& s) {
+  auto fd = net::open_listener(s.entry.address, options.backlog);
+  if (!fd) {
+    // Typically EADDRINUSE: workers of a master killed a moment ago still
+    // hold the socket until the kernel has finished them off.
+    auto delay = s.bind_backoff.next(std::chrono::milliseconds(0));
+    s.bind_at = Clock::now() + delay;
+    spdlog::warn("service {}: {}; retrying in {} ms", s.entry.name, fd.status().message(),
+                 delay.count());
+    return false;
+  }
+  s.listen_fd = *fd;
+  // Workers that lose the race for a connection must not block in accept().
+  set_nonblocking(s.listen_fd);
+  s.bind_backoff = Backoff(std::chrono::milliseconds(100), std::chrono::milliseconds(5000));
+  spdlog::info("service {}: listening on {}", s.entry.name, s.entry.address.to_string());
+  return true;
 }
 
 // Stops a service: its listener closes and its workers are told to finish
@@ -68,7 +78,7 @@ int Supervisor::Impl::ready_workers(const Service& s) const {
 }
 
 bool Supervisor::Impl::may_fork(const Service& s) const {
-  return s.entry.maxchild < 0 || workers(s) < s.entry.maxchild;
+  return s.listen_fd >= 0 && (s.entry.maxchild < 0 || workers(s) < s.entry.maxchild);
 }
 
 bool Supervisor::Impl::spawn_worker(Service& s) {
@@ -79,6 +89,9 @@ bool Supervisor::Impl::spawn_worker(Service& s) {
   spec.env = {{"CYRUS_SERVICE", s.entry.name}, {"CYRUS_ID", std::to_string(s.next_id++)}};
   spec.status_fd = s.status_w;
   spec.listen_fd = s.listen_fd;
+  // SIGTERM ends a session at once and an idle worker's wait: a worker never
+  // outlives its master, whatever it is doing.
+  spec.death_signal = SIGTERM;
   auto pid = spawn(spec);
   if (!pid) {
     spdlog::error("service {}: {}", s.entry.name, pid.status().message());
@@ -187,14 +200,14 @@ void Supervisor::Impl::reload() {
     if (it == conf->daemons.end()) {
       d.removed = true;
       spdlog::info("daemon {}: removed, stopping", d.entry.name);
-      if (d.pid) ::kill(-d.pid, SIGTERM);
+      if (d.pid) ::kill(d.pid, SIGTERM);
     } else if (it->argv != d.entry.argv) {
       spdlog::info("daemon {}: cmd changed, restarting", d.entry.name);
       d.entry = *it;
       d.backoff = Backoff();
       if (d.pid) {
         d.restart_now = true;
-        ::kill(-d.pid, SIGTERM);
+        ::kill(d.pid, SIGTERM);
       } else {
         d.restart_at = now;
       }

@@ -6,9 +6,9 @@
 namespace replimail::master {
 
 std::chrono::milliseconds Backoff::next(std::chrono::milliseconds ran_for) {
-  if (ran_for >= kResetAfter) current_ = kInitial;
+  if (ran_for >= kResetAfter) current_ = initial_;
   std::chrono::milliseconds delay = current_;
-  current_ = std::min(current_ * 2, kMax);
+  current_ = std::min(current_ * 2, max_);
   return delay;
 }
 

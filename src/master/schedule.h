@@ -13,16 +13,24 @@ using Clock = std::chrono::steady_clock;
 // Delay before restarting a DAEMON that exited: 1 s, doubling on every exit
 // that comes soon after its start, up to 30 s; a daemon that ran for at
 // least 30 s before exiting starts the ladder again.
+// The same ladder with other bounds serves other retries (a listener's
+// bind: 100 ms up to 5 s).
 class Backoff {
  public:
   static constexpr std::chrono::milliseconds kInitial{1000};
   static constexpr std::chrono::milliseconds kMax{30000};
   static constexpr std::chrono::milliseconds kResetAfter{30000};
 
+  Backoff() = default;
+  Backoff(std::chrono::milliseconds initial, std::chrono::milliseconds max)
+      : initial_(initial), max_(max), current_(initial) {}
+
   // The delay to wait after an exit of a process that ran for `ran_for`.
   std::chrono::milliseconds next(std::chrono::milliseconds ran_for);
 
  private:
+  std::chrono::milliseconds initial_ = kInitial;
+  std::chrono::milliseconds max_ = kMax;
   std::chrono::milliseconds current_ = kInitial;
 };
 

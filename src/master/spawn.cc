@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -18,8 +19,14 @@ namespace {
 // Everything between fork() and exec() must be async-signal-safe: no
 // allocation, no locks. The argv/envp arrays are built before forking.
 [[noreturn]] void exec_child(const SpawnSpec& spec, char* const* argv, char* const* envp,
-                             int devnull) {
-  ::setpgid(0, 0);
+                             int devnull, pid_t master) {
+  // The death signal survives execve (no set-uid programs here). A master
+  // that died between fork() and prctl() would never send it: the parent
+  // check after setting it closes that window.
+  if (spec.death_signal != 0) {
+    ::prctl(PR_SET_PDEATHSIG, spec.death_signal);
+    if (::getppid() != master) ::_exit(128 + spec.death_signal);
+  }
   // Signals are blocked since before fork(): master's handlers must never
   // run here (they would feed master's self-pipe). Anything sent meanwhile
   // stays pending and takes its default action once unblocked.
@@ -72,6 +79,7 @@ Result<pid_t> spawn(const SpawnSpec& spec) {
   for (auto& e : env_strings) envp.push_back(e.data());
   envp.push_back(nullptr);
   int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  pid_t master = ::getpid();
   sigset_t all, saved;
   sigfillset(&all);
   ::sigprocmask(SIG_SETMASK, &all, &saved);
@@ -82,11 +90,8 @@ Result<pid_t> spawn(const SpawnSpec& spec) {
     if (devnull >= 0) ::close(devnull);
     return s;
   }
-  if (pid == 0) exec_child(spec, argv.data(), envp.data(), devnull);
+  if (pid == 0) exec_child(spec, argv.data(), envp.data(), devnull, master);
   if (devnull >= 0) ::close(devnull);
-  // Also from the parent, so that signalling the group cannot race the
-  // child's own setpgid().
-  ::setpgid(pid, pid);
   return pid;
 }
 

@@ -2,6 +2,7 @@
 // environment Cyrus gives them.
 #pragma once
 
+#include <signal.h>
 #include <sys/types.h>
 
 #include <string>
@@ -19,13 +20,18 @@ struct SpawnSpec {
   // Become fd 3 / fd 4 in the child; -1 leaves that slot closed.
   int status_fd = -1;
   int listen_fd = -1;
+  // Sent to the child when master dies (PR_SET_PDEATHSIG), so that no child
+  // outlives a master killed with SIGKILL. 0: none.
+  int death_signal = SIGKILL;
 };
 
-// Forks and execs `spec`. The child gets its own process group (so that
-// master can signal a child together with anything it started), a clean
-// signal mask and default signal dispositions, stdin from /dev/null,
-// master's stdout/stderr, and no other descriptors above 2 but 3 and 4.
-// If exec fails the child logs to stderr and exits 127.
+// Forks and execs `spec`. The child stays in master's process group (so a
+// `kill -9 -<pgid>` by an operator or init system takes master and all its
+// children at once) and gets `death_signal` when master dies, however it
+// dies; a master already gone by then makes the child exit at once. It also
+// gets a clean signal mask and default signal dispositions, stdin from
+// /dev/null, master's stdout/stderr, and no other descriptors above 2 but 3
+// and 4. If exec fails the child logs to stderr and exits 127.
 Result<pid_t> spawn(const SpawnSpec& spec);
 
 // Returns `argv` with "-C <config_path>" inserted after the program name,

@@ -200,8 +200,11 @@ int Supervisor::Impl::run() {
   }
   tick();
   // Logged first, so that whoever sees the pidfile also finds this line.
-  spdlog::info("ready: {} service(s), {} daemon(s), {} event(s)", services.size(), daemons.size(),
-               events.size());
+  int unbound = static_cast<int>(std::count_if(services.begin(), services.end(),
+                                               [](const auto& sp) { return sp->listen_fd < 0; }));
+  spdlog::info("ready: {} service(s){}, {} daemon(s), {} event(s)", services.size(),
+               unbound ? fmt::format(" ({} waiting for their address)", unbound) : "",
+               daemons.size(), events.size());
   if (!options.pidfile.empty()) {
     if (Status ps = fs::write_file_atomic(options.pidfile, fmt::format("{}\n", ::getpid())); !ps) {
       spdlog::error("pidfile: {}", ps.message());
@@ -231,6 +234,7 @@ void Supervisor::Impl::tick() {
   auto now = Clock::now();
   for (auto& sp : services) {
     Service& s = *sp;
+    if (s.listen_fd < 0 && !s.retired && now >= s.bind_at) (void)open_listener(s);
     while (!s.retired && !s.disabled && ready_workers(s) < s.entry.prefork && may_fork(s)) {
       if (!spawn_worker(s)) break;  // retried after kForkRetry (see next_timeout_ms)
     }
@@ -269,6 +273,9 @@ int Supervisor::Impl::next_timeout_ms() const {
   }
   for (const auto& sp : services) {
     const Service& s = *sp;
+    if (s.listen_fd < 0 && !s.retired)
+      wait = std::min(wait, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::max(s.bind_at - now, Clock::duration::zero())));
     bool wants = !s.retired && !s.disabled && ready_workers(s) < s.entry.prefork;
     if (wants && !s.forkrate.allows(now)) wait = std::min(wait, kForkRetry);
   }
@@ -442,7 +449,7 @@ void Supervisor::Impl::read_daemon_pipe(Daemon& d) {
 
 void Supervisor::Impl::signal_children(const std::function<bool(const Child&)>& pred, int sig) {
   for (const auto& [pid, c] : children)
-    if (pred(c)) ::kill(-pid, sig);
+    if (pred(c)) ::kill(pid, sig);
 }
 
 // Reaps until no child matching `pred` is left or `deadline` passes.
@@ -490,9 +497,9 @@ void Supervisor::Impl::shutdown() {
     auto this_one = [pid](const Child& c) {
       return c.kind == Kind::kDaemon && c.daemon && c.daemon->pid == pid;
     };
-    ::kill(-pid, SIGTERM);
+    ::kill(pid, SIGTERM);
     if (!wait_for(this_one, Clock::now() + options.stop_grace)) {
-      ::kill(-pid, SIGKILL);
+      ::kill(pid, SIGKILL);
       wait_for(this_one, Clock::now() + std::chrono::seconds(5));
     }
   }

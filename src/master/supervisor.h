@@ -13,8 +13,16 @@
 // the grace period), remove the pidfile and end run() with 0.
 //
 // Every child gets "-C <imapd.conf>" when master was given -C and its cmd
-// has no -C of its own (a convenience over Cyrus), and runs in its own
-// process group, which master signals as a whole.
+// has no -C of its own (a convenience over Cyrus). Children stay in master's
+// process group and die with master (SIGTERM to workers, which ends a session
+// at once; SIGKILL to the others, whose SIGTERM means "finish the pass"), so
+// a master killed with SIGKILL, alone or with its group, leaves nothing
+// running that would hold a listener or a channel.
+//
+// A listener that cannot be opened (the address still held by a dying
+// worker of a previous master, say) does not stop master: it logs why and
+// tries again, 100 ms at first and doubling up to 5 s, while the other
+// services, daemons and events start.
 #pragma once
 
 #include <chrono>

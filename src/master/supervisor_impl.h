@@ -25,7 +25,9 @@ namespace replimail::master {
 // write to (fd 3). Retired services live on until their last worker exits.
 struct Service {
   ServiceEntry entry;
-  int listen_fd = -1;
+  int listen_fd = -1;  // -1 while its address cannot be bound (see bind_at)
+  Backoff bind_backoff{std::chrono::milliseconds(100), std::chrono::milliseconds(5000)};
+  Clock::time_point bind_at{};  // when to try binding again
   int status_r = -1;
   int status_w = -1;
   int generation = 0;  // bumped at every reload; older workers are sent SIGHUP
@@ -103,7 +105,12 @@ struct Supervisor::Impl {
   void signal_children(const std::function<bool(const Child&)>& pred, int sig);
 
   // Services.
+  // A service with its status pipe; its listener opens now if it can, else
+  // later (open_listener()).
   Result<std::unique_ptr<Service>> make_service(const ServiceEntry& e);
+  // Tries to bind the service's address; on failure logs it and sets when
+  // to try again. True once the listener is open.
+  bool open_listener(Service& s);
   void retire(Service& s);
   // Forks one worker; false if the fork rate or fork() said no.
   bool spawn_worker(Service& s);

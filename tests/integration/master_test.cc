@@ -3,12 +3,15 @@
 #include <signal.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <string>
 #include <thread>
 
 #include "harness.h"
+#include "net/socket.h"
+#include "net/stream.h"
 
 namespace replimail::testing {
 namespace {
@@ -105,6 +108,191 @@ TEST(RunCommand, StartsThePrimaryAndTwoReplicasReplicatesSamplesAndStops) {
   }
   EXPECT_FALSE(wait_for_port(lmtp, 200ms));
 }
+
+// ---- A master killed with SIGKILL -------------------------------------------
+//
+// What an init system or an operator does to a hung instance: kill -9 of
+// master alone, or of its whole process group. Nothing master started may
+// live on (a busy worker would hold the listener, and the next master could
+// not bind it; an orphaned rolling sync_client would run beside the new
+// one), and a new master on the same configuration must serve at once.
+
+// A line-oriented client of one of an instance's services.
+class Session {
+ public:
+  explicit Session(int port) {
+    auto fd = net::connect_to("127.0.0.1", static_cast<uint16_t>(port));
+    if (fd.ok()) {
+      fd_ = *fd;
+      stream_ = std::make_unique<net::Stream>(fd_);
+      stream_->set_timeout(10s);
+    }
+  }
+  ~Session() {
+    if (fd_ >= 0) close(fd_);
+  }
+  // Sends `line` (unless empty) and reads lines until one starts with
+  // `until`; that line, or "" on error or end of stream.
+  std::string exchange(const std::string& line, const std::string& until) {
+    if (!stream_ || (!line.empty() && !stream_->write_flush(line + "\r\n"))) return "";
+    for (;;) {
+      auto got = stream_->read_line(65536);
+      if (!got.ok()) return "";
+      if (got->rfind(until, 0) == 0) return *got;
+    }
+  }
+  bool send(const std::string& line) {
+    return stream_ && stream_->write_flush(line + "\r\n").is_ok();
+  }
+
+ private:
+  int fd_ = -1;
+  std::unique_ptr<net::Stream> stream_;
+};
+
+// alice in IDLE on her INBOX over IMAP: one busy imapd.
+std::string idle(Session& imap) {
+  if (imap.exchange("", "* OK").empty()) return "no IMAP greeting";
+  if (imap.exchange("a LOGIN alice alicepw", "a ").rfind("a OK", 0) != 0) return "LOGIN failed";
+  if (imap.exchange("b SELECT INBOX", "b ").rfind("b OK", 0) != 0) return "SELECT failed";
+  if (imap.exchange("c IDLE", "+").empty()) return "IDLE refused";
+  return "";
+}
+
+// An LMTP transaction to alice stopped in the middle of DATA: one busy lmtpd.
+std::string half_data(Session& lmtp) {
+  if (lmtp.exchange("", "220").empty()) return "no LMTP greeting";
+  if (lmtp.exchange("LHLO test", "250 ").empty()) return "LHLO failed";
+  if (lmtp.exchange("MAIL FROM:<x@example.com>", "2").empty()) return "MAIL failed";
+  if (lmtp.exchange("RCPT TO:<alice>", "2").empty()) return "RCPT failed";
+  if (lmtp.exchange("DATA", "354").empty()) return "DATA refused";
+  return lmtp.send("Subject: half") ? "" : "DATA line not sent";
+}
+
+Instance::Options busy_options() {
+  Instance::Options o;
+  o.services = {{"lmtp", "lmtpd -a"}, {"imap", "imapd"}};
+  o.users = {{"admin", "adminpw"}, {"alice", "alicepw"}};
+  o.imapd_extra = {"failedloginpause: 0"};
+  return o;
+}
+
+std::string deliver(const Instance& inst, const std::string& rcpt, int n,
+                    const std::string& prefix) {
+  auto r = inst.python("lmtp_deliver.py", {"--port", std::to_string(inst.lmtp_port()), "-n",
+                                           std::to_string(n), "--rcpt", rcpt, "--prefix", prefix});
+  return r.ok() ? "" : r.describe();
+}
+
+size_t live_records(const Instance& inst, const std::string& mailbox) {
+  auto snap = inst.snapshot(mailbox);
+  size_t n = 0;
+  for (const auto& r : snap.records) n += r.expunged() ? 0 : 1;
+  return n;
+}
+
+// Live `program` processes started with `inst`'s imapd.conf, found by PID in
+// /proc (a process that outlived its master is no longer its descendant).
+std::vector<pid_t> running(const Instance& inst, const std::string& program) {
+  std::vector<pid_t> out;
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    std::string name = e.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::string cmd = slurp(e.path().string() + "/cmdline");
+    pid_t pid = static_cast<pid_t>(std::stoi(name));
+    if (cmd.find(program) != std::string::npos && cmd.find(inst.imapd_conf()) != std::string::npos &&
+        pid_alive(pid))
+      out.push_back(pid);
+  }
+  return out;
+}
+
+class MasterKilled : public ::testing::TestWithParam<bool> {
+ protected:
+  // SIGKILL to master alone, or (GetParam()) to its process group; then
+  // reaps it.
+  void kill_master(Instance& inst) {
+    pid_t master = inst.master_pid();
+    ASSERT_EQ(kill(GetParam() ? -master : master, SIGKILL), 0);
+    EXPECT_EQ(inst.stop(), 128 + SIGKILL);
+  }
+};
+
+TEST_P(MasterKilled, BusyWorkersDieWithItAndANewMasterServes) {
+  Instance inst(busy_options());
+  ASSERT_EQ(inst.start(), "");
+  ASSERT_TRUE(inst.tool("cyr_mbox", {"create", "user.alice"}).ok());
+  Session imap(inst.port("imap")), lmtp(inst.lmtp_port());
+  ASSERT_EQ(idle(imap), "");
+  ASSERT_EQ(half_data(lmtp), "");
+  auto workers = descendants_of(inst.master_pid());
+  ASSERT_GE(workers.size(), 2u);
+
+  kill_master(inst);
+  auto left = survivors(workers, 5000ms);
+  EXPECT_TRUE(left.empty()) << left.size() << " worker(s) outlived master, first pid "
+                            << left.front();
+  // Same configuration, same ports: up and serving within start()'s bound.
+  ASSERT_EQ(inst.start(), "");
+  EXPECT_EQ(deliver(inst, "alice", 3, "after"), "");
+  EXPECT_EQ(live_records(inst, "user.alice"), 3u);
+  Session again(inst.port("imap"));
+  EXPECT_EQ(idle(again), "");
+}
+
+// A replica killed with SIGKILL while the primary's rolling sync_client is
+// connected to its sync_server, and a primary whose master is killed: each
+// comes back, the channel keeps one client, and the replica catches up.
+TEST_P(MasterKilled, ReplicaAndPrimaryComeBackWithOneRollingClient) {
+  Instance::Options ro;
+  ro.services = {{"lmtp", "lmtpd -a"}, {"csync", "sync_server"}};
+  ro.imapd_extra = {"failedloginpause: 0"};
+  Instance replica(ro);
+  ASSERT_EQ(replica.start(), "");
+  Instance::Options po;
+  po.imapd_extra = {"replica_sync_host: 127.0.0.1:" + std::to_string(replica.port("csync")),
+                    "replica_sync_authname: admin", "replica_sync_password: adminpw"};
+  po.daemons = {{"syncreplica", "sync_client -r -n replica"}};
+  Instance primary(po);
+  ASSERT_EQ(primary.start(), "");
+  ASSERT_TRUE(primary.tool("cyr_mbox", {"create", "user.alice"}).ok());
+  ASSERT_EQ(deliver(primary, "alice", 5, "one"), "");
+  ASSERT_TRUE(wait_until([&] { return live_records(replica, "user.alice") == 5; }, 30s))
+      << primary.master_log();
+
+  // A second rolling client for the channel refuses to run, in one line.
+  auto second = primary.tool("sync_client", {"-r", "-n", "replica"});
+  EXPECT_EQ(second.exit_code, 75) << second.describe();
+  EXPECT_NE(second.err.find("another rolling sync_client"), std::string::npos)
+      << second.describe();
+
+  // The replica, its sync_server busy with the primary's client.
+  auto servers = running(replica, "sync_server");
+  ASSERT_FALSE(servers.empty());
+  kill_master(replica);
+  auto left = survivors(servers, 5000ms);
+  EXPECT_TRUE(left.empty()) << "sync_server pid " << left.front() << " outlived its master";
+  ASSERT_EQ(replica.start(), "");
+  ASSERT_EQ(deliver(primary, "alice", 5, "two"), "");
+  EXPECT_TRUE(wait_until([&] { return live_records(replica, "user.alice") == 10; }, 30s))
+      << primary.master_log();
+
+  // The primary.
+  auto clients = running(primary, "sync_client");
+  ASSERT_EQ(clients.size(), 1u);
+  kill_master(primary);
+  left = survivors(clients, 5000ms);
+  EXPECT_TRUE(left.empty()) << "sync_client pid " << left.front() << " outlived its master";
+  ASSERT_EQ(primary.start(), "");
+  ASSERT_TRUE(wait_until([&] { return running(primary, "sync_client").size() == 1; }, 10s));
+  ASSERT_EQ(deliver(primary, "alice", 5, "three"), "");
+  EXPECT_TRUE(wait_until([&] { return live_records(replica, "user.alice") == 15; }, 30s))
+      << primary.master_log();
+  EXPECT_EQ(running(primary, "sync_client").size(), 1u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Master, MasterKilled, ::testing::Values(false, true),
+                         [](const auto& info) { return info.param ? "Group" : "MasterOnly"; });
 
 }  // namespace
 }  // namespace replimail::testing

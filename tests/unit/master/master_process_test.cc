@@ -102,7 +102,7 @@ class MasterProcessTest : public ::testing::Test {
       auto kids = children_of(pid_);
       ::kill(pid_, SIGKILL);
       ::waitpid(pid_, nullptr, 0);
-      for (const auto& k : kids) ::kill(-k.pid, SIGKILL);
+      for (const auto& k : kids) ::kill(k.pid, SIGKILL);
     }
     if (HasFailure()) std::cerr << "---- master log ----\n" << read_text(path("master.log"));
     std::string cmd = "rm -rf '" + dir_ + "'";
@@ -342,6 +342,53 @@ TEST_F(MasterProcessTest, SigtermStopsEveryChildAndRemovesThePidfile) {
   std::string log = read_text(path("master.log"));
   EXPECT_NE(log.find("killing them"), std::string::npos);
   EXPECT_NE(log.find("exiting"), std::string::npos);
+}
+
+// kill -9 of master alone: nothing it started lives on, not even a worker
+// busy with a connection (it would hold the listener against the next
+// master) nor a daemon whose SIGTERM would mean "finish first".
+TEST_F(MasterProcessTest, KilledMasterTakesEveryChildAlong) {
+  uint16_t port = free_port();
+  std::string stubborn = script("stubborn.sh", "stubborn", "trap '' TERM\nexec sleep 1008");
+  write_file("cyrus.conf", "SERVICES {\n  echo cmd=echo_service listen=127.0.0.1:" +
+                               std::to_string(port) + "\n}\nDAEMON {\n  s cmd=" + stubborn +
+                               "\n}\n");
+  ASSERT_TRUE(start_master());
+  EchoClient busy(port);
+  ASSERT_FALSE(busy.greeting().empty());
+  ASSERT_TRUE(wait_until([&] { return children_of(pid_).size() == 2; }));
+  std::vector<Proc> all = children_of(pid_);
+  for (const auto& p : all) EXPECT_EQ(::getpgid(p.pid), ::getpgid(pid_)) << p.cmdline;
+  ::kill(pid_, SIGKILL);
+  ASSERT_TRUE(wait_until([&] { return exited(); }));
+  for (const auto& p : all)
+    EXPECT_TRUE(wait_until([&] { return !alive(p.pid); }, 5s)) << p.pid << " " << p.cmdline;
+}
+
+// An address still taken (by a previous master's dying worker, say) is
+// retried, with the reason in the log, while the rest of master runs.
+TEST_F(MasterProcessTest, BindIsRetriedUntilTheAddressIsFree) {
+  net::ListenAddress a;
+  a.host = "127.0.0.1";
+  a.family = AF_INET;
+  auto squatter = net::open_listener(a, 1);
+  ASSERT_TRUE(squatter.ok());
+  uint16_t port = net::bound_port(*squatter);
+  std::string daemon = script("daemon.sh", "daemon", "exec sleep 1009");
+  write_file("cyrus.conf", "SERVICES {\n  echo cmd=echo_service listen=127.0.0.1:" +
+                               std::to_string(port) + "\n}\nDAEMON {\n  d cmd=" + daemon +
+                               "\n}\n");
+  bool started = start_master();
+  if (!started || exited()) ::close(*squatter);
+  ASSERT_TRUE(started);
+  ASSERT_FALSE(exited()) << "master gave up on a busy address";
+  ASSERT_TRUE(wait_until([&] { return trace_count("daemon") == 1; }));
+  EXPECT_TRUE(wait_until([&] {
+    return read_text(path("master.log")).find("retrying in") != std::string::npos;
+  }));
+  ::close(*squatter);
+  EXPECT_TRUE(wait_until([&] { return EchoClient(port).greeting().find(" echo ") != std::string::npos; }));
+  EXPECT_FALSE(exited());
 }
 
 TEST_F(MasterProcessTest, PreforkAndMaxchildAreRespected) {

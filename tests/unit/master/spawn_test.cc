@@ -5,6 +5,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <cstring>
+#include <string>
+
 namespace replimail::master {
 namespace {
 
@@ -48,8 +52,8 @@ TEST(SpawnTest, ChildGetsEnvironmentArgsAndOnlyItsDescriptors) {
   spec.argv[2] = "exec 1>&3; " + spec.argv[2];
   auto pid = spawn(spec);
   ASSERT_TRUE(pid.ok()) << pid.status().to_string();
-  // Its own process group, so master can signal it with what it started.
-  EXPECT_EQ(::getpgid(*pid), *pid);
+  // In master's process group, so that killing the group takes it too.
+  EXPECT_EQ(::getpgid(*pid), ::getpgrp());
   ::close(out[1]);
   ::close(listen_like);
   std::string got;
@@ -70,6 +74,50 @@ TEST(SpawnTest, ExecFailureExits127) {
   int status = 0;
   ASSERT_EQ(::waitpid(*pid, &status, 0), *pid);
   EXPECT_EQ(WEXITSTATUS(status), 127);
+}
+
+// The child gets its death signal when the process that spawned it dies.
+TEST(SpawnTest, ChildDiesWithItsParent) {
+  int report[2];
+  ASSERT_EQ(::pipe(report), 0);
+  pid_t parent = ::fork();
+  ASSERT_GE(parent, 0);
+  if (parent == 0) {
+    ::close(report[0]);
+    SpawnSpec spec;
+    spec.argv = {"/bin/sleep", "1000"};
+    spec.death_signal = SIGTERM;
+    auto pid = spawn(spec);
+    pid_t child = pid.ok() ? *pid : -1;
+    ssize_t ignored = ::write(report[1], &child, sizeof child);
+    (void)ignored;
+    ::raise(SIGKILL);
+  }
+  ::close(report[1]);
+  pid_t child = -1;
+  ASSERT_EQ(::read(report[0], &child, sizeof child), static_cast<ssize_t>(sizeof child));
+  ::close(report[0]);
+  ASSERT_GT(child, 0);
+  ASSERT_EQ(::waitpid(parent, nullptr, 0), parent);
+  bool gone = false;
+  for (int i = 0; i < 250 && !gone; ++i) {
+    gone = ::kill(child, 0) != 0;
+    if (!gone) {
+      // Reparented to init, which reaps it; a zombie counts as gone.
+      char state = 0;
+      if (FILE* f = std::fopen(("/proc/" + std::to_string(child) + "/stat").c_str(), "r")) {
+        char buf[512] = {};
+        size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+        std::fclose(f);
+        const char* close = std::strrchr(buf, ')');
+        if (n > 0 && close && close[1] == ' ') state = close[2];
+      }
+      gone = state == 'Z' || state == 'X';
+    }
+    if (!gone) ::usleep(20000);
+  }
+  if (!gone) ::kill(child, SIGKILL);
+  EXPECT_TRUE(gone) << "spawned pid " << child << " outlived its parent";
 }
 
 }  // namespace
