@@ -101,6 +101,9 @@ int main(int argc, char** argv) {
       spdlog::error("{}", config.status().message());
       return 1;
     }
+    // Reported here, before "ready" and the pidfile: the children report
+    // them too, but only once they have started, which nobody waits for.
+    for (const std::string& w : config->warnings()) spdlog::warn("{}", w);
     for (const std::string& w : replimail::synclog::check_channels(*config))
       spdlog::warn("sync log: {}", w);
   }
