@@ -325,7 +325,9 @@ TEST(RollingSystem, PrimaryMasterKilledDuringDeliveryLosesNoAcknowledgedMessage)
   Instance &a = set.a, &b = set.b, &primary = set.primary;
 
   auto loader = start_load(primary, 600, 100, "k", {"--retry", "60"});
-  std::this_thread::sleep_for(2500ms);
+  // During delivery: once a good part of it has been acknowledged.
+  ASSERT_TRUE(
+      wait_until([&] { return primary.snapshot("user.alice").records.size() >= 150; }, 120s));
   // master and every descendant recorded now: lmtpd, imapd, the sync_clients.
   pid_t master = primary.master_pid();
   auto family = descendants_of(master);

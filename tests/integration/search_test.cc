@@ -171,7 +171,15 @@ TEST(Search, KilledSquatterLeavesAUsableIndex) {
     ::execl(bin.c_str(), "squatter", "-C", conf.c_str(), "-u", "alice", nullptr);
     ::_exit(127);
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  // Part way: once its first batch is committed (or it has finished).
+  wait_until(
+      [&] {
+        std::string out = index_words(inst, "tombstone");
+        siginfo_t info{};
+        ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT);
+        return (out.rfind("user.alice: ", 0) == 0 && out.size() > 13) || info.si_pid == pid;
+      },
+      std::chrono::seconds(60));
   ::kill(pid, SIGKILL);
   int status = 0;
   ::waitpid(pid, &status, 0);

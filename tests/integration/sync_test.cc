@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -290,8 +291,21 @@ TEST(Sync, ServerKilledMidSyncThenConverges) {
                                               "400", "--rcpt", "frank", "--size", "20000"});
   ASSERT_TRUE(r.ok()) << r.describe();
   RunResult interrupted;
-  std::thread sync([&] { interrupted = sync_user(primary, replica, "frank"); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  std::atomic<bool> over{false};
+  std::thread sync([&] {
+    interrupted = sync_user(primary, replica, "frank");
+    over = true;
+  });
+  // Mid-sync: once the replica stages message files (or the sync is over).
+  wait_until(
+      [&] {
+        std::error_code ec;
+        std::filesystem::recursive_directory_iterator it(replica.partition_dir() + "/sync.", ec);
+        for (; !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
+          if (it->is_regular_file(ec)) return true;
+        return over.load();
+      },
+      std::chrono::seconds(30));
   auto servers = children_named(replica, "sync_server");
   for (pid_t pid : servers) ::kill(pid, SIGKILL);
   sync.join();
