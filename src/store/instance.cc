@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <ctime>
+#include <future>
 #include <map>
 
 #include "common/fs.h"
@@ -153,6 +154,13 @@ Result<MailboxEntry> Instance::create_mailbox(std::string_view name, const Creat
   auto mdir = mailbox_dir(*ppath, e.uniqueid);
   if (!mdir.ok()) return mdir.status();
   const std::string& dir = *mdir;
+  // Logged before the change is made (synclog.h): a change that cannot be
+  // logged is refused; one that then fails leaves a harmless line.
+  std::vector<synclog::Line> lines = {{"MAILBOX", {e.name}}};
+  bool with_quota = opts.quota_storage_kib >= 0 || opts.quota_messages >= 0;
+  if (with_quota) lines.push_back({"QUOTA", {e.name}});
+  auto logged = synclog_->announce(lines);
+  if (!logged.ok()) return logged.status();
   if (e.is_real()) {
     MailboxCounters c;
     c.uidvalidity = e.uidvalidity;
@@ -171,15 +179,10 @@ Result<MailboxEntry> Instance::create_mailbox(std::string_view name, const Creat
     }
     return s;
   }
-  std::vector<synclog::Line> lines = {{"MAILBOX", {e.name}}};
-  if (opts.quota_storage_kib >= 0 || opts.quota_messages >= 0) {
+  if (with_quota) {
     auto q = quota_->set_limits(name, opts.quota_storage_kib, opts.quota_messages);
-    if (!q.ok())
-      spdlog::error("quota for new mailbox {}: {}", name, q.status().to_string());
-    else
-      lines.push_back({"QUOTA", {e.name}});
+    if (!q.ok()) spdlog::error("quota for new mailbox {}: {}", name, q.status().to_string());
   }
-  synclog_->log(lines);
   return e;
 }
 
@@ -209,6 +212,12 @@ Status Instance::delete_mailbox(std::string_view name) {
     lock = std::move(*txn);
     usage = lock->counters();
   }
+  std::vector<synclog::Line> lines = {{"UNMAILBOX", {std::string(name)}}};
+  // A quota root goes with the last mailbox it governs.
+  bool drop_root = !has_children && quota_->get(name).ok();
+  if (drop_root) lines.push_back({"QUOTA", {std::string(name)}});
+  auto logged = synclog_->announce(lines);
+  if (!logged.ok()) return logged.status();
   auto modseq = mboxlist_->next_modseq();
   if (!modseq.ok()) return modseq.status();
   MailboxEntry t = *e;
@@ -225,16 +234,10 @@ Status Instance::delete_mailbox(std::string_view name) {
   s = remove_dir_files(dir);
   if (!s) spdlog::warn("delete {}: {}", name, s.to_string());
   lock.reset();
-  std::vector<synclog::Line> lines = {{"UNMAILBOX", {std::string(name)}}};
-  // A quota root goes with the last mailbox it governs.
-  if (!has_children && quota_->get(name).ok()) {
+  if (drop_root) {
     s = quota_->remove(name);
-    if (s)
-      lines.push_back({"QUOTA", {std::string(name)}});
-    else
-      spdlog::warn("delete {}: quota root: {}", name, s.to_string());
+    if (!s) spdlog::warn("delete {}: quota root: {}", name, s.to_string());
   }
-  synclog_->log(lines);
   return Status::ok();
 }
 
@@ -274,6 +277,8 @@ Status Instance::rename_mailbox(std::string_view oldname, std::string_view newna
     lines.push_back({"MAILBOX", {e.name}});
     lines.push_back({"MAILBOX", {target}});
   }
+  auto logged = synclog_->announce(lines);
+  if (!logged.ok()) return logged.status();
   s = mboxlist_->put_all(puts);
   if (!s) return s;
   for (const auto& [e, target] : moved) {
@@ -294,7 +299,6 @@ Status Instance::rename_mailbox(std::string_view oldname, std::string_view newna
     Status a = annotations_->rename(e.name, target);
     if (!a) spdlog::warn("rename {}: annotations: {}", e.name, a.to_string());
   }
-  synclog_->log(lines);
   return Status::ok();
 }
 
@@ -306,10 +310,9 @@ Status Instance::set_acl(std::string_view name, std::string_view acl) {
   e->acl = std::string(acl);
   e->foldermodseq = *modseq;
   e->mtime = ::time(nullptr);
-  Status s = mboxlist_->put(*e);
-  if (!s) return s;
-  synclog_->mailbox(e->name);
-  return Status::ok();
+  auto logged = synclog_->announce({{"MAILBOX", {e->name}}});
+  if (!logged.ok()) return logged.status();
+  return mboxlist_->put(*e);
 }
 
 Result<std::unique_ptr<Mailbox>> Instance::open_mailbox(std::string_view name) {
@@ -339,7 +342,6 @@ std::vector<AppendResult> Instance::append(const std::vector<AppendRequest>& req
     if (fresh) order.push_back(requests[i].mailbox);
     it->second.push_back(i);
   }
-  std::vector<synclog::Line> lines;
   for (const auto& name : order) {
     const auto& idxs = groups[name];
     auto fail_all = [&](const Status& st) {
@@ -390,16 +392,12 @@ std::vector<AppendResult> Instance::append(const std::vector<AppendRequest>& req
       appended.push_back(i);
     }
     if (appended.empty()) continue;
-    Status s = (*txn)->commit_deferred_log();
+    Status s = commit(**mbox, **txn);
     if (!s) {
+      spdlog::error("append {}: {}", name, s.to_string());
       for (size_t i : appended) results[i] = AppendResult{s, 0, 0};
-      continue;
     }
-    Status q = quota_->add_usage(name, (*txn)->delta_bytes(), (*txn)->delta_messages());
-    if (!q) spdlog::warn("append {}: quota usage: {}", name, q.to_string());
-    for (auto& l : (*txn)->log_lines()) lines.push_back(std::move(l));
   }
-  if (!lines.empty()) synclog_->log(lines);
   return results;
 }
 
@@ -408,12 +406,30 @@ Status Instance::check_quota(std::string_view mboxname, uint64_t bytes, uint64_t
 }
 
 Status Instance::commit(Mailbox& mbox, MailboxTxn& txn) {
+  // The change is logged (and its new links flushed) before the index
+  // commits: a change that cannot be logged is rolled back and reported,
+  // and a reader taking the log over waits for the commit (synclog.h). The
+  // directory is flushed beside the sync log's write and flushes, so that
+  // both share the filesystem's journal commits.
+  std::future<Status> flushed;
+  if (txn.appended()) {
+    std::string dir = mbox.dir();
+    flushed = std::async(std::launch::async, [dir] { return fs::fsync_dir(dir); });
+  }
+  auto logged = synclog_->announce(txn.log_lines());
+  Status durable = flushed.valid() ? flushed.get() : Status::ok();
+  if (!logged.ok()) {
+    txn.rollback();
+    return logged.status();
+  }
+  if (!durable) {
+    txn.rollback();
+    return durable;
+  }
   Status s = txn.commit_deferred_log();
   if (!s) return s;
   Status q = quota_->add_usage(mbox.name(), txn.delta_bytes(), txn.delta_messages());
   if (!q) spdlog::warn("{}: quota usage: {}", mbox.name(), q.to_string());
-  auto lines = txn.log_lines();
-  if (!lines.empty()) synclog_->log(lines);
   return Status::ok();
 }
 
@@ -471,10 +487,9 @@ Status Instance::expunge(std::string_view name, const std::vector<uint32_t>& uid
 Status Instance::set_seen(std::string_view userid, const SeenRecord& rec) {
   Status s = validate_userid(userid);
   if (!s) return s;
-  s = userdata_->set_seen(userid, rec);
-  if (!s) return s;
-  synclog_->seen(std::string(userid), rec.uniqueid);
-  return Status::ok();
+  auto logged = synclog_->announce({{"SEEN", {std::string(userid), rec.uniqueid}}});
+  if (!logged.ok()) return logged.status();
+  return userdata_->set_seen(userid, rec);
 }
 
 Status Instance::set_subscribed(std::string_view userid, std::string_view mboxname,
@@ -483,10 +498,9 @@ Status Instance::set_subscribed(std::string_view userid, std::string_view mboxna
   if (!s) return s;
   s = validate_mboxname(mboxname);
   if (!s) return s;
-  s = userdata_->set_subscribed(userid, mboxname, subscribed);
-  if (!s) return s;
-  synclog_->sub(std::string(userid), std::string(mboxname));
-  return Status::ok();
+  auto logged = synclog_->announce({{"SUB", {std::string(userid), std::string(mboxname)}}});
+  if (!logged.ok()) return logged.status();
+  return userdata_->set_subscribed(userid, mboxname, subscribed);
 }
 
 Status Instance::recompute_quota_usage(std::string_view root) {
@@ -513,21 +527,19 @@ Status Instance::set_quota(std::string_view root, int64_t storage_kib, int64_t m
                            uint64_t modseq) {
   Status s = validate_mboxname(root);
   if (!s) return s;
+  auto logged = synclog_->announce({{"QUOTA", {std::string(root)}}});
+  if (!logged.ok()) return logged.status();
   auto q = quota_->set_limits(root, storage_kib, messages, modseq);
   if (!q.ok()) return q.status();
-  s = recompute_quota_usage(root);
-  if (!s) return s;
-  synclog_->quota(std::string(root));
-  return Status::ok();
+  return recompute_quota_usage(root);
 }
 
 Status Instance::remove_quota(std::string_view root) {
   auto q = quota_->get(root);
   if (!q.ok()) return q.status();
-  Status s = quota_->remove(root);
-  if (!s) return s;
-  synclog_->quota(std::string(root));
-  return Status::ok();
+  auto logged = synclog_->announce({{"QUOTA", {std::string(root)}}});
+  if (!logged.ok()) return logged.status();
+  return quota_->remove(root);
 }
 
 Status Instance::set_annotation(std::string_view mboxname, std::string_view entry,
@@ -535,10 +547,9 @@ Status Instance::set_annotation(std::string_view mboxname, std::string_view entr
   Annotation a{std::string(mboxname), std::string(entry), std::string(userid), std::string(value),
                0};
   if (mboxname.empty()) {
-    Status s = annotations_->set(a);
-    if (!s) return s;
-    synclog_->annotation("");
-    return Status::ok();
+    auto logged = synclog_->announce({{"ANNOTATION", {""}}});
+    if (!logged.ok()) return logged.status();
+    return annotations_->set(a);
   }
   // A mailbox annotation change is a change of the mailbox: it takes the
   // mailbox's next modseq, and the mailbox is logged.
@@ -546,10 +557,14 @@ Status Instance::set_annotation(std::string_view mboxname, std::string_view entr
   if (!mbox.ok()) return mbox.status();
   auto txn = (*mbox)->begin();
   if (!txn.ok()) return txn.status();
+  // Logged before either database changes (the annotation is not in the
+  // mailbox's transaction).
+  auto logged = synclog_->announce({{"MAILBOX", {std::string(mboxname)}}});
+  if (!logged.ok()) return logged.status();
   a.modseq = (*txn)->next_modseq();
   Status s = annotations_->set(a);
   if (!s) return s;
-  return commit(**mbox, **txn);
+  return (*txn)->commit_deferred_log();
 }
 
 }  // namespace replimail::store

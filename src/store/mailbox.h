@@ -149,17 +149,20 @@ class MailboxTxn {
   // Recomputes SYNC_CRC, SYNC_CRC_ANNOT and quota usage from all records.
   Status recompute_derived();
 
-  // Makes the changes durable: fsyncs the mailbox directory if files were
-  // linked (a failure rolls everything back), commits the index (its write
-  // lock is then released), removes files of expunged records, then writes
-  // the sync log (MAILBOX, and APPEND if anything was appended). Quota
-  // usage deltas are reported by delta_messages()/delta_bytes() for the
-  // caller to apply.
+  // Makes the changes durable: writes the sync log (MAILBOX, and APPEND if
+  // anything was appended) and fsyncs the mailbox directory if files were
+  // linked, then commits the index (its write lock is then released) and
+  // removes files of expunged records. If the log cannot be written nothing
+  // is committed (see synclog::SyncLog::announce). Quota usage deltas are
+  // reported by delta_messages()/delta_bytes() for the caller to apply.
   Status commit();
-  // As commit() without the sync log: the caller logs `log_lines()`
-  // (Instance::append, batching several mailboxes) before it acknowledges
-  // anything.
+  // Commits the index only: the caller has already logged `log_lines()` and
+  // flushed the directory of linked files (Instance::commit), and keeps its
+  // synclog::LogHold until this returns.
   Status commit_deferred_log();
+  // Abandons the transaction: the index rolls back and linked files go.
+  // Destroying an uncommitted transaction does the same.
+  void rollback();
   // The sync-log lines this transaction's changes call for (none if nothing
   // changed).
   std::vector<synclog::Line> log_lines() const;

@@ -53,10 +53,14 @@ Status copy_file(const std::string& src, const std::string& dst) {
 
 MailboxTxn::MailboxTxn(Mailbox* mbox) : mbox_(mbox) {}
 
-MailboxTxn::~MailboxTxn() {
+MailboxTxn::~MailboxTxn() { rollback(); }
+
+void MailboxTxn::rollback() {
   if (!open_) return;
   mbox_->db_->rollback();
   for (const auto& f : linked_files_) os::env().unlink(f);
+  linked_files_.clear();
+  open_ = false;
 }
 
 Status MailboxTxn::load() {
@@ -374,27 +378,35 @@ std::vector<synclog::Line> MailboxTxn::log_lines() const {
 
 Status MailboxTxn::do_commit(bool write_log) {
   if (!open_) return Status(Code::kInternal, "commit of a finished transaction");
+  synclog::LogHold logged;
+  if (write_log) {
+    // Nothing commits that the sync log does not announce; the new links
+    // are flushed before the commit too.
+    if (mbox_->synclog_ != nullptr) {
+      auto hold = mbox_->synclog_->announce(log_lines());
+      if (!hold.ok()) {
+        rollback();
+        return hold.status();
+      }
+      logged = std::move(*hold);
+    }
+    if (!linked_files_.empty()) {
+      Status durable = fs::fsync_dir(mbox_->dir_);
+      if (!durable) {
+        rollback();
+        return durable;
+      }
+    }
+  }
   Status s = write_counters(*mbox_->db_, counters_);
-  // The new links are flushed before the index commit, under the write
-  // lock: a record is never committed (seen by other sessions, replicated)
-  // for a file whose directory entry may not survive, and a failed flush
-  // rolls the whole transaction back, leaving no trace.
-  if (s && !linked_files_.empty()) s = fs::fsync_dir(mbox_->dir_);
   if (s) s = mbox_->db_->commit();
   if (!s) {
-    mbox_->db_->rollback();
-    for (const auto& f : linked_files_) os::env().unlink(f);
-    open_ = false;
+    rollback();
     return s;
   }
   open_ = false;
   linked_files_.clear();
   for (const auto& f : expunged_files_) os::env().unlink(f);
-  if (!write_log) return Status::ok();
-  if (mbox_->synclog_ != nullptr) {
-    auto lines = log_lines();
-    if (!lines.empty()) mbox_->synclog_->log(lines);
-  }
   return Status::ok();
 }
 

@@ -32,10 +32,9 @@ Status delete_user(Instance& instance, std::string_view userid) {
     s = instance.remove_quota(q.root);
     if (!s && s.code() != Code::kNotFound) return s;
   }
-  s = instance.userdata().delete_user(userid);
-  if (!s) return s;
-  instance.synclog().unuser(std::string(userid));
-  return Status::ok();
+  auto logged = instance.synclog().announce({{"UNUSER", {std::string(userid)}}});
+  if (!logged.ok()) return logged.status();
+  return instance.userdata().delete_user(userid);
 }
 
 }  // namespace replimail::store

@@ -65,20 +65,13 @@ Status LogReader::begin() {
     fd = os::env().open(work_path_, O_RDWR | O_CLOEXEC);
     if (fd < 0) return errno_status("open " + work_path_);
     // Waits out any writer that opened the file before the rename and still
-    // holds the lock; its line is then complete in the file we read.
-    struct flock fl {};
-    fl.l_type = F_WRLCK;
-    fl.l_whence = SEEK_SET;
-    int r;
-    while ((r = ::fcntl(fd, F_SETLKW, &fl)) < 0 && errno == EINTR) {
-    }
-    if (r < 0) {
-      Status s = errno_status("lock " + work_path_);
+    // appends, or whose announced change is still in flight; its line is
+    // then complete in the file we read, and its change committed or not.
+    Status s = wait_for_writers(fd, work_path_);
+    if (!s) {
       os::env().close(fd);
       return s;
     }
-    fl.l_type = F_UNLCK;
-    ::fcntl(fd, F_SETLK, &fl);
   } else if (work_path_ == "-") {
     fd = ::dup(STDIN_FILENO);
     if (fd < 0) return errno_status("dup stdin");

@@ -7,9 +7,11 @@
 //   ... process r.lines() ...
 //   if (all processed) r.end();    // unlinks log-run; else keep it for retry
 //
-// begin() renames log -> log-run, then takes and drops the fcntl lock so
-// that a writer that held the lock across the rename has finished; writers
-// that come later see the inode change and re-open the new log. A log-run
+// begin() renames log -> log-run, then takes and drops the whole file's
+// fcntl lock so that a writer that held its lock across the rename has
+// finished appending and the change its line announces has committed or
+// failed (synclog.h); writers that come later see the inode change and
+// re-open the new log. A log-run
 // left by a crashed or failed run is reprocessed first (at-least-once).
 // Not thread safe; one reader per channel at a time (the caller ensures it,
 // as Cyrus does with one sync_client per channel).

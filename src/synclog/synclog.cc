@@ -19,28 +19,39 @@ namespace replimail::synclog {
 
 namespace {
 
-// Cyrus's SYNC_LOG_RETRIES: how often a writer re-opens a log that a reader
-// renamed away between our open() and our lock.
-constexpr int kRetries = 64;
+// The byte ranges writers lock (see synclog.h): byte 0 while appending
+// (exclusive), byte 1 while the change a line announces is in flight
+// (shared). A reader's whole-file lock conflicts with both.
+constexpr off_t kAppendByte = 0;
+constexpr off_t kInFlightByte = 1;
 
 Status errno_status(const std::string& what) {
   return Status(Code::kIoError, what + ": " + std::strerror(errno));
 }
 
-int lock_fd(int fd, short type) {
+// Open-file-description lock of one byte (len 1) or, with len 0, of the
+// whole file. Unlike classic POSIX locks these belong to the descriptor, not
+// the process: closing another descriptor of the file (a reader's, or a
+// retired one) does not drop them, and they exclude other descriptors of the
+// same process too. They conflict with classic POSIX locks, so Cyrus's
+// writers and readers, which use those, are ordered against ours.
+int lock_range(int fd, short type, off_t start, off_t len, bool wait) {
   struct flock fl {};
   fl.l_type = type;
   fl.l_whence = SEEK_SET;
+  fl.l_start = start;
+  fl.l_len = len;
+  fl.l_pid = 0;
   for (;;) {
-    int r = ::fcntl(fd, F_SETLKW, &fl);
+    int r = ::fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl);
     if (r == 0 || errno != EINTR) return r;
   }
 }
 
 int open_log(const std::string& path) {
-  int fd = os::env().open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  int fd = os::env().open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
   if (fd < 0 && errno == ENOENT && fs::make_dirs(fs::dirname(path), 0755)) {
-    fd = os::env().open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    fd = os::env().open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
   }
   return fd;
 }
@@ -67,95 +78,175 @@ std::vector<std::string> parse_channel_list(std::string_view value) {
   return out;
 }
 
-namespace {
+namespace detail {
 
-// One log file, open and locked with `formatted` written, awaiting fsync.
-struct Locked {
+// A log file this process has open. `in_flight` counts the LogHolds on it;
+// while it is non-zero the descriptor holds the shared lock on
+// kInFlightByte and stays open. Guarded by in_process.
+struct OpenLog {
+  std::string path;
   int fd = -1;
-  Status status;
+  dev_t dev = 0;
+  ino_t ino = 0;
+  int in_flight = 0;
+  bool current = true;  // still the descriptor open_logs() hands out
 };
 
-// fcntl locks belong to the process, so they do not order this process's
-// own threads: one thread's unlock would release another's lock while it
-// still writes, and a reader could take the file over in between.
+}  // namespace detail
+
+using detail::OpenLog;
+
+struct HoldAccess {
+  static std::vector<std::shared_ptr<OpenLog>>& logs(LogHold& h) { return h.logs_; }
+};
+
+namespace {
+
+// The threads of this process share each cached descriptor, and so its
+// locks: they take turns.
 std::mutex in_process;
 
-// The log files this process keeps open, by path (guarded by in_process).
-// A delivery writes every channel's log, so opening and closing each of
-// them per write cost three system calls a channel; the identity check
-// below works as well on a file opened long ago.
-std::map<std::string, int>& open_logs() {
-  static auto* logs = new std::map<std::string, int>();
+// The log files this process keeps open, by path, and those replaced since
+// (taken over) that LogHolds still pin (guarded by in_process). A delivery
+// writes every channel's log, so opening and closing each of them per write
+// cost three system calls a channel; the identity check works as well on a
+// file opened long ago.
+std::map<std::string, std::shared_ptr<OpenLog>>& open_logs() {
+  static auto* logs = new std::map<std::string, std::shared_ptr<OpenLog>>();
   return *logs;
 }
 
-int cached_log(const std::string& path) {
+// REQUIRES: in_process held.
+Result<std::shared_ptr<OpenLog>> current_log(const std::string& path) {
   auto it = open_logs().find(path);
   if (it != open_logs().end()) return it->second;
   int fd = open_log(path);
-  if (fd >= 0) open_logs().emplace(path, fd);
-  return fd;
-}
-
-void close_log(const std::string& path) {
-  auto it = open_logs().find(path);
-  if (it == open_logs().end()) return;
-  os::env().close(it->second);
-  open_logs().erase(it);
-}
-
-// Takes the lock of the log at `path` and writes `formatted` (Cyrus's
-// writer, up to the fsync). On success the returned fd is still locked.
-// REQUIRES: in_process held.
-Locked lock_and_write(const std::string& path, std::string_view formatted) {
-  for (int attempt = 0; attempt < kRetries; ++attempt) {
-    int fd = cached_log(path);
-    if (fd < 0) return {-1, errno_status("open " + path)};
-    if (lock_fd(fd, F_WRLCK) < 0) {
-      Status s = errno_status("lock " + path);
-      close_log(path);
-      return {-1, s};
-    }
-    // A reader may have renamed the file to log-run since we opened it; its
-    // lock+unlock only waits for writers already holding the lock, so we
-    // must notice and append to the new file instead.
-    struct stat by_fd {};
-    struct stat by_name {};
-    if (::fstat(fd, &by_fd) == 0 && ::stat(path.c_str(), &by_name) == 0 &&
-        by_fd.st_ino == by_name.st_ino && by_fd.st_dev == by_name.st_dev) {
-      Status s = fs::write_all(fd, formatted, path);
-      if (s) return {fd, s};
-      // A torn write (a full disk takes part of it) would glue the next
-      // writer's line onto a partial one: cut the file back first.
-      os::env().ftruncate(fd, by_fd.st_size);
-      lock_fd(fd, F_UNLCK);
-      close_log(path);
-      return {-1, s};
-    }
-    lock_fd(fd, F_UNLCK);
-    close_log(path);
+  if (fd < 0) return errno_status("open " + path);
+  struct stat st {};
+  if (::fstat(fd, &st) < 0) {
+    Status s = errno_status("fstat " + path);
+    os::env().close(fd);
+    return s;
   }
-  return {-1, Status(Code::kIoError, "log " + path + " renamed under us " +
-                                         std::to_string(kRetries) + " times")};
+  auto log = std::make_shared<OpenLog>();
+  log->path = path;
+  log->fd = fd;
+  log->dev = st.st_dev;
+  log->ino = st.st_ino;
+  open_logs().emplace(path, log);
+  return log;
+}
+
+// The descriptor is not used for new appends any more (taken over, or a
+// write or fsync failed on it); it is closed once nothing pins it.
+// REQUIRES: in_process held.
+void retire(const std::shared_ptr<OpenLog>& log) {
+  auto it = open_logs().find(log->path);
+  if (it != open_logs().end() && it->second == log) open_logs().erase(it);
+  log->current = false;
+  if (log->in_flight == 0 && log->fd >= 0) {
+    os::env().close(log->fd);
+    log->fd = -1;
+  }
+}
+
+// REQUIRES: in_process held.
+void unpin(const std::shared_ptr<OpenLog>& log) {
+  if (--log->in_flight > 0) return;
+  lock_range(log->fd, F_UNLCK, kInFlightByte, 1, false);
+  if (!log->current) {
+    os::env().close(log->fd);
+    log->fd = -1;
+  }
+}
+
+// Takes the append lock of the log at `path` and writes `formatted` (Cyrus's
+// writer, up to the fsync). On success the log's kAppendByte is locked.
+// There is no limit on how often the log may be taken over meanwhile: each
+// time a reader has renamed it, and the line follows to the new file.
+// REQUIRES: in_process held.
+Result<std::shared_ptr<OpenLog>> lock_and_write(const std::string& path,
+                                                std::string_view formatted) {
+  for (;;) {
+    auto log = current_log(path);
+    if (!log.ok()) return log.status();
+    std::shared_ptr<OpenLog> l = *log;
+    if (lock_range(l->fd, F_WRLCK, kAppendByte, 1, true) < 0) {
+      Status s = errno_status("lock " + path);
+      retire(l);
+      return s;
+    }
+    // A reader may have renamed the file to log-run since we opened it (its
+    // lock only waits for writers already holding theirs): then the line
+    // belongs in the new file.
+    struct stat by_name {};
+    int found = ::stat(path.c_str(), &by_name);
+    int stat_errno = errno;
+    if (found == 0 && by_name.st_ino == l->ino && by_name.st_dev == l->dev) {
+      struct stat by_fd {};
+      if (::fstat(l->fd, &by_fd) < 0) {
+        Status s = errno_status("fstat " + path);
+        lock_range(l->fd, F_UNLCK, kAppendByte, 1, false);
+        retire(l);
+        return s;
+      }
+      Status s = fs::write_all(l->fd, formatted, path);
+      if (s) return l;
+      // No partial line may stay: the next writer's line would be glued to
+      // it and both lost to the reader.
+      if (os::env().ftruncate(l->fd, by_fd.st_size) < 0)
+        spdlog::error("sync_log: cannot truncate partial line from {}: {}", path,
+                      std::strerror(errno));
+      lock_range(l->fd, F_UNLCK, kAppendByte, 1, false);
+      retire(l);
+      return s;
+    }
+    if (found < 0 && stat_errno != ENOENT) {
+      errno = stat_errno;
+      Status s = errno_status("stat " + path);
+      lock_range(l->fd, F_UNLCK, kAppendByte, 1, false);
+      retire(l);
+      return s;
+    }
+    lock_range(l->fd, F_UNLCK, kAppendByte, 1, false);
+    retire(l);
+  }
 }
 
 }  // namespace
 
-std::vector<Status> append_to_logs(const std::vector<std::string>& paths,
-                                   std::string_view formatted) {
+LogHold& LogHold::operator=(LogHold&& o) noexcept {
+  if (this != &o) {
+    release();
+    logs_ = std::move(o.logs_);
+  }
+  return *this;
+}
+
+void LogHold::release() {
+  if (logs_.empty()) return;
   std::lock_guard<std::mutex> guard(in_process);
-  // Every file is written before any is flushed.
-  // Locks are taken in the order given (the configured channel order,
-  // the same in every process).
-  std::vector<Locked> locked;
-  locked.reserve(paths.size());
-  for (const auto& path : paths) locked.push_back(lock_and_write(path, formatted));
+  for (auto& log : logs_) unpin(log);
+  logs_.clear();
+}
+
+Result<LogHold> append_to_logs(const std::vector<std::string>& paths,
+                               std::string_view formatted) {
+  std::lock_guard<std::mutex> guard(in_process);
+  // Every file is written before any is flushed. Locks are taken in the
+  // order given (the configured channel order, the same in every process).
+  std::vector<std::shared_ptr<OpenLog>> locked(paths.size());
   std::vector<Status> out(paths.size());
+  for (size_t i = 0; i < paths.size(); ++i) {
+    auto l = lock_and_write(paths[i], formatted);
+    if (l.ok())
+      locked[i] = *l;
+    else
+      out[i] = l.status();
+  }
   auto flush = [&](size_t i) {
-    out[i] = locked[i].status;
-    if (locked[i].fd < 0) return;
-    out[i] = fs::fsync_fd(locked[i].fd, paths[i]);
-    lock_fd(locked[i].fd, F_UNLCK);
+    if (locked[i] == nullptr) return;
+    out[i] = fs::fsync_fd(locked[i]->fd, paths[i]);
   };
   // The flushes run at once, one thread per further log: flushes issued
   // together wait for one journal commit, flushes in turn for one each.
@@ -163,15 +254,46 @@ std::vector<Status> append_to_logs(const std::vector<std::string>& paths,
   for (size_t i = 1; i < paths.size(); ++i) others.emplace_back(flush, i);
   if (!paths.empty()) flush(0);
   for (auto& t : others) t.join();
-  // A descriptor whose flush failed is poisoned (os/env.h): the next
-  // append opens the log afresh instead of failing on it.
-  for (size_t i = 0; i < paths.size(); ++i)
-    if (!out[i] && locked[i].fd >= 0) close_log(paths[i]);
-  return out;
+  // Each written log now pins the announcement (shared kInFlightByte, taken
+  // before the append lock goes, so that no reader's whole-file lock slips
+  // in between).
+  LogHold hold;
+  Status first;
+  for (size_t i = 0; i < paths.size(); ++i) {
+    const std::shared_ptr<OpenLog>& l = locked[i];
+    if (l == nullptr) {
+      if (first) first = out[i];
+      continue;
+    }
+    if (out[i] && lock_range(l->fd, F_RDLCK, kInFlightByte, 1, true) < 0)
+      out[i] = errno_status("lock " + paths[i]);
+    if (out[i]) {
+      ++l->in_flight;
+      HoldAccess::logs(hold).push_back(l);
+    } else {
+      if (first) first = out[i];
+    }
+    lock_range(l->fd, F_UNLCK, kAppendByte, 1, false);
+    // After a failed fsync nothing more is trusted to this descriptor.
+    if (!out[i]) retire(l);
+  }
+  if (!first) {
+    for (auto& l : HoldAccess::logs(hold)) unpin(l);
+    HoldAccess::logs(hold).clear();
+    return first;
+  }
+  return hold;
 }
 
 Status append_lines(const std::string& path, std::string_view formatted) {
-  return append_to_logs({path}, formatted)[0];
+  auto hold = append_to_logs({path}, formatted);
+  return hold.status();
+}
+
+Status wait_for_writers(int fd, const std::string& path) {
+  if (lock_range(fd, F_WRLCK, 0, 0, true) < 0) return errno_status("lock " + path);
+  lock_range(fd, F_UNLCK, 0, 0, false);
+  return Status::ok();
 }
 
 SyncLog::SyncLog(const Config& cfg)
@@ -199,47 +321,37 @@ void SyncLog::suppress() {
   if (!chain_) suppressed_.store(true);
 }
 
-Status SyncLog::write_all_channels(const std::string& formatted, std::string_view what) {
-  Status result;
-  std::vector<std::string> chans = channels();
+Result<LogHold> SyncLog::write_all_channels(const std::string& formatted,
+                                            std::string_view what) {
   std::vector<std::string> paths;
-  for (const auto& channel : chans) paths.push_back(log_path(confdir_, channel));
-  std::vector<Status> written = append_to_logs(paths, formatted);
-  for (size_t i = 0; i < chans.size(); ++i) {
-    const std::string& channel = chans[i];
-    const std::string& path = paths[i];
-    const Status& s = written[i];
-    if (!s) {
-      spdlog::error("sync_log: event lost for channel '{}' ({}): {}: {}", channel, path,
-                    s.to_string(), what);
-      if (result) result = s;
-    }
+  for (const auto& channel : channels()) paths.push_back(log_path(confdir_, channel));
+  if (paths.empty()) return LogHold();
+  auto hold = append_to_logs(paths, formatted);
+  if (!hold.ok()) {
+    spdlog::error("sync_log: cannot log, the change is refused: {}: {}",
+                  hold.status().to_string(), what);
   }
-  return result;
+  return hold;
 }
 
-void SyncLog::log(const std::vector<Line>& lines) { (void)write(lines); }
-
-Status SyncLog::write(const std::vector<Line>& lines) {
-  if (!enabled_ || lines.empty()) return Status::ok();
-  Status result;
+Result<LogHold> SyncLog::announce(const std::vector<Line>& lines) {
+  if (!enabled_ || lines.empty()) return LogHold();
   std::string formatted;
   for (const auto& line : lines) {
     auto f = format_line(line);
     if (!f) {
-      spdlog::error("sync_log: event lost, cannot format {} line: {}", line.keyword,
+      spdlog::error("sync_log: cannot format {} line, the change is refused: {}", line.keyword,
                     f.status().to_string());
-      if (result) result = f.status();
-      continue;
+      return f.status();
     }
     formatted += *f;
   }
-  if (formatted.empty()) return result;
   std::string_view what(formatted);
   what.remove_suffix(1);
-  Status s = write_all_channels(formatted, what);
-  return result ? s : result;
+  return write_all_channels(formatted, what);
 }
+
+Status SyncLog::write(const std::vector<Line>& lines) { return announce(lines).status(); }
 
 Status SyncLog::log_raw(std::string_view text) {
   if (text.find_first_of("\r\n") != std::string_view::npos) {
@@ -250,28 +362,28 @@ Status SyncLog::log_raw(std::string_view text) {
     return Status(Code::kInvalidArgument, "raw sync log line too long");
   }
   if (!enabled_) return Status::ok();
-  return write_all_channels(std::string(text) + "\n", text);
+  return write_all_channels(std::string(text) + "\n", text).status();
 }
 
-void SyncLog::user(const std::string& userid) { log({{"USER", {userid}}}); }
-void SyncLog::unuser(const std::string& userid) { log({{"UNUSER", {userid}}}); }
-void SyncLog::meta(const std::string& userid) { log({{"META", {userid}}}); }
-void SyncLog::mailbox(const std::string& name) { log({{"MAILBOX", {name}}}); }
-void SyncLog::append(const std::string& name) { log({{"APPEND", {name}}}); }
-void SyncLog::doublemailbox(const std::string& from, const std::string& to) {
-  log({{"DOUBLEMAILBOX", {from, to}}});
+Status SyncLog::user(const std::string& userid) { return write({{"USER", {userid}}}); }
+Status SyncLog::unuser(const std::string& userid) { return write({{"UNUSER", {userid}}}); }
+Status SyncLog::meta(const std::string& userid) { return write({{"META", {userid}}}); }
+Status SyncLog::mailbox(const std::string& name) { return write({{"MAILBOX", {name}}}); }
+Status SyncLog::append(const std::string& name) { return write({{"APPEND", {name}}}); }
+Status SyncLog::doublemailbox(const std::string& from, const std::string& to) {
+  return write({{"DOUBLEMAILBOX", {from, to}}});
 }
-void SyncLog::unmailbox(const std::string& name) { log({{"UNMAILBOX", {name}}}); }
-void SyncLog::rename(const std::string& oldname, const std::string& newname) {
-  log({{"RENAME", {oldname, newname}}, {"MAILBOX", {oldname}}, {"MAILBOX", {newname}}});
+Status SyncLog::unmailbox(const std::string& name) { return write({{"UNMAILBOX", {name}}}); }
+Status SyncLog::rename(const std::string& oldname, const std::string& newname) {
+  return write({{"RENAME", {oldname, newname}}, {"MAILBOX", {oldname}}, {"MAILBOX", {newname}}});
 }
-void SyncLog::quota(const std::string& root) { log({{"QUOTA", {root}}}); }
-void SyncLog::annotation(const std::string& name) { log({{"ANNOTATION", {name}}}); }
-void SyncLog::seen(const std::string& userid, const std::string& uniqueid) {
-  log({{"SEEN", {userid, uniqueid}}});
+Status SyncLog::quota(const std::string& root) { return write({{"QUOTA", {root}}}); }
+Status SyncLog::annotation(const std::string& name) { return write({{"ANNOTATION", {name}}}); }
+Status SyncLog::seen(const std::string& userid, const std::string& uniqueid) {
+  return write({{"SEEN", {userid, uniqueid}}});
 }
-void SyncLog::sub(const std::string& userid, const std::string& name) {
-  log({{"SUB", {userid, name}}});
+Status SyncLog::sub(const std::string& userid, const std::string& name) {
+  return write({{"SUB", {userid, name}}});
 }
 
 }  // namespace replimail::synclog

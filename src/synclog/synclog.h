@@ -14,14 +14,29 @@
 //
 // Writes are durable and atomic per call: for each channel the whole batch
 // of lines goes out in one write under an fcntl lock, then fsync (Cyrus's
-// algorithm, so Cyrus and replimail processes can share a log). A write that
-// fails is logged at error level naming the channel and path: the event is
-// lost, loudly. Thread safety: a SyncLog may be used from several threads;
-// appends from one process are serialized by a mutex, since fcntl locks only
-// exclude other processes.
+// writer, so Cyrus and replimail processes can share a log). Nothing is ever
+// dropped: a writer whose log was taken over by a reader follows it to the
+// new file, however often that happens, and a write that fails returns its
+// error so that the change it announces is not made (see announce()).
+//
+// Lines announce a change *before* it commits, and the announcement stays
+// "in flight" until the change has committed or been abandoned: writers
+// hold a shared fcntl lock on byte 1 of the log for that time (the append
+// itself happens under an exclusive lock on byte 0), and a reader taking the
+// log over (LogReader: rename, then a whole-file lock) waits for both. So
+// when a reader has a line, the change it names is in the store or never
+// will be, and reading the current state after the takeover sees it. A line
+// whose change then failed only marks a mailbox dirty: harmless.
+//
+// The locks are open-file-description locks (they conflict with Cyrus's
+// classic POSIX locks). Thread safety: a SyncLog may be used from several
+// threads; a process's appends share a cached descriptor per log and take
+// turns under a mutex; a LogReader in the same process waits for that
+// process's in-flight announcements too.
 #pragma once
 
 #include <atomic>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -36,20 +51,53 @@ namespace replimail::synclog {
 // $configdirectory/sync/<channel>/log.
 std::string log_path(const std::string& configdirectory, const std::string& channel);
 
-// Appends `lines` to the log at `path` with Cyrus's writer algorithm: open
-// O_APPEND|O_CREAT 0640 (creating directories 0755), blocking fcntl lock,
-// retry if the file was renamed away meanwhile (up to 64 times), one write,
-// fsync, unlock. Unlike Cyrus, the process keeps the file open for its next
-// append (the rename check covers a file opened long ago). Ignores sync_log
-// and suppression: this is the explicit per-channel write sync_client and
-// squatter use to re-queue work.
-Status append_lines(const std::string& path, std::string_view formatted);
+namespace detail {
+struct OpenLog;
+}
+
+// Lines durably in their logs, announcing a change still in flight: while it
+// lives, a reader taking those logs over waits. Destroy (or release()) it
+// once the change has committed or been abandoned. Movable; an empty hold
+// holds nothing.
+class LogHold {
+ public:
+  LogHold() = default;
+  ~LogHold() { release(); }
+  LogHold(LogHold&& o) noexcept : logs_(std::move(o.logs_)) {}
+  LogHold& operator=(LogHold&& o) noexcept;
+  LogHold(const LogHold&) = delete;
+  LogHold& operator=(const LogHold&) = delete;
+  void release();
+
+ private:
+  friend struct HoldAccess;
+  std::vector<std::shared_ptr<detail::OpenLog>> logs_;
+};
+
+// Appends `formatted` to the log at `path` with Cyrus's writer algorithm:
+// open O_RDWR|O_APPEND|O_CREAT 0640 (creating directories 0755), blocking fcntl
+// lock, check that the locked file is still the one at `path` (else a reader
+// took it over: open the new one and try again, with no limit), one write,
+// fsync, unlock. A write that fails is truncated away so that no partial
+// line is left for the next writer to append to. Unlike Cyrus, the process
+// keeps the file open for its next append (the identity check covers a file
+// opened long ago). Ignores sync_log and suppression: this is the explicit
+// per-channel write sync_client and squatter use to re-queue work.
+[[nodiscard]] Status append_lines(const std::string& path, std::string_view formatted);
 // append_lines() to several logs at once: each is locked and written, then
 // all are fsynced at the same time (one thread per log beyond the first), so
-// that the flushes share journal commits, and unlocked. One status per path,
-// in order.
-std::vector<Status> append_to_logs(const std::vector<std::string>& paths,
-                                   std::string_view formatted);
+// that the flushes share journal commits. If every log was written, returns
+// a hold on all of them (see LogHold); else the first error, and nothing is
+// held (lines already in some logs stay: they are harmless).
+[[nodiscard]] Result<LogHold> append_to_logs(const std::vector<std::string>& paths,
+                                             std::string_view formatted);
+
+// For LogReader: after the log at `path` has been renamed to the file open
+// as `fd`, waits until no writer (of any process, this one included) still
+// appends to it or holds an announcement in it in flight. Then every line
+// the file will ever have is in it, and every change those lines announce
+// has committed or been abandoned.
+[[nodiscard]] Status wait_for_writers(int fd, const std::string& path);
 
 class SyncLog {
  public:
@@ -57,32 +105,37 @@ class SyncLog {
   // sync_log_unsuppressable_channels and configdirectory.
   explicit SyncLog(const Config& cfg);
 
-  // Appends `lines` to every enabled channel, one write per channel. A line
-  // that cannot be formatted (CR/LF in a name) is logged and dropped; the
-  // others are still written.
-  void log(const std::vector<Line>& lines);
-  // log() for callers that want to know: the first error (a line that could
-  // not be formatted, a channel that could not be written), after trying
-  // every line and channel. Errors are logged either way.
-  Status write(const std::vector<Line>& lines);
+  // The one way a change is logged: appends `lines` to every enabled
+  // channel (one write per channel) and fsyncs, BEFORE the change commits.
+  // The caller commits while the returned hold lives, then drops it. On an
+  // error (a line that cannot be formatted, a channel that cannot be
+  // written; logged at error level) the caller must not make the change and
+  // must report the error: nothing may be acknowledged that no replica will
+  // hear of. Nothing to log (sync_log off, every channel suppressed): an
+  // empty hold.
+  [[nodiscard]] Result<LogHold> announce(const std::vector<Line>& lines);
+  // announce() and release at once: for a change already made durable by
+  // other means, or tools that only log.
+  [[nodiscard]] Status write(const std::vector<Line>& lines);
   // Writes `text` (one line, no CR/LF; LF appended) to every enabled
   // channel, as cyr_synclog does without a type flag.
-  Status log_raw(std::string_view text);
+  [[nodiscard]] Status log_raw(std::string_view text);
 
-  void user(const std::string& userid);
-  void unuser(const std::string& userid);
-  void meta(const std::string& userid);
-  void mailbox(const std::string& name);
-  void append(const std::string& name);
-  void doublemailbox(const std::string& from, const std::string& to);
-  void unmailbox(const std::string& name);
+  // One-line write()s.
+  [[nodiscard]] Status user(const std::string& userid);
+  [[nodiscard]] Status unuser(const std::string& userid);
+  [[nodiscard]] Status meta(const std::string& userid);
+  [[nodiscard]] Status mailbox(const std::string& name);
+  [[nodiscard]] Status append(const std::string& name);
+  [[nodiscard]] Status doublemailbox(const std::string& from, const std::string& to);
+  [[nodiscard]] Status unmailbox(const std::string& name);
   // Writes RENAME old new, MAILBOX old, MAILBOX new (one batch).
-  void rename(const std::string& oldname, const std::string& newname);
-  void quota(const std::string& root);
+  [[nodiscard]] Status rename(const std::string& oldname, const std::string& newname);
+  [[nodiscard]] Status quota(const std::string& root);
   // "" is the server-wide annotation namespace.
-  void annotation(const std::string& name);
-  void seen(const std::string& userid, const std::string& uniqueid);
-  void sub(const std::string& userid, const std::string& name);
+  [[nodiscard]] Status annotation(const std::string& name);
+  [[nodiscard]] Status seen(const std::string& userid, const std::string& uniqueid);
+  [[nodiscard]] Status sub(const std::string& userid, const std::string& name);
 
   // Replica side (sync_server calls it per connection): from now on only the
   // channels listed in sync_log_unsuppressable_channels are written, so a
@@ -99,7 +152,7 @@ class SyncLog {
   const std::string& configdirectory() const { return confdir_; }
 
  private:
-  Status write_all_channels(const std::string& formatted, std::string_view what);
+  Result<LogHold> write_all_channels(const std::string& formatted, std::string_view what);
 
   std::string confdir_;
   bool enabled_ = false;

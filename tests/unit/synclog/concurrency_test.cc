@@ -1,12 +1,21 @@
 // Writers in several processes append to one channel while a reader keeps
 // taking the log over: every line must be read exactly once, whole.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <fstream>
 #include <map>
 #include <set>
+#include <sstream>
 #include <thread>
+
+#include "common/fs.h"
 
 #include "synclog/reader.h"
 #include "synclog/synclog.h"
@@ -15,8 +24,8 @@
 namespace replimail::synclog {
 namespace {
 
-constexpr int kWriters = 4;
-constexpr int kEventsPerWriter = 150;
+constexpr int kWriters = 6;
+constexpr int kEventsPerWriter = 200;
 
 std::string name_for(int writer, int event) {
   // Long names make a torn or interleaved write visible as a parse error.
@@ -79,15 +88,15 @@ Config channel_config(const std::string& confdir) {
 }
 
 // Writer `w` logs its events: even ones as MAILBOX, odd ones as a RENAME
-// batch (three lines that must stay together).
-void write_events(SyncLog& log, int w) {
+// batch (three lines that must stay together). False if any write failed.
+bool write_events(SyncLog& log, int w) {
+  bool all = true;
   for (int e = 0; e < kEventsPerWriter; ++e) {
-    if (e % 2) {
-      log.rename(name_for(w, e), name_for(w, e) + "x");
-    } else {
-      log.mailbox(name_for(w, e));
-    }
+    Status s = (e % 2) ? log.rename(name_for(w, e), name_for(w, e) + "x")
+                       : log.mailbox(name_for(w, e));
+    if (!s) all = false;
   }
+  return all;
 }
 
 void expect_each_once(const Collected& got, int writers) {
@@ -121,8 +130,7 @@ TEST(SyncLogConcurrency, EveryLineExactlyOnceAcrossRenames) {
     ASSERT_GE(pid, 0);
     if (pid == 0) {
       SyncLog log(cfg);
-      write_events(log, w);
-      ::_exit(0);
+      ::_exit(write_events(log, w) ? 0 : 1);
     }
     pids.push_back(pid);
   }
@@ -136,12 +144,143 @@ TEST(SyncLogConcurrency, ThreadsOfOneProcessToo) {
   ASSERT_GE(pid, 0);
   if (pid == 0) {
     SyncLog log(cfg);
+    std::atomic<bool> all{true};
     std::vector<std::thread> threads;
-    for (int w = 0; w < kWriters; ++w) threads.emplace_back([&log, w] { write_events(log, w); });
+    for (int w = 0; w < kWriters; ++w)
+      threads.emplace_back([&log, &all, w] {
+        if (!write_events(log, w)) all = false;
+      });
     for (auto& t : threads) t.join();
-    ::_exit(0);
+    ::_exit(all ? 0 : 1);
   }
   expect_each_once(collect_until_exit(d.path(), {pid}), kWriters);
+}
+
+// True once /proc/locks shows someone waiting ("->") for a lock on inode
+// `ino` (OFD lock waiters show no useful pid, so any waiter counts: the
+// tests know who it can be).
+bool waiting_for_lock(ino_t ino) {
+  std::ifstream in("/proc/locks");
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream f(line);
+    std::string id, arrow, kind, mode, type, who, file;
+    f >> id >> arrow;
+    if (arrow != "->") continue;
+    f >> kind >> mode >> type >> who >> file;
+    size_t colon = file.rfind(':');
+    if (colon == std::string::npos) continue;
+    if (file.substr(colon + 1) == std::to_string(ino)) return true;
+  }
+  return false;
+}
+
+int lock_whole(int fd, short type) {
+  struct flock fl {};
+  fl.l_type = type;
+  fl.l_whence = SEEK_SET;
+  return ::fcntl(fd, F_SETLK, &fl);
+}
+
+// A writer whose log is taken over again and again (each time while it
+// waits for the lock, as a reader and a busy writer together make happen)
+// keeps following the log: there is no number of takeovers after which it
+// gives up and the event is lost. The test holds the lock of each new log,
+// waits until the writer process is blocked on it, and renames it away.
+TEST(SyncLogConcurrency, WriterFollowsTheLogThroughAnyNumberOfTakeovers) {
+  constexpr int kTakeovers = 150;
+  TestDir d;
+  Config cfg = channel_config(d.path());
+  const std::string path = log_path(d.path(), "r");
+  ASSERT_TRUE(fs::make_dirs(fs::dirname(path), 0755));
+  auto create_locked = [&path]() {
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+    EXPECT_GE(fd, 0) << std::strerror(errno);
+    EXPECT_EQ(lock_whole(fd, F_WRLCK), 0) << std::strerror(errno);
+    return fd;
+  };
+  int held = create_locked();
+  ASSERT_GE(held, 0);
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    SyncLog log(cfg);
+    Status s = log.write({{"MAILBOX", {"user.followed"}}});
+    ::_exit(s ? 0 : 1);
+  }
+  bool writer_alive = true;
+  for (int k = 0; k < kTakeovers && writer_alive; ++k) {
+    struct stat st {};
+    ASSERT_EQ(::fstat(held, &st), 0);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (!waiting_for_lock(st.st_ino)) {
+      int status = 0;
+      if (::waitpid(pid, &status, WNOHANG) == pid) {
+        ADD_FAILURE() << "writer exited after " << k << " takeovers, status " << status;
+        writer_alive = false;
+        break;
+      }
+      ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "writer never waited, takeover " << k;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    if (!writer_alive) break;
+    std::string old = path + "-old" + std::to_string(k);
+    ASSERT_EQ(::rename(path.c_str(), old.c_str()), 0);
+    int next = create_locked();
+    ASSERT_GE(next, 0);
+    ::close(held);  // drops its lock: the writer wakes on a file renamed away
+    held = next;
+  }
+  ::close(held);
+  if (writer_alive) {
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  }
+  auto now = fs::read_file(path);
+  ASSERT_TRUE(now.ok()) << now.status().to_string();
+  EXPECT_EQ(*now, "MAILBOX user.followed\n");
+  for (int k = 0; k < kTakeovers; ++k) {
+    auto old = fs::read_file(path + "-old" + std::to_string(k));
+    if (old.ok()) {
+      EXPECT_EQ(*old, "") << k;
+    }
+  }
+}
+
+// A line announces a change that is still in flight while its LogHold
+// lives: a reader taking the log over waits until the hold is dropped (the
+// change committed or abandoned), so that the state it then reads has it.
+TEST(SyncLogConcurrency, ReaderWaitsForAnnouncementsInFlight) {
+  TestDir d;
+  Config cfg = channel_config(d.path());
+  SyncLog log(cfg);
+  auto hold = log.announce({{"MAILBOX", {"user.inflight"}}});
+  ASSERT_TRUE(hold.ok()) << hold.status().to_string();
+  struct stat st {};
+  ASSERT_EQ(::stat(log_path(d.path(), "r").c_str(), &st), 0);
+  std::atomic<bool> done{false};
+  std::vector<Line> read;
+  std::thread reader([&] {
+    LogReader r = LogReader::for_channel(d.path(), "r");
+    Status s = r.begin();
+    EXPECT_TRUE(s) << s.to_string();
+    read = r.lines();
+    done = true;
+  });
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!waiting_for_lock(st.st_ino) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  EXPECT_TRUE(waiting_for_lock(st.st_ino)) << "the reader never waited";
+  EXPECT_FALSE(done);
+  // Another announcement meanwhile goes to a new log, not the one taken over.
+  EXPECT_TRUE(log.mailbox("user.later"));
+  hold->release();
+  reader.join();
+  EXPECT_EQ(read, (std::vector<Line>{{"MAILBOX", {"user.inflight"}}}));
+  auto now = fs::read_file(log_path(d.path(), "r"));
+  ASSERT_TRUE(now.ok());
+  EXPECT_EQ(*now, "MAILBOX user.later\n");
 }
 
 }  // namespace

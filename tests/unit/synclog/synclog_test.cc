@@ -37,7 +37,7 @@ TEST(SyncLog, OffWritesNothing) {
   TestDir d;
   SyncLog log(make_config(d.path(), ""));
   EXPECT_TRUE(log.channels().empty());
-  log.mailbox("user.bob");
+  EXPECT_TRUE(log.mailbox("user.bob"));
   EXPECT_FALSE(fs::exists(d.path() + "/sync"));
 }
 
@@ -45,10 +45,10 @@ TEST(SyncLog, DefaultChannelWithDirsAndModes) {
   TestDir d;
   SyncLog log(make_config(d.path(), "sync_log: on\n"));
   EXPECT_EQ(log.channels(), std::vector<std::string>{""});
-  log.user("bob");
-  log.rename("user.bob.a", "user.bob.b c");
-  log.seen("bob", "0fa1-uid");
-  log.annotation("");
+  EXPECT_TRUE(log.user("bob"));
+  EXPECT_TRUE(log.rename("user.bob.a", "user.bob.b c"));
+  EXPECT_TRUE(log.seen("bob", "0fa1-uid"));
+  EXPECT_TRUE(log.annotation(""));
   const std::string path = d.path() + "/sync/log";
   EXPECT_EQ(slurp(path),
             "USER bob\nRENAME user.bob.a \"user.bob.b c\"\nMAILBOX user.bob.a\n"
@@ -63,14 +63,14 @@ TEST(SyncLog, DefaultChannelWithDirsAndModes) {
 TEST(SyncLog, EveryHelperWritesItsKeyword) {
   TestDir d;
   SyncLog log(make_config(d.path(), "sync_log: 1\n"));
-  log.unuser("u");
-  log.meta("u");
-  log.mailbox("m");
-  log.append("m");
-  log.doublemailbox("a", "b");
-  log.unmailbox("m");
-  log.quota("user.u");
-  log.sub("u", "user.u.x");
+  EXPECT_TRUE(log.unuser("u"));
+  EXPECT_TRUE(log.meta("u"));
+  EXPECT_TRUE(log.mailbox("m"));
+  EXPECT_TRUE(log.append("m"));
+  EXPECT_TRUE(log.doublemailbox("a", "b"));
+  EXPECT_TRUE(log.unmailbox("m"));
+  EXPECT_TRUE(log.quota("user.u"));
+  EXPECT_TRUE(log.sub("u", "user.u.x"));
   EXPECT_EQ(slurp(d.path() + "/sync/log"),
             "UNUSER u\nMETA u\nMAILBOX m\nAPPEND m\nDOUBLEMAILBOX a b\nUNMAILBOX m\n"
             "QUOTA user.u\nSUB u user.u.x\n");
@@ -79,14 +79,14 @@ TEST(SyncLog, EveryHelperWritesItsKeyword) {
 TEST(SyncLog, NamedChannelsOnlyUnlessDefaultListed) {
   TestDir d;
   SyncLog log(make_config(d.path(), "sync_log: 1\nsync_log_channels: replica squatter\n"));
-  log.append("user.bob");
+  EXPECT_TRUE(log.append("user.bob"));
   EXPECT_EQ(slurp(d.path() + "/sync/replica/log"), "APPEND user.bob\n");
   EXPECT_EQ(slurp(d.path() + "/sync/squatter/log"), "APPEND user.bob\n");
   EXPECT_FALSE(fs::exists(d.path() + "/sync/log"));
 
   TestDir d2;
   SyncLog both(make_config(d2.path(), "sync_log: 1\nsync_log_channels: \"\" squatter\n"));
-  both.append("user.bob");
+  EXPECT_TRUE(both.append("user.bob"));
   EXPECT_EQ(slurp(d2.path() + "/sync/log"), "APPEND user.bob\n");
   EXPECT_EQ(slurp(d2.path() + "/sync/squatter/log"), "APPEND user.bob\n");
 }
@@ -97,7 +97,7 @@ TEST(SyncLog, SuppressKeepsUnsuppressableChannels) {
   log.suppress();
   EXPECT_TRUE(log.suppressed());
   EXPECT_EQ(log.channels(), std::vector<std::string>{"squatter"});
-  log.mailbox("user.bob");
+  EXPECT_TRUE(log.mailbox("user.bob"));
   EXPECT_FALSE(fs::exists(d.path() + "/sync/replica/log"));
   EXPECT_EQ(slurp(d.path() + "/sync/squatter/log"), "MAILBOX user.bob\n");
 }
@@ -109,17 +109,21 @@ TEST(SyncLog, ChainIgnoresSuppress) {
                           "sync_log_unsuppressable_channels: \n"));
   log.suppress();
   EXPECT_FALSE(log.suppressed());
-  log.mailbox("user.bob");
+  EXPECT_TRUE(log.mailbox("user.bob"));
   EXPECT_EQ(slurp(d.path() + "/sync/c2/log"), "MAILBOX user.bob\n");
 }
 
-TEST(SyncLog, BadLineIsDroppedOthersWritten) {
+// A batch with a line that cannot be written is refused whole: the change
+// it announces must not be made, so none of it is logged.
+TEST(SyncLog, BadLineRefusesTheBatch) {
   TestDir d;
   SyncLog log(make_config(d.path(), "sync_log: 1\n"));
-  log.log({{"MAILBOX", {"a\nUSER evil"}}, {"MAILBOX", {"b"}}});
-  EXPECT_EQ(slurp(d.path() + "/sync/log"), "MAILBOX b\n");
+  EXPECT_EQ(log.write({{"MAILBOX", {"a\nUSER evil"}}, {"MAILBOX", {"b"}}}).code(),
+            Code::kInvalidArgument);
   EXPECT_EQ(log.write({{"MAILBOX", {"c"}}, {"USER", {"\r"}}}).code(), Code::kInvalidArgument);
-  EXPECT_EQ(slurp(d.path() + "/sync/log"), "MAILBOX b\nMAILBOX c\n");
+  EXPECT_EQ(slurp(d.path() + "/sync/log"), "<missing>");
+  EXPECT_TRUE(log.mailbox("d"));
+  EXPECT_EQ(slurp(d.path() + "/sync/log"), "MAILBOX d\n");
 }
 
 TEST(SyncLog, RawLines) {
@@ -135,7 +139,7 @@ TEST(SyncLog, UnwritableChannelIsReportedNotFatal) {
   TestDir d;
   ASSERT_TRUE(fs::write_file_atomic(d.path() + "/sync", "a file, not a directory"));
   SyncLog log(make_config(d.path(), "sync_log: 1\nsync_log_channels: c\n"));
-  log.mailbox("user.bob");
+  EXPECT_FALSE(log.mailbox("user.bob"));
   EXPECT_EQ(log.write({{"MAILBOX", {"user.bob"}}}).code(), Code::kIoError);
   EXPECT_EQ(log.log_raw("MAILBOX x").code(), Code::kIoError);
   EXPECT_FALSE(append_lines(log_path(d.path(), "c"), "MAILBOX x\n"));
@@ -145,15 +149,15 @@ TEST(SyncLog, LogTakenOverOrRemovedBetweenAppendsGetsANewFile) {
   TestDir d;
   SyncLog log(make_config(d.path(), "sync_log: 1\nsync_log_channels: c\n"));
   std::string path = log_path(d.path(), "c");
-  log.mailbox("user.a");
+  EXPECT_TRUE(log.mailbox("user.a"));
   ASSERT_EQ(::rename(path.c_str(), (path + "-run").c_str()), 0);
-  log.mailbox("user.b");
+  EXPECT_TRUE(log.mailbox("user.b"));
   EXPECT_EQ(slurp(path + "-run"), "MAILBOX user.a\n");
   EXPECT_EQ(slurp(path), "MAILBOX user.b\n");
   ASSERT_EQ(::unlink(path.c_str()), 0);
-  log.mailbox("user.c");
+  EXPECT_TRUE(log.mailbox("user.c"));
   EXPECT_EQ(slurp(path), "MAILBOX user.c\n");
-  log.mailbox("user.d");
+  EXPECT_TRUE(log.mailbox("user.d"));
   EXPECT_EQ(slurp(path), "MAILBOX user.c\nMAILBOX user.d\n");
 }
 
