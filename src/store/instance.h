@@ -85,9 +85,9 @@ class Instance {
   // A new staging file on `partition` ("" = defaultpartition).
   Result<std::unique_ptr<StagedMessage>> stage_message(std::string_view partition = "");
   // Appends a batch (see append.h): one transaction per mailbox, quota
-  // checked per request; after the commits, the mailboxes' directories are
-  // flushed while one sync-log write (MAILBOX + APPEND per mailbox) for the
-  // whole batch goes out, then it returns.
+  // checked per request, each finished by commit() (logged first, so a
+  // mailbox whose lines cannot be logged gets none of its messages and
+  // their requests the error).
   std::vector<AppendResult> append(const std::vector<AppendRequest>& requests);
   // OK if `bytes` in `messages` messages fit the quota of `mboxname`;
   // kQuotaExceeded otherwise.
@@ -98,10 +98,12 @@ class Instance {
   Status store_flags(std::string_view name, const std::vector<uint32_t>& uids,
                      uint32_t system_flags, const std::vector<std::string>& user_flags, bool add);
   Status expunge(std::string_view name, const std::vector<uint32_t>& uids);
-  // Commits `txn` (of mailbox `mbox`; the directory of the files it linked
-  // is flushed first), applies its quota usage change and writes its
-  // sync-log lines. The one way callers holding a MailboxTxn (sync_server,
-  // imapd) finish it. An error means nothing was committed.
+  // Writes `txn`'s sync-log lines to every channel while the directory of
+  // the files it linked is flushed, then commits it (of mailbox `mbox`)
+  // and applies its quota usage change. If the lines cannot be logged or
+  // the flush fails, `txn` is rolled back and the error returned: nothing
+  // is acknowledged that no replica would hear of. The one way callers
+  // holding a MailboxTxn (sync_server, imapd, pop3d) finish it.
   Status commit(Mailbox& mbox, MailboxTxn& txn);
 
   // ---- User data (each logs its line) ----

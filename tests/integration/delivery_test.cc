@@ -100,5 +100,38 @@ TEST(Delivery, SyncLogOffWritesNothing) {
   EXPECT_FALSE(std::filesystem::exists(inst.config_dir() + "/sync"));
 }
 
+// A delivery that cannot be logged to every channel is not acknowledged:
+// no replica would ever hear of it. lmtpd answers a temporary failure, the
+// message is not in the mailbox, and once the log can be written again the
+// same delivery succeeds and is logged.
+TEST(Delivery, UnloggableDeliveryGetsNo250AndIsNotStored) {
+  Instance inst;
+  ASSERT_EQ(inst.start(), "");
+  ASSERT_TRUE(inst.tool("cyr_mbox", {"create", "user.alice"}).ok());
+  const std::string port = std::to_string(inst.lmtp_port());
+  auto first = inst.python("lmtp_deliver.py", {"--port", port, "-n", "2", "--prefix", "a"});
+  ASSERT_TRUE(first.ok()) << first.describe();
+
+  // One channel's log becomes a directory: no append to it can succeed.
+  const std::string squatter = inst.channel_log_path("squatter");
+  std::filesystem::remove(squatter);
+  ASSERT_TRUE(std::filesystem::create_directory(squatter));
+  auto refused = inst.python("lmtp_deliver.py", {"--port", port, "-n", "3", "--prefix", "b"});
+  EXPECT_FALSE(refused.ok());
+  json out = json::parse(refused.out);
+  EXPECT_EQ(out["acked"].size(), 0u) << refused.out;
+  ASSERT_EQ(out["refused"].size(), 3u) << refused.out;
+  for (const auto& [id, why] : out["refused"].items())
+    EXPECT_EQ(why.get<std::string>().rfind("alice:451 4.3.0", 0), 0u) << id << ": " << why;
+  EXPECT_EQ(inst.snapshot("user.alice").records.size(), 2u);
+
+  std::filesystem::remove(squatter);
+  auto after = inst.python("lmtp_deliver.py", {"--port", port, "-n", "1", "--prefix", "c"});
+  ASSERT_TRUE(after.ok()) << after.describe();
+  EXPECT_EQ(inst.snapshot("user.alice").records.size(), 3u);
+  EXPECT_EQ(count_lines(inst.channel_log("squatter"), "APPEND user.alice"), 1u);
+  EXPECT_GE(count_lines(inst.channel_log("replica"), "APPEND user.alice"), 3u);
+}
+
 }  // namespace
 }  // namespace replimail::testing
