@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "store/check.h"
 #include "store/instance.h"
+#include "sync/reserve.h"
 
 namespace {
 
@@ -77,6 +78,15 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "reconstruct: %s\n", n.status().to_string().c_str());
     return kExitFail;
   }
+  // Replication staging of killed sync_server sessions (sync/reserve.h).
+  auto stale = replimail::sync::sweep_staging(**inst, opts.repair);
+  if (!stale.ok()) {
+    std::fprintf(stderr, "reconstruct: %s\n", stale.status().to_string().c_str());
+    return kExitFail;
+  }
+  for (const auto& dir : *stale)
+    std::printf("staging: stale-sync-stage: %s%s\n", dir.c_str(), opts.repair ? " (removed)" : "");
+  *n += stale->size();
   if (*n == 0)
     std::printf("consistent\n");
   else

@@ -18,6 +18,7 @@
 #include "net/service.h"
 #include "service/startup.h"
 #include "store/instance.h"
+#include "sync/reserve.h"
 #include "sync/server.h"
 #include "sync/transport.h"
 
@@ -34,6 +35,15 @@ int main(int argc, char** argv) {
   if (timeout < std::chrono::seconds(3)) timeout = std::chrono::seconds(3);
 
   return net::serve(started->options, [&](net::Connection& conn) {
+    // Staging left by a killed session (its files were reachable only
+    // through it) goes before each session, as a worker serves many; live
+    // sessions of sibling workers hold theirs locked (sync/reserve.h).
+    auto swept = sync::sweep_staging(instance, true);
+    if (!swept.ok())
+      spdlog::warn("sync_server: staging sweep: {}", swept.status().to_string());
+    else if (!swept->empty())
+      spdlog::info("sync_server: removed {} stale staging director{}", swept->size(),
+                   swept->size() == 1 ? "y" : "ies");
     std::unique_ptr<net::SaslServer> sasl =
         net::sasl_server_for_connection(config, conn.in_fd, "csync", external_ssf);
     sync::Transport transport(conn.in_fd, conn.out_fd);

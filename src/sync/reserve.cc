@@ -1,17 +1,89 @@
 #include "sync/reserve.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 #include "common/fs.h"
 #include "os/env.h"
 
 namespace replimail::sync {
+namespace {
+
+constexpr std::string_view kStagingRoot = "/sync.";
+
+Status errno_status(const std::string& what) {
+  return Status(Code::kIoError, what + ": " + std::strerror(errno));
+}
+
+// Creates a fresh staging directory under `root` and returns it with the
+// descriptor holding its flock(). A sweep may remove a directory between its
+// mkdtemp() and our flock(); the link count, 0 once removed, tells, and we
+// try another name.
+Result<std::pair<std::string, int>> make_locked_dir(const std::string& root) {
+  for (int attempt = 0; attempt < 100; attempt++) {
+    std::string path = fmt::format("{}/{}.XXXXXX", root, ::getpid());
+    if (::mkdtemp(path.data()) == nullptr) return errno_status("mkdtemp " + path);
+    int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+      if (errno == ENOENT) continue;
+      return errno_status(path);
+    }
+    struct stat st {};
+    if (::flock(fd, LOCK_EX) != 0 || ::fstat(fd, &st) != 0) {
+      Status s = errno_status(path);
+      ::close(fd);
+      return s;
+    }
+    if (st.st_nlink > 0) return std::make_pair(std::move(path), fd);
+    ::close(fd);
+  }
+  return Status(Code::kIoError, "no staging directory could be made in " + root);
+}
+
+// The entries of the directory `fd`, "." and ".." left out.
+std::vector<std::string> entries(int fd) {
+  std::vector<std::string> names;
+  // A descriptor of its own: readdir() moves the offset it shares.
+  int own = ::openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (own < 0) return names;
+  DIR* d = ::fdopendir(own);
+  if (d == nullptr) {
+    ::close(own);
+    return names;
+  }
+  while (struct dirent* e = ::readdir(d)) {
+    std::string_view n(e->d_name);
+    if (n != "." && n != "..") names.emplace_back(n);
+  }
+  ::closedir(d);
+  return names;
+}
+
+// True if the staging directory `name` ("<pid>.XXXXXX") belongs to a live
+// process.
+bool owner_alive(const std::string& name) {
+  long pid = std::strtol(name.c_str(), nullptr, 10);
+  return pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM);
+}
+
+// Unlinks every entry of the directory `dir`, open as `fd` (files only:
+// staging holds no subdirectories).
+void empty_dir(int fd, const std::string& dir) {
+  for (const auto& n : entries(fd)) os::env().unlink(dir + "/" + n);
+}
+
+}  // namespace
 
 ReserveList::ReserveList(store::Instance& instance) : instance_(instance) {}
 
@@ -22,11 +94,14 @@ Result<uint16_t> ReserveList::stage_dir(const std::string& partition) {
   if (it != dirs_.end()) return it->second;
   auto ppath = instance_.partition_path(partition);
   if (!ppath.ok()) return ppath.status();
-  std::string dir = fmt::format("{}/sync./{}", *ppath, ::getpid());
-  Status s = fs::make_dirs(dir, 0750);
+  std::string root = *ppath + std::string(kStagingRoot);
+  Status s = fs::make_dirs(root, 0750);
   if (!s) return s;
+  auto dir = make_locked_dir(root);
+  if (!dir.ok()) return dir.status();
   auto index = static_cast<uint16_t>(dir_paths_.size());
-  dir_paths_.push_back(std::move(dir));
+  dir_paths_.push_back(std::move(dir->first));
+  dir_locks_.push_back(dir->second);
   dirs_[partition] = index;
   return index;
 }
@@ -158,10 +233,67 @@ void ReserveList::clear() {
   for (const auto& [guid, dir] : files_) os::env().unlink(path_of(guid, dir));
   files_.clear();
   unsynced_files_.clear();
-  for (const auto& dir : dir_paths_) os::env().rmdir(dir);
+  // Scratch files of failed uploads are gone already; emptying catches
+  // anything else. The lock goes last, so no sweep sees a half-removed dir.
+  for (size_t i = 0; i < dir_paths_.size(); i++) {
+    empty_dir(dir_locks_[i], dir_paths_[i]);
+    os::env().rmdir(dir_paths_[i]);
+    ::close(dir_locks_[i]);
+  }
   dirs_.clear();
   dir_paths_.clear();
+  dir_locks_.clear();
   unsynced_.clear();
+}
+
+Result<std::vector<std::string>> sweep_staging(store::Instance& instance, bool remove) {
+  std::vector<std::string> stale;
+  for (const auto& p : instance.config().partitions()) {
+    auto path = instance.partition_path(p);
+    if (!path.ok()) continue;
+    std::string root = *path + std::string(kStagingRoot);
+    DIR* d = ::opendir(root.c_str());
+    if (d == nullptr) {
+      if (errno == ENOENT) continue;
+      return errno_status(root);
+    }
+    std::vector<std::string> names;
+    while (struct dirent* e = ::readdir(d)) {
+      std::string_view n(e->d_name);
+      if (n != "." && n != "..") names.emplace_back(n);
+    }
+    ::closedir(d);
+    for (const auto& n : names) {
+      std::string dir = root + "/" + n;
+      int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (fd < 0) {
+        // Not a directory (nothing of ours) or removed meanwhile by its owner.
+        if (errno == ENOTDIR || errno == ELOOP) {
+          stale.push_back(dir);
+          if (remove) os::env().unlink(dir);
+        }
+        continue;
+      }
+      if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        ::close(fd);  // a live session's
+        continue;
+      }
+      // An empty directory of a live process may be one just made and not
+      // yet locked (make_locked_dir()); it is left for a later sweep.
+      struct stat st {};
+      bool fresh = owner_alive(n) && entries(fd).empty();
+      if (!fresh && ::fstat(fd, &st) == 0 && st.st_nlink > 0) {
+        stale.push_back(dir);
+        if (remove) {
+          empty_dir(fd, dir);
+          if (os::env().rmdir(dir) != 0)
+            spdlog::warn("staging sweep: rmdir {}: {}", dir, std::strerror(errno));
+        }
+      }
+      ::close(fd);
+    }
+  }
+  return stale;
 }
 
 }  // namespace replimail::sync

@@ -3,8 +3,11 @@
 // APPLY RESERVE (hard links of message files the replica already holds) or
 // from APPLY MESSAGE (file literals streamed into a fresh staging file, made
 // durable per command by sync_uploads(); see sync/upload.h).
-// Everything lives in `<partition>/sync./<pid>/<guid>` and is removed by
-// clear() (RESTART, EXIT, end of session) and by the destructor. The list
+// Everything lives in `<partition>/sync./<pid>.<random>/<guid>`: a staging
+// directory of this list alone (never shared with another session, even of
+// the same process), held by an flock() on the directory for as long as the
+// list uses it. clear() (RESTART, EXIT, end of session) and the destructor
+// remove it; sweep_staging() removes those whose holder died. The list
 // itself holds about 50 bytes per GUID (sync/guid_set.h), whatever the
 // number of messages of the session.
 //
@@ -73,9 +76,17 @@ class ReserveList {
   std::unordered_map<Guid, uint16_t, GuidHash> files_;  // GUID -> staging dir index
   std::map<std::string, uint16_t> dirs_;                // partition -> staging dir index
   std::vector<std::string> dir_paths_;
-  std::set<uint16_t> unsynced_;  // staging dirs with uploads not yet synced
+  std::vector<int> dir_locks_;        // per dir_paths_: the descriptor holding its flock()
+  std::set<uint16_t> unsynced_;       // staging dirs with uploads not yet synced
   std::vector<Guid> unsynced_files_;  // uploads not yet synced
-  uint64_t scratch_ = 0;         // names of scratch files
+  uint64_t scratch_ = 0;              // names of scratch files
 };
+
+// Staging directories under every partition's `sync./` that no live
+// ReserveList holds (their session was killed): removed with their files
+// when `remove`, else only listed. Safe while sessions run: a directory is
+// touched only under its flock(), which its owner holds from creation.
+// Returns the directories found stale.
+Result<std::vector<std::string>> sweep_staging(store::Instance& instance, bool remove);
 
 }  // namespace replimail::sync

@@ -1,0 +1,134 @@
+// The replica's staging directories: one per reserve list (never shared by
+// two sessions of one process), removed by clear(), and swept when their
+// session died without clearing.
+#include "sync/reserve.h"
+
+#include <gtest/gtest.h>
+#include <openssl/sha.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "sync/guid_set.h"
+
+namespace replimail::sync {
+namespace {
+
+namespace stdfs = std::filesystem;
+
+class ReserveTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (stdfs::temp_directory_path() / "reserve-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+    auto cfg = Config::parse("configdirectory: " + dir_ + "/conf\npartition-default: " + dir_ +
+                                 "/spool\ndefaultpartition: default\n",
+                             "t.conf");
+    ASSERT_TRUE(cfg.ok());
+    auto inst = store::Instance::open(*cfg);
+    ASSERT_TRUE(inst.ok()) << inst.status().to_string();
+    inst_ = std::move(*inst);
+  }
+  void TearDown() override {
+    inst_.reset();
+    stdfs::remove_all(dir_);
+  }
+
+  std::string staging() const { return dir_ + "/spool/sync."; }
+
+  // Uploads `text` into `list` as APPLY MESSAGE does; returns its GUID.
+  static std::string upload(ReserveList& list, const std::string& text) {
+    unsigned char md[SHA_DIGEST_LENGTH];
+    SHA1(reinterpret_cast<const unsigned char*>(text.data()), text.size(), md);
+    Guid g;
+    std::copy(md, md + SHA_DIGEST_LENGTH, g.bytes.begin());
+    auto msg = list.begin_upload("default", g.hex());
+    EXPECT_TRUE(msg.ok()) << msg.status().to_string();
+    if (!msg.ok()) return "";
+    EXPECT_TRUE((*msg)->write(text));
+    EXPECT_TRUE((*msg)->finish());
+    EXPECT_TRUE(list.finish_upload(g.hex(), std::move(*msg)));
+    return g.hex();
+  }
+
+  // A directory under sync./ as a killed session leaves it.
+  void leave(const std::string& name, bool with_file) {
+    ASSERT_TRUE(stdfs::create_directories(staging() + "/" + name));
+    if (with_file) std::ofstream(staging() + "/" + name + "/0123") << "left";
+  }
+
+  size_t entries() const {
+    size_t n = 0;
+    for ([[maybe_unused]] const auto& e : stdfs::directory_iterator(staging())) n++;
+    return n;
+  }
+
+  std::string dir_;
+  std::unique_ptr<store::Instance> inst_;
+};
+
+// Two sessions of one process (in-process servers, or threads) staging the
+// same message: each has its own file, and one's clean-up or re-staging
+// never touches the other's.
+TEST_F(ReserveTest, SessionsOfOneProcessNeverShareStagingFiles) {
+  ReserveList a(*inst_);
+  ReserveList b(*inst_);
+  std::string ga = upload(a, "Subject: same\r\n\r\nbody\r\n");
+  std::string gb = upload(b, "Subject: same\r\n\r\nbody\r\n");
+  ASSERT_EQ(ga, gb);
+  ASSERT_FALSE(a.find(ga).empty());
+  ASSERT_FALSE(b.find(gb).empty());
+  EXPECT_NE(a.find(ga), b.find(gb));
+  EXPECT_NE(stdfs::path(a.find(ga)).parent_path(), stdfs::path(b.find(gb)).parent_path());
+  std::string kept = b.find(gb);
+  a.clear();
+  EXPECT_TRUE(stdfs::exists(kept));
+  EXPECT_EQ(b.find(gb), kept);
+  // Staging again in a (a new directory) leaves b's file alone too.
+  upload(a, "Subject: same\r\n\r\nbody\r\n");
+  EXPECT_TRUE(stdfs::exists(kept));
+  a.clear();
+  b.clear();
+  EXPECT_FALSE(stdfs::exists(kept));
+  EXPECT_EQ(entries(), 0u);
+}
+
+TEST_F(ReserveTest, SweepRemovesOnlyWhatNoLiveSessionHolds) {
+  ReserveList live(*inst_);
+  std::string g = upload(live, "Subject: live\r\n\r\nbody\r\n");
+  std::string live_file = live.find(g);
+  // Left by killed sessions: a dead PID's (old pid-named layout and new),
+  // and a directory of this very process that no list holds any more.
+  leave("999999999", true);
+  leave("999999999.abcdef", true);
+  leave("999999998.abcdef", false);
+  leave(std::to_string(::getpid()) + ".zzzzzz", true);
+  // An empty directory of a live process may be one being made: kept.
+  leave(std::to_string(::getpid()) + ".yyyyyy", false);
+  ASSERT_EQ(entries(), 6u);
+
+  auto listed = sweep_staging(*inst_, false);
+  ASSERT_TRUE(listed.ok()) << listed.status().to_string();
+  EXPECT_EQ(listed->size(), 4u);
+  EXPECT_EQ(entries(), 6u);  // only listed
+
+  auto swept = sweep_staging(*inst_, true);
+  ASSERT_TRUE(swept.ok()) << swept.status().to_string();
+  EXPECT_EQ(swept->size(), 4u);
+  EXPECT_EQ(entries(), 2u);
+  EXPECT_TRUE(stdfs::exists(live_file));
+  EXPECT_TRUE(stdfs::exists(staging() + "/" + std::to_string(::getpid()) + ".yyyyyy"));
+  for (const auto& d : *swept) EXPECT_FALSE(stdfs::exists(d)) << d;
+
+  // The live list goes on working after the sweep.
+  std::string g2 = upload(live, "Subject: after\r\n\r\nbody\r\n");
+  EXPECT_TRUE(stdfs::exists(live.find(g2)));
+  live.clear();
+  EXPECT_EQ(entries(), 1u);
+}
+
+}  // namespace
+}  // namespace replimail::sync
