@@ -67,6 +67,7 @@ void Parser::reset() {
   prev_ = 0;
   mid_line_ = false;
   failed_ = false;
+  skipped_ = 0;
 }
 
 bool Parser::expecting_key() const {
@@ -99,6 +100,18 @@ void Parser::fail_skip(std::string message, uint64_t body) {
   remaining_ = body;
   seen_cr_ = false;
   st_ = St::kSkipEol;
+}
+
+bool Parser::may_skip(uint64_t body) {
+  if (body <= limits_.max_skip - std::min(skipped_, limits_.max_skip)) {
+    skipped_ += body;
+    return true;
+  }
+  if (!failed_) fail("literal too large to skip");
+  error_ = Status(Code::kProtocolError, error_.message() + " (literal of " + std::to_string(body) +
+                                            " bytes not skipped: connection must close)");
+  lost_ = true;
+  return false;
 }
 
 void Parser::stream_members(std::string key, MemberSink* sink) {
@@ -250,6 +263,7 @@ void Parser::finish_file_header() {
 }
 
 Parser::Fed Parser::feed(std::string_view data) {
+  if (lost_) return Fed{Event::kBadLine, data.size()};
   size_t i = 0;
   const size_t n = data.size();
   auto line_done = [&](Event e) {
@@ -259,6 +273,10 @@ Parser::Fed Parser::feed(std::string_view data) {
     return Fed{e, i};
   };
   while (i < n) {
+    if (lost_) {
+      reset();
+      return Fed{Event::kBadLine, i};
+    }
     const char c = data[i];
     mid_line_ = true;
     switch (st_) {
@@ -427,7 +445,7 @@ Parser::Fed Parser::feed(std::string_view data) {
             Status s = sink_->begin(file_);
             if (!s) {
               fail_skip(s.to_string(), file_.size);
-              st_ = St::kSkipBody;
+              if (may_skip(file_.size)) st_ = St::kSkipBody;
               break;
             }
             file_open_ = true;
@@ -435,7 +453,7 @@ Parser::Fed Parser::feed(std::string_view data) {
             remaining_ = file_.size;
           } else if (held_ + remaining_ > limits_.max_line_memory) {
             fail_skip("line holds too much data", remaining_);
-            st_ = St::kSkipBody;
+            if (may_skip(remaining_)) st_ = St::kSkipBody;
             break;
           } else {
             held_ += remaining_;
@@ -479,7 +497,7 @@ Parser::Fed Parser::feed(std::string_view data) {
           uint64_t left = remaining_;
           fail(s.to_string());
           remaining_ = left;
-          st_ = St::kSkipBody;
+          if (may_skip(left)) st_ = St::kSkipBody;
           break;
         }
         if (remaining_ == 0) {
@@ -554,7 +572,7 @@ Parser::Fed Parser::feed(std::string_view data) {
           ++i;
         } else if (c == '\n') {
           ++i;
-          st_ = remaining_ ? St::kSkipBody : St::kSkip;
+          if (may_skip(remaining_)) st_ = remaining_ ? St::kSkipBody : St::kSkip;
         } else {
           st_ = St::kSkip;
         }
@@ -571,6 +589,10 @@ Parser::Fed Parser::feed(std::string_view data) {
         break;
       }
     }
+  }
+  if (lost_) {
+    reset();
+    return Fed{Event::kBadLine, n};
   }
   return Fed{Event::kNeedMore, n};
 }

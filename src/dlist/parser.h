@@ -19,6 +19,9 @@
 // a line may hold. A malformed line is consumed to its end (literals and
 // file literals inside it are skipped, not parsed as lines) and reported as
 // kBadLine, so the server can answer BAD and carry on with the next line.
+// A bad line that would skip more literal bytes than Limits::max_skip is
+// reported at once instead, and the parser is lost(): where the next line
+// starts is unknown, so the caller must close the connection.
 //
 // Not thread-safe; one Parser per connection direction.
 #pragma once
@@ -89,6 +92,7 @@ struct Limits {
   uint64_t max_file = UINT32_MAX;        // one file literal (32 bits, as Cyrus)
   size_t max_values = 1 << 20;           // values in one line
   uint64_t max_line_memory = 256 << 20;  // bytes of strings one line may hold
+  uint64_t max_skip = UINT64_MAX;        // literal bytes one bad line may skip
 };
 
 class Parser {
@@ -129,6 +133,11 @@ class Parser {
   const Status& error() const { return error_; }
   // True while part of a line has been consumed.
   bool mid_line() const { return mid_line_; }
+  // A bad line exceeded Limits::max_skip: every later feed() reports
+  // kBadLine and consumes everything.
+  bool lost() const { return lost_; }
+  // New limits from the next line on. REQUIRES: !mid_line().
+  void set_limits(Limits limits) { limits_ = limits; }
 
  private:
   enum class St {
@@ -168,6 +177,9 @@ class Parser {
   void fail(std::string message);
   // As fail(), after a literal header whose `body` bytes must be skipped.
   void fail_skip(std::string message, uint64_t body);
+  // Accounts for `body` more bytes to skip; false (and lost()) past
+  // Limits::max_skip.
+  bool may_skip(uint64_t body);
   bool hold(size_t n);
   void finish_atom();
   void finish_file_header();
@@ -198,6 +210,8 @@ class Parser {
   char prev_ = 0;
   bool mid_line_ = false;
   bool failed_ = false;
+  bool lost_ = false;
+  uint64_t skipped_ = 0;  // literal bytes this bad line has skipped or will skip
   Status error_;
   std::vector<Value> line_;
 };

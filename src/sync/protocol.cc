@@ -4,6 +4,8 @@
 
 #include <cstdlib>
 
+#include "store/mboxname.h"
+
 namespace replimail::sync {
 namespace {
 
@@ -41,6 +43,27 @@ Status get_str(const Value& v, std::string_view key, bool required, std::string*
   return Status::ok();
 }
 
+bool in_set(char c, std::string_view extra) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         extra.find(c) != std::string_view::npos;
+}
+
+Status bad_name(std::string_view what, std::string_view name, std::string_view why) {
+  std::string shown(name.substr(0, 100));
+  for (char& c : shown)
+    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) c = '?';
+  return bad(fmt::format("{} \"{}\": {}", what, shown, why));
+}
+
+// The string `key` of `v` (as get_str), checked with `check` when present
+// and not empty.
+Status get_name(const Value& v, std::string_view key, bool required, std::string* out,
+                Status (*check)(std::string_view)) {
+  Status s = get_str(v, key, required, out);
+  if (!s || out->empty()) return s;
+  return check(*out);
+}
+
 Status need_kvlist(const Value& v, std::string_view what) {
   return v.is_kvlist() ? Status::ok() : bad(fmt::format("{} is not a kvlist", what));
 }
@@ -62,8 +85,8 @@ Result<std::vector<AnnotationItem>> annotations_from(const Value& list) {
     Status s = need_kvlist(a, "annotation");
     if (!s) return s;
     AnnotationItem item;
-    s = get_str(a, "ENTRY", true, &item.entry);
-    if (s) s = get_str(a, "USERID", true, &item.userid);
+    s = get_name(a, "ENTRY", true, &item.entry, check_annotation_entry);
+    if (s) s = get_name(a, "USERID", true, &item.userid, check_userid);
     if (s) s = get_num(a, "MODSEQ", false, &item.modseq);
     if (s) s = get_str(a, "VALUE", true, &item.value);
     if (!s) return s;
@@ -79,6 +102,65 @@ Value annotations_to(const std::vector<AnnotationItem>& items) {
 }
 
 }  // namespace
+
+Status check_uniqueid(std::string_view uniqueid) {
+  if (uniqueid.empty() || uniqueid.size() > 64)
+    return bad_name("uniqueid", uniqueid, "must be 1 to 64 characters");
+  for (char c : uniqueid)
+    if (!in_set(c, "-_")) return bad_name("uniqueid", uniqueid, "only letters, digits, - and _");
+  return Status::ok();
+}
+
+Status check_partition(std::string_view partition) {
+  if (partition.empty() || partition.size() > 64)
+    return bad_name("partition", partition, "must be 1 to 64 characters");
+  if (partition.front() == '.') return bad_name("partition", partition, "starts with '.'");
+  for (char c : partition)
+    if (!in_set(c, "-_.")) return bad_name("partition", partition, "only letters, digits, -, _, .");
+  return Status::ok();
+}
+
+Status check_mboxname(std::string_view name) {
+  Status s = store::validate_mboxname(name);
+  return s ? s : bad(s.message());
+}
+
+Status check_userid(std::string_view userid) {
+  Status s = store::validate_userid(userid);
+  return s ? s : bad(s.message());
+}
+
+Status check_sieve_name(std::string_view filename) {
+  if (filename.empty() || filename.size() > 255)
+    return bad_name("sieve script", filename, "must be 1 to 255 bytes");
+  if (filename.front() == '.') return bad_name("sieve script", filename, "starts with '.'");
+  for (char c : filename) {
+    auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u >= 0x7f) return bad_name("sieve script", filename, "not printable ASCII");
+    if (c == '/') return bad_name("sieve script", filename, "contains '/'");
+  }
+  return Status::ok();
+}
+
+Status check_annotation_entry(std::string_view entry) {
+  if (entry.size() < 2 || entry.size() > 1024 || entry.front() != '/')
+    return bad_name("annotation entry", entry, "must be '/' and 1 to 1023 more bytes");
+  for (char c : entry) {
+    auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) return bad_name("annotation entry", entry, "control character");
+    if (c == '*' || c == '%') return bad_name("annotation entry", entry, "wildcard character");
+  }
+  std::string_view rest = entry.substr(1);
+  while (true) {
+    size_t slash = rest.find('/');
+    std::string_view comp = rest.substr(0, slash);
+    if (comp.empty() || comp == "." || comp == "..")
+      return bad_name("annotation entry", entry, "empty, '.' or '..' component");
+    if (slash == std::string_view::npos) break;
+    rest.remove_prefix(slash + 1);
+  }
+  return Status::ok();
+}
 
 Value to_dlist(const RecordItem& item) {
   const store::IndexRecord& r = item.record;
@@ -194,8 +276,9 @@ Result<MailboxState> mailbox_from_dlist(const Value& v) {
   Status s = need_kvlist(v, "MAILBOX");
   if (!s) return s;
   MailboxState m;
-  s = get_str(v, "UNIQUEID", true, &m.uniqueid);
+  s = get_name(v, "UNIQUEID", true, &m.uniqueid, check_uniqueid);
   if (s) s = get_str(v, "MBOXNAME", true, &m.mboxname);
+  if (s) s = check_mboxname(m.mboxname);
   if (s) s = get_str(v, "MBOXTYPE", false, &m.mbtype);
   if (s) s = get_num(v, "HIGHESTMODSEQ", true, &m.highestmodseq);
   if (!s) return s;
@@ -216,10 +299,10 @@ Result<MailboxState> mailbox_from_dlist(const Value& v) {
   if (s) s = get_num(v, "XCONVMODSEQ", false, &m.xconvmodseq);
   if (s) s = get_num(v, "RACLMODSEQ", false, &m.raclmodseq);
   if (s) s = get_num(v, "UIDVALIDITY", real, &m.uidvalidity);
-  if (s) s = get_str(v, "PARTITION", real, &m.partition);
+  if (s) s = get_name(v, "PARTITION", real, &m.partition, check_partition);
   if (s) s = get_str(v, "ACL", real, &m.acl);
   if (s) s = get_str(v, "OPTIONS", real, &m.options);
-  if (s) s = get_str(v, "QUOTAROOT", false, &m.quotaroot);
+  if (s) s = get_name(v, "QUOTAROOT", false, &m.quotaroot, check_mboxname);
   if (s) s = get_num(v, "CREATEDMODSEQ", false, &m.createdmodseq);
   if (s) s = get_num(v, "FOLDERMODSEQ", false, &m.foldermodseq);
   if (!s) return s;
@@ -267,6 +350,7 @@ Result<QuotaItem> quota_from_dlist(const Value& v) {
   QuotaItem q;
   uint64_t limit = kUnlimited;
   s = get_str(v, "ROOT", true, &q.root);
+  if (s) s = check_mboxname(q.root);
   if (s) s = get_num(v, "LIMIT", false, &limit);
   if (s) s = get_num(v, "MODSEQ", false, &q.modseq);
   if (!s) return s;
@@ -298,7 +382,9 @@ Result<SeenItem> seen_from_dlist(const Value& v, bool with_userid) {
   if (!s) return s;
   SeenItem item;
   if (with_userid) s = get_str(v, "USERID", true, &item.userid);
+  if (s && with_userid) s = check_userid(item.userid);
   if (s) s = get_str(v, "UNIQUEID", true, &item.seen.uniqueid);
+  if (s) s = check_uniqueid(item.seen.uniqueid);
   if (s) s = get_num(v, "LASTREAD", true, &item.seen.lastread);
   if (s) s = get_num(v, "LASTUID", true, &item.seen.lastuid);
   if (s) s = get_num(v, "LASTCHANGE", true, &item.seen.lastchange);
@@ -339,12 +425,17 @@ Result<ReserveRequest> reserve_from_dlist(const Value& v) {
   if (!s) return s;
   ReserveRequest r;
   s = get_str(v, "PARTITION", true, &r.partition);
+  if (s) s = check_partition(r.partition);
   if (!s) return s;
   const Value* names = v.find("MBOXNAME");
   const Value* guids = v.find("GUID");
   if (names == nullptr || guids == nullptr) return bad("RESERVE needs MBOXNAME and GUID");
   auto n = atoms_from_dlist(*names);
   if (!n.ok()) return n.status();
+  for (const auto& name : *n) {
+    s = check_mboxname(name);
+    if (!s) return s;
+  }
   r.mboxnames = std::move(*n);
   if (!guids->is_list()) return bad("GUID is not a list");
   for (const Value& g : guids->children()) {
@@ -369,8 +460,10 @@ Result<RenameRequest> rename_from_dlist(const Value& v) {
   if (!s) return s;
   RenameRequest r;
   s = get_str(v, "OLDMBOXNAME", true, &r.oldname);
+  if (s) s = check_mboxname(r.oldname);
   if (s) s = get_str(v, "NEWMBOXNAME", true, &r.newname);
-  if (s) s = get_str(v, "PARTITION", true, &r.partition);
+  if (s) s = check_mboxname(r.newname);
+  if (s) s = get_name(v, "PARTITION", true, &r.partition, check_partition);
   if (s) s = get_num(v, "UIDVALIDITY", false, &r.uidvalidity);
   if (!s) return s;
   return r;
@@ -391,7 +484,8 @@ Result<ExpungeRequest> expunge_from_dlist(const Value& v) {
   if (!s) return s;
   ExpungeRequest e;
   s = get_str(v, "MBOXNAME", true, &e.mboxname);
-  if (s) s = get_str(v, "UNIQUEID", true, &e.uniqueid);
+  if (s) s = check_mboxname(e.mboxname);
+  if (s) s = get_name(v, "UNIQUEID", true, &e.uniqueid, check_uniqueid);
   if (!s) return s;
   const Value* uids = v.find("UID");
   if (uids == nullptr || !uids->is_list()) return bad("EXPUNGE without UID list");
@@ -415,7 +509,9 @@ Result<SubRequest> sub_from_dlist(const Value& v) {
   if (!s) return s;
   SubRequest r;
   s = get_str(v, "USERID", true, &r.userid);
+  if (s) s = check_userid(r.userid);
   if (s) s = get_str(v, "MBOXNAME", true, &r.mboxname);
+  if (s) s = check_mboxname(r.mboxname);
   if (!s) return s;
   return r;
 }
@@ -435,7 +531,8 @@ Result<SieveRequest> sieve_from_dlist(const Value& v, std::string_view command) 
   SieveRequest r;
   const bool upload = command == "SIEVE";
   s = get_str(v, "USERID", true, &r.userid);
-  if (s) s = get_str(v, "FILENAME", command != "UNACTIVATE_SIEVE", &r.filename);
+  if (s) s = check_userid(r.userid);
+  if (s) s = get_name(v, "FILENAME", command != "UNACTIVATE_SIEVE", &r.filename, check_sieve_name);
   if (s) s = get_num(v, "LAST_UPDATE", upload, &r.last_update);
   if (s) s = get_str(v, "CONTENT", upload, &r.content);
   if (!s) return s;
@@ -455,9 +552,9 @@ Result<ServerAnnotation> annotation_from_dlist(const Value& v, bool with_value) 
   Status s = need_kvlist(v, "ANNOTATION");
   if (!s) return s;
   ServerAnnotation a;
-  s = get_str(v, "MBOXNAME", true, &a.mboxname);
-  if (s) s = get_str(v, "ENTRY", true, &a.entry);
-  if (s) s = get_str(v, "USERID", true, &a.userid);
+  s = get_name(v, "MBOXNAME", true, &a.mboxname, check_mboxname);
+  if (s) s = get_name(v, "ENTRY", true, &a.entry, check_annotation_entry);
+  if (s) s = get_name(v, "USERID", true, &a.userid, check_userid);
   if (s && with_value) s = get_str(v, "VALUE", true, &a.value);
   if (!s) return s;
   return a;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
@@ -13,9 +14,33 @@
 
 namespace replimail::sync {
 
+// ---- Names from the wire. Every name a peer sends that can reach a file
+// path or a database key is checked against its grammar where it enters,
+// by the from_dlist() functions below (and by the server for its bare-atom
+// arguments): a replica must never trust its master's names, nor a master
+// its replica's. Each returns kProtocolBadParameters naming the fault.
+
+// A mailbox uniqueid: 1–64 of [A-Za-z0-9_-] (Cyrus's 24-character ids, UUIDs,
+// the 16 hex digits of old Cyrus). It names the mailbox's directory.
+Status check_uniqueid(std::string_view uniqueid);
+// A partition name: 1–64 of [A-Za-z0-9_.-], not starting with '.'.
+Status check_partition(std::string_view partition);
+// An internal mailbox name (store::validate_mboxname) / a userid
+// (store::validate_userid).
+Status check_mboxname(std::string_view name);
+Status check_userid(std::string_view userid);
+// A sieve script's file name: 1–255 printable ASCII bytes, no '/', not
+// starting with '.'.
+Status check_sieve_name(std::string_view filename);
+// An annotation entry (RFC 5464): "/" followed by components separated by
+// single '/', none empty, "." or "..", no control characters, '*' or '%';
+// at most 1024 bytes.
+Status check_annotation_entry(std::string_view entry);
+
 // ---- Conversions. to_dlist() gives the value (the key is the caller's);
-// from_dlist() checks required keys and number syntax:
-// kProtocolBadParameters when something required is missing or malformed.
+// from_dlist() checks required keys, number syntax and the grammar of names
+// (above): kProtocolBadParameters when something required is missing or
+// malformed.
 
 // How a MAILBOX kvlist is laid out: as a master sends it in APPLY MAILBOX,
 // or as a replica answers GET (which differs only for intermediates: the

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <thread>
+#include <utility>
 
 #include "dlist/framing.h"
 #include "sync/protocol.h"
@@ -53,12 +54,75 @@ std::string b64_encode(std::string_view in) {
   return out;
 }
 
+Result<std::string> atom_arg(const Value& v) {
+  auto s = v.str();
+  if (!s) return Status(Code::kProtocolBadParameters, "expected an atom");
+  return std::string(*s);
+}
+
+// A bare-atom argument that is a name of the grammar `check`
+// (sync/protocol.h).
+Result<std::string> name_arg(const Value& v, Status (*check)(std::string_view)) {
+  auto name = atom_arg(v);
+  if (!name.ok()) return name;
+  Status s = check(*name);
+  if (!s) return s;
+  return name;
+}
+
+Result<std::vector<std::string>> names_arg(const Value& v, Status (*check)(std::string_view)) {
+  auto names = atoms_from_dlist(v);
+  if (!names.ok()) return names;
+  for (const auto& n : *names) {
+    Status s = check(n);
+    if (!s) return s;
+  }
+  return names;
+}
+
+// What an unauthenticated peer may make the parser hold or skip: enough
+// for AUTHENTICATE and COMPRESS, nothing like a message. A line past these
+// is refused; one whose literals would need more skipping ends the session.
+dlist::Limits preauth_limits() {
+  dlist::Limits l;
+  l.max_depth = 8;
+  l.max_token = 16 * 1024;
+  l.max_literal = 16 * 1024;
+  l.max_values = 1024;
+  l.max_line_memory = 64 * 1024;
+  l.max_skip = 1 << 20;
+  return l;
+}
+
+// Lines an unauthenticated peer may have refused (BAD, or NO for want of
+// authentication) before the session is ended.
+constexpr int kPreauthRefusals = 10;
+
+}  // namespace
+
 // Streams APPLY MESSAGE file literals into staging files of the reserve
-// list; a finished file is registered under its GUID at once.
+// list; a finished file is registered under its GUID at once. Until the
+// session allows it (an authenticated admin), every file literal is refused
+// before anything touches the disk: the parser then skips its bytes.
 class UploadSink : public dlist::FileSink {
  public:
   explicit UploadSink(ReserveList& reserve) : reserve_(reserve) {}
+  // Whether file literals may be stored; `refusal` is why not.
+  void allow(bool on, std::string refusal) {
+    allowed_ = on;
+    refusal_ = std::move(refusal);
+  }
+  // The refusal text if the last line had a file literal refused, else "".
+  // Cleared by take_refusal().
+  std::string take_refusal() { return std::exchange(refused_, std::string()); }
+
   Status begin(const dlist::FileRef& ref) override {
+    if (!allowed_) {
+      refused_ = refusal_;
+      return Status(Code::kPermissionDenied, refusal_);
+    }
+    Status ok = check_partition(ref.partition);
+    if (!ok) return ok;
     auto msg = reserve_.begin_upload(ref.partition, ref.guid);
     if (!msg.ok()) return msg.status();
     msg_ = std::move(*msg);
@@ -77,15 +141,10 @@ class UploadSink : public dlist::FileSink {
   ReserveList& reserve_;
   std::unique_ptr<UploadFile> msg_;
   std::string guid_;
+  bool allowed_ = false;
+  std::string refusal_;
+  std::string refused_;
 };
-
-Result<std::string> atom_arg(const Value& v) {
-  auto s = v.str();
-  if (!s) return Status(Code::kProtocolBadParameters, "expected an atom");
-  return std::string(*s);
-}
-
-}  // namespace
 
 // Applies the RECORD members of an APPLY MAILBOX line while the line is
 // parsed (a dlist::MemberSink). It starts at the first member, from the
@@ -213,8 +272,13 @@ void SyncServer::run() {
   Status s = send_banner();
   if (!s) return;
   if (state_ == State::kGreeting) state_ = State::kUnauthenticated;
+  if (state_ != State::kAuthenticated) parser_->set_limits(preauth_limits());
   while (state_ != State::kDone) {
-    records_->enable(state_ == State::kAuthenticated && admin_);
+    const bool trusted = state_ == State::kAuthenticated && admin_;
+    records_->enable(trusted);
+    sink_->allow(trusted, state_ == State::kAuthenticated ? "Permission denied"
+                                                          : "Please authenticate first");
+    const bool was_authenticated = state_ == State::kAuthenticated;
     auto ev = io_.read_line(*parser_);
     if (!ev.ok()) {
       if (!io_.eof())
@@ -224,8 +288,18 @@ void SyncServer::run() {
     if (*ev == dlist::Parser::Event::kBadLine) {
       spdlog::warn("sync_server {}: bad input: {}", opts_.peer, parser_->error().to_string());
       records_->reset();
-      reply(dlist::bad_line("IMAP_PROTOCOL_ERROR Failed to parse line: " +
-                            parser_->error().message()));
+      std::string refusal = sink_->take_refusal();
+      if (!refusal.empty())
+        reply(dlist::no_line(refusal));
+      else
+        reply(dlist::bad_line("IMAP_PROTOCOL_ERROR Failed to parse line: " +
+                              parser_->error().message()));
+      if (parser_->lost()) {
+        spdlog::warn("sync_server {}: input cannot be resynchronised; closing", opts_.peer);
+        reply(dlist::bye_line("Too much unparsable input"));
+        state_ = State::kDone;
+      }
+      if (!was_authenticated) preauth_refused();
       continue;
     }
     dispatch(parser_->take_line());
@@ -254,9 +328,16 @@ void SyncServer::dispatch(std::vector<Value> line) {
   }
   if (cmd == "AUTHENTICATE") return authenticate(line);
   if (cmd == "COMPRESS") return compress(line);
-  if (cmd != "GET" && cmd != "APPLY" && cmd != "RESTORE")
-    return reply(dlist::bad_line("IMAP_PROTOCOL_ERROR Unrecognized command"));
-  if (state_ != State::kAuthenticated) return reply(dlist::no_line("Please authenticate first"));
+  if (cmd != "GET" && cmd != "APPLY" && cmd != "RESTORE") {
+    reply(dlist::bad_line("IMAP_PROTOCOL_ERROR Unrecognized command"));
+    if (state_ != State::kAuthenticated) preauth_refused();
+    return;
+  }
+  if (state_ != State::kAuthenticated) {
+    reply(dlist::no_line("Please authenticate first"));
+    preauth_refused();
+    return;
+  }
   if (!admin_) return reply(dlist::no_line("Permission denied"));
   if (line.size() < 2) return reply(dlist::bad_line("Missing required argument to " + cmd));
   auto item = dlist::keyed(std::move(line), 1);
@@ -268,6 +349,14 @@ void SyncServer::dispatch(std::vector<Value> line) {
     return reply(dlist::no_line(s.code()));
   }
   reply(dlist::ok_line());
+}
+
+void SyncServer::preauth_refused() {
+  if (state_ == State::kDone || ++preauth_refusals_ < kPreauthRefusals) return;
+  spdlog::warn("sync_server {}: {} refused lines before authentication; closing", opts_.peer,
+               preauth_refusals_);
+  reply(dlist::bye_line("Too many errors before authentication"));
+  state_ = State::kDone;
 }
 
 void SyncServer::authenticate(const std::vector<Value>& line) {
@@ -310,6 +399,7 @@ void SyncServer::authenticate(const std::vector<Value>& line) {
   user_ = sasl_->username();
   admin_ = inst_.config().is_admin(user_);
   state_ = State::kAuthenticated;
+  parser_->set_limits(dlist::Limits());
   spdlog::info("sync_server {}: login {}{}", opts_.peer, user_, admin_ ? " (admin)" : "");
   reply(dlist::ok_line("Success (no protection)"));
 }
@@ -334,7 +424,7 @@ Status SyncServer::untagged(const std::string& key, Value v) {
 Status SyncServer::get(const Value& item) {
   const std::string key = upper(item.key());
   if (key == "USER" || key == "META") {
-    auto userid = atom_arg(item);
+    auto userid = name_arg(item, check_userid);
     if (!userid.ok()) return userid.status();
     auto u = replica_.get_user(*userid, key == "USER");
     if (!u.ok()) return u.status();
@@ -361,7 +451,7 @@ Status SyncServer::get(const Value& item) {
     return Status::ok();
   }
   if (key == "MAILBOXES" || key == "UNIQUEIDS") {
-    auto names = atoms_from_dlist(item);
+    auto names = names_arg(item, key == "MAILBOXES" ? check_mboxname : check_uniqueid);
     if (!names.ok()) return names.status();
     auto list =
         key == "MAILBOXES" ? replica_.get_mailboxes(*names) : replica_.get_uniqueids(*names);
@@ -373,21 +463,21 @@ Status SyncServer::get(const Value& item) {
     return Status::ok();
   }
   if (key == "FULLMAILBOX") {
-    auto name = atom_arg(item);
+    auto name = name_arg(item, check_mboxname);
     if (!name.ok()) return name.status();
     auto m = replica_.get_fullmailbox(*name);
     if (!m.ok()) return m.status();
     return untagged("MAILBOX", to_dlist(*m, MailboxForm::kReply));
   }
   if (key == "QUOTA") {
-    auto root = atom_arg(item);
+    auto root = name_arg(item, check_mboxname);
     if (!root.ok()) return root.status();
     auto q = replica_.get_quota(*root);
     if (!q.ok()) return q.status().code() == Code::kNotFound ? Status::ok() : q.status();
     return untagged("QUOTA", to_dlist(*q));
   }
   if (key == "ANNOTATION") {
-    auto name = atom_arg(item);
+    auto name = name_arg(item, check_mboxname);
     if (!name.ok()) return name.status();
     auto list = replica_.get_annotations(*name);
     if (!list.ok()) return list.status();
@@ -403,6 +493,7 @@ Status SyncServer::get(const Value& item) {
     auto g = item.find("GUID");
     if (!name || !uid || g == nullptr || !g->guid())
       return Status(Code::kProtocolBadParameters, "FETCH needs MBOXNAME, GUID and UID");
+    if (Status ok = check_mboxname(*name); !ok) return ok;
     auto mbox = inst_.open_mailbox(*name);
     if (!mbox.ok()) return mbox.status();
     auto rec = (*mbox)->record(static_cast<uint32_t>(*uid));
@@ -441,7 +532,7 @@ Status SyncServer::apply(const Value& item) {
     return replica_.apply_mailbox(*m);
   }
   if (key == "UNMAILBOX") {
-    auto name = atom_arg(item);
+    auto name = name_arg(item, check_mboxname);
     if (!name.ok()) return name.status();
     return replica_.apply_unmailbox(*name);
   }
@@ -471,7 +562,7 @@ Status SyncServer::apply(const Value& item) {
     return replica_.apply_quota(*q);
   }
   if (key == "UNQUOTA") {
-    auto root = atom_arg(item);
+    auto root = name_arg(item, check_mboxname);
     if (!root.ok()) return root.status();
     return replica_.apply_unquota(*root);
   }
@@ -489,7 +580,7 @@ Status SyncServer::apply(const Value& item) {
     return replica_.apply_unactivate_sieve(*r);
   }
   if (key == "UNUSER") {
-    auto userid = atom_arg(item);
+    auto userid = name_arg(item, check_userid);
     if (!userid.ok()) return userid.status();
     return replica_.apply_unuser(*userid);
   }

@@ -37,6 +37,7 @@ struct ServerOptions {
 };
 
 class RecordStream;
+class UploadSink;
 
 class SyncServer {
  public:
@@ -55,6 +56,9 @@ class SyncServer {
   // Handles one parsed command line.
   void dispatch(std::vector<dlist::Value> line);
   void authenticate(const std::vector<dlist::Value>& line);
+  // Counts a line refused before authentication; past a bound the session
+  // ends (an unauthenticated peer gets no unbounded work).
+  void preauth_refused();
   void compress(const std::vector<dlist::Value>& line);
   // GET and APPLY: the status line to send after any untagged data.
   Status get(const dlist::Value& item);
@@ -69,11 +73,12 @@ class SyncServer {
   ReserveList reserve_;
   Replica replica_;
   std::unique_ptr<RecordStream> records_;
-  std::unique_ptr<dlist::FileSink> sink_;
+  std::unique_ptr<UploadSink> sink_;
   std::unique_ptr<dlist::Parser> parser_;
   State state_ = State::kGreeting;
   std::string user_;
   bool admin_ = false;
+  int preauth_refusals_ = 0;
 };
 
 }  // namespace replimail::sync

@@ -310,6 +310,43 @@ TEST(Parser, Limits) {
   EXPECT_EQ(got.lines[0], std::vector<Value>{Value::atom("EXIT")});
 }
 
+TEST(Parser, SkippingPastMaxSkipLosesTheStream) {
+  Limits lim;
+  lim.max_literal = 4;
+  lim.max_skip = 20;
+  CountingSink sink;
+  sink.fail_begin = true;  // every file literal refused, as before authentication
+  // Within the bound: skipped, and the next line parses.
+  {
+    Parser p(&sink, lim);
+    Fed got = feed_in_steps(p, "X {18}\r\nNOOP\r\nNOOP\r\nNOOP\r\n\r\nEXIT\r\n", 3);
+    EXPECT_EQ(got.errors.size(), 1u);
+    ASSERT_EQ(got.lines.size(), 1u);
+    EXPECT_FALSE(p.lost());
+  }
+  // A refused file literal, a too large literal, and two that add up past
+  // the bound: reported at once, before their bodies; nothing parses after.
+  const std::vector<std::string> lines = {
+      "APPLY MESSAGE (%{default " + kGuid + " 21}\r\n",
+      "X {21}\r\n",
+      "X {15}\r\nNOOP\r\nNOOP\r\nNOO {15}\r\n",
+  };
+  for (const auto& l : lines) {
+    Parser p(&sink, lim);
+    Fed got = feed_in_steps(p, l + "NOOP\r\nNOOP\r\nNOOP\r\nNOOP\r\nNOOP\r\nNOOP\r\n", 2);
+    EXPECT_TRUE(p.lost()) << l;
+    EXPECT_TRUE(got.lines.empty()) << l;
+    ASSERT_FALSE(got.errors.empty()) << l;
+    EXPECT_NE(got.errors[0].find("connection must close"), std::string::npos) << got.errors[0];
+  }
+  // New limits apply from the next line on.
+  Parser p(&sink, lim);
+  p.set_limits(Limits());
+  Fed got = feed_in_steps(p, "X {21}\r\n012345678901234567890\r\nNOOP\r\n", 5);
+  EXPECT_FALSE(p.lost());
+  EXPECT_EQ(got.lines.size(), 2u);
+}
+
 TEST(Parser, StatusLinesKeepTheirText) {
   Parser p(nullptr, {}, true);
   Fed got = feed_in_steps(

@@ -210,5 +210,87 @@ TEST(Protocol, SmallRequestsRoundTrip) {
   EXPECT_FALSE(annotation_from_dlist(to_dlist(an, false), true).ok());
 }
 
+// Every name that could reach a path is checked where it enters: each
+// hostile line is refused as bad parameters, and its honest twin parses.
+TEST(Protocol, NamesThatCouldReachAPathAreCheckedOnEntry) {
+  const std::string mbox =
+      "APPLY MAILBOX %(UNIQUEID {U} MBOXNAME {N} LAST_UID 0 HIGHESTMODSEQ 1 RECENTUID 0 "
+      "RECENTTIME 0 LAST_APPENDDATE 0 POP3_LAST_LOGIN 0 UIDVALIDITY 7 PARTITION {P} ACL \"\" "
+      "OPTIONS P RECORD ())";
+  auto fill = [](std::string t, const std::string& u, const std::string& n, const std::string& p) {
+    t.replace(t.find("{U}"), 3, u);
+    t.replace(t.find("{N}"), 3, n);
+    t.replace(t.find("{P}"), 3, p);
+    return t;
+  };
+  auto refused = [](const Status& s) { return s.code() == Code::kProtocolBadParameters; };
+  EXPECT_TRUE(
+      mailbox_from_dlist(keyed_value(fill(mbox, "ecx1ps7244f2", "user.x", "default"))).ok());
+  for (const char* u : {"../../../../some/dir", "a/b", "..", "\"a b\"",
+                        "0123456789012345678901234567890123456789012345678901234567890123456789"})
+    EXPECT_TRUE(
+        refused(mailbox_from_dlist(keyed_value(fill(mbox, u, "user.x", "default"))).status()))
+        << u;
+  for (const char* n : {"user.x/../..", "user...", "user..x", "user"})
+    EXPECT_TRUE(refused(mailbox_from_dlist(keyed_value(fill(mbox, "u1", n, "default"))).status()))
+        << n;
+  for (const char* p : {"../p", "a/b", ".hidden", "\"p q\""})
+    EXPECT_TRUE(refused(mailbox_from_dlist(keyed_value(fill(mbox, "u1", "user.x", p))).status()))
+        << p;
+
+  EXPECT_TRUE(refused(
+      reserve_from_dlist(keyed_value("APPLY RESERVE %(PARTITION ../x MBOXNAME (user.a) GUID ())"))
+          .status()));
+  EXPECT_TRUE(refused(
+      reserve_from_dlist(keyed_value("APPLY RESERVE %(PARTITION p MBOXNAME (user/a) GUID ())"))
+          .status()));
+  EXPECT_TRUE(
+      reserve_from_dlist(keyed_value("APPLY RESERVE %(PARTITION p MBOXNAME (user.a) GUID ())"))
+          .ok());
+
+  const std::string sieve = "APPLY SIEVE %(USERID {N} FILENAME {F} LAST_UPDATE 1 CONTENT x)";
+  auto sv = [&](const std::string& user, const std::string& file) {
+    std::string t = sieve;
+    t.replace(t.find("{N}"), 3, user);
+    t.replace(t.find("{F}"), 3, file);
+    return sieve_from_dlist(keyed_value(t), "SIEVE").status();
+  };
+  EXPECT_TRUE(sv("alice", "main.script").ok());
+  EXPECT_TRUE(refused(sv("alice", "../../etc/x.script")));
+  EXPECT_TRUE(refused(sv("alice", ".hidden.script")));
+  EXPECT_TRUE(refused(sv("../alice", "main.script")));
+  EXPECT_TRUE(refused(sv("al/ice", "main.script")));
+
+  EXPECT_TRUE(refused(
+      seen_from_dlist(keyed_value("APPLY SEEN %(USERID ../a UNIQUEID u1 LASTREAD 0 LASTUID 0 "
+                                  "LASTCHANGE 0 SEENUIDS \"\")"),
+                      true)
+          .status()));
+  EXPECT_TRUE(refused(
+      seen_from_dlist(keyed_value("APPLY SEEN %(USERID a UNIQUEID ../u1 LASTREAD 0 LASTUID 0 "
+                                  "LASTCHANGE 0 SEENUIDS \"\")"),
+                      true)
+          .status()));
+  EXPECT_TRUE(refused(
+      expunge_from_dlist(keyed_value("APPLY EXPUNGE %(MBOXNAME user.a UNIQUEID ../u UID (1))"))
+          .status()));
+  EXPECT_TRUE(
+      refused(sub_from_dlist(keyed_value("APPLY SUB %(USERID ../a MBOXNAME user.a)")).status()));
+  EXPECT_TRUE(refused(rename_from_dlist(keyed_value("APPLY RENAME %(OLDMBOXNAME user.a "
+                                                    "NEWMBOXNAME user.b PARTITION ../p)"))
+                          .status()));
+  for (const char* e : {"/../../x", "x", "/a//b", "/a/", "/a/*", "/"})
+    EXPECT_TRUE(refused(
+        annotation_from_dlist(keyed_value(std::string("APPLY ANNOTATION %(MBOXNAME user.a ENTRY ") +
+                                          e + " USERID \"\" VALUE v)"),
+                              true)
+            .status()))
+        << e;
+  EXPECT_TRUE(annotation_from_dlist(keyed_value("APPLY ANNOTATION %(MBOXNAME user.a ENTRY "
+                                                "/comment USERID \"\" VALUE v)"),
+                                    true)
+                  .ok());
+}
+
 }  // namespace
 }  // namespace replimail::sync
