@@ -313,7 +313,16 @@ void Session::cmd_copy(const Command& cmd, bool move) {
   for (uint32_t seq : seqs) {
     const MessageView& m = selected_->at(seq);
     auto fd = selected_->mailbox().open_message(m.uid);
-    if (!fd.ok()) return tagged_error(cmd, fd.status());
+    if (!fd.ok()) {
+      // Expunged by another session since this one last looked: its file
+      // may be gone already. It is left out (RFC 2180 §4.4.1), not a bug.
+      auto rec = selected_->mailbox().record(m.uid);
+      if ((rec.ok() && rec->expunged()) ||
+          (!rec.ok() && rec.status().code() == Code::kNotFound)) {
+        continue;
+      }
+      return tagged_error(cmd, fd.status());
+    }
     auto msg = instance_.stage_message(de->partition);
     Status st = msg.ok() ? store::stage_copy_from_fd(**msg, *fd) : msg.status();
     ::close(*fd);
@@ -329,6 +338,9 @@ void Session::cmd_copy(const Command& cmd, bool move) {
     staged.push_back(std::move(msg).value());
     reqs.push_back(std::move(r));
     src_uids.push_back(m.uid);
+  }
+  if (reqs.empty()) {
+    return tagged(cmd, "NO", "[EXPUNGEISSUED] Some of the requested messages no longer exist");
   }
   auto results = instance_.append(reqs);
   std::vector<uint32_t> dst_uids;
