@@ -122,9 +122,10 @@ class Model:
     def expunge_ack(self, mbox, uids):
         t = now()
         with self.lock:
-            for u in uids:
-                self.expunged.setdefault((mbox, u), t)
-            self.counts["expunges acked"] += len(uids)
+            new = [u for u in uids if (mbox, u) not in self.expunged]
+            for u in new:
+                self.expunged[(mbox, u)] = t
+            self.counts["expunges acked"] += len(new)
 
     def expunge_all_ack(self, mbox, sent_at):
         """A plain EXPUNGE/CLOSE/POP3 QUIT acknowledged: every message of
