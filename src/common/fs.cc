@@ -15,7 +15,7 @@ namespace replimail::fs {
 namespace {
 
 Status errno_status(std::string_view what, const std::string& path) {
-  return Status(Code::kIoError, fmt::format("{} {}: {}", what, path, std::strerror(errno)));
+  return Status::from_errno(errno, fmt::format("{} {}: {}", what, path, std::strerror(errno)));
 }
 
 }  // namespace
@@ -47,7 +47,7 @@ Status make_dirs(const std::string& path, unsigned mode) {
 
 Status fsync_fd(int fd, std::string_view what) {
   if (os::env().fsync(fd) != 0)
-    return Status(Code::kIoError, fmt::format("fsync {}: {}", what, std::strerror(errno)));
+    return Status::from_errno(errno, fmt::format("fsync {}: {}", what, std::strerror(errno)));
   return Status::ok();
 }
 
@@ -66,7 +66,7 @@ Status write_all(int fd, std::string_view data, std::string_view what) {
     ssize_t n = os::env().write(fd, data.data(), data.size());
     if (n < 0) {
       if (errno == EINTR) continue;
-      return Status(Code::kIoError, fmt::format("write {}: {}", what, std::strerror(errno)));
+      return Status::from_errno(errno, fmt::format("write {}: {}", what, std::strerror(errno)));
     }
     data.remove_prefix(static_cast<size_t>(n));
   }

@@ -1,5 +1,7 @@
 #include "common/status.h"
 
+#include <cerrno>
+
 namespace replimail {
 
 std::string_view code_name(Code c) {
@@ -25,8 +27,14 @@ std::string_view code_name(Code c) {
     case Code::kInvalidArgument: return "IMAP_INVALID_ARGUMENT";
     case Code::kConfigError: return "IMAP_CONFIG_ERROR";
     case Code::kInternal: return "IMAP_INTERNAL";
+    case Code::kNoSpace: return "IMAP_NOSPACE";
   }
   return "IMAP_UNKNOWN";
+}
+
+Status Status::from_errno(int err, std::string message) {
+  bool full = err == ENOSPC || err == EDQUOT;
+  return Status(full ? Code::kNoSpace : Code::kIoError, std::move(message));
 }
 
 std::string Status::to_string() const {

@@ -33,6 +33,7 @@ enum class Code {
   kInvalidArgument,          // malformed input
   kConfigError,              // bad imapd.conf / cyrus.conf
   kInternal,                 // invariant broken
+  kNoSpace,                  // IMAP_NOSPACE: disk or filesystem quota full (temporary)
 };
 
 // The Cyrus name of a code, e.g. "IMAP_MAILBOX_NONEXISTENT".
@@ -44,6 +45,9 @@ class [[nodiscard]] Status {
   Status(Code code, std::string message) : code_(code), message_(std::move(message)) {}
 
   static Status ok() { return Status(); }
+  // A failed system call that set `err`: kNoSpace for ENOSPC and EDQUOT,
+  // else kIoError.
+  static Status from_errno(int err, std::string message);
   bool is_ok() const { return code_ == Code::kOk; }
   explicit operator bool() const { return is_ok(); }
   Code code() const { return code_; }

@@ -226,6 +226,10 @@ void Session::tagged_error(const Command& cmd, const Status& st) {
       return tagged(cmd, "BAD", st.message());
     case Code::kMailboxLocked:
       return tagged(cmd, "NO", "[INUSE] Mailbox is locked");
+    case Code::kNoSpace:
+      // Temporary: the client may try again once space is freed.
+      spdlog::error("imap: {} {}: {}", cmd.tag, cmd.name, st.to_string());
+      return tagged(cmd, "NO", "[UNAVAILABLE] mail system storage has been exceeded");
     default:
       spdlog::error("imap: {} {}: {}", cmd.tag, cmd.name, st.to_string());
       return tagged(cmd, "NO", "[SERVERBUG] " + st.message());

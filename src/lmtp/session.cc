@@ -10,6 +10,8 @@ namespace {
 
 constexpr std::string_view kSyntaxError = "500 5.5.2 Syntax error";
 constexpr std::string_view kTooBig = "552 5.3.4 Message size exceeds fixed maximum message size";
+// A full spool (or filesystem quota): temporary, the client tries again.
+constexpr std::string_view kNoSpace = "452 4.3.1 Insufficient system storage";
 
 // RFC 5322 date-time in UTC, e.g. "Wed, 25 Nov 2026 22:41:34 +0000".
 std::string rfc5322_date(std::time_t t) {
@@ -226,7 +228,8 @@ void Session::cmd_data(std::string_view args) {
   auto sink = backend_.begin_message();
   if (!sink.ok()) {
     spdlog::error("lmtp: cannot start a message: {}", sink.status().to_string());
-    reply("451 4.3.0 cannot create temporary file");
+    reply(sink.status().code() == Code::kNoSpace ? kNoSpace
+                                                 : "451 4.3.0 cannot create temporary file");
     reset_transaction();
     return;
   }
@@ -396,6 +399,8 @@ std::string Session::status_reply(const Status& s) const {
       return "501 5.5.4 Syntax error in parameters";
     case Code::kIoError:
       return "451 4.3.0 System I/O error";
+    case Code::kNoSpace:
+      return std::string(kNoSpace);
     case Code::kMailboxLocked:
     case Code::kAgain:
       return "451 4.3.0 transient system error";

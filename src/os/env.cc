@@ -33,19 +33,32 @@ int eio() {
 
 const char* op_name(Op op) {
   switch (op) {
-    case Op::kOpen: return "open";
-    case Op::kWrite: return "write";
-    case Op::kFsync: return "fsync";
-    case Op::kFsyncDir: return "fsync-dir";
-    case Op::kSyncfs: return "syncfs";
-    case Op::kTruncate: return "ftruncate";
-    case Op::kClose: return "close";
-    case Op::kRename: return "rename";
-    case Op::kLink: return "link";
-    case Op::kSymlink: return "symlink";
-    case Op::kUnlink: return "unlink";
-    case Op::kMkdir: return "mkdir";
-    case Op::kRmdir: return "rmdir";
+    case Op::kOpen:
+      return "open";
+    case Op::kWrite:
+      return "write";
+    case Op::kFsync:
+      return "fsync";
+    case Op::kFsyncDir:
+      return "fsync-dir";
+    case Op::kSyncfs:
+      return "syncfs";
+    case Op::kTruncate:
+      return "ftruncate";
+    case Op::kClose:
+      return "close";
+    case Op::kRename:
+      return "rename";
+    case Op::kLink:
+      return "link";
+    case Op::kSymlink:
+      return "symlink";
+    case Op::kUnlink:
+      return "unlink";
+    case Op::kMkdir:
+      return "mkdir";
+    case Op::kRmdir:
+      return "rmdir";
   }
   return "?";
 }

@@ -26,19 +26,19 @@ namespace replimail::os {
 
 // The kinds of call, for fault injection and counting.
 enum class Op {
-  kOpen,       // open(), whether creating or not
-  kWrite,      // write()
-  kFsync,      // fsync() and fdatasync() of a file
-  kFsyncDir,   // fsync() of a directory (fs::fsync_dir)
-  kSyncfs,     // syncfs(): one flush of a whole filesystem
-  kTruncate,   // ftruncate()
-  kClose,      // close()
-  kRename,     // rename()
-  kLink,       // link()
-  kSymlink,    // symlink()
-  kUnlink,     // unlink()
-  kMkdir,      // mkdir()
-  kRmdir,      // rmdir()
+  kOpen,      // open(), whether creating or not
+  kWrite,     // write()
+  kFsync,     // fsync() and fdatasync() of a file
+  kFsyncDir,  // fsync() of a directory (fs::fsync_dir)
+  kSyncfs,    // syncfs(): one flush of a whole filesystem
+  kTruncate,  // ftruncate()
+  kClose,     // close()
+  kRename,    // rename()
+  kLink,      // link()
+  kSymlink,   // symlink()
+  kUnlink,    // unlink()
+  kMkdir,     // mkdir()
+  kRmdir,     // rmdir()
 };
 const char* op_name(Op op);
 

@@ -31,7 +31,7 @@ const char* const kRecordColumns =
     "createdmodseq";
 
 Status io_error(std::string_view what, const std::string& path) {
-  return Status(Code::kIoError, fmt::format("{} {}: {}", what, path, std::strerror(errno)));
+  return Status::from_errno(errno, fmt::format("{} {}: {}", what, path, std::strerror(errno)));
 }
 
 std::vector<std::string> split_flags(const std::string& s) {

@@ -24,7 +24,7 @@ struct StagedMessage::Hasher {
 namespace {
 
 Status io_error(std::string_view what, const std::string& path) {
-  return Status(Code::kIoError, fmt::format("{} {}: {}", what, path, std::strerror(errno)));
+  return Status::from_errno(errno, fmt::format("{} {}: {}", what, path, std::strerror(errno)));
 }
 
 }  // namespace

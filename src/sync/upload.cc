@@ -20,7 +20,7 @@ struct UploadFile::Hasher {
 namespace {
 
 Status errno_status(const std::string& what) {
-  return Status(Code::kIoError, what + ": " + std::strerror(errno));
+  return Status::from_errno(errno, what + ": " + std::strerror(errno));
 }
 
 }  // namespace

@@ -26,7 +26,7 @@ constexpr off_t kAppendByte = 0;
 constexpr off_t kInFlightByte = 1;
 
 Status errno_status(const std::string& what) {
-  return Status(Code::kIoError, what + ": " + std::strerror(errno));
+  return Status::from_errno(errno, what + ": " + std::strerror(errno));
 }
 
 // Open-file-description lock of one byte (len 1) or, with len 0, of the

@@ -53,7 +53,8 @@ TEST(FullSpoolTest, ImapReadersWorkOnAFullSpool) {
     if (!replimail::testing::fill_filesystem(dir + "/filler")) return std::string("not full");
     auto inst = store::Instance::open(*cfg);
     if (!inst.ok()) return "open instance: " + inst.status().to_string();
-    Session s(**inst, [](bool) { return std::make_unique<FakeSasl>(); }, SessionOptions{});
+    Session s(
+        **inst, [](bool) { return std::make_unique<FakeSasl>(); }, SessionOptions{});
     s.take_output();
     auto run = [&](const std::string& line) {
       s.feed(line);
@@ -74,6 +75,48 @@ TEST(FullSpoolTest, ImapReadersWorkOnAFullSpool) {
       if (tag == "e" && out.find("* 3 RECENT") == std::string::npos) return "SELECT: " + out;
       if (tag == "f" && out.find("zebras") == std::string::npos) return "FETCH: " + out;
     }
+    return std::string();
+  });
+  ASSERT_NE(rc, replimail::testing::kCannotMount) << report;
+  EXPECT_EQ(rc, 0) << report;
+}
+
+// Writes on a full spool (issue 13, faults at the OS boundary): APPEND
+// answers NO saying it is temporary, leaves nothing behind, and works again
+// once space is freed, in the same session.
+TEST(FullSpoolTest, AppendOnAFullSpoolIsATemporaryNoAndRecovers) {
+  std::string report;
+  int rc = replimail::testing::run_on_small_fs(4096, &report, [](const std::string& dir) {
+    auto cfg = Config::parse(config_text(dir), "imapd.conf");
+    if (!cfg.ok()) return std::string("config");
+    std::string r = prepare(*cfg);
+    if (!r.empty()) return "prepare: " + r;
+    auto inst = store::Instance::open(*cfg);
+    if (!inst.ok()) return "open instance: " + inst.status().to_string();
+    Session s(
+        **inst, [](bool) { return std::make_unique<FakeSasl>(); }, SessionOptions{});
+    s.take_output();
+    s.feed("a LOGIN alice alicepw\r\n");
+    if (std::string bad = expect_ok(s.take_output(), "a"); !bad.empty()) return "LOGIN " + bad;
+    if (!replimail::testing::fill_filesystem(dir + "/filler")) return std::string("not full");
+    const std::string body = "Subject: big\r\n\r\n" + std::string(20000, 'z') + "\r\n";
+    auto append = [&](const std::string& tag) {
+      s.feed(tag + " APPEND INBOX {" + std::to_string(body.size()) + "+}\r\n" + body + "\r\n");
+      return s.take_output();
+    };
+    std::string out = append("b");
+    if (out.find("b NO [UNAVAILABLE]") == std::string::npos)
+      return "APPEND on a full spool: " + out;
+    auto mbox = (*inst)->open_mailbox("user.alice");
+    if (!mbox.ok() || !(*mbox)->counters().ok() || (*mbox)->counters()->exists != 3)
+      return std::string("a record was left");
+    ::unlink((dir + "/filler").c_str());
+    out = append("c");
+    if (std::string bad = expect_ok(out, "c"); !bad.empty())
+      return "APPEND after space came back " + bad;
+    mbox = (*inst)->open_mailbox("user.alice");
+    if (!mbox.ok() || !(*mbox)->counters().ok() || (*mbox)->counters()->exists != 4)
+      return std::string("the APPEND is not there");
     return std::string();
   });
   ASSERT_NE(rc, replimail::testing::kCannotMount) << report;

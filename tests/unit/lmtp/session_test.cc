@@ -16,6 +16,7 @@ class FakeBackend : public Backend {
     explicit Sink(FakeBackend* b) : backend(b) {}
     Status write(std::string_view bytes) override {
       if (backend->fail_writes) return Status(Code::kIoError, "disk full");
+      if (backend->full) return Status(Code::kNoSpace, "No space left on device");
       data.append(bytes);
       return Status::ok();
     }
@@ -40,6 +41,7 @@ class FakeBackend : public Backend {
 
   Result<std::unique_ptr<MessageSink>> begin_message() override {
     if (fail_begin) return Status(Code::kIoError, "no staging dir");
+    if (full_at_begin) return Status(Code::kNoSpace, "No space left on device");
     return std::unique_ptr<MessageSink>(std::make_unique<Sink>(this));
   }
 
@@ -60,6 +62,8 @@ class FakeBackend : public Backend {
   std::map<std::string, std::vector<std::string>> delivered;
   bool fail_writes = false;
   bool fail_begin = false;
+  bool full = false;           // the sink says ENOSPC
+  bool full_at_begin = false;  // the staging file cannot be made
   uint64_t last_size_hint = 0;
   std::string last_authuser;
 };
@@ -297,6 +301,24 @@ TEST_F(SessionTest, BareSenderIsQualified) {
   auto s = open();
   talk(*s, "LHLO c\r\nMAIL FROM:<root>\r\nRCPT TO:<alice>\r\nDATA\r\nx\r\n.\r\n");
   EXPECT_EQ(backend_.delivered["user.alice"].at(0).rfind("Return-Path: <root@mx.test>\r\n", 0), 0u);
+}
+
+// A full spool (or filesystem quota) is 452 4.3.1, at DATA or after it.
+TEST_F(SessionTest, AFullSpoolIsInsufficientSystemStorage) {
+  auto s = open();
+  backend_.full_at_begin = true;
+  EXPECT_EQ(talk(*s, "LHLO c\r\nMAIL FROM:<a@b>\r\nRCPT TO:<alice>\r\nDATA\r\n")
+                .substr(std::string(kLhloReply).size()),
+            "250 2.1.0 ok\r\n250 2.1.5 ok\r\n452 4.3.1 Insufficient system storage\r\n");
+  backend_.full_at_begin = false;
+  backend_.full = true;
+  EXPECT_EQ(talk(*s, "MAIL FROM:<a@b>\r\nRCPT TO:<alice>\r\nDATA\r\nx\r\n.\r\n"),
+            "250 2.1.0 ok\r\n250 2.1.5 ok\r\n354 go ahead\r\n"
+            "452 4.3.1 Insufficient system storage\r\n");
+  EXPECT_TRUE(backend_.delivered.empty());
+  backend_.full = false;
+  EXPECT_EQ(talk(*s, "MAIL FROM:<a@b>\r\nRCPT TO:<alice>\r\nDATA\r\nx\r\n.\r\n"),
+            "250 2.1.0 ok\r\n250 2.1.5 ok\r\n354 go ahead\r\n250 2.1.5 Ok\r\n");
 }
 
 TEST_F(SessionTest, StorageFailuresAreTemporary) {

@@ -7,6 +7,7 @@
 
 #include <set>
 
+#include "../small_fs.h"
 #include "os/fault_env.h"
 #include "store/check.h"
 #include "store/mailbox.h"
@@ -147,7 +148,8 @@ void at_every_call(Op op, int error, const std::string& path_part, Op_fn op_fn, 
     Status st = op_fn(s);
     EXPECT_EQ(f.injected(), 1) << os::op_name(op) << " call " << i;
     f.clear();
-    check(s, st, std::string(os::op_name(op)) + " call " + std::to_string(i) + ": " + st.to_string());
+    check(s, st,
+          std::string(os::op_name(op)) + " call " + std::to_string(i) + ": " + st.to_string());
   }
 }
 
@@ -223,6 +225,43 @@ TEST(DeliveryFault, ADiskFillingUpAtAnyWriteLeavesNoTrace) {
     EXPECT_TRUE(deliver(s.t.inst(), kBody).is_ok());
     expect_complete_or_no_trace(s, true, "space back after write " + std::to_string(i));
   }
+}
+
+// The same on a real full filesystem (a small tmpfs): the error says there
+// is no space (LMTP 452 4.3.1, IMAP NO [UNAVAILABLE]), nothing is left, and
+// the next delivery after space came back works.
+TEST(FullSpool, ADeliveryIsNoSpaceLeavesNoTraceAndWorksOnceSpaceReturns) {
+  std::string report;
+  int rc = replimail::testing::run_on_small_fs(4096, &report, [](const std::string& dir) {
+    auto cfg = Config::parse(fmt::format("configdirectory: {0}/conf\npartition-default: {0}/part\n"
+                                         "sync_log: 1\nsync_log_channels: replica\n",
+                                         dir),
+                             "t.conf");
+    if (!cfg.ok()) return std::string("config");
+    auto inst = Instance::open(*cfg);
+    if (!inst.ok()) return "open: " + inst.status().to_string();
+    if (!(*inst)->create_mailbox(kBox).ok()) return std::string("create");
+    if (Status s = deliver(**inst, "Subject: small\r\n\r\nx\r\n"); !s)
+      return "first: " + s.to_string();
+    if (!replimail::testing::fill_filesystem(dir + "/filler")) return std::string("not full");
+    Status full = deliver(**inst, kBody);
+    if (full.code() != Code::kNoSpace) return "on a full spool: " + full.to_string();
+    auto mbox = (*inst)->open_mailbox(kBox);
+    if (!mbox.ok() || !(*mbox)->counters().ok() || (*mbox)->counters()->exists != 1)
+      return std::string("a record was left");
+    if (!list(dir + "/part/stage.").empty())
+      return "staging left: " + *list(dir + "/part/stage.").begin();
+    ::unlink((dir + "/filler").c_str());
+    if (Status s = deliver(**inst, kBody); !s) return "after space returned: " + s.to_string();
+    auto check = check_mailbox(**inst, kBox, {.repair = false, .verify_content = true});
+    if (!check.ok() || !check->ok()) return std::string("check found problems");
+    mbox = (*inst)->open_mailbox(kBox);
+    if (!mbox.ok() || !(*mbox)->counters().ok() || (*mbox)->counters()->exists != 2)
+      return std::string("the delivery is not there");
+    return std::string();
+  });
+  ASSERT_NE(rc, replimail::testing::kCannotMount) << report;
+  EXPECT_EQ(rc, 0) << report;
 }
 
 }  // namespace
