@@ -24,9 +24,7 @@ using testing::TempInstance;
 
 const std::string kBody = "Subject: fault\r\n\r\n" + std::string(200000, 'x') + "\r\n";
 const std::string kBox = "user.alice";
-// Faults are injected on the spool (the partition): the sync log's own
-// faults are tests/unit/synclog/fault_test.cc's; what a change does when
-// its log line cannot be written is issue 13's item 2.
+// Faults are injected on the spool (the partition), or on the sync log.
 const std::string kSpool = "/part/";
 
 std::set<std::string> list(const std::string& dir) {
@@ -199,6 +197,30 @@ INSTANTIATE_TEST_SUITE_P(EveryStep, DeliveryFault,
                            for (auto& ch : n)
                              if (ch == '-') ch = '_';
                            return n + "_" + std::to_string(i.param.error);
+                         });
+
+// The sync log's own calls: a change whose line cannot be written (or
+// flushed) is refused and leaves nothing, and the next one works.
+class LogFault : public ::testing::TestWithParam<Case> {};
+
+TEST_P(LogFault, ADeliveryWhoseLogLineFailsLeavesNoTrace) {
+  Case c = GetParam();
+  at_every_call(
+      c.op, c.error, "/conf/sync/", [](Spool& s) { return deliver(s.t.inst(), kBody); },
+      [](Spool& s, const Status& st, const std::string& what) {
+        expect_complete_or_no_trace(s, st.is_ok(), what);
+        if (st) return;
+        Status again = deliver(s.t.inst(), kBody);
+        EXPECT_TRUE(again.is_ok()) << again.to_string();
+        expect_complete_or_no_trace(s, true, what + ", then retried");
+      });
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryStep, LogFault,
+                         ::testing::Values(Case{Op::kOpen, EIO}, Case{Op::kWrite, ENOSPC},
+                                           Case{Op::kFsync, EIO}),
+                         [](const ::testing::TestParamInfo<Case>& i) {
+                           return std::string(os::op_name(i.param.op));
                          });
 
 // A disk that fills up at any write of the delivery and stays full.
