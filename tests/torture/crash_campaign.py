@@ -201,6 +201,7 @@ def main():
     replica = tortlib.Instance(os.path.abspath(a.bin), state, "replica")
     primary = tortlib.Instance(os.path.abspath(a.bin), state, "primary", replica=replica)
     checks, figures = {}, {}
+    stop_sup, stop_load = threading.Event(), threading.Event()
     ok = False
     t_start = time.monotonic()
     try:
@@ -211,7 +212,6 @@ def main():
                 rc, out, err = primary.tool("cyr_mbox", "create", mbox)
                 if rc != 0:
                     raise RuntimeError("cyr_mbox create %s: %s" % (mbox, err))
-        stop_sup, stop_load = threading.Event(), threading.Event()
         sup = Supervisor([primary, replica], stop_sup)
         port = lambda inst, svc: (lambda: inst.ports[svc])  # noqa: E731
         workers = [clients.LmtpClient(model, "L%d" % i, stop_load, rand.random(),
@@ -292,6 +292,10 @@ def main():
               flush=True)
         ok = not failed
     finally:
+        # No restart behind our back (SIGTERM, an exception) while we stop.
+        stop_sup.set()
+        stop_load.set()
+        time.sleep(1)
         primary.stop()
         replica.stop()
         left = tortlib.stop_leftovers()
