@@ -115,13 +115,14 @@ class Tokenizer {
     return v;
   }
 
-  // An atom that may contain a bracketed part with spaces and parentheses
-  // inside (BODY[HEADER.FIELDS (FROM)]<0.10>), as FETCH items need.
+  // An atom; a FETCH section (BODY[HEADER.FIELDS (FROM)]<0.10>) carries
+  // spaces and parentheses inside its brackets. Elsewhere '[' and ']' are
+  // ordinary atom characters (RFC 3501 section 9: `foo[bar` is a mailbox).
   Result<Value> bracketed_atom() {
     size_t start = pos_;
     while (pos_ < in_.size()) {
       char c = in_[pos_];
-      if (c == '[') {
+      if (c == '[' && opens_section(in_.substr(start, pos_ - start))) {
         size_t close = in_.find(']', pos_);
         size_t eol = in_.find_first_of("\r\n", pos_);
         if (close == std::string_view::npos || (eol != std::string_view::npos && eol < close)) {
@@ -138,6 +139,15 @@ class Tokenizer {
     Value v;
     v.text.assign(in_.substr(start, pos_ - start));
     return v;
+  }
+
+  // True if `name`, the atom before a '[', is a FETCH attribute whose
+  // section may hold spaces and parentheses.
+  static bool opens_section(std::string_view name) {
+    for (std::string_view n : {"BODY", "BODY.PEEK", "BINARY", "BINARY.PEEK", "BINARY.SIZE"}) {
+      if (iequals(name, n)) return true;
+    }
+    return false;
   }
 
   static constexpr const char* kWordTooLong = "[TOOBIG] Word too long";
@@ -258,8 +268,8 @@ bool announces_append_mailbox(std::string_view command) {
 
 bool SequenceSet::contains(uint32_t n, uint32_t largest) const {
   for (const auto& r : ranges) {
-    uint32_t lo = r.lo == kStar ? largest : r.lo;
-    uint32_t hi = r.hi == kStar ? largest : r.hi;
+    uint64_t lo = r.lo == kStar ? largest : r.lo;
+    uint64_t hi = r.hi == kStar ? largest : r.hi;
     if (lo > hi) std::swap(lo, hi);
     if (n >= lo && n <= hi) return true;
   }
@@ -272,11 +282,11 @@ Result<SequenceSet> parse_sequence_set(std::string_view text) {
     set.saved = true;
     return set;
   }
-  auto number = [](std::string_view s) -> std::optional<uint32_t> {
+  auto number = [](std::string_view s) -> std::optional<uint64_t> {
     if (s == "*") return kStar;
     auto n = parse_number(s);
-    if (!n || *n == 0 || *n >= kStar || s[0] == '0') return std::nullopt;
-    return static_cast<uint32_t>(*n);
+    if (!n || *n == 0 || *n > UINT32_MAX || s[0] == '0') return std::nullopt;
+    return *n;
   };
   size_t pos = 0;
   while (true) {

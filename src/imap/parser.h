@@ -98,11 +98,13 @@ bool iequals(std::string_view a, std::string_view b);
 std::string to_upper(std::string_view s);
 
 // ---- Sequence sets (RFC 3501 seq-set, RFC 5182 `$`) ----
-inline constexpr uint32_t kStar = UINT32_MAX;  // `*`: the largest number in use
+// `*`: the largest number in use. Outside the 32-bit range, so that
+// 4294967295, the largest nz-number, stays a number of its own.
+inline constexpr uint64_t kStar = UINT64_MAX;
 
 struct SeqRange {
-  uint32_t lo = 0;  // kStar for `*`
-  uint32_t hi = 0;
+  uint64_t lo = 0;  // kStar for `*`
+  uint64_t hi = 0;
   bool operator==(const SeqRange&) const = default;
 };
 struct SequenceSet {

@@ -18,9 +18,9 @@ std::set<uint32_t> parse_seen(const std::string& seenuids) {
   auto set = parse_sequence_set(seenuids);
   if (!set.ok()) return out;
   for (const auto& r : set->ranges) {
-    uint32_t lo = std::min(r.lo, r.hi), hi = std::max(r.lo, r.hi);
+    uint64_t lo = std::min(r.lo, r.hi), hi = std::max(r.lo, r.hi);
     if (hi == kStar || hi - lo > 10'000'000) continue;
-    for (uint32_t u = lo; u <= hi; ++u) out.insert(u);
+    for (uint64_t u = lo; u <= hi; ++u) out.insert(static_cast<uint32_t>(u));
   }
   return out;
 }

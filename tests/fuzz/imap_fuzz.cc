@@ -64,7 +64,7 @@ bool same(const Value& a, const Value& b) {
 
 std::string print_ranges(const SequenceSet& set) {
   std::string out;
-  auto num = [](uint32_t n) { return n == kStar ? std::string("*") : std::to_string(n); };
+  auto num = [](uint64_t n) { return n == kStar ? std::string("*") : std::to_string(n); };
   for (const SeqRange& r : set.ranges) {
     if (!out.empty()) out += ',';
     out += num(r.lo);
