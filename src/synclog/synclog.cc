@@ -48,10 +48,25 @@ int lock_range(int fd, short type, off_t start, off_t len, bool wait) {
   }
 }
 
+// Opens the log at `path`, creating it (and its channel directory) if
+// missing. A log this call creates is made durable before any line is
+// appended to it: its directory (and, for a new channel directory, the
+// parent) is fsynced, or a crash could take the file, and lines already
+// acknowledged in it, away. -1 with errno set on failure.
 int open_log(const std::string& path) {
-  int fd = os::env().open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-  if (fd < 0 && errno == ENOENT && fs::make_dirs(fs::dirname(path), 0755)) {
-    fd = os::env().open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  int fd = os::env().open(path, O_RDWR | O_APPEND | O_CLOEXEC, 0640);
+  if (fd >= 0 || errno != ENOENT) return fd;
+  std::string dir = fs::dirname(path);
+  bool made_dir = !fs::exists(dir);
+  if (made_dir && !fs::make_dirs(dir, 0755)) return -1;
+  fd = os::env().open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  if (fd < 0) return -1;
+  Status synced = fs::fsync_dir(dir);
+  if (synced && made_dir) synced = fs::fsync_dir(fs::dirname(dir));
+  if (!synced) {
+    os::env().close(fd);
+    errno = EIO;
+    return -1;
   }
   return fd;
 }

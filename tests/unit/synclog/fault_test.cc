@@ -56,6 +56,31 @@ TEST(LogWriterFault, AFailedWriteOrFsyncFailsThatAppendOnly) {
   }
 }
 
+// A log the writer creates (the first line after a takeover, or a new
+// channel) is durable before its line is acknowledged: its directory is
+// fsynced, and if that fails the append fails.
+TEST(LogWriterFault, ANewLogIsMadeDurableBeforeItsFirstLine) {
+  TestDir d;
+  const std::string log = log_path(d.path(), "replica");
+  const std::string dir = fs::dirname(log);
+  FaultEnv f;
+  os::ScopedEnv scope(&f);
+  ASSERT_TRUE(append_lines(log, "USER a\n"));
+  EXPECT_GE(f.calls(Op::kFsyncDir, dir), 1) << "the new log's directory was not fsynced";
+  f.reset_counts();
+  ASSERT_TRUE(append_lines(log, "USER b\n"));
+  EXPECT_EQ(f.calls(Op::kFsyncDir, dir), 0) << "an existing log needs no directory fsync";
+
+  // Taken over: the next line creates a new log, whose directory fsync fails.
+  std::vector<Line> first = drain(d.path());
+  EXPECT_EQ(first.size(), 2u);
+  f.inject(Fault::on_path(Op::kFsyncDir, "/sync/replica"));
+  EXPECT_FALSE(append_lines(log, "USER c\n"));
+  f.clear();
+  ASSERT_TRUE(append_lines(log, "USER d\n"));
+  EXPECT_TRUE(contains(drain(d.path()), {"USER", {"d"}}));
+}
+
 // log -> log-run, read, unlink log-run: whichever call fails, every line
 // written before, during and after is read at least once by the next runs.
 TEST(LogTakeoverFault, AFailureAtAnyStepLosesNoLine) {
