@@ -35,13 +35,17 @@ class AnnotationDb {
   Result<std::vector<Annotation>> list(std::string_view mboxname);
   Result<Annotation> get(std::string_view mboxname, std::string_view entry,
                          std::string_view userid);  // kNotFound
+ private:
+  // Writing is Instance's alone: every change goes through its mutation
+  // path, which writes the sync log.
+  friend class Instance;
+
   // Stores `a` (an empty value deletes the entry).
   Status set(const Annotation& a);
   // Moves a mailbox's annotations to a new name (rename).
   Status rename(std::string_view oldname, std::string_view newname);
   Status remove_mailbox(std::string_view mboxname);
 
- private:
   explicit AnnotationDb(std::unique_ptr<SqliteDb> db);
   std::unique_ptr<SqliteDb> db_;
 };

@@ -6,6 +6,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <ctime>
 #include <future>
 #include <map>
@@ -565,6 +566,57 @@ Status Instance::set_annotation(std::string_view mboxname, std::string_view entr
   Status s = annotations_->set(a);
   if (!s) return s;
   return (*txn)->commit_deferred_log();
+}
+
+Status Instance::delete_user_data(std::string_view userid) {
+  Status s = validate_userid(userid);
+  if (!s) return s;
+  auto logged = synclog_->announce({{"UNUSER", {std::string(userid)}}});
+  if (!logged.ok()) return logged.status();
+  return userdata_->delete_user(userid);
+}
+
+Status Instance::put_replicated_entry(const MailboxEntry& entry, uint64_t modseq) {
+  Status s = validate_mboxname(entry.name);
+  if (!s) return s;
+  s = mboxlist_->raise_modseq(modseq);
+  if (!s) return s;
+  auto cur = mboxlist_->lookup(entry.name);
+  if (cur.ok() && *cur == entry) return Status::ok();
+  if (!cur.ok() && cur.status().code() != Code::kMailboxNonexistent) return cur.status();
+  auto logged = synclog_->announce({{"MAILBOX", {entry.name}}});
+  if (!logged.ok()) return logged.status();
+  return mboxlist_->put(entry);
+}
+
+Status Instance::put_replicated_annotations(std::string_view mboxname,
+                                            const std::vector<Annotation>& annots) {
+  auto have = annotations_->list(mboxname);
+  if (!have.ok()) return have.status();
+  std::vector<Annotation> writes;
+  for (const auto& a : *have) {
+    bool kept = std::any_of(annots.begin(), annots.end(), [&](const Annotation& x) {
+      return x.entry == a.entry && x.userid == a.userid;
+    });
+    if (kept) continue;
+    Annotation del = a;
+    del.value.clear();
+    writes.push_back(std::move(del));
+  }
+  for (Annotation a : annots) {
+    a.mboxname = std::string(mboxname);
+    auto cur = annotations_->get(a.mboxname, a.entry, a.userid);
+    if (cur.ok() && *cur == a) continue;
+    writes.push_back(std::move(a));
+  }
+  if (writes.empty()) return Status::ok();
+  auto logged = synclog_->announce({{"MAILBOX", {std::string(mboxname)}}});
+  if (!logged.ok()) return logged.status();
+  for (const auto& a : writes) {
+    Status s = annotations_->set(a);
+    if (!s) return s;
+  }
+  return Status::ok();
 }
 
 }  // namespace replimail::store

@@ -53,6 +53,8 @@ class Instance {
 
   const Config& config() const { return cfg_; }
   synclog::SyncLog& synclog() { return *synclog_; }
+  // The databases, for reading: their writing methods are private to
+  // Instance, so every mutation goes through the methods below, which log.
   MailboxList& mailboxes() { return *mboxlist_; }
   UserData& userdata() { return *userdata_; }
   QuotaDb& quota() { return *quota_; }
@@ -122,6 +124,21 @@ class Instance {
   // is "" (ANNOTATION ""). An empty value deletes.
   Status set_annotation(std::string_view mboxname, std::string_view entry, std::string_view userid,
                         std::string_view value);
+  // Removes every seen record and subscription of `userid` (its mailboxes
+  // and quota roots are deleted by the caller first). Logs UNUSER.
+  Status delete_user_data(std::string_view userid);
+
+  // ---- Replica (sync_server): the master's state taken as it is ----
+  // Writes the mailboxes.db entry `entry` as the master describes it (a
+  // placeholder such as an intermediate, or a real mailbox's ACL,
+  // UIDVALIDITY and modseqs) and raises the modseq counter to `modseq`.
+  // Logs MAILBOX, so a chained replica hears of it.
+  Status put_replicated_entry(const MailboxEntry& entry, uint64_t modseq);
+  // Makes the annotations of mailbox `mboxname` exactly `annots` (each
+  // with the master's MODSEQ): the others are deleted. Logs MAILBOX if
+  // anything changed.
+  Status put_replicated_annotations(std::string_view mboxname,
+                                    const std::vector<Annotation>& annots);
 
  private:
   Instance(Config cfg);

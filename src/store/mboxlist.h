@@ -76,6 +76,11 @@ class MailboxList {
   // Former names of `uniqueid`, oldest first (the current name excluded).
   Result<std::vector<NameHistory>> history(std::string_view uniqueid);
 
+ private:
+  // Writing is Instance's alone: every change of the mailbox list goes
+  // through its mutation path, which writes the sync log.
+  friend class Instance;
+
   // Writes `entry` (insert or replace by name). If the uniqueid was known
   // under another name, that name is appended to its history.
   Status put(const MailboxEntry& entry);
@@ -84,7 +89,6 @@ class MailboxList {
   // Writes `entry` only if no real (non-tombstone, non-intermediate) entry
   // has its name, atomically; kMailboxExists otherwise.
   Status insert_new(const MailboxEntry& entry);
-
   // Instance-wide counters, each strictly increasing and durable.
   // A fresh modseq for folder-level changes.
   Result<uint64_t> next_modseq();
@@ -93,7 +97,6 @@ class MailboxList {
   // max(now, last issued + 1, `floor` + 1): a UIDVALIDITY for a new mailbox.
   Result<uint32_t> next_uidvalidity(uint32_t floor);
 
- private:
   explicit MailboxList(std::unique_ptr<SqliteDb> db);
   Status put_locked(const MailboxEntry& entry);
   std::unique_ptr<SqliteDb> db_;

@@ -37,20 +37,25 @@ class QuotaDb {
   Result<std::vector<QuotaRoot>> list(std::string_view prefix);
   // The root governing `mboxname`, if any.
   Result<std::optional<QuotaRoot>> find_root(std::string_view mboxname);
+  // OK if adding `bytes` in `messages` messages to `mboxname` stays within
+  // its root's limits (or it has no root); kQuotaExceeded otherwise.
+  Status check(std::string_view mboxname, uint64_t bytes, uint64_t messages);
+
+ private:
+  // Writing is Instance's alone: every change goes through its mutation
+  // path, which writes the sync log.
+  friend class Instance;
+
   // Creates or changes the limits of `root` (usage kept); `modseq` 0 means
   // "bump the root's modseq". Returns the stored root.
   Result<QuotaRoot> set_limits(std::string_view root, int64_t storage_limit_kib,
                                int64_t message_limit, uint64_t modseq = 0);
   Status remove(std::string_view root);
-  // OK if adding `bytes` in `messages` messages to `mboxname` stays within
-  // its root's limits (or it has no root); kQuotaExceeded otherwise.
-  Status check(std::string_view mboxname, uint64_t bytes, uint64_t messages);
   // Adds (possibly negative) usage to the root of `mboxname`, if any.
   Status add_usage(std::string_view mboxname, int64_t bytes, int64_t messages);
   // Sets the usage of `root` outright (recomputation by reconstruct).
   Status set_usage(std::string_view root, uint64_t bytes, uint64_t messages);
 
- private:
   explicit QuotaDb(std::unique_ptr<SqliteDb> db);
   std::unique_ptr<SqliteDb> db_;
 };

@@ -5,7 +5,6 @@
 #include <vector>
 
 #include "store/mboxname.h"
-#include "synclog/synclog.h"
 
 namespace replimail::store {
 
@@ -32,9 +31,7 @@ Status delete_user(Instance& instance, std::string_view userid) {
     s = instance.remove_quota(q.root);
     if (!s && s.code() != Code::kNotFound) return s;
   }
-  auto logged = instance.synclog().announce({{"UNUSER", {std::string(userid)}}});
-  if (!logged.ok()) return logged.status();
-  return instance.userdata().delete_user(userid);
+  return instance.delete_user_data(userid);
 }
 
 }  // namespace replimail::store

@@ -66,6 +66,34 @@ Result<std::vector<SeenRecord>> UserData::all_seen(std::string_view userid) {
   }
 }
 
+Result<std::vector<std::pair<std::string, SeenRecord>>> UserData::seen_by_all(
+    std::string_view uniqueid) {
+  auto st = db_->prepare(
+      "SELECT uniqueid, lastread, lastuid, lastchange, seenuids, userid FROM seen "
+      "WHERE uniqueid = ? ORDER BY userid");
+  if (!st.ok()) return st.status();
+  st->bind(1, uniqueid);
+  std::vector<std::pair<std::string, SeenRecord>> out;
+  while (true) {
+    auto row = st->step();
+    if (!row.ok()) return row.status();
+    if (!*row) return out;
+    out.emplace_back(st->text(5), read_seen(*st));
+  }
+}
+
+Result<std::vector<std::string>> UserData::users() {
+  auto st = db_->prepare("SELECT userid FROM seen UNION SELECT userid FROM subs ORDER BY 1");
+  if (!st.ok()) return st.status();
+  std::vector<std::string> out;
+  while (true) {
+    auto row = st->step();
+    if (!row.ok()) return row.status();
+    if (!*row) return out;
+    out.push_back(st->text(0));
+  }
+}
+
 Status UserData::set_seen(std::string_view userid, const SeenRecord& rec) {
   auto st = db_->prepare(
       "INSERT OR REPLACE INTO seen(userid, uniqueid, lastread, lastuid, lastchange, seenuids) "

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -31,17 +32,26 @@ class UserData {
 
   Result<SeenRecord> seen(std::string_view userid, std::string_view uniqueid);  // kNotFound
   Result<std::vector<SeenRecord>> all_seen(std::string_view userid);
-  Status set_seen(std::string_view userid, const SeenRecord& rec);
-  Status delete_seen(std::string_view userid, std::string_view uniqueid);
+  // Every user's seen record on mailbox `uniqueid`, sorted by userid: owners
+  // and others alike (an administrator's \Seen on another user's mailbox).
+  Result<std::vector<std::pair<std::string, SeenRecord>>> seen_by_all(std::string_view uniqueid);
+  // Every userid with a seen record or a subscription, sorted.
+  Result<std::vector<std::string>> users();
 
   Result<std::vector<std::string>> subscriptions(std::string_view userid);
+
+ private:
+  // Writing is Instance's alone: every change goes through its mutation
+  // path, which writes the sync log.
+  friend class Instance;
+
+  Status set_seen(std::string_view userid, const SeenRecord& rec);
+  Status delete_seen(std::string_view userid, std::string_view uniqueid);
   // Adds or removes a subscription; OK if it was already so.
   Status set_subscribed(std::string_view userid, std::string_view mboxname, bool subscribed);
-
   // Removes all seen records and subscriptions of `userid`.
   Status delete_user(std::string_view userid);
 
- private:
   explicit UserData(std::unique_ptr<SqliteDb> db);
   std::unique_ptr<SqliteDb> db_;
 };

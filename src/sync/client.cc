@@ -123,7 +123,9 @@ Status SyncClient::sync_user(const std::string& userid) {
     if (!mine.ok()) return fail(userid, "", mine.status());
     s = sync_quotas(mine->quotas, remote->quotas);
     if (!s) return s;
-    return sync_seen_and_subs(userid, *remote);
+    s = sync_seen_and_subs(userid, *remote);
+    if (!s) return s;
+    return sync_readers_seen(userid, local);
   }
 }
 
@@ -148,14 +150,38 @@ Status SyncClient::sync_seen_and_subs(const std::string& userid, const UserState
     auto r = conn_.command("APPLY", keyed("UNSUB", to_dlist(SubRequest{userid, name})));
     if (!r.ok()) return fail(userid, name, r.status());
   }
-  for (const auto& seen : mine->seen) {
+  return push_seen(userid, mine->seen, remote.seen);
+}
+
+Status SyncClient::push_seen(const std::string& userid, const std::vector<SeenItem>& mine,
+                             const std::vector<SeenItem>& theirs) {
+  for (const auto& seen : mine) {
     bool same = false;
-    for (const auto& r : remote.seen) same = same || r.seen == seen.seen;
+    for (const auto& r : theirs) same = same || r.seen == seen.seen;
     if (same) continue;
     SeenItem item{userid, seen.seen};
     auto r = conn_.command("APPLY", keyed("SEEN", to_dlist(item, true)));
-    // Seen uploads are best effort, as in Cyrus.
-    if (!r.ok()) report(userid, seen.seen.uniqueid, r.status());
+    // Cyrus ignores a failed seen upload; here it fails the unit, so the
+    // rolling client re-queues the line instead of losing the state.
+    if (!r.ok()) return fail(userid, seen.seen.uniqueid, r.status());
+  }
+  return Status::ok();
+}
+
+Status SyncClient::sync_readers_seen(const std::string& owner,
+                                     const std::vector<store::MailboxEntry>& local) {
+  std::map<std::string, std::vector<SeenItem>> by_reader;
+  for (const auto& e : local) {
+    auto all = inst_.userdata().seen_by_all(e.uniqueid);
+    if (!all.ok()) return fail(owner, e.name, all.status());
+    for (auto& [reader, rec] : *all)
+      if (reader != owner) by_reader[reader].push_back(SeenItem{"", std::move(rec)});
+  }
+  for (const auto& [reader, mine] : by_reader) {
+    auto remote = get_user(reader, true);
+    if (!remote.ok()) return fail(reader, "", remote.status());
+    Status s = push_seen(reader, mine, remote->seen);
+    if (!s) return s;
   }
   return Status::ok();
 }

@@ -107,6 +107,14 @@ class SyncClient {
   Status sync_quotas(const std::vector<QuotaItem>& local, const std::vector<QuotaItem>& remote);
   Status sync_quota_root(const std::string& root);
   Status sync_seen_and_subs(const std::string& userid, const UserState& remote);
+  // APPLY SEEN for each of `mine` (seen records of `userid`) that differs
+  // from the replica's `theirs`.
+  Status push_seen(const std::string& userid, const std::vector<SeenItem>& mine,
+                   const std::vector<SeenItem>& theirs);
+  // The seen state other users (an administrator, a shared reader) keep on
+  // the mailboxes `local` of `owner`: in Cyrus it lives in each reader's
+  // seen records, so it is compared reader by reader (GET META).
+  Status sync_readers_seen(const std::string& owner, const std::vector<store::MailboxEntry>& local);
   Status sync_sub(const std::string& userid, const std::string& mboxname);
   // APPLY UNMAILBOX of a name this master deleted, only if the replica's
   // mailbox of that name is the one deleted (its uniqueid is a tombstone here).

@@ -95,10 +95,11 @@ Status Replica::apply_placeholder(const MailboxState& m) {
   e.uidvalidity = m.uidvalidity;
   e.createdmodseq = m.createdmodseq;
   e.foldermodseq = m.highestmodseq;
-  e.mtime = ::time(nullptr);
-  Status s = inst_.mailboxes().raise_modseq(m.highestmodseq);
-  if (!s) return s;
-  return inst_.mailboxes().put(e);
+  // An unchanged entry keeps its mtime, so it is neither written nor logged.
+  auto cur = inst_.mailboxes().lookup(m.mboxname);
+  if (cur.ok()) e.mtime = cur->mtime;
+  if (!cur.ok() || !(*cur == e)) e.mtime = ::time(nullptr);
+  return inst_.put_replicated_entry(e, m.highestmodseq);
 }
 
 Status Replica::create_for(const MailboxState& m) {
@@ -283,11 +284,8 @@ Status MailboxApply::finish(const MailboxState& m) {
   n.uidvalidity = m.uidvalidity;
   if (m.foldermodseq != 0) n.foldermodseq = m.foldermodseq;
   if (m.createdmodseq != 0) n.createdmodseq = m.createdmodseq;
-  if (!(n == *e)) {
-    s = inst.mailboxes().put(n);
-    if (!s) return s;
-  }
-  s = inst.mailboxes().raise_modseq(m.highestmodseq);
+  if (!(n == *e)) n.mtime = ::time(nullptr);
+  s = inst.put_replicated_entry(n, m.highestmodseq);
   if (!s) return s;
   s = replica_.apply_mailbox_annotations(m);
   if (!s) return s;
@@ -303,26 +301,10 @@ Status MailboxApply::finish(const MailboxState& m) {
 }
 
 Status Replica::apply_mailbox_annotations(const MailboxState& m) {
-  auto have = inst_.annotations().list(m.mboxname);
-  if (!have.ok()) return have.status();
-  for (const auto& a : *have) {
-    bool kept = std::any_of(m.annotations.begin(), m.annotations.end(), [&](const auto& x) {
-      return x.entry == a.entry && x.userid == a.userid;
-    });
-    if (kept) continue;
-    store::Annotation del = a;
-    del.value.clear();
-    Status s = inst_.annotations().set(del);
-    if (!s) return s;
-  }
-  for (const auto& x : m.annotations) {
-    store::Annotation a{m.mboxname, x.entry, x.userid, x.value, x.modseq};
-    auto cur = inst_.annotations().get(m.mboxname, x.entry, x.userid);
-    if (cur.ok() && *cur == a) continue;
-    Status s = inst_.annotations().set(a);
-    if (!s) return s;
-  }
-  return Status::ok();
+  std::vector<store::Annotation> annots;
+  for (const auto& x : m.annotations)
+    annots.push_back(store::Annotation{m.mboxname, x.entry, x.userid, x.value, x.modseq});
+  return inst_.put_replicated_annotations(m.mboxname, annots);
 }
 
 Status Replica::remove_mailbox(std::string_view name) {
@@ -446,7 +428,7 @@ Status Replica::apply_unuser(std::string_view userid) {
   }
   s = sieve_.remove_user(userid);
   if (!s) return s;
-  return inst_.userdata().delete_user(userid);
+  return inst_.delete_user_data(userid);
 }
 
 }  // namespace replimail::sync

@@ -145,7 +145,10 @@ Result<UserState> user_state(store::Instance& inst, std::string_view userid, boo
       if (q.ok()) u.quotas.push_back(*q);
     }
   }
-  if (has_real) {
+  // GET USER answers seen state only for a user with a mailbox, as Cyrus
+  // does; GET META always: a user without mailboxes (an administrator) has
+  // seen state on the mailboxes of others.
+  if (has_real || !with_mailboxes) {
     auto seen = inst.userdata().all_seen(userid);
     if (!seen.ok()) return seen.status();
     for (auto& s : *seen) u.seen.push_back(SeenItem{"", s});

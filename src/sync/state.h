@@ -38,8 +38,8 @@ Result<std::vector<store::MailboxEntry>> user_entries(store::Instance& inst,
                                                       std::string_view userid);
 
 // GET USER (`with_mailboxes`) or GET META: mailboxes, quota roots, seen
-// records and subscriptions of `userid`. Seen records only if the user has
-// a real mailbox, as Cyrus does.
+// records and subscriptions of `userid`. GET USER has seen records only if
+// the user has a real mailbox, as Cyrus does; GET META always has them.
 Result<UserState> user_state(store::Instance& inst, std::string_view userid, bool with_mailboxes);
 
 // The quota root `root` as a QUOTA item; kNotFound if absent.

@@ -5,6 +5,8 @@
 
 #include <filesystem>
 
+#include "digest_check.h"
+
 namespace replimail::testing {
 namespace {
 
@@ -69,6 +71,19 @@ TEST(Harness, TempDirIsRemoved) {
   if (getenv("REPLIMAIL_KEEP_STATE") == nullptr) {
     EXPECT_FALSE(std::filesystem::exists(path));
   }
+}
+
+TEST(Harness, SameDigestPassesForEqualStoresAndShowsTheDifference) {
+  Instance a, b;
+  a.write_configs();
+  b.write_configs();
+  EXPECT_TRUE(same_digest(a, b));
+  ASSERT_TRUE(a.tool("cyr_mbox", {"create", "user.zed"}).ok());
+  auto r = same_digest(a, b);
+  ASSERT_FALSE(r);
+  std::string why = r.message();
+  EXPECT_NE(why.find("- mailbox user.zed "), std::string::npos) << why;
+  EXPECT_EQ(why.find("+ "), std::string::npos) << why;
 }
 
 }  // namespace

@@ -24,8 +24,11 @@
 #include <thread>
 #include <vector>
 
+#include "common/config.h"
+#include "digest_check.h"
 #include "harness.h"
 #include "netns.h"
+#include "store/instance.h"
 
 namespace replimail::testing {
 namespace {
@@ -284,6 +287,8 @@ TEST(RollingSystem, TwoChannelsCarryEveryDeliveryAndFlagChange) {
   EXPECT_EQ(acked.size(), 2000u);
   auto cmp = compare({imap_server(primary), imap_server(a), imap_server(b)});
   expect_replicated(cmp, acked);
+  EXPECT_TRUE(converges_to_same_digest(primary, a, 20s));
+  EXPECT_TRUE(converges_to_same_digest(primary, b, 20s));
   auto secs = std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - t0).count();
   std::cerr << "2000 deliveries + flag changes replicated to two channels in " << secs
             << " s; converged " << cmp.value("seconds", -1.0) << " s after the last delivery\n";
@@ -317,6 +322,8 @@ TEST(RollingSystem, StoppedReplicaBacklogGrowsThenDrains) {
   expect_replicated(compare({imap_server(primary), imap_server(a), imap_server(b)}), acked);
   EXPECT_TRUE(eventually([&] { return backlog_of(channel_status(primary, "repb")) == 0; }, 10s))
       << channel_status(primary, "repb").dump();
+  EXPECT_TRUE(converges_to_same_digest(primary, a, 20s));
+  EXPECT_TRUE(converges_to_same_digest(primary, b, 20s));
 }
 
 TEST(RollingSystem, PrimaryMasterKilledDuringDeliveryLosesNoAcknowledgedMessage) {
@@ -341,6 +348,8 @@ TEST(RollingSystem, PrimaryMasterKilledDuringDeliveryLosesNoAcknowledgedMessage)
   auto acked = acked_of(r);
   EXPECT_GT(acked.size(), 500u) << r.out;
   expect_replicated(compare({imap_server(primary), imap_server(a), imap_server(b)}), acked);
+  EXPECT_TRUE(converges_to_same_digest(primary, a, 20s));
+  EXPECT_TRUE(converges_to_same_digest(primary, b, 20s));
 }
 
 TEST(RollingSystem, LinkToAReplicaInAnotherNamespaceCutAndRestored) {
@@ -422,6 +431,8 @@ TEST(RollingSystem, ReplicaAddedAndBootstrappedLiveThenRemoved) {
   auto acked = acked_of(r);
   acked.insert(acked.end(), first.begin(), first.end());
   expect_replicated(compare({imap_server(primary), imap_server(a), imap_server(c)}), acked);
+  EXPECT_TRUE(converges_to_same_digest(primary, a, 20s));
+  EXPECT_TRUE(converges_to_same_digest(primary, c, 20s));
   EXPECT_NE(channel_status(primary, "repc").dump().find("ready"), std::string::npos)
       << channel_status(primary, "repc").dump();
 
@@ -437,6 +448,7 @@ TEST(RollingSystem, ReplicaAddedAndBootstrappedLiveThenRemoved) {
   EXPECT_EQ(slurp(log) + "|" + slurp(log + "-run"), before);
   acked.insert(acked.end(), later.begin(), later.end());
   expect_replicated(compare({imap_server(primary), imap_server(a)}), acked);
+  EXPECT_TRUE(converges_to_same_digest(primary, a, 20s));
 }
 
 TEST(RollingSystem, ChainPrimaryToAToBEndsIdentical) {
@@ -459,6 +471,31 @@ TEST(RollingSystem, ChainPrimaryToAToBEndsIdentical) {
                     {"--imap-port", std::to_string(primary.port("imap")), "--password", "alicepw",
                      "--flag-every", "7"});
   expect_replicated(compare({imap_server(primary), imap_server(a), imap_server(b)}), acked);
+
+  // What a replica writes beside the records (mailboxes.db entry, mailbox
+  // annotations, another user's seen state) must go down the chain too:
+  // A logs it for B only if it goes through A's one mutation path.
+  {
+    auto cfg = Config::load(primary.imapd_conf());
+    ASSERT_TRUE(cfg.ok());
+    auto st = store::Instance::open(*cfg);
+    ASSERT_TRUE(st.ok()) << st.status().to_string();
+    store::Instance& ps = **st;
+    ASSERT_TRUE(ps.set_acl("user.alice", "alice\tlrswipkxtecdan\tadmin\tlrs\t"));
+    ASSERT_TRUE(ps.set_annotation("user.alice", "/comment", "", "down the chain"));
+    auto folder = ps.create_mailbox("user.alice.Chained");
+    ASSERT_TRUE(folder.ok()) << folder.status().to_string();
+    ASSERT_TRUE(ps.set_acl("user.alice.Chained", "alice\tlrswipkxtecdan\tanyone\tlr\t"));
+    auto inbox = ps.lookup("user.alice");
+    ASSERT_TRUE(inbox.ok());
+    store::SeenRecord seen;
+    seen.uniqueid = inbox->uniqueid;
+    seen.lastuid = 5;
+    seen.seenuids = "1:5";
+    ASSERT_TRUE(ps.set_seen("admin", seen));
+  }
+  EXPECT_TRUE(converges_to_same_digest(primary, a, 30s));
+  EXPECT_TRUE(converges_to_same_digest(primary, b, 30s));
 }
 
 }  // namespace

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "common/config.h"
+#include "digest_check.h"
 #include "harness.h"
 #include "store/instance.h"
 #include "store/staged_message.h"
@@ -192,6 +193,8 @@ TEST(SyncLarge, TenThousandMessagesReplicateAndCompareEqualThroughImap) {
   EXPECT_NE(second.out.find("uploaded 0 messages"), std::string::npos) << second.out;
   EXPECT_NE(second.out.find("applied 0 mailboxes"), std::string::npos) << second.out;
   std::cerr << "second sync done at " << since() << ": " << second.out;
+  EXPECT_SAME_DIGEST(primary, replica);
+  std::cerr << "digests compared at " << since() << "\n";
   primary.stop();
   replica.stop();
   std::cerr << "both stopped at " << since() << "\n";

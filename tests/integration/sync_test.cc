@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common/config.h"
+#include "digest_check.h"
 #include "harness.h"
 #include "net/socket.h"
 #include "store/instance.h"
@@ -119,6 +120,17 @@ TEST(Sync, UserSyncReplicatesAndConverges) {
     ASSERT_TRUE(st->store_flags("user.alice", {1, 2, 3}, store::kFlagSeen, {"$Label1"}, true));
     ASSERT_TRUE(st->expunge("user.alice", {4}));
     ASSERT_TRUE(st->set_quota("user.alice", 100000, -1));
+    // An administrator's \Seen on alice's mailbox: kept in admin's seen
+    // state (imapd's set_seen for a non-owner), replicated with alice.
+    auto inbox = st->lookup("user.alice");
+    ASSERT_TRUE(inbox.ok());
+    store::SeenRecord seen;
+    seen.uniqueid = inbox->uniqueid;
+    seen.lastread = 1700000000;
+    seen.lastuid = 30;
+    seen.lastchange = 1700000000;
+    seen.seenuids = "1:3,9";
+    ASSERT_TRUE(st->set_seen("admin", seen));
   }
 
   auto first = sync_user(primary, replica, "alice");
@@ -126,6 +138,7 @@ TEST(Sync, UserSyncReplicatesAndConverges) {
   EXPECT_NE(first.out.find("uploaded 34 messages"), std::string::npos) << first.out;
   for (const char* m : {"user.alice", "user.alice.Sent", "user.alice.Trash"})
     expect_same_mailbox(primary, replica, m);
+  EXPECT_SAME_DIGEST(primary, replica);
   {
     auto rs = open_store(replica);
     auto subs = rs->userdata().subscriptions("alice");
@@ -170,6 +183,7 @@ TEST(Sync, UserSyncReplicatesAndConverges) {
   auto fourth = sync_user(primary, replica, "alice");
   ASSERT_TRUE(fourth.ok()) << fourth.describe();
   EXPECT_NE(fourth.out.find("uploaded 0 messages"), std::string::npos) << fourth.out;
+  EXPECT_SAME_DIGEST(primary, replica);
 }
 
 TEST(Sync, SplitBrainKeepsBothMessages) {
@@ -255,6 +269,18 @@ TEST(Sync, MailboxAllAndLogFileModesConverge) {
 
   // -f: the primary's own channel log, replayed.
   ASSERT_EQ(deliver(primary, "erin", 2, "e"), "");
+  {
+    // The administrator's \Seen on erin's INBOX is logged as SEEN admin
+    // <uniqueid>; replaying the log carries it over (GET META admin).
+    auto st = open_store(primary);
+    auto inbox = st->lookup("user.erin");
+    ASSERT_TRUE(inbox.ok());
+    store::SeenRecord seen;
+    seen.uniqueid = inbox->uniqueid;
+    seen.lastuid = 2;
+    seen.seenuids = "1:2";
+    ASSERT_TRUE(st->set_seen("admin", seen));
+  }
   auto f =
       primary.tool("sync_client", {"-v", "-S", target, "-f", primary.channel_log_path("replica")});
   ASSERT_TRUE(f.ok()) << f.describe();
@@ -265,6 +291,7 @@ TEST(Sync, MailboxAllAndLogFileModesConverge) {
       primary.tool("sync_client", {"-v", "-S", target, "-f", primary.channel_log_path("replica")});
   ASSERT_TRUE(f2.ok()) << f2.describe();
   EXPECT_NE(f2.out.find("uploaded 0 messages"), std::string::npos) << f2.out;
+  EXPECT_SAME_DIGEST(primary, replica);
 }
 
 // The PIDs of `program` processes running with `inst`'s imapd.conf (so
@@ -317,6 +344,7 @@ TEST(Sync, ServerKilledMidSyncThenConverges) {
   auto third = sync_user(primary, replica, "frank");
   ASSERT_TRUE(third.ok()) << third.describe();
   EXPECT_NE(third.out.find("uploaded 0 messages"), std::string::npos) << third.out;
+  EXPECT_SAME_DIGEST(primary, replica);
   // No message file twice: exactly one file per live record.
   auto snap = replica.snapshot("user.frank");
   size_t files = 0;

@@ -97,8 +97,8 @@ TEST(PathNamesTest, PartitionPathRefusesTraversal) {
 }
 
 // The mailbox list stores nothing that a later path would be built from
-// unchecked: a caller writing an entry directly (as the replica does) is
-// refused too.
+// unchecked: an entry written as the master sent it (the replica's path)
+// is refused too.
 TEST(PathNamesTest, MailboxListRefusesBadEntries) {
   TempInstance t;
   MailboxEntry e;
@@ -109,18 +109,19 @@ TEST(PathNamesTest, MailboxListRefusesBadEntries) {
   e.uidvalidity = 1;
   MailboxEntry bad = e;
   bad.uniqueid = "../../../../some/dir";
-  EXPECT_EQ(t.inst().mailboxes().put(bad).code(), Code::kMailboxBadName);
+  EXPECT_EQ(t.inst().put_replicated_entry(bad, 0).code(), Code::kMailboxBadName);
   bad = e;
   bad.partition = "../default";
-  EXPECT_EQ(t.inst().mailboxes().put(bad).code(), Code::kMailboxBadName);
+  EXPECT_EQ(t.inst().put_replicated_entry(bad, 0).code(), Code::kMailboxBadName);
   bad = e;
   bad.uniqueid = kNul;
-  EXPECT_EQ(t.inst().mailboxes().insert_new(bad).code(), Code::kMailboxBadName);
+  EXPECT_EQ(t.inst().create_mailbox(bad.name, {.uniqueid = bad.uniqueid}).status().code(),
+            Code::kMailboxBadName);
   bad = e;
   bad.name = "user.mal/lory";
-  EXPECT_EQ(t.inst().mailboxes().put(bad).code(), Code::kMailboxBadName);
+  EXPECT_EQ(t.inst().put_replicated_entry(bad, 0).code(), Code::kMailboxBadName);
   EXPECT_EQ(t.inst().lookup("user.mallory").status().code(), Code::kMailboxNonexistent);
-  EXPECT_TRUE(t.inst().mailboxes().put(e).is_ok());
+  EXPECT_TRUE(t.inst().put_replicated_entry(e, 0).is_ok());
 }
 
 TEST(PathNamesTest, PutRecordRefusesABadGuid) {

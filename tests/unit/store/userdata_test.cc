@@ -2,6 +2,7 @@
 // each mutation writes.
 #include <gtest/gtest.h>
 
+#include "store/sqlite_db.h"
 #include "store_test_util.h"
 
 namespace replimail::store {
@@ -60,7 +61,13 @@ TEST(QuotaTest, StorageAndMessageLimits) {
   EXPECT_TRUE(t.inst().check_quota("user.alice", 1).is_ok());
   EXPECT_EQ(t.inst().quota().get("user.alice")->storage_used, 900u);
   // Setting limits recomputes usage from the mailboxes.
-  ASSERT_TRUE(t.inst().quota().set_usage("user.alice", 0, 0).is_ok());
+  {
+    // Usage made wrong behind the store's back (quota.db's writers are
+    // Instance's alone).
+    auto db = SqliteDb::open(t.cfg().configdirectory() + "/quota.db");
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE((*db)->exec("UPDATE quota SET storage_used = 0, message_used = 0"));
+  }
   ASSERT_TRUE(t.inst().set_quota("user.alice", 5, 10).is_ok());
   EXPECT_EQ(t.inst().quota().get("user.alice")->storage_used, 900u);
   EXPECT_EQ(t.inst().quota().get("user.alice")->message_used, 2u);
@@ -113,8 +120,9 @@ TEST(SubsTest, SubscribeAndUnsubscribeBothLogSub) {
       (Lines{L("SUB", {"alice", "user.alice.Sent"}), L("SUB", {"alice", "user.alice.Drafts"}),
              L("SUB", {"alice", "user.alice.Sent"}), L("SUB", {"alice", "user.alice.Sent"})}));
   EXPECT_EQ(t.inst().set_subscribed("alice", "user..x", true).code(), Code::kMailboxBadName);
-  ASSERT_TRUE(t.inst().userdata().delete_user("alice").is_ok());
+  ASSERT_TRUE(t.inst().delete_user_data("alice").is_ok());
   EXPECT_TRUE(t.inst().userdata().subscriptions("alice")->empty());
+  EXPECT_EQ(t.take_log(), (Lines{L("UNUSER", {"alice"})}));
 }
 
 TEST(AnnotationTest, ServerAndMailboxAnnotations) {

@@ -1,0 +1,40 @@
+// The one comparison of two instances: cyr_digest (store/digest.h) run on
+// each, compared line by line. Every test that compares a primary with a
+// replica ends with it, so no test checks only a subset of the state.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "harness.h"
+
+namespace replimail::testing {
+
+// `cyr_digest -C <imapd.conf> args...` of `inst`; `error` set if it failed.
+struct Digest {
+  std::string error;
+  std::vector<std::string> lines;  // the hash line included, last
+};
+Digest digest_of(const Instance& inst, const std::vector<std::string>& args = {});
+
+// Success if both instances' digests (with the same `args`, e.g. {"-u",
+// "alice"}) are equal; otherwise a message listing the lines only the
+// primary has ("- ") and only the replica has ("+ ").
+::testing::AssertionResult same_digest(const Instance& primary, const Instance& replica,
+                                       const std::vector<std::string>& args = {});
+
+// Polls same_digest() until it succeeds or `timeout` passes (for rolling
+// replication, which converges on its own); the last comparison's result.
+::testing::AssertionResult converges_to_same_digest(const Instance& primary,
+                                                    const Instance& replica,
+                                                    std::chrono::milliseconds timeout,
+                                                    const std::vector<std::string>& args = {});
+
+// EXPECT_TRUE(same_digest(primary, replica, args)).
+#define EXPECT_SAME_DIGEST(primary, replica, ...) \
+  EXPECT_TRUE(::replimail::testing::same_digest(primary, replica, ##__VA_ARGS__))
+
+}  // namespace replimail::testing
