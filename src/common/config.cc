@@ -63,6 +63,9 @@ constexpr Option kOptions[] = {
     {"sync_repeat_interval", Kind::kDuration, "1s"},
     {"sync_shutdown_file", Kind::kString, ""},
     {"sync_timeout", Kind::kDuration, "30m"},
+    // replimail's: a replication peer silent this long in an exchange is
+    // taken for dead and the connection made again.
+    {"sync_peer_timeout", Kind::kDuration, "20s"},
     {"sync_batchsize", Kind::kInt, "8192"},
     {"sync_reconnect_maxwait", Kind::kDuration, "20m"},
     {"sync_cache_db", Kind::kString, "twoskip"},

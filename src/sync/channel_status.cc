@@ -131,6 +131,10 @@ std::optional<int64_t> file_birth_ms(const std::string& path) {
   return t.tv_sec * int64_t{1000} + t.tv_nsec / 1000000;
 }
 
+int64_t replication_lag_ms(const ChannelReport& r) {
+  return r.backlog_lines == 0 ? 0 : std::max<int64_t>(0, r.oldest_age_ms);
+}
+
 ChannelReport inspect_channel(const std::string& configdirectory, const std::string& channel,
                               int64_t now_ms) {
   ChannelReport r;
@@ -164,6 +168,7 @@ json report_object(const ChannelReport& r) {
   json j = {{"channel", r.channel},
             {"backlog_lines", r.backlog_lines},
             {"oldest_age_ms", r.oldest_age_ms},
+            {"lag_ms", replication_lag_ms(r)},
             {"client_alive", r.client_alive},
             {"bootstrap", r.bootstrap}};
   if (r.status) {
@@ -215,11 +220,15 @@ std::string reports_text(const std::vector<ChannelReport>& reports, int64_t now_
                        r.oldest_age_ms < 0
                            ? std::string("-")
                            : fmt::format("{:.1f} s", static_cast<double>(r.oldest_age_ms) / 1000));
+    out +=
+        fmt::format("  lag          {:.1f} s\n", static_cast<double>(replication_lag_ms(r)) / 1000);
     if (r.status) {
       out += fmt::format("  last success {}\n", ago(r.status->last_success, now_ms));
-      out += fmt::format("  lag          {}\n", r.status->last_lag_ms < 0
-                                                    ? std::string("-")
-                                                    : fmt::format("{} ms", r.status->last_lag_ms));
+      out += fmt::format(
+          "  last batch   {}\n",
+          r.status->last_lag_ms < 0
+              ? std::string("-")
+              : fmt::format("applied {} ms after its oldest line", r.status->last_lag_ms));
       if (!r.status->last_error.empty())
         out += fmt::format("  last error   {} ({})\n", r.status->last_error,
                            ago(r.status->last_error_time, now_ms));

@@ -93,6 +93,11 @@ struct ChannelReport {
   std::string bootstrap;                // "none", "ready", "37/120 users"
 };
 
+// The channel's replication lag: the age of its oldest unreplicated line
+// (0 without a backlog). Not the last batch's lag: a stalled channel's lag
+// grows while its last batch's stays what it was.
+int64_t replication_lag_ms(const ChannelReport& r);
+
 // Reads the channel's files under `configdirectory`.
 ChannelReport inspect_channel(const std::string& configdirectory, const std::string& channel,
                               int64_t now_ms);

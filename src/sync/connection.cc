@@ -1,6 +1,7 @@
 #include "sync/connection.h"
 
 #include <arpa/inet.h>
+#include <fmt/format.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/evp.h>
@@ -77,12 +78,25 @@ ReplicaConnection::~ReplicaConnection() {
 
 Result<std::unique_ptr<ReplicaConnection>> ReplicaConnection::open(const ConnectOptions& opts,
                                                                    dlist::FileSink* sink) {
-  auto fd = net::connect_to(opts.host, opts.port);
+  auto fd = net::connect_to(opts.host, opts.port,
+                            std::min(opts.timeout, std::chrono::milliseconds(10000)));
   if (!fd.ok()) return fd.status();
   if (!opts.host.starts_with("/")) {
     int one = 1;
     ::setsockopt(*fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    // Keepalive probes a third of the timeout apart, three unanswered ones
+    // end the connection; unacknowledged data gives up after the timeout.
+    // This notices a vanished host (or a cut link) even while no command
+    // is under way; a stopped sync_server whose kernel still answers is
+    // caught by the per-exchange timeout.
+    int probe = static_cast<int>(std::max<int64_t>(1, opts.timeout.count() / 3000));
+    int count = 3;
+    unsigned user_timeout = static_cast<unsigned>(opts.timeout.count());
     ::setsockopt(*fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+    ::setsockopt(*fd, IPPROTO_TCP, TCP_KEEPIDLE, &probe, sizeof probe);
+    ::setsockopt(*fd, IPPROTO_TCP, TCP_KEEPINTVL, &probe, sizeof probe);
+    ::setsockopt(*fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
+    ::setsockopt(*fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof user_timeout);
   }
   std::unique_ptr<ReplicaConnection> c(new ReplicaConnection(*fd, opts, sink));
   Status s = c->handshake();
@@ -90,11 +104,21 @@ Result<std::unique_ptr<ReplicaConnection>> ReplicaConnection::open(const Connect
   return c;
 }
 
+Status ReplicaConnection::broken(Status why) {
+  ::shutdown(fd_, SHUT_RDWR);
+  if (io_->timed_out())
+    return Status(Code::kIoError,
+                  fmt::format("replica silent for {} ms: connection taken for dead ({})",
+                              opts_.timeout.count(), why.message()));
+  return why;
+}
+
 Result<std::vector<dlist::Value>> ReplicaConnection::read_line() {
   auto ev = io_->read_line(*parser_);
   if (!ev.ok()) {
-    return Status(Code::kIoError, io_->eof() ? "replica closed the connection"
-                                             : "reading from replica: " + ev.status().message());
+    return broken(Status(Code::kIoError, io_->eof()
+                                             ? "replica closed the connection"
+                                             : "reading from replica: " + ev.status().message()));
   }
   if (*ev == dlist::Parser::Event::kBadLine)
     return Status(Code::kProtocolError, "malformed reply: " + parser_->error().message());
@@ -183,7 +207,7 @@ Result<Reply> ReplicaConnection::command(const std::string& verb, const dlist::V
   Status s = io_->write(verb + " ");
   if (s) s = dlist::print_item(keyed, *io_);
   if (s) s = io_->write_flush("\r\n");
-  if (!s) return s;
+  if (!s) return broken(s);
   return read_reply();
 }
 
@@ -202,11 +226,8 @@ Result<Reply> ReplicaConnection::command_streamed(
   }
   if (s) s = item.close();
   if (s) s = io_->write_flush("\r\n");
-  if (!s) {
-    // Part of the line may have gone out: nothing more can be said on it.
-    ::shutdown(fd_, SHUT_RDWR);
-    return s;
-  }
+  // Part of the line may have gone out: nothing more can be said on it.
+  if (!s) return broken(s);
   if (opts_.verbose >= 1) {
     std::string text = dlist::debug_string(head);
     if (text.size() > 300) text = text.substr(0, 300) + "...";
@@ -218,7 +239,7 @@ Result<Reply> ReplicaConnection::command_streamed(
 Status ReplicaConnection::simple(const std::string& verb) {
   if (opts_.verbose >= 1) spdlog::info("> {}", verb);
   Status s = io_->write_flush(verb + "\r\n");
-  if (!s) return s;
+  if (!s) return broken(s);
   return read_reply().status();
 }
 

@@ -12,6 +12,10 @@
 // are the same either way; Cyrus's server accepts both.
 //
 // Connection states: kBanner → kAuthenticated → (kCompressed) → kClosed.
+// A peer that stays silent for ConnectOptions::timeout in any exchange, or
+// any failed read or write, closes the connection for good (kClosed): every
+// later command fails at once, so the caller reconnects instead of waiting
+// on a half-open socket.
 // Not thread-safe.
 #pragma once
 
@@ -36,7 +40,12 @@ struct ConnectOptions {
   bool require_compression = false;  // -z: compress even locally; fail if not compressed
   bool allow_compression = true;     // false: never send COMPRESS
   int verbose = 0;                   // 1: log commands; 2: also replies
-  std::chrono::milliseconds timeout{30 * 60 * 1000};
+  // The longest the replica may stay silent while a reply is awaited (or
+  // refuse our bytes while a command goes out) before it is taken for dead
+  // (sync_peer_timeout, capped by sync_timeout). TCP keepalive probes are
+  // tuned to it too, so that a vanished host is noticed even between
+  // commands.
+  std::chrono::milliseconds timeout{20 * 1000};
 };
 
 // The untagged items and final status of one command.
@@ -75,6 +84,9 @@ class ReplicaConnection {
  private:
   ReplicaConnection(int fd, ConnectOptions opts, dlist::FileSink* sink);
   Status handshake();
+  // After a failed read or write: nothing more can be said on this
+  // connection (a late reply would answer the wrong command).
+  Status broken(Status why);
   // Reads one line; kProtocolError on a malformed one.
   Result<std::vector<dlist::Value>> read_line();
   Result<Reply> read_reply();

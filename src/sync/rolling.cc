@@ -71,8 +71,11 @@ Result<ConnectOptions> channel_connect_options(const Config& cfg, const std::str
   }
   co.authname = cfg.channel_get(channel, "sync_authname");
   co.password = cfg.channel_get(channel, "sync_password");
-  auto t = cfg.get_duration("sync_timeout");
-  co.timeout = std::chrono::duration_cast<milliseconds>(std::max(t, std::chrono::seconds(3)));
+  // sync_timeout (Cyrus's, 30 min by default) would leave a channel hung
+  // on a half-open connection that long: sync_peer_timeout bounds every
+  // exchange instead.
+  auto t = std::min(cfg.get_duration("sync_timeout"), cfg.get_duration("sync_peer_timeout"));
+  co.timeout = std::chrono::duration_cast<milliseconds>(std::max(t, std::chrono::seconds(1)));
   return co;
 }
 

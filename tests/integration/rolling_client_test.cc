@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "digest_check.h"
 #include "harness.h"
 
 extern char** environ;
@@ -151,6 +152,8 @@ TEST(RollingClient, DaemonFollowsTheLogThroughAReplicaOutage) {
     return after["connected"] == true && after["backlog_lines"] == 0;
   })) << after.dump();
   EXPECT_EQ(after["bootstrap"], "none");
+  EXPECT_EQ(after["lag_ms"], 0) << after.dump();
+  EXPECT_SAME_DIGEST(primary, replica);
 }
 
 TEST(RollingClient, KilledMidBatchIsRestartedAndConverges) {
@@ -190,6 +193,75 @@ TEST(RollingClient, KilledMidBatchIsRestartedAndConverges) {
   expect_same(primary, replica, "user.frank");
   EXPECT_TRUE(eventually(
       [&] { return !std::filesystem::exists(primary.channel_log_path("replica") + "-run"); }));
+  EXPECT_TRUE(converges_to_same_digest(primary, replica, milliseconds(20000)));
+}
+
+// The replica's sync_server processes (workers of its master).
+std::vector<pid_t> sync_servers_of(const Instance& inst) {
+  std::vector<pid_t> out;
+  for (pid_t pid : descendants_of(inst.master_pid())) {
+    std::string cmd = slurp("/proc/" + std::to_string(pid) + "/cmdline");
+    if (cmd.find("sync_server") != std::string::npos) out.push_back(pid);
+  }
+  return out;
+}
+
+TEST(RollingClient, SilentReplicaIsTakenForDeadInSecondsAndLagShowsTheBacklog) {
+  Instance replica(replica_options());
+  ASSERT_EQ(replica.start(), "");
+  Instance::Options po = primary_options(replica.port("csync"), true);
+  po.imapd_extra.push_back("sync_peer_timeout: 2s");
+  po.imapd_extra.push_back("sync_reconnect_maxwait: 2s");
+  Instance primary(po);
+  ASSERT_EQ(primary.start(), "");
+  ASSERT_TRUE(primary.tool("cyr_mbox", {"create", "user.hank"}).ok());
+  ASSERT_EQ(deliver(primary, "hank", 3, "h"), "");
+  ASSERT_TRUE(eventually([&] { return live_records(replica, "user.hank") == 3; }))
+      << primary.master_log();
+
+  // The replica's sync_servers stop answering: the connection stays open
+  // (their kernel still acknowledges), nothing more comes back.
+  std::vector<pid_t> stopped = sync_servers_of(replica);
+  ASSERT_FALSE(stopped.empty());
+  for (pid_t pid : stopped) ::kill(pid, SIGSTOP);
+  const int64_t stopped_at =
+      std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
+  ASSERT_EQ(deliver(primary, "hank", 5, "i"), "");
+
+  // Backlog and its age, while stalled: the lag is the oldest line's age.
+  nlohmann::json stalled;
+  bool aged = eventually(
+      [&] {
+        stalled = channel_status(primary);
+        return stalled.is_object() && stalled.value("backlog_lines", int64_t{0}) > 0 &&
+               stalled.value("lag_ms", int64_t{0}) >= 1000;
+      },
+      milliseconds(5000));
+  nlohmann::json st;
+  bool detected = eventually(
+      [&] {
+        st = channel_status(primary);
+        return st.is_object() &&
+               st.value("last_error", std::string()).find("taken for dead") != std::string::npos;
+      },
+      milliseconds(20000));
+  for (pid_t pid : stopped) {
+    ::kill(pid, SIGKILL);
+    ::kill(pid, SIGCONT);
+  }
+  ASSERT_TRUE(detected) << st.dump() << primary.master_log();
+  const int64_t took = st.value("last_error_time", int64_t{0}) - stopped_at;
+  std::printf("silent replica taken for dead after %lld ms\n", static_cast<long long>(took));
+  EXPECT_LT(took, 15000) << st.dump();
+  EXPECT_TRUE(aged) << stalled.dump();
+
+  // Its master replaces the killed workers; the client reconnects and
+  // catches up.
+  ASSERT_TRUE(
+      eventually([&] { return live_records(replica, "user.hank") == 8; }, milliseconds(30000)))
+      << primary.master_log();
+  EXPECT_TRUE(converges_to_same_digest(primary, replica, milliseconds(20000)));
 }
 
 TEST(RollingClient, ShutdownFileAndChannelCheck) {
@@ -293,6 +365,7 @@ TEST(RollingClient, BootstrapResumesOnlyPendingUsers) {
   }
   for (const auto& u : users) expect_same(primary, replica, "user." + u);
   EXPECT_EQ(channel_status(primary)["bootstrap"], "ready");
+  EXPECT_SAME_DIGEST(primary, replica);
 
   // Deterministic resume: a progress file saying u1..u4 are done (they are
   // not on this second replica) makes -A sync u5 and u6 only.
@@ -319,6 +392,7 @@ TEST(RollingClient, BootstrapResumesOnlyPendingUsers) {
   ASSERT_TRUE(full.ok()) << full.describe();
   EXPECT_NE(full.out.find("; 0 users done before"), std::string::npos) << full.out;
   for (const auto& u : users) expect_same(primary, replica2, "user." + u);
+  EXPECT_SAME_DIGEST(primary, replica2);
 }
 
 }  // namespace

@@ -135,6 +135,10 @@ TEST_F(ChannelStatusTest, InspectsBacklogStatusAndBootstrap) {
   EXPECT_EQ(j["channels"][0]["backlog_lines"], 3);
   EXPECT_EQ(j["channels"][0]["connected"], true);
   EXPECT_EQ(j["channels"][0]["last_lag_ms"], 4);
+  // The lag is the age of the oldest unreplicated line, not the last
+  // batch's 4 ms: a stalled channel must not look current.
+  EXPECT_GE(j["channels"][0]["lag_ms"].get<int64_t>(), 1500);
+  EXPECT_EQ(j["channels"][1]["lag_ms"], 0);
   EXPECT_EQ(j["channels"][0]["bootstrap"], "bootstrap 1/3 users");
   EXPECT_EQ(j["channels"][1]["connected"], false);
   EXPECT_EQ(j["channels"][1]["state"], "never ran");
@@ -144,6 +148,8 @@ TEST_F(ChannelStatusTest, InspectsBacklogStatusAndBootstrap) {
   EXPECT_NE(text.find("backlog      3 lines"), std::string::npos) << text;
   EXPECT_NE(text.find("running (pid"), std::string::npos) << text;
   EXPECT_NE(text.find("bootstrap 1/3 users"), std::string::npos) << text;
+  EXPECT_EQ(text.find("lag          4 ms"), std::string::npos) << text;
+  EXPECT_EQ(text.find("lag          0.0 s"), std::string::npos) << text;
 
   // A dead pid is reported as not running and not connected.
   mine.pid = 0x3ffffff0;
