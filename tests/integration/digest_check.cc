@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <iterator>
-#include <thread>
 
 namespace replimail::testing {
 
@@ -53,12 +52,14 @@ Digest digest_of(const Instance& inst, const std::vector<std::string>& args) {
                                                     const Instance& replica,
                                                     std::chrono::milliseconds timeout,
                                                     const std::vector<std::string>& args) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (true) {
-    auto r = same_digest(primary, replica, args);
-    if (r || std::chrono::steady_clock::now() >= deadline) return r;
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
+  ::testing::AssertionResult last = ::testing::AssertionFailure();
+  wait_until(
+      [&] {
+        last = same_digest(primary, replica, args);
+        return static_cast<bool>(last);
+      },
+      timeout);
+  return last;
 }
 
 }  // namespace replimail::testing

@@ -26,8 +26,8 @@ Digest digest_of(const Instance& inst, const std::vector<std::string>& args = {}
 ::testing::AssertionResult same_digest(const Instance& primary, const Instance& replica,
                                        const std::vector<std::string>& args = {});
 
-// Polls same_digest() until it succeeds or `timeout` passes (for rolling
-// replication, which converges on its own); the last comparison's result.
+// same_digest() again (wait_until) until it succeeds or `timeout` passes,
+// for rolling replication, which converges on its own; the last result.
 ::testing::AssertionResult converges_to_same_digest(const Instance& primary,
                                                     const Instance& replica,
                                                     std::chrono::milliseconds timeout,
