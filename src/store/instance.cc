@@ -1,6 +1,8 @@
 #include "store/instance.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <strings.h>
@@ -37,6 +39,36 @@ Status remove_dir_files(const std::string& dir) {
   os::env().rmdir(dir);
   return fs::fsync_dir(fs::dirname(dir));
 }
+
+// Creators of mailboxes take turns (flock() of one lock file in
+// configdirectory, so threads of one process exclude each other too): two
+// sync_server sessions applying the same new mailbox share its uniqueid and
+// so its directory, and the one that lost the mailboxes.db insert would
+// otherwise have re-initialised, then removed, the winner's index.
+class CreateLock {
+ public:
+  static Result<CreateLock> acquire(const std::string& configdirectory) {
+    std::string path = configdirectory + "/mailboxes.create.lock";
+    int fd = os::env().open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return Status::from_errno(errno, "open " + path);
+    while (::flock(fd, LOCK_EX) != 0) {
+      if (errno == EINTR) continue;
+      Status s = Status::from_errno(errno, "flock " + path);
+      os::env().close(fd);
+      return s;
+    }
+    return CreateLock(fd);
+  }
+  CreateLock(CreateLock&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+  CreateLock& operator=(CreateLock&&) = delete;
+  ~CreateLock() {
+    if (fd_ >= 0) os::env().close(fd_);  // closing releases the flock
+  }
+
+ private:
+  explicit CreateLock(int fd) : fd_(fd) {}
+  int fd_;
+};
 
 bool same_flag(const std::string& a, const std::string& b) {
   return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
@@ -104,6 +136,8 @@ Status Instance::still_live(const Mailbox& mbox) {
 Result<MailboxEntry> Instance::create_mailbox(std::string_view name, const CreateOptions& opts) {
   Status s = validate_mboxname(name);
   if (!s) return s;
+  auto turn = CreateLock::acquire(cfg_.configdirectory());
+  if (!turn.ok()) return turn.status();
   uint32_t uidvalidity_floor = 0;
   std::string uniqueid = opts.uniqueid;
   auto existing = mboxlist_->lookup(name);
@@ -173,7 +207,7 @@ Result<MailboxEntry> Instance::create_mailbox(std::string_view name, const Creat
   }
   s = mboxlist_->insert_new(e);
   if (!s) {
-    // Lost a race with another creator: our directory was never visible.
+    // Creators take turns (CreateLock), so the directory is ours alone.
     if (e.is_real()) {
       Status r = remove_dir_files(dir);
       if (!r) spdlog::warn("create {}: cleanup: {}", name, r.to_string());

@@ -111,6 +111,10 @@ Status Replica::create_for(const MailboxState& m) {
   o.uidvalidity = m.uidvalidity;
   o.createdmodseq = m.createdmodseq;
   auto e = inst_.create_mailbox(m.mboxname, o);
+  if (e.ok() || e.status().code() != Code::kMailboxExists) return e.status();
+  // Another session applied the same mailbox meanwhile: that one is ours.
+  auto now = inst_.lookup(m.mboxname);
+  if (now.ok() && now->uniqueid == m.uniqueid) return Status::ok();
   return e.status();
 }
 

@@ -251,13 +251,17 @@ TEST(SyncHostile, UnauthenticatedUploadsNeverReachTheDisk) {
     ASSERT_TRUE(c.connected());
     ASSERT_NE(c.banner().find("OK"), std::string::npos);
     std::string head = "APPLY MESSAGE (%{default " + sha1_hex("big") + " 50000000}\r\n";
-    ASSERT_TRUE(c.send(head + body_of(2 << 20)));
+    // The server may close before all of it is sent (the send then fails
+    // with a reset): what matters is what it answers and what it stores.
+    (void)c.send(head + body_of(2 << 20));
     EXPECT_EQ(files_under(staging), std::vector<std::string>{});
-    EXPECT_EQ(c.line(), "NO Please authenticate first");
-    // BYE, unless the reset of a close with our bytes unread overtook it.
-    std::string next = c.line();
-    if (next.starts_with("BYE")) next = c.line();
-    EXPECT_EQ(next, "<eof>");
+    // NO, then BYE, then the end; the reset of a close with our bytes unread
+    // may overtake any of them, but nothing else may come.
+    std::vector<std::string> got;
+    for (std::string l = c.line(); l != "<eof>" && got.size() < 4; l = c.line()) got.push_back(l);
+    ASSERT_LE(got.size(), 2u);
+    if (!got.empty()) EXPECT_EQ(got[0], "NO Please authenticate first");
+    if (got.size() == 2) EXPECT_TRUE(got[1].starts_with("BYE")) << got[1];
     EXPECT_EQ(files_under(staging), std::vector<std::string>{});
   }
   {

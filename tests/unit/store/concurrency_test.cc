@@ -103,3 +103,55 @@ TEST(ConcurrencyTest, FourProcessesAppendingToOneMailbox) {
 
 }  // namespace
 }  // namespace replimail::store
+
+namespace replimail::store {
+namespace {
+
+// Runs in a forked child: creates `name` with the master's uniqueid, as a
+// sync_server session applying a new mailbox does. 0 created, 1 exists.
+int child_create(const Config& cfg, const std::string& name, const std::string& uniqueid) {
+  auto inst = Instance::open(cfg);
+  if (!inst.ok()) return 2;
+  CreateOptions o;
+  o.uniqueid = uniqueid;
+  o.uidvalidity = 1700000000;
+  auto e = (*inst)->create_mailbox(name, o);
+  if (e.ok()) return 0;
+  return e.status().code() == Code::kMailboxExists ? 1 : 3;
+}
+
+// Two replication sessions applying the same new mailbox share its uniqueid,
+// hence its directory: the one that loses must not re-initialise or remove
+// the winner's index ("index header missing" on the replica).
+TEST(ConcurrencyTest, CreatorsOfOneMailboxWithOneUniqueidTakeTurns) {
+  TempInstance t;
+  constexpr int kCreators = 6;
+  for (int round = 0; round < 20; round++) {
+    std::string name = fmt::format("user.u{}", round);
+    std::string uniqueid = fmt::format("3f2a9c1e-0000-4000-8000-{:012d}", round);
+    std::vector<pid_t> pids;
+    for (int c = 0; c < kCreators; c++) {
+      pid_t pid = ::fork();
+      ASSERT_GE(pid, 0);
+      if (pid == 0) ::_exit(child_create(t.cfg(), name, uniqueid));
+      pids.push_back(pid);
+    }
+    int created = 0;
+    for (pid_t pid : pids) {
+      int st = 0;
+      ASSERT_EQ(::waitpid(pid, &st, 0), pid);
+      ASSERT_TRUE(WIFEXITED(st));
+      ASSERT_LE(WEXITSTATUS(st), 1) << "creator failed otherwise, round " << round;
+      if (WEXITSTATUS(st) == 0) created++;
+    }
+    EXPECT_EQ(created, 1) << "round " << round;
+    auto mbox = t.inst().open_mailbox(name);
+    ASSERT_TRUE(mbox.ok()) << "round " << round << ": " << mbox.status().to_string();
+    auto c = (*mbox)->counters();
+    ASSERT_TRUE(c.ok()) << "round " << round << ": " << c.status().to_string();
+    EXPECT_EQ(c->uidvalidity, 1700000000u);
+  }
+}
+
+}  // namespace
+}  // namespace replimail::store
