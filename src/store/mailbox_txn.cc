@@ -399,14 +399,18 @@ Status MailboxTxn::do_commit(bool write_log) {
     }
   }
   Status s = write_counters(*mbox_->db_, counters_);
-  if (s) s = mbox_->db_->commit();
+  // The files of expunged records go while the write lock is still held:
+  // check_mailbox (reconstruct -n), which reads under that lock, must never
+  // see an expunged record whose file is still there.
+  if (s) s = mbox_->db_->commit([this] {
+    for (const auto& f : expunged_files_) os::env().unlink(f);
+  });
   if (!s) {
     rollback();
     return s;
   }
   open_ = false;
   linked_files_.clear();
-  for (const auto& f : expunged_files_) os::env().unlink(f);
   return Status::ok();
 }
 

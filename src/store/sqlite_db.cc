@@ -192,8 +192,9 @@ Status SqliteDb::begin_immediate() {
 
 Status SqliteDb::begin_read() { return exec("BEGIN"); }
 
-Status SqliteDb::commit() {
+Status SqliteDb::commit(const std::function<void()>& still_locked) {
   Status s = exec("COMMIT");
+  if (s && still_locked) still_locked();
   // A failed COMMIT may leave the transaction open (the caller rolls back)
   // or may have rolled it back already.
   if (!in_transaction()) unlock_writer();

@@ -24,6 +24,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -80,7 +81,10 @@ class SqliteDb {
   // blocking forever.
   Status begin_immediate();
   Status begin_read();
-  Status commit();
+  // Commits; `still_locked`, if given, runs after a successful COMMIT and
+  // before the write lock is released, so that what it does (unlinking the
+  // files of expunged records) is never seen half-done by the next writer.
+  Status commit(const std::function<void()>& still_locked = {});
   void rollback();
   bool in_transaction() const;
   int64_t changes() const;
