@@ -199,6 +199,8 @@ struct SearchKey {
     kBody,     // body contains `text`
     kText,     // header or body contains `text`
     kModseq,   // MODSEQ >= number
+    kOlder,    // RFC 5032: internal date <= now - number (seconds)
+    kYounger,  // RFC 5032: internal date >= now - number
   };
   Op op = Op::kAll;
   std::string field;

@@ -332,6 +332,16 @@ class SearchParser {
       k.number = *d;
       return k;
     }
+    if (name == "OLDER" || name == "YOUNGER") {
+      // RFC 5032 interval: digits only, as Cyrus reads it.
+      auto s = astring();
+      if (!s.ok()) return s.status();
+      auto n = number(*s);
+      if (!n || *n > INT64_MAX) return bad("Invalid interval in Search command");
+      k.op = name == "OLDER" ? Op::kOlder : Op::kYounger;
+      k.number = static_cast<int64_t>(*n);
+      return k;
+    }
     if (name == "LARGER" || name == "SMALLER") {
       auto s = astring();
       if (!s.ok()) return s.status();

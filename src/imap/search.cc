@@ -212,6 +212,10 @@ bool search_matches(const SearchKey& key, const SearchContext& ctx) {
     }
     case Op::kModseq:
       return m.modseq >= static_cast<uint64_t>(key.number);
+    case Op::kOlder:
+      return m.internaldate <= ctx.now - key.number;
+    case Op::kYounger:
+      return m.internaldate >= ctx.now - key.number;
   }
   return false;
 }

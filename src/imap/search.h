@@ -54,6 +54,8 @@ struct SearchContext {
   const std::vector<uint32_t>* saved = nullptr;
   // The index's answers for this search, or null to scan every text key.
   const IndexAnswers* index = nullptr;
+  // Unix seconds when the SEARCH started (OLDER, YOUNGER).
+  int64_t now = 0;
 };
 
 bool search_matches(const SearchKey& key, const SearchContext& ctx);

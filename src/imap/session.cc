@@ -251,7 +251,7 @@ std::string Session::capabilities() const {
   }
   caps +=
       " CONDSTORE QRESYNC ACL RIGHTS=kxten QUOTA LIST-EXTENDED LIST-STATUS SPECIAL-USE "
-      "CREATE-SPECIAL-USE ESEARCH SEARCHRES";
+      "CREATE-SPECIAL-USE ESEARCH SEARCHRES WITHIN";
   return caps;
 }
 

@@ -1,5 +1,6 @@
 // FETCH and SEARCH.
 #include <algorithm>
+#include <ctime>
 
 #include "imap/format.h"
 #include "imap/search.h"
@@ -225,6 +226,7 @@ void Session::cmd_search(const Command& cmd) {
   uint32_t max_uid = exists ? selected_->at(exists).uid : 0;
   std::vector<uint32_t> saved = saved_uids_;
   IndexAnswers index = IndexAnswers::prepare(instance_, *selected_, req->key);
+  const int64_t now = std::time(nullptr);
   for (uint32_t seq = 1; seq <= exists; ++seq) {
     const MessageView& m = selected_->at(seq);
     std::optional<mime::Message> msg;
@@ -236,6 +238,7 @@ void Session::cmd_search(const Command& cmd) {
     ctx.max_uid = max_uid;
     ctx.saved = &saved;
     ctx.index = &index;
+    ctx.now = now;
     ctx.parsed = [&]() -> const mime::Message* {
       if (!msg && !failed) {
         auto opened = mime::Message::open(selected_->mailbox().message_path(m.uid));
