@@ -108,4 +108,8 @@ std::optional<std::string> base64_decode(std::string_view text) {
   return out;
 }
 
+std::string email_id(std::string_view guid) {
+  return "M" + std::string(guid.substr(0, 24));
+}
+
 }  // namespace replimail::imap

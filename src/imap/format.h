@@ -19,6 +19,11 @@ std::string imap_astring(std::string_view s);
 // imap_string, or NIL when `s` is empty.
 std::string imap_nstring(std::string_view s);
 
+// RFC 8474 EMAILID as Cyrus derives it from a message's GUID (40 hex
+// digits): "M" and the GUID's first 24 digits, so replicated and migrated
+// messages keep their ids.
+std::string email_id(std::string_view guid);
+
 // "(\Seen \Recent $Junk)" from system flag bits, \Recent and keywords.
 std::string flag_list(uint32_t system_flags, bool recent, const std::vector<std::string>& keywords);
 

@@ -141,6 +141,8 @@ struct FetchItem {
     kRfc822,        // = BODY[] (sets \Seen)
     kRfc822Header,  // = BODY.PEEK[HEADER]
     kRfc822Text,    // = BODY[TEXT] (sets \Seen)
+    kEmailId,       // RFC 8474
+    kThreadId,      // RFC 8474
   };
   Kind kind = Kind::kFlags;
   bool peek = false;
@@ -201,6 +203,8 @@ struct SearchKey {
     kModseq,   // MODSEQ >= number
     kOlder,    // RFC 5032: internal date <= now - number (seconds)
     kYounger,  // RFC 5032: internal date >= now - number
+    kEmailId,  // RFC 8474: EMAILID is `text`
+    kThreadId,  // RFC 8474: THREADID is `text`
   };
   Op op = Op::kAll;
   std::string field;

@@ -82,7 +82,9 @@ Result<FetchItem> parse_fetch_item(std::string_view text) {
                                                         {"MODSEQ", K::kModseq},
                                                         {"RFC822", K::kRfc822},
                                                         {"RFC822.HEADER", K::kRfc822Header},
-                                                        {"RFC822.TEXT", K::kRfc822Text}};
+                                                        {"RFC822.TEXT", K::kRfc822Text},
+                                                        {"EMAILID", K::kEmailId},
+                                                        {"THREADID", K::kThreadId}};
     for (const auto& [n, k] : kSimple) {
       if (name == n) {
         item.kind = k;
@@ -340,6 +342,13 @@ class SearchParser {
       if (!n || *n > INT64_MAX) return bad("Invalid interval in Search command");
       k.op = name == "OLDER" ? Op::kOlder : Op::kYounger;
       k.number = static_cast<int64_t>(*n);
+      return k;
+    }
+    if (name == "EMAILID" || name == "THREADID") {
+      auto s = astring();
+      if (!s.ok()) return s.status();
+      k.op = name == "EMAILID" ? Op::kEmailId : Op::kThreadId;
+      k.text = std::move(s).value();
       return k;
     }
     if (name == "LARGER" || name == "SMALLER") {

@@ -6,6 +6,7 @@
 #include <iterator>
 #include <string>
 
+#include "imap/format.h"
 #include "search/extract.h"
 #include "search/index.h"
 #include "store/mboxname.h"
@@ -212,6 +213,11 @@ bool search_matches(const SearchKey& key, const SearchContext& ctx) {
     }
     case Op::kModseq:
       return m.modseq >= static_cast<uint64_t>(key.number);
+    case Op::kEmailId:
+      return key.text == email_id(m.guid);
+    case Op::kThreadId:
+      // No conversations, so no thread ids: Cyrus 3.6 matches nothing.
+      return false;
     case Op::kOlder:
       return m.internaldate <= ctx.now - key.number;
     case Op::kYounger:

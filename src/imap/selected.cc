@@ -73,6 +73,7 @@ MessageView SelectedMailbox::view_of(const store::IndexRecord& r) const {
   v.keywords = r.user_flags;
   v.size = r.size;
   v.internaldate = r.internaldate;
+  v.guid = r.guid;
   return v;
 }
 

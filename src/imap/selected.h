@@ -39,6 +39,7 @@ struct MessageView {
   std::vector<std::string> keywords;
   uint64_t size = 0;
   int64_t internaldate = 0;
+  std::string guid;  // 40 hex digits (EMAILID)
   bool recent = false;
 };
 

@@ -92,6 +92,13 @@ Status Session::fetch_one(uint32_t seq, const FetchRequest& req, bool uid_cmd, s
         if (!has_modseq) parts.push_back("MODSEQ (" + std::to_string(m.modseq) + ")");
         has_modseq = true;
         break;
+      case K::kEmailId:
+        parts.push_back("EMAILID (" + email_id(m.guid) + ")");
+        break;
+      case K::kThreadId:
+        // Cyrus 3.6 prints its NIL inside the parentheses.
+        parts.push_back("THREADID (NIL)");
+        break;
       case K::kEnvelope:
       case K::kBody:
       case K::kBodyStructure: {

@@ -130,7 +130,7 @@ void Session::cmd_create(const Command& cmd) {
     Status st = instance_.set_annotation(*name, kSpecialUseEntry, owner, specialuse);
     if (!st.is_ok()) return tagged_error(cmd, st);
   }
-  tagged(cmd, "OK", "Completed");
+  tagged(cmd, "OK", "[MAILBOXID (" + created->uniqueid + ")] Completed");
 }
 
 void Session::cmd_delete(const Command& cmd) {
@@ -346,6 +346,11 @@ Result<std::string> Session::status_items(const std::string& name,
   std::string out;
   for (const Value& v : items) {
     std::string item = to_upper(v.text);
+    if (item == "MAILBOXID") {
+      if (!out.empty()) out += ' ';
+      out += "MAILBOXID (" + e->uniqueid + ")";
+      continue;
+    }
     uint64_t value = 0;
     if (item == "MESSAGES") {
       value = c->exists;

@@ -83,6 +83,7 @@ void Session::cmd_select(const Command& cmd) {
   reply("* OK [UIDVALIDITY " + std::to_string(selected_->uidvalidity()) + "] Ok");
   reply("* OK [UIDNEXT " + std::to_string(selected_->uidnext()) + "] Ok");
   reply("* OK [HIGHESTMODSEQ " + std::to_string(selected_->highestmodseq()) + "] Ok");
+  reply("* OK [MAILBOXID (" + selected_->mailbox().entry().uniqueid + ")] Ok");
   if (qr_modseq && qr_validity == selected_->uidvalidity()) {
     std::vector<uint32_t> vanished;
     Status st = selected_->mailbox().for_each_record(*qr_modseq, [&](const store::IndexRecord& r) {

@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "imap/format.h"
 #include "imap/session.h"
 #include "session_fixture.h"
 
@@ -29,6 +30,41 @@ TEST_F(SessionTest, WithinOlderAndYounger) {
   EXPECT_THAT(run(*s, "i SEARCH YOUNGER abc\r\n"), HasSubstr("i BAD Invalid interval"));
   EXPECT_THAT(run(*s, "j SEARCH YOUNGER\r\n"), HasSubstr("j BAD"));
   EXPECT_THAT(run(*s, "k CAPABILITY\r\n"), HasSubstr(" WITHIN"));
+}
+
+TEST(ObjectIdTest, EmailIdIsMAndTheGuidsFirst24Digits) {
+  EXPECT_EQ(email_id("a2152e82c2a790ca45e9fc9e0123456789abcdef"), "Ma2152e82c2a790ca45e9fc9e");
+}
+
+// MAILBOXID is the mailbox's uniqueid in CREATE's OK, SELECT and STATUS;
+// EMAILID comes from the GUID; THREADID is Cyrus's (NIL) without
+// conversations.
+TEST_F(SessionTest, ObjectIds) {
+  auto s = login("alice");
+  std::string created = run(*s, "a CREATE Projects\r\n");
+  auto e = instance_->lookup("user.alice.Projects");
+  ASSERT_TRUE(e.ok());
+  EXPECT_THAT(created, HasSubstr("a OK [MAILBOXID (" + e->uniqueid + ")] Completed"));
+  EXPECT_THAT(run(*s, "b STATUS Projects (MESSAGES MAILBOXID)\r\n"),
+              HasSubstr("* STATUS Projects (MESSAGES 0 MAILBOXID (" + e->uniqueid + "))"));
+  run(*s, append_cmd("c", "INBOX", kMessage));
+  auto inbox = instance_->lookup("user.alice");
+  ASSERT_TRUE(inbox.ok());
+  EXPECT_THAT(run(*s, "d SELECT INBOX\r\n"),
+              HasSubstr("* OK [MAILBOXID (" + inbox->uniqueid + ")] Ok"));
+  auto mbox = instance_->open_mailbox("user.alice");
+  ASSERT_TRUE(mbox.ok());
+  auto rec = (*mbox)->record(1);
+  ASSERT_TRUE(rec.ok());
+  std::string id = "M" + rec->guid.substr(0, 24);
+  EXPECT_THAT(run(*s, "e FETCH 1 (EMAILID THREADID)\r\n"),
+              HasSubstr("* 1 FETCH (EMAILID (" + id + ") THREADID (NIL))"));
+  EXPECT_THAT(run(*s, "f SEARCH EMAILID " + id + "\r\n"), HasSubstr("* SEARCH 1\r\nf OK"));
+  EXPECT_THAT(run(*s, "g SEARCH EMAILID M0\r\n"), HasSubstr("* SEARCH\r\ng OK"));
+  EXPECT_THAT(run(*s, "h SEARCH THREADID T0000000000000000\r\n"),
+              HasSubstr("* SEARCH\r\nh OK"));
+  EXPECT_THAT(run(*s, "i SEARCH THREADID T1\r\n"), HasSubstr("* SEARCH\r\ni OK"));
+  EXPECT_THAT(run(*s, "j CAPABILITY\r\n"), HasSubstr(" OBJECTID"));
 }
 
 }  // namespace
