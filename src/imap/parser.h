@@ -143,6 +143,7 @@ struct FetchItem {
     kRfc822Text,    // = BODY[TEXT] (sets \Seen)
     kEmailId,       // RFC 8474
     kThreadId,      // RFC 8474
+    kSaveDate,      // RFC 8514
   };
   Kind kind = Kind::kFlags;
   bool peek = false;
@@ -205,6 +206,9 @@ struct SearchKey {
     kYounger,  // RFC 5032: internal date >= now - number
     kEmailId,  // RFC 8474: EMAILID is `text`
     kThreadId,  // RFC 8474: THREADID is `text`
+    kSavedBefore,  // RFC 8514: save date < number (a day, as kBefore)
+    kSavedOn,
+    kSavedSince,
   };
   Op op = Op::kAll;
   std::string field;

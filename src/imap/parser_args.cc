@@ -84,7 +84,8 @@ Result<FetchItem> parse_fetch_item(std::string_view text) {
                                                         {"RFC822.HEADER", K::kRfc822Header},
                                                         {"RFC822.TEXT", K::kRfc822Text},
                                                         {"EMAILID", K::kEmailId},
-                                                        {"THREADID", K::kThreadId}};
+                                                        {"THREADID", K::kThreadId},
+                                                        {"SAVEDATE", K::kSaveDate}};
     for (const auto& [n, k] : kSimple) {
       if (name == n) {
         item.kind = k;
@@ -292,7 +293,8 @@ class SearchParser {
       if (name == n) return flag_key(flag);
       if (name == std::string("UN") + n) return negate(flag_key(flag));
     }
-    if (name == "ALL") return k;
+    // Every mailbox here keeps save dates (Cyrus: index version 15 and up).
+    if (name == "ALL" || name == "SAVEDATESUPPORTED") return k;
     if (name == "NEW") {
       k.op = Op::kAnd;
       k.children.push_back(flag_key("\\Recent"));
@@ -323,7 +325,8 @@ class SearchParser {
     }
     static const std::pair<const char*, Op> kDateKeys[] = {
         {"BEFORE", Op::kBefore},         {"ON", Op::kOn},         {"SINCE", Op::kSince},
-        {"SENTBEFORE", Op::kSentBefore}, {"SENTON", Op::kSentOn}, {"SENTSINCE", Op::kSentSince}};
+        {"SENTBEFORE", Op::kSentBefore}, {"SENTON", Op::kSentOn}, {"SENTSINCE", Op::kSentSince},
+        {"SAVEDBEFORE", Op::kSavedBefore}, {"SAVEDON", Op::kSavedOn}, {"SAVEDSINCE", Op::kSavedSince}};
     for (const auto& [n, op] : kDateKeys) {
       if (name != n) continue;
       auto s = astring();

@@ -182,6 +182,12 @@ bool search_matches(const SearchKey& key, const SearchContext& ctx) {
       return day_of(m.internaldate) == key.number;
     case Op::kSince:
       return day_of(m.internaldate) >= key.number;
+    case Op::kSavedBefore:
+      return day_of(m.savedate) < key.number;
+    case Op::kSavedOn:
+      return day_of(m.savedate) == key.number;
+    case Op::kSavedSince:
+      return day_of(m.savedate) >= key.number;
     case Op::kSentBefore:
     case Op::kSentOn:
     case Op::kSentSince: {

@@ -74,6 +74,7 @@ MessageView SelectedMailbox::view_of(const store::IndexRecord& r) const {
   v.size = r.size;
   v.internaldate = r.internaldate;
   v.guid = r.guid;
+  v.savedate = r.savedate != 0 ? r.savedate : r.internaldate;
   return v;
 }
 

@@ -40,6 +40,9 @@ struct MessageView {
   uint64_t size = 0;
   int64_t internaldate = 0;
   std::string guid;  // 40 hex digits (EMAILID)
+  // RFC 8514 save date: when the message was added to this mailbox (Cyrus
+  // falls back to the internal date for records without one).
+  int64_t savedate = 0;
   bool recent = false;
 };
 

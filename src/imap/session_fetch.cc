@@ -81,6 +81,9 @@ Status Session::fetch_one(uint32_t seq, const FetchRequest& req, bool uid_cmd, s
       case K::kInternalDate:
         parts.push_back("INTERNALDATE \"" + format_date_time(m.internaldate) + "\"");
         break;
+      case K::kSaveDate:
+        parts.push_back("SAVEDATE \"" + format_date_time(m.savedate) + "\"");
+        break;
       case K::kRfc822Size:
         parts.push_back("RFC822.SIZE " + std::to_string(m.size));
         break;

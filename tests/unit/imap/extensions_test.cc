@@ -4,7 +4,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <ctime>
+
 #include "imap/format.h"
+#include "imap/parser.h"
 #include "imap/session.h"
 #include "session_fixture.h"
 
@@ -65,6 +68,42 @@ TEST_F(SessionTest, ObjectIds) {
               HasSubstr("* SEARCH\r\nh OK"));
   EXPECT_THAT(run(*s, "i SEARCH THREADID T1\r\n"), HasSubstr("* SEARCH\r\ni OK"));
   EXPECT_THAT(run(*s, "j CAPABILITY\r\n"), HasSubstr(" OBJECTID"));
+}
+
+// SAVEDATE is when the message came into the mailbox; a record without one
+// (older data) shows its internal date, as in Cyrus.
+TEST_F(SessionTest, SaveDate) {
+  auto s = login("alice");
+  run(*s, append_cmd("a", "INBOX", kMessage, "\"01-Jul-2003 10:52:37 +0200\""));
+  run(*s, append_cmd("b", "INBOX", kMessage, "\"02-Jul-2003 10:52:37 +0200\""));
+  {
+    // The second message as a record written before save dates existed.
+    auto mbox = instance_->open_mailbox("user.alice");
+    ASSERT_TRUE(mbox.ok());
+    auto rec = (*mbox)->record(2);
+    ASSERT_TRUE(rec.ok());
+    rec->savedate = 0;
+    auto txn = (*mbox)->begin();
+    ASSERT_TRUE(txn.ok());
+    ASSERT_TRUE((*txn)->put_record(*rec, "").is_ok());
+    ASSERT_TRUE(instance_->commit(**mbox, **txn).is_ok());
+  }
+  run(*s, "c SELECT INBOX\r\n");
+  std::string today = format_date_time(std::time(nullptr)).substr(0, 11);
+  if (today[0] == ' ') today.erase(0, 1);
+  std::string out = run(*s, "d FETCH 1:2 (SAVEDATE)\r\n");
+  EXPECT_THAT(out, HasSubstr("* 1 FETCH (SAVEDATE \"" +
+                             format_date_time(std::time(nullptr)).substr(0, 12)));
+  EXPECT_THAT(out, HasSubstr("* 2 FETCH (SAVEDATE \" 2-Jul-2003 08:52:37 +0000\")"));
+  EXPECT_THAT(run(*s, "e SEARCH SAVEDON " + today + "\r\n"), HasSubstr("* SEARCH 1\r\ne OK"));
+  EXPECT_THAT(run(*s, "f SEARCH SAVEDSINCE 2-Jul-2003\r\n"), HasSubstr("* SEARCH 1 2\r\nf OK"));
+  EXPECT_THAT(run(*s, "g SEARCH SAVEDBEFORE " + today + "\r\n"),
+              HasSubstr("* SEARCH 2\r\ng OK"));
+  EXPECT_THAT(run(*s, "h SEARCH SAVEDON 2-Jul-2003\r\n"), HasSubstr("* SEARCH 2\r\nh OK"));
+  EXPECT_THAT(run(*s, "i SEARCH ON " + today + "\r\n"), HasSubstr("* SEARCH\r\ni OK"));
+  EXPECT_THAT(run(*s, "j SEARCH SAVEDATESUPPORTED\r\n"), HasSubstr("* SEARCH 1 2\r\nj OK"));
+  EXPECT_THAT(run(*s, "k SEARCH SAVEDON 32-Jul-2003\r\n"), HasSubstr("k BAD"));
+  EXPECT_THAT(run(*s, "l CAPABILITY\r\n"), HasSubstr(" SAVEDATE"));
 }
 
 }  // namespace
