@@ -8,6 +8,7 @@
 // The other flags are the generic service flags (net/service.h).
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -72,8 +73,9 @@ struct Imapd {
     imap::Session session(instance, sasl_factory, opts);
     spdlog::info("imapd: connection from {}{}", conn.peer, implicit_tls ? " (TLS)" : "");
 
-    int64_t timeout_min = config.get_int("timeout");
-    auto autologout = std::chrono::minutes(timeout_min > 0 ? timeout_min : 30);
+    // imapd.conf(5): a duration, minutes when bare, at least 30 minutes.
+    auto autologout = std::max<std::chrono::seconds>(config.get_duration("timeout"),
+                                                     std::chrono::minutes(30));
     auto last_input = std::chrono::steady_clock::now();
     while (true) {
       std::string out = session.take_output();

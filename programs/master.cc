@@ -19,6 +19,7 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "master/cyrus_conf.h"
+#include "master/imapd_conf_report.h"
 #include "master/supervisor.h"
 #include "synclog/channels.h"
 
@@ -95,15 +96,16 @@ int main(int argc, char** argv) {
   }
   replimail::init_logging("master", verbose);
 
-  if (!options.imapd_conf.empty()) {
-    auto config = replimail::Config::load(options.imapd_conf);
+  // Reported here, before "ready" and the pidfile, and only here: the
+  // programs master starts leave it to master (store/startup.h). Without -C
+  // the children read /etc/imapd.conf, if there is one.
+  std::string imapd_conf = replimail::master::imapd_conf_path(options.imapd_conf);
+  if (!options.imapd_conf.empty() || ::access(imapd_conf.c_str(), R_OK) == 0) {
+    auto config = replimail::master::report_imapd_conf(imapd_conf);
     if (!config) {
       spdlog::error("{}", config.status().message());
       return 1;
     }
-    // Reported here, before "ready" and the pidfile: the children report
-    // them too, but only once they have started, which nobody waits for.
-    for (const std::string& w : config->warnings()) spdlog::warn("{}", w);
     for (const std::string& w : replimail::synclog::check_channels(*config))
       spdlog::warn("sync log: {}", w);
   }

@@ -1,135 +1,31 @@
 #include "common/config.h"
 
+#include <sys/statvfs.h>
+
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
 #include <fmt/format.h>
 
+#include "common/config_options.h"
+
 namespace replimail {
 namespace {
 
-enum class Kind { kString, kSwitch, kInt, kDuration };
-
-struct Option {
-  std::string_view name;
-  Kind kind;
-  std::string_view def;
-};
-
-// The options replimail understands, with Cyrus 3.6's defaults.
-constexpr Option kOptions[] = {
-    {"configdirectory", Kind::kString, ""},
-    {"defaultpartition", Kind::kString, "default"},
-    {"admins", Kind::kString, ""},
-    {"servername", Kind::kString, ""},
-    {"defaultdomain", Kind::kString, ""},
-    {"virtdomains", Kind::kString, "off"},
-    {"altnamespace", Kind::kSwitch, "1"},
-    {"unixhierarchysep", Kind::kSwitch, "1"},
-    {"allowplaintext", Kind::kSwitch, "0"},
-    {"autocreate_post", Kind::kSwitch, "0"},
-    {"autocreate_quota", Kind::kInt, "-1"},
-    {"autocreate_quota_messages", Kind::kInt, "-1"},
-    {"autocreate_inbox_folders", Kind::kString, ""},
-    {"autocreate_subscribe_folders", Kind::kString, ""},
-    {"autocreate_users", Kind::kString, "anyone"},
-    {"autocreate_acl", Kind::kString, ""},
-    {"lmtp_downcase_rcpt", Kind::kSwitch, "1"},
-    {"lmtp_fuzzy_mailbox_match", Kind::kSwitch, "0"},
-    {"lmtp_over_quota_perm_failure", Kind::kSwitch, "0"},
-    {"lmtp_strict_quota", Kind::kSwitch, "0"},
-    {"lmtp_strict_rfc2821", Kind::kSwitch, "1"},
-    {"maxmessagesize", Kind::kInt, "0"},
-    {"quotawarn", Kind::kInt, "90"},
-    {"quota_db", Kind::kString, "quotalegacy"},
-    {"sasl_pwcheck_method", Kind::kString, "auxprop"},
-    {"sasl_mech_list", Kind::kString, ""},
-    {"sasl_auxprop_plugin", Kind::kString, "sasldb"},
-    {"sasl_sasldb_path", Kind::kString, ""},
-    {"sasl_minimum_layer", Kind::kInt, "0"},
-    {"sasl_maximum_layer", Kind::kInt, "256"},
-    {"sync_log", Kind::kSwitch, "0"},
-    {"sync_log_channels", Kind::kString, ""},
-    {"sync_log_chain", Kind::kSwitch, "0"},
-    {"sync_log_unsuppressable_channels", Kind::kString, "squatter"},
-    {"sync_host", Kind::kString, ""},
-    {"sync_port", Kind::kString, ""},
-    {"sync_try_imap", Kind::kSwitch, "1"},
-    {"sync_authname", Kind::kString, ""},
-    {"sync_password", Kind::kString, ""},
-    {"sync_realm", Kind::kString, ""},
-    {"sync_repeat_interval", Kind::kDuration, "1s"},
-    {"sync_shutdown_file", Kind::kString, ""},
-    {"sync_timeout", Kind::kDuration, "30m"},
-    // replimail's: a replication peer silent this long in an exchange is
-    // taken for dead and the connection made again.
-    {"sync_peer_timeout", Kind::kDuration, "20s"},
-    {"sync_batchsize", Kind::kInt, "8192"},
-    {"sync_reconnect_maxwait", Kind::kDuration, "20m"},
-    {"sync_cache_db", Kind::kString, "twoskip"},
-    {"sync_cache_db_path", Kind::kString, ""},
-    {"sync_rightnow_channel", Kind::kString, ""},
-    {"delete_mode", Kind::kString, "delayed"},
-    {"expunge_mode", Kind::kString, "delayed"},
-    {"deletedprefix", Kind::kString, "DELETED"},
-    {"tls_server_cert", Kind::kString, ""},
-    {"tls_server_key", Kind::kString, ""},
-    {"tls_client_ca_file", Kind::kString, ""},
-    {"tls_client_cert", Kind::kString, ""},
-    {"tls_client_key", Kind::kString, ""},
-    {"client_timeout", Kind::kDuration, "10s"},
-    {"timeout", Kind::kInt, "32"},
-    {"popminpoll", Kind::kInt, "0"},
-    {"poptimeout", Kind::kInt, "10"},
-    {"postmaster", Kind::kString, "postmaster"},
-    {"hashimapspool", Kind::kSwitch, "0"},
-    {"fulldirhash", Kind::kSwitch, "0"},
-    {"search_engine", Kind::kString, "none"},
-    {"search_index_headers", Kind::kSwitch, "1"},
-    // replimail: the Xapian stemmer squatter and SEARCH use (not a Cyrus option).
-    {"search_stem_language", Kind::kString, "english"},
-    {"syslog_prefix", Kind::kString, ""},
-    {"lmtpsocket", Kind::kString, ""},
-    {"idlesocket", Kind::kString, ""},
-    {"notifysocket", Kind::kString, ""},
-    {"failedloginpause", Kind::kDuration, "3s"},
-    {"duplicatesuppression", Kind::kSwitch, "1"},
-    {"singleinstancestore", Kind::kSwitch, "1"},
-    {"imapidresponse", Kind::kSwitch, "1"},
-    {"imap_inlined_literal_limit", Kind::kInt, "0"},
-    {"maxword", Kind::kInt, "131072"},
-    {"maxquoted", Kind::kInt, "131072"},
-    {"maxliteral", Kind::kInt, "131072"},
-    {"maxargssize", Kind::kInt, "0"},
-    {"reverseacls", Kind::kSwitch, "0"},
-    {"conversations", Kind::kSwitch, "0"},
-    {"sievedir", Kind::kString, ""},
-    {"debug", Kind::kSwitch, "0"},
-};
-
-const Option* find_option(std::string_view key) {
-  for (const auto& o : kOptions)
-    if (o.name == key) return &o;
-  return nullptr;
-}
-
-// Keys whose name is a family rather than a fixed word.
-bool is_family_key(std::string_view key) {
-  auto starts = [&](std::string_view p) { return key.substr(0, p.size()) == p; };
-  auto ends = [&](std::string_view s) {
-    return key.size() >= s.size() && key.substr(key.size() - s.size()) == s;
-  };
-  if (starts("partition-") || starts("metapartition-") || starts("archivepartition-") ||
-      starts("searchpartition-") || starts("xlist-"))
-    return true;
-  // <channel>_sync_*, <shorthost>_mechs, <service>_<option> overrides.
-  for (const auto& o : kOptions)
-    if (key.size() > o.name.size() + 1 && ends(o.name) &&
-        key[key.size() - o.name.size() - 1] == '_')
-      return true;
-  return ends("_mechs") || ends("_client_cert") || ends("_client_key");
+// Cyrus 3.6 ends an option's value at the first character strtol() does
+// not take (base 0: decimal, 0x hex, 0 octal) and refuses anything after it.
+std::optional<int64_t> parse_cyrus_int(std::string_view v) {
+  std::string s(v);
+  if (s.empty()) return std::nullopt;
+  errno = 0;
+  char* end = nullptr;
+  long long n = std::strtoll(s.c_str(), &end, 0);
+  if (errno != 0 || end == s.c_str() || *end != '\0') return std::nullopt;
+  return static_cast<int64_t>(n);
 }
 
 std::string_view trim(std::string_view s) {
@@ -147,10 +43,12 @@ std::string lower(std::string_view s) {
 }  // namespace
 
 std::optional<bool> parse_switch(std::string_view v) {
+  // As Cyrus: the first letter decides ("yes", "true", "1", "on" and their
+  // prefixes; "no", "false", "0", "off"), case aside.
   std::string s = lower(trim(v));
   if (s.empty()) return std::nullopt;
-  if (s == "1" || s == "on" || s[0] == 'y' || s[0] == 't') return true;
-  if (s == "0" || s == "off" || s[0] == 'n' || s[0] == 'f') return false;
+  if (s[0] == '1' || s[0] == 'y' || s[0] == 't' || s.starts_with("on")) return true;
+  if (s[0] == '0' || s[0] == 'n' || s[0] == 'f' || s.starts_with("of")) return false;
   return std::nullopt;
 }
 
@@ -189,10 +87,65 @@ std::optional<std::chrono::seconds> parse_duration(std::string_view v, char defa
   return std::chrono::seconds(negative ? -total : total);
 }
 
-Result<Config> Config::parse(std::string_view text, std::string_view filename) {
+namespace {
+
+// Checks one "key: value" setting against the option table and records
+// what the administrator should hear about it.
+Status check_setting(const std::string& key, std::string_view value, const std::string& where,
+                     std::vector<std::string>* warnings) {
+  if (const OptionSpec* o = find_option_spec(key)) {
+    bool bad = false;
+    switch (o->kind) {
+      case OptionKind::kSwitch: bad = !parse_switch(value).has_value(); break;
+      case OptionKind::kInt: bad = !parse_cyrus_int(value).has_value(); break;
+      case OptionKind::kDuration: bad = !parse_duration(value, o->unit).has_value(); break;
+      case OptionKind::kString: break;
+    }
+    if (bad) {
+      std::string_view what = o->kind == OptionKind::kInt
+                                  ? " (a plain number: Cyrus 3.6 takes no K/M suffix)"
+                                  : o->kind == OptionKind::kDuration ? " (a duration: 1h30m, 45s)"
+                                                                     : "";
+      return Status(Code::kConfigError,
+                    fmt::format("{}: invalid value '{}' for option {}{}", where, value, key, what));
+    }
+    return Status::ok();
+  }
+  switch (option_support(key)) {
+    case Support::kRefused:
+      if (!refused_value_is_harmless(key, value))
+        return Status(Code::kConfigError,
+                      fmt::format("{}: option {}: '{}' is not supported by replimail, and "
+                                  "ignoring it would put mail at risk (see docs/CYRUS-NOTES.md)",
+                                  where, key, value));
+      break;
+    case Support::kIgnored:
+      warnings->push_back(fmt::format(
+          "{}: option '{}' is a Cyrus option replimail does not implement; ignored", where, key));
+      break;
+    case Support::kUnknown:
+      warnings->push_back(fmt::format("{}: unknown option '{}'; ignored", where, key));
+      break;
+    case Support::kSame:
+    case Support::kDifferent: break;
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+Result<Config> Config::parse(std::string_view text, std::string_view filename,
+                             const IncludeReader& include) {
   Config cfg;
   cfg.path_ = std::string(filename);
+  if (Status s = cfg.parse_into(text, filename, include, 0); !s) return s;
+  return cfg;
+}
+
+Status Config::parse_into(std::string_view text, std::string_view filename,
+                          const IncludeReader& include, int depth) {
   size_t lineno = 0;
+  std::string joined;
   while (!text.empty()) {
     size_t nl = text.find('\n');
     std::string_view line = text.substr(0, nl);
@@ -200,57 +153,72 @@ Result<Config> Config::parse(std::string_view text, std::string_view filename) {
     ++lineno;
     if (line.find('\0') != std::string_view::npos)
       return Status(Code::kConfigError, fmt::format("{}:{}: NUL byte in line", filename, lineno));
+    // A backslash ending a line joins the next one to it, nothing inserted.
+    if (!line.empty() && line.back() == '\\' && !text.empty()) {
+      joined.append(line.substr(0, line.size() - 1));
+      continue;
+    }
+    if (!joined.empty()) {
+      joined.append(line);
+      line = joined;
+    }
+    std::string where = fmt::format("{}:{}", filename, lineno);
     std::string_view t = trim(line);
-    if (t.empty() || t.front() == '#') continue;
+    if (t.empty() || t.front() == '#') {
+      joined.clear();
+      continue;
+    }
     size_t colon = t.find(':');
     if (colon == std::string_view::npos)
       return Status(Code::kConfigError,
-                    fmt::format("{}:{}: expected 'option: value', got '{}'", filename, lineno, t));
+                    fmt::format("{}: expected 'option: value', got '{}'", where, t));
     std::string key = lower(trim(t.substr(0, colon)));
-    std::string_view value = trim(t.substr(colon + 1));
+    std::string value(trim(t.substr(colon + 1)));
+    joined.clear();
     if (key.empty())
-      return Status(Code::kConfigError, fmt::format("{}:{}: empty option name", filename, lineno));
-    for (char c : key) {
-      if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.'))
+      return Status(Code::kConfigError, fmt::format("{}: empty option name", where));
+    for (size_t i = 0; i < key.size(); ++i) {
+      char c = key[i];
+      if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.' ||
+            (c == '@' && i == 0)))
         return Status(Code::kConfigError,
-                      fmt::format("{}:{}: invalid option name '{}'", filename, lineno, key));
+                      fmt::format("{}: invalid option name '{}'", where, key));
     }
-    const Option* opt = find_option(key);
-    if (opt) {
-      bool bad = false;
-      switch (opt->kind) {
-        case Kind::kSwitch: bad = !parse_switch(value).has_value(); break;
-        case Kind::kInt: {
-          std::string_view digits = value;
-          if (!digits.empty() && digits.front() == '-') digits.remove_prefix(1);
-          bad = digits.empty() || !std::all_of(digits.begin(), digits.end(), [](char c) {
-            return std::isdigit(static_cast<unsigned char>(c));
-          });
-          break;
-        }
-        case Kind::kDuration: bad = !parse_duration(value).has_value(); break;
-        case Kind::kString: break;
-      }
-      if (bad)
-        return Status(Code::kConfigError, fmt::format("{}:{}: invalid value '{}' for option {}",
-                                                      filename, lineno, value, key));
-    } else if (!is_family_key(key)) {
-      cfg.warnings_.push_back(fmt::format("{}:{}: unknown option '{}'", filename, lineno, key));
+    if (key.front() == '@') {
+      if (key != "@include")
+        return Status(Code::kConfigError, fmt::format("{}: unknown directive '{}'", where, key));
+      if (depth >= 8 || !include)
+        return Status(Code::kConfigError,
+                      fmt::format("{}: @include {}: {}", where, value,
+                                  include ? "nested too deep" : "not allowed here"));
+      auto text_of = include(value);
+      if (!text_of.ok())
+        return Status(Code::kConfigError,
+                      fmt::format("{}: @include: {}", where, text_of.status().message()));
+      if (Status s = parse_into(*text_of, value, include, depth + 1); !s) return s;
+      continue;
     }
-    if (cfg.values_.count(key))
-      cfg.warnings_.push_back(
-          fmt::format("{}:{}: option '{}' set again; the last value wins", filename, lineno, key));
-    cfg.values_[key] = std::string(value);
+    if (Status s = check_setting(key, value, where, &warnings_); !s) return s;
+    if (values_.count(key))
+      warnings_.push_back(
+          fmt::format("{}: option '{}' set again; the last value wins", where, key));
+    values_[key] = std::move(value);
   }
-  return cfg;
+  return Status::ok();
 }
 
-Result<Config> Config::load(const std::string& path) {
+Result<std::string> Config::read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return Status(Code::kConfigError, fmt::format("{}: cannot open", path));
   std::ostringstream ss;
   ss << in.rdbuf();
-  return parse(ss.str(), path);
+  return ss.str();
+}
+
+Result<Config> Config::load(const std::string& path) {
+  auto text = read_file(path);
+  if (!text.ok()) return text.status();
+  return parse(*text, path, read_file);
 }
 
 std::optional<std::string> Config::raw(std::string_view key) const {
@@ -261,7 +229,7 @@ std::optional<std::string> Config::raw(std::string_view key) const {
 
 std::string Config::get(std::string_view key) const {
   if (auto v = raw(key)) return *v;
-  if (const Option* o = find_option(key)) return std::string(o->def);
+  if (const OptionSpec* o = find_option_spec(key)) return std::string(o->def);
   return "";
 }
 
@@ -270,17 +238,31 @@ bool Config::get_bool(std::string_view key) const {
 }
 
 int64_t Config::get_int(std::string_view key) const {
-  std::string v = get(key);
-  if (v.empty()) return 0;
-  try {
-    return std::stoll(v);
-  } catch (...) {
-    return 0;
-  }
+  return parse_cyrus_int(trim(get(key))).value_or(0);
 }
 
 std::chrono::seconds Config::get_duration(std::string_view key) const {
-  return parse_duration(get(key)).value_or(std::chrono::seconds(0));
+  const OptionSpec* o = find_option_spec(key);
+  return parse_duration(get(key), o != nullptr ? o->unit : 's').value_or(std::chrono::seconds(0));
+}
+
+std::string Config::defaultpartition() const {
+  if (auto v = raw("defaultpartition"); v && !v->empty()) return *v;
+  // Cyrus 3.6 without defaultpartition: the partition with the most free
+  // space (partition_select_mode: freespace-most).
+  std::string best;
+  unsigned long long best_free = 0;
+  for (const std::string& name : partitions()) {
+    struct statvfs vfs {};
+    unsigned long long free = 0;
+    if (::statvfs(partition_path(name)->c_str(), &vfs) == 0)
+      free = static_cast<unsigned long long>(vfs.f_bavail) * vfs.f_frsize;
+    if (best.empty() || free > best_free) {
+      best = name;
+      best_free = free;
+    }
+  }
+  return best.empty() ? "default" : best;
 }
 
 std::optional<std::string> Config::channel_raw(std::string_view channel,

@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "common/fs.h"
+#include "master/imapd_conf_report.h"
 #include "master/spawn.h"
 #include "master/supervisor_impl.h"
 
@@ -144,6 +145,13 @@ void Supervisor::Impl::reload() {
   }
   spdlog::info("reloading {}", options.cyrus_conf);
   for (const auto& w : conf->warnings) spdlog::warn("{}", w);
+  // The new workers read imapd.conf afresh: what it holds is said again.
+  std::string imapd_conf = imapd_conf_path(options.imapd_conf);
+  if (!options.imapd_conf.empty() || ::access(imapd_conf.c_str(), R_OK) == 0) {
+    auto config = report_imapd_conf(imapd_conf);
+    if (!config.ok())
+      spdlog::error("reload: {}: new workers will not start", config.status().message());
+  }
 
   // Services: removed ones and those that moved address are retired first,
   // so that a new listener can take over an address.

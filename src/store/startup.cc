@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cstdlib>
 #include <utility>
 
 namespace replimail::store {
@@ -9,7 +10,9 @@ namespace replimail::store {
 Result<Configured> open_configured(const std::string& config_path) {
   auto config = Config::load(config_path);
   if (!config.ok()) return config.status();
-  for (const std::string& w : config->warnings()) spdlog::warn("{}", w);
+  // Under master they are master's to say, once, not each worker's.
+  if (std::getenv("CYRUS_SERVICE") == nullptr)
+    for (const std::string& w : config->warnings()) spdlog::warn("{}", w);
   auto instance = Instance::open(*config);
   if (!instance.ok()) {
     return Status(instance.status().code(),

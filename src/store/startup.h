@@ -1,6 +1,7 @@
 // What a mail service (imapd, pop3d, lmtpd, sync_server) does first: load
-// imapd.conf, log its warnings (unknown options, deprecated names), and open
-// the instance it describes.
+// imapd.conf, log its warnings (options ignored or unknown) unless master
+// started it (CYRUS_SERVICE set: master logged them once for all its
+// children, master/imapd_conf_report.h), and open the instance it describes.
 #pragma once
 
 #include <memory>

@@ -21,7 +21,7 @@ TEST(ConfigTest, ParsesKeysCommentsAndDefaults) {
   EXPECT_EQ(cfg->partition_path("default").value(), "/var/spool/imap");
   EXPECT_FALSE(cfg->partition_path("other").has_value());
   EXPECT_TRUE(cfg->get_bool("sync_log"));
-  EXPECT_EQ(cfg->get("defaultpartition"), "default");
+  EXPECT_EQ(cfg->defaultpartition(), "default");
   EXPECT_EQ(cfg->get_duration("sync_repeat_interval").count(), 1);
   EXPECT_EQ(cfg->get_duration("sync_timeout").count(), 1800);
   EXPECT_EQ(cfg->channel_get("replica", "sync_host"), "127.0.0.1");
