@@ -31,6 +31,8 @@ constexpr OptionSpec kOptions[] = {
     {"delete_mode", K::kString, "delayed", S::kSame},
     {"deletedprefix", K::kString, "DELETED", S::kSame},
     {"failedloginpause", K::kDuration, "3s", S::kDifferent, 's'},
+    // The shared message annotation FETCH PREVIEW shows (RFC 8970).
+    {"jmap_preview_annot", K::kString, "", S::kSame},
     {"lmtp_downcase_rcpt", K::kSwitch, "1", S::kSame},
     {"lmtp_over_quota_perm_failure", K::kSwitch, "0", S::kSame},
     {"lmtp_strict_quota", K::kSwitch, "0", S::kSame},

@@ -144,6 +144,7 @@ struct FetchItem {
     kEmailId,       // RFC 8474
     kThreadId,      // RFC 8474
     kSaveDate,      // RFC 8514
+    kPreview,       // RFC 8970 (modifiers: LAZY only)
   };
   Kind kind = Kind::kFlags;
   bool peek = false;

@@ -85,7 +85,8 @@ Result<FetchItem> parse_fetch_item(std::string_view text) {
                                                         {"RFC822.TEXT", K::kRfc822Text},
                                                         {"EMAILID", K::kEmailId},
                                                         {"THREADID", K::kThreadId},
-                                                        {"SAVEDATE", K::kSaveDate}};
+                                                        {"SAVEDATE", K::kSaveDate},
+                                                        {"PREVIEW", K::kPreview}};
     for (const auto& [n, k] : kSimple) {
       if (name == n) {
         item.kind = k;
@@ -139,6 +140,18 @@ Result<FetchItem> parse_fetch_item(std::string_view text) {
   return item;
 }
 
+// RFC 8970 preview modifiers after PREVIEW: LAZY is the only one (Cyrus's
+// words for any other).
+Status check_preview_modifiers(const Value& mods) {
+  if (mods.items.empty()) return bad("FETCH contains invalid preview modifier ()");
+  for (const Value& m : mods.items) {
+    if (!m.is_atom("LAZY")) {
+      return bad("FETCH contains invalid preview modifier (" + m.text.substr(0, 64) + ")");
+    }
+  }
+  return Status();
+}
+
 }  // namespace
 
 Result<FetchRequest> parse_fetch(const std::vector<Value>& args) {
@@ -170,8 +183,19 @@ Result<FetchRequest> parse_fetch(const std::vector<Value>& args) {
     auto it = parse_fetch_item(what.text);
     if (!it.ok()) return it.status();
     req.items.push_back(std::move(it).value());
+    if (req.items.back().kind == K::kPreview && args.size() == 3) {
+      // "PREVIEW (LAZY)" without the item list's parentheses.
+      Status st = check_preview_modifiers(args[2]);
+      if (!st.is_ok()) return st;
+      return req;
+    }
   } else if (what.is_list() && !what.items.empty()) {
     for (const Value& v : what.items) {
+      if (v.is_list() && !req.items.empty() && req.items.back().kind == K::kPreview) {
+        Status st = check_preview_modifiers(v);
+        if (!st.is_ok()) return st;
+        continue;
+      }
       if (!v.is_atom()) return bad("Invalid fetch attribute");
       auto it = parse_fetch_item(v.text);
       if (!it.ok()) return it.status();

@@ -84,6 +84,25 @@ Status Session::fetch_one(uint32_t seq, const FetchRequest& req, bool uid_cmd, s
       case K::kSaveDate:
         parts.push_back("SAVEDATE \"" + format_date_time(m.savedate) + "\"");
         break;
+      case K::kPreview: {
+        // Cyrus 3.6 makes no preview of its own: it shows the shared
+        // message annotation named by jmap_preview_annot (its first 256
+        // bytes), else NIL.
+        std::string annot = instance_.config().get("jmap_preview_annot");
+        if (annot.rfind("/shared/", 0) != 0) {
+          parts.push_back("PREVIEW NIL");
+          break;
+        }
+        std::string entry = annot.substr(7);
+        auto annots = selected_->mailbox().annotations(m.uid);
+        if (!annots.ok()) return annots.status();
+        std::string value;
+        for (const auto& a : *annots) {
+          if (a.entry == entry && a.userid.empty()) value = a.value.substr(0, 256);
+        }
+        parts.push_back("PREVIEW " + imap_string(value));
+        break;
+      }
       case K::kRfc822Size:
         parts.push_back("RFC822.SIZE " + std::to_string(m.size));
         break;

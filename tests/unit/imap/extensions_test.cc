@@ -106,5 +106,47 @@ TEST_F(SessionTest, SaveDate) {
   EXPECT_THAT(run(*s, "l CAPABILITY\r\n"), HasSubstr(" SAVEDATE"));
 }
 
+// Cyrus 3.6's PREVIEW is the shared message annotation jmap_preview_annot
+// names, cut to 256 bytes; NIL when the option is not set.
+TEST_F(SessionTest, PreviewIsTheConfiguredAnnotation) {
+  auto s = login("alice");
+  run(*s, append_cmd("a", "INBOX", kMessage));
+  run(*s, append_cmd("b", "INBOX", kMessage));
+  run(*s, "c SELECT INBOX\r\n");
+  EXPECT_THAT(run(*s, "d FETCH 1 (PREVIEW)\r\n"), HasSubstr("* 1 FETCH (PREVIEW NIL)\r\nd OK"));
+  EXPECT_THAT(run(*s, "e FETCH 1 (UID PREVIEW (LAZY))\r\n"),
+              HasSubstr("* 1 FETCH (UID 1 PREVIEW NIL)\r\ne OK"));
+  EXPECT_THAT(run(*s, "f FETCH 1 PREVIEW (lazy)\r\n"), HasSubstr("* 1 FETCH (PREVIEW NIL)"));
+  EXPECT_THAT(run(*s, "g FETCH 1 (PREVIEW (FUZZY))\r\n"),
+              HasSubstr("g BAD FETCH contains invalid preview modifier (FUZZY)"));
+  EXPECT_THAT(run(*s, "h FETCH 1 (PREVIEW ())\r\n"), HasSubstr("h BAD"));
+  EXPECT_THAT(run(*s, "i FETCH 1 (FLAGS (LAZY))\r\n"), HasSubstr("i BAD"));
+  s.reset();
+
+  instance_.reset();
+  auto cfg = Config::parse("configdirectory: " + dir_ + "/conf\npartition-default: " + dir_ +
+                               "/spool\nsync_log: 1\njmap_preview_annot: /shared/vendor/x/preview\n",
+                           "imapd.conf");
+  ASSERT_TRUE(cfg.ok());
+  auto inst = store::Instance::open(*cfg);
+  ASSERT_TRUE(inst.ok());
+  instance_ = std::move(*inst);
+  {
+    auto mbox = instance_->open_mailbox("user.alice");
+    ASSERT_TRUE(mbox.ok());
+    auto txn = (*mbox)->begin();
+    ASSERT_TRUE(txn.ok());
+    ASSERT_TRUE((*txn)->set_annotation(1, "/vendor/x/preview", "", std::string(300, 'p')).is_ok());
+    ASSERT_TRUE((*txn)->set_annotation(2, "/vendor/x/preview", "alice", "private").is_ok());
+    ASSERT_TRUE(instance_->commit(**mbox, **txn).is_ok());
+  }
+  s = login("alice");
+  run(*s, "j SELECT INBOX\r\n");
+  std::string out = run(*s, "k FETCH 1:2 (PREVIEW)\r\n");
+  EXPECT_THAT(out, HasSubstr("* 1 FETCH (PREVIEW \"" + std::string(256, 'p') + "\")"));
+  EXPECT_THAT(out, HasSubstr("* 2 FETCH (PREVIEW \"\")"));
+  EXPECT_THAT(run(*s, "l CAPABILITY\r\n"), HasSubstr(" PREVIEW"));
+}
+
 }  // namespace
 }  // namespace replimail::imap
