@@ -17,7 +17,10 @@ std::optional<uint64_t> number(std::string_view s) {
 }
 
 // The inside of BODY[...]: "1.2.HEADER.FIELDS (A B)", "TEXT", "3.MIME", "".
-Status parse_section(std::string_view s, FetchItem* item) {
+// `as_sent` gets the header field names as the client wrote them: the
+// answer names the section with them, as Cyrus 3.6 does (a client may look
+// for the item it asked for, byte for byte).
+Status parse_section(std::string_view s, FetchItem* item, std::vector<std::string>* as_sent) {
   while (!s.empty() && s[0] >= '0' && s[0] <= '9') {
     size_t dot = s.find('.');
     auto n = number(s.substr(0, dot));
@@ -52,6 +55,7 @@ Status parse_section(std::string_view s, FetchItem* item) {
           }
         }
         item->fields.push_back(to_upper(f));
+        as_sent->emplace_back(f);
       }
       pos = end + 1;
     }
@@ -105,17 +109,18 @@ Result<FetchItem> parse_fetch_item(std::string_view text) {
   size_t close = text.find(']', bracket);
   if (close == std::string_view::npos) return bad("Missing ']'");
   std::string_view section = text.substr(bracket + 1, close - bracket - 1);
-  Status st = parse_section(section, &item);
+  std::vector<std::string> fields_as_sent;
+  Status st = parse_section(section, &item, &fields_as_sent);
   if (!st.is_ok()) return st;
   std::string_view rest = text.substr(close + 1);
   std::string canonical;
   for (uint32_t p : item.part) canonical += std::to_string(p) + ".";
   if (item.specifier.empty() && !canonical.empty()) canonical.pop_back();
   canonical += item.specifier;
-  if (!item.fields.empty()) {
+  if (!fields_as_sent.empty()) {
     canonical += " (";
-    for (size_t i = 0; i < item.fields.size(); ++i) {
-      canonical += (i ? " " : "") + item.fields[i];
+    for (size_t i = 0; i < fields_as_sent.size(); ++i) {
+      canonical += (i ? " " : "") + fields_as_sent[i];
     }
     canonical += ")";
   }

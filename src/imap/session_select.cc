@@ -33,7 +33,10 @@ void Session::cmd_select(const Command& cmd) {
   if (selected_) {
     selected_.reset();
     state_ = State::kAuthenticated;
-    if (qresync_) reply("* OK [CLOSED] Ok");
+    // RFC 7162 3.2.11 (and RFC 9051): a server advertising QRESYNC marks
+    // the implicit close, enabled or not, as Cyrus 3.6 does; even when the
+    // new SELECT then fails, the old mailbox is closed.
+    reply("* OK [CLOSED] Ok");
   }
   auto name = mailbox_arg(cmd.args[0]);
   if (!name.ok()) return tagged_error(cmd, name.status());
@@ -159,7 +162,17 @@ void Session::cmd_expunge(const Command& cmd) {
   });
   if (st.is_ok()) st = expunge_uids(uids);
   if (!st.is_ok()) return tagged_error(cmd, st);
-  tagged(cmd, "OK", "Completed");
+  // With CONDSTORE enabled the client learns the mailbox's mod-sequence
+  // after an expunge from the tagged answer, as Cyrus 3.6 tells it (not
+  // when nothing was expunged).
+  std::string text = "Completed";
+  if (condstore_ && !uids.empty()) {
+    auto counters = selected_->mailbox().counters();
+    if (counters.ok()) {
+      text = "[HIGHESTMODSEQ " + std::to_string(counters->highestmodseq) + "] Completed";
+    }
+  }
+  tagged(cmd, "OK", text);
 }
 
 void Session::cmd_store(const Command& cmd) {

@@ -188,7 +188,7 @@ TEST(FetchTest, ItemsAndMacros) {
   EXPECT_EQ(s.fields, (std::vector<std::string>{"FROM", "TO"}));
   EXPECT_EQ(*s.partial_start, 5u);
   EXPECT_EQ(s.partial_length, 10u);
-  EXPECT_EQ(s.response_name, "BODY[1.2.HEADER.FIELDS (FROM TO)]<5>");
+  EXPECT_EQ(s.response_name, "BODY[1.2.HEADER.FIELDS (from to)]<5>");
   EXPECT_EQ(f->items[2].response_name, "BODY[]");
   f = parse_fetch(args_of("a FETCH 1 BODY[3.MIME]"));
   ASSERT_TRUE(f.ok());

@@ -104,7 +104,7 @@ TEST_F(SessionTest, AppendSelectFetchStoreSearchExpunge) {
   EXPECT_THAT(out, HasSubstr("RFC822.SIZE " + std::to_string(sizeof(kMessage) - 1)));
   EXPECT_THAT(out, HasSubstr("\"hello there\""));
   out = run(*s, "e FETCH 1 BODY.PEEK[HEADER.FIELDS (Subject)]\r\n");
-  EXPECT_THAT(out, HasSubstr("BODY[HEADER.FIELDS (SUBJECT)] {"));
+  EXPECT_THAT(out, HasSubstr("BODY[HEADER.FIELDS (Subject)] {"));
   EXPECT_THAT(out, HasSubstr("Subject: hello there"));
   EXPECT_THAT(out, Not(HasSubstr("\\Seen")));
   out = run(*s, "f FETCH 1 BODY[TEXT]<4.4>\r\n");

@@ -1,0 +1,63 @@
+// Differences from Cyrus 3.6 that the IMAP conformance suite
+// (tests/conformance/) found, each pinned here as its own unit test.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "imap/session.h"
+#include "session_fixture.h"
+
+namespace replimail::imap {
+namespace {
+
+using test::SessionTest;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+// A SELECT or EXAMINE that closes the selected mailbox says so with
+// [CLOSED] first, QRESYNC enabled or not, and even when it then fails
+// (sessions/select.txt).
+TEST_F(SessionTest, ImplicitCloseSendsClosedWithoutQresync) {
+  auto s = login("alice");
+  std::string first = run(*s, "a SELECT INBOX\r\n");
+  EXPECT_THAT(first, Not(HasSubstr("[CLOSED]")));
+  std::string out = run(*s, "b EXAMINE INBOX\r\n");
+  EXPECT_EQ(out.rfind("* OK [CLOSED]", 0), 0u) << out;
+  out = run(*s, "c SELECT nosuchmailbox\r\n");
+  EXPECT_EQ(out.rfind("* OK [CLOSED]", 0), 0u) << out;
+  EXPECT_THAT(out, HasSubstr("c NO"));
+  EXPECT_THAT(run(*s, "d SELECT INBOX\r\n"), Not(HasSubstr("[CLOSED]")));
+}
+
+// The answer names a HEADER.FIELDS section with the field names as the
+// client wrote them (sessions/fetch.txt).
+TEST_F(SessionTest, HeaderFieldsAnswerKeepsTheClientsNames) {
+  auto s = login("alice");
+  run(*s, append_cmd("a", "INBOX", test::kMessage));
+  run(*s, "b SELECT INBOX\r\n");
+  std::string out = run(*s, "c FETCH 1 BODY.PEEK[HEADER.FIELDS.NOT (Subject fRoM)]\r\n");
+  EXPECT_THAT(out, HasSubstr("* 1 FETCH (BODY[HEADER.FIELDS.NOT (Subject fRoM)] {"));
+  EXPECT_THAT(out, Not(HasSubstr("Subject: hello there")));
+}
+
+// With CONDSTORE enabled, EXPUNGE and UID EXPUNGE end with the mailbox's
+// HIGHESTMODSEQ after the expunge; without it, or when nothing was
+// expunged, they do not (sessions/copymove.txt).
+TEST_F(SessionTest, ExpungeTellsHighestModseqOnceCondstoreIsEnabled) {
+  auto s = login("alice");
+  run(*s, append_cmd("a", "INBOX", test::kMessage));
+  run(*s, append_cmd("b", "INBOX", test::kMessage));
+  run(*s, "c SELECT INBOX\r\n");
+  run(*s, "d STORE 1 +FLAGS.SILENT (\\Deleted)\r\n");
+  EXPECT_THAT(run(*s, "e EXPUNGE\r\n"), HasSubstr("e OK Completed"));
+  run(*s, "f ENABLE CONDSTORE\r\n");
+  EXPECT_THAT(run(*s, "f2 EXPUNGE\r\n"), HasSubstr("f2 OK Completed"));
+  run(*s, "g STORE 1 +FLAGS.SILENT (\\Deleted)\r\n");
+  std::string out = run(*s, "h UID EXPUNGE 1:*\r\n");
+  EXPECT_THAT(out, HasSubstr("* 1 EXPUNGE\r\nh OK [HIGHESTMODSEQ "));
+  std::string modseq = out.substr(out.find("[HIGHESTMODSEQ ") + 15);
+  modseq = modseq.substr(0, modseq.find(']'));
+  EXPECT_THAT(run(*s, "i EXAMINE INBOX\r\n"), HasSubstr("[HIGHESTMODSEQ " + modseq + "]"));
+}
+
+}  // namespace
+}  // namespace replimail::imap
