@@ -17,18 +17,13 @@
 #include <string>
 #include <vector>
 
+#include "cyrus_peer.h"
 #include "harness.h"
 
 namespace replimail::testing {
 namespace {
 
 const char* kUsers = "admin:adminpw,alice:alicepw,bob:bobpw";
-
-std::string cyrus_unavailable() {
-  auto r = run({"/usr/bin/python3", py_script("cyrus_instance.py"), "available"});
-  if (r.ok()) return "";
-  return r.out.empty() ? r.describe() : r.out;
-}
 
 // A Cyrus instance started by py/cyrus_instance.py, stopped by its PID.
 class Cyrus {
@@ -187,7 +182,7 @@ bool cyrus_sent(const RunResult& r, const std::string& what) {
 }
 
 TEST(CyrusInterop, CyrusPrimaryToReplimailReplica) {
-  if (auto why = cyrus_unavailable(); !why.empty()) GTEST_SKIP() << why;
+  if (auto why = why_no_cyrus(); !why.empty()) GTEST_SKIP() << why;
   Instance ours(replimail_options(true));
   ASSERT_EQ(ours.start(), "");
   Cyrus cyrus("cyrus-primary", true, false, ours.port("csync"));
@@ -281,7 +276,7 @@ std::string cyrus_mbtype(const Cyrus& cyrus, const std::string& name) {
 }
 
 TEST(CyrusInterop, ReplimailPrimaryToCyrusReplica) {
-  if (auto why = cyrus_unavailable(); !why.empty()) GTEST_SKIP() << why;
+  if (auto why = why_no_cyrus(); !why.empty()) GTEST_SKIP() << why;
   Instance ours(replimail_options(false));
   ASSERT_EQ(ours.start(), "");
   Cyrus cyrus("cyrus-replica", false, true, 0);

@@ -7,37 +7,17 @@
 // root); the test never installs anything.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <string>
 #include <vector>
 
+#include "cyrus_peer.h"
 #include "harness.h"
 
 namespace replimail::testing {
 namespace {
-
-// Why Cyrus 3.6 cannot run here, or "" (py/cyrus_instance.py available).
-std::string why_no_cyrus() {
-  if (geteuid() != 0) return "Cyrus runs as the cyrus user: the test must run as root";
-  auto r = run({"/usr/bin/python3", py_script("cyrus_instance.py"), "available"});
-  return r.ok() ? "" : r.out + r.err;
-}
-
-// Stops the Cyrus started in `dir` (by the PID it recorded) when the test
-// ends, however it ends.
-class CyrusGuard {
- public:
-  explicit CyrusGuard(std::string dir) : dir_(std::move(dir)) {}
-  ~CyrusGuard() { run({"/usr/bin/python3", py_script("cyrus_instance.py"), "stop", dir_}); }
-  CyrusGuard(const CyrusGuard&) = delete;
-  CyrusGuard& operator=(const CyrusGuard&) = delete;
-
- private:
-  std::string dir_;
-};
 
 std::vector<std::string> mime_corpus() {
   std::vector<std::string> out;
@@ -59,10 +39,10 @@ TEST(CyrusMime, EnvelopeAndBodystructureEqualCyrus36) {
   CyrusGuard guard(cyrus_dir);
   // Keep 8-bit header bytes as sent (Cyrus's default turns them into 'X'),
   // so both servers store the same bytes.
-  auto started = run({"/usr/bin/python3", py_script("cyrus_instance.py"), "start", cyrus_dir,
-                      "--servername", "cyrus-mime", "--imap-port", std::to_string(cyrus_port),
-                      "--users", "admin:adminpw,testuser:testpw", "--admins", "admin", "--conf",
-                      "munge8bit: no"});
+  auto started = start_cyrus(cyrus_dir, {"--servername", "cyrus-mime", "--imap-port",
+                                         std::to_string(cyrus_port), "--users",
+                                         "admin:adminpw,testuser:testpw", "--admins", "admin",
+                                         "--conf", "munge8bit: no"});
   ASSERT_TRUE(started.ok()) << started.describe();
 
   Instance::Options o;
