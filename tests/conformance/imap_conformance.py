@@ -195,6 +195,10 @@ class Session:
 STATUS = re.compile(r"^(\*|[A-Za-z0-9.]+) (OK|NO|BAD|BYE|PREAUTH)\b ?(\[[^\]]*\])?(.*)$", re.S)
 UIDVALIDITY = re.compile(r"(\[UIDVALIDITY |\[APPENDUID |\[COPYUID |\bUIDVALIDITY )(\d+)")
 NUMBERED = [
+    # Object ids (RFC 8474) are each server's own; equal stays equal.
+    ("MAILBOXID", re.compile(r"(\[MAILBOXID \(|\bMAILBOXID \()([^()\s]+)")),
+    ("EMAILID", re.compile(r"(\bEMAILID \()([^()\s]+)")),
+    ("THREADID", re.compile(r"(\bTHREADID \()([^()\s]+)")),
     ("MODSEQ", re.compile(r"(\[HIGHESTMODSEQ |\bHIGHESTMODSEQ |\bMODSEQ \(|\(MODSEQ |\bMODSEQ )(\d+)")),
 ]
 INTERNALDATE = re.compile(r'INTERNALDATE "([^"]+)"')
