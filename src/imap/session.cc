@@ -121,6 +121,14 @@ void Session::dispatch(const Command& cmd) {
   if (cmd.uid && !is_any(n, {"FETCH", "STORE", "SEARCH", "COPY", "MOVE", "EXPUNGE"})) {
     return tagged(cmd, "BAD", "Unrecognized UID subcommand");
   }
+  // Commands whose grammar takes no arguments: anything after the name is
+  // a syntax error (RFC 3501 §9 command-any, NAMESPACE, CHECK, UNSELECT,
+  // STARTTLS), answered BAD as Cyrus 3.6 does.
+  static const std::initializer_list<std::string_view> kNoArguments = {
+      "CAPABILITY", "NOOP", "LOGOUT", "NAMESPACE", "CHECK", "UNSELECT", "STARTTLS"};
+  if (!cmd.args.empty() && is_any(n, kNoArguments)) {
+    return tagged(cmd, "BAD", "Unexpected extra arguments to " + n);
+  }
   if (n == "CAPABILITY") return cmd_capability(cmd);
   if (n == "NOOP") return tagged(cmd, "OK", "Completed");
   if (n == "LOGOUT") {

@@ -59,5 +59,24 @@ TEST_F(SessionTest, ExpungeTellsHighestModseqOnceCondstoreIsEnabled) {
   EXPECT_THAT(run(*s, "i EXAMINE INBOX\r\n"), HasSubstr("[HIGHESTMODSEQ " + modseq + "]"));
 }
 
+// A command that takes no arguments refuses extra ones with BAD, in every
+// state (sessions/errors.txt).
+TEST_F(SessionTest, ExtraArgumentsToArgumentlessCommandsAreBad) {
+  auto s = session();
+  EXPECT_THAT(run(*s, "a NOOP extra\r\n"), HasSubstr("a BAD"));
+  std::string out = run(*s, "b CAPABILITY extra\r\n");
+  EXPECT_THAT(out, HasSubstr("b BAD"));
+  EXPECT_THAT(out, Not(HasSubstr("* CAPABILITY")));
+  s = login("alice");
+  EXPECT_THAT(run(*s, "c NAMESPACE x\r\n"), HasSubstr("c BAD"));
+  run(*s, "d SELECT INBOX\r\n");
+  EXPECT_THAT(run(*s, "e CHECK x\r\n"), HasSubstr("e BAD"));
+  EXPECT_THAT(run(*s, "f UNSELECT x\r\n"), HasSubstr("f BAD"));
+  out = run(*s, "g LOGOUT x\r\n");
+  EXPECT_THAT(out, HasSubstr("g BAD"));
+  EXPECT_THAT(out, Not(HasSubstr("* BYE")));
+  EXPECT_THAT(run(*s, "h NOOP\r\n"), HasSubstr("h OK"));
+}
+
 }  // namespace
 }  // namespace replimail::imap
