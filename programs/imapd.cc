@@ -12,6 +12,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "common/config.h"
 #include "imap/session.h"
@@ -70,6 +71,8 @@ struct Imapd {
     opts.secure = implicit_tls || conn.is_unix;
     opts.allow_plaintext = config.get_bool("allowplaintext");
     opts.ns = imap::NamespaceOptions::from_config(config);
+    auto pause = config.get_duration("failedloginpause");
+    opts.on_auth_failure = [pause] { std::this_thread::sleep_for(pause); };
     imap::Session session(instance, sasl_factory, opts);
     spdlog::info("imapd: connection from {}{}", conn.peer, implicit_tls ? " (TLS)" : "");
 

@@ -106,6 +106,7 @@ int main(int argc, char** argv) {
       spdlog::error("{}", config.status().message());
       return 1;
     }
+    replimail::master::export_syslog_prefix(*config);
     for (const std::string& w : replimail::synclog::check_channels(*config))
       spdlog::warn("sync log: {}", w);
   }

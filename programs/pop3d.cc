@@ -14,6 +14,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "common/config.h"
 #include "net/sasl.h"
@@ -61,6 +62,8 @@ struct Pop3d {
     opts.tls_available = tls != nullptr;
     opts.secure = secure;
     opts.allow_plaintext = config.get_bool("allowplaintext");
+    auto pause = config.get_duration("failedloginpause");
+    opts.on_auth_failure = [pause] { std::this_thread::sleep_for(pause); };
     pop3::StoreBackend backend(instance);
     pop3::Session session(backend, sasl.get(), opts);
     spdlog::info("pop3d: connection from {}{}", conn.peer, implicit_tls ? " (TLS)" : "");

@@ -30,7 +30,7 @@ constexpr OptionSpec kOptions[] = {
     {"defaultpartition", K::kString, "", S::kSame},
     {"delete_mode", K::kString, "delayed", S::kSame},
     {"deletedprefix", K::kString, "DELETED", S::kSame},
-    {"failedloginpause", K::kDuration, "3s", S::kDifferent, 's'},
+    {"failedloginpause", K::kDuration, "3s", S::kSame, 's'},
     // The shared message annotation FETCH PREVIEW shows (RFC 8970).
     {"jmap_preview_annot", K::kString, "", S::kSame},
     {"lmtp_downcase_rcpt", K::kSwitch, "1", S::kSame},
@@ -68,6 +68,7 @@ constexpr OptionSpec kOptions[] = {
     {"sync_repeat_interval", K::kDuration, "1s", S::kSame, 's'},
     {"sync_shutdown_file", K::kString, "", S::kSame},
     {"sync_timeout", K::kDuration, "30m", S::kSame, 's'},
+    {"syslog_prefix", K::kString, "", S::kSame},
     {"timeout", K::kDuration, "32m", S::kSame, 'm'},
     {"tls_server_cert", K::kString, "", S::kDifferent},
     {"tls_server_key", K::kString, "", S::kDifferent},

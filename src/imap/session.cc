@@ -286,6 +286,7 @@ void Session::cmd_login(const Command& cmd) {
   net::SaslStep step = sasl_->start("PLAIN", plain);
   if (step.kind != net::SaslStep::Kind::kOk) {
     spdlog::info("imap: badlogin {}: {}", cmd.args[0].text, step.error);
+    if (options_.on_auth_failure) options_.on_auth_failure();
     return tagged(cmd, "NO", "[AUTHENTICATIONFAILED] Login failed: authentication failure");
   }
   auth_tag_ = cmd.tag;
@@ -329,6 +330,7 @@ void Session::auth_step(const net::SaslStep& step) {
     case net::SaslStep::Kind::kFailed:
       state_ = State::kNotAuthenticated;
       spdlog::info("imap: badlogin: {}", step.error);
+      if (options_.on_auth_failure) options_.on_auth_failure();
       return tagged(cmd, "NO", "[AUTHENTICATIONFAILED] authentication failure");
   }
 }

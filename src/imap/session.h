@@ -68,6 +68,9 @@ struct SessionOptions {
   // allowplaintext: LOGIN and PLAIN without TLS.
   bool allow_plaintext = true;
   NamespaceOptions ns;
+  // Called after a failed LOGIN or AUTHENTICATE, before the NO is sent:
+  // imapd sleeps failedloginpause there, as Cyrus does.
+  std::function<void()> on_auth_failure;
 };
 
 // Makes the SASL server for the connection; `secure` says whether the channel

@@ -19,4 +19,8 @@ std::string imapd_conf_path(const std::string& configured);
 // be loaded (a refused option, a bad value).
 Result<Config> report_imapd_conf(const std::string& path);
 
+// syslog_prefix for master's own lines and, through $CYRUS_SYSLOG_PREFIX,
+// for every program it starts; an externally set $CYRUS_SYSLOG_PREFIX wins.
+void export_syslog_prefix(const Config& config);
+
 }  // namespace replimail::master

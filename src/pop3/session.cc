@@ -223,6 +223,7 @@ void Session::cmd_pass(std::string_view password) {
   plain.append(password);
   net::SaslStep step = sasl_->start("PLAIN", plain);
   if (step.kind != net::SaslStep::Kind::kOk) {
+    if (options_.on_auth_failure) options_.on_auth_failure();
     reply("-ERR [AUTH] Invalid login");
     return;
   }
@@ -284,6 +285,7 @@ void Session::auth_result(const net::SaslStep& step) {
       reply("-ERR [AUTH] authenticating: no mechanism available");
       return;
     case net::SaslStep::Kind::kFailed:
+      if (options_.on_auth_failure) options_.on_auth_failure();
       reply("-ERR [AUTH] authenticating: authentication failure");
       return;
   }

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -31,6 +32,9 @@ struct SessionOptions {
   // imapd.conf's allowplaintext: USER/PASS without TLS. When false, USER is
   // refused (and not in CAPA) until the connection is secure.
   bool allow_plaintext = true;
+  // Called after a failed PASS or AUTH, before the -ERR is sent: pop3d
+  // sleeps failedloginpause there, as Cyrus does.
+  std::function<void()> on_auth_failure;
 };
 
 class Session {

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/log.h"
+
 #include <cstdlib>
 #include <utility>
 
@@ -10,6 +12,7 @@ namespace replimail::store {
 Result<Configured> open_configured(const std::string& config_path) {
   auto config = Config::load(config_path);
   if (!config.ok()) return config.status();
+  apply_syslog_prefix(config->get("syslog_prefix"));
   // Under master they are master's to say, once, not each worker's.
   if (std::getenv("CYRUS_SERVICE") == nullptr)
     for (const std::string& w : config->warnings()) spdlog::warn("{}", w);

@@ -8,7 +8,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <string>
+#include <utility>
 
 #include "harness.h"
 
@@ -21,28 +23,45 @@ size_t count_of(const std::string& text, const std::string& needle) {
   return n;
 }
 
-// Connects to a service and reads its greeting: a worker has read imapd.conf.
-std::string greeting(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return "";
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(static_cast<uint16_t>(port));
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  std::string got;
-  timeval tv{10, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0) {
-    char buf[512];
-    while (got.find('\n') == std::string::npos) {
-      ssize_t n = ::read(fd, buf, sizeof buf);
-      if (n <= 0) break;
-      got.append(buf, static_cast<size_t>(n));
+// A line-at-a-time client on a loopback port (10 s read timeout).
+class Client {
+ public:
+  explicit Client(int port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(static_cast<uint16_t>(port));
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    timeval tv{10, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+      ::close(fd_);
+      fd_ = -1;
     }
   }
-  ::close(fd);
-  return got;
-}
+  ~Client() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  // The next line, "" on EOF or timeout.
+  std::string line() {
+    char c;
+    std::string got;
+    while (fd_ >= 0 && ::read(fd_, &c, 1) == 1) {
+      got += c;
+      if (c == '\n') return got;
+    }
+    return "";
+  }
+  void send(const std::string& text) {
+    if (fd_ >= 0 && ::write(fd_, text.data(), text.size()) < 0) ::close(std::exchange(fd_, -1));
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+// Connects to a service and reads its greeting: a worker has read imapd.conf.
+std::string greeting(int port) { return Client(port).line(); }
 
 TEST(ConfigWarnings, IgnoredOptionsAreNamedOnceByMasterPerLoad) {
   Instance::Options o;
@@ -84,6 +103,53 @@ TEST(ConfigWarnings, RefusedOptionStopsMasterNamingIt) {
   std::string said = master.out + master.err + inst.master_log();
   EXPECT_NE(said.find("virtdomains"), std::string::npos) << master.describe();
   EXPECT_NE(said.find("mail at risk"), std::string::npos) << master.describe();
+}
+
+// failedloginpause (imapd.conf(5): "Time to pause after a failed login")
+// in imapd and pop3d too, not only in lmtpd and sync_server. Only the
+// lower bound is checked: the answer cannot come before the pause.
+TEST(ConfigWarnings, FailedLoginPausesInImapdAndPop3d) {
+  Instance::Options o;
+  o.services = {{"lmtp", "lmtpd -a"}, {"imap", "imapd"}, {"pop3", "pop3d"}};
+  o.imapd_extra = {"failedloginpause: 2"};
+  Instance inst(o);
+  ASSERT_EQ(inst.start(), "");
+  using Clock = std::chrono::steady_clock;
+  {
+    Client imap(inst.port("imap"));
+    ASSERT_NE(imap.line(), "");
+    auto t0 = Clock::now();
+    imap.send("a LOGIN admin wrong-password\r\n");
+    std::string answer = imap.line();
+    EXPECT_TRUE(answer.starts_with("a NO")) << answer;
+    EXPECT_GE(Clock::now() - t0, std::chrono::seconds(2));
+  }
+  {
+    Client pop(inst.port("pop3"));
+    ASSERT_NE(pop.line(), "");
+    pop.send("USER admin\r\n");
+    ASSERT_TRUE(pop.line().starts_with("+OK"));
+    auto t0 = Clock::now();
+    pop.send("PASS wrong-password\r\n");
+    std::string answer = pop.line();
+    EXPECT_TRUE(answer.starts_with("-ERR")) << answer;
+    EXPECT_GE(Clock::now() - t0, std::chrono::seconds(2));
+  }
+}
+
+// syslog_prefix: every program's lines, master's and the workers', carry
+// "<prefix>/<program>" as Cyrus's syslog idents do.
+TEST(ConfigWarnings, SyslogPrefixNamesEveryProgram) {
+  Instance::Options o;
+  o.imapd_extra = {"syslog_prefix: mailhost"};
+  Instance inst(o);
+  ASSERT_EQ(inst.start(), "");
+  ASSERT_NE(greeting(inst.lmtp_port()), "");
+  ASSERT_TRUE(wait_until([&] { return inst.master_log().find("mailhost/lmtpd[") != std::string::npos; },
+                         std::chrono::seconds(10)))
+      << inst.master_log();
+  EXPECT_NE(inst.master_log().find("mailhost/master["), std::string::npos) << inst.master_log();
+  EXPECT_EQ(inst.master_log().find("syslog_prefix"), std::string::npos) << inst.master_log();
 }
 
 }  // namespace
