@@ -11,6 +11,7 @@
 // tls_server_cert and tls_server_key are set.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -30,7 +31,6 @@ namespace {
 using namespace replimail;
 
 // RFC 1939 3: an autologout timer of at least 10 minutes.
-constexpr std::chrono::seconds kClientTimeout{600};
 constexpr std::chrono::seconds kHandshakeTimeout{60};
 
 struct Pop3d {
@@ -67,6 +67,9 @@ struct Pop3d {
     pop3::StoreBackend backend(instance);
     pop3::Session session(backend, sasl.get(), opts);
     spdlog::info("pop3d: connection from {}{}", conn.peer, implicit_tls ? " (TLS)" : "");
+    // imapd.conf(5): a duration, minutes when bare, at least 10 minutes.
+    auto autologout = std::max<std::chrono::seconds>(config.get_duration("poptimeout"),
+                                                     std::chrono::minutes(10));
 
     while (true) {
       std::string out = session.take_output();
@@ -89,7 +92,7 @@ struct Pop3d {
         continue;
       }
       bool timed_out = false;
-      auto data = transport.read(kClientTimeout, &timed_out);
+      auto data = transport.read(autologout, &timed_out);
       if (!data.ok()) break;
       if (timed_out) {
         (void)transport.write("-ERR Autologout; idle for too long\r\n");

@@ -43,6 +43,7 @@ constexpr OptionSpec kOptions[] = {
     {"maxmessagesize", K::kInt, "0", S::kSame},
     {"maxquoted", K::kInt, "131072", S::kSame},
     {"maxword", K::kInt, "131072", S::kSame},
+    {"poptimeout", K::kDuration, "10m", S::kSame, 'm'},
     {"sasl_minimum_layer", K::kInt, "0", S::kSame},
     {"search_engine", K::kString, "none", S::kDifferent},
     // replimail's: the Xapian stemmer squatter and SEARCH use.

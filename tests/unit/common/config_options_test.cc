@@ -54,6 +54,10 @@ TEST(ConfigSemantics, DurationsTakeEachOptionsOwnUnit) {
   EXPECT_EQ(must_parse("failedloginpause: 5\n").get_duration("failedloginpause").count(), 5);
   EXPECT_EQ(must_parse("sync_timeout: 2m\n").get_duration("sync_timeout").count(), 120);
   EXPECT_EQ(must_parse("").get_duration("sync_reconnect_maxwait").count(), 20 * 60);
+  // poptimeout: minutes when bare, 10m by default (pop3d keeps 10 minutes
+  // as the least, as Cyrus); it was not read, pop3d used a fixed 600 s.
+  EXPECT_EQ(must_parse("").get_duration("poptimeout").count(), 600);
+  EXPECT_EQ(must_parse("poptimeout: 15\n").get_duration("poptimeout").count(), 900);
   EXPECT_FALSE(Config::parse("timeout: 30x\n", "c").ok());
 }
 
