@@ -118,7 +118,7 @@ void Session::execute(std::string_view bytes) {
 
 void Session::dispatch(const Command& cmd) {
   const std::string& n = cmd.name;
-  if (cmd.uid && !is_any(n, {"FETCH", "STORE", "SEARCH", "COPY", "MOVE", "EXPUNGE"})) {
+  if (cmd.uid && !is_any(n, {"FETCH", "STORE", "SEARCH", "COPY", "MOVE", "EXPUNGE", "SORT", "THREAD"})) {
     return tagged(cmd, "BAD", "Unrecognized UID subcommand");
   }
   // Commands whose grammar takes no arguments: anything after the name is
@@ -149,7 +149,7 @@ void Session::dispatch(const Command& cmd) {
         "LIST",     "LSUB",    "STATUS",    "APPEND",   "NAMESPACE",  "IDLE",      "ENABLE",
         "GETACL",   "SETACL",  "DELETEACL", "MYRIGHTS", "LISTRIGHTS", "GETQUOTA",  "GETQUOTAROOT",
         "SETQUOTA", "CHECK",   "CLOSE",     "UNSELECT", "EXPUNGE",    "SEARCH",    "FETCH",
-        "STORE",    "COPY",    "MOVE"};
+        "STORE",    "COPY",    "MOVE",      "SORT",     "THREAD"};
     if (is_any(n, kLater)) return tagged(cmd, "BAD", "Please login first");
     return tagged(cmd, "BAD", "Unrecognized command");
   }
@@ -177,7 +177,8 @@ void Session::dispatch(const Command& cmd) {
   if (n == "GETQUOTAROOT") return cmd_getquota(cmd, false);
   if (n == "SETQUOTA") return cmd_setquota(cmd);
   static const std::initializer_list<std::string_view> kSelected = {
-      "CHECK", "CLOSE", "UNSELECT", "EXPUNGE", "SEARCH", "FETCH", "STORE", "COPY", "MOVE"};
+      "CHECK", "CLOSE", "UNSELECT", "EXPUNGE", "SEARCH", "FETCH",
+      "STORE", "COPY",  "MOVE",     "SORT",    "THREAD"};
   if (!is_any(n, kSelected)) return tagged(cmd, "BAD", "Unrecognized command");
   if (state_ != State::kSelected) return tagged(cmd, "BAD", "Please select a mailbox first");
   if (n == "CHECK") return tagged(cmd, "OK", "Completed");
@@ -185,6 +186,8 @@ void Session::dispatch(const Command& cmd) {
   if (n == "UNSELECT") return cmd_close(cmd, false);
   if (n == "EXPUNGE") return cmd_expunge(cmd);
   if (n == "SEARCH") return cmd_search(cmd);
+  if (n == "SORT") return cmd_sort(cmd);
+  if (n == "THREAD") return cmd_thread(cmd);
   if (n == "FETCH") return cmd_fetch(cmd);
   if (n == "STORE") return cmd_store(cmd);
   if (n == "COPY") return cmd_copy(cmd, false);
@@ -196,7 +199,8 @@ void Session::tagged(const Command& cmd, std::string_view status, std::string_vi
     // RFC 3501 §7.4.1: no EXPUNGE while the client may hold sequence numbers
     // from a FETCH, STORE or SEARCH; their UID forms may have them.
     SelectedMailbox::RefreshOptions ro;
-    ro.allow_expunge = cmd.uid || !is_any(cmd.name, {"FETCH", "STORE", "SEARCH"});
+    ro.allow_expunge =
+        cmd.uid || !is_any(cmd.name, {"FETCH", "STORE", "SEARCH", "SORT", "THREAD"});
     ro.qresync = qresync_;
     ro.condstore = false;
     ro.with_uid = cmd.uid;
@@ -260,6 +264,9 @@ std::string Session::capabilities() const {
   caps +=
       " CONDSTORE QRESYNC ACL RIGHTS=kxten QUOTA LIST-EXTENDED LIST-STATUS SPECIAL-USE "
       "CREATE-SPECIAL-USE ESEARCH SEARCHRES WITHIN OBJECTID SAVEDATE PREVIEW";
+  // RFC 5256, RFC 5957, RFC 5267 (session_sort.cc).
+  caps += " SORT SORT=DISPLAY SORT=MODSEQ SORT=UID THREAD=ORDEREDSUBJECT THREAD=REFERENCES "
+          "THREAD=REFS ESORT";
   return caps;
 }
 

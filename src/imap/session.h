@@ -1,7 +1,7 @@
 // The IMAP4rev1 server protocol state machine (RFC 3501 with LITERAL+,
 // SASL-IR, ID, ENABLE, IDLE, NAMESPACE, UIDPLUS, MOVE, UNSELECT, CONDSTORE,
 // QRESYNC, ACL/RIGHTS, QUOTA, LIST-EXTENDED, LIST-STATUS, SPECIAL-USE,
-// ESEARCH), over bytes: the caller feeds what it reads from the client and
+// ESEARCH, SORT, THREAD, ESORT), over bytes: the caller feeds what it reads from the client and
 // writes back what take_output() returns; tick() lets an IDLE session notice
 // other sessions' changes. No sockets (TLS is the caller's: it starts the
 // handshake when wants_starttls() turns true, then calls tls_started()), so
@@ -39,6 +39,7 @@
 #include "imap/namespace.h"
 #include "imap/parser.h"
 #include "imap/selected.h"
+#include "imap/sort.h"
 #include "net/sasl.h"
 #include "store/instance.h"
 
@@ -182,6 +183,15 @@ class Session : private CommandReader::Sink {
   Status expunge_uids(const std::vector<uint32_t>& uids);
   std::vector<uint32_t> saved_or(const SequenceSet& set, bool uid,
                                  std::vector<uint32_t> resolved) const;
+
+  // ---- SORT, THREAD, ESORT (session_sort.cc) ----
+  void cmd_sort(const Command& cmd);
+  void cmd_thread(const Command& cmd);
+  // The messages `req` selects, in sequence order, each message file read
+  // at most once (for the search and, if `with_headers`, the sort data);
+  // `*max_modseq` raised to their highest MODSEQ.
+  Status select_for_sort(const SearchRequest& req, bool with_headers,
+                         std::vector<SortMessage>* out, uint64_t* max_modseq);
 
   store::Instance& instance_;
   SaslFactory sasl_factory_;

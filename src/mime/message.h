@@ -167,6 +167,17 @@ class Message {
   std::unique_ptr<Rep> rep_;
 };
 
+// A header field's value with its RFC 2047 words decoded, as UTF-8 (what
+// header_values() returns for one field), for values taken from elsewhere
+// (an address's display name).
+std::string decode_header_words(std::string_view raw);
+
+// Cyrus's "search form" of UTF-8 text without options (its charset.c with
+// flags 0), which SORT DISPLAYFROM/DISPLAYTO compare: every character
+// mapped to its titlecase, then to its full compatibility decomposition,
+// and separators (Unicode category Z) to a space.
+std::string cyrus_search_form(std::string_view utf8);
+
 // Folds UTF-8 text for case-insensitive comparison (Unicode case folding
 // and NFKC), as SEARCH compares strings. Invalid UTF-8 is taken byte-wise.
 std::string search_fold(std::string_view utf8);

@@ -178,6 +178,36 @@ void collect_body_text(std::string_view msg, const Part& p, std::string& out) {
 
 }  // namespace
 
+std::string decode_header_words(std::string_view raw) {
+  return decode_header_value(std::string(raw));
+}
+
+std::string cyrus_search_form(std::string_view utf8) {
+  std::string valid = make_valid(utf8);
+  std::string out;
+  for (const gchar* p = valid.c_str(); *p; p = g_utf8_next_char(p)) {
+    gunichar c = g_utf8_get_char(p);
+    if (c < 0x80) {
+      out += static_cast<char>(c >= 'a' && c <= 'z' ? c - 32 : c);
+      continue;
+    }
+    GUnicodeType t = g_unichar_type(c);
+    if (t == G_UNICODE_SPACE_SEPARATOR || t == G_UNICODE_LINE_SEPARATOR ||
+        t == G_UNICODE_PARAGRAPH_SEPARATOR) {
+      out += ' ';
+      continue;
+    }
+    gunichar decomposed[G_UNICHAR_MAX_DECOMPOSITION_LENGTH];
+    gsize n = g_unichar_fully_decompose(g_unichar_totitle(c), TRUE, decomposed,
+                                        G_UNICHAR_MAX_DECOMPOSITION_LENGTH);
+    for (gsize i = 0; i < n; ++i) {
+      gchar buf[6];
+      out.append(buf, static_cast<size_t>(g_unichar_to_utf8(decomposed[i], buf)));
+    }
+  }
+  return out;
+}
+
 std::vector<std::string> Message::header_values(std::string_view name) const {
   std::vector<std::string> out;
   const Part& r = root();
