@@ -47,12 +47,20 @@ void sort_siblings(Node** first, const Criteria& criteria) {
   }
 }
 
-// Sorts every level below `root`.
+// Sorts every level below `root`, deepest first (an empty container sorts
+// by its first child, so its children are sorted before it is). Iterative:
+// a reply chain may be as deep as the mailbox is large.
 void sort_tree(Node* root, const Criteria& criteria) {
-  for (Node* c = root->child; c; c = c->next) {
-    if (c->child) sort_tree(c, criteria);
+  std::vector<Node*> order;  // pre-order of the nodes with children
+  std::vector<Node*> stack = {root};
+  while (!stack.empty()) {
+    Node* n = stack.back();
+    stack.pop_back();
+    if (!n->child) continue;
+    order.push_back(n);
+    for (Node* c = n->child; c; c = c->next) stack.push_back(c);
   }
-  sort_siblings(&root->child, criteria);
+  for (auto it = order.rbegin(); it != order.rend(); ++it) sort_siblings(&(*it)->child, criteria);
 }
 
 uint32_t number_of(const SortMessage* m, bool by_uid) { return by_uid ? m->uid : m->seq; }
@@ -77,10 +85,12 @@ void print_threads(const Node* thread, bool by_uid, std::string* out) {
   }
 }
 
+// `child` is `parent` or below it: found by walking up from `child` (the
+// links are consistent while messages are linked), in O(depth) rather
+// than a walk of the whole subtree.
 bool is_descendant(const Node* parent, const Node* child) {
-  if (parent == child) return true;
-  for (const Node* kid = parent->child; kid; kid = kid->next) {
-    if (is_descendant(kid, child)) return true;
+  for (const Node* n = child; n; n = n->parent) {
+    if (n == parent) return true;
   }
   return false;
 }

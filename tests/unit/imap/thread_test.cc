@@ -87,5 +87,21 @@ TEST(Refs, ThreadsByNewestArrivalNoSubjectGrouping) {
   EXPECT_EQ(thread_messages(ThreadAlgorithm::kReferences, v, false), "(1 (3)(2))");
 }
 
+TEST(References, DeepReplyChainIsOneThread) {
+  // Each message replies to the one before: one thread as deep as the
+  // mailbox, printed as one chain.
+  std::vector<SortMessage> v;
+  std::string expected = "(";
+  for (uint32_t i = 1; i <= 3000; ++i) {
+    std::vector<std::string> refs;
+    if (i > 1) refs.push_back("<" + std::to_string(i - 1) + "@x>");
+    v.push_back(m(i, 1000 + i, "CHAIN", i > 1, "<" + std::to_string(i) + "@x>", refs));
+    expected += (i > 1 ? " " : "") + std::to_string(i);
+  }
+  expected += ")";
+  EXPECT_EQ(thread_messages(ThreadAlgorithm::kReferences, v, false), expected);
+  EXPECT_EQ(thread_messages(ThreadAlgorithm::kRefs, v, false), expected);
+}
+
 }  // namespace
 }  // namespace replimail::imap
