@@ -71,6 +71,8 @@ struct Imapd {
     opts.secure = implicit_tls || conn.is_unix;
     opts.allow_plaintext = config.get_bool("allowplaintext");
     opts.ns = imap::NamespaceOptions::from_config(config);
+    opts.quota_warn = {config.get_int("quotawarn"), config.get_int("quotawarnkb"),
+                       config.get_int("quotawarnmsg")};
     auto pause = config.get_duration("failedloginpause");
     opts.on_auth_failure = [pause] { std::this_thread::sleep_for(pause); };
     imap::Session session(instance, sasl_factory, opts);

@@ -45,6 +45,9 @@ constexpr OptionSpec kOptions[] = {
     {"maxword", K::kInt, "131072", S::kSame},
     {"poptimeout", K::kDuration, "10m", S::kSame, 'm'},
     {"sasl_minimum_layer", K::kInt, "0", S::kSame},
+    {"quotawarn", K::kInt, "90", S::kSame},
+    {"quotawarnkb", K::kInt, "0", S::kSame},
+    {"quotawarnmsg", K::kInt, "0", S::kSame},
     {"search_engine", K::kString, "none", S::kDifferent},
     // replimail's: the Xapian stemmer squatter and SEARCH use.
     {"search_stem_language", K::kString, "english", S::kSame},
@@ -114,9 +117,18 @@ constexpr Refused kRefused[] = {
 // Options a channel may override as "<channel>_<option>": ours, read
 // through Config::channel_get(), and Cyrus's others.
 constexpr std::string_view kChannelOptions[] = {
-    "sync_authname",       "sync_batchsize",         "sync_cache_db_path",   "sync_client_workers",
-    "sync_host",           "sync_password",          "sync_port",            "sync_realm",
-    "sync_reconnect_maxwait", "sync_repeat_interval", "sync_shutdown_file",  "sync_try_imap",
+    "sync_authname",
+    "sync_batchsize",
+    "sync_cache_db_path",
+    "sync_client_workers",
+    "sync_host",
+    "sync_password",
+    "sync_port",
+    "sync_realm",
+    "sync_reconnect_maxwait",
+    "sync_repeat_interval",
+    "sync_shutdown_file",
+    "sync_try_imap",
 };
 
 bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
@@ -137,8 +149,7 @@ std::optional<Support> plain_support(std::string_view name) {
   if (find_refused(name)) return S::kRefused;
   // libsasl2's own options, passed on as Cyrus does (sasl_option); those
   // two are Cyrus's, read by Cyrus itself, and not by us.
-  if (starts_with(name, "sasl_") && name != "sasl_maximum_layer" &&
-      name != "sasl_auto_transition")
+  if (starts_with(name, "sasl_") && name != "sasl_maximum_layer" && name != "sasl_auto_transition")
     return S::kSame;
   if (is_cyrus36(name)) return S::kIgnored;
   return std::nullopt;
@@ -194,11 +205,16 @@ bool refused_value_is_harmless(std::string_view name, std::string_view value) {
 
 std::string_view support_name(Support s) {
   switch (s) {
-    case S::kSame: return "same";
-    case S::kDifferent: return "different";
-    case S::kIgnored: return "ignored";
-    case S::kRefused: return "refused";
-    case S::kUnknown: return "unknown";
+    case S::kSame:
+      return "same";
+    case S::kDifferent:
+      return "different";
+    case S::kIgnored:
+      return "ignored";
+    case S::kRefused:
+      return "refused";
+    case S::kUnknown:
+      return "unknown";
   }
   return "unknown";
 }

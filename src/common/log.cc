@@ -1,11 +1,10 @@
 #include "common/log.h"
 
+#include <spdlog/sinks/stdout_sinks.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <string>
-
-#include <spdlog/sinks/stdout_sinks.h>
 
 namespace replimail {
 namespace {
@@ -16,8 +15,7 @@ std::string& program_name() {
 }
 
 void set_pattern(spdlog::logger& logger, std::string_view prefix) {
-  std::string ident = prefix.empty() ? program_name()
-                                     : std::string(prefix) + "/" + program_name();
+  std::string ident = prefix.empty() ? program_name() : std::string(prefix) + "/" + program_name();
   logger.set_pattern(std::string("%Y-%m-%d %H:%M:%S.%e ") + ident + "[" +
                      std::to_string(::getpid()) + "] %l: %v");
 }

@@ -38,6 +38,7 @@
 #include "imap/message_check.h"
 #include "imap/namespace.h"
 #include "imap/parser.h"
+#include "imap/quota_warning.h"
 #include "imap/selected.h"
 #include "imap/sort.h"
 #include "net/sasl.h"
@@ -69,6 +70,8 @@ struct SessionOptions {
   // allowplaintext: LOGIN and PLAIN without TLS.
   bool allow_plaintext = true;
   NamespaceOptions ns;
+  // quotawarn, quotawarnkb, quotawarnmsg: alerts on SELECT.
+  QuotaWarnOptions quota_warn;
   // Called after a failed LOGIN or AUTHENTICATE, before the NO is sent:
   // imapd sleeps failedloginpause there, as Cyrus does.
   std::function<void()> on_auth_failure;
@@ -194,6 +197,7 @@ class Session : private CommandReader::Sink {
                          std::vector<SortMessage>* out, uint64_t* max_modseq);
 
   store::Instance& instance_;
+  QuotaAlertPacer quota_alerts_;
   SaslFactory sasl_factory_;
   std::unique_ptr<net::SaslServer> sasl_;
   SessionOptions options_;

@@ -70,6 +70,16 @@ void Session::cmd_select(const Command& cmd) {
   if (!sel.ok()) return tagged_error(cmd, sel.status());
   selected_ = std::move(sel).value();
   state_ = State::kSelected;
+  // As Cyrus: to a user who can expunge, a quota root nearly full is said
+  // first, at most every 10 minutes.
+  if (rights_of(*e).find('e') != std::string::npos) {
+    auto root = instance_.quota().find_root(*name);
+    if (root.ok() && root->has_value() &&
+        quota_alerts_.due((*root)->root, std::chrono::steady_clock::now())) {
+      for (const std::string& alert : quota_alerts(**root, options_.quota_warn))
+        reply("* NO [ALERT] " + alert);
+    }
+  }
   if (Status st = selected_->announce_flags(&out_); !st.is_ok()) {
     selected_.reset();
     state_ = State::kAuthenticated;

@@ -2,11 +2,10 @@
 // at start-up and at each SIGHUP, never by each worker; options that cannot
 // be ignored safely stop the start-up (docs/CYRUS-NOTES.md, issue 14).
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <chrono>
 #include <string>
@@ -67,29 +66,29 @@ TEST(ConfigWarnings, IgnoredOptionsAreNamedOnceByMasterPerLoad) {
   Instance::Options o;
   o.services = {{"lmtp", "lmtpd -a"}, {"imap", "imapd"}, {"pop3", "pop3d"}};
   o.prefork = 2;
-  o.imapd_extra = {"quotawarn: 80", "duplicatesuppression: 1", "frobnicate_widgets: 3"};
+  o.imapd_extra = {"allowanonymouslogin: no", "duplicatesuppression: 1", "frobnicate_widgets: 3"};
   Instance inst(o);
   ASSERT_EQ(inst.start(), "");
   // Every service's workers have read imapd.conf by the time they greet.
   for (const char* svc : {"lmtp", "imap", "pop3", "imap", "lmtp"})
     ASSERT_NE(greeting(inst.port(svc)), "") << svc << "\n" << inst.master_log();
   std::string log = inst.master_log();
-  EXPECT_EQ(count_of(log, "'quotawarn'"), 1u) << log;
+  EXPECT_EQ(count_of(log, "'allowanonymouslogin'"), 1u) << log;
   EXPECT_EQ(count_of(log, "'duplicatesuppression'"), 1u) << log;
   EXPECT_EQ(count_of(log, "unknown option 'frobnicate_widgets'"), 1u) << log;
-  EXPECT_NE(log.find("option 'quotawarn' is a Cyrus option replimail does not implement"),
+  EXPECT_NE(log.find("option 'allowanonymouslogin' is a Cyrus option replimail does not implement"),
             std::string::npos)
       << log;
 
   // A reload says it again, once, and the workers it replaces say nothing.
   inst.reload();
-  ASSERT_TRUE(wait_until([&] { return count_of(inst.master_log(), "'quotawarn'") >= 2; },
+  ASSERT_TRUE(wait_until([&] { return count_of(inst.master_log(), "'allowanonymouslogin'") >= 2; },
                          std::chrono::seconds(10)))
       << inst.master_log();
   for (const char* svc : {"lmtp", "imap", "pop3"})
     ASSERT_NE(greeting(inst.port(svc)), "") << svc << "\n" << inst.master_log();
   log = inst.master_log();
-  EXPECT_EQ(count_of(log, "'quotawarn'"), 2u) << log;
+  EXPECT_EQ(count_of(log, "'allowanonymouslogin'"), 2u) << log;
   EXPECT_EQ(count_of(log, "'frobnicate_widgets'"), 2u) << log;
 }
 
@@ -137,6 +136,46 @@ TEST(ConfigWarnings, FailedLoginPausesInImapdAndPop3d) {
   }
 }
 
+// quotawarn: SELECT of a mailbox whose quota root is above it says so
+// first, in Cyrus's words, to a user who may expunge there.
+TEST(ConfigWarnings, QuotawarnAlertsOnSelect) {
+  Instance::Options o;
+  o.services = {{"lmtp", "lmtpd -a"}, {"imap", "imapd"}};
+  o.users = {{"admin", "adminpw"}, {"alice", "alicepw"}};
+  o.imapd_extra = {"autocreate_post: yes", "autocreate_quota: 1", "quotawarn: 50"};
+  Instance inst(o);
+  ASSERT_EQ(inst.start(), "");
+  {
+    Client lmtp(inst.lmtp_port());
+    ASSERT_NE(lmtp.line(), "");
+    lmtp.send("LHLO test\r\n");
+    for (std::string l = lmtp.line(); l.size() > 3 && l[3] == '-'; l = lmtp.line()) {
+    }
+    lmtp.send("MAIL FROM:<bob@example.org>\r\n");
+    ASSERT_TRUE(lmtp.line().starts_with("250"));
+    lmtp.send("RCPT TO:<alice>\r\n");
+    ASSERT_TRUE(lmtp.line().starts_with("250"));
+    lmtp.send("DATA\r\n");
+    ASSERT_TRUE(lmtp.line().starts_with("354"));
+    // With the headers lmtpd adds, well over half of the INBOX's 1 KiB.
+    lmtp.send("Subject: big\r\n\r\n" + std::string(500, 'x') + "\r\n.\r\n");
+    std::string delivered = lmtp.line();
+    ASSERT_TRUE(delivered.starts_with("250")) << delivered;
+  }
+  Client imap(inst.port("imap"));
+  ASSERT_NE(imap.line(), "");
+  imap.send("a LOGIN alice alicepw\r\n");
+  for (std::string l = imap.line(); !l.starts_with("a "); l = imap.line()) ASSERT_NE(l, "");
+  imap.send("b SELECT INBOX\r\n");
+  std::string alerts;
+  for (std::string l = imap.line(); !l.starts_with("b "); l = imap.line()) {
+    ASSERT_NE(l, "");
+    if (l.starts_with("* NO [ALERT]")) alerts += l;
+  }
+  EXPECT_TRUE(alerts.starts_with("* NO [ALERT] Mailbox is at ")) << alerts;
+  EXPECT_NE(alerts.find("% of STORAGE quota\r\n"), std::string::npos) << alerts;
+}
+
 // syslog_prefix: every program's lines, master's and the workers', carry
 // "<prefix>/<program>" as Cyrus's syslog idents do.
 TEST(ConfigWarnings, SyslogPrefixNamesEveryProgram) {
@@ -145,8 +184,9 @@ TEST(ConfigWarnings, SyslogPrefixNamesEveryProgram) {
   Instance inst(o);
   ASSERT_EQ(inst.start(), "");
   ASSERT_NE(greeting(inst.lmtp_port()), "");
-  ASSERT_TRUE(wait_until([&] { return inst.master_log().find("mailhost/lmtpd[") != std::string::npos; },
-                         std::chrono::seconds(10)))
+  ASSERT_TRUE(
+      wait_until([&] { return inst.master_log().find("mailhost/lmtpd[") != std::string::npos; },
+                 std::chrono::seconds(10)))
       << inst.master_log();
   EXPECT_NE(inst.master_log().find("mailhost/master["), std::string::npos) << inst.master_log();
   EXPECT_EQ(inst.master_log().find("syslog_prefix"), std::string::npos) << inst.master_log();

@@ -73,7 +73,7 @@ TEST(ConfigSemantics, SwitchesAsCyrusReadsThem) {
 
 TEST(ConfigSemantics, DefaultsAreCyrus36s) {
   Config c = must_parse("configdirectory: /x\n");
-  EXPECT_EQ(c.get("defaultdomain"), "");  // not read: no default to give
+  EXPECT_EQ(c.get("defaultdomain"), "");        // not read: no default to give
   EXPECT_EQ(c.get("sasl_pwcheck_method"), "");  // libsasl2 decides, as under Cyrus
   EXPECT_EQ(c.get("sasl_auxprop_plugin"), "");
   EXPECT_EQ(c.get("autocreate_quota"), "-1");
@@ -108,8 +108,9 @@ TEST(ConfigSemantics, BackslashContinuesALine) {
 }
 
 TEST(ConfigSemantics, IncludeReadsAnotherFileInPlace) {
-  std::map<std::string, std::string> files = {{"/etc/extra.conf", "admins: boss\nquotawarn: 80\n"},
-                                              {"/etc/loop.conf", "@include: /etc/loop.conf\n"}};
+  std::map<std::string, std::string> files = {
+      {"/etc/extra.conf", "admins: boss\nallowanonymouslogin: no\n"},
+      {"/etc/loop.conf", "@include: /etc/loop.conf\n"}};
   auto reader = [&](const std::string& path) -> Result<std::string> {
     auto it = files.find(path);
     if (it == files.end()) return Status(Code::kConfigError, path + ": cannot open");
@@ -118,7 +119,7 @@ TEST(ConfigSemantics, IncludeReadsAnotherFileInPlace) {
   auto c = Config::parse("servername: a\n@include: /etc/extra.conf\n", "imapd.conf", reader);
   ASSERT_TRUE(c.ok()) << c.status().to_string();
   EXPECT_TRUE(c->is_admin("boss"));
-  ASSERT_EQ(warnings_naming(*c, "quotawarn"), 1u);
+  ASSERT_EQ(warnings_naming(*c, "allowanonymouslogin"), 1u);
   EXPECT_NE(c->warnings()[0].find("/etc/extra.conf:2"), std::string::npos) << c->warnings()[0];
   EXPECT_FALSE(Config::parse("@include: /nonexistent\n", "c", reader).ok());
   EXPECT_FALSE(Config::parse("@include: /etc/loop.conf\n", "c", reader).ok());
@@ -129,16 +130,16 @@ TEST(ConfigSemantics, EveryIgnoredOptionIsNamedInOneWarning) {
   Config c = must_parse(
       "configdirectory: /x\n"
       "partition-default: /y\n"
-      "quotawarn: 80\n"             // Cyrus's, not implemented
-      "duplicatesuppression: 1\n"   // Cyrus's, not implemented
-      "metapartition-default: /m\n" // a family we do not implement
-      "replica_sync_host: h\n"      // a channel's override of a read option
-      "replica_sync_try_imap: 0\n"  // a channel's override of an ignored one
-      "imaps_allowplaintext: 1\n"   // Cyrus's per-service override
-      "sasl_saslauthd_path: /run\n" // libsasl2's, passed on
+      "allowanonymouslogin: no\n"    // Cyrus's, not implemented
+      "duplicatesuppression: 1\n"    // Cyrus's, not implemented
+      "metapartition-default: /m\n"  // a family we do not implement
+      "replica_sync_host: h\n"       // a channel's override of a read option
+      "replica_sync_try_imap: 0\n"   // a channel's override of an ignored one
+      "imaps_allowplaintext: 1\n"    // Cyrus's per-service override
+      "sasl_saslauthd_path: /run\n"  // libsasl2's, passed on
       "xlist-junk: Spam\n"
       "no_such_option: 1\n");
-  for (const char* o : {"quotawarn", "duplicatesuppression", "metapartition-default",
+  for (const char* o : {"allowanonymouslogin", "duplicatesuppression", "metapartition-default",
                         "replica_sync_try_imap", "imaps_allowplaintext", "no_such_option"})
     EXPECT_EQ(warnings_naming(c, o), 1u) << o;
   EXPECT_EQ(c.warnings().size(), 6u);
@@ -153,8 +154,8 @@ TEST(ConfigSemantics, RefusedOptionsStopTheStartUp) {
   EXPECT_FALSE(Config::parse("readonly: yes\n", "c").ok());
   EXPECT_FALSE(Config::parse("tls_required: 1\n", "c").ok());
   // Their harmless value is what replimail does: accepted, nothing to say.
-  for (const char* ok : {"virtdomains: off\n", "virtdomains: no\n", "readonly: 0\n",
-                         "tls_required: false\n"}) {
+  for (const char* ok :
+       {"virtdomains: off\n", "virtdomains: no\n", "readonly: 0\n", "tls_required: false\n"}) {
     auto c = Config::parse(ok, "c");
     ASSERT_TRUE(c.ok()) << ok;
     EXPECT_TRUE(c->warnings().empty()) << ok;
@@ -164,7 +165,8 @@ TEST(ConfigSemantics, RefusedOptionsStopTheStartUp) {
 TEST(ConfigSemantics, EveryCyrusOptionHasAStatus) {
   std::set<std::string_view> names(cyrus36_options().begin(), cyrus36_options().end());
   EXPECT_GT(names.size(), 500u);
-  for (const char* n : {"admins", "partition-name", "sync_log_channels", "timeout", "quotawarn"})
+  for (const char* n :
+       {"admins", "partition-name", "sync_log_channels", "timeout", "allowanonymouslogin"})
     EXPECT_TRUE(names.count(n)) << n;
   for (std::string_view n : names) EXPECT_NE(option_support(n), Support::kUnknown) << n;
   for (const OptionSpec& o : option_specs())
