@@ -361,14 +361,14 @@ Status SyncClient::do_folders(const std::vector<store::MailboxEntry>& local,
   Status s = reserve(mine, plan->updates);
   if (!s) return s;
   for (const auto& name : plan->unmailbox) {
-    auto r = conn_.command("APPLY", keyed("UNMAILBOX", Value::atom(name)));
+    auto r = conn_.command("APPLY", keyed(verb("UNMAILBOX"), Value::atom(name)));
     if (!r.ok() && r.status().code() != Code::kMailboxNonexistent)
       return fail(store::mboxname_owner(name), name, r.status());
   }
   if (!plan->renames.empty()) {
     for (RenameRequest r : plan->renames) {
       if (!opts_.partition.empty()) r.partition = opts_.partition;
-      auto reply = conn_.command("APPLY", keyed("RENAME", to_dlist(r)));
+      auto reply = conn_.command("APPLY", keyed(verb("RENAME"), to_dlist(r)));
       if (!reply.ok()) return fail(store::mboxname_owner(r.oldname), r.oldname, reply.status());
     }
     return Status(Code::kAgain, "renamed folders");
@@ -454,7 +454,7 @@ Status SyncClient::update_once(const store::MailboxEntry& entry,
 
   // APPLY MAILBOX, its RECORD list read from the index as it is sent.
   Value head = to_dlist(m);
-  head.set_key("MAILBOX");
+  head.set_key(verb("MAILBOX"));
   auto reply =
       conn_.command_streamed("APPLY", head, "RECORD", [&](const ReplicaConnection::Emit& emit) {
         Status result;
@@ -529,7 +529,7 @@ Status SyncClient::sync_unmailbox(const std::string& name) {
         opts_.channel.empty() ? "\"\"" : opts_.channel, name, (*remote)->uniqueid, e->uniqueid);
     return Status::ok();
   }
-  auto r = conn_.command("APPLY", keyed("UNMAILBOX", Value::atom(name)));
+  auto r = conn_.command("APPLY", keyed(verb("UNMAILBOX"), Value::atom(name)));
   if (!r.ok() && r.status().code() != Code::kMailboxNonexistent)
     return fail(store::mboxname_owner(name), name, r.status());
   return Status::ok();

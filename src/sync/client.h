@@ -59,6 +59,10 @@ struct ClientOptions {
   std::string channel;       // for logs ("" = default channel)
   std::string partition;     // -p: destination partition; "" = the master's
   bool no_copyback = false;  // -O: never run a full update
+  // -L: local mailbox operations only (Cyrus 3.0+): APPLY LOCAL_MAILBOX,
+  // LOCAL_RENAME and LOCAL_UNMAILBOX, which a Cyrus replica in a Murder
+  // applies without telling its mupdate server.
+  bool local_only = false;
 };
 
 struct ClientStats {
@@ -88,6 +92,10 @@ class SyncClient {
   const ClientStats& stats() const { return stats_; }
 
  private:
+  // The APPLY verb for a mailbox operation: LOCAL_<op> with -L.
+  std::string verb(const std::string& op) const {
+    return opts_.local_only ? "LOCAL_" + op : op;
+  }
   // The mailbox set sync: reserve, deletes, renames, updates. kAgain after
   // renames (the caller refetches the replica state and repeats).
   Status do_folders(const std::vector<store::MailboxEntry>& local,

@@ -101,6 +101,12 @@ Result<std::unique_ptr<ReplicaConnection>> ReplicaConnection::open(const Connect
   std::unique_ptr<ReplicaConnection> c(new ReplicaConnection(*fd, opts, sink));
   Status s = c->handshake();
   if (!s) return s;
+  if (opts.force) {
+    dlist::Value force = dlist::Value::kvlist();
+    force.set_key("FORCE");
+    auto r = c->command("APPLY", force);
+    if (!r.ok()) return r.status();
+  }
   return c;
 }
 

@@ -40,6 +40,10 @@ struct ConnectOptions {
   bool require_compression = false;  // -z: compress even locally; fail if not compressed
   bool allow_compression = true;     // false: never send COMPRESS
   int verbose = 0;                   // 1: log commands; 2: also replies
+  // -O: after logging in, APPLY FORCE (as Cyrus's sync_client does in its
+  // no-copyback mode): the replica replaces a mailbox whose uniqueid differs
+  // instead of refusing it.
+  bool force = false;
   // The longest the replica may stay silent while a reply is awaited (or
   // refuse our bytes while a command goes out) before it is taken for dead
   // (sync_peer_timeout, capped by sync_timeout). TCP keepalive probes are

@@ -528,10 +528,18 @@ int RollingClient::run() {
     return 1;
   }
   publish(true);
+  if (opts_.on_started) opts_.on_started();
   int rc = 0;
   Clock::time_point outage_start{};
+  Clock::time_point session_start{};
   bool in_outage = false;
   while (!should_stop()) {
+    if (workers_[0]->conn && opts_.session_timeout.count() > 0 && !opts_.once &&
+        Clock::now() - session_start > opts_.session_timeout) {
+      spdlog::info("channel {}: session older than {} s (-t); reconnecting",
+                   channel_label(opts_.channel), opts_.session_timeout.count());
+      shutdown_connections();
+    }
     if (!workers_[0]->conn) {
       set_state(State::kConnecting);
       const auto t0 = Clock::now();
@@ -542,7 +550,7 @@ int RollingClient::run() {
           spdlog::error("SYNCERROR channel={} user=- mailbox=-: {}", channel_label(opts_.channel),
                         what);
         set_error(what);
-        if (opts_.once) {
+        if (opts_.once || opts_.connect_once) {
           rc = 1;
           break;
         }
@@ -557,6 +565,7 @@ int RollingClient::run() {
         spdlog::info("channel {}: connected to {} after {} ms", channel_label(opts_.channel),
                      status_.replica, since(outage_start).count());
       in_outage = false;
+      session_start = Clock::now();
       backoff_.reset();
       publish(true);
     }

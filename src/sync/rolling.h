@@ -45,6 +45,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -128,6 +129,19 @@ struct RollingOptions {
   std::chrono::milliseconds repeat_interval{1000};     // sync_repeat_interval
   std::chrono::milliseconds reconnect_maxwait{20000};  // sync_reconnect_maxwait
   std::string shutdown_file;                           // sync_shutdown_file
+  // -t: after this long connected, the connections are ended (EXIT) between
+  // passes and made again, as Cyrus's "negotiated restart" (it sends
+  // RESTART and reconnects). 0: never (Cyrus's default is 600 s; this
+  // client already RESTARTs after every user's work, so its replica keeps
+  // nothing staged between users).
+  std::chrono::seconds session_timeout{0};
+  // -o: a failed attempt to reach the replica ends run() (1) instead of
+  // retrying with backoff.
+  bool connect_once = false;
+  // Called once by run() when the channel is locked and the client set up,
+  // before the first connection attempt (sync_client -r's background child
+  // tells its parent it started). Not called when set-up fails.
+  std::function<void()> on_started;
 
   // Reads <channel>_sync_batchsize, sync_client_workers,
   // <channel>_sync_repeat_interval, sync_reconnect_maxwait (default 20 s,

@@ -163,7 +163,7 @@ class RecordStream : public dlist::MemberSink {
     if (declined_) return false;
     if (!started_) {
       if (!enabled_ || line.size() != 2 || word_of(line[0]) != "APPLY" ||
-          word_of(line[1]) != "MAILBOX") {
+          (word_of(line[1]) != "MAILBOX" && word_of(line[1]) != "LOCAL_MAILBOX")) {
         declined_ = true;
         return false;
       }

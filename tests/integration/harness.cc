@@ -459,14 +459,20 @@ void Instance::write_configs() const {
   spit(imapd_conf(), imapd.str());
 
   std::ostringstream cyrus;
-  cyrus << "# cyrus.conf written by the integration-test harness\n"
-        << "SERVICES {\n";
+  cyrus << "# cyrus.conf written by the integration-test harness\n";
   auto with_conf = [&](const std::string& cmd) {
     auto space = cmd.find(' ');
     std::string program = cmd.substr(0, space);
     std::string rest = space == std::string::npos ? "" : cmd.substr(space);
     return program + " -C " + imapd_conf() + rest;
   };
+  if (!options_.starts.empty()) {
+    cyrus << "START {\n";
+    for (const auto& [name, cmd] : options_.starts)
+      cyrus << "  " << name << " cmd=\"" << with_conf(cmd) << "\"\n";
+    cyrus << "}\n";
+  }
+  cyrus << "SERVICES {\n";
   for (const auto& [name, cmd] : options_.services) {
     if (!ports_.count(name)) ports_[name] = free_port();
     cyrus << "  " << name << " cmd=\"" << with_conf(cmd) << "\" listen=\"127.0.0.1:"

@@ -115,6 +115,9 @@ class Instance {
     // -> "sync_client -r -n replica"); " -C imapd.conf" is added after the
     // program name as for services.
     std::map<std::string, std::string> daemons;
+    // Name -> program args for cyrus.conf START entries (run to completion
+    // before the services start), " -C imapd.conf" added as for services.
+    std::map<std::string, std::string> starts;
   };
 
   explicit Instance(Options options);

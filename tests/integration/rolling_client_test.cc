@@ -277,8 +277,8 @@ TEST(RollingClient, ShutdownFileAndChannelCheck) {
   ASSERT_TRUE(primary.tool("cyr_mbox", {"create", "user.gina"}).ok());
   ASSERT_EQ(deliver(primary, "gina", 3, "g"), "");
 
-  // -1: one pass, exit 0 once drained.
-  auto once = primary.tool("sync_client", {"-r", "-1", "-n", "replica"});
+  // -1: one pass, exit 0 once drained (-R: in the foreground).
+  auto once = primary.tool("sync_client", {"-R", "-1", "-n", "replica"});
   EXPECT_EQ(once.exit_code, 0) << once.describe();
   EXPECT_EQ(live_records(replica, "user.gina"), 3u);
 
@@ -289,7 +289,7 @@ TEST(RollingClient, ShutdownFileAndChannelCheck) {
 
   // The shutdown file stops a running client with exit 0 and is removed.
   RunResult rolling;
-  std::thread t([&] { rolling = primary.tool("sync_client", {"-r", "-n", "replica"}); });
+  std::thread t([&] { rolling = primary.tool("sync_client", {"-R", "-n", "replica"}); });
   ASSERT_TRUE(eventually([&] { return channel_status(primary)["client_alive"] == true; }));
   ASSERT_EQ(deliver(primary, "gina", 2, "h"), "");
   ASSERT_TRUE(eventually([&] { return live_records(replica, "user.gina") == 5; }));
