@@ -6,11 +6,14 @@
 # examples/<instance>/{imapd,cyrus}.conf.in, creates the SASL users and starts
 # one `master` per instance in the background (PIDs in STATE_DIR/run/*.pid:
 # master.pid is the primary's). The replicas run sync_server and imapd; the
-# primary runs lmtpd, imapd and, under master's DAEMON section, one rolling
-# `sync_client -r -n <channel>` per replica. Then it creates the demo user's
-# INBOX on the primary, delivers sample messages over LMTP, waits until each
-# replica shows them through IMAP, prints `sync_status` and the ports, and
-# leaves everything running. Stop it with `./dev stop` (examples/stop.sh).
+# primary runs lmtpd, imapd (search_engine: xapian) and, under master's DAEMON
+# section, one rolling `sync_client -r -n <channel>` per replica and the
+# rolling indexer `squatter -R` (channel "squatter"). Then it creates the demo
+# user's INBOX on the primary, delivers sample messages over LMTP, waits until
+# each replica shows them through IMAP and the index holds them, answers an
+# IMAP SEARCH BODY on the primary next to the index's own answer (squatter
+# -e), prints `sync_status` and the ports, and leaves everything running.
+# Stop it with `./dev stop` (examples/stop.sh).
 #
 # Environment (all optional):
 #   REPLIMAIL_LMTP_PORT, REPLIMAIL_IMAP_PORT          primary (24024, 24143)
@@ -81,13 +84,15 @@ sync_port_of() {
 }
 
 # render TEMPLATE OUT NAME: fills in the @KEY@ placeholders and leaves out the
-# rolling client (DAEMON entry "-r -n <replica>") of a replica not started.
+# rolling client (DAEMON entry "-r -n <replica>") of a replica not started, and
+# the rolling squatter when no channel "squatter" is logged.
 render() {
   local sync="" drop=() r
   [ "$3" = primary ] || sync=$(sync_port_of "$3")
   for r in replica1 replica2; do
     [[ " $REPLICAS " == *" $r "* ]] || drop+=(-e "/ -r -n $r\"/d")
   done
+  [[ " $CHANNELS " == *" squatter "* ]] || drop+=(-e '/squatter -C .* -R"/d')
   sed "${drop[@]}" -e "s|@STATE@|$STATE/$3|g" -e "s|@SERVERNAME@|replimail-$3|g" \
       -e "s|@LMTP_PORT@|$LMTP_PORT|g" -e "s|@IMAP_PORT@|$(imap_port_of "$3")|g" \
       -e "s|@SYNC_PORT@|$sync|g" -e "s|@CHANNELS@|$CHANNELS|g" \
@@ -175,14 +180,6 @@ say ""
 say "== cyr_mbox info user.demo (primary)"
 "$BIN/cyr_mbox" -C "$CONF" info user.demo
 
-# The squatter channel has no reader here, so its log keeps what was written
-# (the replication channels' logs are taken over by their rolling clients).
-if [[ " $CHANNELS " == *" squatter "* ]]; then
-  say ""
-  say "== tail of the sync log of channel 'squatter' ($STATE/primary/conf/sync/squatter/log)"
-  tail -n 6 "$STATE/primary/conf/sync/squatter/log" 2>/dev/null || say "(no log yet)"
-fi
-
 # What each instance shows through IMAP, logged in as demo: the replicas must
 # reach the primary's count (the rolling clients replicate within
 # milliseconds; allow 20 s for a slow start).
@@ -228,6 +225,50 @@ for name, port in targets[1:]:
         print("%-9s 127.0.0.1:%-5s NOT caught up after 20 s: %s" % (name, port, got))
 sys.exit(0 if ok else 1)
 PY
+
+# Full-text search: the rolling squatter indexes what the sync log of channel
+# "squatter" names; imapd (search_engine: xapian) answers SEARCH from that
+# index. `squatter -e WORD MAILBOX` asks the index alone (no message is read);
+# the IMAP SEARCH BODY of the same word on the primary must give those UIDs.
+if [[ " $CHANNELS " == *" squatter "* ]]; then
+  say ""
+  say "== full-text search on the primary (search_engine: xapian, squatter -R)"
+  python3 - "$DEMO_PASS" "$IMAP_PORT" "$BIN/squatter" "$CONF" <<'PY' || rc=$?
+import imaplib, subprocess, sys, time
+password, port, squatter, conf = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+word = "sample"
+
+def index_uids():
+    out = subprocess.run([squatter, "-C", conf, "-e", word, "user.demo"],
+                         capture_output=True, text=True)
+    if out.returncode != 0 or not out.stdout.startswith("user.demo:"):
+        return None
+    return [int(u) for u in out.stdout.split(":", 1)[1].split()]
+
+c = imaplib.IMAP4("127.0.0.1", port)
+c.login("demo", password)
+c.select("INBOX", readonly=True)
+every = [int(u) for u in c.uid("SEARCH", "ALL")[1][0].split()]
+# The rolling squatter indexes within a second of a delivery; allow 20 s.
+t0 = time.monotonic()
+got = index_uids()
+while got != every and time.monotonic() - t0 < 20:
+    time.sleep(0.1)
+    got = index_uids()
+print("index (squatter -e %s user.demo):     UIDs %s%s" %
+      (word, got, "" if got == every else "  (NOT all indexed after 20 s)"))
+typ, data = c.uid("SEARCH", "BODY", word)
+answer = [int(u) for u in data[0].split()]
+print("IMAP  (UID SEARCH BODY %s, primary): %s UIDs %s" % (word, typ, answer))
+c.logout()
+if got == every and answer == got:
+    print("same UIDs: the index covers every message of INBOX, and imapd takes a word the "
+          "index covers from the index (src/imap/search.h), reading no message")
+    sys.exit(0)
+print("the index and imapd disagree, or the index is behind")
+sys.exit(1)
+PY
+fi
 
 say ""
 say "== sync_status"

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "common/config.h"
+#include "common/fs.h"
 #include "common/log.h"
 #include "search/index.h"
 #include "search/indexer.h"
@@ -32,6 +33,7 @@
 #include "search/rolling.h"
 #include "store/instance.h"
 #include "store/mboxname.h"
+#include "sync/channel_status.h"
 #include "synclog/reader.h"
 
 using namespace replimail;
@@ -72,7 +74,34 @@ int run_rolling(store::Instance& instance, const std::string& channel,
   sigemptyset(&sa.sa_mask);
   for (int sig : {SIGTERM, SIGINT, SIGHUP}) ::sigaction(sig, &sa, nullptr);
   search::RollingSquatter rolling(instance, channel, pause);
+  // The channel's status.json, as a rolling sync_client keeps its own, so
+  // that sync_status shows the indexer's channel (no replica: never
+  // "connected"; a pass is a batch, its log lines the lines applied).
+  const std::string confdir = instance.config().configdirectory();
+  if (Status made = fs::make_dirs(sync::channel_dir(confdir, channel)); !made) {
+    spdlog::error("squatter: {}", made.to_string());
+    return 1;
+  }
+  sync::StatusFile status_file(sync::status_path(confdir, channel));
+  sync::ChannelStatus st;
+  st.channel = channel;
+  st.pid = ::getpid();
+  st.state = "idle";
+  status_file.update(st, true);
+  rolling.set_observer([&](const Result<search::PassResult>& r) {
+    if (r.ok()) {
+      st.batches++;
+      st.lines_applied += r->lines;
+      st.last_success = sync::unix_ms_now();
+    } else {
+      st.last_error = r.status().to_string();
+      st.last_error_time = sync::unix_ms_now();
+    }
+    status_file.update(st, true);
+  });
   Status s = rolling.run(g_stop);
+  st.state = "stopped";
+  status_file.update(st, true);
   if (!s) {
     spdlog::error("squatter: {}", s.to_string());
     return 1;

@@ -96,6 +96,7 @@ Result<PassResult> RollingSquatter::run_once() {
   if (!s) return s;
   LogWork work = work_from_lines(reader.lines());
   PassResult r = process_work(instance_, work, false, pause_);
+  r.lines = reader.lines().size();
   if (!r.requeued.empty()) {
     // Back on the channel under the keyword that named them, for the next
     // pass (after the current writer is done).
@@ -149,6 +150,7 @@ Status RollingSquatter::run(const std::atomic<bool>& stop) {
     // wakes us.
     Result<PassResult> r = Status(Code::kAgain, "empty log");
     if (fs::exists(log + "-run") || file_size(log) > 0) r = run_once();
+    if (observer_ && (r.ok() || r.status().code() != Code::kAgain)) observer_(r);
     if (r.ok() && r->requeued.empty()) continue;  // there may be more already
     if (r.ok()) {
       // Another process holds an index: give it time before retrying.

@@ -18,6 +18,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,7 @@ struct PassResult {
   IndexStats stats;
   std::vector<std::string> requeued;  // mailboxes locked by another writer
   size_t failed = 0;                  // logged and dropped
+  size_t lines = 0;                   // log lines the pass took over
 };
 
 // Indexes what `work` names (incrementally), sleeping `pause` between
@@ -59,7 +61,13 @@ class RollingSquatter {
   // (<configdirectory>/msg/shutdown) exists.
   Status run(const std::atomic<bool>& stop);
 
+  // Called by run() after every pass that took over a log (its result or
+  // its error), e.g. to keep the channel's status.json for sync_status.
+  using PassObserver = std::function<void(const Result<PassResult>&)>;
+  void set_observer(PassObserver observer) { observer_ = std::move(observer); }
+
  private:
+  PassObserver observer_;
   store::Instance& instance_;
   std::string channel_;
   std::chrono::milliseconds pause_;

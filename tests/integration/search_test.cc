@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 
@@ -154,6 +155,37 @@ TEST(Search, RollingSquatterIndexesNewMailWithinASecond) {
   EXPECT_TRUE(c.ok()) << c.describe();
   // The rolling squatter never starves the writers of its channel.
   EXPECT_EQ(inst.master_log().find("event lost"), std::string::npos) << inst.master_log();
+}
+
+// The rolling squatter keeps its channel's status.json as a rolling
+// sync_client does, so sync_status shows it (it said "never ran").
+TEST(Search, RollingSquatterShowsItsChannelInSyncStatus) {
+  SearchInstance si(true);
+  Instance& inst = *si.inst;
+  ASSERT_EQ(inst.start(), "");
+  ASSERT_TRUE(inst.tool("cyr_mbox", {"create", "user.alice"}).ok());
+  ASSERT_TRUE(deliver(inst, 5).ok());
+  ASSERT_GE(seconds_until_indexed(inst, "tombstone", 30), 0) << inst.master_log();
+  nlohmann::json squatter;
+  EXPECT_TRUE(wait_until(
+      [&] {
+        auto r = inst.tool("sync_status", {"-j"});
+        auto j = nlohmann::json::parse(r.out, nullptr, false);
+        if (!j.is_object()) return false;
+        for (const auto& c : j["channels"])
+          if (c["channel"] == "squatter") squatter = c;
+        return squatter.is_object() && squatter["state"] == "idle" &&
+               squatter["lines_applied"].get<uint64_t>() > 0 && squatter["client_alive"] == true;
+      },
+      std::chrono::milliseconds(10000)))
+      << squatter.dump();
+  EXPECT_GT(squatter["last_success"].get<int64_t>(), 0) << squatter.dump();
+  auto text = inst.tool("sync_status", {}).out;
+  auto at = text.find("channel squatter\n");
+  ASSERT_NE(at, std::string::npos) << text;
+  std::string block = text.substr(at, text.find("\nchannel ", at) - at);
+  EXPECT_EQ(block.find("never ran"), std::string::npos) << block;
+  EXPECT_NE(block.find("running (pid"), std::string::npos) << block;
 }
 
 TEST(Search, KilledSquatterLeavesAUsableIndex) {
