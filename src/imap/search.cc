@@ -23,8 +23,7 @@ bool has_flag(const MessageView& m, const std::string& flag) {
     uint32_t bit = store::system_flag_bit(flag);
     return bit != 0 && (m.system_flags & bit) != 0;
   }
-  return std::any_of(m.keywords.begin(), m.keywords.end(),
-                     [&](const std::string& k) { return iequals(k, flag); });
+  return store::has_keyword(m.keywords, flag);
 }
 
 std::vector<uint32_t> merged(const std::vector<uint32_t>& a, const std::vector<uint32_t>& b) {

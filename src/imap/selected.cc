@@ -216,10 +216,11 @@ Status SelectedMailbox::announce_flags(std::string* out) {
   auto slots = mbox_->user_flag_slots();
   if (!slots.ok()) return slots.status();
   std::string kw;
+  announced_keywords_.clear();
   for (const auto& k : *slots) {
     if (k.empty()) continue;
     kw += " " + k;
-    announced_keywords_.insert(k);
+    announced_keywords_.push_back(k);
   }
   *out += "* FLAGS (\\Answered \\Flagged \\Draft \\Deleted \\Seen" + kw + ")\r\n";
   *out += std::string("* OK [PERMANENTFLAGS (") +
@@ -231,7 +232,7 @@ Status SelectedMailbox::announce_flags(std::string* out) {
 Status SelectedMailbox::announce_new_keywords(const std::vector<std::string>& keywords,
                                               std::string* out) {
   for (const auto& k : keywords) {
-    if (!announced_keywords_.count(k)) return announce_flags(out);
+    if (!store::has_keyword(announced_keywords_, k)) return announce_flags(out);
   }
   return Status();
 }

@@ -132,7 +132,7 @@ class SelectedMailbox {
   std::vector<MessageView> msgs_;
   std::set<uint32_t> pending_expunge_;
   std::set<uint32_t> seen_uids_;              // non-owner seen state
-  std::set<std::string> announced_keywords_;  // in the last FLAGS response
+  std::vector<std::string> announced_keywords_;  // in the last FLAGS response
 };
 
 }  // namespace replimail::imap

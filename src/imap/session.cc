@@ -398,6 +398,13 @@ void Session::tls_started() {
   drop_staged();
 }
 
+void Session::enable_condstore(std::string_view what) {
+  if (condstore_) return;
+  condstore_ = true;
+  reply("* OK [HIGHESTMODSEQ " + std::to_string(selected_->highestmodseq()) +
+        "] CONDSTORE enabled by " + std::string(what));
+}
+
 void Session::cmd_enable(const Command& cmd) {
   std::string enabled;
   for (const Value& v : cmd.args) {

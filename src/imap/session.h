@@ -143,6 +143,10 @@ class Session : private CommandReader::Sink {
   void cmd_starttls(const Command& cmd);
   void cmd_id(const Command& cmd);
   void cmd_enable(const Command& cmd);
+  // A CONDSTORE-enabling command (RFC 7162 §3.1) other than ENABLE and
+  // SELECT (CONDSTORE): the first one tells the selected mailbox's
+  // HIGHESTMODSEQ, as "* OK [HIGHESTMODSEQ n] CONDSTORE enabled by <what>".
+  void enable_condstore(std::string_view what);
   void cmd_idle(const Command& cmd);
   void idle_line(std::string_view line);
 

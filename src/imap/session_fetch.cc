@@ -180,7 +180,7 @@ void Session::cmd_fetch(const Command& cmd) {
   }
   bool wants_modseq = req->changedsince.has_value();
   for (const auto& it : req->items) wants_modseq = wants_modseq || it.kind == K::kModseq;
-  if (wants_modseq) condstore_ = true;
+  if (wants_modseq) enable_condstore("MODSEQ fetch");
   std::vector<uint32_t> seqs = saved_or(req->set, cmd.uid, selected_->resolve(req->set, cmd.uid));
   if (req->changedsince) {
     std::erase_if(seqs, [&](uint32_t s) { return selected_->at(s).modseq <= *req->changedsince; });
@@ -247,9 +247,9 @@ void Session::cmd_search(const Command& cmd) {
   if (!req->charset.empty() && req->charset != "UTF-8" && req->charset != "US-ASCII") {
     return tagged(cmd, "NO", "[BADCHARSET (US-ASCII UTF-8)] Unsupported charset");
   }
-  if (req->uses_modseq) condstore_ = true;
   std::vector<uint32_t> matches;  // seq or UID per the command
   std::vector<uint32_t> matched_uids;
+  std::vector<uint64_t> modseqs;
   uint64_t max_modseq = 0;
   uint32_t exists = selected_->exists();
   uint32_t max_uid = exists ? selected_->at(exists).uid : 0;
@@ -282,6 +282,7 @@ void Session::cmd_search(const Command& cmd) {
     if (!search_matches(req->key, ctx)) continue;
     matches.push_back(cmd.uid ? m.uid : seq);
     matched_uids.push_back(m.uid);
+    modseqs.push_back(m.modseq);
     max_modseq = std::max(max_modseq, m.modseq);
   }
   if (!req->esearch) {
@@ -305,7 +306,17 @@ void Session::cmd_search(const Command& cmd) {
     if (has("ALL")) line += " ALL " + format_sequence(matches);
   }
   if (has("COUNT")) line += " COUNT " + std::to_string(matches.size());
-  if (req->uses_modseq && !matches.empty()) line += " MODSEQ " + std::to_string(max_modseq);
+  if (req->uses_modseq && !matches.empty()) {
+    // RFC 7162 §3.1.5 with RFC 4731: the highest MODSEQ of the messages the
+    // answer returns, which MIN and MAX alone narrow to one or two.
+    uint64_t modseq = max_modseq;
+    if (!has("ALL") && !has("COUNT")) {
+      modseq = 0;
+      if (has("MIN")) modseq = modseqs.front();
+      if (has("MAX")) modseq = std::max(modseq, modseqs.back());
+    }
+    if (modseq) line += " MODSEQ " + std::to_string(modseq);
+  }
   reply(line);
   tagged(cmd, "OK", "Completed");
 }

@@ -188,7 +188,6 @@ void Session::cmd_expunge(const Command& cmd) {
 void Session::cmd_store(const Command& cmd) {
   auto req = parse_store(cmd.args);
   if (!req.ok()) return tagged_error(cmd, req.status());
-  if (req->unchangedsince) condstore_ = true;
   if (selected_->readonly()) return tagged(cmd, "NO", "[READ-ONLY] Mailbox is read-only");
   auto e = instance_.lookup(selected_->name());
   if (!e.ok()) return tagged_error(cmd, e.status());
@@ -198,7 +197,7 @@ void Session::cmd_store(const Command& cmd) {
   for (const auto& f : req->flags) {
     if (f[0] == '\\') {
       bits |= store::system_flag_bit(f);
-    } else if (std::find(keywords.begin(), keywords.end(), f) == keywords.end()) {
+    } else if (!store::has_keyword(keywords, f)) {
       keywords.push_back(f);
     }
   }
@@ -207,6 +206,7 @@ void Session::cmd_store(const Command& cmd) {
       (((bits & ~(store::kFlagSeen | store::kFlagDeleted)) || !keywords.empty()) && !need('w'))) {
     return tagged_error(cmd, denied());
   }
+  if (req->unchangedsince) enable_condstore("UNCHANGEDSINCE");
   std::vector<uint32_t> seqs = saved_or(req->set, cmd.uid, selected_->resolve(req->set, cmd.uid));
   const bool owner_seen = selected_->owner_seen();
   std::vector<uint32_t> modified;
@@ -224,26 +224,22 @@ void Session::cmd_store(const Command& cmd) {
         continue;
       }
       uint32_t sys = rec->system_flags & ~store::kFlagExpunged;
-      std::vector<std::string> kw = rec->user_flags;
       uint32_t mask = owner_seen ? ~0u : ~store::kFlagSeen;
+      store::FlagChange change = store::FlagChange::kReplace;
       switch (req->op) {
         case StoreRequest::Op::kReplace:
           sys = (sys & ~mask) | (bits & mask);
-          kw = keywords;
           break;
         case StoreRequest::Op::kAdd:
           sys |= bits & mask;
-          for (const auto& k : keywords) {
-            if (std::find(kw.begin(), kw.end(), k) == kw.end()) kw.push_back(k);
-          }
+          change = store::FlagChange::kAdd;
           break;
         case StoreRequest::Op::kRemove:
           sys &= ~(bits & mask);
-          std::erase_if(kw, [&](const std::string& k) {
-            return std::find(keywords.begin(), keywords.end(), k) != keywords.end();
-          });
+          change = store::FlagChange::kRemove;
           break;
       }
+      std::vector<std::string> kw = store::change_keywords(rec->user_flags, keywords, change);
       if (!owner_seen) {
         bool was = selected_->at(seq).system_flags & store::kFlagSeen;
         bool want = req->op == StoreRequest::Op::kRemove ? (was && !(bits & store::kFlagSeen))
@@ -251,7 +247,8 @@ void Session::cmd_store(const Command& cmd) {
                                                          : (bits & store::kFlagSeen) != 0;
         if (want != was) (want ? seen_on : seen_off).push_back(uid);
       }
-      if (sys != (rec->system_flags & ~store::kFlagExpunged) || kw != rec->user_flags) {
+      if (sys != (rec->system_flags & ~store::kFlagExpunged) ||
+          !store::same_keywords(kw, rec->user_flags)) {
         Status st = (*txn)->set_flags(uid, sys, kw);
         if (!st.is_ok()) return tagged_error(cmd, st);
         changed_uids.push_back(uid);

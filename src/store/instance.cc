@@ -70,10 +70,6 @@ class CreateLock {
   int fd_;
 };
 
-bool same_flag(const std::string& a, const std::string& b) {
-  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
-
 }  // namespace
 
 Instance::Instance(Config cfg) : cfg_(std::move(cfg)) {}
@@ -484,23 +480,9 @@ Status Instance::store_flags(std::string_view name, const std::vector<uint32_t>&
     if (rec->expunged()) continue;
     uint32_t sys = add ? (rec->system_flags | system_flags) : (rec->system_flags & ~system_flags);
     sys &= ~kFlagExpunged;
-    std::vector<std::string> uf;
-    if (add) {
-      uf = rec->user_flags;
-      for (const auto& f : user_flags) {
-        bool have = false;
-        for (const auto& g : uf) have = have || same_flag(f, g);
-        if (!have) uf.push_back(f);
-      }
-    } else {
-      for (const auto& g : rec->user_flags) {
-        bool drop = false;
-        for (const auto& f : user_flags) drop = drop || same_flag(f, g);
-        if (!drop) uf.push_back(g);
-      }
-    }
-    bool same_user = uf.size() == rec->user_flags.size();
-    if (sys == (rec->system_flags & ~kFlagExpunged) && same_user) continue;
+    std::vector<std::string> uf = change_keywords(rec->user_flags, user_flags,
+                                                  add ? FlagChange::kAdd : FlagChange::kRemove);
+    if (sys == (rec->system_flags & ~kFlagExpunged) && same_keywords(uf, rec->user_flags)) continue;
     Status s = (*txn)->set_flags(uid, sys, uf);
     if (!s) return s;
   }

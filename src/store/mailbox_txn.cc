@@ -125,8 +125,7 @@ static Result<std::vector<std::string>> canonical_flags(SqliteDb& db,
       return Status(Code::kInvalidArgument, fmt::format("invalid user flag \"{}\"", f));
     size_t i = 0;
     for (; i < slots.size(); i++)
-      if (slots[i].size() == f.size() && strncasecmp(slots[i].data(), f.data(), f.size()) == 0)
-        break;
+      if (same_keyword(slots[i], f)) break;
     if (i == slots.size()) {
       auto st = db.prepare("INSERT INTO flag_slots(slot, name) VALUES(?, ?)");
       if (!st.ok()) return st.status();

@@ -32,4 +32,52 @@ uint32_t system_flag_bit(std::string_view name) {
   return 0;
 }
 
+bool same_keyword(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
+
+bool has_keyword(const std::vector<std::string>& keywords, std::string_view k) {
+  for (const auto& x : keywords) {
+    if (same_keyword(x, k)) return true;
+  }
+  return false;
+}
+
+bool same_keywords(const std::vector<std::string>& a, const std::vector<std::string>& b) {
+  for (const auto& x : a) {
+    if (!has_keyword(b, x)) return false;
+  }
+  for (const auto& x : b) {
+    if (!has_keyword(a, x)) return false;
+  }
+  return true;
+}
+
+std::vector<std::string> change_keywords(const std::vector<std::string>& have,
+                                         const std::vector<std::string>& keywords,
+                                         FlagChange op) {
+  std::vector<std::string> out;
+  auto put = [&](const std::string& k) {
+    if (!has_keyword(out, k)) out.push_back(k);
+  };
+  switch (op) {
+    case FlagChange::kReplace:
+      for (const auto& k : have) {
+        if (has_keyword(keywords, k)) put(k);
+      }
+      for (const auto& k : keywords) put(k);
+      break;
+    case FlagChange::kAdd:
+      for (const auto& k : have) put(k);
+      for (const auto& k : keywords) put(k);
+      break;
+    case FlagChange::kRemove:
+      for (const auto& k : have) {
+        if (!has_keyword(keywords, k)) put(k);
+      }
+      break;
+  }
+  return out;
+}
+
 }  // namespace replimail::store

@@ -74,4 +74,20 @@ std::vector<std::string> system_flag_names(uint32_t flags);
 // name is not a system flag.
 uint32_t system_flag_bit(std::string_view name);
 
+// Keywords (user flags) are one name whatever their case (RFC 3501 §2.3.2):
+// a mailbox keeps one flag slot per name, spelled as it was first seen, as
+// Cyrus does. Every path that compares or merges keywords (IMAP STORE and
+// SEARCH, the store's slots, replication) uses these.
+bool same_keyword(std::string_view a, std::string_view b);
+bool has_keyword(const std::vector<std::string>& keywords, std::string_view k);
+// True if `a` and `b` hold the same keywords, in any order and case.
+bool same_keywords(const std::vector<std::string>& a, const std::vector<std::string>& b);
+
+enum class FlagChange { kReplace, kAdd, kRemove };
+// The keywords of a message that has `have` after a STORE of `keywords`:
+// no name twice, and a name `have` already holds keeps its spelling there.
+std::vector<std::string> change_keywords(const std::vector<std::string>& have,
+                                         const std::vector<std::string>& keywords,
+                                         FlagChange op);
+
 }  // namespace replimail::store

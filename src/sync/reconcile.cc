@@ -79,7 +79,7 @@ bool same_annotations(const std::vector<AnnotationItem>& a, const std::vector<An
 bool same_record(const store::IndexRecord& a, const store::IndexRecord& b) {
   return a.modseq == b.modseq && a.last_updated == b.last_updated &&
          a.internaldate == b.internaldate && a.system_flags == b.system_flags &&
-         a.user_flags == b.user_flags && a.savedate == b.savedate &&
+         store::same_keywords(a.user_flags, b.user_flags) && a.savedate == b.savedate &&
          a.createdmodseq == b.createdmodseq;
 }
 

@@ -46,5 +46,83 @@ TEST_F(SessionTest, LargestNumberInSequenceSets) {
   EXPECT_THAT(run(*s, "f SEARCH 1:4294967295\r\n"), HasSubstr("* SEARCH 1\r\nf OK"));
 }
 
+// Keywords compare case-insensitively in STORE, APPEND and SEARCH; the
+// mailbox keeps the first spelling it saw (as Cyrus's flag slots do).
+TEST_F(SessionTest, KeywordsAreCaseInsensitive) {
+  auto s = login("alice");
+  run(*s, append_cmd("a", "INBOX", kMessage, "($Junk)"));
+  run(*s, append_cmd("b", "INBOX", kMessage, "($JUNK $junk)"));
+  run(*s, "c SELECT INBOX\r\n");
+  std::string out = run(*s, "d FETCH 1:2 (FLAGS MODSEQ)\r\n");
+  EXPECT_THAT(out, HasSubstr("* 1 FETCH (FLAGS (\\Recent $Junk) MODSEQ ("));
+  EXPECT_THAT(out, HasSubstr("* 2 FETCH (FLAGS (\\Recent $Junk) MODSEQ ("));
+  EXPECT_THAT(run(*s, "e SEARCH KEYWORD $jUnK\r\n"), HasSubstr("* SEARCH 1 2\r\n"));
+  // Adding a keyword the message has, in other case, changes nothing.
+  out = run(*s, "f STORE 1 +FLAGS.SILENT ($JUNK)\r\ng FETCH 1 (FLAGS MODSEQ)\r\n");
+  std::string before = first_line(run(*s, "g0 FETCH 1 (MODSEQ)\r\n"));
+  EXPECT_THAT(out, HasSubstr("* 1 FETCH (FLAGS (\\Recent $Junk) MODSEQ ("));
+  EXPECT_THAT(run(*s, "h STORE 1 +FLAGS ($jUNK)\r\n"), HasSubstr("h OK"));
+  EXPECT_EQ(first_line(run(*s, "h0 FETCH 1 (MODSEQ)\r\n")), before);
+  out = run(*s, "i STORE 1:2 -FLAGS ($junk)\r\n");
+  EXPECT_THAT(out, HasSubstr("* 1 FETCH (FLAGS (\\Recent) MODSEQ ("));
+  EXPECT_THAT(out, HasSubstr("* 2 FETCH (FLAGS (\\Recent) MODSEQ ("));
+  EXPECT_THAT(run(*s, "j SEARCH KEYWORD $Junk\r\n"), HasSubstr("* SEARCH\r\n"));
+  out = run(*s, "k STORE 1 FLAGS ($junk $JUNK \\Seen)\r\n");
+  EXPECT_THAT(out, HasSubstr("* 1 FETCH (FLAGS (\\Seen \\Recent $Junk) MODSEQ ("));
+}
+
+// The MODSEQ n of "* n FETCH (MODSEQ (m))", as text.
+std::string modseq_of(const std::string& fetch) {
+  size_t p = fetch.find("MODSEQ (");
+  if (p == std::string::npos) return "?";
+  p += 8;
+  return fetch.substr(p, fetch.find(')', p) - p);
+}
+
+// A first FETCH MODSEQ enables CONDSTORE and tells the HIGHESTMODSEQ of the
+// selected mailbox (RFC 7162 section 3.1); an ESEARCH MIN or MAX tells the
+// MODSEQ of the message it returns (section 3.1.5).
+TEST_F(SessionTest, CondstoreEnabledByFetchAndEsearchModseq) {
+  auto s = login("alice");
+  for (const char* t : {"a1", "a2", "a3"}) run(*s, append_cmd(t, "INBOX", kMessage));
+  run(*s, "b SELECT INBOX\r\n");
+  run(*s, "c STORE 2 +FLAGS.SILENT (\\Flagged)\r\n");
+  std::string out = run(*s, "d FETCH 1 (MODSEQ)\r\n");
+  std::string m1 = modseq_of(out);
+  std::string m2 = modseq_of(run(*s, "e FETCH 2 (MODSEQ)\r\n"));
+  std::string m3 = modseq_of(run(*s, "e FETCH 3 (MODSEQ)\r\n"));
+  EXPECT_THAT(out, HasSubstr("* OK [HIGHESTMODSEQ " + m2 + "]"));
+  EXPECT_LT(out.find("* OK [HIGHESTMODSEQ"), out.find("* 1 FETCH"));
+  EXPECT_THAT(run(*s, "f FETCH 1 (MODSEQ)\r\n"), Not(HasSubstr("HIGHESTMODSEQ")));
+  ASSERT_LT(std::stoull(m1), std::stoull(m2));
+  ASSERT_LT(std::stoull(m3), std::stoull(m2));
+  EXPECT_THAT(run(*s, "g SEARCH RETURN (MIN) MODSEQ 1\r\n"),
+              HasSubstr("* ESEARCH (TAG \"g\") MIN 1 MODSEQ " + m1 + "\r\n"));
+  EXPECT_THAT(run(*s, "h SEARCH RETURN (MAX) MODSEQ 1\r\n"),
+              HasSubstr("* ESEARCH (TAG \"h\") MAX 3 MODSEQ " + m3 + "\r\n"));
+  EXPECT_THAT(run(*s, "i UID SEARCH RETURN (MIN MAX) MODSEQ 1\r\n"),
+              HasSubstr("* ESEARCH (TAG \"i\") UID MIN 1 MAX 3 MODSEQ " + m3 + "\r\n"));
+  EXPECT_THAT(run(*s, "j SEARCH RETURN (COUNT) MODSEQ 1\r\n"),
+              HasSubstr("* ESEARCH (TAG \"j\") COUNT 3 MODSEQ " + m2 + "\r\n"));
+  EXPECT_THAT(run(*s, "k SEARCH RETURN (MIN ALL) MODSEQ 1\r\n"),
+              HasSubstr("MODSEQ " + m2 + "\r\n"));
+  // CHANGEDSINCE and UNCHANGEDSINCE enable it too; SEARCH MODSEQ answers
+  // the highest MODSEQ itself and enables nothing (as Cyrus 3.6).
+  auto t = login("alice");
+  run(*t, "a EXAMINE INBOX\r\n");
+  out = run(*t, "b FETCH 1:* (FLAGS) (CHANGEDSINCE 1)\r\n");
+  EXPECT_THAT(out, HasSubstr("* OK [HIGHESTMODSEQ " + m2 + "] CONDSTORE enabled by MODSEQ fetch\r\n"
+                             "* 1 FETCH (FLAGS () MODSEQ (" + m1 + "))\r\n"));
+  auto u = login("alice");
+  run(*u, "a EXAMINE INBOX\r\n");
+  EXPECT_EQ(run(*u, "b SEARCH MODSEQ 1\r\n"),
+            "* SEARCH 1 2 3 (MODSEQ " + m2 + ")\r\nb OK Completed\r\n");
+  EXPECT_THAT(run(*u, "c FETCH 1 (MODSEQ)\r\n"), HasSubstr("* OK [HIGHESTMODSEQ " + m2 + "]"));
+  auto v = login("alice");
+  run(*v, "a SELECT INBOX\r\n");
+  out = run(*v, "b STORE 1 (UNCHANGEDSINCE " + m2 + ") +FLAGS.SILENT (\\Seen)\r\n");
+  EXPECT_THAT(out, HasSubstr("* OK [HIGHESTMODSEQ " + m2 + "] CONDSTORE enabled by UNCHANGEDSINCE\r\n"));
+}
+
 }  // namespace
 }  // namespace replimail::imap
