@@ -267,6 +267,8 @@ std::string Session::capabilities() const {
   // RFC 5256, RFC 5957, RFC 5267 (session_sort.cc).
   caps += " SORT SORT=DISPLAY SORT=MODSEQ SORT=UID THREAD=ORDEREDSUBJECT THREAD=REFERENCES "
           "THREAD=REFS ESORT";
+  // RFC 8440 and RFC 8438 (session_mailbox.cc).
+  caps += " LIST-MYRIGHTS STATUS=SIZE";
   return caps;
 }
 

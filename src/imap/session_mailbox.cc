@@ -1,6 +1,7 @@
 // Mailbox-level commands: CREATE, DELETE, RENAME, (UN)SUBSCRIBE, LIST, LSUB,
 // STATUS, NAMESPACE.
 #include <algorithm>
+#include <cctype>
 #include <map>
 #include <set>
 
@@ -16,6 +17,18 @@ namespace {
 
 constexpr std::string_view kImplicitOwnerRights = "lkxan";
 constexpr std::string_view kSpecialUseEntry = "/specialuse";
+
+// RFC 5258's options (and RFC 6154's SPECIAL-USE, RFC 5819's STATUS, RFC
+// 8440's MYRIGHTS); any other is BAD, as in Cyrus 3.6.
+const std::set<std::string> kListSelectionOptions = {"SUBSCRIBED", "REMOTE", "RECURSIVEMATCH",
+                                                     "SPECIAL-USE"};
+const std::set<std::string> kListReturnOptions = {"SUBSCRIBED", "CHILDREN", "SPECIAL-USE",
+                                                  "STATUS", "MYRIGHTS"};
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
 
 Status denied() { return Status(Code::kPermissionDenied, "permission denied"); }
 Status nonexistent() { return Status(Code::kMailboxNonexistent, "mailbox does not exist"); }
@@ -215,7 +228,18 @@ void Session::cmd_list(const Command& cmd, bool lsub) {
   std::set<std::string> select_opts, return_opts;
   std::vector<Value> status_req;
   if (!lsub && i < a.size() && a[i].is_list()) {
-    for (const Value& v : a[i].items) select_opts.insert(to_upper(v.text));
+    for (const Value& v : a[i].items) {
+      std::string o = to_upper(v.text);
+      if (!kListSelectionOptions.count(o)) {
+        return tagged(cmd, "BAD", "Invalid List selection option \"" + lower(v.text) + "\"");
+      }
+      select_opts.insert(o);
+    }
+    // RFC 5258 §3.1: RECURSIVEMATCH needs an option it can recurse on.
+    if (select_opts.count("RECURSIVEMATCH") &&
+        !(select_opts.count("SUBSCRIBED") || select_opts.count("SPECIAL-USE"))) {
+      return tagged(cmd, "BAD", "Invalid combination of selection options");
+    }
     ++i;
   }
   if (i + 2 > a.size() || !a[i].is_astring()) return tagged(cmd, "BAD", "Invalid LIST arguments");
@@ -231,6 +255,9 @@ void Session::cmd_list(const Command& cmd, bool lsub) {
     const auto& items = a[i + 1].items;
     for (size_t j = 0; j < items.size(); ++j) {
       std::string o = to_upper(items[j].text);
+      if (!kListReturnOptions.count(o)) {
+        return tagged(cmd, "BAD", "Invalid List return option \"" + lower(items[j].text) + "\"");
+      }
       return_opts.insert(o);
       if (o == "STATUS" && j + 1 < items.size() && items[j + 1].is_list()) {
         status_req = items[++j].items;
@@ -275,6 +302,30 @@ void Session::cmd_list(const Command& cmd, bool lsub) {
       if (ext && !items.count(*ext)) items[*ext].internal = s;
     }
   }
+  bool wildcard_only_star = true;
+  for (const auto& pat : patterns) {
+    if (pat.find('%') != std::string::npos) wildcard_only_star = false;
+  }
+  // Names above a subscribed mailbox. With a '%' pattern LSUB lists those
+  // not subscribed themselves as \Noselect (RFC 3501 §6.3.9), and LIST
+  // (SUBSCRIBED RECURSIVEMATCH) with CHILDINFO (RFC 5258 §3.5), as Cyrus
+  // 3.6 does; with '*' alone the subscribed children answer for themselves.
+  std::set<std::string> sub_parents;
+  const bool recursive = select_opts.count("RECURSIVEMATCH") && select_opts.count("SUBSCRIBED");
+  if ((lsub || recursive) && !wildcard_only_star) {
+    for (const auto& s : subscribed) {
+      auto ext = ns_.to_external(s);
+      if (!ext) continue;
+      for (size_t p = ext->find(sep); p != std::string::npos; p = ext->find(sep, p + 1)) {
+        std::string anc = ext->substr(0, p);
+        sub_parents.insert(anc);
+        if (!items.count(anc)) {
+          auto internal = ns_.to_internal(anc);
+          if (internal.ok()) items[anc].internal = *internal;
+        }
+      }
+    }
+  }
   // Ancestors: \HasChildren, and \Noselect placeholders for '%' patterns.
   std::map<std::string, Item> parents;
   for (const auto& [ext, it] : items) {
@@ -293,7 +344,8 @@ void Session::cmd_list(const Command& cmd, bool lsub) {
     for (const auto& pat : patterns) matched = matched || list_match(reference + pat, ext, sep);
     if (!matched) continue;
     bool is_sub = subscribed.count(it.internal) > 0;
-    if (only_subscribed && !is_sub) continue;
+    bool sub_parent = sub_parents.count(ext) > 0;
+    if (only_subscribed && !is_sub && !sub_parent) continue;
     std::string specialuse;
     if (it.exists &&
         (return_opts.count("SPECIAL-USE") || select_opts.count("SPECIAL-USE") || !lsub)) {
@@ -307,19 +359,25 @@ void Session::cmd_list(const Command& cmd, bool lsub) {
       if (!attrs.empty()) attrs += ' ';
       attrs += s;
     };
+    if (lsub && !is_sub) {
+      reply("* LSUB (\\Noselect \\HasChildren) \"" + std::string(1, sep) + "\" " + imap_astring(ext));
+      continue;
+    }
     if (!it.exists) add(lsub ? "\\Noselect" : "\\NonExistent");
     if (!lsub) add(it.has_children ? "\\HasChildren" : "\\HasNoChildren");
     if (want_subscribed && is_sub && !lsub) add("\\Subscribed");
     if (!specialuse.empty()) add(specialuse);
-    reply("* " + verb + " (" + attrs + ") \"" + std::string(1, sep) + "\" " + imap_astring(ext));
+    std::string childinfo = recursive && sub_parent ? " (CHILDINFO (\"SUBSCRIBED\"))" : "";
+    reply("* " + verb + " (" + attrs + ") \"" + std::string(1, sep) + "\" " + imap_astring(ext) +
+          childinfo);
     if (!status_req.empty() && it.exists) {
       auto s = status_items(it.internal, status_req);
       if (s.ok()) reply("* STATUS " + imap_astring(ext) + " (" + *s + ")");
     }
-  }
-  bool wildcard_only_star = true;
-  for (const auto& pat : patterns) {
-    if (pat.find('%') != std::string::npos) wildcard_only_star = false;
+    if (return_opts.count("MYRIGHTS") && it.exists) {
+      auto e = instance_.lookup(it.internal);
+      if (e.ok()) reply("* MYRIGHTS " + imap_astring(ext) + " " + imap_astring(rights_of(*e)));
+    }
   }
   if (!wildcard_only_star) {
     for (const auto& [ext, it] : parents) {

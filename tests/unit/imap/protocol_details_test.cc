@@ -124,5 +124,78 @@ TEST_F(SessionTest, CondstoreEnabledByFetchAndEsearchModseq) {
   EXPECT_THAT(out, HasSubstr("* OK [HIGHESTMODSEQ " + m2 + "] CONDSTORE enabled by UNCHANGEDSINCE\r\n"));
 }
 
+// LSUB with '%' lists the unsubscribed parents of subscribed mailboxes as
+// \Noselect (RFC 3501 section 6.3.9), as Cyrus 3.6 does.
+TEST_F(SessionTest, LsubListsParentsOfSubscribedChildren) {
+  auto s = login("alice");
+  run(*s, "a CREATE foo\r\nb CREATE foo/bar\r\nc CREATE foo/bar/baz\r\n");
+  EXPECT_THAT(run(*s, "d SUBSCRIBE foo/bar/baz\r\n"), HasSubstr("d OK"));
+  EXPECT_EQ(run(*s, "e LSUB \"\" foo/%\r\n"),
+            "* LSUB (\\Noselect \\HasChildren) \"/\" foo/bar\r\ne OK Completed\r\n");
+  EXPECT_EQ(run(*s, "f LSUB \"\" %\r\n"),
+            "* LSUB (\\Noselect \\HasChildren) \"/\" foo\r\nf OK Completed\r\n");
+  EXPECT_EQ(run(*s, "g LSUB \"\" *\r\n"), "* LSUB () \"/\" foo/bar/baz\r\ng OK Completed\r\n");
+  run(*s, "h SUBSCRIBE foo\r\n");
+  std::string out = run(*s, "i LSUB \"\" %\r\n");
+  EXPECT_THAT(out, HasSubstr("\"/\" foo\r\n"));
+  EXPECT_THAT(out, Not(HasSubstr("Noselect")));
+}
+
+// LIST-EXTENDED (RFC 5258): options we do not know are BAD, RECURSIVEMATCH
+// needs another selection option, and with SUBSCRIBED it returns the
+// parents of subscribed mailboxes with CHILDINFO ("SUBSCRIBED").
+TEST_F(SessionTest, ListExtendedOptions) {
+  auto s = login("alice");
+  run(*s, "a CREATE foo\r\nb CREATE foo/bar\r\nc CREATE foo/bar/baz\r\n");
+  run(*s, "d SUBSCRIBE foo/bar/baz\r\n");
+  EXPECT_THAT(run(*s, "e LIST (FOO) \"\" %\r\n"), HasSubstr("e BAD"));
+  EXPECT_THAT(run(*s, "f LIST \"\" % RETURN (FOO)\r\n"), HasSubstr("f BAD"));
+  EXPECT_THAT(run(*s, "g LIST (RECURSIVEMATCH) \"\" %\r\n"), HasSubstr("g BAD"));
+  EXPECT_THAT(run(*s, "h LIST () \"\" foo RETURN ()\r\n"),
+              HasSubstr("* LIST (\\HasChildren) \"/\" foo\r\nh OK"));
+  EXPECT_EQ(run(*s, "i LIST (SUBSCRIBED RECURSIVEMATCH) \"\" %\r\n"),
+            "* LIST (\\HasChildren) \"/\" foo (CHILDINFO (\"SUBSCRIBED\"))\r\ni OK Completed\r\n");
+  EXPECT_EQ(run(*s, "j LIST (SUBSCRIBED RECURSIVEMATCH) \"\" foo/%\r\n"),
+            "* LIST (\\HasChildren) \"/\" foo/bar (CHILDINFO (\"SUBSCRIBED\"))\r\n"
+            "j OK Completed\r\n");
+  EXPECT_EQ(run(*s, "k LIST (SUBSCRIBED) \"\" %\r\n"), "k OK Completed\r\n");
+  run(*s, "l SUBSCRIBE foo\r\n");
+  EXPECT_EQ(run(*s, "m LIST (SUBSCRIBED RECURSIVEMATCH) \"\" %\r\n"),
+            "* LIST (\\HasChildren \\Subscribed) \"/\" foo (CHILDINFO (\"SUBSCRIBED\"))\r\n"
+            "m OK Completed\r\n");
+  EXPECT_THAT(run(*s, "n LIST (SUBSCRIBED) \"\" * RETURN (CHILDREN SPECIAL-USE)\r\n"),
+              HasSubstr("n OK"));
+  // With '*' alone the subscribed children are listed themselves: no CHILDINFO.
+  EXPECT_EQ(run(*s, "o LIST (SUBSCRIBED RECURSIVEMATCH) \"\" *\r\n"),
+            "* LIST (\\HasChildren \\Subscribed) \"/\" foo\r\n"
+            "* LIST (\\HasNoChildren \\Subscribed) \"/\" foo/bar/baz\r\no OK Completed\r\n");
+  EXPECT_EQ(run(*s, "p LIST (VENDOR.X-FOO) \"\" %\r\n"),
+            "p BAD Invalid List selection option \"vendor.x-foo\"\r\n");
+  EXPECT_EQ(run(*s, "q LIST \"\" % RETURN (Foo)\r\n"), "q BAD Invalid List return option \"foo\"\r\n");
+}
+
+// LIST-MYRIGHTS (RFC 8440) and STATUS=SIZE (RFC 8438) are advertised and
+// answered as Cyrus 3.6 answers them: STATUS before MYRIGHTS, SIZE the sum
+// of the sizes of the messages not expunged.
+TEST_F(SessionTest, ListMyrightsAndStatusSize) {
+  auto s = login("alice");
+  std::string caps = run(*s, "a CAPABILITY\r\n");
+  EXPECT_THAT(caps, HasSubstr(" LIST-MYRIGHTS"));
+  EXPECT_THAT(caps, HasSubstr(" STATUS=SIZE"));
+  run(*s, "b CREATE sz\r\n");
+  run(*s, append_cmd("c1", "sz", kMessage));
+  run(*s, append_cmd("c2", "sz", kMessage));
+  const std::string one = std::to_string(sizeof(kMessage) - 1);
+  const std::string two = std::to_string(2 * (sizeof(kMessage) - 1));
+  EXPECT_EQ(run(*s, "d STATUS sz (MESSAGES SIZE)\r\n"),
+            "* STATUS sz (MESSAGES 2 SIZE " + two + ")\r\nd OK Completed\r\n");
+  EXPECT_EQ(run(*s, "e LIST \"\" sz RETURN (MYRIGHTS STATUS (SIZE))\r\n"),
+            "* LIST (\\HasNoChildren) \"/\" sz\r\n* STATUS sz (SIZE " + two +
+                ")\r\n* MYRIGHTS sz lrswipkxtecdan\r\ne OK Completed\r\n");
+  EXPECT_EQ(run(*s, "f LIST \"\" nosuch RETURN (MYRIGHTS)\r\n"), "f OK Completed\r\n");
+  run(*s, "g SELECT sz\r\nh STORE 1 +FLAGS.SILENT (\\Deleted)\r\ni EXPUNGE\r\nj CLOSE\r\n");
+  EXPECT_EQ(run(*s, "k STATUS sz (SIZE)\r\n"), "* STATUS sz (SIZE " + one + ")\r\nk OK Completed\r\n");
+}
+
 }  // namespace
 }  // namespace replimail::imap
