@@ -79,18 +79,19 @@ void IndexAnswers::add(const SearchKey& key, search::IndexReader& reader,
     a.maybe = minus(merged(h->maybe, b->maybe), a.sure);
     answers_[&key] = std::move(a);
   } else if (key.op == Op::kHeader && !key.text.empty()) {
-    if (auto field = search::header_field(key.field)) {
-      auto a = match(*field);
-      if (a.ok()) answers_[&key] = std::move(a).value();
-    } else {
-      // Any field's value is in the header text, but a term found there may
-      // belong to another field: candidates only.
-      auto a = match(Field::kHeaders);
-      if (!a.ok()) return;
+    // A term found in the header text may belong to another field, and the
+    // index holds address fields as written, comments included, while
+    // SEARCH reads them as Cyrus's address text (mime::Message::
+    // search_addresses), all of whose terms are in the field: for those the
+    // index rules messages out but proves none.
+    auto field = search::header_field(key.field);
+    auto a = match(field.value_or(Field::kHeaders));
+    if (!a.ok()) return;
+    if (!field || search::is_address_field(*field)) {
       a->maybe = merged(a->sure, a->maybe);
       a->sure.clear();
-      answers_[&key] = std::move(a).value();
     }
+    answers_[&key] = std::move(a).value();
   }
 }
 

@@ -153,8 +153,17 @@ class Message {
   // nested messages are included, as Cyrus's BODY search does.
   std::string body_text() const;
 
+  // From, To, Cc or Bcc as Cyrus 3.6's SEARCH reads it (its cache's
+  // search addresses): each address of the envelope as `name <mailbox@domain>`
+  // or `<mailbox@domain>` (name RFC 2047-decoded, quoted unless all atext
+  // and blanks; route, mailbox and domain lower-cased), a group as
+  // `name:` ... `;`, joined by commas. Comments and folds are gone. nullopt
+  // for other fields, "" when the message has no address there.
+  std::optional<std::string> search_addresses(std::string_view name) const;
   // SEARCH HEADER name needle: any value of `name` contains `needle`
-  // (an empty needle matches when the field exists).
+  // (an empty needle matches when the field exists). From, To, Cc and Bcc
+  // (whether from FROM or HEADER FROM) match their search_addresses(),
+  // and only when there is an address.
   bool header_matches(std::string_view name, std::string_view needle) const;
   // SEARCH BODY needle.
   bool body_matches(std::string_view needle) const;

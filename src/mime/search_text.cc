@@ -229,7 +229,83 @@ std::string Message::body_text() const {
   return out;
 }
 
+namespace {
+
+std::string lower_ascii(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// Cyrus writes a name bare only when every byte is an ASCII letter, digit,
+// blank or atext special (RFC 5322 3.2.3); anything else, any non-ASCII
+// byte included, is quoted.
+bool name_needs_quotes(std::string_view name) {
+  static constexpr std::string_view kAtextSpecials = "!#$%&'*+-/=?^_`{|}~";
+  for (char ch : name) {
+    unsigned char c = static_cast<unsigned char>(ch);
+    if (c >= 0x80) return true;
+    if (std::isalnum(c) || std::isspace(c) || kAtextSpecials.find(ch) != std::string_view::npos) {
+      continue;
+    }
+    return true;
+  }
+  return false;
+}
+
+std::string search_address_text(const std::vector<Address>& list) {
+  std::string out;
+  bool after_address = false;
+  for (const Address& a : list) {
+    if (!a.domain) {
+      if (a.mailbox) {  // group start
+        if (after_address) out += ',';
+        out += decode_header_value(*a.mailbox) + ":";
+        after_address = false;
+      } else {  // group end
+        out += ';';
+        after_address = true;
+      }
+      continue;
+    }
+    if (after_address) out += ',';
+    if (a.name) {
+      std::string name = decode_header_value(*a.name);
+      if (name_needs_quotes(name)) {
+        out += '"';
+        for (char c : name) {
+          if (c == '\\' || c == '"') out += '\\';
+          out += c;
+        }
+        out += '"';
+      } else {
+        out += name;
+      }
+      out += ' ';
+    }
+    out += '<';
+    if (a.route) out += lower_ascii(*a.route) + ":";
+    out += lower_ascii(a.mailbox.value_or("")) + "@" + lower_ascii(*a.domain) + ">";
+    after_address = true;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::optional<std::string> Message::search_addresses(std::string_view name) const {
+  const Envelope& e = root().envelope;
+  if (iequals(name, "from")) return search_address_text(e.from);
+  if (iequals(name, "to")) return search_address_text(e.to);
+  if (iequals(name, "cc")) return search_address_text(e.cc);
+  if (iequals(name, "bcc")) return search_address_text(e.bcc);
+  return std::nullopt;
+}
+
 bool Message::header_matches(std::string_view name, std::string_view needle) const {
+  if (auto addresses = search_addresses(name)) {
+    return !addresses->empty() && contains_folded(*addresses, needle);
+  }
   for (const std::string& v : header_values(name)) {
     if (contains_folded(v, needle)) return true;
   }

@@ -82,6 +82,10 @@ std::optional<Field> header_field(std::string_view name) {
   return std::nullopt;
 }
 
+bool is_address_field(Field field) {
+  return field == Field::kFrom || field == Field::kTo || field == Field::kCc || field == Field::kBcc;
+}
+
 std::vector<std::string> attachment_names(const mime::Message& message) {
   std::vector<std::string> out;
   collect_names(message.root(), out);

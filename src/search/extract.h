@@ -41,6 +41,8 @@ std::string_view field_prefix(Field field);
 // The field holding header `name` (case-insensitive: "from", "Message-ID"),
 // nullopt for a header that has no field of its own.
 std::optional<Field> header_field(std::string_view name);
+// From, To, Cc, Bcc.
+bool is_address_field(Field field);
 
 struct Extracted {
   // Folded texts per field; a field may have several values (two To:).

@@ -197,5 +197,41 @@ TEST_F(SessionTest, ListMyrightsAndStatusSize) {
   EXPECT_EQ(run(*s, "k STATUS sz (SIZE)\r\n"), "* STATUS sz (SIZE " + one + ")\r\nk OK Completed\r\n");
 }
 
+// SEARCH FROM/TO/CC/BCC compare addresses after RFC 5322 comments and
+// folding whitespace are taken out of them.
+TEST_F(SessionTest, SearchAddressIgnoresCommentsAndFolding) {
+  auto s = login("alice");
+  const std::string msg =
+      "From: <user-from (comment)@ (comment) domain.org>\r\n"
+      "To: Bob (the builder) <bob\r\n @example.com>\r\n"
+      "Cc: \"Carol Q. Public\" <carol@example.net>, undisclosed:;, (only comment) dave@(x)example.org\r\n"
+      "Subject: addresses\r\n"
+      "\r\n"
+      "body\r\n";
+  run(*s, append_cmd("a", "INBOX", msg));
+  run(*s, append_cmd("b", "INBOX", kMessage));
+  run(*s, "c SELECT INBOX\r\n");
+  EXPECT_THAT(run(*s, "d SEARCH FROM user-from@domain.org\r\n"), HasSubstr("* SEARCH 1\r\n"));
+  EXPECT_THAT(run(*s, "e SEARCH FROM USER-FROM@DOMAIN\r\n"), HasSubstr("* SEARCH 1\r\n"));
+  EXPECT_THAT(run(*s, "f SEARCH TO bob@example.com\r\n"), HasSubstr("* SEARCH 1 2\r\n"));
+  EXPECT_THAT(run(*s, "g SEARCH FROM comment\r\n"), HasSubstr("* SEARCH\r\n"));
+  EXPECT_THAT(run(*s, "g2 SEARCH TO \"Bob <bob@\"\r\n"), HasSubstr("* SEARCH 1\r\n"));
+  EXPECT_THAT(run(*s, "h SEARCH FROM alice@example.com\r\n"), HasSubstr("* SEARCH 2\r\n"));
+  EXPECT_THAT(run(*s, "i SEARCH FROM nobody@domain.org\r\n"), HasSubstr("* SEARCH\r\n"));
+  // The text matched is Cyrus's: each address as `name <mailbox@domain>` or
+  // `<mailbox@domain>`, a name quoted when it is not all atext, groups as
+  // `name:` ... `;`, joined by commas; comments are not part of it.
+  EXPECT_THAT(run(*s, "j SEARCH TO builder\r\n"), HasSubstr("* SEARCH\r\n"));
+  EXPECT_THAT(run(*s, "k SEARCH TO Bob\r\n"), HasSubstr("* SEARCH 1 2\r\n"));
+  EXPECT_THAT(run(*s, "l SEARCH TO \"<\"\r\n"), HasSubstr("* SEARCH 1 2\r\n"));
+  EXPECT_THAT(run(*s, "m SEARCH TO \" \"\r\n"), HasSubstr("* SEARCH 1\r\n"));
+  EXPECT_THAT(run(*s, "n SEARCH FROM \"<user-from@domain.org>\"\r\n"), HasSubstr("* SEARCH 1\r\n"));
+  EXPECT_THAT(run(*s, "o SEARCH CC \"\\\"Carol\"\r\n"), HasSubstr("* SEARCH 1\r\n"));
+  EXPECT_THAT(run(*s, "p SEARCH CC \"Carol Q. Public <carol\"\r\n"), HasSubstr("* SEARCH\r\n"));
+  EXPECT_THAT(run(*s, "q SEARCH CC \"public\\\" <carol@example.net>,undisclosed:;,<dave@\"\r\n"),
+              HasSubstr("* SEARCH 1\r\n"));
+  EXPECT_THAT(run(*s, "r SEARCH CC \"only comment\"\r\n"), HasSubstr("* SEARCH\r\n"));
+}
+
 }  // namespace
 }  // namespace replimail::imap

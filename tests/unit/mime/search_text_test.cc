@@ -41,6 +41,31 @@ TEST(MimeSearch, HeaderMatching) {
   EXPECT_FALSE(m.header_matches("Subject", "berlin"));
 }
 
+// The address text SEARCH FROM/TO/CC/BCC read, as Cyrus 3.6's cache
+// writes it (message_write_searchaddr).
+TEST(MimeSearch, SearchAddressesAsCyrusWritesThem) {
+  Message m = Message::from_bytes(
+      "From: <User-From (comment)@ (comment) Domain.ORG>\r\n"
+      "To: Bob (the builder) <bob\r\n @example.com>\r\n"
+      "Cc: \"Carol Q. Public\" <carol@example.net>, undisclosed:;, (only comment) "
+      "dave@(x)example.org\r\n"
+      "Bcc: =?UTF-8?Q?J=C3=BCrgen?= <jurgen@example.de>, =?UTF-8?Q?Gr=C3=BCppe?=: a@b.c;\r\n"
+      "Reply-To: x@y.z\r\n"
+      "\r\nbody\r\n");
+  EXPECT_EQ(m.search_addresses("From"), "<user-from@domain.org>");
+  EXPECT_EQ(m.search_addresses("to"), "Bob <bob@example.com>");
+  EXPECT_EQ(m.search_addresses("CC"),
+            "\"Carol Q. Public\" <carol@example.net>,undisclosed:;,<dave@example.org>");
+  EXPECT_EQ(m.search_addresses("bcc"), "\"J\u00fcrgen\" <jurgen@example.de>,Gr\u00fcppe:<a@b.c>;");
+  EXPECT_EQ(m.search_addresses("Reply-To"), std::nullopt);
+  EXPECT_TRUE(m.header_matches("FROM", "user-from@domain.org"));
+  EXPECT_FALSE(m.header_matches("From", "comment"));
+  EXPECT_TRUE(m.header_matches("Reply-To", "x@y"));
+  Message none = Message::from_bytes("Subject: s\r\n\r\nbody\r\n");
+  EXPECT_EQ(none.search_addresses("From"), "");
+  EXPECT_FALSE(none.header_matches("From", ""));
+}
+
 TEST(MimeSearch, BodyTextDecodesTransferEncodingCharsetAndHtml) {
   Message m = Message::from_bytes(std::string(kMsg));
   std::string text = m.body_text();
