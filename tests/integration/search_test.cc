@@ -175,11 +175,11 @@ TEST(Search, RollingSquatterShowsItsChannelInSyncStatus) {
         for (const auto& c : j["channels"])
           if (c["channel"] == "squatter") squatter = c;
         return squatter.is_object() && squatter["state"] == "idle" &&
-               squatter["lines_applied"].get<uint64_t>() > 0 && squatter["client_alive"] == true;
+               squatter.value("lines_applied", uint64_t{0}) > 0 && squatter["client_alive"] == true;
       },
       std::chrono::milliseconds(10000)))
       << squatter.dump();
-  EXPECT_GT(squatter["last_success"].get<int64_t>(), 0) << squatter.dump();
+  EXPECT_GT(squatter.value("last_success", int64_t{0}), 0) << squatter.dump();
   auto text = inst.tool("sync_status", {}).out;
   auto at = text.find("channel squatter\n");
   ASSERT_NE(at, std::string::npos) << text;
