@@ -223,9 +223,15 @@ Status SelectedMailbox::announce_flags(std::string* out) {
     announced_keywords_.push_back(k);
   }
   *out += "* FLAGS (\\Answered \\Flagged \\Draft \\Deleted \\Seen" + kw + ")\r\n";
-  *out += std::string("* OK [PERMANENTFLAGS (") +
-          (readonly_ ? "" : "\\Answered \\Flagged \\Draft \\Deleted \\Seen" + kw + " \\*") +
-          ")] Ok\r\n";
+  std::string permanent;
+  if (!readonly_) {
+    auto may = [&](char right) { return rights_.find(right) != std::string::npos; };
+    if (may('w')) permanent += " \\Answered \\Flagged \\Draft";
+    if (may('t')) permanent += " \\Deleted";
+    if (may('s')) permanent += " \\Seen";
+    if (may('w')) permanent += kw + " \\*";
+  }
+  *out += "* OK [PERMANENTFLAGS (" + (permanent.empty() ? "" : permanent.substr(1)) + ")] Ok\r\n";
   return Status();
 }
 

@@ -55,6 +55,11 @@ class SelectedMailbox {
                                                        const std::string& name,
                                                        const std::string& userid, bool readonly);
 
+  // The user's rights on the mailbox (ACL letters): PERMANENTFLAGS names
+  // only the flags they let the user change, as Cyrus 3.6 does (\Seen needs
+  // 's', \Deleted 't', the others, keywords and \* 'w'). All by default.
+  void set_rights(std::string rights) { rights_ = std::move(rights); }
+
   const std::string& name() const { return name_; }
   store::Mailbox& mailbox() { return *mbox_; }
   bool readonly() const { return readonly_; }
@@ -125,6 +130,7 @@ class SelectedMailbox {
   std::string userid_;
   std::unique_ptr<store::Mailbox> mbox_;
   bool readonly_ = false;
+  std::string rights_ = "stw";
   bool owner_seen_ = true;
   uint32_t uidvalidity_ = 0;
   uint32_t uidnext_ = 1;

@@ -69,6 +69,7 @@ void Session::cmd_select(const Command& cmd) {
   auto sel = SelectedMailbox::open(instance_, *name, userid_, examine);
   if (!sel.ok()) return tagged_error(cmd, sel.status());
   selected_ = std::move(sel).value();
+  selected_->set_rights(rights_of(*e));
   state_ = State::kSelected;
   // As Cyrus: to a user who can expunge, a quota root nearly full is said
   // first, at most every 10 minutes.

@@ -78,5 +78,24 @@ TEST_F(SessionTest, ExtraArgumentsToArgumentlessCommandsAreBad) {
   EXPECT_THAT(run(*s, "h NOOP\r\n"), HasSubstr("h OK"));
 }
 
+// PERMANENTFLAGS names only the flags the user's rights let it change:
+// \Seen with 's', \Deleted with 't', the others, keywords and \* with 'w'
+// (sessions/acl.txt).
+TEST_F(SessionTest, PermanentFlagsFollowTheRights) {
+  auto alice = login("alice");
+  EXPECT_THAT(run(*alice, "a CREATE Shared\r\n"), HasSubstr("a OK"));
+  EXPECT_THAT(run(*alice, "b SETACL Shared bob lrw\r\n"), HasSubstr("b OK"));
+  auto bob = login("bob");
+  std::string out = run(*bob, "c SELECT \"Other Users/alice/Shared\"\r\n");
+  EXPECT_THAT(out, HasSubstr("* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Draft \\*)]"));
+  EXPECT_THAT(out, HasSubstr("c OK [READ-WRITE]"));
+  EXPECT_THAT(run(*alice, "d SETACL Shared bob lrst\r\n"), HasSubstr("d OK"));
+  out = run(*bob, "e SELECT \"Other Users/alice/Shared\"\r\n");
+  EXPECT_THAT(out, HasSubstr("* OK [PERMANENTFLAGS (\\Deleted \\Seen)]"));
+  out = run(*alice, "f SELECT Shared\r\n");
+  EXPECT_THAT(out,
+              HasSubstr("[PERMANENTFLAGS (\\Answered \\Flagged \\Draft \\Deleted \\Seen \\*)]"));
+}
+
 }  // namespace
 }  // namespace replimail::imap
