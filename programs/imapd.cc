@@ -95,6 +95,14 @@ struct Imapd {
         session.tls_started();
         continue;
       }
+      if (session.wants_compression()) {
+        Status st = transport.start_compression(session.compression_started());
+        if (!st.is_ok()) {
+          spdlog::info("imapd: {}: {}", conn.peer, st.to_string());
+          return;
+        }
+        continue;
+      }
       bool timed_out = false;
       auto data = transport.read(kTick, &timed_out);
       if (!data.ok()) return;

@@ -41,6 +41,10 @@ void Session::reply(std::string_view line) {
 
 void Session::feed(std::string_view bytes) {
   while (!bytes.empty() && state_ != State::kLogout && !starttls_pending_) {
+    if (compress_pending_) {
+      after_compress_.append(bytes);
+      return;
+    }
     reader_.set_raw_lines(state_ == State::kAuthenticating || state_ == State::kIdle);
     bytes.remove_prefix(reader_.feed(bytes, *this));
   }
@@ -144,6 +148,7 @@ void Session::dispatch(const Command& cmd) {
     if (n == "LOGIN") return cmd_login(cmd);
     if (n == "AUTHENTICATE") return cmd_authenticate(cmd);
     if (n == "STARTTLS") return cmd_starttls(cmd);
+    if (n == "COMPRESS") return tagged(cmd, "BAD", "Please login first");
     static const std::initializer_list<std::string_view> kLater = {
         "SELECT",   "EXAMINE", "CREATE",    "DELETE",   "RENAME",     "SUBSCRIBE", "UNSUBSCRIBE",
         "LIST",     "LSUB",    "STATUS",    "APPEND",   "NAMESPACE",  "IDLE",      "ENABLE",
@@ -156,6 +161,7 @@ void Session::dispatch(const Command& cmd) {
   if (n == "LOGIN" || n == "AUTHENTICATE") return tagged(cmd, "BAD", "Already authenticated");
   if (n == "STARTTLS") return tagged(cmd, "BAD", "Already authenticated");
   if (n == "ENABLE") return cmd_enable(cmd);
+  if (n == "COMPRESS") return cmd_compress(cmd);
   if (n == "SELECT" || n == "EXAMINE") return cmd_select(cmd);
   if (n == "CREATE") return cmd_create(cmd);
   if (n == "DELETE") return cmd_delete(cmd);
@@ -261,6 +267,8 @@ std::string Session::capabilities() const {
     caps += " SASL-IR";
     return caps;
   }
+  // The connection's extensions (issue 14).
+  caps += " COMPRESS=DEFLATE";
   caps +=
       " CONDSTORE QRESYNC ACL RIGHTS=kxten QUOTA LIST-EXTENDED LIST-STATUS SPECIAL-USE "
       "CREATE-SPECIAL-USE ESEARCH SEARCHRES WITHIN OBJECTID SAVEDATE PREVIEW";
@@ -405,6 +413,26 @@ void Session::enable_condstore(std::string_view what) {
   condstore_ = true;
   reply("* OK [HIGHESTMODSEQ " + std::to_string(selected_->highestmodseq()) +
         "] CONDSTORE enabled by " + std::string(what));
+}
+
+void Session::cmd_compress(const Command& cmd) {
+  // Cyrus 3.6's answers, in its order of checks.
+  if (cmd.args.empty()) return tagged(cmd, "BAD", "Missing required argument to Compress");
+  if (cmd.args.size() > 1 || !cmd.args[0].is_atom()) {
+    return tagged(cmd, "BAD", "Unexpected extra arguments to Compress");
+  }
+  if (compressed_) return tagged(cmd, "BAD", "[COMPRESSIONACTIVE] DEFLATE active via COMPRESS");
+  if (!cmd.args[0].is_atom("DEFLATE")) {
+    return tagged(cmd, "NO", "Unknown COMPRESS algorithm: " + cmd.args[0].text);
+  }
+  tagged(cmd, "OK", "DEFLATE active");
+  compress_pending_ = true;
+}
+
+std::string Session::compression_started() {
+  compress_pending_ = false;
+  compressed_ = true;
+  return std::exchange(after_compress_, {});
 }
 
 void Session::cmd_enable(const Command& cmd) {

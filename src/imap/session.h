@@ -111,6 +111,12 @@ class Session : private CommandReader::Sink {
   // and then calls tls_started().
   bool wants_starttls() const { return starttls_pending_; }
   void tls_started();
+  // COMPRESS DEFLATE was accepted (RFC 4978): the caller flushes output,
+  // switches its transport to deflate, inflates the bytes returned here
+  // (what feed() was given after the command, sent compressed) and feeds
+  // them back.
+  bool wants_compression() const { return compress_pending_; }
+  std::string compression_started();
 
  private:
   // ---- framing (session.cc): what the CommandReader delivers ----
@@ -141,6 +147,7 @@ class Session : private CommandReader::Sink {
   void auth_step(const net::SaslStep& step);
   void login_done(const std::string& user);
   void cmd_starttls(const Command& cmd);
+  void cmd_compress(const Command& cmd);
   void cmd_id(const Command& cmd);
   void cmd_enable(const Command& cmd);
   // A CONDSTORE-enabling command (RFC 7162 §3.1) other than ENABLE and
@@ -226,6 +233,9 @@ class Session : private CommandReader::Sink {
   bool is_admin_ = false;
   Namespace ns_;
   bool starttls_pending_ = false;
+  bool compress_pending_ = false;
+  bool compressed_ = false;
+  std::string after_compress_;  // fed after COMPRESS, still deflated
   bool condstore_ = false;
   bool qresync_ = false;
   std::string auth_tag_;

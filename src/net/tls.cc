@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <utility>
 
 namespace replimail::net {
 namespace {
@@ -77,8 +78,37 @@ Status Transport::start_tls(const TlsContext& ctx, std::chrono::milliseconds tim
   }
 }
 
+Status Transport::start_compression(std::string_view already_read) {
+  // Level 1, as the csync client: a phone's link gains little from more,
+  // and the server's CPU pays for every byte it sends.
+  auto d = Deflater::create(1);
+  if (!d.ok()) return d.status();
+  auto i = Inflater::create();
+  if (!i.ok()) return i.status();
+  deflater_ = std::make_unique<Deflater>(std::move(d).value());
+  inflater_ = std::make_unique<Inflater>(std::move(i).value());
+  return inflater_->decompress(already_read, &inflated_);
+}
+
 Result<std::string> Transport::read(std::chrono::milliseconds timeout, bool* timed_out) {
   *timed_out = false;
+  if (!inflater_) return read_wire(timeout, timed_out);
+  if (!inflated_.empty()) return std::exchange(inflated_, {});
+  auto raw = read_wire(timeout, timed_out);
+  if (!raw.ok() || raw->empty()) return raw;
+  std::string out;
+  if (Status s = inflater_->decompress(*raw, &out); !s) return s;
+  return out;
+}
+
+Status Transport::write(std::string_view data) {
+  if (!deflater_) return write_wire(data);
+  std::string out;
+  if (Status s = deflater_->compress(data, /*sync_flush=*/true, &out); !s) return s;
+  return write_wire(out);
+}
+
+Result<std::string> Transport::read_wire(std::chrono::milliseconds timeout, bool* timed_out) {
   char buf[64 * 1024];
   if (!(ssl_ && SSL_pending(ssl_) > 0) && !wait(POLLIN, timeout)) {
     *timed_out = true;
@@ -99,7 +129,7 @@ Result<std::string> Transport::read(std::chrono::milliseconds timeout, bool* tim
   return std::string(buf, static_cast<size_t>(n));
 }
 
-Status Transport::write(std::string_view data) {
+Status Transport::write_wire(std::string_view data) {
   while (!data.empty()) {
     if (ssl_) {
       int n =

@@ -2,6 +2,8 @@
 // from imapd.conf, and a connection's byte transport that is plain over the
 // descriptors master hands over until start_tls() (STARTTLS, STLS, or at
 // once on an imaps/pop3s listener) and encrypted with OpenSSL afterwards.
+// Compression (IMAP's COMPRESS=DEFLATE) sits above TLS when both are on:
+// bytes are deflated, then encrypted.
 //
 // TlsContext is immutable after create() and may be shared by the sessions of
 // one process. A Transport is not thread-safe and does not own its
@@ -15,6 +17,7 @@
 
 #include "common/config.h"
 #include "common/status.h"
+#include "net/deflate.h"
 
 typedef struct ssl_ctx_st SSL_CTX;
 typedef struct ssl_st SSL;
@@ -52,9 +55,17 @@ class Transport {
   Status start_tls(const TlsContext& ctx, std::chrono::milliseconds timeout);
   bool tls() const { return ssl_ != nullptr; }
 
+  // From now on every write is deflated (a sync flush per write) and every
+  // read inflated (RFC 4978). `already_read`: bytes the caller read past
+  // the command that started it, which the peer sent compressed; they
+  // come back, inflated, from the next read(). kIoError if they are not
+  // a deflate stream. REQUIRES: !compressed().
+  Status start_compression(std::string_view already_read = {});
+  bool compressed() const { return deflater_ != nullptr; }
+
   // Waits at most `timeout` for input. Returns what arrived (possibly ""
-  // when a TLS record carried no application data), or "" with `*timed_out`
-  // set; kIoError at end of stream or on error.
+  // when a TLS record or a deflate block carried no application data), or
+  // "" with `*timed_out` set; kIoError at end of stream or on error.
   Result<std::string> read(std::chrono::milliseconds timeout, bool* timed_out);
   // Writes all of `data`, waiting at most a minute for the peer each time
   // it stops reading.
@@ -62,10 +73,15 @@ class Transport {
 
  private:
   bool wait(short events, std::chrono::milliseconds timeout);
+  Result<std::string> read_wire(std::chrono::milliseconds timeout, bool* timed_out);
+  Status write_wire(std::string_view data);
 
   int in_fd_;
   int out_fd_;
   SSL* ssl_ = nullptr;
+  std::unique_ptr<Deflater> deflater_;
+  std::unique_ptr<Inflater> inflater_;
+  std::string inflated_;  // from start_compression(), for the next read()
 };
 
 }  // namespace replimail::net

@@ -128,7 +128,10 @@ def start(a):
             "sync_repeat_interval: 1s",
             "sync_shutdown_file: %s/conf/sync/shutdown" % d,
         ]
-    lines += a.conf
+    # A --conf line replaces a line above with the same option (Cyrus refuses
+    # an option given twice).
+    given = {c.partition(":")[0].strip() for c in a.conf}
+    lines = [l for l in lines if l.partition(":")[0].strip() not in given] + a.conf
     write(conf, "\n".join(lines) + "\n")
 
     services = ['  imap cmd="imapd -C %s" listen="%s:%d" prefork=0' % (conf, HOST, a.imap_port)]

@@ -1,0 +1,36 @@
+// COMPRESS, UNAUTHENTICATE, APPENDLIMIT and LOGINDISABLED as session
+// transcripts; the texts are Cyrus 3.6's.
+#include "session_fixture.h"
+
+namespace replimail::imap::test {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+TEST_F(SessionTest, CompressDeflateIsOfferedAfterLoginAndHandsOverTheRest) {
+  auto pre = session();
+  EXPECT_EQ(run(*pre, "a COMPRESS DEFLATE\r\n"), "a BAD Please login first\r\n");
+  EXPECT_FALSE(pre->wants_compression());
+
+  auto s = login("alice");
+  EXPECT_THAT(run(*s, "c CAPABILITY\r\n"), HasSubstr(" COMPRESS=DEFLATE"));
+  EXPECT_EQ(run(*s, "d COMPRESS\r\n"), "d BAD Missing required argument to Compress\r\n");
+  EXPECT_EQ(run(*s, "e COMPRESS DEFLATE extra\r\n"),
+            "e BAD Unexpected extra arguments to Compress\r\n");
+  EXPECT_EQ(run(*s, "f COMPRESS FOO\r\n"), "f NO Unknown COMPRESS algorithm: FOO\r\n");
+  // What follows the command in the same read was sent compressed: the
+  // session keeps it for the transport instead of reading it as commands.
+  EXPECT_EQ(run(*s, std::string("g COMPRESS deflate\r\n\x78\x01junk", 26)),
+            "g OK DEFLATE active\r\n");
+  EXPECT_TRUE(s->wants_compression());
+  EXPECT_EQ(run(*s, "h NOOP\r\n"), "");
+  EXPECT_EQ(s->compression_started(), std::string("\x78\x01junkh NOOP\r\n", 14));
+  EXPECT_FALSE(s->wants_compression());
+  EXPECT_EQ(run(*s, "i NOOP\r\n"), "i OK Completed\r\n");
+  EXPECT_EQ(run(*s, "j COMPRESS DEFLATE\r\n"),
+            "j BAD [COMPRESSIONACTIVE] DEFLATE active via COMPRESS\r\n");
+}
+
+}  // namespace
+}  // namespace replimail::imap::test
