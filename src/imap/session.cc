@@ -259,12 +259,13 @@ std::string Session::capabilities() const {
       "IMAP4rev1 LITERAL+ ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN MULTIAPPEND";
   if (state_ == State::kNotAuthenticated) {
     if (options_.tls_available && !options_.secure) caps += " STARTTLS";
+    // As Cyrus with sasl_mech_list: PLAIN: without a layer no mechanism is
+    // left to offer, so neither AUTH= nor SASL-IR.
     if (!options_.secure && !options_.allow_plaintext) {
       caps += " LOGINDISABLED";
     } else {
-      caps += " AUTH=PLAIN";
+      caps += " AUTH=PLAIN SASL-IR";
     }
-    caps += " SASL-IR";
     return caps;
   }
   // The connection's extensions (issue 14).
@@ -295,7 +296,7 @@ void Session::cmd_login(const Command& cmd) {
     return tagged(cmd, "BAD", "Invalid LOGIN arguments");
   }
   if (!options_.secure && !options_.allow_plaintext) {
-    return tagged(cmd, "NO", "[PRIVACYREQUIRED] Login only available under a layer");
+    return tagged(cmd, "NO", "Login only available under a layer");
   }
   if (!sasl_) sasl_ = sasl_factory_(options_.secure);
   if (!sasl_) return tagged(cmd, "NO", "[UNAVAILABLE] Authentication unavailable");
@@ -324,7 +325,7 @@ void Session::cmd_authenticate(const Command& cmd) {
   auth_tag_ = cmd.tag;
   std::string mech = to_upper(cmd.args[0].text);
   if ((mech == "PLAIN" || mech == "LOGIN") && !options_.secure && !options_.allow_plaintext) {
-    return tagged(cmd, "NO", "[PRIVACYREQUIRED] Plaintext authentication requires TLS");
+    return tagged(cmd, "NO", "encryption needed to use mechanism");
   }
   auth_step(initial ? sasl_->start(mech, *initial) : sasl_->start(mech, std::nullopt));
 }

@@ -32,5 +32,29 @@ TEST_F(SessionTest, CompressDeflateIsOfferedAfterLoginAndHandsOverTheRest) {
             "j BAD [COMPRESSIONACTIVE] DEFLATE active via COMPRESS\r\n");
 }
 
+// allowplaintext: no on a cleartext port, as Cyrus 3.6 answers with
+// sasl_mech_list: PLAIN.
+TEST_F(SessionTest, LoginDisabledWithoutALayer) {
+  SessionOptions o;
+  o.allow_plaintext = false;
+  Session s(
+      *instance_, [](bool) { return std::make_unique<FakeSasl>(); }, o);
+  std::string greeting = s.take_output();
+  EXPECT_THAT(greeting, HasSubstr("ENABLE IDLE"));
+  EXPECT_THAT(greeting, HasSubstr(" LOGINDISABLED]"));
+  EXPECT_THAT(greeting, Not(HasSubstr("AUTH=")));
+  EXPECT_THAT(greeting, Not(HasSubstr("SASL-IR")));
+  EXPECT_EQ(run(s, "a LOGIN alice alicepw\r\n"), "a NO Login only available under a layer\r\n");
+  EXPECT_EQ(run(s, "b AUTHENTICATE PLAIN AGFsaWNlAGFsaWNlcHc=\r\n"),
+            "b NO encryption needed to use mechanism\r\n");
+  EXPECT_EQ(s.state(), Session::State::kNotAuthenticated);
+  // Over a local socket (or TLS) the same configuration allows it.
+  o.secure = true;
+  Session local(
+      *instance_, [](bool) { return std::make_unique<FakeSasl>(); }, o);
+  EXPECT_THAT(local.take_output(), HasSubstr("AUTH=PLAIN SASL-IR]"));
+  EXPECT_THAT(run(local, "a LOGIN alice alicepw\r\n"), HasSubstr("a OK"));
+}
+
 }  // namespace
 }  // namespace replimail::imap::test
