@@ -102,6 +102,14 @@ def _early_continuation(line, caps_a):
     return None if line == "+" else line
 
 
+def _recursivematch_nonexistent(line, caps_a):
+    # D9: Cyrus 3.6 marks an existing mailbox \NonExistent when LIST
+    # (SUBSCRIBED RECURSIVEMATCH) returns it only for a subscribed child.
+    if not (line.startswith("* LIST (") and "(CHILDINFO " in line):
+        return line
+    return re.sub(r"\\NonExistent ?", "", line, count=1).replace("( ", "(").replace(" )", ")")
+
+
 DIFFERENCES = {
     "D1": _id_params,
     "D2": _capability_list,
@@ -111,6 +119,7 @@ DIFFERENCES = {
     "D6": _rename_progress,
     "D7": _empty_enabled,
     "D8": _early_continuation,
+    "D9": _recursivematch_nonexistent,
 }
 
 # Capabilities replimail advertises that Cyrus 3.6 does not (D2); any other
