@@ -208,8 +208,10 @@ void Session::tagged(const Command& cmd, std::string_view status, std::string_vi
     ro.allow_expunge =
         cmd.uid || !is_any(cmd.name, {"FETCH", "STORE", "SEARCH", "SORT", "THREAD"});
     ro.qresync = qresync_;
-    ro.condstore = false;
-    ro.with_uid = cmd.uid;
+    ro.condstore = condstore_;
+    // With QRESYNC enabled an unsolicited FETCH carries the UID, with
+    // CONDSTORE enabled the MODSEQ (RFC 7162 3.1.4, 3.2.4; as Cyrus 3.6).
+    ro.with_uid = cmd.uid || qresync_;
     ro.quiet = std::exchange(quiet_uids_, {});
     Status st = selected_->refresh(ro, &out_);
     if (!st.is_ok()) spdlog::warn("imap: refresh {}: {}", selected_->name(), st.to_string());

@@ -280,9 +280,12 @@ void Session::cmd_store(const Command& cmd) {
     if (req->silent && !req->unchangedsince) continue;
     std::string line = "* " + std::to_string(seq) + " FETCH (";
     if (!req->silent) line += "FLAGS " + flag_list(m.system_flags, m.recent, m.keywords);
-    if (cmd.uid) line += std::string(req->silent ? "" : " ") + "UID " + std::to_string(m.uid);
+    // With QRESYNC enabled STORE's FETCH answers carry the UID (as Cyrus 3.6).
+    if (cmd.uid || qresync_) {
+      line += std::string(req->silent ? "" : " ") + "UID " + std::to_string(m.uid);
+    }
     if (condstore_) {
-      line += std::string(req->silent && !cmd.uid ? "" : " ") + "MODSEQ (" +
+      line += std::string(req->silent && !cmd.uid && !qresync_ ? "" : " ") + "MODSEQ (" +
               std::to_string(m.modseq) + ")";
     }
     reply(line + ")");

@@ -97,8 +97,8 @@ def _empty_enabled(line, caps_a):
 
 
 def _early_continuation(line, caps_a):
-    # D8: replimail asks for an APPEND's literal before it checks the flags,
-    # the date and the mailbox; Cyrus 3.6 refuses first.
+    # D8: replimail asks for every literal of a command before it answers;
+    # Cyrus 3.6 refuses as soon as an argument before a literal is wrong.
     return None if line == "+" else line
 
 
@@ -311,6 +311,10 @@ def canonical(line):
             i = j
         items.sort(key=lambda it: str(it[0]))
         return render(toks[:3] + ["("] + [t for it in items for t in it] + [")"])
+    if len(toks) > 3 and toks[1] == "STATUS" and toks[3] == "(":
+        body, _ = group(toks, 3)
+        pairs = sorted((body[i:i + 2] for i in range(1, len(body) - 1, 2)), key=str)
+        return render(toks[:3] + ["("] + [t for p in pairs for t in p] + [")"])
     if len(toks) > 1 and toks[1] == "ESEARCH":
         i, head = 2, toks[:2]
         if len(toks) > 2 and toks[2] == "(":
@@ -355,7 +359,7 @@ class Normalizer:
             line = "+"
         line = UIDVALIDITY.sub(lambda mm: mm.group(1) + "<uidvalidity>", line)
         if line.startswith("* ") and ("{" in line or " FETCH (" in line or
-                                      line.startswith("* ESEARCH ")):
+                                      line.startswith(("* ESEARCH ", "* STATUS "))):
             line = canonical(line)
         line = INTERNALDATE.sub(self._date, line)
         return FLAG_LIST.sub(lambda mm: mm.group(1) + " ".join(

@@ -97,5 +97,24 @@ TEST_F(SessionTest, PermanentFlagsFollowTheRights) {
               HasSubstr("[PERMANENTFLAGS (\\Answered \\Flagged \\Draft \\Deleted \\Seen \\*)]"));
 }
 
+// Once QRESYNC is enabled, STORE's and the unsolicited FETCH answers carry
+// the UID, and with CONDSTORE the unsolicited ones the MODSEQ; a FETCH's
+// own answers carry what was asked (RFC 7162; sessions/qresync.txt).
+TEST_F(SessionTest, QresyncPutsTheUidInStoreAndUnsolicitedFetch) {
+  auto s = login("alice");
+  run(*s, append_cmd("a", "INBOX", test::kMessage));
+  auto other = login("alice");
+  EXPECT_THAT(run(*s, "b ENABLE QRESYNC\r\n"), HasSubstr("* ENABLED QRESYNC"));
+  run(*s, "c SELECT INBOX\r\n");
+  EXPECT_THAT(run(*s, "d STORE 1 +FLAGS (\\Flagged)\r\n"),
+              HasSubstr("* 1 FETCH (FLAGS (\\Flagged \\Recent) UID 1 MODSEQ ("));
+  EXPECT_THAT(run(*s, "e FETCH 1 FLAGS\r\n"), Not(HasSubstr("UID 1")));
+  run(*other, "f SELECT INBOX\r\n");
+  run(*other, "g STORE 1 +FLAGS (\\Answered)\r\n");
+  std::string out = run(*s, "h NOOP\r\n");
+  EXPECT_THAT(out, HasSubstr("* 1 FETCH (UID 1 FLAGS ("));
+  EXPECT_THAT(out, HasSubstr(") MODSEQ ("));
+}
+
 }  // namespace
 }  // namespace replimail::imap
