@@ -102,9 +102,13 @@ struct Collector {
   Status annotations(const std::string& mboxname) {
     auto annots = inst.annotations().list(mboxname);
     if (!annots.ok()) return annots.status();
-    for (const auto& a : *annots)
-      lines.push_back(fmt::format("annot {} {} {} modseq={} value={}", field(a.mboxname),
-                                  field(a.entry), field(a.userid), a.modseq, field(a.value)));
+    for (const auto& a : *annots) {
+      // A server annotation's modseq is the instance's own: APPLY ANNOTATION
+      // carries none (Cyrus's neither), so it is not replicated state.
+      std::string modseq = a.mboxname.empty() ? "" : fmt::format(" modseq={}", a.modseq);
+      lines.push_back(fmt::format("annot {} {} {}{} value={}", field(a.mboxname), field(a.entry),
+                                  field(a.userid), modseq, field(a.value)));
+    }
     return Status::ok();
   }
 

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <map>
 
 #include "store/mboxname.h"
@@ -218,6 +219,34 @@ Status SyncClient::sync_quota_root(const std::string& root) {
     if (r.ok()) remote.push_back(*r);
   }
   return sync_quotas(local, remote);
+}
+
+Status SyncClient::sync_server_annotations() {
+  auto mine = inst_.annotations().list("");
+  if (!mine.ok()) return fail("", "", mine.status());
+  auto reply = conn_.command("GET", keyed("ANNOTATION", Value::atom("")));
+  if (!reply.ok()) return fail("", "", reply.status());
+  std::vector<ServerAnnotation> theirs;
+  for (const Value& item : reply->items) {
+    auto a = annotation_from_dlist(item, true);
+    if (!a.ok()) return fail("", "", a.status());
+    theirs.push_back(std::move(*a));
+  }
+  for (const auto& a : *mine) {
+    ServerAnnotation ours{"", a.entry, a.userid, a.value};
+    if (std::find(theirs.begin(), theirs.end(), ours) != theirs.end()) continue;
+    auto r = conn_.command("APPLY", keyed("ANNOTATION", to_dlist(ours, true)));
+    if (!r.ok()) return fail("", "", r.status());
+  }
+  for (const auto& t : theirs) {
+    bool kept = std::any_of(mine->begin(), mine->end(), [&](const store::Annotation& a) {
+      return a.entry == t.entry && a.userid == t.userid;
+    });
+    if (kept) continue;
+    auto r = conn_.command("APPLY", keyed("UNANNOTATION", to_dlist(t, false)));
+    if (!r.ok()) return fail("", "", r.status());
+  }
+  return Status::ok();
 }
 
 Status SyncClient::sync_mailboxes(const std::vector<std::string>& names) {
@@ -565,9 +594,11 @@ Status SyncClient::sync_lines(const std::vector<synclog::Line>& lines) {
     if (!s) return fail(user, "", s);
   }
   for (const auto& user : work.unuser) keep(sync_unuser(user));
-  if (!work.annotation.empty())
-    spdlog::info("server annotations are not replicated by this client; {} item(s) skipped",
-                 work.annotation.size());
+  for (const auto& name : work.annotation) {
+    // Mailbox annotations travel with their mailbox (MAILBOX lines); an
+    // ANNOTATION line names the server's, "".
+    if (name.empty()) keep(sync_server_annotations());
+  }
   return result;
 }
 

@@ -114,6 +114,10 @@ class SyncClient {
   Result<std::optional<MailboxState>> fetch_remote(const std::string& name);
   Status sync_quotas(const std::vector<QuotaItem>& local, const std::vector<QuotaItem>& remote);
   Status sync_quota_root(const std::string& root);
+  // Makes the replica's server annotations (ANNOTATION "" log lines, as
+  // Cyrus's sync_client does) equal ours: APPLY ANNOTATION for each one it
+  // lacks or holds another value of, UNANNOTATION for each one we lack.
+  Status sync_server_annotations();
   Status sync_seen_and_subs(const std::string& userid, const UserState& remote);
   // APPLY SEEN for each of `mine` (seen records of `userid`) that differs
   // from the replica's `theirs`.

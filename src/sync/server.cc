@@ -477,7 +477,10 @@ Status SyncServer::get(const Value& item) {
     return untagged("QUOTA", to_dlist(*q));
   }
   if (key == "ANNOTATION") {
-    auto name = name_arg(item, check_mboxname);
+    // "" asks for the server annotations.
+    auto name = name_arg(item, [](std::string_view n) {
+      return n.empty() ? Status::ok() : check_mboxname(n);
+    });
     if (!name.ok()) return name.status();
     auto list = replica_.get_annotations(*name);
     if (!list.ok()) return list.status();
