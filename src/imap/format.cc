@@ -25,6 +25,19 @@ std::string imap_string(std::string_view s) {
   return out;
 }
 
+std::string cyrus_string(std::string_view s) {
+  bool quotable = s.size() < 1024;
+  for (char c : s) {
+    unsigned char u = static_cast<unsigned char>(c);
+    if (u == 0 || u >= 0x80 || c == '\r' || c == '\n' || c == '"' || c == '%' || c == '\\') {
+      quotable = false;
+      break;
+    }
+  }
+  if (!quotable) return "{" + std::to_string(s.size()) + "}\r\n" + std::string(s);
+  return "\"" + std::string(s) + "\"";
+}
+
 std::string imap_astring(std::string_view s) {
   bool atom = !s.empty() && s.size() < 1024 && s != "NIL" && s != "nil";
   for (char c : s) {

@@ -13,6 +13,10 @@ namespace replimail::imap {
 // An astring/nstring for a response: a quoted string when `s` is short
 // 7-bit text without CR, LF, NUL; otherwise a literal "{n}\r\n<bytes>".
 std::string imap_string(std::string_view s);
+// A string as Cyrus's prot_printmap() prints it: quoted unless it holds a
+// character Cyrus does not quote ('"', '%', '\\', CR, LF, NUL, 8-bit) or is
+// 1024 bytes or longer, then a literal. METADATA and PREVIEW values.
+std::string cyrus_string(std::string_view s);
 // An atom when `s` is a non-empty atom (no specials, not NIL), otherwise
 // imap_string(), as Cyrus prints mailbox names and identifiers.
 std::string imap_astring(std::string_view s);

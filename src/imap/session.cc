@@ -153,8 +153,8 @@ void Session::dispatch(const Command& cmd) {
         "SELECT",   "EXAMINE", "CREATE",    "DELETE",   "RENAME",     "SUBSCRIBE", "UNSUBSCRIBE",
         "LIST",     "LSUB",    "STATUS",    "APPEND",   "NAMESPACE",  "IDLE",      "ENABLE",
         "GETACL",   "SETACL",  "DELETEACL", "MYRIGHTS", "LISTRIGHTS", "GETQUOTA",  "GETQUOTAROOT",
-        "SETQUOTA", "CHECK",   "CLOSE",     "UNSELECT", "EXPUNGE",    "SEARCH",    "FETCH",
-        "STORE",    "COPY",    "MOVE",      "SORT",     "THREAD"};
+        "SETQUOTA", "GETMETADATA", "SETMETADATA", "CHECK", "CLOSE", "UNSELECT", "EXPUNGE",
+        "SEARCH",   "FETCH",   "STORE",    "COPY",    "MOVE",      "SORT",     "THREAD"};
     if (is_any(n, kLater)) return tagged(cmd, "BAD", "Please login first");
     return tagged(cmd, "BAD", "Unrecognized command");
   }
@@ -182,6 +182,8 @@ void Session::dispatch(const Command& cmd) {
   if (n == "GETQUOTA") return cmd_getquota(cmd, true);
   if (n == "GETQUOTAROOT") return cmd_getquota(cmd, false);
   if (n == "SETQUOTA") return cmd_setquota(cmd);
+  if (n == "GETMETADATA") return cmd_getmetadata(cmd);
+  if (n == "SETMETADATA") return cmd_setmetadata(cmd);
   static const std::initializer_list<std::string_view> kSelected = {
       "CHECK", "CLOSE", "UNSELECT", "EXPUNGE", "SEARCH", "FETCH",
       "STORE", "COPY",  "MOVE",     "SORT",    "THREAD"};
@@ -274,7 +276,7 @@ std::string Session::capabilities() const {
   caps += " COMPRESS=DEFLATE";
   caps +=
       " CONDSTORE QRESYNC ACL RIGHTS=kxten QUOTA LIST-EXTENDED LIST-STATUS SPECIAL-USE "
-      "CREATE-SPECIAL-USE ESEARCH SEARCHRES WITHIN OBJECTID SAVEDATE PREVIEW";
+      "CREATE-SPECIAL-USE ESEARCH SEARCHRES WITHIN OBJECTID SAVEDATE PREVIEW METADATA";
   // RFC 5256, RFC 5957, RFC 5267 (session_sort.cc).
   caps += " SORT SORT=DISPLAY SORT=MODSEQ SORT=UID THREAD=ORDEREDSUBJECT THREAD=REFERENCES "
           "THREAD=REFS ESORT";

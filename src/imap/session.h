@@ -173,6 +173,10 @@ class Session : private CommandReader::Sink {
   Result<std::string> status_items(const std::string& name, const std::vector<Value>& items);
   void cmd_namespace(const Command& cmd);
 
+  // ---- METADATA (session_metadata.cc) ----
+  void cmd_getmetadata(const Command& cmd);
+  void cmd_setmetadata(const Command& cmd);
+
   // ---- APPEND and MULTIAPPEND (session_append.cc) ----
   void cmd_append(const Command& cmd);
 

@@ -100,7 +100,7 @@ Status Session::fetch_one(uint32_t seq, const FetchRequest& req, bool uid_cmd, s
         for (const auto& a : *annots) {
           if (a.entry == entry && a.userid.empty()) value = a.value.substr(0, 256);
         }
-        parts.push_back("PREVIEW " + imap_string(value));
+        parts.push_back("PREVIEW " + cyrus_string(value));
         break;
       }
       case K::kRfc822Size:
