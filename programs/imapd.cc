@@ -57,7 +57,7 @@ struct Imapd {
     imap::SessionOptions opts;
     opts.servername = servername;
     int64_t max = config.get_int("maxmessagesize");
-    if (max > 0) opts.max_message = static_cast<uint64_t>(max);
+    opts.max_message = max > 0 ? static_cast<uint64_t>(max) : imap::kUnlimitedMessage;
     // As Cyrus: 0 (or less) is "a large internally-defined limit".
     auto bytes = [&](const char* key, uint64_t unlimited) {
       int64_t v = config.get_int(key);

@@ -273,7 +273,7 @@ std::string Session::capabilities() const {
     return caps;
   }
   // The connection's extensions (issue 14).
-  caps += " COMPRESS=DEFLATE";
+  caps += " COMPRESS=DEFLATE APPENDLIMIT=" + std::to_string(options_.max_message);
   caps +=
       " CONDSTORE QRESYNC ACL RIGHTS=kxten QUOTA LIST-EXTENDED LIST-STATUS SPECIAL-USE "
       "CREATE-SPECIAL-USE ESEARCH SEARCHRES WITHIN OBJECTID SAVEDATE PREVIEW METADATA";

@@ -51,10 +51,14 @@ inline constexpr uint64_t kMaxPreauthLiteral = 4096;
 // What a size option of 0 ("unlimited" in Cyrus: a large internal limit)
 // stands for: the most a command may hold in memory.
 inline constexpr uint64_t kMaxInternalLimit = 16 * 1024 * 1024;
+// Cyrus's maxmessagesize 0 ("unlimited"): the largest message a 32-bit
+// RFC822.SIZE can state, advertised as APPENDLIMIT=4294967295.
+inline constexpr uint64_t kUnlimitedMessage = UINT32_MAX;
 
 struct SessionOptions {
   std::string servername = "localhost";
-  // Largest APPEND message (streamed to disk); Cyrus's maxmessagesize.
+  // Largest APPEND message (streamed to disk); Cyrus's maxmessagesize,
+  // advertised as APPENDLIMIT (RFC 7889).
   uint64_t max_message = 64 * 1024 * 1024;
   // Largest other literal (held in memory); Cyrus's maxliteral.
   uint64_t max_literal = 128 * 1024;

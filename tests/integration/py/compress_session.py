@@ -108,6 +108,8 @@ def main():
         c.create("INBOX")
     typ, data = c.capability()
     check(b"COMPRESS=DEFLATE" in data[0].split(), "COMPRESS=DEFLATE advertised after login")
+    # maxmessagesize unset: Cyrus's "unlimited" (RFC 7889).
+    check(b"APPENDLIMIT=4294967295" in data[0].split(), "APPENDLIMIT: %r" % data)
     typ, data = c.compress()
     check(typ == "OK" and data == [b"DEFLATE active"], "COMPRESS DEFLATE: %r %r" % (typ, data))
 

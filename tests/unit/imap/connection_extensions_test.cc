@@ -56,5 +56,21 @@ TEST_F(SessionTest, LoginDisabledWithoutALayer) {
   EXPECT_THAT(run(local, "a LOGIN alice alicepw\r\n"), HasSubstr("a OK"));
 }
 
+// RFC 7889: the limit advertised is the one APPEND enforces (maxmessagesize;
+// the fixture's sessions have 1000), as Cyrus 3.6 answers it. Cyrus has no
+// STATUS APPENDLIMIT: BAD there and here.
+TEST_F(SessionTest, AppendLimitIsAdvertisedAndEnforced) {
+  auto s = login("alice");
+  EXPECT_THAT(run(*s, "a CAPABILITY\r\n"), HasSubstr(" APPENDLIMIT=1000"));
+  EXPECT_EQ(run(*s, "b APPEND INBOX {1001}\r\n"),
+            "b NO [TOOBIG] Message size exceeds fixed limit\r\n");
+  std::string msg = "Subject: x\r\n\r\n" + std::string(1000 - 16, 'y') + "\r\n";
+  ASSERT_EQ(msg.size(), 1000u);
+  EXPECT_THAT(run(*s, append_cmd("c", "INBOX", msg)), HasSubstr("c OK [APPENDUID"));
+  EXPECT_THAT(run(*s, "d STATUS INBOX (APPENDLIMIT)\r\n"), HasSubstr("d BAD "));
+  auto pre = session();
+  EXPECT_THAT(run(*pre, "e CAPABILITY\r\n"), Not(HasSubstr("APPENDLIMIT")));
+}
+
 }  // namespace
 }  // namespace replimail::imap::test
