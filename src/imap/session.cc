@@ -148,7 +148,7 @@ void Session::dispatch(const Command& cmd) {
     if (n == "LOGIN") return cmd_login(cmd);
     if (n == "AUTHENTICATE") return cmd_authenticate(cmd);
     if (n == "STARTTLS") return cmd_starttls(cmd);
-    if (n == "COMPRESS") return tagged(cmd, "BAD", "Please login first");
+    if (n == "COMPRESS" || n == "UNAUTHENTICATE") return tagged(cmd, "BAD", "Please login first");
     static const std::initializer_list<std::string_view> kLater = {
         "SELECT",   "EXAMINE", "CREATE",    "DELETE",   "RENAME",     "SUBSCRIBE", "UNSUBSCRIBE",
         "LIST",     "LSUB",    "STATUS",    "APPEND",   "NAMESPACE",  "IDLE",      "ENABLE",
@@ -162,6 +162,7 @@ void Session::dispatch(const Command& cmd) {
   if (n == "STARTTLS") return tagged(cmd, "BAD", "Already authenticated");
   if (n == "ENABLE") return cmd_enable(cmd);
   if (n == "COMPRESS") return cmd_compress(cmd);
+  if (n == "UNAUTHENTICATE") return cmd_unauthenticate(cmd);
   if (n == "SELECT" || n == "EXAMINE") return cmd_select(cmd);
   if (n == "CREATE") return cmd_create(cmd);
   if (n == "DELETE") return cmd_delete(cmd);
@@ -273,7 +274,8 @@ std::string Session::capabilities() const {
     return caps;
   }
   // The connection's extensions (issue 14).
-  caps += " COMPRESS=DEFLATE APPENDLIMIT=" + std::to_string(options_.max_message);
+  caps +=
+      " COMPRESS=DEFLATE APPENDLIMIT=" + std::to_string(options_.max_message) + " UNAUTHENTICATE";
   caps +=
       " CONDSTORE QRESYNC ACL RIGHTS=kxten QUOTA LIST-EXTENDED LIST-STATUS SPECIAL-USE "
       "CREATE-SPECIAL-USE ESEARCH SEARCHRES WITHIN OBJECTID SAVEDATE PREVIEW METADATA";
@@ -432,6 +434,25 @@ void Session::cmd_compress(const Command& cmd) {
   }
   tagged(cmd, "OK", "DEFLATE active");
   compress_pending_ = true;
+}
+
+// RFC 8437: back to the not-authenticated state as it was after the greeting
+// (or STARTTLS): the mailbox closed without expunge, the identity, its
+// rights and every ENABLEd extension forgotten. TLS and COMPRESS stay.
+void Session::cmd_unauthenticate(const Command& cmd) {
+  if (!cmd.args.empty()) return tagged(cmd, "BAD", "Unexpected extra arguments to Unauthenticate");
+  selected_.reset();
+  saved_uids_.clear();
+  quiet_uids_.clear();
+  condstore_ = qresync_ = false;
+  userid_.clear();
+  is_admin_ = false;
+  ns_ = Namespace(options_.ns, "", false);
+  quota_alerts_ = QuotaAlertPacer();
+  sasl_.reset();
+  state_ = State::kNotAuthenticated;
+  reader_.set_limits(reader_limits());
+  tagged(cmd, "OK", "Completed");
 }
 
 std::string Session::compression_started() {

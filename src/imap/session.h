@@ -152,6 +152,7 @@ class Session : private CommandReader::Sink {
   void login_done(const std::string& user);
   void cmd_starttls(const Command& cmd);
   void cmd_compress(const Command& cmd);
+  void cmd_unauthenticate(const Command& cmd);
   void cmd_id(const Command& cmd);
   void cmd_enable(const Command& cmd);
   // A CONDSTORE-enabling command (RFC 7162 §3.1) other than ENABLE and

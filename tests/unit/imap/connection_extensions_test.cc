@@ -72,5 +72,28 @@ TEST_F(SessionTest, AppendLimitIsAdvertisedAndEnforced) {
   EXPECT_THAT(run(*pre, "e CAPABILITY\r\n"), Not(HasSubstr("APPENDLIMIT")));
 }
 
+// RFC 8437 (Cyrus 3.6 does not have it; later Cyrus releases do).
+TEST_F(SessionTest, UnauthenticateReturnsToTheGreetingState) {
+  auto pre = session();
+  EXPECT_EQ(run(*pre, "a UNAUTHENTICATE\r\n"), "a BAD Please login first\r\n");
+  auto s = login("alice");
+  EXPECT_THAT(run(*s, "b CAPABILITY\r\n"), HasSubstr(" UNAUTHENTICATE"));
+  EXPECT_THAT(run(*s, append_cmd("c", "INBOX", kMessage, "(\\Deleted)")), HasSubstr("c OK"));
+  EXPECT_THAT(run(*s, "d ENABLE CONDSTORE\r\ne SELECT INBOX\r\n"), HasSubstr("e OK"));
+  EXPECT_THAT(run(*s, "f UNAUTHENTICATE x\r\n"), HasSubstr("f BAD"));
+  EXPECT_EQ(run(*s, "g UNAUTHENTICATE\r\n"), "g OK Completed\r\n");
+  EXPECT_EQ(s->state(), Session::State::kNotAuthenticated);
+  EXPECT_EQ(s->userid(), "");
+  EXPECT_EQ(run(*s, "h SELECT INBOX\r\n"), "h BAD Please login first\r\n");
+  EXPECT_THAT(run(*s, "i CAPABILITY\r\n"), HasSubstr("AUTH=PLAIN"));
+  // Another user logs in on the same connection and sees their own INBOX;
+  // alice's \Deleted message was not expunged.
+  EXPECT_THAT(run(*s, "j LOGIN bob bobpw\r\n"), HasSubstr("j OK"));
+  EXPECT_EQ(s->userid(), "bob");
+  EXPECT_THAT(run(*s, "k SELECT INBOX\r\n"), HasSubstr("* 0 EXISTS"));
+  EXPECT_THAT(run(*s, "l UNAUTHENTICATE\r\nm LOGIN alice alicepw\r\nn SELECT INBOX\r\n"),
+              HasSubstr("* 1 EXISTS"));
+}
+
 }  // namespace
 }  // namespace replimail::imap::test
