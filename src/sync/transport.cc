@@ -1,6 +1,5 @@
 #include "sync/transport.h"
 
-#include <zlib.h>
 
 namespace replimail::sync {
 namespace {
@@ -9,73 +8,35 @@ constexpr size_t kChunk = 64 * 1024;
 
 }  // namespace
 
-struct Transport::Zlib {
-  z_stream z{};
-  bool inflate = false;
-  ~Zlib() {
-    if (inflate)
-      inflateEnd(&z);
-    else
-      deflateEnd(&z);
-  }
-};
-
 Transport::Transport(int in_fd, int out_fd) : stream_(in_fd, out_fd) {}
 Transport::~Transport() = default;
 
 Status Transport::start_compression() {
   if (compressed()) return Status(Code::kProtocolError, "compression already active");
-  auto in = std::make_unique<Zlib>();
-  in->inflate = true;
-  if (inflateInit2(&in->z, -MAX_WBITS) != Z_OK) return Status(Code::kInternal, "inflateInit2");
-  auto out = std::make_unique<Zlib>();
   // Level 1: deflate at the default level was 70% of sync_client's CPU in
   // an initial sync of 10,000 messages; any level inflates the same way.
-  if (deflateInit2(&out->z, Z_BEST_SPEED, Z_DEFLATED, -MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
-    return Status(Code::kInternal, "deflateInit2");
-  }
-  zin_ = std::move(in);
-  zout_ = std::move(out);
+  auto d = net::Deflater::create(1);
+  if (!d.ok()) return d.status();
+  auto i = net::Inflater::create();
+  if (!i.ok()) return i.status();
+  deflater_ = std::make_unique<net::Deflater>(std::move(d).value());
+  inflater_ = std::make_unique<net::Inflater>(std::move(i).value());
   // Bytes already read past the OK line were sent compressed.
   if (rpos_ < rbuf_.size()) {
     std::string raw = rbuf_.substr(rpos_);
     rbuf_.clear();
     rpos_ = 0;
-    zin_->z.next_in = reinterpret_cast<Bytef*>(raw.data());
-    zin_->z.avail_in = static_cast<uInt>(raw.size());
-    Status s = inflate_into_rbuf();
-    if (!s) return s;
+    return inflater_->decompress(raw, &rbuf_);
   }
   return Status::ok();
 }
 
-Status Transport::inflate_into_rbuf() {
-  char out_buf[kChunk];
-  do {
-    zin_->z.next_out = reinterpret_cast<Bytef*>(out_buf);
-    zin_->z.avail_out = sizeof out_buf;
-    int rc = inflate(&zin_->z, Z_SYNC_FLUSH);
-    if (rc != Z_OK && rc != Z_BUF_ERROR && rc != Z_STREAM_END)
-      return Status(Code::kIoError, "inflate: corrupt compressed stream");
-    rbuf_.append(out_buf, sizeof out_buf - zin_->z.avail_out);
-  } while (zin_->z.avail_out == 0);
-  return Status::ok();
-}
-
 Status Transport::deflate_pending(bool sync_flush) {
-  zout_->z.next_in = reinterpret_cast<Bytef*>(wbuf_.data());
-  zout_->z.avail_in = static_cast<uInt>(wbuf_.size());
-  char out_buf[kChunk];
-  do {
-    zout_->z.next_out = reinterpret_cast<Bytef*>(out_buf);
-    zout_->z.avail_out = sizeof out_buf;
-    int rc = deflate(&zout_->z, sync_flush ? Z_SYNC_FLUSH : Z_NO_FLUSH);
-    if (rc != Z_OK && rc != Z_BUF_ERROR) return Status(Code::kIoError, "deflate failed");
-    Status s = stream_.write(std::string_view(out_buf, sizeof out_buf - zout_->z.avail_out));
-    if (!s) return s;
-  } while (zout_->z.avail_out == 0);
+  std::string out;
+  Status s = deflater_->compress(wbuf_, sync_flush, &out);
   wbuf_.clear();
-  return Status::ok();
+  if (!s) return s;
+  return stream_.write(out);
 }
 
 Status Transport::write(std::string_view bytes) {
@@ -109,9 +70,7 @@ Status Transport::fill() {
       rbuf_.assign(got->data(), got->size());
       break;
     }
-    zin_->z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(got->data()));
-    zin_->z.avail_in = static_cast<uInt>(got->size());
-    Status s = inflate_into_rbuf();
+    Status s = inflater_->decompress(*got, &rbuf_);
     if (!s) return s;
   }
   return Status::ok();

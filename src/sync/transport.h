@@ -15,6 +15,7 @@
 #include "common/status.h"
 #include "dlist/parser.h"
 #include "dlist/printer.h"
+#include "net/deflate.h"
 #include "net/stream.h"
 
 namespace replimail::sync {
@@ -42,24 +43,21 @@ class Transport : public dlist::Output {
   // Switches both directions to DEFLATE. Call right after the OK of
   // COMPRESS DEFLATE has been flushed (server) or read (client).
   Status start_compression();
-  bool compressed() const { return zin_ != nullptr; }
+  bool compressed() const { return inflater_ != nullptr; }
 
   uint64_t bytes_in() const { return stream_.bytes_in(); }
   uint64_t bytes_out() const { return stream_.bytes_out(); }
 
  private:
-  struct Zlib;
   Status fill();
   Status deflate_pending(bool sync_flush);
-  // Inflates zin_'s pending input, appending to rbuf_.
-  Status inflate_into_rbuf();
 
   net::Stream stream_;
   std::string rbuf_;
   size_t rpos_ = 0;
   std::string wbuf_;
-  std::unique_ptr<Zlib> zin_;
-  std::unique_ptr<Zlib> zout_;
+  std::unique_ptr<net::Inflater> inflater_;
+  std::unique_ptr<net::Deflater> deflater_;
 };
 
 }  // namespace replimail::sync
