@@ -1,6 +1,5 @@
 #include "sync/transport.h"
 
-
 namespace replimail::sync {
 namespace {
 
