@@ -36,6 +36,7 @@
 
 #include "imap/command_reader.h"
 #include "imap/message_check.h"
+#include "imap/metadata.h"
 #include "imap/namespace.h"
 #include "imap/parser.h"
 #include "imap/quota_warning.h"
@@ -181,6 +182,11 @@ class Session : private CommandReader::Sink {
   // ---- METADATA (session_metadata.cc) ----
   void cmd_getmetadata(const Command& cmd);
   void cmd_setmetadata(const Command& cmd);
+  // The "(entry value ...)" list of a METADATA response for `internal`
+  // ("" for the server entries), "" when nothing is shown; `biggest` (if
+  // not null) gets the longest value MAXSIZE left out.
+  Result<std::string> metadata_list(const std::string& internal, std::vector<MetaName> names,
+                                    const MetaOptions& opts, uint64_t* biggest);
 
   // ---- APPEND and MULTIAPPEND (session_append.cc) ----
   void cmd_append(const Command& cmd);

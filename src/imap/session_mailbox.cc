@@ -19,11 +19,11 @@ constexpr std::string_view kImplicitOwnerRights = "lkxan";
 constexpr std::string_view kSpecialUseEntry = "/specialuse";
 
 // RFC 5258's options (and RFC 6154's SPECIAL-USE, RFC 5819's STATUS, RFC
-// 8440's MYRIGHTS); any other is BAD, as in Cyrus 3.6.
+// 8440's MYRIGHTS, RFC 9590's METADATA); any other is BAD, as in Cyrus 3.6.
 const std::set<std::string> kListSelectionOptions = {"SUBSCRIBED", "REMOTE", "RECURSIVEMATCH",
                                                      "SPECIAL-USE"};
 const std::set<std::string> kListReturnOptions = {"SUBSCRIBED", "CHILDREN", "SPECIAL-USE",
-                                                  "STATUS", "MYRIGHTS"};
+                                                  "STATUS", "MYRIGHTS", "METADATA"};
 
 std::string lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -227,6 +227,12 @@ void Session::cmd_list(const Command& cmd, bool lsub) {
   size_t i = 0;
   std::set<std::string> select_opts, return_opts;
   std::vector<Value> status_req;
+  // RETURN (METADATA (entries)) or METADATA entry, as Cyrus 3.6 reads it:
+  // no options (MAXSIZE is a syntax error there), the entries of every
+  // METADATA option together; one that is not /shared or /private shows
+  // no METADATA at all, as Cyrus does.
+  std::vector<MetaName> meta_names;
+  bool meta_invalid = false;
   if (!lsub && i < a.size() && a[i].is_list()) {
     for (const Value& v : a[i].items) {
       std::string o = to_upper(v.text);
@@ -261,6 +267,28 @@ void Session::cmd_list(const Command& cmd, bool lsub) {
       return_opts.insert(o);
       if (o == "STATUS" && j + 1 < items.size() && items[j + 1].is_list()) {
         status_req = items[++j].items;
+      }
+      if (o == "METADATA") {
+        if (j + 1 >= items.size()) return tagged(cmd, "BAD", "Missing metadata entry");
+        const Value& m = items[++j];
+        std::vector<const Value*> entries;
+        if (m.is_list()) {
+          for (const Value& v : m.items) entries.push_back(&v);
+        } else {
+          entries.push_back(&m);
+        }
+        if (entries.empty()) return tagged(cmd, "BAD", "Missing metadata entry");
+        for (const Value* v : entries) {
+          if (v->is_list()) return tagged(cmd, "BAD", "Missing metadata entry");
+          auto n = v->is_atom("NIL") ? std::nullopt : parse_metadata_name(v->text);
+          if (!n) {
+            meta_invalid = true;
+            continue;
+          }
+          bool dup = false;
+          for (const MetaName& x : meta_names) dup = dup || (x.shared == n->shared && x.entry == n->entry);
+          if (!dup) meta_names.push_back(std::move(*n));
+        }
       }
     }
     i += 2;
@@ -377,6 +405,10 @@ void Session::cmd_list(const Command& cmd, bool lsub) {
     if (return_opts.count("MYRIGHTS") && it.exists) {
       auto e = instance_.lookup(it.internal);
       if (e.ok()) reply("* MYRIGHTS " + imap_astring(ext) + " " + imap_astring(rights_of(*e)));
+    }
+    if (!meta_names.empty() && !meta_invalid && it.exists) {
+      auto m = metadata_list(it.internal, meta_names, MetaOptions{}, nullptr);
+      if (m.ok() && !m->empty()) reply("* METADATA " + imap_astring(ext) + " " + *m);
     }
   }
   if (!wildcard_only_star) {

@@ -80,36 +80,58 @@ void Session::cmd_getmetadata(const Command& cmd) {
   } else {
     entries.push_back(&a.back());
   }
-  MetaFetch f;
-  f.depth = opts.depth;
-  f.userid = userid_;
+  std::vector<MetaName> names;
   for (const Value* v : entries) {
     auto n = v->is_astring() ? parse_metadata_name(v->text) : std::nullopt;
     if (!n) return tagged(cmd, "BAD", "entry must begin with /shared or /private");
-    f.names.push_back(std::move(*n));
+    names.push_back(std::move(*n));
   }
-  if (f.names.empty()) return tagged(cmd, "BAD", "Missing arguments to Getmetadata");
+  if (names.empty()) return tagged(cmd, "BAD", "Missing arguments to Getmetadata");
 
   std::string internal;
-  if (mailbox->text.empty()) {
-    f.scope = MetaScope::kServer;
-  } else {
+  if (!mailbox->text.empty()) {
     auto name = mailbox_arg(*mailbox);
     if (!name.ok()) return tagged_error(cmd, name.status());
     internal = *name;
     auto e = instance_.lookup(internal);
     if (!e.ok() || !e->is_real()) return tagged(cmd, "NO", "Mailbox does not exist");
+  }
+  uint64_t biggest = 0;
+  auto line = metadata_list(internal, std::move(names), opts, &biggest);
+  if (!line.ok()) return tagged_error(cmd, line.status());
+  if (!line->empty()) {
+    std::string ext = internal.empty() ? "" : external(internal);
+    reply("* METADATA " + imap_astring(ext) + " " + *line);
+  }
+  if (opts.maxsize && biggest > *opts.maxsize + 1) {
+    return tagged(cmd, "OK", "[METADATA LONGENTRIES " + std::to_string(biggest) + "] Completed");
+  }
+  tagged(cmd, "OK", "Completed");
+}
+
+Result<std::string> Session::metadata_list(const std::string& internal,
+                                           std::vector<MetaName> names, const MetaOptions& opts,
+                                           uint64_t* biggest) {
+  MetaFetch f;
+  f.depth = opts.depth;
+  f.userid = userid_;
+  f.names = std::move(names);
+  if (internal.empty()) {
+    f.scope = MetaScope::kServer;
+  } else {
+    auto e = instance_.lookup(internal);
+    if (!e.ok()) return e.status();
     std::string rights = rights_of(*e);
     f.may_lookup = rights.find('l') != std::string::npos;
     f.may_read = f.may_lookup && rights.find('r') != std::string::npos;
     auto mbox = instance_.open_mailbox(internal);
-    if (!mbox.ok()) return tagged_error(cmd, mbox.status());
+    if (!mbox.ok()) return mbox.status();
     auto c = (*mbox)->counters();
-    if (!c.ok()) return tagged_error(cmd, c.status());
+    if (!c.ok()) return c.status();
     const store::MailboxEntry entry = (*mbox)->entry();
     const std::string dir = (*mbox)->dir();
     auto all = instance_.annotations().list(internal);
-    if (!all.ok()) return tagged_error(cmd, all.status());
+    if (!all.ok()) return all.status();
     uint64_t annot_bytes = 0;
     for (const auto& x : *all) annot_bytes += x.value.size();
     const store::MailboxCounters counters = *c;
@@ -139,29 +161,22 @@ void Session::cmd_getmetadata(const Command& cmd) {
     };
   }
   auto stored = instance_.annotations().list(internal);
-  if (!stored.ok()) return tagged_error(cmd, stored.status());
+  if (!stored.ok()) return stored.status();
   for (const auto& s : *stored) f.stored.push_back({s.entry, s.userid, s.value});
 
   // MAXSIZE n leaves out values longer than n; Cyrus's LONGENTRIES names
   // the longest one left out, but only when it is longer than n + 1.
-  uint64_t biggest = 0;
   std::string line;
   for (const auto& [name, value] : fetch_metadata(f)) {
     if (opts.maxsize && value.size() > *opts.maxsize) {
-      biggest = std::max<uint64_t>(biggest, value.size());
+      if (biggest) *biggest = std::max<uint64_t>(*biggest, value.size());
       continue;
     }
     line += line.empty() ? "(" : " ";
     line += cyrus_string(name) + " " + nil_or_string(value);
   }
-  if (!line.empty()) {
-    std::string ext = internal.empty() ? "" : external(internal);
-    reply("* METADATA " + imap_astring(ext) + " " + line + ")");
-  }
-  if (opts.maxsize && biggest > *opts.maxsize + 1) {
-    return tagged(cmd, "OK", "[METADATA LONGENTRIES " + std::to_string(biggest) + "] Completed");
-  }
-  tagged(cmd, "OK", "Completed");
+  if (!line.empty()) line += ")";
+  return line;
 }
 
 void Session::cmd_setmetadata(const Command& cmd) {

@@ -220,5 +220,63 @@ TEST_F(SessionTest, MetadataRights) {
   EXPECT_THAT(out, HasSubstr("\"/shared/comment\" \"bob\" \"/private/comment\" \"alice only\""));
 }
 
+// LIST-METADATA (RFC 9590): RETURN (METADATA (entries)) adds the
+// GETMETADATA answer of each listed mailbox after its LIST (and STATUS,
+// MYRIGHTS) line; the expected answers are Cyrus 3.6's to the same
+// commands. Cyrus takes no MAXSIZE there (BAD), and an entry that is not
+// /shared or /private shows no METADATA at all.
+TEST_F(SessionTest, ListMetadataAnswersAsCyrus) {
+  auto s = login("alice");
+  EXPECT_THAT(run(*s, "c0 CAPABILITY\r\n"), HasSubstr(" LIST-METADATA"));
+  run(*s, "c1 CREATE a\r\n");
+  run(*s, "c2 CREATE a/b\r\n");
+  run(*s, "c3 CREATE c\r\n");
+  EXPECT_EQ(run(*s, "d SETMETADATA a (/shared/comment \"shared a\" /private/comment \"priv a\")\r\n"),
+            "d OK Completed\r\n");
+  EXPECT_EQ(run(*s, "e SETMETADATA INBOX (/private/comment \"pc\")\r\n"), "e OK Completed\r\n");
+  EXPECT_EQ(run(*s, "f SETMETADATA c (/shared/comment \"a very long comment here\")\r\n"),
+            "f OK Completed\r\n");
+  EXPECT_EQ(run(*s, "g LIST \"\" * RETURN (METADATA (/shared/comment /private/comment))\r\n"),
+            "* LIST (\\HasNoChildren) \"/\" INBOX\r\n"
+            "* METADATA INBOX (\"/private/comment\" \"pc\" \"/shared/comment\" NIL)\r\n"
+            "* LIST (\\HasChildren) \"/\" a\r\n"
+            "* METADATA a (\"/shared/comment\" \"shared a\" \"/private/comment\" \"priv a\")\r\n"
+            "* LIST (\\HasNoChildren) \"/\" a/b\r\n"
+            "* METADATA a/b (\"/private/comment\" NIL \"/shared/comment\" NIL)\r\n"
+            "* LIST (\\HasNoChildren) \"/\" c\r\n"
+            "* METADATA c (\"/shared/comment\" \"a very long comment here\" \"/private/comment\" NIL)\r\n"
+            "g OK Completed\r\n");
+  EXPECT_EQ(run(*s, "h LIST \"\" % RETURN (STATUS (MESSAGES) METADATA /shared/comment MYRIGHTS)\r\n"),
+            "* LIST (\\HasNoChildren) \"/\" INBOX\r\n"
+            "* STATUS INBOX (MESSAGES 0)\r\n"
+            "* MYRIGHTS INBOX lrswipkxtecdan\r\n"
+            "* METADATA INBOX (\"/shared/comment\" NIL)\r\n"
+            "* LIST (\\HasChildren) \"/\" a\r\n"
+            "* STATUS a (MESSAGES 0)\r\n"
+            "* MYRIGHTS a lrswipkxtecdan\r\n"
+            "* METADATA a (\"/shared/comment\" \"shared a\")\r\n"
+            "* LIST (\\HasNoChildren) \"/\" c\r\n"
+            "* STATUS c (MESSAGES 0)\r\n"
+            "* MYRIGHTS c lrswipkxtecdan\r\n"
+            "* METADATA c (\"/shared/comment\" \"a very long comment here\")\r\n"
+            "h OK Completed\r\n");
+  // Two METADATA options: their entries together, each once.
+  EXPECT_EQ(run(*s, "i LIST \"\" a RETURN (METADATA (/shared/Comment) METADATA (/shared/comment "
+                    "/private/comment))\r\n"),
+            "* LIST (\\HasChildren) \"/\" a\r\n"
+            "* METADATA a (\"/shared/comment\" \"shared a\" \"/private/comment\" \"priv a\")\r\n"
+            "i OK Completed\r\n");
+  EXPECT_EQ(run(*s, "j LIST \"\" a RETURN (METADATA (/foo /shared/comment))\r\n"),
+            "* LIST (\\HasChildren) \"/\" a\r\nj OK Completed\r\n");
+  EXPECT_THAT(run(*s, "k LIST \"\" * RETURN (METADATA (MAXSIZE 5) (/shared/comment))\r\n"),
+              HasSubstr("k BAD"));
+  EXPECT_EQ(run(*s, "l LIST \"\" * RETURN (METADATA ())\r\n"), "l BAD Missing metadata entry\r\n");
+  EXPECT_EQ(run(*s, "m LIST \"\" * RETURN (METADATA ((MAXSIZE 5) /shared/comment))\r\n"),
+            "m BAD Missing metadata entry\r\n");
+  EXPECT_THAT(run(*s, "n LIST \"\" * RETURN (METADATA)\r\n"), HasSubstr("n BAD"));
+  EXPECT_EQ(run(*s, "o LIST \"\" nosuch RETURN (METADATA (/shared/comment))\r\n"),
+            "o OK Completed\r\n");
+}
+
 }  // namespace
 }  // namespace replimail::imap
