@@ -302,7 +302,9 @@ def canonical(line):
     its return data in name order (RFC 3501 and RFC 4731 leave both orders
     to the server), every string in one form."""
     toks = tokens(line)
-    if len(toks) > 3 and toks[2] == "FETCH" and toks[3] == "(":
+    if (len(toks) > 3 and toks[3] == "(" and
+            (toks[2] == "FETCH" or toks[1] == "STATUS")):
+        # name value pairs; a value may be a list (MAILBOXID (id)).
         body, _ = group(toks, 3)
         items, i = [], 1
         while i < len(body) - 1:
@@ -311,10 +313,6 @@ def canonical(line):
             i = j
         items.sort(key=lambda it: str(it[0]))
         return render(toks[:3] + ["("] + [t for it in items for t in it] + [")"])
-    if len(toks) > 3 and toks[1] == "STATUS" and toks[3] == "(":
-        body, _ = group(toks, 3)
-        pairs = sorted((body[i:i + 2] for i in range(1, len(body) - 1, 2)), key=str)
-        return render(toks[:3] + ["("] + [t for p in pairs for t in p] + [")"])
     if len(toks) > 1 and toks[1] == "ESEARCH":
         i, head = 2, toks[:2]
         if len(toks) > 2 and toks[2] == "(":
