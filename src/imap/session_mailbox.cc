@@ -286,7 +286,9 @@ void Session::cmd_list(const Command& cmd, bool lsub) {
             continue;
           }
           bool dup = false;
-          for (const MetaName& x : meta_names) dup = dup || (x.shared == n->shared && x.entry == n->entry);
+          for (const MetaName& x : meta_names) {
+            dup = dup || (x.shared == n->shared && x.entry == n->entry);
+          }
           if (!dup) meta_names.push_back(std::move(*n));
         }
       }

@@ -109,9 +109,8 @@ void Session::cmd_getmetadata(const Command& cmd) {
   tagged(cmd, "OK", "Completed");
 }
 
-Result<std::string> Session::metadata_list(const std::string& internal,
-                                           std::vector<MetaName> names, const MetaOptions& opts,
-                                           uint64_t* biggest) {
+Result<std::string> Session::metadata_list(const std::string& internal, std::vector<MetaName> names,
+                                           const MetaOptions& opts, uint64_t* biggest) {
   MetaFetch f;
   f.depth = opts.depth;
   f.userid = userid_;
