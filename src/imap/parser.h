@@ -145,10 +145,13 @@ struct FetchItem {
     kThreadId,      // RFC 8474
     kSaveDate,      // RFC 8514
     kPreview,       // RFC 8970 (modifiers: LAZY only)
+    kBinary,        // BINARY[part] / BINARY.PEEK[part] (RFC 3516)
+    kBinarySize,    // BINARY.SIZE[part] (RFC 3516)
   };
   Kind kind = Kind::kFlags;
   bool peek = false;
-  // kSection: numeric part path ("1.2" → {1,2}), then the text part:
+  // kSection, kBinary, kBinarySize: numeric part path ("1.2" → {1,2});
+  // kSection then the text part:
   // "" (whole part), "HEADER", "HEADER.FIELDS", "HEADER.FIELDS.NOT",
   // "TEXT" or "MIME".
   std::vector<uint32_t> part;

@@ -70,6 +70,43 @@ Status parse_section(std::string_view s, FetchItem* item, std::vector<std::strin
   return Status();
 }
 
+// RFC 3516: BINARY[part]<start.length>, BINARY.PEEK[...] and
+// BINARY.SIZE[part]: only a part number (no HEADER, TEXT or MIME), and a
+// partial only with its length, in Cyrus 3.6's words.
+Result<FetchItem> parse_binary_item(std::string_view section, std::string_view rest,
+                                    FetchItem item) {
+  if (section.find_first_not_of("0123456789.") != std::string_view::npos) {
+    return bad("Invalid binary section");
+  }
+  if (!section.empty()) {
+    std::vector<std::string> no_fields;
+    Status st = parse_section(section, &item, &no_fields);
+    if (!st.is_ok()) return bad("Invalid binary section");
+  }
+  std::string name = item.kind == FetchItem::Kind::kBinarySize ? "BINARY.SIZE[" : "BINARY[";
+  for (size_t i = 0; i < item.part.size(); ++i) {
+    name += (i ? "." : "") + std::to_string(item.part[i]);
+  }
+  item.response_name = name + "]";
+  if (rest.empty()) return item;
+  if (item.kind == FetchItem::Kind::kBinarySize) return bad("Invalid body partial");
+  if (rest.size() < 3 || rest.front() != '<' || rest.back() != '>') {
+    return bad("Invalid body partial");
+  }
+  rest = rest.substr(1, rest.size() - 2);
+  size_t dot = rest.find('.');
+  if (dot == std::string_view::npos) return bad("Invalid body partial");
+  auto start = number(rest.substr(0, dot));
+  auto len = number(rest.substr(dot + 1));
+  if (!start || *start > UINT32_MAX || !len || *len == 0 || *len > UINT32_MAX) {
+    return bad("Invalid body partial");
+  }
+  item.partial_start = static_cast<uint32_t>(*start);
+  item.partial_length = static_cast<uint32_t>(*len);
+  item.response_name += "<" + std::to_string(*start) + ">";
+  return item;
+}
+
 Result<FetchItem> parse_fetch_item(std::string_view text) {
   FetchItem item;
   size_t bracket = text.find('[');
@@ -100,15 +137,17 @@ Result<FetchItem> parse_fetch_item(std::string_view text) {
     }
     return bad("Invalid fetch attribute " + std::string(text.substr(0, 64)));
   }
-  if (name == "BODY.PEEK") {
-    item.peek = true;
-  } else if (name != "BODY") {
+  item.kind = K::kSection;
+  if (name == "BODY.PEEK" || name == "BINARY.PEEK") item.peek = true;
+  if (name == "BINARY" || name == "BINARY.PEEK") item.kind = K::kBinary;
+  if (name == "BINARY.SIZE") item.kind = K::kBinarySize;
+  if (item.kind == K::kSection && !item.peek && name != "BODY") {
     return bad("Invalid fetch attribute " + std::string(text.substr(0, 64)));
   }
-  item.kind = K::kSection;
   size_t close = text.find(']', bracket);
   if (close == std::string_view::npos) return bad("Missing ']'");
   std::string_view section = text.substr(bracket + 1, close - bracket - 1);
+  if (item.kind != K::kSection) return parse_binary_item(section, text.substr(close + 1), item);
   std::vector<std::string> fields_as_sent;
   Status st = parse_section(section, &item, &fields_as_sent);
   if (!st.is_ok()) return st;

@@ -284,6 +284,8 @@ std::string Session::capabilities() const {
           "THREAD=REFS ESORT";
   // RFC 8440 and RFC 8438 (session_mailbox.cc).
   caps += " LIST-MYRIGHTS STATUS=SIZE";
+  // RFC 3516 (session_fetch.cc; literal8 APPEND in command_reader.cc).
+  caps += " BINARY";
   return caps;
 }
 

@@ -14,7 +14,8 @@ namespace {
 using K = FetchItem::Kind;
 
 bool sets_seen(const FetchItem& it) {
-  return (it.kind == K::kSection && !it.peek) || it.kind == K::kRfc822 || it.kind == K::kRfc822Text;
+  return ((it.kind == K::kSection || it.kind == K::kBinary) && !it.peek) || it.kind == K::kRfc822 ||
+         it.kind == K::kRfc822Text;
 }
 
 mime::Section to_mime(const FetchItem& it) {
@@ -44,6 +45,13 @@ mime::Section to_mime(const FetchItem& it) {
 
 std::string literal(std::string_view bytes) {
   return "{" + std::to_string(bytes.size()) + "}\r\n" + std::string(bytes);
+}
+
+// FETCH BINARY data: a literal8 (RFC 3516 ~{n}) only when it holds a NUL,
+// as Cyrus 3.6 sends it.
+std::string binary_literal(std::string_view bytes) {
+  if (bytes.find('\0') == std::string_view::npos) return literal(bytes);
+  return "~" + literal(bytes);
 }
 
 // Explicit message numbers beyond the mailbox are a client error (BAD).
@@ -135,6 +143,29 @@ Status Session::fetch_one(uint32_t seq, const FetchRequest& req, bool uid_cmd, s
         auto p = parsed();
         if (!p.ok()) return p.status();
         parts.push_back("RFC822 " + literal((*p)->bytes()));
+        break;
+      }
+      case K::kBinary:
+      case K::kBinarySize: {
+        auto p = parsed();
+        if (!p.ok()) return p.status();
+        auto data = (*p)->binary_section(it.part);
+        if (!data.ok() && data.status().code() != Code::kNotFound) return data.status();
+        if (it.kind == K::kBinarySize) {
+          parts.push_back(it.response_name + " " + std::to_string(data.ok() ? data->size() : 0));
+          break;
+        }
+        if (!data.ok()) {
+          parts.push_back(it.response_name + " NIL");
+          break;
+        }
+        std::string_view bytes = *data;
+        if (it.partial_start) {
+          bytes = *it.partial_start >= bytes.size()
+                      ? std::string_view()
+                      : bytes.substr(*it.partial_start, it.partial_length);
+        }
+        parts.push_back(it.response_name + " " + binary_literal(bytes));
         break;
       }
       case K::kRfc822Header:
@@ -232,6 +263,10 @@ void Session::cmd_fetch(const Command& cmd) {
   }
   for (uint32_t s : seqs) {
     Status st = fetch_one(s, *req, cmd.uid, &out_);
+    if (st.code() == Code::kMailboxNotSupported) {
+      // RFC 3516 §4.2: a transfer encoding the server cannot decode.
+      return tagged(cmd, "NO", "[UNKNOWN-CTE] " + st.message());
+    }
     if (!st.is_ok()) {
       reply("* NO Cannot read message " + std::to_string(s) + ": " + st.message());
       continue;

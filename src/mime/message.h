@@ -141,6 +141,12 @@ class Message {
   // IMAP can answer with an empty string as Cyrus does.
   Result<SectionBytes> section(const Section& section) const;
 
+  // FETCH BINARY[path] (RFC 3516): the part's content with its transfer
+  // encoding undone; the whole message, as it is, for an empty path.
+  // kNotFound when the part does not exist, kMailboxNotSupported when its
+  // encoding is none this server decodes.
+  Result<std::string> binary_section(const std::vector<uint32_t>& path) const;
+
   // --- SEARCH support -------------------------------------------------------
 
   // Values of every header field `name` (case-insensitive) in the message
@@ -175,6 +181,12 @@ class Message {
   explicit Message(std::unique_ptr<Rep> rep);
   std::unique_ptr<Rep> rep_;
 };
+
+// Content with its Content-Transfer-Encoding (upper-cased, as Part keeps
+// it) undone: BASE64 and QUOTED-PRINTABLE decoded; absent, 7BIT, 8BIT and
+// BINARY as they are. nullopt for any other encoding (RFC 3516 UNKNOWN-CTE).
+std::optional<std::string> decode_transfer_encoding(std::string_view body,
+                                                    const std::optional<std::string>& encoding);
 
 // A header field's value with its RFC 2047 words decoded, as UTF-8 (what
 // header_values() returns for one field), for values taken from elsewhere

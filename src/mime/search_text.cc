@@ -13,6 +13,28 @@
 #include "mime/message.h"
 
 namespace replimail::mime {
+
+std::optional<std::string> decode_transfer_encoding(std::string_view body,
+                                                    const std::optional<std::string>& encoding) {
+  if (!encoding || *encoding == "7BIT" || *encoding == "8BIT" || *encoding == "BINARY") {
+    return std::string(body);
+  }
+  GMimeContentEncoding e;
+  if (*encoding == "BASE64") {
+    e = GMIME_CONTENT_ENCODING_BASE64;
+  } else if (*encoding == "QUOTED-PRINTABLE") {
+    e = GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE;
+  } else {
+    return std::nullopt;
+  }
+  GMimeEncoding state;
+  g_mime_encoding_init_decode(&state, e);
+  std::string out(g_mime_encoding_outlen(&state, body.size()), '\0');
+  size_t n = g_mime_encoding_step(&state, body.data(), body.size(), out.data());
+  out.resize(n);
+  return out;
+}
+
 namespace {
 
 void ensure_gmime() {
@@ -74,16 +96,8 @@ std::string decoded_header(std::string_view header) {
 }
 
 std::string undo_transfer_encoding(std::string_view body, const std::optional<std::string>& enc) {
-  GMimeContentEncoding e = GMIME_CONTENT_ENCODING_DEFAULT;
-  if (enc && *enc == "BASE64") e = GMIME_CONTENT_ENCODING_BASE64;
-  if (enc && *enc == "QUOTED-PRINTABLE") e = GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE;
-  if (e == GMIME_CONTENT_ENCODING_DEFAULT) return std::string(body);
-  GMimeEncoding state;
-  g_mime_encoding_init_decode(&state, e);
-  std::string out(g_mime_encoding_outlen(&state, body.size()), '\0');
-  size_t n = g_mime_encoding_step(&state, body.data(), body.size(), out.data());
-  out.resize(n);
-  return out;
+  auto decoded = decode_transfer_encoding(body, enc);
+  return decoded ? std::move(*decoded) : std::string(body);
 }
 
 std::string to_utf8(const std::string& bytes, const Part& part) {

@@ -157,6 +157,23 @@ Result<Section> parse_section(std::string_view spec) {
   return s;
 }
 
+Result<std::string> Message::binary_section(const std::vector<uint32_t>& path) const {
+  if (path.empty()) return std::string(bytes());
+  const Part* cur = nullptr;
+  for (size_t i = 0; i < path.size(); ++i) {
+    cur = i == 0 ? message_table(root(), path[0]) : table_part(*cur, path[i]);
+    if (!cur) return Status(Code::kNotFound, "no such body part");
+  }
+  Entry e = entry_for(*cur);
+  auto decoded =
+      decode_transfer_encoding(bytes().substr(e.content_offset, e.content_size), cur->encoding);
+  if (!decoded) {
+    return Status(Code::kMailboxNotSupported,
+                  "Unknown Content-Transfer-Encoding " + *cur->encoding);
+  }
+  return std::move(*decoded);
+}
+
 Result<SectionBytes> Message::section(const Section& section) const {
   std::string_view msg = bytes();
   const Part& root = this->root();
