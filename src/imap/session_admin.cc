@@ -204,8 +204,11 @@ void Session::cmd_setquota(const Command& cmd) {
       return tagged(cmd, "NO", "[UNKNOWN-RESOURCE] Unsupported quota resource " + res);
     }
   }
-  Status st =
-      items.empty() ? instance_.remove_quota(*name) : instance_.set_quota(*name, storage, messages);
+  // As Cyrus 3.6: the mailbox must exist, and an empty list leaves a quota
+  // root without limits (GETQUOTA then answers "()"), it does not remove it.
+  auto e = instance_.lookup(*name);
+  if (!e.ok()) return tagged_error(cmd, e.status());
+  Status st = instance_.set_quota(*name, storage, messages);
   if (!st.is_ok()) return tagged_error(cmd, st);
   tagged(cmd, "OK", "Completed");
 }

@@ -54,10 +54,17 @@ std::string binary_literal(std::string_view bytes) {
   return "~" + literal(bytes);
 }
 
-// Explicit message numbers beyond the mailbox are a client error (BAD).
-bool sequence_in_range(const SequenceSet& set, uint32_t exists) {
-  for (const auto& r : set.ranges) {
-    if ((r.lo != kStar && r.lo > exists) || (r.hi != kStar && r.hi > exists)) return false;
+// A set made only of 0s ("0", "0:0,0"): Cyrus 3.6 reads 0 as a message
+// number that names no message (NO), where the grammar's nz-number says BAD.
+bool only_zeros(std::string_view text) {
+  if (text.empty()) return false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (c == ',' || c == ':') {
+      if (i == 0 || text[i - 1] == ',' || text[i - 1] == ':' || i + 1 == text.size()) return false;
+    } else if (c != '0' || (i > 0 && text[i - 1] == '0')) {
+      return false;
+    }
   }
   return true;
 }
@@ -174,15 +181,21 @@ Status Session::fetch_one(uint32_t seq, const FetchRequest& req, bool uid_cmd, s
         auto p = parsed();
         if (!p.ok()) return p.status();
         auto sec = (*p)->section(to_mime(it));
-        std::string_view bytes = sec.ok() ? sec->data() : std::string_view();
+        std::string name = it.kind == K::kRfc822Header ? "RFC822.HEADER"
+                           : it.kind == K::kRfc822Text ? "RFC822.TEXT"
+                                                       : it.response_name;
+        // A part the message does not have is NIL (RFC 3501 nstring; as Cyrus 3.6).
+        if (!sec.ok() && sec.status().code() == Code::kNotFound) {
+          parts.push_back(name + " NIL");
+          break;
+        }
+        if (!sec.ok()) return sec.status();
+        std::string_view bytes = sec->data();
         if (it.partial_start) {
           bytes = *it.partial_start >= bytes.size()
                       ? std::string_view()
                       : bytes.substr(*it.partial_start, it.partial_length);
         }
-        std::string name = it.kind == K::kRfc822Header ? "RFC822.HEADER"
-                           : it.kind == K::kRfc822Text ? "RFC822.TEXT"
-                                                       : it.response_name;
         parts.push_back(name + " " + literal(bytes));
         break;
       }
@@ -201,11 +214,11 @@ Status Session::fetch_one(uint32_t seq, const FetchRequest& req, bool uid_cmd, s
 }
 
 void Session::cmd_fetch(const Command& cmd) {
+  if (!cmd.uid && !cmd.args.empty() && cmd.args[0].is_atom() && only_zeros(cmd.args[0].text)) {
+    return tagged(cmd, "NO", "No matching messages");
+  }
   auto req = parse_fetch(cmd.args);
   if (!req.ok()) return tagged_error(cmd, req.status());
-  if (!cmd.uid && !req->set.saved && !sequence_in_range(req->set, selected_->exists())) {
-    return tagged(cmd, "BAD", "Invalid sequence in FETCH");
-  }
   if (req->vanished && (!cmd.uid || !qresync_)) {
     return tagged(cmd, "BAD", "VANISHED requires UID FETCH and QRESYNC");
   }
@@ -213,6 +226,11 @@ void Session::cmd_fetch(const Command& cmd) {
   for (const auto& it : req->items) wants_modseq = wants_modseq || it.kind == K::kModseq;
   if (wants_modseq) enable_condstore("MODSEQ fetch");
   std::vector<uint32_t> seqs = saved_or(req->set, cmd.uid, selected_->resolve(req->set, cmd.uid));
+  // Cyrus 3.6: message numbers that name no message (all beyond EXISTS) are
+  // NO, a range that reaches past EXISTS fetches the ones there; UIDs are not.
+  if (seqs.empty() && !cmd.uid && !req->set.saved) {
+    return tagged(cmd, "NO", "No matching messages");
+  }
   if (req->changedsince) {
     std::erase_if(seqs, [&](uint32_t s) { return selected_->at(s).modseq <= *req->changedsince; });
   }

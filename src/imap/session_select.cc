@@ -271,6 +271,11 @@ void Session::cmd_store(const Command& cmd) {
     Status st = selected_->announce_new_keywords(keywords, &out_);
     if (!st.is_ok()) return tagged_error(cmd, st);
   }
+  // As Cyrus 3.6: a FETCH only for the messages whose flags changed; with
+  // UNCHANGEDSINCE also after .SILENT, and then with the FLAGS as well.
+  auto listed = [](const std::vector<uint32_t>& v, uint32_t uid) {
+    return std::find(v.begin(), v.end(), uid) != v.end();
+  };
   for (uint32_t seq : seqs) {
     const MessageView& m = selected_->at(seq);
     if (std::find(modified.begin(), modified.end(), cmd.uid ? m.uid : seq) != modified.end()) {
@@ -278,16 +283,14 @@ void Session::cmd_store(const Command& cmd) {
     }
     quiet_uids_.insert(m.uid);
     if (req->silent && !req->unchangedsince) continue;
+    if (!listed(changed_uids, m.uid) && !listed(seen_on, m.uid) && !listed(seen_off, m.uid)) {
+      continue;
+    }
     std::string line = "* " + std::to_string(seq) + " FETCH (";
-    if (!req->silent) line += "FLAGS " + flag_list(m.system_flags, m.recent, m.keywords);
+    line += "FLAGS " + flag_list(m.system_flags, m.recent, m.keywords);
     // With QRESYNC enabled STORE's FETCH answers carry the UID (as Cyrus 3.6).
-    if (cmd.uid || qresync_) {
-      line += std::string(req->silent ? "" : " ") + "UID " + std::to_string(m.uid);
-    }
-    if (condstore_) {
-      line += std::string(req->silent && !cmd.uid && !qresync_ ? "" : " ") + "MODSEQ (" +
-              std::to_string(m.modseq) + ")";
-    }
+    if (cmd.uid || qresync_) line += " UID " + std::to_string(m.uid);
+    if (condstore_) line += " MODSEQ (" + std::to_string(m.modseq) + ")";
     reply(line + ")");
   }
   if (!modified.empty()) {
@@ -324,6 +327,8 @@ void Session::cmd_copy(const Command& cmd, bool move) {
     }
   }
   std::vector<uint32_t> seqs = saved_or(*set, cmd.uid, selected_->resolve(*set, cmd.uid));
+  // Cyrus 3.6: message numbers that name no message are NO; UIDs are not.
+  if (seqs.empty() && !cmd.uid) return tagged(cmd, "NO", "No matching messages");
   if (seqs.empty()) return tagged(cmd, "OK", "No messages");
   uint64_t bytes = 0;
   for (uint32_t seq : seqs) bytes += selected_->at(seq).size;

@@ -125,7 +125,8 @@ TEST_F(SessionTest, AppendSelectFetchStoreSearchExpunge) {
   out = run(*s, "n EXPUNGE\r\n");
   EXPECT_THAT(out, HasSubstr("* 2 EXPUNGE"));
   EXPECT_THAT(out, HasSubstr("n OK"));
-  EXPECT_THAT(run(*s, "o FETCH 2 FLAGS\r\n"), HasSubstr("o BAD"));
+  // Past EXISTS: NO, as Cyrus 3.6 (sessions/fetch.txt).
+  EXPECT_THAT(run(*s, "o FETCH 2 FLAGS\r\n"), HasSubstr("o NO"));
   EXPECT_THAT(run(*s, "p FETCH 1 (FLAGS) (CHANGEDSINCE 1)\r\n"), HasSubstr("MODSEQ ("));
   EXPECT_THAT(run(*s, "q CLOSE\r\n"), HasSubstr("q OK"));
   EXPECT_EQ(s->state(), Session::State::kAuthenticated);
