@@ -349,10 +349,29 @@ std::optional<std::tm> parse_day(std::string_view s, size_t* used) {
 }  // namespace
 
 std::optional<int64_t> parse_date(std::string_view text) {
-  size_t used = 0;
-  auto tm = parse_day(text, &used);
-  if (!tm || used != text.size()) return std::nullopt;
-  return static_cast<int64_t>(timegm(&*tm));
+  // SEARCH's date as Cyrus 3.6 reads it: the day is any 1*2DIGIT (RFC 3501's
+  // date-day), one past the month's end counted on into the next month
+  // (32-Nov is 2-Dec, 0-Nov is 31-Oct); a 2-digit year is 19yy; a 4-digit
+  // one from 1900.
+  size_t dash = text.find('-');
+  if (dash == std::string_view::npos || dash == 0 || dash > 2) return std::nullopt;
+  auto day = parse_number(text.substr(0, dash));
+  if (!day || text.size() < dash + 5 || text[dash + 4] != '-') return std::nullopt;
+  std::string_view mon = text.substr(dash + 1, 3);
+  int m = -1;
+  for (int i = 0; i < 12; ++i) {
+    if (iequals(mon, kMonths[i])) m = i;
+  }
+  std::string_view y = text.substr(dash + 5);
+  auto year = parse_number(y);
+  if (m < 0 || !year || (y.size() != 2 && y.size() != 4)) return std::nullopt;
+  if (y.size() == 2) *year += 1900;
+  if (*year < 1900) return std::nullopt;
+  std::tm tm{};
+  tm.tm_mday = static_cast<int>(*day);
+  tm.tm_mon = m;
+  tm.tm_year = static_cast<int>(*year) - 1900;
+  return static_cast<int64_t>(timegm(&tm));
 }
 
 std::optional<int64_t> parse_date_time(std::string_view text) {

@@ -158,7 +158,7 @@ TEST(DateTest, ParseAndFormat) {
   EXPECT_EQ(parse_date("1-Feb-1994"), 760060800);
   EXPECT_EQ(parse_date("01-feb-1994"), 760060800);
   EXPECT_FALSE(parse_date("1-Foo-1994"));
-  EXPECT_FALSE(parse_date("1-Feb-94"));
+  EXPECT_FALSE(parse_date("1-Feb-994"));
   auto t = parse_date_time("17-Jul-1996 02:44:25 -0700");
   ASSERT_TRUE(t);
   EXPECT_EQ(format_date_time(*t), "17-Jul-1996 09:44:25 +0000");
