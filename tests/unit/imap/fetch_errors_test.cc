@@ -30,6 +30,18 @@ TEST_F(SessionTest, FetchOfNoMessageNumberIsNo) {
   EXPECT_THAT(run(*s, "i FETCH 0:x FLAGS\r\n"), HasSubstr("i BAD "));
 }
 
+// In an empty mailbox 1:* and * name no message either; MOVE as COPY.
+TEST_F(SessionTest, FetchAndMoveInAnEmptyMailboxAreNo) {
+  auto s = login("alice");
+  run(*s, "a CREATE Empty\r\n");
+  run(*s, "b SELECT Empty\r\n");
+  EXPECT_THAT(run(*s, "c FETCH 1:* FLAGS\r\n"), HasSubstr("c NO "));
+  EXPECT_THAT(run(*s, "d FETCH * FLAGS\r\n"), HasSubstr("d NO "));
+  EXPECT_THAT(run(*s, "e UID FETCH 1:* FLAGS\r\n"), HasSubstr("e OK "));
+  EXPECT_THAT(run(*s, "f MOVE 1:* INBOX\r\n"), HasSubstr("f NO "));
+  EXPECT_THAT(run(*s, "g UID MOVE 1:* INBOX\r\n"), HasSubstr("g OK "));
+}
+
 TEST_F(SessionTest, CopyOfNoMessageNumberIsNo) {
   auto s = login("alice");
   run(*s, append_cmd("a", "INBOX", test::kMessage));
