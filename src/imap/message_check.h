@@ -17,6 +17,7 @@ class MessageCheck {
   // NUL and bare LF in its body.
   explicit MessageCheck(bool binary = false) : binary_(binary) {}
 
+  bool binary() const { return binary_; }
   void feed(std::string_view bytes);
   // After the last byte: "" if the message is acceptable, else the text of
   // the NO reply, as Cyrus words it ("Message contains invalid header").

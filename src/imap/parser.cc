@@ -252,9 +252,29 @@ std::optional<Command> before_trailing_literal(std::string_view command) {
   if (!prefix.ok()) return std::nullopt;
   return std::move(prefix).value();
 }
+
+// True if `command` (up to a literal's header) is an APPEND whose open
+// CATENATE list (RFC 4469) ends with "TEXT" or "URL": the literal is a part
+// of a message. Parsed with the part type dropped and the list closed.
+bool announces_catenate_part(std::string_view command) {
+  if (!trailing_literal(command)) return false;
+  std::string_view head = command.substr(0, command.rfind('{'));
+  if (!head.empty() && head.back() == '~') head.remove_suffix(1);
+  while (!head.empty() && head.back() == ' ') head.remove_suffix(1);
+  size_t word = head.find_last_of(" (");
+  if (word == std::string_view::npos) return false;
+  std::string_view type = head.substr(word + 1);
+  if (!iequals(type, "TEXT") && !iequals(type, "URL")) return false;
+  head = head.substr(0, head[word] == '(' ? word + 1 : word);
+  auto prefix = parse_command(std::string(head) + ")", nullptr);
+  if (!prefix.ok() || prefix->uid || prefix->name != "APPEND") return false;
+  const auto& a = prefix->args;
+  return a.size() >= 3 && a.back().is_list() && a[a.size() - 2].is_atom("CATENATE");
+}
 }  // namespace
 
 bool announces_append_message(std::string_view command) {
+  if (announces_catenate_part(command)) return true;
   auto prefix = before_trailing_literal(command);
   return prefix && !prefix->uid && prefix->name == "APPEND" && !prefix->args.empty();
 }

@@ -78,7 +78,8 @@ struct Command {
 // True if the literal announced at the end of `command` (a command as
 // assembled so far, ending with the literal's header) is a message of an
 // APPEND (RFC 3501, RFC 3502 MULTIAPPEND): the command is a valid APPEND up
-// to the header and its mailbox argument is complete. The session streams
+// to the header and its mailbox argument is complete, or the literal is a
+// TEXT or URL part of an open CATENATE list (RFC 4469). The session streams
 // such a literal to a staging file and leaves an empty literal ("{0}") in
 // its place.
 bool announces_append_message(std::string_view command);

@@ -286,6 +286,8 @@ std::string Session::capabilities() const {
   caps += " LIST-MYRIGHTS STATUS=SIZE";
   // RFC 3516 (session_fetch.cc; literal8 APPEND in command_reader.cc).
   caps += " BINARY";
+  // RFC 4469 (session_append.cc).
+  caps += " CATENATE";
   return caps;
 }
 

@@ -190,6 +190,11 @@ class Session : private CommandReader::Sink {
 
   // ---- APPEND and MULTIAPPEND (session_append.cc) ----
   void cmd_append(const Command& cmd);
+  // Gives `sink` the bytes a CATENATE URL names (RFC 4469); `target` is the
+  // APPEND's mailbox (a URL without one means it). "" when done, else the
+  // text of the NO [BADURL] answer; an error status from `sink` or the store.
+  Result<std::string> catenate_url(std::string_view url, const std::string& target,
+                                   const std::function<Status(std::string_view)>& sink);
 
   // ---- rights and quota (session_admin.cc) ----
   void cmd_getacl(const Command& cmd);

@@ -1,11 +1,20 @@
 // APPEND (RFC 3501 §6.3.11) with MULTIAPPEND (RFC 3502): the message
 // literals are streamed to staging files while the command is read (see the
 // framing in session.cc), then appended to the mailbox in one transaction,
-// so that either every message of the command goes in or none does.
+// so that either every message of the command goes in or none does. A
+// CATENATE message (RFC 4469) is built into a staging file of its own from
+// its staged TEXT literals and the sections its URLs name (as FETCH
+// BODY[section]<partial> reads them), then appended like any other.
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 
 #include "imap/format.h"
 #include "imap/session.h"
+#include "mime/message.h"
 #include "store/mboxname.h"
 #include "store/record.h"
 #include "store/staged_message.h"
@@ -35,15 +44,169 @@ uint32_t flags_from(const std::vector<Value>& items, std::vector<std::string>* k
   return bits;
 }
 
-// One message of an APPEND: its flags, internal date and staged file.
+// One part of a CATENATE (RFC 4469): a TEXT literal (staged) or a URL,
+// given as a string or as a literal (staged too).
+struct CatenatePart {
+  bool url = false;
+  std::optional<size_t> staged;  // index into the session's staged literals
+  std::string text;              // the URL when it came as a string
+};
+
+// One message of an APPEND: its flags, internal date and staged file, or
+// the parts it is catenated from.
 struct AppendItem {
   uint32_t flags = 0;
   std::vector<std::string> keywords;
   int64_t internaldate = 0;
-  size_t staged = 0;  // index into the session's staged messages
+  size_t staged = 0;  // index into the session's staged literals
+  bool catenate = false;
+  std::vector<CatenatePart> parts;
+  store::StagedMessage* file = nullptr;  // what is appended
 };
 
+std::string percent_decoded(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    auto hex = [](char c) -> int {
+      if (c >= '0' && c <= '9') return c - '0';
+      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+      if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+      return -1;
+    };
+    if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
+      out += static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2]));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+std::optional<uint64_t> url_number(std::string_view s) {
+  if (s.empty() || s.size() > 10) return std::nullopt;
+  uint64_t n = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return std::nullopt;
+    n = n * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return n;
+}
+
+// Streams a finished staged file into `sink`.
+Status copy_staged(const store::StagedMessage& from,
+                   const std::function<Status(std::string_view)>& sink) {
+  int fd = ::open(from.path().c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status(Code::kIoError, "open " + from.path() + ": " + std::strerror(errno));
+  char buf[65536];
+  Status st;
+  while (st.is_ok()) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) st = Status(Code::kIoError, "read " + from.path() + ": " + std::strerror(errno));
+    if (n <= 0) break;
+    st = sink(std::string_view(buf, static_cast<size_t>(n)));
+  }
+  ::close(fd);
+  return st;
+}
+
 }  // namespace
+
+Result<std::string> Session::catenate_url(std::string_view url, const std::string& target,
+                                          const std::function<Status(std::string_view)>& sink) {
+  // RFC 5092's relative form: "/" mailbox [";UIDVALIDITY=" n] "/;UID=" n
+  // ["/;SECTION=" section] ["/;PARTIAL=" offset ["." length]].
+  if (url.find("://") != std::string_view::npos)
+    return std::string("Only relative URLs are supported");
+  if (url.empty() || url[0] != '/') return std::string("Invalid URL");
+  std::string_view rest = url.substr(1);
+  size_t params = rest.find("/;");
+  std::string_view mbox = rest.substr(0, params);
+  rest = params == std::string_view::npos ? std::string_view() : rest.substr(params);
+  std::optional<uint64_t> uidvalidity, uid, start, length;
+  std::optional<std::string> section;
+  size_t v = to_upper(mbox).find(";UIDVALIDITY=");
+  if (v != std::string::npos) {
+    uidvalidity = url_number(mbox.substr(v + 13));
+    if (!uidvalidity) return std::string("Invalid URL");
+    mbox = mbox.substr(0, v);
+  }
+  while (!rest.empty()) {
+    size_t next = rest.find("/;", 2);
+    std::string_view param = rest.substr(2, next == std::string_view::npos ? next : next - 2);
+    rest = next == std::string_view::npos ? std::string_view() : rest.substr(next);
+    size_t eq = param.find('=');
+    std::string key = to_upper(param.substr(0, eq));
+    std::string_view value =
+        eq == std::string_view::npos ? std::string_view() : param.substr(eq + 1);
+    if (key == "UID" && !uid) {
+      uid = url_number(value);
+      if (!uid) return std::string("Invalid URL");
+    } else if (key == "SECTION" && uid && !section && !start) {
+      section = percent_decoded(value);
+    } else if (key == "PARTIAL" && uid && !start) {
+      size_t dot = value.find('.');
+      start = url_number(value.substr(0, dot));
+      if (dot != std::string_view::npos) length = url_number(value.substr(dot + 1));
+      if (!start || (dot != std::string_view::npos && (!length || *length == 0))) {
+        return std::string("Invalid URL");
+      }
+    } else {
+      return std::string("Invalid URL");
+    }
+  }
+  std::string name = target;
+  if (!mbox.empty()) {
+    auto internal = ns_.to_internal(utf8_to_mutf7(percent_decoded(mbox)));
+    if (!internal.ok()) return std::string("Mailbox does not exist");
+    name = *internal;
+  }
+  auto e = instance_.lookup(name);
+  if (!e.ok()) {
+    if (e.status().code() == Code::kMailboxNonexistent)
+      return std::string("Mailbox does not exist");
+    return e.status();
+  }
+  std::string rights = rights_of(*e);
+  if (rights.find('r') == std::string::npos) {
+    return std::string(is_admin_ || rights.find('l') != std::string::npos
+                           ? "Permission denied"
+                           : "Mailbox does not exist");
+  }
+  auto mailbox = instance_.open_mailbox(name);
+  if (!mailbox.ok()) return mailbox.status();
+  auto counters = (*mailbox)->counters();
+  if (!counters.ok()) return counters.status();
+  if (uidvalidity && *uidvalidity != counters->uidvalidity) {
+    return std::string("Uidvalidity of mailbox has changed");
+  }
+  if (!uid || *uid == 0 || *uid > UINT32_MAX) return std::string("No such message in mailbox");
+  auto rec = (*mailbox)->record(static_cast<uint32_t>(*uid));
+  if (!rec.ok() && rec.status().code() != Code::kNotFound) return rec.status();
+  if (!rec.ok() || rec->expunged()) return std::string("No such message in mailbox");
+  // The bytes FETCH BODY[section]<partial> gives.
+  auto msg = mime::Message::open((*mailbox)->message_path(rec->uid));
+  if (!msg.ok()) return msg.status();
+  std::optional<mime::SectionBytes> part;
+  std::string_view bytes = msg->bytes();
+  if (section) {
+    auto spec = mime::parse_section(*section);
+    if (!spec.ok()) return std::string("Error fetching message part");
+    auto got = msg->section(*spec);
+    if (!got.ok()) return std::string("Error fetching message part");
+    part = std::move(got).value();
+    bytes = part->data();
+  }
+  if (start) {
+    bytes = *start >= bytes.size()
+                ? std::string_view()
+                : bytes.substr(*start, length ? *length : std::string_view::npos);
+  }
+  Status st = sink(bytes);
+  if (!st.is_ok()) return st;
+  return std::string();
+}
 
 void Session::message_begin(std::string_view command_so_far, uint64_t /*size*/, bool binary) {
   std::unique_ptr<store::StagedMessage> msg;
@@ -91,6 +254,7 @@ void Session::cmd_append(const Command& cmd) {
   // mailbox 1*(SP [flag-list SP] [date-time SP] literal): each message is a
   // literal (the stand-in for a staged file); a date-time is quoted.
   std::vector<AppendItem> items;
+  size_t literals = 0;  // staged literals taken so far
   for (size_t i = 1; i < a.size();) {
     AppendItem item;
     if (a[i].is_list()) {
@@ -105,19 +269,46 @@ void Session::cmd_append(const Command& cmd) {
       item.internaldate = *t;
       ++i;
     }
-    if (i == a.size() || !a[i].is_string() || !a[i].literal || items.size() >= staged_.size()) {
+    if (i + 1 < a.size() && a[i].is_atom("CATENATE") && a[i + 1].is_list()) {
+      // RFC 4469: CATENATE (part...), each "TEXT" literal or "URL" astring.
+      const auto& list = a[i + 1].items;
+      if (list.empty()) return tagged(cmd, "BAD", "Missing message part data in Append command");
+      item.catenate = true;
+      for (size_t j = 0; j < list.size(); j += 2) {
+        bool text = list[j].is_atom("TEXT"), url = list[j].is_atom("URL");
+        if (!text && !url) return tagged(cmd, "BAD", "Invalid message part type in Append command");
+        if (j + 1 == list.size() || !list[j + 1].is_string() || (text && !list[j + 1].literal) ||
+            (list[j + 1].literal && literals >= staged_.size())) {
+          return tagged(cmd, "BAD", "Invalid APPEND arguments");
+        }
+        CatenatePart part;
+        part.url = url;
+        if (list[j + 1].literal) {
+          part.staged = literals++;
+        } else {
+          part.text = list[j + 1].text;
+        }
+        item.parts.push_back(std::move(part));
+      }
+      items.push_back(std::move(item));
+      i += 2;
+      continue;
+    }
+    if (i == a.size() || !a[i].is_string() || !a[i].literal || literals >= staged_.size()) {
       return tagged(cmd, "BAD", "Invalid APPEND arguments");
     }
-    item.staged = items.size();
+    item.staged = literals++;
     items.push_back(std::move(item));
     ++i;
   }
-  if (items.size() != staged_.size()) return tagged(cmd, "BAD", "Invalid APPEND arguments");
+  if (items.empty() || literals != staged_.size()) {
+    return tagged(cmd, "BAD", "Invalid APPEND arguments");
+  }
   if (!staging_status_.is_ok()) return tagged_error(cmd, staging_status_);
-  uint64_t total = 0;
-  for (const auto& m : staged_) {
-    if (m.file->size() == 0) return tagged(cmd, "NO", "Message has no content");
-    total += m.file->size();
+  for (const AppendItem& item : items) {
+    if (!item.catenate && staged_[item.staged].file->size() == 0) {
+      return tagged(cmd, "NO", "Message has no content");
+    }
   }
 
   auto e = instance_.lookup(*name);
@@ -133,10 +324,62 @@ void Session::cmd_append(const Command& cmd) {
     return tagged_error(cmd, Status(hidden ? Code::kMailboxNonexistent : Code::kPermissionDenied,
                                     "permission denied"));
   }
-  for (const auto& m : staged_) {
-    std::string why = m.check.result();
+  // Each CATENATE is built into a staging file of its own, checked whole.
+  std::vector<std::unique_ptr<store::StagedMessage>> built;
+  for (AppendItem& item : items) {
+    if (!item.catenate) {
+      item.file = staged_[item.staged].file.get();
+      continue;
+    }
+    bool binary = false;
+    for (const CatenatePart& p : item.parts) {
+      binary = binary || (!p.url && staged_[*p.staged].check.binary());
+    }
+    auto out = instance_.stage_message(e->partition);
+    if (!out.ok()) return tagged_error(cmd, out.status());
+    MessageCheck check(binary);
+    auto sink = [&](std::string_view bytes) -> Status {
+      if ((*out)->size() + bytes.size() > options_.max_message) {
+        return Status(Code::kMessageTooLarge, "catenated message too large");
+      }
+      check.feed(bytes);
+      return (*out)->write(bytes);
+    };
+    for (const CatenatePart& p : item.parts) {
+      if (!p.url) {
+        Status st = copy_staged(*staged_[*p.staged].file, sink);
+        if (!st.is_ok()) return tagged_error(cmd, st);
+        continue;
+      }
+      std::string url = p.text;
+      if (p.staged) {
+        const store::StagedMessage& f = *staged_[*p.staged].file;
+        if (f.size() > 8192) return tagged(cmd, "BAD", "Invalid APPEND arguments");
+        Status st = copy_staged(f, [&](std::string_view b) {
+          url += b;
+          return Status();
+        });
+        if (!st.is_ok()) return tagged_error(cmd, st);
+      }
+      auto r = catenate_url(url, *name, sink);
+      if (!r.ok()) return tagged_error(cmd, r.status());
+      if (!r->empty()) return tagged(cmd, "NO", "[BADURL " + cyrus_string(url) + "] " + *r);
+    }
+    Status st = (*out)->finish();
+    if (!st.is_ok()) return tagged_error(cmd, st);
+    std::string why = check.result();
+    if (!why.empty()) return tagged(cmd, "NO", why);
+    if ((*out)->size() == 0) return tagged(cmd, "NO", "Message has no content");
+    item.file = out->get();
+    built.push_back(std::move(out).value());
+  }
+  for (const AppendItem& item : items) {
+    if (item.catenate) continue;
+    std::string why = staged_[item.staged].check.result();
     if (!why.empty()) return tagged(cmd, "NO", why);
   }
+  uint64_t total = 0;
+  for (const AppendItem& item : items) total += item.file->size();
   // Only the owner's \Seen lives in the record; others keep theirs apart.
   bool owner = store::mboxname_owner(*name) == userid_;
 
@@ -157,8 +400,7 @@ void Session::cmd_append(const Command& cmd) {
     // An error before commit() rolls every message of the command back.
     for (const AppendItem& item : items) {
       uint32_t flags = owner ? item.flags : item.flags & ~store::kFlagSeen;
-      auto rec =
-          (*txn)->append_new(*staged_[item.staged].file, flags, item.keywords, item.internaldate);
+      auto rec = (*txn)->append_new(*item.file, flags, item.keywords, item.internaldate);
       if (!rec.ok()) return tagged_error(cmd, rec.status());
       uids.push_back(rec->uid);
     }
