@@ -136,6 +136,22 @@ void Session::cmd_create(const Command& cmd) {
     }
     if (!allowed) return tagged_error(cmd, denied());
   }
+  // Cyrus 3.6 makes the missing parents too ("CREATE Archive/2026/Q4" gives
+  // Archive and Archive/2026, listed and selectable, kept when the leaf goes):
+  // here they are real mailboxes, created first, so each is logged and
+  // replicated like any other. Not above the owner's INBOX nor "user".
+  if (instance_.lookup(*name).ok()) return tagged_error(cmd, Status(Code::kMailboxExists, *name));
+  std::vector<std::string> missing;
+  for (std::string p = store::mboxname_parent(*name); !p.empty(); p = store::mboxname_parent(p)) {
+    if (p == "user" || store::mboxname_is_inbox(p) || instance_.lookup(p).ok()) break;
+    missing.push_back(p);
+  }
+  for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
+    auto parent = instance_.create_mailbox(*it);
+    if (!parent.ok() && parent.status().code() != Code::kMailboxExists) {
+      return tagged_error(cmd, parent.status());
+    }
+  }
   auto created = instance_.create_mailbox(*name);
   if (!created.ok()) return tagged_error(cmd, created.status());
   if (!specialuse.empty()) {
@@ -155,6 +171,17 @@ void Session::cmd_delete(const Command& cmd) {
   if (rights_of(*e).find('x') == std::string::npos) return tagged_error(cmd, denied());
   if (store::mboxname_is_inbox(*name) && !is_admin_) {
     return tagged(cmd, "NO", "[CANNOT] Cannot delete INBOX");
+  }
+  if (!store::mboxname_is_inbox(*name)) {
+    // Cyrus 3.6 refuses a mailbox with children (RFC 3501 §6.3.4 lets a
+    // server choose): NO [HASCHILDREN], nothing deleted.
+    bool children = false;
+    Status ls = instance_.mailboxes().list(*name, false, [&](const store::MailboxEntry& c) {
+      if (c.is_real() && store::mboxname_is_child(*name, c.name)) children = true;
+      return !children;
+    });
+    if (!ls.is_ok()) return tagged_error(cmd, ls);
+    if (children) return tagged(cmd, "NO", "[HASCHILDREN] Mailbox has inferior hierarchical names");
   }
   if (selected_ && selected_->name() == *name) {
     selected_.reset();
