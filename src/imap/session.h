@@ -190,11 +190,13 @@ class Session : private CommandReader::Sink {
 
   // ---- APPEND and MULTIAPPEND (session_append.cc) ----
   void cmd_append(const Command& cmd);
-  // Gives `sink` the bytes a CATENATE URL names (RFC 4469); `target` is the
-  // APPEND's mailbox (a URL without one means it). "" when done, else the
-  // text of the NO [BADURL] answer; an error status from `sink` or the store.
-  Result<std::string> catenate_url(std::string_view url, const std::string& target,
-                                   const std::function<Status(std::string_view)>& sink);
+  // Gives `sink` the bytes a CATENATE URL names (RFC 4469; a URL without a
+  // mailbox means the selected one). "" when done, else the text of the NO
+  // answer, with [BADURL] unless `*badurl` was set false; an error status
+  // from `sink` or the store.
+  Result<std::string> catenate_url(std::string_view url,
+                                   const std::function<Status(std::string_view)>& sink,
+                                   bool* badurl);
 
   // ---- rights and quota (session_admin.cc) ----
   void cmd_getacl(const Command& cmd);

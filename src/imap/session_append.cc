@@ -113,14 +113,16 @@ Status copy_staged(const store::StagedMessage& from,
 
 }  // namespace
 
-Result<std::string> Session::catenate_url(std::string_view url, const std::string& target,
-                                          const std::function<Status(std::string_view)>& sink) {
+Result<std::string> Session::catenate_url(std::string_view url,
+                                          const std::function<Status(std::string_view)>& sink,
+                                          bool* badurl) {
+  *badurl = true;
   // RFC 5092's relative form: "/" mailbox [";UIDVALIDITY=" n] "/;UID=" n
   // ["/;SECTION=" section] ["/;PARTIAL=" offset ["." length]].
   if (url.find("://") != std::string_view::npos)
     return std::string("Only relative URLs are supported");
-  if (url.empty() || url[0] != '/') return std::string("Invalid URL");
-  std::string_view rest = url.substr(1);
+  // As Cyrus, the leading "/" may be left out.
+  std::string_view rest = url.size() > 1 && url[0] == '/' && url[1] != ';' ? url.substr(1) : url;
   size_t params = rest.find("/;");
   std::string_view mbox = rest.substr(0, params);
   rest = params == std::string_view::npos ? std::string_view() : rest.substr(params);
@@ -129,7 +131,7 @@ Result<std::string> Session::catenate_url(std::string_view url, const std::strin
   size_t v = to_upper(mbox).find(";UIDVALIDITY=");
   if (v != std::string::npos) {
     uidvalidity = url_number(mbox.substr(v + 13));
-    if (!uidvalidity) return std::string("Invalid URL");
+    if (!uidvalidity) return std::string("Improperly specified URL");
     mbox = mbox.substr(0, v);
   }
   while (!rest.empty()) {
@@ -142,7 +144,7 @@ Result<std::string> Session::catenate_url(std::string_view url, const std::strin
         eq == std::string_view::npos ? std::string_view() : param.substr(eq + 1);
     if (key == "UID" && !uid) {
       uid = url_number(value);
-      if (!uid) return std::string("Invalid URL");
+      if (!uid) return std::string("Improperly specified URL");
     } else if (key == "SECTION" && uid && !section && !start) {
       section = percent_decoded(value);
     } else if (key == "PARTIAL" && uid && !start) {
@@ -150,13 +152,14 @@ Result<std::string> Session::catenate_url(std::string_view url, const std::strin
       start = url_number(value.substr(0, dot));
       if (dot != std::string_view::npos) length = url_number(value.substr(dot + 1));
       if (!start || (dot != std::string_view::npos && (!length || *length == 0))) {
-        return std::string("Invalid URL");
+        return std::string("Improperly specified URL");
       }
     } else {
-      return std::string("Invalid URL");
+      return std::string("Improperly specified URL");
     }
   }
-  std::string name = target;
+  if (mbox.empty() && !selected_) return std::string("No mailbox is selected or specified");
+  std::string name = mbox.empty() ? selected_->mailbox().name() : std::string();
   if (!mbox.empty()) {
     auto internal = ns_.to_internal(utf8_to_mutf7(percent_decoded(mbox)));
     if (!internal.ok()) return std::string("Mailbox does not exist");
@@ -185,16 +188,22 @@ Result<std::string> Session::catenate_url(std::string_view url, const std::strin
   auto rec = (*mailbox)->record(static_cast<uint32_t>(*uid));
   if (!rec.ok() && rec.status().code() != Code::kNotFound) return rec.status();
   if (!rec.ok() || rec->expunged()) return std::string("No such message in mailbox");
-  // The bytes FETCH BODY[section]<partial> gives.
+  // The bytes FETCH BODY[section]<partial> gives; as Cyrus, a part number
+  // with HEADER, TEXT or MIME, and no part that is not there.
   auto msg = mime::Message::open((*mailbox)->message_path(rec->uid));
   if (!msg.ok()) return msg.status();
   std::optional<mime::SectionBytes> part;
   std::string_view bytes = msg->bytes();
   if (section) {
     auto spec = mime::parse_section(*section);
-    if (!spec.ok()) return std::string("Error fetching message part");
-    auto got = msg->section(*spec);
-    if (!got.ok()) return std::string("Error fetching message part");
+    auto got = spec.ok() && spec->kind != mime::Section::Kind::kHeaderFields &&
+                       spec->kind != mime::Section::Kind::kHeaderFieldsNot
+                   ? msg->section(*spec)
+                   : Result<mime::SectionBytes>(Status(Code::kNotFound, "section"));
+    if (!got.ok()) {
+      *badurl = false;
+      return std::string("Syntax error in parameters");
+    }
     part = std::move(got).value();
     bytes = part->data();
   }
@@ -277,8 +286,10 @@ void Session::cmd_append(const Command& cmd) {
       for (size_t j = 0; j < list.size(); j += 2) {
         bool text = list[j].is_atom("TEXT"), url = list[j].is_atom("URL");
         if (!text && !url) return tagged(cmd, "BAD", "Invalid message part type in Append command");
-        if (j + 1 == list.size() || !list[j + 1].is_string() || (text && !list[j + 1].literal) ||
-            (list[j + 1].literal && literals >= staged_.size())) {
+        if (j + 1 == list.size() || !list[j + 1].is_string() || (text && !list[j + 1].literal)) {
+          return tagged(cmd, "BAD", "Missing required argument to Append command");
+        }
+        if (list[j + 1].literal && literals >= staged_.size()) {
           return tagged(cmd, "BAD", "Invalid APPEND arguments");
         }
         CatenatePart part;
@@ -361,9 +372,12 @@ void Session::cmd_append(const Command& cmd) {
         });
         if (!st.is_ok()) return tagged_error(cmd, st);
       }
-      auto r = catenate_url(url, *name, sink);
+      bool badurl = true;
+      auto r = catenate_url(url, sink, &badurl);
       if (!r.ok()) return tagged_error(cmd, r.status());
-      if (!r->empty()) return tagged(cmd, "NO", "[BADURL " + cyrus_string(url) + "] " + *r);
+      if (!r->empty()) {
+        return tagged(cmd, "NO", (badurl ? "[BADURL " + cyrus_string(url) + "] " : "") + *r);
+      }
     }
     Status st = (*out)->finish();
     if (!st.is_ok()) return tagged_error(cmd, st);

@@ -72,6 +72,10 @@ TEST_F(CatenateTest, WholeMessagePartialAndMultiappend) {
   EXPECT_EQ(fetched_literal(out.substr(out.find("* 2 FETCH"))), kMessage);
   out = run(*s, "d UID FETCH 3 BODY.PEEK[]\r\n");
   EXPECT_EQ(fetched_literal(out), "Subject: p\r\n Alice\r\n\r\nx\r\n");
+  // Selected: a URL without a mailbox (or without the leading "/") is
+  // the selected mailbox's.
+  EXPECT_THAT(run(*s, "e APPEND INBOX CATENATE (URL \"/;UID=3\" URL \"INBOX/;UID=3\")\r\n"),
+              HasSubstr("e OK [APPENDUID "));
 }
 
 TEST_F(CatenateTest, UrlErrorsAnswerBadurlAsCyrus) {
@@ -91,6 +95,14 @@ TEST_F(CatenateTest, UrlErrorsAnswerBadurlAsCyrus) {
               HasSubstr("] Only relative URLs are supported"));
   // bob's INBOX, not shared with alice, is as good as missing.
   EXPECT_THAT(append("/Other Users/bob/;UID=1"), HasSubstr("] Mailbox does not exist"));
+  EXPECT_THAT(append("/INBOX/;UID=1/;FOO=1"), HasSubstr("] Improperly specified URL"));
+  // No mailbox in the URL: the selected one.
+  EXPECT_THAT(append("/;UID=1"),
+              HasSubstr("a NO [BADURL \"/;UID=1\"] No mailbox is selected or specified"));
+  // A section that is not there, or one Cyrus does not take in a URL.
+  EXPECT_THAT(append("/INBOX/;UID=1/;SECTION=9"), HasSubstr("a NO Syntax error in parameters"));
+  EXPECT_THAT(append("/INBOX/;UID=1/;SECTION=HEADER.FIELDS%20(Subject)"),
+              HasSubstr("a NO Syntax error in parameters"));
   // Nothing was appended by any of them.
   EXPECT_THAT(run(*s, "b STATUS INBOX (MESSAGES)\r\n"), HasSubstr("(MESSAGES 1)"));
 }
@@ -101,6 +113,8 @@ TEST_F(CatenateTest, SyntaxErrorsAndLimits) {
               HasSubstr("a BAD Missing message part data in Append command"));
   EXPECT_THAT(run(*s, "b APPEND INBOX CATENATE (FOO \"x\")\r\n"),
               HasSubstr("b BAD Invalid message part type in Append command"));
+  EXPECT_THAT(run(*s, "b APPEND INBOX CATENATE (TEXT \"x\")\r\n"),
+              HasSubstr("b BAD Missing required argument to Append command"));
   // Each part within the limit (1000 in these tests), the whole over it.
   std::string big = "Subject: big\r\n\r\n" + std::string(600, 'x');
   std::string lit = "{" + std::to_string(big.size()) + "+}\r\n" + big;
