@@ -1,5 +1,7 @@
 // Mailbox-level commands: CREATE, DELETE, RENAME, (UN)SUBSCRIBE, LIST, LSUB,
 // STATUS, NAMESPACE.
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
 #include <map>
@@ -10,6 +12,7 @@
 #include "store/acl.h"
 #include "store/mboxname.h"
 #include "store/record.h"
+#include "store/staged_message.h"
 #include "store/user_delete.h"
 
 namespace replimail::imap {
@@ -208,9 +211,6 @@ void Session::cmd_rename(const Command& cmd) {
   auto e = visible(*from);
   if (!e.ok()) return tagged_error(cmd, e.status());
   if (rights_of(*e).find('x') == std::string::npos) return tagged_error(cmd, denied());
-  if (store::mboxname_is_inbox(*from)) {
-    return tagged(cmd, "NO", "[CANNOT] Renaming INBOX is not supported");
-  }
   if (!is_admin_) {
     bool allowed = false;
     for (std::string p = store::mboxname_parent(*to); !p.empty(); p = store::mboxname_parent(p)) {
@@ -220,6 +220,53 @@ void Session::cmd_rename(const Command& cmd) {
       break;
     }
     if (!allowed) return tagged_error(cmd, denied());
+  }
+  if (store::mboxname_is_inbox(*from)) {
+    // RFC 3501 §6.3.5, as Cyrus 3.6: the messages of INBOX move to a new
+    // mailbox (flags, keywords and dates kept, in UID order), INBOX stays,
+    // empty, and its children stay where they are. Through the store like
+    // any append and expunge, so both are logged and replicated.
+    if (instance_.lookup(*to).ok()) return tagged_error(cmd, Status(Code::kMailboxExists, *to));
+    auto src = instance_.open_mailbox(*from);
+    if (!src.ok()) return tagged_error(cmd, src.status());
+    std::vector<store::IndexRecord> recs;
+    Status rs = (*src)->for_each_record(0, [&](const store::IndexRecord& r) {
+      if (!r.expunged()) recs.push_back(r);
+      return true;
+    });
+    if (!rs.is_ok()) return tagged_error(cmd, rs);
+    auto created = instance_.create_mailbox(*to);
+    if (!created.ok()) return tagged_error(cmd, created.status());
+    std::vector<std::unique_ptr<store::StagedMessage>> staged;
+    std::vector<store::AppendRequest> reqs;
+    std::vector<uint32_t> uids;
+    for (const auto& r : recs) {
+      auto fd = (*src)->open_message(r.uid);
+      if (!fd.ok()) return tagged_error(cmd, fd.status());
+      auto msg = instance_.stage_message(created->partition);
+      Status st = msg.ok() ? store::stage_copy_from_fd(**msg, *fd) : msg.status();
+      ::close(*fd);
+      if (st.is_ok()) st = (*msg)->finish();
+      if (!st.is_ok()) return tagged_error(cmd, st);
+      store::AppendRequest a;
+      a.mailbox = *to;
+      a.message = msg->get();
+      a.system_flags = r.system_flags;
+      a.user_flags = r.user_flags;
+      a.internaldate = r.internaldate;
+      a.check_quota = false;  // the same messages, the same owner's quota
+      staged.push_back(std::move(msg).value());
+      reqs.push_back(std::move(a));
+      uids.push_back(r.uid);
+    }
+    if (!reqs.empty()) {
+      for (const auto& res : instance_.append(reqs)) {
+        if (!res.status.is_ok()) return tagged_error(cmd, res.status);
+      }
+      Status st = instance_.expunge(*from, uids);
+      if (!st.is_ok()) return tagged_error(cmd, st);
+    }
+    return tagged(cmd, "OK", "Completed");
   }
   if (selected_ &&
       (selected_->name() == *from || store::mboxname_is_child(*from, selected_->name()))) {

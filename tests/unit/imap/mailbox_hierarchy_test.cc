@@ -50,5 +50,25 @@ TEST_F(SessionTest, DeleteRefusesAMailboxWithChildren) {
   EXPECT_THAT(run(*s, "f DELETE Work\r\n"), HasSubstr("f OK"));
 }
 
+// RFC 3501 §6.3.5 and Cyrus 3.6: RENAME INBOX moves its messages (flags
+// kept) to a new mailbox; INBOX stays, empty, with its UIDNEXT.
+TEST_F(SessionTest, RenameInboxMovesItsMessages) {
+  auto s = login("alice");
+  run(*s, append_cmd("a", "INBOX", test::kMessage, "(\\Seen $Work)"));
+  run(*s, append_cmd("b", "INBOX", "Subject: two\r\n\r\nbody\r\n"));
+  run(*s, "c CREATE Sub\r\n");
+  EXPECT_THAT(run(*s, "d RENAME INBOX Old-Inbox\r\n"), HasSubstr("d OK"));
+  EXPECT_THAT(run(*s, "e STATUS INBOX (MESSAGES UIDNEXT)\r\n"),
+              HasSubstr("* STATUS INBOX (MESSAGES 0 UIDNEXT 3)"));
+  EXPECT_THAT(run(*s, "f STATUS Old-Inbox (MESSAGES UIDNEXT)\r\n"),
+              HasSubstr("* STATUS Old-Inbox (MESSAGES 2 UIDNEXT 3)"));
+  run(*s, "g SELECT Old-Inbox\r\n");
+  std::string out = run(*s, "h FETCH 1 (FLAGS)\r\n");
+  EXPECT_THAT(out, HasSubstr("\\Seen"));
+  EXPECT_THAT(out, HasSubstr("$Work"));
+  EXPECT_THAT(run(*s, "i LIST \"\" *\r\n"), HasSubstr("\"/\" Sub\r\n"));
+  EXPECT_THAT(run(*s, "j RENAME INBOX Old-Inbox\r\n"), HasSubstr("j NO"));
+}
+
 }  // namespace
 }  // namespace replimail::imap
