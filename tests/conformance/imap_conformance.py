@@ -96,6 +96,12 @@ def _empty_enabled(line, caps_a):
     return None if line == "* ENABLED" else line
 
 
+def _expunge_after_rename_inbox(line, caps_a):
+    # D14: replimail reports INBOX's messages moved away by RENAME INBOX
+    # to the session that has INBOX selected at once, Cyrus 3.6 later.
+    return None if line.startswith("* EXPUNGE") or line.endswith(" EXPUNGE") else line
+
+
 def _early_continuation(line, caps_a):
     # D8: replimail asks for every literal of a command before it answers;
     # Cyrus 3.6 refuses as soon as an argument before a literal is wrong.
@@ -138,6 +144,7 @@ DIFFERENCES = {
     "D9": _recursivematch_nonexistent,
     "D10": _unknown_cte,
     "D11": _binary_append_stored,
+    "D14": _expunge_after_rename_inbox,
 }
 
 # Capabilities replimail advertises that Cyrus 3.6 does not (D2); any other
