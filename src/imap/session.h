@@ -214,6 +214,13 @@ class Session : private CommandReader::Sink {
   void cmd_store(const Command& cmd);
   void cmd_copy(const Command& cmd, bool move);
   void cmd_search(const Command& cmd);
+  // Calls `fn(seq, message, parsed)` in sequence order for every message of
+  // the selected mailbox that `key` matches (the index answering the text
+  // keys it covers); `parsed` opens the message file at most once, null if
+  // it cannot be read. Stops at, and returns, the first error of `fn`.
+  using MatchFn = std::function<Status(uint32_t seq, const MessageView& message,
+                                       const std::function<const mime::Message*()>& parsed)>;
+  Status for_each_match(const SearchKey& key, const MatchFn& fn);
   void cmd_fetch(const Command& cmd);
   Status fetch_one(uint32_t seq, const FetchRequest& req, bool uid_cmd, std::string* out);
   Status expunge_uids(const std::vector<uint32_t>& uids);

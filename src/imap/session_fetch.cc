@@ -294,34 +294,17 @@ void Session::cmd_fetch(const Command& cmd) {
   tagged(cmd, "OK", "Completed");
 }
 
-void Session::cmd_search(const Command& cmd) {
-  auto req = parse_search(cmd.args);
-  if (!req.ok()) return tagged_error(cmd, req.status());
-  if (!req->charset.empty() && req->charset != "UTF-8" && req->charset != "US-ASCII") {
-    return tagged(cmd, "NO", "[BADCHARSET (US-ASCII UTF-8)] Unsupported charset");
-  }
-  std::vector<uint32_t> matches;  // seq or UID per the command
-  std::vector<uint32_t> matched_uids;
-  std::vector<uint64_t> modseqs;
-  uint64_t max_modseq = 0;
+Status Session::for_each_match(const SearchKey& key, const MatchFn& fn) {
   uint32_t exists = selected_->exists();
   uint32_t max_uid = exists ? selected_->at(exists).uid : 0;
   std::vector<uint32_t> saved = saved_uids_;
-  IndexAnswers index = IndexAnswers::prepare(instance_, *selected_, req->key);
+  IndexAnswers index = IndexAnswers::prepare(instance_, *selected_, key);
   const int64_t now = std::time(nullptr);
   for (uint32_t seq = 1; seq <= exists; ++seq) {
     const MessageView& m = selected_->at(seq);
     std::optional<mime::Message> msg;
     bool failed = false;
-    SearchContext ctx;
-    ctx.seq = seq;
-    ctx.message = &m;
-    ctx.max_seq = exists;
-    ctx.max_uid = max_uid;
-    ctx.saved = &saved;
-    ctx.index = &index;
-    ctx.now = now;
-    ctx.parsed = [&]() -> const mime::Message* {
+    std::function<const mime::Message*()> parsed = [&]() -> const mime::Message* {
       if (!msg && !failed) {
         auto opened = mime::Message::open(selected_->mailbox().message_path(m.uid));
         if (opened.ok()) {
@@ -332,12 +315,41 @@ void Session::cmd_search(const Command& cmd) {
       }
       return msg ? &*msg : nullptr;
     };
-    if (!search_matches(req->key, ctx)) continue;
+    SearchContext ctx;
+    ctx.seq = seq;
+    ctx.message = &m;
+    ctx.max_seq = exists;
+    ctx.max_uid = max_uid;
+    ctx.saved = &saved;
+    ctx.index = &index;
+    ctx.now = now;
+    ctx.parsed = parsed;
+    if (!search_matches(key, ctx)) continue;
+    Status st = fn(seq, m, parsed);
+    if (!st.is_ok()) return st;
+  }
+  return Status();
+}
+
+void Session::cmd_search(const Command& cmd) {
+  auto req = parse_search(cmd.args);
+  if (!req.ok()) return tagged_error(cmd, req.status());
+  if (!req->charset.empty() && req->charset != "UTF-8" && req->charset != "US-ASCII") {
+    return tagged(cmd, "NO", "[BADCHARSET (US-ASCII UTF-8)] Unsupported charset");
+  }
+  std::vector<uint32_t> matches;  // seq or UID per the command
+  std::vector<uint32_t> matched_uids;
+  std::vector<uint64_t> modseqs;
+  uint64_t max_modseq = 0;
+  Status st = for_each_match(req->key, [&](uint32_t seq, const MessageView& m,
+                                           const std::function<const mime::Message*()>&) {
     matches.push_back(cmd.uid ? m.uid : seq);
     matched_uids.push_back(m.uid);
     modseqs.push_back(m.modseq);
     max_modseq = std::max(max_modseq, m.modseq);
-  }
+    return Status();
+  });
+  if (!st.is_ok()) return tagged_error(cmd, st);
   if (!req->esearch) {
     std::string line = "* SEARCH";
     for (uint32_t n : matches) line += " " + std::to_string(n);

@@ -31,34 +31,8 @@ std::string ordered_set(const std::vector<uint32_t>& numbers) {
 
 Status Session::select_for_sort(const SearchRequest& req, bool with_headers,
                                 std::vector<SortMessage>* out, uint64_t* max_modseq) {
-  uint32_t exists = selected_->exists();
-  uint32_t max_uid = exists ? selected_->at(exists).uid : 0;
-  std::vector<uint32_t> saved = saved_uids_;
-  IndexAnswers index = IndexAnswers::prepare(instance_, *selected_, req.key);
-  for (uint32_t seq = 1; seq <= exists; ++seq) {
-    const MessageView& m = selected_->at(seq);
-    std::optional<mime::Message> msg;
-    bool failed = false;
-    auto parsed = [&]() -> const mime::Message* {
-      if (!msg && !failed) {
-        auto opened = mime::Message::open(selected_->mailbox().message_path(m.uid));
-        if (opened.ok()) {
-          msg.emplace(std::move(opened).value());
-        } else {
-          failed = true;
-        }
-      }
-      return msg ? &*msg : nullptr;
-    };
-    SearchContext ctx;
-    ctx.seq = seq;
-    ctx.message = &m;
-    ctx.max_seq = exists;
-    ctx.max_uid = max_uid;
-    ctx.saved = &saved;
-    ctx.index = &index;
-    ctx.parsed = parsed;
-    if (!search_matches(req.key, ctx)) continue;
+  return for_each_match(req.key, [&](uint32_t seq, const MessageView& m,
+                                     const std::function<const mime::Message*()>& parsed) {
     SortMessage s;
     s.seq = seq;
     s.uid = m.uid;
@@ -74,8 +48,8 @@ Status Session::select_for_sort(const SearchRequest& req, bool with_headers,
     }
     *max_modseq = std::max(*max_modseq, m.modseq);
     out->push_back(std::move(s));
-  }
-  return Status();
+    return Status();
+  });
 }
 
 // SORT [RETURN (opts)] (criteria) charset search-key...

@@ -48,6 +48,21 @@ TEST_F(SortSessionTest, Esort) {
               HasSubstr("* ESEARCH (TAG \"b\") UID ALL 3,1:2\r\nb OK"));
 }
 
+// OLDER and YOUNGER (RFC 5032) in the criteria of SORT and THREAD count
+// from the time of the command, as in SEARCH: SORT and SEARCH share one
+// search loop (Session::for_each_match).
+TEST_F(SortSessionTest, WithinCriteriaCountFromNow) {
+  auto s = mailbox();
+  run(*s, append_cmd("old", "INBOX", message("gamma", "1 Jul 2024 10:00:00 +0000", "<d@x>", ""),
+                     "() \"01-Jul-2024 10:00:00 +0000\""));
+  EXPECT_THAT(run(*s, "a SORT (ARRIVAL) UTF-8 OLDER 86400\r\n"), HasSubstr("* SORT 4\r\na OK"));
+  EXPECT_THAT(run(*s, "b SORT (ARRIVAL) UTF-8 YOUNGER 86400\r\n"),
+              HasSubstr("* SORT 1 2 3\r\nb OK"));
+  EXPECT_THAT(run(*s, "c THREAD REFERENCES UTF-8 OLDER 86400\r\n"),
+              HasSubstr("* THREAD (4)\r\nc OK"));
+  EXPECT_THAT(run(*s, "d SEARCH OLDER 86400\r\n"), HasSubstr("* SEARCH 4\r\nd OK"));
+}
+
 TEST_F(SortSessionTest, Threads) {
   auto s = mailbox();
   EXPECT_THAT(run(*s, "a THREAD REFERENCES UTF-8 ALL\r\n"), HasSubstr("* THREAD (3 1)(2)\r\na OK"));
