@@ -137,13 +137,7 @@ Result<std::vector<MessageAnnotation>> read_annotations(SqliteDb& db, uint32_t u
 Result<std::vector<std::string>> read_slots(SqliteDb& db) {
   auto st = db.prepare("SELECT name FROM flag_slots ORDER BY slot");
   if (!st.ok()) return st.status();
-  std::vector<std::string> out;
-  while (true) {
-    auto row = st->step();
-    if (!row.ok()) return row.status();
-    if (!*row) return out;
-    out.push_back(st->text(0));
-  }
+  return st->texts();
 }
 
 }  // namespace replimail::store::index

@@ -54,6 +54,16 @@ Result<bool> SqliteStmt::step() {
                                             sqlite3_errmsg(db_)));
 }
 
+Result<std::vector<std::string>> SqliteStmt::texts() {
+  std::vector<std::string> out;
+  while (true) {
+    auto r = step();
+    if (!r.ok()) return r.status();
+    if (!*r) return out;
+    out.push_back(text(0));
+  }
+}
+
 Status SqliteStmt::run() {
   while (true) {
     auto r = step();

@@ -29,6 +29,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "common/status.h"
 
@@ -53,6 +54,8 @@ class SqliteStmt {
   Result<bool> step();
   // Steps to completion, ignoring rows.
   Status run();
+  // Steps to completion, collecting column 0 of every row as text.
+  Result<std::vector<std::string>> texts();
   int64_t int64(int col) const;
   std::string text(int col) const;
   bool is_null(int col) const;

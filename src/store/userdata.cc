@@ -85,13 +85,7 @@ Result<std::vector<std::pair<std::string, SeenRecord>>> UserData::seen_by_all(
 Result<std::vector<std::string>> UserData::users() {
   auto st = db_->prepare("SELECT userid FROM seen UNION SELECT userid FROM subs ORDER BY 1");
   if (!st.ok()) return st.status();
-  std::vector<std::string> out;
-  while (true) {
-    auto row = st->step();
-    if (!row.ok()) return row.status();
-    if (!*row) return out;
-    out.push_back(st->text(0));
-  }
+  return st->texts();
 }
 
 Status UserData::set_seen(std::string_view userid, const SeenRecord& rec) {
@@ -119,13 +113,7 @@ Result<std::vector<std::string>> UserData::subscriptions(std::string_view userid
   auto st = db_->prepare("SELECT mboxname FROM subs WHERE userid = ? ORDER BY mboxname");
   if (!st.ok()) return st.status();
   st->bind(1, userid);
-  std::vector<std::string> out;
-  while (true) {
-    auto row = st->step();
-    if (!row.ok()) return row.status();
-    if (!*row) return out;
-    out.push_back(st->text(0));
-  }
+  return st->texts();
 }
 
 Status UserData::set_subscribed(std::string_view userid, std::string_view mboxname,
