@@ -197,10 +197,15 @@ def run_measured(argv, period=0.01, **kw):
 
 class Replimail:
     """One replimail instance under its own master: role "primary" (LMTP,
-    IMAP, sync log with channel replica) or "replica" (sync_server, IMAP)."""
+    IMAP, sync log with `channels`, by default the one channel replica) or
+    "replica" (sync_server, IMAP). `daemons`: extra cyrus.conf DAEMON
+    entries, {name: command line} ("-C <imapd.conf>" is added after the
+    program name), e.g. the sync log daemon."""
 
-    def __init__(self, bin_dir, state, role, replica_sync_port=0):
+    def __init__(self, bin_dir, state, role, replica_sync_port=0, channels=("replica",),
+                 daemons=None):
         self.bin, self.dir, self.role = bin_dir, os.path.join(state, role), role
+        self.channels, self.daemons = list(channels), dict(daemons or {})
         self.ports = {"imap": free_port()}
         if role == "primary":
             self.ports["lmtp"] = free_port()
@@ -220,7 +225,7 @@ class Replimail:
                  "sasl_sasldb_path: %s/etc/sasldb2" % self.dir, "sasl_mech_list: PLAIN",
                  "allowplaintext: yes", "maxmessagesize: 104857600"]
         if self.role == "primary":
-            lines += ["sync_log: 1", "sync_log_channels: replica",
+            lines += ["sync_log: 1", "sync_log_channels: " + " ".join(self.channels),
                       "sync_authname: admin", "sync_password: adminpw",
                       "replica_sync_host: 127.0.0.1",
                       "replica_sync_port: %d" % self.replica_sync_port]
@@ -236,6 +241,13 @@ class Replimail:
                 cmd = " ".join(x for x in (prog, "-C", self.conf, args) if x)
                 f.write('  %s cmd="%s" listen="127.0.0.1:%d" prefork=1\n' % (name, cmd, port))
             f.write("}\n")
+            if self.daemons:
+                f.write("DAEMON {\n")
+                for name, line in self.daemons.items():
+                    prog, _, args = line.partition(" ")
+                    cmd = " ".join(x for x in (prog, "-C", self.conf, args) if x)
+                    f.write('  %s cmd="%s"\n' % (name, cmd))
+                f.write("}\n")
         for user, pw in (("admin", "adminpw"), (USER, PASSWORD)):
             subprocess.run(["saslpasswd2", "-p", "-c", "-f", self.dir + "/etc/sasldb2", "-u",
                             "replimail-" + self.role, user], input=pw.encode(), check=True)
@@ -270,13 +282,17 @@ class Replimail:
 
 class CyrusPeer:
     """The reference peer's Cyrus 3.6 primary + replica in `state`, on free
-    ports (setup.sh creates both; the primary's channel is "replica")."""
+    ports (setup.sh creates both; the primary logs to `channels`, by default
+    the one channel "replica", which sync_argv() drains)."""
 
-    def __init__(self, state):
+    def __init__(self, state, channels=("replica",)):
         self.dir = state
+        # setup.sh writes $CHANNEL as sync_log_channels (and uses it nowhere
+        # else unless its rolling client runs), so a list fits there.
         self.env = dict(os.environ,
                         PRIMARY_IMAP_PORT=str(free_port()), PRIMARY_LMTP_PORT=str(free_port()),
-                        REPLICA_IMAP_PORT=str(free_port()), REPLICA_SYNC_PORT=str(free_port()))
+                        REPLICA_IMAP_PORT=str(free_port()), REPLICA_SYNC_PORT=str(free_port()),
+                        CHANNEL=" ".join(channels))
         self.primary = {"imap": int(self.env["PRIMARY_IMAP_PORT"]),
                         "lmtp": int(self.env["PRIMARY_LMTP_PORT"])}
         self.replica = {"imap": int(self.env["REPLICA_IMAP_PORT"]),
@@ -340,6 +356,88 @@ class CyrusPeer:
         if os.path.exists(os.path.join(self.dir, ".cyrus-peer")):
             subprocess.run([PEER_HOME + "/stop.sh", self.dir], env=self.env,
                            capture_output=True)
+
+
+SYNC_CALLS = ("fsync", "fdatasync", "sync_file_range", "syncfs")
+_SYNC_LINE = re.compile(r"^(\d+)\s+(%s)\((\d+)(?:<([^>]*)>)?" % "|".join(SYNC_CALLS))
+
+
+def _path_class(path, roots):
+    """A durable-write target without what varies per message or user: the
+    path under its instance's state folder, each component holding a digit
+    (uids, uniqueids, user names such as bench8) or one character (Cyrus's
+    hash folders) as *, but for channel names (sync/<channel>/)."""
+    for root in roots:
+        if path == root or path.startswith(root + "/"):
+            path = os.path.relpath(path, root)
+            break
+    parts = path.split("/")
+    return "/".join(c if i and parts[i - 1] == "sync" else
+                    "*" if re.search(r"\d", c) or len(c) == 1 else c
+                    for i, c in enumerate(parts))
+
+
+class FsyncCounter:
+    """Counts the fsync-family calls (fsync, fdatasync, sync_file_range,
+    syncfs) of a process tree while inside `with`: strace -f -y attached to
+    the root and every process under it at entry (-f follows what they fork
+    later), each call written to a file with its descriptor's path. Calls
+    made through O_SYNC/O_DSYNC writes are not seen (neither side uses them
+    on its delivery path). Tracing slows the traced processes: time nothing
+    while it is attached. After the block: total, by_call, by_target
+    ({path class: calls}, see _path_class)."""
+
+    def __init__(self, root_pid, out_path, roots=()):
+        self.root, self.out, self.roots = root_pid, out_path, list(roots)
+        self.proc = None
+        self.total, self.by_call, self.by_target = 0, {}, {}
+
+    def __enter__(self):
+        pids = [self.root] + descendants(self.root)
+        argv = ["strace", "-f", "-y", "-qq", "-e", "signal=none", "-e",
+                "trace=" + ",".join(SYNC_CALLS), "-o", self.out]
+        for pid in pids:
+            argv += ["-p", str(pid)]
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("strace exited %d: %s" % (self.proc.returncode,
+                                                            self.proc.stderr.read()[-500:]))
+            if all(self._tracer(p) in (self.proc.pid, None) for p in pids):
+                return self
+            time.sleep(0.05)
+        raise RuntimeError("strace did not attach to %s within 20 s" % pids)
+
+    @staticmethod
+    def _tracer(pid):
+        """TracerPid of a live process; None if it is gone."""
+        try:
+            with open("/proc/%d/status" % pid) as f:
+                for line in f:
+                    if line.startswith("TracerPid:"):
+                        return int(line.split()[1])
+        except OSError:
+            return None
+        return None
+
+    def __exit__(self, *exc):
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        with open(self.out, errors="replace") as f:
+            for line in f:
+                m = _SYNC_LINE.match(line)
+                if not m:
+                    continue
+                call, target = m.group(2), _path_class(m.group(4) or "?", self.roots)
+                self.total += 1
+                self.by_call[call] = self.by_call.get(call, 0) + 1
+                self.by_target[target] = self.by_target.get(target, 0) + 1
+        self.by_target = dict(sorted(self.by_target.items(), key=lambda kv: -kv[1]))
 
 
 def deliver(port, n, conns, seed, label, first=0, rcpt=USER):
