@@ -14,6 +14,7 @@
 
 #include "common/fs.h"
 #include "os/env.h"
+#include "synclog/logd_client.h"
 
 namespace replimail::synclog {
 
@@ -104,15 +105,27 @@ struct OpenLog {
   dev_t dev = 0;
   ino_t ino = 0;
   int in_flight = 0;
+  int unsynced = 0;     // UnsyncedLogs that still have to fsync it
   bool current = true;  // still the descriptor open_logs() hands out
+};
+
+// Lines handed to sync_logd (see SyncLog's constructor): released with a
+// DONE, or written directly when the daemon cannot be told any more.
+struct DaemonTicket {
+  std::shared_ptr<LogdClient> client;
+  LogdTicket ticket;
+  std::string formatted;
+  std::vector<std::string> fallback_paths;
 };
 
 }  // namespace detail
 
+using detail::DaemonTicket;
 using detail::OpenLog;
 
 struct HoldAccess {
   static std::vector<std::shared_ptr<OpenLog>>& logs(LogHold& h) { return h.logs_; }
+  static std::shared_ptr<DaemonTicket>& ticket(LogHold& h) { return h.ticket_; }
 };
 
 namespace {
@@ -152,6 +165,15 @@ Result<std::shared_ptr<OpenLog>> current_log(const std::string& path) {
   return log;
 }
 
+// Closes a retired descriptor once nothing pins it any more.
+// REQUIRES: in_process held.
+void close_if_unpinned(const std::shared_ptr<OpenLog>& log) {
+  if (!log->current && log->in_flight == 0 && log->unsynced == 0 && log->fd >= 0) {
+    os::env().close(log->fd);
+    log->fd = -1;
+  }
+}
+
 // The descriptor is not used for new appends any more (taken over, or a
 // write or fsync failed on it); it is closed once nothing pins it.
 // REQUIRES: in_process held.
@@ -159,20 +181,30 @@ void retire(const std::shared_ptr<OpenLog>& log) {
   auto it = open_logs().find(log->path);
   if (it != open_logs().end() && it->second == log) open_logs().erase(it);
   log->current = false;
-  if (log->in_flight == 0 && log->fd >= 0) {
-    os::env().close(log->fd);
-    log->fd = -1;
-  }
+  close_if_unpinned(log);
 }
 
 // REQUIRES: in_process held.
 void unpin(const std::shared_ptr<OpenLog>& log) {
   if (--log->in_flight > 0) return;
   lock_range(log->fd, F_UNLCK, kInFlightByte, 1, false);
-  if (!log->current) {
-    os::env().close(log->fd);
-    log->fd = -1;
-  }
+  close_if_unpinned(log);
+}
+
+// fsyncs each file at once (one thread per file beyond the first): flushes
+// issued together wait for one journal commit of the filesystem, flushes in
+// turn for one each. out[i] is the result for fds[i]; a negative fd is
+// skipped.
+void fsync_together(const std::vector<int>& fds, const std::vector<std::string>& paths,
+                    std::vector<Status>& out) {
+  auto flush = [&](size_t i) {
+    if (fds[i] < 0) return;
+    out[i] = fs::fsync_fd(fds[i], paths[i]);
+  };
+  std::vector<std::thread> others;
+  for (size_t i = 1; i < fds.size(); ++i) others.emplace_back(flush, i);
+  if (!fds.empty()) flush(0);
+  for (auto& t : others) t.join();
 }
 
 // Takes the append lock of the log at `path` and writes `formatted` (Cyrus's
@@ -234,11 +266,25 @@ LogHold& LogHold::operator=(LogHold&& o) noexcept {
   if (this != &o) {
     release();
     logs_ = std::move(o.logs_);
+    ticket_ = std::move(o.ticket_);
   }
   return *this;
 }
 
 void LogHold::release() {
+  if (ticket_ != nullptr) {
+    std::shared_ptr<DaemonTicket> t = std::move(ticket_);
+    ticket_.reset();
+    if (!t->client->done(t->ticket)) {
+      // The daemon that journaled the lines is gone; its successor replays
+      // them without knowing whether the change committed, so they are
+      // written again now that it has.
+      auto direct = append_to_logs(t->fallback_paths, t->formatted);
+      if (!direct.ok())
+        spdlog::error("sync_log: sync_logd went away and the direct write failed: {}",
+                      direct.status().to_string());
+    }
+  }
   if (logs_.empty()) return;
   std::lock_guard<std::mutex> guard(in_process);
   for (auto& log : logs_) unpin(log);
@@ -259,16 +305,10 @@ Result<LogHold> append_to_logs(const std::vector<std::string>& paths,
     else
       out[i] = l.status();
   }
-  auto flush = [&](size_t i) {
-    if (locked[i] == nullptr) return;
-    out[i] = fs::fsync_fd(locked[i]->fd, paths[i]);
-  };
-  // The flushes run at once, one thread per further log: flushes issued
-  // together wait for one journal commit, flushes in turn for one each.
-  std::vector<std::thread> others;
-  for (size_t i = 1; i < paths.size(); ++i) others.emplace_back(flush, i);
-  if (!paths.empty()) flush(0);
-  for (auto& t : others) t.join();
+  std::vector<int> fds(paths.size(), -1);
+  for (size_t i = 0; i < paths.size(); ++i)
+    if (locked[i] != nullptr) fds[i] = locked[i]->fd;
+  fsync_together(fds, paths, out);
   // Each written log now pins the announcement (shared kInFlightByte, taken
   // before the append lock goes, so that no reader's whole-file lock slips
   // in between).
@@ -305,6 +345,53 @@ Status append_lines(const std::string& path, std::string_view formatted) {
   return hold.status();
 }
 
+UnsyncedLogs::~UnsyncedLogs() {
+  std::lock_guard<std::mutex> guard(in_process);
+  for (auto& l : dirty_) {
+    --l->unsynced;
+    close_if_unpinned(l);
+  }
+}
+
+Status UnsyncedLogs::append(const std::string& path, std::string_view formatted) {
+  std::lock_guard<std::mutex> guard(in_process);
+  auto l = lock_and_write(path, formatted);
+  if (!l.ok()) return l.status();
+  std::shared_ptr<OpenLog> log = *l;
+  lock_range(log->fd, F_UNLCK, kAppendByte, 1, false);
+  if (std::find(dirty_.begin(), dirty_.end(), log) == dirty_.end()) {
+    ++log->unsynced;
+    dirty_.push_back(log);
+  }
+  return Status::ok();
+}
+
+Status UnsyncedLogs::flush() {
+  std::vector<std::shared_ptr<OpenLog>> logs = std::move(dirty_);
+  dirty_.clear();
+  std::vector<int> fds;
+  std::vector<std::string> paths;
+  for (auto& l : logs) {
+    fds.push_back(l->fd);
+    paths.push_back(l->path);
+  }
+  std::vector<Status> out(logs.size());
+  // The fds stay open meanwhile: `unsynced` pins them.
+  fsync_together(fds, paths, out);
+  fsyncs_ += logs.size();
+  std::lock_guard<std::mutex> guard(in_process);
+  Status first;
+  for (size_t i = 0; i < logs.size(); ++i) {
+    --logs[i]->unsynced;
+    if (!out[i]) {
+      if (first) first = out[i];
+      retire(logs[i]);
+    }
+    close_if_unpinned(logs[i]);
+  }
+  return first;
+}
+
 Status wait_for_writers(int fd, const std::string& path) {
   if (lock_range(fd, F_WRLCK, 0, 0, true) < 0) return errno_status("lock " + path);
   lock_range(fd, F_UNLCK, 0, 0, false);
@@ -318,7 +405,10 @@ SyncLog::SyncLog(const Config& cfg)
       channels_(parse_channel_list(cfg.get("sync_log_channels"))),
       unsuppressable_(parse_channel_list(cfg.get("sync_log_unsuppressable_channels"))) {
   if (channels_.empty()) channels_.push_back("");
+  if (enabled_) daemon_ = std::make_shared<LogdClient>(logd_socket_path(confdir_));
 }
+
+SyncLog::~SyncLog() = default;
 
 std::vector<std::string> SyncLog::channels() const {
   if (!enabled_) return {};
@@ -336,10 +426,30 @@ void SyncLog::suppress() {
   if (!chain_) suppressed_.store(true);
 }
 
-Result<LogHold> SyncLog::write_all_channels(const std::string& formatted,
-                                            std::string_view what) {
+std::vector<std::string> SyncLog::channel_paths() const {
   std::vector<std::string> paths;
   for (const auto& channel : channels()) paths.push_back(log_path(confdir_, channel));
+  return paths;
+}
+
+Result<LogHold> SyncLog::write_all_channels(const std::string& formatted,
+                                            std::string_view what) {
+  if (daemon_ != nullptr) {
+    auto ticket = daemon_->log(suppressed_.load(), formatted);
+    if (ticket.ok()) {
+      LogHold hold;
+      if (ticket->id == 0) return hold;
+      auto t = std::make_shared<DaemonTicket>();
+      t->client = daemon_;
+      t->ticket = *ticket;
+      t->formatted = formatted;
+      t->fallback_paths = channel_paths();
+      HoldAccess::ticket(hold) = std::move(t);
+      return hold;
+    }
+    spdlog::debug("sync_log: writing directly: {}", ticket.status().to_string());
+  }
+  std::vector<std::string> paths = channel_paths();
   if (paths.empty()) return LogHold();
   auto hold = append_to_logs(paths, formatted);
   if (!hold.ok()) {

@@ -51,19 +51,24 @@ namespace replimail::synclog {
 // $configdirectory/sync/<channel>/log.
 std::string log_path(const std::string& configdirectory, const std::string& channel);
 
+class LogdClient;
+
 namespace detail {
 struct OpenLog;
-}
+struct DaemonTicket;
+}  // namespace detail
 
-// Lines durably in their logs, announcing a change still in flight: while it
-// lives, a reader taking those logs over waits. Destroy (or release()) it
-// once the change has committed or been abandoned. Movable; an empty hold
-// holds nothing.
+// Lines durably logged, announcing a change still in flight. Written
+// directly, they are in their logs and a reader taking those logs over waits
+// while the hold lives; handed to sync_logd, they are in its journal and the
+// daemon writes them to the channel logs only once the hold is released.
+// Destroy (or release()) it once the change has committed or been abandoned.
+// Movable; an empty hold holds nothing.
 class LogHold {
  public:
   LogHold() = default;
   ~LogHold() { release(); }
-  LogHold(LogHold&& o) noexcept : logs_(std::move(o.logs_)) {}
+  LogHold(LogHold&& o) noexcept : logs_(std::move(o.logs_)), ticket_(std::move(o.ticket_)) {}
   LogHold& operator=(LogHold&& o) noexcept;
   LogHold(const LogHold&) = delete;
   LogHold& operator=(const LogHold&) = delete;
@@ -72,6 +77,7 @@ class LogHold {
  private:
   friend struct HoldAccess;
   std::vector<std::shared_ptr<detail::OpenLog>> logs_;
+  std::shared_ptr<detail::DaemonTicket> ticket_;
 };
 
 // Appends `formatted` to the log at `path` with Cyrus's writer algorithm:
@@ -92,6 +98,32 @@ class LogHold {
 [[nodiscard]] Result<LogHold> append_to_logs(const std::vector<std::string>& paths,
                                              std::string_view formatted);
 
+// For sync_logd (synclog/logd.h), which keeps the durable copy of every
+// line in its journal: appends to channel logs with the same writer
+// algorithm as append_lines() (lock, identity check, takeovers followed) but
+// without an fsync per append; flush() fsyncs every file written since, at
+// once. The files written stay open (even if taken over meanwhile) until
+// flushed. Not thread-safe; one instance per daemon.
+class UnsyncedLogs {
+ public:
+  UnsyncedLogs() = default;
+  ~UnsyncedLogs();
+  UnsyncedLogs(const UnsyncedLogs&) = delete;
+  UnsyncedLogs& operator=(const UnsyncedLogs&) = delete;
+  [[nodiscard]] Status append(const std::string& path, std::string_view formatted);
+  // fsyncs the files appended to since the last flush (one thread per file
+  // beyond the first) and forgets them. A file whose fsync failed is not
+  // written again (its lines must be written anew); the first error.
+  [[nodiscard]] Status flush();
+  bool dirty() const { return !dirty_.empty(); }
+  // fsyncs issued by flush() so far.
+  uint64_t fsyncs() const { return fsyncs_; }
+
+ private:
+  std::vector<std::shared_ptr<detail::OpenLog>> dirty_;
+  uint64_t fsyncs_ = 0;
+};
+
 // For LogReader: after the log at `path` has been renamed to the file open
 // as `fd`, waits until no writer (of any process, this one included) still
 // appends to it or holds an announcement in it in flight. Then every line
@@ -103,7 +135,22 @@ class SyncLog {
  public:
   // Reads sync_log, sync_log_channels, sync_log_chain,
   // sync_log_unsuppressable_channels and configdirectory.
+  //
+  // When sync_logd (synclog/logd.h) answers on its socket
+  // ($configdirectory/socket/sync_logd), every announce() goes through it:
+  // the lines and this process's suppression state are sent, the daemon
+  // journals them (one fsync for everything that arrived meanwhile from every
+  // process) and writes them to the channels *it* has configured once the
+  // hold is released. When the socket is absent or the daemon fails before
+  // answering, the lines are written directly to the channels configured
+  // here (as above), so nothing depends on the daemon running. If the daemon
+  // is gone by the time the hold is released, the lines are written directly
+  // then as well (after the commit: a duplicate at worst), because a
+  // restarted daemon replays its journal without knowing whether the change
+  // has committed yet. One connection per process, shared by its threads;
+  // the daemon is tried again on every call after a fallback.
   explicit SyncLog(const Config& cfg);
+  ~SyncLog();
 
   // The one way a change is logged: appends `lines` to every enabled
   // channel (one write per channel) and fsyncs, BEFORE the change commits.
@@ -153,6 +200,7 @@ class SyncLog {
 
  private:
   Result<LogHold> write_all_channels(const std::string& formatted, std::string_view what);
+  std::vector<std::string> channel_paths() const;
 
   std::string confdir_;
   bool enabled_ = false;
@@ -160,6 +208,7 @@ class SyncLog {
   std::vector<std::string> channels_;
   std::vector<std::string> unsuppressable_;
   std::atomic<bool> suppressed_{false};
+  std::shared_ptr<LogdClient> daemon_;
 };
 
 // Splits a space-separated channel list (sync_log_channels,
