@@ -136,17 +136,16 @@ int main(int argc, char** argv) {
     // in place: watch its directory for the name.
     int watch = ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
     const std::string conf_name = conf.substr(conf.rfind('/') + 1);
-    if (watch >= 0 &&
-        ::inotify_add_watch(watch, fs::dirname(conf).c_str(),
-                            IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE) < 0) {
+    if (watch >= 0 && ::inotify_add_watch(watch, fs::dirname(conf).c_str(),
+                                          IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE) < 0) {
       spdlog::warn("sync_logd: cannot watch {}: SIGHUP only", conf);
       ::close(watch);
       watch = -1;
     }
     spdlog::info("sync_logd: serving {}", synclog::logd_socket_path(confdir));
     for (bool stop = false; !stop;) {
-      struct pollfd fds[3] = {{server.fd(), POLLIN, 0}, {g_signal_pipe[0], POLLIN, 0},
-                              {watch, POLLIN, 0}};
+      struct pollfd fds[3] = {
+          {server.fd(), POLLIN, 0}, {g_signal_pipe[0], POLLIN, 0}, {watch, POLLIN, 0}};
       int n = ::poll(fds, watch >= 0 ? 3 : 2, 1000);
       if (n < 0 && errno != EINTR) {
         spdlog::error("sync_logd: poll: {}", std::strerror(errno));

@@ -1,11 +1,10 @@
 #include "synclog/logd.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <fstream>
-
-#include <fmt/format.h>
 
 namespace replimail::synclog {
 
@@ -261,9 +260,8 @@ Status LogDaemon::flush_written() {
   }
   std::lock_guard<std::mutex> jl(journal_mu_);
   std::lock_guard<std::mutex> lk(mu_);
-  bool held = std::any_of(entries_.begin(), entries_.end(), [](const auto& p) {
-    return p.second.state != Entry::State::kSubmitted;
-  });
+  bool held = std::any_of(entries_.begin(), entries_.end(),
+                          [](const auto& p) { return p.second.state != Entry::State::kSubmitted; });
   if (!held && journal_.size() > 0) {
     s = journal_.clear();
   } else if (journal_.size() > options_.journal_rewrite_bytes) {

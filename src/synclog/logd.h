@@ -66,11 +66,11 @@ struct LogdOptions {
 };
 
 struct LogdStats {
-  uint64_t accepted = 0;        // entries journaled
-  uint64_t journal_syncs = 0;   // fdatasyncs of the journal
-  uint64_t log_fsyncs = 0;      // fsyncs of channel logs (checkpoints)
+  uint64_t accepted = 0;       // entries journaled
+  uint64_t journal_syncs = 0;  // fdatasyncs of the journal
+  uint64_t log_fsyncs = 0;     // fsyncs of channel logs (checkpoints)
   uint64_t checkpoints = 0;
-  uint64_t replayed = 0;        // entries replayed at open()
+  uint64_t replayed = 0;  // entries replayed at open()
 };
 
 class LogDaemon {

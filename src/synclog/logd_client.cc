@@ -74,8 +74,8 @@ bool LogdClient::send_locked(std::string_view data) {
 
 Result<LogdTicket> LogdClient::log(bool suppressed, std::string_view formatted) {
   std::lock_guard<std::mutex> guard(mu_);
-  std::string request = "LOG " + std::string(suppressed ? "1" : "0") + " " +
-                        std::to_string(formatted.size()) + "\n";
+  std::string request =
+      "LOG " + std::string(suppressed ? "1" : "0") + " " + std::to_string(formatted.size()) + "\n";
   request += formatted;
   // A connection kept from earlier may belong to a daemon that has been
   // restarted since: then one fresh connection is tried.

@@ -55,8 +55,7 @@ Status LogdServer::listen(const std::string& path) {
   if (path.size() >= sizeof(addr.sun_path))
     return Status(Code::kInvalidArgument, "socket path too long: " + path);
   if (Status s = fs::make_dirs(fs::dirname(path), 0750); !s) return s;
-  if (answers(path))
-    return Status(Code::kIoError, "another sync_logd already listens on " + path);
+  if (answers(path)) return Status(Code::kIoError, "another sync_logd already listens on " + path);
   if (::unlink(path.c_str()) < 0 && errno != ENOENT) return errno_status("unlink " + path);
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return errno_status("socket");
@@ -157,8 +156,8 @@ void LogdServer::serve(int fd, uint64_t owner) {
       break;
     }
     auto r = daemon_.submit(suppressed, std::move(lines), owner);
-    std::string answer = r.ok() ? "OK " + std::to_string(*r) + "\n"
-                                : "NO " + r.status().to_string() + "\n";
+    std::string answer =
+        r.ok() ? "OK " + std::to_string(*r) + "\n" : "NO " + r.status().to_string() + "\n";
     if (!send_all(fd, answer)) break;
   }
   daemon_.owner_closed(owner);

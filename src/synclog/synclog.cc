@@ -291,8 +291,7 @@ void LogHold::release() {
   logs_.clear();
 }
 
-Result<LogHold> append_to_logs(const std::vector<std::string>& paths,
-                               std::string_view formatted) {
+Result<LogHold> append_to_logs(const std::vector<std::string>& paths, std::string_view formatted) {
   std::lock_guard<std::mutex> guard(in_process);
   // Every file is written before any is flushed. Locks are taken in the
   // order given (the configured channel order, the same in every process).
@@ -432,8 +431,7 @@ std::vector<std::string> SyncLog::channel_paths() const {
   return paths;
 }
 
-Result<LogHold> SyncLog::write_all_channels(const std::string& formatted,
-                                            std::string_view what) {
+Result<LogHold> SyncLog::write_all_channels(const std::string& formatted, std::string_view what) {
   if (daemon_ != nullptr) {
     auto ticket = daemon_->log(suppressed_.load(), formatted);
     if (ticket.ok()) {
@@ -453,8 +451,8 @@ Result<LogHold> SyncLog::write_all_channels(const std::string& formatted,
   if (paths.empty()) return LogHold();
   auto hold = append_to_logs(paths, formatted);
   if (!hold.ok()) {
-    spdlog::error("sync_log: cannot log, the change is refused: {}: {}",
-                  hold.status().to_string(), what);
+    spdlog::error("sync_log: cannot log, the change is refused: {}: {}", hold.status().to_string(),
+                  what);
   }
   return hold;
 }

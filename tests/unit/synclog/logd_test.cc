@@ -271,7 +271,9 @@ class Served {
     EXPECT_TRUE(s) << s.to_string();
     loop = std::thread([this] {
       while (!stop.load()) {
-        struct pollfd p {server->fd(), POLLIN, 0};
+        struct pollfd p {
+          server->fd(), POLLIN, 0
+        };
         if (::poll(&p, 1, 20) > 0) server->accept_one();
       }
     });
