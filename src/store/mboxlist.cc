@@ -25,6 +25,8 @@ CREATE TABLE IF NOT EXISTS history(
   foldermodseq INTEGER NOT NULL, mbtype TEXT NOT NULL, partition TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS history_uniqueid ON history(uniqueid);
 CREATE TABLE IF NOT EXISTS counters(key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS channels(
+  name TEXT PRIMARY KEY, state TEXT NOT NULL, since INTEGER NOT NULL, reason TEXT NOT NULL);
 )";
 
 constexpr const char* kColumns =
@@ -62,7 +64,47 @@ class WriteTxn {
   bool done_ = false;
 };
 
+constexpr size_t kMaxReason = 300;
+
+// A reason as one line: control characters become spaces, cut at kMaxReason.
+std::string one_line(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (out.size() >= kMaxReason) break;
+    out += static_cast<unsigned char>(c) < 0x20 || c == 0x7f ? ' ' : c;
+  }
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  return out;
+}
+
+Result<ChannelState> read_channel(const SqliteStmt& st) {
+  auto phase = channel_phase_from_name(st.text(1));
+  if (!phase)
+    return Status(Code::kInternal, fmt::format("mailboxes.db: channel {}: unknown state '{}'",
+                                               st.text(0), st.text(1)));
+  return ChannelState{st.text(0), *phase, st.int64(2), st.text(3)};
+}
+
 }  // namespace
+
+std::string_view channel_phase_name(ChannelPhase p) {
+  switch (p) {
+    case ChannelPhase::kBootstrapping:
+      return "bootstrapping";
+    case ChannelPhase::kRolling:
+      return "rolling";
+    case ChannelPhase::kFailed:
+      return "failed";
+  }
+  return "?";
+}
+
+std::optional<ChannelPhase> channel_phase_from_name(std::string_view name) {
+  for (ChannelPhase p :
+       {ChannelPhase::kBootstrapping, ChannelPhase::kRolling, ChannelPhase::kFailed})
+    if (channel_phase_name(p) == name) return p;
+  return std::nullopt;
+}
 
 std::string make_uniqueid() {
   unsigned char b[16];
@@ -337,6 +379,73 @@ Result<uint32_t> MailboxList::next_uidvalidity(uint32_t floor) {
   s = txn.commit();
   if (!s) return s;
   return static_cast<uint32_t>(v);
+}
+
+Result<std::vector<std::string>> MailboxList::note_new_channels(
+    const std::vector<std::string>& channels, int64_t now_ms) {
+  WriteTxn txn(db_.get());
+  Status s = txn.begin();
+  if (!s) return s;
+  auto known = db_->prepare("SELECT name FROM channels ORDER BY name");
+  if (!known.ok()) return known.status();
+  auto names = known->texts();
+  if (!names.ok()) return names.status();
+  for (const auto& name : *names) {
+    if (std::find(channels.begin(), channels.end(), name) != channels.end()) continue;
+    auto del = db_->prepare("DELETE FROM channels WHERE name = ?");
+    if (!del.ok()) return del.status();
+    del->bind(1, name);
+    if (s = del->run(); !s) return s;
+  }
+  std::vector<std::string> added;
+  for (const auto& c : channels) {
+    auto ins = db_->prepare(
+        "INSERT INTO channels(name, state, since, reason) VALUES(?, ?, ?, '') "
+        "ON CONFLICT(name) DO NOTHING");
+    if (!ins.ok()) return ins.status();
+    ins->bind(1, c).bind(2, channel_phase_name(ChannelPhase::kBootstrapping)).bind(3, now_ms);
+    if (s = ins->run(); !s) return s;
+    if (db_->changes() > 0) added.push_back(c);
+  }
+  if (s = txn.commit(); !s) return s;
+  return added;
+}
+
+Result<std::optional<ChannelState>> MailboxList::channel_state(std::string_view channel) {
+  auto st = db_->prepare("SELECT name, state, since, reason FROM channels WHERE name = ?");
+  if (!st.ok()) return st.status();
+  st->bind(1, channel);
+  auto row = st->step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::optional<ChannelState>();
+  auto c = read_channel(*st);
+  if (!c.ok()) return c.status();
+  return std::optional<ChannelState>(std::move(*c));
+}
+
+Result<std::vector<ChannelState>> MailboxList::channel_states() {
+  auto st = db_->prepare("SELECT name, state, since, reason FROM channels ORDER BY name");
+  if (!st.ok()) return st.status();
+  std::vector<ChannelState> out;
+  while (true) {
+    auto row = st->step();
+    if (!row.ok()) return row.status();
+    if (!*row) return out;
+    auto c = read_channel(*st);
+    if (!c.ok()) return c.status();
+    out.push_back(std::move(*c));
+  }
+}
+
+Status MailboxList::set_channel_state(std::string_view channel, ChannelPhase phase,
+                                      std::string_view reason, int64_t now_ms) {
+  auto st = db_->prepare(
+      "INSERT INTO channels(name, state, since, reason) VALUES(?1, ?2, ?3, ?4) "
+      "ON CONFLICT(name) DO UPDATE SET since = CASE WHEN state = ?2 THEN since ELSE ?3 END, "
+      "state = ?2, reason = ?4");
+  if (!st.ok()) return st.status();
+  st->bind(1, channel).bind(2, channel_phase_name(phase)).bind(3, now_ms).bind(4, one_line(reason));
+  return st->run();
 }
 
 }  // namespace replimail::store

@@ -4,6 +4,14 @@
 // leaves a tombstone (type gains 'd', uniqueid kept) that is never dropped;
 // the former names of every uniqueid are kept as history (for renames).
 //
+// It also keeps the replication channels' states (table `channels`): per
+// channel of sync_log_channels whether its replica is being bootstrapped,
+// rolls, or failed to bootstrap (issue 15; the part of FastMail's
+// cyrus_firstsync.pl the seed wishes were "stored in the mailboxes.db of
+// each machine"). That table belongs to this machine alone: it is never
+// logged, sent by sync_client nor part of cyr_digest's output. A database
+// from before it gains the table when opened.
+//
 // Thread-compatible; several processes may use the same file concurrently
 // (writers are serialised by SQLite's write lock).
 #pragma once
@@ -11,6 +19,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -53,6 +62,25 @@ struct NameHistory {
   bool operator==(const NameHistory&) const = default;
 };
 
+// Where a replication channel stands.
+enum class ChannelPhase {
+  kBootstrapping,  // its replica is being filled (sync_client -A) while the log accumulates
+  kRolling,        // bootstrapped: the rolling client follows the log
+  kFailed,         // the bootstrap failed for a reason that will not go away by itself
+};
+
+// "bootstrapping", "rolling", "failed"; and back (nullopt for another word).
+std::string_view channel_phase_name(ChannelPhase p);
+std::optional<ChannelPhase> channel_phase_from_name(std::string_view name);
+
+struct ChannelState {
+  std::string channel;  // "" is the default channel
+  ChannelPhase phase = ChannelPhase::kBootstrapping;
+  int64_t since = 0;   // unix ms: when it entered `phase`
+  std::string reason;  // one line: why it failed, or why a bootstrap waits
+  bool operator==(const ChannelState&) const = default;
+};
+
 class MailboxList {
  public:
   // Opens (creating if missing) the database at `path`.
@@ -75,6 +103,25 @@ class MailboxList {
   Result<std::vector<std::string>> users();
   // Former names of `uniqueid`, oldest first (the current name excluded).
   Result<std::vector<NameHistory>> history(std::string_view uniqueid);
+
+  // ---- Channel states (not mail data: never logged, never replicated) ----
+  // `channels` is the complete set now logged (sync_log_channels). Each one
+  // not recorded yet is recorded as bootstrapping (since `now_ms`) and
+  // returned, in the order given; a recorded channel absent from the set
+  // is forgotten, so that one coming back bootstraps again (its log missed
+  // the changes made meanwhile). One transaction. Call it BEFORE anything
+  // is logged to a new channel (store/channels.h).
+  Result<std::vector<std::string>> note_new_channels(const std::vector<std::string>& channels,
+                                                     int64_t now_ms);
+  // The channel's state; nullopt if it is not recorded.
+  Result<std::optional<ChannelState>> channel_state(std::string_view channel);
+  // Every recorded channel, by name.
+  Result<std::vector<ChannelState>> channel_states();
+  // Records `phase` and `reason` (cut to one line of at most 300 bytes) for
+  // `channel`; `since` becomes `now_ms` when the phase changes, and is kept
+  // when only the reason does.
+  Status set_channel_state(std::string_view channel, ChannelPhase phase, std::string_view reason,
+                           int64_t now_ms);
 
  private:
   // Writing is Instance's alone: every change of the mailbox list goes
