@@ -74,6 +74,14 @@ constexpr OptionSpec kOptions[] = {
     {"sync_timeout", K::kDuration, "30m", S::kSame, 's'},
     {"syslog_prefix", K::kString, "", S::kSame},
     {"timeout", K::kDuration, "32m", S::kSame, 'm'},
+    {"tls_client_ca_dir", K::kString, "", S::kSame},
+    {"tls_client_ca_file", K::kString, "", S::kSame},
+    {"tls_client_cert", K::kString, "", S::kSame},
+    {"tls_client_key", K::kString, "", S::kSame},
+    // Cyrus 3.6's client loads them but does not check the server's
+    // certificate; sync_client refuses one that does not verify.
+    {"tls_server_ca_dir", K::kString, "", S::kDifferent},
+    {"tls_server_ca_file", K::kString, "", S::kDifferent},
     {"tls_server_cert", K::kString, "", S::kDifferent},
     {"tls_server_key", K::kString, "", S::kDifferent},
     {"unixhierarchysep", K::kSwitch, "1", S::kSame},

@@ -7,6 +7,8 @@
 
 #include <cstring>
 
+#include "net/tls.h"
+
 namespace replimail::net {
 namespace {
 
@@ -52,6 +54,7 @@ Status Stream::fill() {
     rpos_ = 0;
   }
   if (eof_) return Status(Code::kIoError, "connection closed");
+  if (tls_) return fill_tls();
   if (Status s = wait_ready(in_fd_, POLLIN); !s) return s;
   size_t old = rbuf_.size();
   rbuf_.resize(old + kReadChunk);
@@ -74,6 +77,37 @@ Status Stream::fill() {
     }
     return Status::ok();
   }
+}
+
+Status Stream::fill_tls() {
+  size_t old = rbuf_.size();
+  rbuf_.resize(old + kReadChunk);
+  for (;;) {
+    bool timed_out = false;
+    auto n = tls_->read(rbuf_.data() + old, kReadChunk, timeout_, &timed_out);
+    if (!n.ok() || *n > 0) {
+      rbuf_.resize(old + (n.ok() ? *n : 0));
+      if (n.ok()) {
+        bytes_in_ += *n;
+        return Status::ok();
+      }
+      // A close_notify or a closed socket is the peer's clean end.
+      eof_ = n.status().message() == "end of stream";
+      return n.status();
+    }
+    if (timed_out) {
+      rbuf_.resize(old);
+      timed_out_ = true;
+      return Status(Code::kIoError, "timed out waiting for peer");
+    }
+  }
+}
+
+size_t Stream::discard_input() {
+  size_t n = rbuf_.size() - rpos_;
+  rbuf_.clear();
+  rpos_ = 0;
+  return n;
 }
 
 Result<std::string> Stream::read_line(size_t max_len) {
@@ -139,6 +173,12 @@ Status Stream::write(std::string_view data) {
 }
 
 Status Stream::flush() {
+  if (tls_) {
+    Status s = tls_->write(wbuf_, timeout_);
+    if (s) bytes_out_ += wbuf_.size();
+    wbuf_.clear();
+    return s;
+  }
   std::string_view rest = wbuf_;
   Status result;
   while (!rest.empty()) {

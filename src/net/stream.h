@@ -18,6 +18,8 @@
 
 namespace replimail::net {
 
+class TlsSession;
+
 class Stream {
  public:
   // Reads from `in_fd` and writes to `out_fd` (the same descriptor for a
@@ -30,6 +32,16 @@ class Stream {
   // Longest wait for the peer in any single read or write; zero (the
   // default) waits forever.
   void set_timeout(std::chrono::milliseconds timeout) { timeout_ = timeout; }
+  std::chrono::milliseconds timeout() const { return timeout_; }
+
+  // From now on every byte read and written goes through `tls` (not owned;
+  // it must outlive the Stream's use). Call with no input buffered and the
+  // output flushed: see discard_input().
+  void set_tls(TlsSession* tls) { tls_ = tls; }
+  // Drops the input buffered but not yet read and returns its size: bytes
+  // a peer pipelined after STARTTLS were sent in clear, so they are not to
+  // be taken for part of the encrypted stream.
+  size_t discard_input();
 
   // Reads one line and returns it without its terminator (CRLF, or a bare
   // LF; a CR not followed by LF stays in the line). A final line without a
@@ -69,11 +81,13 @@ class Stream {
  private:
   // Reads once into the buffer. kIoError on EOF, timeout or error.
   Status fill();
+  Status fill_tls();
   // Waits until `fd` is ready for `events` (POLLIN/POLLOUT) or the timeout.
   Status wait_ready(int fd, short events);
 
   int in_fd_;
   int out_fd_;
+  TlsSession* tls_ = nullptr;
   std::chrono::milliseconds timeout_{0};
   std::string rbuf_;
   size_t rpos_ = 0;

@@ -1,13 +1,16 @@
-// TLS for the client-facing services (imapd, pop3d): the server context
-// from imapd.conf, and a connection's byte transport that is plain over the
-// descriptors master hands over until start_tls() (STARTTLS, STLS, or at
-// once on an imaps/pop3s listener) and encrypted with OpenSSL afterwards.
-// Compression (IMAP's COMPRESS=DEFLATE) sits above TLS when both are on:
-// bytes are deflated, then encrypted.
+// TLS for every service and for the replication link: the server context
+// from imapd.conf (imapd, pop3d, sync_server), the client context
+// (sync_client towards a replica), one handshake-and-record layer
+// (TlsSession) over a connection's descriptors, and the byte transport of
+// imapd/pop3d that is plain until start_tls() (STARTTLS, STLS, or at once
+// on an imaps/pop3s listener) and encrypted afterwards. Compression (IMAP's
+// COMPRESS=DEFLATE, csync's COMPRESS DEFLATE) sits above TLS when both are
+// on: bytes are deflated, then encrypted. net::Stream reads and writes
+// through a TlsSession once it is given one (csync's sync::Transport).
 //
-// TlsContext is immutable after create() and may be shared by the sessions of
-// one process. A Transport is not thread-safe and does not own its
-// descriptors.
+// A TlsContext is immutable after creation and may be shared by the
+// sessions of one process. TlsSession and Transport are not thread-safe and
+// do not own their descriptors.
 #pragma once
 
 #include <chrono>
@@ -24,26 +27,82 @@ typedef struct ssl_st SSL;
 
 namespace replimail::net {
 
-// The server TLS context from imapd.conf's tls_server_cert (certificate
-// chain, PEM) and tls_server_key; kConfigError if either is missing or
-// unusable. TLS 1.2 or later.
+// A TLS context, TLS 1.2 or later, with Cyrus's options (imapd.conf(5)).
 class TlsContext {
  public:
+  // The server's: tls_server_cert (certificate chain, PEM) and
+  // tls_server_key; kConfigError if either is missing or unusable. With
+  // tls_client_ca_file or tls_client_ca_dir the server asks the client for
+  // a certificate (optional) and refuses one that does not verify
+  // against them, as Cyrus's servers do.
   static Result<std::unique_ptr<TlsContext>> create(const Config& cfg);
+  // A client's (sync_client): the peer's certificate must verify against
+  // tls_server_ca_file / tls_server_ca_dir (Cyrus's options for "the CA
+  // certificates used to verify certificates offered by the server, when
+  // cyrus acts as client"), or against the system's trust store when
+  // neither is set; tls_client_cert / tls_client_key (unset or "disabled":
+  // none) are presented when the server asks for a certificate.
+  // kConfigError for a file that cannot be loaded.
+  static Result<std::unique_ptr<TlsContext>> create_client(const Config& cfg);
   ~TlsContext();
   TlsContext(const TlsContext&) = delete;
   TlsContext& operator=(const TlsContext&) = delete;
   SSL_CTX* get() const { return ctx_; }
+  // Where a client looks for the CAs it trusts, for error messages:
+  // "tls_server_ca_file /etc/ca.pem" or "the system's trust store".
+  const std::string& trust() const { return trust_; }
 
  private:
   explicit TlsContext(SSL_CTX* ctx) : ctx_(ctx) {}
   SSL_CTX* ctx_;
+  std::string trust_;
+};
+
+// One TLS connection over a pair of descriptors: the handshake, then
+// application data read and written as records. Reads and writes wait at
+// most the given timeout for the peer at each step (zero or less: no limit).
+class TlsSession {
+ public:
+  // The server side of a handshake. kIoError if it fails.
+  static Result<std::unique_ptr<TlsSession>> accept(const TlsContext& ctx, int in_fd, int out_fd,
+                                                    std::chrono::milliseconds timeout);
+  // The client side, towards `host` (a DNS name, sent as SNI, or an IP
+  // address): the server's certificate must verify against the context's
+  // CAs and name `host`. kPermissionDenied, with one line saying why, if
+  // it does not (nothing has been sent but the handshake); kIoError if the
+  // handshake fails otherwise.
+  static Result<std::unique_ptr<TlsSession>> connect(const TlsContext& ctx, int in_fd, int out_fd,
+                                                     const std::string& host,
+                                                     std::chrono::milliseconds timeout);
+  ~TlsSession();  // sends close_notify
+  TlsSession(const TlsSession&) = delete;
+  TlsSession& operator=(const TlsSession&) = delete;
+
+  // Reads at most `n` bytes into `buf`: their count, or 0 when a record
+  // carried no application data or the wait timed out (`*timed_out` set).
+  // kIoError at end of stream or on error.
+  Result<size_t> read(char* buf, size_t n, std::chrono::milliseconds timeout, bool* timed_out);
+  // Writes all of `data`. kIoError on error or when the peer stops reading
+  // for longer than `timeout`.
+  Status write(std::string_view data, std::chrono::milliseconds timeout);
+  // "TLSv1.3 TLS_AES_256_GCM_SHA384 (peer certificate CN=name)", for logs.
+  std::string description() const;
+
+ private:
+  TlsSession(SSL* ssl, int in_fd, int out_fd) : ssl_(ssl), in_fd_(in_fd), out_fd_(out_fd) {}
+  // Drives SSL_accept/SSL_connect (`step`) to its end.
+  Status handshake(int (*step)(SSL*), std::chrono::milliseconds timeout);
+  bool wait(short events, std::chrono::milliseconds timeout) const;
+
+  SSL* ssl_;
+  int in_fd_;
+  int out_fd_;
 };
 
 class Transport {
  public:
   Transport(int in_fd, int out_fd) : in_fd_(in_fd), out_fd_(out_fd) {}
-  ~Transport();  // sends close_notify if TLS is on
+  ~Transport();
   Transport(const Transport&) = delete;
   Transport& operator=(const Transport&) = delete;
 
@@ -53,7 +112,7 @@ class Transport {
   // connection should be dropped: the peer's state is unknown).
   // REQUIRES: !tls().
   Status start_tls(const TlsContext& ctx, std::chrono::milliseconds timeout);
-  bool tls() const { return ssl_ != nullptr; }
+  bool tls() const { return tls_ != nullptr; }
 
   // From now on every write is deflated (a sync flush per write) and every
   // read inflated (RFC 4978). `already_read`: bytes the caller read past
@@ -78,7 +137,7 @@ class Transport {
 
   int in_fd_;
   int out_fd_;
-  SSL* ssl_ = nullptr;
+  std::unique_ptr<TlsSession> tls_;
   std::unique_ptr<Deflater> deflater_;
   std::unique_ptr<Inflater> inflater_;
   std::string inflated_;  // from start_compression(), for the next read()
