@@ -1,10 +1,14 @@
 // sync_server: the replica's csync service (Cyrus's sync_server), run by
 // master for each connection on a csync listener, or with -X on stdin/stdout.
 //
-//   sync_server [-C imapd.conf] [-U uses] [-T timeout] [-X] [-D] [-p ssf]
+//   sync_server [-C imapd.conf] [-U uses] [-T timeout] [-X] [-D] [-p ssf] [-s]
 //
 //   -p ssf  accepted for Cyrus compatibility (an external security layer);
 //           plaintext mechanisms are then allowed.
+//   -s      TLS from the first byte, for clients whose sync_host ends in
+//           /tls (replimail's; Cyrus 3.6's sync_server has only STARTTLS).
+// With tls_server_cert/tls_server_key set, STARTTLS is offered; with
+// allowplaintext: no (the default), PLAIN only after it.
 // The other flags are the generic service flags (net/service.h). A client
 // on a unix socket (or stdin) is pre-authenticated as an admin, as in Cyrus.
 #include <spdlog/spdlog.h>
@@ -16,6 +20,7 @@
 #include "common/config.h"
 #include "net/sasl.h"
 #include "net/service.h"
+#include "net/tls.h"
 #include "service/startup.h"
 #include "store/instance.h"
 #include "sync/reserve.h"
@@ -25,12 +30,20 @@
 using namespace replimail;
 
 int main(int argc, char** argv) {
-  auto started = service::start(
-      argc, argv, {"sync_server", {{"-p", "ssf"}}, "AUTHENTICATE will not be offered"});
+  auto started = service::start(argc, argv,
+                                {"sync_server",
+                                 {{"-p", "ssf"}, {"-s", ""}},
+                                 "AUTHENTICATE will not be offered",
+                                 /*tls=*/true,
+                                 "-s"});
   if (!started.ok()) return service::fail(started.status());
   const Config& config = started->config();
   store::Instance& instance = started->instance();
   bool external_ssf = started->has("-p");
+  bool implicit_tls = started->has("-s");
+  const net::TlsContext* tls = started->tls.get();
+  if (implicit_tls && tls == nullptr)
+    return service::fail(Status(Code::kConfigError, "-s without tls_server_cert/tls_server_key"));
   auto timeout = config.get_duration("sync_timeout");
   if (timeout < std::chrono::seconds(3)) timeout = std::chrono::seconds(3);
 
@@ -44,11 +57,22 @@ int main(int argc, char** argv) {
     else if (!swept->empty())
       spdlog::info("sync_server: removed {} stale staging director{}", swept->size(),
                    swept->size() == 1 ? "y" : "ies");
-    std::unique_ptr<net::SaslServer> sasl =
-        net::sasl_server_for_connection(config, conn.in_fd, "csync", external_ssf);
     sync::Transport transport(conn.in_fd, conn.out_fd);
     transport.set_timeout(std::chrono::duration_cast<std::chrono::milliseconds>(timeout));
+    if (implicit_tls) {
+      Status st = transport.start_tls(*tls);
+      if (!st) {
+        spdlog::info("sync_server {}: {}", conn.peer, st.to_string());
+        return;
+      }
+    }
+    std::unique_ptr<net::SaslServer> sasl =
+        net::sasl_server_for_connection(config, conn.in_fd, "csync", external_ssf || implicit_tls);
     sync::ServerOptions opts;
+    opts.tls = implicit_tls ? nullptr : tls;
+    opts.sasl_after_tls = [&config, &conn] {
+      return net::sasl_server_for_connection(config, conn.in_fd, "csync", true);
+    };
     opts.servername = started->servername;
     opts.preauth = conn.is_unix || conn.is_stdio;
     opts.peer = conn.peer;

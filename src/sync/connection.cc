@@ -133,12 +133,14 @@ Result<std::vector<dlist::Value>> ReplicaConnection::read_line() {
   return line;
 }
 
-Status ReplicaConnection::handshake() {
+Status ReplicaConnection::read_banner() {
+  caps_.clear();
+  mechs_.clear();
   for (;;) {
     auto line = read_line();
     if (!line.ok()) return line.status();
     if (line->size() >= 2 && is_atom((*line)[0], "*")) {
-      if (is_atom((*line)[1], "OK")) break;
+      if (is_atom((*line)[1], "OK")) return Status::ok();
       auto cap = (*line)[1].str();
       if (!cap) continue;
       caps_.emplace_back(*cap);
@@ -151,19 +153,71 @@ Status ReplicaConnection::handshake() {
     if (r) return dlist::to_status(*r);
     return Status(Code::kProtocolError, "unexpected banner line: " + line_text(*line));
   }
-  if (!opts_.host.starts_with("/")) {
-    if (std::find(mechs_.begin(), mechs_.end(), "PLAIN") == mechs_.end())
-      return Status(Code::kPermissionDenied, "replica does not offer SASL PLAIN");
-    std::string resp = std::string(1, '\0') + opts_.authname + '\0' + opts_.password;
-    Status s = io_->write_flush("AUTHENTICATE PLAIN " + b64(resp) + "\r\n");
-    if (!s) return s;
+}
+
+Status ReplicaConnection::start_tls(bool implicit) {
+  if (!implicit) {
+    Status s = io_->write_flush("STARTTLS\r\n");
+    if (!s) return broken(s);
     auto line = read_line();
     if (!line.ok()) return line.status();
     auto r = dlist::response_from(*line);
-    if (!r) return Status(Code::kProtocolError, "unexpected reply to AUTHENTICATE");
-    if (r->kind != dlist::Response::Kind::kOk)
-      return Status(Code::kPermissionDenied,
-                    "authentication as " + opts_.authname + " failed: " + r->text);
+    if (!r || r->kind != dlist::Response::Kind::kOk)
+      return broken(Status(Code::kProtocolError,
+                           "replica refused STARTTLS: " + (r ? r->text : line_text(*line))));
+  }
+  Status s = io_->start_tls_client(*opts_.tls, opts_.host);
+  if (!s) return broken(s);
+  if (opts_.verbose >= 1) spdlog::info("TLS with {}: {}", opts_.host, io_->tls_description());
+  return Status::ok();
+}
+
+std::string ReplicaConnection::no_mechanism_reason() const {
+  std::string offered;
+  for (const auto& m : mechs_) offered += (offered.empty() ? "" : " ") + m;
+  std::string what =
+      fmt::format("replica {} offers no SASL PLAIN{} (offered: {})", opts_.host,
+                  io_->tls() ? " even over TLS" : "", offered.empty() ? "none" : offered);
+  if (io_->tls()) return what;
+  if (std::find(caps_.begin(), caps_.end(), "STARTTLS") == caps_.end())
+    return what +
+           " and no STARTTLS: give it tls_server_cert/tls_server_key, or allowplaintext: yes";
+  return what + "; it needs STARTTLS, and this client has no TLS context";
+}
+
+Status ReplicaConnection::authenticate_plain() {
+  std::string resp = std::string(1, '\0') + opts_.authname + '\0' + opts_.password;
+  Status s = io_->write_flush("AUTHENTICATE PLAIN " + b64(resp) + "\r\n");
+  if (!s) return broken(s);
+  auto line = read_line();
+  if (!line.ok()) return line.status();
+  auto r = dlist::response_from(*line);
+  if (!r) return Status(Code::kProtocolError, "unexpected reply to AUTHENTICATE");
+  if (r->kind != dlist::Response::Kind::kOk)
+    return Status(Code::kPermissionDenied,
+                  "authentication as " + opts_.authname + " failed: " + r->text);
+  return Status::ok();
+}
+
+Status ReplicaConnection::handshake() {
+  const bool unix_socket = opts_.host.starts_with("/");
+  if (opts_.implicit_tls && !unix_socket) {
+    if (!opts_.tls) return Status(Code::kConfigError, "/tls in sync_host but no TLS context");
+    if (Status s = start_tls(true); !s) return s;
+  }
+  if (Status s = read_banner(); !s) return s;
+  if (!unix_socket && !opts_.noauth) {
+    auto has = [](const std::vector<std::string>& v, std::string_view x) {
+      return std::find(v.begin(), v.end(), x) != v.end();
+    };
+    // As Cyrus 3.6's backend_authenticate: without a usable mechanism,
+    // STARTTLS if offered, read the banner again and retry.
+    if (!has(mechs_, "PLAIN") && has(caps_, "STARTTLS") && !io_->tls() && opts_.tls) {
+      if (Status s = start_tls(false); !s) return s;
+      if (Status s = read_banner(); !s) return s;
+    }
+    if (!has(mechs_, "PLAIN")) return Status(Code::kPermissionDenied, no_mechanism_reason());
+    if (Status s = authenticate_plain(); !s) return s;
   }
   bool offered = std::find(caps_.begin(), caps_.end(), "COMPRESS") != caps_.end();
   bool wanted = opts_.require_compression || (opts_.allow_compression && !local_peer(fd_));

@@ -1,7 +1,13 @@
 // sync_client's connection to a replica's sync_server (reference §4.1.1):
-// connect, read the banner's capability lines, AUTHENTICATE PLAIN (skipped
-// on a unix socket), COMPRESS DEFLATE when offered and the replica is on
-// another host (or -z asks for it), then one command at a time: the request
+// connect (TLS at once for sync_host's /tls, as Cyrus 3.6's backend does),
+// read the banner's capability lines, AUTHENTICATE PLAIN (skipped on a unix
+// socket and for /noauth) — when the replica offers no PLAIN and offers
+// STARTTLS, first STARTTLS, the banner read again, and then PLAIN, as Cyrus
+// 3.6's client retries when it has no mechanism usable without TLS; the
+// replica's certificate must verify (ConnectOptions::tls) or nothing but
+// the handshake is sent — then COMPRESS DEFLATE (above TLS when both are
+// on) when offered and the replica is on another host (or -z asks for
+// it), then one command at a time: the request
 // line goes out with non-synchronising literals and file literals streamed
 // from their files, and the reply's untagged items are collected until the
 // status line.
@@ -11,7 +17,8 @@
 // a quarter of sync_server's) in an initial sync. The bytes of every command
 // are the same either way; Cyrus's server accepts both.
 //
-// Connection states: kBanner → kAuthenticated → (kCompressed) → kClosed.
+// Connection states: (kTls) → kBanner → (kStartTls → kTls → kBanner) →
+// kAuthenticated → (kCompressed) → kClosed.
 // A peer that stays silent for ConnectOptions::timeout in any exchange, or
 // any failed read or write, closes the connection for good (kClosed): every
 // later command fails at once, so the caller reconnects instead of waiting
@@ -28,6 +35,7 @@
 #include "common/status.h"
 #include "dlist/parser.h"
 #include "dlist/value.h"
+#include "net/tls.h"
 #include "sync/transport.h"
 
 namespace replimail::sync {
@@ -37,6 +45,12 @@ struct ConnectOptions {
   uint16_t port = 2005;
   std::string authname;
   std::string password;
+  // The client TLS context (tls_server_ca_file, tls_client_cert, ...):
+  // used for STARTTLS when the replica offers no mechanism usable in
+  // clear, and at once with `implicit_tls`. Null: no TLS.
+  std::shared_ptr<const net::TlsContext> tls;
+  bool implicit_tls = false;         // sync_host's /tls
+  bool noauth = false;               // sync_host's /noauth: no AUTHENTICATE
   bool require_compression = false;  // -z: compress even locally; fail if not compressed
   bool allow_compression = true;     // false: never send COMPRESS
   int verbose = 0;                   // 1: log commands; 2: also replies
@@ -82,12 +96,20 @@ class ReplicaConnection {
   Status simple(const std::string& verb);
 
   bool compressed() const { return io_->compressed(); }
+  bool tls() const { return io_->tls(); }
   const std::vector<std::string>& capabilities() const { return caps_; }
   uint64_t bytes_out() const { return io_->bytes_out(); }
 
  private:
   ReplicaConnection(int fd, ConnectOptions opts, dlist::FileSink* sink);
   Status handshake();
+  // Reads the banner's capability lines up to "* OK" into caps_/mechs_.
+  Status read_banner();
+  // STARTTLS (unless `implicit`), then the TLS handshake.
+  Status start_tls(bool implicit);
+  Status authenticate_plain();
+  // Why no mechanism can be used, for the error that ends the attempt.
+  std::string no_mechanism_reason() const;
   // After a failed read or write: nothing more can be said on this
   // connection (a late reply would answer the wrong command).
   Status broken(Status why);

@@ -52,9 +52,27 @@ Result<ConnectOptions> channel_connect_options(const Config& cfg, const std::str
     return Status(Code::kConfigError, fmt::format("no replica: set {}sync_host or use -S",
                                                   channel.empty() ? "" : channel + "_"));
   }
-  // host[:port][/tls][/noauth]: the flags are not supported; the port is.
-  if (size_t slash = host.find('/'); slash != std::string::npos && slash != 0)
+  // host[:port][/tls][/noauth], as Cyrus's backend_connect reads it: /tls
+  // starts TLS at once on connecting (no STARTTLS), /noauth skips
+  // AUTHENTICATE. A path is a unix socket.
+  if (size_t slash = host.find('/'); slash != std::string::npos && slash != 0) {
+    std::string flags = host.substr(slash + 1);
     host = host.substr(0, slash);
+    for (size_t at = 0; at <= flags.size();) {
+      size_t next = flags.find('/', at);
+      if (next == std::string::npos) next = flags.size();
+      std::string flag = flags.substr(at, next - at);
+      if (flag == "tls") {
+        co.implicit_tls = true;
+      } else if (flag == "noauth") {
+        co.noauth = true;
+      } else if (!flag.empty()) {
+        return Status(Code::kConfigError,
+                      fmt::format("sync_host: unknown option /{} (only /tls and /noauth)", flag));
+      }
+      at = next + 1;
+    }
+  }
   std::string port = cfg.channel_get(channel, "sync_port");
   if (!host.starts_with("/")) {
     size_t colon = host.rfind(':');
@@ -68,6 +86,11 @@ Result<ConnectOptions> channel_connect_options(const Config& cfg, const std::str
     auto p = net::resolve_port(port.empty() ? "csync" : port);
     if (!p.ok()) return Status(Code::kConfigError, "sync port: " + p.status().to_string());
     co.port = *p;
+  }
+  if (!host.starts_with("/")) {
+    auto tls = net::TlsContext::create_client(cfg);
+    if (!tls.ok()) return tls.status();
+    co.tls = std::move(tls).value();
   }
   co.authname = cfg.channel_get(channel, "sync_authname");
   co.password = cfg.channel_get(channel, "sync_password");

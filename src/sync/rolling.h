@@ -62,11 +62,13 @@
 namespace replimail::sync {
 
 // How to reach the replica of `channel`: <channel>_sync_host (or `server`,
-// sync_client -S, when not empty) as host, host:port or a unix socket path
-// (a /tls or /noauth suffix is dropped), <channel>_sync_port (default the
-// csync service), <channel>_sync_authname / _sync_password, sync_timeout
-// (at least 3 s). kConfigError when no host is configured or the port does
-// not resolve.
+// sync_client -S, when not empty) as host, host:port or a unix socket path,
+// with Cyrus's /tls (TLS from the first byte) and /noauth flags,
+// <channel>_sync_port (default the csync service), <channel>_sync_authname /
+// _sync_password, sync_timeout (at least 3 s), and the client TLS context
+// (net::TlsContext::create_client) for a TCP replica. kConfigError when no
+// host is configured, a flag is unknown, the port does not resolve or a TLS
+// file cannot be loaded.
 Result<ConnectOptions> channel_connect_options(const Config& cfg, const std::string& channel,
                                                const std::string& server);
 

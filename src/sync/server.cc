@@ -254,6 +254,9 @@ Status SyncServer::send_banner() {
       b += "\r\n";
     }
   }
+  if (opts_.tls != nullptr && !io_.tls() && state_ != State::kAuthenticated) b += "* STARTTLS\r\n";
+  // Cyrus 3.6 stops offering COMPRESS after STARTTLS; deflate above TLS
+  // still saves the link's bytes, and a Cyrus client handles either.
   if (!io_.compressed()) b += "* COMPRESS DEFLATE\r\n";
   // No "* SIEVE-MAILBOX": sieve scripts travel as legacy APPLY SIEVE items
   // into the user's sieve directory (sync/sieve.h), because this store has
@@ -328,6 +331,7 @@ void SyncServer::dispatch(std::vector<Value> line) {
   }
   if (cmd == "AUTHENTICATE") return authenticate(line);
   if (cmd == "COMPRESS") return compress(line);
+  if (cmd == "STARTTLS" && opts_.tls != nullptr) return starttls(line);
   if (cmd != "GET" && cmd != "APPLY" && cmd != "RESTORE") {
     reply(dlist::bad_line("IMAP_PROTOCOL_ERROR Unrecognized command"));
     if (state_ != State::kAuthenticated) preauth_refused();
@@ -364,7 +368,19 @@ void SyncServer::authenticate(const std::vector<Value>& line) {
   if (line.size() < 2 || line.size() > 3)
     return reply(dlist::bad_line("Missing required argument to Authenticate"));
   if (sasl_ == nullptr) return reply(dlist::bad_line("Invalid mechanism"));
-  std::string mech = word_of(line[1]);
+  std::string mech = upper(word_of(line[1]));
+  if ((mech == "PLAIN" || mech == "LOGIN") && !io_.tls()) {
+    auto offered = sasl_->mechanisms();
+    if (std::find(offered.begin(), offered.end(), mech) == offered.end()) {
+      spdlog::warn("sync_server {}: {} refused before TLS (allowplaintext: no)", opts_.peer, mech);
+      return reply(dlist::no_line(opts_.tls != nullptr
+                                      ? "Encryption needed to use mechanism " + mech +
+                                            ": STARTTLS first (allowplaintext: no)"
+                                      : "Mechanism " + mech +
+                                            " needs TLS, which this server has not "
+                                            "(allowplaintext: no, no tls_server_cert)"));
+    }
+  }
   std::optional<std::string> initial;
   if (line.size() == 3) {
     auto raw = line[2].str();
@@ -402,6 +418,28 @@ void SyncServer::authenticate(const std::vector<Value>& line) {
   parser_->set_limits(dlist::Limits());
   spdlog::info("sync_server {}: login {}{}", opts_.peer, user_, admin_ ? " (admin)" : "");
   reply(dlist::ok_line("Success (no protection)"));
+}
+
+void SyncServer::starttls(const std::vector<Value>& line) {
+  if (line.size() > 1) return reply(dlist::bad_line("Unexpected extra arguments to Starttls"));
+  if (state_ == State::kAuthenticated)
+    return reply(dlist::bad_line("Can't Starttls after authentication"));
+  if (io_.tls()) return reply(dlist::bad_line("Already did a successful Starttls"));
+  reply(dlist::ok_line("Begin TLS negotiation now"));
+  if (state_ == State::kDone) return;
+  Status s = io_.start_tls(*opts_.tls);
+  if (!s) {
+    // The peer's state is unknown: nothing more can be said to it.
+    spdlog::info("sync_server {}: STARTTLS failed: {}", opts_.peer, s.to_string());
+    state_ = State::kDone;
+    return;
+  }
+  spdlog::info("sync_server {}: TLS {}", opts_.peer, io_.tls_description());
+  if (opts_.sasl_after_tls) {
+    tls_sasl_ = opts_.sasl_after_tls();
+    sasl_ = tls_sasl_.get();
+  }
+  if (!send_banner()) state_ = State::kDone;
 }
 
 void SyncServer::compress(const std::vector<Value>& line) {
@@ -478,9 +516,8 @@ Status SyncServer::get(const Value& item) {
   }
   if (key == "ANNOTATION") {
     // "" asks for the server annotations.
-    auto name = name_arg(item, [](std::string_view n) {
-      return n.empty() ? Status::ok() : check_mboxname(n);
-    });
+    auto name = name_arg(
+        item, [](std::string_view n) { return n.empty() ? Status::ok() : check_mboxname(n); });
     if (!name.ok()) return name.status();
     auto list = replica_.get_annotations(*name);
     if (!list.ok()) return list.status();

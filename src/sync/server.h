@@ -1,6 +1,9 @@
 // sync_server: one csync session on the replica (reference §3). The banner
-// and capability lines, AUTHENTICATE (SASL, only `admins` may replicate),
-// COMPRESS DEFLATE, and the command loop of GET / APPLY / RESTART / EXIT /
+// and capability lines, STARTTLS (when a TLS context is given; the banner
+// again afterwards, and the SASL server replaced by one for a secure
+// channel, so that PLAIN is offered over TLS even with allowplaintext: no),
+// AUTHENTICATE (SASL, only `admins` may replicate), COMPRESS DEFLATE (above
+// TLS when both are on), and the command loop of GET / APPLY / RESTART / EXIT /
 // NOOP, each answered with exactly one status line in Cyrus's wording.
 //
 // Session states, in order: kGreeting → kUnauthenticated → kAuthenticated
@@ -14,6 +17,8 @@
 // Not thread-safe; one session per connection.
 #pragma once
 
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -21,6 +26,7 @@
 #include "dlist/parser.h"
 #include "dlist/value.h"
 #include "net/sasl.h"
+#include "net/tls.h"
 #include "store/instance.h"
 #include "sync/replica.h"
 #include "sync/reserve.h"
@@ -34,6 +40,10 @@ struct ServerOptions {
   // The connection is pre-authenticated as an admin (unix socket, -X).
   bool preauth = false;
   std::string peer;  // for logs
+  // STARTTLS is offered with this context (null: not offered).
+  const net::TlsContext* tls = nullptr;
+  // The SASL server that replaces the first one after STARTTLS.
+  std::function<std::unique_ptr<net::SaslServer>()> sasl_after_tls;
 };
 
 class RecordStream;
@@ -60,6 +70,7 @@ class SyncServer {
   // ends (an unauthenticated peer gets no unbounded work).
   void preauth_refused();
   void compress(const std::vector<dlist::Value>& line);
+  void starttls(const std::vector<dlist::Value>& line);
   // GET and APPLY: the status line to send after any untagged data.
   Status get(const dlist::Value& item);
   Status apply(const dlist::Value& item);
@@ -69,6 +80,7 @@ class SyncServer {
   store::Instance& inst_;
   Transport& io_;
   net::SaslServer* sasl_;
+  std::unique_ptr<net::SaslServer> tls_sasl_;  // after STARTTLS; sasl_ points to it
   ServerOptions opts_;
   ReserveList reserve_;
   Replica replica_;

@@ -1,5 +1,7 @@
 #include "sync/transport.h"
 
+#include <spdlog/spdlog.h>
+
 namespace replimail::sync {
 namespace {
 
@@ -7,8 +9,38 @@ constexpr size_t kChunk = 64 * 1024;
 
 }  // namespace
 
-Transport::Transport(int in_fd, int out_fd) : stream_(in_fd, out_fd) {}
+// The longest a TLS handshake may wait for the peer when the connection
+// itself has no timeout (Cyrus's sync_server allows 3 minutes).
+constexpr std::chrono::milliseconds kHandshakeTimeout{180 * 1000};
+
+Transport::Transport(int in_fd, int out_fd)
+    : in_fd_(in_fd), out_fd_(out_fd), stream_(in_fd, out_fd) {}
 Transport::~Transport() = default;
+
+Status Transport::started_tls(Result<std::unique_ptr<net::TlsSession>> tls) {
+  if (!tls.ok()) return tls.status();
+  tls_ = std::move(tls).value();
+  stream_.set_tls(tls_.get());
+  return Status::ok();
+}
+
+Status Transport::start_tls(const net::TlsContext& ctx) {
+  size_t dropped = stream_.discard_input() + (rbuf_.size() - rpos_);
+  rbuf_.clear();
+  rpos_ = 0;
+  if (dropped > 0) spdlog::warn("csync: {} bytes pipelined after STARTTLS dropped", dropped);
+  auto t = stream_.timeout().count() > 0 ? stream_.timeout() : kHandshakeTimeout;
+  return started_tls(net::TlsSession::accept(ctx, in_fd_, out_fd_, t));
+}
+
+Status Transport::start_tls_client(const net::TlsContext& ctx, const std::string& host) {
+  stream_.discard_input();
+  rbuf_.clear();
+  rpos_ = 0;
+  if (Status s = stream_.flush(); !s) return s;
+  auto t = stream_.timeout().count() > 0 ? stream_.timeout() : kHandshakeTimeout;
+  return started_tls(net::TlsSession::connect(ctx, in_fd_, out_fd_, host, t));
+}
 
 Status Transport::start_compression() {
   if (compressed()) return Status(Code::kProtocolError, "compression already active");

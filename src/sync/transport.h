@@ -1,5 +1,7 @@
 // One end of a csync connection: buffered bytes over net::Stream, optionally
-// compressed with COMPRESS DEFLATE (raw RFC 1951 deflate, one stream per
+// encrypted with TLS (STARTTLS, or at once for sync_host's /tls: the
+// net::TlsSession of net/tls.h, the one TLS layer of every service),
+// optionally compressed with COMPRESS DEFLATE above it (raw RFC 1951 deflate, one stream per
 // direction, a sync flush after each flush() — what Cyrus does), read line by
 // line through a dlist::Parser. Used by sync_server and sync_client alike.
 //
@@ -17,6 +19,7 @@
 #include "dlist/printer.h"
 #include "net/deflate.h"
 #include "net/stream.h"
+#include "net/tls.h"
 
 namespace replimail::sync {
 
@@ -45,13 +48,30 @@ class Transport : public dlist::Output {
   Status start_compression();
   bool compressed() const { return inflater_ != nullptr; }
 
+  // Switches both directions to TLS: the server side after the OK of
+  // STARTTLS has been flushed, the client side after it has been read (or
+  // at once for /tls). Input buffered past the STARTTLS line is dropped (a
+  // peer may not pipeline after STARTTLS; such bytes came in clear). A
+  // client's handshake fails with kPermissionDenied when the server's
+  // certificate does not verify for `host` (net::TlsSession::connect).
+  // The handshake waits for the peer as long as any exchange does.
+  // REQUIRES: !tls() && !compressed().
+  Status start_tls(const net::TlsContext& ctx);
+  Status start_tls_client(const net::TlsContext& ctx, const std::string& host);
+  bool tls() const { return tls_ != nullptr; }
+  std::string tls_description() const { return tls_ ? tls_->description() : std::string(); }
+
   uint64_t bytes_in() const { return stream_.bytes_in(); }
   uint64_t bytes_out() const { return stream_.bytes_out(); }
 
  private:
   Status fill();
   Status deflate_pending(bool sync_flush);
+  Status started_tls(Result<std::unique_ptr<net::TlsSession>> tls);
 
+  int in_fd_;
+  int out_fd_;
+  std::unique_ptr<net::TlsSession> tls_;  // declared before stream_, which uses it
   net::Stream stream_;
   std::string rbuf_;
   size_t rpos_ = 0;

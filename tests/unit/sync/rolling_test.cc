@@ -32,6 +32,38 @@ namespace {
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
+// sync_host's Cyrus flags: /tls (TLS from the first byte) and /noauth
+// after host[:port]; anything else is refused, not dropped.
+TEST(ChannelConnectOptions, SyncHostFlags) {
+  auto opts = [](const std::string& host) {
+    auto cfg = Config::parse("sync_host: " + host + "\n", "imapd.conf");
+    EXPECT_TRUE(cfg.ok());
+    return channel_connect_options(*cfg, "", "");
+  };
+  auto both = opts("replica.example:2006/tls/noauth");
+  ASSERT_TRUE(both.ok()) << both.status().to_string();
+  EXPECT_EQ(both->host, "replica.example");
+  EXPECT_EQ(both->port, 2006);
+  EXPECT_TRUE(both->implicit_tls);
+  EXPECT_TRUE(both->noauth);
+  EXPECT_NE(both->tls, nullptr);
+  auto plain = opts("replica.example:2006");
+  ASSERT_TRUE(plain.ok());
+  EXPECT_FALSE(plain->implicit_tls);
+  EXPECT_FALSE(plain->noauth);
+  EXPECT_NE(plain->tls, nullptr);  // for STARTTLS
+  auto tls_only = opts("replica.example/tls");
+  ASSERT_TRUE(tls_only.ok());
+  EXPECT_EQ(tls_only->host, "replica.example");
+  EXPECT_TRUE(tls_only->implicit_tls);
+  auto bad = opts("replica.example:2006/ssl");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("unknown option /ssl"), std::string::npos);
+  auto unix_socket = opts("/run/replimail/sync");
+  ASSERT_TRUE(unix_socket.ok());
+  EXPECT_EQ(unix_socket->tls, nullptr);
+}
+
 TEST(ReconnectBackoff, CheapFailuresRetryFastThenEverySecond) {
   ReconnectBackoff b(milliseconds(20000));
   EXPECT_EQ(b.next(milliseconds(1), milliseconds(0)), milliseconds(250));
