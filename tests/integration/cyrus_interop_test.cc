@@ -5,6 +5,9 @@
 //   ReplimailToCyrus: our sync_client into Cyrus's sync_server; Cyrus's
 //     imapd must serve what ours does, Cyrus's reconstruct -n must find
 //     nothing to fix, and a second run of ours must send nothing.
+// The *OverTls tests run both directions again over STARTTLS, with a
+// replica that refuses cleartext (allowplaintext: no), and our client
+// trusting the wrong CA is refused by the Cyrus replica's certificate.
 // Both cover new mail, flag changes, expunges, folder create/rename/delete,
 // subscriptions, seen state of another user, quotas and a deleted user.
 //
@@ -19,6 +22,7 @@
 
 #include "cyrus_peer.h"
 #include "harness.h"
+#include "test_certs.h"
 
 namespace replimail::testing {
 namespace {
@@ -33,7 +37,9 @@ class Cyrus {
   };
   // `channel_port`: our sync_server, for a Cyrus primary (channel
   // "replimail"); 0 for a Cyrus replica.
-  Cyrus(const std::string& name, bool with_lmtp, bool with_sync, int channel_port) {
+  // `conf`: extra imapd.conf lines ("key: value"), replacing the script's.
+  Cyrus(const std::string& name, bool with_lmtp, bool with_sync, int channel_port,
+        const std::vector<std::string>& conf = {}) {
     std::filesystem::permissions(tmp_.path(), std::filesystem::perms(0755));
     dir_ = tmp_.path() + "/cyrus";
     ports_.imap = free_port();
@@ -56,6 +62,10 @@ class Cyrus {
     if (channel_port) {
       for (std::string a : {"--channel", "replimail", "--channel-port"}) argv.push_back(a);
       argv.push_back(std::to_string(channel_port));
+    }
+    for (const auto& c : conf) {
+      argv.push_back("--conf");
+      argv.push_back(c);
     }
     started_ = run(argv);
   }
@@ -318,6 +328,111 @@ TEST(CyrusInterop, ReplimailPrimaryToCyrusReplica) {
   ASSERT_TRUE(gone.ok()) << gone.describe();
   EXPECT_EQ(cyrus_mbtype(cyrus, "user.bob"), "ed");
   EXPECT_EQ(cyrus_mbtype(cyrus, "user.alice"), "e");
+}
+
+// Certificates in a directory the cyrus user can read.
+class TlsFiles {
+ public:
+  TlsFiles() {
+    std::filesystem::permissions(dir_.path(), std::filesystem::perms(0755));
+    certs_ = make_test_certs(dir_.path());
+  }
+  const TestCerts& certs() const { return certs_; }
+
+ private:
+  TempDir dir_;
+  TestCerts certs_;
+};
+
+TEST(CyrusInterop, CyrusPrimaryToReplimailReplicaOverTls) {
+  if (auto why = why_no_cyrus(); !why.empty()) GTEST_SKIP() << why;
+  TlsFiles tls;
+  ASSERT_EQ(tls.certs().error, "");
+  const TestCerts& c = tls.certs();
+  Instance::Options o = replimail_options(true);
+  for (const std::string& line :
+       std::vector<std::string>{"allowplaintext: no", "tls_server_cert: " + c.server_cert,
+                                "tls_server_key: " + c.server_key, "tls_client_ca_file: " + c.ca})
+    o.imapd_extra.push_back(line);
+  Instance ours(o);
+  ASSERT_EQ(ours.start(), "");
+  // Cyrus's client presents its certificate when asked (tls_client_cert).
+  Cyrus cyrus("cyrus-primary", true, false, ours.port("csync"),
+              {"tls_server_ca_file: " + c.ca, "tls_client_cert: " + c.client_cert,
+               "tls_client_key: " + c.client_key});
+  ASSERT_TRUE(cyrus.started().ok()) << cyrus.started().describe();
+  int cimap = cyrus.ports().imap, rimap = ours.port("imap");
+  populate(cimap, cyrus.ports().lmtp);
+
+  // Our replica offers no mechanism before TLS: Cyrus's client must
+  // STARTTLS, read the banner again and log in with PLAIN.
+  for (const char* u : {"alice", "bob"}) {
+    auto r = cyrus_sync(cyrus, {"-u", u});
+    ASSERT_TRUE(r.ok()) << r.describe();
+  }
+  EXPECT_EQ(imap_compare(cimap, rimap, "alice"), "");
+  EXPECT_EQ(imap_compare(cimap, rimap, "bob"), "");
+  std::string log = ours.master_log();
+  EXPECT_NE(log.find("TLS TLSv1"), std::string::npos) << log;
+  EXPECT_NE(log.find("peer certificate CN=replimail-primary"), std::string::npos) << log;
+  EXPECT_NE(log.find("login admin"), std::string::npos) << log;
+
+  change(cimap, cyrus.ports().lmtp, "1");
+  restructure(cimap);
+  auto rolling = cyrus_sync(cyrus, {"-R", "-1"});
+  ASSERT_TRUE(rolling.ok()) << rolling.describe();
+  EXPECT_EQ(imap_compare(cimap, rimap, "alice"), "");
+  EXPECT_EQ(imap_compare(cimap, rimap, "bob"), "");
+}
+
+TEST(CyrusInterop, ReplimailPrimaryToCyrusReplicaOverTls) {
+  if (auto why = why_no_cyrus(); !why.empty()) GTEST_SKIP() << why;
+  TlsFiles tls;
+  ASSERT_EQ(tls.certs().error, "");
+  const TestCerts& c = tls.certs();
+  // A Cyrus replica that refuses cleartext: its banner offers STARTTLS and
+  // no mechanism.
+  Cyrus cyrus("cyrus-replica", false, true, 0,
+              {"allowplaintext: no", "tls_server_cert: " + c.server_cert,
+               "tls_server_key: " + c.server_key});
+  ASSERT_TRUE(cyrus.started().ok()) << cyrus.started().describe();
+
+  // Trusting another CA: refused, nothing sent.
+  Instance::Options wrong = replimail_options(false);
+  wrong.imapd_extra.push_back("tls_server_ca_file: " + c.other_ca);
+  Instance mistrusting(wrong);
+  ASSERT_EQ(mistrusting.start(), "");
+  ASSERT_EQ(imap_do(mistrusting.port("imap"), "admin", {R"j(["create", "user/alice"])j"}), "");
+  auto refused = our_sync(mistrusting, cyrus, {"-u", "alice"});
+  EXPECT_FALSE(refused.ok()) << refused.describe();
+  EXPECT_NE(refused.err.find("TLS: the certificate of 127.0.0.1 does not verify"),
+            std::string::npos)
+      << refused.describe();
+  EXPECT_EQ(cyrus_mbtype(cyrus, "user.alice"), "");
+
+  Instance::Options o = replimail_options(false);
+  o.imapd_extra.push_back("tls_server_ca_file: " + c.ca);
+  Instance ours(o);
+  ASSERT_EQ(ours.start(), "");
+  int pimap = ours.port("imap"), cimap = cyrus.ports().imap;
+  populate(pimap, ours.lmtp_port());
+  auto first = our_sync(ours, cyrus, {"-u", "alice", "bob"});
+  ASSERT_TRUE(first.ok()) << first.describe();
+  EXPECT_NE((first.out + first.err).find("TLS with 127.0.0.1: TLSv1"), std::string::npos)
+      << first.describe();
+  EXPECT_EQ(imap_compare(pimap, cimap, "alice"), "");
+  EXPECT_EQ(imap_compare(pimap, cimap, "bob"), "");
+  EXPECT_EQ(cyrus_reconstruct_finds(cyrus, "alice"), "");
+
+  change(pimap, ours.lmtp_port(), "1");
+  restructure(pimap);
+  auto logged = our_sync(ours, cyrus, {"-f", ours.channel_log_path("replica")});
+  ASSERT_TRUE(logged.ok()) << logged.describe();
+  EXPECT_EQ(imap_compare(pimap, cimap, "alice"), "");
+  EXPECT_EQ(imap_compare(pimap, cimap, "bob"), "");
+  auto quiet = our_sync(ours, cyrus, {"-u", "alice", "bob"});
+  ASSERT_TRUE(quiet.ok()) << quiet.describe();
+  EXPECT_TRUE(uploaded_nothing(quiet)) << quiet.describe();
 }
 
 }  // namespace

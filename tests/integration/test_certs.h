@@ -1,0 +1,28 @@
+// Certificates for the TLS tests, made at test time with openssl(1) in a
+// directory of the test's own: a CA, a server certificate it signed for
+// 127.0.0.1 and localhost, one it signed for another name, a client
+// certificate it signed, and a second,
+// unrelated CA (one that must not be trusted). World-readable, so that a
+// Cyrus peer running as the cyrus user can read them too.
+#pragma once
+
+#include <string>
+
+namespace replimail::testing {
+
+struct TestCerts {
+  std::string ca;           // the CA's certificate (PEM)
+  std::string server_cert;  // signed by `ca`, subjectAltName IP:127.0.0.1, DNS:localhost
+  std::string server_key;
+  std::string misnamed_cert;  // signed by `ca`, for replica.invalid only
+  std::string misnamed_key;
+  std::string client_cert;  // signed by `ca`, CN=replimail-primary
+  std::string client_key;
+  std::string other_ca;  // a CA that signed none of these
+  std::string error;     // "" when every file was made
+};
+
+// Makes the files under `dir` (which must exist).
+TestCerts make_test_certs(const std::string& dir);
+
+}  // namespace replimail::testing
