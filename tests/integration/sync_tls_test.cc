@@ -48,9 +48,12 @@ RunResult sync_user(const Instance& from, const std::string& host, const std::st
   return from.tool("sync_client", args);
 }
 
-std::string deliver(const Instance& to, const std::string& rcpt, int n) {
+// `prefix` tells the messages of two deliveries apart (the same prefix
+// within one second makes the same messages, with the same GUIDs).
+std::string deliver(const Instance& to, const std::string& rcpt, int n,
+                    const std::string& prefix = "t") {
   auto r = to.python("lmtp_deliver.py", {"--port", std::to_string(to.lmtp_port()), "-n",
-                                         std::to_string(n), "--rcpt", rcpt, "--prefix", "t"});
+                                         std::to_string(n), "--rcpt", rcpt, "--prefix", prefix});
   return r.ok() ? "" : r.describe();
 }
 
@@ -86,7 +89,7 @@ TEST_F(SyncTls, ReplicaRefusingCleartextReplicatesOverTls) {
       << replica.master_log();
 
   // Again by name (the certificate names localhost too), uncompressed.
-  ASSERT_EQ(deliver(from, "alice", 2), "");
+  ASSERT_EQ(deliver(from, "alice", 2, "again"), "");
   auto again = sync_user(from, "localhost:" + std::to_string(replica.port("csync")), "alice");
   ASSERT_TRUE(again.ok()) << again.describe();
   EXPECT_NE(again.out.find("uploaded 2 messages"), std::string::npos) << again.describe();
