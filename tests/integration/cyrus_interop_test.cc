@@ -441,154 +441,155 @@ TEST(CyrusInterop, ReplimailPrimaryToCyrusReplicaOverTls) {
   auto quiet = our_sync(ours, cyrus, {"-u", "alice", "bob"});
   ASSERT_TRUE(quiet.ok()) << quiet.describe();
   EXPECT_TRUE(uploaded_nothing(quiet)) << quiet.describe();
+}
 
-  // Cyrus's sync_client reading a channel log our sync_logd wrote (issue 15).
-  //
-  // Cyrus's sync_client takes only names from its log: the mailboxes, users,
-  // quotas and seen states they name are read from its own store (SEEN lines
-  // name a mailbox by uniqueid), so it cannot push our store, and a log file
-  // alone fed to a Cyrus whose store differs would prove nothing. So the
-  // lines go through a Cyrus ("middle") holding what our primary holds,
-  // uniqueids included: our sync_client keeps it equal to our primary from
-  // our "replica" channel. Our "cyrus" channel's log, the file exactly as
-  // sync_logd left it, is handed to Cyrus's sync_client -r -f (the log reader
-  // of Cyrus's sync_log.c and sync_do_reader of its sync_support.c), which
-  // pushes what the lines name from middle to our replica ("end"). End hears
-  // of a change only through a line of that file, so after each stage middle
-  // and end must show every user the same: a line Cyrus's reader rejects or
-  // a line missing from the file leaves end behind. Cyrus's reader skips a
-  // line it cannot parse, saying so only in its log (stderr here: "Invalid
-  // input", "Garbage at end of input line", "Unknown action type", "Missing
-  // mailbox name"), so those are failures too, even where another line made
-  // up for the skipped one. The primary is stopped before its log is taken
-  // (master stops sync_logd, which first writes and flushes every released
-  // entry), so the file holds whatever the daemon acknowledged. Each stage
-  // makes one kind of change (new users, mail and folders; flags, seen state
-  // of another user, quota; rename, delete, subscriptions; a deleted user).
-  // True if a unix socket at `path` accepts a connection (a socket file a
-  // stopped daemon left behind does not).
-  bool accepts(const std::string& path) {
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return false;
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    if (path.size() >= sizeof addr.sun_path) {
-      close(fd);
-      return false;
-    }
-    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-    bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+// Cyrus's sync_client reading a channel log our sync_logd wrote (issue 15).
+//
+// Cyrus's sync_client takes only names from its log: the mailboxes, users,
+// quotas and seen states they name are read from its own store (SEEN lines
+// name a mailbox by uniqueid), so it cannot push our store, and a log file
+// alone fed to a Cyrus whose store differs would prove nothing. So the
+// lines go through a Cyrus ("middle") holding what our primary holds,
+// uniqueids included: our sync_client keeps it equal to our primary from
+// our "replica" channel. Our "cyrus" channel's log, the file exactly as
+// sync_logd left it, is handed to Cyrus's sync_client -r -f (the log reader
+// of Cyrus's sync_log.c and sync_do_reader of its sync_support.c), which
+// pushes what the lines name from middle to our replica ("end"). End hears
+// of a change only through a line of that file, so after each stage middle
+// and end must show every user the same: a line Cyrus's reader rejects or
+// a line missing from the file leaves end behind. Cyrus's reader skips a
+// line it cannot parse, saying so only in its log (stderr here: "Invalid
+// input", "Garbage at end of input line", "Unknown action type", "Missing
+// mailbox name"), so those are failures too, even where another line made
+// up for the skipped one. The primary is stopped before its log is taken
+// (master stops sync_logd, which first writes and flushes every released
+// entry), so the file holds whatever the daemon acknowledged. Each stage
+// makes one kind of change (new users, mail and folders; flags, seen state
+// of another user, quota; rename, delete, subscriptions; a deleted user).
+// True if a unix socket at `path` accepts a connection (a socket file a
+// stopped daemon left behind does not).
+bool accepts(const std::string& path) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path) {
     close(fd);
-    return ok;
-  }
-
-  class LogStages {
-   public:
-    LogStages(Instance& primary, const Cyrus& middle) : primary_(primary), middle_(middle) {}
-
-    // Stops the primary, moves its "cyrus" channel log into middle's folder
-    // (owned by the cyrus user: Cyrus's reader opens it read-write to lock
-    // it), brings middle up to the primary from the "replica" channel, runs
-    // Cyrus's sync_client -r -f over the moved file, restarts the primary.
-    // "" on success, else what failed; `lines` gets the file's lines.
-    std::string run(std::vector<std::string>& lines) {
-      primary_.stop();
-      std::string file = middle_.dir() + "/our-log-" + std::to_string(++stage_);
-      std::error_code ec;
-      std::filesystem::rename(primary_.channel_log_path("cyrus"), file, ec);
-      if (ec) return "cannot move our cyrus channel's log: " + ec.message();
-      lines = lines_of(slurp(file));
-      struct passwd* pw = getpwnam("cyrus");
-      struct group* gr = getgrnam("mail");
-      if (!pw || !gr || chown(file.c_str(), pw->pw_uid, gr->gr_gid) != 0)
-        return "cannot give " + file + " to cyrus:mail";
-      auto ours = primary_.tool(
-          "sync_client", {"-v", "-S", "127.0.0.1:" + std::to_string(middle_.ports().sync), "-f",
-                          primary_.channel_log_path("replica")});
-      if (!ours.ok()) return "our sync_client to middle: " + ours.describe();
-      auto theirs = middle_.tool("sync_client", {"-n", "replimail", "-v", "-r", "-f", file});
-      if (!theirs.ok()) return "Cyrus's sync_client -r -f " + file + ": " + theirs.describe();
-      for (const char* complaint : {"Invalid input", "Garbage at end of input line",
-                                    "Unknown action type", "Missing mailbox name"}) {
-        if (cyrus_sent(theirs, complaint))
-          return "Cyrus's log reader rejected a line of " + file + ": " + theirs.describe();
-      }
-      if (auto started = primary_.start(); !started.empty()) return started;
-      return daemon_serving(primary_);
-    }
-
-    // "" once the primary's sync_logd listens: every change from then on goes
-    // through it (writers write directly only while it is absent).
-    static std::string daemon_serving(const Instance& primary) {
-      std::string socket = primary.config_dir() + "/socket/sync_logd";
-      bool up = wait_until([&] { return accepts(socket); }, std::chrono::seconds(15));
-      return up ? "" : "sync_logd does not listen on " + socket + "\n" + primary.master_log();
-    }
-
-   private:
-    Instance& primary_;
-    const Cyrus& middle_;
-    int stage_ = 0;
-  };
-
-  std::string joined(const std::vector<std::string>& lines) {
-    std::string text;
-    for (const auto& l : lines) text += l + "\n";
-    return text;
-  }
-
-  bool has_line(const std::vector<std::string>& lines, const std::string& prefix) {
-    for (const auto& l : lines)
-      if (l.rfind(prefix, 0) == 0) return true;
     return false;
   }
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  close(fd);
+  return ok;
+}
 
-  TEST(CyrusInterop, CyrusSyncClientReadsOurChannelLog) {
-    if (auto why = why_no_cyrus(); !why.empty()) GTEST_SKIP() << why;
-    Instance end(replimail_options(true));
-    ASSERT_EQ(end.start(), "");
-    Cyrus middle("cyrus-middle", false, true, end.port("csync"));
-    ASSERT_TRUE(middle.started().ok()) << middle.started().describe();
-    auto options = replimail_options(false);
-    options.channels = {"replica", "cyrus"};
-    options.daemons = {{"synclog", "sync_logd"}};
-    Instance primary(options);
-    ASSERT_EQ(primary.start(), "");
-    ASSERT_EQ(LogStages::daemon_serving(primary), "");
-    int pimap = primary.port("imap"), mimap = middle.ports().imap, eimap = end.port("imap");
-    LogStages stages(primary, middle);
-    std::vector<std::string> lines;
-    auto same_everywhere = [&](const std::string& user) {
-      EXPECT_EQ(imap_compare(pimap, mimap, user), "") << "middle is not our primary's copy";
-      EXPECT_EQ(imap_compare(mimap, eimap, user), "") << "lines Cyrus did not act on";
-    };
+class LogStages {
+ public:
+  LogStages(Instance& primary, const Cyrus& middle) : primary_(primary), middle_(middle) {}
 
-    populate(pimap, primary.lmtp_port());
-    ASSERT_EQ(stages.run(lines), "");
-    EXPECT_TRUE(has_line(lines, "APPEND user.alice")) << joined(lines);
-    same_everywhere("alice");
-    same_everywhere("bob");
-
-    change(pimap, primary.lmtp_port(), "1");
-    ASSERT_EQ(stages.run(lines), "");
-    EXPECT_TRUE(has_line(lines, "SEEN bob ")) << joined(lines);
-    EXPECT_TRUE(has_line(lines, "QUOTA user.alice")) << joined(lines);
-    same_everywhere("alice");
-    same_everywhere("bob");
-
-    restructure(pimap);
-    ASSERT_EQ(stages.run(lines), "");
-    EXPECT_TRUE(has_line(lines, "RENAME user.alice.Trash user.alice.Bin")) << joined(lines);
-    EXPECT_TRUE(has_line(lines, "UNMAILBOX user.alice.Sent.Old")) << joined(lines);
-    same_everywhere("alice");
-    same_everywhere("bob");
-
-    ASSERT_EQ(imap_do(pimap, "admin", {R"j(["delete", "user/bob"])j"}), "");
-    ASSERT_EQ(stages.run(lines), "");
-    EXPECT_TRUE(has_line(lines, "UNUSER bob")) << joined(lines);
-    EXPECT_NE(end.snapshot("user.bob").error, "") << "UNUSER bob not acted on";
-    same_everywhere("alice");
+  // Stops the primary, moves its "cyrus" channel log into middle's folder
+  // (owned by the cyrus user: Cyrus's reader opens it read-write to lock
+  // it), brings middle up to the primary from the "replica" channel, runs
+  // Cyrus's sync_client -r -f over the moved file, restarts the primary.
+  // "" on success, else what failed; `lines` gets the file's lines.
+  std::string run(std::vector<std::string>& lines) {
+    primary_.stop();
+    std::string file = middle_.dir() + "/our-log-" + std::to_string(++stage_);
+    std::error_code ec;
+    std::filesystem::rename(primary_.channel_log_path("cyrus"), file, ec);
+    if (ec) return "cannot move our cyrus channel's log: " + ec.message();
+    lines = lines_of(slurp(file));
+    struct passwd* pw = getpwnam("cyrus");
+    struct group* gr = getgrnam("mail");
+    if (!pw || !gr || chown(file.c_str(), pw->pw_uid, gr->gr_gid) != 0)
+      return "cannot give " + file + " to cyrus:mail";
+    auto ours = primary_.tool(
+        "sync_client", {"-v", "-S", "127.0.0.1:" + std::to_string(middle_.ports().sync), "-f",
+                        primary_.channel_log_path("replica")});
+    if (!ours.ok()) return "our sync_client to middle: " + ours.describe();
+    auto theirs = middle_.tool("sync_client", {"-n", "replimail", "-v", "-r", "-f", file});
+    if (!theirs.ok()) return "Cyrus's sync_client -r -f " + file + ": " + theirs.describe();
+    for (const char* complaint : {"Invalid input", "Garbage at end of input line",
+                                  "Unknown action type", "Missing mailbox name"}) {
+      if (cyrus_sent(theirs, complaint))
+        return "Cyrus's log reader rejected a line of " + file + ": " + theirs.describe();
+    }
+    if (auto started = primary_.start(); !started.empty()) return started;
+    return daemon_serving(primary_);
   }
+
+  // "" once the primary's sync_logd listens: every change from then on goes
+  // through it (writers write directly only while it is absent).
+  static std::string daemon_serving(const Instance& primary) {
+    std::string socket = primary.config_dir() + "/socket/sync_logd";
+    bool up = wait_until([&] { return accepts(socket); }, std::chrono::seconds(15));
+    return up ? "" : "sync_logd does not listen on " + socket + "\n" + primary.master_log();
+  }
+
+ private:
+  Instance& primary_;
+  const Cyrus& middle_;
+  int stage_ = 0;
+};
+
+std::string joined(const std::vector<std::string>& lines) {
+  std::string text;
+  for (const auto& l : lines) text += l + "\n";
+  return text;
+}
+
+bool has_line(const std::vector<std::string>& lines, const std::string& prefix) {
+  for (const auto& l : lines)
+    if (l.rfind(prefix, 0) == 0) return true;
+  return false;
+}
+
+TEST(CyrusInterop, CyrusSyncClientReadsOurChannelLog) {
+  if (auto why = why_no_cyrus(); !why.empty()) GTEST_SKIP() << why;
+  Instance end(replimail_options(true));
+  ASSERT_EQ(end.start(), "");
+  Cyrus middle("cyrus-middle", false, true, end.port("csync"));
+  ASSERT_TRUE(middle.started().ok()) << middle.started().describe();
+  auto options = replimail_options(false);
+  options.channels = {"replica", "cyrus"};
+  options.daemons = {{"synclog", "sync_logd"}};
+  Instance primary(options);
+  ASSERT_EQ(primary.start(), "");
+  ASSERT_EQ(LogStages::daemon_serving(primary), "");
+  int pimap = primary.port("imap"), mimap = middle.ports().imap, eimap = end.port("imap");
+  LogStages stages(primary, middle);
+  std::vector<std::string> lines;
+  auto same_everywhere = [&](const std::string& user) {
+    EXPECT_EQ(imap_compare(pimap, mimap, user), "") << "middle is not our primary's copy";
+    EXPECT_EQ(imap_compare(mimap, eimap, user), "") << "lines Cyrus did not act on";
+  };
+
+  populate(pimap, primary.lmtp_port());
+  ASSERT_EQ(stages.run(lines), "");
+  EXPECT_TRUE(has_line(lines, "APPEND user.alice")) << joined(lines);
+  same_everywhere("alice");
+  same_everywhere("bob");
+
+  change(pimap, primary.lmtp_port(), "1");
+  ASSERT_EQ(stages.run(lines), "");
+  EXPECT_TRUE(has_line(lines, "SEEN bob ")) << joined(lines);
+  EXPECT_TRUE(has_line(lines, "QUOTA user.alice")) << joined(lines);
+  same_everywhere("alice");
+  same_everywhere("bob");
+
+  restructure(pimap);
+  ASSERT_EQ(stages.run(lines), "");
+  EXPECT_TRUE(has_line(lines, "RENAME user.alice.Trash user.alice.Bin")) << joined(lines);
+  EXPECT_TRUE(has_line(lines, "UNMAILBOX user.alice.Sent.Old")) << joined(lines);
+  same_everywhere("alice");
+  same_everywhere("bob");
+
+  ASSERT_EQ(imap_do(pimap, "admin", {R"j(["delete", "user/bob"])j"}), "");
+  ASSERT_EQ(stages.run(lines), "");
+  EXPECT_TRUE(has_line(lines, "UNUSER bob")) << joined(lines);
+  EXPECT_NE(end.snapshot("user.bob").error, "") << "UNUSER bob not acted on";
+  same_everywhere("alice");
+}
 
 }  // namespace
 }  // namespace replimail::testing
