@@ -507,7 +507,9 @@ class LogStages {
         "sync_client", {"-v", "-S", "127.0.0.1:" + std::to_string(middle_.ports().sync), "-f",
                         primary_.channel_log_path("replica")});
     if (!ours.ok()) return "our sync_client to middle: " + ours.describe();
-    auto theirs = middle_.tool("sync_client", {"-n", "replimail", "-v", "-r", "-f", file});
+    // -v -v: only then does Cyrus's sync_client copy its syslog lines, the
+    // reader's complaints among them, to stderr.
+    auto theirs = cyrus_sync(middle_, {"-r", "-f", file});
     if (!theirs.ok()) return "Cyrus's sync_client -r -f " + file + ": " + theirs.describe();
     for (const char* complaint : {"Invalid input", "Garbage at end of input line",
                                   "Unknown action type", "Missing mailbox name"}) {
