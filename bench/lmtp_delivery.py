@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """LMTP delivery load: N generated messages over C concurrent connections.
 
-usage: lmtp_delivery.py --port P --rcpt USER [-n 1000] [--first K] [-c 1]
+usage: lmtp_delivery.py --port P --rcpt USER[,USER...] [-n 1000] [--first K] [-c 1]
                         [--seed 1] [--host 127.0.0.1] [--label name]
 
 Messages are bench/corpus.py's, deterministic for (seed, index): mostly
@@ -9,8 +9,9 @@ Messages are bench/corpus.py's, deterministic for (seed, index): mostly
 shapes (see corpus.py). Messages K..K+N-1 of the corpus are sent (--first K,
 default 0, so a mailbox can grow by steps with the same bytes on every run):
 connection k sends messages K+k, K+k+C, ... one transaction each, in its own
-process; all messages are generated before the clock starts, and the clock
-stops when the last connection has quit.
+process, to the (k mod count)th of the --rcpt users; all messages are
+generated before the clock starts, and the clock stops when the last
+connection has quit.
 
 Prints one JSON object: label, n, conns, delivered, failed, bytes, seconds,
 msgs_per_s, mb_per_s. Exit status 1 if any delivery was refused.
@@ -28,7 +29,9 @@ from corpus import message  # noqa: E402
 
 
 def connection(args, k, barrier, results):
-    msgs = [message(args.seed, i, args.rcpt)
+    rcpts = args.rcpt.split(",")
+    rcpt = rcpts[k % len(rcpts)]
+    msgs = [message(args.seed, i, rcpt)
             for i in range(args.first + k, args.first + args.n, args.conns)]
     barrier.wait()
     ok, size = 0, sum(len(m) for _, m in msgs)
@@ -37,9 +40,9 @@ def connection(args, k, barrier, results):
         lmtp.ehlo_or_helo_if_needed()
         for sender, msg in msgs:
             try:
-                refused = lmtp.sendmail(sender, [args.rcpt], msg)
+                refused = lmtp.sendmail(sender, [rcpt], msg)
             except smtplib.SMTPResponseException as e:
-                refused = {args.rcpt: (e.smtp_code, e.smtp_error)}
+                refused = {rcpt: (e.smtp_code, e.smtp_error)}
             if refused:
                 print("refused: %r" % (refused,), file=sys.stderr)
             else:
