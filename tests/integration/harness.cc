@@ -96,6 +96,11 @@ RunResult run(const std::vector<std::string>& argv, const std::string& input,
   }
   if (pid == 0) {
     child_common_setup();
+    // Its own process group, so that a timeout ends what it started too:
+    // a grandchild left running (Cyrus's sync_client under
+    // cyrus_instance.py, retrying a replica for ever) would hold the pipes
+    // open and this wait would never end.
+    setpgid(0, 0);
     dup2(in_pipe[0], 0);
     dup2(out_pipe[1], 1);
     dup2(err_pipe[1], 2);
@@ -104,6 +109,7 @@ RunResult run(const std::vector<std::string>& argv, const std::string& input,
     fprintf(stderr, "exec %s: %s\n", args[0], strerror(errno));
     _exit(127);
   }
+  setpgid(pid, pid);  // as the child does: whichever runs first
   close(in_pipe[0]);
   close(out_pipe[1]);
   close(err_pipe[1]);
@@ -129,7 +135,7 @@ RunResult run(const std::vector<std::string>& argv, const std::string& input,
     int r = poll(fds, n, 100);
     if (r < 0 && errno != EINTR) break;
     if (!killed && Clock::now() >= deadline) {
-      kill(pid, SIGKILL);
+      kill(-pid, SIGKILL);
       killed = true;
     }
     for (int i = 0; i < n; ++i) {

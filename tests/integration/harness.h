@@ -40,7 +40,8 @@ struct RunResult {
 };
 
 // Runs argv[0] (a path) with `argv`, feeding `input` on stdin, and waits for
-// it. A child still running after `timeout` is killed (exit_code 128+9).
+// it. A child still running after `timeout` is killed, with whatever it
+// started that is still in its process group (exit_code 128+9).
 RunResult run(const std::vector<std::string>& argv, const std::string& input = "",
               std::chrono::seconds timeout = std::chrono::seconds(120));
 
