@@ -7,7 +7,7 @@
 # one `master` per instance in the background (PIDs in STATE_DIR/run/*.pid:
 # master.pid is the primary's). The replicas run sync_server and imapd; the
 # primary runs lmtpd, imapd (search_engine: xapian) and, under master's DAEMON
-# section, one rolling `sync_client -r -n <channel>` per replica and the
+# section, the sync log writer sync_logd (every instance runs one), one rolling `sync_client -r -n <channel>` per replica and the
 # rolling indexer `squatter -R` (channel "squatter"). Then it creates the demo
 # user's INBOX on the primary, delivers sample messages over LMTP, waits until
 # each replica shows them through IMAP and the index holds them, answers an

@@ -185,6 +185,10 @@ int main(int argc, char** argv) {
     if (watch >= 0) ::close(watch);
   }
   if (Status s = (*daemon)->checkpoint(); !s && rc == 0) rc = kExitTempFail;
-  spdlog::info("sync_logd: exiting");
+  synclog::LogdStats st = (*daemon)->stats();
+  spdlog::info(
+      "sync_logd: exiting: {} entries accepted, {} journal syncs, {} channel log fsyncs in {} "
+      "checkpoints, {} replayed at start",
+      st.accepted, st.journal_syncs, st.log_fsyncs, st.checkpoints, st.replayed);
   return rc;
 }

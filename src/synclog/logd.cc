@@ -192,6 +192,18 @@ void LogDaemon::owner_closed(uint64_t owner) {
   fanout_cv_.notify_one();
 }
 
+bool LogDaemon::drain(std::chrono::milliseconds limit) {
+  std::unique_lock<std::mutex> lk(mu_);
+  const uint64_t upto = next_id_ - 1;
+  return written_cv_.wait_for(lk, limit, [&] {
+    for (const auto& [id, e] : entries_) {
+      if (id > upto) break;
+      if (e.state != Entry::State::kWritten) return false;
+    }
+    return true;
+  });
+}
+
 void LogDaemon::write_released() {
   std::vector<uint64_t> ids;
   std::vector<std::pair<std::string, std::string>> text;
@@ -232,6 +244,7 @@ void LogDaemon::write_released() {
       retry_.push_back(id);
     }
   }
+  written_cv_.notify_all();
 }
 
 Status LogDaemon::flush_written() {
@@ -260,14 +273,20 @@ Status LogDaemon::flush_written() {
   }
   std::lock_guard<std::mutex> jl(journal_mu_);
   std::lock_guard<std::mutex> lk(mu_);
-  bool held = std::any_of(entries_.begin(), entries_.end(),
-                          [](const auto& p) { return p.second.state != Entry::State::kSubmitted; });
+  // Under steady load some entry is always held, so the journal is
+  // rewritten with the held ones only once the entries already gone make
+  // up most of it: what a replay duplicates stays small.
+  std::string records;
+  bool held = false;
+  for (const auto& [id, e] : entries_) {
+    if (e.state == Entry::State::kSubmitted) continue;
+    held = true;
+    records += encode_record(e.data);
+  }
   if (!held && journal_.size() > 0) {
     s = journal_.clear();
-  } else if (journal_.size() > options_.journal_rewrite_bytes) {
-    std::string records;
-    for (const auto& [id, e] : entries_)
-      if (e.state != Entry::State::kSubmitted) records += encode_record(e.data);
+  } else if (journal_.size() >
+             std::max<uint64_t>(options_.journal_rewrite_bytes, 2 * records.size())) {
     s = journal_.rewrite(records);
   }
   if (!s) {

@@ -18,8 +18,8 @@
 // within milliseconds and checkpoints every `checkpoint_interval` while
 // something is written but not flushed: the dirty channel logs are fsynced
 // together, then the journal is emptied (or, while other entries are still
-// held, rewritten without the gone ones once it passes
-// `journal_rewrite_bytes`). A reader taking a channel log over never sees a
+// held, rewritten without the gone ones once they are most of it and it
+// passes `journal_rewrite_bytes`). A reader taking a channel log over never sees a
 // line whose change has not committed, as with direct writes.
 //
 // At open(), the entries a previous daemon left in the journal are written
@@ -62,7 +62,7 @@ struct ChannelSet {
 
 struct LogdOptions {
   std::chrono::milliseconds checkpoint_interval{200};
-  uint64_t journal_rewrite_bytes = 4u << 20;
+  uint64_t journal_rewrite_bytes = 4u << 10;
 };
 
 struct LogdStats {
@@ -99,6 +99,9 @@ class LogDaemon {
   void done(uint64_t id);
   // The writer's connection closed: every entry it still held is released.
   void owner_closed(uint64_t owner);
+  // Waits (up to `limit`) until every entry journaled before the call has
+  // been released and written to its channel logs; false on timeout.
+  bool drain(std::chrono::milliseconds limit);
 
   // Replaces the channel set (imapd.conf re-read). Entries accepted from now
   // on go to the new set; a channel that left keeps its log and log-run
@@ -156,6 +159,7 @@ class LogDaemon {
   std::condition_variable commit_cv_;   // submitted_ or stopping_
   std::condition_variable durable_cv_;  // a Request finished
   std::condition_variable fanout_cv_;   // released_ or stopping_
+  std::condition_variable written_cv_;  // entries written
 
   std::mutex journal_mu_;  // taken before mu_ when both are needed
   Journal journal_;

@@ -114,6 +114,29 @@ Result<LogdTicket> LogdClient::log(bool suppressed, std::string_view formatted) 
   return Status(Code::kIoError, "sync_logd: " + answer);
 }
 
+Status LogdClient::flush() {
+  std::lock_guard<std::mutex> guard(mu_);
+  if (!connect_locked()) return Status(Code::kIoError, "sync_logd is not running");
+  if (!send_locked("FLUSH\n")) {
+    drop_locked();
+    return Status(Code::kIoError, "sync_logd: send failed");
+  }
+  std::string answer;
+  char c;
+  while (answer.size() < 4096) {
+    ssize_t n = ::recv(fd_, &c, 1, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      drop_locked();
+      return Status(Code::kIoError, "sync_logd: no answer");
+    }
+    if (c == '\n') break;
+    answer.push_back(c);
+  }
+  if (answer == "OK") return Status::ok();
+  return Status(Code::kIoError, "sync_logd: " + answer);
+}
+
 bool LogdClient::done(const LogdTicket& ticket) {
   if (ticket.id == 0) return true;
   std::lock_guard<std::mutex> guard(mu_);

@@ -8,6 +8,10 @@
 //   C: DONE <id> LF        (no answer) the change they announce committed or
 //                          was abandoned: the daemon may now write them to
 //                          the channel logs
+//   C: FLUSH LF
+//   S: OK LF               every entry journaled before FLUSH has been
+//                          released and written to its channel logs (not
+//                          necessarily fsynced yet); NO after 10 s
 // Id 0 means nothing was journaled (no channel to write); its DONE is not
 // sent. A connection that closes counts as DONE for all its ids.
 #pragma once
@@ -53,6 +57,10 @@ class LogdClient {
   // connection is gone (the daemon died or was restarted since): then the
   // caller must write the lines itself.
   bool done(const LogdTicket& ticket);
+  // FLUSH: returns once the lines of every change logged through the
+  // daemon before the call are in the channel logs (for tools and tests
+  // that read the logs); an error if there is no daemon or it timed out.
+  Status flush();
 
  private:
   bool connect_locked();

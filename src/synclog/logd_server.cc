@@ -124,6 +124,12 @@ void LogdServer::serve(int fd, uint64_t owner) {
     }
     std::string_view line(in.data(), nl);
     uint64_t id = 0;
+    if (line == "FLUSH") {
+      in.erase(0, nl + 1);
+      bool drained = daemon_.drain(std::chrono::seconds(10));
+      if (!send_all(fd, drained ? "OK\n" : "NO entries still held after 10 s\n")) break;
+      continue;
+    }
     if (line.rfind("DONE ", 0) == 0 && parse_u64(line.substr(5), id)) {
       daemon_.done(id);
       in.erase(0, nl + 1);

@@ -31,6 +31,7 @@
 
 #include "common/config.h"
 #include "store/instance.h"
+#include "synclog/logd_client.h"
 
 namespace replimail::testing {
 
@@ -481,12 +482,14 @@ void Instance::write_configs() const {
   cyrus << "SERVICES {\n";
   for (const auto& [name, cmd] : options_.services) {
     if (!ports_.count(name)) ports_[name] = free_port();
-    cyrus << "  " << name << " cmd=\"" << with_conf(cmd) << "\" listen=\"127.0.0.1:"
-          << ports_.at(name) << "\" prefork=" << options_.prefork << "\n";
+    cyrus << "  " << name << " cmd=\"" << with_conf(cmd)
+          << "\" listen=\"127.0.0.1:" << ports_.at(name) << "\" prefork=" << options_.prefork
+          << "\n";
   }
   cyrus << "}\n";
-  if (!options_.daemons.empty()) {
+  if (!options_.daemons.empty() || runs_logd()) {
     cyrus << "DAEMON {\n";
+    if (runs_logd()) cyrus << "  synclog cmd=\"" << with_conf("sync_logd") << "\"\n";
     for (const auto& [name, cmd] : options_.daemons) {
       cyrus << "  " << name << " cmd=\"" << with_conf(cmd) << "\"\n";
     }
@@ -507,6 +510,14 @@ int Instance::port(const std::string& service) const {
 
 std::string Instance::channel_log_path(const std::string& channel) const {
   return config_dir() + "/sync/" + (channel.empty() ? "" : channel + "/") + "log";
+}
+
+std::string Instance::channel_log(const std::string& channel) const {
+  if (runs_logd() && master_pid_ > 0) {
+    synclog::LogdClient logd(logd_socket());
+    (void)logd.flush();  // no daemon (killed by the test): the logs are as they are
+  }
+  return slurp(channel_log_path(channel));
 }
 
 std::string Instance::start(std::chrono::seconds timeout) {
@@ -559,6 +570,18 @@ std::string Instance::start(std::chrono::seconds timeout) {
       return "service " + name + " on port " + std::to_string(port) + " does not accept\n" +
              master_log();
     }
+  }
+  if (runs_logd()) {
+    // Writers that find no daemon log directly (correct, but not what a
+    // test of an instance with sync_logd means to exercise).
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    bool up = wait_until(
+        [&] {
+          synclog::LogdClient logd(logd_socket());
+          return logd.flush().is_ok();
+        },
+        std::max(left, std::chrono::milliseconds(0)));
+    if (!up) return "sync_logd does not answer on " + logd_socket() + "\n" + master_log();
   }
   return "";
 }

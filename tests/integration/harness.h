@@ -99,6 +99,9 @@ class Instance {
     // sync_log_channels; empty means the unnamed default channel.
     std::vector<std::string> channels = {"replica", "squatter"};
     bool sync_log = true;
+    // With sync_log on, cyrus.conf runs sync_logd (DAEMON "synclog") and
+    // start() waits for its socket; off, every writer logs directly.
+    bool sync_logd = true;
     // SASL users created in the instance's sasldb: userid -> password.
     std::map<std::string, std::string> users = {{"admin", "adminpw"}};
     std::string admins = "admin";
@@ -152,9 +155,13 @@ class Instance {
   std::string master_log() const { return slurp(master_log_path()); }
   // The sync log of `channel` ("" = the unnamed default channel).
   std::string channel_log_path(const std::string& channel) const;
-  std::string channel_log(const std::string& channel) const {
-    return slurp(channel_log_path(channel));
-  }
+  // With sync_logd running, first waits (FLUSH) until the lines of every
+  // change already answered are in the channel logs.
+  std::string channel_log(const std::string& channel) const;
+  // The socket of the instance's sync_logd.
+  std::string logd_socket() const { return config_dir() + "/socket/sync_logd"; }
+  // True if sync_logd is configured for this instance.
+  bool runs_logd() const { return options_.sync_log && options_.sync_logd; }
 
   // Runs <bin>/<tool> -C imapd.conf args...
   RunResult tool(const std::string& tool, const std::vector<std::string>& args) const;

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Crash campaign: SIGKILLs at random moments across lmtpd, imapd, pop3d,
-sync_client, sync_server, squatter and master, on a primary and its rolling
+sync_client, sync_server, squatter, sync_logd and master, on a primary and its rolling
 replica, while LMTP deliveries, IMAP changes and POP3 sessions go on.
 
 usage: crash_campaign.py --bin BUILD/bin [--kills 20 | --kills 200] [--seed N]
@@ -44,8 +44,8 @@ import tortlib  # noqa: E402
 from model import Model  # noqa: E402
 from tortlib import Imap, log  # noqa: E402
 
-KINDS = {"primary": ("master", "lmtpd", "imapd", "pop3d", "sync_client", "squatter"),
-         "replica": ("master", "sync_server", "imapd", "squatter")}
+KINDS = {"primary": ("master", "lmtpd", "imapd", "pop3d", "sync_client", "squatter", "sync_logd"),
+         "replica": ("master", "sync_server", "imapd", "squatter", "sync_logd")}
 CONVERGE_LIMIT = 10.0
 # What reconstruct -n may find after kills without anything being wrong.
 BENIGN = ("orphan-file", "stale-stage")

@@ -191,6 +191,8 @@ class Instance:
                 f.write('  %s cmd="%s -C %s%s" listen="127.0.0.1:%d" prefork=%d\n'
                         % (name, progs[name], self.conf, args.get(name, ""), port, self.prefork))
             f.write("}\nDAEMON {\n")
+            # Every change's sync log lines go through the log daemon.
+            f.write('  synclog cmd="sync_logd -C %s"\n' % self.conf)
             if self.role == "primary":
                 f.write('  syncreplica cmd="sync_client -C %s -r -n replica"\n' % self.conf)
             f.write('  squatter cmd="squatter -C %s -R"\n' % self.conf)
