@@ -104,8 +104,13 @@ TEST(Delivery, SyncLogOffWritesNothing) {
 // no replica would ever hear of it. lmtpd answers a temporary failure, the
 // message is not in the mailbox, and once the log can be written again the
 // same delivery succeeds and is logged.
+// The direct writer's rule. Through sync_logd the journal is the durable
+// record and an unwritable channel is retried instead
+// (SyncLogd.UnwritableChannelIsRetriedNotRefused).
 TEST(Delivery, UnloggableDeliveryGetsNo250AndIsNotStored) {
-  Instance inst;
+  Instance::Options o;
+  o.sync_logd = false;
+  Instance inst(o);
   ASSERT_EQ(inst.start(), "");
   ASSERT_TRUE(inst.tool("cyr_mbox", {"create", "user.alice"}).ok());
   const std::string port = std::to_string(inst.lmtp_port());

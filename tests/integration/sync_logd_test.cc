@@ -225,6 +225,29 @@ TEST(SyncLogd, ChannelAddedReachesAnOpenSessionWithoutANewWorker) {
   EXPECT_EQ(fresh.find("bob"), std::string::npos) << fresh;
 }
 
+// Through the daemon a line is durable once journaled: a channel log that
+// cannot be written delays its lines (retried every checkpoint) but refuses
+// nothing, and they all arrive once it can be written again.
+TEST(SyncLogd, UnwritableChannelIsRetriedNotRefused) {
+  Instance inst(logging_options());
+  ASSERT_EQ(inst.start(), "");
+  const std::string squatter = inst.channel_log_path("squatter");
+  std::filesystem::create_directories(squatter);  // a directory where the log goes
+  for (const char* u : {"a", "b", "c"}) ASSERT_TRUE(inst.tool("cyr_synclog", {"-u", u}).ok());
+  // (FLUSH would wait for squatter too.)
+  const std::string r1 = inst.channel_log_path("r1");
+  EXPECT_TRUE(wait_until([&] { return slurp(r1) == "USER a\nUSER b\nUSER c\n"; }, 10s));
+  ASSERT_TRUE(wait_until(
+      [&] { return inst.master_log().find("cannot write channel squatter") != std::string::npos; },
+      10s));
+  std::filesystem::remove(squatter);
+  ASSERT_TRUE(wait_until([&] { return lines_of(slurp(squatter)).size() == 3; }, 10s))
+      << slurp(squatter);
+  EXPECT_EQ(count_line(slurp(squatter), "USER a"), 1u);
+  EXPECT_EQ(count_line(slurp(squatter), "USER c"), 1u);
+  EXPECT_EQ(inst.channel_log("r1"), "USER a\nUSER b\nUSER c\n");
+}
+
 TEST(SyncLogd, RemovedChannelKeepsItsLogAndIsNamed) {
   Instance inst(logging_options());
   ASSERT_EQ(inst.start(), "");
