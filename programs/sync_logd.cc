@@ -21,8 +21,10 @@
 // sync_log_unsuppressable_channels are read at start and again on SIGHUP
 // and whenever imapd.conf changes (inotify on its directory), so a channel
 // added or removed takes effect with the next change and no worker is
-// replaced. A removed channel's log and log-run stay where they are and are
-// named, with their line counts, in the log. SIGTERM or SIGINT: flush what
+// replaced. A channel that appears is first recorded in mailboxes.db as
+// bootstrapping (store/channels.h), so that its rolling sync_client fills
+// the replica before it rolls. A removed channel's log and log-run stay
+// where they are and are named, with their line counts, in the log. SIGTERM or SIGINT: flush what
 // is released and exit 0. Exit 75 when the journal fails (master starts a
 // new daemon, which replays the journal).
 #include <fcntl.h>
@@ -40,6 +42,7 @@
 #include "common/config.h"
 #include "common/fs.h"
 #include "common/log.h"
+#include "store/channels.h"
 #include "synclog/logd.h"
 #include "synclog/logd_client.h"
 #include "synclog/logd_server.h"
@@ -64,13 +67,16 @@ int usage() {
   return kExitUsage;
 }
 
-// Channels that appeared in sync_log_channels while the daemon runs: they
-// are logged from the next change on. This is where a new replica's
-// channel is handed on to be bootstrapped (issue 15: recorded as
-// "bootstrapping" in mailboxes.db so that sync_client -A starts for it).
-void on_channels_added(const std::vector<std::string>& channels) {
-  for (const auto& c : channels)
-    spdlog::info("sync_logd: channel {} is new: logged from now on", c.empty() ? "\"\"" : c);
+// A channel that appears is recorded in mailboxes.db as bootstrapping
+// before anything is logged to it (store/channels.h: its rolling
+// sync_client fills the replica with -A first). False if that failed: the
+// channel set must not change then.
+bool record_new_channels(const Config& cfg) {
+  auto added = store::record_channels(cfg);
+  if (added.ok()) return true;
+  spdlog::error("sync_logd: cannot record the channels in mailboxes.db: {}",
+                added.status().to_string());
+  return false;
 }
 
 void reload(synclog::LogDaemon& daemon, const std::string& conf, const char* why) {
@@ -81,6 +87,10 @@ void reload(synclog::LogDaemon& daemon, const std::string& conf, const char* why
     return;
   }
   spdlog::debug("sync_logd: re-reading {} ({})", conf, why);
+  if (!record_new_channels(*cfg)) {
+    spdlog::error("sync_logd: {} ({}): keeping the channels as they are", conf, why);
+    return;
+  }
   daemon.reconfigure(synclog::ChannelSet::from_config(*cfg));
 }
 
@@ -119,12 +129,12 @@ int main(int argc, char** argv) {
   for (int sig : {SIGTERM, SIGINT, SIGHUP}) ::sigaction(sig, &sa, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
+  if (!record_new_channels(*cfg)) return kExitTempFail;
   auto daemon = synclog::LogDaemon::open(confdir, synclog::ChannelSet::from_config(*cfg));
   if (!daemon.ok()) {
     spdlog::error("sync_logd: {}", daemon.status().to_string());
     return kExitTempFail;
   }
-  (*daemon)->set_channels_added_hook(on_channels_added);
   int rc = 0;
   {
     synclog::LogdServer server(**daemon);

@@ -341,7 +341,6 @@ Status LogDaemon::checkpoint() {
 
 void LogDaemon::reconfigure(ChannelSet cs) {
   std::vector<std::string> added, removed;
-  ChannelsAddedHook hook;
   {
     std::lock_guard<std::mutex> lk(mu_);
     std::vector<std::string> before = channels_.targets(false);
@@ -351,7 +350,6 @@ void LogDaemon::reconfigure(ChannelSet cs) {
     for (const auto& c : before)
       if (!contains(after, c)) removed.push_back(c);
     channels_ = std::move(cs);
-    hook = added_hook_;
   }
   for (const auto& c : removed) {
     std::string pending = describe_pending_logs(confdir_, c);
@@ -362,12 +360,6 @@ void LogDaemon::reconfigure(ChannelSet cs) {
   std::string names;
   for (const auto& c : added) names += (names.empty() ? "" : " ") + shown(c);
   spdlog::info("sync_logd: channel(s) added: {}; logged from the next change on", names);
-  if (hook) hook(added);
-}
-
-void LogDaemon::set_channels_added_hook(ChannelsAddedHook hook) {
-  std::lock_guard<std::mutex> lk(mu_);
-  added_hook_ = std::move(hook);
 }
 
 ChannelSet LogDaemon::channels() const {

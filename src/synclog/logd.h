@@ -34,7 +34,6 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
-#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -75,10 +74,6 @@ struct LogdStats {
 
 class LogDaemon {
  public:
-  // Called with the channels that appeared in a reconfigure(), once they
-  // are in the set (writers' next entries go to them).
-  using ChannelsAddedHook = std::function<void(const std::vector<std::string>&)>;
-
   // Opens $configdirectory/sync/journal and replays what it holds (see
   // above), then starts the committer and fan-out threads.
   static Result<std::unique_ptr<LogDaemon>> open(const std::string& configdirectory,
@@ -105,9 +100,10 @@ class LogDaemon {
 
   // Replaces the channel set (imapd.conf re-read). Entries accepted from now
   // on go to the new set; a channel that left keeps its log and log-run
-  // (named, with their line counts, in one log line).
+  // (named, with their line counts, in one log line). The caller records
+  // new channels (store::record_channels) before: nothing may be logged to
+  // a channel before it is recorded as bootstrapping.
   void reconfigure(ChannelSet channels);
-  void set_channels_added_hook(ChannelsAddedHook hook);
   ChannelSet channels() const;
 
   // Writes and flushes every released entry now, then drops what is done
@@ -146,7 +142,6 @@ class LogDaemon {
 
   mutable std::mutex mu_;  // everything below but journal_ and logs_
   ChannelSet channels_;
-  ChannelsAddedHook added_hook_;
   uint64_t next_id_ = 1;
   std::deque<Request*> submitted_;
   std::map<uint64_t, Entry> entries_;  // journaled and not gone, by id

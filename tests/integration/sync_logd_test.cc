@@ -218,6 +218,10 @@ TEST(SyncLogd, ChannelAddedReachesAnOpenSessionWithoutANewWorker) {
   ASSERT_TRUE(wait_until(
       [&] { return inst.master_log().find("channel(s) added: fresh") != std::string::npos; }, 20s))
       << inst.master_log();
+  // Recorded for its bootstrap (store/channels.h) before it was logged to.
+  EXPECT_NE(inst.master_log().find("channel fresh: new; its replica will be bootstrapped"),
+            std::string::npos)
+      << inst.master_log();
   // The same connection, so the same worker process.
   ASSERT_EQ(imap.command("c", "CREATE user.carol").substr(0, 4), "c OK");
   std::string fresh = inst.channel_log("fresh");
