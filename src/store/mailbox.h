@@ -104,6 +104,23 @@ class Mailbox {
   bool reading_ = false;             // begin_read() without end_read()
 };
 
+// A set of UIDs added in any order, held as runs of consecutive UIDs (one
+// pair per run): constant memory for the usual ascending, gap-free case.
+class UidRuns {
+ public:
+  void add(uint32_t uid);
+  bool empty() const { return runs_.empty(); }
+  void clear() { runs_.clear(); }
+  template <typename Fn>
+  void for_each(Fn fn) const {
+    for (const auto& [first, last] : runs_)
+      for (uint64_t u = first; u <= last; u++) fn(static_cast<uint32_t>(u));
+  }
+
+ private:
+  std::vector<std::pair<uint32_t, uint32_t>> runs_;  // [first, last]
+};
+
 // A write transaction on one mailbox. Either append_new() (the store assigns
 // UID and MODSEQ: delivery, IMAP APPEND) or put_record() (the caller gives
 // every field: the replica applying its master's record). Counters, CRCs and
@@ -188,8 +205,11 @@ class MailboxTxn {
   bool changed_ = false;
   int64_t delta_messages_ = 0;
   int64_t delta_bytes_ = 0;
-  std::vector<std::string> linked_files_;
-  std::vector<std::string> expunged_files_;
+  // UIDs whose files this transaction linked (removed on rollback) and
+  // whose files go after commit (expunged), as runs of consecutive UIDs:
+  // a replica applying 100,000 new records holds one run, not 100,000 paths.
+  UidRuns linked_uids_;
+  UidRuns expunged_uids_;
   std::vector<std::string> flag_slots_;
 };
 

@@ -51,6 +51,18 @@ Status copy_file(const std::string& src, const std::string& dst) {
 
 }  // namespace
 
+void UidRuns::add(uint32_t uid) {
+  if (!runs_.empty()) {
+    auto& [first, last] = runs_.back();
+    if (uid >= first && uid <= last) return;
+    if (last != UINT32_MAX && uid == last + 1) {
+      last = uid;
+      return;
+    }
+  }
+  runs_.emplace_back(uid, uid);
+}
+
 MailboxTxn::MailboxTxn(Mailbox* mbox) : mbox_(mbox) {}
 
 MailboxTxn::~MailboxTxn() { rollback(); }
@@ -58,8 +70,8 @@ MailboxTxn::~MailboxTxn() { rollback(); }
 void MailboxTxn::rollback() {
   if (!open_) return;
   mbox_->db_->rollback();
-  for (const auto& f : linked_files_) os::env().unlink(f);
-  linked_files_.clear();
+  linked_uids_.for_each([this](uint32_t uid) { os::env().unlink(message_file(mbox_->dir_, uid)); });
+  linked_uids_.clear();
   open_ = false;
 }
 
@@ -97,7 +109,7 @@ Status MailboxTxn::link_file(const std::string& src, uint32_t uid) {
   // acknowledged and may go.
   for (int attempt = 0; attempt < 2; attempt++) {
     if (os::env().link(src, dst) == 0) {
-      linked_files_.push_back(dst);
+      linked_uids_.add(uid);
       return Status::ok();
     }
     if (errno == EEXIST) {
@@ -106,7 +118,7 @@ Status MailboxTxn::link_file(const std::string& src, uint32_t uid) {
     }
     if (errno == EXDEV || errno == EPERM || errno == EMLINK) {
       Status s = copy_file(src, dst);
-      if (s) linked_files_.push_back(dst);
+      if (s) linked_uids_.add(uid);
       return s;
     }
     return io_error("link " + src + " to", dst);
@@ -219,7 +231,7 @@ Status MailboxTxn::put_record(const IndexRecord& in, const std::string& file) {
       counters_.quota_used -= old->size;
       delta_messages_--;
       delta_bytes_ -= static_cast<int64_t>(old->size);
-      if (r.expunged()) expunged_files_.push_back(message_file(mbox_->dir_, r.uid));
+      if (r.expunged()) expunged_uids_.add(r.uid);
     }
   } else if (!file.empty()) {
     Status s = link_file(file, r.uid);
@@ -285,7 +297,7 @@ Status MailboxTxn::expunge(uint32_t uid) {
   counters_.quota_used -= old->size;
   delta_messages_--;
   delta_bytes_ -= static_cast<int64_t>(old->size);
-  expunged_files_.push_back(message_file(mbox_->dir_, uid));
+  expunged_uids_.add(uid);
   return Status::ok();
 }
 
@@ -389,7 +401,7 @@ Status MailboxTxn::do_commit(bool write_log) {
       }
       logged = std::move(*hold);
     }
-    if (!linked_files_.empty()) {
+    if (!linked_uids_.empty()) {
       Status durable = fs::fsync_dir(mbox_->dir_);
       if (!durable) {
         rollback();
@@ -401,15 +413,17 @@ Status MailboxTxn::do_commit(bool write_log) {
   // The files of expunged records go while the write lock is still held:
   // check_mailbox (reconstruct -n), which reads under that lock, must never
   // see an expunged record whose file is still there.
-  if (s) s = mbox_->db_->commit([this] {
-    for (const auto& f : expunged_files_) os::env().unlink(f);
-  });
+  if (s)
+    s = mbox_->db_->commit([this] {
+      expunged_uids_.for_each(
+          [this](uint32_t uid) { os::env().unlink(message_file(mbox_->dir_, uid)); });
+    });
   if (!s) {
     rollback();
     return s;
   }
   open_ = false;
-  linked_files_.clear();
+  linked_uids_.clear();
   return Status::ok();
 }
 

@@ -385,6 +385,52 @@ TEST_F(MailboxTest, UncommittedTransactionLeavesNothing) {
   EXPECT_TRUE(t.take_log().empty());
 }
 
+// A transaction remembers the UIDs whose files it linked as runs (one run
+// for a replica's 100,000 ascending records), and every one of them goes
+// on rollback, runs with gaps and out-of-order UIDs included.
+TEST(UidRunsTest, HoldsEachUidOnceAsRuns) {
+  UidRuns runs;
+  EXPECT_TRUE(runs.empty());
+  for (uint32_t u = 1; u <= 100000; u++) runs.add(u);
+  runs.add(100000);
+  runs.add(7);
+  runs.add(200000);
+  runs.add(UINT32_MAX);
+  runs.add(3);
+  std::vector<uint32_t> seen;
+  runs.for_each([&](uint32_t u) { seen.push_back(u); });
+  ASSERT_EQ(seen.size(), 100000u + 4u);
+  EXPECT_EQ(seen[99999], 100000u);
+  EXPECT_EQ(seen[100000], 7u);
+  EXPECT_EQ(seen[100001], 200000u);
+  EXPECT_EQ(seen[100002], UINT32_MAX);
+  EXPECT_EQ(seen[100003], 3u);
+  runs.clear();
+  EXPECT_TRUE(runs.empty());
+}
+
+TEST_F(MailboxTest, RollbackRemovesEveryLinkedFile) {
+  auto src = t.stage(kMsg1);
+  auto m = open();
+  {
+    auto txn = m->begin();
+    ASSERT_TRUE(txn.ok());
+    uint64_t modseq = 1;
+    for (uint32_t uid : {2u, 3u, 4u, 9u, 10u, 6u}) {
+      IndexRecord r;
+      r.uid = uid;
+      r.modseq = modseq++;
+      r.size = src->size();
+      r.guid = src->guid();
+      ASSERT_TRUE((*txn)->put_record(r, src->path()).is_ok());
+      EXPECT_TRUE(fs::exists(m->message_path(uid)));
+    }
+  }
+  for (uint32_t uid = 1; uid <= 10; uid++) EXPECT_FALSE(fs::exists(m->message_path(uid))) << uid;
+  EXPECT_TRUE(fs::exists(src->path()));
+  EXPECT_EQ(m->counters()->last_uid, 0u);
+}
+
 TEST_F(MailboxTest, StagedMessageStreamsAndTruncates) {
   auto msg = t.inst().stage_message();
   ASSERT_TRUE(msg.ok());
