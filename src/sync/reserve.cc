@@ -110,13 +110,22 @@ std::string ReserveList::path_of(const Guid& g, uint16_t dir) const {
   return dir_paths_[dir] + "/" + g.hex();
 }
 
+std::optional<uint16_t> ReserveList::held(const Guid& g) const {
+  struct stat st {};
+  for (size_t i = 0; i < dir_paths_.size(); i++) {
+    auto dir = static_cast<uint16_t>(i);
+    if (::stat(path_of(g, dir).c_str(), &st) == 0) return dir;
+  }
+  return std::nullopt;
+}
+
 Result<std::vector<std::string>> ReserveList::reserve(const std::string& partition,
                                                       const std::vector<std::string>& mboxnames,
                                                       const std::vector<std::string>& guids) {
   std::unordered_map<Guid, bool, GuidHash> wanted;
   for (const auto& g : guids) {
     auto guid = Guid::parse(g);
-    if (guid && !files_.contains(*guid)) wanted[*guid] = true;
+    if (guid && !held(*guid)) wanted[*guid] = true;
   }
   if (!wanted.empty()) {
     auto dir = stage_dir(partition);
@@ -148,7 +157,6 @@ Result<std::vector<std::string>> ReserveList::reserve(const std::string& partiti
           spdlog::warn("reserve: link {} to {}: {}", src, dst, std::strerror(errno));
           continue;
         }
-        files_[guid] = *dir;
         wanted.erase(guid);
       }
     }
@@ -157,7 +165,7 @@ Result<std::vector<std::string>> ReserveList::reserve(const std::string& partiti
   GuidSet listed;
   for (const auto& g : guids) {
     auto guid = Guid::parse(g);
-    if (guid && files_.contains(*guid)) continue;
+    if (guid && held(*guid)) continue;
     if (listed.insert(g)) missing.push_back(g);
   }
   return missing;
@@ -174,7 +182,7 @@ Result<std::unique_ptr<UploadFile>> ReserveList::begin_upload(const std::string&
   }
   unsynced_.insert(*dir);
   auto g = Guid::parse(guid);
-  if (g && !files_.contains(*g)) return UploadFile::create(path_of(*g, *dir));
+  if (g && !held(*g)) return UploadFile::create(path_of(*g, *dir));
   return UploadFile::create(fmt::format("{}/upload.{}", dir_paths_[*dir], scratch_++));
 }
 
@@ -189,18 +197,14 @@ Status ReserveList::sync_uploads() {
     // PostgreSQL's fsync lesson: after a failed flush nobody knows what of
     // these files reached the disk, and a later syncfs that succeeds does
     // not say. They are dropped, so that the master uploads them again.
-    for (const Guid& g : unsynced_files_) {
-      auto it = files_.find(g);
-      if (it == files_.end()) continue;
-      os::env().unlink(path_of(g, it->second));
-      files_.erase(it);
-    }
+    for (const auto& [g, dir] : unsynced_files_) os::env().unlink(path_of(g, dir));
   }
   unsynced_files_.clear();
   return s;
 }
 
-Status ReserveList::finish_upload(const std::string& guid, std::unique_ptr<UploadFile> msg) {
+Result<std::string> ReserveList::finish_upload(const std::string& guid,
+                                               std::unique_ptr<UploadFile> msg) {
   if (!msg->finished()) {
     Status s = msg->finish();
     if (!s) return s;
@@ -209,32 +213,31 @@ Status ReserveList::finish_upload(const std::string& guid, std::unique_ptr<Uploa
     return Status(Code::kIoError,
                   fmt::format("uploaded message {} has SHA-1 {}", guid, msg->guid()));
   auto g = Guid::parse(guid);
-  if (!g || files_.contains(*g)) return Status::ok();
-  // begin_upload() named the file after its GUID in one of our directories.
+  if (!g) return std::string();
+  // begin_upload() named the file after its GUID in one of our directories
+  // unless that GUID was held already (a scratch file, which now goes).
   for (size_t i = 0; i < dir_paths_.size(); i++) {
     auto dir = static_cast<uint16_t>(i);
     if (msg->path() != path_of(*g, dir)) continue;
     msg->keep();
-    files_[*g] = dir;
-    unsynced_files_.push_back(*g);
-    return Status::ok();
+    unsynced_files_.emplace_back(*g, dir);
+    return msg->path();
   }
+  if (auto dir = held(*g)) return path_of(*g, *dir);
   return Status(Code::kInternal, fmt::format("upload {} is not a staging file", msg->path()));
 }
 
 std::string ReserveList::find(const std::string& guid) const {
   auto g = Guid::parse(guid);
   if (!g) return std::string();
-  auto it = files_.find(*g);
-  return it == files_.end() ? std::string() : path_of(it->first, it->second);
+  auto dir = held(*g);
+  return dir ? path_of(*g, *dir) : std::string();
 }
 
 void ReserveList::clear() {
-  for (const auto& [guid, dir] : files_) os::env().unlink(path_of(guid, dir));
-  files_.clear();
   unsynced_files_.clear();
-  // Scratch files of failed uploads are gone already; emptying catches
-  // anything else. The lock goes last, so no sweep sees a half-removed dir.
+  // Every staged file goes with its directory. The lock goes last, so no
+  // sweep sees a half-removed dir.
   for (size_t i = 0; i < dir_paths_.size(); i++) {
     empty_dir(dir_locks_[i], dir_paths_[i]);
     os::env().rmdir(dir_paths_[i]);

@@ -7,15 +7,18 @@
 // directory of this list alone (never shared with another session, even of
 // the same process), held by an flock() on the directory for as long as the
 // list uses it. clear() (RESTART, EXIT, end of session) and the destructor
-// remove it; sweep_staging() removes those whose holder died. The list
-// itself holds about 50 bytes per GUID (sync/guid_set.h), whatever the
-// number of messages of the session.
+// remove it; sweep_staging() removes those whose holder died. The list is
+// the staging directories themselves: a GUID is held when `<dir>/<guid>`
+// exists there, so memory stays flat whatever the number of messages of
+// the session (only the uploads of the current APPLY MESSAGE are listed,
+// until sync_uploads()).
 //
 // Not thread-safe; one per connection.
 #pragma once
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -49,10 +52,11 @@ class ReserveList {
   // is already held (or is not 40 hex digits).
   Result<std::unique_ptr<UploadFile>> begin_upload(const std::string& partition,
                                                    const std::string& guid);
-  // Registers a finished upload. Its SHA-1 must equal `guid`, else the file
-  // is dropped and kIoError returned. An already-held GUID is kept as is
-  // (the scratch file goes).
-  Status finish_upload(const std::string& guid, std::unique_ptr<UploadFile> msg);
+  // Registers a finished upload and returns the staged file now holding
+  // `guid`. Its SHA-1 must equal `guid`, else the file is dropped and
+  // kIoError returned. An already-held GUID is kept as is (the scratch file
+  // goes).
+  Result<std::string> finish_upload(const std::string& guid, std::unique_ptr<UploadFile> msg);
   // Makes every upload registered since the last call durable: one syncfs()
   // per staging filesystem. The server calls it before answering APPLY
   // MESSAGE, so APPLY MAILBOX only ever links files that are on disk. On
@@ -62,7 +66,6 @@ class ReserveList {
 
   // The staged file holding `guid`, or "" if none.
   std::string find(const std::string& guid) const;
-  size_t size() const { return files_.size(); }
 
   // Removes every staged file and the staging directories.
   void clear();
@@ -71,15 +74,16 @@ class ReserveList {
   // The index in dir_paths_ of `partition`'s staging directory (created).
   Result<uint16_t> stage_dir(const std::string& partition);
   std::string path_of(const Guid& g, uint16_t dir) const;
+  // The staging directory holding `g`'s file, if any.
+  std::optional<uint16_t> held(const Guid& g) const;
 
   store::Instance& instance_;
-  std::unordered_map<Guid, uint16_t, GuidHash> files_;  // GUID -> staging dir index
-  std::map<std::string, uint16_t> dirs_;                // partition -> staging dir index
+  std::map<std::string, uint16_t> dirs_;  // partition -> staging dir index
   std::vector<std::string> dir_paths_;
-  std::vector<int> dir_locks_;        // per dir_paths_: the descriptor holding its flock()
-  std::set<uint16_t> unsynced_;       // staging dirs with uploads not yet synced
-  std::vector<Guid> unsynced_files_;  // uploads not yet synced
-  uint64_t scratch_ = 0;              // names of scratch files
+  std::vector<int> dir_locks_;   // per dir_paths_: the descriptor holding its flock()
+  std::set<uint16_t> unsynced_;  // staging dirs with uploads not yet synced
+  std::vector<std::pair<Guid, uint16_t>> unsynced_files_;  // uploads not yet synced
+  uint64_t scratch_ = 0;                                   // names of scratch files
 };
 
 // Staging directories under every partition's `sync./` that no live

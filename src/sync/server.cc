@@ -130,11 +130,7 @@ class UploadSink : public dlist::FileSink {
     return Status::ok();
   }
   Status write(std::string_view bytes) override { return msg_->write(bytes); }
-  Result<std::string> finish() override {
-    Status s = reserve_.finish_upload(guid_, std::move(msg_));
-    if (!s) return s;
-    return reserve_.find(guid_);
-  }
+  Result<std::string> finish() override { return reserve_.finish_upload(guid_, std::move(msg_)); }
   void discard() override { msg_.reset(); }
 
  private:

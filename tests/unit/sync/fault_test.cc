@@ -110,7 +110,7 @@ Status replicate(Replica1& r) {
     if (!msg.ok()) return msg.status();
     Status s = (*msg)->write(kText);
     if (s) s = (*msg)->finish();
-    if (s) s = r.reserve->finish_upload(guid, std::move(*msg));
+    if (s) s = r.reserve->finish_upload(guid, std::move(*msg)).status();
     if (s) s = r.reserve->sync_uploads();
     if (!s) return s;
   }

@@ -96,6 +96,33 @@ TEST_F(ReserveTest, SessionsOfOneProcessNeverShareStagingFiles) {
   EXPECT_EQ(entries(), 0u);
 }
 
+// The list is its staging directory (no GUID set in memory): what is held
+// is what is on disk, an upload of a held GUID keeps the first file, and a
+// file gone from the directory is reported MISSING again.
+TEST_F(ReserveTest, HeldMeansOnDiskInTheStagingDirectory) {
+  ReserveList list(*inst_);
+  const std::string text = "Subject: disk\r\n\r\nbody\r\n";
+  std::string g = upload(list, text);
+  ASSERT_TRUE(list.sync_uploads());
+  std::string path = list.find(g);
+  ASSERT_FALSE(path.empty());
+  EXPECT_EQ(stdfs::path(path).filename().string(), g);
+  EXPECT_EQ(upload(list, text), g);  // again: the file staged first stays
+  EXPECT_EQ(list.find(g), path);
+  auto none = list.reserve("default", {}, {g});
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+  ASSERT_TRUE(stdfs::remove(path));
+  EXPECT_TRUE(list.find(g).empty());
+  auto missing = list.reserve("default", {}, {g});
+  ASSERT_TRUE(missing.ok());
+  EXPECT_EQ(*missing, std::vector<std::string>{g});
+  size_t files = 0;
+  for ([[maybe_unused]] const auto& e : stdfs::directory_iterator(stdfs::path(path).parent_path()))
+    files++;
+  EXPECT_EQ(files, 0u);  // the second upload's scratch file went too
+}
+
 TEST_F(ReserveTest, SweepRemovesOnlyWhatNoLiveSessionHolds) {
   ReserveList live(*inst_);
   std::string g = upload(live, "Subject: live\r\n\r\nbody\r\n");
