@@ -20,9 +20,15 @@ using dlist::Value;
 constexpr size_t kReserveChunk = 8192;
 // An APPLY MESSAGE carries up to this many files or bytes: the replica
 // makes each command durable with one syncfs (group commit).
-constexpr size_t kUploadFiles = 4096;
+constexpr size_t kUploadFiles = 1024;
 constexpr uint64_t kUploadBytes = 64 << 20;
 constexpr int kMaxTries = 3;
+// How many GUIDs each of the session's sets (reserved, uploaded, collected
+// for RESERVE) remembers before it starts afresh (sync/guid_set.h): about
+// 0.5 MB each, so that memory does not grow with the mailbox. Forgetting
+// costs only a repeated upload or RESERVE of a message copied across
+// mailboxes further apart than that.
+constexpr size_t kRememberedGuids = 8192;
 
 Value keyed(std::string key, Value v) {
   v.set_key(std::move(key));
@@ -33,7 +39,12 @@ Value keyed(std::string key, Value v) {
 
 SyncClient::SyncClient(store::Instance& instance, ReplicaConnection& conn, FetchSink& fetched,
                        ClientOptions options)
-    : inst_(instance), conn_(conn), fetched_(fetched), opts_(std::move(options)) {}
+    : inst_(instance),
+      conn_(conn),
+      fetched_(fetched),
+      opts_(std::move(options)),
+      reserved_(kRememberedGuids),
+      uploaded_(kRememberedGuids) {}
 
 Status SyncClient::restart() {
   uploaded_.clear();
@@ -341,7 +352,7 @@ Status SyncClient::reserve(const std::vector<MailboxState>& local,
       if (!missing.contains(g)) reserved_.insert(g);
     return Status::ok();
   };
-  GuidSet collected;
+  GuidSet collected(kRememberedGuids);
   for (const auto& m : local) {
     const std::string partition = partition_of(m);
     // Without any of these folders the replica has none of the messages.

@@ -9,8 +9,8 @@
 // (APPLY MESSAGE, in batches of up to 4096 files or 64 MB), then APPLY
 // MAILBOX carries the records with MODSEQ above the replica's HIGHESTMODSEQ.
 // Both are read from one snapshot of the mailbox's index and streamed:
-// memory does not grow with the mailbox but for the GUID sets below (about
-// 50 bytes per message uploaded or reserved in the session). A CRC mismatch falls back to a full
+// memory does not grow with the mailbox (the GUID sets below are bounded
+// and only spare repeated uploads). A CRC mismatch falls back to a full
 // update (GET FULLMAILBOX and a record-by-record merge that renumbers split-brain UIDs on the
 // master so that no message is lost).
 //

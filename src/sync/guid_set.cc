@@ -35,6 +35,7 @@ std::string Guid::hex() const {
 }
 
 bool GuidSet::insert(std::string_view guid) {
+  if (size() >= limit_ && !contains(guid)) clear();
   if (auto g = Guid::parse(guid)) return set_.insert(*g).second;
   return other_.emplace(guid).second;
 }

@@ -1,13 +1,12 @@
 // GUIDs (SHA-1 of a message file; 40 hex digits on the wire) held as their
-// 20 bytes. A sync session keeps sets of GUIDs (reserved, uploaded, staged)
-// that grow with the mailbox; held this way one costs about 50 bytes with
-// the hash table's own overhead instead of about 120 as a std::string in a
-// std::set.
+// 20 bytes: one costs about 50 bytes with the hash table's own overhead
+// instead of about 120 as a std::string in a std::set.
 //
 // Plain values; not thread-safe.
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <optional>
@@ -38,8 +37,16 @@ struct GuidHash {
 
 // A set of GUIDs given as text. Strings that are not 40 hex digits are kept
 // too (as text, apart), so the set answers exactly for any string.
+//
+// With a `limit`, the set forgets everything it holds when an insert would
+// take it past `limit` entries: memory stays bounded whatever the number of
+// messages. Use a limit only where a forgotten GUID costs work and not
+// correctness (sync_client's "already uploaded" memory: a forgotten GUID is
+// uploaded again, and the replica keeps the copy it holds).
 class GuidSet {
  public:
+  explicit GuidSet(size_t limit = SIZE_MAX) : limit_(limit) {}
+
   // True if `guid` was not in the set.
   bool insert(std::string_view guid);
   bool contains(std::string_view guid) const;
@@ -49,6 +56,7 @@ class GuidSet {
  private:
   std::unordered_set<Guid, GuidHash> set_;
   std::set<std::string, std::less<>> other_;
+  size_t limit_;
 };
 
 }  // namespace replimail::sync

@@ -39,5 +39,23 @@ TEST(GuidSet, AnswersExactlyForGuidsAndOtherStrings) {
   EXPECT_FALSE(s.contains(kA));
 }
 
+// sync_client's sets are bounded: at the limit the set starts afresh, so
+// its memory never grows with the number of messages of a session.
+TEST(GuidSet, WithALimitForgetsEverythingRatherThanGrow) {
+  GuidSet s(2);
+  EXPECT_TRUE(s.insert(kA));
+  EXPECT_TRUE(s.insert(kB));
+  EXPECT_FALSE(s.insert(kA));  // held: nothing forgotten
+  EXPECT_EQ(s.size(), 2u);
+  EXPECT_TRUE(s.insert("0000000000000000000000000000000000000000"));
+  EXPECT_EQ(s.size(), 1u);
+  EXPECT_FALSE(s.contains(kA));
+  EXPECT_FALSE(s.contains(kB));
+  for (int i = 0; i < 1000; i++) {
+    s.insert(std::string(39 - std::to_string(i).size(), '1') + std::to_string(i) + "f");
+    EXPECT_LE(s.size(), 2u);
+  }
+}
+
 }  // namespace
 }  // namespace replimail::sync
