@@ -68,6 +68,7 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "store/instance.h"
+#include "store/memory.h"
 #include "sync/bootstrap.h"
 #include "sync/client.h"
 #include "sync/connection.h"
@@ -275,6 +276,9 @@ int sync_client_main(int argc, char** argv);
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Mailboxes are streamed through once: a bigger SQLite cache would only
+  // make memory grow with the mailbox (issue 17).
+  store::limit_database_memory(1 << 20);
   int rc = sync_client_main(argc, argv);
   report_start(rc);
   return rc;

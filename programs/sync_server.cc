@@ -23,6 +23,7 @@
 #include "net/tls.h"
 #include "service/startup.h"
 #include "store/instance.h"
+#include "store/memory.h"
 #include "sync/reserve.h"
 #include "sync/server.h"
 #include "sync/transport.h"
@@ -30,6 +31,9 @@
 using namespace replimail;
 
 int main(int argc, char** argv) {
+  // Mailboxes are streamed through once: a bigger SQLite cache would only
+  // make memory grow with the mailbox (issue 17).
+  store::limit_database_memory(1 << 20);
   auto started = service::start(argc, argv,
                                 {"sync_server",
                                  {{"-p", "ssf"}, {"-s", ""}},

@@ -13,6 +13,8 @@
 #include <set>
 #include <utility>
 
+#include "store/memory.h"
+
 namespace replimail::store {
 namespace {
 
@@ -218,5 +220,7 @@ void SqliteDb::rollback() {
 
 bool SqliteDb::in_transaction() const { return sqlite3_get_autocommit(db_) == 0; }
 int64_t SqliteDb::changes() const { return sqlite3_changes64(db_); }
+
+void limit_database_memory(int64_t bytes) { sqlite3_soft_heap_limit64(bytes); }
 
 }  // namespace replimail::store
