@@ -6,7 +6,7 @@
 //
 // Messages travel only when the replica lacks them: GUIDs are reserved
 // first (APPLY RESERVE), only the MISSING ones are uploaded as file literals
-// (APPLY MESSAGE, in batches of up to 4096 files or 64 MB), then APPLY
+// (APPLY MESSAGE, in batches of up to 1024 files or 64 MB), then APPLY
 // MAILBOX carries the records with MODSEQ above the replica's HIGHESTMODSEQ.
 // Both are read from one snapshot of the mailbox's index and streamed:
 // memory does not grow with the mailbox (the GUID sets below are bounded
