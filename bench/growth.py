@@ -45,6 +45,12 @@ At each size n, in this order:
      replimail's without -z); sync_client's peak RSS from wait4(), the
      replica's sync_server's by polling VmHWM every 20 ms; each replica must
      show its primary's MESSAGES and UIDNEXT afterwards.
+After the last size (with sync measured at two sizes or more), the peak RSS
+of sync_client and sync_server is EXTRAPOLATED to 1,000,000 messages along
+the line through the two largest measured sizes (the growth per message at
+the top of the curve; bounded buffers fill up at the small sizes), as
+figures <prog>_peak_rss_extrapolated, n=1,000,000, whose title says they
+were not measured; the bytes per message are printed.
 Both sides run with their default durability (see docs/PERFORMANCE.md).
 Exit status 1 if a check failed (the reason is printed), 2 on a usage error.
 """
@@ -176,6 +182,48 @@ def measure_sync(doc, a, state, bin_dir, primary, cyrus, n, nbytes, peaks):
     bl.print_figures({"figures": doc["figures"][-5:]})
 
 
+EXTRAPOLATE_TO = 1000000
+
+
+def fit_line(points):
+    """(intercept, slope) of the line through the two largest-x points."""
+    (x0, y0), (x1, y1) = sorted(points)[-2:]
+    slope = (y1 - y0) / (x1 - x0)
+    return y1 - slope * x1, slope
+
+
+def extrapolate_memory(doc):
+    """sync_client/sync_server peak RSS at EXTRAPOLATE_TO messages, along the
+    line through the two largest measured sizes: stated as extrapolated."""
+    runs = doc.get("sync", {})
+    if len(runs) < 2:
+        return
+    sizes = sorted(int(n) for n in runs)
+    out = doc.setdefault("extrapolated", {})
+    for prog in ("sync_client", "sync_server"):
+        key = prog + "_peak_rss_kib"
+        mib = {}
+        for side in ("replimail", "cyrus"):
+            pts = [(n, runs[str(n)][side][key]) for n in sizes if side in runs[str(n)]]
+            if len(pts) < 2:
+                continue
+            a, b = fit_line(pts)
+            mib[side] = round((a + b * EXTRAPOLATE_TO) / MIB, 1)
+            out.setdefault(side, {})[prog] = {
+                "from_sizes": [p[0] for p in pts], "bytes_per_message": round(b * 1024, 1),
+                "peak_rss_mib_at_%d" % EXTRAPOLATE_TO: mib[side]}
+            bl.log("%s %s: %+.1f bytes per message; EXTRAPOLATED peak RSS at %d messages: "
+                   "%.1f MiB (measured at %s)" % (side, prog, b * 1024, EXTRAPOLATE_TO,
+                                                  mib[side], ", ".join(map(str, sizes))))
+        if "replimail" in mib:
+            bl.add_figure(doc, prog + "_peak_rss_extrapolated",
+                          "%s peak RSS during the initial sync, EXTRAPOLATED (not measured) "
+                          "along the line through n=%s" % (prog, ",".join(map(str, sizes[-2:]))),
+                          "MiB", "lower", EXTRAPOLATE_TO, mib["replimail"], mib.get("cyrus"))
+    bl.print_figures({"figures": [f for f in doc["figures"]
+                                  if f["name"].endswith("_extrapolated")]})
+
+
 def check(doc, what, ok, detail):
     doc["checks"].append({"what": what, "ok": bool(ok), "detail": detail})
     if not ok:
@@ -275,6 +323,7 @@ def main(argv=None, benchmark="growth", default_parts="sync,imap"):
                 doc["steps"].append(step)
                 doc["peak_rss_kib"] = peaks.result()
                 bl.write_result(out, doc)
+            extrapolate_memory(doc)
         except Exception as e:  # noqa: BLE001 — recorded, printed and the exit status
             check(doc, "the run completes", False, "%s: %s" % (type(e).__name__, e))
         finally:
