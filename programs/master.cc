@@ -21,6 +21,7 @@
 #include "master/cyrus_conf.h"
 #include "master/imapd_conf_report.h"
 #include "master/supervisor.h"
+#include "store/channels.h"
 #include "synclog/channels.h"
 
 namespace {
@@ -38,6 +39,33 @@ std::string absolute(const std::string& path) {
   char cwd[4096];
   if (!::getcwd(cwd, sizeof cwd)) return path;
   return std::string(cwd) + "/" + path;
+}
+
+// True if cyrus.conf runs sync_logd: the channel set is then the daemon's,
+// and so is recording the channels it adds.
+bool runs_sync_logd(const replimail::master::CyrusConf& conf) {
+  for (const auto& d : conf.daemons) {
+    if (d.argv.empty()) continue;
+    const std::string& prog = d.argv[0];
+    if (prog.substr(prog.rfind('/') + 1) == "sync_logd") return true;
+  }
+  return false;
+}
+
+// Records the channels sync_log_channels adds as bootstrapping
+// (store/channels.h), before any child logs to them: at start-up and on
+// SIGHUP. Without sync_logd, master is what hands a new channel set to the
+// writers (it replaces them), so it is the one to record it; with sync_logd,
+// the daemon records before it fans out to a new channel. A failure is
+// logged: the new channel is then recorded at the next reload.
+void record_channels(const std::string& imapd_conf, const replimail::master::CyrusConf& conf) {
+  if (runs_sync_logd(conf)) return;
+  auto config = replimail::Config::load(imapd_conf);
+  if (!config.ok()) return;  // report_imapd_conf already said why
+  auto added = replimail::store::record_channels(*config);
+  if (!added.ok())
+    spdlog::error("sync log: cannot record the channels in mailboxes.db: {}",
+                  added.status().to_string());
 }
 
 }  // namespace
@@ -109,6 +137,11 @@ int main(int argc, char** argv) {
     replimail::master::export_syslog_prefix(*config);
     for (const std::string& w : replimail::synclog::check_channels(*config))
       spdlog::warn("sync log: {}", w);
+    if (auto conf = replimail::master::load_cyrus_conf(options.cyrus_conf); conf.ok())
+      record_channels(imapd_conf, *conf);
+    options.on_reload = [imapd_conf](const replimail::master::CyrusConf& conf) {
+      record_channels(imapd_conf, conf);
+    };
   }
   auto bin_dir = replimail::master::self_exe_dir();
   if (!bin_dir) {

@@ -152,6 +152,7 @@ void Supervisor::Impl::reload() {
     if (!config.ok())
       spdlog::error("reload: {}: new workers will not start", config.status().message());
   }
+  if (options.on_reload) options.on_reload(*conf);
 
   // Services: removed ones and those that moved address are retired first,
   // so that a new listener can take over an address.
@@ -177,8 +178,7 @@ void Supervisor::Impl::reload() {
     spdlog::info("service {}: {}, replacing its workers", e.name,
                  s.entry.argv != e.argv ? "cmd changed" : "reloading");
     int old = s.generation++;
-    signal_children([&](const Child& c) { return c.service == &s && c.generation <= old; },
-                    SIGHUP);
+    signal_children([&](const Child& c) { return c.service == &s && c.generation <= old; }, SIGHUP);
     s.entry = e;
     s.forkrate.set_limit(e.maxforkrate);
     s.disabled = false;

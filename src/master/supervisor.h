@@ -32,6 +32,8 @@
 
 namespace replimail::master {
 
+struct CyrusConf;
+
 struct MasterOptions {
   std::string imapd_conf;  // -C: passed on to children; empty: nothing added
   std::string cyrus_conf;  // -M
@@ -41,6 +43,10 @@ struct MasterOptions {
   std::chrono::milliseconds stop_grace{5000};
   // Called once, right after the pidfile is written (daemonise handshake).
   std::function<void()> on_ready;
+  // Called on SIGHUP with the new cyrus.conf, once it has been read and
+  // before any worker is replaced or daemon started (programs/master.cc
+  // records the channels sync_log_channels adds: store/channels.h).
+  std::function<void(const CyrusConf&)> on_reload;
 };
 
 class Supervisor {
