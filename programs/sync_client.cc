@@ -7,7 +7,12 @@
 //             | -u user... | -m mailbox... | -s user... | -A | [-r | -R] -f file
 //
 //   -r           rolling: follow the channel's log until stopped (SIGTERM or the
-//                shutdown file). As Cyrus's, it forks into the background
+//                shutdown file). A channel mailboxes.db records as bootstrapping
+//                (a new replica: master or sync_logd records every channel that
+//                appears in sync_log_channels) is first filled by the resumable
+//                -A, while its log accumulates, then set rolling; one whose
+//                bootstrap failed waits, its one-line reason in sync_status
+//                (sync/rolling.h). As Cyrus's, it forks into the background
 //                unless master runs it as a DAEMON (CYRUS_ISDAEMON set, the
 //                recommended form): the parent exits 0 once the child holds
 //                the channel's lock and runs, or with the child's exit code if
@@ -25,7 +30,9 @@
 //                mode", sync_do_meta; replimail keeps no sieve scripts to send)
 //   -A           bootstrap: every user, then every shared mailbox, resuming an
 //                interrupted run (progress in the channel's bootstrap.json); a
-//                progress bar on stderr when it is a terminal
+//                progress bar on stderr when it is a terminal. Done, it sets
+//                the channel rolling if mailboxes.db had it bootstrapping or
+//                failed (the way to resume after fixing a failed bootstrap)
 //   -f FILE      alone or with -r/-R: process FILE as a sync log (never renamed
 //                nor deleted), in the foreground
 //   -n CHANNEL   use <channel>_sync_host, _sync_port, _sync_authname, _sync_password
@@ -446,6 +453,17 @@ int sync_client_main(int argc, char** argv) {
           static_cast<unsigned long long>(st.bytes_uploaded),
           static_cast<unsigned long long>(st.mailboxes_applied),
           static_cast<unsigned long long>(st.full_updates), boot.resumed_done());
+    if (s) {
+      // A channel its rolling client was bootstrapping (or gave up on) is
+      // ready now: its client rolls from its next pass on.
+      auto& mbl = (*instance)->mailboxes();
+      auto state = mbl.channel_state(channel);
+      if (state.ok() && *state && (*state)->phase != store::ChannelPhase::kRolling) {
+        Status r =
+            mbl.set_channel_state(channel, store::ChannelPhase::kRolling, "", sync::unix_ms_now());
+        if (!r) spdlog::error("recording channel state: {}", r.to_string());
+      }
+    }
     return s ? 0 : 1;
   }
 

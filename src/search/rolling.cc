@@ -1,5 +1,6 @@
 #include "search/rolling.h"
 
+#include <fmt/format.h>
 #include <poll.h>
 #include <spdlog/spdlog.h>
 #include <sys/inotify.h>
@@ -118,6 +119,46 @@ Result<PassResult> RollingSquatter::run_once() {
   return r;
 }
 
+Status RollingSquatter::bootstrap_if_needed(const std::atomic<bool>& stop) {
+  if (std::chrono::steady_clock::now() < next_bootstrap_) return Status(Code::kAgain, "later");
+  auto& mbl = instance_.mailboxes();
+  auto state = mbl.channel_state(channel_);
+  if (!state.ok()) return state.status();
+  if (!*state || (*state)->phase != store::ChannelPhase::kBootstrapping) return Status::ok();
+  const auto now_ms = [] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+  // Whoever recorded the channel logs to it right after (store/channels.h).
+  for (int64_t left = (*state)->since + 1000 - now_ms(); left > 0 && !stop.load();
+       left = (*state)->since + 1000 - now_ms())
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::min<int64_t>(left, 100)));
+  auto users = mbl.users();
+  if (!users.ok()) return users.status();
+  users->push_back("");  // the shared mailboxes
+  spdlog::info("squatter: channel {} is bootstrapping: indexing {} user(s)", channel_,
+               users->size() - 1);
+  Indexer indexer(instance_, true);
+  Status first;
+  for (const auto& u : *users) {
+    if (stop.load()) return Status(Code::kAgain, "stopped");
+    auto r = indexer.index_user(u, true);
+    if (!r.ok() && first)
+      first = Status(r.status().code(),
+                     fmt::format("user {}: {}", u.empty() ? "-" : u, r.status().to_string()));
+    if (pause_.count() > 0) std::this_thread::sleep_for(pause_);
+  }
+  if (!first) {
+    next_bootstrap_ = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+    Status s = mbl.set_channel_state(channel_, store::ChannelPhase::kBootstrapping,
+                                     "retrying in a minute: " + first.to_string(), now_ms());
+    return s ? first : s;
+  }
+  spdlog::info("squatter: channel {} bootstrapped; rolling", channel_);
+  return mbl.set_channel_state(channel_, store::ChannelPhase::kRolling, "", now_ms());
+}
+
 Status RollingSquatter::run(const std::atomic<bool>& stop) {
   const std::string confdir = instance_.config().configdirectory();
   const std::string log = synclog::log_path(confdir, channel_);
@@ -136,6 +177,14 @@ Status RollingSquatter::run(const std::atomic<bool>& stop) {
     if (fs::exists(shutdown)) {
       spdlog::info("squatter: {} exists; exiting", shutdown);
       break;
+    }
+    Status boot = bootstrap_if_needed(stop);
+    if (!boot && boot.code() != Code::kAgain)
+      spdlog::error("squatter: channel {}: bootstrap: {}", channel_, boot.to_string());
+    if (!boot) {
+      // Bootstrapping: the log waits for it; a stop is seen at the loop's top.
+      std::this_thread::sleep_for(kPollNet);
+      continue;
     }
     // Drain inotify events before the pass, so a write during the pass
     // wakes the next wait.

@@ -10,6 +10,15 @@
 // is writing is re-queued as "APPEND name" on the channel; a mailbox that no
 // longer exists is skipped; other failures are logged and dropped.
 //
+// A channel mailboxes.db records as bootstrapping (store/channels.h: a new
+// squatter channel, or an instance upgraded to the channel states) is
+// first given squatter's full pass: every user and the shared mailboxes,
+// incrementally (what is indexed already costs a query), taken no sooner
+// than 1 s after the channel was recorded, while its log accumulates; then
+// it is set rolling. A user that fails leaves it bootstrapping, the reason
+// recorded, and the pass is tried again a minute later (the index is
+// rebuilt from the store: nothing to give up on). Any other state rolls.
+//
 // Waiting: inotify on the channel's directory wakes the loop as soon as a
 // writer appends to the log, with a one-second poll as a net. An empty log
 // is left alone: its writer has not checked it yet (synclog.h's retry on
@@ -53,6 +62,10 @@ PassResult process_work(store::Instance& instance, const LogWork& work, bool blo
 class RollingSquatter {
  public:
   RollingSquatter(store::Instance& instance, std::string channel, std::chrono::milliseconds pause);
+  // If the channel is bootstrapping: the full pass described above. OK if
+  // there was nothing to do or it finished (the channel then rolling);
+  // else why not (stopped: kAgain).
+  Status bootstrap_if_needed(const std::atomic<bool>& stop);
   // One pass: take over the log, index, re-queue what was locked, end the
   // log. kAgain when nothing was logged; kIoError if the log could not be
   // read or the re-queue could not be written (log-run is then kept).
@@ -71,6 +84,7 @@ class RollingSquatter {
   store::Instance& instance_;
   std::string channel_;
   std::chrono::milliseconds pause_;
+  std::chrono::steady_clock::time_point next_bootstrap_{};
 };
 
 }  // namespace replimail::search

@@ -1,9 +1,14 @@
 #include "sync/bootstrap.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <sys/file.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <iterator>
 #include <nlohmann/json.hpp>
 
 #include "common/fs.h"
@@ -27,11 +32,17 @@ std::string bootstrap_path(const std::string& configdirectory, const std::string
 
 std::string to_json(const BootstrapProgress& p) {
   json users = json::array();
-  for (const auto& u : p.users)
-    users.push_back({{"user", u.user}, {"done", u.done}, {"finished", u.finished}});
-  json j = {{"channel", p.channel},    {"started", p.started},         {"finished", p.finished},
-            {"users", users},          {"shared_done", p.shared_done}, {"messages", p.messages},
-            {"total", p.users.size()}, {"done", p.done_count()}};
+  for (const auto& u : p.users) {
+    json one = {{"user", u.user}, {"done", u.done}, {"finished", u.finished}};
+    if (u.failures > 0) {
+      one["failures"] = u.failures;
+      one["error"] = u.error;
+    }
+    users.push_back(std::move(one));
+  }
+  json j = {{"channel", p.channel}, {"started", p.started},         {"finished", p.finished},
+            {"users", users},       {"shared_done", p.shared_done}, {"messages", p.messages},
+            {"bytes", p.bytes},     {"total", p.users.size()},      {"done", p.done_count()}};
   return j.dump() + "\n";
 }
 
@@ -46,9 +57,11 @@ Result<BootstrapProgress> bootstrap_from_json(std::string_view text) {
     p.finished = j.at("finished").get<int64_t>();
     p.shared_done = j.at("shared_done").get<bool>();
     p.messages = j.at("messages").get<uint64_t>();
+    p.bytes = j.value("bytes", uint64_t{0});  // absent in files of older versions
     for (const auto& u : j.at("users")) {
       p.users.push_back(BootstrapUser{u.at("user").get<std::string>(), u.at("done").get<bool>(),
-                                      u.at("finished").get<int64_t>()});
+                                      u.at("finished").get<int64_t>(), u.value("failures", 0),
+                                      u.value("error", "")});
     }
   } catch (const json::exception& e) {
     return Status(Code::kInvalidArgument, std::string("bootstrap: ") + e.what());
@@ -76,7 +89,7 @@ BootstrapProgress start_or_resume(const std::optional<BootstrapProgress>& previo
   BootstrapProgress p;
   p.channel = channel;
   p.started = now_ms;
-  for (const auto& u : users) p.users.push_back(BootstrapUser{u, false, 0});
+  for (const auto& u : users) p.users.push_back(BootstrapUser{u, false, 0, 0, {}});
   return p;
 }
 
@@ -86,25 +99,72 @@ std::string bootstrap_summary(const std::optional<BootstrapProgress>& p) {
   return fmt::format("bootstrap {}/{} users", p->done_count(), p->users.size());
 }
 
-std::string progress_line(size_t done, size_t total, uint64_t messages,
-                          std::chrono::milliseconds elapsed, size_t width) {
+BootstrapEta bootstrap_eta(size_t done, size_t total, uint64_t bytes,
+                           std::chrono::milliseconds elapsed) {
+  BootstrapEta e{done, total, bytes};
   const double secs = static_cast<double>(elapsed.count()) / 1000.0;
-  const double rate = secs > 0 ? static_cast<double>(messages) / secs : 0.0;
-  std::string eta = "--:--";
-  if (done > 0 && done < total) {
-    auto left =
-        static_cast<long>(secs / static_cast<double>(done) * static_cast<double>(total - done));
-    eta = fmt::format("{}:{:02}", left / 60, left % 60);
-  } else if (done == total) {
-    eta = "0:00";
+  if (secs > 0) {
+    e.users_per_s = static_cast<double>(done) / secs;
+    e.bytes_per_s = static_cast<double>(bytes) / secs;
   }
-  std::string tail =
-      fmt::format(" {}/{} users  {} msgs  {:.0f} msg/s  ETA {}", done, total, messages, rate, eta);
+  if (done >= total) {
+    e.eta_s = 0;
+  } else if (done > 0 && secs > 0) {
+    e.eta_s =
+        static_cast<int64_t>(secs / static_cast<double>(done) * static_cast<double>(total - done));
+  }
+  return e;
+}
+
+std::string human_bytes(double bytes) {
+  if (bytes < 1024) return fmt::format("{:.0f} B", bytes);
+  const char* units[] = {"KiB", "MiB", "GiB", "TiB"};
+  size_t u = 0;
+  bytes /= 1024;
+  while (bytes >= 1024 && u + 1 < std::size(units)) {
+    bytes /= 1024;
+    u++;
+  }
+  return fmt::format("{:.1f} {}", bytes, units[u]);
+}
+
+std::string human_duration(int64_t seconds) {
+  if (seconds < 0) return "--:--";
+  if (seconds >= 3600)
+    return fmt::format("{}:{:02}:{:02}", seconds / 3600, seconds / 60 % 60, seconds % 60);
+  return fmt::format("{}:{:02}", seconds / 60, seconds % 60);
+}
+
+std::string eta_text(const BootstrapEta& e) {
+  return fmt::format("{}/{} users, {}, {}/s, ETA {}", e.done, e.total,
+                     human_bytes(static_cast<double>(e.bytes)), human_bytes(e.bytes_per_s),
+                     human_duration(e.eta_s));
+}
+
+std::string progress_line(size_t done, size_t total, uint64_t bytes,
+                          std::chrono::milliseconds elapsed, size_t width) {
+  BootstrapEta e = bootstrap_eta(done, total, bytes, elapsed);
+  std::string tail = fmt::format(" {}/{} users  {}  {}/s  ETA {}", done, total,
+                                 human_bytes(static_cast<double>(bytes)),
+                                 human_bytes(e.bytes_per_s), human_duration(e.eta_s));
   size_t bar = width > tail.size() + 12 ? std::min<size_t>(30, width - tail.size() - 2) : 10;
   size_t filled = total == 0 ? bar : bar * done / total;
   std::string line = "[" + std::string(filled, '#') + std::string(bar - filled, '.') + "]" + tail;
   if (line.size() > width) line.resize(width);
   return line;
+}
+
+std::optional<std::string> bootstrap_failure(const BootstrapProgress& p) {
+  for (const auto& u : p.users) {
+    if (!u.done && u.failures >= kMaxUserFailures)
+      return fmt::format("user {} failed {} times in a row: {}", u.user, u.failures, u.error);
+  }
+  return std::nullopt;
+}
+
+bool is_permanent_connect_error(const Status& s) {
+  return s.code() == Code::kPermissionDenied || s.code() == Code::kConfigError ||
+         s.code() == Code::kProtocolError;
 }
 
 Bootstrap::Bootstrap(store::Instance& instance, BootstrapOptions options)
@@ -136,6 +196,7 @@ Status Bootstrap::with_client(const std::function<Status(SyncClient&)>& work) {
   stats_.mailboxes_applied += st.mailboxes_applied;
   stats_.full_updates += st.full_updates;
   progress_.messages += st.messages_uploaded;
+  progress_.bytes += st.bytes_uploaded;
   // RESTART drops what the replica staged for this user; a connection that
   // fails it is broken and is opened afresh for the next user.
   Status r = conn_->simple("RESTART");
@@ -158,43 +219,80 @@ void Bootstrap::draw(bool final) {
   auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::steady_clock::now() - begun_);
   std::string line = progress_line(progress_.done_count(), progress_.users.size(),
-                                   progress_.messages - messages_at_start_, elapsed);
+                                   progress_.bytes - bytes_at_start_, elapsed);
   std::fprintf(stderr, "\r%s\x1b[K%s", line.c_str(), final ? "\n" : "");
   std::fflush(stderr);
 }
 
 Status Bootstrap::run() {
+  // One bootstrap per channel at a time (a rolling client's and one run by
+  // hand would both write bootstrap.json): the second waits its turn.
+  if (Status s = fs::make_dirs(fs::dirname(path_)); !s) return s;
+  const std::string lock_path = fs::dirname(path_) + "/bootstrap.lock";
+  int lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock_fd < 0) return Status::from_errno(errno, "open " + lock_path);
+  int rc;
+  while ((rc = ::flock(lock_fd, LOCK_EX)) != 0 && errno == EINTR) {
+  }
+  if (rc != 0) {
+    Status s = Status::from_errno(errno, "flock " + lock_path);
+    ::close(lock_fd);
+    return s;
+  }
+  Status s = run_locked();
+  ::close(lock_fd);
+  return s;
+}
+
+Status Bootstrap::run_locked() {
   begun_ = std::chrono::steady_clock::now();
   auto users = inst_.mailboxes().users();
   if (!users.ok()) return users.status();
   progress_ = start_or_resume(load_bootstrap(inst_.config().configdirectory(), opts_.channel),
                               opts_.channel, *users, unix_ms_now());
   resumed_done_ = progress_.done_count();
-  messages_at_start_ = progress_.messages;
+  bytes_at_start_ = progress_.bytes;
+  lost_replica_ = false;
   if (resumed_done_ > 0)
     spdlog::info("bootstrap of channel {}: resuming, {} of {} users already done",
                  opts_.channel.empty() ? "\"\"" : opts_.channel, resumed_done_,
                  progress_.users.size());
   save(true);
-  if (Status s = connect(); !s) return s;
+  if (Status s = connect(); !s) {
+    lost_replica_ = true;
+    return s;
+  }
   Status result;
   draw(false);
   for (auto& u : progress_.users) {
     if (u.done) continue;
+    if (opts_.stop && opts_.stop()) {
+      save(true);
+      draw(true);
+      return Status(Code::kAgain, "bootstrap stopped");
+    }
     Status s = with_client([&](SyncClient& c) { return c.sync_user(u.user); });
     if (s) {
       u.done = true;
       u.finished = unix_ms_now();
+      u.failures = 0;
+      u.error.clear();
     } else if (result) {
       result = s;
     }
-    save(false);
-    draw(false);
     if (!conn_ && !connect()) {
+      // The replica went away: not the user's fault.
+      lost_replica_ = true;
       save(true);
       draw(true);
       return s ? Status(Code::kIoError, "lost the replica") : s;
     }
+    if (!s) {
+      u.failures++;
+      u.error = s.to_string();
+    }
+    save(false);
+    draw(false);
   }
   if (!progress_.shared_done) {
     std::vector<std::string> shared;

@@ -36,6 +36,10 @@ struct BootstrapUser {
   std::string user;
   bool done = false;
   int64_t finished = 0;  // unix ms
+  // Runs in a row in which this user failed while the replica answered,
+  // and the last such error (one line).
+  int failures = 0;
+  std::string error;
 
   bool operator==(const BootstrapUser&) const = default;
 };
@@ -47,6 +51,7 @@ struct BootstrapProgress {
   std::vector<BootstrapUser> users;
   bool shared_done = false;  // the shared (non-user) mailboxes
   uint64_t messages = 0;     // uploaded so far, all runs together
+  uint64_t bytes = 0;        // of those messages
 
   size_t done_count() const;
   bool operator==(const BootstrapProgress&) const = default;
@@ -67,16 +72,50 @@ BootstrapProgress start_or_resume(const std::optional<BootstrapProgress>& previo
                                   int64_t now_ms);
 // "none" (never bootstrapped), "ready" (finished), "bootstrap 37/120 users".
 std::string bootstrap_summary(const std::optional<BootstrapProgress>& p);
-// One progress-bar line (no newline): bar, users done/total, messages
+
+// How far a bootstrap is, for sync_status and the progress bar: users
+// done/total, bytes uploaded, and the rates and ETA over `elapsed`. Pure.
+struct BootstrapEta {
+  size_t done = 0;
+  size_t total = 0;
+  uint64_t bytes = 0;
+  double users_per_s = 0;
+  double bytes_per_s = 0;
+  int64_t eta_s = -1;  // -1: unknown (nothing done yet)
+};
+BootstrapEta bootstrap_eta(size_t done, size_t total, uint64_t bytes,
+                           std::chrono::milliseconds elapsed);
+// "1.5 KiB", "12.0 MiB", "3.2 GiB" (bytes below 1 KiB as "512 B").
+std::string human_bytes(double bytes);
+// "0:42", "12:05", "3:02:10"; "--:--" for -1.
+std::string human_duration(int64_t seconds);
+// "37/120 users, 12.0 MiB, 1.5 MiB/s, ETA 1:20" (one line).
+std::string eta_text(const BootstrapEta& e);
+
+// One progress-bar line (no newline): bar, users done/total, bytes
 // uploaded, rate and ETA, at most `width` columns wide.
-std::string progress_line(size_t done, size_t total, uint64_t messages,
+std::string progress_line(size_t done, size_t total, uint64_t bytes,
                           std::chrono::milliseconds elapsed, size_t width = 79);
+
+// A user failing in this many runs in a row (the replica answering) fails
+// the whole bootstrap: it will not get better by itself.
+inline constexpr int kMaxUserFailures = 3;
+// Why the bootstrap in `p` cannot finish without someone's help (one line),
+// or nullopt: the first user that failed kMaxUserFailures runs in a row.
+std::optional<std::string> bootstrap_failure(const BootstrapProgress& p);
+// True for an error connecting to the replica that retrying will not cure:
+// authentication refused (kPermissionDenied), a configuration error, a peer
+// that does not speak the protocol (kProtocolError).
+bool is_permanent_connect_error(const Status& s);
 
 struct BootstrapOptions {
   std::string channel;
   ConnectOptions connect;
   ClientOptions client;
   bool progress_bar = false;  // draw on stderr (when it is a terminal)
+  // Asked between users: true ends run() with kAgain, the progress saved
+  // (the rolling client's SIGTERM).
+  std::function<bool()> stop;
 };
 
 class Bootstrap {
@@ -87,14 +126,20 @@ class Bootstrap {
   // was synced; otherwise the first error, with the failed users left
   // pending in the progress file for the next run. A user that fails is
   // logged and the walk goes on, as Cyrus's -A does; a replica that cannot
-  // be reached ends the run.
+  // be reached ends the run. Runs of one channel take turns (an flock on
+  // bootstrap.lock beside bootstrap.json): a second one waits.
   Status run();
 
   const ClientStats& stats() const { return stats_; }
   // Users skipped because an earlier, interrupted run had done them.
   size_t resumed_done() const { return resumed_done_; }
+  // The run ended because the replica could not be reached (or went away):
+  // nothing is wrong with the users.
+  bool lost_replica() const { return lost_replica_; }
+  const BootstrapProgress& progress() const { return progress_; }
 
  private:
+  Status run_locked();
   Status connect();
   // Syncs through a fresh SyncClient (its RESERVE bookkeeping is per
   // session), then RESTART; drops the connection if it is broken.
@@ -110,9 +155,10 @@ class Bootstrap {
   std::unique_ptr<ReplicaConnection> conn_;
   ClientStats stats_;
   size_t resumed_done_ = 0;
+  bool lost_replica_ = false;
   std::chrono::steady_clock::time_point begun_;
   std::chrono::steady_clock::time_point last_save_{};
-  uint64_t messages_at_start_ = 0;
+  uint64_t bytes_at_start_ = 0;
 };
 
 }  // namespace replimail::sync

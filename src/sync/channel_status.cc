@@ -136,9 +136,10 @@ int64_t replication_lag_ms(const ChannelReport& r) {
 }
 
 ChannelReport inspect_channel(const std::string& configdirectory, const std::string& channel,
-                              int64_t now_ms) {
+                              int64_t now_ms, const std::optional<store::ChannelState>& phase) {
   ChannelReport r;
   r.channel = channel;
+  r.phase = phase;
   const std::string log = synclog::log_path(configdirectory, channel);
   for (const std::string& path : {log + "-run", log}) {
     auto n = count_lines(path);
@@ -158,7 +159,19 @@ ChannelReport inspect_channel(const std::string& configdirectory, const std::str
       r.status_error = st.status().to_string();
     }
   }
-  r.bootstrap = bootstrap_summary(load_bootstrap(configdirectory, channel));
+  auto progress = load_bootstrap(configdirectory, channel);
+  r.bootstrap = bootstrap_summary(progress);
+  if (phase && phase->phase == store::ChannelPhase::kBootstrapping) {
+    // Before the client's first save, or a file left by an earlier
+    // bootstrap: nothing done of this one yet.
+    if (progress && progress->finished == 0) {
+      r.progress = bootstrap_eta(progress->done_count(), progress->users.size(), progress->bytes,
+                                 std::chrono::milliseconds(std::max<int64_t>(
+                                     0, now_ms - std::max(progress->started, phase->since))));
+    } else {
+      r.progress = BootstrapEta{};
+    }
+  }
   return r;
 }
 
@@ -171,6 +184,21 @@ json report_object(const ChannelReport& r) {
             {"lag_ms", replication_lag_ms(r)},
             {"client_alive", r.client_alive},
             {"bootstrap", r.bootstrap}};
+  if (r.phase) {
+    j["phase"] = store::channel_phase_name(r.phase->phase);
+    j["phase_since"] = r.phase->since;
+    j["phase_reason"] = r.phase->reason;
+  } else {
+    j["phase"] = "unrecorded";
+  }
+  if (r.progress) {
+    j["bootstrap_progress"] = {{"users_done", r.progress->done},
+                               {"users_total", r.progress->total},
+                               {"bytes", r.progress->bytes},
+                               {"users_per_s", r.progress->users_per_s},
+                               {"bytes_per_s", r.progress->bytes_per_s},
+                               {"eta_s", r.progress->eta_s}};
+  }
   if (r.status) {
     j["connected"] = r.client_alive && r.status->connected;
     j["replica"] = r.status->replica;
@@ -196,6 +224,17 @@ std::string ago(int64_t then_ms, int64_t now_ms) {
   return fmt::format("{:.1f} s ago", s < 0 ? 0.0 : s);
 }
 
+// "rolling since ...", "bootstrapping since ...: 37/120 users, ...",
+// "failed since ...: why" (one line).
+std::string phase_text(const ChannelReport& r, int64_t now_ms) {
+  if (!r.phase) return "not recorded in mailboxes.db (rolls)";
+  std::string out = fmt::format("{} since {}", store::channel_phase_name(r.phase->phase),
+                                ago(r.phase->since, now_ms));
+  if (r.progress) out += ": " + eta_text(*r.progress);
+  if (!r.phase->reason.empty()) out += (r.progress ? "; " : ": ") + r.phase->reason;
+  return out;
+}
+
 }  // namespace
 
 std::string reports_json(const std::vector<ChannelReport>& reports) {
@@ -209,6 +248,7 @@ std::string reports_text(const std::vector<ChannelReport>& reports, int64_t now_
   for (const auto& r : reports) {
     json j = report_object(r);
     out += fmt::format("channel {}\n", r.channel.empty() ? "\"\"" : r.channel);
+    out += fmt::format("  replication  {}\n", phase_text(r, now_ms));
     out += fmt::format("  client       {}\n", r.client_alive
                                                   ? fmt::format("running (pid {})", r.status->pid)
                                                   : std::string("not running"));

@@ -20,6 +20,8 @@
 #include <vector>
 
 #include "common/status.h"
+#include "store/mboxlist.h"
+#include "sync/bootstrap.h"
 
 namespace replimail::sync {
 
@@ -91,6 +93,11 @@ struct ChannelReport {
   std::string status_error;             // why status.json could not be read
   bool client_alive = false;            // status->pid answers kill(pid, 0)
   std::string bootstrap;                // "none", "ready", "37/120 users"
+  // The channel's state in mailboxes.db (store/channels.h); none if it is
+  // not recorded.
+  std::optional<store::ChannelState> phase;
+  // While the channel bootstraps: how far, from bootstrap.json.
+  std::optional<BootstrapEta> progress;
 };
 
 // The channel's replication lag: the age of its oldest unreplicated line
@@ -98,9 +105,11 @@ struct ChannelReport {
 // grows while its last batch's stays what it was.
 int64_t replication_lag_ms(const ChannelReport& r);
 
-// Reads the channel's files under `configdirectory`.
+// Reads the channel's files under `configdirectory`; `phase` is its state
+// in mailboxes.db, if recorded.
 ChannelReport inspect_channel(const std::string& configdirectory, const std::string& channel,
-                              int64_t now_ms);
+                              int64_t now_ms,
+                              const std::optional<store::ChannelState>& phase = std::nullopt);
 
 // {"channels":[{...}, ...]} (one line).
 std::string reports_json(const std::vector<ChannelReport>& reports);

@@ -1,9 +1,9 @@
 #include "sync/rolling.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <poll.h>
 #include <spdlog/spdlog.h>
-#include <fcntl.h>
 #include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/inotify.h>
@@ -19,6 +19,7 @@
 #include "common/fs.h"
 #include "net/socket.h"
 #include "store/instance.h"
+#include "sync/bootstrap.h"
 #include "synclog/reader.h"
 #include "synclog/synclog.h"
 #include "synclog/work.h"
@@ -282,6 +283,10 @@ const char* RollingClient::state_name(State s) {
       return "syncing";
     case State::kBackoff:
       return "backoff";
+    case State::kBootstrapping:
+      return "bootstrapping";
+    case State::kFailed:
+      return "failed";
     case State::kStopped:
       return "stopped";
   }
@@ -498,6 +503,76 @@ RollingClient::Pass RollingClient::pass() {
   return Pass::kDone;
 }
 
+std::optional<store::ChannelPhase> RollingClient::read_phase() {
+  auto st = workers_[0]->inst->mailboxes().channel_state(opts_.channel);
+  if (!st.ok()) {
+    spdlog::error("channel {}: reading its state in mailboxes.db: {}", channel_label(opts_.channel),
+                  st.status().to_string());
+    return std::nullopt;
+  }
+  if (!*st) return std::nullopt;
+  return (*st)->phase;
+}
+
+void RollingClient::record_phase(store::ChannelPhase phase, const std::string& reason) {
+  Status s =
+      workers_[0]->inst->mailboxes().set_channel_state(opts_.channel, phase, reason, unix_ms_now());
+  if (!s)
+    spdlog::error("channel {}: recording its state {} in mailboxes.db: {}",
+                  channel_label(opts_.channel), store::channel_phase_name(phase), s.to_string());
+}
+
+RollingClient::Boot RollingClient::bootstrap(const store::ChannelState& state) {
+  // Whoever recorded the channel starts logging to it right after: the
+  // user list is taken once the log receives the changes made meanwhile.
+  const int64_t settle = state.since + 1000 - unix_ms_now();
+  if (settle > 0) wait(milliseconds(settle), false);
+  if (should_stop()) return Boot::kStopped;
+  set_state(State::kBootstrapping);
+  BootstrapOptions bo;
+  bo.channel = opts_.channel;
+  bo.connect = opts_.connect;
+  bo.client = opts_.client;
+  bo.stop = [this] { return should_stop(); };
+  Bootstrap boot(*workers_[0]->inst, bo);
+  const auto t0 = Clock::now();
+  Status s = boot.run();
+  const BootstrapProgress& p = boot.progress();
+  if (s) {
+    record_phase(store::ChannelPhase::kRolling, "");
+    spdlog::info("channel {}: bootstrap done ({} users, {} messages, {}, {} ms); rolling",
+                 channel_label(opts_.channel), p.users.size(), p.messages,
+                 human_bytes(static_cast<double>(p.bytes)), since(t0).count());
+    return Boot::kDone;
+  }
+  if (s.code() == Code::kAgain && should_stop()) return Boot::kStopped;
+  std::string why;
+  if (boot.lost_replica() && is_permanent_connect_error(s)) {
+    why = fmt::format("replica {} refused: {}", status_.replica, s.to_string());
+  } else if (auto failure = bootstrap_failure(p)) {
+    why = *failure;
+  }
+  if (!why.empty()) {
+    spdlog::error("SYNCERROR channel={} user=- mailbox=-: bootstrap failed: {}",
+                  channel_label(opts_.channel), why);
+    record_phase(store::ChannelPhase::kFailed, why);
+    set_error("bootstrap failed: " + why);
+    return Boot::kFailed;
+  }
+  std::string reason = fmt::format("retrying: {}", s.to_string());
+  record_phase(store::ChannelPhase::kBootstrapping, reason);
+  set_error(reason);
+  if (boot.lost_replica()) {
+    // The main loop reconnects with backoff before the next run.
+    workers_[0]->conn.reset();
+    return Boot::kRetry;
+  }
+  int failures = 0;
+  for (const auto& u : p.users) failures = std::max(failures, u.failures);
+  wait(user_retry_delay(failures, opts_.reconnect_maxwait), false);
+  return Boot::kRetry;
+}
+
 void RollingClient::wait(milliseconds timeout, bool on_log) {
   const auto deadline = Clock::now() + timeout;
   const std::string shutdown_name = opts_.shutdown_file.substr(opts_.shutdown_file.rfind('/') + 1);
@@ -557,6 +632,17 @@ int RollingClient::run() {
   Clock::time_point session_start{};
   bool in_outage = false;
   while (!should_stop()) {
+    const std::optional<store::ChannelPhase> phase = read_phase();
+    if (phase == store::ChannelPhase::kFailed) {
+      if (opts_.once) {
+        rc = 1;
+        break;
+      }
+      set_state(State::kFailed);
+      wait(opts_.repeat_interval, false);
+      continue;
+    }
+    const bool bootstrapping = phase == store::ChannelPhase::kBootstrapping;
     if (workers_[0]->conn && opts_.session_timeout.count() > 0 && !opts_.once &&
         Clock::now() - session_start > opts_.session_timeout) {
       spdlog::info("channel {}: session older than {} s (-t); reconnecting",
@@ -573,6 +659,14 @@ int RollingClient::run() {
           spdlog::error("SYNCERROR channel={} user=- mailbox=-: {}", channel_label(opts_.channel),
                         what);
         set_error(what);
+        if (bootstrapping) {
+          const bool permanent = is_permanent_connect_error(c);
+          record_phase(
+              permanent ? store::ChannelPhase::kFailed : store::ChannelPhase::kBootstrapping,
+              permanent ? fmt::format("replica {} refused: {}", status_.replica, c.to_string())
+                        : "retrying: " + what);
+          if (permanent && !opts_.once && !opts_.connect_once) continue;
+        }
         if (opts_.once || opts_.connect_once) {
           rc = 1;
           break;
@@ -591,6 +685,18 @@ int RollingClient::run() {
       session_start = Clock::now();
       backoff_.reset();
       publish(true);
+    }
+    if (bootstrapping) {
+      auto state = workers_[0]->inst->mailboxes().channel_state(opts_.channel);
+      if (!state.ok() || !*state) continue;  // read again (and logged) next time round
+      Boot b = bootstrap(**state);
+      if (b == Boot::kStopped) break;
+      if (b == Boot::kDone) continue;
+      if (opts_.once) {
+        rc = 1;
+        break;
+      }
+      continue;
     }
     requeue_external_ = false;
     Pass p = pass();

@@ -16,6 +16,22 @@
 //                          batches of sync_batchsize lines, each batch's
 //                          users in parallel; all done → end() (unlink)
 //
+// Before every pass the client reads its channel's state in mailboxes.db
+// (store/channels.h: recorded by whoever added the channel):
+//   bootstrapping: kBootstrapping runs sync/bootstrap's resumable -A for the
+//     channel (progress in bootstrap.json; a kill or restart resumes it)
+//     while the log accumulates, untouched; done, the channel is set
+//     rolling and the accumulated log is processed as usual. The user list
+//     is taken no sooner than 1 s after the channel was recorded (its
+//     recorder starts logging to it right after recording). A replica that
+//     cannot be reached is retried with backoff, the channel staying
+//     bootstrapping with the reason recorded; a refusal that retrying will
+//     not cure (authentication, configuration, protocol) or a user failing
+//     kMaxUserFailures runs in a row sets it failed, with the reason.
+//   failed: kFailed, nothing is sent and the log accumulates; a
+//     `sync_client -A -n CHANNEL` run by hand that completes sets it rolling.
+//   rolling, or not recorded (an instance without a recorder): passes.
+//
 // A user whose sync fails while the replica is reachable has its lines
 // appended to the channel's log again (synclog::append_lines, as Cyrus's
 // sync_client re-queues deferred work) and is retried after a per-user
@@ -48,12 +64,14 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "common/config.h"
 #include "common/status.h"
+#include "store/mboxlist.h"
 #include "sync/channel_status.h"
 #include "sync/client.h"
 #include "sync/connection.h"
@@ -154,7 +172,7 @@ struct RollingOptions {
 
 class RollingClient {
  public:
-  enum class State { kConnecting, kIdle, kSyncing, kBackoff, kStopped };
+  enum class State { kConnecting, kIdle, kSyncing, kBackoff, kBootstrapping, kFailed, kStopped };
 
   RollingClient(const Config& cfg, RollingOptions options);
   ~RollingClient();
@@ -187,6 +205,13 @@ class RollingClient {
   Status connect_first();
   // Takes over the log and syncs it (see the header comment).
   Pass pass();
+  // The channel's phase in mailboxes.db; nullopt if not recorded (or
+  // unreadable: logged, and the channel rolls).
+  std::optional<store::ChannelPhase> read_phase();
+  void record_phase(store::ChannelPhase phase, const std::string& reason);
+  enum class Boot { kDone, kRetry, kFailed, kStopped };
+  // One run of the bootstrap (see the header comment).
+  Boot bootstrap(const store::ChannelState& state);
   // Runs one batch's units on the workers; returns the units that failed
   // or were deferred.
   std::vector<const UserUnit*> run_batch(const std::vector<UserUnit>& units);

@@ -118,7 +118,7 @@ TEST_F(ChannelStatusTest, InspectsBacklogStatusAndBootstrap) {
   BootstrapProgress bp;
   bp.channel = "replica";
   bp.started = 1;
-  bp.users = {{"a", true, 5}, {"b", false, 0}, {"c", false, 0}};
+  bp.users = {{"a", true, 5, 0, {}}, {"b", false, 0, 0, {}}, {"c", false, 0, 0, {}}};
   ASSERT_TRUE(fs::write_file_atomic(bootstrap_path(conf, "replica"), to_json(bp)));
 
   now = unix_ms_now() + 1500;
@@ -165,6 +165,56 @@ TEST_F(ChannelStatusTest, InspectsBacklogStatusAndBootstrap) {
   ChannelReport bad = inspect_channel(conf, "replica", now);
   EXPECT_FALSE(bad.status.has_value());
   EXPECT_NE(bad.status_error, "");
+}
+
+TEST_F(ChannelStatusTest, ShowsTheChannelPhaseWithBootstrapProgressOrFailureReason) {
+  const std::string conf = dir_ + "/conf";
+  ASSERT_TRUE(fs::make_dirs(channel_dir(conf, "replica")));
+  const int64_t now = 1'000'000'000;
+  BootstrapProgress bp;
+  bp.channel = "replica";
+  bp.started = now - 10'000;
+  bp.bytes = 20u << 20;
+  for (int i = 0; i < 100; i++) bp.users.push_back({"u" + std::to_string(i), i < 25, 5, 0, {}});
+  ASSERT_TRUE(fs::write_file_atomic(bootstrap_path(conf, "replica"), to_json(bp)));
+  store::ChannelState boot{"replica", store::ChannelPhase::kBootstrapping, now - 12'000, ""};
+  ChannelReport r = inspect_channel(conf, "replica", now, boot);
+  ASSERT_TRUE(r.progress.has_value());
+  EXPECT_EQ(r.progress->done, 25u);
+  EXPECT_EQ(r.progress->eta_s, 30);  // 25 users in 10 s: 75 more in 30 s
+  std::string text = reports_text({r}, now);
+  EXPECT_NE(text.find("replication  bootstrapping since 12.0 s ago: 25/100 users, 20.0 MiB, "
+                      "2.0 MiB/s, ETA 0:30\n"),
+            std::string::npos)
+      << text;
+  auto j = nlohmann::json::parse(reports_json({r}))["channels"][0];
+  EXPECT_EQ(j["phase"], "bootstrapping");
+  EXPECT_EQ(j["bootstrap_progress"]["users_done"], 25);
+  EXPECT_EQ(j["bootstrap_progress"]["users_total"], 100);
+  EXPECT_EQ(j["bootstrap_progress"]["bytes"], 20u << 20);
+  EXPECT_EQ(j["bootstrap_progress"]["eta_s"], 30);
+
+  // A bootstrap waiting for its replica says why.
+  boot.reason = "retrying: connecting to r:1: refused";
+  text = reports_text({inspect_channel(conf, "replica", now, boot)}, now);
+  EXPECT_NE(text.find("ETA 0:30; retrying: connecting to r:1: refused\n"), std::string::npos)
+      << text;
+
+  store::ChannelState failed{"replica", store::ChannelPhase::kFailed, now - 1000,
+                             "user u30 failed 3 times in a row: IMAP_PROTOCOL_ERROR: x"};
+  r = inspect_channel(conf, "replica", now, failed);
+  EXPECT_FALSE(r.progress.has_value());
+  text = reports_text({r}, now);
+  EXPECT_NE(text.find("replication  failed since 1.0 s ago: user u30 failed 3 times in a row: "
+                      "IMAP_PROTOCOL_ERROR: x\n"),
+            std::string::npos)
+      << text;
+  j = nlohmann::json::parse(reports_json({r}))["channels"][0];
+  EXPECT_EQ(j["phase"], "failed");
+  EXPECT_EQ(j["phase_reason"], failed.reason);
+
+  r = inspect_channel(conf, "replica", now);
+  EXPECT_NE(reports_text({r}, now).find("replication  not recorded"), std::string::npos);
 }
 
 }  // namespace
