@@ -424,8 +424,10 @@ TEST(RollingSystem, ReplicaAddedAndBootstrappedLiveThenRemoved) {
                 std::filesystem::exists(primary.channel_log_path("repc") + "-run"));
       },
       20s));
-  auto boot = primary.tool("sync_client", {"-A", "-n", "repc"});
-  ASSERT_TRUE(boot.ok()) << boot.describe();
+  // repc bootstraps by itself (recorded as bootstrapping by master).
+  ASSERT_TRUE(eventually(
+      [&] { return channel_status(primary, "repc").value("phase", "") == "rolling"; }, 120s))
+      << channel_status(primary, "repc").dump();
   auto r = loader->wait(300s);
   EXPECT_EQ(r.exit_code, 0) << r.out;
   auto acked = acked_of(r);
@@ -496,6 +498,150 @@ TEST(RollingSystem, ChainPrimaryToAToBEndsIdentical) {
   }
   EXPECT_TRUE(converges_to_same_digest(primary, a, 30s));
   EXPECT_TRUE(converges_to_same_digest(primary, b, 30s));
+}
+
+// ---- A new replica bootstraps itself (issue 15) ----
+
+// `channel`'s bootstrap.json on `inst`: user -> finished (unix ms) of every
+// user done; the total in `total`.
+std::map<std::string, int64_t> bootstrap_done(const Instance& inst, const std::string& channel,
+                                              size_t* total = nullptr) {
+  std::map<std::string, int64_t> out;
+  auto j = json::parse(slurp(inst.config_dir() + "/sync/" + channel + "/bootstrap.json"), nullptr,
+                       false);
+  if (j.is_discarded() || !j.contains("users")) return out;
+  if (total) *total = j["users"].size();
+  for (const auto& u : j["users"])
+    if (u.value("done", false)) out[u["user"].get<std::string>()] = u["finished"].get<int64_t>();
+  return out;
+}
+
+// Kills (SIGKILL) the rolling sync_client of `channel`; its pid, 0 if none ran.
+pid_t kill_client(const Instance& primary, const std::string& channel) {
+  auto pids = processes_running(primary.master_pid(), "-n " + channel);
+  for (pid_t p : pids) ::kill(p, SIGKILL);
+  // Dead (a zombie for master to reap): it writes nothing more.
+  for (pid_t p : pids) EXPECT_TRUE(wait_until([&] { return !pid_alive(p); }, 10s));
+  return pids.empty() ? 0 : pids[0];
+}
+
+TEST(RollingBootstrap, ReplicaAddedToARunningPrimaryBootstrapsByItselfThroughTwoKillsThenRolls) {
+  Instance a(replica_options()), n(replica_options());
+  Instance primary(primary_options({{"repa", &a}}));
+  ASSERT_EQ(a.start(), "");
+  ASSERT_EQ(n.start(), "");
+  ASSERT_EQ(primary.start(), "");
+  create_alice(primary);
+  // 1,000 users with two messages each: INBOXes made through the primary's
+  // store (logged to repa as any creation), then one LMTP transaction per
+  // message, every user a recipient.
+  constexpr int kBulkUsers = 1000;
+  {
+    auto cfg = Config::load(primary.imapd_conf());
+    ASSERT_TRUE(cfg.ok()) << cfg.status().to_string();
+    auto store = store::Instance::open(*cfg);
+    ASSERT_TRUE(store.ok()) << store.status().to_string();
+    for (int i = 0; i < kBulkUsers; i++) {
+      char name[24];
+      std::snprintf(name, sizeof name, "user.u%04d", i);
+      auto made = (*store)->create_mailbox(name);
+      ASSERT_TRUE(made.ok()) << made.status().to_string();
+    }
+  }
+  std::vector<std::string> deliver = {"/usr/bin/python3",
+                                      py_script("lmtp_deliver.py"),
+                                      "--port",
+                                      std::to_string(primary.lmtp_port()),
+                                      "-n",
+                                      "2",
+                                      "--prefix",
+                                      "bulk"};
+  for (int i = 0; i < kBulkUsers; i++) {
+    char name[16];
+    std::snprintf(name, sizeof name, "u%04d", i);
+    deliver.insert(deliver.end(), {"--rcpt", name});
+  }
+  auto bulk = run(deliver, "", 300s);
+  ASSERT_TRUE(bulk.ok()) << bulk.describe().substr(0, 600);
+
+  // repn is added to the running primary: its channel, its host, its
+  // rolling client; master re-reads (and records repn as bootstrapping).
+  auto& o = primary.options();
+  o.channels.insert(o.channels.begin(), "repn");
+  auto lines = channel_lines("repn", n);
+  o.imapd_extra.insert(o.imapd_extra.end(), lines.begin(), lines.end());
+  o.daemons["syncrepn"] = "sync_client -r -n repn";
+  auto loader = start_load(primary, 300, 30, "live", {"--reconnect-every", "20"});
+  primary.reload();
+
+  // Killed twice while bootstrapping; master starts it again and it resumes.
+  std::map<std::string, int64_t> done_before_kills;
+  size_t total = 0;
+  for (size_t at : {150u, 500u}) {
+    ASSERT_TRUE(eventually(
+        [&] {
+          return bootstrap_done(primary, "repn", &total).size() >= at &&
+                 channel_status(primary, "repn").value("phase", "") == "bootstrapping";
+        },
+        120s))
+        << channel_status(primary, "repn").dump();
+    json st = channel_status(primary, "repn");
+    ASSERT_TRUE(st.contains("bootstrap_progress")) << st.dump();
+    EXPECT_EQ(st["bootstrap_progress"]["users_total"].get<size_t>(), kBulkUsers + 1u) << st.dump();
+    EXPECT_GT(st["bootstrap_progress"]["bytes"].get<uint64_t>(), 0u) << st.dump();
+    ASSERT_NE(kill_client(primary, "repn"), 0);
+    // What the killed client had saved is what a resumed one must not redo.
+    auto saved = bootstrap_done(primary, "repn");
+    done_before_kills.insert(saved.begin(), saved.end());
+  }
+  ASSERT_TRUE(eventually(
+      [&] { return channel_status(primary, "repn").value("phase", "") == "rolling"; }, 240s))
+      << channel_status(primary, "repn").dump() << primary.master_log();
+  auto after = bootstrap_done(primary, "repn", &total);
+  EXPECT_EQ(after.size(), total);
+  EXPECT_EQ(total, kBulkUsers + 1u);
+  size_t redone = 0;
+  for (const auto& [user, finished] : done_before_kills) redone += after[user] != finished;
+  EXPECT_EQ(redone, 0u) << "users done before a kill were synced again after it";
+  EXPECT_NE(primary.master_log().find("resuming"), std::string::npos);
+
+  auto r = loader->wait(300s);
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  // Rolling now: mail delivered from here on reaches repn through its log.
+  auto later = load(primary, 20, 100, "rolled");
+  auto acked = acked_of(r);
+  acked.insert(acked.end(), later.begin(), later.end());
+  expect_replicated(compare({imap_server(primary), imap_server(a), imap_server(n)}), acked);
+  EXPECT_TRUE(converges_to_same_digest(primary, n, 60s));
+  EXPECT_TRUE(converges_to_same_digest(primary, a, 60s));
+  auto text = primary.tool("sync_status", {});
+  EXPECT_NE(text.out.find("replication  rolling since"), std::string::npos) << text.out;
+}
+
+TEST(RollingBootstrap, RefusedBootstrapFailsWithItsReasonInSyncStatus) {
+  Instance n(replica_options());
+  ASSERT_EQ(n.start(), "");
+  Instance::Options po = primary_options({{"repn", &n}});
+  po.imapd_extra.push_back("repn_sync_password: not-the-password");
+  Instance primary(po);
+  ASSERT_EQ(primary.start(), "");
+  ASSERT_TRUE(eventually(
+      [&] { return channel_status(primary, "repn").value("phase", "") == "failed"; }, 60s))
+      << channel_status(primary, "repn").dump();
+  json st = channel_status(primary, "repn");
+  const std::string reason = st.value("phase_reason", "");
+  EXPECT_NE(reason.find("refused"), std::string::npos) << reason;
+  EXPECT_NE(reason.find("authentication as admin failed"), std::string::npos) << reason;
+  EXPECT_EQ(reason.find('\n'), std::string::npos);
+  auto text = primary.tool("sync_status", {});
+  EXPECT_NE(text.out.find("replication  failed since"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find(reason), std::string::npos) << text.out;
+  // Failed stays failed (a restart or new mail does not retry it; an
+  // operator's `sync_client -A -n repn` does).
+  ASSERT_GT(kill_client(primary, "repn"), 0);
+  create_alice(primary);
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_EQ(channel_status(primary, "repn").value("phase", ""), "failed");
 }
 
 }  // namespace
