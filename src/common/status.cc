@@ -28,6 +28,7 @@ std::string_view code_name(Code c) {
     case Code::kConfigError: return "IMAP_CONFIG_ERROR";
     case Code::kInternal: return "IMAP_INTERNAL";
     case Code::kNoSpace: return "IMAP_NOSPACE";
+    case Code::kReadOnly: return "IMAP_READ_ONLY";
   }
   return "IMAP_UNKNOWN";
 }

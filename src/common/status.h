@@ -34,6 +34,7 @@ enum class Code {
   kConfigError,              // bad imapd.conf / cyrus.conf
   kInternal,                 // invariant broken
   kNoSpace,                  // IMAP_NOSPACE: disk or filesystem quota full (temporary)
+  kReadOnly,                 // replimail's: the instance is in read-only mode (temporary)
 };
 
 // The Cyrus name of a code, e.g. "IMAP_MAILBOX_NONEXISTENT".

@@ -7,8 +7,10 @@ namespace replimail::dlist {
 
 namespace {
 
-// Cyrus 3.6 sync_server's error texts, one per code it names on the wire.
-constexpr std::array<std::pair<Code, std::string_view>, 9> kNoTexts = {{
+// Cyrus 3.6 sync_server's error texts, one per code it names on the wire,
+// and replimail's read-only mode (a Cyrus client takes an error it does not
+// know for IMAP_REMOTE_DENIED, and retries later).
+constexpr std::array<std::pair<Code, std::string_view>, 10> kNoTexts = {{
     {Code::kInvalidUser, "IMAP_INVALID_USER No Such User"},
     {Code::kMailboxNonexistent, "IMAP_MAILBOX_NONEXISTENT No Such Mailbox"},
     {Code::kMailboxLocked, "IMAP_MAILBOX_LOCKED Mailbox locked"},
@@ -18,6 +20,7 @@ constexpr std::array<std::pair<Code, std::string_view>, 9> kNoTexts = {{
     {Code::kSyncChanged, "IMAP_SYNC_CHANGED Changed since last sync"},
     {Code::kProtocolError, "IMAP_PROTOCOL_ERROR Protocol error"},
     {Code::kProtocolBadParameters, "IMAP_PROTOCOL_BAD_PARAMETERS"},
+    {Code::kReadOnly, "IMAP_READ_ONLY Server is in read-only mode"},
 }};
 
 std::string line(std::string_view word, std::string_view text) {

@@ -118,6 +118,15 @@ Result<MailboxEntry> Instance::real_entry(std::string_view name) {
   return e;
 }
 
+bool Instance::read_only() const {
+  return ::access((cfg_.configdirectory() + "/" + std::string(kReadOnlyFile)).c_str(), F_OK) == 0;
+}
+
+Status Instance::check_writable() const {
+  if (!read_only()) return Status::ok();
+  return Status(Code::kReadOnly, "the instance is in read-only mode");
+}
+
 Result<MailboxEntry> Instance::lookup(std::string_view name) { return real_entry(name); }
 
 Status Instance::still_live(const Mailbox& mbox) {
@@ -130,6 +139,7 @@ Status Instance::still_live(const Mailbox& mbox) {
 }
 
 Result<MailboxEntry> Instance::create_mailbox(std::string_view name, const CreateOptions& opts) {
+  if (Status w = check_writable(); !w) return w;
   Status s = validate_mboxname(name);
   if (!s) return s;
   auto turn = CreateLock::acquire(cfg_.configdirectory());
@@ -218,6 +228,7 @@ Result<MailboxEntry> Instance::create_mailbox(std::string_view name, const Creat
 }
 
 Status Instance::delete_mailbox(std::string_view name) {
+  if (Status w = check_writable(); !w) return w;
   auto e = real_entry(name);
   if (!e.ok()) return e.status();
   bool has_children = false;
@@ -273,6 +284,7 @@ Status Instance::delete_mailbox(std::string_view name) {
 }
 
 Status Instance::rename_mailbox(std::string_view oldname, std::string_view newname) {
+  if (Status w = check_writable(); !w) return w;
   Status s = validate_mboxname(newname);
   if (!s) return s;
   if (oldname == newname || mboxname_is_child(oldname, newname))
@@ -334,6 +346,7 @@ Status Instance::rename_mailbox(std::string_view oldname, std::string_view newna
 }
 
 Status Instance::set_acl(std::string_view name, std::string_view acl) {
+  if (Status w = check_writable(); !w) return w;
   auto e = real_entry(name);
   if (!e.ok()) return e.status();
   auto modseq = mboxlist_->next_modseq();
@@ -357,6 +370,7 @@ Result<std::unique_ptr<Mailbox>> Instance::open_mailbox(std::string_view name) {
 }
 
 Result<std::unique_ptr<StagedMessage>> Instance::stage_message(std::string_view partition) {
+  if (Status w = check_writable(); !w) return w;
   std::string p = partition.empty() ? cfg_.defaultpartition() : std::string(partition);
   auto ppath = partition_path(p);
   if (!ppath.ok()) return ppath.status();
@@ -365,6 +379,10 @@ Result<std::unique_ptr<StagedMessage>> Instance::stage_message(std::string_view 
 
 std::vector<AppendResult> Instance::append(const std::vector<AppendRequest>& requests) {
   std::vector<AppendResult> results(requests.size());
+  if (Status w = check_writable(); !w) {
+    for (auto& r : results) r.status = w;
+    return results;
+  }
   // Group by mailbox, keeping first-appearance order.
   std::vector<std::string> order;
   std::map<std::string, std::vector<size_t>> groups;
@@ -437,6 +455,7 @@ Status Instance::check_quota(std::string_view mboxname, uint64_t bytes, uint64_t
 }
 
 Status Instance::commit(Mailbox& mbox, MailboxTxn& txn) {
+  if (Status w = check_writable(); !w) return w;
   // The change is logged (and its new links flushed) before the index
   // commits: a change that cannot be logged is rolled back and reported,
   // and a reader taking the log over waits for the commit (synclog.h). The
@@ -467,6 +486,7 @@ Status Instance::commit(Mailbox& mbox, MailboxTxn& txn) {
 Status Instance::store_flags(std::string_view name, const std::vector<uint32_t>& uids,
                              uint32_t system_flags, const std::vector<std::string>& user_flags,
                              bool add) {
+  if (Status w = check_writable(); !w) return w;
   auto mbox = open_mailbox(name);
   if (!mbox.ok()) return mbox.status();
   auto txn = (*mbox)->begin();
@@ -490,6 +510,7 @@ Status Instance::store_flags(std::string_view name, const std::vector<uint32_t>&
 }
 
 Status Instance::expunge(std::string_view name, const std::vector<uint32_t>& uids) {
+  if (Status w = check_writable(); !w) return w;
   auto mbox = open_mailbox(name);
   if (!mbox.ok()) return mbox.status();
   auto txn = (*mbox)->begin();
@@ -502,6 +523,7 @@ Status Instance::expunge(std::string_view name, const std::vector<uint32_t>& uid
 }
 
 Status Instance::set_seen(std::string_view userid, const SeenRecord& rec) {
+  if (Status w = check_writable(); !w) return w;
   Status s = validate_userid(userid);
   if (!s) return s;
   auto logged = synclog_->announce({{"SEEN", {std::string(userid), rec.uniqueid}}});
@@ -511,6 +533,7 @@ Status Instance::set_seen(std::string_view userid, const SeenRecord& rec) {
 
 Status Instance::set_subscribed(std::string_view userid, std::string_view mboxname,
                                 bool subscribed) {
+  if (Status w = check_writable(); !w) return w;
   Status s = validate_userid(userid);
   if (!s) return s;
   s = validate_mboxname(mboxname);
@@ -542,6 +565,7 @@ Status Instance::recompute_quota_usage(std::string_view root) {
 
 Status Instance::set_quota(std::string_view root, int64_t storage_kib, int64_t messages,
                            uint64_t modseq) {
+  if (Status w = check_writable(); !w) return w;
   Status s = validate_mboxname(root);
   if (!s) return s;
   auto logged = synclog_->announce({{"QUOTA", {std::string(root)}}});
@@ -552,6 +576,7 @@ Status Instance::set_quota(std::string_view root, int64_t storage_kib, int64_t m
 }
 
 Status Instance::remove_quota(std::string_view root) {
+  if (Status w = check_writable(); !w) return w;
   auto q = quota_->get(root);
   if (!q.ok()) return q.status();
   auto logged = synclog_->announce({{"QUOTA", {std::string(root)}}});
@@ -561,6 +586,7 @@ Status Instance::remove_quota(std::string_view root) {
 
 Status Instance::set_annotation(std::string_view mboxname, std::string_view entry,
                                 std::string_view userid, std::string_view value) {
+  if (Status w = check_writable(); !w) return w;
   Annotation a{std::string(mboxname), std::string(entry), std::string(userid), std::string(value),
                0};
   if (mboxname.empty()) {
@@ -585,6 +611,7 @@ Status Instance::set_annotation(std::string_view mboxname, std::string_view entr
 }
 
 Status Instance::delete_user_data(std::string_view userid) {
+  if (Status w = check_writable(); !w) return w;
   Status s = validate_userid(userid);
   if (!s) return s;
   auto logged = synclog_->announce({{"UNUSER", {std::string(userid)}}});
@@ -593,6 +620,7 @@ Status Instance::delete_user_data(std::string_view userid) {
 }
 
 Status Instance::put_replicated_entry(const MailboxEntry& entry, uint64_t modseq) {
+  if (Status w = check_writable(); !w) return w;
   Status s = validate_mboxname(entry.name);
   if (!s) return s;
   s = mboxlist_->raise_modseq(modseq);
@@ -607,6 +635,7 @@ Status Instance::put_replicated_entry(const MailboxEntry& entry, uint64_t modseq
 
 Status Instance::put_replicated_annotations(std::string_view mboxname,
                                             const std::vector<Annotation>& annots) {
+  if (Status w = check_writable(); !w) return w;
   auto have = annotations_->list(mboxname);
   if (!have.ok()) return have.status();
   std::vector<Annotation> writes;

@@ -44,6 +44,10 @@ struct CreateOptions {
   int64_t quota_messages = -1;
 };
 
+// The file in configdirectory whose presence puts the instance in
+// read-only mode (Instance::read_only).
+inline constexpr std::string_view kReadOnlyFile = "readonly";
+
 class Instance {
  public:
   // Opens the instance described by `cfg`: creates configdirectory and the
@@ -52,6 +56,15 @@ class Instance {
   ~Instance();
 
   const Config& config() const { return cfg_; }
+
+  // Read-only mode (replimail's; docs/OPERATIONS.md): while the file
+  // <configdirectory>/readonly exists, every mutation below (and
+  // stage_message) fails with kReadOnly before it changes anything; reads
+  // go on. Looked at on each call, so an operator (or a fencing command)
+  // turns it on and off at run time in every process of the instance.
+  bool read_only() const;
+  // OK, or kReadOnly while the instance is in read-only mode.
+  Status check_writable() const;
   synclog::SyncLog& synclog() { return *synclog_; }
   // The databases, for reading: their writing methods are private to
   // Instance, so every mutation goes through the methods below, which log.
