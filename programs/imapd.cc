@@ -12,13 +12,13 @@
 #include <chrono>
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "common/config.h"
 #include "imap/session.h"
 #include "net/sasl.h"
 #include "net/service.h"
 #include "net/tls.h"
+#include "service/login_guard.h"
 #include "service/startup.h"
 #include "store/instance.h"
 
@@ -37,8 +37,15 @@ struct Imapd {
   const net::TlsContext* tls;  // null without a certificate
   bool implicit_tls;
   std::string servername;
+  service::LoginGuard& login;
 
   void serve(net::Connection& conn) {
+    login.begin_connection(conn.in_fd);
+    serve_connection(conn);
+    login.end_connection();
+  }
+
+  void serve_connection(net::Connection& conn) {
     net::Transport transport(conn.in_fd, conn.out_fd);
     if (implicit_tls) {
       if (!tls) {
@@ -73,8 +80,7 @@ struct Imapd {
     opts.ns = imap::NamespaceOptions::from_config(config);
     opts.quota_warn = {config.get_int("quotawarn"), config.get_int("quotawarnkb"),
                        config.get_int("quotawarnmsg")};
-    auto pause = config.get_duration("failedloginpause");
-    opts.on_auth_failure = [pause] { std::this_thread::sleep_for(pause); };
+    opts.login = &login;
     imap::Session session(instance, sasl_factory, opts);
     spdlog::info("imapd: connection from {}{}", conn.peer, implicit_tls ? " (TLS)" : "");
 
@@ -126,7 +132,8 @@ int main(int argc, char** argv) {
   auto started =
       service::start(argc, argv, {"imapd", {{"-s", ""}}, "logins will fail", /*tls=*/true, "-s"});
   if (!started.ok()) return service::fail(started.status());
+  service::LoginGuard login(started->config(), "imapd");
   Imapd imapd{started->config(), started->instance(), started->tls.get(), started->has("-s"),
-              started->servername};
+              started->servername, login};
   return net::serve(started->options, [&imapd](net::Connection& conn) { imapd.serve(conn); });
 }

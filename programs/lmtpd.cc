@@ -13,7 +13,6 @@
 #include <cstdio>
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "common/config.h"
 #include "common/log.h"
@@ -22,6 +21,7 @@
 #include "net/sasl.h"
 #include "net/service.h"
 #include "net/stream.h"
+#include "service/login_guard.h"
 #include "service/startup.h"
 #include "store/check.h"
 #include "store/instance.h"
@@ -46,8 +46,15 @@ struct Lmtpd {
   store::Instance& instance;
   bool preauth_flag;
   std::string servername;
+  service::LoginGuard& login;
 
   void serve(net::Connection& conn) {
+    login.begin_connection(conn.in_fd);
+    serve_connection(conn);
+    login.end_connection();
+  }
+
+  void serve_connection(net::Connection& conn) {
     std::string remote = net::sasl_ip_port(conn.in_fd, false);
     // Only a TCP client (one with an IP address) must authenticate.
     bool trusted = preauth_flag || remote.empty();
@@ -62,8 +69,7 @@ struct Lmtpd {
     opts.preauth = trusted;
     opts.over_quota_perm_failure = config.get_bool("lmtp_over_quota_perm_failure");
     opts.client_host = client_host(remote, conn);
-    auto pause = config.get_duration("failedloginpause");
-    opts.on_auth_failure = [pause] { std::this_thread::sleep_for(pause); };
+    opts.login = &login;
 
     lmtp::StoreBackend backend(instance);
     lmtp::Session session(backend, sasl.get(), opts);
@@ -113,6 +119,7 @@ int main(int argc, char** argv) {
   } else {
     for (const auto& p : *stale) spdlog::info("removed stale staging file {}", p.detail);
   }
-  Lmtpd lmtpd{started->config(), instance, started->has("-a"), started->servername};
+  service::LoginGuard login(started->config(), "lmtpd");
+  Lmtpd lmtpd{started->config(), instance, started->has("-a"), started->servername, login};
   return net::serve(started->options, [&lmtpd](net::Connection& conn) { lmtpd.serve(conn); });
 }

@@ -15,7 +15,6 @@
 #include <chrono>
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "common/config.h"
 #include "net/sasl.h"
@@ -23,6 +22,7 @@
 #include "net/tls.h"
 #include "pop3/session.h"
 #include "pop3/store_backend.h"
+#include "service/login_guard.h"
 #include "service/startup.h"
 #include "store/instance.h"
 
@@ -39,8 +39,15 @@ struct Pop3d {
   const net::TlsContext* tls;  // null without a certificate
   bool implicit_tls;
   std::string servername;
+  service::LoginGuard& login;
 
   void serve(net::Connection& conn) {
+    login.begin_connection(conn.in_fd);
+    serve_connection(conn);
+    login.end_connection();
+  }
+
+  void serve_connection(net::Connection& conn) {
     net::Transport transport(conn.in_fd, conn.out_fd);
     if (implicit_tls) {
       if (!tls) {
@@ -62,8 +69,7 @@ struct Pop3d {
     opts.tls_available = tls != nullptr;
     opts.secure = secure;
     opts.allow_plaintext = config.get_bool("allowplaintext");
-    auto pause = config.get_duration("failedloginpause");
-    opts.on_auth_failure = [pause] { std::this_thread::sleep_for(pause); };
+    opts.login = &login;
     pop3::StoreBackend backend(instance);
     pop3::Session session(backend, sasl.get(), opts);
     spdlog::info("pop3d: connection from {}{}", conn.peer, implicit_tls ? " (TLS)" : "");
@@ -110,7 +116,8 @@ int main(int argc, char** argv) {
   auto started =
       service::start(argc, argv, {"pop3d", {{"-s", ""}}, "nobody can log in", /*tls=*/true, "-s"});
   if (!started.ok()) return service::fail(started.status());
+  service::LoginGuard login(started->config(), "pop3d");
   Pop3d pop3d{started->config(), started->instance(), started->tls.get(), started->has("-s"),
-              started->servername};
+              started->servername, login};
   return net::serve(started->options, [&pop3d](net::Connection& conn) { pop3d.serve(conn); });
 }

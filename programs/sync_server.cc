@@ -21,6 +21,7 @@
 #include "net/sasl.h"
 #include "net/service.h"
 #include "net/tls.h"
+#include "service/login_guard.h"
 #include "service/startup.h"
 #include "store/instance.h"
 #include "store/memory.h"
@@ -51,6 +52,7 @@ int main(int argc, char** argv) {
   auto timeout = config.get_duration("sync_timeout");
   if (timeout < std::chrono::seconds(3)) timeout = std::chrono::seconds(3);
 
+  service::LoginGuard login(config, "sync_server");
   return net::serve(started->options, [&](net::Connection& conn) {
     // Staging left by a killed session (its files were reachable only
     // through it) goes before each session, as a worker serves many; live
@@ -80,8 +82,11 @@ int main(int argc, char** argv) {
     opts.servername = started->servername;
     opts.preauth = conn.is_unix || conn.is_stdio;
     opts.peer = conn.peer;
+    opts.login = &login;
+    login.begin_connection(conn.in_fd);
     spdlog::info("sync_server: connection from {}", conn.peer);
     sync::SyncServer server(instance, transport, sasl.get(), opts);
     server.run();
+    login.end_connection();
   });
 }

@@ -33,6 +33,9 @@ constexpr OptionSpec kOptions[] = {
     {"failedloginpause", K::kDuration, "3s", S::kSame, 's'},
     // The shared message annotation FETCH PREVIEW shows (RFC 8970).
     {"jmap_preview_annot", K::kString, "", S::kSame},
+    // replimail's: see maxloginfailures_per_host.
+    {"loginfailures_lockout", K::kDuration, "15m", S::kSame, 's'},
+    {"loginfailures_window", K::kDuration, "10m", S::kSame, 's'},
     {"lmtp_downcase_rcpt", K::kSwitch, "1", S::kSame},
     {"lmtp_over_quota_perm_failure", K::kSwitch, "0", S::kSame},
     {"lmtp_strict_quota", K::kSwitch, "0", S::kSame},
@@ -40,6 +43,12 @@ constexpr OptionSpec kOptions[] = {
     {"maxliteral", K::kInt, "131072", S::kSame},
     // Cyrus 3.8's (not in 3.6): the largest command imapd holds.
     {"maxargssize", K::kInt, "0", S::kSame},
+    // replimail's: failed logins from one host / for one user within
+    // loginfailures_window that lock it out for loginfailures_lockout.
+    {"maxloginfailures_per_host", K::kInt, "0", S::kSame},
+    {"maxloginfailures_per_user", K::kInt, "0", S::kSame},
+    {"maxlogins_per_host", K::kInt, "0", S::kSame},
+    {"maxlogins_per_user", K::kInt, "0", S::kSame},
     {"maxmessagesize", K::kInt, "0", S::kSame},
     {"maxquoted", K::kInt, "131072", S::kSame},
     {"maxword", K::kInt, "131072", S::kSame},

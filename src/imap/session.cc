@@ -11,6 +11,10 @@
 
 namespace replimail::imap {
 
+// A login refused while its host or user is locked out (too many failed
+// logins, service/login_guard.h): temporary, as RFC 5530's UNAVAILABLE says.
+constexpr std::string_view kLockedOut = "[UNAVAILABLE] Too many failed logins, try again later";
+
 namespace {
 bool is_any(std::string_view name, std::initializer_list<std::string_view> names) {
   for (auto n : names) {
@@ -249,6 +253,11 @@ void Session::tagged_error(const Command& cmd, const Status& st) {
       return tagged(cmd, "BAD", st.message());
     case Code::kMailboxLocked:
       return tagged(cmd, "NO", "[INUSE] Mailbox is locked");
+    case Code::kReadOnly:
+      // RFC 5530's UNAVAILABLE: a temporary failure of a subsystem (here
+      // the writable store, while the instance is fenced or read-only);
+      // CANNOT would tell the client never to try again.
+      return tagged(cmd, "NO", "[UNAVAILABLE] Server is in read-only mode, try again later");
     case Code::kNoSpace:
       // Temporary: the client may try again once space is freed.
       spdlog::error("imap: {} {}: {}", cmd.tag, cmd.name, st.to_string());
@@ -310,11 +319,15 @@ void Session::cmd_login(const Command& cmd) {
   }
   if (!sasl_) sasl_ = sasl_factory_(options_.secure);
   if (!sasl_) return tagged(cmd, "NO", "[UNAVAILABLE] Authentication unavailable");
+  if (options_.login && !options_.login->before_attempt(cmd.args[0].text).allowed()) {
+    spdlog::info("imap: badlogin {}: locked out", cmd.args[0].text);
+    return tagged(cmd, "NO", kLockedOut);
+  }
   std::string plain = std::string(1, '\0') + cmd.args[0].text + '\0' + cmd.args[1].text;
   net::SaslStep step = sasl_->start("PLAIN", plain);
   if (step.kind != net::SaslStep::Kind::kOk) {
     spdlog::info("imap: badlogin {}: {}", cmd.args[0].text, step.error);
-    if (options_.on_auth_failure) options_.on_auth_failure();
+    if (options_.login) options_.login->failed(cmd.args[0].text);
     return tagged(cmd, "NO", "[AUTHENTICATIONFAILED] Login failed: authentication failure");
   }
   auth_tag_ = cmd.tag;
@@ -337,6 +350,10 @@ void Session::cmd_authenticate(const Command& cmd) {
   if ((mech == "PLAIN" || mech == "LOGIN") && !options_.secure && !options_.allow_plaintext) {
     return tagged(cmd, "NO", "encryption needed to use mechanism");
   }
+  if (options_.login && !options_.login->before_attempt("").allowed()) {
+    spdlog::info("imap: badlogin: locked out");
+    return tagged(cmd, "NO", kLockedOut);
+  }
   auth_step(initial ? sasl_->start(mech, *initial) : sasl_->start(mech, std::nullopt));
 }
 
@@ -358,7 +375,7 @@ void Session::auth_step(const net::SaslStep& step) {
     case net::SaslStep::Kind::kFailed:
       state_ = State::kNotAuthenticated;
       spdlog::info("imap: badlogin: {}", step.error);
-      if (options_.on_auth_failure) options_.on_auth_failure();
+      if (options_.login) options_.login->failed("");
       return tagged(cmd, "NO", "[AUTHENTICATIONFAILED] authentication failure");
   }
 }
@@ -381,6 +398,18 @@ void Session::auth_response(std::string_view line) {
 }
 
 void Session::login_done(const std::string& user) {
+  Command cmd;
+  cmd.tag = auth_tag_;
+  state_ = State::kNotAuthenticated;
+  if (options_.login) {
+    net::LoginCheck c = options_.login->succeeded(user, true);
+    if (!c.allowed()) {
+      sasl_.reset();  // a fresh exchange for the next attempt
+      if (c.kind == net::LoginCheck::Kind::kLockedOut) return tagged(cmd, "NO", kLockedOut);
+      // Cyrus 3.6's wording (imapd.c checklimits).
+      return tagged(cmd, "NO", "Too many open connections (" + c.detail + ")");
+    }
+  }
   userid_ = user;
   is_admin_ = instance_.config().is_admin(user);
   ns_ = Namespace(options_.ns, user, is_admin_);
@@ -397,8 +426,6 @@ void Session::login_done(const std::string& user) {
       if (!made) spdlog::warn("imap: autocreate {}: {}", user, made.to_string());
     }
   }
-  Command cmd;
-  cmd.tag = auth_tag_;
   tagged(cmd, "OK", "[CAPABILITY " + capabilities() + "] User logged in");
 }
 
@@ -450,6 +477,7 @@ void Session::cmd_unauthenticate(const Command& cmd) {
   quiet_uids_.clear();
   condstore_ = qresync_ = false;
   userid_.clear();
+  if (options_.login) options_.login->logged_out();
   is_admin_ = false;
   ns_ = Namespace(options_.ns, "", false);
   quota_alerts_ = QuotaAlertPacer();

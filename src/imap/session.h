@@ -42,6 +42,7 @@
 #include "imap/quota_warning.h"
 #include "imap/selected.h"
 #include "imap/sort.h"
+#include "net/login_policy.h"
 #include "net/sasl.h"
 #include "store/instance.h"
 
@@ -77,9 +78,8 @@ struct SessionOptions {
   NamespaceOptions ns;
   // quotawarn, quotawarnkb, quotawarnmsg: alerts on SELECT.
   QuotaWarnOptions quota_warn;
-  // Called after a failed LOGIN or AUTHENTICATE, before the NO is sent:
-  // imapd sleeps failedloginpause there, as Cyrus does.
-  std::function<void()> on_auth_failure;
+  // failedloginpause, failure budgets, maxlogins_*; null: none.
+  net::LoginPolicy* login = nullptr;
 };
 
 // Makes the SASL server for the connection; `secure` says whether the channel

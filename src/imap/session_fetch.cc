@@ -245,9 +245,10 @@ void Session::cmd_fetch(const Command& cmd) {
     if (!st.is_ok()) return tagged_error(cmd, st);
     if (!gone.empty()) reply("* VANISHED (EARLIER) " + format_sequence(gone));
   }
-  // Reading a body section sets \Seen (RFC 3501 §6.4.5) unless read-only.
+  // Reading a body section sets \Seen (RFC 3501 §6.4.5) unless read-only
+  // (the mailbox, or the instance: reading goes on in read-only mode).
   bool mark_seen =
-      !selected_->readonly() && std::any_of(req->items.begin(), req->items.end(), sets_seen);
+      !selected_->readonly() && !instance_.read_only() && std::any_of(req->items.begin(), req->items.end(), sets_seen);
   if (mark_seen) {
     auto e = instance_.lookup(selected_->name());
     mark_seen = e.ok() && rights_of(*e).find('s') != std::string::npos;

@@ -28,7 +28,10 @@ std::vector<uint32_t> Session::saved_or(const SequenceSet& set, bool uid,
 }
 
 void Session::cmd_select(const Command& cmd) {
-  bool examine = cmd.name == "EXAMINE";
+  // An instance in read-only mode opens every mailbox as EXAMINE does:
+  // SELECT would claim \Recent, and the client learns at once that its
+  // changes will be refused.
+  bool examine = cmd.name == "EXAMINE" || instance_.read_only();
   if (cmd.args.empty() || cmd.args.size() > 2) return tagged(cmd, "BAD", "Invalid arguments");
   if (selected_) {
     selected_.reset();

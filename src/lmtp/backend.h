@@ -56,6 +56,7 @@ class Backend {
   // kMailboxNonexistent (550 5.1.1), kQuotaExceeded (452 4.2.2 / 552 5.2.2),
   // kPermissionDenied (550 5.7.1), kMailboxBadName (550 5.1.1),
   // kIoError / kMailboxLocked / kAgain (451 4.3.0).
+  // kReadOnly (451 4.3.2): the instance is in read-only mode.
   virtual Result<Recipient> resolve_recipient(const RcptQuery& query) = 0;
 
   // Starts a message for the current transaction.

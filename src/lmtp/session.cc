@@ -12,6 +12,12 @@ constexpr std::string_view kSyntaxError = "500 5.5.2 Syntax error";
 constexpr std::string_view kTooBig = "552 5.3.4 Message size exceeds fixed maximum message size";
 // A full spool (or filesystem quota): temporary, the client tries again.
 constexpr std::string_view kNoSpace = "452 4.3.1 Insufficient system storage";
+// AUTH while the client host or user is locked out (too many failed logins,
+// service/login_guard.h): RFC 4954's temporary authentication failure.
+constexpr std::string_view kLockedOut = "454 4.7.0 Too many failed logins, try again later";
+// Read-only mode (store::Instance::read_only): RFC 3463's X.3.2, "system
+// not accepting network messages", temporary: the MTA queues and retries.
+constexpr std::string_view kReadOnly = "451 4.3.2 Server is in read-only mode, try again later";
 
 // RFC 5322 date-time in UTC, e.g. "Wed, 25 Nov 2026 22:41:34 +0000".
 std::string rfc5322_date(std::time_t t) {
@@ -228,8 +234,10 @@ void Session::cmd_data(std::string_view args) {
   auto sink = backend_.begin_message();
   if (!sink.ok()) {
     spdlog::error("lmtp: cannot start a message: {}", sink.status().to_string());
-    reply(sink.status().code() == Code::kNoSpace ? kNoSpace
-                                                 : "451 4.3.0 cannot create temporary file");
+    Code code = sink.status().code();
+    reply(code == Code::kNoSpace    ? kNoSpace
+          : code == Code::kReadOnly ? kReadOnly
+                                    : "451 4.3.0 cannot create temporary file");
     reset_transaction();
     return;
   }
@@ -336,6 +344,10 @@ void Session::cmd_auth(std::string_view args) {
     }
     initial = std::move(*decoded);
   }
+  if (options_.login && !options_.login->before_attempt("").allowed()) {
+    reply(std::string(kLockedOut));
+    return;
+  }
   state_before_auth_ = state_;
   auth_result(sasl_->start(auth->mechanism, initial));
 }
@@ -361,6 +373,10 @@ void Session::auth_result(const net::SaslStep& step) {
       reply("334 " + base64_encode(step.data));
       return;
     case net::SaslStep::Kind::kOk:
+      if (options_.login && !options_.login->succeeded(sasl_->username(), false).allowed()) {
+        reply(std::string(kLockedOut));
+        return;
+      }
       authenticated_ = true;
       auth_user_ = sasl_->username();
       spdlog::info("lmtp: login: {} {} User logged in", options_.client_host, auth_user_);
@@ -371,7 +387,7 @@ void Session::auth_result(const net::SaslStep& step) {
       return;
     case net::SaslStep::Kind::kFailed:
       spdlog::warn("lmtp: badlogin: {} {}", options_.client_host, step.error);
-      if (options_.on_auth_failure) options_.on_auth_failure();
+      if (options_.login) options_.login->failed("");
       reply("535 5.7.8 Authentication credentials invalid");
       return;
   }
@@ -401,6 +417,8 @@ std::string Session::status_reply(const Status& s) const {
       return "451 4.3.0 System I/O error";
     case Code::kNoSpace:
       return std::string(kNoSpace);
+    case Code::kReadOnly:
+      return std::string(kReadOnly);
     case Code::kMailboxLocked:
     case Code::kAgain:
       return "451 4.3.0 transient system error";

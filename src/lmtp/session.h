@@ -25,6 +25,7 @@
 
 #include "lmtp/backend.h"
 #include "lmtp/parser.h"
+#include "net/login_policy.h"
 #include "net/sasl.h"
 
 namespace replimail::lmtp {
@@ -41,9 +42,8 @@ struct SessionOptions {
   std::string client_host = "unknown";
   // Wall clock for the Received header; tests pin it.
   std::function<std::time_t()> clock = [] { return std::time(nullptr); };
-  // Called after a failed AUTH, before its reply is queued: lmtpd sleeps
-  // failedloginpause there, as Cyrus does, to slow password guessing.
-  std::function<void()> on_auth_failure;
+  // failedloginpause and the failure budgets of AUTH; null: none.
+  net::LoginPolicy* login = nullptr;
 };
 
 // Recipients accepted in one transaction; RFC 5321 4.5.3.1.8 asks for at

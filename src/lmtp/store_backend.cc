@@ -64,6 +64,9 @@ std::string StoreBackend::detail_mailbox(const std::string& inbox, const std::st
 }
 
 Result<Recipient> StoreBackend::resolve_recipient(const RcptQuery& query) {
+  // In read-only mode every recipient is deferred at RCPT, before the MTA
+  // sends the message.
+  if (Status w = instance_.check_writable(); !w) return w;
   const Address& address = query.address;
   Recipient r;
   r.userid = downcase_ ? lower(address.user) : address.user;

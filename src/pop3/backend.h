@@ -36,6 +36,9 @@ class Backend {
   virtual Result<std::string> read(uint32_t uid) = 0;
   // Expunges `uids` from the open maildrop (the UPDATE state after QUIT).
   virtual Status expunge(const std::vector<uint32_t>& uids) = 0;
+  // OK if the store takes changes now; kReadOnly while the instance is in
+  // read-only mode (DELE is refused then, rather than failing at QUIT).
+  virtual Status writable() { return Status::ok(); }
 };
 
 }  // namespace replimail::pop3

@@ -7,6 +7,10 @@
 #include "pop3/parser.h"
 
 namespace replimail::pop3 {
+
+// A login refused while its host or user is locked out (too many failed
+// logins, service/login_guard.h).
+constexpr std::string_view kLockedOut = "-ERR [SYS/TEMP] Too many failed logins, try again later";
 namespace {
 
 constexpr const char* kB64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -215,6 +219,10 @@ void Session::cmd_pass(std::string_view password) {
     reply("-ERR [AUTH] Invalid login");
     return;
   }
+  if (options_.login && !options_.login->before_attempt(user).allowed()) {
+    reply(std::string(kLockedOut));
+    return;
+  }
   // A password check is a PLAIN exchange with no authorisation identity.
   std::string plain;
   plain += '\0';
@@ -223,7 +231,7 @@ void Session::cmd_pass(std::string_view password) {
   plain.append(password);
   net::SaslStep step = sasl_->start("PLAIN", plain);
   if (step.kind != net::SaslStep::Kind::kOk) {
-    if (options_.on_auth_failure) options_.on_auth_failure();
+    if (options_.login) options_.login->failed(user);
     reply("-ERR [AUTH] Invalid login");
     return;
   }
@@ -243,6 +251,10 @@ void Session::cmd_auth(const std::vector<std::string_view>& args) {
   }
   if (args.size() > 2) {
     reply("-ERR Invalid syntax");
+    return;
+  }
+  if (options_.login && !options_.login->before_attempt("").allowed()) {
+    reply(std::string(kLockedOut));
     return;
   }
   std::optional<std::string> initial;
@@ -285,8 +297,11 @@ void Session::auth_result(const net::SaslStep& step) {
       reply("-ERR [AUTH] authenticating: no mechanism available");
       return;
     case net::SaslStep::Kind::kFailed:
-      if (options_.on_auth_failure) options_.on_auth_failure();
-      reply("-ERR [AUTH] authenticating: authentication failure");
+      if (options_.login) options_.login->failed("");
+      // As Cyrus: libsasl2's reason ("encryption needed to use mechanism"
+      // for PLAIN on a cleartext connection without allowplaintext).
+      reply("-ERR [AUTH] authenticating: " +
+            (step.error.empty() ? std::string("authentication failure") : step.error));
       return;
   }
 }
@@ -303,6 +318,17 @@ void Session::login(const std::string& userid) {
     reply(std::string(perm ? "-ERR [SYS/PERM]" : "-ERR [SYS/TEMP]") +
           " Unable to locate maildrop: " + drop.status().message());
     return;
+  }
+  if (options_.login) {
+    // As Cyrus's pop3d: the limits are checked once the maildrop is open.
+    net::LoginCheck c = options_.login->succeeded(userid, true);
+    if (!c.allowed()) {
+      state_ = State::kAuthorization;
+      reply(c.kind == net::LoginCheck::Kind::kLockedOut
+                ? std::string(kLockedOut)
+                : "-ERR Too many open connections (" + c.detail + ")");
+      return;
+    }
   }
   user_ = userid;
   maildrop_ = std::move(*drop);
@@ -371,6 +397,12 @@ void Session::transaction_command(std::string_view line) {
       }
       Entry* e = message_arg(cmd.args[0]);
       if (!e) return;
+      if (Status w = backend_.writable(); !w) {
+        reply(w.code() == Code::kReadOnly
+                  ? "-ERR [SYS/TEMP] Server is in read-only mode, try again later"
+                  : "-ERR [SYS/TEMP] " + w.message());
+        return;
+      }
       e->deleted = true;
       reply("+OK message deleted");
       return;

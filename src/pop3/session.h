@@ -18,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "net/login_policy.h"
 #include "net/sasl.h"
 #include "pop3/backend.h"
 
@@ -32,9 +33,8 @@ struct SessionOptions {
   // imapd.conf's allowplaintext: USER/PASS without TLS. When false, USER is
   // refused (and not in CAPA) until the connection is secure.
   bool allow_plaintext = true;
-  // Called after a failed PASS or AUTH, before the -ERR is sent: pop3d
-  // sleeps failedloginpause there, as Cyrus does.
-  std::function<void()> on_auth_failure;
+  // failedloginpause, failure budgets, maxlogins_*; null: none.
+  net::LoginPolicy* login = nullptr;
 };
 
 class Session {

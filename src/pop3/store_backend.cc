@@ -32,9 +32,10 @@ Result<Maildrop> StoreBackend::open(const std::string& userid) {
 
   // POP3_LAST_LOGIN is a mailbox counter: change it in a transaction so
   // that the MAILBOX line reaches the sync log. It is a write: if it fails
-  // (a full spool), the user still gets the maildrop to read and delete.
+  // (a full spool, read-only mode), the user still gets the maildrop to
+  // read (and to delete from, unless read-only).
   Status s = record_login();
-  if (!s) spdlog::warn("pop3: {}: last login not recorded: {}", userid, s.to_string());
+  if (!s && s.code() != Code::kReadOnly) spdlog::warn("pop3: {}: last login not recorded: {}", userid, s.to_string());
 
   auto counters = mailbox_->counters();
   if (!counters.ok()) return counters.status();

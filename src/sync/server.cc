@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <thread>
 #include <utility>
 
 #include "dlist/framing.h"
@@ -343,6 +342,15 @@ void SyncServer::dispatch(std::vector<Value> line) {
   auto item = dlist::keyed(std::move(line), 1);
   if (!item.ok())
     return reply(dlist::bad_line("IMAP_PROTOCOL_ERROR Failed to parse " + cmd + " line"));
+  // A replica being fenced (read-only mode) refuses every change up front,
+  // before a RESERVE stages anything; GET goes on. The store refuses too
+  // (store::Instance::check_writable), so this only makes the answer early.
+  if (cmd != "GET") {
+    if (Status w = inst_.check_writable(); !w) {
+      spdlog::info("sync_server {}: {} {} refused: read-only mode", opts_.peer, cmd, item->key());
+      return reply(dlist::no_line(w.code()));
+    }
+  }
   Status s = cmd == "GET" ? get(*item) : apply(*item);
   if (!s) {
     spdlog::warn("sync_server {}: {} {}: {}", opts_.peer, cmd, item->key(), s.to_string());
@@ -383,6 +391,10 @@ void SyncServer::authenticate(const std::vector<Value>& line) {
     initial = raw ? b64_decode(*raw) : std::nullopt;
     if (!initial) return reply(dlist::bad_line("Invalid base64 in initial response"));
   }
+  if (opts_.login && !opts_.login->before_attempt("").allowed()) {
+    spdlog::warn("sync_server {}: authentication refused: locked out", opts_.peer);
+    return reply(dlist::no_line("Too many failed logins, try again later"));
+  }
   net::SaslStep step = sasl_->start(mech, initial);
   while (step.kind == net::SaslStep::Kind::kContinue) {
     reply("+ " + b64_encode(step.data) + "\r\n");
@@ -403,10 +415,13 @@ void SyncServer::authenticate(const std::vector<Value>& line) {
   }
   if (step.kind == net::SaslStep::Kind::kNoMech) return reply(dlist::bad_line("Invalid mechanism"));
   if (step.kind != net::SaslStep::Kind::kOk) {
-    auto pause = inst_.config().get_duration("failedloginpause");
     spdlog::warn("sync_server {}: authentication failed: {}", opts_.peer, step.error);
-    std::this_thread::sleep_for(pause);
+    if (opts_.login) opts_.login->failed("");
     return reply(dlist::no_line(step.error.empty() ? "authentication failure" : step.error));
+  }
+  if (opts_.login && !opts_.login->succeeded(sasl_->username(), false).allowed()) {
+    spdlog::warn("sync_server {}: login {} refused: locked out", opts_.peer, sasl_->username());
+    return reply(dlist::no_line("Too many failed logins, try again later"));
   }
   user_ = sasl_->username();
   admin_ = inst_.config().is_admin(user_);

@@ -25,6 +25,7 @@
 #include "common/config.h"
 #include "dlist/parser.h"
 #include "dlist/value.h"
+#include "net/login_policy.h"
 #include "net/sasl.h"
 #include "net/tls.h"
 #include "store/instance.h"
@@ -44,6 +45,8 @@ struct ServerOptions {
   const net::TlsContext* tls = nullptr;
   // The SASL server that replaces the first one after STARTTLS.
   std::function<std::unique_ptr<net::SaslServer>()> sasl_after_tls;
+  // failedloginpause and the failure budgets of AUTHENTICATE; null: none.
+  net::LoginPolicy* login = nullptr;
 };
 
 class RecordStream;

@@ -366,15 +366,47 @@ TEST_F(SessionTest, AuthResponsesMayBeLongButNotUnbounded) {
   EXPECT_EQ(s->state(), Session::State::kReady);
 }
 
-TEST_F(SessionTest, FailedAuthCallsTheHook) {
+// A login policy that locks the client out after `limit` failures.
+class CountingPolicy : public net::LoginPolicy {
+ public:
+  explicit CountingPolicy(int limit) : limit_(limit) {}
+  net::LoginCheck before_attempt(std::string_view) override { return check(); }
+  void failed(std::string_view) override { ++failures; }
+  net::LoginCheck succeeded(std::string_view, bool count) override {
+    counted += count ? 1 : 0;
+    return check();
+  }
+  void logged_out() override {}
+  int failures = 0;
+  int counted = 0;
+
+ private:
+  net::LoginCheck check() const {
+    net::LoginCheck c;
+    if (failures >= limit_) c.kind = net::LoginCheck::Kind::kLockedOut;
+    return c;
+  }
+  int limit_;
+};
+
+TEST_F(SessionTest, FailedAuthIsCountedAndALockedOutClientIsRefused) {
   FakeSasl sasl;
   SessionOptions o;
-  int failures = 0;
-  o.on_auth_failure = [&failures] { ++failures; };
+  CountingPolicy policy(2);
+  o.login = &policy;
   Session s(backend_, &sasl, o);
   s.feed("LHLO c\r\nAUTH PLAIN AGFsaWNlAHdyb25n\r\nAUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n");
-  EXPECT_EQ(failures, 1);
+  EXPECT_EQ(policy.failures, 1);
+  EXPECT_EQ(policy.counted, 0);  // LMTP sessions are not maxlogins sessions
   EXPECT_EQ(s.auth_user(), "alice");
+
+  Session locked(backend_, &sasl, o);
+  locked.feed("LHLO c\r\nAUTH PLAIN AGFsaWNlAHdyb25n\r\n");
+  EXPECT_EQ(policy.failures, 2);
+  (void)locked.take_output();
+  locked.feed("AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n");
+  EXPECT_EQ(locked.take_output(), "454 4.7.0 Too many failed logins, try again later\r\n");
+  EXPECT_EQ(locked.auth_user(), "");
 }
 
 TEST_F(SessionTest, AuthExchangeContinuationCancelAndFailure) {

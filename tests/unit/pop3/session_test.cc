@@ -28,12 +28,14 @@ class FakeBackend : public Backend {
     expunged.insert(expunged.end(), uids.begin(), uids.end());
     return expunge_status;
   }
+  Status writable() override { return writable_status; }
 
   Maildrop drop;
   std::map<uint32_t, std::string> bodies;
   std::vector<std::string> opened;
   std::vector<uint32_t> expunged;
   Status expunge_status;
+  Status writable_status;
 };
 
 // Accepts PLAIN "\0<user>\0secret" for any user; offers PLAIN only.
@@ -159,6 +161,16 @@ TEST_F(Pop3SessionTest, DeleRsetAndQuitExpunges) {
 TEST_F(Pop3SessionTest, DroppedConnectionExpungesNothing) {
   login();
   run("DELE 1\r\n");
+  EXPECT_TRUE(backend.expunged.empty());
+}
+
+TEST_F(Pop3SessionTest, DeleIsRefusedInReadOnlyModeAndReadsGoOn) {
+  login();
+  backend.writable_status = Status(Code::kReadOnly, "the instance is in read-only mode");
+  EXPECT_EQ(run("DELE 1\r\n"), "-ERR [SYS/TEMP] Server is in read-only mode, try again later\r\n");
+  EXPECT_EQ(run("STAT\r\n"), "+OK 3 58\r\n");
+  EXPECT_EQ(run("RETR 2\r\n").substr(0, 20), "+OK Message follows\r");
+  EXPECT_EQ(run("QUIT\r\n"), "+OK\r\n");
   EXPECT_TRUE(backend.expunged.empty());
 }
 
