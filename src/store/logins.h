@@ -54,9 +54,8 @@ struct SessionCount {
 class LoginDb {
  public:
   // `alive(pid)`: whether a process holding a session row still runs.
-  static Result<std::unique_ptr<LoginDb>> open(
-      const std::string& configdirectory,
-      std::function<bool(int64_t)> alive = nullptr);
+  static Result<std::unique_ptr<LoginDb>> open(const std::string& configdirectory,
+                                               std::function<bool(int64_t)> alive = nullptr);
   ~LoginDb();
   LoginDb(const LoginDb&) = delete;
   LoginDb& operator=(const LoginDb&) = delete;

@@ -22,7 +22,7 @@ TEST(LoginDb, FailuresWithinTheWindowLockTheKeyOutForTheLockout) {
   EXPECT_EQ(*(*db)->locked_for("host:[192.0.2.1]", t0 + 10), 0);
   EXPECT_EQ(*(*db)->record_failure("host:[192.0.2.1]", t0 + 20, b), true);
   EXPECT_EQ(*(*db)->locked_for("host:[192.0.2.1]", t0 + 20), 900);
-  EXPECT_EQ(*(*db)->locked_for("host:[192.0.2.2]", t0 + 20), 0);  // keys apart
+  EXPECT_EQ(*(*db)->locked_for("host:[192.0.2.2]", t0 + 20), 0);   // keys apart
   EXPECT_EQ(*(*db)->locked_for("host:[192.0.2.1]", t0 + 920), 0);  // lockout over
 
   // Failures further apart than the window never add up.
