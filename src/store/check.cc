@@ -66,6 +66,8 @@ std::string_view problem_kind_name(CheckProblem::Kind k) {
       return "derived-mismatch";
     case CheckProblem::Kind::kStaleStage:
       return "stale-stage";
+    case CheckProblem::Kind::kMissingCache:
+      return "missing-cache";
   }
   return "unknown";
 }
@@ -116,6 +118,7 @@ Result<CheckReport> check_mailbox(Instance& inst, const std::string& name,
 
   std::vector<uint32_t> missing;
   std::vector<std::pair<uint32_t, FileDigest>> rewrite;
+  std::vector<uint32_t> uncached;  // live records whose cache is to be (re)computed
   for (const auto& [uid, l] : live) {
     std::string path = (*mbox)->message_path(uid);
     if (!present.count(uid)) {
@@ -146,7 +149,17 @@ Result<CheckReport> check_mailbox(Instance& inst, const std::string& name,
           fmt::format("record GUID {}, file SHA-1 {}", l.guid, d.guid));
       bad = true;
     }
-    if (bad) rewrite.emplace_back(uid, d);
+    if (bad) {
+      rewrite.emplace_back(uid, d);
+      uncached.push_back(uid);
+      continue;
+    }
+    auto cached = (*txn)->has_cache(uid);
+    if (!cached.ok()) return cached.status();
+    if (!*cached) {
+      add(CheckProblem::Kind::kMissingCache, uid, "no message cache");
+      uncached.push_back(uid);
+    }
   }
 
   MailboxCounters c = (*txn)->counters();
@@ -187,10 +200,16 @@ Result<CheckReport> check_mailbox(Instance& inst, const std::string& name,
     s = (*txn)->put_record(n, "");
     if (!s) return s;
   }
+  for (uint32_t uid : uncached) {
+    auto cache = compute_message_cache((*mbox)->message_path(uid));
+    if (!cache.ok()) return cache.status();
+    s = (*txn)->put_cache(uid, *cache);
+    if (!s) return s;
+  }
   MailboxCounters fixed = (*txn)->counters();
   fixed.last_uid = std::max(fixed.last_uid, max_uid);
   fixed.highestmodseq = std::max(fixed.highestmodseq, max_modseq);
-  (*txn)->set_counters(fixed);
+  if (!(fixed == (*txn)->counters())) (*txn)->set_counters(fixed);
   s = (*txn)->recompute_derived();
   if (!s) return s;
   s = inst.commit(**mbox, **txn);

@@ -5,7 +5,8 @@
 // deleted or altered by hand, counters behind the records) is reported and,
 // with repair, fixed: a record whose file is gone is marked expunged, wrong
 // size/GUID is rewritten from the file, LAST_UID/HIGHESTMODSEQ raised, CRCs
-// and quota usage recomputed.
+// and quota usage recomputed. A live record without its message cache (a
+// mailbox written before the cache existed) gets it computed from its file.
 #pragma once
 
 #include <cstdint>
@@ -29,6 +30,8 @@ struct CheckProblem {
     kCounterBehind,    // LAST_UID or HIGHESTMODSEQ below a record's
     kDerivedMismatch,  // stored CRCs or quota usage differ from the records
     kStaleStage,       // staging file of a dead process
+    kMissingCache,     // live record without a current message cache (an
+                       // index from before the cache, or a rewritten GUID)
   };
   Kind kind;
   uint32_t uid = 0;

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -46,6 +47,10 @@ Mailbox::Mailbox(MailboxEntry entry, std::string dir, std::unique_ptr<SqliteDb> 
 
 Mailbox::~Mailbox() {
   if (reading_) end_read();
+  if (!cache_fills_.empty()) {
+    Status s = flush_cache();
+    if (!s) spdlog::warn("{}: message cache not filled: {}", name(), s.to_string());
+  }
   if (pool_) pool_->release(std::move(db_));
 }
 
@@ -128,6 +133,35 @@ Result<int> Mailbox::open_message(uint32_t uid) const {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return io_error("open message", path);
   return fd;
+}
+
+Result<MessageCache> Mailbox::cache(uint32_t uid, const std::string& guid) {
+  auto row = read_cache(*db_, uid, guid);
+  if (!row.ok()) return row.status();
+  if (*row) return std::move(**row);
+  auto computed = compute_message_cache(message_path(uid));
+  if (!computed.ok()) return computed.status();
+  if (cache_fills_.size() < kCacheFillBatch) cache_fills_.push_back({uid, guid, *computed});
+  if (cache_fills_.size() >= kCacheFillBatch && !db_->in_transaction()) {
+    Status s = flush_cache();
+    if (!s) spdlog::warn("{}: message cache not filled: {}", name(), s.to_string());
+  }
+  return computed;
+}
+
+Status Mailbox::flush_cache() {
+  if (cache_fills_.empty() || db_->in_transaction()) return Status::ok();
+  std::vector<CacheFill> fills = std::move(cache_fills_);
+  cache_fills_.clear();
+  Status s = db_->begin_immediate();
+  if (!s) return s;
+  for (const auto& f : fills) {
+    s = write_cache(*db_, f.uid, f.guid, f.cache, true);
+    if (!s) break;
+  }
+  if (s) s = db_->commit();
+  if (!s) db_->rollback();
+  return s;
 }
 
 Status Mailbox::begin_read() {

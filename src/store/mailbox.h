@@ -23,6 +23,7 @@
 
 #include "common/status.h"
 #include "store/mboxlist.h"
+#include "store/message_cache.h"
 #include "store/record.h"
 #include "synclog/line.h"
 
@@ -80,6 +81,20 @@ class Mailbox {
   // Opens message `uid` for reading; returns the fd (caller closes).
   Result<int> open_message(uint32_t uid) const;
 
+  // The cache of live record `uid`, whose file has GUID `guid`: the index's
+  // row when it is there and current. Otherwise (a record written before the
+  // cache existed) it is computed from the message file and queued to be
+  // written to the index by flush_cache(), which runs by itself every
+  // kCacheFillBatch queued rows and when the Mailbox is destroyed.
+  Result<MessageCache> cache(uint32_t uid, const std::string& guid);
+  // Writes the queued cache rows in one write transaction; a row whose
+  // record was expunged or replaced meanwhile is dropped. Nothing is
+  // written while this connection is inside a transaction (a read snapshot,
+  // a MailboxTxn): the rows stay queued, up to kCacheFillBatch. A failure
+  // loses only the queued rows (they are computed again when next read).
+  Status flush_cache();
+  static constexpr size_t kCacheFillBatch = 64;
+
   // A read snapshot: every read until end_read() sees the same committed
   // state (an SQLite read transaction; writers in other processes go on).
   // sync_client reads a mailbox's counters, uploads its new messages and
@@ -102,6 +117,12 @@ class Mailbox {
   synclog::SyncLog* synclog_;
   std::shared_ptr<IndexPool> pool_;  // takes db_ back on destruction; may be null
   bool reading_ = false;             // begin_read() without end_read()
+  struct CacheFill {
+    uint32_t uid;
+    std::string guid;
+    MessageCache cache;
+  };
+  std::vector<CacheFill> cache_fills_;  // computed rows not yet in the index
 };
 
 // A set of UIDs added in any order, held as runs of consecutive UIDs (one
@@ -142,15 +163,23 @@ class MailboxTxn {
   uint64_t next_modseq();
 
   // Links `msg`'s file as the next UID and adds its record (MODSEQ =
-  // next_modseq(), LAST_UPDATED = now, SAVEDATE = now, CREATEDMODSEQ = MODSEQ).
+  // next_modseq(), LAST_UPDATED = now, SAVEDATE = now, CREATEDMODSEQ = MODSEQ)
+  // with its message cache (computed from the file: an unreadable or
+  // unparseable file fails the append).
   // REQUIRES: msg.finished().
   Result<IndexRecord> append_new(const StagedMessage& msg, uint32_t system_flags,
                                  const std::vector<std::string>& user_flags, int64_t internaldate);
   // Writes `record` exactly as given (no new UID or MODSEQ). If the UID is
   // new, `file` (a finished message file whose SHA-1 is record.guid) is
   // linked (or copied) in, unless the record is expunged and `file` is "".
-  // Raises LAST_UID and HIGHESTMODSEQ to cover the record.
+  // Raises LAST_UID and HIGHESTMODSEQ to cover the record. A linked file
+  // gets its message cache as append_new() does; an expunged record loses it.
   Status put_record(const IndexRecord& record, const std::string& file);
+  // Writes the message cache of live record `uid` (reconstruct filling the
+  // cache of a record written before it existed). Changes no replicated state.
+  Status put_cache(uint32_t uid, const MessageCache& cache);
+  // True if record `uid` has a current message cache row.
+  Result<bool> has_cache(uint32_t uid);
   Result<IndexRecord> record(uint32_t uid);
   // Changes flags of an existing record, bumping its MODSEQ.
   Status set_flags(uint32_t uid, uint32_t system_flags, const std::vector<std::string>& user_flags);

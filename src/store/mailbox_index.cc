@@ -24,6 +24,9 @@ CREATE TABLE IF NOT EXISTS flag_slots(slot INTEGER PRIMARY KEY, name TEXT NOT NU
 CREATE TABLE IF NOT EXISTS annotations(
   uid INTEGER NOT NULL, entry TEXT NOT NULL, userid TEXT NOT NULL, value TEXT NOT NULL,
   modseq INTEGER NOT NULL, PRIMARY KEY (uid, entry, userid));
+CREATE TABLE IF NOT EXISTS message_cache(
+  uid INTEGER PRIMARY KEY, version INTEGER NOT NULL, guid TEXT NOT NULL, header TEXT NOT NULL,
+  envelope TEXT NOT NULL, bodystructure TEXT NOT NULL, body TEXT NOT NULL);
 )";
 
 const char* const kRecordColumns =
@@ -132,6 +135,57 @@ Result<std::vector<MessageAnnotation>> read_annotations(SqliteDb& db, uint32_t u
     out.push_back(
         {uid, st->text(0), st->text(1), st->text(2), static_cast<uint64_t>(st->int64(3))});
   }
+}
+
+Result<std::optional<MessageCache>> read_cache(SqliteDb& db, uint32_t uid,
+                                               const std::string& guid) {
+  auto st = db.prepare(
+      "SELECT version, guid, header, envelope, bodystructure, body FROM message_cache "
+      "WHERE uid = ?");
+  if (!st.ok()) return st.status();
+  st->bind(1, int64_t{uid});
+  auto row = st->step();
+  if (!row.ok()) return row.status();
+  if (!*row || st->int64(0) != MessageCache::kVersion || st->text(1) != guid)
+    return std::optional<MessageCache>();
+  MessageCache c;
+  c.header = st->text(2);
+  c.envelope = st->text(3);
+  c.bodystructure = st->text(4);
+  c.body = st->text(5);
+  return std::optional<MessageCache>(std::move(c));
+}
+
+Status write_cache(SqliteDb& db, uint32_t uid, const std::string& guid, const MessageCache& c,
+                   bool only_if_current) {
+  // With only_if_current (a lazy fill, outside the transaction that wrote
+  // the record) the row is written only while its record is live with that
+  // GUID, so a fill racing an expunge or a replaced record stores nothing.
+  auto st = db.prepare(
+      only_if_current
+          ? std::string("INSERT OR REPLACE INTO message_cache(uid, version, guid, header, "
+                        "envelope, bodystructure, body) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 "
+                        "WHERE EXISTS (SELECT 1 FROM records WHERE uid = ?1 AND guid = ?3 AND "
+                        "system_flags & ?8 = 0)")
+          : std::string("INSERT OR REPLACE INTO message_cache(uid, version, guid, header, "
+                        "envelope, bodystructure, body) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"));
+  if (!st.ok()) return st.status();
+  st->bind(1, int64_t{uid})
+      .bind(2, MessageCache::kVersion)
+      .bind(3, guid)
+      .bind(4, c.header)
+      .bind(5, c.envelope)
+      .bind(6, c.bodystructure)
+      .bind(7, c.body);
+  if (only_if_current) st->bind(8, int64_t{kFlagExpunged});
+  return st->run();
+}
+
+Status delete_cache(SqliteDb& db, uint32_t uid) {
+  auto st = db.prepare("DELETE FROM message_cache WHERE uid = ?");
+  if (!st.ok()) return st.status();
+  st->bind(1, int64_t{uid});
+  return st->run();
 }
 
 Result<std::vector<std::string>> read_slots(SqliteDb& db) {

@@ -4,11 +4,13 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "common/status.h"
+#include "store/message_cache.h"
 #include "store/record.h"
 #include "store/sqlite_db.h"
 
@@ -30,6 +32,15 @@ Result<MailboxCounters> read_counters(SqliteDb& db);
 Status write_counters(SqliteDb& db, const MailboxCounters& c);
 // Annotations of `uid`, sorted by entry then userid.
 Result<std::vector<MessageAnnotation>> read_annotations(SqliteDb& db, uint32_t uid);
+// The cache row of `uid` if it describes a file with GUID `guid` in the
+// current MessageCache::kVersion; nullopt if there is none or it is stale.
+Result<std::optional<MessageCache>> read_cache(SqliteDb& db, uint32_t uid,
+                                               const std::string& guid);
+// Writes the cache row of `uid`. With `only_if_current`, only while the
+// index holds a live record `uid` with GUID `guid` (no-op otherwise).
+Status write_cache(SqliteDb& db, uint32_t uid, const std::string& guid, const MessageCache& c,
+                   bool only_if_current);
+Status delete_cache(SqliteDb& db, uint32_t uid);
 // User flag names in slot order.
 Result<std::vector<std::string>> read_slots(SqliteDb& db);
 

@@ -7,6 +7,7 @@
 
 #include <cstring>
 #include <ctime>
+#include <optional>
 
 #include "common/fs.h"
 #include "os/env.h"
@@ -182,6 +183,8 @@ Result<IndexRecord> MailboxTxn::append_new(const StagedMessage& msg, uint32_t sy
   if (!msg.finished()) return Status(Code::kInternal, "append of an unfinished staged message");
   auto flags = canonical_flags(*mbox_->db_, flag_slots_, user_flags);
   if (!flags.ok()) return flags.status();
+  auto cache = compute_message_cache(msg.path());
+  if (!cache.ok()) return cache.status();
   int64_t now = ::time(nullptr);
   IndexRecord r;
   r.uid = counters_.last_uid + 1;
@@ -197,6 +200,8 @@ Result<IndexRecord> MailboxTxn::append_new(const StagedMessage& msg, uint32_t sy
   r.savedate = now;
   r.createdmodseq = r.modseq;
   s = write_record(r, true);
+  if (!s) return s;
+  s = write_cache(*mbox_->db_, r.uid, r.guid, *cache, false);
   if (!s) return s;
   counters_.last_uid = r.uid;
   counters_.last_appenddate = now;
@@ -223,6 +228,7 @@ Status MailboxTxn::put_record(const IndexRecord& in, const std::string& file) {
   auto old = mbox_->record(r.uid);
   bool exists = old.ok();
   if (!exists && old.status().code() != Code::kNotFound) return old.status();
+  std::optional<MessageCache> cache;
   if (exists) {
     counters_.sync_crc ^= record_crc(*old);
     counters_.sync_crc_annot ^= record_annot_crc(*old, *annots);
@@ -234,6 +240,9 @@ Status MailboxTxn::put_record(const IndexRecord& in, const std::string& file) {
       if (r.expunged()) expunged_uids_.add(r.uid);
     }
   } else if (!file.empty()) {
+    auto computed = compute_message_cache(file);
+    if (!computed.ok()) return computed.status();
+    cache = std::move(computed).value();
     Status s = link_file(file, r.uid);
     if (!s) return s;
     appended_ = true;
@@ -243,6 +252,12 @@ Status MailboxTxn::put_record(const IndexRecord& in, const std::string& file) {
         fmt::format("{}: new record uid {} without a message file", mbox_->name(), r.uid));
   }
   Status s = write_record(r, !exists);
+  if (!s) return s;
+  if (cache && !r.expunged()) {
+    s = write_cache(*mbox_->db_, r.uid, r.guid, *cache, false);
+  } else if (r.expunged()) {
+    s = delete_cache(*mbox_->db_, r.uid);
+  }
   if (!s) return s;
   if (!r.expunged()) {
     counters_.exists++;
@@ -290,6 +305,7 @@ Status MailboxTxn::expunge(uint32_t uid) {
   r.modseq = next_modseq();
   r.last_updated = ::time(nullptr);
   Status s = write_record(r, false);
+  if (s) s = delete_cache(*mbox_->db_, uid);
   if (!s) return s;
   counters_.sync_crc ^= record_crc(*old);
   counters_.sync_crc_annot ^= record_annot_crc(*old, *annots);
@@ -299,6 +315,22 @@ Status MailboxTxn::expunge(uint32_t uid) {
   delta_bytes_ -= static_cast<int64_t>(old->size);
   expunged_uids_.add(uid);
   return Status::ok();
+}
+
+Status MailboxTxn::put_cache(uint32_t uid, const MessageCache& cache) {
+  auto r = mbox_->record(uid);
+  if (!r.ok()) return r.status();
+  if (r->expunged())
+    return Status(Code::kNotFound, fmt::format("{}: uid {} is expunged", mbox_->name(), uid));
+  return write_cache(*mbox_->db_, uid, r->guid, cache, false);
+}
+
+Result<bool> MailboxTxn::has_cache(uint32_t uid) {
+  auto r = mbox_->record(uid);
+  if (!r.ok()) return r.status();
+  auto row = read_cache(*mbox_->db_, uid, r->guid);
+  if (!row.ok()) return row.status();
+  return row->has_value();
 }
 
 Status MailboxTxn::write_annotation(const MessageAnnotation& a) {

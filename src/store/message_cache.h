@@ -1,0 +1,47 @@
+// The message cache: what IMAP FETCH and SEARCH read of a message without
+// opening its file, as Cyrus keeps it in cyrus.cache. Computed once from the
+// message file when a record is written (MailboxTxn: delivery, APPEND, a
+// replica applying its master's record) and kept in the mailbox index, in
+// the same transaction as the record, in the table `message_cache` (one row
+// per live record, keyed by UID, with the GUID of the file it describes).
+//
+// A row whose version or GUID differs from the record's is stale and read
+// as missing. Records written before the cache existed have no row: readers
+// then parse the file and fill the row lazily (Mailbox::cache), and
+// reconstruct fills every missing row.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "common/status.h"
+
+namespace replimail::mime {
+class Message;
+}
+
+namespace replimail::store {
+
+struct MessageCache {
+  // Bumped when what is cached, or how it is printed, changes: rows of an
+  // older version are recomputed.
+  static constexpr int64_t kVersion = 1;
+
+  // The message's header block exactly as in the file, with the blank line
+  // that ends it (FETCH BODY[HEADER], RFC822.HEADER, HEADER.FIELDS; SEARCH
+  // header keys).
+  std::string header;
+  // FETCH ENVELOPE, BODYSTRUCTURE and BODY as IMAP prints them.
+  std::string envelope;
+  std::string bodystructure;
+  std::string body;
+
+  bool operator==(const MessageCache&) const = default;
+};
+
+// The cache of a parsed message.
+MessageCache make_message_cache(const mime::Message& msg);
+// The cache of the message file at `path`. kIoError if it cannot be read.
+Result<MessageCache> compute_message_cache(const std::string& path);
+
+}  // namespace replimail::store
