@@ -191,7 +191,7 @@ bool search_matches(const SearchKey& key, const SearchContext& ctx) {
     case Op::kSentBefore:
     case Op::kSentOn:
     case Op::kSentSince: {
-      const mime::Message* msg = ctx.parsed();
+      const mime::Message* msg = ctx.headers();
       if (!msg) return false;
       auto dates = msg->header_values("Date");
       if (dates.empty()) return false;
@@ -206,7 +206,7 @@ bool search_matches(const SearchKey& key, const SearchContext& ctx) {
     case Op::kSmaller:
       return m.size < static_cast<uint64_t>(key.number);
     case Op::kHeader: {
-      const mime::Message* msg = ctx.parsed();
+      const mime::Message* msg = ctx.headers();
       return msg && msg->header_matches(key.field, key.text);
     }
     case Op::kBody: {
@@ -214,8 +214,10 @@ bool search_matches(const SearchKey& key, const SearchContext& ctx) {
       return msg && msg->body_matches(key.text);
     }
     case Op::kText: {
+      const mime::Message* header = ctx.headers();
+      if (header && mime::contains_folded(header->header_text(), key.text)) return true;
       const mime::Message* msg = ctx.parsed();
-      return msg && msg->text_matches(key.text);
+      return msg && msg->body_matches(key.text);
     }
     case Op::kModseq:
       return m.modseq >= static_cast<uint64_t>(key.number);

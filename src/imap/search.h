@@ -2,8 +2,9 @@
 // (TEXT, BODY, HEADER and FROM/TO/CC/BCC/SUBJECT) are answered from the
 // full-text index (search/) for the messages it covers, when
 // `search_engine: xapian`; the others, and what the index can only narrow
-// down, scan the message through mime::Message (loaded only when a key
-// needs it). The index answers exactly what a scan answers (search/query.h),
+// down, scan the message through mime::Message: header keys its cached
+// header (store::MessageCache), body keys its file, each loaded only when a
+// key needs it. The index answers exactly what a scan answers (search/query.h),
 // so results never depend on how much is indexed.
 #pragma once
 
@@ -48,7 +49,9 @@ struct SearchContext {
   const MessageView* message = nullptr;
   uint32_t max_seq = 0;  // what `*` means
   uint32_t max_uid = 0;
-  // The parsed message, or null if it cannot be read (text keys then fail).
+  // The message's header alone (from its message cache), and the whole
+  // parsed message; null if they cannot be read (text keys then fail).
+  std::function<const mime::Message*()> headers;
   std::function<const mime::Message*()> parsed;
   // UIDs of the saved search result (`$`).
   const std::vector<uint32_t>* saved = nullptr;

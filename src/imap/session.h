@@ -214,13 +214,16 @@ class Session : private CommandReader::Sink {
   void cmd_store(const Command& cmd);
   void cmd_copy(const Command& cmd, bool move);
   void cmd_search(const Command& cmd);
-  // Calls `fn(seq, message, parsed)` in sequence order for every message of
+  // Calls `fn(seq, message, headers)` in sequence order for every message of
   // the selected mailbox that `key` matches (the index answering the text
-  // keys it covers); `parsed` opens the message file at most once, null if
-  // it cannot be read. Stops at, and returns, the first error of `fn`.
+  // keys it covers); `headers` is the message's header alone, parsed from
+  // its message cache at most once (what SORT and THREAD read), null if it
+  // cannot be read. Stops at, and returns, the first error of `fn`.
   using MatchFn = std::function<Status(uint32_t seq, const MessageView& message,
-                                       const std::function<const mime::Message*()>& parsed)>;
+                                       const std::function<const mime::Message*()>& headers)>;
   Status for_each_match(const SearchKey& key, const MatchFn& fn);
+  // Writes the message cache rows computed for records that had none.
+  void flush_cache_fills();
   void cmd_fetch(const Command& cmd);
   Status fetch_one(uint32_t seq, const FetchRequest& req, bool uid_cmd, std::string* out);
   Status expunge_uids(const std::vector<uint32_t>& uids);

@@ -2,10 +2,13 @@
 #include <algorithm>
 #include <ctime>
 
+#include <spdlog/spdlog.h>
+
 #include "imap/format.h"
 #include "imap/search.h"
 #include "imap/session.h"
 #include "mime/message.h"
+#include "store/message_cache.h"
 #include "store/record.h"
 
 namespace replimail::imap {
@@ -82,6 +85,17 @@ Status Session::fetch_one(uint32_t seq, const FetchRequest& req, bool uid_cmd, s
     }
     return &*msg;
   };
+  // ENVELOPE, BODY, BODYSTRUCTURE and the message header come from the
+  // message cache in the index, without opening the file.
+  std::optional<store::MessageCache> cache;
+  auto cached = [&]() -> Result<const store::MessageCache*> {
+    if (!cache) {
+      auto c = selected_->mailbox().cache(m.uid, m.guid);
+      if (!c.ok()) return c.status();
+      cache.emplace(std::move(c).value());
+    }
+    return &*cache;
+  };
   std::vector<std::string> parts;
   bool has_uid = false, has_modseq = false;
   if (uid_cmd) {
@@ -139,11 +153,11 @@ Status Session::fetch_one(uint32_t seq, const FetchRequest& req, bool uid_cmd, s
       case K::kEnvelope:
       case K::kBody:
       case K::kBodyStructure: {
-        auto p = parsed();
-        if (!p.ok()) return p.status();
-        if (it.kind == K::kEnvelope) parts.push_back("ENVELOPE " + (*p)->envelope());
-        if (it.kind == K::kBody) parts.push_back("BODY " + (*p)->body());
-        if (it.kind == K::kBodyStructure) parts.push_back("BODYSTRUCTURE " + (*p)->bodystructure());
+        auto c = cached();
+        if (!c.ok()) return c.status();
+        if (it.kind == K::kEnvelope) parts.push_back("ENVELOPE " + (*c)->envelope);
+        if (it.kind == K::kBody) parts.push_back("BODY " + (*c)->body);
+        if (it.kind == K::kBodyStructure) parts.push_back("BODYSTRUCTURE " + (*c)->bodystructure);
         break;
       }
       case K::kRfc822: {
@@ -178,12 +192,27 @@ Status Session::fetch_one(uint32_t seq, const FetchRequest& req, bool uid_cmd, s
       case K::kRfc822Header:
       case K::kRfc822Text:
       case K::kSection: {
-        auto p = parsed();
-        if (!p.ok()) return p.status();
-        auto sec = (*p)->section(to_mime(it));
         std::string name = it.kind == K::kRfc822Header ? "RFC822.HEADER"
                            : it.kind == K::kRfc822Text ? "RFC822.TEXT"
                                                        : it.response_name;
+        mime::Section want = to_mime(it);
+        Result<mime::SectionBytes> sec = Status(Code::kNotFound, "");
+        if (want.path.empty() && (want.kind == mime::Section::Kind::kHeader ||
+                                  want.kind == mime::Section::Kind::kHeaderFields ||
+                                  want.kind == mime::Section::Kind::kHeaderFieldsNot)) {
+          auto c = cached();
+          if (!c.ok()) return c.status();
+          const std::string& header = (*c)->header;
+          sec = want.kind == mime::Section::Kind::kHeader
+                    ? mime::SectionBytes(std::string_view(header))
+                    : mime::SectionBytes(mime::header_fields(
+                          header, want.fields,
+                          want.kind == mime::Section::Kind::kHeaderFieldsNot));
+        } else {
+          auto p = parsed();
+          if (!p.ok()) return p.status();
+          sec = (*p)->section(want);
+        }
         // A part the message does not have is NIL (RFC 3501 nstring; as Cyrus 3.6).
         if (!sec.ok() && sec.status().code() == Code::kNotFound) {
           parts.push_back(name + " NIL");
@@ -292,7 +321,15 @@ void Session::cmd_fetch(const Command& cmd) {
     }
     quiet_uids_.insert(selected_->at(s).uid);
   }
+  flush_cache_fills();
   tagged(cmd, "OK", "Completed");
+}
+
+void Session::flush_cache_fills() {
+  // The answer never depends on it: a cache row not written is computed
+  // again next time.
+  Status st = selected_->mailbox().flush_cache();
+  if (!st.is_ok()) spdlog::warn("{}: message cache not filled: {}", selected_->name(), st.message());
 }
 
 Status Session::for_each_match(const SearchKey& key, const MatchFn& fn) {
@@ -301,8 +338,24 @@ Status Session::for_each_match(const SearchKey& key, const MatchFn& fn) {
   std::vector<uint32_t> saved = saved_uids_;
   IndexAnswers index = IndexAnswers::prepare(instance_, *selected_, key);
   const int64_t now = std::time(nullptr);
-  for (uint32_t seq = 1; seq <= exists; ++seq) {
+  Status result;
+  for (uint32_t seq = 1; seq <= exists && result.is_ok(); ++seq) {
     const MessageView& m = selected_->at(seq);
+    // The header keys read the cached header (parsed alone); only body keys
+    // open the message file.
+    std::optional<mime::Message> header;
+    bool header_failed = false;
+    std::function<const mime::Message*()> headers = [&]() -> const mime::Message* {
+      if (!header && !header_failed) {
+        auto c = selected_->mailbox().cache(m.uid, m.guid);
+        if (c.ok()) {
+          header.emplace(mime::Message::from_bytes(std::move(c->header)));
+        } else {
+          header_failed = true;
+        }
+      }
+      return header ? &*header : nullptr;
+    };
     std::optional<mime::Message> msg;
     bool failed = false;
     std::function<const mime::Message*()> parsed = [&]() -> const mime::Message* {
@@ -324,12 +377,13 @@ Status Session::for_each_match(const SearchKey& key, const MatchFn& fn) {
     ctx.saved = &saved;
     ctx.index = &index;
     ctx.now = now;
+    ctx.headers = headers;
     ctx.parsed = parsed;
     if (!search_matches(key, ctx)) continue;
-    Status st = fn(seq, m, parsed);
-    if (!st.is_ok()) return st;
+    result = fn(seq, m, headers);
   }
-  return Status();
+  flush_cache_fills();
+  return result;
 }
 
 void Session::cmd_search(const Command& cmd) {

@@ -32,7 +32,7 @@ std::string ordered_set(const std::vector<uint32_t>& numbers) {
 Status Session::select_for_sort(const SearchRequest& req, bool with_headers,
                                 std::vector<SortMessage>* out, uint64_t* max_modseq) {
   return for_each_match(req.key, [&](uint32_t seq, const MessageView& m,
-                                     const std::function<const mime::Message*()>& parsed) {
+                                     const std::function<const mime::Message*()>& headers) {
     SortMessage s;
     s.seq = seq;
     s.uid = m.uid;
@@ -40,7 +40,7 @@ Status Session::select_for_sort(const SearchRequest& req, bool with_headers,
     s.size = m.size;
     s.modseq = m.modseq;
     if (with_headers) {
-      const mime::Message* p = parsed();
+      const mime::Message* p = headers();
       if (!p) {
         return Status(Code::kIoError, "cannot read message " + std::to_string(m.uid));
       }

@@ -179,6 +179,9 @@ class Message {
  private:
   struct Rep;
   explicit Message(std::unique_ptr<Rep> rep);
+  // search_fold(body_text()), computed once: SEARCH with several body keys
+  // decodes each part once.
+  const std::string& folded_body() const;
   std::unique_ptr<Rep> rep_;
 };
 
@@ -187,6 +190,12 @@ class Message {
 // BINARY as they are. nullopt for any other encoding (RFC 3516 UNKNOWN-CTE).
 std::optional<std::string> decode_transfer_encoding(std::string_view body,
                                                     const std::optional<std::string>& encoding);
+
+// The lines of header block `header` whose field names (upper-cased) are
+// (or, with `exclude`, are not) in `fields`, followed by CRLF, as Cyrus's
+// index_pruneheader does: FETCH BODY[HEADER.FIELDS (...)] and .NOT.
+std::string header_fields(std::string_view header, const std::vector<std::string>& fields,
+                          bool exclude);
 
 // A header field's value with its RFC 2047 words decoded, as UTF-8 (what
 // header_values() returns for one field), for values taken from elsewhere
@@ -202,6 +211,10 @@ std::string cyrus_search_form(std::string_view utf8);
 // Folds UTF-8 text for case-insensitive comparison (Unicode case folding
 // and NFKC), as SEARCH compares strings. Invalid UTF-8 is taken byte-wise.
 std::string search_fold(std::string_view utf8);
+
+// search_fold(needle), remembered for the next call with the same needle
+// (one per thread): SEARCH folds its needle once, not once per message.
+const std::string& folded_needle(std::string_view needle);
 
 // True if `needle` occurs in `haystack`, both UTF-8, case-insensitively.
 bool contains_folded(std::string_view haystack, std::string_view needle);

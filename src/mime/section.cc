@@ -51,37 +51,6 @@ const Part* table_part(const Part& body, uint32_t n) {
   return nullptr;
 }
 
-// The header lines of `header` named (or, with `exclude`, not named) in
-// `fields`, followed by CRLF, as Cyrus's index_pruneheader does.
-std::string prune_header(std::string_view header, const std::vector<std::string>& fields,
-                         bool exclude) {
-  std::string out;
-  size_t p = 0;
-  bool good = false;
-  while (p < header.size() && header[p] != '\r') {
-    size_t colon = header.find(':', p);
-    size_t eol = header.find('\n', p);
-    bool has_colon =
-        colon != std::string_view::npos && (eol == std::string_view::npos || colon < eol);
-    if (has_colon) {
-      std::string name = upper(header.substr(p, colon - p));
-      bool listed = false;
-      for (const std::string& f : fields) listed = listed || f == name;
-      good = exclude ? !listed : listed;
-    } else {
-      good = false;
-    }
-    size_t next = p;
-    do {
-      size_t nl = header.find('\n', next);
-      next = nl == std::string_view::npos ? header.size() : nl + 1;
-    } while (next < header.size() && (header[next] == ' ' || header[next] == '\t'));
-    if (good) out.append(header.substr(p, next - p));
-    p = next;
-  }
-  out += "\r\n";
-  return out;
-}
 
 }  // namespace
 
@@ -157,6 +126,36 @@ Result<Section> parse_section(std::string_view spec) {
   return s;
 }
 
+std::string header_fields(std::string_view header, const std::vector<std::string>& fields,
+                          bool exclude) {
+  std::string out;
+  size_t p = 0;
+  bool good = false;
+  while (p < header.size() && header[p] != '\r') {
+    size_t colon = header.find(':', p);
+    size_t eol = header.find('\n', p);
+    bool has_colon =
+        colon != std::string_view::npos && (eol == std::string_view::npos || colon < eol);
+    if (has_colon) {
+      std::string name = upper(header.substr(p, colon - p));
+      bool listed = false;
+      for (const std::string& f : fields) listed = listed || f == name;
+      good = exclude ? !listed : listed;
+    } else {
+      good = false;
+    }
+    size_t next = p;
+    do {
+      size_t nl = header.find('\n', next);
+      next = nl == std::string_view::npos ? header.size() : nl + 1;
+    } while (next < header.size() && (header[next] == ' ' || header[next] == '\t'));
+    if (good) out.append(header.substr(p, next - p));
+    p = next;
+  }
+  out += "\r\n";
+  return out;
+}
+
 Result<std::string> Message::binary_section(const std::vector<uint32_t>& path) const {
   if (path.empty()) return std::string(bytes());
   const Part* cur = nullptr;
@@ -214,9 +213,9 @@ Result<SectionBytes> Message::section(const Section& section) const {
     case Section::Kind::kText:
       return SectionBytes(msg.substr(e.content_offset, e.content_size));
     case Section::Kind::kHeaderFields:
-      return SectionBytes(prune_header(header, section.fields, false));
+      return SectionBytes(header_fields(header, section.fields, false));
     case Section::Kind::kHeaderFieldsNot:
-      return SectionBytes(prune_header(header, section.fields, true));
+      return SectionBytes(header_fields(header, section.fields, true));
     case Section::Kind::kAll:
     case Section::Kind::kMime:
       break;

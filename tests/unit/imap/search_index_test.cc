@@ -173,6 +173,7 @@ class SearchIndexTest : public ::testing::Test {
         }
         return &*msg;
       };
+      ctx.headers = ctx.parsed;
       if (search_matches(req->key, ctx)) out.push_back(m.uid);
     }
     return out;

@@ -1,0 +1,96 @@
+// FETCH and SEARCH answered from the message cache give the answers the
+// message files give, and a mailbox whose index predates the cache answers
+// the same (from its files) and gets its cache filled.
+#include <sqlite3.h>
+
+#include "common/fs.h"
+#include "session_fixture.h"
+#include "store/mailbox.h"
+
+namespace replimail::imap::test {
+namespace {
+
+using ::testing::HasSubstr;
+
+const char kMultipart[] =
+    "From: \"Carol Q. Public\" <carol@example.org>, group: a@b.c, d@e.f;\r\n"
+    "Subject: =?iso-8859-1?q?caf=E9_parts?=\r\n"
+    "Date: Wed, 2 Jul 2003 11:00:00 +0000\r\nMIME-Version: 1.0\r\n"
+    "Content-Type: multipart/mixed; boundary=XX\r\n\r\npreamble\r\n--XX\r\n"
+    "Content-Type: text/plain; charset=utf-8\r\n\r\nthe word giraffe\r\n--XX\r\n"
+    "Content-Type: application/octet-stream; name=x.bin\r\n"
+    "Content-Transfer-Encoding: base64\r\n\r\nAAEC\r\n--XX--\r\n";
+
+const char* const kCommands[] = {
+    "f1 FETCH 1:2 (ENVELOPE BODY BODYSTRUCTURE)\r\n",
+    "f2 FETCH 1:2 (BODY.PEEK[HEADER] RFC822.HEADER)\r\n",
+    "f3 FETCH 1:2 (BODY.PEEK[HEADER.FIELDS (Subject From)] BODY.PEEK[HEADER.FIELDS.NOT "
+    "(Subject)]<5.20>)\r\n",
+    "s1 SEARCH SUBJECT café\r\n",
+    "s2 SEARCH FROM carol\r\n",
+    "s3 SEARCH OR HEADER Message-ID 1@example TO bob\r\n",
+    "s4 SEARCH TEXT giraffe\r\n",
+    "s5 SEARCH TEXT zebras TEXT alice\r\n",
+    "s6 SEARCH SENTON 2-Jul-2003\r\n",
+    "s7 SORT (SUBJECT) UTF-8 ALL\r\n",
+};
+
+class MessageCacheSessionTest : public SessionTest {
+ protected:
+  std::vector<std::string> answers() {
+    auto s = login("alice");
+    EXPECT_THAT(run(*s, "e EXAMINE INBOX\r\n"), HasSubstr("e OK"));
+    std::vector<std::string> out;
+    for (const char* c : kCommands) out.push_back(run(*s, c));
+    return out;
+  }
+  std::string mailbox_dir() {
+    auto m = instance_->open_mailbox("user.alice");
+    EXPECT_TRUE(m.ok());
+    return (*m)->dir();
+  }
+  // Makes the index look as code before the message cache wrote it.
+  void drop_cache_table() {
+    std::string db_path = mailbox_dir() + "/cyrus.index.db";
+    Config cfg = instance_->config();
+    instance_.reset();
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(db_path.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "DROP TABLE message_cache", nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(db);
+    auto inst = store::Instance::open(cfg);
+    ASSERT_TRUE(inst.ok()) << inst.status().to_string();
+    instance_ = std::move(*inst);
+  }
+};
+
+TEST_F(MessageCacheSessionTest, OldIndexAnswersAsTheCacheDoesAndGetsItsCache) {
+  {
+    auto s = login("alice");
+    EXPECT_THAT(run(*s, append_cmd("a", "INBOX", kMessage)), HasSubstr("a OK"));
+    EXPECT_THAT(run(*s, append_cmd("b", "INBOX", kMultipart)), HasSubstr("b OK"));
+  }
+  std::vector<std::string> cached = answers();
+  EXPECT_THAT(cached[0], HasSubstr("\"hello there\""));
+  EXPECT_THAT(cached[1], HasSubstr("RFC822.HEADER {"));
+  EXPECT_THAT(cached[3], HasSubstr("* SEARCH 2\r\n"));
+  EXPECT_THAT(cached[4], HasSubstr("* SEARCH 2\r\n"));
+  EXPECT_THAT(cached[5], HasSubstr("* SEARCH 1\r\n"));
+  EXPECT_THAT(cached[6], HasSubstr("* SEARCH 2\r\n"));
+  EXPECT_THAT(cached[7], HasSubstr("* SEARCH 1\r\n"));
+  EXPECT_THAT(cached[8], HasSubstr("* SEARCH 2\r\n"));
+
+  drop_cache_table();
+  // Answered from the files, exactly as from the cache.
+  EXPECT_EQ(answers(), cached);
+  // The cache was filled on the way: the header answers no longer need the
+  // files.
+  std::string dir = mailbox_dir();
+  ASSERT_TRUE(fs::remove_file(store::message_file(dir, 1)).is_ok());
+  ASSERT_TRUE(fs::remove_file(store::message_file(dir, 2)).is_ok());
+  std::vector<std::string> without_files = answers();
+  for (size_t i : {0, 1, 2, 3, 4, 5, 8, 9}) EXPECT_EQ(without_files[i], cached[i]) << kCommands[i];
+}
+
+}  // namespace
+}  // namespace replimail::imap::test
