@@ -38,6 +38,12 @@ std::vector<uint32_t> minus(const std::vector<uint32_t>& a, const std::vector<ui
   return out;
 }
 
+// The fields mime::Message::header_matches reads from the envelope.
+bool is_address_field(std::string_view name) {
+  return iequals(name, "from") || iequals(name, "to") || iequals(name, "cc") ||
+         iequals(name, "bcc");
+}
+
 bool has(const std::vector<uint32_t>& sorted, uint32_t uid) {
   return std::binary_search(sorted.begin(), sorted.end(), uid);
 }
@@ -206,6 +212,16 @@ bool search_matches(const SearchKey& key, const SearchContext& ctx) {
     case Op::kSmaller:
       return m.size < static_cast<uint64_t>(key.number);
     case Op::kHeader: {
+      // Address fields are read from the parsed envelope; any other field
+      // straight from the header block.
+      if (!is_address_field(key.field) && ctx.header_block) {
+        const std::string* block = ctx.header_block();
+        if (!block) return false;
+        for (const std::string& v : mime::header_values(*block, key.field)) {
+          if (mime::contains_folded(v, key.text)) return true;
+        }
+        return false;
+      }
       const mime::Message* msg = ctx.headers();
       return msg && msg->header_matches(key.field, key.text);
     }

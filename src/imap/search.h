@@ -52,6 +52,8 @@ struct SearchContext {
   // The message's header alone (from its message cache), and the whole
   // parsed message; null if they cannot be read (text keys then fail).
   std::function<const mime::Message*()> headers;
+  // The cached header block alone (no parse), null if it cannot be read.
+  std::function<const std::string*()> header_block;
   std::function<const mime::Message*()> parsed;
   // UIDs of the saved search result (`$`).
   const std::vector<uint32_t>* saved = nullptr;

@@ -338,22 +338,30 @@ Status Session::for_each_match(const SearchKey& key, const MatchFn& fn) {
   std::vector<uint32_t> saved = saved_uids_;
   IndexAnswers index = IndexAnswers::prepare(instance_, *selected_, key);
   const int64_t now = std::time(nullptr);
+  // One read transaction for the whole scan: SQLite then takes its shared
+  // lock once, not once per message cache read.
+  bool snapshot = selected_->mailbox().begin_read().is_ok();
   Status result;
   for (uint32_t seq = 1; seq <= exists && result.is_ok(); ++seq) {
     const MessageView& m = selected_->at(seq);
     // The header keys read the cached header (parsed alone); only body keys
     // open the message file.
-    std::optional<mime::Message> header;
+    std::optional<std::string> block;
     bool header_failed = false;
-    std::function<const mime::Message*()> headers = [&]() -> const mime::Message* {
-      if (!header && !header_failed) {
+    std::function<const std::string*()> header_block = [&]() -> const std::string* {
+      if (!block && !header_failed) {
         auto c = selected_->mailbox().cache(m.uid, m.guid);
         if (c.ok()) {
-          header.emplace(mime::Message::from_bytes(std::move(c->header)));
+          block.emplace(std::move(c->header));
         } else {
           header_failed = true;
         }
       }
+      return block ? &*block : nullptr;
+    };
+    std::optional<mime::Message> header;
+    std::function<const mime::Message*()> headers = [&]() -> const mime::Message* {
+      if (!header && header_block()) header.emplace(mime::Message::from_bytes(*block));
       return header ? &*header : nullptr;
     };
     std::optional<mime::Message> msg;
@@ -378,10 +386,12 @@ Status Session::for_each_match(const SearchKey& key, const MatchFn& fn) {
     ctx.index = &index;
     ctx.now = now;
     ctx.headers = headers;
+    ctx.header_block = header_block;
     ctx.parsed = parsed;
     if (!search_matches(key, ctx)) continue;
     result = fn(seq, m, headers);
   }
+  if (snapshot) selected_->mailbox().end_read();
   flush_cache_fills();
   return result;
 }

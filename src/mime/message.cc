@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 
 #include "mime/imap_format.h"
 #include "mime/structure.h"
@@ -20,6 +21,8 @@ struct Message::Rep {
   size_t map_size = 0;
   std::string_view bytes;
   Part root;
+  std::once_flag folded_body_once;
+  std::string folded_body;
 
   ~Rep() {
     if (map) munmap(map, map_size);
@@ -71,5 +74,10 @@ const Part& Message::root() const { return rep_->root; }
 std::string Message::envelope() const { return format_envelope(rep_->root); }
 std::string Message::bodystructure() const { return format_body(rep_->root, true); }
 std::string Message::body() const { return format_body(rep_->root, false); }
+
+const std::string& Message::folded_body() const {
+  std::call_once(rep_->folded_body_once, [this] { rep_->folded_body = search_fold(body_text()); });
+  return rep_->folded_body;
+}
 
 }  // namespace replimail::mime

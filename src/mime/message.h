@@ -197,6 +197,9 @@ std::optional<std::string> decode_transfer_encoding(std::string_view body,
 std::string header_fields(std::string_view header, const std::vector<std::string>& fields,
                           bool exclude);
 
+// Message::header_values of a header block given alone.
+std::vector<std::string> header_values(std::string_view header, std::string_view name);
+
 // A header field's value with its RFC 2047 words decoded, as UTF-8 (what
 // header_values() returns for one field), for values taken from elsewhere
 // (an address's display name).

@@ -4,9 +4,12 @@
 // (and GLib's Unicode tables for folding).
 #include <gmime/gmime.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstring>
+#include <map>
 #include <mutex>
+#include <unordered_map>
 #include <string>
 
 #include "common/ascii.h"
@@ -52,6 +55,12 @@ std::string make_valid(std::string_view s) {
 }
 
 std::string decode_header_value(const std::string& raw) {
+  // ASCII without an encoded word is its own decoding (GMime copies such
+  // words and the blanks between them as they are): skip the library call.
+  if (raw.find("=?") == std::string::npos &&
+      std::all_of(raw.begin(), raw.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80 && c != '\0'; })) {
+    return raw;
+  }
   ensure_gmime();
   gchar* d = g_mime_utils_header_decode_text(nullptr, raw.c_str());
   std::string out = d ? d : raw;
@@ -59,9 +68,10 @@ std::string decode_header_value(const std::string& raw) {
   return make_valid(out);
 }
 
-// Each field of a header block as (name, unfolded value).
+// Each field of a header block as (name, unfolded value); with `only`, just
+// the fields of that name (case-insensitive), the others' values not built.
 template <typename Fn>
-void for_each_field(std::string_view header, Fn&& fn) {
+void for_each_field(std::string_view header, Fn&& fn, std::string_view only = {}) {
   size_t p = 0;
   while (p < header.size() && header[p] != '\r' && header[p] != '\n') {
     size_t next = p;
@@ -71,7 +81,8 @@ void for_each_field(std::string_view header, Fn&& fn) {
     } while (next < header.size() && (header[next] == ' ' || header[next] == '\t'));
     std::string_view field = header.substr(p, next - p);
     size_t colon = field.find(':');
-    if (colon != std::string_view::npos) {
+    if (colon != std::string_view::npos &&
+        (only.empty() || iequals(field.substr(0, colon), only))) {
       std::string value;
       for (char c : field.substr(colon + 1)) {
         if (c != '\r' && c != '\n') value.push_back(c);
@@ -100,16 +111,36 @@ std::string undo_transfer_encoding(std::string_view body, const std::optional<st
   return decoded ? std::move(*decoded) : std::string(body);
 }
 
+// A converter from `charset` to UTF-8, reset to its initial state, or
+// (iconv_t)-1. Opening one loads a gconv module (dlopen) and closing it
+// unloads it, which cost more than the conversion of a typical part: the
+// converters are kept, one per charset name (a handful in practice; the
+// table is emptied if a message names very many).
+iconv_t converter_to_utf8(const std::string& charset) {
+  thread_local std::map<std::string, iconv_t> open;
+  auto it = open.find(charset);
+  if (it == open.end()) {
+    if (open.size() >= 64) {
+      for (auto& [name, cd] : open) {
+        if (cd != reinterpret_cast<iconv_t>(-1)) g_mime_iconv_close(cd);
+      }
+      open.clear();
+    }
+    it = open.emplace(charset, g_mime_iconv_open("UTF-8", charset.c_str())).first;
+  }
+  if (it->second != reinterpret_cast<iconv_t>(-1)) iconv(it->second, nullptr, nullptr, nullptr, nullptr);
+  return it->second;
+}
+
 std::string to_utf8(const std::string& bytes, const Part& part) {
   std::string charset = "us-ascii";
   for (const auto& [name, value] : part.params) {
     if (name == "CHARSET" && !value.empty()) charset = value;
   }
   if (iequals(charset, "us-ascii") || iequals(charset, "utf-8")) return make_valid(bytes);
-  iconv_t cd = g_mime_iconv_open("UTF-8", charset.c_str());
+  iconv_t cd = converter_to_utf8(charset);
   if (cd == reinterpret_cast<iconv_t>(-1)) return make_valid(bytes);
   char* converted = g_mime_iconv_strndup(cd, bytes.data(), bytes.size());
-  g_mime_iconv_close(cd);
   if (!converted) return make_valid(bytes);
   std::string out = make_valid(converted);
   g_free(converted);
@@ -222,14 +253,20 @@ std::string cyrus_search_form(std::string_view utf8) {
   return out;
 }
 
-std::vector<std::string> Message::header_values(std::string_view name) const {
+std::vector<std::string> header_values(std::string_view header, std::string_view name) {
   std::vector<std::string> out;
-  const Part& r = root();
-  for_each_field(bytes().substr(r.header_offset, r.header_size),
-                 [&](std::string_view field, const std::string& value) {
-                   if (iequals(field, name)) out.push_back(decode_header_value(value));
-                 });
+  for_each_field(
+      header,
+      [&](std::string_view field, const std::string& value) {
+        if (iequals(field, name)) out.push_back(decode_header_value(value));
+      },
+      name);
   return out;
+}
+
+std::vector<std::string> Message::header_values(std::string_view name) const {
+  const Part& r = root();
+  return mime::header_values(bytes().substr(r.header_offset, r.header_size), name);
 }
 
 std::string Message::header_text() const {
@@ -327,14 +364,19 @@ bool Message::header_matches(std::string_view name, std::string_view needle) con
 }
 
 bool Message::body_matches(std::string_view needle) const {
-  return contains_folded(body_text(), needle);
+  if (needle.empty()) return true;
+  return folded_body().find(folded_needle(needle)) != std::string::npos;
 }
 
 bool Message::text_matches(std::string_view needle) const {
   return contains_folded(header_text(), needle) || body_matches(needle);
 }
 
-std::string search_fold(std::string_view utf8) {
+namespace {
+
+// NFKC then case folding through GLib. Text from a NUL on is dropped, as
+// g_utf8_make_valid and the NUL-terminated GLib calls drop it.
+std::string fold_unicode(std::string_view utf8) {
   std::string valid = make_valid(utf8);
   gchar* norm = g_utf8_normalize(valid.data(), static_cast<gssize>(valid.size()), G_NORMALIZE_NFKC);
   if (!norm) return valid;
@@ -345,9 +387,70 @@ std::string search_fold(std::string_view utf8) {
   return out;
 }
 
+// fold_unicode of a run, remembered when short (a word): text repeats its
+// non-ASCII words, and GLib's normalisation costs far more than a lookup.
+// Bounded: at most 8192 runs of at most 64 bytes, emptied when full.
+std::string fold_run(std::string_view run) {
+  if (run.size() > 64) return fold_unicode(run);
+  thread_local std::unordered_map<std::string, std::string> folded;
+  auto it = folded.find(std::string(run));
+  if (it != folded.end()) return it->second;
+  if (folded.size() >= 8192) folded.clear();
+  return folded.emplace(std::string(run), fold_unicode(run)).first->second;
+}
+
+}  // namespace
+
+std::string search_fold(std::string_view utf8) {
+  if (utf8.find('\0') != std::string_view::npos) return fold_unicode(utf8);
+  // ASCII by hand, the rest through GLib a run at a time. Every ASCII
+  // character is a normalisation boundary (a starter that composes with
+  // nothing before it) and folds to itself lower-cased, so folding the
+  // pieces gives what folding the whole text at once gives. An ASCII
+  // character followed by non-ASCII goes with that run: it may compose
+  // with a combining mark after it.
+  std::string out;
+  out.reserve(utf8.size());
+  const size_t n = utf8.size();
+  auto ascii = [&](size_t i) { return static_cast<unsigned char>(utf8[i]) < 0x80; };
+  size_t i = 0;
+  while (i < n) {
+    size_t k = i;
+    while (k < n && ascii(k)) ++k;
+    // [i, k) is ASCII; its last character goes with the run after it.
+    size_t end = k == n ? n : (k > i ? k - 1 : i);
+    if (end > i) {
+      size_t at = out.size();
+      out.resize(at + (end - i));
+      char* d = out.data() + at;
+      for (size_t x = i; x < end; ++x) {
+        char c = utf8[x];
+        *d++ = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+      }
+      i = end;
+      if (i == n) break;
+    }
+    size_t j = i + 1;
+    while (j < n && !ascii(j)) ++j;
+    out += fold_run(utf8.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
+const std::string& folded_needle(std::string_view needle) {
+  // A SEARCH folds the same needle once per message: keep the last one.
+  thread_local std::string last_needle, last_folded;
+  if (needle != last_needle || last_needle.empty()) {
+    last_folded = search_fold(needle);
+    last_needle = needle;
+  }
+  return last_folded;
+}
+
 bool contains_folded(std::string_view haystack, std::string_view needle) {
   if (needle.empty()) return true;
-  return search_fold(haystack).find(search_fold(needle)) != std::string::npos;
+  return search_fold(haystack).find(folded_needle(needle)) != std::string::npos;
 }
 
 }  // namespace replimail::mime

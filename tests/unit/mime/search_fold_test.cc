@@ -1,0 +1,55 @@
+// search_fold folds ASCII by hand and the rest a run at a time: its answer
+// must be what NFKC and case folding of the whole text give (the
+// definition; GLib is the reference).
+#include <glib.h>
+#include <gtest/gtest.h>
+
+#include <random>
+#include <string>
+#include <vector>
+
+#include "mime/message.h"
+
+namespace replimail::mime {
+namespace {
+
+std::string reference_fold(const std::string& s) {
+  gchar* valid = g_utf8_make_valid(s.data(), static_cast<gssize>(s.size()));
+  std::string v(valid);
+  g_free(valid);
+  gchar* norm = g_utf8_normalize(v.data(), static_cast<gssize>(v.size()), G_NORMALIZE_NFKC);
+  gchar* folded = g_utf8_casefold(norm, -1);
+  std::string out(folded);
+  g_free(folded);
+  g_free(norm);
+  return out;
+}
+
+TEST(SearchFold, PiecesFoldAsTheWholeText) {
+  // ASCII, combining marks after ASCII letters, precomposed and compatibility
+  // characters, Hangul jamo that compose, a Kelvin sign, invalid bytes.
+  const std::vector<std::string> pieces = {
+      "a",  "Z",       "e",       " ",        "\n",           "\r\n",         "\xcc\x81",
+      "K",  "\xc3\xa9", "\xc3\x9c", "\xef\xac\x81", "\xe2\x84\xaa", "\xe1\x84\x80", "\xe1\x85\xa1",
+      ".",  "\xd0\x96", "\xcd\x85", "\xc3",     "\x80",         "\xe2\x91\xa0", "\xc2\xa0"};
+  std::mt19937 rng(17);
+  for (int round = 0; round < 3000; ++round) {
+    std::string s;
+    size_t len = rng() % 12;
+    for (size_t i = 0; i < len; ++i) s += pieces[rng() % pieces.size()];
+    ASSERT_EQ(search_fold(s), reference_fold(s)) << "input: " << s;
+  }
+  EXPECT_EQ(search_fold("Cafe\xcc\x81 Z\xc3\xbcRICH \xef\xac\x81ne"),
+            "caf\xc3\xa9 z\xc3\xbcrich fine");
+}
+
+TEST(SearchFold, NeedleFoldedOnceAnswersEveryCall) {
+  EXPECT_TRUE(contains_folded("Quarterly REPORT", "report"));
+  EXPECT_FALSE(contains_folded("Quarterly", "report"));
+  EXPECT_TRUE(contains_folded("the \xef\xac\x81nal word", "FINAL"));
+  EXPECT_EQ(folded_needle("Stra\xc3\x9f" "e"), "strasse");
+  EXPECT_EQ(folded_needle("ABC"), "abc");
+}
+
+}  // namespace
+}  // namespace replimail::mime
