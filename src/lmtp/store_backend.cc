@@ -109,7 +109,9 @@ std::vector<Status> StoreBackend::deliver(MessageSink& sink,
                                           const std::vector<Recipient>& recipients) {
   std::vector<Status> out(recipients.size());
   store::StagedMessage& msg = static_cast<StagedSink&>(sink).message();
-  Status fin = msg.finish();
+  // The file's fsync is left to the commit, which does it beside the
+  // mailbox directory's and the sync log's (store::Instance::commit).
+  Status fin = msg.finish(store::StagedMessage::Durability::kDeferFsync);
   if (!fin.is_ok()) {
     std::fill(out.begin(), out.end(), fin);
     return out;

@@ -166,6 +166,8 @@ class MailboxTxn {
   // next_modseq(), LAST_UPDATED = now, SAVEDATE = now, CREATEDMODSEQ = MODSEQ)
   // with its message cache (computed from the file: an unreadable or
   // unparseable file fails the append).
+  // A message finished with a deferred fsync is made durable before the
+  // commit (flush_staged()); it must outlive the transaction's commit.
   // REQUIRES: msg.finished().
   Result<IndexRecord> append_new(const StagedMessage& msg, uint32_t system_flags,
                                  const std::vector<std::string>& user_flags, int64_t internaldate);
@@ -217,6 +219,12 @@ class MailboxTxn {
   int64_t delta_bytes() const { return delta_bytes_; }
   bool appended() const { return appended_; }
   bool changed() const { return changed_; }
+  // fsyncs the appended messages whose fsync was deferred
+  // (StagedMessage::Durability::kDeferFsync). Both commits call it before
+  // committing; Instance::commit calls it earlier, beside the directory's
+  // fsync and the sync log's write, so that they share a journal commit.
+  Status flush_staged();
+  bool has_unflushed_staged() const;
 
  private:
   friend class Mailbox;
@@ -239,6 +247,7 @@ class MailboxTxn {
   // a replica applying 100,000 new records holds one run, not 100,000 paths.
   UidRuns linked_uids_;
   UidRuns expunged_uids_;
+  std::vector<const StagedMessage*> unflushed_;  // see flush_staged()
   std::vector<std::string> flag_slots_;
 };
 

@@ -73,8 +73,20 @@ void MailboxTxn::rollback() {
   mbox_->db_->rollback();
   linked_uids_.for_each([this](uint32_t uid) { os::env().unlink(message_file(mbox_->dir_, uid)); });
   linked_uids_.clear();
+  unflushed_.clear();
   open_ = false;
 }
+
+Status MailboxTxn::flush_staged() {
+  for (const StagedMessage* msg : unflushed_) {
+    Status s = msg->make_durable();
+    if (!s) return s;
+  }
+  unflushed_.clear();
+  return Status::ok();
+}
+
+bool MailboxTxn::has_unflushed_staged() const { return !unflushed_.empty(); }
 
 Status MailboxTxn::load() {
   auto c = read_counters(*mbox_->db_);
@@ -190,6 +202,7 @@ Result<IndexRecord> MailboxTxn::append_new(const StagedMessage& msg, uint32_t sy
   r.uid = counters_.last_uid + 1;
   Status s = link_file(msg.path(), r.uid);
   if (!s) return s;
+  if (!msg.durable()) unflushed_.push_back(&msg);
   r.modseq = next_modseq();
   r.last_updated = now;
   r.system_flags = system_flags & ~kFlagExpunged;
@@ -421,6 +434,12 @@ std::vector<synclog::Line> MailboxTxn::log_lines() const {
 
 Status MailboxTxn::do_commit(bool write_log) {
   if (!open_) return Status(Code::kInternal, "commit of a finished transaction");
+  // Nothing commits whose message file is not on disk (a no-op when
+  // Instance::commit flushed them already).
+  if (Status flushed = flush_staged(); !flushed) {
+    rollback();
+    return flushed;
+  }
   synclog::LogHold logged;
   if (write_log) {
     // Nothing commits that the sync log does not announce; the new links

@@ -80,13 +80,16 @@ Status StagedMessage::truncate() {
   return Status::ok();
 }
 
-Status StagedMessage::finish() {
+Status StagedMessage::finish(Durability durability) {
   if (finished_ || fd_ < 0) return Status(Code::kInternal, "staged message finished twice");
-  Status s = fs::fsync_fd(fd_, path_);
-  int fd = fd_;
-  fd_ = -1;
-  if (os::env().close(fd) != 0 && s) s = io_error("close", path_);
-  if (!s) return s;
+  if (durability == Durability::kFsyncNow) {
+    Status s = fs::fsync_fd(fd_, path_);
+    int fd = fd_;
+    fd_ = -1;
+    if (os::env().close(fd) != 0 && s) s = io_error("close", path_);
+    if (!s) return s;
+    durable_ = true;
+  }
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   EVP_DigestFinal_ex(hasher_->ctx, md, &len);
@@ -94,6 +97,17 @@ Status StagedMessage::finish() {
   for (unsigned int i = 0; i < len; i++) guid_ += fmt::format("{:02x}", md[i]);
   finished_ = true;
   return Status::ok();
+}
+
+Status StagedMessage::make_durable() const {
+  if (!finished_) return Status(Code::kInternal, "make_durable of an unfinished staged message");
+  if (durable_) return Status::ok();
+  if (synced_once_) return sync_status_;
+  synced_once_ = true;
+  sync_status_ = fd_ >= 0 ? fs::fsync_fd(fd_, path_)
+                          : Status(Code::kInternal, "staged message has no descriptor");
+  if (sync_status_) durable_ = true;
+  return sync_status_;
 }
 
 Result<FileDigest> digest_file(const std::string& path) {

@@ -4,6 +4,11 @@
 // mailboxes (hard links: single-instance store) and is removed when the
 // StagedMessage is destroyed. A message is never held in memory whole.
 //
+// finish(kDeferFsync) leaves the fsync to the commit that first links the
+// file (MailboxTxn, through make_durable()): the commit then flushes the
+// file beside the mailbox directory and the sync log, in one journal
+// commit of the filesystem instead of one more in sequence before them.
+//
 // Not thread-safe; one writer.
 #pragma once
 
@@ -29,9 +34,19 @@ class StagedMessage {
 
   // Appends bytes. REQUIRES: !finished().
   Status write(std::string_view bytes);
-  // Flushes, fsyncs and closes the file; fixes guid() and size().
+  enum class Durability { kFsyncNow, kDeferFsync };
+  // Fixes guid() and size(); fsyncs and closes the file, or with
+  // kDeferFsync keeps it open for make_durable().
   // REQUIRES: !finished(). After an error the message cannot be used.
-  Status finish();
+  Status finish(Durability durability = Durability::kFsyncNow);
+  // Whether the file's contents are on disk (finish() with kFsyncNow, or
+  // make_durable() done).
+  bool durable() const { return durable_; }
+  // fsyncs a file finished with kDeferFsync (once; later calls return the
+  // first call's result). OK at once when already durable. A commit linking
+  // the file calls it before the commit, so nothing is acknowledged whose
+  // file is not on disk. REQUIRES: finished().
+  Status make_durable() const;
   // Discards everything written so far (e.g. the message was too large).
   // REQUIRES: !finished().
   Status truncate();
@@ -54,6 +69,12 @@ class StagedMessage {
   uint64_t size_ = 0;
   std::string guid_;
   bool finished_ = false;
+  // The deferred fsync's state: the descriptor stays open (fd_) until
+  // make_durable(), whose result is kept (a failed fsync is not retried:
+  // the kernel may have dropped the pages).
+  mutable bool durable_ = false;
+  mutable Status sync_status_;
+  mutable bool synced_once_ = false;
 };
 
 // Streams `src` (a finished message file) into the staged message in chunks.

@@ -52,13 +52,14 @@ struct Spool {
   }
 };
 
-// One delivery, as lmtpd does it: stage, finish, append. OK only if every
-// step was.
-Status deliver(Instance& inst, std::string_view body) {
+// One delivery: stage, finish, append (lmtpd defers the staged file's
+// fsync to the commit). OK only if every step was.
+Status deliver(Instance& inst, std::string_view body,
+               StagedMessage::Durability durability = StagedMessage::Durability::kFsyncNow) {
   auto msg = inst.stage_message();
   if (!msg.ok()) return msg.status();
   Status s = (*msg)->write(body);
-  if (s) s = (*msg)->finish();
+  if (s) s = (*msg)->finish(durability);
   if (!s) return s;
   AppendRequest req;
   req.mailbox = kBox;
@@ -170,6 +171,64 @@ TEST_P(DeliveryFault, CompletesOrLeavesNoTraceAndTheNextDeliveryWorks) {
         EXPECT_TRUE(again.is_ok()) << again.to_string();
         expect_complete_or_no_trace(s, true, what + ", then retried");
       });
+}
+
+TEST_P(DeliveryFault, LmtpDeferredFsyncCompletesOrLeavesNoTrace) {
+  Case c = GetParam();
+  constexpr auto kDefer = StagedMessage::Durability::kDeferFsync;
+  at_every_call(
+      c.op, c.error, kSpool, [](Spool& s) { return deliver(s.t.inst(), kBody, kDefer); },
+      [](Spool& s, const Status& st, const std::string& what) {
+        expect_complete_or_no_trace(s, st.is_ok(), what);
+        if (st) return;
+        Status again = deliver(s.t.inst(), kBody, kDefer);
+        EXPECT_TRUE(again.is_ok()) << again.to_string();
+        expect_complete_or_no_trace(s, true, what + ", then retried");
+      });
+}
+
+// The deferred fsync is not skipped: the commit flushes the staged file
+// (once, though the delivery links it into two mailboxes), and a staged
+// file whose flush fails is never committed.
+TEST(DeferredFsync, TheCommitFlushesTheStagedFileOnceAndRefusesOnFailure) {
+  Spool s;
+  ASSERT_TRUE(s.t.inst().create_mailbox("user.bob").ok());
+  FaultEnv f;
+  os::ScopedEnv scope(&f);
+  auto msg = s.t.inst().stage_message();
+  ASSERT_TRUE(msg.ok());
+  ASSERT_TRUE((*msg)->write(kBody).is_ok());
+  ASSERT_TRUE((*msg)->finish(StagedMessage::Durability::kDeferFsync).is_ok());
+  EXPECT_FALSE((*msg)->durable());
+  EXPECT_EQ(f.calls(Op::kFsync, "/stage."), 0);
+  AppendRequest a, b;
+  a.mailbox = kBox;
+  a.message = msg->get();
+  b.mailbox = "user.bob";
+  b.message = msg->get();
+  auto results = s.t.inst().append({a, b});
+  EXPECT_TRUE(results[0].status.is_ok() && results[1].status.is_ok());
+  EXPECT_TRUE((*msg)->durable());
+  EXPECT_EQ(f.calls(Op::kFsync, "/stage."), 1);
+
+  auto failing = s.t.inst().stage_message();
+  ASSERT_TRUE(failing.ok());
+  ASSERT_TRUE((*failing)->write(kBody).is_ok());
+  ASSERT_TRUE((*failing)->finish(StagedMessage::Durability::kDeferFsync).is_ok());
+  f.inject(Fault::on_path(Op::kFsync, "/stage."));
+  AppendRequest c;
+  c.mailbox = kBox;
+  c.message = failing->get();
+  EXPECT_FALSE(s.t.inst().append({c})[0].status.is_ok());
+  f.clear();
+  auto mbox = s.t.inst().open_mailbox(kBox);
+  ASSERT_TRUE(mbox.ok());
+  size_t n = 0;
+  ASSERT_TRUE((*mbox)->for_each_record(0, [&](const IndexRecord&) {
+    ++n;
+    return true;
+  }));
+  EXPECT_EQ(n, 1u);
 }
 
 TEST_P(DeliveryFault, ImapAppendPathCompletesOrLeavesNoTrace) {
