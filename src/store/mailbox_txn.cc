@@ -195,8 +195,12 @@ Result<IndexRecord> MailboxTxn::append_new(const StagedMessage& msg, uint32_t sy
   if (!msg.finished()) return Status(Code::kInternal, "append of an unfinished staged message");
   auto flags = canonical_flags(*mbox_->db_, flag_slots_, user_flags);
   if (!flags.ok()) return flags.status();
-  auto cache = compute_message_cache(msg.path());
-  if (!cache.ok()) return cache.status();
+  std::optional<MessageCache> cache;
+  if (cache_at_append(msg.size())) {
+    auto computed = compute_message_cache(msg.path());
+    if (!computed.ok()) return computed.status();
+    cache = std::move(computed).value();
+  }
   int64_t now = ::time(nullptr);
   IndexRecord r;
   r.uid = counters_.last_uid + 1;
@@ -214,8 +218,10 @@ Result<IndexRecord> MailboxTxn::append_new(const StagedMessage& msg, uint32_t sy
   r.createdmodseq = r.modseq;
   s = write_record(r, true);
   if (!s) return s;
-  s = write_cache(*mbox_->db_, r.uid, r.guid, *cache, false);
-  if (!s) return s;
+  if (cache) {
+    s = write_cache(*mbox_->db_, r.uid, r.guid, *cache, false);
+    if (!s) return s;
+  }
   counters_.last_uid = r.uid;
   counters_.last_appenddate = now;
   counters_.exists++;
@@ -253,9 +259,11 @@ Status MailboxTxn::put_record(const IndexRecord& in, const std::string& file) {
       if (r.expunged()) expunged_uids_.add(r.uid);
     }
   } else if (!file.empty()) {
-    auto computed = compute_message_cache(file);
-    if (!computed.ok()) return computed.status();
-    cache = std::move(computed).value();
+    if (cache_at_append(r.size)) {
+      auto computed = compute_message_cache(file);
+      if (!computed.ok()) return computed.status();
+      cache = std::move(computed).value();
+    }
     Status s = link_file(file, r.uid);
     if (!s) return s;
     appended_ = true;

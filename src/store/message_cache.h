@@ -39,6 +39,17 @@ struct MessageCache {
   bool operator==(const MessageCache&) const = default;
 };
 
+// Messages up to this size get their cache with the record, in the append's
+// transaction. Parsing maps the whole file, so a larger message (an
+// attachment of tens of MiB) would make every appending process, imapd
+// included, as large as the message; its cache is filled on first use
+// instead (Mailbox::cache), as for records written before the cache
+// existed, and check_mailbox does not count it missing.
+constexpr uint64_t kCacheAtAppendMaxBytes = 8u << 20;
+inline bool cache_at_append(uint64_t message_size) {
+  return message_size <= kCacheAtAppendMaxBytes;
+}
+
 // The cache of a parsed message.
 MessageCache make_message_cache(const mime::Message& msg);
 // The cache of the message file at `path`. kIoError if it cannot be read.

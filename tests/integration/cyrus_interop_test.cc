@@ -554,7 +554,7 @@ TEST(CyrusInterop, CyrusSyncClientReadsOurChannelLog) {
   ASSERT_TRUE(middle.started().ok()) << middle.started().describe();
   auto options = replimail_options(false);
   options.channels = {"replica", "cyrus"};
-  options.daemons = {{"synclog", "sync_logd"}};
+  ASSERT_TRUE(options.sync_logd);  // the harness runs it (DAEMON synclog)
   Instance primary(options);
   ASSERT_EQ(primary.start(), "");
   ASSERT_EQ(LogStages::daemon_serving(primary), "");
