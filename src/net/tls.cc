@@ -147,13 +147,22 @@ Status TlsSession::handshake(int (*step)(SSL*), std::chrono::milliseconds timeou
   }
 }
 
-Result<std::unique_ptr<TlsSession>> TlsSession::accept(const TlsContext& ctx, int in_fd, int out_fd,
-                                                       std::chrono::milliseconds timeout) {
+Result<std::unique_ptr<TlsSession>> TlsSession::create(const TlsContext& ctx, int in_fd,
+                                                       int out_fd) {
   SSL* ssl = SSL_new(ctx.get());
   if (!ssl) return Status(Code::kIoError, ssl_error());
   std::unique_ptr<TlsSession> s(new TlsSession(ssl, in_fd, out_fd));
   SSL_set_rfd(ssl, in_fd);
   SSL_set_wfd(ssl, out_fd);
+  return s;
+}
+
+Result<std::unique_ptr<TlsSession>> TlsSession::accept(const TlsContext& ctx, int in_fd, int out_fd,
+                                                       std::chrono::milliseconds timeout) {
+  auto created = create(ctx, in_fd, out_fd);
+  if (!created.ok()) return created.status();
+  std::unique_ptr<TlsSession> s = std::move(*created);
+  SSL* ssl = s->ssl_;
   if (Status st = s->handshake(SSL_accept, timeout); !st) {
     SSL_set_quiet_shutdown(ssl, 1);
     return st;
@@ -164,11 +173,10 @@ Result<std::unique_ptr<TlsSession>> TlsSession::accept(const TlsContext& ctx, in
 Result<std::unique_ptr<TlsSession>> TlsSession::connect(const TlsContext& ctx, int in_fd,
                                                         int out_fd, const std::string& host,
                                                         std::chrono::milliseconds timeout) {
-  SSL* ssl = SSL_new(ctx.get());
-  if (!ssl) return Status(Code::kIoError, ssl_error());
-  std::unique_ptr<TlsSession> s(new TlsSession(ssl, in_fd, out_fd));
-  SSL_set_rfd(ssl, in_fd);
-  SSL_set_wfd(ssl, out_fd);
+  auto created = create(ctx, in_fd, out_fd);
+  if (!created.ok()) return created.status();
+  std::unique_ptr<TlsSession> s = std::move(*created);
+  SSL* ssl = s->ssl_;
   // The certificate must name the host sync_host names: its address for an
   // address, else the DNS name (also sent as SNI).
   X509_VERIFY_PARAM* param = SSL_get0_param(ssl);

@@ -90,6 +90,8 @@ class TlsSession {
 
  private:
   TlsSession(SSL* ssl, int in_fd, int out_fd) : ssl_(ssl), in_fd_(in_fd), out_fd_(out_fd) {}
+  // A session of `ctx` on the two descriptors, before its handshake.
+  static Result<std::unique_ptr<TlsSession>> create(const TlsContext& ctx, int in_fd, int out_fd);
   // Drives SSL_accept/SSL_connect (`step`) to its end.
   Status handshake(int (*step)(SSL*), std::chrono::milliseconds timeout);
   bool wait(short events, std::chrono::milliseconds timeout) const;
