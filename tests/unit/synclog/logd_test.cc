@@ -15,6 +15,7 @@
 
 #include "common/fs.h"
 #include "os/env.h"
+#include "os/fault_env.h"
 #include "synclog/journal.h"
 #include "synclog/logd_client.h"
 #include "synclog/logd_server.h"
@@ -108,6 +109,37 @@ TEST(ChannelSetTest, SuppressedGoesOnlyToUnsuppressable) {
   EXPECT_EQ(cs.targets(true), std::vector<std::string>{"squatter"});
   cs.enabled = false;
   EXPECT_TRUE(cs.targets(false).empty());
+}
+
+// An injected I/O fault: the journal's fdatasync fails. The request is
+// refused (its writer then logs directly), the daemon takes nothing more,
+// and what it had acknowledged before is fanned out by the next daemon.
+TEST(LogDaemonFault, AFailedJournalSyncRefusesAndLosesNothingAcknowledged) {
+  TestDir d;
+  {
+    // Installed before the journal is opened: FaultEnv knows a
+    // descriptor's path from its open().
+    os::FaultEnv f;
+    os::ScopedEnv scope(&f);
+    auto daemon = LogDaemon::open(d.path(), channels({"a"}), manual());
+    ASSERT_TRUE(daemon.ok()) << daemon.status().to_string();
+    LogDaemon& ld = **daemon;
+    auto held = ld.submit(false, "APPEND user.bob\n", 1);
+    ASSERT_TRUE(held.ok() && *held != 0u);
+    f.inject(os::Fault::on_path(os::Op::kFsync, "/sync/journal"));
+    auto refused = ld.submit(false, "APPEND user.carol\n", 2);
+    EXPECT_FALSE(refused.ok());
+    EXPECT_EQ(f.injected(), 1);
+    EXPECT_TRUE(ld.broken());
+    f.clear();
+    EXPECT_FALSE(ld.submit(false, "APPEND user.dave\n", 3).ok());
+  }
+  // The replacement replays the journal: the acknowledged line arrives.
+  auto again = LogDaemon::open(d.path(), channels({"a"}), manual());
+  ASSERT_TRUE(again.ok()) << again.status().to_string();
+  EXPECT_EQ(count(slurp(d.path() + "/sync/a/log"), "APPEND user.bob\n"), 1u);
+  // (A refused request's lines may be in the journal and replayed too: a
+  // line only marks something dirty, so that is harmless.)
 }
 
 TEST(LogDaemonTest, LinesReachTheLogsOnlyAfterDone) {
