@@ -258,6 +258,9 @@ Status MailboxTxn::put_record(const IndexRecord& in, const std::string& file) {
       delta_bytes_ -= static_cast<int64_t>(old->size);
       if (r.expunged()) expunged_uids_.add(r.uid);
     }
+  } else if (r.expunged()) {
+    // An expunged record new here needs no file (whatever the caller
+    // found for its GUID): nothing would ever remove one.
   } else if (!file.empty()) {
     if (cache_at_append(r.size)) {
       auto computed = compute_message_cache(file);
@@ -267,7 +270,7 @@ Status MailboxTxn::put_record(const IndexRecord& in, const std::string& file) {
     Status s = link_file(file, r.uid);
     if (!s) return s;
     appended_ = true;
-  } else if (!r.expunged()) {
+  } else {
     return Status(
         Code::kInvalidArgument,
         fmt::format("{}: new record uid {} without a message file", mbox_->name(), r.uid));

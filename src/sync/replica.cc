@@ -240,9 +240,9 @@ Status MailboxApply::add(const RecordItem& item) {
   }
   if (old.ok() && *old == rec && item.annotations.empty()) return Status::ok();
   std::string file;
-  if (!old.ok()) {
+  if (!old.ok() && !rec.expunged()) {
     file = replica_.reserve_.find(rec.guid);
-    if (file.empty() && !rec.expunged())
+    if (file.empty())
       return Status(Code::kIoError,
                     fmt::format("{}: uid {}: message {} was neither reserved nor uploaded", name,
                                 rec.uid, rec.guid));

@@ -286,6 +286,41 @@ TEST_F(MailboxTest, PutRecordAppliesMasterStateSilently) {
   EXPECT_EQ(t.deliver("user.alice", kMsg2), 6u);
 }
 
+// sync_server finds a file by GUID for every record new to the replica; when
+// the master sends an expunged record whose GUID is also uploaded for a live
+// one (a message COPYed back into its folder, the first copy expunged), the
+// expunged record must not get a file: nothing would ever remove it, and
+// reconstruct -n reports it as an orphan (seen in the torture run).
+TEST_F(MailboxTest, PutRecordOfANewExpungedRecordLinksNoFile) {
+  auto src = t.stage(kMsg1);
+  auto m = open();
+  auto txn = m->begin();
+  ASSERT_TRUE(txn.ok());
+  IndexRecord gone;
+  gone.uid = 3;
+  gone.modseq = 25;
+  gone.last_updated = 1795554949;
+  gone.system_flags = kFlagExpunged | kFlagFlagged;
+  gone.internaldate = 1795554947;
+  gone.size = src->size();
+  gone.guid = src->guid();
+  gone.savedate = 1795554949;
+  gone.createdmodseq = 8;
+  ASSERT_TRUE((*txn)->put_record(gone, src->path()).is_ok());
+  IndexRecord live = gone;
+  live.uid = 12;
+  live.modseq = 40;
+  live.system_flags = 0;
+  live.createdmodseq = 40;
+  ASSERT_TRUE((*txn)->put_record(live, src->path()).is_ok());
+  ASSERT_TRUE(t.inst().commit(*m, **txn).is_ok());
+  struct stat st;
+  EXPECT_NE(::stat(m->message_path(3).c_str(), &st), 0) << "file of the expunged uid 3";
+  EXPECT_EQ(::stat(m->message_path(12).c_str(), &st), 0);
+  EXPECT_EQ(m->counters()->exists, 1u);
+  expect_derived_consistent(t, "user.alice");
+}
+
 TEST_F(MailboxTest, MessageAnnotationsFeedTheAnnotCrc) {
   t.deliver("user.alice", kMsg1);
   auto m = open();
