@@ -63,6 +63,13 @@ struct ClientOptions {
   // LOCAL_RENAME and LOCAL_UNMAILBOX, which a Cyrus replica in a Murder
   // applies without telling its mupdate server.
   bool local_only = false;
+  // The consistency verifier's repair (sync/verify.h): every update sends
+  // the mailbox's whole RECORD list, without SINCE_* and even when the
+  // counters look equal, so that a replica whose records went astray
+  // behind replication's back (a flag changed there, raising its MODSEQ)
+  // takes the master's records again. Meant with no_copyback and a FORCE
+  // connection, so that the master is never changed.
+  bool push_all = false;
 };
 
 struct ClientStats {
