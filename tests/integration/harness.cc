@@ -495,6 +495,12 @@ void Instance::write_configs() const {
     }
     cyrus << "}\n";
   }
+  if (!options_.events.empty()) {
+    cyrus << "EVENTS {\n";
+    for (const auto& [name, event] : options_.events)
+      cyrus << "  " << name << " cmd=\"" << with_conf(event.first) << "\" " << event.second << "\n";
+    cyrus << "}\n";
+  }
   spit(cyrus_conf(), cyrus.str());
 }
 

@@ -17,6 +17,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "store/record.h"
@@ -122,6 +123,10 @@ class Instance {
     // Name -> program args for cyrus.conf START entries (run to completion
     // before the services start), " -C imapd.conf" added as for services.
     std::map<std::string, std::string> starts;
+    // Name -> {program args, schedule} for cyrus.conf EVENTS entries (e.g.
+    // "verify" -> {"sync_verify -A", "period=60"}); " -C imapd.conf" added
+    // as for services.
+    std::map<std::string, std::pair<std::string, std::string>> events;
   };
 
   explicit Instance(Options options);

@@ -1,0 +1,241 @@
+// sync_verify: the consistency verifier (sync/verify.h). Compares this
+// primary's mailboxes with a channel's replica and repairs what differs
+// through the normal sync path, never changing the primary.
+//
+//   sync_verify [-C imapd.conf] [-n channel] [-S host[:port]] [-N | --no-repair]
+//               [-d secs] [-v] [-l] (-u user... | -m mailbox... | -A)
+//
+//   -u USER...   every mailbox of these users, on either side
+//   -m MBOX...   these mailboxes (internal names), on either side
+//   -A           every user of this instance, then every shared mailbox
+//   -N, --no-repair
+//                only report: nothing but GET is sent, nothing changes
+//   -n CHANNEL   the replica of <channel>_sync_host, _sync_port,
+//                _sync_authname, _sync_password, as sync_client -n
+//   -S HOST      replica host (overrides sync_host); HOST:PORT or a socket path
+//   -d SECS      wait before the second look at a mailbox that differed
+//                (default 2; 0: report at once), so that replication lag
+//                is not reported
+//   -v           log each command to the replica; -l verbose logging
+// Each divergence is one line on stdout and in the log ("DIVERGENCE
+// channel=C user=U mailbox=M [uid=N]: what differs"), each repair one line
+// ("REPAIRED ..." or "UNREPAIRED ...: why"). The run's figures go to
+// <configdirectory>/sync/<channel>/verify.json. One verifier per channel at
+// a time (<channel dir>/verify.lock).
+//
+// Exit status: 0 if the replica agrees (after repair), 1 if a divergence
+// was found with -N, or one is left unrepaired, or something could not be
+// compared; 64 on a usage error, 75 if another sync_verify runs for the
+// channel, 78 on a configuration error.
+#include <errno.h>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <getopt.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "common/config.h"
+#include "common/fs.h"
+#include "common/log.h"
+#include "store/instance.h"
+#include "sync/channel_status.h"
+#include "sync/connection.h"
+#include "sync/rolling.h"
+#include "sync/verify.h"
+
+namespace {
+
+using namespace replimail;
+
+constexpr int kExitUsage = 64;
+constexpr int kExitLocked = 75;
+constexpr int kExitConfig = 78;
+
+constexpr const char* kSynopsis =
+    "sync_verify [-C imapd.conf] [-n channel] [-S host[:port]] [-N|--no-repair] [-d secs] [-vl]"
+    " (-u user... | -m mailbox... | -A)";
+
+int usage_error(const std::string& why) {
+  std::fprintf(stderr, "sync_verify: %s; usage: %s\n", why.c_str(), kSynopsis);
+  return kExitUsage;
+}
+
+// Holds <channel dir>/verify.lock for the life of the process; false if
+// another verifier has it.
+bool lock_channel(const std::string& dir, std::string* why) {
+  if (Status s = fs::make_dirs(dir); !s) {
+    *why = s.to_string();
+    return false;
+  }
+  const std::string path = dir + "/verify.lock";
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    *why = fmt::format("{}: {}", path, std::strerror(errno));
+    return false;
+  }
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    *why = fmt::format("another sync_verify holds {}", path);
+    ::close(fd);
+    return false;
+  }
+  return true;  // fd stays open: the lock goes with the process
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string conf = "/etc/imapd.conf", channel, server;
+  bool repair = true, logverbose = false;
+  int verbose = 0, settle = 2;
+  char mode = 0;
+  static const option kLong[] = {{"no-repair", no_argument, nullptr, 'N'},
+                                 {nullptr, 0, nullptr, 0}};
+  int opt;
+  ::opterr = 0;
+  while ((opt = getopt_long(argc, argv, ":C:n:S:d:NvlumA", kLong, nullptr)) != -1) {
+    switch (opt) {
+      case 'C':
+        conf = optarg;
+        break;
+      case 'n':
+        channel = optarg;
+        break;
+      case 'S':
+        server = optarg;
+        break;
+      case 'd': {
+        char* end = nullptr;
+        long v = std::strtol(optarg, &end, 10);
+        if (end == optarg || *end != '\0' || v < 0 || v > 3600)
+          return usage_error(fmt::format("-d wants a number of seconds, not '{}'", optarg));
+        settle = static_cast<int>(v);
+        break;
+      }
+      case 'N':
+        repair = false;
+        break;
+      case 'v':
+        verbose++;
+        break;
+      case 'l':
+        logverbose = true;
+        break;
+      case 'u':
+      case 'm':
+      case 'A':
+        if (mode != 0 && mode != opt)
+          return usage_error(
+              fmt::format("-{} and -{} are mutually exclusive", mode, static_cast<char>(opt)));
+        mode = static_cast<char>(opt);
+        break;
+      case ':':
+        return usage_error(fmt::format("option -{} needs an argument", static_cast<char>(optopt)));
+      default:
+        return usage_error(optopt > 32 && optopt < 127
+                               ? fmt::format("unknown option -{}", static_cast<char>(optopt))
+                               : std::string("unknown option"));
+    }
+  }
+  std::vector<std::string> args(argv + optind, argv + argc);
+  if (mode == 0) return usage_error("no scope given (-u, -m or -A)");
+  if (mode != 'A' && args.empty())
+    return usage_error(fmt::format("-{} needs at least one name", mode));
+  if (mode == 'A' && !args.empty()) return usage_error("-A takes no names");
+
+  init_logging("sync_verify", logverbose || verbose > 0);
+  ::signal(SIGPIPE, SIG_IGN);
+  auto config = Config::load(conf);
+  if (!config.ok()) {
+    spdlog::error("{}", config.status().to_string());
+    return kExitConfig;
+  }
+  const std::string label = channel.empty() ? "\"\"" : channel;
+  std::string why;
+  if (!lock_channel(sync::channel_dir(config->configdirectory(), channel), &why)) {
+    spdlog::error("channel {}: {}", label, why);
+    return kExitLocked;
+  }
+  auto instance = store::Instance::open(*config);
+  if (!instance.ok()) {
+    spdlog::error("cannot open the mail store: {}", instance.status().to_string());
+    return kExitConfig;
+  }
+  auto co = sync::channel_connect_options(*config, channel, server);
+  if (!co.ok()) {
+    spdlog::error("{}", co.status().message());
+    return kExitConfig;
+  }
+  co->verbose = verbose;
+  // Repairs replace the replica's records with ours (sync/verify.h);
+  // reporting sends APPLY nothing, FORCE included.
+  co->force = repair;
+
+  const auto started = std::chrono::steady_clock::now();
+  sync::VerifyRun run;
+  run.channel = channel;
+  run.repair = repair;
+  run.scope = mode == 'A' ? "-A" : fmt::format("-{} {}", mode, fmt::join(args, " "));
+
+  sync::FetchSink fetched(**instance);
+  auto conn = sync::ReplicaConnection::open(*co, &fetched);
+  int rc = 0;
+  if (!conn.ok()) {
+    spdlog::error("SYNCERROR channel={} connecting to {}: {}", label, co->host,
+                  conn.status().to_string());
+    run.stats.errors = 1;
+    rc = 1;
+  } else {
+    sync::VerifyOptions vo;
+    vo.channel = channel;
+    vo.repair = repair;
+    vo.settle = std::chrono::seconds(settle);
+    sync::Verifier verifier(**instance, **conn, fetched, vo, [](const std::string& line) {
+      std::printf("%s\n", line.c_str());
+      std::fflush(stdout);
+      if (line.starts_with("REPAIRED"))
+        spdlog::info("{}", line);
+      else
+        spdlog::warn("{}", line);
+    });
+    Status result;
+    auto keep = [&](Status s) {
+      if (!s && result) result = s;
+    };
+    if (mode == 'u') {
+      for (const auto& u : args) keep(verifier.verify_user(u));
+    } else if (mode == 'm') {
+      keep(verifier.verify_mailboxes(args));
+    } else {
+      keep(verifier.verify_all());
+    }
+    if (!result) spdlog::error("channel={}: {}", label, result.to_string());
+    if (Status s = (*conn)->simple("EXIT"); !s) spdlog::warn("EXIT: {}", s.to_string());
+    run.stats = verifier.stats();
+    const auto& st = run.stats;
+    bool clean =
+        result && st.errors == 0 && st.unrepaired == 0 && (repair || st.divergent_mailboxes == 0);
+    rc = clean ? 0 : 1;
+    spdlog::info(
+        "channel={} {}: {} mailboxes checked, {} diverging ({} divergences), {} repaired, {} "
+        "unrepaired, {} errors",
+        label, run.scope, st.mailboxes_checked, st.divergent_mailboxes, st.divergences, st.repaired,
+        st.unrepaired, st.errors);
+  }
+  run.exit_code = rc;
+  run.time_ms = sync::unix_ms_now();
+  run.duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - started)
+                        .count();
+  if (Status s = sync::record_verify_run(config->configdirectory(), run); !s)
+    spdlog::error("writing {}: {}", sync::verify_status_path(config->configdirectory(), channel),
+                  s.to_string());
+  return rc;
+}

@@ -1,0 +1,241 @@
+// The consistency verifier (sync_verify, issue 16): divergences made behind
+// replication's back — with no rolling client, on the replica through the
+// store API, and on the primary without syncing — are found, one line each
+// naming user, mailbox and UID, with a non-zero exit when only reporting
+// (which changes neither side), then repaired through the sync path so that
+// both digests agree; the primary is never changed by the verifier, and what
+// only a merge changing the primary could resolve is left, saying what to run.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "common/config.h"
+#include "digest_check.h"
+#include "harness.h"
+#include "store/instance.h"
+#include "store/staged_message.h"
+
+namespace replimail::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+Instance::Options replica_options() {
+  Instance::Options o;
+  o.services = {{"lmtp", "lmtpd -a"}, {"csync", "sync_server"}};
+  o.imapd_extra = {"failedloginpause: 0"};
+  return o;
+}
+
+// The replica is the "replica" channel's, as sync_client -n replica reads it.
+Instance::Options primary_options(int replica_port) {
+  Instance::Options o;
+  o.imapd_extra = {"replica_sync_host: 127.0.0.1:" + std::to_string(replica_port),
+                   "replica_sync_authname: admin", "replica_sync_password: adminpw"};
+  return o;
+}
+
+std::unique_ptr<store::Instance> open_store(const Instance& inst) {
+  auto cfg = Config::load(inst.imapd_conf());
+  EXPECT_TRUE(cfg.ok());
+  auto s = store::Instance::open(*cfg);
+  EXPECT_TRUE(s.ok()) << s.status().to_string();
+  return std::move(*s);
+}
+
+Status append_text(store::Instance& st, const std::string& mailbox, const std::string& text) {
+  auto msg = st.stage_message();
+  if (!msg.ok()) return msg.status();
+  Status s = (*msg)->write(text);
+  if (s) s = (*msg)->finish();
+  if (!s) return s;
+  store::AppendRequest req;
+  req.mailbox = mailbox;
+  req.message = msg->get();
+  return st.append({req})[0].status;
+}
+
+std::string deliver(const Instance& primary, const std::string& rcpt, int n) {
+  auto r = primary.python("lmtp_deliver.py", {"--port", std::to_string(primary.lmtp_port()), "-n",
+                                              std::to_string(n), "--rcpt", rcpt});
+  return r.ok() ? "" : r.describe();
+}
+
+RunResult verify(const Instance& primary, std::vector<std::string> args) {
+  args.insert(args.begin(), {"-n", "replica", "-d", "0"});
+  return primary.tool("sync_verify", args);
+}
+
+std::vector<std::string> lines_starting(const std::string& out, const std::string& tag) {
+  std::vector<std::string> found;
+  for (const auto& l : lines_of(out))
+    if (l.starts_with(tag)) found.push_back(l);
+  return found;
+}
+
+bool has_line(const std::string& out, const std::string& start, const std::string& part = "") {
+  for (const auto& l : lines_of(out))
+    if (l.starts_with(start) && l.find(part) != std::string::npos) return true;
+  return false;
+}
+
+nlohmann::json verify_status(const Instance& primary) {
+  return nlohmann::json::parse(slurp(primary.config_dir() + "/sync/replica/verify.json"), nullptr,
+                               false);
+}
+
+// A primary and its replica with `user`'s mailboxes replicated by hand.
+struct Pair {
+  Instance replica{replica_options()};
+  std::unique_ptr<Instance> primary;
+  void start(const std::string& user, int messages) {
+    ASSERT_EQ(replica.start(), "");
+    primary = std::make_unique<Instance>(primary_options(replica.port("csync")));
+    ASSERT_EQ(primary->start(), "");
+    ASSERT_TRUE(primary->tool("cyr_mbox", {"create", "user." + user}).ok());
+    ASSERT_TRUE(primary->tool("cyr_mbox", {"create", "user." + user + ".Sent"}).ok());
+    ASSERT_EQ(deliver(*primary, user, messages), "");
+    auto sync = primary->tool("sync_client", {"-n", "replica", "-u", user});
+    ASSERT_TRUE(sync.ok()) << sync.describe();
+    ASSERT_TRUE(same_digest(*primary, replica));
+  }
+};
+
+TEST(SyncVerify, DivergencesAreReportedThenRepairedAndThePrimaryIsKept) {
+  Pair p;
+  ASSERT_NO_FATAL_FAILURE(p.start("alice", 4));
+  Instance& primary = *p.primary;
+  Instance& replica = p.replica;
+
+  auto clean = verify(primary, {"-N", "-u", "alice"});
+  EXPECT_EQ(clean.exit_code, 0) << clean.describe();
+  EXPECT_TRUE(lines_starting(clean.out, "DIVERGENCE").empty()) << clean.out;
+
+  // Behind replication's back: a flag set and a mailbox made in the
+  // replica's own store, a mailbox made on the primary with no client to
+  // replicate it.
+  {
+    auto rs = open_store(replica);
+    ASSERT_TRUE(rs->store_flags("user.alice", {2}, store::kFlagFlagged, {"$Replica"}, true));
+    ASSERT_TRUE(rs->create_mailbox("user.alice.Extra").ok());
+    auto ps = open_store(primary);
+    ASSERT_TRUE(ps->create_mailbox("user.alice.Missing").ok());
+    ASSERT_TRUE(append_text(*ps, "user.alice.Missing", "Subject: new\r\n\r\nnew\r\n"));
+  }
+  Digest primary_before = digest_of(primary);
+  Digest replica_before = digest_of(replica);
+  ASSERT_EQ(primary_before.error, "");
+  ASSERT_FALSE(same_digest(primary, replica));
+
+  // Reporting: one line per divergence, exit 1, neither side changed.
+  auto report = verify(primary, {"-N", "-u", "alice"});
+  EXPECT_EQ(report.exit_code, 1) << report.describe();
+  EXPECT_TRUE(has_line(report.out,
+                       "DIVERGENCE channel=replica user=alice mailbox=user.alice uid=2: flags "
+                       "primary (",
+                       "replica (\\Flagged $Replica)"))
+      << report.out;
+  EXPECT_TRUE(has_line(report.out,
+                       "DIVERGENCE channel=replica user=alice mailbox=user.alice.Missing: "
+                       "missing on the replica"))
+      << report.out;
+  EXPECT_TRUE(has_line(report.out,
+                       "DIVERGENCE channel=replica user=alice mailbox=user.alice.Extra: only on "
+                       "the replica"))
+      << report.out;
+  EXPECT_TRUE(lines_starting(report.out, "REPAIRED").empty()) << report.out;
+  EXPECT_EQ(digest_of(primary).lines, primary_before.lines);
+  EXPECT_EQ(digest_of(replica).lines, replica_before.lines);
+  auto st = verify_status(primary);
+  ASSERT_TRUE(st.is_object());
+  EXPECT_EQ(st["mode"], "report");
+  EXPECT_EQ(st["divergent_mailboxes"], 3);
+  EXPECT_EQ(st["exit"], 1);
+
+  // Repairing: each mailbox repaired, the replica equal to the primary, the
+  // primary as it was.
+  auto fix = verify(primary, {"-u", "alice"});
+  EXPECT_EQ(fix.exit_code, 0) << fix.describe();
+  for (const char* m : {"user.alice", "user.alice.Missing", "user.alice.Extra"})
+    EXPECT_TRUE(has_line(fix.out, std::string("REPAIRED channel=replica user=alice mailbox=") + m))
+        << m << "\n"
+        << fix.describe();
+  EXPECT_TRUE(same_digest(primary, replica));
+  EXPECT_EQ(digest_of(primary).lines, primary_before.lines);
+
+  auto after = verify(primary, {"-N", "-A"});
+  EXPECT_EQ(after.exit_code, 0) << after.describe();
+  EXPECT_TRUE(lines_starting(after.out, "DIVERGENCE").empty()) << after.out;
+  st = verify_status(primary);
+  EXPECT_EQ(st["totals"]["repaired"], 3);
+  EXPECT_EQ(st["totals"]["runs"], 4);
+}
+
+TEST(SyncVerify, WhatOnlyAMergeCouldResolveIsLeftWithTheCommandToRun) {
+  Pair p;
+  ASSERT_NO_FATAL_FAILURE(p.start("bob", 3));
+  Instance& primary = *p.primary;
+  Instance& replica = p.replica;
+  // On the replica only: message 2 expunged (its file goes), a message
+  // appended as UID 4.
+  {
+    auto rs = open_store(replica);
+    ASSERT_TRUE(rs->expunge("user.bob", {2}));
+    ASSERT_TRUE(append_text(*rs, "user.bob", "Subject: replica only\r\n\r\nr\r\n"));
+  }
+  Digest primary_before = digest_of(primary);
+  Digest replica_before = digest_of(replica);
+
+  auto fix = verify(primary, {"-u", "bob"});
+  EXPECT_EQ(fix.exit_code, 1) << fix.describe();
+  EXPECT_TRUE(has_line(fix.out, "DIVERGENCE channel=replica user=bob mailbox=user.bob uid=2: flags",
+                       "replica (\\Expunged)"))
+      << fix.out;
+  EXPECT_TRUE(has_line(fix.out,
+                       "DIVERGENCE channel=replica user=bob mailbox=user.bob uid=4: only on the "
+                       "replica"))
+      << fix.out;
+  EXPECT_TRUE(has_line(fix.out, "UNREPAIRED channel=replica user=bob mailbox=user.bob: ",
+                       "sync_client -n replica -m user.bob"))
+      << fix.out;
+  // Neither side was touched: the replica's own message is still there.
+  EXPECT_EQ(digest_of(primary).lines, primary_before.lines);
+  EXPECT_EQ(digest_of(replica).lines, replica_before.lines);
+
+  auto report = verify(primary, {"-N", "-u", "bob"});
+  EXPECT_EQ(report.exit_code, 1) << report.describe();
+}
+
+TEST(SyncVerify, AnEventsEntryRunsItAndRecordsTheFigures) {
+  Pair p;
+  ASSERT_NO_FATAL_FAILURE(p.start("carol", 2));
+  Instance& primary = *p.primary;
+  {
+    auto rs = open_store(p.replica);
+    ASSERT_TRUE(rs->store_flags("user.carol", {1}, store::kFlagAnswered, {}, true));
+  }
+  ASSERT_FALSE(same_digest(primary, p.replica));
+  // An event added to cyrus.conf runs when master reads it, then every period.
+  primary.options().events = {{"verify", {"sync_verify -n replica -A -d 0", "period=60"}}};
+  primary.reload();
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto st = verify_status(primary);
+        return st.is_object() && st["totals"].is_object() && st["totals"]["repaired"] == 1;
+      },
+      30s))
+      << slurp(primary.config_dir() + "/sync/replica/verify.json") << primary.master_log();
+  EXPECT_TRUE(same_digest(primary, p.replica));
+  // The lines went to the log too.
+  EXPECT_NE(primary.master_log().find("DIVERGENCE channel=replica user=carol mailbox=user.carol "
+                                      "uid=1: flags"),
+            std::string::npos)
+      << primary.master_log();
+}
+
+}  // namespace
+}  // namespace replimail::testing
