@@ -160,8 +160,12 @@ Result<std::vector<Difference>> Verifier::differences(const std::string& name, c
 
 std::string Verifier::repair(const std::string& name, const Pair& pair,
                              const std::vector<Difference>& diffs) {
-  for (const auto& d : diffs) {
-    if (d.repairable) continue;
+  // A record's reason first: the mailbox's counters only follow from it.
+  const Difference* stop = nullptr;
+  for (const auto& d : diffs)
+    if (!d.repairable && (stop == nullptr || (stop->uid == 0 && d.uid != 0))) stop = &d;
+  if (stop != nullptr) {
+    const Difference& d = *stop;
     return fmt::format(
         "{}{}: only a merge that changes the primary resolves it; review, then run "
         "sync_client{} -m {}",

@@ -199,7 +199,7 @@ TEST(SyncVerify, WhatOnlyAMergeCouldResolveIsLeftWithTheCommandToRun) {
                        "DIVERGENCE channel=replica user=bob mailbox=user.bob uid=4: only on the "
                        "replica"))
       << fix.out;
-  EXPECT_TRUE(has_line(fix.out, "UNREPAIRED channel=replica user=bob mailbox=user.bob: ",
+  EXPECT_TRUE(has_line(fix.out, "UNREPAIRED channel=replica user=bob mailbox=user.bob: uid 2 flags",
                        "sync_client -n replica -m user.bob"))
       << fix.out;
   // Neither side was touched: the replica's own message is still there.
