@@ -156,6 +156,13 @@ TEST(SyncVerify, DivergencesAreReportedThenRepairedAndThePrimaryIsKept) {
   EXPECT_EQ(st["divergent_mailboxes"], 3);
   EXPECT_EQ(st["exit"], 1);
 
+  // -m: the named mailboxes only, on either side.
+  auto named = verify(primary, {"-N", "-m", "user.alice.Extra", "user.alice.Missing"});
+  EXPECT_EQ(named.exit_code, 1) << named.describe();
+  EXPECT_EQ(lines_starting(named.out, "DIVERGENCE").size(), 2u) << named.out;
+  EXPECT_TRUE(has_line(named.out, "DIVERGENCE channel=replica user=alice mailbox=user.alice.Extra"))
+      << named.out;
+
   // Repairing: each mailbox repaired, the replica equal to the primary, the
   // primary as it was.
   auto fix = verify(primary, {"-u", "alice"});
@@ -172,7 +179,7 @@ TEST(SyncVerify, DivergencesAreReportedThenRepairedAndThePrimaryIsKept) {
   EXPECT_TRUE(lines_starting(after.out, "DIVERGENCE").empty()) << after.out;
   st = verify_status(primary);
   EXPECT_EQ(st["totals"]["repaired"], 3);
-  EXPECT_EQ(st["totals"]["runs"], 4);
+  EXPECT_EQ(st["totals"]["runs"], 5);
 }
 
 TEST(SyncVerify, WhatOnlyAMergeCouldResolveIsLeftWithTheCommandToRun) {
