@@ -6,6 +6,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <iterator>
@@ -288,7 +289,11 @@ Status Bootstrap::run_locked() {
       return s ? Status(Code::kIoError, "lost the replica") : s;
     }
     if (!s) {
-      u.failures++;
+      // A replica in read-only mode (an old primary fenced by cyr_promote
+      // until it rejoins, an instance frozen for a backup) refuses for a
+      // while, not for good: it is retried with backoff, never failed.
+      u.failures = s.code() == Code::kReadOnly ? std::min(u.failures + 1, kMaxUserFailures - 1)
+                                               : u.failures + 1;
       u.error = s.to_string();
     }
     save(false);

@@ -98,7 +98,9 @@ std::string progress_line(size_t done, size_t total, uint64_t bytes,
                           std::chrono::milliseconds elapsed, size_t width = 79);
 
 // A user failing in this many runs in a row (the replica answering) fails
-// the whole bootstrap: it will not get better by itself.
+// the whole bootstrap: it will not get better by itself. A refusal of a
+// replica in read-only mode (IMAP_READ_ONLY) is temporary: it never counts
+// up to this.
 inline constexpr int kMaxUserFailures = 3;
 // Why the bootstrap in `p` cannot finish without someone's help (one line),
 // or nullopt: the first user that failed kMaxUserFailures runs in a row.

@@ -110,6 +110,8 @@ Result<std::optional<MailboxState>> SyncClient::fetch_remote(const std::string& 
 Status SyncClient::sync_user(const std::string& userid) {
   Status s = store::validate_userid(userid);
   if (!s) return fail(userid, "", s);
+  adopted_.clear();
+  // Adopting folders and the renames that may follow each take a round.
   for (int attempt = 0;; attempt++) {
     auto remote = get_user(userid, false);
     if (!remote.ok()) return fail(userid, "", remote.status());
@@ -131,6 +133,10 @@ Status SyncClient::sync_user(const std::string& userid) {
       continue;
     }
     if (!s) return s;
+    if (!adopted_.empty()) {
+      s = adopt_seen_and_subs(userid, *remote);
+      if (!s) return fail(userid, "", s);
+    }
     auto mine = user_state(inst_, userid, true);
     if (!mine.ok()) return fail(userid, "", mine.status());
     s = sync_quotas(mine->quotas, remote->quotas);
@@ -394,10 +400,19 @@ Status SyncClient::do_folders(const std::vector<store::MailboxEntry>& local,
   auto plan = plan_folders(mine, remote, delete_remote,
                            [&](const MailboxState& r) { return deleted_here(r.uniqueid); });
   if (!plan.ok()) return fail("", "", plan.status());
-  for (const auto& name : plan->orphans)
-    if (delete_remote)
+  bool adopted = false;
+  for (const auto& name : plan->orphans) {
+    if (!delete_remote) continue;
+    auto theirs = std::find_if(remote.begin(), remote.end(),
+                               [&](const MailboxState& r) { return r.mboxname == name; });
+    auto made = adopt_folder(*theirs);
+    if (!made.ok()) return fail(store::mboxname_owner(name), name, made.status());
+    adopted = adopted || *made;
+    if (!*made)
       spdlog::warn("channel={} mailbox={}: on the replica only and no tombstone here; left alone",
                    opts_.channel.empty() ? "\"\"" : opts_.channel, name);
+  }
+  if (adopted) return Status(Code::kAgain, "adopted replica-only folders");
   Status s = reserve(mine, plan->updates);
   if (!s) return s;
   for (const auto& name : plan->unmailbox) {
@@ -421,6 +436,57 @@ Status SyncClient::do_folders(const std::vector<store::MailboxEntry>& local,
     if (!s && result) result = s;
   }
   return result;
+}
+
+Result<bool> SyncClient::adopt_folder(const MailboxState& theirs) {
+  std::string deleted = inst_.config().get("deletedprefix");
+  if (deleted.empty()) deleted = "DELETED";
+  if (opts_.no_copyback || theirs.intermediate() || theirs.uniqueid.empty() ||
+      theirs.mboxname.starts_with(deleted + "."))
+    return false;
+  // Known here under another name, or deleted here: not ours to adopt.
+  if (inst_.mailboxes().lookup_uniqueid(theirs.uniqueid).ok()) return false;
+  std::string name = theirs.mboxname;
+  auto taken = [&](const std::string& n) {
+    auto e = inst_.mailboxes().lookup(n);
+    return e.ok() && !e->is_tombstone();
+  };
+  if (taken(name)) name += "-" + theirs.uniqueid.substr(0, 8);
+  if (taken(name) || !store::validate_mboxname(name)) return false;
+  store::CreateOptions o;
+  o.partition = inst_.partition_path(theirs.partition).ok() ? theirs.partition : "";
+  o.acl = theirs.acl;
+  o.uniqueid = theirs.uniqueid;
+  o.uidvalidity = theirs.uidvalidity;
+  o.createdmodseq = theirs.createdmodseq;
+  auto e = inst_.create_mailbox(name, o);
+  if (!e.ok()) return e.status();
+  adopted_[theirs.uniqueid] = {theirs.mboxname, name};
+  spdlog::warn(
+      "channel={} mailbox={}: on the replica only (uniqueid {}, no tombstone here): created "
+      "here as {}, its messages are copied back",
+      opts_.channel.empty() ? "\"\"" : opts_.channel, theirs.mboxname, theirs.uniqueid, name);
+  return true;
+}
+
+Status SyncClient::adopt_seen_and_subs(const std::string& userid, const UserState& remote) {
+  auto subs = inst_.userdata().subscriptions(userid);
+  if (!subs.ok()) return subs.status();
+  for (const auto& [uniqueid, names] : adopted_) {
+    const auto& [theirs, ours] = names;
+    bool subscribed = std::find(remote.lsub.begin(), remote.lsub.end(), theirs) != remote.lsub.end();
+    if (subscribed && std::find(subs->begin(), subs->end(), ours) == subs->end()) {
+      Status s = inst_.set_subscribed(userid, ours, true);
+      if (!s) return s;
+    }
+    for (const auto& seen : remote.seen) {
+      if (seen.seen.uniqueid != uniqueid) continue;
+      Status s = inst_.set_seen(userid, seen.seen);
+      if (!s) return s;
+    }
+  }
+  adopted_.clear();
+  return Status::ok();
 }
 
 Status SyncClient::update_mailbox(const store::MailboxEntry& entry,

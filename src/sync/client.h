@@ -109,6 +109,21 @@ class SyncClient {
                     const std::vector<MailboxState>& remote, bool delete_remote);
   Status reserve(const std::vector<MailboxState>& local,
                  const std::map<std::string, std::optional<MailboxState>>& remote);
+  // A replica folder this master knows nothing of — no mailbox holds its
+  // uniqueid here and no tombstone says it was deleted here — is one the
+  // replica alone accepted: after a failover, a folder the old primary
+  // created while it was the primary (replimail's; Cyrus leaves it on the
+  // replica, logged, and the new primary never has it). It is created here,
+  // empty, with the replica's uniqueid, UIDVALIDITY and ACL, under its name
+  // or, if that is taken, "<name>-<8 hex of its uniqueid>"; the update that
+  // follows finds the replica ahead and the full update copies every message
+  // back (full_update.cc, keeping their UIDs), so both sides end equal.
+  // Never with -O (no copyback), for intermediates, nor under deletedprefix.
+  // True if a folder was created (the caller starts over).
+  Result<bool> adopt_folder(const MailboxState& theirs);
+  // After a user sync that adopted folders: their subscriptions and the
+  // user's seen state on them, taken from the replica's `remote`.
+  Status adopt_seen_and_subs(const std::string& userid, const UserState& remote);
   // §5.5: one mailbox, with the CRC retry and full-update ladder.
   Status update_mailbox(const store::MailboxEntry& entry, std::optional<MailboxState> remote);
   // One attempt: kSyncChecksum / kSyncChanged / kAgain tell the caller to
@@ -157,6 +172,9 @@ class SyncClient {
   GuidSet reserved_;
   // GUIDs uploaded in this session (staged on the replica until RESTART).
   GuidSet uploaded_;
+  // Folders adopt_folder() created during the current sync_user: uniqueid
+  // -> {the replica's name, the name here}.
+  std::map<std::string, std::pair<std::string, std::string>> adopted_;
 };
 
 }  // namespace replimail::sync
