@@ -530,7 +530,7 @@ Status SyncClient::update_once(const store::MailboxEntry& entry,
   if (!opts_.partition.empty()) m.partition = opts_.partition;
   uint64_t from = remote && !opts_.push_all ? remote->highestmodseq : 0;
   uint32_t from_uid = remote ? remote->last_uid : 0;
-  if (remote && since && !opts_.push_all && remote->highestmodseq != 0) {
+  if (remote && (since || opts_.push_all) && remote->highestmodseq != 0) {
     m.since_modseq = remote->highestmodseq;
     m.since_crc = remote->sync_crc;
     m.since_crc_annot = remote->sync_crc_annot.value_or(0);

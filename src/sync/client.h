@@ -64,11 +64,14 @@ struct ClientOptions {
   // applies without telling its mupdate server.
   bool local_only = false;
   // The consistency verifier's repair (sync/verify.h): every update sends
-  // the mailbox's whole RECORD list, without SINCE_* and even when the
-  // counters look equal, so that a replica whose records went astray
-  // behind replication's back (a flag changed there, raising its MODSEQ)
-  // takes the master's records again. Meant with no_copyback and a FORCE
-  // connection, so that the master is never changed.
+  // the mailbox's whole RECORD list, even when the counters look equal, so
+  // that a replica whose records went astray behind replication's back (a
+  // flag changed there, raising its MODSEQ) takes the master's records
+  // again. SINCE_* goes with every attempt, the retry too: a replica that
+  // changed after it was looked at (a rolling client applied newer state)
+  // refuses with IMAP_SYNC_CHANGED instead of being overwritten with an
+  // older snapshot. Meant with no_copyback and a FORCE connection, so that
+  // the master is never changed.
   bool push_all = false;
 };
 
