@@ -230,8 +230,16 @@ bool search_matches(const SearchKey& key, const SearchContext& ctx) {
       return msg && msg->body_matches(key.text);
     }
     case Op::kText: {
-      const mime::Message* header = ctx.headers();
-      if (header && mime::contains_folded(header->header_text(), key.text)) return true;
+      // The header block is decoded as it is, without parsing the message
+      // header's structure; the body is read only when the header has no
+      // match.
+      if (ctx.header_block) {
+        const std::string* block = ctx.header_block();
+        if (block && mime::contains_folded(mime::decoded_header_text(*block), key.text)) return true;
+      } else {
+        const mime::Message* header = ctx.headers();
+        if (header && mime::contains_folded(header->header_text(), key.text)) return true;
+      }
       const mime::Message* msg = ctx.parsed();
       return msg && msg->body_matches(key.text);
     }

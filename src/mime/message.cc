@@ -8,7 +8,10 @@
 #include <cerrno>
 #include <cstring>
 #include <mutex>
+#include <optional>
+#include <vector>
 
+#include "mime/body_text.h"
 #include "mime/imap_format.h"
 #include "mime/structure.h"
 
@@ -21,8 +24,9 @@ struct Message::Rep {
   size_t map_size = 0;
   std::string_view bytes;
   Part root;
-  std::once_flag folded_body_once;
-  std::string folded_body;
+  std::mutex segments_mutex;
+  std::optional<std::vector<BodySegment>> segments;
+  std::vector<std::optional<std::string>> folded_segments;  // one per segment
 
   ~Rep() {
     if (map) munmap(map, map_size);
@@ -34,6 +38,10 @@ Message::Message(Message&&) noexcept = default;
 Message& Message::operator=(Message&&) noexcept = default;
 Message::~Message() = default;
 
+namespace {
+constexpr size_t kReadLimit = 256 * 1024;
+}  // namespace
+
 Result<Message> Message::open(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Status(Code::kIoError, "open " + path + ": " + std::strerror(errno));
@@ -44,15 +52,34 @@ Result<Message> Message::open(const std::string& path) {
     return Status(Code::kIoError, "fstat " + path + ": " + std::strerror(err));
   }
   auto rep = std::make_unique<Rep>();
-  if (st.st_size > 0) {
-    void* m = mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
+  const auto size = static_cast<size_t>(st.st_size);
+  if (size > 0 && size <= kReadLimit) {
+    // Small files are read: a mapping costs more (mmap, page faults,
+    // munmap with its TLB flush) than copying a few pages.
+    rep->owned.resize(size);
+    size_t got = 0;
+    while (got < size) {
+      ssize_t n = ::read(fd, rep->owned.data() + got, size - got);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        int err = errno;
+        ::close(fd);
+        return Status(Code::kIoError, "read " + path + ": " + std::strerror(err));
+      }
+      if (n == 0) break;  // shrank meanwhile: what is there
+      got += static_cast<size_t>(n);
+    }
+    rep->owned.resize(got);
+    rep->bytes = rep->owned;
+  } else if (size > 0) {
+    void* m = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
     if (m == MAP_FAILED) {
       int err = errno;
       ::close(fd);
       return Status(Code::kIoError, "mmap " + path + ": " + std::strerror(err));
     }
     rep->map = m;
-    rep->map_size = static_cast<size_t>(st.st_size);
+    rep->map_size = size;
     rep->bytes = std::string_view(static_cast<const char*>(m), rep->map_size);
   }
   ::close(fd);
@@ -75,9 +102,23 @@ std::string Message::envelope() const { return format_envelope(rep_->root); }
 std::string Message::bodystructure() const { return format_body(rep_->root, true); }
 std::string Message::body() const { return format_body(rep_->root, false); }
 
-const std::string& Message::folded_body() const {
-  std::call_once(rep_->folded_body_once, [this] { rep_->folded_body = search_fold(body_text()); });
-  return rep_->folded_body;
+int Message::segment_matches(size_t i, std::string_view needle, bool ascii) const {
+  std::lock_guard lock(rep_->segments_mutex);
+  if (!rep_->segments) {
+    rep_->segments.emplace();
+    list_body_segments(rep_->root, *rep_->segments);
+    rep_->folded_segments.resize(rep_->segments->size());
+  }
+  if (i >= rep_->segments->size()) return -1;
+  std::optional<std::string>& folded = rep_->folded_segments[i];
+  if (!folded) {
+    const BodySegment& s = (*rep_->segments)[i];
+    std::string scratch;
+    std::string_view content = s.header ? std::string_view() : undone_content(rep_->bytes, *s.part, scratch);
+    if (ascii && ascii_body_match(s, content, needle)) return 1;
+    folded = fold_body_segment(rep_->bytes, s, content);
+  }
+  return contains(*folded, needle) ? 1 : 0;
 }
 
 }  // namespace replimail::mime

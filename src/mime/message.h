@@ -115,7 +115,8 @@ class SectionBytes {
 
 class Message {
  public:
-  // Maps and parses the message file at `path`. kIoError if unreadable.
+  // Reads (maps, when large) and parses the message file at `path`.
+  // kIoError if unreadable.
   static Result<Message> open(const std::string& path);
   // Parses bytes held in memory (tests, APPEND before the file exists).
   static Message from_bytes(std::string bytes);
@@ -179,9 +180,12 @@ class Message {
  private:
   struct Rep;
   explicit Message(std::unique_ptr<Rep> rep);
-  // search_fold(body_text()), computed once: SEARCH with several body keys
-  // decodes each part once.
-  const std::string& folded_body() const;
+  // Whether the i-th segment of the body text (mime/body_text.h) contains
+  // `needle` (folded; `ascii` if it is all ASCII): 1 or 0, -1 past the last
+  // segment. A segment is decoded once and its folded text kept, so a
+  // SEARCH with several body keys decodes each part once; an ASCII needle
+  // found in the undone content needs no folding at all. Thread-safe.
+  int segment_matches(size_t i, std::string_view needle, bool ascii) const;
   std::unique_ptr<Rep> rep_;
 };
 
@@ -196,6 +200,10 @@ std::optional<std::string> decode_transfer_encoding(std::string_view body,
 // index_pruneheader does: FETCH BODY[HEADER.FIELDS (...)] and .NOT.
 std::string header_fields(std::string_view header, const std::vector<std::string>& fields,
                           bool exclude);
+
+// Message::header_text of a header block given alone (the cached header of
+// a message, without parsing its structure).
+std::string decoded_header_text(std::string_view header);
 
 // Message::header_values of a header block given alone.
 std::vector<std::string> header_values(std::string_view header, std::string_view name);

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "common/ascii.h"
+#include "mime/body_text.h"
 #include "mime/message.h"
 
 namespace replimail::mime {
@@ -106,11 +107,6 @@ std::string decoded_header(std::string_view header) {
   return out;
 }
 
-std::string undo_transfer_encoding(std::string_view body, const std::optional<std::string>& enc) {
-  auto decoded = decode_transfer_encoding(body, enc);
-  return decoded ? std::move(*decoded) : std::string(body);
-}
-
 // A converter from `charset` to UTF-8, reset to its initial state, or
 // (iconv_t)-1. Opening one loads a gconv module (dlopen) and closing it
 // unloads it, which cost more than the conversion of a typical part: the
@@ -132,11 +128,17 @@ iconv_t converter_to_utf8(const std::string& charset) {
   return it->second;
 }
 
-std::string to_utf8(const std::string& bytes, const Part& part) {
+// The charset a text part names, "us-ascii" by default.
+std::string part_charset(const Part& part) {
   std::string charset = "us-ascii";
   for (const auto& [name, value] : part.params) {
     if (name == "CHARSET" && !value.empty()) charset = value;
   }
+  return charset;
+}
+
+std::string to_utf8(const std::string& bytes, const Part& part) {
+  std::string charset = part_charset(part);
   if (iequals(charset, "us-ascii") || iequals(charset, "utf-8")) return make_valid(bytes);
   iconv_t cd = converter_to_utf8(charset);
   if (cd == reinterpret_cast<iconv_t>(-1)) return make_valid(bytes);
@@ -200,28 +202,118 @@ std::string html_to_text(const std::string& html) {
   return out;
 }
 
-void collect_body_text(std::string_view msg, const Part& p, std::string& out) {
-  ensure_gmime();
+}  // namespace
+
+void list_body_segments(const Part& p, std::vector<BodySegment>& out) {
   if (p.is_multipart()) {
-    for (const Part& c : p.children) collect_body_text(msg, c, out);
+    for (const Part& c : p.children) list_body_segments(c, out);
     return;
   }
   if (p.is_message()) {
     if (p.children.empty()) return;
-    const Part& inner = p.children[0];
-    out += decoded_header(msg.substr(inner.header_offset, inner.header_size));
-    collect_body_text(msg, inner, out);
+    out.push_back({&p.children[0], true});
+    list_body_segments(p.children[0], out);
     return;
   }
-  if (p.type != "TEXT") return;
+  if (p.type == "TEXT") out.push_back({&p, false});
+}
+
+std::string_view undone_content(std::string_view msg, const Part& p, std::string& scratch) {
   std::string_view raw = msg.substr(p.content_offset, p.content_size);
-  std::string text = to_utf8(undo_transfer_encoding(raw, p.encoding), p);
+  if (!p.encoding || *p.encoding == "7BIT" || *p.encoding == "8BIT" || *p.encoding == "BINARY") {
+    return raw;
+  }
+  auto decoded = decode_transfer_encoding(raw, p.encoding);
+  if (!decoded) return raw;
+  scratch = std::move(*decoded);
+  return scratch;
+}
+
+std::string body_segment_text(std::string_view msg, const BodySegment& s) {
+  ensure_gmime();
+  const Part& p = *s.part;
+  if (s.header) return decoded_header(msg.substr(p.header_offset, p.header_size));
+  std::string scratch;
+  std::string text = to_utf8(std::string(undone_content(msg, p, scratch)), p);
   if (p.subtype == "HTML") text = html_to_text(text);
-  out += text;
-  out += '\n';
+  return text;
+}
+
+std::string fold_body_segment(std::string_view msg, const BodySegment& s, std::string_view content) {
+  const Part& p = *s.part;
+  if (s.header) return search_fold(body_segment_text(msg, s));
+  ensure_gmime();
+  std::string charset = part_charset(p);
+  bool utf8 = iequals(charset, "us-ascii") || iequals(charset, "utf-8");
+  if (p.subtype == "HTML") {
+    std::string text = utf8 ? make_valid(content) : to_utf8(std::string(content), p);
+    return search_fold(html_to_text(text));
+  }
+  // Plain text in UTF-8 or ASCII is folded straight from the content:
+  // search_fold takes invalid UTF-8 as make_valid() would give it, so the
+  // copy to_utf8() makes is not needed.
+  if (utf8) return search_fold(content);
+  return search_fold(to_utf8(std::string(content), p));
+}
+
+namespace {
+
+char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
+
+// Where `needle` (ASCII, lower-case) occurs in `text` ignoring ASCII case,
+// from `from` on: Horspool's algorithm on case-folded bytes.
+size_t find_ascii_nocase(std::string_view text, std::string_view needle, size_t from) {
+  const size_t m = needle.size();
+  if (m == 0 || text.size() < m) return std::string_view::npos;
+  size_t shift[256];
+  for (size_t& x : shift) x = m;
+  for (size_t i = 0; i + 1 < m; ++i) {
+    auto c = static_cast<unsigned char>(needle[i]);
+    shift[c] = m - 1 - i;
+    if (c >= 'a' && c <= 'z') shift[c - 32] = m - 1 - i;
+  }
+  const char last = needle[m - 1];
+  for (size_t at = from; at + m <= text.size();) {
+    char c = text[at + m - 1];
+    if (lower(c) == last) {
+      size_t k = 0;
+      while (k + 1 < m && lower(text[at + k]) == needle[k]) ++k;
+      if (k + 1 == m) return at;
+    }
+    at += shift[static_cast<unsigned char>(c)];
+  }
+  return std::string_view::npos;
+}
+
+// True if the UTF-8 text at `p` starts with a character that may combine
+// with the one before it (a non-starter, or something not decodable).
+bool combines(std::string_view rest) {
+  if (rest.empty() || static_cast<unsigned char>(rest[0]) < 0x80) return false;
+  gunichar c = g_utf8_get_char_validated(rest.data(), static_cast<gssize>(rest.size()));
+  if (c == static_cast<gunichar>(-1) || c == static_cast<gunichar>(-2)) return false;
+  return g_unichar_combining_class(c) != 0;
 }
 
 }  // namespace
+
+bool ascii_body_match(const BodySegment& s, std::string_view content, std::string_view needle) {
+  const Part& p = *s.part;
+  if (s.header || p.subtype == "HTML" || needle.empty()) return false;
+  // The bytes below 0x80 are the same characters in these charsets, and
+  // nothing in ISO-8859-1 combines; other charsets go the long way.
+  std::string charset = part_charset(p);
+  bool utf8 = iequals(charset, "us-ascii") || iequals(charset, "utf-8");
+  if (!utf8 && !iequals(charset, "iso-8859-1")) return false;
+  // search_fold drops the text from a NUL on.
+  if (std::memchr(content.data(), '\0', content.size()) != nullptr) return false;
+  for (size_t at = 0;; ++at) {
+    at = find_ascii_nocase(content, needle, at);
+    if (at == std::string_view::npos) return false;
+    // The needle's last letter stays itself in the folded text unless a
+    // combining mark after it composes with it (e + U+0301 is é).
+    if (!utf8 || !combines(content.substr(at + needle.size()))) return true;
+  }
+}
 
 std::string decode_header_words(std::string_view raw) {
   return decode_header_value(std::string(raw));
@@ -274,9 +366,16 @@ std::string Message::header_text() const {
   return decoded_header(bytes().substr(r.header_offset, r.header_size));
 }
 
+std::string decoded_header_text(std::string_view header) { return decoded_header(header); }
+
 std::string Message::body_text() const {
+  std::vector<BodySegment> segments;
+  list_body_segments(root(), segments);
   std::string out;
-  collect_body_text(bytes(), root(), out);
+  for (const BodySegment& s : segments) {
+    out += body_segment_text(bytes(), s);
+    if (!s.header) out += '\n';
+  }
   return out;
 }
 
@@ -365,7 +464,13 @@ bool Message::header_matches(std::string_view name, std::string_view needle) con
 
 bool Message::body_matches(std::string_view needle) const {
   if (needle.empty()) return true;
-  return folded_body().find(folded_needle(needle)) != std::string::npos;
+  const std::string& folded = folded_needle(needle);
+  bool ascii = std::all_of(folded.begin(), folded.end(),
+                           [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+  for (size_t i = 0;; ++i) {
+    int m = segment_matches(i, folded, ascii);
+    if (m != 0) return m == 1;
+  }
 }
 
 bool Message::text_matches(std::string_view needle) const {
@@ -397,6 +502,76 @@ std::string fold_run(std::string_view run) {
   if (it != folded.end()) return it->second;
   if (folded.size() >= 8192) folded.clear();
   return folded.emplace(std::string(run), fold_unicode(run)).first->second;
+}
+
+// The folded form of code point `c` when it is simple: a letter of the
+// common scripts that NFKC leaves alone, that composes with nothing next
+// to it (a starter, and no combining mark is in these ranges), and whose
+// case folding is one code point. 0 otherwise (fold through GLib).
+// search_fold_test checks every one of them against GLib.
+char32_t simple_fold(char32_t c) {
+  if (c >= 0xC0 && c <= 0xDE && c != 0xD7) return c + 0x20;  // Latin-1 capitals
+  if (c >= 0xE0 && c <= 0xFF && c != 0xF7) return c;          // Latin-1 small
+  if (c >= 0x391 && c <= 0x3A9 && c != 0x3A2) return c + 0x20;  // Greek capitals
+  if (c >= 0x3B1 && c <= 0x3C9 && c != 0x3C2) return c;         // Greek small, not ς
+  if (c >= 0x410 && c <= 0x42F) return c + 0x20;  // Cyrillic capitals
+  if (c >= 0x430 && c <= 0x44F) return c;         // Cyrillic small
+  if (c == 0x401) return 0x451;                   // Ё
+  if (c == 0x451) return c;                       // ё
+  if (c >= 0x3041 && c <= 0x3096) return c;       // hiragana
+  if (c >= 0x30A1 && c <= 0x30FA) return c;       // katakana
+  if (c >= 0x4E00 && c <= 0x9FFF) return c;       // CJK unified ideographs
+  return 0;
+}
+
+// Appends the fold of `run` (ASCII, then non-ASCII) to `out` when every
+// character is ASCII or simple_fold(): then each folds on its own and
+// nothing composes. False, with `out` unchanged, otherwise.
+bool fold_simple_run(std::string_view run, std::string& out) {
+  const size_t start = out.size();
+  size_t i = 0;
+  while (i < run.size()) {
+    auto b0 = static_cast<unsigned char>(run[i]);
+    if (b0 < 0x80) {
+      out += static_cast<char>(b0 >= 'A' && b0 <= 'Z' ? b0 + 32 : b0);
+      ++i;
+      continue;
+    }
+    char32_t c;
+    size_t len;
+    if ((b0 & 0xE0) == 0xC0 && i + 1 < run.size() &&
+        (static_cast<unsigned char>(run[i + 1]) & 0xC0) == 0x80) {
+      c = (char32_t{b0} & 0x1F) << 6 | (static_cast<unsigned char>(run[i + 1]) & 0x3F);
+      len = 2;
+    } else if ((b0 & 0xF0) == 0xE0 && i + 2 < run.size() &&
+               (static_cast<unsigned char>(run[i + 1]) & 0xC0) == 0x80 &&
+               (static_cast<unsigned char>(run[i + 2]) & 0xC0) == 0x80) {
+      c = (char32_t{b0} & 0x0F) << 12 | (char32_t{static_cast<unsigned char>(run[i + 1])} & 0x3F) << 6 |
+          (static_cast<unsigned char>(run[i + 2]) & 0x3F);
+      len = 3;
+    } else {
+      c = 0;
+      len = 0;
+    }
+    // Overlong forms decode below the ranges simple_fold() accepts.
+    char32_t f = len ? simple_fold(c) : 0;
+    if (f == 0 || (len == 2 && c < 0x80) || (len == 3 && c < 0x800)) {
+      out.resize(start);
+      return false;
+    }
+    if (f == c) {
+      out.append(run.substr(i, len));
+    } else if (f < 0x800) {
+      out += static_cast<char>(0xC0 | (f >> 6));
+      out += static_cast<char>(0x80 | (f & 0x3F));
+    } else {
+      out += static_cast<char>(0xE0 | (f >> 12));
+      out += static_cast<char>(0x80 | ((f >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (f & 0x3F));
+    }
+    i += len;
+  }
+  return true;
 }
 
 }  // namespace
@@ -432,7 +607,8 @@ std::string search_fold(std::string_view utf8) {
     }
     size_t j = i + 1;
     while (j < n && !ascii(j)) ++j;
-    out += fold_run(utf8.substr(i, j - i));
+    std::string_view run = utf8.substr(i, j - i);
+    if (!fold_simple_run(run, out)) out += fold_run(run);
     i = j;
   }
   return out;
@@ -448,9 +624,14 @@ const std::string& folded_needle(std::string_view needle) {
   return last_folded;
 }
 
+bool contains(std::string_view haystack, std::string_view needle) {
+  if (needle.empty()) return true;
+  return memmem(haystack.data(), haystack.size(), needle.data(), needle.size()) != nullptr;
+}
+
 bool contains_folded(std::string_view haystack, std::string_view needle) {
   if (needle.empty()) return true;
-  return search_fold(haystack).find(folded_needle(needle)) != std::string::npos;
+  return contains(search_fold(haystack), folded_needle(needle));
 }
 
 }  // namespace replimail::mime

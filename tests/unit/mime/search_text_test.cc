@@ -86,6 +86,51 @@ TEST(MimeSearch, BodyTextDecodesTransferEncodingCharsetAndHtml) {
   EXPECT_FALSE(m.text_matches("absent words"));
 }
 
+// body_matches() folds a part at a time and stops at the first part that
+// holds the needle; its answers must be those of folding the whole body
+// text at once (needles without a line break: parts are joined by one).
+TEST(MimeSearch, BodyMatchingByPartEqualsFoldingTheWholeBody) {
+  const std::string msg = std::string(kMsg.substr(0, kMsg.size() - 7)) +
+                          "--b\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                          "Content-Transfer-Encoding: 8bit\r\n\r\n"
+                          "bad \xc3 utf-8 \xff\xfe and \xef\xac\x81ne KELVIN \xe2\x84\xaa "
+                          "Cafe\xcc\x81 Itinerary\r\n"
+                          "--b--\r\n";
+  Message m = Message::from_bytes(msg);
+  const std::string whole = search_fold(m.body_text());
+  std::mt19937 rng(7);
+  int found = 0;
+  for (int i = 0; i < 3000; ++i) {
+    size_t at = rng() % whole.size();
+    std::string needle = whole.substr(at, 1 + rng() % 12);
+    if (needle.find('\n') != std::string::npos) continue;
+    if (rng() % 4 == 0) needle[0] = static_cast<char>('a' + rng() % 26);
+    bool expected = whole.find(search_fold(needle)) != std::string::npos;
+    found += expected;
+    ASSERT_EQ(m.body_matches(needle), expected) << "needle '" << needle << "'";
+  }
+  EXPECT_GT(found, 1000);
+  // Each kind of segment, in a fresh message each time (nothing folded yet).
+  for (const char* needle : {"schöne", "HALLO", "inner é", "INNER TEXT", "fine", "kelvin k",
+                             "itinerary", "caf", "café", "gr", "sch",
+                             "utf-8 \xef\xbf\xbd"}) {
+    EXPECT_TRUE(Message::from_bytes(msg).body_matches(needle)) << needle;
+  }
+  // An ASCII needle whose last letter a combining mark composes with is
+  // not in the folded text ("cafe" + U+0301 folds to "café").
+  for (const char* needle : {"needle-in-binary", "x-plain", "hidden", "cafe"}) {
+    EXPECT_FALSE(Message::from_bytes(msg).body_matches(needle)) << needle;
+  }
+}
+
+TEST(MimeSearch, DecodedHeaderTextOfABlockEqualsTheMessages) {
+  Message m = Message::from_bytes(std::string(kMsg));
+  const Part& r = m.root();
+  EXPECT_EQ(decoded_header_text(m.bytes().substr(r.header_offset, r.header_size)),
+            m.header_text());
+  EXPECT_NE(m.header_text().find("Grüße aus Köln"), std::string::npos);
+}
+
 TEST(MimeSearch, FoldingIsUnicodeAware) {
   EXPECT_TRUE(contains_folded("STRASSE", "strasse"));
   EXPECT_TRUE(contains_folded("Straße", "STRASSE"));

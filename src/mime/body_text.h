@@ -1,0 +1,50 @@
+// The text a SEARCH BODY reads, one segment at a time (inside the mime
+// room: Message and the search text code share it).
+//
+// A message's body text is, in order, every text part's decoded content
+// and, for each nested message/rfc822, its header block decoded. Matching
+// a segment at a time lets a scan stop at the first part holding the
+// needle, and decodes no part twice when a SEARCH has several body keys.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "mime/message.h"
+
+namespace replimail::mime {
+
+struct BodySegment {
+  const Part* part;  // a TEXT leaf, or (header) the child of a message/rfc822
+  bool header;       // the part's header block, not its content
+};
+
+// The segments of `p` and its descendants, in message order.
+void list_body_segments(const Part& p, std::vector<BodySegment>& out);
+
+// A text part's content with its transfer encoding undone: a view into
+// `msg` when there is nothing to undo, else into `scratch`.
+std::string_view undone_content(std::string_view msg, const Part& p, std::string& scratch);
+
+// A segment as UTF-8 text: transfer encoding undone, charset converted,
+// HTML reduced to text; a header block with its RFC 2047 words decoded.
+// `msg` is the bytes the part's offsets point into.
+std::string body_segment_text(std::string_view msg, const BodySegment& s);
+
+// search_fold(body_segment_text(msg, s)), from `content` (undone_content()
+// of a text part; ignored for a header), without the intermediate copies
+// when the part is plain text in ASCII or UTF-8.
+std::string fold_body_segment(std::string_view msg, const BodySegment& s, std::string_view content);
+
+// A sure match without folding: true only if search_fold of the segment
+// contains `needle` (folded, all ASCII), found case-insensitively in the
+// undone `content` of a plain text part in US-ASCII, UTF-8 or ISO-8859-1
+// (where ASCII bytes are themselves and, but for a combining mark after
+// the last, fold to their lower case). False says nothing: fold and look.
+bool ascii_body_match(const BodySegment& s, std::string_view content, std::string_view needle);
+
+// True if `needle` occurs in `haystack` (bytes; both already folded).
+bool contains(std::string_view haystack, std::string_view needle);
+
+}  // namespace replimail::mime
