@@ -237,20 +237,20 @@ bool file_has_data(const std::string& path) {
 std::string signal_master(const std::string& pidfile, const std::string& what,
                           const std::string& if_down) {
   if (pidfile.empty())
-    return fmt::format("master not signalled (no -p): send it SIGHUP yourself (kill -HUP <its pid>) "
-                       "so that it {}",
-                       what);
+    return fmt::format(
+        "master not signalled (no -p): send it SIGHUP yourself (kill -HUP <its pid>) "
+        "so that it {}",
+        what);
   auto text = fs::read_file(pidfile);
   pid_t pid = text.ok() ? static_cast<pid_t>(std::atol(text->c_str())) : 0;
   // A stale pidfile may name a PID reused by another program: only a
   // process running master is signalled.
   char exe[4096];
-  ssize_t n = pid > 0 ? ::readlink(fmt::format("/proc/{}/exe", pid).c_str(), exe, sizeof exe - 1)
-                      : -1;
+  ssize_t n =
+      pid > 0 ? ::readlink(fmt::format("/proc/{}/exe", pid).c_str(), exe, sizeof exe - 1) : -1;
   std::string prog = n > 0 ? std::string(exe, static_cast<size_t>(n)) : "";
   if (pid <= 0 || n <= 0 || prog.substr(prog.rfind('/') + 1) != "master")
-    return fmt::format("master is not running ({} names no running master): {}", pidfile,
-                       if_down);
+    return fmt::format("master is not running ({} names no running master): {}", pidfile, if_down);
   if (::kill(pid, SIGHUP) != 0)
     return fmt::format("SIGHUP to master {} failed: {}; send it yourself", pid,
                        std::strerror(errno));
@@ -306,9 +306,10 @@ int promote(const Options& o) {
       old_channel = *ch;
       old = std::move(*oc);
     } else {
-      fmt::print("The old primary's configuration {} is not readable ({}): treating the old "
-                 "primary as unreachable.\n",
-                 o.old_conf, oc.status().to_string());
+      fmt::print(
+          "The old primary's configuration {} is not readable ({}): treating the old "
+          "primary as unreachable.\n",
+          o.old_conf, oc.status().to_string());
     }
   }
 
@@ -337,29 +338,33 @@ int promote(const Options& o) {
 
   // 1. Fence.
   if (old) {
-    const std::string fence =
-        old->cfg.configdirectory() + "/" + std::string(store::kReadOnlyFile);
+    const std::string fence = old->cfg.configdirectory() + "/" + std::string(store::kReadOnlyFile);
     Status s = fs::write_file_atomic(
-        fence, fmt::format("fenced by cyr_promote at {}: {} is the primary now\n", now_text(),
-                           name));
+        fence,
+        fmt::format("fenced by cyr_promote at {}: {} is the primary now\n", now_text(), name));
     if (!s) {
       step("FAILED to fence the old primary: {} ({})", fence, s.to_string());
-      detail("nothing was changed on this instance. Fence the old primary by hand (stop its "
-             "master, or create that file), then run again without -O.");
+      detail(
+          "nothing was changed on this instance. Fence the old primary by hand (stop its "
+          "master, or create that file), then run again without -O.");
       return kExitFail;
     }
     step("Fenced the old primary: wrote {}.", fence);
-    detail("From now on its imapd, pop3d and lmtpd refuse every change (IMAP NO [UNAVAILABLE], "
-           "LMTP 451 4.3.2: the MTA keeps the mail) and its sync_server refuses every APPLY.");
+    detail(
+        "From now on its imapd, pop3d and lmtpd refuse every change (IMAP NO [UNAVAILABLE], "
+        "LMTP 451 4.3.2: the MTA keeps the mail) and its sync_server refuses every APPLY.");
   } else {
     step("The old primary is NOT fenced: it is unreachable from here.");
-    detail("You must guarantee that the old primary ({}) accepts no mail and no change from "
-           "now on:",
-           o.old_primary->host);
-    detail("keep its master stopped (or the machine off, or cut from the MTA and the clients) "
-           "until you have run");
-    detail("`cyr_promote --rejoin` on it; if it is running, create <its configdirectory>/readonly "
-           "there at once.");
+    detail(
+        "You must guarantee that the old primary ({}) accepts no mail and no change from "
+        "now on:",
+        o.old_primary->host);
+    detail(
+        "keep its master stopped (or the machine off, or cut from the MTA and the clients) "
+        "until you have run");
+    detail(
+        "`cyr_promote --rejoin` on it; if it is running, create <its configdirectory>/readonly "
+        "there at once.");
     detail("Whatever it accepted before it died is kept: it is merged in when it rejoins.");
   }
 
@@ -383,15 +388,16 @@ int promote(const Options& o) {
       step("Drained the old primary's channel {}: everything its log held is on this instance.",
            old_channel);
     } else {
-      step("Could NOT drain the old primary's channel {} (exit {}); carrying on.", old_channel,
-           rc);
-      detail("What it still holds ({}) stays on the old primary and is merged in when it "
-             "rejoins.",
-             synclog::describe_pending_logs(old->cfg.configdirectory(), old_channel));
+      step("Could NOT drain the old primary's channel {} (exit {}); carrying on.", old_channel, rc);
+      detail(
+          "What it still holds ({}) stays on the old primary and is merged in when it "
+          "rejoins.",
+          synclog::describe_pending_logs(old->cfg.configdirectory(), old_channel));
     }
   } else {
-    step("Nothing drained from the old primary (unreachable): what its channel log still held "
-         "is merged in when it rejoins.");
+    step(
+        "Nothing drained from the old primary (unreachable): what its channel log still held "
+        "is merged in when it rejoins.");
   }
 
   // 3. imapd.conf: log to the new channels.
@@ -449,12 +455,14 @@ int promote(const Options& o) {
       step("FAILED to set channel {} bootstrapping: {}", o.old_primary->channel, s.to_string());
       return kExitFail;
     }
-    step("Recorded channels {} as bootstrapping: each gets a full sync (-A) as soon as its "
-         "replica answers.",
-         join(added.empty() ? std::vector<std::string>{o.old_primary->channel} : added));
-    detail("Channel {} waits for the old primary: when it is back (after `cyr_promote --rejoin` "
-           "there)",
-           o.old_primary->channel);
+    step(
+        "Recorded channels {} as bootstrapping: each gets a full sync (-A) as soon as its "
+        "replica answers.",
+        join(added.empty() ? std::vector<std::string>{o.old_primary->channel} : added));
+    detail(
+        "Channel {} waits for the old primary: when it is back (after `cyr_promote --rejoin` "
+        "there)",
+        o.old_primary->channel);
     detail("that full sync keeps both sides' messages and copies here the folders only it has.");
   }
 
@@ -489,8 +497,7 @@ int promote(const Options& o) {
     } else {
       auto parsed = master::parse_cyrus_conf(ctext, o.cyrus_conf);
       if (!parsed.ok()) {
-        step("FAILED: the new {} would not parse ({})", o.cyrus_conf,
-             parsed.status().to_string());
+        step("FAILED: the new {} would not parse ({})", o.cyrus_conf, parsed.status().to_string());
         return kExitFail;
       }
       if (Status s = replace_file(o.cyrus_conf, cyrus->text, ctext, bstamp); !s) {
@@ -571,8 +578,8 @@ int rejoin(const Options& o) {
       step("FAILED to write {}: {}", o.conf, s.to_string());
       return kExitFail;
     }
-    step("Wrote {} (old one kept as {}.{}.before-promote): no longer logs to {}{}", o.conf,
-         o.conf, bstamp, removed.empty() ? "the default channel" : join(removed),
+    step("Wrote {} (old one kept as {}.{}.before-promote): no longer logs to {}{}", o.conf, o.conf,
+         bstamp, removed.empty() ? "the default channel" : join(removed),
          kept.empty() ? " (sync_log: 0)" : "; still to " + join(kept));
   } else {
     step("{} logs to no replication channel already.", o.conf);
@@ -580,9 +587,10 @@ int rejoin(const Options& o) {
   for (const auto& c : removed) {
     std::string pending = synclog::describe_pending_logs(confdir, c);
     if (!pending.empty())
-      detail("channel {} still holds {}: not needed, the new primary's full sync compares "
-             "everything; remove them later",
-             c, pending);
+      detail(
+          "channel {} still holds {}: not needed, the new primary's full sync compares "
+          "everything; remove them later",
+          c, pending);
   }
 
   // Its rolling clients go (every one: a replica feeds no one here).
@@ -598,8 +606,8 @@ int rejoin(const Options& o) {
   if (!lines.empty()) {
     std::string ctext = master::comment_out_lines(cyrus->text, lines, why);
     auto parsed = master::parse_cyrus_conf(ctext, o.cyrus_conf);
-    Status s = parsed.ok() ? replace_file(o.cyrus_conf, cyrus->text, ctext, bstamp)
-                           : parsed.status();
+    Status s =
+        parsed.ok() ? replace_file(o.cyrus_conf, cyrus->text, ctext, bstamp) : parsed.status();
     if (!s) {
       step("FAILED to write {}: {}", o.cyrus_conf, s.to_string());
       return kExitFail;
@@ -611,9 +619,10 @@ int rejoin(const Options& o) {
     if (!e.argv.empty() && e.argv[0].substr(e.argv[0].rfind('/') + 1) == "sync_server")
       serves_sync = true;
   if (!serves_sync)
-    step("WARNING: {} runs no sync_server service: add one (e.g. csync cmd=\"sync_server\" "
-         "listen=\"csync\") or the new primary cannot reach this instance.",
-         o.cyrus_conf);
+    step(
+        "WARNING: {} runs no sync_server service: add one (e.g. csync cmd=\"sync_server\" "
+        "listen=\"csync\") or the new primary cannot reach this instance.",
+        o.cyrus_conf);
 
   // The fence must go: a replica applies through the same store, which
   // refuses everything while it exists.
@@ -625,8 +634,8 @@ int rejoin(const Options& o) {
     }
     step("Removed the fence {}: the new primary's sync can apply here.", fence);
   }
-  step("{}", signal_master(o.pidfile, "stops its rolling sync_clients",
-                           "start it now, as a replica"));
+  step("{}",
+       signal_master(o.pidfile, "stops its rolling sync_clients", "start it now, as a replica"));
   fmt::print(
       "Done: this instance is a replica. Keep the MTA and the clients pointed at the new "
       "primary:\n"

@@ -36,8 +36,7 @@ bool continues(const std::string& line) { return !line.empty() && line.back() ==
 // Calls `edit(index)` for the first line of every option line setting
 // `key`, and `drop(index)` for each of its continuation lines.
 template <typename Edit, typename Drop>
-void for_each_setting(std::vector<std::string>& lines, std::string_view key, Edit edit,
-                      Drop drop) {
+void for_each_setting(std::vector<std::string>& lines, std::string_view key, Edit edit, Drop drop) {
   for (size_t i = 0; i < lines.size(); i++) {
     if (!sets(lines[i], key)) continue;
     bool more = continues(lines[i]);

@@ -474,7 +474,8 @@ Status SyncClient::adopt_seen_and_subs(const std::string& userid, const UserStat
   if (!subs.ok()) return subs.status();
   for (const auto& [uniqueid, names] : adopted_) {
     const auto& [theirs, ours] = names;
-    bool subscribed = std::find(remote.lsub.begin(), remote.lsub.end(), theirs) != remote.lsub.end();
+    bool subscribed =
+        std::find(remote.lsub.begin(), remote.lsub.end(), theirs) != remote.lsub.end();
     if (subscribed && std::find(subs->begin(), subs->end(), ours) == subs->end()) {
       Status s = inst_.set_subscribed(userid, ours, true);
       if (!s) return s;

@@ -145,9 +145,9 @@ TEST(Failover, PrimaryKilledReplicaPromotedOldPrimaryRejoinsWithNothingLost) {
   ASSERT_EQ(deliver(primary, "alice", 3, "oldonly"), "");
   ASSERT_TRUE(primary.tool("cyr_mbox", {"create", "user.alice.OnlyOld"}).ok());
   for (int i = 0; i < 2; i++)
-    ASSERT_TRUE(append_text(primary, "user.alice.OnlyOld",
-                            "Subject: only on the old primary " + std::to_string(i) +
-                                "\r\n\r\nkept\r\n"));
+    ASSERT_TRUE(
+        append_text(primary, "user.alice.OnlyOld",
+                    "Subject: only on the old primary " + std::to_string(i) + "\r\n\r\nkept\r\n"));
   // A folder of the same name made on each side: different mailboxes.
   ASSERT_TRUE(primary.tool("cyr_mbox", {"create", "user.alice.Both"}).ok());
   ASSERT_TRUE(append_text(primary, "user.alice.Both", "Subject: old side\r\n\r\nold\r\n"));
@@ -168,8 +168,8 @@ TEST(Failover, PrimaryKilledReplicaPromotedOldPrimaryRejoinsWithNothingLost) {
   // what the operator must guarantee, and goes on.
   const std::string old_host = "127.0.0.1:" + std::to_string(primary.port("csync"));
   RunResult promoted = replica.tool(
-      "cyr_promote", {"-M", replica.cyrus_conf(), "-p", pidfile_of(replica), "-o",
-                      "oldprimary=" + old_host});
+      "cyr_promote",
+      {"-M", replica.cyrus_conf(), "-p", pidfile_of(replica), "-o", "oldprimary=" + old_host});
   ASSERT_TRUE(promoted.ok()) << promoted.describe();
   std::cout << promoted.out;
   EXPECT_NE(promoted.out.find("NOT fenced"), std::string::npos) << promoted.out;
@@ -178,8 +178,8 @@ TEST(Failover, PrimaryKilledReplicaPromotedOldPrimaryRejoinsWithNothingLost) {
   ASSERT_TRUE(conf.ok());
   EXPECT_EQ(conf->get("sync_log_channels"), "squatter oldprimary");
   EXPECT_EQ(conf->get("oldprimary_sync_host"), old_host);
-  EXPECT_NE(slurp(replica.cyrus_conf()).find("sync_client -C " + replica.imapd_conf() +
-                                             " -r -n oldprimary"),
+  EXPECT_NE(slurp(replica.cyrus_conf())
+                .find("sync_client -C " + replica.imapd_conf() + " -r -n oldprimary"),
             std::string::npos);
 
   // The new primary takes mail; its rolling client for the old primary runs
@@ -189,7 +189,9 @@ TEST(Failover, PrimaryKilledReplicaPromotedOldPrimaryRejoinsWithNothingLost) {
   ASSERT_TRUE(append_text(replica, "user.alice.Both", "Subject: new side\r\n\r\nnew\r\n"));
   std::multiset<std::string> new_both = live_guids(replica, "user.alice.Both");
   EXPECT_TRUE(wait_until(
-      [&] { return std::filesystem::exists(replica.config_dir() + "/sync/oldprimary/status.json"); },
+      [&] {
+        return std::filesystem::exists(replica.config_dir() + "/sync/oldprimary/status.json");
+      },
       std::chrono::seconds(30)));
 
   // The old primary rejoins as a replica, then its master starts again.
@@ -250,10 +252,10 @@ TEST(Failover, ReachableOldPrimaryIsFencedAndDrained) {
   ASSERT_NE(primary.channel_log("replica"), "");
   EXPECT_EQ(live_guids(replica, "user.bob").size(), 2u);
 
-  RunResult promoted = replica.tool(
-      "cyr_promote", {"-M", replica.cyrus_conf(), "-p", pidfile_of(replica), "-o",
-                      "oldprimary=127.0.0.1:" + std::to_string(primary.port("csync")), "-O",
-                      primary.imapd_conf()});
+  RunResult promoted =
+      replica.tool("cyr_promote", {"-M", replica.cyrus_conf(), "-p", pidfile_of(replica), "-o",
+                                   "oldprimary=127.0.0.1:" + std::to_string(primary.port("csync")),
+                                   "-O", primary.imapd_conf()});
   ASSERT_TRUE(promoted.ok()) << promoted.describe();
   std::cout << promoted.out;
   EXPECT_NE(promoted.out.find("Fenced the old primary"), std::string::npos) << promoted.out;

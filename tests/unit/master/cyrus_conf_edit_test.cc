@@ -13,8 +13,8 @@ Entry entry(std::vector<std::string> argv) {
 
 TEST(CyrusConfEdit, RollingChannelOfSyncClientEntries) {
   EXPECT_EQ(rolling_channel(entry({"sync_client", "-r", "-n", "replica1"})), "replica1");
-  EXPECT_EQ(rolling_channel(entry({"/usr/lib/replimail/sync_client", "-C", "/etc/x.conf", "-R",
-                                   "-nrep2"})),
+  EXPECT_EQ(rolling_channel(
+                entry({"/usr/lib/replimail/sync_client", "-C", "/etc/x.conf", "-R", "-nrep2"})),
             "rep2");
   EXPECT_EQ(rolling_channel(entry({"sync_client", "-rv"})), "");
   EXPECT_EQ(rolling_channel(entry({"sync_client", "-u", "alice"})), std::nullopt);
@@ -43,7 +43,8 @@ TEST(CyrusConfEdit, AddDaemonGoesIntoTheDaemonSectionOrANewOne) {
 }
 
 TEST(CyrusConfEdit, CommentOutLinesLeavesTheSectionParsable) {
-  const std::string text = "DAEMON {\n  a cmd=\"sync_client -r -n x\"\n  b cmd=\"squatter -R\"\n}\n";
+  const std::string text =
+      "DAEMON {\n  a cmd=\"sync_client -r -n x\"\n  b cmd=\"squatter -R\"\n}\n";
   auto parsed = parse_cyrus_conf(text, "t");
   ASSERT_TRUE(parsed.ok());
   std::string out = comment_out_lines(text, {parsed->daemons[0].line}, "rejoin");
