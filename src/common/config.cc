@@ -1,4 +1,5 @@
 #include "common/config.h"
+#include "common/log.h"
 
 #include <sys/statvfs.h>
 
@@ -100,6 +101,13 @@ Status check_setting(const std::string& key, std::string_view value, const std::
       case OptionKind::kInt: bad = !parse_cyrus_int(value).has_value(); break;
       case OptionKind::kDuration: bad = !parse_duration(value, o->unit).has_value(); break;
       case OptionKind::kString: break;
+    }
+    // Cyrus's facility names; an unknown one would silently log nowhere.
+    if (key == "syslog_facility" && !syslog_facility_code(value)) {
+      return Status(Code::kConfigError,
+                    fmt::format("{}: invalid value '{}' for option {} (DAEMON, MAIL, NEWS, USER "
+                                "or LOCAL0 to LOCAL7)",
+                                where, value, key));
     }
     if (bad) {
       std::string_view what = o->kind == OptionKind::kInt

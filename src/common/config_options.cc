@@ -52,6 +52,10 @@ constexpr OptionSpec kOptions[] = {
     {"maxmessagesize", K::kInt, "0", S::kSame},
     {"maxquoted", K::kInt, "131072", S::kSame},
     {"maxword", K::kInt, "131072", S::kSame},
+    // Cyrus's: promstatsd and the statistics every process publishes.
+    {"prometheus_enabled", K::kSwitch, "0", S::kSame},
+    {"prometheus_stats_dir", K::kString, "", S::kSame},
+    {"prometheus_update_freq", K::kDuration, "10s", S::kSame, 's'},
     {"poptimeout", K::kDuration, "10m", S::kSame, 'm'},
     {"sasl_minimum_layer", K::kInt, "0", S::kSame},
     {"quotawarn", K::kInt, "90", S::kSame},
@@ -81,6 +85,7 @@ constexpr OptionSpec kOptions[] = {
     {"sync_repeat_interval", K::kDuration, "1s", S::kSame, 's'},
     {"sync_shutdown_file", K::kString, "", S::kSame},
     {"sync_timeout", K::kDuration, "30m", S::kSame, 's'},
+    {"syslog_facility", K::kString, "", S::kDifferent},
     {"syslog_prefix", K::kString, "", S::kSame},
     {"timeout", K::kDuration, "32m", S::kSame, 'm'},
     {"tls_client_ca_dir", K::kString, "", S::kSame},
