@@ -27,6 +27,7 @@
 #include "common/config.h"
 #include "common/fs.h"
 #include "common/log.h"
+#include "common/stats.h"
 #include "search/index.h"
 #include "search/indexer.h"
 #include "search/query.h"
@@ -223,6 +224,8 @@ int main(int argc, char** argv) {
     spdlog::error("{}", config.status().to_string());
     return kExitConfig;
   }
+  apply_logging_config(*config);
+  stats::configure(*config);
   if (!search::index_enabled(*config)) {
     spdlog::warn("squatter: search_engine is not xapian in {}: imapd will not use the index", conf);
   }

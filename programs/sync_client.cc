@@ -74,6 +74,7 @@
 #include "common/config.h"
 #include "common/fs.h"
 #include "common/log.h"
+#include "common/stats.h"
 #include "store/instance.h"
 #include "store/memory.h"
 #include "sync/bootstrap.h"
@@ -399,6 +400,8 @@ int sync_client_main(int argc, char** argv) {
     spdlog::error("{}", config.status().to_string());
     return kExitConfig;
   }
+  apply_logging_config(*config);
+  stats::configure(*config);
   sync::ClientOptions opts;
   opts.channel = channel;
   opts.partition = partition;

@@ -119,6 +119,7 @@ int main(int argc, char** argv) {
     spdlog::error("{}", cfg.status().to_string());
     return kExitConfig;
   }
+  apply_logging_config(*cfg);
   const std::string confdir = cfg->configdirectory();
 
   if (::pipe2(g_signal_pipe, O_CLOEXEC | O_NONBLOCK) < 0) return kExitTempFail;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "common/stats.h"
 #include "imap/format.h"
 #include "store/autocreate.h"
 #include "store/mboxname.h"
@@ -114,6 +115,26 @@ void Session::drop_staged() {
   staging_partition_.clear();
 }
 
+namespace {
+
+// replimail_commands_total (common/stats.h): the commands dispatch() knows
+// by name ("UID FETCH" apart from "FETCH"), every other one as "other".
+void count_command(const Command& cmd) {
+  static const std::initializer_list<std::string_view> kKnown = {
+      "APPEND",       "AUTHENTICATE", "CAPABILITY", "CHECK",       "CLOSE",       "COMPRESS",
+      "COPY",         "CREATE",       "DELETE",     "DELETEACL",   "ENABLE",      "EXAMINE",
+      "EXPUNGE",      "FETCH",        "GETACL",     "GETMETADATA", "GETQUOTA",    "GETQUOTAROOT",
+      "ID",           "IDLE",         "LIST",       "LISTRIGHTS",  "LOGIN",       "LOGOUT",
+      "LSUB",         "MOVE",         "MYRIGHTS",   "NAMESPACE",   "NOOP",        "RENAME",
+      "SEARCH",       "SELECT",       "SETACL",     "SETMETADATA", "SETQUOTA",    "SORT",
+      "STARTTLS",     "STATUS",       "STORE",      "SUBSCRIBE",   "THREAD",      "UNAUTHENTICATE",
+      "UNSELECT",     "UNSUBSCRIBE"};
+  if (!is_any(cmd.name, kKnown)) return stats::count_command("other");
+  stats::count_command(cmd.uid ? "UID " + cmd.name : cmd.name);
+}
+
+}  // namespace
+
 void Session::execute(std::string_view bytes) {
   std::string tag;
   auto cmd = parse_command(bytes, &tag, options_.parse);
@@ -126,6 +147,7 @@ void Session::execute(std::string_view bytes) {
 
 void Session::dispatch(const Command& cmd) {
   const std::string& n = cmd.name;
+  count_command(cmd);
   if (cmd.uid && !is_any(n, {"FETCH", "STORE", "SEARCH", "COPY", "MOVE", "EXPUNGE", "SORT", "THREAD"})) {
     return tagged(cmd, "BAD", "Unrecognized UID subcommand");
   }

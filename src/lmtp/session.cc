@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "common/log.h"
+#include "common/stats.h"
 
 namespace replimail::lmtp {
 
@@ -94,6 +95,7 @@ void Session::handle_line(std::string_view line) {
     return;
   }
   Command cmd = parse_command(line);
+  stats::count_command(cmd.verb == Verb::kUnknown ? "other" : line.substr(0, line.find(' ')));
   switch (cmd.verb) {
     case Verb::kLhlo:
       cmd_lhlo(cmd.args);
@@ -294,6 +296,13 @@ void Session::finish_data() {
     for (size_t i = 0; i < recipients_.size(); ++i) reply(status_reply(sink_status_));
   } else {
     std::vector<Status> results = backend_.deliver(*sink_, recipients_);
+    static const stats::Counter delivered =
+        stats::counter("replimail_deliveries_total",
+                       "Messages delivered over LMTP, one per recipient.", {{"result", "ok"}});
+    static const stats::Counter refused =
+        stats::counter("replimail_deliveries_total",
+                       "Messages delivered over LMTP, one per recipient.", {{"result", "failed"}});
+    for (const Status& r : results) (r.is_ok() ? delivered : refused).add();
     for (size_t i = 0; i < recipients_.size(); ++i) {
       if (i < results.size()) {
         reply(status_reply(results[i]));

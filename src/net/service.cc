@@ -14,6 +14,7 @@
 #include <cstring>
 #include <string_view>
 
+#include "common/stats.h"
 #include "net/socket.h"
 
 namespace replimail::net {
@@ -125,6 +126,11 @@ int serve_master(const ServiceOptions& options, const Handler& handler, const st
 
   int use_count = 0;
   bool available = false;
+  const exposition::Labels service = {{"service", name}};
+  const stats::Counter accepted = stats::counter(
+      "replimail_service_connections_total", "Connections accepted, per cyrus.conf service.", service);
+  const stats::Gauge active = stats::gauge("replimail_service_active_connections",
+                                           "Connections being served now, per service.", service);
   while (use_count < options.max_use) {
     if (!available) {
       notify_master(kServiceAvailable);
@@ -154,7 +160,10 @@ int serve_master(const ServiceOptions& options, const Handler& handler, const st
     // further session should be taken.
     set_handler(SIGTERM, SIG_DFL);
     ::sigprocmask(SIG_UNBLOCK, &stop_signals, nullptr);
+    accepted.add();
+    active.add(1);
     handler(conn);
+    active.add(-1);
     ::sigprocmask(SIG_BLOCK, &stop_signals, nullptr);
     set_handler(SIGTERM, on_stop_signal);
     ::close(fd);

@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "common/stats.h"
 #include "pop3/parser.h"
 
 namespace replimail::pop3 {
@@ -161,6 +162,7 @@ void Session::cmd_capa() {
 
 void Session::authorization_command(std::string_view line) {
   Command cmd = parse_command(line);
+  stats::count_command(cmd.verb == Verb::kUnknown ? "other" : line.substr(0, line.find(' ')));
   switch (cmd.verb) {
     case Verb::kCapa:
       cmd_capa();
@@ -358,6 +360,7 @@ std::string Session::uidl_of(const Entry& e) const {
 
 void Session::transaction_command(std::string_view line) {
   Command cmd = parse_command(line);
+  stats::count_command(cmd.verb == Verb::kUnknown ? "other" : line.substr(0, line.find(' ')));
   switch (cmd.verb) {
     case Verb::kCapa:
       cmd_capa();

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/log.h"
+#include "common/stats.h"
 
 #include <cstdlib>
 #include <utility>
@@ -12,7 +13,8 @@ namespace replimail::store {
 Result<Configured> open_configured(const std::string& config_path) {
   auto config = Config::load(config_path);
   if (!config.ok()) return config.status();
-  apply_syslog_prefix(config->get("syslog_prefix"));
+  apply_logging_config(*config);
+  stats::configure(*config);
   // Under master they are master's to say, once, not each worker's.
   if (std::getenv("CYRUS_SERVICE") == nullptr)
     for (const std::string& w : config->warnings()) spdlog::warn("{}", w);

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "common/stats.h"
 #include "dlist/framing.h"
 #include "sync/protocol.h"
 #include "synclog/synclog.h"
@@ -311,6 +312,33 @@ void SyncServer::run() {
   reserve_.clear();
 }
 
+namespace {
+
+// replimail_sync_commands_total and replimail_sync_errors_total{command,
+// kind} (common/stats.h): GET/APPLY/RESTORE and the item's kind, one of
+// csync's (a kind the peer made up counts as "other").
+void count_sync_command(const std::string& cmd, std::string_view key, const Status& result) {
+  static const std::initializer_list<std::string_view> kKinds = {
+      "ACTIVATE_SIEVE", "ANNOTATION", "EXPUNGE",  "FULLMAILBOX", "LSUB",     "MAILBOX",
+      "MAILBOXES",      "MESSAGE",    "META",     "QUOTA",       "RENAME",   "RESERVE",
+      "SEEN",           "SIEVE",      "SUB",      "UNACTIVATE_SIEVE", "UNANNOTATION",
+      "UNMAILBOX",      "UNQUOTA",    "UNSIEVE",  "UNSUB",       "UNUSER",   "USER"};
+  std::string kind = upper(std::string(key));
+  if (kind.starts_with("LOCAL_")) kind = kind.substr(6);
+  if (std::find(kKinds.begin(), kKinds.end(), kind) == kKinds.end()) kind = "other";
+  const exposition::Labels labels = {{"command", cmd}, {"kind", kind}};
+  stats::counter("replimail_sync_commands_total",
+                 "csync commands sync_server answered, per command and kind.", labels)
+      .add();
+  if (!result) {
+    stats::counter("replimail_sync_errors_total",
+                   "csync commands sync_server refused (NO), per command and kind.", labels)
+        .add();
+  }
+}
+
+}  // namespace
+
 void SyncServer::dispatch(std::vector<Value> line) {
   if (line.empty()) return reply(dlist::bad_line("Null command"));
   std::string cmd = word_of(line[0]);
@@ -352,6 +380,7 @@ void SyncServer::dispatch(std::vector<Value> line) {
     }
   }
   Status s = cmd == "GET" ? get(*item) : apply(*item);
+  count_sync_command(cmd, item->key(), s);
   if (!s) {
     spdlog::warn("sync_server {}: {} {}: {}", opts_.peer, cmd, item->key(), s.to_string());
     return reply(dlist::no_line(s.code()));
