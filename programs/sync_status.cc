@@ -17,16 +17,12 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <optional>
 #include <string>
 #include <vector>
 
 #include "common/config.h"
-#include "common/fs.h"
 #include "common/log.h"
-#include "store/mboxlist.h"
 #include "sync/channel_status.h"
-#include "synclog/synclog.h"
 
 int main(int argc, char** argv) {
   using namespace replimail;
@@ -52,31 +48,8 @@ int main(int argc, char** argv) {
     spdlog::error("{}", config.status().to_string());
     return 78;
   }
-  auto raw = config->raw("sync_log_channels");
-  std::vector<std::string> channels =
-      raw ? synclog::parse_channel_list(*raw) : std::vector<std::string>{""};
   const int64_t now = sync::unix_ms_now();
-  // The channels' states (store/channels.h), if the instance has a mailbox
-  // list: sync_status creates nothing.
-  std::vector<store::ChannelState> states;
-  const std::string mailboxes_db = config->configdirectory() + "/mailboxes.db";
-  if (fs::exists(mailboxes_db)) {
-    auto mbl = store::MailboxList::open(mailboxes_db);
-    auto all = mbl.ok() ? (*mbl)->channel_states()
-                        : Result<std::vector<store::ChannelState>>(mbl.status());
-    if (all.ok()) {
-      states = std::move(*all);
-    } else {
-      spdlog::error("{}: {}", mailboxes_db, all.status().to_string());
-    }
-  }
-  std::vector<sync::ChannelReport> reports;
-  for (const auto& c : channels) {
-    std::optional<store::ChannelState> state;
-    for (const auto& st : states)
-      if (st.channel == c) state = st;
-    reports.push_back(sync::inspect_channel(config->configdirectory(), c, now, state));
-  }
+  std::vector<sync::ChannelReport> reports = sync::inspect_channels(*config, now);
   std::string out = as_json ? sync::reports_json(reports) : sync::reports_text(reports, now);
   std::fwrite(out.data(), 1, out.size(), stdout);
   return 0;

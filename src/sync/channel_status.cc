@@ -144,6 +144,8 @@ ChannelReport inspect_channel(const std::string& configdirectory, const std::str
   for (const std::string& path : {log + "-run", log}) {
     auto n = count_lines(path);
     if (n.ok()) r.backlog_lines += *n;
+    struct stat st;
+    if (::stat(path.c_str(), &st) == 0) r.backlog_bytes += static_cast<uint64_t>(st.st_size);
     if (r.oldest_age_ms >= 0) continue;
     if (auto born = file_birth_ms(path)) r.oldest_age_ms = std::max<int64_t>(0, now_ms - *born);
   }
@@ -175,11 +177,38 @@ ChannelReport inspect_channel(const std::string& configdirectory, const std::str
   return r;
 }
 
+std::vector<ChannelReport> inspect_channels(const Config& cfg, int64_t now_ms) {
+  auto raw = cfg.raw("sync_log_channels");
+  std::vector<std::string> channels =
+      raw ? synclog::parse_channel_list(*raw) : std::vector<std::string>{""};
+  std::vector<store::ChannelState> states;
+  const std::string mailboxes_db = cfg.configdirectory() + "/mailboxes.db";
+  if (fs::exists(mailboxes_db)) {
+    auto mbl = store::MailboxList::open(mailboxes_db);
+    auto all = mbl.ok() ? (*mbl)->channel_states()
+                        : Result<std::vector<store::ChannelState>>(mbl.status());
+    if (all.ok()) {
+      states = std::move(*all);
+    } else {
+      spdlog::error("{}: {}", mailboxes_db, all.status().to_string());
+    }
+  }
+  std::vector<ChannelReport> reports;
+  for (const auto& c : channels) {
+    std::optional<store::ChannelState> state;
+    for (const auto& st : states)
+      if (st.channel == c) state = st;
+    reports.push_back(inspect_channel(cfg.configdirectory(), c, now_ms, state));
+  }
+  return reports;
+}
+
 namespace {
 
 json report_object(const ChannelReport& r) {
   json j = {{"channel", r.channel},
             {"backlog_lines", r.backlog_lines},
+            {"backlog_bytes", r.backlog_bytes},
             {"oldest_age_ms", r.oldest_age_ms},
             {"lag_ms", replication_lag_ms(r)},
             {"client_alive", r.client_alive},

@@ -19,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/config.h"
 #include "common/status.h"
 #include "store/mboxlist.h"
 #include "sync/bootstrap.h"
@@ -88,6 +89,7 @@ class StatusFile {
 struct ChannelReport {
   std::string channel;
   uint64_t backlog_lines = 0;           // lines in log-run + log
+  uint64_t backlog_bytes = 0;           // their size in bytes
   int64_t oldest_age_ms = -1;           // age of the oldest pending file; -1: no backlog
   std::optional<ChannelStatus> status;  // none if the client never wrote one
   std::string status_error;             // why status.json could not be read
@@ -110,6 +112,11 @@ int64_t replication_lag_ms(const ChannelReport& r);
 ChannelReport inspect_channel(const std::string& configdirectory, const std::string& channel,
                               int64_t now_ms,
                               const std::optional<store::ChannelState>& phase = std::nullopt);
+
+// Every channel of `cfg`'s sync_log_channels (the default channel "" when
+// unset), each with its state in mailboxes.db if the instance has one (read
+// only: nothing is created). What sync_status and promstatsd show.
+std::vector<ChannelReport> inspect_channels(const Config& cfg, int64_t now_ms);
 
 // {"channels":[{...}, ...]} (one line).
 std::string reports_json(const std::vector<ChannelReport>& reports);
