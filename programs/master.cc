@@ -1,10 +1,13 @@
 // master: starts and supervises the processes cyrus.conf lists.
 //
 //   master -C imapd.conf -M cyrus.conf [-p pidfile] [-D | -d] [-L logfile] [-l backlog] [-v]
+//   master -C imapd.conf -M cyrus.conf -t
 //
 // -D stays in the foreground (what tests use); -d detaches, and the parent
 // exits 0 only once the pidfile is written, 1 if start-up failed. -L sends
-// master's and every child's stderr to a file.
+// master's and every child's stderr to a file. -t checks both files and
+// exits (master/config_check.h): 0 if they are fine, 78 with one "error:"
+// line per problem (file:line) on stderr otherwise; warnings do not fail it.
 #include <fcntl.h>
 #include <getopt.h>
 #include <spdlog/spdlog.h>
@@ -18,6 +21,7 @@
 
 #include "common/config.h"
 #include "common/log.h"
+#include "master/config_check.h"
 #include "master/cyrus_conf.h"
 #include "master/imapd_conf_report.h"
 #include "master/supervisor.h"
@@ -29,7 +33,7 @@ namespace {
 void usage() {
   std::fprintf(stderr,
                "usage: master [-C imapd.conf] [-M cyrus.conf] [-p pidfile] [-D | -d] "
-               "[-L logfile] [-l backlog] [-v]\n");
+               "[-L logfile] [-l backlog] [-v] [-t]\n");
 }
 
 // Children and a detached master change directory, so every path given on
@@ -68,6 +72,22 @@ void record_channels(const std::string& imapd_conf, const replimail::master::Cyr
                   added.status().to_string());
 }
 
+// master -t.
+int check_configuration(const replimail::master::MasterOptions& options) {
+  auto bin_dir = replimail::master::self_exe_dir();
+  if (!bin_dir) {
+    std::fprintf(stderr, "error: %s\n", bin_dir.status().message().c_str());
+    return 78;
+  }
+  const std::string imapd_conf = replimail::master::imapd_conf_path(options.imapd_conf);
+  auto report = replimail::master::check_configuration(imapd_conf, options.cyrus_conf, *bin_dir);
+  for (const std::string& w : report.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+  for (const std::string& e : report.errors) std::fprintf(stderr, "error: %s\n", e.c_str());
+  if (!report.ok()) return 78;
+  std::printf("%s and %s: configuration OK\n", imapd_conf.c_str(), options.cyrus_conf.c_str());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -76,8 +96,9 @@ int main(int argc, char** argv) {
   std::string logfile;
   bool daemonise = false;
   bool verbose = false;
+  bool check = false;
   int c;
-  while ((c = ::getopt(argc, argv, "C:M:p:DdL:l:v")) != -1) {
+  while ((c = ::getopt(argc, argv, "C:M:p:DdL:l:vt")) != -1) {
     switch (c) {
       case 'C':
         options.imapd_conf = absolute(optarg);
@@ -103,6 +124,9 @@ int main(int argc, char** argv) {
       case 'v':
         verbose = true;
         break;
+      case 't':
+        check = true;
+        break;
       default:
         usage();
         return 64;
@@ -112,6 +136,7 @@ int main(int argc, char** argv) {
     usage();
     return 64;
   }
+  if (check) return check_configuration(options);
   if (!logfile.empty()) {
     int fd = ::open(logfile.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd < 0) {
@@ -135,6 +160,7 @@ int main(int argc, char** argv) {
       return 1;
     }
     replimail::master::export_syslog_prefix(*config);
+    replimail::apply_logging_config(*config);
     for (const std::string& w : replimail::synclog::check_channels(*config))
       spdlog::warn("sync log: {}", w);
     if (auto conf = replimail::master::load_cyrus_conf(options.cyrus_conf); conf.ok())
@@ -183,6 +209,8 @@ int main(int argc, char** argv) {
     // The logger was built before forking; its name carries the old pid.
     spdlog::drop_all();
     replimail::init_logging("master", verbose);
+    if (auto config = replimail::Config::load(imapd_conf); config.ok())
+      replimail::apply_logging_config(*config);
     int fd = ready[1];
     options.on_ready = [fd] {
       ssize_t ignored = ::write(fd, "1", 1);
