@@ -17,6 +17,7 @@
 #
 # Environment (all optional):
 #   REPLIMAIL_LMTP_PORT, REPLIMAIL_IMAP_PORT          primary (24024, 24143)
+#   REPLIMAIL_METRICS_PORT   the primary's Prometheus endpoint, promstatsd (24101)
 #   REPLIMAIL_REPLICA1_SYNC_PORT, _REPLICA1_IMAP_PORT  replica1 (24205, 24243)
 #   REPLIMAIL_REPLICA2_SYNC_PORT, _REPLICA2_IMAP_PORT  replica2 (24305, 24343)
 #   REPLIMAIL_FREE_PORTS=1   every port not given above is a free one instead
@@ -64,6 +65,7 @@ port() {
 
 LMTP_PORT=$(port "${REPLIMAIL_LMTP_PORT:-}" 24024)
 IMAP_PORT=$(port "${REPLIMAIL_IMAP_PORT:-}" 24143)
+METRICS_PORT=$(port "${REPLIMAIL_METRICS_PORT:-}" 24101)
 REPLICA1_SYNC_PORT=$(port "${REPLIMAIL_REPLICA1_SYNC_PORT:-}" 24205)
 REPLICA1_IMAP_PORT=$(port "${REPLIMAIL_REPLICA1_IMAP_PORT:-}" 24243)
 REPLICA2_SYNC_PORT=$(port "${REPLIMAIL_REPLICA2_SYNC_PORT:-}" 24305)
@@ -94,7 +96,7 @@ render() {
   done
   [[ " $CHANNELS " == *" squatter "* ]] || drop+=(-e '/squatter -C .* -R"/d')
   sed "${drop[@]}" -e "s|@STATE@|$STATE/$3|g" -e "s|@SERVERNAME@|replimail-$3|g" \
-      -e "s|@LMTP_PORT@|$LMTP_PORT|g" -e "s|@IMAP_PORT@|$(imap_port_of "$3")|g" \
+      -e "s|@LMTP_PORT@|$LMTP_PORT|g" -e "s|@METRICS_PORT@|$METRICS_PORT|g" -e "s|@IMAP_PORT@|$(imap_port_of "$3")|g" \
       -e "s|@SYNC_PORT@|$sync|g" -e "s|@CHANNELS@|$CHANNELS|g" \
       -e "s|@REPLICA1_SYNC_PORT@|$REPLICA1_SYNC_PORT|g" \
       -e "s|@REPLICA2_SYNC_PORT@|$REPLICA2_SYNC_PORT|g" "$1" > "$2"
@@ -146,6 +148,7 @@ start_instance primary "$STATE/run/master.pid" "$LMTP_PORT" "$IMAP_PORT"
 {
   echo "LMTP_PORT=$LMTP_PORT"
   echo "IMAP_PORT=$IMAP_PORT"
+  echo "METRICS_PORT=$METRICS_PORT"
   for r in $REPLICAS; do
     echo "${r^^}_SYNC_PORT=$(sync_port_of "$r")"
     echo "${r^^}_IMAP_PORT=$(imap_port_of "$r")"
@@ -284,6 +287,7 @@ replimail is running: a primary and its replicas ($REPLICAS), on loopback.
   primary   master pid $(cat "$STATE/run/master.pid")
             LMTP 127.0.0.1:$LMTP_PORT (pre-authorised: lmtpd -a)   IMAP 127.0.0.1:$IMAP_PORT
             sync_log_channels: $CHANNELS
+            metrics http://127.0.0.1:$METRICS_PORT/metrics (promstatsd)
 INFO
 for r in $REPLICAS; do
   say "  $r  master pid $(cat "$STATE/run/$r.pid")"

@@ -110,7 +110,13 @@ TEST(RunCommand, StartsThePrimaryAndTwoReplicasReplicatesSamplesAndStops) {
   }
   EXPECT_NE(up.out.find("== sync_status"), std::string::npos) << up.out;
   EXPECT_TRUE(wait_for_port(lmtp, 1s));
-  EXPECT_EQ(lines_of(slurp(state.path() + "/run/ports")).size(), 6u) << "NAME=PORT lines";
+  EXPECT_EQ(lines_of(slurp(state.path() + "/run/ports")).size(), 7u) << "NAME=PORT lines";
+  // The primary's Prometheus endpoint (promstatsd) answers.
+  int metrics = 0;
+  for (const std::string& l : lines_of(slurp(state.path() + "/run/ports")))
+    if (l.starts_with("METRICS_PORT=")) metrics = atoi(l.c_str() + 13);
+  ASSERT_GT(metrics, 0);
+  EXPECT_TRUE(wait_for_port(metrics, 10s));
 
   auto down = run({source_dir() + "/examples/stop.sh", state.path()}, "", 60s);
   EXPECT_TRUE(down.ok()) << down.describe();
