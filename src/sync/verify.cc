@@ -145,7 +145,7 @@ Result<std::vector<Difference>> Verifier::differences(const std::string& name, c
   if (!pair.replica) return std::vector<Difference>{{0, "missing on the replica", true}};
   if (!pair.primary)
     return std::vector<Difference>{
-        {0, fmt::format("only on the replica (uniqueid {})", pair.replica->uniqueid), true}};
+        {0, fmt::format("only on the replica (uniqueid {})", pair.replica->uniqueid), false}};
   std::vector<Difference> out = mailbox_differences(*pair.primary, *pair.replica);
   if (!out.empty() && pair.primary->uniqueid != pair.replica->uniqueid) return out;
   if (!records_may_differ(*pair.primary, *pair.replica)) return out;
@@ -164,31 +164,35 @@ std::string Verifier::repair(const std::string& name, const Pair& pair,
   const Difference* stop = nullptr;
   for (const auto& d : diffs)
     if (!d.repairable && (stop == nullptr || (stop->uid == 0 && d.uid != 0))) stop = &d;
+  const std::string client =
+      fmt::format("sync_client{}", opts_.channel.empty() ? "" : " -n " + opts_.channel);
+  if (!pair.primary) {
+    // Never deleted by the verifier: it may hold mail only the replica has
+    // (a folder made there during a failover).
+    auto here = inst_.mailboxes().lookup_uniqueid(pair.replica->uniqueid);
+    if (here.ok() && here->is_real())
+      return fmt::format("the replica's copy of {} under an old name; {} -m {} renames it",
+                         here->name, client, here->name);
+    std::string user = synclog::mboxname_userid(name, inst_.config().get("deletedprefix"));
+    if (user.empty()) return "only on the replica; create it here, or delete it on the replica";
+    return fmt::format(
+        "only on the replica; {} -u {} adopts it into the primary (it changes the primary), or "
+        "delete it on the replica",
+        client, user);
+  }
   if (stop != nullptr) {
     const Difference& d = *stop;
     return fmt::format(
-        "{}{}: only a merge that changes the primary resolves it; review, then run "
-        "sync_client{} -m {}",
-        d.uid ? fmt::format("uid {} ", d.uid) : "", d.what,
-        opts_.channel.empty() ? "" : " -n " + opts_.channel, name);
+        "{}{}: only a merge that changes the primary resolves it; review, then run {} -m {}",
+        d.uid ? fmt::format("uid {} ", d.uid) : "", d.what, client, name);
   }
-  if (!pair.primary) {
-    // A mailbox this primary holds under another name: its sync renames it.
-    auto here = inst_.mailboxes().lookup_uniqueid(pair.replica->uniqueid);
-    if (here.ok() && here->is_real())
-      return fmt::format(
-          "the replica's copy of {} under an old name; sync_client{} -m {} renames it", here->name,
-          opts_.channel.empty() ? "" : " -n " + opts_.channel, here->name);
-    auto r = conn_.command("APPLY", keyed("UNMAILBOX", Value::atom(name)));
-    if (!r.ok() && r.status().code() != Code::kMailboxNonexistent)
-      return "APPLY UNMAILBOX failed: " + r.status().to_string();
-  } else {
+  {
     ClientOptions co;
     co.channel = opts_.channel;
     co.no_copyback = true;
     co.push_all = true;
-    SyncClient client(inst_, conn_, sink_, co);
-    Status s = client.sync_mailboxes({name});
+    SyncClient sync(inst_, conn_, sink_, co);
+    Status s = sync.sync_mailboxes({name});
     if (!s) return "sync failed: " + s.to_string();
   }
   auto again = look_names({name});

@@ -23,9 +23,10 @@
 //     of `sync_client -m`, with no copyback (never a full update, the only
 //     part of that path that writes to the master) and push_all (the whole
 //     record list, which a FORCE replica takes over its own);
-//   - a mailbox only the replica has (its uniqueid not a live mailbox
-//     here): APPLY UNMAILBOX, which a replica with delete_mode: delayed
-//     keeps as DELETED.<name>.<time>, recoverable;
+//   - a mailbox only the replica has is never removed (it may hold mail only
+//     the replica has, e.g. a folder made there during a failover):
+//     UNREPAIRED names `sync_client -u USER`, whose full user sync adopts
+//     it into the primary;
 //   - what only a merge changing the primary could resolve (a message only
 //     the replica holds, one the replica lost, a split-brain UID, another
 //     mailbox under the same name) is left alone: "UNREPAIRED ... run

@@ -4,7 +4,8 @@
 // naming user, mailbox and UID, with a non-zero exit when only reporting
 // (which changes neither side), then repaired through the sync path so that
 // both digests agree; the primary is never changed by the verifier, and what
-// only a merge changing the primary could resolve is left, saying what to run.
+// only a merge changing the primary could resolve (a replica-only mailbox
+// or message) is left, saying what to run.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -163,23 +164,40 @@ TEST(SyncVerify, DivergencesAreReportedThenRepairedAndThePrimaryIsKept) {
   EXPECT_TRUE(has_line(named.out, "DIVERGENCE channel=replica user=alice mailbox=user.alice.Extra"))
       << named.out;
 
-  // Repairing: each mailbox repaired, the replica equal to the primary, the
-  // primary as it was.
+  // Repairing: the replica takes the primary's records and the missing
+  // mailbox, the primary stays as it was; the replica's own mailbox is
+  // never removed, the line names the user sync that adopts it.
   auto fix = verify(primary, {"-u", "alice"});
-  EXPECT_EQ(fix.exit_code, 0) << fix.describe();
-  for (const char* m : {"user.alice", "user.alice.Missing", "user.alice.Extra"})
+  EXPECT_EQ(fix.exit_code, 1) << fix.describe();
+  for (const char* m : {"user.alice", "user.alice.Missing"})
     EXPECT_TRUE(has_line(fix.out, std::string("REPAIRED channel=replica user=alice mailbox=") + m))
         << m << "\n"
         << fix.describe();
-  EXPECT_TRUE(same_digest(primary, replica));
+  EXPECT_TRUE(has_line(fix.out,
+                       "UNREPAIRED channel=replica user=alice mailbox=user.alice.Extra: only on "
+                       "the replica; sync_client -n replica -u alice adopts it"))
+      << fix.describe();
   EXPECT_EQ(digest_of(primary).lines, primary_before.lines);
+  auto left = same_digest(primary, replica);
+  EXPECT_FALSE(left);
+  EXPECT_NE(std::string(left.message()).find("user.alice.Extra"), std::string::npos)
+      << left.message();
+  EXPECT_EQ(std::string(left.message()).find("record user.alice "), std::string::npos)
+      << left.message();
+  auto only_extra = verify(primary, {"-N", "-u", "alice"});
+  EXPECT_EQ(lines_starting(only_extra.out, "DIVERGENCE").size(), 1u) << only_extra.out;
 
+  // The operator's user sync adopts it; then nothing differs.
+  auto adopt = primary.tool("sync_client", {"-n", "replica", "-u", "alice"});
+  ASSERT_TRUE(adopt.ok()) << adopt.describe();
+  EXPECT_TRUE(same_digest(primary, replica));
   auto after = verify(primary, {"-N", "-A"});
   EXPECT_EQ(after.exit_code, 0) << after.describe();
   EXPECT_TRUE(lines_starting(after.out, "DIVERGENCE").empty()) << after.out;
   st = verify_status(primary);
-  EXPECT_EQ(st["totals"]["repaired"], 3);
-  EXPECT_EQ(st["totals"]["runs"], 5);
+  EXPECT_EQ(st["totals"]["repaired"], 2);
+  EXPECT_EQ(st["totals"]["unrepaired"], 1);
+  EXPECT_EQ(st["totals"]["runs"], 6);
 }
 
 TEST(SyncVerify, WhatOnlyAMergeCouldResolveIsLeftWithTheCommandToRun) {
