@@ -20,7 +20,8 @@
 // Each divergence is one line on stdout and in the log ("DIVERGENCE
 // channel=C user=U mailbox=M [uid=N]: what differs"), each repair one line
 // ("REPAIRED ..." or "UNREPAIRED ...: why"). The run's figures go to
-// <configdirectory>/sync/<channel>/verify.json. One verifier per channel at
+// <configdirectory>/sync/<channel>/verify.json and, with prometheus_enabled,
+// in the replimail_verifier_*_total counters. One verifier per channel at
 // a time (<channel dir>/verify.lock).
 //
 // Exit status: 0 if the replica agrees (after repair), 1 if a divergence
@@ -45,6 +46,7 @@
 #include "common/config.h"
 #include "common/fs.h"
 #include "common/log.h"
+#include "common/stats.h"
 #include "store/instance.h"
 #include "sync/channel_status.h"
 #include "sync/connection.h"
@@ -87,6 +89,31 @@ bool lock_channel(const std::string& dir, std::string* why) {
     return false;
   }
   return true;  // fd stays open: the lock goes with the process
+}
+
+// The run's figures as Prometheus counters (common/stats.h): promstatsd
+// keeps a finished process's counters in its retired totals.
+void publish(const std::string& channel, const sync::VerifyStats& st) {
+  const exposition::Labels labels = {{"channel", channel}};
+  stats::counter("replimail_verifier_runs_total", "sync_verify runs.", labels).add();
+  stats::counter("replimail_verifier_mailboxes_checked_total", "Mailboxes the verifier compared.",
+                 labels)
+      .add(st.mailboxes_checked);
+  stats::counter("replimail_verifier_divergent_mailboxes_total",
+                 "Mailboxes that differed on the verifier's second look.", labels)
+      .add(st.divergent_mailboxes);
+  stats::counter("replimail_verifier_divergences_total",
+                 "Divergence lines the verifier reported (records included).", labels)
+      .add(st.divergences);
+  stats::counter("replimail_verifier_repaired_total",
+                 "Mailboxes the verifier repaired (equal when looked at again).", labels)
+      .add(st.repaired);
+  stats::counter("replimail_verifier_unrepaired_total",
+                 "Mailboxes left diverging (UNREPAIRED lines).", labels)
+      .add(st.unrepaired);
+  stats::counter("replimail_verifier_errors_total",
+                 "Scopes the verifier could not compare (replica unreachable, ...).", labels)
+      .add(st.errors);
 }
 
 }  // namespace
@@ -157,6 +184,8 @@ int main(int argc, char** argv) {
     spdlog::error("{}", config.status().to_string());
     return kExitConfig;
   }
+  apply_logging_config(*config);
+  stats::configure(*config);
   const std::string label = channel.empty() ? "\"\"" : channel;
   std::string why;
   if (!lock_channel(sync::channel_dir(config->configdirectory(), channel), &why)) {
@@ -229,6 +258,7 @@ int main(int argc, char** argv) {
         label, run.scope, st.mailboxes_checked, st.divergent_mailboxes, st.divergences, st.repaired,
         st.unrepaired, st.errors);
   }
+  publish(channel, run.stats);
   run.exit_code = rc;
   run.time_ms = sync::unix_ms_now();
   run.duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(

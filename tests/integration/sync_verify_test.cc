@@ -9,12 +9,15 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "common/config.h"
+#include "common/exposition.h"
+#include "common/stats.h"
 #include "digest_check.h"
 #include "harness.h"
 #include "store/instance.h"
@@ -239,6 +242,7 @@ TEST(SyncVerify, AnEventsEntryRunsItAndRecordsTheFigures) {
   Pair p;
   ASSERT_NO_FATAL_FAILURE(p.start("carol", 2));
   Instance& primary = *p.primary;
+  primary.options().imapd_extra.push_back("prometheus_enabled: yes");
   {
     auto rs = open_store(p.replica);
     ASSERT_TRUE(rs->store_flags("user.carol", {1}, store::kFlagAnswered, {}, true));
@@ -255,6 +259,19 @@ TEST(SyncVerify, AnEventsEntryRunsItAndRecordsTheFigures) {
       30s))
       << slurp(primary.config_dir() + "/sync/replica/verify.json") << primary.master_log();
   EXPECT_TRUE(same_digest(primary, p.replica));
+  // The figures went to the metrics too: a finished process's stats file
+  // stays for promstatsd's retired totals.
+  uint64_t repaired = 0;
+  const std::string series =
+      exposition::series("replimail_verifier_repaired_total", {{"channel", "replica"}});
+  std::error_code ec;
+  for (const auto& f : std::filesystem::directory_iterator(primary.config_dir() + "/stats", ec)) {
+    auto snap = stats::read_file(f.path().string());
+    if (!snap.ok()) continue;
+    for (const auto& e : snap->entries)
+      if (e.kind == stats::Kind::kCounter && e.text == series) repaired += e.value;
+  }
+  EXPECT_EQ(repaired, 1u) << series;
   // The lines went to the log too.
   EXPECT_NE(primary.master_log().find("DIVERGENCE channel=replica user=carol mailbox=user.carol "
                                       "uid=1: flags"),
