@@ -113,8 +113,10 @@ std::vector<std::string> files_under(const std::string& dir) {
   std::vector<std::string> out;
   std::error_code ec;
   if (!stdfs::exists(dir, ec)) return out;
-  for (const auto& e : stdfs::recursive_directory_iterator(dir, ec))
-    if (e.is_regular_file()) out.push_back(e.path().string());
+  // Files come and go under a running server (staging): increment with an
+  // error code, so that one vanishing mid-walk ends nothing.
+  for (stdfs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
+    if (it->is_regular_file(ec)) out.push_back(it->path().string());
   return out;
 }
 
@@ -122,8 +124,8 @@ std::vector<std::string> files_under(const std::string& dir) {
 std::vector<std::string> named_like(const std::string& root, const std::string& mark) {
   std::vector<std::string> out;
   std::error_code ec;
-  for (const auto& e : stdfs::recursive_directory_iterator(root, ec))
-    if (e.path().string().find(mark) != std::string::npos) out.push_back(e.path().string());
+  for (stdfs::recursive_directory_iterator it(root, ec), end; !ec && it != end; it.increment(ec))
+    if (it->path().string().find(mark) != std::string::npos) out.push_back(it->path().string());
   return out;
 }
 
