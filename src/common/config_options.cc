@@ -30,6 +30,12 @@ constexpr OptionSpec kOptions[] = {
     {"defaultpartition", K::kString, "", S::kSame},
     {"delete_mode", K::kString, "delayed", S::kSame},
     {"deletedprefix", K::kString, "DELETED", S::kSame},
+    {"duplicate_db_path", K::kString, "", S::kSame},
+    {"duplicatesuppression", K::kSwitch, "1", S::kSame},
+    // Cyrus 3.6's default is delayed; ours keeps semidelayed (files go at
+    // the expunge) unless set. "immediate" is taken as semidelayed: records
+    // stay so that replicas hear of the expunge.
+    {"expunge_mode", K::kString, "semidelayed", S::kDifferent},
     {"failedloginpause", K::kDuration, "3s", S::kSame, 's'},
     // The shared message annotation FETCH PREVIEW shows (RFC 8970).
     {"jmap_preview_annot", K::kString, "", S::kSame},

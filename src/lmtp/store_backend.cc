@@ -35,7 +35,8 @@ StoreBackend::StoreBackend(store::Instance& instance)
       downcase_(instance.config().get_bool("lmtp_downcase_rcpt")),
       unixhierarchysep_(instance.config().get_bool("unixhierarchysep")),
       autocreate_(store::autocreate_on_post(instance.config())),
-      strict_quota_(instance.config().get_bool("lmtp_strict_quota")) {}
+      strict_quota_(instance.config().get_bool("lmtp_strict_quota")),
+      duplicates_(instance.config()) {}
 
 std::string StoreBackend::detail_mailbox(const std::string& inbox, const std::string& detail,
                                          const std::string& authuser) {
@@ -121,8 +122,10 @@ std::vector<Status> StoreBackend::deliver(MessageSink& sink,
   std::vector<store::AppendRequest> requests;
   std::map<std::string, size_t> request_of;
   std::vector<size_t> slot(recipients.size(), SIZE_MAX);
+  duplicates_.begin(msg.path());
   for (size_t i = 0; i < recipients.size(); ++i) {
     const Recipient& r = recipients[i];
+    if (duplicates_.skip(r.mailbox)) continue;  // out[i] stays OK: 250
     if (r.autocreate) {
       Status s = ensure_inbox(r);
       if (!s.is_ok()) {
@@ -153,6 +156,13 @@ std::vector<Status> StoreBackend::deliver(MessageSink& sink,
     slot[i] = it->second;
   }
   std::vector<store::AppendResult> results = instance_.append(requests);
+  // Marked only now that the deliveries have committed (duplicate_filter.h).
+  std::vector<std::string> delivered;
+  for (size_t k = 0; k < requests.size() && k < results.size(); ++k)
+    if (results[k].status.is_ok()) delivered.push_back(requests[k].mailbox);
+  if (Status d = duplicates_.mark(delivered); !d)
+    spdlog::error("lmtp: delivered, but not recorded for duplicate suppression: {}",
+                  d.to_string());
   for (size_t i = 0; i < recipients.size(); ++i) {
     if (slot[i] == SIZE_MAX) continue;
     if (slot[i] >= results.size()) {

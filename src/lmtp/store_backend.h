@@ -20,6 +20,7 @@
 // default) it is refused only when the quota root is already full. RCPT
 // IGNOREQUOTA skips the check.
 //
+// Duplicate suppression (duplicatesuppression): lmtp/duplicate_filter.h.
 // Delivery streams the message into a StagedMessage on the default
 // partition, then appends it to every distinct mailbox in one batch
 // (Instance::append), which is durable and logged before it returns.
@@ -27,6 +28,7 @@
 
 #include "common/config.h"
 #include "lmtp/backend.h"
+#include "lmtp/duplicate_filter.h"
 #include "store/instance.h"
 
 namespace replimail::lmtp {
@@ -51,6 +53,7 @@ class StoreBackend : public Backend {
   bool unixhierarchysep_;
   bool autocreate_;
   bool strict_quota_;
+  DuplicateFilter duplicates_;
 };
 
 }  // namespace replimail::lmtp

@@ -66,7 +66,7 @@ TEST(ConfigWarnings, IgnoredOptionsAreNamedOnceByMasterPerLoad) {
   Instance::Options o;
   o.services = {{"lmtp", "lmtpd -a"}, {"imap", "imapd"}, {"pop3", "pop3d"}};
   o.prefork = 2;
-  o.imapd_extra = {"allowanonymouslogin: no", "duplicatesuppression: 1", "frobnicate_widgets: 3"};
+  o.imapd_extra = {"allowanonymouslogin: no", "duplicate_db: twoskip", "frobnicate_widgets: 3"};
   Instance inst(o);
   ASSERT_EQ(inst.start(), "");
   // Every service's workers have read imapd.conf by the time they greet.
@@ -74,7 +74,7 @@ TEST(ConfigWarnings, IgnoredOptionsAreNamedOnceByMasterPerLoad) {
     ASSERT_NE(greeting(inst.port(svc)), "") << svc << "\n" << inst.master_log();
   std::string log = inst.master_log();
   EXPECT_EQ(count_of(log, "'allowanonymouslogin'"), 1u) << log;
-  EXPECT_EQ(count_of(log, "'duplicatesuppression'"), 1u) << log;
+  EXPECT_EQ(count_of(log, "'duplicate_db'"), 1u) << log;
   EXPECT_EQ(count_of(log, "unknown option 'frobnicate_widgets'"), 1u) << log;
   EXPECT_NE(log.find("option 'allowanonymouslogin' is a Cyrus option replimail does not implement"),
             std::string::npos)

@@ -131,7 +131,7 @@ TEST(ConfigSemantics, EveryIgnoredOptionIsNamedInOneWarning) {
       "configdirectory: /x\n"
       "partition-default: /y\n"
       "allowanonymouslogin: no\n"    // Cyrus's, not implemented
-      "duplicatesuppression: 1\n"    // Cyrus's, not implemented
+      "duplicate_db: twoskip\n"      // Cyrus's, not implemented
       "metapartition-default: /m\n"  // a family we do not implement
       "replica_sync_host: h\n"       // a channel's override of a read option
       "replica_sync_try_imap: 0\n"   // a channel's override of an ignored one
@@ -139,7 +139,7 @@ TEST(ConfigSemantics, EveryIgnoredOptionIsNamedInOneWarning) {
       "sasl_saslauthd_path: /run\n"  // libsasl2's, passed on
       "xlist-junk: Spam\n"
       "no_such_option: 1\n");
-  for (const char* o : {"allowanonymouslogin", "duplicatesuppression", "metapartition-default",
+  for (const char* o : {"allowanonymouslogin", "duplicate_db", "metapartition-default",
                         "replica_sync_try_imap", "imaps_allowplaintext", "no_such_option"})
     EXPECT_EQ(warnings_naming(c, o), 1u) << o;
   EXPECT_EQ(c.warnings().size(), 6u);

@@ -281,5 +281,67 @@ TEST_F(StoreBackendTest, OversizeMessageStoresNothing) {
   EXPECT_TRUE(records("user.alice").empty());
 }
 
+// duplicatesuppression (Cyrus's default): the same Message-ID delivered to
+// the same mailbox again is dropped with 250; another mailbox, another id
+// or a message without an id is delivered.
+TEST_F(StoreBackendTest, DuplicateMessageIdToTheSameMailboxIsDroppedWith250) {
+  open();
+  create("user.alice");
+  create("user.alice.lists", "anyone\tp");
+  create("user.bob");
+  const std::string msg = "DATA\r\nMessage-ID: <dup@x>\r\nSubject: t\r\n\r\nbody\r\n.\r\n";
+  std::string first = lmtp("LHLO c\r\nMAIL FROM:<s@x>\r\nRCPT TO:<alice>\r\n" + msg);
+  EXPECT_NE(first.find("354 go ahead\r\n250 2.1.5 Ok\r\n"), std::string::npos) << first;
+  std::string again =
+      lmtp("LHLO c\r\nMAIL FROM:<s@x>\r\nRCPT TO:<alice>\r\nRCPT TO:<bob>\r\n"
+           "RCPT TO:<alice+lists>\r\n" + msg);
+  EXPECT_NE(again.find("354 go ahead\r\n250 2.1.5 Ok\r\n250 2.1.5 Ok\r\n250 2.1.5 Ok\r\n"),
+            std::string::npos)
+      << again;
+  EXPECT_EQ(records("user.alice").size(), 1u);
+  EXPECT_EQ(records("user.bob").size(), 1u);
+  EXPECT_EQ(records("user.alice.lists").size(), 1u);
+  // A third time: every mailbox has it already.
+  lmtp("LHLO c\r\nMAIL FROM:<s@x>\r\nRCPT TO:<alice>\r\nRCPT TO:<bob>\r\n" + msg);
+  EXPECT_EQ(records("user.alice").size(), 1u);
+  EXPECT_EQ(records("user.bob").size(), 1u);
+  // Another id, and no id at all, are delivered every time.
+  for (int i = 0; i < 2; i++) {
+    lmtp("LHLO c\r\nMAIL FROM:<s@x>\r\nRCPT TO:<alice>\r\nDATA\r\nMessage-ID: <other@x>\r\n"
+         "\r\nb\r\n.\r\n");
+    lmtp("LHLO c\r\nMAIL FROM:<s@x>\r\nRCPT TO:<alice>\r\nDATA\r\nSubject: no id\r\n"
+         "\r\nb\r\n.\r\n");
+  }
+  EXPECT_EQ(records("user.alice").size(), 4u);
+}
+
+TEST_F(StoreBackendTest, DuplicateSuppressionOffDeliversEveryCopy) {
+  open("duplicatesuppression: no\n");
+  create("user.alice");
+  const std::string session =
+      "LHLO c\r\nMAIL FROM:<s@x>\r\nRCPT TO:<alice>\r\nDATA\r\nMessage-ID: <dup@x>\r\n"
+      "\r\nbody\r\n.\r\n";
+  lmtp(session);
+  lmtp(session);
+  EXPECT_EQ(records("user.alice").size(), 2u);
+}
+
+// A refused delivery records nothing: once the quota allows it, the retry
+// of the same message is delivered, not dropped as a duplicate.
+TEST_F(StoreBackendTest, FailedDeliveryIsNotRecordedAsDelivered) {
+  open("lmtp_strict_quota: yes\n");
+  create("user.alice");
+  ASSERT_TRUE(instance_->set_quota("user.alice", 1, -1).is_ok());
+  const std::string msg = "DATA\r\nMessage-ID: <q@x>\r\n\r\n" + std::string(2000, 'y') +
+                          "\r\n.\r\n";
+  std::string refused = lmtp("LHLO c\r\nMAIL FROM:<s@x>\r\nRCPT TO:<alice>\r\n" + msg);
+  EXPECT_NE(refused.find("354 go ahead\r\n452 4.2.2 Over quota\r\n"), std::string::npos)
+      << refused;
+  EXPECT_TRUE(records("user.alice").empty());
+  std::string ok = lmtp("LHLO c\r\nMAIL FROM:<s@x>\r\nRCPT TO:<alice> IGNOREQUOTA\r\n" + msg);
+  EXPECT_NE(ok.find("354 go ahead\r\n250 2.1.5 Ok\r\n"), std::string::npos) << ok;
+  EXPECT_EQ(records("user.alice").size(), 1u);
+}
+
 }  // namespace
 }  // namespace replimail::lmtp
