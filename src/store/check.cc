@@ -107,6 +107,8 @@ Result<CheckReport> check_mailbox(Instance& inst, const std::string& name,
     uint32_t uid = message_uid(n);
     if (uid == 0) continue;
     auto it = known.find(uid);
+    // expunge_mode: delayed keeps an expunged record's file until cyr_expire.
+    if (it != known.end() && it->second && (*mbox)->keep_expunged_files()) continue;
     if (it == known.end() || it->second) {
       add(CheckProblem::Kind::kOrphanFile, uid,
           it == known.end() ? "file without index record" : "file of an expunged record");

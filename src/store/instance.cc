@@ -359,6 +359,8 @@ Status Instance::set_acl(std::string_view name, std::string_view acl) {
   return mboxlist_->put(*e);
 }
 
+bool keeps_expunged_files(const Config& cfg) { return cfg.get("expunge_mode") == "delayed"; }
+
 Result<std::unique_ptr<Mailbox>> Instance::open_mailbox(std::string_view name) {
   auto e = real_entry(name);
   if (!e.ok()) return e.status();
@@ -366,7 +368,9 @@ Result<std::unique_ptr<Mailbox>> Instance::open_mailbox(std::string_view name) {
   if (!ppath.ok()) return ppath.status();
   auto dir = mailbox_dir(*ppath, e->uniqueid);
   if (!dir.ok()) return dir.status();
-  return Mailbox::open(*e, *dir, synclog_.get(), index_pool_);
+  auto mbox = Mailbox::open(*e, *dir, synclog_.get(), index_pool_);
+  if (mbox.ok()) (*mbox)->set_keep_expunged_files(keeps_expunged_files(cfg_));
+  return mbox;
 }
 
 Result<std::unique_ptr<StagedMessage>> Instance::stage_message(std::string_view partition) {
@@ -529,6 +533,31 @@ Status Instance::expunge(std::string_view name, const std::vector<uint32_t>& uid
     if (!s && s.code() != Code::kNotFound) return s;
   }
   return commit(**mbox, **txn);
+}
+
+Result<uint64_t> Instance::purge_expunged(std::string_view name, int64_t before) {
+  if (Status w = check_writable(); !w) return w;
+  auto mbox = open_mailbox(name);
+  if (!mbox.ok()) return mbox.status();
+  auto txn = (*mbox)->begin();
+  if (!txn.ok()) return txn.status();
+  UidRuns old;
+  uint64_t n = 0;
+  Status s = (*mbox)->for_each_record(0, [&](const IndexRecord& r) {
+    if (r.expunged() && r.last_updated < before) {
+      old.add(r.uid);
+      n++;
+    }
+    return true;
+  });
+  if (!s) return s;
+  if (n == 0) return uint64_t{0};
+  old.for_each([&](uint32_t uid) {
+    if (s) s = (*txn)->purge_expunged(uid);
+  });
+  if (!s) return s;
+  if (Status c = commit(**mbox, **txn); !c) return c;
+  return n;
 }
 
 Status Instance::set_seen(std::string_view userid, const SeenRecord& rec) {

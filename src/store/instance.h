@@ -48,6 +48,10 @@ struct CreateOptions {
 // read-only mode (Instance::read_only).
 inline constexpr std::string_view kReadOnlyFile = "readonly";
 
+// True if `cfg` keeps the files of expunged messages until cyr_expire -X
+// (expunge_mode: delayed; store/mailbox.h).
+bool keeps_expunged_files(const Config& cfg);
+
 class Instance {
  public:
   // Opens the instance described by `cfg`: creates configdirectory and the
@@ -113,6 +117,10 @@ class Instance {
   Status store_flags(std::string_view name, const std::vector<uint32_t>& uids,
                      uint32_t system_flags, const std::vector<std::string>& user_flags, bool add);
   Status expunge(std::string_view name, const std::vector<uint32_t>& uids);
+  // cyr_expire -X: removes from `name`'s index the expunged records whose
+  // expunge (LAST_UPDATED) is before `before` (Unix seconds), and their
+  // files. Returns how many went; logs MAILBOX if any did.
+  Result<uint64_t> purge_expunged(std::string_view name, int64_t before);
   // Writes `txn`'s sync-log lines to every channel while the directory of
   // the files it linked is flushed, then commits it (of mailbox `mbox`)
   // and applies its quota usage change. If the lines cannot be logged or

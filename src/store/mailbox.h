@@ -9,9 +9,11 @@
 // writers are serialised and UIDs are never reused; readers see committed
 // state only.
 //
-// Expunge policy: an expunged record stays in the index (flag
-// kFlagExpunged, new modseq) so replicas learn of it; its message file is
-// removed as soon as the expunge is committed.
+// Expunge policy (expunge_mode): an expunged record stays in the index
+// (flag kFlagExpunged, new modseq) so replicas learn of it. Its message file
+// is removed as soon as the expunge is committed ("semidelayed", our
+// default), or kept with the record ("delayed", Cyrus's default) until
+// cyr_expire -X purges both (MailboxTxn::purge_expunged).
 #pragma once
 
 #include <cstdint>
@@ -102,6 +104,11 @@ class Mailbox {
   Status begin_read();
   void end_read();
 
+  // expunge_mode "delayed": files of expunged records stay until the
+  // records are purged. Instance::open_mailbox sets it from imapd.conf.
+  void set_keep_expunged_files(bool keep) { keep_expunged_files_ = keep; }
+  bool keep_expunged_files() const { return keep_expunged_files_; }
+
   // Starts a write transaction (blocks while another writer holds it).
   // Finish it with Instance::commit() so quota usage and the sync log follow.
   Result<std::unique_ptr<MailboxTxn>> begin();
@@ -117,6 +124,7 @@ class Mailbox {
   synclog::SyncLog* synclog_;
   std::shared_ptr<IndexPool> pool_;  // takes db_ back on destruction; may be null
   bool reading_ = false;             // begin_read() without end_read()
+  bool keep_expunged_files_ = false;
   struct CacheFill {
     uint32_t uid;
     std::string guid;
@@ -185,8 +193,15 @@ class MailboxTxn {
   Result<IndexRecord> record(uint32_t uid);
   // Changes flags of an existing record, bumping its MODSEQ.
   Status set_flags(uint32_t uid, uint32_t system_flags, const std::vector<std::string>& user_flags);
-  // Marks a record expunged (new MODSEQ); its file goes after commit.
+  // Marks a record expunged (new MODSEQ); its file goes after commit unless
+  // the mailbox keeps expunged files (expunge_mode: delayed).
   Status expunge(uint32_t uid);
+  // Removes expunged record `uid` from the index (its row, message
+  // annotations and cache); its file goes after commit (cyr_expire -X). No
+  // MODSEQ changes and nothing replicated changes: CRCs, counts and quota
+  // leave out expunged records already. Logs MAILBOX on commit.
+  // kNotFound if there is no such record; kInternal if it is not expunged.
+  Status purge_expunged(uint32_t uid);
   // Sets (value "" deletes) a per-message annotation, bumping MODSEQ.
   Status set_annotation(uint32_t uid, const std::string& entry, const std::string& userid,
                         const std::string& value);
@@ -247,6 +262,7 @@ class MailboxTxn {
   // a replica applying 100,000 new records holds one run, not 100,000 paths.
   UidRuns linked_uids_;
   UidRuns expunged_uids_;
+  UidRuns purged_uids_;  // purge_expunged(): files that go whatever the mode
   std::vector<const StagedMessage*> unflushed_;  // see flush_staged()
   std::vector<std::string> flag_slots_;
 };

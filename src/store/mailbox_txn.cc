@@ -341,6 +341,22 @@ Status MailboxTxn::expunge(uint32_t uid) {
   return Status::ok();
 }
 
+Status MailboxTxn::purge_expunged(uint32_t uid) {
+  auto old = mbox_->record(uid);
+  if (!old.ok()) return old.status();
+  if (!old->expunged())
+    return Status(Code::kInternal, fmt::format("{}: uid {} is not expunged", mbox_->name(), uid));
+  for (const char* sql : {"DELETE FROM records WHERE uid=?", "DELETE FROM annotations WHERE uid=?"}) {
+    auto st = mbox_->db_->prepare(sql);
+    if (!st.ok()) return st.status();
+    if (Status s = st->bind(1, int64_t{uid}).run(); !s) return s;
+  }
+  if (Status s = delete_cache(*mbox_->db_, uid); !s) return s;
+  purged_uids_.add(uid);
+  changed_ = true;
+  return Status::ok();
+}
+
 Status MailboxTxn::put_cache(uint32_t uid, const MessageCache& cache) {
   auto r = mbox_->record(uid);
   if (!r.ok()) return r.status();
@@ -472,13 +488,14 @@ Status MailboxTxn::do_commit(bool write_log) {
     }
   }
   Status s = write_counters(*mbox_->db_, counters_);
-  // The files of expunged records go while the write lock is still held:
-  // check_mailbox (reconstruct -n), which reads under that lock, must never
-  // see an expunged record whose file is still there.
+  // The files of expunged (or purged) records go while the write lock is
+  // still held: check_mailbox (reconstruct -n), which reads under that lock,
+  // must never see an expunged record whose file should be gone but is not.
   if (s)
     s = mbox_->db_->commit([this] {
-      expunged_uids_.for_each(
-          [this](uint32_t uid) { os::env().unlink(message_file(mbox_->dir_, uid)); });
+      auto unlink = [this](uint32_t uid) { os::env().unlink(message_file(mbox_->dir_, uid)); };
+      if (!mbox_->keep_expunged_files_) expunged_uids_.for_each(unlink);
+      purged_uids_.for_each(unlink);
     });
   if (!s) {
     rollback();
