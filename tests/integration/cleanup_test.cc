@@ -1,0 +1,230 @@
+// The operator's clean-up (issue 16): LMTP duplicate suppression, cyr_expire
+// -X (delayed expunge) and -D (delayed delete) on a primary and its replica,
+// ipurge by age and size. Changes reach the replica by replaying the
+// primary's channel log with sync_client -f, the normal sync path.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "digest_check.h"
+#include "harness.h"
+
+namespace replimail::testing {
+namespace {
+
+namespace fsys = std::filesystem;
+
+RunResult imap(const Instance& inst, const std::string& user, std::vector<std::string> commands) {
+  std::vector<std::string> args = {"--port", std::to_string(inst.port("imap")), "--user", user};
+  args.insert(args.end(), commands.begin(), commands.end());
+  return inst.python("imap_script.py", args);
+}
+
+RunResult deliver(const Instance& inst, const std::string& rcpt, int n, const std::string& prefix,
+                  int size = 600) {
+  return inst.python("lmtp_deliver.py",
+                     {"--port", std::to_string(inst.lmtp_port()), "-n", std::to_string(n), "--rcpt",
+                      rcpt, "--prefix", prefix, "--size", std::to_string(size)});
+}
+
+size_t live(const Instance::Snapshot& s) {
+  size_t n = 0;
+  for (const auto& r : s.records) n += r.expunged() ? 0 : 1;
+  return n;
+}
+
+bool has_file(const Instance::Snapshot& s, uint32_t uid) {
+  return fsys::exists(s.dir + "/" + std::to_string(uid) + ".");
+}
+
+Instance::Options with_imap(std::vector<std::string> extra) {
+  Instance::Options o;
+  o.services = {{"lmtp", "lmtpd -a"}, {"imap", "imapd"}, {"csync", "sync_server"}};
+  o.users = {{"admin", "adminpw"}, {"alice", "alicepw"}};
+  extra.insert(extra.end(),
+               {"failedloginpause: 0", "sync_authname: admin", "sync_password: adminpw"});
+  o.imapd_extra = extra;
+  return o;
+}
+
+// A primary and a replica, both with `extra`, alice's INBOX made and the
+// replica brought level with sync_client -A; the channel log emptied.
+struct Pair {
+  Instance replica, primary;
+  std::string target;
+  explicit Pair(const std::vector<std::string>& extra)
+      : replica(with_imap(extra)), primary(with_imap(extra)) {}
+  std::string start() {
+    if (std::string e = replica.start(); !e.empty()) return e;
+    if (std::string e = primary.start(); !e.empty()) return e;
+    target = "127.0.0.1:" + std::to_string(replica.port("csync"));
+    if (!primary.tool("cyr_mbox", {"create", "user.alice"}).ok()) return "create";
+    return "";
+  }
+  // Replays what the primary logged since the last replay.
+  RunResult replay() const {
+    return primary.tool("sync_client",
+                        {"-v", "-S", target, "-f", primary.channel_log_path("replica")});
+  }
+  RunResult full() const { return primary.tool("sync_client", {"-v", "-S", target, "-A"}); }
+};
+
+TEST(Cleanup, LmtpSameMessageTwiceIsDeliveredOnce) {
+  Instance inst(with_imap({}));
+  ASSERT_EQ(inst.start(), "");
+  ASSERT_TRUE(inst.tool("cyr_mbox", {"create", "user.alice"}).ok());
+  // The same two messages (same Message-IDs) twice: an MTA's retry.
+  ASSERT_TRUE(deliver(inst, "alice", 2, "same").ok());
+  auto again = deliver(inst, "alice", 2, "same");
+  ASSERT_TRUE(again.ok()) << again.describe();  // 250 for each
+  EXPECT_EQ(live(inst.snapshot("user.alice")), 2u);
+  EXPECT_NE(inst.master_log().find("dupelim: eliminated duplicate message to user.alice"),
+            std::string::npos)
+      << inst.master_log();
+  // cyr_expire -E 0 forgets them: the next copy is delivered.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  auto e = inst.tool("cyr_expire", {"-E", "0", "-v"});
+  ASSERT_TRUE(e.ok()) << e.describe();
+  EXPECT_NE(e.out.find("Expired 2 duplicate entries, 0 left"), std::string::npos) << e.out;
+  ASSERT_TRUE(deliver(inst, "alice", 2, "same").ok());
+  EXPECT_EQ(live(inst.snapshot("user.alice")), 4u);
+}
+
+TEST(Cleanup, LmtpDuplicateSuppressionOffDeliversEveryCopy) {
+  Instance inst(with_imap({"duplicatesuppression: no"}));
+  ASSERT_EQ(inst.start(), "");
+  ASSERT_TRUE(inst.tool("cyr_mbox", {"create", "user.alice"}).ok());
+  ASSERT_TRUE(deliver(inst, "alice", 2, "same").ok());
+  ASSERT_TRUE(deliver(inst, "alice", 2, "same").ok());
+  EXPECT_EQ(live(inst.snapshot("user.alice")), 4u);
+}
+
+// expunge_mode: delayed keeps an expunged message's file on both sides
+// until cyr_expire -X; each side's cyr_expire purges its own (expunged
+// records are in no CRC, count or quota, so nothing replicated changes).
+TEST(Cleanup, DelayedExpungeThenMinusXRemovesRecordsAndFilesOnPrimaryAndReplica) {
+  Pair p({"expunge_mode: delayed"});
+  ASSERT_EQ(p.start(), "");
+  ASSERT_TRUE(deliver(p.primary, "alice", 3, "x").ok());
+  ASSERT_TRUE(p.full().ok());
+  auto ex =
+      imap(p.primary, "alice:alicepw", {"SELECT INBOX", "STORE 2 +FLAGS (\\Deleted)", "EXPUNGE"});
+  ASSERT_TRUE(ex.ok()) << ex.describe();
+  auto r = p.replay();
+  ASSERT_TRUE(r.ok()) << r.describe();
+  for (const Instance* side : {&p.primary, &p.replica}) {
+    auto s = side->snapshot("user.alice");
+    ASSERT_EQ(s.records.size(), 3u);
+    EXPECT_TRUE(s.records[1].expunged());
+    EXPECT_TRUE(has_file(s, s.records[1].uid)) << "delayed: the file stays";
+  }
+  EXPECT_SAME_DIGEST(p.primary, p.replica);
+  // reconstruct leaves the kept file alone.
+  auto check = p.primary.tool("cyr_mbox", {"reconstruct", "-n", "user.alice"});
+  EXPECT_TRUE(check.ok()) << check.describe();
+
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  auto e = p.primary.tool("cyr_expire", {"-X", "0", "-v"});
+  ASSERT_TRUE(e.ok()) << e.describe();
+  EXPECT_NE(e.out.find("user.alice: purged 1 expunged records"), std::string::npos) << e.out;
+  auto s = p.primary.snapshot("user.alice");
+  ASSERT_EQ(s.records.size(), 2u);
+  EXPECT_FALSE(has_file(s, 2));
+  EXPECT_TRUE(has_file(s, 1) && has_file(s, 3));
+  // The logged MAILBOX replays cleanly: nothing the replica holds differs.
+  r = p.replay();
+  ASSERT_TRUE(r.ok()) << r.describe();
+  // The replica's own cyr_expire purges its copy.
+  e = p.replica.tool("cyr_expire", {"-X", "0"});
+  ASSERT_TRUE(e.ok()) << e.describe();
+  auto rs = p.replica.snapshot("user.alice");
+  ASSERT_EQ(rs.records.size(), 2u);
+  EXPECT_FALSE(has_file(rs, 2));
+  EXPECT_SAME_DIGEST(p.primary, p.replica);
+  // Mail goes on replicating afterwards.
+  ASSERT_TRUE(deliver(p.primary, "alice", 1, "after").ok());
+  ASSERT_TRUE(p.replay().ok());
+  EXPECT_EQ(live(p.replica.snapshot("user.alice")), 3u);
+  EXPECT_SAME_DIGEST(p.primary, p.replica);
+}
+
+// delete_mode: delayed (the default): IMAP DELETE keeps the folder under
+// DELETED.; cyr_expire -D on the primary removes it, and the replica's copy
+// goes through the sync log (UNMAILBOX).
+TEST(Cleanup, DelayedDeleteThenMinusDRemovesDeletedMailboxesOnBothSides) {
+  Pair p({});
+  ASSERT_EQ(p.start(), "");
+  ASSERT_TRUE(p.primary.tool("cyr_mbox", {"create", "user.alice.Old"}).ok());
+  ASSERT_TRUE(deliver(p.primary, "alice", 2, "d").ok());
+  ASSERT_TRUE(p.full().ok());
+  auto del = imap(p.primary, "alice:alicepw", {"DELETE Old"});
+  ASSERT_TRUE(del.ok()) << del.describe();
+  ASSERT_TRUE(p.replay().ok());
+  auto deleted_on = [](const Instance& inst) {
+    auto l = inst.tool("cyr_mbox", {"list", "DELETED."});
+    return l.out;
+  };
+  EXPECT_NE(deleted_on(p.primary).find("DELETED.user.alice.Old."), std::string::npos)
+      << deleted_on(p.primary);
+  EXPECT_NE(deleted_on(p.replica).find("DELETED.user.alice.Old."), std::string::npos)
+      << deleted_on(p.replica);
+  // -D 1 (a day): too recent, kept.
+  auto e = p.primary.tool("cyr_expire", {"-D", "1", "-v"});
+  ASSERT_TRUE(e.ok()) << e.describe();
+  EXPECT_NE(e.out.find("Removed 0 deleted mailboxes"), std::string::npos) << e.out;
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  e = p.primary.tool("cyr_expire", {"-D", "0", "-v"});
+  ASSERT_TRUE(e.ok()) << e.describe();
+  EXPECT_NE(e.out.find("Removed 1 deleted mailboxes"), std::string::npos) << e.out;
+  EXPECT_EQ(deleted_on(p.primary).find("DELETED.user.alice.Old."), std::string::npos)
+      << deleted_on(p.primary);
+  auto r = p.replay();
+  ASSERT_TRUE(r.ok()) << r.describe();
+  EXPECT_EQ(deleted_on(p.replica).find("DELETED.user.alice.Old."), std::string::npos)
+      << deleted_on(p.replica);
+  EXPECT_EQ(live(p.replica.snapshot("user.alice")), 2u);
+  EXPECT_SAME_DIGEST(p.primary, p.replica);
+}
+
+// ipurge expunges through the store: by size (-k), by age (-d, the Date:
+// header: lmtpkit's messages are dated 2 Nov 2026), and the replica follows.
+TEST(Cleanup, IpurgeBySizeAndAgeReachesTheReplica) {
+  Pair p({});
+  ASSERT_EQ(p.start(), "");
+  ASSERT_TRUE(deliver(p.primary, "alice", 2, "small", 600).ok());
+  ASSERT_TRUE(deliver(p.primary, "alice", 2, "big", 20000).ok());
+  ASSERT_TRUE(p.full().ok());
+  // Without -f user mailboxes are left alone, as in Cyrus.
+  auto r = p.primary.tool("ipurge", {"-k", "10"});
+  ASSERT_TRUE(r.ok()) << r.describe();
+  EXPECT_EQ(live(p.primary.snapshot("user.alice")), 4u);
+  r = p.primary.tool("ipurge", {"-f", "-v", "-k", "10", "user.alice"});
+  ASSERT_TRUE(r.ok()) << r.describe();
+  EXPECT_NE(r.out.find("user.alice: total messages 4"), std::string::npos) << r.out;
+  EXPECT_EQ(live(p.primary.snapshot("user.alice")), 2u);
+  // Dry run by age: says, changes nothing.
+  r = p.primary.tool("ipurge", {"-f", "-n", "-d", "20", "user.alice"});
+  ASSERT_TRUE(r.ok()) << r.describe();
+  EXPECT_NE(r.out.find("would delete UID 1"), std::string::npos) << r.out;
+  EXPECT_EQ(live(p.primary.snapshot("user.alice")), 2u);
+  // Not older than a year: nothing; older than 20 days: both.
+  ASSERT_TRUE(p.primary.tool("ipurge", {"-f", "-d", "365", "user.alice"}).ok());
+  EXPECT_EQ(live(p.primary.snapshot("user.alice")), 2u);
+  ASSERT_TRUE(p.primary.tool("ipurge", {"-f", "-d", "20", "user.alice"}).ok());
+  EXPECT_EQ(live(p.primary.snapshot("user.alice")), 0u);
+  ASSERT_TRUE(p.replay().ok());
+  EXPECT_EQ(live(p.replica.snapshot("user.alice")), 0u);
+  EXPECT_SAME_DIGEST(p.primary, p.replica);
+  // Bad arguments: a usage error naming the problem.
+  r = p.primary.tool("ipurge", {"-d", "1", "-b", "2"});
+  EXPECT_EQ(r.exit_code, 64) << r.describe();
+  EXPECT_NE(r.err.find("only one of -d, -b, -k or -m"), std::string::npos) << r.err;
+  r = p.primary.tool("cyr_expire", {"-t"});
+  EXPECT_EQ(r.exit_code, 64) << r.describe();
+}
+
+}  // namespace
+}  // namespace replimail::testing
