@@ -151,41 +151,56 @@ TEST(Cleanup, DelayedExpungeThenMinusXRemovesRecordsAndFilesOnPrimaryAndReplica)
   EXPECT_SAME_DIGEST(p.primary, p.replica);
 }
 
-// delete_mode: delayed (the default): IMAP DELETE keeps the folder under
-// DELETED.; cyr_expire -D on the primary removes it, and the replica's copy
-// goes through the sync log (UNMAILBOX).
+// delete_mode: delayed (the default). The replica keeps what the primary
+// deletes under DELETED. (imapd's DELETE on the primary is immediate); its
+// own cyr_expire -D removes them. A DELETED.* mailbox on the primary (here
+// renamed there by hand, as Cyrus's delayed DELETE would) is removed by the
+// primary's cyr_expire -D, and the replica's copy goes through the sync log
+// (UNMAILBOX).
 TEST(Cleanup, DelayedDeleteThenMinusDRemovesDeletedMailboxesOnBothSides) {
   Pair p({});
   ASSERT_EQ(p.start(), "");
   ASSERT_TRUE(p.primary.tool("cyr_mbox", {"create", "user.alice.Old"}).ok());
+  ASSERT_TRUE(p.primary.tool("cyr_mbox", {"create", "user.alice.Older"}).ok());
   ASSERT_TRUE(deliver(p.primary, "alice", 2, "d").ok());
   ASSERT_TRUE(p.full().ok());
   auto del = imap(p.primary, "alice:alicepw", {"DELETE Old"});
   ASSERT_TRUE(del.ok()) << del.describe();
-  ASSERT_TRUE(p.replay().ok());
-  auto deleted_on = [](const Instance& inst) {
-    auto l = inst.tool("cyr_mbox", {"list", "DELETED."});
-    return l.out;
-  };
-  EXPECT_NE(deleted_on(p.primary).find("DELETED.user.alice.Old."), std::string::npos)
-      << deleted_on(p.primary);
-  EXPECT_NE(deleted_on(p.replica).find("DELETED.user.alice.Old."), std::string::npos)
-      << deleted_on(p.replica);
-  // -D 1 (a day): too recent, kept.
-  auto e = p.primary.tool("cyr_expire", {"-D", "1", "-v"});
-  ASSERT_TRUE(e.ok()) << e.describe();
-  EXPECT_NE(e.out.find("Removed 0 deleted mailboxes"), std::string::npos) << e.out;
   std::this_thread::sleep_for(std::chrono::milliseconds(1100));
-  e = p.primary.tool("cyr_expire", {"-D", "0", "-v"});
-  ASSERT_TRUE(e.ok()) << e.describe();
-  EXPECT_NE(e.out.find("Removed 1 deleted mailboxes"), std::string::npos) << e.out;
-  EXPECT_EQ(deleted_on(p.primary).find("DELETED.user.alice.Old."), std::string::npos)
-      << deleted_on(p.primary);
+  const std::string kept = "DELETED.user.alice.Older.5F000000";
+  ASSERT_TRUE(p.primary.tool("cyr_mbox", {"rename", "user.alice.Older", kept}).ok());
   auto r = p.replay();
   ASSERT_TRUE(r.ok()) << r.describe();
-  EXPECT_EQ(deleted_on(p.replica).find("DELETED.user.alice.Old."), std::string::npos)
+  auto deleted_on = [](const Instance& inst) {
+    return inst.tool("cyr_mbox", {"list", "DELETED."}).out;
+  };
+  EXPECT_NE(deleted_on(p.replica).find("DELETED.user.alice.Old."), std::string::npos)
       << deleted_on(p.replica);
+  EXPECT_NE(deleted_on(p.primary).find(kept), std::string::npos) << deleted_on(p.primary);
+  EXPECT_NE(deleted_on(p.replica).find(kept), std::string::npos) << deleted_on(p.replica);
+
+  // The primary's -D: its DELETED mailbox (from 2020) goes, on both sides.
+  auto e = p.primary.tool("cyr_expire", {"-D", "7", "-v"});
+  ASSERT_TRUE(e.ok()) << e.describe();
+  EXPECT_NE(e.out.find("Removed 1 deleted mailboxes"), std::string::npos) << e.out;
+  EXPECT_EQ(deleted_on(p.primary), "");
+  r = p.replay();
+  ASSERT_TRUE(r.ok()) << r.describe();
+  EXPECT_EQ(deleted_on(p.replica).find(kept), std::string::npos) << deleted_on(p.replica);
+  // The replica's own copy of the IMAP DELETE: -D 1 (a day) keeps it, -D 0
+  // removes it.
+  e = p.replica.tool("cyr_expire", {"-D", "1", "-v"});
+  ASSERT_TRUE(e.ok()) << e.describe();
+  EXPECT_NE(e.out.find("Removed 0 deleted mailboxes"), std::string::npos) << e.out;
+  e = p.replica.tool("cyr_expire", {"-D", "0", "-v"});
+  ASSERT_TRUE(e.ok()) << e.describe();
+  EXPECT_NE(e.out.find("Removed 1 deleted mailboxes"), std::string::npos) << e.out;
+  EXPECT_EQ(deleted_on(p.replica), "");
   EXPECT_EQ(live(p.replica.snapshot("user.alice")), 2u);
+  EXPECT_SAME_DIGEST(p.primary, p.replica);
+  // Replication goes on.
+  ASSERT_TRUE(deliver(p.primary, "alice", 1, "later").ok());
+  ASSERT_TRUE(p.replay().ok());
   EXPECT_SAME_DIGEST(p.primary, p.replica);
 }
 
