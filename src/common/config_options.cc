@@ -28,7 +28,9 @@ constexpr OptionSpec kOptions[] = {
     {"autocreate_users", K::kString, "anyone", S::kDifferent},
     {"configdirectory", K::kString, "", S::kSame},
     {"defaultpartition", K::kString, "", S::kSame},
-    {"delete_mode", K::kString, "delayed", S::kSame},
+    // Read by sync_server (a replica keeps what its master deletes) and
+    // cyr_expire -D; imapd's DELETE is immediate whatever the mode.
+    {"delete_mode", K::kString, "delayed", S::kDifferent},
     {"deletedprefix", K::kString, "DELETED", S::kSame},
     {"duplicate_db_path", K::kString, "", S::kSame},
     {"duplicatesuppression", K::kSwitch, "1", S::kSame},
