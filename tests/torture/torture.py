@@ -4,7 +4,7 @@ primary with a rolling replica, every response checked against a model
 (model.py), then the stores checked whole.
 
 usage: torture.py --bin BUILD/bin [--seconds 40 | --minutes 10] [--seed N]
-                  [--state DIR] [--keep]
+                  [--state DIR] [--keep] [--conf "expunge_mode: delayed" ...]
 
 Starts a primary (lmtpd, imapd, pop3d with prefork 2; rolling sync_client
 and squatter -R under master) and a replica (sync_server, imapd, its own
@@ -67,6 +67,8 @@ def main():
     ap.add_argument("--imap", type=int, default=6, help="IMAP clients")
     ap.add_argument("--lmtp", type=int, default=3, help="LMTP clients")
     ap.add_argument("--pop3", type=int, default=2, help="POP3 clients")
+    ap.add_argument("--conf", action="append", default=[],
+                    help="an imapd.conf line for both instances, e.g. 'expunge_mode: delayed'")
     a = ap.parse_args()
     seconds = a.minutes * 60 if a.minutes else a.seconds
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -75,8 +77,9 @@ def main():
     log("torture: seed %d, %d s, state %s" % (a.seed, seconds, state))
     rand = random.Random(a.seed)
     model = Model(strict=True)
-    replica = tortlib.Instance(os.path.abspath(a.bin), state, "replica")
-    primary = tortlib.Instance(os.path.abspath(a.bin), state, "primary", replica=replica)
+    replica = tortlib.Instance(os.path.abspath(a.bin), state, "replica", extra_conf=a.conf)
+    primary = tortlib.Instance(os.path.abspath(a.bin), state, "primary", replica=replica,
+                               extra_conf=a.conf)
     checks = {}
     ok = False
     try:
