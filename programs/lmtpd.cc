@@ -88,6 +88,7 @@ struct Lmtpd {
           return;
         }
       }
+      session.release_spent();
       if (session.closed()) break;
       auto data = stream.read_some(kReadChunk);
       if (!data.ok()) {

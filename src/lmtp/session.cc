@@ -311,9 +311,14 @@ void Session::finish_data() {
       }
     }
   }
+  // The delivered message's staging file goes after the replies are sent
+  // (release_spent): removing it is no part of the delivery's durability.
+  spent_sink_ = std::move(sink_);
   reset_transaction();
   state_ = State::kReady;
 }
+
+void Session::release_spent() { spent_sink_.reset(); }
 
 void Session::reset_transaction() {
   sender_.clear();

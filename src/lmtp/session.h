@@ -73,6 +73,12 @@ class Session {
   void feed(std::string_view bytes);
   // Replies produced so far (CRLF-terminated lines); clears them.
   std::string take_output();
+  // Drops what the last finished transaction still holds (the staging file
+  // of a delivered message, whose removal costs a directory update): the
+  // caller calls it once that transaction's replies are on their way, so
+  // that the removal is not between the commit and the reply. The next
+  // finished transaction and the destructor drop it too.
+  void release_spent();
 
   State state() const { return state_; }
   bool closed() const { return state_ == State::kClosed; }
@@ -121,6 +127,8 @@ class Session {
   DotDecoder decoder_;
   std::optional<HeaderStripper> stripper_;
   std::unique_ptr<MessageSink> sink_;
+  // The last finished message's sink, kept until release_spent().
+  std::unique_ptr<MessageSink> spent_sink_;
   Status sink_status_;
   uint64_t message_bytes_ = 0;
   bool too_big_ = false;

@@ -12,6 +12,7 @@
 #include <ctime>
 #include <future>
 #include <map>
+#include <optional>
 
 #include "common/fs.h"
 #include "os/env.h"
@@ -381,6 +382,37 @@ Result<std::unique_ptr<StagedMessage>> Instance::stage_message(std::string_view 
   return StagedMessage::create(*ppath + "/stage.", p);
 }
 
+// A delivery's critical path, from the end of the message data to the
+// reply, is at least two flushes one after the other: the message file and
+// its directory entry must be on disk before the index record that names
+// them commits (its WAL fsync), or a crash could leave a record without a
+// file. The sync log lines must be durable before the commit too (nothing
+// commits that no replica will hear of). But those lines, MAILBOX and
+// APPEND of the mailbox, depend on nothing but its name, and the staged
+// file is complete before the mailbox is locked: so both are started here,
+// in threads of their own, once the mailbox is opened (a name that does not
+// exist logs nothing) and before its lock is taken. They overlap the wait
+// for the lock, the message cache's parse, the link and the directory's
+// flush, and deliveries waiting for the same mailbox's lock share the log
+// daemon's journal flushes (group commit), which announcing under the lock
+// prevented. commit() waits for them before the index commits, so the
+// order of what reaches the disk is the same as without them: (file,
+// directory entry, log lines) before the index record. Announcing early is
+// safe when the append then fails (a deleted mailbox, the quota): a
+// MAILBOX/APPEND line for a mailbox that did not change costs its replicas
+// one needless comparison (replay is idempotent), and the hold is released
+// (the daemon's DONE) only after the commit or the failure, as for any
+// announce. A direct writer (no sync_logd) holds the channel logs'
+// in-flight lock (shared) from before the mailbox lock: a reader taking a
+// log over waits for that commit, but no writer's lock conflicts with it
+// (appends take another byte), and a reader holds no mailbox lock, so no
+// wait cycle appears.
+struct Instance::EarlyLog {
+  std::vector<synclog::Line> lines;
+  std::future<Result<synclog::LogHold>> hold;
+  std::future<Status> files;
+};
+
 std::vector<AppendResult> Instance::append(const std::vector<AppendRequest>& requests) {
   std::vector<AppendResult> results(requests.size());
   if (Status w = check_writable(); !w) {
@@ -404,6 +436,25 @@ std::vector<AppendResult> Instance::append(const std::vector<AppendRequest>& req
     if (!mbox.ok()) {
       fail_all(mbox.status());
       continue;
+    }
+    // Once the mailbox is known to exist, before its lock is taken.
+    EarlyLog early;
+    early.lines = {{"MAILBOX", {name}}, {"APPEND", {name}}};
+    early.hold =
+        std::async(std::launch::async, [this, &early] { return synclog_->announce(early.lines); });
+    std::vector<const StagedMessage*> deferred;
+    for (size_t i : idxs) {
+      const StagedMessage* m = requests[i].message;
+      if (m != nullptr && m->finished() && !m->durable()) deferred.push_back(m);
+    }
+    if (!deferred.empty()) {
+      early.files = std::async(std::launch::async, [deferred] {
+        for (const StagedMessage* m : deferred) {
+          Status s = m->make_durable();
+          if (!s) return s;
+        }
+        return Status::ok();
+      });
     }
     auto txn = (*mbox)->begin();
     if (!txn.ok()) {
@@ -445,7 +496,7 @@ std::vector<AppendResult> Instance::append(const std::vector<AppendRequest>& req
       appended.push_back(i);
     }
     if (appended.empty()) continue;
-    Status s = commit(**mbox, **txn);
+    Status s = commit(**mbox, **txn, &early);
     if (!s) {
       spdlog::error("append {}: {}", name, s.to_string());
       for (size_t i : appended) results[i] = AppendResult{s, 0, 0};
@@ -458,7 +509,9 @@ Status Instance::check_quota(std::string_view mboxname, uint64_t bytes, uint64_t
   return quota_->check(mboxname, bytes, messages);
 }
 
-Status Instance::commit(Mailbox& mbox, MailboxTxn& txn) {
+Status Instance::commit(Mailbox& mbox, MailboxTxn& txn) { return commit(mbox, txn, nullptr); }
+
+Status Instance::commit(Mailbox& mbox, MailboxTxn& txn, EarlyLog* early) {
   if (Status w = check_writable(); !w) return w;
   // The change is logged (and its new links flushed) before the index
   // commits: a change that cannot be logged is rolled back and reported,
@@ -467,16 +520,42 @@ Status Instance::commit(Mailbox& mbox, MailboxTxn& txn) {
   // both share the filesystem's journal commits.
   // Messages staged with a deferred fsync (LMTP) are flushed at the same
   // time: the three flushes cost about one journal commit, not three.
+  // With `early` (Instance::append), the lines and the staged files were
+  // handed over before the mailbox was locked: their results are taken
+  // here, before anything commits. Early lines that are not exactly this
+  // transaction's are released and these logged now.
+  // With them the directory is flushed in this thread: the other flushes
+  // are already under way (most often done), and a thread costs more than
+  // the wait.
   std::future<Status> flushed;
   std::future<Status> staged;
+  Status durable = Status::ok();
   if (txn.appended()) {
     std::string dir = mbox.dir();
-    flushed = std::async(std::launch::async, [dir] { return fs::fsync_dir(dir); });
+    if (early != nullptr)
+      durable = fs::fsync_dir(dir);
+    else
+      flushed = std::async(std::launch::async, [dir] { return fs::fsync_dir(dir); });
   }
+  if (early != nullptr && early->files.valid()) {
+    Status s = early->files.get();
+    if (durable) durable = s;
+  }
+  // After the early flushes are joined: make_durable() is not re-entrant
+  // (a no-op for the files they made durable).
   if (txn.has_unflushed_staged())
     staged = std::async(std::launch::async, [&txn] { return txn.flush_staged(); });
-  auto logged = synclog_->announce(txn.log_lines());
-  Status durable = flushed.valid() ? flushed.get() : Status::ok();
+  std::optional<Result<synclog::LogHold>> announced;
+  if (early != nullptr && early->hold.valid()) {
+    auto hold = early->hold.get();
+    if (early->lines == txn.log_lines()) announced.emplace(std::move(hold));
+  }
+  if (!announced) announced.emplace(synclog_->announce(txn.log_lines()));
+  auto& logged = *announced;
+  if (flushed.valid()) {
+    Status s = flushed.get();
+    if (durable) durable = s;
+  }
   if (staged.valid()) {
     Status s = staged.get();
     if (durable) durable = s;

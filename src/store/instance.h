@@ -166,6 +166,11 @@ class Instance {
   Result<MailboxEntry> real_entry(std::string_view name);
   // OK if `mbox`'s name still holds its uniqueid as a real mailbox.
   Status still_live(const Mailbox& mbox);
+  // A delivery's log lines and staged-file flushes, started before the
+  // mailbox is locked (instance.cc).
+  struct EarlyLog;
+  // commit(), taking what `early` (if not null) already started.
+  Status commit(Mailbox& mbox, MailboxTxn& txn, EarlyLog* early);
 
   Config cfg_;
   std::unique_ptr<synclog::SyncLog> synclog_;

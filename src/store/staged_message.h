@@ -12,6 +12,7 @@
 // Not thread-safe; one writer.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -72,7 +73,9 @@ class StagedMessage {
   // The deferred fsync's state: the descriptor stays open (fd_) until
   // make_durable(), whose result is kept (a failed fsync is not retried:
   // the kernel may have dropped the pages).
-  mutable bool durable_ = false;
+  // durable_ is atomic because Instance::append runs make_durable() in a
+  // thread of its own while it links the file (which reads durable()).
+  mutable std::atomic<bool> durable_{false};
   mutable Status sync_status_;
   mutable bool synced_once_ = false;
 };

@@ -14,6 +14,7 @@ class FakeBackend : public Backend {
  public:
   struct Sink : MessageSink {
     explicit Sink(FakeBackend* b) : backend(b) {}
+    ~Sink() override { ++backend->sinks_released; }
     Status write(std::string_view bytes) override {
       if (backend->fail_writes) return Status(Code::kIoError, "disk full");
       if (backend->full) return Status(Code::kNoSpace, "No space left on device");
@@ -66,6 +67,7 @@ class FakeBackend : public Backend {
   bool full_at_begin = false;  // the staging file cannot be made
   uint64_t last_size_hint = 0;
   std::string last_authuser;
+  int sinks_released = 0;  // staging files a real sink would have removed
 };
 
 class FakeSasl : public net::SaslServer {
@@ -165,6 +167,28 @@ TEST_F(SessionTest, PipelinedTransactionRepliesInOrder) {
   EXPECT_EQ(msg.rfind("Return-Path: <>\r\n", 0), 0u);
   EXPECT_EQ(msg.find("\tfor <"), std::string::npos);
   EXPECT_EQ(backend_.delivered["user.alice"].at(0), msg);
+}
+
+// The delivered message's staging file is removed after its reply is on
+// its way (lmtpd calls release_spent() once it has written the replies),
+// not between the commit and the reply.
+TEST_F(SessionTest, DeliveredSinkKeptUntilReleaseSpent) {
+  auto s = open();
+  EXPECT_EQ(
+      talk(*s, "LHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<alice>\r\nDATA\r\nx: y\r\n\r\nhi\r\n.\r\n"),
+      std::string(kLhloReply) + "250 2.1.0 ok\r\n250 2.1.5 ok\r\n354 go ahead\r\n250 2.1.5 Ok\r\n");
+  EXPECT_EQ(backend_.sinks_released, 0);
+  s->release_spent();
+  EXPECT_EQ(backend_.sinks_released, 1);
+  // A second delivery's sink is held in its turn.
+  talk(*s, "MAIL FROM:<>\r\nRCPT TO:<bob>\r\nDATA\r\nx: y\r\n\r\nagain\r\n.\r\n");
+  EXPECT_EQ(backend_.sinks_released, 1);
+  // The next finished transaction drops the one before, the destructor the
+  // last.
+  talk(*s, "MAIL FROM:<>\r\nRCPT TO:<bob>\r\nDATA\r\nx: y\r\n\r\nthird\r\n.\r\n");
+  EXPECT_EQ(backend_.sinks_released, 2);
+  s.reset();
+  EXPECT_EQ(backend_.sinks_released, 3);
 }
 
 TEST_F(SessionTest, ByteAtATimeGivesSameConversation) {
