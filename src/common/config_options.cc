@@ -93,6 +93,13 @@ constexpr OptionSpec kOptions[] = {
     {"sync_repeat_interval", K::kDuration, "1s", S::kSame, 's'},
     {"sync_shutdown_file", K::kString, "", S::kSame},
     {"sync_timeout", K::kDuration, "30m", S::kSame, 's'},
+    // replimail's (lossless failover): LMTP's 250 and IMAP's tagged
+    // response for a change wait until this many replica channels have
+    // applied it, for at most sync_wait_timeout; then sync_wait_on_timeout
+    // (async: acknowledge anyway; refuse: tell the client to try again).
+    {"sync_wait_on_timeout", K::kString, "async", S::kSame},
+    {"sync_wait_replicas", K::kInt, "0", S::kSame},
+    {"sync_wait_timeout", K::kDuration, "10s", S::kSame, 's'},
     {"syslog_facility", K::kString, "", S::kDifferent},
     {"syslog_prefix", K::kString, "", S::kSame},
     {"timeout", K::kDuration, "32m", S::kSame, 'm'},

@@ -29,6 +29,7 @@ std::string_view code_name(Code c) {
     case Code::kInternal: return "IMAP_INTERNAL";
     case Code::kNoSpace: return "IMAP_NOSPACE";
     case Code::kReadOnly: return "IMAP_READ_ONLY";
+    case Code::kNotReplicated: return "IMAP_NOT_REPLICATED";
   }
   return "IMAP_UNKNOWN";
 }

@@ -35,6 +35,7 @@ enum class Code {
   kInternal,                 // invariant broken
   kNoSpace,                  // IMAP_NOSPACE: disk or filesystem quota full (temporary)
   kReadOnly,                 // replimail's: the instance is in read-only mode (temporary)
+  kNotReplicated,            // replimail's: sync_wait_replicas not met in time (temporary)
 };
 
 // The Cyrus name of a code, e.g. "IMAP_MAILBOX_NONEXISTENT".

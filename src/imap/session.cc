@@ -230,6 +230,13 @@ void Session::dispatch(const Command& cmd) {
 }
 
 void Session::tagged(const Command& cmd, std::string_view status, std::string_view text) {
+  // sync_wait_replicas: what the command changed is on the replicas before
+  // the client hears of it. Under sync_wait_on_timeout: refuse an OK
+  // becomes a temporary NO (the change is made here; RFC 5530 UNAVAILABLE).
+  if (Status w = instance_.wait_replicated(); !w.is_ok() && status == "OK") {
+    status = "NO";
+    text = "[UNAVAILABLE] Not replicated in time; the change was made here, check before retrying";
+  }
   if (selected_ && state_ == State::kSelected) {
     // RFC 3501 §7.4.1: no EXPUNGE while the client may hold sequence numbers
     // from a FETCH, STORE or SEARCH; their UID forms may have them.

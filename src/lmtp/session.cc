@@ -433,6 +433,8 @@ std::string Session::status_reply(const Status& s) const {
       return std::string(kNoSpace);
     case Code::kReadOnly:
       return std::string(kReadOnly);
+    case Code::kNotReplicated:
+      return "451 4.3.0 Not replicated in time, try again later";
     case Code::kMailboxLocked:
     case Code::kAgain:
       return "451 4.3.0 transient system error";

@@ -179,6 +179,17 @@ std::vector<Status> StoreBackend::deliver(MessageSink& sink,
                    recipients[i].mailbox, res.status.to_string());
     }
   }
+  // sync_wait_replicas: no 250 before the replicas have the message. Under
+  // sync_wait_on_timeout: refuse, every recipient it was stored for gets
+  // the temporary failure (the MTA tries again).
+  if (Status w = instance_.wait_replicated(); !w.is_ok()) {
+    for (size_t i = 0; i < recipients.size(); ++i) {
+      if (!out[i].is_ok()) continue;
+      spdlog::warn("lmtp: {} to {}: stored but not acknowledged: {}", recipients[i].path,
+                   recipients[i].mailbox, w.to_string());
+      out[i] = w;
+    }
+  }
   return out;
 }
 

@@ -509,6 +509,8 @@ Status Instance::check_quota(std::string_view mboxname, uint64_t bytes, uint64_t
   return quota_->check(mboxname, bytes, messages);
 }
 
+Status Instance::wait_replicated() { return synclog_->wait_for_replicas(); }
+
 Status Instance::commit(Mailbox& mbox, MailboxTxn& txn) { return commit(mbox, txn, nullptr); }
 
 Status Instance::commit(Mailbox& mbox, MailboxTxn& txn, EarlyLog* early) {

@@ -128,6 +128,12 @@ class Instance {
   // is acknowledged that no replica would hear of. The one way callers
   // holding a MailboxTxn (sync_server, imapd, pop3d) finish it.
   Status commit(Mailbox& mbox, MailboxTxn& txn);
+  // Before a protocol acknowledges changes made through this instance:
+  // waits for sync_wait_replicas replicas to have applied them
+  // (synclog::SyncLog::wait_for_replicas). OK at once when the option is
+  // off or nothing changed; kNotReplicated on timeout under
+  // sync_wait_on_timeout: refuse (the changes are made here).
+  Status wait_replicated();
 
   // ---- User data (each logs its line) ----
   Status set_seen(std::string_view userid, const SeenRecord& rec);  // SEEN userid uniqueid

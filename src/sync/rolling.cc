@@ -15,6 +15,7 @@
 #include <cstring>
 #include <set>
 #include <thread>
+#include <utility>
 
 #include "common/fs.h"
 #include "net/socket.h"
@@ -377,7 +378,21 @@ Status RollingClient::setup() {
     spdlog::warn("channel {}: no inotify on {} ({}); polling every {} ms",
                  channel_label(opts_.channel), dir, std::strerror(errno),
                  opts_.repeat_interval.count());
+  open_position();
   return Status::ok();
+}
+
+void RollingClient::open_position() {
+  auto p = synclog::ChannelPosition::open(cfg_.configdirectory(), opts_.channel);
+  if (!p.ok()) {
+    if (!std::exchange(position_error_logged_, true))
+      spdlog::error(
+          "channel {}: {}; writers waiting for this replica (sync_wait_replicas) time out",
+          channel_label(opts_.channel), p.status().to_string());
+    position_.reset();
+    return;
+  }
+  position_.emplace(std::move(*p));
 }
 
 Status RollingClient::connect_first() {
@@ -450,13 +465,29 @@ Status RollingClient::requeue(const std::vector<synclog::Line>& lines) {
   return Status::ok();
 }
 
+RollingClient::Pass RollingClient::numbered_pass() {
+  // A file removed or replaced under us would leave waiters on the new one.
+  if (!position_ || position_->stale()) open_position();
+  const uint64_t number = position_ ? position_->begin_pass() : 0;
+  last_pass_complete_ = false;
+  Pass p = pass();
+  if (position_ && last_pass_complete_) position_->mark_applied(number);
+  return p;
+}
+
 RollingClient::Pass RollingClient::pass() {
   // A writer creates the log before it writes its line; taking over an
   // empty log would only send it round its inode-change retries.
-  if (file_size(log_path_) == 0 && !fs::exists(log_path_ + "-run")) return Pass::kNothing;
+  if (file_size(log_path_) == 0 && !fs::exists(log_path_ + "-run")) {
+    last_pass_complete_ = true;
+    return Pass::kNothing;
+  }
   auto reader = synclog::LogReader::for_channel(cfg_.configdirectory(), opts_.channel);
   Status s = reader.begin();
-  if (s.code() == Code::kAgain) return Pass::kNothing;
+  if (s.code() == Code::kAgain) {
+    last_pass_complete_ = true;
+    return Pass::kNothing;
+  }
   if (!s) {
     spdlog::error("SYNCERROR channel={} user=- mailbox=-: {}", channel_label(opts_.channel),
                   s.to_string());
@@ -496,6 +527,9 @@ RollingClient::Pass RollingClient::pass() {
   }
   status_.last_success = unix_ms_now();
   if (born) status_.last_lag_ms = std::max<int64_t>(0, status_.last_success - *born);
+  // A log-run left by an earlier run is older than the log: lines in the
+  // log itself are not covered until the pass that takes it over.
+  last_pass_complete_ = failed.empty() && !reader.reprocessing();
   if (!failed.empty()) {
     publish(true);
     return Pass::kRequeued;
@@ -699,7 +733,7 @@ int RollingClient::run() {
       continue;
     }
     requeue_external_ = false;
-    Pass p = pass();
+    Pass p = numbered_pass();
     if (p == Pass::kStopped) break;
     if (p == Pass::kKept) {
       if (opts_.once) {

@@ -32,6 +32,13 @@
 //     `sync_client -A -n CHANNEL` run by hand that completes sets it rolling.
 //   rolling, or not recorded (an instance without a recorder): passes.
 //
+// Every pass is numbered in the channel's applied.shm (synclog/applied.h):
+// begun before the log is looked at, marked applied when it leaves nothing
+// behind (an empty log, or the log taken over and every user synced).
+// Writers under sync_wait_replicas wait on those marks; the loop already
+// goes straight from a finished pass to the next and wakes on inotify, so
+// a waited-on line is applied within one pass.
+//
 // A user whose sync fails while the replica is reachable has its lines
 // appended to the channel's log again (synclog::append_lines, as Cyrus's
 // sync_client re-queues deferred work) and is retried after a per-user
@@ -75,6 +82,7 @@
 #include "sync/channel_status.h"
 #include "sync/client.h"
 #include "sync/connection.h"
+#include "synclog/applied.h"
 #include "synclog/line.h"
 
 namespace replimail::sync {
@@ -205,6 +213,9 @@ class RollingClient {
   Status connect_first();
   // Takes over the log and syncs it (see the header comment).
   Pass pass();
+  // pass() and its mark in applied.shm.
+  Pass numbered_pass();
+  void open_position();
   // The channel's phase in mailboxes.db; nullopt if not recorded (or
   // unreadable: logged, and the channel rolls).
   std::optional<store::ChannelPhase> read_phase();
@@ -246,6 +257,12 @@ class RollingClient {
   // Set by requeue(): the log holds lines other writers added.
   bool requeue_external_ = false;
   std::string deletedprefix_;
+  // applied.shm of the channel; empty if it could not be opened (logged:
+  // writers waiting for this replica then time out).
+  std::optional<synclog::ChannelPosition> position_;
+  // Set by pass(): it left nothing of what it looked at for later.
+  bool last_pass_complete_ = false;
+  bool position_error_logged_ = false;
 };
 
 }  // namespace replimail::sync

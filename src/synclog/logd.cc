@@ -204,6 +204,14 @@ bool LogDaemon::drain(std::chrono::milliseconds limit) {
   });
 }
 
+bool LogDaemon::wait_written(uint64_t id, std::chrono::milliseconds limit) {
+  std::unique_lock<std::mutex> lk(mu_);
+  return written_cv_.wait_for(lk, limit, [&] {
+    auto it = entries_.find(id);
+    return it == entries_.end() || it->second.state == Entry::State::kWritten;
+  });
+}
+
 void LogDaemon::write_released() {
   std::vector<uint64_t> ids;
   std::vector<std::pair<std::string, std::string>> text;

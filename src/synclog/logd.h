@@ -97,6 +97,11 @@ class LogDaemon {
   // Waits (up to `limit`) until every entry journaled before the call has
   // been released and written to its channel logs; false on timeout.
   bool drain(std::chrono::milliseconds limit);
+  // Waits (up to `limit`) until entry `id`, once released, has been written
+  // to its channel logs (or is gone, or unknown); false on timeout. For
+  // writers that wait for replicas (synclog/applied.h): their line must be
+  // in the logs before they read a channel's position.
+  bool wait_written(uint64_t id, std::chrono::milliseconds limit);
 
   // Replaces the channel set (imapd.conf re-read). Entries accepted from now
   // on go to the new set; a channel that left keeps its log and log-run

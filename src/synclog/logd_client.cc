@@ -114,6 +114,23 @@ Result<LogdTicket> LogdClient::log(bool suppressed, std::string_view formatted) 
   return Status(Code::kIoError, "sync_logd: " + answer);
 }
 
+bool LogdClient::answer_locked(std::string& answer) {
+  answer.clear();
+  char c;
+  while (answer.size() < 4096) {
+    ssize_t n = ::recv(fd_, &c, 1, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      drop_locked();
+      return false;
+    }
+    if (c == '\n') return true;
+    answer.push_back(c);
+  }
+  drop_locked();
+  return false;
+}
+
 Status LogdClient::flush() {
   std::lock_guard<std::mutex> guard(mu_);
   if (!connect_locked()) return Status(Code::kIoError, "sync_logd is not running");
@@ -122,19 +139,22 @@ Status LogdClient::flush() {
     return Status(Code::kIoError, "sync_logd: send failed");
   }
   std::string answer;
-  char c;
-  while (answer.size() < 4096) {
-    ssize_t n = ::recv(fd_, &c, 1, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      drop_locked();
-      return Status(Code::kIoError, "sync_logd: no answer");
-    }
-    if (c == '\n') break;
-    answer.push_back(c);
-  }
+  if (!answer_locked(answer)) return Status(Code::kIoError, "sync_logd: no answer");
   if (answer == "OK") return Status::ok();
   return Status(Code::kIoError, "sync_logd: " + answer);
+}
+
+bool LogdClient::done_and_written(const LogdTicket& ticket) {
+  if (ticket.id == 0) return true;
+  std::lock_guard<std::mutex> guard(mu_);
+  if (fd_ < 0 || pid_ != ::getpid() || connection_ != ticket.connection) return false;
+  const std::string id = std::to_string(ticket.id);
+  if (!send_locked("DONE " + id + "\nWRITTEN " + id + "\n")) {
+    drop_locked();
+    return false;
+  }
+  std::string answer;
+  return answer_locked(answer) && answer == "OK";
 }
 
 bool LogdClient::done(const LogdTicket& ticket) {

@@ -8,6 +8,9 @@
 //   C: DONE <id> LF        (no answer) the change they announce committed or
 //                          was abandoned: the daemon may now write them to
 //                          the channel logs
+//   C: WRITTEN <id> LF    (after its DONE)
+//   S: OK LF               the lines of entry <id> are in its channel logs
+//                          (not necessarily fsynced yet); NO after 10 s
 //   C: FLUSH LF
 //   S: OK LF               every entry journaled before FLUSH has been
 //                          released and written to its channel logs (not
@@ -57,6 +60,10 @@ class LogdClient {
   // connection is gone (the daemon died or was restarted since): then the
   // caller must write the lines itself.
   bool done(const LogdTicket& ticket);
+  // done(), then WRITTEN: returns once the lines of `ticket` are in the
+  // channel logs. False if the daemon cannot say so (gone, or timed out):
+  // then the caller writes them itself.
+  bool done_and_written(const LogdTicket& ticket);
   // FLUSH: returns once the lines of every change logged through the
   // daemon before the call are in the channel logs (for tools and tests
   // that read the logs); an error if there is no daemon or it timed out.
@@ -66,6 +73,9 @@ class LogdClient {
   bool connect_locked();
   void drop_locked();
   bool send_locked(std::string_view data);
+  // Reads one answer line (without its LF); false (and the connection
+  // dropped) if none comes.
+  bool answer_locked(std::string& answer);
 
   std::string path_;
   std::mutex mu_;

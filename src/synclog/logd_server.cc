@@ -130,6 +130,12 @@ void LogdServer::serve(int fd, uint64_t owner) {
       if (!send_all(fd, drained ? "OK\n" : "NO entries still held after 10 s\n")) break;
       continue;
     }
+    if (line.rfind("WRITTEN ", 0) == 0 && parse_u64(line.substr(8), id)) {
+      in.erase(0, nl + 1);
+      bool written = daemon_.wait_written(id, std::chrono::seconds(10));
+      if (!send_all(fd, written ? "OK\n" : "NO not written after 10 s\n")) break;
+      continue;
+    }
     if (line.rfind("DONE ", 0) == 0 && parse_u64(line.substr(5), id)) {
       daemon_.done(id);
       in.erase(0, nl + 1);

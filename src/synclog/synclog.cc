@@ -1,19 +1,23 @@
 #include "synclog/synclog.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "common/fs.h"
 #include "os/env.h"
+#include "synclog/applied.h"
 #include "synclog/logd_client.h"
 
 namespace replimail::synclog {
@@ -118,14 +122,64 @@ struct DaemonTicket {
   std::vector<std::string> fallback_paths;
 };
 
+// What a process waits for under sync_wait_replicas (see
+// SyncLog::wait_for_replicas and synclog/applied.h): per replica channel,
+// the pass its rolling client must have applied. Guarded by `mu`.
+struct WaitState {
+  std::string confdir;
+  std::vector<std::string> channels;
+  int replicas = 0;
+  std::chrono::milliseconds timeout{0};
+  bool refuse = false;
+
+  std::mutex mu;
+  std::map<std::string, ChannelPosition> positions;
+  std::map<std::string, uint64_t> need;
+  std::optional<WaitBell> bell;
+  bool pending = false;  // something was noted since the last wait
+  bool warned = false;
+
+  // The position of `channel`, opened (again, if its file was replaced)
+  // as needed; null if it cannot be. REQUIRES: mu held.
+  ChannelPosition* position(const std::string& channel) {
+    auto it = positions.find(channel);
+    if (it != positions.end() && !it->second.stale()) return &it->second;
+    auto p = ChannelPosition::open(confdir, channel);
+    if (!p.ok()) {
+      if (!warned) spdlog::error("sync_wait: channel {}: {}", channel, p.status().to_string());
+      warned = true;
+      if (it != positions.end()) positions.erase(it);
+      return nullptr;
+    }
+    return &(positions.insert_or_assign(channel, std::move(*p)).first->second);
+  }
+
+  // The lines of a released change are in every channel's log: the pass
+  // after the current one of each replica channel will carry them.
+  void note() {
+    std::lock_guard<std::mutex> lk(mu);
+    for (const auto& c : channels) {
+      ChannelPosition* p = position(c);
+      if (p == nullptr) continue;
+      uint64_t& n = need[c];
+      n = std::max(n, p->taken() + 1);
+    }
+    pending = true;
+  }
+
+  Status wait();
+};
+
 }  // namespace detail
 
 using detail::DaemonTicket;
 using detail::OpenLog;
+using detail::WaitState;
 
 struct HoldAccess {
   static std::vector<std::shared_ptr<OpenLog>>& logs(LogHold& h) { return h.logs_; }
   static std::shared_ptr<DaemonTicket>& ticket(LogHold& h) { return h.ticket_; }
+  static std::shared_ptr<WaitState>& wait(LogHold& h) { return h.wait_; }
 };
 
 namespace {
@@ -267,15 +321,20 @@ LogHold& LogHold::operator=(LogHold&& o) noexcept {
     release();
     logs_ = std::move(o.logs_);
     ticket_ = std::move(o.ticket_);
+    wait_ = std::move(o.wait_);
   }
   return *this;
 }
 
 void LogHold::release() {
+  std::shared_ptr<WaitState> wait = std::move(wait_);
+  wait_.reset();
   if (ticket_ != nullptr) {
     std::shared_ptr<DaemonTicket> t = std::move(ticket_);
     ticket_.reset();
-    if (!t->client->done(t->ticket)) {
+    // A writer that waits for replicas needs its lines in the channel logs
+    // before it reads their positions.
+    if (!(wait ? t->client->done_and_written(t->ticket) : t->client->done(t->ticket))) {
       // The daemon that journaled the lines is gone; its successor replays
       // them without knowing whether the change committed, so they are
       // written again now that it has.
@@ -285,10 +344,12 @@ void LogHold::release() {
                       direct.status().to_string());
     }
   }
-  if (logs_.empty()) return;
-  std::lock_guard<std::mutex> guard(in_process);
-  for (auto& log : logs_) unpin(log);
-  logs_.clear();
+  if (!logs_.empty()) {
+    std::lock_guard<std::mutex> guard(in_process);
+    for (auto& log : logs_) unpin(log);
+    logs_.clear();
+  }
+  if (wait) wait->note();
 }
 
 Result<LogHold> append_to_logs(const std::vector<std::string>& paths, std::string_view formatted) {
@@ -405,6 +466,18 @@ SyncLog::SyncLog(const Config& cfg)
       unsuppressable_(parse_channel_list(cfg.get("sync_log_unsuppressable_channels"))) {
   if (channels_.empty()) channels_.push_back("");
   if (enabled_) daemon_ = std::make_shared<LogdClient>(logd_socket_path(confdir_));
+  for (const auto& c : channels_)
+    if (c != "squatter" && !cfg.channel_get(c, "sync_host").empty()) replicas_.push_back(c);
+  const int64_t want = cfg.get_int("sync_wait_replicas");
+  if (enabled_ && want > 0) {
+    wait_ = std::make_shared<WaitState>();
+    wait_->confdir = confdir_;
+    wait_->channels = replicas_;
+    wait_->replicas = static_cast<int>(want);
+    wait_->timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
+        cfg.get_duration("sync_wait_timeout"));
+    wait_->refuse = cfg.get("sync_wait_on_timeout") == "refuse";
+  }
 }
 
 SyncLog::~SyncLog() = default;
@@ -443,6 +516,7 @@ Result<LogHold> SyncLog::write_all_channels(const std::string& formatted, std::s
       t->formatted = formatted;
       t->fallback_paths = channel_paths();
       HoldAccess::ticket(hold) = std::move(t);
+      if (!suppressed_.load()) HoldAccess::wait(hold) = wait_;
       return hold;
     }
     spdlog::debug("sync_log: writing directly: {}", ticket.status().to_string());
@@ -453,9 +527,82 @@ Result<LogHold> SyncLog::write_all_channels(const std::string& formatted, std::s
   if (!hold.ok()) {
     spdlog::error("sync_log: cannot log, the change is refused: {}: {}", hold.status().to_string(),
                   what);
+  } else if (!suppressed_.load()) {
+    HoldAccess::wait(*hold) = wait_;
   }
   return hold;
 }
+
+Status SyncLog::wait_for_replicas() {
+  if (wait_ == nullptr || suppressed_.load()) return Status::ok();
+  return wait_->wait();
+}
+
+namespace detail {
+
+Status WaitState::wait() {
+  using Clock = std::chrono::steady_clock;
+  std::lock_guard<std::mutex> lk(mu);
+  if (!pending) return Status::ok();
+  if (!bell) {
+    auto b = WaitBell::open(confdir);
+    if (b.ok()) {
+      bell.emplace(std::move(*b));
+    } else {
+      spdlog::error("sync_wait: {}", b.status().to_string());
+    }
+  }
+  const auto start = Clock::now();
+  const auto deadline = start + timeout;
+  std::vector<std::string> behind;
+  for (;;) {
+    const uint32_t seen = bell ? bell->value() : 0;
+    int done = 0;
+    behind.clear();
+    for (const auto& c : channels) {
+      auto n = need.find(c);
+      auto p = positions.find(c);
+      if (n != need.end() && p != positions.end() && p->second.applied() >= n->second) {
+        ++done;
+      } else {
+        behind.push_back(c.empty() ? "\"\"" : c);
+      }
+    }
+    const auto now = Clock::now();
+    if (done >= replicas) {
+      if (bell)
+        bell->count_wait(std::chrono::duration_cast<std::chrono::milliseconds>(now - start));
+      need.clear();
+      pending = false;
+      return Status::ok();
+    }
+    if (now >= deadline || !bell) break;
+    bell->wait(seen,
+               std::min(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now) +
+                            std::chrono::milliseconds(1),
+                        std::chrono::milliseconds(1000)));
+  }
+  need.clear();
+  pending = false;
+  if (bell) bell->count_timeout(refuse);
+  std::string names;
+  for (const auto& c : behind) names += (names.empty() ? "" : " ") + c;
+  if (channels.empty()) names = "(no channel with a sync host is logged)";
+  const std::string what =
+      fmt::format("{} replica(s) wanted (sync_wait_replicas), not applied within {} ms by: {}",
+                  replicas, timeout.count(), names);
+  if (refuse) {
+    spdlog::warn(
+        "sync_wait: {}; refused, the client is told to try again "
+        "(sync_wait_on_timeout: refuse)",
+        what);
+    return Status(Code::kNotReplicated, what);
+  }
+  spdlog::warn("sync_wait: {}; acknowledged without them (sync_wait_on_timeout: async)", what);
+  return Status::ok();
+}
+
+}  // namespace detail
 
 Result<LogHold> SyncLog::announce(const std::vector<Line>& lines) {
   if (!enabled_ || lines.empty()) return LogHold();

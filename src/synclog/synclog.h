@@ -56,6 +56,7 @@ class LogdClient;
 namespace detail {
 struct OpenLog;
 struct DaemonTicket;
+struct WaitState;
 }  // namespace detail
 
 // Lines durably logged, announcing a change still in flight. Written
@@ -68,7 +69,8 @@ class LogHold {
  public:
   LogHold() = default;
   ~LogHold() { release(); }
-  LogHold(LogHold&& o) noexcept : logs_(std::move(o.logs_)), ticket_(std::move(o.ticket_)) {}
+  LogHold(LogHold&& o) noexcept
+      : logs_(std::move(o.logs_)), ticket_(std::move(o.ticket_)), wait_(std::move(o.wait_)) {}
   LogHold& operator=(LogHold&& o) noexcept;
   LogHold(const LogHold&) = delete;
   LogHold& operator=(const LogHold&) = delete;
@@ -78,6 +80,9 @@ class LogHold {
   friend struct HoldAccess;
   std::vector<std::shared_ptr<detail::OpenLog>> logs_;
   std::shared_ptr<detail::DaemonTicket> ticket_;
+  // Set when the writer waits for replicas: release() then makes sure the
+  // lines are in the channel logs and notes the positions to wait for.
+  std::shared_ptr<detail::WaitState> wait_;
 };
 
 // Appends `formatted` to the log at `path` with Cyrus's writer algorithm:
@@ -184,6 +189,22 @@ class SyncLog {
   [[nodiscard]] Status seen(const std::string& userid, const std::string& uniqueid);
   [[nodiscard]] Status sub(const std::string& userid, const std::string& name);
 
+  // sync_wait_replicas (docs/OPERATIONS.md "Lossless failover"): waits
+  // until at least that many replica channels have applied every change
+  // this process logged (and released) since the last call, for at most
+  // sync_wait_timeout. The replica channels are the configured ones with a
+  // sync host, squatter's excepted; their positions are
+  // synclog/applied.h's. On timeout, one warning naming the channels
+  // behind and a counter in wait.shm; then OK with sync_wait_on_timeout:
+  // async (the default), kNotReplicated with refuse (the change is made
+  // here, but the client is told to try again). OK at once when
+  // sync_wait_replicas is 0, the process is suppressed (a replica's
+  // sync_server) or nothing was logged. Protocols call it just before they
+  // acknowledge a change (LMTP's 250, IMAP's tagged response).
+  [[nodiscard]] Status wait_for_replicas();
+  // The replica channels sync_wait_replicas counts.
+  const std::vector<std::string>& replica_channels() const { return replicas_; }
+
   // Replica side (sync_server calls it per connection): from now on only the
   // channels listed in sync_log_unsuppressable_channels are written, so a
   // replica does not re-log what it receives. No effect when sync_log_chain
@@ -209,6 +230,8 @@ class SyncLog {
   std::vector<std::string> unsuppressable_;
   std::atomic<bool> suppressed_{false};
   std::shared_ptr<LogdClient> daemon_;
+  std::vector<std::string> replicas_;
+  std::shared_ptr<detail::WaitState> wait_;  // null: sync_wait_replicas is 0
 };
 
 // Splits a space-separated channel list (sync_log_channels,

@@ -16,6 +16,7 @@
 #include "common/fs.h"
 #include "os/env.h"
 #include "os/fault_env.h"
+#include "synclog/applied.h"
 #include "synclog/journal.h"
 #include "synclog/logd_client.h"
 #include "synclog/logd_server.h"
@@ -377,6 +378,25 @@ TEST(LogdSocketTest, SyncLogGoesThroughTheDaemonAndFallsBackWithoutIt) {
   Served again(d.path(), channels({"c"}));
   ASSERT_TRUE(log.user("dave"));
   EXPECT_EQ(again.daemon->stats().accepted, 1u);
+}
+
+TEST(LogdSocketTest, AWriterThatWaitsForReplicasHasItsLinesInTheLogsOnRelease) {
+  TestDir d;
+  SyncLog log(make_config(d.path(),
+                          "sync_log_channels: a\na_sync_host: r.example\n"
+                          "sync_wait_replicas: 1\nsync_wait_timeout: 5s\n"));
+  Served served(d.path(), channels({"a"}));
+  auto hold = log.announce({{"APPEND", {"user.bob"}}});
+  ASSERT_TRUE(hold.ok()) << hold.status().to_string();
+  hold->release();
+  // No FLUSH: release() itself waited for the daemon's WRITTEN answer, so
+  // the pass a rolling client begins now carries the line.
+  EXPECT_EQ(slurp(d.path() + "/sync/a/log"), "APPEND user.bob\n");
+  auto pos = ChannelPosition::open(d.path(), "a");
+  ASSERT_TRUE(pos.ok());
+  pos->mark_applied(pos->begin_pass());
+  EXPECT_TRUE(log.wait_for_replicas());
+  EXPECT_EQ(read_wait_counters(d.path()).waits, 1u);
 }
 
 TEST(LogdSocketTest, ADaemonGoneBeforeDoneMeansADirectWrite) {
