@@ -94,6 +94,28 @@ std::vector<std::string> lines_of(const std::string& text);
 // Parses `key: value` lines (as printed by `cyr_mbox info`) into a map.
 std::map<std::string, std::string> parse_key_values(const std::string& text);
 
+// A child process running in the background (argv[0] a path), its stdout
+// collected in a file; killed (SIGKILL, by PID) when destroyed if still
+// running, and when the test process dies.
+class Background {
+ public:
+  explicit Background(const std::vector<std::string>& argv);
+  ~Background();
+  Background(const Background&) = delete;
+  Background& operator=(const Background&) = delete;
+  pid_t pid() const { return pid_; }
+  // Waits for the exit; returns the exit code (or -1 after `timeout`) and
+  // what it printed.
+  RunResult wait(std::chrono::seconds timeout);
+  // What it printed so far.
+  std::string out() const { return slurp(out_); }
+
+ private:
+  TempDir dir_;
+  std::string out_;
+  pid_t pid_ = -1;
+};
+
 class Instance {
  public:
   struct Options {

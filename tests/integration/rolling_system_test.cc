@@ -39,55 +39,6 @@ using Clock = std::chrono::steady_clock;
 
 const std::map<std::string, std::string> kUsers = {{"admin", "adminpw"}, {"alice", "alicepw"}};
 
-// A child process running in the background, its stdout collected in a file.
-class Background {
- public:
-  explicit Background(const std::vector<std::string>& argv) : out_(dir_.path() + "/out") {
-    int fd = open(out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    pid_ = fork();
-    if (pid_ == 0) {
-      prctl(PR_SET_PDEATHSIG, SIGKILL);
-      dup2(fd, 1);
-      std::vector<char*> args;
-      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-      args.push_back(nullptr);
-      execv(args[0], args.data());
-      _exit(127);
-    }
-    close(fd);
-  }
-  ~Background() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-  // Waits for the exit; returns the exit code (or -1 after `timeout`) and
-  // what it printed.
-  RunResult wait(std::chrono::seconds timeout) {
-    RunResult r;
-    auto deadline = Clock::now() + timeout;
-    while (pid_ > 0) {
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        pid_ = -1;
-      } else if (Clock::now() > deadline) {
-        break;
-      } else {
-        std::this_thread::sleep_for(50ms);
-      }
-    }
-    r.out = slurp(out_);
-    return r;
-  }
-
- private:
-  TempDir dir_;
-  std::string out_;
-  pid_t pid_ = -1;
-};
-
 // steady_load.py against `primary` (alice's INBOX), run in the background.
 std::unique_ptr<Background> start_load(const Instance& primary, int n, int rate,
                                        const std::string& prefix,
