@@ -1,7 +1,8 @@
 // Lossless failover (issue 16): with sync_wait_replicas: 1 the primary's
 // LMTP 250 and IMAP tagged OK come only once the replica has applied the
 // change, so a primary killed (SIGKILL, every process, by PID) the moment
-// it acknowledged loses nothing: the replica already holds the mail. The
+// it acknowledged loses nothing: the replica already holds the mail, and
+// serves it through IMAP once promoted (cyr_promote). The
 // replica link goes through a relay that holds every chunk 300 ms
 // (tests/integration/py/delay_proxy.py), so without the wait the same kill
 // reliably catches the replica behind (the control test). The timeout:
@@ -33,7 +34,8 @@ Instance::Options replica_options() {
   o.users = kUsers;
   o.channels = {};
   o.sync_log = false;
-  o.imapd_extra = {"failedloginpause: 0"};
+  // The credentials its channels use once it is promoted.
+  o.imapd_extra = {"failedloginpause: 0", "sync_authname: admin", "sync_password: adminpw"};
   return o;
 }
 
@@ -136,6 +138,12 @@ TEST(SyncWait, PrimaryKilledRightAfterAcknowledgingLosesNothing) {
   auto snap = s.replica.snapshot("user.alice");
   ASSERT_EQ(snap.error, "");
   EXPECT_EQ(snap.records.size(), 2u);
+  // Failover as an operator does it (the old primary unreachable), then the
+  // mail read through the new primary's imapd.
+  RunResult promoted = s.replica.tool(
+      "cyr_promote", {"-M", s.replica.cyrus_conf(), "-p", s.replica.state_dir() + "/run/master.pid",
+                      "-o", "oldprimary=127.0.0.1:" + std::to_string(free_port())});
+  ASSERT_TRUE(promoted.ok()) << promoted.describe();
   json held = s.replica_messages();
   EXPECT_TRUE(held.contains("w-lmtp-0")) << held.dump();
   ASSERT_TRUE(held.contains("w-append-0")) << held.dump();
