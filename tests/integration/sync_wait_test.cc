@@ -177,10 +177,13 @@ struct DownSetup {
     return primary->start();
   }
 
+  // Each call a message of its own: duplicatesuppression (on by default)
+  // drops a second delivery of the same Message-ID to the same mailbox.
   RunResult deliver_one() {
-    return primary->python("lmtp_deliver.py",
-                           {"--port", std::to_string(primary->lmtp_port()), "-n", "1"});
+    return primary->python("lmtp_deliver.py", {"--port", std::to_string(primary->lmtp_port()),
+                                               "-n", "1", "--prefix", "m" + std::to_string(++sent)});
   }
+  int sent = 0;
 };
 
 TEST(SyncWait, ReplicaDownAsyncDeliversAfterTheTimeoutAndSaysSo) {
