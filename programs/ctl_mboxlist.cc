@@ -8,6 +8,7 @@
 // F foldermodseq, M mtime, A acl). A tombstone's type contains 'd' and the
 // line ends with a TAB and "(tombstone)"; an intermediate's type contains 'i'.
 #include <fmt/format.h>
+#include <sysexits.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -21,15 +22,13 @@
 namespace {
 
 constexpr int kExitFail = 1;
-constexpr int kExitUsage = 64;   // EX_USAGE
-constexpr int kExitConfig = 78;  // EX_CONFIG
 
 int usage(const char* why) {
   std::fprintf(stderr,
                "ctl_mboxlist: %s\n"
                "usage: ctl_mboxlist [-C imapd.conf] -d [-p PARTITION]\n",
                why);
-  return kExitUsage;
+  return EX_USAGE;
 }
 
 std::string format_entry(const replimail::store::MailboxEntry& e) {
@@ -72,12 +71,12 @@ int main(int argc, char** argv) {
   auto cfg = replimail::Config::load(conf_path);
   if (!cfg.ok()) {
     std::fprintf(stderr, "ctl_mboxlist: %s\n", cfg.status().to_string().c_str());
-    return kExitConfig;
+    return EX_CONFIG;
   }
   auto inst = replimail::store::Instance::open(*cfg);
   if (!inst.ok()) {
     std::fprintf(stderr, "ctl_mboxlist: %s\n", inst.status().to_string().c_str());
-    return kExitConfig;
+    return EX_CONFIG;
   }
   replimail::Status s =
       (*inst)->mailboxes().list("", true, [&](const replimail::store::MailboxEntry& e) {

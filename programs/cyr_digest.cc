@@ -3,6 +3,7 @@
 // instances replicate each other exactly when their outputs are equal.
 //
 //   cyr_digest [-C imapd.conf] [-u USER | -m MAILBOX]
+#include <sysexits.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -16,13 +17,11 @@
 namespace {
 
 constexpr int kExitFail = 1;
-constexpr int kExitUsage = 64;   // EX_USAGE
-constexpr int kExitConfig = 78;  // EX_CONFIG
 
 int usage(const char* why) {
   std::fprintf(stderr, "cyr_digest: %s\nusage: cyr_digest [-C imapd.conf] [-u USER | -m MAILBOX]\n",
                why);
-  return kExitUsage;
+  return EX_USAGE;
 }
 
 }  // namespace
@@ -55,12 +54,12 @@ int main(int argc, char** argv) {
   auto cfg = replimail::Config::load(conf_path);
   if (!cfg.ok()) {
     std::fprintf(stderr, "cyr_digest: %s\n", cfg.status().to_string().c_str());
-    return kExitConfig;
+    return EX_CONFIG;
   }
   auto inst = replimail::store::Instance::open(*cfg);
   if (!inst.ok()) {
     std::fprintf(stderr, "cyr_digest: %s\n", inst.status().to_string().c_str());
-    return kExitConfig;
+    return EX_CONFIG;
   }
   auto lines = replimail::store::digest_lines(**inst, scope);
   if (!lines.ok()) {

@@ -1,6 +1,8 @@
 // cyr_expire: expires duplicate delivery records, purges expunged records
 // and removes deleted mailboxes (store/expire.h has the options and where
 // replimail differs from Cyrus 3.6).
+#include <sysexits.h>
+
 #include <cstdio>
 #include <ctime>
 #include <string>
@@ -14,8 +16,6 @@
 namespace {
 
 constexpr int kExitFail = 1;
-constexpr int kExitUsage = 64;   // EX_USAGE
-constexpr int kExitConfig = 78;  // EX_CONFIG
 
 constexpr const char* kUsage =
     "usage: cyr_expire [-C imapd.conf] [-A dur] [-D dur] [-E dur] [-X dur]\n"
@@ -47,18 +47,18 @@ int main(int argc, char** argv) {
   auto opts = replimail::admin::parse_expire_args(args);
   if (!opts.ok()) {
     std::fprintf(stderr, "cyr_expire: %s\n%s", opts.status().message().c_str(), kUsage);
-    return kExitUsage;
+    return EX_USAGE;
   }
   replimail::init_logging("cyr_expire");
   auto cfg = replimail::Config::load(opts->config);
   if (!cfg.ok()) {
     std::fprintf(stderr, "cyr_expire: %s\n", cfg.status().to_string().c_str());
-    return kExitConfig;
+    return EX_CONFIG;
   }
   auto inst = replimail::store::Instance::open(*cfg);
   if (!inst.ok()) {
     std::fprintf(stderr, "cyr_expire: %s\n", inst.status().to_string().c_str());
-    return kExitConfig;
+    return EX_CONFIG;
   }
   auto report =
       replimail::admin::run_expire(**inst, *opts, ::time(nullptr), [](const std::string& line) {

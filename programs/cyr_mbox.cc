@@ -10,6 +10,7 @@
 //   cyr_mbox [-C imapd.conf] records NAME
 //   cyr_mbox [-C imapd.conf] reconstruct [-n] [-G] [NAME...]
 #include <fmt/format.h>
+#include <sysexits.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -28,8 +29,6 @@ using replimail::Status;
 using namespace replimail::store;
 
 constexpr int kExitFail = 1;
-constexpr int kExitUsage = 64;   // EX_USAGE
-constexpr int kExitConfig = 78;  // EX_CONFIG
 
 int usage(const std::string& why) {
   std::fprintf(stderr,
@@ -44,7 +43,7 @@ int usage(const std::string& why) {
                "  records NAME\n"
                "  reconstruct [-n] [-G] [NAME...]\n",
                why.c_str());
-  return kExitUsage;
+  return EX_USAGE;
 }
 
 int fail(const Status& s) {
@@ -183,12 +182,12 @@ int main(int argc, char** argv) {
   auto cfg = replimail::Config::load(conf_path);
   if (!cfg.ok()) {
     std::fprintf(stderr, "cyr_mbox: %s\n", cfg.status().to_string().c_str());
-    return kExitConfig;
+    return EX_CONFIG;
   }
   auto inst = Instance::open(*cfg);
   if (!inst.ok()) {
     std::fprintf(stderr, "cyr_mbox: %s\n", inst.status().to_string().c_str());
-    return kExitConfig;
+    return EX_CONFIG;
   }
   Instance& in = **inst;
 

@@ -38,6 +38,7 @@
 #include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sysexits.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -69,8 +70,6 @@ namespace {
 using namespace replimail;
 
 constexpr int kExitFail = 1;
-constexpr int kExitUsage = 64;
-constexpr int kExitConfig = 78;
 // sync_client's exit code when another rolling client holds the channel.
 constexpr int kExitChannelBusy = 75;
 
@@ -81,7 +80,7 @@ constexpr const char* kSynopsis =
 
 int usage_error(const std::string& why) {
   std::fprintf(stderr, "cyr_promote: %s\nusage: %s\n", why.c_str(), kSynopsis);
-  return kExitUsage;
+  return EX_USAGE;
 }
 
 struct Target {
@@ -282,12 +281,12 @@ int promote(const Options& o) {
   auto me = load_conf(o.conf);
   if (!me.ok()) {
     std::fprintf(stderr, "cyr_promote: %s\n", me.status().to_string().c_str());
-    return kExitConfig;
+    return EX_CONFIG;
   }
   auto cyrus = load_cyrus(o.cyrus_conf);
   if (!cyrus.ok()) {
     std::fprintf(stderr, "cyr_promote: %s\n", cyrus.status().to_string().c_str());
-    return kExitConfig;
+    return EX_CONFIG;
   }
   const std::string confdir = me->cfg.configdirectory();
   const std::string name = me->cfg.get("servername");
@@ -301,7 +300,7 @@ int promote(const Options& o) {
       auto ch = old_channel_of(*oc, o.old_channel);
       if (!ch.ok()) {
         std::fprintf(stderr, "cyr_promote: %s\n", ch.status().message().c_str());
-        return kExitConfig;
+        return EX_CONFIG;
       }
       old_channel = *ch;
       old = std::move(*oc);
@@ -331,7 +330,7 @@ int promote(const Options& o) {
                  "sync_password (the administrator the other instances' sync_server accepts) "
                  "and run again; nothing was changed\n",
                  o.conf.c_str(), key);
-    return kExitConfig;
+    return EX_CONFIG;
   }
 
   fmt::print("Promoting {} ({}) to primary, {}.\n", name, o.conf, now_text());
@@ -537,12 +536,12 @@ int rejoin(const Options& o) {
   auto me = load_conf(o.conf);
   if (!me.ok()) {
     std::fprintf(stderr, "cyr_promote: %s\n", me.status().to_string().c_str());
-    return kExitConfig;
+    return EX_CONFIG;
   }
   auto cyrus = load_cyrus(o.cyrus_conf);
   if (!cyrus.ok()) {
     std::fprintf(stderr, "cyr_promote: %s\n", cyrus.status().to_string().c_str());
-    return kExitConfig;
+    return EX_CONFIG;
   }
   const std::string confdir = me->cfg.configdirectory();
   fmt::print("Turning {} ({}) into a replica, {}.\n", me->cfg.get("servername"), o.conf,

@@ -5,6 +5,7 @@
 //   cyr_synclog [-C imapd.conf] -s <userid> <uniqueid>
 //   cyr_synclog [-C imapd.conf] -b <userid> <mboxname>
 //   cyr_synclog [-C imapd.conf] "<raw line>"
+#include <sysexits.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -16,10 +17,6 @@
 
 namespace {
 
-constexpr int kExitUsage = 64;     // EX_USAGE
-constexpr int kExitConfig = 78;    // EX_CONFIG
-constexpr int kExitTempFail = 75;  // EX_TEMPFAIL
-
 int usage(const char* why) {
   std::fprintf(stderr,
                "cyr_synclog: %s\n"
@@ -28,7 +25,7 @@ int usage(const char* why) {
                "  -n ANNOTATION  -s SEEN <userid> <uniqueid>  -b SUB <userid> <mboxname>\n"
                "  without a type, <value> is written as a raw line\n",
                why);
-  return kExitUsage;
+  return EX_USAGE;
 }
 
 }  // namespace
@@ -57,13 +54,13 @@ int main(int argc, char** argv) {
   auto cfg = replimail::Config::load(conf_path);
   if (!cfg) {
     std::fprintf(stderr, "cyr_synclog: %s\n", cfg.status().to_string().c_str());
-    return kExitConfig;
+    return EX_CONFIG;
   }
   replimail::synclog::SyncLog log(*cfg);
   if (log.channels().empty()) {
     std::fprintf(stderr, "cyr_synclog: sync_log is off in %s: nothing written\n",
                  conf_path.c_str());
-    return kExitTempFail;
+    return EX_TEMPFAIL;
   }
 
   std::vector<replimail::synclog::Line> lines;
@@ -99,7 +96,7 @@ int main(int argc, char** argv) {
       replimail::Status s = log.log_raw(a);
       if (!s) {
         std::fprintf(stderr, "cyr_synclog: %s\n", s.to_string().c_str());
-        return s.code() == replimail::Code::kInvalidArgument ? kExitUsage : kExitTempFail;
+        return s.code() == replimail::Code::kInvalidArgument ? EX_USAGE : EX_TEMPFAIL;
       }
       return 0;
     }
@@ -107,7 +104,7 @@ int main(int argc, char** argv) {
   replimail::Status s = log.write(lines);
   if (!s) {
     std::fprintf(stderr, "cyr_synclog: %s\n", s.to_string().c_str());
-    return s.code() == replimail::Code::kInvalidArgument ? kExitUsage : kExitTempFail;
+    return s.code() == replimail::Code::kInvalidArgument ? EX_USAGE : EX_TEMPFAIL;
   }
   return 0;
 }

@@ -1,5 +1,7 @@
 // ipurge: deletes messages by age or size (admin/purge.h has the options
 // and where replimail differs from Cyrus 3.6).
+#include <sysexits.h>
+
 #include <cstdio>
 #include <ctime>
 #include <string>
@@ -13,8 +15,6 @@
 namespace {
 
 constexpr int kExitFail = 1;
-constexpr int kExitUsage = 64;   // EX_USAGE
-constexpr int kExitConfig = 78;  // EX_CONFIG
 
 constexpr const char* kUsage =
     "usage: ipurge [-f] [-C imapd.conf] [-x] [-M] [-X] [-i] [-s] [-o] [-n] [-v]\n"
@@ -42,18 +42,18 @@ int main(int argc, char** argv) {
   auto opts = replimail::admin::parse_ipurge_args(args);
   if (!opts.ok()) {
     std::fprintf(stderr, "ipurge: %s\n%s", opts.status().message().c_str(), kUsage);
-    return kExitUsage;
+    return EX_USAGE;
   }
   replimail::init_logging("ipurge");
   auto cfg = replimail::Config::load(opts->config);
   if (!cfg.ok()) {
     std::fprintf(stderr, "ipurge: %s\n", cfg.status().to_string().c_str());
-    return kExitConfig;
+    return EX_CONFIG;
   }
   auto inst = replimail::store::Instance::open(*cfg);
   if (!inst.ok()) {
     std::fprintf(stderr, "ipurge: %s\n", inst.status().to_string().c_str());
-    return kExitConfig;
+    return EX_CONFIG;
   }
   auto report =
       replimail::admin::run_ipurge(**inst, *opts, ::time(nullptr), [](const std::string& line) {

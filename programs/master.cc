@@ -12,6 +12,7 @@
 #include <getopt.h>
 #include <spdlog/spdlog.h>
 #include <stdlib.h>
+#include <sysexits.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -129,12 +130,12 @@ int main(int argc, char** argv) {
         break;
       default:
         usage();
-        return 64;
+        return EX_USAGE;
     }
   }
   if (optind != argc || options.backlog <= 0) {
     usage();
-    return 64;
+    return EX_USAGE;
   }
   if (check) return check_configuration(options);
   if (!logfile.empty()) {

@@ -18,6 +18,7 @@
 // not implemented): listen on an address only Prometheus reaches.
 // SIGTERM or SIGINT: exit 0. Exit 64 on a usage error, 78 on a
 // configuration error, 71 if it cannot listen.
+#include <sysexits.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -37,9 +38,7 @@ using namespace replimail;
 
 namespace {
 
-constexpr int kExitUsage = 64;
 constexpr int kExitOsErr = 71;
-constexpr int kExitConfig = 78;
 
 void usage() { std::fprintf(stderr, "usage: promstatsd [-C imapd.conf] -l [host:]port [-v]\n"); }
 
@@ -63,23 +62,23 @@ int main(int argc, char** argv) {
         break;
       default:
         usage();
-        return kExitUsage;
+        return EX_USAGE;
     }
   }
   if (optind != argc || listen.empty()) {
     usage();
-    return kExitUsage;
+    return EX_USAGE;
   }
   init_logging("promstatsd", verbose);
   auto config = Config::load(conf);
   if (!config.ok()) {
     spdlog::error("{}", config.status().to_string());
-    return kExitConfig;
+    return EX_CONFIG;
   }
   apply_logging_config(*config);
   if (!config->get_bool("prometheus_enabled")) {
     spdlog::error("{}: prometheus_enabled is off: no process publishes statistics", conf);
-    return kExitConfig;
+    return EX_CONFIG;
   }
   metrics::StatsAggregator aggregator(stats::stats_dir(*config));
   if (Status st = aggregator.load(); !st.is_ok()) {

@@ -6,6 +6,7 @@
 // anything is wrong); -G re-reads every message file and verifies its SHA-1;
 // -r includes the children of each NAME. Also removes staging files left by
 // dead processes and, when repairing, recomputes quota usage.
+#include <sysexits.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -21,15 +22,13 @@
 namespace {
 
 constexpr int kExitFail = 1;
-constexpr int kExitUsage = 64;   // EX_USAGE
-constexpr int kExitConfig = 78;  // EX_CONFIG
 
 int usage(const char* why) {
   std::fprintf(stderr,
                "reconstruct: %s\n"
                "usage: reconstruct [-C imapd.conf] [-n] [-G] [-r] [NAME...]\n",
                why);
-  return kExitUsage;
+  return EX_USAGE;
 }
 
 }  // namespace
@@ -64,12 +63,12 @@ int main(int argc, char** argv) {
   auto cfg = replimail::Config::load(conf_path);
   if (!cfg.ok()) {
     std::fprintf(stderr, "reconstruct: %s\n", cfg.status().to_string().c_str());
-    return kExitConfig;
+    return EX_CONFIG;
   }
   auto inst = replimail::store::Instance::open(*cfg);
   if (!inst.ok()) {
     std::fprintf(stderr, "reconstruct: %s\n", inst.status().to_string().c_str());
-    return kExitConfig;
+    return EX_CONFIG;
   }
   auto n = replimail::store::reconstruct(
       **inst, names, recursive, opts,

@@ -13,6 +13,7 @@
 // it backgrounds itself unless -d is given or master runs it (CYRUS_ISDAEMON);
 // SIGTERM, SIGINT or SIGHUP make it finish the current pass and exit 0.
 #include <signal.h>
+#include <sysexits.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -41,10 +42,6 @@ using namespace replimail;
 
 namespace {
 
-constexpr int kExitUsage = 64;
-constexpr int kExitConfig = 78;
-constexpr int kExitTempFail = 75;
-
 std::atomic<bool> g_stop{false};
 
 void on_signal(int) { g_stop.store(true); }
@@ -56,7 +53,7 @@ int usage() {
                "       squatter [-C conf] [-v] [-S secs] -R [-n channel] [-d]\n"
                "       squatter [-C conf] [-v] -f synclogfile\n"
                "       squatter [-C conf] -e words mailbox\n");
-  return kExitUsage;
+  return EX_USAGE;
 }
 
 void report(const std::string& what, const search::IndexStats& s) {
@@ -222,7 +219,7 @@ int main(int argc, char** argv) {
   auto config = Config::load(conf);
   if (!config.ok()) {
     spdlog::error("{}", config.status().to_string());
-    return kExitConfig;
+    return EX_CONFIG;
   }
   apply_logging_config(*config);
   stats::configure(*config);
@@ -232,7 +229,7 @@ int main(int argc, char** argv) {
   auto instance = store::Instance::open(*config);
   if (!instance.ok()) {
     spdlog::error("cannot open the mail store: {}", instance.status().to_string());
-    return kExitTempFail;
+    return EX_TEMPFAIL;
   }
   store::Instance& inst = **instance;
   const auto pause = std::chrono::milliseconds(1000L * sleep_secs);

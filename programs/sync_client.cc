@@ -59,6 +59,7 @@
 #include <fmt/format.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <sysexits.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -89,9 +90,6 @@ namespace {
 
 using namespace replimail;
 
-constexpr int kExitUsage = 64;
-constexpr int kExitConfig = 78;
-
 constexpr const char* kSynopsis =
     "sync_client [-C imapd.conf] [-n channel] [-S host[:port]] [-p partition] [-vlLzoO]"
     " [-w secs] ((-r|-R) [-1] [-F file] [-d secs] [-t secs] | -u user... | -m mailbox... |"
@@ -100,7 +98,7 @@ constexpr const char* kSynopsis =
 // A usage error: one line saying what is wrong, with the synopsis.
 int usage_error(const std::string& why) {
   std::fprintf(stderr, "sync_client: %s; usage: %s\n", why.c_str(), kSynopsis);
-  return kExitUsage;
+  return EX_USAGE;
 }
 
 // -r's detach (see the header comment). The child reports once on
@@ -229,7 +227,7 @@ int run_rolling(const Config& cfg, const std::string& channel, const std::string
                 sync::ClientOptions copts, const RollingFlags& f) {
   if (Status s = check_channel(cfg, channel); !s) {
     spdlog::error("{}", s.message());
-    return kExitConfig;
+    return EX_CONFIG;
   }
   auto opts = sync::RollingOptions::from_config(cfg, channel);
   if (opts.ok() && !server.empty()) {
@@ -242,7 +240,7 @@ int run_rolling(const Config& cfg, const std::string& channel, const std::string
   }
   if (!opts.ok()) {
     spdlog::error("{}", opts.status().message());
-    return kExitConfig;
+    return EX_CONFIG;
   }
   opts->client = std::move(copts);
   opts->once = f.once;
@@ -398,7 +396,7 @@ int sync_client_main(int argc, char** argv) {
   auto config = Config::load(conf);
   if (!config.ok()) {
     spdlog::error("{}", config.status().to_string());
-    return kExitConfig;
+    return EX_CONFIG;
   }
   apply_logging_config(*config);
   stats::configure(*config);
@@ -416,7 +414,7 @@ int sync_client_main(int argc, char** argv) {
   auto instance = store::Instance::open(*config);
   if (!instance.ok()) {
     spdlog::error("cannot open the mail store: {}", instance.status().to_string());
-    return kExitConfig;
+    return EX_CONFIG;
   }
   if (!file.empty() && (mode == 'u' || mode == 'm' || mode == 's')) {
     auto text = fs::read_file(file);
@@ -433,7 +431,7 @@ int sync_client_main(int argc, char** argv) {
   auto co = sync::channel_connect_options(*config, channel, server);
   if (!co.ok()) {
     spdlog::error("{}", co.status().message());
-    return kExitConfig;
+    return EX_CONFIG;
   }
   co->require_compression = rf.compress;
   co->verbose = verbose;

@@ -31,6 +31,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/inotify.h>
+#include <sysexits.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -51,10 +52,6 @@ using namespace replimail;
 
 namespace {
 
-constexpr int kExitUsage = 64;
-constexpr int kExitTempFail = 75;
-constexpr int kExitConfig = 78;
-
 int g_signal_pipe[2] = {-1, -1};
 
 void on_signal(int sig) {
@@ -64,7 +61,7 @@ void on_signal(int sig) {
 
 int usage() {
   std::fprintf(stderr, "usage: sync_logd [-C imapd.conf] [-v]\n");
-  return kExitUsage;
+  return EX_USAGE;
 }
 
 // A channel that appears is recorded in mailboxes.db as bootstrapping
@@ -117,12 +114,12 @@ int main(int argc, char** argv) {
   auto cfg = Config::load(conf);
   if (!cfg.ok()) {
     spdlog::error("{}", cfg.status().to_string());
-    return kExitConfig;
+    return EX_CONFIG;
   }
   apply_logging_config(*cfg);
   const std::string confdir = cfg->configdirectory();
 
-  if (::pipe2(g_signal_pipe, O_CLOEXEC | O_NONBLOCK) < 0) return kExitTempFail;
+  if (::pipe2(g_signal_pipe, O_CLOEXEC | O_NONBLOCK) < 0) return EX_TEMPFAIL;
   struct sigaction sa {};
   sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
@@ -130,18 +127,18 @@ int main(int argc, char** argv) {
   for (int sig : {SIGTERM, SIGINT, SIGHUP}) ::sigaction(sig, &sa, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
-  if (!record_new_channels(*cfg)) return kExitTempFail;
+  if (!record_new_channels(*cfg)) return EX_TEMPFAIL;
   auto daemon = synclog::LogDaemon::open(confdir, synclog::ChannelSet::from_config(*cfg));
   if (!daemon.ok()) {
     spdlog::error("sync_logd: {}", daemon.status().to_string());
-    return kExitTempFail;
+    return EX_TEMPFAIL;
   }
   int rc = 0;
   {
     synclog::LogdServer server(**daemon);
     if (Status s = server.listen(synclog::logd_socket_path(confdir)); !s) {
       spdlog::error("sync_logd: {}", s.to_string());
-      return kExitTempFail;
+      return EX_TEMPFAIL;
     }
     // imapd.conf is usually replaced (editor, rename) rather than written
     // in place: watch its directory for the name.
@@ -160,11 +157,11 @@ int main(int argc, char** argv) {
       int n = ::poll(fds, watch >= 0 ? 3 : 2, 1000);
       if (n < 0 && errno != EINTR) {
         spdlog::error("sync_logd: poll: {}", std::strerror(errno));
-        rc = kExitTempFail;
+        rc = EX_TEMPFAIL;
         break;
       }
       if ((*daemon)->broken()) {
-        rc = kExitTempFail;
+        rc = EX_TEMPFAIL;
         break;
       }
       if (n <= 0) continue;
@@ -195,7 +192,7 @@ int main(int argc, char** argv) {
     }
     if (watch >= 0) ::close(watch);
   }
-  if (Status s = (*daemon)->checkpoint(); !s && rc == 0) rc = kExitTempFail;
+  if (Status s = (*daemon)->checkpoint(); !s && rc == 0) rc = EX_TEMPFAIL;
   synclog::LogdStats st = (*daemon)->stats();
   spdlog::info(
       "sync_logd: exiting: {} entries accepted, {} journal syncs, {} channel log fsyncs in {} "

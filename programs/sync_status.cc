@@ -14,6 +14,7 @@
 // phase_reason, bootstrap_progress{users_done, users_total, bytes,
 // users_per_s, bytes_per_s, eta_s}).
 // Exit status: 0, 64 on a usage error, 78 on a configuration error.
+#include <sysexits.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -39,14 +40,14 @@ int main(int argc, char** argv) {
         break;
       default:
         std::fprintf(stderr, "usage: sync_status [-C imapd.conf] [-j]\n");
-        return 64;
+        return EX_USAGE;
     }
   }
   init_logging("sync_status");
   auto config = Config::load(conf);
   if (!config.ok()) {
     spdlog::error("{}", config.status().to_string());
-    return 78;
+    return EX_CONFIG;
   }
   const int64_t now = sync::unix_ms_now();
   std::vector<sync::ChannelReport> reports = sync::inspect_channels(*config, now);

@@ -34,6 +34,7 @@
 #include <getopt.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sysexits.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -57,17 +58,13 @@ namespace {
 
 using namespace replimail;
 
-constexpr int kExitUsage = 64;
-constexpr int kExitLocked = 75;
-constexpr int kExitConfig = 78;
-
 constexpr const char* kSynopsis =
     "sync_verify [-C imapd.conf] [-n channel] [-S host[:port]] [-N|--no-repair] [-d secs] [-vl]"
     " (-u user... | -m mailbox... | -A)";
 
 int usage_error(const std::string& why) {
   std::fprintf(stderr, "sync_verify: %s; usage: %s\n", why.c_str(), kSynopsis);
-  return kExitUsage;
+  return EX_USAGE;
 }
 
 // Holds <channel dir>/verify.lock for the life of the process; false if
@@ -182,7 +179,7 @@ int main(int argc, char** argv) {
   auto config = Config::load(conf);
   if (!config.ok()) {
     spdlog::error("{}", config.status().to_string());
-    return kExitConfig;
+    return EX_CONFIG;
   }
   apply_logging_config(*config);
   stats::configure(*config);
@@ -190,17 +187,17 @@ int main(int argc, char** argv) {
   std::string why;
   if (!lock_channel(sync::channel_dir(config->configdirectory(), channel), &why)) {
     spdlog::error("channel {}: {}", label, why);
-    return kExitLocked;
+    return EX_TEMPFAIL;
   }
   auto instance = store::Instance::open(*config);
   if (!instance.ok()) {
     spdlog::error("cannot open the mail store: {}", instance.status().to_string());
-    return kExitConfig;
+    return EX_CONFIG;
   }
   auto co = sync::channel_connect_options(*config, channel, server);
   if (!co.ok()) {
     spdlog::error("{}", co.status().message());
-    return kExitConfig;
+    return EX_CONFIG;
   }
   co->verbose = verbose;
   // Repairs replace the replica's records with ours (sync/verify.h);

@@ -1,6 +1,7 @@
 #include "common/config.h"
 #include "common/log.h"
 
+#include <fmt/format.h>
 #include <sys/statvfs.h>
 
 #include <algorithm>
@@ -10,8 +11,7 @@
 #include <fstream>
 #include <sstream>
 
-#include <fmt/format.h>
-
+#include "common/ascii.h"
 #include "common/config_options.h"
 
 namespace replimail {
@@ -35,18 +35,12 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 }  // namespace
 
 std::optional<bool> parse_switch(std::string_view v) {
   // As Cyrus: the first letter decides ("yes", "true", "1", "on" and their
   // prefixes; "no", "false", "0", "off"), case aside.
-  std::string s = lower(trim(v));
+  std::string s = to_lower(trim(v));
   if (s.empty()) return std::nullopt;
   if (s[0] == '1' || s[0] == 'y' || s[0] == 't' || s.starts_with("on")) return true;
   if (s[0] == '0' || s[0] == 'n' || s[0] == 'f' || s.starts_with("of")) return false;
@@ -180,7 +174,7 @@ Status Config::parse_into(std::string_view text, std::string_view filename,
     if (colon == std::string_view::npos)
       return Status(Code::kConfigError,
                     fmt::format("{}: expected 'option: value', got '{}'", where, t));
-    std::string key = lower(trim(t.substr(0, colon)));
+    std::string key = to_lower(trim(t.substr(0, colon)));
     std::string value(trim(t.substr(colon + 1)));
     joined.clear();
     if (key.empty())

@@ -12,14 +12,6 @@
 #include "os/env.h"
 
 namespace replimail::fs {
-namespace {
-
-Status errno_status(std::string_view what, const std::string& path) {
-  return Status::from_errno(errno, fmt::format("{} {}: {}", what, path, std::strerror(errno)));
-}
-
-}  // namespace
-
 std::string dirname(const std::string& path) {
   auto slash = path.rfind('/');
   if (slash == std::string::npos) return ".";

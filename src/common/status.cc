@@ -1,6 +1,7 @@
 #include "common/status.h"
 
 #include <cerrno>
+#include <cstring>
 
 namespace replimail {
 
@@ -37,6 +38,24 @@ std::string_view code_name(Code c) {
 Status Status::from_errno(int err, std::string message) {
   bool full = err == ENOSPC || err == EDQUOT;
   return Status(full ? Code::kNoSpace : Code::kIoError, std::move(message));
+}
+
+Status errno_status(std::string_view what) {
+  int err = errno;
+  std::string message(what);
+  message += ": ";
+  message += std::strerror(err);
+  return Status::from_errno(err, std::move(message));
+}
+
+Status errno_status(std::string_view what, std::string_view target) {
+  int err = errno;
+  std::string message(what);
+  message += ' ';
+  message += target;
+  message += ": ";
+  message += std::strerror(err);
+  return Status::from_errno(err, std::move(message));
 }
 
 std::string Status::to_string() const {

@@ -62,6 +62,13 @@ class [[nodiscard]] Status {
   std::string message_;
 };
 
+// The Status of a system call that just failed, read from errno (so call it
+// before anything else can change errno): "<what>: <strerror>", or with a
+// target "<what> <target>: <strerror>", coded as Status::from_errno (kNoSpace
+// for a full disk or quota, else kIoError).
+Status errno_status(std::string_view what);
+Status errno_status(std::string_view what, std::string_view target);
+
 // A value or the Status explaining why there is none.
 // REQUIRES: value() only when ok(); status() only when !ok().
 template <typename T>

@@ -58,7 +58,7 @@ void append_literal(std::string_view s, std::string* out) {
 Status Output::write_file(const FileRef& ref) {
   int fd = ::open(ref.path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    return Status(Code::kIoError, "open " + ref.path + ": " + std::strerror(errno));
+    return errno_status("open", ref.path);
   }
   char buf[65536];
   uint64_t left = ref.size;
@@ -67,7 +67,7 @@ Status Output::write_file(const FileRef& ref) {
     ssize_t n = ::read(fd, buf, left < sizeof buf ? left : sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
-      s = Status(Code::kIoError, "read " + ref.path + ": " + std::strerror(errno));
+      s = errno_status("read", ref.path);
     } else if (n == 0) {
       s = Status(Code::kIoError, "file " + ref.path + " shorter than " + std::to_string(ref.size));
     } else {

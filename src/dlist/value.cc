@@ -4,17 +4,13 @@
 #include <cctype>
 #include <charconv>
 
+#include "common/ascii.h"
+
 namespace replimail::dlist {
 
 namespace {
 
 bool is_hex(char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; }
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 }  // namespace
 
@@ -67,7 +63,7 @@ Value Value::guid(std::string_view g) {
   assert(is_guid(g));
   Value v;
   v.kind_ = Kind::kGuid;
-  v.text_ = lower(g);
+  v.text_ = to_lower(g);
   return v;
 }
 
@@ -86,7 +82,7 @@ Value Value::kvlist() {
 Value Value::file(FileRef ref) {
   Value v;
   v.kind_ = Kind::kFile;
-  ref.guid = lower(ref.guid);
+  ref.guid = to_lower(ref.guid);
   v.file_ = std::move(ref);
   return v;
 }
@@ -124,7 +120,7 @@ std::optional<uint64_t> Value::hex64() const {
 
 std::optional<std::string> Value::guid() const {
   if (!is_scalar() || !is_guid(text_)) return std::nullopt;
-  return lower(text_);
+  return to_lower(text_);
 }
 
 Value& Value::push(Value v) {

@@ -31,9 +31,4 @@ std::string email_id(std::string_view guid);
 // "(\Seen \Recent $Junk)" from system flag bits, \Recent and keywords.
 std::string flag_list(uint32_t system_flags, bool recent, const std::vector<std::string>& keywords);
 
-// Base64 (RFC 4648, with padding) for AUTHENTICATE. decode: nullopt on bad
-// input; "=" alone is the empty string (SASL-IR's empty initial response).
-std::string base64_encode(std::string_view bytes);
-std::optional<std::string> base64_decode(std::string_view text);
-
 }  // namespace replimail::imap

@@ -4,6 +4,8 @@
 #include <cctype>
 #include <set>
 
+#include "common/ascii.h"
+
 namespace replimail::imap {
 namespace {
 
@@ -110,8 +112,7 @@ class Collector {
 }  // namespace
 
 std::optional<MetaName> parse_metadata_name(std::string_view name) {
-  std::string lower(name);
-  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::string lower = to_lower(name);
   for (auto [prefix, shared] : {std::pair<std::string_view, bool>{"/private", false},
                                 std::pair<std::string_view, bool>{"/shared", true}}) {
     if (lower.compare(0, prefix.size(), prefix) != 0) continue;
@@ -130,12 +131,7 @@ const MetaEntry* find_metadata_entry(MetaScope scope, std::string_view name) {
 }
 
 std::optional<std::string> canon_metadata_value(MetaType type, std::string_view value) {
-  auto ieq = [&](std::string_view word) {
-    return value.size() == word.size() &&
-           std::equal(value.begin(), value.end(), word.begin(), [](char a, char b) {
-             return std::tolower(static_cast<unsigned char>(a)) == b;
-           });
-  };
+  auto ieq = [&](std::string_view word) { return iequals(value, word); };
   switch (type) {
     case MetaType::kString:
       return std::string(value);
@@ -158,12 +154,6 @@ std::optional<std::string> canon_metadata_value(MetaType type, std::string_view 
 std::optional<std::string> canon_specialuse(std::string_view value) {
   static constexpr std::string_view kUses[] = {"\\Archive", "\\Drafts", "\\Important", "\\Junk",
                                                "\\Sent",    "\\Trash",  "\\Snoozed"};
-  auto ieq = [](std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-             return std::tolower(static_cast<unsigned char>(x)) ==
-                    std::tolower(static_cast<unsigned char>(y));
-           });
-  };
   std::string out;
   size_t pos = 0;
   while (pos < value.size()) {
@@ -174,7 +164,7 @@ std::optional<std::string> canon_specialuse(std::string_view value) {
     if (use.empty()) continue;
     const std::string_view* found = nullptr;
     for (const auto& k : kUses) {
-      if (ieq(k, use) || ieq(k.substr(1), use)) found = &k;
+      if (iequals(k, use) || iequals(k.substr(1), use)) found = &k;
     }
     if (!found) return std::nullopt;
     out += (out.empty() ? "" : " ") + std::string(*found);

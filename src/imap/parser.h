@@ -22,6 +22,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/ascii.h"  // iequals, to_upper: the parser and sessions use them
 #include "common/status.h"
 
 namespace replimail::imap {
@@ -93,10 +94,6 @@ bool announces_append_mailbox(std::string_view command);
 // quoted string over `limits` is a syntax error ("[TOOBIG] ...").
 Result<Command> parse_command(std::string_view bytes, std::string* tag_out,
                               const ParseLimits& limits = {});
-
-// Case-insensitive ASCII equality.
-bool iequals(std::string_view a, std::string_view b);
-std::string to_upper(std::string_view s);
 
 // ---- Sequence sets (RFC 3501 seq-set, RFC 5182 `$`) ----
 // `*`: the largest number in use. Outside the 32-bit range, so that

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "common/base64.h"
 #include "common/stats.h"
 #include "imap/format.h"
 #include "store/autocreate.h"

@@ -97,13 +97,13 @@ std::optional<uint64_t> url_number(std::string_view s) {
 Status copy_staged(const store::StagedMessage& from,
                    const std::function<Status(std::string_view)>& sink) {
   int fd = ::open(from.path().c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status(Code::kIoError, "open " + from.path() + ": " + std::strerror(errno));
+  if (fd < 0) return errno_status("open", from.path());
   char buf[65536];
   Status st;
   while (st.is_ok()) {
     ssize_t n = ::read(fd, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) st = Status(Code::kIoError, "read " + from.path() + ": " + std::strerror(errno));
+    if (n < 0) st = errno_status("read", from.path());
     if (n <= 0) break;
     st = sink(std::string_view(buf, static_cast<size_t>(n)));
   }

@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 
+#include "common/ascii.h"
 #include "imap/format.h"
 #include "imap/session.h"
 #include "store/acl.h"
@@ -27,11 +28,6 @@ const std::set<std::string> kListSelectionOptions = {"SUBSCRIBED", "REMOTE", "RE
                                                      "SPECIAL-USE"};
 const std::set<std::string> kListReturnOptions = {"SUBSCRIBED", "CHILDREN", "SPECIAL-USE",
                                                   "STATUS", "MYRIGHTS", "METADATA"};
-
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 Status denied() { return Status(Code::kPermissionDenied, "permission denied"); }
 Status nonexistent() { return Status(Code::kMailboxNonexistent, "mailbox does not exist"); }
@@ -311,7 +307,7 @@ void Session::cmd_list(const Command& cmd, bool lsub) {
     for (const Value& v : a[i].items) {
       std::string o = to_upper(v.text);
       if (!kListSelectionOptions.count(o)) {
-        return tagged(cmd, "BAD", "Invalid List selection option \"" + lower(v.text) + "\"");
+        return tagged(cmd, "BAD", "Invalid List selection option \"" + to_lower(v.text) + "\"");
       }
       select_opts.insert(o);
     }
@@ -336,7 +332,7 @@ void Session::cmd_list(const Command& cmd, bool lsub) {
     for (size_t j = 0; j < items.size(); ++j) {
       std::string o = to_upper(items[j].text);
       if (!kListReturnOptions.count(o)) {
-        return tagged(cmd, "BAD", "Invalid List return option \"" + lower(items[j].text) + "\"");
+        return tagged(cmd, "BAD", "Invalid List return option \"" + to_lower(items[j].text) + "\"");
       }
       return_opts.insert(o);
       if (o == "STATUS" && j + 1 < items.size() && items[j + 1].is_list()) {

@@ -23,13 +23,6 @@ bool starts_ci(std::string_view s, size_t at, std::string_view word) {
   return s.size() - at >= word.size() && iequals(s.substr(at, word.size()), word);
 }
 
-std::string ascii_upper(std::string s) {
-  for (char& c : s) {
-    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 32);
-  }
-  return s;
-}
-
 std::string ascii_lower(std::string s) {
   for (char& c : s) {
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
@@ -137,8 +130,8 @@ std::string display_of(const mime::Address* a) {
     std::string name = mime::decode_header_words(*a->name);
     if (!name.empty()) return mime::cyrus_search_form(name);
   }
-  if (a->mailbox && a->domain) return ascii_upper(*a->mailbox + "@" + *a->domain);
-  if (a->mailbox) return ascii_upper(mime::decode_header_words(*a->mailbox));
+  if (a->mailbox && a->domain) return to_upper(*a->mailbox + "@" + *a->domain);
+  if (a->mailbox) return to_upper(mime::decode_header_words(*a->mailbox));
   return "";
 }
 
@@ -226,7 +219,7 @@ std::string base_subject(std::string_view subject, int* refwd) {
     }
     break;
   }
-  return ascii_upper(std::move(base));
+  return to_upper(std::move(base));
 }
 
 std::optional<std::string> find_msgid(std::string_view s, size_t* pos) {

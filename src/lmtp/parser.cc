@@ -4,32 +4,14 @@
 #include <cctype>
 #include <limits>
 
+#include "common/ascii.h"
+
 namespace replimail::lmtp {
 
 namespace {
 
 Status syntax(std::string message) {
   return Status(Code::kProtocolBadParameters, std::move(message));
-}
-
-char upper(char c) { return static_cast<char>(std::toupper(static_cast<unsigned char>(c))); }
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (upper(a[i]) != upper(b[i])) return false;
-  }
-  return true;
-}
-
-bool istarts_with(std::string_view s, std::string_view prefix) {
-  return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
-}
-
-std::string to_upper(std::string_view s) {
-  std::string r(s);
-  for (char& c : r) c = upper(c);
-  return r;
 }
 
 bool is_alnum(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; }
@@ -143,9 +125,6 @@ std::optional<std::string> decode_xtext(std::string_view s) {
   }
   return out;
 }
-
-constexpr std::string_view kBase64Alphabet =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 }  // namespace
 
@@ -319,54 +298,6 @@ Result<std::string> parse_lhlo(std::string_view args) {
     if (c <= ' ' || c > '~') return syntax("Syntax error in parameters");
   }
   return std::string(args);
-}
-
-Result<std::string> base64_decode(std::string_view text) {
-  if (text == "=") return std::string();
-  if (text.size() % 4 != 0) return syntax("Invalid base64 data");
-  std::string out;
-  out.reserve(text.size() / 4 * 3);
-  for (size_t i = 0; i < text.size(); i += 4) {
-    uint32_t acc = 0;
-    int pad = 0;
-    for (size_t j = 0; j < 4; ++j) {
-      char c = text[i + j];
-      uint32_t v = 0;
-      if (c == '=') {
-        // Padding only at the very end, and at most two.
-        if (i + 4 != text.size() || j < 2) return syntax("Invalid base64 data");
-        ++pad;
-      } else {
-        if (pad > 0) return syntax("Invalid base64 data");
-        size_t pos = kBase64Alphabet.find(c);
-        if (pos == std::string_view::npos) return syntax("Invalid base64 data");
-        v = static_cast<uint32_t>(pos);
-      }
-      acc = (acc << 6) | v;
-    }
-    out.push_back(static_cast<char>((acc >> 16) & 0xff));
-    if (pad < 2) out.push_back(static_cast<char>((acc >> 8) & 0xff));
-    if (pad < 1) out.push_back(static_cast<char>(acc & 0xff));
-  }
-  return out;
-}
-
-std::string base64_encode(std::string_view bytes) {
-  std::string out;
-  out.reserve((bytes.size() + 2) / 3 * 4);
-  for (size_t i = 0; i < bytes.size(); i += 3) {
-    size_t n = std::min<size_t>(3, bytes.size() - i);
-    uint32_t acc = 0;
-    for (size_t j = 0; j < 3; ++j) {
-      acc <<= 8;
-      if (j < n) acc |= static_cast<unsigned char>(bytes[i + j]);
-    }
-    out.push_back(kBase64Alphabet[(acc >> 18) & 63]);
-    out.push_back(kBase64Alphabet[(acc >> 12) & 63]);
-    out.push_back(n > 1 ? kBase64Alphabet[(acc >> 6) & 63] : '=');
-    out.push_back(n > 2 ? kBase64Alphabet[acc & 63] : '=');
-  }
-  return out;
 }
 
 void DotDecoder::text_byte(char c, std::string* out) {

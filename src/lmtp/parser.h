@@ -87,18 +87,13 @@ Result<RcptTo> parse_rcpt_to(std::string_view args);
 struct AuthArgs {
   std::string mechanism;  // upper-cased
   // The initial response still base64-encoded; "=" (an empty response) is
-  // returned decoded as "" by base64_decode.
+  // returned decoded as "" by base64_decode (common/base64.h).
   std::optional<std::string> initial_response;
 };
 Result<AuthArgs> parse_auth(std::string_view args);
 
 // LHLO domain: returns the client's name (a domain or an address literal).
 Result<std::string> parse_lhlo(std::string_view args);
-
-// Decodes base64 (RFC 4648, padding required, no whitespace). "=" alone is
-// the empty string, as RFC 4954 uses it.
-Result<std::string> base64_decode(std::string_view text);
-std::string base64_encode(std::string_view bytes);
 
 // Reads the body of DATA: removes dot-stuffing, detects the terminating
 // "CRLF.CRLF", and normalises line endings to CRLF (a bare LF becomes CRLF,

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "common/base64.h"
 #include "common/log.h"
 #include "common/stats.h"
 
@@ -352,7 +353,7 @@ void Session::cmd_auth(std::string_view args) {
   std::optional<std::string> initial;
   if (auth->initial_response) {
     auto decoded = base64_decode(*auth->initial_response);
-    if (!decoded.ok()) {
+    if (!decoded) {
       reply("501 5.5.4 cannot decode base64 response");
       return;
     }
@@ -373,7 +374,7 @@ void Session::auth_response(std::string_view line) {
     return;
   }
   auto decoded = base64_decode(line);
-  if (!decoded.ok()) {
+  if (!decoded) {
     reply("501 5.5.4 cannot decode base64 response");
     return;
   }

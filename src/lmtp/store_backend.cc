@@ -4,6 +4,7 @@
 #include <cctype>
 #include <map>
 
+#include "common/ascii.h"
 #include "common/log.h"
 #include "store/acl.h"
 #include "store/autocreate.h"
@@ -22,11 +23,6 @@ class StagedSink : public MessageSink {
  private:
   std::unique_ptr<store::StagedMessage> msg_;
 };
-
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 }  // namespace
 
@@ -70,7 +66,7 @@ Result<Recipient> StoreBackend::resolve_recipient(const RcptQuery& query) {
   if (Status w = instance_.check_writable(); !w) return w;
   const Address& address = query.address;
   Recipient r;
-  r.userid = downcase_ ? lower(address.user) : address.user;
+  r.userid = downcase_ ? to_lower(address.user) : address.user;
   if (!store::validate_userid(r.userid).is_ok()) {
     return Status(Code::kMailboxNonexistent, "invalid userid " + r.userid);
   }

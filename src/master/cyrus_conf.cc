@@ -9,6 +9,7 @@
 #include <charconv>
 #include <map>
 
+#include "common/ascii.h"
 #include "common/config.h"
 #include "common/fs.h"
 
@@ -24,12 +25,6 @@ std::string_view trim(std::string_view s) {
   while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
   while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
   return s;
-}
-
-std::string upper(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return out;
 }
 
 // Parses one entry line and checks it against its section's keys.
@@ -253,7 +248,7 @@ Result<CyrusConf> parse_cyrus_conf(std::string_view text, std::string_view filen
       std::string_view word = trim(line.substr(0, line.size() - 1));
       if (word.empty() || !std::all_of(word.begin(), word.end(), is_alnum))
         return err(fmt::format("bad section header '{}'", line));
-      std::string name = upper(word);
+      std::string name = to_upper(word);
       if (name == "START") {
         section = Section::kStart;
       } else if (name == "SERVICES") {

@@ -45,8 +45,7 @@ constexpr std::chrono::seconds kFailureWindow{10};
 }  // namespace
 
 Status make_pipe(int fds[2]) {
-  if (::pipe2(fds, O_CLOEXEC) != 0)
-    return Status(Code::kIoError, fmt::format("pipe: {}", std::strerror(errno)));
+  if (::pipe2(fds, O_CLOEXEC) != 0) return errno_status("pipe");
   return Status::ok();
 }
 
@@ -146,8 +145,7 @@ Status Supervisor::Impl::start_waiting_daemons() {
       struct pollfd p {
         d.ok_fd, POLLIN, 0
       };
-      if (::poll(&p, 1, -1) < 0 && errno != EINTR)
-        return Status(Code::kIoError, fmt::format("poll: {}", std::strerror(errno)));
+      if (::poll(&p, 1, -1) < 0 && errno != EINTR) return errno_status("poll");
       char buf[64];
       ssize_t n = ::read(d.ok_fd, buf, sizeof buf);
       if (n == 0)

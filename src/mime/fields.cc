@@ -3,6 +3,8 @@
 #include <cctype>
 #include <cstring>
 
+#include "common/ascii.h"
+
 namespace replimail::mime {
 namespace {
 
@@ -11,11 +13,6 @@ constexpr const char* kTspecials = "()<>@,;:\\\"/[]?=";
 bool is_space(char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; }
 bool is_tspecial(char c) { return c != '\0' && std::strchr(kTspecials, c) != nullptr; }
 bool is_ctl(char c) { return static_cast<signed char>(c) < ' '; }
-
-std::string upper(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return s;
-}
 
 // Skips blanks, folds and (nested) comments. Returns nullptr at the end of
 // the field, as Cyrus's message_parse_rfc822space does. `p` points into a
@@ -135,7 +132,7 @@ Params parse_params(const char* p) {
     } else {
       v.assign(value, valuelen);
     }
-    out.emplace_back(upper(attribute), std::move(v));
+    out.emplace_back(to_upper(attribute), std::move(v));
     if (!p) return out;
   }
 }
@@ -242,8 +239,8 @@ ContentType parse_content_type(std::string_view value) {
   if (!token(p, ";", subtype)) return ct;
   p = skip_space(p);
   if (p && *p != ';') return ct;
-  ct.type = upper(type);
-  ct.subtype = upper(subtype);
+  ct.type = to_upper(type);
+  ct.subtype = to_upper(subtype);
   if (p) {
     ct.params = parse_params(p + 1);
     fold_params(ct.params);
@@ -260,7 +257,7 @@ Disposition parse_disposition(std::string_view value) {
   if (!token(p, ";", token_text)) return d;
   p = skip_space(p);
   if (p && *p != ';') return d;
-  d.value = upper(token_text);
+  d.value = to_upper(token_text);
   if (p) {
     d.params = parse_params(p + 1);
     fold_params(d.params);
@@ -276,7 +273,7 @@ std::optional<std::string> parse_encoding(std::string_view value) {
   if (!token(p, "", tok)) return std::nullopt;
   p = skip_space(p);
   if (p) return std::nullopt;
-  return upper(tok);
+  return to_upper(tok);
 }
 
 std::vector<std::string> parse_language(std::string_view value) {
@@ -293,7 +290,7 @@ std::vector<std::string> parse_language(std::string_view value) {
     std::string v(start, p - start);
     p = skip_space(p);
     if (p && *p++ != ',') return out;
-    out.push_back(upper(v));
+    out.push_back(to_upper(v));
     if (!p) return out;
   }
 }

@@ -44,7 +44,7 @@ constexpr size_t kReadLimit = 256 * 1024;
 
 Result<Message> Message::open(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status(Code::kIoError, "open " + path + ": " + std::strerror(errno));
+  if (fd < 0) return errno_status("open", path);
   struct stat st;
   if (fstat(fd, &st) != 0) {
     int err = errno;

@@ -381,12 +381,6 @@ std::string Message::body_text() const {
 
 namespace {
 
-std::string lower_ascii(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 // Cyrus writes a name bare only when every byte is an ASCII letter, digit,
 // blank or atext special (RFC 5322 3.2.3); anything else, any non-ASCII
 // byte included, is quoted.
@@ -434,8 +428,8 @@ std::string search_address_text(const std::vector<Address>& list) {
       out += ' ';
     }
     out += '<';
-    if (a.route) out += lower_ascii(*a.route) + ":";
-    out += lower_ascii(a.mailbox.value_or("")) + "@" + lower_ascii(*a.domain) + ">";
+    if (a.route) out += to_lower(*a.route) + ":";
+    out += to_lower(a.mailbox.value_or("")) + "@" + to_lower(*a.domain) + ">";
     after_address = true;
   }
   return out;

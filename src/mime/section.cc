@@ -7,16 +7,11 @@
 #include <cctype>
 #include <string>
 
+#include "common/ascii.h"
 #include "mime/message.h"
 
 namespace replimail::mime {
 namespace {
-
-std::string upper(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return out;
-}
 
 Status bad(std::string_view why) {
   return Status(Code::kProtocolBadParameters, "Invalid body section: " + std::string(why));
@@ -71,7 +66,7 @@ Result<Section> parse_section(std::string_view spec) {
     ++i;
     if (i == spec.size()) return bad("trailing '.'");
   }
-  std::string rest = upper(spec.substr(i));
+  std::string rest = to_upper(spec.substr(i));
   if (rest.empty()) return s;
   if (rest == "HEADER") {
     s.kind = Section::Kind::kHeader;
@@ -137,7 +132,7 @@ std::string header_fields(std::string_view header, const std::vector<std::string
     bool has_colon =
         colon != std::string_view::npos && (eol == std::string_view::npos || colon < eol);
     if (has_colon) {
-      std::string name = upper(header.substr(p, colon - p));
+      std::string name = to_upper(header.substr(p, colon - p));
       bool listed = false;
       for (const std::string& f : fields) listed = listed || f == name;
       good = exclude ? !listed : listed;

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "common/ascii.h"
 #include "mime/fields.h"
 
 namespace replimail::mime {
@@ -26,13 +27,6 @@ void apply_default_type(Part& part, DefaultType def) {
     part.subtype = "PLAIN";
     part.params = {{"CHARSET", "us-ascii"}};
   }
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
 }
 
 class Parser {

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
+#include <sysexits.h>
 #include <unistd.h>
 
 #include <charconv>
@@ -49,7 +50,7 @@ void notify_master(StatusMessage message) {
     if (n == static_cast<ssize_t>(sizeof r)) return;
     if (n < 0 && errno == EINTR) continue;
     spdlog::error("status pipe to master: {}", n < 0 ? std::strerror(errno) : "short write");
-    std::exit(75);
+    std::exit(EX_TEMPFAIL);
   }
 }
 
@@ -223,7 +224,7 @@ int serve(const ServiceOptions& options, const Handler& handler) {
   if (!name || !is_listening_socket(kListenFd)) {
     spdlog::error("not started by master (no CYRUS_SERVICE or no listener on fd {}); use -X",
                   kListenFd);
-    return 64;
+    return EX_USAGE;
   }
   return serve_master(options, handler, name);
 }
@@ -232,7 +233,7 @@ int run_service(int argc, char** argv, const Handler& handler) {
   auto options = parse_service_options(argc, argv);
   if (!options) {
     spdlog::error("{}", options.status().message());
-    return 64;
+    return EX_USAGE;
   }
   return serve(*options, handler);
 }

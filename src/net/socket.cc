@@ -17,10 +17,6 @@
 namespace replimail::net {
 namespace {
 
-Status errno_status(std::string_view what, std::string_view target) {
-  return Status(Code::kIoError, fmt::format("{} {}: {}", what, target, std::strerror(errno)));
-}
-
 // Ports Cyrus's services use when /etc/services does not name them
 // (Debian's lacks csync, lmtp and mupdate).
 struct WellKnown {

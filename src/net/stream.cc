@@ -39,8 +39,7 @@ Status Stream::wait_ready(int fd, short events) {
       timed_out_ = true;
       return Status(Code::kIoError, "timed out waiting for peer");
     }
-    if (errno != EINTR)
-      return Status(Code::kIoError, fmt::format("poll: {}", std::strerror(errno)));
+    if (errno != EINTR) return errno_status("poll");
   }
 }
 
@@ -67,7 +66,7 @@ Status Stream::fill() {
     }
     if (n < 0) {
       rbuf_.resize(old);
-      return Status(Code::kIoError, fmt::format("read: {}", std::strerror(errno)));
+      return errno_status("read");
     }
     rbuf_.resize(old + static_cast<size_t>(n));
     bytes_in_ += static_cast<uint64_t>(n);
@@ -193,7 +192,7 @@ Status Stream::flush() {
         block_until(out_fd_, POLLOUT);
         continue;
       }
-      result = Status(Code::kIoError, fmt::format("write: {}", std::strerror(errno)));
+      result = errno_status("write");
       break;
     }
     bytes_out_ += static_cast<uint64_t>(n);

@@ -2,6 +2,8 @@
 
 #include <cctype>
 
+#include "common/ascii.h"
+
 namespace replimail::pop3 {
 namespace {
 
@@ -15,14 +17,6 @@ constexpr VerbName kVerbs[] = {
     {"DELE", Verb::kDele}, {"NOOP", Verb::kNoop}, {"RSET", Verb::kRset}, {"QUIT", Verb::kQuit},
     {"TOP", Verb::kTop},   {"UIDL", Verb::kUidl},
 };
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (std::toupper(static_cast<unsigned char>(a[i])) != b[i]) return false;
-  }
-  return true;
-}
 
 }  // namespace
 

@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "common/base64.h"
 #include "common/stats.h"
 #include "pop3/parser.h"
 
@@ -12,63 +13,6 @@ namespace replimail::pop3 {
 // A login refused while its host or user is locked out (too many failed
 // logins, service/login_guard.h).
 constexpr std::string_view kLockedOut = "-ERR [SYS/TEMP] Too many failed logins, try again later";
-namespace {
-
-constexpr const char* kB64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-std::string b64_encode(std::string_view in) {
-  std::string out;
-  size_t i = 0;
-  while (i + 2 < in.size()) {
-    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
-    for (int s = 18; s >= 0; s -= 6) out += kB64[(v >> s) & 63];
-    i += 3;
-  }
-  if (i + 1 == in.size()) {
-    uint32_t v = uint8_t(in[i]) << 16;
-    out += kB64[(v >> 18) & 63];
-    out += kB64[(v >> 12) & 63];
-    out += "==";
-  } else if (i + 2 == in.size()) {
-    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8);
-    out += kB64[(v >> 18) & 63];
-    out += kB64[(v >> 12) & 63];
-    out += kB64[(v >> 6) & 63];
-    out += '=';
-  }
-  return out;
-}
-
-// RFC 4648 with padding; "=" alone is the empty string (RFC 5034).
-std::optional<std::string> b64_decode(std::string_view in) {
-  if (in == "=") return std::string();
-  if (in.size() % 4 != 0) return std::nullopt;
-  std::string out;
-  for (size_t i = 0; i < in.size(); i += 4) {
-    uint32_t v = 0;
-    int pad = 0;
-    for (size_t j = 0; j < 4; ++j) {
-      char c = in[i + j];
-      int d;
-      if (c == '=' && i + 4 == in.size() && j >= 2) {
-        ++pad;
-        d = 0;
-      } else {
-        if (pad) return std::nullopt;
-        const char* p = c ? std::strchr(kB64, c) : nullptr;
-        if (!p) return std::nullopt;
-        d = static_cast<int>(p - kB64);
-      }
-      v = (v << 6) | static_cast<uint32_t>(d);
-    }
-    out += static_cast<char>((v >> 16) & 255);
-    if (pad < 2) out += static_cast<char>((v >> 8) & 255);
-    if (pad < 1) out += static_cast<char>(v & 255);
-  }
-  return out;
-}
-
-}  // namespace
 
 Session::Session(Backend& backend, net::SaslServer* sasl, SessionOptions options)
     : backend_(backend), sasl_(sasl), options_(std::move(options)) {
@@ -261,7 +205,7 @@ void Session::cmd_auth(const std::vector<std::string_view>& args) {
   }
   std::optional<std::string> initial;
   if (args.size() == 2) {
-    initial = b64_decode(args[1]);
+    initial = base64_decode(args[1]);
     if (!initial) {
       reply("-ERR [AUTH] authenticating: bad base64 initial response");
       return;
@@ -278,7 +222,7 @@ void Session::auth_response(std::string_view line) {
     reply("-ERR [AUTH] authenticating: client canceled authentication");
     return;
   }
-  auto decoded = b64_decode(line);
+  auto decoded = base64_decode(line);
   if (!decoded) {
     reply("-ERR [AUTH] authenticating: bad base64 response");
     return;
@@ -290,7 +234,7 @@ void Session::auth_result(const net::SaslStep& step) {
   switch (step.kind) {
     case net::SaslStep::Kind::kContinue:
       state_ = State::kSasl;
-      reply("+ " + b64_encode(step.data));
+      reply("+ " + base64_encode(step.data));
       return;
     case net::SaslStep::Kind::kOk:
       login(sasl_->username());

@@ -1,9 +1,7 @@
 #include "search/rolling.h"
 
 #include <fmt/format.h>
-#include <poll.h>
 #include <spdlog/spdlog.h>
-#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,6 +9,7 @@
 #include <thread>
 
 #include "common/fs.h"
+#include "synclog/log_watch.h"
 #include "synclog/reader.h"
 #include "synclog/synclog.h"
 
@@ -166,12 +165,9 @@ Status RollingSquatter::run(const std::atomic<bool>& stop) {
   const std::string shutdown = confdir + "/msg/shutdown";
   Status made = fs::make_dirs(dir);
   if (!made) return made;
-  int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-  if (fd >= 0 && inotify_add_watch(fd, dir.c_str(), IN_CREATE | IN_MOVED_TO | IN_MODIFY) < 0) {
-    ::close(fd);
-    fd = -1;
-  }
-  if (fd < 0) spdlog::warn("squatter: no inotify on {}; polling every second", dir);
+  synclog::LogDirWatch watch(dir);
+  if (!watch.ok())
+    spdlog::warn("squatter: no inotify on {} ({}); polling every second", dir, watch.error());
   spdlog::info("squatter: rolling on channel {} ({})", channel_, log);
   while (!stop.load()) {
     if (fs::exists(shutdown)) {
@@ -188,11 +184,7 @@ Status RollingSquatter::run(const std::atomic<bool>& stop) {
     }
     // Drain inotify events before the pass, so a write during the pass
     // wakes the next wait.
-    if (fd >= 0) {
-      char buf[4096];
-      while (::read(fd, buf, sizeof buf) > 0) {
-      }
-    }
+    watch.drain();
     // A log that exists but is still empty was just created by a writer
     // that has yet to lock and check it: taking it over now would make the
     // writer retry, and a loop doing so forever would starve it. Its write
@@ -209,14 +201,8 @@ Status RollingSquatter::run(const std::atomic<bool>& stop) {
     if (r.status().code() != Code::kAgain) {
       spdlog::error("squatter: channel {}: {}", channel_, r.status().to_string());
     }
-    if (fd >= 0) {
-      pollfd p{fd, POLLIN, 0};
-      ::poll(&p, 1, static_cast<int>(std::chrono::milliseconds(kPollNet).count()));
-    } else {
-      std::this_thread::sleep_for(kPollNet);
-    }
+    watch.wait(std::chrono::duration_cast<std::chrono::milliseconds>(kPollNet));
   }
-  if (fd >= 0) ::close(fd);
   return Status::ok();
 }
 

@@ -4,6 +4,8 @@
 // the TLS context when a certificate is configured, and the server name.
 #pragma once
 
+#include <sysexits.h>
+
 #include <map>
 #include <memory>
 #include <string>
@@ -19,9 +21,9 @@
 
 namespace replimail::service {
 
-// Exit codes of a failed start-up, as Cyrus's (sysexits.h).
-inline constexpr int kExitUsage = 64;   // EX_USAGE
-inline constexpr int kExitConfig = 78;  // EX_CONFIG
+// Exit codes of a failed start-up, as Cyrus's.
+inline constexpr int kExitUsage = EX_USAGE;
+inline constexpr int kExitConfig = EX_CONFIG;
 
 // One flag of the program's own, e.g. {"-s"} or {"-p", "ssf"}: a non-empty
 // `value` names the argument the flag takes (for the usage line).

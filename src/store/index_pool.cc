@@ -14,7 +14,7 @@ namespace replimail::store {
 Result<std::unique_ptr<SqliteDb>> IndexPool::acquire(const std::string& path, bool* fresh) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) {
-    return Status(Code::kIoError, fmt::format("stat {}: {}", path, std::strerror(errno)));
+    return errno_status("stat", path);
   }
   std::unique_ptr<SqliteDb> stale;
   {

@@ -131,7 +131,7 @@ Result<std::vector<std::string>> Mailbox::user_flag_slots() { return read_slots(
 Result<int> Mailbox::open_message(uint32_t uid) const {
   std::string path = message_path(uid);
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return io_error("open message", path);
+  if (fd < 0) return errno_status("open message", path);
   return fd;
 }
 

@@ -55,12 +55,9 @@ class Mailbox {
   // is already there.
   static Status create(const MailboxEntry& entry, const std::string& dir,
                        const MailboxCounters& counters);
-  // Opens the mailbox of `entry` stored in `dir`. `synclog` (may be null in
-  // tests of this class alone) receives MAILBOX/APPEND lines on commit.
-  // `pool` (may be null) lends an idle connection to the index and takes it
-  // back when the Mailbox is destroyed.
+  // Opens the mailbox of `entry` stored in `dir`. `pool` (may be null) lends an idle connection to
+  // the index and takes it back when the Mailbox is destroyed.
   static Result<std::unique_ptr<Mailbox>> open(const MailboxEntry& entry, const std::string& dir,
-                                               synclog::SyncLog* synclog,
                                                std::shared_ptr<IndexPool> pool = nullptr);
   ~Mailbox();
 
@@ -116,7 +113,7 @@ class Mailbox {
  private:
   friend class MailboxTxn;
   Mailbox(MailboxEntry entry, std::string dir, std::unique_ptr<SqliteDb> db,
-          synclog::SyncLog* synclog, std::shared_ptr<IndexPool> pool);
+          std::shared_ptr<IndexPool> pool);
 
   MailboxEntry entry_;
   std::string dir_;

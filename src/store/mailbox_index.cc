@@ -33,10 +33,6 @@ const char* const kRecordColumns =
     "uid, modseq, last_updated, system_flags, user_flags, internaldate, size, guid, savedate, "
     "createdmodseq";
 
-Status io_error(std::string_view what, const std::string& path) {
-  return Status::from_errno(errno, fmt::format("{} {}: {}", what, path, std::strerror(errno)));
-}
-
 std::vector<std::string> split_flags(const std::string& s) {
   std::vector<std::string> out;
   size_t pos = 0;

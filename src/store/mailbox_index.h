@@ -22,7 +22,6 @@ extern const char* const kSchema;
 // The record columns, in read_record()'s order.
 extern const char* const kRecordColumns;
 
-Status io_error(std::string_view what, const std::string& path);
 // User flags are stored as one space-separated text column.
 std::vector<std::string> split_flags(const std::string& s);
 std::string join_flags(const std::vector<std::string>& flags);

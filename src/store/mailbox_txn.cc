@@ -28,18 +28,18 @@ namespace {
 // Copies `src` to a new file `dst` and fsyncs it (cross-partition append).
 Status copy_file(const std::string& src, const std::string& dst) {
   int in = ::open(src.c_str(), O_RDONLY | O_CLOEXEC);
-  if (in < 0) return io_error("open", src);
+  if (in < 0) return errno_status("open", src);
   int out = os::env().open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
   if (out < 0) {
     ::close(in);
-    return io_error("create", dst);
+    return errno_status("create", dst);
   }
   Status s;
   char buf[65536];
   while (s) {
     ssize_t n = ::read(in, buf, sizeof(buf));
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) s = io_error("read", src);
+    if (n < 0) s = errno_status("read", src);
     if (n <= 0) break;
     s = fs::write_all(out, std::string_view(buf, static_cast<size_t>(n)), dst);
   }
@@ -134,9 +134,9 @@ Status MailboxTxn::link_file(const std::string& src, uint32_t uid) {
       if (s) linked_uids_.add(uid);
       return s;
     }
-    return io_error("link " + src + " to", dst);
+    return errno_status("link " + src + " to", dst);
   }
-  return io_error("link", dst);
+  return errno_status("link", dst);
 }
 
 // Canonicalises user flags to the mailbox's slot spelling and order,

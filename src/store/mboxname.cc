@@ -137,12 +137,6 @@ std::string user_inbox(std::string_view userid) {
   return std::string(kUserPrefix) + userid_to_component(userid);
 }
 
-std::string mboxname_owner(std::string_view name) {
-  if (!name.starts_with(kUserPrefix)) return {};
-  std::string_view rest = name.substr(kUserPrefix.size());
-  return component_to_userid(rest.substr(0, rest.find('.')));
-}
-
 bool mboxname_is_inbox(std::string_view name) {
   return name.starts_with(kUserPrefix) && name.size() > kUserPrefix.size() &&
          name.find('.', kUserPrefix.size()) == std::string_view::npos;

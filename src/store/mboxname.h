@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/mboxname_owner.h"
 #include "common/status.h"
 
 namespace replimail::store {
@@ -40,8 +41,8 @@ Status validate_guid(std::string_view guid);
 std::string user_inbox(std::string_view userid);
 
 // The owning userid of a name ("user.john^doe.Sent" → "john.doe"), or "" for
-// a shared mailbox.
-std::string mboxname_owner(std::string_view name);
+// a shared mailbox: common/mboxname_owner.h, shared with the sync log.
+using replimail::mboxname_owner;
 
 // True if `name` is a user's INBOX ("user.alice").
 bool mboxname_is_inbox(std::string_view name);

@@ -1,6 +1,6 @@
 #include "store/record.h"
 
-#include <strings.h>
+#include "common/ascii.h"
 
 namespace replimail::store {
 namespace {
@@ -27,14 +27,12 @@ std::vector<std::string> system_flag_names(uint32_t flags) {
 uint32_t system_flag_bit(std::string_view name) {
   for (const auto& f : kFlagNames) {
     std::string_view n(f.name);
-    if (n.size() == name.size() && strncasecmp(n.data(), name.data(), n.size()) == 0) return f.bit;
+    if (iequals(n, name)) return f.bit;
   }
   return 0;
 }
 
-bool same_keyword(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
+bool same_keyword(std::string_view a, std::string_view b) { return iequals(a, b); }
 
 bool has_keyword(const std::vector<std::string>& keywords, std::string_view k) {
   for (const auto& x : keywords) {

@@ -21,14 +21,6 @@ struct StagedMessage::Hasher {
   ~Hasher() { EVP_MD_CTX_free(ctx); }
 };
 
-namespace {
-
-Status io_error(std::string_view what, const std::string& path) {
-  return Status::from_errno(errno, fmt::format("{} {}: {}", what, path, std::strerror(errno)));
-}
-
-}  // namespace
-
 StagedMessage::StagedMessage(int fd, std::string path, std::string partition)
     : fd_(fd), path_(std::move(path)), partition_(std::move(partition)) {}
 
@@ -53,7 +45,7 @@ Result<std::unique_ptr<StagedMessage>> StagedMessage::create(const std::string& 
     if (!s) return s;
     fd = os::env().open(path, kFlags, 0640);
   }
-  if (fd < 0) return io_error("create staging file", path);
+  if (fd < 0) return errno_status("create staging file", path);
   std::unique_ptr<StagedMessage> msg(new StagedMessage(fd, path, partition));
   msg->hasher_ = std::make_unique<Hasher>();
   if (msg->hasher_->ctx == nullptr ||
@@ -74,7 +66,7 @@ Status StagedMessage::write(std::string_view bytes) {
 Status StagedMessage::truncate() {
   if (finished_ || fd_ < 0) return Status(Code::kInternal, "truncate a finished staged message");
   if (os::env().ftruncate(fd_, 0) != 0 || ::lseek(fd_, 0, SEEK_SET) != 0)
-    return io_error("truncate", path_);
+    return errno_status("truncate", path_);
   EVP_DigestInit_ex(hasher_->ctx, EVP_sha1(), nullptr);
   size_ = 0;
   return Status::ok();
@@ -86,7 +78,7 @@ Status StagedMessage::finish(Durability durability) {
     Status s = fs::fsync_fd(fd_, path_);
     int fd = fd_;
     fd_ = -1;
-    if (os::env().close(fd) != 0 && s) s = io_error("close", path_);
+    if (os::env().close(fd) != 0 && s) s = errno_status("close", path_);
     if (!s) return s;
     durable_ = true;
   }
@@ -112,7 +104,7 @@ Status StagedMessage::make_durable() const {
 
 Result<FileDigest> digest_file(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return io_error("open", path);
+  if (fd < 0) return errno_status("open", path);
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
   EVP_DigestInit_ex(ctx, EVP_sha1(), nullptr);
   FileDigest out;
@@ -121,7 +113,7 @@ Result<FileDigest> digest_file(const std::string& path) {
   while (true) {
     ssize_t n = ::read(fd, buf, sizeof(buf));
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) s = io_error("read", path);
+    if (n < 0) s = errno_status("read", path);
     if (n <= 0) break;
     EVP_DigestUpdate(ctx, buf, static_cast<size_t>(n));
     out.size += static_cast<uint64_t>(n);
@@ -142,7 +134,7 @@ Status stage_copy_from_fd(StagedMessage& msg, int src_fd) {
     ssize_t n = ::read(src_fd, buf, sizeof(buf));
     if (n < 0) {
       if (errno == EINTR) continue;
-      return io_error("read", msg.path());
+      return errno_status("read", msg.path());
     }
     if (n == 0) return Status::ok();
     Status s = msg.write(std::string_view(buf, static_cast<size_t>(n)));

@@ -302,9 +302,7 @@ Status Bootstrap::run_locked() {
   if (!progress_.shared_done) {
     std::vector<std::string> shared;
     Status s = inst_.mailboxes().list("", false, [&](const store::MailboxEntry& e) {
-      if (e.is_real() && store::mboxname_owner(e.name).empty() &&
-          synclog::mboxname_userid(e.name).empty())
-        shared.push_back(e.name);
+      if (e.is_real() && store::mboxname_owner(e.name).empty()) shared.push_back(e.name);
       return true;
     });
     Status shared_result = s;

@@ -105,7 +105,7 @@ Result<uint64_t> count_lines(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ENOENT) return uint64_t{0};
-    return Status(Code::kIoError, fmt::format("open {}: {}", path, std::strerror(errno)));
+    return errno_status("open", path);
   }
   uint64_t n = 0;
   char buf[65536];

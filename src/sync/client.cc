@@ -313,8 +313,7 @@ Status SyncClient::sync_all() {
   }
   std::vector<std::string> shared;
   Status s = inst_.mailboxes().list("", false, [&](const store::MailboxEntry& e) {
-    if (e.is_real() && store::mboxname_owner(e.name).empty() &&
-        synclog::mboxname_userid(e.name).empty())
+    if (e.is_real() && store::mboxname_owner(e.name).empty())
       shared.push_back(e.name);
     return true;
   });

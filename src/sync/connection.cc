@@ -4,7 +4,6 @@
 #include <fmt/format.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -12,21 +11,13 @@
 
 #include <algorithm>
 
+#include "common/base64.h"
 #include "dlist/framing.h"
 #include "dlist/printer.h"
 #include "net/socket.h"
 
 namespace replimail::sync {
 namespace {
-
-std::string b64(std::string_view in) {
-  std::string out(4 * ((in.size() + 2) / 3), '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(in.data()),
-                          static_cast<int>(in.size()));
-  out.resize(static_cast<size_t>(n));
-  return out;
-}
 
 std::string line_text(const std::vector<dlist::Value>& line) {
   std::string out;
@@ -187,7 +178,7 @@ std::string ReplicaConnection::no_mechanism_reason() const {
 
 Status ReplicaConnection::authenticate_plain() {
   std::string resp = std::string(1, '\0') + opts_.authname + '\0' + opts_.password;
-  Status s = io_->write_flush("AUTHENTICATE PLAIN " + b64(resp) + "\r\n");
+  Status s = io_->write_flush("AUTHENTICATE PLAIN " + base64_encode(resp) + "\r\n");
   if (!s) return broken(s);
   auto line = read_line();
   if (!line.ok()) return line.status();

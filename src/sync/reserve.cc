@@ -22,10 +22,6 @@ namespace {
 
 constexpr std::string_view kStagingRoot = "/sync.";
 
-Status errno_status(const std::string& what) {
-  return Status(Code::kIoError, what + ": " + std::strerror(errno));
-}
-
 // Creates a fresh staging directory under `root` and returns it with the
 // descriptor holding its flock(). A sweep may remove a directory between its
 // mkdtemp() and our flock(); the link count, 0 once removed, tells, and we

@@ -6,7 +6,6 @@
 #include <spdlog/spdlog.h>
 #include <sys/eventfd.h>
 #include <sys/file.h>
-#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,6 +17,7 @@
 #include <utility>
 
 #include "common/fs.h"
+#include "common/mboxname_owner.h"
 #include "net/socket.h"
 #include "store/instance.h"
 #include "sync/bootstrap.h"
@@ -128,7 +128,7 @@ std::string line_user(const synclog::Line& line, std::string_view deletedprefix)
     return line.args[0];
   if (k == "MAILBOX" || k == "APPEND" || k == "DOUBLEMAILBOX" || k == "RENAME" ||
       k == "UNMAILBOX" || k == "QUOTA")
-    return synclog::mboxname_userid(line.args[0], deletedprefix);
+    return mboxname_owner(line.args[0], deletedprefix);
   return "";
 }
 
@@ -270,7 +270,6 @@ RollingClient::RollingClient(const Config& cfg, RollingOptions options)
 
 RollingClient::~RollingClient() {
   unlock_channel();
-  if (inotify_fd_ >= 0) ::close(inotify_fd_);
   if (wake_fd_ >= 0) ::close(wake_fd_);
 }
 
@@ -367,16 +366,11 @@ Status RollingClient::setup() {
   if (Status s = lock_channel(dir); !s) return s;
   if (Status s = workers_[0]->open_store(cfg_); !s) return s;
   wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (wake_fd_ < 0) return Status(Code::kIoError, fmt::format("eventfd: {}", std::strerror(errno)));
-  inotify_fd_ = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-  if (inotify_fd_ >= 0 &&
-      ::inotify_add_watch(inotify_fd_, dir.c_str(), IN_MOVED_TO | IN_MODIFY | IN_CLOSE_WRITE) < 0) {
-    ::close(inotify_fd_);
-    inotify_fd_ = -1;
-  }
-  if (inotify_fd_ < 0)
+  if (wake_fd_ < 0) return errno_status("eventfd");
+  log_watch_ = std::make_unique<synclog::LogDirWatch>(dir);
+  if (!log_watch_->ok())
     spdlog::warn("channel {}: no inotify on {} ({}); polling every {} ms",
-                 channel_label(opts_.channel), dir, std::strerror(errno),
+                 channel_label(opts_.channel), dir, log_watch_->error(),
                  opts_.repeat_interval.count());
   open_position();
   return Status::ok();
@@ -456,11 +450,7 @@ Status RollingClient::requeue(const std::vector<synclog::Line>& lines) {
                once.size());
   // Our own append must not wake us; other writers' lines (already there,
   // or added since) must.
-  if (inotify_fd_ >= 0) {
-    char buf[4096];
-    while (::read(inotify_fd_, buf, sizeof buf) > 0) {
-    }
-  }
+  if (log_watch_) log_watch_->drain();
   requeue_external_ = before > 0 || file_size(log_path_) > before + static_cast<off_t>(text.size());
   return Status::ok();
 }
@@ -623,24 +613,14 @@ void RollingClient::wait(milliseconds timeout, bool on_log) {
         slice = std::min(slice, *due);
       }
     }
-    struct pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {inotify_fd_, POLLIN, 0}};
-    int n = ::poll(fds, inotify_fd_ >= 0 ? 2 : 1, static_cast<int>(slice.count()));
+    const int watch_fd = log_watch_ ? log_watch_->fd() : -1;
+    struct pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {watch_fd, POLLIN, 0}};
+    int n = ::poll(fds, watch_fd >= 0 ? 2 : 1, static_cast<int>(slice.count()));
     if (n < 0 && errno != EINTR) return;
     if (n <= 0) continue;
     if (fds[0].revents) return;
-    if (inotify_fd_ < 0 || !fds[1].revents) continue;
-    alignas(struct inotify_event) char buf[8192];
-    bool grew = false;
-    ssize_t got;
-    while ((got = ::read(inotify_fd_, buf, sizeof buf)) > 0) {
-      for (char* p = buf; p < buf + got;) {
-        auto* ev = reinterpret_cast<struct inotify_event*>(p);
-        std::string_view name = ev->len ? std::string_view(ev->name) : std::string_view();
-        if (ev->mask & IN_Q_OVERFLOW) grew = true;
-        if (name == "log" || name == shutdown_name) grew = true;
-        p += sizeof(struct inotify_event) + ev->len;
-      }
-    }
+    if (watch_fd < 0 || !fds[1].revents) continue;
+    bool grew = log_watch_->drain({"log", shutdown_name});
     if (grew && on_log) return;
   }
 }

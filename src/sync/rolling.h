@@ -65,6 +65,8 @@
 // store::Instance and ReplicaConnection (Instance is thread-compatible).
 #pragma once
 
+#include <sysexits.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -84,6 +86,7 @@
 #include "sync/connection.h"
 #include "synclog/applied.h"
 #include "synclog/line.h"
+#include "synclog/log_watch.h"
 
 namespace replimail::sync {
 
@@ -189,7 +192,7 @@ class RollingClient {
 
   // What run() returns when another rolling client holds the channel
   // (EX_TEMPFAIL: master's DAEMON backoff tries again later).
-  static constexpr int kExitLocked = 75;
+  static constexpr int kExitLocked = EX_TEMPFAIL;
 
   // Runs the loop until stopped (0) or, with `once`, until the log is
   // drained (0) or a pass failed (1). Fatal set-up errors (the store or the
@@ -245,7 +248,7 @@ class RollingClient {
   StatusFile status_file_;
   State state_ = State::kConnecting;
   int lock_fd_ = -1;  // client.lock, flocked while run() runs
-  int inotify_fd_ = -1;
+  std::unique_ptr<synclog::LogDirWatch> log_watch_;  // the channel directory, from setup()
   int wake_fd_ = -1;  // eventfd written by request_stop()
   std::atomic<bool> stop_{false};
   // Users whose last sync failed: failures in a row, retry not before.

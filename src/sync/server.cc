@@ -1,6 +1,5 @@
 #include "sync/server.h"
 
-#include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 #include <strings.h>
 #include <unistd.h>
@@ -8,6 +7,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "common/ascii.h"
+#include "common/base64.h"
 #include "common/stats.h"
 #include "dlist/framing.h"
 #include "sync/protocol.h"
@@ -18,40 +19,9 @@ namespace {
 
 using dlist::Value;
 
-std::string upper(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
-  return out;
-}
-
 std::string word_of(const Value& v) {
   auto s = v.str();
-  return s ? upper(*s) : std::string();
-}
-
-std::optional<std::string> b64_decode(std::string_view in) {
-  if (in == "=") return std::string();
-  if (in.size() % 4 != 0) return std::nullopt;
-  std::string out(in.size() / 4 * 3, '\0');
-  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(in.data()),
-                          static_cast<int>(in.size()));
-  if (n < 0) return std::nullopt;
-  size_t pad = 0;
-  if (!in.empty() && in.back() == '=') pad++;
-  if (in.size() > 1 && in[in.size() - 2] == '=') pad++;
-  out.resize(static_cast<size_t>(n) - pad);
-  return out;
-}
-
-std::string b64_encode(std::string_view in) {
-  std::string out(4 * ((in.size() + 2) / 3), '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(in.data()),
-                          static_cast<int>(in.size()));
-  out.resize(static_cast<size_t>(n));
-  return out;
+  return s ? to_upper(*s) : std::string();
 }
 
 Result<std::string> atom_arg(const Value& v) {
@@ -323,7 +293,7 @@ void count_sync_command(const std::string& cmd, std::string_view key, const Stat
       "MAILBOXES",      "MESSAGE",    "META",     "QUOTA",       "RENAME",   "RESERVE",
       "SEEN",           "SIEVE",      "SUB",      "UNACTIVATE_SIEVE", "UNANNOTATION",
       "UNMAILBOX",      "UNQUOTA",    "UNSIEVE",  "UNSUB",       "UNUSER",   "USER"};
-  std::string kind = upper(std::string(key));
+  std::string kind = to_upper(key);
   if (kind.starts_with("LOCAL_")) kind = kind.substr(6);
   if (std::find(kKinds.begin(), kKinds.end(), kind) == kKinds.end()) kind = "other";
   const exposition::Labels labels = {{"command", cmd}, {"kind", kind}};
@@ -401,7 +371,7 @@ void SyncServer::authenticate(const std::vector<Value>& line) {
   if (line.size() < 2 || line.size() > 3)
     return reply(dlist::bad_line("Missing required argument to Authenticate"));
   if (sasl_ == nullptr) return reply(dlist::bad_line("Invalid mechanism"));
-  std::string mech = upper(word_of(line[1]));
+  std::string mech = to_upper(word_of(line[1]));
   if ((mech == "PLAIN" || mech == "LOGIN") && !io_.tls()) {
     auto offered = sasl_->mechanisms();
     if (std::find(offered.begin(), offered.end(), mech) == offered.end()) {
@@ -417,7 +387,7 @@ void SyncServer::authenticate(const std::vector<Value>& line) {
   std::optional<std::string> initial;
   if (line.size() == 3) {
     auto raw = line[2].str();
-    initial = raw ? b64_decode(*raw) : std::nullopt;
+    initial = raw ? base64_decode(*raw) : std::nullopt;
     if (!initial) return reply(dlist::bad_line("Invalid base64 in initial response"));
   }
   if (opts_.login && !opts_.login->before_attempt("").allowed()) {
@@ -426,7 +396,7 @@ void SyncServer::authenticate(const std::vector<Value>& line) {
   }
   net::SaslStep step = sasl_->start(mech, initial);
   while (step.kind == net::SaslStep::Kind::kContinue) {
-    reply("+ " + b64_encode(step.data) + "\r\n");
+    reply("+ " + base64_encode(step.data) + "\r\n");
     if (state_ == State::kDone) return;
     auto ev = io_.read_line(*parser_);
     if (!ev.ok()) {
@@ -438,7 +408,7 @@ void SyncServer::authenticate(const std::vector<Value>& line) {
     auto resp = parser_->take_line();
     std::string text = resp.empty() ? std::string() : std::string(resp[0].str().value_or(""));
     if (text == "*") return reply(dlist::bad_line("Client canceled authentication"));
-    auto decoded = b64_decode(text);
+    auto decoded = base64_decode(text);
     if (!decoded) return reply(dlist::bad_line("Invalid base64 in client response"));
     step = sasl_->step(*decoded);
   }
@@ -500,7 +470,7 @@ Status SyncServer::untagged(const std::string& key, Value v) {
 }
 
 Status SyncServer::get(const Value& item) {
-  const std::string key = upper(item.key());
+  const std::string key = to_upper(item.key());
   if (key == "USER" || key == "META") {
     auto userid = name_arg(item, check_userid);
     if (!userid.ok()) return userid.status();
@@ -587,7 +557,7 @@ Status SyncServer::get(const Value& item) {
 }
 
 Status SyncServer::apply(const Value& item) {
-  std::string key = upper(item.key());
+  std::string key = to_upper(item.key());
   if (key.starts_with("LOCAL_")) key = key.substr(6);
   if (key == "RESERVE") {
     auto r = reserve_from_dlist(item);

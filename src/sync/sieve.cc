@@ -66,10 +66,6 @@ std::string active_script(const std::string& dir) {
   return t.substr(0, t.size() - kBytecode.size());
 }
 
-Status errno_status(const std::string& what) {
-  return Status(Code::kIoError, what + ": " + std::strerror(errno));
-}
-
 }  // namespace
 
 SieveStore::SieveStore(const Config& config) {

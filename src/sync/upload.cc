@@ -17,14 +17,6 @@ struct UploadFile::Hasher {
   ~Hasher() { EVP_MD_CTX_free(ctx); }
 };
 
-namespace {
-
-Status errno_status(const std::string& what) {
-  return Status::from_errno(errno, what + ": " + std::strerror(errno));
-}
-
-}  // namespace
-
 Result<std::unique_ptr<UploadFile>> UploadFile::create(const std::string& path) {
   int fd = os::env().open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
   if (fd < 0) return errno_status(path);

@@ -8,11 +8,11 @@
 #include <thread>
 
 #include "common/fs.h"
+#include "common/mboxname_owner.h"
 #include "store/mboxname.h"
 #include "sync/channel_status.h"
 #include "sync/protocol.h"
 #include "sync/state.h"
-#include "synclog/work.h"
 
 namespace replimail::sync {
 
@@ -42,7 +42,7 @@ bool Verifier::skipped(const std::string& name) const {
 }
 
 std::string Verifier::prefix(const std::string& tag, const std::string& name) const {
-  std::string user = synclog::mboxname_userid(name, inst_.config().get("deletedprefix"));
+  std::string user = mboxname_owner(name, inst_.config().get("deletedprefix"));
   return fmt::format("{} channel={} user={} mailbox={}", tag,
                      opts_.channel.empty() ? "\"\"" : opts_.channel, user.empty() ? "-" : user,
                      name);
@@ -173,7 +173,7 @@ std::string Verifier::repair(const std::string& name, const Pair& pair,
     if (here.ok() && here->is_real())
       return fmt::format("the replica's copy of {} under an old name; {} -m {} renames it",
                          here->name, client, here->name);
-    std::string user = synclog::mboxname_userid(name, inst_.config().get("deletedprefix"));
+    std::string user = mboxname_owner(name, inst_.config().get("deletedprefix"));
     if (user.empty()) return "only on the replica; create it here, or delete it on the replica";
     return fmt::format(
         "only on the replica; {} -u {} adopts it into the primary (it changes the primary), or "
@@ -281,8 +281,7 @@ Status Verifier::verify_all() {
   }
   std::vector<std::string> shared;
   Status s = inst_.mailboxes().list("", false, [&](const store::MailboxEntry& e) {
-    if (e.is_real() && store::mboxname_owner(e.name).empty() &&
-        synclog::mboxname_userid(e.name).empty() && !skipped(e.name))
+    if (e.is_real() && store::mboxname_owner(e.name).empty() && !skipped(e.name))
       shared.push_back(e.name);
     return true;
   });

@@ -41,10 +41,6 @@ static_assert(std::atomic<uint32_t>::is_always_lock_free);
 static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
 static_assert(sizeof(ChannelPage) <= kPage && sizeof(WaitPage) <= kPage);
 
-Status errno_status(const std::string& what) {
-  return Status::from_errno(errno, what + ": " + std::strerror(errno));
-}
-
 }  // namespace
 
 namespace detail {

@@ -41,10 +41,6 @@ uint32_t get_u32(std::string_view in) {
   return v;
 }
 
-Status errno_status(const std::string& what) {
-  return Status::from_errno(errno, what + ": " + std::strerror(errno));
-}
-
 // The payload: the channel count, each channel on its own line, the lines.
 bool decode_payload(std::string_view p, JournalEntry& out) {
   size_t nl = p.find('\n');

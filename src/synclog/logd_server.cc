@@ -18,10 +18,6 @@ namespace replimail::synclog {
 
 namespace {
 
-Status errno_status(const std::string& what) {
-  return Status::from_errno(errno, what + ": " + std::strerror(errno));
-}
-
 bool send_all(int fd, std::string_view data) {
   while (!data.empty()) {
     ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);

@@ -16,10 +16,6 @@ namespace replimail::synclog {
 
 namespace {
 
-Status errno_status(const std::string& what) {
-  return Status(Code::kIoError, what + ": " + std::strerror(errno));
-}
-
 Result<std::string> read_fd(int fd, const std::string& path) {
   std::string data;
   char buf[65536];

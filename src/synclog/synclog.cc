@@ -30,10 +30,6 @@ namespace {
 constexpr off_t kAppendByte = 0;
 constexpr off_t kInFlightByte = 1;
 
-Status errno_status(const std::string& what) {
-  return Status::from_errno(errno, what + ": " + std::strerror(errno));
-}
-
 // Open-file-description lock of one byte (len 1) or, with len 0, of the
 // whole file. Unlike classic POSIX locks these belong to the descriptor, not
 // the process: closing another descriptor of the file (a reader's, or a

@@ -3,27 +3,9 @@
 #include <algorithm>
 #include <set>
 
-namespace replimail::synclog {
+#include "common/mboxname_owner.h"
 
-std::string mboxname_userid(std::string_view name, std::string_view deletedprefix) {
-  std::string domain;
-  if (auto bang = name.find('!'); bang != std::string_view::npos) {
-    domain = std::string(name.substr(0, bang));
-    name.remove_prefix(bang + 1);
-  }
-  if (!deletedprefix.empty() && name.size() > deletedprefix.size() &&
-      name.substr(0, deletedprefix.size()) == deletedprefix && name[deletedprefix.size()] == '.') {
-    name.remove_prefix(deletedprefix.size() + 1);
-  }
-  constexpr std::string_view kUser = "user.";
-  if (name.substr(0, kUser.size()) != kUser) return "";
-  name.remove_prefix(kUser.size());
-  std::string userid(name.substr(0, name.find('.')));
-  if (userid.empty()) return "";
-  std::replace(userid.begin(), userid.end(), '^', '.');
-  if (!domain.empty()) userid += "@" + domain;
-  return userid;
-}
+namespace replimail::synclog {
 
 namespace {
 
@@ -53,7 +35,7 @@ bool SyncWork::empty() const {
 SyncWork build_work(const std::vector<Line>& lines, std::string_view deletedprefix) {
   SyncWork w;
   auto group = [&](const std::string& owner_of, const std::string& name) {
-    add_unique(w.mailbox_groups[mboxname_userid(owner_of, deletedprefix)], name);
+    add_unique(w.mailbox_groups[mboxname_owner(owner_of, deletedprefix)], name);
   };
   for (const auto& line : lines) {
     const std::string& k = line.keyword;
@@ -80,7 +62,7 @@ SyncWork build_work(const std::vector<Line>& lines, std::string_view deletedpref
       const std::string& b = line.args[1];
       group(a, a);
       group(a, b);
-      if (mboxname_userid(a, deletedprefix) != mboxname_userid(b, deletedprefix)) {
+      if (mboxname_owner(a, deletedprefix) != mboxname_owner(b, deletedprefix)) {
         group(b, a);
         group(b, b);
       }

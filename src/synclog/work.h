@@ -18,11 +18,6 @@
 
 namespace replimail::synclog {
 
-// The userid owning an internal mailbox name, "" for a shared mailbox:
-// "user.bob.Sent" -> "bob", "example.com!user.bob" -> "bob@example.com",
-// "user.bob^smith" -> "bob.smith", "DELETED.user.bob.x.5F1A" -> "bob".
-std::string mboxname_userid(std::string_view name, std::string_view deletedprefix = "DELETED");
-
 struct SyncWork {
   // Execution order (see sync_client): mailbox groups, quota, annotation,
   // seen, sub, unmailbox, meta, user, unuser.

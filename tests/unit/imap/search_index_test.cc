@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "common/base64.h"
 #include "imap/parser.h"
 #include "imap/search.h"
 #include "imap/selected.h"
@@ -30,29 +31,6 @@ std::string words(std::mt19937& rng, int n) {
   for (int i = 0; i < n; ++i) {
     if (i) out += (rng() % 7 == 0) ? ", " : " ";
     out += kWords[rng() % kWords.size()];
-  }
-  return out;
-}
-
-std::string base64(const std::string& s) {
-  static const char* t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  size_t i = 0;
-  for (; i + 2 < s.size(); i += 3) {
-    unsigned v = (unsigned char)s[i] << 16 | (unsigned char)s[i + 1] << 8 | (unsigned char)s[i + 2];
-    for (int k = 18; k >= 0; k -= 6) out += t[(v >> k) & 63];
-  }
-  if (i + 1 == s.size()) {
-    unsigned v = (unsigned char)s[i] << 16;
-    out += t[(v >> 18) & 63];
-    out += t[(v >> 12) & 63];
-    out += "==";
-  } else if (i + 2 == s.size()) {
-    unsigned v = (unsigned char)s[i] << 16 | (unsigned char)s[i + 1] << 8;
-    out += t[(v >> 18) & 63];
-    out += t[(v >> 12) & 63];
-    out += t[(v >> 6) & 63];
-    out += '=';
   }
   return out;
 }
@@ -79,7 +57,7 @@ std::string generate(std::mt19937& rng, int i) {
   if (rng() % 5 == 0) h += "X-Tag: " + words(rng, 2) + "\r\n";
   h += "Message-ID: <m" + std::to_string(i) + "@gen>\r\n";
   if (rng() % 4 == 0) {
-    h += "Subject: =?UTF-8?B?" + base64(subject) + "?=\r\n";
+    h += "Subject: =?UTF-8?B?" + base64_encode(subject) + "?=\r\n";
   } else {
     h += "Subject: " + subject + "\r\n";
   }
@@ -95,7 +73,7 @@ std::string generate(std::mt19937& rng, int i) {
     case 2:
       return h +
              "Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
-             base64("<p>" + body + "</p>") + "\r\n";
+             base64_encode("<p>" + body + "</p>") + "\r\n";
     default:
       return h +
              "Content-Type: multipart/alternative; boundary=b1\r\n\r\n--b1\r\nContent-Type: "

@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "common/base64.h"
 #include "imap/format.h"
 #include "session_fixture.h"
 

@@ -8,18 +8,6 @@ namespace {
 using Names = std::vector<std::string>;
 using Pairs = std::vector<std::pair<std::string, std::string>>;
 
-TEST(MboxnameUserid, Forms) {
-  EXPECT_EQ(mboxname_userid("user.bob"), "bob");
-  EXPECT_EQ(mboxname_userid("user.bob.Sent.2024"), "bob");
-  EXPECT_EQ(mboxname_userid("user.bob^smith.x"), "bob.smith");
-  EXPECT_EQ(mboxname_userid("example.com!user.bob.x"), "bob@example.com");
-  EXPECT_EQ(mboxname_userid("DELETED.user.bob.x.5F1A2B3C"), "bob");
-  EXPECT_EQ(mboxname_userid("shared.folder"), "");
-  EXPECT_EQ(mboxname_userid("user"), "");
-  EXPECT_EQ(mboxname_userid("user."), "");
-  EXPECT_EQ(mboxname_userid("example.com!shared"), "");
-}
-
 TEST(BuildWork, CyrusChannelLogCollapses) {
   std::vector<Line> lines = {
       {"MAILBOX", {"user.testuser"}},
