@@ -127,7 +127,7 @@ void FileLock::release() {
   }
 }
 
-static Result<FileLock> lock_impl(const std::string& path, bool wait, FileLock (*make)(int)) {
+Result<FileLock> FileLock::acquire(const std::string& path) {
   int fd = os::env().open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0 && errno == ENOENT) {
     if (Status s = make_dirs(dirname(path)); !s) return s;
@@ -138,23 +138,12 @@ static Result<FileLock> lock_impl(const std::string& path, bool wait, FileLock (
   fl.l_type = F_WRLCK;
   fl.l_whence = SEEK_SET;
   for (;;) {
-    if (::fcntl(fd, wait ? F_SETLKW : F_SETLK, &fl) == 0) return make(fd);
+    if (::fcntl(fd, F_SETLKW, &fl) == 0) return FileLock(fd);
     if (errno == EINTR) continue;
-    int e = errno;
+    Status s = errno_status("lock", path);
     os::env().close(fd);
-    if (!wait && (e == EAGAIN || e == EACCES))
-      return Status(Code::kMailboxLocked, fmt::format("{} is locked", path));
-    errno = e;
-    return errno_status("lock", path);
+    return s;
   }
-}
-
-Result<FileLock> FileLock::acquire(const std::string& path) {
-  return lock_impl(path, true, [](int fd) { return FileLock(fd); });
-}
-
-Result<FileLock> FileLock::try_acquire(const std::string& path) {
-  return lock_impl(path, false, [](int fd) { return FileLock(fd); });
 }
 
 }  // namespace replimail::fs

@@ -44,8 +44,6 @@ class FileLock {
 
   // Blocks until the lock on `path` (created if missing) is held.
   static Result<FileLock> acquire(const std::string& path);
-  // Returns kMailboxLocked at once if another process holds it.
-  static Result<FileLock> try_acquire(const std::string& path);
   bool held() const { return fd_ >= 0; }
   void release();
 

@@ -80,7 +80,6 @@ class Value {
   // A GUID in lower case, from kGuid or a 40-hex-digit scalar.
   std::optional<std::string> guid() const;
   const FileRef* file() const { return is_file() ? &file_ : nullptr; }
-  FileRef* mutable_file() { return is_file() ? &file_ : nullptr; }
 
   // Members of a list or kvlist, in order.
   const std::vector<Value>& children() const { return children_; }

@@ -83,8 +83,6 @@ class CommandReader {
   // Forgets everything partly read (after STARTTLS).
   void reset();
 
-  // True while a command is partly read.
-  bool in_command() const { return !pending_.empty() || literal_left_ > 0; }
   // Bytes held for the command being read and the current line.
   size_t held() const { return pending_.size() + line_.size(); }
   uint64_t bytes_examined() const { return examined_; }

@@ -51,8 +51,6 @@ std::string imap_astring(std::string_view s) {
   return atom ? std::string(s) : imap_string(s);
 }
 
-std::string imap_nstring(std::string_view s) { return s.empty() ? "NIL" : imap_string(s); }
-
 std::string flag_list(uint32_t system_flags, bool recent,
                       const std::vector<std::string>& keywords) {
   static const std::pair<uint32_t, const char*> kOrder[] = {{store::kFlagAnswered, "\\Answered"},

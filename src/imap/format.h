@@ -20,8 +20,6 @@ std::string cyrus_string(std::string_view s);
 // An atom when `s` is a non-empty atom (no specials, not NIL), otherwise
 // imap_string(), as Cyrus prints mailbox names and identifiers.
 std::string imap_astring(std::string_view s);
-// imap_string, or NIL when `s` is empty.
-std::string imap_nstring(std::string_view s);
 
 // RFC 8474 EMAILID as Cyrus derives it from a message's GUID (40 hex
 // digits): "M" and the GUID's first 24 digits, so replicated and migrated

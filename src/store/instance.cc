@@ -246,7 +246,7 @@ Status Instance::delete_mailbox(std::string_view name) {
   index_pool_->forget(dir + "/" + index::kIndexFile);
   // Hold the mailbox's write lock while it becomes a tombstone, so that no
   // append commits into it afterwards (appends re-check under the lock).
-  auto mbox = Mailbox::open(*e, dir, nullptr);
+  auto mbox = Mailbox::open(*e, dir);
   std::unique_ptr<MailboxTxn> lock;
   MailboxCounters usage;
   if (mbox.ok()) {
@@ -369,7 +369,7 @@ Result<std::unique_ptr<Mailbox>> Instance::open_mailbox(std::string_view name) {
   if (!ppath.ok()) return ppath.status();
   auto dir = mailbox_dir(*ppath, e->uniqueid);
   if (!dir.ok()) return dir.status();
-  auto mbox = Mailbox::open(*e, *dir, synclog_.get(), index_pool_);
+  auto mbox = Mailbox::open(*e, *dir, index_pool_);
   if (mbox.ok()) (*mbox)->set_keep_expunged_files(keeps_expunged_files(cfg_));
   return mbox;
 }

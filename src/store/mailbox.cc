@@ -18,7 +18,6 @@
 #include "store/sqlite_db.h"
 #include "store/staged_message.h"
 #include "store/sync_crc.h"
-#include "synclog/synclog.h"
 
 namespace replimail::store {
 
@@ -38,12 +37,8 @@ std::string message_file(const std::string& dir, uint32_t uid) {
 }
 
 Mailbox::Mailbox(MailboxEntry entry, std::string dir, std::unique_ptr<SqliteDb> db,
-                 synclog::SyncLog* synclog, std::shared_ptr<IndexPool> pool)
-    : entry_(std::move(entry)),
-      dir_(std::move(dir)),
-      db_(std::move(db)),
-      synclog_(synclog),
-      pool_(std::move(pool)) {}
+                 std::shared_ptr<IndexPool> pool)
+    : entry_(std::move(entry)), dir_(std::move(dir)), db_(std::move(db)), pool_(std::move(pool)) {}
 
 Mailbox::~Mailbox() {
   if (reading_) end_read();
@@ -80,7 +75,6 @@ Status Mailbox::create(const MailboxEntry& entry, const std::string& dir,
 }
 
 Result<std::unique_ptr<Mailbox>> Mailbox::open(const MailboxEntry& entry, const std::string& dir,
-                                               synclog::SyncLog* synclog,
                                                std::shared_ptr<IndexPool> pool) {
   std::string path = dir + "/" + kIndexFile;
   if (!fs::exists(path))
@@ -92,8 +86,7 @@ Result<std::unique_ptr<Mailbox>> Mailbox::open(const MailboxEntry& entry, const 
     Status s = (*db)->exec(kSchema);
     if (!s) return s;
   }
-  return std::unique_ptr<Mailbox>(
-      new Mailbox(entry, dir, std::move(*db), synclog, std::move(pool)));
+  return std::unique_ptr<Mailbox>(new Mailbox(entry, dir, std::move(*db), std::move(pool)));
 }
 
 Result<MailboxCounters> Mailbox::counters() { return read_counters(*db_); }

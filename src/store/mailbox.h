@@ -29,10 +29,6 @@
 #include "store/record.h"
 #include "synclog/line.h"
 
-namespace replimail::synclog {
-class SyncLog;
-}
-
 namespace replimail::store {
 
 class SqliteDb;
@@ -118,7 +114,6 @@ class Mailbox {
   MailboxEntry entry_;
   std::string dir_;
   std::unique_ptr<SqliteDb> db_;
-  synclog::SyncLog* synclog_;
   std::shared_ptr<IndexPool> pool_;  // takes db_ back on destruction; may be null
   bool reading_ = false;             // begin_read() without end_read()
   bool keep_expunged_files_ = false;
@@ -209,16 +204,12 @@ class MailboxTxn {
   // Recomputes SYNC_CRC, SYNC_CRC_ANNOT and quota usage from all records.
   Status recompute_derived();
 
-  // Makes the changes durable: writes the sync log (MAILBOX, and APPEND if
-  // anything was appended) and fsyncs the mailbox directory if files were
-  // linked, then commits the index (its write lock is then released) and
-  // removes files of expunged records. If the log cannot be written nothing
-  // is committed (see synclog::SyncLog::announce). Quota usage deltas are
-  // reported by delta_messages()/delta_bytes() for the caller to apply.
-  Status commit();
-  // Commits the index only: the caller has already logged `log_lines()` and
-  // flushed the directory of linked files (Instance::commit), and keeps its
-  // synclog::LogHold until this returns.
+  // Commits the index (its write lock is then released) and removes files
+  // of expunged records. Only Instance::commit calls it, the one commit
+  // path: it has already logged `log_lines()` (nothing commits that the
+  // sync log does not announce), flushed the directory of linked files,
+  // keeps its synclog::LogHold until this returns, and applies the quota
+  // usage deltas (delta_messages()/delta_bytes()) after it.
   Status commit_deferred_log();
   // Abandons the transaction: the index rolls back and linked files go.
   // Destroying an uncommitted transaction does the same.
@@ -244,7 +235,6 @@ class MailboxTxn {
   Status load();
   Status write_record(const IndexRecord& r, bool insert);
   Status link_file(const std::string& src, uint32_t uid);
-  Status do_commit(bool write_log);
   Status write_annotation(const MessageAnnotation& a);
 
   Mailbox* mbox_;

@@ -17,7 +17,6 @@
 #include "store/sqlite_db.h"
 #include "store/staged_message.h"
 #include "store/sync_crc.h"
-#include "synclog/synclog.h"
 
 namespace replimail::store {
 
@@ -459,33 +458,13 @@ std::vector<synclog::Line> MailboxTxn::log_lines() const {
   return out;
 }
 
-Status MailboxTxn::do_commit(bool write_log) {
+Status MailboxTxn::commit_deferred_log() {
   if (!open_) return Status(Code::kInternal, "commit of a finished transaction");
   // Nothing commits whose message file is not on disk (a no-op when
   // Instance::commit flushed them already).
   if (Status flushed = flush_staged(); !flushed) {
     rollback();
     return flushed;
-  }
-  synclog::LogHold logged;
-  if (write_log) {
-    // Nothing commits that the sync log does not announce; the new links
-    // are flushed before the commit too.
-    if (mbox_->synclog_ != nullptr) {
-      auto hold = mbox_->synclog_->announce(log_lines());
-      if (!hold.ok()) {
-        rollback();
-        return hold.status();
-      }
-      logged = std::move(*hold);
-    }
-    if (!linked_uids_.empty()) {
-      Status durable = fs::fsync_dir(mbox_->dir_);
-      if (!durable) {
-        rollback();
-        return durable;
-      }
-    }
   }
   Status s = write_counters(*mbox_->db_, counters_);
   // The files of expunged (or purged) records go while the write lock is
@@ -505,8 +484,5 @@ Status MailboxTxn::do_commit(bool write_log) {
   linked_uids_.clear();
   return Status::ok();
 }
-
-Status MailboxTxn::commit() { return do_commit(true); }
-Status MailboxTxn::commit_deferred_log() { return do_commit(false); }
 
 }  // namespace replimail::store

@@ -58,7 +58,6 @@ class SqliteStmt {
   Result<std::vector<std::string>> texts();
   int64_t int64(int col) const;
   std::string text(int col) const;
-  bool is_null(int col) const;
 
  private:
   sqlite3_stmt* stmt_;

@@ -102,13 +102,6 @@ Status UserData::set_seen(std::string_view userid, const SeenRecord& rec) {
   return st->run();
 }
 
-Status UserData::delete_seen(std::string_view userid, std::string_view uniqueid) {
-  auto st = db_->prepare("DELETE FROM seen WHERE userid = ? AND uniqueid = ?");
-  if (!st.ok()) return st.status();
-  st->bind(1, userid).bind(2, uniqueid);
-  return st->run();
-}
-
 Result<std::vector<std::string>> UserData::subscriptions(std::string_view userid) {
   auto st = db_->prepare("SELECT mboxname FROM subs WHERE userid = ? ORDER BY mboxname");
   if (!st.ok()) return st.status();

@@ -46,7 +46,6 @@ class UserData {
   friend class Instance;
 
   Status set_seen(std::string_view userid, const SeenRecord& rec);
-  Status delete_seen(std::string_view userid, std::string_view uniqueid);
   // Adds or removes a subscription; OK if it was already so.
   Status set_subscribed(std::string_view userid, std::string_view mboxname, bool subscribed);
   // Removes all seen records and subscriptions of `userid`.

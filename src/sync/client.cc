@@ -301,30 +301,6 @@ Status SyncClient::sync_mailboxes(const std::vector<std::string>& names) {
   }
 }
 
-Status SyncClient::sync_all() {
-  auto users = inst_.mailboxes().users();
-  if (!users.ok()) return fail("", "", users.status());
-  Status result;
-  for (const auto& u : *users) {
-    Status s = sync_user(u);
-    if (!s && result) result = s;
-    s = restart();
-    if (!s) return fail(u, "", s);
-  }
-  std::vector<std::string> shared;
-  Status s = inst_.mailboxes().list("", false, [&](const store::MailboxEntry& e) {
-    if (e.is_real() && store::mboxname_owner(e.name).empty())
-      shared.push_back(e.name);
-    return true;
-  });
-  if (!s) return fail("", "", s);
-  for (const auto& name : shared) {
-    s = sync_mailboxes({name});
-    if (!s && result) result = s;
-  }
-  return result;
-}
-
 Status SyncClient::reserve(const std::vector<MailboxState>& local,
                            const std::map<std::string, std::optional<MailboxState>>& remote) {
   auto partition_of = [&](const MailboxState& m) {

@@ -92,8 +92,6 @@ class SyncClient {
   Status sync_user(const std::string& userid);
   // -m: these mailboxes, as one batch (no remote deletes).
   Status sync_mailboxes(const std::vector<std::string>& names);
-  // -A: every user, then every shared mailbox.
-  Status sync_all();
   // -f / rolling: the work of one sync log's lines (§1.9).
   Status sync_lines(const std::vector<synclog::Line>& lines);
   // Seen state and subscriptions of a user (META).
