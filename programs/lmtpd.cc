@@ -109,7 +109,8 @@ struct Lmtpd {
 }  // namespace
 
 int main(int argc, char** argv) {
-  auto started = service::start(argc, argv, {"lmtpd", {{"-a", ""}}, "AUTH will not be offered"});
+  auto started = service::start(
+      argc, argv, {"lmtpd", {{"-a", ""}}, "AUTH will not be offered", /*tls=*/false, ""});
   if (!started.ok()) return service::fail(started.status());
   store::Instance& instance = started->instance();
   // A worker killed mid-DATA leaves its staging file behind; the next worker

@@ -195,7 +195,7 @@ struct Collector {
 }  // namespace
 
 Result<std::vector<std::string>> digest_lines(Instance& inst, const DigestScope& scope) {
-  Collector c{inst, scope, {}, {}};
+  Collector c{inst, scope, {}, {}, {}};
   Status s = c.run();
   if (!s) return s;
   std::sort(c.lines.begin(), c.lines.end());

@@ -58,11 +58,11 @@ TEST(Digest, SortedAndCoversEveryReplicatedKind) {
 
   // Scopes: bob's digest holds neither alice's mailbox nor her quota; the
   // mailbox scope holds every user's seen state on it but no subscriptions.
-  auto bob = lines(inst, {.user = "bob"});
+  auto bob = lines(inst, {.user = "bob", .mailbox = ""});
   EXPECT_FALSE(any_line(bob, "mailbox user.alice", ""));
   EXPECT_FALSE(any_line(bob, "quota", ""));
   EXPECT_TRUE(any_line(bob, "mailbox user.bob ", ""));
-  auto box = lines(inst, {.mailbox = "user.alice"});
+  auto box = lines(inst, {.user = "", .mailbox = "user.alice"});
   EXPECT_TRUE(any_line(box, "seen admin user.alice ", ""));
   EXPECT_FALSE(any_line(box, "sub ", ""));
   EXPECT_FALSE(any_line(box, "mailbox user.bob", ""));
@@ -73,7 +73,9 @@ TEST(Digest, EqualStateGivesEqualDigestAndAnyChangeShows) {
   for (auto* t : {&a, &b}) {
     ASSERT_TRUE(
         t->inst()
-            .create_mailbox("user.carol", {.uniqueid = "00000000-0000-4000-8000-000000000001",
+            .create_mailbox("user.carol", {.partition = "",
+                                           .acl = "",
+                                           .uniqueid = "00000000-0000-4000-8000-000000000001",
                                            .uidvalidity = 1700000000,
                                            .createdmodseq = 5})
             .ok());
