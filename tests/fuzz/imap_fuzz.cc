@@ -22,6 +22,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/ascii.h"
 #include "imap/command_reader.h"
 #include "imap/parser.h"
 
@@ -169,7 +170,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
     return 0;
   }
   require(!cmd->tag.empty() && cmd->tag == tag);
-  require(!cmd->name.empty() && cmd->name == to_upper(cmd->name));
+  require(!cmd->name.empty() && cmd->name == replimail::to_upper(cmd->name));
   for (const Value& v : cmd->args) require(depth(v) <= kMaxNesting);
 
   std::string again = cmd->tag + (cmd->uid ? " UID " : " ") + cmd->name;

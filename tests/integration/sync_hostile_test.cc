@@ -262,8 +262,12 @@ TEST(SyncHostile, UnauthenticatedUploadsNeverReachTheDisk) {
     std::vector<std::string> got;
     for (std::string l = c.line(); l != "<eof>" && got.size() < 4; l = c.line()) got.push_back(l);
     ASSERT_LE(got.size(), 2u);
-    if (!got.empty()) EXPECT_EQ(got[0], "NO Please authenticate first");
-    if (got.size() == 2) EXPECT_TRUE(got[1].starts_with("BYE")) << got[1];
+    if (!got.empty()) {
+      EXPECT_EQ(got[0], "NO Please authenticate first");
+    }
+    if (got.size() == 2) {
+      EXPECT_TRUE(got[1].starts_with("BYE")) << got[1];
+    }
     EXPECT_EQ(files_under(staging), std::vector<std::string>{});
   }
   {
