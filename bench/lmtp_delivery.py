@@ -29,6 +29,7 @@ msgs_per_s, mb_per_s. Exit status 1 if any delivery was refused.
 """
 import argparse
 import json
+import math
 import multiprocessing as mp
 import os
 import re
@@ -97,9 +98,12 @@ def raw_connection(args, rcpt, msgs):
     return sock, rd, pipelining, jobs
 
 
-def raw_send(sock, rd, pipelining, jobs, rcpt):
+def raw_send(sock, rd, pipelining, jobs, rcpt, lat):
+    """Sends the jobs; appends each accepted transaction's latency (s, MAIL
+    FROM sent to the 250 after DATA) to `lat`; returns the number accepted."""
     ok = 0
     for mail, rcpt_cmd, data in jobs:
+        t = time.monotonic()
         if pipelining:
             sock.sendall(mail + rcpt_cmd + b"DATA\r\n")
             codes = [rd.reply()[0] for _ in range(3)]
@@ -115,6 +119,7 @@ def raw_send(sock, rd, pipelining, jobs, rcpt):
             code, text = rd.reply()
             if code == 250 and codes[0] == 250 and codes[1] == 250:
                 ok += 1
+                lat.append(time.monotonic() - t)
                 continue
             codes.append(code)
         else:
@@ -132,27 +137,28 @@ def connection(args, k, barrier, results):
     rcpt = rcpts[k % len(rcpts)]
     msgs = [message(args.seed, i, rcpt)
             for i in range(args.first + k, args.first + args.n, args.conns)]
-    ok, size = 0, sum(len(m) for _, m in msgs)
+    ok, size, lat = 0, sum(len(m) for _, m in msgs), []
     if not args.smtplib:
         try:
             conn = raw_connection(args, rcpt, msgs)
         except OSError as e:
             print("connection %d: %r" % (k, e), file=sys.stderr)
             barrier.wait()
-            results.put((0, len(msgs), size))
+            results.put((0, len(msgs), size, []))
             return
         barrier.wait()
         try:
-            ok = raw_send(*conn, rcpt)
+            ok = raw_send(*conn, rcpt, lat)
         except OSError as e:
             print("connection %d: %r" % (k, e), file=sys.stderr)
-        results.put((ok, len(msgs) - ok, size))
+        results.put((ok, len(msgs) - ok, size, lat))
         return
     barrier.wait()
     try:
         lmtp = smtplib.LMTP(args.host, args.port, timeout=120)
         lmtp.ehlo_or_helo_if_needed()
         for sender, msg in msgs:
+            t = time.monotonic()
             try:
                 refused = lmtp.sendmail(sender, [rcpt], msg)
             except smtplib.SMTPResponseException as e:
@@ -161,10 +167,19 @@ def connection(args, k, barrier, results):
                 print("refused: %r" % (refused,), file=sys.stderr)
             else:
                 ok += 1
+                lat.append(time.monotonic() - t)
         lmtp.quit()
     except (OSError, smtplib.SMTPException) as e:
         print("connection %d: %r" % (k, e), file=sys.stderr)
-    results.put((ok, len(msgs) - ok, size))
+    results.put((ok, len(msgs) - ok, size, lat))
+
+
+def percentile_ms(sorted_s, q):
+    """The q-th percentile (nearest rank) of sorted latencies in s, in ms."""
+    if not sorted_s:
+        return None
+    i = min(len(sorted_s) - 1, max(0, math.ceil(q / 100.0 * len(sorted_s)) - 1))
+    return round(sorted_s[i] * 1000.0, 2)
 
 
 def main():
@@ -196,12 +211,14 @@ def main():
     delivered = sum(g[0] for g in got)
     failed = sum(g[1] for g in got)
     size = sum(g[2] for g in got)
+    lat = sorted(x for g in got for x in g[3])
     print(json.dumps({
         "label": args.label, "n": args.n, "first": args.first, "conns": args.conns,
         "delivered": delivered, "failed": failed, "bytes": size,
         "avg_size": size // max(1, args.n), "seconds": round(seconds, 3),
         "msgs_per_s": round(delivered / seconds, 1),
-        "mb_per_s": round(size / seconds / 1e6, 2)}))
+        "mb_per_s": round(size / seconds / 1e6, 2),
+        "lat_p50_ms": percentile_ms(lat, 50), "lat_p99_ms": percentile_ms(lat, 99)}))
     sys.exit(1 if failed or delivered != args.n else 0)
 
 
