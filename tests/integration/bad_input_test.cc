@@ -97,8 +97,16 @@ TEST_F(BadInput, MessageOverMaxmessagesizeIsRefusedWith552) {
   EXPECT_EQ(test_ids(*inst_, "user.alice").size(), 1u);
 }
 
+// These send the same message to one mailbox several times: duplicate
+// suppression (on by default, as in Cyrus) would keep one copy, so it is off.
+Instance::Options no_duplicate_suppression() {
+  Instance::Options o;
+  o.imapd_extra = {"duplicatesuppression: no"};
+  return o;
+}
+
 TEST_F(BadInput, HostileDetailNeverLeavesTheMailbox) {
-  start();
+  start(no_duplicate_suppression());
   const std::string parent = fs::path(inst_->state_dir()).parent_path().string();
   const std::string escape = "escape-" + fs::path(inst_->state_dir()).filename().string();
   auto before = tree(inst_->partition_dir());
@@ -174,7 +182,7 @@ TEST_F(BadInput, WithoutAutocreateAnUnknownUserIsRefused) {
 }
 
 TEST_F(BadInput, PlusDetailGoesToAFolderPostableByAnyone) {
-  start();
+  start(no_duplicate_suppression());
   for (const char* name : {"user.alice.Lists", "user.alice.Private"}) {
     auto r = inst_->tool("cyr_mbox", {"create", name});
     ASSERT_TRUE(r.ok()) << r.describe();
