@@ -166,6 +166,9 @@ void Session::dispatch(const Command& cmd) {
     // RFC 3501 §6.1.3: after BYE only the tagged OK. The state changes
     // first so that tagged() reports no more changes of the mailbox.
     state_ = State::kLogout;
+    // The session stops counting toward maxlogins_* before the client
+    // hears BYE, so that a login right after LOGOUT is not refused.
+    if (options_.login) options_.login->logged_out();
     reply("* BYE LOGOUT received");
     tagged(cmd, "OK", "Completed");
     return;
