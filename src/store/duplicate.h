@@ -8,9 +8,19 @@
 // Order and durability (the caller's contract, lmtp/store_backend):
 //   1. check(): a row for (id, mailbox) means "already delivered": skip.
 //   2. deliver the message (durable and logged: store::Instance::append).
-//   3. mark() the delivered (id, mailbox) pairs: one SQLite transaction,
-//      synchronous=FULL, so the rows are on disk when it returns.
+//   3. mark() the delivered (id, mailbox) pairs: one SQLite transaction in
+//      WAL mode with synchronous=NORMAL: the rows are in the WAL (so they
+//      survive any process crash) but not fsynced; a later commit or the
+//      checkpoint makes them durable.
 //   4. only then answer 250.
+// Why not fsync the rows too: a row matters only when the same message-id
+// comes again. An MTA retries only a message it got no 250 for, and a row
+// is written only just before that 250; a row lost with the page cache
+// (power loss in the moment after the 250) could at worst let a later,
+// separate copy of the same message through, never lose one. The message
+// itself is durable and logged before step 3 (store::Instance::append), so
+// an acknowledged message keeps its full durability: only the fsync that
+// bought nothing is saved (one per delivery, issue 15).
 // A crash between 2 and 3 leaves a delivered message without its row: the
 // MTA's retry delivers a second copy. The reverse order could lose mail (a
 // row for a message that never committed makes the retry drop it), so a
