@@ -26,6 +26,14 @@ constexpr OptionSpec kOptions[] = {
     {"autocreate_quota_messages", K::kInt, "-1", S::kSame},
     {"autocreate_subscribe_folders", K::kString, "", S::kSame},
     {"autocreate_users", K::kString, "anyone", S::kDifferent},
+    // replimail's (docs/CLUSTER.md): the cluster directory in etcd that
+    // clusterd registers the slot in and mailauthd routes logins by.
+    {"cluster_etcd_endpoints", K::kString, "", S::kSame},
+    {"cluster_etcd_prefix", K::kString, "/replimail/", S::kSame},
+    {"cluster_lease_ttl", K::kDuration, "10s", S::kSame, 's'},
+    {"cluster_slot_host", K::kString, "", S::kSame},
+    {"cluster_slot_name", K::kString, "", S::kSame},
+    {"cluster_slot_role", K::kString, "primary", S::kSame},
     {"configdirectory", K::kString, "", S::kSame},
     {"defaultpartition", K::kString, "", S::kSame},
     // Read by sync_server (a replica keeps what its master deletes) and

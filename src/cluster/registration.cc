@@ -1,0 +1,191 @@
+#include "cluster/registration.h"
+
+#include <spdlog/spdlog.h>
+
+#include <ctime>
+#include <filesystem>
+#include <thread>
+
+namespace replimail::cluster {
+namespace {
+
+// The program a cyrus.conf entry runs, without its directory.
+std::string program_of(const master::Entry& e) {
+  if (e.argv.empty()) return "";
+  return std::filesystem::path(e.argv.front()).filename().string();
+}
+
+bool has_flag(const master::Entry& e, std::string_view flag) {
+  for (size_t i = 1; i < e.argv.size(); ++i) {
+    if (e.argv[i] == flag) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+Result<ClusterOptions> cluster_options(const Config& config, bool need_slot) {
+  ClusterOptions o;
+  o.endpoints = config.get("cluster_etcd_endpoints");
+  o.prefix = config.get("cluster_etcd_prefix");
+  o.slot = config.get("cluster_slot_name");
+  o.host = config.get("cluster_slot_host");
+  o.role = config.get("cluster_slot_role");
+  o.ttl = config.get_duration("cluster_lease_ttl");
+  if (o.endpoints.empty()) return Status(Code::kConfigError, "cluster_etcd_endpoints is not set");
+  if (auto e = parse_endpoints(o.endpoints); !e.ok()) return e.status();
+  if (auto l = KeyLayout::make(o.prefix); !l.ok()) return l.status();
+  if (need_slot) {
+    if (o.slot.empty()) return Status(Code::kConfigError, "cluster_slot_name is not set");
+    if (Status s = check_slot_name(o.slot); !s.is_ok())
+      return Status(Code::kConfigError, "cluster_slot_name: " + s.message());
+  }
+  if (o.role != "primary" && o.role != "replica")
+    return Status(Code::kConfigError, "cluster_slot_role must be primary or replica");
+  if (o.ttl.count() < 2) return Status(Code::kConfigError, "cluster_lease_ttl must be at least 2s");
+  return o;
+}
+
+Result<SlotInfo> slot_info(const ClusterOptions& options, const master::CyrusConf& conf) {
+  SlotInfo s;
+  s.name = options.slot;
+  s.role = options.role;
+  s.host = options.host;
+  std::string imap_host;
+  for (const master::ServiceEntry& e : conf.services) {
+    if (e.address.kind != net::ListenAddress::Kind::kInet) continue;
+    std::string prog = program_of(e);
+    int port = e.address.port;
+    if (prog == "imapd" && !has_flag(e, "-s") && s.imap_port == 0) {
+      s.imap_port = port;
+      imap_host = e.address.host;
+    } else if (prog == "pop3d" && !has_flag(e, "-s") && s.pop3_port == 0) {
+      s.pop3_port = port;
+    } else if (prog == "lmtpd" && s.lmtp_port == 0) {
+      s.lmtp_port = port;
+    } else if (prog == "sync_server" && s.sync_port == 0) {
+      s.sync_port = port;
+    }
+  }
+  if (s.host.empty()) {
+    if (imap_host.empty() || imap_host == "*" || imap_host == "0.0.0.0" || imap_host == "::")
+      return Status(Code::kConfigError,
+                    "cluster_slot_host is not set and the imap service listens on no one address");
+    s.host = imap_host;
+  }
+  return s;
+}
+
+SlotRegistrar::SlotRegistrar(EtcdClient& etcd, KeyLayout layout, SlotInfo slot,
+                             std::chrono::seconds ttl)
+    : etcd_(etcd), layout_(std::move(layout)), slot_(std::move(slot)), ttl_(ttl) {}
+
+Status SlotRegistrar::register_once() {
+  auto lease = etcd_.lease_grant(ttl_);
+  if (!lease.ok()) return lease.status();
+  slot_.started = static_cast<int64_t>(std::time(nullptr));
+  auto put = etcd_.put(layout_.slot_key(slot_.name), encode_slot(slot_), lease->id);
+  if (!put.ok()) {
+    (void)etcd_.lease_revoke(lease->id);
+    return put.status();
+  }
+  lease_ = lease->id;
+  spdlog::info("clusterd: slot {} registered at {} (lease {:x}, ttl {}s, revision {})", slot_.name,
+               slot_.host, lease_, lease->ttl, *put);
+  return Status::ok();
+}
+
+void SlotRegistrar::wake() {
+  std::lock_guard<std::mutex> lock(mu_);
+  cv_.notify_all();
+}
+
+void SlotRegistrar::watch_own_key(const std::atomic<bool>& stop) {
+  const std::string key = layout_.slot_key(slot_.name);
+  int64_t from = 0;
+  while (!stop.load()) {
+    auto end = etcd_.watch(
+        key, {}, from,
+        [&](const WatchMessage& m) {
+          for (const WatchEvent& ev : m.events) {
+            if (ev.type != WatchEvent::Type::kDelete) continue;
+            std::lock_guard<std::mutex> lock(mu_);
+            key_lost_ = true;
+            cv_.notify_all();
+          }
+          return true;
+        },
+        stop);
+    if (end.status.code() == Code::kNotFound) {
+      from = 0;  // compacted: the next keepalive round re-checks the key
+      std::lock_guard<std::mutex> lock(mu_);
+      key_lost_ = true;
+      cv_.notify_all();
+      continue;
+    }
+    if (end.last_revision > 0) from = end.last_revision + 1;
+    if (!end.status.is_ok() && end.status.code() != Code::kAgain) {
+      spdlog::warn("clusterd: watch of {}: {}", key, end.status.to_string());
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+    }
+  }
+}
+
+void SlotRegistrar::run(const std::atomic<bool>& stop) {
+  std::thread watcher([&] { watch_own_key(stop); });
+  const auto period = std::max<std::chrono::milliseconds>(ttl_ / 3, std::chrono::milliseconds(500));
+  bool registered = false;
+  Status last_error;
+  while (!stop.load()) {
+    auto wait = period;
+    if (!registered) {
+      Status s = register_once();
+      registered = s.is_ok();
+      if (!registered) {
+        if (s.to_string() != last_error.to_string())
+          spdlog::error("clusterd: slot {} not registered: {}", slot_.name, s.to_string());
+        last_error = s;
+        wait = std::chrono::seconds(1);
+      } else {
+        last_error = Status();
+      }
+    } else {
+      auto ttl = etcd_.lease_keepalive(lease_);
+      if (ttl.status().code() == Code::kNotFound) {
+        spdlog::warn("clusterd: slot {}: lease {:x} expired; registering again", slot_.name, lease_);
+        registered = false;
+        continue;
+      }
+      if (!ttl.ok()) {
+        spdlog::warn("clusterd: slot {}: keepalive: {}", slot_.name, ttl.status().to_string());
+        wait = std::chrono::seconds(1);
+      }
+    }
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, wait, [&] { return stop.load() || key_lost_; });
+    if (key_lost_ && registered) {
+      key_lost_ = false;
+      lock.unlock();
+      // Deleted by someone else while the lease lives: put it back under
+      // the same lease (a new one if that fails).
+      auto put = etcd_.put(layout_.slot_key(slot_.name), encode_slot(slot_), lease_);
+      if (!put.ok()) {
+        registered = false;
+      } else {
+        spdlog::warn("clusterd: slot {}: key was deleted; put back", slot_.name);
+      }
+    }
+  }
+  watcher.join();
+  if (registered) {
+    Status s = etcd_.lease_revoke(lease_);
+    if (s.is_ok()) {
+      spdlog::info("clusterd: slot {} unregistered", slot_.name);
+    } else {
+      spdlog::warn("clusterd: slot {}: revoke: {} (the key goes when the lease expires)",
+                   slot_.name, s.to_string());
+    }
+  }
+}
+
+}  // namespace replimail::cluster
