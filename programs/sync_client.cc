@@ -79,6 +79,7 @@
 #include "store/instance.h"
 #include "store/memory.h"
 #include "sync/bootstrap.h"
+#include "sync/channel_tool.h"
 #include "sync/client.h"
 #include "sync/connection.h"
 #include "sync/rolling.h"
@@ -212,26 +213,135 @@ Status check_channel(const Config& cfg, const std::string& channel) {
   return Status::ok();
 }
 
-struct RollingFlags {
+// The command line, once parsed.
+struct Args {
+  sync::ChannelFlags chan;    // -C -n -S -v, -z and -O
+  std::string partition;      // -p
+  std::string file;           // -f
   bool once = false;          // -1
   bool connect_once = false;  // -o
   std::string shutdown_file;  // -F
   int repeat_secs = 0;        // -d
   int session_secs = 0;       // -t
-  int verbose = 0;            // -v
-  bool compress = false;      // -z
-  bool force = false;         // -O
+  int wait_secs = 0;          // -w
+  bool logverbose = false;    // -l
+  bool local_only = false;    // -L
+  bool no_copyback = false;   // -O
+  bool background = false;    // -r (not -R)
+  char mode = 0;              // 'r' (rolling), 'u', 'm', 's', 'A'; 0: -f alone
+  char mode_flag = 0;         // the flag that chose the mode
+  std::vector<std::string> names;
 };
 
-int run_rolling(const Config& cfg, const std::string& channel, const std::string& server,
-                sync::ClientOptions copts, const RollingFlags& f) {
+bool takes_names(char mode) { return mode == 'u' || mode == 'm' || mode == 's'; }
+
+// A number of seconds given to `flag`, or -1.
+int seconds_arg(const char* text) {
+  char* end = nullptr;
+  errno = 0;
+  long v = std::strtol(text, &end, 10);
+  if (errno != 0 || end == text || *end != '\0' || v < 0 || v > 86400 * 365) return -1;
+  return static_cast<int>(v);
+}
+
+// One getopt option into `a`: 0, or the exit code of a usage error.
+int take_option(int opt, Args& a) {
+  if (sync::take_channel_flag(opt, optarg, a.chan)) return 0;
+  switch (opt) {
+    case 'p':
+      a.partition = optarg;
+      return 0;
+    case 'f':
+      a.file = optarg;
+      return 0;
+    case 'F':
+      a.shutdown_file = optarg;
+      return 0;
+    case 'd':
+    case 't':
+    case 'w': {
+      int v = seconds_arg(optarg);
+      if (v < 0)
+        return usage_error(
+            fmt::format("-{} wants a number of seconds, not '{}'", static_cast<char>(opt), optarg));
+      (opt == 'd' ? a.repeat_secs : opt == 't' ? a.session_secs : a.wait_secs) = v;
+      return 0;
+    }
+    case 'l':
+      a.logverbose = true;
+      return 0;
+    case 'L':
+      a.local_only = true;
+      return 0;
+    case 'z':
+      a.chan.require_compression = true;
+      return 0;
+    case 'o':
+      a.connect_once = true;
+      return 0;
+    case 'O':
+      a.no_copyback = a.chan.force = true;
+      return 0;
+    case '1':
+      a.once = true;
+      return 0;
+    case 'N':
+      return usage_error(
+          "-N (skip users whose per-user sync lock another sync_client holds) is not "
+          "supported: replimail's sync_client takes no per-user sync lock");
+    case 'r':
+    case 'R':
+    case 'u':
+    case 'm':
+    case 's':
+    case 'A':
+      if (a.mode_flag != 0 && a.mode_flag != opt)
+        return usage_error(
+            fmt::format("-{} and -{} are mutually exclusive", a.mode_flag, static_cast<char>(opt)));
+      a.mode_flag = static_cast<char>(opt);
+      a.mode = opt == 'R' ? 'r' : a.mode_flag;
+      a.background = opt == 'r';
+      return 0;
+    default:  // ':' or '?'
+      return usage_error(sync::option_problem(opt));
+  }
+}
+
+// The whole command line into `a`: 0, or the exit code of a usage error.
+int parse_args(int argc, char** argv, Args& a) {
+  int opt;
+  ::opterr = 0;
+  while ((opt = getopt(argc, argv, ":C:n:S:p:f:F:d:t:w:vlLzoONumsArR1")) != -1)
+    if (int rc = take_option(opt, a); rc != 0) return rc;
+  a.names.assign(argv + optind, argv + argc);
+  if (a.mode == 0 && a.file.empty())
+    return usage_error("no replication mode given (-r, -R, -u, -m, -s, -A or -f)");
+  if (a.once && a.mode != 'r') return usage_error("-1 needs -r or -R");
+  if (a.mode == 'r' && !a.file.empty() && a.once) return usage_error("-1 and -f are exclusive");
+  if (a.mode == 'r' && !a.file.empty()) a.mode = 0;  // Cyrus: -r -f FILE is -f FILE
+  if (takes_names(a.mode) && a.names.empty() && a.file.empty())
+    return usage_error(fmt::format("-{} needs at least one name (or -f FILE)", a.mode));
+  return 0;
+}
+
+sync::ClientOptions client_options(const Args& a) {
+  sync::ClientOptions opts;
+  opts.channel = a.chan.channel;
+  opts.partition = a.partition;
+  opts.no_copyback = a.no_copyback;
+  opts.local_only = a.local_only;
+  return opts;
+}
+
+int run_rolling(const Config& cfg, const Args& a) {
+  const std::string& channel = a.chan.channel;
   if (Status s = check_channel(cfg, channel); !s) {
     spdlog::error("{}", s.message());
     return EX_CONFIG;
   }
   auto opts = sync::RollingOptions::from_config(cfg, channel);
-  if (opts.ok() && !server.empty()) {
-    auto co = sync::channel_connect_options(cfg, channel, server);
+  if (opts.ok() && !a.chan.server.empty()) {
+    auto co = sync::channel_connect_options(cfg, channel, a.chan.server);
     if (!co.ok()) {
       opts = co.status();
     } else {
@@ -242,15 +352,13 @@ int run_rolling(const Config& cfg, const std::string& channel, const std::string
     spdlog::error("{}", opts.status().message());
     return EX_CONFIG;
   }
-  opts->client = std::move(copts);
-  opts->once = f.once;
-  opts->connect_once = f.connect_once;
-  opts->connect.verbose = f.verbose;
-  opts->connect.require_compression = f.compress;
-  opts->connect.force = f.force;
-  if (!f.shutdown_file.empty()) opts->shutdown_file = f.shutdown_file;
-  if (f.repeat_secs > 0) opts->repeat_interval = std::chrono::seconds(f.repeat_secs);
-  opts->session_timeout = std::chrono::seconds(f.session_secs);
+  opts->client = client_options(a);
+  opts->once = a.once;
+  opts->connect_once = a.connect_once;
+  sync::apply_channel_flags(a.chan, opts->connect);
+  if (!a.shutdown_file.empty()) opts->shutdown_file = a.shutdown_file;
+  if (a.repeat_secs > 0) opts->repeat_interval = std::chrono::seconds(a.repeat_secs);
+  opts->session_timeout = std::chrono::seconds(a.session_secs);
   opts->on_started = [] { report_start(0); };
   sync::RollingClient client(cfg, *opts);
   g_rolling = &client;
@@ -268,16 +376,112 @@ int run_rolling(const Config& cfg, const std::string& channel, const std::string
   return rc;
 }
 
-// A number of seconds given to `flag`, or -1.
-int seconds_arg(const char* text) {
-  char* end = nullptr;
-  errno = 0;
-  long v = std::strtol(text, &end, 10);
-  if (errno != 0 || end == text || *end != '\0' || v < 0 || v > 86400 * 365) return -1;
-  return static_cast<int>(v);
+// -v's summary line on stdout.
+void print_stats(const sync::ClientStats& st, const std::string& tail = "") {
+  std::printf("uploaded %llu messages (%llu bytes), applied %llu mailboxes, %llu full updates%s\n",
+              static_cast<unsigned long long>(st.messages_uploaded),
+              static_cast<unsigned long long>(st.bytes_uploaded),
+              static_cast<unsigned long long>(st.mailboxes_applied),
+              static_cast<unsigned long long>(st.full_updates), tail.c_str());
 }
 
-int sync_client_main(int argc, char** argv);
+// -A.
+int run_bootstrap(store::Instance& instance, const sync::ConnectOptions& co, const Args& a) {
+  const std::string& channel = a.chan.channel;
+  sync::BootstrapOptions bo;
+  bo.channel = channel;
+  bo.connect = co;
+  bo.client = client_options(a);
+  bo.progress_bar = ::isatty(STDERR_FILENO) != 0;
+  sync::Bootstrap boot(instance, bo);
+  Status s = boot.run();
+  if (a.chan.verbose > 0)
+    print_stats(boot.stats(), fmt::format("; {} users done before", boot.resumed_done()));
+  if (!s) return 1;
+  // A channel its rolling client was bootstrapping (or gave up on) is
+  // ready now: its client rolls from its next pass on.
+  auto& mbl = instance.mailboxes();
+  auto state = mbl.channel_state(channel);
+  if (state.ok() && *state && (*state)->phase != store::ChannelPhase::kRolling) {
+    Status r =
+        mbl.set_channel_state(channel, store::ChannelPhase::kRolling, "", sync::unix_ms_now());
+    if (!r) spdlog::error("recording channel state: {}", r.to_string());
+  }
+  return 0;
+}
+
+// -u, -m, -s, -f.
+int run_one_shot(store::Instance& instance, const sync::ConnectOptions& co, const Args& a) {
+  sync::FetchSink fetched(instance);
+  auto conn = sync::connect_replica(co, a.chan.channel, fetched);
+  if (!conn) return 1;
+  sync::SyncClient client(instance, *conn, fetched, client_options(a));
+  Status result;
+  auto keep = [&](Status s) {
+    if (!s && result) result = s;
+  };
+  if (a.mode == 'u') {
+    for (const auto& u : a.names) keep(client.sync_user(u));
+  } else if (a.mode == 's') {
+    for (const auto& u : a.names) keep(client.sync_meta(u));
+  } else if (a.mode == 'm') {
+    keep(client.sync_mailboxes(a.names));
+  } else {
+    synclog::LogReader reader = synclog::LogReader::for_file(a.file);
+    Status s = reader.begin();
+    if (!s) {
+      spdlog::error("reading {}: {}", a.file, s.to_string());
+      return 1;
+    }
+    keep(client.sync_lines(reader.lines()));
+  }
+  Status s = conn->simple("EXIT");
+  if (!s) spdlog::warn("EXIT: {}", s.to_string());
+  if (a.chan.verbose > 0) print_stats(client.stats());
+  return result ? 0 : 1;
+}
+
+// -f FILE with -u, -m or -s: the names it lists join those of the command
+// line. False once the reason is logged.
+bool read_names_file(Args& a) {
+  if (!takes_names(a.mode)) return true;
+  if (!a.file.empty()) {
+    auto text = fs::read_file(a.file);
+    if (!text.ok()) {
+      spdlog::error("{}", text.status().to_string());
+      return false;
+    }
+    for (auto& n : names_in(*text)) a.names.push_back(n);
+  }
+  if (a.names.empty()) {
+    spdlog::error("{}: no names in it", a.file);
+    return false;
+  }
+  return true;
+}
+
+int sync_client_main(int argc, char** argv) {
+  Args a;
+  if (int rc = parse_args(argc, argv, a); rc != 0) return rc;
+  // As Cyrus: rolling -r forks unless master runs it as a DAEMON.
+  if (a.mode == 'r' && a.background && std::getenv("CYRUS_ISDAEMON") == nullptr) detach();
+  init_logging("sync_client", a.logverbose || a.chan.verbose > 0);
+  // A replica that goes away mid-write gives an error, not a dead client.
+  ::signal(SIGPIPE, SIG_IGN);
+  if (a.wait_secs > 0) {
+    std::fprintf(stderr, "Waiting for %d seconds for gdb attach...\n", a.wait_secs);
+    std::this_thread::sleep_for(std::chrono::seconds(a.wait_secs));
+  }
+  auto config = sync::load_tool_config(a.chan.conf);
+  if (!config) return EX_CONFIG;
+  if (a.mode == 'r') return run_rolling(*config, a);
+  auto instance = sync::open_tool_store(*config);
+  if (!instance) return EX_CONFIG;
+  if (!read_names_file(a)) return 1;
+  auto co = sync::load_channel_options(*config, a.chan);
+  if (!co) return EX_CONFIG;
+  return a.mode == 'A' ? run_bootstrap(*instance, *co, a) : run_one_shot(*instance, *co, a);
+}
 
 }  // namespace
 
@@ -289,223 +493,3 @@ int main(int argc, char** argv) {
   report_start(rc);
   return rc;
 }
-
-namespace {
-
-int sync_client_main(int argc, char** argv) {
-  std::string conf = "/etc/imapd.conf", channel, server, partition, file;
-  RollingFlags rf;
-  int verbose = 0, wait_secs = 0;
-  bool logverbose = false, no_copyback = false, local_only = false, background = false;
-  char mode = 0, mode_flag = 0;  // mode_flag: the flag that chose it
-  int opt;
-  ::opterr = 0;
-  while ((opt = getopt(argc, argv, ":C:n:S:p:f:F:d:t:w:vlLzoONumsArR1")) != -1) {
-    switch (opt) {
-      case 'C':
-        conf = optarg;
-        break;
-      case 'n':
-        channel = optarg;
-        break;
-      case 'S':
-        server = optarg;
-        break;
-      case 'p':
-        partition = optarg;
-        break;
-      case 'f':
-        file = optarg;
-        break;
-      case 'F':
-        rf.shutdown_file = optarg;
-        break;
-      case 'd':
-      case 't':
-      case 'w': {
-        int v = seconds_arg(optarg);
-        if (v < 0)
-          return usage_error(fmt::format("-{} wants a number of seconds, not '{}'",
-                                         static_cast<char>(opt), optarg));
-        (opt == 'd' ? rf.repeat_secs : opt == 't' ? rf.session_secs : wait_secs) = v;
-        break;
-      }
-      case 'v':
-        verbose++;
-        break;
-      case 'l':
-        logverbose = true;
-        break;
-      case 'L':
-        local_only = true;
-        break;
-      case 'z':
-        rf.compress = true;
-        break;
-      case 'o':
-        rf.connect_once = true;
-        break;
-      case 'O':
-        no_copyback = true;
-        break;
-      case '1':
-        rf.once = true;
-        break;
-      case 'N':
-        return usage_error(
-            "-N (skip users whose per-user sync lock another sync_client holds) is not "
-            "supported: replimail's sync_client takes no per-user sync lock");
-      case 'r':
-      case 'R':
-      case 'u':
-      case 'm':
-      case 's':
-      case 'A':
-        if (mode_flag != 0 && mode_flag != opt)
-          return usage_error(
-              fmt::format("-{} and -{} are mutually exclusive", mode_flag, static_cast<char>(opt)));
-        mode_flag = static_cast<char>(opt);
-        mode = opt == 'R' ? 'r' : mode_flag;
-        background = opt == 'r';
-        break;
-      case ':':
-        return usage_error(fmt::format("option -{} needs an argument", static_cast<char>(optopt)));
-      default:
-        return usage_error(optopt > 32 && optopt < 127
-                               ? fmt::format("unknown option -{}", static_cast<char>(optopt))
-                               : std::string("unknown option"));
-    }
-  }
-  std::vector<std::string> args(argv + optind, argv + argc);
-  if (mode == 0 && file.empty())
-    return usage_error("no replication mode given (-r, -R, -u, -m, -s, -A or -f)");
-  if (rf.once && mode != 'r') return usage_error("-1 needs -r or -R");
-  if (mode == 'r' && !file.empty() && rf.once) return usage_error("-1 and -f are exclusive");
-  if (mode == 'r' && !file.empty()) mode = 0;  // Cyrus: -r -f FILE is -f FILE
-  if ((mode == 'u' || mode == 'm' || mode == 's') && args.empty() && file.empty())
-    return usage_error(fmt::format("-{} needs at least one name (or -f FILE)", mode));
-  // As Cyrus: rolling -r forks unless master runs it as a DAEMON.
-  if (mode == 'r' && background && std::getenv("CYRUS_ISDAEMON") == nullptr) detach();
-  init_logging("sync_client", logverbose || verbose > 0);
-  // A replica that goes away mid-write gives an error, not a dead client.
-  ::signal(SIGPIPE, SIG_IGN);
-  if (wait_secs > 0) {
-    std::fprintf(stderr, "Waiting for %d seconds for gdb attach...\n", wait_secs);
-    std::this_thread::sleep_for(std::chrono::seconds(wait_secs));
-  }
-  auto config = Config::load(conf);
-  if (!config.ok()) {
-    spdlog::error("{}", config.status().to_string());
-    return EX_CONFIG;
-  }
-  apply_logging_config(*config);
-  stats::configure(*config);
-  sync::ClientOptions opts;
-  opts.channel = channel;
-  opts.partition = partition;
-  opts.no_copyback = no_copyback;
-  opts.local_only = local_only;
-  if (mode == 'r') {
-    rf.verbose = verbose;
-    rf.force = no_copyback;
-    return run_rolling(*config, channel, server, opts, rf);
-  }
-
-  auto instance = store::Instance::open(*config);
-  if (!instance.ok()) {
-    spdlog::error("cannot open the mail store: {}", instance.status().to_string());
-    return EX_CONFIG;
-  }
-  if (!file.empty() && (mode == 'u' || mode == 'm' || mode == 's')) {
-    auto text = fs::read_file(file);
-    if (!text.ok()) {
-      spdlog::error("{}", text.status().to_string());
-      return 1;
-    }
-    for (auto& n : names_in(*text)) args.push_back(n);
-  }
-  if ((mode == 'u' || mode == 'm' || mode == 's') && args.empty()) {
-    spdlog::error("{}: no names in it", file);
-    return 1;
-  }
-  auto co = sync::channel_connect_options(*config, channel, server);
-  if (!co.ok()) {
-    spdlog::error("{}", co.status().message());
-    return EX_CONFIG;
-  }
-  co->require_compression = rf.compress;
-  co->verbose = verbose;
-  co->force = no_copyback;
-
-  if (mode == 'A') {
-    sync::BootstrapOptions bo;
-    bo.channel = channel;
-    bo.connect = *co;
-    bo.client = opts;
-    bo.progress_bar = ::isatty(STDERR_FILENO) != 0;
-    sync::Bootstrap boot(**instance, bo);
-    Status s = boot.run();
-    const auto& st = boot.stats();
-    if (verbose > 0)
-      std::printf(
-          "uploaded %llu messages (%llu bytes), applied %llu mailboxes, %llu full updates; "
-          "%zu users done before\n",
-          static_cast<unsigned long long>(st.messages_uploaded),
-          static_cast<unsigned long long>(st.bytes_uploaded),
-          static_cast<unsigned long long>(st.mailboxes_applied),
-          static_cast<unsigned long long>(st.full_updates), boot.resumed_done());
-    if (s) {
-      // A channel its rolling client was bootstrapping (or gave up on) is
-      // ready now: its client rolls from its next pass on.
-      auto& mbl = (*instance)->mailboxes();
-      auto state = mbl.channel_state(channel);
-      if (state.ok() && *state && (*state)->phase != store::ChannelPhase::kRolling) {
-        Status r =
-            mbl.set_channel_state(channel, store::ChannelPhase::kRolling, "", sync::unix_ms_now());
-        if (!r) spdlog::error("recording channel state: {}", r.to_string());
-      }
-    }
-    return s ? 0 : 1;
-  }
-
-  sync::FetchSink fetched(**instance);
-  auto conn = sync::ReplicaConnection::open(*co, &fetched);
-  if (!conn.ok()) {
-    spdlog::error("SYNCERROR channel={} connecting to {}: {}", channel.empty() ? "\"\"" : channel,
-                  co->host, conn.status().to_string());
-    return 1;
-  }
-  sync::SyncClient client(**instance, **conn, fetched, opts);
-
-  Status result;
-  auto keep = [&](Status s) {
-    if (!s && result) result = s;
-  };
-  if (mode == 'u') {
-    for (const auto& u : args) keep(client.sync_user(u));
-  } else if (mode == 's') {
-    for (const auto& u : args) keep(client.sync_meta(u));
-  } else if (mode == 'm') {
-    keep(client.sync_mailboxes(args));
-  } else {
-    synclog::LogReader reader = synclog::LogReader::for_file(file);
-    Status s = reader.begin();
-    if (!s) {
-      spdlog::error("reading {}: {}", file, s.to_string());
-      return 1;
-    }
-    keep(client.sync_lines(reader.lines()));
-  }
-  Status s = (*conn)->simple("EXIT");
-  if (!s) spdlog::warn("EXIT: {}", s.to_string());
-  const auto& st = client.stats();
-  if (verbose > 0)
-    std::printf("uploaded %llu messages (%llu bytes), applied %llu mailboxes, %llu full updates\n",
-                static_cast<unsigned long long>(st.messages_uploaded),
-                static_cast<unsigned long long>(st.bytes_uploaded),
-                static_cast<unsigned long long>(st.mailboxes_applied),
-                static_cast<unsigned long long>(st.full_updates));
-  return result ? 0 : 1;
-}
-
-}  // namespace

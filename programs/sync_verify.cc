@@ -50,6 +50,7 @@
 #include "common/stats.h"
 #include "store/instance.h"
 #include "sync/channel_status.h"
+#include "sync/channel_tool.h"
 #include "sync/connection.h"
 #include "sync/rolling.h"
 #include "sync/verify.h"
@@ -113,148 +114,138 @@ void publish(const std::string& channel, const sync::VerifyStats& st) {
       .add(st.errors);
 }
 
-}  // namespace
+// The command line, once parsed.
+struct Args {
+  sync::ChannelFlags chan;  // -C -n -S -v; force: repair (not -N)
+  bool logverbose = false;  // -l
+  int settle = 2;           // -d
+  char mode = 0;            // 'u', 'm' or 'A'
+  std::vector<std::string> names;
+};
 
-int main(int argc, char** argv) {
-  std::string conf = "/etc/imapd.conf", channel, server;
-  bool repair = true, logverbose = false;
-  int verbose = 0, settle = 2;
-  char mode = 0;
+// One getopt option into `a`: 0, or the exit code of a usage error.
+int take_option(int opt, Args& a) {
+  if (sync::take_channel_flag(opt, optarg, a.chan)) return 0;
+  switch (opt) {
+    case 'd': {
+      char* end = nullptr;
+      long v = std::strtol(optarg, &end, 10);
+      if (end == optarg || *end != '\0' || v < 0 || v > 3600)
+        return usage_error(fmt::format("-d wants a number of seconds, not '{}'", optarg));
+      a.settle = static_cast<int>(v);
+      return 0;
+    }
+    case 'N':
+      a.chan.force = false;
+      return 0;
+    case 'l':
+      a.logverbose = true;
+      return 0;
+    case 'u':
+    case 'm':
+    case 'A':
+      if (a.mode != 0 && a.mode != opt)
+        return usage_error(
+            fmt::format("-{} and -{} are mutually exclusive", a.mode, static_cast<char>(opt)));
+      a.mode = static_cast<char>(opt);
+      return 0;
+    default:  // ':' or '?'
+      return usage_error(sync::option_problem(opt));
+  }
+}
+
+// The whole command line into `a`: 0, or the exit code of a usage error.
+int parse_args(int argc, char** argv, Args& a) {
+  // Repairs replace the replica's records with ours (sync/verify.h);
+  // reporting (-N) sends APPLY nothing, FORCE included.
+  a.chan.force = true;
   static const option kLong[] = {{"no-repair", no_argument, nullptr, 'N'},
                                  {nullptr, 0, nullptr, 0}};
   int opt;
   ::opterr = 0;
-  while ((opt = getopt_long(argc, argv, ":C:n:S:d:NvlumA", kLong, nullptr)) != -1) {
-    switch (opt) {
-      case 'C':
-        conf = optarg;
-        break;
-      case 'n':
-        channel = optarg;
-        break;
-      case 'S':
-        server = optarg;
-        break;
-      case 'd': {
-        char* end = nullptr;
-        long v = std::strtol(optarg, &end, 10);
-        if (end == optarg || *end != '\0' || v < 0 || v > 3600)
-          return usage_error(fmt::format("-d wants a number of seconds, not '{}'", optarg));
-        settle = static_cast<int>(v);
-        break;
-      }
-      case 'N':
-        repair = false;
-        break;
-      case 'v':
-        verbose++;
-        break;
-      case 'l':
-        logverbose = true;
-        break;
-      case 'u':
-      case 'm':
-      case 'A':
-        if (mode != 0 && mode != opt)
-          return usage_error(
-              fmt::format("-{} and -{} are mutually exclusive", mode, static_cast<char>(opt)));
-        mode = static_cast<char>(opt);
-        break;
-      case ':':
-        return usage_error(fmt::format("option -{} needs an argument", static_cast<char>(optopt)));
-      default:
-        return usage_error(optopt > 32 && optopt < 127
-                               ? fmt::format("unknown option -{}", static_cast<char>(optopt))
-                               : std::string("unknown option"));
-    }
-  }
-  std::vector<std::string> args(argv + optind, argv + argc);
-  if (mode == 0) return usage_error("no scope given (-u, -m or -A)");
-  if (mode != 'A' && args.empty())
-    return usage_error(fmt::format("-{} needs at least one name", mode));
-  if (mode == 'A' && !args.empty()) return usage_error("-A takes no names");
+  while ((opt = getopt_long(argc, argv, ":C:n:S:d:NvlumA", kLong, nullptr)) != -1)
+    if (int rc = take_option(opt, a); rc != 0) return rc;
+  a.names.assign(argv + optind, argv + argc);
+  if (a.mode == 0) return usage_error("no scope given (-u, -m or -A)");
+  if (a.mode != 'A' && a.names.empty())
+    return usage_error(fmt::format("-{} needs at least one name", a.mode));
+  if (a.mode == 'A' && !a.names.empty()) return usage_error("-A takes no names");
+  return 0;
+}
 
-  init_logging("sync_verify", logverbose || verbose > 0);
-  ::signal(SIGPIPE, SIG_IGN);
-  auto config = Config::load(conf);
-  if (!config.ok()) {
-    spdlog::error("{}", config.status().to_string());
-    return EX_CONFIG;
+// Verifies the scope over `conn`; the run's exit code.
+int verify(store::Instance& instance, sync::ReplicaConnection& conn, sync::FetchSink& fetched,
+           const Args& a, sync::VerifyRun& run) {
+  const bool repair = a.chan.force;
+  sync::VerifyOptions vo;
+  vo.channel = a.chan.channel;
+  vo.repair = repair;
+  vo.settle = std::chrono::seconds(a.settle);
+  sync::Verifier verifier(instance, conn, fetched, vo, [](const std::string& line) {
+    std::printf("%s\n", line.c_str());
+    std::fflush(stdout);
+    if (line.starts_with("REPAIRED"))
+      spdlog::info("{}", line);
+    else
+      spdlog::warn("{}", line);
+  });
+  Status result;
+  auto keep = [&](Status s) {
+    if (!s && result) result = s;
+  };
+  if (a.mode == 'u') {
+    for (const auto& u : a.names) keep(verifier.verify_user(u));
+  } else if (a.mode == 'm') {
+    keep(verifier.verify_mailboxes(a.names));
+  } else {
+    keep(verifier.verify_all());
   }
-  apply_logging_config(*config);
-  stats::configure(*config);
-  const std::string label = channel.empty() ? "\"\"" : channel;
+  const std::string label = a.chan.channel.empty() ? "\"\"" : a.chan.channel;
+  if (!result) spdlog::error("channel={}: {}", label, result.to_string());
+  if (Status s = conn.simple("EXIT"); !s) spdlog::warn("EXIT: {}", s.to_string());
+  run.stats = verifier.stats();
+  const auto& st = run.stats;
+  bool clean =
+      result && st.errors == 0 && st.unrepaired == 0 && (repair || st.divergent_mailboxes == 0);
+  spdlog::info(
+      "channel={} {}: {} mailboxes checked, {} diverging ({} divergences), {} repaired, {} "
+      "unrepaired, {} errors",
+      label, run.scope, st.mailboxes_checked, st.divergent_mailboxes, st.divergences, st.repaired,
+      st.unrepaired, st.errors);
+  return clean ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args a;
+  if (int rc = parse_args(argc, argv, a); rc != 0) return rc;
+  init_logging("sync_verify", a.logverbose || a.chan.verbose > 0);
+  ::signal(SIGPIPE, SIG_IGN);
+  auto config = sync::load_tool_config(a.chan.conf);
+  if (!config) return EX_CONFIG;
+  const std::string& channel = a.chan.channel;
   std::string why;
   if (!lock_channel(sync::channel_dir(config->configdirectory(), channel), &why)) {
-    spdlog::error("channel {}: {}", label, why);
+    spdlog::error("channel {}: {}", channel.empty() ? "\"\"" : channel, why);
     return EX_TEMPFAIL;
   }
-  auto instance = store::Instance::open(*config);
-  if (!instance.ok()) {
-    spdlog::error("cannot open the mail store: {}", instance.status().to_string());
-    return EX_CONFIG;
-  }
-  auto co = sync::channel_connect_options(*config, channel, server);
-  if (!co.ok()) {
-    spdlog::error("{}", co.status().message());
-    return EX_CONFIG;
-  }
-  co->verbose = verbose;
-  // Repairs replace the replica's records with ours (sync/verify.h);
-  // reporting sends APPLY nothing, FORCE included.
-  co->force = repair;
+  auto instance = sync::open_tool_store(*config);
+  if (!instance) return EX_CONFIG;
+  auto co = sync::load_channel_options(*config, a.chan);
+  if (!co) return EX_CONFIG;
 
   const auto started = std::chrono::steady_clock::now();
   sync::VerifyRun run;
   run.channel = channel;
-  run.repair = repair;
-  run.scope = mode == 'A' ? "-A" : fmt::format("-{} {}", mode, fmt::join(args, " "));
-
-  sync::FetchSink fetched(**instance);
-  auto conn = sync::ReplicaConnection::open(*co, &fetched);
-  int rc = 0;
-  if (!conn.ok()) {
-    spdlog::error("SYNCERROR channel={} connecting to {}: {}", label, co->host,
-                  conn.status().to_string());
+  run.repair = a.chan.force;
+  run.scope = a.mode == 'A' ? "-A" : fmt::format("-{} {}", a.mode, fmt::join(a.names, " "));
+  sync::FetchSink fetched(*instance);
+  int rc = 1;
+  if (auto conn = sync::connect_replica(*co, channel, fetched))
+    rc = verify(*instance, *conn, fetched, a, run);
+  else
     run.stats.errors = 1;
-    rc = 1;
-  } else {
-    sync::VerifyOptions vo;
-    vo.channel = channel;
-    vo.repair = repair;
-    vo.settle = std::chrono::seconds(settle);
-    sync::Verifier verifier(**instance, **conn, fetched, vo, [](const std::string& line) {
-      std::printf("%s\n", line.c_str());
-      std::fflush(stdout);
-      if (line.starts_with("REPAIRED"))
-        spdlog::info("{}", line);
-      else
-        spdlog::warn("{}", line);
-    });
-    Status result;
-    auto keep = [&](Status s) {
-      if (!s && result) result = s;
-    };
-    if (mode == 'u') {
-      for (const auto& u : args) keep(verifier.verify_user(u));
-    } else if (mode == 'm') {
-      keep(verifier.verify_mailboxes(args));
-    } else {
-      keep(verifier.verify_all());
-    }
-    if (!result) spdlog::error("channel={}: {}", label, result.to_string());
-    if (Status s = (*conn)->simple("EXIT"); !s) spdlog::warn("EXIT: {}", s.to_string());
-    run.stats = verifier.stats();
-    const auto& st = run.stats;
-    bool clean =
-        result && st.errors == 0 && st.unrepaired == 0 && (repair || st.divergent_mailboxes == 0);
-    rc = clean ? 0 : 1;
-    spdlog::info(
-        "channel={} {}: {} mailboxes checked, {} diverging ({} divergences), {} repaired, {} "
-        "unrepaired, {} errors",
-        label, run.scope, st.mailboxes_checked, st.divergent_mailboxes, st.divergences, st.repaired,
-        st.unrepaired, st.errors);
-  }
   publish(channel, run.stats);
   run.exit_code = rc;
   run.time_ms = sync::unix_ms_now();
