@@ -48,6 +48,175 @@ struct Live {
   std::string guid;
 };
 
+// One check_mailbox() run, under the mailbox's write lock: what the index
+// holds, what the directory holds, the problems found, and what repairing
+// them takes. Each step adds to the report what it finds.
+class MailboxCheck {
+ public:
+  MailboxCheck(Mailbox& mbox, MailboxTxn& txn, const CheckOptions& opts, CheckReport& report)
+      : mbox_(mbox), txn_(txn), opts_(opts), report_(report) {}
+
+  // The records: which UIDs are live, which expunged, the highest of each.
+  Status read_index();
+  // The message files: those of no live record are orphans.
+  Status scan_directory();
+  // Each live record's file (missing, size, GUID) and message cache.
+  Status check_messages();
+  // LAST_UID / HIGHESTMODSEQ against the records, and the stored CRCs and
+  // usage against a recomputation.
+  Status check_counters();
+  // Fixes what the steps found, in the transaction; the caller commits.
+  Status repair();
+
+ private:
+  Status check_message(uint32_t uid, const Live& l);
+  void add(CheckProblem::Kind k, uint32_t uid, std::string detail) {
+    report_.problems.push_back({k, uid, std::move(detail)});
+  }
+
+  Mailbox& mbox_;
+  MailboxTxn& txn_;
+  const CheckOptions& opts_;
+  CheckReport& report_;
+  std::map<uint32_t, Live> live_;
+  std::map<uint32_t, bool> known_;  // uid → expunged
+  uint32_t max_uid_ = 0;
+  uint64_t max_modseq_ = 0;
+  std::vector<std::string> orphans_;
+  std::map<uint32_t, bool> present_;
+  std::vector<uint32_t> missing_;
+  std::vector<std::pair<uint32_t, FileDigest>> rewrite_;
+  std::vector<uint32_t> uncached_;  // live records whose cache is to be (re)computed
+};
+
+Status MailboxCheck::read_index() {
+  return mbox_.for_each_record(0, [&](const IndexRecord& r) {
+    known_[r.uid] = r.expunged();
+    if (!r.expunged()) live_[r.uid] = {r.size, r.guid};
+    max_uid_ = std::max(max_uid_, r.uid);
+    max_modseq_ = std::max(max_modseq_, r.modseq);
+    return true;
+  });
+}
+
+Status MailboxCheck::scan_directory() {
+  auto names = list_dir(mbox_.dir());
+  if (!names.ok()) return names.status();
+  for (const auto& n : *names) {
+    uint32_t uid = message_uid(n);
+    if (uid == 0) continue;
+    auto it = known_.find(uid);
+    // expunge_mode: delayed keeps an expunged record's file until cyr_expire.
+    if (it != known_.end() && it->second && mbox_.keep_expunged_files()) continue;
+    if (it == known_.end() || it->second) {
+      add(CheckProblem::Kind::kOrphanFile, uid,
+          it == known_.end() ? "file without index record" : "file of an expunged record");
+      orphans_.push_back(mbox_.dir() + "/" + n);
+    } else {
+      present_[uid] = true;
+    }
+  }
+  return Status::ok();
+}
+
+Status MailboxCheck::check_messages() {
+  for (const auto& [uid, l] : live_) {
+    if (!present_.count(uid)) {
+      add(CheckProblem::Kind::kMissingFile, uid, mbox_.message_path(uid));
+      missing_.push_back(uid);
+      continue;
+    }
+    if (Status s = check_message(uid, l); !s) return s;
+  }
+  return Status::ok();
+}
+
+Status MailboxCheck::check_message(uint32_t uid, const Live& l) {
+  std::string path = mbox_.message_path(uid);
+  FileDigest d;
+  if (opts_.verify_content) {
+    auto dg = digest_file(path);
+    if (!dg.ok()) return dg.status();
+    d = *dg;
+  } else {
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0) return Status(Code::kIoError, fmt::format("stat {}", path));
+    d.size = static_cast<uint64_t>(st.st_size);
+    d.guid = l.guid;
+  }
+  bool bad = false;
+  if (d.size != l.size) {
+    add(CheckProblem::Kind::kWrongSize, uid,
+        fmt::format("record says {} bytes, file has {}", l.size, d.size));
+    bad = true;
+  }
+  if (d.guid != l.guid) {
+    add(CheckProblem::Kind::kWrongGuid, uid,
+        fmt::format("record GUID {}, file SHA-1 {}", l.guid, d.guid));
+    bad = true;
+  }
+  if (bad) {
+    rewrite_.emplace_back(uid, d);
+    uncached_.push_back(uid);
+    return Status::ok();
+  }
+  auto cached = txn_.has_cache(uid);
+  if (!cached.ok()) return cached.status();
+  if (!*cached) {
+    // A large message's cache is filled on first use, not at append.
+    if (cache_at_append(l.size)) add(CheckProblem::Kind::kMissingCache, uid, "no message cache");
+    uncached_.push_back(uid);
+  }
+  return Status::ok();
+}
+
+Status MailboxCheck::check_counters() {
+  MailboxCounters c = txn_.counters();
+  if (c.last_uid < max_uid_ || c.highestmodseq < max_modseq_)
+    add(CheckProblem::Kind::kCounterBehind, 0,
+        fmt::format("LAST_UID {} (max {}), HIGHESTMODSEQ {} (max {})", c.last_uid, max_uid_,
+                    c.highestmodseq, max_modseq_));
+  // Compare stored CRCs and usage with a recomputation.
+  if (Status s = txn_.recompute_derived(); !s) return s;
+  const MailboxCounters& d = txn_.counters();
+  if (d.sync_crc != c.sync_crc || d.sync_crc_annot != c.sync_crc_annot || d.exists != c.exists ||
+      d.quota_used != c.quota_used)
+    add(CheckProblem::Kind::kDerivedMismatch, 0,
+        fmt::format("stored crc {} annot {} exists {} used {}; computed {} {} {} {}", c.sync_crc,
+                    c.sync_crc_annot, c.exists, c.quota_used, d.sync_crc, d.sync_crc_annot,
+                    d.exists, d.quota_used));
+  return Status::ok();
+}
+
+Status MailboxCheck::repair() {
+  for (const auto& path : orphans_) os::env().unlink(path);
+  if (!orphans_.empty()) {
+    if (Status s = fs::fsync_dir(mbox_.dir()); !s) return s;
+  }
+  for (uint32_t uid : missing_) {
+    if (Status s = txn_.expunge(uid); !s) return s;
+  }
+  for (const auto& [uid, dg] : rewrite_) {
+    auto r = txn_.record(uid);
+    if (!r.ok()) return r.status();
+    IndexRecord n = *r;
+    n.size = dg.size;
+    n.guid = dg.guid;
+    n.modseq = txn_.next_modseq();
+    if (Status s = txn_.put_record(n, ""); !s) return s;
+  }
+  for (uint32_t uid : uncached_) {
+    auto cache = compute_message_cache(mbox_.message_path(uid));
+    if (!cache.ok()) return cache.status();
+    if (Status s = txn_.put_cache(uid, *cache); !s) return s;
+  }
+  MailboxCounters fixed = txn_.counters();
+  fixed.last_uid = std::max(fixed.last_uid, max_uid_);
+  fixed.highestmodseq = std::max(fixed.highestmodseq, max_modseq_);
+  if (!(fixed == txn_.counters())) txn_.set_counters(fixed);
+  return txn_.recompute_derived();
+}
+
 }  // namespace
 
 std::string_view problem_kind_name(CheckProblem::Kind k) {
@@ -82,141 +251,14 @@ Result<CheckReport> check_mailbox(Instance& inst, const std::string& name,
   if (!txn.ok()) return txn.status();
   CheckReport report;
   report.mailbox = name;
-  auto add = [&](CheckProblem::Kind k, uint32_t uid, std::string detail) {
-    report.problems.push_back({k, uid, std::move(detail)});
-  };
-
-  std::map<uint32_t, Live> live;
-  std::map<uint32_t, bool> known;  // uid → expunged
-  uint32_t max_uid = 0;
-  uint64_t max_modseq = 0;
-  Status s = (*mbox)->for_each_record(0, [&](const IndexRecord& r) {
-    known[r.uid] = r.expunged();
-    if (!r.expunged()) live[r.uid] = {r.size, r.guid};
-    max_uid = std::max(max_uid, r.uid);
-    max_modseq = std::max(max_modseq, r.modseq);
-    return true;
-  });
-  if (!s) return s;
-
-  auto names = list_dir((*mbox)->dir());
-  if (!names.ok()) return names.status();
-  std::vector<std::string> orphans;
-  std::map<uint32_t, bool> present;
-  for (const auto& n : *names) {
-    uint32_t uid = message_uid(n);
-    if (uid == 0) continue;
-    auto it = known.find(uid);
-    // expunge_mode: delayed keeps an expunged record's file until cyr_expire.
-    if (it != known.end() && it->second && (*mbox)->keep_expunged_files()) continue;
-    if (it == known.end() || it->second) {
-      add(CheckProblem::Kind::kOrphanFile, uid,
-          it == known.end() ? "file without index record" : "file of an expunged record");
-      orphans.push_back((*mbox)->dir() + "/" + n);
-    } else {
-      present[uid] = true;
-    }
+  MailboxCheck check(**mbox, **txn, opts, report);
+  for (auto step : {&MailboxCheck::read_index, &MailboxCheck::scan_directory,
+                    &MailboxCheck::check_messages, &MailboxCheck::check_counters}) {
+    if (Status s = (check.*step)(); !s) return s;
   }
-
-  std::vector<uint32_t> missing;
-  std::vector<std::pair<uint32_t, FileDigest>> rewrite;
-  std::vector<uint32_t> uncached;  // live records whose cache is to be (re)computed
-  for (const auto& [uid, l] : live) {
-    std::string path = (*mbox)->message_path(uid);
-    if (!present.count(uid)) {
-      add(CheckProblem::Kind::kMissingFile, uid, path);
-      missing.push_back(uid);
-      continue;
-    }
-    FileDigest d;
-    if (opts.verify_content) {
-      auto dg = digest_file(path);
-      if (!dg.ok()) return dg.status();
-      d = *dg;
-    } else {
-      struct stat st;
-      if (::stat(path.c_str(), &st) != 0)
-        return Status(Code::kIoError, fmt::format("stat {}", path));
-      d.size = static_cast<uint64_t>(st.st_size);
-      d.guid = l.guid;
-    }
-    bool bad = false;
-    if (d.size != l.size) {
-      add(CheckProblem::Kind::kWrongSize, uid,
-          fmt::format("record says {} bytes, file has {}", l.size, d.size));
-      bad = true;
-    }
-    if (d.guid != l.guid) {
-      add(CheckProblem::Kind::kWrongGuid, uid,
-          fmt::format("record GUID {}, file SHA-1 {}", l.guid, d.guid));
-      bad = true;
-    }
-    if (bad) {
-      rewrite.emplace_back(uid, d);
-      uncached.push_back(uid);
-      continue;
-    }
-    auto cached = (*txn)->has_cache(uid);
-    if (!cached.ok()) return cached.status();
-    if (!*cached) {
-      // A large message's cache is filled on first use, not at append.
-      if (cache_at_append(l.size)) add(CheckProblem::Kind::kMissingCache, uid, "no message cache");
-      uncached.push_back(uid);
-    }
-  }
-
-  MailboxCounters c = (*txn)->counters();
-  if (c.last_uid < max_uid || c.highestmodseq < max_modseq)
-    add(CheckProblem::Kind::kCounterBehind, 0,
-        fmt::format("LAST_UID {} (max {}), HIGHESTMODSEQ {} (max {})", c.last_uid, max_uid,
-                    c.highestmodseq, max_modseq));
-
-  // Compare stored CRCs and usage with a recomputation.
-  s = (*txn)->recompute_derived();
-  if (!s) return s;
-  const MailboxCounters& d = (*txn)->counters();
-  if (d.sync_crc != c.sync_crc || d.sync_crc_annot != c.sync_crc_annot || d.exists != c.exists ||
-      d.quota_used != c.quota_used)
-    add(CheckProblem::Kind::kDerivedMismatch, 0,
-        fmt::format("stored crc {} annot {} exists {} used {}; computed {} {} {} {}", c.sync_crc,
-                    c.sync_crc_annot, c.exists, c.quota_used, d.sync_crc, d.sync_crc_annot,
-                    d.exists, d.quota_used));
-
   if (!opts.repair || report.ok()) return report;
-
-  for (const auto& path : orphans) os::env().unlink(path);
-  if (!orphans.empty()) {
-    s = fs::fsync_dir((*mbox)->dir());
-    if (!s) return s;
-  }
-  for (uint32_t uid : missing) {
-    s = (*txn)->expunge(uid);
-    if (!s) return s;
-  }
-  for (const auto& [uid, dg] : rewrite) {
-    auto r = (*txn)->record(uid);
-    if (!r.ok()) return r.status();
-    IndexRecord n = *r;
-    n.size = dg.size;
-    n.guid = dg.guid;
-    n.modseq = (*txn)->next_modseq();
-    s = (*txn)->put_record(n, "");
-    if (!s) return s;
-  }
-  for (uint32_t uid : uncached) {
-    auto cache = compute_message_cache((*mbox)->message_path(uid));
-    if (!cache.ok()) return cache.status();
-    s = (*txn)->put_cache(uid, *cache);
-    if (!s) return s;
-  }
-  MailboxCounters fixed = (*txn)->counters();
-  fixed.last_uid = std::max(fixed.last_uid, max_uid);
-  fixed.highestmodseq = std::max(fixed.highestmodseq, max_modseq);
-  if (!(fixed == (*txn)->counters())) (*txn)->set_counters(fixed);
-  s = (*txn)->recompute_derived();
-  if (!s) return s;
-  s = inst.commit(**mbox, **txn);
-  if (!s) return s;
+  if (Status s = check.repair(); !s) return s;
+  if (Status s = inst.commit(**mbox, **txn); !s) return s;
   report.repaired = true;
   return report;
 }
