@@ -18,6 +18,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <string>
 
 #include "common/config.h"
@@ -89,136 +90,161 @@ int check_configuration(const replimail::master::MasterOptions& options) {
   return 0;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+// The command line, once parsed.
+struct Args {
   replimail::master::MasterOptions options;
-  options.cyrus_conf = "/etc/cyrus.conf";
-  std::string logfile;
-  bool daemonise = false;
-  bool verbose = false;
-  bool check = false;
+  std::string logfile;     // -L
+  bool daemonise = false;  // -d (-D: false)
+  bool verbose = false;    // -v
+  bool check = false;      // -t
+};
+
+// False on a usage error.
+bool parse_args(int argc, char** argv, Args& a) {
+  a.options.cyrus_conf = "/etc/cyrus.conf";
   int c;
   while ((c = ::getopt(argc, argv, "C:M:p:DdL:l:vt")) != -1) {
     switch (c) {
       case 'C':
-        options.imapd_conf = absolute(optarg);
+        a.options.imapd_conf = absolute(optarg);
         break;
       case 'M':
-        options.cyrus_conf = absolute(optarg);
+        a.options.cyrus_conf = absolute(optarg);
         break;
       case 'p':
-        options.pidfile = absolute(optarg);
+        a.options.pidfile = absolute(optarg);
         break;
       case 'D':
-        daemonise = false;
-        break;
       case 'd':
-        daemonise = true;
+        a.daemonise = c == 'd';
         break;
       case 'L':
-        logfile = absolute(optarg);
+        a.logfile = absolute(optarg);
         break;
       case 'l':
-        options.backlog = std::atoi(optarg);
+        a.options.backlog = std::atoi(optarg);
         break;
       case 'v':
-        verbose = true;
+        a.verbose = true;
         break;
       case 't':
-        check = true;
+        a.check = true;
         break;
       default:
-        usage();
-        return EX_USAGE;
+        return false;
     }
   }
-  if (optind != argc || options.backlog <= 0) {
+  return optind == argc && a.options.backlog > 0;
+}
+
+// -L: stdout and stderr (master's and every child's) to `logfile`.
+bool redirect_output(const std::string& logfile) {
+  int fd = ::open(logfile.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    std::perror(logfile.c_str());
+    return false;
+  }
+  ::dup2(fd, 1);
+  ::dup2(fd, 2);
+  ::close(fd);
+  return true;
+}
+
+// imapd.conf reported here, before "ready" and the pidfile, and only here:
+// the programs master starts leave it to master (store/startup.h). Without
+// -C the children read /etc/imapd.conf, if there is one. False if it is
+// broken (logged).
+bool report_configuration(replimail::master::MasterOptions& options) {
+  std::string imapd_conf = replimail::master::imapd_conf_path(options.imapd_conf);
+  if (options.imapd_conf.empty() && ::access(imapd_conf.c_str(), R_OK) != 0) return true;
+  auto config = replimail::master::report_imapd_conf(imapd_conf);
+  if (!config) {
+    spdlog::error("{}", config.status().message());
+    return false;
+  }
+  replimail::master::export_syslog_prefix(*config);
+  replimail::apply_logging_config(*config);
+  for (const std::string& w : replimail::synclog::check_channels(*config))
+    spdlog::warn("sync log: {}", w);
+  if (auto conf = replimail::master::load_cyrus_conf(options.cyrus_conf); conf.ok())
+    record_channels(imapd_conf, *conf);
+  options.on_reload = [imapd_conf](const replimail::master::CyrusConf& conf) {
+    record_channels(imapd_conf, conf);
+  };
+  return true;
+}
+
+// -d: forks. The parent waits until the child is ready (its pidfile
+// written) and returns the exit code: 0 once ready, 1 if start-up failed.
+// The child, in its own session with stdin (and without -L stdout and
+// stderr) on /dev/null, returns nullopt with options.on_ready set to tell
+// the parent.
+std::optional<int> detach(Args& a) {
+  int ready[2];
+  if (::pipe2(ready, O_CLOEXEC) != 0) {
+    spdlog::error("pipe: {}", std::strerror(errno));
+    return 1;
+  }
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    spdlog::error("fork: {}", std::strerror(errno));
+    return 1;
+  }
+  if (pid > 0) {
+    ::close(ready[1]);
+    char b = 0;
+    ssize_t n;
+    do {
+      n = ::read(ready[0], &b, 1);
+    } while (n < 0 && errno == EINTR);
+    return n == 1 ? 0 : 1;
+  }
+  ::close(ready[0]);
+  ::setsid();
+  if (::chdir("/") != 0) return 1;
+  int devnull = ::open("/dev/null", O_RDWR);
+  ::dup2(devnull, 0);
+  if (a.logfile.empty()) {
+    ::dup2(devnull, 1);
+    ::dup2(devnull, 2);
+  }
+  if (devnull > 2) ::close(devnull);
+  // The logger was built before forking; its name carries the old pid.
+  spdlog::drop_all();
+  replimail::init_logging("master", a.verbose);
+  std::string imapd_conf = replimail::master::imapd_conf_path(a.options.imapd_conf);
+  if (auto config = replimail::Config::load(imapd_conf); config.ok())
+    replimail::apply_logging_config(*config);
+  int fd = ready[1];
+  a.options.on_ready = [fd] {
+    ssize_t ignored = ::write(fd, "1", 1);
+    (void)ignored;
+    ::close(fd);
+  };
+  return std::nullopt;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args a;
+  if (!parse_args(argc, argv, a)) {
     usage();
     return EX_USAGE;
   }
-  if (check) return check_configuration(options);
-  if (!logfile.empty()) {
-    int fd = ::open(logfile.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd < 0) {
-      std::perror(logfile.c_str());
-      return 1;
-    }
-    ::dup2(fd, 1);
-    ::dup2(fd, 2);
-    ::close(fd);
-  }
-  replimail::init_logging("master", verbose);
-
-  // Reported here, before "ready" and the pidfile, and only here: the
-  // programs master starts leave it to master (store/startup.h). Without -C
-  // the children read /etc/imapd.conf, if there is one.
-  std::string imapd_conf = replimail::master::imapd_conf_path(options.imapd_conf);
-  if (!options.imapd_conf.empty() || ::access(imapd_conf.c_str(), R_OK) == 0) {
-    auto config = replimail::master::report_imapd_conf(imapd_conf);
-    if (!config) {
-      spdlog::error("{}", config.status().message());
-      return 1;
-    }
-    replimail::master::export_syslog_prefix(*config);
-    replimail::apply_logging_config(*config);
-    for (const std::string& w : replimail::synclog::check_channels(*config))
-      spdlog::warn("sync log: {}", w);
-    if (auto conf = replimail::master::load_cyrus_conf(options.cyrus_conf); conf.ok())
-      record_channels(imapd_conf, *conf);
-    options.on_reload = [imapd_conf](const replimail::master::CyrusConf& conf) {
-      record_channels(imapd_conf, conf);
-    };
-  }
+  if (a.check) return check_configuration(a.options);
+  if (!a.logfile.empty() && !redirect_output(a.logfile)) return 1;
+  replimail::init_logging("master", a.verbose);
+  if (!report_configuration(a.options)) return 1;
   auto bin_dir = replimail::master::self_exe_dir();
   if (!bin_dir) {
     spdlog::error("{}", bin_dir.status().message());
     return 1;
   }
-  options.bin_dir = *bin_dir;
-
-  if (daemonise) {
-    int ready[2];
-    if (::pipe2(ready, O_CLOEXEC) != 0) {
-      spdlog::error("pipe: {}", std::strerror(errno));
-      return 1;
-    }
-    pid_t pid = ::fork();
-    if (pid < 0) {
-      spdlog::error("fork: {}", std::strerror(errno));
-      return 1;
-    }
-    if (pid > 0) {
-      ::close(ready[1]);
-      char b = 0;
-      ssize_t n;
-      do {
-        n = ::read(ready[0], &b, 1);
-      } while (n < 0 && errno == EINTR);
-      return n == 1 ? 0 : 1;
-    }
-    ::close(ready[0]);
-    ::setsid();
-    if (::chdir("/") != 0) return 1;
-    int devnull = ::open("/dev/null", O_RDWR);
-    ::dup2(devnull, 0);
-    if (logfile.empty()) {
-      ::dup2(devnull, 1);
-      ::dup2(devnull, 2);
-    }
-    if (devnull > 2) ::close(devnull);
-    // The logger was built before forking; its name carries the old pid.
-    spdlog::drop_all();
-    replimail::init_logging("master", verbose);
-    if (auto config = replimail::Config::load(imapd_conf); config.ok())
-      replimail::apply_logging_config(*config);
-    int fd = ready[1];
-    options.on_ready = [fd] {
-      ssize_t ignored = ::write(fd, "1", 1);
-      (void)ignored;
-      ::close(fd);
-    };
+  a.options.bin_dir = *bin_dir;
+  if (a.daemonise) {
+    if (auto rc = detach(a)) return *rc;
   }
-  replimail::master::Supervisor supervisor(std::move(options));
+  replimail::master::Supervisor supervisor(std::move(a.options));
   return supervisor.run();
 }

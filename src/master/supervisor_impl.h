@@ -1,6 +1,7 @@
 // Private to master/: the supervisor's state, shared by supervisor.cc (life
-// cycle, event loop, reaping, shutdown) and process_table.cc (services,
-// events, and applying a re-read cyrus.conf).
+// cycle, event loop, reaping, shutdown), services.cc (listeners and their
+// workers), events.cc (EVENTS entries) and reload.cc (applying a re-read
+// cyrus.conf at SIGHUP).
 #pragma once
 
 #include <sys/types.h>
@@ -99,7 +100,12 @@ struct Supervisor::Impl {
   void on_exit(pid_t pid, int status);
   void read_status(Service& s);
   void read_daemon_pipe(Daemon& d);
+  // SIGHUP (reload.cc): cyrus.conf read again, what changed applied.
   void reload();
+  void reload_services(const CyrusConf& conf);
+  void renew_service(Service& s, const ServiceEntry& e);
+  void reload_daemons(const CyrusConf& conf);
+  void reload_events(const CyrusConf& conf);
   void shutdown();
   bool wait_for(const std::function<bool(const Child&)>& pred, Clock::time_point deadline);
   void signal_children(const std::function<bool(const Child&)>& pred, int sig);
