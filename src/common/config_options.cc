@@ -114,6 +114,8 @@ constexpr OptionSpec kOptions[] = {
     {"tls_client_ca_dir", K::kString, "", S::kSame},
     {"tls_client_ca_file", K::kString, "", S::kSame},
     {"tls_client_cert", K::kString, "", S::kSame},
+    // off | optional | require (net/tls: every TLS server's handshake).
+    {"tls_client_certs", K::kString, "optional", S::kSame},
     {"tls_client_key", K::kString, "", S::kSame},
     // Cyrus 3.6's client loads them but does not check the server's
     // certificate; sync_client refuses one that does not verify.

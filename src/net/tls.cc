@@ -12,6 +12,8 @@
 #include <cerrno>
 #include <utility>
 
+#include "common/ascii.h"
+
 namespace replimail::net {
 namespace {
 
@@ -39,6 +41,19 @@ int poll_ms(std::chrono::milliseconds timeout) {
   return timeout.count() <= 0 ? -1 : static_cast<int>(timeout.count());
 }
 
+// Cyrus 3.6's tls_client_certs, an enum: "0", "no", "f", "false" are "off"
+// too (its libconfig maps them), anything else is a configuration error.
+enum class ClientCerts { kOff, kOptional, kRequire };
+
+Result<ClientCerts> client_certs(const Config& cfg) {
+  std::string v = to_lower(cfg.get("tls_client_certs"));
+  if (v == "optional") return ClientCerts::kOptional;
+  if (v == "require") return ClientCerts::kRequire;
+  if (v == "off" || v == "0" || v == "no" || v == "f" || v == "false") return ClientCerts::kOff;
+  return Status(Code::kConfigError,
+                "tls_client_certs: '" + v + "' is not off, optional or require");
+}
+
 }  // namespace
 
 Result<std::unique_ptr<TlsContext>> TlsContext::create(const Config& cfg) {
@@ -59,25 +74,38 @@ Result<std::unique_ptr<TlsContext>> TlsContext::create(const Config& cfg) {
       SSL_CTX_check_private_key(ctx) != 1) {
     return Status(Code::kConfigError, "tls_server_key " + key + ": " + ssl_error());
   }
+  auto mode = client_certs(cfg);
+  if (!mode.ok()) return mode.status();
+  if (*mode == ClientCerts::kOff) return out;  // no client is asked for a certificate
   std::string ca_file = cfg.get("tls_client_ca_file");
   std::string ca_dir = cfg.get("tls_client_ca_dir");
-  if (!ca_file.empty() || !ca_dir.empty()) {
-    if (SSL_CTX_load_verify_locations(ctx, ca_file.empty() ? nullptr : ca_file.c_str(),
-                                      ca_dir.empty() ? nullptr : ca_dir.c_str()) != 1) {
-      return Status(Code::kConfigError, "tls_client_ca_file/tls_client_ca_dir " + ca_file + ca_dir +
-                                            ": " + ssl_error());
-    }
-    if (!ca_file.empty()) {
-      if (STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(ca_file.c_str()))
-        SSL_CTX_set_client_CA_list(ctx, names);
-    }
-    // Optional, as Cyrus's tls_client_certs default: a client without a
-    // certificate is served, one whose certificate does not verify is not.
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
-    // The session id context a server asking for certificates must have.
-    static const unsigned char kSid[] = "replimail";
-    SSL_CTX_set_session_id_context(ctx, kSid, sizeof kSid - 1);
+  if (ca_file.empty() && ca_dir.empty()) {
+    // Cyrus's server engine fails here too: TLS is not offered at all
+    // rather than offered without the check the operator asked for.
+    if (*mode == ClientCerts::kRequire)
+      return Status(Code::kConfigError,
+                    "tls_client_certs: require needs tls_client_ca_file or tls_client_ca_dir "
+                    "(the CAs a client's certificate must verify against)");
+    return out;
   }
+  if (SSL_CTX_load_verify_locations(ctx, ca_file.empty() ? nullptr : ca_file.c_str(),
+                                    ca_dir.empty() ? nullptr : ca_dir.c_str()) != 1) {
+    return Status(Code::kConfigError,
+                  "tls_client_ca_file/tls_client_ca_dir " + ca_file + ca_dir + ": " + ssl_error());
+  }
+  if (!ca_file.empty()) {
+    if (STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(ca_file.c_str()))
+      SSL_CTX_set_client_CA_list(ctx, names);
+  }
+  // Asked for; a certificate that does not verify is refused (Cyrus's
+  // callback lets one through, to be ignored later: stricter here).
+  // "require": a client without one is refused at the handshake.
+  int verify = SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE;
+  if (*mode == ClientCerts::kRequire) verify |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+  SSL_CTX_set_verify(ctx, verify, nullptr);
+  // The session id context a server asking for certificates must have.
+  static const unsigned char kSid[] = "replimail";
+  SSL_CTX_set_session_id_context(ctx, kSid, sizeof kSid - 1);
   return out;
 }
 

@@ -31,10 +31,13 @@ namespace replimail::net {
 class TlsContext {
  public:
   // The server's: tls_server_cert (certificate chain, PEM) and
-  // tls_server_key; kConfigError if either is missing or unusable. With
-  // tls_client_ca_file or tls_client_ca_dir the server asks the client for
-  // a certificate (optional) and refuses one that does not verify
-  // against them, as Cyrus's servers do.
+  // tls_server_key; kConfigError if either is missing or unusable. Client
+  // certificates follow Cyrus's tls_client_certs: "off" never asks;
+  // "optional" (the default) asks when tls_client_ca_file or
+  // tls_client_ca_dir is set and serves a client that sends none;
+  // "require" refuses the handshake of a client without one (kConfigError
+  // without tls_client_ca_*, as Cyrus's engine fails). A certificate that
+  // does not verify against tls_client_ca_* is always refused.
   static Result<std::unique_ptr<TlsContext>> create(const Config& cfg);
   // A client's (sync_client): the peer's certificate must verify against
   // tls_server_ca_file / tls_server_ca_dir (Cyrus's options for "the CA
