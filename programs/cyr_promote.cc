@@ -47,6 +47,7 @@
 #include <ctime>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -199,15 +200,56 @@ std::vector<std::string> rolling_channels(const master::CyrusConf& c) {
   return out;
 }
 
-// Writes `text` to `path` durably, after keeping the old file beside it as
-// <path>.<stamp>.before-promote. The new text must parse (`check`).
+// Where the file at `path` is kept before cyr_promote rewrites it.
+std::string backup_path(const std::string& path, const std::string& backup_stamp) {
+  return path + "." + backup_stamp + ".before-promote";
+}
+
+// Writes `text` to `path` durably, after keeping the old file beside it
+// (backup_path).
 Status replace_file(const std::string& path, const std::string& old_text, const std::string& text,
                     const std::string& backup_stamp) {
-  std::string backup = path + "." + backup_stamp + ".before-promote";
-  if (Status s = fs::write_file_atomic(backup, old_text, 0640); !s) return s;
+  if (Status s = fs::write_file_atomic(backup_path(path, backup_stamp), old_text, 0640); !s)
+    return s;
   struct stat st {};
   unsigned mode = ::stat(path.c_str(), &st) == 0 ? (st.st_mode & 07777) : 0644;
   return fs::write_file_atomic(path, text, mode);
+}
+
+// One edit of imapd.conf or cyrus.conf: `after` (which parsed to
+// `parsed`) replaces `before` at `path` (replace_file). On failure the
+// FAILED step is printed, ending with `unchanged` (what the operator can
+// rely on), and false returned.
+bool write_edit(const std::string& path, const std::string& before, const std::string& after,
+                const Status& parsed, const std::string& backup_stamp, std::string_view unchanged) {
+  if (!parsed) {
+    step("FAILED: the new {} would not parse ({}){}", path, parsed.to_string(), unchanged);
+    return false;
+  }
+  if (Status s = replace_file(path, before, after, backup_stamp); !s) {
+    step("FAILED to write {}: {}", path, s.to_string());
+    return false;
+  }
+  return true;
+}
+
+// <configdirectory>/readonly: while it exists the instance refuses every
+// change (store/instance.h).
+std::string fence_path(const Config& cfg) {
+  return cfg.configdirectory() + "/" + std::string(store::kReadOnlyFile);
+}
+
+// Removes this instance's fence, if it has one: the step `done` (or the
+// FAILED step, with `failed_note` after the path) is printed. False if it
+// stays.
+bool lift_fence(const std::string& fence, std::string_view failed_note, const std::string& done) {
+  if (!fs::exists(fence)) return true;
+  if (Status s = fs::remove_file(fence); !s) {
+    step("FAILED to remove {}{}: {}", fence, failed_note, s.to_string());
+    return false;
+  }
+  step("{}", done);
+  return true;
 }
 
 // Runs argv and waits; its output goes to ours. The exit code, 128+signal,
@@ -277,87 +319,100 @@ Result<std::string> old_channel_of(const ConfFile& old, const std::string& given
                             join(chans)));
 }
 
-int promote(const Options& o) {
+// imapd.conf (-C) and cyrus.conf (-M), as read and parsed.
+struct Files {
+  ConfFile me;
+  CyrusFile cyrus;
+};
+
+// Both files; nullopt once the reason is on stderr (exit EX_CONFIG).
+std::optional<Files> load_files(const Options& o) {
   auto me = load_conf(o.conf);
   if (!me.ok()) {
     std::fprintf(stderr, "cyr_promote: %s\n", me.status().to_string().c_str());
-    return EX_CONFIG;
+    return std::nullopt;
   }
   auto cyrus = load_cyrus(o.cyrus_conf);
   if (!cyrus.ok()) {
     std::fprintf(stderr, "cyr_promote: %s\n", cyrus.status().to_string().c_str());
-    return EX_CONFIG;
+    return std::nullopt;
   }
-  const std::string confdir = me->cfg.configdirectory();
-  const std::string name = me->cfg.get("servername");
+  return Files{std::move(*me), std::move(*cyrus)};
+}
 
-  // The old primary, when its files are reachable.
+// What promote() learns and decides, step after step.
+struct Promotion {
+  Promotion(const Options& options, Files f) : o(options), files(std::move(f)) {}
+
+  const Options& o;
+  Files files;
+  std::string name;  // this instance's servername
+  // The old primary's imapd.conf and its channel to us, when -O names a
+  // readable file.
   std::optional<ConfFile> old;
   std::string old_channel;
-  if (!o.old_conf.empty()) {
-    auto oc = load_conf(o.old_conf);
-    if (oc.ok()) {
-      auto ch = old_channel_of(*oc, o.old_channel);
-      if (!ch.ok()) {
-        std::fprintf(stderr, "cyr_promote: %s\n", ch.status().message().c_str());
-        return EX_CONFIG;
-      }
-      old_channel = *ch;
-      old = std::move(*oc);
-    } else {
-      fmt::print(
-          "The old primary's configuration {} is not readable ({}): treating the old "
-          "primary as unreachable.\n",
-          o.old_conf, oc.status().to_string());
-    }
-  }
-
-  // The new channels need credentials for the replicas' sync_server: ours,
-  // or the old primary's (it logged in to the same replicas, and to us).
-  std::vector<Target> targets = o.replicas;
-  targets.insert(targets.begin(), *o.old_primary);
+  // The old primary first, then each -r.
+  std::vector<Target> targets;
+  // Credentials for the new channels, taken from the old primary.
   std::vector<std::pair<std::string, std::string>> copied_options;
+  std::string bstamp;              // names the backups of the files rewritten
+  std::vector<std::string> added;  // channels sync_log_channels lacked
+};
+
+// -O: the old primary's files, when they are readable. 0, or EX_CONFIG once
+// the reason is on stderr.
+int find_old_primary(Promotion& p) {
+  if (p.o.old_conf.empty()) return 0;
+  auto oc = load_conf(p.o.old_conf);
+  if (!oc.ok()) {
+    fmt::print(
+        "The old primary's configuration {} is not readable ({}): treating the old "
+        "primary as unreachable.\n",
+        p.o.old_conf, oc.status().to_string());
+    return 0;
+  }
+  auto ch = old_channel_of(*oc, p.o.old_channel);
+  if (!ch.ok()) {
+    std::fprintf(stderr, "cyr_promote: %s\n", ch.status().message().c_str());
+    return EX_CONFIG;
+  }
+  p.old_channel = *ch;
+  p.old = std::move(*oc);
+  return 0;
+}
+
+// The new channels need credentials for the replicas' sync_server: ours,
+// or the old primary's (it logged in to the same replicas, and to us). 0,
+// or EX_CONFIG once the reason is on stderr.
+int find_credentials(Promotion& p) {
+  const Config& mine = p.files.me.cfg;
   for (const char* key : {"sync_authname", "sync_password"}) {
-    bool have = me->cfg.raw(key).has_value();
-    for (const auto& t : targets) have = have || me->cfg.raw(t.channel + "_" + key).has_value();
+    bool have = mine.raw(key).has_value();
+    for (const auto& t : p.targets) have = have || mine.raw(t.channel + "_" + key).has_value();
     if (have) continue;
-    if (old && !old->cfg.channel_get(old_channel, key).empty()) {
-      copied_options.emplace_back(key, old->cfg.channel_get(old_channel, key));
+    if (p.old && !p.old->cfg.channel_get(p.old_channel, key).empty()) {
+      p.copied_options.emplace_back(key, p.old->cfg.channel_get(p.old_channel, key));
       continue;
     }
     std::fprintf(stderr,
                  "cyr_promote: %s has no %s for the new channels: add sync_authname and "
                  "sync_password (the administrator the other instances' sync_server accepts) "
                  "and run again; nothing was changed\n",
-                 o.conf.c_str(), key);
+                 p.o.conf.c_str(), key);
     return EX_CONFIG;
   }
+  return 0;
+}
 
-  fmt::print("Promoting {} ({}) to primary, {}.\n", name, o.conf, now_text());
-
-  // 1. Fence.
-  if (old) {
-    const std::string fence = old->cfg.configdirectory() + "/" + std::string(store::kReadOnlyFile);
-    Status s = fs::write_file_atomic(
-        fence,
-        fmt::format("fenced by cyr_promote at {}: {} is the primary now\n", now_text(), name));
-    if (!s) {
-      step("FAILED to fence the old primary: {} ({})", fence, s.to_string());
-      detail(
-          "nothing was changed on this instance. Fence the old primary by hand (stop its "
-          "master, or create that file), then run again without -O.");
-      return kExitFail;
-    }
-    step("Fenced the old primary: wrote {}.", fence);
-    detail(
-        "From now on its imapd, pop3d and lmtpd refuse every change (IMAP NO [UNAVAILABLE], "
-        "LMTP 451 4.3.2: the MTA keeps the mail) and its sync_server refuses every APPLY.");
-  } else {
+// Step 1: the old primary is fenced, or the operator told what to
+// guarantee. False if fencing failed.
+bool fence_old_primary(const Promotion& p) {
+  if (!p.old) {
     step("The old primary is NOT fenced: it is unreachable from here.");
     detail(
         "You must guarantee that the old primary ({}) accepts no mail and no change from "
         "now on:",
-        o.old_primary->host);
+        p.o.old_primary->host);
     detail(
         "keep its master stopped (or the machine off, or cut from the MTA and the clients) "
         "until you have run");
@@ -365,158 +420,192 @@ int promote(const Options& o) {
         "`cyr_promote --rejoin` on it; if it is running, create <its configdirectory>/readonly "
         "there at once.");
     detail("Whatever it accepted before it died is kept: it is merged in when it rejoins.");
+    return true;
   }
+  const std::string fence = fence_path(p.old->cfg);
+  Status s = fs::write_file_atomic(
+      fence,
+      fmt::format("fenced by cyr_promote at {}: {} is the primary now\n", now_text(), p.name));
+  if (!s) {
+    step("FAILED to fence the old primary: {} ({})", fence, s.to_string());
+    detail(
+        "nothing was changed on this instance. Fence the old primary by hand (stop its "
+        "master, or create that file), then run again without -O.");
+    return false;
+  }
+  step("Fenced the old primary: wrote {}.", fence);
+  detail(
+      "From now on its imapd, pop3d and lmtpd refuse every change (IMAP NO [UNAVAILABLE], "
+      "LMTP 451 4.3.2: the MTA keeps the mail) and its sync_server refuses every APPLY.");
+  return true;
+}
 
-  // 2. Drain the old primary's channel to us.
-  if (old) {
-    auto bindir = master::self_exe_dir();
-    std::string log = synclog::log_path(old->cfg.configdirectory(), old_channel);
-    int rc = bindir.ok() ? run_program({*bindir + "/sync_client", "-C", old->path, "-n",
-                                        old_channel, "-R", "-1", "-o"})
-                         : -1;
-    if (rc == kExitChannelBusy) {
-      // Its own rolling client runs: wait until it has emptied the log.
-      detail("the old primary's rolling sync_client is running; waiting for it to drain {}", log);
-      auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(o.drain_secs);
-      while ((file_has_data(log) || file_has_data(log + "-run")) &&
-             std::chrono::steady_clock::now() < deadline)
-        std::this_thread::sleep_for(std::chrono::milliseconds(200));
-      rc = file_has_data(log) || file_has_data(log + "-run") ? 1 : 0;
-    }
-    if (rc == 0) {
-      step("Drained the old primary's channel {}: everything its log held is on this instance.",
-           old_channel);
-    } else {
-      step("Could NOT drain the old primary's channel {} (exit {}); carrying on.", old_channel, rc);
-      detail(
-          "What it still holds ({}) stays on the old primary and is merged in when it "
-          "rejoins.",
-          synclog::describe_pending_logs(old->cfg.configdirectory(), old_channel));
-    }
-  } else {
+// Step 2: what the old primary's channel to us still holds is sent here,
+// if it can be; a failure is reported and the promotion goes on.
+void drain_old_primary(const Promotion& p) {
+  if (!p.old) {
     step(
         "Nothing drained from the old primary (unreachable): what its channel log still held "
         "is merged in when it rejoins.");
+    return;
   }
+  const std::string old_dir = p.old->cfg.configdirectory();
+  auto bindir = master::self_exe_dir();
+  std::string log = synclog::log_path(old_dir, p.old_channel);
+  int rc = bindir.ok() ? run_program({*bindir + "/sync_client", "-C", p.old->path, "-n",
+                                      p.old_channel, "-R", "-1", "-o"})
+                       : -1;
+  if (rc == kExitChannelBusy) {
+    // Its own rolling client runs: wait until it has emptied the log.
+    detail("the old primary's rolling sync_client is running; waiting for it to drain {}", log);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(p.o.drain_secs);
+    while ((file_has_data(log) || file_has_data(log + "-run")) &&
+           std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    rc = file_has_data(log) || file_has_data(log + "-run") ? 1 : 0;
+  }
+  if (rc == 0) {
+    step("Drained the old primary's channel {}: everything its log held is on this instance.",
+         p.old_channel);
+    return;
+  }
+  step("Could NOT drain the old primary's channel {} (exit {}); carrying on.", p.old_channel, rc);
+  detail("What it still holds ({}) stays on the old primary and is merged in when it rejoins.",
+         synclog::describe_pending_logs(old_dir, p.old_channel));
+}
 
-  // 3. imapd.conf: log to the new channels.
-  const std::string bstamp = stamp();
-  std::vector<std::string> chans = channels_of(me->cfg);
-  std::vector<std::string> added;
-  for (const auto& t : targets)
+// Step 3: imapd.conf logs to the new channels and names their hosts. The
+// new configuration, or nullopt once the FAILED step is printed.
+std::optional<Config> log_to_new_channels(Promotion& p) {
+  const Options& o = p.o;
+  std::vector<std::string> chans = channels_of(p.files.me.cfg);
+  for (const auto& t : p.targets)
     if (std::find(chans.begin(), chans.end(), t.channel) == chans.end()) {
       chans.push_back(t.channel);
-      added.push_back(t.channel);
+      p.added.push_back(t.channel);
     }
-  const std::string why = "set by cyr_promote " + bstamp;
-  std::string text = me->text;
+  const std::string why = "set by cyr_promote " + p.bstamp;
+  std::string text = p.files.me.text;
   text = config_edit::set_option(text, "sync_log", "1", why);
   text = config_edit::set_option(text, "sync_log_channels", join(chans), why);
-  for (const auto& t : targets)
+  for (const auto& t : p.targets)
     text = config_edit::set_option(text, t.channel + "_sync_host", t.host, why);
-  for (const auto& [k, v] : copied_options)
+  for (const auto& [k, v] : p.copied_options)
     text = config_edit::set_option(text, k, v, "copied from the old primary by cyr_promote");
   auto checked = Config::parse(text, o.conf);
-  if (!checked.ok()) {
-    step("FAILED: the new {} would not parse ({}); nothing changed here.", o.conf,
-         checked.status().to_string());
-    return kExitFail;
-  }
-  if (Status s = replace_file(o.conf, me->text, text, bstamp); !s) {
-    step("FAILED to write {}: {}", o.conf, s.to_string());
-    return kExitFail;
-  }
-  step("Wrote {} (old one kept as {}.{}.before-promote): sync_log_channels: {}", o.conf, o.conf,
-       bstamp, join(chans));
-  for (const auto& t : targets) detail("{}_sync_host: {}", t.channel, t.host);
-  for (const auto& [k, v] : copied_options) detail("{}: copied from the old primary", k);
+  if (!write_edit(o.conf, p.files.me.text, text, checked.status(), p.bstamp,
+                  "; nothing changed here."))
+    return std::nullopt;
+  step("Wrote {} (old one kept as {}): sync_log_channels: {}", o.conf,
+       backup_path(o.conf, p.bstamp), join(chans));
+  for (const auto& t : p.targets) detail("{}_sync_host: {}", t.channel, t.host);
+  for (const auto& [k, v] : p.copied_options) detail("{}: copied from the old primary", k);
+  return std::move(*checked);
+}
 
-  // 4. The channels' states: every new one (and the old primary's, even if
-  // it was known) bootstraps with a full -A once its replica answers.
-  {
-    Config now = std::move(*checked);
-    auto recorded = store::record_channels(now);
-    if (!recorded.ok()) {
-      step("FAILED to record the channels in mailboxes.db: {}", recorded.status().to_string());
-      return kExitFail;
-    }
-    auto mbl = store::MailboxList::open(confdir + "/mailboxes.db");
-    const int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                           std::chrono::system_clock::now().time_since_epoch())
-                           .count();
-    Status s = mbl.ok() ? (*mbl)->set_channel_state(o.old_primary->channel,
-                                                    store::ChannelPhase::kBootstrapping,
-                                                    "promoted: the old primary rejoins with a "
-                                                    "full sync",
-                                                    ms)
-                        : mbl.status();
-    if (!s) {
-      step("FAILED to set channel {} bootstrapping: {}", o.old_primary->channel, s.to_string());
-      return kExitFail;
-    }
-    step(
-        "Recorded channels {} as bootstrapping: each gets a full sync (-A) as soon as its "
-        "replica answers.",
-        join(added.empty() ? std::vector<std::string>{o.old_primary->channel} : added));
-    detail(
-        "Channel {} waits for the old primary: when it is back (after `cyr_promote --rejoin` "
-        "there)",
-        o.old_primary->channel);
-    detail("that full sync keeps both sides' messages and copies here the folders only it has.");
+// Step 4: the channels' states: every new one (and the old primary's, even
+// if it was known) bootstraps with a full -A once its replica answers.
+// False once the FAILED step is printed.
+bool record_bootstrapping(const Promotion& p, const Config& now) {
+  const std::string& channel = p.o.old_primary->channel;
+  auto recorded = store::record_channels(now);
+  if (!recorded.ok()) {
+    step("FAILED to record the channels in mailboxes.db: {}", recorded.status().to_string());
+    return false;
   }
-
-  // 5. cyrus.conf: a rolling sync_client per channel.
-  {
-    std::vector<std::string> have = rolling_channels(cyrus->conf);
-    std::vector<std::string> names;
-    auto taken = [&](const std::string& n) {
-      auto same = [&](const master::Entry& e) { return e.name == n; };
-      return std::any_of(cyrus->conf.daemons.begin(), cyrus->conf.daemons.end(), same) ||
-             std::any_of(cyrus->conf.start.begin(), cyrus->conf.start.end(), same) ||
-             std::any_of(cyrus->conf.services.begin(), cyrus->conf.services.end(), same) ||
-             std::any_of(cyrus->conf.events.begin(), cyrus->conf.events.end(), same) ||
-             std::find(names.begin(), names.end(), n) != names.end();
-    };
-    std::string ctext = cyrus->text;
-    std::vector<std::string> started;
-    for (const auto& t : targets) {
-      if (std::find(have.begin(), have.end(), t.channel) != have.end()) continue;
-      std::string base = "sync";
-      for (char c : t.channel)
-        if (std::isalnum(static_cast<unsigned char>(c))) base += c;
-      std::string n = base;
-      for (int i = 2; taken(n); i++) n = base + std::to_string(i);
-      names.push_back(n);
-      ctext = master::add_daemon(
-          ctext, n, fmt::format("sync_client -C {} -r -n {}", absolute(o.conf), t.channel));
-      started.push_back(fmt::format("{} (channel {})", n, t.channel));
-    }
-    if (started.empty()) {
-      step("{} already runs a rolling sync_client for every channel.", o.cyrus_conf);
-    } else {
-      auto parsed = master::parse_cyrus_conf(ctext, o.cyrus_conf);
-      if (!parsed.ok()) {
-        step("FAILED: the new {} would not parse ({})", o.cyrus_conf, parsed.status().to_string());
-        return kExitFail;
-      }
-      if (Status s = replace_file(o.cyrus_conf, cyrus->text, ctext, bstamp); !s) {
-        step("FAILED to write {}: {}", o.cyrus_conf, s.to_string());
-        return kExitFail;
-      }
-      step("Added DAEMON entries to {}: {}", o.cyrus_conf, join(started));
-    }
+  auto mbl = store::MailboxList::open(p.files.me.cfg.configdirectory() + "/mailboxes.db");
+  const int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+  Status s = mbl.ok() ? (*mbl)->set_channel_state(channel, store::ChannelPhase::kBootstrapping,
+                                                  "promoted: the old primary rejoins with a "
+                                                  "full sync",
+                                                  ms)
+                      : mbl.status();
+  if (!s) {
+    step("FAILED to set channel {} bootstrapping: {}", channel, s.to_string());
+    return false;
   }
+  step(
+      "Recorded channels {} as bootstrapping: each gets a full sync (-A) as soon as its "
+      "replica answers.",
+      join(p.added.empty() ? std::vector<std::string>{channel} : p.added));
+  detail(
+      "Channel {} waits for the old primary: when it is back (after `cyr_promote --rejoin` "
+      "there)",
+      channel);
+  detail("that full sync keeps both sides' messages and copies here the folders only it has.");
+  return true;
+}
 
+// A name for a new cyrus.conf entry following `channel`'s rolling client:
+// "sync<channel's letters and digits>", numbered if `taken`.
+template <typename Taken>
+std::string entry_name(const std::string& channel, Taken taken) {
+  std::string base = "sync";
+  for (char c : channel)
+    if (std::isalnum(static_cast<unsigned char>(c))) base += c;
+  std::string n = base;
+  for (int i = 2; taken(n); i++) n = base + std::to_string(i);
+  return n;
+}
+
+// Step 5: cyrus.conf runs a rolling sync_client per channel. False once
+// the FAILED step is printed.
+bool add_rolling_clients(const Promotion& p) {
+  const CyrusFile& cyrus = p.files.cyrus;
+  const std::string& path = p.o.cyrus_conf;
+  std::vector<std::string> have = rolling_channels(cyrus.conf);
+  std::vector<std::string> names;
+  auto taken = [&](const std::string& n) {
+    auto same = [&](const master::Entry& e) { return e.name == n; };
+    return std::any_of(cyrus.conf.daemons.begin(), cyrus.conf.daemons.end(), same) ||
+           std::any_of(cyrus.conf.start.begin(), cyrus.conf.start.end(), same) ||
+           std::any_of(cyrus.conf.services.begin(), cyrus.conf.services.end(), same) ||
+           std::any_of(cyrus.conf.events.begin(), cyrus.conf.events.end(), same) ||
+           std::find(names.begin(), names.end(), n) != names.end();
+  };
+  std::string ctext = cyrus.text;
+  std::vector<std::string> started;
+  for (const auto& t : p.targets) {
+    if (std::find(have.begin(), have.end(), t.channel) != have.end()) continue;
+    names.push_back(entry_name(t.channel, taken));
+    ctext = master::add_daemon(
+        ctext, names.back(),
+        fmt::format("sync_client -C {} -r -n {}", absolute(p.o.conf), t.channel));
+    started.push_back(fmt::format("{} (channel {})", names.back(), t.channel));
+  }
+  if (started.empty()) {
+    step("{} already runs a rolling sync_client for every channel.", path);
+    return true;
+  }
+  auto parsed = master::parse_cyrus_conf(ctext, path);
+  if (!write_edit(path, cyrus.text, ctext, parsed.status(), p.bstamp, "")) return false;
+  step("Added DAEMON entries to {}: {}", path, join(started));
+  return true;
+}
+
+int promote(const Options& o) {
+  auto files = load_files(o);
+  if (!files) return EX_CONFIG;
+  Promotion p(o, std::move(*files));
+  p.name = p.files.me.cfg.get("servername");
+  if (int rc = find_old_primary(p); rc != 0) return rc;
+  p.targets = o.replicas;
+  p.targets.insert(p.targets.begin(), *o.old_primary);
+  if (int rc = find_credentials(p); rc != 0) return rc;
+
+  fmt::print("Promoting {} ({}) to primary, {}.\n", p.name, o.conf, now_text());
+  if (!fence_old_primary(p)) return kExitFail;
+  drain_old_primary(p);
+  p.bstamp = stamp();
+  auto now = log_to_new_channels(p);
+  if (!now || !record_bootstrapping(p, *now) || !add_rolling_clients(p)) return kExitFail;
   // 6. This instance must accept changes.
-  const std::string my_fence = confdir + "/" + std::string(store::kReadOnlyFile);
-  if (fs::exists(my_fence)) {
-    if (Status s = fs::remove_file(my_fence); !s) {
-      step("FAILED to remove {} (this instance stays read-only): {}", my_fence, s.to_string());
-      return kExitFail;
-    }
-    step("Removed {}: this instance accepts changes.", my_fence);
-  }
-
+  const std::string my_fence = fence_path(p.files.me.cfg);
+  if (!lift_fence(my_fence, " (this instance stays read-only)",
+                  fmt::format("Removed {}: this instance accepts changes.", my_fence)))
+    return kExitFail;
   // 7. Master starts the rolling clients.
   step("{}", signal_master(o.pidfile, "starts the rolling sync_clients of the new channels",
                            "start it; it runs the rolling sync_clients of the new channels"));
@@ -528,38 +617,24 @@ int promote(const Options& o) {
       "When the old primary comes back: on it, before or right after its master starts, run\n"
       "  cyr_promote --rejoin -C <its imapd.conf> -M <its cyrus.conf> [-p <its master.pid>]\n"
       "and make sure its cyrus.conf runs sync_server where {}_sync_host points.\n",
-      name, o.conf, o.old_primary->channel);
+      p.name, o.conf, o.old_primary->channel);
   return 0;
 }
 
-int rejoin(const Options& o) {
-  auto me = load_conf(o.conf);
-  if (!me.ok()) {
-    std::fprintf(stderr, "cyr_promote: %s\n", me.status().to_string().c_str());
-    return EX_CONFIG;
-  }
-  auto cyrus = load_cyrus(o.cyrus_conf);
-  if (!cyrus.ok()) {
-    std::fprintf(stderr, "cyr_promote: %s\n", cyrus.status().to_string().c_str());
-    return EX_CONFIG;
-  }
-  const std::string confdir = me->cfg.configdirectory();
-  fmt::print("Turning {} ({}) into a replica, {}.\n", me->cfg.get("servername"), o.conf,
-             now_text());
-
-  // Replication channels: those a rolling sync_client follows, and those
-  // with a sync host of their own. Others (squatter) stay.
-  std::vector<std::string> rolling = rolling_channels(cyrus->conf);
-  std::vector<std::string> chans = channels_of(me->cfg);
+// --rejoin: imapd.conf stops logging to the replication channels (those a
+// rolling sync_client follows, and those with a sync host of their own;
+// others, squatter's, stay). False once the FAILED step is printed.
+bool stop_logging(const Options& o, const Files& f, const std::string& bstamp,
+                  const std::string& why) {
+  const Config& cfg = f.me.cfg;
+  std::vector<std::string> rolling = rolling_channels(f.cyrus.conf);
   std::vector<std::string> kept, removed;
-  for (const auto& c : chans) {
+  for (const auto& c : channels_of(cfg)) {
     bool repl = std::find(rolling.begin(), rolling.end(), c) != rolling.end() ||
-                me->cfg.raw(c + "_sync_host").has_value();
+                cfg.raw(c + "_sync_host").has_value();
     (repl ? removed : kept).push_back(c);
   }
-  const std::string bstamp = stamp();
-  const std::string why = "cyr_promote --rejoin " + bstamp;
-  std::string text = me->text;
+  std::string text = f.me.text;
   if (kept.empty()) {
     text = config_edit::set_option(text, "sync_log", "0", why);
     text = config_edit::remove_option(text, "sync_log_channels", why);
@@ -567,32 +642,30 @@ int rejoin(const Options& o) {
     text = config_edit::set_option(text, "sync_log_channels", join(kept), why);
   }
   auto checked = Config::parse(text, o.conf);
-  if (!checked.ok()) {
-    step("FAILED: the new {} would not parse ({}); nothing changed.", o.conf,
-         checked.status().to_string());
-    return kExitFail;
-  }
-  if (text != me->text) {
-    if (Status s = replace_file(o.conf, me->text, text, bstamp); !s) {
-      step("FAILED to write {}: {}", o.conf, s.to_string());
-      return kExitFail;
-    }
-    step("Wrote {} (old one kept as {}.{}.before-promote): no longer logs to {}{}", o.conf, o.conf,
-         bstamp, removed.empty() ? "the default channel" : join(removed),
-         kept.empty() ? " (sync_log: 0)" : "; still to " + join(kept));
-  } else {
+  if (text == f.me.text && checked.ok()) {
     step("{} logs to no replication channel already.", o.conf);
+  } else {
+    if (!write_edit(o.conf, f.me.text, text, checked.status(), bstamp, "; nothing changed."))
+      return false;
+    step("Wrote {} (old one kept as {}): no longer logs to {}{}", o.conf,
+         backup_path(o.conf, bstamp), removed.empty() ? "the default channel" : join(removed),
+         kept.empty() ? " (sync_log: 0)" : "; still to " + join(kept));
   }
   for (const auto& c : removed) {
-    std::string pending = synclog::describe_pending_logs(confdir, c);
+    std::string pending = synclog::describe_pending_logs(cfg.configdirectory(), c);
     if (!pending.empty())
       detail(
           "channel {} still holds {}: not needed, the new primary's full sync compares "
           "everything; remove them later",
           c, pending);
   }
+  return true;
+}
 
-  // Its rolling clients go (every one: a replica feeds no one here).
+// --rejoin: its rolling clients go (every one: a replica feeds no one
+// here). False once the FAILED step is printed.
+bool drop_rolling_clients(const Options& o, const CyrusFile& cyrus, const std::string& bstamp,
+                          const std::string& why) {
   std::vector<int> lines;
   std::vector<std::string> which;
   auto drop = [&](const master::Entry& e) {
@@ -600,21 +673,27 @@ int rejoin(const Options& o) {
     lines.push_back(e.line);
     which.push_back(e.name);
   };
-  for (const auto& e : cyrus->conf.daemons) drop(e);
-  for (const auto& e : cyrus->conf.start) drop(e);
-  if (!lines.empty()) {
-    std::string ctext = master::comment_out_lines(cyrus->text, lines, why);
-    auto parsed = master::parse_cyrus_conf(ctext, o.cyrus_conf);
-    Status s =
-        parsed.ok() ? replace_file(o.cyrus_conf, cyrus->text, ctext, bstamp) : parsed.status();
-    if (!s) {
-      step("FAILED to write {}: {}", o.cyrus_conf, s.to_string());
-      return kExitFail;
-    }
-    step("Commented out the rolling sync_clients in {}: {}", o.cyrus_conf, join(which));
-  }
+  for (const auto& e : cyrus.conf.daemons) drop(e);
+  for (const auto& e : cyrus.conf.start) drop(e);
+  if (lines.empty()) return true;
+  std::string ctext = master::comment_out_lines(cyrus.text, lines, why);
+  auto parsed = master::parse_cyrus_conf(ctext, o.cyrus_conf);
+  if (!write_edit(o.cyrus_conf, cyrus.text, ctext, parsed.status(), bstamp, "")) return false;
+  step("Commented out the rolling sync_clients in {}: {}", o.cyrus_conf, join(which));
+  return true;
+}
+
+int rejoin(const Options& o) {
+  auto files = load_files(o);
+  if (!files) return EX_CONFIG;
+  fmt::print("Turning {} ({}) into a replica, {}.\n", files->me.cfg.get("servername"), o.conf,
+             now_text());
+  const std::string bstamp = stamp();
+  const std::string why = "cyr_promote --rejoin " + bstamp;
+  if (!stop_logging(o, *files, bstamp, why) || !drop_rolling_clients(o, files->cyrus, bstamp, why))
+    return kExitFail;
   bool serves_sync = false;
-  for (const auto& e : cyrus->conf.services)
+  for (const auto& e : files->cyrus.conf.services)
     if (!e.argv.empty() && e.argv[0].substr(e.argv[0].rfind('/') + 1) == "sync_server")
       serves_sync = true;
   if (!serves_sync)
@@ -622,17 +701,13 @@ int rejoin(const Options& o) {
         "WARNING: {} runs no sync_server service: add one (e.g. csync cmd=\"sync_server\" "
         "listen=\"csync\") or the new primary cannot reach this instance.",
         o.cyrus_conf);
-
   // The fence must go: a replica applies through the same store, which
   // refuses everything while it exists.
-  const std::string fence = confdir + "/" + std::string(store::kReadOnlyFile);
-  if (fs::exists(fence)) {
-    if (Status s = fs::remove_file(fence); !s) {
-      step("FAILED to remove {}: {}", fence, s.to_string());
-      return kExitFail;
-    }
-    step("Removed the fence {}: the new primary's sync can apply here.", fence);
-  }
+  const std::string fence = fence_path(files->me.cfg);
+  if (!lift_fence(
+          fence, "",
+          fmt::format("Removed the fence {}: the new primary's sync can apply here.", fence)))
+    return kExitFail;
   step("{}",
        signal_master(o.pidfile, "stops its rolling sync_clients", "start it now, as a replica"));
   fmt::print(
