@@ -162,81 +162,73 @@ Result<std::vector<std::string>> expand(store::Instance& instance,
   return out;
 }
 
-}  // namespace
+// The command line, once parsed.
+struct Args {
+  std::string conf = "/etc/imapd.conf";  // -C
+  std::string channel = "squatter";      // -n
+  std::string file;                      // -f
+  std::string words;                     // -e
+  bool rolling = false;                  // -R
+  bool foreground = false;               // -d
+  bool incremental = false;              // -i
+  bool users = false;                    // -u
+  bool recursive = false;                // -r
+  bool verbose = false;                  // -v
+  int sleep_secs = 0;                    // -S
+  std::vector<std::string> names;        // mailboxes, users, or -e's mailbox
+};
 
-int main(int argc, char** argv) {
-  std::string conf = "/etc/imapd.conf", channel = "squatter", file, words;
-  bool rolling = false, foreground = false, incremental = false, users = false, recursive = false,
-       verbose = false;
-  int sleep_secs = 0;
+// False on a usage error.
+bool parse_args(int argc, char** argv, Args& a) {
   int opt;
   while ((opt = ::getopt(argc, argv, "C:Rn:df:iurS:ve:")) != -1) {
     switch (opt) {
       case 'C':
-        conf = optarg;
+        a.conf = optarg;
         break;
       case 'R':
-        rolling = true;
+        a.rolling = true;
         break;
       case 'n':
-        channel = optarg;
+        a.channel = optarg;
         break;
       case 'd':
-        foreground = true;
+        a.foreground = true;
         break;
       case 'f':
-        file = optarg;
+        a.file = optarg;
         break;
       case 'i':
-        incremental = true;
+        a.incremental = true;
         break;
       case 'u':
-        users = true;
+        a.users = true;
         break;
       case 'r':
-        recursive = true;
+        a.recursive = true;
         break;
       case 'S':
-        sleep_secs = std::atoi(optarg);
+        a.sleep_secs = std::atoi(optarg);
         break;
       case 'v':
-        verbose = true;
+        a.verbose = true;
         break;
       case 'e':
-        words = optarg;
+        a.words = optarg;
         break;
       default:
-        return usage();
+        return false;
     }
   }
-  std::vector<std::string> args(argv + optind, argv + argc);
-  int modes = (rolling ? 1 : 0) + (!file.empty() ? 1 : 0) + (!words.empty() ? 1 : 0);
-  if (modes > 1 || ((rolling || !file.empty()) && !args.empty()) ||
-      (!words.empty() && args.size() != 1) || (users && args.empty())) {
-    return usage();
-  }
-  init_logging("squatter", verbose);
-  auto config = Config::load(conf);
-  if (!config.ok()) {
-    spdlog::error("{}", config.status().to_string());
-    return EX_CONFIG;
-  }
-  apply_logging_config(*config);
-  stats::configure(*config);
-  if (!search::index_enabled(*config)) {
-    spdlog::warn("squatter: search_engine is not xapian in {}: imapd will not use the index", conf);
-  }
-  auto instance = store::Instance::open(*config);
-  if (!instance.ok()) {
-    spdlog::error("cannot open the mail store: {}", instance.status().to_string());
-    return EX_TEMPFAIL;
-  }
-  store::Instance& inst = **instance;
-  const auto pause = std::chrono::milliseconds(1000L * sleep_secs);
-  if (rolling) return run_rolling(inst, channel, pause, foreground);
-  if (!file.empty()) return run_file(inst, file);
-  if (!words.empty()) return run_words(inst, words, args[0]);
+  a.names.assign(argv + optind, argv + argc);
+  int modes = (a.rolling ? 1 : 0) + (!a.file.empty() ? 1 : 0) + (!a.words.empty() ? 1 : 0);
+  return modes <= 1 && !((a.rolling || !a.file.empty()) && !a.names.empty()) &&
+         !(!a.words.empty() && a.names.size() != 1) && !(a.users && a.names.empty());
+}
 
+// Without -R, -f or -e: the named users' (-u; none named: every user's and
+// the shared mailboxes) or mailboxes' index, -S seconds apart.
+int run_batch(store::Instance& inst, const Args& a) {
   search::Indexer indexer(inst, true);
   int rc = 0;
   auto one = [&](const std::string& what, Result<search::IndexStats> r) {
@@ -246,11 +238,11 @@ int main(int argc, char** argv) {
       spdlog::error("squatter: {}: {}", what, r.status().to_string());
       rc = 1;
     }
-    if (pause.count() > 0) ::sleep(static_cast<unsigned>(sleep_secs));
+    if (a.sleep_secs > 0) ::sleep(static_cast<unsigned>(a.sleep_secs));
   };
-  if (users || args.empty()) {
-    std::vector<std::string> who = args;
-    if (args.empty()) {
+  if (a.users || a.names.empty()) {
+    std::vector<std::string> who = a.names;
+    if (a.names.empty()) {
       auto all = inst.mailboxes().users();
       if (!all.ok()) {
         spdlog::error("squatter: {}", all.status().to_string());
@@ -260,15 +252,46 @@ int main(int argc, char** argv) {
       who.push_back("");  // shared mailboxes
     }
     for (const std::string& u : who) {
-      one(u.empty() ? "shared mailboxes" : u, indexer.index_user(u, incremental));
+      one(u.empty() ? "shared mailboxes" : u, indexer.index_user(u, a.incremental));
     }
     return rc;
   }
-  auto names = expand(inst, args, recursive);
+  auto names = expand(inst, a.names, a.recursive);
   if (!names.ok()) {
     spdlog::error("squatter: {}", names.status().to_string());
     return 1;
   }
-  for (const std::string& n : *names) one(n, indexer.index_mailbox(n, incremental));
+  for (const std::string& n : *names) one(n, indexer.index_mailbox(n, a.incremental));
   return rc;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args a;
+  if (!parse_args(argc, argv, a)) return usage();
+  init_logging("squatter", a.verbose);
+  auto config = Config::load(a.conf);
+  if (!config.ok()) {
+    spdlog::error("{}", config.status().to_string());
+    return EX_CONFIG;
+  }
+  apply_logging_config(*config);
+  stats::configure(*config);
+  if (!search::index_enabled(*config)) {
+    spdlog::warn("squatter: search_engine is not xapian in {}: imapd will not use the index",
+                 a.conf);
+  }
+  auto instance = store::Instance::open(*config);
+  if (!instance.ok()) {
+    spdlog::error("cannot open the mail store: {}", instance.status().to_string());
+    return EX_TEMPFAIL;
+  }
+  store::Instance& inst = **instance;
+  if (a.rolling)
+    return run_rolling(inst, a.channel, std::chrono::milliseconds(1000L * a.sleep_secs),
+                       a.foreground);
+  if (!a.file.empty()) return run_file(inst, a.file);
+  if (!a.words.empty()) return run_words(inst, a.words, a.names[0]);
+  return run_batch(inst, a);
 }

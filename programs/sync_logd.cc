@@ -91,6 +91,82 @@ void reload(synclog::LogDaemon& daemon, const std::string& conf, const char* why
   daemon.reconfigure(synclog::ChannelSet::from_config(*cfg));
 }
 
+// Watches imapd.conf's directory: imapd.conf is usually replaced (editor,
+// rename) rather than written in place. -1 if it cannot be watched
+// (logged: SIGHUP only then).
+int watch_conf(const std::string& conf) {
+  int watch = ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+  if (watch >= 0 && ::inotify_add_watch(watch, fs::dirname(conf).c_str(),
+                                        IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE) < 0) {
+    spdlog::warn("sync_logd: cannot watch {}: SIGHUP only", conf);
+    ::close(watch);
+    watch = -1;
+  }
+  return watch;
+}
+
+// Drains the watch's events; true if one names `conf_name`.
+bool conf_changed(int watch, const std::string& conf_name) {
+  alignas(struct inotify_event) char ev[4096];
+  bool changed = false;
+  for (ssize_t got; (got = ::read(watch, ev, sizeof(ev))) > 0;) {
+    for (char* p = ev; p < ev + got;) {
+      auto* e = reinterpret_cast<struct inotify_event*>(p);
+      if (e->len > 0 && conf_name == e->name) changed = true;
+      p += sizeof(struct inotify_event) + e->len;
+    }
+  }
+  return changed;
+}
+
+// Handles the signals that arrived: SIGHUP reloads; true if one asks to
+// stop (SIGTERM, SIGINT).
+bool handle_signals(synclog::LogDaemon& daemon, const std::string& conf) {
+  bool stop = false;
+  char sigs[16];
+  ssize_t got = ::read(g_signal_pipe[0], sigs, sizeof(sigs));
+  for (ssize_t i = 0; i < got; ++i) {
+    if (sigs[i] == SIGHUP) {
+      reload(daemon, conf, "SIGHUP");
+    } else {
+      stop = true;
+    }
+  }
+  return stop;
+}
+
+// Serves writers on the daemon's socket (`server`, listening) until a stop signal (0) or a
+// failure (EX_TEMPFAIL), re-reading imapd.conf on SIGHUP and whenever it
+// changes.
+int serve(synclog::LogDaemon& daemon, synclog::LogdServer& server, const std::string& conf,
+          const std::string& confdir) {
+  int watch = watch_conf(conf);
+  const std::string conf_name = conf.substr(conf.rfind('/') + 1);
+  spdlog::info("sync_logd: serving {}", synclog::logd_socket_path(confdir));
+  int rc = 0;
+  for (bool stop = false; !stop;) {
+    struct pollfd fds[3] = {
+        {server.fd(), POLLIN, 0}, {g_signal_pipe[0], POLLIN, 0}, {watch, POLLIN, 0}};
+    int n = ::poll(fds, watch >= 0 ? 3 : 2, 1000);
+    if (n < 0 && errno != EINTR) {
+      spdlog::error("sync_logd: poll: {}", std::strerror(errno));
+      rc = EX_TEMPFAIL;
+      break;
+    }
+    if (daemon.broken()) {
+      rc = EX_TEMPFAIL;
+      break;
+    }
+    if (n <= 0) continue;
+    if (fds[1].revents & POLLIN) stop = handle_signals(daemon, conf);
+    if (watch >= 0 && (fds[2].revents & POLLIN) && conf_changed(watch, conf_name))
+      reload(daemon, conf, "changed");
+    if (fds[0].revents & POLLIN) server.accept_one();
+  }
+  if (watch >= 0) ::close(watch);
+  return rc;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -140,57 +216,7 @@ int main(int argc, char** argv) {
       spdlog::error("sync_logd: {}", s.to_string());
       return EX_TEMPFAIL;
     }
-    // imapd.conf is usually replaced (editor, rename) rather than written
-    // in place: watch its directory for the name.
-    int watch = ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-    const std::string conf_name = conf.substr(conf.rfind('/') + 1);
-    if (watch >= 0 && ::inotify_add_watch(watch, fs::dirname(conf).c_str(),
-                                          IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE) < 0) {
-      spdlog::warn("sync_logd: cannot watch {}: SIGHUP only", conf);
-      ::close(watch);
-      watch = -1;
-    }
-    spdlog::info("sync_logd: serving {}", synclog::logd_socket_path(confdir));
-    for (bool stop = false; !stop;) {
-      struct pollfd fds[3] = {
-          {server.fd(), POLLIN, 0}, {g_signal_pipe[0], POLLIN, 0}, {watch, POLLIN, 0}};
-      int n = ::poll(fds, watch >= 0 ? 3 : 2, 1000);
-      if (n < 0 && errno != EINTR) {
-        spdlog::error("sync_logd: poll: {}", std::strerror(errno));
-        rc = EX_TEMPFAIL;
-        break;
-      }
-      if ((*daemon)->broken()) {
-        rc = EX_TEMPFAIL;
-        break;
-      }
-      if (n <= 0) continue;
-      if (fds[1].revents & POLLIN) {
-        char sigs[16];
-        ssize_t got = ::read(g_signal_pipe[0], sigs, sizeof(sigs));
-        for (ssize_t i = 0; i < got; ++i) {
-          if (sigs[i] == SIGHUP) {
-            reload(**daemon, conf, "SIGHUP");
-          } else {
-            stop = true;
-          }
-        }
-      }
-      if (watch >= 0 && (fds[2].revents & POLLIN)) {
-        alignas(struct inotify_event) char ev[4096];
-        bool changed = false;
-        for (ssize_t got; (got = ::read(watch, ev, sizeof(ev))) > 0;) {
-          for (char* p = ev; p < ev + got;) {
-            auto* e = reinterpret_cast<struct inotify_event*>(p);
-            if (e->len > 0 && conf_name == e->name) changed = true;
-            p += sizeof(struct inotify_event) + e->len;
-          }
-        }
-        if (changed) reload(**daemon, conf, "changed");
-      }
-      if (fds[0].revents & POLLIN) server.accept_one();
-    }
-    if (watch >= 0) ::close(watch);
+    rc = serve(**daemon, server, conf, confdir);
   }
   if (Status s = (*daemon)->checkpoint(); !s && rc == 0) rc = EX_TEMPFAIL;
   synclog::LogdStats st = (*daemon)->stats();
