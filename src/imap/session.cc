@@ -5,7 +5,6 @@
 
 #include <algorithm>
 
-#include "common/base64.h"
 #include "common/stats.h"
 #include "imap/format.h"
 #include "store/autocreate.h"
@@ -24,12 +23,26 @@ bool is_any(std::string_view name, std::initializer_list<std::string_view> names
   }
   return false;
 }
+
+// AUTHENTICATE's answers, Cyrus 3.6's wording (the tag goes before each).
+net::SaslWording authenticate_wording() {
+  net::SaslWording w;
+  w.challenge = "+ {}";
+  w.bad_initial = "BAD Invalid base64 in initial response";
+  w.bad_response = "BAD Invalid base64 in response";
+  w.cancelled = "BAD Authentication cancelled";
+  w.no_mech = "NO Mechanism not supported";
+  w.failed = "NO [AUTHENTICATIONFAILED] authentication failure";
+  return w;
+}
+
 }  // namespace
 
 Session::Session(store::Instance& instance, SaslFactory sasl, SessionOptions options)
     : instance_(instance),
       sasl_factory_(std::move(sasl)),
       options_(std::move(options)),
+      auth_(authenticate_wording(), options_.login),
       ns_(options_.ns, "", false) {
   reader_.set_limits(reader_limits());
   reply("* OK [CAPABILITY " + capabilities() + "] " + options_.servername +
@@ -356,8 +369,7 @@ void Session::cmd_login(const Command& cmd) {
     spdlog::info("imap: badlogin {}: locked out", cmd.args[0].text);
     return tagged(cmd, "NO", kLockedOut);
   }
-  std::string plain = std::string(1, '\0') + cmd.args[0].text + '\0' + cmd.args[1].text;
-  net::SaslStep step = sasl_->start("PLAIN", plain);
+  net::SaslStep step = net::sasl_check_password(*sasl_, cmd.args[0].text, cmd.args[1].text);
   if (step.kind != net::SaslStep::Kind::kOk) {
     spdlog::info("imap: badlogin {}: {}", cmd.args[0].text, step.error);
     if (options_.login) options_.login->failed(cmd.args[0].text);
@@ -373,12 +385,10 @@ void Session::cmd_authenticate(const Command& cmd) {
   }
   if (!sasl_) sasl_ = sasl_factory_(options_.secure);
   if (!sasl_) return tagged(cmd, "NO", "[UNAVAILABLE] Authentication unavailable");
-  std::optional<std::string> initial;
-  if (cmd.args.size() == 2) {
-    initial = base64_decode(cmd.args[1].text);
-    if (!initial) return tagged(cmd, "BAD", "Invalid base64 in initial response");
-  }
   auth_tag_ = cmd.tag;
+  std::optional<std::string_view> initial;
+  if (cmd.args.size() == 2) initial = cmd.args[1].text;
+  if (auto bad = auth_.take_initial(initial)) return auth_step(*bad);
   std::string mech = to_upper(cmd.args[0].text);
   if ((mech == "PLAIN" || mech == "LOGIN") && !options_.secure && !options_.allow_plaintext) {
     return tagged(cmd, "NO", "encryption needed to use mechanism");
@@ -387,48 +397,27 @@ void Session::cmd_authenticate(const Command& cmd) {
     spdlog::info("imap: badlogin: locked out");
     return tagged(cmd, "NO", kLockedOut);
   }
-  auth_step(initial ? sasl_->start(mech, *initial) : sasl_->start(mech, std::nullopt));
+  auth_step(auth_.start(*sasl_, mech));
 }
 
-void Session::auth_step(const net::SaslStep& step) {
+void Session::auth_step(const net::SaslOutcome& outcome) {
+  using Kind = net::SaslOutcome::Kind;
+  if (outcome.kind == Kind::kChallenge) {
+    state_ = State::kAuthenticating;
+    return reply(outcome.line);
+  }
+  state_ = State::kNotAuthenticated;
+  if (outcome.kind == Kind::kOk) return login_done(outcome.user);
+  if (outcome.kind == Kind::kFailed) spdlog::info("imap: badlogin: {}", outcome.reason);
   Command cmd;
   cmd.tag = auth_tag_;
   cmd.name = "AUTHENTICATE";
-  switch (step.kind) {
-    case net::SaslStep::Kind::kContinue:
-      state_ = State::kAuthenticating;
-      reply("+ " + base64_encode(step.data));
-      return;
-    case net::SaslStep::Kind::kOk:
-      login_done(sasl_->username());
-      return;
-    case net::SaslStep::Kind::kNoMech:
-      state_ = State::kNotAuthenticated;
-      return tagged(cmd, "NO", "Mechanism not supported");
-    case net::SaslStep::Kind::kFailed:
-      state_ = State::kNotAuthenticated;
-      spdlog::info("imap: badlogin: {}", step.error);
-      if (options_.login) options_.login->failed("");
-      return tagged(cmd, "NO", "[AUTHENTICATIONFAILED] authentication failure");
-  }
+  std::string_view line = outcome.line;
+  size_t sp = line.find(' ');
+  tagged(cmd, line.substr(0, sp), line.substr(sp + 1));
 }
 
-void Session::auth_response(std::string_view line) {
-  if (line == "*") {
-    state_ = State::kNotAuthenticated;
-    Command cmd;
-    cmd.tag = auth_tag_;
-    return tagged(cmd, "BAD", "Authentication cancelled");
-  }
-  auto data = base64_decode(line);
-  if (!data) {
-    state_ = State::kNotAuthenticated;
-    Command cmd;
-    cmd.tag = auth_tag_;
-    return tagged(cmd, "BAD", "Invalid base64 in response");
-  }
-  auth_step(sasl_->step(*data));
-}
+void Session::auth_response(std::string_view line) { auth_step(auth_.respond(line)); }
 
 void Session::login_done(const std::string& user) {
   Command cmd;

@@ -149,7 +149,7 @@ class Session : private CommandReader::Sink {
   void cmd_login(const Command& cmd);
   void cmd_authenticate(const Command& cmd);
   void auth_response(std::string_view line);
-  void auth_step(const net::SaslStep& step);
+  void auth_step(const net::SaslOutcome& outcome);
   void login_done(const std::string& user);
   void cmd_starttls(const Command& cmd);
   void cmd_compress(const Command& cmd);
@@ -244,6 +244,7 @@ class Session : private CommandReader::Sink {
   SaslFactory sasl_factory_;
   std::unique_ptr<net::SaslServer> sasl_;
   SessionOptions options_;
+  net::SaslExchange auth_;  // AUTHENTICATE's exchange
   State state_ = State::kNotAuthenticated;
   State state_before_idle_ = State::kAuthenticated;
 

@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 
-#include "common/base64.h"
 #include "common/log.h"
 #include "common/stats.h"
 
@@ -21,6 +20,18 @@ constexpr std::string_view kLockedOut = "454 4.7.0 Too many failed logins, try a
 // not accepting network messages", temporary: the MTA queues and retries.
 constexpr std::string_view kReadOnly = "451 4.3.2 Server is in read-only mode, try again later";
 
+// AUTH's answers (RFC 4954's codes, Cyrus 3.6's texts).
+net::SaslWording auth_wording() {
+  net::SaslWording w;
+  w.challenge = "334 {}";
+  w.bad_initial = "501 5.5.4 cannot decode base64 response";
+  w.bad_response = w.bad_initial;
+  w.cancelled = "501 5.5.4 client canceled authentication";
+  w.no_mech = "504 5.5.4 Unrecognized authentication type";
+  w.failed = "535 5.7.8 Authentication credentials invalid";
+  return w;
+}
+
 // RFC 5322 date-time in UTC, e.g. "Wed, 25 Nov 2026 22:41:34 +0000".
 std::string rfc5322_date(std::time_t t) {
   std::tm tm{};
@@ -35,7 +46,10 @@ std::string rfc5322_date(std::time_t t) {
 }  // namespace
 
 Session::Session(Backend& backend, net::SaslServer* sasl, SessionOptions options)
-    : backend_(backend), sasl_(sasl), options_(std::move(options)) {
+    : backend_(backend),
+      sasl_(sasl),
+      options_(std::move(options)),
+      auth_(auth_wording(), options_.login) {
   reply(fmt::format("220 {} LMTP replimail server ready", options_.servername));
 }
 
@@ -350,60 +364,45 @@ void Session::cmd_auth(std::string_view args) {
     reply("501 5.5.4 Syntax error in parameters");
     return;
   }
-  std::optional<std::string> initial;
-  if (auth->initial_response) {
-    auto decoded = base64_decode(*auth->initial_response);
-    if (!decoded) {
-      reply("501 5.5.4 cannot decode base64 response");
-      return;
-    }
-    initial = std::move(*decoded);
+  if (auto bad = auth_.take_initial(auth->initial_response)) {
+    reply(bad->line);
+    return;
   }
   if (options_.login && !options_.login->before_attempt("").allowed()) {
     reply(std::string(kLockedOut));
     return;
   }
   state_before_auth_ = state_;
-  auth_result(sasl_->start(auth->mechanism, initial));
+  auth_result(auth_.start(*sasl_, auth->mechanism));
 }
 
 void Session::auth_response(std::string_view line) {
   state_ = state_before_auth_;
-  if (line == "*") {
-    reply("501 5.5.4 client canceled authentication");
-    return;
-  }
-  auto decoded = base64_decode(line);
-  if (!decoded) {
-    reply("501 5.5.4 cannot decode base64 response");
-    return;
-  }
-  auth_result(sasl_->step(*decoded));
+  auth_result(auth_.respond(line));
 }
 
-void Session::auth_result(const net::SaslStep& step) {
-  switch (step.kind) {
-    case net::SaslStep::Kind::kContinue:
+void Session::auth_result(const net::SaslOutcome& outcome) {
+  switch (outcome.kind) {
+    case net::SaslOutcome::Kind::kChallenge:
       state_ = State::kAuth;
-      reply("334 " + base64_encode(step.data));
+      reply(outcome.line);
       return;
-    case net::SaslStep::Kind::kOk:
-      if (options_.login && !options_.login->succeeded(sasl_->username(), false).allowed()) {
+    case net::SaslOutcome::Kind::kOk:
+      if (options_.login && !options_.login->succeeded(outcome.user, false).allowed()) {
         reply(std::string(kLockedOut));
         return;
       }
       authenticated_ = true;
-      auth_user_ = sasl_->username();
+      auth_user_ = outcome.user;
       spdlog::info("lmtp: login: {} {} User logged in", options_.client_host, auth_user_);
       reply("235 2.7.0 Authentication successful");
       return;
-    case net::SaslStep::Kind::kNoMech:
-      reply("504 5.5.4 Unrecognized authentication type");
+    case net::SaslOutcome::Kind::kFailed:
+      spdlog::warn("lmtp: badlogin: {} {}", options_.client_host, outcome.reason);
+      reply(outcome.line);
       return;
-    case net::SaslStep::Kind::kFailed:
-      spdlog::warn("lmtp: badlogin: {} {}", options_.client_host, step.error);
-      if (options_.login) options_.login->failed("");
-      reply("535 5.7.8 Authentication credentials invalid");
+    case net::SaslOutcome::Kind::kRefused:
+      reply(outcome.line);
       return;
   }
 }

@@ -95,7 +95,7 @@ class Session {
   void cmd_data(std::string_view args);
   void cmd_auth(std::string_view args);
   void auth_response(std::string_view line);
-  void auth_result(const net::SaslStep& step);
+  void auth_result(const net::SaslOutcome& outcome);
   void finish_data();
   // Forgets the mail transaction (RSET, after DATA, LHLO).
   void reset_transaction();
@@ -106,6 +106,7 @@ class Session {
   Backend& backend_;
   net::SaslServer* sasl_;
   SessionOptions options_;
+  net::SaslExchange auth_;  // AUTH's exchange
   State state_ = State::kGreeted;
   State state_before_auth_ = State::kGreeted;
 

@@ -7,7 +7,9 @@
 
 #include <map>
 #include <mutex>
+#include <utility>
 
+#include "common/base64.h"
 #include "common/log.h"
 
 namespace replimail::net {
@@ -279,6 +281,82 @@ std::string Libsasl2Server::username() {
       name.resize(name.size() - added.size());
   }
   return name;
+}
+
+SaslStep sasl_check_password(SaslServer& sasl, std::string_view user, std::string_view password) {
+  std::string plain;
+  plain += '\0';
+  plain.append(user);
+  plain += '\0';
+  plain.append(password);
+  return sasl.start("PLAIN", plain);
+}
+
+namespace {
+
+// `wording` with its "{}" replaced by `value`.
+std::string fill(std::string_view wording, std::string_view value) {
+  std::string out(wording);
+  size_t at = out.find("{}");
+  if (at != std::string::npos) out.replace(at, 2, value);
+  return out;
+}
+
+}  // namespace
+
+SaslExchange::SaslExchange(SaslWording wording, LoginPolicy* login)
+    : wording_(std::move(wording)), login_(login) {}
+
+SaslOutcome SaslExchange::refused(const std::string& line) const {
+  SaslOutcome o;
+  o.kind = SaslOutcome::Kind::kRefused;
+  o.line = line;
+  return o;
+}
+
+std::optional<SaslOutcome> SaslExchange::take_initial(std::optional<std::string_view> base64) {
+  initial_.reset();
+  if (!base64) return std::nullopt;
+  initial_ = base64_decode(*base64);
+  if (!initial_) return refused(wording_.bad_initial);
+  return std::nullopt;
+}
+
+SaslOutcome SaslExchange::start(SaslServer& sasl, std::string_view mechanism) {
+  sasl_ = &sasl;
+  std::optional<std::string> initial = std::exchange(initial_, std::nullopt);
+  if (initial) return outcome(sasl.start(mechanism, std::string_view(*initial)));
+  return outcome(sasl.start(mechanism, std::nullopt));
+}
+
+SaslOutcome SaslExchange::respond(std::string_view line) {
+  if (line == "*") return refused(wording_.cancelled);
+  std::optional<std::string> decoded = base64_decode(line);
+  if (!decoded) return refused(wording_.bad_response);
+  return outcome(sasl_->step(*decoded));
+}
+
+SaslOutcome SaslExchange::outcome(const SaslStep& step) {
+  SaslOutcome o;
+  switch (step.kind) {
+    case SaslStep::Kind::kContinue:
+      o.kind = SaslOutcome::Kind::kChallenge;
+      o.line = fill(wording_.challenge, base64_encode(step.data));
+      return o;
+    case SaslStep::Kind::kOk:
+      o.kind = SaslOutcome::Kind::kOk;
+      o.user = sasl_->username();
+      return o;
+    case SaslStep::Kind::kNoMech:
+      return refused(wording_.no_mech);
+    case SaslStep::Kind::kFailed:
+      if (login_ != nullptr) login_->failed("");
+      o.kind = SaslOutcome::Kind::kFailed;
+      o.reason = step.error;
+      o.line = fill(wording_.failed, step.error.empty() ? "authentication failure" : step.error);
+      return o;
+  }
+  return o;
 }
 
 std::string sasl_ip_port(int fd, bool local) {

@@ -2,9 +2,10 @@
 // its implementation over libsasl2 (Cyrus SASL), configured from imapd.conf
 // the way Cyrus configures it.
 //
-// Protocol-neutral: challenges and responses are raw bytes; the protocol
-// layer (LMTP, IMAP, POP3, sync) does its own base64 and framing. Shared by
-// lmtpd, imapd, pop3d and sync_server.
+// Protocol-neutral: SaslServer's challenges and responses are raw bytes;
+// SaslExchange is the one exchange every protocol runs over it (base64, the
+// client's "*", the outcomes), each protocol passing its own reply wording.
+// Shared by lmtpd, imapd, pop3d and sync_server.
 //
 // libsasl2 options are looked up in imapd.conf as "sasl_<plugin>_<option>"
 // then "sasl_<option>" (sasl_pwcheck_method, sasl_mech_list,
@@ -21,6 +22,7 @@
 
 #include "common/config.h"
 #include "common/status.h"
+#include "net/login_policy.h"
 
 namespace replimail::net {
 
@@ -116,6 +118,69 @@ class Libsasl2Server : public SaslServer {
   std::string mechanism_;
   std::optional<std::string> initial_;
   std::vector<std::string> responses_;
+};
+
+// A password check (IMAP LOGIN, POP3 USER/PASS): a PLAIN exchange with no
+// authorisation identity, started on `sasl`.
+SaslStep sasl_check_password(SaslServer& sasl, std::string_view user, std::string_view password);
+
+// What a protocol answers at each point of an exchange, whole reply lines as
+// its session sends them. "{}" in `challenge` stands for the base64
+// challenge, in `failed` for libsasl2's reason ("authentication failure"
+// when it gives none).
+struct SaslWording {
+  std::string challenge;     // e.g. "+ {}" (IMAP, POP3, csync), "334 {}" (LMTP)
+  std::string bad_initial;   // the command's initial response is not base64
+  std::string bad_response;  // a response line is not base64
+  std::string cancelled;     // the client answered "*"
+  std::string no_mech;       // the mechanism is unknown or not allowed here
+  std::string failed;        // the credentials were refused
+};
+
+// Where an exchange stands after the client's last word.
+struct SaslOutcome {
+  enum class Kind {
+    kChallenge,  // send `line`; the client's next line goes to respond()
+    kOk,         // authenticated as `user`; the protocol says so its own way
+    kRefused,    // send `line`: bad base64, cancelled, unknown mechanism
+    kFailed,     // send `line`: credentials refused (already counted in the
+                 // login policy); `reason` is libsasl2's, for the log
+  };
+  Kind kind = Kind::kRefused;
+  std::string line;
+  std::string user;
+  std::string reason;
+};
+
+// The one SASL exchange of IMAP AUTHENTICATE, LMTP and POP3 AUTH and csync
+// AUTHENTICATE: decodes the client's base64, encodes the server's
+// challenges, recognises the client's cancel ("*"), and counts a failure in
+// the login policy. The protocol frames lines, checks its own preconditions
+// (state, plaintext, lockout) and words the success. Not thread-safe.
+class SaslExchange {
+ public:
+  // `login` may be null (no failure budgets).
+  SaslExchange(SaslWording wording, LoginPolicy* login);
+
+  // Decodes a command's initial response (nullopt: none; "=" is the empty
+  // one) for the next start(). Returns the kRefused outcome (bad_initial)
+  // when it is not base64.
+  std::optional<SaslOutcome> take_initial(std::optional<std::string_view> base64);
+  // Starts `mechanism` on `sasl` with the initial response taken, if any.
+  // `sasl` must outlive the exchange.
+  SaslOutcome start(SaslServer& sasl, std::string_view mechanism);
+  // The client's response line to a challenge, as received (base64 or "*").
+  // REQUIRES: the last outcome was kChallenge.
+  SaslOutcome respond(std::string_view line);
+
+ private:
+  SaslOutcome outcome(const SaslStep& step);
+  SaslOutcome refused(const std::string& line) const;
+
+  SaslWording wording_;
+  LoginPolicy* login_;
+  SaslServer* sasl_ = nullptr;
+  std::optional<std::string> initial_;
 };
 
 // "a.b.c.d;port" / "v6addr;port" for libsasl2 from a connected socket's

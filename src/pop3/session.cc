@@ -4,7 +4,6 @@
 
 #include <cstring>
 
-#include "common/base64.h"
 #include "common/stats.h"
 #include "pop3/parser.h"
 
@@ -14,8 +13,29 @@ namespace replimail::pop3 {
 // logins, service/login_guard.h).
 constexpr std::string_view kLockedOut = "-ERR [SYS/TEMP] Too many failed logins, try again later";
 
+namespace {
+
+// AUTH's answers (RFC 5034), Cyrus 3.6's wording. A refusal says
+// libsasl2's reason, as Cyrus does ("encryption needed to use mechanism"
+// for PLAIN on a cleartext connection without allowplaintext).
+net::SaslWording auth_wording() {
+  net::SaslWording w;
+  w.challenge = "+ {}";
+  w.bad_initial = "-ERR [AUTH] authenticating: bad base64 initial response";
+  w.bad_response = "-ERR [AUTH] authenticating: bad base64 response";
+  w.cancelled = "-ERR [AUTH] authenticating: client canceled authentication";
+  w.no_mech = "-ERR [AUTH] authenticating: no mechanism available";
+  w.failed = "-ERR [AUTH] authenticating: {}";
+  return w;
+}
+
+}  // namespace
+
 Session::Session(Backend& backend, net::SaslServer* sasl, SessionOptions options)
-    : backend_(backend), sasl_(sasl), options_(std::move(options)) {
+    : backend_(backend),
+      sasl_(sasl),
+      options_(std::move(options)),
+      auth_(auth_wording(), options_.login) {
   reply(fmt::format("+OK {} replimail POP3 server ready", options_.servername));
 }
 
@@ -169,13 +189,7 @@ void Session::cmd_pass(std::string_view password) {
     reply(std::string(kLockedOut));
     return;
   }
-  // A password check is a PLAIN exchange with no authorisation identity.
-  std::string plain;
-  plain += '\0';
-  plain += user;
-  plain += '\0';
-  plain.append(password);
-  net::SaslStep step = sasl_->start("PLAIN", plain);
+  net::SaslStep step = net::sasl_check_password(*sasl_, user, password);
   if (step.kind != net::SaslStep::Kind::kOk) {
     if (options_.login) options_.login->failed(user);
     reply("-ERR [AUTH] Invalid login");
@@ -203,51 +217,32 @@ void Session::cmd_auth(const std::vector<std::string_view>& args) {
     reply(std::string(kLockedOut));
     return;
   }
-  std::optional<std::string> initial;
-  if (args.size() == 2) {
-    initial = base64_decode(args[1]);
-    if (!initial) {
-      reply("-ERR [AUTH] authenticating: bad base64 initial response");
-      return;
-    }
+  std::optional<std::string_view> initial;
+  if (args.size() == 2) initial = args[1];
+  if (auto bad = auth_.take_initial(initial)) {
+    reply(bad->line);
+    return;
   }
-  net::SaslStep step =
-      initial ? sasl_->start(args[0], std::string_view(*initial)) : sasl_->start(args[0], {});
-  auth_result(step);
+  auth_result(auth_.start(*sasl_, args[0]));
 }
 
 void Session::auth_response(std::string_view line) {
   state_ = State::kAuthorization;
-  if (line == "*") {
-    reply("-ERR [AUTH] authenticating: client canceled authentication");
-    return;
-  }
-  auto decoded = base64_decode(line);
-  if (!decoded) {
-    reply("-ERR [AUTH] authenticating: bad base64 response");
-    return;
-  }
-  auth_result(sasl_->step(*decoded));
+  auth_result(auth_.respond(line));
 }
 
-void Session::auth_result(const net::SaslStep& step) {
-  switch (step.kind) {
-    case net::SaslStep::Kind::kContinue:
+void Session::auth_result(const net::SaslOutcome& outcome) {
+  switch (outcome.kind) {
+    case net::SaslOutcome::Kind::kChallenge:
       state_ = State::kSasl;
-      reply("+ " + base64_encode(step.data));
+      reply(outcome.line);
       return;
-    case net::SaslStep::Kind::kOk:
-      login(sasl_->username());
+    case net::SaslOutcome::Kind::kOk:
+      login(outcome.user);
       return;
-    case net::SaslStep::Kind::kNoMech:
-      reply("-ERR [AUTH] authenticating: no mechanism available");
-      return;
-    case net::SaslStep::Kind::kFailed:
-      if (options_.login) options_.login->failed("");
-      // As Cyrus: libsasl2's reason ("encryption needed to use mechanism"
-      // for PLAIN on a cleartext connection without allowplaintext).
-      reply("-ERR [AUTH] authenticating: " +
-            (step.error.empty() ? std::string("authentication failure") : step.error));
+    case net::SaslOutcome::Kind::kRefused:
+    case net::SaslOutcome::Kind::kFailed:
+      reply(outcome.line);
       return;
   }
 }

@@ -78,7 +78,7 @@ class Session {
   void cmd_pass(std::string_view password);
   void cmd_auth(const std::vector<std::string_view>& args);
   void auth_response(std::string_view line);
-  void auth_result(const net::SaslStep& step);
+  void auth_result(const net::SaslOutcome& outcome);
   void login(const std::string& userid);
   void cmd_list(const std::vector<std::string_view>& args, bool uidl);
   void cmd_retr(const std::vector<std::string_view>& args, bool top);
@@ -92,6 +92,7 @@ class Session {
   Backend& backend_;
   net::SaslServer* sasl_;
   SessionOptions options_;
+  net::SaslExchange auth_;  // AUTH's exchange
   State state_ = State::kAuthorization;
   std::string out_;
   std::string line_;

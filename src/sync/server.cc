@@ -8,7 +8,6 @@
 #include <utility>
 
 #include "common/ascii.h"
-#include "common/base64.h"
 #include "common/stats.h"
 #include "dlist/framing.h"
 #include "sync/protocol.h"
@@ -62,6 +61,20 @@ dlist::Limits preauth_limits() {
   l.max_line_memory = 64 * 1024;
   l.max_skip = 1 << 20;
   return l;
+}
+
+constexpr std::string_view kBadInitial = "BAD Invalid base64 in initial response\r\n";
+
+// AUTHENTICATE's answers, Cyrus 3.6's sync_server wording.
+net::SaslWording authenticate_wording() {
+  net::SaslWording w;
+  w.challenge = "+ {}\r\n";
+  w.bad_initial = std::string(kBadInitial);
+  w.bad_response = dlist::bad_line("Invalid base64 in client response");
+  w.cancelled = dlist::bad_line("Client canceled authentication");
+  w.no_mech = dlist::bad_line("Invalid mechanism");
+  w.failed = dlist::no_line("{}");
+  return w;
 }
 
 // Lines an unauthenticated peer may have refused (BAD, or NO for want of
@@ -384,19 +397,21 @@ void SyncServer::authenticate(const std::vector<Value>& line) {
                                             "(allowplaintext: no, no tls_server_cert)"));
     }
   }
-  std::optional<std::string> initial;
+  net::SaslExchange exchange(authenticate_wording(), opts_.login);
+  std::optional<std::string_view> initial;
   if (line.size() == 3) {
     auto raw = line[2].str();
-    initial = raw ? base64_decode(*raw) : std::nullopt;
-    if (!initial) return reply(dlist::bad_line("Invalid base64 in initial response"));
+    if (!raw) return reply(std::string(kBadInitial));
+    initial = *raw;
   }
+  if (auto bad = exchange.take_initial(initial)) return reply(bad->line);
   if (opts_.login && !opts_.login->before_attempt("").allowed()) {
     spdlog::warn("sync_server {}: authentication refused: locked out", opts_.peer);
     return reply(dlist::no_line("Too many failed logins, try again later"));
   }
-  net::SaslStep step = sasl_->start(mech, initial);
-  while (step.kind == net::SaslStep::Kind::kContinue) {
-    reply("+ " + base64_encode(step.data) + "\r\n");
+  net::SaslOutcome outcome = exchange.start(*sasl_, mech);
+  while (outcome.kind == net::SaslOutcome::Kind::kChallenge) {
+    reply(outcome.line);
     if (state_ == State::kDone) return;
     auto ev = io_.read_line(*parser_);
     if (!ev.ok()) {
@@ -407,22 +422,16 @@ void SyncServer::authenticate(const std::vector<Value>& line) {
       return reply(dlist::no_line("Error reading client response: malformed line"));
     auto resp = parser_->take_line();
     std::string text = resp.empty() ? std::string() : std::string(resp[0].str().value_or(""));
-    if (text == "*") return reply(dlist::bad_line("Client canceled authentication"));
-    auto decoded = base64_decode(text);
-    if (!decoded) return reply(dlist::bad_line("Invalid base64 in client response"));
-    step = sasl_->step(*decoded);
+    outcome = exchange.respond(text);
   }
-  if (step.kind == net::SaslStep::Kind::kNoMech) return reply(dlist::bad_line("Invalid mechanism"));
-  if (step.kind != net::SaslStep::Kind::kOk) {
-    spdlog::warn("sync_server {}: authentication failed: {}", opts_.peer, step.error);
-    if (opts_.login) opts_.login->failed("");
-    return reply(dlist::no_line(step.error.empty() ? "authentication failure" : step.error));
-  }
-  if (opts_.login && !opts_.login->succeeded(sasl_->username(), false).allowed()) {
-    spdlog::warn("sync_server {}: login {} refused: locked out", opts_.peer, sasl_->username());
+  if (outcome.kind == net::SaslOutcome::Kind::kFailed)
+    spdlog::warn("sync_server {}: authentication failed: {}", opts_.peer, outcome.reason);
+  if (outcome.kind != net::SaslOutcome::Kind::kOk) return reply(outcome.line);
+  if (opts_.login && !opts_.login->succeeded(outcome.user, false).allowed()) {
+    spdlog::warn("sync_server {}: login {} refused: locked out", opts_.peer, outcome.user);
     return reply(dlist::no_line("Too many failed logins, try again later"));
   }
-  user_ = sasl_->username();
+  user_ = outcome.user;
   admin_ = inst_.config().is_admin(user_);
   state_ = State::kAuthenticated;
   parser_->set_limits(dlist::Limits());

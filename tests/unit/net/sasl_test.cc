@@ -184,6 +184,85 @@ TEST_F(SaslTest, ServerNameWithCapitalsFindsUsersInEitherSpellingOfTheRealm) {
   EXPECT_EQ(s->start("PLAIN", plain("bob", "hunter2")).kind, SaslStep::Kind::kFailed);
 }
 
+// A login policy that only counts failures.
+struct CountingPolicy : LoginPolicy {
+  int failures = 0;
+  LoginCheck before_attempt(std::string_view) override { return {}; }
+  void failed(std::string_view) override { ++failures; }
+  LoginCheck succeeded(std::string_view, bool) override { return {}; }
+  void logged_out() override {}
+};
+
+SaslWording test_wording() {
+  SaslWording w;
+  w.challenge = "C {}";
+  w.bad_initial = "BAD-INITIAL";
+  w.bad_response = "BAD-RESPONSE";
+  w.cancelled = "CANCELLED";
+  w.no_mech = "NO-MECH";
+  w.failed = "FAILED: {}";
+  return w;
+}
+
+TEST_F(SaslTest, ExchangeLoginEncodesChallengesAndDecodesResponses) {
+  auto s = server(true);
+  ASSERT_TRUE(s);
+  CountingPolicy policy;
+  SaslExchange x(test_wording(), &policy);
+  EXPECT_FALSE(x.take_initial(std::nullopt));
+  SaslOutcome o = x.start(*s, "LOGIN");
+  ASSERT_EQ(o.kind, SaslOutcome::Kind::kChallenge);
+  EXPECT_EQ(o.line, "C VXNlcm5hbWU6");  // "Username:"
+  o = x.respond("YWxpY2U=");            // "alice"
+  ASSERT_EQ(o.kind, SaslOutcome::Kind::kChallenge);
+  EXPECT_EQ(o.line, "C UGFzc3dvcmQ6");  // "Password:"
+  o = x.respond("c2VjcmV0");            // "secret"
+  ASSERT_EQ(o.kind, SaslOutcome::Kind::kOk);
+  EXPECT_EQ(o.user, "alice");
+  EXPECT_EQ(policy.failures, 0);
+}
+
+TEST_F(SaslTest, ExchangeInitialResponseAndEveryRefusalInTheProtocolsWording) {
+  auto s = server(true);
+  ASSERT_TRUE(s);
+  CountingPolicy policy;
+  SaslExchange x(test_wording(), &policy);
+  auto bad = x.take_initial(std::string_view("not base64!"));
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->kind, SaslOutcome::Kind::kRefused);
+  EXPECT_EQ(bad->line, "BAD-INITIAL");
+
+  EXPECT_EQ(x.start(*s, "X-NO-SUCH").line, "NO-MECH");
+  EXPECT_EQ(policy.failures, 0);
+
+  // "\0alice\0wrong": refused, counted once, libsasl2's reason in the line.
+  ASSERT_FALSE(x.take_initial(std::string_view("AGFsaWNlAHdyb25n")));
+  SaslOutcome o = x.start(*s, "PLAIN");
+  EXPECT_EQ(o.kind, SaslOutcome::Kind::kFailed);
+  EXPECT_EQ(o.line, "FAILED: " + o.reason);
+  EXPECT_FALSE(o.reason.empty());
+  EXPECT_EQ(policy.failures, 1);
+
+  // A take_initial() serves one start() only.
+  ASSERT_EQ(x.start(*s, "PLAIN").kind, SaslOutcome::Kind::kChallenge);
+  EXPECT_EQ(x.respond("*").line, "CANCELLED");
+  ASSERT_EQ(x.start(*s, "PLAIN").kind, SaslOutcome::Kind::kChallenge);
+  EXPECT_EQ(x.respond("%%%").line, "BAD-RESPONSE");
+  ASSERT_EQ(x.start(*s, "PLAIN").kind, SaslOutcome::Kind::kChallenge);
+  o = x.respond("AGFsaWNlAHNlY3JldA==");  // "\0alice\0secret"
+  EXPECT_EQ(o.kind, SaslOutcome::Kind::kOk);
+  EXPECT_EQ(o.user, "alice");
+  EXPECT_EQ(policy.failures, 1);
+}
+
+TEST_F(SaslTest, PasswordCheckIsPlainWithoutAuthorisationIdentity) {
+  auto s = server(true);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(sasl_check_password(*s, "alice", "secret").kind, SaslStep::Kind::kOk);
+  EXPECT_EQ(s->username(), "alice");
+  EXPECT_NE(sasl_check_password(*s, "alice", "nope").kind, SaslStep::Kind::kOk);
+}
+
 TEST(SaslIpPort, NotASocket) { EXPECT_EQ(sasl_ip_port(-1, true), ""); }
 
 }  // namespace
