@@ -1,7 +1,9 @@
 #include "digest_check.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <iterator>
+#include <set>
 
 namespace replimail::testing {
 
@@ -18,16 +20,33 @@ Digest digest_of(const Instance& inst, const std::vector<std::string>& args) {
   return d;
 }
 
+namespace {
+
+// The digest's item lines (no hash line), still sorted, as `which` says.
+std::vector<std::string> compared_lines(const Digest& d, DigestLines which) {
+  std::vector<std::string> out;
+  for (const auto& l : d.lines) {
+    if (l.starts_with("hash ")) continue;
+    if (which == DigestLines::kLiveOnly && l.starts_with("record ") &&
+        l.find("Expunged") != std::string::npos)
+      continue;
+    out.push_back(l);
+  }
+  return out;
+}
+
+}  // namespace
+
 ::testing::AssertionResult same_digest(const Instance& primary, const Instance& replica,
-                                       const std::vector<std::string>& args) {
+                                       const std::vector<std::string>& args, DigestLines which) {
   Digest p = digest_of(primary, args);
   if (!p.error.empty()) return ::testing::AssertionFailure() << p.error;
   Digest r = digest_of(replica, args);
   if (!r.error.empty()) return ::testing::AssertionFailure() << r.error;
-  if (p.lines == r.lines) return ::testing::AssertionSuccess();
-  // Both are sorted (the hash line last): set differences give the diff.
-  std::vector<std::string> ps(p.lines.begin(), p.lines.end() - 1);
-  std::vector<std::string> rs(r.lines.begin(), r.lines.end() - 1);
+  // Both are sorted: set differences give the diff.
+  std::vector<std::string> ps = compared_lines(p, which);
+  std::vector<std::string> rs = compared_lines(r, which);
+  if (ps == rs) return ::testing::AssertionSuccess();
   std::vector<std::string> only_p, only_r;
   std::set_difference(ps.begin(), ps.end(), rs.begin(), rs.end(), std::back_inserter(only_p));
   std::set_difference(rs.begin(), rs.end(), ps.begin(), ps.end(), std::back_inserter(only_r));
@@ -46,6 +65,43 @@ Digest digest_of(const Instance& inst, const std::vector<std::string>& args) {
   for (size_t i = 0; i < diff.size() && i < kShown; i++) f << diff[i] << "\n";
   if (diff.size() > kShown) f << "... " << diff.size() - kShown << " more\n";
   return f;
+}
+
+::testing::AssertionResult files_match_records(const Instance& inst, const std::string& mailbox) {
+  auto snap = inst.snapshot(mailbox);
+  if (!snap.error.empty())
+    return ::testing::AssertionFailure() << mailbox << " on " << inst.state_dir() << ": "
+                                         << snap.error;
+  auto f = ::testing::AssertionFailure();
+  bool failed = false;
+  std::set<std::string> live_files;
+  for (const auto& rec : snap.records) {
+    if (rec.expunged()) continue;
+    std::string file = std::to_string(rec.uid) + ".";
+    live_files.insert(file);
+    std::string sha1 = sha1_file(snap.dir + "/" + file);
+    if (sha1 != rec.guid) {
+      f << mailbox << " UID " << rec.uid << ": file " << (sha1.empty() ? "missing" : "SHA-1 " + sha1)
+        << ", record GUID " << rec.guid << "\n";
+      failed = true;
+    }
+  }
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(snap.dir, ec)) {
+    std::string name = e.path().filename().string();
+    if (name.empty() || name.back() != '.' || live_files.contains(name)) continue;
+    f << mailbox << ": message file " << name << " without a live record\n";
+    failed = true;
+  }
+  if (ec) return ::testing::AssertionFailure() << "list " << snap.dir << ": " << ec.message();
+  return failed ? f : ::testing::AssertionSuccess();
+}
+
+::testing::AssertionResult same_mailbox(const Instance& primary, const Instance& replica,
+                                        const std::string& mailbox, DigestLines which) {
+  auto digest = same_digest(primary, replica, {"-m", mailbox}, which);
+  if (!digest) return digest;
+  return files_match_records(replica, mailbox);
 }
 
 ::testing::AssertionResult converges_to_same_digest(const Instance& primary,

@@ -20,6 +20,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -29,6 +30,7 @@
 #include <sstream>
 #include <thread>
 
+#include "../support/temp_dir.h"
 #include "common/config.h"
 #include "store/instance.h"
 #include "synclog/logd_client.h"
@@ -250,12 +252,14 @@ int free_port() {
   return kernel_chosen_port();
 }
 
-Background::Background(const std::vector<std::string>& argv) : out_(dir_.path() + "/out") {
+Background::Background(const std::vector<std::string>& argv, Capture capture)
+    : out_(dir_.path() + "/out") {
   int fd = open(out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   pid_ = fork();
   if (pid_ == 0) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     dup2(fd, 1);
+    if (capture == Capture::kStdoutAndStderr) dup2(fd, 2);
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
@@ -299,6 +303,11 @@ bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds lim
   return pred();
 }
 
+void until_next_second() {
+  const std::time_t start = std::time(nullptr);
+  wait_until([&] { return std::time(nullptr) > start; }, std::chrono::seconds(2));
+}
+
 bool wait_for_port(int port, std::chrono::milliseconds timeout) {
   auto deadline = Clock::now() + timeout;
   do {
@@ -315,13 +324,10 @@ bool wait_for_port(int port, std::chrono::milliseconds timeout) {
   return false;
 }
 
-TempDir::TempDir() {
-  const char* base = getenv("TMPDIR");
-  std::string tmpl = std::string(base && *base ? base : "/tmp") + "/replimail-it-XXXXXX";
-  if (mkdtemp(tmpl.data()) == nullptr) {
-    ADD_FAILURE() << "mkdtemp " << tmpl << ": " << strerror(errno);
+TempDir::TempDir() : path_(make_temp_dir("replimail-it-")) {
+  if (path_.empty()) {
+    ADD_FAILURE() << "mkdtemp under " << temp_base() << ": " << strerror(errno);
   }
-  path_ = tmpl;
 }
 
 TempDir::~TempDir() {

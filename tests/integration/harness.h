@@ -15,14 +15,22 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "common/status.h"
 #include "store/record.h"
 
-namespace replimail::testing {
+namespace replimail {
+namespace store {
+class Instance;
+}  // namespace store
+
+namespace testing {
 
 // Where the binaries and the source tree are (compile definitions).
 std::string bin_dir();
@@ -53,12 +61,18 @@ RunResult run(const std::vector<std::string>& argv, const std::string& input = "
 int free_port();
 // Polls `pred` every 20 ms until it holds (true) or `limit` has passed
 // (false, after one last try). For waiting on a state, never on a time.
-bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds limit);
+bool wait_until(const std::function<bool()>& pred,
+                std::chrono::milliseconds limit = std::chrono::seconds(20));
+// Returns once the wall clock's second has changed (wait_until on time()):
+// for a step that must see what happened before as older, where the store
+// keeps times in whole seconds as Cyrus does.
+void until_next_second();
 // True once 127.0.0.1:port accepts a connection, false after `timeout`.
 bool wait_for_port(int port, std::chrono::milliseconds timeout);
 
-// A unique, empty directory under $TMPDIR, removed (recursively) when the
-// object is destroyed unless REPLIMAIL_KEEP_STATE is set in the environment.
+// A unique, empty directory under $TMPDIR, else under the working directory
+// (tests/support/temp_dir.h), removed (recursively) when the object is
+// destroyed unless REPLIMAIL_KEEP_STATE is set in the environment.
 class TempDir {
  public:
   TempDir();
@@ -95,11 +109,13 @@ std::vector<std::string> lines_of(const std::string& text);
 std::map<std::string, std::string> parse_key_values(const std::string& text);
 
 // A child process running in the background (argv[0] a path), its stdout
-// collected in a file; killed (SIGKILL, by PID) when destroyed if still
-// running, and when the test process dies.
+// (and with kStdoutAndStderr its stderr) collected in a file; killed
+// (SIGKILL, by PID) when destroyed if still running, and when the test
+// process dies.
 class Background {
  public:
-  explicit Background(const std::vector<std::string>& argv);
+  enum class Capture { kStdout, kStdoutAndStderr };
+  explicit Background(const std::vector<std::string>& argv, Capture capture = Capture::kStdout);
   ~Background();
   Background(const Background&) = delete;
   Background& operator=(const Background&) = delete;
@@ -220,4 +236,60 @@ class Instance {
   pid_t master_pid_ = -1;
 };
 
-}  // namespace replimail::testing
+
+// ---- What the integration fixtures share (one copy each) ----
+
+// Options of an instance serving `services` (cyrus.conf SERVICES: name ->
+// program and arguments) to `users` (userid -> password) and to the
+// administrator admin/adminpw.
+Instance::Options serving(const std::map<std::string, std::string>& services,
+                          const std::map<std::string, std::string>& users);
+// `cyr_mbox create` of each of `names`, in order: "" once all exist, else
+// what the first failure said.
+std::string create_mailboxes(const Instance& inst, const std::vector<std::string>& names);
+
+// A replica for a replication test: lmtpd and sync_server ("csync") on
+// fresh ports, no login pause.
+Instance::Options replica_options();
+// A primary whose channel "replica" (sync_client -n replica, or -S) reaches
+// 127.0.0.1:`replica_port` as admin; the same credentials as sync_authname
+// for `sync_client -S host`.
+Instance::Options primary_options(int replica_port);
+
+// Delivers `n` generated messages (py/lmtp_deliver.py: each carries
+// X-Test-Id <prefix>-<i>, about `size` bytes) to `rcpt` over LMTP on
+// 127.0.0.1:`lmtp_port`, or to the instance's "lmtp" service. "" once every
+// one got its 250, else the script's exit and output.
+std::string deliver(int lmtp_port, const std::string& rcpt, int n, const std::string& prefix = "m",
+                    int size = 600);
+std::string deliver(const Instance& to, const std::string& rcpt, int n,
+                    const std::string& prefix = "m", int size = 600);
+// py/imap_script.py as `user` ("name:password") against the instance's
+// "imap" service, one JSON command per argument.
+RunResult imap_script(const Instance& inst, const std::string& user,
+                      const std::vector<std::string>& commands);
+
+// The number of live (not expunged) records of `mailbox`; 0 if it cannot be
+// read.
+size_t live_records(const Instance& inst, const std::string& mailbox);
+// The live processes under the instance's master whose command line (NULs
+// as spaces) contains `needle`.
+std::vector<pid_t> processes_running(const Instance& inst, const std::string& needle);
+// The live processes, under the instance's master or not (orphans of a
+// killed master too), whose command line names `program` and the
+// instance's imapd.conf.
+std::vector<pid_t> processes_of(const Instance& inst, const std::string& program);
+// The entry of `channel` in `sync_status -j`; a test failure and an empty
+// object if sync_status fails or does not list the channel.
+nlohmann::json channel_status(const Instance& primary, const std::string& channel = "replica");
+
+// The instance's store, opened by the test process as imapd opens it (a test
+// failure and nullptr if it cannot be).
+std::unique_ptr<store::Instance> open_store(const Instance& inst);
+// Appends `text` to `mailbox` through the store API, as IMAP APPEND does
+// (behind the servers' back when the test wants a divergence).
+Status append_text(store::Instance& st, const std::string& mailbox, const std::string& text);
+Status append_text(const Instance& inst, const std::string& mailbox, const std::string& text);
+
+}  // namespace testing
+}  // namespace replimail

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 
+#include "../support/temp_dir.h"
 #include "digest_check.h"
 
 namespace replimail::testing {
@@ -66,6 +67,8 @@ TEST(Harness, TempDirIsRemoved) {
     TempDir d;
     path = d.path();
     ASSERT_TRUE(std::filesystem::is_directory(path));
+    // Under $TMPDIR, else under the working directory: never a fixed /tmp.
+    EXPECT_EQ(path.rfind(temp_base() + "/replimail-it-", 0), 0u) << path;
     spit(path + "/f", "x");
   }
   if (getenv("REPLIMAIL_KEEP_STATE") == nullptr) {
@@ -84,6 +87,28 @@ TEST(Harness, SameDigestPassesForEqualStoresAndShowsTheDifference) {
   std::string why = r.message();
   EXPECT_NE(why.find("- mailbox user.zed "), std::string::npos) << why;
   EXPECT_EQ(why.find("+ "), std::string::npos) << why;
+}
+
+// The file half of same_mailbox(): a live record whose file is gone or
+// altered, and a message file no live record names, are each reported.
+TEST(Harness, FilesMatchRecordsFindsMissingAlteredAndStrayFiles) {
+  Instance inst;
+  ASSERT_EQ(inst.start(), "");
+  ASSERT_TRUE(inst.tool("cyr_mbox", {"create", "user.zed"}).ok());
+  ASSERT_EQ(deliver(inst, "zed", 3), "");
+  EXPECT_TRUE(files_match_records(inst, "user.zed"));
+  EXPECT_TRUE(same_mailbox(inst, inst, "user.zed"));
+  const std::string dir = inst.snapshot("user.zed").dir;
+  ASSERT_TRUE(spit(dir + "/1.", "altered"));
+  std::filesystem::remove(dir + "/2.");
+  ASSERT_TRUE(spit(dir + "/9.", "stray"));
+  auto r = files_match_records(inst, "user.zed");
+  ASSERT_FALSE(r);
+  std::string why = r.message();
+  EXPECT_NE(why.find("UID 1: file SHA-1 "), std::string::npos) << why;
+  EXPECT_NE(why.find("UID 2: file missing"), std::string::npos) << why;
+  EXPECT_NE(why.find("message file 9. without a live record"), std::string::npos) << why;
+  EXPECT_FALSE(same_mailbox(inst, inst, "user.zed"));
 }
 
 }  // namespace
