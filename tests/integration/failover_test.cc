@@ -17,33 +17,9 @@
 #include "digest_check.h"
 #include "harness.h"
 #include "store/instance.h"
-#include "store/staged_message.h"
 
 namespace replimail::testing {
 namespace {
-
-std::string deliver(const Instance& inst, const std::string& rcpt, int n,
-                    const std::string& prefix) {
-  auto r = inst.python("lmtp_deliver.py", {"--port", std::to_string(inst.lmtp_port()), "-n",
-                                           std::to_string(n), "--rcpt", rcpt, "--prefix", prefix});
-  return r.ok() ? "" : r.describe();
-}
-
-Status append_text(const Instance& inst, const std::string& mailbox, const std::string& text) {
-  auto cfg = Config::load(inst.imapd_conf());
-  if (!cfg.ok()) return cfg.status();
-  auto st = store::Instance::open(*cfg);
-  if (!st.ok()) return st.status();
-  auto msg = (*st)->stage_message();
-  if (!msg.ok()) return msg.status();
-  Status s = (*msg)->write(text);
-  if (s) s = (*msg)->finish();
-  if (!s) return s;
-  store::AppendRequest req;
-  req.mailbox = mailbox;
-  req.message = msg->get();
-  return (*st)->append({req})[0].status;
-}
 
 // GUIDs of the live messages of `mailbox` (empty if it does not exist).
 std::multiset<std::string> live_guids(const Instance& inst, const std::string& mailbox) {
@@ -54,75 +30,34 @@ std::multiset<std::string> live_guids(const Instance& inst, const std::string& m
   return out;
 }
 
-// The digest without the records both sides expunged at a split-brain UID:
-// each side keeps its own expunged copy there, as Cyrus's replica does
-// (the live messages, counters and CRCs are compared in full).
-std::vector<std::string> digest_without_expunged(const Instance& inst, std::string* error) {
-  Digest d = digest_of(inst);
-  *error = d.error;
-  std::vector<std::string> out;
-  for (const auto& l : d.lines) {
-    if (l.starts_with("hash ")) continue;
-    if (l.starts_with("record ") && l.find("Expunged") != std::string::npos) continue;
-    out.push_back(l);
-  }
-  return out;
-}
-
-::testing::AssertionResult same_live_state(const Instance& a, const Instance& b) {
-  std::string ea, eb;
-  auto da = digest_without_expunged(a, &ea);
-  auto db = digest_without_expunged(b, &eb);
-  if (!ea.empty() || !eb.empty()) return ::testing::AssertionFailure() << ea << eb;
-  if (da == db) return ::testing::AssertionSuccess();
-  auto f = ::testing::AssertionFailure();
-  std::set<std::string> sa(da.begin(), da.end()), sb(db.begin(), db.end());
-  for (const auto& l : sa)
-    if (!sb.contains(l)) f << "- " << l << "\n";
-  for (const auto& l : sb)
-    if (!sa.contains(l)) f << "+ " << l << "\n";
-  return f;
-}
-
-// The processes running `program` under `inst`'s master.
-std::vector<pid_t> children_running(const Instance& inst, const std::string& program) {
-  std::vector<pid_t> out;
-  for (pid_t pid : descendants_of(inst.master_pid()))
-    if (slurp("/proc/" + std::to_string(pid) + "/cmdline").find(program) != std::string::npos)
-      out.push_back(pid);
-  return out;
-}
-
 std::string pidfile_of(const Instance& inst) { return inst.state_dir() + "/run/master.pid"; }
 
 // The replica, ready to be promoted: it holds the credentials its channels
 // will use (the same administrator on every instance).
-Instance::Options replica_options() {
-  Instance::Options o;
-  o.services = {{"lmtp", "lmtpd -a"}, {"csync", "sync_server"}};
+Instance::Options promotable_replica_options() {
+  Instance::Options o = replica_options();
   o.channels = {"squatter"};
-  o.imapd_extra = {"failedloginpause: 0", "sync_authname: admin", "sync_password: adminpw",
-                   "sync_repeat_interval: 1s", "sync_reconnect_maxwait: 1s"};
+  o.imapd_extra.insert(o.imapd_extra.end(),
+                       {"sync_authname: admin", "sync_password: adminpw",
+                        "sync_repeat_interval: 1s", "sync_reconnect_maxwait: 1s"});
   return o;
 }
 
 // The primary, feeding `replica` on channel "replica"; it also runs
 // sync_server, so that it can come back as a replica.
-Instance::Options primary_options(const Instance& replica) {
-  Instance::Options o;
+Instance::Options rejoinable_primary_options(const Instance& replica) {
+  Instance::Options o = primary_options(replica.port("csync"));
   o.services = {{"lmtp", "lmtpd -a"}, {"csync", "sync_server"}};
   o.channels = {"replica"};
-  o.imapd_extra = {"failedloginpause: 0", "sync_authname: admin", "sync_password: adminpw",
-                   "replica_sync_host: 127.0.0.1:" + std::to_string(replica.port("csync")),
-                   "sync_repeat_interval: 1s"};
+  o.imapd_extra.insert(o.imapd_extra.end(), {"failedloginpause: 0", "sync_repeat_interval: 1s"});
   o.daemons = {{"syncreplica", "sync_client -r -n replica"}};
   return o;
 }
 
 TEST(Failover, PrimaryKilledReplicaPromotedOldPrimaryRejoinsWithNothingLost) {
-  Instance replica(replica_options());
+  Instance replica(promotable_replica_options());
   ASSERT_EQ(replica.start(), "");
-  Instance primary(primary_options(replica));
+  Instance primary(rejoinable_primary_options(replica));
   ASSERT_EQ(primary.start(), "");
 
   ASSERT_TRUE(primary.tool("cyr_mbox", {"create", "user.alice"}).ok());
@@ -137,7 +72,7 @@ TEST(Failover, PrimaryKilledReplicaPromotedOldPrimaryRejoinsWithNothingLost) {
   replica.reload();
   ASSERT_TRUE(wait_until(
       [&] {
-        auto left = children_running(replica, "sync_server");
+        auto left = processes_running(replica, "sync_server");
         for (pid_t pid : left) ::kill(pid, SIGKILL);
         return left.empty();
       },
@@ -206,9 +141,10 @@ TEST(Failover, PrimaryKilledReplicaPromotedOldPrimaryRejoinsWithNothingLost) {
   ASSERT_EQ(primary.start(), "");
 
   // The new primary's channel brings it in line, keeping what it alone had.
-  EXPECT_TRUE(wait_until([&] { return static_cast<bool>(same_live_state(replica, primary)); },
-                         std::chrono::seconds(90)))
-      << same_live_state(replica, primary).message();
+  EXPECT_TRUE(wait_until(
+      [&] { return static_cast<bool>(same_digest(replica, primary, {}, DigestLines::kLiveOnly)); },
+      std::chrono::seconds(90)))
+      << same_digest(replica, primary, {}, DigestLines::kLiveOnly).message();
   std::multiset<std::string> inbox = live_guids(replica, "user.alice");
   EXPECT_EQ(inbox.size(), 12u);  // 5 both + 3 old only + 4 new only
   for (const auto& g : old_inbox) EXPECT_TRUE(inbox.contains(g)) << "lost " << g;
@@ -217,27 +153,25 @@ TEST(Failover, PrimaryKilledReplicaPromotedOldPrimaryRejoinsWithNothingLost) {
   // name comes back beside it as user.alice.Both-<8 hex of its uniqueid>.
   EXPECT_EQ(live_guids(replica, "user.alice.Both"), new_both);
   std::vector<std::string> both_names;
-  auto cfg = Config::load(replica.imapd_conf());
-  ASSERT_TRUE(cfg.ok());
-  auto st = store::Instance::open(*cfg);
-  ASSERT_TRUE(st.ok());
-  ASSERT_TRUE((*st)->mailboxes().list("user.alice.Both-", false, [&](const store::MailboxEntry& e) {
+  auto st = open_store(replica);
+  ASSERT_TRUE(st);
+  ASSERT_TRUE(st->mailboxes().list("user.alice.Both-", false, [&](const store::MailboxEntry& e) {
     both_names.push_back(e.name);
     return true;
   }));
   ASSERT_EQ(both_names.size(), 1u);
   EXPECT_EQ(both_names[0].size(), std::string("user.alice.Both-").size() + 8) << both_names[0];
   EXPECT_EQ(live_guids(replica, both_names[0]), old_both);
-  EXPECT_TRUE(same_live_state(replica, primary));
+  EXPECT_TRUE(same_digest(replica, primary, {}, DigestLines::kLiveOnly));
 }
 
 // The old primary still runs and its files are reachable (-O): it is fenced
 // (read-only: LMTP answers 451 4.3.2 from then on) and what its channel log
 // held is drained to the replica before the replica becomes the primary.
 TEST(Failover, ReachableOldPrimaryIsFencedAndDrained) {
-  Instance replica(replica_options());
+  Instance replica(promotable_replica_options());
   ASSERT_EQ(replica.start(), "");
-  Instance primary(primary_options(replica));
+  Instance primary(rejoinable_primary_options(replica));
   ASSERT_EQ(primary.start(), "");
   ASSERT_TRUE(primary.tool("cyr_mbox", {"create", "user.bob"}).ok());
   ASSERT_EQ(deliver(primary, "bob", 2, "synced"), "");
@@ -246,7 +180,7 @@ TEST(Failover, ReachableOldPrimaryIsFencedAndDrained) {
   // Its rolling client stops: the next deliveries stay in its channel log.
   primary.options().daemons.clear();
   primary.reload();
-  ASSERT_TRUE(wait_until([&] { return children_running(primary, "sync_client").empty(); },
+  ASSERT_TRUE(wait_until([&] { return processes_running(primary, "sync_client").empty(); },
                          std::chrono::seconds(20)));
   ASSERT_EQ(deliver(primary, "bob", 3, "pending"), "");
   ASSERT_NE(primary.channel_log("replica"), "");

@@ -20,15 +20,15 @@ using namespace std::chrono_literals;
 
 // The pids among `pids` still alive after up to `timeout`.
 std::vector<pid_t> survivors(const std::vector<pid_t>& pids, std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
   std::vector<pid_t> left;
-  do {
-    left.clear();
-    for (pid_t p : pids) {
-      if (pid_alive(p)) left.push_back(p);
-    }
-    if (!left.empty()) std::this_thread::sleep_for(20ms);
-  } while (!left.empty() && std::chrono::steady_clock::now() < deadline);
+  wait_until(
+      [&] {
+        left.clear();
+        for (pid_t p : pids)
+          if (pid_alive(p)) left.push_back(p);
+        return left.empty();
+      },
+      timeout);
   return left;
 }
 
@@ -58,8 +58,7 @@ TEST(Master, RestartsAnLmtpdThatDied) {
   for (pid_t pid : descendants_of(master)) {
     if (parent_of(pid) == master) kill(pid, SIGKILL);
   }
-  auto r = inst.python("lmtp_deliver.py", {"--port", std::to_string(inst.lmtp_port()), "-n", "5"});
-  EXPECT_TRUE(r.ok()) << r.describe();
+  EXPECT_EQ(deliver(inst, "alice", 5), "");
   EXPECT_TRUE(pid_alive(master));
 }
 
@@ -196,36 +195,6 @@ Instance::Options busy_options() {
   return o;
 }
 
-std::string deliver(const Instance& inst, const std::string& rcpt, int n,
-                    const std::string& prefix) {
-  auto r = inst.python("lmtp_deliver.py", {"--port", std::to_string(inst.lmtp_port()), "-n",
-                                           std::to_string(n), "--rcpt", rcpt, "--prefix", prefix});
-  return r.ok() ? "" : r.describe();
-}
-
-size_t live_records(const Instance& inst, const std::string& mailbox) {
-  auto snap = inst.snapshot(mailbox);
-  size_t n = 0;
-  for (const auto& r : snap.records) n += r.expunged() ? 0 : 1;
-  return n;
-}
-
-// Live `program` processes started with `inst`'s imapd.conf, found by PID in
-// /proc (a process that outlived its master is no longer its descendant).
-std::vector<pid_t> running(const Instance& inst, const std::string& program) {
-  std::vector<pid_t> out;
-  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
-    std::string name = e.path().filename().string();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::string cmd = slurp(e.path().string() + "/cmdline");
-    pid_t pid = static_cast<pid_t>(std::stoi(name));
-    if (cmd.find(program) != std::string::npos &&
-        cmd.find(inst.imapd_conf()) != std::string::npos && pid_alive(pid))
-      out.push_back(pid);
-  }
-  return out;
-}
-
 class MasterKilled : public ::testing::TestWithParam<bool> {
  protected:
   // SIGKILL to master alone, or (GetParam()) to its process group; then
@@ -263,14 +232,9 @@ TEST_P(MasterKilled, BusyWorkersDieWithItAndANewMasterServes) {
 // connected to its sync_server, and a primary whose master is killed: each
 // comes back, the channel keeps one client, and the replica catches up.
 TEST_P(MasterKilled, ReplicaAndPrimaryComeBackWithOneRollingClient) {
-  Instance::Options ro;
-  ro.services = {{"lmtp", "lmtpd -a"}, {"csync", "sync_server"}};
-  ro.imapd_extra = {"failedloginpause: 0"};
-  Instance replica(ro);
+  Instance replica(replica_options());
   ASSERT_EQ(replica.start(), "");
-  Instance::Options po;
-  po.imapd_extra = {"replica_sync_host: 127.0.0.1:" + std::to_string(replica.port("csync")),
-                    "replica_sync_authname: admin", "replica_sync_password: adminpw"};
+  Instance::Options po = primary_options(replica.port("csync"));
   po.daemons = {{"syncreplica", "sync_client -r -n replica"}};
   Instance primary(po);
   ASSERT_EQ(primary.start(), "");
@@ -285,7 +249,7 @@ TEST_P(MasterKilled, ReplicaAndPrimaryComeBackWithOneRollingClient) {
   EXPECT_NE(second.err.find("another rolling sync_client"), std::string::npos) << second.describe();
 
   // The replica, its sync_server busy with the primary's client.
-  auto servers = running(replica, "sync_server");
+  auto servers = processes_of(replica, "sync_server");
   ASSERT_FALSE(servers.empty());
   kill_master(replica);
   auto left = survivors(servers, 5000ms);
@@ -296,17 +260,17 @@ TEST_P(MasterKilled, ReplicaAndPrimaryComeBackWithOneRollingClient) {
       << primary.master_log();
 
   // The primary.
-  auto clients = running(primary, "sync_client");
+  auto clients = processes_of(primary, "sync_client");
   ASSERT_EQ(clients.size(), 1u);
   kill_master(primary);
   left = survivors(clients, 5000ms);
   EXPECT_TRUE(left.empty()) << "sync_client pid " << left.front() << " outlived its master";
   ASSERT_EQ(primary.start(), "");
-  ASSERT_TRUE(wait_until([&] { return running(primary, "sync_client").size() == 1; }, 10s));
+  ASSERT_TRUE(wait_until([&] { return processes_of(primary, "sync_client").size() == 1; }, 10s));
   ASSERT_EQ(deliver(primary, "alice", 5, "three"), "");
   EXPECT_TRUE(wait_until([&] { return live_records(replica, "user.alice") == 15; }, 30s))
       << primary.master_log();
-  EXPECT_EQ(running(primary, "sync_client").size(), 1u);
+  EXPECT_EQ(processes_of(primary, "sync_client").size(), 1u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Master, MasterKilled, ::testing::Values(false, true),

@@ -13,23 +13,16 @@
 namespace replimail::testing {
 namespace {
 
-RunResult imap(const Instance& inst, const std::string& user, std::vector<std::string> commands) {
-  std::vector<std::string> args = {"--port", std::to_string(inst.port("imap")), "--user", user};
-  args.insert(args.end(), commands.begin(), commands.end());
-  return inst.python("imap_script.py", args);
-}
-
 TEST(MetadataSync, SetmetadataOnThePrimaryShowsOnTheReplica) {
-  Instance::Options ro;
-  ro.services = {{"lmtp", "lmtpd -a"}, {"csync", "sync_server"}, {"imap", "imapd"}};
+  Instance::Options ro = replica_options();
+  ro.services["imap"] = "imapd";
   ro.users = {{"admin", "adminpw"}, {"alice", "alicepw"}};
-  ro.imapd_extra = {"failedloginpause: 0"};
   Instance replica(ro);
   ASSERT_EQ(replica.start(), "");
-  Instance::Options po;
-  po.services = {{"lmtp", "lmtpd -a"}, {"imap", "imapd"}};
+  Instance::Options po = primary_options(replica.port("csync"));
+  po.services["imap"] = "imapd";
   po.users = {{"admin", "adminpw"}, {"alice", "alicepw"}};
-  po.imapd_extra = {"sync_authname: admin", "sync_password: adminpw", "failedloginpause: 0"};
+  po.imapd_extra.push_back("failedloginpause: 0");
   Instance primary(po);
   ASSERT_EQ(primary.start(), "");
   ASSERT_TRUE(primary.tool("cyr_mbox", {"create", "user.alice"}).ok());
@@ -40,13 +33,13 @@ TEST(MetadataSync, SetmetadataOnThePrimaryShowsOnTheReplica) {
   ASSERT_TRUE(primary.tool("sync_client", {"-v", "-S", target, "-f",
                                            primary.channel_log_path("replica")}).ok());
 
-  auto set = imap(primary, "alice:alicepw",
+  auto set = imap_script(primary, "alice:alicepw",
                   {"SETMETADATA INBOX (/shared/comment \"for everyone\" /private/comment "
                    "\"alice's own\" /shared/vendor/cmu/cyrus-imapd/expire \"30\")",
                    "SETMETADATA \"\" (/private/comment \"alice on the server\")"});
   ASSERT_TRUE(set.ok()) << set.describe();
   EXPECT_EQ(set.out, "t1 OK Completed\nt2 OK Completed\n");
-  auto admin_set = imap(primary, "admin:adminpw",
+  auto admin_set = imap_script(primary, "admin:adminpw",
                         {"SETMETADATA \"\" (/shared/comment \"the server\")"});
   ASSERT_TRUE(admin_set.ok()) << admin_set.describe();
   EXPECT_EQ(admin_set.out, "t1 OK Completed\n");
@@ -60,8 +53,8 @@ TEST(MetadataSync, SetmetadataOnThePrimaryShowsOnTheReplica) {
   std::vector<std::string> gets = {
       "GETMETADATA INBOX (/shared/comment /private/comment /shared/vendor/cmu/cyrus-imapd/expire)",
       "GETMETADATA \"\" (/shared/comment /private/comment)"};
-  auto on_primary = imap(primary, "alice:alicepw", gets);
-  auto on_replica = imap(replica, "alice:alicepw", gets);
+  auto on_primary = imap_script(primary, "alice:alicepw", gets);
+  auto on_replica = imap_script(replica, "alice:alicepw", gets);
   ASSERT_TRUE(on_primary.ok()) << on_primary.describe();
   ASSERT_TRUE(on_replica.ok()) << on_replica.describe();
   EXPECT_NE(on_replica.out.find("\"/shared/comment\" \"for everyone\""), std::string::npos)
@@ -78,12 +71,12 @@ TEST(MetadataSync, SetmetadataOnThePrimaryShowsOnTheReplica) {
   EXPECT_EQ(on_replica.out, on_primary.out);
 
   // A deletion (NIL) replicates too.
-  auto del = imap(primary, "alice:alicepw", {"SETMETADATA INBOX (/shared/comment NIL)"});
+  auto del = imap_script(primary, "alice:alicepw", {"SETMETADATA INBOX (/shared/comment NIL)"});
   ASSERT_TRUE(del.ok()) << del.describe();
   auto f2 = primary.tool("sync_client",
                          {"-v", "-S", target, "-f", primary.channel_log_path("replica")});
   ASSERT_TRUE(f2.ok()) << f2.describe();
-  auto after = imap(replica, "alice:alicepw", {"GETMETADATA INBOX /shared/comment"});
+  auto after = imap_script(replica, "alice:alicepw", {"GETMETADATA INBOX /shared/comment"});
   ASSERT_TRUE(after.ok()) << after.describe();
   EXPECT_EQ(after.out, "* METADATA INBOX (\"/shared/comment\" NIL)\nt1 OK Completed\n");
   EXPECT_SAME_DIGEST(primary, replica);

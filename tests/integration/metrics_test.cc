@@ -7,10 +7,8 @@
 // commands are counted; once the replica starts, the backlog Prometheus sees drops to 0
 // and the channel shows connected, and the replica's sync_server has counted
 // the APPLY MESSAGE it answered.
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -28,38 +26,6 @@ namespace {
 using std::chrono::milliseconds;
 
 constexpr const char* kPrometheus = "/usr/bin/prometheus";
-
-// A process this test starts and stops by its PID.
-class Child {
- public:
-  Child(const std::vector<std::string>& argv, const std::string& log) {
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-      ::dup2(fd, 1);
-      ::dup2(fd, 2);
-      std::vector<char*> args;
-      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-      args.push_back(nullptr);
-      ::execv(args[0], args.data());
-      ::_exit(127);
-    }
-  }
-  ~Child() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGTERM);
-    for (int i = 0; i < 500; ++i) {
-      if (::waitpid(pid_, nullptr, WNOHANG) == pid_) return;
-      std::this_thread::sleep_for(milliseconds(20));
-    }
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-  }
-  pid_t pid() const { return pid_; }
-
- private:
-  pid_t pid_ = -1;
-};
 
 // GET url (python's urllib); "" on any failure.
 std::string http_get(const std::string& url, const std::string& query = "") {
@@ -117,9 +83,7 @@ TEST(Metrics, PrometheusScrapesTheBacklogOfAStoppedReplicaAndItsDrain) {
   ASSERT_TRUE(wait_for_port(metrics_port, milliseconds(10000))) << primary.master_log();
 
   ASSERT_TRUE(primary.tool("cyr_mbox", {"create", "user.alice"}).ok());
-  auto r = primary.python("lmtp_deliver.py", {"--port", std::to_string(primary.lmtp_port()), "-n",
-                                              "5", "--rcpt", "alice", "--prefix", "m"});
-  ASSERT_TRUE(r.ok()) << r.describe();
+  ASSERT_EQ(deliver(primary, "alice", 5, "m"), "");
   // Every line of the deliveries is in the channel's log or log-run now
   // (FLUSH through sync_logd), and stays there: the replica is down.
   std::string log = primary.channel_log("replica");
@@ -142,13 +106,13 @@ TEST(Metrics, PrometheusScrapesTheBacklogOfAStoppedReplicaAndItsDrain) {
                    "    static_configs:\n"
                    "      - targets: ['127.0.0.1:" +
                        std::to_string(metrics_port) + "']\n"));
-  Child prometheus({kPrometheus, "--config.file=" + prom.path() + "/prometheus.yml",
-                    "--storage.tsdb.path=" + prom.path() + "/data",
-                    "--web.listen-address=127.0.0.1:" + std::to_string(prom_port)},
-                   prom.path() + "/prometheus.log");
+  Background prometheus({kPrometheus, "--config.file=" + prom.path() + "/prometheus.yml",
+                         "--storage.tsdb.path=" + prom.path() + "/data",
+                         "--web.listen-address=127.0.0.1:" + std::to_string(prom_port)},
+                        Background::Capture::kStdoutAndStderr);
   ASSERT_GT(prometheus.pid(), 0);
   ASSERT_TRUE(wait_for_port(prom_port, milliseconds(30000)))
-      << slurp(prom.path() + "/prometheus.log");
+      << prometheus.out();
 
   std::optional<double> backlog;
   EXPECT_TRUE(wait_until(
@@ -159,7 +123,7 @@ TEST(Metrics, PrometheusScrapesTheBacklogOfAStoppedReplicaAndItsDrain) {
       milliseconds(60000)))
       << "Prometheus says " << (backlog ? std::to_string(*backlog) : "nothing") << ", the log has "
       << lines << " lines\n"
-      << slurp(prom.path() + "/prometheus.log");
+      << prometheus.out();
   EXPECT_EQ(query(prom_port, "up{job=\"replimail\"}"), 1.0);
   EXPECT_EQ(query(prom_port, "replimail_deliveries_total{result=\"ok\"}"), 5.0);
   // The harness's probe of the port is a connection too, without a command.

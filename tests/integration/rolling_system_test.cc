@@ -24,7 +24,6 @@
 #include <thread>
 #include <vector>
 
-#include "common/config.h"
 #include "digest_check.h"
 #include "harness.h"
 #include "netns.h"
@@ -113,27 +112,6 @@ void expect_replicated(const json& cmp, const std::vector<std::string>& acked) {
   }
 }
 
-// Live descendants of `root` whose command line contains `needle`.
-std::vector<pid_t> processes_running(pid_t root, const std::string& needle) {
-  std::vector<pid_t> out;
-  for (pid_t p : descendants_of(root)) {
-    std::string cmd = slurp("/proc/" + std::to_string(p) + "/cmdline");
-    std::replace(cmd.begin(), cmd.end(), '\0', ' ');
-    if (cmd.find(needle) != std::string::npos) out.push_back(p);
-  }
-  return out;
-}
-
-template <typename Pred>
-bool eventually(Pred pred, std::chrono::milliseconds timeout) {
-  auto deadline = Clock::now() + timeout;
-  while (!pred()) {
-    if (Clock::now() > deadline) return false;
-    std::this_thread::sleep_for(50ms);
-  }
-  return true;
-}
-
 // A replica: sync_server and imapd; `extra` imapd.conf lines; no sync log
 // unless `channels` is given (then it chains on to them).
 Instance::Options replica_options(std::vector<std::string> channels = {},
@@ -179,22 +157,6 @@ Instance::Options primary_options(
   }
   o.channels.push_back("squatter");
   return o;
-}
-
-// `sync_status -j` of `inst`: the element of "channels" named `channel`.
-json channel_status(const Instance& inst, const std::string& channel) {
-  auto r = inst.tool("sync_status", {"-j"});
-  EXPECT_TRUE(r.ok()) << r.describe();
-  auto j = json::parse(r.out, nullptr, false);
-  if (j.is_discarded() || !j.contains("channels")) {
-    ADD_FAILURE() << "sync_status -j: " << r.out;
-    return json::object();
-  }
-  for (const auto& c : j["channels"]) {
-    if (c.value("channel", "") == channel) return c;
-  }
-  ADD_FAILURE() << "no channel " << channel << " in " << r.out;
-  return json::object();
 }
 
 int backlog_of(const json& status) {
@@ -258,7 +220,7 @@ TEST(RollingSystem, StoppedReplicaBacklogGrowsThenDrains) {
   // A keeps up while B is away.
   expect_replicated(compare({imap_server(primary), imap_server(a)}), acked);
   json sb, sa;
-  EXPECT_TRUE(eventually(
+  EXPECT_TRUE(wait_until(
       [&] {
         sa = channel_status(primary, "repa");
         sb = channel_status(primary, "repb");
@@ -271,7 +233,7 @@ TEST(RollingSystem, StoppedReplicaBacklogGrowsThenDrains) {
   auto after = load(primary, 50, 200, "after");
   acked.insert(acked.end(), after.begin(), after.end());
   expect_replicated(compare({imap_server(primary), imap_server(a), imap_server(b)}), acked);
-  EXPECT_TRUE(eventually([&] { return backlog_of(channel_status(primary, "repb")) == 0; }, 10s))
+  EXPECT_TRUE(wait_until([&] { return backlog_of(channel_status(primary, "repb")) == 0; }, 10s))
       << channel_status(primary, "repb").dump();
   EXPECT_TRUE(converges_to_same_digest(primary, a, 20s));
   EXPECT_TRUE(converges_to_same_digest(primary, b, 20s));
@@ -289,7 +251,7 @@ TEST(RollingSystem, PrimaryMasterKilledDuringDeliveryLosesNoAcknowledgedMessage)
   // master and every descendant recorded now: lmtpd, imapd, the sync_clients.
   pid_t master = primary.master_pid();
   auto family = descendants_of(master);
-  ASSERT_FALSE(processes_running(master, "sync_client").empty());
+  ASSERT_FALSE(processes_running(primary, "sync_client").empty());
   kill(master, SIGKILL);
   for (pid_t p : family) kill(p, SIGKILL);
   primary.stop();  // reaps the killed master
@@ -360,7 +322,7 @@ TEST(RollingSystem, ReplicaAddedAndBootstrappedLiveThenRemoved) {
   // Mail keeps arriving (a new LMTP connection every 20 messages, as from an
   // MTA) while repc is added.
   auto loader = start_load(primary, 600, 50, "live", {"--reconnect-every", "20"});
-  std::this_thread::sleep_for(1s);
+  ASSERT_TRUE(wait_until([&] { return live_records(primary, "user.alice") > first.size(); }, 30s));
   auto& o = primary.options();
   o.channels.insert(o.channels.begin(), "repc");
   auto lines = channel_lines("repc", c);
@@ -368,15 +330,15 @@ TEST(RollingSystem, ReplicaAddedAndBootstrappedLiveThenRemoved) {
   o.daemons["syncrepc"] = "sync_client -r -n repc";
   primary.reload();
   // Logging to the new channel has started (a new lmtpd) before the bootstrap.
-  ASSERT_TRUE(eventually(
+  ASSERT_TRUE(wait_until(
       [&] {
-        return !processes_running(primary.master_pid(), "-n repc").empty() &&
+        return !processes_running(primary, "-n repc").empty() &&
                (std::filesystem::exists(primary.channel_log_path("repc")) ||
                 std::filesystem::exists(primary.channel_log_path("repc") + "-run"));
       },
       20s));
   // repc bootstraps by itself (recorded as bootstrapping by master).
-  ASSERT_TRUE(eventually(
+  ASSERT_TRUE(wait_until(
       [&] { return channel_status(primary, "repc").value("phase", "") == "rolling"; }, 120s))
       << channel_status(primary, "repc").dump();
   auto r = loader->wait(300s);
@@ -394,7 +356,7 @@ TEST(RollingSystem, ReplicaAddedAndBootstrappedLiveThenRemoved) {
   o.daemons.erase("syncrepc");
   primary.reload();
   EXPECT_TRUE(
-      eventually([&] { return processes_running(primary.master_pid(), "-n repc").empty(); }, 20s));
+      wait_until([&] { return processes_running(primary, "-n repc").empty(); }, 20s));
   const std::string log = primary.channel_log_path("repc");
   const std::string before = slurp(log) + "|" + slurp(log + "-run");
   auto later = load(primary, 30, 100, "gone");
@@ -429,11 +391,9 @@ TEST(RollingSystem, ChainPrimaryToAToBEndsIdentical) {
   // annotations, another user's seen state) must go down the chain too:
   // A logs it for B only if it goes through A's one mutation path.
   {
-    auto cfg = Config::load(primary.imapd_conf());
-    ASSERT_TRUE(cfg.ok());
-    auto st = store::Instance::open(*cfg);
-    ASSERT_TRUE(st.ok()) << st.status().to_string();
-    store::Instance& ps = **st;
+    auto st = open_store(primary);
+    ASSERT_TRUE(st);
+    store::Instance& ps = *st;
     ASSERT_TRUE(ps.set_acl("user.alice", "alice\tlrswipkxtecdan\tadmin\tlrs\t"));
     ASSERT_TRUE(ps.set_annotation("user.alice", "/comment", "", "down the chain"));
     auto folder = ps.create_mailbox("user.alice.Chained");
@@ -469,7 +429,7 @@ std::map<std::string, int64_t> bootstrap_done(const Instance& inst, const std::s
 
 // Kills (SIGKILL) the rolling sync_client of `channel`; its pid, 0 if none ran.
 pid_t kill_client(const Instance& primary, const std::string& channel) {
-  auto pids = processes_running(primary.master_pid(), "-n " + channel);
+  auto pids = processes_running(primary, "-n " + channel);
   for (pid_t p : pids) ::kill(p, SIGKILL);
   // Dead (a zombie for master to reap): it writes nothing more.
   for (pid_t p : pids) EXPECT_TRUE(wait_until([&] { return !pid_alive(p); }, 10s));
@@ -488,14 +448,12 @@ TEST(RollingBootstrap, ReplicaAddedToARunningPrimaryBootstrapsByItselfThroughTwo
   // message, every user a recipient.
   constexpr int kBulkUsers = 1000;
   {
-    auto cfg = Config::load(primary.imapd_conf());
-    ASSERT_TRUE(cfg.ok()) << cfg.status().to_string();
-    auto store = store::Instance::open(*cfg);
-    ASSERT_TRUE(store.ok()) << store.status().to_string();
+    auto store = open_store(primary);
+    ASSERT_TRUE(store);
     for (int i = 0; i < kBulkUsers; i++) {
       char name[24];
       std::snprintf(name, sizeof name, "user.u%04d", i);
-      auto made = (*store)->create_mailbox(name);
+      auto made = store->create_mailbox(name);
       ASSERT_TRUE(made.ok()) << made.status().to_string();
     }
   }
@@ -529,7 +487,7 @@ TEST(RollingBootstrap, ReplicaAddedToARunningPrimaryBootstrapsByItselfThroughTwo
   std::map<std::string, int64_t> done_before_kills;
   size_t total = 0;
   for (size_t at : {150u, 500u}) {
-    ASSERT_TRUE(eventually(
+    ASSERT_TRUE(wait_until(
         [&] {
           return bootstrap_done(primary, "repn", &total).size() >= at &&
                  channel_status(primary, "repn").value("phase", "") == "bootstrapping";
@@ -545,7 +503,7 @@ TEST(RollingBootstrap, ReplicaAddedToARunningPrimaryBootstrapsByItselfThroughTwo
     auto saved = bootstrap_done(primary, "repn");
     done_before_kills.insert(saved.begin(), saved.end());
   }
-  ASSERT_TRUE(eventually(
+  ASSERT_TRUE(wait_until(
       [&] { return channel_status(primary, "repn").value("phase", "") == "rolling"; }, 240s))
       << channel_status(primary, "repn").dump() << primary.master_log();
   auto after = bootstrap_done(primary, "repn", &total);
@@ -576,7 +534,7 @@ TEST(RollingBootstrap, RefusedBootstrapFailsWithItsReasonInSyncStatus) {
   po.imapd_extra.push_back("repn_sync_password: not-the-password");
   Instance primary(po);
   ASSERT_EQ(primary.start(), "");
-  ASSERT_TRUE(eventually(
+  ASSERT_TRUE(wait_until(
       [&] { return channel_status(primary, "repn").value("phase", "") == "failed"; }, 60s))
       << channel_status(primary, "repn").dump();
   json st = channel_status(primary, "repn");

@@ -13,7 +13,6 @@
 #include <thread>
 #include <vector>
 
-#include "common/config.h"
 #include "digest_check.h"
 #include "harness.h"
 #include "store/instance.h"
@@ -22,38 +21,6 @@ namespace replimail::testing {
 namespace {
 
 using namespace std::chrono_literals;
-
-Instance::Options replica_options() {
-  Instance::Options o;
-  o.services = {{"lmtp", "lmtpd -a"}, {"csync", "sync_server"}};
-  o.imapd_extra = {"failedloginpause: 0"};
-  return o;
-}
-
-Instance::Options primary_options(int replica_port) {
-  Instance::Options o;
-  o.services = {{"lmtp", "lmtpd -a"}, {"imap", "imapd"}};
-  o.imapd_extra = {"replica_sync_host: 127.0.0.1:" + std::to_string(replica_port),
-                   "replica_sync_authname: admin", "replica_sync_password: adminpw",
-                   "sync_authname: admin", "sync_password: adminpw"};
-  return o;
-}
-
-std::string deliver(const Instance& primary, const std::string& rcpt, int n,
-                    const std::string& prefix) {
-  auto r =
-      primary.python("lmtp_deliver.py", {"--port", std::to_string(primary.lmtp_port()), "-n",
-                                         std::to_string(n), "--rcpt", rcpt, "--prefix", prefix});
-  return r.ok() ? "" : r.describe();
-}
-
-size_t live_records(const Instance& inst, const std::string& mailbox) {
-  auto snap = inst.snapshot(mailbox);
-  if (!snap.error.empty()) return 0;
-  size_t n = 0;
-  for (const auto& r : snap.records) n += r.expunged() ? 0 : 1;
-  return n;
-}
 
 // The pid a rolling client wrote into the channel's client.lock (-1 if none).
 pid_t lock_holder(const Instance& inst, const std::string& channel) {
@@ -85,6 +52,7 @@ TEST(SyncClient, StartEntryRollingClientDetachesAndReplicates) {
   Instance replica(replica_options());
   ASSERT_EQ(replica.start(), "");
   Instance::Options po = primary_options(replica.port("csync"));
+  po.services = {{"lmtp", "lmtpd -a"}, {"imap", "imapd"}};
   po.starts = {{"syncclient", "sync_client -r -n replica"}};
   Instance primary(po);
   StopClientAtEnd stop_client{primary};
@@ -180,14 +148,6 @@ class SyncClientFlags : public ::testing::Test {
     args.insert(args.begin(), {"-S", "127.0.0.1:" + std::to_string(replica_.port("csync"))});
     return primary_->tool("sync_client", args);
   }
-  // The primary's store, opened as imapd opens it.
-  std::unique_ptr<store::Instance> open_store() {
-    auto cfg = Config::load(primary_->imapd_conf());
-    EXPECT_TRUE(cfg.ok());
-    auto s = store::Instance::open(*cfg);
-    EXPECT_TRUE(s.ok()) << s.status().to_string();
-    return s.ok() ? std::move(*s) : nullptr;
-  }
 
   Instance replica_{replica_options()};
   std::unique_ptr<Instance> primary_;
@@ -213,7 +173,7 @@ TEST_F(SyncClientFlags, NoCopybackSendsForce) {
 TEST_F(SyncClientFlags, MetaModeSyncsSeenAndSubscriptionsOnly) {
   ASSERT_EQ(sync({"-u", "alice"}).exit_code, 0);
   {
-    auto st = open_store();
+    auto st = open_store(*primary_);
     ASSERT_TRUE(st);
     ASSERT_TRUE(st->set_subscribed("alice", "user.alice", true));
   }

@@ -28,10 +28,11 @@ namespace stdfs = std::filesystem;
 using std::chrono::milliseconds;
 using std::chrono::steady_clock;
 
-Instance::Options replica_options() {
-  Instance::Options o;
+// A replica serving sync_server alone, deleting outright.
+Instance::Options sync_only_replica_options() {
+  Instance::Options o = replica_options();
   o.services = {{"csync", "sync_server"}};
-  o.imapd_extra = {"failedloginpause: 0", "delete_mode: immediate"};
+  o.imapd_extra.push_back("delete_mode: immediate");
   return o;
 }
 
@@ -150,17 +151,8 @@ std::string file_literal(const std::string& partition, const std::string& body) 
          body;
 }
 
-// PIDs of the sync_server workers of `inst`'s master.
-std::vector<pid_t> sync_servers(const Instance& inst) {
-  std::vector<pid_t> out;
-  for (pid_t pid : descendants_of(inst.master_pid()))
-    if (slurp("/proc/" + std::to_string(pid) + "/cmdline").find("sync_server") != std::string::npos)
-      out.push_back(pid);
-  return out;
-}
-
 TEST(SyncHostile, PathTraversalNamesAreRefusedAndTheConnectionStaysUsable) {
-  Instance replica(replica_options());
+  Instance replica(sync_only_replica_options());
   ASSERT_EQ(replica.start(), "");
   // The places the hostile names point at: a sentinel directory with a file
   // inside the state directory, and fresh names beside it.
@@ -229,7 +221,7 @@ TEST(SyncHostile, PathTraversalNamesAreRefusedAndTheConnectionStaysUsable) {
 }
 
 TEST(SyncHostile, UnauthenticatedUploadsNeverReachTheDisk) {
-  Instance replica(replica_options());
+  Instance replica(sync_only_replica_options());
   ASSERT_EQ(replica.start(), "");
   const std::string staging = replica.partition_dir() + "/sync.";
   {
@@ -295,7 +287,7 @@ TEST(SyncHostile, UnauthenticatedUploadsNeverReachTheDisk) {
 }
 
 TEST(SyncHostile, StagingOfAKilledSessionIsSweptByTheNextSession) {
-  Instance replica(replica_options());
+  Instance replica(sync_only_replica_options());
   ASSERT_EQ(replica.start(), "");
   const std::string staging = replica.partition_dir() + "/sync.";
   {
@@ -306,18 +298,20 @@ TEST(SyncHostile, StagingOfAKilledSessionIsSweptByTheNextSession) {
     EXPECT_EQ(c.command("APPLY MESSAGE (" + file_literal("default", body_of(5000)) + ")"),
               "OK success");
     ASSERT_EQ(files_under(staging).size(), 1u);
-    auto servers = sync_servers(replica);
+    auto servers = processes_running(replica, "sync_server");
     ASSERT_FALSE(servers.empty());
     for (pid_t pid : servers) ::kill(pid, SIGKILL);
     EXPECT_EQ(c.line(), "<eof>");
   }
   ASSERT_EQ(files_under(staging).size(), 1u);  // the killed session's
   // The next session (a new sync_server) sweeps it before it serves.
-  auto next = std::make_unique<Csync>(replica.port("csync"));
-  for (int i = 0; i < 100 && !next->connected(); i++) {
-    std::this_thread::sleep_for(milliseconds(50));
-    next = std::make_unique<Csync>(replica.port("csync"));
-  }
+  std::unique_ptr<Csync> next;
+  wait_until(
+      [&] {
+        next = std::make_unique<Csync>(replica.port("csync"));
+        return next->connected();
+      },
+      milliseconds(5000));
   ASSERT_NE(next->banner().find("OK"), std::string::npos);
   ASSERT_TRUE(next->login());
   EXPECT_EQ(files_under(staging), std::vector<std::string>{});
@@ -328,15 +322,13 @@ TEST(SyncHostile, StagingOfAKilledSessionIsSweptByTheNextSession) {
 // reconstruct: -n reports a dead session's leftovers, a repair removes
 // them; a live session's staging is neither reported nor touched.
 TEST(SyncHostile, ReconstructRemovesOnlyDeadSessionsStaging) {
-  Instance replica(replica_options());
+  Instance replica(sync_only_replica_options());
   ASSERT_EQ(replica.start(), "");
   replica.stop();  // no sync_server sweeps meanwhile
   const std::string staging = replica.partition_dir() + "/sync.";
-  auto cfg = Config::load(replica.imapd_conf());
-  ASSERT_TRUE(cfg.ok());
-  auto store = store::Instance::open(*cfg);
-  ASSERT_TRUE(store.ok()) << store.status().to_string();
-  sync::ReserveList live(**store);  // a live session's, as sync_server holds it
+  auto store = open_store(replica);
+  ASSERT_TRUE(store);
+  sync::ReserveList live(*store);  // a live session's, as sync_server holds it
   std::string body = body_of(7000);
   auto up = live.begin_upload("default", sha1_hex(body));
   ASSERT_TRUE(up.ok()) << up.status().to_string();

@@ -113,7 +113,15 @@ TEST(SyncLogd, KilledMidBatchLosesNothingAcknowledged) {
   while (writing.load() && kills < 3) {
     pid_t pid = -1;
     ASSERT_TRUE(wait_until([&] { return (pid = logd_pid(inst)) > 0; }, 40s)) << inst.master_log();
-    std::this_thread::sleep_for(300ms);
+    // Killed mid-batch: once this daemon has written lines of the writers.
+    const std::string log = inst.channel_log_path(kChannels[0]);
+    auto size_of = [&] {
+      std::error_code ec;
+      auto n = std::filesystem::file_size(log, ec);
+      return ec ? std::uintmax_t{0} : n;
+    };
+    const std::uintmax_t before = size_of();
+    wait_until([&] { return size_of() > before || !writing.load(); }, 20s);
     if (!writing.load()) break;
     ASSERT_EQ(::kill(pid, SIGKILL), 0);
     ++kills;

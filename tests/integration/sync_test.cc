@@ -21,33 +21,9 @@
 #include "harness.h"
 #include "net/socket.h"
 #include "store/instance.h"
-#include "store/staged_message.h"
 
 namespace replimail::testing {
 namespace {
-
-Instance::Options replica_options() {
-  Instance::Options o;
-  o.services = {{"lmtp", "lmtpd -a"}, {"csync", "sync_server"}};
-  o.imapd_extra = {"failedloginpause: 0"};
-  return o;
-}
-
-Instance::Options primary_options() {
-  Instance::Options o;
-  o.users = {{"admin", "adminpw"}};
-  o.imapd_extra = {"sync_authname: admin", "sync_password: adminpw"};
-  return o;
-}
-
-// The primary's store, opened by the test as imapd would open it.
-std::unique_ptr<store::Instance> open_store(const Instance& inst) {
-  auto cfg = Config::load(inst.imapd_conf());
-  EXPECT_TRUE(cfg.ok());
-  auto s = store::Instance::open(*cfg);
-  EXPECT_TRUE(s.ok()) << s.status().to_string();
-  return std::move(*s);
-}
 
 RunResult sync_user(const Instance& primary, const Instance& replica, const std::string& user,
                     std::vector<std::string> extra = {}) {
@@ -59,53 +35,10 @@ RunResult sync_user(const Instance& primary, const Instance& replica, const std:
   return primary.tool("sync_client", args);
 }
 
-// Both copies of `name` are identical: counters, every record, every file.
-// With `live_only`, expunged records are left out: after a split brain each
-// side keeps its own expunged copy of the conflicting UID, as Cyrus does.
-void expect_same_mailbox(const Instance& primary, const Instance& replica, const std::string& name,
-                         bool live_only = false) {
-  auto p = primary.snapshot(name);
-  auto r = replica.snapshot(name);
-  if (live_only) {
-    for (auto* snap : {&p, &r})
-      std::erase_if(snap->records, [](const store::IndexRecord& x) { return x.expunged(); });
-  }
-  ASSERT_EQ(p.error, "") << name;
-  ASSERT_EQ(r.error, "") << name;
-  EXPECT_EQ(p.counters, r.counters) << name;
-  ASSERT_EQ(p.records.size(), r.records.size()) << name;
-  for (size_t i = 0; i < p.records.size(); i++) {
-    EXPECT_EQ(p.records[i], r.records[i]) << name << " record " << i;
-    if (p.records[i].expunged()) continue;
-    std::string file = "/" + std::to_string(p.records[i].uid) + ".";
-    EXPECT_EQ(sha1_file(r.dir + file), p.records[i].guid) << name << file;
-  }
-}
-
-std::string deliver(const Instance& primary, const std::string& rcpt, int n,
-                    const std::string& prefix) {
-  auto r =
-      primary.python("lmtp_deliver.py", {"--port", std::to_string(primary.lmtp_port()), "-n",
-                                         std::to_string(n), "--rcpt", rcpt, "--prefix", prefix});
-  return r.ok() ? "" : r.describe();
-}
-
-Status append_text(store::Instance& st, const std::string& mailbox, const std::string& text) {
-  auto msg = st.stage_message();
-  if (!msg.ok()) return msg.status();
-  Status s = (*msg)->write(text);
-  if (s) s = (*msg)->finish();
-  if (!s) return s;
-  store::AppendRequest req;
-  req.mailbox = mailbox;
-  req.message = msg->get();
-  return st.append({req})[0].status;
-}
-
 TEST(Sync, UserSyncReplicatesAndConverges) {
   Instance replica(replica_options());
   ASSERT_EQ(replica.start(), "");
-  Instance primary(primary_options());
+  Instance primary(primary_options(replica.port("csync")));
   ASSERT_EQ(primary.start(), "");
   ASSERT_TRUE(primary.tool("cyr_mbox", {"create", "user.alice"}).ok());
   ASSERT_TRUE(primary.tool("cyr_mbox", {"create", "user.alice.Sent"}).ok());
@@ -137,7 +70,7 @@ TEST(Sync, UserSyncReplicatesAndConverges) {
   ASSERT_TRUE(first.ok()) << first.describe();
   EXPECT_NE(first.out.find("uploaded 34 messages"), std::string::npos) << first.out;
   for (const char* m : {"user.alice", "user.alice.Sent", "user.alice.Trash"})
-    expect_same_mailbox(primary, replica, m);
+    EXPECT_TRUE(same_mailbox(primary, replica, m));
   EXPECT_SAME_DIGEST(primary, replica);
   {
     auto rs = open_store(replica);
@@ -170,8 +103,8 @@ TEST(Sync, UserSyncReplicatesAndConverges) {
   auto third = sync_user(primary, replica, "alice");
   ASSERT_TRUE(third.ok()) << third.describe();
   EXPECT_NE(third.out.find("uploaded 3 messages"), std::string::npos) << third.out;
-  expect_same_mailbox(primary, replica, "user.alice");
-  expect_same_mailbox(primary, replica, "user.alice.Archive");
+  EXPECT_TRUE(same_mailbox(primary, replica, "user.alice"));
+  EXPECT_TRUE(same_mailbox(primary, replica, "user.alice.Archive"));
   EXPECT_NE(replica.snapshot("user.alice.Trash").error, "");
   EXPECT_NE(replica.snapshot("user.alice.Sent").error, "");
   {
@@ -189,7 +122,7 @@ TEST(Sync, UserSyncReplicatesAndConverges) {
 TEST(Sync, SplitBrainKeepsBothMessages) {
   Instance replica(replica_options());
   ASSERT_EQ(replica.start(), "");
-  Instance primary(primary_options());
+  Instance primary(primary_options(replica.port("csync")));
   ASSERT_EQ(primary.start(), "");
   ASSERT_TRUE(primary.tool("cyr_mbox", {"create", "user.bob"}).ok());
   ASSERT_EQ(deliver(primary, "bob", 3, "p"), "");
@@ -204,11 +137,8 @@ TEST(Sync, SplitBrainKeepsBothMessages) {
   }
   auto second = sync_user(primary, replica, "bob");
   ASSERT_TRUE(second.ok()) << second.describe();
-  expect_same_mailbox(primary, replica, "user.bob", true);
-  auto snap = primary.snapshot("user.bob");
-  size_t live = 0;
-  for (const auto& r : snap.records) live += r.expunged() ? 0 : 1;
-  EXPECT_EQ(live, 5u);
+  EXPECT_TRUE(same_mailbox(primary, replica, "user.bob", DigestLines::kLiveOnly));
+  EXPECT_EQ(live_records(primary, "user.bob"), 5u);
 }
 
 TEST(Sync, WrongPasswordAndNonAdminAreRefused) {
@@ -216,7 +146,7 @@ TEST(Sync, WrongPasswordAndNonAdminAreRefused) {
   ro.users = {{"admin", "adminpw"}, {"mallory", "secret"}};
   Instance replica(ro);
   ASSERT_EQ(replica.start(), "");
-  Instance::Options po = primary_options();
+  Instance::Options po = primary_options(replica.port("csync"));
   po.imapd_extra = {"sync_authname: admin", "sync_password: wrong"};
   Instance primary(po);
   ASSERT_EQ(primary.start(), "");
@@ -225,7 +155,7 @@ TEST(Sync, WrongPasswordAndNonAdminAreRefused) {
   EXPECT_EQ(bad.exit_code, 1) << bad.describe();
   primary.stop();
 
-  Instance::Options po2 = primary_options();
+  Instance::Options po2 = primary_options(replica.port("csync"));
   po2.imapd_extra = {"sync_authname: mallory", "sync_password: secret"};
   Instance primary2(po2);
   ASSERT_EQ(primary2.start(), "");
@@ -236,7 +166,7 @@ TEST(Sync, WrongPasswordAndNonAdminAreRefused) {
   EXPECT_NE(replica.snapshot("user.carol").error, "");
 
   // The server is still up and serves an admin.
-  Instance::Options po3 = primary_options();
+  Instance::Options po3 = primary_options(replica.port("csync"));
   Instance primary3(po3);
   ASSERT_EQ(primary3.start(), "");
   ASSERT_TRUE(primary3.tool("cyr_mbox", {"create", "user.carol"}).ok());
@@ -248,7 +178,7 @@ TEST(Sync, WrongPasswordAndNonAdminAreRefused) {
 TEST(Sync, MailboxAllAndLogFileModesConverge) {
   Instance replica(replica_options());
   ASSERT_EQ(replica.start(), "");
-  Instance primary(primary_options());
+  Instance primary(primary_options(replica.port("csync")));
   ASSERT_EQ(primary.start(), "");
   for (const char* m : {"user.dave", "user.dave.Lists", "user.erin", "shared.news"})
     ASSERT_TRUE(primary.tool("cyr_mbox", {"create", m}).ok());
@@ -258,14 +188,14 @@ TEST(Sync, MailboxAllAndLogFileModesConverge) {
   // -m: just these mailboxes.
   auto m = primary.tool("sync_client", {"-v", "-S", target, "-m", "user.dave.Lists"});
   ASSERT_TRUE(m.ok()) << m.describe();
-  expect_same_mailbox(primary, replica, "user.dave.Lists");
+  EXPECT_TRUE(same_mailbox(primary, replica, "user.dave.Lists"));
   EXPECT_NE(replica.snapshot("user.dave").error, "");
 
   // -A: every user and the shared mailboxes.
   auto all = primary.tool("sync_client", {"-v", "-S", target, "-A"});
   ASSERT_TRUE(all.ok()) << all.describe();
   for (const char* name : {"user.dave", "user.dave.Lists", "user.erin", "shared.news"})
-    expect_same_mailbox(primary, replica, name);
+    EXPECT_TRUE(same_mailbox(primary, replica, name));
 
   // -f: the primary's own channel log, replayed.
   ASSERT_EQ(deliver(primary, "erin", 2, "e"), "");
@@ -285,7 +215,7 @@ TEST(Sync, MailboxAllAndLogFileModesConverge) {
       primary.tool("sync_client", {"-v", "-S", target, "-f", primary.channel_log_path("replica")});
   ASSERT_TRUE(f.ok()) << f.describe();
   EXPECT_NE(f.out.find("uploaded 2 messages"), std::string::npos) << f.out;
-  expect_same_mailbox(primary, replica, "user.erin");
+  EXPECT_TRUE(same_mailbox(primary, replica, "user.erin"));
   // Replaying the same log again is harmless and sends nothing.
   auto f2 =
       primary.tool("sync_client", {"-v", "-S", target, "-f", primary.channel_log_path("replica")});
@@ -294,29 +224,13 @@ TEST(Sync, MailboxAllAndLogFileModesConverge) {
   EXPECT_SAME_DIGEST(primary, replica);
 }
 
-// The PIDs of `program` processes running with `inst`'s imapd.conf (so
-// only processes of this test's own master).
-std::vector<pid_t> children_named(const Instance& inst, const std::string& program) {
-  std::vector<pid_t> out;
-  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
-    std::string name = e.path().filename().string();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::string cmd = slurp(e.path().string() + "/cmdline");
-    if (cmd.find(program) != std::string::npos && cmd.find(inst.imapd_conf()) != std::string::npos)
-      out.push_back(static_cast<pid_t>(std::stoi(name)));
-  }
-  return out;
-}
-
 TEST(Sync, ServerKilledMidSyncThenConverges) {
   Instance replica(replica_options());
   ASSERT_EQ(replica.start(), "");
-  Instance primary(primary_options());
+  Instance primary(primary_options(replica.port("csync")));
   ASSERT_EQ(primary.start(), "");
   ASSERT_TRUE(primary.tool("cyr_mbox", {"create", "user.frank"}).ok());
-  auto r = primary.python("lmtp_deliver.py", {"--port", std::to_string(primary.lmtp_port()), "-n",
-                                              "400", "--rcpt", "frank", "--size", "20000"});
-  ASSERT_TRUE(r.ok()) << r.describe();
+  ASSERT_EQ(deliver(primary, "frank", 400, "m", 20000), "");
   RunResult interrupted;
   std::atomic<bool> over{false};
   std::thread sync([&] {
@@ -333,24 +247,20 @@ TEST(Sync, ServerKilledMidSyncThenConverges) {
         return over.load();
       },
       std::chrono::seconds(30));
-  auto servers = children_named(replica, "sync_server");
+  auto servers = processes_of(replica, "sync_server");
   for (pid_t pid : servers) ::kill(pid, SIGKILL);
   sync.join();
   EXPECT_FALSE(servers.empty());
   // Whatever the first run managed, the second one converges.
   auto second = sync_user(primary, replica, "frank");
   ASSERT_TRUE(second.ok()) << second.describe() << interrupted.describe();
-  expect_same_mailbox(primary, replica, "user.frank");
+  EXPECT_TRUE(same_mailbox(primary, replica, "user.frank"));
   auto third = sync_user(primary, replica, "frank");
   ASSERT_TRUE(third.ok()) << third.describe();
   EXPECT_NE(third.out.find("uploaded 0 messages"), std::string::npos) << third.out;
   EXPECT_SAME_DIGEST(primary, replica);
-  // No message file twice: exactly one file per live record.
-  auto snap = replica.snapshot("user.frank");
-  size_t files = 0;
-  for (const auto& e : std::filesystem::directory_iterator(snap.dir))
-    if (e.path().filename().string().back() == '.') files++;
-  EXPECT_EQ(files, 400u);
+  // No message file twice: exactly one file per live record (same_mailbox).
+  EXPECT_EQ(live_records(replica, "user.frank"), 400u);
 }
 
 // Sends `input` to a fresh csync connection and returns everything the

@@ -48,15 +48,6 @@ RunResult sync_user(const Instance& from, const std::string& host, const std::st
   return from.tool("sync_client", args);
 }
 
-// `prefix` tells the messages of two deliveries apart (the same prefix
-// within one second makes the same messages, with the same GUIDs).
-std::string deliver(const Instance& to, const std::string& rcpt, int n,
-                    const std::string& prefix = "t") {
-  auto r = to.python("lmtp_deliver.py", {"--port", std::to_string(to.lmtp_port()), "-n",
-                                         std::to_string(n), "--rcpt", rcpt, "--prefix", prefix});
-  return r.ok() ? "" : r.describe();
-}
-
 class SyncTls : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -75,7 +66,7 @@ TEST_F(SyncTls, ReplicaRefusingCleartextReplicatesOverTls) {
                "tls_client_key: " + certs_.client_key}));
   ASSERT_EQ(from.start(), "");
   ASSERT_TRUE(from.tool("cyr_mbox", {"create", "user.alice"}).ok());
-  ASSERT_EQ(deliver(from, "alice", 20), "");
+  ASSERT_EQ(deliver(from, "alice", 20, "t"), "");
   std::string host = "127.0.0.1:" + std::to_string(replica.port("csync"));
 
   // -z: COMPRESS DEFLATE above TLS (the client fails if it is not on).
@@ -107,7 +98,7 @@ TEST_F(SyncTls, WrongOrMissingCaIsRefusedBeforeAnyData) {
     Instance from(primary(tls));
     ASSERT_EQ(from.start(), "");
     ASSERT_TRUE(from.tool("cyr_mbox", {"create", "user.alice"}).ok());
-    ASSERT_EQ(deliver(from, "alice", 3), "");
+    ASSERT_EQ(deliver(from, "alice", 3, "t"), "");
     auto r = sync_user(from, host, "alice");
     EXPECT_FALSE(r.ok()) << r.describe();
     EXPECT_NE(r.err.find("TLS: the certificate of 127.0.0.1 does not verify"), std::string::npos)
@@ -189,7 +180,7 @@ TEST_F(SyncTls, SlashTlsStartsTlsAtOnce) {
                "sync_host: 127.0.0.1:" + std::to_string(replica.port("csync")) + "/tls"}));
   ASSERT_EQ(from.start(), "");
   ASSERT_TRUE(from.tool("cyr_mbox", {"create", "user.alice"}).ok());
-  ASSERT_EQ(deliver(from, "alice", 4), "");
+  ASSERT_EQ(deliver(from, "alice", 4, "t"), "");
   auto r = from.tool("sync_client", {"-v", "-u", "alice"});
   ASSERT_TRUE(r.ok()) << r.describe();
   EXPECT_NE((r.out + r.err).find("TLS with 127.0.0.1"), std::string::npos) << r.describe();

@@ -21,53 +21,11 @@
 #include "digest_check.h"
 #include "harness.h"
 #include "store/instance.h"
-#include "store/staged_message.h"
 
 namespace replimail::testing {
 namespace {
 
 using namespace std::chrono_literals;
-
-Instance::Options replica_options() {
-  Instance::Options o;
-  o.services = {{"lmtp", "lmtpd -a"}, {"csync", "sync_server"}};
-  o.imapd_extra = {"failedloginpause: 0"};
-  return o;
-}
-
-// The replica is the "replica" channel's, as sync_client -n replica reads it.
-Instance::Options primary_options(int replica_port) {
-  Instance::Options o;
-  o.imapd_extra = {"replica_sync_host: 127.0.0.1:" + std::to_string(replica_port),
-                   "replica_sync_authname: admin", "replica_sync_password: adminpw"};
-  return o;
-}
-
-std::unique_ptr<store::Instance> open_store(const Instance& inst) {
-  auto cfg = Config::load(inst.imapd_conf());
-  EXPECT_TRUE(cfg.ok());
-  auto s = store::Instance::open(*cfg);
-  EXPECT_TRUE(s.ok()) << s.status().to_string();
-  return std::move(*s);
-}
-
-Status append_text(store::Instance& st, const std::string& mailbox, const std::string& text) {
-  auto msg = st.stage_message();
-  if (!msg.ok()) return msg.status();
-  Status s = (*msg)->write(text);
-  if (s) s = (*msg)->finish();
-  if (!s) return s;
-  store::AppendRequest req;
-  req.mailbox = mailbox;
-  req.message = msg->get();
-  return st.append({req})[0].status;
-}
-
-std::string deliver(const Instance& primary, const std::string& rcpt, int n) {
-  auto r = primary.python("lmtp_deliver.py", {"--port", std::to_string(primary.lmtp_port()), "-n",
-                                              std::to_string(n), "--rcpt", rcpt});
-  return r.ok() ? "" : r.describe();
-}
 
 RunResult verify(const Instance& primary, std::vector<std::string> args) {
   args.insert(args.begin(), {"-n", "replica", "-d", "0"});
