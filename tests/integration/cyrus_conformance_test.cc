@@ -69,21 +69,11 @@ TEST(CyrusConformance, ImapSessionsAnswerAsCyrus36) {
   // cyrus_instance.py sets them), no pause after a failed login; Cyrus
   // keeps 8-bit header bytes as sent, as replimail does.
   const std::vector<std::string> common = {"failedloginpause: 0"};
-  TempDir tmp;
-  std::filesystem::permissions(tmp.path(), std::filesystem::perms(0755));
-  std::string cyrus_dir = tmp.path() + "/cyrus";
-  int cyrus_port = free_port();
-  CyrusGuard guard(cyrus_dir);
-  std::vector<std::string> cargs = {
-      "--servername", "conformance",  "--imap-port", std::to_string(cyrus_port),
-      "--users",      cyrus_users,    "--admins",    "admin",
-      "--conf",       "munge8bit: no"};
-  for (const auto& c : common) {
-    cargs.push_back("--conf");
-    cargs.push_back(c);
-  }
-  auto started = start_cyrus(cyrus_dir, cargs);
-  ASSERT_TRUE(started.ok()) << started.describe();
+  std::vector<std::string> cargs = {"--users", cyrus_users, "--admins", "admin", "--conf",
+                                    "munge8bit: no"};
+  for (const auto& c : common) cargs.insert(cargs.end(), {"--conf", c});
+  CyrusPeer cyrus("conformance", cargs);
+  ASSERT_TRUE(cyrus.started().ok()) << cyrus.started().describe();
 
   Instance::Options o;
   o.servername = "conformance";
@@ -94,7 +84,7 @@ TEST(CyrusConformance, ImapSessionsAnswerAsCyrus36) {
   ASSERT_EQ(replimail.start(), "");
 
   argv = {"/usr/bin/python3",        runner, "--a", std::to_string(replimail.port("imap")), "--b",
-          std::to_string(cyrus_port)};
+          std::to_string(cyrus.ports().imap)};
   if (std::getenv("CONFORMANCE_VERBOSE")) argv.push_back("--verbose");
   argv.insert(argv.end(), files.begin(), files.end());
   auto cmp = run(argv);

@@ -37,65 +37,17 @@ namespace {
 
 const char* kUsers = "admin:adminpw,alice:alicepw,bob:bobpw";
 
-// A Cyrus instance started by py/cyrus_instance.py, stopped by its PID.
-class Cyrus {
- public:
-  struct Ports {
-    int imap = 0, lmtp = 0, sync = 0;
-  };
-  // `channel_port`: our sync_server, for a Cyrus primary (channel
-  // "replimail"); 0 for a Cyrus replica.
-  // `conf`: extra imapd.conf lines ("key: value"), replacing the script's.
-  Cyrus(const std::string& name, bool with_lmtp, bool with_sync, int channel_port,
-        const std::vector<std::string>& conf = {}) {
-    std::filesystem::permissions(tmp_.path(), std::filesystem::perms(0755));
-    dir_ = tmp_.path() + "/cyrus";
-    ports_.imap = free_port();
-    if (with_lmtp) ports_.lmtp = free_port();
-    if (with_sync) ports_.sync = free_port();
-    std::vector<std::string> argv = {"/usr/bin/python3",
-                                     py_script("cyrus_instance.py"),
-                                     "start",
-                                     dir_,
-                                     "--servername",
-                                     name,
-                                     "--imap-port",
-                                     std::to_string(ports_.imap),
-                                     "--lmtp-port",
-                                     std::to_string(ports_.lmtp),
-                                     "--sync-port",
-                                     std::to_string(ports_.sync),
-                                     "--users",
-                                     kUsers};
-    if (channel_port) {
-      for (std::string a : {"--channel", "replimail", "--channel-port"}) argv.push_back(a);
-      argv.push_back(std::to_string(channel_port));
-    }
-    for (const auto& c : conf) {
-      argv.push_back("--conf");
-      argv.push_back(c);
-    }
-    started_ = run(argv);
-  }
-  ~Cyrus() { run({"/usr/bin/python3", py_script("cyrus_instance.py"), "stop", dir_}); }
-
-  const RunResult& started() const { return started_; }
-  const Ports& ports() const { return ports_; }
-  const std::string& dir() const { return dir_; }
-  // A Cyrus tool (/usr/lib/cyrus/bin/<name>) run as the cyrus user.
-  RunResult tool(const std::string& name, const std::vector<std::string>& args) const {
-    std::vector<std::string> argv = {"/usr/bin/python3", py_script("cyrus_instance.py"), "tool",
-                                     dir_, name};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return run(argv);
-  }
-
- private:
-  TempDir tmp_;
-  std::string dir_;
-  Ports ports_;
-  RunResult started_;
-};
+// What every Cyrus of these tests is started with: its users, the channel
+// "replimail" to our sync_server at `channel_port` for a Cyrus primary (0
+// for a Cyrus replica), `conf` imapd.conf lines replacing the script's.
+std::vector<std::string> cyrus_args(int channel_port, const std::vector<std::string>& conf = {}) {
+  std::vector<std::string> args = {"--users", kUsers};
+  if (channel_port)
+    args.insert(args.end(), {"--channel", "replimail", "--channel-port",
+                             std::to_string(channel_port)});
+  for (const auto& c : conf) args.insert(args.end(), {"--conf", c});
+  return args;
+}
 
 Instance::Options replimail_options(bool replica) {
   Instance::Options o;
@@ -128,13 +80,6 @@ std::string imap_compare(int port, int port2, const std::string& user, int wait 
   auto r = run({"/usr/bin/python3", py_script("imap_state.py"), "compare", "--port",
                 std::to_string(port), "--port2", std::to_string(port2), "--user", user,
                 "--password", user + "pw", "--wait", std::to_string(wait)});
-  return r.ok() ? "" : r.describe();
-}
-
-std::string deliver(int lmtp_port, const std::string& rcpt, int n, const std::string& prefix) {
-  auto r =
-      run({"/usr/bin/python3", py_script("lmtp_deliver.py"), "--port", std::to_string(lmtp_port),
-           "-n", std::to_string(n), "--rcpt", rcpt, "--prefix", prefix});
   return r.ok() ? "" : r.describe();
 }
 
@@ -188,7 +133,7 @@ void restructure(int imap) {
 }
 
 // Cyrus's sync_client on channel "replimail" (the replica is ours).
-RunResult cyrus_sync(const Cyrus& cyrus, std::vector<std::string> args) {
+RunResult cyrus_sync(const CyrusPeer& cyrus, std::vector<std::string> args) {
   std::vector<std::string> argv = {"-n", "replimail", "-v", "-v"};
   argv.insert(argv.end(), args.begin(), args.end());
   return cyrus.tool("sync_client", argv);
@@ -203,7 +148,7 @@ TEST(CyrusInterop, CyrusPrimaryToReplimailReplica) {
   if (auto why = why_no_cyrus(); !why.empty()) GTEST_SKIP() << why;
   Instance ours(replimail_options(true));
   ASSERT_EQ(ours.start(), "");
-  Cyrus cyrus("cyrus-primary", true, false, ours.port("csync"));
+  CyrusPeer cyrus("cyrus-primary", cyrus_args(ours.port("csync")), true, false);
   ASSERT_TRUE(cyrus.started().ok()) << cyrus.started().describe();
   int cimap = cyrus.ports().imap, rimap = ours.port("imap");
   populate(cyrus.ports().imap, cyrus.ports().lmtp);
@@ -255,7 +200,7 @@ TEST(CyrusInterop, CyrusPrimaryToReplimailReplica) {
   EXPECT_NE(list.out.find("DELETED.user.bob."), std::string::npos) << list.describe();
 }
 
-RunResult our_sync(const Instance& ours, const Cyrus& cyrus, std::vector<std::string> args) {
+RunResult our_sync(const Instance& ours, const CyrusPeer& cyrus, std::vector<std::string> args) {
   std::vector<std::string> argv = {"-v", "-S", "127.0.0.1:" + std::to_string(cyrus.ports().sync)};
   argv.insert(argv.end(), args.begin(), args.end());
   return ours.tool("sync_client", argv);
@@ -270,7 +215,7 @@ bool uploaded_nothing(const RunResult& r) {
 // mailbox of `user`: "" if it reports nothing. It prints each mailbox name
 // as it goes (no spaces in ours) and a line per finding, such as
 // "user.bob uid 1 guid mismatch".
-std::string cyrus_reconstruct_finds(const Cyrus& cyrus, const std::string& user) {
+std::string cyrus_reconstruct_finds(const CyrusPeer& cyrus, const std::string& user) {
   auto r = cyrus.tool("reconstruct", {"-n", "-r", "-G", "-u", user});
   if (!r.ok()) return r.describe();
   std::string findings;
@@ -281,7 +226,7 @@ std::string cyrus_reconstruct_finds(const Cyrus& cyrus, const std::string& user)
 
 // The mailboxes.db type of `name` on the Cyrus side ("" if absent), from
 // ctl_mboxlist -d: "e" a mailbox, "ed" a tombstone.
-std::string cyrus_mbtype(const Cyrus& cyrus, const std::string& name) {
+std::string cyrus_mbtype(const CyrusPeer& cyrus, const std::string& name) {
   auto r = cyrus.tool("ctl_mboxlist", {"-d"});
   if (!r.ok()) return r.describe();
   size_t at = r.out.find("\"" + name + "\": {");
@@ -297,7 +242,7 @@ TEST(CyrusInterop, ReplimailPrimaryToCyrusReplica) {
   if (auto why = why_no_cyrus(); !why.empty()) GTEST_SKIP() << why;
   Instance ours(replimail_options(false));
   ASSERT_EQ(ours.start(), "");
-  Cyrus cyrus("cyrus-replica", false, true, 0);
+  CyrusPeer cyrus("cyrus-replica", cyrus_args(0), false, true);
   ASSERT_TRUE(cyrus.started().ok()) << cyrus.started().describe();
   int pimap = ours.port("imap"), cimap = cyrus.ports().imap;
   populate(pimap, ours.lmtp_port());
@@ -365,9 +310,11 @@ TEST(CyrusInterop, CyrusPrimaryToReplimailReplicaOverTls) {
   Instance ours(o);
   ASSERT_EQ(ours.start(), "");
   // Cyrus's client presents its certificate when asked (tls_client_cert).
-  Cyrus cyrus("cyrus-primary", true, false, ours.port("csync"),
-              {"tls_server_ca_file: " + c.ca, "tls_client_cert: " + c.client_cert,
-               "tls_client_key: " + c.client_key});
+  CyrusPeer cyrus("cyrus-primary",
+                  cyrus_args(ours.port("csync"),
+                             {"tls_server_ca_file: " + c.ca, "tls_client_cert: " + c.client_cert,
+                              "tls_client_key: " + c.client_key}),
+                  true, false);
   ASSERT_TRUE(cyrus.started().ok()) << cyrus.started().describe();
   int cimap = cyrus.ports().imap, rimap = ours.port("imap");
   populate(cimap, cyrus.ports().lmtp);
@@ -400,9 +347,10 @@ TEST(CyrusInterop, ReplimailPrimaryToCyrusReplicaOverTls) {
   const TestCerts& c = tls.certs();
   // A Cyrus replica that refuses cleartext: its banner offers STARTTLS and
   // no mechanism.
-  Cyrus cyrus("cyrus-replica", false, true, 0,
-              {"allowplaintext: no", "tls_server_cert: " + c.server_cert,
-               "tls_server_key: " + c.server_key});
+  CyrusPeer cyrus("cyrus-replica",
+                  cyrus_args(0, {"allowplaintext: no", "tls_server_cert: " + c.server_cert,
+                                 "tls_server_key: " + c.server_key}),
+                  false, true);
   ASSERT_TRUE(cyrus.started().ok()) << cyrus.started().describe();
 
   // Trusting another CA: refused, nothing sent.
@@ -485,7 +433,7 @@ bool accepts(const std::string& path) {
 
 class LogStages {
  public:
-  LogStages(Instance& primary, const Cyrus& middle) : primary_(primary), middle_(middle) {}
+  LogStages(Instance& primary, const CyrusPeer& middle) : primary_(primary), middle_(middle) {}
 
   // Stops the primary, moves its "cyrus" channel log into middle's folder
   // (owned by the cyrus user: Cyrus's reader opens it read-write to lock
@@ -530,7 +478,7 @@ class LogStages {
 
  private:
   Instance& primary_;
-  const Cyrus& middle_;
+  const CyrusPeer& middle_;
   int stage_ = 0;
 };
 
@@ -550,7 +498,7 @@ TEST(CyrusInterop, CyrusSyncClientReadsOurChannelLog) {
   if (auto why = why_no_cyrus(); !why.empty()) GTEST_SKIP() << why;
   Instance end(replimail_options(true));
   ASSERT_EQ(end.start(), "");
-  Cyrus middle("cyrus-middle", false, true, end.port("csync"));
+  CyrusPeer middle("cyrus-middle", cyrus_args(end.port("csync")), false, true);
   ASSERT_TRUE(middle.started().ok()) << middle.started().describe();
   auto options = replimail_options(false);
   options.channels = {"replica", "cyrus"};
