@@ -10,18 +10,10 @@ namespace replimail::testing {
 namespace {
 
 TEST(ConcurrentSessions, CopyOfAMessageExpungedByAnotherSession) {
-  Instance::Options o;
-  o.users = {{"admin", "adminpw"}, {"alice", "alicepw"}};
-  o.services = {{"lmtp", "lmtpd -a"}, {"imap", "imapd"}};
-  Instance inst(o);
+  Instance inst(serving({{"lmtp", "lmtpd -a"}, {"imap", "imapd"}}, {{"alice", "alicepw"}}));
   ASSERT_EQ(inst.start(), "");
-  for (const char* m : {"user.alice", "user.alice.Work"}) {
-    auto r = inst.tool("cyr_mbox", {"create", m});
-    ASSERT_TRUE(r.ok()) << r.describe();
-  }
-  auto d = inst.python("lmtp_deliver.py",
-                       {"--port", std::to_string(inst.lmtp_port()), "--rcpt", "alice", "-n", "2"});
-  ASSERT_TRUE(d.ok()) << d.describe();
+  ASSERT_EQ(create_mailboxes(inst, {"user.alice", "user.alice.Work"}), "");
+  ASSERT_EQ(deliver(inst, "alice", 2), "");
   auto r = inst.python("concurrent_cases.py", {"--port", std::to_string(inst.port("imap"))});
   EXPECT_TRUE(r.ok()) << r.describe();
   EXPECT_EQ(r.out.rfind("ok ", 0), 0u) << r.out;

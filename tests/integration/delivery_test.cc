@@ -94,8 +94,7 @@ TEST(Delivery, SyncLogOffWritesNothing) {
   Instance inst(o);
   ASSERT_EQ(inst.start(), "");
   ASSERT_TRUE(inst.tool("cyr_mbox", {"create", "user.alice"}).ok());
-  auto r = inst.python("lmtp_deliver.py", {"--port", std::to_string(inst.lmtp_port()), "-n", "3"});
-  ASSERT_TRUE(r.ok()) << r.describe();
+  ASSERT_EQ(deliver(inst, "alice", 3), "");
   EXPECT_EQ(inst.snapshot("user.alice").records.size(), 3u);
   EXPECT_FALSE(std::filesystem::exists(inst.config_dir() + "/sync"));
 }

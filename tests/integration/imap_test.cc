@@ -6,22 +6,17 @@
 #include <string>
 
 #include "harness.h"
+#include "test_certs.h"
 
 namespace replimail::testing {
 namespace {
 
 Instance::Options imap_options() {
-  Instance::Options o;
-  o.users = {{"admin", "adminpw"}, {"alice", "alicepw"}, {"bob", "bobpw"}};
-  o.services = {{"imap", "imapd"}};
-  return o;
+  return serving({{"imap", "imapd"}}, {{"alice", "alicepw"}, {"bob", "bobpw"}});
 }
 
 void create_users(const Instance& inst) {
-  for (const char* m : {"user.alice", "user.bob"}) {
-    auto r = inst.tool("cyr_mbox", {"create", m});
-    ASSERT_TRUE(r.ok()) << r.describe();
-  }
+  ASSERT_EQ(create_mailboxes(inst, {"user.alice", "user.bob"}), "");
 }
 
 void run_cases(const Instance& inst, const std::vector<std::string>& cases) {
@@ -212,11 +207,9 @@ TEST(Imap, ReplicaDropsAUserDeletedWithCyradm) {
 
 TEST(Imap, StarttlsAndImplicitTls) {
   TempDir certs;
-  std::string key = certs.path() + "/key.pem";
-  std::string cert = certs.path() + "/cert.pem";
-  auto gen = run({"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                  "-subj", "/CN=replimail-test", "-keyout", key, "-out", cert});
-  ASSERT_TRUE(gen.ok()) << gen.describe();
+  TestCerts made = make_test_certs(certs.path());
+  ASSERT_EQ(made.error, "");
+  const std::string &key = made.server_key, &cert = made.server_cert;
   auto o = imap_options();
   o.services["imaps"] = "imapd -s";
   o.imapd_extra = {"tls_server_cert: " + cert, "tls_server_key: " + key};

@@ -26,9 +26,7 @@ TEST(Login, ReadOnlyModeRefusesWritesInEveryProtocolAndReadsGoOn) {
   Instance inst(all_services());
   ASSERT_EQ(inst.start(), "");
   ASSERT_TRUE(inst.tool("cyr_mbox", {"create", "user.alice"}).ok());
-  auto d = inst.python("lmtp_deliver.py",
-                       {"--port", std::to_string(inst.lmtp_port()), "-n", "1", "--rcpt", "alice"});
-  ASSERT_TRUE(d.ok()) << d.describe();
+  ASSERT_EQ(deliver(inst, "alice", 1), "");
 
   std::string flag = inst.config_dir() + "/readonly";
   auto r = inst.python("readonly_cases.py", {"--imap", std::to_string(inst.port("imap")), "--pop3",

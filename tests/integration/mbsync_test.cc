@@ -11,13 +11,9 @@ namespace replimail::testing {
 namespace {
 
 TEST(Mbsync, MirrorsPushesBackAndSettles) {
-  Instance::Options o;
-  o.users = {{"admin", "adminpw"}, {"alice", "alicepw"}};
-  o.services = {{"imap", "imapd"}};
-  Instance inst(o);
+  Instance inst(serving({{"imap", "imapd"}}, {{"alice", "alicepw"}}));
   ASSERT_EQ(inst.start(), "");
-  auto created = inst.tool("cyr_mbox", {"create", "user.alice"});
-  ASSERT_TRUE(created.ok()) << created.describe();
+  ASSERT_EQ(create_mailboxes(inst, {"user.alice"}), "");
 
   TempDir local;
   auto r = inst.python("mbsync_cases.py", {"--port", std::to_string(inst.port("imap")), "--dir",

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "harness.h"
+#include "test_certs.h"
 
 namespace replimail::testing {
 namespace {
@@ -14,16 +15,10 @@ namespace {
 using nlohmann::json;
 
 TEST(Pop3, PoplibSessionsRetrieveDeleteAndExpungeAtQuit) {
-  Instance::Options opts;
-  opts.users = {{"admin", "adminpw"}, {"alice", "alicepw"}};
-  opts.services = {{"lmtp", "lmtpd -a"}, {"pop3", "pop3d"}};
-  Instance inst(opts);
+  Instance inst(serving({{"lmtp", "lmtpd -a"}, {"pop3", "pop3d"}}, {{"alice", "alicepw"}}));
   ASSERT_EQ(inst.start(), "");
-  auto created = inst.tool("cyr_mbox", {"create", "user.alice"});
-  ASSERT_TRUE(created.ok()) << created.describe();
-  auto d = inst.python("lmtp_deliver.py",
-                       {"--port", std::to_string(inst.lmtp_port()), "-n", "3", "--rcpt", "alice"});
-  ASSERT_TRUE(d.ok()) << d.describe();
+  ASSERT_EQ(create_mailboxes(inst, {"user.alice"}), "");
+  ASSERT_EQ(deliver(inst, "alice", 3), "");
 
   auto before = inst.snapshot("user.alice");
   ASSERT_EQ(before.error, "");
@@ -70,22 +65,16 @@ TEST(Pop3, PoplibSessionsRetrieveDeleteAndExpungeAtQuit) {
 
 TEST(Pop3, StlsAndPop3sWithoutPlaintextLogins) {
   TempDir certs;
-  std::string key = certs.path() + "/key.pem";
-  std::string cert = certs.path() + "/cert.pem";
-  auto gen = run({"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                  "-subj", "/CN=replimail-test", "-keyout", key, "-out", cert});
-  ASSERT_TRUE(gen.ok()) << gen.describe();
-  Instance::Options opts;
-  opts.users = {{"admin", "adminpw"}, {"alice", "alicepw"}};
-  opts.services = {{"lmtp", "lmtpd -a"}, {"pop3", "pop3d"}, {"pop3s", "pop3d -s"}};
+  TestCerts made = make_test_certs(certs.path());
+  ASSERT_EQ(made.error, "");
+  const std::string &key = made.server_key, &cert = made.server_cert;
+  Instance::Options opts = serving(
+      {{"lmtp", "lmtpd -a"}, {"pop3", "pop3d"}, {"pop3s", "pop3d -s"}}, {{"alice", "alicepw"}});
   opts.imapd_extra = {"tls_server_cert: " + cert, "tls_server_key: " + key, "allowplaintext: no"};
   Instance inst(opts);
   ASSERT_EQ(inst.start(), "");
-  auto created = inst.tool("cyr_mbox", {"create", "user.alice"});
-  ASSERT_TRUE(created.ok()) << created.describe();
-  auto d = inst.python("lmtp_deliver.py",
-                       {"--port", std::to_string(inst.lmtp_port()), "-n", "2", "--rcpt", "alice"});
-  ASSERT_TRUE(d.ok()) << d.describe();
+  ASSERT_EQ(create_mailboxes(inst, {"user.alice"}), "");
+  ASSERT_EQ(deliver(inst, "alice", 2), "");
 
   auto r = inst.python("pop3_cases.py", {"--port", std::to_string(inst.port("pop3")), "--tls-port",
                                          std::to_string(inst.port("pop3s")), "--user", "alice",

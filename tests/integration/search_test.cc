@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -18,7 +19,6 @@
 #include <string>
 #include <thread>
 
-#include "common/config.h"
 #include "harness.h"
 #include "store/instance.h"
 
@@ -78,11 +78,9 @@ RunResult compare(const std::vector<int>& ports, int queries = 100) {
 
 // Expunges `uids` of user.alice through the store, as imapd would.
 void expunge(const Instance& inst, const std::vector<uint32_t>& uids) {
-  auto cfg = Config::load(inst.imapd_conf());
-  ASSERT_TRUE(cfg.ok());
-  auto store = store::Instance::open(*cfg);
-  ASSERT_TRUE(store.ok()) << store.status().to_string();
-  Status s = (*store)->expunge("user.alice", uids);
+  auto store = open_store(inst);
+  ASSERT_TRUE(store);
+  Status s = store->expunge("user.alice", uids);
   ASSERT_TRUE(s.is_ok()) << s.to_string();
 }
 
@@ -124,13 +122,15 @@ RunResult deliver_marker(const Instance& inst, const std::string& word) {
 // or -1 after `limit`.
 double seconds_until_indexed(const Instance& inst, const std::string& word, double limit,
                              Clock::time_point t0 = Clock::now()) {
-  while (true) {
-    std::string out = index_words(inst, word);
-    double s = std::chrono::duration<double>(Clock::now() - t0).count();
-    if (out.rfind("user.alice: ", 0) == 0 && out.size() > 13) return s;
-    if (s > limit) return -1;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      t0 + std::chrono::duration<double>(limit) - Clock::now());
+  bool indexed = wait_until(
+      [&] {
+        std::string out = index_words(inst, word);
+        return out.rfind("user.alice: ", 0) == 0 && out.size() > 13;
+      },
+      std::max(left, std::chrono::milliseconds(0)));
+  return indexed ? std::chrono::duration<double>(Clock::now() - t0).count() : -1;
 }
 
 TEST(Search, RollingSquatterIndexesNewMailWithinASecond) {
