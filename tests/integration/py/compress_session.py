@@ -14,21 +14,14 @@ import argparse
 import imaplib
 import socket
 import ssl
-import sys
 import zlib
+
+from casekit import check, finish
 
 imaplib.Commands.setdefault("COMPRESS", ("AUTH", "SELECTED"))
 imaplib.Commands.setdefault("IDLE", ("SELECTED",))
 
-FAILURES = []
-CHECKS = [0]
 
-
-def check(cond, what):
-    CHECKS[0] += 1
-    if not cond:
-        FAILURES.append(what)
-        print("FAIL: " + what, flush=True)
 
 
 class Deflated(imaplib.IMAP4):
@@ -157,9 +150,7 @@ def main():
           "wire bytes in=%d out=%d for a %d-byte message" % (c.wire_in, c.wire_out, len(msg)))
     typ, data = c.logout()
     check(typ == "BYE", "LOGOUT: %r %r" % (typ, data))
-    if FAILURES:
-        sys.exit(1)
-    print("ok %d in=%d out=%d" % (CHECKS[0], c.wire_in, c.wire_out))
+    finish(" in=%d out=%d" % (c.wire_in, c.wire_out))
 
 
 if __name__ == "__main__":

@@ -10,17 +10,10 @@ Prints one line per failed check and exits 1 if any failed; prints "ok
 """
 import argparse
 import imaplib
-import sys
 
-FAILURES = []
-CHECKS = [0]
+from casekit import check, finish
 
 
-def check(cond, what):
-    CHECKS[0] += 1
-    if not cond:
-        FAILURES.append(what)
-        print("FAIL: " + what, flush=True)
 
 
 def session(port):
@@ -56,9 +49,7 @@ def main():
     ap.add_argument("--port", type=int, required=True)
     a = ap.parse_args()
     copy_of_expunged(a.port)
-    if FAILURES:
-        sys.exit(1)
-    print("ok %d" % CHECKS[0])
+    finish()
 
 
 if __name__ == "__main__":

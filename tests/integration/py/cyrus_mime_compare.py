@@ -32,6 +32,8 @@ import os
 import re
 import sys
 
+from casekit import eml_messages
+
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "..", "..", "bench"))
 from corpus import message  # noqa: E402
@@ -144,10 +146,7 @@ def main():
     ap.add_argument("files", nargs="*")
     args = ap.parse_args()
     user, password = args.user.split(":", 1)
-    messages = []
-    for path in sorted(args.files):
-        data = open(path, "rb").read().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
-        messages.append((os.path.basename(path), data))
+    messages = eml_messages(args.files)
     for i in range(args.corpus):
         messages.append(("corpus-%d-%d" % (args.seed, i),
                          message(args.seed, i, user, max_size=65536)[1]))

@@ -30,10 +30,11 @@ import argparse
 import base64
 import imaplib
 import json
-import os
 import random
 import sys
 import time
+
+from casekit import eml_messages
 
 KEYS = ["ARRIVAL", "CC", "DATE", "FROM", "SIZE", "SUBJECT", "TO",
         "DISPLAYFROM", "DISPLAYTO", "MODSEQ", "UID"]
@@ -271,9 +272,7 @@ def main():
     user, password = args.user.split(":", 1)
     rng = random.Random(args.seed)
     messages = generate(rng, args.count)
-    for path in sorted(args.files):
-        data = open(path, "rb").read().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
-        messages.append((os.path.basename(path), data))
+    messages.extend(eml_messages(args.files))
     diffs = []
     skipped = []
     try:

@@ -12,14 +12,13 @@ import imaplib
 import os
 import socket
 import ssl
-import sys
 import time
+
+from casekit import check, finish, ok, run_cases
 
 # Commands this imaplib does not know.
 imaplib.Commands.setdefault("LISTRIGHTS", ("AUTH", "SELECTED"))
 
-FAILURES = []
-CHECKS = [0]
 
 MESSAGE = (b"From: Alice <alice@example.com>\r\n"
            b"To: Bob <bob@example.com>\r\n"
@@ -29,18 +28,6 @@ MESSAGE = (b"From: Alice <alice@example.com>\r\n"
            b"\r\n"
            b"The body mentions zebras.\r\n")
 
-
-def check(cond, what):
-    CHECKS[0] += 1
-    if not cond:
-        FAILURES.append(what)
-        print("FAIL: " + what, flush=True)
-
-
-def ok(resp, what):
-    typ, data = resp
-    check(typ == "OK", "%s: %s %r" % (what, typ, data))
-    return data
 
 
 def connect(port, user):
@@ -662,14 +649,8 @@ def main():
     ap.add_argument("--master-pid", type=int, default=0)
     ap.add_argument("--case", action="append")
     a = ap.parse_args()
-    for name in a.case or [n for n in CASES if n not in SPECIAL]:
-        try:
-            CASES[name](a)
-        except Exception as e:  # a crash of one case is a failure, not the end
-            check(False, "%s raised %r" % (name, e))
-    if FAILURES:
-        sys.exit(1)
-    print("ok %d" % CHECKS[0])
+    run_cases(CASES, a.case or [n for n in CASES if n not in SPECIAL], a)
+    finish()
 
 
 if __name__ == "__main__":

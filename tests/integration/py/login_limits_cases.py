@@ -17,7 +17,8 @@ import imaplib
 import json
 import poplib
 import smtplib
-import socket
+
+from casekit import Csync
 
 
 def imap_login(port, user, password):
@@ -55,14 +56,9 @@ def lmtp_auth(port, user, password):
 
 
 def csync_auth(port, user, password):
-    s = socket.create_connection(("127.0.0.1", port), timeout=30)
-    f = s.makefile("rb")
-    while not f.readline().startswith(b"* OK"):
-        pass
-    plain = base64.b64encode(("\0%s\0%s" % (user, password)).encode()).decode()
-    s.sendall(("AUTHENTICATE PLAIN %s\r\n" % plain).encode())
-    answer = f.readline().decode().rstrip("\r\n")
-    s.close()
+    c = Csync(port)
+    answer = c.authenticate_plain(user, password)
+    c.close()
     return answer
 
 

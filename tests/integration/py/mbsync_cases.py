@@ -21,19 +21,12 @@ import imaplib
 import os
 import re
 import subprocess
-import sys
 import time
 
-FAILURES = []
-CHECKS = [0]
+from casekit import check, finish
+
 MSGID = re.compile(rb"Message-ID: <([^>]+)>", re.I)
 
-
-def check(cond, what):
-    CHECKS[0] += 1
-    if not cond:
-        FAILURES.append(what)
-        print("FAIL: " + what, flush=True)
 
 
 def message(ident, subject):
@@ -198,9 +191,7 @@ def main():
     check(server_state(a.port) == state, "third run changed nothing on the server")
     check(maildir_files(mail) == files, "third run changed nothing locally")
 
-    if FAILURES:
-        sys.exit(1)
-    print("ok %d" % CHECKS[0])
+    finish()
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ import imaplib
 import json
 import poplib
 import smtplib
-import socket
+
+from casekit import Csync
 
 PLAIN = base64.b64encode(b"\0alice\0alicepw").decode()
 
@@ -50,18 +51,9 @@ def lmtp_steps(port):
 
 
 def csync_steps(port):
-    s = socket.create_connection(("127.0.0.1", port), timeout=30)
-    f = s.makefile("rb")
-    banner = []
-    while True:
-        line = f.readline().decode().rstrip("\r\n")
-        banner.append(line)
-        if line.startswith("* OK"):
-            break
-    plain = base64.b64encode(b"\0admin\0adminpw").decode()
-    s.sendall(("AUTHENTICATE PLAIN %s\r\n" % plain).encode())
-    out = {"banner": banner, "auth": f.readline().decode().rstrip("\r\n")}
-    s.close()
+    c = Csync(port)
+    out = {"banner": c.banner, "auth": c.authenticate_plain("admin", "adminpw")}
+    c.close()
     return out
 
 

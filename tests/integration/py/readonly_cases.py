@@ -10,13 +10,13 @@ AUTHENTICATE as admin, GET USER alice, APPLY SUB. FILE is removed (mode off);
 STORE and an LMTP delivery again. Exit status 0 if nothing raised.
 """
 import argparse
-import base64
 import imaplib
 import json
 import os
 import poplib
 import smtplib
-import socket
+
+from casekit import Csync
 
 
 def imap_answer(call):
@@ -31,30 +31,12 @@ def imap_answer(call):
 
 
 def csync(port):
-    s = socket.create_connection(("127.0.0.1", port), timeout=30)
-    f = s.makefile("rb")
-    banner = []
-    while True:
-        line = f.readline().decode().rstrip("\r\n")
-        banner.append(line)
-        if line.startswith("* OK"):
-            break
-
-    def command(text):
-        s.sendall(text.encode() + b"\r\n")
-        lines = []
-        while True:
-            line = f.readline().decode().rstrip("\r\n")
-            lines.append(line)
-            if not line.startswith("*"):
-                return lines
-
-    plain = base64.b64encode(b"\0admin\0adminpw").decode()
-    out = {"auth": command("AUTHENTICATE PLAIN " + plain)[-1]}
-    out["get"] = command("GET USER alice")[-1]
-    out["apply"] = command("APPLY SUB %(USERID alice MBOXNAME user.alice)")[-1]
-    command("EXIT")
-    s.close()
+    c = Csync(port)
+    out = {"auth": c.authenticate_plain("admin", "adminpw")}
+    out["get"] = c.command("GET USER alice")[-1]
+    out["apply"] = c.command("APPLY SUB %(USERID alice MBOXNAME user.alice)")[-1]
+    c.command("EXIT")
+    c.close()
     return out
 
 
