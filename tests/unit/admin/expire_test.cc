@@ -2,6 +2,7 @@
 // records (and the files expunge_mode: delayed kept), -D removes deleted
 // mailboxes by the time in their names, -E trims deliver.db; ipurge's
 // options and selection.
+#include "../../support/temp_dir.h"
 #include "admin/expire.h"
 
 #include <fmt/format.h>
@@ -73,9 +74,8 @@ TEST(ExpireArgs, DeletedMailboxTimeIsTheHexSuffix) {
 class ExpireStore : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/rm_expire_XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    root_ = tmpl;
+    root_ = replimail::testing::make_temp_dir("rm_expire_");
+    ASSERT_NE(root_, "");
   }
   void TearDown() override {
     inst_.reset();

@@ -1,3 +1,4 @@
+#include "../../support/temp_dir.h"
 #include "common/stats.h"
 
 #include <gtest/gtest.h>
@@ -11,8 +12,7 @@ namespace replimail::stats {
 namespace {
 
 std::string temp_dir() {
-  char tmpl[] = "/tmp/stats_test.XXXXXX";
-  return ::mkdtemp(tmpl);
+  return replimail::testing::make_temp_dir("stats_test.");
 }
 
 std::vector<std::string> stats_files(const std::string& dir) {

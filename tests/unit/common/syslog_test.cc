@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "../../support/temp_dir.h"
 #include "common/config.h"
 #include "common/log.h"
 
@@ -56,8 +57,7 @@ TEST(SyslogTest, SeveritiesAndTheDatagramFollowGlibc) {
 }
 
 TEST(SyslogTest, LinesReachTheSocketWithFacilityPrefixAndLevel) {
-  char tmpl[] = "/tmp/syslog_test.XXXXXX";
-  std::string dir = ::mkdtemp(tmpl);
+  std::string dir = replimail::testing::make_temp_dir("syslog_test.");
   std::string path = dir + "/log";
   int fd = ::socket(AF_UNIX, SOCK_DGRAM, 0);
   ASSERT_GE(fd, 0);

@@ -1,3 +1,4 @@
+#include "../../support/temp_dir.h"
 #include "lmtp/store_backend.h"
 
 #include <gtest/gtest.h>
@@ -19,9 +20,8 @@ namespace fsys = std::filesystem;
 class StoreBackendTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/rm_lmtp_store_XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    dir_ = replimail::testing::make_temp_dir("rm_lmtp_store_");
+    ASSERT_NE(dir_, "");
   }
   void TearDown() override {
     instance_.reset();

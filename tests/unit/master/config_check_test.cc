@@ -1,4 +1,5 @@
 // master -t (master/config_check.h): what a systemd unit runs before start.
+#include "../../support/temp_dir.h"
 #include "master/config_check.h"
 
 #include <gtest/gtest.h>
@@ -14,8 +15,7 @@ namespace {
 class ConfigCheckTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/config_check_test.XXXXXX";
-    dir_ = ::mkdtemp(tmpl);
+    dir_ = replimail::testing::make_temp_dir("config_check_test.");
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 

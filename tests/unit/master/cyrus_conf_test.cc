@@ -1,3 +1,4 @@
+#include "../../support/temp_dir.h"
 #include "master/cyrus_conf.h"
 
 #include <gtest/gtest.h>
@@ -156,8 +157,7 @@ TEST(CyrusConfTest, PreforkIsCappedByMaxchild) {
 class ResolveTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/cyrusconf_test.XXXXXX";
-    dir_ = ::mkdtemp(tmpl);
+    dir_ = replimail::testing::make_temp_dir("cyrusconf_test.");
     std::ofstream(dir_ + "/prog") << "#!/bin/sh\n";
     ::chmod((dir_ + "/prog").c_str(), 0755);
     std::ofstream(dir_ + "/plain") << "data\n";

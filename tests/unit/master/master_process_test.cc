@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "../../support/temp_dir.h"
 #include "net/socket.h"
 #include "net/stream.h"
 
@@ -92,8 +93,7 @@ uint16_t free_port() {
 class MasterProcessTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/master_test.XXXXXX";
-    dir_ = ::mkdtemp(tmpl);
+    dir_ = replimail::testing::make_temp_dir("master_test.");
     write_file("imapd.conf", "configdirectory: " + dir_ + "\n");
   }
 

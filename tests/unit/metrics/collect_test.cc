@@ -1,3 +1,4 @@
+#include "../../support/temp_dir.h"
 #include "metrics/collect.h"
 
 #include <gtest/gtest.h>
@@ -15,8 +16,7 @@ namespace {
 using exposition::Family;
 
 std::string temp_dir() {
-  char tmpl[] = "/tmp/collect_test.XXXXXX";
-  return ::mkdtemp(tmpl);
+  return replimail::testing::make_temp_dir("collect_test.");
 }
 
 // A child process that publishes into `dir` and either exits at once or

@@ -1,3 +1,4 @@
+#include "../../support/temp_dir.h"
 #include "net/sasl.h"
 
 #include <gtest/gtest.h>
@@ -16,9 +17,8 @@ namespace {
 class SaslTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    char tmpl[] = "/tmp/rm_sasl_XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = new std::string(tmpl);
+    dir_ = new std::string(replimail::testing::make_temp_dir("rm_sasl_"));
+    ASSERT_NE(*dir_, "");
     std::string db = *dir_ + "/sasldb2";
     // saslpasswd2 -p reads the password from stdin.
     std::string cmd = "printf secret | saslpasswd2 -p -f " + db + " -c alice";

@@ -1,3 +1,4 @@
+#include "../../support/temp_dir.h"
 #include "net/socket.h"
 
 #include <gtest/gtest.h>
@@ -120,8 +121,7 @@ TEST(ListenerTest, WildcardListenerAcceptsIpv4) {
 }
 
 TEST(ListenerTest, UnixListenerReplacesStaleSocket) {
-  char tmpl[] = "/tmp/socket_test.XXXXXX";
-  std::string dir = ::mkdtemp(tmpl);
+  std::string dir = replimail::testing::make_temp_dir("socket_test.");
   std::string path = dir + "/lmtp";
   auto a = parse_listen(path);
   ASSERT_TRUE(a.ok());

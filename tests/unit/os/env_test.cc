@@ -1,3 +1,4 @@
+#include "../../support/temp_dir.h"
 #include "os/env.h"
 
 #include <fcntl.h>
@@ -17,9 +18,8 @@ namespace {
 class EnvTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/os_env_test.XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    dir_ = replimail::testing::make_temp_dir("os_env_test.");
+    ASSERT_NE(dir_, "");
   }
   void TearDown() override { std::system(("rm -rf " + dir_).c_str()); }
   std::string dir_;

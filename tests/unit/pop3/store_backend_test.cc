@@ -1,4 +1,5 @@
 // pop3::StoreBackend against a real store: INBOX autocreation at login.
+#include "../../support/temp_dir.h"
 #include "pop3/store_backend.h"
 
 #include <gtest/gtest.h>
@@ -12,9 +13,8 @@ namespace {
 class Pop3StoreBackendTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/rm_pop3_store_XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    dir_ = replimail::testing::make_temp_dir("rm_pop3_store_");
+    ASSERT_NE(dir_, "");
   }
   void TearDown() override {
     backend_.reset();
