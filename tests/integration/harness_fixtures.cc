@@ -8,6 +8,7 @@
 
 #include "common/config.h"
 #include "harness.h"
+#include "replication.h"
 #include "store/instance.h"
 #include "store/staged_message.h"
 
@@ -63,6 +64,19 @@ RunResult imap_script(const Instance& inst, const std::string& user,
   std::vector<std::string> args = {"--port", std::to_string(inst.port("imap")), "--user", user};
   args.insert(args.end(), commands.begin(), commands.end());
   return inst.python("imap_script.py", args);
+}
+
+RunResult sync_user(const Instance& from, const std::string& host, const std::string& user,
+                    const std::vector<std::string>& extra) {
+  std::vector<std::string> args = {"-v", "-S", host};
+  args.insert(args.end(), extra.begin(), extra.end());
+  args.insert(args.end(), {"-u", user});
+  return from.tool("sync_client", args);
+}
+
+RunResult sync_user(const Instance& from, const Instance& to, const std::string& user,
+                    const std::vector<std::string>& extra) {
+  return sync_user(from, "127.0.0.1:" + std::to_string(to.port("csync")), user, extra);
 }
 
 size_t live_records(const Instance& inst, const std::string& mailbox) {

@@ -20,20 +20,11 @@
 #include "digest_check.h"
 #include "harness.h"
 #include "net/socket.h"
+#include "replication.h"
 #include "store/instance.h"
 
 namespace replimail::testing {
 namespace {
-
-RunResult sync_user(const Instance& primary, const Instance& replica, const std::string& user,
-                    std::vector<std::string> extra = {}) {
-  std::vector<std::string> args = {"-v", "-S",
-                                   "127.0.0.1:" + std::to_string(replica.port("csync"))};
-  args.insert(args.end(), extra.begin(), extra.end());
-  args.push_back("-u");
-  args.push_back(user);
-  return primary.tool("sync_client", args);
-}
 
 TEST(Sync, UserSyncReplicatesAndConverges) {
   Instance replica(replica_options());

@@ -15,6 +15,7 @@
 #include "harness.h"
 #include "net/socket.h"
 #include "net/stream.h"
+#include "replication.h"
 #include "test_certs.h"
 
 namespace replimail::testing {
@@ -40,23 +41,7 @@ Instance::Options primary(const std::vector<std::string>& tls) {
   return o;
 }
 
-RunResult sync_user(const Instance& from, const std::string& host, const std::string& user,
-                    const std::vector<std::string>& extra = {}) {
-  std::vector<std::string> args = {"-v", "-S", host};
-  args.insert(args.end(), extra.begin(), extra.end());
-  args.insert(args.end(), {"-u", user});
-  return from.tool("sync_client", args);
-}
-
-class SyncTls : public ::testing::Test {
- protected:
-  void SetUp() override {
-    certs_ = make_test_certs(dir_.path());
-    ASSERT_EQ(certs_.error, "");
-  }
-  TempDir dir_;
-  TestCerts certs_;
-};
+class SyncTls : public TestWithCerts {};
 
 TEST_F(SyncTls, ReplicaRefusingCleartextReplicatesOverTls) {
   Instance replica(tls_replica(certs_));

@@ -6,7 +6,11 @@
 // Cyrus peer running as the cyrus user can read them too.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <string>
+
+#include "harness.h"
 
 namespace replimail::testing {
 
@@ -24,5 +28,17 @@ struct TestCerts {
 
 // Makes the files under `dir` (which must exist).
 TestCerts make_test_certs(const std::string& dir);
+
+// A fixture whose certs_ are made, in a directory of its own, before each
+// test.
+class TestWithCerts : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    certs_ = make_test_certs(dir_.path());
+    ASSERT_EQ(certs_.error, "");
+  }
+  TempDir dir_;
+  TestCerts certs_;
+};
 
 }  // namespace replimail::testing

@@ -14,6 +14,7 @@
 #include "harness.h"
 #include "net/socket.h"
 #include "net/stream.h"
+#include "replication.h"
 #include "test_certs.h"
 
 namespace replimail::testing {
@@ -61,11 +62,6 @@ bool starts(const std::vector<std::string>& lines, size_t i, const std::string& 
   return i < lines.size() && lines[i].starts_with(prefix);
 }
 
-RunResult sync_user(const Instance& from, const Instance& to, const std::string& user) {
-  return from.tool("sync_client",
-                   {"-v", "-S", "127.0.0.1:" + std::to_string(to.port("csync")), "-u", user});
-}
-
 // A primary trusting the CA with `user`'s INBOX and Sent.
 void make_user(const Instance& primary, const std::string& user) {
   for (const std::string& m : {"user." + user, "user." + user + ".Sent"}) {
@@ -74,15 +70,7 @@ void make_user(const Instance& primary, const std::string& user) {
   }
 }
 
-class TlsClientCerts : public ::testing::Test {
- protected:
-  void SetUp() override {
-    certs_ = make_test_certs(dir_.path());
-    ASSERT_EQ(certs_.error, "");
-  }
-  TempDir dir_;
-  TestCerts certs_;
-};
+class TlsClientCerts : public TestWithCerts {};
 
 TEST_F(TlsClientCerts, RequireRefusesEveryClientWithoutACertificate) {
   Instance server(tls_server(certs_, "require"));

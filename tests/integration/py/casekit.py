@@ -136,7 +136,13 @@ def run_cases(cases, names, *args):
             cases[name](*args)
         except Exception as e:  # a crash of one case is a failure, not the end
             _state["checks"] += 1
-            last = traceback.extract_tb(e.__traceback__)[-1]
+            # The deepest line of the scripts themselves, not of a library.
+            frames = traceback.extract_tb(e.__traceback__)
+            here = os.path.dirname(os.path.abspath(__file__))
+            ours = [f for f in frames
+                    if os.path.dirname(os.path.abspath(f.filename)) == here and
+                    os.path.abspath(f.filename) != os.path.abspath(__file__)]
+            last = (ours or frames)[-1]
             _fail(sys._getframe(0), "raised", "no exception", _short(e),
                   "%s:%d" % (os.path.basename(last.filename), last.lineno))
         finally:
