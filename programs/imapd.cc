@@ -17,6 +17,7 @@
 #include "imap/session.h"
 #include "net/sasl.h"
 #include "net/service.h"
+#include "net/stream.h"
 #include "net/tls.h"
 #include "service/login_guard.h"
 #include "service/startup.h"
@@ -30,6 +31,9 @@ using namespace replimail;
 // changes within this delay.
 constexpr std::chrono::milliseconds kTick{500};
 constexpr std::chrono::seconds kHandshakeTimeout{60};
+// The longest the client may refuse our bytes.
+constexpr std::chrono::seconds kWriteTimeout{60};
+constexpr size_t kReadChunk = 64 * 1024;
 
 struct Imapd {
   const Config& config;
@@ -46,13 +50,14 @@ struct Imapd {
   }
 
   void serve_connection(net::Connection& conn) {
-    net::Transport transport(conn.in_fd, conn.out_fd);
+    net::Stream transport(conn.in_fd, conn.out_fd);
+    transport.set_timeout(kWriteTimeout);
     if (implicit_tls) {
       if (!tls) {
         spdlog::error("imapd: -s without tls_server_cert/tls_server_key");
         return;
       }
-      Status st = transport.start_tls(*tls, kHandshakeTimeout);
+      Status st = transport.start_tls_server(*tls, kHandshakeTimeout);
       if (!st.is_ok()) {
         spdlog::info("imapd: {}: {}", conn.peer, st.to_string());
         return;
@@ -90,10 +95,10 @@ struct Imapd {
     auto last_input = std::chrono::steady_clock::now();
     while (true) {
       std::string out = session.take_output();
-      if (!out.empty() && !transport.write(out).is_ok()) return;
+      if (!out.empty() && !transport.write_flush(out).is_ok()) return;
       if (session.closed()) return;
       if (session.wants_starttls()) {
-        Status st = transport.start_tls(*tls, kHandshakeTimeout);
+        Status st = transport.start_tls_server(*tls, kHandshakeTimeout);
         if (!st.is_ok()) {
           spdlog::info("imapd: {}: {}", conn.peer, st.to_string());
           return;
@@ -109,12 +114,11 @@ struct Imapd {
         }
         continue;
       }
-      bool timed_out = false;
-      auto data = transport.read(kTick, &timed_out);
-      if (!data.ok()) return;
-      if (timed_out) {
+      auto data = transport.read_some(kReadChunk, kTick);
+      if (!data.ok()) {
+        if (!transport.timed_out()) return;
         if (std::chrono::steady_clock::now() - last_input > autologout) {
-          (void)transport.write("* BYE Autologout; idle for too long\r\n");
+          (void)transport.write_flush("* BYE Autologout; idle for too long\r\n");
           return;
         }
         session.tick();

@@ -19,6 +19,7 @@
 #include "common/config.h"
 #include "net/sasl.h"
 #include "net/service.h"
+#include "net/stream.h"
 #include "net/tls.h"
 #include "pop3/session.h"
 #include "pop3/store_backend.h"
@@ -32,6 +33,9 @@ using namespace replimail;
 
 // RFC 1939 3: an autologout timer of at least 10 minutes.
 constexpr std::chrono::seconds kHandshakeTimeout{60};
+// The longest the client may refuse our bytes.
+constexpr std::chrono::seconds kWriteTimeout{60};
+constexpr size_t kReadChunk = 64 * 1024;
 
 struct Pop3d {
   const Config& config;
@@ -48,13 +52,14 @@ struct Pop3d {
   }
 
   void serve_connection(net::Connection& conn) {
-    net::Transport transport(conn.in_fd, conn.out_fd);
+    net::Stream transport(conn.in_fd, conn.out_fd);
+    transport.set_timeout(kWriteTimeout);
     if (implicit_tls) {
       if (!tls) {
         spdlog::error("pop3d: -s without tls_server_cert/tls_server_key");
         return;
       }
-      Status st = transport.start_tls(*tls, kHandshakeTimeout);
+      Status st = transport.start_tls_server(*tls, kHandshakeTimeout);
       if (!st.is_ok()) {
         spdlog::info("pop3d: {}: {}", conn.peer, st.to_string());
         return;
@@ -80,7 +85,7 @@ struct Pop3d {
     while (true) {
       std::string out = session.take_output();
       if (!out.empty()) {
-        Status w = transport.write(out);
+        Status w = transport.write_flush(out);
         if (!w.is_ok()) {
           spdlog::info("pop3d: {}: write failed: {}", conn.peer, w.to_string());
           return;
@@ -88,7 +93,7 @@ struct Pop3d {
       }
       if (session.closed()) break;
       if (session.starttls_requested()) {
-        Status st = transport.start_tls(*tls, kHandshakeTimeout);
+        Status st = transport.start_tls_server(*tls, kHandshakeTimeout);
         if (!st.is_ok()) {
           spdlog::info("pop3d: {}: {}", conn.peer, st.to_string());
           return;
@@ -97,11 +102,9 @@ struct Pop3d {
         session.tls_started(sasl.get());
         continue;
       }
-      bool timed_out = false;
-      auto data = transport.read(autologout, &timed_out);
-      if (!data.ok()) break;
-      if (timed_out) {
-        (void)transport.write("-ERR Autologout; idle for too long\r\n");
+      auto data = transport.read_some(kReadChunk, autologout);
+      if (!data.ok()) {
+        if (transport.timed_out()) (void)transport.write_flush("-ERR Autologout; idle for too long\r\n");
         break;
       }
       session.feed(*data);

@@ -27,7 +27,7 @@
 #include "store/memory.h"
 #include "sync/reserve.h"
 #include "sync/server.h"
-#include "sync/transport.h"
+#include "sync/wire.h"
 
 using namespace replimail;
 
@@ -63,10 +63,10 @@ int main(int argc, char** argv) {
     else if (!swept->empty())
       spdlog::info("sync_server: removed {} stale staging director{}", swept->size(),
                    swept->size() == 1 ? "y" : "ies");
-    sync::Transport transport(conn.in_fd, conn.out_fd);
-    transport.set_timeout(std::chrono::duration_cast<std::chrono::milliseconds>(timeout));
+    net::Stream stream(conn.in_fd, conn.out_fd);
+    stream.set_timeout(std::chrono::duration_cast<std::chrono::milliseconds>(timeout));
     if (implicit_tls) {
-      Status st = transport.start_tls(*tls);
+      Status st = stream.start_tls_server(*tls, sync::tls_handshake_timeout(stream));
       if (!st) {
         spdlog::info("sync_server {}: {}", conn.peer, st.to_string());
         return;
@@ -85,7 +85,7 @@ int main(int argc, char** argv) {
     opts.login = &login;
     login.begin_connection(conn.in_fd);
     spdlog::info("sync_server: connection from {}", conn.peer);
-    sync::SyncServer server(instance, transport, sasl.get(), opts);
+    sync::SyncServer server(instance, stream, sasl.get(), opts);
     server.run();
     login.end_connection();
   });

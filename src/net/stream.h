@@ -1,16 +1,26 @@
-// A buffered byte stream over file descriptors: the line/byte reader and
-// writer every protocol session (lmtpd, imapd, pop3d, sync_server and
-// sync_client) reads its peer through.
+// The one transport stack of every connection, server and client alike
+// (lmtpd, imapd, pop3d, sync_server, sync_client): buffered bytes over a
+// pair of descriptors (TCP, unix socket or stdin/stdout), with two layers a
+// protocol may switch on as it negotiates them:
+//
+//   session bytes ─ DEFLATE (COMPRESS) ─ TLS (STARTTLS, STLS, imaps) ─ fd
+//
+// Compression sits above TLS when both are on: bytes are deflated, then
+// encrypted. Deflate is raw RFC 1951, one stream per direction, a sync
+// flush at each flush() (what RFC 4978 and Cyrus's csync do).
 //
 // Errors are Status values. Reads and writes wait at most the configured
-// timeout for the descriptor to become ready. After a failed read, eof() or
-// timed_out() tells a clean close or an idle peer apart from other errors.
+// timeout for the peer at each step; a read may be given its own wait
+// (read_some's `wait`, for a session that polls while idle). After a failed
+// read, eof() or timed_out() tells a clean close or an idle peer apart from
+// other errors; a timed-out read leaves the stream usable.
 //
 // Not thread-safe. A Stream does not own its descriptors.
 #pragma once
 
 #include <chrono>
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -18,6 +28,9 @@
 
 namespace replimail::net {
 
+class Deflater;
+class Inflater;
+class TlsContext;
 class TlsSession;
 
 class Stream {
@@ -26,6 +39,7 @@ class Stream {
   // socket; 0 and 1 for a session served on stdin/stdout).
   Stream(int in_fd, int out_fd);
   explicit Stream(int fd) : Stream(fd, fd) {}
+  ~Stream();
   Stream(const Stream&) = delete;
   Stream& operator=(const Stream&) = delete;
 
@@ -34,15 +48,39 @@ class Stream {
   void set_timeout(std::chrono::milliseconds timeout) { timeout_ = timeout; }
   std::chrono::milliseconds timeout() const { return timeout_; }
 
-  // From now on every byte read and written goes through `tls` (not owned;
-  // it must outlive the Stream's use). Call with no input buffered and the
-  // output flushed: see discard_input().
-  void set_tls(TlsSession* tls) { tls_ = tls; }
-  // Drops the input buffered but not yet read and returns its size: bytes
-  // a peer pipelined after STARTTLS were sent in clear, so they are not to
-  // be taken for part of the encrypted stream.
+  // ---- the TLS layer ----
+  // The server side of a handshake (after STARTTLS's OK has been flushed, or
+  // at once on an implicit-TLS listener), waiting at most `timeout` for the
+  // peer at each step; afterwards every byte read and written is encrypted.
+  // Input buffered but not yet read is dropped first (bytes a peer
+  // pipelined after STARTTLS came in clear): call discard_input() before to
+  // learn how many. kIoError if the handshake fails (the stream stays
+  // plain, but the connection should be dropped: the peer's state is
+  // unknown). REQUIRES: !tls() && !compressed().
+  Status start_tls_server(const TlsContext& ctx, std::chrono::milliseconds timeout);
+  // The client side, towards `host` (net::TlsSession::connect): buffered
+  // output is flushed first. kPermissionDenied when the server's
+  // certificate does not verify for `host`. REQUIRES: as start_tls_server.
+  Status start_tls_client(const TlsContext& ctx, const std::string& host,
+                          std::chrono::milliseconds timeout);
+  bool tls() const { return tls_ != nullptr; }
+  // "TLSv1.3 TLS_AES_256_GCM_SHA384 (...)" for logs; "" without TLS.
+  std::string tls_description() const;
+
+  // ---- the DEFLATE layer ----
+  // From now on every write is deflated and every read inflated.
+  // `already_read`: bytes the caller took past the command that started it,
+  // which the peer sent compressed; they and any input still buffered here
+  // come back, inflated, from the next reads. kIoError if they are not a
+  // deflate stream. Call right after the OK of COMPRESS has been flushed
+  // (server) or read (client). REQUIRES: !compressed().
+  Status start_compression(std::string_view already_read = {});
+  bool compressed() const { return deflater_ != nullptr; }
+
+  // Drops the input buffered but not yet read and returns its size.
   size_t discard_input();
 
+  // ---- reading (the bytes of the top layer) ----
   // Reads one line and returns it without its terminator (CRLF, or a bare
   // LF; a CR not followed by LF stays in the line). A final line without a
   // terminator at end of stream is returned as a line.
@@ -58,14 +96,25 @@ class Stream {
   // read() delivers. The view is valid until the next call on this Stream.
   // For streaming a message body without holding it twice.
   Result<std::string_view> read_some(size_t max);
+  // The same, waiting at most `wait` (instead of the timeout) for the peer;
+  // on kIoError timed_out() says whether the wait ran out.
+  Result<std::string_view> read_some(size_t max, std::chrono::milliseconds wait);
+
+  // Everything buffered, reading once first when nothing is: for a parser
+  // fed in place, which then consume()s what it took. The view is valid
+  // until the next call on this Stream.
+  Result<std::string_view> peek();
+  // REQUIRES: n <= the size of the last peek().
+  void consume(size_t n) { rpos_ += n; }
 
   // True when input is already buffered, i.e. the peer has pipelined more
   // commands: a session may defer flush() while this holds.
   bool input_pending() const { return rpos_ < rbuf_.size(); }
 
+  // ---- writing ----
   // Appends to the output buffer; writes through when it grows past 64 KiB.
   Status write(std::string_view data);
-  // Writes all buffered output to the peer.
+  // Writes all buffered output to the peer (with a sync flush of DEFLATE).
   Status flush();
   // write() then flush().
   Status write_flush(std::string_view data);
@@ -74,24 +123,33 @@ class Stream {
   bool eof() const { return eof_; }
   bool timed_out() const { return timed_out_; }
 
-  // Bytes read from / written to the peer so far (for logging and limits).
+  // Bytes read from / written to the wire so far (for logging and limits).
   uint64_t bytes_in() const { return bytes_in_; }
   uint64_t bytes_out() const { return bytes_out_; }
 
  private:
-  // Reads once into the buffer. kIoError on EOF, timeout or error.
-  Status fill();
-  Status fill_tls();
-  // Waits until `fd` is ready for `events` (POLLIN/POLLOUT) or the timeout.
-  Status wait_ready(int fd, short events);
+  // Reads at least one byte of the top layer into the buffer, waiting at
+  // most `wait` at each step. kIoError on EOF, timeout or error.
+  Status fill(std::chrono::milliseconds wait);
+  // Reads once from the TLS layer or the descriptor, appending to `*buf`.
+  Status read_wire(std::chrono::milliseconds wait, std::string* buf);
+  Status read_tls(std::chrono::milliseconds wait, std::string* buf);
+  // Sends the output buffer down the layers; `sync_flush`: all of it.
+  Status drain(bool sync_flush);
+  Status write_wire(std::string_view data);
+  // Waits until `fd` is ready for `events` (POLLIN/POLLOUT) or `wait`.
+  Status wait_ready(int fd, short events, std::chrono::milliseconds wait);
+  Status started_tls(Result<std::unique_ptr<TlsSession>> tls);
 
   int in_fd_;
   int out_fd_;
-  TlsSession* tls_ = nullptr;
   std::chrono::milliseconds timeout_{0};
-  std::string rbuf_;
+  std::unique_ptr<TlsSession> tls_;
+  std::unique_ptr<Deflater> deflater_;
+  std::unique_ptr<Inflater> inflater_;
+  std::string rbuf_;  // top-layer bytes (inflated when compressed)
   size_t rpos_ = 0;
-  std::string wbuf_;
+  std::string wbuf_;  // top-layer bytes not yet sent down
   bool eof_ = false;
   bool timed_out_ = false;
   uint64_t bytes_in_ = 0;

@@ -1,16 +1,13 @@
 // TLS for every service and for the replication link: the server context
 // from imapd.conf (imapd, pop3d, sync_server), the client context
-// (sync_client towards a replica), one handshake-and-record layer
-// (TlsSession) over a connection's descriptors, and the byte transport of
-// imapd/pop3d that is plain until start_tls() (STARTTLS, STLS, or at once
-// on an imaps/pop3s listener) and encrypted afterwards. Compression (IMAP's
-// COMPRESS=DEFLATE, csync's COMPRESS DEFLATE) sits above TLS when both are
-// on: bytes are deflated, then encrypted. net::Stream reads and writes
-// through a TlsSession once it is given one (csync's sync::Transport).
+// (sync_client towards a replica), and one handshake-and-record layer
+// (TlsSession) over a connection's descriptors: the TLS layer of net::Stream
+// (net/stream.h), switched on by STARTTLS, STLS, or at once on an
+// imaps/pop3s listener or a sync_host's /tls.
 //
 // A TlsContext is immutable after creation and may be shared by the
-// sessions of one process. TlsSession and Transport are not thread-safe and
-// do not own their descriptors.
+// sessions of one process. TlsSession is not thread-safe and does not own
+// its descriptors.
 #pragma once
 
 #include <chrono>
@@ -20,7 +17,6 @@
 
 #include "common/config.h"
 #include "common/status.h"
-#include "net/deflate.h"
 
 typedef struct ssl_ctx_st SSL_CTX;
 typedef struct ssl_st SSL;
@@ -102,50 +98,6 @@ class TlsSession {
   SSL* ssl_;
   int in_fd_;
   int out_fd_;
-};
-
-class Transport {
- public:
-  Transport(int in_fd, int out_fd) : in_fd_(in_fd), out_fd_(out_fd) {}
-  ~Transport();
-  Transport(const Transport&) = delete;
-  Transport& operator=(const Transport&) = delete;
-
-  // Runs the server side of a TLS handshake, waiting at most `timeout` for
-  // the peer at each step; afterwards every read and write is encrypted.
-  // kIoError if the handshake fails (the transport stays plain, but the
-  // connection should be dropped: the peer's state is unknown).
-  // REQUIRES: !tls().
-  Status start_tls(const TlsContext& ctx, std::chrono::milliseconds timeout);
-  bool tls() const { return tls_ != nullptr; }
-
-  // From now on every write is deflated (a sync flush per write) and every
-  // read inflated (RFC 4978). `already_read`: bytes the caller read past
-  // the command that started it, which the peer sent compressed; they
-  // come back, inflated, from the next read(). kIoError if they are not
-  // a deflate stream. REQUIRES: !compressed().
-  Status start_compression(std::string_view already_read = {});
-  bool compressed() const { return deflater_ != nullptr; }
-
-  // Waits at most `timeout` for input. Returns what arrived (possibly ""
-  // when a TLS record or a deflate block carried no application data), or
-  // "" with `*timed_out` set; kIoError at end of stream or on error.
-  Result<std::string> read(std::chrono::milliseconds timeout, bool* timed_out);
-  // Writes all of `data`, waiting at most a minute for the peer each time
-  // it stops reading.
-  Status write(std::string_view data);
-
- private:
-  bool wait(short events, std::chrono::milliseconds timeout);
-  Result<std::string> read_wire(std::chrono::milliseconds timeout, bool* timed_out);
-  Status write_wire(std::string_view data);
-
-  int in_fd_;
-  int out_fd_;
-  std::unique_ptr<TlsSession> tls_;
-  std::unique_ptr<Deflater> deflater_;
-  std::unique_ptr<Inflater> inflater_;
-  std::string inflated_;  // from start_compression(), for the next read()
 };
 
 }  // namespace replimail::net

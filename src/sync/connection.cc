@@ -56,13 +56,15 @@ bool is_atom(const dlist::Value& v, std::string_view word) {
 ReplicaConnection::ReplicaConnection(int fd, ConnectOptions opts, dlist::FileSink* sink)
     : fd_(fd),
       opts_(std::move(opts)),
-      io_(std::make_unique<Transport>(fd, fd)),
+      io_(std::make_unique<net::Stream>(fd, fd)),
+      wire_(std::make_unique<Wire>(*io_)),
       parser_(std::make_unique<dlist::Parser>(sink, dlist::Limits{}, true)) {
   io_->set_timeout(opts_.timeout);
 }
 
 ReplicaConnection::~ReplicaConnection() {
   parser_.reset();
+  wire_.reset();
   io_.reset();
   ::close(fd_);
 }
@@ -111,7 +113,7 @@ Status ReplicaConnection::broken(Status why) {
 }
 
 Result<std::vector<dlist::Value>> ReplicaConnection::read_line() {
-  auto ev = io_->read_line(*parser_);
+  auto ev = wire_->read_line(*parser_);
   if (!ev.ok()) {
     return broken(Status(Code::kIoError, io_->eof()
                                              ? "replica closed the connection"
@@ -157,7 +159,7 @@ Status ReplicaConnection::start_tls(bool implicit) {
       return broken(Status(Code::kProtocolError,
                            "replica refused STARTTLS: " + (r ? r->text : line_text(*line))));
   }
-  Status s = io_->start_tls_client(*opts_.tls, opts_.host);
+  Status s = io_->start_tls_client(*opts_.tls, opts_.host, tls_handshake_timeout(*io_));
   if (!s) return broken(s);
   if (opts_.verbose >= 1) spdlog::info("TLS with {}: {}", opts_.host, io_->tls_description());
   return Status::ok();
@@ -256,7 +258,7 @@ Result<Reply> ReplicaConnection::command(const std::string& verb, const dlist::V
     spdlog::info("> {} {} {}", verb, keyed.key(), text);
   }
   Status s = io_->write(verb + " ");
-  if (s) s = dlist::print_item(keyed, *io_);
+  if (s) s = dlist::print_item(keyed, *wire_);
   if (s) s = io_->write_flush("\r\n");
   if (!s) return broken(s);
   return read_reply();
@@ -266,7 +268,7 @@ Result<Reply> ReplicaConnection::command_streamed(
     const std::string& verb, const dlist::Value& head, std::string_view list_key,
     const std::function<Status(const Emit&)>& members) {
   size_t count = 0;
-  dlist::StreamedItem item(*io_);
+  dlist::StreamedItem item(*wire_);
   Status s = io_->write(verb + " ");
   if (s) s = item.open(head, list_key);
   if (s) {

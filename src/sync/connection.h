@@ -36,7 +36,8 @@
 #include "dlist/parser.h"
 #include "dlist/value.h"
 #include "net/tls.h"
-#include "sync/transport.h"
+#include "net/stream.h"
+#include "sync/wire.h"
 
 namespace replimail::sync {
 
@@ -119,7 +120,8 @@ class ReplicaConnection {
 
   int fd_;
   ConnectOptions opts_;
-  std::unique_ptr<Transport> io_;
+  std::unique_ptr<net::Stream> io_;
+  std::unique_ptr<Wire> wire_;  // dlist over io_
   std::unique_ptr<dlist::Parser> parser_;
   std::vector<std::string> caps_;
   std::vector<std::string> mechs_;

@@ -199,10 +199,11 @@ class RecordStream : public dlist::MemberSink {
   Status error_;
 };
 
-SyncServer::SyncServer(store::Instance& instance, Transport& transport, net::SaslServer* sasl,
+SyncServer::SyncServer(store::Instance& instance, net::Stream& stream, net::SaslServer* sasl,
                        ServerOptions options)
     : inst_(instance),
-      io_(transport),
+      io_(stream),
+      wire_(stream),
       sasl_(sasl),
       opts_(std::move(options)),
       reserve_(instance),
@@ -261,7 +262,7 @@ void SyncServer::run() {
     sink_->allow(trusted, state_ == State::kAuthenticated ? "Permission denied"
                                                           : "Please authenticate first");
     const bool was_authenticated = state_ == State::kAuthenticated;
-    auto ev = io_.read_line(*parser_);
+    auto ev = wire_.read_line(*parser_);
     if (!ev.ok()) {
       if (!io_.eof())
         spdlog::info("sync_server {}: connection ended: {}", opts_.peer, ev.status().to_string());
@@ -413,7 +414,7 @@ void SyncServer::authenticate(const std::vector<Value>& line) {
   while (outcome.kind == net::SaslOutcome::Kind::kChallenge) {
     reply(outcome.line);
     if (state_ == State::kDone) return;
-    auto ev = io_.read_line(*parser_);
+    auto ev = wire_.read_line(*parser_);
     if (!ev.ok()) {
       state_ = State::kDone;
       return;
@@ -446,7 +447,10 @@ void SyncServer::starttls(const std::vector<Value>& line) {
   if (io_.tls()) return reply(dlist::bad_line("Already did a successful Starttls"));
   reply(dlist::ok_line("Begin TLS negotiation now"));
   if (state_ == State::kDone) return;
-  Status s = io_.start_tls(*opts_.tls);
+  // A peer may not pipeline after STARTTLS: such bytes came in clear.
+  if (size_t dropped = io_.discard_input(); dropped > 0)
+    spdlog::warn("csync: {} bytes pipelined after STARTTLS dropped", dropped);
+  Status s = io_.start_tls_server(*opts_.tls, tls_handshake_timeout(io_));
   if (!s) {
     // The peer's state is unknown: nothing more can be said to it.
     spdlog::info("sync_server {}: STARTTLS failed: {}", opts_.peer, s.to_string());
@@ -475,7 +479,7 @@ void SyncServer::compress(const std::vector<Value>& line) {
 
 Status SyncServer::untagged(const std::string& key, Value v) {
   v.set_key(key);
-  return dlist::write_untagged(v, io_);
+  return dlist::write_untagged(v, wire_);
 }
 
 Status SyncServer::get(const Value& item) {

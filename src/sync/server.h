@@ -27,11 +27,12 @@
 #include "dlist/value.h"
 #include "net/login_policy.h"
 #include "net/sasl.h"
+#include "net/stream.h"
 #include "net/tls.h"
 #include "store/instance.h"
 #include "sync/replica.h"
 #include "sync/reserve.h"
-#include "sync/transport.h"
+#include "sync/wire.h"
 
 namespace replimail::sync {
 
@@ -55,7 +56,7 @@ class UploadSink;
 class SyncServer {
  public:
   // `sasl` may be null when `options.preauth` is set.
-  SyncServer(store::Instance& instance, Transport& transport, net::SaslServer* sasl,
+  SyncServer(store::Instance& instance, net::Stream& stream, net::SaslServer* sasl,
              ServerOptions options);
   ~SyncServer();
 
@@ -81,7 +82,8 @@ class SyncServer {
   void reply(const std::string& line);
 
   store::Instance& inst_;
-  Transport& io_;
+  net::Stream& io_;
+  Wire wire_;  // dlist over io_
   net::SaslServer* sasl_;
   std::unique_ptr<net::SaslServer> tls_sasl_;  // after STARTTLS; sasl_ points to it
   ServerOptions opts_;

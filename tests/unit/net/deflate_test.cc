@@ -8,7 +8,7 @@
 #include <random>
 #include <string>
 
-#include "net/tls.h"
+#include "net/stream.h"
 
 namespace replimail::net {
 namespace {
@@ -114,28 +114,29 @@ TEST(DeflateTest, DataAfterTheFinalBlockIsRefused) {
   EXPECT_EQ(back, "bye");
 }
 
-// The transport layer over a socket pair: bytes read past the command that
-// turned compression on are inflated, writes arrive deflated and flushed.
-TEST(DeflateTest, TransportCompressesBothDirections) {
+// The stream's DEFLATE layer over a socket pair: bytes read past the
+// command that turned compression on are inflated, writes arrive deflated
+// and flushed.
+TEST(DeflateTest, StreamCompressesBothDirections) {
   int fds[2];
   ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
   {
-    Transport t(fds[0], fds[0]);
+    Stream t(fds[0], fds[0]);
+    t.set_timeout(std::chrono::milliseconds(1000));
     std::string early = zlib_raw_deflate("b NOOP\r\n");
     ASSERT_TRUE(t.start_compression(early).is_ok());
     EXPECT_TRUE(t.compressed());
-    bool timed_out = false;
-    auto got = t.read(std::chrono::milliseconds(100), &timed_out);
+    auto got = t.read_some(1 << 16, std::chrono::milliseconds(100));
     ASSERT_TRUE(got.ok());
     EXPECT_EQ(*got, "b NOOP\r\n");
 
     std::string more = zlib_raw_deflate("c LOGOUT\r\n");
     ASSERT_EQ(::write(fds[1], more.data(), more.size()), static_cast<ssize_t>(more.size()));
-    got = t.read(std::chrono::milliseconds(1000), &timed_out);
+    got = t.read_some(1 << 16, std::chrono::milliseconds(1000));
     ASSERT_TRUE(got.ok());
     EXPECT_EQ(*got, "c LOGOUT\r\n");
 
-    ASSERT_TRUE(t.write("* BYE\r\n").is_ok());
+    ASSERT_TRUE(t.write_flush("* BYE\r\n").is_ok());
     char buf[256];
     ssize_t n = ::read(fds[1], buf, sizeof buf);
     ASSERT_GT(n, 0);
@@ -147,8 +148,40 @@ TEST(DeflateTest, TransportCompressesBothDirections) {
 
     // A block of the reserved type: the connection cannot go on.
     ASSERT_EQ(::write(fds[1], "\xff\xff\xff\xff", 4), 4);
-    got = t.read(std::chrono::milliseconds(1000), &timed_out);
+    got = t.read_some(1 << 16, std::chrono::milliseconds(1000));
     EXPECT_FALSE(got.ok());
+  }
+  ::close(fds[0]);
+  ::close(fds[1]);
+}
+
+// Bytes the stream buffered past the COMPRESS line were sent compressed:
+// they come back inflated once compression is on.
+TEST(DeflateTest, InputBufferedPastTheCommandIsInflated) {
+  int fds[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+  {
+    Stream t(fds[0], fds[0]);
+    t.set_timeout(std::chrono::milliseconds(1000));
+    std::string wire = "a COMPRESS DEFLATE\r\n" + zlib_raw_deflate("b NOOP\r\n");
+    ASSERT_EQ(::write(fds[1], wire.data(), wire.size()), static_cast<ssize_t>(wire.size()));
+    auto line = t.read_line(100);
+    ASSERT_TRUE(line.ok());
+    EXPECT_EQ(*line, "a COMPRESS DEFLATE");
+    ASSERT_TRUE(t.start_compression().is_ok());
+    line = t.read_line(100);
+    ASSERT_TRUE(line.ok()) << line.status().to_string();
+    EXPECT_EQ(*line, "b NOOP");
+    // An idle peer: the wait runs out, the stream stays usable.
+    auto idle = t.read_some(1 << 16, std::chrono::milliseconds(30));
+    EXPECT_FALSE(idle.ok());
+    EXPECT_TRUE(t.timed_out());
+    std::string more = zlib_raw_deflate("c LOGOUT\r\n");
+    ASSERT_EQ(::write(fds[1], more.data(), more.size()), static_cast<ssize_t>(more.size()));
+    line = t.read_line(100);
+    ASSERT_TRUE(line.ok());
+    EXPECT_EQ(*line, "c LOGOUT");
+    EXPECT_FALSE(t.timed_out());
   }
   ::close(fds[0]);
   ::close(fds[1]);

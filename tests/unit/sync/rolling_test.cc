@@ -211,7 +211,7 @@ class RollingTest : public ::testing::Test {
         sessions_.emplace_back([this, fd] {
           auto inst = store::Instance::open(replica_cfg_);
           if (inst.ok()) {
-            Transport t(fd, fd);
+            net::Stream t(fd, fd);
             ServerOptions so;
             so.preauth = true;
             SyncServer(**inst, t, nullptr, so).run();

@@ -1,6 +1,6 @@
-// Transport over a socketpair: plain lines, then COMPRESS DEFLATE switched on
-// at both ends (with bytes already pipelined), large payloads both ways.
-#include "sync/transport.h"
+// dlist lines over net::Stream on a socketpair: plain lines, then COMPRESS
+// DEFLATE switched on at both ends, large payloads both ways.
+#include "sync/wire.h"
 
 #include <gtest/gtest.h>
 #include <sys/socket.h>
@@ -11,7 +11,7 @@
 namespace replimail::sync {
 namespace {
 
-class TransportTest : public ::testing::Test {
+class WireTest : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds_), 0); }
   void TearDown() override {
@@ -19,8 +19,8 @@ class TransportTest : public ::testing::Test {
     ::close(fds_[1]);
   }
   // Reads one line from `t` and returns its values' text, space separated.
-  static std::string line(Transport& t, dlist::Parser& p) {
-    auto ev = t.read_line(p);
+  static std::string line(net::Stream& t, dlist::Parser& p) {
+    auto ev = Wire(t).read_line(p);
     if (!ev.ok()) return "error: " + ev.status().to_string();
     if (*ev != dlist::Parser::Event::kLine) return "bad line";
     std::string out;
@@ -33,8 +33,8 @@ class TransportTest : public ::testing::Test {
   int fds_[2];
 };
 
-TEST_F(TransportTest, PlainThenCompressedBothWays) {
-  Transport a(fds_[0], fds_[0]), b(fds_[1], fds_[1]);
+TEST_F(WireTest, PlainThenCompressedBothWays) {
+  net::Stream a(fds_[0], fds_[0]), b(fds_[1], fds_[1]);
   dlist::Parser pa, pb;
   ASSERT_TRUE(a.write_flush("COMPRESS DEFLATE\r\n"));
   EXPECT_EQ(line(b, pb), "COMPRESS DEFLATE");
@@ -60,11 +60,11 @@ TEST_F(TransportTest, PlainThenCompressedBothWays) {
   EXPECT_LT(a.bytes_out(), 10000u);  // 300 kB of 'x' compress well
 }
 
-TEST_F(TransportTest, PeerCloseIsAnError) {
-  Transport a(fds_[0], fds_[0]);
+TEST_F(WireTest, PeerCloseIsAnError) {
+  net::Stream a(fds_[0], fds_[0]);
   dlist::Parser p;
   ::shutdown(fds_[1], SHUT_WR);
-  auto ev = a.read_line(p);
+  auto ev = Wire(a).read_line(p);
   EXPECT_FALSE(ev.ok());
   EXPECT_TRUE(a.eof());
 }
