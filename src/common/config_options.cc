@@ -36,8 +36,9 @@ constexpr OptionSpec kOptions[] = {
     {"cluster_slot_role", K::kString, "primary", S::kSame},
     {"configdirectory", K::kString, "", S::kSame},
     {"defaultpartition", K::kString, "", S::kSame},
-    // Read by sync_server (a replica keeps what its master deletes) and
-    // cyr_expire -D; imapd's DELETE is immediate whatever the mode.
+    // Read by imapd's DELETE and sync_server's UNMAILBOX/UNUSER
+    // (store::remove_mailbox: a replica also keeps what its master deleted
+    // at once) and cyr_expire -D.
     {"delete_mode", K::kString, "delayed", S::kDifferent},
     {"deletedprefix", K::kString, "DELETED", S::kSame},
     {"duplicate_db_path", K::kString, "", S::kSame},

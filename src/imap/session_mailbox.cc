@@ -193,7 +193,8 @@ void Session::cmd_delete(const Command& cmd) {
     if (!st.is_ok()) return tagged_error(cmd, st);
     return tagged(cmd, "OK", "Completed");
   }
-  Status st = instance_.delete_mailbox(*name);
+  // delete_mode: delayed (Cyrus's default) keeps it under deletedprefix.
+  Status st = store::remove_mailbox(instance_, *name);
   if (!st.is_ok()) return tagged_error(cmd, st);
   tagged(cmd, "OK", "Completed");
 }

@@ -8,6 +8,7 @@
 
 #include "store/mboxname.h"
 #include "store/sync_crc.h"
+#include "store/user_delete.h"
 #include "sync/state.h"
 
 namespace replimail::sync {
@@ -311,30 +312,9 @@ Status Replica::apply_mailbox_annotations(const MailboxState& m) {
   return inst_.put_replicated_annotations(m.mboxname, annots);
 }
 
-Status Replica::remove_mailbox(std::string_view name) {
-  const Config& cfg = inst_.config();
-  const std::string prefix = cfg.get("deletedprefix");
-  if (cfg.get("delete_mode") != "delayed" || name.starts_with(prefix + "."))
-    return inst_.delete_mailbox(name);
-  // Our rename moves a whole subtree; Cyrus's delayed delete moves one
-  // mailbox. A mailbox that still has children is deleted at once instead
-  // (it becomes an intermediate, as in immediate mode).
-  bool children = false;
-  Status s =
-      inst_.mailboxes().list(std::string(name) + ".", false, [&](const store::MailboxEntry& e) {
-        children = children || e.is_real();
-        return !children;
-      });
-  if (!s) return s;
-  if (children) return inst_.delete_mailbox(name);
-  std::string target = fmt::format("{}.{}.{:X}", prefix, name, ::time(nullptr));
-  spdlog::info("delete_mode delayed: {} kept as {}", name, target);
-  return inst_.rename_mailbox(name, target);
-}
-
 Status Replica::apply_unmailbox(std::string_view name) {
   if (!inst_.lookup(name).ok()) return inst_.delete_mailbox(name);
-  return remove_mailbox(name);
+  return store::remove_mailbox(inst_, name);
 }
 
 Status Replica::apply_rename(const RenameRequest& r) {
@@ -419,7 +399,7 @@ Status Replica::apply_unuser(std::string_view userid) {
   const std::string kept = inst_.config().get("deletedprefix") + ".";
   for (const auto& e : list) {
     if (!e.is_real() || (delayed && e.name.starts_with(kept))) continue;
-    s = remove_mailbox(e.name);
+    s = store::remove_mailbox(inst_, e.name);
     if (!s && s.code() != Code::kMailboxNonexistent) return s;
   }
   std::string inbox = store::user_inbox(userid);

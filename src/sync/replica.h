@@ -81,9 +81,11 @@ class Replica {
   // SINCE_MODSEQ or is ahead of the master. kMailboxNotSupported for other
   // mailbox types (apply_mailbox() handles those).
   Result<std::unique_ptr<MailboxApply>> begin_mailbox(const MailboxState& head);
-  // APPLY UNMAILBOX. With `delete_mode: delayed` (the default) a real
-  // mailbox without children is renamed to DELETED.<name>.<HEX time>, as a
-  // Cyrus primary deletes; otherwise it is deleted at once (tombstone left).
+  // APPLY UNMAILBOX: store::remove_mailbox (with `delete_mode: delayed`,
+  // the default, kept as DELETED.<name>.<HEX time>, as a Cyrus primary
+  // deletes; otherwise deleted at once, tombstone left). Cyrus's replica
+  // deletes at once whatever its delete_mode; a replimail replica keeps
+  // what its master deleted at once.
   Status apply_unmailbox(std::string_view name);
   Status apply_rename(const RenameRequest& r);
   // APPLY EXPUNGE: marks the listed records expunged, keeping their MODSEQ.
@@ -108,8 +110,6 @@ class Replica {
   // Writes an intermediate (or other storage-less) mailboxes.db entry.
   Status apply_placeholder(const MailboxState& m);
   Status create_for(const MailboxState& m);
-  // Deletes a real mailbox as delete_mode says (see apply_unmailbox).
-  Status remove_mailbox(std::string_view name);
   Status apply_mailbox_annotations(const MailboxState& m);
   friend class MailboxApply;
 

@@ -1,5 +1,5 @@
 // The operator's clean-up (issue 16): LMTP duplicate suppression, cyr_expire
-// -X (delayed expunge) and -D (delayed delete) on a primary and its replica,
+// -X (delayed expunge) and -D (imapd's delayed delete) on a primary and its replica,
 // ipurge by age and size. Changes reach the replica by replaying the
 // primary's channel log with sync_client -f, the normal sync path.
 #include <gtest/gtest.h>
@@ -130,52 +130,102 @@ TEST(Cleanup, DelayedExpungeThenMinusXRemovesRecordsAndFilesOnPrimaryAndReplica)
   EXPECT_SAME_DIGEST(p.primary, p.replica);
 }
 
-// delete_mode: delayed (the default). The replica keeps what the primary
-// deletes under DELETED. (imapd's DELETE on the primary is immediate); its
-// own cyr_expire -D removes them. A DELETED.* mailbox on the primary (here
-// renamed there by hand, as Cyrus's delayed DELETE would) is removed by the
-// primary's cyr_expire -D, and the replica's copy goes through the sync log
-// (UNMAILBOX).
+// delete_mode: delayed (the default), as Cyrus: imapd's DELETE renames the
+// mailbox to DELETED.<name>.<HEX time>, an administrator's DELETE of a user
+// does it to each of the user's mailboxes. The renames replicate, so the
+// replica holds the same DELETED names with the same mailboxes. The
+// primary's cyr_expire -D removes them on both sides (UNMAILBOX through the
+// sync log); a replica's own -D that runs first removes its copy, and the
+// primary's UNMAILBOX later finds nothing to do.
 TEST(Cleanup, DelayedDeleteThenMinusDRemovesDeletedMailboxesOnBothSides) {
   Pair p({});
   ASSERT_EQ(p.start(), "");
-  ASSERT_TRUE(p.primary.tool("cyr_mbox", {"create", "user.alice.Old"}).ok());
-  ASSERT_TRUE(p.primary.tool("cyr_mbox", {"create", "user.alice.Older"}).ok());
+  for (const char* m : {"user.alice.Old", "user.alice.Older", "user.bob", "user.bob.Sub"})
+    ASSERT_TRUE(p.primary.tool("cyr_mbox", {"create", m}).ok()) << m;
   ASSERT_EQ(deliver(p.primary, "alice", 2, "d"), "");
+  ASSERT_EQ(deliver(p.primary, "bob", 2, "b"), "");
   ASSERT_TRUE(p.full().ok());
+  auto bob_entry = lines_of(p.primary.tool("cyr_mbox", {"list", "user.bob"}).out);
+  ASSERT_FALSE(bob_entry.empty());
+  const size_t at = bob_entry[0].find('\t') + 1;
+  const std::string bob_uniqueid = bob_entry[0].substr(at, bob_entry[0].find('\t', at) - at);
+
   auto del = imap_script(p.primary, "alice:alicepw", {"DELETE Old"});
   ASSERT_TRUE(del.ok()) << del.describe();
-  until_next_second();
-  const std::string kept = "DELETED.user.alice.Older.5F000000";
-  ASSERT_TRUE(p.primary.tool("cyr_mbox", {"rename", "user.alice.Older", kept}).ok());
+  EXPECT_NE(del.out.find("t1 OK"), std::string::npos) << del.describe();
+  auto deluser = imap_script(p.primary, "admin:adminpw", {"DELETE user/bob"});
+  ASSERT_TRUE(deluser.ok()) << deluser.describe();
+  EXPECT_NE(deluser.out.find("t1 OK"), std::string::npos) << deluser.describe();
+  // Hidden from the user.
+  auto alice_list = imap_script(p.primary, "alice:alicepw", {"LIST \"\" *"});
+  EXPECT_EQ(alice_list.out.find("DELETED"), std::string::npos) << alice_list.out;
   auto r = p.replay();
   ASSERT_TRUE(r.ok()) << r.describe();
-  auto deleted_on = [](const Instance& inst) {
-    return inst.tool("cyr_mbox", {"list", "DELETED."}).out;
-  };
-  EXPECT_NE(deleted_on(p.replica).find("DELETED.user.alice.Old."), std::string::npos)
-      << deleted_on(p.replica);
-  EXPECT_NE(deleted_on(p.primary).find(kept), std::string::npos) << deleted_on(p.primary);
-  EXPECT_NE(deleted_on(p.replica).find(kept), std::string::npos) << deleted_on(p.replica);
 
-  // The primary's -D: its DELETED mailbox (from 2020) goes, on both sides.
-  auto e = p.primary.tool("cyr_expire", {"-D", "7", "-v"});
+  // "name<TAB>uniqueid" of each real mailbox under DELETED.
+  auto deleted_on = [](const Instance& inst) {
+    std::string out;
+    for (const auto& l : lines_of(inst.tool("cyr_mbox", {"list", "DELETED."}).out)) {
+      std::vector<std::string> f;
+      for (size_t at = 0;;) {
+        size_t tab = l.find('\t', at);
+        f.push_back(l.substr(at, tab - at));
+        if (tab == std::string::npos) break;
+        at = tab + 1;
+      }
+      if (f.size() < 3 || f[2].find_first_of("di") != std::string::npos) continue;
+      out += f[0] + "\t" + f[1] + "\n";
+    }
+    return out;
+  };
+  std::string kept = deleted_on(p.primary);
+  for (const char* name : {"DELETED.user.alice.Old.", "DELETED.user.bob.", "DELETED.user.bob.Sub."})
+    EXPECT_NE(kept.find(name), std::string::npos) << name << "\n" << kept;
+  EXPECT_EQ(lines_of(kept).size(), 3u) << kept;
+  EXPECT_EQ(deleted_on(p.replica), kept);
+  for (const Instance* side : {&p.primary, &p.replica}) {
+    EXPECT_NE(side->snapshot("user.alice.Old").error, "");
+    EXPECT_NE(side->snapshot("user.bob").error, "");
+  }
+  // The user's INBOX, with its uniqueid and messages, under its DELETED name.
+  std::string bob_kept;
+  for (const auto& l : lines_of(kept))
+    if (l.starts_with("DELETED.user.bob.") && !l.starts_with("DELETED.user.bob.Sub."))
+      bob_kept = l.substr(0, l.find('\t'));
+  EXPECT_NE(kept.find(bob_kept + "\t" + bob_uniqueid + "\n"), std::string::npos)
+      << bob_uniqueid << "\n"
+      << kept;
+  for (const Instance* side : {&p.primary, &p.replica})
+    EXPECT_EQ(live_records(*side, bob_kept), 2u) << bob_kept;
+  EXPECT_SAME_DIGEST(p.primary, p.replica);
+
+  // One from 2020 (renamed by hand to age it): the replica's -D goes first.
+  const std::string old = "DELETED.user.alice.Older.5F000000";
+  ASSERT_TRUE(p.primary.tool("cyr_mbox", {"rename", "user.alice.Older", old}).ok());
+  ASSERT_TRUE(p.replay().ok());
+  EXPECT_NE(deleted_on(p.replica).find(old), std::string::npos) << deleted_on(p.replica);
+  auto e = p.replica.tool("cyr_expire", {"-D", "7", "-v"});
   ASSERT_TRUE(e.ok()) << e.describe();
   EXPECT_NE(e.out.find("Removed 1 deleted mailboxes"), std::string::npos) << e.out;
+  e = p.primary.tool("cyr_expire", {"-D", "7", "-v"});
+  ASSERT_TRUE(e.ok()) << e.describe();
+  EXPECT_NE(e.out.find("Removed 1 deleted mailboxes"), std::string::npos) << e.out;
+  r = p.replay();
+  ASSERT_TRUE(r.ok()) << r.describe();
+  EXPECT_EQ(deleted_on(p.primary), kept);
+  EXPECT_EQ(deleted_on(p.replica), kept);
+
+  // The primary's -D: a day keeps today's, 0 removes them, on both sides.
+  e = p.primary.tool("cyr_expire", {"-D", "1", "-v"});
+  ASSERT_TRUE(e.ok()) << e.describe();
+  EXPECT_NE(e.out.find("Removed 0 deleted mailboxes"), std::string::npos) << e.out;
+  until_next_second();
+  e = p.primary.tool("cyr_expire", {"-D", "0", "-v"});
+  ASSERT_TRUE(e.ok()) << e.describe();
+  EXPECT_NE(e.out.find("Removed 3 deleted mailboxes"), std::string::npos) << e.out;
   EXPECT_EQ(deleted_on(p.primary), "");
   r = p.replay();
   ASSERT_TRUE(r.ok()) << r.describe();
-  EXPECT_EQ(deleted_on(p.replica).find(kept), std::string::npos) << deleted_on(p.replica);
-  // The replica's own copy of the IMAP DELETE: -D 1 (a day) keeps it, -D 0
-  // removes it.
-  e = p.replica.tool("cyr_expire", {"-D", "1", "-v"});
-  ASSERT_TRUE(e.ok()) << e.describe();
-  EXPECT_NE(e.out.find("Removed 0 deleted mailboxes"), std::string::npos) << e.out;
-  // The name holds the second the replica applied the delete: one later.
-  until_next_second();
-  e = p.replica.tool("cyr_expire", {"-D", "0", "-v"});
-  ASSERT_TRUE(e.ok()) << e.describe();
-  EXPECT_NE(e.out.find("Removed 1 deleted mailboxes"), std::string::npos) << e.out;
   EXPECT_EQ(deleted_on(p.replica), "");
   EXPECT_EQ(live_records(p.replica, "user.alice"), 2u);
   EXPECT_SAME_DIGEST(p.primary, p.replica);

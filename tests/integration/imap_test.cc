@@ -45,7 +45,10 @@ TEST(Imap, MailboxCommandsReachTheSyncLog) {
   std::string log = inst.channel_log("replica");
   EXPECT_NE(log.find("MAILBOX user.alice.Work"), std::string::npos) << log;
   EXPECT_NE(log.find("RENAME user.alice.Work user.alice.Jobs"), std::string::npos) << log;
-  EXPECT_NE(log.find("UNMAILBOX user.alice.Jobs.2024"), std::string::npos) << log;
+  // delete_mode: delayed (the default): DELETE keeps it under DELETED.
+  EXPECT_NE(log.find("RENAME user.alice.Jobs.2024 DELETED.user.alice.Jobs.2024."),
+            std::string::npos)
+      << log;
   EXPECT_NE(log.find("SUB alice user.alice.Work"), std::string::npos) << log;
 }
 
@@ -76,7 +79,8 @@ TEST(Imap, AclsAndQuota) {
   run_cases(inst, {"acl_quota"});
   std::string log = inst.channel_log("replica");
   EXPECT_NE(log.find("QUOTA user.carol"), std::string::npos) << log;
-  EXPECT_NE(log.find("UNMAILBOX user.carol"), std::string::npos) << log;
+  EXPECT_NE(log.find("RENAME user.carol DELETED.user.carol."), std::string::npos) << log;
+  EXPECT_NE(log.find("UNUSER carol"), std::string::npos) << log;
 }
 
 TEST(Imap, BadInputGetsNoOrBadAndTheConnectionStays) {
@@ -168,7 +172,9 @@ TEST(Imap, AdminDeletesAUser) {
   EXPECT_NE(inst.snapshot("user.alice").error, "");
   EXPECT_EQ(inst.snapshot("user.bob").error, "");
   std::string log = inst.channel_log("replica");
-  EXPECT_NE(log.find("UNMAILBOX user.alice.Lists.cooking"), std::string::npos) << log;
+  EXPECT_NE(log.find("RENAME user.alice.Lists.cooking DELETED.user.alice.Lists.cooking."),
+            std::string::npos)
+      << log;
   EXPECT_NE(log.find("QUOTA user.alice"), std::string::npos) << log;
   EXPECT_NE(log.find("UNUSER alice"), std::string::npos) << log;
 }
@@ -193,7 +199,13 @@ TEST(Imap, ReplicaDropsAUserDeletedWithCyradm) {
                 "--notls", "--norc", "--port", std::to_string(primary.port("imap")), "127.0.0.1"},
                "dm user/bob\nlm\n", std::chrono::seconds(60));
   ASSERT_TRUE(r.ok()) << r.describe();
-  EXPECT_EQ(r.out.find("user/bob"), std::string::npos) << r.describe();
+  // delete_mode: delayed (the default): the administrator's lm shows it
+  // kept as DELETED/user/bob/<HEX time>, and nothing else of bob's.
+  std::string listed = r.out;
+  EXPECT_NE(listed.find("DELETED/user/bob/"), std::string::npos) << r.describe();
+  for (size_t at; (at = listed.find("DELETED/user/bob")) != std::string::npos;)
+    listed.erase(at, std::string_view("DELETED/user/bob").size());
+  EXPECT_EQ(listed.find("user/bob"), std::string::npos) << r.describe();
   EXPECT_EQ(r.err.find("cyradm:"), std::string::npos) << r.describe();
   std::string log = primary.channel_log("replica");
   ASSERT_NE(log.find("UNUSER bob"), std::string::npos) << log;

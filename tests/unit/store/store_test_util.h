@@ -32,7 +32,8 @@ inline std::string sha1_hex(std::string_view bytes) {
 
 class TempInstance {
  public:
-  TempInstance() {
+  // `extra`: imapd.conf lines added to the instance's ("delete_mode: immediate\n").
+  explicit TempInstance(const std::string& extra = "") {
     char tmpl[] = "/tmp/replimail-store-XXXXXX";
     root_ = ::mkdtemp(tmpl);
     auto cfg = Config::parse(fmt::format("configdirectory: {0}/conf\n"
@@ -40,7 +41,8 @@ class TempInstance {
                                          "partition-other: {0}/other\n"
                                          "sync_log: 1\n"
                                          "sync_log_channels: replica\n",
-                                         root_),
+                                         root_) +
+                                 extra,
                              "test.conf");
     EXPECT_TRUE(cfg.ok()) << cfg.status().to_string();
     cfg_ = *cfg;
