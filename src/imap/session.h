@@ -57,6 +57,9 @@ inline constexpr uint64_t kMaxInternalLimit = 16 * 1024 * 1024;
 // RFC822.SIZE can state, advertised as APPENDLIMIT=4294967295.
 inline constexpr uint64_t kUnlimitedMessage = UINT32_MAX;
 
+// One message of an APPEND (session_append.cc).
+struct AppendItem;
+
 struct SessionOptions {
   std::string servername = "localhost";
   // Largest APPEND message (streamed to disk); Cyrus's maxmessagesize,
@@ -197,6 +200,13 @@ class Session : private CommandReader::Sink {
   Result<std::string> catenate_url(std::string_view url,
                                    const std::function<Status(std::string_view)>& sink,
                                    bool* badurl);
+  // Builds the CATENATE message `item` into `out` and checks it whole;
+  // false once the command is answered (NO, BAD or an error).
+  bool catenate(const Command& cmd, const AppendItem& item, store::StagedMessage& out);
+  // Appends `items` (each with its file) to `name` in one transaction and
+  // answers the command (APPENDUID, or why nothing was appended).
+  void append_items(const Command& cmd, const std::string& name,
+                    const std::vector<AppendItem>& items);
 
   // ---- rights and quota (session_admin.cc) ----
   void cmd_getacl(const Command& cmd);

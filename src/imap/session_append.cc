@@ -20,6 +20,27 @@
 #include "store/staged_message.h"
 
 namespace replimail::imap {
+
+// One part of a CATENATE (RFC 4469): a TEXT literal (staged) or a URL,
+// given as a string or as a literal (staged too).
+struct CatenatePart {
+  bool url = false;
+  std::optional<size_t> staged;  // index into the session's staged literals
+  std::string text;              // the URL when it came as a string
+};
+
+// One message of an APPEND: its flags, internal date and staged file, or
+// the parts it is catenated from.
+struct AppendItem {
+  uint32_t flags = 0;
+  std::vector<std::string> keywords;
+  int64_t internaldate = 0;
+  size_t staged = 0;  // index into the session's staged literals
+  bool catenate = false;
+  std::vector<CatenatePart> parts;
+  store::StagedMessage* file = nullptr;  // what is appended
+};
+
 namespace {
 
 uint32_t flags_from(const std::vector<Value>& items, std::vector<std::string>* keywords,
@@ -43,26 +64,6 @@ uint32_t flags_from(const std::vector<Value>& items, std::vector<std::string>* k
   }
   return bits;
 }
-
-// One part of a CATENATE (RFC 4469): a TEXT literal (staged) or a URL,
-// given as a string or as a literal (staged too).
-struct CatenatePart {
-  bool url = false;
-  std::optional<size_t> staged;  // index into the session's staged literals
-  std::string text;              // the URL when it came as a string
-};
-
-// One message of an APPEND: its flags, internal date and staged file, or
-// the parts it is catenated from.
-struct AppendItem {
-  uint32_t flags = 0;
-  std::vector<std::string> keywords;
-  int64_t internaldate = 0;
-  size_t staged = 0;  // index into the session's staged literals
-  bool catenate = false;
-  std::vector<CatenatePart> parts;
-  store::StagedMessage* file = nullptr;  // what is appended
-};
 
 std::string percent_decoded(std::string_view s) {
   std::string out;
@@ -109,6 +110,78 @@ Status copy_staged(const store::StagedMessage& from,
   }
   ::close(fd);
   return st;
+}
+
+// CATENATE's list (RFC 4469): each part "TEXT" literal or "URL" astring;
+// `*literals` counts the staged literals taken. A BAD (kProtocolError)
+// when the list is malformed.
+Status parse_catenate(const std::vector<Value>& list, size_t staged, size_t* literals,
+                      AppendItem* item) {
+  if (list.empty())
+    return Status(Code::kProtocolError, "Missing message part data in Append command");
+  item->catenate = true;
+  for (size_t j = 0; j < list.size(); j += 2) {
+    bool text = list[j].is_atom("TEXT"), url = list[j].is_atom("URL");
+    if (!text && !url)
+      return Status(Code::kProtocolError, "Invalid message part type in Append command");
+    if (j + 1 == list.size() || !list[j + 1].is_string() || (text && !list[j + 1].literal)) {
+      return Status(Code::kProtocolError, "Missing required argument to Append command");
+    }
+    if (list[j + 1].literal && *literals >= staged) {
+      return Status(Code::kProtocolError, "Invalid APPEND arguments");
+    }
+    CatenatePart part;
+    part.url = url;
+    if (list[j + 1].literal) {
+      part.staged = (*literals)++;
+    } else {
+      part.text = list[j + 1].text;
+    }
+    item->parts.push_back(std::move(part));
+  }
+  return Status();
+}
+
+// APPEND's arguments after the mailbox: 1*(SP [flag-list SP] [date-time
+// SP] literal), each literal the stand-in for one of the `staged` staged
+// files, a date-time quoted; or CATENATE (part...) in place of the literal.
+// A BAD (kProtocolError) when they are malformed or do not account for
+// every staged literal.
+Status parse_append_items(const std::vector<Value>& a, size_t staged,
+                          std::vector<AppendItem>* items) {
+  size_t literals = 0;  // staged literals taken so far
+  for (size_t i = 1; i < a.size();) {
+    AppendItem item;
+    if (a[i].is_list()) {
+      Status st;
+      item.flags = flags_from(a[i].items, &item.keywords, &st);
+      if (!st.is_ok()) return st;
+      ++i;
+    }
+    if (i < a.size() && a[i].is_string() && !a[i].literal) {
+      auto t = parse_date_time(a[i].text);
+      if (!t) return Status(Code::kProtocolError, "Invalid date-time");
+      item.internaldate = *t;
+      ++i;
+    }
+    if (i + 1 < a.size() && a[i].is_atom("CATENATE") && a[i + 1].is_list()) {
+      if (Status st = parse_catenate(a[i + 1].items, staged, &literals, &item); !st.is_ok())
+        return st;
+      items->push_back(std::move(item));
+      i += 2;
+      continue;
+    }
+    if (i == a.size() || !a[i].is_string() || !a[i].literal || literals >= staged) {
+      return Status(Code::kProtocolError, "Invalid APPEND arguments");
+    }
+    item.staged = literals++;
+    items->push_back(std::move(item));
+    ++i;
+  }
+  if (items->empty() || literals != staged) {
+    return Status(Code::kProtocolError, "Invalid APPEND arguments");
+  }
+  return Status();
 }
 
 }  // namespace
@@ -260,61 +333,9 @@ void Session::cmd_append(const Command& cmd) {
   if (a.size() < 2) return tagged(cmd, "BAD", "Invalid APPEND arguments");
   auto name = mailbox_arg(a[0]);
   if (!name.ok()) return tagged_error(cmd, name.status());
-  // mailbox 1*(SP [flag-list SP] [date-time SP] literal): each message is a
-  // literal (the stand-in for a staged file); a date-time is quoted.
   std::vector<AppendItem> items;
-  size_t literals = 0;  // staged literals taken so far
-  for (size_t i = 1; i < a.size();) {
-    AppendItem item;
-    if (a[i].is_list()) {
-      Status st;
-      item.flags = flags_from(a[i].items, &item.keywords, &st);
-      if (!st.is_ok()) return tagged_error(cmd, st);
-      ++i;
-    }
-    if (i < a.size() && a[i].is_string() && !a[i].literal) {
-      auto t = parse_date_time(a[i].text);
-      if (!t) return tagged(cmd, "BAD", "Invalid date-time");
-      item.internaldate = *t;
-      ++i;
-    }
-    if (i + 1 < a.size() && a[i].is_atom("CATENATE") && a[i + 1].is_list()) {
-      // RFC 4469: CATENATE (part...), each "TEXT" literal or "URL" astring.
-      const auto& list = a[i + 1].items;
-      if (list.empty()) return tagged(cmd, "BAD", "Missing message part data in Append command");
-      item.catenate = true;
-      for (size_t j = 0; j < list.size(); j += 2) {
-        bool text = list[j].is_atom("TEXT"), url = list[j].is_atom("URL");
-        if (!text && !url) return tagged(cmd, "BAD", "Invalid message part type in Append command");
-        if (j + 1 == list.size() || !list[j + 1].is_string() || (text && !list[j + 1].literal)) {
-          return tagged(cmd, "BAD", "Missing required argument to Append command");
-        }
-        if (list[j + 1].literal && literals >= staged_.size()) {
-          return tagged(cmd, "BAD", "Invalid APPEND arguments");
-        }
-        CatenatePart part;
-        part.url = url;
-        if (list[j + 1].literal) {
-          part.staged = literals++;
-        } else {
-          part.text = list[j + 1].text;
-        }
-        item.parts.push_back(std::move(part));
-      }
-      items.push_back(std::move(item));
-      i += 2;
-      continue;
-    }
-    if (i == a.size() || !a[i].is_string() || !a[i].literal || literals >= staged_.size()) {
-      return tagged(cmd, "BAD", "Invalid APPEND arguments");
-    }
-    item.staged = literals++;
-    items.push_back(std::move(item));
-    ++i;
-  }
-  if (items.empty() || literals != staged_.size()) {
-    return tagged(cmd, "BAD", "Invalid APPEND arguments");
-  }
+  if (Status st = parse_append_items(a, staged_.size(), &items); !st.is_ok())
+    return tagged_error(cmd, st);
   if (!staging_status_.is_ok()) return tagged_error(cmd, staging_status_);
   for (const AppendItem& item : items) {
     if (!item.catenate && staged_[item.staged].file->size() == 0) {
@@ -342,48 +363,9 @@ void Session::cmd_append(const Command& cmd) {
       item.file = staged_[item.staged].file.get();
       continue;
     }
-    bool binary = false;
-    for (const CatenatePart& p : item.parts) {
-      binary = binary || (!p.url && staged_[*p.staged].check.binary());
-    }
     auto out = instance_.stage_message(e->partition);
     if (!out.ok()) return tagged_error(cmd, out.status());
-    MessageCheck check(binary);
-    auto sink = [&](std::string_view bytes) -> Status {
-      if ((*out)->size() + bytes.size() > options_.max_message) {
-        return Status(Code::kMessageTooLarge, "catenated message too large");
-      }
-      check.feed(bytes);
-      return (*out)->write(bytes);
-    };
-    for (const CatenatePart& p : item.parts) {
-      if (!p.url) {
-        Status st = copy_staged(*staged_[*p.staged].file, sink);
-        if (!st.is_ok()) return tagged_error(cmd, st);
-        continue;
-      }
-      std::string url = p.text;
-      if (p.staged) {
-        const store::StagedMessage& f = *staged_[*p.staged].file;
-        if (f.size() > 8192) return tagged(cmd, "BAD", "Invalid APPEND arguments");
-        Status st = copy_staged(f, [&](std::string_view b) {
-          url += b;
-          return Status();
-        });
-        if (!st.is_ok()) return tagged_error(cmd, st);
-      }
-      bool badurl = true;
-      auto r = catenate_url(url, sink, &badurl);
-      if (!r.ok()) return tagged_error(cmd, r.status());
-      if (!r->empty()) {
-        return tagged(cmd, "NO", (badurl ? "[BADURL " + cyrus_string(url) + "] " : "") + *r);
-      }
-    }
-    Status st = (*out)->finish();
-    if (!st.is_ok()) return tagged_error(cmd, st);
-    std::string why = check.result();
-    if (!why.empty()) return tagged(cmd, "NO", why);
-    if ((*out)->size() == 0) return tagged(cmd, "NO", "Message has no content");
+    if (!catenate(cmd, item, **out)) return;
     item.file = out->get();
     built.push_back(std::move(out).value());
   }
@@ -392,24 +374,79 @@ void Session::cmd_append(const Command& cmd) {
     std::string why = staged_[item.staged].check.result();
     if (!why.empty()) return tagged(cmd, "NO", why);
   }
+  append_items(cmd, *name, items);
+}
+
+bool Session::catenate(const Command& cmd, const AppendItem& item, store::StagedMessage& out) {
+  bool binary = false;
+  for (const CatenatePart& p : item.parts) {
+    binary = binary || (!p.url && staged_[*p.staged].check.binary());
+  }
+  MessageCheck check(binary);
+  auto sink = [&](std::string_view bytes) -> Status {
+    if (out.size() + bytes.size() > options_.max_message) {
+      return Status(Code::kMessageTooLarge, "catenated message too large");
+    }
+    check.feed(bytes);
+    return out.write(bytes);
+  };
+  auto fail = [&](std::string_view status, const std::string& text) {
+    tagged(cmd, status, text);
+    return false;
+  };
+  auto error = [&](const Status& st) {
+    tagged_error(cmd, st);
+    return false;
+  };
+  for (const CatenatePart& p : item.parts) {
+    if (!p.url) {
+      Status st = copy_staged(*staged_[*p.staged].file, sink);
+      if (!st.is_ok()) return error(st);
+      continue;
+    }
+    std::string url = p.text;
+    if (p.staged) {
+      const store::StagedMessage& f = *staged_[*p.staged].file;
+      if (f.size() > 8192) return fail("BAD", "Invalid APPEND arguments");
+      Status st = copy_staged(f, [&](std::string_view b) {
+        url += b;
+        return Status();
+      });
+      if (!st.is_ok()) return error(st);
+    }
+    bool badurl = true;
+    auto r = catenate_url(url, sink, &badurl);
+    if (!r.ok()) return error(r.status());
+    if (!r->empty()) return fail("NO", (badurl ? "[BADURL " + cyrus_string(url) + "] " : "") + *r);
+  }
+  Status st = out.finish();
+  if (!st.is_ok()) return error(st);
+  std::string why = check.result();
+  if (!why.empty()) return fail("NO", why);
+  if (out.size() == 0) return fail("NO", "Message has no content");
+  return true;
+}
+
+void Session::append_items(const Command& cmd, const std::string& name,
+                           const std::vector<AppendItem>& items) {
   uint64_t total = 0;
   for (const AppendItem& item : items) total += item.file->size();
   // Only the owner's \Seen lives in the record; others keep theirs apart.
-  bool owner = store::mboxname_owner(*name) == userid_;
+  bool owner = store::mboxname_owner(name) == userid_;
 
   uint32_t uidvalidity = 0;
   std::vector<uint32_t> uids;
   {
-    auto mbox = instance_.open_mailbox(*name);
+    auto mbox = instance_.open_mailbox(name);
     if (!mbox.ok()) return tagged_error(cmd, mbox.status());
     auto txn = (*mbox)->begin();
     if (!txn.ok()) return tagged_error(cmd, txn.status());
     // Under the mailbox lock: a DELETE or RENAME may have won it first.
-    auto now = instance_.lookup(*name);
+    auto now = instance_.lookup(name);
     if (!now.ok() || now->uniqueid != (*mbox)->entry().uniqueid) {
       return tagged(cmd, "NO", "[TRYCREATE] Mailbox does not exist");
     }
-    Status q = instance_.check_quota(*name, total, items.size());
+    Status q = instance_.check_quota(name, total, items.size());
     if (!q.is_ok()) return tagged_error(cmd, q);
     // An error before commit() rolls every message of the command back.
     for (const AppendItem& item : items) {

@@ -72,30 +72,154 @@ bool only_zeros(std::string_view text) {
   return true;
 }
 
+// One message's data for FETCH, each kind read at most once and only when
+// an item needs it: the parsed message file, and the message cache row
+// (ENVELOPE, BODY, BODYSTRUCTURE and the header, without opening the file).
+class FetchSource {
+ public:
+  FetchSource(store::Mailbox& mbox, const MessageView& m) : mbox_(mbox), m_(m) {}
+
+  Result<const mime::Message*> parsed() {
+    if (!msg_) {
+      auto opened = mime::Message::open(mbox_.message_path(m_.uid));
+      if (!opened.ok()) return opened.status();
+      msg_.emplace(std::move(opened).value());
+    }
+    return &*msg_;
+  }
+
+  Result<const store::MessageCache*> cached() {
+    if (!cache_) {
+      auto c = mbox_.cache(m_.uid, m_.guid);
+      if (!c.ok()) return c.status();
+      cache_.emplace(std::move(c).value());
+    }
+    return &*cache_;
+  }
+
+ private:
+  store::Mailbox& mbox_;
+  const MessageView& m_;
+  std::optional<mime::Message> msg_;
+  std::optional<store::MessageCache> cache_;
+};
+
+// The <start.length> part of `bytes` the item asks for, or all of them.
+std::string_view partial(std::string_view bytes, const FetchItem& it) {
+  if (!it.partial_start) return bytes;
+  return *it.partial_start >= bytes.size() ? std::string_view()
+                                           : bytes.substr(*it.partial_start, it.partial_length);
+}
+
+// PREVIEW: Cyrus 3.6 makes no preview of its own: it shows the shared
+// message annotation named by jmap_preview_annot (its first 256 bytes),
+// else NIL.
+Result<std::string> preview_item(const Config& cfg, store::Mailbox& mbox, uint32_t uid) {
+  std::string annot = cfg.get("jmap_preview_annot");
+  if (annot.rfind("/shared/", 0) != 0) return std::string("PREVIEW NIL");
+  std::string entry = annot.substr(7);
+  auto annots = mbox.annotations(uid);
+  if (!annots.ok()) return annots.status();
+  std::string value;
+  for (const auto& a : *annots) {
+    if (a.entry == entry && a.userid.empty()) value = a.value.substr(0, 256);
+  }
+  return "PREVIEW " + cyrus_string(value);
+}
+
+// BINARY[part]<partial> and BINARY.SIZE[part] (RFC 3516).
+Result<std::string> binary_item(const FetchItem& it, FetchSource& src) {
+  auto p = src.parsed();
+  if (!p.ok()) return p.status();
+  auto data = (*p)->binary_section(it.part);
+  if (!data.ok() && data.status().code() != Code::kNotFound) return data.status();
+  if (it.kind == K::kBinarySize)
+    return it.response_name + " " + std::to_string(data.ok() ? data->size() : 0);
+  if (!data.ok()) return it.response_name + " NIL";
+  return it.response_name + " " + binary_literal(partial(*data, it));
+}
+
+// BODY[section]<partial>, RFC822.HEADER and RFC822.TEXT; the message's own
+// header (whole or some fields) comes from the cache.
+Result<std::string> section_item(const FetchItem& it, FetchSource& src) {
+  std::string name = it.kind == K::kRfc822Header ? "RFC822.HEADER"
+                     : it.kind == K::kRfc822Text ? "RFC822.TEXT"
+                                                 : it.response_name;
+  mime::Section want = to_mime(it);
+  using MK = mime::Section::Kind;
+  Result<mime::SectionBytes> sec = Status(Code::kNotFound, "");
+  if (want.path.empty() && (want.kind == MK::kHeader || want.kind == MK::kHeaderFields ||
+                            want.kind == MK::kHeaderFieldsNot)) {
+    auto c = src.cached();
+    if (!c.ok()) return c.status();
+    const std::string& header = (*c)->header;
+    sec = want.kind == MK::kHeader ? mime::SectionBytes(std::string_view(header))
+                                   : mime::SectionBytes(mime::header_fields(
+                                         header, want.fields, want.kind == MK::kHeaderFieldsNot));
+  } else {
+    auto p = src.parsed();
+    if (!p.ok()) return p.status();
+    sec = (*p)->section(want);
+  }
+  // A part the message does not have is NIL (RFC 3501 nstring; as Cyrus 3.6).
+  if (!sec.ok() && sec.status().code() == Code::kNotFound) return name + " NIL";
+  if (!sec.ok()) return sec.status();
+  return name + " " + literal(partial(sec->data(), it));
+}
+
+// One FETCH data item of message `m`, as it goes in the response.
+Result<std::string> fetch_item(const FetchItem& it, const MessageView& m, FetchSource& src,
+                               const Config& cfg, store::Mailbox& mbox) {
+  switch (it.kind) {
+    case K::kFlags:
+      return "FLAGS " + flag_list(m.system_flags, m.recent, m.keywords);
+    case K::kInternalDate:
+      return "INTERNALDATE \"" + format_date_time(m.internaldate) + "\"";
+    case K::kSaveDate:
+      return "SAVEDATE \"" + format_date_time(m.savedate) + "\"";
+    case K::kPreview:
+      return preview_item(cfg, mbox, m.uid);
+    case K::kRfc822Size:
+      return "RFC822.SIZE " + std::to_string(m.size);
+    case K::kUid:
+      return "UID " + std::to_string(m.uid);
+    case K::kModseq:
+      return "MODSEQ (" + std::to_string(m.modseq) + ")";
+    case K::kEmailId:
+      return "EMAILID (" + email_id(m.guid) + ")";
+    case K::kThreadId:
+      // Cyrus 3.6 prints its NIL inside the parentheses.
+      return std::string("THREADID (NIL)");
+    case K::kEnvelope:
+    case K::kBody:
+    case K::kBodyStructure: {
+      auto c = src.cached();
+      if (!c.ok()) return c.status();
+      if (it.kind == K::kEnvelope) return "ENVELOPE " + (*c)->envelope;
+      if (it.kind == K::kBody) return "BODY " + (*c)->body;
+      return "BODYSTRUCTURE " + (*c)->bodystructure;
+    }
+    case K::kRfc822: {
+      auto p = src.parsed();
+      if (!p.ok()) return p.status();
+      return "RFC822 " + literal((*p)->bytes());
+    }
+    case K::kBinary:
+    case K::kBinarySize:
+      return binary_item(it, src);
+    case K::kRfc822Header:
+    case K::kRfc822Text:
+    case K::kSection:
+      return section_item(it, src);
+  }
+  return Status(Code::kInternal, "unknown FETCH item");
+}
+
 }  // namespace
 
 Status Session::fetch_one(uint32_t seq, const FetchRequest& req, bool uid_cmd, std::string* out) {
   const MessageView& m = selected_->at(seq);
-  std::optional<mime::Message> msg;
-  auto parsed = [&]() -> Result<const mime::Message*> {
-    if (!msg) {
-      auto opened = mime::Message::open(selected_->mailbox().message_path(m.uid));
-      if (!opened.ok()) return opened.status();
-      msg.emplace(std::move(opened).value());
-    }
-    return &*msg;
-  };
-  // ENVELOPE, BODY, BODYSTRUCTURE and the message header come from the
-  // message cache in the index, without opening the file.
-  std::optional<store::MessageCache> cache;
-  auto cached = [&]() -> Result<const store::MessageCache*> {
-    if (!cache) {
-      auto c = selected_->mailbox().cache(m.uid, m.guid);
-      if (!c.ok()) return c.status();
-      cache.emplace(std::move(c).value());
-    }
-    return &*cache;
-  };
+  FetchSource src(selected_->mailbox(), m);
   std::vector<std::string> parts;
   bool has_uid = false, has_modseq = false;
   if (uid_cmd) {
@@ -103,132 +227,13 @@ Status Session::fetch_one(uint32_t seq, const FetchRequest& req, bool uid_cmd, s
     has_uid = true;
   }
   for (const FetchItem& it : req.items) {
-    switch (it.kind) {
-      case K::kFlags:
-        parts.push_back("FLAGS " + flag_list(m.system_flags, m.recent, m.keywords));
-        break;
-      case K::kInternalDate:
-        parts.push_back("INTERNALDATE \"" + format_date_time(m.internaldate) + "\"");
-        break;
-      case K::kSaveDate:
-        parts.push_back("SAVEDATE \"" + format_date_time(m.savedate) + "\"");
-        break;
-      case K::kPreview: {
-        // Cyrus 3.6 makes no preview of its own: it shows the shared
-        // message annotation named by jmap_preview_annot (its first 256
-        // bytes), else NIL.
-        std::string annot = instance_.config().get("jmap_preview_annot");
-        if (annot.rfind("/shared/", 0) != 0) {
-          parts.push_back("PREVIEW NIL");
-          break;
-        }
-        std::string entry = annot.substr(7);
-        auto annots = selected_->mailbox().annotations(m.uid);
-        if (!annots.ok()) return annots.status();
-        std::string value;
-        for (const auto& a : *annots) {
-          if (a.entry == entry && a.userid.empty()) value = a.value.substr(0, 256);
-        }
-        parts.push_back("PREVIEW " + cyrus_string(value));
-        break;
-      }
-      case K::kRfc822Size:
-        parts.push_back("RFC822.SIZE " + std::to_string(m.size));
-        break;
-      case K::kUid:
-        if (!has_uid) parts.push_back("UID " + std::to_string(m.uid));
-        has_uid = true;
-        break;
-      case K::kModseq:
-        if (!has_modseq) parts.push_back("MODSEQ (" + std::to_string(m.modseq) + ")");
-        has_modseq = true;
-        break;
-      case K::kEmailId:
-        parts.push_back("EMAILID (" + email_id(m.guid) + ")");
-        break;
-      case K::kThreadId:
-        // Cyrus 3.6 prints its NIL inside the parentheses.
-        parts.push_back("THREADID (NIL)");
-        break;
-      case K::kEnvelope:
-      case K::kBody:
-      case K::kBodyStructure: {
-        auto c = cached();
-        if (!c.ok()) return c.status();
-        if (it.kind == K::kEnvelope) parts.push_back("ENVELOPE " + (*c)->envelope);
-        if (it.kind == K::kBody) parts.push_back("BODY " + (*c)->body);
-        if (it.kind == K::kBodyStructure) parts.push_back("BODYSTRUCTURE " + (*c)->bodystructure);
-        break;
-      }
-      case K::kRfc822: {
-        auto p = parsed();
-        if (!p.ok()) return p.status();
-        parts.push_back("RFC822 " + literal((*p)->bytes()));
-        break;
-      }
-      case K::kBinary:
-      case K::kBinarySize: {
-        auto p = parsed();
-        if (!p.ok()) return p.status();
-        auto data = (*p)->binary_section(it.part);
-        if (!data.ok() && data.status().code() != Code::kNotFound) return data.status();
-        if (it.kind == K::kBinarySize) {
-          parts.push_back(it.response_name + " " + std::to_string(data.ok() ? data->size() : 0));
-          break;
-        }
-        if (!data.ok()) {
-          parts.push_back(it.response_name + " NIL");
-          break;
-        }
-        std::string_view bytes = *data;
-        if (it.partial_start) {
-          bytes = *it.partial_start >= bytes.size()
-                      ? std::string_view()
-                      : bytes.substr(*it.partial_start, it.partial_length);
-        }
-        parts.push_back(it.response_name + " " + binary_literal(bytes));
-        break;
-      }
-      case K::kRfc822Header:
-      case K::kRfc822Text:
-      case K::kSection: {
-        std::string name = it.kind == K::kRfc822Header ? "RFC822.HEADER"
-                           : it.kind == K::kRfc822Text ? "RFC822.TEXT"
-                                                       : it.response_name;
-        mime::Section want = to_mime(it);
-        Result<mime::SectionBytes> sec = Status(Code::kNotFound, "");
-        if (want.path.empty() && (want.kind == mime::Section::Kind::kHeader ||
-                                  want.kind == mime::Section::Kind::kHeaderFields ||
-                                  want.kind == mime::Section::Kind::kHeaderFieldsNot)) {
-          auto c = cached();
-          if (!c.ok()) return c.status();
-          const std::string& header = (*c)->header;
-          sec = want.kind == mime::Section::Kind::kHeader
-                    ? mime::SectionBytes(std::string_view(header))
-                    : mime::SectionBytes(mime::header_fields(
-                          header, want.fields,
-                          want.kind == mime::Section::Kind::kHeaderFieldsNot));
-        } else {
-          auto p = parsed();
-          if (!p.ok()) return p.status();
-          sec = (*p)->section(want);
-        }
-        // A part the message does not have is NIL (RFC 3501 nstring; as Cyrus 3.6).
-        if (!sec.ok() && sec.status().code() == Code::kNotFound) {
-          parts.push_back(name + " NIL");
-          break;
-        }
-        if (!sec.ok()) return sec.status();
-        std::string_view bytes = sec->data();
-        if (it.partial_start) {
-          bytes = *it.partial_start >= bytes.size()
-                      ? std::string_view()
-                      : bytes.substr(*it.partial_start, it.partial_length);
-        }
-        parts.push_back(name + " " + literal(bytes));
-        break;
-      }
-    }
+    // UID and MODSEQ go in once, however often they are asked for.
+    if ((it.kind == K::kUid && has_uid) || (it.kind == K::kModseq && has_modseq)) continue;
+    has_uid = has_uid || it.kind == K::kUid;
+    has_modseq = has_modseq || it.kind == K::kModseq;
+    auto part = fetch_item(it, m, src, instance_.config(), selected_->mailbox());
+    if (!part.ok()) return part.status();
+    parts.push_back(std::move(*part));
   }
   if (condstore_ && !has_modseq && req.changedsince) {
     parts.push_back("MODSEQ (" + std::to_string(m.modseq) + ")");
