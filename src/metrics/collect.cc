@@ -158,102 +158,109 @@ std::vector<Family> StatsAggregator::collect() {
   return out;
 }
 
-std::vector<Family> channel_families(const std::vector<sync::ChannelReport>& reports) {
-  Family backlog{"replimail_channel_backlog_lines",
-                 "Lines waiting in the channel's sync log (log-run + log).",
-                 Type::kGauge,
-                 {}};
-  Family bytes{"replimail_channel_backlog_bytes",
-               "Bytes waiting in the channel's sync log.",
-               Type::kGauge,
-               {}};
-  Family oldest{"replimail_channel_oldest_line_age_seconds",
-                "Age of the oldest pending sync log file (0 without a backlog).",
-                Type::kGauge,
-                {}};
-  Family lag{"replimail_channel_lag_seconds",
-             "Replication lag: the age of the oldest unreplicated line.",
-             Type::kGauge,
-             {}};
-  Family last_lag{"replimail_channel_last_batch_lag_seconds",
-                  "From the last applied log-run's oldest line being written to its being applied.",
-                  Type::kGauge,
-                  {}};
-  Family connected{"replimail_channel_connected",
-                   "1 if the channel's rolling sync_client is connected to its replica.",
-                   Type::kGauge,
-                   {}};
-  Family client_up{"replimail_channel_client_up",
-                   "1 if the channel's rolling sync_client process is alive.",
-                   Type::kGauge,
-                   {}};
-  Family applied{"replimail_channel_lines_applied_total",
-                 "Log lines the channel's rolling sync_client applied since it started.",
-                 Type::kCounter,
-                 {}};
-  Family success{"replimail_channel_last_success_timestamp_seconds",
-                 "When the channel's last batch was applied (unix time; 0: never).",
-                 Type::kGauge,
-                 {}};
-  Family phase{"replimail_channel_phase",
-               "The channel's state in mailboxes.db: 1 for the current phase.",
-               Type::kGauge,
-               {}};
-  Family users_done{"replimail_channel_bootstrap_users_done",
-                    "Users the running bootstrap has copied.",
-                    Type::kGauge,
-                    {}};
-  Family users_total{"replimail_channel_bootstrap_users_total",
-                     "Users the running bootstrap copies.",
-                     Type::kGauge,
-                     {}};
-  Family boot_bytes{"replimail_channel_bootstrap_bytes",
-                    "Bytes the running bootstrap has uploaded.",
-                    Type::kGauge,
-                    {}};
-  Family eta{"replimail_channel_bootstrap_eta_seconds",
-             "Estimated time left of the running bootstrap (-1: unknown).",
-             Type::kGauge,
-             {}};
-  for (const sync::ChannelReport& r : reports) {
-    const Labels ch = {{"channel", r.channel}};
-    auto add = [&](Family& f, double v) {
-      f.samples.push_back(Sample{exposition::series(f.name, ch), v});
-    };
-    add(backlog, static_cast<double>(r.backlog_lines));
-    add(bytes, static_cast<double>(r.backlog_bytes));
-    add(oldest, r.backlog_lines == 0 ? 0.0 : std::max<int64_t>(0, r.oldest_age_ms) / 1000.0);
-    add(lag, sync::replication_lag_ms(r) / 1000.0);
-    add(client_up, r.client_alive ? 1 : 0);
-    if (r.status) {
-      add(connected, r.client_alive && r.status->connected ? 1 : 0);
-      add(applied, static_cast<double>(r.status->lines_applied));
-      add(success, r.status->last_success / 1000.0);
-      if (r.status->last_lag_ms >= 0) add(last_lag, r.status->last_lag_ms / 1000.0);
-    } else {
-      add(connected, 0);
-    }
-    if (r.phase) {
-      for (auto p : {store::ChannelPhase::kBootstrapping, store::ChannelPhase::kRolling,
-                     store::ChannelPhase::kFailed}) {
-        phase.samples.push_back(Sample{
-            exposition::series(phase.name, {{"channel", r.channel},
-                                            {"phase", std::string(store::channel_phase_name(p))}}),
-            r.phase->phase == p ? 1.0 : 0.0});
-      }
-    }
-    if (r.progress) {
-      add(users_done, static_cast<double>(r.progress->done));
-      add(users_total, static_cast<double>(r.progress->total));
-      add(boot_bytes, static_cast<double>(r.progress->bytes));
-      add(eta, static_cast<double>(r.progress->eta_s));
+namespace {
+
+// The per-channel families, in the order channel_families() gives them.
+enum ChannelFamily {
+  kBacklog,
+  kBacklogBytes,
+  kOldestAge,
+  kLag,
+  kLastLag,
+  kConnected,
+  kClientUp,
+  kApplied,
+  kLastSuccess,
+  kPhase,
+  kUsersDone,
+  kUsersTotal,
+  kBootBytes,
+  kEta,
+  kChannelFamilies
+};
+
+struct FamilySpec {
+  const char* name;
+  const char* help;
+  Type type;
+};
+
+constexpr FamilySpec kChannelSpecs[kChannelFamilies] = {
+    {"replimail_channel_backlog_lines", "Lines waiting in the channel's sync log (log-run + log).",
+     Type::kGauge},
+    {"replimail_channel_backlog_bytes", "Bytes waiting in the channel's sync log.", Type::kGauge},
+    {"replimail_channel_oldest_line_age_seconds",
+     "Age of the oldest pending sync log file (0 without a backlog).", Type::kGauge},
+    {"replimail_channel_lag_seconds", "Replication lag: the age of the oldest unreplicated line.",
+     Type::kGauge},
+    {"replimail_channel_last_batch_lag_seconds",
+     "From the last applied log-run's oldest line being written to its being applied.",
+     Type::kGauge},
+    {"replimail_channel_connected",
+     "1 if the channel's rolling sync_client is connected to its replica.", Type::kGauge},
+    {"replimail_channel_client_up", "1 if the channel's rolling sync_client process is alive.",
+     Type::kGauge},
+    {"replimail_channel_lines_applied_total",
+     "Log lines the channel's rolling sync_client applied since it started.", Type::kCounter},
+    {"replimail_channel_last_success_timestamp_seconds",
+     "When the channel's last batch was applied (unix time; 0: never).", Type::kGauge},
+    {"replimail_channel_phase", "The channel's state in mailboxes.db: 1 for the current phase.",
+     Type::kGauge},
+    {"replimail_channel_bootstrap_users_done", "Users the running bootstrap has copied.",
+     Type::kGauge},
+    {"replimail_channel_bootstrap_users_total", "Users the running bootstrap copies.",
+     Type::kGauge},
+    {"replimail_channel_bootstrap_bytes", "Bytes the running bootstrap has uploaded.",
+     Type::kGauge},
+    {"replimail_channel_bootstrap_eta_seconds",
+     "Estimated time left of the running bootstrap (-1: unknown).", Type::kGauge},
+};
+
+// One channel's samples, each into its family of `f`.
+void add_channel_samples(const sync::ChannelReport& r, std::vector<Family>& f) {
+  const Labels ch = {{"channel", r.channel}};
+  auto add = [&](ChannelFamily i, double v) {
+    f[i].samples.push_back(Sample{exposition::series(f[i].name, ch), v});
+  };
+  add(kBacklog, static_cast<double>(r.backlog_lines));
+  add(kBacklogBytes, static_cast<double>(r.backlog_bytes));
+  add(kOldestAge, r.backlog_lines == 0 ? 0.0 : std::max<int64_t>(0, r.oldest_age_ms) / 1000.0);
+  add(kLag, sync::replication_lag_ms(r) / 1000.0);
+  add(kClientUp, r.client_alive ? 1 : 0);
+  if (r.status) {
+    add(kConnected, r.client_alive && r.status->connected ? 1 : 0);
+    add(kApplied, static_cast<double>(r.status->lines_applied));
+    add(kLastSuccess, r.status->last_success / 1000.0);
+    if (r.status->last_lag_ms >= 0) add(kLastLag, r.status->last_lag_ms / 1000.0);
+  } else {
+    add(kConnected, 0);
+  }
+  if (r.phase) {
+    for (auto p : {store::ChannelPhase::kBootstrapping, store::ChannelPhase::kRolling,
+                   store::ChannelPhase::kFailed}) {
+      f[kPhase].samples.push_back(Sample{
+          exposition::series(
+              f[kPhase].name,
+              {{"channel", r.channel}, {"phase", std::string(store::channel_phase_name(p))}}),
+          r.phase->phase == p ? 1.0 : 0.0});
     }
   }
-  return {std::move(backlog),    std::move(bytes),      std::move(oldest),
-          std::move(lag),        std::move(last_lag),   std::move(connected),
-          std::move(client_up),  std::move(applied),    std::move(success),
-          std::move(phase),      std::move(users_done), std::move(users_total),
-          std::move(boot_bytes), std::move(eta)};
+  if (r.progress) {
+    add(kUsersDone, static_cast<double>(r.progress->done));
+    add(kUsersTotal, static_cast<double>(r.progress->total));
+    add(kBootBytes, static_cast<double>(r.progress->bytes));
+    add(kEta, static_cast<double>(r.progress->eta_s));
+  }
+}
+
+}  // namespace
+
+std::vector<Family> channel_families(const std::vector<sync::ChannelReport>& reports) {
+  std::vector<Family> out;
+  for (const FamilySpec& spec : kChannelSpecs)
+    out.push_back(Family{spec.name, spec.help, spec.type, {}});
+  for (const sync::ChannelReport& r : reports) add_channel_samples(r, out);
+  return out;
 }
 
 }  // namespace replimail::metrics
