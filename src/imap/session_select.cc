@@ -13,6 +13,68 @@
 namespace replimail::imap {
 namespace {
 Status denied() { return Status(Code::kPermissionDenied, "permission denied"); }
+
+using StoreOp = StoreRequest::Op;
+
+// STORE's flags as system flag bits and keywords (each once).
+void split_flags(const std::vector<std::string>& flags, uint32_t* bits,
+                 std::vector<std::string>* keywords) {
+  for (const auto& f : flags) {
+    if (f[0] == '\\') {
+      *bits |= store::system_flag_bit(f);
+    } else if (!store::has_keyword(*keywords, f)) {
+      keywords->push_back(f);
+    }
+  }
+}
+
+// RFC 4314: \Seen needs the s right, \Deleted t, any other flag or a
+// keyword w.
+bool may_store(const std::string& rights, uint32_t bits, bool keywords) {
+  auto has = [&](char r) { return rights.find(r) != std::string::npos; };
+  return !((bits & store::kFlagSeen) && !has('s')) &&
+         !((bits & store::kFlagDeleted) && !has('t')) &&
+         !(((bits & ~(store::kFlagSeen | store::kFlagDeleted)) || keywords) && !has('w'));
+}
+
+// The system flags `sys` becomes; only the bits of `mask` change.
+uint32_t stored_flags(uint32_t sys, uint32_t bits, uint32_t mask, StoreOp op) {
+  switch (op) {
+    case StoreOp::kReplace:
+      return (sys & ~mask) | (bits & mask);
+    case StoreOp::kAdd:
+      return sys | (bits & mask);
+    case StoreOp::kRemove:
+      return sys & ~(bits & mask);
+  }
+  return sys;
+}
+
+store::FlagChange keyword_change(StoreOp op) {
+  return op == StoreOp::kAdd      ? store::FlagChange::kAdd
+         : op == StoreOp::kRemove ? store::FlagChange::kRemove
+                                  : store::FlagChange::kReplace;
+}
+
+bool listed(const std::vector<uint32_t>& v, uint32_t n) {
+  return std::find(v.begin(), v.end(), n) != v.end();
+}
+
+// STORE's "* <seq> FETCH (FLAGS ...)" answer for `m`.
+std::string flags_fetch(uint32_t seq, const MessageView& m, bool with_uid, bool with_modseq) {
+  std::string line = "* " + std::to_string(seq) + " FETCH (";
+  line += "FLAGS " + flag_list(m.system_flags, m.recent, m.keywords);
+  if (with_uid) line += " UID " + std::to_string(m.uid);
+  if (with_modseq) line += " MODSEQ (" + std::to_string(m.modseq) + ")";
+  return line + ")";
+}
+
+// Whether \Seen is set after the STORE, for a reader whose \Seen is kept
+// apart from the record (not the mailbox's owner).
+bool seen_after(bool was, uint32_t bits, StoreOp op) {
+  bool seen = (bits & store::kFlagSeen) != 0;
+  return op == StoreOp::kRemove ? (was && !seen) : op == StoreOp::kAdd ? (was || seen) : seen;
+}
 }  // namespace
 
 std::vector<uint32_t> Session::saved_or(const SequenceSet& set, bool uid,
@@ -195,21 +257,10 @@ void Session::cmd_store(const Command& cmd) {
   if (selected_->readonly()) return tagged(cmd, "NO", "[READ-ONLY] Mailbox is read-only");
   auto e = instance_.lookup(selected_->name());
   if (!e.ok()) return tagged_error(cmd, e.status());
-  std::string rights = rights_of(*e);
   uint32_t bits = 0;
   std::vector<std::string> keywords;
-  for (const auto& f : req->flags) {
-    if (f[0] == '\\') {
-      bits |= store::system_flag_bit(f);
-    } else if (!store::has_keyword(keywords, f)) {
-      keywords.push_back(f);
-    }
-  }
-  auto need = [&](char r) { return rights.find(r) != std::string::npos; };
-  if (((bits & store::kFlagSeen) && !need('s')) || ((bits & store::kFlagDeleted) && !need('t')) ||
-      (((bits & ~(store::kFlagSeen | store::kFlagDeleted)) || !keywords.empty()) && !need('w'))) {
-    return tagged_error(cmd, denied());
-  }
+  split_flags(req->flags, &bits, &keywords);
+  if (!may_store(rights_of(*e), bits, !keywords.empty())) return tagged_error(cmd, denied());
   if (req->unchangedsince) enable_condstore("UNCHANGEDSINCE");
   std::vector<uint32_t> seqs = saved_or(req->set, cmd.uid, selected_->resolve(req->set, cmd.uid));
   const bool owner_seen = selected_->owner_seen();
@@ -227,28 +278,13 @@ void Session::cmd_store(const Command& cmd) {
         modified.push_back(cmd.uid ? uid : seq);
         continue;
       }
-      uint32_t sys = rec->system_flags & ~store::kFlagExpunged;
-      uint32_t mask = owner_seen ? ~0u : ~store::kFlagSeen;
-      store::FlagChange change = store::FlagChange::kReplace;
-      switch (req->op) {
-        case StoreRequest::Op::kReplace:
-          sys = (sys & ~mask) | (bits & mask);
-          break;
-        case StoreRequest::Op::kAdd:
-          sys |= bits & mask;
-          change = store::FlagChange::kAdd;
-          break;
-        case StoreRequest::Op::kRemove:
-          sys &= ~(bits & mask);
-          change = store::FlagChange::kRemove;
-          break;
-      }
-      std::vector<std::string> kw = store::change_keywords(rec->user_flags, keywords, change);
+      uint32_t sys = stored_flags(rec->system_flags & ~store::kFlagExpunged, bits,
+                                  owner_seen ? ~0u : ~store::kFlagSeen, req->op);
+      std::vector<std::string> kw =
+          store::change_keywords(rec->user_flags, keywords, keyword_change(req->op));
       if (!owner_seen) {
         bool was = selected_->at(seq).system_flags & store::kFlagSeen;
-        bool want = req->op == StoreRequest::Op::kRemove ? (was && !(bits & store::kFlagSeen))
-                    : req->op == StoreRequest::Op::kAdd  ? (was || (bits & store::kFlagSeen))
-                                                         : (bits & store::kFlagSeen) != 0;
+        bool want = seen_after(was, bits, req->op);
         if (want != was) (want ? seen_on : seen_off).push_back(uid);
       }
       if (sys != (rec->system_flags & ~store::kFlagExpunged) ||
@@ -276,25 +312,16 @@ void Session::cmd_store(const Command& cmd) {
   }
   // As Cyrus 3.6: a FETCH only for the messages whose flags changed; with
   // UNCHANGEDSINCE also after .SILENT, and then with the FLAGS as well.
-  auto listed = [](const std::vector<uint32_t>& v, uint32_t uid) {
-    return std::find(v.begin(), v.end(), uid) != v.end();
-  };
   for (uint32_t seq : seqs) {
     const MessageView& m = selected_->at(seq);
-    if (std::find(modified.begin(), modified.end(), cmd.uid ? m.uid : seq) != modified.end()) {
-      continue;
-    }
+    if (listed(modified, cmd.uid ? m.uid : seq)) continue;
     quiet_uids_.insert(m.uid);
     if (req->silent && !req->unchangedsince) continue;
     if (!listed(changed_uids, m.uid) && !listed(seen_on, m.uid) && !listed(seen_off, m.uid)) {
       continue;
     }
-    std::string line = "* " + std::to_string(seq) + " FETCH (";
-    line += "FLAGS " + flag_list(m.system_flags, m.recent, m.keywords);
     // With QRESYNC enabled STORE's FETCH answers carry the UID (as Cyrus 3.6).
-    if (cmd.uid || qresync_) line += " UID " + std::to_string(m.uid);
-    if (condstore_) line += " MODSEQ (" + std::to_string(m.modseq) + ")";
-    reply(line + ")");
+    reply(flags_fetch(seq, m, cmd.uid || qresync_, condstore_));
   }
   if (!modified.empty()) {
     std::sort(modified.begin(), modified.end());
