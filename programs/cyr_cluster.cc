@@ -15,11 +15,12 @@
 // read); set-primary flips the primary (the old one becomes a replica).
 // Exit 0; 1 when etcd refuses or the user is unknown (the reason on
 // stderr); 64 on a usage error; 78 on a configuration error; 75
-// (EX_TEMPFAIL) when no etcd member answered.
+// (EX_TEMPFAIL) when no etcd member answered; 70 on an internal error.
 #include <sysexits.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <exception>
 #include <string>
 #include <vector>
 
@@ -33,12 +34,13 @@ using namespace replimail;
 namespace {
 
 void usage() {
-  std::fprintf(stderr,
-               "usage: cyr_cluster [-C imapd.conf] slots\n"
-               "       cyr_cluster [-C imapd.conf] user <user>\n"
-               "       cyr_cluster [-C imapd.conf] set-user <user> <primary-slot> [<replica-slot>...]\n"
-               "       cyr_cluster [-C imapd.conf] set-primary <user> <slot>\n"
-               "       cyr_cluster [-C imapd.conf] remove-user <user>\n");
+  std::fprintf(
+      stderr,
+      "usage: cyr_cluster [-C imapd.conf] slots\n"
+      "       cyr_cluster [-C imapd.conf] user <user>\n"
+      "       cyr_cluster [-C imapd.conf] set-user <user> <primary-slot> [<replica-slot>...]\n"
+      "       cyr_cluster [-C imapd.conf] set-primary <user> <slot>\n"
+      "       cyr_cluster [-C imapd.conf] remove-user <user>\n");
 }
 
 int failed(const Status& s) {
@@ -59,7 +61,7 @@ void print_user(const cluster::UserEntry& u) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run(int argc, char** argv) {
   std::string conf = "/etc/imapd.conf";
   int c;
   while ((c = ::getopt(argc, argv, "C:")) != -1) {
@@ -94,8 +96,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "cyr_cluster: %s: %s\n", conf.c_str(), options.status().message().c_str());
     return EX_CONFIG;
   }
-  cluster::EtcdClient etcd(std::move(*cluster::parse_endpoints(options->endpoints)));
-  cluster::Directory dir(etcd, std::move(*cluster::KeyLayout::make(options->prefix)));
+  cluster::EtcdClient etcd(cluster::parse_endpoints(options->endpoints).value());
+  cluster::Directory dir(etcd, cluster::KeyLayout::make(options->prefix).value());
 
   if (cmd == "slots") {
     auto slots = dir.slots();
@@ -140,4 +142,16 @@ int main(int argc, char** argv) {
   }
   Status s = dir.remove_user(args[1]);
   return s.is_ok() ? 0 : failed(s);
+}
+
+// What the libraries throw (std::bad_alloc, std::system_error from a thread
+// that cannot start, cpp-httplib's std::regex_error) ends the program with
+// a message instead of std::terminate.
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "cyr_cluster: %s\n", e.what());
+    return EX_SOFTWARE;
+  }
 }

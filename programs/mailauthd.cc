@@ -11,13 +11,14 @@
 // an auth_http request, whatever the path (cluster/auth_http.h). Listen on
 // loopback or an address only nginx reaches: the requests carry passwords.
 // SIGTERM or SIGINT: exit 0. Exit 64 on a usage error, 78 on a
-// configuration error, 71 if it cannot listen.
+// configuration error, 71 if it cannot listen, 70 on an internal error.
 #include <httplib.h>
 #include <signal.h>
 #include <sysexits.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <exception>
 #include <string>
 #include <thread>
 
@@ -56,7 +57,7 @@ class Backend : public cluster::AuthBackend {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run(int argc, char** argv) {
   std::string conf = "/etc/imapd.conf";
   std::string listen;
   bool verbose = false;
@@ -102,8 +103,8 @@ int main(int argc, char** argv) {
     spdlog::error("SASL: {}", s.to_string());
     return EX_CONFIG;
   }
-  cluster::EtcdClient etcd(std::move(*cluster::parse_endpoints(options->endpoints)));
-  cluster::Directory directory(etcd, std::move(*cluster::KeyLayout::make(options->prefix)));
+  cluster::EtcdClient etcd(cluster::parse_endpoints(options->endpoints).value());
+  cluster::Directory directory(etcd, cluster::KeyLayout::make(options->prefix).value());
   cluster::SaslPasswordCheck password(*config);
   Backend backend(password, directory);
   cluster::AuthPolicy policy;
@@ -146,4 +147,16 @@ int main(int argc, char** argv) {
                options->endpoints);
   server.listen_after_bind();
   return 0;
+}
+
+// What the libraries throw (std::bad_alloc, std::system_error from a thread
+// that cannot start, cpp-httplib's std::regex_error) ends the program with
+// a message instead of std::terminate.
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "mailauthd: %s\n", e.what());
+    return EX_SOFTWARE;
+  }
 }

@@ -57,7 +57,8 @@ Result<AuthRequest> parse_auth_request(const std::function<std::string(std::stri
   r.client_ip = header("Client-IP");
   auto user = percent_decode(header("Auth-User"));
   auto pass = percent_decode(header("Auth-Pass"));
-  if (!user || !pass) return Status(Code::kInvalidArgument, "bad %-escape in Auth-User or Auth-Pass");
+  if (!user || !pass)
+    return Status(Code::kInvalidArgument, "bad %-escape in Auth-User or Auth-Pass");
   r.user = std::move(*user);
   r.password = std::move(*pass);
   if (r.method.empty() || r.protocol.empty())
@@ -160,7 +161,8 @@ Result<std::string> resolve_host(const std::string& host) {
   if (res->ai_family == AF_INET) {
     inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(res->ai_addr)->sin_addr, buf, sizeof(buf));
   } else {
-    inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(res->ai_addr)->sin6_addr, buf, sizeof(buf));
+    inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(res->ai_addr)->sin6_addr, buf,
+              sizeof(buf));
   }
   freeaddrinfo(res);
   return std::string(buf);

@@ -74,12 +74,14 @@ Status Directory::put_user(const UserEntry& entry, int64_t expected_mod_revision
     return Status(Code::kInvalidArgument, check.status().message());
   Txn t;
   std::string key = layout_.user_key(entry.user);
-  t.compare.push_back({key, Compare::Target::kMod, Compare::Result::kEqual, expected_mod_revision, ""});
+  t.compare.push_back(
+      {key, Compare::Target::kMod, Compare::Result::kEqual, expected_mod_revision, ""});
   t.success.push_back({TxnOp::Kind::kPut, key, encode_user(entry), "", 0});
   auto r = etcd_.txn(t);
   if (!r.ok()) return r.status();
   if (!r->succeeded)
-    return Status(Code::kSyncChanged, "cluster directory: user " + entry.user + " changed meanwhile");
+    return Status(Code::kSyncChanged,
+                  "cluster directory: user " + entry.user + " changed meanwhile");
   return Status::ok();
 }
 
@@ -93,8 +95,8 @@ Result<UserEntry> Directory::set_primary(std::string_view user, std::string_view
     if (s.is_ok()) return next;
     if (s.code() != Code::kSyncChanged) return s;
   }
-  return Status(Code::kAgain, "cluster directory: user " + std::string(user) +
-                                  " kept changing; primary not set");
+  return Status(Code::kAgain,
+                "cluster directory: user " + std::string(user) + " kept changing; primary not set");
 }
 
 Result<UserEntry> Directory::user_entry_or_status(std::string_view name) {
@@ -109,7 +111,8 @@ Status Directory::remove_user(std::string_view user) {
   if (Status s = check_user_name(user); !s.is_ok()) return s;
   auto r = etcd_.erase(layout_.user_key(user));
   if (!r.ok()) return r.status();
-  auto b = etcd_.erase(layout_.bootstrap_user_prefix(user), prefix_end(layout_.bootstrap_user_prefix(user)));
+  auto b = etcd_.erase(layout_.bootstrap_user_prefix(user),
+                       prefix_end(layout_.bootstrap_user_prefix(user)));
   return b.status();
 }
 

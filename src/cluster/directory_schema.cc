@@ -9,8 +9,8 @@ namespace {
 using json = nlohmann::json;
 
 Status bad(std::string_view what, std::string_view name, std::string_view why) {
-  return Status(Code::kProtocolError,
-                "cluster directory: " + std::string(what) + " " + std::string(name) + ": " + std::string(why));
+  return Status(Code::kProtocolError, "cluster directory: " + std::string(what) + " " +
+                                          std::string(name) + ": " + std::string(why));
 }
 
 Result<json> object_of(std::string_view what, std::string_view name, std::string_view value) {
@@ -65,10 +65,14 @@ Status check_user_name(std::string_view user) {
 
 std::string_view bootstrap_state_name(BootstrapState s) {
   switch (s) {
-    case BootstrapState::kPending: return "pending";
-    case BootstrapState::kBootstrapping: return "bootstrapping";
-    case BootstrapState::kRolling: return "rolling";
-    case BootstrapState::kFailed: return "failed";
+    case BootstrapState::kPending:
+      return "pending";
+    case BootstrapState::kBootstrapping:
+      return "bootstrapping";
+    case BootstrapState::kRolling:
+      return "rolling";
+    case BootstrapState::kFailed:
+      return "failed";
   }
   return "pending";
 }
@@ -158,14 +162,16 @@ Result<UserEntry> decode_user(std::string_view user, std::string_view value) {
   UserEntry u;
   u.user = std::string(user);
   if (Status s = read_field(*j, "primary", &u.primary, "user", user); !s.is_ok()) return s;
-  if (Status s = check_slot_name(u.primary); !s.is_ok()) return bad("user", user, "primary: " + s.message());
+  if (Status s = check_slot_name(u.primary); !s.is_ok())
+    return bad("user", user, "primary: " + s.message());
   auto reps = j->find("replicas");
   if (reps != j->end() && !reps->is_null()) {
     if (!reps->is_array()) return bad("user", user, "replicas is not a list");
     for (const json& r : *reps) {
       if (!r.is_string()) return bad("user", user, "a replica is not a string");
       std::string name = r.get<std::string>();
-      if (Status s = check_slot_name(name); !s.is_ok()) return bad("user", user, "replica: " + s.message());
+      if (Status s = check_slot_name(name); !s.is_ok())
+        return bad("user", user, "replica: " + s.message());
       if (name == u.primary) return bad("user", user, "replica " + name + " is the primary");
       if (std::find(u.replicas.begin(), u.replicas.end(), name) != u.replicas.end())
         return bad("user", user, "replica " + name + " twice");

@@ -33,8 +33,8 @@ Status check_user_name(std::string_view user);
 
 // A slot (one instance: master and its services) as it announces itself.
 struct SlotInfo {
-  std::string name;  // from the key, not stored in the value
-  std::string host;  // the address the proxies and peers reach it at
+  std::string name;   // from the key, not stored in the value
+  std::string host;   // the address the proxies and peers reach it at
   int imap_port = 0;  // 0: the slot has no such service
   int pop3_port = 0;
   int lmtp_port = 0;

@@ -36,7 +36,8 @@ Result<std::vector<Endpoint>> parse_endpoints(std::string_view text) {
     if (item.empty()) continue;
     if (item.substr(0, 7) == "http://") item.remove_prefix(7);
     if (item.substr(0, 8) == "https://")
-      return Status(Code::kConfigError, "etcd endpoint " + std::string(item) + ": TLS to etcd is not implemented");
+      return Status(Code::kConfigError,
+                    "etcd endpoint " + std::string(item) + ": TLS to etcd is not implemented");
     while (!item.empty() && item.back() == '/') item.remove_suffix(1);
     Endpoint e;
     size_t colon = item.rfind(':');
@@ -50,7 +51,8 @@ Result<std::vector<Endpoint>> parse_endpoints(std::string_view text) {
         return Status(Code::kConfigError, "etcd endpoint " + std::string(item) + ": bad port");
       e.port = p;
     }
-    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+      host = host.substr(1, host.size() - 2);
     if (host.empty())
       return Status(Code::kConfigError, "etcd endpoint " + std::string(item) + ": no host");
     e.host = std::string(host);
@@ -140,7 +142,8 @@ Result<int64_t> EtcdClient::lease_keepalive(int64_t id) {
   if (!body.ok()) return body.status();
   auto ttl = parse_keepalive_response(*body);
   if (!ttl.ok()) return ttl.status();
-  if (*ttl <= 0) return Status(Code::kNotFound, "etcd: lease " + std::to_string(id) + " has expired");
+  if (*ttl <= 0)
+    return Status(Code::kNotFound, "etcd: lease " + std::to_string(id) + " has expired");
   return ttl;
 }
 
@@ -223,8 +226,9 @@ EtcdClient::WatchEnd EtcdClient::watch(std::string_view key, std::string_view ra
   }
   if (res.status != 200) {
     auto parsed = parse_put_response(res.body);
-    end.status = parsed.ok() ? Status(Code::kProtocolError, "etcd watch: HTTP " + std::to_string(res.status))
-                             : parsed.status();
+    end.status =
+        parsed.ok() ? Status(Code::kProtocolError, "etcd watch: HTTP " + std::to_string(res.status))
+                    : parsed.status();
     return end;
   }
   end.status = Status(Code::kAgain, "etcd watch: stream ended");

@@ -36,7 +36,8 @@ bool get_bool(const json& j, const char* field) {
 Result<std::string> get_bytes(const json& j, const char* field) {
   auto it = j.find(field);
   if (it == j.end() || it->is_null()) return std::string();
-  if (!it->is_string()) return Status(Code::kProtocolError, std::string("etcd: ") + field + " not a string");
+  if (!it->is_string())
+    return Status(Code::kProtocolError, std::string("etcd: ") + field + " not a string");
   auto decoded = base64_decode(it->get_ref<const std::string&>());
   if (!decoded) return Status(Code::kProtocolError, std::string("etcd: bad base64 in ") + field);
   return *decoded;
@@ -88,8 +89,8 @@ Result<KeyValue> parse_kv(const json& j) {
   auto mr = get_int(j, "mod_revision");
   auto ver = get_int(j, "version");
   auto lease = get_int(j, "lease");
-  for (const Status& s : {key.status(), value.status(), cr.status(), mr.status(), ver.status(),
-                          lease.status()}) {
+  for (const Status& s :
+       {key.status(), value.status(), cr.status(), mr.status(), ver.status(), lease.status()}) {
     if (!s.is_ok()) return s;
   }
   kv.key = std::move(*key);
@@ -152,31 +153,48 @@ json op_json(const TxnOp& op) {
 
 const char* target_name(Compare::Target t) {
   switch (t) {
-    case Compare::Target::kVersion: return "VERSION";
-    case Compare::Target::kCreate: return "CREATE";
-    case Compare::Target::kMod: return "MOD";
-    case Compare::Target::kValue: return "VALUE";
+    case Compare::Target::kVersion:
+      return "VERSION";
+    case Compare::Target::kCreate:
+      return "CREATE";
+    case Compare::Target::kMod:
+      return "MOD";
+    case Compare::Target::kValue:
+      return "VALUE";
   }
   return "MOD";
 }
 
 const char* result_name(Compare::Result r) {
   switch (r) {
-    case Compare::Result::kEqual: return "EQUAL";
-    case Compare::Result::kGreater: return "GREATER";
-    case Compare::Result::kLess: return "LESS";
-    case Compare::Result::kNotEqual: return "NOT_EQUAL";
+    case Compare::Result::kEqual:
+      return "EQUAL";
+    case Compare::Result::kGreater:
+      return "GREATER";
+    case Compare::Result::kLess:
+      return "LESS";
+    case Compare::Result::kNotEqual:
+      return "NOT_EQUAL";
   }
   return "EQUAL";
 }
 
 json compare_json(const Compare& c) {
-  json j = {{"key", b64(c.key)}, {"target", target_name(c.target)}, {"result", result_name(c.result)}};
+  json j = {
+      {"key", b64(c.key)}, {"target", target_name(c.target)}, {"result", result_name(c.result)}};
   switch (c.target) {
-    case Compare::Target::kVersion: j["version"] = std::to_string(c.number); break;
-    case Compare::Target::kCreate: j["create_revision"] = std::to_string(c.number); break;
-    case Compare::Target::kMod: j["mod_revision"] = std::to_string(c.number); break;
-    case Compare::Target::kValue: j["value"] = b64(c.value); break;
+    case Compare::Target::kVersion:
+      j["version"] = std::to_string(c.number);
+      break;
+    case Compare::Target::kCreate:
+      j["create_revision"] = std::to_string(c.number);
+      break;
+    case Compare::Target::kMod:
+      j["mod_revision"] = std::to_string(c.number);
+      break;
+    case Compare::Target::kValue:
+      j["value"] = b64(c.value);
+      break;
   }
   return j;
 }
@@ -278,7 +296,8 @@ Result<TxnResult> parse_txn_response(std::string_view body) {
 Result<Lease> parse_lease_grant_response(std::string_view body) {
   auto j = parse_json(body);
   if (!j.ok()) return j.status();
-  if (j->contains("error") && (*j)["error"].is_string() && !(*j)["error"].get<std::string>().empty())
+  if (j->contains("error") && (*j)["error"].is_string() &&
+      !(*j)["error"].get<std::string>().empty())
     return Status(Code::kAgain, "etcd: " + (*j)["error"].get<std::string>());
   auto id = get_int(*j, "ID");
   auto ttl = get_int(*j, "TTL");

@@ -93,8 +93,7 @@ struct WatchMessage {
 
 // Request bodies.
 std::string put_request(std::string_view key, std::string_view value, int64_t lease = 0);
-std::string range_request(std::string_view key, std::string_view range_end = {},
-                          int64_t limit = 0);
+std::string range_request(std::string_view key, std::string_view range_end = {}, int64_t limit = 0);
 std::string delete_request(std::string_view key, std::string_view range_end = {});
 std::string txn_request(const Txn& txn);
 std::string lease_grant_request(int64_t ttl_seconds);

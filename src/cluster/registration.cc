@@ -152,7 +152,8 @@ void SlotRegistrar::run(const std::atomic<bool>& stop) {
     } else {
       auto ttl = etcd_.lease_keepalive(lease_);
       if (ttl.status().code() == Code::kNotFound) {
-        spdlog::warn("clusterd: slot {}: lease {:x} expired; registering again", slot_.name, lease_);
+        spdlog::warn("clusterd: slot {}: lease {:x} expired; registering again", slot_.name,
+                     lease_);
         registered = false;
         continue;
       }

@@ -20,11 +20,11 @@ namespace replimail::cluster {
 
 // The cluster options of imapd.conf (docs/CLUSTER.md).
 struct ClusterOptions {
-  std::string endpoints;  // cluster_etcd_endpoints
-  std::string prefix;     // cluster_etcd_prefix
-  std::string slot;       // cluster_slot_name
-  std::string host;       // cluster_slot_host
-  std::string role;       // cluster_slot_role
+  std::string endpoints;         // cluster_etcd_endpoints
+  std::string prefix;            // cluster_etcd_prefix
+  std::string slot;              // cluster_slot_name
+  std::string host;              // cluster_slot_host
+  std::string role;              // cluster_slot_role
   std::chrono::seconds ttl{10};  // cluster_lease_ttl
 };
 // kConfigError when cluster_etcd_endpoints is unset or a value is bad;

@@ -2,12 +2,11 @@
 // replimail instances registered as slots by their clusterd, users assigned
 // with cyr_cluster, and nginx's mail proxy in front asking mailauthd
 // (auth_http) where each login goes.
+#include <gtest/gtest.h>
+#include <httplib.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
-#include <httplib.h>
 
 #include <atomic>
 #include <fstream>
@@ -50,17 +49,36 @@ class EtcdCluster {
     std::string initial;
     for (int i = 0; i < 3; ++i) {
       members_.push_back({"m" + std::to_string(i), free_port(), free_port(), nullptr});
-      initial += (i ? "," : "") + members_[i].name + "=http://127.0.0.1:" + std::to_string(members_[i].peer);
+      initial += (i ? "," : "") + members_[i].name +
+                 "=http://127.0.0.1:" + std::to_string(members_[i].peer);
     }
     for (Member& m : members_) {
       std::string client = "http://127.0.0.1:" + std::to_string(m.client);
       std::string peer = "http://127.0.0.1:" + std::to_string(m.peer);
-      m.proc = std::make_unique<Background>(std::vector<std::string>{
-          kEtcd, "--name", m.name, "--data-dir", dir + "/" + m.name, "--listen-client-urls", client,
-          "--advertise-client-urls", client, "--listen-peer-urls", peer,
-          "--initial-advertise-peer-urls", peer, "--initial-cluster", initial,
-          "--initial-cluster-state", "new", "--initial-cluster-token", "replimail-test",
-          "--logger", "zap", "--log-outputs", dir + "/" + m.name + ".log"});
+      m.proc =
+          std::make_unique<Background>(std::vector<std::string>{kEtcd,
+                                                                "--name",
+                                                                m.name,
+                                                                "--data-dir",
+                                                                dir + "/" + m.name,
+                                                                "--listen-client-urls",
+                                                                client,
+                                                                "--advertise-client-urls",
+                                                                client,
+                                                                "--listen-peer-urls",
+                                                                peer,
+                                                                "--initial-advertise-peer-urls",
+                                                                peer,
+                                                                "--initial-cluster",
+                                                                initial,
+                                                                "--initial-cluster-state",
+                                                                "new",
+                                                                "--initial-cluster-token",
+                                                                "replimail-test",
+                                                                "--logger",
+                                                                "zap",
+                                                                "--log-outputs",
+                                                                dir + "/" + m.name + ".log"});
     }
   }
   ~EtcdCluster() {
@@ -68,7 +86,8 @@ class EtcdCluster {
   }
   std::string endpoints() const {
     std::string out;
-    for (const Member& m : members_) out += (out.empty() ? "" : ",") + ("http://127.0.0.1:" + std::to_string(m.client));
+    for (const Member& m : members_)
+      out += (out.empty() ? "" : ",") + ("http://127.0.0.1:" + std::to_string(m.client));
     return out;
   }
   std::vector<cluster::Endpoint> endpoint_list() const {
@@ -97,7 +116,8 @@ class EtcdCluster {
 // (master_process off), its config and logs in `dir`.
 class MailProxy {
  public:
-  MailProxy(const std::string& dir, int auth_port) : imap_port_(free_port()), pop3_port_(free_port()) {
+  MailProxy(const std::string& dir, int auth_port)
+      : imap_port_(free_port()), pop3_port_(free_port()) {
     std::ofstream(dir + "/nginx.conf")
         << "load_module " << kMailModule << ";\n"
         << "daemon off;\nmaster_process off;\n"
@@ -141,22 +161,24 @@ Instance::Options slot_options(const std::string& etcd, const std::string& prefi
 // The subjects of alice's INBOX as seen through `port` (nginx), or the
 // failure.
 RunResult inbox_subjects(const Instance& any, int port, const std::string& user_pw) {
-  return any.python("imap_script.py", {"--port", std::to_string(port), "--user", user_pw,
-                                       "SELECT INBOX", "FETCH 1:* (BODY.PEEK[HEADER.FIELDS (SUBJECT)])"});
+  return any.python("imap_script.py",
+                    {"--port", std::to_string(port), "--user", user_pw, "SELECT INBOX",
+                     "FETCH 1:* (BODY.PEEK[HEADER.FIELDS (SUBJECT)])"});
 }
 
 RunResult deliver(const Instance& inst, const std::string& rcpt, const std::string& prefix) {
   // One message whose Subject is "test <prefix> 0".
-  return inst.python("lmtp_deliver.py", {"--port", std::to_string(inst.lmtp_port()), "--rcpt",
-                                         rcpt, "-n", "1", "--prefix", prefix});
+  return inst.python("lmtp_deliver.py", {"--port", std::to_string(inst.lmtp_port()), "--rcpt", rcpt,
+                                         "-n", "1", "--prefix", prefix});
 }
 
 // mailauthd asked directly, as nginx asks it: the answer's headers.
-std::map<std::string, std::string> ask_auth(int port, const std::string& user, const std::string& pass) {
+std::map<std::string, std::string> ask_auth(int port, const std::string& user,
+                                            const std::string& pass) {
   httplib::Client cli("127.0.0.1", port);
-  httplib::Headers h = {{"Auth-Method", "plain"}, {"Auth-User", user}, {"Auth-Pass", pass},
-                        {"Auth-Protocol", "imap"}, {"Auth-Login-Attempt", "1"},
-                        {"Client-IP", "127.0.0.1"}};
+  httplib::Headers h = {{"Auth-Method", "plain"},    {"Auth-User", user},
+                        {"Auth-Pass", pass},         {"Auth-Protocol", "imap"},
+                        {"Auth-Login-Attempt", "1"}, {"Client-IP", "127.0.0.1"}};
   std::map<std::string, std::string> out;
   auto res = cli.Get("/auth", h);
   if (!res) return {{"error", httplib::to_string(res.error())}};
@@ -186,14 +208,16 @@ TEST(Cluster, EtcdClientAgainstAThreeMemberCluster) {
   std::thread watcher([&] {
     int64_t from = start->revision + 1;
     while (!stop) {
-      auto end = client.watch(layout.users_prefix(), cluster::prefix_end(layout.users_prefix()), from,
-                              [&](const cluster::WatchMessage& m) {
-                                std::lock_guard<std::mutex> l(mu);
-                                for (const auto& e : m.events)
-                                  seen.push_back((e.type == cluster::WatchEvent::Type::kDelete ? "DELETE " : "PUT ") + e.kv.key);
-                                return true;
-                              },
-                              stop, 300ms);
+      auto end = client.watch(
+          layout.users_prefix(), cluster::prefix_end(layout.users_prefix()), from,
+          [&](const cluster::WatchMessage& m) {
+            std::lock_guard<std::mutex> l(mu);
+            for (const auto& e : m.events)
+              seen.push_back((e.type == cluster::WatchEvent::Type::kDelete ? "DELETE " : "PUT ") +
+                             e.kv.key);
+            return true;
+          },
+          stop, 300ms);
       if (end.last_revision > 0) from = end.last_revision + 1;
     }
   });
@@ -261,7 +285,12 @@ TEST(Cluster, NginxRoutesLoginsToTheUsersPrimarySlotFromTheDirectory) {
   // Both slots register, with the ports of their cyrus.conf.
   cluster::EtcdClient client(etcd.endpoint_list());
   cluster::Directory directory(client, *cluster::KeyLayout::make(prefix));
-  ASSERT_TRUE(wait_until([&] { auto s = directory.slots(); return s.ok() && s->size() == 2; }, 15s))
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto s = directory.slots();
+        return s.ok() && s->size() == 2;
+      },
+      15s))
       << slot_a.master_log() << slot_b.master_log();
   auto b_reg = directory.slot("slotB");
   ASSERT_TRUE(b_reg.ok() && b_reg->has_value());
@@ -310,7 +339,8 @@ TEST(Cluster, NginxRoutesLoginsToTheUsersPrimarySlotFromTheDirectory) {
   ASSERT_TRUE(wait_for_port(nginx.imap_port(), 10000ms)) << slurp(dir.path() + "/nginx-error.log");
 
   auto alice = inbox_subjects(slot_a, nginx.imap_port(), "alice:alicepw");
-  ASSERT_TRUE(alice.ok()) << alice.describe() << slurp(dir.path() + "/nginx-error.log") << slot_a.master_log();
+  ASSERT_TRUE(alice.ok()) << alice.describe() << slurp(dir.path() + "/nginx-error.log")
+                          << slot_a.master_log();
   EXPECT_NE(alice.out.find("Subject: test alice-on-A 0"), std::string::npos) << alice.out;
   EXPECT_EQ(alice.out.find("alice-on-B"), std::string::npos) << alice.out;
   auto bob = inbox_subjects(slot_a, nginx.imap_port(), "bob:bobpw");
@@ -320,9 +350,11 @@ TEST(Cluster, NginxRoutesLoginsToTheUsersPrimarySlotFromTheDirectory) {
   // POP3 through the same proxy goes to the same slot.
   auto pop = run({"/usr/bin/python3", "-c",
                   "import poplib,sys\n"
-                  "p=poplib.POP3('127.0.0.1'," + std::to_string(nginx.pop3_port()) + ",timeout=30)\n"
-                  "p.user('alice');p.pass_('alicepw')\n"
-                  "print(b'\\n'.join(p.top(1,0)[1]).decode())\np.quit()\n"});
+                  "p=poplib.POP3('127.0.0.1'," +
+                      std::to_string(nginx.pop3_port()) +
+                      ",timeout=30)\n"
+                      "p.user('alice');p.pass_('alicepw')\n"
+                      "print(b'\\n'.join(p.top(1,0)[1]).decode())\np.quit()\n"});
   ASSERT_TRUE(pop.ok()) << pop.describe();
   EXPECT_NE(pop.out.find("Subject: test alice-on-A 0"), std::string::npos) << pop.out;
 
@@ -337,7 +369,8 @@ TEST(Cluster, NginxRoutesLoginsToTheUsersPrimarySlotFromTheDirectory) {
   // The directory flips alice to slotB: her next login reads slotB's mail.
   auto flip = cyr_cluster(slot_a, {"set-primary", "alice", "slotB"});
   ASSERT_TRUE(flip.ok()) << flip.describe();
-  EXPECT_NE(flip.out.find("user alice primary=slotB replicas=slotA"), std::string::npos) << flip.out;
+  EXPECT_NE(flip.out.find("user alice primary=slotB replicas=slotA"), std::string::npos)
+      << flip.out;
   auto moved = inbox_subjects(slot_a, nginx.imap_port(), "alice:alicepw");
   ASSERT_TRUE(moved.ok()) << moved.describe();
   EXPECT_NE(moved.out.find("Subject: test alice-on-B 0"), std::string::npos) << moved.out;
@@ -349,8 +382,14 @@ TEST(Cluster, NginxRoutesLoginsToTheUsersPrimarySlotFromTheDirectory) {
   pid_t b_master = slot_b.master_pid();
   ASSERT_EQ(kill(b_master, SIGKILL), 0);
   auto killed_at = std::chrono::steady_clock::now();
-  ASSERT_TRUE(wait_until([&] { auto s = directory.slot("slotB"); return s.ok() && !s->has_value(); }, 20s));
-  auto gone_after = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - killed_at);
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto s = directory.slot("slotB");
+        return s.ok() && !s->has_value();
+      },
+      20s));
+  auto gone_after = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - killed_at);
   std::printf("slotB left the directory %lld ms after its master was killed (lease TTL 3 s)\n",
               static_cast<long long>(gone_after.count()));
   auto a_still = directory.slot("slotA");

@@ -122,12 +122,9 @@ TEST(AuthHttp, UnsupportedMethodsAndProtocolsAreRefused) {
 }
 
 TEST(AuthHttp, RequestsAreReadFromNginxsHeaders) {
-  std::map<std::string, std::string> h = {{"Auth-Method", "plain"},
-                                          {"Auth-User", "al%20ice"},
-                                          {"Auth-Pass", "p%25w%0D"},
-                                          {"Auth-Protocol", "IMAP"},
-                                          {"Auth-Login-Attempt", "3"},
-                                          {"Client-IP", "192.0.2.7"}};
+  std::map<std::string, std::string> h = {{"Auth-Method", "plain"},    {"Auth-User", "al%20ice"},
+                                          {"Auth-Pass", "p%25w%0D"},   {"Auth-Protocol", "IMAP"},
+                                          {"Auth-Login-Attempt", "3"}, {"Client-IP", "192.0.2.7"}};
   auto get = [&](std::string_view name) {
     auto it = h.find(std::string(name));
     return it == h.end() ? std::string() : it->second;

@@ -98,10 +98,10 @@ TEST(DirectorySchema, UserValuesRoundTripAndInconsistentOnesAreRefused) {
   EXPECT_EQ(back->primary, "s1");
   EXPECT_EQ(back->replicas, (std::vector<std::string>{"s2", "s3"}));
   EXPECT_TRUE(decode_user("alice", R"({"primary":"s1"})").ok());
-  for (const char* bad : {R"({})", R"({"primary":"s1","replicas":["s1"]})",
-                          R"({"primary":"s1","replicas":["s2","s2"]})",
-                          R"({"primary":"s1","replicas":"s2"})", R"({"primary":"a/b"})",
-                          R"({"primary":"s1","replicas":[3]})"}) {
+  for (const char* bad :
+       {R"({})", R"({"primary":"s1","replicas":["s1"]})",
+        R"({"primary":"s1","replicas":["s2","s2"]})", R"({"primary":"s1","replicas":"s2"})",
+        R"({"primary":"a/b"})", R"({"primary":"s1","replicas":[3]})"}) {
     EXPECT_FALSE(decode_user("alice", bad).ok()) << bad;
   }
 }

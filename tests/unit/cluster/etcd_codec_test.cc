@@ -84,14 +84,17 @@ TEST(EtcdCodec, RangeAnswersAreDecoded) {
 TEST(EtcdCodec, MalformedAnswersAreProtocolErrorsNotValues) {
   EXPECT_EQ(parse_range_response("not json").status().code(), Code::kProtocolError);
   EXPECT_EQ(parse_range_response("[]").status().code(), Code::kProtocolError);
-  EXPECT_EQ(parse_range_response(R"({"kvs":[{"key":"***"}]})").status().code(), Code::kProtocolError);
-  EXPECT_EQ(parse_range_response(R"({"kvs":[{"key":"L2Zvbw==","mod_revision":"x9"}]})").status().code(),
+  EXPECT_EQ(parse_range_response(R"({"kvs":[{"key":"***"}]})").status().code(),
             Code::kProtocolError);
+  EXPECT_EQ(
+      parse_range_response(R"({"kvs":[{"key":"L2Zvbw==","mod_revision":"x9"}]})").status().code(),
+      Code::kProtocolError);
   EXPECT_EQ(parse_range_response(R"({"kvs":{}})").status().code(), Code::kProtocolError);
 }
 
 TEST(EtcdCodec, GatewayErrorsSayWhetherToRetry) {
-  auto no_leader = parse_put_response(R"({"error":"etcdserver: no leader","code":14,"message":"etcdserver: no leader"})");
+  auto no_leader = parse_put_response(
+      R"({"error":"etcdserver: no leader","code":14,"message":"etcdserver: no leader"})");
   EXPECT_EQ(no_leader.status().code(), Code::kAgain);
   EXPECT_NE(no_leader.status().message().find("no leader"), std::string::npos);
   auto lease = parse_put_response(R"({"error":"etcdserver: requested lease not found","code":5})");
@@ -114,17 +117,20 @@ TEST(EtcdCodec, TxnLeaseAndKeepaliveAnswers) {
   ASSERT_EQ(f->ranges.size(), 1u);
   EXPECT_EQ(f->ranges[0].kvs[0].mod_revision, 11);
 
-  auto g = parse_lease_grant_response(R"({"header":{"revision":"3"},"ID":"7587869120286423829","TTL":"10"})");
+  auto g = parse_lease_grant_response(
+      R"({"header":{"revision":"3"},"ID":"7587869120286423829","TTL":"10"})");
   ASSERT_TRUE(g.ok());
   EXPECT_EQ(g->id, 7587869120286423829);
   EXPECT_EQ(g->ttl, 10);
   EXPECT_FALSE(parse_lease_grant_response(R"({"header":{}})").ok());
 
-  auto k = parse_keepalive_response(R"({"result":{"header":{"revision":"3"},"ID":"7587869120286423829","TTL":"10"}})");
+  auto k = parse_keepalive_response(
+      R"({"result":{"header":{"revision":"3"},"ID":"7587869120286423829","TTL":"10"}})");
   ASSERT_TRUE(k.ok());
   EXPECT_EQ(*k, 10);
   // An expired lease: TTL left out (0).
-  auto gone = parse_keepalive_response(R"({"result":{"header":{"revision":"3"},"ID":"7587869120286423829"}})");
+  auto gone = parse_keepalive_response(
+      R"({"result":{"header":{"revision":"3"},"ID":"7587869120286423829"}})");
   ASSERT_TRUE(gone.ok());
   EXPECT_EQ(*gone, 0);
 }

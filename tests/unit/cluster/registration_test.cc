@@ -48,7 +48,8 @@ TEST(SlotRegistration, OptionsAreCheckedAtStartUp) {
   EXPECT_EQ(ok->role, "primary");
   EXPECT_EQ(ok->ttl.count(), 6);
   EXPECT_FALSE(cluster_options(cfg("cluster_etcd_endpoints: a:2379\n"), true).ok());
-  EXPECT_FALSE(cluster_options(cfg("cluster_etcd_endpoints: a:x\ncluster_slot_name: s\n"), true).ok());
+  EXPECT_FALSE(
+      cluster_options(cfg("cluster_etcd_endpoints: a:x\ncluster_slot_name: s\n"), true).ok());
   EXPECT_FALSE(cluster_options(cfg("cluster_etcd_endpoints: https://a:2379\n"), false).ok());
   EXPECT_FALSE(
       cluster_options(cfg("cluster_etcd_endpoints: a:1\ncluster_slot_role: leader\n"), false).ok());
