@@ -83,6 +83,11 @@ void StatusFile::update(ChannelStatus status, bool force) {
   if (force || std::chrono::steady_clock::now() - last_write_ >= min_interval_) write(pending_);
 }
 
+void StatusFile::set_pending(ChannelStatus status) {
+  pending_ = std::move(status);
+  dirty_ = true;
+}
+
 void StatusFile::flush() {
   if (dirty_) write(pending_);
 }

@@ -67,6 +67,8 @@ class StatusFile {
   explicit StatusFile(std::string path,
                       std::chrono::milliseconds min_interval = std::chrono::milliseconds(200));
   void update(ChannelStatus status, bool force);
+  // Keeps `status` for the next update() or flush() without writing now.
+  void set_pending(ChannelStatus status);
   // Writes the last status given to update() if a rate-limited write was
   // skipped since.
   void flush();

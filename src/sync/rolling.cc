@@ -321,7 +321,19 @@ void RollingClient::set_error(const std::string& what) {
 
 void RollingClient::publish(bool force) {
   status_.connected = workers_[0]->conn != nullptr;
+  // A status write is an fsync: while a pass's last batch is on its way to
+  // the replica, writers may be waiting for it (sync_wait_replicas), so
+  // the rate-limited ones wait until the pass is marked.
+  if (!force && pass_open_) {
+    status_file_.set_pending(status_);
+    return;
+  }
   status_file_.update(status_, force);
+}
+
+void RollingClient::publish_progress() {
+  status_.connected = workers_[0]->conn != nullptr;
+  status_file_.update(status_, false);
 }
 
 Status RollingClient::lock_channel(const std::string& dir) {
@@ -460,7 +472,9 @@ RollingClient::Pass RollingClient::numbered_pass() {
   if (!position_ || position_->stale()) open_position();
   const uint64_t number = position_ ? position_->begin_pass() : 0;
   last_pass_complete_ = false;
+  pass_open_ = true;
   Pass p = pass();
+  pass_open_ = false;
   if (position_ && last_pass_complete_) position_->mark_applied(number);
   return p;
 }
@@ -492,8 +506,10 @@ RollingClient::Pass RollingClient::pass() {
     for (const UserUnit* u : run_batch(batches[b]))
       failed.insert(failed.end(), u->lines.begin(), u->lines.end());
     status_.batches++;
-    publish(false);
-    if (b + 1 < batches.size() && should_stop()) return Pass::kStopped;  // log-run kept
+    if (b + 1 == batches.size()) break;
+    // Progress through a long log shows between batches.
+    publish_progress();
+    if (should_stop()) return Pass::kStopped;  // log-run kept
   }
   if (!failed.empty()) {
     if (opts_.once) return Pass::kKept;

@@ -35,9 +35,13 @@
 // Every pass is numbered in the channel's applied.shm (synclog/applied.h):
 // begun before the log is looked at, marked applied when it leaves nothing
 // behind (an empty log, or the log taken over and every user synced).
-// Writers under sync_wait_replicas wait on those marks; the loop already
-// goes straight from a finished pass to the next and wakes on inotify, so
-// a waited-on line is applied within one pass.
+// Writers under sync_wait_replicas wait for the pass that takes their own
+// line over (whoever appended it read the number then). The loop wakes on
+// inotify as soon as the log is created or grows, and goes straight from a
+// finished pass to the next, which takes over whatever arrived meanwhile
+// in one go: one pass, one sync per user (group commit on the replica).
+// Nothing slow stands between a pass's last batch and its mark: the
+// rate-limited status.json write (an fsync) comes after it.
 //
 // A user whose sync fails while the replica is reachable has its lines
 // appended to the channel's log again (synclog::append_lines, as Cyrus's
@@ -237,6 +241,8 @@ class RollingClient {
   void set_state(State s);
   void set_error(const std::string& what);
   void publish(bool force);
+  // publish(false) even while a pass is open (between batches).
+  void publish_progress();
   void shutdown_connections();
 
   const Config& cfg_;
@@ -265,6 +271,9 @@ class RollingClient {
   std::optional<synclog::ChannelPosition> position_;
   // Set by pass(): it left nothing of what it looked at for later.
   bool last_pass_complete_ = false;
+  // A numbered pass is under way and not yet marked: rate-limited status
+  // writes wait (see publish()).
+  bool pass_open_ = false;
   bool position_error_logged_ = false;
 };
 

@@ -11,6 +11,8 @@
 #include <climits>
 #include <cstring>
 #include <ctime>
+#include <map>
+#include <mutex>
 
 #include "common/fs.h"
 #include "synclog/synclog.h"
@@ -63,14 +65,15 @@ namespace {
 
 using detail::Mapping;
 
-// Opens (creating, with its directory) and maps the page file at `path`.
-// Several processes may create it at once: each extends it to one page of
-// zeros at most, which is the initial state.
-Result<std::unique_ptr<Mapping>> map_page(const std::string& path) {
+// Opens (creating, with its directory, unless `create` is false) and maps
+// the page file at `path`. Several processes may create it at once: each
+// extends it to one page of zeros at most, which is the initial state (so
+// a file found shorter, just created by another, is extended too).
+Result<std::unique_ptr<Mapping>> map_page(const std::string& path, bool create = true) {
   auto m = std::make_unique<Mapping>();
   m->path = path;
-  m->fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
-  if (m->fd < 0 && errno == ENOENT) {
+  m->fd = ::open(path.c_str(), O_RDWR | (create ? O_CREAT : 0) | O_CLOEXEC, 0640);
+  if (m->fd < 0 && errno == ENOENT && create) {
     if (Status s = fs::make_dirs(fs::dirname(path), 0755); !s) return s;
     m->fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
   }
@@ -115,6 +118,30 @@ std::string wait_state_path(const std::string& configdirectory) {
   return configdirectory + "/sync/wait.shm";
 }
 
+std::optional<LinePosition> position_after_append(const std::string& log_path) {
+  // One mapping per channel for the life of the process (sync_logd writes
+  // every channel many times a second): a stat per call tells whether the
+  // file is still the one mapped.
+  static std::mutex mu;
+  static auto* mapped = new std::map<std::string, std::unique_ptr<Mapping>>();
+  const std::string path = fs::dirname(log_path) + "/applied.shm";
+  struct stat st {};
+  std::lock_guard<std::mutex> lk(mu);
+  auto it = mapped->find(path);
+  if (::stat(path.c_str(), &st) != 0) {
+    if (it != mapped->end()) mapped->erase(it);
+    return std::nullopt;
+  }
+  if (it == mapped->end() || it->second->ino != st.st_ino || it->second->dev != st.st_dev) {
+    auto m = map_page(path, false);
+    if (!m.ok()) return std::nullopt;
+    it = mapped->insert_or_assign(path, std::move(*m)).first;
+  }
+  const Mapping& m = *it->second;
+  return LinePosition{static_cast<uint64_t>(m.ino),
+                      channel_page(it->second).taken.load() + 1};
+}
+
 Result<ChannelPosition> ChannelPosition::open(const std::string& configdirectory,
                                               const std::string& channel) {
   auto m = map_page(applied_path(configdirectory, channel));
@@ -133,6 +160,10 @@ ChannelPosition::~ChannelPosition() = default;
 
 uint64_t ChannelPosition::taken() const { return channel_page(map_).taken.load(); }
 uint64_t ChannelPosition::applied() const { return channel_page(map_).applied.load(); }
+
+uint64_t ChannelPosition::file() const { return static_cast<uint64_t>(map_->ino); }
+
+LinePosition ChannelPosition::position() const { return LinePosition{file(), taken() + 1}; }
 
 uint64_t ChannelPosition::begin_pass() { return channel_page(map_).taken.fetch_add(1) + 1; }
 

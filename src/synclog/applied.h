@@ -3,18 +3,27 @@
 //
 // Each channel whose rolling sync_client feeds a replica has a small file,
 // <channel dir>/applied.shm, mapped shared by every process of the instance:
-//   taken    the number of passes the rolling client has begun: it is
-//            raised by one *before* the pass looks at the log;
-//   applied  the highest pass after which every line appended to the log
-//            before that pass began is on the replica (applied by its
+//   taken    how many times the rolling client has begun a pass, raised by
+//            one *before* the pass looks at the log (and so before it takes
+//            the log over, log -> log-run);
+//   applied  the highest pass number n such that every line appended to the
+//            log while `taken` was below n is on the replica (applied by its
 //            sync_server, which commits before it answers).
-// A writer whose line is in the channel's log reads `taken` (t) and waits
-// for `applied` >= t + 1: pass t + 1 begins after the line was appended, so
-// the line is in that pass's takeover or an earlier one. A pass raises
-// `applied` only when nothing it took over is left for later: the log was
+// A line's position in a channel is `taken` + 1, read by whoever appends it
+// right after the append, with the log's append lock still held (synclog.cc:
+// the writer itself, or sync_logd, which hands it back with WRITTEN). The
+// line is then in the file the next pass to begin will take over, or in
+// the one a pass that has just begun is taking over: a pass that begins
+// after it reads `taken` always finds it, in the log or in an earlier
+// takeover's leftovers. So the writer waits for `applied` >= its position:
+// for the pass that carries its own line, not for one that begins after it
+// learns it has been logged (the rolling client, woken by the append, has
+// usually begun that pass by then). A pass raises `applied` to its own
+// number only when nothing it took over is left for later: the log was
 // empty (and no log-run left), or it took over the log itself (not a
 // log-run left by an earlier run) and every user's sync succeeded. A failed
-// or re-queued pass leaves `applied` alone; the next good pass covers it.
+// or re-queued pass leaves `applied` alone; a re-queued line goes back into
+// the log, where the next good pass covers it.
 //
 // <configdirectory>/sync/wait.shm holds a futex word that every rolling
 // client rings (FUTEX_WAKE) after raising `applied`, so a writer waiting on
@@ -25,7 +34,9 @@
 // state) and never fsynced: they describe running processes, and after a
 // crash of the machine nobody waits on what they said before. Their absence
 // only means that no rolling client has run for that channel yet: a writer
-// then waits until its timeout, as for a replica that is down.
+// then waits until its timeout, as for a replica that is down. A position
+// names the file it was read from (its inode): read from a file replaced
+// since, it means nothing, and the writer takes the new file's `taken` + 1.
 //
 // Thread-safe; processes share the files through the page cache.
 #pragma once
@@ -34,6 +45,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "common/status.h"
@@ -50,6 +62,22 @@ namespace detail {
 struct Mapping;
 }
 
+// Where lines went in one channel (see above): `need` is the value of
+// `applied` that covers them, `file` the inode of the applied.shm it was
+// read from.
+struct LinePosition {
+  uint64_t file = 0;
+  uint64_t need = 0;
+};
+
+// For whoever appends to the log at `log_path` (synclog.cc), with its
+// append lock held, right after the append: the position of what it
+// appended, from <its directory>/applied.shm (mapped once per process and
+// kept; opened again when replaced). nullopt if that file does not exist:
+// no rolling client has run for the channel, and a writer that waits reads
+// the position itself. Thread-safe.
+std::optional<LinePosition> position_after_append(const std::string& log_path);
+
 // A channel's positions (see above).
 class ChannelPosition {
  public:
@@ -62,6 +90,10 @@ class ChannelPosition {
 
   uint64_t taken() const;
   uint64_t applied() const;
+  // The inode of the mapped file (LinePosition::file).
+  uint64_t file() const;
+  // {file(), taken() + 1}: what a line appended before now needs.
+  LinePosition position() const;
   // The rolling client, one per channel (client.lock): begins a pass and
   // returns its number.
   uint64_t begin_pass();

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <optional>
 
 namespace replimail::synclog {
 
@@ -204,12 +205,18 @@ bool LogDaemon::drain(std::chrono::milliseconds limit) {
   });
 }
 
-bool LogDaemon::wait_written(uint64_t id, std::chrono::milliseconds limit) {
+bool LogDaemon::wait_written(uint64_t id, std::chrono::milliseconds limit,
+                             std::map<std::string, LinePosition>* positions) {
   std::unique_lock<std::mutex> lk(mu_);
-  return written_cv_.wait_for(lk, limit, [&] {
+  const bool written = written_cv_.wait_for(lk, limit, [&] {
     auto it = entries_.find(id);
     return it == entries_.end() || it->second.state == Entry::State::kWritten;
   });
+  if (written && positions != nullptr) {
+    auto it = entries_.find(id);
+    if (it != entries_.end()) *positions = it->second.positions;
+  }
+  return written;
 }
 
 void LogDaemon::write_released() {
@@ -234,16 +241,26 @@ void LogDaemon::write_released() {
   }
   if (ids.empty()) return;
   std::vector<std::string> failed;
+  // Where each channel's lines went, read as they were appended: writers
+  // that wait for replicas wait for exactly that (synclog/applied.h).
+  std::map<std::string, LinePosition> at;
   for (const auto& [channel, lines] : text) {
-    if (Status s = logs_.append(log_path(confdir_, channel), lines); !s) {
+    std::optional<LinePosition> position;
+    if (Status s = logs_.append(log_path(confdir_, channel), lines, &position); !s) {
       spdlog::error("sync_logd: cannot write channel {}'s log, retrying: {}", shown(channel),
                     s.to_string());
       failed.push_back(channel);
+    } else if (position) {
+      at[channel] = *position;
     }
   }
   std::lock_guard<std::mutex> lk(mu_);
   for (uint64_t id : ids) {
     Entry& e = entries_.at(id);
+    for (const auto& c : e.unwritten) {
+      auto p = at.find(c);
+      if (p != at.end()) e.positions[c] = p->second;
+    }
     std::erase_if(e.unwritten, [&](const std::string& c) { return !contains(failed, c); });
     if (e.unwritten.empty()) {
       e.state = Entry::State::kWritten;

@@ -99,9 +99,12 @@ class LogDaemon {
   bool drain(std::chrono::milliseconds limit);
   // Waits (up to `limit`) until entry `id`, once released, has been written
   // to its channel logs (or is gone, or unknown); false on timeout. For
-  // writers that wait for replicas (synclog/applied.h): their line must be
-  // in the logs before they read a channel's position.
-  bool wait_written(uint64_t id, std::chrono::milliseconds limit);
+  // writers that wait for replicas (synclog/applied.h): `positions` then
+  // holds, by channel, where its lines went in the logs that have an
+  // applied.shm (read as they were appended; empty for an entry gone or
+  // unknown).
+  bool wait_written(uint64_t id, std::chrono::milliseconds limit,
+                    std::map<std::string, LinePosition>* positions = nullptr);
 
   // Replaces the channel set (imapd.conf re-read). Entries accepted from now
   // on go to the new set; a channel that left keeps its log and log-run
@@ -125,6 +128,7 @@ class LogDaemon {
     uint64_t owner = 0;
     JournalEntry data;
     std::vector<std::string> unwritten;  // channels the lines still go to
+    std::map<std::string, LinePosition> positions;  // where they went, by channel
     enum class State { kSubmitted, kJournaled, kReleased, kWritten } state = State::kSubmitted;
   };
   struct Request {

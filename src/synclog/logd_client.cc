@@ -1,10 +1,12 @@
 #include "synclog/logd_client.h"
 
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 
 namespace replimail::synclog {
@@ -19,6 +21,45 @@ constexpr int kAnswerTimeoutSecs = 30;
 
 std::string logd_socket_path(const std::string& configdirectory) {
   return configdirectory + "/socket/sync_logd";
+}
+
+std::string format_written(const std::map<std::string, LinePosition>& positions) {
+  std::string out = "OK";
+  for (const auto& [channel, at] : positions) {
+    out += ' ';
+    out += channel.empty() ? "\"\"" : channel;
+    out += '=' + std::to_string(at.file) + ':' + std::to_string(at.need);
+  }
+  return out + '\n';
+}
+
+bool parse_written(std::string_view answer, std::map<std::string, LinePosition>& positions) {
+  positions.clear();
+  if (answer == "OK") return true;
+  if (!answer.starts_with("OK ")) return false;
+  answer.remove_prefix(3);
+  auto number = [](std::string_view s, uint64_t& out) {
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+    return ec == std::errc() && p == s.data() + s.size() && !s.empty();
+  };
+  while (!answer.empty()) {
+    size_t end = answer.find(' ');
+    std::string_view token = answer.substr(0, end);
+    answer.remove_prefix(end == std::string_view::npos ? answer.size() : end + 1);
+    size_t eq = token.rfind('=');
+    size_t colon = token.rfind(':');
+    LinePosition at;
+    if (eq == std::string_view::npos || eq == 0 || colon == std::string_view::npos ||
+        colon < eq || !number(token.substr(eq + 1, colon - eq - 1), at.file) ||
+        !number(token.substr(colon + 1), at.need)) {
+      positions.clear();
+      return false;
+    }
+    std::string channel(token.substr(0, eq));
+    if (channel == "\"\"") channel.clear();
+    positions[channel] = at;
+  }
+  return true;
 }
 
 LogdClient::LogdClient(std::string socket_path) : path_(std::move(socket_path)) {}
@@ -144,7 +185,9 @@ Status LogdClient::flush() {
   return Status(Code::kIoError, "sync_logd: " + answer);
 }
 
-bool LogdClient::done_and_written(const LogdTicket& ticket) {
+bool LogdClient::done_and_written(const LogdTicket& ticket,
+                                  std::map<std::string, LinePosition>* positions) {
+  if (positions != nullptr) positions->clear();
   if (ticket.id == 0) return true;
   std::lock_guard<std::mutex> guard(mu_);
   if (fd_ < 0 || pid_ != ::getpid() || connection_ != ticket.connection) return false;
@@ -154,7 +197,14 @@ bool LogdClient::done_and_written(const LogdTicket& ticket) {
     return false;
   }
   std::string answer;
-  return answer_locked(answer) && answer == "OK";
+  if (!answer_locked(answer) || (answer != "OK" && !answer.starts_with("OK "))) return false;
+  // The lines are written even if a position cannot be read: the caller
+  // then reads the channels' positions itself, which is never too early.
+  std::map<std::string, LinePosition> at;
+  if (!parse_written(answer, at))
+    spdlog::warn("sync_logd: unreadable positions in \"{}\"", answer);
+  if (positions != nullptr) *positions = std::move(at);
+  return true;
 }
 
 bool LogdClient::done(const LogdTicket& ticket) {

@@ -9,8 +9,12 @@
 //                          was abandoned: the daemon may now write them to
 //                          the channel logs
 //   C: WRITTEN <id> LF    (after its DONE)
-//   S: OK LF               the lines of entry <id> are in its channel logs
-//                          (not necessarily fsynced yet); NO after 10 s
+//   S: OK *(SP <channel>=<file>:<need>) LF
+//                          the lines of entry <id> are in its channel logs
+//                          (not necessarily fsynced yet), and where they
+//                          went in those that have an applied.shm
+//                          (synclog/applied.h's LinePosition; the default
+//                          channel is spelled ""); NO after 10 s
 //   C: FLUSH LF
 //   S: OK LF               every entry journaled before FLUSH has been
 //                          released and written to its channel logs (not
@@ -22,11 +26,13 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <map>
 #include <mutex>
 #include <string>
 #include <string_view>
 
 #include "common/status.h"
+#include "synclog/applied.h"
 
 namespace replimail::synclog {
 
@@ -36,6 +42,11 @@ std::string logd_socket_path(const std::string& configdirectory);
 // A request larger than this is refused by the daemon (the lines of one
 // change are a few hundred bytes; a RENAME of a large tree a few MB).
 inline constexpr size_t kMaxLogdRequest = 32u << 20;
+
+// The answer to WRITTEN (with its LF) and its reading (without it; false if
+// it is not an OK, or a position in it is malformed). Pure.
+std::string format_written(const std::map<std::string, LinePosition>& positions);
+bool parse_written(std::string_view answer, std::map<std::string, LinePosition>& positions);
 
 // A durable entry in the daemon, to be released with done().
 struct LogdTicket {
@@ -61,9 +72,11 @@ class LogdClient {
   // caller must write the lines itself.
   bool done(const LogdTicket& ticket);
   // done(), then WRITTEN: returns once the lines of `ticket` are in the
-  // channel logs. False if the daemon cannot say so (gone, or timed out):
-  // then the caller writes them itself.
-  bool done_and_written(const LogdTicket& ticket);
+  // channel logs, with `positions` (if given) set from the answer (see
+  // above; empty if the daemon gave none). False if the daemon cannot say
+  // so (gone, or timed out): then the caller writes them itself.
+  bool done_and_written(const LogdTicket& ticket,
+                        std::map<std::string, LinePosition>* positions = nullptr);
   // FLUSH: returns once the lines of every change logged through the
   // daemon before the call are in the channel logs (for tools and tests
   // that read the logs); an error if there is no daemon or it timed out.

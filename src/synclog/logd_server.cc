@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <map>
 #include <thread>
 
 #include "common/fs.h"
@@ -128,8 +129,10 @@ void LogdServer::serve(int fd, uint64_t owner) {
     }
     if (line.rfind("WRITTEN ", 0) == 0 && parse_u64(line.substr(8), id)) {
       in.erase(0, nl + 1);
-      bool written = daemon_.wait_written(id, std::chrono::seconds(10));
-      if (!send_all(fd, written ? "OK\n" : "NO not written after 10 s\n")) break;
+      std::map<std::string, LinePosition> positions;
+      bool written = daemon_.wait_written(id, std::chrono::seconds(10), &positions);
+      if (!send_all(fd, written ? format_written(positions) : "NO not written after 10 s\n"))
+        break;
       continue;
     }
     if (line.rfind("DONE ", 0) == 0 && parse_u64(line.substr(5), id)) {

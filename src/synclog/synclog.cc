@@ -120,7 +120,8 @@ struct DaemonTicket {
 
 // What a process waits for under sync_wait_replicas (see
 // SyncLog::wait_for_replicas and synclog/applied.h): per replica channel,
-// the pass its rolling client must have applied. Guarded by `mu`.
+// the pass its rolling client must have applied (the highest position of
+// the lines logged since the last wait). Guarded by `mu`.
 struct WaitState {
   std::string confdir;
   std::vector<std::string> channels;
@@ -150,15 +151,22 @@ struct WaitState {
     return &(positions.insert_or_assign(channel, std::move(*p)).first->second);
   }
 
-  // The lines of a released change are in every channel's log: the pass
-  // after the current one of each replica channel will carry them.
-  void note() {
+  // The lines of a released change are in every channel's log, at the
+  // positions their writer read (`where`, by log path). A channel missing
+  // there, or whose position was read from an applied.shm replaced since,
+  // gets the position of a line appended now (which is no earlier).
+  void note(const std::vector<std::pair<std::string, LinePosition>>& where) {
     std::lock_guard<std::mutex> lk(mu);
     for (const auto& c : channels) {
       ChannelPosition* p = position(c);
       if (p == nullptr) continue;
+      const std::string path = log_path(confdir, c);
+      auto w = std::find_if(where.begin(), where.end(),
+                            [&](const auto& pw) { return pw.first == path; });
+      LinePosition at = p->position();
+      if (w != where.end() && w->second.file == at.file) at = w->second;
       uint64_t& n = need[c];
-      n = std::max(n, p->taken() + 1);
+      n = std::max(n, at.need);
     }
     pending = true;
   }
@@ -176,6 +184,9 @@ struct HoldAccess {
   static std::vector<std::shared_ptr<OpenLog>>& logs(LogHold& h) { return h.logs_; }
   static std::shared_ptr<DaemonTicket>& ticket(LogHold& h) { return h.ticket_; }
   static std::shared_ptr<WaitState>& wait(LogHold& h) { return h.wait_; }
+  static std::vector<std::pair<std::string, LinePosition>>& positions(LogHold& h) {
+    return h.positions_;
+  }
 };
 
 namespace {
@@ -258,12 +269,14 @@ void fsync_together(const std::vector<int>& fds, const std::vector<std::string>&
 }
 
 // Takes the append lock of the log at `path` and writes `formatted` (Cyrus's
-// writer, up to the fsync). On success the log's kAppendByte is locked.
-// There is no limit on how often the log may be taken over meanwhile: each
-// time a reader has renamed it, and the line follows to the new file.
+// writer, up to the fsync). On success the log's kAppendByte is locked and,
+// if `position` is given, it holds where the lines went (read under that
+// lock: synclog/applied.h). There is no limit on how often the log may be
+// taken over meanwhile: each time a reader has renamed it, and the line
+// follows to the new file.
 // REQUIRES: in_process held.
-Result<std::shared_ptr<OpenLog>> lock_and_write(const std::string& path,
-                                                std::string_view formatted) {
+Result<std::shared_ptr<OpenLog>> lock_and_write(const std::string& path, std::string_view formatted,
+                                                std::optional<LinePosition>* position) {
   for (;;) {
     auto log = current_log(path);
     if (!log.ok()) return log.status();
@@ -288,7 +301,10 @@ Result<std::shared_ptr<OpenLog>> lock_and_write(const std::string& path,
         return s;
       }
       Status s = fs::write_all(l->fd, formatted, path);
-      if (s) return l;
+      if (s) {
+        if (position != nullptr) *position = position_after_append(path);
+        return l;
+      }
       // No partial line may stay: the next writer's line would be glued to
       // it and both lost to the reader.
       if (os::env().ftruncate(l->fd, by_fd.st_size) < 0)
@@ -318,6 +334,7 @@ LogHold& LogHold::operator=(LogHold&& o) noexcept {
     logs_ = std::move(o.logs_);
     ticket_ = std::move(o.ticket_);
     wait_ = std::move(o.wait_);
+    positions_ = std::move(o.positions_);
   }
   return *this;
 }
@@ -325,19 +342,29 @@ LogHold& LogHold::operator=(LogHold&& o) noexcept {
 void LogHold::release() {
   std::shared_ptr<WaitState> wait = std::move(wait_);
   wait_.reset();
+  std::vector<std::pair<std::string, LinePosition>> where = std::move(positions_);
+  positions_.clear();
   if (ticket_ != nullptr) {
     std::shared_ptr<DaemonTicket> t = std::move(ticket_);
     ticket_.reset();
     // A writer that waits for replicas needs its lines in the channel logs
-    // before it reads their positions.
-    if (!(wait ? t->client->done_and_written(t->ticket) : t->client->done(t->ticket))) {
+    // and where they went (the daemon read it as it appended them).
+    std::map<std::string, LinePosition> by_channel;
+    if (wait ? t->client->done_and_written(t->ticket, &by_channel) : t->client->done(t->ticket)) {
+      if (wait)
+        for (const auto& [channel, at] : by_channel)
+          where.emplace_back(log_path(wait->confdir, channel), at);
+    } else {
       // The daemon that journaled the lines is gone; its successor replays
       // them without knowing whether the change committed, so they are
       // written again now that it has.
-      auto direct = append_to_logs(t->fallback_paths, t->formatted);
-      if (!direct.ok())
+      auto direct = append_to_logs(t->fallback_paths, t->formatted, wait != nullptr);
+      if (!direct.ok()) {
         spdlog::error("sync_log: sync_logd went away and the direct write failed: {}",
                       direct.status().to_string());
+      } else {
+        where = std::move(HoldAccess::positions(*direct));
+      }
     }
   }
   if (!logs_.empty()) {
@@ -345,17 +372,19 @@ void LogHold::release() {
     for (auto& log : logs_) unpin(log);
     logs_.clear();
   }
-  if (wait) wait->note();
+  if (wait) wait->note(where);
 }
 
-Result<LogHold> append_to_logs(const std::vector<std::string>& paths, std::string_view formatted) {
+Result<LogHold> append_to_logs(const std::vector<std::string>& paths, std::string_view formatted,
+                               bool positions) {
   std::lock_guard<std::mutex> guard(in_process);
   // Every file is written before any is flushed. Locks are taken in the
   // order given (the configured channel order, the same in every process).
   std::vector<std::shared_ptr<OpenLog>> locked(paths.size());
   std::vector<Status> out(paths.size());
+  std::vector<std::optional<LinePosition>> at(paths.size());
   for (size_t i = 0; i < paths.size(); ++i) {
-    auto l = lock_and_write(paths[i], formatted);
+    auto l = lock_and_write(paths[i], formatted, positions ? &at[i] : nullptr);
     if (l.ok())
       locked[i] = *l;
     else
@@ -381,6 +410,7 @@ Result<LogHold> append_to_logs(const std::vector<std::string>& paths, std::strin
     if (out[i]) {
       ++l->in_flight;
       HoldAccess::logs(hold).push_back(l);
+      if (at[i]) HoldAccess::positions(hold).emplace_back(paths[i], *at[i]);
     } else {
       if (first) first = out[i];
     }
@@ -409,9 +439,10 @@ UnsyncedLogs::~UnsyncedLogs() {
   }
 }
 
-Status UnsyncedLogs::append(const std::string& path, std::string_view formatted) {
+Status UnsyncedLogs::append(const std::string& path, std::string_view formatted,
+                            std::optional<LinePosition>* position) {
   std::lock_guard<std::mutex> guard(in_process);
-  auto l = lock_and_write(path, formatted);
+  auto l = lock_and_write(path, formatted, position);
   if (!l.ok()) return l.status();
   std::shared_ptr<OpenLog> log = *l;
   lock_range(log->fd, F_UNLCK, kAppendByte, 1, false);
@@ -519,11 +550,12 @@ Result<LogHold> SyncLog::write_all_channels(const std::string& formatted, std::s
   }
   std::vector<std::string> paths = channel_paths();
   if (paths.empty()) return LogHold();
-  auto hold = append_to_logs(paths, formatted);
+  const bool waits = wait_ != nullptr && !suppressed_.load();
+  auto hold = append_to_logs(paths, formatted, waits);
   if (!hold.ok()) {
     spdlog::error("sync_log: cannot log, the change is refused: {}: {}", hold.status().to_string(),
                   what);
-  } else if (!suppressed_.load()) {
+  } else if (waits) {
     HoldAccess::wait(*hold) = wait_;
   }
   return hold;

@@ -37,12 +37,15 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/config.h"
 #include "common/status.h"
+#include "synclog/applied.h"
 #include "synclog/line.h"
 
 namespace replimail::synclog {
@@ -70,7 +73,10 @@ class LogHold {
   LogHold() = default;
   ~LogHold() { release(); }
   LogHold(LogHold&& o) noexcept
-      : logs_(std::move(o.logs_)), ticket_(std::move(o.ticket_)), wait_(std::move(o.wait_)) {}
+      : logs_(std::move(o.logs_)),
+        ticket_(std::move(o.ticket_)),
+        wait_(std::move(o.wait_)),
+        positions_(std::move(o.positions_)) {}
   LogHold& operator=(LogHold&& o) noexcept;
   LogHold(const LogHold&) = delete;
   LogHold& operator=(const LogHold&) = delete;
@@ -83,6 +89,9 @@ class LogHold {
   // Set when the writer waits for replicas: release() then makes sure the
   // lines are in the channel logs and notes the positions to wait for.
   std::shared_ptr<detail::WaitState> wait_;
+  // Written directly with positions asked for: where the lines went, by
+  // log path (synclog/applied.h).
+  std::vector<std::pair<std::string, LinePosition>> positions_;
 };
 
 // Appends `formatted` to the log at `path` with Cyrus's writer algorithm:
@@ -99,9 +108,11 @@ class LogHold {
 // all are fsynced at the same time (one thread per log beyond the first), so
 // that the flushes share journal commits. If every log was written, returns
 // a hold on all of them (see LogHold); else the first error, and nothing is
-// held (lines already in some logs stay: they are harmless).
+// held (lines already in some logs stay: they are harmless). With
+// `positions`, the hold also knows where the lines went in each log (for
+// sync_wait_replicas).
 [[nodiscard]] Result<LogHold> append_to_logs(const std::vector<std::string>& paths,
-                                             std::string_view formatted);
+                                             std::string_view formatted, bool positions = false);
 
 // For sync_logd (synclog/logd.h), which keeps the durable copy of every
 // line in its journal: appends to channel logs with the same writer
@@ -115,7 +126,10 @@ class UnsyncedLogs {
   ~UnsyncedLogs();
   UnsyncedLogs(const UnsyncedLogs&) = delete;
   UnsyncedLogs& operator=(const UnsyncedLogs&) = delete;
-  [[nodiscard]] Status append(const std::string& path, std::string_view formatted);
+  // With `position`: where the lines went (synclog/applied.h), nullopt if
+  // the channel has no applied.shm.
+  [[nodiscard]] Status append(const std::string& path, std::string_view formatted,
+                              std::optional<LinePosition>* position = nullptr);
   // fsyncs the files appended to since the last flush (one thread per file
   // beyond the first) and forgets them. A file whose fsync failed is not
   // written again (its lines must be written anew); the first error.

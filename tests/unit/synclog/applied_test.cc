@@ -4,8 +4,10 @@
 
 #include <chrono>
 #include <thread>
+#include <vector>
 
 #include "common/config.h"
+#include "synclog/reader.h"
 #include "synclog/synclog.h"
 #include "test_dir.h"
 
@@ -103,6 +105,47 @@ TEST(SyncWait, APassThatBeganBeforeTheLineDoesNotCountAndRefuseTimesOut) {
   WaitCounters c = read_wait_counters(d.path());
   EXPECT_EQ(c.timeouts_refused, 1u);
   EXPECT_EQ(c.waits, 0u);
+}
+
+// The rule that makes the wait cheap: a writer waits for the pass that
+// took its own line over, not for one that began after it learnt its line
+// was logged. Here the rolling client of repa begins its pass (and renames
+// the log) while writer A's change is still in flight, before A releases it;
+// then writer B logs a line that only the next pass will carry. When the
+// pass is applied, A is done at once and B is still waiting. (With the
+// position read at release, A would need the next pass too and be refused.)
+TEST(SyncWait, AWriterIsReleasedByThePassThatTookItsLineWhileALaterLineWaits) {
+  TestDir d;
+  const std::string conf = waiting(1, "sync_wait_on_timeout: refuse\n");
+  SyncLog a(make_config(d.path(), conf));
+  SyncLog b(make_config(d.path(), conf));
+  auto p = ChannelPosition::open(d.path(), "repa");
+  ASSERT_TRUE(p.ok());
+  auto hold = a.announce({{"MAILBOX", {"user.alice"}}});
+  ASSERT_TRUE(hold.ok()) << hold.status().to_string();
+  uint64_t pass = 0;
+  std::vector<Line> taken;
+  std::thread client([&] {
+    pass = p->begin_pass();
+    LogReader r = LogReader::for_channel(d.path(), "repa");
+    ASSERT_TRUE(r.begin());  // waits for A's change to be over
+    taken = r.lines();
+    ASSERT_TRUE(r.end());
+  });
+  // The pass has begun (it is numbered before it looks at the log) while
+  // A's line is in flight; A's change is over only now.
+  while (p->taken() == 0) std::this_thread::yield();
+  hold->release();
+  client.join();
+  ASSERT_EQ(taken.size(), 1u);
+  EXPECT_EQ(taken[0].args, std::vector<std::string>{"user.alice"});
+  ASSERT_TRUE(b.mailbox("user.bob"));  // after the takeover: the next pass's
+  p->mark_applied(pass);
+  Status sa = a.wait_for_replicas();
+  EXPECT_TRUE(sa) << sa.to_string();
+  EXPECT_EQ(read_wait_counters(d.path()).waits, 1u);
+  Status sb = b.wait_for_replicas();
+  EXPECT_EQ(sb.code(), Code::kNotReplicated) << sb.to_string();
 }
 
 TEST(SyncWait, TwoReplicasWantedOneAppliedAsyncAcknowledges) {

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <map>
 #include <thread>
 
 #include "common/fs.h"
@@ -164,6 +165,52 @@ TEST(LogDaemonTest, LinesReachTheLogsOnlyAfterDone) {
   ld.done(*id);  // a second DONE changes nothing
   ASSERT_TRUE(ld.checkpoint());
   EXPECT_EQ(slurp(d.path() + "/sync/r1/log"), "APPEND user.bob\n");
+}
+
+// A writer that waits for replicas learns where its lines went from the
+// daemon, read as it appended them: the pass after those begun by then.
+TEST(LogDaemonTest, WrittenEntriesKnowTheirPositions) {
+  TestDir d;
+  auto pos = ChannelPosition::open(d.path(), "r1");
+  ASSERT_TRUE(pos.ok());
+  pos->begin_pass();
+  pos->begin_pass();
+  auto daemon = LogDaemon::open(d.path(), channels({"", "r1"}), manual());
+  ASSERT_TRUE(daemon.ok()) << daemon.status().to_string();
+  LogDaemon& ld = **daemon;
+  auto id = ld.submit(false, "APPEND user.bob\n", 1);
+  ASSERT_TRUE(id.ok());
+  ld.done(*id);
+  std::map<std::string, LinePosition> at;
+  ASSERT_TRUE(ld.wait_written(*id, std::chrono::seconds(10), &at));
+  EXPECT_EQ(slurp(d.path() + "/sync/r1/log"), "APPEND user.bob\n");
+  // r1 has an applied.shm with two passes begun; "" has none.
+  ASSERT_EQ(at.size(), 1u);
+  EXPECT_EQ(at["r1"].need, 3u);
+  EXPECT_EQ(at["r1"].file, pos->file());
+  // Passes begun later do not move what was read at the append.
+  pos->begin_pass();
+  ASSERT_TRUE(ld.wait_written(*id, std::chrono::seconds(10), &at));
+  EXPECT_EQ(at["r1"].need, 3u);
+}
+
+TEST(LogdProtocol, WrittenAnswerRoundTrips) {
+  std::map<std::string, LinePosition> at{{"", {7, 2}}, {"r1", {123456, 99}}};
+  const std::string answer = format_written(at);
+  EXPECT_EQ(answer, "OK \"\"=7:2 r1=123456:99\n");
+  std::map<std::string, LinePosition> back;
+  ASSERT_TRUE(parse_written(answer.substr(0, answer.size() - 1), back));
+  ASSERT_EQ(back.size(), 2u);
+  EXPECT_EQ(back[""].file, 7u);
+  EXPECT_EQ(back[""].need, 2u);
+  EXPECT_EQ(back["r1"].need, 99u);
+  ASSERT_TRUE(parse_written("OK", back));
+  EXPECT_TRUE(back.empty());
+  for (const char* bad : {"NO not written", "OK r1", "OK r1=5", "OK =1:2", "OK r1=x:2",
+                          "OK r1=1:", "OK r1=1:2 r2"}) {
+    EXPECT_FALSE(parse_written(bad, back)) << bad;
+    EXPECT_TRUE(back.empty()) << bad;
+  }
 }
 
 TEST(LogDaemonTest, AClosedConnectionReleasesItsEntries) {
