@@ -17,8 +17,7 @@
 #include "imap/session.h"
 #include "net/sasl.h"
 #include "net/service.h"
-#include "net/stream.h"
-#include "net/tls.h"
+#include "net/session_loop.h"
 #include "service/login_guard.h"
 #include "service/startup.h"
 #include "store/instance.h"
@@ -30,10 +29,6 @@ using namespace replimail;
 // How often an idle connection is polled: IDLE sees other sessions'
 // changes within this delay.
 constexpr std::chrono::milliseconds kTick{500};
-constexpr std::chrono::seconds kHandshakeTimeout{60};
-// The longest the client may refuse our bytes.
-constexpr std::chrono::seconds kWriteTimeout{60};
-constexpr size_t kReadChunk = 64 * 1024;
 
 struct Imapd {
   const Config& config;
@@ -50,19 +45,6 @@ struct Imapd {
   }
 
   void serve_connection(net::Connection& conn) {
-    net::Stream transport(conn.in_fd, conn.out_fd);
-    transport.set_timeout(kWriteTimeout);
-    if (implicit_tls) {
-      if (!tls) {
-        spdlog::error("imapd: -s without tls_server_cert/tls_server_key");
-        return;
-      }
-      Status st = transport.start_tls_server(*tls, kHandshakeTimeout);
-      if (!st.is_ok()) {
-        spdlog::info("imapd: {}: {}", conn.peer, st.to_string());
-        return;
-      }
-    }
     auto sasl_factory = [&](bool secure) {
       return net::sasl_server_for_connection(config, conn.in_fd, "imap", secure);
     };
@@ -89,44 +71,16 @@ struct Imapd {
     imap::Session session(instance, sasl_factory, opts);
     spdlog::info("imapd: connection from {}{}", conn.peer, implicit_tls ? " (TLS)" : "");
 
+    net::SessionLoopOptions loop;
+    loop.name = "imapd";
+    loop.tls = tls;
+    loop.implicit_tls = implicit_tls;
     // imapd.conf(5): a duration, minutes when bare, at least 30 minutes.
-    auto autologout = std::max<std::chrono::seconds>(config.get_duration("timeout"),
+    loop.idle_limit = std::max<std::chrono::seconds>(config.get_duration("timeout"),
                                                      std::chrono::minutes(30));
-    auto last_input = std::chrono::steady_clock::now();
-    while (true) {
-      std::string out = session.take_output();
-      if (!out.empty() && !transport.write_flush(out).is_ok()) return;
-      if (session.closed()) return;
-      if (session.wants_starttls()) {
-        Status st = transport.start_tls_server(*tls, kHandshakeTimeout);
-        if (!st.is_ok()) {
-          spdlog::info("imapd: {}: {}", conn.peer, st.to_string());
-          return;
-        }
-        session.tls_started();
-        continue;
-      }
-      if (session.wants_compression()) {
-        Status st = transport.start_compression(session.compression_started());
-        if (!st.is_ok()) {
-          spdlog::info("imapd: {}: {}", conn.peer, st.to_string());
-          return;
-        }
-        continue;
-      }
-      auto data = transport.read_some(kReadChunk, kTick);
-      if (!data.ok()) {
-        if (!transport.timed_out()) return;
-        if (std::chrono::steady_clock::now() - last_input > autologout) {
-          (void)transport.write_flush("* BYE Autologout; idle for too long\r\n");
-          return;
-        }
-        session.tick();
-        continue;
-      }
-      last_input = std::chrono::steady_clock::now();
-      session.feed(*data);
-    }
+    loop.idle_farewell = "* BYE Autologout; idle for too long\r\n";
+    loop.tick = kTick;
+    net::run_session(conn, session, loop);
   }
 };
 

@@ -20,7 +20,7 @@
 #include "lmtp/store_backend.h"
 #include "net/sasl.h"
 #include "net/service.h"
-#include "net/stream.h"
+#include "net/session_loop.h"
 #include "service/login_guard.h"
 #include "service/startup.h"
 #include "store/check.h"
@@ -32,7 +32,6 @@ using namespace replimail;
 
 // How long a client may stay silent (RFC 5321 4.5.3.2 suggests minutes).
 constexpr std::chrono::seconds kClientTimeout{300};
-constexpr size_t kReadChunk = 64 * 1024;
 
 // "127.0.0.1;40212" (libsasl2's form) → "[127.0.0.1]", as Cyrus names a
 // client in its Received header.
@@ -73,36 +72,16 @@ struct Lmtpd {
 
     lmtp::StoreBackend backend(instance);
     lmtp::Session session(backend, sasl.get(), opts);
-    net::Stream stream(conn.in_fd, conn.out_fd);
-    stream.set_timeout(kClientTimeout);
     spdlog::info("lmtpd: connection from {}{}", conn.peer, trusted ? " (trusted)" : "");
 
-    while (true) {
-      std::string out = session.take_output();
-      if (!out.empty()) {
-        Status w = stream.write(out);
-        // With pipelined input waiting, replies are batched (RFC 2920).
-        if (w.is_ok() && !stream.input_pending()) w = stream.flush();
-        if (!w.is_ok()) {
-          spdlog::info("lmtpd: {}: write failed: {}", conn.peer, w.to_string());
-          return;
-        }
-      }
-      session.release_spent();
-      if (session.closed()) break;
-      auto data = stream.read_some(kReadChunk);
-      if (!data.ok()) {
-        if (stream.timed_out()) {
-          (void)stream.write_flush("421 4.4.2 " + servername + " Connection timed out\r\n");
-        }
-        if (session.state() == lmtp::Session::State::kData) {
-          spdlog::warn("lmtpd: {}: connection lost during DATA; message discarded", conn.peer);
-        }
-        break;
-      }
-      session.feed(*data);
-    }
-    (void)stream.flush();
+    net::SessionLoopOptions loop;
+    loop.name = "lmtpd";
+    loop.write_timeout = kClientTimeout;
+    loop.idle_limit = kClientTimeout;
+    loop.idle_farewell = "421 4.4.2 " + servername + " Connection timed out\r\n";
+    // With pipelined input waiting, replies are batched (RFC 2920).
+    loop.batch_replies = true;
+    net::run_session(conn, session, loop);
   }
 };
 

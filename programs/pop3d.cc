@@ -19,8 +19,7 @@
 #include "common/config.h"
 #include "net/sasl.h"
 #include "net/service.h"
-#include "net/stream.h"
-#include "net/tls.h"
+#include "net/session_loop.h"
 #include "pop3/session.h"
 #include "pop3/store_backend.h"
 #include "service/login_guard.h"
@@ -30,12 +29,6 @@
 namespace {
 
 using namespace replimail;
-
-// RFC 1939 3: an autologout timer of at least 10 minutes.
-constexpr std::chrono::seconds kHandshakeTimeout{60};
-// The longest the client may refuse our bytes.
-constexpr std::chrono::seconds kWriteTimeout{60};
-constexpr size_t kReadChunk = 64 * 1024;
 
 struct Pop3d {
   const Config& config;
@@ -52,19 +45,6 @@ struct Pop3d {
   }
 
   void serve_connection(net::Connection& conn) {
-    net::Stream transport(conn.in_fd, conn.out_fd);
-    transport.set_timeout(kWriteTimeout);
-    if (implicit_tls) {
-      if (!tls) {
-        spdlog::error("pop3d: -s without tls_server_cert/tls_server_key");
-        return;
-      }
-      Status st = transport.start_tls_server(*tls, kHandshakeTimeout);
-      if (!st.is_ok()) {
-        spdlog::info("pop3d: {}: {}", conn.peer, st.to_string());
-        return;
-      }
-    }
     bool secure = implicit_tls || conn.is_unix;
     std::unique_ptr<net::SaslServer> sasl =
         net::sasl_server_for_connection(config, conn.in_fd, "pop", secure);
@@ -75,40 +55,24 @@ struct Pop3d {
     opts.secure = secure;
     opts.allow_plaintext = config.get_bool("allowplaintext");
     opts.login = &login;
+    opts.sasl_after_tls = [&] {
+      sasl = net::sasl_server_for_connection(config, conn.in_fd, "pop", true);
+      return sasl.get();
+    };
     pop3::StoreBackend backend(instance);
     pop3::Session session(backend, sasl.get(), opts);
     spdlog::info("pop3d: connection from {}{}", conn.peer, implicit_tls ? " (TLS)" : "");
-    // imapd.conf(5): a duration, minutes when bare, at least 10 minutes.
-    auto autologout = std::max<std::chrono::seconds>(config.get_duration("poptimeout"),
-                                                     std::chrono::minutes(10));
 
-    while (true) {
-      std::string out = session.take_output();
-      if (!out.empty()) {
-        Status w = transport.write_flush(out);
-        if (!w.is_ok()) {
-          spdlog::info("pop3d: {}: write failed: {}", conn.peer, w.to_string());
-          return;
-        }
-      }
-      if (session.closed()) break;
-      if (session.starttls_requested()) {
-        Status st = transport.start_tls_server(*tls, kHandshakeTimeout);
-        if (!st.is_ok()) {
-          spdlog::info("pop3d: {}: {}", conn.peer, st.to_string());
-          return;
-        }
-        sasl = net::sasl_server_for_connection(config, conn.in_fd, "pop", true);
-        session.tls_started(sasl.get());
-        continue;
-      }
-      auto data = transport.read_some(kReadChunk, autologout);
-      if (!data.ok()) {
-        if (transport.timed_out()) (void)transport.write_flush("-ERR Autologout; idle for too long\r\n");
-        break;
-      }
-      session.feed(*data);
-    }
+    net::SessionLoopOptions loop;
+    loop.name = "pop3d";
+    loop.tls = tls;
+    loop.implicit_tls = implicit_tls;
+    // RFC 1939 3, imapd.conf(5): an autologout timer of at least 10
+    // minutes (a duration, minutes when bare).
+    loop.idle_limit = std::max<std::chrono::seconds>(config.get_duration("poptimeout"),
+                                                     std::chrono::minutes(10));
+    loop.idle_farewell = "-ERR Autologout; idle for too long\r\n";
+    net::run_session(conn, session, loop);
     if (!session.user().empty()) spdlog::info("pop3d: {} logged out", session.user());
   }
 };

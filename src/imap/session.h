@@ -3,8 +3,8 @@
 // QRESYNC, ACL/RIGHTS, QUOTA, LIST-EXTENDED, LIST-STATUS, SPECIAL-USE,
 // ESEARCH, SORT, THREAD, ESORT), over bytes: the caller feeds what it reads from the client and
 // writes back what take_output() returns; tick() lets an IDLE session notice
-// other sessions' changes. No sockets (TLS is the caller's: it starts the
-// handshake when wants_starttls() turns true, then calls tls_started()), so
+// other sessions' changes. No sockets (net::run_session moves the bytes and
+// starts TLS or compression when the session asks: net/session_loop.h), so
 // a whole conversation can be unit-tested as a transcript.
 //
 // Framing is a CommandReader's: the assembled command goes to
@@ -44,6 +44,7 @@
 #include "imap/sort.h"
 #include "net/login_policy.h"
 #include "net/sasl.h"
+#include "net/session_loop.h"
 #include "store/instance.h"
 
 namespace replimail::imap {
@@ -89,7 +90,7 @@ struct SessionOptions {
 // is encrypted (called again after STARTTLS).
 using SaslFactory = std::function<std::unique_ptr<net::SaslServer>(bool secure)>;
 
-class Session : private CommandReader::Sink {
+class Session : public net::PushSession, private CommandReader::Sink {
  public:
   // The states of a connection; every transition happens in session.cc.
   enum class State {
@@ -107,24 +108,28 @@ class Session : private CommandReader::Sink {
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
-  void feed(std::string_view bytes);
-  std::string take_output();
+  void feed(std::string_view bytes) override;
+  std::string take_output() override;
   // Reports other sessions' changes while in IDLE (call about once a second).
-  void tick();
+  void tick() override;
 
   State state() const { return state_; }
-  bool closed() const { return state_ == State::kLogout; }
+  bool closed() const override { return state_ == State::kLogout; }
   const std::string& userid() const { return userid_; }
   // STARTTLS was accepted: the caller flushes output, runs the TLS handshake
   // and then calls tls_started().
   bool wants_starttls() const { return starttls_pending_; }
-  void tls_started();
+  void tls_started() override;
   // COMPRESS DEFLATE was accepted (RFC 4978): the caller flushes output,
   // switches its transport to deflate, inflates the bytes returned here
   // (what feed() was given after the command, sent compressed) and feeds
   // them back.
   bool wants_compression() const { return compress_pending_; }
-  std::string compression_started();
+  std::string compression_started() override;
+  Upgrade upgrade() const override {
+    if (starttls_pending_) return Upgrade::kStartTls;
+    return compress_pending_ ? Upgrade::kCompress : Upgrade::kNone;
+  }
 
  private:
   // ---- framing (session.cc): what the CommandReader delivers ----

@@ -335,6 +335,12 @@ void Session::finish_data() {
 
 void Session::release_spent() { spent_sink_.reset(); }
 
+void Session::connection_lost() {
+  if (state_ == State::kData) {
+    spdlog::warn("lmtpd: {}: connection lost during DATA; message discarded", options_.client_host);
+  }
+}
+
 void Session::reset_transaction() {
   sender_.clear();
   mail_auth_.reset();

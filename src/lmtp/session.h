@@ -27,6 +27,7 @@
 #include "lmtp/parser.h"
 #include "net/login_policy.h"
 #include "net/sasl.h"
+#include "net/session_loop.h"
 
 namespace replimail::lmtp {
 
@@ -50,7 +51,7 @@ struct SessionOptions {
 // least 100. Bounds the memory a client can make a session hold.
 inline constexpr size_t kMaxRecipients = 1000;
 
-class Session {
+class Session : public net::PushSession {
  public:
   // The states of a connection; every transition happens in session.cc.
   enum class State {
@@ -65,23 +66,26 @@ class Session {
   // `sasl` may be null: AUTH is then neither offered nor accepted.
   // The greeting is queued at once.
   Session(Backend& backend, net::SaslServer* sasl, SessionOptions options);
-  ~Session();
+  ~Session() override;
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
   // Processes bytes received from the client.
-  void feed(std::string_view bytes);
+  void feed(std::string_view bytes) override;
   // Replies produced so far (CRLF-terminated lines); clears them.
-  std::string take_output();
+  std::string take_output() override;
   // Drops what the last finished transaction still holds (the staging file
   // of a delivered message, whose removal costs a directory update): the
   // caller calls it once that transaction's replies are on their way, so
   // that the removal is not between the commit and the reply. The next
   // finished transaction and the destructor drop it too.
   void release_spent();
+  void replies_sent() override { release_spent(); }
+  // Logs a message lost with the connection in the middle of DATA.
+  void connection_lost() override;
 
   State state() const { return state_; }
-  bool closed() const { return state_ == State::kClosed; }
+  bool closed() const override { return state_ == State::kClosed; }
   // The SASL-authenticated user, "" if none.
   const std::string& auth_user() const { return auth_user_; }
 

@@ -50,6 +50,10 @@ void Session::reply(std::string_view line) {
   out_ += "\r\n";
 }
 
+void Session::tls_started() {
+  tls_started(options_.sasl_after_tls ? options_.sasl_after_tls() : nullptr);
+}
+
 void Session::tls_started(net::SaslServer* sasl) {
   starttls_requested_ = false;
   options_.secure = true;

@@ -20,6 +20,7 @@
 
 #include "net/login_policy.h"
 #include "net/sasl.h"
+#include "net/session_loop.h"
 #include "pop3/backend.h"
 
 namespace replimail::pop3 {
@@ -35,9 +36,12 @@ struct SessionOptions {
   bool allow_plaintext = true;
   // failedloginpause, failure budgets, maxlogins_*; null: none.
   net::LoginPolicy* login = nullptr;
+  // The SASL server for the connection once STLS has made it secure (owned
+  // by the caller; may return null): what tls_started() hands the session.
+  std::function<net::SaslServer*()> sasl_after_tls;
 };
 
-class Session {
+class Session : public net::PushSession {
  public:
   // The states of a connection; every transition happens in session.cc.
   enum class State {
@@ -51,11 +55,11 @@ class Session {
   // `sasl` may be null: then nobody can log in. The greeting is queued.
   Session(Backend& backend, net::SaslServer* sasl, SessionOptions options);
 
-  void feed(std::string_view bytes);
-  std::string take_output();
+  void feed(std::string_view bytes) override;
+  std::string take_output() override;
 
   State state() const { return state_; }
-  bool closed() const { return state_ == State::kClosed; }
+  bool closed() const override { return state_ == State::kClosed; }
   const std::string& user() const { return user_; }
   // STLS was accepted: the caller starts TLS after writing the output, then
   // calls tls_started() with the SASL server for the now secure channel
@@ -63,6 +67,11 @@ class Session {
   // Input the client sent before the handshake is discarded (RFC 2595 §3.1).
   bool starttls_requested() const { return starttls_requested_; }
   void tls_started(net::SaslServer* sasl);
+  // The same with options.sasl_after_tls's server.
+  void tls_started() override;
+  Upgrade upgrade() const override {
+    return starttls_requested_ ? Upgrade::kStartTls : Upgrade::kNone;
+  }
 
  private:
   struct Entry {
