@@ -57,12 +57,15 @@ class ReserveList {
   // kIoError returned. An already-held GUID is kept as is (the scratch file
   // goes).
   Result<std::string> finish_upload(const std::string& guid, std::unique_ptr<UploadFile> msg);
-  // Makes every upload registered since the last call durable: one syncfs()
-  // per staging filesystem. The server calls it before answering APPLY
+  // Makes every upload registered since the last call durable: an fsync of
+  // each when there are at most kFsyncEachUpTo, else one syncfs() per
+  // staging filesystem (group commit). The server calls it before answering APPLY
   // MESSAGE, so APPLY MAILBOX only ever links files that are on disk. On
   // failure those uploads are dropped (find() no longer has them, reserve()
   // reports them missing): a failed flush is never retried into an OK.
   Status sync_uploads();
+
+  static constexpr size_t kFsyncEachUpTo = 8;
 
   // The staged file holding `guid`, or "" if none.
   std::string find(const std::string& guid) const;

@@ -583,8 +583,8 @@ Status SyncServer::apply(const Value& item) {
     return untagged("MISSING", std::move(l));
   }
   if (key == "MESSAGE") {
-    // The file literals were staged while the line was parsed; one syncfs
-    // makes the whole batch durable (group commit, sync/upload.h).
+    // The file literals were staged while the line was parsed; they are
+    // made durable together (group commit, ReserveList::sync_uploads).
     if (!item.is_list()) return Status(Code::kProtocolBadParameters, "MESSAGE is not a list");
     return reserve_.sync_uploads();
   }

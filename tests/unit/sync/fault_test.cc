@@ -181,7 +181,7 @@ TEST_P(ReplicaFault, ApplyCompletesOrLeavesNoTraceAndTheRetryCompletes) {
 
 INSTANTIATE_TEST_SUITE_P(EveryStep, ReplicaFault,
                          ::testing::Values(Case{Op::kOpen, EIO}, Case{Op::kMkdir, ENOSPC},
-                                           Case{Op::kWrite, ENOSPC}, Case{Op::kSyncfs, EIO},
+                                           Case{Op::kWrite, ENOSPC}, Case{Op::kFsync, EIO},
                                            Case{Op::kClose, EIO}, Case{Op::kLink, EIO},
                                            Case{Op::kFsyncDir, EIO}),
                          [](const ::testing::TestParamInfo<Case>& i) {
@@ -191,24 +191,38 @@ INSTANTIATE_TEST_SUITE_P(EveryStep, ReplicaFault,
                            return n;
                          });
 
-// PostgreSQL's fsync lesson for syncfs: an upload whose flush failed is not
-// on disk as far as anyone knows, and a later syncfs that succeeds proves
-// nothing about it. The replica must ask for it again, not link it.
-TEST(ReplicaFault, AnUploadWhoseSyncfsFailedIsAskedForAgain) {
+// PostgreSQL's fsync lesson: an upload whose flush failed is not on disk as
+// far as anyone knows, and a later flush that succeeds proves nothing about
+// it. The replica must ask for it again, not link it. A few uploads are
+// flushed an fsync each, more by one syncfs (ReserveList::sync_uploads).
+void expect_failed_flush_asks_again(size_t uploads, Op flush) {
   Replica1 r;
   FaultEnv f;
   os::ScopedEnv scope(&f);
-  const std::string guid = sha1_hex(kText);
-  auto msg = r.reserve->begin_upload("default", guid);
-  ASSERT_TRUE(msg.ok());
-  ASSERT_TRUE((*msg)->write(kText));
-  ASSERT_TRUE(r.reserve->finish_upload(guid, std::move(*msg)));
-  f.inject(Fault::nth_call(Op::kSyncfs, 1));
+  std::vector<std::string> guids;
+  for (size_t i = 0; i < uploads; i++) {
+    const std::string text = kText + std::to_string(i) + "\r\n";
+    guids.push_back(sha1_hex(text));
+    auto msg = r.reserve->begin_upload("default", guids.back());
+    ASSERT_TRUE(msg.ok());
+    ASSERT_TRUE((*msg)->write(text));
+    ASSERT_TRUE(r.reserve->finish_upload(guids.back(), std::move(*msg)));
+  }
+  f.inject(Fault::nth_call(flush, 1));
   EXPECT_FALSE(r.reserve->sync_uploads().is_ok());
-  auto missing = r.reserve->reserve("default", {kBox}, {guid});
+  EXPECT_EQ(f.calls(flush, "/spool/"), 1);
+  auto missing = r.reserve->reserve("default", {kBox}, guids);
   ASSERT_TRUE(missing.ok());
-  EXPECT_EQ(*missing, std::vector<std::string>{guid});
-  EXPECT_EQ(r.reserve->find(guid), "");
+  EXPECT_EQ(*missing, guids);
+  for (const auto& g : guids) EXPECT_EQ(r.reserve->find(g), "");
+}
+
+TEST(ReplicaFault, AnUploadWhoseFsyncFailedIsAskedForAgain) {
+  expect_failed_flush_asks_again(1, Op::kFsync);
+}
+
+TEST(ReplicaFault, UploadsWhoseSyncfsFailedAreAskedForAgain) {
+  expect_failed_flush_asks_again(ReserveList::kFsyncEachUpTo + 1, Op::kSyncfs);
 }
 
 }  // namespace
