@@ -114,10 +114,11 @@ std::optional<Difference> record_difference(const RecordItem* p, const RecordIte
   }
   if (p == nullptr) {
     const store::IndexRecord& rr = r->record;
-    return Difference{rr.uid,
-                      rr.expunged() ? "only on the replica (expunged there)"
-                                    : fmt::format("only on the replica (GUID {})", rr.guid),
-                      false};
+    // Expunged there and gone here (cyr_expire -X on the primary): Cyrus's
+    // full update leaves such a record alone until the replica's own
+    // cyr_expire; so does the verifier.
+    if (rr.expunged()) return std::nullopt;
+    return Difference{rr.uid, fmt::format("only on the replica (GUID {})", rr.guid), false};
   }
   const store::IndexRecord& a = p->record;
   const store::IndexRecord& b = r->record;
@@ -138,10 +139,10 @@ std::optional<Difference> record_difference(const RecordItem* p, const RecordIte
                                 annotations_text(p->annotations),
                                 annotations_text(r->annotations)));
   if (parts.empty()) return std::nullopt;
-  // The replica takes the master's record over its own, except that a
-  // record expunged there cannot live again (its file is gone) and one
-  // expunged on both sides is left as it is.
-  bool repairable = !b.expunged();
+  // The replica takes the master's record over its own (one expunged on
+  // both sides too), except that a record expunged there cannot live again
+  // (its file is gone).
+  bool repairable = !b.expunged() || a.expunged();
   return Difference{a.uid, joined(parts), repairable};
 }
 

@@ -47,7 +47,8 @@ std::vector<Difference> mailbox_differences(const MailboxState& p, const Mailbox
 bool records_may_differ(const MailboxState& p, const MailboxState& r);
 
 // The difference between the primary's and the replica's record of one
-// UID (either may be absent, not both); nullopt when they agree.
+// UID (either may be absent, not both); nullopt when they agree, or when
+// the side that has it has it expunged (never sent; purged by cyr_expire -X).
 // `replica_last_uid`: a record the replica lacks above it is one it has not
 // received yet (repairable); below it, one it lost (not repairable).
 std::optional<Difference> record_difference(const RecordItem* p, const RecordItem* r,

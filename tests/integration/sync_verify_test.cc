@@ -161,6 +161,78 @@ TEST(SyncVerify, DivergencesAreReportedThenRepairedAndThePrimaryIsKept) {
   EXPECT_EQ(st["totals"]["runs"], 6);
 }
 
+// Records expunged on both sides at different MODSEQs converge on a repair
+// (the replica takes the primary's records, expunged ones included); a
+// record the primary's cyr_expire -X purged while the replica still holds
+// it expunged is no divergence (Cyrus's full update leaves it alone too)
+// until the replica's own cyr_expire -X removes it.
+TEST(SyncVerify, ExpungedRecordsConvergeAndOnesPurgedOnOneSideAreNoDivergence) {
+  Pair p;
+  ASSERT_NO_FATAL_FAILURE(p.start("carol", 4));
+  Instance& primary = *p.primary;
+  Instance& replica = p.replica;
+  {
+    auto ps = open_store(primary);
+    ASSERT_TRUE(ps->expunge("user.carol", {1}));
+    auto rs = open_store(replica);
+    ASSERT_TRUE(rs->store_flags("user.carol", {1}, store::kFlagFlagged, {}, true));
+    ASSERT_TRUE(rs->expunge("user.carol", {1}));
+  }
+  auto report = verify(primary, {"-N", "-u", "carol"});
+  EXPECT_EQ(report.exit_code, 1) << report.describe();
+  EXPECT_TRUE(has_line(report.out, "DIVERGENCE channel=replica user=carol mailbox=user.carol uid=1: ",
+                       "modseq primary"))
+      << report.out;
+  auto fix = verify(primary, {"-u", "carol"});
+  EXPECT_TRUE(has_line(fix.out, "REPAIRED channel=replica user=carol mailbox=user.carol"))
+      << fix.describe();
+  EXPECT_TRUE(lines_starting(fix.out, "UNREPAIRED").empty()) << fix.describe();
+  auto again = verify(primary, {"-N", "-u", "carol"});
+  EXPECT_EQ(again.exit_code, 0) << again.describe();
+  EXPECT_TRUE(lines_starting(again.out, "DIVERGENCE").empty()) << again.out;
+  {
+    auto ps = primary.snapshot("user.carol");
+    auto rs = replica.snapshot("user.carol");
+    ASSERT_EQ(ps.records.size(), rs.records.size());
+    for (size_t i = 0; i < ps.records.size(); i++) {
+      EXPECT_EQ(rs.records[i].uid, ps.records[i].uid);
+      EXPECT_EQ(rs.records[i].modseq, ps.records[i].modseq) << "uid " << ps.records[i].uid;
+      EXPECT_EQ(rs.records[i].expunged(), ps.records[i].expunged()) << "uid " << ps.records[i].uid;
+    }
+  }
+  EXPECT_SAME_DIGEST(primary, replica);
+
+  // cyr_expire -X on the primary only; a flag changed there too, so that
+  // the verifier compares the records.
+  until_next_second();
+  auto e = primary.tool("cyr_expire", {"-X", "0", "-v"});
+  ASSERT_TRUE(e.ok()) << e.describe();
+  EXPECT_NE(e.out.find("user.carol: purged 1 expunged records"), std::string::npos) << e.out;
+  {
+    auto ps = open_store(primary);
+    ASSERT_TRUE(ps->store_flags("user.carol", {3}, store::kFlagFlagged, {}, true));
+  }
+  report = verify(primary, {"-N", "-u", "carol"});
+  EXPECT_EQ(report.exit_code, 1) << report.describe();
+  EXPECT_TRUE(has_line(report.out, "DIVERGENCE channel=replica user=carol mailbox=user.carol uid=3"))
+      << report.out;
+  EXPECT_EQ(report.out.find("uid=1"), std::string::npos) << report.out;
+  fix = verify(primary, {"-u", "carol"});
+  EXPECT_TRUE(has_line(fix.out, "REPAIRED channel=replica user=carol mailbox=user.carol"))
+      << fix.describe();
+  EXPECT_TRUE(lines_starting(fix.out, "UNREPAIRED").empty()) << fix.describe();
+  again = verify(primary, {"-N", "-u", "carol"});
+  EXPECT_EQ(again.exit_code, 0) << again.describe();
+  // The replica keeps its expunged record until its own cyr_expire -X.
+  auto rs = replica.snapshot("user.carol");
+  ASSERT_FALSE(rs.records.empty());
+  EXPECT_EQ(rs.records[0].uid, 1u);
+  EXPECT_TRUE(rs.records[0].expunged());
+  e = replica.tool("cyr_expire", {"-X", "0"});
+  ASSERT_TRUE(e.ok()) << e.describe();
+  EXPECT_SAME_DIGEST(primary, replica);
+}
+
 TEST(SyncVerify, WhatOnlyAMergeCouldResolveIsLeftWithTheCommandToRun) {
   Pair p;
   ASSERT_NO_FATAL_FAILURE(p.start("bob", 3));

@@ -106,6 +106,13 @@ TEST(VerifyDiff, WhatOnlyAMergeResolvesIsNotRepairable) {
   d = record_difference(&gone, &live, 5);
   ASSERT_TRUE(d.has_value());
   EXPECT_TRUE(d->repairable);
+  // Expunged on both sides at different MODSEQs: the replica takes the
+  // primary's.
+  RecordItem gone_later = rec(3, 14, 'a', store::kFlagExpunged);
+  d = record_difference(&gone, &gone_later, 5);
+  ASSERT_TRUE(d.has_value());
+  EXPECT_NE(d->what.find("modseq primary 11 replica 14"), std::string::npos) << d->what;
+  EXPECT_TRUE(d->repairable);
   // Split brain.
   RecordItem other = rec(3, 10, 'b');
   d = record_difference(&live, &other, 5);
@@ -133,6 +140,8 @@ TEST(VerifyDiff, RecordsNotSentYetAreRepairable) {
   // An expunged record below the replica's LAST_UID was never sent: fine.
   RecordItem e = rec(4, 30, 'c', store::kFlagExpunged);
   EXPECT_FALSE(record_difference(&e, nullptr, 5).has_value());
+  // Purged on the primary (cyr_expire -X), still expunged on the replica.
+  EXPECT_FALSE(record_difference(nullptr, &e, 5).has_value());
 }
 
 TEST(VerifyDiff, TheWalkPairsRecordsByUid) {
