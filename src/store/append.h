@@ -24,7 +24,7 @@ struct AppendRequest {
   std::string mailbox;                     // internal name, e.g. "user.alice"
   const StagedMessage* message = nullptr;  // REQUIRES: finished()
   uint32_t system_flags = 0;               // SystemFlag bits (not kFlagExpunged)
-  std::vector<std::string> user_flags;     // keywords, e.g. "$Junk"
+  std::vector<std::string> user_flags{};   // keywords, e.g. "$Junk"
   int64_t internaldate = 0;                // Unix seconds; 0 means now
   bool check_quota = true;                 // false: deliver even over quota
 };

@@ -32,9 +32,9 @@ class SyncLog;
 namespace replimail::store {
 
 struct CreateOptions {
-  std::string partition;     // "" = defaultpartition
-  std::string acl;           // "" = default_acl(name)
-  std::string uniqueid;      // "" = a fresh UUID (the replica passes its master's)
+  std::string partition{};   // "" = defaultpartition
+  std::string acl{};         // "" = default_acl(name)
+  std::string uniqueid{};    // "" = a fresh UUID (the replica passes its master's)
   uint32_t uidvalidity = 0;  // 0 = next_uidvalidity (above any tombstone's)
   std::string mbtype = "e";
   uint64_t createdmodseq = 0;  // 0 = a fresh modseq
