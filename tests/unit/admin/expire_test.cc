@@ -218,8 +218,8 @@ TEST_F(ExpireStore, MinusETrimsTheDuplicateDatabase) {
   open("");
   auto db = store::DuplicateDb::open(store::DuplicateDb::path_for(inst_->config()));
   ASSERT_TRUE(db.ok());
-  ASSERT_TRUE((*db)->mark({{"<a@x>", "user.a"}}, 1000).ok());
-  ASSERT_TRUE((*db)->mark({{"<b@x>", "user.a"}}, 1000 + 2 * 86400).ok());
+  ASSERT_TRUE((*db)->mark({{"<a@x>", "user.a"}}, 1000).is_ok());
+  ASSERT_TRUE((*db)->mark({{"<b@x>", "user.a"}}, 1000 + 2 * 86400).is_ok());
   auto rep = expire({"-E", "1"}, 1000 + 2 * 86400);
   EXPECT_EQ(rep.duplicates_expired, 1);
   EXPECT_EQ(rep.duplicates_left, 1);

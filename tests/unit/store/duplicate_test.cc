@@ -19,7 +19,7 @@ TEST(DuplicateDb, MarkedPairsAreFoundPerMailboxAndSharedBetweenConnections) {
   DuplicateKey a{"<m1@example.com>", "user.alice"};
   DuplicateKey b{"<m1@example.com>", "user.bob"};
   EXPECT_FALSE(*(*db)->check(a));
-  ASSERT_TRUE((*db)->mark({a}, 1000).ok());
+  ASSERT_TRUE((*db)->mark({a}, 1000).is_ok());
   EXPECT_EQ(*(*db)->check(a), 1000);
   EXPECT_FALSE(*(*db)->check(b));  // the same message for another mailbox
   EXPECT_FALSE(*(*db)->check({"<m2@example.com>", "user.alice"}));
@@ -28,7 +28,7 @@ TEST(DuplicateDb, MarkedPairsAreFoundPerMailboxAndSharedBetweenConnections) {
   ASSERT_TRUE(other.ok());
   EXPECT_EQ(*(*other)->check(a), 1000);
   // Marking again takes the new time.
-  ASSERT_TRUE((*other)->mark({a, b}, 2000).ok());
+  ASSERT_TRUE((*other)->mark({a, b}, 2000).is_ok());
   EXPECT_EQ(*(*db)->check(a), 2000);
   EXPECT_EQ(*(*db)->check(b), 2000);
   EXPECT_EQ(*(*db)->count(), 2);
@@ -38,8 +38,8 @@ TEST(DuplicateDb, ExpireRemovesOnlyRowsMarkedBeforeTheCutoff) {
   testing::TempInstance t;
   auto db = DuplicateDb::open(DuplicateDb::path_for(t.cfg()));
   ASSERT_TRUE(db.ok());
-  ASSERT_TRUE((*db)->mark({{"<old@x>", "user.a"}, {"<old@x>", "user.b"}}, 100).ok());
-  ASSERT_TRUE((*db)->mark({{"<new@x>", "user.a"}}, 200).ok());
+  ASSERT_TRUE((*db)->mark({{"<old@x>", "user.a"}, {"<old@x>", "user.b"}}, 100).is_ok());
+  ASSERT_TRUE((*db)->mark({{"<new@x>", "user.a"}}, 200).is_ok());
   EXPECT_EQ(*(*db)->expire(100), 0);  // strictly older only
   EXPECT_EQ(*(*db)->expire(101), 2);
   EXPECT_FALSE(*(*db)->check({"<old@x>", "user.a"}));
@@ -78,7 +78,7 @@ TEST(DeliveryMessageId, ResentMessageIdWinsFoldsAndBlanksGo) {
 TEST(DeliveryMessageId, ReadFromAFile) {
   testing::TempInstance t;
   std::string path = t.cfg().configdirectory() + "/msg";
-  ASSERT_TRUE(fs::write_file_atomic(path, "Subject: x\r\nMessage-ID: <f@x>\r\n\r\nhi\r\n").ok());
+  ASSERT_TRUE(fs::write_file_atomic(path, "Subject: x\r\nMessage-ID: <f@x>\r\n\r\nhi\r\n").is_ok());
   auto id = delivery_message_id_of_file(path);
   ASSERT_TRUE(id.ok());
   EXPECT_EQ(*id, "<f@x>");

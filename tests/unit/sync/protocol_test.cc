@@ -255,7 +255,7 @@ TEST(Protocol, NamesThatCouldReachAPathAreCheckedOnEntry) {
     t.replace(t.find("{F}"), 3, file);
     return sieve_from_dlist(keyed_value(t), "SIEVE").status();
   };
-  EXPECT_TRUE(sv("alice", "main.script").ok());
+  EXPECT_TRUE(sv("alice", "main.script").is_ok());
   EXPECT_TRUE(refused(sv("alice", "../../etc/x.script")));
   EXPECT_TRUE(refused(sv("alice", ".hidden.script")));
   EXPECT_TRUE(refused(sv("../alice", "main.script")));
