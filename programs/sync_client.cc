@@ -200,7 +200,7 @@ Status check_channel(const Config& cfg, const std::string& channel) {
   if (!cfg.get_bool("sync_log")) {
     spdlog::warn("sync_log is off: no change is logged to channel {}",
                  channel.empty() ? "\"\"" : channel);
-    return Status::ok();
+    return Status::success();
   }
   auto raw = cfg.raw("sync_log_channels");
   std::vector<std::string> channels =
@@ -210,7 +210,7 @@ Status check_channel(const Config& cfg, const std::string& channel) {
                   fmt::format("channel {} is not in sync_log_channels ({}): its log is never "
                               "written; add it there or use -n with a listed channel",
                               channel.empty() ? "\"\"" : channel, raw.value_or("")));
-  return Status::ok();
+  return Status::success();
 }
 
 // The command line, once parsed.

@@ -82,7 +82,7 @@ Status Directory::put_user(const UserEntry& entry, int64_t expected_mod_revision
   if (!r->succeeded)
     return Status(Code::kSyncChanged,
                   "cluster directory: user " + entry.user + " changed meanwhile");
-  return Status::ok();
+  return Status::success();
 }
 
 Result<UserEntry> Directory::set_primary(std::string_view user, std::string_view slot) {

@@ -25,14 +25,14 @@ template <typename T>
 Status read_field(const json& j, const char* field, T* out, std::string_view what,
                   std::string_view name) {
   auto it = j.find(field);
-  if (it == j.end() || it->is_null()) return Status::ok();
+  if (it == j.end() || it->is_null()) return Status::success();
   if constexpr (std::is_same_v<T, std::string>) {
     if (!it->is_string()) return bad(what, name, std::string(field) + " is not a string");
   } else {
     if (!it->is_number_integer()) return bad(what, name, std::string(field) + " is not an integer");
   }
   *out = it->get<T>();
-  return Status::ok();
+  return Status::success();
 }
 
 bool port_ok(int p) { return p >= 0 && p <= 65535; }
@@ -49,7 +49,7 @@ Status check_slot_name(std::string_view slot) {
       return Status(Code::kInvalidArgument,
                     "slot name " + std::string(slot) + ": only letters, digits, '-', '_', '.'");
   }
-  return Status::ok();
+  return Status::success();
 }
 
 Status check_user_name(std::string_view user) {
@@ -60,7 +60,7 @@ Status check_user_name(std::string_view user) {
     if (u < 0x21 || u == 0x7f || c == '/')
       return Status(Code::kInvalidArgument, "user name has a space, '/' or control character");
   }
-  return Status::ok();
+  return Status::success();
 }
 
 std::string_view bootstrap_state_name(BootstrapState s) {

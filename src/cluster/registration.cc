@@ -92,7 +92,7 @@ Status SlotRegistrar::register_once() {
   lease_ = lease->id;
   spdlog::info("clusterd: slot {} registered at {} (lease {:x}, ttl {}s, revision {})", slot_.name,
                slot_.host, lease_, lease->ttl, *put);
-  return Status::ok();
+  return Status::success();
 }
 
 void SlotRegistrar::wake() {

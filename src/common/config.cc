@@ -111,7 +111,7 @@ Status check_setting(const std::string& key, std::string_view value, const std::
       return Status(Code::kConfigError,
                     fmt::format("{}: invalid value '{}' for option {}{}", where, value, key, what));
     }
-    return Status::ok();
+    return Status::success();
   }
   switch (option_support(key)) {
     case Support::kRefused:
@@ -131,7 +131,7 @@ Status check_setting(const std::string& key, std::string_view value, const std::
     case Support::kSame:
     case Support::kDifferent: break;
   }
-  return Status::ok();
+  return Status::success();
 }
 
 }  // namespace
@@ -206,7 +206,7 @@ Status Config::parse_into(std::string_view text, std::string_view filename,
           fmt::format("{}: option '{}' set again; the last value wins", where, key));
     values_[key] = std::move(value);
   }
-  return Status::ok();
+  return Status::success();
 }
 
 Result<std::string> Config::read_file(const std::string& path) {

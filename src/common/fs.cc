@@ -34,13 +34,13 @@ Status make_dirs(const std::string& path, unsigned mode) {
     if (cur.empty()) continue;
     if (os::env().mkdir(cur, mode) != 0 && errno != EEXIST) return errno_status("mkdir", cur);
   }
-  return Status::ok();
+  return Status::success();
 }
 
 Status fsync_fd(int fd, std::string_view what) {
   if (os::env().fsync(fd) != 0)
     return Status::from_errno(errno, fmt::format("fsync {}: {}", what, std::strerror(errno)));
-  return Status::ok();
+  return Status::success();
 }
 
 Status fsync_dir(const std::string& dir) {
@@ -62,7 +62,7 @@ Status write_all(int fd, std::string_view data, std::string_view what) {
     }
     data.remove_prefix(static_cast<size_t>(n));
   }
-  return Status::ok();
+  return Status::success();
 }
 
 Status write_file_atomic(const std::string& path, std::string_view data, unsigned mode) {
@@ -106,7 +106,7 @@ Result<std::string> read_file(const std::string& path) {
 
 Status remove_file(const std::string& path) {
   if (os::env().unlink(path) != 0 && errno != ENOENT) return errno_status("unlink", path);
-  return Status::ok();
+  return Status::success();
 }
 
 FileLock::~FileLock() { release(); }

@@ -46,7 +46,9 @@ class [[nodiscard]] Status {
   Status() = default;
   Status(Code code, std::string message) : code_(code), message_(std::move(message)) {}
 
-  static Status ok() { return Status(); }
+  // Success. Not named ok(): Result::ok() and is_ok() test, and `s.ok()` on a
+  // Status would compile as a call of this factory, always true.
+  static Status success() { return Status(); }
   // A failed system call that set `err`: kNoSpace for ENOSPC and EDQUOT,
   // else kIoError.
   static Status from_errno(int err, std::string message);

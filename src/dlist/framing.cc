@@ -103,7 +103,7 @@ std::optional<Response> response_from(const std::vector<Value>& line) {
 Status to_status(const Response& r) {
   switch (r.kind) {
     case Response::Kind::kOk:
-      return Status::ok();
+      return Status::success();
     case Response::Kind::kNo:
       if (r.code != Code::kOk) return Status(r.code, r.text);
       return Status(Code::kPermissionDenied, "remote denied: " + r.text);

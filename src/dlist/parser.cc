@@ -32,12 +32,12 @@ std::optional<uint64_t> parse_size(std::string_view s, uint64_t max) {
 Status MemoryFileSink::begin(const FileRef& ref) {
   guid_ = ref.guid;
   data_.clear();
-  return Status::ok();
+  return Status::success();
 }
 
 Status MemoryFileSink::write(std::string_view bytes) {
   data_.append(bytes);
-  return Status::ok();
+  return Status::success();
 }
 
 Result<std::string> MemoryFileSink::finish() {

@@ -81,7 +81,7 @@ Status Output::write_file(const FileRef& ref) {
 
 Status StringOutput::write(std::string_view bytes) {
   out_.append(bytes);
-  return Status::ok();
+  return Status::success();
 }
 
 void append_astring(std::string_view s, std::string* out) {
@@ -106,19 +106,19 @@ Status print_into(const Value& v, std::string* buf, Output& out) {
   switch (v.kind()) {
     case Value::Kind::kNil:
       *buf += "NIL";
-      return Status::ok();
+      return Status::success();
     case Value::Kind::kAtom:
       append_astring(*v.str(), buf);
-      return Status::ok();
+      return Status::success();
     case Value::Kind::kLiteral:
       append_literal(*v.str(), buf);
-      return Status::ok();
+      return Status::success();
     case Value::Kind::kFlag:
     case Value::Kind::kNum:
     case Value::Kind::kHex64:
     case Value::Kind::kGuid:
       buf->append(*v.str());
-      return Status::ok();
+      return Status::success();
     case Value::Kind::kList:
     case Value::Kind::kKvList: {
       *buf += v.is_kvlist() ? "%(" : "(";
@@ -133,7 +133,7 @@ Status print_into(const Value& v, std::string* buf, Output& out) {
         if (Status s = print_into(c, buf, out); !s) return s;
       }
       *buf += ')';
-      return Status::ok();
+      return Status::success();
     }
     case Value::Kind::kFile: {
       const FileRef& f = *v.file();
@@ -159,7 +159,7 @@ Status print(const Value& v, bool with_key, Output& out) {
     buf += ' ';
   }
   if (Status s = print_into(v, &buf, out); !s) return s;
-  return buf.empty() ? Status::ok() : out.write(buf);
+  return buf.empty() ? Status::success() : out.write(buf);
 }
 
 // Members are printed into one buffer, handed on once it is this big.
@@ -179,14 +179,14 @@ Status StreamedItem::open(const Value& head, std::string_view list_key) {
   }
   append_astring(list_key, &buf_);
   buf_ += " (";
-  return Status::ok();
+  return Status::success();
 }
 
 Status StreamedItem::add(const Value& member) {
   if (!first_) buf_ += ' ';
   first_ = false;
   if (Status s = print_into(member, &buf_, out_); !s) return s;
-  if (buf_.size() < kStreamBuffer) return Status::ok();
+  if (buf_.size() < kStreamBuffer) return Status::success();
   Status s = out_.write(buf_);
   buf_.clear();
   return s;

@@ -50,7 +50,7 @@ bool DuplicateFilter::skip(const std::string& mailbox) {
 }
 
 Status DuplicateFilter::mark(const std::vector<std::string>& mailboxes) {
-  if (!id_ || mailboxes.empty()) return Status::ok();
+  if (!id_ || mailboxes.empty()) return Status::success();
   store::DuplicateDb* d = db();
   if (!d) return Status(Code::kIoError, "duplicate database " + path_ + " cannot be opened");
   std::vector<store::DuplicateKey> keys;

@@ -95,7 +95,7 @@ Status for_each_param(std::string_view params, F f) {
     Status s = f(key, value);
     if (!s.is_ok()) return s;
   }
-  return Status::ok();
+  return Status::success();
 }
 
 int hex_value(char c) {
@@ -240,7 +240,7 @@ Result<MailFrom> parse_mail_from(std::string_view args) {
         } else {
           return syntax("Unrecognized parameters");
         }
-        return Status::ok();
+        return Status::success();
       });
   if (!s.is_ok()) return s;
   return m;
@@ -259,7 +259,7 @@ Result<RcptTo> parse_rcpt_to(std::string_view args) {
       split->second, [&r](std::string_view key, std::optional<std::string_view> value) -> Status {
         if (iequals(key, "IGNOREQUOTA") && !value) {
           r.ignorequota = true;
-          return Status::ok();
+          return Status::success();
         }
         return syntax("Unrecognized parameters");
       });

@@ -348,7 +348,7 @@ void Session::reset_transaction() {
   recipients_.clear();
   sink_.reset();
   stripper_.reset();
-  sink_status_ = Status::ok();
+  sink_status_ = Status::success();
   if (state_ == State::kMail || state_ == State::kData) state_ = State::kReady;
 }
 

@@ -45,7 +45,7 @@ class EntryParser {
       return error(fmt::format("entry name '{}' must be alphanumeric", name_));
     for (;;) {
       while (i < text.size() && is_space(text[i])) ++i;
-      if (i == text.size()) return Status::ok();
+      if (i == text.size()) return Status::success();
       size_t k = i;
       while (i < text.size() && is_alnum(text[i])) ++i;
       std::string key(text.substr(k, i - k));
@@ -87,7 +87,7 @@ class EntryParser {
       }
       return error(fmt::format("entry '{}': unknown key {}=", name_, key));
     }
-    return Status::ok();
+    return Status::success();
   }
 
   // Fills the common part: name and cmd (required, split on whitespace).
@@ -105,7 +105,7 @@ class EntryParser {
       if (i > start) e->argv.emplace_back(cmd.substr(start, i - start));
     }
     if (e->argv.empty()) return error(fmt::format("entry '{}': empty cmd=", name_));
-    return Status::ok();
+    return Status::success();
   }
 
   const std::string* get(std::string_view key) const {
@@ -115,23 +115,23 @@ class EntryParser {
 
   Status get_int(std::string_view key, int min, int max, int* out) const {
     const std::string* v = get(key);
-    if (!v) return Status::ok();
+    if (!v) return Status::success();
     int n = 0;
     auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
     if (ec != std::errc() || end != v->data() + v->size() || n < min || n > max)
       return error(
           fmt::format("entry '{}': {}={} is not a number in [{}, {}]", name_, key, *v, min, max));
     *out = n;
-    return Status::ok();
+    return Status::success();
   }
 
   Status get_switch(std::string_view key, bool* out) const {
     const std::string* v = get(key);
-    if (!v) return Status::ok();
+    if (!v) return Status::success();
     auto b = parse_switch(*v);
     if (!b) return error(fmt::format("entry '{}': {}={} is not a switch", name_, key, *v));
     *out = *b;
-    return Status::ok();
+    return Status::success();
   }
 
   const std::string& name() const { return name_; }
@@ -152,7 +152,7 @@ Status parse_start(const EntryParser& p, CyrusConf* conf) {
   StartEntry e;
   if (Status s = p.fill_entry(&e); !s) return s;
   conf->start.push_back(std::move(e));
-  return Status::ok();
+  return Status::success();
 }
 
 Status parse_service(const EntryParser& p, CyrusConf* conf) {
@@ -188,7 +188,7 @@ Status parse_service(const EntryParser& p, CyrusConf* conf) {
     e.prefork = e.maxchild;
   }
   conf->services.push_back(std::move(e));
-  return Status::ok();
+  return Status::success();
 }
 
 Status parse_event(const EntryParser& p, CyrusConf* conf) {
@@ -204,7 +204,7 @@ Status parse_event(const EntryParser& p, CyrusConf* conf) {
     e.at = at;
   }
   conf->events.push_back(std::move(e));
-  return Status::ok();
+  return Status::success();
 }
 
 Status parse_daemon(const EntryParser& p, CyrusConf* conf) {
@@ -215,7 +215,7 @@ Status parse_daemon(const EntryParser& p, CyrusConf* conf) {
   if (Status s = p.get_switch("wait", &e.wait); !s) return s;
   if (Status s = p.get_int("maxforkrate", 0, kMaxInt, &e.maxforkrate); !s) return s;
   conf->daemons.push_back(std::move(e));
-  return Status::ok();
+  return Status::success();
 }
 
 template <typename T>
@@ -324,7 +324,7 @@ Status resolve_one(Entry* e, const std::string& bin_dir, const std::string& file
   if (::stat(prog.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || ::access(prog.c_str(), X_OK) != 0)
     return Status(Code::kConfigError, fmt::format("{}:{}: entry '{}': {} is not an executable file",
                                                   filename, e->line, e->name, prog));
-  return Status::ok();
+  return Status::success();
 }
 
 }  // namespace
@@ -338,7 +338,7 @@ Status resolve_commands(CyrusConf* conf, const std::string& bin_dir) {
     if (Status s = resolve_one(&e, bin_dir, conf->filename); !s) return s;
   for (auto& e : conf->daemons)
     if (Status s = resolve_one(&e, bin_dir, conf->filename); !s) return s;
-  return Status::ok();
+  return Status::success();
 }
 
 Result<std::string> self_exe_dir() {

@@ -46,7 +46,7 @@ constexpr std::chrono::seconds kFailureWindow{10};
 
 Status make_pipe(int fds[2]) {
   if (::pipe2(fds, O_CLOEXEC) != 0) return errno_status("pipe");
-  return Status::ok();
+  return Status::success();
 }
 
 void set_nonblocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
@@ -88,7 +88,7 @@ Status Supervisor::Impl::setup_signals() {
   sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
   for (int sig : {SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGCHLD}) ::sigaction(sig, &sa, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
-  return Status::ok();
+  return Status::success();
 }
 
 Status Supervisor::Impl::run_start(const CyrusConf& conf) {
@@ -107,7 +107,7 @@ Status Supervisor::Impl::run_start(const CyrusConf& conf) {
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
       return Status(Code::kInternal, fmt::format("START entry '{}' failed", e.name));
   }
-  return Status::ok();
+  return Status::success();
 }
 
 Status Supervisor::Impl::start_daemon(Daemon& d) {
@@ -130,7 +130,7 @@ Status Supervisor::Impl::start_daemon(Daemon& d) {
   d.restart_now = false;
   children[*pid] = Child{Kind::kDaemon, d.entry.name, nullptr, &d, false, 0, d.started};
   spdlog::info("daemon {}: started pid {}", d.entry.name, *pid);
-  return Status::ok();
+  return Status::success();
 }
 
 // wait=y daemons start one at a time, each confirming with "ok\r\n" on fd 3
@@ -155,7 +155,7 @@ Status Supervisor::Impl::start_waiting_daemons() {
     }
     spdlog::info("daemon {}: ready", d.entry.name);
   }
-  return Status::ok();
+  return Status::success();
 }
 
 int Supervisor::Impl::run() {

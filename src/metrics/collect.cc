@@ -75,12 +75,12 @@ Status parse_retired(std::string_view text, std::map<std::string, uint64_t>* tot
     }
     (*totals)[std::string(line.substr(0, sp))] += value;
   }
-  return Status::ok();
+  return Status::success();
 }
 
 Status StatsAggregator::load() {
   const std::string path = retired_path(dir_);
-  if (!fs::exists(path)) return Status::ok();
+  if (!fs::exists(path)) return Status::success();
   auto text = fs::read_file(path);
   if (!text.ok()) return text.status();
   Status st = parse_retired(*text, &retired_, &help_);

@@ -60,7 +60,7 @@ Status Deflater::compress(std::string_view in, bool sync_flush, std::string* out
     } while (s.avail_in > 0 || s.avail_out == 0);
     in.remove_prefix(piece);
   } while (!in.empty());
-  return Status::ok();
+  return Status::success();
 }
 
 Inflater::Inflater(std::unique_ptr<Z> z) : z_(std::move(z)) {}
@@ -100,7 +100,7 @@ Status Inflater::decompress(std::string_view in, std::string* out) {
     } while (s.avail_in > 0 || s.avail_out == 0);
     in.remove_prefix(piece - s.avail_in);
   }
-  return Status::ok();
+  return Status::success();
 }
 
 }  // namespace replimail::net

@@ -125,7 +125,7 @@ Status sasl_init(const Config& config, std::string_view appname) {
       if (g.appname != appname || g.config.path() != config.path()) {
         return Status(Code::kInternal, "sasl_init called twice with different settings");
       }
-      return Status::ok();
+      return Status::success();
     }
     g.appname = std::string(appname);
     g.config = config;
@@ -137,7 +137,7 @@ Status sasl_init(const Config& config, std::string_view appname) {
   }
   std::lock_guard<std::mutex> lock(g.mu);
   g.initialised = true;
-  return Status::ok();
+  return Status::success();
 }
 
 Libsasl2Server::Libsasl2Server(SaslEndpoint endpoint, bool allow_plaintext, int min_ssf)
@@ -194,7 +194,7 @@ Status Libsasl2Server::renew(size_t realm) {
   if (rc != SASL_OK) {
     return Status(Code::kInternal, "sasl_setprop(SEC_PROPS): " + sasl_error(rc));
   }
-  return Status::ok();
+  return Status::success();
 }
 
 std::vector<std::string> Libsasl2Server::mechanisms() {

@@ -226,7 +226,7 @@ Status connect_within(int fd, const struct sockaddr* sa, socklen_t len,
     }
   }
   if (::fcntl(fd, F_SETFL, flags) != 0) return errno_status("fcntl", what);
-  return Status::ok();
+  return Status::success();
 }
 
 }  // namespace

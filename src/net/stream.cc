@@ -30,13 +30,13 @@ Stream::Stream(int in_fd, int out_fd) : in_fd_(in_fd), out_fd_(out_fd) {}
 Stream::~Stream() = default;
 
 Status Stream::wait_ready(int fd, short events, std::chrono::milliseconds wait) {
-  if (wait.count() <= 0) return Status::ok();
+  if (wait.count() <= 0) return Status::success();
   struct pollfd p {
     fd, events, 0
   };
   for (;;) {
     int n = ::poll(&p, 1, static_cast<int>(wait.count()));
-    if (n > 0) return Status::ok();
+    if (n > 0) return Status::success();
     if (n == 0) {
       timed_out_ = true;
       return Status(Code::kIoError, "timed out waiting for peer");
@@ -48,7 +48,7 @@ Status Stream::wait_ready(int fd, short events, std::chrono::milliseconds wait) 
 Status Stream::started_tls(Result<std::unique_ptr<TlsSession>> tls) {
   if (!tls.ok()) return tls.status();
   tls_ = std::move(tls).value();
-  return Status::ok();
+  return Status::success();
 }
 
 Status Stream::start_tls_server(const TlsContext& ctx, std::chrono::milliseconds timeout) {
@@ -107,7 +107,7 @@ Status Stream::fill(std::chrono::milliseconds wait) {
     if (Status s = read_wire(wait, &raw); !s) return s;
     if (Status s = inflater_->decompress(raw, &rbuf_); !s) return s;
   }
-  return Status::ok();
+  return Status::success();
 }
 
 Status Stream::read_wire(std::chrono::milliseconds wait, std::string* buf) {
@@ -132,7 +132,7 @@ Status Stream::read_wire(std::chrono::milliseconds wait, std::string* buf) {
       eof_ = true;
       return Status(Code::kIoError, "connection closed");
     }
-    return Status::ok();
+    return Status::success();
   }
 }
 
@@ -146,7 +146,7 @@ Status Stream::read_tls(std::chrono::milliseconds wait, std::string* buf) {
       buf->resize(old + (n.ok() ? *n : 0));
       if (n.ok()) {
         bytes_in_ += *n;
-        return Status::ok();
+        return Status::success();
       }
       // A close_notify or a closed socket is the peer's clean end.
       eof_ = n.status().message() == "end of stream";
@@ -210,7 +210,7 @@ Status Stream::read_exact(size_t n, std::string* out) {
     rpos_ += take;
     n -= take;
   }
-  return Status::ok();
+  return Status::success();
 }
 
 Result<std::string_view> Stream::read_some(size_t max) { return read_some(max, timeout_); }
@@ -235,7 +235,7 @@ Result<std::string_view> Stream::peek() {
 Status Stream::write(std::string_view data) {
   wbuf_.append(data);
   if (wbuf_.size() >= kWriteThreshold) return drain(false);
-  return Status::ok();
+  return Status::success();
 }
 
 Status Stream::flush() { return drain(true); }
@@ -255,7 +255,7 @@ Status Stream::drain(bool sync_flush) {
 }
 
 Status Stream::write_wire(std::string_view rest) {
-  if (rest.empty()) return Status::ok();
+  if (rest.empty()) return Status::success();
   if (tls_) {
     Status s = tls_->write(rest, timeout_);
     if (s) bytes_out_ += rest.size();
@@ -275,7 +275,7 @@ Status Stream::write_wire(std::string_view rest) {
     bytes_out_ += static_cast<uint64_t>(n);
     rest.remove_prefix(static_cast<size_t>(n));
   }
-  return Status::ok();
+  return Status::success();
 }
 
 Status Stream::write_flush(std::string_view data) {

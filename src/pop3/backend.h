@@ -38,7 +38,7 @@ class Backend {
   virtual Status expunge(const std::vector<uint32_t>& uids) = 0;
   // OK if the store takes changes now; kReadOnly while the instance is in
   // read-only mode (DELE is refused then, rather than failing at QUIT).
-  virtual Status writable() { return Status::ok(); }
+  virtual Status writable() { return Status::success(); }
 };
 
 }  // namespace replimail::pop3

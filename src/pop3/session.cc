@@ -415,7 +415,7 @@ void Session::cmd_quit_transaction() {
   for (const Entry& e : entries_) {
     if (e.deleted) uids.push_back(e.msg.uid);
   }
-  Status s = uids.empty() ? Status::ok() : backend_.expunge(uids);
+  Status s = uids.empty() ? Status::success() : backend_.expunge(uids);
   reply(s.is_ok() ? "+OK" : "-ERR [SYS/TEMP] Unable to expunge: " + s.message());
   state_ = State::kClosed;
 }

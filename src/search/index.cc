@@ -149,7 +149,7 @@ Status IndexWriter::add_message(std::string_view guid, const Extracted& text,
     rep_->words.set_document(doc);
     rep_->words.index_text(text.words);
     rep_->db.replace_document(guid_term(guid), doc);
-    return Status::ok();
+    return Status::success();
   } catch (const Xapian::Error& e) {
     return xapian_error(e, "search index add");
   }
@@ -165,7 +165,7 @@ Status IndexWriter::add_location(std::string_view guid, std::string_view uniquei
     Xapian::Document doc = rep_->db.get_document(id);
     doc.add_boolean_term(location_term(uniqueid, uid));
     rep_->db.replace_document(id, doc);
-    return Status::ok();
+    return Status::success();
   } catch (const Xapian::Error& e) {
     return xapian_error(e, "search index add location");
   }
@@ -189,7 +189,7 @@ Status IndexWriter::remove_location(std::string_view uniqueid, uint32_t uid) {
         rep_->db.delete_document(id);
       }
     }
-    return Status::ok();
+    return Status::success();
   } catch (const Xapian::Error& e) {
     return xapian_error(e, "search index remove location");
   }
@@ -208,7 +208,7 @@ Status IndexWriter::clear_mailbox(std::string_view uniqueid) {
       if (!s) return s;
     }
     rep_->db.set_metadata(state_key(uniqueid), "");
-    return Status::ok();
+    return Status::success();
   } catch (const Xapian::Error& e) {
     return xapian_error(e, "search index clear mailbox");
   }
@@ -225,7 +225,7 @@ Result<std::optional<MailboxState>> IndexWriter::state(std::string_view uniqueid
 Status IndexWriter::set_state(std::string_view uniqueid, const MailboxState& state) {
   try {
     rep_->db.set_metadata(state_key(uniqueid), format_state(state));
-    return Status::ok();
+    return Status::success();
   } catch (const Xapian::Error& e) {
     return xapian_error(e, "search index state");
   }
@@ -234,7 +234,7 @@ Status IndexWriter::set_state(std::string_view uniqueid, const MailboxState& sta
 Status IndexWriter::commit() {
   try {
     rep_->db.commit();
-    return Status::ok();
+    return Status::success();
   } catch (const Xapian::Error& e) {
     return xapian_error(e, "search index commit");
   }

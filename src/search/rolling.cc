@@ -123,7 +123,7 @@ Status RollingSquatter::bootstrap_if_needed(const std::atomic<bool>& stop) {
   auto& mbl = instance_.mailboxes();
   auto state = mbl.channel_state(channel_);
   if (!state.ok()) return state.status();
-  if (!*state || (*state)->phase != store::ChannelPhase::kBootstrapping) return Status::ok();
+  if (!*state || (*state)->phase != store::ChannelPhase::kBootstrapping) return Status::success();
   const auto now_ms = [] {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
                std::chrono::system_clock::now().time_since_epoch())
@@ -203,7 +203,7 @@ Status RollingSquatter::run(const std::atomic<bool>& stop) {
     }
     watch.wait(std::chrono::duration_cast<std::chrono::milliseconds>(kPollNet));
   }
-  return Status::ok();
+  return Status::success();
 }
 
 }  // namespace replimail::search

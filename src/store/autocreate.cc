@@ -94,7 +94,7 @@ Status autocreate_user(Instance& instance, std::string_view userid) {
   auto created = instance.create_mailbox(inbox, opts);
   if (!created.ok()) {
     // Another session or delivery created it first: nothing more to do.
-    if (created.status().code() == Code::kMailboxExists) return Status::ok();
+    if (created.status().code() == Code::kMailboxExists) return Status::success();
     return created.status();
   }
   spdlog::info("autocreate: {} for {}", inbox, userid);
@@ -137,7 +137,7 @@ Status autocreate_user(Instance& instance, std::string_view userid) {
       if (!st) spdlog::warn("autocreate: {} acl: {}", name, st.to_string());
     }
   }
-  return Status::ok();
+  return Status::success();
 }
 
 }  // namespace replimail::store

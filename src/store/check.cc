@@ -116,7 +116,7 @@ Status MailboxCheck::scan_directory() {
       present_[uid] = true;
     }
   }
-  return Status::ok();
+  return Status::success();
 }
 
 Status MailboxCheck::check_messages() {
@@ -128,7 +128,7 @@ Status MailboxCheck::check_messages() {
     }
     if (Status s = check_message(uid, l); !s) return s;
   }
-  return Status::ok();
+  return Status::success();
 }
 
 Status MailboxCheck::check_message(uint32_t uid, const Live& l) {
@@ -158,7 +158,7 @@ Status MailboxCheck::check_message(uint32_t uid, const Live& l) {
   if (bad) {
     rewrite_.emplace_back(uid, d);
     uncached_.push_back(uid);
-    return Status::ok();
+    return Status::success();
   }
   auto cached = txn_.has_cache(uid);
   if (!cached.ok()) return cached.status();
@@ -167,7 +167,7 @@ Status MailboxCheck::check_message(uint32_t uid, const Live& l) {
     if (cache_at_append(l.size)) add(CheckProblem::Kind::kMissingCache, uid, "no message cache");
     uncached_.push_back(uid);
   }
-  return Status::ok();
+  return Status::success();
 }
 
 Status MailboxCheck::check_counters() {
@@ -185,7 +185,7 @@ Status MailboxCheck::check_counters() {
         fmt::format("stored crc {} annot {} exists {} used {}; computed {} {} {} {}", c.sync_crc,
                     c.sync_crc_annot, c.exists, c.quota_used, d.sync_crc, d.sync_crc_annot,
                     d.exists, d.quota_used));
-  return Status::ok();
+  return Status::success();
 }
 
 Status MailboxCheck::repair() {

@@ -109,7 +109,7 @@ struct Collector {
       lines.push_back(fmt::format("annot {} {} {}{} value={}", field(a.mboxname), field(a.entry),
                                   field(a.userid), modseq, field(a.value)));
     }
-    return Status::ok();
+    return Status::success();
   }
 
   void seen(const std::string& userid, const SeenRecord& r) {
@@ -151,7 +151,7 @@ struct Collector {
     std::vector<std::string> users;
     if (!scope.mailbox.empty()) {
       // Subscriptions and quota belong to users and roots, not to one mailbox.
-      return Status::ok();
+      return Status::success();
     }
     if (!scope.user.empty()) {
       users.push_back(scope.user);
@@ -188,7 +188,7 @@ struct Collector {
                       field(q.root), q.storage_limit_kib, q.message_limit, q.modseq, q.storage_used,
                       q.message_used));
     }
-    return Status::ok();
+    return Status::success();
   }
 };
 

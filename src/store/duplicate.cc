@@ -121,7 +121,7 @@ Result<std::optional<int64_t>> DuplicateDb::check(const DuplicateKey& key) {
 }
 
 Status DuplicateDb::mark(const std::vector<DuplicateKey>& keys, int64_t now) {
-  if (keys.empty()) return Status::ok();
+  if (keys.empty()) return Status::success();
   if (Status s = db_->begin_immediate(); !s) return s;
   for (const auto& k : keys) {
     auto st = db_->prepare("INSERT OR REPLACE INTO delivered (id, mailbox, mark) VALUES (?, ?, ?)");

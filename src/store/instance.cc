@@ -30,7 +30,7 @@ constexpr size_t kIdleIndexes = 16;
 // Removes every file in `dir`, then the directory itself.
 Status remove_dir_files(const std::string& dir) {
   DIR* d = ::opendir(dir.c_str());
-  if (d == nullptr) return Status::ok();
+  if (d == nullptr) return Status::success();
   while (struct dirent* de = ::readdir(d)) {
     std::string n = de->d_name;
     if (n == "." || n == "..") continue;
@@ -124,7 +124,7 @@ bool Instance::read_only() const {
 }
 
 Status Instance::check_writable() const {
-  if (!read_only()) return Status::ok();
+  if (!read_only()) return Status::success();
   return Status(Code::kReadOnly, "the instance is in read-only mode");
 }
 
@@ -136,7 +136,7 @@ Status Instance::still_live(const Mailbox& mbox) {
   if (!now->is_real() || now->uniqueid != mbox.entry().uniqueid)
     return Status(Code::kMailboxNonexistent,
                   fmt::format("{} was deleted or renamed meanwhile", mbox.name()));
-  return Status::ok();
+  return Status::success();
 }
 
 Result<MailboxEntry> Instance::create_mailbox(std::string_view name, const CreateOptions& opts) {
@@ -281,7 +281,7 @@ Status Instance::delete_mailbox(std::string_view name) {
     s = quota_->remove(name);
     if (!s) spdlog::warn("delete {}: quota root: {}", name, s.to_string());
   }
-  return Status::ok();
+  return Status::success();
 }
 
 Status Instance::rename_mailbox(std::string_view oldname, std::string_view newname) {
@@ -343,7 +343,7 @@ Status Instance::rename_mailbox(std::string_view oldname, std::string_view newna
     Status a = annotations_->rename(e.name, target);
     if (!a) spdlog::warn("rename {}: annotations: {}", e.name, a.to_string());
   }
-  return Status::ok();
+  return Status::success();
 }
 
 Status Instance::set_acl(std::string_view name, std::string_view acl) {
@@ -453,7 +453,7 @@ std::vector<AppendResult> Instance::append(const std::vector<AppendRequest>& req
           Status s = m->make_durable();
           if (!s) return s;
         }
-        return Status::ok();
+        return Status::success();
       });
     }
     auto txn = (*mbox)->begin();
@@ -531,7 +531,7 @@ Status Instance::commit(Mailbox& mbox, MailboxTxn& txn, EarlyLog* early) {
   // the wait.
   std::future<Status> flushed;
   std::future<Status> staged;
-  Status durable = Status::ok();
+  Status durable = Status::success();
   if (txn.appended()) {
     std::string dir = mbox.dir();
     if (early != nullptr)
@@ -574,7 +574,7 @@ Status Instance::commit(Mailbox& mbox, MailboxTxn& txn, EarlyLog* early) {
   if (!s) return s;
   Status q = quota_->add_usage(mbox.name(), txn.delta_bytes(), txn.delta_messages());
   if (!q) spdlog::warn("{}: quota usage: {}", mbox.name(), q.to_string());
-  return Status::ok();
+  return Status::success();
 }
 
 Status Instance::store_flags(std::string_view name, const std::vector<uint32_t>& uids,
@@ -745,7 +745,7 @@ Status Instance::put_replicated_entry(const MailboxEntry& entry, uint64_t modseq
   s = mboxlist_->raise_modseq(modseq);
   if (!s) return s;
   auto cur = mboxlist_->lookup(entry.name);
-  if (cur.ok() && *cur == entry) return Status::ok();
+  if (cur.ok() && *cur == entry) return Status::success();
   if (!cur.ok() && cur.status().code() != Code::kMailboxNonexistent) return cur.status();
   auto logged = synclog_->announce({{"MAILBOX", {entry.name}}});
   if (!logged.ok()) return logged.status();
@@ -773,14 +773,14 @@ Status Instance::put_replicated_annotations(std::string_view mboxname,
     if (cur.ok() && *cur == a) continue;
     writes.push_back(std::move(a));
   }
-  if (writes.empty()) return Status::ok();
+  if (writes.empty()) return Status::success();
   auto logged = synclog_->announce({{"MAILBOX", {std::string(mboxname)}}});
   if (!logged.ok()) return logged.status();
   for (const auto& a : writes) {
     Status s = annotations_->set(a);
     if (!s) return s;
   }
-  return Status::ok();
+  return Status::success();
 }
 
 }  // namespace replimail::store

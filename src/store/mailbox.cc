@@ -110,8 +110,8 @@ Status Mailbox::for_each_record(uint64_t since_modseq,
   while (true) {
     auto row = st->step();
     if (!row.ok()) return row.status();
-    if (!*row) return Status::ok();
-    if (!fn(read_record(*st))) return Status::ok();
+    if (!*row) return Status::success();
+    if (!fn(read_record(*st))) return Status::success();
   }
 }
 
@@ -143,7 +143,7 @@ Result<MessageCache> Mailbox::cache(uint32_t uid, const std::string& guid) {
 }
 
 Status Mailbox::flush_cache() {
-  if (cache_fills_.empty() || db_->in_transaction()) return Status::ok();
+  if (cache_fills_.empty() || db_->in_transaction()) return Status::success();
   std::vector<CacheFill> fills = std::move(cache_fills_);
   cache_fills_.clear();
   Status s = db_->begin_immediate();

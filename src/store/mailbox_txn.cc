@@ -82,7 +82,7 @@ Status MailboxTxn::flush_staged() {
     if (!s) return s;
   }
   unflushed_.clear();
-  return Status::ok();
+  return Status::success();
 }
 
 bool MailboxTxn::has_unflushed_staged() const { return !unflushed_.empty(); }
@@ -94,7 +94,7 @@ Status MailboxTxn::load() {
   auto slots = read_slots(*mbox_->db_);
   if (!slots.ok()) return slots.status();
   flag_slots_ = std::move(*slots);
-  return Status::ok();
+  return Status::success();
 }
 
 void MailboxTxn::set_counters(const MailboxCounters& c) {
@@ -122,7 +122,7 @@ Status MailboxTxn::link_file(const std::string& src, uint32_t uid) {
   for (int attempt = 0; attempt < 2; attempt++) {
     if (os::env().link(src, dst) == 0) {
       linked_uids_.add(uid);
-      return Status::ok();
+      return Status::success();
     }
     if (errno == EEXIST) {
       os::env().unlink(dst);
@@ -292,7 +292,7 @@ Status MailboxTxn::put_record(const IndexRecord& in, const std::string& file) {
   counters_.sync_crc_annot ^= record_annot_crc(r, *annots);
   if (r.uid > counters_.last_uid) counters_.last_uid = r.uid;
   if (r.modseq > counters_.highestmodseq) counters_.highestmodseq = r.modseq;
-  return Status::ok();
+  return Status::success();
 }
 
 Status MailboxTxn::set_flags(uint32_t uid, uint32_t system_flags,
@@ -314,13 +314,13 @@ Status MailboxTxn::set_flags(uint32_t uid, uint32_t system_flags,
   if (!annots.ok()) return annots.status();
   counters_.sync_crc ^= record_crc(*old) ^ record_crc(r);
   counters_.sync_crc_annot ^= record_annot_crc(*old, *annots) ^ record_annot_crc(r, *annots);
-  return Status::ok();
+  return Status::success();
 }
 
 Status MailboxTxn::expunge(uint32_t uid) {
   auto old = mbox_->record(uid);
   if (!old.ok()) return old.status();
-  if (old->expunged()) return Status::ok();
+  if (old->expunged()) return Status::success();
   auto annots = read_annotations(*mbox_->db_, uid);
   if (!annots.ok()) return annots.status();
   IndexRecord r = *old;
@@ -337,7 +337,7 @@ Status MailboxTxn::expunge(uint32_t uid) {
   delta_messages_--;
   delta_bytes_ -= static_cast<int64_t>(old->size);
   expunged_uids_.add(uid);
-  return Status::ok();
+  return Status::success();
 }
 
 Status MailboxTxn::purge_expunged(uint32_t uid) {
@@ -353,7 +353,7 @@ Status MailboxTxn::purge_expunged(uint32_t uid) {
   if (Status s = delete_cache(*mbox_->db_, uid); !s) return s;
   purged_uids_.add(uid);
   changed_ = true;
-  return Status::ok();
+  return Status::success();
 }
 
 Status MailboxTxn::put_cache(uint32_t uid, const MessageCache& cache) {
@@ -407,7 +407,7 @@ Status MailboxTxn::set_annotation(uint32_t uid, const std::string& entry, const 
   if (!after.ok()) return after.status();
   counters_.sync_crc ^= record_crc(*old) ^ record_crc(r);
   counters_.sync_crc_annot ^= record_annot_crc(*old, *before) ^ record_annot_crc(r, *after);
-  return Status::ok();
+  return Status::success();
 }
 
 Status MailboxTxn::put_annotation(const MessageAnnotation& a) {
@@ -421,7 +421,7 @@ Status MailboxTxn::put_annotation(const MessageAnnotation& a) {
   if (!after.ok()) return after.status();
   counters_.sync_crc_annot ^= record_annot_crc(*rec, *before) ^ record_annot_crc(*rec, *after);
   changed_ = true;
-  return Status::ok();
+  return Status::success();
 }
 
 Status MailboxTxn::recompute_derived() {
@@ -448,7 +448,7 @@ Status MailboxTxn::recompute_derived() {
   delta_bytes_ += static_cast<int64_t>(d.quota_used) - static_cast<int64_t>(counters_.quota_used);
   if (!(d == counters_)) changed_ = true;
   counters_ = d;
-  return Status::ok();
+  return Status::success();
 }
 
 std::vector<synclog::Line> MailboxTxn::log_lines() const {
@@ -482,7 +482,7 @@ Status MailboxTxn::commit_deferred_log() {
   }
   open_ = false;
   linked_uids_.clear();
-  return Status::ok();
+  return Status::success();
 }
 
 }  // namespace replimail::store

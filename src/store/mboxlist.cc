@@ -192,10 +192,10 @@ Status MailboxList::list(std::string_view prefix, bool include_tombstones,
   while (true) {
     auto row = st->step();
     if (!row.ok()) return row.status();
-    if (!*row) return Status::ok();
+    if (!*row) return Status::success();
     MailboxEntry e = read_entry(*st);
     if (!include_tombstones && e.is_tombstone()) continue;
-    if (!fn(e)) return Status::ok();
+    if (!fn(e)) return Status::success();
   }
 }
 

@@ -48,7 +48,7 @@ Status validate_uniqueid(std::string_view uniqueid) {
   if (uniqueid.size() > 64) return bad("too long");
   for (char c : uniqueid)
     if (!is_id_char(c)) return bad("only letters, digits, '-' and '_' allowed");
-  return Status::ok();
+  return Status::success();
 }
 
 Status validate_partition(std::string_view partition) {
@@ -61,14 +61,14 @@ Status validate_partition(std::string_view partition) {
   if (partition.front() == '.') return bad("starts with '.'");
   for (char c : partition)
     if (!is_id_char(c) && c != '.') return bad("only letters, digits, '.', '-' and '_' allowed");
-  return Status::ok();
+  return Status::success();
 }
 
 Status validate_guid(std::string_view guid) {
   bool ok = guid.size() == 40;
   for (char c : guid)
     ok = ok && ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'));
-  if (ok) return Status::ok();
+  if (ok) return Status::success();
   return Status(Code::kInvalidArgument,
                 fmt::format("invalid GUID \"{}\": not 40 hex digits", printable(guid)));
 }
@@ -99,7 +99,7 @@ Status validate_mboxname(std::string_view name) {
     Status s = validate_userid(component_to_userid(comp));
     if (!s) return bad_name(name, s.message());
   }
-  return Status::ok();
+  return Status::success();
 }
 
 Status validate_userid(std::string_view userid) {
@@ -116,7 +116,7 @@ Status validate_userid(std::string_view userid) {
     if (c <= 0x20 || c >= 0x7f) return bad("space, control or 8-bit character");
     if (c == '/' || c == '^' || c == '%' || c == '*') return bad("forbidden character");
   }
-  return Status::ok();
+  return Status::success();
 }
 
 std::string userid_to_component(std::string_view userid) {

@@ -112,7 +112,7 @@ Status QuotaDb::remove(std::string_view root) {
 Status QuotaDb::check(std::string_view mboxname, uint64_t bytes, uint64_t messages) {
   auto q = find_root(mboxname);
   if (!q.ok()) return q.status();
-  if (!q->has_value()) return Status::ok();
+  if (!q->has_value()) return Status::success();
   const QuotaRoot& r = **q;
   if (r.storage_limit_kib >= 0 &&
       r.storage_used + bytes > static_cast<uint64_t>(r.storage_limit_kib) * 1024)
@@ -123,14 +123,14 @@ Status QuotaDb::check(std::string_view mboxname, uint64_t bytes, uint64_t messag
     return Status(Code::kQuotaExceeded,
                   fmt::format("quota root {}: {} + {} messages over {}", r.root, r.message_used,
                               messages, r.message_limit));
-  return Status::ok();
+  return Status::success();
 }
 
 Status QuotaDb::add_usage(std::string_view mboxname, int64_t bytes, int64_t messages) {
-  if (bytes == 0 && messages == 0) return Status::ok();
+  if (bytes == 0 && messages == 0) return Status::success();
   auto q = find_root(mboxname);
   if (!q.ok()) return q.status();
-  if (!q->has_value()) return Status::ok();
+  if (!q->has_value()) return Status::success();
   auto st = db_->prepare(
       "UPDATE quota SET storage_used = max(0, storage_used + ?2), "
       "message_used = max(0, message_used + ?3) WHERE root = ?1");

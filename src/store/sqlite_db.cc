@@ -70,7 +70,7 @@ Status SqliteStmt::run() {
   while (true) {
     auto r = step();
     if (!r.ok()) return r.status();
-    if (!*r) return Status::ok();
+    if (!*r) return Status::success();
   }
 }
 
@@ -134,14 +134,14 @@ Status SqliteDb::lock_writer() {
     lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     // Unwritable (another user's file, or no room for it): SQLite's own
     // locking still serialises writers, only less promptly.
-    if (lock_fd_ < 0) return Status::ok();
+    if (lock_fd_ < 0) return Status::success();
   }
   struct stat st;
-  if (::fstat(lock_fd_, &st) != 0) return Status::ok();
+  if (::fstat(lock_fd_, &st) != 0) return Status::success();
   std::pair<dev_t, ino_t> key(st.st_dev, st.st_ino);
   {
     std::lock_guard<std::mutex> guard(held_mu);
-    if (held.count(key) != 0) return Status::ok();
+    if (held.count(key) != 0) return Status::success();
   }
   while (::flock(lock_fd_, LOCK_EX) != 0) {
     if (errno != EINTR)
@@ -151,7 +151,7 @@ Status SqliteDb::lock_writer() {
   std::lock_guard<std::mutex> guard(held_mu);
   held.insert(key);
   writer_locked_ = true;
-  return Status::ok();
+  return Status::success();
 }
 
 void SqliteDb::unlock_writer() {
@@ -178,7 +178,7 @@ Status SqliteDb::exec(std::string_view sql) {
     sqlite3_free(err);
     return Status(Code::kIoError, fmt::format("sqlite {}: {} ({})", path_, msg, s));
   }
-  return Status::ok();
+  return Status::success();
 }
 
 Result<SqliteStmt> SqliteDb::prepare(const std::string& sql) {

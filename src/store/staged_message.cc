@@ -60,7 +60,7 @@ Status StagedMessage::write(std::string_view bytes) {
   if (!s) return s;
   EVP_DigestUpdate(hasher_->ctx, bytes.data(), bytes.size());
   size_ += bytes.size();
-  return Status::ok();
+  return Status::success();
 }
 
 Status StagedMessage::truncate() {
@@ -69,7 +69,7 @@ Status StagedMessage::truncate() {
     return errno_status("truncate", path_);
   EVP_DigestInit_ex(hasher_->ctx, EVP_sha1(), nullptr);
   size_ = 0;
-  return Status::ok();
+  return Status::success();
 }
 
 Status StagedMessage::finish(Durability durability) {
@@ -88,12 +88,12 @@ Status StagedMessage::finish(Durability durability) {
   guid_.clear();
   for (unsigned int i = 0; i < len; i++) guid_ += fmt::format("{:02x}", md[i]);
   finished_ = true;
-  return Status::ok();
+  return Status::success();
 }
 
 Status StagedMessage::make_durable() const {
   if (!finished_) return Status(Code::kInternal, "make_durable of an unfinished staged message");
-  if (durable_) return Status::ok();
+  if (durable_) return Status::success();
   if (synced_once_) return sync_status_;
   synced_once_ = true;
   sync_status_ = fd_ >= 0 ? fs::fsync_fd(fd_, path_)
@@ -136,7 +136,7 @@ Status stage_copy_from_fd(StagedMessage& msg, int src_fd) {
       if (errno == EINTR) continue;
       return errno_status("read", msg.path());
     }
-    if (n == 0) return Status::ok();
+    if (n == 0) return Status::success();
     Status s = msg.write(std::string_view(buf, static_cast<size_t>(n)));
     if (!s) return s;
   }

@@ -175,7 +175,7 @@ Bootstrap::Bootstrap(store::Instance& instance, BootstrapOptions options)
       sink_(instance) {}
 
 Status Bootstrap::connect() {
-  if (conn_) return Status::ok();
+  if (conn_) return Status::success();
   auto c = ReplicaConnection::open(opts_.connect, &sink_);
   if (!c.ok()) {
     spdlog::error("SYNCERROR channel={} connecting to {}: {}",
@@ -184,7 +184,7 @@ Status Bootstrap::connect() {
     return c.status();
   }
   conn_ = std::move(*c);
-  return Status::ok();
+  return Status::success();
 }
 
 Status Bootstrap::with_client(const std::function<Status(SyncClient&)>& work) {

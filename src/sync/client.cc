@@ -118,7 +118,7 @@ Status SyncClient::sync_user(const std::string& userid) {
     // User deletion is driven by UNUSER only: no INBOX here, nothing to do.
     auto inbox = inst_.lookup(store::user_inbox(userid));
     if (!inbox.ok()) {
-      if (inbox.status().code() == Code::kMailboxNonexistent) return Status::ok();
+      if (inbox.status().code() == Code::kMailboxNonexistent) return Status::success();
       return fail(userid, "", inbox.status());
     }
     auto entries = user_entries(inst_, userid);
@@ -183,7 +183,7 @@ Status SyncClient::push_seen(const std::string& userid, const std::vector<SeenIt
     // rolling client re-queues the line instead of losing the state.
     if (!r.ok()) return fail(userid, seen.seen.uniqueid, r.status());
   }
-  return Status::ok();
+  return Status::success();
 }
 
 Status SyncClient::sync_readers_seen(const std::string& owner,
@@ -201,7 +201,7 @@ Status SyncClient::sync_readers_seen(const std::string& owner,
     Status s = push_seen(reader, mine, remote->seen);
     if (!s) return s;
   }
-  return Status::ok();
+  return Status::success();
 }
 
 Status SyncClient::sync_quotas(const std::vector<QuotaItem>& local,
@@ -222,7 +222,7 @@ Status SyncClient::sync_quotas(const std::vector<QuotaItem>& local,
     auto reply = conn_.command("APPLY", keyed("UNQUOTA", Value::atom(r.root)));
     if (!reply.ok()) return fail("", r.root, reply.status());
   }
-  return Status::ok();
+  return Status::success();
 }
 
 Status SyncClient::sync_quota_root(const std::string& root) {
@@ -263,7 +263,7 @@ Status SyncClient::sync_server_annotations() {
     auto r = conn_.command("APPLY", keyed("UNANNOTATION", to_dlist(t, false)));
     if (!r.ok()) return fail("", "", r.status());
   }
-  return Status::ok();
+  return Status::success();
 }
 
 Status SyncClient::sync_mailboxes(const std::vector<std::string>& names) {
@@ -317,7 +317,7 @@ Status SyncClient::reserve(const std::vector<MailboxState>& local,
   std::map<std::string, std::vector<std::string>> pending;
   auto send = [&](const std::string& partition) -> Status {
     std::vector<std::string>& guids = pending[partition];
-    if (guids.empty()) return Status::ok();
+    if (guids.empty()) return Status::success();
     ReserveRequest req{partition, folders[partition], std::move(guids)};
     guids.clear();
     auto reply = conn_.command("APPLY", keyed("RESERVE", to_dlist(req)));
@@ -331,7 +331,7 @@ Status SyncClient::reserve(const std::vector<MailboxState>& local,
     }
     for (const auto& g : req.guids)
       if (!missing.contains(g)) reserved_.insert(g);
-    return Status::ok();
+    return Status::success();
   };
   GuidSet collected(kRememberedGuids);
   for (const auto& m : local) {
@@ -358,7 +358,7 @@ Status SyncClient::reserve(const std::vector<MailboxState>& local,
     Status s = send(partition);
     if (!s) return fail("", f.empty() ? "" : f.front(), s);
   }
-  return Status::ok();
+  return Status::success();
 }
 
 Status SyncClient::do_folders(const std::vector<store::MailboxEntry>& local,
@@ -462,7 +462,7 @@ Status SyncClient::adopt_seen_and_subs(const std::string& userid, const UserStat
     }
   }
   adopted_.clear();
-  return Status::ok();
+  return Status::success();
 }
 
 Status SyncClient::update_mailbox(const store::MailboxEntry& entry,
@@ -491,7 +491,7 @@ Status SyncClient::update_once(const store::MailboxEntry& entry,
   auto mbox = inst_.open_mailbox(entry.name);
   if (!mbox.ok()) {
     // Deleted meanwhile: the delete is replicated on its own.
-    return mbox.status().code() == Code::kMailboxNonexistent ? Status::ok() : mbox.status();
+    return mbox.status().code() == Code::kMailboxNonexistent ? Status::success() : mbox.status();
   }
   store::Mailbox& mb = **mbox;
   // Counters, uploads and RECORD list from one snapshot of the index, so
@@ -502,7 +502,7 @@ Status SyncClient::update_once(const store::MailboxEntry& entry,
   if (!state.ok()) return state.status();
   MailboxState m = std::move(*state);
   if (remote && m.uniqueid != remote->uniqueid) return Status(Code::kMailboxMoved, entry.name);
-  if (remote && !opts_.push_all && mailbox_unchanged(m, *remote)) return Status::ok();
+  if (remote && !opts_.push_all && mailbox_unchanged(m, *remote)) return Status::success();
   if (!opts_.partition.empty()) m.partition = opts_.partition;
   uint64_t from = remote && !opts_.push_all ? remote->highestmodseq : 0;
   uint32_t from_uid = remote ? remote->last_uid : 0;
@@ -550,11 +550,11 @@ Status SyncClient::update_once(const store::MailboxEntry& entry,
   mb.end_read();
   if (!reply.ok()) return reply.status();
   stats_.mailboxes_applied++;
-  return Status::ok();
+  return Status::success();
 }
 
 Status SyncClient::upload(const std::vector<dlist::FileRef>& files) {
-  if (files.empty()) return Status::ok();
+  if (files.empty()) return Status::success();
   Value list = Value::list();
   for (const auto& f : files) {
     // Re-check the file against its record before sending it, as Cyrus
@@ -574,7 +574,7 @@ Status SyncClient::upload(const std::vector<dlist::FileRef>& files) {
     stats_.messages_uploaded++;
     stats_.bytes_uploaded += f.size;
   }
-  return Status::ok();
+  return Status::success();
 }
 
 Status SyncClient::sync_sub(const std::string& userid, const std::string& mboxname) {
@@ -584,7 +584,7 @@ Status SyncClient::sync_sub(const std::string& userid, const std::string& mboxna
   auto r =
       conn_.command("APPLY", keyed(on ? "SUB" : "UNSUB", to_dlist(SubRequest{userid, mboxname})));
   if (!r.ok()) return fail(userid, mboxname, r.status());
-  return Status::ok();
+  return Status::success();
 }
 
 bool SyncClient::deleted_here(const std::string& uniqueid) {
@@ -594,35 +594,35 @@ bool SyncClient::deleted_here(const std::string& uniqueid) {
 
 Status SyncClient::sync_unmailbox(const std::string& name) {
   auto e = inst_.mailboxes().lookup(name);
-  if (e.ok() && !e->is_tombstone()) return Status::ok();  // exists again
+  if (e.ok() && !e->is_tombstone()) return Status::success();  // exists again
   if (!e.ok()) {
     spdlog::info("attempt to UNMAILBOX {} without a tombstone", name);
-    return Status::ok();
+    return Status::success();
   }
   // A delete replayed late must not remove another mailbox that took the
   // name since: only the uniqueid this master deleted goes.
   auto remote = fetch_remote(name);
   if (!remote.ok()) return fail(store::mboxname_owner(name), name, remote.status());
-  if (!remote->has_value()) return Status::ok();
+  if (!remote->has_value()) return Status::success();
   if (!deleted_here((*remote)->uniqueid)) {
     spdlog::warn(
         "channel={} mailbox={}: replica's uniqueid {} is not the one deleted here ({}); "
         "left alone",
         opts_.channel.empty() ? "\"\"" : opts_.channel, name, (*remote)->uniqueid, e->uniqueid);
-    return Status::ok();
+    return Status::success();
   }
   auto r = conn_.command("APPLY", keyed(verb("UNMAILBOX"), Value::atom(name)));
   if (!r.ok() && r.status().code() != Code::kMailboxNonexistent)
     return fail(store::mboxname_owner(name), name, r.status());
-  return Status::ok();
+  return Status::success();
 }
 
 Status SyncClient::sync_unuser(const std::string& userid) {
   auto inbox = inst_.lookup(store::user_inbox(userid));
-  if (inbox.ok()) return Status::ok();  // the user exists here: not deleted
+  if (inbox.ok()) return Status::success();  // the user exists here: not deleted
   auto r = conn_.command("APPLY", keyed("UNUSER", Value::atom(userid)));
   if (!r.ok()) return fail(userid, "", r.status());
-  return Status::ok();
+  return Status::success();
 }
 
 Status SyncClient::sync_lines(const std::vector<synclog::Line>& lines) {

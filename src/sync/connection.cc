@@ -133,7 +133,7 @@ Status ReplicaConnection::read_banner() {
     auto line = read_line();
     if (!line.ok()) return line.status();
     if (line->size() >= 2 && is_atom((*line)[0], "*")) {
-      if (is_atom((*line)[1], "OK")) return Status::ok();
+      if (is_atom((*line)[1], "OK")) return Status::success();
       auto cap = (*line)[1].str();
       if (!cap) continue;
       caps_.emplace_back(*cap);
@@ -162,7 +162,7 @@ Status ReplicaConnection::start_tls(bool implicit) {
   Status s = io_->start_tls_client(*opts_.tls, opts_.host, tls_handshake_timeout(*io_));
   if (!s) return broken(s);
   if (opts_.verbose >= 1) spdlog::info("TLS with {}: {}", opts_.host, io_->tls_description());
-  return Status::ok();
+  return Status::success();
 }
 
 std::string ReplicaConnection::no_mechanism_reason() const {
@@ -189,7 +189,7 @@ Status ReplicaConnection::authenticate_plain() {
   if (r->kind != dlist::Response::Kind::kOk)
     return Status(Code::kPermissionDenied,
                   "authentication as " + opts_.authname + " failed: " + r->text);
-  return Status::ok();
+  return Status::success();
 }
 
 Status ReplicaConnection::handshake() {
@@ -229,7 +229,7 @@ Status ReplicaConnection::handshake() {
   }
   if (opts_.require_compression && !io_->compressed())
     return Status(Code::kProtocolError, "compression required (-z) but not negotiated");
-  return Status::ok();
+  return Status::success();
 }
 
 Result<Reply> ReplicaConnection::read_reply() {

@@ -21,7 +21,7 @@ Status FetchSink::begin(const dlist::FileRef& ref) {
   if (!msg.ok()) return msg.status();
   msg_ = std::move(*msg);
   guid_ = ref.guid;
-  return Status::ok();
+  return Status::success();
 }
 
 Status FetchSink::write(std::string_view bytes) { return msg_->write(bytes); }
@@ -118,9 +118,9 @@ class MergeApplier {
         return copy_back(a);
       case MergeAction::Kind::kExpungeRemote:
         expunge_remote_.push_back(a.uid);
-        return Status::ok();
+        return Status::success();
     }
-    return Status::ok();
+    return Status::success();
   }
 
   // The replica's UIDs to expunge there once the master has committed.
@@ -178,7 +178,7 @@ Status SyncClient::full_update(const store::MailboxEntry& entry) {
   auto got = get_full_mailbox(conn_, entry.name);
   if (!got.ok()) return got.status();
   // Nothing there: the normal update creates it.
-  if (!*got) return Status::ok();
+  if (!*got) return Status::success();
   const MailboxState& remote = **got;
   spdlog::warn(
       "channel={} mailbox={}: full update against the replica (HIGHESTMODSEQ {}, "
@@ -217,7 +217,7 @@ Status SyncClient::full_update(const store::MailboxEntry& entry) {
     auto r = conn_.command("APPLY", v);
     if (!r.ok()) report(store::mboxname_owner(entry.name), entry.name, r.status());
   }
-  return Status::ok();
+  return Status::success();
 }
 
 }  // namespace replimail::sync

@@ -23,24 +23,24 @@ Status bad(std::string_view what) {
 template <typename T>
 Status get_num(const Value& v, std::string_view key, bool required, T* out) {
   const Value* f = v.find(key);
-  if (f == nullptr) return required ? bad(fmt::format("missing {}", key)) : Status::ok();
+  if (f == nullptr) return required ? bad(fmt::format("missing {}", key)) : Status::success();
   auto n = f->num();
   if (!n) return bad(fmt::format("{} is not a number", key));
   *out = static_cast<T>(*n);
-  return Status::ok();
+  return Status::success();
 }
 
 Status get_str(const Value& v, std::string_view key, bool required, std::string* out) {
   const Value* f = v.find(key);
-  if (f == nullptr) return required ? bad(fmt::format("missing {}", key)) : Status::ok();
+  if (f == nullptr) return required ? bad(fmt::format("missing {}", key)) : Status::success();
   if (f->is_nil()) {
     out->clear();
-    return Status::ok();
+    return Status::success();
   }
   auto s = f->str();
   if (!s) return bad(fmt::format("{} is not a string", key));
   *out = std::string(*s);
-  return Status::ok();
+  return Status::success();
 }
 
 bool in_set(char c, std::string_view extra) {
@@ -65,7 +65,7 @@ Status get_name(const Value& v, std::string_view key, bool required, std::string
 }
 
 Status need_kvlist(const Value& v, std::string_view what) {
-  return v.is_kvlist() ? Status::ok() : bad(fmt::format("{} is not a kvlist", what));
+  return v.is_kvlist() ? Status::success() : bad(fmt::format("{} is not a kvlist", what));
 }
 
 Value annotation_kv(std::string_view entry, std::string_view userid, uint64_t modseq,
@@ -108,7 +108,7 @@ Status check_uniqueid(std::string_view uniqueid) {
     return bad_name("uniqueid", uniqueid, "must be 1 to 64 characters");
   for (char c : uniqueid)
     if (!in_set(c, "-_")) return bad_name("uniqueid", uniqueid, "only letters, digits, - and _");
-  return Status::ok();
+  return Status::success();
 }
 
 Status check_partition(std::string_view partition) {
@@ -117,7 +117,7 @@ Status check_partition(std::string_view partition) {
   if (partition.front() == '.') return bad_name("partition", partition, "starts with '.'");
   for (char c : partition)
     if (!in_set(c, "-_.")) return bad_name("partition", partition, "only letters, digits, -, _, .");
-  return Status::ok();
+  return Status::success();
 }
 
 Status check_mboxname(std::string_view name) {
@@ -139,7 +139,7 @@ Status check_sieve_name(std::string_view filename) {
     if (u < 0x20 || u >= 0x7f) return bad_name("sieve script", filename, "not printable ASCII");
     if (c == '/') return bad_name("sieve script", filename, "contains '/'");
   }
-  return Status::ok();
+  return Status::success();
 }
 
 Status check_annotation_entry(std::string_view entry) {
@@ -159,7 +159,7 @@ Status check_annotation_entry(std::string_view entry) {
     if (slash == std::string_view::npos) break;
     rest.remove_prefix(slash + 1);
   }
-  return Status::ok();
+  return Status::success();
 }
 
 Value to_dlist(const RecordItem& item) {

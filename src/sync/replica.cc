@@ -115,7 +115,7 @@ Status Replica::create_for(const MailboxState& m) {
   if (e.ok() || e.status().code() != Code::kMailboxExists) return e.status();
   // Another session applied the same mailbox meanwhile: that one is ours.
   auto now = inst_.lookup(m.mboxname);
-  if (now.ok() && now->uniqueid == m.uniqueid) return Status::ok();
+  if (now.ok() && now->uniqueid == m.uniqueid) return Status::success();
   return e.status();
 }
 
@@ -227,7 +227,7 @@ Status MailboxApply::add(const RecordItem& item) {
     // taking the master's (no file either way) keeps the two record for
     // record equal, so sync_verify's repair converges.
     if (old->expunged() && rec.expunged())
-      return *old == rec ? Status::ok() : txn.put_record(rec, "");
+      return *old == rec ? Status::success() : txn.put_record(rec, "");
     if (old->guid != rec.guid)
       return checksum(
           name, fmt::format("uid {}: GUID {} here, {} on master", rec.uid, old->guid, rec.guid));
@@ -239,11 +239,11 @@ Status MailboxApply::add(const RecordItem& item) {
   } else if (old.status().code() != Code::kNotFound) {
     return old.status();
   } else if (rec.uid <= local_last_uid_) {
-    if (rec.expunged()) return Status::ok();
+    if (rec.expunged()) return Status::success();
     return checksum(
         name, fmt::format("uid {}: missing here below LAST_UID {}", rec.uid, local_last_uid_));
   }
-  if (old.ok() && *old == rec && item.annotations.empty()) return Status::ok();
+  if (old.ok() && *old == rec && item.annotations.empty()) return Status::success();
   std::string file;
   if (!old.ok() && !rec.expunged()) {
     file = replica_.reserve_.find(rec.guid);
@@ -264,7 +264,7 @@ Status MailboxApply::add(const RecordItem& item) {
     s = txn.put_record(rec, "");
     if (!s) return s;
   }
-  return Status::ok();
+  return Status::success();
 }
 
 Status MailboxApply::finish(const MailboxState& m) {
@@ -306,7 +306,7 @@ Status MailboxApply::finish(const MailboxState& m) {
     return checksum(m.mboxname,
                     fmt::format("CRC mismatch after apply: master {}/{} replica {}/{}", m.sync_crc,
                                 m.sync_crc_annot.value_or(0), now->sync_crc, now->sync_crc_annot));
-  return Status::ok();
+  return Status::success();
 }
 
 Status Replica::apply_mailbox_annotations(const MailboxState& m) {
@@ -323,7 +323,7 @@ Status Replica::apply_unmailbox(std::string_view name) {
 
 Status Replica::apply_rename(const RenameRequest& r) {
   if (r.oldname == r.newname)
-    return Status::ok();  // partition moves: one partition per mailbox here
+    return Status::success();  // partition moves: one partition per mailbox here
   return inst_.rename_mailbox(r.oldname, r.newname);
 }
 
@@ -391,7 +391,7 @@ Status Replica::apply_unactivate_sieve(const SieveRequest& r) {
 }
 
 Status Replica::apply_unuser(std::string_view userid) {
-  if (userid.empty()) return Status::ok();
+  if (userid.empty()) return Status::success();
   Status s = store::validate_userid(userid);
   if (!s) return s;
   auto entries = user_entries(inst_, userid);

@@ -204,21 +204,21 @@ struct RollingClient::Worker {
   std::unique_ptr<ReplicaConnection> conn;
 
   Status open_store(const Config& cfg) {
-    if (inst) return Status::ok();
+    if (inst) return Status::success();
     auto i = store::Instance::open(cfg);
     if (!i.ok()) return i.status();
     inst = std::move(*i);
     sink = std::make_unique<FetchSink>(*inst);
-    return Status::ok();
+    return Status::success();
   }
 
   Status connect(const Config& cfg, const ConnectOptions& co) {
-    if (conn) return Status::ok();
+    if (conn) return Status::success();
     if (Status s = open_store(cfg); !s) return s;
     auto c = ReplicaConnection::open(co, sink.get());
     if (!c.ok()) return c.status();
     conn = std::move(*c);
-    return Status::ok();
+    return Status::success();
   }
 
   // Syncs one user's lines through a fresh SyncClient (its RESERVE
@@ -364,7 +364,7 @@ Status RollingClient::lock_channel(const std::string& dir) {
     spdlog::warn("channel {}: writing {}: {}", channel_label(opts_.channel), path,
                  std::strerror(errno));
   lock_fd_ = fd;
-  return Status::ok();
+  return Status::success();
 }
 
 void RollingClient::unlock_channel() {
@@ -385,7 +385,7 @@ Status RollingClient::setup() {
                  channel_label(opts_.channel), dir, log_watch_->error(),
                  opts_.repeat_interval.count());
   open_position();
-  return Status::ok();
+  return Status::success();
 }
 
 void RollingClient::open_position() {
@@ -464,7 +464,7 @@ Status RollingClient::requeue(const std::vector<synclog::Line>& lines) {
   // or added since) must.
   if (log_watch_) log_watch_->drain();
   requeue_external_ = before > 0 || file_size(log_path_) > before + static_cast<off_t>(text.size());
-  return Status::ok();
+  return Status::success();
 }
 
 RollingClient::Pass RollingClient::numbered_pass() {

@@ -110,7 +110,7 @@ class UploadSink : public dlist::FileSink {
     if (!msg.ok()) return msg.status();
     msg_ = std::move(*msg);
     guid_ = ref.guid;
-    return Status::ok();
+    return Status::success();
   }
   Status write(std::string_view bytes) override { return msg_->write(bytes); }
   Result<std::string> finish() override { return reserve_.finish_upload(guid_, std::move(msg_)); }
@@ -184,7 +184,7 @@ class RecordStream : public dlist::MemberSink {
   void reset() {
     apply_.reset();
     head_ = MailboxState();
-    error_ = Status::ok();
+    error_ = Status::success();
     started_ = false;
     declined_ = false;
   }
@@ -509,7 +509,7 @@ Status SyncServer::get(const Value& item) {
       Status s = untagged("SIEVE", to_dlist(script));
       if (!s) return s;
     }
-    return Status::ok();
+    return Status::success();
   }
   if (key == "MAILBOXES" || key == "UNIQUEIDS") {
     auto names = names_arg(item, key == "MAILBOXES" ? check_mboxname : check_uniqueid);
@@ -521,7 +521,7 @@ Status SyncServer::get(const Value& item) {
       Status s = untagged("MAILBOX", to_dlist(m, MailboxForm::kReply));
       if (!s) return s;
     }
-    return Status::ok();
+    return Status::success();
   }
   if (key == "FULLMAILBOX") {
     auto name = name_arg(item, check_mboxname);
@@ -534,13 +534,13 @@ Status SyncServer::get(const Value& item) {
     auto root = name_arg(item, check_mboxname);
     if (!root.ok()) return root.status();
     auto q = replica_.get_quota(*root);
-    if (!q.ok()) return q.status().code() == Code::kNotFound ? Status::ok() : q.status();
+    if (!q.ok()) return q.status().code() == Code::kNotFound ? Status::success() : q.status();
     return untagged("QUOTA", to_dlist(*q));
   }
   if (key == "ANNOTATION") {
     // "" asks for the server annotations.
     auto name = name_arg(
-        item, [](std::string_view n) { return n.empty() ? Status::ok() : check_mboxname(n); });
+        item, [](std::string_view n) { return n.empty() ? Status::success() : check_mboxname(n); });
     if (!name.ok()) return name.status();
     auto list = replica_.get_annotations(*name);
     if (!list.ok()) return list.status();
@@ -548,7 +548,7 @@ Status SyncServer::get(const Value& item) {
       Status s = untagged("ANNOTATION", to_dlist(a, true));
       if (!s) return s;
     }
-    return Status::ok();
+    return Status::success();
   }
   if (key == "FETCH") {
     auto name = item.find_str("MBOXNAME");
@@ -577,7 +577,7 @@ Status SyncServer::apply(const Value& item) {
     if (!r.ok()) return r.status();
     auto missing = reserve_.reserve(r->partition, r->mboxnames, r->guids);
     if (!missing.ok()) return missing.status();
-    if (missing->empty()) return Status::ok();
+    if (missing->empty()) return Status::success();
     Value l = Value::list();
     for (const auto& g : *missing) l.push(Value::guid(g));
     return untagged("MISSING", std::move(l));
@@ -649,13 +649,13 @@ Status SyncServer::apply(const Value& item) {
   }
   if (key == "FORCE") {
     replica_.set_force(true);
-    return Status::ok();
+    return Status::success();
   }
   if (key == "CAPABILITIES") {
     // None of the capabilities a client may enable (SIEVE-MAILBOX in 3.6)
     // is offered, so nothing is enabled and no ENABLED item is sent.
     auto caps = atoms_from_dlist(item);
-    return caps.ok() ? Status::ok() : caps.status();
+    return caps.ok() ? Status::success() : caps.status();
   }
   return Status(Code::kProtocolError, "unknown APPLY " + key);
 }

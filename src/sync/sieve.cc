@@ -119,7 +119,7 @@ Result<std::vector<SieveItem>> SieveStore::list(std::string_view userid) const {
 Status SieveStore::put(std::string_view userid, std::string_view filename, int64_t last_update,
                        std::string_view content) {
   if (!valid_component(filename)) return bad_name("sieve script", filename);
-  if (!ends_with(filename, kScript)) return Status::ok();
+  if (!ends_with(filename, kScript)) return Status::success();
   auto dir = user_dir(userid);
   if (!dir.ok()) return dir.status();
   Status s = fs::make_dirs(*dir, 0700);
@@ -131,7 +131,7 @@ Status SieveStore::put(std::string_view userid, std::string_view filename, int64
   times[0].tv_sec = times[1].tv_sec = static_cast<time_t>(last_update);
   times[0].tv_nsec = times[1].tv_nsec = 0;
   if (::utimensat(AT_FDCWD, path.c_str(), times, 0) != 0) return errno_status(path);
-  return Status::ok();
+  return Status::success();
 }
 
 Status SieveStore::remove(std::string_view userid, std::string_view filename) {
@@ -147,7 +147,7 @@ Status SieveStore::remove(std::string_view userid, std::string_view filename) {
   }
   Status s = fs::remove_file(*dir + "/" + std::string(filename));
   if (!s) return s;
-  return fs::exists(*dir) ? fs::fsync_dir(*dir) : Status::ok();
+  return fs::exists(*dir) ? fs::fsync_dir(*dir) : Status::success();
 }
 
 Status SieveStore::activate(std::string_view userid, std::string_view bcname) {
@@ -172,7 +172,7 @@ Status SieveStore::deactivate(std::string_view userid) {
   if (!dir.ok()) return dir.status();
   std::string link = *dir + "/" + std::string(kDefault);
   if (os::env().unlink(link) != 0) {
-    if (errno == ENOENT) return Status::ok();
+    if (errno == ENOENT) return Status::success();
     return errno_status(link);
   }
   return fs::fsync_dir(*dir);
@@ -184,7 +184,7 @@ Status SieveStore::remove_user(std::string_view userid) {
   std::error_code ec;
   stdfs::remove_all(*dir, ec);
   if (ec) return Status(Code::kIoError, *dir + ": " + ec.message());
-  return Status::ok();
+  return Status::success();
 }
 
 }  // namespace replimail::sync

@@ -40,7 +40,7 @@ Status UploadFile::write(std::string_view bytes) {
   if (!s) return s;
   EVP_DigestUpdate(hasher_->ctx, bytes.data(), bytes.size());
   size_ += bytes.size();
-  return Status::ok();
+  return Status::success();
 }
 
 Status UploadFile::finish() {
@@ -63,7 +63,7 @@ Status UploadFile::finish() {
     guid_ += hex[md[i] & 15];
   }
   finished_ = true;
-  return Status::ok();
+  return Status::success();
 }
 
 Status sync_filesystem(const std::string& dir) {
@@ -76,7 +76,7 @@ Status sync_filesystem(const std::string& dir) {
     errno = err;
     return errno_status("syncfs " + dir);
   }
-  return Status::ok();
+  return Status::success();
 }
 
 }  // namespace replimail::sync

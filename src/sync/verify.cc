@@ -49,14 +49,14 @@ std::string Verifier::prefix(const std::string& tag, const std::string& name) co
 }
 
 Status Verifier::add_primary(Pairs& pairs, const store::MailboxEntry& e) {
-  if (!e.is_real() || skipped(e.name)) return Status::ok();
+  if (!e.is_real() || skipped(e.name)) return Status::success();
   auto m = mailbox_state(inst_, e, false);
   if (!m.ok()) {
     // Deleted meanwhile: the replica is told of it on its own.
-    return m.status().code() == Code::kMailboxNonexistent ? Status::ok() : m.status();
+    return m.status().code() == Code::kMailboxNonexistent ? Status::success() : m.status();
   }
   pairs[e.name].primary = std::move(*m);
-  return Status::ok();
+  return Status::success();
 }
 
 Status Verifier::add_replica(Pairs& pairs, const std::vector<Value>& items) {
@@ -68,7 +68,7 @@ Status Verifier::add_replica(Pairs& pairs, const std::vector<Value>& items) {
     std::string name = m->mboxname;
     pairs[name].replica = std::move(*m);
   }
-  return Status::ok();
+  return Status::success();
 }
 
 Result<Verifier::Pairs> Verifier::look_user(const std::string& userid) {
@@ -216,7 +216,7 @@ Status Verifier::check(Result<Pairs> first) {
     if (!pair.primary || !pair.replica ||
         !mailbox_differences(*pair.primary, *pair.replica).empty())
       suspects.push_back(name);
-  if (suspects.empty()) return Status::ok();
+  if (suspects.empty()) return Status::success();
   Pairs second;
   if (opts_.settle.count() > 0) {
     std::this_thread::sleep_for(opts_.settle);

@@ -145,7 +145,7 @@ Status Journal::append(std::string_view records) {
     return s;
   }
   size_ += records.size();
-  return Status::ok();
+  return Status::success();
 }
 
 Status Journal::clear() {
@@ -158,7 +158,7 @@ Status Journal::clear() {
     return errno_status("truncate " + path_);
   }
   size_ = 0;
-  return Status::ok();
+  return Status::success();
 }
 
 Status Journal::rewrite(std::string_view records) {
@@ -172,7 +172,7 @@ Status Journal::rewrite(std::string_view records) {
   os::env().close(fd_);
   fd_ = fd;
   size_ = records.size();
-  return Status::ok();
+  return Status::success();
 }
 
 }  // namespace replimail::synclog

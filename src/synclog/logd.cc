@@ -90,7 +90,7 @@ LogDaemon::~LogDaemon() {
 }
 
 Status LogDaemon::replay(std::vector<JournalEntry> entries) {
-  if (entries.empty()) return Status::ok();
+  if (entries.empty()) return Status::success();
   // Per channel, the lines in journal order, one append each.
   std::vector<std::pair<std::string, std::string>> text;
   for (const auto& e : entries) {

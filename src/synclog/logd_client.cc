@@ -181,7 +181,7 @@ Status LogdClient::flush() {
   }
   std::string answer;
   if (!answer_locked(answer)) return Status(Code::kIoError, "sync_logd: no answer");
-  if (answer == "OK") return Status::ok();
+  if (answer == "OK") return Status::success();
   return Status(Code::kIoError, "sync_logd: " + answer);
 }
 

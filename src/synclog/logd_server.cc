@@ -72,7 +72,7 @@ Status LogdServer::listen(const std::string& path) {
   }
   listen_fd_ = fd;
   path_ = path;
-  return Status::ok();
+  return Status::success();
 }
 
 LogdServer::~LogdServer() {

@@ -82,15 +82,15 @@ Status LogReader::begin() {
   for (const auto& e : parsed.errors) spdlog::warn("sync log {}: {}", work_path_, e);
   lines_ = std::move(parsed.lines);
   errors_ = std::move(parsed.errors);
-  return Status::ok();
+  return Status::success();
 }
 
 Status LogReader::end() {
-  if (!channel_) return Status::ok();
+  if (!channel_) return Status::success();
   if (os::env().unlink(work_path_) < 0 && errno != ENOENT) {
     return errno_status("unlink " + work_path_);
   }
-  return Status::ok();
+  return Status::success();
 }
 
 }  // namespace replimail::synclog

@@ -450,7 +450,7 @@ Status UnsyncedLogs::append(const std::string& path, std::string_view formatted,
     ++log->unsynced;
     dirty_.push_back(log);
   }
-  return Status::ok();
+  return Status::success();
 }
 
 Status UnsyncedLogs::flush() {
@@ -482,7 +482,7 @@ Status UnsyncedLogs::flush() {
 Status wait_for_writers(int fd, const std::string& path) {
   if (lock_range(fd, F_WRLCK, 0, 0, true) < 0) return errno_status("lock " + path);
   lock_range(fd, F_UNLCK, 0, 0, false);
-  return Status::ok();
+  return Status::success();
 }
 
 SyncLog::SyncLog(const Config& cfg)
@@ -562,7 +562,7 @@ Result<LogHold> SyncLog::write_all_channels(const std::string& formatted, std::s
 }
 
 Status SyncLog::wait_for_replicas() {
-  if (wait_ == nullptr || suppressed_.load()) return Status::ok();
+  if (wait_ == nullptr || suppressed_.load()) return Status::success();
   return wait_->wait();
 }
 
@@ -571,7 +571,7 @@ namespace detail {
 Status WaitState::wait() {
   using Clock = std::chrono::steady_clock;
   std::lock_guard<std::mutex> lk(mu);
-  if (!pending) return Status::ok();
+  if (!pending) return Status::success();
   if (!bell) {
     auto b = WaitBell::open(confdir);
     if (b.ok()) {
@@ -602,7 +602,7 @@ Status WaitState::wait() {
         bell->count_wait(std::chrono::duration_cast<std::chrono::milliseconds>(now - start));
       need.clear();
       pending = false;
-      return Status::ok();
+      return Status::success();
     }
     if (now >= deadline || !bell) break;
     bell->wait(seen,
@@ -627,7 +627,7 @@ Status WaitState::wait() {
     return Status(Code::kNotReplicated, what);
   }
   spdlog::warn("sync_wait: {}; acknowledged without them (sync_wait_on_timeout: async)", what);
-  return Status::ok();
+  return Status::success();
 }
 
 }  // namespace detail
@@ -659,7 +659,7 @@ Status SyncLog::log_raw(std::string_view text) {
   if (text.size() + 1 > kMaxLineLength) {
     return Status(Code::kInvalidArgument, "raw sync log line too long");
   }
-  if (!enabled_) return Status::ok();
+  if (!enabled_) return Status::success();
   return write_all_channels(std::string(text) + "\n", text).status();
 }
 

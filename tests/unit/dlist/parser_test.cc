@@ -152,14 +152,14 @@ class CountingSink : public FileSink {
       open = false;
       return Status(Code::kIoError, "disk full");
     }
-    return Status::ok();
+    return Status::success();
   }
   Status write(std::string_view bytes) override {
     EXPECT_TRUE(open);
     largest = std::max(largest, bytes.size());
     got += bytes.size();
     if (fail_after && got > fail_after) return Status(Code::kIoError, "write failed");
-    return Status::ok();
+    return Status::success();
   }
   Result<std::string> finish() override {
     EXPECT_TRUE(open);

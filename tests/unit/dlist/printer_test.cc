@@ -121,7 +121,7 @@ class ChunkOutput : public Output {
   Status write(std::string_view bytes) override {
     largest = std::max(largest, bytes.size());
     all.append(bytes);
-    return Status::ok();
+    return Status::success();
   }
   std::string all;
   size_t largest = 0;

@@ -19,7 +19,7 @@ class FakeBackend : public Backend {
       if (backend->fail_writes) return Status(Code::kIoError, "disk full");
       if (backend->full) return Status(Code::kNoSpace, "No space left on device");
       data.append(bytes);
-      return Status::ok();
+      return Status::success();
     }
     FakeBackend* backend;
     std::string data;
