@@ -17,7 +17,8 @@ std::vector<std::string_view> split(std::string_view s, char sep) {
   size_t pos = 0;
   while (true) {
     size_t next = s.find(sep, pos);
-    out.push_back(s.substr(pos, next == std::string_view::npos ? s.npos : next - pos));
+    out.push_back(
+        s.substr(pos, next == std::string_view::npos ? std::string_view::npos : next - pos));
     if (next == std::string_view::npos) break;
     pos = next + 1;
   }

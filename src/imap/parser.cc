@@ -295,7 +295,7 @@ Result<SequenceSet> parse_sequence_set(std::string_view text) {
   while (true) {
     size_t comma = text.find(',', pos);
     std::string_view part =
-        text.substr(pos, comma == std::string_view::npos ? text.npos : comma - pos);
+        text.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos);
     size_t colon = part.find(':');
     auto lo = number(part.substr(0, colon));
     auto hi = colon == std::string_view::npos ? lo : number(part.substr(colon + 1));
