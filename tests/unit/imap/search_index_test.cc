@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "../../support/temp_dir.h"
 #include "common/base64.h"
 #include "imap/parser.h"
 #include "imap/search.h"
@@ -86,9 +87,8 @@ std::string generate(std::mt19937& rng, int i) {
 class SearchIndexTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/rm_imap_search_XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    dir_ = replimail::testing::make_temp_dir("rm_imap_search_");
+    ASSERT_NE(dir_, "");
     auto cfg = Config::parse("configdirectory: " + dir_ + "/conf\npartition-default: " + dir_ +
                                  "/spool\nsearch_engine: xapian\n",
                              "imapd.conf");

@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "../../support/temp_dir.h"
 #include "imap/session.h"
 
 namespace replimail::imap::test {
@@ -59,9 +60,8 @@ const char kMessage[] =
 class SessionTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/rm_imap_session_XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    dir_ = replimail::testing::make_temp_dir("rm_imap_session_");
+    ASSERT_NE(dir_, "");
     std::string text = "configdirectory: " + dir_ + "/conf\npartition-default: " + dir_ +
                        "/spool\nsync_log: 1\nadmins: admin\n";
     auto cfg = Config::parse(text, "imapd.conf");

@@ -1,3 +1,4 @@
+#include "../../support/temp_dir.h"
 #include "search/index.h"
 
 #include <gtest/gtest.h>
@@ -14,9 +15,8 @@ namespace {
 class IndexTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/rm_search_index_XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    dir_ = replimail::testing::make_temp_dir("rm_search_index_");
+    ASSERT_NE(dir_, "");
     path_ = dir_ + "/alice/xapian";
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "../../support/temp_dir.h"
 #include "common/config.h"
 #include "store/instance.h"
 #include "store/staged_message.h"
@@ -18,9 +19,8 @@ namespace replimail::search::testing {
 class SearchFixture : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/rm_search_XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    dir_ = replimail::testing::make_temp_dir("rm_search_");
+    ASSERT_NE(dir_, "");
     auto cfg = Config::parse("configdirectory: " + dir_ + "/conf\npartition-default: " + dir_ +
                                  "/spool\nsearch_engine: xapian\nsync_log: 1\n"
                                  "sync_log_channels: squatter\n",
