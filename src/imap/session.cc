@@ -5,7 +5,6 @@
 
 #include <algorithm>
 
-#include "common/stats.h"
 #include "imap/format.h"
 #include "store/autocreate.h"
 #include "store/mboxname.h"
@@ -17,12 +16,6 @@ namespace replimail::imap {
 constexpr std::string_view kLockedOut = "[UNAVAILABLE] Too many failed logins, try again later";
 
 namespace {
-bool is_any(std::string_view name, std::initializer_list<std::string_view> names) {
-  for (auto n : names) {
-    if (name == n) return true;
-  }
-  return false;
-}
 
 // AUTHENTICATE's answers, Cyrus 3.6's wording (the tag goes before each).
 net::SaslWording authenticate_wording() {
@@ -129,26 +122,6 @@ void Session::drop_staged() {
   staging_partition_.clear();
 }
 
-namespace {
-
-// replimail_commands_total (common/stats.h): the commands dispatch() knows
-// by name ("UID FETCH" apart from "FETCH"), every other one as "other".
-void count_command(const Command& cmd) {
-  static const std::initializer_list<std::string_view> kKnown = {
-      "APPEND",       "AUTHENTICATE", "CAPABILITY", "CHECK",       "CLOSE",       "COMPRESS",
-      "COPY",         "CREATE",       "DELETE",     "DELETEACL",   "ENABLE",      "EXAMINE",
-      "EXPUNGE",      "FETCH",        "GETACL",     "GETMETADATA", "GETQUOTA",    "GETQUOTAROOT",
-      "ID",           "IDLE",         "LIST",       "LISTRIGHTS",  "LOGIN",       "LOGOUT",
-      "LSUB",         "MOVE",         "MYRIGHTS",   "NAMESPACE",   "NOOP",        "RENAME",
-      "SEARCH",       "SELECT",       "SETACL",     "SETMETADATA", "SETQUOTA",    "SORT",
-      "STARTTLS",     "STATUS",       "STORE",      "SUBSCRIBE",   "THREAD",      "UNAUTHENTICATE",
-      "UNSELECT",     "UNSUBSCRIBE"};
-  if (!is_any(cmd.name, kKnown)) return stats::count_command("other");
-  stats::count_command(cmd.uid ? "UID " + cmd.name : cmd.name);
-}
-
-}  // namespace
-
 void Session::execute(std::string_view bytes) {
   std::string tag;
   auto cmd = parse_command(bytes, &tag, options_.parse);
@@ -157,93 +130,6 @@ void Session::execute(std::string_view bytes) {
     return;
   }
   dispatch(*cmd);
-}
-
-void Session::dispatch(const Command& cmd) {
-  const std::string& n = cmd.name;
-  count_command(cmd);
-  if (cmd.uid && !is_any(n, {"FETCH", "STORE", "SEARCH", "COPY", "MOVE", "EXPUNGE", "SORT", "THREAD"})) {
-    return tagged(cmd, "BAD", "Unrecognized UID subcommand");
-  }
-  // Commands whose grammar takes no arguments: anything after the name is
-  // a syntax error (RFC 3501 §9 command-any, NAMESPACE, CHECK, UNSELECT,
-  // STARTTLS), answered BAD as Cyrus 3.6 does.
-  static const std::initializer_list<std::string_view> kNoArguments = {
-      "CAPABILITY", "NOOP", "LOGOUT", "NAMESPACE", "CHECK", "UNSELECT", "STARTTLS"};
-  if (!cmd.args.empty() && is_any(n, kNoArguments)) {
-    return tagged(cmd, "BAD", "Unexpected extra arguments to " + n);
-  }
-  if (n == "CAPABILITY") return cmd_capability(cmd);
-  if (n == "NOOP") return tagged(cmd, "OK", "Completed");
-  if (n == "LOGOUT") {
-    // RFC 3501 §6.1.3: after BYE only the tagged OK. The state changes
-    // first so that tagged() reports no more changes of the mailbox.
-    state_ = State::kLogout;
-    // The session stops counting toward maxlogins_* before the client
-    // hears BYE, so that a login right after LOGOUT is not refused.
-    if (options_.login) options_.login->logged_out();
-    reply("* BYE LOGOUT received");
-    tagged(cmd, "OK", "Completed");
-    return;
-  }
-  if (n == "ID") return cmd_id(cmd);
-  if (state_ == State::kNotAuthenticated) {
-    if (n == "LOGIN") return cmd_login(cmd);
-    if (n == "AUTHENTICATE") return cmd_authenticate(cmd);
-    if (n == "STARTTLS") return cmd_starttls(cmd);
-    if (n == "COMPRESS" || n == "UNAUTHENTICATE") return tagged(cmd, "BAD", "Please login first");
-    static const std::initializer_list<std::string_view> kLater = {
-        "SELECT",   "EXAMINE", "CREATE",    "DELETE",   "RENAME",     "SUBSCRIBE", "UNSUBSCRIBE",
-        "LIST",     "LSUB",    "STATUS",    "APPEND",   "NAMESPACE",  "IDLE",      "ENABLE",
-        "GETACL",   "SETACL",  "DELETEACL", "MYRIGHTS", "LISTRIGHTS", "GETQUOTA",  "GETQUOTAROOT",
-        "SETQUOTA", "GETMETADATA", "SETMETADATA", "CHECK", "CLOSE", "UNSELECT", "EXPUNGE",
-        "SEARCH",   "FETCH",   "STORE",    "COPY",    "MOVE",      "SORT",     "THREAD"};
-    if (is_any(n, kLater)) return tagged(cmd, "BAD", "Please login first");
-    return tagged(cmd, "BAD", "Unrecognized command");
-  }
-  if (n == "LOGIN" || n == "AUTHENTICATE") return tagged(cmd, "BAD", "Already authenticated");
-  if (n == "STARTTLS") return tagged(cmd, "BAD", "Already authenticated");
-  if (n == "ENABLE") return cmd_enable(cmd);
-  if (n == "COMPRESS") return cmd_compress(cmd);
-  if (n == "UNAUTHENTICATE") return cmd_unauthenticate(cmd);
-  if (n == "SELECT" || n == "EXAMINE") return cmd_select(cmd);
-  if (n == "CREATE") return cmd_create(cmd);
-  if (n == "DELETE") return cmd_delete(cmd);
-  if (n == "RENAME") return cmd_rename(cmd);
-  if (n == "SUBSCRIBE") return cmd_subscribe(cmd, true);
-  if (n == "UNSUBSCRIBE") return cmd_subscribe(cmd, false);
-  if (n == "LIST") return cmd_list(cmd, false);
-  if (n == "LSUB") return cmd_list(cmd, true);
-  if (n == "STATUS") return cmd_status(cmd);
-  if (n == "APPEND") return cmd_append(cmd);
-  if (n == "NAMESPACE") return cmd_namespace(cmd);
-  if (n == "IDLE") return cmd_idle(cmd);
-  if (n == "GETACL") return cmd_getacl(cmd);
-  if (n == "SETACL") return cmd_setacl(cmd, false);
-  if (n == "DELETEACL") return cmd_setacl(cmd, true);
-  if (n == "MYRIGHTS") return cmd_myrights(cmd);
-  if (n == "LISTRIGHTS") return cmd_listrights(cmd);
-  if (n == "GETQUOTA") return cmd_getquota(cmd, true);
-  if (n == "GETQUOTAROOT") return cmd_getquota(cmd, false);
-  if (n == "SETQUOTA") return cmd_setquota(cmd);
-  if (n == "GETMETADATA") return cmd_getmetadata(cmd);
-  if (n == "SETMETADATA") return cmd_setmetadata(cmd);
-  static const std::initializer_list<std::string_view> kSelected = {
-      "CHECK", "CLOSE", "UNSELECT", "EXPUNGE", "SEARCH", "FETCH",
-      "STORE", "COPY",  "MOVE",     "SORT",    "THREAD"};
-  if (!is_any(n, kSelected)) return tagged(cmd, "BAD", "Unrecognized command");
-  if (state_ != State::kSelected) return tagged(cmd, "BAD", "Please select a mailbox first");
-  if (n == "CHECK") return tagged(cmd, "OK", "Completed");
-  if (n == "CLOSE") return cmd_close(cmd, true);
-  if (n == "UNSELECT") return cmd_close(cmd, false);
-  if (n == "EXPUNGE") return cmd_expunge(cmd);
-  if (n == "SEARCH") return cmd_search(cmd);
-  if (n == "SORT") return cmd_sort(cmd);
-  if (n == "THREAD") return cmd_thread(cmd);
-  if (n == "FETCH") return cmd_fetch(cmd);
-  if (n == "STORE") return cmd_store(cmd);
-  if (n == "COPY") return cmd_copy(cmd, false);
-  return cmd_copy(cmd, true);
 }
 
 void Session::tagged(const Command& cmd, std::string_view status, std::string_view text) {
@@ -258,8 +144,7 @@ void Session::tagged(const Command& cmd, std::string_view status, std::string_vi
     // RFC 3501 §7.4.1: no EXPUNGE while the client may hold sequence numbers
     // from a FETCH, STORE or SEARCH; their UID forms may have them.
     SelectedMailbox::RefreshOptions ro;
-    ro.allow_expunge =
-        cmd.uid || !is_any(cmd.name, {"FETCH", "STORE", "SEARCH", "SORT", "THREAD"});
+    ro.allow_expunge = !holds_expunges(cmd);
     ro.qresync = qresync_;
     ro.condstore = condstore_;
     // With QRESYNC enabled an unsolicited FETCH carries the UID, with

@@ -144,7 +144,19 @@ class Session : public net::PushSession, private CommandReader::Sink {
   void message_end() override;
   ReaderLimits reader_limits() const;
   void execute(std::string_view bytes);
+
+  // ---- the command table (session_commands.cc) ----
+  // Every command the session knows is one row there (name, the state it
+  // needs, whether "UID <name>" exists, whether it takes no arguments,
+  // whether its sequence form holds back EXPUNGE responses, handler);
+  // dispatch() makes the checks the row asks for and runs the handler.
+  enum class Needs;
+  struct CommandSpec;
+  static const CommandSpec* find_command(std::string_view name);
   void dispatch(const Command& cmd);
+  // RFC 3501 §7.4.1: `cmd` is the sequence-number form of a command after
+  // which no EXPUNGE response may be sent.
+  static bool holds_expunges(const Command& cmd);
   void reply(std::string_view line);
   void tagged(const Command& cmd, std::string_view status, std::string_view text);
   void tagged_error(const Command& cmd, const Status& st);
@@ -154,6 +166,7 @@ class Session : public net::PushSession, private CommandReader::Sink {
 
   // ---- connection and authentication (session.cc) ----
   void cmd_capability(const Command& cmd);
+  void cmd_logout(const Command& cmd);
   void cmd_login(const Command& cmd);
   void cmd_authenticate(const Command& cmd);
   void auth_response(std::string_view line);
