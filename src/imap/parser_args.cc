@@ -1,5 +1,8 @@
 // The typed argument parsers of parser.h: FETCH, STORE and SEARCH.
+#include <algorithm>
 #include <charconv>
+#include <iterator>
+#include <optional>
 
 #include "imap/parser.h"
 
@@ -332,28 +335,44 @@ class SearchParser {
     if (depth > kMaxNesting) return bad("Search keys nested too deeply");
     if (done()) return bad("Missing search key");
     const Value& v = args_[pos_++];
-    SearchKey k;
-    using Op = SearchKey::Op;
-    if (v.is_list()) {
-      if (v.items.empty()) return bad("Empty search key list");
-      SearchParser sub(v.items, 0, modseq_);
-      k.op = Op::kAnd;
-      while (!sub.done()) {
-        auto c = sub.key(depth + 1);
-        if (!c.ok()) return c;
-        k.children.push_back(std::move(c).value());
-      }
-      return k;
-    }
+    if (v.is_list()) return key_list(v, depth);
     if (!v.is_atom()) return bad("Invalid search key");
     std::string name = to_upper(v.text);
     if (!name.empty() && ((name[0] >= '0' && name[0] <= '9') || name[0] == '*' || name[0] == '$')) {
       auto set = parse_sequence_set(v.text);
       if (!set.ok()) return set.status();
-      k.op = Op::kSequence;
+      SearchKey k;
+      k.op = SearchKey::Op::kSequence;
       k.set = std::move(set).value();
       return k;
     }
+    if (auto k = flag_or_logic_key(name, depth)) return std::move(*k);
+    if (auto k = number_key(name)) return std::move(*k);
+    if (auto k = text_key(name)) return std::move(*k);
+    return bad("Invalid search key " + v.text.substr(0, 64));
+  }
+
+ private:
+  using Op = SearchKey::Op;
+  // What a key parser returns: nullopt if `name` is not one of its keys.
+  using Parsed = std::optional<Result<SearchKey>>;
+
+  // "(key key ...)": all of them.
+  Result<SearchKey> key_list(const Value& v, int depth) {
+    if (v.items.empty()) return bad("Empty search key list");
+    SearchParser sub(v.items, 0, modseq_);
+    SearchKey k;
+    k.op = Op::kAnd;
+    while (!sub.done()) {
+      auto c = sub.key(depth + 1);
+      if (!c.ok()) return c;
+      k.children.push_back(std::move(c).value());
+    }
+    return k;
+  }
+
+  // Flags, ALL, NEW, OLD, KEYWORD, NOT, OR.
+  Parsed flag_or_logic_key(const std::string& name, int depth) {
     static const std::pair<const char*, const char*> kFlagKeys[] = {
         {"ANSWERED", "\\Answered"}, {"DELETED", "\\Deleted"}, {"DRAFT", "\\Draft"},
         {"FLAGGED", "\\Flagged"},   {"SEEN", "\\Seen"},       {"RECENT", "\\Recent"}};
@@ -361,6 +380,7 @@ class SearchParser {
       if (name == n) return flag_key(flag);
       if (name == std::string("UN") + n) return negate(flag_key(flag));
     }
+    SearchKey k;
     // Every mailbox here keeps save dates (Cyrus: index version 15 and up).
     if (name == "ALL" || name == "SAVEDATESUPPORTED") return k;
     if (name == "NEW") {
@@ -381,20 +401,24 @@ class SearchParser {
       if (!c.ok()) return c;
       return negate(std::move(c).value());
     }
-    if (name == "OR") {
-      auto a = key(depth + 1);
-      if (!a.ok()) return a;
-      auto b = key(depth + 1);
-      if (!b.ok()) return b;
-      k.op = Op::kOr;
-      k.children.push_back(std::move(a).value());
-      k.children.push_back(std::move(b).value());
-      return k;
-    }
+    if (name != "OR") return std::nullopt;
+    auto a = key(depth + 1);
+    if (!a.ok()) return a;
+    auto b = key(depth + 1);
+    if (!b.ok()) return b;
+    k.op = Op::kOr;
+    k.children.push_back(std::move(a).value());
+    k.children.push_back(std::move(b).value());
+    return k;
+  }
+
+  // Dates, OLDER and YOUNGER, LARGER and SMALLER, MODSEQ.
+  Parsed number_key(const std::string& name) {
     static const std::pair<const char*, Op> kDateKeys[] = {
         {"BEFORE", Op::kBefore},         {"ON", Op::kOn},         {"SINCE", Op::kSince},
         {"SENTBEFORE", Op::kSentBefore}, {"SENTON", Op::kSentOn}, {"SENTSINCE", Op::kSentSince},
         {"SAVEDBEFORE", Op::kSavedBefore}, {"SAVEDON", Op::kSavedOn}, {"SAVEDSINCE", Op::kSavedSince}};
+    SearchKey k;
     for (const auto& [n, op] : kDateKeys) {
       if (name != n) continue;
       auto s = astring();
@@ -405,83 +429,62 @@ class SearchParser {
       k.number = *d;
       return k;
     }
+    const char* invalid = nullptr;
     if (name == "OLDER" || name == "YOUNGER") {
       // RFC 5032 interval: digits only, as Cyrus reads it.
-      auto s = astring();
-      if (!s.ok()) return s.status();
-      auto n = number(*s);
-      if (!n || *n > INT64_MAX) return bad("Invalid interval in Search command");
       k.op = name == "OLDER" ? Op::kOlder : Op::kYounger;
-      k.number = static_cast<int64_t>(*n);
-      return k;
-    }
-    if (name == "EMAILID" || name == "THREADID") {
-      auto s = astring();
-      if (!s.ok()) return s.status();
-      k.op = name == "EMAILID" ? Op::kEmailId : Op::kThreadId;
-      k.text = std::move(s).value();
-      return k;
-    }
-    if (name == "LARGER" || name == "SMALLER") {
-      auto s = astring();
-      if (!s.ok()) return s.status();
-      auto n = number(*s);
-      if (!n || *n > INT64_MAX) return bad("Invalid size");
+      invalid = "Invalid interval in Search command";
+    } else if (name == "LARGER" || name == "SMALLER") {
       k.op = name == "LARGER" ? Op::kLarger : Op::kSmaller;
-      k.number = static_cast<int64_t>(*n);
-      return k;
+      invalid = "Invalid size";
+    } else if (name == "MODSEQ") {
+      // MODSEQ [entry-name entry-type-req] mod-sequence-valzer
+      if (pos_ + 2 < args_.size() && args_[pos_].is_string()) pos_ += 2;
+      k.op = Op::kModseq;
+      invalid = "Invalid MODSEQ";
+    } else {
+      return std::nullopt;
     }
-    for (const char* h : {"FROM", "TO", "CC", "BCC", "SUBJECT"}) {
-      if (name != h) continue;
-      auto s = astring();
-      if (!s.ok()) return s.status();
-      k.op = Op::kHeader;
-      k.field = name;
-      k.text = std::move(s).value();
-      return k;
-    }
+    auto s = astring();
+    if (!s.ok()) return s.status();
+    auto n = number(*s);
+    if (!n || *n > INT64_MAX) return bad(invalid);
+    k.number = static_cast<int64_t>(*n);
+    if (k.op == Op::kModseq) *modseq_ = true;
+    return k;
+  }
+
+  // EMAILID and THREADID, header keys, BODY and TEXT, UID.
+  Parsed text_key(const std::string& name) {
+    static const std::pair<const char*, Op> kTextKeys[] = {
+        {"EMAILID", Op::kEmailId}, {"THREADID", Op::kThreadId}, {"FROM", Op::kHeader},
+        {"TO", Op::kHeader},       {"CC", Op::kHeader},         {"BCC", Op::kHeader},
+        {"SUBJECT", Op::kHeader},  {"HEADER", Op::kHeader},     {"BODY", Op::kBody},
+        {"TEXT", Op::kText},       {"UID", Op::kUid}};
+    auto row = std::find_if(std::begin(kTextKeys), std::end(kTextKeys),
+                            [&](const auto& r) { return name == r.first; });
+    if (row == std::end(kTextKeys)) return std::nullopt;
+    SearchKey k;
+    k.op = row->second;
     if (name == "HEADER") {
       auto f = astring();
       if (!f.ok()) return f.status();
-      auto s = astring();
-      if (!s.ok()) return s.status();
-      k.op = Op::kHeader;
       k.field = to_upper(*f);
+    } else if (k.op == Op::kHeader) {
+      k.field = name;
+    }
+    auto s = astring();
+    if (!s.ok()) return s.status();
+    if (k.op != Op::kUid) {
       k.text = std::move(s).value();
       return k;
     }
-    if (name == "BODY" || name == "TEXT") {
-      auto s = astring();
-      if (!s.ok()) return s.status();
-      k.op = name == "BODY" ? Op::kBody : Op::kText;
-      k.text = std::move(s).value();
-      return k;
-    }
-    if (name == "UID") {
-      auto s = astring();
-      if (!s.ok()) return s.status();
-      auto set = parse_sequence_set(*s);
-      if (!set.ok()) return set.status();
-      k.op = Op::kUid;
-      k.set = std::move(set).value();
-      return k;
-    }
-    if (name == "MODSEQ") {
-      // MODSEQ [entry-name entry-type-req] mod-sequence-valzer
-      if (pos_ + 2 < args_.size() && args_[pos_].is_string()) pos_ += 2;
-      auto s = astring();
-      if (!s.ok()) return s.status();
-      auto n = number(*s);
-      if (!n || *n > INT64_MAX) return bad("Invalid MODSEQ");
-      k.op = Op::kModseq;
-      k.number = static_cast<int64_t>(*n);
-      *modseq_ = true;
-      return k;
-    }
-    return bad("Invalid search key " + v.text.substr(0, 64));
+    auto set = parse_sequence_set(*s);
+    if (!set.ok()) return set.status();
+    k.set = std::move(set).value();
+    return k;
   }
 
- private:
   Result<std::string> astring() {
     if (done() || !args_[pos_].is_astring()) return bad("Missing search argument");
     return args_[pos_++].text;

@@ -90,6 +90,10 @@ struct SessionOptions {
 // is encrypted (called again after STARTTLS).
 using SaslFactory = std::function<std::unique_ptr<net::SaslServer>(bool secure)>;
 
+// LIST's arguments and candidates (session_mailbox.cc).
+struct ListRequest;
+struct ListScan;
+
 class Session : public net::PushSession, private CommandReader::Sink {
  public:
   // The states of a connection; every transition happens in session.cc.
@@ -196,6 +200,11 @@ class Session : public net::PushSession, private CommandReader::Sink {
   void cmd_rename(const Command& cmd);
   void cmd_subscribe(const Command& cmd, bool subscribe);
   void cmd_list(const Command& cmd, bool lsub);
+  // LIST's candidates: the mailboxes the user may list, subscribed names
+  // and their ancestors, as `req` asks.
+  Status list_scan(const ListRequest& req, const std::set<std::string>& subscribed, ListScan* scan);
+  // The responses for `ext`, one of scan.items that a pattern matched.
+  void list_item(const ListRequest& req, const ListScan& scan, const std::string& ext, bool is_sub);
   void cmd_status(const Command& cmd);
   Result<std::string> status_items(const std::string& name, const std::vector<Value>& items);
   void cmd_namespace(const Command& cmd);

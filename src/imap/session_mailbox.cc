@@ -293,10 +293,12 @@ void Session::cmd_namespace(const Command& cmd) {
   tagged(cmd, "OK", "Completed");
 }
 
-void Session::cmd_list(const Command& cmd, bool lsub) {
-  const auto& a = cmd.args;
-  size_t i = 0;
+// A LIST or LSUB command's arguments (RFC 3501, RFC 5258's extended form).
+struct ListRequest {
+  bool lsub = false;
   std::set<std::string> select_opts, return_opts;
+  std::string reference;
+  std::vector<std::string> patterns;
   std::vector<Value> status_req;
   // RETURN (METADATA (entries)) or METADATA entry, as Cyrus 3.6 reads it:
   // no options (MAXSIZE is a syntax error there), the entries of every
@@ -304,122 +306,189 @@ void Session::cmd_list(const Command& cmd, bool lsub) {
   // no METADATA at all, as Cyrus does.
   std::vector<MetaName> meta_names;
   bool meta_invalid = false;
-  if (!lsub && i < a.size() && a[i].is_list()) {
-    for (const Value& v : a[i].items) {
-      std::string o = to_upper(v.text);
-      if (!kListSelectionOptions.count(o)) {
-        return tagged(cmd, "BAD", "Invalid List selection option \"" + to_lower(v.text) + "\"");
-      }
-      select_opts.insert(o);
+
+  std::string verb() const { return lsub ? "LSUB" : "LIST"; }
+  bool selects(const char* o) const { return select_opts.count(o) > 0; }
+  bool returns(const char* o) const { return return_opts.count(o) > 0; }
+  bool only_subscribed() const { return lsub || selects("SUBSCRIBED"); }
+  bool want_subscribed() const { return only_subscribed() || returns("SUBSCRIBED"); }
+  bool recursive() const { return selects("RECURSIVEMATCH") && selects("SUBSCRIBED"); }
+  bool wildcard_only_star() const {
+    for (const auto& pat : patterns) {
+      if (pat.find('%') != std::string::npos) return false;
     }
-    // RFC 5258 §3.1: RECURSIVEMATCH needs an option it can recurse on.
-    if (select_opts.count("RECURSIVEMATCH") &&
-        !(select_opts.count("SUBSCRIBED") || select_opts.count("SPECIAL-USE"))) {
-      return tagged(cmd, "BAD", "Invalid combination of selection options");
+    return true;
+  }
+  bool matches(const std::string& ext, char sep) const {
+    for (const auto& pat : patterns) {
+      if (list_match(reference + pat, ext, sep)) return true;
     }
-    ++i;
+    return false;
   }
-  if (i + 2 > a.size() || !a[i].is_astring()) return tagged(cmd, "BAD", "Invalid LIST arguments");
-  std::string reference = a[i++].text;
-  std::vector<std::string> patterns;
-  if (a[i].is_list()) {
-    for (const Value& v : a[i].items) patterns.push_back(v.text);
-  } else {
-    patterns.push_back(a[i].text);
-  }
-  ++i;
-  if (!lsub && i + 1 < a.size() && a[i].is_atom("RETURN") && a[i + 1].is_list()) {
-    const auto& items = a[i + 1].items;
-    for (size_t j = 0; j < items.size(); ++j) {
-      std::string o = to_upper(items[j].text);
-      if (!kListReturnOptions.count(o)) {
-        return tagged(cmd, "BAD", "Invalid List return option \"" + to_lower(items[j].text) + "\"");
-      }
-      return_opts.insert(o);
-      if (o == "STATUS" && j + 1 < items.size() && items[j + 1].is_list()) {
-        status_req = items[++j].items;
-      }
-      if (o == "METADATA") {
-        if (j + 1 >= items.size()) return tagged(cmd, "BAD", "Missing metadata entry");
-        const Value& m = items[++j];
-        std::vector<const Value*> entries;
-        if (m.is_list()) {
-          for (const Value& v : m.items) entries.push_back(&v);
-        } else {
-          entries.push_back(&m);
-        }
-        if (entries.empty()) return tagged(cmd, "BAD", "Missing metadata entry");
-        for (const Value* v : entries) {
-          if (v->is_list()) return tagged(cmd, "BAD", "Missing metadata entry");
-          auto n = v->is_atom("NIL") ? std::nullopt : parse_metadata_name(v->text);
-          if (!n) {
-            meta_invalid = true;
-            continue;
-          }
-          bool dup = false;
-          for (const MetaName& x : meta_names) {
-            dup = dup || (x.shared == n->shared && x.entry == n->entry);
-          }
-          if (!dup) meta_names.push_back(std::move(*n));
-        }
-      }
-    }
-    i += 2;
-  }
-  if (i != a.size()) return tagged(cmd, "BAD", "Invalid LIST arguments");
-  const char sep = ns_.separator();
-  const std::string verb = lsub ? "LSUB" : "LIST";
-  if (patterns.size() == 1 && patterns[0].empty()) {
-    reply("* " + verb + " (\\Noselect) \"" + std::string(1, sep) + "\" \"\"");
-    return tagged(cmd, "OK", "Completed");
-  }
-  bool only_subscribed = lsub || select_opts.count("SUBSCRIBED");
-  bool want_subscribed = only_subscribed || return_opts.count("SUBSCRIBED");
-  std::set<std::string> subscribed;
-  if (want_subscribed) {
-    auto subs = instance_.userdata().subscriptions(userid_);
-    if (subs.ok()) subscribed.insert(subs->begin(), subs->end());
-  }
+};
+
+// The names a LIST looks at, by external name.
+struct ListScan {
   struct Item {
     std::string internal;
     bool exists = false;
     bool has_children = false;
   };
   std::map<std::string, Item> items;
+  // Ancestors of items that are not items themselves: \Noselect
+  // placeholders for '%' patterns.
+  std::map<std::string, Item> parents;
+  // Names above a subscribed mailbox (LSUB, LIST (SUBSCRIBED RECURSIVEMATCH)).
+  std::set<std::string> sub_parents;
+};
+
+namespace {
+
+Status bad_list(std::string text) { return Status(Code::kProtocolError, std::move(text)); }
+
+Status parse_list_metadata(const Value& m, ListRequest* req) {
+  std::vector<const Value*> entries;
+  if (m.is_list()) {
+    for (const Value& v : m.items) entries.push_back(&v);
+  } else {
+    entries.push_back(&m);
+  }
+  if (entries.empty()) return bad_list("Missing metadata entry");
+  for (const Value* v : entries) {
+    if (v->is_list()) return bad_list("Missing metadata entry");
+    auto n = v->is_atom("NIL") ? std::nullopt : parse_metadata_name(v->text);
+    if (!n) {
+      req->meta_invalid = true;
+      continue;
+    }
+    bool dup = false;
+    for (const MetaName& x : req->meta_names) {
+      dup = dup || (x.shared == n->shared && x.entry == n->entry);
+    }
+    if (!dup) req->meta_names.push_back(std::move(*n));
+  }
+  return Status::success();
+}
+
+Status parse_list_return(const std::vector<Value>& items, ListRequest* req) {
+  for (size_t j = 0; j < items.size(); ++j) {
+    std::string o = to_upper(items[j].text);
+    if (!kListReturnOptions.count(o)) {
+      return bad_list("Invalid List return option \"" + to_lower(items[j].text) + "\"");
+    }
+    req->return_opts.insert(o);
+    if (o == "STATUS" && j + 1 < items.size() && items[j + 1].is_list()) {
+      req->status_req = items[++j].items;
+    }
+    if (o == "METADATA") {
+      if (j + 1 >= items.size()) return bad_list("Missing metadata entry");
+      Status st = parse_list_metadata(items[++j], req);
+      if (!st.is_ok()) return st;
+    }
+  }
+  return Status::success();
+}
+
+// kProtocolError with the text of the BAD answer if `a` is not good.
+Status parse_list(const std::vector<Value>& a, ListRequest* req) {
+  size_t i = 0;
+  if (!req->lsub && i < a.size() && a[i].is_list()) {
+    for (const Value& v : a[i].items) {
+      std::string o = to_upper(v.text);
+      if (!kListSelectionOptions.count(o)) {
+        return bad_list("Invalid List selection option \"" + to_lower(v.text) + "\"");
+      }
+      req->select_opts.insert(o);
+    }
+    // RFC 5258 §3.1: RECURSIVEMATCH needs an option it can recurse on.
+    if (req->selects("RECURSIVEMATCH") &&
+        !(req->selects("SUBSCRIBED") || req->selects("SPECIAL-USE"))) {
+      return bad_list("Invalid combination of selection options");
+    }
+    ++i;
+  }
+  if (i + 2 > a.size() || !a[i].is_astring()) return bad_list("Invalid LIST arguments");
+  req->reference = a[i++].text;
+  if (a[i].is_list()) {
+    for (const Value& v : a[i].items) req->patterns.push_back(v.text);
+  } else {
+    req->patterns.push_back(a[i].text);
+  }
+  ++i;
+  if (!req->lsub && i + 1 < a.size() && a[i].is_atom("RETURN") && a[i + 1].is_list()) {
+    Status st = parse_list_return(a[i + 1].items, req);
+    if (!st.is_ok()) return st;
+    i += 2;
+  }
+  if (i != a.size()) return bad_list("Invalid LIST arguments");
+  return Status::success();
+}
+
+}  // namespace
+
+void Session::cmd_list(const Command& cmd, bool lsub) {
+  ListRequest req;
+  req.lsub = lsub;
+  if (Status st = parse_list(cmd.args, &req); !st.is_ok()) {
+    return tagged(cmd, "BAD", st.message());
+  }
+  const char sep = ns_.separator();
+  if (req.patterns.size() == 1 && req.patterns[0].empty()) {
+    reply("* " + req.verb() + " (\\Noselect) \"" + std::string(1, sep) + "\" \"\"");
+    return tagged(cmd, "OK", "Completed");
+  }
+  std::set<std::string> subscribed;
+  if (req.want_subscribed()) {
+    auto subs = instance_.userdata().subscriptions(userid_);
+    if (subs.ok()) subscribed.insert(subs->begin(), subs->end());
+  }
+  ListScan scan;
+  if (Status st = list_scan(req, subscribed, &scan); !st.is_ok()) return tagged_error(cmd, st);
+  for (const auto& [ext, it] : scan.items) {
+    if (req.matches(ext, sep)) list_item(req, scan, ext, subscribed.count(it.internal) > 0);
+  }
+  if (!req.wildcard_only_star()) {
+    for (const auto& [ext, it] : scan.parents) {
+      if (!req.matches(ext, sep)) continue;
+      reply("* " + req.verb() + " (\\Noselect \\HasChildren) \"" + std::string(1, sep) + "\" " +
+            imap_astring(ext));
+    }
+  }
+  tagged(cmd, "OK", "Completed");
+}
+
+Status Session::list_scan(const ListRequest& req, const std::set<std::string>& subscribed,
+                          ListScan* scan) {
+  auto& items = scan->items;
   Status st = instance_.mailboxes().list("", false, [&](const store::MailboxEntry& e) {
     if (!e.is_real()) return true;
     if (rights_of(e).find('l') == std::string::npos) return true;
     auto ext = ns_.to_external(e.name);
     if (!ext) return true;
-    Item& it = items[*ext];
+    ListScan::Item& it = items[*ext];
     it.internal = e.name;
     it.exists = true;
     return true;
   });
-  if (!st.is_ok()) return tagged_error(cmd, st);
-  if (only_subscribed) {
+  if (!st.is_ok()) return st;
+  if (req.only_subscribed()) {
     for (const auto& s : subscribed) {
       auto ext = ns_.to_external(s);
       if (ext && !items.count(*ext)) items[*ext].internal = s;
     }
   }
-  bool wildcard_only_star = true;
-  for (const auto& pat : patterns) {
-    if (pat.find('%') != std::string::npos) wildcard_only_star = false;
-  }
+  const char sep = ns_.separator();
   // Names above a subscribed mailbox. With a '%' pattern LSUB lists those
   // not subscribed themselves as \Noselect (RFC 3501 §6.3.9), and LIST
   // (SUBSCRIBED RECURSIVEMATCH) with CHILDINFO (RFC 5258 §3.5), as Cyrus
   // 3.6 does; with '*' alone the subscribed children answer for themselves.
-  std::set<std::string> sub_parents;
-  const bool recursive = select_opts.count("RECURSIVEMATCH") && select_opts.count("SUBSCRIBED");
-  if ((lsub || recursive) && !wildcard_only_star) {
+  if ((req.lsub || req.recursive()) && !req.wildcard_only_star()) {
     for (const auto& s : subscribed) {
       auto ext = ns_.to_external(s);
       if (!ext) continue;
       for (size_t p = ext->find(sep); p != std::string::npos; p = ext->find(sep, p + 1)) {
         std::string anc = ext->substr(0, p);
-        sub_parents.insert(anc);
+        scan->sub_parents.insert(anc);
         if (!items.count(anc)) {
           auto internal = ns_.to_internal(anc);
           if (internal.ok()) items[anc].internal = *internal;
@@ -428,72 +497,61 @@ void Session::cmd_list(const Command& cmd, bool lsub) {
     }
   }
   // Ancestors: \HasChildren, and \Noselect placeholders for '%' patterns.
-  std::map<std::string, Item> parents;
   for (const auto& [ext, it] : items) {
     for (size_t p = ext.find(sep); p != std::string::npos; p = ext.find(sep, p + 1)) {
       std::string anc = ext.substr(0, p);
       auto found = items.find(anc);
       if (found != items.end()) {
         found->second.has_children = true;
-      } else if (!only_subscribed) {
-        parents[anc].has_children = true;
+      } else if (!req.only_subscribed()) {
+        scan->parents[anc].has_children = true;
       }
     }
   }
-  for (const auto& [ext, it] : items) {
-    bool matched = false;
-    for (const auto& pat : patterns) matched = matched || list_match(reference + pat, ext, sep);
-    if (!matched) continue;
-    bool is_sub = subscribed.count(it.internal) > 0;
-    bool sub_parent = sub_parents.count(ext) > 0;
-    if (only_subscribed && !is_sub && !sub_parent) continue;
-    std::string specialuse;
-    if (it.exists &&
-        (return_opts.count("SPECIAL-USE") || select_opts.count("SPECIAL-USE") || !lsub)) {
-      auto ann = instance_.annotations().get(it.internal, kSpecialUseEntry,
-                                             store::mboxname_owner(it.internal));
-      if (ann.ok()) specialuse = ann->value;
-    }
-    if (select_opts.count("SPECIAL-USE") && specialuse.empty()) continue;
-    std::string attrs;
-    auto add = [&](std::string_view s) {
-      if (!attrs.empty()) attrs += ' ';
-      attrs += s;
-    };
-    if (lsub && !is_sub) {
-      reply("* LSUB (\\Noselect \\HasChildren) \"" + std::string(1, sep) + "\" " + imap_astring(ext));
-      continue;
-    }
-    if (!it.exists) add(lsub ? "\\Noselect" : "\\NonExistent");
-    if (!lsub) add(it.has_children ? "\\HasChildren" : "\\HasNoChildren");
-    if (want_subscribed && is_sub && !lsub) add("\\Subscribed");
-    if (!specialuse.empty()) add(specialuse);
-    std::string childinfo = recursive && sub_parent ? " (CHILDINFO (\"SUBSCRIBED\"))" : "";
-    reply("* " + verb + " (" + attrs + ") \"" + std::string(1, sep) + "\" " + imap_astring(ext) +
-          childinfo);
-    if (!status_req.empty() && it.exists) {
-      auto s = status_items(it.internal, status_req);
-      if (s.ok()) reply("* STATUS " + imap_astring(ext) + " (" + *s + ")");
-    }
-    if (return_opts.count("MYRIGHTS") && it.exists) {
-      auto e = instance_.lookup(it.internal);
-      if (e.ok()) reply("* MYRIGHTS " + imap_astring(ext) + " " + imap_astring(rights_of(*e)));
-    }
-    if (!meta_names.empty() && !meta_invalid && it.exists) {
-      auto m = metadata_list(it.internal, meta_names, MetaOptions{}, nullptr);
-      if (m.ok() && !m->empty()) reply("* METADATA " + imap_astring(ext) + " " + *m);
-    }
+  return Status::success();
+}
+
+void Session::list_item(const ListRequest& req, const ListScan& scan, const std::string& ext,
+                        bool is_sub) {
+  const ListScan::Item& it = scan.items.at(ext);
+  const bool lsub = req.lsub;
+  const bool sub_parent = scan.sub_parents.count(ext) > 0;
+  if (req.only_subscribed() && !is_sub && !sub_parent) return;
+  std::string specialuse;
+  if (it.exists && (req.returns("SPECIAL-USE") || req.selects("SPECIAL-USE") || !lsub)) {
+    auto ann = instance_.annotations().get(it.internal, kSpecialUseEntry,
+                                           store::mboxname_owner(it.internal));
+    if (ann.ok()) specialuse = ann->value;
   }
-  if (!wildcard_only_star) {
-    for (const auto& [ext, it] : parents) {
-      bool matched = false;
-      for (const auto& pat : patterns) matched = matched || list_match(reference + pat, ext, sep);
-      if (!matched) continue;
-      reply("* " + verb + " (\\Noselect \\HasChildren) \"" + std::string(1, sep) + "\" " +
-            imap_astring(ext));
-    }
+  if (req.selects("SPECIAL-USE") && specialuse.empty()) return;
+  const std::string sep(1, ns_.separator());
+  if (lsub && !is_sub) {
+    return reply("* LSUB (\\Noselect \\HasChildren) \"" + sep + "\" " + imap_astring(ext));
   }
-  tagged(cmd, "OK", "Completed");
+  std::string attrs;
+  auto add = [&](std::string_view s) {
+    if (!attrs.empty()) attrs += ' ';
+    attrs += s;
+  };
+  if (!it.exists) add(lsub ? "\\Noselect" : "\\NonExistent");
+  if (!lsub) add(it.has_children ? "\\HasChildren" : "\\HasNoChildren");
+  if (req.want_subscribed() && is_sub && !lsub) add("\\Subscribed");
+  if (!specialuse.empty()) add(specialuse);
+  std::string childinfo = req.recursive() && sub_parent ? " (CHILDINFO (\"SUBSCRIBED\"))" : "";
+  reply("* " + req.verb() + " (" + attrs + ") \"" + sep + "\" " + imap_astring(ext) + childinfo);
+  if (!it.exists) return;
+  if (!req.status_req.empty()) {
+    auto s = status_items(it.internal, req.status_req);
+    if (s.ok()) reply("* STATUS " + imap_astring(ext) + " (" + *s + ")");
+  }
+  if (req.returns("MYRIGHTS")) {
+    auto e = instance_.lookup(it.internal);
+    if (e.ok()) reply("* MYRIGHTS " + imap_astring(ext) + " " + imap_astring(rights_of(*e)));
+  }
+  if (!req.meta_names.empty() && !req.meta_invalid) {
+    auto m = metadata_list(it.internal, req.meta_names, MetaOptions{}, nullptr);
+    if (m.ok() && !m->empty()) reply("* METADATA " + imap_astring(ext) + " " + *m);
+  }
 }
 
 Result<std::string> Session::status_items(const std::string& name,
