@@ -323,33 +323,78 @@ void count_sync_command(const std::string& cmd, std::string_view key, const Stat
 
 }  // namespace
 
+// The verb table: the one place that names the csync commands the server
+// knows. A verb is added here; dispatch() makes the state checks its row
+// asks for, in Cyrus's wording, and calls its handler.
+struct SyncServer::Verb {
+  enum class Needs {
+    kAnyState,    // handled in any state; the handler checks what it needs
+    kTlsOffered,  // as kAnyState, but unrecognized unless STARTTLS is offered
+    kAdmin,       // an authenticated admin; one keyed item (GET MAILBOXES ...)
+  };
+  std::string_view name;
+  Needs needs;
+  // kAnyState and kTlsOffered: answers the whole line itself.
+  void (*line)(SyncServer& s, const std::vector<Value>& line) = nullptr;
+  // kAdmin: the status line after any untagged data (OK, or NO with the
+  // error's code), counted in the sync command metrics.
+  Status (*item)(SyncServer& s, const Value& item) = nullptr;
+  // kAdmin: a change, refused at once in read-only mode.
+  bool changes = false;
+};
+
+const SyncServer::Verb* SyncServer::find_verb(std::string_view name) {
+  using S = SyncServer;
+  using L = std::vector<Value>;
+  using N = Verb::Needs;
+  static const Verb kVerbs[] = {
+      {"NOOP", N::kAnyState, [](S& s, const L&) { s.reply(dlist::ok_line("Noop completed")); }},
+      {"EXIT", N::kAnyState,
+       [](S& s, const L&) {
+         s.reply(dlist::ok_line("Finished"));
+         s.state_ = State::kDone;
+       }},
+      {"RESTART", N::kAnyState,
+       [](S& s, const L&) {
+         s.reserve_.clear();
+         s.reply(dlist::ok_line("Restarting"));
+       }},
+      {"AUTHENTICATE", N::kAnyState, [](S& s, const L& l) { s.authenticate(l); }},
+      {"COMPRESS", N::kAnyState, [](S& s, const L& l) { s.compress(l); }},
+      {"STARTTLS", N::kTlsOffered, [](S& s, const L& l) { s.starttls(l); }},
+      {"GET", N::kAdmin, nullptr, [](S& s, const Value& v) { return s.get(v); }, false},
+      {"APPLY", N::kAdmin, nullptr, [](S& s, const Value& v) { return s.apply(v); }, true},
+      {"RESTORE", N::kAdmin, nullptr, [](S& s, const Value& v) { return s.apply(v); }, true},
+  };
+  for (const Verb& v : kVerbs) {
+    if (v.name == name) return &v;
+  }
+  return nullptr;
+}
+
 void SyncServer::dispatch(std::vector<Value> line) {
   if (line.empty()) return reply(dlist::bad_line("Null command"));
   std::string cmd = word_of(line[0]);
-  if (cmd == "NOOP") return reply(dlist::ok_line("Noop completed"));
-  if (cmd == "EXIT") {
-    reply(dlist::ok_line("Finished"));
-    state_ = State::kDone;
-    return;
+  const Verb* verb = find_verb(cmd);
+  if (verb != nullptr && verb->needs == Verb::Needs::kTlsOffered && opts_.tls == nullptr) {
+    verb = nullptr;
   }
-  if (cmd == "RESTART") {
-    reserve_.clear();
-    return reply(dlist::ok_line("Restarting"));
-  }
-  if (cmd == "AUTHENTICATE") return authenticate(line);
-  if (cmd == "COMPRESS") return compress(line);
-  if (cmd == "STARTTLS" && opts_.tls != nullptr) return starttls(line);
-  if (cmd != "GET" && cmd != "APPLY" && cmd != "RESTORE") {
+  if (verb == nullptr) {
     reply(dlist::bad_line("IMAP_PROTOCOL_ERROR Unrecognized command"));
     if (state_ != State::kAuthenticated) preauth_refused();
     return;
   }
+  if (verb->needs != Verb::Needs::kAdmin) return verb->line(*this, line);
   if (state_ != State::kAuthenticated) {
     reply(dlist::no_line("Please authenticate first"));
     preauth_refused();
     return;
   }
   if (!admin_) return reply(dlist::no_line("Permission denied"));
+  item_command(*verb, cmd, std::move(line));
+}
+
+void SyncServer::item_command(const Verb& verb, const std::string& cmd, std::vector<Value> line) {
   if (line.size() < 2) return reply(dlist::bad_line("Missing required argument to " + cmd));
   auto item = dlist::keyed(std::move(line), 1);
   if (!item.ok())
@@ -357,13 +402,13 @@ void SyncServer::dispatch(std::vector<Value> line) {
   // A replica being fenced (read-only mode) refuses every change up front,
   // before a RESERVE stages anything; GET goes on. The store refuses too
   // (store::Instance::check_writable), so this only makes the answer early.
-  if (cmd != "GET") {
+  if (verb.changes) {
     if (Status w = inst_.check_writable(); !w) {
       spdlog::info("sync_server {}: {} {} refused: read-only mode", opts_.peer, cmd, item->key());
       return reply(dlist::no_line(w.code()));
     }
   }
-  Status s = cmd == "GET" ? get(*item) : apply(*item);
+  Status s = verb.item(*this, *item);
   count_sync_command(cmd, item->key(), s);
   if (!s) {
     spdlog::warn("sync_server {}: {} {}: {}", opts_.peer, cmd, item->key(), s.to_string());

@@ -20,6 +20,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/config.h"
@@ -67,8 +68,16 @@ class SyncServer {
   enum class State { kGreeting, kUnauthenticated, kAuthenticated, kDone };
 
   Status send_banner();
-  // Handles one parsed command line.
+  // The verb table (server.cc): one row per csync command (name, the state
+  // it needs, handler); find_verb() is null for a name not in it.
+  struct Verb;
+  static const Verb* find_verb(std::string_view name);
+  // Handles one parsed command line: the checks its verb's row asks for,
+  // then the handler.
   void dispatch(std::vector<dlist::Value> line);
+  // GET, APPLY, RESTORE for an authenticated admin: the line's keyed item
+  // to the verb's handler, then its status line.
+  void item_command(const Verb& verb, const std::string& cmd, std::vector<dlist::Value> line);
   void authenticate(const std::vector<dlist::Value>& line);
   // Counts a line refused before authentication; past a bound the session
   // ends (an unauthenticated peer gets no unbounded work).
