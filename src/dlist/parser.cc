@@ -266,335 +266,366 @@ Parser::Fed Parser::feed(std::string_view data) {
   if (lost_) return Fed{Event::kBadLine, data.size()};
   size_t i = 0;
   const size_t n = data.size();
-  auto line_done = [&](Event e) {
-    ++i;
-    if (e == Event::kLine) line_ = std::move(stack_[0].value.children());
-    reset();
-    return Fed{e, i};
-  };
   while (i < n) {
     if (lost_) {
       reset();
       return Fed{Event::kBadLine, i};
     }
-    const char c = data[i];
     mid_line_ = true;
-    switch (st_) {
-      case St::kSep:
-      case St::kAfterValue:
-        if (c == ' ' || c == '\t') {
-          st_ = St::kSep;
-          ++i;
-        } else if (c == '\r' || c == '\n') {
-          if (!top()) {
-            st_ = St::kSep;
-            ++i;
-          } else if (c == '\n') {
-            return line_done(Event::kLine);
-          } else {
-            st_ = St::kCr;
-            ++i;
-          }
-        } else if (c == ')') {
-          ++i;
-          close();
-        } else if (st_ == St::kAfterValue) {
-          fail("garbage after value");
-        } else if (c == '(') {
-          ++i;
-          open(Value::list());
-        } else if (c == '%') {
-          ++i;
-          st_ = St::kPercent;
-        } else if (c == '{') {
-          ++i;
-          token_.clear();
-          plus_ = false;
-          st_ = St::kLitHeader;
-        } else if (c == '"') {
-          ++i;
-          token_.clear();
-          st_ = St::kQuoted;
-        } else {
-          ++i;
-          token_.assign(1, c);
-          flag_ = c == '\\';
-          st_ = St::kAtom;
-        }
-        break;
-
-      case St::kCr:
-        if (c == '\n') return line_done(Event::kLine);
-        fail("CR without LF");
-        break;
-
-      case St::kAtom:
-        if (ends_atom(c)) {
-          finish_atom();
-          if (st_ == St::kAfterValue && c == ' ' && status_word_here()) {
-            ++i;
-            token_.clear();
-            st_ = St::kText;
-          }
-        } else if (token_.size() >= limits_.max_token) {
-          fail("atom too long");
-        } else if (hold(1)) {
-          token_.push_back(c);
-          ++i;
-        }
-        break;
-
-      case St::kText:
-        if (c == '\n') {
-          if (!token_.empty() && token_.back() == '\r') token_.pop_back();
-          stack_[0].value.push(Value::atom(std::move(token_)));
-          token_.clear();
-          return line_done(Event::kLine);
-        } else if (token_.size() >= limits_.max_token) {
-          fail("status text too long");
-        } else if (hold(1)) {
-          token_.push_back(c);
-          ++i;
-        }
-        break;
-
-      case St::kQuoted:
-        if (c == '"') {
-          ++i;
-          Value v = Value::atom(std::move(token_));
-          token_.clear();
-          complete(std::move(v));
-        } else if (c == '\r' || c == '\n') {
-          fail("unterminated quoted string");
-        } else if (token_.size() >= limits_.max_token) {
-          fail("quoted string too long");
-        } else if (c == '\\') {
-          ++i;
-          st_ = St::kQuotedEsc;
-        } else if (hold(1)) {
-          token_.push_back(c);
-          ++i;
-        }
-        break;
-
-      case St::kQuotedEsc:
-        if (c == '\r' || c == '\n') {
-          fail("unterminated quoted string");
-        } else if (hold(1)) {
-          token_.push_back(c);
-          ++i;
-          st_ = St::kQuoted;
-        }
-        break;
-
-      case St::kPercent:
-        if (c == '(') {
-          ++i;
-          open(Value::kvlist());
-        } else if (c == '{') {
-          ++i;
-          if (expecting_key()) {
-            // The header and body that follow must still be skipped whole.
-            fail("kvlist key must be a string");
-            skip_file_header_ = true;
-            st_ = St::kSkipHeader;
-          } else {
-            token_.clear();
-            st_ = St::kFileHeader;
-          }
-        } else {
-          fail("'%' not followed by '(' or '{'");
-        }
-        break;
-
-      case St::kLitHeader:
-        if (c >= '0' && c <= '9' && !plus_ && token_.size() < kMaxSizeDigits) {
-          token_.push_back(c);
-          ++i;
-        } else if (c == '+' && !plus_) {
-          plus_ = true;
-          ++i;
-        } else if (c == '}') {
-          ++i;
-          auto size = parse_size(token_, UINT64_MAX);
-          if (!size) {
-            fail("bad literal size");
-          } else if (*size > limits_.max_literal) {
-            fail_skip("literal too large", *size);
-          } else {
-            remaining_ = *size;
-            seen_cr_ = false;
-            token_.clear();
-            st_ = St::kLitEol;
-          }
-        } else {
-          fail("bad literal");
-        }
-        break;
-
-      case St::kLitEol:
-      case St::kFileEol:
-        if (c == '\r' && !seen_cr_) {
-          seen_cr_ = true;
-          ++i;
-        } else if (c != '\n') {
-          fail("literal size not followed by a line break");
-        } else {
-          ++i;
-          if (st_ == St::kFileEol) {
-            Status s = sink_->begin(file_);
-            if (!s) {
-              fail_skip(s.to_string(), file_.size);
-              if (may_skip(file_.size)) st_ = St::kSkipBody;
-              break;
-            }
-            file_open_ = true;
-            st_ = St::kFileBody;
-            remaining_ = file_.size;
-          } else if (held_ + remaining_ > limits_.max_line_memory) {
-            fail_skip("line holds too much data", remaining_);
-            if (may_skip(remaining_)) st_ = St::kSkipBody;
-            break;
-          } else {
-            held_ += remaining_;
-            token_.reserve(remaining_);
-            st_ = St::kLitBody;
-          }
-        }
-        // A zero-length body is complete without another byte.
-        if (st_ == St::kLitBody && remaining_ == 0) {
-          Value v = Value::literal(std::move(token_));
-          token_.clear();
-          complete(std::move(v));
-        } else if (st_ == St::kFileBody && remaining_ == 0) {
-          file_open_ = false;
-          auto path = sink_->finish();
-          if (!path) {
-            fail(path.status().to_string());
-            break;
-          }
-          file_.path = *path;
-          complete(Value::file(std::move(file_)));
-        }
-        break;
-
-      case St::kLitBody:
-      case St::kFileBody: {
-        size_t take = static_cast<size_t>(std::min<uint64_t>(remaining_, n - i));
-        std::string_view chunk = data.substr(i, take);
-        i += take;
-        remaining_ -= take;
-        if (st_ == St::kLitBody) {
-          token_.append(chunk);
-          if (remaining_ == 0) {
-            Value v = Value::literal(std::move(token_));
-            token_.clear();
-            complete(std::move(v));
-          }
-          break;
-        }
-        if (Status s = sink_->write(chunk); !s) {
-          uint64_t left = remaining_;
-          fail(s.to_string());
-          remaining_ = left;
-          if (may_skip(left)) st_ = St::kSkipBody;
-          break;
-        }
-        if (remaining_ == 0) {
-          file_open_ = false;
-          auto path = sink_->finish();
-          if (!path) {
-            fail(path.status().to_string());
-            break;
-          }
-          file_.path = *path;
-          complete(Value::file(std::move(file_)));
-        }
-        break;
-      }
-
-      case St::kFileHeader:
-        if (c == '}') {
-          ++i;
-          finish_file_header();
-        } else if (c == '\r' || c == '\n' || token_.size() >= kMaxFileHeader) {
-          fail("bad file literal header");
-        } else {
-          token_.push_back(c);
-          ++i;
-        }
-        break;
-
-      // Error recovery: find the end of the line without mistaking the
-      // bytes of a literal or file literal for it.
-      case St::kSkip:
-        if (c == '\n') return line_done(Event::kBadLine);
-        if (c == '{') {
-          skip_file_header_ = prev_ == '%';
-          token_.clear();
-          st_ = St::kSkipHeader;
-        }
-        prev_ = c;
-        ++i;
-        break;
-
-      case St::kSkipHeader:
-        if (c == '\n') return line_done(Event::kBadLine);
-        ++i;
-        if (c != '}') {
-          token_.push_back(c);
-          if (token_.size() > kMaxFileHeader) st_ = St::kSkip;
-          break;
-        }
-        {
-          std::string_view h(token_);
-          if (skip_file_header_) {
-            size_t sp = h.rfind(' ');
-            h = sp == std::string_view::npos ? std::string_view() : h.substr(sp + 1);
-          } else if (!h.empty() && h.back() == '+') {
-            h.remove_suffix(1);
-          }
-          auto size = parse_size(h, UINT64_MAX);
-          token_.clear();
-          if (size) {
-            remaining_ = *size;
-            seen_cr_ = false;
-            st_ = St::kSkipEol;
-          } else {
-            st_ = St::kSkip;
-          }
-        }
-        break;
-
-      case St::kSkipEol:
-        if (c == '\r' && !seen_cr_) {
-          seen_cr_ = true;
-          ++i;
-        } else if (c == '\n') {
-          ++i;
-          if (may_skip(remaining_)) st_ = remaining_ ? St::kSkipBody : St::kSkip;
-        } else {
-          st_ = St::kSkip;
-        }
-        break;
-
-      case St::kSkipBody: {
-        size_t take = static_cast<size_t>(std::min<uint64_t>(remaining_, n - i));
-        i += take;
-        remaining_ -= take;
-        if (remaining_ == 0) {
-          prev_ = 0;
-          st_ = St::kSkip;
-        }
-        break;
-      }
-    }
+    std::optional<Event> end = step(data, i);
+    if (!end) continue;
+    // data[i] is the LF that ended the line.
+    ++i;
+    if (*end == Event::kLine) line_ = std::move(stack_[0].value.children());
+    reset();
+    return Fed{*end, i};
   }
   if (lost_) {
     reset();
     return Fed{Event::kBadLine, n};
   }
   return Fed{Event::kNeedMore, n};
+}
+
+std::optional<Parser::Event> Parser::step(std::string_view data, size_t& i) {
+  const char c = data[i];
+  switch (st_) {
+    case St::kSep:
+    case St::kAfterValue:
+      return on_separator(c, i);
+    case St::kCr:
+      if (c == '\n') return Event::kLine;
+      fail("CR without LF");
+      break;
+    case St::kAtom:
+      on_atom(c, i);
+      break;
+    case St::kText:
+      return on_text(c, i);
+    case St::kQuoted:
+    case St::kQuotedEsc:
+      on_quoted(c, i);
+      break;
+    case St::kPercent:
+      on_percent(c, i);
+      break;
+    case St::kLitHeader:
+      on_literal_header(c, i);
+      break;
+    case St::kLitEol:
+    case St::kFileEol:
+      on_literal_eol(c, i);
+      break;
+    case St::kLitBody:
+    case St::kFileBody:
+      on_body(data, i);
+      break;
+    case St::kFileHeader:
+      on_file_header(c, i);
+      break;
+    case St::kSkip:
+      return on_skip(c, i);
+    case St::kSkipHeader:
+      return on_skip_header(c, i);
+    case St::kSkipEol:
+      on_skip_eol(c, i);
+      break;
+    case St::kSkipBody:
+      on_skip_body(data, i);
+      break;
+  }
+  return std::nullopt;
+}
+
+std::optional<Parser::Event> Parser::on_separator(char c, size_t& i) {
+  if (c == ' ' || c == '\t') {
+    st_ = St::kSep;
+    ++i;
+  } else if (c == '\r' || c == '\n') {
+    // Inside a list a line break separates values; at the top it ends the line.
+    if (top() && c == '\n') return Event::kLine;
+    st_ = top() ? St::kCr : St::kSep;
+    ++i;
+  } else if (c == ')') {
+    ++i;
+    close();
+  } else if (st_ == St::kAfterValue) {
+    fail("garbage after value");
+  } else {
+    ++i;
+    start_value(c);
+  }
+  return std::nullopt;
+}
+
+void Parser::start_value(char c) {
+  switch (c) {
+    case '(':
+      open(Value::list());
+      break;
+    case '%':
+      st_ = St::kPercent;
+      break;
+    case '{':
+      token_.clear();
+      plus_ = false;
+      st_ = St::kLitHeader;
+      break;
+    case '"':
+      token_.clear();
+      st_ = St::kQuoted;
+      break;
+    default:
+      token_.assign(1, c);
+      flag_ = c == '\\';
+      st_ = St::kAtom;
+  }
+}
+
+void Parser::on_atom(char c, size_t& i) {
+  if (ends_atom(c)) {
+    finish_atom();
+    if (st_ == St::kAfterValue && c == ' ' && status_word_here()) {
+      ++i;
+      token_.clear();
+      st_ = St::kText;
+    }
+  } else if (token_.size() >= limits_.max_token) {
+    fail("atom too long");
+  } else if (hold(1)) {
+    token_.push_back(c);
+    ++i;
+  }
+}
+
+std::optional<Parser::Event> Parser::on_text(char c, size_t& i) {
+  if (c == '\n') {
+    if (!token_.empty() && token_.back() == '\r') token_.pop_back();
+    stack_[0].value.push(Value::atom(std::move(token_)));
+    token_.clear();
+    return Event::kLine;
+  }
+  if (token_.size() >= limits_.max_token) {
+    fail("status text too long");
+  } else if (hold(1)) {
+    token_.push_back(c);
+    ++i;
+  }
+  return std::nullopt;
+}
+
+void Parser::on_quoted(char c, size_t& i) {
+  if (c == '\r' || c == '\n') {
+    fail("unterminated quoted string");
+  } else if (st_ == St::kQuotedEsc) {
+    if (hold(1)) {
+      token_.push_back(c);
+      ++i;
+      st_ = St::kQuoted;
+    }
+  } else if (c == '"') {
+    ++i;
+    Value v = Value::atom(std::move(token_));
+    token_.clear();
+    complete(std::move(v));
+  } else if (token_.size() >= limits_.max_token) {
+    fail("quoted string too long");
+  } else if (c == '\\') {
+    ++i;
+    st_ = St::kQuotedEsc;
+  } else if (hold(1)) {
+    token_.push_back(c);
+    ++i;
+  }
+}
+
+void Parser::on_percent(char c, size_t& i) {
+  if (c == '(') {
+    ++i;
+    open(Value::kvlist());
+  } else if (c == '{') {
+    ++i;
+    if (expecting_key()) {
+      // The header and body that follow must still be skipped whole.
+      fail("kvlist key must be a string");
+      skip_file_header_ = true;
+      st_ = St::kSkipHeader;
+    } else {
+      token_.clear();
+      st_ = St::kFileHeader;
+    }
+  } else {
+    fail("'%' not followed by '(' or '{'");
+  }
+}
+
+void Parser::on_literal_header(char c, size_t& i) {
+  if (c >= '0' && c <= '9' && !plus_ && token_.size() < kMaxSizeDigits) {
+    token_.push_back(c);
+    ++i;
+  } else if (c == '+' && !plus_) {
+    plus_ = true;
+    ++i;
+  } else if (c == '}') {
+    ++i;
+    auto size = parse_size(token_, UINT64_MAX);
+    if (!size) {
+      fail("bad literal size");
+    } else if (*size > limits_.max_literal) {
+      fail_skip("literal too large", *size);
+    } else {
+      remaining_ = *size;
+      seen_cr_ = false;
+      token_.clear();
+      st_ = St::kLitEol;
+    }
+  } else {
+    fail("bad literal");
+  }
+}
+
+void Parser::on_literal_eol(char c, size_t& i) {
+  if (c == '\r' && !seen_cr_) {
+    seen_cr_ = true;
+    ++i;
+    return;
+  }
+  if (c != '\n') return fail("literal size not followed by a line break");
+  ++i;
+  if (st_ == St::kFileEol) return open_file();
+  if (held_ + remaining_ > limits_.max_line_memory) {
+    fail_skip("line holds too much data", remaining_);
+    if (may_skip(remaining_)) st_ = St::kSkipBody;
+    return;
+  }
+  held_ += remaining_;
+  token_.reserve(remaining_);
+  st_ = St::kLitBody;
+  // A zero-length body is complete without another byte.
+  if (remaining_ == 0) end_literal();
+}
+
+void Parser::open_file() {
+  Status s = sink_->begin(file_);
+  if (!s) {
+    fail_skip(s.to_string(), file_.size);
+    if (may_skip(file_.size)) st_ = St::kSkipBody;
+    return;
+  }
+  file_open_ = true;
+  st_ = St::kFileBody;
+  remaining_ = file_.size;
+  if (remaining_ == 0) end_file();
+}
+
+void Parser::on_body(std::string_view data, size_t& i) {
+  size_t take = static_cast<size_t>(std::min<uint64_t>(remaining_, data.size() - i));
+  std::string_view chunk = data.substr(i, take);
+  i += take;
+  remaining_ -= take;
+  if (st_ == St::kLitBody) {
+    token_.append(chunk);
+    if (remaining_ == 0) end_literal();
+    return;
+  }
+  if (Status s = sink_->write(chunk); !s) {
+    uint64_t left = remaining_;
+    fail(s.to_string());
+    remaining_ = left;
+    if (may_skip(left)) st_ = St::kSkipBody;
+    return;
+  }
+  if (remaining_ == 0) end_file();
+}
+
+void Parser::end_literal() {
+  Value v = Value::literal(std::move(token_));
+  token_.clear();
+  complete(std::move(v));
+}
+
+void Parser::end_file() {
+  file_open_ = false;
+  auto path = sink_->finish();
+  if (!path) return fail(path.status().to_string());
+  file_.path = *path;
+  complete(Value::file(std::move(file_)));
+}
+
+void Parser::on_file_header(char c, size_t& i) {
+  if (c == '}') {
+    ++i;
+    finish_file_header();
+  } else if (c == '\r' || c == '\n' || token_.size() >= kMaxFileHeader) {
+    fail("bad file literal header");
+  } else {
+    token_.push_back(c);
+    ++i;
+  }
+}
+
+// Error recovery (kSkip...): find the end of the line without mistaking the
+// bytes of a literal or file literal for it.
+
+std::optional<Parser::Event> Parser::on_skip(char c, size_t& i) {
+  if (c == '\n') return Event::kBadLine;
+  if (c == '{') {
+    skip_file_header_ = prev_ == '%';
+    token_.clear();
+    st_ = St::kSkipHeader;
+  }
+  prev_ = c;
+  ++i;
+  return std::nullopt;
+}
+
+std::optional<Parser::Event> Parser::on_skip_header(char c, size_t& i) {
+  if (c == '\n') return Event::kBadLine;
+  ++i;
+  if (c != '}') {
+    token_.push_back(c);
+    if (token_.size() > kMaxFileHeader) st_ = St::kSkip;
+    return std::nullopt;
+  }
+  std::string_view h(token_);
+  if (skip_file_header_) {
+    size_t sp = h.rfind(' ');
+    h = sp == std::string_view::npos ? std::string_view() : h.substr(sp + 1);
+  } else if (!h.empty() && h.back() == '+') {
+    h.remove_suffix(1);
+  }
+  auto size = parse_size(h, UINT64_MAX);
+  token_.clear();
+  if (size) {
+    remaining_ = *size;
+    seen_cr_ = false;
+    st_ = St::kSkipEol;
+  } else {
+    st_ = St::kSkip;
+  }
+  return std::nullopt;
+}
+
+void Parser::on_skip_eol(char c, size_t& i) {
+  if (c == '\r' && !seen_cr_) {
+    seen_cr_ = true;
+    ++i;
+  } else if (c == '\n') {
+    ++i;
+    if (may_skip(remaining_)) st_ = remaining_ ? St::kSkipBody : St::kSkip;
+  } else {
+    st_ = St::kSkip;
+  }
+}
+
+void Parser::on_skip_body(std::string_view data, size_t& i) {
+  size_t take = static_cast<size_t>(std::min<uint64_t>(remaining_, data.size() - i));
+  i += take;
+  remaining_ -= take;
+  if (remaining_ == 0) {
+    prev_ = 0;
+    st_ = St::kSkip;
+  }
 }
 
 std::vector<Value> Parser::take_line() { return std::move(line_); }

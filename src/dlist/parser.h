@@ -185,6 +185,31 @@ class Parser {
   void finish_file_header();
   bool status_word_here() const;
 
+  // The state machine, one function per state (or pair of states). Each
+  // looks at data[i] (c), advancing `i` past what it consumes; one that
+  // returns an event has found the LF that ends the line, not consumed.
+  std::optional<Event> step(std::string_view data, size_t& i);
+  std::optional<Event> on_separator(char c, size_t& i);  // kSep, kAfterValue
+  void start_value(char c);                              // c opens a value
+  void on_atom(char c, size_t& i);
+  std::optional<Event> on_text(char c, size_t& i);
+  void on_quoted(char c, size_t& i);  // kQuoted, kQuotedEsc
+  void on_percent(char c, size_t& i);
+  void on_literal_header(char c, size_t& i);
+  void on_literal_eol(char c, size_t& i);          // kLitEol, kFileEol
+  void on_body(std::string_view data, size_t& i);  // kLitBody, kFileBody
+  void on_file_header(char c, size_t& i);
+  std::optional<Event> on_skip(char c, size_t& i);
+  std::optional<Event> on_skip_header(char c, size_t& i);
+  void on_skip_eol(char c, size_t& i);
+  void on_skip_body(std::string_view data, size_t& i);
+  // The file literal's header is read: hands it to the sink.
+  void open_file();
+  // Every byte of the {n} literal or file literal arrived: the value is
+  // complete.
+  void end_literal();
+  void end_file();
+
   FileSink* sink_;
   MemberSink* member_sink_ = nullptr;
   std::string member_key_;
