@@ -38,7 +38,7 @@ struct SessionOptions {
   net::LoginPolicy* login = nullptr;
   // The SASL server for the connection once STLS has made it secure (owned
   // by the caller; may return null): what tls_started() hands the session.
-  std::function<net::SaslServer*()> sasl_after_tls;
+  std::function<net::SaslServer*()> sasl_after_tls{};
 };
 
 class Session : public net::PushSession {
