@@ -8,6 +8,7 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,6 +16,8 @@
 #include <cstring>
 #include <functional>
 #include <string>
+
+#include "../support/temp_dir.h"
 
 namespace replimail::testing {
 
@@ -27,11 +30,16 @@ inline constexpr int kCannotMount = 77;
 // code (-1 if it died) and sets `*report` to what `body` returned.
 inline int run_on_small_fs(size_t size_kib, std::string* report,
                            const std::function<std::string(const std::string&)>& body) {
-  char tmpl[] = "/tmp/replimail-report-XXXXXX";
-  int rfd = ::mkstemp(tmpl);
+  // The report and the mount point are made here and removed here: the
+  // child's private mount namespace dies with it, its directory does not.
+  const std::string report_dir = replimail::testing::make_temp_dir("replimail-report-");
+  if (report_dir.empty()) return -1;
+  const std::string report_path = report_dir + "/report";
+  const std::string dir = report_dir + "/fs";
+  if (::mkdir(dir.c_str(), 0700) != 0) return -1;
+  int rfd = ::open(report_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (rfd < 0) return -1;
   ::close(rfd);
-  std::string report_path = tmpl;
   pid_t pid = ::fork();
   if (pid < 0) return -1;
   if (pid == 0) {
@@ -44,9 +52,6 @@ inline int run_on_small_fs(size_t size_kib, std::string* report,
       }
       ::_exit(rc);
     };
-    char dtmpl[] = "/tmp/replimail-full-XXXXXX";
-    if (::mkdtemp(dtmpl) == nullptr) say("mkdtemp failed", kCannotMount);
-    std::string dir = dtmpl;
     if (::unshare(CLONE_NEWNS) != 0 ||
         ::mount("none", "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
         ::mount("tmpfs", dir.c_str(), "tmpfs", 0, fmt::format("size={}k", size_kib).c_str()) != 0)
@@ -54,7 +59,6 @@ inline int run_on_small_fs(size_t size_kib, std::string* report,
           kCannotMount);
     std::string r = body(dir);
     ::umount(dir.c_str());
-    ::rmdir(dir.c_str());
     say(r, r.empty() ? 0 : 1);
   }
   int status = 0;
@@ -67,6 +71,8 @@ inline int run_on_small_fs(size_t size_kib, std::string* report,
   while (fd >= 0 && (n = ::read(fd, buf, sizeof(buf))) > 0) report->append(buf, size_t(n));
   if (fd >= 0) ::close(fd);
   ::unlink(report_path.c_str());
+  ::rmdir(dir.c_str());
+  ::rmdir(report_dir.c_str());
   return rc;
 }
 

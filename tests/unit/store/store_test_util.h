@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "../../support/temp_dir.h"
 #include "common/config.h"
 #include "common/fs.h"
 #include "store/instance.h"
@@ -34,8 +35,7 @@ class TempInstance {
  public:
   // `extra`: imapd.conf lines added to the instance's ("delete_mode: immediate\n").
   explicit TempInstance(const std::string& extra = "") {
-    char tmpl[] = "/tmp/replimail-store-XXXXXX";
-    root_ = ::mkdtemp(tmpl);
+    root_ = replimail::testing::make_temp_dir("replimail-store-");
     auto cfg = Config::parse(fmt::format("configdirectory: {0}/conf\n"
                                          "partition-default: {0}/part\n"
                                          "partition-other: {0}/other\n"
