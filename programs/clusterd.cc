@@ -25,6 +25,7 @@
 #include "cluster/registration.h"
 #include "common/config.h"
 #include "common/log.h"
+#include "common/program_config.h"
 #include "master/cyrus_conf.h"
 
 using namespace replimail;
@@ -60,13 +61,8 @@ int main(int argc, char** argv) {
     usage();
     return EX_USAGE;
   }
-  init_logging("clusterd", verbose);
-  auto config = Config::load(conf);
-  if (!config.ok()) {
-    spdlog::error("{}", config.status().to_string());
-    return EX_CONFIG;
-  }
-  apply_logging_config(*config);
+  auto config = load_program_config("clusterd", conf, verbose);
+  if (!config.ok()) return EX_CONFIG;
   auto options = cluster::cluster_options(*config, /*need_slot=*/true);
   if (!options.ok()) {
     spdlog::error("{}: {}", conf, options.status().message());

@@ -27,6 +27,7 @@
 #include "cluster/registration.h"
 #include "common/config.h"
 #include "common/log.h"
+#include "common/program_config.h"
 #include "net/sasl.h"
 #include "net/socket.h"
 
@@ -82,13 +83,8 @@ static int run(int argc, char** argv) {
     usage();
     return EX_USAGE;
   }
-  init_logging("mailauthd", verbose);
-  auto config = Config::load(conf);
-  if (!config.ok()) {
-    spdlog::error("{}", config.status().to_string());
-    return EX_CONFIG;
-  }
-  apply_logging_config(*config);
+  auto config = load_program_config("mailauthd", conf, verbose);
+  if (!config.ok()) return EX_CONFIG;
   auto options = cluster::cluster_options(*config, /*need_slot=*/false);
   if (!options.ok()) {
     spdlog::error("{}: {}", conf, options.status().message());

@@ -28,8 +28,9 @@
 
 #include "common/config.h"
 #include "common/exposition.h"
-#include "common/log.h"
 #include "common/stats.h"
+#include "common/log.h"
+#include "common/program_config.h"
 #include "metrics/collect.h"
 #include "metrics/http.h"
 #include "sync/channel_status.h"
@@ -69,13 +70,8 @@ int main(int argc, char** argv) {
     usage();
     return EX_USAGE;
   }
-  init_logging("promstatsd", verbose);
-  auto config = Config::load(conf);
-  if (!config.ok()) {
-    spdlog::error("{}", config.status().to_string());
-    return EX_CONFIG;
-  }
-  apply_logging_config(*config);
+  auto config = load_program_config("promstatsd", conf, verbose);
+  if (!config.ok()) return EX_CONFIG;
   if (!config->get_bool("prometheus_enabled")) {
     spdlog::error("{}: prometheus_enabled is off: no process publishes statistics", conf);
     return EX_CONFIG;

@@ -27,8 +27,9 @@
 
 #include "common/config.h"
 #include "common/fs.h"
-#include "common/log.h"
 #include "common/stats.h"
+#include "common/log.h"
+#include "common/program_config.h"
 #include "search/index.h"
 #include "search/indexer.h"
 #include "search/query.h"
@@ -270,13 +271,8 @@ int run_batch(store::Instance& inst, const Args& a) {
 int main(int argc, char** argv) {
   Args a;
   if (!parse_args(argc, argv, a)) return usage();
-  init_logging("squatter", a.verbose);
-  auto config = Config::load(a.conf);
-  if (!config.ok()) {
-    spdlog::error("{}", config.status().to_string());
-    return EX_CONFIG;
-  }
-  apply_logging_config(*config);
+  auto config = load_program_config("squatter", a.conf, a.verbose);
+  if (!config.ok()) return EX_CONFIG;
   stats::configure(*config);
   if (!search::index_enabled(*config)) {
     spdlog::warn("squatter: search_engine is not xapian in {}: imapd will not use the index",

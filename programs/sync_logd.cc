@@ -43,6 +43,7 @@
 #include "common/config.h"
 #include "common/fs.h"
 #include "common/log.h"
+#include "common/program_config.h"
 #include "store/channels.h"
 #include "synclog/logd.h"
 #include "synclog/logd_client.h"
@@ -186,13 +187,8 @@ int main(int argc, char** argv) {
     }
   }
   if (optind != argc) return usage();
-  init_logging("sync_logd", verbose);
-  auto cfg = Config::load(conf);
-  if (!cfg.ok()) {
-    spdlog::error("{}", cfg.status().to_string());
-    return EX_CONFIG;
-  }
-  apply_logging_config(*cfg);
+  auto cfg = load_program_config("sync_logd", conf, verbose);
+  if (!cfg.ok()) return EX_CONFIG;
   const std::string confdir = cfg->configdirectory();
 
   if (::pipe2(g_signal_pipe, O_CLOEXEC | O_NONBLOCK) < 0) return EX_TEMPFAIL;
