@@ -85,6 +85,25 @@ std::optional<BootstrapState> parse_bootstrap_state(std::string_view name) {
   return std::nullopt;
 }
 
+std::string_view move_phase_name(MovePhase p) {
+  switch (p) {
+    case MovePhase::kCopying:
+      return "copying";
+    case MovePhase::kFenced:
+      return "fenced";
+    case MovePhase::kSwitched:
+      return "switched";
+  }
+  return "copying";
+}
+
+std::optional<MovePhase> parse_move_phase(std::string_view name) {
+  for (MovePhase p : {MovePhase::kCopying, MovePhase::kFenced, MovePhase::kSwitched}) {
+    if (move_phase_name(p) == name) return p;
+  }
+  return std::nullopt;
+}
+
 Result<KeyLayout> KeyLayout::make(std::string_view prefix) {
   if (prefix.empty() || prefix.front() != '/')
     return Status(Code::kConfigError, "cluster_etcd_prefix must start with '/'");
@@ -115,6 +134,10 @@ std::optional<KeyLayout::Parsed> KeyLayout::parse(std::string_view key) const {
     std::string_view user = key.substr(0, slash), slot = key.substr(slash + 1);
     if (!check_user_name(user).is_ok() || !check_slot_name(slot).is_ok()) return std::nullopt;
     return Parsed{Parsed::Kind::kBootstrap, std::string(user), std::string(slot)};
+  }
+  if (take("moves/")) {
+    if (!check_user_name(key).is_ok()) return std::nullopt;
+    return Parsed{Parsed::Kind::kMove, std::string(key), ""};
   }
   return std::nullopt;
 }
@@ -207,6 +230,42 @@ Result<ReplicaBootstrap> decode_bootstrap(std::string_view user, std::string_vie
   if (!parsed) return bad("bootstrap", what, "state '" + state + "'");
   b.state = *parsed;
   return b;
+}
+
+std::string encode_move(const MoveRecord& m) {
+  return json{{"source", m.source},   {"target", m.target},
+              {"phase", move_phase_name(m.phase)}, {"started", m.started},
+              {"since", m.since},     {"keep_source", m.keep_source}}
+      .dump();
+}
+
+Result<MoveRecord> decode_move(std::string_view user, std::string_view value) {
+  if (Status s = check_user_name(user); !s.is_ok()) return bad("move", user, s.message());
+  auto j = object_of("move", user, value);
+  if (!j.ok()) return j.status();
+  MoveRecord m;
+  m.user = std::string(user);
+  std::string phase;
+  for (Status st : {read_field(*j, "source", &m.source, "move", user),
+                    read_field(*j, "target", &m.target, "move", user),
+                    read_field(*j, "phase", &phase, "move", user),
+                    read_field(*j, "started", &m.started, "move", user),
+                    read_field(*j, "since", &m.since, "move", user)}) {
+    if (!st.is_ok()) return st;
+  }
+  auto keep = j->find("keep_source");
+  if (keep != j->end() && !keep->is_null()) {
+    if (!keep->is_boolean()) return bad("move", user, "keep_source is not a boolean");
+    m.keep_source = keep->get<bool>();
+  }
+  for (const std::string* slot : {&m.source, &m.target}) {
+    if (Status s = check_slot_name(*slot); !s.is_ok()) return bad("move", user, s.message());
+  }
+  if (m.source == m.target) return bad("move", user, "source and target are both " + m.source);
+  auto parsed = parse_move_phase(phase);
+  if (!parsed) return bad("move", user, "phase '" + phase + "'");
+  m.phase = *parsed;
+  return m;
 }
 
 UserEntry with_primary(UserEntry entry, std::string_view slot) {

@@ -8,6 +8,9 @@
 //                                     slot and replica slots
 //   <prefix>bootstrap/<user>/<slot>   ReplicaBootstrap (JSON): where the
 //                                     user's copy on replica <slot> stands
+//   <prefix>moves/<user>              MoveRecord (JSON): a move of the user
+//                                     between slots in progress, and whether
+//                                     its writes are fenced (cyr_cluster move)
 //
 // <prefix> is cluster_etcd_prefix ("/replimail/" by default; always ends in
 // '/'). Slot names: letters, digits, '-', '_', '.', at most 64. User names:
@@ -67,6 +70,42 @@ struct ReplicaBootstrap {
   std::string reason;  // kFailed: one line saying why
 };
 
+// A move of one user from its primary slot to another (cyr_cluster move,
+// cluster/move.h). Its phases, in order; the key is deleted when the move
+// ends (done or aborted):
+//   copying   the target receives the user by replication; the source
+//             serves the user as before
+//   fenced    writes for the user are refused on the source (a temporary
+//             error: LMTP 451 4.2.1, IMAP NO [UNAVAILABLE]) while the final
+//             pass runs; the user entry still names the source
+//   switched  the user entry names the target as primary (flipped with a
+//             compare-and-swap); the source's fence is still up until it is
+//             lifted and the key deleted
+// A proxy (mailauthd, lmtpproxyd) treats a user whose move is fenced or
+// switched (move_is_fenced) as temporarily unavailable: a delivery gets
+// 451 4.2.1 so that the MTA retries, a login "try again later". Between the
+// flip and the key's deletion, routing by the user entry is already right;
+// refusing until the key goes keeps the pause one window for every client.
+enum class MovePhase { kCopying, kFenced, kSwitched };
+std::string_view move_phase_name(MovePhase p);
+std::optional<MovePhase> parse_move_phase(std::string_view name);
+
+struct MoveRecord {
+  std::string user;  // from the key
+  std::string source;  // the primary slot when the move began
+  std::string target;  // the slot that becomes the primary
+  MovePhase phase = MovePhase::kCopying;
+  int64_t started = 0;  // Unix time the move began
+  int64_t since = 0;    // Unix time of the last change of phase
+  // After the switch the source stays one of the user's replicas (true) or
+  // leaves the user entry (false: cyr_cluster move --remove-source).
+  bool keep_source = true;
+  int64_t mod_revision = 0;  // etcd's, for compare-and-swap
+};
+
+// True while writes for the user are paused (phases fenced and switched).
+inline bool move_is_fenced(const MoveRecord& m) { return m.phase != MovePhase::kCopying; }
+
 class KeyLayout {
  public:
   // kConfigError for a prefix that is empty or does not start with '/'; a
@@ -85,13 +124,15 @@ class KeyLayout {
   std::string bootstrap_key(std::string_view user, std::string_view slot) const {
     return bootstrap_user_prefix(user) + std::string(slot);
   }
+  std::string moves_prefix() const { return prefix_ + "moves/"; }
+  std::string move_key(std::string_view user) const { return moves_prefix() + std::string(user); }
 
   // What a key of the layout names; nullopt for a key outside it (or with
   // a bad name in it).
   struct Parsed {
-    enum class Kind { kSlot, kUser, kBootstrap };
+    enum class Kind { kSlot, kUser, kBootstrap, kMove };
     Kind kind;
-    std::string user;  // kUser, kBootstrap
+    std::string user;  // kUser, kBootstrap, kMove
     std::string slot;  // kSlot, kBootstrap
   };
   std::optional<Parsed> parse(std::string_view key) const;
@@ -111,6 +152,10 @@ Result<UserEntry> decode_user(std::string_view user, std::string_view value);
 std::string encode_bootstrap(const ReplicaBootstrap& b);
 Result<ReplicaBootstrap> decode_bootstrap(std::string_view user, std::string_view slot,
                                           std::string_view value);
+// A move whose source and target are the same slot, or that names a bad
+// slot, is refused.
+std::string encode_move(const MoveRecord& m);
+Result<MoveRecord> decode_move(std::string_view user, std::string_view value);
 
 // The entry after making `slot` the user's primary: the old primary becomes
 // a replica (first in the list), `slot` leaves the replicas.

@@ -140,5 +140,52 @@ TEST(DirectorySchema, BootstrapValuesRoundTrip) {
   EXPECT_FALSE(decode_bootstrap("alice", "s2", R"({"since":1})").ok());
 }
 
+TEST(DirectorySchema, MoveKeysAndValuesRoundTrip) {
+  KeyLayout l = layout();
+  EXPECT_EQ(l.move_key("alice"), "/replimail/moves/alice");
+  auto k = l.parse(l.move_key("alice"));
+  ASSERT_TRUE(k);
+  EXPECT_EQ(k->kind, KeyLayout::Parsed::Kind::kMove);
+  EXPECT_EQ(k->user, "alice");
+  EXPECT_FALSE(l.parse("/replimail/moves/a b"));
+
+  MoveRecord m;
+  m.user = "alice";
+  m.source = "s1";
+  m.target = "s2";
+  m.phase = MovePhase::kSwitched;
+  m.started = 10;
+  m.since = 12;
+  m.keep_source = false;
+  // The documented format (docs/CLUSTER.md), which lmtpproxyd reads too.
+  EXPECT_EQ(encode_move(m),
+            R"({"keep_source":false,"phase":"switched","since":12,"source":"s1","started":10,)"
+            R"("target":"s2"})");
+  auto back = decode_move("alice", encode_move(m));
+  ASSERT_TRUE(back.ok()) << back.status().to_string();
+  EXPECT_EQ(back->source, "s1");
+  EXPECT_EQ(back->target, "s2");
+  EXPECT_EQ(back->phase, MovePhase::kSwitched);
+  EXPECT_EQ(back->started, 10);
+  EXPECT_EQ(back->since, 12);
+  EXPECT_FALSE(back->keep_source);
+  EXPECT_TRUE(move_is_fenced(*back));
+  back->phase = MovePhase::kCopying;
+  EXPECT_FALSE(move_is_fenced(*back));
+  for (auto p : {MovePhase::kCopying, MovePhase::kFenced, MovePhase::kSwitched})
+    EXPECT_EQ(parse_move_phase(move_phase_name(p)), p);
+  // keep_source left out means true.
+  auto kept = decode_move("alice", R"({"source":"s1","target":"s2","phase":"fenced"})");
+  ASSERT_TRUE(kept.ok());
+  EXPECT_TRUE(kept->keep_source);
+  EXPECT_TRUE(move_is_fenced(*kept));
+  EXPECT_FALSE(decode_move("alice", R"({"source":"s1","target":"s1","phase":"fenced"})").ok());
+  EXPECT_FALSE(decode_move("alice", R"({"source":"s1","target":"s2","phase":"done"})").ok());
+  EXPECT_FALSE(decode_move("alice", R"({"source":"s1","phase":"fenced"})").ok());
+  EXPECT_FALSE(decode_move("alice", R"({"source":"s1","target":"s2","phase":"fenced",)"
+                                    R"("keep_source":"yes"})")
+                   .ok());
+}
+
 }  // namespace
 }  // namespace replimail::cluster
