@@ -151,6 +151,101 @@ std::optional<int64_t> rfc5322_day(std::string_view date) {
   return static_cast<int64_t>(timegm(&tm));
 }
 
+namespace {
+
+// SEQUENCE and UID: the set given, or `$` (the last SEARCH's result).
+bool in_set(const SearchKey& key, const SearchContext& ctx, uint32_t number, uint32_t max) {
+  if (key.set.saved) {
+    const MessageView& m = *ctx.message;
+    return ctx.saved && std::find(ctx.saved->begin(), ctx.saved->end(), m.uid) != ctx.saved->end();
+  }
+  return key.set.contains(number, max);
+}
+
+// SENTBEFORE, SENTON, SENTSINCE: the day of the first Date: header.
+bool sent_date_matches(const SearchKey& key, const SearchContext& ctx) {
+  using Op = SearchKey::Op;
+  const mime::Message* msg = ctx.headers();
+  if (!msg) return false;
+  auto dates = msg->header_values("Date");
+  if (dates.empty()) return false;
+  auto day = rfc5322_day(dates[0]);
+  if (!day) return false;
+  if (key.op == Op::kSentBefore) return *day < key.number;
+  if (key.op == Op::kSentOn) return *day == key.number;
+  return *day >= key.number;
+}
+
+bool header_key_matches(const SearchKey& key, const SearchContext& ctx) {
+  // Address fields are read from the parsed envelope; any other field
+  // straight from the header block.
+  if (!is_address_field(key.field) && ctx.header_block) {
+    const std::string* block = ctx.header_block();
+    if (!block) return false;
+    for (const std::string& v : mime::header_values(*block, key.field)) {
+      if (mime::contains_folded(v, key.text)) return true;
+    }
+    return false;
+  }
+  const mime::Message* msg = ctx.headers();
+  return msg && msg->header_matches(key.field, key.text);
+}
+
+bool body_key_matches(const SearchKey& key, const SearchContext& ctx) {
+  const mime::Message* msg = ctx.parsed();
+  return msg && msg->body_matches(key.text);
+}
+
+bool text_key_matches(const SearchKey& key, const SearchContext& ctx) {
+  // The header block is decoded as it is, without parsing the message
+  // header's structure; the body is read only when the header has no
+  // match.
+  if (ctx.header_block) {
+    const std::string* block = ctx.header_block();
+    if (block && mime::contains_folded(mime::decoded_header_text(*block), key.text)) return true;
+  } else {
+    const mime::Message* header = ctx.headers();
+    if (header && mime::contains_folded(header->header_text(), key.text)) return true;
+  }
+  return body_key_matches(key, ctx);
+}
+
+// The keys on the message's record alone: dates, size, modseq, ids.
+bool record_key_matches(const SearchKey& key, const SearchContext& ctx) {
+  using Op = SearchKey::Op;
+  const MessageView& m = *ctx.message;
+  switch (key.op) {
+    case Op::kBefore:
+      return day_of(m.internaldate) < key.number;
+    case Op::kOn:
+      return day_of(m.internaldate) == key.number;
+    case Op::kSince:
+      return day_of(m.internaldate) >= key.number;
+    case Op::kSavedBefore:
+      return day_of(m.savedate) < key.number;
+    case Op::kSavedOn:
+      return day_of(m.savedate) == key.number;
+    case Op::kSavedSince:
+      return day_of(m.savedate) >= key.number;
+    case Op::kLarger:
+      return m.size > static_cast<uint64_t>(key.number);
+    case Op::kSmaller:
+      return m.size < static_cast<uint64_t>(key.number);
+    case Op::kModseq:
+      return m.modseq >= static_cast<uint64_t>(key.number);
+    case Op::kEmailId:
+      return key.text == email_id(m.guid);
+    case Op::kOlder:
+      return m.internaldate <= ctx.now - key.number;
+    case Op::kYounger:
+      return m.internaldate >= ctx.now - key.number;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
 bool search_matches(const SearchKey& key, const SearchContext& ctx) {
   using Op = SearchKey::Op;
   const MessageView& m = *ctx.message;
@@ -171,89 +266,35 @@ bool search_matches(const SearchKey& key, const SearchContext& ctx) {
     case Op::kFlag:
       return has_flag(m, key.text);
     case Op::kSequence:
-      if (key.set.saved) {
-        return ctx.saved &&
-               std::find(ctx.saved->begin(), ctx.saved->end(), m.uid) != ctx.saved->end();
-      }
-      return key.set.contains(ctx.seq, ctx.max_seq);
+      return in_set(key, ctx, ctx.seq, ctx.max_seq);
     case Op::kUid:
-      if (key.set.saved) {
-        return ctx.saved &&
-               std::find(ctx.saved->begin(), ctx.saved->end(), m.uid) != ctx.saved->end();
-      }
-      return key.set.contains(m.uid, ctx.max_uid);
-    case Op::kBefore:
-      return day_of(m.internaldate) < key.number;
-    case Op::kOn:
-      return day_of(m.internaldate) == key.number;
-    case Op::kSince:
-      return day_of(m.internaldate) >= key.number;
-    case Op::kSavedBefore:
-      return day_of(m.savedate) < key.number;
-    case Op::kSavedOn:
-      return day_of(m.savedate) == key.number;
-    case Op::kSavedSince:
-      return day_of(m.savedate) >= key.number;
+      return in_set(key, ctx, m.uid, ctx.max_uid);
     case Op::kSentBefore:
     case Op::kSentOn:
-    case Op::kSentSince: {
-      const mime::Message* msg = ctx.headers();
-      if (!msg) return false;
-      auto dates = msg->header_values("Date");
-      if (dates.empty()) return false;
-      auto day = rfc5322_day(dates[0]);
-      if (!day) return false;
-      if (key.op == Op::kSentBefore) return *day < key.number;
-      if (key.op == Op::kSentOn) return *day == key.number;
-      return *day >= key.number;
-    }
-    case Op::kLarger:
-      return m.size > static_cast<uint64_t>(key.number);
-    case Op::kSmaller:
-      return m.size < static_cast<uint64_t>(key.number);
-    case Op::kHeader: {
-      // Address fields are read from the parsed envelope; any other field
-      // straight from the header block.
-      if (!is_address_field(key.field) && ctx.header_block) {
-        const std::string* block = ctx.header_block();
-        if (!block) return false;
-        for (const std::string& v : mime::header_values(*block, key.field)) {
-          if (mime::contains_folded(v, key.text)) return true;
-        }
-        return false;
-      }
-      const mime::Message* msg = ctx.headers();
-      return msg && msg->header_matches(key.field, key.text);
-    }
-    case Op::kBody: {
-      const mime::Message* msg = ctx.parsed();
-      return msg && msg->body_matches(key.text);
-    }
-    case Op::kText: {
-      // The header block is decoded as it is, without parsing the message
-      // header's structure; the body is read only when the header has no
-      // match.
-      if (ctx.header_block) {
-        const std::string* block = ctx.header_block();
-        if (block && mime::contains_folded(mime::decoded_header_text(*block), key.text)) return true;
-      } else {
-        const mime::Message* header = ctx.headers();
-        if (header && mime::contains_folded(header->header_text(), key.text)) return true;
-      }
-      const mime::Message* msg = ctx.parsed();
-      return msg && msg->body_matches(key.text);
-    }
-    case Op::kModseq:
-      return m.modseq >= static_cast<uint64_t>(key.number);
-    case Op::kEmailId:
-      return key.text == email_id(m.guid);
+    case Op::kSentSince:
+      return sent_date_matches(key, ctx);
+    case Op::kHeader:
+      return header_key_matches(key, ctx);
+    case Op::kBody:
+      return body_key_matches(key, ctx);
+    case Op::kText:
+      return text_key_matches(key, ctx);
     case Op::kThreadId:
       // No conversations, so no thread ids: Cyrus 3.6 matches nothing.
       return false;
+    case Op::kBefore:
+    case Op::kOn:
+    case Op::kSince:
+    case Op::kSavedBefore:
+    case Op::kSavedOn:
+    case Op::kSavedSince:
+    case Op::kLarger:
+    case Op::kSmaller:
+    case Op::kModseq:
+    case Op::kEmailId:
     case Op::kOlder:
-      return m.internaldate <= ctx.now - key.number;
     case Op::kYounger:
-      return m.internaldate >= ctx.now - key.number;
+      return record_key_matches(key, ctx);
   }
   return false;
 }
