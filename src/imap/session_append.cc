@@ -184,28 +184,29 @@ Status parse_append_items(const std::vector<Value>& a, size_t staged,
   return Status();
 }
 
-}  // namespace
+// A CATENATE URL taken apart: RFC 5092's relative form, "/" mailbox
+// [";UIDVALIDITY=" n] "/;UID=" n ["/;SECTION=" section] ["/;PARTIAL=" offset
+// ["." length]].
+struct CatenateUrl {
+  std::string_view mbox;  // percent-encoded; empty: the selected mailbox
+  std::optional<uint64_t> uidvalidity, uid, start, length;
+  std::optional<std::string> section;
+};
 
-Result<std::string> Session::catenate_url(std::string_view url,
-                                          const std::function<Status(std::string_view)>& sink,
-                                          bool* badurl) {
-  *badurl = true;
-  // RFC 5092's relative form: "/" mailbox [";UIDVALIDITY=" n] "/;UID=" n
-  // ["/;SECTION=" section] ["/;PARTIAL=" offset ["." length]].
-  if (url.find("://") != std::string_view::npos)
-    return std::string("Only relative URLs are supported");
+// Takes `url` apart into *out; returns the BADURL text of a URL that is not
+// in that form, or an empty string.
+std::string parse_catenate_url(std::string_view url, CatenateUrl* out) {
+  if (url.find("://") != std::string_view::npos) return "Only relative URLs are supported";
   // As Cyrus, the leading "/" may be left out.
   std::string_view rest = url.size() > 1 && url[0] == '/' && url[1] != ';' ? url.substr(1) : url;
   size_t params = rest.find("/;");
-  std::string_view mbox = rest.substr(0, params);
+  out->mbox = rest.substr(0, params);
   rest = params == std::string_view::npos ? std::string_view() : rest.substr(params);
-  std::optional<uint64_t> uidvalidity, uid, start, length;
-  std::optional<std::string> section;
-  size_t v = to_upper(mbox).find(";UIDVALIDITY=");
+  size_t v = to_upper(out->mbox).find(";UIDVALIDITY=");
   if (v != std::string::npos) {
-    uidvalidity = url_number(mbox.substr(v + 13));
-    if (!uidvalidity) return std::string("Improperly specified URL");
-    mbox = mbox.substr(0, v);
+    out->uidvalidity = url_number(out->mbox.substr(v + 13));
+    if (!out->uidvalidity) return "Improperly specified URL";
+    out->mbox = out->mbox.substr(0, v);
   }
   while (!rest.empty()) {
     size_t next = rest.find("/;", 2);
@@ -215,26 +216,81 @@ Result<std::string> Session::catenate_url(std::string_view url,
     std::string key = to_upper(param.substr(0, eq));
     std::string_view value =
         eq == std::string_view::npos ? std::string_view() : param.substr(eq + 1);
-    if (key == "UID" && !uid) {
-      uid = url_number(value);
-      if (!uid) return std::string("Improperly specified URL");
-    } else if (key == "SECTION" && uid && !section && !start) {
-      section = percent_decoded(value);
-    } else if (key == "PARTIAL" && uid && !start) {
+    if (key == "UID" && !out->uid) {
+      out->uid = url_number(value);
+      if (!out->uid) return "Improperly specified URL";
+    } else if (key == "SECTION" && out->uid && !out->section && !out->start) {
+      out->section = percent_decoded(value);
+    } else if (key == "PARTIAL" && out->uid && !out->start) {
       size_t dot = value.find('.');
-      start = url_number(value.substr(0, dot));
-      if (dot != std::string_view::npos) length = url_number(value.substr(dot + 1));
-      if (!start || (dot != std::string_view::npos && (!length || *length == 0))) {
-        return std::string("Improperly specified URL");
+      out->start = url_number(value.substr(0, dot));
+      if (dot != std::string_view::npos) out->length = url_number(value.substr(dot + 1));
+      if (!out->start || (dot != std::string_view::npos && (!out->length || *out->length == 0))) {
+        return "Improperly specified URL";
       }
     } else {
-      return std::string("Improperly specified URL");
+      return "Improperly specified URL";
     }
   }
-  if (mbox.empty() && !selected_) return std::string("No mailbox is selected or specified");
-  std::string name = mbox.empty() ? selected_->mailbox().name() : std::string();
-  if (!mbox.empty()) {
-    auto internal = ns_.to_internal(utf8_to_mutf7(percent_decoded(mbox)));
+  return std::string();
+}
+
+// Hands `sink` the bytes `url` names in `mailbox`: those FETCH
+// BODY[section]<partial> gives; as Cyrus, a part number with HEADER, TEXT
+// or MIME, and no part that is not there. Returns catenate_url's answer.
+Result<std::string> send_url_bytes(store::Mailbox& mailbox, const CatenateUrl& url,
+                                   const std::function<Status(std::string_view)>& sink,
+                                   bool* badurl) {
+  auto counters = mailbox.counters();
+  if (!counters.ok()) return counters.status();
+  if (url.uidvalidity && *url.uidvalidity != counters->uidvalidity) {
+    return std::string("Uidvalidity of mailbox has changed");
+  }
+  if (!url.uid || *url.uid == 0 || *url.uid > UINT32_MAX) {
+    return std::string("No such message in mailbox");
+  }
+  auto rec = mailbox.record(static_cast<uint32_t>(*url.uid));
+  if (!rec.ok() && rec.status().code() != Code::kNotFound) return rec.status();
+  if (!rec.ok() || rec->expunged()) return std::string("No such message in mailbox");
+  auto msg = mime::Message::open(mailbox.message_path(rec->uid));
+  if (!msg.ok()) return msg.status();
+  std::optional<mime::SectionBytes> part;
+  std::string_view bytes = msg->bytes();
+  if (url.section) {
+    auto spec = mime::parse_section(*url.section);
+    auto got = spec.ok() && spec->kind != mime::Section::Kind::kHeaderFields &&
+                       spec->kind != mime::Section::Kind::kHeaderFieldsNot
+                   ? msg->section(*spec)
+                   : Result<mime::SectionBytes>(Status(Code::kNotFound, "section"));
+    if (!got.ok()) {
+      *badurl = false;
+      return std::string("Syntax error in parameters");
+    }
+    part = std::move(got).value();
+    bytes = part->data();
+  }
+  if (url.start) {
+    bytes = *url.start >= bytes.size()
+                ? std::string_view()
+                : bytes.substr(*url.start, url.length ? *url.length : std::string_view::npos);
+  }
+  Status st = sink(bytes);
+  if (!st.is_ok()) return st;
+  return std::string();
+}
+
+}  // namespace
+
+Result<std::string> Session::catenate_url(std::string_view url,
+                                          const std::function<Status(std::string_view)>& sink,
+                                          bool* badurl) {
+  *badurl = true;
+  CatenateUrl parsed;
+  if (std::string bad = parse_catenate_url(url, &parsed); !bad.empty()) return bad;
+  if (parsed.mbox.empty() && !selected_) return std::string("No mailbox is selected or specified");
+  std::string name = parsed.mbox.empty() ? selected_->mailbox().name() : std::string();
+  if (!parsed.mbox.empty()) {
+    auto internal = ns_.to_internal(utf8_to_mutf7(percent_decoded(parsed.mbox)));
     if (!internal.ok()) return std::string("Mailbox does not exist");
     name = *internal;
   }
@@ -252,42 +308,7 @@ Result<std::string> Session::catenate_url(std::string_view url,
   }
   auto mailbox = instance_.open_mailbox(name);
   if (!mailbox.ok()) return mailbox.status();
-  auto counters = (*mailbox)->counters();
-  if (!counters.ok()) return counters.status();
-  if (uidvalidity && *uidvalidity != counters->uidvalidity) {
-    return std::string("Uidvalidity of mailbox has changed");
-  }
-  if (!uid || *uid == 0 || *uid > UINT32_MAX) return std::string("No such message in mailbox");
-  auto rec = (*mailbox)->record(static_cast<uint32_t>(*uid));
-  if (!rec.ok() && rec.status().code() != Code::kNotFound) return rec.status();
-  if (!rec.ok() || rec->expunged()) return std::string("No such message in mailbox");
-  // The bytes FETCH BODY[section]<partial> gives; as Cyrus, a part number
-  // with HEADER, TEXT or MIME, and no part that is not there.
-  auto msg = mime::Message::open((*mailbox)->message_path(rec->uid));
-  if (!msg.ok()) return msg.status();
-  std::optional<mime::SectionBytes> part;
-  std::string_view bytes = msg->bytes();
-  if (section) {
-    auto spec = mime::parse_section(*section);
-    auto got = spec.ok() && spec->kind != mime::Section::Kind::kHeaderFields &&
-                       spec->kind != mime::Section::Kind::kHeaderFieldsNot
-                   ? msg->section(*spec)
-                   : Result<mime::SectionBytes>(Status(Code::kNotFound, "section"));
-    if (!got.ok()) {
-      *badurl = false;
-      return std::string("Syntax error in parameters");
-    }
-    part = std::move(got).value();
-    bytes = part->data();
-  }
-  if (start) {
-    bytes = *start >= bytes.size()
-                ? std::string_view()
-                : bytes.substr(*start, length ? *length : std::string_view::npos);
-  }
-  Status st = sink(bytes);
-  if (!st.is_ok()) return st;
-  return std::string();
+  return send_url_bytes(**mailbox, parsed, sink, badurl);
 }
 
 void Session::message_begin(std::string_view command_so_far, uint64_t /*size*/, bool binary) {
