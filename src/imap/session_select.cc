@@ -75,6 +75,101 @@ bool seen_after(bool was, uint32_t bits, StoreOp op) {
   bool seen = (bits & store::kFlagSeen) != 0;
   return op == StoreOp::kRemove ? (was && !seen) : op == StoreOp::kAdd ? (was || seen) : seen;
 }
+
+// SELECT's untagged answers about the mailbox just opened (RFC 3501 §6.3.1,
+// RFC 7162, RFC 8474).
+std::vector<std::string> select_responses(SelectedMailbox& sel) {
+  std::vector<std::string> lines;
+  lines.push_back("* " + std::to_string(sel.exists()) + " EXISTS");
+  lines.push_back("* " + std::to_string(sel.recent_count()) + " RECENT");
+  for (uint32_t seq = 1; seq <= sel.exists(); ++seq) {
+    if (!(sel.at(seq).system_flags & store::kFlagSeen)) {
+      lines.push_back("* OK [UNSEEN " + std::to_string(seq) + "] Ok");
+      break;
+    }
+  }
+  lines.push_back("* OK [UIDVALIDITY " + std::to_string(sel.uidvalidity()) + "] Ok");
+  lines.push_back("* OK [UIDNEXT " + std::to_string(sel.uidnext()) + "] Ok");
+  lines.push_back("* OK [HIGHESTMODSEQ " + std::to_string(sel.highestmodseq()) + "] Ok");
+  lines.push_back("* OK [MAILBOXID (" + sel.mailbox().entry().uniqueid + ")] Ok");
+  return lines;
+}
+
+// SELECT's QRESYNC parameter (RFC 7162 §3.2.5): what the client knew.
+struct QresyncKnown {
+  uint32_t uidvalidity = 0;
+  uint64_t modseq = 0;
+  std::optional<SequenceSet> uids;
+};
+
+// What changed since `known.modseq`: the UIDs expunged (of those the client
+// named) as one VANISHED (EARLIER), then each message changed since.
+Result<std::vector<std::string>> qresync_responses(SelectedMailbox& sel,
+                                                   const QresyncKnown& known) {
+  std::vector<std::string> lines;
+  std::vector<uint32_t> vanished;
+  Status st = sel.mailbox().for_each_record(known.modseq, [&](const store::IndexRecord& r) {
+    if (r.expunged() && (!known.uids || known.uids->contains(r.uid, UINT32_MAX - 1))) {
+      vanished.push_back(r.uid);
+    }
+    return true;
+  });
+  if (!st.is_ok()) return st;
+  if (!vanished.empty()) lines.push_back("* VANISHED (EARLIER) " + format_sequence(vanished));
+  for (uint32_t seq = 1; seq <= sel.exists(); ++seq) {
+    const MessageView& m = sel.at(seq);
+    if (m.modseq <= known.modseq) continue;
+    lines.push_back("* " + std::to_string(seq) + " FETCH (UID " + std::to_string(m.uid) +
+                    " FLAGS " + flag_list(m.system_flags, m.recent, m.keywords) + " MODSEQ (" +
+                    std::to_string(m.modseq) + "))");
+  }
+  return lines;
+}
+
+// COPY's and MOVE's messages staged for the append into `dest`.
+struct CopyBatch {
+  std::vector<std::unique_ptr<store::StagedMessage>> staged;
+  std::vector<store::AppendRequest> requests;  // each pointing into `staged`
+  std::vector<uint32_t> source_uids;           // in the order of `requests`
+};
+
+// Stages a copy of each message of `seqs` on `partition` (so the append is a
+// hard link), with its flags (\Seen only when `keep_seen`: the destination's
+// owner is the user) and internal date. A message expunged by another
+// session since this one last looked is left out (RFC 2180 §4.4.1): its
+// file may be gone already.
+Status stage_copies(store::Instance& instance, SelectedMailbox& sel,
+                    const std::vector<uint32_t>& seqs, const std::string& dest,
+                    const std::string& partition, bool keep_seen, CopyBatch* out) {
+  for (uint32_t seq : seqs) {
+    const MessageView& m = sel.at(seq);
+    auto fd = sel.mailbox().open_message(m.uid);
+    if (!fd.ok()) {
+      auto rec = sel.mailbox().record(m.uid);
+      if ((rec.ok() && rec->expunged()) ||
+          (!rec.ok() && rec.status().code() == Code::kNotFound)) {
+        continue;
+      }
+      return fd.status();
+    }
+    auto msg = instance.stage_message(partition);
+    Status st = msg.ok() ? store::stage_copy_from_fd(**msg, *fd) : msg.status();
+    ::close(*fd);
+    if (st.is_ok()) st = (*msg)->finish();
+    if (!st.is_ok()) return st;
+    store::AppendRequest r;
+    r.mailbox = dest;
+    r.message = msg->get();
+    r.system_flags = m.system_flags & (keep_seen ? ~0u : ~store::kFlagSeen);
+    r.user_flags = m.keywords;
+    r.internaldate = m.internaldate;
+    r.check_quota = false;
+    out->staged.push_back(std::move(msg).value());
+    out->requests.push_back(std::move(r));
+    out->source_uids.push_back(m.uid);
+  }
+  return Status();
+}
 }  // namespace
 
 std::vector<uint32_t> Session::saved_or(const SequenceSet& set, bool uid,
@@ -105,9 +200,7 @@ void Session::cmd_select(const Command& cmd) {
   }
   auto name = mailbox_arg(cmd.args[0]);
   if (!name.ok()) return tagged_error(cmd, name.status());
-  std::optional<uint64_t> qr_modseq;
-  std::optional<SequenceSet> qr_known;
-  uint32_t qr_validity = 0;
+  std::optional<QresyncKnown> qresync;
   if (cmd.args.size() == 2) {
     const Value& p = cmd.args[1];
     if (!p.is_list() || p.items.empty()) return tagged(cmd, "BAD", "Invalid SELECT parameters");
@@ -117,12 +210,13 @@ void Session::cmd_select(const Command& cmd) {
       if (!qresync_) return tagged(cmd, "BAD", "QRESYNC not enabled");
       const auto& q = p.items[1].items;
       if (q.size() < 2) return tagged(cmd, "BAD", "Invalid QRESYNC parameters");
-      qr_validity = static_cast<uint32_t>(std::strtoul(q[0].text.c_str(), nullptr, 10));
-      qr_modseq = std::strtoull(q[1].text.c_str(), nullptr, 10);
+      qresync.emplace();
+      qresync->uidvalidity = static_cast<uint32_t>(std::strtoul(q[0].text.c_str(), nullptr, 10));
+      qresync->modseq = std::strtoull(q[1].text.c_str(), nullptr, 10);
       if (q.size() >= 3 && q[2].is_atom()) {
         auto known = parse_sequence_set(q[2].text);
         if (!known.ok()) return tagged_error(cmd, known.status());
-        qr_known = std::move(known).value();
+        qresync->uids = std::move(known).value();
       }
     } else {
       return tagged(cmd, "BAD", "Invalid SELECT parameters");
@@ -151,35 +245,11 @@ void Session::cmd_select(const Command& cmd) {
     state_ = State::kAuthenticated;
     return tagged_error(cmd, st);
   }
-  reply("* " + std::to_string(selected_->exists()) + " EXISTS");
-  reply("* " + std::to_string(selected_->recent_count()) + " RECENT");
-  for (uint32_t seq = 1; seq <= selected_->exists(); ++seq) {
-    if (!(selected_->at(seq).system_flags & store::kFlagSeen)) {
-      reply("* OK [UNSEEN " + std::to_string(seq) + "] Ok");
-      break;
-    }
-  }
-  reply("* OK [UIDVALIDITY " + std::to_string(selected_->uidvalidity()) + "] Ok");
-  reply("* OK [UIDNEXT " + std::to_string(selected_->uidnext()) + "] Ok");
-  reply("* OK [HIGHESTMODSEQ " + std::to_string(selected_->highestmodseq()) + "] Ok");
-  reply("* OK [MAILBOXID (" + selected_->mailbox().entry().uniqueid + ")] Ok");
-  if (qr_modseq && qr_validity == selected_->uidvalidity()) {
-    std::vector<uint32_t> vanished;
-    Status st = selected_->mailbox().for_each_record(*qr_modseq, [&](const store::IndexRecord& r) {
-      if (r.expunged() && (!qr_known || qr_known->contains(r.uid, UINT32_MAX - 1))) {
-        vanished.push_back(r.uid);
-      }
-      return true;
-    });
-    if (!st.is_ok()) return tagged_error(cmd, st);
-    if (!vanished.empty()) reply("* VANISHED (EARLIER) " + format_sequence(vanished));
-    for (uint32_t seq = 1; seq <= selected_->exists(); ++seq) {
-      const MessageView& m = selected_->at(seq);
-      if (m.modseq <= *qr_modseq) continue;
-      reply("* " + std::to_string(seq) + " FETCH (UID " + std::to_string(m.uid) + " FLAGS " +
-            flag_list(m.system_flags, m.recent, m.keywords) + " MODSEQ (" +
-            std::to_string(m.modseq) + "))");
-    }
+  for (const std::string& line : select_responses(*selected_)) reply(line);
+  if (qresync && qresync->uidvalidity == selected_->uidvalidity()) {
+    auto changes = qresync_responses(*selected_, *qresync);
+    if (!changes.ok()) return tagged_error(cmd, changes.status());
+    for (const std::string& line : *changes) reply(line);
   }
   tagged(cmd, "OK", examine ? "[READ-ONLY] Completed" : "[READ-WRITE] Completed");
 }
@@ -366,39 +436,12 @@ void Session::cmd_copy(const Command& cmd, bool move) {
     Status q = instance_.check_quota(*dest, bytes, seqs.size());
     if (!q.is_ok()) return tagged_error(cmd, q);
   }
-  bool dest_owner_seen = store::mboxname_owner(*dest) == userid_;
-  std::vector<std::unique_ptr<store::StagedMessage>> staged;
-  std::vector<store::AppendRequest> reqs;
-  std::vector<uint32_t> src_uids;
-  for (uint32_t seq : seqs) {
-    const MessageView& m = selected_->at(seq);
-    auto fd = selected_->mailbox().open_message(m.uid);
-    if (!fd.ok()) {
-      // Expunged by another session since this one last looked: its file
-      // may be gone already. It is left out (RFC 2180 §4.4.1), not a bug.
-      auto rec = selected_->mailbox().record(m.uid);
-      if ((rec.ok() && rec->expunged()) ||
-          (!rec.ok() && rec.status().code() == Code::kNotFound)) {
-        continue;
-      }
-      return tagged_error(cmd, fd.status());
-    }
-    auto msg = instance_.stage_message(de->partition);
-    Status st = msg.ok() ? store::stage_copy_from_fd(**msg, *fd) : msg.status();
-    ::close(*fd);
-    if (st.is_ok()) st = (*msg)->finish();
-    if (!st.is_ok()) return tagged_error(cmd, st);
-    store::AppendRequest r;
-    r.mailbox = *dest;
-    r.message = msg->get();
-    r.system_flags = m.system_flags & (dest_owner_seen ? ~0u : ~store::kFlagSeen);
-    r.user_flags = m.keywords;
-    r.internaldate = m.internaldate;
-    r.check_quota = false;
-    staged.push_back(std::move(msg).value());
-    reqs.push_back(std::move(r));
-    src_uids.push_back(m.uid);
-  }
+  CopyBatch batch;
+  bool keep_seen = store::mboxname_owner(*dest) == userid_;
+  Status staged = stage_copies(instance_, *selected_, seqs, *dest, de->partition, keep_seen, &batch);
+  if (!staged.is_ok()) return tagged_error(cmd, staged);
+  const auto& reqs = batch.requests;
+  const auto& src_uids = batch.source_uids;
   if (reqs.empty()) {
     return tagged(cmd, "NO", "[EXPUNGEISSUED] Some of the requested messages no longer exist");
   }
