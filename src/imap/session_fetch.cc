@@ -215,6 +215,41 @@ Result<std::string> fetch_item(const FetchItem& it, const MessageView& m, FetchS
   return Status(Code::kInternal, "unknown FETCH item");
 }
 
+
+// UID FETCH's VANISHED modifier (RFC 7162 §3.2.6): the UIDs of `set`
+// expunged since `modseq`.
+Result<std::vector<uint32_t>> vanished_since(SelectedMailbox& sel, uint64_t modseq,
+                                             const SequenceSet& set) {
+  std::vector<uint32_t> gone;
+  uint32_t last = sel.uidnext() - 1;
+  Status st = sel.mailbox().for_each_record(modseq, [&](const store::IndexRecord& r) {
+    if (r.expunged() && set.contains(r.uid, last)) gone.push_back(r.uid);
+    return true;
+  });
+  if (!st.is_ok()) return st;
+  return gone;
+}
+
+// Sets \Seen on the messages of `seqs` that lack it, as reading a body
+// section does (RFC 3501 §6.4.5): in the records for the mailbox's owner, in
+// the reader's own seen state for anyone else. *newly_seen: whether any did.
+Status mark_seen_by_fetch(store::Instance& instance, SelectedMailbox& sel,
+                          const std::vector<uint32_t>& seqs, bool* newly_seen) {
+  std::vector<uint32_t> unseen;
+  for (uint32_t s : seqs) {
+    if (!(sel.at(s).system_flags & store::kFlagSeen)) unseen.push_back(sel.at(s).uid);
+  }
+  *newly_seen = !unseen.empty();
+  if (unseen.empty()) return Status();
+  if (!sel.owner_seen()) return sel.set_seen(instance, unseen, true);
+  Status st = instance.store_flags(sel.name(), unseen, store::kFlagSeen, {}, true);
+  if (!st.is_ok()) return st;
+  for (uint32_t uid : unseen) {
+    auto rec = sel.mailbox().record(uid);
+    if (rec.ok()) sel.update(*rec);
+  }
+  return Status();
+}
 }  // namespace
 
 Status Session::fetch_one(uint32_t seq, const FetchRequest& req, bool uid_cmd, std::string* out) {
@@ -269,15 +304,9 @@ void Session::cmd_fetch(const Command& cmd) {
     std::erase_if(seqs, [&](uint32_t s) { return selected_->at(s).modseq <= *req->changedsince; });
   }
   if (req->vanished) {
-    std::vector<uint32_t> gone;
-    uint32_t last = selected_->uidnext() - 1;
-    Status st =
-        selected_->mailbox().for_each_record(*req->changedsince, [&](const store::IndexRecord& r) {
-          if (r.expunged() && req->set.contains(r.uid, last)) gone.push_back(r.uid);
-          return true;
-        });
-    if (!st.is_ok()) return tagged_error(cmd, st);
-    if (!gone.empty()) reply("* VANISHED (EARLIER) " + format_sequence(gone));
+    auto gone = vanished_since(*selected_, *req->changedsince, req->set);
+    if (!gone.ok()) return tagged_error(cmd, gone.status());
+    if (!gone->empty()) reply("* VANISHED (EARLIER) " + format_sequence(*gone));
   }
   // Reading a body section sets \Seen (RFC 3501 §6.4.5) unless read-only
   // (the mailbox, or the instance: reading goes on in read-only mode).
@@ -288,30 +317,15 @@ void Session::cmd_fetch(const Command& cmd) {
     mark_seen = e.ok() && rights_of(*e).find('s') != std::string::npos;
   }
   if (mark_seen) {
-    std::vector<uint32_t> unseen;
-    for (uint32_t s : seqs) {
-      if (!(selected_->at(s).system_flags & store::kFlagSeen))
-        unseen.push_back(selected_->at(s).uid);
-    }
-    if (!unseen.empty()) {
-      if (selected_->owner_seen()) {
-        Status st = instance_.store_flags(selected_->name(), unseen, store::kFlagSeen, {}, true);
-        if (!st.is_ok()) return tagged_error(cmd, st);
-        for (uint32_t uid : unseen) {
-          auto rec = selected_->mailbox().record(uid);
-          if (rec.ok()) selected_->update(*rec);
-        }
-      } else {
-        Status st = selected_->set_seen(instance_, unseen, true);
-        if (!st.is_ok()) return tagged_error(cmd, st);
-      }
-      bool has_flags = std::any_of(req->items.begin(), req->items.end(),
-                                   [](const FetchItem& it) { return it.kind == K::kFlags; });
-      if (!has_flags) {
-        FetchItem f;
-        f.kind = K::kFlags;
-        req->items.push_back(f);
-      }
+    bool newly_seen = false;
+    Status st = mark_seen_by_fetch(instance_, *selected_, seqs, &newly_seen);
+    if (!st.is_ok()) return tagged_error(cmd, st);
+    bool has_flags = std::any_of(req->items.begin(), req->items.end(),
+                                 [](const FetchItem& it) { return it.kind == K::kFlags; });
+    if (newly_seen && !has_flags) {
+      FetchItem f;
+      f.kind = K::kFlags;
+      req->items.push_back(f);
     }
   }
   for (uint32_t s : seqs) {
