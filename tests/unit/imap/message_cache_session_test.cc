@@ -22,9 +22,9 @@ const char kMultipart[] =
     "Content-Transfer-Encoding: base64\r\n\r\nAAEC\r\n--XX--\r\n";
 
 const char* const kCommands[] = {
-    "f1 FETCH 1:2 (ENVELOPE BODY BODYSTRUCTURE)\r\n",
-    "f2 FETCH 1:2 (BODY.PEEK[HEADER] RFC822.HEADER)\r\n",
-    "f3 FETCH 1:2 (BODY.PEEK[HEADER.FIELDS (Subject From)] BODY.PEEK[HEADER.FIELDS.NOT "
+    "f1 FETCH 1:* (ENVELOPE BODY BODYSTRUCTURE)\r\n",
+    "f2 FETCH 1:* (BODY.PEEK[HEADER] RFC822.HEADER)\r\n",
+    "f3 FETCH 1:* (BODY.PEEK[HEADER.FIELDS (Subject From)] BODY.PEEK[HEADER.FIELDS.NOT "
     "(Subject)]<5.20>)\r\n",
     "s1 SEARCH SUBJECT café\r\n",
     "s2 SEARCH FROM carol\r\n",
@@ -49,18 +49,37 @@ class MessageCacheSessionTest : public SessionTest {
     EXPECT_TRUE(m.ok());
     return (*m)->dir();
   }
-  // Makes the index look as code before the message cache wrote it.
-  void drop_cache_table() {
+  // Runs `sql` on user.alice's index with the instance closed (no second
+  // connection beside the store's), then reopens the instance; returns the
+  // rows `sql` printed, one line each, columns joined by '|'.
+  std::vector<std::string> on_index(const std::string& sql) {
     std::string db_path = mailbox_dir() + "/cyrus.index.db";
     Config cfg = instance_->config();
     instance_.reset();
+    std::vector<std::string> rows;
     sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open(db_path.c_str(), &db), SQLITE_OK);
-    ASSERT_EQ(sqlite3_exec(db, "DROP TABLE message_cache", nullptr, nullptr, nullptr), SQLITE_OK);
+    EXPECT_EQ(sqlite3_open(db_path.c_str(), &db), SQLITE_OK);
+    auto collect = [](void* out, int n, char** values, char**) {
+      std::string row;
+      for (int i = 0; i < n; ++i) row += (i ? "|" : "") + std::string(values[i] ? values[i] : "");
+      static_cast<std::vector<std::string>*>(out)->push_back(row);
+      return 0;
+    };
+    char* err = nullptr;
+    EXPECT_EQ(sqlite3_exec(db, sql.c_str(), collect, &rows, &err), SQLITE_OK) << err;
+    sqlite3_free(err);
     sqlite3_close(db);
     auto inst = store::Instance::open(cfg);
-    ASSERT_TRUE(inst.ok()) << inst.status().to_string();
+    EXPECT_TRUE(inst.ok()) << inst.status().to_string();
     instance_ = std::move(*inst);
+    return rows;
+  }
+  // Makes the index look as code before the message cache wrote it.
+  void drop_cache_table() { on_index("DROP TABLE message_cache"); }
+  std::vector<std::string> cache_rows() {
+    return on_index(
+        "SELECT uid, version, guid, header, envelope, bodystructure, body FROM message_cache "
+        "ORDER BY uid");
   }
 };
 
@@ -88,6 +107,45 @@ TEST_F(MessageCacheSessionTest, OldIndexAnswersAsTheCacheDoesAndGetsItsCache) {
   std::string dir = mailbox_dir();
   ASSERT_TRUE(fs::remove_file(store::message_file(dir, 1)).is_ok());
   ASSERT_TRUE(fs::remove_file(store::message_file(dir, 2)).is_ok());
+  std::vector<std::string> without_files = answers();
+  for (size_t i : {0, 1, 2, 3, 4, 5, 8, 9}) EXPECT_EQ(without_files[i], cached[i]) << kCommands[i];
+}
+
+// One record's row removed, one of an older version and one describing
+// another file (its GUID differs), each holding wrong answers: the three are
+// read as missing, answered from their files, and written again.
+TEST_F(MessageCacheSessionTest, MissingAndStaleRowsAreAnsweredFromTheFileAndRebuilt) {
+  {
+    auto s = login("alice");
+    EXPECT_THAT(run(*s, append_cmd("a", "INBOX", kMessage)), HasSubstr("a OK"));
+    EXPECT_THAT(run(*s, append_cmd("b", "INBOX", kMultipart)), HasSubstr("b OK"));
+    EXPECT_THAT(run(*s, append_cmd("c", "INBOX", kMessage)), HasSubstr("c OK"));
+  }
+  const std::vector<std::string> rows = cache_rows();
+  ASSERT_EQ(rows.size(), 3u);
+  std::vector<std::string> cached = answers();
+  EXPECT_THAT(cached[0], HasSubstr("\"hello there\""));
+  EXPECT_THAT(cached[3], HasSubstr("* SEARCH 2\r\n"));
+
+  const std::string wrong =
+      "header = 'Subject: wrong\r\n\r\n', envelope = '(NIL \"wrong\" NIL NIL NIL NIL NIL NIL "
+      "NIL NIL)', bodystructure = '(\"TEXT\" \"PLAIN\" NIL NIL NIL \"7BIT\" 1 1)', "
+      "body = '(\"TEXT\" \"PLAIN\" NIL NIL NIL \"7BIT\" 1 1)'";
+  on_index("DELETE FROM message_cache WHERE uid = 1; UPDATE message_cache SET version = 0, " +
+           wrong + " WHERE uid = 2; UPDATE message_cache SET guid = '" + std::string(40, '0') +
+           "', " + wrong + " WHERE uid = 3");
+  ASSERT_EQ(cache_rows().size(), 2u);
+
+  // Answered from the files, exactly as from the cache.
+  std::vector<std::string> repaired = answers();
+  for (size_t i = 0; i < cached.size(); ++i) EXPECT_EQ(repaired[i], cached[i]) << kCommands[i];
+  // ...and the rows were written again as delivery wrote them.
+  EXPECT_EQ(cache_rows(), rows);
+  // The rebuilt rows answer without the files.
+  std::string dir = mailbox_dir();
+  for (uint32_t uid : {1, 2, 3}) {
+    ASSERT_TRUE(fs::remove_file(store::message_file(dir, uid)).is_ok());
+  }
   std::vector<std::string> without_files = answers();
   for (size_t i : {0, 1, 2, 3, 4, 5, 8, 9}) EXPECT_EQ(without_files[i], cached[i]) << kCommands[i];
 }
