@@ -44,6 +44,9 @@ std::string fold_body_segment(std::string_view msg, const BodySegment& s, std::s
 // the last, fold to their lower case). False says nothing: fold and look.
 bool ascii_body_match(const BodySegment& s, std::string_view content, std::string_view needle);
 
+// Any bytes as valid UTF-8 (invalid sequences replaced, as GLib does).
+std::string make_valid(std::string_view s);
+
 // True if `needle` occurs in `haystack` (bytes; both already folded).
 bool contains(std::string_view haystack, std::string_view needle);
 

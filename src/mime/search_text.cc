@@ -9,7 +9,6 @@
 #include <cstring>
 #include <map>
 #include <mutex>
-#include <unordered_map>
 #include <string>
 
 #include "common/ascii.h"
@@ -39,20 +38,19 @@ std::optional<std::string> decode_transfer_encoding(std::string_view body,
   return out;
 }
 
-namespace {
-
-void ensure_gmime() {
-  static std::once_flag once;
-  std::call_once(once, [] { g_mime_init(); });
-}
-
-// Any bytes as valid UTF-8 (invalid sequences replaced).
 std::string make_valid(std::string_view s) {
   if (g_utf8_validate(s.data(), static_cast<gssize>(s.size()), nullptr)) return std::string(s);
   gchar* v = g_utf8_make_valid(s.data(), static_cast<gssize>(s.size()));
   std::string out(v);
   g_free(v);
   return out;
+}
+
+namespace {
+
+void ensure_gmime() {
+  static std::once_flag once;
+  std::call_once(once, [] { g_mime_init(); });
 }
 
 std::string decode_header_value(const std::string& raw) {
@@ -469,163 +467,6 @@ bool Message::body_matches(std::string_view needle) const {
 
 bool Message::text_matches(std::string_view needle) const {
   return contains_folded(header_text(), needle) || body_matches(needle);
-}
-
-namespace {
-
-// NFKC then case folding through GLib. Text from a NUL on is dropped, as
-// g_utf8_make_valid and the NUL-terminated GLib calls drop it.
-std::string fold_unicode(std::string_view utf8) {
-  std::string valid = make_valid(utf8);
-  gchar* norm = g_utf8_normalize(valid.data(), static_cast<gssize>(valid.size()), G_NORMALIZE_NFKC);
-  if (!norm) return valid;
-  gchar* folded = g_utf8_casefold(norm, -1);
-  std::string out(folded);
-  g_free(folded);
-  g_free(norm);
-  return out;
-}
-
-// fold_unicode of a run, remembered when short (a word): text repeats its
-// non-ASCII words, and GLib's normalisation costs far more than a lookup.
-// Bounded: at most 8192 runs of at most 64 bytes, emptied when full.
-std::string fold_run(std::string_view run) {
-  if (run.size() > 64) return fold_unicode(run);
-  thread_local std::unordered_map<std::string, std::string> folded;
-  auto it = folded.find(std::string(run));
-  if (it != folded.end()) return it->second;
-  if (folded.size() >= 8192) folded.clear();
-  return folded.emplace(std::string(run), fold_unicode(run)).first->second;
-}
-
-// The folded form of code point `c` when it is simple: a letter of the
-// common scripts that NFKC leaves alone, that composes with nothing next
-// to it (a starter, and no combining mark is in these ranges), and whose
-// case folding is one code point. 0 otherwise (fold through GLib).
-// search_fold_test checks every one of them against GLib.
-char32_t simple_fold(char32_t c) {
-  if (c >= 0xC0 && c <= 0xDE && c != 0xD7) return c + 0x20;  // Latin-1 capitals
-  if (c >= 0xE0 && c <= 0xFF && c != 0xF7) return c;          // Latin-1 small
-  if (c >= 0x391 && c <= 0x3A9 && c != 0x3A2) return c + 0x20;  // Greek capitals
-  if (c >= 0x3B1 && c <= 0x3C9 && c != 0x3C2) return c;         // Greek small, not ς
-  if (c >= 0x410 && c <= 0x42F) return c + 0x20;  // Cyrillic capitals
-  if (c >= 0x430 && c <= 0x44F) return c;         // Cyrillic small
-  if (c == 0x401) return 0x451;                   // Ё
-  if (c == 0x451) return c;                       // ё
-  if (c >= 0x3041 && c <= 0x3096) return c;       // hiragana
-  if (c >= 0x30A1 && c <= 0x30FA) return c;       // katakana
-  if (c >= 0x4E00 && c <= 0x9FFF) return c;       // CJK unified ideographs
-  return 0;
-}
-
-// Appends the fold of `run` (ASCII, then non-ASCII) to `out` when every
-// character is ASCII or simple_fold(): then each folds on its own and
-// nothing composes. False, with `out` unchanged, otherwise.
-bool fold_simple_run(std::string_view run, std::string& out) {
-  const size_t start = out.size();
-  size_t i = 0;
-  while (i < run.size()) {
-    auto b0 = static_cast<unsigned char>(run[i]);
-    if (b0 < 0x80) {
-      out += static_cast<char>(b0 >= 'A' && b0 <= 'Z' ? b0 + 32 : b0);
-      ++i;
-      continue;
-    }
-    char32_t c;
-    size_t len;
-    if ((b0 & 0xE0) == 0xC0 && i + 1 < run.size() &&
-        (static_cast<unsigned char>(run[i + 1]) & 0xC0) == 0x80) {
-      c = (char32_t{b0} & 0x1F) << 6 | (static_cast<unsigned char>(run[i + 1]) & 0x3F);
-      len = 2;
-    } else if ((b0 & 0xF0) == 0xE0 && i + 2 < run.size() &&
-               (static_cast<unsigned char>(run[i + 1]) & 0xC0) == 0x80 &&
-               (static_cast<unsigned char>(run[i + 2]) & 0xC0) == 0x80) {
-      c = (char32_t{b0} & 0x0F) << 12 | (char32_t{static_cast<unsigned char>(run[i + 1])} & 0x3F) << 6 |
-          (static_cast<unsigned char>(run[i + 2]) & 0x3F);
-      len = 3;
-    } else {
-      c = 0;
-      len = 0;
-    }
-    // Overlong forms decode below the ranges simple_fold() accepts.
-    char32_t f = len ? simple_fold(c) : 0;
-    if (f == 0 || (len == 2 && c < 0x80) || (len == 3 && c < 0x800)) {
-      out.resize(start);
-      return false;
-    }
-    if (f == c) {
-      out.append(run.substr(i, len));
-    } else if (f < 0x800) {
-      out += static_cast<char>(0xC0 | (f >> 6));
-      out += static_cast<char>(0x80 | (f & 0x3F));
-    } else {
-      out += static_cast<char>(0xE0 | (f >> 12));
-      out += static_cast<char>(0x80 | ((f >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (f & 0x3F));
-    }
-    i += len;
-  }
-  return true;
-}
-
-}  // namespace
-
-std::string search_fold(std::string_view utf8) {
-  if (utf8.find('\0') != std::string_view::npos) return fold_unicode(utf8);
-  // ASCII by hand, the rest through GLib a run at a time. Every ASCII
-  // character is a normalisation boundary (a starter that composes with
-  // nothing before it) and folds to itself lower-cased, so folding the
-  // pieces gives what folding the whole text at once gives. An ASCII
-  // character followed by non-ASCII goes with that run: it may compose
-  // with a combining mark after it.
-  std::string out;
-  out.reserve(utf8.size());
-  const size_t n = utf8.size();
-  auto ascii = [&](size_t i) { return static_cast<unsigned char>(utf8[i]) < 0x80; };
-  size_t i = 0;
-  while (i < n) {
-    size_t k = i;
-    while (k < n && ascii(k)) ++k;
-    // [i, k) is ASCII; its last character goes with the run after it.
-    size_t end = k == n ? n : (k > i ? k - 1 : i);
-    if (end > i) {
-      size_t at = out.size();
-      out.resize(at + (end - i));
-      char* d = out.data() + at;
-      for (size_t x = i; x < end; ++x) {
-        char c = utf8[x];
-        *d++ = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
-      }
-      i = end;
-      if (i == n) break;
-    }
-    size_t j = i + 1;
-    while (j < n && !ascii(j)) ++j;
-    std::string_view run = utf8.substr(i, j - i);
-    if (!fold_simple_run(run, out)) out += fold_run(run);
-    i = j;
-  }
-  return out;
-}
-
-const std::string& folded_needle(std::string_view needle) {
-  // A SEARCH folds the same needle once per message: keep the last one.
-  thread_local std::string last_needle, last_folded;
-  if (needle != last_needle || last_needle.empty()) {
-    last_folded = search_fold(needle);
-    last_needle = needle;
-  }
-  return last_folded;
-}
-
-bool contains(std::string_view haystack, std::string_view needle) {
-  if (needle.empty()) return true;
-  return memmem(haystack.data(), haystack.size(), needle.data(), needle.size()) != nullptr;
-}
-
-bool contains_folded(std::string_view haystack, std::string_view needle) {
-  if (needle.empty()) return true;
-  return contains(search_fold(haystack), folded_needle(needle));
 }
 
 }  // namespace replimail::mime
