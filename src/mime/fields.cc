@@ -54,84 +54,97 @@ const char* skip_space(const char* p) {
   return *p ? p : nullptr;
 }
 
-// A parameter list after the ';' that follows a type or disposition.
+// Advances *p over a token (RFC 2045) up to a blank, `stop`, '(' or the
+// end; false at a control character or tspecial (*p left on it).
+bool skip_token(const char** p, char stop) {
+  for (; **p && !is_space(**p) && **p != stop && **p != '('; ++*p) {
+    if (is_ctl(**p) || is_tspecial(**p)) return false;
+  }
+  return true;
+}
+
+// Advances *p past the quoted string that starts at it (a fold inside is
+// allowed); false where the field ends first.
+bool skip_quoted(const char** p) {
+  const char* q = *p + 1;
+  while (*q && *q != '"') {
+    if (*q == '\\') {
+      ++q;
+      if (!*q) return false;
+    }
+    if (*q == '\r') {
+      if (q[1] == '\n' && (q[2] == ' ' || q[2] == '\t')) {
+        q += 2;
+      } else {
+        return false;
+      }
+    }
+    ++q;
+  }
+  if (!*q++) return false;
+  *p = q;
+  return true;
+}
+
+// The text of a quoted string skip_quoted() accepted: escapes resolved,
+// each fold's CRLF taken out.
+std::string unquoted(const char* value) {
+  std::string v;
+  const char* q = value + 1;
+  while (*q != '"') {
+    if (*q == '\\') {
+      ++q;
+    } else if (*q == '\r') {
+      q += 2;
+    }
+    v.push_back(*q++);
+  }
+  return v;
+}
+
+// One attribute=value at p (past blanks), p left after its ';' (or null at
+// the end of the field). kBad: malformed, p where that was seen; kEnd: the
+// field ended before the parameter did.
+enum class ParamScan { kGood, kBad, kEnd };
+ParamScan scan_param(const char*& p, std::string* attribute, std::string_view* raw) {
+  const char* attr = p;
+  if (!skip_token(&p, '=')) return ParamScan::kBad;
+  attribute->assign(attr, p - attr);
+  p = skip_space(p);
+  if (!p) return ParamScan::kEnd;
+  if (*p++ != '=') return ParamScan::kBad;
+  p = skip_space(p);
+  if (!p) return ParamScan::kEnd;
+  const char* value = p;
+  if (*p == '"') {
+    if (!skip_quoted(&p)) return ParamScan::kEnd;
+  } else if (!skip_token(&p, ';')) {
+    return ParamScan::kBad;
+  }
+  *raw = std::string_view(value, p - value);
+  p = skip_space(p);
+  if (p && *p++ != ';') return ParamScan::kBad;
+  return ParamScan::kGood;
+}
+
+// A parameter list after the ';' that follows a type or disposition. As
+// Cyrus, a malformed parameter is skipped up to the next ';', and the list
+// ends where the field ends inside a parameter.
 Params parse_params(const char* p) {
   Params out;
   for (;;) {
     p = skip_space(p);
     if (!p) return out;
-    const char* attr = p;
-    bool bad = false;
-    for (; *p && !is_space(*p) && *p != '=' && *p != '('; ++p) {
-      if (is_ctl(*p) || is_tspecial(*p)) {
-        bad = true;
-        break;
-      }
-    }
     std::string attribute;
-    const char* value = nullptr;
-    size_t valuelen = 0;
-    if (!bad) {
-      attribute.assign(attr, p - attr);
-      p = skip_space(p);
-      if (!p) return out;
-      if (*p++ != '=') {
-        bad = true;
-      } else {
-        p = skip_space(p);
-        if (!p) return out;
-        value = p;
-        if (*p == '"') {
-          ++p;
-          while (*p && *p != '"') {
-            if (*p == '\\') {
-              ++p;
-              if (!*p) return out;
-            }
-            if (*p == '\r') {
-              if (p[1] == '\n' && (p[2] == ' ' || p[2] == '\t')) {
-                p += 2;
-              } else {
-                return out;
-              }
-            }
-            ++p;
-          }
-          if (!*p++) return out;
-        } else {
-          for (; *p && !is_space(*p) && *p != ';' && *p != '('; ++p) {
-            if (is_ctl(*p) || is_tspecial(*p)) {
-              bad = true;
-              break;
-            }
-          }
-        }
-        if (!bad) {
-          valuelen = p - value;
-          p = skip_space(p);
-          if (p && *p++ != ';') bad = true;
-        }
-      }
-    }
-    if (bad) {
+    std::string_view raw;
+    ParamScan scan = scan_param(p, &attribute, &raw);
+    if (scan == ParamScan::kEnd) return out;
+    if (scan == ParamScan::kBad) {
       p += std::strcspn(p, ";\r\n");
       if (*p == ';') ++p;
       continue;
     }
-    std::string v;
-    if (*value == '"') {
-      const char* q = value + 1;
-      while (*q != '"') {
-        if (*q == '\\') {
-          ++q;
-        } else if (*q == '\r') {
-          q += 2;
-        }
-        v.push_back(*q++);
-      }
-    } else {
-      v.assign(value, valuelen);
-    }
+    std::string v = !raw.empty() && raw.front() == '"' ? unquoted(raw.data()) : std::string(raw);
     out.emplace_back(to_upper(attribute), std::move(v));
     if (!p) return out;
   }
