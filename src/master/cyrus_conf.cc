@@ -223,6 +223,61 @@ bool has_name(const std::vector<T>& v, const std::string& name) {
   return std::any_of(v.begin(), v.end(), [&](const T& e) { return e.name == name; });
 }
 
+Status line_error(std::string_view filename, int lineno, std::string_view what) {
+  return Status(Code::kConfigError, fmt::format("{}:{}: {}", filename, lineno, what));
+}
+
+// The section a "NAME {" line opens; an unknown one is ignored with a
+// warning (kUnknown).
+Result<Section> section_header(std::string_view line, std::string_view filename, int lineno,
+                               std::vector<std::string>* warnings) {
+  if (line.back() != '{')
+    return line_error(filename, lineno, fmt::format("expected 'SECTION {{', got '{}'", line));
+  std::string_view word = trim(line.substr(0, line.size() - 1));
+  if (word.empty() || !std::all_of(word.begin(), word.end(), is_alnum))
+    return line_error(filename, lineno, fmt::format("bad section header '{}'", line));
+  std::string name = to_upper(word);
+  if (name == "START") return Section::kStart;
+  if (name == "SERVICES") return Section::kServices;
+  if (name == "EVENTS") return Section::kEvents;
+  if (name == "DAEMON") return Section::kDaemon;
+  warnings->push_back(fmt::format("{}:{}: unknown section '{}' ignored", filename, lineno, word));
+  return Section::kUnknown;
+}
+
+// One entry line of a known section, added to *conf (its name unique
+// within the section).
+Status add_entry(Section section, std::string_view line, std::string_view filename, int lineno,
+                 CyrusConf* conf) {
+  EntryParser p(filename, lineno);
+  if (Status s = p.tokenize(line); !s) return s;
+  Status s;
+  bool dup = false;
+  switch (section) {
+    case Section::kStart:
+      dup = has_name(conf->start, p.name());
+      s = parse_start(p, conf);
+      break;
+    case Section::kServices:
+      dup = has_name(conf->services, p.name());
+      s = parse_service(p, conf);
+      break;
+    case Section::kEvents:
+      dup = has_name(conf->events, p.name());
+      s = parse_event(p, conf);
+      break;
+    case Section::kDaemon:
+      dup = has_name(conf->daemons, p.name());
+      s = parse_daemon(p, conf);
+      break;
+    case Section::kNone:
+    case Section::kUnknown:
+      break;
+  }
+  if (dup) return line_error(filename, lineno, fmt::format("duplicate entry name '{}'", p.name()));
+  return s;
+}
+
 }  // namespace
 
 Result<CyrusConf> parse_cyrus_conf(std::string_view text, std::string_view filename) {
@@ -239,29 +294,10 @@ Result<CyrusConf> parse_cyrus_conf(std::string_view text, std::string_view filen
     if (size_t hash = line.find('#'); hash != std::string_view::npos) line = line.substr(0, hash);
     line = trim(line);
     if (line.empty()) continue;
-    auto err = [&](std::string_view what) {
-      return Status(Code::kConfigError, fmt::format("{}:{}: {}", filename, lineno, what));
-    };
-
     if (section == Section::kNone) {
-      if (line.back() != '{') return err(fmt::format("expected 'SECTION {{', got '{}'", line));
-      std::string_view word = trim(line.substr(0, line.size() - 1));
-      if (word.empty() || !std::all_of(word.begin(), word.end(), is_alnum))
-        return err(fmt::format("bad section header '{}'", line));
-      std::string name = to_upper(word);
-      if (name == "START") {
-        section = Section::kStart;
-      } else if (name == "SERVICES") {
-        section = Section::kServices;
-      } else if (name == "EVENTS") {
-        section = Section::kEvents;
-      } else if (name == "DAEMON") {
-        section = Section::kDaemon;
-      } else {
-        section = Section::kUnknown;
-        conf.warnings.push_back(
-            fmt::format("{}:{}: unknown section '{}' ignored", filename, lineno, word));
-      }
+      auto opened = section_header(line, filename, lineno, &conf.warnings);
+      if (!opened.ok()) return opened.status();
+      section = *opened;
       open_line = lineno;
       continue;
     }
@@ -270,36 +306,10 @@ Result<CyrusConf> parse_cyrus_conf(std::string_view text, std::string_view filen
       continue;
     }
     if (line.find('{') != std::string_view::npos && line.find('=') == std::string_view::npos)
-      return err(fmt::format("section opened at line {} is not closed", open_line));
+      return line_error(filename, lineno,
+                        fmt::format("section opened at line {} is not closed", open_line));
     if (section == Section::kUnknown) continue;
-
-    EntryParser p(filename, lineno);
-    if (Status s = p.tokenize(line); !s) return s;
-    Status s;
-    bool dup = false;
-    switch (section) {
-      case Section::kStart:
-        dup = has_name(conf.start, p.name());
-        s = parse_start(p, &conf);
-        break;
-      case Section::kServices:
-        dup = has_name(conf.services, p.name());
-        s = parse_service(p, &conf);
-        break;
-      case Section::kEvents:
-        dup = has_name(conf.events, p.name());
-        s = parse_event(p, &conf);
-        break;
-      case Section::kDaemon:
-        dup = has_name(conf.daemons, p.name());
-        s = parse_daemon(p, &conf);
-        break;
-      case Section::kNone:
-      case Section::kUnknown:
-        break;
-    }
-    if (dup) return err(fmt::format("duplicate entry name '{}'", p.name()));
-    if (!s) return s;
+    if (Status s = add_entry(section, line, filename, lineno, &conf); !s) return s;
   }
   if (section != Section::kNone)
     return Status(Code::kConfigError,
