@@ -31,7 +31,8 @@ void apply_default_type(Part& part, DefaultType def) {
 
 class Parser {
  public:
-  explicit Parser(std::string_view msg) : msg_(msg) {}
+  Parser(std::string_view msg, const std::function<void(size_t)>& consumed)
+      : msg_(msg), consumed_(consumed) {}
 
   void parse_body(Part& body, DefaultType def, std::vector<std::string>& boundaries, int nesting) {
     bool saw_boundary = parse_headers(body, def, boundaries);
@@ -57,6 +58,10 @@ class Parser {
  private:
   // One line from the current offset, with its '\n' if it has one.
   std::string_view next_line() {
+    if (consumed_ && offset_ >= next_report_) {
+      consumed_(offset_);  // the line starting here is the next one read
+      next_report_ = offset_ + kConsumedStep;
+    }
     size_t end = msg_.find('\n', offset_);
     end = end == std::string_view::npos ? msg_.size() : end + 1;
     std::string_view line = msg_.substr(offset_, end - offset_);
@@ -265,15 +270,17 @@ class Parser {
   }
 
   std::string_view msg_;
+  const std::function<void(size_t)>& consumed_;
   size_t offset_ = 0;
+  size_t next_report_ = kConsumedStep;
 };
 
 }  // namespace
 
-Part parse_structure(std::string_view msg) {
+Part parse_structure(std::string_view msg, const std::function<void(size_t)>& consumed) {
   Part root;
   std::vector<std::string> boundaries;
-  Parser(msg).parse_body(root, DefaultType::kText, boundaries, 0);
+  Parser(msg, consumed).parse_body(root, DefaultType::kText, boundaries, 0);
   return root;
 }
 
