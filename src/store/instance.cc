@@ -71,6 +71,41 @@ class CreateLock {
   int fd_;
 };
 
+// What a new mailbox `name` takes over from mailboxes.db: the uniqueid it
+// gets (opts' own, an intermediate's, or a new one) and the floor of its
+// UIDVALIDITY (a tombstone's). Refused when the name is taken by a real
+// mailbox or the uniqueid by another name.
+Status claim_name(MailboxList& mboxlist, std::string_view name, std::string* uniqueid,
+                  uint32_t* uidvalidity_floor) {
+  auto existing = mboxlist.lookup(name);
+  if (existing.ok()) {
+    if (existing->is_real()) return Status(Code::kMailboxExists, std::string(name));
+    if (existing->is_tombstone()) *uidvalidity_floor = existing->uidvalidity;
+    if (existing->is_intermediate() && uniqueid->empty()) *uniqueid = existing->uniqueid;
+  } else if (existing.status().code() != Code::kMailboxNonexistent) {
+    return existing.status();
+  }
+  if (!uniqueid->empty()) {
+    auto holder = mboxlist.lookup_uniqueid(*uniqueid);
+    if (holder.ok() && holder->is_real() && holder->name != name)
+      return Status(Code::kMailboxMoved,
+                    fmt::format("uniqueid {} belongs to {}", *uniqueid, holder->name));
+  } else {
+    *uniqueid = make_uniqueid();
+  }
+  return validate_uniqueid(*uniqueid);
+}
+
+// A real mailbox's empty index in `dir`.
+Status create_index(const MailboxEntry& e, const std::string& dir) {
+  MailboxCounters c;
+  c.uidvalidity = e.uidvalidity;
+  c.highestmodseq = e.createdmodseq;
+  c.sync_crc_annot = kAnnotCrcSeed;
+  c.options = "P";  // a new mailbox uses POP3 new-UIDL format, as Cyrus's do
+  return Mailbox::create(e, dir, c);
+}
+
 }  // namespace
 
 Instance::Instance(Config cfg) : cfg_(std::move(cfg)) {}
@@ -147,23 +182,7 @@ Result<MailboxEntry> Instance::create_mailbox(std::string_view name, const Creat
   if (!turn.ok()) return turn.status();
   uint32_t uidvalidity_floor = 0;
   std::string uniqueid = opts.uniqueid;
-  auto existing = mboxlist_->lookup(name);
-  if (existing.ok()) {
-    if (existing->is_real()) return Status(Code::kMailboxExists, std::string(name));
-    if (existing->is_tombstone()) uidvalidity_floor = existing->uidvalidity;
-    if (existing->is_intermediate() && uniqueid.empty()) uniqueid = existing->uniqueid;
-  } else if (existing.status().code() != Code::kMailboxNonexistent) {
-    return existing.status();
-  }
-  if (!uniqueid.empty()) {
-    auto holder = mboxlist_->lookup_uniqueid(uniqueid);
-    if (holder.ok() && holder->is_real() && holder->name != name)
-      return Status(Code::kMailboxMoved,
-                    fmt::format("uniqueid {} belongs to {}", uniqueid, holder->name));
-  } else {
-    uniqueid = make_uniqueid();
-  }
-  s = validate_uniqueid(uniqueid);
+  s = claim_name(*mboxlist_, name, &uniqueid, &uidvalidity_floor);
   if (!s) return s;
 
   MailboxEntry e;
@@ -204,12 +223,7 @@ Result<MailboxEntry> Instance::create_mailbox(std::string_view name, const Creat
   auto logged = synclog_->announce(lines);
   if (!logged.ok()) return logged.status();
   if (e.is_real()) {
-    MailboxCounters c;
-    c.uidvalidity = e.uidvalidity;
-    c.highestmodseq = e.createdmodseq;
-    c.sync_crc_annot = kAnnotCrcSeed;
-    c.options = "P";  // a new mailbox uses POP3 new-UIDL format, as Cyrus's do
-    s = Mailbox::create(e, dir, c);
+    s = create_index(e, dir);
     if (!s) return s;
   }
   s = mboxlist_->insert_new(e);
