@@ -658,102 +658,112 @@ int RollingClient::run() {
   publish(true);
   if (opts_.on_started) opts_.on_started();
   int rc = 0;
-  Clock::time_point outage_start{};
-  Clock::time_point session_start{};
-  bool in_outage = false;
   while (!should_stop()) {
-    const std::optional<store::ChannelPhase> phase = read_phase();
-    if (phase == store::ChannelPhase::kFailed) {
-      if (opts_.once) {
-        rc = 1;
-        break;
-      }
-      set_state(State::kFailed);
-      wait(opts_.repeat_interval, false);
-      continue;
+    Step step = round();
+    if (step == Step::kStop) break;
+    if (step == Step::kFail) {
+      rc = 1;
+      break;
     }
-    const bool bootstrapping = phase == store::ChannelPhase::kBootstrapping;
-    if (workers_[0]->conn && opts_.session_timeout.count() > 0 && !opts_.once &&
-        Clock::now() - session_start > opts_.session_timeout) {
-      spdlog::info("channel {}: session older than {} s (-t); reconnecting",
-                   channel_label(opts_.channel), opts_.session_timeout.count());
-      shutdown_connections();
-    }
-    if (!workers_[0]->conn) {
-      set_state(State::kConnecting);
-      const auto t0 = Clock::now();
-      Status c = connect_first();
-      if (!c) {
-        std::string what = fmt::format("connecting to {}: {}", status_.replica, c.to_string());
-        if (!in_outage || opts_.once)
-          spdlog::error("SYNCERROR channel={} user=- mailbox=-: {}", channel_label(opts_.channel),
-                        what);
-        set_error(what);
-        if (bootstrapping) {
-          const bool permanent = is_permanent_connect_error(c);
-          record_phase(
-              permanent ? store::ChannelPhase::kFailed : store::ChannelPhase::kBootstrapping,
-              permanent ? fmt::format("replica {} refused: {}", status_.replica, c.to_string())
-                        : "retrying: " + what);
-          if (permanent && !opts_.once && !opts_.connect_once) continue;
-        }
-        if (opts_.once || opts_.connect_once) {
-          rc = 1;
-          break;
-        }
-        if (!in_outage) outage_start = t0;
-        in_outage = true;
-        milliseconds delay = backoff_.next(since(t0), since(outage_start));
-        set_state(State::kBackoff);
-        wait(delay, false);
-        continue;
-      }
-      if (in_outage)
-        spdlog::info("channel {}: connected to {} after {} ms", channel_label(opts_.channel),
-                     status_.replica, since(outage_start).count());
-      in_outage = false;
-      session_start = Clock::now();
-      backoff_.reset();
-      publish(true);
-    }
-    if (bootstrapping) {
-      auto state = workers_[0]->inst->mailboxes().channel_state(opts_.channel);
-      if (!state.ok() || !*state) continue;  // read again (and logged) next time round
-      Boot b = bootstrap(**state);
-      if (b == Boot::kStopped) break;
-      if (b == Boot::kDone) continue;
-      if (opts_.once) {
-        rc = 1;
-        break;
-      }
-      continue;
-    }
-    requeue_external_ = false;
-    Pass p = numbered_pass();
-    if (p == Pass::kStopped) break;
-    if (p == Pass::kKept) {
-      if (opts_.once) {
-        rc = 1;
-        break;
-      }
-      // Without a connection the loop reconnects (with backoff) and then
-      // reprocesses log-run; with one, the log itself is the trouble.
-      if (workers_[0]->conn) {
-        set_state(State::kIdle);
-        wait(opts_.repeat_interval, false);
-      }
-      continue;
-    }
-    set_state(State::kIdle);
-    if (p == Pass::kDone || (p == Pass::kRequeued && requeue_external_)) continue;
-    if (opts_.once) break;  // kNothing: drained
-    milliseconds timeout = opts_.repeat_interval;
-    for (const auto& [user, d] : deferred_)
-      timeout = std::min(
-          timeout, std::max(milliseconds(0),
-                            std::chrono::duration_cast<milliseconds>(d.until - Clock::now())));
-    wait(timeout, true);
   }
+  finish_run();
+  return rc;
+}
+
+RollingClient::Step RollingClient::round() {
+  const std::optional<store::ChannelPhase> phase = read_phase();
+  if (phase == store::ChannelPhase::kFailed) {
+    if (opts_.once) return Step::kFail;
+    set_state(State::kFailed);
+    wait(opts_.repeat_interval, false);
+    return Step::kNextRound;
+  }
+  const bool bootstrapping = phase == store::ChannelPhase::kBootstrapping;
+  if (Step step = ensure_connected(bootstrapping); step != Step::kProceed) return step;
+  return bootstrapping ? bootstrap_round() : rolling_round();
+}
+
+RollingClient::Step RollingClient::ensure_connected(bool bootstrapping) {
+  if (workers_[0]->conn && opts_.session_timeout.count() > 0 && !opts_.once &&
+      Clock::now() - session_start_ > opts_.session_timeout) {
+    spdlog::info("channel {}: session older than {} s (-t); reconnecting",
+                 channel_label(opts_.channel), opts_.session_timeout.count());
+    shutdown_connections();
+  }
+  if (workers_[0]->conn) return Step::kProceed;
+  set_state(State::kConnecting);
+  const auto t0 = Clock::now();
+  Status c = connect_first();
+  if (!c) return connect_failed(c, t0, bootstrapping);
+  if (in_outage_)
+    spdlog::info("channel {}: connected to {} after {} ms", channel_label(opts_.channel),
+                 status_.replica, since(outage_start_).count());
+  in_outage_ = false;
+  session_start_ = Clock::now();
+  backoff_.reset();
+  publish(true);
+  return Step::kProceed;
+}
+
+RollingClient::Step RollingClient::connect_failed(const Status& c, Clock::time_point t0,
+                                                  bool bootstrapping) {
+  std::string what = fmt::format("connecting to {}: {}", status_.replica, c.to_string());
+  if (!in_outage_ || opts_.once)
+    spdlog::error("SYNCERROR channel={} user=- mailbox=-: {}", channel_label(opts_.channel),
+                  what);
+  set_error(what);
+  if (bootstrapping) {
+    const bool permanent = is_permanent_connect_error(c);
+    record_phase(permanent ? store::ChannelPhase::kFailed : store::ChannelPhase::kBootstrapping,
+                 permanent ? fmt::format("replica {} refused: {}", status_.replica, c.to_string())
+                           : "retrying: " + what);
+    if (permanent && !opts_.once && !opts_.connect_once) return Step::kNextRound;
+  }
+  if (opts_.once || opts_.connect_once) return Step::kFail;
+  if (!in_outage_) outage_start_ = t0;
+  in_outage_ = true;
+  milliseconds delay = backoff_.next(since(t0), since(outage_start_));
+  set_state(State::kBackoff);
+  wait(delay, false);
+  return Step::kNextRound;
+}
+
+RollingClient::Step RollingClient::bootstrap_round() {
+  auto state = workers_[0]->inst->mailboxes().channel_state(opts_.channel);
+  if (!state.ok() || !*state) return Step::kNextRound;  // read again (and logged) next time
+  Boot b = bootstrap(**state);
+  if (b == Boot::kStopped) return Step::kStop;
+  if (b == Boot::kDone) return Step::kNextRound;
+  return opts_.once ? Step::kFail : Step::kNextRound;
+}
+
+RollingClient::Step RollingClient::rolling_round() {
+  requeue_external_ = false;
+  Pass p = numbered_pass();
+  if (p == Pass::kStopped) return Step::kStop;
+  if (p == Pass::kKept) {
+    if (opts_.once) return Step::kFail;
+    // Without a connection the loop reconnects (with backoff) and then
+    // reprocesses log-run; with one, the log itself is the trouble.
+    if (workers_[0]->conn) {
+      set_state(State::kIdle);
+      wait(opts_.repeat_interval, false);
+    }
+    return Step::kNextRound;
+  }
+  set_state(State::kIdle);
+  if (p == Pass::kDone || (p == Pass::kRequeued && requeue_external_)) return Step::kNextRound;
+  if (opts_.once) return Step::kStop;  // kNothing: drained
+  milliseconds timeout = opts_.repeat_interval;
+  for (const auto& [user, d] : deferred_)
+    timeout = std::min(
+        timeout, std::max(milliseconds(0),
+                          std::chrono::duration_cast<milliseconds>(d.until - Clock::now())));
+  wait(timeout, true);
+  return Step::kNextRound;
+}
+
+void RollingClient::finish_run() {
   set_state(State::kStopped);
   shutdown_connections();
   if (fs::exists(opts_.shutdown_file)) {
@@ -764,7 +774,6 @@ int RollingClient::run() {
   }
   publish(true);
   unlock_channel();
-  return rc;
 }
 
 }  // namespace replimail::sync

@@ -234,6 +234,25 @@ class RollingClient {
   // or were deferred.
   std::vector<const UserUnit*> run_batch(const std::vector<UserUnit>& units);
   Status requeue(const std::vector<synclog::Line>& lines);
+  // What one round of run()'s loop (or a step of it) asks of the loop:
+  // go on within the round, start the next round, stop (exit 0), or stop
+  // with exit 1 (-1 and -c: the pass or connection failed).
+  enum class Step { kProceed, kNextRound, kStop, kFail };
+  // One round: the channel's phase, the connection, then a bootstrap run
+  // or a pass over the log.
+  Step round();
+  // Reconnects after -t's session age or when the connection is gone;
+  // kProceed once connected.
+  Step ensure_connected(bool bootstrapping);
+  // A failed connect_first(): logged once per outage, recorded (a
+  // bootstrapping channel's phase: failed if refused for good), backoff.
+  Step connect_failed(const Status& c, std::chrono::steady_clock::time_point t0,
+                      bool bootstrapping);
+  Step bootstrap_round();
+  Step rolling_round();
+  // The end of run(): connections closed, the shutdown file removed, the
+  // status written, client.lock released.
+  void finish_run();
   // Sleeps up to `timeout`; returns early when the log grew (if
   // `on_log`), on request_stop() or when the shutdown file appears.
   void wait(std::chrono::milliseconds timeout, bool on_log);
@@ -263,6 +282,11 @@ class RollingClient {
     std::chrono::steady_clock::time_point until;
   };
   std::map<std::string, Deferral> deferred_;
+  // The link to the replica: when the current outage began (in_outage_)
+  // and when the current session was made (-t).
+  std::chrono::steady_clock::time_point outage_start_{};
+  std::chrono::steady_clock::time_point session_start_{};
+  bool in_outage_ = false;
   // Set by requeue(): the log holds lines other writers added.
   bool requeue_external_ = false;
   std::string deletedprefix_;
