@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <span>
 #include <utility>
 
 #include "common/ascii.h"
@@ -299,18 +300,10 @@ void SyncServer::run() {
 namespace {
 
 // replimail_sync_commands_total and replimail_sync_errors_total{command,
-// kind} (common/stats.h): GET/APPLY/RESTORE and the item's kind, one of
-// csync's (a kind the peer made up counts as "other").
-void count_sync_command(const std::string& cmd, std::string_view key, const Status& result) {
-  static const std::initializer_list<std::string_view> kKinds = {
-      "ACTIVATE_SIEVE", "ANNOTATION", "EXPUNGE",  "FULLMAILBOX", "LSUB",     "MAILBOX",
-      "MAILBOXES",      "MESSAGE",    "META",     "QUOTA",       "RENAME",   "RESERVE",
-      "SEEN",           "SIEVE",      "SUB",      "UNACTIVATE_SIEVE", "UNANNOTATION",
-      "UNMAILBOX",      "UNQUOTA",    "UNSIEVE",  "UNSUB",       "UNUSER",   "USER"};
-  std::string kind = to_upper(key);
-  if (kind.starts_with("LOCAL_")) kind = kind.substr(6);
-  if (std::find(kKinds.begin(), kKinds.end(), kind) == kKinds.end()) kind = "other";
-  const exposition::Labels labels = {{"command", cmd}, {"kind", kind}};
+// kind} (common/stats.h): GET/APPLY/RESTORE and the item's kind, a row of
+// the verb's kind table ("other" for a kind the server does not know).
+void count_sync_command(const std::string& cmd, std::string_view kind, const Status& result) {
+  const exposition::Labels labels = {{"command", cmd}, {"kind", std::string(kind)}};
   stats::counter("replimail_sync_commands_total",
                  "csync commands sync_server answered, per command and kind.", labels)
       .add();
@@ -322,6 +315,14 @@ void count_sync_command(const std::string& cmd, std::string_view key, const Stat
 }
 
 }  // namespace
+
+// A GET or APPLY item kind: the status line after any untagged data (OK, or
+// NO with the error's code), counted in the sync command metrics under the
+// row's name. `kind` is the row's name (one handler serves USER and META).
+struct SyncServer::ItemKind {
+  std::string_view name;
+  Status (*handle)(SyncServer& s, const Value& item, std::string_view kind);
+};
 
 // The verb table: the one place that names the csync commands the server
 // knows. A verb is added here; dispatch() makes the state checks its row
@@ -336,12 +337,133 @@ struct SyncServer::Verb {
   Needs needs;
   // kAnyState and kTlsOffered: answers the whole line itself.
   void (*line)(SyncServer& s, const std::vector<Value>& line) = nullptr;
-  // kAdmin: the status line after any untagged data (OK, or NO with the
-  // error's code), counted in the sync command metrics.
-  Status (*item)(SyncServer& s, const Value& item) = nullptr;
+  // kAdmin: the item kinds it knows (its keyed item's key, one row each).
+  std::span<const ItemKind> kinds = {};
   // kAdmin: a change, refused at once in read-only mode.
   bool changes = false;
+  // kAdmin: a key may carry Cyrus's "LOCAL_" prefix (APPLY LOCAL_MAILBOX),
+  // taken off before the lookup.
+  bool local_prefix = false;
 };
+
+std::span<const SyncServer::ItemKind> SyncServer::get_kinds() {
+  using S = SyncServer;
+  using K = std::string_view;
+  static const ItemKind kKinds[] = {
+      {"USER", [](S& s, const Value& v, K) { return s.get_user(v, true); }},
+      {"META", [](S& s, const Value& v, K) { return s.get_user(v, false); }},
+      {"MAILBOXES", [](S& s, const Value& v, K k) { return s.get_mailboxes(v, k); }},
+      {"UNIQUEIDS", [](S& s, const Value& v, K k) { return s.get_mailboxes(v, k); }},
+      {"FULLMAILBOX",
+       [](S& s, const Value& v, K) {
+         auto name = name_arg(v, check_mboxname);
+         if (!name.ok()) return name.status();
+         auto m = s.replica_.get_fullmailbox(*name);
+         if (!m.ok()) return m.status();
+         return s.untagged("MAILBOX", to_dlist(*m, MailboxForm::kReply));
+       }},
+      {"QUOTA",
+       [](S& s, const Value& v, K) {
+         auto root = name_arg(v, check_mboxname);
+         if (!root.ok()) return root.status();
+         auto q = s.replica_.get_quota(*root);
+         if (!q.ok()) return q.status().code() == Code::kNotFound ? Status::success() : q.status();
+         return s.untagged("QUOTA", to_dlist(*q));
+       }},
+      {"ANNOTATION", [](S& s, const Value& v, K) { return s.get_annotations(v); }},
+      {"FETCH", [](S& s, const Value& v, K) { return s.get_message(v); }},
+  };
+  return kKinds;
+}
+
+// Most APPLY kinds: the item parsed into its protocol type, then the
+// replica's apply of it.
+std::span<const SyncServer::ItemKind> SyncServer::apply_kinds() {
+  using S = SyncServer;
+  using K = std::string_view;
+  static const ItemKind kKinds[] = {
+      {"RESERVE", [](S& s, const Value& v, K) { return s.apply_reserve(v); }},
+      {"MESSAGE",
+       [](S& s, const Value& v, K) {
+         // The file literals were staged while the line was parsed; they are
+         // made durable together (group commit, ReserveList::sync_uploads).
+         if (!v.is_list()) return Status(Code::kProtocolBadParameters, "MESSAGE is not a list");
+         return s.reserve_.sync_uploads();
+       }},
+      {"MAILBOX",
+       [](S& s, const Value& v, K) {
+         auto m = mailbox_from_dlist(v);
+         if (!m.ok()) return m.status();
+         if (s.records_->started()) return s.records_->finish(*m);
+         return s.replica_.apply_mailbox(*m);
+       }},
+      {"UNMAILBOX",
+       [](S& s, const Value& v, K) {
+         auto name = name_arg(v, check_mboxname);
+         return name.ok() ? s.replica_.apply_unmailbox(*name) : name.status();
+       }},
+      {"RENAME",
+       [](S& s, const Value& v, K) {
+         auto r = rename_from_dlist(v);
+         return r.ok() ? s.replica_.apply_rename(*r) : r.status();
+       }},
+      {"EXPUNGE",
+       [](S& s, const Value& v, K) {
+         auto e = expunge_from_dlist(v);
+         return e.ok() ? s.replica_.apply_expunge(*e) : e.status();
+       }},
+      {"SUB", [](S& s, const Value& v, K) { return s.apply_sub(v, true); }},
+      {"UNSUB", [](S& s, const Value& v, K) { return s.apply_sub(v, false); }},
+      {"SEEN",
+       [](S& s, const Value& v, K) {
+         auto seen = seen_from_dlist(v, true);
+         return seen.ok() ? s.replica_.apply_seen(*seen) : seen.status();
+       }},
+      {"QUOTA",
+       [](S& s, const Value& v, K) {
+         auto q = quota_from_dlist(v);
+         return q.ok() ? s.replica_.apply_quota(*q) : q.status();
+       }},
+      {"UNQUOTA",
+       [](S& s, const Value& v, K) {
+         auto root = name_arg(v, check_mboxname);
+         return root.ok() ? s.replica_.apply_unquota(*root) : root.status();
+       }},
+      {"ANNOTATION", [](S& s, const Value& v, K) { return s.apply_annotation(v, true); }},
+      {"UNANNOTATION", [](S& s, const Value& v, K) { return s.apply_annotation(v, false); }},
+      {"SIEVE", [](S& s, const Value& v, K k) { return s.apply_sieve(v, k); }},
+      {"UNSIEVE", [](S& s, const Value& v, K k) { return s.apply_sieve(v, k); }},
+      {"ACTIVATE_SIEVE", [](S& s, const Value& v, K k) { return s.apply_sieve(v, k); }},
+      {"UNACTIVATE_SIEVE", [](S& s, const Value& v, K k) { return s.apply_sieve(v, k); }},
+      {"UNUSER",
+       [](S& s, const Value& v, K) {
+         auto userid = name_arg(v, check_userid);
+         return userid.ok() ? s.replica_.apply_unuser(*userid) : userid.status();
+       }},
+      {"FORCE",
+       [](S& s, const Value&, K) {
+         s.replica_.set_force(true);
+         return Status::success();
+       }},
+      {"CAPABILITIES",
+       [](S&, const Value& v, K) {
+         // None of the capabilities a client may enable (SIEVE-MAILBOX in
+         // 3.6) is offered, so nothing is enabled and no ENABLED item is sent.
+         auto caps = atoms_from_dlist(v);
+         return caps.ok() ? Status::success() : caps.status();
+       }},
+  };
+  return kKinds;
+}
+
+const SyncServer::ItemKind* SyncServer::find_kind(const Verb& verb, std::string_view key) {
+  std::string kind = to_upper(key);
+  if (verb.local_prefix && kind.starts_with("LOCAL_")) kind = kind.substr(6);
+  for (const ItemKind& k : verb.kinds) {
+    if (k.name == kind) return &k;
+  }
+  return nullptr;
+}
 
 const SyncServer::Verb* SyncServer::find_verb(std::string_view name) {
   using S = SyncServer;
@@ -362,9 +484,9 @@ const SyncServer::Verb* SyncServer::find_verb(std::string_view name) {
       {"AUTHENTICATE", N::kAnyState, [](S& s, const L& l) { s.authenticate(l); }},
       {"COMPRESS", N::kAnyState, [](S& s, const L& l) { s.compress(l); }},
       {"STARTTLS", N::kTlsOffered, [](S& s, const L& l) { s.starttls(l); }},
-      {"GET", N::kAdmin, nullptr, [](S& s, const Value& v) { return s.get(v); }, false},
-      {"APPLY", N::kAdmin, nullptr, [](S& s, const Value& v) { return s.apply(v); }, true},
-      {"RESTORE", N::kAdmin, nullptr, [](S& s, const Value& v) { return s.apply(v); }, true},
+      {"GET", N::kAdmin, nullptr, get_kinds(), false},
+      {"APPLY", N::kAdmin, nullptr, apply_kinds(), true, true},
+      {"RESTORE", N::kAdmin, nullptr, apply_kinds(), true, true},
   };
   for (const Verb& v : kVerbs) {
     if (v.name == name) return &v;
@@ -408,8 +530,11 @@ void SyncServer::item_command(const Verb& verb, const std::string& cmd, std::vec
       return reply(dlist::no_line(w.code()));
     }
   }
-  Status s = verb.item(*this, *item);
-  count_sync_command(cmd, item->key(), s);
+  const ItemKind* kind = find_kind(verb, item->key());
+  Status s = kind != nullptr ? kind->handle(*this, *item, kind->name)
+                             : Status(Code::kProtocolError, "unknown " + cmd + " " +
+                                                                to_upper(item->key()));
+  count_sync_command(cmd, kind != nullptr ? kind->name : "other", s);
   if (!s) {
     spdlog::warn("sync_server {}: {} {}: {}", opts_.peer, cmd, item->key(), s.to_string());
     return reply(dlist::no_line(s.code()));
@@ -527,182 +652,108 @@ Status SyncServer::untagged(const std::string& key, Value v) {
   return dlist::write_untagged(v, wire_);
 }
 
-Status SyncServer::get(const Value& item) {
-  const std::string key = to_upper(item.key());
-  if (key == "USER" || key == "META") {
-    auto userid = name_arg(item, check_userid);
-    if (!userid.ok()) return userid.status();
-    auto u = replica_.get_user(*userid, key == "USER");
-    if (!u.ok()) return u.status();
-    for (const auto& m : u->mailboxes) {
-      Status s = untagged("MAILBOX", to_dlist(m, MailboxForm::kReply));
-      if (!s) return s;
-    }
-    for (const auto& q : u->quotas) {
-      Status s = untagged("QUOTA", to_dlist(q));
-      if (!s) return s;
-    }
-    for (const auto& seen : u->seen) {
-      Status s = untagged("SEEN", to_dlist(seen, false));
-      if (!s) return s;
-    }
-    if (!u->lsub.empty()) {
-      Status s = untagged("LSUB", atom_list(u->lsub));
-      if (!s) return s;
-    }
-    for (const auto& script : u->sieve) {
-      Status s = untagged("SIEVE", to_dlist(script));
-      if (!s) return s;
-    }
-    return Status::success();
+Status SyncServer::get_user(const Value& item, bool with_mailboxes) {
+  auto userid = name_arg(item, check_userid);
+  if (!userid.ok()) return userid.status();
+  auto u = replica_.get_user(*userid, with_mailboxes);
+  if (!u.ok()) return u.status();
+  for (const auto& m : u->mailboxes) {
+    Status s = untagged("MAILBOX", to_dlist(m, MailboxForm::kReply));
+    if (!s) return s;
   }
-  if (key == "MAILBOXES" || key == "UNIQUEIDS") {
-    auto names = names_arg(item, key == "MAILBOXES" ? check_mboxname : check_uniqueid);
-    if (!names.ok()) return names.status();
-    auto list =
-        key == "MAILBOXES" ? replica_.get_mailboxes(*names) : replica_.get_uniqueids(*names);
-    if (!list.ok()) return list.status();
-    for (const auto& m : *list) {
-      Status s = untagged("MAILBOX", to_dlist(m, MailboxForm::kReply));
-      if (!s) return s;
-    }
-    return Status::success();
+  for (const auto& q : u->quotas) {
+    Status s = untagged("QUOTA", to_dlist(q));
+    if (!s) return s;
   }
-  if (key == "FULLMAILBOX") {
-    auto name = name_arg(item, check_mboxname);
-    if (!name.ok()) return name.status();
-    auto m = replica_.get_fullmailbox(*name);
-    if (!m.ok()) return m.status();
-    return untagged("MAILBOX", to_dlist(*m, MailboxForm::kReply));
+  for (const auto& seen : u->seen) {
+    Status s = untagged("SEEN", to_dlist(seen, false));
+    if (!s) return s;
   }
-  if (key == "QUOTA") {
-    auto root = name_arg(item, check_mboxname);
-    if (!root.ok()) return root.status();
-    auto q = replica_.get_quota(*root);
-    if (!q.ok()) return q.status().code() == Code::kNotFound ? Status::success() : q.status();
-    return untagged("QUOTA", to_dlist(*q));
+  if (!u->lsub.empty()) {
+    Status s = untagged("LSUB", atom_list(u->lsub));
+    if (!s) return s;
   }
-  if (key == "ANNOTATION") {
-    // "" asks for the server annotations.
-    auto name = name_arg(
-        item, [](std::string_view n) { return n.empty() ? Status::success() : check_mboxname(n); });
-    if (!name.ok()) return name.status();
-    auto list = replica_.get_annotations(*name);
-    if (!list.ok()) return list.status();
-    for (const auto& a : *list) {
-      Status s = untagged("ANNOTATION", to_dlist(a, true));
-      if (!s) return s;
-    }
-    return Status::success();
+  for (const auto& script : u->sieve) {
+    Status s = untagged("SIEVE", to_dlist(script));
+    if (!s) return s;
   }
-  if (key == "FETCH") {
-    auto name = item.find_str("MBOXNAME");
-    auto uid = item.find_num("UID");
-    auto g = item.find("GUID");
-    if (!name || !uid || g == nullptr || !g->guid())
-      return Status(Code::kProtocolBadParameters, "FETCH needs MBOXNAME, GUID and UID");
-    if (Status ok = check_mboxname(*name); !ok) return ok;
-    auto mbox = inst_.open_mailbox(*name);
-    if (!mbox.ok()) return mbox.status();
-    auto rec = (*mbox)->record(static_cast<uint32_t>(*uid));
-    if (!rec.ok() || rec->guid != *g->guid() || rec->expunged())
-      return Status(Code::kMailboxNonexistent, "no such message");
-    dlist::FileRef ref{(*mbox)->entry().partition, rec->guid, rec->size,
-                       (*mbox)->message_path(rec->uid)};
-    return untagged("MESSAGE", Value::file(ref));
-  }
-  return Status(Code::kProtocolError, "unknown GET " + key);
+  return Status::success();
 }
 
-Status SyncServer::apply(const Value& item) {
-  std::string key = to_upper(item.key());
-  if (key.starts_with("LOCAL_")) key = key.substr(6);
-  if (key == "RESERVE") {
-    auto r = reserve_from_dlist(item);
-    if (!r.ok()) return r.status();
-    auto missing = reserve_.reserve(r->partition, r->mboxnames, r->guids);
-    if (!missing.ok()) return missing.status();
-    if (missing->empty()) return Status::success();
-    Value l = Value::list();
-    for (const auto& g : *missing) l.push(Value::guid(g));
-    return untagged("MISSING", std::move(l));
+Status SyncServer::get_mailboxes(const Value& item, std::string_view kind) {
+  bool by_name = kind == "MAILBOXES";
+  auto names = names_arg(item, by_name ? check_mboxname : check_uniqueid);
+  if (!names.ok()) return names.status();
+  auto list = by_name ? replica_.get_mailboxes(*names) : replica_.get_uniqueids(*names);
+  if (!list.ok()) return list.status();
+  for (const auto& m : *list) {
+    Status s = untagged("MAILBOX", to_dlist(m, MailboxForm::kReply));
+    if (!s) return s;
   }
-  if (key == "MESSAGE") {
-    // The file literals were staged while the line was parsed; they are
-    // made durable together (group commit, ReserveList::sync_uploads).
-    if (!item.is_list()) return Status(Code::kProtocolBadParameters, "MESSAGE is not a list");
-    return reserve_.sync_uploads();
+  return Status::success();
+}
+
+Status SyncServer::get_annotations(const Value& item) {
+  // "" asks for the server annotations.
+  auto name = name_arg(
+      item, [](std::string_view n) { return n.empty() ? Status::success() : check_mboxname(n); });
+  if (!name.ok()) return name.status();
+  auto list = replica_.get_annotations(*name);
+  if (!list.ok()) return list.status();
+  for (const auto& a : *list) {
+    Status s = untagged("ANNOTATION", to_dlist(a, true));
+    if (!s) return s;
   }
-  if (key == "MAILBOX") {
-    auto m = mailbox_from_dlist(item);
-    if (!m.ok()) return m.status();
-    if (records_->started()) return records_->finish(*m);
-    return replica_.apply_mailbox(*m);
-  }
-  if (key == "UNMAILBOX") {
-    auto name = name_arg(item, check_mboxname);
-    if (!name.ok()) return name.status();
-    return replica_.apply_unmailbox(*name);
-  }
-  if (key == "RENAME") {
-    auto r = rename_from_dlist(item);
-    if (!r.ok()) return r.status();
-    return replica_.apply_rename(*r);
-  }
-  if (key == "EXPUNGE") {
-    auto e = expunge_from_dlist(item);
-    if (!e.ok()) return e.status();
-    return replica_.apply_expunge(*e);
-  }
-  if (key == "SUB" || key == "UNSUB") {
-    auto s = sub_from_dlist(item);
-    if (!s.ok()) return s.status();
-    return replica_.apply_sub(*s, key == "SUB");
-  }
-  if (key == "SEEN") {
-    auto s = seen_from_dlist(item, true);
-    if (!s.ok()) return s.status();
-    return replica_.apply_seen(*s);
-  }
-  if (key == "QUOTA") {
-    auto q = quota_from_dlist(item);
-    if (!q.ok()) return q.status();
-    return replica_.apply_quota(*q);
-  }
-  if (key == "UNQUOTA") {
-    auto root = name_arg(item, check_mboxname);
-    if (!root.ok()) return root.status();
-    return replica_.apply_unquota(*root);
-  }
-  if (key == "ANNOTATION" || key == "UNANNOTATION") {
-    auto a = annotation_from_dlist(item, key == "ANNOTATION");
-    if (!a.ok()) return a.status();
-    return replica_.apply_annotation(*a);
-  }
-  if (key == "SIEVE" || key == "UNSIEVE" || key == "ACTIVATE_SIEVE" || key == "UNACTIVATE_SIEVE") {
-    auto r = sieve_from_dlist(item, key);
-    if (!r.ok()) return r.status();
-    if (key == "SIEVE") return replica_.apply_sieve(*r);
-    if (key == "UNSIEVE") return replica_.apply_unsieve(*r);
-    if (key == "ACTIVATE_SIEVE") return replica_.apply_activate_sieve(*r);
-    return replica_.apply_unactivate_sieve(*r);
-  }
-  if (key == "UNUSER") {
-    auto userid = name_arg(item, check_userid);
-    if (!userid.ok()) return userid.status();
-    return replica_.apply_unuser(*userid);
-  }
-  if (key == "FORCE") {
-    replica_.set_force(true);
-    return Status::success();
-  }
-  if (key == "CAPABILITIES") {
-    // None of the capabilities a client may enable (SIEVE-MAILBOX in 3.6)
-    // is offered, so nothing is enabled and no ENABLED item is sent.
-    auto caps = atoms_from_dlist(item);
-    return caps.ok() ? Status::success() : caps.status();
-  }
-  return Status(Code::kProtocolError, "unknown APPLY " + key);
+  return Status::success();
+}
+
+Status SyncServer::get_message(const Value& item) {
+  auto name = item.find_str("MBOXNAME");
+  auto uid = item.find_num("UID");
+  auto g = item.find("GUID");
+  if (!name || !uid || g == nullptr || !g->guid())
+    return Status(Code::kProtocolBadParameters, "FETCH needs MBOXNAME, GUID and UID");
+  if (Status ok = check_mboxname(*name); !ok) return ok;
+  auto mbox = inst_.open_mailbox(*name);
+  if (!mbox.ok()) return mbox.status();
+  auto rec = (*mbox)->record(static_cast<uint32_t>(*uid));
+  if (!rec.ok() || rec->guid != *g->guid() || rec->expunged())
+    return Status(Code::kMailboxNonexistent, "no such message");
+  dlist::FileRef ref{(*mbox)->entry().partition, rec->guid, rec->size,
+                     (*mbox)->message_path(rec->uid)};
+  return untagged("MESSAGE", Value::file(ref));
+}
+
+Status SyncServer::apply_reserve(const Value& item) {
+  auto r = reserve_from_dlist(item);
+  if (!r.ok()) return r.status();
+  auto missing = reserve_.reserve(r->partition, r->mboxnames, r->guids);
+  if (!missing.ok()) return missing.status();
+  if (missing->empty()) return Status::success();
+  Value l = Value::list();
+  for (const auto& g : *missing) l.push(Value::guid(g));
+  return untagged("MISSING", std::move(l));
+}
+
+Status SyncServer::apply_sub(const Value& item, bool subscribe) {
+  auto s = sub_from_dlist(item);
+  if (!s.ok()) return s.status();
+  return replica_.apply_sub(*s, subscribe);
+}
+
+Status SyncServer::apply_annotation(const Value& item, bool set) {
+  auto a = annotation_from_dlist(item, set);
+  if (!a.ok()) return a.status();
+  return replica_.apply_annotation(*a);
+}
+
+Status SyncServer::apply_sieve(const Value& item, std::string_view kind) {
+  auto r = sieve_from_dlist(item, kind);
+  if (!r.ok()) return r.status();
+  if (kind == "SIEVE") return replica_.apply_sieve(*r);
+  if (kind == "UNSIEVE") return replica_.apply_unsieve(*r);
+  if (kind == "ACTIVATE_SIEVE") return replica_.apply_activate_sieve(*r);
+  return replica_.apply_unactivate_sieve(*r);
 }
 
 }  // namespace replimail::sync

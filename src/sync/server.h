@@ -19,6 +19,7 @@
 
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -84,9 +85,23 @@ class SyncServer {
   void preauth_refused();
   void compress(const std::vector<dlist::Value>& line);
   void starttls(const std::vector<dlist::Value>& line);
-  // GET and APPLY: the status line to send after any untagged data.
-  Status get(const dlist::Value& item);
-  Status apply(const dlist::Value& item);
+  // The item kinds of GET and of APPLY/RESTORE (server.cc): one row per
+  // kind (name, handler), the verb table's `kinds`; find_kind() is null for
+  // a key its verb does not know.
+  struct ItemKind;
+  static std::span<const ItemKind> get_kinds();
+  static std::span<const ItemKind> apply_kinds();
+  static const ItemKind* find_kind(const Verb& verb, std::string_view key);
+  // The kinds' handlers longer than a line: the status line to send after
+  // any untagged data.
+  Status get_user(const dlist::Value& item, bool with_mailboxes);
+  Status get_mailboxes(const dlist::Value& item, std::string_view kind);  // or UNIQUEIDS
+  Status get_annotations(const dlist::Value& item);
+  Status get_message(const dlist::Value& item);  // GET FETCH
+  Status apply_reserve(const dlist::Value& item);
+  Status apply_sub(const dlist::Value& item, bool subscribe);
+  Status apply_annotation(const dlist::Value& item, bool set);
+  Status apply_sieve(const dlist::Value& item, std::string_view kind);
   Status untagged(const std::string& key, dlist::Value v);
   void reply(const std::string& line);
 

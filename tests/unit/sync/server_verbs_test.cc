@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "../../support/temp_dir.h"
+#include "common/stats.h"
 #include "net/stream.h"
 #include "store/instance.h"
 #include "sync/server.h"
@@ -112,6 +113,32 @@ TEST_F(ServerVerbsTest, AnAdminsItemVerbsNeedAKeyedItem) {
   };
   ASSERT_EQ(got.size(), want.size());
   for (size_t i = 0; i < want.size(); ++i) EXPECT_TRUE(got[i].starts_with(want[i])) << got[i];
+}
+
+// replimail_sync_commands_total{command, kind}: the kind is a row of the
+// verb's kind table (sync_server knows GET UNIQUEIDS and APPLY FORCE), and
+// "other" for a key the verb does not know, even one of the other verb's.
+TEST_F(ServerVerbsTest, CommandsAreCountedUnderTheKindsTheirVerbKnows) {
+  auto count = [](const char* command, const char* kind) {
+    return stats::counter("replimail_sync_commands_total",
+                          "csync commands sync_server answered, per command and kind.",
+                          {{"command", command}, {"kind", kind}})
+        .value();
+  };
+  const uint64_t uniqueids = count("GET", "UNIQUEIDS");
+  const uint64_t force = count("APPLY", "FORCE");
+  const uint64_t get_other = count("GET", "other");
+  const uint64_t apply_other = count("APPLY", "other");
+  const uint64_t get_reserve = count("GET", "RESERVE");
+  converse(
+      "GET UNIQUEIDS ()\r\nAPPLY FORCE ()\r\nGET RESERVE %(PARTITION default)\r\n"
+      "APPLY LSUB ()\r\nEXIT\r\n",
+      true);
+  EXPECT_EQ(count("GET", "UNIQUEIDS"), uniqueids + 1);
+  EXPECT_EQ(count("APPLY", "FORCE"), force + 1);
+  EXPECT_EQ(count("GET", "other"), get_other + 1);
+  EXPECT_EQ(count("GET", "RESERVE"), get_reserve);
+  EXPECT_EQ(count("APPLY", "other"), apply_other + 1);
 }
 
 }  // namespace
