@@ -8,7 +8,13 @@
 // Reads the cluster options of imapd.conf (cluster_etcd_endpoints,
 // cluster_slot_name, ...) and the slot's ports from cyrus.conf's SERVICES,
 // then holds <prefix>slots/<name> in etcd under a lease it keeps alive
-// (cluster/registration.h). Master SIGKILLs it when master dies, so a dead
+// (cluster/registration.h). Beside that (docs/CLUSTER.md "Automatic
+// failover"): it runs the commands the failover controller leaves for the
+// slot (a promotion or a rejoin: admin/promote.h, master sent SIGHUP as
+// its parent), publishes how far each replica slot it feeds has applied
+// (<prefix>replication/<name>, every TTL/3), and with cluster_controller:
+// yes stands for the controller (cluster/controller.h). Master SIGKILLs it
+// when master dies, so a dead
 // slot's key goes when the lease's TTL runs out. SIGTERM or SIGINT: the
 // lease is revoked (the key goes at once), exit 0. Exit 64 on a usage
 // error, 78 on a configuration error.
@@ -18,21 +24,77 @@
 
 #include <atomic>
 #include <cstdio>
+#include <filesystem>
 #include <string>
 #include <thread>
 
+#include "admin/promote.h"
+#include "cluster/controller.h"
 #include "cluster/etcd_client.h"
 #include "cluster/registration.h"
 #include "common/config.h"
 #include "common/log.h"
 #include "common/program_config.h"
 #include "master/cyrus_conf.h"
+#include "sync/channel_status.h"
 
 using namespace replimail;
 
 namespace {
 
 void usage() { std::fprintf(stderr, "usage: clusterd [-C imapd.conf] [-M cyrus.conf] [-v]\n"); }
+
+// How far each replica slot this slot feeds has applied: its channels with
+// a sync host (named after the replica slot, cluster::channel_for_slot),
+// read from the channel files as sync_status reads them. nullopt when the
+// slot feeds no replica.
+std::optional<cluster::ReplicationReport> replication_report(const std::string& conf_path,
+                                                             const std::string& slot) {
+  auto cfg = Config::load(conf_path);  // again each time: cyr_promote may have changed it
+  if (!cfg.ok()) return std::nullopt;
+  cluster::ReplicationReport r;
+  r.slot = slot;
+  r.at_ms = sync::unix_ms_now();
+  for (const sync::ChannelReport& c : sync::inspect_channels(*cfg, r.at_ms)) {
+    if (c.channel.empty() || cfg->channel_get(c.channel, "sync_host").empty()) continue;
+    bool complete = !c.phase || c.phase->phase == store::ChannelPhase::kRolling;
+    r.complete_through_ms[c.channel] = complete ? r.at_ms - sync::replication_lag_ms(c) : 0;
+  }
+  if (r.complete_through_ms.empty()) return std::nullopt;
+  return r;
+}
+
+// Runs a command of the controller here: the promotion or rejoin steps,
+// each line logged.
+Result<std::string> run_command(const cluster::SlotCommand& c, const std::string& conf,
+                                const std::string& cyrus_conf) {
+  admin::PromoteOptions o;
+  o.conf = std::filesystem::absolute(conf).string();
+  o.cyrus_conf = std::filesystem::absolute(cyrus_conf).string();
+  o.master_pid = ::getppid();
+  std::string last;
+  admin::PromoteOutput out{[&](const std::string& line) {
+                             spdlog::info("clusterd: {}: {}", c.name, line);
+                             last = line;
+                           },
+                           [&](const std::string& line) {
+                             spdlog::error("clusterd: {}: {}", c.name, line);
+                             last = line;
+                           }};
+  int rc = 0;
+  if (c.op == cluster::SlotCommand::Op::kRejoin) {
+    rc = admin::rejoin(o, out);
+  } else {
+    o.old_primary =
+        admin::PromoteTarget{cluster::channel_for_slot(c.old_primary), c.old_primary_sync};
+    for (const auto& [slot, host] : c.replicas)
+      o.replicas.push_back({cluster::channel_for_slot(slot), host});
+    rc = admin::promote(o, out);
+  }
+  if (rc != 0) return Status(Code::kInternal, fmt::format("exit {}: {}", rc, last));
+  return std::string(c.op == cluster::SlotCommand::Op::kRejoin ? "rejoined as a replica"
+                                                               : "promoted");
+}
 
 }  // namespace
 
@@ -81,7 +143,7 @@ int main(int argc, char** argv) {
   auto endpoints = cluster::parse_endpoints(options->endpoints);
   auto layout = cluster::KeyLayout::make(options->prefix);
   cluster::EtcdClient etcd(std::move(*endpoints));
-  cluster::SlotRegistrar registrar(etcd, std::move(*layout), std::move(*slot), options->ttl);
+  cluster::SlotRegistrar registrar(etcd, *layout, std::move(*slot), options->ttl);
 
   // Signals are taken by one thread (sigwait), so the registrar's threads
   // never run a handler.
@@ -99,6 +161,28 @@ int main(int argc, char** argv) {
     registrar.wake();
   });
   signals.detach();
+
+  cluster::CommandRunner commands(
+      etcd, *layout, options->slot,
+      [&](const cluster::SlotCommand& cmd) { return run_command(cmd, conf, cyrus_conf); });
+  std::thread command_thread([&] { commands.run(stop); });
+  std::thread publisher([&] {
+    while (!stop.load()) {
+      if (auto r = replication_report(conf, options->slot))
+        (void)etcd.put(layout->replication_key(options->slot), cluster::encode_replication(*r));
+      for (int i = 0; i < 10 && !stop.load(); i++)
+        std::this_thread::sleep_for(std::chrono::milliseconds(options->ttl) / 30);
+    }
+  });
+  std::optional<cluster::Controller> controller;
+  std::thread controller_thread;
+  if (options->controller) {
+    controller.emplace(etcd, *layout, options->slot, options->ttl);
+    controller_thread = std::thread([&] { controller->run(stop); });
+  }
   registrar.run(stop);
+  command_thread.join();
+  publisher.join();
+  if (controller_thread.joinable()) controller_thread.join();
   return 0;
 }

@@ -233,9 +233,8 @@ Result<ReplicaBootstrap> decode_bootstrap(std::string_view user, std::string_vie
 }
 
 std::string encode_move(const MoveRecord& m) {
-  return json{{"source", m.source},   {"target", m.target},
-              {"phase", move_phase_name(m.phase)}, {"started", m.started},
-              {"since", m.since},     {"keep_source", m.keep_source}}
+  return json{{"source", m.source},   {"target", m.target}, {"phase", move_phase_name(m.phase)},
+              {"started", m.started}, {"since", m.since},   {"keep_source", m.keep_source}}
       .dump();
 }
 

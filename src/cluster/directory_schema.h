@@ -11,6 +11,14 @@
 //   <prefix>moves/<user>              MoveRecord (JSON): a move of the user
 //                                     between slots in progress, and whether
 //                                     its writes are fenced (cyr_cluster move)
+//   <prefix>members/<slot>            SlotInfo: the slot's last registration,
+//                                     no lease (outlives the slot)
+//   <prefix>controller                the failover controller's slot name,
+//                                     under its lease (cluster/failover.h)
+//   <prefix>replication/<slot>        ReplicationReport: how far each of the
+//                                     primary slot's replicas has applied
+//   <prefix>commands/<slot>/<name>    SlotCommand: a promotion or rejoin the
+//                                     controller asks <slot>'s clusterd to run
 //
 // <prefix> is cluster_etcd_prefix ("/replimail/" by default; always ends in
 // '/'). Slot names: letters, digits, '-', '_', '.', at most 64. User names:
@@ -91,7 +99,7 @@ std::string_view move_phase_name(MovePhase p);
 std::optional<MovePhase> parse_move_phase(std::string_view name);
 
 struct MoveRecord {
-  std::string user;  // from the key
+  std::string user;    // from the key
   std::string source;  // the primary slot when the move began
   std::string target;  // the slot that becomes the primary
   MovePhase phase = MovePhase::kCopying;
@@ -126,6 +134,23 @@ class KeyLayout {
   }
   std::string moves_prefix() const { return prefix_ + "moves/"; }
   std::string move_key(std::string_view user) const { return moves_prefix() + std::string(user); }
+
+  std::string members_prefix() const { return prefix_ + "members/"; }
+  std::string member_key(std::string_view slot) const {
+    return members_prefix() + std::string(slot);
+  }
+  std::string controller_key() const { return prefix_ + "controller"; }
+  std::string replication_prefix() const { return prefix_ + "replication/"; }
+  std::string replication_key(std::string_view slot) const {
+    return replication_prefix() + std::string(slot);
+  }
+  std::string commands_prefix() const { return prefix_ + "commands/"; }
+  std::string slot_commands_prefix(std::string_view slot) const {
+    return commands_prefix() + std::string(slot) + "/";
+  }
+  std::string command_key(std::string_view slot, std::string_view name) const {
+    return slot_commands_prefix(slot) + std::string(name);
+  }
 
   // What a key of the layout names; nullopt for a key outside it (or with
   // a bad name in it).

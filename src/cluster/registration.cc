@@ -32,6 +32,7 @@ Result<ClusterOptions> cluster_options(const Config& config, bool need_slot) {
   o.host = config.get("cluster_slot_host");
   o.role = config.get("cluster_slot_role");
   o.ttl = config.get_duration("cluster_lease_ttl");
+  o.controller = config.get_bool("cluster_controller");
   if (o.endpoints.empty()) return Status(Code::kConfigError, "cluster_etcd_endpoints is not set");
   if (auto e = parse_endpoints(o.endpoints); !e.ok()) return e.status();
   if (auto l = KeyLayout::make(o.prefix); !l.ok()) return l.status();
@@ -89,6 +90,11 @@ Status SlotRegistrar::register_once() {
     (void)etcd_.lease_revoke(lease->id);
     return put.status();
   }
+  // The last registration, kept after the slot dies: the failover
+  // controller needs its sync address to make it a replica again.
+  if (auto member = etcd_.put(layout_.member_key(slot_.name), encode_slot(slot_)); !member.ok())
+    spdlog::warn("clusterd: slot {}: {}: {}", slot_.name, layout_.member_key(slot_.name),
+                 member.status().to_string());
   lease_ = lease->id;
   spdlog::info("clusterd: slot {} registered at {} (lease {:x}, ttl {}s, revision {})", slot_.name,
                slot_.host, lease_, lease->ttl, *put);

@@ -26,6 +26,7 @@ struct ClusterOptions {
   std::string host;              // cluster_slot_host
   std::string role;              // cluster_slot_role
   std::chrono::seconds ttl{10};  // cluster_lease_ttl
+  bool controller = false;       // cluster_controller
 };
 // kConfigError when cluster_etcd_endpoints is unset or a value is bad;
 // `need_slot`: cluster_slot_name must be set too (clusterd).

@@ -28,6 +28,7 @@ constexpr OptionSpec kOptions[] = {
     {"autocreate_users", K::kString, "anyone", S::kDifferent},
     // replimail's (docs/CLUSTER.md): the cluster directory in etcd that
     // clusterd registers the slot in and mailauthd routes logins by.
+    {"cluster_controller", K::kSwitch, "0", S::kSame},
     {"cluster_etcd_endpoints", K::kString, "", S::kSame},
     {"cluster_etcd_prefix", K::kString, "/replimail/", S::kSame},
     {"cluster_lease_ttl", K::kDuration, "10s", S::kSame, 's'},

@@ -1,0 +1,244 @@
+#include "cluster/failover.h"
+
+#include <algorithm>
+#include <cctype>
+#include <nlohmann/json.hpp>
+
+namespace replimail::cluster {
+namespace {
+
+using json = nlohmann::json;
+
+Status bad(std::string_view what, std::string_view name, std::string_view why) {
+  return Status(Code::kProtocolError, "cluster directory: " + std::string(what) + " " +
+                                          std::string(name) + ": " + std::string(why));
+}
+
+Result<json> object_of(std::string_view what, std::string_view name, std::string_view value) {
+  json j = json::parse(value, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return bad(what, name, "value is not a JSON object");
+  return j;
+}
+
+constexpr std::pair<SlotCommand::Op, std::string_view> kOps[] = {
+    {SlotCommand::Op::kPromote, "promote"}, {SlotCommand::Op::kRejoin, "rejoin"}};
+constexpr std::pair<SlotCommand::State, std::string_view> kStates[] = {
+    {SlotCommand::State::kPending, "pending"},
+    {SlotCommand::State::kDone, "done"},
+    {SlotCommand::State::kFailed, "failed"}};
+
+template <typename E, size_t N>
+std::string_view name_of(const std::pair<E, std::string_view> (&table)[N], E e) {
+  for (const auto& [v, n] : table)
+    if (v == e) return n;
+  return table[0].second;
+}
+
+template <typename E, size_t N>
+std::optional<E> value_of(const std::pair<E, std::string_view> (&table)[N], std::string_view n) {
+  for (const auto& [v, name] : table)
+    if (name == n) return v;
+  return std::nullopt;
+}
+
+// "host:port" of a slot's sync_server, "" when it has none.
+std::string sync_address(const SlotInfo& s) {
+  if (s.sync_port <= 0 || s.host.empty()) return "";
+  return s.host + ":" + std::to_string(s.sync_port);
+}
+
+}  // namespace
+
+std::string encode_replication(const ReplicationReport& r) {
+  return json{{"at", r.at_ms}, {"replicas", r.complete_through_ms}}.dump();
+}
+
+Result<ReplicationReport> decode_replication(std::string_view slot, std::string_view value) {
+  auto j = object_of("replication", slot, value);
+  if (!j.ok()) return j.status();
+  ReplicationReport r;
+  r.slot = std::string(slot);
+  auto at = j->find("at");
+  if (at == j->end() || !at->is_number_integer()) return bad("replication", slot, "no time");
+  r.at_ms = at->get<int64_t>();
+  auto reps = j->find("replicas");
+  if (reps != j->end()) {
+    if (!reps->is_object()) return bad("replication", slot, "replicas is not an object");
+    for (const auto& [k, v] : reps->items()) {
+      if (!v.is_number_integer()) return bad("replication", slot, k + " is not an integer");
+      r.complete_through_ms[k] = v.get<int64_t>();
+    }
+  }
+  return r;
+}
+
+std::string encode_command(const SlotCommand& c) {
+  json j = {{"op", name_of(kOps, c.op)},
+            {"state", name_of(kStates, c.state)},
+            {"controller", c.controller}};
+  if (c.op == SlotCommand::Op::kPromote) {
+    j["old_primary"] = c.old_primary;
+    j["old_primary_sync"] = c.old_primary_sync;
+    j["replicas"] = c.replicas;
+  }
+  if (!c.result.empty()) j["result"] = c.result;
+  return j.dump();
+}
+
+Result<SlotCommand> decode_command(std::string_view slot, std::string_view name,
+                                   std::string_view value) {
+  std::string what = std::string(slot) + "/" + std::string(name);
+  auto j = object_of("command", what, value);
+  if (!j.ok()) return j.status();
+  SlotCommand c;
+  c.slot = std::string(slot);
+  c.name = std::string(name);
+  try {
+    auto op = value_of(kOps, j->value("op", std::string()));
+    auto state = value_of(kStates, j->value("state", std::string()));
+    if (!op || !state) return bad("command", what, "unknown op or state");
+    c.op = *op;
+    c.state = *state;
+    c.controller = j->value("controller", std::string());
+    c.result = j->value("result", std::string());
+    c.old_primary = j->value("old_primary", std::string());
+    c.old_primary_sync = j->value("old_primary_sync", std::string());
+    c.replicas = j->value("replicas", std::map<std::string, std::string>());
+  } catch (const json::exception& e) {
+    return bad("command", what, e.what());
+  }
+  if (c.op == SlotCommand::Op::kPromote &&
+      (!check_slot_name(c.old_primary).is_ok() || c.old_primary_sync.empty()))
+    return bad("command", what, "promote without the old primary and its sync address");
+  return c;
+}
+
+std::string promote_command_name(std::string_view old_primary) {
+  return "promote-" + std::string(old_primary);
+}
+
+std::string channel_for_slot(std::string_view slot) {
+  std::string c;
+  for (char ch : slot)
+    c += ch == '.' ? '_' : static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return c;
+}
+
+std::optional<std::string> choose_replica(const UserEntry& user, const std::set<std::string>& alive,
+                                          const std::optional<ReplicationReport>& report) {
+  std::optional<std::string> best;
+  int64_t best_through = -1;
+  for (const std::string& r : user.replicas) {
+    if (!alive.contains(r)) continue;
+    int64_t through = 0;
+    if (report) {
+      auto it = report->complete_through_ms.find(channel_for_slot(r));
+      if (it != report->complete_through_ms.end()) through = it->second;
+    }
+    if (through > best_through) {
+      best = r;
+      best_through = through;
+    }
+  }
+  return best;
+}
+
+FailoverPlan plan_failover(const ClusterView& view, const std::string& controller) {
+  FailoverPlan plan;
+  auto find_command = [&](const std::string& slot,
+                          const std::string& name) -> std::optional<SlotCommand> {
+    for (const SlotCommand& c : view.commands)
+      if (c.slot == slot && c.name == name) return c;
+    for (const SlotCommand& c : plan.create)
+      if (c.slot == slot && c.name == name) return c;
+    return std::nullopt;
+  };
+  // The promotion under way away from the user's primary to one of its
+  // replicas (one whose target is alive first).
+  auto under_way = [&](const UserEntry& u) -> std::optional<SlotCommand> {
+    std::optional<SlotCommand> found;
+    for (const std::string& r : u.replicas) {
+      auto c = find_command(r, promote_command_name(u.primary));
+      if (c && (!found || (view.alive.contains(r) && !view.alive.contains(found->slot)))) found = c;
+    }
+    return found;
+  };
+  // A new promote command for `u` (and its old primary's rejoin command);
+  // nullopt once the reason is in plan.waiting.
+  auto start = [&](const UserEntry& u) -> std::optional<SlotCommand> {
+    auto report = view.reports.find(u.primary);
+    auto target = choose_replica(
+        u, view.alive, report == view.reports.end() ? std::nullopt : std::optional(report->second));
+    if (!target) {
+      plan.waiting.push_back("user " + u.user + ": primary " + u.primary +
+                             " is down and no replica is alive");
+      return std::nullopt;
+    }
+    auto old = view.members.find(u.primary);
+    std::string old_sync = old == view.members.end() ? "" : sync_address(old->second);
+    if (old_sync.empty()) {
+      plan.waiting.push_back("user " + u.user + ": primary " + u.primary +
+                             " has no known sync_server address (members key)");
+      return std::nullopt;
+    }
+    SlotCommand c;
+    c.slot = *target;
+    c.name = promote_command_name(u.primary);
+    c.op = SlotCommand::Op::kPromote;
+    c.old_primary = u.primary;
+    c.old_primary_sync = old_sync;
+    c.controller = controller;
+    plan.create.push_back(c);
+    if (!find_command(u.primary, std::string(kRejoinCommand))) {
+      SlotCommand j;
+      j.slot = u.primary;
+      j.name = std::string(kRejoinCommand);
+      j.op = SlotCommand::Op::kRejoin;
+      j.controller = controller;
+      plan.create.push_back(j);
+    }
+    return c;
+  };
+  std::set<std::string> still_needed;  // "slot/name" of promote commands users wait for
+  for (const UserEntry& u : view.users) {
+    auto cmd = under_way(u);
+    if (!cmd && view.alive.contains(u.primary)) continue;
+    if (!cmd && !(cmd = start(u))) continue;
+    still_needed.insert(cmd->slot + "/" + cmd->name);
+    // A command created this round feeds the user's other live replicas.
+    for (SlotCommand& c : plan.create) {
+      if (c.slot != cmd->slot || c.name != cmd->name) continue;
+      for (const std::string& r : u.replicas) {
+        if (r == c.slot || !view.alive.contains(r)) continue;
+        auto m = view.members.find(r);
+        if (m != view.members.end() && !sync_address(m->second).empty())
+          c.replicas[r] = sync_address(m->second);
+      }
+    }
+    switch (cmd->state) {
+      case SlotCommand::State::kDone:
+        plan.flip.push_back(with_primary(u, cmd->slot));
+        plan.flip.back().mod_revision = u.mod_revision;
+        break;
+      case SlotCommand::State::kPending:
+        plan.waiting.push_back("user " + u.user + ": waiting for " + cmd->slot + " to run " +
+                               cmd->name);
+        break;
+      case SlotCommand::State::kFailed:
+        // Removed, so that the next round starts it again (every step of a
+        // promotion can be repeated).
+        plan.waiting.push_back("user " + u.user + ": " + cmd->slot + "'s " + cmd->name +
+                               " failed (" + cmd->result + "); retrying");
+        break;
+    }
+  }
+  for (const SlotCommand& c : view.commands) {
+    if (c.op != SlotCommand::Op::kPromote) continue;
+    bool used = still_needed.contains(c.slot + "/" + c.name);
+    if ((c.state == SlotCommand::State::kDone && !used) || c.state == SlotCommand::State::kFailed)
+      plan.remove.emplace_back(c.slot, c.name);
+  }
+  return plan;
+}
+
+}  // namespace replimail::cluster
