@@ -153,4 +153,15 @@ Result<SlotInfo> Directory::route(std::string_view user) {
   return std::move(**s);
 }
 
+Result<std::optional<MoveRecord>> Directory::move(std::string_view user) {
+  if (Status s = check_user_name(user); !s.is_ok()) return s;
+  auto r = etcd_.get(layout_.move_key(user));
+  if (!r.ok()) return r.status();
+  if (r->kvs.empty()) return std::optional<MoveRecord>();
+  auto m = decode_move(user, r->kvs.front().value);
+  if (!m.ok()) return m.status();
+  m->mod_revision = r->kvs.front().mod_revision;
+  return std::optional<MoveRecord>(std::move(*m));
+}
+
 }  // namespace replimail::cluster

@@ -41,6 +41,10 @@ class Directory {
   Status put_bootstrap(const ReplicaBootstrap& b);
   Result<std::vector<ReplicaBootstrap>> bootstraps(std::string_view user);
 
+  // The user's move in progress (`<prefix>moves/<user>`), nullopt when none;
+  // kProtocolError for a value that does not decode.
+  Result<std::optional<MoveRecord>> move(std::string_view user);
+
   // Where a login of `user` goes: the primary slot's registration.
   // kNotFound: the user is not in the directory (a permanent answer);
   // kAgain: its primary slot is not alive now (a failover will move it).

@@ -35,6 +35,9 @@ struct RcptQuery {
   // FROM AUTH=, else the SASL-authenticated user; "" is anonymous (the
   // rights of "anyone"), as for a pre-authorised MTA in Cyrus.
   std::string authuser;
+  // MAIL FROM's reverse path, without <> ("" for the null sender): what a
+  // forwarding backend (lmtpproxyd) gives the next hop.
+  std::string sender = {};
 };
 
 // Where the bytes of one message go while DATA is read. Owned by the
@@ -68,6 +71,11 @@ class Backend {
   // recipient: the session acknowledges it with 250 at once.
   virtual std::vector<Status> deliver(MessageSink& sink,
                                       const std::vector<Recipient>& recipients) = 0;
+
+  // The reply line for recipient `i` of the last deliver() when the backend
+  // has one of its own: lmtpproxyd passes on the reply of the slot's lmtpd
+  // as it was. "" (the default): the session words deliver()'s Status.
+  virtual std::string own_reply(size_t i) const { return {}; }
 };
 
 }  // namespace replimail::lmtp

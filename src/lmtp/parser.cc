@@ -413,4 +413,32 @@ void HeaderStripper::feed(std::string_view in, std::string* out) {
   }
 }
 
+void DotEncoder::feed(std::string_view in, std::string* out) {
+  for (char c : in) {
+    if (line_start_ && c == '.') out->push_back('.');
+    out->push_back(c);
+    line_start_ = c == '\n';
+  }
+}
+
+void DotEncoder::finish(std::string* out) {
+  if (!line_start_) out->append("\r\n");
+  out->append(".\r\n");
+  line_start_ = true;
+}
+
+Result<ReplyLine> parse_reply_line(std::string_view line) {
+  auto digit = [&](size_t i) { return line.size() > i && line[i] >= '0' && line[i] <= '9'; };
+  if (!digit(0) || !digit(1) || !digit(2) || line[0] < '2' || line[0] > '5') {
+    return Status(Code::kProtocolError, "not a reply line");
+  }
+  ReplyLine r;
+  r.code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
+  if (line.size() == 3) return r;
+  if (line[3] != ' ' && line[3] != '-') return Status(Code::kProtocolError, "not a reply line");
+  r.last = line[3] == ' ';
+  r.text = std::string(line.substr(4));
+  return r;
+}
+
 }  // namespace replimail::lmtp

@@ -116,6 +116,30 @@ class DotDecoder {
   State state_ = State::kLineStart;
 };
 
+// The sending side of DotDecoder: dot-stuffs a CRLF message streamed
+// through feed() (a '.' starting a line is doubled) and ends it with the
+// terminating line; a message not ending in CRLF gets one first. Memory use
+// is constant.
+class DotEncoder {
+ public:
+  void feed(std::string_view in, std::string* out);
+  // Appends the end of the message: "[CRLF].CRLF".
+  void finish(std::string* out);
+
+ private:
+  bool line_start_ = true;
+};
+
+// One line of a reply the client side reads (RFC 5321 4.2): "250-text"
+// (more lines follow) or "250 text" (the last), a bare "250" too.
+struct ReplyLine {
+  int code = 0;
+  bool last = true;
+  std::string text;  // after the separator
+};
+// kProtocolError for a line that is not a reply.
+Result<ReplyLine> parse_reply_line(std::string_view line);
+
 // Removes every occurrence of one header field (e.g. "Return-Path", which
 // the delivery agent supplies itself) from the header section of a CRLF
 // message, streaming: the body and every other header pass untouched.

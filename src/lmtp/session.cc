@@ -223,6 +223,7 @@ void Session::cmd_rcpt(std::string_view args) {
   query.ignorequota = rcpt->ignorequota;
   query.size_hint = declared_size_;
   query.authuser = mail_auth_ ? *mail_auth_ : auth_user_;
+  query.sender = sender_;
   auto resolved = backend_.resolve_recipient(query);
   if (!resolved.ok()) {
     spdlog::info("lmtp: RCPT <{}> refused: {}", rcpt->path, resolved.status().to_string());
@@ -320,7 +321,8 @@ void Session::finish_data() {
     for (const Status& r : results) (r.is_ok() ? delivered : refused).add();
     for (size_t i = 0; i < recipients_.size(); ++i) {
       if (i < results.size()) {
-        reply(status_reply(results[i]));
+        std::string own = backend_.own_reply(i);
+        reply(own.empty() ? status_reply(results[i]) : own);
       } else {
         reply(status_reply(Status(Code::kInternal, "backend returned too few results")));
       }
