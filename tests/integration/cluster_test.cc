@@ -16,133 +16,13 @@
 
 #include "cluster/directory.h"
 #include "cluster/etcd_client.h"
+#include "cluster_hosts.h"
 #include "harness.h"
 
 namespace replimail::testing {
 namespace {
 
 using namespace std::chrono_literals;
-
-constexpr const char* kEtcd = "/usr/bin/etcd";
-constexpr const char* kNginx = "/usr/sbin/nginx";
-constexpr const char* kMailModule = "/usr/lib/nginx/modules/ngx_mail_module.so";
-
-std::string why_no_cluster_tools() {
-  for (const char* p : {kEtcd, kNginx, kMailModule}) {
-    if (access(p, R_OK) != 0) return std::string(p) + " missing (./dev installs it)";
-  }
-  return "";
-}
-
-// Stops a background server by PID: SIGTERM, then waits (Background's
-// destructor SIGKILLs whatever is still running).
-void stop_by_pid(Background& b) {
-  if (b.pid() > 0 && pid_alive(b.pid())) kill(b.pid(), SIGTERM);
-  b.wait(10s);
-}
-
-// A 3-member etcd cluster on free loopback ports, each member its own data
-// directory under the test's temp dir.
-class EtcdCluster {
- public:
-  explicit EtcdCluster(const std::string& dir) {
-    std::string initial;
-    for (int i = 0; i < 3; ++i) {
-      members_.push_back({"m" + std::to_string(i), free_port(), free_port(), nullptr});
-      initial += (i ? "," : "") + members_[i].name +
-                 "=http://127.0.0.1:" + std::to_string(members_[i].peer);
-    }
-    for (Member& m : members_) {
-      std::string client = "http://127.0.0.1:" + std::to_string(m.client);
-      std::string peer = "http://127.0.0.1:" + std::to_string(m.peer);
-      m.proc =
-          std::make_unique<Background>(std::vector<std::string>{kEtcd,
-                                                                "--name",
-                                                                m.name,
-                                                                "--data-dir",
-                                                                dir + "/" + m.name,
-                                                                "--listen-client-urls",
-                                                                client,
-                                                                "--advertise-client-urls",
-                                                                client,
-                                                                "--listen-peer-urls",
-                                                                peer,
-                                                                "--initial-advertise-peer-urls",
-                                                                peer,
-                                                                "--initial-cluster",
-                                                                initial,
-                                                                "--initial-cluster-state",
-                                                                "new",
-                                                                "--initial-cluster-token",
-                                                                "replimail-test",
-                                                                "--logger",
-                                                                "zap",
-                                                                "--log-outputs",
-                                                                dir + "/" + m.name + ".log"});
-    }
-  }
-  ~EtcdCluster() {
-    for (Member& m : members_) stop_by_pid(*m.proc);
-  }
-  std::string endpoints() const {
-    std::string out;
-    for (const Member& m : members_)
-      out += (out.empty() ? "" : ",") + ("http://127.0.0.1:" + std::to_string(m.client));
-    return out;
-  }
-  std::vector<cluster::Endpoint> endpoint_list() const {
-    std::vector<cluster::Endpoint> out;
-    for (const Member& m : members_) out.push_back({"127.0.0.1", m.client});
-    return out;
-  }
-  // True once a write goes through (a leader is elected).
-  bool wait_ready() {
-    cluster::EtcdClient etcd(endpoint_list());
-    return wait_until([&] { return etcd.put("/ready", "1").ok(); }, 30s);
-  }
-  pid_t pid(size_t i) const { return members_[i].proc->pid(); }
-
- private:
-  struct Member {
-    std::string name;
-    int client;
-    int peer;
-    std::unique_ptr<Background> proc;
-  };
-  std::vector<Member> members_;
-};
-
-// nginx with its mail module only, in the foreground as one process
-// (master_process off), its config and logs in `dir`.
-class MailProxy {
- public:
-  MailProxy(const std::string& dir, int auth_port)
-      : imap_port_(free_port()), pop3_port_(free_port()) {
-    std::ofstream(dir + "/nginx.conf")
-        << "load_module " << kMailModule << ";\n"
-        << "daemon off;\nmaster_process off;\n"
-        << "pid " << dir << "/nginx.pid;\n"
-        << "error_log " << dir << "/nginx-error.log info;\n"
-        << "events { worker_connections 64; }\n"
-        << "mail {\n"
-        << "  server_name cluster-test;\n"
-        << "  auth_http 127.0.0.1:" << auth_port << "/auth;\n"
-        << "  proxy_pass_error_message on;\n"
-        << "  server { listen 127.0.0.1:" << imap_port_ << "; protocol imap; }\n"
-        << "  server { listen 127.0.0.1:" << pop3_port_ << "; protocol pop3; }\n"
-        << "}\n";
-    proc_ = std::make_unique<Background>(std::vector<std::string>{
-        kNginx, "-p", dir, "-e", dir + "/nginx-error.log", "-c", dir + "/nginx.conf"});
-  }
-  ~MailProxy() { stop_by_pid(*proc_); }
-  int imap_port() const { return imap_port_; }
-  int pop3_port() const { return pop3_port_; }
-
- private:
-  int imap_port_;
-  int pop3_port_;
-  std::unique_ptr<Background> proc_;
-};
 
 // A replimail instance that is a slot of the cluster: imap, pop3, lmtp,
 // its clusterd, and (when auth_port > 0) mailauthd.
@@ -335,11 +215,11 @@ TEST(Cluster, NginxRoutesLoginsToTheUsersPrimarySlotFromTheDirectory) {
   ASSERT_TRUE(deliver(slot_b, "alice", "alice-on-B").ok());
   ASSERT_TRUE(deliver(slot_b, "bob", "bob-on-B").ok());
 
-  MailProxy nginx(dir.path(), auth_port);
-  ASSERT_TRUE(wait_for_port(nginx.imap_port(), 10000ms)) << slurp(dir.path() + "/nginx-error.log");
+  MailProxy nginx(dir.path(), "127.0.0.1:" + std::to_string(auth_port));
+  ASSERT_TRUE(wait_for_port(nginx.imap_port(), 10000ms)) << nginx.error_log();
 
   auto alice = inbox_subjects(slot_a, nginx.imap_port(), "alice:alicepw");
-  ASSERT_TRUE(alice.ok()) << alice.describe() << slurp(dir.path() + "/nginx-error.log")
+  ASSERT_TRUE(alice.ok()) << alice.describe() << nginx.error_log()
                           << slot_a.master_log();
   EXPECT_NE(alice.out.find("Subject: test alice-on-A 0"), std::string::npos) << alice.out;
   EXPECT_EQ(alice.out.find("alice-on-B"), std::string::npos) << alice.out;

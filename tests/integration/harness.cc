@@ -529,7 +529,7 @@ void Instance::write_configs() const {
   for (const auto& [name, cmd] : options_.services) {
     if (!ports_.count(name)) ports_[name] = free_port();
     cyrus << "  " << name << " cmd=\"" << with_conf(cmd)
-          << "\" listen=\"127.0.0.1:" << ports_.at(name) << "\" prefork=" << options_.prefork
+          << "\" listen=\"" << options_.listen_host << ":" << ports_.at(name) << "\" prefork=" << options_.prefork
           << "\n";
   }
   cyrus << "}\n";

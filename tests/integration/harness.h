@@ -152,6 +152,10 @@ class Instance {
     // Service-name -> program args for cyrus.conf SERVICES entries that
     // listen on a fresh loopback port each; "lmtp" -> "lmtpd -a" by default.
     std::map<std::string, std::string> services = {{"lmtp", "lmtpd -a"}};
+    // The address every service listens on: "0.0.0.0" for an instance in a
+    // network namespace that peers reach at its own address (start() still
+    // waits for the ports on 127.0.0.1, so run it inside the namespace).
+    std::string listen_host = "127.0.0.1";
     // Prefork for every service.
     int prefork = 1;
     // Name -> program args for cyrus.conf DAEMON entries (e.g. "syncreplica"
