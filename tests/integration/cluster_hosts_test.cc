@@ -3,6 +3,8 @@
 // host, nginx and mailauthd in front.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <cstdio>
 #include <map>
 #include <string>
 #include <tuple>
@@ -171,6 +173,63 @@ TEST(ClusterHosts, MailRoutedByLmtpproxydReadThroughNginxReplicasEqual) {
   ASSERT_TRUE(down.ok()) << down.describe();
   EXPECT_NE(down.out.find("carol 451 "), std::string::npos) << down.out;
   EXPECT_NE(down.out.find("alice 250 "), std::string::npos) << down.out;
+}
+
+TEST(ClusterHosts, HostCutOffLeavesTheDirectoryAndRejoinsWhenItsLinkIsBack) {
+  // No failover here (a controller is failover19's): what the fixture's cut
+  // does to the cluster. Host 2 holds carol's primary s2, bob's replica r1
+  // and one of the three etcd members.
+  ClusterHosts hosts;
+  if (auto why = hosts.unavailable(); !why.empty()) GTEST_SKIP() << why;
+  ASSERT_EQ(hosts.start(), "") << hosts.logs();
+  ASSERT_EQ(start_three_slots(hosts), "") << hosts.logs();
+  auto before = lmtp_transaction(hosts, {"carol", "bob"}, "before");
+  ASSERT_TRUE(before.ok()) << before.describe();
+  EXPECT_NE(before.out.find("carol 250 "), std::string::npos) << before.out;
+
+  ASSERT_EQ(hosts.cut(2), "");
+  auto cut_at = std::chrono::steady_clock::now();
+  // Its slots' leases are renewed nowhere (its etcd member has no quorum
+  // alone): they leave the directory one TTL (3 s) after the last renewal.
+  auto gone = [&](const char* slot) {
+    auto s = hosts.directory().slot(slot);
+    return s.ok() && !s->has_value();
+  };
+  ASSERT_TRUE(wait_until([&] { return gone("s2") && gone("r1"); }, 30s)) << hosts.logs();
+  std::printf("host 2 cut: its slots left the directory after %lld ms (lease TTL 3 s)\n",
+              static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                         std::chrono::steady_clock::now() - cut_at)
+                                         .count()));
+  for (const char* alive : {"s0", "s1", "r0", "r2"}) EXPECT_FALSE(gone(alive)) << alive;
+
+  // carol's mail is deferred (451: the MTA keeps it), the others' goes on;
+  // her login is refused as temporary, alice's still served.
+  auto during = lmtp_transaction(hosts, {"carol", "alice", "bob"}, "during");
+  ASSERT_TRUE(during.ok()) << during.describe();
+  EXPECT_NE(during.out.find("carol 451 "), std::string::npos) << during.out;
+  EXPECT_NE(during.out.find("alice 250 "), std::string::npos) << during.out;
+  EXPECT_NE(during.out.find("bob 250 "), std::string::npos) << during.out;
+  auto carol_login = imap_subjects(hosts, "carol", "carolpw");
+  EXPECT_FALSE(carol_login.ok()) << carol_login.describe();
+  auto alice_login = imap_subjects(hosts, "alice", "alicepw");
+  ASSERT_TRUE(alice_login.ok()) << alice_login.describe();
+  EXPECT_EQ(count_of(alice_login.out, "Subject: test during 0\r"), 1u) << alice_login.out;
+
+  // The link back: the slots register again by themselves, carol is
+  // delivered to and served again, and bob's replica on host 2 catches up
+  // with what his primary took during the cut.
+  ASSERT_EQ(hosts.restore(2), "");
+  ASSERT_TRUE(wait_until([&] { return !gone("s2") && !gone("r1"); }, 60s)) << hosts.logs();
+  auto after = lmtp_transaction(hosts, {"carol"}, "after");
+  ASSERT_TRUE(after.ok()) << after.describe();
+  EXPECT_NE(after.out.find("carol 250 "), std::string::npos) << after.out;
+  auto carol = imap_subjects(hosts, "carol", "carolpw");
+  ASSERT_TRUE(carol.ok()) << carol.describe() << hosts.logs();
+  EXPECT_EQ(count_of(carol.out, "Subject: test before 0\r"), 1u) << carol.out;
+  EXPECT_EQ(count_of(carol.out, "Subject: test after 0\r"), 1u) << carol.out;
+  EXPECT_EQ(count_of(carol.out, "Subject: test during 0\r"), 0u) << carol.out;
+  EXPECT_TRUE(converges_to_same_digest(hosts.slot("s1"), hosts.slot("r1"), 60s));
+  EXPECT_TRUE(converges_to_same_digest(hosts.slot("s2"), hosts.slot("r2"), 60s));
 }
 
 }  // namespace
