@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "admin/tool_main.h"
 #include "store/duplicate.h"
 #include "store/instance.h"
 #include "store/mboxname.h"
@@ -94,14 +95,9 @@ Result<ExpireOptions> parse_expire_args(const std::vector<std::string>& args) {
       }
       if (kWithValue.find(c) == std::string_view::npos)
         return bad(fmt::format("unknown option -{}", c));
-      std::string value;
-      if (j + 1 < a.size()) {
-        value = a.substr(j + 1);
-      } else if (i + 1 < args.size()) {
-        value = args[++i];
-      } else {
-        return bad(fmt::format("-{} needs a value", c));
-      }
+      auto got = option_value(args, &i, j, c);
+      if (!got.ok()) return got.status();
+      const std::string value = std::move(got).value();
       std::optional<double>* dur = c == 'A'   ? &o.archive_s
                                    : c == 'D' ? &o.delete_s
                                    : c == 'E' ? &o.expire_s

@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 
+#include "admin/tool_main.h"
 #include "imap/sort.h"
 #include "mime/message.h"
 #include "store/instance.h"
@@ -85,14 +86,9 @@ Result<PurgeOptions> parse_ipurge_args(const std::vector<std::string>& args) {
         default:
           return bad(fmt::format("unknown option -{}", c));
       }
-      std::string value;
-      if (j + 1 < a.size()) {
-        value = a.substr(j + 1);
-      } else if (i + 1 < args.size()) {
-        value = args[++i];
-      } else {
-        return bad(fmt::format("-{} needs a value", c));
-      }
+      auto got = option_value(args, &i, j, c);
+      if (!got.ok()) return got.status();
+      const std::string value = std::move(got).value();
       if (c == 'C') {
         o.config = value;
       } else {

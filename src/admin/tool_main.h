@@ -14,9 +14,21 @@
 
 #include "common/config.h"
 #include "common/log.h"
+#include "common/status.h"
 #include "store/instance.h"
 
 namespace replimail::admin {
+
+// The value of the option letter `c` at args[*i][j] (Cyrus's getopt
+// grammar): the rest of that argument ("-d30") or, when it ends there, the
+// next argument ("-d 30", *i advanced). kInvalidArgument if there is none.
+inline Result<std::string> option_value(const std::vector<std::string>& args, size_t* i, size_t j,
+                                        char c) {
+  const std::string& a = args[*i];
+  if (j + 1 < a.size()) return a.substr(j + 1);
+  if (*i + 1 < args.size()) return args[++*i];
+  return Status(Code::kInvalidArgument, std::string("-") + c + " needs a value");
+}
 
 template <typename Parse, typename Run>
 int tool_main(const char* name, const char* usage, int argc, char** argv, Parse parse, Run run) {
