@@ -244,19 +244,31 @@ int seconds_arg(const char* text) {
   return static_cast<int>(v);
 }
 
+// The options that only set a field of Args: a value, or a switch.
+struct FieldOption {
+  char letter;
+  std::string Args::*value = nullptr;
+  bool Args::*on = nullptr;
+};
+constexpr FieldOption kFieldOptions[] = {
+    {'p', &Args::partition},          {'f', &Args::file},
+    {'F', &Args::shutdown_file},      {'l', nullptr, &Args::logverbose},
+    {'L', nullptr, &Args::local_only}, {'o', nullptr, &Args::connect_once},
+    {'1', nullptr, &Args::once}};
+
 // One getopt option into `a`: 0, or the exit code of a usage error.
 int take_option(int opt, Args& a) {
   if (sync::take_channel_flag(opt, optarg, a.chan)) return 0;
+  for (const FieldOption& o : kFieldOptions) {
+    if (opt != o.letter) continue;
+    if (o.value != nullptr) {
+      a.*o.value = optarg;
+    } else {
+      a.*o.on = true;
+    }
+    return 0;
+  }
   switch (opt) {
-    case 'p':
-      a.partition = optarg;
-      return 0;
-    case 'f':
-      a.file = optarg;
-      return 0;
-    case 'F':
-      a.shutdown_file = optarg;
-      return 0;
     case 'd':
     case 't':
     case 'w': {
@@ -267,23 +279,11 @@ int take_option(int opt, Args& a) {
       (opt == 'd' ? a.repeat_secs : opt == 't' ? a.session_secs : a.wait_secs) = v;
       return 0;
     }
-    case 'l':
-      a.logverbose = true;
-      return 0;
-    case 'L':
-      a.local_only = true;
-      return 0;
     case 'z':
       a.chan.require_compression = true;
       return 0;
-    case 'o':
-      a.connect_once = true;
-      return 0;
     case 'O':
       a.no_copyback = a.chan.force = true;
-      return 0;
-    case '1':
-      a.once = true;
       return 0;
     case 'N':
       return usage_error(
