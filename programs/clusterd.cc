@@ -42,8 +42,6 @@ using namespace replimail;
 
 namespace {
 
-void usage() { std::fprintf(stderr, "usage: clusterd [-C imapd.conf] [-M cyrus.conf] [-v]\n"); }
-
 // How far each replica slot this slot feeds has applied: its channels with
 // a sync host (named after the replica slot, cluster::channel_for_slot),
 // read from the channel files as sync_status reads them. nullopt when the
@@ -99,31 +97,12 @@ Result<std::string> run_command(const cluster::SlotCommand& c, const std::string
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string conf = "/etc/imapd.conf";
-  std::string cyrus_conf = "/etc/cyrus.conf";
-  bool verbose = false;
-  int c;
-  while ((c = ::getopt(argc, argv, "C:M:v")) != -1) {
-    switch (c) {
-      case 'C':
-        conf = optarg;
-        break;
-      case 'M':
-        cyrus_conf = optarg;
-        break;
-      case 'v':
-        verbose = true;
-        break;
-      default:
-        usage();
-        return EX_USAGE;
-    }
-  }
-  if (optind != argc) {
-    usage();
-    return EX_USAGE;
-  }
-  auto config = load_program_config("clusterd", conf, verbose);
+  auto flags = parse_daemon_flags(argc, argv, 'M', "/etc/cyrus.conf", /*required=*/false,
+                                  "usage: clusterd [-C imapd.conf] [-M cyrus.conf] [-v]\n");
+  if (!flags) return EX_USAGE;
+  const std::string& conf = flags->conf;
+  const std::string& cyrus_conf = flags->value;
+  auto config = load_program_config("clusterd", conf, flags->verbose);
   if (!config.ok()) return EX_CONFIG;
   auto options = cluster::cluster_options(*config, /*need_slot=*/true);
   if (!options.ok()) {

@@ -19,11 +19,9 @@
 // SIGTERM or SIGINT: exit 0. Exit 64 on a usage error, 78 on a
 // configuration error, 71 if it cannot listen.
 #include <sysexits.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
 #include <string>
 
 #include "common/config.h"
@@ -37,40 +35,13 @@
 
 using namespace replimail;
 
-namespace {
-
-constexpr int kExitOsErr = 71;
-
-void usage() { std::fprintf(stderr, "usage: promstatsd [-C imapd.conf] -l [host:]port [-v]\n"); }
-
-}  // namespace
-
 int main(int argc, char** argv) {
-  std::string conf = "/etc/imapd.conf";
-  std::string listen;
-  bool verbose = false;
-  int c;
-  while ((c = ::getopt(argc, argv, "C:l:v")) != -1) {
-    switch (c) {
-      case 'C':
-        conf = optarg;
-        break;
-      case 'l':
-        listen = optarg;
-        break;
-      case 'v':
-        verbose = true;
-        break;
-      default:
-        usage();
-        return EX_USAGE;
-    }
-  }
-  if (optind != argc || listen.empty()) {
-    usage();
-    return EX_USAGE;
-  }
-  auto config = load_program_config("promstatsd", conf, verbose);
+  auto flags = parse_daemon_flags(argc, argv, 'l', "", /*required=*/true,
+                                  "usage: promstatsd [-C imapd.conf] -l [host:]port [-v]\n");
+  if (!flags) return EX_USAGE;
+  const std::string& conf = flags->conf;
+  const std::string& listen = flags->value;
+  auto config = load_program_config("promstatsd", conf, flags->verbose);
   if (!config.ok()) return EX_CONFIG;
   if (!config->get_bool("prometheus_enabled")) {
     spdlog::error("{}: prometheus_enabled is off: no process publishes statistics", conf);
@@ -96,7 +67,7 @@ int main(int argc, char** argv) {
   auto server = metrics::Server::open(listen, [&report] { return report; });
   if (!server.ok()) {
     spdlog::error("cannot listen on {}: {}", listen, server.status().to_string());
-    return kExitOsErr;
+    return EX_OSERR;
   }
   auto period = std::max(config->get_duration("prometheus_update_freq"), std::chrono::seconds(1));
   (*server)->every(period, collate);
