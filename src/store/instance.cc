@@ -427,22 +427,87 @@ struct Instance::EarlyLog {
   std::future<Status> files;
 };
 
+namespace {
+
+// The requests' indexes grouped by mailbox, in the order of each mailbox's
+// first request.
+std::vector<std::pair<std::string, std::vector<size_t>>> group_by_mailbox(
+    const std::vector<AppendRequest>& requests) {
+  std::vector<std::pair<std::string, std::vector<size_t>>> groups;
+  std::map<std::string, size_t> group_of;
+  for (size_t i = 0; i < requests.size(); i++) {
+    auto [it, fresh] = group_of.try_emplace(requests[i].mailbox, groups.size());
+    if (fresh) groups.emplace_back(requests[i].mailbox, std::vector<size_t>());
+    groups[it->second].second.push_back(i);
+  }
+  return groups;
+}
+
+// The fsync of the staged files whose delivery deferred it (lmtpd), started
+// in a thread; no future (invalid) if there are none.
+std::future<Status> make_staged_durable(const std::vector<AppendRequest>& requests,
+                                        const std::vector<size_t>& idxs) {
+  std::vector<const StagedMessage*> deferred;
+  for (size_t i : idxs) {
+    const StagedMessage* m = requests[i].message;
+    if (m != nullptr && m->finished() && !m->durable()) deferred.push_back(m);
+  }
+  if (deferred.empty()) return {};
+  return std::async(std::launch::async, [deferred] {
+    for (const StagedMessage* m : deferred) {
+      Status s = m->make_durable();
+      if (!s) return s;
+    }
+    return Status::success();
+  });
+}
+
+// Appends requests `idxs` to mailbox `name` in `txn`, each within the quota
+// (counting those before it) if it asks; each refusal in its result.
+// Returns the indexes appended.
+std::vector<size_t> append_records(MailboxTxn& txn, QuotaDb& quota, const std::string& name,
+                                   const std::vector<AppendRequest>& requests,
+                                   const std::vector<size_t>& idxs,
+                                   std::vector<AppendResult>* results) {
+  std::vector<size_t> appended;
+  uint64_t pending_bytes = 0, pending_msgs = 0;
+  for (size_t i : idxs) {
+    const AppendRequest& req = requests[i];
+    AppendResult& result = (*results)[i];
+    if (req.message == nullptr || !req.message->finished()) {
+      result.status = Status(Code::kInternal, "append of an unfinished message");
+      continue;
+    }
+    if (req.check_quota) {
+      Status q = quota.check(name, pending_bytes + req.message->size(), pending_msgs + 1);
+      if (!q) {
+        result.status = q;
+        continue;
+      }
+    }
+    auto rec = txn.append_new(*req.message, req.system_flags, req.user_flags, req.internaldate);
+    if (!rec.ok()) {
+      result.status = rec.status();
+      continue;
+    }
+    pending_bytes += rec->size;
+    pending_msgs++;
+    result.uid = rec->uid;
+    result.uidvalidity = txn.counters().uidvalidity;
+    appended.push_back(i);
+  }
+  return appended;
+}
+
+}  // namespace
+
 std::vector<AppendResult> Instance::append(const std::vector<AppendRequest>& requests) {
   std::vector<AppendResult> results(requests.size());
   if (Status w = check_writable(); !w) {
     for (auto& r : results) r.status = w;
     return results;
   }
-  // Group by mailbox, keeping first-appearance order.
-  std::vector<std::string> order;
-  std::map<std::string, std::vector<size_t>> groups;
-  for (size_t i = 0; i < requests.size(); i++) {
-    auto [it, fresh] = groups.try_emplace(requests[i].mailbox);
-    if (fresh) order.push_back(requests[i].mailbox);
-    it->second.push_back(i);
-  }
-  for (const auto& name : order) {
-    const auto& idxs = groups[name];
+  for (const auto& [name, idxs] : group_by_mailbox(requests)) {
     auto fail_all = [&](const Status& st) {
       for (size_t i : idxs) results[i] = AppendResult{st, 0, 0};
     };
@@ -456,20 +521,7 @@ std::vector<AppendResult> Instance::append(const std::vector<AppendRequest>& req
     early.lines = {{"MAILBOX", {name}}, {"APPEND", {name}}};
     early.hold =
         std::async(std::launch::async, [this, &early] { return synclog_->announce(early.lines); });
-    std::vector<const StagedMessage*> deferred;
-    for (size_t i : idxs) {
-      const StagedMessage* m = requests[i].message;
-      if (m != nullptr && m->finished() && !m->durable()) deferred.push_back(m);
-    }
-    if (!deferred.empty()) {
-      early.files = std::async(std::launch::async, [deferred] {
-        for (const StagedMessage* m : deferred) {
-          Status s = m->make_durable();
-          if (!s) return s;
-        }
-        return Status::success();
-      });
-    }
+    early.files = make_staged_durable(requests, idxs);
     auto txn = (*mbox)->begin();
     if (!txn.ok()) {
       fail_all(txn.status());
@@ -482,33 +534,7 @@ std::vector<AppendResult> Instance::append(const std::vector<AppendRequest>& req
       fail_all(live);
       continue;
     }
-    std::vector<size_t> appended;
-    uint64_t pending_bytes = 0, pending_msgs = 0;
-    for (size_t i : idxs) {
-      const AppendRequest& req = requests[i];
-      if (req.message == nullptr || !req.message->finished()) {
-        results[i].status = Status(Code::kInternal, "append of an unfinished message");
-        continue;
-      }
-      if (req.check_quota) {
-        Status q = quota_->check(name, pending_bytes + req.message->size(), pending_msgs + 1);
-        if (!q) {
-          results[i].status = q;
-          continue;
-        }
-      }
-      auto rec =
-          (*txn)->append_new(*req.message, req.system_flags, req.user_flags, req.internaldate);
-      if (!rec.ok()) {
-        results[i].status = rec.status();
-        continue;
-      }
-      pending_bytes += rec->size;
-      pending_msgs++;
-      results[i].uid = rec->uid;
-      results[i].uidvalidity = (*txn)->counters().uidvalidity;
-      appended.push_back(i);
-    }
+    std::vector<size_t> appended = append_records(**txn, *quota_, name, requests, idxs, &results);
     if (appended.empty()) continue;
     Status s = commit(**mbox, **txn, &early);
     if (!s) {
