@@ -24,6 +24,41 @@ class StagedSink : public MessageSink {
   std::unique_ptr<store::StagedMessage> msg_;
 };
 
+// Each recipient's answer from the append of its mailbox (slot[i] into
+// `results`; SIZE_MAX: answered before the append), logged as Cyrus does.
+void answer_recipients(const std::vector<Recipient>& recipients, const std::vector<size_t>& slot,
+                       const std::vector<store::AppendResult>& results,
+                       const store::StagedMessage& msg, std::vector<Status>* out) {
+  for (size_t i = 0; i < recipients.size(); ++i) {
+    if (slot[i] == SIZE_MAX) continue;
+    if (slot[i] >= results.size()) {
+      (*out)[i] = Status(Code::kInternal, "append returned too few results");
+      continue;
+    }
+    const store::AppendResult& res = results[slot[i]];
+    (*out)[i] = res.status;
+    if (res.status.is_ok()) {
+      spdlog::info("lmtp: Delivered: {} to mailbox: {} uid {} size {} guid {}", recipients[i].path,
+                   recipients[i].mailbox, res.uid, msg.size(), msg.guid());
+    } else {
+      spdlog::warn("lmtp: delivery of {} to {} failed: {}", recipients[i].path,
+                   recipients[i].mailbox, res.status.to_string());
+    }
+  }
+}
+
+// sync_wait_on_timeout: refuse: every recipient the message was stored for
+// gets `why`, a temporary failure (the MTA tries again).
+void refuse_stored(const std::vector<Recipient>& recipients, const Status& why,
+                   std::vector<Status>* out) {
+  for (size_t i = 0; i < recipients.size(); ++i) {
+    if (!(*out)[i].is_ok()) continue;
+    spdlog::warn("lmtp: {} to {}: stored but not acknowledged: {}", recipients[i].path,
+                 recipients[i].mailbox, why.to_string());
+    (*out)[i] = why;
+  }
+}
+
 }  // namespace
 
 StoreBackend::StoreBackend(store::Instance& instance)
@@ -159,33 +194,11 @@ std::vector<Status> StoreBackend::deliver(MessageSink& sink,
   if (Status d = duplicates_.mark(delivered); !d)
     spdlog::error("lmtp: delivered, but not recorded for duplicate suppression: {}",
                   d.to_string());
-  for (size_t i = 0; i < recipients.size(); ++i) {
-    if (slot[i] == SIZE_MAX) continue;
-    if (slot[i] >= results.size()) {
-      out[i] = Status(Code::kInternal, "append returned too few results");
-      continue;
-    }
-    const store::AppendResult& res = results[slot[i]];
-    out[i] = res.status;
-    if (res.status.is_ok()) {
-      spdlog::info("lmtp: Delivered: {} to mailbox: {} uid {} size {} guid {}", recipients[i].path,
-                   recipients[i].mailbox, res.uid, msg.size(), msg.guid());
-    } else {
-      spdlog::warn("lmtp: delivery of {} to {} failed: {}", recipients[i].path,
-                   recipients[i].mailbox, res.status.to_string());
-    }
-  }
+  answer_recipients(recipients, slot, results, msg, &out);
   // sync_wait_replicas: no 250 before the replicas have the message. Under
   // sync_wait_on_timeout: refuse, every recipient it was stored for gets
   // the temporary failure (the MTA tries again).
-  if (Status w = instance_.wait_replicated(); !w.is_ok()) {
-    for (size_t i = 0; i < recipients.size(); ++i) {
-      if (!out[i].is_ok()) continue;
-      spdlog::warn("lmtp: {} to {}: stored but not acknowledged: {}", recipients[i].path,
-                   recipients[i].mailbox, w.to_string());
-      out[i] = w;
-    }
-  }
+  if (Status w = instance_.wait_replicated(); !w.is_ok()) refuse_stored(recipients, w, &out);
   return out;
 }
 
