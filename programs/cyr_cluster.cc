@@ -21,7 +21,9 @@
 
 #include <cstdio>
 #include <exception>
+#include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cluster/directory.h"
@@ -59,6 +61,81 @@ void print_user(const cluster::UserEntry& u) {
               join(u.replicas).c_str());
 }
 
+int show_slots(cluster::Directory& dir, const std::vector<std::string>&) {
+  auto slots = dir.slots();
+  if (!slots.ok()) return failed(slots.status());
+  for (const cluster::SlotInfo& s : *slots) {
+    std::printf("slot %s host=%s role=%s imap=%d pop3=%d lmtp=%d sync=%d\n", s.name.c_str(),
+                s.host.c_str(), s.role.c_str(), s.imap_port, s.pop3_port, s.lmtp_port,
+                s.sync_port);
+  }
+  return 0;
+}
+
+int show_user(cluster::Directory& dir, const std::vector<std::string>& args) {
+  auto u = dir.user(args[1]);
+  if (!u.ok()) return failed(u.status());
+  if (!u->has_value()) return failed(Status(Code::kNotFound, "no user " + args[1]));
+  print_user(**u);
+  auto boots = dir.bootstraps(args[1]);
+  if (!boots.ok()) return failed(boots.status());
+  for (const cluster::ReplicaBootstrap& b : *boots) {
+    std::printf("bootstrap %s %s\n", b.slot.c_str(),
+                std::string(cluster::bootstrap_state_name(b.state)).c_str());
+  }
+  return 0;
+}
+
+int set_user(cluster::Directory& dir, const std::vector<std::string>& args) {
+  auto cur = dir.user(args[1]);
+  if (!cur.ok()) return failed(cur.status());
+  cluster::UserEntry u;
+  u.user = args[1];
+  u.primary = args[2];
+  u.replicas.assign(args.begin() + 3, args.end());
+  Status s = dir.put_user(u, cur->has_value() ? (*cur)->mod_revision : 0);
+  if (!s.is_ok()) return failed(s);
+  print_user(u);
+  return 0;
+}
+
+int set_primary(cluster::Directory& dir, const std::vector<std::string>& args) {
+  auto u = dir.set_primary(args[1], args[2]);
+  if (!u.ok()) return failed(u.status());
+  print_user(*u);
+  return 0;
+}
+
+int remove_user(cluster::Directory& dir, const std::vector<std::string>& args) {
+  Status s = dir.remove_user(args[1]);
+  return s.is_ok() ? 0 : failed(s);
+}
+
+// The subcommands: name, how many words the command line has with it
+// (at least, at most), what it does.
+struct Subcommand {
+  std::string_view name;
+  size_t min_words;
+  size_t max_words;
+  int (*run)(cluster::Directory& dir, const std::vector<std::string>& args);
+};
+constexpr size_t kAny = SIZE_MAX;
+constexpr Subcommand kSubcommands[] = {
+    {"slots", 1, 1, show_slots},
+    {"user", 2, 2, show_user},
+    {"set-user", 3, kAny, set_user},
+    {"set-primary", 3, 3, set_primary},
+    {"remove-user", 2, 2, remove_user},
+};
+
+const Subcommand* find_subcommand(const std::vector<std::string>& args) {
+  if (args.empty()) return nullptr;
+  for (const Subcommand& c : kSubcommands) {
+    if (c.name == args[0] && args.size() >= c.min_words && args.size() <= c.max_words) return &c;
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 static int run(int argc, char** argv) {
@@ -72,16 +149,8 @@ static int run(int argc, char** argv) {
     conf = optarg;
   }
   std::vector<std::string> args(argv + optind, argv + argc);
-  if (args.empty()) {
-    usage();
-    return EX_USAGE;
-  }
-  const std::string& cmd = args[0];
-  bool known = (cmd == "slots" && args.size() == 1) || (cmd == "user" && args.size() == 2) ||
-               (cmd == "set-user" && args.size() >= 3) ||
-               (cmd == "set-primary" && args.size() == 3) ||
-               (cmd == "remove-user" && args.size() == 2);
-  if (!known) {
+  const Subcommand* cmd = find_subcommand(args);
+  if (cmd == nullptr) {
     usage();
     return EX_USAGE;
   }
@@ -98,50 +167,7 @@ static int run(int argc, char** argv) {
   }
   cluster::EtcdClient etcd(cluster::parse_endpoints(options->endpoints).value());
   cluster::Directory dir(etcd, cluster::KeyLayout::make(options->prefix).value());
-
-  if (cmd == "slots") {
-    auto slots = dir.slots();
-    if (!slots.ok()) return failed(slots.status());
-    for (const cluster::SlotInfo& s : *slots) {
-      std::printf("slot %s host=%s role=%s imap=%d pop3=%d lmtp=%d sync=%d\n", s.name.c_str(),
-                  s.host.c_str(), s.role.c_str(), s.imap_port, s.pop3_port, s.lmtp_port,
-                  s.sync_port);
-    }
-    return 0;
-  }
-  if (cmd == "user") {
-    auto u = dir.user(args[1]);
-    if (!u.ok()) return failed(u.status());
-    if (!u->has_value()) return failed(Status(Code::kNotFound, "no user " + args[1]));
-    print_user(**u);
-    auto boots = dir.bootstraps(args[1]);
-    if (!boots.ok()) return failed(boots.status());
-    for (const cluster::ReplicaBootstrap& b : *boots) {
-      std::printf("bootstrap %s %s\n", b.slot.c_str(),
-                  std::string(cluster::bootstrap_state_name(b.state)).c_str());
-    }
-    return 0;
-  }
-  if (cmd == "set-user") {
-    auto cur = dir.user(args[1]);
-    if (!cur.ok()) return failed(cur.status());
-    cluster::UserEntry u;
-    u.user = args[1];
-    u.primary = args[2];
-    u.replicas.assign(args.begin() + 3, args.end());
-    Status s = dir.put_user(u, cur->has_value() ? (*cur)->mod_revision : 0);
-    if (!s.is_ok()) return failed(s);
-    print_user(u);
-    return 0;
-  }
-  if (cmd == "set-primary") {
-    auto u = dir.set_primary(args[1], args[2]);
-    if (!u.ok()) return failed(u.status());
-    print_user(*u);
-    return 0;
-  }
-  Status s = dir.remove_user(args[1]);
-  return s.is_ok() ? 0 : failed(s);
+  return cmd->run(dir, args);
 }
 
 // What the libraries throw (std::bad_alloc, std::system_error from a thread
