@@ -15,7 +15,6 @@
 #include <httplib.h>
 #include <signal.h>
 #include <sysexits.h>
-#include <unistd.h>
 
 #include <cstdio>
 #include <exception>
@@ -35,10 +34,6 @@ using namespace replimail;
 
 namespace {
 
-constexpr int kExitOsErr = 71;
-
-void usage() { std::fprintf(stderr, "usage: mailauthd [-C imapd.conf] -l [host:]port [-v]\n"); }
-
 class Backend : public cluster::AuthBackend {
  public:
   Backend(cluster::SaslPasswordCheck& password, cluster::Directory& directory)
@@ -56,34 +51,54 @@ class Backend : public cluster::AuthBackend {
   cluster::Directory& directory_;
 };
 
+// SIGTERM and SIGINT stop `server`: one thread takes them (sigwait), so
+// cpp-httplib's threads never run a handler.
+void stop_on_signals(httplib::Server& server) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  std::thread signals([&server, set] {
+    int sig = 0;
+    sigwait(&set, &sig);
+    spdlog::info("mailauthd: signal {}: stopping", sig);
+    server.stop();
+  });
+  signals.detach();
+}
+
+// Answers every GET, whatever the path, as an auth_http request, until
+// `server` is stopped.
+void serve(httplib::Server& server, cluster::AuthBackend& backend,
+           const cluster::AuthPolicy& policy) {
+  server.Get(".*", [&](const httplib::Request& req, httplib::Response& res) {
+    auto parsed = cluster::parse_auth_request(
+        [&](std::string_view name) { return req.get_header_value(std::string(name)); });
+    cluster::AuthAnswer answer = parsed.ok() ? cluster::decide_auth(*parsed, backend, policy)
+                                             : cluster::malformed_auth_request(parsed.status());
+    spdlog::info("auth_http: {}", answer.log);
+    for (const auto& [k, v] : answer.headers) res.set_header(k, v);
+    res.status = 200;
+  });
+  server.listen_after_bind();
+}
+
+// Binds `server` to host:port (port 0: any free one); the port, or -1.
+int bind_server(httplib::Server& server, const std::string& host, int port) {
+  if (port == 0) return server.bind_to_any_port(host);
+  return server.bind_to_port(host, port) ? port : -1;
+}
+
 }  // namespace
 
 static int run(int argc, char** argv) {
-  std::string conf = "/etc/imapd.conf";
-  std::string listen;
-  bool verbose = false;
-  int c;
-  while ((c = ::getopt(argc, argv, "C:l:v")) != -1) {
-    switch (c) {
-      case 'C':
-        conf = optarg;
-        break;
-      case 'l':
-        listen = optarg;
-        break;
-      case 'v':
-        verbose = true;
-        break;
-      default:
-        usage();
-        return EX_USAGE;
-    }
-  }
-  if (optind != argc || listen.empty()) {
-    usage();
-    return EX_USAGE;
-  }
-  auto config = load_program_config("mailauthd", conf, verbose);
+  auto flags = parse_daemon_flags(argc, argv, 'l', "", /*required=*/true,
+                                  "usage: mailauthd [-C imapd.conf] -l [host:]port [-v]\n");
+  if (!flags) return EX_USAGE;
+  const std::string& conf = flags->conf;
+  const std::string& listen = flags->value;
+  auto config = load_program_config("mailauthd", conf, flags->verbose);
   if (!config.ok()) return EX_CONFIG;
   auto options = cluster::cluster_options(*config, /*need_slot=*/false);
   if (!options.ok()) {
@@ -107,41 +122,16 @@ static int run(int argc, char** argv) {
   policy.failed_pause = config->get_duration("failedloginpause");
 
   httplib::Server server;
-  server.Get(".*", [&](const httplib::Request& req, httplib::Response& res) {
-    auto parsed = cluster::parse_auth_request(
-        [&](std::string_view name) { return req.get_header_value(std::string(name)); });
-    cluster::AuthAnswer answer = parsed.ok() ? cluster::decide_auth(*parsed, backend, policy)
-                                             : cluster::malformed_auth_request(parsed.status());
-    spdlog::info("auth_http: {}", answer.log);
-    for (const auto& [k, v] : answer.headers) res.set_header(k, v);
-    res.status = 200;
-  });
   std::string host = address->host.empty() ? "0.0.0.0" : address->host;
-  int port = address->port;
-  if (port == 0) {
-    port = server.bind_to_any_port(host);
-  } else if (!server.bind_to_port(host, port)) {
-    port = -1;
-  }
+  int port = bind_server(server, host, address->port);
   if (port <= 0) {
     spdlog::error("cannot listen on {}", listen);
-    return kExitOsErr;
+    return EX_OSERR;
   }
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  std::thread signals([&] {
-    int sig = 0;
-    sigwait(&set, &sig);
-    spdlog::info("mailauthd: signal {}: stopping", sig);
-    server.stop();
-  });
-  signals.detach();
+  stop_on_signals(server);
   spdlog::info("mailauthd: auth_http on {}:{}, directory {} at {}", host, port, options->prefix,
                options->endpoints);
-  server.listen_after_bind();
+  serve(server, backend, policy);
   return 0;
 }
 
