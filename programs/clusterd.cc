@@ -24,6 +24,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <string>
 #include <thread>
@@ -33,9 +34,11 @@
 #include "cluster/etcd_client.h"
 #include "cluster/registration.h"
 #include "common/config.h"
+#include "common/fs.h"
 #include "common/log.h"
 #include "common/program_config.h"
 #include "master/cyrus_conf.h"
+#include "store/instance.h"
 #include "sync/channel_status.h"
 
 using namespace replimail;
@@ -60,6 +63,40 @@ std::optional<cluster::ReplicationReport> replication_report(const std::string& 
   }
   if (r.complete_through_ms.empty()) return std::nullopt;
   return r;
+}
+
+constexpr std::string_view kOwnFence = "fenced by clusterd:";
+
+// The slot's lease is lost: the controller may be promoting a replica of
+// its users, so the slot takes no more changes (store/instance.h's
+// read-only fence) until it is registered again. A fence already there
+// (cyr_promote's) is left as it is.
+void fence_self(const std::string& fence, const std::string& slot) {
+  if (fs::exists(fence)) return;
+  Status s = fs::write_file_atomic(
+      fence, fmt::format("{} the lease of slot {} was lost at {}: a replica may be promoted\n",
+                         kOwnFence, slot, std::time(nullptr)));
+  if (s.is_ok())
+    spdlog::warn(
+        "clusterd: slot {}: lease lost: {} written, changes refused until the slot is "
+        "registered again",
+        slot, fence);
+  else
+    spdlog::error("clusterd: slot {}: lease lost, and {} could not be written: {}", slot, fence,
+                  s.to_string());
+}
+
+// Registered again: the fence clusterd wrote goes, unless the controller
+// left a rejoin command (the slot was failed over; rejoin lifts it once
+// the slot no longer feeds anyone).
+void unfence_self(const std::string& fence, const std::string& slot, cluster::EtcdClient& etcd,
+                  const cluster::KeyLayout& layout) {
+  auto text = fs::read_file(fence);
+  if (!text.ok() || text->rfind(kOwnFence, 0) != 0) return;
+  auto rejoin = etcd.get(layout.command_key(slot, cluster::kRejoinCommand));
+  if (!rejoin.ok() || !rejoin->kvs.empty()) return;
+  if (Status s = fs::remove_file(fence); s.is_ok())
+    spdlog::info("clusterd: slot {}: registered again, {} removed", slot, fence);
 }
 
 // Runs a command of the controller here: the promotion or rejoin steps,
@@ -141,6 +178,9 @@ int main(int argc, char** argv) {
   });
   signals.detach();
 
+  const std::string fence = config->configdirectory() + "/" + std::string(store::kReadOnlyFile);
+  registrar.set_hooks({[&] { fence_self(fence, options->slot); },
+                       [&] { unfence_self(fence, options->slot, etcd, *layout); }});
   cluster::CommandRunner commands(
       etcd, *layout, options->slot,
       [&](const cluster::SlotCommand& cmd) { return run_command(cmd, conf, cyrus_conf); });

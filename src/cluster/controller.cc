@@ -50,6 +50,9 @@ Controller::Controller(EtcdClient& etcd, KeyLayout layout, std::string self,
     : etcd_(etcd), layout_(std::move(layout)), self_(std::move(self)), ttl_(ttl) {}
 
 bool Controller::campaign() {
+  // Most of the time someone holds the key: one read, no lease granted.
+  auto held = etcd_.get(layout_.controller_key());
+  if (!held.ok() || !held->kvs.empty()) return false;
   auto lease = etcd_.lease_grant(ttl_);
   if (!lease.ok()) return false;
   Txn t;

@@ -141,6 +141,13 @@ void SlotRegistrar::run(const std::atomic<bool>& stop) {
   std::thread watcher([&] { watch_own_key(stop); });
   const auto period = std::max<std::chrono::milliseconds>(ttl_ / 3, std::chrono::milliseconds(500));
   bool registered = false;
+  bool lost = false;  // lease_lost called, no registration since
+  auto last_renewal = std::chrono::steady_clock::now();
+  auto lose = [&] {
+    if (lost) return;
+    lost = true;
+    if (hooks_.lease_lost) hooks_.lease_lost();
+  };
   Status last_error;
   while (!stop.load()) {
     auto wait = period;
@@ -154,18 +161,31 @@ void SlotRegistrar::run(const std::atomic<bool>& stop) {
         wait = std::chrono::seconds(1);
       } else {
         last_error = Status();
+        last_renewal = std::chrono::steady_clock::now();
+        lost = false;
+        if (hooks_.registered) hooks_.registered();
       }
     } else {
       auto ttl = etcd_.lease_keepalive(lease_);
       if (ttl.status().code() == Code::kNotFound) {
         spdlog::warn("clusterd: slot {}: lease {:x} expired; registering again", slot_.name,
                      lease_);
+        lose();
         registered = false;
         continue;
       }
       if (!ttl.ok()) {
         spdlog::warn("clusterd: slot {}: keepalive: {}", slot_.name, ttl.status().to_string());
         wait = std::chrono::seconds(1);
+        if (std::chrono::steady_clock::now() - last_renewal >= ttl_) {
+          spdlog::warn("clusterd: slot {}: lease {:x} not renewed for {}s: taken as lost",
+                       slot_.name, lease_, ttl_.count());
+          lose();
+          registered = false;
+          continue;
+        }
+      } else {
+        last_renewal = std::chrono::steady_clock::now();
       }
     }
     std::unique_lock<std::mutex> lock(mu_);

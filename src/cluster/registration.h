@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 
 #include "cluster/directory_schema.h"
@@ -49,6 +50,17 @@ class SlotRegistrar {
   // Makes run() look at `stop` now (from a signal-handling thread).
   void wake();
 
+  // Called from run()'s thread: `lease_lost` once the slot's lease is
+  // lost (no renewal for a whole TTL while etcd cannot be reached, or
+  // etcd says it expired): the controller may be failing the slot over;
+  // `registered` after every registration (the first and each one after a
+  // loss). Set before run().
+  struct Hooks {
+    std::function<void()> lease_lost;
+    std::function<void()> registered;
+  };
+  void set_hooks(Hooks hooks) { hooks_ = std::move(hooks); }
+
   // One registration: a new lease and the slot key attached to it.
   Status register_once();
   int64_t lease() const { return lease_; }
@@ -65,6 +77,7 @@ class SlotRegistrar {
   std::mutex mu_;
   std::condition_variable cv_;
   bool key_lost_ = false;
+  Hooks hooks_;
 };
 
 }  // namespace replimail::cluster
