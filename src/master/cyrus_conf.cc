@@ -67,9 +67,7 @@ class EntryParser {
         value = std::string(text.substr(v, i - v));
         if (value.empty()) return error(fmt::format("entry '{}': empty value for {}=", name_, key));
       }
-      std::string lkey = key;
-      for (char& c : lkey) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      if (!values_.emplace(lkey, std::move(value)).second)
+      if (!values_.emplace(to_lower(key), std::move(value)).second)
         return error(fmt::format("entry '{}': {}= given twice", name_, key));
     }
   }
@@ -166,8 +164,7 @@ Status parse_service(const EntryParser& p, CyrusConf* conf) {
   const std::string* listen = p.get("listen");
   if (!listen) return p.error(fmt::format("service '{}': missing listen=", e.name));
   e.listen = *listen;
-  if (const std::string* proto = p.get("proto")) e.proto = *proto;
-  for (char& c : e.proto) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (const std::string* proto = p.get("proto")) e.proto = to_lower(*proto);
   auto addr = net::parse_listen(e.listen, e.proto);
   if (!addr) return p.error(fmt::format("service '{}': {}", e.name, addr.status().message()));
   e.address = *addr;

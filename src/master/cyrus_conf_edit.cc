@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "common/ascii.h"
+
 namespace replimail::master {
 namespace {
 
@@ -28,9 +30,7 @@ std::string bare(const std::string& line) {
   std::string s = line.substr(0, line.find('#'));
   s.erase(0, s.find_first_not_of(" \t\r"));
   s.erase(s.find_last_not_of(" \t\r") + 1);
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
+  return to_lower(s);
 }
 
 bool opens_daemon(const std::string& line) {

@@ -5,16 +5,12 @@
 #include <algorithm>
 #include <cctype>
 
+#include "common/ascii.h"
 #include "store/record.h"
 
 namespace replimail::sync {
 
 namespace {
-
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 std::string annotations_text(const std::vector<AnnotationItem>& list) {
   std::string out = "(";
@@ -55,7 +51,7 @@ std::string flags_text(const store::IndexRecord& rec) {
   std::vector<std::string> names = store::system_flag_names(rec.system_flags);
   std::vector<std::string> user = rec.user_flags;
   std::sort(user.begin(), user.end(),
-            [](const std::string& a, const std::string& b) { return lower(a) < lower(b); });
+            [](const std::string& a, const std::string& b) { return to_lower(a) < to_lower(b); });
   names.insert(names.end(), user.begin(), user.end());
   std::string out = "(";
   for (const auto& n : names) out += (out.size() > 1 ? " " : "") + n;
