@@ -192,8 +192,8 @@ bool header_key_matches(const SearchKey& key, const SearchContext& ctx) {
 }
 
 bool body_key_matches(const SearchKey& key, const SearchContext& ctx) {
-  const mime::Message* msg = ctx.parsed();
-  return msg && msg->body_matches(key.text);
+  const mime::SearchBody* body = ctx.body();
+  return body && body->matches(key.text);
 }
 
 bool text_key_matches(const SearchKey& key, const SearchContext& ctx) {

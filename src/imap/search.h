@@ -2,9 +2,9 @@
 // (TEXT, BODY, HEADER and FROM/TO/CC/BCC/SUBJECT) are answered from the
 // full-text index (search/) for the messages it covers, when
 // `search_engine: xapian`; the others, and what the index can only narrow
-// down, scan the message through mime::Message: header keys its cached
-// header (store::MessageCache), body keys its file, each loaded only when a
-// key needs it. The index answers exactly what a scan answers (search/query.h),
+// down, scan the message: header keys its cached header (store::MessageCache),
+// body keys its file's text parts (mime::SearchBody, at the offsets the cache
+// keeps), each loaded only when a key needs it. The index answers exactly what a scan answers (search/query.h),
 // so results never depend on how much is indexed.
 #pragma once
 
@@ -18,6 +18,7 @@
 #include "imap/parser.h"
 #include "imap/selected.h"
 #include "mime/message.h"
+#include "mime/search_body.h"
 #include "search/query.h"
 #include "store/instance.h"
 
@@ -49,12 +50,14 @@ struct SearchContext {
   const MessageView* message = nullptr;
   uint32_t max_seq = 0;  // what `*` means
   uint32_t max_uid = 0;
-  // The message's header alone (from its message cache), and the whole
-  // parsed message; null if they cannot be read (text keys then fail).
+  // The message's header alone (from its message cache), parsed; null if
+  // it cannot be read (header keys then fail).
   std::function<const mime::Message*()> headers;
   // The cached header block alone (no parse), null if it cannot be read.
   std::function<const std::string*()> header_block;
-  std::function<const mime::Message*()> parsed;
+  // The body text BODY and TEXT read (from the file, at the offsets the
+  // message cache keeps); null if it cannot be read (they then fail).
+  std::function<const mime::SearchBody*()> body;
   // UIDs of the saved search result (`$`).
   const std::vector<uint32_t>* saved = nullptr;
   // The index's answers for this search, or null to scan every text key.

@@ -1,6 +1,7 @@
 // FETCH and SEARCH.
 #include <algorithm>
 #include <ctime>
+#include <optional>
 
 #include <spdlog/spdlog.h>
 
@@ -8,6 +9,7 @@
 #include "imap/search.h"
 #include "imap/session.h"
 #include "mime/message.h"
+#include "mime/search_body.h"
 #include "store/message_cache.h"
 #include "store/record.h"
 
@@ -351,6 +353,24 @@ void Session::flush_cache_fills() {
   if (!st.is_ok()) spdlog::warn("{}: message cache not filled: {}", selected_->name(), st.message());
 }
 
+namespace {
+
+// The body text SEARCH reads: the file's text parts at the offsets its
+// message cache row keeps, or the parsed file (no row, or one without them).
+std::optional<mime::SearchBody> search_body(store::Mailbox& mailbox, uint32_t uid,
+                                            const store::MessageCache* row) {
+  const std::string path = mailbox.message_path(uid);
+  if (row && !row->text_segments.empty()) {
+    auto body = mime::SearchBody::open(path, row->text_segments);
+    if (body.ok()) return std::move(body).value();
+  }
+  auto msg = mime::Message::open(path);
+  if (!msg.ok()) return std::nullopt;
+  return mime::SearchBody::of(std::move(msg).value());
+}
+
+}  // namespace
+
 Status Session::for_each_match(const SearchKey& key, const MatchFn& fn) {
   uint32_t exists = selected_->exists();
   uint32_t max_uid = exists ? selected_->at(exists).uid : 0;
@@ -364,37 +384,35 @@ Status Session::for_each_match(const SearchKey& key, const MatchFn& fn) {
   for (uint32_t seq = 1; seq <= exists && result.is_ok(); ++seq) {
     const MessageView& m = selected_->at(seq);
     // The header keys read the cached header (parsed alone); only body keys
-    // open the message file.
-    std::optional<std::string> block;
-    bool header_failed = false;
-    std::function<const std::string*()> header_block = [&]() -> const std::string* {
-      if (!block && !header_failed) {
+    // open the message file, and read its text parts where the cache says.
+    std::optional<store::MessageCache> row;
+    bool row_failed = false;
+    auto cached = [&]() -> const store::MessageCache* {
+      if (!row && !row_failed) {
         auto c = selected_->mailbox().cache(m.uid, m.guid);
         if (c.ok()) {
-          block.emplace(std::move(c->header));
+          row.emplace(std::move(c).value());
         } else {
-          header_failed = true;
+          row_failed = true;
         }
       }
-      return block ? &*block : nullptr;
+      return row ? &*row : nullptr;
+    };
+    std::function<const std::string*()> header_block = [&]() -> const std::string* {
+      const store::MessageCache* c = cached();
+      return c ? &c->header : nullptr;
     };
     std::optional<mime::Message> header;
     std::function<const mime::Message*()> headers = [&]() -> const mime::Message* {
-      if (!header && header_block()) header.emplace(mime::Message::from_bytes(*block));
+      if (!header && header_block()) header.emplace(mime::Message::from_bytes(row->header));
       return header ? &*header : nullptr;
     };
-    std::optional<mime::Message> msg;
-    bool failed = false;
-    std::function<const mime::Message*()> parsed = [&]() -> const mime::Message* {
-      if (!msg && !failed) {
-        auto opened = mime::Message::open(selected_->mailbox().message_path(m.uid));
-        if (opened.ok()) {
-          msg.emplace(std::move(opened).value());
-        } else {
-          failed = true;
-        }
-      }
-      return msg ? &*msg : nullptr;
+    std::optional<mime::SearchBody> body;
+    bool body_failed = false;
+    std::function<const mime::SearchBody*()> body_text = [&]() -> const mime::SearchBody* {
+      if (!body && !body_failed) body = search_body(selected_->mailbox(), m.uid, cached());
+      body_failed = !body;
+      return body ? &*body : nullptr;
     };
     SearchContext ctx;
     ctx.seq = seq;
@@ -406,7 +424,7 @@ Status Session::for_each_match(const SearchKey& key, const MatchFn& fn) {
     ctx.now = now;
     ctx.headers = headers;
     ctx.header_block = header_block;
-    ctx.parsed = parsed;
+    ctx.body = body_text;
     if (!search_matches(key, ctx)) continue;
     result = fn(seq, m, headers);
   }

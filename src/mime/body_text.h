@@ -7,6 +7,8 @@
 // needle, and decodes no part twice when a SEARCH has several body keys.
 #pragma once
 
+#include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -44,10 +46,33 @@ std::string fold_body_segment(std::string_view msg, const BodySegment& s, std::s
 // the last, fold to their lower case). False says nothing: fold and look.
 bool ascii_body_match(const BodySegment& s, std::string_view content, std::string_view needle);
 
+// The charset a text part names, "us-ascii" by default.
+std::string part_charset(const Part& part);
+
 // Any bytes as valid UTF-8 (invalid sequences replaced, as GLib does).
 std::string make_valid(std::string_view s);
 
 // True if `needle` occurs in `haystack` (bytes; both already folded).
 bool contains(std::string_view haystack, std::string_view needle);
+
+// SEARCH BODY over the segments of one message: each segment decoded and
+// folded at most once (its folded text kept), in order, stopping at the
+// first that holds the needle. Thread-safe.
+// REQUIRES: `bytes` and the parts the segments point to outlive it.
+class SegmentMatcher {
+ public:
+  SegmentMatcher(std::string_view bytes, std::vector<BodySegment> segments);
+  // Whether the body text contains `needle` (UTF-8, not folded yet).
+  bool matches(std::string_view needle) const;
+
+ private:
+  // 1 if segment `i` contains `needle` (folded; `ascii` if all ASCII), else 0.
+  bool segment_matches(size_t i, std::string_view needle, bool ascii) const;
+
+  std::string_view bytes_;
+  std::vector<BodySegment> segments_;
+  mutable std::mutex mutex_;
+  mutable std::vector<std::optional<std::string>> folded_;  // one per segment
+};
 
 }  // namespace replimail::mime

@@ -24,9 +24,8 @@ struct Message::Rep {
   size_t map_size = 0;
   std::string_view bytes;
   Part root;
-  std::mutex segments_mutex;
-  std::optional<std::vector<BodySegment>> segments;
-  std::vector<std::optional<std::string>> folded_segments;  // one per segment
+  std::once_flag matcher_once;
+  std::optional<SegmentMatcher> matcher;  // made on the first body search
 
   ~Rep() {
     if (map) munmap(map, map_size);
@@ -117,23 +116,13 @@ std::string Message::envelope() const { return format_envelope(rep_->root); }
 std::string Message::bodystructure() const { return format_body(rep_->root, true); }
 std::string Message::body() const { return format_body(rep_->root, false); }
 
-int Message::segment_matches(size_t i, std::string_view needle, bool ascii) const {
-  std::lock_guard lock(rep_->segments_mutex);
-  if (!rep_->segments) {
-    rep_->segments.emplace();
-    list_body_segments(rep_->root, *rep_->segments);
-    rep_->folded_segments.resize(rep_->segments->size());
-  }
-  if (i >= rep_->segments->size()) return -1;
-  std::optional<std::string>& folded = rep_->folded_segments[i];
-  if (!folded) {
-    const BodySegment& s = (*rep_->segments)[i];
-    std::string scratch;
-    std::string_view content = s.header ? std::string_view() : undone_content(rep_->bytes, *s.part, scratch);
-    if (ascii && ascii_body_match(s, content, needle)) return 1;
-    folded = fold_body_segment(rep_->bytes, s, content);
-  }
-  return contains(*folded, needle) ? 1 : 0;
+bool Message::body_matches(std::string_view needle) const {
+  std::call_once(rep_->matcher_once, [this] {
+    std::vector<BodySegment> segments;
+    list_body_segments(rep_->root, segments);
+    rep_->matcher.emplace(rep_->bytes, std::move(segments));
+  });
+  return rep_->matcher->matches(needle);
 }
 
 }  // namespace replimail::mime

@@ -172,7 +172,9 @@ class Message {
   // (whether from FROM or HEADER FROM) match their search_addresses(),
   // and only when there is an address.
   bool header_matches(std::string_view name, std::string_view needle) const;
-  // SEARCH BODY needle.
+  // SEARCH BODY needle. Each part is decoded and folded at most once per
+  // Message, so a SEARCH with several body keys decodes each part once.
+  // Thread-safe.
   bool body_matches(std::string_view needle) const;
   // SEARCH TEXT needle: header or body.
   bool text_matches(std::string_view needle) const;
@@ -180,12 +182,6 @@ class Message {
  private:
   struct Rep;
   explicit Message(std::unique_ptr<Rep> rep);
-  // Whether the i-th segment of the body text (mime/body_text.h) contains
-  // `needle` (folded; `ascii` if it is all ASCII): 1 or 0, -1 past the last
-  // segment. A segment is decoded once and its folded text kept, so a
-  // SEARCH with several body keys decodes each part once; an ASCII needle
-  // found in the undone content needs no folding at all. Thread-safe.
-  int segment_matches(size_t i, std::string_view needle, bool ascii) const;
   std::unique_ptr<Rep> rep_;
 };
 

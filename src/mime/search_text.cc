@@ -46,6 +46,14 @@ std::string make_valid(std::string_view s) {
   return out;
 }
 
+std::string part_charset(const Part& part) {
+  std::string charset = "us-ascii";
+  for (const auto& [name, value] : part.params) {
+    if (name == "CHARSET" && !value.empty()) charset = value;
+  }
+  return charset;
+}
+
 namespace {
 
 void ensure_gmime() {
@@ -126,14 +134,6 @@ iconv_t converter_to_utf8(const std::string& charset) {
   return it->second;
 }
 
-// The charset a text part names, "us-ascii" by default.
-std::string part_charset(const Part& part) {
-  std::string charset = "us-ascii";
-  for (const auto& [name, value] : part.params) {
-    if (name == "CHARSET" && !value.empty()) charset = value;
-  }
-  return charset;
-}
 
 std::string to_utf8(const std::string& bytes, const Part& part) {
   std::string charset = part_charset(part);
@@ -454,15 +454,31 @@ bool Message::header_matches(std::string_view name, std::string_view needle) con
   return false;
 }
 
-bool Message::body_matches(std::string_view needle) const {
+SegmentMatcher::SegmentMatcher(std::string_view bytes, std::vector<BodySegment> segments)
+    : bytes_(bytes), segments_(std::move(segments)), folded_(segments_.size()) {}
+
+bool SegmentMatcher::matches(std::string_view needle) const {
   if (needle.empty()) return true;
   const std::string& folded = folded_needle(needle);
   bool ascii = std::all_of(folded.begin(), folded.end(),
                            [](char c) { return static_cast<unsigned char>(c) < 0x80; });
-  for (size_t i = 0;; ++i) {
-    int m = segment_matches(i, folded, ascii);
-    if (m != 0) return m == 1;
+  for (size_t i = 0; i < segments_.size(); ++i) {
+    if (segment_matches(i, folded, ascii)) return true;
   }
+  return false;
+}
+
+bool SegmentMatcher::segment_matches(size_t i, std::string_view needle, bool ascii) const {
+  std::lock_guard lock(mutex_);
+  std::optional<std::string>& folded = folded_[i];
+  if (!folded) {
+    const BodySegment& s = segments_[i];
+    std::string scratch;
+    std::string_view content = s.header ? std::string_view() : undone_content(bytes_, *s.part, scratch);
+    if (ascii && ascii_body_match(s, content, needle)) return true;
+    folded = fold_body_segment(bytes_, s, content);
+  }
+  return contains(*folded, needle);
 }
 
 bool Message::text_matches(std::string_view needle) const {

@@ -55,7 +55,7 @@ Status Mailbox::create(const MailboxEntry& entry, const std::string& dir,
   if (!s) return s;
   auto db = SqliteDb::open(dir + "/" + kIndexFile);
   if (!db.ok()) return db.status();
-  s = (*db)->exec(kSchema);
+  s = apply_schema(**db);
   if (!s) return s;
   s = (*db)->begin_immediate();
   if (!s) return s;
@@ -83,7 +83,7 @@ Result<std::unique_ptr<Mailbox>> Mailbox::open(const MailboxEntry& entry, const 
   auto db = pool ? pool->acquire(path, &fresh) : SqliteDb::open(path);
   if (!db.ok()) return db.status();
   if (fresh) {
-    Status s = (*db)->exec(kSchema);
+    Status s = apply_schema(**db);
     if (!s) return s;
   }
   return std::unique_ptr<Mailbox>(new Mailbox(entry, dir, std::move(*db), std::move(pool)));

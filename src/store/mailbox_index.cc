@@ -26,8 +26,22 @@ CREATE TABLE IF NOT EXISTS annotations(
   modseq INTEGER NOT NULL, PRIMARY KEY (uid, entry, userid));
 CREATE TABLE IF NOT EXISTS message_cache(
   uid INTEGER PRIMARY KEY, version INTEGER NOT NULL, guid TEXT NOT NULL, header TEXT NOT NULL,
-  envelope TEXT NOT NULL, bodystructure TEXT NOT NULL, body TEXT NOT NULL);
+  envelope TEXT NOT NULL, bodystructure TEXT NOT NULL, body TEXT NOT NULL,
+  text_segments TEXT NOT NULL DEFAULT '');
 )";
+
+Status apply_schema(SqliteDb& db) {
+  Status s = db.exec(kSchema);
+  if (!s) return s;
+  // An index made before text_segments existed gets the column (its rows,
+  // of an older MessageCache::kVersion, are stale anyway). Two processes
+  // may both try: the loser's ALTER fails, and the column is there.
+  auto has_column = [&] { return db.prepare("SELECT text_segments FROM message_cache LIMIT 0").ok(); };
+  if (has_column()) return s;
+  s = db.exec("ALTER TABLE message_cache ADD COLUMN text_segments TEXT NOT NULL DEFAULT ''");
+  if (!s && has_column()) return Status::success();
+  return s;
+}
 
 const char* const kRecordColumns =
     "uid, modseq, last_updated, system_flags, user_flags, internaldate, size, guid, savedate, "
@@ -136,7 +150,8 @@ Result<std::vector<MessageAnnotation>> read_annotations(SqliteDb& db, uint32_t u
 Result<std::optional<MessageCache>> read_cache(SqliteDb& db, uint32_t uid,
                                                const std::string& guid) {
   auto st = db.prepare(
-      "SELECT version, guid, header, envelope, bodystructure, body FROM message_cache "
+      "SELECT version, guid, header, envelope, bodystructure, body, text_segments FROM "
+      "message_cache "
       "WHERE uid = ?");
   if (!st.ok()) return st.status();
   st->bind(1, int64_t{uid});
@@ -149,6 +164,7 @@ Result<std::optional<MessageCache>> read_cache(SqliteDb& db, uint32_t uid,
   c.envelope = st->text(3);
   c.bodystructure = st->text(4);
   c.body = st->text(5);
+  c.text_segments = st->text(6);
   return std::optional<MessageCache>(std::move(c));
 }
 
@@ -160,11 +176,12 @@ Status write_cache(SqliteDb& db, uint32_t uid, const std::string& guid, const Me
   auto st = db.prepare(
       only_if_current
           ? std::string("INSERT OR REPLACE INTO message_cache(uid, version, guid, header, "
-                        "envelope, bodystructure, body) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 "
-                        "WHERE EXISTS (SELECT 1 FROM records WHERE uid = ?1 AND guid = ?3 AND "
-                        "system_flags & ?8 = 0)")
+                        "envelope, bodystructure, body, text_segments) SELECT ?1, ?2, ?3, ?4, "
+                        "?5, ?6, ?7, ?9 WHERE EXISTS (SELECT 1 FROM records WHERE uid = ?1 AND "
+                        "guid = ?3 AND system_flags & ?8 = 0)")
           : std::string("INSERT OR REPLACE INTO message_cache(uid, version, guid, header, "
-                        "envelope, bodystructure, body) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"));
+                        "envelope, bodystructure, body, text_segments) VALUES(?1, ?2, ?3, ?4, "
+                        "?5, ?6, ?7, ?9)"));
   if (!st.ok()) return st.status();
   st->bind(1, int64_t{uid})
       .bind(2, MessageCache::kVersion)
@@ -172,7 +189,8 @@ Status write_cache(SqliteDb& db, uint32_t uid, const std::string& guid, const Me
       .bind(4, c.header)
       .bind(5, c.envelope)
       .bind(6, c.bodystructure)
-      .bind(7, c.body);
+      .bind(7, c.body)
+      .bind(9, c.text_segments);
   if (only_if_current) st->bind(8, int64_t{kFlagExpunged});
   return st->run();
 }

@@ -19,6 +19,9 @@ namespace replimail::store::index {
 inline constexpr const char* kIndexFile = "cyrus.index.db";
 // CREATE ... IF NOT EXISTS statements for every table of the index.
 extern const char* const kSchema;
+// Makes the tables of the index (kSchema) and brings an older index's up to
+// date (a column added since).
+Status apply_schema(SqliteDb& db);
 // The record columns, in read_record()'s order.
 extern const char* const kRecordColumns;
 

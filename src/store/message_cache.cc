@@ -1,6 +1,7 @@
 #include "store/message_cache.h"
 
 #include "mime/message.h"
+#include "mime/search_body.h"
 
 namespace replimail::store {
 
@@ -11,6 +12,7 @@ MessageCache make_message_cache(const mime::Message& msg) {
   c.envelope = msg.envelope();
   c.bodystructure = msg.bodystructure();
   c.body = msg.body();
+  c.text_segments = mime::text_segments(msg);
   return c;
 }
 

@@ -25,7 +25,7 @@ namespace replimail::store {
 struct MessageCache {
   // Bumped when what is cached, or how it is printed, changes: rows of an
   // older version are recomputed.
-  static constexpr int64_t kVersion = 1;
+  static constexpr int64_t kVersion = 2;
 
   // The message's header block exactly as in the file, with the blank line
   // that ends it (FETCH BODY[HEADER], RFC822.HEADER, HEADER.FIELDS; SEARCH
@@ -35,6 +35,10 @@ struct MessageCache {
   std::string envelope;
   std::string bodystructure;
   std::string body;
+  // Where the body text SEARCH BODY/TEXT read lies in the file, and how to
+  // decode it (mime::text_segments; "" when it cannot be kept: the scan
+  // then parses the file).
+  std::string text_segments;
 
   bool operator==(const MessageCache&) const = default;
 };

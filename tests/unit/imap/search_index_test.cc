@@ -136,13 +136,14 @@ class SearchIndexTest : public ::testing::Test {
     for (uint32_t seq = 1; seq <= s.exists(); ++seq) {
       const MessageView& m = s.at(seq);
       std::optional<mime::Message> msg;
+      std::optional<mime::SearchBody> body;
       SearchContext ctx;
       ctx.seq = seq;
       ctx.message = &m;
       ctx.max_seq = s.exists();
       ctx.max_uid = s.at(s.exists()).uid;
       ctx.index = use_index ? &answers : nullptr;
-      ctx.parsed = [&]() -> const mime::Message* {
+      ctx.headers = [&]() -> const mime::Message* {
         if (!msg) {
           scanned_++;
           auto o = mime::Message::open(s.mailbox().message_path(m.uid));
@@ -151,7 +152,15 @@ class SearchIndexTest : public ::testing::Test {
         }
         return &*msg;
       };
-      ctx.headers = ctx.parsed;
+      ctx.body = [&]() -> const mime::SearchBody* {
+        if (!body) {
+          scanned_++;
+          auto o = mime::Message::open(s.mailbox().message_path(m.uid));
+          if (!o.ok()) return nullptr;
+          body.emplace(mime::SearchBody::of(std::move(o).value()));
+        }
+        return &*body;
+      };
       if (search_matches(req->key, ctx)) out.push_back(m.uid);
     }
     return out;

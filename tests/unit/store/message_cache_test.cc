@@ -141,6 +141,40 @@ TEST(MessageCacheTest, OldIndexIsAnsweredFromTheFileAndFilledLazily) {
   EXPECT_EQ(*c, expected(kMultipart));
 }
 
+// An index whose cache table is the first version's (no text_segments
+// column, rows of version 1): opening it adds the column, its rows are
+// stale, and the cache computed again holds the text segments.
+TEST(MessageCacheTest, FirstVersionCacheTableGetsTheTextSegments) {
+  TempInstance t;
+  ASSERT_TRUE(t.inst().create_mailbox("user.alice").ok());
+  ASSERT_EQ(t.deliver("user.alice", kMultipart), 1u);
+  std::string dir = open(t, "user.alice")->dir();
+  std::string guid = open(t, "user.alice")->record(1)->guid;
+  t.close();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir + "/cyrus.index.db").c_str(), &db), SQLITE_OK);
+  const std::string v1 =
+      "DROP TABLE message_cache; CREATE TABLE message_cache(uid INTEGER PRIMARY KEY, version "
+      "INTEGER NOT NULL, guid TEXT NOT NULL, header TEXT NOT NULL, envelope TEXT NOT NULL, "
+      "bodystructure TEXT NOT NULL, body TEXT NOT NULL); INSERT INTO message_cache VALUES(1, 1, '" +
+      guid + "', 'h', 'e', 'bs', 'b');";
+  ASSERT_EQ(sqlite3_exec(db, v1.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  t.reopen();
+  {
+    auto m = open(t, "user.alice");
+    auto c = m->cache(1, guid);
+    ASSERT_TRUE(c.ok()) << c.status().to_string();
+    EXPECT_EQ(*c, expected(kMultipart));
+    EXPECT_NE(c->text_segments, "");
+  }  // the Mailbox writes what it computed
+  auto m = open(t, "user.alice");
+  ASSERT_TRUE(fs::remove_file(m->message_path(1)).is_ok());
+  auto c = m->cache(1, guid);
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  EXPECT_EQ(*c, expected(kMultipart));
+}
+
 TEST(MessageCacheTest, LazyFillOfAnExpungedRecordWritesNothing) {
   TempInstance t;
   ASSERT_TRUE(t.inst().create_mailbox("user.alice").ok());
