@@ -404,8 +404,9 @@ Result<std::unique_ptr<StagedMessage>> Instance::stage_message(std::string_view 
 // commits that no replica will hear of). But those lines, MAILBOX and
 // APPEND of the mailbox, depend on nothing but its name, and the staged
 // file is complete before the mailbox is locked: so both are started here,
-// in threads of their own, once the mailbox is opened (a name that does not
-// exist logs nothing) and before its lock is taken. They overlap the wait
+// on the instance's kept threads (common/workers.h), once the mailbox is
+// opened (a name that does not exist logs nothing) and before its lock is
+// taken. They overlap the wait
 // for the lock, the message cache's parse, the link and the directory's
 // flush, and deliveries waiting for the same mailbox's lock share the log
 // daemon's journal flushes (group commit), which announcing under the lock
@@ -422,6 +423,15 @@ Result<std::unique_ptr<StagedMessage>> Instance::stage_message(std::string_view 
 // (appends take another byte), and a reader holds no mailbox lock, so no
 // wait cycle appears.
 struct Instance::EarlyLog {
+  EarlyLog() = default;
+  EarlyLog(const EarlyLog&) = delete;
+  EarlyLog& operator=(const EarlyLog&) = delete;
+  // The jobs read `lines` and the staged messages: an append that gives up
+  // before commit() waits for them to end.
+  ~EarlyLog() {
+    if (hold.valid()) hold.wait();
+    if (files.valid()) files.wait();
+  }
   std::vector<synclog::Line> lines;
   std::future<Result<synclog::LogHold>> hold;
   std::future<Status> files;
@@ -444,8 +454,9 @@ std::vector<std::pair<std::string, std::vector<size_t>>> group_by_mailbox(
 }
 
 // The fsync of the staged files whose delivery deferred it (lmtpd), started
-// in a thread; no future (invalid) if there are none.
-std::future<Status> make_staged_durable(const std::vector<AppendRequest>& requests,
+// on `workers`; no future (invalid) if there are none.
+std::future<Status> make_staged_durable(Workers& workers,
+                                        const std::vector<AppendRequest>& requests,
                                         const std::vector<size_t>& idxs) {
   std::vector<const StagedMessage*> deferred;
   for (size_t i : idxs) {
@@ -453,7 +464,7 @@ std::future<Status> make_staged_durable(const std::vector<AppendRequest>& reques
     if (m != nullptr && m->finished() && !m->durable()) deferred.push_back(m);
   }
   if (deferred.empty()) return {};
-  return std::async(std::launch::async, [deferred] {
+  return workers.run([deferred] {
     for (const StagedMessage* m : deferred) {
       Status s = m->make_durable();
       if (!s) return s;
@@ -519,9 +530,8 @@ std::vector<AppendResult> Instance::append(const std::vector<AppendRequest>& req
     // Once the mailbox is known to exist, before its lock is taken.
     EarlyLog early;
     early.lines = {{"MAILBOX", {name}}, {"APPEND", {name}}};
-    early.hold =
-        std::async(std::launch::async, [this, &early] { return synclog_->announce(early.lines); });
-    early.files = make_staged_durable(requests, idxs);
+    early.hold = workers_.run([this, &early] { return synclog_->announce(early.lines); });
+    early.files = make_staged_durable(workers_, requests, idxs);
     auto txn = (*mbox)->begin();
     if (!txn.ok()) {
       fail_all(txn.status());
@@ -567,8 +577,8 @@ Status Instance::commit(Mailbox& mbox, MailboxTxn& txn, EarlyLog* early) {
   // here, before anything commits. Early lines that are not exactly this
   // transaction's are released and these logged now.
   // With them the directory is flushed in this thread: the other flushes
-  // are already under way (most often done), and a thread costs more than
-  // the wait.
+  // are already under way (most often done), and handing it over costs
+  // more than the wait.
   std::future<Status> flushed;
   std::future<Status> staged;
   Status durable = Status::success();
@@ -577,7 +587,7 @@ Status Instance::commit(Mailbox& mbox, MailboxTxn& txn, EarlyLog* early) {
     if (early != nullptr)
       durable = fs::fsync_dir(dir);
     else
-      flushed = std::async(std::launch::async, [dir] { return fs::fsync_dir(dir); });
+      flushed = workers_.run([dir] { return fs::fsync_dir(dir); });
   }
   if (early != nullptr && early->files.valid()) {
     Status s = early->files.get();
@@ -585,8 +595,7 @@ Status Instance::commit(Mailbox& mbox, MailboxTxn& txn, EarlyLog* early) {
   }
   // After the early flushes are joined: make_durable() is not re-entrant
   // (a no-op for the files they made durable).
-  if (txn.has_unflushed_staged())
-    staged = std::async(std::launch::async, [&txn] { return txn.flush_staged(); });
+  if (txn.has_unflushed_staged()) staged = workers_.run([&txn] { return txn.flush_staged(); });
   std::optional<Result<synclog::LogHold>> announced;
   if (early != nullptr && early->hold.valid()) {
     auto hold = early->hold.get();

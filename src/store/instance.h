@@ -15,6 +15,7 @@
 
 #include "common/config.h"
 #include "common/status.h"
+#include "common/workers.h"
 #include "store/annotations.h"
 #include "store/append.h"
 #include "store/index_pool.h"
@@ -186,6 +187,9 @@ class Instance {
   std::unique_ptr<UserData> userdata_;
   std::unique_ptr<QuotaDb> quota_;
   std::unique_ptr<AnnotationDb> annotations_;
+  // The threads of a change's parallel flushes and early announce (two
+  // jobs at most at once); last, so they stop before what their jobs use.
+  Workers workers_{2};
 };
 
 }  // namespace replimail::store
