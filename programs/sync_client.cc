@@ -417,7 +417,7 @@ int run_one_shot(store::Instance& instance, const sync::ConnectOptions& co, cons
   if (!conn) return 1;
   sync::SyncClient client(instance, *conn, fetched, client_options(a));
   Status result;
-  auto keep = [&](Status s) {
+  auto keep = [&](const Status& s) {
     if (!s && result) result = s;
   };
   if (a.mode == 'u') {

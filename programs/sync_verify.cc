@@ -190,7 +190,7 @@ int verify(store::Instance& instance, sync::ReplicaConnection& conn, sync::Fetch
       spdlog::warn("{}", line);
   });
   Status result;
-  auto keep = [&](Status s) {
+  auto keep = [&](const Status& s) {
     if (!s && result) result = s;
   };
   if (a.mode == 'u') {

@@ -26,7 +26,7 @@ bool selected(const ExpireOptions& o, const std::string& deleted, const std::str
   if (!o.prefix.empty() && !name.starts_with(o.prefix)) return false;
   if (o.user.empty()) return true;
   const std::string inbox = user_inbox(o.user);
-  for (const std::string& root : {inbox, deleted + "." + inbox})
+  for (const std::string& root : {inbox, fmt::format("{}.{}", deleted, inbox)})
     if (name == root || name.starts_with(root + ".")) return true;
   return false;
 }

@@ -195,6 +195,7 @@ bool lift_fence(Report& r, const std::string& fence, std::string_view failed_not
 // or -1 if it could not be started.
 int run_program(const std::vector<std::string>& argv) {
   std::vector<char*> args;
+  args.reserve(argv.size() + 1);
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   pid_t pid;

@@ -9,16 +9,17 @@ namespace {
 constexpr std::string_view kAlphabet =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-// Each byte's 6-bit value, or -1 for a byte outside the alphabet.
-constexpr std::array<int8_t, 256> make_values() {
-  std::array<int8_t, 256> v{};
-  for (auto& x : v) x = -1;
+// Each byte's 6-bit value, or kNotInAlphabet for a byte outside the alphabet.
+constexpr uint8_t kNotInAlphabet = 0xff;
+constexpr std::array<uint8_t, 256> make_values() {
+  std::array<uint8_t, 256> v{};
+  v.fill(kNotInAlphabet);
   for (size_t i = 0; i < kAlphabet.size(); ++i) {
-    v[static_cast<unsigned char>(kAlphabet[i])] = static_cast<int8_t>(i);
+    v[static_cast<unsigned char>(kAlphabet[i])] = static_cast<uint8_t>(i);
   }
   return v;
 }
-constexpr std::array<int8_t, 256> kValues = make_values();
+constexpr std::array<uint8_t, 256> kValues = make_values();
 
 }  // namespace
 
@@ -51,14 +52,14 @@ std::optional<std::string> base64_decode(std::string_view text) {
     int pad = 0;
     for (size_t j = 0; j < 4; ++j) {
       char c = text[i + j];
-      int v = 0;
+      uint8_t v = 0;
       if (c == '=') {
         // Padding: only in the last quantum's last two places.
         if (!last || j < 2) return std::nullopt;
         ++pad;
       } else {
         v = kValues[static_cast<unsigned char>(c)];
-        if (v < 0 || pad > 0) return std::nullopt;
+        if (v == kNotInAlphabet || pad > 0) return std::nullopt;
       }
       acc = (acc << 6) | static_cast<uint32_t>(v);
     }

@@ -8,8 +8,11 @@
 namespace replimail::imap {
 namespace {
 
-Status badname(std::string_view name, std::string why) {
-  return Status(Code::kMailboxBadName, std::string(name.substr(0, 200)) + ": " + why);
+Status badname(std::string_view name, std::string_view why) {
+  std::string text(name.substr(0, 200));
+  text += ": ";
+  text += why;
+  return Status(Code::kMailboxBadName, std::move(text));
 }
 
 std::vector<std::string_view> split(std::string_view s, char sep) {

@@ -99,6 +99,7 @@ void Session::cmd_sort(const Command& cmd) {
   if (!st.is_ok()) return tagged_error(cmd, st);
   sort_messages(messages, *criteria);
   std::vector<uint32_t> numbers;
+  numbers.reserve(messages.size());
   for (const SortMessage& m : messages) numbers.push_back(cmd.uid ? m.uid : m.seq);
   if (!esort) {
     std::string line = "* SORT";

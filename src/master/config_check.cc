@@ -1,5 +1,7 @@
 #include "master/config_check.h"
 
+#include <fmt/format.h>
+
 #include <map>
 
 #include "common/config.h"
@@ -33,9 +35,9 @@ CheckReport check_configuration(const std::string& imapd_conf, const std::string
     std::string where = s.address.to_string();
     auto [it, fresh] = listening.emplace(where, s.line);
     if (!fresh) {
-      report.errors.push_back(cyrus_conf + ":" + std::to_string(s.line) + ": service " + s.name +
-                              " listens on " + where + ", as the service of line " +
-                              std::to_string(it->second) + " does");
+      report.errors.push_back(
+          fmt::format("{}:{}: service {} listens on {}, as the service of line {} does", cyrus_conf,
+                      s.line, s.name, where, it->second));
     }
   }
   return report;

@@ -1,5 +1,7 @@
 #include "master/cyrus_conf_edit.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cctype>
 
@@ -92,7 +94,7 @@ std::string comment_out_lines(std::string_view text, const std::vector<int>& whi
   for (int n : which) {
     if (n < 1 || static_cast<size_t>(n) > lines.size()) continue;
     std::string& line = lines[static_cast<size_t>(n) - 1];
-    line = "# " + std::string(why) + ": " + line;
+    line = fmt::format("# {}: {}", why, line);
   }
   return join(lines);
 }

@@ -64,6 +64,7 @@ namespace {
 Result<pid_t> spawn(const SpawnSpec& spec) {
   if (spec.argv.empty()) return Status(Code::kInvalidArgument, "spawn: empty argv");
   std::vector<char*> argv;
+  argv.reserve(spec.argv.size() + 1);
   for (const auto& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   std::vector<std::string> env_strings;
@@ -74,8 +75,9 @@ Result<pid_t> spawn(const SpawnSpec& spec) {
     for (const auto& [k, v] : spec.env) replaced = replaced || k == key;
     if (!replaced) env_strings.emplace_back(kv);
   }
-  for (const auto& [k, v] : spec.env) env_strings.push_back(k + "=" + v);
+  for (const auto& [k, v] : spec.env) env_strings.push_back(fmt::format("{}={}", k, v));
   std::vector<char*> envp;
+  envp.reserve(env_strings.size() + 1);
   for (auto& e : env_strings) envp.push_back(e.data());
   envp.push_back(nullptr);
   int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);

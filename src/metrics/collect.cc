@@ -1,12 +1,14 @@
 #include "metrics/collect.h"
 
 #include <dirent.h>
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <iterator>
 
 #include "common/fs.h"
 #include "common/stats.h"
@@ -43,8 +45,10 @@ std::vector<std::string> list_dir(const std::string& dir) {
 std::string format_retired(const std::map<std::string, uint64_t>& totals,
                            const std::map<std::string, std::string>& help) {
   std::string out;
-  for (const auto& [family, text] : help) out += "# " + family + " " + text + "\n";
-  for (const auto& [series, value] : totals) out += series + " " + std::to_string(value) + "\n";
+  for (const auto& [family, text] : help)
+    fmt::format_to(std::back_inserter(out), "# {} {}\n", family, text);
+  for (const auto& [series, value] : totals)
+    fmt::format_to(std::back_inserter(out), "{} {}\n", series, value);
   return out;
 }
 
@@ -154,6 +158,7 @@ std::vector<Family> StatsAggregator::collect() {
     f.samples.push_back(Sample{series, sum.value});
   }
   std::vector<Family> out;
+  out.reserve(families.size());
   for (auto& [name, f] : families) out.push_back(std::move(f));
   return out;
 }
@@ -216,6 +221,9 @@ constexpr FamilySpec kChannelSpecs[kChannelFamilies] = {
      "Estimated time left of the running bootstrap (-1: unknown).", Type::kGauge},
 };
 
+// A gauge in seconds from a count of milliseconds.
+double seconds(int64_t ms) { return static_cast<double>(ms) / 1000.0; }
+
 // One channel's samples, each into its family of `f`.
 void add_channel_samples(const sync::ChannelReport& r, std::vector<Family>& f) {
   const Labels ch = {{"channel", r.channel}};
@@ -224,14 +232,14 @@ void add_channel_samples(const sync::ChannelReport& r, std::vector<Family>& f) {
   };
   add(kBacklog, static_cast<double>(r.backlog_lines));
   add(kBacklogBytes, static_cast<double>(r.backlog_bytes));
-  add(kOldestAge, r.backlog_lines == 0 ? 0.0 : std::max<int64_t>(0, r.oldest_age_ms) / 1000.0);
-  add(kLag, sync::replication_lag_ms(r) / 1000.0);
+  add(kOldestAge, r.backlog_lines == 0 ? 0.0 : seconds(std::max<int64_t>(0, r.oldest_age_ms)));
+  add(kLag, seconds(sync::replication_lag_ms(r)));
   add(kClientUp, r.client_alive ? 1 : 0);
   if (r.status) {
     add(kConnected, r.client_alive && r.status->connected ? 1 : 0);
     add(kApplied, static_cast<double>(r.status->lines_applied));
-    add(kLastSuccess, r.status->last_success / 1000.0);
-    if (r.status->last_lag_ms >= 0) add(kLastLag, r.status->last_lag_ms / 1000.0);
+    add(kLastSuccess, seconds(r.status->last_success));
+    if (r.status->last_lag_ms >= 0) add(kLastLag, seconds(r.status->last_lag_ms));
   } else {
     add(kConnected, 0);
   }

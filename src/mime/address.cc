@@ -18,11 +18,11 @@ bool is_alnum(int c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; 
 
 void skip_white(char*& s) {
   int c;
-  while ((c = *s)) {
+  while ((c = static_cast<unsigned char>(*s))) {
     if (c == '(') {
       int comment = 1;
       ++s;
-      while (comment && (c = *s)) {
+      while (comment && (c = static_cast<unsigned char>(*s))) {
         ++s;
         if (c == '\\' && *s) {
           ++s;

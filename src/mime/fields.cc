@@ -1,6 +1,7 @@
 #include "mime/fields.h"
 
 #include <cctype>
+#include <cstddef>
 #include <cstring>
 
 #include "common/ascii.h"
@@ -151,7 +152,8 @@ Params parse_params(const char* p) {
 }
 
 bool needs_2231_escape(unsigned char c) {
-  return c <= ' ' || c >= 0x7f || c == '*' || c == '\'' || c == '%' || is_tspecial(c);
+  return c <= ' ' || c >= 0x7f || c == '*' || c == '\'' || c == '%' ||
+         is_tspecial(static_cast<char>(c));  // c < 0x7f here: the same byte
 }
 
 std::string escape_2231(const std::string& s) {
@@ -201,7 +203,7 @@ void fold_params(Params& params) {
         params[i].second = "''" + escape_2231(params[i].second) + value;
         is_extended = true;
       }
-      params.erase(params.begin() + j);
+      params.erase(params.begin() + static_cast<std::ptrdiff_t>(j));
       if (j < i) --i;
     }
     params[i].first = base + (is_extended ? "*" : "");

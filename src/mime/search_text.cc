@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -113,6 +114,10 @@ std::string decoded_header(std::string_view header) {
   return out;
 }
 
+// Whether `cd` is iconv_open's failure value, (iconv_t)-1 (compared as an
+// integer: no pointer is made from -1).
+bool failed_converter(iconv_t cd) { return reinterpret_cast<std::intptr_t>(cd) == -1; }
+
 // A converter from `charset` to UTF-8, reset to its initial state, or
 // (iconv_t)-1. Opening one loads a gconv module (dlopen) and closing it
 // unloads it, which cost more than the conversion of a typical part: the
@@ -124,13 +129,13 @@ iconv_t converter_to_utf8(const std::string& charset) {
   if (it == open.end()) {
     if (open.size() >= 64) {
       for (auto& [name, cd] : open) {
-        if (cd != reinterpret_cast<iconv_t>(-1)) g_mime_iconv_close(cd);
+        if (!failed_converter(cd)) g_mime_iconv_close(cd);
       }
       open.clear();
     }
     it = open.emplace(charset, g_mime_iconv_open("UTF-8", charset.c_str())).first;
   }
-  if (it->second != reinterpret_cast<iconv_t>(-1)) iconv(it->second, nullptr, nullptr, nullptr, nullptr);
+  if (!failed_converter(it->second)) iconv(it->second, nullptr, nullptr, nullptr, nullptr);
   return it->second;
 }
 
@@ -139,7 +144,7 @@ std::string to_utf8(const std::string& bytes, const Part& part) {
   std::string charset = part_charset(part);
   if (iequals(charset, "us-ascii") || iequals(charset, "utf-8")) return make_valid(bytes);
   iconv_t cd = converter_to_utf8(charset);
-  if (cd == reinterpret_cast<iconv_t>(-1)) return make_valid(bytes);
+  if (failed_converter(cd)) return make_valid(bytes);
   char* converted = g_mime_iconv_strndup(cd, bytes.data(), bytes.size());
   if (!converted) return make_valid(bytes);
   std::string out = make_valid(converted);

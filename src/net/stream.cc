@@ -5,7 +5,7 @@
 #include <poll.h>
 #include <unistd.h>
 
-#include <cstring>
+#include <string_view>
 
 #include "net/deflate.h"
 #include "net/tls.h"
@@ -171,12 +171,12 @@ Result<std::string> Stream::read_line(size_t max_len) {
   std::string line;
   bool too_long = false;
   for (;;) {
-    const char* start = rbuf_.data() + rpos_;
-    size_t avail = rbuf_.size() - rpos_;
-    const void* nl = std::memchr(start, '\n', avail);
-    size_t take = nl ? static_cast<size_t>(static_cast<const char*>(nl) - start) : avail;
+    std::string_view avail = std::string_view(rbuf_).substr(rpos_);
+    const size_t nl = avail.find('\n');
+    const bool found = nl != std::string_view::npos;
+    const size_t take = found ? nl : avail.size();
     if (!too_long) {
-      line.append(start, take);
+      line.append(avail.substr(0, take));
       // One byte of slack for a CR that precedes the LF.
       if (line.size() > max_len + 1) {
         too_long = true;
@@ -184,7 +184,7 @@ Result<std::string> Stream::read_line(size_t max_len) {
       }
     }
     rpos_ += take;
-    if (nl) {
+    if (found) {
       ++rpos_;
       break;
     }

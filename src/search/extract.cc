@@ -94,7 +94,7 @@ std::vector<std::string> attachment_names(const mime::Message& message) {
 
 Extracted extract(const mime::Message& message) {
   Extracted e;
-  auto put = [&](Field f, std::string text) {
+  auto put = [&](Field f, const std::string& text) {
     e.values[static_cast<size_t>(f)].push_back(mime::search_fold(text));
   };
   put(Field::kHeaders, message.header_text());

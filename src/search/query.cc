@@ -122,6 +122,7 @@ Result<TextAnswer> IndexReader::match(std::string_view uniqueid, Field field,
       // Separators only lie between a needle's runs, so where the text holds
       // the needle its runs are in consecutive terms.
       std::vector<Xapian::Query> each;
+      each.reserve(fitting.size());
       for (const auto& terms : fitting) {
         each.emplace_back(Xapian::Query::OP_OR, terms.begin(), terms.end());
       }
@@ -140,7 +141,8 @@ Result<TextAnswer> IndexReader::match(std::string_view uniqueid, Field field,
         if (r == 0) {
           candidates = std::move(docs);
         } else {
-          for (size_t i = 0; i < size; ++i) candidates[i] = candidates[i] && docs[i];
+          for (size_t i = 0; i < size; ++i)
+            candidates[i] = static_cast<char>(candidates[i] && docs[i]);
         }
       }
     }

@@ -275,8 +275,9 @@ Result<std::vector<CheckProblem>> check_staging(Instance& inst, bool repair) {
       if (n == "." || n == "..") continue;
       long pid = std::strtol(n.c_str(), nullptr, 10);
       if (pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM)) continue;
-      out.push_back({CheckProblem::Kind::kStaleStage, 0, dir + "/" + n});
-      if (repair) os::env().unlink(dir + "/" + n);
+      std::string stale = fmt::format("{}/{}", dir, n);
+      out.push_back({CheckProblem::Kind::kStaleStage, 0, stale});
+      if (repair) os::env().unlink(stale);
     }
   }
   return out;

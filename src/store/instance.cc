@@ -34,7 +34,7 @@ Status remove_dir_files(const std::string& dir) {
   while (struct dirent* de = ::readdir(d)) {
     std::string n = de->d_name;
     if (n == "." || n == "..") continue;
-    os::env().unlink(dir + "/" + n);
+    os::env().unlink(fmt::format("{}/{}", dir, n));
   }
   ::closedir(d);
   os::env().rmdir(dir);
@@ -583,7 +583,7 @@ Status Instance::commit(Mailbox& mbox, MailboxTxn& txn, EarlyLog* early) {
   std::future<Status> staged;
   Status durable = Status::success();
   if (txn.appended()) {
-    std::string dir = mbox.dir();
+    const std::string& dir = mbox.dir();  // the async flush captures a copy
     if (early != nullptr)
       durable = fs::fsync_dir(dir);
     else

@@ -233,13 +233,13 @@ Result<IndexRecord> MailboxTxn::append_new(const StagedMessage& msg, uint32_t sy
   return r;
 }
 
-Status MailboxTxn::put_record(const IndexRecord& in, const std::string& file) {
-  if (in.uid == 0) return Status(Code::kInvalidArgument, "record with UID 0");
-  Status valid = validate_guid(in.guid);
+Status MailboxTxn::put_record(const IndexRecord& record, const std::string& file) {
+  if (record.uid == 0) return Status(Code::kInvalidArgument, "record with UID 0");
+  Status valid = validate_guid(record.guid);
   if (!valid) return valid;
-  auto flags = canonical_flags(*mbox_->db_, flag_slots_, in.user_flags);
+  auto flags = canonical_flags(*mbox_->db_, flag_slots_, record.user_flags);
   if (!flags.ok()) return flags.status();
-  IndexRecord r = in;
+  IndexRecord r = record;
   r.user_flags = std::move(*flags);
   auto annots = read_annotations(*mbox_->db_, r.uid);
   if (!annots.ok()) return annots.status();
