@@ -1,5 +1,6 @@
-// Automatic failover (issue 19, docs/CLUSTER.md "Automatic failover") on
-// loopback: a 3-member etcd, nginx in front asking mailauthd (on a front
+// Automatic failover (issue 19, docs/CLUSTER.md "Automatic failover").
+//
+// On loopback: a 3-member etcd, nginx in front asking mailauthd (on a front
 // instance that is no slot), slota the primary of alice and bob feeding
 // slotb, slotc a slot that only stands for the controller (as does slotb).
 // slota's master is killed with mail only it had; slotc's controller asks
@@ -15,12 +16,16 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <mutex>
+#include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cluster/directory.h"
 #include "cluster/etcd_client.h"
+#include "cluster_hosts.h"
 #include "common/config.h"
 #include "digest_check.h"
 #include "harness.h"
@@ -31,116 +36,7 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-constexpr const char* kEtcd = "/usr/bin/etcd";
-constexpr const char* kNginx = "/usr/sbin/nginx";
-constexpr const char* kMailModule = "/usr/lib/nginx/modules/ngx_mail_module.so";
 constexpr const char* kPrefix = "/rm-failover/";
-
-std::string why_no_cluster_tools() {
-  for (const char* p : {kEtcd, kNginx, kMailModule}) {
-    if (access(p, R_OK) != 0) return std::string(p) + " missing (./dev installs it)";
-  }
-  return "";
-}
-
-void stop_by_pid(Background& b) {
-  if (b.pid() > 0 && pid_alive(b.pid())) kill(b.pid(), SIGTERM);
-  b.wait(10s);
-}
-
-// A 3-member etcd on free loopback ports (as cluster_test.cc's).
-class EtcdCluster {
- public:
-  explicit EtcdCluster(const std::string& dir) {
-    std::string initial;
-    for (int i = 0; i < 3; ++i) {
-      members_.push_back({"m" + std::to_string(i), free_port(), free_port(), nullptr});
-      initial += (i ? "," : "") + members_[i].name +
-                 "=http://127.0.0.1:" + std::to_string(members_[i].peer);
-    }
-    for (Member& m : members_) {
-      std::string client = "http://127.0.0.1:" + std::to_string(m.client);
-      std::string peer = "http://127.0.0.1:" + std::to_string(m.peer);
-      m.proc =
-          std::make_unique<Background>(std::vector<std::string>{kEtcd,
-                                                                "--name",
-                                                                m.name,
-                                                                "--data-dir",
-                                                                dir + "/" + m.name,
-                                                                "--listen-client-urls",
-                                                                client,
-                                                                "--advertise-client-urls",
-                                                                client,
-                                                                "--listen-peer-urls",
-                                                                peer,
-                                                                "--initial-advertise-peer-urls",
-                                                                peer,
-                                                                "--initial-cluster",
-                                                                initial,
-                                                                "--initial-cluster-state",
-                                                                "new",
-                                                                "--initial-cluster-token",
-                                                                "replimail-failover",
-                                                                "--logger",
-                                                                "zap",
-                                                                "--log-outputs",
-                                                                dir + "/" + m.name + ".log"});
-    }
-  }
-  ~EtcdCluster() {
-    for (Member& m : members_) stop_by_pid(*m.proc);
-  }
-  std::string endpoints() const {
-    std::string out;
-    for (const Member& m : members_)
-      out += (out.empty() ? "" : ",") + ("http://127.0.0.1:" + std::to_string(m.client));
-    return out;
-  }
-  std::vector<cluster::Endpoint> endpoint_list() const {
-    std::vector<cluster::Endpoint> out;
-    for (const Member& m : members_) out.push_back({"127.0.0.1", m.client});
-    return out;
-  }
-  bool wait_ready() {
-    cluster::EtcdClient etcd(endpoint_list());
-    return wait_until([&] { return etcd.put("/ready", "1").ok(); }, 30s);
-  }
-  pid_t pid(size_t i) const { return members_[i].proc->pid(); }
-
- private:
-  struct Member {
-    std::string name;
-    int client;
-    int peer;
-    std::unique_ptr<Background> proc;
-  };
-  std::vector<Member> members_;
-};
-
-// nginx's mail proxy (IMAP only) asking auth_http at 127.0.0.1:auth_port.
-class MailProxy {
- public:
-  MailProxy(const std::string& dir, int auth_port) : imap_port_(free_port()) {
-    std::ofstream(dir + "/nginx.conf")
-        << "load_module " << kMailModule << ";\n"
-        << "daemon off;\nmaster_process off;\n"
-        << "pid " << dir << "/nginx.pid;\n"
-        << "error_log " << dir << "/nginx-error.log info;\n"
-        << "events { worker_connections 64; }\n"
-        << "mail {\n  server_name failover-test;\n"
-        << "  auth_http 127.0.0.1:" << auth_port << "/auth;\n"
-        << "  proxy_pass_error_message on;\n"
-        << "  server { listen 127.0.0.1:" << imap_port_ << "; protocol imap; }\n}\n";
-    proc_ = std::make_unique<Background>(std::vector<std::string>{
-        kNginx, "-p", dir, "-e", dir + "/nginx-error.log", "-c", dir + "/nginx.conf"});
-  }
-  ~MailProxy() { stop_by_pid(*proc_); }
-  int imap_port() const { return imap_port_; }
-
- private:
-  int imap_port_;
-  std::unique_ptr<Background> proc_;
-};
 
 const std::map<std::string, std::string> kUsers = {
     {"admin", "adminpw"}, {"alice", "alicepw"}, {"bob", "bobpw"}};
@@ -181,10 +77,41 @@ std::multiset<std::string> live_guids(const Instance& inst, const std::string& m
 }
 
 // alice's INBOX (X-Test-Id headers) through nginx, or the failure.
-RunResult read_through_nginx(const Instance& any, int port, const std::string& user_pw) {
-  return any.python("imap_script.py",
-                    {"--port", std::to_string(port), "--user", user_pw, "SELECT INBOX",
-                     "FETCH 1:* (BODY.PEEK[HEADER.FIELDS (X-TEST-ID)])"});
+RunResult read_through_nginx(const Instance& any, int port, const std::string& user_pw,
+                             int timeout_s = 30) {
+  return any.python("imap_script.py", {"--port", std::to_string(port), "--user", user_pw,
+                                       "--timeout", std::to_string(timeout_s), "SELECT INBOX",
+                                       "FETCH 1:* (BODY.PEEK[HEADER.FIELDS (X-TEST-ID)])"});
+}
+
+// Logins through nginx as many clients would try them: a new attempt every
+// 250 ms (each given 10 s: one sent to a host that no longer answers hangs
+// until then), until one succeeds or `limit` passes. The first success's
+// transcript, and when it completed.
+struct FirstLogin {
+  RunResult result;
+  Clock::time_point at;
+};
+std::optional<FirstLogin> first_login(const Instance& any, int port, const std::string& user_pw,
+                                      std::chrono::seconds limit) {
+  std::mutex mu;
+  std::optional<FirstLogin> first;
+  std::vector<std::thread> attempts;
+  const auto end = Clock::now() + limit;
+  auto done = [&] {
+    std::lock_guard<std::mutex> l(mu);
+    return first.has_value();
+  };
+  while (!done() && Clock::now() < end) {
+    attempts.emplace_back([&] {
+      RunResult r = read_through_nginx(any, port, user_pw, 10);
+      std::lock_guard<std::mutex> l(mu);
+      if (r.ok() && !first) first = FirstLogin{r, Clock::now()};
+    });
+    std::this_thread::sleep_for(250ms);
+  }
+  for (auto& t : attempts) t.join();
+  return first;
 }
 
 // Delivers where the directory says the user lives now (what an MTA's map
@@ -194,6 +121,12 @@ std::string deliver_routed(cluster::Directory& dir, const std::string& user, int
   auto slot = dir.route(user);
   if (!slot.ok()) return slot.status().to_string();
   return deliver(slot->lmtp_port, user, n, prefix);
+}
+
+// How many keys `key` names (0 or 1); -1 while etcd does not answer.
+int key_count(cluster::EtcdClient& etcd, const std::string& key) {
+  auto r = etcd.get(key);
+  return r.ok() ? static_cast<int>(r->kvs.size()) : -1;
 }
 
 long long ms_since(Clock::time_point t0) {
@@ -259,10 +192,10 @@ TEST(ClusterFailover, PrimarySlotKilledUsersServedFromTheirReplicaThenItRejoins)
   ASSERT_EQ(deliver_routed(directory, "bob", 2, "both"), "");
   ASSERT_TRUE(converges_to_same_digest(slot_a, slot_b, 60s));
   // slota publishes how far slotb has applied.
-  ASSERT_TRUE(wait_until(
-      [&] { return client.get(layout.replication_key("slota"))->kvs.size() == 1; }, 20s));
+  ASSERT_TRUE(
+      wait_until([&] { return key_count(client, layout.replication_key("slota")) == 1; }, 20s));
 
-  MailProxy nginx(dir.path(), auth_port);
+  MailProxy nginx(dir.path(), "127.0.0.1:" + std::to_string(auth_port));
   ASSERT_TRUE(wait_for_port(nginx.imap_port(), 10000ms));
 
   // slota's rolling client stops: what it accepts from now on stays in its
@@ -286,7 +219,7 @@ TEST(ClusterFailover, PrimarySlotKilledUsersServedFromTheirReplicaThenItRejoins)
   // The controller (slotc) asks slotb to promote itself; its slot is
   // killed at once, mid-failover.
   const std::string cmd_key = layout.command_key("slotb", "promote-slota");
-  ASSERT_TRUE(wait_until([&] { return client.get(cmd_key)->kvs.size() == 1; }, 30s))
+  ASSERT_TRUE(wait_until([&] { return key_count(client, cmd_key) == 1; }, 30s))
       << slot_c.master_log();
   const long long asked_ms = ms_since(t0);
   ASSERT_EQ(::kill(-slot_c.master_pid(), SIGKILL), 0);
@@ -298,19 +231,20 @@ TEST(ClusterFailover, PrimarySlotKilledUsersServedFromTheirReplicaThenItRejoins)
   // slotb's controller takes over and finishes: alice's next login through
   // the same nginx port reads slotb's copy.
   long long flip_ms = -1, login_ms = -1, delivery_ms = -1;
-  RunResult after;
-  ASSERT_TRUE(wait_until(
-      [&] {
-        if (flip_ms < 0) {
-          auto u = directory.user("alice");
-          if (u.ok() && u->has_value() && (*u)->primary == "slotb") flip_ms = ms_since(t0);
-        }
-        after = read_through_nginx(front, nginx.imap_port(), "alice:alicepw");
-        return after.ok();
-      },
-      60s))
-      << after.describe() << slot_b.master_log();
-  login_ms = ms_since(t0);
+  std::thread flip_watch([&] {
+    if (wait_until(
+            [&] {
+              auto u = directory.user("alice");
+              return u.ok() && u->has_value() && (*u)->primary == "slotb";
+            },
+            60s))
+      flip_ms = ms_since(t0);
+  });
+  auto login = first_login(front, nginx.imap_port(), "alice:alicepw", 60s);
+  flip_watch.join();
+  ASSERT_TRUE(login) << slot_b.master_log();
+  RunResult after = login->result;
+  login_ms = std::chrono::duration_cast<std::chrono::milliseconds>(login->at - t0).count();
   EXPECT_EQ(after.out.find("oldonly"), std::string::npos) << after.out;
   EXPECT_NE(after.out.find("both-4"), std::string::npos) << after.out;
   std::string last;
@@ -343,7 +277,7 @@ TEST(ClusterFailover, PrimarySlotKilledUsersServedFromTheirReplicaThenItRejoins)
   // and slotb's channel to it merges what only slota had.
   ASSERT_EQ(slot_a.start(), "");
   EXPECT_TRUE(wait_until(
-      [&] { return client.get(layout.command_key("slota", "rejoin"))->kvs.empty(); }, 30s))
+      [&] { return key_count(client, layout.command_key("slota", "rejoin")) == 0; }, 30s))
       << slot_a.master_log();
   EXPECT_TRUE(wait_until(
       [&] { return static_cast<bool>(same_digest(slot_b, slot_a, {}, DigestLines::kLiveOnly)); },
@@ -375,7 +309,11 @@ TEST(ClusterFailover, ASlotThatLostItsLeaseRefusesChangesUntilRegisteredAgain) {
   Instance slot(slot_options(etcd.endpoints(), "slota", false));
   ASSERT_EQ(start_slot(slot), "");
   ASSERT_TRUE(wait_until(
-      [&] { return directory.slot("slota").ok() && directory.slot("slota")->has_value(); }, 20s));
+      [&] {
+        auto s = directory.slot("slota");
+        return s.ok() && s->has_value();
+      },
+      20s));
   ASSERT_EQ(create_mailboxes(slot, {"user.alice"}), "");
   ASSERT_EQ(deliver(slot, "alice", 1, "before"), "");
 
@@ -406,6 +344,89 @@ TEST(ClusterFailover, ASlotThatLostItsLeaseRefusesChangesUntilRegisteredAgain) {
   // "before", "after", and "cut" if it got in before the fence (every try
   // carries the same Message-ID: duplicate suppression keeps one).
   EXPECT_EQ(live_guids(slot, "user.alice").size(), accepted_meanwhile > 0 ? 3u : 2u);
+}
+
+TEST(ClusterFailover, HostCutOffItsUsersServedFromTheirReplicasThenItRejoins) {
+  ClusterHosts::Options options;
+  options.slot_imapd_extra = {"cluster_controller: yes", "sync_repeat_interval: 1s"};
+  ClusterHosts hosts(options);
+  if (auto why = hosts.unavailable(); !why.empty()) GTEST_SKIP() << why;
+  ASSERT_EQ(hosts.start(), "") << hosts.logs();
+  // carol's primary s2 on host 2 feeds r2 on host 0; s1 on host 1 has no
+  // users (a controller candidate beside the other two).
+  for (const SlotSpec& s : std::vector<SlotSpec>{
+           {"r2", 0, "replica", {}}, {"s1", 1, "primary", {}}, {"s2", 2, "primary", {"r2"}}})
+    ASSERT_EQ(hosts.start_slot(s), "") << hosts.logs();
+  ASSERT_EQ(hosts.set_user("carol", "s2", {"r2"}), "");
+  ASSERT_TRUE(hosts.slot("s2").tool("cyr_mbox", {"create", "user.carol"}).ok());
+  ASSERT_EQ(deliver(hosts.lmtp_port(), "carol", 3, "before"), "") << hosts.logs();
+  ASSERT_TRUE(converges_to_same_digest(hosts.slot("s2"), hosts.slot("r2"), 60s));
+  auto& layout = hosts.directory().layout();
+  auto& etcd = hosts.directory().etcd();
+  ASSERT_TRUE(wait_until([&] { return key_count(etcd, layout.replication_key("s2")) == 1; }, 20s));
+
+  // s2's rolling client stops: 2 messages reach s2 only.
+  hosts.slot("s2").options().daemons.erase("syncr2");
+  hosts.slot("s2").reload();
+  ASSERT_TRUE(
+      wait_until([&] { return processes_running(hosts.slot("s2"), "sync_client").empty(); }, 20s));
+  ASSERT_EQ(deliver(hosts.lmtp_port(), "carol", 2, "onlys2"), "");
+  std::multiset<std::string> only_s2 = live_guids(hosts.slot("s2"), "user.carol");
+  ASSERT_EQ(only_s2.size(), 5u);
+
+  ASSERT_EQ(hosts.cut(2), "");
+  const auto t0 = Clock::now();
+  // The MTA's retries (through lmtpproxyd), beside the logins.
+  std::string last;
+  long long delivery_ms = -1;
+  std::thread mta([&] {
+    if (wait_until(
+            [&] {
+              last = deliver(hosts.lmtp_port(), "carol", 1, "during");
+              return last.empty();
+            },
+            60s))
+      delivery_ms = ms_since(t0);
+  });
+  auto first = first_login(hosts.front(), hosts.imap_port(), "carol:carolpw", 60s);
+  mta.join();
+  ASSERT_TRUE(first) << hosts.logs();
+  RunResult login = first->result;
+  const long long login_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(first->at - t0).count();
+  EXPECT_NE(login.out.find("before-2"), std::string::npos) << login.out;
+  EXPECT_EQ(login.out.find("onlys2"), std::string::npos) << login.out;
+  ASSERT_GE(delivery_ms, 0) << last;
+  std::printf(
+      "host 2 cut off (lease TTL 3 s, load %s): carol's first login through nginx served by r2 "
+      "on host 0 after %lld ms, first delivery through lmtpproxyd accepted after %lld ms\n",
+      slurp("/proc/loadavg").substr(0, 4).c_str(), login_ms, delivery_ms);
+  auto carol = hosts.directory().user("carol");
+  ASSERT_TRUE(carol.ok() && carol->has_value());
+  EXPECT_EQ((*carol)->primary, "r2");
+  EXPECT_EQ((*carol)->replicas, std::vector<std::string>{"s2"});
+  EXPECT_EQ(live_guids(hosts.slot("r2"), "user.carol").size(), 4u);
+
+  // The link back: s2 rejoins as r2's replica; the 2 messages only it had
+  // are merged into r2, and both end equal.
+  ASSERT_EQ(hosts.restore(2), "");
+  EXPECT_TRUE(
+      wait_until([&] { return key_count(etcd, layout.command_key("s2", "rejoin")) == 0; }, 60s))
+      << hosts.logs();
+  EXPECT_TRUE(wait_until(
+      [&] {
+        return static_cast<bool>(
+            same_digest(hosts.slot("r2"), hosts.slot("s2"), {}, DigestLines::kLiveOnly));
+      },
+      120s))
+      << same_digest(hosts.slot("r2"), hosts.slot("s2"), {}, DigestLines::kLiveOnly).message()
+      << hosts.logs();
+  std::multiset<std::string> merged = live_guids(hosts.slot("r2"), "user.carol");
+  EXPECT_EQ(merged.size(), 6u);  // 3 before + 2 only on s2 + 1 during the cut
+  for (const auto& g : only_s2) EXPECT_TRUE(merged.contains(g)) << "lost " << g;
+  auto after = read_through_nginx(hosts.front(), hosts.imap_port(), "carol:carolpw");
+  ASSERT_TRUE(after.ok()) << after.describe();
+  EXPECT_NE(after.out.find("onlys2-1"), std::string::npos) << after.out;
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
 """Run IMAP commands, one after the other, and print every response line.
 
-usage: imap_script.py --port P --user U:PW [--host H] COMMAND...
+usage: imap_script.py --port P --user U:PW [--host H] [--timeout S] COMMAND...
 
 Logs in with LOGIN, sends each COMMAND (without tag) with tag t1, t2, ...,
 and prints what the server answers to each, literals inline as
@@ -41,10 +41,11 @@ def main():
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--user", required=True)
+    p.add_argument("--timeout", type=float, default=30)
     p.add_argument("commands", nargs="*")
     a = p.parse_args()
     user, _, pw = a.user.partition(":")
-    s = socket.create_connection((a.host, a.port), timeout=30)
+    s = socket.create_connection((a.host, a.port), timeout=a.timeout)
     f = s.makefile("rb")
     f.readline()
     s.sendall(b"a LOGIN %s %s\r\n" % (user.encode(), pw.encode()))
