@@ -42,8 +42,8 @@ class DirectoryRouter : public lmtp::Router {
  public:
   explicit DirectoryRouter(cluster::Directory& directory) : directory_(directory) {}
   Result<lmtp::Route> route(std::string_view userid) override {
-    auto target = cluster::decide_lmtp_target(userid, directory_.move(userid),
-                                              directory_.route(userid));
+    auto target =
+        cluster::decide_lmtp_target(userid, directory_.move(userid), directory_.route(userid));
     if (!target.ok()) return target.status();
     return lmtp::Route{target->slot, target->host, static_cast<uint16_t>(target->port)};
   }

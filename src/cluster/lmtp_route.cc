@@ -21,7 +21,8 @@ Result<LmtpTarget> decide_lmtp_target(std::string_view user,
     return Status(Code::kAgain, primary.status().message());
   }
   if (primary->lmtp_port <= 0 || primary->host.empty())
-    return Status(Code::kAgain, "slot " + primary->name + " of user " + who + " has no lmtp service");
+    return Status(Code::kAgain,
+                  "slot " + primary->name + " of user " + who + " has no lmtp service");
   return LmtpTarget{primary->name, primary->host, primary->lmtp_port};
 }
 

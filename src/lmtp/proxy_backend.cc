@@ -74,6 +74,163 @@ Result<SlotReply> read_reply(net::Stream& s) {
   }
 }
 
+// One LMTP transaction with a slot's lmtpd for the recipients `which` of the
+// message (indexes into `recipients`), filling their outcomes: the slot's
+// own reply line, or the proxy's 451 for those the slot did not answer.
+class SlotTransaction {
+ public:
+  SlotTransaction(const Route& route, const ProxyOptions& options,
+                  const std::vector<Recipient>& recipients, const std::vector<size_t>& which,
+                  std::vector<ProxyBackend::Outcome>& outcomes)
+      : route_(route),
+        options_(options),
+        recipients_(recipients),
+        which_(which),
+        outcomes_(outcomes),
+        lost_("451 4.4.2 Connection to slot " + route.slot + " lost, try again later") {}
+  ~SlotTransaction() {
+    stream_.reset();
+    if (fd_ >= 0) close(fd_);
+  }
+  SlotTransaction(const SlotTransaction&) = delete;
+  SlotTransaction& operator=(const SlotTransaction&) = delete;
+
+  void run(const std::string& sender, int spool_fd) {
+    if (!open() || !envelope(sender)) return;
+    if (accepted_.empty()) {
+      (void)stream_->write_flush("QUIT\r\n");
+      return;
+    }
+    if (!send_message(spool_fd) || !final_replies()) return;
+    (void)stream_->write_flush("QUIT\r\n");
+  }
+
+ private:
+  // Connected, greeted and LHLO answered.
+  bool open() {
+    auto fd = net::connect_to(route_.host, route_.port, options_.connect_timeout);
+    if (!fd.ok()) {
+      fail_rest(fd.status(), "451 4.4.1 Slot " + route_.slot + " does not answer, try again later");
+      return false;
+    }
+    fd_ = *fd;
+    stream_ = std::make_unique<net::Stream>(fd_);
+    stream_->set_timeout(options_.io_timeout);
+    return expect("", 220) && expect("LHLO " + options_.servername, 250);
+  }
+
+  // MAIL and every RCPT; a recipient the slot refuses gets its reply.
+  bool envelope(const std::string& sender) {
+    if (!expect("MAIL FROM:<" + sender + ">", 250)) return false;
+    for (size_t i : which_) {
+      const Recipient& r = recipients_[i];
+      auto reply = exchange("RCPT TO:<" + r.path + ">" + (r.ignorequota ? " IGNOREQUOTA" : ""));
+      if (!reply) return false;
+      if (reply->code == 250) {
+        accepted_.push_back(i);
+      } else {
+        outcomes_[i] = {reply_status(reply->code, reply->line), reply->line};
+      }
+    }
+    return true;
+  }
+
+  // DATA, the spooled message dot-stuffed, the final dot.
+  bool send_message(int spool_fd) {
+    if (!expect("DATA", 354)) return false;
+    DotEncoder encoder;
+    std::string chunk(kChunk, '\0'), wire;
+    for (off_t at = 0;;) {
+      ssize_t n = pread(spool_fd, chunk.data(), chunk.size(), at);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        // Nothing of the message can be trusted now: no final dot is sent.
+        fail_rest(errno_status("read spool file"), "451 4.3.0 System I/O error");
+        return false;
+      }
+      if (n == 0) break;
+      at += n;
+      wire.clear();
+      encoder.feed(std::string_view(chunk.data(), static_cast<size_t>(n)), &wire);
+      if (Status w = stream_->write(wire); !w.is_ok()) {
+        fail_rest(w, lost_);
+        return false;
+      }
+    }
+    wire.clear();
+    encoder.finish(&wire);
+    if (Status w = stream_->write_flush(wire); !w.is_ok()) {
+      fail_rest(w, lost_);
+      return false;
+    }
+    return true;
+  }
+
+  // One reply per accepted recipient, in RCPT order (RFC 2033 4.2).
+  bool final_replies() {
+    const std::string where =
+        route_.slot + " (" + route_.host + ":" + std::to_string(route_.port) + ")";
+    for (size_t i : accepted_) {
+      auto r = read_reply(*stream_);
+      if (!r.ok()) {
+        fail_rest(r.status(), lost_);
+        return false;
+      }
+      outcomes_[i] = {reply_status(r->code, r->line), r->line};
+      spdlog::info("lmtpproxyd: {} to {}: {}", recipients_[i].path, where, r->line);
+    }
+    return true;
+  }
+
+  // A command (none: the greeting) and its reply; nullopt when the
+  // connection failed (the recipients not answered yet get lost_).
+  std::optional<SlotReply> exchange(const std::string& command) {
+    if (!command.empty()) {
+      if (Status w = stream_->write_flush(command + "\r\n"); !w.is_ok()) {
+        fail_rest(w, lost_);
+        return std::nullopt;
+      }
+    }
+    auto r = read_reply(*stream_);
+    if (!r.ok()) {
+      fail_rest(r.status(), lost_);
+      return std::nullopt;
+    }
+    return *r;
+  }
+
+  // exchange() answered with `code`; another reply is the slot refusing
+  // the transaction itself: its reply for every recipient.
+  bool expect(const std::string& command, int code) {
+    auto r = exchange(command);
+    if (!r) return false;
+    if (r->code == code) return true;
+    fail_rest(reply_status(r->code, r->line), r->line);
+    return false;
+  }
+
+  // Every recipient the slot has not answered gets `reply`.
+  void fail_rest(const Status& why, const std::string& reply) {
+    for (size_t i : which_) {
+      ProxyBackend::Outcome& o = outcomes_[i];
+      if (!o.reply.empty()) continue;
+      o = {why, reply};
+      spdlog::warn("lmtpproxyd: {} to slot {}: {}", recipients_[i].path, route_.slot,
+                   why.to_string());
+    }
+  }
+
+  const Route& route_;
+  const ProxyOptions& options_;
+  const std::vector<Recipient>& recipients_;
+  const std::vector<size_t>& which_;
+  std::vector<ProxyBackend::Outcome>& outcomes_;
+  const std::string lost_;
+  int fd_ = -1;
+  std::unique_ptr<net::Stream> stream_;
+  std::vector<size_t> accepted_;
+};
+
 }  // namespace
 
 Status reply_status(int code, std::string_view line) {
@@ -130,122 +287,11 @@ std::vector<Status> ProxyBackend::deliver(MessageSink& sink,
   const int fd = static_cast<SpoolSink&>(sink).fd();
   for (const std::string& key : order) {
     const auto& [route, which] = groups.at(key);
-    forward(route, fd, recipients, which);
+    SlotTransaction(route, options_, recipients, which, outcomes_).run(sender_, fd);
   }
   std::vector<Status> out;
   for (const Outcome& o : outcomes_) out.push_back(o.status);
   return out;
-}
-
-void ProxyBackend::forward(const Route& route, int spool_fd,
-                           const std::vector<Recipient>& recipients,
-                           const std::vector<size_t>& which) {
-  const std::string where = route.slot + " (" + route.host + ":" + std::to_string(route.port) + ")";
-  // Every recipient not answered by the slot when the exchange stops.
-  auto fail_rest = [&](const Status& why, std::string_view reply) {
-    for (size_t i : which) {
-      Outcome& o = outcomes_[i];
-      if (!o.reply.empty()) continue;
-      o.status = why;
-      o.reply = std::string(reply);
-      spdlog::warn("lmtpproxyd: {} to {}: {}", recipients[i].path, where, why.to_string());
-    }
-  };
-  auto fd = net::connect_to(route.host, route.port, options_.connect_timeout);
-  if (!fd.ok()) {
-    fail_rest(fd.status(), "451 4.4.1 Slot " + route.slot + " does not answer, try again later");
-    return;
-  }
-  net::Stream s(*fd);
-  s.set_timeout(options_.io_timeout);
-  const std::string lost = "451 4.4.2 Connection to slot " + route.slot + " lost, try again later";
-  // A command and its reply; nullopt when the connection failed (the rest
-  // already failed with `lost`).
-  auto exchange = [&](const std::string& command) -> std::optional<SlotReply> {
-    if (!command.empty()) {
-      if (Status w = s.write_flush(command + "\r\n"); !w.is_ok()) {
-        fail_rest(w, lost);
-        return std::nullopt;
-      }
-    }
-    auto r = read_reply(s);
-    if (!r.ok()) {
-      fail_rest(r.status(), lost);
-      return std::nullopt;
-    }
-    return *r;
-  };
-  auto expect = [&](const std::string& command, int code) {
-    auto r = exchange(command);
-    if (!r) return false;
-    if (r->code == code) return true;
-    // The slot refused the transaction itself: its reply for every recipient.
-    fail_rest(reply_status(r->code, r->line), r->line);
-    return false;
-  };
-  if (!expect("", 220) || !expect("LHLO " + options_.servername, 250) ||
-      !expect("MAIL FROM:<" + sender_ + ">", 250)) {
-    close(*fd);
-    return;
-  }
-  std::vector<size_t> accepted;
-  for (size_t i : which) {
-    const Recipient& r = recipients[i];
-    auto reply = exchange("RCPT TO:<" + r.path + ">" + (r.ignorequota ? " IGNOREQUOTA" : ""));
-    if (!reply) {
-      close(*fd);
-      return;
-    }
-    if (reply->code == 250) {
-      accepted.push_back(i);
-    } else {
-      outcomes_[i] = {reply_status(reply->code, reply->line), reply->line};
-    }
-  }
-  if (accepted.empty() || !expect("DATA", 354)) {
-    if (accepted.empty()) (void)s.write_flush("QUIT\r\n");
-    close(*fd);
-    return;
-  }
-  DotEncoder encoder;
-  std::string chunk(kChunk, '\0'), wire;
-  Status sent = Status::success();
-  for (off_t at = 0; sent.is_ok();) {
-    ssize_t n = pread(spool_fd, chunk.data(), chunk.size(), at);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      // Nothing of the message can be trusted now: no final dot is sent.
-      fail_rest(errno_status("read spool file"), "451 4.3.0 System I/O error");
-      close(*fd);
-      return;
-    }
-    if (n == 0) break;
-    at += n;
-    wire.clear();
-    encoder.feed(std::string_view(chunk.data(), static_cast<size_t>(n)), &wire);
-    sent = s.write(wire);
-  }
-  wire.clear();
-  encoder.finish(&wire);
-  if (sent.is_ok()) sent = s.write_flush(wire);
-  if (!sent.is_ok()) {
-    fail_rest(sent, lost);
-    close(*fd);
-    return;
-  }
-  // One reply per accepted recipient, in RCPT order (RFC 2033 4.2).
-  for (size_t i : accepted) {
-    auto r = read_reply(s);
-    if (!r.ok()) {
-      fail_rest(r.status(), lost);
-      close(*fd);
-      return;
-    }
-    outcomes_[i] = {reply_status(r->code, r->line), r->line};
-    spdlog::info("lmtpproxyd: {} to {}: {}", recipients[i].path, where, r->line);
-  }
-  (void)s.write_flush("QUIT\r\n");
-  close(*fd);
 }
 
 }  // namespace replimail::lmtp

@@ -64,16 +64,13 @@ class ProxyBackend : public Backend {
   std::vector<Status> deliver(MessageSink& sink, const std::vector<Recipient>& recipients) override;
   std::string own_reply(size_t i) const override;
 
- private:
+  // What deliver() found for one recipient.
   struct Outcome {
     Status status;
     std::string reply;  // the slot's reply line, or "" (the session words status)
   };
-  // One LMTP transaction with `route` for recipients `which` (indexes into
-  // `recipients`), filling their outcomes.
-  void forward(const Route& route, int spool_fd, const std::vector<Recipient>& recipients,
-               const std::vector<size_t>& which);
 
+ private:
   Router& router_;
   ProxyOptions options_;
   std::string sender_;  // of the current transaction, from its RCPTs

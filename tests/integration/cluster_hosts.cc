@@ -102,20 +102,19 @@ bool EtcdCluster::wait_ready() {
 
 MailProxy::MailProxy(const std::string& dir, const std::string& auth)
     : dir_(dir), imap_port_(free_port()), pop3_port_(free_port()) {
-  std::ofstream(dir + "/nginx.conf") << "load_module " << kMailModule << ";\n"
-                                     << "daemon off;\nmaster_process off;\n"
-                                     << "pid " << dir << "/nginx.pid;\n"
-                                     << "error_log " << dir << "/nginx-error.log info;\n"
-                                     << "events { worker_connections 64; }\n"
-                                     << "mail {\n"
-                                     << "  server_name cluster-test;\n"
-                                     << "  auth_http " << auth << "/auth;\n"
-                                     << "  proxy_pass_error_message on;\n"
-                                     << "  server { listen 127.0.0.1:" << imap_port_
-                                     << "; protocol imap; }\n"
-                                     << "  server { listen 127.0.0.1:" << pop3_port_
-                                     << "; protocol pop3; }\n"
-                                     << "}\n";
+  std::ofstream(dir + "/nginx.conf")
+      << "load_module " << kMailModule << ";\n"
+      << "daemon off;\nmaster_process off;\n"
+      << "pid " << dir << "/nginx.pid;\n"
+      << "error_log " << dir << "/nginx-error.log info;\n"
+      << "events { worker_connections 64; }\n"
+      << "mail {\n"
+      << "  server_name cluster-test;\n"
+      << "  auth_http " << auth << "/auth;\n"
+      << "  proxy_pass_error_message on;\n"
+      << "  server { listen 127.0.0.1:" << imap_port_ << "; protocol imap; }\n"
+      << "  server { listen 127.0.0.1:" << pop3_port_ << "; protocol pop3; }\n"
+      << "}\n";
   proc_ = std::make_unique<Background>(std::vector<std::string>{
       kNginx, "-p", dir, "-e", dir + "/nginx-error.log", "-c", dir + "/nginx.conf"});
 }
@@ -151,17 +150,18 @@ std::string ClusterHosts::start() {
   std::vector<std::string> addresses;
   for (int i = 0; i < net_->hosts(); ++i) addresses.push_back(net_->address(i));
   std::string entered;
-  etcd_ = std::make_unique<EtcdCluster>(
-      dir_->path(), addresses, [&](int host, const std::function<void()>& start) {
-        if (auto e = net_->enter(host); !e.empty()) {
-          entered += e + "\n";
-          return;
-        }
-        start();
-        net_->leave();
-      });
+  etcd_ = std::make_unique<EtcdCluster>(dir_->path(), addresses,
+                                        [&](int host, const std::function<void()>& start) {
+                                          if (auto e = net_->enter(host); !e.empty()) {
+                                            entered += e + "\n";
+                                            return;
+                                          }
+                                          start();
+                                          net_->leave();
+                                        });
   if (!entered.empty()) return "etcd: " + entered;
-  if (!etcd_->wait_ready()) return "etcd did not elect a leader\n" + slurp(dir_->path() + "/m0.log");
+  if (!etcd_->wait_ready())
+    return "etcd did not elect a leader\n" + slurp(dir_->path() + "/m0.log");
   etcd_client_ = std::make_unique<cluster::EtcdClient>(etcd_->endpoint_list());
   directory_ = std::make_unique<cluster::Directory>(*etcd_client_,
                                                     *cluster::KeyLayout::make(options_.prefix));
@@ -176,7 +176,8 @@ std::string ClusterHosts::start() {
   front.daemons["mailauthd"] = "mailauthd -l 127.0.0.1:" + std::to_string(auth_port_);
   front_ = std::make_unique<Instance>(front);
   if (auto e = front_->start(); !e.empty()) return "front: " + e;
-  if (!wait_for_port(auth_port_, 10000ms)) return "mailauthd does not listen\n" + front_->master_log();
+  if (!wait_for_port(auth_port_, 10000ms))
+    return "mailauthd does not listen\n" + front_->master_log();
 
   proxy_ = std::make_unique<MailProxy>(dir_->path(), "127.0.0.1:" + std::to_string(auth_port_));
   if (!wait_for_port(proxy_->imap_port(), 10000ms) || !wait_for_port(proxy_->pop3_port(), 1000ms))
@@ -259,7 +260,8 @@ std::string ClusterHosts::logs() const {
   std::string out;
   if (front_) out += "---- front ----\n" + front_->master_log();
   if (proxy_) out += "---- nginx ----\n" + proxy_->error_log();
-  for (const auto& [name, s] : slots_) out += "---- slot " + name + " ----\n" + s.instance->master_log();
+  for (const auto& [name, s] : slots_)
+    out += "---- slot " + name + " ----\n" + s.instance->master_log();
   return out;
 }
 

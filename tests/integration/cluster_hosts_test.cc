@@ -1,6 +1,8 @@
 // Issue 19's scenarios on three "hosts" (network namespaces on one bridge,
 // cluster_hosts.h): slots on each host, a 3-member etcd with one member per
 // host, nginx and mailauthd in front.
+#include "cluster_hosts.h"
+
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -10,7 +12,6 @@
 #include <tuple>
 #include <vector>
 
-#include "cluster_hosts.h"
 #include "digest_check.h"
 #include "harness.h"
 

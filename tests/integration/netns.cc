@@ -179,9 +179,7 @@ std::string HostNetwork::restore(int host) {
 
 void remove_stale_netns() {
   if (!have_ip()) return;
-  auto dead = [](const std::string& pid) {
-    return kill(std::stoi(pid), 0) != 0 && errno == ESRCH;
-  };
+  auto dead = [](const std::string& pid) { return kill(std::stoi(pid), 0) != 0 && errno == ESRCH; };
   // Namespaces: rmns<pid> (NetnsLink), rmh<pid>n<i> (HostNetwork).
   static const std::regex kNs(R"(^(rmns(\d+)|rmh(\d+)n\d+)\b)");
   auto ns = run({"/usr/sbin/ip", "netns", "list"}, "", std::chrono::seconds(20));

@@ -51,12 +51,12 @@ TEST(LmtpRoute, AMoveStillCopyingDeliversToThePrimary) {
 }
 
 TEST(LmtpRoute, UnknownUserIsPermanentEverythingElseTemporary) {
-  EXPECT_EQ(decide_lmtp_target("dave", NoMove(), Status(Code::kNotFound, "no user")).status().code(),
-            Code::kMailboxNonexistent);
-  EXPECT_EQ(decide_lmtp_target("bob", NoMove(), Status(Code::kAgain, "slot not alive"))
-                .status()
-                .code(),
-            Code::kAgain);
+  EXPECT_EQ(
+      decide_lmtp_target("dave", NoMove(), Status(Code::kNotFound, "no user")).status().code(),
+      Code::kMailboxNonexistent);
+  EXPECT_EQ(
+      decide_lmtp_target("bob", NoMove(), Status(Code::kAgain, "slot not alive")).status().code(),
+      Code::kAgain);
   EXPECT_EQ(decide_lmtp_target("bob", NoMove(), Status(Code::kIoError, "etcd unreachable"))
                 .status()
                 .code(),

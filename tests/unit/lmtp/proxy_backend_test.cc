@@ -272,8 +272,8 @@ TEST_F(ProxyBackendTest, EachRecipientGetsItsSlotsOwnReplyAfterTheFinalDot) {
 TEST_F(ProxyBackendTest, RcptAnswersFromTheDirectory) {
   router_.routes.emplace("moving", Status(Code::kMailboxMoved, "being moved"));
   router_.routes.emplace("down", Status(Code::kAgain, "slot not alive"));
-  std::string out = converse(std::string(kHead) +
-                             "RCPT TO:<dave>\r\nRCPT TO:<moving>\r\nRCPT TO:<down>\r\n");
+  std::string out =
+      converse(std::string(kHead) + "RCPT TO:<dave>\r\nRCPT TO:<moving>\r\nRCPT TO:<down>\r\n");
   EXPECT_EQ(out, std::string(kHeadReplies) +
                      "550 5.1.1 User unknown\r\n451 4.2.1 Mailbox Moved\r\n"
                      "451 4.3.0 transient system error\r\n");
@@ -283,8 +283,8 @@ TEST_F(ProxyBackendTest, SlotRefusingARecipientAtRcptIsThatRecipientsReply) {
   FakeSlot slot;
   router_.routes.emplace("nobody", slot_route(slot));
   router_.routes.emplace("bob", slot_route(slot));
-  std::string out = converse(std::string(kHead) +
-                             "RCPT TO:<nobody>\r\nRCPT TO:<bob>\r\nDATA\r\nx\r\n.\r\n");
+  std::string out =
+      converse(std::string(kHead) + "RCPT TO:<nobody>\r\nRCPT TO:<bob>\r\nDATA\r\nx\r\n.\r\n");
   EXPECT_EQ(out, std::string(kHeadReplies) +
                      "250 2.1.5 ok\r\n250 2.1.5 ok\r\n354 go ahead\r\n"
                      "550 5.1.1 User unknown\r\n250 2.1.5 Ok\r\n");
