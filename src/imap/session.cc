@@ -122,7 +122,24 @@ void Session::drop_staged() {
   staging_partition_.clear();
 }
 
+bool Session::bye_if_fenced() {
+  if (state_ == State::kNotAuthenticated || state_ == State::kLogout || userid_.empty())
+    return false;
+  if (!instance_.user_fenced(userid_)) {
+    auto moved = instance_.user_moved_at(userid_);
+    if (!moved || *moved < logged_in_at_) return false;
+  }
+  // The user is being moved to another slot, or was moved after this
+  // session logged in: it would show an old copy (and its changes land
+  // there), so it ends here; the client's next login is routed to the
+  // user's new slot.
+  reply("* BYE [UNAVAILABLE] Mailbox is being moved to another server, try again later");
+  state_ = State::kLogout;
+  return true;
+}
+
 void Session::execute(std::string_view bytes) {
+  if (bye_if_fenced()) return;
   std::string tag;
   auto cmd = parse_command(bytes, &tag, options_.parse);
   if (!cmd.ok()) {
@@ -189,6 +206,9 @@ void Session::tagged_error(const Command& cmd, const Status& st) {
       // the writable store, while the instance is fenced or read-only);
       // CANNOT would tell the client never to try again.
       return tagged(cmd, "NO", "[UNAVAILABLE] Server is in read-only mode, try again later");
+    case Code::kMailboxMoved:
+      // The user's fence (a move to another slot): temporary, as read-only.
+      return tagged(cmd, "NO", "[UNAVAILABLE] Mailbox is being moved, try again later");
     case Code::kNoSpace:
       // Temporary: the client may try again once space is freed.
       spdlog::error("imap: {} {}: {}", cmd.tag, cmd.name, st.to_string());
@@ -318,6 +338,7 @@ void Session::login_done(const std::string& user) {
     }
   }
   userid_ = user;
+  logged_in_at_ = std::chrono::system_clock::now();
   is_admin_ = instance_.config().is_admin(user);
   ns_ = Namespace(options_.ns, user, is_admin_);
   state_ = State::kAuthenticated;
@@ -434,7 +455,7 @@ void Session::idle_line(std::string_view line) {
 }
 
 void Session::tick() {
-  if (state_ != State::kIdle || !selected_) return;
+  if (state_ != State::kIdle || !selected_ || bye_if_fenced()) return;
   SelectedMailbox::RefreshOptions ro;
   ro.qresync = qresync_;
   Status st = selected_->refresh(ro, &out_);

@@ -27,6 +27,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <set>
@@ -167,6 +168,9 @@ class Session : public net::PushSession, private CommandReader::Sink {
   std::string capabilities() const;
   // Forgets the current command's staged messages.
   void drop_staged();
+  // True (and the session ends with BYE) when the logged-in user is fenced
+  // (store::Instance::user_fenced: a move to another slot).
+  bool bye_if_fenced();
 
   // ---- connection and authentication (session.cc) ----
   void cmd_capability(const Command& cmd);
@@ -300,6 +304,8 @@ class Session : public net::PushSession, private CommandReader::Sink {
   std::string staging_partition_;
 
   std::string userid_;
+  // When userid_ logged in (bye_if_fenced: a move away after it).
+  std::chrono::system_clock::time_point logged_in_at_{};
   bool is_admin_ = false;
   Namespace ns_;
   bool starttls_pending_ = false;

@@ -105,6 +105,9 @@ Result<Recipient> StoreBackend::resolve_recipient(const RcptQuery& query) {
   if (!store::validate_userid(r.userid).is_ok()) {
     return Status(Code::kMailboxNonexistent, "invalid userid " + r.userid);
   }
+  // A user being moved to another slot is deferred at RCPT too (451 4.2.1):
+  // the MTA keeps the message and retries, by then at the user's new slot.
+  if (Status w = instance_.check_user_writable(r.userid); !w) return w;
   std::string inbox = store::user_inbox(r.userid);
   auto entry = instance_.lookup(inbox);
   if (!entry.ok()) {

@@ -25,7 +25,11 @@ class StoreBackend : public Backend {
   Result<Maildrop> open(const std::string& userid) override;
   Result<std::string> read(uint32_t uid) override;
   Status expunge(const std::vector<uint32_t>& uids) override;
-  Status writable() override { return instance_.check_writable(); }
+  // Read-only mode, then the fence of the open maildrop's owner (a user
+  // being moved to another slot).
+  Status writable() override {
+    return mailbox_ ? instance_.check_writable(mailbox_->name()) : instance_.check_writable();
+  }
 
  private:
   // Sets POP3_LAST_LOGIN of the open maildrop (a write transaction).

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <strings.h>
@@ -15,6 +16,7 @@
 #include <optional>
 
 #include "common/fs.h"
+#include "common/mboxname_owner.h"
 #include "os/env.h"
 #include "store/acl.h"
 #include "store/mailbox_index.h"
@@ -163,6 +165,74 @@ Status Instance::check_writable() const {
   return Status(Code::kReadOnly, "the instance is in read-only mode");
 }
 
+bool Instance::user_fenced(std::string_view userid) const {
+  if (userid.empty() || !validate_userid(userid).is_ok()) return false;
+  std::string path =
+      cfg_.configdirectory() + "/" + std::string(kFenceDir) + "/" + std::string(userid);
+  return ::access(path.c_str(), F_OK) == 0;
+}
+
+Status Instance::set_user_fence(std::string_view userid, bool fenced, bool moved_away) {
+  if (Status v = validate_userid(userid); !v.is_ok())
+    return Status(Code::kInvalidArgument, v.message());
+  std::string dir = cfg_.configdirectory() + "/" + std::string(kFenceDir);
+  std::string path = dir + "/" + std::string(userid);
+  if (!fenced && moved_away) {
+    // Before the fence goes: no moment without one or the other.
+    std::string moved = cfg_.configdirectory() + "/" + std::string(kMovedDir);
+    if (Status d = fs::make_dirs(moved); !d.is_ok()) return d;
+    if (Status w = fs::write_file_atomic(moved + "/" + std::string(userid), ""); !w.is_ok())
+      return w;
+  }
+  if (!fenced) {
+    if (!fs::exists(path)) return Status::success();
+    if (Status r = fs::remove_file(path); !r.is_ok()) return r;
+    return fs::fsync_dir(dir);
+  }
+  if (Status d = fs::make_dirs(dir); !d.is_ok()) return d;
+  if (Status w = fs::write_file_atomic(path, ""); !w.is_ok()) return w;
+  // A barrier: a writer checks the fence in commit() under the mailbox's
+  // write lock, so one that checked before the file existed still holds
+  // that lock; taking each of the user's mailboxes' locks once waits for
+  // it, and every commit after this sees the fence. So what a move reads
+  // next is all the user will ever have here.
+  auto boxes = mboxlist_->list_tree(user_inbox(userid));
+  if (!boxes.ok()) return boxes.status();
+  for (const MailboxEntry& e : *boxes) {
+    if (!e.is_real()) continue;
+    auto mbox = open_mailbox(e.name);
+    if (!mbox.ok()) continue;  // gone meanwhile: nothing to wait for
+    auto txn = (*mbox)->begin();
+    if (!txn.ok()) return txn.status();
+    (*txn)->rollback();
+  }
+  return Status::success();
+}
+
+std::optional<std::chrono::system_clock::time_point> Instance::user_moved_at(
+    std::string_view userid) const {
+  if (userid.empty() || !validate_userid(userid).is_ok()) return std::nullopt;
+  std::string path =
+      cfg_.configdirectory() + "/" + std::string(kMovedDir) + "/" + std::string(userid);
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return std::nullopt;
+  auto since_epoch = std::chrono::seconds(st.st_mtim.tv_sec) +
+                     std::chrono::nanoseconds(st.st_mtim.tv_nsec);
+  return std::chrono::system_clock::time_point(
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(since_epoch));
+}
+
+Status Instance::check_user_writable(std::string_view userid) const {
+  if (Status w = check_writable(); !w) return w;
+  if (!user_fenced(userid)) return Status::success();
+  return Status(Code::kMailboxMoved,
+                "user " + std::string(userid) + " is being moved to another slot");
+}
+
+Status Instance::check_writable(std::string_view mboxname) const {
+  return check_user_writable(mboxname_owner(mboxname));
+}
+
 Result<MailboxEntry> Instance::lookup(std::string_view name) { return real_entry(name); }
 
 Status Instance::still_live(const Mailbox& mbox) {
@@ -175,7 +245,7 @@ Status Instance::still_live(const Mailbox& mbox) {
 }
 
 Result<MailboxEntry> Instance::create_mailbox(std::string_view name, const CreateOptions& opts) {
-  if (Status w = check_writable(); !w) return w;
+  if (Status w = check_writable(name); !w) return w;
   Status s = validate_mboxname(name);
   if (!s) return s;
   auto turn = CreateLock::acquire(cfg_.configdirectory());
@@ -243,7 +313,7 @@ Result<MailboxEntry> Instance::create_mailbox(std::string_view name, const Creat
 }
 
 Status Instance::delete_mailbox(std::string_view name) {
-  if (Status w = check_writable(); !w) return w;
+  if (Status w = check_writable(name); !w) return w;
   auto e = real_entry(name);
   if (!e.ok()) return e.status();
   bool has_children = false;
@@ -299,7 +369,8 @@ Status Instance::delete_mailbox(std::string_view name) {
 }
 
 Status Instance::rename_mailbox(std::string_view oldname, std::string_view newname) {
-  if (Status w = check_writable(); !w) return w;
+  if (Status w = check_writable(oldname); !w) return w;
+  if (Status w = check_writable(newname); !w) return w;
   Status s = validate_mboxname(newname);
   if (!s) return s;
   if (oldname == newname || mboxname_is_child(oldname, newname))
@@ -361,7 +432,7 @@ Status Instance::rename_mailbox(std::string_view oldname, std::string_view newna
 }
 
 Status Instance::set_acl(std::string_view name, std::string_view acl) {
-  if (Status w = check_writable(); !w) return w;
+  if (Status w = check_writable(name); !w) return w;
   auto e = real_entry(name);
   if (!e.ok()) return e.status();
   auto modseq = mboxlist_->next_modseq();
@@ -522,6 +593,12 @@ std::vector<AppendResult> Instance::append(const std::vector<AppendRequest>& req
     auto fail_all = [&](const Status& st) {
       for (size_t i : idxs) results[i] = AppendResult{st, 0, 0};
     };
+    // The owner's fence before anything is announced (commit() checks
+    // again, under the mailbox lock, for a fence set meanwhile).
+    if (Status w = check_writable(name); !w) {
+      fail_all(w);
+      continue;
+    }
     auto mbox = open_mailbox(name);
     if (!mbox.ok()) {
       fail_all(mbox.status());
@@ -564,7 +641,7 @@ Status Instance::wait_replicated() { return synclog_->wait_for_replicas(); }
 Status Instance::commit(Mailbox& mbox, MailboxTxn& txn) { return commit(mbox, txn, nullptr); }
 
 Status Instance::commit(Mailbox& mbox, MailboxTxn& txn, EarlyLog* early) {
-  if (Status w = check_writable(); !w) return w;
+  if (Status w = check_writable(mbox.name()); !w) return w;
   // The change is logged (and its new links flushed) before the index
   // commits: a change that cannot be logged is rolled back and reported,
   // and a reader taking the log over waits for the commit (synclog.h). The
@@ -629,7 +706,7 @@ Status Instance::commit(Mailbox& mbox, MailboxTxn& txn, EarlyLog* early) {
 Status Instance::store_flags(std::string_view name, const std::vector<uint32_t>& uids,
                              uint32_t system_flags, const std::vector<std::string>& user_flags,
                              bool add) {
-  if (Status w = check_writable(); !w) return w;
+  if (Status w = check_writable(name); !w) return w;
   auto mbox = open_mailbox(name);
   if (!mbox.ok()) return mbox.status();
   auto txn = (*mbox)->begin();
@@ -653,7 +730,7 @@ Status Instance::store_flags(std::string_view name, const std::vector<uint32_t>&
 }
 
 Status Instance::expunge(std::string_view name, const std::vector<uint32_t>& uids) {
-  if (Status w = check_writable(); !w) return w;
+  if (Status w = check_writable(name); !w) return w;
   auto mbox = open_mailbox(name);
   if (!mbox.ok()) return mbox.status();
   auto txn = (*mbox)->begin();
@@ -666,7 +743,7 @@ Status Instance::expunge(std::string_view name, const std::vector<uint32_t>& uid
 }
 
 Result<uint64_t> Instance::purge_expunged(std::string_view name, int64_t before) {
-  if (Status w = check_writable(); !w) return w;
+  if (Status w = check_writable(name); !w) return w;
   auto mbox = open_mailbox(name);
   if (!mbox.ok()) return mbox.status();
   auto txn = (*mbox)->begin();
@@ -691,7 +768,7 @@ Result<uint64_t> Instance::purge_expunged(std::string_view name, int64_t before)
 }
 
 Status Instance::set_seen(std::string_view userid, const SeenRecord& rec) {
-  if (Status w = check_writable(); !w) return w;
+  if (Status w = check_user_writable(userid); !w) return w;
   Status s = validate_userid(userid);
   if (!s) return s;
   auto logged = synclog_->announce({{"SEEN", {std::string(userid), rec.uniqueid}}});
@@ -701,7 +778,7 @@ Status Instance::set_seen(std::string_view userid, const SeenRecord& rec) {
 
 Status Instance::set_subscribed(std::string_view userid, std::string_view mboxname,
                                 bool subscribed) {
-  if (Status w = check_writable(); !w) return w;
+  if (Status w = check_user_writable(userid); !w) return w;
   Status s = validate_userid(userid);
   if (!s) return s;
   s = validate_mboxname(mboxname);
@@ -754,7 +831,7 @@ Status Instance::remove_quota(std::string_view root) {
 
 Status Instance::set_annotation(std::string_view mboxname, std::string_view entry,
                                 std::string_view userid, std::string_view value) {
-  if (Status w = check_writable(); !w) return w;
+  if (Status w = check_writable(mboxname); !w) return w;
   Annotation a{std::string(mboxname), std::string(entry), std::string(userid), std::string(value),
                0};
   if (mboxname.empty()) {
@@ -779,7 +856,7 @@ Status Instance::set_annotation(std::string_view mboxname, std::string_view entr
 }
 
 Status Instance::delete_user_data(std::string_view userid) {
-  if (Status w = check_writable(); !w) return w;
+  if (Status w = check_user_writable(userid); !w) return w;
   Status s = validate_userid(userid);
   if (!s) return s;
   auto logged = synclog_->announce({{"UNUSER", {std::string(userid)}}});
@@ -788,7 +865,7 @@ Status Instance::delete_user_data(std::string_view userid) {
 }
 
 Status Instance::put_replicated_entry(const MailboxEntry& entry, uint64_t modseq) {
-  if (Status w = check_writable(); !w) return w;
+  if (Status w = check_writable(entry.name); !w) return w;
   Status s = validate_mboxname(entry.name);
   if (!s) return s;
   s = mboxlist_->raise_modseq(modseq);
@@ -803,7 +880,7 @@ Status Instance::put_replicated_entry(const MailboxEntry& entry, uint64_t modseq
 
 Status Instance::put_replicated_annotations(std::string_view mboxname,
                                             const std::vector<Annotation>& annots) {
-  if (Status w = check_writable(); !w) return w;
+  if (Status w = check_writable(mboxname); !w) return w;
   auto have = annotations_->list(mboxname);
   if (!have.ok()) return have.status();
   std::vector<Annotation> writes;

@@ -7,8 +7,10 @@
 // Thread-compatible: use one Instance from one thread at a time.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -49,6 +51,13 @@ struct CreateOptions {
 // read-only mode (Instance::read_only).
 inline constexpr std::string_view kReadOnlyFile = "readonly";
 
+// The directory in configdirectory holding the per-user fences
+// (Instance::user_fenced): one empty file per fenced userid.
+inline constexpr std::string_view kFenceDir = "fence";
+// The directory in configdirectory holding one file per user moved away
+// from this instance, dated when its fence was lifted (Instance::user_moved_at).
+inline constexpr std::string_view kMovedDir = "moved";
+
 // True if `cfg` keeps the files of expunged messages until cyr_expire -X
 // (expunge_mode: delayed; store/mailbox.h).
 bool keeps_expunged_files(const Config& cfg);
@@ -70,6 +79,39 @@ class Instance {
   bool read_only() const;
   // OK, or kReadOnly while the instance is in read-only mode.
   Status check_writable() const;
+
+  // Per-user fence (a user being moved to another slot: cyr_cluster move,
+  // cluster/move.h). While <configdirectory>/fence/<userid> exists, every
+  // mutation of the user's mailboxes, seen state and subscriptions fails
+  // with kMailboxMoved (a temporary error: LMTP 451 4.2.1, IMAP NO
+  // [UNAVAILABLE]) before it changes anything, whoever makes it (imapd,
+  // pop3d, lmtpd, sync_server); other users go on. Looked at on each call,
+  // as read-only mode is, so every process of the instance sees a fence at
+  // once (Cyrus's XFER marks each mailbox MBTYPE_MOVING in mailboxes.db
+  // instead; one file per user needs one atomic create, is never
+  // replicated, and lets imapd check an open session's user per command).
+  bool user_fenced(std::string_view userid) const;
+  // Sets (durably: the file and its directory fsynced) or lifts the fence.
+  // Setting it returns once every commit of the user's mailboxes that began
+  // before it has finished (each mailbox's write lock taken once), so a
+  // reader after it sees everything the user will have here.
+  // kInvalidArgument for a userid validate_userid refuses. `moved_away`
+  // with a lift: the user now lives on another slot, so first
+  // <configdirectory>/moved/<userid> is (re)written, dated now.
+  Status set_user_fence(std::string_view userid, bool fenced, bool moved_away = false);
+  // When the user was last moved away from this instance (its moved file's
+  // modification time), if ever. A session logged in before that time is
+  // on an old copy: imapd ends it (a session that sent nothing during the
+  // fence would otherwise go on there); logins after it (the user moved
+  // back) are not affected. Not a write fence: replication into this copy,
+  // now a replica, goes on.
+  std::optional<std::chrono::system_clock::time_point> user_moved_at(
+      std::string_view userid) const;
+  // check_writable, then the fence of the mailbox's owner (none for a
+  // shared mailbox).
+  Status check_writable(std::string_view mboxname) const;
+  // check_writable, then the user's fence.
+  Status check_user_writable(std::string_view userid) const;
   synclog::SyncLog& synclog() { return *synclog_; }
   // The databases, for reading: their writing methods are private to
   // Instance, so every mutation goes through the methods below, which log.

@@ -355,3 +355,55 @@ TEST_F(SessionTest, LiteralAndCommandLimitsAfterLogin) {
 
 }  // namespace
 }  // namespace replimail::imap
+
+namespace replimail::imap {
+namespace {
+
+// A user being moved to another slot (store::Instance::set_user_fence): a
+// session open on that user ends with BYE [UNAVAILABLE] at its next command
+// or IDLE tick, so that it does not go on over a copy about to be the old
+// one; another user's session goes on.
+TEST_F(SessionTest, FencedUsersSessionsEndWithByeOthersGoOn) {
+  auto alice = login("alice");
+  auto idler = login("alice");
+  auto bob = login("bob");
+  EXPECT_THAT(run(*alice, "a SELECT INBOX\r\n"), HasSubstr("a OK"));
+  EXPECT_THAT(run(*idler, "i1 SELECT INBOX\r\n"), HasSubstr("i1 OK"));
+  EXPECT_THAT(run(*idler, "i2 IDLE\r\n"), HasSubstr("+ idling"));
+  ASSERT_TRUE(instance_->set_user_fence("alice", true).is_ok());
+
+  std::string out = run(*alice, "b NOOP\r\n");
+  EXPECT_THAT(out, HasSubstr("* BYE [UNAVAILABLE] Mailbox is being moved"));
+  EXPECT_THAT(out, Not(HasSubstr("b OK")));
+  EXPECT_TRUE(alice->closed());
+  idler->tick();
+  EXPECT_THAT(idler->take_output(), HasSubstr("* BYE [UNAVAILABLE]"));
+  EXPECT_TRUE(idler->closed());
+  EXPECT_THAT(run(*bob, "c SELECT INBOX\r\n"), HasSubstr("c OK"));
+  EXPECT_FALSE(bob->closed());
+
+  ASSERT_TRUE(instance_->set_user_fence("alice", false).is_ok());
+  auto again = login("alice");
+  EXPECT_THAT(run(*again, "d SELECT INBOX\r\n"), HasSubstr("d OK"));
+}
+
+// A session that sent nothing while its user was fenced still ends once the
+// user has moved away (the fence lifted with moved_away): it would read and
+// write an old copy. Logins after the move (the user moved back) go on.
+TEST_F(SessionTest, SessionsOpenBeforeAMoveAwayEndAtTheirNextCommand) {
+  auto quiet = login("alice");
+  EXPECT_THAT(run(*quiet, "a SELECT INBOX\r\n"), HasSubstr("a OK"));
+  ASSERT_TRUE(instance_->set_user_fence("alice", true).is_ok());
+  ASSERT_TRUE(instance_->set_user_fence("alice", false, /*moved_away=*/true).is_ok());
+  EXPECT_FALSE(instance_->user_fenced("alice"));
+  ASSERT_TRUE(instance_->user_moved_at("alice").has_value());
+  EXPECT_FALSE(instance_->user_moved_at("bob").has_value());
+  EXPECT_THAT(run(*quiet, "b NOOP\r\n"), HasSubstr("* BYE [UNAVAILABLE]"));
+  EXPECT_TRUE(quiet->closed());
+  auto later = login("alice");
+  EXPECT_THAT(run(*later, "c SELECT INBOX\r\n"), HasSubstr("c OK"));
+  EXPECT_FALSE(later->closed());
+}
+
+}  // namespace
+}  // namespace replimail::imap

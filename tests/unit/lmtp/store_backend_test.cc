@@ -183,6 +183,24 @@ TEST_F(StoreBackendTest, UnknownAmongGoodDeliversOnlyToGood) {
   EXPECT_EQ(instance_->lookup("user.nobody").status().code(), Code::kMailboxNonexistent);
 }
 
+// A user being moved (store::Instance::set_user_fence) is deferred at RCPT
+// with 451 4.2.1, so the MTA keeps the message; other recipients go on, and
+// once the fence is lifted the retry is delivered.
+TEST_F(StoreBackendTest, FencedUserIsDeferredAndOthersDelivered) {
+  open();
+  create("user.alice");
+  create("user.bob");
+  ASSERT_TRUE(instance_->set_user_fence("alice", true).is_ok());
+  std::string out = lmtp(
+      "LHLO c\r\nMAIL FROM:<s@x>\r\nRCPT TO:<alice>\r\nRCPT TO:<bob>\r\nDATA\r\nx\r\n.\r\n");
+  EXPECT_NE(out.find("451 4.2.1 Mailbox Moved\r\n"), std::string::npos) << out;
+  EXPECT_EQ(records("user.alice").size(), 0u);
+  EXPECT_EQ(records("user.bob").size(), 1u);
+  ASSERT_TRUE(instance_->set_user_fence("alice", false).is_ok());
+  lmtp("LHLO c\r\nMAIL FROM:<s@x>\r\nRCPT TO:<alice>\r\nDATA\r\nx\r\n.\r\n");
+  EXPECT_EQ(records("user.alice").size(), 1u);
+}
+
 TEST_F(StoreBackendTest, AutocreatePostCreatesInboxWithQuota) {
   open("autocreate_post: yes\nautocreate_quota: 1\n");
   auto r = resolve("carol");
