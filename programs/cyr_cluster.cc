@@ -5,6 +5,9 @@
 //   cyr_cluster [-C imapd.conf] set-user <user> <primary-slot> [<replica-slot>...]
 //   cyr_cluster [-C imapd.conf] set-primary <user> <slot>
 //   cyr_cluster [-C imapd.conf] remove-user <user>
+//   cyr_cluster [-C imapd.conf] move [-n channel] [--remove-source] <user> <slot>
+//   cyr_cluster [-C imapd.conf] move [-n channel] --resume <user>
+//   cyr_cluster [-C imapd.conf] move --abort <user>
 //
 // Reads cluster_etcd_endpoints and cluster_etcd_prefix from imapd.conf.
 // `slots` prints one line per live slot:
@@ -13,23 +16,40 @@
 //   bootstrap <slot> <state> line per replica copy recorded.
 // set-user writes the user's entry (compare-and-swap against the entry it
 // read); set-primary flips the primary (the old one becomes a replica).
+// move moves a user from its primary slot to <slot> (cluster/move.h): it
+// runs on the source slot's host with the source's imapd.conf (its
+// cluster_slot_name must be the user's primary: the fence is a file of that
+// instance), replicates with the credentials of channel -n (default: the
+// default channel's sync_authname/sync_password) to the target's
+// sync_server, prints one line per step and finally
+//   moved <user> <source> -> <target>: copy passes=<n> changes=<n> fenced
+//   passes=<n> changes=<n> pause_ms=<ms>
+// --remove-source: the source leaves the user entry instead of becoming a
+// replica (its copy stays on disk). --resume continues a move that was
+// killed; --abort undoes one that was killed before its switch.
 // Exit 0; 1 when etcd refuses or the user is unknown (the reason on
 // stderr); 64 on a usage error; 78 on a configuration error; 75
 // (EX_TEMPFAIL) when no etcd member answered; 70 on an internal error.
+// move: 1 when the move failed (it stays recorded, its fence as it was:
+// --resume or --abort), 75 when a move of the user is already recorded.
 #include <sysexits.h>
 #include <unistd.h>
 
 #include <cstdio>
-#include <exception>
 #include <cstdint>
+#include <exception>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "cluster/directory.h"
+#include "cluster/move.h"
+#include "cluster/move_source.h"
 #include "cluster/registration.h"
 #include "common/config.h"
 #include "common/log.h"
+#include "sync/channel_tool.h"
 
 using namespace replimail;
 
@@ -42,7 +62,10 @@ void usage() {
       "       cyr_cluster [-C imapd.conf] user <user>\n"
       "       cyr_cluster [-C imapd.conf] set-user <user> <primary-slot> [<replica-slot>...]\n"
       "       cyr_cluster [-C imapd.conf] set-primary <user> <slot>\n"
-      "       cyr_cluster [-C imapd.conf] remove-user <user>\n");
+      "       cyr_cluster [-C imapd.conf] remove-user <user>\n"
+      "       cyr_cluster [-C imapd.conf] move [-n channel] [--remove-source] <user> <slot>\n"
+      "       cyr_cluster [-C imapd.conf] move [-n channel] --resume <user>\n"
+      "       cyr_cluster [-C imapd.conf] move --abort <user>\n");
 }
 
 int failed(const Status& s) {
@@ -61,7 +84,15 @@ void print_user(const cluster::UserEntry& u) {
               join(u.replicas).c_str());
 }
 
-int show_slots(cluster::Directory& dir, const std::vector<std::string>&) {
+// What a subcommand works with.
+struct Context {
+  const Config& config;
+  const cluster::ClusterOptions& options;
+  cluster::Directory& dir;
+};
+
+int show_slots(Context& ctx, const std::vector<std::string>&) {
+  cluster::Directory& dir = ctx.dir;
   auto slots = dir.slots();
   if (!slots.ok()) return failed(slots.status());
   for (const cluster::SlotInfo& s : *slots) {
@@ -72,7 +103,8 @@ int show_slots(cluster::Directory& dir, const std::vector<std::string>&) {
   return 0;
 }
 
-int show_user(cluster::Directory& dir, const std::vector<std::string>& args) {
+int show_user(Context& ctx, const std::vector<std::string>& args) {
+  cluster::Directory& dir = ctx.dir;
   auto u = dir.user(args[1]);
   if (!u.ok()) return failed(u.status());
   if (!u->has_value()) return failed(Status(Code::kNotFound, "no user " + args[1]));
@@ -86,7 +118,8 @@ int show_user(cluster::Directory& dir, const std::vector<std::string>& args) {
   return 0;
 }
 
-int set_user(cluster::Directory& dir, const std::vector<std::string>& args) {
+int set_user(Context& ctx, const std::vector<std::string>& args) {
+  cluster::Directory& dir = ctx.dir;
   auto cur = dir.user(args[1]);
   if (!cur.ok()) return failed(cur.status());
   cluster::UserEntry u;
@@ -99,16 +132,92 @@ int set_user(cluster::Directory& dir, const std::vector<std::string>& args) {
   return 0;
 }
 
-int set_primary(cluster::Directory& dir, const std::vector<std::string>& args) {
+int set_primary(Context& ctx, const std::vector<std::string>& args) {
+  cluster::Directory& dir = ctx.dir;
   auto u = dir.set_primary(args[1], args[2]);
   if (!u.ok()) return failed(u.status());
   print_user(*u);
   return 0;
 }
 
-int remove_user(cluster::Directory& dir, const std::vector<std::string>& args) {
+int remove_user(Context& ctx, const std::vector<std::string>& args) {
+  cluster::Directory& dir = ctx.dir;
   Status s = dir.remove_user(args[1]);
   return s.is_ok() ? 0 : failed(s);
+}
+
+struct MoveArgs {
+  std::string channel;
+  std::string mode = "move";  // "move", "resume", "abort"
+  bool remove_source = false;
+  std::vector<std::string> names;  // user [slot]
+};
+
+// move's own arguments (after "move"); nullopt on a usage error.
+std::optional<MoveArgs> parse_move(const std::vector<std::string>& args) {
+  MoveArgs m;
+  for (size_t i = 1; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "-n" && i + 1 < args.size()) {
+      m.channel = args[++i];
+    } else if (a == "--remove-source") {
+      m.remove_source = true;
+    } else if (a == "--resume" || a == "--abort") {
+      if (m.mode != "move") return std::nullopt;
+      m.mode = a.substr(2);
+    } else if (!a.empty() && a[0] == '-') {
+      return std::nullopt;
+    } else {
+      m.names.push_back(a);
+    }
+  }
+  if (m.names.size() != (m.mode == "move" ? 2u : 1u)) return std::nullopt;
+  return m;
+}
+
+int move_user(Context& ctx, const std::vector<std::string>& args) {
+  auto m = parse_move(args);
+  if (!m) {
+    usage();
+    return EX_USAGE;
+  }
+  if (ctx.options.slot.empty()) {
+    std::fprintf(stderr,
+                 "cyr_cluster: move runs on the user's primary slot: cluster_slot_name is not "
+                 "set in this imapd.conf\n");
+    return EX_CONFIG;
+  }
+  auto instance = sync::open_tool_store(ctx.config);
+  if (!instance) return EX_CONFIG;
+  cluster::LocalMoveSource source(*instance, ctx.config, ctx.options.slot, m->channel);
+  cluster::MoveOptions mo;
+  mo.keep_source = !m->remove_source;
+  mo.progress = [](const std::string& line) {
+    std::printf("%s\n", line.c_str());
+    std::fflush(stdout);
+  };
+  cluster::Mover mover(ctx.dir, source, mo);
+  const std::string& user = m->names[0];
+  if (m->mode == "abort") {
+    auto r = mover.abort(user);
+    return r.ok() ? 0 : failed(r.status());
+  }
+  auto r = m->mode == "resume" ? mover.resume(user) : mover.move(user, m->names[1]);
+  if (!r.ok()) {
+    if (r.status().code() == Code::kMailboxLocked) {
+      std::fprintf(stderr, "cyr_cluster: %s\n", r.status().message().c_str());
+      return EX_TEMPFAIL;
+    }
+    return failed(r.status());
+  }
+  std::printf(
+      "moved %s %s -> %s: copy passes=%d changes=%llu fenced passes=%d changes=%llu "
+      "pause_ms=%.1f\n",
+      user.c_str(), r->record.source.c_str(), r->record.target.c_str(), r->copy_passes,
+      static_cast<unsigned long long>(r->copied), r->fenced_passes,
+      static_cast<unsigned long long>(r->copied_fenced),
+      static_cast<double>(r->pause.count()) / 1000.0);
+  return 0;
 }
 
 // The subcommands: name, how many words the command line has with it
@@ -117,7 +226,7 @@ struct Subcommand {
   std::string_view name;
   size_t min_words;
   size_t max_words;
-  int (*run)(cluster::Directory& dir, const std::vector<std::string>& args);
+  int (*run)(Context& ctx, const std::vector<std::string>& args);
 };
 constexpr size_t kAny = SIZE_MAX;
 constexpr Subcommand kSubcommands[] = {
@@ -126,6 +235,7 @@ constexpr Subcommand kSubcommands[] = {
     {"set-user", 3, kAny, set_user},
     {"set-primary", 3, 3, set_primary},
     {"remove-user", 2, 2, remove_user},
+    {"move", 2, kAny, move_user},  // its own arguments: parse_move
 };
 
 const Subcommand* find_subcommand(const std::vector<std::string>& args) {
@@ -141,7 +251,8 @@ const Subcommand* find_subcommand(const std::vector<std::string>& args) {
 static int run(int argc, char** argv) {
   std::string conf = "/etc/imapd.conf";
   int c;
-  while ((c = ::getopt(argc, argv, "C:")) != -1) {
+  // '+': options end at the subcommand, whose own options (move's) follow.
+  while ((c = ::getopt(argc, argv, "+C:")) != -1) {
     if (c != 'C') {
       usage();
       return EX_USAGE;
@@ -167,7 +278,8 @@ static int run(int argc, char** argv) {
   }
   cluster::EtcdClient etcd(cluster::parse_endpoints(options->endpoints).value());
   cluster::Directory dir(etcd, cluster::KeyLayout::make(options->prefix).value());
-  return cmd->run(dir, args);
+  Context ctx{*config, *options, dir};
+  return cmd->run(ctx, args);
 }
 
 // What the libraries throw (std::bad_alloc, std::system_error from a thread
