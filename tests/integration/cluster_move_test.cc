@@ -1,10 +1,10 @@
-// Issue 19's user moves on loopback: a 3-member etcd, two slots registered
+// Issue 19's user moves on loopback (etcd and nginx from cluster_hosts.h,
+// without its network namespaces): a 3-member etcd, two slots registered
 // by their clusterd, nginx in front asking mailauthd, and `cyr_cluster move`
 // run on the source slot while deliveries go on (routed by the directory's
 // user entry, as an MTA's map lookup would, blind to the moves key) and an
 // IMAP session is open through nginx.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -16,6 +16,7 @@
 
 #include "cluster/directory.h"
 #include "cluster/etcd_client.h"
+#include "cluster_hosts.h"
 #include "digest_check.h"
 #include "harness.h"
 
@@ -23,102 +24,6 @@ namespace replimail::testing {
 namespace {
 
 using namespace std::chrono_literals;
-
-// etcd and nginx as cluster_test.cc starts them (the same code; both move
-// to tests/integration/cluster_hosts.h with issue 19's three-host fixture,
-// and this file then includes it).
-constexpr const char* kEtcd = "/usr/bin/etcd";
-constexpr const char* kNginx = "/usr/sbin/nginx";
-constexpr const char* kMailModule = "/usr/lib/nginx/modules/ngx_mail_module.so";
-
-std::string why_no_cluster_tools() {
-  for (const char* p : {kEtcd, kNginx, kMailModule}) {
-    if (access(p, R_OK) != 0) return std::string(p) + " missing (./dev installs it)";
-  }
-  return "";
-}
-
-void stop_by_pid(Background& b) {
-  if (b.pid() > 0 && pid_alive(b.pid())) kill(b.pid(), SIGTERM);
-  b.wait(10s);
-}
-
-class EtcdCluster {
- public:
-  explicit EtcdCluster(const std::string& dir) {
-    std::string initial;
-    for (int i = 0; i < 3; ++i) {
-      members_.push_back({"m" + std::to_string(i), free_port(), free_port(), nullptr});
-      initial += (i ? "," : "") + members_[i].name +
-                 "=http://127.0.0.1:" + std::to_string(members_[i].peer);
-    }
-    for (Member& m : members_) {
-      std::string client = "http://127.0.0.1:" + std::to_string(m.client);
-      std::string peer = "http://127.0.0.1:" + std::to_string(m.peer);
-      m.proc = std::make_unique<Background>(std::vector<std::string>{
-          kEtcd, "--name", m.name, "--data-dir", dir + "/" + m.name, "--listen-client-urls",
-          client, "--advertise-client-urls", client, "--listen-peer-urls", peer,
-          "--initial-advertise-peer-urls", peer, "--initial-cluster", initial,
-          "--initial-cluster-state", "new", "--initial-cluster-token", "replimail-move-test",
-          "--logger", "zap", "--log-outputs", dir + "/" + m.name + ".log"});
-    }
-  }
-  ~EtcdCluster() {
-    for (Member& m : members_) stop_by_pid(*m.proc);
-  }
-  std::string endpoints() const {
-    std::string out;
-    for (const Member& m : members_)
-      out += (out.empty() ? "" : ",") + ("http://127.0.0.1:" + std::to_string(m.client));
-    return out;
-  }
-  std::vector<cluster::Endpoint> endpoint_list() const {
-    std::vector<cluster::Endpoint> out;
-    for (const Member& m : members_) out.push_back({"127.0.0.1", m.client});
-    return out;
-  }
-  bool wait_ready() {
-    cluster::EtcdClient etcd(endpoint_list());
-    return wait_until([&] { return etcd.put("/ready", "1").ok(); }, 30s);
-  }
-
- private:
-  struct Member {
-    std::string name;
-    int client;
-    int peer;
-    std::unique_ptr<Background> proc;
-  };
-  std::vector<Member> members_;
-};
-
-class MailProxy {
- public:
-  MailProxy(const std::string& dir, const std::string& auth) : dir_(dir), imap_port_(free_port()) {
-    std::ofstream(dir + "/nginx.conf")
-        << "load_module " << kMailModule << ";\n"
-        << "daemon off;\nmaster_process off;\n"
-        << "pid " << dir << "/nginx.pid;\n"
-        << "error_log " << dir << "/nginx-error.log info;\n"
-        << "events { worker_connections 64; }\n"
-        << "mail {\n"
-        << "  server_name cluster-move-test;\n"
-        << "  auth_http " << auth << "/auth;\n"
-        << "  proxy_pass_error_message on;\n"
-        << "  server { listen 127.0.0.1:" << imap_port_ << "; protocol imap; }\n"
-        << "}\n";
-    proc_ = std::make_unique<Background>(std::vector<std::string>{
-        kNginx, "-p", dir, "-e", dir + "/nginx-error.log", "-c", dir + "/nginx.conf"});
-  }
-  ~MailProxy() { stop_by_pid(*proc_); }
-  int imap_port() const { return imap_port_; }
-  std::string error_log() const { return slurp(dir_ + "/nginx-error.log"); }
-
- private:
-  std::string dir_;
-  int imap_port_;
-  std::unique_ptr<Background> proc_;
-};
 
 // A slot on loopback: lmtpd, imapd, sync_server, its clusterd and (when
 // auth_port > 0) mailauthd; the same admin credentials for replication as
