@@ -628,7 +628,7 @@ Status SyncClient::sync_unuser(const std::string& userid) {
 Status SyncClient::sync_lines(const std::vector<synclog::Line>& lines) {
   synclog::SyncWork work = synclog::build_work(lines, inst_.config().get("deletedprefix"));
   Status result;
-  auto keep = [&](Status s) {
+  auto keep = [&](const Status& s) {
     if (!s && result) result = s;
   };
   for (const auto& [user, names] : work.mailbox_groups) {

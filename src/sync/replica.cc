@@ -138,39 +138,40 @@ Status Replica::apply_mailbox(const MailboxState& m) {
   return (*apply)->finish(m);
 }
 
-Result<std::unique_ptr<MailboxApply>> Replica::begin_mailbox(const MailboxState& m) {
-  Status s = store::validate_mboxname(m.mboxname);
+Result<std::unique_ptr<MailboxApply>> Replica::begin_mailbox(const MailboxState& head) {
+  Status s = store::validate_mboxname(head.mboxname);
   if (!s) return s;
-  if (m.uniqueid.empty())
+  if (head.uniqueid.empty())
     return Status(Code::kProtocolBadParameters, "APPLY MAILBOX without UNIQUEID");
-  if (!m.mbtype.empty() && m.mbtype != "e")
+  if (!head.mbtype.empty() && head.mbtype != "e")
     return Status(Code::kMailboxNotSupported,
-                  fmt::format("{}: mailbox type {} is not supported", m.mboxname, m.mbtype));
+                  fmt::format("{}: mailbox type {} is not supported", head.mboxname, head.mbtype));
 
   bool created = false;
-  auto existing = inst_.lookup(m.mboxname);
+  auto existing = inst_.lookup(head.mboxname);
   if (!existing.ok()) {
     if (existing.status().code() != Code::kMailboxNonexistent) return existing.status();
-    s = create_for(m);
+    s = create_for(head);
     if (!s) return s;
     created = true;
-  } else if (existing->uniqueid != m.uniqueid) {
-    auto mbox = inst_.open_mailbox(m.mboxname);
+  } else if (existing->uniqueid != head.uniqueid) {
+    auto mbox = inst_.open_mailbox(head.mboxname);
     if (!mbox.ok()) return mbox.status();
     auto c = (*mbox)->counters();
     if (!c.ok()) return c.status();
     if (!force_ && c->last_uid != 0)
-      return Status(Code::kMailboxMoved, fmt::format("{} has uniqueid {}, master has {}",
-                                                     m.mboxname, existing->uniqueid, m.uniqueid));
+      return Status(Code::kMailboxMoved,
+                    fmt::format("{} has uniqueid {}, master has {}", head.mboxname,
+                                existing->uniqueid, head.uniqueid));
     mbox->reset();
-    s = inst_.delete_mailbox(m.mboxname);
+    s = inst_.delete_mailbox(head.mboxname);
     if (!s) return s;
-    s = create_for(m);
+    s = create_for(head);
     if (!s) return s;
     created = true;
   }
-  std::unique_ptr<MailboxApply> apply(new MailboxApply(*this, m.mboxname, created));
-  auto mbox = inst_.open_mailbox(m.mboxname);
+  std::unique_ptr<MailboxApply> apply(new MailboxApply(*this, head.mboxname, created));
+  auto mbox = inst_.open_mailbox(head.mboxname);
   if (!mbox.ok()) return mbox.status();
   apply->mbox_ = std::move(*mbox);
   auto txn = apply->mbox_->begin();
@@ -178,27 +179,27 @@ Result<std::unique_ptr<MailboxApply>> Replica::begin_mailbox(const MailboxState&
   apply->txn_ = std::move(*txn);
   const store::MailboxCounters& local = apply->txn_->counters();
   apply->local_last_uid_ = local.last_uid;
-  const std::string& name = m.mboxname;
+  const std::string& name = head.mboxname;
   // A freshly created mailbox takes every record as new.
   uint64_t local_hms = created ? 0 : local.highestmodseq;
 
-  if (!created && m.since_modseq) {
-    if (*m.since_modseq != local.highestmodseq ||
-        !store::crc_matches(m.since_crc, local.sync_crc) ||
-        !store::crc_matches(m.since_crc_annot, local.sync_crc_annot))
+  if (!created && head.since_modseq) {
+    if (*head.since_modseq != local.highestmodseq ||
+        !store::crc_matches(head.since_crc, local.sync_crc) ||
+        !store::crc_matches(head.since_crc_annot, local.sync_crc_annot))
       return Status(Code::kSyncChanged, fmt::format("{}: replica changed since modseq {} (now {})",
-                                                    name, *m.since_modseq, local.highestmodseq));
+                                                    name, *head.since_modseq, local.highestmodseq));
   }
   if (!force_ && !created) {
-    if (local_hms > m.highestmodseq)
+    if (local_hms > head.highestmodseq)
       return checksum(name, fmt::format("replica HIGHESTMODSEQ {} above master's {}", local_hms,
-                                        m.highestmodseq));
-    if (local.uidvalidity > m.uidvalidity)
+                                        head.highestmodseq));
+    if (local.uidvalidity > head.uidvalidity)
       return checksum(name, fmt::format("replica UIDVALIDITY {} above master's {}",
-                                        local.uidvalidity, m.uidvalidity));
-    if (local.last_uid > m.last_uid)
-      return checksum(
-          name, fmt::format("replica LAST_UID {} above master's {}", local.last_uid, m.last_uid));
+                                        local.uidvalidity, head.uidvalidity));
+    if (local.last_uid > head.last_uid)
+      return checksum(name, fmt::format("replica LAST_UID {} above master's {}", local.last_uid,
+                                        head.last_uid));
   }
   return apply;
 }

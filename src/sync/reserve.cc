@@ -76,7 +76,7 @@ bool owner_alive(const std::string& name) {
 // Unlinks every entry of the directory `dir`, open as `fd` (files only:
 // staging holds no subdirectories).
 void empty_dir(int fd, const std::string& dir) {
-  for (const auto& n : entries(fd)) os::env().unlink(dir + "/" + n);
+  for (const auto& n : entries(fd)) os::env().unlink(fmt::format("{}/{}", dir, n));
 }
 
 }  // namespace
@@ -283,7 +283,7 @@ Result<std::vector<std::string>> sweep_staging(store::Instance& instance, bool r
     }
     ::closedir(d);
     for (const auto& n : names) {
-      std::string dir = root + "/" + n;
+      std::string dir = fmt::format("{}/{}", root, n);
       int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
       if (fd < 0) {
         // Not a directory (nothing of ours) or removed meanwhile by its owner.
