@@ -46,7 +46,7 @@ struct Response {
 };
 
 // Parses a status line (CRLF optional); nullopt if it is not one.
-std::optional<Response> parse_status(std::string_view line);
+std::optional<Response> parse_status(std::string_view text);
 // The same from a line read by a Parser built with status_lines = true.
 std::optional<Response> response_from(const std::vector<Value>& line);
 

@@ -126,7 +126,7 @@ class Parser {
   // parser.
   void stream_members(std::string key, MemberSink* sink);
 
-  Fed feed(std::string_view bytes);
+  Fed feed(std::string_view data);
   // The values of the completed line. REQUIRES: the last event was kLine.
   std::vector<Value> take_line();
   // Why the last line was bad. REQUIRES: the last event was kBadLine.

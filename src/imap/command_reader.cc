@@ -91,7 +91,7 @@ bool CommandReader::on_command_line(std::string_view line, Sink& sink) {
   bool pushed = lit && !lit->synchronising;
   uint64_t skip = pushed ? lit->size : 0;
   if (pending_.size() + line.size() > limits_.command) {
-    refuse(std::move(tag), Refusal::kCommandTooLarge, sync, pushed, skip, sink);
+    refuse(tag, Refusal::kCommandTooLarge, sync, pushed, skip, sink);
     return true;
   }
   pending_ += line;
@@ -117,7 +117,7 @@ bool CommandReader::on_command_line(std::string_view line, Sink& sink) {
     Refusal why = message                       ? Refusal::kMessageTooLarge
                   : lit->size > limits_.literal ? Refusal::kLiteralTooLarge
                                                 : Refusal::kCommandTooLarge;
-    refuse(std::move(tag), why, sync, pushed, skip, sink);
+    refuse(tag, why, sync, pushed, skip, sink);
     return true;
   }
   if (sync) sink.go_ahead();
@@ -139,7 +139,7 @@ bool CommandReader::on_command_line(std::string_view line, Sink& sink) {
   return false;
 }
 
-void CommandReader::refuse(std::string tag, Refusal why, bool synchronising, bool pushed,
+void CommandReader::refuse(std::string_view tag, Refusal why, bool synchronising, bool pushed,
                            uint64_t skip, Sink& sink) {
   drop_command();
   skip_left_ = skip;

@@ -93,7 +93,7 @@ class CommandReader {
   bool on_command_line(std::string_view line, Sink& sink);
   // Drops the command; `pushed`: a non-synchronising literal of `skip`
   // bytes, and the rest of the command after it, are on their way.
-  void refuse(std::string tag, Refusal why, bool synchronising, bool pushed, uint64_t skip,
+  void refuse(std::string_view tag, Refusal why, bool synchronising, bool pushed, uint64_t skip,
               Sink& sink);
   void drop_command();
 

@@ -24,7 +24,7 @@ std::string add_daemon(std::string_view text, std::string_view name, std::string
 
 // `text` with the given lines (1-based, as Entry::line) made comments:
 // "# <why>: <the line>".
-std::string comment_out_lines(std::string_view text, const std::vector<int>& lines,
+std::string comment_out_lines(std::string_view text, const std::vector<int>& which,
                               std::string_view why);
 
 }  // namespace replimail::master

@@ -136,7 +136,7 @@ class Stream {
   Status read_tls(std::chrono::milliseconds wait, std::string* buf);
   // Sends the output buffer down the layers; `sync_flush`: all of it.
   Status drain(bool sync_flush);
-  Status write_wire(std::string_view data);
+  Status write_wire(std::string_view rest);
   // Waits until `fd` is ready for `events` (POLLIN/POLLOUT) or `wait`.
   Status wait_ready(int fd, short events, std::chrono::milliseconds wait);
   Status started_tls(Result<std::unique_ptr<TlsSession>> tls);

@@ -59,7 +59,7 @@ struct BootstrapProgress {
 
 std::string bootstrap_path(const std::string& configdirectory, const std::string& channel);
 std::string to_json(const BootstrapProgress& p);
-Result<BootstrapProgress> bootstrap_from_json(std::string_view json);
+Result<BootstrapProgress> bootstrap_from_json(std::string_view text);
 // The progress file of `channel`; nullopt if there is none or it is
 // unreadable (logged).
 std::optional<BootstrapProgress> load_bootstrap(const std::string& configdirectory,

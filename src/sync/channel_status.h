@@ -57,7 +57,7 @@ struct ChannelStatus {
 
 std::string to_json(const ChannelStatus& s);
 // kInvalidArgument on malformed JSON or a missing/mistyped field.
-Result<ChannelStatus> status_from_json(std::string_view json);
+Result<ChannelStatus> status_from_json(std::string_view text);
 
 // Writes status.json: at once when forced (a state change), otherwise only
 // if the last write is older than `min_interval`. Errors are logged, never

@@ -466,7 +466,7 @@ Status SyncClient::adopt_seen_and_subs(const std::string& userid, const UserStat
 }
 
 Status SyncClient::update_mailbox(const store::MailboxEntry& entry,
-                                  std::optional<MailboxState> remote) {
+                                  const std::optional<MailboxState>& remote) {
   const std::string user = store::mboxname_owner(entry.name);
   Status s = update_once(entry, remote, true);
   if (s.code() == Code::kSyncChecksum || s.code() == Code::kSyncChanged) {

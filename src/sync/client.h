@@ -126,7 +126,8 @@ class SyncClient {
   // user's seen state on them, taken from the replica's `remote`.
   Status adopt_seen_and_subs(const std::string& userid, const UserState& remote);
   // §5.5: one mailbox, with the CRC retry and full-update ladder.
-  Status update_mailbox(const store::MailboxEntry& entry, std::optional<MailboxState> remote);
+  Status update_mailbox(const store::MailboxEntry& entry,
+                        const std::optional<MailboxState>& remote);
   // One attempt: kSyncChecksum / kSyncChanged / kAgain tell the caller to
   // escalate. `since`: send SINCE_* (first attempt).
   Status update_once(const store::MailboxEntry& entry, const std::optional<MailboxState>& remote,

@@ -48,7 +48,7 @@ Status check_annotation_entry(std::string_view entry);
 enum class MailboxForm { kApply, kReply };
 dlist::Value to_dlist(const MailboxState& m, MailboxForm form = MailboxForm::kApply);
 Result<MailboxState> mailbox_from_dlist(const dlist::Value& v);
-dlist::Value to_dlist(const RecordItem& r);
+dlist::Value to_dlist(const RecordItem& item);
 Result<RecordItem> record_from_dlist(const dlist::Value& v);
 dlist::Value to_dlist(const QuotaItem& q);
 Result<QuotaItem> quota_from_dlist(const dlist::Value& v);

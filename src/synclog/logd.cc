@@ -72,7 +72,7 @@ Result<std::unique_ptr<LogDaemon>> LogDaemon::open(const std::string& configdire
   std::unique_ptr<LogDaemon> d(new LogDaemon(configdirectory, std::move(channels), options));
   auto left = d->journal_.open(configdirectory + "/sync/journal");
   if (!left.ok()) return left.status();
-  if (Status s = d->replay(std::move(*left)); !s) return s;
+  if (Status s = d->replay(*left); !s) return s;
   d->committer_ = std::thread([p = d.get()] { p->commit_loop(); });
   d->fanout_ = std::thread([p = d.get()] { p->fanout_loop(); });
   return d;
@@ -89,7 +89,7 @@ LogDaemon::~LogDaemon() {
   if (fanout_.joinable()) fanout_.join();
 }
 
-Status LogDaemon::replay(std::vector<JournalEntry> entries) {
+Status LogDaemon::replay(const std::vector<JournalEntry>& entries) {
   if (entries.empty()) return Status::success();
   // Per channel, the lines in journal order, one append each.
   std::vector<std::pair<std::string, std::string>> text;

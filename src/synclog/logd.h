@@ -111,7 +111,7 @@ class LogDaemon {
   // (named, with their line counts, in one log line). The caller records
   // new channels (store::record_channels) before: nothing may be logged to
   // a channel before it is recorded as bootstrapping.
-  void reconfigure(ChannelSet channels);
+  void reconfigure(ChannelSet cs);
   ChannelSet channels() const;
 
   // Writes and flushes every released entry now, then drops what is done
@@ -139,7 +139,7 @@ class LogDaemon {
   };
 
   LogDaemon(std::string configdirectory, ChannelSet channels, LogdOptions options);
-  Status replay(std::vector<JournalEntry> entries);
+  Status replay(const std::vector<JournalEntry>& entries);
   void commit_loop();
   void fanout_loop();
   // REQUIRES (both): fanout_mu_ held (one fan-out at a time).
