@@ -3,21 +3,12 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "cluster/json_value.h"
+
 namespace replimail::cluster {
 namespace {
 
 using json = nlohmann::json;
-
-Status bad(std::string_view what, std::string_view name, std::string_view why) {
-  return Status(Code::kProtocolError, "cluster directory: " + std::string(what) + " " +
-                                          std::string(name) + ": " + std::string(why));
-}
-
-Result<json> object_of(std::string_view what, std::string_view name, std::string_view value) {
-  json j = json::parse(value, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return bad(what, name, "value is not a JSON object");
-  return j;
-}
 
 // Reads an optional field of the expected type; a field of another type is
 // an error (a default would hide a writer's bug).
@@ -27,9 +18,10 @@ Status read_field(const json& j, const char* field, T* out, std::string_view wha
   auto it = j.find(field);
   if (it == j.end() || it->is_null()) return Status::success();
   if constexpr (std::is_same_v<T, std::string>) {
-    if (!it->is_string()) return bad(what, name, std::string(field) + " is not a string");
+    if (!it->is_string()) return bad_value(what, name, std::string(field) + " is not a string");
   } else {
-    if (!it->is_number_integer()) return bad(what, name, std::string(field) + " is not an integer");
+    if (!it->is_number_integer())
+      return bad_value(what, name, std::string(field) + " is not an integer");
   }
   *out = it->get<T>();
   return Status::success();
@@ -152,8 +144,8 @@ std::string encode_slot(const SlotInfo& s) {
 }
 
 Result<SlotInfo> decode_slot(std::string_view name, std::string_view value) {
-  if (Status s = check_slot_name(name); !s.is_ok()) return bad("slot", name, s.message());
-  auto j = object_of("slot", name, value);
+  if (Status s = check_slot_name(name); !s.is_ok()) return bad_value("slot", name, s.message());
+  auto j = json_object("slot", name, value);
   if (!j.ok()) return j.status();
   SlotInfo s;
   s.name = std::string(name);
@@ -166,10 +158,10 @@ Result<SlotInfo> decode_slot(std::string_view name, std::string_view value) {
                     read_field(*j, "sync_port", &s.sync_port, "slot", name)}) {
     if (!st.is_ok()) return st;
   }
-  if (s.host.empty()) return bad("slot", name, "no host");
-  if (s.role != "primary" && s.role != "replica") return bad("slot", name, "role " + s.role);
+  if (s.host.empty()) return bad_value("slot", name, "no host");
+  if (s.role != "primary" && s.role != "replica") return bad_value("slot", name, "role " + s.role);
   for (int p : {s.imap_port, s.pop3_port, s.lmtp_port, s.sync_port}) {
-    if (!port_ok(p)) return bad("slot", name, "port out of range");
+    if (!port_ok(p)) return bad_value("slot", name, "port out of range");
   }
   return s;
 }
@@ -179,25 +171,25 @@ std::string encode_user(const UserEntry& u) {
 }
 
 Result<UserEntry> decode_user(std::string_view user, std::string_view value) {
-  if (Status s = check_user_name(user); !s.is_ok()) return bad("user", user, s.message());
-  auto j = object_of("user", user, value);
+  if (Status s = check_user_name(user); !s.is_ok()) return bad_value("user", user, s.message());
+  auto j = json_object("user", user, value);
   if (!j.ok()) return j.status();
   UserEntry u;
   u.user = std::string(user);
   if (Status s = read_field(*j, "primary", &u.primary, "user", user); !s.is_ok()) return s;
   if (Status s = check_slot_name(u.primary); !s.is_ok())
-    return bad("user", user, "primary: " + s.message());
+    return bad_value("user", user, "primary: " + s.message());
   auto reps = j->find("replicas");
   if (reps != j->end() && !reps->is_null()) {
-    if (!reps->is_array()) return bad("user", user, "replicas is not a list");
+    if (!reps->is_array()) return bad_value("user", user, "replicas is not a list");
     for (const json& r : *reps) {
-      if (!r.is_string()) return bad("user", user, "a replica is not a string");
+      if (!r.is_string()) return bad_value("user", user, "a replica is not a string");
       std::string name = r.get<std::string>();
       if (Status s = check_slot_name(name); !s.is_ok())
-        return bad("user", user, "replica: " + s.message());
-      if (name == u.primary) return bad("user", user, "replica " + name + " is the primary");
+        return bad_value("user", user, "replica: " + s.message());
+      if (name == u.primary) return bad_value("user", user, "replica " + name + " is the primary");
       if (std::find(u.replicas.begin(), u.replicas.end(), name) != u.replicas.end())
-        return bad("user", user, "replica " + name + " twice");
+        return bad_value("user", user, "replica " + name + " twice");
       u.replicas.push_back(std::move(name));
     }
   }
@@ -214,8 +206,8 @@ Result<ReplicaBootstrap> decode_bootstrap(std::string_view user, std::string_vie
                                           std::string_view value) {
   std::string what = std::string(user) + "/" + std::string(slot);
   if (!check_user_name(user).is_ok() || !check_slot_name(slot).is_ok())
-    return bad("bootstrap", what, "bad user or slot name");
-  auto j = object_of("bootstrap", what, value);
+    return bad_value("bootstrap", what, "bad user or slot name");
+  auto j = json_object("bootstrap", what, value);
   if (!j.ok()) return j.status();
   ReplicaBootstrap b;
   b.user = std::string(user);
@@ -227,7 +219,7 @@ Result<ReplicaBootstrap> decode_bootstrap(std::string_view user, std::string_vie
     if (!st.is_ok()) return st;
   }
   auto parsed = parse_bootstrap_state(state);
-  if (!parsed) return bad("bootstrap", what, "state '" + state + "'");
+  if (!parsed) return bad_value("bootstrap", what, "state '" + state + "'");
   b.state = *parsed;
   return b;
 }
@@ -239,8 +231,8 @@ std::string encode_move(const MoveRecord& m) {
 }
 
 Result<MoveRecord> decode_move(std::string_view user, std::string_view value) {
-  if (Status s = check_user_name(user); !s.is_ok()) return bad("move", user, s.message());
-  auto j = object_of("move", user, value);
+  if (Status s = check_user_name(user); !s.is_ok()) return bad_value("move", user, s.message());
+  auto j = json_object("move", user, value);
   if (!j.ok()) return j.status();
   MoveRecord m;
   m.user = std::string(user);
@@ -254,15 +246,16 @@ Result<MoveRecord> decode_move(std::string_view user, std::string_view value) {
   }
   auto keep = j->find("keep_source");
   if (keep != j->end() && !keep->is_null()) {
-    if (!keep->is_boolean()) return bad("move", user, "keep_source is not a boolean");
+    if (!keep->is_boolean()) return bad_value("move", user, "keep_source is not a boolean");
     m.keep_source = keep->get<bool>();
   }
   for (const std::string* slot : {&m.source, &m.target}) {
-    if (Status s = check_slot_name(*slot); !s.is_ok()) return bad("move", user, s.message());
+    if (Status s = check_slot_name(*slot); !s.is_ok()) return bad_value("move", user, s.message());
   }
-  if (m.source == m.target) return bad("move", user, "source and target are both " + m.source);
+  if (m.source == m.target)
+    return bad_value("move", user, "source and target are both " + m.source);
   auto parsed = parse_move_phase(phase);
-  if (!parsed) return bad("move", user, "phase '" + phase + "'");
+  if (!parsed) return bad_value("move", user, "phase '" + phase + "'");
   m.phase = *parsed;
   return m;
 }

@@ -4,21 +4,12 @@
 #include <cctype>
 #include <nlohmann/json.hpp>
 
+#include "cluster/json_value.h"
+
 namespace replimail::cluster {
 namespace {
 
 using json = nlohmann::json;
-
-Status bad(std::string_view what, std::string_view name, std::string_view why) {
-  return Status(Code::kProtocolError, "cluster directory: " + std::string(what) + " " +
-                                          std::string(name) + ": " + std::string(why));
-}
-
-Result<json> object_of(std::string_view what, std::string_view name, std::string_view value) {
-  json j = json::parse(value, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return bad(what, name, "value is not a JSON object");
-  return j;
-}
 
 constexpr std::pair<SlotCommand::Op, std::string_view> kOps[] = {
     {SlotCommand::Op::kPromote, "promote"}, {SlotCommand::Op::kRejoin, "rejoin"}};
@@ -54,18 +45,18 @@ std::string encode_replication(const ReplicationReport& r) {
 }
 
 Result<ReplicationReport> decode_replication(std::string_view slot, std::string_view value) {
-  auto j = object_of("replication", slot, value);
+  auto j = json_object("replication", slot, value);
   if (!j.ok()) return j.status();
   ReplicationReport r;
   r.slot = std::string(slot);
   auto at = j->find("at");
-  if (at == j->end() || !at->is_number_integer()) return bad("replication", slot, "no time");
+  if (at == j->end() || !at->is_number_integer()) return bad_value("replication", slot, "no time");
   r.at_ms = at->get<int64_t>();
   auto reps = j->find("replicas");
   if (reps != j->end()) {
-    if (!reps->is_object()) return bad("replication", slot, "replicas is not an object");
+    if (!reps->is_object()) return bad_value("replication", slot, "replicas is not an object");
     for (const auto& [k, v] : reps->items()) {
-      if (!v.is_number_integer()) return bad("replication", slot, k + " is not an integer");
+      if (!v.is_number_integer()) return bad_value("replication", slot, k + " is not an integer");
       r.complete_through_ms[k] = v.get<int64_t>();
     }
   }
@@ -88,7 +79,7 @@ std::string encode_command(const SlotCommand& c) {
 Result<SlotCommand> decode_command(std::string_view slot, std::string_view name,
                                    std::string_view value) {
   std::string what = std::string(slot) + "/" + std::string(name);
-  auto j = object_of("command", what, value);
+  auto j = json_object("command", what, value);
   if (!j.ok()) return j.status();
   SlotCommand c;
   c.slot = std::string(slot);
@@ -96,7 +87,7 @@ Result<SlotCommand> decode_command(std::string_view slot, std::string_view name,
   try {
     auto op = value_of(kOps, j->value("op", std::string()));
     auto state = value_of(kStates, j->value("state", std::string()));
-    if (!op || !state) return bad("command", what, "unknown op or state");
+    if (!op || !state) return bad_value("command", what, "unknown op or state");
     c.op = *op;
     c.state = *state;
     c.controller = j->value("controller", std::string());
@@ -105,11 +96,11 @@ Result<SlotCommand> decode_command(std::string_view slot, std::string_view name,
     c.old_primary_sync = j->value("old_primary_sync", std::string());
     c.replicas = j->value("replicas", std::map<std::string, std::string>());
   } catch (const json::exception& e) {
-    return bad("command", what, e.what());
+    return bad_value("command", what, e.what());
   }
   if (c.op == SlotCommand::Op::kPromote &&
       (!check_slot_name(c.old_primary).is_ok() || c.old_primary_sync.empty()))
-    return bad("command", what, "promote without the old primary and its sync address");
+    return bad_value("command", what, "promote without the old primary and its sync address");
   return c;
 }
 

@@ -26,14 +26,7 @@ void Mover::say(const std::string& line) const {
 }
 
 Result<std::optional<MoveRecord>> Mover::recorded(const std::string& user) {
-  if (Status s = check_user_name(user); !s.is_ok()) return s;
-  auto r = dir_.etcd().get(dir_.layout().move_key(user));
-  if (!r.ok()) return r.status();
-  if (r->kvs.empty()) return std::optional<MoveRecord>();
-  auto m = decode_move(user, r->kvs.front().value);
-  if (!m.ok()) return m.status();
-  m->mod_revision = r->kvs.front().mod_revision;
-  return std::optional<MoveRecord>(std::move(*m));
+  return dir_.move(user);
 }
 
 Result<MoveReport> Mover::move(const std::string& user, const std::string& target) {
@@ -65,8 +58,9 @@ Result<MoveReport> Mover::move(const std::string& user, const std::string& targe
   auto r = dir_.etcd().txn(t);
   if (!r.ok()) return r.status();
   if (!r->succeeded)
-    return Status(Code::kMailboxLocked,
-                  "a move of " + user + " is recorded already: cyr_cluster move --resume or --abort");
+    return Status(
+        Code::kMailboxLocked,
+        "a move of " + user + " is recorded already: cyr_cluster move --resume or --abort");
   rec.mod_revision = r->revision;
   say(fmt::format("move {}: {} -> {}, recorded", user, rec.source, rec.target));
   return run(std::move(rec));
@@ -185,8 +179,8 @@ Status Mover::flip(MoveRecord& rec) {
     return Status(Code::kNotFound, "cluster directory: user " + rec.user + " went away");
   UserEntry u = **entry;
   if (u.primary != rec.source)
-    return Status(Code::kSyncChanged, fmt::format("{}'s primary became {} during the move",
-                                                  rec.user, u.primary));
+    return Status(Code::kSyncChanged,
+                  fmt::format("{}'s primary became {} during the move", rec.user, u.primary));
   UserEntry next = with_primary(u, rec.target);
   if (!rec.keep_source) {
     auto& r = next.replicas;
