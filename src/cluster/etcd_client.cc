@@ -153,6 +153,21 @@ Status EtcdClient::lease_revoke(int64_t id) {
   return parse_put_response(*body).status();
 }
 
+namespace {
+
+// What ends a watch from etcd's side: its start revision compacted away
+// (kNotFound: the caller re-reads and starts again) or the watch cancelled
+// (kAgain); success for an ordinary message.
+Status watch_refusal(const WatchMessage& msg) {
+  if (msg.compact_revision > 0)
+    return Status(Code::kNotFound, "etcd: watch start revision compacted (now " +
+                                       std::to_string(msg.compact_revision) + ")");
+  if (msg.canceled) return Status(Code::kAgain, "etcd: watch canceled: " + msg.cancel_reason);
+  return Status::success();
+}
+
+}  // namespace
+
 EtcdClient::WatchEnd EtcdClient::watch(std::string_view key, std::string_view range_end,
                                        int64_t start_revision,
                                        const std::function<bool(const WatchMessage&)>& on_message,
@@ -189,15 +204,7 @@ EtcdClient::WatchEnd EtcdClient::watch(std::string_view key, std::string_view ra
         stream_status = msg.status();
         return false;
       }
-      if (msg->compact_revision > 0) {
-        stream_status = Status(Code::kNotFound, "etcd: watch start revision compacted (now " +
-                                                    std::to_string(msg->compact_revision) + ")");
-        return false;
-      }
-      if (msg->canceled) {
-        stream_status = Status(Code::kAgain, "etcd: watch canceled: " + msg->cancel_reason);
-        return false;
-      }
+      if (stream_status = watch_refusal(*msg); !stream_status.is_ok()) return false;
       if (msg->revision > end.last_revision) end.last_revision = msg->revision;
       if (!on_message(*msg)) {
         handler_done = true;

@@ -134,42 +134,59 @@ std::optional<std::string> choose_replica(const UserEntry& user, const std::set<
   return best;
 }
 
-FailoverPlan plan_failover(const ClusterView& view, const std::string& controller) {
-  FailoverPlan plan;
-  auto find_command = [&](const std::string& slot,
-                          const std::string& name) -> std::optional<SlotCommand> {
-    for (const SlotCommand& c : view.commands)
+namespace {
+
+// One round's decisions over a view of the cluster, step by step; plan_failover's state.
+class Planner {
+ public:
+  Planner(const ClusterView& view, const std::string& controller)
+      : view_(view), controller_(controller) {}
+
+  FailoverPlan run() {
+    for (const UserEntry& u : view_.users) plan_user(u);
+    retire_commands();
+    return std::move(plan_);
+  }
+
+ private:
+  // The command `name` of `slot`, existing or created this round.
+  std::optional<SlotCommand> find_command(const std::string& slot, const std::string& name) const {
+    for (const SlotCommand& c : view_.commands)
       if (c.slot == slot && c.name == name) return c;
-    for (const SlotCommand& c : plan.create)
+    for (const SlotCommand& c : plan_.create)
       if (c.slot == slot && c.name == name) return c;
     return std::nullopt;
-  };
+  }
+
   // The promotion under way away from the user's primary to one of its
   // replicas (one whose target is alive first).
-  auto under_way = [&](const UserEntry& u) -> std::optional<SlotCommand> {
+  std::optional<SlotCommand> under_way(const UserEntry& u) const {
     std::optional<SlotCommand> found;
     for (const std::string& r : u.replicas) {
       auto c = find_command(r, promote_command_name(u.primary));
-      if (c && (!found || (view.alive.contains(r) && !view.alive.contains(found->slot)))) found = c;
+      if (c && (!found || (view_.alive.contains(r) && !view_.alive.contains(found->slot))))
+        found = c;
     }
     return found;
-  };
+  }
+
   // A new promote command for `u` (and its old primary's rejoin command);
-  // nullopt once the reason is in plan.waiting.
-  auto start = [&](const UserEntry& u) -> std::optional<SlotCommand> {
-    auto report = view.reports.find(u.primary);
+  // nullopt once the reason is in plan_.waiting.
+  std::optional<SlotCommand> start(const UserEntry& u) {
+    auto report = view_.reports.find(u.primary);
     auto target = choose_replica(
-        u, view.alive, report == view.reports.end() ? std::nullopt : std::optional(report->second));
+        u, view_.alive,
+        report == view_.reports.end() ? std::nullopt : std::optional(report->second));
     if (!target) {
-      plan.waiting.push_back("user " + u.user + ": primary " + u.primary +
-                             " is down and no replica is alive");
+      plan_.waiting.push_back("user " + u.user + ": primary " + u.primary +
+                              " is down and no replica is alive");
       return std::nullopt;
     }
-    auto old = view.members.find(u.primary);
-    std::string old_sync = old == view.members.end() ? "" : sync_address(old->second);
+    auto old = view_.members.find(u.primary);
+    std::string old_sync = old == view_.members.end() ? "" : sync_address(old->second);
     if (old_sync.empty()) {
-      plan.waiting.push_back("user " + u.user + ": primary " + u.primary +
-                             " has no known sync_server address (members key)");
+      plan_.waiting.push_back("user " + u.user + ": primary " + u.primary +
+                              " has no known sync_server address (members key)");
       return std::nullopt;
     }
     SlotCommand c;
@@ -178,58 +195,81 @@ FailoverPlan plan_failover(const ClusterView& view, const std::string& controlle
     c.op = SlotCommand::Op::kPromote;
     c.old_primary = u.primary;
     c.old_primary_sync = old_sync;
-    c.controller = controller;
-    plan.create.push_back(c);
+    c.controller = controller_;
+    plan_.create.push_back(c);
     if (!find_command(u.primary, std::string(kRejoinCommand))) {
       SlotCommand j;
       j.slot = u.primary;
       j.name = std::string(kRejoinCommand);
       j.op = SlotCommand::Op::kRejoin;
-      j.controller = controller;
-      plan.create.push_back(j);
+      j.controller = controller_;
+      plan_.create.push_back(j);
     }
     return c;
-  };
-  std::set<std::string> still_needed;  // "slot/name" of promote commands users wait for
-  for (const UserEntry& u : view.users) {
-    auto cmd = under_way(u);
-    if (!cmd && view.alive.contains(u.primary)) continue;
-    if (!cmd && !(cmd = start(u))) continue;
-    still_needed.insert(cmd->slot + "/" + cmd->name);
-    // A command created this round feeds the user's other live replicas.
-    for (SlotCommand& c : plan.create) {
-      if (c.slot != cmd->slot || c.name != cmd->name) continue;
+  }
+
+  // A command created this round feeds the user's other live replicas.
+  void feed_replicas(const UserEntry& u, const SlotCommand& cmd) {
+    for (SlotCommand& c : plan_.create) {
+      if (c.slot != cmd.slot || c.name != cmd.name) continue;
       for (const std::string& r : u.replicas) {
-        if (r == c.slot || !view.alive.contains(r)) continue;
-        auto m = view.members.find(r);
-        if (m != view.members.end() && !sync_address(m->second).empty())
+        if (r == c.slot || !view_.alive.contains(r)) continue;
+        auto m = view_.members.find(r);
+        if (m != view_.members.end() && !sync_address(m->second).empty())
           c.replicas[r] = sync_address(m->second);
       }
     }
-    switch (cmd->state) {
+  }
+
+  // What the user's promotion command's state asks of this round.
+  void follow(const UserEntry& u, const SlotCommand& cmd) {
+    switch (cmd.state) {
       case SlotCommand::State::kDone:
-        plan.flip.push_back(with_primary(u, cmd->slot));
-        plan.flip.back().mod_revision = u.mod_revision;
+        plan_.flip.push_back(with_primary(u, cmd.slot));
+        plan_.flip.back().mod_revision = u.mod_revision;
         break;
       case SlotCommand::State::kPending:
-        plan.waiting.push_back("user " + u.user + ": waiting for " + cmd->slot + " to run " +
-                               cmd->name);
+        plan_.waiting.push_back("user " + u.user + ": waiting for " + cmd.slot + " to run " +
+                                cmd.name);
         break;
       case SlotCommand::State::kFailed:
-        // Removed, so that the next round starts it again (every step of a
-        // promotion can be repeated).
-        plan.waiting.push_back("user " + u.user + ": " + cmd->slot + "'s " + cmd->name +
-                               " failed (" + cmd->result + "); retrying");
+        // Removed (retire_commands), so that the next round starts it again
+        // (every step of a promotion can be repeated).
+        plan_.waiting.push_back("user " + u.user + ": " + cmd.slot + "'s " + cmd.name +
+                                " failed (" + cmd.result + "); retrying");
         break;
     }
   }
-  for (const SlotCommand& c : view.commands) {
-    if (c.op != SlotCommand::Op::kPromote) continue;
-    bool used = still_needed.contains(c.slot + "/" + c.name);
-    if ((c.state == SlotCommand::State::kDone && !used) || c.state == SlotCommand::State::kFailed)
-      plan.remove.emplace_back(c.slot, c.name);
+
+  void plan_user(const UserEntry& u) {
+    auto cmd = under_way(u);
+    if (!cmd && view_.alive.contains(u.primary)) return;
+    if (!cmd && !(cmd = start(u))) return;
+    still_needed_.insert(cmd->slot + "/" + cmd->name);
+    feed_replicas(u, *cmd);
+    follow(u, *cmd);
   }
-  return plan;
+
+  // Done promotions no user waits for any more, and failed ones, go.
+  void retire_commands() {
+    for (const SlotCommand& c : view_.commands) {
+      if (c.op != SlotCommand::Op::kPromote) continue;
+      bool used = still_needed_.contains(c.slot + "/" + c.name);
+      if ((c.state == SlotCommand::State::kDone && !used) || c.state == SlotCommand::State::kFailed)
+        plan_.remove.emplace_back(c.slot, c.name);
+    }
+  }
+
+  const ClusterView& view_;
+  const std::string& controller_;
+  FailoverPlan plan_;
+  std::set<std::string> still_needed_;  // "slot/name" of promote commands users wait for
+};
+
+}  // namespace
+
+FailoverPlan plan_failover(const ClusterView& view, const std::string& controller) {
+  return Planner(view, controller).run();
 }
 
 }  // namespace replimail::cluster
