@@ -44,6 +44,7 @@ int main(int argc, char** argv) {
   if (!started.ok()) return service::fail(started.status());
   const Config& config = started->config();
   store::Instance& instance = started->instance();
+  instance.set_replication_writer(true);
   bool external_ssf = started->has("-p");
   bool implicit_tls = started->has("-s");
   const net::TlsContext* tls = started->tls.get();

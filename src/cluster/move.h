@@ -49,7 +49,8 @@ class MoveSource {
   // Sets the user's fence; idempotent, durable when it returns.
   virtual Status fence(const std::string& user) = 0;
   // Lifts it; `moved_away`: the user now lives on the target, so sessions
-  // still open here are ended (store::Instance::user_moved_at).
+  // still open here are ended (store::Instance::user_moved_at) and the
+  // fence stays, deferring what a stale route still sends here.
   virtual Status lift_fence(const std::string& user, bool moved_away) = 0;
   // One full replication pass of the user to `target`'s sync_server: how
   // many changes it sent (messages uploaded + mailboxes applied); 0 means

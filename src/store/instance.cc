@@ -2,11 +2,11 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <sys/file.h>
-#include <sys/stat.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <strings.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -178,11 +178,14 @@ Status Instance::set_user_fence(std::string_view userid, bool fenced, bool moved
   std::string dir = cfg_.configdirectory() + "/" + std::string(kFenceDir);
   std::string path = dir + "/" + std::string(userid);
   if (!fenced && moved_away) {
-    // Before the fence goes: no moment without one or the other.
+    // The user lives on another slot now: the fence stays. A delivery or
+    // change that reaches this copy through a stale route (an MTA, proxy or
+    // client that read the directory before the switch) is deferred and
+    // retried at the new primary; lifted, it would be accepted here and
+    // lost. The moved file ends the sessions still open here.
     std::string moved = cfg_.configdirectory() + "/" + std::string(kMovedDir);
     if (Status d = fs::make_dirs(moved); !d.is_ok()) return d;
-    if (Status w = fs::write_file_atomic(moved + "/" + std::string(userid), ""); !w.is_ok())
-      return w;
+    return fs::write_file_atomic(moved + "/" + std::string(userid), "");
   }
   if (!fenced) {
     if (!fs::exists(path)) return Status::success();
@@ -216,15 +219,15 @@ std::optional<std::chrono::system_clock::time_point> Instance::user_moved_at(
       cfg_.configdirectory() + "/" + std::string(kMovedDir) + "/" + std::string(userid);
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) return std::nullopt;
-  auto since_epoch = std::chrono::seconds(st.st_mtim.tv_sec) +
-                     std::chrono::nanoseconds(st.st_mtim.tv_nsec);
+  auto since_epoch =
+      std::chrono::seconds(st.st_mtim.tv_sec) + std::chrono::nanoseconds(st.st_mtim.tv_nsec);
   return std::chrono::system_clock::time_point(
       std::chrono::duration_cast<std::chrono::system_clock::duration>(since_epoch));
 }
 
 Status Instance::check_user_writable(std::string_view userid) const {
   if (Status w = check_writable(); !w) return w;
-  if (!user_fenced(userid)) return Status::success();
+  if (replication_writer_ || !user_fenced(userid)) return Status::success();
   return Status(Code::kMailboxMoved,
                 "user " + std::string(userid) + " is being moved to another slot");
 }
@@ -720,8 +723,8 @@ Status Instance::store_flags(std::string_view name, const std::vector<uint32_t>&
     if (rec->expunged()) continue;
     uint32_t sys = add ? (rec->system_flags | system_flags) : (rec->system_flags & ~system_flags);
     sys &= ~kFlagExpunged;
-    std::vector<std::string> uf = change_keywords(rec->user_flags, user_flags,
-                                                  add ? FlagChange::kAdd : FlagChange::kRemove);
+    std::vector<std::string> uf =
+        change_keywords(rec->user_flags, user_flags, add ? FlagChange::kAdd : FlagChange::kRemove);
     if (sys == (rec->system_flags & ~kFlagExpunged) && same_keywords(uf, rec->user_flags)) continue;
     Status s = (*txn)->set_flags(uid, sys, uf);
     if (!s) return s;

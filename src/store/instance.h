@@ -85,28 +85,35 @@ class Instance {
   // mutation of the user's mailboxes, seen state and subscriptions fails
   // with kMailboxMoved (a temporary error: LMTP 451 4.2.1, IMAP NO
   // [UNAVAILABLE]) before it changes anything, whoever makes it (imapd,
-  // pop3d, lmtpd, sync_server); other users go on. Looked at on each call,
-  // as read-only mode is, so every process of the instance sees a fence at
-  // once (Cyrus's XFER marks each mailbox MBTYPE_MOVING in mailboxes.db
-  // instead; one file per user needs one atomic create, is never
-  // replicated, and lets imapd check an open session's user per command).
+  // pop3d, lmtpd, admin tools; not sync_server: set_replication_writer); other users go on. Looked
+  // at on each call, as read-only mode is, so every process of the instance sees a fence at once
+  // (Cyrus's XFER marks each mailbox MBTYPE_MOVING in mailboxes.db instead; one file per user needs
+  // one atomic create, is never replicated, and lets imapd check an open session's user per
+  // command).
   bool user_fenced(std::string_view userid) const;
+  // sync_server's instance: replication applies what the user's primary
+  // decided, so a user's fence (which keeps the user's own clients and MTAs
+  // off a copy being moved or moved away) does not hold it back: the old
+  // copy left by a move is a replica. Read-only mode still does.
+  void set_replication_writer(bool on) { replication_writer_ = on; }
   // Sets (durably: the file and its directory fsynced) or lifts the fence.
   // Setting it returns once every commit of the user's mailboxes that began
   // before it has finished (each mailbox's write lock taken once), so a
   // reader after it sees everything the user will have here.
   // kInvalidArgument for a userid validate_userid refuses. `moved_away`
-  // with a lift: the user now lives on another slot, so first
-  // <configdirectory>/moved/<userid> is (re)written, dated now.
+  // with a lift: the user now lives on another slot, so
+  // <configdirectory>/moved/<userid> is (re)written, dated now, and the
+  // fence STAYS: a change reaching this old copy through a stale route is
+  // deferred (and retried at the new primary) instead of accepted here and
+  // lost. Moving the user back here needs the fence file removed first.
   Status set_user_fence(std::string_view userid, bool fenced, bool moved_away = false);
   // When the user was last moved away from this instance (its moved file's
   // modification time), if ever. A session logged in before that time is
   // on an old copy: imapd ends it (a session that sent nothing during the
   // fence would otherwise go on there); logins after it (the user moved
-  // back) are not affected. Not a write fence: replication into this copy,
-  // now a replica, goes on.
-  std::optional<std::chrono::system_clock::time_point> user_moved_at(
-      std::string_view userid) const;
+  // back) are not affected. Itself not a write fence (the fence that
+  // stays after the move is).
+  std::optional<std::chrono::system_clock::time_point> user_moved_at(std::string_view userid) const;
   // check_writable, then the fence of the mailbox's owner (none for a
   // shared mailbox).
   Status check_writable(std::string_view mboxname) const;
@@ -222,6 +229,7 @@ class Instance {
   Status commit(Mailbox& mbox, MailboxTxn& txn, EarlyLog* early);
 
   Config cfg_;
+  bool replication_writer_ = false;  // set_replication_writer
   std::unique_ptr<synclog::SyncLog> synclog_;
   std::unique_ptr<MailboxList> mboxlist_;
   // Idle mailbox index connections reused by open_mailbox().

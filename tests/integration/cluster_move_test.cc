@@ -218,9 +218,10 @@ TEST_F(ClusterMove, AKilledMoveIsResumedOrAborted) {
   EXPECT_TRUE(client_->get(key)->kvs.empty());
   EXPECT_EQ((*directory_->user("alice"))->primary, "slotB");
   EXPECT_SAME_DIGEST(*a_, *b_, {"-u", "alice"});
-  // The source's fence is lifted: replication into its copy (a replica
-  // now) goes on; its own clients are sent to the new slot by nginx.
-  EXPECT_FALSE(access((a_->config_dir() + "/fence/alice").c_str(), F_OK) == 0);
+  // The source's fence stays: a delivery reaching the old copy through a
+  // stale route is deferred (and retried at slotB), never accepted there.
+  EXPECT_TRUE(access((a_->config_dir() + "/fence/alice").c_str(), F_OK) == 0);
+  EXPECT_NE(deliver(*a_, "alice", 1, "stale-route"), "");
   // Nothing recorded: --resume and --abort say so.
   EXPECT_EQ(move({"move", "--resume", "alice"}).exit_code, 1);
   EXPECT_EQ(move({"move", "--abort", "alice"}).exit_code, 1);
