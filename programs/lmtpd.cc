@@ -19,6 +19,7 @@
 #include "lmtp/session.h"
 #include "lmtp/store_backend.h"
 #include "net/sasl.h"
+#include "net/received_from.h"
 #include "net/service.h"
 #include "net/session_loop.h"
 #include "service/login_guard.h"
@@ -32,13 +33,6 @@ using namespace replimail;
 
 // How long a client may stay silent (RFC 5321 4.5.3.2 suggests minutes).
 constexpr std::chrono::seconds kClientTimeout{300};
-
-// "127.0.0.1;40212" (libsasl2's form) → "[127.0.0.1]", as Cyrus names a
-// client in its Received header.
-std::string client_host(const std::string& ip_port, const net::Connection& conn) {
-  if (ip_port.empty()) return conn.is_unix ? "unix socket" : conn.peer;
-  return "[" + ip_port.substr(0, ip_port.rfind(';')) + "]";
-}
 
 struct Lmtpd {
   const Config& config;
@@ -67,7 +61,7 @@ struct Lmtpd {
     opts.max_message_size = max > 0 ? static_cast<uint64_t>(max) : 0;
     opts.preauth = trusted;
     opts.over_quota_perm_failure = config.get_bool("lmtp_over_quota_perm_failure");
-    opts.client_host = client_host(remote, conn);
+    opts.client_host = net::received_from(remote, conn);
     opts.login = &login;
 
     lmtp::StoreBackend backend(instance);

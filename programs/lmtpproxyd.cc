@@ -27,6 +27,7 @@
 #include "lmtp/proxy_backend.h"
 #include "lmtp/session.h"
 #include "net/sasl.h"
+#include "net/received_from.h"
 #include "net/service.h"
 #include "net/session_loop.h"
 #include "service/login_guard.h"
@@ -52,11 +53,6 @@ class DirectoryRouter : public lmtp::Router {
   cluster::Directory& directory_;
 };
 
-std::string client_host(const std::string& ip_port, const net::Connection& conn) {
-  if (ip_port.empty()) return conn.is_unix ? "unix socket" : conn.peer;
-  return "[" + ip_port.substr(0, ip_port.rfind(';')) + "]";
-}
-
 struct Proxy {
   const Config& config;
   cluster::Directory& directory;
@@ -77,7 +73,7 @@ struct Proxy {
     int64_t max = config.get_int("maxmessagesize");
     opts.max_message_size = max > 0 ? static_cast<uint64_t>(max) : 0;
     opts.preauth = trusted;
-    opts.client_host = client_host(remote, conn);
+    opts.client_host = net::received_from(remote, conn);
     opts.login = &login;
 
     DirectoryRouter router(directory);
