@@ -11,12 +11,15 @@ folder of our own, on free ports. Every process is stopped by the PID we
 recorded. Both systems run with their default durability: replimail's
 fsyncs (stage file, mailbox directory, SQLite FULL, sync log) and Cyrus's.
 """
+import grp
 import imaplib
 import json
 import multiprocessing as mp
 import os
 import platform
+import pwd
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -332,20 +335,49 @@ class CyrusPeer:
                 raise RuntimeError("cyrus: CREATE user/%s: %r" % (name, data))
         imap.logout()
 
-    def delete_replica_user(self):
-        """Removes USER from the replica (as admin over IMAP), so that the
-        next sync_client -u USER is an initial sync again (admin first gives
-        itself the x right, which DELETE needs). Cyrus's default
-        delete_mode (delayed) keeps the files under DELETED/, where sync does
-        not look for them."""
-        imap = imaplib.IMAP4("127.0.0.1", self.replica["imap"])
-        imap.login("admin", "adminpw")
-        typ, data = imap.setacl("user/" + USER, "admin", "lrswipkxtecda")
-        if typ == "OK":
-            typ, data = imap.delete("user/" + USER)
-        imap.logout()
-        if typ != "OK":
-            raise RuntimeError("cyrus replica: DELETE user/%s: %r" % (USER, data))
+    # What setup.sh's make_instance() creates under an instance's conf/ (what
+    # Debian's cyrus-makedirs / upstream mkimap create).
+    CONF_DIRS = ("db", "proc", "socket", "log", "msg", "user", "quota", "lock", "sync", "ptclient")
+
+    def empty_replica(self):
+        """Makes the replica empty again, so that the next sync_client -u USER
+        is a true initial sync: its cyrmaster stopped (stop.sh, by PID), its
+        conf/ and spool/ emptied and laid out as setup.sh does, its databases
+        initialised (ctl_cyrusdb -r as cyrus), restarted (start.sh); etc/
+        (configs, sasldb) kept. A DELETE of the user over IMAP is not enough:
+        Cyrus's delayed delete keeps the mailbox (DELETED.user.USER.<hex>, same
+        uniqueid, its files) and the next sync renames it back and uploads only
+        the messages it lacks; with the deleted mailbox expunged (cyr_expire
+        -D 0), the replica's mailboxes.db keeps a tombstone of the uniqueid and
+        refuses the mailbox (IMAP_MAILBOX_MOVED). Returns the new master PID."""
+        self._peer_script("stop.sh", "replica")
+        self._lay_out_replica()
+        self._peer_script("start.sh", "replica")
+        return self.master_pid("replica")
+
+    def _peer_script(self, script, *args):
+        r = subprocess.run([PEER_HOME + "/" + script, self.dir] + list(args), env=self.env,
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError("cyrus %s %s failed:\n%s%s"
+                               % (script, " ".join(args), r.stdout[-1000:], r.stderr[-2000:]))
+
+    def _lay_out_replica(self):
+        d = os.path.join(self.dir, "replica")
+        uid, gid = pwd.getpwnam("cyrus").pw_uid, grp.getgrnam("mail").gr_gid
+        for sub in ("conf", "spool"):
+            shutil.rmtree(os.path.join(d, sub))
+        dirs = [os.path.join(d, "conf", s) for s in self.CONF_DIRS]
+        dirs.append(os.path.join(d, "spool", "stage."))
+        for path in dirs:
+            os.makedirs(path)
+        for path in dirs + [os.path.join(d, "conf"), os.path.join(d, "spool")]:
+            os.chown(path, uid, gid)
+        os.chmod(os.path.join(d, "conf"), 0o750)
+        os.chmod(os.path.join(d, "spool"), 0o750)
+        subprocess.run(["setpriv", "--reuid=cyrus", "--regid=mail", "--init-groups", "--",
+                        CYRUS_BIN + "/ctl_cyrusdb", "-C", d + "/etc/imapd.conf", "-r"],
+                       check=True, capture_output=True)
 
     def sync_argv(self):
         return ["setpriv", "--reuid=cyrus", "--regid=mail", "--init-groups", "--",

@@ -39,8 +39,10 @@ At each size n, in this order:
      bench/run-search's, with and without the index); the sides must find
      the same number of messages;
   3. sync: an empty replica for each side — a new replimail replica
-     instance; on Cyrus, the peer's replica after DELETE user/testuser as
-     admin — then one `sync_client -v -u testuser` timed on each (Cyrus's
+     instance; on Cyrus, the peer's replica emptied (CyrusPeer.empty_replica:
+     stopped, conf/ and spool/ laid out afresh, restarted; a DELETE of the
+     user is not enough, Cyrus then finds the deleted mailbox by its uniqueid
+     and uploads only what it lacks) — then one `sync_client -v -u testuser` timed on each (Cyrus's
      as the cyrus user, channel replica, COMPRESS on as Cyrus always does;
      replimail's without -z); sync_client's peak RSS from wait4(), the
      replica's sync_server's by polling VmHWM every 20 ms; each replica must
@@ -162,7 +164,7 @@ def measure_sync(doc, a, state, bin_dir, primary, cyrus, n, nbytes, peaks):
         shutil.rmtree(replica.dir, ignore_errors=True)
     if cyrus:
         if doc["sync"].keys() - {str(n)}:
-            cyrus.delete_replica_user()
+            peaks.watch("cyrus", cyrus.empty_replica())
         bl.log("cyrus: initial sync of %d messages" % n)
         runs["cyrus"] = sync_once("cyrus", cyrus.sync_argv(), cyrus.master_pid("replica"), peaks)
         check_replica(doc, a, "cyrus", cyrus.primary["imap"], cyrus.replica["imap"], n)
