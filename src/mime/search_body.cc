@@ -1,6 +1,7 @@
 #include "mime/search_body.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -79,7 +80,7 @@ std::string text_segments(const Message& msg) {
   for (const BodySegment& s : segments) {
     const Part& p = *s.part;
     if (s.header) {
-      out += "H " + std::to_string(p.header_offset) + " " + std::to_string(p.header_size) + "\n";
+      out += fmt::format("H {} {}\n", p.header_offset, p.header_size);
       continue;
     }
     const std::string encoding = p.encoding.value_or("-");
@@ -88,8 +89,8 @@ std::string text_segments(const Message& msg) {
         charset.find_first_of("\r\n") != std::string::npos) {
       return "";
     }
-    out += "T " + std::to_string(p.content_offset) + " " + std::to_string(p.content_size) + " " +
-           encoding + " " + p.subtype + " " + charset + "\n";
+    out += fmt::format("T {} {} {} {} {}\n", p.content_offset, p.content_size, encoding, p.subtype,
+                       charset);
   }
   return out;
 }

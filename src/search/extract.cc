@@ -101,9 +101,9 @@ Extracted extract(const mime::Message& message) {
   std::string body = message.body_text();
   put(Field::kBody, body);
   for (const auto& [name, f] : kHeaderFields) {
-    for (std::string& v : message.header_values(name)) put(f, std::move(v));
+    for (const std::string& v : message.header_values(name)) put(f, v);
   }
-  for (std::string& n : attachment_names(message)) put(Field::kAttachmentName, std::move(n));
+  for (const std::string& n : attachment_names(message)) put(Field::kAttachmentName, n);
   for (const std::string& s : message.header_values("subject")) {
     e.words += s;
     e.words += '\n';

@@ -592,7 +592,11 @@ std::vector<AppendResult> Instance::append(const std::vector<AppendRequest>& req
     for (auto& r : results) r.status = w;
     return results;
   }
-  for (const auto& [name, idxs] : group_by_mailbox(requests)) {
+  for (const auto& group : group_by_mailbox(requests)) {
+    // Named references, not a structured binding: clang 14 (clang-tidy, the
+    // fuzz build) cannot capture a structured binding in fail_all.
+    const std::string& name = group.first;
+    const std::vector<size_t>& idxs = group.second;
     auto fail_all = [&](const Status& st) {
       for (size_t i : idxs) results[i] = AppendResult{st, 0, 0};
     };
