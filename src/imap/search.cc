@@ -182,10 +182,7 @@ bool header_key_matches(const SearchKey& key, const SearchContext& ctx) {
   if (!is_address_field(key.field) && ctx.header_block) {
     const std::string* block = ctx.header_block();
     if (!block) return false;
-    for (const std::string& v : mime::header_values(*block, key.field)) {
-      if (mime::contains_folded(v, key.text)) return true;
-    }
-    return false;
+    return mime::header_field_contains(*block, key.field, key.text);
   }
   const mime::Message* msg = ctx.headers();
   return msg && msg->header_matches(key.field, key.text);
@@ -202,7 +199,7 @@ bool text_key_matches(const SearchKey& key, const SearchContext& ctx) {
   // match.
   if (ctx.header_block) {
     const std::string* block = ctx.header_block();
-    if (block && mime::contains_folded(mime::decoded_header_text(*block), key.text)) return true;
+    if (block && mime::header_text_contains(*block, key.text)) return true;
   } else {
     const mime::Message* header = ctx.headers();
     if (header && mime::contains_folded(header->header_text(), key.text)) return true;

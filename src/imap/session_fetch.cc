@@ -356,18 +356,43 @@ void Session::flush_cache_fills() {
 namespace {
 
 // The body text SEARCH reads: the file's text parts at the offsets its
-// message cache row keeps, or the parsed file (no row, or one without them).
-std::optional<mime::SearchBody> search_body(store::Mailbox& mailbox, uint32_t uid,
-                                            const store::MessageCache* row) {
-  const std::string path = mailbox.message_path(uid);
-  if (row && !row->text_segments.empty()) {
-    auto body = mime::SearchBody::open(path, row->text_segments);
+// message cache row keeps (read into `segments`), or the parsed file (no
+// row, or one without them).
+std::optional<mime::SearchBody> search_body(store::Mailbox& mailbox, const MessageView& m,
+                                            std::string& segments) {
+  const std::string path = mailbox.message_path(m.uid);
+  if (mailbox.cache_column(m.uid, m.guid, store::CacheColumn::kTextSegments, segments).is_ok() &&
+      !segments.empty()) {
+    auto body = mime::SearchBody::open(path, segments);
     if (body.ok()) return std::move(body).value();
   }
   auto msg = mime::Message::open(path);
   if (!msg.ok()) return std::nullopt;
   return mime::SearchBody::of(std::move(msg).value());
 }
+
+// What the keys of a SEARCH have read of the message being matched, each
+// loaded when a key first needs it: its cached header block (header keys
+// read only that column of the cache row), the header parsed (address and
+// date keys), its body text (body keys: the file's text parts). The
+// buffers keep their capacity from one message to the next.
+struct ScanMessage {
+  const MessageView* m = nullptr;
+  std::string header_block;
+  bool header_read = false;
+  bool header_ok = false;
+  std::optional<mime::Message> header;
+  std::string segments;
+  std::optional<mime::SearchBody> body;
+  bool body_read = false;
+
+  void start(const MessageView& message) {
+    m = &message;
+    header_read = header_ok = body_read = false;
+    header.reset();
+    body.reset();
+  }
+};
 
 }  // namespace
 
@@ -377,58 +402,51 @@ Status Session::for_each_match(const SearchKey& key, const MatchFn& fn) {
   std::vector<uint32_t> saved = saved_uids_;
   IndexAnswers index = IndexAnswers::prepare(instance_, *selected_, key);
   const int64_t now = std::time(nullptr);
+  store::Mailbox& mailbox = selected_->mailbox();
   // One read transaction for the whole scan: SQLite then takes its shared
   // lock once, not once per message cache read.
-  bool snapshot = selected_->mailbox().begin_read().is_ok();
+  bool snapshot = mailbox.begin_read().is_ok();
+  ScanMessage cur;
+  std::function<const std::string*()> header_block = [&cur, &mailbox]() -> const std::string* {
+    if (!cur.header_read) {
+      cur.header_read = true;
+      cur.header_ok = mailbox
+                          .cache_column(cur.m->uid, cur.m->guid, store::CacheColumn::kHeader,
+                                        cur.header_block)
+                          .is_ok();
+    }
+    return cur.header_ok ? &cur.header_block : nullptr;
+  };
+  std::function<const mime::Message*()> headers = [&cur, &header_block]() -> const mime::Message* {
+    if (!cur.header && header_block()) cur.header.emplace(mime::Message::from_bytes(cur.header_block));
+    return cur.header ? &*cur.header : nullptr;
+  };
+  std::function<const mime::SearchBody*()> body_text = [&cur, &mailbox]() -> const mime::SearchBody* {
+    if (!cur.body_read) {
+      cur.body_read = true;
+      cur.body = search_body(mailbox, *cur.m, cur.segments);
+    }
+    return cur.body ? &*cur.body : nullptr;
+  };
+  SearchContext ctx;
+  ctx.max_seq = exists;
+  ctx.max_uid = max_uid;
+  ctx.saved = &saved;
+  ctx.index = &index;
+  ctx.now = now;
+  ctx.headers = headers;
+  ctx.header_block = header_block;
+  ctx.body = body_text;
   Status result;
   for (uint32_t seq = 1; seq <= exists && result.is_ok(); ++seq) {
     const MessageView& m = selected_->at(seq);
-    // The header keys read the cached header (parsed alone); only body keys
-    // open the message file, and read its text parts where the cache says.
-    std::optional<store::MessageCache> row;
-    bool row_failed = false;
-    auto cached = [&]() -> const store::MessageCache* {
-      if (!row && !row_failed) {
-        auto c = selected_->mailbox().cache(m.uid, m.guid);
-        if (c.ok()) {
-          row.emplace(std::move(c).value());
-        } else {
-          row_failed = true;
-        }
-      }
-      return row ? &*row : nullptr;
-    };
-    std::function<const std::string*()> header_block = [&]() -> const std::string* {
-      const store::MessageCache* c = cached();
-      return c ? &c->header : nullptr;
-    };
-    std::optional<mime::Message> header;
-    std::function<const mime::Message*()> headers = [&]() -> const mime::Message* {
-      if (!header && header_block()) header.emplace(mime::Message::from_bytes(row->header));
-      return header ? &*header : nullptr;
-    };
-    std::optional<mime::SearchBody> body;
-    bool body_failed = false;
-    std::function<const mime::SearchBody*()> body_text = [&]() -> const mime::SearchBody* {
-      if (!body && !body_failed) body = search_body(selected_->mailbox(), m.uid, cached());
-      body_failed = !body;
-      return body ? &*body : nullptr;
-    };
-    SearchContext ctx;
+    cur.start(m);
     ctx.seq = seq;
     ctx.message = &m;
-    ctx.max_seq = exists;
-    ctx.max_uid = max_uid;
-    ctx.saved = &saved;
-    ctx.index = &index;
-    ctx.now = now;
-    ctx.headers = headers;
-    ctx.header_block = header_block;
-    ctx.body = body_text;
     if (!search_matches(key, ctx)) continue;
     result = fn(seq, m, headers);
   }
-  if (snapshot) selected_->mailbox().end_read();
+  if (snapshot) mailbox.end_read();
   flush_cache_fills();
   return result;
 }

@@ -204,6 +204,17 @@ std::string decoded_header_text(std::string_view header);
 // Message::header_values of a header block given alone.
 std::vector<std::string> header_values(std::string_view header, std::string_view name);
 
+// SEARCH HEADER on a header block given alone (a message's cached header):
+// whether any value of field `name`, as header_values() gives it, contains
+// `needle` as contains_folded() finds it. A value in ASCII without an
+// encoded word is compared where it lies, without a copy.
+bool header_field_contains(std::string_view header, std::string_view name,
+                           std::string_view needle);
+
+// contains_folded(decoded_header_text(header), needle), without decoding a
+// header block in ASCII that does not hold `needle` in any case.
+bool header_text_contains(std::string_view header, std::string_view needle);
+
 // A header field's value with its RFC 2047 words decoded, as UTF-8 (what
 // header_values() returns for one field), for values taken from elsewhere
 // (an address's display name).

@@ -62,13 +62,19 @@ void ensure_gmime() {
   std::call_once(once, [] { g_mime_init(); });
 }
 
-std::string decode_header_value(const std::string& raw) {
-  // ASCII without an encoded word is its own decoding (GMime copies such
-  // words and the blanks between them as they are): skip the library call.
-  if (raw.find("=?") == std::string::npos &&
-      std::all_of(raw.begin(), raw.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80 && c != '\0'; })) {
-    return raw;
+// Whether decode_header_value() returns `value` as it is: ASCII without
+// NUL and without an encoded word (GMime copies such words and the blanks
+// between them as they are).
+bool decodes_to_itself(std::string_view value) {
+  for (char c : value) {
+    auto u = static_cast<unsigned char>(c);
+    if (u == 0 || u >= 0x80) return false;
   }
+  return value.find("=?") == std::string_view::npos;
+}
+
+std::string decode_header_value(const std::string& raw) {
+  if (decodes_to_itself(raw)) return raw;
   ensure_gmime();
   gchar* d = g_mime_utils_header_decode_text(nullptr, raw.c_str());
   std::string out = d ? d : raw;
@@ -76,10 +82,13 @@ std::string decode_header_value(const std::string& raw) {
   return make_valid(out);
 }
 
-// Each field of a header block as (name, unfolded value); with `only`, just
-// the fields of that name (case-insensitive), the others' values not built.
+// Each field of a header block as (name, raw value: what follows the colon
+// up to and with the line end that ends the field); with `only`, just the
+// fields of that name (case-insensitive). A line without a colon is no
+// field. `fn` returns false to stop.
 template <typename Fn>
-void for_each_field(std::string_view header, Fn&& fn, std::string_view only = {}) {
+void for_each_raw_field(std::string_view header, Fn&& fn, std::string_view only = {}) {
+  if (only.find(':') != std::string_view::npos) return;  // a name holds no colon
   size_t p = 0;
   while (p < header.size() && header[p] != '\r' && header[p] != '\n') {
     size_t next = p;
@@ -88,19 +97,51 @@ void for_each_field(std::string_view header, Fn&& fn, std::string_view only = {}
       next = nl == std::string_view::npos ? header.size() : nl + 1;
     } while (next < header.size() && (header[next] == ' ' || header[next] == '\t'));
     std::string_view field = header.substr(p, next - p);
-    size_t colon = field.find(':');
-    if (colon != std::string_view::npos &&
-        (only.empty() || iequals(field.substr(0, colon), only))) {
-      std::string value;
-      for (char c : field.substr(colon + 1)) {
-        if (c != '\r' && c != '\n') value.push_back(c);
-      }
-      size_t b = value.find_first_not_of(" \t");
-      value.erase(0, b == std::string::npos ? value.size() : b);
-      fn(field.substr(0, colon), value);
+    // With `only`, a field of that name has its colon right after it: the
+    // others are not searched for theirs.
+    size_t colon = only.empty() ? field.find(':')
+                   : field.size() > only.size() && field[only.size()] == ':' &&
+                           iequals(field.substr(0, only.size()), only)
+                       ? only.size()
+                       : std::string_view::npos;
+    if (colon != std::string_view::npos) {
+      if (!fn(field.substr(0, colon), field.substr(colon + 1))) return;
     }
     p = next;
   }
+}
+
+// A raw value as SEARCH reads it: unfolded (every CR and LF dropped), its
+// leading blanks trimmed. A value on one line is a view into `raw`; else
+// it is built in `scratch`.
+std::string_view unfolded(std::string_view raw, std::string& scratch) {
+  size_t end = raw.size();
+  if (end > 0 && raw[end - 1] == '\n') --end;
+  if (end > 0 && raw[end - 1] == '\r') --end;
+  std::string_view out = raw.substr(0, end);
+  if (out.find_first_of("\r\n") != std::string_view::npos) {
+    scratch.clear();
+    for (char c : raw) {
+      if (c != '\r' && c != '\n') scratch.push_back(c);
+    }
+    out = scratch;
+  }
+  size_t b = out.find_first_not_of(" \t");
+  return out.substr(b == std::string_view::npos ? out.size() : b);
+}
+
+// Each field of a header block as (name, unfolded value); with `only`, just
+// the fields of that name (case-insensitive), the others' values not built.
+template <typename Fn>
+void for_each_field(std::string_view header, Fn&& fn, std::string_view only = {}) {
+  std::string scratch;
+  for_each_raw_field(
+      header,
+      [&](std::string_view name, std::string_view raw) {
+        fn(name, std::string(unfolded(raw, scratch)));
+        return true;
+      },
+      only);
 }
 
 std::string decoded_header(std::string_view header) {
@@ -359,6 +400,57 @@ std::vector<std::string> header_values(std::string_view header, std::string_view
   return out;
 }
 
+bool header_field_contains(std::string_view header, std::string_view name,
+                           std::string_view needle) {
+  const std::string& folded = folded_needle(needle);
+  const bool ascii_needle = std::all_of(folded.begin(), folded.end(), [](char c) {
+    return static_cast<unsigned char>(c) < 0x80;
+  });
+  bool found = false;
+  thread_local std::string scratch;
+  for_each_raw_field(
+      header,
+      [&](std::string_view, std::string_view raw) {
+        std::string_view value = unfolded(raw, scratch);
+        if (folded.empty()) {
+          found = true;
+        } else if (decodes_to_itself(value)) {
+          // search_fold of ASCII without NUL is its lower case, which holds
+          // no byte above 0x7F.
+          found = ascii_needle && find_ascii_nocase(value, folded, 0) != std::string_view::npos;
+        } else {
+          found = contains(search_fold(decode_header_value(std::string(value))), folded);
+        }
+        return !found;
+      },
+      name);
+  return found;
+}
+
+bool header_text_contains(std::string_view header, std::string_view needle) {
+  const std::string& folded = folded_needle(needle);
+  if (folded.empty()) return true;
+  // The decoded text is each field's name, ": ", its unfolded value and a
+  // newline. When the block decodes to itself (ASCII, no NUL, no encoded
+  // word, no CR but before LF), a needle without blank, colon, CR or LF
+  // found there lies inside one name or one value's bytes as they are in
+  // the block (unfolding drops a line end only before a blank): a block
+  // that lacks it, ignoring ASCII case, is no match without decoding.
+  const bool simple_needle = std::all_of(folded.begin(), folded.end(), [](char c) {
+    return static_cast<unsigned char>(c) < 0x80 && c != ' ' && c != '\t' && c != ':' &&
+           c != '\r' && c != '\n';
+  });
+  if (simple_needle && decodes_to_itself(header)) {
+    bool bare_cr = false;
+    for (size_t cr = header.find('\r'); cr != std::string_view::npos && !bare_cr;
+         cr = header.find('\r', cr + 1)) {
+      bare_cr = cr + 1 == header.size() || header[cr + 1] != '\n';
+    }
+    if (!bare_cr && find_ascii_nocase(header, folded, 0) == std::string_view::npos) return false;
+  }
+  return contains(search_fold(decoded_header(header)), folded);
+}
+
 std::vector<std::string> Message::header_values(std::string_view name) const {
   const Part& r = root();
   return mime::header_values(bytes().substr(r.header_offset, r.header_size), name);
@@ -453,10 +545,8 @@ bool Message::header_matches(std::string_view name, std::string_view needle) con
   if (auto addresses = search_addresses(name)) {
     return !addresses->empty() && contains_folded(*addresses, needle);
   }
-  for (const std::string& v : header_values(name)) {
-    if (contains_folded(v, needle)) return true;
-  }
-  return false;
+  const Part& r = root();
+  return header_field_contains(bytes().substr(r.header_offset, r.header_size), name, needle);
 }
 
 SegmentMatcher::SegmentMatcher(std::string_view bytes, std::vector<BodySegment> segments)
@@ -487,7 +577,9 @@ bool SegmentMatcher::segment_matches(size_t i, std::string_view needle, bool asc
 }
 
 bool Message::text_matches(std::string_view needle) const {
-  return contains_folded(header_text(), needle) || body_matches(needle);
+  const Part& r = root();
+  return header_text_contains(bytes().substr(r.header_offset, r.header_size), needle) ||
+         body_matches(needle);
 }
 
 }  // namespace replimail::mime

@@ -132,6 +132,11 @@ Result<MessageCache> Mailbox::cache(uint32_t uid, const std::string& guid) {
   auto row = read_cache(*db_, uid, guid);
   if (!row.ok()) return row.status();
   if (*row) return std::move(**row);
+  // Computed already and not written yet (a scan reads a second column of
+  // the same row).
+  for (auto it = cache_fills_.rbegin(); it != cache_fills_.rend(); ++it) {
+    if (it->uid == uid && it->guid == guid) return it->cache;
+  }
   auto computed = compute_message_cache(message_path(uid));
   if (!computed.ok()) return computed.status();
   if (cache_fills_.size() < kCacheFillBatch) cache_fills_.push_back({uid, guid, *computed});
@@ -140,6 +145,17 @@ Result<MessageCache> Mailbox::cache(uint32_t uid, const std::string& guid) {
     if (!s) spdlog::warn("{}: message cache not filled: {}", name(), s.to_string());
   }
   return computed;
+}
+
+Status Mailbox::cache_column(uint32_t uid, const std::string& guid, CacheColumn column,
+                             std::string& out) {
+  auto read = read_cache_column(*db_, uid, guid, column, out);
+  if (!read.ok()) return read.status();
+  if (*read) return Status::success();
+  auto row = cache(uid, guid);
+  if (!row.ok()) return row.status();
+  out = column == CacheColumn::kHeader ? row->header : row->text_segments;
+  return Status::success();
 }
 
 Status Mailbox::flush_cache() {

@@ -82,6 +82,12 @@ class Mailbox {
   // written to the index by flush_cache(), which runs by itself every
   // kCacheFillBatch queued rows and when the Mailbox is destroyed.
   Result<MessageCache> cache(uint32_t uid, const std::string& guid);
+  // One column of cache(uid, guid), read without the others (SEARCH reads
+  // the header block of every message, the text segments of those a body
+  // key opens), into `out`, whose capacity is kept from call to call. A
+  // missing or stale row is computed and queued as cache() does.
+  Status cache_column(uint32_t uid, const std::string& guid, CacheColumn column,
+                      std::string& out);
   // Writes the queued cache rows in one write transaction; a row whose
   // record was expunged or replaced meanwhile is dropped. Nothing is
   // written while this connection is inside a transaction (a read snapshot,

@@ -168,6 +168,22 @@ Result<std::optional<MessageCache>> read_cache(SqliteDb& db, uint32_t uid,
   return std::optional<MessageCache>(std::move(c));
 }
 
+Result<bool> read_cache_column(SqliteDb& db, uint32_t uid, const std::string& guid,
+                               CacheColumn column, std::string& out) {
+  // The other columns (envelope, structure) are never read: a row larger
+  // than a page keeps its tail in overflow pages SQLite then leaves alone.
+  auto st = db.prepare(column == CacheColumn::kHeader
+                           ? "SELECT version, guid, header FROM message_cache WHERE uid = ?"
+                           : "SELECT version, guid, text_segments FROM message_cache WHERE uid = ?");
+  if (!st.ok()) return st.status();
+  st->bind(1, int64_t{uid});
+  auto row = st->step();
+  if (!row.ok()) return row.status();
+  if (!*row || st->int64(0) != MessageCache::kVersion || st->text_view(1) != guid) return false;
+  out.assign(st->text_view(2));
+  return true;
+}
+
 Status write_cache(SqliteDb& db, uint32_t uid, const std::string& guid, const MessageCache& c,
                    bool only_if_current) {
   // With only_if_current (a lazy fill, outside the transaction that wrote

@@ -38,6 +38,12 @@ Result<std::vector<MessageAnnotation>> read_annotations(SqliteDb& db, uint32_t u
 // current MessageCache::kVersion; nullopt if there is none or it is stale.
 Result<std::optional<MessageCache>> read_cache(SqliteDb& db, uint32_t uid,
                                                const std::string& guid);
+// Column `column` of the cache row of `uid` into `out` (its capacity kept),
+// if the row describes a file with GUID `guid` in the current
+// MessageCache::kVersion: true; false (`out` unchanged) if there is none or
+// it is stale.
+Result<bool> read_cache_column(SqliteDb& db, uint32_t uid, const std::string& guid,
+                               CacheColumn column, std::string& out);
 // Writes the cache row of `uid`. With `only_if_current`, only while the
 // index holds a live record `uid` with GUID `guid` (no-op otherwise).
 Status write_cache(SqliteDb& db, uint32_t uid, const std::string& guid, const MessageCache& c,

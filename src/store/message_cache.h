@@ -43,6 +43,10 @@ struct MessageCache {
   bool operator==(const MessageCache&) const = default;
 };
 
+// The parts of a cache row SEARCH reads alone (Mailbox::cache_column):
+// MessageCache::header and MessageCache::text_segments.
+enum class CacheColumn { kHeader, kTextSegments };
+
 // Messages up to this size get their cache with the record, in the append's
 // transaction. Parsing maps the whole file, so a larger message (an
 // attachment of tens of MiB) would make every appending process, imapd

@@ -58,6 +58,9 @@ class SqliteStmt {
   Result<std::vector<std::string>> texts();
   int64_t int64(int col) const;
   std::string text(int col) const;
+  // Column `col` as text in SQLite's own memory, without a copy: valid
+  // until the next step() or the statement's destruction.
+  std::string_view text_view(int col) const;
 
  private:
   sqlite3_stmt* stmt_;

@@ -33,6 +33,8 @@ const char* const kCommands[] = {
     "s5 SEARCH TEXT zebras TEXT alice\r\n",
     "s6 SEARCH SENTON 2-Jul-2003\r\n",
     "s7 SORT (SUBJECT) UTF-8 ALL\r\n",
+    "s8 SEARCH OR SUBJECT wrong HEADER Subject \"hello\"\r\n",
+    "s9 SEARCH OR TEXT wrong TEXT \"the word\"\r\n",
 };
 
 class MessageCacheSessionTest : public SessionTest {
@@ -108,7 +110,9 @@ TEST_F(MessageCacheSessionTest, OldIndexAnswersAsTheCacheDoesAndGetsItsCache) {
   ASSERT_TRUE(fs::remove_file(store::message_file(dir, 1)).is_ok());
   ASSERT_TRUE(fs::remove_file(store::message_file(dir, 2)).is_ok());
   std::vector<std::string> without_files = answers();
-  for (size_t i : {0, 1, 2, 3, 4, 5, 8, 9}) EXPECT_EQ(without_files[i], cached[i]) << kCommands[i];
+  for (size_t i : {0, 1, 2, 3, 4, 5, 8, 9, 10}) {
+    EXPECT_EQ(without_files[i], cached[i]) << kCommands[i];
+  }
 }
 
 // One record's row removed, one of an older version and one describing
@@ -126,6 +130,8 @@ TEST_F(MessageCacheSessionTest, MissingAndStaleRowsAreAnsweredFromTheFileAndRebu
   std::vector<std::string> cached = answers();
   EXPECT_THAT(cached[0], HasSubstr("\"hello there\""));
   EXPECT_THAT(cached[3], HasSubstr("* SEARCH 2\r\n"));
+  EXPECT_THAT(cached[10], HasSubstr("* SEARCH 1 3\r\n"));
+  EXPECT_THAT(cached[11], HasSubstr("* SEARCH 2\r\n"));
 
   const std::string wrong =
       "header = 'Subject: wrong\r\n\r\n', envelope = '(NIL \"wrong\" NIL NIL NIL NIL NIL NIL "
@@ -147,7 +153,9 @@ TEST_F(MessageCacheSessionTest, MissingAndStaleRowsAreAnsweredFromTheFileAndRebu
     ASSERT_TRUE(fs::remove_file(store::message_file(dir, uid)).is_ok());
   }
   std::vector<std::string> without_files = answers();
-  for (size_t i : {0, 1, 2, 3, 4, 5, 8, 9}) EXPECT_EQ(without_files[i], cached[i]) << kCommands[i];
+  for (size_t i : {0, 1, 2, 3, 4, 5, 8, 9, 10}) {
+    EXPECT_EQ(without_files[i], cached[i]) << kCommands[i];
+  }
 }
 
 }  // namespace

@@ -131,6 +131,87 @@ TEST(MimeSearch, DecodedHeaderTextOfABlockEqualsTheMessages) {
   EXPECT_NE(m.header_text().find("Grüße aus Köln"), std::string::npos);
 }
 
+// SEARCH SUBJECT reads the cached header block in place (an ASCII value
+// without an encoded word is compared where it lies): each case is one the
+// shortcut could get wrong, against what header_values() decodes.
+TEST(MimeSearch, HeaderFieldOfABlockMatchesItsDecodedValues) {
+  const std::string block =
+      "Subject: =?UTF-8?Q?quarterly_r=C3=A9sum=C3=A9?=\r\n"
+      "X-Folded: the quar\r\n terly numbers\r\n"
+      "X-Foldedx: quarterly\r\n"
+      "A:B: quarterly\r\n"
+      "X-Joined: budget for the\r\n\tquarterly\r\n"
+      "X-Bare-CR: quar\rterly\r\n"
+      "X-Nul: quarter" + std::string(1, '\0') + "ly\r\n"
+      "X-Split: =?UTF-8?Q?quar?= =?UTF-8?Q?terly?=\r\n"
+      "x-twice: first\r\n"
+      "X-TWICE:   Second Quarterly\r\n"
+      "X-Latin: =?ISO-8859-1?Q?Stra=DFe?=\r\n"
+      "X-Empty:\r\n"
+      "not a field\r\n"
+      "\r\n";
+  EXPECT_TRUE(header_field_contains(block, "subject", "QUARTERLY"));
+  EXPECT_TRUE(header_field_contains(block, "Subject", "RÉSUMÉ"));
+  EXPECT_TRUE(header_field_contains(block, "subject", "y r"));  // the encoded-word's _ is a space
+  EXPECT_FALSE(header_field_contains(block, "x-folded", "quarterly"));
+  EXPECT_TRUE(header_field_contains(block, "x-folded", "quar terly"));
+  EXPECT_TRUE(header_field_contains(block, "X-Joined", "the\tquarterly"));
+  EXPECT_TRUE(header_field_contains(block, "x-bare-cr", "quarterly"));
+  EXPECT_FALSE(header_field_contains(block, "x-nul", "quarterly"));
+  EXPECT_TRUE(header_field_contains(block, "x-split", "quarterly"));
+  EXPECT_TRUE(header_field_contains(block, "x-twice", "second quarterly"));
+  EXPECT_TRUE(header_field_contains(block, "x-twice", "first"));
+  EXPECT_FALSE(header_field_contains(block, "x-twice", " second"));
+  EXPECT_TRUE(header_field_contains(block, "x-latin", "STRASSE"));
+  EXPECT_TRUE(header_field_contains(block, "x-empty", ""));
+  EXPECT_FALSE(header_field_contains(block, "x-missing", ""));
+  EXPECT_FALSE(header_field_contains(block, "not a field", "field"));
+  EXPECT_FALSE(header_field_contains(block, "a:b", "quarterly"));  // the name is "A"
+  EXPECT_TRUE(header_field_contains(block, "a", "b: quarterly"));
+  // The same answers as decoding each value and folding it.
+  for (std::string_view name : {"subject", "x-folded", "x-joined", "x-bare-cr", "x-nul",
+                                "x-split", "x-twice", "x-latin", "x-empty", "a", "a:b"}) {
+    for (std::string_view needle : {"quarterly", "QUAR", "y r", "second", "strasse", ""}) {
+      bool want = false;
+      for (const std::string& v : header_values(block, name)) want |= contains_folded(v, needle);
+      EXPECT_EQ(header_field_contains(block, name, needle), want) << name << " / " << needle;
+    }
+  }
+}
+
+// Random header blocks from pieces the shortcuts treat apart (folds, bare
+// CR and LF, encoded words, colons, NUL, bytes above 0x7F): the header keys
+// answer as decoding every value (header_values) and the whole block
+// (decoded_header_text) and folding it.
+TEST(MimeSearch, HeaderMatchingOfRandomBlocksEqualsDecodingThem) {
+  std::mt19937 rng(17);
+  const std::vector<std::string> pieces = {
+      "Subject: ", "X-A:", "x-a: ", "subject:", "\r\n", "\r\n ", "\n\t", "\r", "\n", " ",
+      "\t",        ":",    "quar",  "terly",    "Quarterly", "QUARTERLY", "=?UTF-8?Q?quar?=",
+      "=?UTF-8?B?dGVybHk=?=", "=?", "?=", "caf\xc3\xa9", "\xe9", std::string(1, '\0'),
+      "stra\xc3\x9f" "e", "Strasse", "\xe2\x84\xaa", "k", "ay"};
+  const std::vector<std::string> needles = {"quarterly", "QUAR", "terly", "y q", "r:",
+                                            "strasse", "caf\xc3\xa9", "k", "\xe2\x84\xaa",
+                                            "a", "", " ", "ly\tq"};
+  for (int i = 0; i < 4000; ++i) {
+    std::string block;
+    int n = 1 + static_cast<int>(rng() % 14);
+    for (int k = 0; k < n; ++k) block += pieces[rng() % pieces.size()];
+    block += "\r\n\r\n";
+    for (const std::string& needle : needles) {
+      for (std::string_view name : {"subject", "x-a"}) {
+        bool want = false;
+        for (const std::string& v : header_values(block, name)) want |= contains_folded(v, needle);
+        ASSERT_EQ(header_field_contains(block, name, needle), want)
+            << testing::PrintToString(block) << " " << name << " / " << needle;
+      }
+      ASSERT_EQ(header_text_contains(block, needle),
+                contains_folded(decoded_header_text(block), needle))
+          << testing::PrintToString(block) << " / " << needle;
+    }
+  }
+}
+
 TEST(MimeSearch, FoldingIsUnicodeAware) {
   EXPECT_TRUE(contains_folded("STRASSE", "strasse"));
   EXPECT_TRUE(contains_folded("Straße", "STRASSE"));
