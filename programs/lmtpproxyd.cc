@@ -11,7 +11,9 @@
 //   -a  pre-authorise every connection (a trusted local listener), as lmtpd's
 //       -a; without it a TCP client must AUTH before MAIL.
 // imapd.conf: cluster_etcd_endpoints (required), cluster_etcd_prefix,
-// lmtp_downcase_rcpt, maxmessagesize, and SASL's options for AUTH.
+// lmtp_downcase_rcpt, maxmessagesize, client_timeout (connecting to a slot,
+// Cyrus's 10 s by default), and SASL's options for AUTH. It keeps no mail:
+// no store is opened.
 // The message is spooled under <configdirectory>/proxy while DATA lasts.
 #include <sys/stat.h>
 
@@ -43,8 +45,8 @@ class DirectoryRouter : public lmtp::Router {
  public:
   explicit DirectoryRouter(cluster::Directory& directory) : directory_(directory) {}
   Result<lmtp::Route> route(std::string_view userid) override {
-    auto target =
-        cluster::decide_lmtp_target(userid, directory_.move(userid), directory_.route(userid));
+    auto read = directory_.user_route(userid);
+    auto target = cluster::decide_lmtp_target(userid, read.move, read.primary);
     if (!target.ok()) return target.status();
     return lmtp::Route{target->slot, target->host, static_cast<uint16_t>(target->port)};
   }
@@ -60,6 +62,8 @@ struct Proxy {
   std::string servername;
   std::string spool_dir;
   service::LoginGuard& login;
+  // For the life of the process (master reuses it for further connections).
+  lmtp::UnreachableSlots& unreachable;
 
   void serve(net::Connection& conn) {
     login.begin_connection(conn.in_fd);
@@ -81,6 +85,8 @@ struct Proxy {
     popts.servername = servername;
     popts.spool_dir = spool_dir;
     popts.downcase_rcpt = config.get_bool("lmtp_downcase_rcpt");
+    popts.connect_timeout = config.get_duration("client_timeout");
+    popts.unreachable = &unreachable;
     lmtp::ProxyBackend backend(router, popts);
     lmtp::Session session(backend, sasl.get(), opts);
     spdlog::info("lmtpproxyd: connection from {}{}", conn.peer, trusted ? " (trusted)" : "");
@@ -99,8 +105,9 @@ struct Proxy {
 }  // namespace
 
 int main(int argc, char** argv) {
-  auto started = service::start(
-      argc, argv, {"lmtpproxyd", {{"-a", ""}}, "AUTH will not be offered", /*tls=*/false, ""});
+  auto started = service::start(argc, argv,
+                                {"lmtpproxyd", {{"-a", ""}}, "AUTH will not be offered",
+                                 /*tls=*/false, "", /*open_store=*/false});
   if (!started.ok()) return service::fail(started.status());
   const Config& config = started->config();
   auto options = cluster::cluster_options(config, /*need_slot=*/false);
@@ -117,6 +124,8 @@ int main(int argc, char** argv) {
   cluster::EtcdClient etcd(*endpoints);
   cluster::Directory directory(etcd, *layout);
   service::LoginGuard login(config, "lmtpproxyd");
-  Proxy proxy{config, directory, started->has("-a"), started->servername, spool_dir, login};
+  lmtp::UnreachableSlots unreachable;
+  Proxy proxy{config,   directory, started->has("-a"), started->servername, spool_dir,
+              login,    unreachable};
   return net::serve(started->options, [&proxy](net::Connection& conn) { proxy.serve(conn); });
 }

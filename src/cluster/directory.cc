@@ -31,10 +31,15 @@ Result<std::optional<SlotInfo>> Directory::slot(std::string_view name) {
   if (Status s = check_slot_name(name); !s.is_ok()) return s;
   auto r = etcd_.get(layout_.slot_key(name));
   if (!r.ok()) return r.status();
-  if (r->kvs.empty()) return std::optional<SlotInfo>();
-  auto slot = decode_slot(name, r->kvs.front().value);
+  return slot_from(name, r->kvs.empty() ? nullptr : &r->kvs.front());
+}
+
+Result<std::optional<SlotInfo>> Directory::slot_from(std::string_view name,
+                                                     const KeyValue* kv) const {
+  if (kv == nullptr) return std::optional<SlotInfo>();
+  auto slot = decode_slot(name, kv->value);
   if (!slot.ok()) return slot.status();
-  slot->lease = r->kvs.front().lease;
+  slot->lease = kv->lease;
   return std::optional<SlotInfo>(std::move(*slot));
 }
 
@@ -42,10 +47,15 @@ Result<std::optional<UserEntry>> Directory::user(std::string_view name) {
   if (Status s = check_user_name(name); !s.is_ok()) return s;
   auto r = etcd_.get(layout_.user_key(name));
   if (!r.ok()) return r.status();
-  if (r->kvs.empty()) return std::optional<UserEntry>();
-  auto u = decode_user(name, r->kvs.front().value);
+  return user_from(name, *r);
+}
+
+Result<std::optional<UserEntry>> Directory::user_from(std::string_view name,
+                                                      const RangeResult& r) const {
+  if (r.kvs.empty()) return std::optional<UserEntry>();
+  auto u = decode_user(name, r.kvs.front().value);
   if (!u.ok()) return u.status();
-  u->mod_revision = r->kvs.front().mod_revision;
+  u->mod_revision = r.kvs.front().mod_revision;
   return std::optional<UserEntry>(std::move(*u));
 }
 
@@ -141,26 +151,59 @@ Result<SlotInfo> Directory::route(std::string_view user) {
   // Two reads: a flip between them routes to the slot that was primary a
   // moment ago, as a login a moment earlier would have been.
   if (Status s = check_user_name(user); !s.is_ok()) return Status(Code::kNotFound, s.message());
-  auto u = this->user(user);
+  auto u = user_entry_or_status(user);
   if (!u.ok()) return u.status();
-  if (!u->has_value())
-    return Status(Code::kNotFound, "cluster directory: no user " + std::string(user));
-  auto s = slot((*u)->primary);
-  if (!s.ok()) return s.status();
-  if (!s->has_value())
-    return Status(Code::kAgain, "cluster directory: slot " + (*u)->primary + " of user " +
-                                    std::string(user) + " is not alive");
-  return std::move(**s);
+  return primary_of(*u, slot(u->primary));
+}
+
+Result<SlotInfo> Directory::primary_of(const UserEntry& u, Result<std::optional<SlotInfo>> slot) {
+  if (!slot.ok()) return slot.status();
+  if (!slot->has_value())
+    return Status(Code::kAgain,
+                  "cluster directory: slot " + u.primary + " of user " + u.user + " is not alive");
+  return std::move(**slot);
+}
+
+Directory::UserRoute Directory::user_route(std::string_view user) {
+  if (Status s = check_user_name(user); !s.is_ok())
+    return {s, Status(Code::kNotFound, s.message())};
+  const std::string slots = layout_.slots_prefix();
+  Txn t;
+  t.success = {{TxnOp::Kind::kRange, layout_.move_key(user), "", "", 0},
+               {TxnOp::Kind::kRange, layout_.user_key(user), "", "", 0},
+               {TxnOp::Kind::kRange, slots, "", prefix_end(slots), 0}};
+  auto r = etcd_.txn(t);
+  if (r.ok() && r->ranges.size() != t.success.size())
+    r = Status(Code::kProtocolError,
+               "etcd answered a transaction of 3 ranges with " + std::to_string(r->ranges.size()));
+  if (!r.ok()) return {r.status(), r.status()};
+  auto primary = [&]() -> Result<SlotInfo> {
+    auto u = user_from(user, r->ranges[1]);
+    if (!u.ok()) return u.status();
+    if (!u->has_value())
+      return Status(Code::kNotFound, "cluster directory: no user " + std::string(user));
+    const std::string key = layout_.slot_key((*u)->primary);
+    const KeyValue* kv = nullptr;
+    for (const KeyValue& each : r->ranges[2].kvs)
+      if (each.key == key) kv = &each;
+    return primary_of(**u, slot_from((*u)->primary, kv));
+  };
+  return {move_from(user, r->ranges[0]), primary()};
 }
 
 Result<std::optional<MoveRecord>> Directory::move(std::string_view user) {
   if (Status s = check_user_name(user); !s.is_ok()) return s;
   auto r = etcd_.get(layout_.move_key(user));
   if (!r.ok()) return r.status();
-  if (r->kvs.empty()) return std::optional<MoveRecord>();
-  auto m = decode_move(user, r->kvs.front().value);
+  return move_from(user, *r);
+}
+
+Result<std::optional<MoveRecord>> Directory::move_from(std::string_view user,
+                                                       const RangeResult& r) const {
+  if (r.kvs.empty()) return std::optional<MoveRecord>();
+  auto m = decode_move(user, r.kvs.front().value);
   if (!m.ok()) return m.status();
-  m->mod_revision = r->kvs.front().mod_revision;
+  m->mod_revision = r.kvs.front().mod_revision;
   return std::optional<MoveRecord>(std::move(*m));
 }
 

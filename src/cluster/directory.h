@@ -50,9 +50,29 @@ class Directory {
   // kAgain: its primary slot is not alive now (a failover will move it).
   Result<SlotInfo> route(std::string_view user);
 
+  // What routing one user's mail needs (lmtpproxyd, per recipient): move()
+  // and route() from one read, an etcd transaction reading the move key, the
+  // user entry and the slots' registrations at one revision (so a flip can
+  // not fall between them). The slots' range carries every registration
+  // (about 150 bytes each); a watch-fed cache is the next step if that
+  // becomes too much per recipient.
+  struct UserRoute {
+    Result<std::optional<MoveRecord>> move;
+    Result<SlotInfo> primary;
+  };
+  UserRoute user_route(std::string_view user);
+
  private:
   // user(), with "no such user" as kNotFound.
   Result<UserEntry> user_entry_or_status(std::string_view name);
+  // The values of ranges read by the calls above (the key alone, its first
+  // kv if any).
+  Result<std::optional<MoveRecord>> move_from(std::string_view user, const RangeResult& r) const;
+  Result<std::optional<UserEntry>> user_from(std::string_view name, const RangeResult& r) const;
+  Result<std::optional<SlotInfo>> slot_from(std::string_view name, const KeyValue* kv) const;
+  // route()'s answer once the user's entry and its primary's registration
+  // are read.
+  static Result<SlotInfo> primary_of(const UserEntry& u, Result<std::optional<SlotInfo>> slot);
 
   EtcdClient& etcd_;
   KeyLayout layout_;

@@ -26,6 +26,9 @@ constexpr OptionSpec kOptions[] = {
     {"autocreate_quota_messages", K::kInt, "-1", S::kSame},
     {"autocreate_subscribe_folders", K::kString, "", S::kSame},
     {"autocreate_users", K::kString, "anyone", S::kDifferent},
+    // lmtpproxyd's connections to the slots (Cyrus: murder proxies' to
+    // their backends).
+    {"client_timeout", K::kDuration, "10s", S::kSame, 's'},
     // replimail's (docs/CLUSTER.md): the cluster directory in etcd that
     // clusterd registers the slot in and mailauthd routes logins by.
     {"cluster_controller", K::kSwitch, "0", S::kSame},

@@ -38,6 +38,9 @@ struct RcptQuery {
   // MAIL FROM's reverse path, without <> ("" for the null sender): what a
   // forwarding backend (lmtpproxyd) gives the next hop.
   std::string sender = {};
+  // MAIL FROM's BODY= ("7BIT", "8BITMIME"; "" if not given), for the next
+  // hop too.
+  std::string body = {};
 };
 
 // Where the bytes of one message go while DATA is read. Owned by the

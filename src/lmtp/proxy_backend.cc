@@ -1,12 +1,15 @@
 #include "lmtp/proxy_backend.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdlib>
 #include <map>
 #include <optional>
+#include <system_error>
+#include <thread>
 
 #include "common/ascii.h"
 #include "common/log.h"
@@ -64,14 +67,22 @@ struct SlotReply {
   std::string line;
 };
 
-Result<SlotReply> read_reply(net::Stream& s) {
+// `lines`, when given, receives every line of the reply.
+Result<SlotReply> read_reply(net::Stream& s, std::vector<std::string>* lines = nullptr) {
   for (;;) {
     auto line = s.read_line(kMaxReplyLine);
     if (!line.ok()) return line.status();
     auto parsed = parse_reply_line(*line);
     if (!parsed.ok()) return Status(Code::kProtocolError, "slot answered: " + *line);
+    if (lines != nullptr) lines->push_back(*line);
     if (parsed->last) return SlotReply{parsed->code, *line};
   }
+}
+
+std::string address_of(const Route& route) { return route.host + ":" + std::to_string(route.port); }
+
+std::string no_answer(const Route& route) {
+  return "451 4.4.1 Slot " + route.slot + " does not answer, try again later";
 }
 
 // One LMTP transaction with a slot's lmtpd for the recipients `which` of the
@@ -95,8 +106,8 @@ class SlotTransaction {
   SlotTransaction(const SlotTransaction&) = delete;
   SlotTransaction& operator=(const SlotTransaction&) = delete;
 
-  void run(const std::string& sender, int spool_fd) {
-    if (!open() || !envelope(sender)) return;
+  void run(const MailParams& mail, int spool_fd) {
+    if (!open() || !envelope(mail)) return;
     if (accepted_.empty()) {
       (void)stream_->write_flush("QUIT\r\n");
       return;
@@ -110,18 +121,26 @@ class SlotTransaction {
   bool open() {
     auto fd = net::connect_to(route_.host, route_.port, options_.connect_timeout);
     if (!fd.ok()) {
-      fail_rest(fd.status(), "451 4.4.1 Slot " + route_.slot + " does not answer, try again later");
+      if (options_.unreachable != nullptr)
+        options_.unreachable->failed(route_,
+                                     UnreachableSlots::Clock::now() + options_.connect_timeout);
+      fail_rest(fd.status(), no_answer(route_));
       return false;
     }
+    if (options_.unreachable != nullptr) options_.unreachable->answered(route_);
     fd_ = *fd;
     stream_ = std::make_unique<net::Stream>(fd_);
     stream_->set_timeout(options_.io_timeout);
-    return expect("", 220) && expect("LHLO " + options_.servername, 250);
+    if (!expect("", 220)) return false;
+    std::vector<std::string> lines;
+    if (!expect("LHLO " + options_.servername, 250, &lines)) return false;
+    extensions_ = parse_lhlo_extensions(lines);
+    return true;
   }
 
   // MAIL and every RCPT; a recipient the slot refuses gets its reply.
-  bool envelope(const std::string& sender) {
-    if (!expect("MAIL FROM:<" + sender + ">", 250)) return false;
+  bool envelope(const MailParams& mail) {
+    if (!expect(mail_from_command(mail, extensions_), 250)) return false;
     for (size_t i : which_) {
       const Recipient& r = recipients_[i];
       auto reply = exchange("RCPT TO:<" + r.path + ">" + (r.ignorequota ? " IGNOREQUOTA" : ""));
@@ -184,14 +203,15 @@ class SlotTransaction {
 
   // A command (none: the greeting) and its reply; nullopt when the
   // connection failed (the recipients not answered yet get lost_).
-  std::optional<SlotReply> exchange(const std::string& command) {
+  std::optional<SlotReply> exchange(const std::string& command,
+                                    std::vector<std::string>* lines = nullptr) {
     if (!command.empty()) {
       if (Status w = stream_->write_flush(command + "\r\n"); !w.is_ok()) {
         fail_rest(w, lost_);
         return std::nullopt;
       }
     }
-    auto r = read_reply(*stream_);
+    auto r = read_reply(*stream_, lines);
     if (!r.ok()) {
       fail_rest(r.status(), lost_);
       return std::nullopt;
@@ -201,8 +221,8 @@ class SlotTransaction {
 
   // exchange() answered with `code`; another reply is the slot refusing
   // the transaction itself: its reply for every recipient.
-  bool expect(const std::string& command, int code) {
-    auto r = exchange(command);
+  bool expect(const std::string& command, int code, std::vector<std::string>* lines = nullptr) {
+    auto r = exchange(command, lines);
     if (!r) return false;
     if (r->code == code) return true;
     fail_rest(reply_status(r->code, r->line), r->line);
@@ -228,8 +248,14 @@ class SlotTransaction {
   const std::string lost_;
   int fd_ = -1;
   std::unique_ptr<net::Stream> stream_;
+  SlotExtensions extensions_;
   std::vector<size_t> accepted_;
 };
+
+bool is_keyword(std::string_view text, std::string_view keyword) {
+  return iequals(text.substr(0, keyword.size()), keyword) &&
+         (text.size() == keyword.size() || text[keyword.size()] == ' ');
+}
 
 }  // namespace
 
@@ -239,11 +265,71 @@ Status reply_status(int code, std::string_view line) {
   return Status(Code::kPermissionDenied, std::string(line));
 }
 
+void UnreachableSlots::failed(const Route& route, Clock::time_point until) {
+  std::lock_guard<std::mutex> l(mu_);
+  until_[address_of(route)] = until;
+}
+
+void UnreachableSlots::answered(const Route& route) {
+  std::lock_guard<std::mutex> l(mu_);
+  until_.erase(address_of(route));
+}
+
+bool UnreachableSlots::unreachable(const Route& route, Clock::time_point now) const {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = until_.find(address_of(route));
+  return it != until_.end() && now < it->second;
+}
+
+SlotExtensions parse_lhlo_extensions(const std::vector<std::string>& lines) {
+  SlotExtensions out;
+  for (size_t i = 1; i < lines.size(); ++i) {
+    auto parsed = parse_reply_line(lines[i]);
+    if (!parsed.ok() || parsed->code != 250) continue;
+    const std::string_view text = parsed->text;
+    out.size = out.size || is_keyword(text, "SIZE");
+    out.eight_bit = out.eight_bit || is_keyword(text, "8BITMIME");
+    out.auth = out.auth || is_keyword(text, "AUTH");
+  }
+  return out;
+}
+
+std::string encode_xtext(std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c >= '!' && c <= '~' && c != '+' && c != '=') {
+      out += ch;
+    } else {
+      out += '+';
+      out += kHex[c >> 4];
+      out += kHex[c & 0xf];
+    }
+  }
+  return out;
+}
+
+std::string mail_from_command(const MailParams& mail, const SlotExtensions& slot) {
+  std::string cmd = "MAIL FROM:<" + mail.sender + ">";
+  if (slot.size) cmd += " SIZE=" + std::to_string(mail.size);
+  if (slot.eight_bit && !mail.body.empty()) cmd += " BODY=" + mail.body;
+  if (slot.auth && !mail.authuser.empty()) cmd += " AUTH=" + encode_xtext(mail.authuser);
+  return cmd;
+}
+
 ProxyBackend::ProxyBackend(Router& router, ProxyOptions options)
     : router_(router), options_(std::move(options)) {}
 
+bool ProxyBackend::known_unreachable(const Route& route) const {
+  return options_.unreachable != nullptr &&
+         options_.unreachable->unreachable(route, UnreachableSlots::Clock::now());
+}
+
 Result<Recipient> ProxyBackend::resolve_recipient(const RcptQuery& query) {
-  sender_ = query.sender;
+  mail_.sender = query.sender;
+  mail_.body = query.body;
+  mail_.authuser = query.authuser;
   Recipient r;
   r.userid = options_.downcase_rcpt ? to_lower(query.address.user) : query.address.user;
   if (!store::validate_userid(r.userid).is_ok()) {
@@ -251,6 +337,8 @@ Result<Recipient> ProxyBackend::resolve_recipient(const RcptQuery& query) {
   }
   auto route = router_.route(r.userid);
   if (!route.ok()) return route.status();
+  if (known_unreachable(*route))
+    return Status(Code::kAgain, "slot " + route->slot + " did not answer lately");
   r.mailbox = store::user_inbox(r.userid);
   return r;
 }
@@ -273,22 +361,42 @@ std::vector<Status> ProxyBackend::deliver(MessageSink& sink,
   std::vector<std::string> order;
   for (size_t i = 0; i < recipients.size(); ++i) {
     auto route = router_.route(recipients[i].userid);
+    if (route.ok() && known_unreachable(*route)) {
+      outcomes_[i] = {Status(Code::kAgain, "slot " + route->slot + " did not answer lately"),
+                      no_answer(*route)};
+      continue;
+    }
     if (!route.ok()) {
       outcomes_[i].status = route.status();
       spdlog::info("lmtpproxyd: {} not forwarded: {}", recipients[i].path,
                    route.status().to_string());
       continue;
     }
-    std::string key = route->host + " " + std::to_string(route->port);
+    std::string key = address_of(*route);
     auto [it, inserted] = groups.try_emplace(key, *route, std::vector<size_t>{});
     if (inserted) order.push_back(key);
     it->second.second.push_back(i);
   }
   const int fd = static_cast<SpoolSink&>(sink).fd();
-  for (const std::string& key : order) {
+  struct stat st {};
+  mail_.size = fstat(fd, &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+  // One transaction per slot, each in its own thread (the first in this
+  // one); each writes only its own recipients' outcomes.
+  auto forward = [&](const std::string& key) {
     const auto& [route, which] = groups.at(key);
-    SlotTransaction(route, options_, recipients, which, outcomes_).run(sender_, fd);
+    SlotTransaction(route, options_, recipients, which, outcomes_).run(mail_, fd);
+  };
+  std::vector<std::thread> others;
+  for (size_t g = 1; g < order.size(); ++g) {
+    try {
+      others.emplace_back(forward, std::cref(order[g]));
+    } catch (const std::system_error& e) {
+      spdlog::warn("lmtpproxyd: no thread for slot {} ({}): forwarded in turn", order[g], e.what());
+      forward(order[g]);
+    }
   }
+  if (!order.empty()) forward(order.front());
+  for (std::thread& t : others) t.join();
   std::vector<Status> out;
   for (const Outcome& o : outcomes_) out.push_back(o.status);
   return out;

@@ -200,6 +200,7 @@ void Session::cmd_mail(std::string_view args) {
   sender_ = std::move(mail->reverse_path);
   mail_auth_ = std::move(mail->auth);
   declared_size_ = mail->size.value_or(0);
+  mail_body_ = std::move(mail->body);
   state_ = State::kMail;
   reply("250 2.1.0 ok");
 }
@@ -224,6 +225,7 @@ void Session::cmd_rcpt(std::string_view args) {
   query.size_hint = declared_size_;
   query.authuser = mail_auth_ ? *mail_auth_ : auth_user_;
   query.sender = sender_;
+  query.body = mail_body_;
   auto resolved = backend_.resolve_recipient(query);
   if (!resolved.ok()) {
     spdlog::info("lmtp: RCPT <{}> refused: {}", rcpt->path, resolved.status().to_string());
@@ -347,6 +349,7 @@ void Session::reset_transaction() {
   sender_.clear();
   mail_auth_.reset();
   declared_size_ = 0;
+  mail_body_.clear();
   recipients_.clear();
   sink_.reset();
   stripper_.reset();

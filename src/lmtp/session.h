@@ -126,6 +126,7 @@ class Session : public net::PushSession {
   std::string sender_;
   std::optional<std::string> mail_auth_;  // MAIL FROM AUTH=
   uint64_t declared_size_ = 0;
+  std::string mail_body_;  // MAIL FROM BODY=, "" if absent
   std::vector<Recipient> recipients_;
 
   // DATA in progress.

@@ -59,7 +59,8 @@ Result<Started> start(int argc, char** argv, const Spec& spec) {
   }
   started.flags = std::move(flags).value();
 
-  auto configured = store::open_configured(started.options.config_path);
+  auto configured = spec.open_store ? store::open_configured(started.options.config_path)
+                                    : store::load_configured(started.options.config_path);
   if (!configured.ok()) return configured.status();
   started.configured = std::move(configured).value();
   const Config& config = started.config();

@@ -42,6 +42,9 @@ struct Spec {
   bool tls = false;
   // A flag that makes a TLS context failure fatal (imapd's and pop3d's -s).
   std::string tls_required_by;
+  // Open the mail store imapd.conf describes. A program that keeps no mail
+  // (lmtpproxyd) says false: Started::configured.instance stays null.
+  bool open_store = true;
 };
 
 // The program's own flags as given: name -> value ("" for a flag without
@@ -62,6 +65,7 @@ struct Started {
 
   bool has(std::string_view flag) const { return flags.count(std::string(flag)) != 0; }
   const Config& config() const { return configured.config; }
+  // REQUIRES: Spec::open_store.
   store::Instance& instance() { return *configured.instance; }
 };
 

@@ -10,7 +10,7 @@
 
 namespace replimail::store {
 
-Result<Configured> open_configured(const std::string& config_path) {
+Result<Configured> load_configured(const std::string& config_path) {
   auto config = Config::load(config_path);
   if (!config.ok()) return config.status();
   apply_logging_config(*config);
@@ -18,12 +18,19 @@ Result<Configured> open_configured(const std::string& config_path) {
   // Under master they are master's to say, once, not each worker's.
   if (std::getenv("CYRUS_SERVICE") == nullptr)
     for (const std::string& w : config->warnings()) spdlog::warn("{}", w);
-  auto instance = Instance::open(*config);
+  return Configured{std::move(*config), nullptr};
+}
+
+Result<Configured> open_configured(const std::string& config_path) {
+  auto configured = load_configured(config_path);
+  if (!configured.ok()) return configured.status();
+  auto instance = Instance::open(configured->config);
   if (!instance.ok()) {
     return Status(instance.status().code(),
                   "cannot open the mail store: " + instance.status().message());
   }
-  return Configured{std::move(*config), std::move(*instance)};
+  configured->instance = std::move(*instance);
+  return configured;
 }
 
 }  // namespace replimail::store

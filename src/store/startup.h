@@ -23,4 +23,8 @@ struct Configured {
 // mail store: ...". The caller logs the status and exits (EX_CONFIG).
 Result<Configured> open_configured(const std::string& config_path);
 
+// The same without opening the store (`instance` stays null), for a program
+// that keeps no mail (lmtpproxyd).
+Result<Configured> load_configured(const std::string& config_path);
+
 }  // namespace replimail::store

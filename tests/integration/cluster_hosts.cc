@@ -171,8 +171,11 @@ std::string ClusterHosts::start() {
   front.sync_log = false;
   front.users = options_.users;
   front.services = {{"lmtpproxy", "lmtpproxyd -a"}};
+  // client_timeout: lmtpproxyd gives up on a slot of a cut-off host after
+  // 2 s (Cyrus's default is 10 s; the lease TTL here is 3 s).
   front.imapd_extra = {"cluster_etcd_endpoints: " + etcd_->endpoints(),
-                       "cluster_etcd_prefix: " + options_.prefix, "failedloginpause: 0"};
+                       "cluster_etcd_prefix: " + options_.prefix, "failedloginpause: 0",
+                       "client_timeout: 2"};
   front.daemons["mailauthd"] = "mailauthd -l 127.0.0.1:" + std::to_string(auth_port_);
   front_ = std::make_unique<Instance>(front);
   if (auto e = front_->start(); !e.empty()) return "front: " + e;

@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -52,6 +53,49 @@ TEST(DotEncoder, MessageWithoutFinalLineEnd) {
   e.feed("no newline", &out);
   e.finish(&out);
   EXPECT_EQ(out, "no newline\r\n.\r\n");
+}
+
+TEST(ParseLhloExtensions, TheKeywordsOfTheLinesAfterTheFirst) {
+  auto ext = parse_lhlo_extensions(
+      {"250-slot.example", "250-8BITMIME", "250-size 1000", "250-AUTH PLAIN", "250 IGNOREQUOTA"});
+  EXPECT_TRUE(ext.size);
+  EXPECT_TRUE(ext.eight_bit);
+  EXPECT_TRUE(ext.auth);
+  // The first line is the server's name, whatever it says; a keyword is a
+  // whole word.
+  ext = parse_lhlo_extensions({"250-SIZE", "250-SIZEX", "250-AUTHX", "250 PIPELINING"});
+  EXPECT_FALSE(ext.size);
+  EXPECT_FALSE(ext.eight_bit);
+  EXPECT_FALSE(ext.auth);
+}
+
+TEST(MailFromCommand, OnlyWhatTheSlotAdvertised) {
+  MailParams m{"a@b.example", 1234, "8BITMIME", "bob=x+y"};
+  EXPECT_EQ(mail_from_command(m, {}), "MAIL FROM:<a@b.example>");
+  EXPECT_EQ(mail_from_command(m, {true, true, true}),
+            "MAIL FROM:<a@b.example> SIZE=1234 BODY=8BITMIME AUTH=bob+3Dx+2By");
+  EXPECT_EQ(mail_from_command(m, {true, false, false}), "MAIL FROM:<a@b.example> SIZE=1234");
+  // BODY and AUTH only when the MTA gave them.
+  EXPECT_EQ(mail_from_command({"", 7, "", ""}, {true, true, true}), "MAIL FROM:<> SIZE=7");
+}
+
+TEST(EncodeXtext, EscapesPlusEqualsAndNonPrintables) {
+  EXPECT_EQ(encode_xtext("alice@example.org"), "alice@example.org");
+  EXPECT_EQ(encode_xtext("a+b=c d\xc3\xa9"), "a+2Bb+3Dc+20d+C3+A9");
+}
+
+TEST(UnreachableSlots, UntilItsTimeOrAnAnswer) {
+  UnreachableSlots u;
+  const Route a{"a", "10.0.0.1", 2003}, b{"b", "10.0.0.1", 2004};
+  const auto now = UnreachableSlots::Clock::now();
+  EXPECT_FALSE(u.unreachable(a, now));
+  u.failed(a, now + std::chrono::seconds(2));
+  EXPECT_TRUE(u.unreachable(a, now + std::chrono::seconds(1)));
+  EXPECT_FALSE(u.unreachable(b, now + std::chrono::seconds(1)));
+  EXPECT_FALSE(u.unreachable(a, now + std::chrono::seconds(2)));
+  u.failed(a, now + std::chrono::seconds(2));
+  u.answered(a);
+  EXPECT_FALSE(u.unreachable(a, now));
 }
 
 TEST(ParseReplyLine, LastAndContinuationLines) {
@@ -100,6 +144,11 @@ class FakeSlot {
 
   std::map<std::string, std::string> final;
   std::atomic<bool> drop_after_dot{false};
+  // Its LHLO reply (set before the proxy connects).
+  std::string lhlo = "250-slot\r\n250 PIPELINING\r\n";
+  // Run after a message is read, before its replies (set before the proxy
+  // connects).
+  std::function<void()> before_final;
   // What it was sent: commands (MAIL, RCPT lines) and the messages.
   std::vector<std::string> commands() {
     std::lock_guard<std::mutex> l(mu_);
@@ -129,7 +178,7 @@ class FakeSlot {
       if (!line.ok()) return;
       std::string verb = line->substr(0, 4);
       if (verb == "LHLO") {
-        (void)s.write_flush("250-slot\r\n250 PIPELINING\r\n");
+        (void)s.write_flush(lhlo);
       } else if (verb == "MAIL") {
         record(*line);
         (void)s.write_flush("250 2.1.0 ok\r\n");
@@ -156,6 +205,7 @@ class FakeSlot {
           messages_.push_back(msg);
         }
         if (drop_after_dot) return;
+        if (before_final) before_final();
         for (const std::string& who : accepted) {
           auto it = final.find(who);
           (void)s.write_flush((it == final.end() ? "250 2.1.5 Ok" : it->second) + "\r\n");
@@ -217,12 +267,13 @@ class ProxyBackendTest : public ::testing::Test {
   void TearDown() override { std::filesystem::remove_all(spool_); }
 
   // One connection of lmtpproxyd's session; the replies to `input`.
-  std::string converse(const std::string& input) {
+  std::string converse(const std::string& input, UnreachableSlots* unreachable = nullptr) {
     ProxyOptions po;
     po.servername = "proxy.test";
     po.spool_dir = spool_;
     po.connect_timeout = std::chrono::seconds(2);
     po.io_timeout = std::chrono::seconds(5);
+    po.unreachable = unreachable;
     ProxyBackend backend(router_, po);
     SessionOptions so;
     so.servername = "proxy.test";
@@ -337,6 +388,72 @@ TEST_F(ProxyBackendTest, RoutedAgainAtTheFinalDot) {
   auto cmds = new_slot.commands();
   ASSERT_EQ(cmds.size(), 2u);
   EXPECT_EQ(cmds[1], "RCPT TO:<bob>");
+}
+
+}  // namespace
+}  // namespace replimail::lmtp
+
+namespace replimail::lmtp {
+namespace {
+
+TEST_F(ProxyBackendTest, MailParametersTheSlotAdvertisedArePassedOn) {
+  FakeSlot plain, extended;
+  extended.lhlo = "250-slot\r\n250-8BITMIME\r\n250-SIZE 100000\r\n250-AUTH PLAIN\r\n250 OK\r\n";
+  router_.routes.emplace("alice", slot_route(plain));
+  router_.routes.emplace("bob", Route{"s1", "127.0.0.1", extended.port()});
+  std::string out = converse(
+      "LHLO mta.test\r\nMAIL FROM:<s@example.com> SIZE=10 BODY=8BITMIME AUTH=carol+2Bx\r\n"
+      "RCPT TO:<alice>\r\nRCPT TO:<bob>\r\nDATA\r\nhello\r\n.\r\n");
+  EXPECT_NE(out.find("250 2.1.5 Ok\r\n250 2.1.5 Ok\r\n"), std::string::npos) << out;
+  ASSERT_FALSE(plain.commands().empty());
+  EXPECT_EQ(plain.commands()[0], "MAIL FROM:<s@example.com>");
+  ASSERT_FALSE(extended.commands().empty());
+  ASSERT_EQ(extended.messages().size(), 1u);
+  // SIZE= is the size of what the slot receives (the proxy's trace headers
+  // and the message), AUTH= the MTA's identity re-encoded.
+  EXPECT_EQ(extended.commands()[0],
+            "MAIL FROM:<s@example.com> SIZE=" + std::to_string(extended.messages()[0].size()) +
+                " BODY=8BITMIME AUTH=carol+2Bx");
+}
+
+TEST_F(ProxyBackendTest, SlotsAreForwardedToInParallel) {
+  // Slot a answers only once slot b has the message: one slot after the
+  // other, a would give up (451) before b was even asked.
+  FakeSlot a, b;
+  a.before_final = [&] {
+    for (int i = 0; i < 300 && b.messages().empty(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (b.messages().empty()) a.final["alice"] = "451 4.0.0 waited for b in vain";
+  };
+  router_.routes.emplace("alice", slot_route(a));
+  router_.routes.emplace("bob", Route{"s1", "127.0.0.1", b.port()});
+  std::string out =
+      converse(std::string(kHead) + "RCPT TO:<alice>\r\nRCPT TO:<bob>\r\nDATA\r\nx\r\n.\r\n");
+  EXPECT_EQ(out, std::string(kHeadReplies) +
+                     "250 2.1.5 ok\r\n250 2.1.5 ok\r\n354 go ahead\r\n"
+                     "250 2.1.5 Ok\r\n250 2.1.5 Ok\r\n");
+}
+
+TEST_F(ProxyBackendTest, ASlotThatDidNotAnswerIsDeferredAtOnceAndTheDirectoryReadAgain) {
+  UnreachableSlots unreachable;
+  const Route gone{"gone", "127.0.0.1", closed_port()};
+  router_.routes.emplace("alice", gone);
+  std::string first =
+      converse(std::string(kHead) + "RCPT TO:<alice>\r\nDATA\r\nx\r\n.\r\n", &unreachable);
+  EXPECT_EQ(first, std::string(kHeadReplies) + "250 2.1.5 ok\r\n354 go ahead\r\n" +
+                       "451 4.4.1 Slot gone does not answer, try again later\r\n");
+  // The next connection: deferred at RCPT, without trying the slot again.
+  std::string again = converse(std::string(kHead) + "RCPT TO:<alice>\r\n", &unreachable);
+  EXPECT_EQ(again, std::string(kHeadReplies) + "451 4.3.0 transient system error\r\n");
+  // The directory names another slot now (a failover): the next recipient
+  // goes there.
+  FakeSlot promoted;
+  router_.routes.insert_or_assign("alice", slot_route(promoted));
+  std::string after =
+      converse(std::string(kHead) + "RCPT TO:<alice>\r\nDATA\r\nx\r\n.\r\n", &unreachable);
+  EXPECT_EQ(after,
+            std::string(kHeadReplies) + "250 2.1.5 ok\r\n354 go ahead\r\n" + "250 2.1.5 Ok\r\n");
+  EXPECT_EQ(promoted.messages().size(), 1u);
 }
 
 }  // namespace
