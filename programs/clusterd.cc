@@ -131,6 +131,16 @@ Result<std::string> run_command(const cluster::SlotCommand& c, const std::string
                                                                : "promoted");
 }
 
+// The slot's registration follows the role imapd.conf gives it now (a
+// promotion or a rejoin writes it: clusterd's commands, or cyr_promote by
+// hand).
+void follow_role(const std::string& conf, cluster::SlotRegistrar& registrar) {
+  auto cfg = Config::load(conf);
+  if (!cfg.ok()) return;
+  const std::string role = cfg->get("cluster_slot_role");
+  if (role == "primary" || role == "replica") registrar.set_role(role);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -181,14 +191,18 @@ int main(int argc, char** argv) {
   const std::string fence = config->configdirectory() + "/" + std::string(store::kReadOnlyFile);
   registrar.set_hooks({[&] { fence_self(fence, options->slot); },
                        [&] { unfence_self(fence, options->slot, etcd, *layout); }});
-  cluster::CommandRunner commands(
-      etcd, *layout, options->slot,
-      [&](const cluster::SlotCommand& cmd) { return run_command(cmd, conf, cyrus_conf); });
+  cluster::CommandRunner commands(etcd, *layout, options->slot,
+                                  [&](const cluster::SlotCommand& cmd) {
+                                    auto done = run_command(cmd, conf, cyrus_conf);
+                                    follow_role(conf, registrar);
+                                    return done;
+                                  });
   std::thread command_thread([&] { commands.run(stop); });
   std::thread publisher([&] {
     while (!stop.load()) {
       if (auto r = replication_report(conf, options->slot))
         (void)etcd.put(layout->replication_key(options->slot), cluster::encode_replication(*r));
+      follow_role(conf, registrar);
       for (int i = 0; i < 10 && !stop.load(); i++)
         std::this_thread::sleep_for(std::chrono::milliseconds(options->ttl) / 30);
     }

@@ -422,6 +422,15 @@ void drain_old_primary(const Promotion& p) {
              synclog::describe_pending_logs(old_dir, p.old_channel));
 }
 
+// A cluster slot's imapd.conf (cluster_slot_name set) with the role it has
+// now; its clusterd registers it so (docs/CLUSTER.md). Other instances'
+// `text` as it is.
+std::string with_cluster_role(const ConfFile& me, const std::string& text, const char* role,
+                              const std::string& why) {
+  if (me.cfg.get("cluster_slot_name").empty()) return text;
+  return config_edit::set_option(text, "cluster_slot_role", role, why);
+}
+
 // Step 3: imapd.conf logs to the new channels and names their hosts. The
 // new configuration, or nullopt once the FAILED step is printed.
 std::optional<Config> log_to_new_channels(Promotion& p) {
@@ -440,6 +449,7 @@ std::optional<Config> log_to_new_channels(Promotion& p) {
     text = config_edit::set_option(text, t.channel + "_sync_host", t.host, why);
   for (const auto& [k, v] : p.copied_options)
     text = config_edit::set_option(text, k, v, "copied from the old primary by cyr_promote");
+  text = with_cluster_role(p.files.me, text, "primary", why);
   auto checked = Config::parse(text, o.conf);
   if (!write_edit(p.r, o.conf, p.files.me.text, text, checked.status(), p.bstamp,
                   "; nothing changed here."))
@@ -448,6 +458,8 @@ std::optional<Config> log_to_new_channels(Promotion& p) {
            backup_path(o.conf, p.bstamp), join(chans));
   for (const auto& t : p.targets) p.r.detail("{}_sync_host: {}", t.channel, t.host);
   for (const auto& [k, v] : p.copied_options) p.r.detail("{}: copied from the old primary", k);
+  if (!p.files.me.cfg.get("cluster_slot_name").empty())
+    p.r.detail("cluster_slot_role: primary (clusterd registers the slot so)");
   return std::move(*checked);
 }
 
@@ -585,7 +597,7 @@ bool stop_logging(Report& r, const PromoteOptions& o, const Files& f, const std:
                 cfg.raw(c + "_sync_host").has_value();
     (repl ? removed : kept).push_back(c);
   }
-  std::string text = f.me.text;
+  std::string text = with_cluster_role(f.me, f.me.text, "replica", why);
   if (kept.empty()) {
     text = config_edit::set_option(text, "sync_log", "0", why);
     text = config_edit::remove_option(text, "sync_log_channels", why);
@@ -601,6 +613,8 @@ bool stop_logging(Report& r, const PromoteOptions& o, const Files& f, const std:
     r.step("Wrote {} (old one kept as {}): no longer logs to {}{}", o.conf,
            backup_path(o.conf, bstamp), removed.empty() ? "the default channel" : join(removed),
            kept.empty() ? " (sync_log: 0)" : "; still to " + join(kept));
+    if (!cfg.get("cluster_slot_name").empty())
+      r.detail("cluster_slot_role: replica (clusterd registers the slot so)");
   }
   for (const auto& c : removed) {
     std::string pending = synclog::describe_pending_logs(cfg.configdirectory(), c);

@@ -101,6 +101,12 @@ Status SlotRegistrar::register_once() {
   return Status::success();
 }
 
+void SlotRegistrar::set_role(const std::string& role) {
+  std::lock_guard<std::mutex> lock(mu_);
+  new_role_ = role;
+  cv_.notify_all();
+}
+
 void SlotRegistrar::wake() {
   std::lock_guard<std::mutex> lock(mu_);
   cv_.notify_all();
@@ -189,17 +195,26 @@ void SlotRegistrar::run(const std::atomic<bool>& stop) {
       }
     }
     std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_for(lock, wait, [&] { return stop.load() || key_lost_; });
-    if (key_lost_ && registered) {
+    cv_.wait_for(lock, wait, [&] {
+      return stop.load() || key_lost_ || (!new_role_.empty() && new_role_ != slot_.role);
+    });
+    const bool role_changed = !new_role_.empty() && new_role_ != slot_.role;
+    if (role_changed) slot_.role = new_role_;
+    if ((key_lost_ || role_changed) && registered) {
+      const bool lost_key = key_lost_;
       key_lost_ = false;
       lock.unlock();
-      // Deleted by someone else while the lease lives: put it back under
-      // the same lease (a new one if that fails).
+      // Deleted by someone else while the lease lives, or the role changed:
+      // put it again under the same lease (a new one if that fails).
       auto put = etcd_.put(layout_.slot_key(slot_.name), encode_slot(slot_), lease_);
       if (!put.ok()) {
         registered = false;
-      } else {
+      } else if (lost_key) {
         spdlog::warn("clusterd: slot {}: key was deleted; put back", slot_.name);
+      }
+      if (put.ok() && role_changed) {
+        (void)etcd_.put(layout_.member_key(slot_.name), encode_slot(slot_));
+        spdlog::info("clusterd: slot {} registered as {}", slot_.name, slot_.role);
       }
     }
   }

@@ -61,6 +61,11 @@ class SlotRegistrar {
   };
   void set_hooks(Hooks hooks) { hooks_ = std::move(hooks); }
 
+  // The slot's role changed (a promotion or a rejoin wrote it to
+  // imapd.conf): run() puts the slot key again with it, under the same
+  // lease (or registers with it next). Any thread.
+  void set_role(const std::string& role);
+
   // One registration: a new lease and the slot key attached to it.
   Status register_once();
   int64_t lease() const { return lease_; }
@@ -77,6 +82,7 @@ class SlotRegistrar {
   std::mutex mu_;
   std::condition_variable cv_;
   bool key_lost_ = false;
+  std::string new_role_;  // set_role's, until run() applies it
   Hooks hooks_;
 };
 

@@ -129,6 +129,14 @@ int key_count(cluster::EtcdClient& etcd, const std::string& key) {
   return r.ok() ? static_cast<int>(r->kvs.size()) : -1;
 }
 
+// The role a live slot's registration gives, or why there is none.
+std::string role_of(cluster::Directory& dir, const std::string& slot) {
+  auto s = dir.slot(slot);
+  if (!s.ok()) return s.status().to_string();
+  if (!s->has_value()) return "(not registered)";
+  return (*s)->role;
+}
+
 long long ms_since(Clock::time_point t0) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
 }
@@ -279,6 +287,9 @@ TEST(ClusterFailover, PrimarySlotKilledUsersServedFromTheirReplicaThenItRejoins)
   EXPECT_TRUE(wait_until(
       [&] { return key_count(client, layout.command_key("slota", "rejoin")) == 0; }, 30s))
       << slot_a.master_log();
+  EXPECT_TRUE(wait_until([&] { return role_of(directory, "slota") == "replica"; }, 30s))
+      << role_of(directory, "slota") << slot_a.master_log();
+  EXPECT_EQ(role_of(directory, "slotb"), "primary");
   EXPECT_TRUE(wait_until(
       [&] { return static_cast<bool>(same_digest(slot_b, slot_a, {}, DigestLines::kLiveOnly)); },
       120s))
@@ -406,6 +417,9 @@ TEST(ClusterFailover, HostCutOffItsUsersServedFromTheirReplicasThenItRejoins) {
   EXPECT_EQ((*carol)->primary, "r2");
   EXPECT_EQ((*carol)->replicas, std::vector<std::string>{"s2"});
   EXPECT_EQ(live_guids(hosts.slot("r2"), "user.carol").size(), 4u);
+  // r2, started as a replica, registers as what it is now.
+  EXPECT_TRUE(wait_until([&] { return role_of(hosts.directory(), "r2") == "primary"; }, 30s))
+      << role_of(hosts.directory(), "r2") << hosts.logs();
 
   // The link back: s2 rejoins as r2's replica; the 2 messages only it had
   // are merged into r2, and both end equal.
@@ -413,6 +427,8 @@ TEST(ClusterFailover, HostCutOffItsUsersServedFromTheirReplicasThenItRejoins) {
   EXPECT_TRUE(
       wait_until([&] { return key_count(etcd, layout.command_key("s2", "rejoin")) == 0; }, 60s))
       << hosts.logs();
+  EXPECT_TRUE(wait_until([&] { return role_of(hosts.directory(), "s2") == "replica"; }, 30s))
+      << role_of(hosts.directory(), "s2") << hosts.logs();
   EXPECT_TRUE(wait_until(
       [&] {
         return static_cast<bool>(
