@@ -1,8 +1,10 @@
 // FETCH and SEARCH.
 #include <algorithm>
 #include <ctime>
+#include <iterator>
 #include <optional>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "imap/format.h"
@@ -257,10 +259,19 @@ Status mark_seen_by_fetch(store::Instance& instance, SelectedMailbox& sel,
 Status Session::fetch_one(uint32_t seq, const FetchRequest& req, bool uid_cmd, std::string* out) {
   const MessageView& m = selected_->at(seq);
   FetchSource src(selected_->mailbox(), m);
-  std::vector<std::string> parts;
+  // Written straight into `out` (no list of parts per message), taken back
+  // if an item cannot be read.
+  const size_t start = out->size();
+  bool first = true;
+  auto put = [&](std::string_view part) {
+    if (!first) *out += ' ';
+    first = false;
+    *out += part;
+  };
+  fmt::format_to(std::back_inserter(*out), "* {} FETCH (", seq);
   bool has_uid = false, has_modseq = false;
   if (uid_cmd) {
-    parts.push_back("UID " + std::to_string(m.uid));
+    put("UID " + std::to_string(m.uid));
     has_uid = true;
   }
   for (const FetchItem& it : req.items) {
@@ -269,16 +280,14 @@ Status Session::fetch_one(uint32_t seq, const FetchRequest& req, bool uid_cmd, s
     has_uid = has_uid || it.kind == K::kUid;
     has_modseq = has_modseq || it.kind == K::kModseq;
     auto part = fetch_item(it, m, src, instance_.config(), selected_->mailbox());
-    if (!part.ok()) return part.status();
-    parts.push_back(std::move(*part));
+    if (!part.ok()) {
+      out->resize(start);
+      return part.status();
+    }
+    put(*part);
   }
   if (condstore_ && !has_modseq && req.changedsince) {
-    parts.push_back("MODSEQ (" + std::to_string(m.modseq) + ")");
-  }
-  *out += "* " + std::to_string(seq) + " FETCH (";
-  for (size_t i = 0; i < parts.size(); ++i) {
-    if (i) *out += ' ';
-    *out += parts[i];
+    put("MODSEQ (" + std::to_string(m.modseq) + ")");
   }
   *out += ")\r\n";
   return Status();
@@ -340,7 +349,8 @@ void Session::cmd_fetch(const Command& cmd) {
       reply("* NO Cannot read message " + std::to_string(s) + ": " + st.message());
       continue;
     }
-    quiet_uids_.insert(selected_->at(s).uid);
+    // In ascending order mostly: the hint saves a walk of the tree.
+    quiet_uids_.insert(quiet_uids_.end(), selected_->at(s).uid);
   }
   flush_cache_fills();
   tagged(cmd, "OK", "Completed");
