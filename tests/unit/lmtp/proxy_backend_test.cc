@@ -417,14 +417,19 @@ TEST_F(ProxyBackendTest, MailParametersTheSlotAdvertisedArePassedOn) {
 }
 
 TEST_F(ProxyBackendTest, SlotsAreForwardedToInParallel) {
-  // Slot a answers only once slot b has the message: one slot after the
-  // other, a would give up (451) before b was even asked.
+  // Each slot answers only once the other has the message: one slot after
+  // the other (in either order), the first would give up (451) before the
+  // second was even asked.
   FakeSlot a, b;
-  a.before_final = [&] {
-    for (int i = 0; i < 300 && b.messages().empty(); ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    if (b.messages().empty()) a.final["alice"] = "451 4.0.0 waited for b in vain";
+  auto wait_for = [](FakeSlot& self, FakeSlot& other, const std::string& who) {
+    return [&self, &other, who] {
+      for (int i = 0; i < 300 && other.messages().empty(); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      if (other.messages().empty()) self.final[who] = "451 4.0.0 waited in vain";
+    };
   };
+  a.before_final = wait_for(a, b, "alice");
+  b.before_final = wait_for(b, a, "bob");
   router_.routes.emplace("alice", slot_route(a));
   router_.routes.emplace("bob", Route{"s1", "127.0.0.1", b.port()});
   std::string out =
