@@ -89,6 +89,15 @@ class ReserveList {
   uint64_t scratch_ = 0;                                   // names of scratch files
 };
 
+// Asks the filesystem to place every new subdirectory of `dir` as it places
+// top-level directories instead of next to `dir`: ext2/3/4's FS_TOPDIR_FL
+// (`chattr +T`), with which the Orlov allocator puts each one in a block
+// group with more free inodes and blocks than average, and the files created
+// in it get their inodes there. A placement hint: nothing about content or
+// durability changes. Returns false if `dir` cannot carry the flag (another
+// filesystem, or no right to set it); callers go on without it.
+bool spread_subdirectories(const std::string& dir);
+
 // Staging directories under every partition's `sync./` that no live
 // ReserveList holds (their session was killed): removed with their files
 // when `remove`, else only listed. Safe while sessions run: a directory is

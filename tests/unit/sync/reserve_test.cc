@@ -3,8 +3,11 @@
 // session died without clearing.
 #include "sync/reserve.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/fs.h>
 #include <openssl/sha.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -69,6 +72,31 @@ class ReserveTest : public ::testing::Test {
   std::string dir_;
   std::unique_ptr<store::Instance> inst_;
 };
+
+// The inode flags of `path`, or -1 where the filesystem has none.
+int inode_flags(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  int flags = 0;
+  int rc = ::ioctl(fd, FS_IOC_GETFLAGS, &flags);
+  ::close(fd);
+  return rc == 0 ? flags : -1;
+}
+
+// The staging root carries ext4's top-directory flag, so that each session's
+// staging directory (where every uploaded message file is created) is placed
+// in a block group of its own rather than next to the partition's mailboxes.
+TEST_F(ReserveTest, StagingDirectoriesArePlacedAsTopLevelDirectories) {
+  std::string probe = dir_ + "/probe";
+  ASSERT_TRUE(stdfs::create_directory(probe));
+  if (!spread_subdirectories(probe) || !(inode_flags(probe) & FS_TOPDIR_FL))
+    GTEST_SKIP() << "no FS_TOPDIR_FL on " << dir_ << "'s filesystem";
+  ReserveList list(*inst_);
+  ASSERT_FALSE(upload(list, "Subject: spread\r\n\r\nbody\r\n").empty());
+  int flags = inode_flags(staging());
+  ASSERT_NE(flags, -1);
+  EXPECT_TRUE(flags & FS_TOPDIR_FL) << std::hex << flags;
+}
 
 // Two sessions of one process (in-process servers, or threads) staging the
 // same message: each has its own file, and one's clean-up or re-staging
