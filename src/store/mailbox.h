@@ -216,7 +216,9 @@ class MailboxTxn {
   // sync log does not announce), flushed the directory of linked files,
   // keeps its synclog::LogHold until this returns, and applies the quota
   // usage deltas (delta_messages()/delta_bytes()) after it.
-  Status commit_deferred_log();
+  // `still_locked`, if set, runs after the commit, before the write lock is
+  // released (a group commit settles its members there).
+  Status commit_deferred_log(const std::function<void()>& still_locked = {});
   // Abandons the transaction: the index rolls back and linked files go.
   // Destroying an uncommitted transaction does the same.
   void rollback();
