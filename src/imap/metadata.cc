@@ -167,7 +167,8 @@ std::optional<std::string> canon_specialuse(std::string_view value) {
       if (iequals(k, use) || iequals(k.substr(1), use)) found = &k;
     }
     if (!found) return std::nullopt;
-    out += (out.empty() ? "" : " ") + std::string(*found);
+    if (!out.empty()) out += ' ';
+    out += *found;
   }
   return out;
 }

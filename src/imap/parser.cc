@@ -315,7 +315,10 @@ std::string format_sequence(const std::vector<uint32_t>& sorted) {
     while (j + 1 < sorted.size() && sorted[j + 1] == sorted[j] + 1) ++j;
     if (!out.empty()) out += ',';
     out += std::to_string(sorted[i]);
-    if (j > i) out += ":" + std::to_string(sorted[j]);
+    if (j > i) {
+      out += ':';
+      out += std::to_string(sorted[j]);
+    }
     i = j + 1;
   }
   return out;

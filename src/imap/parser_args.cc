@@ -88,7 +88,8 @@ Result<FetchItem> parse_binary_item(std::string_view section, std::string_view r
   }
   std::string name = item.kind == FetchItem::Kind::kBinarySize ? "BINARY.SIZE[" : "BINARY[";
   for (size_t i = 0; i < item.part.size(); ++i) {
-    name += (i ? "." : "") + std::to_string(item.part[i]);
+    if (i) name += '.';
+    name += std::to_string(item.part[i]);
   }
   item.response_name = name + "]";
   if (rest.empty()) return item;

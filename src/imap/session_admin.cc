@@ -46,7 +46,10 @@ void Session::cmd_getacl(const Command& cmd) {
   if (rights_of(*e).find('a') == std::string::npos) return tagged_error(cmd, denied());
   std::string line = "* ACL " + imap_astring(external(*name));
   for (const auto& [id, rights] : store::parse_acl(e->acl)) {
-    line += " " + imap_astring(id) + " " + imap_astring(rights);
+    line += ' ';
+    line += imap_astring(id);
+    line += ' ';
+    line += imap_astring(rights);
   }
   reply(line);
   tagged(cmd, "OK", "Completed");
@@ -170,7 +173,10 @@ void Session::cmd_getquota(const Command& cmd, bool by_root) {
   auto root = instance_.quota().find_root(*name);
   if (!root.ok()) return tagged_error(cmd, root.status());
   std::string line = "* QUOTAROOT " + imap_astring(external(*name));
-  if (*root) line += " " + imap_astring(external((*root)->root));
+  if (*root) {
+    line += ' ';
+    line += imap_astring(external((*root)->root));
+  }
   reply(line);
   if (*root) reply(quota_response(**root));
   tagged(cmd, "OK", "Completed");

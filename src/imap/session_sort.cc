@@ -21,7 +21,10 @@ std::string ordered_set(const std::vector<uint32_t>& numbers) {
     while (j + 1 < numbers.size() && numbers[j + 1] == numbers[j] + 1) ++j;
     if (!out.empty()) out += ',';
     out += std::to_string(numbers[i]);
-    if (j > i) out += ":" + std::to_string(numbers[j]);
+    if (j > i) {
+      out += ':';
+      out += std::to_string(numbers[j]);
+    }
     i = j + 1;
   }
   return out;
@@ -103,7 +106,10 @@ void Session::cmd_sort(const Command& cmd) {
   for (const SortMessage& m : messages) numbers.push_back(cmd.uid ? m.uid : m.seq);
   if (!esort) {
     std::string line = "* SORT";
-    for (uint32_t n : numbers) line += " " + std::to_string(n);
+    for (uint32_t n : numbers) {
+      line += ' ';
+      line += std::to_string(n);
+    }
     if (req->uses_modseq && !numbers.empty()) {
       line += " (MODSEQ " + std::to_string(max_modseq) + ")";
     }

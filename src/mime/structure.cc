@@ -116,7 +116,7 @@ class Parser {
         break;
       }
     }
-    if (headers.empty()) headers = "\n";
+    if (headers.empty()) headers.push_back('\n');  // not `= "\n"`: GCC 12 -O3's false -Wrestrict
     body.content_offset = offset_;
     body.header_size = headers.size() - 1;
     interpret_headers(body, headers);

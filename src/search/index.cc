@@ -66,7 +66,11 @@ std::optional<MailboxState> parse_state(std::string_view text) {
   return s;
 }
 
-std::string guid_term(std::string_view guid) { return "Q" + std::string(guid); }
+std::string guid_term(std::string_view guid) {
+  std::string term(1, 'Q');  // not `"Q" + std::string(guid)`: GCC 12 -O3's false -Wrestrict
+  term += guid;
+  return term;
+}
 std::string location_prefix(std::string_view uniqueid) {
   return "XK" + std::string(uniqueid) + ":";
 }

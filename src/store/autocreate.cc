@@ -63,7 +63,8 @@ std::string special_use_of(const Config& cfg, std::string_view folder) {
   for (std::string_view flag : kFlags) {
     auto v = cfg.raw("xlist-" + std::string(flag));
     if (v && trim(*v) == folder) {
-      std::string out = "\\" + std::string(flag);
+      std::string out(1, '\\');  // not `"\\" + ...`: GCC 12 -O3's false -Wrestrict
+      out += flag;
       out[1] = static_cast<char>(out[1] - 'a' + 'A');
       return out;
     }

@@ -78,7 +78,11 @@ struct Collector {
       for (const auto& f : r.user_flags) flags.push_back(f);
       std::sort(flags.begin(), flags.end());
       std::string fl;
-      for (const auto& f : flags) fl += (fl.empty() ? "" : ",") + field(f);
+      // Not `(fl.empty() ? "" : ",") + field(f)`: GCC 12 -O3's false -Wrestrict.
+      for (const auto& f : flags) {
+        if (!fl.empty()) fl += ',';
+        fl += field(f);
+      }
       lines.push_back(fmt::format(
           "record {} {:010} modseq={} last_updated={} flags=({}) internaldate={} size={} "
           "guid={} savedate={} createdmodseq={}",

@@ -383,7 +383,11 @@ void LogDaemon::reconfigure(ChannelSet cs) {
   }
   if (added.empty()) return;
   std::string names;
-  for (const auto& c : added) names += (names.empty() ? "" : " ") + shown(c);
+  // Not `(names.empty() ? "" : " ") + shown(c)`: GCC 12 -O3's false -Wrestrict.
+  for (const auto& c : added) {
+    if (!names.empty()) names += ' ';
+    names += shown(c);
+  }
   spdlog::info("sync_logd: channel(s) added: {}; logged from the next change on", names);
 }
 

@@ -1,6 +1,7 @@
 // syslog_facility and the syslog sink (common/log.h): the facility names,
 // the datagram, and lines reaching a unix datagram socket that stands in
 // for /dev/log.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -77,7 +78,7 @@ TEST(SyslogTest, LinesReachTheSocketWithFacilityPrefixAndLevel) {
   ssize_t n = ::recv(fd, buf, sizeof buf, 0);
   ASSERT_GT(n, 0) << std::strerror(errno);
   std::string got(buf, n);
-  EXPECT_TRUE(got.starts_with("<" + std::to_string(LOG_LOCAL4 | LOG_WARNING) + ">")) << got;
+  EXPECT_TRUE(got.starts_with(fmt::format("<{}>", LOG_LOCAL4 | LOG_WARNING))) << got;
   EXPECT_NE(
       got.find(" cyrus/syslogtest[" + std::to_string(::getpid()) + "]: warning: disk nearly full"),
       std::string::npos)

@@ -1,5 +1,6 @@
 #include "mime/fields.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "mime/imap_format.h"
@@ -91,7 +92,7 @@ TEST(MimeFormat, StringsQuotedOrLiteral) {
   for (std::string_view s : {"a\"b", "50%", "back\\slash", "caf\xc3\xa9", "two\r\nlines"}) {
     out.clear();
     append_nstring(out, s);
-    EXPECT_EQ(out, "{" + std::to_string(s.size()) + "}\r\n" + std::string(s));
+    EXPECT_EQ(out, fmt::format("{{{}}}\r\n{}", s.size(), s));
   }
   out.clear();
   append_nstring(out, std::string(1024, 'a'));

@@ -3,6 +3,7 @@
 // message does.
 #include "mime/search_body.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -71,7 +72,7 @@ class SearchBodyTest : public ::testing::Test {
 
   // The SearchBody of `bytes` through a file and its text segments.
   SearchBody body_of(const std::string& bytes) {
-    std::string path = write("m" + std::to_string(n_++), bytes);
+    std::string path = write(fmt::format("m{}", n_++), bytes);
     auto body = SearchBody::open(path, text_segments(Message::from_bytes(bytes)));
     EXPECT_TRUE(body.ok()) << body.status().to_string();
     return std::move(body).value();

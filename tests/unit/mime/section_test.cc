@@ -1,3 +1,4 @@
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "mime/message.h"
@@ -53,8 +54,7 @@ std::string fetch(const Message& m, std::string_view spec) {
   auto s = parse_section(spec);
   EXPECT_TRUE(s.ok()) << spec;
   auto got = m.section(*s);
-  return got.ok() ? std::string(got->data())
-                  : "<" + std::string(code_name(got.status().code())) + ">";
+  return got.ok() ? std::string(got->data()) : fmt::format("<{}>", code_name(got.status().code()));
 }
 
 TEST(MimeSection, FetchesParts) {
