@@ -49,6 +49,10 @@ bool ascii_body_match(const BodySegment& s, std::string_view content, std::strin
 // The charset a text part names, "us-ascii" by default.
 std::string part_charset(const Part& part);
 
+// A value that can be written between blanks on a line of text_segments()
+// (mime/search_body.h): not empty, no blank or line break.
+bool is_segment_token(std::string_view v);
+
 // Any bytes as valid UTF-8 (invalid sequences replaced, as GLib does).
 std::string make_valid(std::string_view s);
 

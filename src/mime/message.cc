@@ -7,30 +7,13 @@
 
 #include <cerrno>
 #include <cstring>
-#include <mutex>
-#include <optional>
 #include <vector>
 
-#include "mime/body_text.h"
 #include "mime/imap_format.h"
+#include "mime/message_rep.h"
 #include "mime/structure.h"
 
 namespace replimail::mime {
-
-// The bytes (a read-only mapping or an owned string) and the parsed tree.
-struct Message::Rep {
-  std::string owned;
-  void* map = nullptr;
-  size_t map_size = 0;
-  std::string_view bytes;
-  Part root;
-  std::once_flag matcher_once;
-  std::optional<SegmentMatcher> matcher;  // made on the first body search
-
-  ~Rep() {
-    if (map) munmap(map, map_size);
-  }
-};
 
 Message::Message(std::unique_ptr<Rep> rep) : rep_(std::move(rep)) {}
 Message::Message(Message&&) noexcept = default;
@@ -115,14 +98,5 @@ const Part& Message::root() const { return rep_->root; }
 std::string Message::envelope() const { return format_envelope(rep_->root); }
 std::string Message::bodystructure() const { return format_body(rep_->root, true); }
 std::string Message::body() const { return format_body(rep_->root, false); }
-
-bool Message::body_matches(std::string_view needle) const {
-  std::call_once(rep_->matcher_once, [this] {
-    std::vector<BodySegment> segments;
-    list_body_segments(rep_->root, segments);
-    rep_->matcher.emplace(rep_->bytes, std::move(segments));
-  });
-  return rep_->matcher->matches(needle);
-}
 
 }  // namespace replimail::mime

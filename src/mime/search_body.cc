@@ -1,7 +1,6 @@
 #include "mime/search_body.h"
 
 #include <fcntl.h>
-#include <fmt/format.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -15,15 +14,11 @@
 #include <vector>
 
 #include "mime/body_text.h"
+#include "mime/message_rep.h"
 
 namespace replimail::mime {
 
 namespace {
-
-// A value written between blanks on a line of text_segments().
-bool is_token(std::string_view v) {
-  return !v.empty() && v.find_first_of(" \t\r\n") == std::string_view::npos;
-}
 
 // Ranges up to this size are read(); larger ones mapped (Message::open's
 // reasons).
@@ -61,7 +56,8 @@ std::optional<std::pair<Part, bool>> parse_segment(std::string_view line) {
   std::string_view encoding = take(line);
   std::string_view subtype = take(line);
   std::string_view charset = take(line, true);
-  if (!is_token(encoding) || !is_token(subtype) || charset.empty()) return std::nullopt;
+  if (!is_segment_token(encoding) || !is_segment_token(subtype) || charset.empty())
+    return std::nullopt;
   p.type = "TEXT";
   p.subtype = std::string(subtype);
   if (encoding != "-") p.encoding = std::string(encoding);
@@ -72,28 +68,6 @@ std::optional<std::pair<Part, bool>> parse_segment(std::string_view line) {
 }
 
 }  // namespace
-
-std::string text_segments(const Message& msg) {
-  std::vector<BodySegment> segments;
-  list_body_segments(msg.root(), segments);
-  std::string out = "S\n";
-  for (const BodySegment& s : segments) {
-    const Part& p = *s.part;
-    if (s.header) {
-      out += fmt::format("H {} {}\n", p.header_offset, p.header_size);
-      continue;
-    }
-    const std::string encoding = p.encoding.value_or("-");
-    const std::string charset = part_charset(p);
-    if (!is_token(encoding) || (p.encoding && encoding == "-") || !is_token(p.subtype) ||
-        charset.find_first_of("\r\n") != std::string::npos) {
-      return "";
-    }
-    out += fmt::format("T {} {} {} {} {}\n", p.content_offset, p.content_size, encoding, p.subtype,
-                       charset);
-  }
-  return out;
-}
 
 // The bytes read (or mapped), the segments' parts with offsets into them,
 // and the matcher over both; or a parsed message and its matcher.
@@ -196,5 +170,16 @@ SearchBody SearchBody::of(Message msg) {
 }
 
 bool SearchBody::matches(std::string_view needle) const { return rep_->matcher->matches(needle); }
+
+// Here rather than in message.cc, so that parsing a message does not link
+// the body search and GMime with it (mime/message_rep.h).
+bool Message::body_matches(std::string_view needle) const {
+  std::call_once(rep_->matcher_once, [this] {
+    std::vector<BodySegment> segments;
+    list_body_segments(rep_->root, segments);
+    rep_->matcher.emplace(rep_->bytes, std::move(segments));
+  });
+  return rep_->matcher->matches(needle);
+}
 
 }  // namespace replimail::mime

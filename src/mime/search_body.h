@@ -18,7 +18,8 @@ namespace replimail::mime {
 // The text segments of `msg`, one line each ("T" or "H", offset, size,
 // transfer encoding or "-", subtype, charset), after a first line "S".
 // "" when a value cannot be written so (a blank or line break in it): the
-// scan then parses the file, as for a message without a cache.
+// scan then parses the file, as for a message without a cache. Needs no
+// GMime (body_segments.cc): sync_server computes it for the cache.
 std::string text_segments(const Message& msg);
 
 class SearchBody {

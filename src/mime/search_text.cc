@@ -47,14 +47,6 @@ std::string make_valid(std::string_view s) {
   return out;
 }
 
-std::string part_charset(const Part& part) {
-  std::string charset = "us-ascii";
-  for (const auto& [name, value] : part.params) {
-    if (name == "CHARSET" && !value.empty()) charset = value;
-  }
-  return charset;
-}
-
 namespace {
 
 void ensure_gmime() {
@@ -247,20 +239,6 @@ std::string html_to_text(const std::string& html) {
 }
 
 }  // namespace
-
-void list_body_segments(const Part& p, std::vector<BodySegment>& out) {
-  if (p.is_multipart()) {
-    for (const Part& c : p.children) list_body_segments(c, out);
-    return;
-  }
-  if (p.is_message()) {
-    if (p.children.empty()) return;
-    out.push_back({&p.children[0], true});
-    list_body_segments(p.children[0], out);
-    return;
-  }
-  if (p.type == "TEXT") out.push_back({&p, false});
-}
 
 std::string_view undone_content(std::string_view msg, const Part& p, std::string& scratch) {
   std::string_view raw = msg.substr(p.content_offset, p.content_size);

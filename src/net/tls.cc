@@ -148,6 +148,25 @@ Result<std::unique_ptr<TlsContext>> TlsContext::create_client(const Config& cfg)
 
 TlsContext::~TlsContext() { SSL_CTX_free(ctx_); }
 
+Result<const TlsContext*> LazyClientTlsContext::get() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!made_) {
+    made_ = true;
+    auto ctx = TlsContext::create_client(cfg_);
+    if (ctx.ok())
+      ctx_ = std::move(ctx).value();
+    else
+      error_ = ctx.status();
+  }
+  if (!ctx_) return error_;
+  return static_cast<const TlsContext*>(ctx_.get());
+}
+
+bool LazyClientTlsContext::made() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return made_;
+}
+
 TlsSession::~TlsSession() {
   SSL_shutdown(ssl_);
   SSL_free(ssl_);

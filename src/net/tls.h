@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 
@@ -55,6 +56,28 @@ class TlsContext {
   explicit TlsContext(SSL_CTX* ctx) : ctx_(ctx) {}
   SSL_CTX* ctx_;
   std::string trust_;
+};
+
+// A client context made when first asked for, then kept (sync_client's):
+// a replica reached in clear never needs one, and loading the system's
+// trust store costs ~2 MiB of resident memory (issue 17). Cyrus likewise
+// builds its client TLS engine only for STARTTLS. Thread-safe.
+class LazyClientTlsContext {
+ public:
+  // Keeps a copy of `cfg` for TlsContext::create_client.
+  explicit LazyClientTlsContext(Config cfg) : cfg_(std::move(cfg)) {}
+  // The context, made by the first call (TlsContext::create_client); a
+  // failure to make it is returned by every call.
+  Result<const TlsContext*> get() const;
+  // True once get() has made (or failed to make) the context.
+  bool made() const;
+
+ private:
+  Config cfg_;
+  mutable std::mutex mu_;
+  mutable bool made_ = false;
+  mutable std::unique_ptr<TlsContext> ctx_;
+  mutable Status error_;
 };
 
 // One TLS connection over a pair of descriptors: the handshake, then

@@ -159,7 +159,9 @@ Status ReplicaConnection::start_tls(bool implicit) {
       return broken(Status(Code::kProtocolError,
                            "replica refused STARTTLS: " + (r ? r->text : line_text(*line))));
   }
-  Status s = io_->start_tls_client(*opts_.tls, opts_.host, tls_handshake_timeout(*io_));
+  auto ctx = opts_.tls->get();
+  if (!ctx.ok()) return broken(ctx.status());
+  Status s = io_->start_tls_client(**ctx, opts_.host, tls_handshake_timeout(*io_));
   if (!s) return broken(s);
   if (opts_.verbose >= 1) spdlog::info("TLS with {}: {}", opts_.host, io_->tls_description());
   return Status::success();

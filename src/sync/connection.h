@@ -46,10 +46,10 @@ struct ConnectOptions {
   uint16_t port = 2005;
   std::string authname;
   std::string password;
-  // The client TLS context (tls_server_ca_file, tls_client_cert, ...):
-  // used for STARTTLS when the replica offers no mechanism usable in
-  // clear, and at once with `implicit_tls`. Null: no TLS.
-  std::shared_ptr<const net::TlsContext> tls;
+  // The client TLS context (tls_server_ca_file, tls_client_cert, ...),
+  // made on first use: for STARTTLS when the replica offers no mechanism
+  // usable in clear, and at once with `implicit_tls`. Null: no TLS.
+  std::shared_ptr<const net::LazyClientTlsContext> tls;
   bool implicit_tls = false;         // sync_host's /tls
   bool noauth = false;               // sync_host's /noauth: no AUTHENTICATE
   bool require_compression = false;  // -z: compress even locally; fail if not compressed

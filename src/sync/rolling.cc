@@ -89,11 +89,7 @@ Result<ConnectOptions> channel_connect_options(const Config& cfg, const std::str
     if (!p.ok()) return Status(Code::kConfigError, "sync port: " + p.status().to_string());
     co.port = *p;
   }
-  if (!host.starts_with("/")) {
-    auto tls = net::TlsContext::create_client(cfg);
-    if (!tls.ok()) return tls.status();
-    co.tls = std::move(tls).value();
-  }
+  if (!host.starts_with("/")) co.tls = std::make_shared<net::LazyClientTlsContext>(cfg);
   co.authname = cfg.channel_get(channel, "sync_authname");
   co.password = cfg.channel_get(channel, "sync_password");
   // sync_timeout (Cyrus's, 30 min by default) would leave a channel hung

@@ -99,9 +99,10 @@ namespace replimail::sync {
 // with Cyrus's /tls (TLS from the first byte) and /noauth flags,
 // <channel>_sync_port (default the csync service), <channel>_sync_authname /
 // _sync_password, sync_timeout (at least 3 s), and the client TLS context
-// (net::TlsContext::create_client) for a TCP replica. kConfigError when no
-// host is configured, a flag is unknown, the port does not resolve or a TLS
-// file cannot be loaded.
+// (net::LazyClientTlsContext) for a TCP replica, made when TLS is first
+// used, so a TLS file that cannot be loaded fails that connection with
+// kConfigError. kConfigError when no host is configured, a flag is unknown
+// or the port does not resolve.
 Result<ConnectOptions> channel_connect_options(const Config& cfg, const std::string& channel,
                                                const std::string& server);
 

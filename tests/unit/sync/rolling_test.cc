@@ -64,6 +64,39 @@ TEST(ChannelConnectOptions, SyncHostFlags) {
   EXPECT_EQ(unix_socket->tls, nullptr);
 }
 
+// The client TLS context is made when a connection first needs it, not
+// with the options (loading the system's trust store costs ~2 MiB of
+// sync_client's resident set, issue 17); a CA file that cannot be loaded
+// then fails that use, each time.
+TEST(ChannelConnectOptions, TlsContextIsMadeOnFirstUse) {
+  auto cfg = Config::parse("sync_host: replica.example\n", "imapd.conf");
+  ASSERT_TRUE(cfg.ok());
+  auto co = channel_connect_options(*cfg, "", "");
+  ASSERT_TRUE(co.ok()) << co.status().to_string();
+  ASSERT_NE(co->tls, nullptr);
+  EXPECT_FALSE(co->tls->made());
+  auto first = co->tls->get();
+  ASSERT_TRUE(first.ok()) << first.status().to_string();
+  EXPECT_TRUE(co->tls->made());
+  auto again = co->tls->get();
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*first, *again);
+
+  auto bad = Config::parse(
+      "sync_host: replica.example\ntls_server_ca_file: /nonexistent/replimail-ca.pem\n",
+      "imapd.conf");
+  ASSERT_TRUE(bad.ok());
+  auto bad_co = channel_connect_options(*bad, "", "");
+  ASSERT_TRUE(bad_co.ok()) << bad_co.status().to_string();
+  for (int i = 0; i < 2; i++) {
+    auto ctx = bad_co->tls->get();
+    ASSERT_FALSE(ctx.ok());
+    EXPECT_EQ(ctx.status().code(), Code::kConfigError);
+    EXPECT_NE(ctx.status().message().find("/nonexistent/replimail-ca.pem"), std::string::npos)
+        << ctx.status().to_string();
+  }
+}
+
 TEST(ReconnectBackoff, CheapFailuresRetryFastThenEverySecond) {
   ReconnectBackoff b(milliseconds(20000));
   EXPECT_EQ(b.next(milliseconds(1), milliseconds(0)), milliseconds(250));
