@@ -12,7 +12,9 @@
 // failover"): it runs the commands the failover controller leaves for the
 // slot (a promotion or a rejoin: admin/promote.h, master sent SIGHUP as
 // its parent), publishes how far each replica slot it feeds has applied
-// (<prefix>replication/<name>, every TTL/3), and with cluster_controller:
+// (<prefix>replication/<name>, every TTL/3), feeds the replica slots its
+// users are placed on and writes their bootstrap keys (cluster/
+// replica_feed.h), and with cluster_controller:
 // yes stands for the controller (cluster/controller.h). Master SIGKILLs it
 // when master dies, so a dead
 // slot's key goes when the lease's TTL runs out. SIGTERM or SIGINT: the
@@ -26,6 +28,7 @@
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -33,6 +36,7 @@
 #include "cluster/controller.h"
 #include "cluster/etcd_client.h"
 #include "cluster/registration.h"
+#include "cluster/replica_feed.h"
 #include "common/config.h"
 #include "common/fs.h"
 #include "common/log.h"
@@ -99,10 +103,15 @@ void unfence_self(const std::string& fence, const std::string& slot, cluster::Et
     spdlog::info("clusterd: slot {}: registered again, {} removed", slot, fence);
 }
 
+// The promotion, rejoin and channel steps edit the same files: one at a
+// time (admin/promote.h).
+std::mutex conf_edits;
+
 // Runs a command of the controller here: the promotion or rejoin steps,
 // each line logged.
 Result<std::string> run_command(const cluster::SlotCommand& c, const std::string& conf,
                                 const std::string& cyrus_conf) {
+  std::lock_guard<std::mutex> edits(conf_edits);
   admin::PromoteOptions o;
   o.conf = std::filesystem::absolute(conf).string();
   o.cyrus_conf = std::filesystem::absolute(cyrus_conf).string();
@@ -139,6 +148,46 @@ void follow_role(const std::string& conf, cluster::SlotRegistrar& registrar) {
   if (!cfg.ok()) return;
   const std::string role = cfg->get("cluster_slot_role");
   if (role == "primary" || role == "replica") registrar.set_role(role);
+}
+
+// This instance's replication channels (those with a sync host), for the
+// replica feeder: where each sends, and its state in mailboxes.db.
+Result<std::map<std::string, cluster::FeedChannel>> feed_channels(const std::string& conf_path) {
+  auto cfg = Config::load(conf_path);  // again each time: channels are added meanwhile
+  if (!cfg.ok()) return cfg.status();
+  std::map<std::string, cluster::FeedChannel> out;
+  for (sync::ChannelReport& c : sync::inspect_channels(*cfg, sync::unix_ms_now())) {
+    std::string host = cfg->channel_get(c.channel, "sync_host");
+    if (c.channel.empty() || host.empty()) continue;
+    std::string port = cfg->channel_get(c.channel, "sync_port");
+    if (host.find(':') == std::string::npos && !port.empty()) host += ":" + port;
+    out[c.channel] = {host, std::move(c.phase)};
+  }
+  return out;
+}
+
+// Adds channels to the replica slots placed for this slot's users:
+// cyr_promote's channel steps, each line logged.
+Status add_feed_channels(const std::vector<cluster::FeedTarget>& targets, const std::string& conf,
+                         const std::string& cyrus_conf) {
+  std::lock_guard<std::mutex> edits(conf_edits);
+  admin::PromoteOptions o;
+  o.conf = std::filesystem::absolute(conf).string();
+  o.cyrus_conf = std::filesystem::absolute(cyrus_conf).string();
+  o.master_pid = ::getppid();
+  for (const cluster::FeedTarget& t : targets) o.replicas.push_back({t.channel, t.sync_address});
+  std::string last;
+  admin::PromoteOutput out{[&](const std::string& line) {
+                             spdlog::info("clusterd: add channels: {}", line);
+                             last = line;
+                           },
+                           [&](const std::string& line) {
+                             spdlog::error("clusterd: add channels: {}", line);
+                             last = line;
+                           }};
+  int rc = admin::add_channels(o, out);
+  if (rc != 0) return Status(Code::kInternal, fmt::format("exit {}: {}", rc, last));
+  return Status::success();
 }
 
 }  // namespace
@@ -207,6 +256,13 @@ int main(int argc, char** argv) {
         std::this_thread::sleep_for(std::chrono::milliseconds(options->ttl) / 30);
     }
   });
+  cluster::Directory directory(etcd, *layout);
+  cluster::ReplicaFeeder feeder(directory, options->slot,
+                                {[&] { return feed_channels(conf); },
+                                 [&](const std::vector<cluster::FeedTarget>& t) {
+                                   return add_feed_channels(t, conf, cyrus_conf);
+                                 }});
+  std::thread feeder_thread([&] { feeder.run(stop); });
   std::optional<cluster::Controller> controller;
   std::thread controller_thread;
   if (options->controller) {
@@ -216,6 +272,7 @@ int main(int argc, char** argv) {
   registrar.run(stop);
   command_thread.join();
   publisher.join();
+  feeder_thread.join();
   if (controller_thread.joinable()) controller_thread.join();
   return 0;
 }

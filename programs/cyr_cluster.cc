@@ -8,12 +8,26 @@
 //   cyr_cluster [-C imapd.conf] move [-n channel] [--remove-source] <user> <slot>
 //   cyr_cluster [-C imapd.conf] move [-n channel] --resume <user>
 //   cyr_cluster [-C imapd.conf] move --abort <user>
+//   cyr_cluster [-C imapd.conf] place [--replicas N] (--all | <user>...)
+//   cyr_cluster [-C imapd.conf] remove-slot [--replicas N] <slot>
+//   cyr_cluster [-C imapd.conf] bootstraps
 //
 // Reads cluster_etcd_endpoints and cluster_etcd_prefix from imapd.conf.
 // `slots` prints one line per live slot:
 //   slot <name> host=<host> role=<role> imap=<port> pop3=<port> lmtp=<port> sync=<port>
 // `user` prints  user <name> primary=<slot> replicas=<slot>,...  and one
-//   bootstrap <slot> <state> line per replica copy recorded.
+//   bootstrap <slot> <state> since=<unix time> [reason=<one line>]
+//   line per replica copy recorded; `bootstraps` prints every copy recorded
+//   as  bootstrap <user> <slot> <state> since=<unix time> [reason=...].
+// place gives each user (--all: every user) N replicas (default 1) by the
+// placement policy (cluster/placement.h: other hosts than the primary's and
+// each other's, the slots its primary feeds already, then the least
+// loaded), printing  placed <user> replicas=<slot>,... added=... dropped=...
+// for each entry written and  refused <reason>  for each user left as it
+// was (too few hosts with a live slot: exit 1). The primary slots' clusterd
+// then feeds the new replicas (cluster/replica_feed.h). remove-slot
+// removes a stopped slot that is no user's primary from the cluster (its
+// members key) and places again the users it was a replica of.
 // set-user writes the user's entry (compare-and-swap against the entry it
 // read); set-primary flips the primary (the old one becomes a replica).
 // move moves a user from its primary slot to <slot> (cluster/move.h): it
@@ -35,8 +49,8 @@
 #include <sysexits.h>
 #include <unistd.h>
 
-#include <cstdio>
 #include <cstdint>
+#include <cstdio>
 #include <exception>
 #include <optional>
 #include <string>
@@ -46,6 +60,7 @@
 #include "cluster/directory.h"
 #include "cluster/move.h"
 #include "cluster/move_source.h"
+#include "cluster/placer.h"
 #include "cluster/registration.h"
 #include "common/config.h"
 #include "common/log.h"
@@ -65,7 +80,10 @@ void usage() {
       "       cyr_cluster [-C imapd.conf] remove-user <user>\n"
       "       cyr_cluster [-C imapd.conf] move [-n channel] [--remove-source] <user> <slot>\n"
       "       cyr_cluster [-C imapd.conf] move [-n channel] --resume <user>\n"
-      "       cyr_cluster [-C imapd.conf] move --abort <user>\n");
+      "       cyr_cluster [-C imapd.conf] move --abort <user>\n"
+      "       cyr_cluster [-C imapd.conf] place [--replicas N] (--all | <user>...)\n"
+      "       cyr_cluster [-C imapd.conf] remove-slot [--replicas N] <slot>\n"
+      "       cyr_cluster [-C imapd.conf] bootstraps\n");
 }
 
 int failed(const Status& s) {
@@ -103,6 +121,14 @@ int show_slots(Context& ctx, const std::vector<std::string>&) {
   return 0;
 }
 
+// " since=<t>[ reason=<line>]" of a bootstrap key.
+std::string bootstrap_detail(const cluster::ReplicaBootstrap& b) {
+  std::string out =
+      std::string(cluster::bootstrap_state_name(b.state)) + " since=" + std::to_string(b.since);
+  if (!b.reason.empty()) out += " reason=" + b.reason;
+  return out;
+}
+
 int show_user(Context& ctx, const std::vector<std::string>& args) {
   cluster::Directory& dir = ctx.dir;
   auto u = dir.user(args[1]);
@@ -112,8 +138,7 @@ int show_user(Context& ctx, const std::vector<std::string>& args) {
   auto boots = dir.bootstraps(args[1]);
   if (!boots.ok()) return failed(boots.status());
   for (const cluster::ReplicaBootstrap& b : *boots) {
-    std::printf("bootstrap %s %s\n", b.slot.c_str(),
-                std::string(cluster::bootstrap_state_name(b.state)).c_str());
+    std::printf("bootstrap %s %s\n", b.slot.c_str(), bootstrap_detail(b).c_str());
   }
   return 0;
 }
@@ -144,6 +169,80 @@ int remove_user(Context& ctx, const std::vector<std::string>& args) {
   cluster::Directory& dir = ctx.dir;
   Status s = dir.remove_user(args[1]);
   return s.is_ok() ? 0 : failed(s);
+}
+
+int show_bootstraps(Context& ctx, const std::vector<std::string>&) {
+  auto users = ctx.dir.users();
+  if (!users.ok()) return failed(users.status());
+  for (const cluster::UserEntry& u : *users) {
+    auto boots = ctx.dir.bootstraps(u.user);
+    if (!boots.ok()) return failed(boots.status());
+    for (const cluster::ReplicaBootstrap& b : *boots)
+      std::printf("bootstrap %s %s %s\n", b.user.c_str(), b.slot.c_str(),
+                  bootstrap_detail(b).c_str());
+  }
+  return 0;
+}
+
+// place's and remove-slot's arguments after the subcommand: --replicas N,
+// --all, names. nullopt on a usage error.
+struct PlaceArgs {
+  size_t replicas = 1;
+  bool all = false;
+  std::vector<std::string> names;
+};
+
+std::optional<PlaceArgs> parse_place(const std::vector<std::string>& args) {
+  PlaceArgs p;
+  for (size_t i = 1; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--replicas" && i + 1 < args.size()) {
+      const std::string& n = args[++i];
+      if (n.empty() || n.size() > 2 || n.find_first_not_of("0123456789") != std::string::npos)
+        return std::nullopt;
+      p.replicas = std::stoul(n);
+    } else if (a == "--all") {
+      p.all = true;
+    } else if (!a.empty() && a[0] == '-') {
+      return std::nullopt;
+    } else {
+      p.names.push_back(a);
+    }
+  }
+  return p;
+}
+
+// Places `users` (all when empty) and prints what was written and refused.
+int place_and_print(Context& ctx, const std::vector<std::string>& users, size_t replicas) {
+  auto round = cluster::place_and_write(ctx.dir, users, replicas);
+  if (!round.ok()) return failed(round.status());
+  for (const cluster::Placement& p : round->placed)
+    std::printf("placed %s replicas=%s added=%s dropped=%s\n", p.entry.user.c_str(),
+                join(p.entry.replicas).c_str(), join(p.added).c_str(), join(p.dropped).c_str());
+  for (const std::string& why : round->refused) std::printf("refused %s\n", why.c_str());
+  return round->refused.empty() ? 0 : 1;
+}
+
+int place(Context& ctx, const std::vector<std::string>& args) {
+  auto p = parse_place(args);
+  if (!p || p->all == !p->names.empty()) {
+    usage();
+    return EX_USAGE;
+  }
+  return place_and_print(ctx, p->names, p->replicas);
+}
+
+int remove_slot(Context& ctx, const std::vector<std::string>& args) {
+  auto p = parse_place(args);
+  if (!p || p->all || p->names.size() != 1) {
+    usage();
+    return EX_USAGE;
+  }
+  auto had = cluster::remove_slot(ctx.dir, p->names[0]);
+  if (!had.ok()) return failed(had.status());
+  std::printf("removed slot %s (a replica of %zu user(s))\n", p->names[0].c_str(), had->size());
+  if (had->empty()) return 0;
+  return place_and_print(ctx, *had, p->replicas);
 }
 
 struct MoveArgs {
@@ -235,7 +334,10 @@ constexpr Subcommand kSubcommands[] = {
     {"set-user", 3, kAny, set_user},
     {"set-primary", 3, 3, set_primary},
     {"remove-user", 2, 2, remove_user},
-    {"move", 2, kAny, move_user},  // its own arguments: parse_move
+    {"move", 2, kAny, move_user},           // its own arguments: parse_move
+    {"place", 2, kAny, place},              // parse_place
+    {"remove-slot", 2, kAny, remove_slot},  // parse_place
+    {"bootstraps", 1, 1, show_bootstraps},
 };
 
 const Subcommand* find_subcommand(const std::vector<std::string>& args) {

@@ -544,6 +544,35 @@ bool add_rolling_clients(const Promotion& p) {
   return true;
 }
 
+int run_add_channels(Report& r, const PromoteOptions& o) {
+  if (o.replicas.empty()) {
+    r.error("no channel to add");
+    return EX_CONFIG;
+  }
+  auto files = load_files(r, o);
+  if (!files) return EX_CONFIG;
+  Promotion p(o, r, std::move(*files));
+  p.name = p.files.me.cfg.get("servername");
+  p.targets = o.replicas;
+  if (int rc = find_credentials(p); rc != 0) return rc;
+  r.line(fmt::format("Adding replication channels to {} ({}), {}.", p.name, o.conf, now_text()));
+  p.bstamp = stamp();
+  auto now = log_to_new_channels(p);
+  if (!now) return kExitFail;
+  auto recorded = store::record_channels(*now);
+  if (!recorded.ok()) {
+    r.step("FAILED to record the channels in mailboxes.db: {}", recorded.status().to_string());
+    return kExitFail;
+  }
+  if (!recorded->empty())
+    r.step("Recorded channels {} as bootstrapping: each gets a full sync (-A) first.",
+           join(*recorded));
+  if (!add_rolling_clients(p)) return kExitFail;
+  r.step("{}", signal_master(o, "starts the rolling sync_clients of the new channels",
+                             "start it; it runs the rolling sync_clients of the new channels"));
+  return 0;
+}
+
 int run_promote(Report& r, const PromoteOptions& o) {
   if (!o.old_primary) {
     r.error("no old primary given (its channel and sync host)");
@@ -701,6 +730,11 @@ int promote(const PromoteOptions& o, const PromoteOutput& output) {
 int rejoin(const PromoteOptions& o, const PromoteOutput& output) {
   Report r(output);
   return run_rejoin(r, o);
+}
+
+int add_channels(const PromoteOptions& o, const PromoteOutput& output) {
+  Report r(output);
+  return run_add_channels(r, o);
 }
 
 }  // namespace replimail::admin

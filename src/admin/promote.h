@@ -64,4 +64,14 @@ struct PromoteOutput {
 int promote(const PromoteOptions& o, const PromoteOutput& output);
 int rejoin(const PromoteOptions& o, const PromoteOutput& output);
 
+// promote()'s channel steps alone, for o.replicas: imapd.conf logs to each
+// one's channel with its sync host (sync_log on), the channels that appear
+// are recorded bootstrapping in mailboxes.db (store/channels.h: their
+// rolling client fills the replica with -A first), cyrus.conf runs a
+// rolling sync_client per channel, master gets SIGHUP. The credentials are
+// this instance's own (sync_authname, sync_password). What clusterd runs
+// when a replica slot is placed for one of its users (cluster/
+// replica_feed.h). Exit codes as promote()'s.
+int add_channels(const PromoteOptions& o, const PromoteOutput& output);
+
 }  // namespace replimail::admin

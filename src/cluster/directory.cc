@@ -43,6 +43,17 @@ Result<std::optional<SlotInfo>> Directory::slot_from(std::string_view name,
   return std::optional<SlotInfo>(std::move(*slot));
 }
 
+Result<std::map<std::string, SlotInfo>> Directory::members() {
+  auto r = etcd_.get_prefix(layout_.members_prefix());
+  if (!r.ok()) return r.status();
+  std::map<std::string, SlotInfo> out;
+  for (const KeyValue& kv : r->kvs) {
+    std::string name = kv.key.substr(layout_.members_prefix().size());
+    if (auto s = decode_slot(name, kv.value); s.ok()) out[name] = std::move(*s);
+  }
+  return out;
+}
+
 Result<std::optional<UserEntry>> Directory::user(std::string_view name) {
   if (Status s = check_user_name(name); !s.is_ok()) return s;
   auto r = etcd_.get(layout_.user_key(name));

@@ -4,6 +4,7 @@
 // so two writers never lose each other's change.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -24,6 +25,10 @@ class Directory {
   Result<std::vector<SlotInfo>> slots();
   // nullopt: no such slot alive.
   Result<std::optional<SlotInfo>> slot(std::string_view name);
+
+  // Every slot's last registration (members/, alive or not), by name; a
+  // value that does not decode is left out.
+  Result<std::map<std::string, SlotInfo>> members();
 
   Result<std::optional<UserEntry>> user(std::string_view name);
   // Every user entry (for tools and, later, the controller).

@@ -260,6 +260,11 @@ Result<MoveRecord> decode_move(std::string_view user, std::string_view value) {
   return m;
 }
 
+std::string sync_address(const SlotInfo& s) {
+  if (s.sync_port <= 0 || s.host.empty()) return "";
+  return s.host + ":" + std::to_string(s.sync_port);
+}
+
 UserEntry with_primary(UserEntry entry, std::string_view slot) {
   if (entry.primary == slot) return entry;
   auto& r = entry.replicas;

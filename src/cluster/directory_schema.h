@@ -182,6 +182,9 @@ Result<ReplicaBootstrap> decode_bootstrap(std::string_view user, std::string_vie
 std::string encode_move(const MoveRecord& m);
 Result<MoveRecord> decode_move(std::string_view user, std::string_view value);
 
+// "host:port" of a slot's sync_server, "" when it has none.
+std::string sync_address(const SlotInfo& s);
+
 // The entry after making `slot` the user's primary: the old primary becomes
 // a replica (first in the list), `slot` leaves the replicas.
 UserEntry with_primary(UserEntry entry, std::string_view slot);

@@ -32,12 +32,6 @@ std::optional<E> value_of(const std::pair<E, std::string_view> (&table)[N], std:
   return std::nullopt;
 }
 
-// "host:port" of a slot's sync_server, "" when it has none.
-std::string sync_address(const SlotInfo& s) {
-  if (s.sync_port <= 0 || s.host.empty()) return "";
-  return s.host + ":" + std::to_string(s.sync_port);
-}
-
 }  // namespace
 
 std::string encode_replication(const ReplicationReport& r) {
