@@ -107,15 +107,22 @@ void unfence_self(const std::string& fence, const std::string& slot, cluster::Et
 // time (admin/promote.h).
 std::mutex conf_edits;
 
+// The promotion steps' options for this slot: its config files, and master
+// (clusterd's parent) to signal.
+admin::PromoteOptions promote_options(const std::string& conf, const std::string& cyrus_conf) {
+  admin::PromoteOptions o;
+  o.conf = std::filesystem::absolute(conf).string();
+  o.cyrus_conf = std::filesystem::absolute(cyrus_conf).string();
+  o.master_pid = ::getppid();
+  return o;
+}
+
 // Runs a command of the controller here: the promotion or rejoin steps,
 // each line logged.
 Result<std::string> run_command(const cluster::SlotCommand& c, const std::string& conf,
                                 const std::string& cyrus_conf) {
   std::lock_guard<std::mutex> edits(conf_edits);
-  admin::PromoteOptions o;
-  o.conf = std::filesystem::absolute(conf).string();
-  o.cyrus_conf = std::filesystem::absolute(cyrus_conf).string();
-  o.master_pid = ::getppid();
+  admin::PromoteOptions o = promote_options(conf, cyrus_conf);
   std::string last;
   admin::PromoteOutput out{[&](const std::string& line) {
                              spdlog::info("clusterd: {}: {}", c.name, line);
@@ -171,10 +178,7 @@ Result<std::map<std::string, cluster::FeedChannel>> feed_channels(const std::str
 Status add_feed_channels(const std::vector<cluster::FeedTarget>& targets, const std::string& conf,
                          const std::string& cyrus_conf) {
   std::lock_guard<std::mutex> edits(conf_edits);
-  admin::PromoteOptions o;
-  o.conf = std::filesystem::absolute(conf).string();
-  o.cyrus_conf = std::filesystem::absolute(cyrus_conf).string();
-  o.master_pid = ::getppid();
+  admin::PromoteOptions o = promote_options(conf, cyrus_conf);
   for (const cluster::FeedTarget& t : targets) o.replicas.push_back({t.channel, t.sync_address});
   std::string last;
   admin::PromoteOutput out{[&](const std::string& line) {
@@ -188,6 +192,24 @@ Status add_feed_channels(const std::vector<cluster::FeedTarget>& targets, const 
   int rc = admin::add_channels(o, out);
   if (rc != 0) return Status(Code::kInternal, fmt::format("exit {}: {}", rc, last));
   return Status::success();
+}
+
+// Signals are taken by one thread (sigwait), so the registrar's threads
+// never run a handler: SIGTERM or SIGINT sets `stop` and wakes the
+// registrar. Called before any other thread starts (they inherit the mask).
+void stop_on_signals(std::atomic<bool>& stop, cluster::SlotRegistrar& registrar) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  std::thread([set, &stop, &registrar] {
+    int sig = 0;
+    sigwait(&set, &sig);
+    spdlog::info("clusterd: signal {}: unregistering", sig);
+    stop = true;
+    registrar.wake();
+  }).detach();
 }
 
 }  // namespace
@@ -220,22 +242,8 @@ int main(int argc, char** argv) {
   cluster::EtcdClient etcd(std::move(*endpoints));
   cluster::SlotRegistrar registrar(etcd, *layout, std::move(*slot), options->ttl);
 
-  // Signals are taken by one thread (sigwait), so the registrar's threads
-  // never run a handler.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
   std::atomic<bool> stop{false};
-  std::thread signals([&] {
-    int sig = 0;
-    sigwait(&set, &sig);
-    spdlog::info("clusterd: signal {}: unregistering", sig);
-    stop = true;
-    registrar.wake();
-  });
-  signals.detach();
+  stop_on_signals(stop, registrar);
 
   const std::string fence = config->configdirectory() + "/" + std::string(store::kReadOnlyFile);
   registrar.set_hooks({[&] { fence_self(fence, options->slot); },

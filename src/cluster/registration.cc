@@ -143,6 +143,17 @@ void SlotRegistrar::watch_own_key(const std::atomic<bool>& stop) {
   }
 }
 
+bool SlotRegistrar::put_again(bool lost_key, bool role_changed) {
+  auto put = etcd_.put(layout_.slot_key(slot_.name), encode_slot(slot_), lease_);
+  if (!put.ok()) return false;
+  if (lost_key) spdlog::warn("clusterd: slot {}: key was deleted; put back", slot_.name);
+  if (role_changed) {
+    (void)etcd_.put(layout_.member_key(slot_.name), encode_slot(slot_));
+    spdlog::info("clusterd: slot {} registered as {}", slot_.name, slot_.role);
+  }
+  return true;
+}
+
 void SlotRegistrar::run(const std::atomic<bool>& stop) {
   std::thread watcher([&] { watch_own_key(stop); });
   const auto period = std::max<std::chrono::milliseconds>(ttl_ / 3, std::chrono::milliseconds(500));
@@ -204,18 +215,7 @@ void SlotRegistrar::run(const std::atomic<bool>& stop) {
       const bool lost_key = key_lost_;
       key_lost_ = false;
       lock.unlock();
-      // Deleted by someone else while the lease lives, or the role changed:
-      // put it again under the same lease (a new one if that fails).
-      auto put = etcd_.put(layout_.slot_key(slot_.name), encode_slot(slot_), lease_);
-      if (!put.ok()) {
-        registered = false;
-      } else if (lost_key) {
-        spdlog::warn("clusterd: slot {}: key was deleted; put back", slot_.name);
-      }
-      if (put.ok() && role_changed) {
-        (void)etcd_.put(layout_.member_key(slot_.name), encode_slot(slot_));
-        spdlog::info("clusterd: slot {} registered as {}", slot_.name, slot_.role);
-      }
+      registered = put_again(lost_key, role_changed);
     }
   }
   watcher.join();

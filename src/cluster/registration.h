@@ -73,6 +73,10 @@ class SlotRegistrar {
  private:
   // Watches the slot key; a deletion makes run() register again.
   void watch_own_key(const std::atomic<bool>& stop);
+  // The slot's key deleted by someone else while the lease lives, or its
+  // role changed: put it again under the same lease (and the member key on
+  // a new role). False when the put failed (register again, a new lease).
+  bool put_again(bool lost_key, bool role_changed);
 
   EtcdClient& etcd_;
   KeyLayout layout_;

@@ -55,6 +55,15 @@ Status Session::select_for_sort(const SearchRequest& req, bool with_headers,
   });
 }
 
+// Whether a sort criterion needs the messages' header fields.
+static bool sorts_by_header(const std::vector<SortCriterion>& criteria) {
+  return std::any_of(criteria.begin(), criteria.end(), [](const SortCriterion& c) {
+    return c.key == SortKey::kCc || c.key == SortKey::kDate || c.key == SortKey::kFrom ||
+           c.key == SortKey::kSubject || c.key == SortKey::kTo || c.key == SortKey::kDisplayFrom ||
+           c.key == SortKey::kDisplayTo;
+  });
+}
+
 // SORT [RETURN (opts)] (criteria) charset search-key...
 void Session::cmd_sort(const Command& cmd) {
   const auto& args = cmd.args;
@@ -91,11 +100,7 @@ void Session::cmd_sort(const Command& cmd) {
     return tagged(cmd, "NO", "[BADCHARSET (US-ASCII UTF-8)] Unsupported charset");
   }
   if (req->uses_modseq) condstore_ = true;
-  bool with_headers = std::any_of(criteria->begin(), criteria->end(), [](const SortCriterion& c) {
-    return c.key == SortKey::kCc || c.key == SortKey::kDate || c.key == SortKey::kFrom ||
-           c.key == SortKey::kSubject || c.key == SortKey::kTo || c.key == SortKey::kDisplayFrom ||
-           c.key == SortKey::kDisplayTo;
-  });
+  const bool with_headers = sorts_by_header(*criteria);
   std::vector<SortMessage> messages;
   uint64_t max_modseq = 0;
   Status st = select_for_sort(*req, with_headers, &messages, &max_modseq);

@@ -715,81 +715,82 @@ std::vector<AppendResult> Instance::append(const std::vector<AppendRequest>& req
     for (auto& r : results) r.status = w;
     return results;
   }
-  for (const auto& group : group_by_mailbox(requests)) {
-    // Named references, not a structured binding: clang 14 (clang-tidy, the
-    // fuzz build) cannot capture a structured binding in fail_all.
-    const std::string& name = group.first;
-    const std::vector<size_t>& idxs = group.second;
-    auto fail_all = [&](const Status& st) {
-      for (size_t i : idxs) results[i] = AppendResult{st, 0, 0};
-    };
-    // The owner's fence before anything is announced (commit() checks
-    // again, under the mailbox lock, for a fence set meanwhile).
-    if (Status w = check_writable(name); !w) {
-      fail_all(w);
-      continue;
-    }
-    auto mbox = open_mailbox(name);
-    if (!mbox.ok()) {
-      fail_all(mbox.status());
-      continue;
-    }
-    // Once the mailbox is known to exist, before its lock is taken.
-    EarlyLog early;
-    early.lines = {{"MAILBOX", {name}}, {"APPEND", {name}}};
-    early.hold = workers_.run([this, &early] { return synclog_->announce(early.lines); });
-    early.files = make_staged_durable(workers_, requests, idxs);
-    // A lone message (LMTP's case) joins the mailbox's group commit
-    // (delivery_queue.h): when another holds the lock, it is announced in
-    // the queue once its staged file is durable, then the lock is waited
-    // for. One that finds the mailbox free leaves its staged file's fsync
-    // to overlap its commit, as alone, and takes along whatever is
-    // announced by the time it has the lock.
-    std::optional<DeliveryQueue> queue;
-    DeliveryQueue::Entry own;
-    own.ticket = DeliveryQueue::new_ticket();
-    if (groupable(name, requests, idxs)) {
-      Status f = join_group(**mbox, requests[idxs[0]], early.files, &queue, &own);
-      if (!f) {
-        fail_all(f);
-        continue;
-      }
-    }
-    auto txn = (*mbox)->begin();
-    if (!txn.ok()) {
-      if (queue) queue->withdraw(own);
-      fail_all(txn.status());
-      continue;
-    }
-    if (queue) {
-      // A leader may have committed it (or failed it) while we waited.
-      auto o = queue->outcome(own, (*txn)->counters().uidvalidity, committed_check(**mbox, **txn));
-      if (o.ok() && o->settled) {
-        results[idxs[0]] = AppendResult{o->status, o->uid, o->uidvalidity};
-        continue;  // the transaction rolls back, releasing the lock
-      }
-    }
-    // Under the mailbox lock: a delete or rename that won the lock first
-    // has made this name a tombstone, and the message must not go in.
-    Status live = still_live(**mbox);
-    if (!live) {
-      if (queue) queue->withdraw(own);
-      fail_all(live);
-      continue;
-    }
-    if (queue) {
-      append_grouped(**mbox, **txn, early, *queue, own, requests, idxs[0], &results);
-      continue;
-    }
-    std::vector<size_t> appended = append_records(**txn, *quota_, name, requests, idxs, &results);
-    if (appended.empty()) continue;
-    Status s = commit(**mbox, **txn, &early);
-    if (!s) {
-      spdlog::error("append {}: {}", name, s.to_string());
-      for (size_t i : appended) results[i] = AppendResult{s, 0, 0};
+  for (const auto& [name, idxs] : group_by_mailbox(requests))
+    append_to_mailbox(name, idxs, requests, &results);
+  return results;
+}
+
+void Instance::append_to_mailbox(const std::string& name, const std::vector<size_t>& idxs,
+                                 const std::vector<AppendRequest>& requests,
+                                 std::vector<AppendResult>* results) {
+  auto fail_all = [&](const Status& st) {
+    for (size_t i : idxs) (*results)[i] = AppendResult{st, 0, 0};
+  };
+  // The owner's fence before anything is announced (commit() checks
+  // again, under the mailbox lock, for a fence set meanwhile).
+  if (Status w = check_writable(name); !w) {
+    fail_all(w);
+    return;
+  }
+  auto mbox = open_mailbox(name);
+  if (!mbox.ok()) {
+    fail_all(mbox.status());
+    return;
+  }
+  // Once the mailbox is known to exist, before its lock is taken.
+  EarlyLog early;
+  early.lines = {{"MAILBOX", {name}}, {"APPEND", {name}}};
+  early.hold = workers_.run([this, &early] { return synclog_->announce(early.lines); });
+  early.files = make_staged_durable(workers_, requests, idxs);
+  // A lone message (LMTP's case) joins the mailbox's group commit
+  // (delivery_queue.h): when another holds the lock, it is announced in
+  // the queue once its staged file is durable, then the lock is waited
+  // for. One that finds the mailbox free leaves its staged file's fsync
+  // to overlap its commit, as alone, and takes along whatever is
+  // announced by the time it has the lock.
+  std::optional<DeliveryQueue> queue;
+  DeliveryQueue::Entry own;
+  own.ticket = DeliveryQueue::new_ticket();
+  if (groupable(name, requests, idxs)) {
+    Status f = join_group(**mbox, requests[idxs[0]], early.files, &queue, &own);
+    if (!f) {
+      fail_all(f);
+      return;
     }
   }
-  return results;
+  auto txn = (*mbox)->begin();
+  if (!txn.ok()) {
+    if (queue) queue->withdraw(own);
+    fail_all(txn.status());
+    return;
+  }
+  if (queue) {
+    // A leader may have committed it (or failed it) while we waited.
+    auto o = queue->outcome(own, (*txn)->counters().uidvalidity, committed_check(**mbox, **txn));
+    if (o.ok() && o->settled) {
+      (*results)[idxs[0]] = AppendResult{o->status, o->uid, o->uidvalidity};
+      return;  // the transaction rolls back, releasing the lock
+    }
+  }
+  // Under the mailbox lock: a delete or rename that won the lock first
+  // has made this name a tombstone, and the message must not go in.
+  Status live = still_live(**mbox);
+  if (!live) {
+    if (queue) queue->withdraw(own);
+    fail_all(live);
+    return;
+  }
+  if (queue) {
+    append_grouped(**mbox, **txn, early, *queue, own, requests, idxs[0], results);
+    return;
+  }
+  std::vector<size_t> appended = append_records(**txn, *quota_, name, requests, idxs, results);
+  if (appended.empty()) return;
+  Status s = commit(**mbox, **txn, &early);
+  if (!s) {
+    spdlog::error("append {}: {}", name, s.to_string());
+    for (size_t i : appended) (*results)[i] = AppendResult{s, 0, 0};
+  }
 }
 
 Status Instance::check_quota(std::string_view mboxname, uint64_t bytes, uint64_t messages) {

@@ -238,6 +238,10 @@ class Instance {
   void append_grouped(Mailbox& mbox, MailboxTxn& txn, EarlyLog& early, DeliveryQueue& queue,
                       const DeliveryQueue::Entry& own, const std::vector<AppendRequest>& requests,
                       size_t idx, std::vector<AppendResult>* results);
+  // Instance::append's work for one mailbox: requests `idxs`, all to `name`.
+  void append_to_mailbox(const std::string& name, const std::vector<size_t>& idxs,
+                         const std::vector<AppendRequest>& requests,
+                         std::vector<AppendResult>* results);
 
   Config cfg_;
   bool replication_writer_ = false;  // set_replication_writer
