@@ -62,7 +62,9 @@ std::map<std::string, int> records_by_guid(Instance& inst) {
     out[r.guid]++;
     auto data = fs::read_file((*m)->message_path(r.uid));
     EXPECT_TRUE(data.ok()) << "uid " << r.uid;
-    if (data.ok()) EXPECT_EQ(sha1_hex(*data), r.guid) << "uid " << r.uid;
+    if (data.ok()) {
+      EXPECT_EQ(sha1_hex(*data), r.guid) << "uid " << r.uid;
+    }
     return true;
   }));
   return out;
@@ -319,7 +321,9 @@ void dead_leader(bool commits) {
   auto r = (*m)->record(result.uid);
   ASSERT_TRUE(r.ok()) << "uid " << result.uid;
   EXPECT_EQ(r->guid, sha1_hex(body_of(7, 7)));
-  if (commits) EXPECT_EQ(result.uid, rec->uid) << "delivered again";
+  if (commits) {
+    EXPECT_EQ(result.uid, rec->uid) << "delivered again";
+  }
   EXPECT_EQ(*q->pending(kBox), 0);
 }
 
