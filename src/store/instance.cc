@@ -20,7 +20,6 @@
 #include "os/env.h"
 #include "store/acl.h"
 #include "store/mailbox_index.h"
-#include "store/sqlite_db.h"
 #include "store/sync_crc.h"
 #include "synclog/synclog.h"
 
@@ -585,129 +584,7 @@ std::vector<size_t> append_records(MailboxTxn& txn, QuotaDb& quota, const std::s
   return appended;
 }
 
-// Whether another connection holds the write lock of the index at
-// `index_path` now: its flock() probed and let go at once.
-bool write_lock_busy(const std::string& index_path) {
-  int fd = ::open((index_path + kWriterLockSuffix).c_str(), O_RDWR | O_CLOEXEC);
-  if (fd < 0) return false;
-  bool busy = ::flock(fd, LOCK_EX | LOCK_NB) != 0;
-  if (!busy) ::flock(fd, LOCK_UN);
-  ::close(fd);
-  return busy;
-}
-
-// Whether mailbox `name`'s requests `idxs` can join its group commit: one
-// message with nothing but the defaults a delivery has (flags and dates are
-// not carried by the queue), staged on a path the queue holds.
-bool groupable(const std::string& name, const std::vector<AppendRequest>& requests,
-               const std::vector<size_t>& idxs) {
-  if (idxs.size() != 1) return false;
-  const AppendRequest& req = requests[idxs[0]];
-  return req.message != nullptr && req.message->finished() && req.system_flags == 0 &&
-         req.user_flags.empty() && req.internaldate == 0 && DeliveryQueue::fits(name, *req.message);
-}
-
-// For a lone request to `mbox` (groupable()): the mailbox's queue, in
-// `queue`, and, when another holds the mailbox's lock, the request
-// announced in it (`own`) once its staged file is durable (`files`, joined
-// then). An error only if that flush failed.
-Status join_group(const Mailbox& mbox, const AppendRequest& req, std::future<Status>& files,
-                  std::optional<DeliveryQueue>* queue, DeliveryQueue::Entry* own) {
-  std::string index = mbox.dir() + "/" + index::kIndexFile;
-  bool busy = write_lock_busy(index);
-  if (busy && files.valid()) {
-    Status f = files.get();
-    if (!f) return f;
-  }
-  auto q = DeliveryQueue::open(index);
-  if (!q.ok()) {
-    spdlog::warn("append {}: not grouped: {}", mbox.name(), q.status().to_string());
-    return Status::success();
-  }
-  if (busy) {
-    auto e = q->announce(mbox.name(), *req.message, req.check_quota);
-    if (e.ok()) *own = *e;  // slot -1 if none is free
-    if (!e.ok()) spdlog::warn("append {}: not grouped: {}", mbox.name(), e.status().to_string());
-  }
-  queue->emplace(std::move(*q));
-  return Status::success();
-}
-
-// Whether a group commit leader that died (or failed) holding a claim
-// committed the record it gave `uid`: the record is there with the GUID,
-// and its file is the member's staged file (or it was expunged since).
-// Called under the mailbox's write lock, so no commit is under way.
-DeliveryQueue::Committed committed_check(Mailbox& mbox, MailboxTxn& txn) {
-  return [&mbox, &txn](uint32_t uid, const std::string& guid, uint64_t ino) {
-    auto rec = txn.record(uid);
-    if (!rec.ok() || rec->guid != guid) return false;
-    if (rec->expunged()) return true;
-    struct stat st;
-    return ::stat(mbox.message_path(uid).c_str(), &st) == 0 && st.st_ino == ino;
-  };
-}
-
 }  // namespace
-
-void Instance::append_grouped(Mailbox& mbox, MailboxTxn& txn, EarlyLog& early, DeliveryQueue& queue,
-                              const DeliveryQueue::Entry& own,
-                              const std::vector<AppendRequest>& requests, size_t idx,
-                              std::vector<AppendResult>* results) {
-  const std::string& name = mbox.name();
-  uint32_t uidvalidity = txn.counters().uidvalidity;
-  auto claimed = queue.claim(name, own.ticket, uidvalidity, committed_check(mbox, txn));
-  if (!claimed.ok()) {
-    queue.withdraw(own);
-    (*results)[idx] = AppendResult{claimed.status(), 0, 0};
-    return;
-  }
-  // Our own request first, with its own StagedMessage; then the members'
-  // staged files, adopted (durable: announced only once they were).
-  std::vector<AppendRequest> group{requests[idx]};
-  std::vector<std::unique_ptr<StagedMessage>> adopted;
-  std::vector<size_t> pos(claimed->size(), 0);  // claimed[k]'s request in `group`
-  for (size_t k = 0; k < claimed->size(); k++) {
-    const DeliveryQueue::Entry& e = (*claimed)[k];
-    if (e.ticket == own.ticket) continue;
-    adopted.push_back(
-        StagedMessage::adopt(e.path, requests[idx].message->partition(), e.size, e.guid));
-    AppendRequest req;
-    req.mailbox = name;
-    req.message = adopted.back().get();
-    req.check_quota = e.check_quota;
-    pos[k] = group.size();
-    group.push_back(std::move(req));
-  }
-  std::vector<AppendResult> out(group.size());
-  std::vector<size_t> all(group.size());
-  for (size_t i = 0; i < all.size(); i++) all[i] = i;
-  std::vector<size_t> appended = append_records(txn, *quota_, name, group, all, &out);
-  // Before the commit: a member whose leader dies from here on tells from
-  // its UID whether the commit went in.
-  for (size_t k = 0; k < claimed->size(); k++) (*claimed)[k].uid = out[pos[k]].uid;
-  if (Status n = queue.note_uids(*claimed, own.ticket); !n) {
-    // Without the UIDs a member could not tell our commit if we died: none
-    // is committed.
-    for (size_t i : appended) out[i] = AppendResult{n, 0, 0};
-    appended.clear();
-  }
-  auto settle = [&](const Status& s) {
-    std::vector<DeliveryQueue::Outcome> outcomes(claimed->size());
-    for (size_t k = 0; k < claimed->size(); k++) {
-      const AppendResult& r = out[pos[k]];
-      bool in = std::find(appended.begin(), appended.end(), pos[k]) != appended.end();
-      outcomes[k] = {true, in && !s ? s : r.status, r.uid, r.uidvalidity};
-    }
-    queue.settle(*claimed, outcomes, own.ticket, own.ticket);
-  };
-  if (appended.empty()) {
-    settle(Status::success());  // each its own refusal (the quota)
-  } else if (Status s = commit(mbox, txn, &early, settle); !s) {
-    spdlog::error("append {}: group of {}: {}", name, appended.size(), s.to_string());
-    for (size_t i : appended) out[i] = AppendResult{s, 0, 0};
-  }
-  (*results)[idx] = out[0];
-}
 
 std::vector<AppendResult> Instance::append(const std::vector<AppendRequest>& requests) {
   std::vector<AppendResult> results(requests.size());
@@ -715,82 +592,51 @@ std::vector<AppendResult> Instance::append(const std::vector<AppendRequest>& req
     for (auto& r : results) r.status = w;
     return results;
   }
-  for (const auto& [name, idxs] : group_by_mailbox(requests))
-    append_to_mailbox(name, idxs, requests, &results);
+  for (const auto& group : group_by_mailbox(requests)) {
+    // Named references, not a structured binding: clang 14 (clang-tidy, the
+    // fuzz build) cannot capture a structured binding in fail_all.
+    const std::string& name = group.first;
+    const std::vector<size_t>& idxs = group.second;
+    auto fail_all = [&](const Status& st) {
+      for (size_t i : idxs) results[i] = AppendResult{st, 0, 0};
+    };
+    // The owner's fence before anything is announced (commit() checks
+    // again, under the mailbox lock, for a fence set meanwhile).
+    if (Status w = check_writable(name); !w) {
+      fail_all(w);
+      continue;
+    }
+    auto mbox = open_mailbox(name);
+    if (!mbox.ok()) {
+      fail_all(mbox.status());
+      continue;
+    }
+    // Once the mailbox is known to exist, before its lock is taken.
+    EarlyLog early;
+    early.lines = {{"MAILBOX", {name}}, {"APPEND", {name}}};
+    early.hold = workers_.run([this, &early] { return synclog_->announce(early.lines); });
+    early.files = make_staged_durable(workers_, requests, idxs);
+    auto txn = (*mbox)->begin();
+    if (!txn.ok()) {
+      fail_all(txn.status());
+      continue;
+    }
+    // Under the mailbox lock: a delete or rename that won the lock first
+    // has made this name a tombstone, and the message must not go in.
+    Status live = still_live(**mbox);
+    if (!live) {
+      fail_all(live);
+      continue;
+    }
+    std::vector<size_t> appended = append_records(**txn, *quota_, name, requests, idxs, &results);
+    if (appended.empty()) continue;
+    Status s = commit(**mbox, **txn, &early);
+    if (!s) {
+      spdlog::error("append {}: {}", name, s.to_string());
+      for (size_t i : appended) results[i] = AppendResult{s, 0, 0};
+    }
+  }
   return results;
-}
-
-void Instance::append_to_mailbox(const std::string& name, const std::vector<size_t>& idxs,
-                                 const std::vector<AppendRequest>& requests,
-                                 std::vector<AppendResult>* results) {
-  auto fail_all = [&](const Status& st) {
-    for (size_t i : idxs) (*results)[i] = AppendResult{st, 0, 0};
-  };
-  // The owner's fence before anything is announced (commit() checks
-  // again, under the mailbox lock, for a fence set meanwhile).
-  if (Status w = check_writable(name); !w) {
-    fail_all(w);
-    return;
-  }
-  auto mbox = open_mailbox(name);
-  if (!mbox.ok()) {
-    fail_all(mbox.status());
-    return;
-  }
-  // Once the mailbox is known to exist, before its lock is taken.
-  EarlyLog early;
-  early.lines = {{"MAILBOX", {name}}, {"APPEND", {name}}};
-  early.hold = workers_.run([this, &early] { return synclog_->announce(early.lines); });
-  early.files = make_staged_durable(workers_, requests, idxs);
-  // A lone message (LMTP's case) joins the mailbox's group commit
-  // (delivery_queue.h): when another holds the lock, it is announced in
-  // the queue once its staged file is durable, then the lock is waited
-  // for. One that finds the mailbox free leaves its staged file's fsync
-  // to overlap its commit, as alone, and takes along whatever is
-  // announced by the time it has the lock.
-  std::optional<DeliveryQueue> queue;
-  DeliveryQueue::Entry own;
-  own.ticket = DeliveryQueue::new_ticket();
-  if (groupable(name, requests, idxs)) {
-    Status f = join_group(**mbox, requests[idxs[0]], early.files, &queue, &own);
-    if (!f) {
-      fail_all(f);
-      return;
-    }
-  }
-  auto txn = (*mbox)->begin();
-  if (!txn.ok()) {
-    if (queue) queue->withdraw(own);
-    fail_all(txn.status());
-    return;
-  }
-  if (queue) {
-    // A leader may have committed it (or failed it) while we waited.
-    auto o = queue->outcome(own, (*txn)->counters().uidvalidity, committed_check(**mbox, **txn));
-    if (o.ok() && o->settled) {
-      (*results)[idxs[0]] = AppendResult{o->status, o->uid, o->uidvalidity};
-      return;  // the transaction rolls back, releasing the lock
-    }
-  }
-  // Under the mailbox lock: a delete or rename that won the lock first
-  // has made this name a tombstone, and the message must not go in.
-  Status live = still_live(**mbox);
-  if (!live) {
-    if (queue) queue->withdraw(own);
-    fail_all(live);
-    return;
-  }
-  if (queue) {
-    append_grouped(**mbox, **txn, early, *queue, own, requests, idxs[0], results);
-    return;
-  }
-  std::vector<size_t> appended = append_records(**txn, *quota_, name, requests, idxs, results);
-  if (appended.empty()) return;
-  Status s = commit(**mbox, **txn, &early);
-  if (!s) {
-    spdlog::error("append {}: {}", name, s.to_string());
-    for (size_t i : appended) (*results)[i] = AppendResult{s, 0, 0};
-  }
 }
 
 Status Instance::check_quota(std::string_view mboxname, uint64_t bytes, uint64_t messages) {
@@ -801,15 +647,8 @@ Status Instance::wait_replicated() { return synclog_->wait_for_replicas(); }
 
 Status Instance::commit(Mailbox& mbox, MailboxTxn& txn) { return commit(mbox, txn, nullptr); }
 
-Status Instance::commit(Mailbox& mbox, MailboxTxn& txn, EarlyLog* early, const Settle& settle) {
-  // A failure before the COMMIT is told while the lock is held (the
-  // transaction is then rolled back).
-  auto fail = [&](const Status& s) {
-    if (settle) settle(s);
-    txn.rollback();
-    return s;
-  };
-  if (Status w = check_writable(mbox.name()); !w) return fail(w);
+Status Instance::commit(Mailbox& mbox, MailboxTxn& txn, EarlyLog* early) {
+  if (Status w = check_writable(mbox.name()); !w) return w;
   // The change is logged (and its new links flushed) before the index
   // commits: a change that cannot be logged is rolled back and reported,
   // and a reader taking the log over waits for the commit (synclog.h). The
@@ -856,15 +695,16 @@ Status Instance::commit(Mailbox& mbox, MailboxTxn& txn, EarlyLog* early, const S
     Status s = staged.get();
     if (durable) durable = s;
   }
-  if (!logged.ok()) return fail(logged.status());
-  if (!durable) return fail(durable);
-  Status s = txn.commit_deferred_log([&] {
-    if (settle) settle(Status::success());
-  });
-  if (!s) {
-    if (settle) settle(s);  // the lock may be released: settles what is still ours
-    return s;
+  if (!logged.ok()) {
+    txn.rollback();
+    return logged.status();
   }
+  if (!durable) {
+    txn.rollback();
+    return durable;
+  }
+  Status s = txn.commit_deferred_log();
+  if (!s) return s;
   Status q = quota_->add_usage(mbox.name(), txn.delta_bytes(), txn.delta_messages());
   if (!q) spdlog::warn("{}: quota usage: {}", mbox.name(), q.to_string());
   return Status::success();

@@ -9,7 +9,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -21,7 +20,6 @@
 #include "common/workers.h"
 #include "store/annotations.h"
 #include "store/append.h"
-#include "store/delivery_queue.h"
 #include "store/index_pool.h"
 #include "store/mailbox.h"
 #include "store/mboxlist.h"
@@ -227,21 +225,8 @@ class Instance {
   // A delivery's log lines and staged-file flushes, started before the
   // mailbox is locked (instance.cc).
   struct EarlyLog;
-  // commit(), taking what `early` (if not null) already started. `settle`,
-  // if set, is told the outcome while the write lock is still held (but
-  // after it, when the COMMIT itself fails): a group commit's members'.
-  using Settle = std::function<void(const Status&)>;
-  Status commit(Mailbox& mbox, MailboxTxn& txn, EarlyLog* early, const Settle& settle = {});
-  // Instance::append's group commit (store/delivery_queue.h) of request
-  // `idx` to `name` (locked in `txn`), announced as `own`, with every other
-  // delivery announced for the mailbox. Fills results[idx].
-  void append_grouped(Mailbox& mbox, MailboxTxn& txn, EarlyLog& early, DeliveryQueue& queue,
-                      const DeliveryQueue::Entry& own, const std::vector<AppendRequest>& requests,
-                      size_t idx, std::vector<AppendResult>* results);
-  // Instance::append's work for one mailbox: requests `idxs`, all to `name`.
-  void append_to_mailbox(const std::string& name, const std::vector<size_t>& idxs,
-                         const std::vector<AppendRequest>& requests,
-                         std::vector<AppendResult>* results);
+  // commit(), taking what `early` (if not null) already started.
+  Status commit(Mailbox& mbox, MailboxTxn& txn, EarlyLog* early);
 
   Config cfg_;
   bool replication_writer_ = false;  // set_replication_writer

@@ -216,9 +216,7 @@ class MailboxTxn {
   // sync log does not announce), flushed the directory of linked files,
   // keeps its synclog::LogHold until this returns, and applies the quota
   // usage deltas (delta_messages()/delta_bytes()) after it.
-  // `still_locked`, if set, runs after the commit, before the write lock is
-  // released (a group commit settles its members there).
-  Status commit_deferred_log(const std::function<void()>& still_locked = {});
+  Status commit_deferred_log();
   // Abandons the transaction: the index rolls back and linked files go.
   // Destroying an uncommitted transaction does the same.
   void rollback();

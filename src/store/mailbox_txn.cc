@@ -458,7 +458,7 @@ std::vector<synclog::Line> MailboxTxn::log_lines() const {
   return out;
 }
 
-Status MailboxTxn::commit_deferred_log(const std::function<void()>& still_locked) {
+Status MailboxTxn::commit_deferred_log() {
   if (!open_) return Status(Code::kInternal, "commit of a finished transaction");
   // Nothing commits whose message file is not on disk (a no-op when
   // Instance::commit flushed them already).
@@ -471,11 +471,10 @@ Status MailboxTxn::commit_deferred_log(const std::function<void()>& still_locked
   // still held: check_mailbox (reconstruct -n), which reads under that lock,
   // must never see an expunged record whose file should be gone but is not.
   if (s)
-    s = mbox_->db_->commit([this, &still_locked] {
+    s = mbox_->db_->commit([this] {
       auto unlink = [this](uint32_t uid) { os::env().unlink(message_file(mbox_->dir_, uid)); };
       if (!mbox_->keep_expunged_files_) expunged_uids_.for_each(unlink);
       purged_uids_.for_each(unlink);
-      if (still_locked) still_locked();
     });
   if (!s) {
     rollback();

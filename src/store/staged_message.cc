@@ -26,19 +26,7 @@ StagedMessage::StagedMessage(int fd, std::string path, std::string partition)
 
 StagedMessage::~StagedMessage() {
   if (fd_ >= 0) os::env().close(fd_);
-  if (owned_) os::env().unlink(path_);
-}
-
-std::unique_ptr<StagedMessage> StagedMessage::adopt(std::string path, std::string partition,
-                                                    uint64_t size, std::string guid) {
-  std::unique_ptr<StagedMessage> msg(new StagedMessage(-1, std::move(path), std::move(partition)));
-  msg->owned_ = false;
-  msg->size_ = size;
-  msg->guid_ = std::move(guid);
-  msg->finished_ = true;
-  msg->durable_ = true;
-  msg->synced_once_ = true;
-  return msg;
+  os::env().unlink(path_);
 }
 
 Result<std::unique_ptr<StagedMessage>> StagedMessage::create(const std::string& stage_dir,

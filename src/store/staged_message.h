@@ -29,11 +29,7 @@ class StagedMessage {
   // crash left behind. `partition` is recorded for same-partition linking.
   static Result<std::unique_ptr<StagedMessage>> create(const std::string& stage_dir,
                                                        const std::string& partition);
-  // Another process's finished, durable staged file, to be linked by a
-  // group commit leader (store/delivery_queue.h): not unlinked here.
-  static std::unique_ptr<StagedMessage> adopt(std::string path, std::string partition,
-                                              uint64_t size, std::string guid);
-  ~StagedMessage();  // unlinks the staging file (not an adopted one)
+  ~StagedMessage();  // unlinks the staging file
   StagedMessage(const StagedMessage&) = delete;
   StagedMessage& operator=(const StagedMessage&) = delete;
 
@@ -74,7 +70,6 @@ class StagedMessage {
   uint64_t size_ = 0;
   std::string guid_;
   bool finished_ = false;
-  bool owned_ = true;  // false: adopt()ed, another process's file
   // The deferred fsync's state: the descriptor stays open (fd_) until
   // make_durable(), whose result is kept (a failed fsync is not retried:
   // the kernel may have dropped the pages).
