@@ -73,7 +73,8 @@ Result<Placement> place_replicas(const PlacementView& view, const UserEntry& use
   }
   if (p.entry.replicas.size() < wanted) {
     std::vector<std::string> live;
-    for (const auto& [slot, host] : view.candidates) live.push_back(slot + "@" + host);
+    for (const auto& [slot, host] : view.candidates)
+      live.push_back(fmt::format("{}@{}", slot, host));
     return Status(Code::kAgain,
                   fmt::format("user {}: {} replica(s) wanted on hosts other than its primary {}'s "
                               "({}) and each other's, only {} such host(s) with a live replica "
