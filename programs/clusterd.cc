@@ -35,6 +35,7 @@
 #include "admin/promote.h"
 #include "cluster/controller.h"
 #include "cluster/etcd_client.h"
+#include "cluster/move_target.h"
 #include "cluster/registration.h"
 #include "cluster/replica_feed.h"
 #include "common/config.h"
@@ -212,6 +213,14 @@ void stop_on_signals(std::atomic<bool>& stop, cluster::SlotRegistrar& registrar)
   }).detach();
 }
 
+// A move's unfence command (cluster/move_target.h) for this slot's store.
+Result<std::string> unfence(cluster::Directory& dir, const std::string& slot, const Config& config,
+                            const std::string& user) {
+  auto instance = store::Instance::open(config);
+  if (!instance.ok()) return instance.status();
+  return cluster::run_unfence(dir, slot, **instance, user);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -248,8 +257,11 @@ int main(int argc, char** argv) {
   const std::string fence = config->configdirectory() + "/" + std::string(store::kReadOnlyFile);
   registrar.set_hooks({[&] { fence_self(fence, options->slot); },
                        [&] { unfence_self(fence, options->slot, etcd, *layout); }});
+  cluster::Directory directory(etcd, *layout);
   cluster::CommandRunner commands(etcd, *layout, options->slot,
-                                  [&](const cluster::SlotCommand& cmd) {
+                                  [&](const cluster::SlotCommand& cmd) -> Result<std::string> {
+                                    if (cmd.op == cluster::SlotCommand::Op::kUnfence)
+                                      return unfence(directory, options->slot, *config, cmd.user);
                                     auto done = run_command(cmd, conf, cyrus_conf);
                                     follow_role(conf, registrar);
                                     return done;
@@ -264,7 +276,6 @@ int main(int argc, char** argv) {
         std::this_thread::sleep_for(std::chrono::milliseconds(options->ttl) / 30);
     }
   });
-  cluster::Directory directory(etcd, *layout);
   cluster::ReplicaFeeder feeder(directory, options->slot,
                                 {[&] { return feed_channels(conf); },
                                  [&](const std::vector<cluster::FeedTarget>& t) {

@@ -41,6 +41,9 @@ class Backend : public cluster::AuthBackend {
   Result<std::string> check_password(const cluster::AuthRequest& req) override {
     return password_.check(req);
   }
+  Result<std::optional<cluster::MoveRecord>> move(std::string_view user) override {
+    return directory_.move(user);
+  }
   Result<cluster::SlotInfo> route(std::string_view user) override { return directory_.route(user); }
   Result<std::string> address_of(const std::string& host) override {
     return cluster::resolve_host(host);

@@ -102,6 +102,14 @@ AuthAnswer decide_auth(const AuthRequest& req, AuthBackend& backend, const AuthP
     return error(kTemporary, wait(policy.retry_pause),
                  "password check for " + req.user + ": " + who.status().to_string());
   }
+  auto move = backend.move(*who);
+  if (!move.ok())
+    return error(kTemporary, wait(policy.retry_pause),
+                 "move of " + *who + " unreadable: " + move.status().to_string());
+  if (move->has_value() && move_is_fenced(**move))
+    return error(kTemporary, wait(policy.moving_pause),
+                 "user " + *who + " is being moved to " + (*move)->target + " (" +
+                     std::string(move_phase_name((*move)->phase)) + ")");
   auto slot = backend.route(*who);
   if (!slot.ok()) {
     if (slot.status().code() == Code::kNotFound)

@@ -17,6 +17,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -57,6 +58,8 @@ class AuthBackend {
   // The password check imapd makes; on success the authenticated userid
   // (the canonical name libsasl2 gives, which the directory is keyed by).
   virtual Result<std::string> check_password(const AuthRequest& req) = 0;
+  // The user's move in progress (Directory::move's contract).
+  virtual Result<std::optional<MoveRecord>> move(std::string_view user) = 0;
   // The user's primary slot now (Directory::route's contract).
   virtual Result<SlotInfo> route(std::string_view user) = 0;
   // The slot's host as an IP address for Auth-Server (nginx takes no
@@ -67,9 +70,16 @@ class AuthBackend {
 struct AuthPolicy {
   std::chrono::seconds failed_pause{3};  // Auth-Wait after a bad password (failedloginpause)
   std::chrono::seconds retry_pause{2};   // Auth-Wait after a temporary failure
+  std::chrono::seconds moving_pause{1};  // Auth-Wait while the user's move is fenced
   int max_attempts = 10;
 };
 
+// After the password check, the user's move: while it is fenced or
+// switched (move_is_fenced), or its record does not decode, the login is
+// refused as temporary with Auth-Wait (nginx tells the client after that
+// pause, and the client may log in again on the same connection), so no
+// login reaches the source while its fence is up and the next one after
+// the move lands on the target. A move still copying routes as usual.
 AuthAnswer decide_auth(const AuthRequest& req, AuthBackend& backend, const AuthPolicy& policy);
 // The answer to a request that could not be read.
 AuthAnswer malformed_auth_request(const Status& why);

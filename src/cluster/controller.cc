@@ -199,8 +199,13 @@ Status CommandRunner::run_pending() {
   if (!commands.ok()) return commands.status();
   for (SlotCommand c : *commands) {
     if (c.state != SlotCommand::State::kPending) continue;
-    spdlog::info("clusterd: slot {}: running {} for controller {}", slot_, c.name, c.controller);
+    // An unfence is looked at every period until the switch: not logged.
+    spdlog::log(c.op == SlotCommand::Op::kUnfence ? spdlog::level::debug : spdlog::level::info,
+                "clusterd: slot {}: running {} for {}", slot_, c.name, c.controller);
     auto done = handler_(c);
+    // Not yet (an unfence before the directory names this slot): the
+    // command stays pending and is run again at the next look.
+    if (!done.ok() && done.status().code() == Code::kAgain) continue;
     c.state = done.ok() ? SlotCommand::State::kDone : SlotCommand::State::kFailed;
     c.result = done.ok() ? *done : done.status().to_string();
     spdlog::log(done.ok() ? spdlog::level::info : spdlog::level::err, "clusterd: slot {}: {}: {}",

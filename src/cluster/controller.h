@@ -17,7 +17,9 @@
 // its slot (<prefix>commands/<slot>/...): a promotion or a rejoin, through
 // the handler clusterd gives it (admin/promote.h's steps, which must run on
 // the slot's own host), then marks the command done or failed with a
-// compare-and-swap. A rejoin command, once done, is deleted.
+// compare-and-swap. A rejoin command, once done, is deleted. A handler
+// answering kAgain leaves the command pending, to be run again (a move's
+// unfence, cluster/move_target.h, waits so for the directory's switch).
 #pragma once
 
 #include <atomic>

@@ -12,7 +12,9 @@ namespace {
 using json = nlohmann::json;
 
 constexpr std::pair<SlotCommand::Op, std::string_view> kOps[] = {
-    {SlotCommand::Op::kPromote, "promote"}, {SlotCommand::Op::kRejoin, "rejoin"}};
+    {SlotCommand::Op::kPromote, "promote"},
+    {SlotCommand::Op::kRejoin, "rejoin"},
+    {SlotCommand::Op::kUnfence, "unfence"}};
 constexpr std::pair<SlotCommand::State, std::string_view> kStates[] = {
     {SlotCommand::State::kPending, "pending"},
     {SlotCommand::State::kDone, "done"},
@@ -66,6 +68,7 @@ std::string encode_command(const SlotCommand& c) {
     j["old_primary_sync"] = c.old_primary_sync;
     j["replicas"] = c.replicas;
   }
+  if (c.op == SlotCommand::Op::kUnfence) j["user"] = c.user;
   if (!c.result.empty()) j["result"] = c.result;
   return j.dump();
 }
@@ -89,18 +92,23 @@ Result<SlotCommand> decode_command(std::string_view slot, std::string_view name,
     c.old_primary = j->value("old_primary", std::string());
     c.old_primary_sync = j->value("old_primary_sync", std::string());
     c.replicas = j->value("replicas", std::map<std::string, std::string>());
+    c.user = j->value("user", std::string());
   } catch (const json::exception& e) {
     return bad_value("command", what, e.what());
   }
   if (c.op == SlotCommand::Op::kPromote &&
       (!check_slot_name(c.old_primary).is_ok() || c.old_primary_sync.empty()))
     return bad_value("command", what, "promote without the old primary and its sync address");
+  if (c.op == SlotCommand::Op::kUnfence && !check_user_name(c.user).is_ok())
+    return bad_value("command", what, "unfence without a valid user");
   return c;
 }
 
 std::string promote_command_name(std::string_view old_primary) {
   return "promote-" + std::string(old_primary);
 }
+
+std::string unfence_command_name(std::string_view user) { return "unfence-" + std::string(user); }
 
 std::string channel_for_slot(std::string_view slot) {
   std::string c;

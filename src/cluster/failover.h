@@ -34,9 +34,10 @@ Result<ReplicationReport> decode_replication(std::string_view slot, std::string_
 
 // <prefix>commands/<slot>/<name>: work the controller asks <slot>'s
 // clusterd to run there, then to mark done (or failed) with a
-// compare-and-swap. Names: "promote-<old primary>", "rejoin".
+// compare-and-swap. Names: "promote-<old primary>", "rejoin", and
+// "unfence-<user>" (left by a move to this slot, cluster/move_target.h).
 struct SlotCommand {
-  enum class Op { kPromote, kRejoin };
+  enum class Op { kPromote, kRejoin, kUnfence };
   enum class State { kPending, kDone, kFailed };
   std::string slot;  // who runs it, from the key
   std::string name;  // from the key
@@ -47,7 +48,8 @@ struct SlotCommand {
   // kPromote: the other live replicas the promoted slot feeds from then
   // on: slot -> "host:port" of its sync_server.
   std::map<std::string, std::string> replicas;
-  std::string controller;    // the controller that made it
+  std::string user;          // kUnfence: the user moving to this slot
+  std::string controller;    // the controller (or mover) that made it
   std::string result;        // a line saying what the run did, or why it failed
   int64_t mod_revision = 0;  // etcd's, from the key
 };
@@ -56,6 +58,7 @@ Result<SlotCommand> decode_command(std::string_view slot, std::string_view name,
                                    std::string_view value);
 std::string promote_command_name(std::string_view old_primary);
 inline constexpr std::string_view kRejoinCommand = "rejoin";
+std::string unfence_command_name(std::string_view user);
 
 // The replication channel a slot is fed on, named after it: lower case (as
 // imapd.conf's keys, so that <channel>_sync_host is found) and a '.'

@@ -5,6 +5,9 @@
 
 #include <algorithm>
 #include <ctime>
+#include <thread>
+
+#include "cluster/failover.h"
 
 namespace replimail::cluster {
 namespace {
@@ -14,6 +17,18 @@ int64_t unix_now() { return static_cast<int64_t>(std::time(nullptr)); }
 Status changed(const std::string& user) {
   return Status(Code::kSyncChanged,
                 "cluster directory: the move of " + user + " changed meanwhile (another mover?)");
+}
+
+// The unfence command (move_target.h) for the move `rec`, pending.
+SlotCommand unfence_command(const MoveRecord& rec) {
+  SlotCommand c;
+  c.slot = rec.target;
+  c.name = unfence_command_name(rec.user);
+  c.op = SlotCommand::Op::kUnfence;
+  c.state = SlotCommand::State::kPending;
+  c.user = rec.user;
+  c.controller = rec.source;
+  return c;
 }
 
 }  // namespace
@@ -50,11 +65,16 @@ Result<MoveReport> Mover::move(const std::string& user, const std::string& targe
   rec.keep_source = opts_.keep_source;
   if (auto slot = target_slot(rec); !slot.ok()) return slot.status();
 
-  // Created only if absent (create revision 0): one move per user.
+  // Created only if absent (create revision 0): one move per user. The
+  // target's unfence command with it (a leftover replaced), so the target
+  // has looked at its fence long before the switch waits for it.
   std::string key = dir_.layout().move_key(user);
   Txn t;
   t.compare.push_back({key, Compare::Target::kCreate, Compare::Result::kEqual, 0, ""});
   t.success.push_back({TxnOp::Kind::kPut, key, encode_move(rec), "", 0});
+  t.success.push_back({TxnOp::Kind::kPut,
+                       dir_.layout().command_key(target, unfence_command_name(user)),
+                       encode_command(unfence_command(rec)), "", 0});
   auto r = dir_.etcd().txn(t);
   if (!r.ok()) return r.status();
   if (!r->succeeded)
@@ -96,6 +116,10 @@ Result<MoveRecord> Mover::abort(const std::string& user) {
   std::string key = dir_.layout().move_key(user);
   t.compare.push_back({key, Compare::Target::kMod, Compare::Result::kEqual, rec.mod_revision, ""});
   t.success.push_back({TxnOp::Kind::kDelete, key, "", "", 0});
+  // The target keeps its fence (if any): the user stays elsewhere.
+  t.success.push_back({TxnOp::Kind::kDelete,
+                       dir_.layout().command_key(rec.target, unfence_command_name(user)), "", "",
+                       0});
   auto r = dir_.etcd().txn(t);
   if (!r.ok()) return r.status();
   if (!r->succeeded) return changed(user);
@@ -136,8 +160,15 @@ Result<bool> Mover::passes(const MoveRecord& rec, int max, int* count, uint64_t*
   if (!target.ok()) return target.status();
   for (int i = 0; i < max; ++i) {
     auto n = source_.sync_pass(rec.user, *target);
-    if (!n.ok()) return n.status();
     ++*count;
+    if (!n.ok() && n.status().code() == Code::kSyncChecksum) {
+      // The target's copy changed under the pass (the source's rolling
+      // channel to it, when it is a replica already, applies the same
+      // changes): the next pass starts from what the target has now.
+      say(fmt::format("move {}: pass {}: {}; again", rec.user, *count, n.status().to_string()));
+      continue;
+    }
+    if (!n.ok()) return n.status();
     *sent += *n;
     say(fmt::format("move {}: pass {} sent {} changes", rec.user, *count, *n));
     if (*n == 0) return true;
@@ -205,16 +236,62 @@ Status Mover::flip(MoveRecord& rec) {
   return finish(rec);
 }
 
+Status Mover::target_unfenced(const MoveRecord& rec) {
+  const std::string name = unfence_command_name(rec.user);
+  const std::string key = dir_.layout().command_key(rec.target, name);
+  const auto deadline = std::chrono::steady_clock::now() + opts_.unfence_timeout;
+  bool asked = false;
+  while (true) {
+    auto got = dir_.etcd().get(key);
+    if (!got.ok()) return got.status();
+    const int64_t seen = got->kvs.empty() ? 0 : got->kvs[0].mod_revision;
+    std::optional<SlotCommand> c;
+    if (!got->kvs.empty()) {
+      if (auto d = decode_command(rec.target, name, got->kvs[0].value); d.ok()) c = std::move(*d);
+    }
+    if (c && c->state == SlotCommand::State::kDone) {
+      say(fmt::format("move {}: {}: {}", rec.user, rec.target, c->result));
+      return Status::success();
+    }
+    if (c && c->state == SlotCommand::State::kFailed && asked)
+      return Status(Code::kInternal, fmt::format("{} could not lift its fence of {}: {}",
+                                                 rec.target, rec.user, c->result));
+    if (!c || c->state == SlotCommand::State::kFailed) {
+      // Absent (a record older than the command, or made by hand),
+      // unreadable, or failed before this run: asked (again).
+      Txn t;
+      t.compare.push_back({key, Compare::Target::kMod, Compare::Result::kEqual, seen, ""});
+      t.success.push_back({TxnOp::Kind::kPut, key, encode_command(unfence_command(rec)), "", 0});
+      auto r = dir_.etcd().txn(t);
+      if (!r.ok()) return r.status();
+      say(fmt::format("move {}: {} asked to lift its fence of the user, if any", rec.user,
+                      rec.target));
+      asked = true;
+      continue;
+    }
+    if (std::chrono::steady_clock::now() >= deadline)
+      return Status(Code::kAgain,
+                    fmt::format("{}'s clusterd did not run {} in {} ms; the move stays switched "
+                                "(--resume)",
+                                rec.target, name, opts_.unfence_timeout.count()));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
 Status Mover::finish(MoveRecord& rec) {
+  // The target first: once the key is gone proxies route the user there.
+  if (Status s = target_unfenced(rec); !s.is_ok()) return s;
   if (Status s = source_.lift_fence(rec.user, true); !s.is_ok()) return s;
   std::string key = dir_.layout().move_key(rec.user);
+  std::string command = dir_.layout().command_key(rec.target, unfence_command_name(rec.user));
   Txn t;
   t.compare.push_back({key, Compare::Target::kMod, Compare::Result::kEqual, rec.mod_revision, ""});
   t.success.push_back({TxnOp::Kind::kDelete, key, "", "", 0});
+  t.success.push_back({TxnOp::Kind::kDelete, command, "", "", 0});
   auto r = dir_.etcd().txn(t);
   if (!r.ok()) return r.status();
   if (!r->succeeded) return changed(rec.user);
-  say(fmt::format("move {}: done; fence lifted", rec.user));
+  say(fmt::format("move {}: done; {}'s sessions ended, its fence stays", rec.user, rec.source));
   return Status::success();
 }
 

@@ -13,7 +13,11 @@
 //   switched  one etcd transaction, conditional on both keys' revisions:
 //             the user entry names the target as primary (the source first
 //             among the replicas, or left out) and the key says switched;
-//             then the source's fence is lifted and the key deleted
+//             then the target's stale fence of the user (if it is a slot
+//             the user left before) is lifted by the target's clusterd
+//             (the command unfence-<user>, left with the record:
+//             move_target.h), the source's sessions of the user ended (its
+//             fence stays) and the key deleted
 //
 // The directory's user entry changes once, atomically, so at every instant
 // it names exactly one primary; the source refuses the user's writes from
@@ -70,16 +74,20 @@ struct MoveOptions {
   // (each pass sends only what the previous one missed; under the fence
   // nothing new arrives, so the second finds nothing).
   int max_fenced_passes = 3;
+  // How long the last step waits for the target's clusterd to run the
+  // unfence command (move_target.h) before the move stops, switched
+  // (--resume finishes it).
+  std::chrono::milliseconds unfence_timeout{60000};
   // One line per step (phase changes, passes), for the operator.
   std::function<void(const std::string&)> progress;
 };
 
 struct MoveReport {
-  MoveRecord record;             // as the move last wrote it
-  int copy_passes = 0;           // passes before the fence
-  uint64_t copied = 0;           // changes they sent
-  int fenced_passes = 0;         // passes under the fence
-  uint64_t copied_fenced = 0;    // changes those sent
+  MoveRecord record;           // as the move last wrote it
+  int copy_passes = 0;         // passes before the fence
+  uint64_t copied = 0;         // changes they sent
+  int fenced_passes = 0;       // passes under the fence
+  uint64_t copied_fenced = 0;  // changes those sent
   // From the fence set (the key's phase fenced) to the fence lifted and the
   // key deleted: how long the user's writes were refused. A resume counts
   // from its setting the fence again; zero for a resume after the switch.
@@ -111,6 +119,9 @@ class Mover {
   Status fence(MoveRecord& rec, MoveReport& report);
   Status flip(MoveRecord& rec);
   Status finish(MoveRecord& rec);
+  // The target's unfence command, pending (created or put back if absent
+  // or failed), then waited for until done.
+  Status target_unfenced(const MoveRecord& rec);
   // Writes `rec` at `phase` if its key is still at rec.mod_revision.
   Status set_phase(MoveRecord& rec, MovePhase phase);
   Result<SlotInfo> target_slot(const MoveRecord& rec);

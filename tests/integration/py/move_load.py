@@ -2,13 +2,16 @@
 
 usage: move_load.py --etcd http://h:p[,...] --prefix /p/ --user U
                     --stop-file F [--imap-port P --password W] [--prefix-id m]
+                    [--via PORT]
 
 Delivers message after message (lmtpkit's "<prefix-id>-<i>") to U until the
 file F exists, each to the LMTP port of the slot the directory's
 <prefix>users/U names as primary, read from etcd's JSON gateway for every
 message: the route an MTA's map lookup gives, blind to the moves key, so
 that only the source slot's own fence stands between a delivery and the
-old copy. A 4xx reply (or a connection refused) is retried after 20 ms, as
+old copy. With --via, every message goes to that LMTP port on 127.0.0.1
+instead (lmtpproxyd, which routes by the directory itself; the slot in
+"acked" is then "via"). A 4xx reply (or a connection refused) is retried after 20 ms, as
 an MTA would; a 5xx counts as failed. With --imap-port, an IMAP session
 (through nginx) stays open on U's INBOX and sends NOOP every 100 ms; the
 first BYE it gets is reported and it logs in again.
@@ -89,6 +92,7 @@ def main():
     p.add_argument("--imap-port", type=int)
     p.add_argument("--password")
     p.add_argument("--prefix-id", default="mv")
+    p.add_argument("--via", type=int)
     a = p.parse_args()
     endpoints = [e if e.startswith("http") else "http://" + e
                  for e in a.etcd.replace(" ", ",").split(",") if e]
@@ -105,7 +109,10 @@ def main():
         msg_id = "%s-%d" % (a.prefix_id, i)
         msg = lmtpkit.make_message(a.prefix_id, i, rcpt=a.user, size=600)
         while True:
-            slot, host, port = route(endpoints, a.prefix, a.user)
+            if a.via:
+                slot, host, port = "via", "127.0.0.1", a.via
+            else:
+                slot, host, port = route(endpoints, a.prefix, a.user)
             try:
                 conn = conns.get(slot) or lmtpkit.connect(port, host)
                 conns[slot] = conn

@@ -12,6 +12,7 @@ class FakeBackend : public AuthBackend {
  public:
   std::map<std::string, std::string> passwords = {{"alice", "secret"}, {"bob", "pw"}};
   std::map<std::string, Result<SlotInfo>> routes;
+  std::map<std::string, Result<std::optional<MoveRecord>>> moves;
   bool sasl_down = false;
   int routed = 0;
 
@@ -21,6 +22,11 @@ class FakeBackend : public AuthBackend {
     if (it == passwords.end() || it->second != req.password)
       return Status(Code::kPermissionDenied, "authentication failure");
     return req.user;
+  }
+  Result<std::optional<MoveRecord>> move(std::string_view user) override {
+    auto it = moves.find(std::string(user));
+    if (it == moves.end()) return std::optional<MoveRecord>();
+    return it->second;
   }
   Result<SlotInfo> route(std::string_view user) override {
     ++routed;
@@ -110,6 +116,44 @@ TEST(AuthHttp, APrimarySlotNotAliveOrSaslDownIsTemporary) {
   c.routes.erase("alice");
   c.routes.emplace("alice", slot("s1", "unresolvable", 1143, 0));
   EXPECT_NE(headers(decide_auth(request("alice", "secret"), c, {}))["Auth-Status"], "OK");
+}
+
+MoveRecord move_in(MovePhase phase) {
+  MoveRecord m;
+  m.user = "alice";
+  m.source = "s1";
+  m.target = "s2";
+  m.phase = phase;
+  return m;
+}
+
+TEST(AuthHttp, AUserWhoseMoveIsFencedOrSwitchedWaitsAndIsNeverRouted) {
+  FakeBackend b;
+  b.routes.emplace("alice", slot("s1", "10.0.0.1", 1143, 1110));
+  AuthPolicy p;
+  p.moving_pause = std::chrono::seconds(1);
+  for (MovePhase phase : {MovePhase::kFenced, MovePhase::kSwitched}) {
+    b.moves.insert_or_assign("alice", std::optional<MoveRecord>(move_in(phase)));
+    auto h = headers(decide_auth(request("alice", "secret"), b, p));
+    EXPECT_EQ(h["Auth-Status"], "Temporary server problem, try again later");
+    EXPECT_EQ(h["Auth-Wait"], "1");
+    EXPECT_EQ(h.count("Auth-Server"), 0u);
+  }
+  // A record that does not decode counts as fenced.
+  b.moves.insert_or_assign(
+      "alice", Result<std::optional<MoveRecord>>(Status(Code::kProtocolError, "bad move value")));
+  auto bad = headers(decide_auth(request("alice", "secret"), b, p));
+  EXPECT_EQ(bad["Auth-Status"], "Temporary server problem, try again later");
+  EXPECT_EQ(bad.count("Auth-Wait"), 1u);
+  EXPECT_EQ(b.routed, 0);
+  // A bad password is a bad password, moving or not.
+  EXPECT_EQ(headers(decide_auth(request("alice", "wrong"), b, p))["Auth-Status"],
+            "Invalid login or password");
+  // Still copying: routed to the primary as usual.
+  b.moves.insert_or_assign("alice", std::optional<MoveRecord>(move_in(MovePhase::kCopying)));
+  auto copying = headers(decide_auth(request("alice", "secret"), b, p));
+  EXPECT_EQ(copying["Auth-Status"], "OK");
+  EXPECT_EQ(copying["Auth-Server"], "10.0.0.1");
 }
 
 TEST(AuthHttp, UnsupportedMethodsAndProtocolsAreRefused) {
