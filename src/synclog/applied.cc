@@ -7,6 +7,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstring>
@@ -225,6 +226,44 @@ WaitCounters WaitBell::counters() const {
   c.timeouts_async = w.timeouts_async.load();
   c.timeouts_refused = w.timeouts_refused.load();
   return c;
+}
+
+namespace {
+
+// No line waits in the channel's log or in a log-run a pass took over.
+bool log_empty(const std::string& configdirectory, const std::string& channel) {
+  const std::string log = log_path(configdirectory, channel);
+  for (const std::string& path : {log, log + "-run"}) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0 && st.st_size > 0) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Result<bool> wait_channel_applied(const std::string& configdirectory, const std::string& channel,
+                                  std::chrono::milliseconds limit) {
+  using Clock = std::chrono::steady_clock;
+  auto position = ChannelPosition::open(configdirectory, channel);
+  if (!position.ok()) return position.status();
+  auto bell = WaitBell::open(configdirectory);
+  if (!bell.ok()) return bell.status();
+  const uint64_t need = position->position().need;
+  const auto deadline = Clock::now() + limit;
+  for (;;) {
+    const uint32_t seen = bell->value();
+    const uint64_t taken = position->taken();
+    if (position->applied() >= need) return true;
+    if (position->applied() == taken && log_empty(configdirectory, channel) &&
+        position->taken() == taken)
+      return true;
+    const auto now = Clock::now();
+    if (now >= deadline || position->stale()) return false;
+    // An idle client rings nothing: look again at least every 100 ms.
+    bell->wait(seen, std::min(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now),
+                              std::chrono::milliseconds(100)));
+  }
 }
 
 WaitCounters read_wait_counters(const std::string& configdirectory) {

@@ -110,6 +110,18 @@ class ChannelPosition {
   std::unique_ptr<detail::Mapping> bell_;
 };
 
+// Waits, at most `limit`, until `channel`'s rolling client has applied
+// every line appended to the channel's log before the call: the pass that
+// takes them over has ended with nothing left behind (`applied` reaches
+// `taken` + 1 as read at the call), or the client is idle with everything
+// applied (`applied` equal to `taken`, no line in log or log-run, `taken`
+// the same before and after looking at them). False when `limit` passed
+// first: the client is not running, failing, or still busy. For a process
+// that is about to write to the replica itself and must not race the
+// channel (cluster/move_source.h).
+Result<bool> wait_channel_applied(const std::string& configdirectory, const std::string& channel,
+                                  std::chrono::milliseconds limit);
+
 // What writers have waited for, instance-wide since the file was created.
 struct WaitCounters {
   uint64_t waits = 0;             // waits that found enough replicas in time

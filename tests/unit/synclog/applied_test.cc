@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <filesystem>
 #include <thread>
 #include <vector>
 
@@ -168,6 +169,64 @@ TEST(SyncWait, SuppressedWritersDoNotWait) {
   ASSERT_TRUE(log.mailbox("user.alice"));
   EXPECT_TRUE(log.wait_for_replicas());
   EXPECT_EQ(read_wait_counters(d.path()).timeouts_refused, 0u);
+}
+
+// wait_channel_applied (a move's pass waiting for the rolling channel into
+// its target): an idle channel with nothing left is caught up at once; a
+// logged line needs the pass that takes it over; a pass under way with
+// nothing in the log is not idle.
+TEST(ChannelApplied, AnIdleChannelWithNothingLoggedIsCaughtUp) {
+  TestDir d;
+  SyncLog log(make_config(d.path(), waiting(0)));
+  auto p = ChannelPosition::open(d.path(), "repa");
+  ASSERT_TRUE(p.ok());
+  p->mark_applied(p->begin_pass());
+  auto r = wait_channel_applied(d.path(), "repa", 10s);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_TRUE(*r);
+}
+
+TEST(ChannelApplied, ALoggedLineNeedsThePassThatTakesItOver) {
+  TestDir d;
+  SyncLog log(make_config(d.path(), waiting(0)));
+  auto p = ChannelPosition::open(d.path(), "repa");
+  ASSERT_TRUE(p.ok());
+  p->mark_applied(p->begin_pass());
+  ASSERT_TRUE(log.mailbox("user.alice"));
+  auto alone = wait_channel_applied(d.path(), "repa", 50ms);
+  ASSERT_TRUE(alone.ok());
+  EXPECT_FALSE(*alone) << "the line is in the log and no pass took it";
+  std::thread client([&] {
+    std::this_thread::sleep_for(50ms);
+    auto c = ChannelPosition::open(d.path(), "repa");
+    ASSERT_TRUE(c.ok());
+    const uint64_t pass = c->begin_pass();
+    std::filesystem::remove(log_path(d.path(), "repa"));
+    c->mark_applied(pass);
+  });
+  auto r = wait_channel_applied(d.path(), "repa", 60s);
+  client.join();
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(*r);
+}
+
+TEST(ChannelApplied, APassUnderWayIsWaitedForEvenWithTheLogEmpty) {
+  TestDir d;
+  SyncLog log(make_config(d.path(), waiting(0)));
+  auto p = ChannelPosition::open(d.path(), "repa");
+  ASSERT_TRUE(p.ok());
+  const uint64_t pass = p->begin_pass();
+  auto busy = wait_channel_applied(d.path(), "repa", 50ms);
+  ASSERT_TRUE(busy.ok());
+  EXPECT_FALSE(*busy);
+  std::thread client([&] {
+    std::this_thread::sleep_for(50ms);
+    p->mark_applied(pass);
+  });
+  auto r = wait_channel_applied(d.path(), "repa", 60s);
+  client.join();
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(*r);
 }
 
 }  // namespace
