@@ -161,10 +161,14 @@ Result<bool> Mover::passes(const MoveRecord& rec, int max, int* count, uint64_t*
   for (int i = 0; i < max; ++i) {
     auto n = source_.sync_pass(rec.user, *target);
     ++*count;
-    if (!n.ok() && n.status().code() == Code::kSyncChecksum) {
+    if (!n.ok() &&
+        (n.status().code() == Code::kSyncChecksum || n.status().code() == Code::kSyncChanged)) {
       // The target's copy changed under the pass (the source's rolling
       // channel to it, when it is a replica already, applies the same
-      // changes): the next pass starts from what the target has now.
+      // changes; LocalMoveSource waits for that channel before each pass,
+      // but new mail is logged meanwhile while the user is not fenced): the
+      // next pass starts from what the target has now. Only a pass that
+      // sends nothing ends the passes.
       say(fmt::format("move {}: pass {}: {}; again", rec.user, *count, n.status().to_string()));
       continue;
     }
