@@ -24,6 +24,7 @@
 
 #include "common/status.h"
 #include "store/record.h"
+#include "../support/free_port.h"
 
 namespace replimail {
 namespace store {
@@ -54,11 +55,7 @@ struct RunResult {
 RunResult run(const std::vector<std::string>& argv, const std::string& input = "",
               std::chrono::seconds timeout = std::chrono::seconds(120));
 
-// A loopback TCP port nobody uses, reserved for this process until it exits:
-// below the ephemeral range (so no outgoing connection takes it meanwhile)
-// and locked machine-wide against other test processes. The same port is
-// never handed out twice in one process.
-int free_port();
+// free_port(): tests/support/free_port.h (shared with the unit tests).
 // Polls `pred` every 20 ms until it holds (true) or `limit` has passed
 // (false, after one last try). For waiting on a state, never on a time.
 bool wait_until(const std::function<bool()>& pred,

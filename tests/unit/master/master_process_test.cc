@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "../../support/free_port.h"
 #include "../../support/temp_dir.h"
 #include "net/socket.h"
 #include "net/stream.h"
@@ -81,13 +82,9 @@ std::string read_text(const std::string& path) {
 }
 
 uint16_t free_port() {
-  net::ListenAddress a;
-  a.host = "127.0.0.1";
-  a.family = AF_INET;
-  auto fd = net::open_listener(a, 1);
-  uint16_t port = net::bound_port(*fd);
-  ::close(*fd);
-  return port;
+  const int port = replimail::testing::free_port();
+  EXPECT_GT(port, 0);
+  return static_cast<uint16_t>(port);
 }
 
 class MasterProcessTest : public ::testing::Test {

@@ -11,6 +11,8 @@
 #include <thread>
 #include <vector>
 
+#include "../../support/free_port.h"
+
 namespace replimail::metrics {
 namespace {
 
@@ -77,21 +79,7 @@ std::string exchange(int port, const std::vector<std::string>& pieces, bool clos
   return out;
 }
 
-// A loopback port free at this moment (the kernel's choice for port 0).
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
+using replimail::testing::free_port;
 
 TEST(HttpTest, ServerAnswersAndKeepsServingAfterBadClients) {
   int calls = 0;
