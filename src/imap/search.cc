@@ -177,8 +177,13 @@ bool sent_date_matches(const SearchKey& key, const SearchContext& ctx) {
 }
 
 bool header_key_matches(const SearchKey& key, const SearchContext& ctx) {
-  // Address fields are read from the parsed envelope; any other field
-  // straight from the header block.
+  // Subject is read in the search form the index keeps; address fields
+  // from the parsed envelope; any other field straight from the header
+  // block.
+  if (ctx.subject && iequals(key.field, "subject")) {
+    auto form = ctx.subject();
+    return form && mime::search_form_contains(*form, key.text);
+  }
   if (!is_address_field(key.field) && ctx.header_block) {
     const std::string* block = ctx.header_block();
     if (!block) return false;

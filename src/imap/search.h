@@ -2,7 +2,8 @@
 // (TEXT, BODY, HEADER and FROM/TO/CC/BCC/SUBJECT) are answered from the
 // full-text index (search/) for the messages it covers, when
 // `search_engine: xapian`; the others, and what the index can only narrow
-// down, scan the message: header keys its cached header (store::MessageCache),
+// down, scan the message: SUBJECT the search form of its Subject fields
+// the index keeps, other header keys its cached header (store::MessageCache),
 // body keys its file's text parts (mime::SearchBody, at the offsets the cache
 // keeps), each loaded only when a key needs it. The index answers exactly what a scan answers (search/query.h),
 // so results never depend on how much is indexed.
@@ -55,6 +56,11 @@ struct SearchContext {
   std::function<const mime::Message*()> headers;
   // The cached header block alone (no parse), null if it cannot be read.
   std::function<const std::string*()> header_block;
+  // The search form of the message's Subject fields
+  // (mime::field_search_form, kept in the index: store::SubjectCursor),
+  // nullopt if it cannot be read (SUBJECT then fails). Unset: SUBJECT reads
+  // header_block.
+  std::function<std::optional<std::string_view>()> subject;
   // The body text BODY and TEXT read (from the file, at the offsets the
   // message cache keeps); null if it cannot be read (they then fail).
   std::function<const mime::SearchBody*()> body;

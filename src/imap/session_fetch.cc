@@ -395,10 +395,12 @@ struct ScanMessage {
   std::string segments;
   std::optional<mime::SearchBody> body;
   bool body_read = false;
+  std::optional<std::string_view> subject;  // SubjectCursor's view
+  bool subject_read = false;
 
   void start(const MessageView& message) {
     m = &message;
-    header_read = header_ok = body_read = false;
+    header_read = header_ok = body_read = subject_read = false;
     header.reset();
     body.reset();
   }
@@ -438,6 +440,17 @@ Status Session::for_each_match(const SearchKey& key, const MatchFn& fn) {
     }
     return cur.body ? &*cur.body : nullptr;
   };
+  // Opened by the first SUBJECT key; the messages come in UID order.
+  std::optional<store::SubjectCursor> subjects;
+  auto subject = [&cur, &mailbox, &subjects]() -> std::optional<std::string_view> {
+    if (!cur.subject_read) {
+      cur.subject_read = true;
+      if (!subjects) subjects.emplace(mailbox);
+      auto form = subjects->subject(cur.m->uid, cur.m->guid);
+      cur.subject = form.ok() ? std::optional<std::string_view>(*form) : std::nullopt;
+    }
+    return cur.subject;
+  };
   SearchContext ctx;
   ctx.max_seq = exists;
   ctx.max_uid = max_uid;
@@ -446,6 +459,7 @@ Status Session::for_each_match(const SearchKey& key, const MatchFn& fn) {
   ctx.now = now;
   ctx.headers = headers;
   ctx.header_block = header_block;
+  ctx.subject = subject;
   ctx.body = body_text;
   Status result;
   for (uint32_t seq = 1; seq <= exists && result.is_ok(); ++seq) {
@@ -456,6 +470,7 @@ Status Session::for_each_match(const SearchKey& key, const MatchFn& fn) {
     if (!search_matches(key, ctx)) continue;
     result = fn(seq, m, headers);
   }
+  subjects.reset();
   if (snapshot) mailbox.end_read();
   flush_cache_fills();
   return result;

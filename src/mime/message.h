@@ -211,6 +211,19 @@ std::vector<std::string> header_values(std::string_view header, std::string_view
 bool header_field_contains(std::string_view header, std::string_view name,
                            std::string_view needle);
 
+// The search form of field `name` in a header block given alone: each of
+// its values as header_field_contains() compares them (unfolded, RFC 2047
+// words decoded, search_fold()ed; a value in ASCII without an encoded word
+// is just lower-cased), each followed by a NUL, which no folded value or
+// needle holds. "" if the block has no such field. The store keeps it for
+// Subject (store::MessageCache), so that SEARCH SUBJECT neither reads the
+// header block nor decodes.
+std::string field_search_form(std::string_view header, std::string_view name);
+
+// header_field_contains(header, name, needle), given
+// field_search_form(header, name) rather than the header.
+bool search_form_contains(std::string_view form, std::string_view needle);
+
 // contains_folded(decoded_header_text(header), needle), without decoding a
 // header block in ASCII that does not hold `needle` in any case.
 bool header_text_contains(std::string_view header, std::string_view needle);

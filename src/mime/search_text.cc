@@ -404,6 +404,33 @@ bool header_field_contains(std::string_view header, std::string_view name,
       name);
   return found;
 }
+std::string field_search_form(std::string_view header, std::string_view name) {
+  std::string out;
+  std::string scratch;
+  for_each_raw_field(
+      header,
+      [&](std::string_view, std::string_view raw) {
+        std::string_view value = unfolded(raw, scratch);
+        if (decodes_to_itself(value)) {
+          // search_fold of ASCII without NUL is its lower case.
+          for (char c : value) out += lower(c);
+        } else {
+          out += search_fold(decode_header_value(std::string(value)));
+        }
+        out += '\0';
+        return true;
+      },
+      name);
+  return out;
+}
+
+bool search_form_contains(std::string_view form, std::string_view needle) {
+  // A folded needle holds no NUL, so it never matches across two values.
+  const std::string& folded = folded_needle(needle);
+  if (folded.empty()) return !form.empty();
+  return contains(form, folded);
+}
+
 
 bool header_text_contains(std::string_view header, std::string_view needle) {
   const std::string& folded = folded_needle(needle);

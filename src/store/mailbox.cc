@@ -12,6 +12,7 @@
 #include <ctime>
 
 #include "common/fs.h"
+#include "mime/message.h"
 #include "store/index_pool.h"
 #include "store/mailbox_index.h"
 #include "store/mboxname.h"
@@ -42,7 +43,7 @@ Mailbox::Mailbox(MailboxEntry entry, std::string dir, std::unique_ptr<SqliteDb> 
 
 Mailbox::~Mailbox() {
   if (reading_) end_read();
-  if (!cache_fills_.empty()) {
+  if (!cache_fills_.empty() || !search_fields_fills_.empty()) {
     Status s = flush_cache();
     if (!s) spdlog::warn("{}: message cache not filled: {}", name(), s.to_string());
   }
@@ -159,18 +160,65 @@ Status Mailbox::cache_column(uint32_t uid, const std::string& guid, CacheColumn 
 }
 
 Status Mailbox::flush_cache() {
-  if (cache_fills_.empty() || db_->in_transaction()) return Status::success();
+  // Not while a SubjectCursor walks the table either.
+  if ((cache_fills_.empty() && search_fields_fills_.empty()) || db_->in_transaction() ||
+      cursors_ > 0)
+    return Status::success();
   std::vector<CacheFill> fills = std::move(cache_fills_);
   cache_fills_.clear();
+  std::vector<SearchFieldsFill> fields = std::move(search_fields_fills_);
+  search_fields_fills_.clear();
   Status s = db_->begin_immediate();
   if (!s) return s;
   for (const auto& f : fills) {
     s = write_cache(*db_, f.uid, f.guid, f.cache, true);
     if (!s) break;
   }
+  for (size_t i = 0; s && i < fields.size(); ++i)
+    s = write_search_fields(*db_, fields[i].uid, fields[i].guid, fields[i].subject, true);
   if (s) s = db_->commit();
   if (!s) db_->rollback();
   return s;
+}
+
+SubjectCursor::SubjectCursor(Mailbox& mbox) : mbox_(mbox) { mbox_.cursors_++; }
+
+SubjectCursor::~SubjectCursor() {
+  st_.reset();
+  mbox_.cursors_--;
+}
+
+void SubjectCursor::advance() {
+  // A failed step leaves the rest to compute(), which reads the index too
+  // and reports what fails.
+  auto row = st_->step();
+  done_ = !row.ok() || !*row;
+  if (!done_) row_uid_ = static_cast<uint32_t>(st_->int64(0));
+}
+
+Result<std::string_view> SubjectCursor::subject(uint32_t uid, const std::string& guid) {
+  if (!st_ && !done_) {
+    auto st = mbox_.db_->prepare(
+        "SELECT uid, version, guid, subject FROM search_fields WHERE uid >= ? ORDER BY uid");
+    if (!st.ok()) return st.status();
+    st_ = std::make_unique<SqliteStmt>(std::move(st).value());
+    st_->bind(1, int64_t{uid});
+    advance();
+  }
+  while (!done_ && row_uid_ < uid) advance();
+  if (!done_ && row_uid_ == uid && st_->int64(1) == kSearchFieldsVersion &&
+      st_->text_view(2) == guid)
+    return st_->blob_view(3);
+  return compute(uid, guid);
+}
+
+Result<std::string_view> SubjectCursor::compute(uint32_t uid, const std::string& guid) {
+  Status s = mbox_.cache_column(uid, guid, CacheColumn::kHeader, header_);
+  if (!s) return s;
+  computed_ = mime::field_search_form(header_, "Subject");
+  auto& fills = mbox_.search_fields_fills_;
+  if (fills.size() < Mailbox::kSearchFieldsFillBatch) fills.push_back({uid, guid, computed_});
+  return std::string_view(computed_);
 }
 
 Status Mailbox::begin_read() {

@@ -32,6 +32,7 @@
 namespace replimail::store {
 
 class SqliteDb;
+class SqliteStmt;
 class IndexPool;
 class StagedMessage;
 class MailboxTxn;
@@ -88,13 +89,19 @@ class Mailbox {
   // missing or stale row is computed and queued as cache() does.
   Status cache_column(uint32_t uid, const std::string& guid, CacheColumn column,
                       std::string& out);
-  // Writes the queued cache rows in one write transaction; a row whose
-  // record was expunged or replaced meanwhile is dropped. Nothing is
-  // written while this connection is inside a transaction (a read snapshot,
-  // a MailboxTxn): the rows stay queued, up to kCacheFillBatch. A failure
-  // loses only the queued rows (they are computed again when next read).
+  // Writes the queued cache rows (and search_fields rows, queued by
+  // SubjectCursor) in one write transaction; a row whose record was
+  // expunged or replaced meanwhile is dropped. Nothing is written while
+  // this connection is inside a transaction (a read snapshot, a
+  // MailboxTxn) or a SubjectCursor is open: the rows stay queued, up to
+  // kCacheFillBatch cache rows and kSearchFieldsFillBatch search_fields
+  // rows. A failure loses only the queued rows (they are computed again
+  // when next read).
   Status flush_cache();
   static constexpr size_t kCacheFillBatch = 64;
+  // A search_fields row is a few dozen bytes: a scan of an old index queues
+  // this many (a SEARCH runs in one read snapshot, so writes wait for its end).
+  static constexpr size_t kSearchFieldsFillBatch = 16384;
 
   // A read snapshot: every read until end_read() sees the same committed
   // state (an SQLite read transaction; writers in other processes go on).
@@ -114,6 +121,7 @@ class Mailbox {
 
  private:
   friend class MailboxTxn;
+  friend class SubjectCursor;
   Mailbox(MailboxEntry entry, std::string dir, std::unique_ptr<SqliteDb> db,
           std::shared_ptr<IndexPool> pool);
 
@@ -129,6 +137,44 @@ class Mailbox {
     MessageCache cache;
   };
   std::vector<CacheFill> cache_fills_;  // computed rows not yet in the index
+  struct SearchFieldsFill {
+    uint32_t uid;
+    std::string guid;
+    std::string subject;
+  };
+  std::vector<SearchFieldsFill> search_fields_fills_;  // likewise, search_fields rows
+  int cursors_ = 0;                                    // SubjectCursors open on db_
+};
+
+// The search form of the Subject fields of live messages
+// (mime::field_search_form(header, "Subject")), read from the index's
+// search_fields table with one statement walking it in UID order: SEARCH
+// SUBJECT of every message of a mailbox steps through one B-tree rather
+// than looking up each UID, and reads no header block. A missing or stale
+// row (an index written before the table existed, a message too large to
+// be cached at append) is computed from the cached header block
+// (Mailbox::cache_column) and queued to be written by flush_cache().
+// One cursor per scan, on the Mailbox's connection; destroy it before
+// ending the scan's read snapshot.
+class SubjectCursor {
+ public:
+  explicit SubjectCursor(Mailbox& mbox);
+  ~SubjectCursor();
+  SubjectCursor(const SubjectCursor&) = delete;
+  SubjectCursor& operator=(const SubjectCursor&) = delete;
+  // The search form for message `uid`, whose file has GUID `guid`: a view
+  // valid until the next call. REQUIRES: `uid` above the previous call's.
+  Result<std::string_view> subject(uint32_t uid, const std::string& guid);
+
+ private:
+  void advance();
+  Result<std::string_view> compute(uint32_t uid, const std::string& guid);
+
+  Mailbox& mbox_;
+  std::unique_ptr<SqliteStmt> st_;  // null until the first call
+  bool done_ = false;               // no more rows (or the statement failed: compute the rest)
+  uint32_t row_uid_ = 0;            // UID of the row the statement is on
+  std::string header_, computed_;
 };
 
 // A set of UIDs added in any order, held as runs of consecutive UIDs (one

@@ -5,6 +5,8 @@
 
 #include <cstring>
 
+#include "mime/message.h"
+
 namespace replimail::store::index {
 
 const char* const kSchema = R"(
@@ -28,6 +30,8 @@ CREATE TABLE IF NOT EXISTS message_cache(
   uid INTEGER PRIMARY KEY, version INTEGER NOT NULL, guid TEXT NOT NULL, header TEXT NOT NULL,
   envelope TEXT NOT NULL, bodystructure TEXT NOT NULL, body TEXT NOT NULL,
   text_segments TEXT NOT NULL DEFAULT '');
+CREATE TABLE IF NOT EXISTS search_fields(
+  uid INTEGER PRIMARY KEY, version INTEGER NOT NULL, guid TEXT NOT NULL, subject BLOB NOT NULL);
 )";
 
 Status apply_schema(SqliteDb& db) {
@@ -184,6 +188,30 @@ Result<bool> read_cache_column(SqliteDb& db, uint32_t uid, const std::string& gu
   return true;
 }
 
+Status write_search_fields(SqliteDb& db, uint32_t uid, const std::string& guid,
+                           std::string_view subject, bool only_if_current) {
+  auto st = db.prepare(
+      only_if_current
+          ? std::string("INSERT OR REPLACE INTO search_fields(uid, version, guid, subject) "
+                        "SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM records WHERE uid = "
+                        "?1 AND guid = ?3 AND system_flags & ?5 = 0)")
+          : std::string("INSERT OR REPLACE INTO search_fields(uid, version, guid, subject) "
+                        "VALUES(?1, ?2, ?3, ?4)"));
+  if (!st.ok()) return st.status();
+  st->bind(1, int64_t{uid}).bind(2, kSearchFieldsVersion).bind(3, guid).bind_blob(4, subject);
+  if (only_if_current) st->bind(5, int64_t{kFlagExpunged});
+  return st->run();
+}
+
+Result<bool> has_search_fields(SqliteDb& db, uint32_t uid, const std::string& guid) {
+  auto st = db.prepare("SELECT version, guid FROM search_fields WHERE uid = ?");
+  if (!st.ok()) return st.status();
+  st->bind(1, int64_t{uid});
+  auto row = st->step();
+  if (!row.ok()) return row.status();
+  return *row && st->int64(0) == kSearchFieldsVersion && st->text_view(1) == guid;
+}
+
 Status write_cache(SqliteDb& db, uint32_t uid, const std::string& guid, const MessageCache& c,
                    bool only_if_current) {
   // With only_if_current (a lazy fill, outside the transaction that wrote
@@ -208,14 +236,19 @@ Status write_cache(SqliteDb& db, uint32_t uid, const std::string& guid, const Me
       .bind(7, c.body)
       .bind(9, c.text_segments);
   if (only_if_current) st->bind(8, int64_t{kFlagExpunged});
-  return st->run();
+  if (Status s = st->run(); !s) return s;
+  return write_search_fields(db, uid, guid, mime::field_search_form(c.header, "Subject"),
+                             only_if_current);
 }
 
 Status delete_cache(SqliteDb& db, uint32_t uid) {
-  auto st = db.prepare("DELETE FROM message_cache WHERE uid = ?");
-  if (!st.ok()) return st.status();
-  st->bind(1, int64_t{uid});
-  return st->run();
+  for (const char* sql :
+       {"DELETE FROM message_cache WHERE uid = ?", "DELETE FROM search_fields WHERE uid = ?"}) {
+    auto st = db.prepare(sql);
+    if (!st.ok()) return st.status();
+    if (Status s = st->bind(1, int64_t{uid}).run(); !s) return s;
+  }
+  return Status::success();
 }
 
 Result<std::vector<std::string>> read_slots(SqliteDb& db) {

@@ -44,10 +44,19 @@ Result<std::optional<MessageCache>> read_cache(SqliteDb& db, uint32_t uid,
 // it is stale.
 Result<bool> read_cache_column(SqliteDb& db, uint32_t uid, const std::string& guid,
                                CacheColumn column, std::string& out);
-// Writes the cache row of `uid`. With `only_if_current`, only while the
-// index holds a live record `uid` with GUID `guid` (no-op otherwise).
+// Writes the cache row of `uid` and its search_fields row (computed from
+// the header block). With `only_if_current`, only while the index holds a
+// live record `uid` with GUID `guid` (no-op otherwise).
 Status write_cache(SqliteDb& db, uint32_t uid, const std::string& guid, const MessageCache& c,
                    bool only_if_current);
+// Writes the search_fields row of `uid` alone (`subject`: the search form
+// of its Subject fields), as write_cache() does.
+Status write_search_fields(SqliteDb& db, uint32_t uid, const std::string& guid,
+                           std::string_view subject, bool only_if_current);
+// True if `uid` has a search_fields row for GUID `guid` in the current
+// kSearchFieldsVersion.
+Result<bool> has_search_fields(SqliteDb& db, uint32_t uid, const std::string& guid);
+// Deletes the cache row of `uid` and its search_fields row.
 Status delete_cache(SqliteDb& db, uint32_t uid);
 // User flag names in slot order.
 Result<std::vector<std::string>> read_slots(SqliteDb& db);

@@ -369,7 +369,8 @@ Result<bool> MailboxTxn::has_cache(uint32_t uid) {
   if (!r.ok()) return r.status();
   auto row = read_cache(*mbox_->db_, uid, r->guid);
   if (!row.ok()) return row.status();
-  return row->has_value();
+  if (!row->has_value()) return false;
+  return has_search_fields(*mbox_->db_, uid, r->guid);
 }
 
 Status MailboxTxn::write_annotation(const MessageAnnotation& a) {

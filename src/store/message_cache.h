@@ -43,6 +43,18 @@ struct MessageCache {
   bool operator==(const MessageCache&) const = default;
 };
 
+// Beside each cache row, written with it in the same transaction (the
+// index's write_cache writes both), a narrow row of table `search_fields` (UID, GUID,
+// version, and the search form of the Subject fields:
+// mime::field_search_form(header, "Subject")) that SEARCH SUBJECT reads
+// with one cursor in UID order (SubjectCursor), as Cyrus keeps the subject
+// as its own cache item. A cache row without it (an index written before
+// the table existed) is read as missing it: the scan computes it from the
+// header block and writes it back (Mailbox::flush_cache), reconstruct
+// fills it. Bumped when the search form changes (search_fold does): rows of
+// an older version are computed again.
+inline constexpr int64_t kSearchFieldsVersion = 1;
+
 // The parts of a cache row SEARCH reads alone (Mailbox::cache_column):
 // MessageCache::header and MessageCache::text_segments.
 enum class CacheColumn { kHeader, kTextSegments };

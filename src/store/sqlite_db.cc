@@ -48,6 +48,14 @@ SqliteStmt& SqliteStmt::bind(int i, std::string_view v) {
   return *this;
 }
 
+SqliteStmt& SqliteStmt::bind_blob(int i, std::string_view v) {
+  // A zero-length blob with a null pointer would bind NULL.
+  static const char kEmpty = 0;
+  sqlite3_bind_blob(stmt_, i, v.empty() ? &kEmpty : v.data(), static_cast<int>(v.size()),
+                    SQLITE_TRANSIENT);
+  return *this;
+}
+
 Result<bool> SqliteStmt::step() {
   int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW) return true;
@@ -81,6 +89,12 @@ std::string SqliteStmt::text(int col) const {
   if (p == nullptr) return {};
   return std::string(reinterpret_cast<const char*>(p),
                      static_cast<size_t>(sqlite3_column_bytes(stmt_, col)));
+}
+
+std::string_view SqliteStmt::blob_view(int col) const {
+  const void* p = sqlite3_column_blob(stmt_, col);
+  if (p == nullptr) return {};
+  return {static_cast<const char*>(p), static_cast<size_t>(sqlite3_column_bytes(stmt_, col))};
 }
 
 std::string_view SqliteStmt::text_view(int col) const {

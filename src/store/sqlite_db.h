@@ -50,6 +50,8 @@ class SqliteStmt {
   // Parameters are numbered from 1.
   SqliteStmt& bind(int i, int64_t v);
   SqliteStmt& bind(int i, std::string_view v);
+  // `v` as a BLOB (bytes kept as they are, NULs included).
+  SqliteStmt& bind_blob(int i, std::string_view v);
   // A row is ready (true) or the statement is done (false).
   Result<bool> step();
   // Steps to completion, ignoring rows.
@@ -61,6 +63,8 @@ class SqliteStmt {
   // Column `col` as text in SQLite's own memory, without a copy: valid
   // until the next step() or the statement's destruction.
   std::string_view text_view(int col) const;
+  // Column `col` as a BLOB, as text_view() (empty for NULL).
+  std::string_view blob_view(int col) const;
 
  private:
   sqlite3_stmt* stmt_;

@@ -169,5 +169,47 @@ TEST_F(MessageCacheSessionTest, MissingAndStaleRowsAreAnsweredFromTheFileAndRebu
   }
 }
 
+// SEARCH SUBJECT reads the index's search_fields rows. An index written
+// before they existed (the table dropped) answers the same, from the cached
+// header block, and gets its rows: they then answer even when the header
+// block says otherwise.
+TEST_F(MessageCacheSessionTest, SubjectIsAnsweredFromSearchFieldsAndOldIndexGetsThem) {
+  {
+    auto s = login("alice");
+    EXPECT_THAT(run(*s, append_cmd("a", "INBOX", kMessage)), HasSubstr("a OK"));
+    EXPECT_THAT(run(*s, append_cmd("b", "INBOX", kMultipart)), HasSubstr("b OK"));
+    EXPECT_THAT(run(*s, append_cmd("c", "INBOX", kMessage)), HasSubstr("c OK"));
+  }
+  const char* const subject_commands[] = {
+      "u1 UID SEARCH SUBJECT CAF\xc3\x89\r\n",
+      "u2 SEARCH CHARSET UTF-8 SUBJECT \"caf\xc3\xa9 Parts\"\r\n",
+      "u3 UID SEARCH SUBJECT \"\"\r\n",
+      "u4 SEARCH NOT SUBJECT hello\r\n",
+      "u5 SEARCH OR SUBJECT \"o t\" SUBJECT zzz\r\n",
+  };
+  auto subject_answers = [&] {
+    auto s = login("alice");
+    EXPECT_THAT(run(*s, "e EXAMINE INBOX\r\n"), HasSubstr("e OK"));
+    std::vector<std::string> out;
+    for (const char* c : subject_commands) out.push_back(run(*s, c));
+    return out;
+  };
+  const std::vector<std::string> want = subject_answers();
+  EXPECT_THAT(want[0], HasSubstr("* SEARCH 2\r\n"));
+  EXPECT_THAT(want[1], HasSubstr("* SEARCH 2\r\n"));
+  EXPECT_THAT(want[2], HasSubstr("* SEARCH 1 2 3\r\n"));
+  EXPECT_THAT(want[3], HasSubstr("* SEARCH 2\r\n"));
+  EXPECT_THAT(want[4], HasSubstr("* SEARCH 1 3\r\n"));
+  const std::vector<std::string> rows =
+      on_index("SELECT uid, guid FROM search_fields ORDER BY uid");
+  ASSERT_EQ(rows.size(), 3u);
+
+  on_index("DROP TABLE search_fields");
+  EXPECT_EQ(subject_answers(), want);
+  EXPECT_EQ(on_index("SELECT uid, guid FROM search_fields ORDER BY uid"), rows);
+  on_index("UPDATE message_cache SET header = 'Subject: wrong\r\n\r\n'");
+  EXPECT_EQ(subject_answers(), want);
+}
+
 }  // namespace
 }  // namespace replimail::imap::test

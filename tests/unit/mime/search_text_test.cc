@@ -204,12 +204,32 @@ TEST(MimeSearch, HeaderMatchingOfRandomBlocksEqualsDecodingThem) {
         for (const std::string& v : header_values(block, name)) want |= contains_folded(v, needle);
         ASSERT_EQ(header_field_contains(block, name, needle), want)
             << testing::PrintToString(block) << " " << name << " / " << needle;
+        // The form the store keeps for Subject answers the same.
+        ASSERT_EQ(search_form_contains(field_search_form(block, name), needle), want)
+            << testing::PrintToString(block) << " " << name << " / " << needle;
       }
       ASSERT_EQ(header_text_contains(block, needle),
                 contains_folded(decoded_header_text(block), needle))
           << testing::PrintToString(block) << " / " << needle;
     }
   }
+}
+
+TEST(MimeSearch, FieldSearchFormHoldsEachValueFolded) {
+  const std::string block =
+      "Subject: Quarterly\r\n Report\r\nX-A: b\r\nsubject: =?UTF-8?Q?Caf=C3=A9?= STRASSE\r\n\r\n";
+  const std::string form = field_search_form(block, "Subject");
+  EXPECT_EQ(form, std::string("quarterly report") + '\0' + "caf\xc3\xa9 strasse" + '\0');
+  EXPECT_TRUE(search_form_contains(form, "CAF\xc3\x89"));
+  EXPECT_TRUE(search_form_contains(form, "Stra\xc3\x9f" "e"));
+  EXPECT_TRUE(search_form_contains(form, ""));
+  // Never across two values.
+  EXPECT_FALSE(search_form_contains(form, "reportcaf"));
+  EXPECT_FALSE(search_form_contains(form, "b"));
+  // No Subject field: not even the empty string matches; an empty one does.
+  EXPECT_EQ(field_search_form("X-A: b\r\n\r\n", "Subject"), "");
+  EXPECT_FALSE(search_form_contains("", ""));
+  EXPECT_TRUE(search_form_contains(field_search_form("Subject:\r\n\r\n", "Subject"), ""));
 }
 
 TEST(MimeSearch, FoldingIsUnicodeAware) {

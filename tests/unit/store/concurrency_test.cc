@@ -1,11 +1,14 @@
 // Several processes deliver to one mailbox at once: no UID is lost,
 // duplicated or reused, and the counters add up.
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <set>
 
+#include "mime/message.h"
+#include "store/mailbox.h"
 #include "store_test_util.h"
 
 namespace replimail::store {
@@ -151,6 +154,123 @@ TEST(ConcurrencyTest, CreatorsOfOneMailboxWithOneUniqueidTakeTurns) {
     ASSERT_TRUE(c.ok()) << "round " << round << ": " << c.status().to_string();
     EXPECT_EQ(c->uidvalidity, 1700000000u);
   }
+}
+
+}  // namespace
+}  // namespace replimail::store
+
+namespace replimail::store {
+namespace {
+
+constexpr uint32_t kOld = 150;  // messages delivered before search_fields existed
+
+// Runs in a forked child: `rounds` SEARCH-like scans of every live record,
+// each in one read snapshot with one SubjectCursor, comparing what it reads
+// with the search form of the cached header block; the Mailbox then writes
+// the rows it computed. 0 if every form was right.
+int child_scan(const Config& cfg, int rounds) {
+  auto inst = Instance::open(cfg);
+  if (!inst.ok()) return 2;
+  for (int i = 0; i < rounds; i++) {
+    auto m = (*inst)->open_mailbox("user.alice");
+    if (!m.ok()) return 3;
+    if (!(*m)->begin_read().is_ok()) return 4;
+    std::vector<std::pair<uint32_t, std::string>> live;
+    Status s = (*m)->for_each_record(0, [&](const IndexRecord& r) {
+      if (!r.expunged()) live.emplace_back(r.uid, r.guid);
+      return true;
+    });
+    if (!s.is_ok()) return 5;
+    {
+      SubjectCursor cursor(**m);
+      std::string header;
+      for (const auto& [uid, guid] : live) {
+        auto form = cursor.subject(uid, guid);
+        if (!form.ok()) return 6;
+        std::string got(*form);
+        if (!(*m)->cache_column(uid, guid, CacheColumn::kHeader, header).is_ok()) return 7;
+        if (got != mime::field_search_form(header, "Subject")) return 8;
+      }
+    }
+    (*m)->end_read();
+  }
+  return 0;
+}
+
+// Runs in a forked child: expunges every third old message, one
+// transaction each.
+int child_expunge(const Config& cfg) {
+  auto inst = Instance::open(cfg);
+  if (!inst.ok()) return 2;
+  for (uint32_t uid = 1; uid <= kOld; uid += 3) {
+    auto m = (*inst)->open_mailbox("user.alice");
+    if (!m.ok()) return 3;
+    auto txn = (*m)->begin();
+    if (!txn.ok() || !(*txn)->expunge(uid).is_ok()) return 4;
+    if (!(*inst)->commit(**m, **txn).is_ok()) return 5;
+  }
+  return 0;
+}
+
+std::vector<std::string> index_rows(const std::string& dir, const char* sql) {
+  sqlite3* db = nullptr;
+  EXPECT_EQ(sqlite3_open((dir + "/cyrus.index.db").c_str(), &db), SQLITE_OK);
+  std::vector<std::string> rows;
+  auto collect = [](void* out, int n, char** values, char**) {
+    std::string row;
+    for (int i = 0; i < n; ++i) row += (i ? "|" : "") + std::string(values[i] ? values[i] : "");
+    static_cast<std::vector<std::string>*>(out)->push_back(row);
+    return 0;
+  };
+  EXPECT_EQ(sqlite3_exec(db, sql, collect, &rows, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+  sqlite3_close(db);
+  return rows;
+}
+
+// An index written before search_fields existed, scanned by two processes
+// (which fill the rows) while two append and one expunges: no row is left
+// for an expunged record or another file, every row read is the search
+// form of its header, and after one more scan every live record has one.
+TEST(ConcurrencyTest, ScansFillSearchFieldsWhileOthersAppendAndExpunge) {
+  TempInstance t;
+  ASSERT_TRUE(t.inst().create_mailbox("user.alice").ok());
+  for (uint32_t i = 1; i <= kOld; i++) {
+    std::string subject =
+        i % 2 ? fmt::format("=?utf-8?q?caf=C3=A9_{}?=", i) : fmt::format("Quarterly {}", i);
+    ASSERT_EQ(t.deliver("user.alice", "Subject: " + subject + "\r\n\r\nbody\r\n"), i);
+  }
+  std::string dir = (*t.inst().open_mailbox("user.alice"))->dir();
+  t.close();
+  EXPECT_EQ(index_rows(dir, "DROP TABLE search_fields"), std::vector<std::string>{});
+  std::vector<pid_t> pids;
+  for (int c = 0; c < 5; c++) {
+    pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      ::_exit(c < 2   ? child_scan(t.cfg(), 6)
+              : c < 4 ? child_deliver(t.cfg(), c)
+                      : child_expunge(t.cfg()));
+    }
+    pids.push_back(pid);
+  }
+  for (pid_t pid : pids) {
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0);
+  }
+  const std::string orphans =
+      "SELECT s.uid FROM search_fields s LEFT JOIN records r ON r.uid = s.uid WHERE r.uid IS "
+      "NULL OR r.guid != s.guid OR r.system_flags & " +
+      std::to_string(kFlagExpunged) + " != 0";
+  EXPECT_EQ(index_rows(dir, orphans.c_str()), std::vector<std::string>{});
+  EXPECT_EQ(child_scan(t.cfg(), 1), 0);
+  const char* missing =
+      "SELECT r.uid FROM records r LEFT JOIN search_fields s ON r.uid = s.uid WHERE s.uid IS "
+      "NULL AND r.system_flags & 2147483648 = 0";
+  EXPECT_EQ(index_rows(dir, missing), std::vector<std::string>{});
+  EXPECT_EQ(index_rows(dir, "SELECT count(*) FROM records"),
+            std::vector<std::string>{std::to_string(kOld + 2 * kPerProc)});
 }
 
 }  // namespace
