@@ -20,6 +20,16 @@ using testing::TempInstance;
 constexpr int kProcs = 4;
 constexpr int kPerProc = 250;
 
+// Waits for each forked child; each must exit normally with status 0.
+void expect_children_succeed(const std::vector<pid_t>& pids) {
+  for (pid_t pid : pids) {
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0);
+  }
+}
+
 // Runs in a forked child: its own Instance, kPerProc single-message batches.
 int child_deliver(const Config& cfg, int child) {
   auto inst = Instance::open(cfg);
@@ -51,12 +61,7 @@ TEST(ConcurrencyTest, FourProcessesAppendingToOneMailbox) {
     if (pid == 0) ::_exit(child_deliver(t.cfg(), c));
     pids.push_back(pid);
   }
-  for (pid_t pid : pids) {
-    int status = 0;
-    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-    ASSERT_TRUE(WIFEXITED(status));
-    EXPECT_EQ(WEXITSTATUS(status), 0);
-  }
+  expect_children_succeed(pids);
 
   auto m = t.inst().open_mailbox("user.alice");
   ASSERT_TRUE(m.ok());
@@ -253,12 +258,7 @@ TEST(ConcurrencyTest, ScansFillSearchFieldsWhileOthersAppendAndExpunge) {
     }
     pids.push_back(pid);
   }
-  for (pid_t pid : pids) {
-    int status = 0;
-    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-    ASSERT_TRUE(WIFEXITED(status));
-    EXPECT_EQ(WEXITSTATUS(status), 0);
-  }
+  expect_children_succeed(pids);
   const std::string orphans =
       "SELECT s.uid FROM search_fields s LEFT JOIN records r ON r.uid = s.uid WHERE r.uid IS "
       "NULL OR r.guid != s.guid OR r.system_flags & " +
