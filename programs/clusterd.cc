@@ -29,6 +29,7 @@
 #include <ctime>
 #include <filesystem>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -107,6 +108,15 @@ void unfence_self(const std::string& fence, const std::string& slot, cluster::Et
 // The promotion, rejoin and channel steps edit the same files: one at a
 // time (admin/promote.h).
 std::mutex conf_edits;
+// The record of the channels clusterd owns (cluster/replica_feed.h): the
+// feeder and the promotion update it, one at a time.
+std::mutex owned_edits;
+
+Status update_owned(const std::string& path, const std::set<std::string>& own,
+                    const std::set<std::string>& disown) {
+  std::lock_guard<std::mutex> lock(owned_edits);
+  return cluster::update_owned_channels(path, own, disown);
+}
 
 // The promotion steps' options for this slot: its config files, and master
 // (clusterd's parent) to signal.
@@ -121,7 +131,7 @@ admin::PromoteOptions promote_options(const std::string& conf, const std::string
 // Runs a command of the controller here: the promotion or rejoin steps,
 // each line logged.
 Result<std::string> run_command(const cluster::SlotCommand& c, const std::string& conf,
-                                const std::string& cyrus_conf) {
+                                const std::string& cyrus_conf, const std::string& owned_path) {
   std::lock_guard<std::mutex> edits(conf_edits);
   admin::PromoteOptions o = promote_options(conf, cyrus_conf);
   std::string last;
@@ -141,6 +151,11 @@ Result<std::string> run_command(const cluster::SlotCommand& c, const std::string
         admin::PromoteTarget{cluster::channel_for_slot(c.old_primary), c.old_primary_sync};
     for (const auto& [slot, host] : c.replicas)
       o.replicas.push_back({cluster::channel_for_slot(slot), host});
+    // The promotion's channels are clusterd's: removed when no user of
+    // this slot names their replica slot any more.
+    std::set<std::string> own{o.old_primary->channel};
+    for (const auto& t : o.replicas) own.insert(t.channel);
+    if (Status s = update_owned(owned_path, own, {}); !s.is_ok()) return s;
     rc = admin::promote(o, out);
   }
   if (rc != 0) return Status(Code::kInternal, fmt::format("exit {}: {}", rc, last));
@@ -191,6 +206,27 @@ Status add_feed_channels(const std::vector<cluster::FeedTarget>& targets, const 
                              last = line;
                            }};
   int rc = admin::add_channels(o, out);
+  if (rc != 0) return Status(Code::kInternal, fmt::format("exit {}: {}", rc, last));
+  return Status::success();
+}
+
+// Removes channels no user of this slot is placed on any more:
+// cyr_promote's channel-removing steps, each line logged.
+Status remove_feed_channels(const std::vector<std::string>& channels, const std::string& conf,
+                            const std::string& cyrus_conf) {
+  std::lock_guard<std::mutex> edits(conf_edits);
+  admin::PromoteOptions o = promote_options(conf, cyrus_conf);
+  for (const std::string& c : channels) o.replicas.push_back({c, ""});
+  std::string last;
+  admin::PromoteOutput out{[&](const std::string& line) {
+                             spdlog::info("clusterd: remove channels: {}", line);
+                             last = line;
+                           },
+                           [&](const std::string& line) {
+                             spdlog::error("clusterd: remove channels: {}", line);
+                             last = line;
+                           }};
+  int rc = admin::remove_channels(o, out);
   if (rc != 0) return Status(Code::kInternal, fmt::format("exit {}: {}", rc, last));
   return Status::success();
 }
@@ -258,11 +294,12 @@ int main(int argc, char** argv) {
   registrar.set_hooks({[&] { fence_self(fence, options->slot); },
                        [&] { unfence_self(fence, options->slot, etcd, *layout); }});
   cluster::Directory directory(etcd, *layout);
+  const std::string owned_path = cluster::owned_channels_path(config->configdirectory());
   cluster::CommandRunner commands(etcd, *layout, options->slot,
                                   [&](const cluster::SlotCommand& cmd) -> Result<std::string> {
                                     if (cmd.op == cluster::SlotCommand::Op::kUnfence)
                                       return unfence(directory, options->slot, *config, cmd.user);
-                                    auto done = run_command(cmd, conf, cyrus_conf);
+                                    auto done = run_command(cmd, conf, cyrus_conf, owned_path);
                                     follow_role(conf, registrar);
                                     return done;
                                   });
@@ -276,11 +313,17 @@ int main(int argc, char** argv) {
         std::this_thread::sleep_for(std::chrono::milliseconds(options->ttl) / 30);
     }
   });
-  cluster::ReplicaFeeder feeder(directory, options->slot,
-                                {[&] { return feed_channels(conf); },
-                                 [&](const std::vector<cluster::FeedTarget>& t) {
-                                   return add_feed_channels(t, conf, cyrus_conf);
-                                 }});
+  cluster::ReplicaFeeder feeder(
+      directory, options->slot,
+      {[&] { return feed_channels(conf); },
+       [&](const std::vector<cluster::FeedTarget>& t) {
+         return add_feed_channels(t, conf, cyrus_conf);
+       },
+       [&](const std::vector<std::string>& c) { return remove_feed_channels(c, conf, cyrus_conf); },
+       [&] { return cluster::read_owned_channels(owned_path); },
+       [&](const std::set<std::string>& own, const std::set<std::string>& disown) {
+         return update_owned(owned_path, own, disown);
+       }});
   std::thread feeder_thread([&] { feeder.run(stop); });
   std::optional<cluster::Controller> controller;
   std::thread controller_thread;

@@ -46,6 +46,12 @@ bool valid_channel(const std::string& c) {
   });
 }
 
+int64_t unix_now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 std::string now_text() {
   std::time_t t = std::time(nullptr);
   char buf[64];
@@ -474,9 +480,7 @@ bool record_bootstrapping(const Promotion& p, const Config& now) {
     return false;
   }
   auto mbl = store::MailboxList::open(p.files.me.cfg.configdirectory() + "/mailboxes.db");
-  const int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                         std::chrono::system_clock::now().time_since_epoch())
-                         .count();
+  const int64_t ms = unix_now_ms();
   Status s = mbl.ok() ? (*mbl)->set_channel_state(channel, store::ChannelPhase::kBootstrapping,
                                                   "promoted: the old primary rejoins with a "
                                                   "full sync",
@@ -677,6 +681,94 @@ bool drop_rolling_clients(Report& r, const PromoteOptions& o, const CyrusFile& c
   return true;
 }
 
+// remove_channels: imapd.conf stops logging to `gone` and forgets their
+// sync hosts. False once the FAILED step is printed.
+bool stop_logging_to(Report& r, const PromoteOptions& o, const Files& f,
+                     const std::vector<std::string>& gone, const std::string& bstamp,
+                     const std::string& why) {
+  std::vector<std::string> kept;
+  for (const auto& c : channels_of(f.me.cfg))
+    if (std::find(gone.begin(), gone.end(), c) == gone.end()) kept.push_back(c);
+  std::string text = f.me.text;
+  if (kept.empty()) {
+    text = config_edit::set_option(text, "sync_log", "0", why);
+    text = config_edit::remove_option(text, "sync_log_channels", why);
+  } else {
+    text = config_edit::set_option(text, "sync_log_channels", join(kept), why);
+  }
+  for (const auto& c : gone) text = config_edit::remove_option(text, c + "_sync_host", why);
+  auto checked = Config::parse(text, o.conf);
+  if (text == f.me.text && checked.ok()) {
+    r.step("{} logs to none of {} already.", o.conf, join(gone));
+    return true;
+  }
+  if (!write_edit(r, o.conf, f.me.text, text, checked.status(), bstamp, "; nothing changed."))
+    return false;
+  r.step("Wrote {} (old one kept as {}): no longer logs to {}{}", o.conf,
+         backup_path(o.conf, bstamp), join(gone),
+         kept.empty() ? " (sync_log: 0)" : "; still to " + join(kept));
+  // mailboxes.db forgets them (even with sync_log now off, where master
+  // leaves the records alone): one added again later bootstraps afresh.
+  auto mbl = store::MailboxList::open(f.me.cfg.configdirectory() + "/mailboxes.db");
+  auto noted = mbl.ok() ? (*mbl)->note_new_channels(store::logged_channels(*checked), unix_now_ms())
+                        : Result<std::vector<std::string>>(mbl.status());
+  if (!noted.ok())
+    r.detail("mailboxes.db still records {} ({}): a channel added again may not bootstrap",
+             join(gone), noted.status().to_string());
+  for (const auto& c : gone)
+    if (std::string pending = synclog::describe_pending_logs(f.me.cfg.configdirectory(), c);
+        !pending.empty())
+      r.detail("channel {} still holds {}: kept for you to read or remove", c, pending);
+  return true;
+}
+
+// remove_channels: the rolling clients of `gone` go from cyrus.conf. False
+// once the FAILED step is printed.
+bool drop_clients_of(Report& r, const PromoteOptions& o, const CyrusFile& cyrus,
+                     const std::vector<std::string>& gone, const std::string& bstamp,
+                     const std::string& why) {
+  std::vector<int> lines;
+  std::vector<std::string> which;
+  auto drop = [&](const master::Entry& e) {
+    auto ch = master::rolling_channel(e);
+    if (!ch || std::find(gone.begin(), gone.end(), *ch) == gone.end()) return;
+    lines.push_back(e.line);
+    which.push_back(e.name);
+  };
+  for (const auto& e : cyrus.conf.daemons) drop(e);
+  for (const auto& e : cyrus.conf.start) drop(e);
+  if (lines.empty()) {
+    r.step("{} runs no rolling sync_client for {}.", o.cyrus_conf, join(gone));
+    return true;
+  }
+  std::string ctext = master::comment_out_lines(cyrus.text, lines, why);
+  auto parsed = master::parse_cyrus_conf(ctext, o.cyrus_conf);
+  if (!write_edit(r, o.cyrus_conf, cyrus.text, ctext, parsed.status(), bstamp, "")) return false;
+  r.step("Commented out the rolling sync_clients in {}: {}", o.cyrus_conf, join(which));
+  return true;
+}
+
+int run_remove_channels(Report& r, const PromoteOptions& o) {
+  std::vector<std::string> gone;
+  for (const auto& t : o.replicas) gone.push_back(t.channel);
+  if (gone.empty()) {
+    r.error("no channel to remove");
+    return EX_CONFIG;
+  }
+  auto files = load_files(r, o);
+  if (!files) return EX_CONFIG;
+  r.line(fmt::format("Removing replication channels {} from {} ({}), {}.", join(gone),
+                     files->me.cfg.get("servername"), o.conf, now_text()));
+  const std::string bstamp = stamp();
+  const std::string why = "channel removed " + bstamp;
+  if (!stop_logging_to(r, o, *files, gone, bstamp, why) ||
+      !drop_clients_of(r, o, files->cyrus, gone, bstamp, why))
+    return kExitFail;
+  r.step("{}", signal_master(o, "stops their rolling sync_clients",
+                             "start it; the removed channels' clients are no longer run"));
+  return 0;
+}
+
 int run_rejoin(Report& r, const PromoteOptions& o) {
   auto files = load_files(r, o);
   if (!files) return EX_CONFIG;
@@ -735,6 +827,11 @@ int rejoin(const PromoteOptions& o, const PromoteOutput& output) {
 int add_channels(const PromoteOptions& o, const PromoteOutput& output) {
   Report r(output);
   return run_add_channels(r, o);
+}
+
+int remove_channels(const PromoteOptions& o, const PromoteOutput& output) {
+  Report r(output);
+  return run_remove_channels(r, o);
 }
 
 }  // namespace replimail::admin

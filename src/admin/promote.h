@@ -74,4 +74,13 @@ int rejoin(const PromoteOptions& o, const PromoteOutput& output);
 // replica_feed.h). Exit codes as promote()'s.
 int add_channels(const PromoteOptions& o, const PromoteOutput& output);
 
+// The inverse, for the channels of o.replicas (their hosts unused):
+// imapd.conf stops logging to them and forgets their sync hosts (sync_log
+// off when no channel is left), mailboxes.db forgets them (one added again
+// bootstraps afresh), cyrus.conf's rolling sync_clients of them are
+// commented out, master gets SIGHUP. Their pending logs stay where they
+// are, named in the report. What clusterd runs when no user of its slot
+// is placed on a channel's replica slot any more. Exit codes as promote()'s.
+int remove_channels(const PromoteOptions& o, const PromoteOutput& output);
+
 }  // namespace replimail::admin

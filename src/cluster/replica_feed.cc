@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "cluster/failover.h"
+#include "common/fs.h"
 
 namespace replimail::cluster {
 namespace {
@@ -57,6 +58,22 @@ ReplicaBootstrap state_of(const FeedView& v, const UserEntry& u, const std::stri
   return b;
 }
 
+// The owned channels to remove (present, named by no user of this slot)
+// and to forget (gone already).
+void plan_drops(const FeedView& v, FeedPlan& plan) {
+  std::set<std::string> needed;
+  for (const UserEntry& u : v.users)
+    if (u.primary == v.slot)
+      for (const std::string& r : u.replicas) needed.insert(channel_for_slot(r));
+  for (const std::string& c : v.owned) {
+    if (!v.channels.contains(c)) {
+      plan.disown.push_back(c);
+    } else if (!needed.contains(c) && !v.failing_over && !v.being_promoted) {
+      plan.drop.push_back(c);
+    }
+  }
+}
+
 }  // namespace
 
 FeedPlan plan_feed(const FeedView& v) {
@@ -84,6 +101,7 @@ FeedPlan plan_feed(const FeedView& v) {
     const std::vector<std::string>& r = u->second->replicas;
     if (std::find(r.begin(), r.end(), k.slot) == r.end()) plan.remove.emplace_back(k.user, k.slot);
   }
+  plan_drops(v, plan);
   return plan;
 }
 
@@ -111,9 +129,12 @@ Result<FeedView> ReplicaFeeder::read_view() {
   auto users = dir_.users();
   if (!users.ok()) return users.status();
   v.users = std::move(*users);
-  if (std::none_of(v.users.begin(), v.users.end(),
-                   [&](const UserEntry& u) { return u.primary == slot_; }))
-    return v;  // primary of no one: nothing to feed, no key to write
+  auto owned = hooks_.owned();
+  if (!owned.ok()) return owned.status();
+  v.owned = std::move(*owned);
+  if (v.owned.empty() && std::none_of(v.users.begin(), v.users.end(),
+                                      [&](const UserEntry& u) { return u.primary == slot_; }))
+    return v;  // primary of no one, owning no channel: nothing to do
   const KeyLayout& layout = dir_.layout();
   auto members = dir_.members();
   if (!members.ok()) return members.status();
@@ -121,12 +142,14 @@ Result<FeedView> ReplicaFeeder::read_view() {
   auto commands = dir_.etcd().get_prefix(layout.commands_prefix());
   if (!commands.ok()) return commands.status();
   const std::string promote = "/" + promote_command_name(slot_);
+  const std::string mine = layout.command_key(slot_, "promote-");
   for (const KeyValue& kv : commands->kvs) {
     const std::string& k = kv.key;
     if (k == layout.command_key(slot_, kRejoinCommand) ||
         (k.size() > promote.size() &&
          k.compare(k.size() - promote.size(), promote.size(), promote) == 0))
       v.failing_over = true;
+    if (k.rfind(mine, 0) == 0) v.being_promoted = true;
   }
   auto keys = dir_.etcd().get_prefix(layout.bootstrap_prefix());
   if (!keys.ok()) return keys.status();
@@ -149,26 +172,61 @@ Status ReplicaFeeder::round() {
   if (!view.ok()) return view.status();
   FeedPlan plan = plan_feed(*view);
   if (!plan.add.empty()) {
-    Status added = hooks_.add_channels(plan.add);
-    for (const FeedTarget& t : plan.add) {
-      if (added.is_ok()) {
-        add_failed_.erase(t.channel);
-        spdlog::info("clusterd: slot {} feeds replica slot {} on channel {} ({})", slot_, t.slot,
-                     t.channel, t.sync_address);
-      } else {
-        add_failed_[t.channel] = first_line(added.message());
-      }
-    }
-    if (!added.is_ok())
-      spdlog::error("clusterd: slot {}: adding channels failed: {}", slot_, added.to_string());
-    // The keys from the channels as they are now.
-    auto channels = hooks_.channels();
-    if (!channels.ok()) return channels.status();
-    view->channels = std::move(*channels);
-    view->add_failed = add_failed_;
+    if (Status s = add(*view, plan); !s.is_ok()) return s;
     plan = plan_feed(*view);
   }
-  return write_keys(plan);
+  Status dropped = drop(plan);
+  Status keys = write_keys(plan);
+  return dropped.is_ok() ? keys : dropped;
+}
+
+Status ReplicaFeeder::add(FeedView& view, const FeedPlan& plan) {
+  // Owned before it exists: a crash in between leaves a record of a
+  // channel that is not there, forgotten by the next round.
+  std::set<std::string> own;
+  for (const FeedTarget& t : plan.add) own.insert(t.channel);
+  if (Status s = hooks_.update_owned(own, {}); !s.is_ok()) return s;
+  view.owned.insert(own.begin(), own.end());
+  Status added = hooks_.add_channels(plan.add);
+  for (const FeedTarget& t : plan.add) {
+    if (added.is_ok()) {
+      add_failed_.erase(t.channel);
+      spdlog::info("clusterd: slot {} feeds replica slot {} on channel {} ({})", slot_, t.slot,
+                   t.channel, t.sync_address);
+    } else {
+      add_failed_[t.channel] = first_line(added.message());
+    }
+  }
+  if (!added.is_ok())
+    spdlog::error("clusterd: slot {}: adding channels failed: {}", slot_, added.to_string());
+  // The keys from the channels as they are now.
+  auto channels = hooks_.channels();
+  if (!channels.ok()) return channels.status();
+  view.channels = std::move(*channels);
+  view.add_failed = add_failed_;
+  return Status::success();
+}
+
+Status ReplicaFeeder::drop(const FeedPlan& plan) {
+  if (plan.drop.empty() && plan.disown.empty()) return Status::success();
+  std::set<std::string> disown(plan.disown.begin(), plan.disown.end());
+  Status removed = Status::success();
+  if (!plan.drop.empty()) {
+    removed = hooks_.remove_channels(plan.drop);
+    if (removed.is_ok()) {
+      for (const std::string& c : plan.drop) {
+        disown.insert(c);
+        spdlog::info(
+            "clusterd: slot {}: channel {} removed: no user of this slot is placed on "
+            "its replica slot any more",
+            slot_, c);
+      }
+    } else {
+      spdlog::error("clusterd: slot {}: removing channels failed: {}", slot_, removed.to_string());
+    }
+  }
+  Status kept = disown.empty() ? Status::success() : hooks_.update_owned({}, disown);
+  return removed.is_ok() ? kept : removed;
 }
 
 Status ReplicaFeeder::write_keys(const FeedPlan& plan) {
@@ -182,6 +240,41 @@ Status ReplicaFeeder::write_keys(const FeedPlan& plan) {
     if (!r.ok() && first.is_ok()) first = r.status();
   }
   return first;
+}
+
+std::string owned_channels_path(const std::string& configdirectory) {
+  return configdirectory + "/clusterd.channels";
+}
+
+Result<std::set<std::string>> read_owned_channels(const std::string& path) {
+  std::set<std::string> out;
+  if (!fs::exists(path)) return out;
+  auto text = fs::read_file(path);
+  if (!text.ok()) return text.status();
+  size_t start = 0;
+  while (start < text->size()) {
+    size_t end = text->find('\n', start);
+    if (end == std::string::npos) end = text->size();
+    if (end > start) out.insert(text->substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+Status write_owned_channels(const std::string& path, const std::set<std::string>& channels) {
+  std::string text;
+  for (const std::string& c : channels) text += c + "\n";
+  return fs::write_file_atomic(path, text);
+}
+
+Status update_owned_channels(const std::string& path, const std::set<std::string>& own,
+                             const std::set<std::string>& disown) {
+  auto had = read_owned_channels(path);
+  if (!had.ok()) return had.status();
+  std::set<std::string> now = *had;
+  now.insert(own.begin(), own.end());
+  for (const std::string& c : disown) now.erase(c);
+  return now == *had ? Status::success() : write_owned_channels(path, now);
 }
 
 }  // namespace replimail::cluster

@@ -85,8 +85,8 @@ std::optional<BootstrapProgress> load_bootstrap(const std::string& configdirecto
 
 BootstrapProgress start_or_resume(const std::optional<BootstrapProgress>& previous,
                                   const std::string& channel, const std::vector<std::string>& users,
-                                  int64_t now_ms) {
-  if (previous && previous->finished == 0) return *previous;
+                                  int64_t now_ms, int64_t not_before) {
+  if (previous && previous->finished == 0 && previous->started >= not_before) return *previous;
   BootstrapProgress p;
   p.channel = channel;
   p.started = now_ms;
@@ -252,7 +252,7 @@ Status Bootstrap::run_locked() {
   auto users = inst_.mailboxes().users();
   if (!users.ok()) return users.status();
   progress_ = start_or_resume(load_bootstrap(inst_.config().configdirectory(), opts_.channel),
-                              opts_.channel, *users, unix_ms_now());
+                              opts_.channel, *users, unix_ms_now(), opts_.not_before);
   resumed_done_ = progress_.done_count();
   bytes_at_start_ = progress_.bytes;
   lost_replica_ = false;

@@ -66,10 +66,14 @@ std::optional<BootstrapProgress> load_bootstrap(const std::string& configdirecto
                                                 const std::string& channel);
 
 // The progress a new -A run works from: `previous` if it is unfinished
-// (resume), else a fresh one over `users` started at `now_ms`.
+// and started at or after `not_before` (resume), else a fresh one over
+// `users` started at `now_ms`. `not_before` is when the channel began
+// bootstrapping (its state's since): an unfinished run from before that,
+// one of a channel since removed and added again, did not see the changes
+// made while the channel was not logged, so its done users are not done.
 BootstrapProgress start_or_resume(const std::optional<BootstrapProgress>& previous,
                                   const std::string& channel, const std::vector<std::string>& users,
-                                  int64_t now_ms);
+                                  int64_t now_ms, int64_t not_before = 0);
 // "none" (never bootstrapped), "ready" (finished), "bootstrap 37/120 users".
 std::string bootstrap_summary(const std::optional<BootstrapProgress>& p);
 
@@ -118,6 +122,9 @@ struct BootstrapOptions {
   // Asked between users: true ends run() with kAgain, the progress saved
   // (the rolling client's SIGTERM).
   std::function<bool()> stop;
+  // Unix ms: an unfinished earlier run started before this is not resumed
+  // (start_or_resume); the rolling client passes its channel's since.
+  int64_t not_before = 0;
 };
 
 class Bootstrap {

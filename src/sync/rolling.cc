@@ -570,6 +570,7 @@ RollingClient::Boot RollingClient::bootstrap(const store::ChannelState& state) {
   bo.connect = opts_.connect;
   bo.client = opts_.client;
   bo.stop = [this] { return should_stop(); };
+  bo.not_before = state.since;
   Bootstrap boot(*workers_[0]->inst, bo);
   const auto t0 = Clock::now();
   Status s = boot.run();

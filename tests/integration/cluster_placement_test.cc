@@ -10,7 +10,13 @@
 // and rolls, and the users' bootstrap keys follow (bootstrapping, then
 // rolling). The rolling client is SIGKILLed in the middle of its bootstrap:
 // master starts it again and it resumes the same bootstrap (bootstrap.json's
-// start unchanged). At the end n1's digest equals s0's.
+// start unchanged). n1's digest then equals s0's.
+//
+// Then every user is placed elsewhere (here: nowhere): s0's clusterd
+// removes the channel it added (imapd.conf, the rolling client, the keys),
+// and mail delivered meanwhile is logged to no channel. Placed on n1 again,
+// the channel comes back bootstrapping: a fresh bootstrap (a later start)
+// brings n1 the mail it missed, and the digests are equal again.
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -24,6 +30,7 @@
 #include <vector>
 
 #include "cluster_hosts.h"
+#include "common/config.h"
 #include "digest_check.h"
 #include "harness.h"
 
@@ -47,6 +54,14 @@ std::vector<std::string> states_on(cluster::Directory& dir, const std::string& s
     out.push_back(state);
   }
   return out;
+}
+
+// Whether `inst`'s imapd.conf logs to `channel`.
+bool logs_to(const Instance& inst, const std::string& channel) {
+  auto cfg = Config::load(inst.imapd_conf());
+  if (!cfg.ok() || !cfg->get_bool("sync_log")) return false;
+  const std::string list = " " + cfg->get("sync_log_channels") + " ";
+  return list.find(" " + channel + " ") != std::string::npos;
 }
 
 bool all_are(const std::vector<std::string>& states, const std::string& want) {
@@ -129,6 +144,30 @@ TEST(ClusterPlacement, ANewSlotIsPlacedAndBootstrapsItsUsersByItself) {
   RunResult listed = hosts.front().tool("cyr_cluster", {"bootstraps"});
   ASSERT_TRUE(listed.ok()) << listed.describe();
   EXPECT_NE(listed.out.find("bootstrap u8 n1 rolling since="), std::string::npos) << listed.out;
+
+  // No user of s0 on n1 any more: the channel s0's clusterd added goes.
+  for (const std::string& u : kUsers) ASSERT_EQ(hosts.set_user(u, "s0", {}), "");
+  bool removed = wait_until(
+      [&] {
+        return !logs_to(s0, "n1") && processes_running(s0, "-n n1").empty() &&
+               all_are(states_on(hosts.directory(), "n1"), "");
+      },
+      60s);
+  ASSERT_TRUE(removed) << slurp(s0.imapd_conf()) << "\n" << hosts.logs();
+  ASSERT_EQ(deliver(hosts.lmtp_port(), "u3", 3, "while-removed"), "") << hosts.logs();
+
+  // Placed there again: a fresh bootstrap brings what was delivered meanwhile.
+  for (const std::string& u : kUsers) ASSERT_EQ(hosts.set_user(u, "s0", {"n1"}), "");
+  bool back = wait_until(
+      [&] {
+        auto j = nlohmann::json::parse(slurp(progress), nullptr, false);
+        return logs_to(s0, "n1") && j.is_object() && j.value("started", int64_t{0}) > started &&
+               j.value("finished", int64_t{0}) != 0 &&
+               all_are(states_on(hosts.directory(), "n1"), "rolling");
+      },
+      180s);
+  ASSERT_TRUE(back) << slurp(progress) << "\n" << hosts.logs();
+  EXPECT_TRUE(converges_to_same_digest(s0, hosts.slot("n1"), 120s)) << hosts.logs();
 }
 
 }  // namespace

@@ -5,6 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
+#include "../../support/temp_dir.h"
+
 namespace replimail::cluster {
 namespace {
 
@@ -134,6 +138,54 @@ TEST(ReplicaFeed, KeysOfReplicasNoLongerNamedGo) {
             {"gone", "n1", BootstrapState::kRolling, 1, ""}};  // no entry
   FeedPlan p = plan_feed(v);
   EXPECT_EQ(p.remove, (std::vector<std::pair<std::string, std::string>>{{"alice", "n1"}}));
+}
+
+TEST(ReplicaFeed, OwnedChannelsNoUserNeedsAreDroppedOthersKept) {
+  FeedView v = view();
+  v.channels["n1"] = {"10.0.0.2:2005", phase(store::ChannelPhase::kRolling)};
+  v.channels["n_2"] = {"10.0.0.3:2006", phase(store::ChannelPhase::kRolling)};
+  v.channels["old"] = {"10.0.0.4:2005", phase(store::ChannelPhase::kRolling)};     // owned
+  v.channels["byhand"] = {"10.0.0.5:2005", phase(store::ChannelPhase::kRolling)};  // not
+  v.owned = {"n1", "n_2", "old", "gone"};
+  FeedPlan p = plan_feed(v);
+  EXPECT_EQ(p.drop, (std::vector<std::string>{"old"}));
+  EXPECT_EQ(p.disown, (std::vector<std::string>{"gone"}));  // not there: only forgotten
+  // bob leaves N.2: its channel goes too; carol naming s0 counts for n1's
+  // feeding, not this slot's.
+  v.users[1].replicas = {"n1"};
+  EXPECT_EQ(plan_feed(v).drop, (std::vector<std::string>{"n_2", "old"}));
+  // Every user moved away: every owned channel goes.
+  v.users[0].primary = v.users[1].primary = "n1";
+  EXPECT_EQ(plan_feed(v).drop, (std::vector<std::string>{"n1", "n_2", "old"}));
+}
+
+TEST(ReplicaFeed, NothingDroppedWhileThisSlotIsPromotedOrFailedOver) {
+  FeedView v = view();
+  v.channels["old"] = {"10.0.0.4:2005", phase(store::ChannelPhase::kBootstrapping)};
+  v.owned = {"old"};
+  v.being_promoted = true;  // its users are not flipped to it yet
+  EXPECT_TRUE(plan_feed(v).drop.empty());
+  v.being_promoted = false;
+  v.failing_over = true;  // the rejoin drops the channels itself
+  EXPECT_TRUE(plan_feed(v).drop.empty());
+  v.failing_over = false;
+  EXPECT_EQ(plan_feed(v).drop, (std::vector<std::string>{"old"}));
+}
+
+TEST(ReplicaFeed, TheOwnedRecordSurvivesAndAMissingOneIsEmpty) {
+  const std::string dir = testing::make_temp_dir("owned_channels");
+  ASSERT_FALSE(dir.empty());
+  const std::string path = owned_channels_path(dir);
+  auto none = read_owned_channels(path);
+  ASSERT_TRUE(none.ok()) << none.status().to_string();
+  EXPECT_TRUE(none->empty());
+  ASSERT_TRUE(write_owned_channels(path, {"n1", "n_2"}).is_ok());
+  auto back = read_owned_channels(path);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(*back, (std::set<std::string>{"n1", "n_2"}));
+  ASSERT_TRUE(write_owned_channels(path, {}).is_ok());
+  EXPECT_TRUE(read_owned_channels(path)->empty());
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -39,6 +39,19 @@ TEST(Bootstrap, UnfinishedRunResumesWithItsOwnList) {
   EXPECT_EQ(r.done_count(), 2u);
 }
 
+TEST(Bootstrap, ARunFromBeforeTheChannelBeganBootstrappingStartsOver) {
+  // The channel was removed mid-bootstrap and added again at 4000: the
+  // users done before missed what changed while it was not logged.
+  BootstrapProgress p = half_done();
+  ASSERT_LT(p.started, 4000);
+  BootstrapProgress r = start_or_resume(p, "replica", {"alice", "bob", "erin"}, 5000, 4000);
+  EXPECT_EQ(r.started, 5000);
+  EXPECT_EQ(r.done_count(), 0u);
+  ASSERT_EQ(r.users.size(), 3u);
+  // Killed and restarted within the same bootstrap: resumed.
+  EXPECT_EQ(start_or_resume(p, "replica", {"alice"}, 5000, p.started), p);
+}
+
 TEST(Bootstrap, FinishedOrAbsentRunStartsOver) {
   BootstrapProgress p = half_done();
   p.finished = 2000;
