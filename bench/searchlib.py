@@ -44,6 +44,7 @@ QUERIES = [
     ("subject_one", [("SUBJECT", "[777]")]),           # one message
     ("subject_some", [("SUBJECT", "itinerary")]),      # ASCII, ~7 %
     ("text_and", [("TEXT", "budget"), ("TEXT", "garçon")]),  # two-word AND, ~11 %
+    ("subject_body", [("SUBJECT", "itinerary"), ("BODY", "Zürich")]),  # SUBJECT beside an indexed key
 ]
 # Scanning 100,000 messages takes minutes per query (and Cyrus's indexed
 # answers take about as long): above BIG messages only these are scanned, and

@@ -1,12 +1,13 @@
 // Evaluation of SEARCH keys (parser.h) against one message. Text keys
-// (TEXT, BODY, HEADER and FROM/TO/CC/BCC/SUBJECT) are answered from the
-// full-text index (search/) for the messages it covers, when
-// `search_engine: xapian`; the others, and what the index can only narrow
-// down, scan the message: SUBJECT the search form of its Subject fields
-// the index keeps, other header keys its cached header (store::MessageCache),
-// body keys its file's text parts (mime::SearchBody, at the offsets the cache
-// keeps), each loaded only when a key needs it. The index answers exactly what a scan answers (search/query.h),
-// so results never depend on how much is indexed.
+// (TEXT, BODY, HEADER and FROM/TO/CC/BCC) are answered from the full-text
+// index (search/) for the messages it covers, when `search_engine:
+// xapian`; the others, and what the index can only narrow down, scan the
+// message: SUBJECT (never asked of the index, which is slower) the search
+// form of its Subject fields the store's index keeps, other header keys its
+// cached header (store::MessageCache), body keys its file's text parts
+// (mime::SearchBody, at the offsets the cache keeps), each loaded only when
+// a key needs it. The index answers exactly what a scan answers
+// (search/query.h), so results never depend on how much is indexed.
 #pragma once
 
 #include <cstdint>
@@ -30,7 +31,8 @@ namespace replimail::imap {
 // or not about this mailbox's UIDVALIDITY.
 class IndexAnswers {
  public:
-  // Looks up every text key of `key` in the index of `mailbox`'s owner.
+  // Looks up every text key of `key` but SUBJECT in the index of
+  // `mailbox`'s owner; opens no index when there is no other.
   // REQUIRES: `key` outlives the IndexAnswers (answers are per key node).
   static IndexAnswers prepare(store::Instance& instance, SelectedMailbox& mailbox,
                               const SearchKey& key);

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,7 @@
 #include "imap/search.h"
 #include "imap/selected.h"
 #include "search/indexer.h"
+#include "session_fixture.h"
 #include "store/instance.h"
 #include "store/staged_message.h"
 
@@ -166,10 +168,42 @@ class SearchIndexTest : public ::testing::Test {
     return out;
   }
 
+  // A session of alice's with INBOX selected, on `instance`.
+  static std::unique_ptr<Session> select(store::Instance& instance) {
+    auto s = std::make_unique<Session>(
+        instance, [](bool) { return std::make_unique<test::FakeSasl>(); }, SessionOptions{});
+    s->take_output();
+    s->feed("l LOGIN alice alicepw\r\ns SELECT INBOX\r\n");
+    std::string out = s->take_output();
+    EXPECT_NE(out.find("s OK"), std::string::npos) << out;
+    return s;
+  }
+  // The UIDs a session's UID SEARCH answers.
+  static std::vector<uint32_t> uid_search(Session& s, const std::string& criteria) {
+    s.feed("t UID SEARCH CHARSET UTF-8 " + criteria + "\r\n");
+    std::string out = s.take_output();
+    EXPECT_NE(out.find("\r\nt OK"), std::string::npos) << criteria << ": " << out;
+    std::vector<uint32_t> uids;
+    size_t at = out.find("* SEARCH");
+    if (at == std::string::npos) return uids;
+    std::istringstream line(out.substr(at + 8, out.find("\r\n", at) - at - 8));
+    for (uint32_t uid; line >> uid;) uids.push_back(uid);
+    return uids;
+  }
+
   std::string dir_;
   std::unique_ptr<store::Instance> instance_;
   size_t scanned_ = 0;
 };
+
+// Every "%N" of `criteria` made a LITERAL+ holding `needle`.
+std::string with_needle(std::string criteria, const std::string& needle) {
+  const std::string literal = "{" + std::to_string(needle.size()) + "+}\r\n" + needle;
+  for (size_t at; (at = criteria.find("%N")) != std::string::npos;) {
+    criteria.replace(at, 2, literal);
+  }
+  return criteria;
+}
 
 TEST_F(SearchIndexTest, IndexAnswersEqualScans) {
   std::mt19937 rng(6);
@@ -206,6 +240,72 @@ TEST_F(SearchIndexTest, IndexAnswersEqualScans) {
     }
   }
   EXPECT_GT(nonempty, compared / 3);
+}
+
+// SEARCH in a session, as imapd runs it (SUBJECT from the store's
+// search_fields rows, never from the index; the other text keys from the
+// index), answers as a session without the index and as parsing each
+// message's file: SUBJECT alone and mixed with keys the index answers.
+TEST_F(SearchIndexTest, SessionAnswersSubjectAloneAndMixedAsScans) {
+  std::mt19937 rng(8);
+  for (int i = 0; i < 120; ++i) deliver(generate(rng, i));
+  search::Indexer indexer(*instance_, false);
+  ASSERT_TRUE(indexer.index_mailbox("user.alice", true).ok());
+  for (int i = 120; i < 135; ++i) deliver(generate(rng, i));  // not indexed
+  ASSERT_TRUE(instance_->expunge("user.alice", {3, 40, 77, 121}).is_ok());
+  Config cfg = instance_->config();
+  cfg.set("search_engine", "none");
+  auto plain = store::Instance::open(cfg);
+  ASSERT_TRUE(plain.ok());
+  auto indexed = select(*instance_);
+  auto scanning = select(**plain);
+
+  const std::vector<std::string> needles = {"apple", "APP",  "straße", "STRASSE",     "café",
+                                            "cafe",  "ИВЕ",  "привет", "e-mail",      "日本",
+                                            "a",     " dog", "zzz",    "quick brown", "lo, wo"};
+  const std::vector<std::string> criteria = {"SUBJECT %N",
+                                             "HEADER Subject %N",
+                                             "SUBJECT %N BODY dog",
+                                             "BODY apple SUBJECT %N",
+                                             "OR SUBJECT %N BODY %N",
+                                             "NOT SUBJECT %N",
+                                             "SUBJECT %N NOT TEXT hello",
+                                             "OR NOT SUBJECT %N FROM %N",
+                                             "UID 50:* SUBJECT %N TEXT o"};
+  size_t compared = 0, nonempty = 0;
+  for (const std::string& n : needles) {
+    for (const std::string& c : criteria) {
+      const std::string keys = with_needle(c, n);
+      auto answer = uid_search(*indexed, keys);
+      EXPECT_EQ(answer, uid_search(*scanning, keys)) << c << " with " << n;
+      EXPECT_EQ(answer, search(keys, false)) << c << " with " << n;
+      compared++;
+      if (!answer.empty()) nonempty++;
+    }
+  }
+  EXPECT_GT(nonempty, compared / 2);
+}
+
+// SUBJECT is never asked of the index; the other text keys are, beside it.
+TEST_F(SearchIndexTest, SubjectIsLeftToTheScan) {
+  deliver("Subject: apple pie\r\n\r\napple\r\n");
+  search::Indexer indexer(*instance_, false);
+  ASSERT_TRUE(indexer.index_mailbox("user.alice", true).ok());
+  auto sel = SelectedMailbox::open(*instance_, "user.alice", "alice", true);
+  ASSERT_TRUE(sel.ok());
+  std::string tag;
+  auto cmd = parse_command("t SEARCH SUBJECT apple BODY apple", &tag);
+  ASSERT_TRUE(cmd.ok());
+  auto req = parse_search(cmd->args);
+  ASSERT_TRUE(req.ok());
+  ASSERT_EQ(req->key.children.size(), 2u);
+  const SearchKey& subject = req->key.children[0];
+  const SearchKey& body = req->key.children[1];
+  auto both = IndexAnswers::prepare(*instance_, **sel, req->key);
+  EXPECT_EQ(both.verdict(subject, 1), IndexAnswers::Verdict::kScan);
+  EXPECT_EQ(both.verdict(body, 1), IndexAnswers::Verdict::kMatch);
+  auto alone = IndexAnswers::prepare(*instance_, **sel, subject);
+  EXPECT_EQ(alone.verdict(subject, 1), IndexAnswers::Verdict::kScan);
 }
 
 TEST_F(SearchIndexTest, SingleWordsNeedNoScanOfIndexedMessages) {
