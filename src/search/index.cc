@@ -131,7 +131,6 @@ Status IndexWriter::add_message(std::string_view guid, const Extracted& text,
                                 std::string_view uniqueid, uint32_t uid) {
   try {
     Xapian::Document doc;
-    doc.set_data(std::string(guid));
     doc.add_boolean_term(guid_term(guid));
     doc.add_boolean_term(location_term(uniqueid, uid));
     for (size_t f = 0; f < kFieldCount; ++f) {
@@ -151,7 +150,7 @@ Status IndexWriter::add_message(std::string_view guid, const Extracted& text,
       }
     }
     rep_->words.set_document(doc);
-    rep_->words.index_text(text.words);
+    rep_->words.index_text_without_positions(text.words);
     rep_->db.replace_document(guid_term(guid), doc);
     return Status::success();
   } catch (const Xapian::Error& e) {

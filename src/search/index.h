@@ -11,7 +11,9 @@
 // search/terms.h under each field's prefix (search/extract.h); a field
 // holding a term longer than kMaxTermBytes gets the marker "XL<prefix>"
 // instead. Subject and body words also go in stemmed ("Z" terms, Xapian's
-// stemmer for `search_stem_language`, default english).
+// stemmer for `search_stem_language`, default english), without positions:
+// only squatter -e reads them, as an AND of words. A document stores no
+// data (its GUID is its "Q" term).
 //
 // Each field term carries its positions in the field (a value's terms are
 // numbered on, with a gap between values), so a needle of several runs is

@@ -172,13 +172,19 @@ Result<std::vector<uint32_t>> IndexReader::match_words(std::string_view uniqueid
   auto locs = locations(uniqueid);
   if (!locs.ok()) return locs.status();
   try {
-    Xapian::QueryParser parser;
-    parser.set_stemmer(Xapian::Stem(stem_language));
-    parser.set_stemming_strategy(Xapian::QueryParser::STEM_ALL_Z);
-    parser.set_default_op(Xapian::Query::OP_AND);
-    Xapian::Query query = parser.parse_query(std::string(words), 0);
+    // The words' terms as the writer made them (index.cc): the same
+    // generator, so the same stems. No phrase: the "Z" terms carry no
+    // positions.
+    Xapian::TermGenerator generator;
+    generator.set_stemmer(Xapian::Stem(stem_language));
+    generator.set_stemming_strategy(Xapian::TermGenerator::STEM_ALL_Z);
+    Xapian::Document terms;
+    generator.set_document(terms);
+    generator.index_text_without_positions(std::string(words));
+    if (terms.termlist_count() == 0) return std::vector<uint32_t>{};
     Xapian::Enquire enquire(rep_->db);
-    enquire.set_query(query);
+    enquire.set_query(
+        Xapian::Query(Xapian::Query::OP_AND, terms.termlist_begin(), terms.termlist_end()));
     enquire.set_weighting_scheme(Xapian::BoolWeight());
     Xapian::MSet mset = enquire.get_mset(0, rep_->db.get_doccount());
     std::vector<uint32_t> out;

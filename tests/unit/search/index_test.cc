@@ -186,6 +186,42 @@ TEST_F(IndexTest, StemmedWords) {
   EXPECT_EQ(*(*r)->match_words("mbox1", "mornings"), (Uids{1}));
 }
 
+// The stemmed words carry no positions, so a hyphenated query is an AND of
+// its words, not a phrase (which would find nothing without positions).
+TEST_F(IndexTest, StemmedWordsAreAnAndOfWords) {
+  add("g1", "Subject: e-mail\r\n\r\nThe runners ran\r\n", 1);
+  add("g2", "Subject: mail\r\n\r\nrunning e\r\n", 2);
+  add("g3", "Subject: x\r\n\r\nmail only\r\n", 3);
+  auto r = IndexReader::open(path_);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*(*r)->match_words("mbox1", "e-mail"), (Uids{1, 2}));
+  EXPECT_EQ(*(*r)->match_words("mbox1", "Runner mail"), (Uids{1}));
+  EXPECT_EQ(*(*r)->match_words("mbox1", "--"), (Uids{}));
+}
+
+// What the index stores beyond what its readers read: no document data, no
+// positions for the stemmed words; the field terms keep theirs (phrases).
+TEST_F(IndexTest, OnlyFieldTermsCarryPositions) {
+  add("g1", "Subject: quick brown fox\r\n\r\njumps over the lazy dog\r\n", 1);
+  Xapian::Database db(path_);
+  ASSERT_EQ(db.get_doccount(), 1u);
+  EXPECT_EQ(db.get_document(1).get_data(), "");
+  size_t stemmed = 0, positional = 0;
+  for (auto t = db.allterms_begin(); t != db.allterms_end(); ++t) {
+    std::string term = *t;
+    bool has_positions = db.positionlist_begin(1, term) != db.positionlist_end(1, term);
+    if (term[0] == 'Z') {
+      stemmed++;
+      EXPECT_FALSE(has_positions) << term;
+    } else if (term.starts_with("XY") || term.starts_with("XS")) {
+      positional++;
+      EXPECT_TRUE(has_positions) << term;
+    }
+  }
+  EXPECT_EQ(stemmed, 8u);  // quick brown fox jump over the lazi dog
+  EXPECT_EQ(positional, 8u);
+}
+
 TEST_F(IndexTest, DamagedDatabaseIsReportedAndOverwritable) {
   add("g1", "Subject: a\r\n\r\nx\r\n", 1);
   for (const auto& f : std::filesystem::directory_iterator(path_)) {
