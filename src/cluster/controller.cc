@@ -118,16 +118,24 @@ Status Controller::round(int64_t my_revision) {
   for (const std::string& w : plan.waiting) {
     if (said_.insert(w).second) spdlog::info("controller: {}", w);
   }
-  for (const SlotCommand& c : plan.create) {
+  // The round's commands go in one transaction: a promotion and its old
+  // primary's rejoin exist together or not at all. A controller killed
+  // between two puts would leave a promotion its successor follows without
+  // ever asking the rejoin, and the old primary would come back feeding
+  // the new one as a primary.
+  if (!plan.create.empty()) {
     Txn t;
-    const std::string key = layout_.command_key(c.slot, c.name);
-    t.compare.push_back({key, Compare::Target::kCreate, Compare::Result::kEqual, 0, ""});
-    t.success.push_back({TxnOp::Kind::kPut, key, encode_command(c), "", 0});
+    for (const SlotCommand& c : plan.create) {
+      const std::string key = layout_.command_key(c.slot, c.name);
+      t.compare.push_back({key, Compare::Target::kCreate, Compare::Result::kEqual, 0, ""});
+      t.success.push_back({TxnOp::Kind::kPut, key, encode_command(c), "", 0});
+    }
     auto r = fenced(t, my_revision);
     if (!r.ok()) return r.status();
-    if (r->succeeded)
-      spdlog::info("controller: asked {} to {}{}", c.slot, c.name,
-                   c.op == SlotCommand::Op::kPromote ? " (" + c.old_primary + " is down)" : "");
+    for (const SlotCommand& c : plan.create)
+      if (r->succeeded)
+        spdlog::info("controller: asked {} to {}{}", c.slot, c.name,
+                     c.op == SlotCommand::Op::kPromote ? " (" + c.old_primary + " is down)" : "");
   }
   for (const UserEntry& u : plan.flip) {
     Txn t;
