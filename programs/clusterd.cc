@@ -128,24 +128,34 @@ admin::PromoteOptions promote_options(const std::string& conf, const std::string
   return o;
 }
 
+// Runs one of admin/promote.h's step sequences with `o`, each line logged
+// under `label`; kInternal with the exit code and the last line if it
+// failed.
+Status run_steps(const std::string& label, const admin::PromoteOptions& o,
+                 int (*steps)(const admin::PromoteOptions&, const admin::PromoteOutput&)) {
+  std::string last;
+  admin::PromoteOutput out{[&](const std::string& line) {
+                             spdlog::info("clusterd: {}: {}", label, line);
+                             last = line;
+                           },
+                           [&](const std::string& line) {
+                             spdlog::error("clusterd: {}: {}", label, line);
+                             last = line;
+                           }};
+  int rc = steps(o, out);
+  if (rc != 0) return Status(Code::kInternal, fmt::format("exit {}: {}", rc, last));
+  return Status::success();
+}
+
 // Runs a command of the controller here: the promotion or rejoin steps,
 // each line logged.
 Result<std::string> run_command(const cluster::SlotCommand& c, const std::string& conf,
                                 const std::string& cyrus_conf, const std::string& owned_path) {
   std::lock_guard<std::mutex> edits(conf_edits);
   admin::PromoteOptions o = promote_options(conf, cyrus_conf);
-  std::string last;
-  admin::PromoteOutput out{[&](const std::string& line) {
-                             spdlog::info("clusterd: {}: {}", c.name, line);
-                             last = line;
-                           },
-                           [&](const std::string& line) {
-                             spdlog::error("clusterd: {}: {}", c.name, line);
-                             last = line;
-                           }};
-  int rc = 0;
+  Status s;
   if (c.op == cluster::SlotCommand::Op::kRejoin) {
-    rc = admin::rejoin(o, out);
+    s = run_steps(c.name, o, admin::rejoin);
   } else {
     o.old_primary =
         admin::PromoteTarget{cluster::channel_for_slot(c.old_primary), c.old_primary_sync};
@@ -155,10 +165,10 @@ Result<std::string> run_command(const cluster::SlotCommand& c, const std::string
     // this slot names their replica slot any more.
     std::set<std::string> own{o.old_primary->channel};
     for (const auto& t : o.replicas) own.insert(t.channel);
-    if (Status s = update_owned(owned_path, own, {}); !s.is_ok()) return s;
-    rc = admin::promote(o, out);
+    s = update_owned(owned_path, own, {});
+    if (s.is_ok()) s = run_steps(c.name, o, admin::promote);
   }
-  if (rc != 0) return Status(Code::kInternal, fmt::format("exit {}: {}", rc, last));
+  if (!s.is_ok()) return s;
   return std::string(c.op == cluster::SlotCommand::Op::kRejoin ? "rejoined as a replica"
                                                                : "promoted");
 }
@@ -196,18 +206,7 @@ Status add_feed_channels(const std::vector<cluster::FeedTarget>& targets, const 
   std::lock_guard<std::mutex> edits(conf_edits);
   admin::PromoteOptions o = promote_options(conf, cyrus_conf);
   for (const cluster::FeedTarget& t : targets) o.replicas.push_back({t.channel, t.sync_address});
-  std::string last;
-  admin::PromoteOutput out{[&](const std::string& line) {
-                             spdlog::info("clusterd: add channels: {}", line);
-                             last = line;
-                           },
-                           [&](const std::string& line) {
-                             spdlog::error("clusterd: add channels: {}", line);
-                             last = line;
-                           }};
-  int rc = admin::add_channels(o, out);
-  if (rc != 0) return Status(Code::kInternal, fmt::format("exit {}: {}", rc, last));
-  return Status::success();
+  return run_steps("add channels", o, admin::add_channels);
 }
 
 // Removes channels no user of this slot is placed on any more:
@@ -217,18 +216,7 @@ Status remove_feed_channels(const std::vector<std::string>& channels, const std:
   std::lock_guard<std::mutex> edits(conf_edits);
   admin::PromoteOptions o = promote_options(conf, cyrus_conf);
   for (const std::string& c : channels) o.replicas.push_back({c, ""});
-  std::string last;
-  admin::PromoteOutput out{[&](const std::string& line) {
-                             spdlog::info("clusterd: remove channels: {}", line);
-                             last = line;
-                           },
-                           [&](const std::string& line) {
-                             spdlog::error("clusterd: remove channels: {}", line);
-                             last = line;
-                           }};
-  int rc = admin::remove_channels(o, out);
-  if (rc != 0) return Status(Code::kInternal, fmt::format("exit {}: {}", rc, last));
-  return Status::success();
+  return run_steps("remove channels", o, admin::remove_channels);
 }
 
 // Signals are taken by one thread (sigwait), so the registrar's threads
