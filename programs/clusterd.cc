@@ -270,9 +270,8 @@ int main(int argc, char** argv) {
     spdlog::error("{}", slot.status().message());
     return EX_CONFIG;
   }
-  auto endpoints = cluster::parse_endpoints(options->endpoints);
   auto layout = cluster::KeyLayout::make(options->prefix);
-  cluster::EtcdClient etcd(std::move(*endpoints));
+  cluster::EtcdClient etcd(options->etcd);
   cluster::SlotRegistrar registrar(etcd, *layout, std::move(*slot), options->ttl);
 
   std::atomic<bool> stop{false};

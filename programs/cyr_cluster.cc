@@ -12,7 +12,8 @@
 //   cyr_cluster [-C imapd.conf] remove-slot [--replicas N] <slot>
 //   cyr_cluster [-C imapd.conf] bootstraps
 //
-// Reads cluster_etcd_endpoints and cluster_etcd_prefix from imapd.conf.
+// Reads cluster_etcd_endpoints (and the TLS and auth options, docs/CLUSTER.md)
+// and cluster_etcd_prefix from imapd.conf.
 // `slots` prints one line per live slot:
 //   slot <name> host=<host> role=<role> imap=<port> pop3=<port> lmtp=<port> sync=<port>
 // `user` prints  user <name> primary=<slot> replicas=<slot>,...  and one
@@ -378,7 +379,7 @@ static int run(int argc, char** argv) {
     std::fprintf(stderr, "cyr_cluster: %s: %s\n", conf.c_str(), options.status().message().c_str());
     return EX_CONFIG;
   }
-  cluster::EtcdClient etcd(cluster::parse_endpoints(options->endpoints).value());
+  cluster::EtcdClient etcd(options->etcd);
   cluster::Directory dir(etcd, cluster::KeyLayout::make(options->prefix).value());
   Context ctx{*config, *options, dir};
   return cmd->run(ctx, args);

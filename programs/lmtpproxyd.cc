@@ -112,16 +112,13 @@ int main(int argc, char** argv) {
   const Config& config = started->config();
   auto options = cluster::cluster_options(config, /*need_slot=*/false);
   if (!options.ok()) return service::fail(Status(Code::kConfigError, options.status().message()));
-  auto endpoints = cluster::parse_endpoints(options->endpoints);
   auto layout = cluster::KeyLayout::make(options->prefix);
-  if (!endpoints.ok() || !layout.ok()) {
-    return service::fail(Status(Code::kConfigError, "cluster_etcd_endpoints or _prefix"));
-  }
+  if (!layout.ok()) return service::fail(Status(Code::kConfigError, layout.status().message()));
   const std::string spool_dir = config.get("configdirectory") + "/proxy";
   if (mkdir(spool_dir.c_str(), 0700) != 0 && errno != EEXIST) {
     return service::fail(errno_status("mkdir", spool_dir));
   }
-  cluster::EtcdClient etcd(*endpoints);
+  cluster::EtcdClient etcd(options->etcd);
   cluster::Directory directory(etcd, *layout);
   service::LoginGuard login(config, "lmtpproxyd");
   lmtp::UnreachableSlots unreachable;

@@ -117,7 +117,7 @@ static int run(int argc, char** argv) {
     spdlog::error("SASL: {}", s.to_string());
     return EX_CONFIG;
   }
-  cluster::EtcdClient etcd(cluster::parse_endpoints(options->endpoints).value());
+  cluster::EtcdClient etcd(options->etcd);
   cluster::Directory directory(etcd, cluster::KeyLayout::make(options->prefix).value());
   cluster::SaslPasswordCheck password(*config);
   Backend backend(password, directory);

@@ -1,18 +1,48 @@
 #include "cluster/etcd_client.h"
 
 #include <httplib.h>
+#include <openssl/x509.h>
 #include <spdlog/spdlog.h>
-
-#include <charconv>
 
 namespace replimail::cluster {
 namespace {
 
 constexpr const char* kJson = "application/json";
 
-// The message of a transport failure, for logs and Status.
-std::string describe(const Endpoint& e, httplib::Error err) {
-  return e.host + ":" + std::to_string(e.port) + ": " + httplib::to_string(err);
+// The message of a transport failure, for logs and Status: a TLS failure
+// says which side refused and which option to look at.
+std::string describe(const Endpoint& e, httplib::Error err, const httplib::Client& cli) {
+  std::string where = e.host + ":" + std::to_string(e.port) + ": ";
+  switch (err) {
+    case httplib::Error::SSLServerVerification:
+      return where + "TLS: the member's certificate is not trusted (" +
+             X509_verify_cert_error_string(cli.get_openssl_verify_result()) +
+             "; cluster_etcd_cacert)";
+    case httplib::Error::SSLConnection:
+      return where +
+             "TLS handshake failed (an http:// member, or one that wants a client "
+             "certificate: cluster_etcd_cert, cluster_etcd_key)";
+    case httplib::Error::SSLLoadingCerts:
+      return where + "TLS: cannot load cluster_etcd_cacert";
+    default:
+      return where + httplib::to_string(err);
+  }
+}
+
+// A read failing at once on a TLS connection is how a member refuses the
+// client's certificate (TLS 1.3 checks it after the client's handshake).
+std::string describe_tls_read(const Endpoint& e, httplib::Error err, const httplib::Client& cli) {
+  std::string d = describe(e, err, cli);
+  if (e.tls && err == httplib::Error::Read)
+    d += " (did the member refuse our client certificate? cluster_etcd_cert, cluster_etcd_key)";
+  return d;
+}
+
+// etcd did not take the token: it expired, or etcd's auth was turned on
+// after it told us it was off.
+bool token_refused(const Status& s) {
+  return s.code() == Code::kPermissionDenied ||
+         s.message().find("user name is empty") != std::string::npos;
 }
 
 void set_timeouts(httplib::Client& cli, std::chrono::milliseconds connect,
@@ -25,61 +55,61 @@ void set_timeouts(httplib::Client& cli, std::chrono::milliseconds connect,
 
 }  // namespace
 
-Result<std::vector<Endpoint>> parse_endpoints(std::string_view text) {
-  std::vector<Endpoint> out;
-  size_t i = 0;
-  while (i < text.size()) {
-    size_t j = text.find_first_of(", \t", i);
-    if (j == std::string_view::npos) j = text.size();
-    std::string_view item = text.substr(i, j - i);
-    i = j + 1;
-    if (item.empty()) continue;
-    if (item.substr(0, 7) == "http://") item.remove_prefix(7);
-    if (item.substr(0, 8) == "https://")
-      return Status(Code::kConfigError,
-                    "etcd endpoint " + std::string(item) + ": TLS to etcd is not implemented");
-    while (!item.empty() && item.back() == '/') item.remove_suffix(1);
-    Endpoint e;
-    size_t colon = item.rfind(':');
-    std::string_view host = item;
-    if (colon != std::string_view::npos) {
-      host = item.substr(0, colon);
-      std::string_view port = item.substr(colon + 1);
-      int p = 0;
-      auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
-      if (ec != std::errc() || ptr != port.data() + port.size() || p <= 0 || p > 65535)
-        return Status(Code::kConfigError, "etcd endpoint " + std::string(item) + ": bad port");
-      e.port = p;
-    }
-    if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
-      host = host.substr(1, host.size() - 2);
-    if (host.empty())
-      return Status(Code::kConfigError, "etcd endpoint " + std::string(item) + ": no host");
-    e.host = std::string(host);
-    out.push_back(std::move(e));
+EtcdClient::EtcdClient(std::vector<Endpoint> endpoints, std::chrono::milliseconds timeout)
+    : EtcdClient(EtcdSettings{std::move(endpoints), {}}, timeout) {}
+
+EtcdClient::EtcdClient(EtcdSettings settings, std::chrono::milliseconds timeout)
+    : settings_(std::move(settings)), timeout_(timeout) {}
+
+EtcdClient::~EtcdClient() = default;
+
+std::unique_ptr<httplib::Client> EtcdClient::connect(const Endpoint& e,
+                                                     std::chrono::milliseconds read_timeout) const {
+  std::unique_ptr<httplib::Client> cli;
+  const EtcdCredentials& c = settings_.credentials;
+  if (e.tls) {
+    std::string host = e.host.find(':') != std::string::npos ? "[" + e.host + "]" : e.host;
+    cli = std::make_unique<httplib::Client>("https://" + host + ":" + std::to_string(e.port),
+                                            c.cert_file, c.key_file);
+    if (!c.ca_file.empty()) cli->set_ca_cert_path(c.ca_file);
+    cli->enable_server_certificate_verification(true);
+  } else {
+    cli = std::make_unique<httplib::Client>(e.host, e.port);
   }
-  if (out.empty()) return Status(Code::kConfigError, "no etcd endpoint given");
-  return out;
+  set_timeouts(*cli, timeout_, read_timeout);
+  return cli;
 }
 
-EtcdClient::EtcdClient(std::vector<Endpoint> endpoints, std::chrono::milliseconds timeout)
-    : endpoints_(std::move(endpoints)), timeout_(timeout) {}
-
 Result<std::string> EtcdClient::post(const std::string& path, const std::string& body) {
+  auto tok = token();
+  if (!tok.ok()) return tok.status();
+  auto res = post_as(path, body, *tok);
+  if (res.ok() || !token_refused(res.status()) || settings_.credentials.user.empty()) return res;
+  // etcd forgot the token (--auth-token-ttl ran out, the member restarted):
+  // once more with a new one.
+  auto fresh = renew_token(*tok);
+  if (!fresh.ok()) return fresh.status();
+  return post_as(path, body, *fresh);
+}
+
+Result<std::string> EtcdClient::post_as(const std::string& path, const std::string& body,
+                                        const std::string& token) {
   size_t first;
   {
     std::lock_guard<std::mutex> lock(mu_);
     first = current_;
   }
+  const std::vector<Endpoint>& endpoints = settings_.endpoints;
+  httplib::Headers headers;
+  if (!token.empty()) headers.emplace("Authorization", token);
   std::string failures;
-  for (size_t n = 0; n < endpoints_.size(); ++n) {
-    size_t idx = (first + n) % endpoints_.size();
-    const Endpoint& e = endpoints_[idx];
-    httplib::Client cli(e.host, e.port);
-    set_timeouts(cli, timeout_, timeout_);
-    auto res = cli.Post(path, body, kJson);
+  for (size_t n = 0; n < endpoints.size(); ++n) {
+    size_t idx = (first + n) % endpoints.size();
+    const Endpoint& e = endpoints[idx];
+    auto cli = connect(e, timeout_);
+    auto res = cli->Post(path, headers, body, kJson);
     if (!res) {
-      failures += (failures.empty() ? "" : "; ") + describe(e, res.error());
+      failures += (failures.empty() ? "" : "; ") + describe_tls_read(e, res.error(), *cli);
       continue;
     }
     if (res->status == 200) {
@@ -98,6 +128,40 @@ Result<std::string> EtcdClient::post(const std::string& path, const std::string&
                 why.message();
   }
   return Status(Code::kAgain, "etcd: no member answered " + path + " (" + failures + ")");
+}
+
+Result<std::string> EtcdClient::token() {
+  std::lock_guard<std::mutex> lock(auth_mu_);
+  if (settings_.credentials.user.empty() || have_token_) return token_;
+  return authenticate_locked();
+}
+
+Result<std::string> EtcdClient::renew_token(const std::string& stale) {
+  std::lock_guard<std::mutex> lock(auth_mu_);
+  if (have_token_ && token_ != stale) return token_;
+  return authenticate_locked();
+}
+
+Result<std::string> EtcdClient::authenticate_locked() {
+  const EtcdCredentials& c = settings_.credentials;
+  have_token_ = false;
+  auto body = post_as("/v3/auth/authenticate", authenticate_request(c.user, c.password), "");
+  if (!body.ok() &&
+      body.status().message().find("authentication is not enabled") != std::string::npos) {
+    // etcd's own client does the same: no token while auth is off.
+    token_.clear();
+    have_token_ = true;
+    return token_;
+  }
+  if (!body.ok() && body.status().code() == Code::kAgain) return body.status();
+  if (!body.ok())
+    return Status(body.status().code(), "etcd refused cluster_etcd_user " + c.user +
+                                            " (cluster_etcd_password): " + body.status().message());
+  auto token = parse_authenticate_response(*body);
+  if (!token.ok()) return token.status();
+  token_ = std::move(*token);
+  have_token_ = true;
+  return token_;
 }
 
 Result<RangeResult> EtcdClient::get(std::string_view key) { return range(key, {}); }
@@ -162,8 +226,15 @@ Status watch_refusal(const WatchMessage& msg) {
   if (msg.compact_revision > 0)
     return Status(Code::kNotFound, "etcd: watch start revision compacted (now " +
                                        std::to_string(msg.compact_revision) + ")");
-  if (msg.canceled) return Status(Code::kAgain, "etcd: watch canceled: " + msg.cancel_reason);
-  return Status::success();
+  if (!msg.canceled) return Status::success();
+  // A watch refused at its creation: etcd 3.4 cancels it with the gRPC
+  // error as its reason rather than failing the HTTP request.
+  std::string why = "etcd: watch canceled: " + msg.cancel_reason;
+  if (msg.cancel_reason.find("Unauthenticated") != std::string::npos)
+    return Status(Code::kPermissionDenied, why);
+  if (msg.cancel_reason.find("PermissionDenied") != std::string::npos)
+    return Status(Code::kInvalidArgument, why);
+  return Status(Code::kAgain, why);
 }
 
 }  // namespace
@@ -173,6 +244,22 @@ EtcdClient::WatchEnd EtcdClient::watch(std::string_view key, std::string_view ra
                                        const std::function<bool(const WatchMessage&)>& on_message,
                                        const std::atomic<bool>& stop,
                                        std::chrono::milliseconds idle) {
+  auto tok = token();
+  if (!tok.ok()) return {tok.status(), start_revision > 0 ? start_revision - 1 : 0};
+  WatchEnd end = watch_as(key, range_end, start_revision, on_message, stop, idle, *tok);
+  if (!token_refused(end.status) || settings_.credentials.user.empty()) return end;
+  // Refused at its creation for the token: once more with a new one, from
+  // where the first attempt got to.
+  auto fresh = renew_token(*tok);
+  if (!fresh.ok()) return {fresh.status(), end.last_revision};
+  int64_t from = end.last_revision > 0 ? end.last_revision + 1 : start_revision;
+  return watch_as(key, range_end, from, on_message, stop, idle, *fresh);
+}
+
+EtcdClient::WatchEnd EtcdClient::watch_as(
+    std::string_view key, std::string_view range_end, int64_t start_revision,
+    const std::function<bool(const WatchMessage&)>& on_message, const std::atomic<bool>& stop,
+    std::chrono::milliseconds idle, const std::string& token) {
   WatchEnd end;
   end.last_revision = start_revision > 0 ? start_revision - 1 : 0;
   size_t idx;
@@ -180,9 +267,8 @@ EtcdClient::WatchEnd EtcdClient::watch(std::string_view key, std::string_view ra
     std::lock_guard<std::mutex> lock(mu_);
     idx = current_;
   }
-  const Endpoint& e = endpoints_[idx];
-  httplib::Client cli(e.host, e.port);
-  set_timeouts(cli, timeout_, idle);
+  const Endpoint& e = settings_.endpoints[idx];
+  auto cli = connect(e, idle);
 
   std::string pending;
   Status stream_status;
@@ -192,6 +278,7 @@ EtcdClient::WatchEnd EtcdClient::watch(std::string_view key, std::string_view ra
   req.path = "/v3/watch";
   req.body = watch_create_request(key, range_end, start_revision);
   req.set_header("Content-Type", kJson);
+  if (!token.empty()) req.set_header("Authorization", token);
   req.content_receiver = [&](const char* data, size_t len, uint64_t, uint64_t) {
     pending.append(data, len);
     size_t nl;
@@ -215,7 +302,7 @@ EtcdClient::WatchEnd EtcdClient::watch(std::string_view key, std::string_view ra
   };
   httplib::Response res;
   httplib::Error err = httplib::Error::Success;
-  bool ok = cli.send(req, res, err);
+  bool ok = cli->send(req, res, err);
   if (handler_done || (stop.load() && stream_status.is_ok())) return end;
   if (!stream_status.is_ok()) {
     end.status = stream_status;
@@ -226,9 +313,9 @@ EtcdClient::WatchEnd EtcdClient::watch(std::string_view key, std::string_view ra
     // Another member may serve better next time.
     if (err != httplib::Error::Read) {
       std::lock_guard<std::mutex> lock(mu_);
-      current_ = (idx + 1) % endpoints_.size();
+      current_ = (idx + 1) % settings_.endpoints.size();
     }
-    end.status = Status(Code::kAgain, "etcd watch: " + describe(e, err));
+    end.status = Status(Code::kAgain, "etcd watch: " + describe(e, err, *cli));
     return end;
   }
   if (res.status != 200) {

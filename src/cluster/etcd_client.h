@@ -4,46 +4,57 @@
 // one library, blocking calls that suit our threads, and a streaming
 // receiver for /v3/watch; mailauthd serves nginx with the same library).
 //
-// Endpoints are the cluster's members ("http://10.0.0.1:2379" or
-// "10.0.0.1:2379"). A call goes to the member that last answered; when it
-// cannot be reached, or answers that it has no leader, the next member is
-// tried, each at most once per call. Every etcd request is linearizable
-// (the gateway's default), so whichever member answers, the answer is the
-// cluster's. Errors: kAgain (no member answered, or etcd said to retry),
-// kNotFound (a lease etcd does not know), kProtocolError (an answer we
-// cannot read), kInvalidArgument (etcd refused the request).
+// Endpoints are the cluster's members (etcd_settings.h: "http://10.0.0.1:2379",
+// "10.0.0.1:2379", or all "https://..."). A call goes to the member that last
+// answered; when it cannot be reached, or answers that it has no leader, the
+// next member is tried, each at most once per call. Every etcd request is
+// linearizable (the gateway's default), so whichever member answers, the
+// answer is the cluster's. Errors: kAgain (no member answered, or etcd said
+// to retry; a TLS handshake refused either way is one of these, its message
+// says which side refused), kNotFound (a lease etcd does not know),
+// kProtocolError (an answer we cannot read), kInvalidArgument (etcd refused
+// the request, or the user/password).
+//
+// Credentials (EtcdCredentials): https members are verified against the CA
+// file (the name or IP address the endpoint gives must be in the member's
+// certificate); a client certificate is presented when set; with a user,
+// the client authenticates (/v3/auth/authenticate) before its first call
+// and sends the token in every request's Authorization header, the watch's
+// too. When etcd no longer knows the token (its --auth-token-ttl ran out, the
+// member restarted) a call authenticates again and is sent once more.
 //
 // Thread-safe: each call opens its own HTTP connection (etcd requests are
-// rare: registration, keepalives, one range per login).
+// rare: registration, keepalives, one range per login); the token is shared.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "cluster/etcd_codec.h"
+#include "cluster/etcd_settings.h"
 #include "common/status.h"
 
+namespace httplib {
+class Client;
+}
+
 namespace replimail::cluster {
-
-struct Endpoint {
-  std::string host;
-  int port = 2379;
-};
-
-// "http://a:2379, b:2379" (comma or space separated; only http: TLS to etcd
-// is not implemented yet). kConfigError names a bad entry.
-Result<std::vector<Endpoint>> parse_endpoints(std::string_view text);
 
 class EtcdClient {
  public:
   // `timeout`: connecting to and hearing from one member in one call.
   explicit EtcdClient(std::vector<Endpoint> endpoints,
                       std::chrono::milliseconds timeout = std::chrono::milliseconds(2000));
+  // REQUIRES: check_etcd_settings(settings) passed (etcd_settings() did).
+  explicit EtcdClient(EtcdSettings settings,
+                      std::chrono::milliseconds timeout = std::chrono::milliseconds(2000));
+  ~EtcdClient();
 
   Result<RangeResult> get(std::string_view key);
   Result<RangeResult> get_prefix(std::string_view prefix);
@@ -78,15 +89,36 @@ class EtcdClient {
                  std::chrono::milliseconds idle = std::chrono::milliseconds(1000));
 
  private:
+  // POSTs `body` to `path` with the token, authenticating again once when
+  // etcd no longer knows it.
+  Result<std::string> post(const std::string& path, const std::string& body);
   // POSTs `body` to `path` on the members in turn; the body of the first
   // real answer (HTTP 200, or an etcd error that no other member would
   // answer differently).
-  Result<std::string> post(const std::string& path, const std::string& body);
+  Result<std::string> post_as(const std::string& path, const std::string& body,
+                              const std::string& token);
+  WatchEnd watch_as(std::string_view key, std::string_view range_end, int64_t start_revision,
+                    const std::function<bool(const WatchMessage&)>& on_message,
+                    const std::atomic<bool>& stop, std::chrono::milliseconds idle,
+                    const std::string& token);
+  // A connection to `e`: TLS with the credentials' files for https.
+  std::unique_ptr<httplib::Client> connect(const Endpoint& e,
+                                           std::chrono::milliseconds read_timeout) const;
+  // The token to send: "" without a user (or while etcd's auth is off);
+  // authenticates when there is none yet.
+  Result<std::string> token();
+  // A new token, unless another thread replaced `stale` already.
+  Result<std::string> renew_token(const std::string& stale);
+  // REQUIRES: auth_mu_ held.
+  Result<std::string> authenticate_locked();
 
-  std::vector<Endpoint> endpoints_;
+  EtcdSettings settings_;
   std::chrono::milliseconds timeout_;
   std::mutex mu_;
   size_t current_ = 0;  // the member that last answered
+  std::mutex auth_mu_;  // serializes authentication; guards the two below
+  bool have_token_ = false;
+  std::string token_;
 };
 
 }  // namespace replimail::cluster

@@ -63,6 +63,8 @@ Result<json> parse_json(std::string_view body) {
         return Status(Code::kAgain, "etcd: " + message);
       case 5:  // NOT_FOUND (e.g. the lease)
         return Status(Code::kNotFound, "etcd: " + message);
+      case 16:  // UNAUTHENTICATED: "invalid auth token" (expired, revoked)
+        return Status(Code::kPermissionDenied, "etcd: " + message);
       default:
         return Status(Code::kInvalidArgument, "etcd: " + message);
     }
@@ -291,6 +293,19 @@ Result<TxnResult> parse_txn_response(std::string_view body) {
     }
   }
   return r;
+}
+
+std::string authenticate_request(std::string_view user, std::string_view password) {
+  return json{{"name", std::string(user)}, {"password", std::string(password)}}.dump();
+}
+
+Result<std::string> parse_authenticate_response(std::string_view body) {
+  auto j = parse_json(body);
+  if (!j.ok()) return j.status();
+  auto token = j->find("token");
+  if (token == j->end() || !token->is_string() || token->get_ref<const std::string&>().empty())
+    return Status(Code::kProtocolError, "etcd: authenticate answer without a token");
+  return token->get<std::string>();
 }
 
 Result<Lease> parse_lease_grant_response(std::string_view body) {

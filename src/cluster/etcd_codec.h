@@ -102,10 +102,15 @@ std::string lease_id_request(int64_t id);  // keepalive, revoke
 std::string watch_create_request(std::string_view key, std::string_view range_end,
                                  int64_t start_revision);
 
+// /v3/auth/authenticate's body, and the token of its answer.
+std::string authenticate_request(std::string_view user, std::string_view password);
+Result<std::string> parse_authenticate_response(std::string_view body);
+
 // Answers. kProtocolError names what is malformed; an error answer of the
 // gateway ({"error": ..., "code": ...}) comes back as kAgain when etcd says
-// to retry (unavailable, no leader, timeouts), else kInvalidArgument, with
-// etcd's message.
+// to retry (unavailable, no leader, timeouts), kPermissionDenied when etcd
+// does not know the auth token (gRPC UNAUTHENTICATED: authenticate again),
+// else kInvalidArgument, with etcd's message.
 Result<int64_t> parse_put_response(std::string_view body);  // the revision
 Result<RangeResult> parse_range_response(std::string_view body);
 Result<int64_t> parse_delete_response(std::string_view body);  // keys deleted

@@ -33,8 +33,9 @@ Result<ClusterOptions> cluster_options(const Config& config, bool need_slot) {
   o.role = config.get("cluster_slot_role");
   o.ttl = config.get_duration("cluster_lease_ttl");
   o.controller = config.get_bool("cluster_controller");
-  if (o.endpoints.empty()) return Status(Code::kConfigError, "cluster_etcd_endpoints is not set");
-  if (auto e = parse_endpoints(o.endpoints); !e.ok()) return e.status();
+  auto etcd = etcd_settings(config);
+  if (!etcd.ok()) return etcd.status();
+  o.etcd = std::move(*etcd);
   if (auto l = KeyLayout::make(o.prefix); !l.ok()) return l.status();
   if (need_slot) {
     if (o.slot.empty()) return Status(Code::kConfigError, "cluster_slot_name is not set");
@@ -116,6 +117,9 @@ void SlotRegistrar::watch_own_key(const std::atomic<bool>& stop) {
   const std::string key = layout_.slot_key(slot_.name);
   int64_t from = 0;
   while (!stop.load()) {
+    // A watch that fails at once (etcd unreachable, TLS or auth refused) is
+    // tried again a second later, not in a tight loop.
+    auto next_try = std::chrono::steady_clock::now() + std::chrono::seconds(1);
     auto end = etcd_.watch(
         key, {}, from,
         [&](const WatchMessage& m) {
@@ -136,10 +140,10 @@ void SlotRegistrar::watch_own_key(const std::atomic<bool>& stop) {
       continue;
     }
     if (end.last_revision > 0) from = end.last_revision + 1;
-    if (!end.status.is_ok() && end.status.code() != Code::kAgain) {
+    if (end.status.is_ok()) continue;
+    if (end.status.code() != Code::kAgain)
       spdlog::warn("clusterd: watch of {}: {}", key, end.status.to_string());
-      std::this_thread::sleep_for(std::chrono::seconds(1));
-    }
+    std::this_thread::sleep_until(next_try);
   }
 }
 

@@ -21,7 +21,8 @@ namespace replimail::cluster {
 
 // The cluster options of imapd.conf (docs/CLUSTER.md).
 struct ClusterOptions {
-  std::string endpoints;         // cluster_etcd_endpoints
+  std::string endpoints;         // cluster_etcd_endpoints, as written
+  EtcdSettings etcd;             // it parsed, with cluster_etcd_cacert etc.
   std::string prefix;            // cluster_etcd_prefix
   std::string slot;              // cluster_slot_name
   std::string host;              // cluster_slot_host
@@ -29,7 +30,8 @@ struct ClusterOptions {
   std::chrono::seconds ttl{10};  // cluster_lease_ttl
   bool controller = false;       // cluster_controller
 };
-// kConfigError when cluster_etcd_endpoints is unset or a value is bad;
+// kConfigError when cluster_etcd_endpoints is unset or a value is bad (the
+// cluster_etcd_* files too: etcd_settings());
 // `need_slot`: cluster_slot_name must be set too (clusterd).
 Result<ClusterOptions> cluster_options(const Config& config, bool need_slot);
 

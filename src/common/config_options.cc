@@ -32,8 +32,14 @@ constexpr OptionSpec kOptions[] = {
     // replimail's (docs/CLUSTER.md): the cluster directory in etcd that
     // clusterd registers the slot in and mailauthd routes logins by.
     {"cluster_controller", K::kSwitch, "0", S::kSame},
+    // TLS and authentication to etcd (cluster/etcd_settings.h).
+    {"cluster_etcd_cacert", K::kString, "", S::kSame},
+    {"cluster_etcd_cert", K::kString, "", S::kSame},
     {"cluster_etcd_endpoints", K::kString, "", S::kSame},
+    {"cluster_etcd_key", K::kString, "", S::kSame},
+    {"cluster_etcd_password", K::kString, "", S::kSame},
     {"cluster_etcd_prefix", K::kString, "/replimail/", S::kSame},
+    {"cluster_etcd_user", K::kString, "", S::kSame},
     {"cluster_lease_ttl", K::kDuration, "10s", S::kSame, 's'},
     {"cluster_slot_host", K::kString, "", S::kSame},
     {"cluster_slot_name", K::kString, "", S::kSame},

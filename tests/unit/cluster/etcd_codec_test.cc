@@ -103,6 +103,29 @@ TEST(EtcdCodec, GatewayErrorsSayWhetherToRetry) {
   EXPECT_EQ(bad.status().code(), Code::kInvalidArgument);
 }
 
+// etcd 3.4.23's answers, as the gateway sent them.
+TEST(EtcdCodec, AuthenticationAndAnExpiredToken) {
+  auto req = authenticate_request("app", "p\"w");
+  EXPECT_EQ(req, R"({"name":"app","password":"p\"w"})");
+  auto token = parse_authenticate_response(
+      R"({"header":{"cluster_id":"1","member_id":"2","revision":"1","raft_term":"2"},)"
+      R"("token":"NtVMrVLdSnrqwrIL.14"})");
+  ASSERT_TRUE(token.ok()) << token.status().to_string();
+  EXPECT_EQ(*token, "NtVMrVLdSnrqwrIL.14");
+  EXPECT_EQ(parse_authenticate_response(R"({"header":{}})").status().code(), Code::kProtocolError);
+  auto refused = parse_authenticate_response(
+      R"({"error":"etcdserver: authentication failed, invalid user ID or password",)"
+      R"("message":"etcdserver: authentication failed, invalid user ID or password","code":3})");
+  EXPECT_EQ(refused.status().code(), Code::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("invalid user ID or password"), std::string::npos);
+  // HTTP 401: the token expired (--auth-token-ttl) or was never etcd's.
+  auto expired = parse_range_response(
+      R"({"error":"etcdserver: invalid auth token","message":"etcdserver: invalid auth token",)"
+      R"("code":16})");
+  EXPECT_EQ(expired.status().code(), Code::kPermissionDenied);
+  EXPECT_NE(expired.status().message().find("invalid auth token"), std::string::npos);
+}
+
 TEST(EtcdCodec, TxnLeaseAndKeepaliveAnswers) {
   auto t = parse_txn_response(
       R"({"header":{"revision":"12"},"succeeded":true,"responses":[{"response_put":{"header":{"revision":"12"}}}]})");

@@ -50,7 +50,8 @@ TEST(SlotRegistration, OptionsAreCheckedAtStartUp) {
   EXPECT_FALSE(cluster_options(cfg("cluster_etcd_endpoints: a:2379\n"), true).ok());
   EXPECT_FALSE(
       cluster_options(cfg("cluster_etcd_endpoints: a:x\ncluster_slot_name: s\n"), true).ok());
-  EXPECT_FALSE(cluster_options(cfg("cluster_etcd_endpoints: https://a:2379\n"), false).ok());
+  EXPECT_FALSE(
+      cluster_options(cfg("cluster_etcd_endpoints: https://a:2379,http://b:2379\n"), false).ok());
   EXPECT_FALSE(
       cluster_options(cfg("cluster_etcd_endpoints: a:1\ncluster_slot_role: leader\n"), false).ok());
   auto eps = parse_endpoints("http://127.0.0.1:2379, [::1]:2479 host");
