@@ -161,6 +161,8 @@ Result<std::string> EtcdClient::authenticate_locked() {
   if (!token.ok()) return token.status();
   token_ = std::move(*token);
   have_token_ = true;
+  spdlog::debug("etcd: authenticated as {}", c.user);
+  authentications_.fetch_add(1);
   return token_;
 }
 

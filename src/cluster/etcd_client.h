@@ -88,6 +88,9 @@ class EtcdClient {
                  const std::atomic<bool>& stop,
                  std::chrono::milliseconds idle = std::chrono::milliseconds(1000));
 
+  // How many tokens etcd gave this client (the first, and one per renewal).
+  int64_t authentications() const { return authentications_.load(); }
+
  private:
   // POSTs `body` to `path` with the token, authenticating again once when
   // etcd no longer knows it.
@@ -119,6 +122,7 @@ class EtcdClient {
   std::mutex auth_mu_;  // serializes authentication; guards the two below
   bool have_token_ = false;
   std::string token_;
+  std::atomic<int64_t> authentications_{0};
 };
 
 }  // namespace replimail::cluster

@@ -30,7 +30,8 @@ void stop_by_pid(Background& b) {
 }
 
 EtcdCluster::EtcdCluster(const std::string& dir, std::vector<std::string> hosts,
-                         const OnHost& on_host) {
+                         const OnHost& on_host, Options options)
+    : options_(std::move(options)) {
   std::string initial;
   for (size_t i = 0; i < hosts.size(); ++i) {
     members_.push_back({"m" + std::to_string(i), hosts[i], free_port(), free_port(), nullptr});
@@ -39,7 +40,7 @@ EtcdCluster::EtcdCluster(const std::string& dir, std::vector<std::string> hosts,
   }
   for (size_t i = 0; i < members_.size(); ++i) {
     Member& m = members_[i];
-    std::string client = "http://" + m.host + ":" + std::to_string(m.client);
+    std::string client = scheme() + m.host + ":" + std::to_string(m.client);
     std::string peer = "http://" + m.host + ":" + std::to_string(m.peer);
     std::vector<std::string> argv = {kEtcd,
                                      "--name",
@@ -64,6 +65,7 @@ EtcdCluster::EtcdCluster(const std::string& dir, std::vector<std::string> hosts,
                                      "zap",
                                      "--log-outputs",
                                      dir + "/" + m.name + ".log"};
+    for (const std::string& flag : tls_flags()) argv.push_back(flag);
     auto start = [&] { m.proc = std::make_unique<Background>(argv); };
     if (on_host) {
       on_host(static_cast<int>(i), start);
@@ -71,6 +73,15 @@ EtcdCluster::EtcdCluster(const std::string& dir, std::vector<std::string> hosts,
       start();
     }
   }
+}
+
+std::vector<std::string> EtcdCluster::tls_flags() const {
+  std::vector<std::string> flags;
+  if (!options_.cert.empty()) flags = {"--cert-file", options_.cert, "--key-file", options_.key};
+  if (!options_.client_ca.empty())
+    flags.insert(flags.end(), {"--trusted-ca-file", options_.client_ca, "--client-cert-auth"});
+  flags.insert(flags.end(), options_.extra_flags.begin(), options_.extra_flags.end());
+  return flags;
 }
 
 EtcdCluster::~EtcdCluster() {
@@ -82,21 +93,25 @@ EtcdCluster::~EtcdCluster() {
 std::string EtcdCluster::endpoints() const {
   std::string out;
   for (const Member& m : members_)
-    out += (out.empty() ? "" : ",") + ("http://" + m.host + ":" + std::to_string(m.client));
+    out += (out.empty() ? "" : ",") + (scheme() + m.host + ":" + std::to_string(m.client));
   return out;
 }
 
 std::vector<cluster::Endpoint> EtcdCluster::endpoint_list() const {
   std::vector<cluster::Endpoint> out;
-  for (const Member& m : members_) out.push_back({m.host, m.client});
+  for (const Member& m : members_) out.push_back({m.host, m.client, !options_.cert.empty()});
   return out;
+}
+
+cluster::EtcdSettings EtcdCluster::settings() const {
+  return {endpoint_list(), options_.credentials};
 }
 
 bool EtcdCluster::wait_ready() {
   for (const Member& m : members_) {
     if (!m.proc) return false;
   }
-  cluster::EtcdClient etcd(endpoint_list());
+  cluster::EtcdClient etcd(settings());
   return wait_until([&] { return etcd.put("/ready", "1").ok(); }, 30s);
 }
 

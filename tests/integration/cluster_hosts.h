@@ -63,15 +63,26 @@ void stop_by_pid(Background& b);
 class EtcdCluster {
  public:
   using OnHost = std::function<void(int, const std::function<void()>&)>;
+  // The client port over TLS, and etcd flags of a test's own.
+  struct Options {
+    std::string cert, key;  // --cert-file, --key-file: the client URLs are https
+    std::string client_ca;  // --trusted-ca-file + --client-cert-auth: client certs required
+    std::vector<std::string> extra_flags;  // e.g. {"--auth-token-ttl", "2"}
+    // What wait_ready() and the fixtures' own clients present.
+    cluster::EtcdCredentials credentials;
+  };
   explicit EtcdCluster(const std::string& dir,
                        std::vector<std::string> hosts = {"127.0.0.1", "127.0.0.1", "127.0.0.1"},
-                       const OnHost& on_host = {});
+                       const OnHost& on_host = {}, Options options = {});
   ~EtcdCluster();
   EtcdCluster(const EtcdCluster&) = delete;
   EtcdCluster& operator=(const EtcdCluster&) = delete;
-  // "http://a:p,http://b:q,..." for cluster_etcd_endpoints.
+  // "http://a:p,http://b:q,..." (https with Options::cert) for
+  // cluster_etcd_endpoints.
   std::string endpoints() const;
   std::vector<cluster::Endpoint> endpoint_list() const;
+  // endpoint_list() with Options::credentials.
+  cluster::EtcdSettings settings() const;
   // True once a write goes through (a leader is elected).
   bool wait_ready();
   pid_t pid(size_t i) const { return members_.at(i).proc->pid(); }
@@ -84,6 +95,10 @@ class EtcdCluster {
     int peer;
     std::unique_ptr<Background> proc;
   };
+  std::string scheme() const { return options_.cert.empty() ? "http://" : "https://"; }
+  std::vector<std::string> tls_flags() const;
+
+  Options options_;
   std::vector<Member> members_;
 };
 

@@ -57,6 +57,8 @@ TestCerts make_test_certs(const std::string& dir) {
   c.server_key = dir + "/server.key";
   c.misnamed_cert = dir + "/misnamed.pem";
   c.misnamed_key = dir + "/misnamed.key";
+  c.dual_cert = dir + "/dual.pem";
+  c.dual_key = dir + "/dual.key";
   c.client_cert = dir + "/client.pem";
   c.client_key = dir + "/client.key";
   c.other_ca = dir + "/other-ca.pem";
@@ -67,6 +69,8 @@ TestCerts make_test_certs(const std::string& dir) {
              "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth"),
         make(dir, "misnamed", "replica.invalid", c.ca, ca_key,
              "subjectAltName=DNS:replica.invalid\nextendedKeyUsage=serverAuth"),
+        make(dir, "dual", "127.0.0.1", c.ca, ca_key,
+             "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth"),
         make(dir, "client", "replimail-primary", c.ca, ca_key, "extendedKeyUsage=clientAuth"),
         make(dir, "other-ca", "some other CA", "", "", "")}) {
     if (!err.empty() && c.error.empty()) c.error = err;

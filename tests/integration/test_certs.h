@@ -20,6 +20,11 @@ struct TestCerts {
   std::string server_key;
   std::string misnamed_cert;  // signed by `ca`, for replica.invalid only
   std::string misnamed_key;
+  // signed by `ca` for IP:127.0.0.1, server and client use: etcd with
+  // --client-cert-auth presents its server certificate to its own gRPC
+  // port as the client certificate of its JSON gateway.
+  std::string dual_cert;
+  std::string dual_key;
   std::string client_cert;  // signed by `ca`, CN=replimail-primary
   std::string client_key;
   std::string other_ca;  // a CA that signed none of these
