@@ -14,10 +14,15 @@ constexpr const char* kJson = "application/json";
 std::string describe(const Endpoint& e, httplib::Error err, const httplib::Client& cli) {
   std::string where = e.host + ":" + std::to_string(e.port) + ": ";
   switch (err) {
-    case httplib::Error::SSLServerVerification:
+    case httplib::Error::SSLServerVerification: {
+      long result = cli.get_openssl_verify_result();
+      // The chain verified: what failed is the name check.
+      if (result == X509_V_OK)
+        return where + "TLS: the member's certificate does not name " + e.host +
+               " (cluster_etcd_endpoints must use a name or IP address in it)";
       return where + "TLS: the member's certificate is not trusted (" +
-             X509_verify_cert_error_string(cli.get_openssl_verify_result()) +
-             "; cluster_etcd_cacert)";
+             X509_verify_cert_error_string(result) + "; cluster_etcd_cacert)";
+    }
     case httplib::Error::SSLConnection:
       return where +
              "TLS handshake failed (an http:// member, or one that wants a client "

@@ -159,6 +159,15 @@ TEST_F(EtcdTls, NoClientCertOrAnotherCaIsRefusedWithAClearError) {
       << get.status().message();
   EXPECT_NE(get.status().message().find("cluster_etcd_cacert"), std::string::npos);
 
+  // The member's certificate names 127.0.0.1 only: "localhost" is refused.
+  cluster::EtcdSettings by_name = settings(good());
+  by_name.endpoints.at(0).host = "localhost";
+  cluster::EtcdClient misnamed(by_name);
+  auto name = misnamed.get("/tls/a");
+  ASSERT_FALSE(name.ok());
+  EXPECT_NE(name.status().message().find("does not name localhost"), std::string::npos)
+      << name.status().message();
+
   // cyr_cluster: the same refusal in its error; a missing file or http://
   // with a TLS option stops it at start (78) naming the option.
   auto refused = cyr_cluster(conf("cluster_etcd_cacert: " + certs_.other_ca +
