@@ -34,11 +34,12 @@ std::string describe(const Endpoint& e, httplib::Error err, const httplib::Clien
   }
 }
 
-// A read failing at once on a TLS connection is how a member refuses the
-// client's certificate (TLS 1.3 checks it after the client's handshake).
-std::string describe_tls_read(const Endpoint& e, httplib::Error err, const httplib::Client& cli) {
+// With TLS 1.3 a member checks the client's certificate after the client
+// finished its handshake: a refusal shows as the request's write or the
+// answer's read failing before a byte came back.
+std::string describe_silent(const Endpoint& e, httplib::Error err, const httplib::Client& cli) {
   std::string d = describe(e, err, cli);
-  if (e.tls && err == httplib::Error::Read)
+  if (e.tls && (err == httplib::Error::Write || err == httplib::Error::Read))
     d += " (did the member refuse our client certificate? cluster_etcd_cert, cluster_etcd_key)";
   return d;
 }
@@ -114,7 +115,7 @@ Result<std::string> EtcdClient::post_as(const std::string& path, const std::stri
     auto cli = connect(e, timeout_);
     auto res = cli->Post(path, headers, body, kJson);
     if (!res) {
-      failures += (failures.empty() ? "" : "; ") + describe_tls_read(e, res.error(), *cli);
+      failures += (failures.empty() ? "" : "; ") + describe_silent(e, res.error(), *cli);
       continue;
     }
     if (res->status == 200) {
@@ -286,7 +287,9 @@ EtcdClient::WatchEnd EtcdClient::watch_as(
   req.body = watch_create_request(key, range_end, start_revision);
   req.set_header("Content-Type", kJson);
   if (!token.empty()) req.set_header("Authorization", token);
+  bool heard = false;  // etcd sends a message at once for a watch it created
   req.content_receiver = [&](const char* data, size_t len, uint64_t, uint64_t) {
+    heard = true;
     pending.append(data, len);
     size_t nl;
     while ((nl = pending.find('\n')) != std::string::npos) {
@@ -322,7 +325,8 @@ EtcdClient::WatchEnd EtcdClient::watch_as(
       std::lock_guard<std::mutex> lock(mu_);
       current_ = (idx + 1) % settings_.endpoints.size();
     }
-    end.status = Status(Code::kAgain, "etcd watch: " + describe(e, err, *cli));
+    end.status = Status(Code::kAgain, "etcd watch: " + (heard ? describe(e, err, *cli)
+                                                              : describe_silent(e, err, *cli)));
     return end;
   }
   if (res.status != 200) {
