@@ -46,6 +46,14 @@ Session::~Session() = default;
 
 std::string Session::take_output() { return std::exchange(out_, {}); }
 
+bool Session::write_early() {
+  if (early_write_failed_) return false;
+  if (!early_writer_ || out_.size() < kEarlyWriteAt) return true;
+  early_write_failed_ = !early_writer_(out_);
+  out_.clear();
+  return !early_write_failed_;
+}
+
 void Session::reply(std::string_view line) {
   out_ += line;
   out_ += "\r\n";

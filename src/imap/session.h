@@ -125,6 +125,14 @@ class Session : public net::PushSession, private CommandReader::Sink {
   // and then calls tls_started().
   bool wants_starttls() const { return starttls_pending_; }
   void tls_started() override;
+  // A FETCH or STORE answering many messages hands its output to `write`
+  // every kEarlyWriteAt bytes: the client reads the first messages while
+  // the rest are made, and the session's memory stays flat in the mailbox's
+  // size.
+  void set_early_writer(std::function<bool(std::string_view)> write) override {
+    early_writer_ = std::move(write);
+  }
+  static constexpr size_t kEarlyWriteAt = 64 * 1024;
   // COMPRESS DEFLATE was accepted (RFC 4978): the caller flushes output,
   // switches its transport to deflate, inflates the bytes returned here
   // (what feed() was given after the command, sent compressed) and feeds
@@ -290,6 +298,11 @@ class Session : public net::PushSession, private CommandReader::Sink {
   State state_before_idle_ = State::kAuthenticated;
 
   std::string out_;
+  std::function<bool(std::string_view)> early_writer_;
+  bool early_write_failed_ = false;
+  // Hands out_ to the early writer once it holds kEarlyWriteAt bytes; false
+  // once a write failed (the connection is gone: stop making the answer).
+  bool write_early();
   CommandReader reader_;
   // The current command's APPEND messages, in order; the literal being read
   // goes to the last one. A null file or a non-OK `staging_status_` means

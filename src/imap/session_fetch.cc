@@ -351,6 +351,7 @@ void Session::cmd_fetch(const Command& cmd) {
     }
     // In ascending order mostly: the hint saves a walk of the tree.
     quiet_uids_.insert(quiet_uids_.end(), selected_->at(s).uid);
+    if (!write_early()) break;  // the client is gone
   }
   flush_cache_fills();
   tagged(cmd, "OK", "Completed");

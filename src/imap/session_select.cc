@@ -392,6 +392,7 @@ void Session::cmd_store(const Command& cmd) {
     }
     // With QRESYNC enabled STORE's FETCH answers carry the UID (as Cyrus 3.6).
     reply(flags_fetch(seq, m, cmd.uid || qresync_, condstore_));
+    if (!write_early()) break;  // the client is gone
   }
   if (!modified.empty()) {
     std::sort(modified.begin(), modified.end());

@@ -55,6 +55,7 @@ void run_session(const Connection& conn, PushSession& session, const SessionLoop
       return;
     }
   }
+  session.set_early_writer([&stream](std::string_view bytes) { return stream.write(bytes).is_ok(); });
   const auto wait = o.tick.count() > 0 ? o.tick : o.idle_limit;
   auto last_input = std::chrono::steady_clock::now();
   for (;;) {

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -52,6 +53,13 @@ class PushSession {
   virtual void replies_sent() {}
   // The connection ended (peer gone, idle limit) before the session did.
   virtual void connection_lost() {}
+  // How the session may send part of a long answer while it is still
+  // making it (a FETCH of every message): `write` queues the bytes on the
+  // connection (written through as its buffer fills), false once the
+  // connection has failed. Installed once, before the greeting is taken.
+  // A session that never calls it answers as before, whole, through
+  // take_output().
+  virtual void set_early_writer(std::function<bool(std::string_view)> write) { (void)write; }
 };
 
 struct SessionLoopOptions {

@@ -411,3 +411,64 @@ TEST_F(SessionTest, SessionsOpenBeforeAMoveAwayEndAtTheirNextCommand) {
 
 }  // namespace
 }  // namespace replimail::imap
+
+namespace replimail::imap {
+namespace {
+
+// A FETCH answering many messages hands its output to the connection in
+// pieces while it is made (Session::set_early_writer): the bytes, in order,
+// are the same as the whole answer without an early writer, no piece before
+// the last is shorter than kEarlyWriteAt, and a writer that fails (the
+// client gone) stops the FETCH without a crash.
+using test::SessionTest;
+
+TEST_F(SessionTest, LongFetchIsWrittenInPiecesEqualToTheWholeAnswer) {
+  const std::string body(6000, 'x');
+  for (int i = 0; i < 40; ++i) {
+    auto staged = instance_->stage_message();
+    ASSERT_TRUE(staged.ok());
+    std::string msg = "Subject: piece " + std::to_string(i) + "\r\n\r\n" + body + "\r\n";
+    ASSERT_TRUE((*staged)->write(msg).is_ok());
+    ASSERT_TRUE((*staged)->finish().is_ok());
+    store::AppendRequest req;
+    req.mailbox = "user.alice";
+    req.message = staged->get();
+    ASSERT_TRUE(instance_->append({req})[0].status.is_ok());
+  }
+  const std::string fetch = "f FETCH 1:* (UID FLAGS BODY.PEEK[])\r\n";
+  auto whole_session = login("alice");
+  run(*whole_session, "s EXAMINE INBOX\r\n");  // claims no \Recent
+  const std::string whole = run(*whole_session, fetch);
+  ASSERT_THAT(whole, HasSubstr("f OK"));
+  ASSERT_GT(whole.size(), 3 * Session::kEarlyWriteAt);
+
+  auto streamed = login("alice");
+  run(*streamed, "s EXAMINE INBOX\r\n");
+  std::vector<std::string> pieces;
+  streamed->set_early_writer([&](std::string_view b) {
+    pieces.emplace_back(b);
+    return true;
+  });
+  const std::string rest = streamed->take_output() + run(*streamed, fetch);
+  ASSERT_GE(pieces.size(), 3u);
+  std::string joined;
+  for (const std::string& p : pieces) {
+    EXPECT_GE(p.size(), Session::kEarlyWriteAt);
+    joined += p;
+  }
+  EXPECT_EQ(joined.size() + rest.size(), whole.size());
+  EXPECT_TRUE(joined + rest == whole);  // (not printed: 240 KB)
+
+  auto gone = login("alice");
+  run(*gone, "s EXAMINE INBOX\r\n");
+  int calls = 0;
+  gone->set_early_writer([&](std::string_view) {
+    ++calls;
+    return false;
+  });
+  run(*gone, fetch);
+  EXPECT_EQ(calls, 1);  // nothing more is made for a client that is gone
+}
+
+}  // namespace
+}  // namespace replimail::imap
