@@ -696,7 +696,11 @@ bool stop_logging_to(Report& r, const PromoteOptions& o, const Files& f,
   } else {
     text = config_edit::set_option(text, "sync_log_channels", join(kept), why);
   }
-  for (const auto& c : gone) text = config_edit::remove_option(text, c + "_sync_host", why);
+  for (const auto& c : gone) {
+    std::string host_option = c;
+    host_option += "_sync_host";
+    text = config_edit::remove_option(text, host_option, why);
+  }
   auto checked = Config::parse(text, o.conf);
   if (text == f.me.text && checked.ok()) {
     r.step("{} logs to none of {} already.", o.conf, join(gone));

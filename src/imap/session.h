@@ -129,8 +129,8 @@ class Session : public net::PushSession, private CommandReader::Sink {
   // every kEarlyWriteAt bytes: the client reads the first messages while
   // the rest are made, and the session's memory stays flat in the mailbox's
   // size.
-  void set_early_writer(std::function<bool(std::string_view)> write) override {
-    early_writer_ = std::move(write);
+  void set_early_writer(const std::function<bool(std::string_view)>& write) override {
+    early_writer_ = write;
   }
   static constexpr size_t kEarlyWriteAt = 64 * 1024;
   // COMPRESS DEFLATE was accepted (RFC 4978): the caller flushes output,

@@ -59,7 +59,9 @@ class PushSession {
   // connection has failed. Installed once, before the greeting is taken.
   // A session that never calls it answers as before, whole, through
   // take_output().
-  virtual void set_early_writer(std::function<bool(std::string_view)> write) { (void)write; }
+  virtual void set_early_writer(const std::function<bool(std::string_view)>& write) {
+    (void)write;
+  }
 };
 
 struct SessionLoopOptions {
