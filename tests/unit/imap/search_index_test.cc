@@ -104,16 +104,7 @@ class SearchIndexTest : public ::testing::Test {
     instance_.reset();
     std::filesystem::remove_all(dir_);
   }
-  void deliver(const std::string& bytes) {
-    auto staged = instance_->stage_message();
-    ASSERT_TRUE(staged.ok());
-    ASSERT_TRUE((*staged)->write(bytes).is_ok());
-    ASSERT_TRUE((*staged)->finish().is_ok());
-    store::AppendRequest req;
-    req.mailbox = "user.alice";
-    req.message = staged->get();
-    ASSERT_TRUE(instance_->append({req})[0].status.is_ok());
-  }
+  void deliver(const std::string& bytes) { test::deliver_to(*instance_, "user.alice", bytes); }
   // UIDs matching `criteria` (a SEARCH command's arguments; "%N" stands
   // for `needle`, sent as a literal), with or without the index.
   std::vector<uint32_t> search(std::string criteria, bool use_index,

@@ -12,8 +12,24 @@
 
 #include "../../support/temp_dir.h"
 #include "imap/session.h"
+#include "store/instance.h"
+#include "store/staged_message.h"
 
 namespace replimail::imap::test {
+
+// Puts `bytes` into `mailbox` as a delivery would (staged, then appended).
+inline void deliver_to(store::Instance& instance, const std::string& mailbox,
+                       const std::string& bytes) {
+  auto staged = instance.stage_message();
+  ASSERT_TRUE(staged.ok()) << staged.status().to_string();
+  ASSERT_TRUE((*staged)->write(bytes).is_ok());
+  ASSERT_TRUE((*staged)->finish().is_ok());
+  store::AppendRequest req;
+  req.mailbox = mailbox;
+  req.message = staged->get();
+  auto done = instance.append({req});
+  ASSERT_TRUE(done[0].status.is_ok()) << done[0].status.to_string();
+}
 
 // PLAIN only; the password of user X is "Xpw".
 class FakeSasl : public net::SaslServer {

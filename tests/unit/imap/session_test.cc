@@ -425,15 +425,9 @@ using test::SessionTest;
 TEST_F(SessionTest, LongFetchIsWrittenInPiecesEqualToTheWholeAnswer) {
   const std::string body(6000, 'x');
   for (int i = 0; i < 40; ++i) {
-    auto staged = instance_->stage_message();
-    ASSERT_TRUE(staged.ok());
-    std::string msg = "Subject: piece " + std::to_string(i) + "\r\n\r\n" + body + "\r\n";
-    ASSERT_TRUE((*staged)->write(msg).is_ok());
-    ASSERT_TRUE((*staged)->finish().is_ok());
-    store::AppendRequest req;
-    req.mailbox = "user.alice";
-    req.message = staged->get();
-    ASSERT_TRUE(instance_->append({req})[0].status.is_ok());
+    test::deliver_to(*instance_, "user.alice",
+                     "Subject: piece " + std::to_string(i) + "\r\n\r\n" + body + "\r\n");
+    ASSERT_FALSE(HasFatalFailure());
   }
   const std::string fetch = "f FETCH 1:* (UID FLAGS BODY.PEEK[])\r\n";
   auto whole_session = login("alice");
