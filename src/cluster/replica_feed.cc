@@ -67,7 +67,9 @@ void plan_drops(const FeedView& v, FeedPlan& plan) {
       for (const std::string& r : u.replicas) needed.insert(channel_for_slot(r));
   for (const std::string& c : v.owned) {
     if (!v.channels.contains(c)) {
-      plan.disown.push_back(c);
+      // A promotion of this slot records its channels before it adds
+      // them: one not there yet is not forgotten meanwhile.
+      if (!v.being_promoted) plan.disown.push_back(c);
     } else if (!needed.contains(c) && !v.failing_over && !v.being_promoted) {
       plan.drop.push_back(c);
     }

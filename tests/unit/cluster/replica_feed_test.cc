@@ -165,6 +165,9 @@ TEST(ReplicaFeed, NothingDroppedWhileThisSlotIsPromotedOrFailedOver) {
   v.owned = {"old"};
   v.being_promoted = true;  // its users are not flipped to it yet
   EXPECT_TRUE(plan_feed(v).drop.empty());
+  v.owned.insert("coming");  // recorded by the promotion, not added yet
+  EXPECT_TRUE(plan_feed(v).disown.empty());
+  v.owned.erase("coming");
   v.being_promoted = false;
   v.failing_over = true;  // the rejoin drops the channels itself
   EXPECT_TRUE(plan_feed(v).drop.empty());
