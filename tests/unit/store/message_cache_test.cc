@@ -95,6 +95,13 @@ std::vector<std::string> subjects(TempInstance& t, const std::vector<uint32_t>& 
 
 const char kFields[] = "SELECT uid, version, subject FROM search_fields ORDER BY uid";
 
+// user.alice holding kPlain (UID 1) and kMultipart (UID 2).
+void alice_with_plain_and_multipart(TempInstance& t) {
+  ASSERT_TRUE(t.inst().create_mailbox("user.alice").ok());
+  ASSERT_EQ(t.deliver("user.alice", kPlain), 1u);
+  ASSERT_EQ(t.deliver("user.alice", kMultipart), 2u);
+}
+
 TEST(MessageCacheTest, CacheHoldsWhatFetchPrints) {
   MessageCache c = expected(kMultipart);
   EXPECT_EQ(c.header,
@@ -108,9 +115,7 @@ TEST(MessageCacheTest, CacheHoldsWhatFetchPrints) {
 
 TEST(MessageCacheTest, DeliveryWritesTheCacheWithTheRecord) {
   TempInstance t;
-  ASSERT_TRUE(t.inst().create_mailbox("user.alice").ok());
-  ASSERT_EQ(t.deliver("user.alice", kPlain), 1u);
-  ASSERT_EQ(t.deliver("user.alice", kMultipart), 2u);
+  ASSERT_NO_FATAL_FAILURE(alice_with_plain_and_multipart(t));
   auto m = open(t, "user.alice");
   // Read without the file: the cache is in the index.
   ASSERT_TRUE(fs::remove_file(m->message_path(2)).is_ok());
@@ -163,9 +168,7 @@ TEST(MessageCacheTest, ReplicaRecordsGetTheCacheAndExpungeDropsIt) {
 
 TEST(MessageCacheTest, OldIndexIsAnsweredFromTheFileAndFilledLazily) {
   TempInstance t;
-  ASSERT_TRUE(t.inst().create_mailbox("user.alice").ok());
-  ASSERT_EQ(t.deliver("user.alice", kPlain), 1u);
-  ASSERT_EQ(t.deliver("user.alice", kMultipart), 2u);
+  ASSERT_NO_FATAL_FAILURE(alice_with_plain_and_multipart(t));
   std::string dir = open(t, "user.alice")->dir();
   drop_cache_table(t, dir);
   std::string guid2;
@@ -247,9 +250,7 @@ TEST(MessageCacheTest, LazyFillOfAnExpungedRecordWritesNothing) {
 
 TEST(MessageCacheTest, ReconstructFillsTheCacheOfAnOldIndex) {
   TempInstance t;
-  ASSERT_TRUE(t.inst().create_mailbox("user.alice").ok());
-  ASSERT_EQ(t.deliver("user.alice", kPlain), 1u);
-  ASSERT_EQ(t.deliver("user.alice", kMultipart), 2u);
+  ASSERT_NO_FATAL_FAILURE(alice_with_plain_and_multipart(t));
   std::string dir = open(t, "user.alice")->dir();
   drop_cache_table(t, dir);
   auto report = check_mailbox(t.inst(), "user.alice", {});
@@ -319,9 +320,7 @@ TEST(MessageCacheTest, SearchFieldsAreWrittenWithTheCacheRow) {
 // which then answer by themselves.
 TEST(MessageCacheTest, OldIndexGetsSearchFieldsOnFirstRead) {
   TempInstance t;
-  ASSERT_TRUE(t.inst().create_mailbox("user.alice").ok());
-  ASSERT_EQ(t.deliver("user.alice", kPlain), 1u);
-  ASSERT_EQ(t.deliver("user.alice", kMultipart), 2u);
+  ASSERT_NO_FATAL_FAILURE(alice_with_plain_and_multipart(t));
   ASSERT_EQ(t.deliver("user.alice", "Subject: =?iso-8859-1?q?Stra=DFe?=\r\n\r\nx\r\n"), 3u);
   std::string dir = open(t, "user.alice")->dir();
   const std::vector<std::string> want = {"caf\xc3\xa9~", "parts~", "strasse~"};
@@ -345,9 +344,7 @@ TEST(MessageCacheTest, OldIndexGetsSearchFieldsOnFirstRead) {
 // computed again and rewritten.
 TEST(MessageCacheTest, StaleSearchFieldsAreComputedAgain) {
   TempInstance t;
-  ASSERT_TRUE(t.inst().create_mailbox("user.alice").ok());
-  ASSERT_EQ(t.deliver("user.alice", kPlain), 1u);
-  ASSERT_EQ(t.deliver("user.alice", kMultipart), 2u);
+  ASSERT_NO_FATAL_FAILURE(alice_with_plain_and_multipart(t));
   std::string dir = open(t, "user.alice")->dir();
   const std::vector<std::string> rows = on_index(t, dir, kFields);
   on_index(t, dir,
@@ -360,9 +357,7 @@ TEST(MessageCacheTest, StaleSearchFieldsAreComputedAgain) {
 
 TEST(MessageCacheTest, ReconstructFillsSearchFields) {
   TempInstance t;
-  ASSERT_TRUE(t.inst().create_mailbox("user.alice").ok());
-  ASSERT_EQ(t.deliver("user.alice", kPlain), 1u);
-  ASSERT_EQ(t.deliver("user.alice", kMultipart), 2u);
+  ASSERT_NO_FATAL_FAILURE(alice_with_plain_and_multipart(t));
   std::string dir = open(t, "user.alice")->dir();
   const std::vector<std::string> rows = on_index(t, dir, kFields);
   on_index(t, dir, "DROP TABLE search_fields");
