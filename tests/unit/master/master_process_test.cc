@@ -32,6 +32,27 @@ struct Proc {
   std::string cmdline;  // arguments joined by spaces
 };
 
+// The text of a /proc file, empty if it cannot be read. The process may exit
+// between readdir() and the read: read(2) then fails with ESRCH, and
+// istreambuf_iterator would throw it out of the test instead.
+std::string read_proc(const std::string& path) {
+  std::string out;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return out;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      out.clear();
+      break;
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+
 // Direct children of `parent`, from /proc.
 std::vector<Proc> children_of(pid_t parent) {
   std::vector<Proc> out;
@@ -40,8 +61,7 @@ std::vector<Proc> children_of(pid_t parent) {
   while (struct dirent* e = ::readdir(d)) {
     pid_t pid = static_cast<pid_t>(std::atoi(e->d_name));
     if (pid <= 0) continue;
-    std::ifstream stat(std::string("/proc/") + e->d_name + "/stat");
-    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    std::string text = read_proc(std::string("/proc/") + e->d_name + "/stat");
     auto close = text.rfind(')');
     if (close == std::string::npos) continue;
     std::istringstream rest(text.substr(close + 2));
@@ -49,8 +69,8 @@ std::vector<Proc> children_of(pid_t parent) {
     pid_t ppid = 0;
     rest >> state >> ppid;
     if (ppid != parent || state == "Z") continue;
-    std::ifstream cmd(std::string("/proc/") + e->d_name + "/cmdline");
-    std::string args((std::istreambuf_iterator<char>(cmd)), std::istreambuf_iterator<char>());
+    std::string args = read_proc(std::string("/proc/") + e->d_name + "/cmdline");
+    if (args.empty()) continue;  // gone meanwhile
     for (char& c : args)
       if (c == '\0') c = ' ';
     out.push_back({pid, args});
@@ -61,8 +81,7 @@ std::vector<Proc> children_of(pid_t parent) {
 
 bool alive(pid_t pid) {
   if (::kill(pid, 0) != 0) return false;
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  std::string text = read_proc("/proc/" + std::to_string(pid) + "/stat");
   auto close = text.rfind(')');
   return close != std::string::npos && text.substr(close + 2, 1) != "Z";
 }
