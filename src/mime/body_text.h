@@ -39,12 +39,33 @@ std::string body_segment_text(std::string_view msg, const BodySegment& s);
 // when the part is plain text in ASCII or UTF-8.
 std::string fold_body_segment(std::string_view msg, const BodySegment& s, std::string_view content);
 
-// A sure match without folding: true only if search_fold of the segment
-// contains `needle` (folded, all ASCII), found case-insensitively in the
-// undone `content` of a plain text part in US-ASCII, UTF-8 or ISO-8859-1
-// (where ASCII bytes are themselves and, but for a combining mark after
-// the last, fold to their lower case). False says nothing: fold and look.
-bool ascii_body_match(const BodySegment& s, std::string_view content, std::string_view needle);
+// What a segment's bytes tell of an ASCII needle without folding them.
+enum class AsciiAnswer {
+  kHit,      // search_fold of the segment contains the needle
+  kMiss,     // it does not
+  kUnknown,  // fold and look
+};
+
+// Whether search_fold of the segment contains `needle` (folded, all
+// ASCII), told from the undone `content` of a plain text part in US-ASCII,
+// UTF-8 or a single-byte charset (one whose ASCII bytes are themselves,
+// each other byte one character): a case-insensitive hit is a match unless
+// a combining mark after its last letter composes with it; a miss is sure
+// when every non-ASCII character folds apart (folds_apart), for then the
+// folded text holds ASCII exactly where the content does. Anything else
+// (HTML, a header, other charsets, a NUL, a byte the charset lacks) is
+// kUnknown.
+AsciiAnswer ascii_body_answer(const BodySegment& s, std::string_view content,
+                              std::string_view needle);
+
+// Whether non-ASCII code point `c` folds on its own to non-ASCII text and
+// composes with nothing before it (search_fold's simple characters).
+bool folds_apart(char32_t c);
+
+// True if every non-ASCII character of `utf8` is valid UTF-8 that
+// folds_apart(): search_fold(utf8) then holds an ASCII string exactly
+// where `utf8` holds it ignoring ASCII case.
+bool ascii_folds_apart(std::string_view utf8);
 
 // The charset a text part names, "us-ascii" by default.
 std::string part_charset(const Part& part);

@@ -116,21 +116,22 @@ Result<SearchBody> SearchBody::open(const std::string& path, std::string_view se
   if (hi > lo) {
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return errno_status("open", path);
-    struct stat st;
-    if (fstat(fd, &st) != 0 || static_cast<size_t>(st.st_size) < hi) {
+    auto shorter = [&] {
       ::close(fd);
       return Status(Code::kIoError, path + " is shorter than its text segments");
-    }
+    };
     if (hi - lo <= kReadLimit) {
-      // Only the segments' range is read; offsets are then from `lo`.
+      // Only the segments' range is read; offsets are then from `lo`. A
+      // file that ends before `hi` shows as a read that returns nothing.
       rep->owned.resize(hi - lo);
       size_t got = 0;
       while (got < rep->owned.size()) {
         ssize_t n = ::pread(fd, rep->owned.data() + got, rep->owned.size() - got,
                             static_cast<off_t>(lo + got));
         if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-          int err = n < 0 ? errno : EIO;
+        if (n == 0) return shorter();
+        if (n < 0) {
+          int err = errno;
           ::close(fd);
           return Status(Code::kIoError, "read " + path + ": " + std::strerror(err));
         }
@@ -138,6 +139,9 @@ Result<SearchBody> SearchBody::open(const std::string& path, std::string_view se
       }
       bytes = rep->owned;
     } else {
+      // A mapping past the end of the file would fault when read.
+      struct stat st;
+      if (fstat(fd, &st) != 0 || static_cast<size_t>(st.st_size) < hi) return shorter();
       void* m = mmap(nullptr, hi, PROT_READ, MAP_PRIVATE, fd, 0);
       if (m == MAP_FAILED) {
         int err = errno;

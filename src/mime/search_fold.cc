@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <unordered_map>
 
@@ -137,6 +138,45 @@ bool fold_simple_run(std::string_view run, std::string& out) {
 }
 
 }  // namespace
+
+bool folds_apart(char32_t c) { return c >= 0x80 && c < 0x10000 && simple_fold(c) != 0; }
+
+bool ascii_folds_apart(std::string_view utf8) {
+  const auto* p = reinterpret_cast<const unsigned char*>(utf8.data());
+  const size_t n = utf8.size();
+  constexpr uint64_t kHigh = 0x8080808080808080ULL;
+  size_t i = 0;
+  while (i < n) {
+    // Eight ASCII bytes at a time.
+    while (i + 8 <= n) {
+      uint64_t w;
+      std::memcpy(&w, p + i, 8);
+      if (w & kHigh) break;
+      i += 8;
+    }
+    if (i == n) break;
+    if (p[i] < 0x80) {
+      ++i;
+      continue;
+    }
+    char32_t c;
+    size_t len;
+    if ((p[i] & 0xE0) == 0xC0 && i + 1 < n && (p[i + 1] & 0xC0) == 0x80) {
+      c = (char32_t{p[i]} & 0x1F) << 6 | (p[i + 1] & 0x3F);
+      len = 2;
+    } else if ((p[i] & 0xF0) == 0xE0 && i + 2 < n && (p[i + 1] & 0xC0) == 0x80 &&
+               (p[i + 2] & 0xC0) == 0x80) {
+      c = (char32_t{p[i]} & 0x0F) << 12 | (char32_t{p[i + 1]} & 0x3F) << 6 | (p[i + 2] & 0x3F);
+      len = 3;
+    } else {
+      return false;  // invalid, or beyond the BMP
+    }
+    // Overlong forms decode below what their length allows.
+    if ((len == 2 && c < 0x80) || (len == 3 && c < 0x800) || !folds_apart(c)) return false;
+    i += len;
+  }
+  return true;
+}
 
 std::string search_fold(std::string_view utf8) {
   if (utf8.find('\0') != std::string_view::npos) return fold_unicode(utf8);

@@ -5,11 +5,13 @@
 #include <gmime/gmime.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cstdint>
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "common/ascii.h"
@@ -173,6 +175,67 @@ iconv_t converter_to_utf8(const std::string& charset) {
 }
 
 
+// What one byte above 0x7F is in a single-byte charset, for
+// ascii_body_answer().
+enum class ByteClass : uint8_t {
+  kLacking,    // not converted on its own to exactly one character
+  kApart,      // a character that folds_apart()
+  kCombining,  // a combining mark
+  kOther,      // any other character
+};
+
+struct ByteClasses {
+  std::array<ByteClass, 128> of;
+};
+
+// The classes of `charset`'s bytes above 0x7F, through the converter
+// to_utf8() uses, or null when it is not a single-byte charset whose ASCII
+// bytes are themselves: the bytes 0x01..0x7F must convert to themselves,
+// and at least 96 of the others each to one character (multi-byte and
+// 7-bit stateful charsets convert almost none of them alone). Kept per
+// charset name, as the converters are.
+const ByteClasses* single_byte_classes(const std::string& charset) {
+  thread_local std::map<std::string, std::optional<ByteClasses>> known;
+  auto it = known.find(charset);
+  if (it != known.end()) return it->second ? &*it->second : nullptr;
+  if (known.size() >= 64) known.clear();
+  std::optional<ByteClasses>& slot = known[charset];
+  iconv_t cd = converter_to_utf8(charset);
+  if (failed_converter(cd)) return nullptr;
+  auto convert = [&](std::string_view bytes) -> std::optional<std::string> {
+    iconv(cd, nullptr, nullptr, nullptr, nullptr);
+    char* out = g_mime_iconv_strndup(cd, bytes.data(), bytes.size());
+    if (!out) return std::nullopt;
+    std::string text(out);
+    g_free(out);
+    return text;
+  };
+  std::string ascii;
+  for (int b = 1; b < 0x80; ++b) ascii += static_cast<char>(b);
+  if (convert(ascii) != ascii) return nullptr;
+  ByteClasses classes;
+  int converted = 0;
+  for (int b = 0x80; b < 0x100; ++b) {
+    ByteClass& c = classes.of[b - 0x80];
+    c = ByteClass::kLacking;
+    auto text = convert(std::string(1, static_cast<char>(b)));
+    if (!text || text->empty() || !g_utf8_validate(text->data(), static_cast<gssize>(text->size()), nullptr) ||
+        g_utf8_strlen(text->data(), static_cast<gssize>(text->size())) != 1) {
+      continue;
+    }
+    gunichar u = g_utf8_get_char(text->data());
+    if (u < 0x80) continue;  // a byte that becomes ASCII would break the rule
+    ++converted;
+    c = folds_apart(u) ? ByteClass::kApart
+        : g_unichar_combining_class(u) != 0 ? ByteClass::kCombining
+                                            : ByteClass::kOther;
+  }
+  iconv(cd, nullptr, nullptr, nullptr, nullptr);
+  if (converted < 96) return nullptr;
+  slot = classes;
+  return &*slot;
+}
+
 std::string to_utf8(const std::string& bytes, const Part& part) {
   std::string charset = part_charset(part);
   if (iequals(charset, "us-ascii") || iequals(charset, "utf-8")) return make_valid(bytes);
@@ -318,23 +381,44 @@ bool combines(std::string_view rest) {
 
 }  // namespace
 
-bool ascii_body_match(const BodySegment& s, std::string_view content, std::string_view needle) {
+AsciiAnswer ascii_body_answer(const BodySegment& s, std::string_view content,
+                              std::string_view needle) {
   const Part& p = *s.part;
-  if (s.header || p.subtype == "HTML" || needle.empty()) return false;
-  // The bytes below 0x80 are the same characters in these charsets, and
-  // nothing in ISO-8859-1 combines; other charsets go the long way.
-  std::string charset = part_charset(p);
-  bool utf8 = iequals(charset, "us-ascii") || iequals(charset, "utf-8");
-  if (!utf8 && !iequals(charset, "iso-8859-1")) return false;
+  if (s.header || p.subtype == "HTML" || needle.empty()) return AsciiAnswer::kUnknown;
   // search_fold drops the text from a NUL on.
-  if (std::memchr(content.data(), '\0', content.size()) != nullptr) return false;
+  if (std::memchr(content.data(), '\0', content.size()) != nullptr) return AsciiAnswer::kUnknown;
+  std::string charset = part_charset(p);
+  if (iequals(charset, "us-ascii") || iequals(charset, "utf-8")) {
+    for (size_t at = 0;; ++at) {
+      at = find_ascii_nocase(content, needle, at);
+      if (at == std::string_view::npos) break;
+      // The needle's last letter stays itself in the folded text unless a
+      // combining mark after it composes with it (e + U+0301 is é).
+      if (!combines(content.substr(at + needle.size()))) return AsciiAnswer::kHit;
+    }
+    // No hit, or only hits a mark composes with: then some character does
+    // not fold apart, and this says kUnknown.
+    return ascii_folds_apart(content) ? AsciiAnswer::kMiss : AsciiAnswer::kUnknown;
+  }
+  const ByteClasses* classes = single_byte_classes(charset);
+  if (!classes) return AsciiAnswer::kUnknown;
+  // Every byte must be one the charset converts alone: then to_utf8() of the
+  // content is the characters of its bytes, one by one.
+  bool apart = true;
+  for (unsigned char b : content) {
+    if (b < 0x80) continue;
+    ByteClass c = classes->of[b - 0x80];
+    if (c == ByteClass::kLacking) return AsciiAnswer::kUnknown;
+    apart = apart && c == ByteClass::kApart;
+  }
   for (size_t at = 0;; ++at) {
     at = find_ascii_nocase(content, needle, at);
-    if (at == std::string_view::npos) return false;
-    // The needle's last letter stays itself in the folded text unless a
-    // combining mark after it composes with it (e + U+0301 is é).
-    if (!utf8 || !combines(content.substr(at + needle.size()))) return true;
+    if (at == std::string_view::npos) break;
+    size_t after = at + needle.size();
+    auto next = after < content.size() ? static_cast<unsigned char>(content[after]) : 0;
+    if (next < 0x80 || classes->of[next - 0x80] != ByteClass::kCombining) return AsciiAnswer::kHit;
   }
+  return apart ? AsciiAnswer::kMiss : AsciiAnswer::kUnknown;
 }
 
 std::string decode_header_words(std::string_view raw) {
@@ -575,7 +659,10 @@ bool SegmentMatcher::segment_matches(size_t i, std::string_view needle, bool asc
     const BodySegment& s = segments_[i];
     std::string scratch;
     std::string_view content = s.header ? std::string_view() : undone_content(bytes_, *s.part, scratch);
-    if (ascii && ascii_body_match(s, content, needle)) return true;
+    if (ascii) {
+      AsciiAnswer quick = ascii_body_answer(s, content, needle);
+      if (quick != AsciiAnswer::kUnknown) return quick == AsciiAnswer::kHit;
+    }
     folded = fold_body_segment(bytes_, s, content);
   }
   return contains(*folded, needle);
