@@ -50,7 +50,8 @@ At each size n, in this order:
 After the last size (with sync measured at two sizes or more), the peak RSS
 of sync_client and sync_server is EXTRAPOLATED to 1,000,000 messages along
 the line through the two largest measured sizes (the growth per message at
-the top of the curve; bounded buffers fill up at the small sizes), as
+the top of the curve; bounded buffers fill up at the small sizes; a falling
+line is taken as flat at the largest peak measured), as
 figures <prog>_peak_rss_extrapolated, n=1,000,000, whose title says they
 were not measured; the bytes per message are printed.
 Both sides run with their default durability (see docs/PERFORMANCE.md).
@@ -208,9 +209,14 @@ EXTRAPOLATE_TO = 1000000
 
 
 def fit_line(points):
-    """(intercept, slope) of the line through the two largest-x points."""
+    """(intercept, slope) of the line through the two largest-x points. A
+    peak cannot fall as the mailbox grows: a negative slope is noise between
+    two runs (a fraction of a MiB at small sizes), and the line is then
+    flat at the largest peak measured."""
     (x0, y0), (x1, y1) = sorted(points)[-2:]
     slope = (y1 - y0) / (x1 - x0)
+    if slope < 0:
+        return max(y for _, y in points), 0.0
     return y1 - slope * x1, slope
 
 
