@@ -31,9 +31,11 @@ namespace replimail::store {
 std::vector<std::string> logged_channels(const Config& cfg);
 
 // Opens `cfg`'s mailboxes.db (creating configdirectory and the database
-// if missing) and records its new channels (logged_channels; with
-// sync_log off, nothing is recorded nor forgotten). Returns the channels
-// recorded now, each also logged at info level.
+// if missing) and records its new channels (logged_channels), forgetting
+// those it no longer logs to. With sync_log off every channel is forgotten
+// (a database that does not exist is left so): nothing is logged, so each
+// channel logged to again must bootstrap. Returns the channels recorded
+// now, each also logged at info level.
 Result<std::vector<std::string>> record_channels(const Config& cfg);
 
 }  // namespace replimail::store

@@ -1,3 +1,4 @@
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
@@ -104,6 +105,38 @@ TEST(ChannelStateTest, RecordChannelsTakesTheConfiguredSetAndIsNotInTheDigest) {
   auto after = digest_lines(t.inst());
   ASSERT_TRUE(after.ok());
   EXPECT_EQ(*before, *after);
+}
+
+// With sync_log off nothing is logged, so every channel is forgotten:
+// turned on again, each bootstraps. An instance without mailboxes.db gets
+// none made for that.
+TEST(ChannelStateTest, SyncLogOffForgetsEveryChannelAndOnAgainBootstraps) {
+  TempInstance t;
+  auto with = [&](const std::string& lines) {
+    auto cfg = Config::parse(fmt::format("configdirectory: {}\n", t.cfg().configdirectory()) + lines,
+                             "test.conf");
+    EXPECT_TRUE(cfg.ok()) << cfg.status().to_string();
+    return *cfg;
+  };
+  const Config on = with("sync_log: 1\nsync_log_channels: replica squatter\n");
+  const Config off = with("sync_log: 0\nsync_log_channels: replica squatter\n");
+  ASSERT_EQ(*record_channels(on), (std::vector<std::string>{"replica", "squatter"}));
+  ASSERT_TRUE(t.inst().mailboxes().set_channel_state("replica", ChannelPhase::kRolling, "", 5));
+  auto forgot = record_channels(off);
+  ASSERT_TRUE(forgot.ok()) << forgot.status().to_string();
+  EXPECT_TRUE(forgot->empty());
+  EXPECT_TRUE(t.inst().mailboxes().channel_states()->empty());
+  auto back = record_channels(on);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(*back, (std::vector<std::string>{"replica", "squatter"}));
+  EXPECT_EQ((*t.inst().mailboxes().channel_state("replica"))->phase, ChannelPhase::kBootstrapping);
+
+  const std::string bare = replimail::testing::make_temp_dir("replimail-nodb-");
+  auto cfg = Config::parse("configdirectory: " + bare + "/conf\nsync_log: 0\n", "test.conf");
+  ASSERT_TRUE(cfg.ok());
+  EXPECT_TRUE(record_channels(*cfg)->empty());
+  EXPECT_FALSE(std::filesystem::exists(bare + "/conf/mailboxes.db"));
+  std::filesystem::remove_all(bare);
 }
 
 TEST(ChannelStateTest, PhaseNames) {
