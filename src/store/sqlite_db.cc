@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
@@ -28,6 +29,10 @@ constexpr int kBusyTimeoutMs = 120000;
 // timeout, as before the queue existed.
 std::mutex held_mu;
 std::set<std::pair<dev_t, ino_t>> held;
+
+// How much of each database file a connection maps for reading (SQLite's
+// mmap_size): 1 GiB, or none once limit_database_memory() was called.
+std::atomic<int64_t> g_mapped_bytes{int64_t{1} << 30};
 
 }  // namespace
 
@@ -128,9 +133,14 @@ Result<std::unique_ptr<SqliteDb>> SqliteDb::open(const std::string& path) {
   // Reads go through a mapping of the file (as Cyrus maps cyrus.index and
   // cyrus.cache): a SEARCH or FETCH over a mailbox larger than SQLite's page
   // cache would otherwise copy every page with a read() each time.
-  constexpr const char* kPragmas =
+  // Not in a process whose memory is bounded (limit_database_memory): the
+  // pages of a mapping it reads stay in its resident set, which would then
+  // grow with the mailboxes it streams through.
+  const std::string pragmas = fmt::format(
       "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF; "
-      "PRAGMA journal_size_limit=1048576; PRAGMA mmap_size=1073741824;";
+      "PRAGMA journal_size_limit=1048576; PRAGMA mmap_size={};",
+      g_mapped_bytes.load(std::memory_order_relaxed));
+  const char* kPragmas = pragmas.c_str();
   for (int waited_ms = 0;; waited_ms += 10) {
     int prc = sqlite3_exec(db, kPragmas, nullptr, nullptr, nullptr);
     if (prc == SQLITE_OK) return out;
@@ -242,6 +252,9 @@ void SqliteDb::rollback() {
 bool SqliteDb::in_transaction() const { return sqlite3_get_autocommit(db_) == 0; }
 int64_t SqliteDb::changes() const { return sqlite3_changes64(db_); }
 
-void limit_database_memory(int64_t bytes) { sqlite3_soft_heap_limit64(bytes); }
+void limit_database_memory(int64_t bytes) {
+  sqlite3_soft_heap_limit64(bytes);
+  g_mapped_bytes.store(0, std::memory_order_relaxed);
+}
 
 }  // namespace replimail::store

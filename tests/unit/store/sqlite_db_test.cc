@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "store/memory.h"
 #include "store_test_util.h"
 
 namespace replimail::store {
@@ -180,6 +181,24 @@ TEST_F(SqliteDbTest, SecondWriterOfTheSameProcessFallsBackToTheBusyTimeout) {
   EXPECT_TRUE((*second)->exec("INSERT INTO t VALUES (3)").is_ok());
   EXPECT_TRUE((*second)->commit().is_ok());
   EXPECT_TRUE(writer_lock_free());
+}
+
+// Connections read through a mapping of the file, but not in a process
+// whose memory is bounded (sync_client, sync_server): its resident set
+// would grow with every page of the mailboxes it reads.
+TEST_F(SqliteDbTest, BoundedProcessesReadWithoutMapping) {
+  auto mapped_bytes = [&] {
+    auto db = SqliteDb::open(path_);
+    EXPECT_TRUE(db.ok());
+    auto v = (*db)->prepare("PRAGMA mmap_size");
+    EXPECT_TRUE(v.ok());
+    auto rows = v->texts();
+    EXPECT_TRUE(rows.ok());
+    return rows->empty() ? std::string() : rows->front();
+  };
+  EXPECT_EQ(mapped_bytes(), std::to_string(int64_t{1} << 30));
+  limit_database_memory(1 << 20);
+  EXPECT_EQ(mapped_bytes(), "0");
 }
 
 }  // namespace
