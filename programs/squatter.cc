@@ -36,6 +36,7 @@
 #include "search/rolling.h"
 #include "store/instance.h"
 #include "store/mboxname.h"
+#include "store/memory.h"
 #include "sync/channel_status.h"
 #include "synclog/reader.h"
 
@@ -269,6 +270,9 @@ int run_batch(store::Instance& inst, const Args& a) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Mailboxes are streamed through once, as by sync_client: a bigger SQLite
+  // cache, or mapped index pages, would make memory grow with the mailbox.
+  store::limit_database_memory(1 << 20);
   Args a;
   if (!parse_args(argc, argv, a)) return usage();
   auto config = load_program_config("squatter", a.conf, a.verbose);
