@@ -711,8 +711,8 @@ bool stop_logging_to(Report& r, const PromoteOptions& o, const Files& f,
   r.step("Wrote {} (old one kept as {}): no longer logs to {}{}", o.conf,
          backup_path(o.conf, bstamp), join(gone),
          kept.empty() ? " (sync_log: 0)" : "; still to " + join(kept));
-  // mailboxes.db forgets them (even with sync_log now off, where master
-  // leaves the records alone): one added again later bootstraps afresh.
+  // mailboxes.db forgets them now, not only when master or sync_logd next
+  // reads the configuration: one added again later bootstraps afresh.
   auto mbl = store::MailboxList::open(f.me.cfg.configdirectory() + "/mailboxes.db");
   auto noted = mbl.ok() ? (*mbl)->note_new_channels(store::logged_channels(*checked), unix_now_ms())
                         : Result<std::vector<std::string>>(mbl.status());

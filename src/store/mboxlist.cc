@@ -440,9 +440,8 @@ Result<std::vector<ChannelState>> MailboxList::channel_states() {
 Status MailboxList::set_channel_state(std::string_view channel, ChannelPhase phase,
                                       std::string_view reason, int64_t now_ms) {
   auto st = db_->prepare(
-      "INSERT INTO channels(name, state, since, reason) VALUES(?1, ?2, ?3, ?4) "
-      "ON CONFLICT(name) DO UPDATE SET since = CASE WHEN state = ?2 THEN since ELSE ?3 END, "
-      "state = ?2, reason = ?4");
+      "UPDATE channels SET since = CASE WHEN state = ?2 THEN since ELSE ?3 END, "
+      "state = ?2, reason = ?4 WHERE name = ?1");
   if (!st.ok()) return st.status();
   st->bind(1, channel).bind(2, channel_phase_name(phase)).bind(3, now_ms).bind(4, one_line(reason));
   return st->run();

@@ -119,7 +119,11 @@ class MailboxList {
   Result<std::vector<ChannelState>> channel_states();
   // Records `phase` and `reason` (cut to one line of at most 300 bytes) for
   // `channel`; `since` becomes `now_ms` when the phase changes, and is kept
-  // when only the reason does.
+  // when only the reason does. A channel that is not recorded stays so
+  // (only note_new_channels records one): a client still running for a
+  // channel that was forgotten (removed, or sync_log turned off) must not
+  // bring its record back, or the channel would not bootstrap when it is
+  // logged to again.
   Status set_channel_state(std::string_view channel, ChannelPhase phase, std::string_view reason,
                            int64_t now_ms);
 

@@ -120,21 +120,36 @@ TEST(ChannelStateTest, SyncLogOffForgetsEveryChannelAndOnAgainBootstraps) {
   };
   const Config on = with("sync_log: 1\nsync_log_channels: replica squatter\n");
   const Config off = with("sync_log: 0\nsync_log_channels: replica squatter\n");
-  ASSERT_EQ(*record_channels(on), (std::vector<std::string>{"replica", "squatter"}));
-  ASSERT_TRUE(t.inst().mailboxes().set_channel_state("replica", ChannelPhase::kRolling, "", 5));
+  auto& mbl = t.inst().mailboxes();
+  auto first = record_channels(on);
+  ASSERT_TRUE(first.ok()) << first.status().to_string();
+  ASSERT_EQ(*first, (std::vector<std::string>{"replica", "squatter"}));
+  ASSERT_TRUE(mbl.set_channel_state("replica", ChannelPhase::kRolling, "", 5));
   auto forgot = record_channels(off);
   ASSERT_TRUE(forgot.ok()) << forgot.status().to_string();
   EXPECT_TRUE(forgot->empty());
-  EXPECT_TRUE(t.inst().mailboxes().channel_states()->empty());
+  auto states = mbl.channel_states();
+  ASSERT_TRUE(states.ok());
+  EXPECT_TRUE(states->empty());
+  // A client still running for a forgotten channel does not record it again.
+  ASSERT_TRUE(mbl.set_channel_state("replica", ChannelPhase::kRolling, "", 6));
+  auto gone = mbl.channel_state("replica");
+  ASSERT_TRUE(gone.ok());
+  EXPECT_FALSE(gone->has_value());
   auto back = record_channels(on);
   ASSERT_TRUE(back.ok());
   EXPECT_EQ(*back, (std::vector<std::string>{"replica", "squatter"}));
-  EXPECT_EQ((*t.inst().mailboxes().channel_state("replica"))->phase, ChannelPhase::kBootstrapping);
+  auto again = mbl.channel_state("replica");
+  ASSERT_TRUE(again.ok());
+  ASSERT_TRUE(again->has_value());
+  EXPECT_EQ((*again)->phase, ChannelPhase::kBootstrapping);
 
   const std::string bare = replimail::testing::make_temp_dir("replimail-nodb-");
   auto cfg = Config::parse("configdirectory: " + bare + "/conf\nsync_log: 0\n", "test.conf");
   ASSERT_TRUE(cfg.ok());
-  EXPECT_TRUE(record_channels(*cfg)->empty());
+  auto none = record_channels(*cfg);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
   EXPECT_FALSE(std::filesystem::exists(bare + "/conf/mailboxes.db"));
   std::filesystem::remove_all(bare);
 }
