@@ -12,7 +12,7 @@ namespace replimail::store {
 // sync_server), whose memory must not grow with the size of a mailbox:
 // their connections also read files with read(), not through a mapping
 // (whose pages, once read, stay in the resident set). Call it before
-// opening the instance.
+// opening the instance. 0 lifts the bound and maps again (for tests).
 void limit_database_memory(int64_t bytes);
 
 }  // namespace replimail::store

@@ -32,7 +32,8 @@ std::set<std::pair<dev_t, ino_t>> held;
 
 // How much of each database file a connection maps for reading (SQLite's
 // mmap_size): 1 GiB, or none once limit_database_memory() was called.
-std::atomic<int64_t> g_mapped_bytes{int64_t{1} << 30};
+constexpr int64_t kMappedBytes = int64_t{1} << 30;
+std::atomic<int64_t> g_mapped_bytes{kMappedBytes};
 
 }  // namespace
 
@@ -254,7 +255,7 @@ int64_t SqliteDb::changes() const { return sqlite3_changes64(db_); }
 
 void limit_database_memory(int64_t bytes) {
   sqlite3_soft_heap_limit64(bytes);
-  g_mapped_bytes.store(0, std::memory_order_relaxed);
+  g_mapped_bytes.store(bytes > 0 ? 0 : kMappedBytes, std::memory_order_relaxed);
 }
 
 }  // namespace replimail::store

@@ -199,6 +199,8 @@ TEST_F(SqliteDbTest, BoundedProcessesReadWithoutMapping) {
   EXPECT_EQ(mapped_bytes(), std::to_string(int64_t{1} << 30));
   limit_database_memory(1 << 20);
   EXPECT_EQ(mapped_bytes(), "0");
+  limit_database_memory(0);
+  EXPECT_EQ(mapped_bytes(), std::to_string(int64_t{1} << 30));
 }
 
 }  // namespace
