@@ -246,7 +246,8 @@ def extrapolate_memory(doc):
         if "replimail" in mib:
             bl.add_figure(doc, prog + "_peak_rss_extrapolated",
                           "%s peak RSS during the initial sync, EXTRAPOLATED (not measured) "
-                          "along the line through n=%s" % (prog, ",".join(map(str, sizes[-2:]))),
+                          "along the line through n=%s (flat at the largest peak if it falls)"
+                          % (prog, ",".join(map(str, sizes[-2:]))),
                           "MiB", "lower", EXTRAPOLATE_TO, mib["replimail"], mib.get("cyrus"))
     bl.print_figures({"figures": [f for f in doc["figures"]
                                   if f["name"].endswith("_extrapolated")]})

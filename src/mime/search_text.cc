@@ -191,9 +191,10 @@ struct ByteClasses {
 // The classes of `charset`'s bytes above 0x7F, through the converter
 // to_utf8() uses, or null when it is not a single-byte charset whose ASCII
 // bytes are themselves: the bytes 0x01..0x7F must convert to themselves,
-// and at least 96 of the others each to one character (multi-byte and
-// 7-bit stateful charsets convert almost none of them alone). Kept per
-// charset name, as the converters are.
+// and at least 80 of the others each to one character (ISO-8859-6 has 83;
+// multi-byte and 7-bit stateful charsets convert at most the 63 half-width
+// katakana of Shift_JIS alone). Kept per charset name, as the converters
+// are.
 const ByteClasses* single_byte_classes(const std::string& charset) {
   thread_local std::map<std::string, std::optional<ByteClasses>> known;
   auto it = known.find(charset);
@@ -231,7 +232,7 @@ const ByteClasses* single_byte_classes(const std::string& charset) {
                                             : ByteClass::kOther;
   }
   iconv(cd, nullptr, nullptr, nullptr, nullptr);
-  if (converted < 96) return nullptr;
+  if (converted < 80) return nullptr;
   slot = classes;
   return &*slot;
 }
