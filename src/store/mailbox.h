@@ -70,6 +70,9 @@ class Mailbox {
   // included; stops when `fn` returns false. `fn` may call record() and
   // annotations() but not for_each_record() on the same Mailbox.
   Status for_each_record(uint64_t since_modseq, const std::function<bool(const IndexRecord&)>& fn);
+  // UIDs of the records not expunged whose message is `guid` (hex), in
+  // UID order: through the index on guid when the mailbox has it.
+  Result<std::vector<uint32_t>> uids_of_guid(const std::string& guid);
   // Per-message annotations of `uid`, sorted by entry then userid.
   Result<std::vector<MessageAnnotation>> annotations(uint32_t uid);
   // The mailbox's user flags in slot order.

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <cstring>
 
@@ -37,6 +38,12 @@ CREATE TABLE IF NOT EXISTS search_fields(
 Status apply_schema(SqliteDb& db) {
   Status s = db.exec(kSchema);
   if (!s) return s;
+  // The index on guid serves the replica's RESERVE (which messages does a
+  // folder hold?) without reading every record. An index made before it
+  // gets it on first open; where that cannot be written (a full disk, a
+  // read-only store) the mailbox works without it, RESERVE then scans.
+  if (Status g = db.exec("CREATE INDEX IF NOT EXISTS records_guid ON records(guid)"); !g)
+    spdlog::debug("index on guid not made: {}", g.to_string());
   // An index made before text_segments existed gets the column (its rows,
   // of an older MessageCache::kVersion, are stale anyway). Two processes
   // may both try: the loser's ALTER fails, and the column is there.

@@ -339,11 +339,16 @@ Status SyncClient::reserve(const std::vector<MailboxState>& local,
     // Without any of these folders the replica has none of the messages.
     if (folders[partition].empty()) continue;
     auto it = remote.find(m.mboxname);
-    uint32_t from_uid = (it != remote.end() && it->second) ? it->second->last_uid : 0;
+    const bool known = it != remote.end() && it->second.has_value();
+    uint32_t from_uid = known ? it->second->last_uid : 0;
+    // Only what update_once() would upload: records above the replica's
+    // highest modseq (all of them with -A's push_all), not the whole
+    // mailbox for every message rolled.
+    uint64_t from = known && !opts_.push_all ? it->second->highestmodseq : 0;
     auto mbox = inst_.open_mailbox(m.mboxname);
     if (!mbox.ok()) continue;  // vanished meanwhile: its delete is replicated separately
     Status sent;
-    Status s = (*mbox)->for_each_record(0, [&](const store::IndexRecord& rec) {
+    Status s = (*mbox)->for_each_record(from, [&](const store::IndexRecord& rec) {
       if (rec.uid <= from_uid || rec.expunged() || uploaded_.contains(rec.guid) ||
           !collected.insert(rec.guid))
         return true;

@@ -159,14 +159,15 @@ Result<std::vector<std::string>> ReserveList::reserve(const std::string& partiti
       if (wanted.empty()) break;
       auto mbox = instance_.open_mailbox(name);
       if (!mbox.ok()) continue;  // a folder of the batch the replica does not have
+      // One lookup per GUID still wanted (the index on guid), not a read of
+      // every record: a rolling sync of one message into a large folder
+      // asks for one GUID.
       std::vector<std::pair<Guid, uint32_t>> hits;
-      Status s = (*mbox)->for_each_record(0, [&](const store::IndexRecord& r) {
-        if (r.expunged()) return true;
-        auto g = Guid::parse(r.guid);
-        if (g && wanted.contains(*g)) hits.emplace_back(*g, r.uid);
-        return true;
-      });
-      if (!s) return s;
+      for (const auto& [guid, unused] : wanted) {
+        auto uids = (*mbox)->uids_of_guid(guid.hex());
+        if (!uids.ok()) return uids.status();
+        for (uint32_t uid : *uids) hits.emplace_back(guid, uid);
+      }
       for (const auto& [guid, uid] : hits) {
         if (!wanted.contains(guid)) continue;
         std::string src = (*mbox)->message_path(uid);

@@ -114,6 +114,46 @@ TEST_F(MailboxTest, AppendAndReadBack) {
   EXPECT_TRUE(fs::exists(m->message_path(1)));
 }
 
+// A mailbox finds a message by GUID through its index on guid, live
+// records only; an index made before that index gets it when opened.
+TEST_F(MailboxTest, RecordsAreFoundByGuidAndAnOlderIndexGetsTheGuidIndex) {
+  for (const std::string& body : {kMsg1, kMsg2, kMsg1}) {
+    auto msg = t.stage(body);
+    auto res = t.inst().append({AppendRequest{"user.alice", msg.get(), 0, {}, 1700000000, true}});
+    ASSERT_EQ(res.size(), 1u);
+    ASSERT_TRUE(res[0].status.is_ok()) << res[0].status.to_string();
+  }
+  ASSERT_TRUE(t.inst().expunge("user.alice", {1}).is_ok());
+  const std::string db = open()->dir() + "/cyrus.index.db";
+  auto has_guid_index = [&] {
+    auto h = SqliteDb::open(db);
+    EXPECT_TRUE(h.ok());
+    auto st = (*h)->prepare("SELECT name FROM sqlite_master WHERE name = 'records_guid'");
+    EXPECT_TRUE(st.ok());
+    auto names = st->texts();
+    EXPECT_TRUE(names.ok());
+    return names->size() == 1;
+  };
+  ASSERT_TRUE(has_guid_index());
+  {
+    auto h = SqliteDb::open(db);
+    ASSERT_TRUE(h.ok());
+    ASSERT_TRUE((*h)->exec("DROP INDEX records_guid").is_ok());
+  }
+  t.reopen();
+  auto m = open();
+  EXPECT_TRUE(has_guid_index());
+  auto one = m->uids_of_guid(sha1_hex(kMsg1));
+  ASSERT_TRUE(one.ok()) << one.status().to_string();
+  EXPECT_EQ(*one, std::vector<uint32_t>{3});  // uid 1 is expunged
+  auto two = m->uids_of_guid(sha1_hex(kMsg2));
+  ASSERT_TRUE(two.ok());
+  EXPECT_EQ(*two, std::vector<uint32_t>{2});
+  auto none = m->uids_of_guid(std::string(40, '0'));
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+}
+
 TEST_F(MailboxTest, BatchToSeveralMailboxesLinksOneFile) {
   ASSERT_TRUE(t.inst().create_mailbox("user.bob").ok());
   ASSERT_TRUE(t.inst().create_mailbox("user.carol", {.partition = "other"}).ok());
