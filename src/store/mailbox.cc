@@ -10,6 +10,7 @@
 
 #include <cstring>
 #include <ctime>
+#include <unordered_set>
 
 #include "common/fs.h"
 #include "mime/message.h"
@@ -134,6 +135,35 @@ Result<std::vector<uint32_t>> Mailbox::uids_of_guid(const std::string& guid) {
     if ((static_cast<uint32_t>(st->int64(1)) & kFlagExpunged) == 0)
       out.push_back(static_cast<uint32_t>(st->int64(0)));
   }
+}
+
+Result<std::vector<std::pair<std::string, uint32_t>>> Mailbox::uids_of_guids(
+    const std::vector<std::string>& guids) {
+  std::vector<std::pair<std::string, uint32_t>> out;
+  bool has_index = false;
+  {
+    auto indexed = db_->prepare(
+        "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'records_guid'");
+    if (!indexed.ok()) return indexed.status();
+    auto row = indexed->step();
+    if (!row.ok()) return row.status();
+    has_index = *row;
+  }
+  if (has_index) {
+    for (const auto& g : guids) {
+      auto uids = uids_of_guid(g);
+      if (!uids.ok()) return uids.status();
+      for (uint32_t uid : *uids) out.emplace_back(g, uid);
+    }
+    return out;
+  }
+  std::unordered_set<std::string> wanted(guids.begin(), guids.end());
+  Status s = for_each_record(0, [&](const IndexRecord& r) {
+    if (!r.expunged() && wanted.contains(r.guid)) out.emplace_back(r.guid, r.uid);
+    return true;
+  });
+  if (!s) return s;
+  return out;
 }
 
 Result<std::vector<MessageAnnotation>> Mailbox::annotations(uint32_t uid) {

@@ -73,6 +73,11 @@ class Mailbox {
   // UIDs of the records not expunged whose message is `guid` (hex), in
   // UID order: through the index on guid when the mailbox has it.
   Result<std::vector<uint32_t>> uids_of_guid(const std::string& guid);
+  // The (GUID, UID) pairs of the records not expunged whose message is one
+  // of `guids` (hex), GUID by GUID through the index on guid, or with one
+  // read of every record where the index could not be made.
+  Result<std::vector<std::pair<std::string, uint32_t>>> uids_of_guids(
+      const std::vector<std::string>& guids);
   // Per-message annotations of `uid`, sorted by entry then userid.
   Result<std::vector<MessageAnnotation>> annotations(uint32_t uid);
   // The mailbox's user flags in slot order.

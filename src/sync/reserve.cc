@@ -162,11 +162,13 @@ Result<std::vector<std::string>> ReserveList::reserve(const std::string& partiti
       // One lookup per GUID still wanted (the index on guid), not a read of
       // every record: a rolling sync of one message into a large folder
       // asks for one GUID.
+      std::vector<std::string> asked;
+      for (const auto& [guid, unused] : wanted) asked.push_back(guid.hex());
+      auto found = (*mbox)->uids_of_guids(asked);
+      if (!found.ok()) return found.status();
       std::vector<std::pair<Guid, uint32_t>> hits;
-      for (const auto& [guid, unused] : wanted) {
-        auto uids = (*mbox)->uids_of_guid(guid.hex());
-        if (!uids.ok()) return uids.status();
-        for (uint32_t uid : *uids) hits.emplace_back(guid, uid);
+      for (const auto& [hex, uid] : *found) {
+        if (auto g = Guid::parse(hex)) hits.emplace_back(*g, uid);
       }
       for (const auto& [guid, uid] : hits) {
         if (!wanted.contains(guid)) continue;

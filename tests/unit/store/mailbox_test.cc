@@ -135,11 +135,21 @@ TEST_F(MailboxTest, RecordsAreFoundByGuidAndAnOlderIndexGetsTheGuidIndex) {
     return names->size() == 1;
   };
   ASSERT_TRUE(has_guid_index());
+  using Pairs = std::vector<std::pair<std::string, uint32_t>>;
+  const Pairs expected = {{sha1_hex(kMsg1), 3}, {sha1_hex(kMsg2), 2}};
+  auto by_lookup = open()->uids_of_guids({sha1_hex(kMsg1), sha1_hex(kMsg2), std::string(40, '0')});
+  ASSERT_TRUE(by_lookup.ok()) << by_lookup.status().to_string();
+  EXPECT_EQ(*by_lookup, expected);
   {
     auto h = SqliteDb::open(db);
     ASSERT_TRUE(h.ok());
     ASSERT_TRUE((*h)->exec("DROP INDEX records_guid").is_ok());
   }
+  // Without the index (it could not be made): the same answer from one
+  // read of every record, in UID order.
+  auto by_scan = open()->uids_of_guids({sha1_hex(kMsg1), sha1_hex(kMsg2)});
+  ASSERT_TRUE(by_scan.ok()) << by_scan.status().to_string();
+  EXPECT_EQ(*by_scan, (Pairs{{sha1_hex(kMsg2), 2}, {sha1_hex(kMsg1), 3}}));
   t.reopen();
   auto m = open();
   EXPECT_TRUE(has_guid_index());
