@@ -163,6 +163,7 @@ Result<std::vector<std::string>> ReserveList::reserve(const std::string& partiti
       // every record: a rolling sync of one message into a large folder
       // asks for one GUID.
       std::vector<std::string> asked;
+      asked.reserve(wanted.size());
       for (const auto& [guid, unused] : wanted) asked.push_back(guid.hex());
       auto found = (*mbox)->uids_of_guids(asked);
       if (!found.ok()) return found.status();
