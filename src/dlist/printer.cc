@@ -53,6 +53,17 @@ void append_literal(std::string_view s, std::string* out) {
   out->append(s);
 }
 
+// `%{partition guid size}\r\n`, what precedes a file literal's bytes.
+void append_file_header(const FileRef& f, std::string* out) {
+  *out += "%{";
+  append_astring(f.partition, out);
+  *out += ' ';
+  *out += f.guid;
+  *out += ' ';
+  *out += std::to_string(f.size);
+  *out += "}\r\n";
+}
+
 }  // namespace
 
 Status Output::write_file(const FileRef& ref) {
@@ -137,13 +148,7 @@ Status print_into(const Value& v, std::string* buf, Output& out) {
     }
     case Value::Kind::kFile: {
       const FileRef& f = *v.file();
-      *buf += "%{";
-      append_astring(f.partition, buf);
-      *buf += ' ';
-      *buf += f.guid;
-      *buf += ' ';
-      *buf += std::to_string(f.size);
-      *buf += "}\r\n";
+      append_file_header(f, buf);
       if (Status s = out.write(*buf); !s) return s;
       buf->clear();
       return out.write_file(f);
@@ -182,6 +187,23 @@ Status StreamedItem::open(const Value& head, std::string_view list_key) {
   return Status::success();
 }
 
+Status StreamedItem::open_list(std::string_view key) {
+  append_astring(key, &buf_);
+  buf_ += " (";
+  plain_ = true;
+  return Status::success();
+}
+
+Status StreamedItem::add_file(const FileRef& ref, std::string_view bytes) {
+  if (bytes.size() != ref.size) return Status(Code::kInternal, "file literal of the wrong size");
+  if (!first_) buf_ += ' ';
+  first_ = false;
+  append_file_header(ref, &buf_);
+  Status s = out_.write(buf_);
+  buf_.clear();
+  return s ? out_.write(bytes) : s;
+}
+
 Status StreamedItem::add(const Value& member) {
   if (!first_) buf_ += ' ';
   first_ = false;
@@ -193,7 +215,7 @@ Status StreamedItem::add(const Value& member) {
 }
 
 Status StreamedItem::close() {
-  buf_ += "))";
+  buf_ += plain_ ? ")" : "))";
   Status s = out_.write(buf_);
   buf_.clear();
   return s;

@@ -53,24 +53,33 @@ Status print_value(const Value& v, Output& out);
 // Prints "KEY value" (the top-level form: `MAILBOX %(...)`).
 Status print_item(const Value& v, Output& out);
 
-// Prints one keyed kvlist item whose last member is a list, member by
-// member, so that the list is never held whole (APPLY MAILBOX with its
-// RECORD list): `KEY %(<head's members> LISTKEY (m1 m2 ...))`, byte for
-// byte what print_item() prints for the same value built whole.
-// Usage: open(), add() per member, close(). Not thread-safe.
+// Prints one keyed item member by member, so that its list is never held
+// whole, byte for byte what print_item() prints for the same value built
+// whole: either a kvlist whose last member is the list (APPLY MAILBOX with
+// its RECORD list), `KEY %(<head's members> LISTKEY (m1 m2 ...))`, or a
+// plain list (APPLY MESSAGE with its files), `KEY (m1 m2 ...)`.
+// Usage: open() or open_list(), add() or add_file() per member, close().
+// Not thread-safe.
 class StreamedItem {
  public:
   explicit StreamedItem(Output& out) : out_(out) {}
   // Prints `head` (a keyed kvlist) and the list's key, up to its "(".
   Status open(const Value& head, std::string_view list_key);
+  // Prints `key (`.
+  Status open_list(std::string_view key);
   Status add(const Value& member);
-  // Prints "))".
+  // A file literal whose bytes the caller holds: what add() prints for
+  // Value::file(ref), without reading ref.path. REQUIRES: bytes.size() ==
+  // ref.size.
+  Status add_file(const FileRef& ref, std::string_view bytes);
+  // Prints "))" (or ")" after open_list()).
   Status close();
 
  private:
   Output& out_;
   std::string buf_;
   bool first_ = true;
+  bool plain_ = false;
 };
 
 // print_value / print_item into a string. File literals read their files.

@@ -102,6 +102,53 @@ Status StagedMessage::make_durable() const {
   return sync_status_;
 }
 
+namespace {
+
+std::string hex_digest(const unsigned char* md, unsigned int len) {
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  out.reserve(2 * len);
+  for (unsigned int i = 0; i < len; i++) {
+    out += hex[md[i] >> 4];
+    out += hex[md[i] & 15];
+  }
+  return out;
+}
+
+}  // namespace
+
+Status read_checked(const std::string& path, const std::string& guid, uint64_t size,
+                    uint64_t max_in_memory, std::string* bytes) {
+  bytes->clear();
+  if (size > max_in_memory)
+    return Status(Code::kMessageTooLarge, path + ": " + std::to_string(size) + " bytes");
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno_status("open", path);
+  // One byte more than the record says, to see a file that grew.
+  bytes->resize(static_cast<size_t>(size) + 1);
+  size_t got = 0;
+  Status s;
+  while (got < bytes->size()) {
+    ssize_t n = ::read(fd, bytes->data() + got, bytes->size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) s = errno_status("read", path);
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  bytes->resize(got);
+  if (!s) return s;
+  if (got != size)
+    return Status(Code::kSyncChecksum, fmt::format("{}: {} bytes, its record says {}", path, got, size));
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_Digest(bytes->data(), bytes->size(), md, &len, EVP_sha1(), nullptr) != 1)
+    return Status(Code::kInternal, "SHA-1 failed");
+  if (hex_digest(md, len) != guid)
+    return Status(Code::kSyncChecksum, path + ": its SHA-1 is not the record's GUID " + guid);
+  return Status::success();
+}
+
 Result<FileDigest> digest_file(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return errno_status("open", path);
@@ -124,7 +171,7 @@ Result<FileDigest> digest_file(const std::string& path) {
   EVP_DigestFinal_ex(ctx, md, &len);
   EVP_MD_CTX_free(ctx);
   if (!s) return s;
-  for (unsigned int i = 0; i < len; i++) out.guid += fmt::format("{:02x}", md[i]);
+  out.guid = hex_digest(md, len);
   return out;
 }
 

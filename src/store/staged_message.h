@@ -91,4 +91,13 @@ struct FileDigest {
 };
 Result<FileDigest> digest_file(const std::string& path);
 
+// Reads the whole message file at `path` into `*bytes` and checks it against
+// its record: exactly `size` bytes whose SHA-1 is `guid`. One read serves
+// both the check and the sending (sync_client's upload). kSyncChecksum when
+// the file differs from its record, kIoError when it cannot be read, and
+// kMessageTooLarge (nothing read) when `size` exceeds `max_in_memory`: such
+// a file is checked with digest_file() and streamed from disk instead.
+Status read_checked(const std::string& path, const std::string& guid, uint64_t size,
+                    uint64_t max_in_memory, std::string* bytes);
+
 }  // namespace replimail::store

@@ -7,6 +7,7 @@
 #include <map>
 
 #include "store/mboxname.h"
+#include "store/staged_message.h"
 #include "sync/protocol.h"
 #include "sync/reconcile.h"
 #include "sync/state.h"
@@ -22,6 +23,9 @@ constexpr size_t kReserveChunk = 8192;
 // makes each command durable with one syncfs (group commit).
 constexpr size_t kUploadFiles = 1024;
 constexpr uint64_t kUploadBytes = 64 << 20;
+// A message file up to this size is read once into memory, checked and
+// sent; a larger one is checked in a first read and streamed in a second.
+constexpr uint64_t kUploadInMemory = 4 << 20;
 constexpr int kMaxTries = 3;
 // How many GUIDs each of the session's sets (reserved, uploaded, collected
 // for RESERVE) remembers before it starts afresh (sync/guid_set.h): about
@@ -560,24 +564,42 @@ Status SyncClient::update_once(const store::MailboxEntry& entry,
 
 Status SyncClient::upload(const std::vector<dlist::FileRef>& files) {
   if (files.empty()) return Status::success();
-  Value list = Value::list();
-  for (const auto& f : files) {
-    // Re-check the file against its record before sending it, as Cyrus
-    // does: a damaged file must not reach the replica.
-    auto d = store::digest_file(f.path);
-    if (!d.ok() || d->guid != f.guid || d->size != f.size) {
-      spdlog::error("message file {} does not match GUID {}; not sent", f.path, f.guid);
-      list.push(Value::nil());
-      continue;
+  std::vector<bool> sent(files.size(), false);
+  auto reply = conn_.command_list_streamed("APPLY", "MESSAGE", [&](dlist::StreamedItem& item) {
+    for (size_t i = 0; i < files.size(); i++) {
+      const dlist::FileRef& f = files[i];
+      // Each file is checked against its record before it is sent, as
+      // Cyrus does: a damaged file must not reach the replica. One read
+      // serves the check and the sending, and the replica writes the
+      // previous files meanwhile.
+      Status s = store::read_checked(f.path, f.guid, f.size, kUploadInMemory, &upload_buf_);
+      bool whole = s.code() != Code::kMessageTooLarge;
+      if (!whole) {
+        auto d = store::digest_file(f.path);
+        s = !d.ok() ? d.status()
+            : d->guid != f.guid || d->size != f.size
+                ? Status(Code::kSyncChecksum, f.path + " differs from its record")
+                : Status::success();
+      }
+      if (!s) {
+        spdlog::error("message file {} does not match GUID {}; not sent: {}", f.path, f.guid,
+                      s.message());
+        if (Status w = item.add(dlist::Value::nil()); !w) return w;
+        continue;
+      }
+      Status w = whole ? item.add_file(f, upload_buf_) : item.add(dlist::Value::file(f));
+      if (!w) return w;
+      sent[i] = true;
     }
-    list.push(Value::file(f));
-  }
-  auto reply = conn_.command("APPLY", keyed("MESSAGE", std::move(list)));
+    return Status::success();
+  });
+  if (upload_buf_.capacity() > kUploadInMemory / 4) std::string().swap(upload_buf_);
   if (!reply.ok()) return reply.status();
-  for (const auto& f : files) {
-    uploaded_.insert(f.guid);
+  for (size_t i = 0; i < files.size(); i++) {
+    if (!sent[i]) continue;
+    uploaded_.insert(files[i].guid);
     stats_.messages_uploaded++;
-    stats_.bytes_uploaded += f.size;
+    stats_.bytes_uploaded += files[i].size;
   }
   return Status::success();
 }

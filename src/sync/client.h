@@ -174,6 +174,8 @@ class SyncClient {
   GuidSet reserved_;
   // GUIDs uploaded in this session (staged on the replica until RESTART).
   GuidSet uploaded_;
+  // The message file being checked and sent (upload()).
+  std::string upload_buf_;
   // Folders adopt_folder() created during the current sync_user: uniqueid
   // -> {the replica's name, the name here}.
   std::map<std::string, std::pair<std::string, std::string>> adopted_;

@@ -291,6 +291,20 @@ Result<Reply> ReplicaConnection::command_streamed(
   return read_reply();
 }
 
+Result<Reply> ReplicaConnection::command_list_streamed(
+    const std::string& verb, std::string_view key,
+    const std::function<Status(dlist::StreamedItem&)>& members) {
+  if (opts_.verbose >= 1) spdlog::info("> {} {} (...)", verb, key);
+  dlist::StreamedItem item(*wire_);
+  Status s = io_->write(verb + " ");
+  if (s) s = item.open_list(key);
+  if (s) s = members(item);
+  if (s) s = item.close();
+  if (s) s = io_->write_flush("\r\n");
+  if (!s) return broken(s);
+  return read_reply();
+}
+
 Status ReplicaConnection::simple(const std::string& verb) {
   if (opts_.verbose >= 1) spdlog::info("> {}", verb);
   Status s = io_->write_flush(verb + "\r\n");

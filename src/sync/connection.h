@@ -93,6 +93,12 @@ class ReplicaConnection {
   Result<Reply> command_streamed(const std::string& verb, const dlist::Value& head,
                                  std::string_view list_key,
                                  const std::function<Status(const Emit&)>& members);
+  // Sends "VERB KEY (...)", a plain list whose members `members` prints
+  // through the item it is given (add(), add_file()), in order; the same
+  // failure rule as command_streamed().
+  Result<Reply> command_list_streamed(
+      const std::string& verb, std::string_view key,
+      const std::function<Status(dlist::StreamedItem&)>& members);
   // RESTART, NOOP, EXIT (no argument).
   Status simple(const std::string& verb);
 

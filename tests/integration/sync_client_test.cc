@@ -187,6 +187,37 @@ TEST_F(SyncClientFlags, MetaModeSyncsSeenAndSubscriptionsOnly) {
   EXPECT_EQ(live_records(replica_, "user.alice"), 2u);
 }
 
+TEST_F(SyncClientFlags, ADamagedMessageFileIsNotSent) {
+  // As Cyrus: each file is checked against its record before it goes out
+  // (sync_client reads it once for the check and the sending).
+  std::string path;
+  {
+    auto st = open_store(*primary_);
+    ASSERT_TRUE(st);
+    auto mb = st->open_mailbox("user.alice");
+    ASSERT_TRUE(mb.ok());
+    path = (*mb)->message_path(1);
+  }
+  std::string good = slurp(path);
+  ASSERT_FALSE(good.empty());
+  std::string bad = good;
+  bad[bad.size() - 3] ^= 0x20;
+  ASSERT_TRUE(spit(path, bad));
+  auto r = sync({"-v", "-u", "alice"});
+  EXPECT_NE(r.exit_code, 0) << r.describe();
+  EXPECT_NE(r.err.find("does not match GUID"), std::string::npos) << r.describe();
+  // The damaged bytes reached no file of the replica.
+  for (const auto& e : std::filesystem::recursive_directory_iterator(replica_.state_dir())) {
+    if (!e.is_regular_file()) continue;
+    EXPECT_NE(slurp(e.path().string()), bad) << e.path();
+  }
+  ASSERT_TRUE(spit(path, good));
+  auto again = sync({"-u", "alice"});
+  ASSERT_EQ(again.exit_code, 0) << again.describe();
+  EXPECT_EQ(live_records(replica_, "user.alice"), 2u);
+  EXPECT_SAME_DIGEST(*primary_, replica_);
+}
+
 TEST_F(SyncClientFlags, WaitAnnouncesItself) {
   auto r = sync({"-w", "1", "-u", "alice"});
   ASSERT_EQ(r.exit_code, 0) << r.describe();

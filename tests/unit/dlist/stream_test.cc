@@ -3,6 +3,7 @@
 // path, the members are not held, and the line limits count only what is.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -69,6 +70,46 @@ TEST(StreamedItem, PrintsTheSameBytesAsTheWholeValue) {
     ASSERT_TRUE(item.close());
     EXPECT_EQ(out.str(), *expected) << n << " records";
   }
+}
+
+TEST(StreamedItem, PrintsAPlainListOfFilesAsTheWholeValue) {
+  // APPLY MESSAGE: files whose bytes the caller holds, and NIL for one it
+  // would not send; the whole value reads the same bytes from its files.
+  std::string dir = ::testing::TempDir();
+  std::vector<std::string> bodies = {"Subject: a\r\n\r\nx\r\n", "", std::string(70000, 'y')};
+  Value whole = Value::list();
+  whole.set_key("MESSAGE");
+  std::vector<FileRef> refs;
+  for (size_t i = 0; i < bodies.size(); i++) {
+    FileRef f{"default", std::string(40, "abc"[i]), bodies[i].size(),
+              dir + "/stream_test_" + std::to_string(i)};
+    FILE* fp = std::fopen(f.path.c_str(), "wb");
+    ASSERT_NE(fp, nullptr);
+    std::fwrite(bodies[i].data(), 1, bodies[i].size(), fp);
+    std::fclose(fp);
+    refs.push_back(f);
+    whole.push(Value::file(f));
+    if (i == 0) whole.push(Value::nil());
+  }
+  auto expected = item_to_wire(whole);
+  ASSERT_TRUE(expected.ok());
+
+  StringOutput out;
+  StreamedItem item(out);
+  ASSERT_TRUE(item.open_list("MESSAGE"));
+  for (size_t i = 0; i < refs.size(); i++) {
+    ASSERT_TRUE(item.add_file(refs[i], bodies[i]));
+    if (i == 0) {
+      ASSERT_TRUE(item.add(Value::nil()));
+    }
+  }
+  ASSERT_TRUE(item.close());
+  EXPECT_EQ(out.str(), *expected);
+  // The bytes must be the file's whole size.
+  StreamedItem bad(out);
+  ASSERT_TRUE(bad.open_list("MESSAGE"));
+  EXPECT_FALSE(bad.add_file(refs[0], "short"));
+  for (const auto& f : refs) std::remove(f.path.c_str());
 }
 
 TEST(StreamedItem, HeadMustBeAKvlist) {
