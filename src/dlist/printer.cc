@@ -201,7 +201,13 @@ Status StreamedItem::add_file(const FileRef& ref, std::string_view bytes) {
   append_file_header(ref, &buf_);
   Status s = out_.write(buf_);
   buf_.clear();
-  return s ? out_.write(bytes) : s;
+  // A piece at a time, as write_file() reads them: the output may buffer
+  // whatever it is given in one call.
+  constexpr size_t kPiece = 64 * 1024;
+  for (size_t at = 0; s && at < bytes.size(); at += kPiece) {
+    s = out_.write(bytes.substr(at, kPiece));
+  }
+  return s;
 }
 
 Status StreamedItem::add(const Value& member) {

@@ -24,8 +24,9 @@ constexpr size_t kReserveChunk = 8192;
 constexpr size_t kUploadFiles = 1024;
 constexpr uint64_t kUploadBytes = 64 << 20;
 // A message file up to this size is read once into memory, checked and
-// sent; a larger one is checked in a first read and streamed in a second.
-constexpr uint64_t kUploadInMemory = 4 << 20;
+// sent; a larger one is checked in a first read and streamed in a second
+// (the buffer is what sync_client's memory grows by: issue 17).
+constexpr uint64_t kUploadInMemory = 256 << 10;
 constexpr int kMaxTries = 3;
 // How many GUIDs each of the session's sets (reserved, uploaded, collected
 // for RESERVE) remembers before it starts afresh (sync/guid_set.h): about
@@ -593,7 +594,7 @@ Status SyncClient::upload(const std::vector<dlist::FileRef>& files) {
     }
     return Status::success();
   });
-  if (upload_buf_.capacity() > kUploadInMemory / 4) std::string().swap(upload_buf_);
+  if (upload_buf_.capacity() > kUploadInMemory / 4) std::string().swap(upload_buf_);  // after a large file
   if (!reply.ok()) return reply.status();
   for (size_t i = 0; i < files.size(); i++) {
     if (!sent[i]) continue;
