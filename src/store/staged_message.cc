@@ -139,7 +139,8 @@ Status read_checked(const std::string& path, const std::string& guid, uint64_t s
   bytes->resize(got);
   if (!s) return s;
   if (got != size)
-    return Status(Code::kSyncChecksum, fmt::format("{}: {} bytes, its record says {}", path, got, size));
+    return Status(Code::kSyncChecksum,
+                  fmt::format("{}: {} bytes, its record says {}", path, got, size));
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   if (EVP_Digest(bytes->data(), bytes->size(), md, &len, EVP_sha1(), nullptr) != 1)

@@ -594,7 +594,8 @@ Status SyncClient::upload(const std::vector<dlist::FileRef>& files) {
     }
     return Status::success();
   });
-  if (upload_buf_.capacity() > kUploadInMemory / 4) std::string().swap(upload_buf_);  // after a large file
+  if (upload_buf_.capacity() > kUploadInMemory / 4)
+    std::string().swap(upload_buf_);  // after a large file
   if (!reply.ok()) return reply.status();
   for (size_t i = 0; i < files.size(); i++) {
     if (!sent[i]) continue;

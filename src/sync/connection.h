@@ -96,9 +96,8 @@ class ReplicaConnection {
   // Sends "VERB KEY (...)", a plain list whose members `members` prints
   // through the item it is given (add(), add_file()), in order; the same
   // failure rule as command_streamed().
-  Result<Reply> command_list_streamed(
-      const std::string& verb, std::string_view key,
-      const std::function<Status(dlist::StreamedItem&)>& members);
+  Result<Reply> command_list_streamed(const std::string& verb, std::string_view key,
+                                      const std::function<Status(dlist::StreamedItem&)>& members);
   // RESTART, NOOP, EXIT (no argument).
   Status simple(const std::string& verb);
 
