@@ -109,10 +109,8 @@ Status Mailbox::for_each_record(uint64_t since_modseq,
   // sorted: "ORDER BY uid" alone makes SQLite walk the whole table in UID
   // order to spare the sort, and a rolling sync of one new message then
   // read every record of the mailbox (three times per APPLY).
-  auto st = db_->prepare(
-      since_modseq == 0
-          ? fmt::format("SELECT {} FROM records WHERE modseq > ? ORDER BY uid", kRecordColumns)
-          : fmt::format("SELECT {} FROM records WHERE modseq > ? ORDER BY +uid", kRecordColumns));
+  auto st = db_->prepare(fmt::format("SELECT {} FROM records WHERE modseq > ? ORDER BY {}",
+                                     kRecordColumns, since_modseq == 0 ? "uid" : "+uid"));
   if (!st.ok()) return st.status();
   st->bind(1, static_cast<int64_t>(since_modseq));
   while (true) {
@@ -142,8 +140,8 @@ Result<std::vector<std::pair<std::string, uint32_t>>> Mailbox::uids_of_guids(
   std::vector<std::pair<std::string, uint32_t>> out;
   bool has_index = false;
   {
-    auto indexed = db_->prepare(
-        "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'records_guid'");
+    auto indexed =
+        db_->prepare("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'records_guid'");
     if (!indexed.ok()) return indexed.status();
     auto row = indexed->step();
     if (!row.ok()) return row.status();

@@ -126,13 +126,8 @@ TEST_F(MailboxTest, RecordsAreFoundByGuidAndAnOlderIndexGetsTheGuidIndex) {
   ASSERT_TRUE(t.inst().expunge("user.alice", {1}).is_ok());
   const std::string db = open()->dir() + "/cyrus.index.db";
   auto has_guid_index = [&] {
-    auto h = SqliteDb::open(db);
-    EXPECT_TRUE(h.ok());
-    auto st = (*h)->prepare("SELECT name FROM sqlite_master WHERE name = 'records_guid'");
-    EXPECT_TRUE(st.ok());
-    auto names = st->texts();
-    EXPECT_TRUE(names.ok());
-    return names->size() == 1;
+    return testing::query_texts(db, "SELECT name FROM sqlite_master WHERE name = 'records_guid'")
+               .size() == 1;
   };
   ASSERT_TRUE(has_guid_index());
   using Pairs = std::vector<std::pair<std::string, uint32_t>>;

@@ -188,13 +188,8 @@ TEST_F(SqliteDbTest, SecondWriterOfTheSameProcessFallsBackToTheBusyTimeout) {
 // would grow with every page of the mailboxes it reads.
 TEST_F(SqliteDbTest, BoundedProcessesReadWithoutMapping) {
   auto mapped_bytes = [&] {
-    auto db = SqliteDb::open(path_);
-    EXPECT_TRUE(db.ok());
-    auto v = (*db)->prepare("PRAGMA mmap_size");
-    EXPECT_TRUE(v.ok());
-    auto rows = v->texts();
-    EXPECT_TRUE(rows.ok());
-    return rows->empty() ? std::string() : rows->front();
+    auto rows = testing::query_texts(path_, "PRAGMA mmap_size");
+    return rows.empty() ? std::string() : rows.front();
   };
   EXPECT_EQ(mapped_bytes(), std::to_string(int64_t{1} << 30));
   limit_database_memory(1 << 20);

@@ -17,6 +17,7 @@
 #include "common/config.h"
 #include "common/fs.h"
 #include "store/instance.h"
+#include "store/sqlite_db.h"
 #include "synclog/line.h"
 #include "synclog/synclog.h"
 
@@ -101,6 +102,20 @@ class TempInstance {
   Config cfg_;
   std::unique_ptr<Instance> inst_;
 };
+
+// The first column of every row `sql` returns from the database at `path`,
+// opened afresh (what another process would see).
+inline std::vector<std::string> query_texts(const std::string& path, const std::string& sql) {
+  auto db = SqliteDb::open(path);
+  EXPECT_TRUE(db.ok()) << path;
+  if (!db.ok()) return {};
+  auto st = (*db)->prepare(sql);
+  EXPECT_TRUE(st.ok()) << sql;
+  if (!st.ok()) return {};
+  auto rows = st->texts();
+  EXPECT_TRUE(rows.ok()) << sql;
+  return rows.ok() ? *rows : std::vector<std::string>{};
+}
 
 inline synclog::Line L(std::string kw, std::vector<std::string> args) {
   return synclog::Line{std::move(kw), std::move(args)};
