@@ -124,9 +124,9 @@ def measure_imap(doc, sides, n, repeat):
 
 def measure_unparsed(doc, sessions, raw, n, repeat, name, cmd):
     """The same command timed with a client that only waits for the tagged
-    completion (RawImap.command_unparsed): at 100,000 response lines the
-    suite's parsing client spends ~85 ms of Python per FETCH, the same on
-    both sides, which hides the servers' own cost (docs/PERFORMANCE.md)."""
+    completion (RawImap.command_unparsed): what the parsing client still
+    costs (~15 ms of a FETCH 1:* at 100,000 response lines, the same on
+    both sides) stays out of it (docs/PERFORMANCE.md, "The benchmark client")."""
     times = {label: [] for label in sessions}
     for _ in range(repeat):
         for label, c in sessions.items():
