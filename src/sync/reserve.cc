@@ -147,10 +147,12 @@ std::optional<uint16_t> ReserveList::held(const Guid& g) const {
 Result<std::vector<std::string>> ReserveList::reserve(const std::string& partition,
                                                       const std::vector<std::string>& mboxnames,
                                                       const std::vector<std::string>& guids) {
+  // Every GUID that parses and is not staged yet, once: after the search
+  // below, what is left in it (and what does not parse) is missing.
   std::unordered_map<Guid, bool, GuidHash> wanted;
   for (const auto& g : guids) {
     auto guid = Guid::parse(g);
-    if (guid && !held(*guid)) wanted[*guid] = true;
+    if (guid && !wanted.contains(*guid) && !held(*guid)) wanted[*guid] = true;
   }
   if (!wanted.empty()) {
     auto dir = stage_dir(partition);
@@ -194,7 +196,7 @@ Result<std::vector<std::string>> ReserveList::reserve(const std::string& partiti
   GuidSet listed;
   for (const auto& g : guids) {
     auto guid = Guid::parse(g);
-    if (guid && held(*guid)) continue;
+    if (guid && !wanted.contains(*guid)) continue;  // staged before, or linked above
     if (listed.insert(g)) missing.push_back(g);
   }
   return missing;
