@@ -47,9 +47,10 @@ Status UploadFile::finish() {
   if (finished_ || fd_ < 0) return Status(Code::kInternal, "upload finished twice");
   int fd = fd_;
   fd_ = -1;
-  // Start writing the data back now, so that the syncfs() of the whole
-  // command (group commit) finds little left to write.
-  ::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+  // No writeback is started here: the syncfs() of the whole command (group
+  // commit) leaves it to the kernel's flusher threads, on another core,
+  // where a sync_file_range() per file cost this one ~8 % of an initial
+  // sync (docs/PERFORMANCE.md, "Initial sync: the replica's CPU").
   if (os::env().close(fd) != 0) return errno_status(path_);
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int n = 0;
