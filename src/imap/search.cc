@@ -55,38 +55,82 @@ bool is_subject_key(const SearchKey& key) {
   return key.op == SearchKey::Op::kHeader && iequals(key.field, "subject");
 }
 
-// True if the index has an answer for some key of `key`.
-bool asks_index(const SearchKey& key) {
+// True if the index has an answer for `key` itself.
+bool index_key(const SearchKey& key) {
   using Op = SearchKey::Op;
   if (key.op == Op::kBody || key.op == Op::kText) return true;
-  if (key.op == Op::kHeader && !key.text.empty() && !is_subject_key(key)) return true;
-  return std::any_of(key.children.begin(), key.children.end(), asks_index);
+  return key.op == Op::kHeader && !key.text.empty() && !is_subject_key(key);
+}
+
+// True if the index has an answer for some key of `key`.
+bool asks_index(const SearchKey& key) {
+  return index_key(key) || std::any_of(key.children.begin(), key.children.end(), asks_index);
 }
 
 }  // namespace
 
 IndexAnswers IndexAnswers::prepare(store::Instance& instance, SelectedMailbox& mailbox,
-                                   const SearchKey& key) {
+                                   const SearchKey& key, uint32_t scan_first) {
   IndexAnswers out;
   if (!search::index_enabled(instance.config()) || !asks_index(key)) return out;
-  const std::string owner = store::mboxname_owner(mailbox.name());
-  auto reader = search::IndexReader::open(search::index_path(instance.config(), owner));
-  if (!reader.ok()) return out;
-  const std::string& uniqueid = mailbox.mailbox().entry().uniqueid;
-  auto state = (*reader)->state(uniqueid);
-  if (!state.ok() || !*state || (*state)->uidvalidity != mailbox.uidvalidity()) return out;
-  auto covered = (*reader)->covered(uniqueid);
-  if (!covered.ok() || covered->empty()) return out;
-  out.covered_ = std::move(covered).value();
-  out.add(key, **reader, uniqueid);
+  out.source_ = std::make_shared<Source>();
+  out.source_->path = search::index_path(instance.config(), store::mboxname_owner(mailbox.name()));
+  out.source_->uniqueid = mailbox.mailbox().entry().uniqueid;
+  out.source_->uidvalidity = mailbox.uidvalidity();
+  out.scan_first_ = scan_first;
+  if (scan_first == 0) {
+    if (out.open()) out.add(key);
+    return out;
+  }
+  std::vector<const SearchKey*> eager;
+  unguarded(key, false, eager);
+  if (!eager.empty() && out.open()) {
+    for (const SearchKey* k : eager) out.add_one(*k);
+  }
   return out;
 }
 
-void IndexAnswers::add(const SearchKey& key, search::IndexReader& reader,
-                       const std::string& uniqueid) {
+void IndexAnswers::unguarded(const SearchKey& key, bool guarded,
+                             std::vector<const SearchKey*>& out) {
+  if (index_key(key)) {
+    if (!guarded) out.push_back(&key);
+    return;
+  }
+  // search_matches() tries an AND's keys in order and stops at the first
+  // that fails: a key after one the index does not answer is reached only
+  // by the messages that one lets through.
+  bool behind = guarded;
+  for (const SearchKey& child : key.children) {
+    unguarded(child, behind, out);
+    if (key.op == SearchKey::Op::kAnd && !asks_index(child)) behind = true;
+  }
+}
+
+bool IndexAnswers::open() const {
+  Source& src = *source_;
+  if (src.tried) return src.reader != nullptr;
+  src.tried = true;
+  auto reader = search::IndexReader::open(src.path);
+  if (!reader.ok()) return false;
+  auto state = (*reader)->state(src.uniqueid);
+  if (!state.ok() || !*state || (*state)->uidvalidity != src.uidvalidity) return false;
+  auto covered = (*reader)->covered(src.uniqueid);
+  if (!covered.ok() || covered->empty()) return false;
+  covered_ = std::move(covered).value();
+  src.reader = std::move(reader).value();
+  return true;
+}
+
+void IndexAnswers::add(const SearchKey& key) const {
+  for (const SearchKey& child : key.children) add(child);
+  add_one(key);
+}
+
+void IndexAnswers::add_one(const SearchKey& key) const {
   using Op = SearchKey::Op;
   using search::Field;
-  for (const SearchKey& child : key.children) add(child, reader, uniqueid);
+  search::IndexReader& reader = *source_->reader;
+  const std::string& uniqueid = source_->uniqueid;
   auto match = [&](Field f) { return reader.match(uniqueid, f, key.text); };
   if (key.op == Op::kBody) {
     auto a = match(Field::kBody);
@@ -99,7 +143,7 @@ void IndexAnswers::add(const SearchKey& key, search::IndexReader& reader,
     a.sure = merged(h->sure, b->sure);
     a.maybe = minus(merged(h->maybe, b->maybe), a.sure);
     answers_[&key] = std::move(a);
-  } else if (key.op == Op::kHeader && !key.text.empty() && !is_subject_key(key)) {
+  } else if (index_key(key)) {  // a header field but Subject
     // A term found in the header text may belong to another field, and the
     // index holds address fields as written, comments included, while
     // SEARCH reads them as Cyrus's address text (mime::Message::
@@ -118,6 +162,19 @@ void IndexAnswers::add(const SearchKey& key, search::IndexReader& reader,
 
 IndexAnswers::Verdict IndexAnswers::verdict(const SearchKey& key, uint32_t uid) const {
   auto it = answers_.find(&key);
+  if (it == answers_.end() && scan_first_ > 0 && source_ && index_key(key)) {
+    // Lazy: scan until one message more than scan_first_ needs this key.
+    uint32_t& asked = asked_[&key];
+    if (asked <= scan_first_) {
+      asked++;
+      return Verdict::kScan;
+    }
+    if (asked == scan_first_ + 1 && open()) {
+      asked++;  // asked of the index once, whatever it answers
+      add_one(key);
+      it = answers_.find(&key);
+    }
+  }
   if (it == answers_.end() || !has(covered_, uid)) return Verdict::kScan;
   if (has(it->second.sure, uid)) return Verdict::kMatch;
   if (has(it->second.maybe, uid)) return Verdict::kScan;

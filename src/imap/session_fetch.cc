@@ -413,7 +413,8 @@ Status Session::for_each_match(const SearchKey& key, const MatchFn& fn) {
   uint32_t exists = selected_->exists();
   uint32_t max_uid = exists ? selected_->at(exists).uid : 0;
   std::vector<uint32_t> saved = saved_uids_;
-  IndexAnswers index = IndexAnswers::prepare(instance_, *selected_, key);
+  IndexAnswers index =
+      IndexAnswers::prepare(instance_, *selected_, key, IndexAnswers::scan_first_for(exists));
   const int64_t now = std::time(nullptr);
   store::Mailbox& mailbox = selected_->mailbox();
   // One read transaction for the whole scan: SQLite then takes its shared

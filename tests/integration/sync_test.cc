@@ -17,11 +17,13 @@
 #include <vector>
 
 #include "common/config.h"
+#include "cyrus_peer.h"
 #include "digest_check.h"
 #include "harness.h"
 #include "net/socket.h"
 #include "replication.h"
 #include "store/instance.h"
+#include "store/message_cache.h"
 
 namespace replimail::testing {
 namespace {
@@ -108,6 +110,45 @@ TEST(Sync, UserSyncReplicatesAndConverges) {
   ASSERT_TRUE(fourth.ok()) << fourth.describe();
   EXPECT_NE(fourth.out.find("uploaded 0 messages"), std::string::npos) << fourth.out;
   EXPECT_SAME_DIGEST(primary, replica);
+}
+
+// The replica writes each new record's message cache from the bytes it
+// received (sync/cache_ahead.h), not from its file: every cache row must be
+// what parsing the record's file gives, for messages of every structure
+// (tests/data/mime) and plain deliveries.
+TEST(Sync, TheReplicasMessageCachesAreThoseOfItsFiles) {
+  Instance replica(replica_options());
+  ASSERT_EQ(replica.start(), "");
+  Instance primary(primary_options(replica.port("csync")));
+  ASSERT_EQ(primary.start(), "");
+  ASSERT_TRUE(primary.tool("cyr_mbox", {"create", "user.alice"}).ok());
+  std::vector<std::string> corpus = mime_corpus();
+  ASSERT_FALSE(corpus.empty());
+  for (const auto& path : corpus) ASSERT_TRUE(append_text(primary, "user.alice", slurp(path)));
+  ASSERT_EQ(deliver(primary, "alice", 20, "a"), "");
+
+  auto r = sync_user(primary, replica, "alice");
+  ASSERT_TRUE(r.ok()) << r.describe();
+  EXPECT_TRUE(same_mailbox(primary, replica, "user.alice"));
+  auto check = replica.tool("reconstruct", {"-n"});  // no record without its cache row
+  EXPECT_EQ(check.exit_code, 0) << check.describe();
+
+  auto rs = open_store(replica);
+  auto mbox = rs->open_mailbox("user.alice");
+  ASSERT_TRUE(mbox.ok()) << mbox.status().to_string();
+  std::vector<std::pair<uint32_t, std::string>> live;
+  ASSERT_TRUE((*mbox)->for_each_record(0, [&](const store::IndexRecord& rec) {
+    if (!rec.expunged()) live.emplace_back(rec.uid, rec.guid);
+    return true;
+  }));
+  EXPECT_EQ(live.size(), corpus.size() + 20);
+  for (const auto& [uid, guid] : live) {
+    auto row = (*mbox)->cache(uid, guid);
+    ASSERT_TRUE(row.ok()) << uid << ": " << row.status().to_string();
+    auto file = store::compute_message_cache((*mbox)->message_path(uid));
+    ASSERT_TRUE(file.ok()) << uid << ": " << file.status().to_string();
+    EXPECT_EQ(*row, *file) << "uid " << uid;
+  }
 }
 
 TEST(Sync, SplitBrainKeepsBothMessages) {

@@ -124,7 +124,7 @@ class SearchIndexTest : public ::testing::Test {
     EXPECT_TRUE(sel.ok());
     SelectedMailbox& s = **sel;
     IndexAnswers answers;
-    if (use_index) answers = IndexAnswers::prepare(*instance_, s, req->key);
+    if (use_index) answers = IndexAnswers::prepare(*instance_, s, req->key, scan_first_);
     std::vector<uint32_t> out;
     for (uint32_t seq = 1; seq <= s.exists(); ++seq) {
       const MessageView& m = s.at(seq);
@@ -185,6 +185,7 @@ class SearchIndexTest : public ::testing::Test {
   std::string dir_;
   std::unique_ptr<store::Instance> instance_;
   size_t scanned_ = 0;
+  uint32_t scan_first_ = 0;  // IndexAnswers::prepare's, for search()
 };
 
 // Every "%N" of `criteria` made a LITERAL+ holding `needle`.
@@ -228,6 +229,57 @@ TEST_F(SearchIndexTest, IndexAnswersEqualScans) {
       EXPECT_EQ(indexed, scan) << c << " with " << n;
       compared++;
       if (!scan.empty()) nonempty++;
+    }
+  }
+  EXPECT_GT(nonempty, compared / 3);
+}
+
+// Lazy answers (IndexAnswers::prepare's scan_first): a key behind a cheaper
+// one is scanned for its first messages, then asked of the index; a key
+// every message reaches is asked at once. The answers do not change
+// wherever the switch falls (keys reached by every message, by a few, in
+// OR and NOT).
+TEST_F(SearchIndexTest, LazyAnswersScanFirstThenAskTheIndexAndAnswerTheSame) {
+  std::mt19937 rng(9);
+  for (int i = 0; i < 100; ++i) deliver(generate(rng, i));
+  search::Indexer indexer(*instance_, false);
+  ASSERT_TRUE(indexer.index_mailbox("user.alice", true).ok());
+  for (int i = 100; i < 110; ++i) deliver(generate(rng, i));  // not indexed
+  ASSERT_TRUE(instance_->expunge("user.alice", {4, 50, 101}).is_ok());
+
+  scan_first_ = 10;
+  scanned_ = 0;
+  search("LARGER 0 BODY apple", true);  // every message passes LARGER 0
+  EXPECT_EQ(scanned_, 11u + 9u);        // the first 11 messages, then the 9 unindexed ones
+  scanned_ = 0;
+  search("BODY apple", true);  // not behind another key: the index at once
+  EXPECT_EQ(scanned_, 9u);
+  scanned_ = 0;
+  search("BODY apple LARGER 0", true);  // LARGER after it guards nothing
+  EXPECT_EQ(scanned_, 9u);
+  scan_first_ = 0;
+  scanned_ = 0;
+  search("LARGER 0 BODY apple", true);
+  EXPECT_EQ(scanned_, 9u);
+
+  const std::vector<std::string> needles = {"apple", "straße", "café", "ИВЕ", "e-mail",
+                                            "a",     " dog",   "zzz",  "o.b", "quick brown"};
+  const std::vector<std::string> criteria = {
+      "CHARSET UTF-8 BODY %N",          "CHARSET UTF-8 TEXT %N",
+      "CHARSET UTF-8 FROM %N",          "CHARSET UTF-8 SUBJECT %N BODY dog",
+      "CHARSET UTF-8 NOT BODY %N",      "CHARSET UTF-8 OR BODY %N HEADER X-Tag %N",
+      "CHARSET UTF-8 UID 1:30 TEXT %N", "CHARSET UTF-8 LARGER 900 BODY %N"};
+  size_t compared = 0, nonempty = 0;
+  for (uint32_t first : {1u, 7u, 40u, 200u}) {
+    for (const std::string& n : needles) {
+      for (const std::string& c : criteria) {
+        scan_first_ = 0;
+        auto scan = search(c, false, n);
+        scan_first_ = first;
+        EXPECT_EQ(search(c, true, n), scan) << c << " with " << n << ", scan_first " << first;
+        compared++;
+        if (!scan.empty()) nonempty++;
+      }
     }
   }
   EXPECT_GT(nonempty, compared / 3);
