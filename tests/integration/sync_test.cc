@@ -112,10 +112,10 @@ TEST(Sync, UserSyncReplicatesAndConverges) {
   EXPECT_SAME_DIGEST(primary, replica);
 }
 
-// The replica writes each new record's message cache from the bytes it
-// received (sync/cache_ahead.h), not from its file: every cache row must be
-// what parsing the record's file gives, for messages of every structure
-// (tests/data/mime) and plain deliveries.
+// The replica writes each new record's message cache with the record
+// (MailboxTxn::put_record): every cache row must be what parsing the
+// record's file gives, for messages of every structure (tests/data/mime)
+// and plain deliveries, and no record may lack its row.
 TEST(Sync, TheReplicasMessageCachesAreThoseOfItsFiles) {
   Instance replica(replica_options());
   ASSERT_EQ(replica.start(), "");
