@@ -48,9 +48,10 @@ Status UploadFile::finish() {
   int fd = fd_;
   fd_ = -1;
   // No writeback is started here: the syncfs() of the whole command (group
-  // commit) leaves it to the kernel's flusher threads, on another core,
-  // where a sync_file_range() per file cost this one ~8 % of an initial
-  // sync (docs/PERFORMANCE.md, "Initial sync: the replica's CPU").
+  // commit) leaves it to the kernel's flusher threads, on another core. A
+  // sync_file_range() per file ran on this one, the initial sync's
+  // bottleneck: ~8 % of its time (docs/PERFORMANCE.md, "Initial sync: the
+  // replica's CPU").
   if (os::env().close(fd) != 0) return errno_status(path_);
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int n = 0;
