@@ -11,6 +11,10 @@ namespace replimail::dlist {
 namespace {
 
 constexpr size_t kMaxQuoted = 1024;
+// A file literal's bytes go to the Output this much at a time, whether read
+// from the file (write_file) or given whole (StreamedItem::add_file): an
+// Output may buffer all of what one call gives it.
+constexpr size_t kFilePiece = 64 * 1024;
 
 bool atom_ok(std::string_view s) {
   if (s.size() >= kMaxQuoted || s == "NIL") return false;
@@ -71,7 +75,7 @@ Status Output::write_file(const FileRef& ref) {
   if (fd < 0) {
     return errno_status("open", ref.path);
   }
-  char buf[65536];
+  char buf[kFilePiece];
   uint64_t left = ref.size;
   Status s;
   while (s && left > 0) {
@@ -201,11 +205,8 @@ Status StreamedItem::add_file(const FileRef& ref, std::string_view bytes) {
   append_file_header(ref, &buf_);
   Status s = out_.write(buf_);
   buf_.clear();
-  // A piece at a time, as write_file() reads them: the output may buffer
-  // whatever it is given in one call.
-  constexpr size_t kPiece = 64 * 1024;
-  for (size_t at = 0; s && at < bytes.size(); at += kPiece) {
-    s = out_.write(bytes.substr(at, kPiece));
+  for (size_t at = 0; s && at < bytes.size(); at += kFilePiece) {
+    s = out_.write(bytes.substr(at, kFilePiece));
   }
   return s;
 }
