@@ -644,7 +644,9 @@ def print_figures(doc):
 
 
 LITERAL_MARK = re.compile(rb"\{(\d+)\}\r\n")
-UNTAGGED_NOT_FETCH = re.compile(rb"\n\* (?![0-9]+ FETCH )")
+FETCH_START = rb"\* [0-9]+ FETCH "
+FETCH_LINE = re.compile(FETCH_START)
+UNTAGGED_NOT_FETCH = re.compile(rb"\n(?!" + FETCH_START + rb")\* ")
 
 
 class RawImap:
@@ -707,7 +709,7 @@ class RawImap:
         buf, fetches = self.buf, 0
         if line_start and start < end and buf.startswith(b"* ", start):
             first = buf[start:buf.find(b"\r\n", start, end)]
-            fetches += bool(re.match(rb"\* [0-9]+ FETCH ", first))
+            fetches += bool(FETCH_LINE.match(first))
             if first.startswith(b"* SEARCH"):
                 found += [bytes(x) for x in first.split()[2:]]
         fetches += buf.count(b"\n* ", start, end)
