@@ -25,6 +25,16 @@
 // indexed (MailboxState). It is written in the same transaction as the
 // documents, so state and content commit together and survive kill -9.
 //
+// The location terms are also kept as a map from UID to document, in the
+// metadata "locmap:<uniqueid>:<n>" (n = uid / kLocationChunkUids, 8 hex
+// digits; the value: its (uid, docid) pairs, sorted, 4-byte little-endian
+// each), which the writer changes with each location, in the same
+// transaction. A reader gets a mailbox's covered UIDs and their documents
+// from a few metadata reads instead of one posting list per message. The
+// metadata "locmap:<uniqueid>" = "1" says the map is complete; a writer
+// builds it from the terms the first time it changes a mailbox without one
+// (an index written before the map), and readers read the terms until then.
+//
 // One writer per database at a time (Xapian's lock); readers (query.h) see
 // committed revisions only.
 #pragma once
@@ -34,6 +44,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/config.h"
 #include "common/status.h"
@@ -64,6 +75,20 @@ std::string location_prefix(std::string_view uniqueid);
 std::string location_term(std::string_view uniqueid, uint32_t uid);
 std::string long_term_marker(Field field);
 std::string state_key(std::string_view uniqueid);
+
+// One entry of a location map.
+struct Location {
+  uint32_t uid = 0;
+  uint32_t doc = 0;
+  bool operator==(const Location&) const = default;
+};
+inline constexpr uint32_t kLocationChunkUids = 1024;
+std::string location_map_key(std::string_view uniqueid);  // the "complete" marker
+std::string location_chunk_prefix(std::string_view uniqueid);
+std::string location_chunk_key(std::string_view uniqueid, uint32_t uid);
+std::string encode_locations(const std::vector<Location>& chunk);
+// Appends `value`'s entries to `out`; false if it is not a chunk's value.
+bool decode_locations(std::string_view value, std::vector<Location>& out);
 // Metadata naming the index format; set when a writer opens an empty index.
 std::string format_key();
 inline constexpr std::string_view kFormat = "positions";
@@ -104,6 +129,9 @@ class IndexWriter {
  private:
   struct Rep;
   explicit IndexWriter(std::unique_ptr<Rep> rep);
+  // Takes location term `term` off its documents (deleting those left
+  // without any); the map is the caller's. Throws Xapian::Error.
+  void remove_term(const std::string& term);
   std::unique_ptr<Rep> rep_;
 };
 

@@ -3,10 +3,10 @@
 #include <xapian.h>
 
 #include <algorithm>
-#include <charconv>
 
 #include "common/fs.h"
 #include "mime/message.h"
+#include "search/locations.h"
 #include "search/terms.h"
 
 namespace replimail::search {
@@ -29,7 +29,8 @@ constexpr size_t kMaxPhraseTerms = 2000;
 struct IndexReader::Rep {
   Xapian::Database db;
   bool positions = false;  // every field term carries its positions (index.h)
-  std::map<std::string, std::map<unsigned, std::vector<uint32_t>>, std::less<>> locations;
+  // Per mailbox: its locations, sorted by UID.
+  std::map<std::string, std::vector<Location>, std::less<>> locations;
 };
 
 IndexReader::IndexReader(std::unique_ptr<Rep> rep) : rep_(std::move(rep)) {}
@@ -55,24 +56,15 @@ Result<std::optional<MailboxState>> IndexReader::state(std::string_view uniqueid
   }
 }
 
-Result<const std::map<unsigned, std::vector<uint32_t>>*> IndexReader::locations(
-    std::string_view uniqueid) {
+Result<const std::vector<Location>*> IndexReader::locations(std::string_view uniqueid) {
   auto found = rep_->locations.find(uniqueid);
   if (found != rep_->locations.end()) return &found->second;
   try {
-    std::map<unsigned, std::vector<uint32_t>> map;
-    std::string prefix = location_prefix(uniqueid);
-    for (auto t = rep_->db.allterms_begin(prefix); t != rep_->db.allterms_end(prefix); ++t) {
-      std::string term = *t;
-      uint32_t uid = 0;
-      const char* b = term.data() + prefix.size();
-      auto [p, ec] = std::from_chars(b, term.data() + term.size(), uid);
-      if (ec != std::errc() || p != term.data() + term.size()) continue;
-      for (auto d = rep_->db.postlist_begin(term); d != rep_->db.postlist_end(term); ++d) {
-        map[*d].push_back(uid);
-      }
+    std::vector<Location> locs;
+    if (!read_location_map(rep_->db, uniqueid, locs)) {
+      locs = read_location_terms(rep_->db, uniqueid);
     }
-    auto [it, inserted] = rep_->locations.emplace(std::string(uniqueid), std::move(map));
+    auto [it, inserted] = rep_->locations.emplace(std::string(uniqueid), std::move(locs));
     return &it->second;
   } catch (const Xapian::Error& e) {
     return read_error(e);
@@ -83,8 +75,10 @@ Result<std::vector<uint32_t>> IndexReader::covered(std::string_view uniqueid) {
   auto locs = locations(uniqueid);
   if (!locs.ok()) return locs.status();
   std::vector<uint32_t> out;
-  for (const auto& [doc, uids] : **locs) out.insert(out.end(), uids.begin(), uids.end());
-  std::sort(out.begin(), out.end());
+  out.reserve((*locs)->size());
+  for (const Location& l : **locs) {
+    if (out.empty() || out.back() != l.uid) out.push_back(l.uid);
+  }
   return out;
 }
 
@@ -149,17 +143,15 @@ Result<TextAnswer> IndexReader::match(std::string_view uniqueid, Field field,
     const bool exact = runs.size() == 1 && !runs[0].starts_term && !runs[0].ends_term;
     DocSet long_terms(size, 0);
     add_postings(long_term_marker(field), long_terms);
-    TextAnswer answer;
-    for (const auto& [doc, uids] : **locs) {
-      if (doc >= size) continue;
-      if (candidates[doc] && exact) {
-        answer.sure.insert(answer.sure.end(), uids.begin(), uids.end());
-      } else if (candidates[doc] || long_terms[doc]) {
-        answer.maybe.insert(answer.maybe.end(), uids.begin(), uids.end());
+    TextAnswer answer;  // in UID order, as the locations are
+    for (const Location& l : **locs) {
+      if (l.doc >= size) continue;
+      if (candidates[l.doc] && exact) {
+        answer.sure.push_back(l.uid);
+      } else if (candidates[l.doc] || long_terms[l.doc]) {
+        answer.maybe.push_back(l.uid);
       }
     }
-    std::sort(answer.sure.begin(), answer.sure.end());
-    std::sort(answer.maybe.begin(), answer.maybe.end());
     return answer;
   } catch (const Xapian::Error& e) {
     return read_error(e);
@@ -187,14 +179,14 @@ Result<std::vector<uint32_t>> IndexReader::match_words(std::string_view uniqueid
         Xapian::Query(Xapian::Query::OP_AND, terms.termlist_begin(), terms.termlist_end()));
     enquire.set_weighting_scheme(Xapian::BoolWeight());
     Xapian::MSet mset = enquire.get_mset(0, rep_->db.get_doccount());
-    std::vector<uint32_t> out;
+    DocSet found(rep_->db.get_lastdocid() + 1, 0);
     for (auto m = mset.begin(); m != mset.end(); ++m) {
-      auto found = (*locs)->find(*m);
-      if (found != (*locs)->end()) {
-        out.insert(out.end(), found->second.begin(), found->second.end());
-      }
+      if (*m < found.size()) found[*m] = 1;
     }
-    std::sort(out.begin(), out.end());
+    std::vector<uint32_t> out;
+    for (const Location& l : **locs) {
+      if (l.doc < found.size() && found[l.doc]) out.push_back(l.uid);
+    }
     return out;
   } catch (const Xapian::Error& e) {
     return read_error(e);

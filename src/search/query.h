@@ -60,8 +60,9 @@ class IndexReader {
  private:
   struct Rep;
   explicit IndexReader(std::unique_ptr<Rep> rep);
-  // docid -> UIDs of `uniqueid` (cached per mailbox).
-  Result<const std::map<unsigned, std::vector<uint32_t>>*> locations(std::string_view uniqueid);
+  // The locations of `uniqueid`, sorted by UID (cached per mailbox): its
+  // location map, or its location terms where it has none (index.h).
+  Result<const std::vector<Location>*> locations(std::string_view uniqueid);
   std::unique_ptr<Rep> rep_;
 };
 

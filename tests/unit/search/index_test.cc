@@ -4,7 +4,11 @@
 #include <gtest/gtest.h>
 #include <xapian.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <map>
+#include <random>
+#include <set>
 
 #include "mime/message.h"
 #include "search/query.h"
@@ -220,6 +224,160 @@ TEST_F(IndexTest, OnlyFieldTermsCarryPositions) {
   }
   EXPECT_EQ(stemmed, 8u);  // quick brown fox jump over the lazi dog
   EXPECT_EQ(positional, 8u);
+}
+
+// The location map (index.h) as the database holds it, and the locations
+// its terms say, one posting list each: what the map must always equal.
+std::vector<Location> stored_map(const std::string& path, const std::string& mbox) {
+  Xapian::Database db(path);
+  std::vector<Location> out;
+  if (db.get_metadata(location_map_key(mbox)) != "1") return out;
+  std::string prefix = location_chunk_prefix(mbox);
+  for (auto k = db.metadata_keys_begin(prefix); k != db.metadata_keys_end(prefix); ++k) {
+    std::string value = db.get_metadata(*k);
+    EXPECT_FALSE(value.empty()) << *k;  // emptied chunks are deleted
+    EXPECT_TRUE(decode_locations(value, out)) << *k;
+  }
+  return out;
+}
+
+std::vector<Location> term_locations(const std::string& path, const std::string& mbox) {
+  Xapian::Database db(path);
+  std::vector<Location> out;
+  std::string prefix = location_prefix(mbox);
+  for (auto t = db.allterms_begin(prefix); t != db.allterms_end(prefix); ++t) {
+    uint32_t uid = std::stoul(std::string(*t).substr(prefix.size()));
+    for (auto d = db.postlist_begin(*t); d != db.postlist_end(*t); ++d) out.push_back({uid, *d});
+  }
+  std::sort(out.begin(), out.end(), [](auto& a, auto& b) { return a.uid < b.uid; });
+  return out;
+}
+
+// Takes the map away, as in an index written before it.
+void strip_map(const std::string& path, const std::string& mbox) {
+  Xapian::WritableDatabase db(path, Xapian::DB_OPEN);
+  std::string prefix = location_chunk_prefix(mbox);
+  std::vector<std::string> keys{location_map_key(mbox)};
+  for (auto k = db.metadata_keys_begin(prefix); k != db.metadata_keys_end(prefix); ++k) {
+    keys.push_back(*k);
+  }
+  for (const auto& k : keys) db.set_metadata(k, "");
+  db.commit();
+}
+
+std::vector<uint32_t> uids_of(const std::vector<Location>& locs) {
+  std::vector<uint32_t> out;
+  for (const auto& l : locs) out.push_back(l.uid);
+  return out;
+}
+
+TEST(LocationMap, ChunksRoundTripAndRefuseOtherBytes) {
+  std::vector<Location> in{{1, 7}, {1023, 0xfffffffe}, {0x12345678, 3}};
+  std::vector<Location> out{{9, 9}};
+  ASSERT_TRUE(decode_locations(encode_locations(in), out));
+  EXPECT_EQ(out, (std::vector<Location>{{9, 9}, {1, 7}, {1023, 0xfffffffe}, {0x12345678, 3}}));
+  EXPECT_FALSE(decode_locations("12345", out));
+  EXPECT_EQ(location_chunk_key("m", 1023), "locmap:m:00000000");
+  EXPECT_EQ(location_chunk_key("m", 1024), "locmap:m:00000001");
+  EXPECT_EQ(location_chunk_key("m", 0xffffffff), "locmap:m:003fffff");
+}
+
+TEST_F(IndexTest, LocationMapFollowsEveryChange) {
+  // Random adds, extra locations, removals and clears over two mailboxes
+  // and several chunks, commits now and then, writers reopened: after each
+  // commit the map equals the terms, and readers answer from it.
+  std::mt19937 rng(17);
+  std::map<std::string, std::set<uint32_t>> model;  // mailbox -> UIDs
+  std::vector<std::string> guids;
+  const std::vector<std::string> mboxes{"mbox1", "mbox2"};
+  for (int round = 0; round < 12; ++round) {
+    auto w = IndexWriter::open(path_, IndexWriter::Mode::kOpen);
+    ASSERT_TRUE(w.ok()) << w.status().to_string();
+    for (int op = 0; op < 60; ++op) {
+      const std::string& mbox = mboxes[rng() % 2];
+      uint32_t uid = 1 + rng() % 5000;
+      int what = rng() % 20;
+      if (what < 10 || guids.empty()) {
+        if (model[mbox].count(uid)) continue;  // a place holds one message
+        std::string guid = "g" + std::to_string(guids.size());
+        auto msg = mime::Message::from_bytes("Subject: s\r\n\r\nword" + guid + " common\r\n");
+        ASSERT_TRUE((*w)->add_message(guid, extract(msg), mbox, uid).is_ok());
+        guids.push_back(guid);
+        model[mbox].insert(uid);
+      } else if (what < 14) {
+        if (model[mbox].count(uid)) continue;
+        Status s = (*w)->add_location(guids[rng() % guids.size()], mbox, uid);
+        if (s.code() == Code::kNotFound) continue;  // its document went with its last place
+        ASSERT_TRUE(s.is_ok()) << s.to_string();
+        model[mbox].insert(uid);
+      } else if (what < 19) {
+        if (model[mbox].empty()) continue;
+        auto at = model[mbox].begin();
+        std::advance(at, rng() % model[mbox].size());
+        ASSERT_TRUE((*w)->remove_location(mbox, *at).is_ok());
+        model[mbox].erase(at);
+      } else {
+        ASSERT_TRUE((*w)->clear_mailbox(mbox).is_ok());
+        model[mbox].clear();
+      }
+    }
+    ASSERT_TRUE((*w)->commit().is_ok());
+    for (const std::string& mbox : mboxes) {
+      auto terms = term_locations(path_, mbox);
+      EXPECT_EQ(stored_map(path_, mbox), terms) << "round " << round << " " << mbox;
+      std::vector<uint32_t> want(model[mbox].begin(), model[mbox].end());
+      EXPECT_EQ(uids_of(terms), want);
+      auto r = IndexReader::open(path_);
+      ASSERT_TRUE(r.ok());
+      EXPECT_EQ(*(*r)->covered(mbox), want);
+      EXPECT_EQ(match(Field::kBody, "common", mbox).sure, want);
+    }
+  }
+}
+
+TEST_F(IndexTest, IndexWithoutMapIsReadFromTermsAndMappedAtItsNextChange) {
+  add("g1", "Subject: a\r\n\r\nalpha\r\n", 5);
+  add("g2", "Subject: b\r\n\r\nalpha beta\r\n", 2000);
+  add("g3", "Subject: c\r\n\r\nbeta\r\n", 7, "other");
+  strip_map(path_, "mbox1");
+  ASSERT_TRUE(stored_map(path_, "mbox1").empty());
+  EXPECT_EQ(match(Field::kBody, "alpha").sure, (Uids{5, 2000}));  // from the terms
+  {
+    auto r = IndexReader::open(path_);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(*(*r)->covered("mbox1"), (Uids{5, 2000}));
+  }
+  add("g4", "Subject: d\r\n\r\nalpha\r\n", 3000);
+  EXPECT_EQ(uids_of(stored_map(path_, "mbox1")), (Uids{5, 2000, 3000}));
+  EXPECT_EQ(stored_map(path_, "mbox1"), term_locations(path_, "mbox1"));
+  EXPECT_EQ(match(Field::kBody, "alpha").sure, (Uids{5, 2000, 3000}));
+  EXPECT_EQ(match(Field::kBody, "beta", "other").sure, (Uids{7}));
+}
+
+TEST_F(IndexTest, UnreadableMapChunkFallsBackToTheTerms) {
+  add("g1", "Subject: a\r\n\r\nalpha\r\n", 5);
+  add("g2", "Subject: b\r\n\r\nalpha\r\n", 6);
+  {
+    Xapian::WritableDatabase db(path_, Xapian::DB_OPEN);
+    db.set_metadata(location_chunk_key("mbox1", 5), "12345");
+    db.commit();
+  }
+  EXPECT_EQ(match(Field::kBody, "alpha").sure, (Uids{5, 6}));
+  add("g3", "Subject: c\r\n\r\nalpha\r\n", 7);  // the chunk is rewritten whole
+  EXPECT_EQ(stored_map(path_, "mbox1"), term_locations(path_, "mbox1"));
+}
+
+TEST_F(IndexTest, MapCommitsWithTheDocuments) {
+  {
+    auto w = IndexWriter::open(path_, IndexWriter::Mode::kOpen);
+    ASSERT_TRUE(w.ok());
+    auto msg = mime::Message::from_bytes("Subject: a\r\n\r\nx\r\n");
+    ASSERT_TRUE((*w)->add_message("g1", extract(msg), "m", 1).is_ok());
+    EXPECT_TRUE(stored_map(path_, "m").empty());  // nothing before the commit
+    // No commit: Xapian commits on closing, the map with the rest.
+  }
+  EXPECT_EQ(uids_of(stored_map(path_, "m")), (Uids{1}));
+  EXPECT_EQ(stored_map(path_, "m"), term_locations(path_, "m"));
 }
 
 TEST_F(IndexTest, DamagedDatabaseIsReportedAndOverwritable) {
