@@ -48,13 +48,15 @@ class IndexAnswers {
   // REQUIRES: `key` outlives the IndexAnswers (answers are per key node).
   static IndexAnswers prepare(store::Instance& instance, SelectedMailbox& mailbox,
                               const SearchKey& key, uint32_t scan_first = 0);
-  // The scan_first a session gives a mailbox of `exists` messages: a
-  // quarter of them. A body scan costs ~30 us a message, the index's answer
-  // for one key ~7 us per message of the mailbox (bench/run-search at
-  // 10,000): past a quarter, the scans so far cost what the lookup would
-  // have, and the lookup is made (a guarded key then costs at most twice
-  // the cheaper of the two).
-  static uint32_t scan_first_for(uint32_t exists) { return exists / 4; }
+  // The scan_first a session gives a mailbox of `exists` messages: a 64th
+  // of them. The index's answer for one key costs ~1.5 us per message of
+  // the mailbox (its location map read, bench/run-search at 10,000 and
+  // 100,000), a body scan ~30 us a message whose file is in the page cache
+  // and ~85 us one that is not (the usual case in a large mailbox): at a
+  // 64th the scans so far cost about what the lookup will (0.3 to 0.8 of
+  // it), so a guarded key costs at most ~2 to 4 times the cheaper of the
+  // two, and a guard that admits few messages never opens the index.
+  static uint32_t scan_first_for(uint32_t exists) { return exists / 64; }
 
   enum class Verdict { kScan, kMatch, kNoMatch };
   // The index's verdict on text key `key` for message `uid`.
