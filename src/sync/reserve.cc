@@ -285,6 +285,20 @@ std::string ReserveList::find(const std::string& guid) const {
   return dir ? path_of(*g, *dir) : std::string();
 }
 
+void ReserveList::restart() {
+  unsynced_files_.clear();
+  unsynced_.clear();
+  for (size_t i = 0; i < dir_paths_.size(); i++) {
+    empty_dir(dir_locks_[i], dir_paths_[i]);
+    if (has_entries(dir_locks_[i])) {
+      // A file that cannot go must not be found by the next commands:
+      // every directory is given up, as at the end of the session.
+      clear();
+      return;
+    }
+  }
+}
+
 void ReserveList::clear() {
   unsynced_files_.clear();
   // Every staged file goes with its directory. The lock goes last, so no

@@ -478,7 +478,7 @@ const SyncServer::Verb* SyncServer::find_verb(std::string_view name) {
        }},
       {"RESTART", N::kAnyState,
        [](S& s, const L&) {
-         s.reserve_.clear();
+         s.reserve_.restart();
          s.reply(dlist::ok_line("Restarting"));
        }},
       {"AUTHENTICATE", N::kAnyState, [](S& s, const L& l) { s.authenticate(l); }},

@@ -225,6 +225,50 @@ TEST_F(ReserveTest, ClearGivesUpOnFilesThatCannotBeRemoved) {
   EXPECT_FALSE(stdfs::exists(dir));
 }
 
+// RESTART (a rolling client's end of every pass) forgets the staged files
+// but keeps the directory for the next pass: making it again cost ~1 ms of
+// replication lag.
+TEST_F(ReserveTest, RestartEmptiesTheStagingDirectoryAndKeepsIt) {
+  ReserveList list(*inst_);
+  std::string g1 = upload(list, "Subject: one\r\n\r\nbody\r\n");
+  ASSERT_TRUE(list.sync_uploads());
+  stdfs::path dir = stdfs::path(list.find(g1)).parent_path();
+  list.restart();
+  EXPECT_EQ(list.find(g1), "");
+  ASSERT_TRUE(stdfs::exists(dir));
+  EXPECT_TRUE(stdfs::is_empty(dir));
+  auto missing = list.reserve("default", {}, {g1});
+  ASSERT_TRUE(missing.ok());
+  EXPECT_EQ(*missing, std::vector<std::string>{g1});
+  std::string g2 = upload(list, "Subject: two\r\n\r\nbody\r\n");
+  ASSERT_TRUE(list.sync_uploads());
+  EXPECT_EQ(stdfs::path(list.find(g2)).parent_path(), dir);  // the same directory
+  EXPECT_EQ(entries(), 1u);
+  list.clear();
+  EXPECT_FALSE(stdfs::exists(dir));
+}
+
+// A staged file that RESTART cannot remove must not be found by the next
+// pass: the directory is given up (left to the sweep) and a new one made.
+TEST_F(ReserveTest, RestartGivesUpADirectoryItCannotEmpty) {
+  ReserveList list(*inst_);
+  std::string g = upload(list, "Subject: stuck\r\n\r\nbody\r\n");
+  stdfs::path dir = stdfs::path(list.find(g)).parent_path();
+  HeapAtUnlinkEnv env;
+  env.fail = true;
+  {
+    os::ScopedEnv scoped(&env);
+    list.restart();
+  }
+  EXPECT_TRUE(stdfs::exists(dir / g));
+  EXPECT_EQ(list.find(g), "");
+  std::string again = upload(list, "Subject: stuck\r\n\r\nbody\r\n");
+  EXPECT_NE(stdfs::path(list.find(again)).parent_path(), dir);
+  auto swept = sweep_staging(*inst_, true);
+  ASSERT_TRUE(swept.ok()) << swept.status().to_string();
+  EXPECT_FALSE(stdfs::exists(dir));
+}
+
 TEST_F(ReserveTest, SweepRemovesOnlyWhatNoLiveSessionHolds) {
   ReserveList live(*inst_);
   std::string g = upload(live, "Subject: live\r\n\r\nbody\r\n");
