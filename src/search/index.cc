@@ -392,6 +392,7 @@ Status IndexWriter::commit() {
     rep_->db.commit();
     return Status::success();
   } catch (const Xapian::Error& e) {
+    rep_->maps.clear();
     return xapian_error(e, "search index commit");
   }
 }
