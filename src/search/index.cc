@@ -157,7 +157,7 @@ struct IndexWriter::Rep {
 
   std::map<uint32_t, std::vector<Location>>& map_of(std::string_view uniqueid);
   std::vector<Location>& chunk(std::string_view uniqueid, uint32_t uid);
-  void store(std::string_view uniqueid, uint32_t uid, const std::vector<Location>& chunk);
+  void store(std::string_view uniqueid, uint32_t uid, const std::vector<Location>& entries);
   void map_put(std::string_view uniqueid, uint32_t uid, Xapian::docid doc);
   void map_erase(std::string_view uniqueid, uint32_t uid);
 };
