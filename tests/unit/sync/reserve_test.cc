@@ -24,6 +24,32 @@ namespace {
 
 namespace stdfs = std::filesystem;
 
+// The heap in use (malloc's arena and its own mappings), and its largest
+// value seen at an unlink, measured against `base`.
+class HeapAtUnlinkEnv : public os::PosixEnv {
+ public:
+  static size_t heap() {
+    struct mallinfo2 m = ::mallinfo2();
+    return m.uordblks + m.hblkhd;
+  }
+  size_t base = 0;
+  size_t max_above = 0;
+  size_t unlinks = 0;
+  bool fail = false;
+
+ protected:
+  int sys_unlink(const std::string& path) override {
+    unlinks++;
+    size_t h = heap();
+    if (h > base) max_above = std::max(max_above, h - base);
+    if (fail) {
+      errno = EIO;
+      return -1;
+    }
+    return os::PosixEnv::sys_unlink(path);
+  }
+};
+
 class ReserveTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -58,6 +84,21 @@ class ReserveTest : public ::testing::Test {
     EXPECT_TRUE((*msg)->finish());
     EXPECT_TRUE(list.finish_upload(g.hex(), std::move(*msg)));
     return g.hex();
+  }
+
+  // Stages one file in `list`, then runs `op` on it with every unlink
+  // failing; returns the staged file's path and how many unlinks were tried.
+  template <typename Op>
+  static std::pair<stdfs::path, size_t> stage_then_fail_unlinks(ReserveList& list, Op op) {
+    std::string g = upload(list, "Subject: stuck\r\n\r\nbody\r\n");
+    stdfs::path path = list.find(g);
+    HeapAtUnlinkEnv env;
+    env.fail = true;
+    {
+      os::ScopedEnv scoped(&env);
+      op(list);
+    }
+    return {path, env.unlinks};
   }
 
   // A directory under sync./ as a killed session leaves it.
@@ -154,31 +195,6 @@ TEST_F(ReserveTest, HeldMeansOnDiskInTheStagingDirectory) {
   EXPECT_EQ(files, 0u);  // the second upload's scratch file went too
 }
 
-// The heap in use (malloc's arena and its own mappings), and its largest
-// value seen at an unlink, measured against `base`.
-class HeapAtUnlinkEnv : public os::PosixEnv {
- public:
-  static size_t heap() {
-    struct mallinfo2 m = ::mallinfo2();
-    return m.uordblks + m.hblkhd;
-  }
-  size_t base = 0;
-  size_t max_above = 0;
-  size_t unlinks = 0;
-  bool fail = false;
-
- protected:
-  int sys_unlink(const std::string& path) override {
-    unlinks++;
-    size_t h = heap();
-    if (h > base) max_above = std::max(max_above, h - base);
-    if (fail) {
-      errno = EIO;
-      return -1;
-    }
-    return os::PosixEnv::sys_unlink(path);
-  }
-};
 
 // clear() removes the staged files as it reads the directory: the heap
 // does not grow with their number (it held every name, ~80 bytes each,
@@ -210,16 +226,10 @@ TEST_F(ReserveTest, ClearRemovesStagedFilesWithoutListingThem) {
 // later sweep) instead of reading it again and again.
 TEST_F(ReserveTest, ClearGivesUpOnFilesThatCannotBeRemoved) {
   ReserveList list(*inst_);
-  std::string g = upload(list, "Subject: stuck\r\n\r\nbody\r\n");
-  stdfs::path dir = stdfs::path(list.find(g)).parent_path();
-  HeapAtUnlinkEnv env;
-  env.fail = true;
-  {
-    os::ScopedEnv scoped(&env);
-    list.clear();
-  }
-  EXPECT_EQ(env.unlinks, 1u);
-  EXPECT_TRUE(stdfs::exists(dir / g));
+  auto [file, unlinks] = stage_then_fail_unlinks(list, [](ReserveList& l) { l.clear(); });
+  stdfs::path dir = file.parent_path();
+  EXPECT_EQ(unlinks, 1u);
+  EXPECT_TRUE(stdfs::exists(file));
   auto swept = sweep_staging(*inst_, true);
   ASSERT_TRUE(swept.ok()) << swept.status().to_string();
   EXPECT_FALSE(stdfs::exists(dir));
@@ -252,16 +262,11 @@ TEST_F(ReserveTest, RestartEmptiesTheStagingDirectoryAndKeepsIt) {
 // pass: the directory is given up (left to the sweep) and a new one made.
 TEST_F(ReserveTest, RestartGivesUpADirectoryItCannotEmpty) {
   ReserveList list(*inst_);
-  std::string g = upload(list, "Subject: stuck\r\n\r\nbody\r\n");
-  stdfs::path dir = stdfs::path(list.find(g)).parent_path();
-  HeapAtUnlinkEnv env;
-  env.fail = true;
-  {
-    os::ScopedEnv scoped(&env);
-    list.restart();
-  }
-  EXPECT_TRUE(stdfs::exists(dir / g));
-  EXPECT_EQ(list.find(g), "");
+  auto [file, unlinks] = stage_then_fail_unlinks(list, [](ReserveList& l) { l.restart(); });
+  stdfs::path dir = file.parent_path();
+  EXPECT_GE(unlinks, 1u);
+  EXPECT_TRUE(stdfs::exists(file));
+  EXPECT_EQ(list.find(file.filename().string()), "");
   std::string again = upload(list, "Subject: stuck\r\n\r\nbody\r\n");
   EXPECT_NE(stdfs::path(list.find(again)).parent_path(), dir);
   auto swept = sweep_staging(*inst_, true);
