@@ -152,16 +152,24 @@ class PeakWatcher(Poller):
     """Polls every `period` s the VmHWM of each descendant of `root` whose
     name is `name` (the sync_server a master forked), keeping the largest.
     The process tree is walked only every `rescan` s (a walk reads all of
-    /proc: ~8 ms of CPU here), the processes found in between."""
+    /proc: ~8 ms of CPU here), the processes found in between; in the first
+    `early` s every `early_rescan` s, so that the process forked for a
+    sync of a fraction of a second is found (walking every 0.5 s from the
+    start, a sync of 500 messages that took 0.23 s came out at 12.4 MiB
+    against ~18 at 200 and 1,000: the process that served it went unseen)."""
 
-    def __init__(self, root, name, period=0.02, rescan=0.5):
+    def __init__(self, root, name, period=0.02, rescan=0.5, early=2.0, early_rescan=0.04):
         super().__init__(period)
         self.root, self.name, self.rescan = root, name, rescan
+        self.early, self.early_rescan = early, early_rescan
         self.peak_kb, self.pids = 0, set()
         self._scanned = 0.0
+        self._started = time.monotonic()
 
     def poll(self):
-        if time.monotonic() - self._scanned >= self.rescan:
+        now = time.monotonic()
+        every = self.early_rescan if now - self._started < self.early else self.rescan
+        if now - self._scanned >= every:
             self.pids.update(p for p in descendants(self.root) if comm(p) == self.name)
             self._scanned = time.monotonic()
         for pid in self.pids:
