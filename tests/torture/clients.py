@@ -437,6 +437,45 @@ def final_listing(port, mbox):
     return rows, bugs
 
 
+def search_check(port, rand, sample):
+    """The end of a run: UID SEARCH BODY with the token of each of `sample`
+    messages per mailbox (read whole first) answers exactly the UIDs that
+    hold that message: what the full-text index says (its rolling squatter
+    killed and restarted along the way), scanned where it does not cover.
+    Returns the failures."""
+    bad = []
+    for mboxes in MAILBOXES.values():
+        for mbox in mboxes:
+            rows, _ = final_listing(port, mbox)
+            by_id = {}
+            for uid, mid, _, _ in rows:
+                if mid:
+                    by_id.setdefault(mid, set()).add(uid)
+            picked = rand.sample(sorted(by_id), min(sample, len(by_id)))
+            user = user_of(mbox)
+            c = Imap(port)
+            try:
+                c.command("LOGIN %s %s" % (user, tortlib.USERS[user]))
+                st, text, _ = c.command("EXAMINE %s" % imap_name(mbox))
+                if st != "OK":
+                    bad.append("EXAMINE %s: %s" % (mbox, text))
+                    continue
+                for mid in picked:
+                    st, text, unt = c.command("UID SEARCH BODY %s" % tortlib.token(mid))
+                    found = set()
+                    for line, _ in unt:
+                        if line.startswith(b"* SEARCH"):
+                            found.update(int(x) for x in line.split()[2:])
+                    if st != "OK" or found != by_id[mid]:
+                        bad.append("%s: SEARCH BODY %s: %s %s, the mailbox holds it at %s"
+                                   % (mbox, tortlib.token(mid), st, sorted(found),
+                                      sorted(by_id[mid])))
+                c.command("LOGOUT")
+            finally:
+                c.close()
+    return bad
+
+
 def final_check(model, port, how):
     """The end of a run, nothing under way: every mailbox read whole and
     checked (presence, no duplicate, no phantom, content, owned keywords,

@@ -15,8 +15,11 @@ fails to start). When the last kill is done the load stops, and the script
 measures how long after the last kill the replica equals the primary
 (cyr_digest, else the stores read with cyr_mbox). Then: every mailbox read
 whole and checked against the model (0 acknowledged messages lost, 0
-duplicated, every acknowledged keyword change and expunge present); every
-SQLite database passes PRAGMA integrity_check; `reconstruct -n` finds
+duplicated, every acknowledged keyword change and expunge present); on each
+instance, UID SEARCH BODY for 25 messages per mailbox answers exactly the
+UIDs holding them (the full-text index, whose squatter was killed too, and
+the scan where it does not cover); every SQLite database passes PRAGMA
+integrity_check; `reconstruct -n` finds
 nothing but what a kill may leave by design (a message file linked but never
 committed, a dead process's staging file).
 
@@ -257,6 +260,11 @@ def main():
             "" if not model.counts["duplicated"] else "%d duplicated" % model.counts["duplicated"])
         checks["model (responses, flags, expunges, final listing)"] = "\n".join(
             model.failures[:50])
+        time.sleep(3)  # the rolling squatters index what the last passes brought
+        for inst in (primary, replica):
+            wrong = clients.search_check(inst.ports["imap"], rand, 25)
+            checks["SEARCH BODY exact on the %s (its squatter killed too)" % inst.role] = (
+                "\n".join(wrong[:20]))
         for inst in (primary, replica):
             benign, other = reconstruct_findings(inst)
             figures["reconstruct -n %s: left by kills (orphan file, stale stage)" % inst.role] = (
