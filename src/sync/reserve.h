@@ -6,8 +6,9 @@
 // Everything lives in `<partition>/sync./<pid>.<random>/<guid>`: a staging
 // directory of this list alone (never shared with another session, even of
 // the same process), held by an flock() on the directory for as long as the
-// list uses it. clear() (RESTART, EXIT, end of session) and the destructor
-// remove it; sweep_staging() removes those whose holder died. The list is
+// list uses it. clear() (end of session) and the destructor remove it,
+// restart() (RESTART) empties it; sweep_staging() removes those whose
+// holder died. The list is
 // the staging directories themselves: a GUID is held when `<dir>/<guid>`
 // exists there, so memory stays flat whatever the number of messages of
 // the session (only the uploads of the current APPLY MESSAGE are listed,
