@@ -281,6 +281,12 @@ class ImapClient(Client):
                                                                                 self.mbox))
                 continue
             self.model.assign(target, d, mid, bound, "COPY")
+            if self.model.is_deletable(self.mbox, s):
+                # COPY keeps the flags (RFC 3501 6.4.7): a source another
+                # client set \Deleted on gives a \Deleted copy, which any
+                # EXPUNGE of the target may remove. (Deletable is marked
+                # before the STORE is sent, so before the COPY saw it.)
+                self.model.mark_deletable(target, [d])
         self.model.count("copies acked", len(dst))
 
     def expunge_one(self):
