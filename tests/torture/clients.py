@@ -422,8 +422,9 @@ class Pop3Client(Client):
                 pass
 
 
-def final_listing(port, mbox):
-    """[(uid, id, flags, body)] of a whole mailbox, read as its owner."""
+def examine_as_owner(port, mbox):
+    """An IMAP session logged in as `mbox`'s owner with `mbox` EXAMINEd
+    (ImapError if it cannot be); the caller closes it."""
     user = user_of(mbox)
     c = Imap(port)
     try:
@@ -431,6 +432,16 @@ def final_listing(port, mbox):
         st, text, _ = c.command("EXAMINE %s" % imap_name(mbox))
         if st != "OK":
             raise ImapError("EXAMINE %s: %s" % (mbox, text))
+    except BaseException:
+        c.close()
+        raise
+    return c
+
+
+def final_listing(port, mbox):
+    """[(uid, id, flags, body)] of a whole mailbox, read as its owner."""
+    c = examine_as_owner(port, mbox)
+    try:
         st, text, unt = c.command("UID FETCH 1:* (UID FLAGS BODY.PEEK[])")
         if st != "OK":
             raise ImapError("FETCH %s: %s" % (mbox, text))
@@ -458,14 +469,12 @@ def search_check(port, rand, sample):
                 if mid:
                     by_id.setdefault(mid, set()).add(uid)
             picked = rand.sample(sorted(by_id), min(sample, len(by_id)))
-            user = user_of(mbox)
-            c = Imap(port)
             try:
-                c.command("LOGIN %s %s" % (user, tortlib.USERS[user]))
-                st, text, _ = c.command("EXAMINE %s" % imap_name(mbox))
-                if st != "OK":
-                    bad.append("EXAMINE %s: %s" % (mbox, text))
-                    continue
+                c = examine_as_owner(port, mbox)
+            except ImapError as e:
+                bad.append(str(e))
+                continue
+            try:
                 for mid in picked:
                     st, text, unt = c.command("UID SEARCH BODY %s" % tortlib.token(mid))
                     found = set()
