@@ -196,6 +196,10 @@ Result<MessageCache> Mailbox::cache(uint32_t uid, const std::string& guid) {
   return computed;
 }
 
+Result<std::optional<MessageCache>> Mailbox::stored_cache(uint32_t uid, const std::string& guid) {
+  return read_cache(*db_, uid, guid);
+}
+
 Status Mailbox::cache_column(uint32_t uid, const std::string& guid, CacheColumn column,
                              std::string& out) {
   auto read = read_cache_column(*db_, uid, guid, column, out);

@@ -91,6 +91,9 @@ class Mailbox {
   // written to the index by flush_cache(), which runs by itself every
   // kCacheFillBatch queued rows and when the Mailbox is destroyed.
   Result<MessageCache> cache(uint32_t uid, const std::string& guid);
+  // The index's current cache row of `uid` for `guid`, or nullopt: never
+  // computed from the file (sync_client sends a replica what it has).
+  Result<std::optional<MessageCache>> stored_cache(uint32_t uid, const std::string& guid);
   // One column of cache(uid, guid), read without the others (SEARCH reads
   // the header block of every message, the text segments of those a body
   // key opens), into `out`, whose capacity is kept from call to call. A
@@ -235,8 +238,11 @@ class MailboxTxn {
   // new, `file` (a finished message file whose SHA-1 is record.guid) is
   // linked (or copied) in, unless the record is expunged and `file` is "".
   // Raises LAST_UID and HIGHESTMODSEQ to cover the record. A linked file
-  // gets its message cache as append_new() does; an expunged record loses it.
-  Status put_record(const IndexRecord& record, const std::string& file);
+  // gets its message cache as append_new() does, or `cache` when given (the
+  // cache of that file, as a replica's master sends it); an expunged record
+  // loses it.
+  Status put_record(const IndexRecord& record, const std::string& file,
+                    const MessageCache* cache = nullptr);
   // Writes the message cache of live record `uid` (reconstruct filling the
   // cache of a record written before it existed). Changes no replicated state.
   Status put_cache(uint32_t uid, const MessageCache& cache);

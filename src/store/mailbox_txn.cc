@@ -233,7 +233,8 @@ Result<IndexRecord> MailboxTxn::append_new(const StagedMessage& msg, uint32_t sy
   return r;
 }
 
-Status MailboxTxn::put_record(const IndexRecord& record, const std::string& file) {
+Status MailboxTxn::put_record(const IndexRecord& record, const std::string& file,
+                              const MessageCache* given) {
   if (record.uid == 0) return Status(Code::kInvalidArgument, "record with UID 0");
   Status valid = validate_guid(record.guid);
   if (!valid) return valid;
@@ -261,7 +262,9 @@ Status MailboxTxn::put_record(const IndexRecord& record, const std::string& file
     // An expunged record new here needs no file (whatever the caller
     // found for its GUID): nothing would ever remove one.
   } else if (!file.empty()) {
-    if (cache_at_append(r.size)) {
+    if (given != nullptr) {
+      cache = *given;
+    } else if (cache_at_append(r.size)) {
       auto computed = compute_message_cache(file);
       if (!computed.ok()) return computed.status();
       cache = std::move(computed).value();

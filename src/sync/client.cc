@@ -544,7 +544,11 @@ Status SyncClient::update_once(const store::MailboxEntry& entry,
   if (s) s = upload(batch);
   if (!s) return s;
 
-  // APPLY MAILBOX, its RECORD list read from the index as it is sent.
+  // APPLY MAILBOX, its RECORD list read from the index as it is sent. A
+  // record new to a replimail replica carries our message cache of its file
+  // when we have one, so that the replica need not parse the file again.
+  const auto& caps = conn_.capabilities();
+  const bool send_cache = std::find(caps.begin(), caps.end(), kCacheCapability) != caps.end();
   Value head = to_dlist(m);
   head.set_key(verb("MAILBOX"));
   auto reply =
@@ -552,6 +556,14 @@ Status SyncClient::update_once(const store::MailboxEntry& entry,
         Status result;
         Status st = mb.for_each_record(from, [&](const store::IndexRecord& r) {
           auto item = record_item(mb, r);
+          if (item.ok() && send_cache && r.uid > from_uid && !r.expunged()) {
+            auto cache = mb.stored_cache(r.uid, r.guid);
+            if (!cache.ok()) {
+              result = cache.status();
+              return false;
+            }
+            item->cache = std::move(*cache);
+          }
           result = item.ok() ? emit(to_dlist(*item)) : item.status();
           return static_cast<bool>(result);
         });

@@ -68,6 +68,37 @@ Status need_kvlist(const Value& v, std::string_view what) {
   return v.is_kvlist() ? Status::success() : bad(fmt::format("{} is not a kvlist", what));
 }
 
+// CACHE of a RECORD (RecordItem::cache): the cache's version, then each of
+// its strings as a literal (they hold any bytes, CRLFs in the header block).
+Value cache_to_dlist(const store::MessageCache& c) {
+  Value v = Value::kvlist();
+  v.add("VERSION", Value::num(static_cast<uint64_t>(store::MessageCache::kVersion)));
+  v.add("HEADER", Value::literal(c.header));
+  v.add("ENVELOPE", Value::literal(c.envelope));
+  v.add("BODYSTRUCTURE", Value::literal(c.bodystructure));
+  v.add("BODY", Value::literal(c.body));
+  v.add("SEGMENTS", Value::literal(c.text_segments));
+  return v;
+}
+
+// A CACHE of another version is left out (nullopt): the replica then
+// computes the cache from the file, as for a master that sends none.
+Result<std::optional<store::MessageCache>> cache_from_dlist(const Value& v) {
+  Status s = need_kvlist(v, "CACHE");
+  int64_t version = 0;
+  if (s) s = get_num(v, "VERSION", true, &version);
+  if (!s) return s;
+  store::MessageCache c;
+  for (auto [key, out] : {std::pair{"HEADER", &c.header}, {"ENVELOPE", &c.envelope},
+                          {"BODYSTRUCTURE", &c.bodystructure}, {"BODY", &c.body},
+                          {"SEGMENTS", &c.text_segments}}) {
+    if (s) s = get_str(v, key, true, out);
+  }
+  if (!s) return s;
+  if (version != store::MessageCache::kVersion) return std::optional<store::MessageCache>();
+  return std::optional<store::MessageCache>(std::move(c));
+}
+
 Value annotation_kv(std::string_view entry, std::string_view userid, uint64_t modseq,
                     std::string_view value) {
   Value a = Value::kvlist();
@@ -181,6 +212,7 @@ Value to_dlist(const RecordItem& item) {
   if (r.createdmodseq != 0)
     annots.push(annotation_kv(kCreatedModseqEntry, "", 0, std::to_string(r.createdmodseq)));
   if (annots.size() > 0) v.add("ANNOTATIONS", std::move(annots));
+  if (item.cache) v.add("CACHE", cache_to_dlist(*item.cache));
   return v;
 }
 
@@ -225,6 +257,11 @@ Result<RecordItem> record_from_dlist(const Value& v) {
         item.annotations.push_back(std::move(x));
       }
     }
+  }
+  if (const Value* c = v.find("CACHE")) {
+    auto cache = cache_from_dlist(*c);
+    if (!cache.ok()) return cache.status();
+    item.cache = std::move(*cache);
   }
   return item;
 }

@@ -253,7 +253,7 @@ Status MailboxApply::add(const RecordItem& item) {
                     fmt::format("{}: uid {}: message {} was neither reserved nor uploaded", name,
                                 rec.uid, rec.guid));
   }
-  Status s = txn.put_record(rec, file);
+  Status s = txn.put_record(rec, file, item.cache ? &*item.cache : nullptr);
   if (!s) return s;
   if (!rec.expunged() && !item.annotations.empty()) {
     // Per-message annotations: set, then restore the master's MODSEQ,

@@ -239,6 +239,9 @@ Status SyncServer::send_banner() {
   // Cyrus 3.6 stops offering COMPRESS after STARTTLS; deflate above TLS
   // still saves the link's bytes, and a Cyrus client handles either.
   if (!io_.compressed()) b += "* COMPRESS DEFLATE\r\n";
+  // A replimail master sends its message cache with each record (CACHE);
+  // Cyrus's sync_client ignores a capability it does not know.
+  b += "* " + std::string(kCacheCapability) + "\r\n";
   // No "* SIEVE-MAILBOX": sieve scripts travel as legacy APPLY SIEVE items
   // into the user's sieve directory (sync/sieve.h), because this store has
   // no sieve-type mailbox to hold a replicated #sieve folder.

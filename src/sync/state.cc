@@ -26,7 +26,7 @@ Result<std::vector<RecordItem>> record_items(store::Mailbox& mbox, uint64_t sinc
 }
 
 Result<RecordItem> record_item(store::Mailbox& mbox, const store::IndexRecord& r) {
-  RecordItem item{r, {}};
+  RecordItem item{r, {}, {}};
   if (r.expunged()) return item;
   auto annots = mbox.annotations(r.uid);
   if (!annots.ok()) return annots.status();

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "store/message_cache.h"
 #include "store/record.h"
 #include "store/userdata.h"
 
@@ -23,16 +24,26 @@ struct AnnotationItem {
   bool operator==(const AnnotationItem&) const = default;
 };
 
+// The banner line a replimail sync_server sends ("* X-REPLIMAIL-CACHE") to
+// say it takes a CACHE item in APPLY MAILBOX's records (RecordItem::cache).
+// A Cyrus peer neither sends it nor is sent CACHE.
+inline constexpr std::string_view kCacheCapability = "X-REPLIMAIL-CACHE";
+
 // The virtual per-message annotations that carry index fields (§4.6).
 inline constexpr std::string_view kSavedateEntry = "/vendor/cmu/cyrus-imapd/savedate";
 inline constexpr std::string_view kCreatedModseqEntry = "/vendor/cmu/cyrus-imapd/createdmodseq";
 inline constexpr std::string_view kThridEntry = "/vendor/cmu/cyrus-imapd/thrid";
 
 // One RECORD element. Virtual annotations are folded into `record`
-// (savedate, createdmodseq); `annotations` holds only real ones.
+// (savedate, createdmodseq); `annotations` holds only real ones. `cache` is
+// the master's message cache of the record's file, sent only to a replica
+// that offers kCacheCapability (a replimail extension; Cyrus's records have
+// no such field), so that the replica need not read the file back and parse
+// it: the file's bytes are the same (its GUID is their SHA-1).
 struct RecordItem {
   store::IndexRecord record;
   std::vector<AnnotationItem> annotations;
+  std::optional<store::MessageCache> cache;
   bool operator==(const RecordItem&) const = default;
 };
 

@@ -23,7 +23,9 @@
 #include "net/socket.h"
 #include "replication.h"
 #include "store/instance.h"
+#include "store/mailbox_index.h"
 #include "store/message_cache.h"
+#include "store/sqlite_db.h"
 
 namespace replimail::testing {
 namespace {
@@ -148,6 +150,74 @@ TEST(Sync, TheReplicasMessageCachesAreThoseOfItsFiles) {
     auto file = store::compute_message_cache((*mbox)->message_path(uid));
     ASSERT_TRUE(file.ok()) << uid << ": " << file.status().to_string();
     EXPECT_EQ(*row, *file) << "uid " << uid;
+  }
+}
+
+// Deletes the cache row of `uid` from `mailbox`'s index, as an index
+// written before the cache existed lacks it.
+bool drop_cache_row(Instance& inst, const std::string& mailbox, uint32_t uid) {
+  std::string dir;
+  {
+    auto st = open_store(inst);
+    auto m = st->open_mailbox(mailbox);
+    if (!m.ok()) return false;
+    dir = std::filesystem::path((*m)->message_path(uid)).parent_path();
+  }
+  auto db = store::SqliteDb::open(dir + "/" + store::index::kIndexFile);
+  return db.ok() &&
+         (*db)->exec("DELETE FROM message_cache WHERE uid = " + std::to_string(uid)).is_ok();
+}
+
+// A replimail replica offers X-REPLIMAIL-CACHE and a replimail master then
+// sends each new record's cache row with it: the replica keeps the row it
+// is sent (one marked row shows it is not computed again), and a record the
+// master has no row for (an index from before the cache) gets one computed
+// from the replica's file.
+TEST(Sync, TheReplicaKeepsTheCacheItsMasterSends) {
+  Instance replica(replica_options());
+  ASSERT_EQ(replica.start(), "");
+  Instance primary(primary_options(replica.port("csync")));
+  ASSERT_EQ(primary.start(), "");
+  ASSERT_TRUE(primary.tool("cyr_mbox", {"create", "user.alice"}).ok());
+  ASSERT_EQ(deliver(primary, "alice", 6, "a"), "");
+  const std::string marked = "(\"marked by the master\" NIL NIL NIL NIL NIL NIL NIL NIL NIL)";
+  {
+    auto st = open_store(primary);
+    auto m = st->open_mailbox("user.alice");
+    ASSERT_TRUE(m.ok()) << m.status().to_string();
+    auto rec = (*m)->record(2);
+    ASSERT_TRUE(rec.ok());
+    auto row = (*m)->cache(2, rec->guid);
+    ASSERT_TRUE(row.ok());
+    store::MessageCache c = *row;
+    c.envelope = marked;
+    auto txn = (*m)->begin();
+    ASSERT_TRUE(txn.ok());
+    ASSERT_TRUE((*txn)->put_cache(2, c));
+    ASSERT_TRUE(st->commit(**m, **txn));
+  }
+  ASSERT_TRUE(drop_cache_row(primary, "user.alice", 4));
+
+  auto r = sync_user(primary, replica, "alice");
+  ASSERT_TRUE(r.ok()) << r.describe();
+  EXPECT_TRUE(same_mailbox(primary, replica, "user.alice"));
+  auto rs = open_store(replica);
+  auto mbox = rs->open_mailbox("user.alice");
+  ASSERT_TRUE(mbox.ok()) << mbox.status().to_string();
+  for (uint32_t uid = 1; uid <= 6; uid++) {
+    auto rec = (*mbox)->record(uid);
+    ASSERT_TRUE(rec.ok()) << uid;
+    auto row = (*mbox)->stored_cache(uid, rec->guid);
+    ASSERT_TRUE(row.ok()) << uid;
+    ASSERT_TRUE(row->has_value()) << "uid " << uid << " has no cache row";
+    auto file = store::compute_message_cache((*mbox)->message_path(uid));
+    ASSERT_TRUE(file.ok()) << uid;
+    if (uid == 2) {
+      EXPECT_EQ((*row)->envelope, marked);
+      EXPECT_EQ((*row)->header, file->header);
+    } else {
+      EXPECT_EQ(**row, *file) << "uid " << uid;
+    }
   }
 }
 

@@ -154,6 +154,65 @@ TEST(Protocol, MissingRequiredKeysAreBadParameters) {
   EXPECT_EQ(mailbox_from_dlist(dlist::Value::list()).status().code(), Code::kProtocolBadParameters);
 }
 
+// A replimail master's record carries its message cache (CACHE, after
+// Cyrus's keys): every byte of each string survives the wire, through the
+// parser too; a cache of another version is dropped (the replica computes
+// its own), a malformed one is refused.
+TEST(Protocol, RecordCacheRoundTripsAndAnotherVersionIsDropped) {
+  auto m = mailbox_from_dlist(keyed_value(kApplyMailboxFirst));
+  ASSERT_TRUE(m.ok()) << m.status().to_string();
+  RecordItem item = (*m->records)[0];
+  EXPECT_FALSE(item.cache.has_value());
+  store::MessageCache c;
+  c.header = "Subject: caf\xc3\xa9 \"quoted\" (paren)\r\nX: {3}\r\n\r\n";
+  c.envelope = "(\"Mon, 1 Jan 2024\" \"caf\xc3\xa9\" NIL NIL)";
+  c.bodystructure = "(\"TEXT\" \"PLAIN\" NIL NIL NIL \"7BIT\" 12 1)";
+  c.body = "";
+  c.text_segments = std::string("\0\x01\r\n\xff", 5);
+  item.cache = c;
+  dlist::Value v = to_dlist(item);
+  auto back = record_from_dlist(v);
+  ASSERT_TRUE(back.ok()) << back.status().to_string();
+  EXPECT_EQ(*back, item);
+
+  std::string line = print("APPLY", "RECORD", v);
+  EXPECT_NE(line.find(" GUID 5df00c69709a1f75b57e3a94cefde1af46d82bb3 ANNOTATIONS ("),
+            std::string::npos)
+      << line;
+  EXPECT_NE(line.find(") CACHE %(VERSION "), std::string::npos) << line;
+  auto reparsed = record_from_dlist(keyed_value(line));
+  ASSERT_TRUE(reparsed.ok()) << reparsed.status().to_string();
+  ASSERT_TRUE(reparsed->cache.has_value());
+  EXPECT_EQ(*reparsed->cache, c);
+
+  dlist::Value other = v;
+  int bumped = 0;
+  for (dlist::Value& field : other.children()) {
+    if (field.key() != "CACHE") continue;
+    for (dlist::Value& f : field.children()) {
+      if (f.key() != "VERSION") continue;
+      f = dlist::Value::num(store::MessageCache::kVersion + 1);
+      f.set_key("VERSION");
+      bumped++;
+    }
+  }
+  ASSERT_EQ(bumped, 1);
+  auto dropped = record_from_dlist(other);
+  ASSERT_TRUE(dropped.ok()) << dropped.status().to_string();
+  EXPECT_FALSE(dropped->cache.has_value());
+  EXPECT_EQ(dropped->record, item.record);
+
+  dlist::Value broken = dlist::Value::kvlist();
+  broken.add("VERSION", dlist::Value::num(store::MessageCache::kVersion));
+  broken.add("HEADER", dlist::Value::literal("x"));
+  dlist::Value bad = to_dlist((*m->records)[0]);
+  bad.add("CACHE", broken);
+  EXPECT_EQ(record_from_dlist(bad).status().code(), Code::kProtocolBadParameters);
+  dlist::Value not_kv = to_dlist((*m->records)[0]);
+  not_kv.add("CACHE", dlist::Value::atom("x"));
+  EXPECT_EQ(record_from_dlist(not_kv).status().code(), Code::kProtocolBadParameters);
+}
+
 TEST(Protocol, IntermediateApplyFormIsShort) {
   MailboxState m;
   m.uniqueid = "u1";
