@@ -238,11 +238,11 @@ class MailboxTxn {
   // new, `file` (a finished message file whose SHA-1 is record.guid) is
   // linked (or copied) in, unless the record is expunged and `file` is "".
   // Raises LAST_UID and HIGHESTMODSEQ to cover the record. A linked file
-  // gets its message cache as append_new() does, or `cache` when given (the
+  // gets its message cache as append_new() does, or `given` when not null (the
   // cache of that file, as a replica's master sends it); an expunged record
   // loses it.
   Status put_record(const IndexRecord& record, const std::string& file,
-                    const MessageCache* cache = nullptr);
+                    const MessageCache* given = nullptr);
   // Writes the message cache of live record `uid` (reconstruct filling the
   // cache of a record written before it existed). Changes no replicated state.
   Status put_cache(uint32_t uid, const MessageCache& cache);
