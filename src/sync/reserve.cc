@@ -212,8 +212,14 @@ Result<std::unique_ptr<UploadFile>> ReserveList::begin_upload(const std::string&
     if (!dir.ok()) return dir.status();
   }
   unsynced_.insert(*dir);
-  auto g = Guid::parse(guid);
-  if (g && !held(*g)) return UploadFile::create(path_of(*g, *dir));
+  // Named after its GUID unless this directory holds that GUID already
+  // (O_EXCL: no stat first, one path lookup per upload). Another
+  // partition's directory may then hold the same GUID too, which is
+  // harmless: both files have the bytes the GUID names.
+  if (auto g = Guid::parse(guid)) {
+    auto f = UploadFile::create_new(path_of(*g, *dir));
+    if (!f.ok() || *f != nullptr) return f;
+  }
   return UploadFile::create(fmt::format("{}/upload.{}", dir_paths_[*dir], scratch_++));
 }
 

@@ -50,7 +50,7 @@ class ReserveList {
 
   // A staging file for an APPLY MESSAGE file literal on `partition` that
   // declares `guid`: `<dir>/<guid>` itself, or a scratch file if that GUID
-  // is already held (or is not 40 hex digits).
+  // is already held in that partition's directory (or is not 40 hex digits).
   Result<std::unique_ptr<UploadFile>> begin_upload(const std::string& partition,
                                                    const std::string& guid);
   // Registers a finished upload and returns the staged file now holding

@@ -18,8 +18,19 @@ struct UploadFile::Hasher {
 };
 
 Result<std::unique_ptr<UploadFile>> UploadFile::create(const std::string& path) {
-  int fd = os::env().open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-  if (fd < 0) return errno_status(path);
+  return open_file(path, O_TRUNC);
+}
+
+Result<std::unique_ptr<UploadFile>> UploadFile::create_new(const std::string& path) {
+  return open_file(path, O_EXCL);
+}
+
+Result<std::unique_ptr<UploadFile>> UploadFile::open_file(const std::string& path, int flags) {
+  int fd = os::env().open(path, O_WRONLY | O_CREAT | O_CLOEXEC | flags, 0640);
+  if (fd < 0) {
+    if (errno == EEXIST && (flags & O_EXCL) != 0) return std::unique_ptr<UploadFile>();
+    return errno_status(path);
+  }
   std::unique_ptr<UploadFile> f(new UploadFile(fd, path));
   if (f->hasher_->ctx == nullptr || EVP_DigestInit_ex(f->hasher_->ctx, EVP_sha1(), nullptr) != 1)
     return Status(Code::kInternal, "SHA-1 init failed");

@@ -24,6 +24,8 @@ class UploadFile {
  public:
   // The file `path` (its directory must exist), created or truncated.
   static Result<std::unique_ptr<UploadFile>> create(const std::string& path);
+  // The new file `path` (O_EXCL), or null if `path` exists already.
+  static Result<std::unique_ptr<UploadFile>> create_new(const std::string& path);
   ~UploadFile();
   UploadFile(const UploadFile&) = delete;
   UploadFile& operator=(const UploadFile&) = delete;
@@ -42,6 +44,8 @@ class UploadFile {
   const std::string& path() const { return path_; }
 
  private:
+  // create() and create_new(): open(2) with `flags` added.
+  static Result<std::unique_ptr<UploadFile>> open_file(const std::string& path, int flags);
   struct Hasher;
   UploadFile(int fd, std::string path);
 
