@@ -13,7 +13,6 @@
 namespace replimail::net {
 namespace {
 
-constexpr size_t kReadChunk = 16384;
 constexpr size_t kWriteThreshold = 65536;
 
 // For a non-blocking descriptor with no timeout set: wait without limit.
@@ -89,7 +88,7 @@ Status Stream::fill(std::chrono::milliseconds wait) {
   if (rpos_ == rbuf_.size()) {
     rbuf_.clear();
     rpos_ = 0;
-  } else if (rpos_ > kReadChunk) {
+  } else if (rpos_ > read_chunk_) {
     // Keep the buffer from growing without bound under a long line.
     rbuf_.erase(0, rpos_);
     rpos_ = 0;
@@ -114,9 +113,9 @@ Status Stream::read_wire(std::chrono::milliseconds wait, std::string* buf) {
   if (tls_) return read_tls(wait, buf);
   if (Status s = wait_ready(in_fd_, POLLIN, wait); !s) return s;
   size_t old = buf->size();
-  buf->resize(old + kReadChunk);
+  buf->resize(old + read_chunk_);
   for (;;) {
-    ssize_t n = ::read(in_fd_, buf->data() + old, kReadChunk);
+    ssize_t n = ::read(in_fd_, buf->data() + old, read_chunk_);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && errno == EAGAIN) {
       block_until(in_fd_, POLLIN);
@@ -138,10 +137,10 @@ Status Stream::read_wire(std::chrono::milliseconds wait, std::string* buf) {
 
 Status Stream::read_tls(std::chrono::milliseconds wait, std::string* buf) {
   size_t old = buf->size();
-  buf->resize(old + kReadChunk);
+  buf->resize(old + read_chunk_);
   for (;;) {
     bool timed_out = false;
-    auto n = tls_->read(buf->data() + old, kReadChunk, wait, &timed_out);
+    auto n = tls_->read(buf->data() + old, read_chunk_, wait, &timed_out);
     if (!n.ok() || *n > 0) {
       buf->resize(old + (n.ok() ? *n : 0));
       if (n.ok()) {

@@ -106,6 +106,10 @@ class Stream {
   Result<std::string_view> peek();
   // REQUIRES: n <= the size of the last peek().
   void consume(size_t n) { rpos_ += n; }
+  // How much one read() may take (16 KiB unless set): sync_server takes
+  // more, so that a message of an APPLY MESSAGE arrives in one piece and
+  // reaches its file in one write().
+  void set_read_chunk(size_t bytes) { read_chunk_ = bytes; }
 
   // True when input is already buffered, i.e. the peer has pipelined more
   // commands: a session may defer flush() while this holds.
@@ -149,6 +153,7 @@ class Stream {
   std::unique_ptr<Inflater> inflater_;
   std::string rbuf_;  // top-layer bytes (inflated when compressed)
   size_t rpos_ = 0;
+  size_t read_chunk_ = 16384;
   std::string wbuf_;  // top-layer bytes not yet sent down
   bool eof_ = false;
   bool timed_out_ = false;
