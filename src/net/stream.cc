@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <string_view>
 
 #include "net/deflate.h"
@@ -14,6 +15,10 @@ namespace replimail::net {
 namespace {
 
 constexpr size_t kWriteThreshold = 65536;
+// What one read() takes under COMPRESS, whatever set_read_chunk() says:
+// inflating it may give up to ~1,000 times as much (deflate's bound), all
+// of it held in the input buffer at once.
+constexpr size_t kCompressedReadChunk = 16384;
 
 // For a non-blocking descriptor with no timeout set: wait without limit.
 void block_until(int fd, short events) {
@@ -109,13 +114,18 @@ Status Stream::fill(std::chrono::milliseconds wait) {
   return Status::success();
 }
 
+size_t Stream::wire_chunk() const {
+  return inflater_ ? std::min(read_chunk_, kCompressedReadChunk) : read_chunk_;
+}
+
 Status Stream::read_wire(std::chrono::milliseconds wait, std::string* buf) {
   if (tls_) return read_tls(wait, buf);
   if (Status s = wait_ready(in_fd_, POLLIN, wait); !s) return s;
+  const size_t chunk = wire_chunk();
   size_t old = buf->size();
-  buf->resize(old + read_chunk_);
+  buf->resize(old + chunk);
   for (;;) {
-    ssize_t n = ::read(in_fd_, buf->data() + old, read_chunk_);
+    ssize_t n = ::read(in_fd_, buf->data() + old, chunk);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && errno == EAGAIN) {
       block_until(in_fd_, POLLIN);
@@ -136,11 +146,12 @@ Status Stream::read_wire(std::chrono::milliseconds wait, std::string* buf) {
 }
 
 Status Stream::read_tls(std::chrono::milliseconds wait, std::string* buf) {
+  const size_t chunk = wire_chunk();
   size_t old = buf->size();
-  buf->resize(old + read_chunk_);
+  buf->resize(old + chunk);
   for (;;) {
     bool timed_out = false;
-    auto n = tls_->read(buf->data() + old, read_chunk_, wait, &timed_out);
+    auto n = tls_->read(buf->data() + old, chunk, wait, &timed_out);
     if (!n.ok() || *n > 0) {
       buf->resize(old + (n.ok() ? *n : 0));
       if (n.ok()) {

@@ -106,9 +106,10 @@ class Stream {
   Result<std::string_view> peek();
   // REQUIRES: n <= the size of the last peek().
   void consume(size_t n) { rpos_ += n; }
-  // How much one read() may take (16 KiB unless set): sync_server takes
-  // more, so that a message of an APPLY MESSAGE arrives in one piece and
-  // reaches its file in one write().
+  // How much one read() may take (16 KiB unless set; never more than 16
+  // KiB under COMPRESS, whose inflated bytes the buffer holds): sync_server
+  // takes more, so that a message of an APPLY MESSAGE arrives in one piece
+  // and reaches its file in one write().
   void set_read_chunk(size_t bytes) { read_chunk_ = bytes; }
 
   // True when input is already buffered, i.e. the peer has pipelined more
@@ -132,6 +133,9 @@ class Stream {
   uint64_t bytes_out() const { return bytes_out_; }
 
  private:
+  // Bytes one read of the wire may take: read_chunk_, at most
+  // kCompressedReadChunk (stream.cc) under COMPRESS.
+  size_t wire_chunk() const;
   // Reads at least one byte of the top layer into the buffer, waiting at
   // most `wait` at each step. kIoError on EOF, timeout or error.
   Status fill(std::chrono::milliseconds wait);

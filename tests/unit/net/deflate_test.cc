@@ -155,6 +155,29 @@ TEST(DeflateTest, StreamCompressesBothDirections) {
   ::close(fds[1]);
 }
 
+// Under COMPRESS one read takes at most 16 KiB whatever set_read_chunk()
+// asked: deflate's ~1,000:1 would otherwise let one read of 256 KiB put
+// some 256 MiB in the input buffer at once.
+TEST(DeflateTest, AReadUnderCompressStaysSmallWhateverTheChunk) {
+  int fds[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+  {
+    Stream t(fds[0], fds[0]);
+    t.set_timeout(std::chrono::milliseconds(1000));
+    t.set_read_chunk(256 * 1024);
+    ASSERT_TRUE(t.start_compression().is_ok());
+    std::string bomb = zlib_raw_deflate(std::string(64u << 20, 'a'));
+    ASSERT_LT(bomb.size(), 200u * 1024);  // fits the socket buffer in one write
+    ASSERT_EQ(::write(fds[1], bomb.data(), bomb.size()), static_cast<ssize_t>(bomb.size()));
+    auto got = t.peek();
+    ASSERT_TRUE(got.ok()) << got.status().to_string();
+    EXPECT_GT(got->size(), 0u);
+    EXPECT_LE(got->size(), 20u << 20) << "one read inflated to " << got->size() << " bytes";
+  }
+  ::close(fds[0]);
+  ::close(fds[1]);
+}
+
 // Bytes the stream buffered past the COMPRESS line were sent compressed:
 // they come back inflated once compression is on.
 TEST(DeflateTest, InputBufferedPastTheCommandIsInflated) {
