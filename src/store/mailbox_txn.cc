@@ -247,7 +247,8 @@ Status MailboxTxn::put_record(const IndexRecord& record, const std::string& file
   auto old = mbox_->record(r.uid);
   bool exists = old.ok();
   if (!exists && old.status().code() != Code::kNotFound) return old.status();
-  std::optional<MessageCache> cache;
+  std::optional<MessageCache> computed_cache;
+  const MessageCache* cache = nullptr;  // `given`, or computed_cache
   if (exists) {
     counters_.sync_crc ^= record_crc(*old);
     counters_.sync_crc_annot ^= record_annot_crc(*old, *annots);
@@ -263,11 +264,12 @@ Status MailboxTxn::put_record(const IndexRecord& record, const std::string& file
     // found for its GUID): nothing would ever remove one.
   } else if (!file.empty()) {
     if (given != nullptr) {
-      cache = *given;
+      cache = given;
     } else if (cache_at_append(r.size)) {
       auto computed = compute_message_cache(file);
       if (!computed.ok()) return computed.status();
-      cache = std::move(computed).value();
+      computed_cache = std::move(computed).value();
+      cache = &*computed_cache;
     }
     Status s = link_file(file, r.uid);
     if (!s) return s;
@@ -279,7 +281,7 @@ Status MailboxTxn::put_record(const IndexRecord& record, const std::string& file
   }
   Status s = write_record(r, !exists);
   if (!s) return s;
-  if (cache && !r.expunged()) {
+  if (cache != nullptr && !r.expunged()) {
     s = write_cache(*mbox_->db_, r.uid, r.guid, *cache, false);
   } else if (r.expunged()) {
     s = delete_cache(*mbox_->db_, r.uid);
