@@ -51,6 +51,14 @@ SyncClient::SyncClient(store::Instance& instance, ReplicaConnection& conn, Fetch
       reserved_(kRememberedGuids),
       uploaded_(kRememberedGuids) {}
 
+void SyncClient::forget_uploads() {
+  // The replica answers APPLY MESSAGE before its files are flushed; the
+  // flush's failure comes with a later APPLY MESSAGE or APPLY MAILBOX, and
+  // the replica has then dropped every upload not yet on its disk. Which
+  // is not said: all are sent again when needed.
+  uploaded_.clear();
+}
+
 Status SyncClient::restart() {
   uploaded_.clear();
   reserved_.clear();
@@ -570,7 +578,10 @@ Status SyncClient::update_once(const store::MailboxEntry& entry,
         return st ? result : st;
       });
   mb.end_read();
-  if (!reply.ok()) return reply.status();
+  if (!reply.ok()) {
+    forget_uploads();
+    return reply.status();
+  }
   stats_.mailboxes_applied++;
   return Status::success();
 }
@@ -608,7 +619,10 @@ Status SyncClient::upload(const std::vector<dlist::FileRef>& files) {
   });
   if (upload_buf_.capacity() > kUploadInMemory / 4)
     std::string().swap(upload_buf_);  // after a large file
-  if (!reply.ok()) return reply.status();
+  if (!reply.ok()) {
+    forget_uploads();
+    return reply.status();
+  }
   for (size_t i = 0; i < files.size(); i++) {
     if (!sent[i]) continue;
     uploaded_.insert(files[i].guid);

@@ -160,6 +160,9 @@ class SyncClient {
   Status sync_unuser(const std::string& userid);
   // RESTART: the replica drops its staged files, so uploads start afresh.
   Status restart();
+  // After a failed APPLY MESSAGE or APPLY MAILBOX: nothing is taken as
+  // uploaded any more (the replica may have dropped what it had staged).
+  void forget_uploads();
   Result<UserState> get_user(const std::string& userid, bool meta_only);
   // Logs a replication error in one line (and returns it).
   void report(const std::string& user, const std::string& mailbox, const Status& s) const;

@@ -282,7 +282,12 @@ Status MailboxApply::finish(const MailboxState& m) {
   c.uidvalidity = m.uidvalidity;
   c.options = m.options;
   if (!(c == txn.counters())) txn.set_counters(c);
-  Status s = inst.commit(*mbox_, txn);
+  // The files uploaded for these records are on disk before any commits
+  // (the flush of the last APPLY MESSAGE ran meanwhile); if it failed, they
+  // were dropped and nothing of this mailbox changes.
+  Status s = replica_.reserve_.wait_synced();
+  if (!s) return s;
+  s = inst.commit(*mbox_, txn);
   txn_.reset();
   if (!s) return s;
 

@@ -223,41 +223,71 @@ Result<std::unique_ptr<UploadFile>> ReserveList::begin_upload(const std::string&
   return UploadFile::create(fmt::format("{}/upload.{}", dir_paths_[*dir], scratch_++));
 }
 
-Status ReserveList::sync_uploads() {
-  Status s;
-  if (unsynced_files_.size() <= kFsyncEachUpTo) {
+Status ReserveList::start_sync() {
+  Status s = wait_synced();
+  if (!s) return s;
+  Flush f;
+  f.files.swap(unsynced_files_);
+  std::vector<std::string> paths;
+  bool each = f.files.size() <= kFsyncEachUpTo;
+  if (each) {
     // A few files (rolling replication's usual command): an fsync of each
     // costs less than a syncfs, which also flushes whatever every other
     // process has dirtied on the filesystem. The staging directory entries
     // need no flush: APPLY MAILBOX links the file into the mailbox's
     // directory and flushes that before it commits; a staged name lost in
     // a crash only makes the master upload the message again.
-    for (const auto& [g, dir] : unsynced_files_) {
-      std::string path = path_of(g, dir);
-      int fd = os::env().open(path, O_RDONLY | O_CLOEXEC);
-      if (fd < 0) {
-        s = errno_status("open", path);
-        break;
-      }
-      s = fs::fsync_fd(fd, path);
-      os::env().close(fd);
-      if (!s) break;
-    }
+    for (const auto& [g, dir] : f.files) paths.push_back(path_of(g, dir));
   } else {
-    for (uint16_t dir : unsynced_) {
-      s = sync_filesystem(dir_paths_[dir]);
-      if (!s) break;
-    }
+    for (uint16_t dir : unsynced_) paths.push_back(dir_paths_[dir]);
   }
   unsynced_.clear();
+  if (f.files.empty()) return Status::success();
+  f.done = flusher_.run([each, paths = std::move(paths)]() -> Status {
+    for (const auto& path : paths) {
+      Status st;
+      if (each) {
+        int fd = os::env().open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) return errno_status("open", path);
+        st = fs::fsync_fd(fd, path);
+        os::env().close(fd);
+      } else {
+        st = sync_filesystem(path);
+      }
+      if (!st) return st;
+    }
+    return Status::success();
+  });
+  flushing_ = std::move(f);
+  return Status::success();
+}
+
+Status ReserveList::wait_synced() {
+  if (!flushing_) return Status::success();
+  Status s = flushing_->done.get();
+  std::vector<std::pair<Guid, uint16_t>> files = std::move(flushing_->files);
+  flushing_.reset();
   if (!s) {
     // PostgreSQL's fsync lesson: after a failed flush nobody knows what of
-    // these files reached the disk, and a later syncfs that succeeds does
-    // not say. They are dropped, so that the master uploads them again.
-    for (const auto& [g, dir] : unsynced_files_) os::env().unlink(path_of(g, dir));
+    // these files reached the disk, nor of those written while it ran (a
+    // syncfs may have written them and taken the error), and a later
+    // flush that succeeds does not say. All go, so that the master uploads
+    // them again.
+    drop(files);
+    drop(unsynced_files_);
+    unsynced_files_.clear();
+    unsynced_.clear();
   }
-  unsynced_files_.clear();
   return s;
+}
+
+Status ReserveList::sync_uploads() {
+  Status s = start_sync();
+  return s ? wait_synced() : s;
+}
+
+void ReserveList::drop(const std::vector<std::pair<Guid, uint16_t>>& files) {
+  for (const auto& [g, dir] : files) os::env().unlink(path_of(g, dir));
 }
 
 Result<std::string> ReserveList::finish_upload(const std::string& guid,
@@ -292,6 +322,8 @@ std::string ReserveList::find(const std::string& guid) const {
 }
 
 void ReserveList::restart() {
+  // The files of a flush under way go with the rest, whatever it says.
+  static_cast<void>(wait_synced());
   unsynced_files_.clear();
   unsynced_.clear();
   for (size_t i = 0; i < dir_paths_.size(); i++) {
@@ -306,6 +338,7 @@ void ReserveList::restart() {
 }
 
 void ReserveList::clear() {
+  static_cast<void>(wait_synced());  // its files go with the rest
   unsynced_files_.clear();
   // Every staged file goes with its directory. The lock goes last, so no
   // sweep sees a half-removed dir.

@@ -2,7 +2,8 @@
 // files, by GUID, that the next APPLY MAILBOX may append. Files come from
 // APPLY RESERVE (hard links of message files the replica already holds) or
 // from APPLY MESSAGE (file literals streamed into a fresh staging file, made
-// durable per command by sync_uploads(); see sync/upload.h).
+// durable by a flush that start_sync() begins at the end of each command
+// and APPLY MAILBOX waits for; see sync/upload.h).
 // Everything lives in `<partition>/sync./<pid>.<random>/<guid>`: a staging
 // directory of this list alone (never shared with another session, even of
 // the same process), held by an flock() on the directory for as long as the
@@ -11,12 +12,14 @@
 // holder died. The list is
 // the staging directories themselves: a GUID is held when `<dir>/<guid>`
 // exists there, so memory stays flat whatever the number of messages of
-// the session (only the uploads of the current APPLY MESSAGE are listed,
-// until sync_uploads()).
+// the session (only the uploads of the current APPLY MESSAGE and of the
+// flush under way are listed).
 //
-// Not thread-safe; one per connection.
+// Not thread-safe; one per connection. Its flushes run on a thread of its
+// own, on copies of what they flush.
 #pragma once
 
+#include <future>
 #include <map>
 #include <memory>
 #include <optional>
@@ -27,6 +30,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "common/workers.h"
 #include "store/instance.h"
 #include "sync/guid_set.h"
 #include "sync/upload.h"
@@ -58,12 +62,24 @@ class ReserveList {
   // kIoError returned. An already-held GUID is kept as is (the scratch file
   // goes).
   Result<std::string> finish_upload(const std::string& guid, std::unique_ptr<UploadFile> msg);
-  // Makes every upload registered since the last call durable: an fsync of
-  // each when there are at most kFsyncEachUpTo, else one syncfs() per
-  // staging filesystem (group commit). The server calls it before answering APPLY
-  // MESSAGE, so APPLY MAILBOX only ever links files that are on disk. On
-  // failure those uploads are dropped (find() no longer has them, reserve()
-  // reports them missing): a failed flush is never retried into an OK.
+  // Starts making durable, on a thread of this list's own, every upload
+  // registered since the last call: an fsync of each when there are at most
+  // kFsyncEachUpTo, else one syncfs() per staging filesystem (group commit).
+  // The server calls it at the end of APPLY MESSAGE and answers at once, so
+  // that the flush overlaps the next command's upload; APPLY MAILBOX waits
+  // for it (wait_synced()) before it commits a record over such a file.
+  // Waits first for the flush started before and returns its failure, if
+  // any (see wait_synced(); nothing is started then).
+  Status start_sync();
+  // Waits for the flush start_sync() began. If it failed, the uploads it
+  // covered and every one registered since are dropped (find() no longer
+  // has them, reserve() reports them missing) and its failure is returned:
+  // after a failed flush nobody knows what of them reached the disk, and a
+  // later flush that succeeds does not say. A failed flush is never
+  // retried into an OK. Returns OK when no flush is under way.
+  Status wait_synced();
+  // start_sync() then wait_synced(): every upload registered so far made
+  // durable, or dropped.
   Status sync_uploads();
 
   static constexpr size_t kFsyncEachUpTo = 8;
@@ -87,6 +103,15 @@ class ReserveList {
   // The staging directory holding `g`'s file, if any.
   std::optional<uint16_t> held(const Guid& g) const;
 
+  // Unlinks the staged files of `files`.
+  void drop(const std::vector<std::pair<Guid, uint16_t>>& files);
+
+  // The flush start_sync() handed to flusher_, with the uploads it covers.
+  struct Flush {
+    std::future<Status> done;
+    std::vector<std::pair<Guid, uint16_t>> files;
+  };
+
   store::Instance& instance_;
   std::map<std::string, uint16_t> dirs_;  // partition -> staging dir index
   std::vector<std::string> dir_paths_;
@@ -94,6 +119,8 @@ class ReserveList {
   std::set<uint16_t> unsynced_;  // staging dirs with uploads not yet synced
   std::vector<std::pair<Guid, uint16_t>> unsynced_files_;  // uploads not yet synced
   uint64_t scratch_ = 0;                                   // names of scratch files
+  std::optional<Flush> flushing_;
+  Workers flusher_{1};  // its thread starts with the first flush
 };
 
 // Asks the filesystem to place every new subdirectory of `dir` as it places

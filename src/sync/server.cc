@@ -394,10 +394,14 @@ std::span<const SyncServer::ItemKind> SyncServer::apply_kinds() {
       {"RESERVE", [](S& s, const Value& v, K) { return s.apply_reserve(v); }},
       {"MESSAGE",
        [](S& s, const Value& v, K) {
-         // The file literals were staged while the line was parsed; they are
-         // made durable together (group commit, ReserveList::sync_uploads).
+         // The file literals were staged while the line was parsed. They are
+         // made durable together (group commit) while the next command comes
+         // in: APPLY MAILBOX commits no record over one before that flush is
+         // done (ReserveList::start_sync, MailboxApply::finish). A NO here is
+         // the previous command's flush failing: its files and these were
+         // dropped.
          if (!v.is_list()) return Status(Code::kProtocolBadParameters, "MESSAGE is not a list");
-         return s.reserve_.sync_uploads();
+         return s.reserve_.start_sync();
        }},
       {"MAILBOX",
        [](S& s, const Value& v, K) {

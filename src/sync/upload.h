@@ -2,10 +2,10 @@
 // a staging file while its SHA-1 (the GUID) and size are computed.
 //
 // Group commit: finish() does NOT fsync. The server makes a whole APPLY
-// MESSAGE command durable at once before it answers OK (ReserveList::
-// sync_uploads: an fsync per file for a few files, else one syncfs() per
-// command), so no record can be committed (APPLY MAILBOX comes later) over
-// a file that is not on disk.
+// MESSAGE command durable at once (ReserveList::start_sync: an fsync per
+// file for a few files, else one syncfs() per command), on another thread
+// while the next command comes in, and APPLY MAILBOX waits for that flush
+// before it commits: no record is committed over a file not on disk.
 //
 // The file is unlinked when the object is destroyed, unless keep() was
 // called. Not thread-safe.

@@ -1,14 +1,21 @@
 // Faults at the OS boundary (os::FaultEnv) on a replica: APPLY MESSAGE
-// (upload, syncfs) then APPLY MAILBOX with one file call failing at any
+// (upload, flush) then APPLY MAILBOX with one file call failing at any
 // step either completes or leaves no trace, and the master's retry (the
 // same commands again, as sync_client sends them) then completes.
 #include <dirent.h>
 #include <gtest/gtest.h>
 #include <openssl/sha.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
+#include <mutex>
 #include <set>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include "os/fault_env.h"
 #include "store/check.h"
@@ -99,8 +106,9 @@ MailboxState master_state(const std::string& guid) {
 }
 
 // What sync_client makes the replica do for one new message: APPLY RESERVE
-// (which GUIDs are missing), APPLY MESSAGE for those (upload, then one
-// syncfs), APPLY MAILBOX. OK only if every command was.
+// (which GUIDs are missing), APPLY MESSAGE for those (upload, then the
+// flush started on the list's thread, as sync_server answers it), APPLY
+// MAILBOX (which waits for that flush). OK only if every command was.
 Status replicate(Replica1& r) {
   const std::string guid = sha1_hex(kText);
   auto missing = r.reserve->reserve("default", {kBox}, {guid});
@@ -111,7 +119,7 @@ Status replicate(Replica1& r) {
     Status s = (*msg)->write(kText);
     if (s) s = (*msg)->finish();
     if (s) s = r.reserve->finish_upload(guid, std::move(*msg)).status();
-    if (s) s = r.reserve->sync_uploads();
+    if (s) s = r.reserve->start_sync();
     if (!s) return s;
   }
   return r.replica->apply_mailbox(master_state(guid));
@@ -191,6 +199,21 @@ INSTANTIATE_TEST_SUITE_P(EveryStep, ReplicaFault,
                            return n;
                          });
 
+// Stages `n` uploads (texts kText + i, i from `first`) and returns their GUIDs.
+std::vector<std::string> stage(Replica1& r, size_t first, size_t n) {
+  std::vector<std::string> guids;
+  for (size_t i = first; i < first + n; i++) {
+    const std::string text = kText + std::to_string(i) + "\r\n";
+    guids.push_back(sha1_hex(text));
+    auto msg = r.reserve->begin_upload("default", guids.back());
+    EXPECT_TRUE(msg.ok());
+    if (!msg.ok()) break;
+    EXPECT_TRUE((*msg)->write(text));
+    EXPECT_TRUE(r.reserve->finish_upload(guids.back(), std::move(*msg)));
+  }
+  return guids;
+}
+
 // PostgreSQL's fsync lesson: an upload whose flush failed is not on disk as
 // far as anyone knows, and a later flush that succeeds proves nothing about
 // it. The replica must ask for it again, not link it. A few uploads are
@@ -199,15 +222,7 @@ void expect_failed_flush_asks_again(size_t uploads, Op flush) {
   Replica1 r;
   FaultEnv f;
   os::ScopedEnv scope(&f);
-  std::vector<std::string> guids;
-  for (size_t i = 0; i < uploads; i++) {
-    const std::string text = kText + std::to_string(i) + "\r\n";
-    guids.push_back(sha1_hex(text));
-    auto msg = r.reserve->begin_upload("default", guids.back());
-    ASSERT_TRUE(msg.ok());
-    ASSERT_TRUE((*msg)->write(text));
-    ASSERT_TRUE(r.reserve->finish_upload(guids.back(), std::move(*msg)));
-  }
+  std::vector<std::string> guids = stage(r, 0, uploads);
   f.inject(Fault::nth_call(flush, 1));
   EXPECT_FALSE(r.reserve->sync_uploads().is_ok());
   EXPECT_EQ(f.calls(flush, "/spool/"), 1);
@@ -223,6 +238,98 @@ TEST(ReplicaFault, AnUploadWhoseFsyncFailedIsAskedForAgain) {
 
 TEST(ReplicaFault, UploadsWhoseSyncfsFailedAreAskedForAgain) {
   expect_failed_flush_asks_again(ReserveList::kFsyncEachUpTo + 1, Op::kSyncfs);
+}
+
+// sync_server answers APPLY MESSAGE as soon as its flush has started; the
+// flush's failure is the answer to the next command that waits for it. By
+// then the next command's uploads were written beside the failing flush:
+// they go too, and nothing is found that is not known to be on disk.
+TEST(ReplicaFault, AFailedFlushIsTheNextCommandsNoAndDropsEveryUnflushedUpload) {
+  Replica1 r;
+  FaultEnv f;
+  os::ScopedEnv scope(&f);
+  f.inject(Fault::nth_call(Op::kSyncfs, 1));
+  auto first = stage(r, 0, ReserveList::kFsyncEachUpTo + 1);
+  ASSERT_TRUE(r.reserve->start_sync());  // answered before the flush ends
+  auto second = stage(r, 100, 2);
+  Status s = r.reserve->start_sync();  // waits for the first flush
+  EXPECT_FALSE(s.is_ok());
+  EXPECT_EQ(f.calls(Op::kSyncfs, "/spool/"), 1);
+  std::vector<std::string> all = first;
+  all.insert(all.end(), second.begin(), second.end());
+  for (const auto& g : all) EXPECT_EQ(r.reserve->find(g), "") << g;
+  auto missing = r.reserve->reserve("default", {kBox}, all);
+  ASSERT_TRUE(missing.ok());
+  EXPECT_EQ(*missing, all);
+  // Nothing was left to flush: the next wait is OK, and the same uploads
+  // sent again are kept.
+  EXPECT_TRUE(r.reserve->wait_synced());
+  EXPECT_EQ(stage(r, 0, 3), std::vector<std::string>(first.begin(), first.begin() + 3));
+  ASSERT_TRUE(r.reserve->sync_uploads());
+  for (size_t i = 0; i < 3; i++) EXPECT_NE(r.reserve->find(first[i]), "");
+}
+
+// An Env whose fsync of a staged upload takes a while and which notes, in
+// order, when that flush starts and ends and every other flush made
+// meanwhile or after ("<op> <path>").
+class SlowUploadFlushEnv : public FaultEnv {
+ public:
+  std::vector<std::string> events() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return events_;
+  }
+
+ protected:
+  int sys_open(const std::string& path, int flags, unsigned mode) override {
+    int fd = FaultEnv::sys_open(path, flags, mode);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (fd >= 0) paths_[fd] = path;
+    return fd;
+  }
+  int sys_fsync(int fd, Op op, bool data_only) override {
+    bool staged = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      const std::string& path = paths_[fd];
+      staged = path.find("/sync.") != std::string::npos && op != Op::kFsyncDir;
+      events_.push_back(staged ? "upload flush begins" : std::string(os::op_name(op)) + " " + path);
+    }
+    if (staged) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    int rc = FaultEnv::sys_fsync(fd, op, data_only);
+    if (staged) {
+      std::lock_guard<std::mutex> lock(mu_);
+      events_.push_back("upload flush ends");
+    }
+    return rc;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::map<int, std::string> paths_;
+  std::vector<std::string> events_;
+};
+
+// Durability: APPLY MAILBOX flushes the directory it linked the upload
+// into, and commits, only once the upload's flush is done (the flush runs
+// while the rest of APPLY MAILBOX is parsed and applied).
+TEST(ReplicaFault, ApplyMailboxCommitsOnlyAfterTheUploadsFlushEnds) {
+  Replica1 r;
+  SlowUploadFlushEnv f;
+  os::ScopedEnv scope(&f);
+  ASSERT_TRUE(replicate(r));
+  auto mbox = r.inst->open_mailbox(kBox);
+  ASSERT_TRUE(mbox.ok());
+  const std::string dir_flush = std::string(os::op_name(Op::kFsyncDir)) + " " + (*mbox)->dir();
+  auto events = f.events();
+  std::string all;
+  for (const auto& e : events) all += e + "\n";
+  SCOPED_TRACE(all);
+  auto begins = std::find(events.begin(), events.end(), "upload flush begins");
+  auto ends = std::find(events.begin(), events.end(), "upload flush ends");
+  ASSERT_NE(ends, events.end());
+  EXPECT_EQ(std::find(begins, ends, dir_flush), ends);
+  EXPECT_NE(std::find(ends, events.end(), dir_flush), events.end());
+  expect_complete_or_no_trace(r, true);
 }
 
 }  // namespace
