@@ -649,6 +649,12 @@ Status Instance::commit(Mailbox& mbox, MailboxTxn& txn) { return commit(mbox, tx
 
 Status Instance::commit(Mailbox& mbox, MailboxTxn& txn, EarlyLog* early) {
   if (Status w = check_writable(mbox.name()); !w) return w;
+  // Links handed to other threads (MailboxTxn::defer_links) are all made
+  // before the directory is flushed.
+  if (Status l = txn.wait_links(); !l) {
+    txn.rollback();
+    return l;
+  }
   // The change is logged (and its new links flushed) before the index
   // commits: a change that cannot be logged is rolled back and reported,
   // and a reader taking the log over waits for the commit (synclog.h). The

@@ -178,6 +178,8 @@ class Instance {
   // is acknowledged that no replica would hear of. The one way callers
   // holding a MailboxTxn (sync_server, imapd, pop3d) finish it.
   Status commit(Mailbox& mbox, MailboxTxn& txn);
+  // The instance's kept threads, for a MailboxTxn's deferred links.
+  Workers& workers() { return workers_; }
   // Before a protocol acknowledges changes made through this instance:
   // waits for sync_wait_replicas replicas to have applied them
   // (synclog::SyncLog::wait_for_replicas). OK at once when the option is
@@ -238,7 +240,8 @@ class Instance {
   std::unique_ptr<QuotaDb> quota_;
   std::unique_ptr<AnnotationDb> annotations_;
   // The threads of a change's parallel flushes and early announce (two
-  // jobs at most at once); last, so they stop before what their jobs use.
+  // jobs at most at once) and of a replica's deferred links; last, so
+  // they stop before what their jobs use.
   Workers workers_{2};
 };
 

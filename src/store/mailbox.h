@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "common/workers.h"
 #include "store/mboxlist.h"
 #include "store/message_cache.h"
 #include "store/record.h"
@@ -288,6 +289,14 @@ class MailboxTxn {
   int64_t delta_bytes() const { return delta_bytes_; }
   bool appended() const { return appended_; }
   bool changed() const { return changed_; }
+  // From now on put_record() hands the links of new files to `workers`
+  // (in batches, ahead of this thread) instead of making them itself: a
+  // link's failure is then reported by wait_links(), which both commits
+  // and rollback() wait for. For a replica applying many new records
+  // (sync_server's APPLY MAILBOX); `workers` must outlive the transaction.
+  void defer_links(Workers& workers);
+  // Waits for every deferred link; the first failure, if any.
+  Status wait_links();
   // fsyncs the appended messages whose fsync was deferred
   // (StagedMessage::Durability::kDeferFsync). Both commits call it before
   // committing; Instance::commit calls it earlier, beside the directory's
@@ -318,6 +327,8 @@ class MailboxTxn {
   UidRuns purged_uids_;  // purge_expunged(): files that go whatever the mode
   std::vector<const StagedMessage*> unflushed_;  // see flush_staged()
   std::vector<std::string> flag_slots_;
+  struct DeferredLinks;
+  std::unique_ptr<DeferredLinks> deferred_;  // see defer_links()
 };
 
 }  // namespace replimail::store

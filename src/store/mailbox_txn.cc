@@ -7,9 +7,13 @@
 
 #include <cstring>
 #include <ctime>
+#include <deque>
+#include <future>
 #include <optional>
+#include <utility>
 
 #include "common/fs.h"
+#include "common/workers.h"
 #include "os/env.h"
 #include "store/mailbox.h"
 #include "store/mailbox_index.h"
@@ -63,12 +67,70 @@ void UidRuns::add(uint32_t uid) {
   runs_.emplace_back(uid, uid);
 }
 
+namespace {
+
+// Links (or, across filesystems, copies) the message file `src` to `dst`.
+// The caller holds the mailbox write lock and the UID of `dst` is not in
+// the index, so a file already at `dst` is an orphan of a crashed append:
+// it was never acknowledged and may go.
+Status link_message(const std::string& src, const std::string& dst) {
+  for (int attempt = 0; attempt < 2; attempt++) {
+    if (os::env().link(src, dst) == 0) return Status::success();
+    if (errno == EEXIST) {
+      os::env().unlink(dst);
+      continue;
+    }
+    if (errno == EXDEV || errno == EPERM || errno == EMLINK) return copy_file(src, dst);
+    return errno_status("link " + src + " to", dst);
+  }
+  return errno_status("link", dst);
+}
+
+// Links handed to a Workers thread this many at a time, with at most
+// kLinkBatchesAhead batches queued before put_record() waits for the
+// oldest (memory stays flat whatever the number of records).
+constexpr size_t kLinkBatch = 256;
+constexpr size_t kLinkBatchesAhead = 4;
+
+}  // namespace
+
+struct MailboxTxn::DeferredLinks {
+  Workers* workers;
+  std::vector<std::pair<std::string, uint32_t>> batch;  // (source, uid), not yet handed over
+  std::deque<std::future<Status>> pending;
+  Status failed;  // the first failure of a batch already waited for
+
+  void take_oldest() {
+    Status s = pending.front().get();
+    pending.pop_front();
+    if (failed) failed = s;
+  }
+  void hand_over(const std::string& dir) {
+    if (batch.empty()) return;
+    if (pending.size() >= kLinkBatchesAhead) take_oldest();
+    pending.push_back(workers->run([dir, links = std::move(batch)]() -> Status {
+      for (const auto& [src, uid] : links) {
+        Status s = link_message(src, message_file(dir, uid));
+        if (!s) return s;
+      }
+      return Status::success();
+    }));
+    batch.clear();
+  }
+};
+
 MailboxTxn::MailboxTxn(Mailbox* mbox) : mbox_(mbox) {}
 
 MailboxTxn::~MailboxTxn() { rollback(); }
 
 void MailboxTxn::rollback() {
   if (!open_) return;
+  // No link may land after its file was removed below; those not handed
+  // over yet are never made.
+  if (deferred_) {
+    deferred_->batch.clear();
+    static_cast<void>(wait_links());
+  }
   mbox_->db_->rollback();
   linked_uids_.for_each([this](uint32_t uid) { os::env().unlink(message_file(mbox_->dir_, uid)); });
   linked_uids_.clear();
@@ -114,28 +176,32 @@ uint64_t MailboxTxn::next_modseq() {
 
 Result<IndexRecord> MailboxTxn::record(uint32_t uid) { return mbox_->record(uid); }
 
+void MailboxTxn::defer_links(Workers& workers) {
+  deferred_ = std::make_unique<DeferredLinks>();
+  deferred_->workers = &workers;
+  deferred_->batch.reserve(kLinkBatch);
+}
+
+Status MailboxTxn::wait_links() {
+  if (!deferred_) return Status::success();
+  deferred_->hand_over(mbox_->dir_);
+  while (!deferred_->pending.empty()) deferred_->take_oldest();
+  return deferred_->failed;
+}
+
 Status MailboxTxn::link_file(const std::string& src, uint32_t uid) {
-  std::string dst = message_file(mbox_->dir_, uid);
-  // We hold the mailbox write lock and `uid` is not in the index, so a file
-  // already at `dst` is an orphan of a crashed append: it was never
-  // acknowledged and may go.
-  for (int attempt = 0; attempt < 2; attempt++) {
-    if (os::env().link(src, dst) == 0) {
-      linked_uids_.add(uid);
-      return Status::success();
-    }
-    if (errno == EEXIST) {
-      os::env().unlink(dst);
-      continue;
-    }
-    if (errno == EXDEV || errno == EPERM || errno == EMLINK) {
-      Status s = copy_file(src, dst);
-      if (s) linked_uids_.add(uid);
-      return s;
-    }
-    return errno_status("link " + src + " to", dst);
+  if (deferred_) {
+    // Counted as linked at once: a rollback waits for the batches, then
+    // removes every file of linked_uids_ (one a failed batch never made is
+    // absent, or an orphan of a crashed append that may go).
+    linked_uids_.add(uid);
+    deferred_->batch.emplace_back(src, uid);
+    if (deferred_->batch.size() >= kLinkBatch) deferred_->hand_over(mbox_->dir_);
+    return Status::success();
   }
-  return errno_status("link", dst);
+  Status s = link_message(src, message_file(mbox_->dir_, uid));
+  if (s) linked_uids_.add(uid);
+  return s;
 }
 
 // Canonicalises user flags to the mailbox's slot spelling and order,
@@ -467,8 +533,10 @@ std::vector<synclog::Line> MailboxTxn::log_lines() const {
 Status MailboxTxn::commit_deferred_log() {
   if (!open_) return Status(Code::kInternal, "commit of a finished transaction");
   // Nothing commits whose message file is not on disk (a no-op when
-  // Instance::commit flushed them already).
-  if (Status flushed = flush_staged(); !flushed) {
+  // Instance::commit flushed them already), nor whose link failed.
+  Status flushed = wait_links();
+  if (flushed) flushed = flush_staged();
+  if (!flushed) {
     rollback();
     return flushed;
   }

@@ -177,6 +177,9 @@ Result<std::unique_ptr<MailboxApply>> Replica::begin_mailbox(const MailboxState&
   auto txn = apply->mbox_->begin();
   if (!txn.ok()) return txn.status();
   apply->txn_ = std::move(*txn);
+  // The new records' files are linked on the instance's threads while the
+  // records are parsed and written here (the replica's busiest step).
+  apply->txn_->defer_links(inst_.workers());
   const store::MailboxCounters& local = apply->txn_->counters();
   apply->local_last_uid_ = local.last_uid;
   const std::string& name = head.mboxname;

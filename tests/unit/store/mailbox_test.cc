@@ -5,8 +5,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <set>
+#include <thread>
 
+#include "common/workers.h"
+#include "os/fault_env.h"
 #include "store/check.h"
 #include "store/sqlite_db.h"
 #include "store/sync_crc.h"
@@ -508,6 +512,72 @@ TEST_F(MailboxTest, RollbackRemovesEveryLinkedFile) {
   for (uint32_t uid = 1; uid <= 10; uid++) EXPECT_FALSE(fs::exists(m->message_path(uid))) << uid;
   EXPECT_TRUE(fs::exists(src->path()));
   EXPECT_EQ(m->counters()->last_uid, 0u);
+}
+
+class SlowLinkEnv : public os::PosixEnv {
+ protected:
+  int sys_link(const std::string& from, const std::string& to) override {
+    std::this_thread::sleep_for(std::chrono::microseconds(300));
+    return os::PosixEnv::sys_link(from, to);
+  }
+};
+
+// A replica's APPLY MAILBOX links new files on other threads
+// (MailboxTxn::defer_links): the commit has them all, a rollback none, and
+// a link that fails fails the commit with nothing left behind.
+TEST_F(MailboxTest, DeferredLinksAreAllMadeByTheCommitAndAllGoWithARollback) {
+  auto src = t.stage(kMsg1);
+  auto m = open();
+  Workers workers(2);
+  auto put = [&](MailboxTxn& txn, uint32_t first, uint32_t n) {
+    for (uint32_t uid = first; uid < first + n; uid++) {
+      IndexRecord r;
+      r.uid = uid;
+      r.modseq = uid;
+      r.size = src->size();
+      r.guid = src->guid();
+      ASSERT_TRUE(txn.put_record(r, src->path()).is_ok());
+    }
+  };
+  {
+    // Links slow enough to be under way when the transaction goes.
+    SlowLinkEnv slow;
+    os::ScopedEnv scope(&slow);
+    auto txn = m->begin();
+    ASSERT_TRUE(txn.ok());
+    (*txn)->defer_links(workers);
+    put(**txn, 1, 600);  // two batches and a part
+  }
+  for (uint32_t uid = 1; uid <= 600; uid++) ASSERT_FALSE(fs::exists(m->message_path(uid))) << uid;
+  EXPECT_EQ(m->counters()->last_uid, 0u);
+
+  auto txn = m->begin();
+  ASSERT_TRUE(txn.ok());
+  (*txn)->defer_links(workers);
+  put(**txn, 1, 600);
+  ASSERT_TRUE(t.inst().commit(*m, **txn).is_ok());
+  for (uint32_t uid = 1; uid <= 600; uid++) ASSERT_TRUE(fs::exists(m->message_path(uid))) << uid;
+  EXPECT_EQ(m->counters()->exists, 600u);
+  expect_derived_consistent(t, "user.alice");
+
+  os::FaultEnv f;
+  {
+    os::ScopedEnv scope(&f);
+    auto txn2 = m->begin();
+    ASSERT_TRUE(txn2.ok());
+    (*txn2)->defer_links(workers);
+    f.inject(os::Fault::nth_call(os::Op::kLink, 300));
+    put(**txn2, 601, 600);
+    Status s = t.inst().commit(*m, **txn2);
+    EXPECT_FALSE(s.is_ok());
+    EXPECT_EQ(f.injected(), 1);
+  }
+  for (uint32_t uid = 601; uid <= 1200; uid++)
+    ASSERT_FALSE(fs::exists(m->message_path(uid))) << uid;
+  EXPECT_EQ(m->counters()->exists, 600u);
+  EXPECT_EQ(m->counters()->last_uid, 600u);
+  EXPECT_TRUE(fs::exists(src->path()));
+  expect_derived_consistent(t, "user.alice");
 }
 
 TEST_F(MailboxTest, StagedMessageStreamsAndTruncates) {
