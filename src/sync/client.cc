@@ -51,12 +51,13 @@ SyncClient::SyncClient(store::Instance& instance, ReplicaConnection& conn, Fetch
       reserved_(kRememberedGuids),
       uploaded_(kRememberedGuids) {}
 
-void SyncClient::forget_uploads() {
+Status SyncClient::forget_uploads(Status why) {
   // The replica answers APPLY MESSAGE before its files are flushed; the
   // flush's failure comes with a later APPLY MESSAGE or APPLY MAILBOX, and
   // the replica has then dropped every upload not yet on its disk. Which
   // is not said: all are sent again when needed.
   uploaded_.clear();
+  return why;
 }
 
 Status SyncClient::restart() {
@@ -578,10 +579,7 @@ Status SyncClient::update_once(const store::MailboxEntry& entry,
         return st ? result : st;
       });
   mb.end_read();
-  if (!reply.ok()) {
-    forget_uploads();
-    return reply.status();
-  }
+  if (!reply.ok()) return forget_uploads(reply.status());
   stats_.mailboxes_applied++;
   return Status::success();
 }
@@ -619,10 +617,7 @@ Status SyncClient::upload(const std::vector<dlist::FileRef>& files) {
   });
   if (upload_buf_.capacity() > kUploadInMemory / 4)
     std::string().swap(upload_buf_);  // after a large file
-  if (!reply.ok()) {
-    forget_uploads();
-    return reply.status();
-  }
+  if (!reply.ok()) return forget_uploads(reply.status());
   for (size_t i = 0; i < files.size(); i++) {
     if (!sent[i]) continue;
     uploaded_.insert(files[i].guid);

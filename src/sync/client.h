@@ -162,7 +162,8 @@ class SyncClient {
   Status restart();
   // After a failed APPLY MESSAGE or APPLY MAILBOX: nothing is taken as
   // uploaded any more (the replica may have dropped what it had staged).
-  void forget_uploads();
+  // Returns `why`.
+  Status forget_uploads(Status why);
   Result<UserState> get_user(const std::string& userid, bool meta_only);
   // Logs a replication error in one line (and returns it).
   void report(const std::string& user, const std::string& mailbox, const Status& s) const;

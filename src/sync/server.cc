@@ -394,12 +394,10 @@ std::span<const SyncServer::ItemKind> SyncServer::apply_kinds() {
       {"RESERVE", [](S& s, const Value& v, K) { return s.apply_reserve(v); }},
       {"MESSAGE",
        [](S& s, const Value& v, K) {
-         // The file literals were staged while the line was parsed. They are
-         // made durable together (group commit) while the next command comes
-         // in: APPLY MAILBOX commits no record over one before that flush is
-         // done (ReserveList::start_sync, MailboxApply::finish). A NO here is
-         // the previous command's flush failing: its files and these were
-         // dropped.
+         // The file literals were staged while the line was parsed; they are
+         // flushed together while the next command comes in, and APPLY
+         // MAILBOX waits for that (ReserveList::start_sync). A NO here: the
+         // last flush failed, and its files and these were dropped.
          if (!v.is_list()) return Status(Code::kProtocolBadParameters, "MESSAGE is not a list");
          return s.reserve_.start_sync();
        }},
