@@ -543,14 +543,16 @@ Status SyncClient::update_once(const store::MailboxEntry& entry,
     batch.push_back(dlist::FileRef{m.partition, r.guid, r.size, mb.message_path(r.uid)});
     batch_bytes += r.size;
     if (batch.size() < kUploadFiles && batch_bytes < kUploadBytes) return true;
-    sent = upload(batch);
+    sent = upload(std::move(batch));
     batch.clear();
     in_batch.clear();
     batch_bytes = 0;
     return static_cast<bool>(sent);
   });
   if (s) s = sent;
-  if (s) s = upload(batch);
+  if (s) s = upload(std::move(batch));
+  Status last = finish_uploads();  // on every path: no reply may stay unread
+  if (s) s = last;
   if (!s) return s;
 
   // APPLY MAILBOX, its RECORD list read from the index as it is sent. A
@@ -584,12 +586,14 @@ Status SyncClient::update_once(const store::MailboxEntry& entry,
   return Status::success();
 }
 
-Status SyncClient::upload(const std::vector<dlist::FileRef>& files) {
+Status SyncClient::upload(std::vector<dlist::FileRef> files) {
   if (files.empty()) return Status::success();
-  std::vector<bool> sent(files.size(), false);
-  auto reply = conn_.command_list_streamed("APPLY", "MESSAGE", [&](dlist::StreamedItem& item) {
-    for (size_t i = 0; i < files.size(); i++) {
-      const dlist::FileRef& f = files[i];
+  PendingUpload next;
+  next.files = std::move(files);
+  next.sent.assign(next.files.size(), false);
+  Status w = conn_.send_list_streamed("APPLY", "MESSAGE", [&](dlist::StreamedItem& item) {
+    for (size_t i = 0; i < next.files.size(); i++) {
+      const dlist::FileRef& f = next.files[i];
       // Each file is checked against its record before it is sent, as
       // Cyrus does: a damaged file must not reach the replica. One read
       // serves the check and the sending, and the replica writes the
@@ -606,23 +610,40 @@ Status SyncClient::upload(const std::vector<dlist::FileRef>& files) {
       if (!s) {
         spdlog::error("message file {} does not match GUID {}; not sent: {}", f.path, f.guid,
                       s.message());
-        if (Status w = item.add(dlist::Value::nil()); !w) return w;
+        if (Status e = item.add(dlist::Value::nil()); !e) return e;
         continue;
       }
-      Status w = whole ? item.add_file(f, upload_buf_) : item.add(dlist::Value::file(f));
-      if (!w) return w;
-      sent[i] = true;
+      Status e = whole ? item.add_file(f, upload_buf_) : item.add(dlist::Value::file(f));
+      if (!e) return e;
+      next.sent[i] = true;
     }
     return Status::success();
   });
   if (upload_buf_.capacity() > kUploadInMemory / 4)
     std::string().swap(upload_buf_);  // after a large file
+  if (!w) {
+    // The connection is cut off: no reply can be read on it any more.
+    pending_upload_.reset();
+    return forget_uploads(w);
+  }
+  // The reply to the batch before, read only now: the replica received its
+  // tail while this one was read, checked and sent.
+  Status before = finish_uploads();
+  pending_upload_ = std::move(next);
+  return before;
+}
+
+Status SyncClient::finish_uploads() {
+  if (!pending_upload_) return Status::success();
+  PendingUpload p = std::move(*pending_upload_);
+  pending_upload_.reset();
+  auto reply = conn_.read_reply();
   if (!reply.ok()) return forget_uploads(reply.status());
-  for (size_t i = 0; i < files.size(); i++) {
-    if (!sent[i]) continue;
-    uploaded_.insert(files[i].guid);
+  for (size_t i = 0; i < p.files.size(); i++) {
+    if (!p.sent[i]) continue;
+    uploaded_.insert(p.files[i].guid);
     stats_.messages_uploaded++;
-    stats_.bytes_uploaded += files[i].size;
+    stats_.bytes_uploaded += p.files[i].size;
   }
   return Status::success();
 }

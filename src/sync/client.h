@@ -132,7 +132,14 @@ class SyncClient {
   // escalate. `since`: send SINCE_* (first attempt).
   Status update_once(const store::MailboxEntry& entry, const std::optional<MailboxState>& remote,
                      bool since);
-  Status upload(const std::vector<dlist::FileRef>& files);
+  // Sends `files` as one APPLY MESSAGE, then reads the reply to the one
+  // sent before it, if any (a failure there is returned; this one's reply
+  // is still pending): the replica receives the tail of one batch while the
+  // next is read, checked and sent. finish_uploads() reads the last reply.
+  Status upload(std::vector<dlist::FileRef> files);
+  // Reads the reply to the last APPLY MESSAGE sent, if not read yet; its
+  // files count as uploaded once it is OK.
+  Status finish_uploads();
   // §5.7, see sync/full_update.cc.
   Status full_update(const store::MailboxEntry& entry);
   Result<std::optional<MailboxState>> fetch_remote(const std::string& name);
@@ -178,6 +185,12 @@ class SyncClient {
   GuidSet reserved_;
   // GUIDs uploaded in this session (staged on the replica until RESTART).
   GuidSet uploaded_;
+  // The APPLY MESSAGE sent whose reply is not read yet (upload()).
+  struct PendingUpload {
+    std::vector<dlist::FileRef> files;
+    std::vector<bool> sent;  // per file: sent (not NIL)
+  };
+  std::optional<PendingUpload> pending_upload_;
   // The message file being checked and sent (upload()).
   std::string upload_buf_;
   // Folders adopt_folder() created during the current sync_user: uniqueid

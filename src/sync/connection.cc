@@ -294,6 +294,14 @@ Result<Reply> ReplicaConnection::command_streamed(
 Result<Reply> ReplicaConnection::command_list_streamed(
     const std::string& verb, std::string_view key,
     const std::function<Status(dlist::StreamedItem&)>& members) {
+  Status s = send_list_streamed(verb, key, members);
+  if (!s) return s;
+  return read_reply();
+}
+
+Status ReplicaConnection::send_list_streamed(
+    const std::string& verb, std::string_view key,
+    const std::function<Status(dlist::StreamedItem&)>& members) {
   if (opts_.verbose >= 1) spdlog::info("> {} {} (...)", verb, key);
   dlist::StreamedItem item(*wire_);
   Status s = io_->write(verb + " ");
@@ -302,7 +310,7 @@ Result<Reply> ReplicaConnection::command_list_streamed(
   if (s) s = item.close();
   if (s) s = io_->write_flush("\r\n");
   if (!s) return broken(s);
-  return read_reply();
+  return Status::success();
 }
 
 Status ReplicaConnection::simple(const std::string& verb) {

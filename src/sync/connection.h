@@ -98,6 +98,14 @@ class ReplicaConnection {
   // failure rule as command_streamed().
   Result<Reply> command_list_streamed(const std::string& verb, std::string_view key,
                                       const std::function<Status(dlist::StreamedItem&)>& members);
+  // The same line, sent without waiting for its reply: the caller reads it
+  // later with read_reply(), replies coming in the order of the commands
+  // (sync_client sends the next APPLY MESSAGE before it reads the reply to
+  // the one before).
+  Status send_list_streamed(const std::string& verb, std::string_view key,
+                            const std::function<Status(dlist::StreamedItem&)>& members);
+  // Reads the reply to the oldest command sent whose reply was not read.
+  Result<Reply> read_reply();
   // RESTART, NOOP, EXIT (no argument).
   Status simple(const std::string& verb);
 
@@ -121,7 +129,6 @@ class ReplicaConnection {
   Status broken(Status why);
   // Reads one line; kProtocolError on a malformed one.
   Result<std::vector<dlist::Value>> read_line();
-  Result<Reply> read_reply();
 
   int fd_;
   ConnectOptions opts_;

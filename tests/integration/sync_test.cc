@@ -4,11 +4,14 @@
 // flags, dates, GUIDs, counters) and file by file. Changes made on the
 // primary through the store (as imapd makes them) must converge again, and
 // a repeated sync must upload nothing.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <memory>
@@ -17,6 +20,7 @@
 #include <vector>
 
 #include "common/config.h"
+#include "dlist/parser.h"
 #include "cyrus_peer.h"
 #include "digest_check.h"
 #include "harness.h"
@@ -173,6 +177,101 @@ bool drop_cache_row(Instance& inst, const std::string& mailbox, uint32_t uid) {
 // is sent (one marked row shows it is not computed again), and a record the
 // master has no row for (an index from before the cache) gets one computed
 // from the replica's file.
+// A replica that answers each line as it arrives ("OK success", nothing
+// held), except the first two APPLY MESSAGE commands: "NO first refused",
+// "NO second refused". Lines are read with the project's dlist parser (file
+// literals kept in memory). One connection.
+class RefusingReplica {
+ public:
+  RefusingReplica() {
+    listen_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    EXPECT_EQ(::bind(listen_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    EXPECT_EQ(::listen(listen_, 4), 0);
+    EXPECT_EQ(::getsockname(listen_, reinterpret_cast<sockaddr*>(&a), &len), 0);
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~RefusingReplica() {
+    ::shutdown(listen_, SHUT_RDWR);
+    thread_.join();
+    ::close(listen_);
+  }
+  int port() const { return port_; }
+  // "VERB KEY" of each line received, in order (after the session ended).
+  const std::vector<std::string>& lines() const { return lines_; }
+
+ private:
+  void serve() {
+    int c = ::accept4(listen_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (c < 0) return;
+    const std::string banner = "* SASL PLAIN\r\n* OK fake replica\r\n";
+    bool up = ::write(c, banner.data(), banner.size()) == static_cast<ssize_t>(banner.size());
+    dlist::MemoryFileSink sink;
+    dlist::Parser parser(&sink);
+    int refused = 0;
+    char buf[65536];
+    while (up) {
+      ssize_t n = ::read(c, buf, sizeof buf);
+      if (n <= 0) break;
+      std::string_view data(buf, static_cast<size_t>(n));
+      while (up && !data.empty()) {
+        auto fed = parser.feed(data);
+        data.remove_prefix(fed.consumed);
+        if (fed.event == dlist::Parser::Event::kNeedMore) continue;
+        std::string verb = "<bad line>";
+        if (fed.event == dlist::Parser::Event::kLine) {
+          auto line = parser.take_line();
+          verb = line.empty() ? "" : std::string(line[0].str().value_or(""));
+          if (line.size() > 1)
+            verb += " " + (line[1].key().empty() ? std::string(line[1].str().value_or(""))
+                                                 : line[1].key());
+        }
+        lines_.push_back(verb);
+        std::string reply = "OK success\r\n";
+        if (verb == "APPLY MESSAGE" && refused < 2)
+          reply = refused++ == 0 ? "NO first refused\r\n" : "NO second refused\r\n";
+        if (verb.starts_with("EXIT")) reply = "OK Finished\r\n";
+        up = ::write(c, reply.data(), reply.size()) == static_cast<ssize_t>(reply.size());
+      }
+    }
+    ::close(c);
+  }
+
+  int listen_ = -1;
+  int port_ = 0;
+  std::thread thread_;
+  std::vector<std::string> lines_;
+};
+
+// sync_client sends the next APPLY MESSAGE before it reads the reply to the
+// one before. When that reply is NO, the next one's reply must still be
+// read before anything else is sent: read out of step, "NO second refused"
+// would become the answer to a later command.
+TEST(Sync, AnUploadRefusedWhileTheNextIsUnderWayKeepsTheSessionInStep) {
+  RefusingReplica fake;
+  Instance primary(primary_options(fake.port()));
+  ASSERT_EQ(primary.start(), "");
+  ASSERT_TRUE(primary.tool("cyr_mbox", {"create", "user.alice"}).ok());
+  ASSERT_EQ(deliver(primary, "alice", 1030, "a"), "");  // two batches (1,024 files each)
+  auto r = sync_user(primary, "127.0.0.1:" + std::to_string(fake.port()), "alice");
+  EXPECT_NE(r.exit_code, 0) << r.describe();
+  const std::string out = r.out + r.err;
+  EXPECT_NE(out.find("first refused"), std::string::npos) << out.substr(0, 3000);
+  EXPECT_EQ(out.find("second refused"), std::string::npos) << out.substr(0, 3000);
+  auto& lines = fake.lines();
+  auto first = std::find(lines.begin(), lines.end(), "APPLY MESSAGE");
+  ASSERT_NE(first, lines.end());
+  ASSERT_LT(first + 1, lines.end());
+  EXPECT_EQ(*(first + 1), "APPLY MESSAGE");  // sent before the NO was read
+  EXPECT_EQ(std::find(lines.begin(), lines.end(), "<bad line>"), lines.end());
+  // Nothing of the refused mailbox is applied.
+  EXPECT_EQ(std::find(first, lines.end(), "APPLY MAILBOX"), lines.end());
+}
+
 TEST(Sync, TheReplicaKeepsTheCacheItsMasterSends) {
   Instance replica(replica_options());
   ASSERT_EQ(replica.start(), "");
