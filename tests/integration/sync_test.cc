@@ -4,9 +4,7 @@
 // flags, dates, GUIDs, counters) and file by file. Changes made on the
 // primary through the store (as imapd makes them) must converge again, and
 // a repeated sync must upload nothing.
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -183,16 +181,11 @@ bool drop_cache_row(Instance& inst, const std::string& mailbox, uint32_t uid) {
 // literals kept in memory). One connection.
 class RefusingReplica {
  public:
-  RefusingReplica() {
-    listen_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    EXPECT_EQ(::bind(listen_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-    EXPECT_EQ(::listen(listen_, 4), 0);
-    EXPECT_EQ(::getsockname(listen_, reinterpret_cast<sockaddr*>(&a), &len), 0);
-    port_ = ntohs(a.sin_port);
+  RefusingReplica() : port_(free_port()) {
+    auto addr = net::parse_listen("127.0.0.1:" + std::to_string(port_));
+    auto fd = addr.ok() ? net::open_listener(*addr, 4) : Result<int>(addr.status());
+    EXPECT_TRUE(fd.ok()) << fd.status().to_string();
+    listen_ = fd.ok() ? *fd : -1;
     thread_ = std::thread([this] { serve(); });
   }
   ~RefusingReplica() {
