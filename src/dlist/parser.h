@@ -181,6 +181,11 @@ class Parser {
   // Limits::max_skip.
   bool may_skip(uint64_t body);
   bool hold(size_t n);
+  // kAtom and kQuoted in bulk: appends to token_ the run of bytes from
+  // data[i] for which `plain` holds, as far as the limits allow, advancing
+  // `i`; the byte after the run goes through the per-byte path.
+  template <typename Plain>
+  void take_run(std::string_view data, size_t& i, Plain plain);
   void finish_atom();
   void finish_file_header();
   bool status_word_here() const;

@@ -310,6 +310,40 @@ TEST(Parser, Limits) {
   EXPECT_EQ(got.lines[0], std::vector<Value>{Value::atom("EXIT")});
 }
 
+// Atoms and quoted strings are taken in runs: a run stops at the byte where
+// a limit would have stopped the byte-at-a-time path, so the error and the
+// recovery after it (here a '{' just past the limit, which the skip then
+// reads as a literal's header) are the same however the input arrives.
+TEST(Parser, RunsOfAtomBytesStopAtTheLimitsAsSingleBytesWould) {
+  Limits lim;
+  lim.max_token = 8;
+  lim.max_line_memory = 25;
+  const std::string data =
+      "A abcdefgh{3}\r\nx)\r\nNOOP\r\n"
+      "B \"abcdefgh{3}\r\nx\"\r\nNOOP\r\n"
+      "C abcd efgh ijkl mnop qrst uvwx abcd efghi{3}\r\nyz)\r\nNOOP\r\n"
+      "D \"ab\\\"cd\" efgh \"ijkl\"\r\n";
+  MemoryFileSink whole_sink;
+  Parser whole(&whole_sink, lim);
+  Fed expect = feed_in_steps(whole, data, data.size());
+  ASSERT_EQ(expect.errors.size(), 3u);
+  EXPECT_NE(expect.errors[0].find("atom too long"), std::string::npos) << expect.errors[0];
+  EXPECT_NE(expect.errors[1].find("quoted string too long"), std::string::npos)
+      << expect.errors[1];
+  EXPECT_NE(expect.errors[2].find("too much data"), std::string::npos) << expect.errors[2];
+  ASSERT_EQ(expect.lines.size(), 4u);
+  EXPECT_EQ(expect.lines[0], std::vector<Value>{Value::atom("NOOP")});
+  EXPECT_EQ(expect.lines[3], (std::vector<Value>{Value::atom("D"), Value::atom("ab\"cd"),
+                                                 Value::atom("efgh"), Value::atom("ijkl")}));
+  for (size_t step = 1; step < 12; ++step) {
+    MemoryFileSink sink;
+    Parser p(&sink, lim);
+    Fed got = feed_in_steps(p, data, step);
+    EXPECT_EQ(got.lines, expect.lines) << step;
+    EXPECT_EQ(got.errors, expect.errors) << step;
+  }
+}
+
 TEST(Parser, SkippingPastMaxSkipLosesTheStream) {
   Limits lim;
   lim.max_literal = 4;
