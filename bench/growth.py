@@ -143,7 +143,21 @@ def measure_unparsed(doc, sessions, raw, n, repeat, name, cmd):
     bl.print_figures({"figures": doc["figures"][-1:]})
 
 
-def sync_once(label, argv, replica_master, peaks):
+def read_spool(spool):
+    """Reads every file under spool once: (bytes, seconds)."""
+    t, nbytes = time.monotonic(), 0
+    for root, _, files in os.walk(spool):
+        for name in files:
+            try:
+                with open(os.path.join(root, name), "rb", buffering=0) as f:
+                    while chunk := f.read(1 << 20):
+                        nbytes += len(chunk)
+            except OSError:
+                pass
+    return nbytes, time.monotonic() - t
+
+
+def sync_once(label, argv, replica_master, peaks, primary_spool):
     # Both instances of a side share this machine's filesystem, which a
     # primary and its replica would not: what loading the primary left
     # unwritten is flushed first, untimed, so that neither side's figure
@@ -153,6 +167,15 @@ def sync_once(label, argv, replica_master, peaks):
     os.sync()
     bl.log("%s: sync(2) before the initial sync took %.2f s (untimed)"
            % (label, time.monotonic() - t))
+    # And the primary's files are read once, untimed, so that both sides
+    # start from its whole spool in the page cache: this machine's kernel
+    # pages out what has not been touched for a minute (DAMON), and which
+    # side's primary sat idle longer depends on the order of the loads (at
+    # 100,000, replimail's waits out Cyrus's load), not on the program. A
+    # slow read here says how much had been evicted.
+    nbytes, seconds = read_spool(primary_spool)
+    bl.log("%s: reading the primary's spool (%.1f MB) before the sync took %.2f s (untimed)"
+           % (label, nbytes / 1e6, seconds))
     with bl.PeakWatcher(replica_master, "sync_server", period=0.02) as w:
         code, out, err, seconds, client_kib = bl.run_measured(argv, cwd="/")
     if code != 0:
@@ -189,7 +212,8 @@ def measure_sync(doc, a, state, bin_dir, primary, cyrus, n, nbytes, peaks):
         peaks.watch("replimail", replica.master_pid())
         bl.log("replimail: initial sync of %d messages" % n)
         runs["replimail"] = sync_once("replimail", primary.sync_argv(replica),
-                                      replica.master_pid(), peaks)
+                                      replica.master_pid(), peaks,
+                                      os.path.join(primary.dir, "spool"))
         check_replica(doc, a, "replimail", primary.ports["imap"], replica.ports["imap"], n)
     finally:
         replica.stop()
@@ -198,7 +222,8 @@ def measure_sync(doc, a, state, bin_dir, primary, cyrus, n, nbytes, peaks):
         if doc["sync"].keys() - {str(n)}:
             peaks.watch("cyrus", cyrus.empty_replica())
         bl.log("cyrus: initial sync of %d messages" % n)
-        runs["cyrus"] = sync_once("cyrus", cyrus.sync_argv(), cyrus.master_pid("replica"), peaks)
+        runs["cyrus"] = sync_once("cyrus", cyrus.sync_argv(), cyrus.master_pid("replica"), peaks,
+                                  os.path.join(cyrus.dir, "primary", "spool"))
         check_replica(doc, a, "cyrus", cyrus.primary["imap"], cyrus.replica["imap"], n)
     rm, cy = runs["replimail"], runs.get("cyrus")
     title = "initial sync of one user's INBOX to an empty replica"
