@@ -348,7 +348,7 @@ void Parser::take_run(std::string_view data, size_t& i, Plain plain) {
   size_t room = limits_.max_token > token_.size() ? limits_.max_token - token_.size() : 0;
   room = std::min(room, limits_.max_line_memory > held_ ? limits_.max_line_memory - held_ : 0);
   size_t j = i;
-  const size_t end = std::min(data.size(), i + room);
+  const size_t end = i + std::min(room, data.size() - i);
   while (j < end && plain(data[j])) ++j;
   if (j == i) return;
   token_.append(data.data() + i, j - i);
