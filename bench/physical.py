@@ -18,14 +18,14 @@ Measures, one after the other:
   loopback_tcp_mb_s    TCP over 127.0.0.1, one connection, 1 MiB sends to a
                        receiver in another process, MB/s
   sha1_mb_s            SHA-1 of 1 MiB buffers on one core, MB/s
-  page_cache_fill_mb_s 4 GiB (at most a sixth of the available memory, so that
-                       no writer is throttled) written to a new file in 1 MiB
-                       blocks, no fsync, last of all:
-                       copying into page-cache pages the kernel takes from
-                       its free memory, MB/s. On a VM whose free memory is
-                       handed back to the host (virtio-balloon free page
-                       reporting, as here), each page costs a host fault
-                       on first touch: an initial sync writes its whole
+  page_cache_fill_mb_s 4 GiB written to a new file in 1 MiB blocks, no fsync,
+                       last of all (at most a sixth of the available memory,
+                       so that no writer is throttled, and a quarter of the
+                       free disk): copying into page-cache pages the kernel
+                       takes from its free memory, MB/s. On a VM whose free
+                       memory is handed back to the host (virtio-balloon free
+                       page reporting, as here), each such page costs a host
+                       fault on first touch: an initial sync writes its whole
                        mailbox into such pages (docs/PERFORMANCE.md)
 Prints one line per limit and writes a JSON document:
   {"benchmark": "physical", "when", "machine_start", "machine_end",
@@ -138,7 +138,7 @@ def available_bytes():
 
 
 def page_cache_fill_mb_s(folder, total=None):
-    total = total or min(4 << 30, available_bytes() // 6)
+    total = total or min(4 << 30, available_bytes() // 6, shutil.disk_usage(folder).free // 4)
     path = os.path.join(folder, "fill")
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
