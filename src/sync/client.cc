@@ -588,12 +588,9 @@ Status SyncClient::update_once(const store::MailboxEntry& entry,
 
 Status SyncClient::upload(std::vector<dlist::FileRef> files) {
   if (files.empty()) return Status::success();
-  PendingUpload next;
-  next.files = std::move(files);
-  next.sent.assign(next.files.size(), false);
+  std::vector<dlist::FileRef> sent;  // the files sent (not NIL)
   Status w = conn_.send_list_streamed("APPLY", "MESSAGE", [&](dlist::StreamedItem& item) {
-    for (size_t i = 0; i < next.files.size(); i++) {
-      const dlist::FileRef& f = next.files[i];
+    for (dlist::FileRef& f : files) {
       // Each file is checked against its record before it is sent, as
       // Cyrus does: a damaged file must not reach the replica. One read
       // serves the check and the sending, and the replica writes the
@@ -615,7 +612,7 @@ Status SyncClient::upload(std::vector<dlist::FileRef> files) {
       }
       Status e = whole ? item.add_file(f, upload_buf_) : item.add(dlist::Value::file(f));
       if (!e) return e;
-      next.sent[i] = true;
+      sent.push_back(std::move(f));
     }
     return Status::success();
   });
@@ -629,21 +626,20 @@ Status SyncClient::upload(std::vector<dlist::FileRef> files) {
   // The reply to the batch before, read only now: the replica received its
   // tail while this one was read, checked and sent.
   Status before = finish_uploads();
-  pending_upload_ = std::move(next);
+  pending_upload_ = std::move(sent);
   return before;
 }
 
 Status SyncClient::finish_uploads() {
   if (!pending_upload_) return Status::success();
-  PendingUpload p = std::move(*pending_upload_);
+  std::vector<dlist::FileRef> sent = std::move(*pending_upload_);
   pending_upload_.reset();
   auto reply = conn_.read_reply();
   if (!reply.ok()) return forget_uploads(reply.status());
-  for (size_t i = 0; i < p.files.size(); i++) {
-    if (!p.sent[i]) continue;
-    uploaded_.insert(p.files[i].guid);
+  for (const dlist::FileRef& f : sent) {
+    uploaded_.insert(f.guid);
     stats_.messages_uploaded++;
-    stats_.bytes_uploaded += p.files[i].size;
+    stats_.bytes_uploaded += f.size;
   }
   return Status::success();
 }

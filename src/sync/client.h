@@ -185,12 +185,9 @@ class SyncClient {
   GuidSet reserved_;
   // GUIDs uploaded in this session (staged on the replica until RESTART).
   GuidSet uploaded_;
-  // The APPLY MESSAGE sent whose reply is not read yet (upload()).
-  struct PendingUpload {
-    std::vector<dlist::FileRef> files;
-    std::vector<bool> sent;  // per file: sent (not NIL)
-  };
-  std::optional<PendingUpload> pending_upload_;
+  // The files (NILs left out) of the APPLY MESSAGE sent whose reply is not
+  // read yet (upload()).
+  std::optional<std::vector<dlist::FileRef>> pending_upload_;
   // The message file being checked and sent (upload()).
   std::string upload_buf_;
   // Folders adopt_folder() created during the current sync_user: uniqueid
