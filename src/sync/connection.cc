@@ -291,14 +291,6 @@ Result<Reply> ReplicaConnection::command_streamed(
   return read_reply();
 }
 
-Result<Reply> ReplicaConnection::command_list_streamed(
-    const std::string& verb, std::string_view key,
-    const std::function<Status(dlist::StreamedItem&)>& members) {
-  Status s = send_list_streamed(verb, key, members);
-  if (!s) return s;
-  return read_reply();
-}
-
 Status ReplicaConnection::send_list_streamed(
     const std::string& verb, std::string_view key,
     const std::function<Status(dlist::StreamedItem&)>& members) {

@@ -95,13 +95,10 @@ class ReplicaConnection {
                                  const std::function<Status(const Emit&)>& members);
   // Sends "VERB KEY (...)", a plain list whose members `members` prints
   // through the item it is given (add(), add_file()), in order; the same
-  // failure rule as command_streamed().
-  Result<Reply> command_list_streamed(const std::string& verb, std::string_view key,
-                                      const std::function<Status(dlist::StreamedItem&)>& members);
-  // The same line, sent without waiting for its reply: the caller reads it
-  // later with read_reply(), replies coming in the order of the commands
-  // (sync_client sends the next APPLY MESSAGE before it reads the reply to
-  // the one before).
+  // failure rule as command_streamed(). It does not wait for the reply: the
+  // caller reads it later with read_reply(), replies coming in the order of
+  // the commands (sync_client sends the next APPLY MESSAGE before it reads
+  // the reply to the one before).
   Status send_list_streamed(const std::string& verb, std::string_view key,
                             const std::function<Status(dlist::StreamedItem&)>& members);
   // Reads the reply to the oldest command sent whose reply was not read.
