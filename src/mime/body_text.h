@@ -39,28 +39,37 @@ std::string body_segment_text(std::string_view msg, const BodySegment& s);
 // when the part is plain text in ASCII or UTF-8.
 std::string fold_body_segment(std::string_view msg, const BodySegment& s, std::string_view content);
 
-// What a segment's bytes tell of an ASCII needle without folding them.
-enum class AsciiAnswer {
+// What a segment's bytes tell of a needle without folding them.
+enum class QuickAnswer {
   kHit,      // search_fold of the segment contains the needle
   kMiss,     // it does not
   kUnknown,  // fold and look
 };
 
-// Whether search_fold of the segment contains `needle` (folded, all
-// ASCII), told from the undone `content` of a plain text part in US-ASCII,
-// UTF-8 or a single-byte charset (one whose ASCII bytes are themselves,
-// each other byte one character): a case-insensitive hit is a match unless
-// a combining mark after its last letter composes with it; a miss is sure
-// when every non-ASCII character folds apart (folds_apart), for then the
-// folded text holds ASCII exactly where the content does. Anything else
-// (HTML, a header, other charsets, a NUL, a byte the charset lacks) is
-// kUnknown.
-AsciiAnswer ascii_body_answer(const BodySegment& s, std::string_view content,
+// Whether search_fold of the segment contains `needle` (folded), told from
+// the undone `content` of a plain text part in US-ASCII, UTF-8 or a
+// single-byte charset (one whose ASCII bytes are themselves, each other
+// byte one character). An ASCII needle: a case-insensitive hit is a match
+// unless a combining mark after its last letter composes with it. A needle
+// with non-ASCII characters: each case-insensitive hit of its longest
+// ASCII run is checked by folding the characters around it, which must
+// fold apart, as must the one after them. Either way a miss is sure when
+// every non-ASCII character folds apart (folds_apart), for then the folded
+// text holds ASCII exactly where the content does and each character
+// folds alone. Anything else (HTML, a header, other charsets, a NUL, a
+// byte the charset lacks, a needle without ASCII) is kUnknown.
+QuickAnswer quick_body_answer(const BodySegment& s, std::string_view content,
                               std::string_view needle);
 
 // Whether non-ASCII code point `c` folds on its own to non-ASCII text and
 // composes with nothing before it (search_fold's simple characters).
 bool folds_apart(char32_t c);
+
+// Writes search_fold(utf8) to `dst`, utf8.size() bytes, when `utf8` has no
+// NUL and each of its characters is ASCII or valid UTF-8 that
+// folds_apart(): each then folds alone to a character of the same length.
+// False otherwise (`dst` then holds bytes of no meaning).
+bool fold_apart_text(std::string_view utf8, char* dst);
 
 // True if every non-ASCII character of `utf8` is valid UTF-8 that
 // folds_apart(): search_fold(utf8) then holds an ASCII string exactly
@@ -91,8 +100,8 @@ class SegmentMatcher {
   bool matches(std::string_view needle) const;
 
  private:
-  // 1 if segment `i` contains `needle` (folded; `ascii` if all ASCII), else 0.
-  bool segment_matches(size_t i, std::string_view needle, bool ascii) const;
+  // Whether segment `i` contains `needle` (folded).
+  bool segment_matches(size_t i, std::string_view needle) const;
 
   std::string_view bytes_;
   std::vector<BodySegment> segments_;

@@ -191,6 +191,14 @@ class Message {
 std::optional<std::string> decode_transfer_encoding(std::string_view body,
                                                     const std::optional<std::string>& encoding);
 
+// Quoted-printable and base64 decoded as GMime's decoders decode them
+// (mime/transfer.cc): "=XX" with hex digits (either case) a byte, "=" and
+// a line break (LF or CRLF) nothing, any other "=" sequence kept, a
+// trailing "=" or "=X" dropped; base64 characters outside the alphabet
+// skipped.
+std::string decode_quoted_printable(std::string_view in);
+std::string decode_base64(std::string_view in);
+
 // The lines of header block `header` whose field names (upper-cased) are
 // (or, with `exclude`, are not) in `fields`, followed by CRLF, as Cyrus's
 // index_pruneheader does: FETCH BODY[HEADER.FIELDS (...)] and .NOT.

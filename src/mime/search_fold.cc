@@ -87,16 +87,17 @@ char32_t simple_fold(char32_t c) {
   return (kSelfFoldingBits[c >> 6] >> (c & 63)) & 1 ? c : 0;
 }
 
-// Appends the fold of `run` (ASCII, then non-ASCII) to `out` when every
-// character is ASCII or simple_fold(): then each folds on its own and
-// nothing composes. False, with `out` unchanged, otherwise.
-bool fold_simple_run(std::string_view run, std::string& out) {
-  const size_t start = out.size();
+// Writes the fold of `run` (ASCII, then non-ASCII) to `dst` when every
+// character is ASCII or simple_fold(): then each folds on its own, to a
+// character of the same UTF-8 length, and nothing composes; exactly
+// run.size() bytes are written. False otherwise (`dst` then holds some
+// bytes of no meaning).
+bool fold_simple_run(std::string_view run, char* dst) {
   size_t i = 0;
   while (i < run.size()) {
     auto b0 = static_cast<unsigned char>(run[i]);
     if (b0 < 0x80) {
-      out += static_cast<char>(b0 >= 'A' && b0 <= 'Z' ? b0 + 32 : b0);
+      dst[i] = static_cast<char>(b0 >= 'A' && b0 <= 'Z' ? b0 + 32 : b0);
       ++i;
       continue;
     }
@@ -113,38 +114,70 @@ bool fold_simple_run(std::string_view run, std::string& out) {
           (static_cast<unsigned char>(run[i + 2]) & 0x3F);
       len = 3;
     } else {
-      c = 0;
-      len = 0;
-    }
-    // Overlong forms decode below the ranges simple_fold() accepts.
-    char32_t f = len ? simple_fold(c) : 0;
-    if (f == 0 || (len == 2 && c < 0x80) || (len == 3 && c < 0x800)) {
-      out.resize(start);
       return false;
     }
-    if (f == c) {
-      out.append(run.substr(i, len));
-    } else if (f < 0x800) {
-      out += static_cast<char>(0xC0 | (f >> 6));
-      out += static_cast<char>(0x80 | (f & 0x3F));
+    // Overlong forms decode below the ranges simple_fold() accepts.
+    char32_t f = simple_fold(c);
+    if (f == 0 || (len == 2 && c < 0x80) || (len == 3 && c < 0x800)) return false;
+    if (len == 2) {  // simple_fold() keeps a character below U+0800 there
+      dst[i] = static_cast<char>(0xC0 | (f >> 6));
+      dst[i + 1] = static_cast<char>(0x80 | (f & 0x3F));
     } else {
-      out += static_cast<char>(0xE0 | (f >> 12));
-      out += static_cast<char>(0x80 | ((f >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (f & 0x3F));
+      dst[i] = static_cast<char>(0xE0 | (f >> 12));
+      dst[i + 1] = static_cast<char>(0x80 | ((f >> 6) & 0x3F));
+      dst[i + 2] = static_cast<char>(0x80 | (f & 0x3F));
     }
     i += len;
   }
   return true;
 }
 
+constexpr uint64_t kOnes = 0x0101010101010101ULL;
+constexpr uint64_t kHigh = 0x8080808080808080ULL;
+
+// The end of the ASCII bytes of `s` from `i` on, eight at a time.
+size_t ascii_end(std::string_view s, size_t i) {
+  while (i + 8 <= s.size()) {
+    uint64_t w;
+    std::memcpy(&w, s.data() + i, 8);
+    if (w & kHigh) break;
+    i += 8;
+  }
+  while (i < s.size() && static_cast<unsigned char>(s[i]) < 0x80) ++i;
+  return i;
+}
+
+// `n` ASCII bytes from `src` lower-cased into `dst`, eight at a time: in
+// a word of bytes below 0x80, adding 0x80 - 'A' sets a byte's top bit
+// where it is 'A' or above, adding 0x80 - 'Z' - 1 where it is above 'Z'
+// (no carry crosses a byte), and the difference is where to add 0x20.
+void lower_ascii(const char* src, size_t n, char* dst) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    std::memcpy(&w, src + i, 8);
+    uint64_t upper = (w + (0x80 - 'A') * kOnes) & ~(w + (0x80 - 'Z' - 1) * kOnes) & kHigh;
+    w |= upper >> 2;
+    std::memcpy(dst + i, &w, 8);
+  }
+  for (; i < n; ++i) {
+    char c = src[i];
+    dst[i] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+  }
+}
+
 }  // namespace
 
 bool folds_apart(char32_t c) { return c >= 0x80 && c < 0x10000 && simple_fold(c) != 0; }
 
+bool fold_apart_text(std::string_view utf8, char* dst) {
+  if (std::memchr(utf8.data(), '\0', utf8.size()) != nullptr) return false;
+  return fold_simple_run(utf8, dst);
+}
+
 bool ascii_folds_apart(std::string_view utf8) {
   const auto* p = reinterpret_cast<const unsigned char*>(utf8.data());
   const size_t n = utf8.size();
-  constexpr uint64_t kHigh = 0x8080808080808080ULL;
   size_t i = 0;
   while (i < n) {
     // Eight ASCII bytes at a time.
@@ -180,39 +213,40 @@ bool ascii_folds_apart(std::string_view utf8) {
 
 std::string search_fold(std::string_view utf8) {
   if (utf8.find('\0') != std::string_view::npos) return fold_unicode(utf8);
-  // ASCII by hand, the rest through GLib a run at a time. Every ASCII
-  // character is a normalisation boundary (a starter that composes with
-  // nothing before it) and folds to itself lower-cased, so folding the
-  // pieces gives what folding the whole text at once gives. An ASCII
-  // character followed by non-ASCII goes with that run: it may compose
-  // with a combining mark after it.
-  std::string out;
-  out.reserve(utf8.size());
+  // ASCII by hand, the rest a run at a time (by hand when simple, else
+  // through GLib). Every ASCII character is a normalisation boundary (a
+  // starter that composes with nothing before it) and folds to itself
+  // lower-cased, so folding the pieces gives what folding the whole text at
+  // once gives. An ASCII character followed by non-ASCII goes with that
+  // run: it may compose with a combining mark after it. Simple folds keep
+  // the length, so `out` is written in place; `w` is its end, and out.size()
+  // stays at least w + what is left of the input.
   const size_t n = utf8.size();
-  auto ascii = [&](size_t i) { return static_cast<unsigned char>(utf8[i]) < 0x80; };
+  std::string out(n, '\0');
+  size_t w = 0;
   size_t i = 0;
   while (i < n) {
-    size_t k = i;
-    while (k < n && ascii(k)) ++k;
+    size_t k = ascii_end(utf8, i);
     // [i, k) is ASCII; its last character goes with the run after it.
     size_t end = k == n ? n : (k > i ? k - 1 : i);
-    if (end > i) {
-      size_t at = out.size();
-      out.resize(at + (end - i));
-      char* d = out.data() + at;
-      for (size_t x = i; x < end; ++x) {
-        char c = utf8[x];
-        *d++ = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
-      }
-      i = end;
-      if (i == n) break;
-    }
+    lower_ascii(utf8.data() + i, end - i, out.data() + w);
+    w += end - i;
+    i = end;
+    if (i == n) break;
     size_t j = i + 1;
-    while (j < n && !ascii(j)) ++j;
+    while (j < n && static_cast<unsigned char>(utf8[j]) >= 0x80) ++j;
     std::string_view run = utf8.substr(i, j - i);
-    if (!fold_simple_run(run, out)) out += fold_run(run);
+    if (fold_simple_run(run, out.data() + w)) {
+      w += run.size();
+    } else {
+      std::string folded = fold_run(run);
+      if (w + folded.size() + (n - j) > out.size()) out.resize(w + folded.size() + (n - j));
+      std::memcpy(out.data() + w, folded.data(), folded.size());
+      w += folded.size();
+    }
     i = j;
   }
+  out.resize(w);
   return out;
 }
 

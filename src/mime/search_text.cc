@@ -20,27 +20,6 @@
 
 namespace replimail::mime {
 
-std::optional<std::string> decode_transfer_encoding(std::string_view body,
-                                                    const std::optional<std::string>& encoding) {
-  if (!encoding || *encoding == "7BIT" || *encoding == "8BIT" || *encoding == "BINARY") {
-    return std::string(body);
-  }
-  GMimeContentEncoding e;
-  if (*encoding == "BASE64") {
-    e = GMIME_CONTENT_ENCODING_BASE64;
-  } else if (*encoding == "QUOTED-PRINTABLE") {
-    e = GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE;
-  } else {
-    return std::nullopt;
-  }
-  GMimeEncoding state;
-  g_mime_encoding_init_decode(&state, e);
-  std::string out(g_mime_encoding_outlen(&state, body.size()), '\0');
-  size_t n = g_mime_encoding_step(&state, body.data(), body.size(), out.data());
-  out.resize(n);
-  return out;
-}
-
 std::string make_valid(std::string_view s) {
   if (g_utf8_validate(s.data(), static_cast<gssize>(s.size()), nullptr)) return std::string(s);
   gchar* v = g_utf8_make_valid(s.data(), static_cast<gssize>(s.size()));
@@ -184,9 +163,31 @@ enum class ByteClass : uint8_t {
   kOther,      // any other character
 };
 
+// A character as UTF-8, at most 4 bytes.
+struct Utf8Char {
+  std::array<char, 4> bytes{};
+  uint8_t size = 0;
+  std::string_view view() const { return {bytes.data(), size}; }
+};
+
 struct ByteClasses {
   std::array<ByteClass, 128> of;
+  // Each byte above 0x7F as UTF-8 and, when kApart, its fold (the same
+  // length): the converter's answer for that byte alone.
+  std::array<Utf8Char, 128> utf8;
+  std::array<Utf8Char, 128> folded;
+  // Whether a text converts a byte at a time: no byte is a combining
+  // mark (glibc's converters for windows-1258 and TCVN compose a letter
+  // with the mark after it).
+  bool bytewise = false;
 };
+
+Utf8Char utf8_char(std::string_view text) {
+  Utf8Char c;
+  c.size = static_cast<uint8_t>(std::min<size_t>(text.size(), c.bytes.size()));
+  std::memcpy(c.bytes.data(), text.data(), c.size);
+  return c;
+}
 
 // The classes of `charset`'s bytes above 0x7F, through the converter
 // to_utf8() uses, or null when it is not a single-byte charset whose ASCII
@@ -215,21 +216,26 @@ const ByteClasses* single_byte_classes(const std::string& charset) {
   for (int b = 1; b < 0x80; ++b) ascii += static_cast<char>(b);
   if (convert(ascii) != ascii) return nullptr;
   ByteClasses classes;
+  classes.bytewise = true;
   int converted = 0;
   for (int b = 0x80; b < 0x100; ++b) {
     ByteClass& c = classes.of[b - 0x80];
     c = ByteClass::kLacking;
     auto text = convert(std::string(1, static_cast<char>(b)));
-    if (!text || text->empty() || !g_utf8_validate(text->data(), static_cast<gssize>(text->size()), nullptr) ||
+    if (!text || text->empty() || text->size() > 4 ||
+        !g_utf8_validate(text->data(), static_cast<gssize>(text->size()), nullptr) ||
         g_utf8_strlen(text->data(), static_cast<gssize>(text->size())) != 1) {
       continue;
     }
     gunichar u = g_utf8_get_char(text->data());
     if (u < 0x80) continue;  // a byte that becomes ASCII would break the rule
     ++converted;
+    classes.utf8[b - 0x80] = utf8_char(*text);
     c = folds_apart(u) ? ByteClass::kApart
         : g_unichar_combining_class(u) != 0 ? ByteClass::kCombining
                                             : ByteClass::kOther;
+    if (c == ByteClass::kApart) classes.folded[b - 0x80] = utf8_char(search_fold(*text));
+    if (c == ByteClass::kCombining) classes.bytewise = false;
   }
   iconv(cd, nullptr, nullptr, nullptr, nullptr);
   if (converted < 80) return nullptr;
@@ -237,9 +243,53 @@ const ByteClasses* single_byte_classes(const std::string& charset) {
   return &*slot;
 }
 
+// `bytes` up to its first NUL (where the converter's C string ends).
+std::string_view before_nul(std::string_view bytes) {
+  const void* nul = std::memchr(bytes.data(), '\0', bytes.size());
+  return nul ? bytes.substr(0, static_cast<size_t>(static_cast<const char*>(nul) - bytes.data())) : bytes;
+}
+
+// `bytes` in a single-byte charset converted a byte at a time through
+// `classes`, as its converter gives them: each byte on its own, up to the
+// first NUL (where the converter's C string ends). Nullopt when that is
+// not sure: the charset composes, or a byte anywhere converts to no single
+// character (the converter then fails the whole text). With `fold`, each
+// character's fold instead, and nullopt unless every byte folds apart.
+std::optional<std::string> convert_bytewise(std::string_view bytes, const ByteClasses& classes,
+                                            bool fold) {
+  if (!classes.bytewise) return std::nullopt;
+  for (char ch : bytes) {
+    auto b = static_cast<unsigned char>(ch);
+    if (b < 0x80) continue;
+    ByteClass c = classes.of[b - 0x80];
+    if (c == ByteClass::kLacking || (fold && c != ByteClass::kApart)) return std::nullopt;
+  }
+  bytes = before_nul(bytes);
+  const std::array<Utf8Char, 128>& table = fold ? classes.folded : classes.utf8;
+  // Each byte becomes at most 4; every table entry is copied whole and the
+  // end moved by its size.
+  std::string out(bytes.size() * 4, '\0');
+  char* w = out.data();
+  for (char ch : bytes) {
+    auto b = static_cast<unsigned char>(ch);
+    if (b < 0x80) {
+      *w++ = fold && b >= 'A' && b <= 'Z' ? static_cast<char>(b + 32) : ch;
+    } else {
+      const Utf8Char& c = table[b - 0x80];
+      std::memcpy(w, c.bytes.data(), c.bytes.size());
+      w += c.size;
+    }
+  }
+  out.resize(static_cast<size_t>(w - out.data()));
+  return out;
+}
+
 std::string to_utf8(const std::string& bytes, const Part& part) {
   std::string charset = part_charset(part);
   if (iequals(charset, "us-ascii") || iequals(charset, "utf-8")) return make_valid(bytes);
+  if (const ByteClasses* classes = single_byte_classes(charset)) {
+    if (auto text = convert_bytewise(bytes, *classes, false)) return std::move(*text);
+  }
   iconv_t cd = converter_to_utf8(charset);
   if (failed_converter(cd)) return make_valid(bytes);
   char* converted = g_mime_iconv_strndup(cd, bytes.data(), bytes.size());
@@ -339,6 +389,11 @@ std::string fold_body_segment(std::string_view msg, const BodySegment& s, std::s
   // search_fold takes invalid UTF-8 as make_valid() would give it, so the
   // copy to_utf8() makes is not needed.
   if (utf8) return search_fold(content);
+  // A single-byte charset whose every byte here folds apart: each byte's
+  // fold, as search_fold(to_utf8()) would give it, without either.
+  if (const ByteClasses* classes = single_byte_classes(charset)) {
+    if (auto folded = convert_bytewise(content, *classes, true)) return std::move(*folded);
+  }
   return search_fold(to_utf8(std::string(content), p));
 }
 
@@ -346,18 +401,32 @@ namespace {
 
 char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
 
+// Horspool's shift table for an ASCII needle matched ignoring case, kept
+// for the last needle: a SEARCH looks for the same one in every message.
+const std::array<uint8_t, 256>& nocase_shifts(std::string_view needle) {
+  thread_local std::string last;
+  thread_local std::array<uint8_t, 256> shift;
+  if (needle != last || last.empty()) {
+    const size_t m = std::min<size_t>(needle.size(), 255);
+    shift.fill(static_cast<uint8_t>(m));
+    for (size_t i = needle.size() - m; i + 1 < needle.size(); ++i) {
+      auto c = static_cast<unsigned char>(needle[i]);
+      auto by = static_cast<uint8_t>(needle.size() - 1 - i);
+      shift[c] = by;
+      if (c >= 'a' && c <= 'z') shift[c - 32] = by;
+    }
+    last = needle;
+  }
+  return shift;
+}
+
 // Where `needle` (ASCII, lower-case) occurs in `text` ignoring ASCII case,
-// from `from` on: Horspool's algorithm on case-folded bytes.
+// from `from` on: Horspool's algorithm on case-folded bytes (shifts of at
+// most 255, which is safe for a longer needle).
 size_t find_ascii_nocase(std::string_view text, std::string_view needle, size_t from) {
   const size_t m = needle.size();
   if (m == 0 || text.size() < m) return std::string_view::npos;
-  size_t shift[256];
-  for (size_t& x : shift) x = m;
-  for (size_t i = 0; i + 1 < m; ++i) {
-    auto c = static_cast<unsigned char>(needle[i]);
-    shift[c] = m - 1 - i;
-    if (c >= 'a' && c <= 'z') shift[c - 32] = m - 1 - i;
-  }
+  const std::array<uint8_t, 256>& shift = nocase_shifts(needle);
   const char last = needle[m - 1];
   for (size_t at = from; at + m <= text.size();) {
     char c = text[at + m - 1];
@@ -382,44 +451,145 @@ bool combines(std::string_view rest) {
 
 }  // namespace
 
-AsciiAnswer ascii_body_answer(const BodySegment& s, std::string_view content,
+namespace {
+
+// The first case-insensitive hit of `needle` (ASCII) in UTF-8 `content`
+// that a combining mark after it does not compose with.
+size_t ascii_hit_utf8(std::string_view content, std::string_view needle) {
+  for (size_t at = 0;; ++at) {
+    at = find_ascii_nocase(content, needle, at);
+    // The needle's last letter stays itself in the folded text unless a
+    // combining mark after it composes with it (e + U+0301 is é).
+    if (at == std::string_view::npos || !combines(content.substr(at + needle.size()))) return at;
+  }
+}
+
+// A needle around its longest run of ASCII characters; `before` is what
+// comes before that run. No run when the needle has no ASCII.
+struct Anchored {
+  std::string_view before, run;
+};
+
+Anchored anchor_of(std::string_view needle) {
+  Anchored best;
+  for (size_t i = 0; i < needle.size();) {
+    size_t j = i;
+    while (j < needle.size() && static_cast<unsigned char>(needle[j]) < 0x80) ++j;
+    if (j - i > best.run.size()) best = {needle.substr(0, i), needle.substr(i, j - i)};
+    i = j + 1;
+  }
+  return best;
+}
+
+// True if `rest` starts with no character or one that composes with nothing
+// before it: ASCII or a character that folds apart.
+bool starts_apart(std::string_view rest) {
+  if (rest.empty() || static_cast<unsigned char>(rest[0]) < 0x80) return true;
+  gunichar c = g_utf8_get_char_validated(rest.data(), static_cast<gssize>(std::min<size_t>(rest.size(), 4)));
+  return c != static_cast<gunichar>(-1) && c != static_cast<gunichar>(-2) && folds_apart(c);
+}
+
+// quick_body_answer() for a needle with non-ASCII characters in UTF-8
+// text. Folds that keep each character's length put a hit of the needle
+// `before.size()` bytes before a hit of its run.
+QuickAnswer unicode_answer_utf8(std::string_view content, std::string_view needle) {
+  Anchored a = anchor_of(needle);
+  if (a.run.empty()) return QuickAnswer::kUnknown;
+  std::string window(needle.size(), '\0');
+  for (size_t at = 0;; ++at) {
+    at = find_ascii_nocase(content, a.run, at);
+    if (at == std::string_view::npos) break;
+    if (at < a.before.size() || at - a.before.size() + needle.size() > content.size()) continue;
+    size_t start = at - a.before.size();
+    if (fold_apart_text(content.substr(start, needle.size()), window.data()) && window == needle &&
+        starts_apart(content.substr(start + needle.size()))) {
+      return QuickAnswer::kHit;
+    }
+  }
+  return ascii_folds_apart(content) ? QuickAnswer::kMiss : QuickAnswer::kUnknown;
+}
+
+// The same in a single-byte charset, a character per byte: `out` gets the
+// fold of `bytes` when each is ASCII or folds apart.
+bool fold_apart_bytes(std::string_view bytes, const ByteClasses& classes, std::string& out) {
+  out.clear();
+  for (char ch : bytes) {
+    auto b = static_cast<unsigned char>(ch);
+    if (b < 0x80) {
+      out += b >= 'A' && b <= 'Z' ? static_cast<char>(b + 32) : ch;
+    } else if (classes.of[b - 0x80] == ByteClass::kApart) {
+      out += classes.folded[b - 0x80].view();
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
+QuickAnswer unicode_answer_bytes(std::string_view content, std::string_view needle,
+                                 const ByteClasses& classes, bool apart) {
+  Anchored a = anchor_of(needle);
+  if (a.run.empty()) return QuickAnswer::kUnknown;
+  auto chars = [](std::string_view utf8) {
+    return static_cast<size_t>(g_utf8_strlen(utf8.data(), static_cast<gssize>(utf8.size())));
+  };
+  const size_t before = chars(a.before), length = chars(needle);
+  std::string window;
+  for (size_t at = 0;; ++at) {
+    at = find_ascii_nocase(content, a.run, at);
+    if (at == std::string_view::npos) break;
+    if (at < before || at - before + length > content.size()) continue;
+    size_t start = at - before, after = start + length;
+    auto next = after < content.size() ? static_cast<unsigned char>(content[after]) : 0;
+    if (fold_apart_bytes(content.substr(start, length), classes, window) && window == needle &&
+        (next < 0x80 || classes.of[next - 0x80] == ByteClass::kApart)) {
+      return QuickAnswer::kHit;
+    }
+  }
+  return apart ? QuickAnswer::kMiss : QuickAnswer::kUnknown;
+}
+
+bool all_ascii(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+}
+
+}  // namespace
+
+QuickAnswer quick_body_answer(const BodySegment& s, std::string_view content,
                               std::string_view needle) {
   const Part& p = *s.part;
-  if (s.header || p.subtype == "HTML" || needle.empty()) return AsciiAnswer::kUnknown;
+  if (s.header || p.subtype == "HTML" || needle.empty()) return QuickAnswer::kUnknown;
   // search_fold drops the text from a NUL on.
-  if (std::memchr(content.data(), '\0', content.size()) != nullptr) return AsciiAnswer::kUnknown;
+  if (std::memchr(content.data(), '\0', content.size()) != nullptr) return QuickAnswer::kUnknown;
+  const bool ascii = all_ascii(needle);
   std::string charset = part_charset(p);
   if (iequals(charset, "us-ascii") || iequals(charset, "utf-8")) {
-    for (size_t at = 0;; ++at) {
-      at = find_ascii_nocase(content, needle, at);
-      if (at == std::string_view::npos) break;
-      // The needle's last letter stays itself in the folded text unless a
-      // combining mark after it composes with it (e + U+0301 is é).
-      if (!combines(content.substr(at + needle.size()))) return AsciiAnswer::kHit;
-    }
+    if (!ascii) return unicode_answer_utf8(content, needle);
+    if (ascii_hit_utf8(content, needle) != std::string_view::npos) return QuickAnswer::kHit;
     // No hit, or only hits a mark composes with: then some character does
     // not fold apart, and this says kUnknown.
-    return ascii_folds_apart(content) ? AsciiAnswer::kMiss : AsciiAnswer::kUnknown;
+    return ascii_folds_apart(content) ? QuickAnswer::kMiss : QuickAnswer::kUnknown;
   }
   const ByteClasses* classes = single_byte_classes(charset);
-  if (!classes) return AsciiAnswer::kUnknown;
+  if (!classes) return QuickAnswer::kUnknown;
   // Every byte must be one the charset converts alone: then to_utf8() of the
   // content is the characters of its bytes, one by one.
   bool apart = true;
   for (unsigned char b : content) {
     if (b < 0x80) continue;
     ByteClass c = classes->of[b - 0x80];
-    if (c == ByteClass::kLacking) return AsciiAnswer::kUnknown;
+    if (c == ByteClass::kLacking) return QuickAnswer::kUnknown;
     apart = apart && c == ByteClass::kApart;
   }
+  if (!ascii) return unicode_answer_bytes(content, needle, *classes, apart);
   for (size_t at = 0;; ++at) {
     at = find_ascii_nocase(content, needle, at);
     if (at == std::string_view::npos) break;
     size_t after = at + needle.size();
     auto next = after < content.size() ? static_cast<unsigned char>(content[after]) : 0;
-    if (next < 0x80 || classes->of[next - 0x80] != ByteClass::kCombining) return AsciiAnswer::kHit;
+    if (next < 0x80 || classes->of[next - 0x80] != ByteClass::kCombining) return QuickAnswer::kHit;
   }
-  return apart ? AsciiAnswer::kMiss : AsciiAnswer::kUnknown;
+  return apart ? QuickAnswer::kMiss : QuickAnswer::kUnknown;
 }
 
 std::string decode_header_words(std::string_view raw) {
@@ -466,9 +636,7 @@ std::vector<std::string> header_values(std::string_view header, std::string_view
 bool header_field_contains(std::string_view header, std::string_view name,
                            std::string_view needle) {
   const std::string& folded = folded_needle(needle);
-  const bool ascii_needle = std::all_of(folded.begin(), folded.end(), [](char c) {
-    return static_cast<unsigned char>(c) < 0x80;
-  });
+  const bool ascii_needle = all_ascii(folded);
   bool found = false;
   thread_local std::string scratch;
   for_each_raw_field(
@@ -645,25 +813,21 @@ SegmentMatcher::SegmentMatcher(std::string_view bytes, std::vector<BodySegment> 
 bool SegmentMatcher::matches(std::string_view needle) const {
   if (needle.empty()) return true;
   const std::string& folded = folded_needle(needle);
-  bool ascii = std::all_of(folded.begin(), folded.end(),
-                           [](char c) { return static_cast<unsigned char>(c) < 0x80; });
   for (size_t i = 0; i < segments_.size(); ++i) {
-    if (segment_matches(i, folded, ascii)) return true;
+    if (segment_matches(i, folded)) return true;
   }
   return false;
 }
 
-bool SegmentMatcher::segment_matches(size_t i, std::string_view needle, bool ascii) const {
+bool SegmentMatcher::segment_matches(size_t i, std::string_view needle) const {
   std::lock_guard lock(mutex_);
   std::optional<std::string>& folded = folded_[i];
   if (!folded) {
     const BodySegment& s = segments_[i];
     std::string scratch;
     std::string_view content = s.header ? std::string_view() : undone_content(bytes_, *s.part, scratch);
-    if (ascii) {
-      AsciiAnswer quick = ascii_body_answer(s, content, needle);
-      if (quick != AsciiAnswer::kUnknown) return quick == AsciiAnswer::kHit;
-    }
+    QuickAnswer quick = quick_body_answer(s, content, needle);
+    if (quick != QuickAnswer::kUnknown) return quick == QuickAnswer::kHit;
     folded = fold_body_segment(bytes_, s, content);
   }
   return contains(*folded, needle);
