@@ -29,7 +29,10 @@ usage: bench/growth.py [-n 1000,10000,100000] [--parts sync,imap] [-b BUILD_DIR]
 
 At each size n, in this order:
   1. load: deliver corpus messages have..n-1 (bench/corpus.py, seed S) to
-     testuser's INBOX on each primary, replimail first, over LMTP (figure
+     testuser's INBOX on each primary, each after a sync(2) (untimed, logged:
+     what the other side or the step before left unwritten is not flushed
+     during the timed load), the side that goes first alternating from step
+     to step (replimail at the first), over LMTP (figure
      lmtp_delivery_rate_growing) or IMAP MULTIAPPEND (imap_append_rate_growing); set \\Seen on every 2nd message, \\Flagged
      on every 7th, $Label1 on every 11th (over IMAP, as testuser);
   2. imap: in one session per side (EXAMINE INBOX) time each command from
@@ -38,8 +41,11 @@ At each size n, in this order:
      SEARCH SUBJECT "quarterly", SEARCH FLAGGED (SEARCH TEXT is
      bench/run-search's, with and without the index); the sides must find
      the same number of messages;
-  3. sync: an empty replica for each side — a new replimail replica
-     instance; on Cyrus, the peer's replica emptied (CyrusPeer.empty_replica:
+  3. sync: an empty replica for each side, the replica of the size before
+     removed just before each side's own sync and this one kept until the
+     next (neither side syncs into page cache the other has just freed) — a
+     new replimail replica instance; on Cyrus, the peer's replica emptied
+     (CyrusPeer.empty_replica:
      stopped, conf/ and spool/ laid out afresh, restarted; a DELETE of the
      user is not enough, Cyrus then finds the deleted mailbox by its uniqueid
      and uploads only what it lacks) — then, after a sync(2) that flushes
@@ -204,8 +210,20 @@ def check_replica(doc, a, label, primary_port, replica_port, n):
         verify(doc, label, primary_port, replica_port, n)
 
 
+def remove_replicas(state):
+    """Removes the replimail replicas measure_sync() left under `state`."""
+    for name in os.listdir(state):
+        if name.startswith("replica-"):
+            shutil.rmtree(os.path.join(state, name), ignore_errors=True)
+
+
 def measure_sync(doc, a, state, bin_dir, primary, cyrus, n, nbytes, peaks):
     runs = doc.setdefault("sync", {}).setdefault(str(n), {})
+    # Each side's replica of the size before goes just before its own sync
+    # (Cyrus's when empty_replica() lays it out again), and this one stays
+    # until the next: neither sync starts on the page cache the other side
+    # has just freed (freed pages are quicker to fill than fresh ones here).
+    remove_replicas(state)
     replica = bl.Replimail(bin_dir, state, "replica-%d" % n)
     try:
         replica.start()
@@ -217,7 +235,6 @@ def measure_sync(doc, a, state, bin_dir, primary, cyrus, n, nbytes, peaks):
         check_replica(doc, a, "replimail", primary.ports["imap"], replica.ports["imap"], n)
     finally:
         replica.stop()
-        shutil.rmtree(replica.dir, ignore_errors=True)
     if cyrus:
         if doc["sync"].keys() - {str(n)}:
             peaks.watch("cyrus", cyrus.empty_replica())
@@ -353,11 +370,22 @@ def main(argv=None, benchmark="growth", default_parts="sync,imap"):
                 peaks.watch("cyrus", cyrus.master_pid("primary"))
                 peaks.watch("cyrus", cyrus.master_pid("replica"))
                 sides["cyrus"] = dict(cyrus.primary)
+            # What starting did (Cyrus's START and first EVENTS, our own
+            # opening of the databases) ends before the first timed load.
+            bl.log("waiting 3 s for the instances just started to settle")
+            time.sleep(3)
             have, nbytes = 0, 0
             for n in sizes:
                 step = {"n": n, "machine_start": bl.machine(), "load": {}}
                 rates = {}
-                for label, side in sides.items():
+                order = list(sides.items())
+                if len(doc["steps"]) % 2:
+                    order.reverse()
+                for label, side in order:
+                    t = time.monotonic()
+                    os.sync()
+                    bl.log("%s: sync(2) before loading took %.2f s (untimed)"
+                           % (label, time.monotonic() - t))
                     bl.log("%s: loading messages %d..%d" % (label, have, n - 1))
                     if load == "lmtp":
                         d = bl.deliver(side["lmtp"], n - have, min(a.c, n - have), a.seed,
