@@ -67,7 +67,6 @@ Exit status 1 if a check failed (the reason is printed), 2 on a usage error.
 """
 import argparse
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -214,7 +213,7 @@ def remove_replicas(state):
     """Removes the replimail replicas measure_sync() left under `state`."""
     for name in os.listdir(state):
         if name.startswith("replica-"):
-            shutil.rmtree(os.path.join(state, name), ignore_errors=True)
+            bl.discard(os.path.join(state, name))
 
 
 def measure_sync(doc, a, state, bin_dir, primary, cyrus, n, nbytes, peaks):
@@ -424,7 +423,7 @@ def main(argv=None, benchmark="growth", default_parts="sync,imap"):
             if cyrus:
                 cyrus.stop()
             if not os.environ.get("KEEP_STATE"):
-                shutil.rmtree(state, ignore_errors=True)
+                bl.discard(state)
     bl.finish_doc(doc, peaks)
     doc["complete"] = len(doc["steps"]) == len(sizes)
     bl.write_result(out, doc)
@@ -435,4 +434,6 @@ def main(argv=None, benchmark="growth", default_parts="sync,imap"):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with bl.deferred_deletes():
+        status = main()
+    sys.exit(status)

@@ -179,7 +179,7 @@ def measure(state_dir, seconds):
              "MB/s", page_cache_fill_mb_s(folder)),
         ]
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        bl.discard(folder)
     return [{"name": n, "title": t, "unit": u, "value": round(v, 1)} for n, t, u, v in limits]
 
 
@@ -204,4 +204,6 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with bl.deferred_deletes():
+        status = main()
+    sys.exit(status)
