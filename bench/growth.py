@@ -42,8 +42,8 @@ At each size n, in this order:
      bench/run-search's, with and without the index); the sides must find
      the same number of messages;
   3. sync: an empty replica for each side, the replica of the size before
-     put aside just before each side's own sync (benchlib.discard: deleted
-     at the end of the run, not between timed parts) — a
+     removed just before each side's own sync and this one kept until the
+     next (neither side syncs into page cache the other has just freed) — a
      new replimail replica instance; on Cyrus, the peer's replica emptied
      (CyrusPeer.empty_replica:
      stopped, conf/ and spool/ laid out afresh, restarted; a DELETE of the
@@ -210,7 +210,7 @@ def check_replica(doc, a, label, primary_port, replica_port, n):
 
 
 def remove_replicas(state):
-    """Puts aside the replimail replicas measure_sync() left under `state`."""
+    """Removes the replimail replicas measure_sync() left under `state`."""
     for name in os.listdir(state):
         if name.startswith("replica-"):
             bl.discard(os.path.join(state, name))
@@ -218,10 +218,10 @@ def remove_replicas(state):
 
 def measure_sync(doc, a, state, bin_dir, primary, cyrus, n, nbytes, peaks):
     runs = doc.setdefault("sync", {}).setdefault(str(n), {})
-    # Each side's replica of the size before goes aside just before its own
-    # sync (Cyrus's when empty_replica() lays it out again), through
-    # bl.discard(): nothing is deleted before the end of the run, so neither
-    # sync creates its files among inodes freed moments before.
+    # Each side's replica of the size before goes just before its own sync
+    # (Cyrus's when empty_replica() lays it out again), and this one stays
+    # until the next: neither sync starts on the page cache the other side
+    # has just freed (freed pages are quicker to fill than fresh ones here).
     remove_replicas(state)
     replica = bl.Replimail(bin_dir, state, "replica-%d" % n)
     try:
