@@ -11,7 +11,6 @@ folder of our own, on free ports. Every process is stopped by the PID we
 recorded. Both systems run with their default durability: replimail's
 fsyncs (stage file, mailbox directory, SQLite FULL, sync log) and Cyrus's.
 """
-import contextlib
 import grp
 import imaplib
 import json
@@ -25,7 +24,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
@@ -46,56 +44,6 @@ def exit_on_sigterm():
 
 def log(msg):
     print("[%s] %s" % (time.strftime("%H:%M:%S"), msg), file=sys.stderr, flush=True)
-
-
-# Deleting many files right before a timed part that creates files slows
-# that part down, on either side: ext4 without a journal (this machine's
-# root filesystem) does not reuse an inode freed less than 60 s ago (300 s
-# while its inode-table block is dirty), and every file created in a block
-# group scans past each such inode first (recently_deleted() in
-# fs/ext4/ialloc.c): 34 us per file created beside 10,000 others, 350 us
-# right after deleting them. So what the benchmarks discard (instances,
-# replicas, the peer's old spools) is renamed into a trash folder, deleted
-# only when no figure is being taken any more: at the end of bench/run, or
-# of a script run alone (deferred_deletes()). Waiting the minute out instead
-# would cost more than it saves: this VM pages out memory idle for 60 s.
-_discarded = iter(range(1, 1 << 62))
-
-
-def discard(path):
-    """Removes `path` (a folder) from where it is: renamed into the trash of
-    deferred_deletes() when there is one on the same filesystem, else
-    deleted at once."""
-    trash = os.environ.get("BENCH_TRASH")
-    if not os.path.lexists(path):
-        return
-    if trash and os.path.isdir(trash):
-        try:
-            os.rename(path, os.path.join(trash, "%s.%d.%d" % (os.path.basename(path.rstrip("/")),
-                                                              os.getpid(), next(_discarded))))
-            return
-        except OSError:
-            pass
-    shutil.rmtree(path, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def deferred_deletes():
-    """What discard() is given inside goes into one trash folder (under the
-    temporary directory, where the benchmarks keep their state), deleted on
-    the way out. Nested (a script under bench/run): the outer one's."""
-    if os.environ.get("BENCH_TRASH"):
-        yield
-        return
-    trash = tempfile.mkdtemp(prefix="replimail-bench-trash-")
-    os.environ["BENCH_TRASH"] = trash
-    try:
-        yield
-    finally:
-        os.environ.pop("BENCH_TRASH", None)
-        t = time.monotonic()
-        shutil.rmtree(trash, ignore_errors=True)
-        log("deleted what the benchmarks discarded in %.1f s" % (time.monotonic() - t))
 
 
 def free_port():
@@ -370,9 +318,6 @@ class CyrusPeer:
         return ""
 
     def start(self):
-        # setup.sh deletes what an earlier run left there: it goes aside first.
-        for sub in ("primary", "replica"):
-            discard(os.path.join(self.dir, sub))
         r = subprocess.run([PEER_HOME + "/setup.sh", self.dir], env=self.env,
                            capture_output=True, text=True)
         if r.returncode != 0:
@@ -429,7 +374,7 @@ class CyrusPeer:
         d = os.path.join(self.dir, "replica")
         uid, gid = pwd.getpwnam("cyrus").pw_uid, grp.getgrnam("mail").gr_gid
         for sub in ("conf", "spool"):
-            discard(os.path.join(d, sub))
+            shutil.rmtree(os.path.join(d, sub))
         dirs = [os.path.join(d, "conf", s) for s in self.CONF_DIRS]
         dirs.append(os.path.join(d, "spool", "stage."))
         for path in dirs:
