@@ -41,11 +41,8 @@ At each size n, in this order:
      SEARCH SUBJECT "quarterly", SEARCH FLAGGED (SEARCH TEXT is
      bench/run-search's, with and without the index); the sides must find
      the same number of messages;
-  3. sync: an empty replica for each side, the replica of the size before
-     removed just before each side's own sync and this one kept until the
-     next (neither side syncs into page cache the other has just freed) — a
-     new replimail replica instance; on Cyrus, the peer's replica emptied
-     (CyrusPeer.empty_replica:
+  3. sync: an empty replica for each side — a new replimail replica
+     instance; on Cyrus, the peer's replica emptied (CyrusPeer.empty_replica:
      stopped, conf/ and spool/ laid out afresh, restarted; a DELETE of the
      user is not enough, Cyrus then finds the deleted mailbox by its uniqueid
      and uploads only what it lacks) — then, after a sync(2) that flushes
@@ -210,20 +207,8 @@ def check_replica(doc, a, label, primary_port, replica_port, n):
         verify(doc, label, primary_port, replica_port, n)
 
 
-def remove_replicas(state):
-    """Removes the replimail replicas measure_sync() left under `state`."""
-    for name in os.listdir(state):
-        if name.startswith("replica-"):
-            shutil.rmtree(os.path.join(state, name), ignore_errors=True)
-
-
 def measure_sync(doc, a, state, bin_dir, primary, cyrus, n, nbytes, peaks):
     runs = doc.setdefault("sync", {}).setdefault(str(n), {})
-    # Each side's replica of the size before goes just before its own sync
-    # (Cyrus's when empty_replica() lays it out again), and this one stays
-    # until the next: neither sync starts on the page cache the other side
-    # has just freed (freed pages are quicker to fill than fresh ones here).
-    remove_replicas(state)
     replica = bl.Replimail(bin_dir, state, "replica-%d" % n)
     try:
         replica.start()
@@ -235,6 +220,7 @@ def measure_sync(doc, a, state, bin_dir, primary, cyrus, n, nbytes, peaks):
         check_replica(doc, a, "replimail", primary.ports["imap"], replica.ports["imap"], n)
     finally:
         replica.stop()
+        shutil.rmtree(replica.dir, ignore_errors=True)
     if cyrus:
         if doc["sync"].keys() - {str(n)}:
             peaks.watch("cyrus", cyrus.empty_replica())
