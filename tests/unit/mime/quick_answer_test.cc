@@ -12,6 +12,7 @@
 
 #include "mime/body_text.h"
 #include "mime/message.h"
+#include "one_part.h"
 
 namespace replimail::mime {
 namespace {
@@ -106,17 +107,11 @@ void check_needles(const BodySegment& segment, std::string_view undone, const st
 // part: `tally` counts the first, `unicode` the second.
 void check(std::mt19937& rng, const std::string& charset, const std::string& content, Tally& tally,
            Tally& unicode) {
-  const std::string msg = "Content-Type: text/plain; charset=" + charset +
-                          "\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" + content;
-  Message m = Message::from_bytes(msg);
-  std::vector<BodySegment> segments;
-  list_body_segments(m.root(), segments);
-  ASSERT_EQ(segments.size(), 1u);
-  std::string scratch;
-  std::string_view undone = undone_content(m.bytes(), *segments[0].part, scratch);
-  const std::string folded = fold_body_segment(m.bytes(), segments[0], undone);
-  check_needles(segments[0], undone, folded, charset, kNeedles, tally);
-  check_needles(segments[0], undone, folded, charset, unicode_needles(rng, folded), unicode);
+  OnePart p(charset, content);
+  ASSERT_EQ(p.segments.size(), 1u);
+  const std::string folded = fold_body_segment(p.message.bytes(), p.segment(), p.undone);
+  check_needles(p.segment(), p.undone, folded, charset, kNeedles, tally);
+  check_needles(p.segment(), p.undone, folded, charset, unicode_needles(rng, folded), unicode);
 }
 
 TEST(QuickAnswer, HitsAndMissesAreWhatFoldingThePartGives) {
@@ -179,40 +174,27 @@ TEST(QuickAnswer, NoHitWhereAMarkComposesWithTheLastLetter) {
   for (const auto& [charset, content] :
        std::vector<std::pair<std::string, std::string>>{{"utf-8", "Cafe\xcc\x81 x"},
                                                         {"windows-1258", "Cafe\xec x"}}) {
-    const std::string msg = "Content-Type: text/plain; charset=" + charset + "\r\n\r\n" + content;
-    Message m = Message::from_bytes(msg);
-    std::vector<BodySegment> segments;
-    list_body_segments(m.root(), segments);
-    std::string scratch;
-    std::string_view undone = undone_content(m.bytes(), *segments[0].part, scratch);
-    EXPECT_EQ(quick_body_answer(segments[0], undone, "cafe"), QuickAnswer::kUnknown) << charset;
-    EXPECT_EQ(quick_body_answer(segments[0], undone, "caf"), QuickAnswer::kHit) << charset;
-    EXPECT_FALSE(m.body_matches("cafe")) << charset;
-    EXPECT_TRUE(m.body_matches("café")) << charset;
+    OnePart p(charset, content);
+    EXPECT_EQ(quick_body_answer(p.segment(), p.undone, "cafe"), QuickAnswer::kUnknown) << charset;
+    EXPECT_EQ(quick_body_answer(p.segment(), p.undone, "caf"), QuickAnswer::kHit) << charset;
+    EXPECT_FALSE(p.message.body_matches("cafe")) << charset;
+    EXPECT_TRUE(p.message.body_matches("café")) << charset;
   }
   // A needle with non-ASCII characters whose text a mark composes: the
   // characters around the hit of "rich" do not fold apart, so no answer
   // without folding; and a hit with a mark after it is no hit either.
   for (const auto& [content, needle] : std::vector<std::pair<std::string, std::string>>{
            {"Zu\xcc\x88rich x", "z\xc3\xbcrich"}, {"Zu\xcc\x88rich Z\xc3\xbcrich\xcc\x81", "z\xc3\xbcrich"}}) {
-    Message m = Message::from_bytes("Content-Type: text/plain; charset=utf-8\r\n\r\n" + content);
-    std::vector<BodySegment> segments;
-    list_body_segments(m.root(), segments);
-    std::string scratch;
-    std::string_view undone = undone_content(m.bytes(), *segments[0].part, scratch);
-    EXPECT_EQ(quick_body_answer(segments[0], undone, needle), QuickAnswer::kUnknown) << content;
-    EXPECT_TRUE(m.body_matches("Z\xc3\x9cRICH")) << content;
+    OnePart p("utf-8", content);
+    EXPECT_EQ(quick_body_answer(p.segment(), p.undone, needle), QuickAnswer::kUnknown) << content;
+    EXPECT_TRUE(p.message.body_matches("Z\xc3\x9cRICH")) << content;
   }
   // In windows-1258 "d\xe9cafe" then U+0301 is "décafé": no "décafe".
-  Message m = Message::from_bytes("Content-Type: text/plain; charset=windows-1258\r\n\r\nd\xe9" "cafe\xec x");
-  std::vector<BodySegment> segments;
-  list_body_segments(m.root(), segments);
-  std::string scratch;
-  std::string_view undone = undone_content(m.bytes(), *segments[0].part, scratch);
-  EXPECT_EQ(quick_body_answer(segments[0], undone, "d\xc3\xa9" "cafe"), QuickAnswer::kUnknown);
-  EXPECT_EQ(quick_body_answer(segments[0], undone, "d\xc3\xa9" "caf"), QuickAnswer::kHit);
-  EXPECT_FALSE(m.body_matches("D\xc3\x89" "CAFE"));
-  EXPECT_TRUE(m.body_matches("D\xc3\x89" "CAF\xc3\x89"));
+  OnePart p("windows-1258", "d\xe9" "cafe\xec x");
+  EXPECT_EQ(quick_body_answer(p.segment(), p.undone, "d\xc3\xa9" "cafe"), QuickAnswer::kUnknown);
+  EXPECT_EQ(quick_body_answer(p.segment(), p.undone, "d\xc3\xa9" "caf"), QuickAnswer::kHit);
+  EXPECT_FALSE(p.message.body_matches("D\xc3\x89" "CAFE"));
+  EXPECT_TRUE(p.message.body_matches("D\xc3\x89" "CAF\xc3\x89"));
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 
 #include "mime/body_text.h"
 #include "mime/message.h"
+#include "one_part.h"
 
 namespace replimail::mime {
 namespace {
@@ -84,18 +85,12 @@ TEST(SegmentFold, EveryCharsetFoldsAsConvertingAndFoldingTheWholePart) {
           if (static_cast<unsigned char>(c) >= 0x80) c = static_cast<char>(0xE0 + rng() % 0x1F);
         }
       }
-      const std::string msg = std::string("Content-Type: text/plain; charset=") + charset +
-                              "\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" + content;
-      Message m = Message::from_bytes(msg);
-      std::vector<BodySegment> segments;
-      list_body_segments(m.root(), segments);
-      ASSERT_EQ(segments.size(), 1u);
-      std::string scratch;
-      std::string_view undone = undone_content(m.bytes(), *segments[0].part, scratch);
-      const std::string text = reference_text(charset, std::string(undone));
-      ASSERT_EQ(body_segment_text(m.bytes(), segments[0]), text)
+      OnePart p(charset, content);
+      ASSERT_EQ(p.segments.size(), 1u);
+      const std::string text = reference_text(charset, std::string(p.undone));
+      ASSERT_EQ(body_segment_text(p.message.bytes(), p.segment()), text)
           << charset << " content '" << content << "'";
-      ASSERT_EQ(fold_body_segment(m.bytes(), segments[0], undone), reference_fold(text))
+      ASSERT_EQ(fold_body_segment(p.message.bytes(), p.segment(), p.undone), reference_fold(text))
           << charset << " content '" << content << "'";
     }
   }
