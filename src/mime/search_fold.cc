@@ -87,6 +87,24 @@ char32_t simple_fold(char32_t c) {
   return (kSelfFoldingBits[c >> 6] >> (c & 63)) & 1 ? c : 0;
 }
 
+// The code point of the 2- or 3-byte UTF-8 sequence at s[i] and its length,
+// or a length of 0 when there is none (invalid, truncated, overlong, or
+// beyond the Basic Multilingual Plane).
+size_t decode_bmp(std::string_view s, size_t i, char32_t& c) {
+  auto at = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  const size_t n = s.size();
+  if ((at(i) & 0xE0) == 0xC0 && i + 1 < n && (at(i + 1) & 0xC0) == 0x80) {
+    c = (char32_t{at(i)} & 0x1F) << 6 | (at(i + 1) & 0x3F);
+    return c < 0x80 ? 0 : 2;
+  }
+  if ((at(i) & 0xF0) == 0xE0 && i + 2 < n && (at(i + 1) & 0xC0) == 0x80 &&
+      (at(i + 2) & 0xC0) == 0x80) {
+    c = (char32_t{at(i)} & 0x0F) << 12 | (char32_t{at(i + 1)} & 0x3F) << 6 | (at(i + 2) & 0x3F);
+    return c < 0x800 ? 0 : 3;
+  }
+  return 0;
+}
+
 // Writes the fold of `run` (ASCII, then non-ASCII) to `dst` when every
 // character is ASCII or simple_fold(): then each folds on its own, to a
 // character of the same UTF-8 length, and nothing composes; exactly
@@ -101,24 +119,10 @@ bool fold_simple_run(std::string_view run, char* dst) {
       ++i;
       continue;
     }
-    char32_t c;
-    size_t len;
-    if ((b0 & 0xE0) == 0xC0 && i + 1 < run.size() &&
-        (static_cast<unsigned char>(run[i + 1]) & 0xC0) == 0x80) {
-      c = (char32_t{b0} & 0x1F) << 6 | (static_cast<unsigned char>(run[i + 1]) & 0x3F);
-      len = 2;
-    } else if ((b0 & 0xF0) == 0xE0 && i + 2 < run.size() &&
-               (static_cast<unsigned char>(run[i + 1]) & 0xC0) == 0x80 &&
-               (static_cast<unsigned char>(run[i + 2]) & 0xC0) == 0x80) {
-      c = (char32_t{b0} & 0x0F) << 12 | (char32_t{static_cast<unsigned char>(run[i + 1])} & 0x3F) << 6 |
-          (static_cast<unsigned char>(run[i + 2]) & 0x3F);
-      len = 3;
-    } else {
-      return false;
-    }
-    // Overlong forms decode below the ranges simple_fold() accepts.
-    char32_t f = simple_fold(c);
-    if (f == 0 || (len == 2 && c < 0x80) || (len == 3 && c < 0x800)) return false;
+    char32_t c = 0;
+    const size_t len = decode_bmp(run, i, c);
+    const char32_t f = len ? simple_fold(c) : 0;
+    if (f == 0) return false;
     if (len == 2) {  // simple_fold() keeps a character below U+0800 there
       dst[i] = static_cast<char>(0xC0 | (f >> 6));
       dst[i + 1] = static_cast<char>(0x80 | (f & 0x3F));
@@ -176,36 +180,11 @@ bool fold_apart_text(std::string_view utf8, char* dst) {
 }
 
 bool ascii_folds_apart(std::string_view utf8) {
-  const auto* p = reinterpret_cast<const unsigned char*>(utf8.data());
-  const size_t n = utf8.size();
   size_t i = 0;
-  while (i < n) {
-    // Eight ASCII bytes at a time.
-    while (i + 8 <= n) {
-      uint64_t w;
-      std::memcpy(&w, p + i, 8);
-      if (w & kHigh) break;
-      i += 8;
-    }
-    if (i == n) break;
-    if (p[i] < 0x80) {
-      ++i;
-      continue;
-    }
-    char32_t c;
-    size_t len;
-    if ((p[i] & 0xE0) == 0xC0 && i + 1 < n && (p[i + 1] & 0xC0) == 0x80) {
-      c = (char32_t{p[i]} & 0x1F) << 6 | (p[i + 1] & 0x3F);
-      len = 2;
-    } else if ((p[i] & 0xF0) == 0xE0 && i + 2 < n && (p[i + 1] & 0xC0) == 0x80 &&
-               (p[i + 2] & 0xC0) == 0x80) {
-      c = (char32_t{p[i]} & 0x0F) << 12 | (char32_t{p[i + 1]} & 0x3F) << 6 | (p[i + 2] & 0x3F);
-      len = 3;
-    } else {
-      return false;  // invalid, or beyond the BMP
-    }
-    // Overlong forms decode below what their length allows.
-    if ((len == 2 && c < 0x80) || (len == 3 && c < 0x800) || !folds_apart(c)) return false;
+  while ((i = ascii_end(utf8, i)) < utf8.size()) {
+    char32_t c = 0;
+    const size_t len = decode_bmp(utf8, i, c);
+    if (len == 0 || !folds_apart(c)) return false;  // invalid, beyond the BMP, or not apart
     i += len;
   }
   return true;

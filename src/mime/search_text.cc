@@ -243,44 +243,43 @@ const ByteClasses* single_byte_classes(const std::string& charset) {
   return &*slot;
 }
 
-// `bytes` up to its first NUL (where the converter's C string ends).
-std::string_view before_nul(std::string_view bytes) {
-  const void* nul = std::memchr(bytes.data(), '\0', bytes.size());
-  return nul ? bytes.substr(0, static_cast<size_t>(static_cast<const char*>(nul) - bytes.data())) : bytes;
-}
-
-// `bytes` in a single-byte charset converted a byte at a time through
-// `classes`, as its converter gives them: each byte on its own, up to the
-// first NUL (where the converter's C string ends). Nullopt when that is
-// not sure: the charset composes, or a byte anywhere converts to no single
-// character (the converter then fails the whole text). With `fold`, each
-// character's fold instead, and nullopt unless every byte folds apart.
-std::optional<std::string> convert_bytewise(std::string_view bytes, const ByteClasses& classes,
-                                            bool fold) {
-  if (!classes.bytewise) return std::nullopt;
-  for (char ch : bytes) {
-    auto b = static_cast<unsigned char>(ch);
-    if (b < 0x80) continue;
-    ByteClass c = classes.of[b - 0x80];
-    if (c == ByteClass::kLacking || (fold && c != ByteClass::kApart)) return std::nullopt;
-  }
-  bytes = before_nul(bytes);
-  const std::array<Utf8Char, 128>& table = fold ? classes.folded : classes.utf8;
+// `bytes` a byte at a time through `table` (UTF-8 for each byte above 0x7F;
+// ASCII as it is, lower-cased with `lower`) into `out`: false, `out` then
+// meaningless, at a byte whose entry is empty.
+bool map_bytes(std::string_view bytes, const std::array<Utf8Char, 128>& table, bool lower,
+               std::string& out) {
   // Each byte becomes at most 4; every table entry is copied whole and the
   // end moved by its size.
-  std::string out(bytes.size() * 4, '\0');
+  out.resize(bytes.size() * 4);
   char* w = out.data();
   for (char ch : bytes) {
     auto b = static_cast<unsigned char>(ch);
     if (b < 0x80) {
-      *w++ = fold && b >= 'A' && b <= 'Z' ? static_cast<char>(b + 32) : ch;
-    } else {
-      const Utf8Char& c = table[b - 0x80];
-      std::memcpy(w, c.bytes.data(), c.bytes.size());
-      w += c.size;
+      *w++ = lower && b >= 'A' && b <= 'Z' ? static_cast<char>(b + 32) : ch;
+      continue;
     }
+    const Utf8Char& c = table[b - 0x80];
+    if (c.size == 0) return false;
+    std::memcpy(w, c.bytes.data(), c.bytes.size());
+    w += c.size;
   }
   out.resize(static_cast<size_t>(w - out.data()));
+  return true;
+}
+
+// `bytes` in a single-byte charset converted a byte at a time through
+// `classes`, as its converter gives them: each byte on its own, up to the
+// first NUL (where the converter's C string ends; no table entry holds a
+// NUL). Nullopt when that is not sure: the charset composes, or a byte
+// anywhere converts to no single character (the converter then fails the
+// whole text). With `fold`, each character's fold instead, and nullopt
+// unless every byte folds apart (only those have a fold in the table).
+std::optional<std::string> convert_bytewise(std::string_view bytes, const ByteClasses& classes,
+                                            bool fold) {
+  std::string out;
+  if (!classes.bytewise || !map_bytes(bytes, fold ? classes.folded : classes.utf8, fold, out))
+    return std::nullopt;
+  if (size_t nul = out.find('\0'); nul != std::string::npos) out.resize(nul);
   return out;
 }
 
@@ -509,23 +508,8 @@ QuickAnswer unicode_answer_utf8(std::string_view content, std::string_view needl
   return ascii_folds_apart(content) ? QuickAnswer::kMiss : QuickAnswer::kUnknown;
 }
 
-// The same in a single-byte charset, a character per byte: `out` gets the
-// fold of `bytes` when each is ASCII or folds apart.
-bool fold_apart_bytes(std::string_view bytes, const ByteClasses& classes, std::string& out) {
-  out.clear();
-  for (char ch : bytes) {
-    auto b = static_cast<unsigned char>(ch);
-    if (b < 0x80) {
-      out += b >= 'A' && b <= 'Z' ? static_cast<char>(b + 32) : ch;
-    } else if (classes.of[b - 0x80] == ByteClass::kApart) {
-      out += classes.folded[b - 0x80].view();
-    } else {
-      return false;
-    }
-  }
-  return true;
-}
-
+// The same in a single-byte charset, a character per byte (the window's
+// fold through the table of folds, which only bytes that fold apart have).
 QuickAnswer unicode_answer_bytes(std::string_view content, std::string_view needle,
                                  const ByteClasses& classes, bool apart) {
   Anchored a = anchor_of(needle);
@@ -541,7 +525,7 @@ QuickAnswer unicode_answer_bytes(std::string_view content, std::string_view need
     if (at < before || at - before + length > content.size()) continue;
     size_t start = at - before, after = start + length;
     auto next = after < content.size() ? static_cast<unsigned char>(content[after]) : 0;
-    if (fold_apart_bytes(content.substr(start, length), classes, window) && window == needle &&
+    if (map_bytes(content.substr(start, length), classes.folded, true, window) && window == needle &&
         (next < 0x80 || classes.of[next - 0x80] == ByteClass::kApart)) {
       return QuickAnswer::kHit;
     }
