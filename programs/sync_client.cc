@@ -32,7 +32,10 @@
 //                interrupted run (progress in the channel's bootstrap.json); a
 //                progress bar on stderr when it is a terminal. Done, it sets
 //                the channel rolling if mailboxes.db had it bootstrapping or
-//                failed (the way to resume after fixing a failed bootstrap)
+//                failed (the way to resume after fixing a failed bootstrap).
+//                On a cluster slot a user a move is bringing here is left for
+//                a later run (exit 75) and one moved away is not sent
+//                (cluster/bootstrap_gate.h)
 //   -f FILE      alone or with -r/-R: process FILE as a sync log (never renamed
 //                nor deleted), in the foreground
 //   -n CHANNEL   use <channel>_sync_host, _sync_port, _sync_authname, _sync_password
@@ -52,7 +55,8 @@
 //                takes no per-user sync lock (one rolling client per channel)
 // Exit status: 0 on success, 1 if anything failed, 64 on a usage error (one
 // line on stderr saying what), 75 with -r/-R when another rolling client
-// already runs for the channel, 78 on a configuration error (e.g. -r for a
+// already runs for the channel or -A left users for a later run, 78 on a
+// configuration error (e.g. -r for a
 // channel sync_log_channels does not log).
 #include <errno.h>
 #include <fcntl.h>
@@ -67,11 +71,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "cluster/bootstrap_gate.h"
 #include "common/config.h"
 #include "common/fs.h"
 #include "common/log.h"
@@ -333,6 +339,21 @@ sync::ClientOptions client_options(const Args& a) {
   return opts;
 }
 
+// A cluster slot's bootstrap asks the directory about each user
+// (cluster/bootstrap_gate.h). False once a bad cluster option is logged.
+bool set_bootstrap_gate(const Config& cfg,
+                        std::function<sync::UserVerdict(const std::string&)>& verdict) {
+  static std::unique_ptr<cluster::BootstrapGate> gate;
+  auto g = cluster::BootstrapGate::from_config(cfg);
+  if (!g.ok()) {
+    spdlog::error("{}", g.status().message());
+    return false;
+  }
+  gate = std::move(*g);
+  if (gate) verdict = [](const std::string& user) { return gate->verdict(user); };
+  return true;
+}
+
 int run_rolling(const Config& cfg, const Args& a) {
   const std::string& channel = a.chan.channel;
   if (Status s = check_channel(cfg, channel); !s) {
@@ -360,6 +381,7 @@ int run_rolling(const Config& cfg, const Args& a) {
   if (a.repeat_secs > 0) opts->repeat_interval = std::chrono::seconds(a.repeat_secs);
   opts->session_timeout = std::chrono::seconds(a.session_secs);
   opts->on_started = [] { report_start(0); };
+  if (!set_bootstrap_gate(cfg, opts->user_verdict)) return EX_CONFIG;
   sync::RollingClient client(cfg, *opts);
   g_rolling = &client;
   struct sigaction sa {};
@@ -389,6 +411,7 @@ void print_stats(const sync::ClientStats& st, const std::string& tail = "") {
 int run_bootstrap(store::Instance& instance, const sync::ConnectOptions& co, const Args& a) {
   const std::string& channel = a.chan.channel;
   sync::BootstrapOptions bo;
+  if (!set_bootstrap_gate(instance.config(), bo.user_verdict)) return EX_CONFIG;
   bo.channel = channel;
   bo.connect = co;
   bo.client = client_options(a);
@@ -396,8 +419,16 @@ int run_bootstrap(store::Instance& instance, const sync::ConnectOptions& co, con
   sync::Bootstrap boot(instance, bo);
   Status s = boot.run();
   if (a.chan.verbose > 0)
-    print_stats(boot.stats(), fmt::format("; {} users done before", boot.resumed_done()));
-  if (!s) return 1;
+    print_stats(boot.stats(), fmt::format("; {} users done before; {} not this instance's, {} "
+                                          "left for a later run",
+                                          boot.resumed_done(), boot.not_ours(), boot.later()));
+  if (!s) {
+    spdlog::error("bootstrap of channel {} not finished: {}", channel.empty() ? "\"\"" : channel,
+                  s.to_string());
+    // Users left for a later run (a move to this slot under way): run -A
+    // again once it is over.
+    return s.code() == Code::kAgain ? EX_TEMPFAIL : 1;
+  }
   // A channel its rolling client was bootstrapping (or gave up on) is
   // ready now: its client rolls from its next pass on.
   auto& mbl = instance.mailboxes();

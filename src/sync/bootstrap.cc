@@ -247,6 +247,37 @@ Status Bootstrap::run() {
   return s;
 }
 
+UserVerdict local_user_verdict(const store::Instance& instance, const std::string& user) {
+  if (instance.user_fenced(user) && instance.user_moved_at(user))
+    return {UserTurn::kNotOurs, "moved away from this instance (its fence and moved file)"};
+  return {};
+}
+
+bool Bootstrap::may_send(BootstrapUser& u, Status& later) {
+  UserVerdict v = local_user_verdict(inst_, u.user);
+  if (v.turn == UserTurn::kSend && opts_.user_verdict) v = opts_.user_verdict(u.user);
+  const std::string channel = opts_.channel.empty() ? "\"\"" : opts_.channel;
+  switch (v.turn) {
+    case UserTurn::kSend:
+      return true;
+    case UserTurn::kNotOurs:
+      spdlog::info("bootstrap of channel {}: {} not sent: {}", channel, u.user, v.why);
+      u.done = true;
+      u.finished = unix_ms_now();
+      u.failures = 0;
+      u.error = "not sent: " + v.why;
+      ++not_ours_;
+      return false;
+    case UserTurn::kLater:
+      spdlog::info("bootstrap of channel {}: {} left for a later run: {}", channel, u.user, v.why);
+      u.error = "later: " + v.why;
+      ++later_;
+      if (later) later = Status(Code::kAgain, u.user + ": " + v.why);
+      return false;
+  }
+  return true;
+}
+
 Status Bootstrap::run_locked() {
   begun_ = std::chrono::steady_clock::now();
   auto users = inst_.mailboxes().users();
@@ -254,6 +285,7 @@ Status Bootstrap::run_locked() {
   progress_ = start_or_resume(load_bootstrap(inst_.config().configdirectory(), opts_.channel),
                               opts_.channel, *users, unix_ms_now(), opts_.not_before);
   resumed_done_ = progress_.done_count();
+  not_ours_ = later_ = 0;
   bytes_at_start_ = progress_.bytes;
   lost_replica_ = false;
   if (resumed_done_ > 0)
@@ -266,6 +298,7 @@ Status Bootstrap::run_locked() {
     return s;
   }
   Status result;
+  Status later;  // the first user left for a later run, if no user failed
   draw(false);
   for (auto& u : progress_.users) {
     if (u.done) continue;
@@ -273,6 +306,10 @@ Status Bootstrap::run_locked() {
       save(true);
       draw(true);
       return Status(Code::kAgain, "bootstrap stopped");
+    }
+    if (!may_send(u, later)) {
+      save(false);
+      continue;
     }
     Status s = with_client([&](SyncClient& c) { return c.sync_user(u.user); });
     if (s) {
@@ -315,6 +352,7 @@ Status Bootstrap::run_locked() {
     progress_.shared_done = static_cast<bool>(shared_result);
     if (!shared_result && result) result = shared_result;
   }
+  if (result) result = later;
   if (result && progress_.done_count() == progress_.users.size())
     progress_.finished = unix_ms_now();
   save(true);

@@ -114,6 +114,26 @@ std::optional<std::string> bootstrap_failure(const BootstrapProgress& p);
 // that does not speak the protocol (kProtocolError).
 bool is_permanent_connect_error(const Status& s);
 
+// Whether a bootstrap sends a user now. A slot of a cluster holds users it
+// is not the primary of (docs/CLUSTER.md): the old copy a move left (a
+// replica now) and the copy a move is still filling. Sending either to a
+// replica pushes a copy that is not the user's primary state: refused where
+// the replica is that primary, after which the full update copies the
+// primary's newest messages back into this copy as replica-only ones.
+enum class UserTurn {
+  kSend,     // this instance's user: sync it
+  kNotOurs,  // never this instance's to send: done, nothing sent
+  kLater,    // not yet (a move here not switched): pending, asked again next run
+};
+struct UserVerdict {
+  UserTurn turn = UserTurn::kSend;
+  std::string why;  // one line, for the log and the progress file (not kSend)
+};
+// The instance's own say, from its files: a user fenced here with a moved
+// file was moved away (the fence stays on the old copy: store/instance.h),
+// so kNotOurs; anything else kSend.
+UserVerdict local_user_verdict(const store::Instance& instance, const std::string& user);
+
 struct BootstrapOptions {
   std::string channel;
   ConnectOptions connect;
@@ -125,6 +145,9 @@ struct BootstrapOptions {
   // Unix ms: an unfinished earlier run started before this is not resumed
   // (start_or_resume); the rolling client passes its channel's since.
   int64_t not_before = 0;
+  // Asked for each user after local_user_verdict says kSend (a cluster
+  // slot's clusterd directory: cluster/bootstrap_gate.h); unset: kSend.
+  std::function<UserVerdict(const std::string& user)> user_verdict;
 };
 
 class Bootstrap {
@@ -146,6 +169,9 @@ class Bootstrap {
   // nothing is wrong with the users.
   bool lost_replica() const { return lost_replica_; }
   const BootstrapProgress& progress() const { return progress_; }
+  // Users this run left alone for good (kNotOurs) or for now (kLater).
+  size_t not_ours() const { return not_ours_; }
+  size_t later() const { return later_; }
 
  private:
   Status run_locked();
@@ -163,7 +189,14 @@ class Bootstrap {
   FetchSink sink_;
   std::unique_ptr<ReplicaConnection> conn_;
   ClientStats stats_;
+  // What the walk does with `u` before syncing it: true when it may sync
+  // (kSend); otherwise `u` says why not, and `later` too for the first
+  // user left for a later run.
+  bool may_send(BootstrapUser& u, Status& later);
+
   size_t resumed_done_ = 0;
+  size_t not_ours_ = 0;
+  size_t later_ = 0;
   bool lost_replica_ = false;
   std::chrono::steady_clock::time_point begun_;
   std::chrono::steady_clock::time_point last_save_{};

@@ -571,6 +571,7 @@ RollingClient::Boot RollingClient::bootstrap(const store::ChannelState& state) {
   bo.client = opts_.client;
   bo.stop = [this] { return should_stop(); };
   bo.not_before = state.since;
+  bo.user_verdict = opts_.user_verdict;
   Bootstrap boot(*workers_[0]->inst, bo);
   const auto t0 = Clock::now();
   Status s = boot.run();

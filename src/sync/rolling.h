@@ -178,6 +178,9 @@ struct RollingOptions {
   // before the first connection attempt (sync_client -r's background child
   // tells its parent it started). Not called when set-up fails.
   std::function<void()> on_started;
+  // Asked by the bootstrap for each user (BootstrapOptions::user_verdict):
+  // a cluster slot's sync_client sets it (cluster/bootstrap_gate.h).
+  std::function<UserVerdict(const std::string& user)> user_verdict;
 
   // Reads <channel>_sync_batchsize, sync_client_workers,
   // <channel>_sync_repeat_interval, sync_reconnect_maxwait (default 20 s,

@@ -223,15 +223,6 @@ TEST(ClusterHostsMove, MailauthdHoldsLoginsWhileAMoveIsFenced) {
   EXPECT_NE(hosts.front().master_log().find("is being moved to sb (fenced)"), std::string::npos);
 }
 
-// Whether `slot`'s rolling channel `channel` has finished bootstrapping its
-// replica (its bootstrap.json says finished).
-bool bootstrapped(ClusterHosts& hosts, const std::string& slot, const std::string& channel) {
-  auto j = nlohmann::json::parse(
-      slurp(hosts.slot(slot).config_dir() + "/sync/" + channel + "/bootstrap.json"), nullptr,
-      false);
-  return j.is_object() && j.value("finished", int64_t{0}) != 0;
-}
-
 // alice moved from sa (host 0) to sb (host 1) under load, then back to sa,
 // which still holds her fence from the first move: every acknowledged
 // delivery is on the new primary exactly once after each move, the IMAP
@@ -244,14 +235,6 @@ TEST(ClusterHostsMove, UserMovedBetweenHostsUnderLoadAndBackWithNothingLost) {
   ASSERT_EQ(hosts.start(), "") << hosts.logs();
   ASSERT_EQ(hosts.start_slot({"sa", 0, "primary", {}}), "") << hosts.logs();
   ASSERT_EQ(hosts.start_slot({"sb", 1, "primary", {"sa"}}), "") << hosts.logs();
-  // sb's new channel to sa first bootstraps sa with every user sb holds. A
-  // move onto sb before that bootstrap has taken its list races it: the
-  // bootstrap pushes the half-moved copy to its primary, is refused, and its
-  // full update copies the primary's newest messages back into sb's copy,
-  // which the move can then not make equal (docs/CLUSTER.md, "A move onto a
-  // slot whose channel is still bootstrapping"). An operator moves users onto
-  // a slot once its replicas are bootstrapped; so does this test.
-  ASSERT_TRUE(wait_until([&] { return bootstrapped(hosts, "sb", "sa"); }, 60s)) << hosts.logs();
   ASSERT_EQ(hosts.set_user("alice", "sa", {}), "");
   ASSERT_TRUE(hosts.slot("sa").tool("cyr_mbox", {"create", "user.alice"}).ok());
   ASSERT_EQ(deliver(hosts.lmtp_port(), "alice", 20, "before"), "");

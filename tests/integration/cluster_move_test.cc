@@ -231,5 +231,72 @@ TEST_F(ClusterMove, AKilledMoveIsResumedOrAborted) {
   EXPECT_NE(wrong.err.find("primary is slotB"), std::string::npos) << wrong.err;
 }
 
+// A bootstrap on either slot sends no copy that is not its slot's to send
+// (cluster/bootstrap_gate.h): on the target, alice's copy while a move to
+// it is under way (pushed to slotA, her primary, it would be refused and
+// slotA's newer mail copied back into it as replica-only messages, which
+// no pass of the move could then undo); on the source, the old copy the
+// move left. Every other user is sent.
+TEST_F(ClusterMove, ABootstrapSendsNeitherACopyAMoveIsFillingNorOneItLeft) {
+  ASSERT_EQ(deliver(*a_, "alice", 5, "before"), "");
+  auto set = a_->tool("cyr_cluster", {"set-user", "bob", "slotB"});
+  ASSERT_TRUE(set.ok()) << set.describe();
+  ASSERT_EQ(create_mailboxes(*b_, {"user.bob"}), "");
+  ASSERT_EQ(deliver(*b_, "bob", 3, "bob"), "");
+  const std::string to_a = "127.0.0.1:" + std::to_string(a_->port("csync"));
+  const std::string to_b = "127.0.0.1:" + std::to_string(b_->port("csync"));
+
+  // A move of alice to slotB under way: its key, a first pass's copy on
+  // slotB, and mail to alice on slotA since.
+  cluster::MoveRecord rec;
+  rec.user = "alice";
+  rec.source = "slotA";
+  rec.target = "slotB";
+  rec.started = rec.since = 1;
+  std::string key = directory_->layout().move_key("alice");
+  ASSERT_TRUE(client_->put(key, cluster::encode_move(rec)).ok());
+  auto pass = a_->tool("sync_client", {"-S", to_b, "-u", "alice"});
+  ASSERT_TRUE(pass.ok()) << pass.describe();
+  ASSERT_EQ(deliver(*a_, "alice", 2, "after-pass"), "");
+  ASSERT_EQ(b_->snapshot("user.alice").records.size(), 5u);
+
+  // slotB's new channel to slotA: bob sent, alice left for a later run.
+  auto boot = b_->tool("sync_client", {"-v", "-A", "-n", "toa", "-S", to_a});
+  EXPECT_EQ(boot.exit_code, 75) << boot.describe();
+  EXPECT_NE(boot.out.find("; 0 not this instance's, 1 left for a later run"), std::string::npos)
+      << boot.out;
+  EXPECT_NE(boot.err.find("being moved here from slotA"), std::string::npos) << boot.err;
+  EXPECT_TRUE(same_mailbox(*b_, *a_, "user.bob"));
+  EXPECT_EQ(b_->snapshot("user.alice").records.size(), 5u) << "nothing copied back";
+  EXPECT_EQ(a_->snapshot("user.alice").records.size(), 7u);
+
+  // The move runs to its end (its own key: this one goes first).
+  ASSERT_TRUE(client_->erase(key).ok());
+  auto mv = move({"move", "alice", "slotB"});
+  ASSERT_TRUE(mv.ok()) << mv.describe();
+  ASSERT_EQ(deliver(*b_, "alice", 1, "on-b"), "");
+  // slotB's bootstrap finishes with alice, its user now.
+  auto resumed = b_->tool("sync_client", {"-v", "-A", "-n", "toa", "-S", to_a});
+  EXPECT_TRUE(resumed.ok()) << resumed.describe();
+  EXPECT_NE(resumed.out.find("; 1 users done before; 0 not this instance's, 0 left"),
+            std::string::npos)
+      << resumed.out;
+  EXPECT_SAME_DIGEST(*b_, *a_, {"-u", "alice"});
+  // slotA's new channel to slotB: the copy the move left there (fenced,
+  // moved, one message behind now) is not sent (sent, it would be refused
+  // and slotB's newer message copied back into it); bob's copy there is,
+  // and changes nothing.
+  ASSERT_EQ(deliver(*b_, "alice", 1, "on-b-again"), "");
+  auto from_a = a_->tool("sync_client", {"-v", "-A", "-n", "tob", "-S", to_b});
+  EXPECT_TRUE(from_a.ok()) << from_a.describe();
+  EXPECT_NE(from_a.out.find("; 0 users done before; 1 not this instance's, 0 left"),
+            std::string::npos)
+      << from_a.out;
+  EXPECT_NE(from_a.err.find("moved away from this instance"), std::string::npos) << from_a.err;
+  EXPECT_EQ(a_->snapshot("user.alice").records.size(), 8u) << "nothing copied back";
+  EXPECT_EQ(b_->snapshot("user.alice").records.size(), 9u);
+  EXPECT_SAME_DIGEST(*a_, *b_, {"-u", "bob"});
+}
+
 }  // namespace
 }  // namespace replimail::testing

@@ -1,0 +1,44 @@
+#include "cluster/bootstrap_gate.h"
+
+#include <fmt/format.h>
+
+#include <utility>
+
+#include "cluster/registration.h"
+
+namespace replimail::cluster {
+
+sync::UserVerdict bootstrap_verdict(const std::string& self, const std::optional<MoveRecord>& move) {
+  if (!move) return {};
+  if (move->target == self && move->phase != MovePhase::kSwitched)
+    return {sync::UserTurn::kLater,
+            fmt::format("being moved here from {} (move {})", move->source,
+                        move_phase_name(move->phase))};
+  if (move->source == self && move->phase == MovePhase::kSwitched)
+    return {sync::UserTurn::kNotOurs, fmt::format("moved away to {}", move->target)};
+  return {};
+}
+
+Result<std::unique_ptr<BootstrapGate>> BootstrapGate::from_config(const Config& config) {
+  if (config.get("cluster_etcd_endpoints").empty() || config.get("cluster_slot_name").empty())
+    return std::unique_ptr<BootstrapGate>();
+  auto o = cluster_options(config, true);
+  if (!o.ok()) return o.status();
+  auto layout = KeyLayout::make(o->prefix);
+  if (!layout.ok()) return layout.status();
+  return std::make_unique<BootstrapGate>(o->slot, std::move(o->etcd), std::move(*layout));
+}
+
+BootstrapGate::BootstrapGate(std::string self, EtcdSettings etcd, KeyLayout layout)
+    : self_(std::move(self)), etcd_(std::move(etcd)), directory_(etcd_, std::move(layout)) {}
+
+sync::UserVerdict BootstrapGate::verdict(const std::string& user) {
+  auto move = directory_.move(user);
+  if (!move.ok())
+    return {sync::UserTurn::kLater,
+            "the cluster directory cannot say whether a move is under way: " +
+                move.status().to_string()};
+  return bootstrap_verdict(self_, *move);
+}
+
+}  // namespace replimail::cluster

@@ -1,0 +1,51 @@
+// What a cluster slot's bootstrap may send (sync/bootstrap.h's
+// user_verdict; docs/CLUSTER.md "A move onto a slot whose channel is still
+// bootstrapping"). A new channel bootstraps its replica with every user its
+// slot holds, and a slot holds copies it is not the primary of:
+//   the copy a move to this slot is filling (moves/<user>, target this
+//   slot, not switched yet): left for a later run (kLater), sent once the
+//   move has switched (this slot is then the primary) or was aborted and
+//   its key deleted;
+//   the copy a move from this slot has switched away (moves/<user>, source
+//   this slot, switched): never this slot's to send (kNotOurs); once the
+//   move is done the instance's own fence and moved file say the same
+//   (sync::local_user_verdict).
+// Anything else is sent, as before. The directory read fails (etcd down):
+// kLater, as the move could be under way.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "cluster/directory.h"
+#include "cluster/directory_schema.h"
+#include "cluster/etcd_client.h"
+#include "common/config.h"
+#include "common/status.h"
+#include "sync/bootstrap.h"
+
+namespace replimail::cluster {
+
+// Pure: slot `self`'s verdict on a user whose moves key is `move`
+// (nullopt: no move recorded).
+sync::UserVerdict bootstrap_verdict(const std::string& self, const std::optional<MoveRecord>& move);
+
+class BootstrapGate {
+ public:
+  // The gate of the slot `config` describes; nullptr when it is not a
+  // cluster slot's (cluster_etcd_endpoints or cluster_slot_name unset);
+  // kConfigError for cluster options that are set but bad.
+  static Result<std::unique_ptr<BootstrapGate>> from_config(const Config& config);
+  BootstrapGate(std::string self, EtcdSettings etcd, KeyLayout layout);
+
+  // One read of the user's moves key.
+  sync::UserVerdict verdict(const std::string& user);
+
+ private:
+  std::string self_;
+  EtcdClient etcd_;
+  Directory directory_;
+};
+
+}  // namespace replimail::cluster
