@@ -55,9 +55,9 @@
 //                takes no per-user sync lock (one rolling client per channel)
 // Exit status: 0 on success, 1 if anything failed, 64 on a usage error (one
 // line on stderr saying what), 75 with -r/-R when another rolling client
-// already runs for the channel or -A left users for a later run, 78 on a
-// configuration error (e.g. -r for a
-// channel sync_log_channels does not log).
+// already runs for the channel, and with -A when users were left for a
+// later run, 78 on a configuration error (e.g. -r for a channel
+// sync_log_channels does not log).
 #include <errno.h>
 #include <fcntl.h>
 #include <fmt/format.h>
