@@ -62,24 +62,32 @@ std::string imap_astring(std::string_view s) {
   return atom ? std::string(s) : imap_string(s);
 }
 
-std::string flag_list(uint32_t system_flags, bool recent,
+void append_flag_list(std::string* out, uint32_t system_flags, bool recent,
                       const std::vector<std::string>& keywords) {
   static const std::pair<uint32_t, const char*> kOrder[] = {{store::kFlagAnswered, "\\Answered"},
                                                             {store::kFlagFlagged, "\\Flagged"},
                                                             {store::kFlagDraft, "\\Draft"},
                                                             {store::kFlagDeleted, "\\Deleted"},
                                                             {store::kFlagSeen, "\\Seen"}};
-  std::string out = "(";
+  *out += '(';
+  bool first = true;
   auto add = [&](std::string_view f) {
-    if (out.size() > 1) out += ' ';
-    out += f;
+    if (!first) *out += ' ';
+    first = false;
+    *out += f;
   };
   for (const auto& [bit, name] : kOrder) {
     if (system_flags & bit) add(name);
   }
   if (recent) add("\\Recent");
   for (const auto& k : keywords) add(k);
-  out += ')';
+  *out += ')';
+}
+
+std::string flag_list(uint32_t system_flags, bool recent,
+                      const std::vector<std::string>& keywords) {
+  std::string out;
+  append_flag_list(&out, system_flags, recent, keywords);
   return out;
 }
 

@@ -28,5 +28,8 @@ std::string email_id(std::string_view guid);
 
 // "(\Seen \Recent $Junk)" from system flag bits, \Recent and keywords.
 std::string flag_list(uint32_t system_flags, bool recent, const std::vector<std::string>& keywords);
+// The same, appended to `*out`.
+void append_flag_list(std::string* out, uint32_t system_flags, bool recent,
+                      const std::vector<std::string>& keywords);
 
 }  // namespace replimail::imap

@@ -174,7 +174,8 @@ Status SelectedMailbox::refresh(const RefreshOptions& opts, std::string* out) {
     bool recent = m.recent;
     m = now;
     m.recent = recent;
-    if ((flags_changed || opts.condstore) && !opts.quiet.count(r.uid)) {
+    if ((flags_changed || opts.condstore) &&
+        !std::binary_search(opts.quiet.begin(), opts.quiet.end(), r.uid)) {
       *out += "* " + std::to_string(seq) + " FETCH (";
       if (opts.with_uid) *out += "UID " + std::to_string(m.uid) + " ";
       *out += "FLAGS " + flag_list(m.system_flags, m.recent, m.keywords);

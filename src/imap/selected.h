@@ -97,7 +97,7 @@ class SelectedMailbox {
     bool qresync = false;
     bool condstore = false;
     bool with_uid = false;
-    std::set<uint32_t> quiet;
+    std::vector<uint32_t> quiet;  // UIDs, ascending (repeats allowed)
   };
   Status refresh(const RefreshOptions& opts, std::string* out);
 

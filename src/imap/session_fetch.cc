@@ -176,7 +176,8 @@ Result<std::string> fetch_item(const FetchItem& it, const MessageView& m, FetchS
                                const Config& cfg, store::Mailbox& mbox) {
   switch (it.kind) {
     case K::kFlags:
-      return "FLAGS " + flag_list(m.system_flags, m.recent, m.keywords);
+    case K::kUid:
+      return Status(Code::kInternal, "FLAGS and UID are written in place by fetch_one");
     case K::kInternalDate:
       return "INTERNALDATE \"" + format_date_time(m.internaldate) + "\"";
     case K::kSaveDate:
@@ -185,8 +186,6 @@ Result<std::string> fetch_item(const FetchItem& it, const MessageView& m, FetchS
       return preview_item(cfg, mbox, m.uid);
     case K::kRfc822Size:
       return "RFC822.SIZE " + std::to_string(m.size);
-    case K::kUid:
-      return "UID " + std::to_string(m.uid);
     case K::kModseq:
       return "MODSEQ (" + std::to_string(m.modseq) + ")";
     case K::kEmailId:
@@ -271,7 +270,8 @@ Status Session::fetch_one(uint32_t seq, const FetchRequest& req, bool uid_cmd, s
   fmt::format_to(std::back_inserter(*out), "* {} FETCH (", seq);
   bool has_uid = false, has_modseq = false;
   if (uid_cmd) {
-    put("UID " + std::to_string(m.uid));
+    put("UID ");
+    fmt::format_to(std::back_inserter(*out), "{}", m.uid);
     has_uid = true;
   }
   for (const FetchItem& it : req.items) {
@@ -279,6 +279,17 @@ Status Session::fetch_one(uint32_t seq, const FetchRequest& req, bool uid_cmd, s
     if ((it.kind == K::kUid && has_uid) || (it.kind == K::kModseq && has_modseq)) continue;
     has_uid = has_uid || it.kind == K::kUid;
     has_modseq = has_modseq || it.kind == K::kModseq;
+    // What a client asks of every message, written in place.
+    if (it.kind == K::kFlags) {
+      put("FLAGS ");
+      append_flag_list(out, m.system_flags, m.recent, m.keywords);
+      continue;
+    }
+    if (it.kind == K::kUid) {
+      put("UID ");
+      fmt::format_to(std::back_inserter(*out), "{}", m.uid);
+      continue;
+    }
     auto part = fetch_item(it, m, src, instance_.config(), selected_->mailbox());
     if (!part.ok()) {
       out->resize(start);
@@ -349,8 +360,7 @@ void Session::cmd_fetch(const Command& cmd) {
       reply("* NO Cannot read message " + std::to_string(s) + ": " + st.message());
       continue;
     }
-    // In ascending order mostly: the hint saves a walk of the tree.
-    quiet_uids_.insert(quiet_uids_.end(), selected_->at(s).uid);
+    quiet_uids_.push_back(selected_->at(s).uid);
     if (!write_early()) break;  // the client is gone
   }
   flush_cache_fills();

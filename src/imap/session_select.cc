@@ -385,7 +385,7 @@ void Session::cmd_store(const Command& cmd) {
   for (uint32_t seq : seqs) {
     const MessageView& m = selected_->at(seq);
     if (listed(modified, cmd.uid ? m.uid : seq)) continue;
-    quiet_uids_.insert(m.uid);
+    quiet_uids_.push_back(m.uid);
     if (req->silent && !req->unchangedsince) continue;
     if (!listed(changed_uids, m.uid) && !listed(seen_on, m.uid) && !listed(seen_off, m.uid)) {
       continue;
