@@ -176,7 +176,8 @@ void Session::tagged(const Command& cmd, std::string_view status, std::string_vi
     // CONDSTORE enabled the MODSEQ (RFC 7162 3.1.4, 3.2.4; as Cyrus 3.6).
     ro.with_uid = cmd.uid || qresync_;
     ro.quiet = std::exchange(quiet_uids_, {});
-    if (!std::is_sorted(ro.quiet.begin(), ro.quiet.end())) std::sort(ro.quiet.begin(), ro.quiet.end());
+    if (!std::is_sorted(ro.quiet.begin(), ro.quiet.end()))
+      std::sort(ro.quiet.begin(), ro.quiet.end());
     Status st = selected_->refresh(ro, &out_);
     if (!st.is_ok()) spdlog::warn("imap: refresh {}: {}", selected_->name(), st.to_string());
   }

@@ -331,7 +331,6 @@ class Session : public net::PushSession, private CommandReader::Sink {
   std::string idle_tag_;
   std::unique_ptr<SelectedMailbox> selected_;
   std::vector<uint32_t> saved_uids_;  // SEARCHRES `$`
-  // UIDs the current command reported itself (no FETCH from the refresh).
   // UIDs whose FLAGS this command sent (FETCH, STORE), in the order sent:
   // the refresh after it leaves them out. A vector, not a set: a FETCH of
   // 100,000 messages adds 100,000 of them.
