@@ -33,11 +33,16 @@ BootstrapGate::BootstrapGate(std::string self, EtcdSettings etcd, KeyLayout layo
     : self_(std::move(self)), etcd_(std::move(etcd)), directory_(etcd_, std::move(layout)) {}
 
 sync::UserVerdict BootstrapGate::verdict(const std::string& user) {
+  const auto now = std::chrono::steady_clock::now();
+  if (now < down_until_) return {sync::UserTurn::kLater, down_why_};
+  ++reads_;
   auto move = directory_.move(user);
-  if (!move.ok())
-    return {sync::UserTurn::kLater,
-            "the cluster directory cannot say whether a move is under way: " +
-                move.status().to_string()};
+  if (!move.ok()) {
+    down_until_ = now + kDownFor;
+    down_why_ = "the cluster directory cannot say whether a move is under way: " +
+                move.status().to_string();
+    return {sync::UserTurn::kLater, down_why_};
+  }
   return bootstrap_verdict(self_, *move);
 }
 

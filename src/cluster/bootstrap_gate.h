@@ -11,9 +11,13 @@
 //   move is done the instance's own fence and moved file say the same
 //   (sync::local_user_verdict).
 // Anything else is sent, as before. The directory read fails (etcd down):
-// kLater, as the move could be under way.
+// kLater, as the move could be under way; and for the next 5 s every user
+// is kLater without asking (a bootstrap of many users would otherwise wait
+// out the client's timeout once per user).
 #pragma once
 
+#include <chrono>
+#include <cstddef>
 #include <memory>
 #include <optional>
 #include <string>
@@ -39,11 +43,19 @@ class BootstrapGate {
   static Result<std::unique_ptr<BootstrapGate>> from_config(const Config& config);
   BootstrapGate(std::string self, EtcdSettings etcd, KeyLayout layout);
 
-  // One read of the user's moves key.
+  // One read of the user's moves key (none while the directory is taken
+  // for down).
   sync::UserVerdict verdict(const std::string& user);
+  // How many times verdict() asked the directory.
+  size_t directory_reads() const { return reads_; }
+
+  static constexpr std::chrono::seconds kDownFor{5};
 
  private:
   std::string self_;
+  size_t reads_ = 0;
+  std::chrono::steady_clock::time_point down_until_{};
+  std::string down_why_;
   EtcdClient etcd_;
   Directory directory_;
 };

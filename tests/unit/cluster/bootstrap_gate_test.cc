@@ -55,5 +55,21 @@ TEST(BootstrapGate, NotAClusterSlotHasNoGateAndBadOptionsAreRefused) {
   EXPECT_EQ(BootstrapGate::from_config(bad).status().code(), Code::kConfigError);
 }
 
+TEST(BootstrapGate, AnUnreachableDirectoryLeavesEveryUserForLaterAndIsNotAskedAgainAtOnce) {
+  Config cfg;
+  cfg.set("cluster_etcd_endpoints", "127.0.0.1:1");  // nothing listens there
+  cfg.set("cluster_slot_name", "slotA");
+  auto gate = BootstrapGate::from_config(cfg);
+  ASSERT_TRUE(gate.ok()) << gate.status().to_string();
+  ASSERT_NE(*gate, nullptr);
+  for (const char* user : {"alice", "bob", "carol"}) {
+    auto v = (*gate)->verdict(user);
+    EXPECT_EQ(v.turn, sync::UserTurn::kLater) << user;
+    EXPECT_NE(v.why.find("cannot say whether a move is under way"), std::string::npos) << v.why;
+  }
+  // One read: the next users within BootstrapGate::kDownFor were not asked.
+  EXPECT_EQ((*gate)->directory_reads(), 1u);
+}
+
 }  // namespace
 }  // namespace replimail::cluster
