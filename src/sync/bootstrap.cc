@@ -278,6 +278,19 @@ bool Bootstrap::may_send(BootstrapUser& u, Status& later) {
   return true;
 }
 
+Status Bootstrap::sync_shared() {
+  std::vector<std::string> shared;
+  Status result = inst_.mailboxes().list("", false, [&](const store::MailboxEntry& e) {
+    if (e.is_real() && store::mboxname_owner(e.name).empty()) shared.push_back(e.name);
+    return true;
+  });
+  for (const auto& name : shared) {
+    Status one = with_client([&](SyncClient& c) { return c.sync_mailboxes({name}); });
+    if (!one && result) result = one;
+  }
+  return result;
+}
+
 Status Bootstrap::run_locked() {
   begun_ = std::chrono::steady_clock::now();
   auto users = inst_.mailboxes().users();
@@ -339,16 +352,7 @@ Status Bootstrap::run_locked() {
     draw(false);
   }
   if (!progress_.shared_done) {
-    std::vector<std::string> shared;
-    Status s = inst_.mailboxes().list("", false, [&](const store::MailboxEntry& e) {
-      if (e.is_real() && store::mboxname_owner(e.name).empty()) shared.push_back(e.name);
-      return true;
-    });
-    Status shared_result = s;
-    for (const auto& name : shared) {
-      Status one = with_client([&](SyncClient& c) { return c.sync_mailboxes({name}); });
-      if (!one && shared_result) shared_result = one;
-    }
+    Status shared_result = sync_shared();
     progress_.shared_done = static_cast<bool>(shared_result);
     if (!shared_result && result) result = shared_result;
   }

@@ -193,6 +193,8 @@ class Bootstrap {
   // (kSend); otherwise `u` says why not, and `later` too for the first
   // user left for a later run.
   bool may_send(BootstrapUser& u, Status& later);
+  // Every shared (non-user) mailbox, each in its own batch: the first failure.
+  Status sync_shared();
 
   size_t resumed_done_ = 0;
   size_t not_ours_ = 0;
