@@ -178,7 +178,8 @@ Status SelectedMailbox::refresh(const RefreshOptions& opts, std::string* out) {
         !std::binary_search(opts.quiet.begin(), opts.quiet.end(), r.uid)) {
       *out += "* " + std::to_string(seq) + " FETCH (";
       if (opts.with_uid) *out += "UID " + std::to_string(m.uid) + " ";
-      *out += "FLAGS " + flag_list(m.system_flags, m.recent, m.keywords);
+      *out += "FLAGS ";
+      append_flag_list(out, m.system_flags, m.recent, m.keywords);
       if (opts.condstore) *out += " MODSEQ (" + std::to_string(m.modseq) + ")";
       *out += ")\r\n";
     }
