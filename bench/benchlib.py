@@ -121,6 +121,77 @@ def vm_hwm_kb(pid):
     return 0
 
 
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of a live process, in seconds; 0 if gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+VMSTAT_KEYS = ("pgfault", "pgmajfault", "pgalloc_normal", "pgfree", "pgscan_kswapd",
+               "pgscan_direct", "pgsteal_kswapd", "pgsteal_direct", "allocstall_normal",
+               "compact_stall", "workingset_refault_file", "nr_dirtied", "nr_written")
+
+
+def _system_counters():
+    """What the whole machine has spent so far: CPU jiffies by kind, a few
+    /proc/vmstat counters and the pressure-stall totals (microseconds)."""
+    out = {}
+    with open("/proc/stat") as f:
+        cpu = f.readline().split()[1:]
+    for i, name in enumerate(("user", "nice", "system", "idle", "iowait", "irq", "softirq",
+                              "steal")):
+        out["cpu_" + name + "_s"] = int(cpu[i]) / CLK_TCK
+    with open("/proc/vmstat") as f:
+        for line in f:
+            key, value = line.split()
+            if key in VMSTAT_KEYS:
+                out[key] = int(value)
+    for res in ("cpu", "io", "memory"):
+        try:
+            with open("/proc/pressure/" + res) as f:
+                for line in f:
+                    kind, *rest = line.split()
+                    total = dict(x.split("=") for x in rest)["total"]
+                    out["psi_%s_%s_s" % (res, kind)] = int(total) / 1e6
+        except OSError:
+            pass
+    return out
+
+
+def meminfo_mib(keys=("MemFree", "Cached", "Dirty")):
+    out = {}
+    with open("/proc/meminfo") as f:
+        for line in f:
+            key, value = line.split(":", 1)
+            if key in keys:
+                out[key.lower() + "_mib"] = round(int(value.split()[0]) / 1024, 1)
+    return out
+
+
+class SystemDelta:
+    """The machine's CPU time by kind, page and pressure counters over a
+    `with` block, and its free and cached memory before and after: what a
+    timed step cost besides the processes measured (a slow draw shows as
+    steal, iowait, allocation or reclaim)."""
+
+    def __enter__(self):
+        self._before, self.mem_before = _system_counters(), meminfo_mib()
+        return self
+
+    def __exit__(self, *exc):
+        after = _system_counters()
+        self.result = {k: round(after[k] - self._before[k], 3)
+                       for k in after if k in self._before}
+        self.result["mem_before"], self.result["mem_after"] = self.mem_before, meminfo_mib()
+
+
 class Poller:
     """Calls poll() every `period` s on a thread while inside `with`, and
     once more on leaving it (what the work did last is sampled too)."""
@@ -162,7 +233,7 @@ class PeakWatcher(Poller):
         super().__init__(period)
         self.root, self.name, self.rescan = root, name, rescan
         self.early, self.early_rescan = early, early_rescan
-        self.peak_kb, self.pids = 0, set()
+        self.peak_kb, self.pids, self.cpu_s = 0, set(), {}
         self._scanned = 0.0
         self._started = time.monotonic()
 
@@ -174,14 +245,22 @@ class PeakWatcher(Poller):
             self._scanned = time.monotonic()
         for pid in self.pids:
             self.peak_kb = max(self.peak_kb, vm_hwm_kb(pid))
+            self.cpu_s[pid] = max(self.cpu_s.get(pid, 0.0), cpu_seconds(pid))
+
+    def cpu_seconds(self):
+        """CPU time of the processes watched, as last seen (a process that
+        outlived the watch is counted to its last poll)."""
+        return round(sum(self.cpu_s.values()), 2)
 
 
-def run_measured(argv, period=0.01, **kw):
+def run_measured(argv, period=0.01, usage=None, **kw):
     """Runs argv to completion: (exit code, stdout, stderr, seconds, peak RSS
     KiB of the process itself). The peak is its VmHWM polled every `period`
     s (what it grows in its last period is missed), not wait4's ru_maxrss:
     Linux carries the RSS peak of the forking Python process over exec into
-    ru_maxrss, so a small client would be reported as big as this script."""
+    ru_maxrss, so a small client would be reported as big as this script.
+    With a dict as `usage`, its "cpu_s" is set to the process's user + system
+    CPU time, from wait4()."""
     t0 = time.monotonic()
     p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
     out_chunks, err_chunks, peak = [], [], [0]
@@ -197,8 +276,11 @@ def run_measured(argv, period=0.01, **kw):
     threads.append(threading.Thread(target=watch))
     for t in threads:
         t.start()
-    p.wait()
+    _, status, rusage = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.monotonic() - t0
+    if usage is not None:
+        usage["cpu_s"] = round(rusage.ru_utime + rusage.ru_stime, 2)
     done.set()
     for t in threads:
         t.join()

@@ -26,6 +26,8 @@ usage: bench/growth.py [-n 1000,10000,100000] [--parts sync,imap] [-b BUILD_DIR]
               the default of --full, where loading 100,000 dominates)
   --verify    after each sync, compare each primary with its replica message
               by message through IMAP (tests/integration/py/sync_large_compare.py)
+  --perf-sync N  record the whole machine (`perf record -a -g`, 499 Hz) during
+              replimail's initial sync at every size >= N, into OUT.perf-<n>.data
 
 At each size n, in this order:
   1. load: deliver corpus messages have..n-1 (bench/corpus.py, seed S) to
@@ -49,9 +51,11 @@ At each size n, in this order:
      what loading left unwritten (untimed: primary and replica share this
      machine's filesystem), one `sync_client -v -u testuser` timed on each (Cyrus's
      as the cyrus user, channel replica, COMPRESS on as Cyrus always does;
-     replimail's without -z); sync_client's peak RSS from wait4(), the
-     replica's sync_server's by polling VmHWM every 20 ms; each replica must
-     show its primary's MESSAGES and UIDNEXT afterwards.
+     replimail's without -z); sync_client's peak RSS by polling its VmHWM
+     and its CPU time from wait4(), the replica's sync_server's peak and CPU
+     time by polling every 20 ms, and the machine's CPU time by kind, page
+     and pressure counters over the sync (recorded as machine_during); each
+     replica must show its primary's MESSAGES and UIDNEXT afterwards.
 After the last size (with sync measured at two sizes or more), the peak RSS
 of sync_client and sync_server is EXTRAPOLATED to 1,000,000 messages along
 the line through the two largest measured sizes (the growth per message at
@@ -63,8 +67,10 @@ Both sides run with their default durability (see docs/PERFORMANCE.md).
 Exit status 1 if a check failed (the reason is printed), 2 on a usage error.
 """
 import argparse
+import contextlib
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -160,7 +166,7 @@ def read_spool(spool):
     return nbytes, time.monotonic() - t
 
 
-def sync_once(label, argv, replica_master, peaks, primary_spool):
+def sync_once(label, argv, replica_master, peaks, primary_spool, perf_out=None):
     # Both instances of a side share this machine's filesystem, which a
     # primary and its replica would not: what loading the primary left
     # unwritten is flushed first, untimed, so that neither side's figure
@@ -179,13 +185,40 @@ def sync_once(label, argv, replica_master, peaks, primary_spool):
     nbytes, seconds = read_spool(primary_spool)
     bl.log("%s: reading the primary's spool (%.1f MB) before the sync took %.2f s (untimed)"
            % (label, nbytes / 1e6, seconds))
-    with bl.PeakWatcher(replica_master, "sync_server", period=0.02) as w:
-        code, out, err, seconds, client_kib = bl.run_measured(argv, cwd="/")
+    usage = {}
+    with bl.SystemDelta() as system, perf_record(perf_out), \
+            bl.PeakWatcher(replica_master, "sync_server", period=0.02) as w:
+        code, out, err, seconds, client_kib = bl.run_measured(argv, usage=usage, cwd="/")
     if code != 0:
         raise RuntimeError("%s sync_client exit %d:\n%s\n%s" % (label, code, out, err[-3000:]))
     peaks.note(label, "sync_client", client_kib)
+    bl.log("%s: CPU time sync_client %.2f s, sync_server %.2f s; machine: user %.2f, system "
+           "%.2f, iowait %.2f, steal %.2f, idle %.2f s"
+           % (label, usage["cpu_s"], w.cpu_seconds(), system.result["cpu_user_s"],
+              system.result["cpu_system_s"], system.result["cpu_iowait_s"],
+              system.result["cpu_steal_s"], system.result["cpu_idle_s"]))
     return {"seconds": round(seconds, 3), "sync_client_peak_rss_kib": client_kib,
-            "sync_server_peak_rss_kib": w.peak_kb, "client_output": out.strip()[-300:]}
+            "sync_server_peak_rss_kib": w.peak_kb, "sync_client_cpu_s": usage["cpu_s"],
+            "sync_server_cpu_s": w.cpu_seconds(), "machine_during": system.result,
+            "client_output": out.strip()[-300:]}
+
+
+@contextlib.contextmanager
+def perf_record(path):
+    """`perf record -a -g` of the whole machine while inside, into `path`
+    (nothing when path is None): where a slow draw's time went."""
+    if not path:
+        yield
+        return
+    p = subprocess.Popen(["perf", "record", "-a", "-g", "-F", "499", "-o", path],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)  # perf's start-up (it maps every CPU's buffer) stays out of the sync
+    try:
+        yield
+    finally:
+        p.send_signal(signal.SIGINT)
+        p.wait()
+        bl.log("perf record of the sync written to %s" % path)
 
 
 def verify(doc, label, port_a, port_b, n):
@@ -214,9 +247,11 @@ def measure_sync(doc, a, state, bin_dir, primary, cyrus, n, nbytes, peaks):
         replica.start()
         peaks.watch("replimail", replica.master_pid())
         bl.log("replimail: initial sync of %d messages" % n)
+        perf_out = (a.o or "growth") + ".perf-%d.data" % n if a.perf_sync and \
+            n >= a.perf_sync else None
         runs["replimail"] = sync_once("replimail", primary.sync_argv(replica),
                                       replica.master_pid(), peaks,
-                                      os.path.join(primary.dir, "spool"))
+                                      os.path.join(primary.dir, "spool"), perf_out)
         check_replica(doc, a, "replimail", primary.ports["imap"], replica.ports["imap"], n)
     finally:
         replica.stop()
@@ -322,6 +357,7 @@ def main(argv=None, benchmark="growth", default_parts="sync,imap"):
     ap.add_argument("--load", choices=("lmtp", "append"))
     ap.add_argument("--no-peer", action="store_true")
     ap.add_argument("--verify", action="store_true")
+    ap.add_argument("--perf-sync", type=int, metavar="N")
     a = ap.parse_args(argv)
     load = a.load or ("append" if a.full else "lmtp")
     bl.exit_on_sigterm()
