@@ -283,6 +283,76 @@ TEST(CyrusInterop, ReplimailPrimaryToCyrusReplica) {
   EXPECT_EQ(cyrus_mbtype(cyrus, "user.alice"), "e");
 }
 
+// Enough mail that it goes in several upload commands: our sync_client
+// sends at most 1,024 files or 64 MB per APPLY MESSAGE (sync/client.cc).
+// alice: 2,100 small messages in INBOX, a third of them seen, all copied
+// to a folder (whose GUIDs the replica then holds already); bob: 40
+// messages of 2 MB.
+void populate_large(int imap, int lmtp) {
+  ASSERT_EQ(imap_do(imap, "admin", {R"j(["create", "user/alice"])j", R"j(["create", "user/bob"])j"}),
+            "");
+  ASSERT_EQ(deliver(lmtp, "alice", 2100, "many", 1000), "");
+  ASSERT_EQ(imap_do(imap, "alice",
+                    {R"j(["create", "Copy"])j", R"j(["copy", "INBOX", "1:*", "Copy"])j",
+                     R"j(["store", "INBOX", "1:700", "+FLAGS", "(\\Seen)"])j"}),
+            "");
+  ASSERT_EQ(deliver(lmtp, "bob", 40, "large", 2 << 20), "");
+}
+
+// How many lines of `text` hold `what`.
+size_t lines_with(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (const auto& line : lines_of(text)) n += line.find(what) != std::string::npos;
+  return n;
+}
+
+TEST(CyrusInterop, ReplimailPrimaryToCyrusReplicaInSeveralUploads) {
+  if (auto why = why_no_cyrus(); !why.empty()) GTEST_SKIP() << why;
+  Instance ours(replimail_options(false));
+  ASSERT_EQ(ours.start(), "");
+  CyrusPeer cyrus("cyrus-replica", cyrus_args(0), false, true);
+  ASSERT_TRUE(cyrus.started().ok()) << cyrus.started().describe();
+  int pimap = ours.port("imap"), cimap = cyrus.ports().imap;
+  populate_large(pimap, ours.lmtp_port());
+
+  auto first = our_sync(ours, cyrus, {"-u", "alice", "bob"});
+  ASSERT_TRUE(first.ok()) << first.describe();
+  // Three commands for alice's 2,100 files, two for bob's 80 MB; the copy's
+  // GUIDs are not sent again.
+  EXPECT_GE(lines_with(first.out + first.err, "> APPLY MESSAGE"), 5u) << first.describe();
+  EXPECT_NE(first.out.find("uploaded 2140 messages"), std::string::npos) << first.describe();
+  EXPECT_EQ(imap_compare(pimap, cimap, "alice"), "");
+  EXPECT_EQ(imap_compare(pimap, cimap, "bob"), "");
+  EXPECT_EQ(cyrus_reconstruct_finds(cyrus, "alice"), "");
+  EXPECT_EQ(cyrus_reconstruct_finds(cyrus, "bob"), "");
+  auto again = our_sync(ours, cyrus, {"-u", "alice", "bob"});
+  ASSERT_TRUE(again.ok()) << again.describe();
+  EXPECT_TRUE(uploaded_nothing(again)) << again.describe();
+}
+
+TEST(CyrusInterop, CyrusPrimaryToReplimailReplicaInSeveralUploads) {
+  if (auto why = why_no_cyrus(); !why.empty()) GTEST_SKIP() << why;
+  Instance ours(replimail_options(true));
+  ASSERT_EQ(ours.start(), "");
+  CyrusPeer cyrus("cyrus-primary", cyrus_args(ours.port("csync")), true, false);
+  ASSERT_TRUE(cyrus.started().ok()) << cyrus.started().describe();
+  int cimap = cyrus.ports().imap, rimap = ours.port("imap");
+  populate_large(cimap, cyrus.ports().lmtp);
+
+  for (const char* u : {"alice", "bob"}) {
+    auto r = cyrus_sync(cyrus, {"-u", u});
+    ASSERT_TRUE(r.ok()) << r.describe();
+  }
+  EXPECT_EQ(imap_compare(cimap, rimap, "alice"), "");
+  EXPECT_EQ(imap_compare(cimap, rimap, "bob"), "");
+  auto check = ours.tool("reconstruct", {"-n"});
+  EXPECT_TRUE(check.ok()) << check.describe();
+  auto again = cyrus_sync(cyrus, {"-u", "alice"});
+  ASSERT_TRUE(again.ok()) << again.describe();
+  EXPECT_FALSE(cyrus_sent(again, "APPLY MESSAGE")) << again.describe();
+  EXPECT_FALSE(cyrus_sent(again, "APPLY MAILBOX")) << again.describe();
+}
+
 // Certificates in a directory the cyrus user can read.
 class TlsFiles {
  public:
