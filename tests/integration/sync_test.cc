@@ -32,6 +32,32 @@
 namespace replimail::testing {
 namespace {
 
+// The same text appended twice, 1,024 messages apart: its GUID comes again
+// in the mailbox's second APPLY MESSAGE (sync_client sends at most 1,024
+// files per command), made before the reply to the first is read. It is
+// uploaded once.
+TEST(Sync, AGuidRepeatedInTheNextUploadCommandIsUploadedOnce) {
+  Instance replica(replica_options());
+  ASSERT_EQ(replica.start(), "");
+  Instance primary(primary_options(replica.port("csync")));
+  ASSERT_EQ(primary.start(), "");
+  ASSERT_TRUE(primary.tool("cyr_mbox", {"create", "user.alice"}).ok());
+  {
+    auto st = open_store(primary);
+    const std::string twice = "Subject: twice\r\n\r\nthe same bytes\r\n";
+    ASSERT_TRUE(append_text(*st, "user.alice", twice));
+    for (int i = 2; i <= 1024; i++)
+      ASSERT_TRUE(append_text(*st, "user.alice",
+                              "Subject: m" + std::to_string(i) + "\r\n\r\nbody\r\n"));
+    ASSERT_TRUE(append_text(*st, "user.alice", twice));
+  }
+  auto first = sync_user(primary, replica, "alice");
+  ASSERT_TRUE(first.ok()) << first.describe();
+  EXPECT_NE(first.out.find("uploaded 1024 messages"), std::string::npos) << first.out;
+  EXPECT_TRUE(same_mailbox(primary, replica, "user.alice"));
+  EXPECT_SAME_DIGEST(primary, replica);
+}
+
 TEST(Sync, UserSyncReplicatesAndConverges) {
   Instance replica(replica_options());
   ASSERT_EQ(replica.start(), "");
