@@ -186,7 +186,8 @@ def sync_once(label, argv, replica_master, peaks, primary_spool, perf_out=None):
     bl.log("%s: reading the primary's spool (%.1f MB) before the sync took %.2f s (untimed)"
            % (label, nbytes / 1e6, seconds))
     usage = {}
-    with bl.SystemDelta() as system, perf_record(perf_out), \
+    # perf's start-up (it waits half a second) stays out of the machine's counters.
+    with perf_record(perf_out), bl.SystemDelta() as system, \
             bl.PeakWatcher(replica_master, "sync_server", period=0.02) as w:
         code, out, err, seconds, client_kib = bl.run_measured(argv, usage=usage, cwd="/")
     if code != 0:
@@ -212,7 +213,7 @@ def perf_record(path):
         return
     p = subprocess.Popen(["perf", "record", "-a", "-g", "-F", "499", "-o", path],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(0.5)  # perf's start-up (it maps every CPU's buffer) stays out of the sync
+    time.sleep(0.5)  # perf maps every CPU's buffer before it records
     try:
         yield
     finally:
