@@ -270,10 +270,15 @@ TEST(ClusterFailover, PrimarySlotKilledUsersServedFromTheirReplicaThenItRejoins)
       "delivery accepted at %lld ms\n",
       slurp("/proc/loadavg").substr(0, 4).c_str(), asked_ms, flip_ms, login_ms, delivery_ms);
 
-  // One promotion asked, by one controller; the second one followed it.
+  // One promotion asked, by one controller (slotc: the key above); the
+  // second one followed it and did not ask again. slotc's own log line may
+  // be lost with it: the test kills it as soon as the key exists, and the
+  // line is written after the transaction (under load it was not always
+  // out before the SIGKILL).
   EXPECT_TRUE(controller_is("slotb"));
-  EXPECT_EQ(count_in(slot_c.master_log() + slot_b.master_log(), "asked slotb to promote-slota"),
-            1u);
+  EXPECT_EQ(count_in(slot_b.master_log(), "asked slotb to promote-slota"), 0u)
+      << slot_b.master_log();
+  EXPECT_LE(count_in(slot_c.master_log(), "asked slotb to promote-slota"), 1u);
   EXPECT_NE(slot_b.master_log().find("controller: user bob now on slotb"), std::string::npos);
   auto bob = directory.user("bob");
   ASSERT_TRUE(bob.ok() && bob->has_value());
