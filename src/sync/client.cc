@@ -531,33 +531,7 @@ Status SyncClient::update_once(const store::MailboxEntry& entry,
     m.since_crc_annot = remote->sync_crc_annot.value_or(0);
   }
 
-  // Upload the messages the replica lacks, a batch at a time. The reply
-  // to a batch is read after the next one is sent (upload()), so uploaded_
-  // does not have its GUIDs yet while the next is made: those are skipped
-  // through the batch's own set, kept until then.
-  std::vector<dlist::FileRef> batch;
-  GuidSet in_batch, in_batch_before;
-  uint64_t batch_bytes = 0;
-  Status sent;
-  s = mb.for_each_record(from, [&](const store::IndexRecord& r) {
-    if (r.uid <= from_uid || r.expunged() || reserved_.contains(r.guid) ||
-        uploaded_.contains(r.guid) || in_batch_before.contains(r.guid) ||
-        !in_batch.insert(r.guid))
-      return true;
-    batch.push_back(dlist::FileRef{m.partition, r.guid, r.size, mb.message_path(r.uid)});
-    batch_bytes += r.size;
-    if (batch.size() < kUploadFiles && batch_bytes < kUploadBytes) return true;
-    sent = upload(std::move(batch));
-    batch.clear();
-    std::swap(in_batch_before, in_batch);
-    in_batch.clear();
-    batch_bytes = 0;
-    return static_cast<bool>(sent);
-  });
-  if (s) s = sent;
-  if (s) s = upload(std::move(batch));
-  Status last = finish_uploads();  // on every path: no reply may stay unread
-  if (s) s = last;
+  s = upload_missing(mb, m.partition, from, from_uid);
   if (!s) return s;
 
   // APPLY MAILBOX, its RECORD list read from the index as it is sent. A
@@ -589,6 +563,36 @@ Status SyncClient::update_once(const store::MailboxEntry& entry,
   if (!reply.ok()) return forget_uploads(reply.status());
   stats_.mailboxes_applied++;
   return Status::success();
+}
+
+Status SyncClient::upload_missing(store::Mailbox& mb, const std::string& partition,
+                                  uint64_t from, uint32_t from_uid) {
+  // The reply to a batch is read after the next one is sent (upload()), so
+  // uploaded_ does not have its GUIDs yet while the next is made: those are
+  // skipped through the batch's own set, kept until then.
+  std::vector<dlist::FileRef> batch;
+  GuidSet in_batch, in_batch_before;
+  uint64_t batch_bytes = 0;
+  Status sent;
+  Status s = mb.for_each_record(from, [&](const store::IndexRecord& r) {
+    if (r.uid <= from_uid || r.expunged() || reserved_.contains(r.guid) ||
+        uploaded_.contains(r.guid) || in_batch_before.contains(r.guid) ||
+        !in_batch.insert(r.guid))
+      return true;
+    batch.push_back(dlist::FileRef{partition, r.guid, r.size, mb.message_path(r.uid)});
+    batch_bytes += r.size;
+    if (batch.size() < kUploadFiles && batch_bytes < kUploadBytes) return true;
+    sent = upload(std::move(batch));
+    batch.clear();
+    std::swap(in_batch_before, in_batch);
+    in_batch.clear();
+    batch_bytes = 0;
+    return static_cast<bool>(sent);
+  });
+  if (s) s = sent;
+  if (s) s = upload(std::move(batch));
+  Status last = finish_uploads();  // on every path: no reply may stay unread
+  return s ? last : s;
 }
 
 Status SyncClient::upload(std::vector<dlist::FileRef> files) {

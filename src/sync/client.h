@@ -132,6 +132,11 @@ class SyncClient {
   // escalate. `since`: send SINCE_* (first attempt).
   Status update_once(const store::MailboxEntry& entry, const std::optional<MailboxState>& remote,
                      bool since);
+  // Uploads, a batch at a time, the messages of `mb`'s records above
+  // `from` (modseq) and `from_uid` that the replica lacks (not reserved or
+  // uploaded in this session), on `partition`; every reply read.
+  Status upload_missing(store::Mailbox& mb, const std::string& partition, uint64_t from,
+                        uint32_t from_uid);
   // Sends `files` as one APPLY MESSAGE, then reads the reply to the one
   // sent before it, if any (a failure there is returned; this one's reply
   // is still pending): the replica receives the tail of one batch while the
