@@ -267,11 +267,14 @@ Status Session::fetch_one(uint32_t seq, const FetchRequest& req, bool uid_cmd, s
     first = false;
     *out += part;
   };
+  auto put_uid = [&] {
+    put("UID ");
+    fmt::format_to(std::back_inserter(*out), "{}", m.uid);
+  };
   fmt::format_to(std::back_inserter(*out), "* {} FETCH (", seq);
   bool has_uid = false, has_modseq = false;
   if (uid_cmd) {
-    put("UID ");
-    fmt::format_to(std::back_inserter(*out), "{}", m.uid);
+    put_uid();
     has_uid = true;
   }
   for (const FetchItem& it : req.items) {
@@ -286,8 +289,7 @@ Status Session::fetch_one(uint32_t seq, const FetchRequest& req, bool uid_cmd, s
       continue;
     }
     if (it.kind == K::kUid) {
-      put("UID ");
-      fmt::format_to(std::back_inserter(*out), "{}", m.uid);
+      put_uid();
       continue;
     }
     auto part = fetch_item(it, m, src, instance_.config(), selected_->mailbox());
